@@ -1,0 +1,46 @@
+#pragma once
+
+// The agent's only view of the packet filter. The real implementation is NftablesBackend
+// (libnftables over netlink); unit tests use hand-written fakes.
+//
+// Threading: implementations are not thread-safe. One backend is owned and called by one thread
+// (libnftables keeps global state), for the life of the process.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace shadan {
+
+// The table Shadan owns and replaces whole; it never edits any other table.
+inline constexpr std::string_view kTableFamily = "inet";
+inline constexpr std::string_view kTableName = "shadan";
+
+// What the kernel holds for our table, read back after an apply.
+struct TableSnapshot {
+  bool present = false;
+  std::string listing;  // `list table inet shadan` output; empty when absent
+  std::string sha256;   // hex SHA-256 of `listing` (of "" when absent)
+};
+
+class FirewallBackend {
+ public:
+  virtual ~FirewallBackend() = default;
+
+  // Runs `nft_script` (nft syntax, as produced by the planner) as ONE netlink transaction: the
+  // kernel takes all of it or none of it. On error the ruleset is unchanged and the message
+  // carries the kernel's / parser's reason.
+  virtual Status apply(std::string_view nft_script) = 0;
+
+  // Reads our table back from the kernel.
+  virtual Result<TableSnapshot> readTable() = 0;
+
+  // The whole ruleset (every table of every family), for checks that look at foreign tables.
+  virtual Result<std::string> listRuleset() = 0;
+};
+
+using FirewallBackendPtr = std::unique_ptr<FirewallBackend>;
+
+}  // namespace shadan

@@ -1,0 +1,46 @@
+#pragma once
+
+// The planner: pure, no kernel, no root. Turns (policy, gateway, active isolations) into the
+// complete desired dataplane of that gateway: one nftables script that replaces the table
+// `inet shadan` whole in one transaction, and the blackhole routes to hold.
+//
+// Rule order in every base chain (input, output, forward; filter hooks, priority -150, policy
+// accept, so packets we do not drop continue to other tables):
+//   1. loopback accept
+//   2. management.always_allow accepts, stateless, both directions
+//   3. per isolation, drops built from per-segment prefix sets (IPv4 and IPv6)
+// The script is deterministic: same inputs, same bytes (golden-tested).
+
+#include <compare>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ip_prefix.h"
+#include "common/policy.h"
+#include "common/result.h"
+
+namespace shadan {
+
+// One active isolation: the pair (segment, profile).
+struct Isolation {
+  std::string segment;
+  std::string profile;
+  friend auto operator<=>(const Isolation&, const Isolation&) = default;
+  friend bool operator==(const Isolation&, const Isolation&) = default;
+};
+
+struct DataplanePlan {
+  // nft script. With no isolation it only removes our table (`add table …; delete table …`),
+  // so a gateway with nothing isolated carries no Shadan rules at all.
+  std::string nft_script;
+  // Blackhole routes for profiles that ask for them; never covering a management prefix.
+  std::vector<IpPrefix> blackhole_routes;
+};
+
+// Errors (kNotFound / kInvalidArgument) name what is wrong: unknown gateway, unknown segment or
+// profile, a segment the gateway does not border.
+Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway_id,
+                                  const std::vector<Isolation>& isolations);
+
+}  // namespace shadan

@@ -1,0 +1,103 @@
+#pragma once
+
+// The policy model of ../shared/design/POLICY.md and its strict loader.
+//
+// A Policy is immutable once loaded and identical on the controller and every agent. Loading
+// validates everything POLICY.md names; an error names the source (file), the JSON pointer of
+// the offending value and the reason.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ip_prefix.h"
+#include "common/result.h"
+
+namespace shadan {
+
+inline constexpr int kPolicyFormatVersion = 1;
+
+struct Segment {
+  std::string name;
+  std::string description;
+  std::vector<IpPrefix> prefixes;  // empty for the default segment
+  bool is_protected = false;
+  bool is_default = false;  // "every address not in another segment"
+};
+
+struct Gateway {
+  std::string id;
+  std::vector<std::string> borders;  // segment names, in policy order
+  // segment name -> interface names facing it (optional; for interface-level cuts).
+  std::map<std::string, std::vector<std::string>> interfaces;
+};
+
+enum class L4Proto { kAny, kTcp, kUdp, kIcmp, kIcmpv6, kSctp };
+
+const char* l4ProtoName(L4Proto proto);
+
+// One flow that no isolation cuts: traffic to or from `prefix`, optionally limited to a
+// protocol and (tcp/udp/sctp only) a port on the `prefix` side.
+struct ManagementRule {
+  std::string description;
+  IpPrefix prefix;
+  L4Proto proto = L4Proto::kAny;
+  std::optional<uint16_t> port;
+};
+
+// A destination kept reachable during a cut (profile `allow`).
+struct AllowRule {
+  std::string description;
+  IpPrefix prefix;
+};
+
+struct Profile {
+  std::string name;
+  std::string description;
+  std::vector<std::string> peers;  // empty: cut from everything
+  std::vector<AllowRule> allow;
+  bool blackhole_routes = false;  // also install blackhole routes for the segment (full cuts only)
+  bool isFull() const { return peers.empty(); }
+};
+
+struct Policy {
+  int format_version = kPolicyFormatVersion;
+  std::string name;
+  std::map<std::string, Segment> segments;
+  std::map<std::string, Gateway> gateways;
+  std::vector<ManagementRule> always_allow;
+  std::map<std::string, Profile> profiles;
+
+  const Segment* findSegment(std::string_view name) const;
+  const Gateway* findGateway(std::string_view id) const;
+  const Profile* findProfile(std::string_view name) const;
+  // The default segment, if the policy has one.
+  const Segment* defaultSegment() const;
+};
+
+// Non-fatal findings of the loader (e.g. a gateway whose path to the controller is not covered
+// by management.always_allow). Each names a JSON pointer.
+struct PolicyWarning {
+  std::string pointer;
+  std::string message;
+};
+
+struct LoadedPolicy {
+  Policy policy;
+  std::vector<PolicyWarning> warnings;
+};
+
+// Parses and validates policy JSON. `source` names the input in errors ("policy.json").
+// Rejects: malformed JSON, duplicate object keys, unknown keys, wrong types, invalid or
+// overlapping prefixes, gateways bordering unknown segments, profiles naming unknown peers,
+// a missing `full` profile, more than one default segment, invalid names.
+Result<LoadedPolicy> parsePolicy(std::string_view json_text, std::string_view source);
+
+// Reads `path` (size-capped) and parses it; errors name the path.
+Result<LoadedPolicy> loadPolicyFile(const std::filesystem::path& path);
+
+}  // namespace shadan

@@ -1,0 +1,29 @@
+#include "common/result.h"
+
+namespace shadan {
+
+const char* errorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kParse:
+      return "parse";
+    case ErrorCode::kPolicy:
+      return "policy";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kKernel:
+      return "kernel";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kState:
+      return "state";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kInternal:
+      return "internal";
+  }
+  return "unknown";
+}
+
+}  // namespace shadan

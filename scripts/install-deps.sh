@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 packages Shadan needs to build, test and run its demo.
+# Idempotent: installs only what is missing, and runs `apt-get update` only when it must.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake pkg-config clang-format
+  # dataplane: libnftables (nft_ctx), libnl-route-3 (blackhole routes), libmnl (nftables events)
+  nftables libnftables-dev libnl-3-dev libnl-route-3-dev libmnl-dev
+  # common: JSON, logging, crypto (SHA-256 now, Ed25519 and TLS next), state
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libsodium-dev libssl-dev libsqlite3-dev
+  libboost-dev libboost-system-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # the namespace lab: ip netns, veth; conntrack for flow-table inspection
+  iproute2 conntrack
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (or install them yourself) and try again" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
