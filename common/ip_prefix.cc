@@ -16,7 +16,7 @@ void clearHostBits(std::array<uint8_t, 16>& bytes, IpFamily family, int length) 
     if (i >= total || bit_start >= length + 8) {
       bytes[i] = 0;
     } else if (bit_start + 8 > length) {
-      const int keep = length - bit_start;  // 0..7
+      const int keep = length - bit_start;  // may be negative: the shift then clears the whole byte
       bytes[i] &= static_cast<uint8_t>(0xff << (8 - keep));
     }
   }

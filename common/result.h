@@ -53,22 +53,25 @@ namespace detail {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(T value) : data_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
   Result(Error error) : data_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
 
   bool ok() const { return data_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
   T& value() & {
-    if (!ok()) detail::resultAccessFailure(("value() of a failed Result: " + error().message).c_str());
+    if (!ok())
+      detail::resultAccessFailure(("value() of a failed Result: " + error().message).c_str());
     return std::get<0>(data_);
   }
   const T& value() const& {
-    if (!ok()) detail::resultAccessFailure(("value() of a failed Result: " + error().message).c_str());
+    if (!ok())
+      detail::resultAccessFailure(("value() of a failed Result: " + error().message).c_str());
     return std::get<0>(data_);
   }
   T&& value() && {
-    if (!ok()) detail::resultAccessFailure(("value() of a failed Result: " + error().message).c_str());
+    if (!ok())
+      detail::resultAccessFailure(("value() of a failed Result: " + error().message).c_str());
     return std::get<0>(std::move(data_));
   }
   T* operator->() { return &value(); }
@@ -111,8 +114,8 @@ inline Status okStatus() { return Status{}; }
 }  // namespace shadan
 
 // Propagates a failed Result/Status out of the enclosing function.
-#define SHADAN_RETURN_IF_ERROR(expr)              \
-  do {                                            \
-    auto shadan_status_ = (expr);                 \
+#define SHADAN_RETURN_IF_ERROR(expr)                         \
+  do {                                                       \
+    auto shadan_status_ = (expr);                            \
     if (!shadan_status_.ok()) return shadan_status_.error(); \
   } while (0)

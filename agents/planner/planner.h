@@ -9,7 +9,15 @@
 //   1. loopback accept
 //   2. management.always_allow accepts, stateless, both directions
 //   3. per isolation, drops built from per-segment prefix sets (IPv4 and IPv6)
-// The script is deterministic: same inputs, same bytes (golden-tested).
+// The script is deterministic: same inputs, same bytes (golden-tested in
+// tests/golden/planner/). The isolations are a set: order and repetition do not matter.
+//
+// Sets: `seg_<segment>_v4|_v6` (a segment's prefixes), `allow_<profile>_v4|_v6` (a profile's
+// allow list, negated inside the drops so that a second isolation still cuts those addresses),
+// and `known_v4|_v6`: every non-default segment plus ranges that are never "the internet"
+// (unspecified, loopback, link-local, multicast, broadcast). The default segment is matched as
+// `!= @known_*`. Only referenced, non-empty sets are declared; a family in which a drop has no
+// prefix on one side produces no rule. Drops carry `counter` (compare listings statelessly).
 
 #include <compare>
 #include <string>

@@ -1,0 +1,54 @@
+#pragma once
+
+// The local command line of shadan-agent (break-glass and lab use):
+//
+//   shadan-agent isolate SEGMENT [--profile NAME] --policy FILE --gateway ID --state-dir DIR
+//   shadan-agent restore SEGMENT [--profile NAME] | --all   --policy FILE --gateway ID --state-dir
+//   DIR shadan-agent status  [--json] --policy FILE --gateway ID --state-dir DIR shadan-agent plan
+//   [SEGMENT [--profile NAME]] --policy FILE --gateway ID [--state-dir DIR]
+//
+// Every command validates everything (arguments, policy, segment, profile, the resulting plan)
+// before it touches the state or the kernel. A change is committed to the state store first,
+// then applied in one kernel transaction; if the kernel refuses, the stored state is put back.
+// So an error leaves the ruleset and the state exactly as they were.
+//
+// All side effects come in through AgentEnvironment, so the whole CLI runs in unit tests against
+// fakes; main.cc wires the real backends.
+
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "agents/dataplane/firewall_backend.h"
+#include "agents/dataplane/route_backend.h"
+#include "agents/state/state_store.h"
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace shadan {
+
+// Exit codes: stable, documented in docs/agent-cli.md.
+enum AgentExitCode : int {
+  kExitOk = 0,
+  kExitFailed = 1,    // the kernel or the state store failed; nothing was changed
+  kExitUsage = 2,     // bad command line
+  kExitRejected = 3,  // the request is invalid for this policy: bad policy, unknown gateway,
+                      // segment or profile, a segment this gateway does not border
+  kExitBusy = 4,      // another process holds the state directory
+};
+
+struct AgentEnvironment {
+  std::function<Result<FirewallBackendPtr>()> open_firewall;
+  std::function<Result<RouteBackendPtr>()> open_routes;
+  std::function<Result<StateStorePtr>(const std::filesystem::path&)> open_state;
+  const Clock* clock = nullptr;
+  std::ostream* out = nullptr;
+  std::ostream* err = nullptr;
+};
+
+// Runs one command; `args` excludes the program name. Returns the process exit code.
+int runAgentCli(const std::vector<std::string>& args, const AgentEnvironment& env);
+
+}  // namespace shadan

@@ -1,0 +1,35 @@
+// shadan-agent: wires the real backends (libnftables, libnl-route-3, SQLite) into the CLI.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "agents/agent_cli.h"
+#include "agents/dataplane/netlink_route_backend.h"
+#include "agents/dataplane/nftables_backend.h"
+#include "agents/state/sqlite_state_store.h"
+
+int main(int argc, char** argv) {
+  using namespace shadan;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  SystemClock clock;
+  AgentEnvironment env;
+  env.open_firewall = []() -> Result<FirewallBackendPtr> {
+    auto backend = NftablesBackend::create();
+    if (!backend.ok()) return backend.error();
+    return FirewallBackendPtr(std::move(backend).value());
+  };
+  env.open_routes = []() -> Result<RouteBackendPtr> {
+    auto backend = NetlinkRouteBackend::create();
+    if (!backend.ok()) return backend.error();
+    return RouteBackendPtr(std::move(backend).value());
+  };
+  env.open_state = [](const std::filesystem::path& dir) -> Result<StateStorePtr> {
+    auto store = SqliteStateStore::open(dir);
+    if (!store.ok()) return store.error();
+    return StateStorePtr(std::move(store).value());
+  };
+  env.clock = &clock;
+  env.out = &std::cout;
+  env.err = &std::cerr;
+  return runAgentCli(args, env);
+}

@@ -1,0 +1,378 @@
+#include "agents/planner/planner.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
+
+namespace shadan {
+namespace {
+
+// Addresses that are never "the internet": the default segment's complement always excludes
+// them, so cutting the default segment never cuts loopback, link-local (ARP-less IPv4LL, NDP,
+// DHCPv6), multicast, broadcast or the unspecified source address used by DHCP and DAD.
+constexpr std::string_view kNeverInternetV4[] = {"0.0.0.0/32", "127.0.0.0/8", "169.254.0.0/16",
+                                                 "224.0.0.0/4", "255.255.255.255/32"};
+constexpr std::string_view kNeverInternetV6[] = {"::/128", "::1/128", "fe80::/10", "ff00::/8"};
+
+constexpr IpFamily kFamilies[] = {IpFamily::kV4, IpFamily::kV6};
+
+// nft keyword of the address match and set type of a family.
+std::string_view ipKeyword(IpFamily family) { return family == IpFamily::kV4 ? "ip" : "ip6"; }
+std::string_view setType(IpFamily family) {
+  return family == IpFamily::kV4 ? "ipv4_addr" : "ipv6_addr";
+}
+std::string_view familySuffix(IpFamily family) { return family == IpFamily::kV4 ? "_v4" : "_v6"; }
+
+// Sorted, and without any prefix contained in another: nftables interval sets reject
+// overlapping elements, and two CIDR prefixes either nest or are disjoint.
+std::vector<IpPrefix> normalize(std::vector<IpPrefix> prefixes) {
+  std::sort(prefixes.begin(), prefixes.end());
+  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+  std::vector<IpPrefix> out;
+  for (const IpPrefix& prefix : prefixes) {
+    const bool covered = std::any_of(prefixes.begin(), prefixes.end(), [&](const IpPrefix& other) {
+      return other != prefix && other.contains(prefix);
+    });
+    if (!covered) out.push_back(prefix);
+  }
+  return out;
+}
+
+// nft's name of a layer-4 protocol; kAny has none (no protocol match at all).
+std::string_view nftProtoName(L4Proto proto) {
+  switch (proto) {
+    case L4Proto::kTcp:
+      return "tcp";
+    case L4Proto::kUdp:
+      return "udp";
+    case L4Proto::kIcmp:
+      return "icmp";
+    case L4Proto::kIcmpv6:
+      return "icmpv6";
+    case L4Proto::kSctp:
+      return "sctp";
+    case L4Proto::kAny:
+      break;
+  }
+  return "";
+}
+
+std::vector<IpPrefix> ofFamily(const std::vector<IpPrefix>& prefixes, IpFamily family) {
+  std::vector<IpPrefix> out;
+  for (const IpPrefix& prefix : prefixes) {
+    if (prefix.family() == family) out.push_back(prefix);
+  }
+  return out;
+}
+
+// Names become nft identifiers inside the script; refuse anything that could change its meaning
+// rather than trusting every caller to have validated the policy.
+Status checkIdentifier(std::string_view what, std::string_view name) {
+  const bool ok =
+      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+      });
+  if (!ok) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " name \"" + std::string(name) +
+                         "\" cannot be used in nftables set names (letters, digits, '_', '-'; "
+                         "at most 64)");
+  }
+  return okStatus();
+}
+
+// A policy entry with the map key it is known by (the key, not the struct's copy of the name, is
+// what orders and peers refer to).
+struct NamedSegment {
+  std::string name;
+  const Segment* value;
+};
+struct NamedProfile {
+  std::string name;
+  const Profile* value;
+};
+
+// One side of a drop rule in one family: a named set, matched positively or negated
+// (`!= @known_v4` is "the default segment").
+struct SetMatch {
+  std::string set;
+  bool negated = false;
+};
+
+// Collects the named sets the script uses, so only referenced, non-empty sets are declared.
+class SetTable {
+ public:
+  explicit SetTable(const Policy& policy) : policy_(policy) {}
+
+  // The match for `segment` in `family`; nullopt when the segment has no prefix of that family
+  // (then no rule in that family can involve it). The default segment is the complement of
+  // every other segment plus the never-internet ranges, so it exists in both families.
+  std::optional<SetMatch> segment(const NamedSegment& segment, IpFamily family) {
+    if (segment.value->is_default) {
+      return SetMatch{use("known", family, knownPrefixes(family)), true};
+    }
+    std::vector<IpPrefix> prefixes = normalize(ofFamily(segment.value->prefixes, family));
+    if (prefixes.empty()) return std::nullopt;
+    return SetMatch{use("seg_" + segment.name, family, std::move(prefixes)), false};
+  }
+
+  // The negated match of a profile's allow list, nullopt when it has no prefix of `family`.
+  std::optional<SetMatch> allow(const NamedProfile& profile, IpFamily family) {
+    std::vector<IpPrefix> all;
+    for (const AllowRule& rule : profile.value->allow) all.push_back(rule.prefix);
+    std::vector<IpPrefix> prefixes = normalize(ofFamily(all, family));
+    if (prefixes.empty()) return std::nullopt;
+    return SetMatch{use("allow_" + profile.name, family, std::move(prefixes)), true};
+  }
+
+  // `set <name> { … }` declarations, in name order.
+  std::string render() const {
+    std::string out;
+    for (const auto& [name, entry] : sets_) {
+      out += "\tset " + name + " {\n";
+      out += "\t\ttype " + std::string(setType(entry.family)) + "\n";
+      out += "\t\tflags interval\n";
+      out += "\t\telements = { ";
+      for (size_t i = 0; i < entry.prefixes.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += entry.prefixes[i].toString();
+      }
+      out += " }\n";
+      out += "\t}\n";
+    }
+    return out;
+  }
+
+ private:
+  struct Entry {
+    IpFamily family;
+    std::vector<IpPrefix> prefixes;
+  };
+
+  std::string use(const std::string& base, IpFamily family, std::vector<IpPrefix> prefixes) {
+    std::string name = base + std::string(familySuffix(family));
+    sets_.try_emplace(name, Entry{family, std::move(prefixes)});
+    return name;
+  }
+
+  std::vector<IpPrefix> knownPrefixes(IpFamily family) const {
+    std::vector<IpPrefix> prefixes;
+    for (const auto& [name, segment] : policy_.segments) {
+      if (segment.is_default) continue;
+      for (const IpPrefix& prefix : segment.prefixes) prefixes.push_back(prefix);
+    }
+    const auto add_constants = [&](const auto& texts) {
+      for (std::string_view text : texts) {
+        Result<IpPrefix> prefix = IpPrefix::parse(text);
+        if (!prefix.ok()) detail::resultAccessFailure("bad built-in prefix");
+        prefixes.push_back(*prefix);
+      }
+    };
+    if (family == IpFamily::kV4) {
+      add_constants(kNeverInternetV4);
+    } else {
+      add_constants(kNeverInternetV6);
+    }
+    return normalize(ofFamily(prefixes, family));
+  }
+
+  const Policy& policy_;
+  std::map<std::string, Entry> sets_;
+};
+
+std::string matchText(IpFamily family, std::string_view direction, const SetMatch& match) {
+  return std::string(ipKeyword(family)) + " " + std::string(direction) +
+         (match.negated ? " != @" : " @") + match.set;
+}
+
+// The accept rules of one management.always_allow entry: both directions, stateless.
+Result<std::vector<std::string>> managementRules(const ManagementRule& rule) {
+  const IpFamily family = rule.prefix.family();
+  const std::string ip = std::string(ipKeyword(family));
+  const std::string prefix = rule.prefix.toString();
+  const bool has_ports =
+      rule.proto == L4Proto::kTcp || rule.proto == L4Proto::kUdp || rule.proto == L4Proto::kSctp;
+  if (rule.port && !has_ports) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "management rule for " + prefix + ": a port needs proto tcp, udp or sctp");
+  }
+  std::string to_suffix;    // traffic towards the management prefix
+  std::string from_suffix;  // traffic coming from it
+  if (rule.port) {
+    const std::string proto(nftProtoName(rule.proto));
+    const std::string port = std::to_string(*rule.port);
+    to_suffix = " " + proto + " dport " + port;
+    from_suffix = " " + proto + " sport " + port;
+  } else if (rule.proto != L4Proto::kAny) {
+    to_suffix = from_suffix = " meta l4proto " + std::string(nftProtoName(rule.proto));
+  }
+  return std::vector<std::string>{ip + " daddr " + prefix + to_suffix + " accept",
+                                  ip + " saddr " + prefix + from_suffix + " accept"};
+}
+
+// Appends `line` unless an identical rule is already there (two isolations can produce the same
+// drop, e.g. A peers B and B peers A); the first occurrence keeps its place.
+void appendUnique(std::vector<std::string>& rules, std::string line) {
+  if (std::find(rules.begin(), rules.end(), line) == rules.end()) rules.push_back(std::move(line));
+}
+
+struct ResolvedIsolation {
+  NamedSegment segment;
+  NamedProfile profile;
+  std::vector<NamedSegment> peers;  // empty: a full cut
+};
+
+Result<ResolvedIsolation> resolve(const Policy& policy, std::string_view gateway_id,
+                                  const Gateway& gateway, const Isolation& isolation) {
+  const auto segment_it = policy.segments.find(isolation.segment);
+  if (segment_it == policy.segments.end()) {
+    return makeError(ErrorCode::kNotFound, "unknown segment \"" + isolation.segment + "\"");
+  }
+  const auto profile_it = policy.profiles.find(isolation.profile);
+  if (profile_it == policy.profiles.end()) {
+    return makeError(ErrorCode::kNotFound, "unknown profile \"" + isolation.profile + "\"");
+  }
+  if (std::find(gateway.borders.begin(), gateway.borders.end(), isolation.segment) ==
+      gateway.borders.end()) {
+    return makeError(ErrorCode::kInvalidArgument, "gateway \"" + std::string(gateway_id) +
+                                                      "\" does not border segment \"" +
+                                                      isolation.segment + "\"");
+  }
+  SHADAN_RETURN_IF_ERROR(checkIdentifier("segment", isolation.segment));
+  SHADAN_RETURN_IF_ERROR(checkIdentifier("profile", isolation.profile));
+  const Profile& profile = profile_it->second;
+  if (profile.blackhole_routes && !profile.isFull()) {
+    // A blackhole route cuts everything, not just the peers: refuse rather than over-cut.
+    return makeError(ErrorCode::kInvalidArgument, "profile \"" + isolation.profile +
+                                                      "\" asks for blackhole routes but has peers");
+  }
+  ResolvedIsolation resolved{
+      {isolation.segment, &segment_it->second}, {isolation.profile, &profile}, {}};
+  for (const std::string& peer : profile.peers) {
+    const auto peer_it = policy.segments.find(peer);
+    if (peer_it == policy.segments.end()) {
+      return makeError(ErrorCode::kNotFound, "profile \"" + isolation.profile +
+                                                 "\" names unknown peer segment \"" + peer + "\"");
+    }
+    SHADAN_RETURN_IF_ERROR(checkIdentifier("segment", peer));
+    resolved.peers.push_back({peer, &peer_it->second});
+  }
+  return resolved;
+}
+
+// The drops of one isolation, for all families, in the order: per family (v4, v6), per peer
+// (policy order), traffic leaving the segment then traffic entering it.
+std::vector<std::string> isolationRules(const ResolvedIsolation& isolation, SetTable& sets) {
+  std::vector<std::string> rules;
+  for (IpFamily family : kFamilies) {
+    const std::optional<SetMatch> self = sets.segment(isolation.segment, family);
+    if (!self) continue;
+    // Allowed destinations are negated inside each drop instead of accepted up front, so that
+    // another isolation that does cut them still wins.
+    const std::optional<SetMatch> allow = sets.allow(isolation.profile, family);
+    const auto add = [&](const std::optional<SetMatch>& other) {
+      std::string out = matchText(family, "saddr", *self);
+      if (other) out += " " + matchText(family, "daddr", *other);
+      if (allow) out += " " + matchText(family, "daddr", *allow);
+      std::string in;
+      if (allow) in = matchText(family, "saddr", *allow) + " ";
+      if (other) in += matchText(family, "saddr", *other) + " ";
+      in += matchText(family, "daddr", *self);
+      appendUnique(rules, out + " counter drop");
+      appendUnique(rules, in + " counter drop");
+    };
+    if (isolation.peers.empty()) {
+      add(std::nullopt);
+      continue;
+    }
+    for (const NamedSegment& peer : isolation.peers) {
+      const std::optional<SetMatch> other = sets.segment(peer, family);
+      if (other) add(other);
+    }
+  }
+  return rules;
+}
+
+// Routes for one blackholed isolation: the segment minus every management prefix and every
+// allowed destination, so no route ever sits on the management path.
+std::vector<IpPrefix> blackholeRoutes(const Policy& policy, const ResolvedIsolation& isolation) {
+  std::vector<IpPrefix> routes = isolation.segment.value->prefixes;
+  const auto punch = [&](const IpPrefix& hole) {
+    std::vector<IpPrefix> next;
+    for (const IpPrefix& route : routes) {
+      for (IpPrefix& piece : route.subtract(hole)) next.push_back(std::move(piece));
+    }
+    routes = std::move(next);
+  };
+  for (const ManagementRule& rule : policy.always_allow) punch(rule.prefix);
+  for (const AllowRule& rule : isolation.profile.value->allow) punch(rule.prefix);
+  return routes;
+}
+
+std::string renderChain(std::string_view name, std::string_view loopback,
+                        const std::vector<std::string>& rules) {
+  std::string out = "\tchain " + std::string(name) + " {\n";
+  out += "\t\ttype filter hook " + std::string(name) + " priority -150; policy accept;\n";
+  if (!loopback.empty()) out += "\t\t" + std::string(loopback) + " accept\n";
+  for (const std::string& rule : rules) out += "\t\t" + rule + "\n";
+  out += "\t}\n";
+  return out;
+}
+
+}  // namespace
+
+Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway_id,
+                                  const std::vector<Isolation>& isolations) {
+  const auto gateway_it = policy.gateways.find(std::string(gateway_id));
+  if (gateway_it == policy.gateways.end()) {
+    return makeError(ErrorCode::kNotFound, "unknown gateway \"" + std::string(gateway_id) + "\"");
+  }
+  const Gateway& gateway = gateway_it->second;
+
+  // The active isolations are a set: order and repetition of the input change nothing.
+  const std::set<Isolation> unique(isolations.begin(), isolations.end());
+  std::vector<ResolvedIsolation> resolved;
+  for (const Isolation& isolation : unique) {
+    Result<ResolvedIsolation> one = resolve(policy, gateway_id, gateway, isolation);
+    if (!one.ok()) {
+      return one.error().withContext("isolation (" + isolation.segment + ", " + isolation.profile +
+                                     ") on gateway \"" + std::string(gateway_id) + "\"");
+    }
+    resolved.push_back(std::move(*one));
+  }
+
+  DataplanePlan plan;
+  // `add` first so that `delete` never fails on a gateway where the table is absent.
+  plan.nft_script = "add table inet shadan\ndelete table inet shadan\n";
+  if (resolved.empty()) return plan;
+
+  std::vector<std::string> rules;
+  for (const ManagementRule& rule : policy.always_allow) {
+    Result<std::vector<std::string>> accepts = managementRules(rule);
+    if (!accepts.ok()) return accepts.error();
+    for (std::string& line : *accepts) appendUnique(rules, std::move(line));
+  }
+  SetTable sets(policy);
+  std::vector<IpPrefix> routes;
+  for (const ResolvedIsolation& isolation : resolved) {
+    for (std::string& line : isolationRules(isolation, sets)) appendUnique(rules, std::move(line));
+    if (isolation.profile.value->blackhole_routes && !isolation.segment.value->is_default) {
+      for (const IpPrefix& route : blackholeRoutes(policy, isolation)) routes.push_back(route);
+    }
+  }
+  plan.blackhole_routes = normalize(std::move(routes));
+
+  std::string& out = plan.nft_script;
+  out += "table inet shadan {\n";
+  out += sets.render();
+  out += renderChain("input", "iif \"lo\"", rules);
+  out += renderChain("output", "oif \"lo\"", rules);
+  out += renderChain("forward", "", rules);
+  out += "}\n";
+  return plan;
+}
+
+}  // namespace shadan

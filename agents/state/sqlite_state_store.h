@@ -1,0 +1,42 @@
+#pragma once
+
+// StateStore in SQLite: <state-dir>/agent.db, WAL journal, synchronous=FULL (a committed order
+// survives power loss). Also takes an exclusive flock on <state-dir>/lock for the life of the
+// object, so two processes can never write the same gateway's state (the daemon, later, holds
+// it for good and the local commands talk to it instead).
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "agents/state/state_store.h"
+
+namespace shadan {
+
+class SqliteStateStore : public StateStore {
+ public:
+  // Creates the directory (0700) if missing, takes the lock (waiting up to `lock_wait` for
+  // another process to let go, then failing with kUnavailable), opens or creates the database
+  // and checks its schema version.
+  static Result<std::unique_ptr<SqliteStateStore>> open(
+      const std::filesystem::path& state_dir,
+      std::chrono::milliseconds lock_wait = std::chrono::seconds(5));
+
+  ~SqliteStateStore() override;
+  SqliteStateStore(const SqliteStateStore&) = delete;
+  SqliteStateStore& operator=(const SqliteStateStore&) = delete;
+
+  Result<DesiredState> load() override;
+  Status save(const DesiredState& state) override;
+
+ private:
+  using DbPtr = std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)>;
+  SqliteStateStore(DbPtr db, int lock_fd);
+
+  DbPtr db_;
+  int lock_fd_;
+};
+
+}  // namespace shadan

@@ -1,0 +1,51 @@
+#pragma once
+
+// The agent's persisted desired state: which isolations must hold on this gateway. The kernel
+// is made to match it; it survives crashes and reboots (the daemon re-applies it at start).
+//
+// Implementations: SqliteStateStore (the state directory); unit tests use an in-memory fake.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agents/planner/planner.h"
+#include "common/result.h"
+
+namespace shadan {
+
+struct ActiveIsolation {
+  Isolation isolation;
+  int64_t since_unix_ms = 0;
+  std::optional<int64_t> expires_unix_ms;  // timed cuts and drills
+  std::string origin;                      // "local-cli", later "order:<command_id>"
+  friend bool operator==(const ActiveIsolation&, const ActiveIsolation&) = default;
+};
+
+struct DesiredState {
+  std::vector<ActiveIsolation> isolations;  // sorted by (segment, profile), unique
+  // SHA-256 of our table as read back after the last successful apply ("" if never applied):
+  // lets `status` tell an intact table from one someone changed.
+  std::string applied_ruleset_sha256;
+
+  std::vector<Isolation> isolationPairs() const;
+  bool contains(const Isolation& isolation) const;
+  friend bool operator==(const DesiredState&, const DesiredState&) = default;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  virtual Result<DesiredState> load() = 0;
+
+  // Replaces the stored state in ONE durable transaction: after it returns OK the state survives
+  // a crash or power loss; after an error the previous state is intact.
+  virtual Status save(const DesiredState& state) = 0;
+};
+
+using StateStorePtr = std::unique_ptr<StateStore>;
+
+}  // namespace shadan

@@ -1,0 +1,294 @@
+#include "cli/lab/probe.h"
+
+#include <arpa/inet.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "cli/lab/netns.h"
+
+namespace shadan {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family() const { return storage.ss_family; }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  void setPort(uint16_t port) {
+    if (family() == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
+    } else {
+      reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+    }
+  }
+};
+
+Result<SockAddr> makeSockAddr(const std::string& address, uint16_t port) {
+  SockAddr result;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&result.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&result.storage);
+  if (::inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    result.length = sizeof(sockaddr_in);
+  } else if (::inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    result.length = sizeof(sockaddr_in6);
+  } else {
+    return makeError(ErrorCode::kInvalidArgument, "'" + address + "' is not an IP address");
+  }
+  return result;
+}
+
+std::string errnoText(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// Milliseconds until `deadline`, never negative.
+int msLeft(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+// Waits until `fd` reports `events` or the deadline passes; false on timeout.
+bool waitFor(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    pollfd entry{fd, events, 0};
+    const int ready = ::poll(&entry, 1, msLeft(deadline));
+    if (ready > 0) return true;
+    if (ready == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
+Result<UniqueFd> listenIn(const std::string& ns, const SockAddr& address) {
+  auto fd = socketInNetns(ns, address.family(), SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (!fd.ok()) return fd.error();
+  const int one = 1;
+  ::setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (address.family() == AF_INET6) {
+    ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (::bind(fd->get(), address.get(), address.length) != 0) {
+    return makeError(ErrorCode::kIo, errnoText("bind listener in netns " + ns));
+  }
+  if (::listen(fd->get(), 8) != 0) {
+    return makeError(ErrorCode::kIo, errnoText("listen in netns " + ns));
+  }
+  return fd;
+}
+
+uint16_t boundPort(int fd) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof(storage);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
+  if (storage.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+}
+
+// Connects `client` (non-blocking) to `target`; false if it is not connected by the deadline
+// (dropped: timeout; rejected: refused/unreachable).
+bool connectBy(int client, const SockAddr& target, Clock::time_point deadline) {
+  if (::connect(client, target.get(), target.length) == 0) return true;
+  if (errno != EINPROGRESS) return false;
+  if (!waitFor(client, POLLOUT, deadline)) return false;
+  int error = 0;
+  socklen_t length = sizeof(error);
+  if (::getsockopt(client, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return false;
+  return error == 0;
+}
+
+// Accepts one connection by the deadline; an invalid fd if none came.
+UniqueFd acceptBy(int listener, Clock::time_point deadline) {
+  // A client that saw its handshake complete is already in the accept queue; the wait only
+  // covers the last ACK still being in flight.
+  if (!waitFor(listener, POLLIN, deadline)) return UniqueFd();
+  return UniqueFd(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
+uint16_t internetChecksum(const uint8_t* data, size_t length) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < length; i += 2)
+    sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
+  if (length % 2 == 1) sum += static_cast<uint32_t>(data[length - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+std::atomic<uint16_t> next_icmp_sequence{1};
+
+bool sameAddress(const sockaddr_storage& from, const SockAddr& expected) {
+  if (from.ss_family != expected.family()) return false;
+  if (from.ss_family == AF_INET) {
+    return std::memcmp(&reinterpret_cast<const sockaddr_in*>(&from)->sin_addr,
+                       &reinterpret_cast<const sockaddr_in*>(&expected.storage)->sin_addr,
+                       sizeof(in_addr)) == 0;
+  }
+  return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr,
+                     &reinterpret_cast<const sockaddr_in6*>(&expected.storage)->sin6_addr,
+                     sizeof(in6_addr)) == 0;
+}
+
+}  // namespace
+
+Result<bool> tcpConnect(const std::string& from_ns, const std::string& to_ns,
+                        const std::string& to_addr, uint16_t port,
+                        std::chrono::milliseconds timeout) {
+  auto target = makeSockAddr(to_addr, port);
+  if (!target.ok()) return target.error();
+  auto listener = listenIn(to_ns, *target);
+  if (!listener.ok()) return listener.error();
+  target->setPort(boundPort(listener->get()));
+
+  auto client = socketInNetns(from_ns, target->family(), SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (!client.ok()) return client.error();
+  const auto deadline = Clock::now() + timeout;
+  if (!connectBy(client->get(), *target, deadline)) return false;
+  return acceptBy(listener->get(), deadline).valid();
+}
+
+Result<bool> icmpEcho(const std::string& from_ns, const std::string& to_addr,
+                      std::chrono::milliseconds timeout) {
+  auto target = makeSockAddr(to_addr, 0);
+  if (!target.ok()) return target.error();
+  const bool v6 = target->family() == AF_INET6;
+  auto fd = socketInNetns(from_ns, target->family(), SOCK_RAW | SOCK_NONBLOCK,
+                          v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP});
+  if (!fd.ok()) return fd.error();
+  if (v6) {
+    // Only echo replies reach this socket; the kernel fills in the ICMPv6 checksum.
+    icmp6_filter filter;
+    ICMP6_FILTER_SETBLOCKALL(&filter);
+    ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
+    ::setsockopt(fd->get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter));
+  }
+
+  // Identifier from the pid, sequence from a process-wide counter: concurrent probes (threads,
+  // other processes) never take each other's replies.
+  const uint16_t id = static_cast<uint16_t>(::getpid());
+  const uint16_t sequence = next_icmp_sequence.fetch_add(1);
+  std::vector<uint8_t> packet(8);
+  packet[0] = static_cast<uint8_t>(v6 ? int{ICMP6_ECHO_REQUEST} : int{ICMP_ECHO});
+  packet[4] = static_cast<uint8_t>(id >> 8);
+  packet[5] = static_cast<uint8_t>(id & 0xff);
+  packet[6] = static_cast<uint8_t>(sequence >> 8);
+  packet[7] = static_cast<uint8_t>(sequence & 0xff);
+  const std::string payload = "shadan-probe";
+  packet.insert(packet.end(), payload.begin(), payload.end());
+  if (!v6) {
+    const uint16_t checksum = internetChecksum(packet.data(), packet.size());
+    packet[2] = static_cast<uint8_t>(checksum >> 8);
+    packet[3] = static_cast<uint8_t>(checksum & 0xff);
+  }
+  if (::sendto(fd->get(), packet.data(), packet.size(), 0, target->get(), target->length) < 0) {
+    // No route, or a local reject: the echo cannot leave, which is "not reachable".
+    if (errno == ENETUNREACH || errno == EHOSTUNREACH || errno == EPERM || errno == EACCES) {
+      return false;
+    }
+    return makeError(ErrorCode::kIo, errnoText("send echo request from netns " + from_ns));
+  }
+
+  const auto deadline = Clock::now() + timeout;
+  uint8_t buffer[2048];
+  while (waitFor(fd->get(), POLLIN, deadline)) {
+    sockaddr_storage from{};
+    socklen_t from_length = sizeof(from);
+    const ssize_t n = ::recvfrom(fd->get(), buffer, sizeof(buffer), 0,
+                                 reinterpret_cast<sockaddr*>(&from), &from_length);
+    if (n < 0) continue;
+    size_t offset = 0;
+    if (!v6) {
+      // IPv4 raw sockets deliver the IP header too.
+      if (n < 1) continue;
+      offset = static_cast<size_t>(buffer[0] & 0x0f) * 4;
+    }
+    if (static_cast<size_t>(n) < offset + 8) continue;
+    const uint8_t* icmp = buffer + offset;
+    const int reply_type = v6 ? int{ICMP6_ECHO_REPLY} : int{ICMP_ECHOREPLY};
+    const uint16_t reply_id = static_cast<uint16_t>(icmp[4] << 8 | icmp[5]);
+    const uint16_t reply_sequence = static_cast<uint16_t>(icmp[6] << 8 | icmp[7]);
+    if (icmp[0] == reply_type && reply_id == id && reply_sequence == sequence &&
+        sameAddress(from, *target)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+EstablishedFlow::EstablishedFlow(std::string from_ns, std::string to_ns, std::string to_addr,
+                                 uint16_t port)
+    : from_ns_(std::move(from_ns)),
+      to_ns_(std::move(to_ns)),
+      to_addr_(std::move(to_addr)),
+      port_(port) {}
+
+Status EstablishedFlow::open(std::chrono::milliseconds timeout) {
+  if (isOpen()) detail::resultAccessFailure("EstablishedFlow::open twice");
+  auto target = makeSockAddr(to_addr_, port_);
+  if (!target.ok()) return target.error();
+  auto listener = listenIn(to_ns_, *target);
+  if (!listener.ok()) return listener.error();
+  target->setPort(boundPort(listener->get()));
+  auto client = socketInNetns(from_ns_, target->family(), SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (!client.ok()) return client.error();
+  const auto deadline = Clock::now() + timeout;
+  const std::string path = from_ns_ + " -> " + to_addr_ + " (" + to_ns_ + ")";
+  if (!connectBy(client->get(), *target, deadline)) {
+    return makeError(ErrorCode::kUnavailable, "cannot open flow " + path);
+  }
+  UniqueFd server = acceptBy(listener->get(), deadline);
+  if (!server.valid()) return makeError(ErrorCode::kUnavailable, "flow not accepted: " + path);
+  client_ = std::move(*client);
+  server_ = std::move(server);
+  return okStatus();
+}
+
+Result<bool> EstablishedFlow::roundTrip(std::chrono::milliseconds timeout) {
+  if (!isOpen()) detail::resultAccessFailure("EstablishedFlow::roundTrip before open");
+  // A unique token per call: bytes of an earlier, failed round trip may still arrive late.
+  const std::string token = "shadan-flow-" + std::to_string(next_token_++) + "\n";
+  const ssize_t sent = ::send(client_.get(), token.data(), token.size(), MSG_NOSIGNAL);
+  if (sent != static_cast<ssize_t>(token.size())) return false;
+
+  const auto deadline = Clock::now() + timeout;
+  char buffer[4096];
+  for (;;) {
+    const size_t found = received_.find(token);
+    if (found != std::string::npos) {
+      received_.erase(0, found + token.size());
+      return true;
+    }
+    pollfd fds[2] = {{server_.get(), POLLIN, 0}, {client_.get(), POLLIN, 0}};
+    const int ready = ::poll(fds, 2, msLeft(deadline));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    if (fds[0].revents != 0) {
+      // The server side echoes whatever reached it back to the client.
+      const ssize_t n = ::recv(server_.get(), buffer, sizeof(buffer), 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return false;
+      if (n > 0 && ::send(server_.get(), buffer, static_cast<size_t>(n), MSG_NOSIGNAL) != n) {
+        return false;
+      }
+    }
+    if (fds[1].revents != 0) {
+      const ssize_t n = ::recv(client_.get(), buffer, sizeof(buffer), 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return false;
+      if (n > 0) received_.append(buffer, static_cast<size_t>(n));
+    }
+  }
+}
+
+}  // namespace shadan

@@ -1,0 +1,32 @@
+#pragma once
+
+// Time behind an interface (Envoy's TimeSource): logic asks a Clock, tests move a fake one
+// instead of sleeping.
+
+#include <chrono>
+#include <string>
+
+namespace shadan {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual std::chrono::system_clock::time_point now() const = 0;
+};
+
+class SystemClock : public Clock {
+ public:
+  std::chrono::system_clock::time_point now() const override {
+    return std::chrono::system_clock::now();
+  }
+};
+
+// Milliseconds since the Unix epoch.
+inline int64_t toUnixMillis(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// RFC 3339 UTC with millisecond precision: "2026-11-26T10:01:00.000Z".
+std::string formatRfc3339(int64_t unix_millis);
+
+}  // namespace shadan

@@ -1,0 +1,623 @@
+#include "common/policy.h"
+
+#include <algorithm>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "common/strict_json.h"
+
+namespace shadan {
+namespace {
+
+using nlohmann::json;
+
+// A policy is hand-written configuration; a megabyte is thousands of prefixes more than any real
+// one and small enough to hold in memory on a gateway.
+constexpr size_t kMaxPolicyBytes = 1 << 20;
+constexpr size_t kMaxDescriptionChars = 256;
+constexpr size_t kMaxPolicyNameChars = 64;
+constexpr size_t kMaxNameChars = 32;
+constexpr size_t kMaxInterfaceNameChars = 15;  // IFNAMSIZ - 1
+
+bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// ^[a-z0-9][a-z0-9-]{0,31}$ : segment, gateway and profile names end up in nftables set and
+// chain names, so they must be short and need no quoting.
+bool isValidName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNameChars || !isLowerAlnum(name.front())) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return isLowerAlnum(c) || c == '-'; });
+}
+
+// What the kernel's dev_valid_name() accepts: 1..15 bytes, not "." or "..", no '/', ':' or
+// whitespace. Control characters are refused as well.
+bool isValidInterfaceName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxInterfaceNameChars || name == "." || name == "..") {
+    return false;
+  }
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return c == '/' || c == ':' || c == ' ' || byte < 0x20 || byte == 0x7f;
+  });
+}
+
+// Code points of valid UTF-8 (the parser has already checked it): every byte that is not a
+// continuation byte starts one.
+size_t utf8Length(std::string_view text) {
+  return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+bool hasControlCharacter(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+std::string joinNames(std::initializer_list<std::string_view> names) {
+  std::string joined;
+  for (const auto name : names) {
+    if (!joined.empty()) joined += ", ";
+    joined += name;
+  }
+  return joined;
+}
+
+// Walks the parsed document once, building the model; every error carries the source and the
+// JSON pointer of the offending value.
+class PolicyParser {
+ public:
+  explicit PolicyParser(std::string_view source) : source_(source) {}
+
+  Result<LoadedPolicy> parse(const json& root) {
+    SHADAN_RETURN_IF_ERROR(checkObject(
+        root, "", {"shadan_policy", "name", "segments", "gateways", "profiles"}, {"management"}));
+    SHADAN_RETURN_IF_ERROR(parseVersion(root.at("shadan_policy"), "/shadan_policy"));
+    auto name = parsePolicyName(root.at("name"), "/name");
+    if (!name.ok()) return name.error();
+    loaded_.policy.name = std::move(*name);
+    SHADAN_RETURN_IF_ERROR(parseSegments(root.at("segments"), "/segments"));
+    SHADAN_RETURN_IF_ERROR(parseGateways(root.at("gateways"), "/gateways"));
+    if (root.contains("management")) {
+      SHADAN_RETURN_IF_ERROR(parseManagement(root.at("management"), "/management"));
+    }
+    if (loaded_.policy.always_allow.empty()) {
+      warn("/management/always_allow",
+           "no management.always_allow rules: an isolation would also cut the agent's path to "
+           "the controller");
+    }
+    SHADAN_RETURN_IF_ERROR(parseProfiles(root.at("profiles"), "/profiles"));
+    return std::move(loaded_);
+  }
+
+ private:
+  Error fail(std::string_view pointer, const std::string& reason) const {
+    return makeError(ErrorCode::kPolicy,
+                     source_ + ": " + jsonPointerDisplay(pointer) + ": " + reason);
+  }
+
+  void warn(std::string pointer, std::string message) {
+    loaded_.warnings.push_back(PolicyWarning{std::move(pointer), std::move(message)});
+  }
+
+  // `value` must be an object holding every key of `required` and no key outside
+  // `required` + `optional`.
+  Status checkObject(const json& value, std::string_view pointer,
+                     std::initializer_list<std::string_view> required,
+                     std::initializer_list<std::string_view> optional) const {
+    if (!value.is_object()) return typeError(value, pointer, "an object");
+    for (const auto& [key, unused] : value.items()) {
+      const auto known = [&key](std::initializer_list<std::string_view> keys) {
+        return std::find(keys.begin(), keys.end(), key) != keys.end();
+      };
+      if (!known(required) && !known(optional)) {
+        std::string allowed = joinNames(required);
+        if (optional.size() > 0) allowed += (allowed.empty() ? "" : ", ") + joinNames(optional);
+        return fail(jsonPointerAppend(pointer, key),
+                    "unknown key " + quoteForMessage(key) + " (allowed: " + allowed + ")");
+      }
+    }
+    for (const auto key : required) {
+      if (!value.contains(key)) {
+        return fail(jsonPointerAppend(pointer, key),
+                    "missing required key " + quoteForMessage(key));
+      }
+    }
+    return okStatus();
+  }
+
+  Error typeError(const json& value, std::string_view pointer, std::string_view expected) const {
+    return fail(pointer,
+                "expected " + std::string(expected) + ", got " + std::string(value.type_name()));
+  }
+
+  Result<std::string> parseString(const json& value, std::string_view pointer) const {
+    if (!value.is_string()) return typeError(value, pointer, "a string");
+    return value.get<std::string>();
+  }
+
+  Result<bool> parseBool(const json& value, std::string_view pointer) const {
+    if (!value.is_boolean()) return typeError(value, pointer, "a boolean");
+    return value.get<bool>();
+  }
+
+  Result<int64_t> parseInteger(const json& value, std::string_view pointer, int64_t min,
+                               int64_t max) const {
+    if (!value.is_number_integer()) return typeError(value, pointer, "an integer");
+    const std::string range = std::to_string(min) + ".." + std::to_string(max);
+    if (value.is_number_unsigned() &&
+        value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return fail(pointer, "out of range " + range);
+    }
+    const auto number = value.get<int64_t>();
+    if (number < min || number > max) {
+      return fail(pointer, std::to_string(number) + " is out of range " + range);
+    }
+    return number;
+  }
+
+  // A name that becomes part of nftables identifiers (segment, gateway, profile).
+  Status checkName(std::string_view name, std::string_view pointer, std::string_view what) const {
+    if (isValidName(name)) return okStatus();
+    return fail(pointer, "invalid " + std::string(what) + " name " + quoteForMessage(name) +
+                             ": must match ^[a-z0-9][a-z0-9-]{0,31}$");
+  }
+
+  Result<std::string> parseDescription(const json& value, std::string_view pointer) const {
+    auto text = parseString(value, pointer);
+    if (!text.ok()) return text.error();
+    if (utf8Length(*text) > kMaxDescriptionChars) {
+      return fail(pointer, "description longer than " + std::to_string(kMaxDescriptionChars) +
+                               " characters");
+    }
+    // Descriptions reach logs, the audit trail and the dashboard.
+    if (hasControlCharacter(*text)) return fail(pointer, "description has control characters");
+    return text;
+  }
+
+  // Reads the optional "description" key of `object`.
+  Result<std::string> optionalDescription(const json& object, std::string_view pointer) const {
+    if (!object.contains("description")) return std::string();
+    return parseDescription(object.at("description"), jsonPointerAppend(pointer, "description"));
+  }
+
+  Result<IpPrefix> parsePrefix(const json& value, std::string_view pointer) const {
+    auto text = parseString(value, pointer);
+    if (!text.ok()) return text.error();
+    auto prefix = IpPrefix::parse(*text);
+    if (!prefix.ok()) return fail(pointer, prefix.error().message);
+    return prefix;
+  }
+
+  Status parseVersion(const json& value, std::string_view pointer) const {
+    if (!value.is_number_integer()) return typeError(value, pointer, "an integer");
+    if (value != kPolicyFormatVersion) {
+      return fail(pointer, "unsupported policy format version " + value.dump() +
+                               " (this build reads " + std::to_string(kPolicyFormatVersion) + ")");
+    }
+    return okStatus();
+  }
+
+  Result<std::string> parsePolicyName(const json& value, std::string_view pointer) const {
+    auto name = parseString(value, pointer);
+    if (!name.ok()) return name.error();
+    if (name->empty() || utf8Length(*name) > kMaxPolicyNameChars || hasControlCharacter(*name)) {
+      return fail(pointer, "policy name must be 1.." + std::to_string(kMaxPolicyNameChars) +
+                               " characters without control characters");
+    }
+    return name;
+  }
+
+  Status parseSegments(const json& segments, std::string_view pointer) {
+    if (!segments.is_object()) return typeError(segments, pointer, "an object");
+    if (segments.empty()) return fail(pointer, "a policy needs at least one segment");
+    std::string default_pointer;
+    for (const auto& [name, value] : segments.items()) {
+      const std::string segment_pointer = jsonPointerAppend(pointer, name);
+      SHADAN_RETURN_IF_ERROR(checkName(name, segment_pointer, "segment"));
+      SHADAN_RETURN_IF_ERROR(checkObject(value, segment_pointer, {},
+                                         {"description", "prefixes", "protected", "default"}));
+      Segment segment;
+      segment.name = name;
+      auto description = optionalDescription(value, segment_pointer);
+      if (!description.ok()) return description.error();
+      segment.description = std::move(*description);
+      if (value.contains("protected")) {
+        auto is_protected =
+            parseBool(value.at("protected"), jsonPointerAppend(segment_pointer, "protected"));
+        if (!is_protected.ok()) return is_protected.error();
+        segment.is_protected = *is_protected;
+      }
+      if (value.contains("default")) {
+        const std::string flag_pointer = jsonPointerAppend(segment_pointer, "default");
+        auto is_default = parseBool(value.at("default"), flag_pointer);
+        if (!is_default.ok()) return is_default.error();
+        segment.is_default = *is_default;
+        if (segment.is_default) {
+          if (!default_pointer.empty()) {
+            return fail(flag_pointer, "a second default segment (the first is at " +
+                                          default_pointer + "): at most one is allowed");
+          }
+          default_pointer = flag_pointer;
+        }
+      }
+      const std::string prefixes_pointer = jsonPointerAppend(segment_pointer, "prefixes");
+      if (value.contains("prefixes")) {
+        const json& prefixes = value.at("prefixes");
+        if (!prefixes.is_array()) return typeError(prefixes, prefixes_pointer, "an array");
+        for (size_t i = 0; i < prefixes.size(); ++i) {
+          auto prefix = parsePrefix(prefixes[i], jsonPointerAppend(prefixes_pointer, i));
+          if (!prefix.ok()) return prefix.error();
+          segment.prefixes.push_back(*prefix);
+        }
+      }
+      if (segment.is_default && !segment.prefixes.empty()) {
+        return fail(prefixes_pointer,
+                    "the default segment means every address not in another segment; it takes "
+                    "no prefixes");
+      }
+      if (!segment.is_default && segment.prefixes.empty()) {
+        return fail(prefixes_pointer, "a segment needs at least one prefix (or \"default\": true)");
+      }
+      loaded_.policy.segments.emplace(name, std::move(segment));
+    }
+    return checkPrefixOverlaps(pointer);
+  }
+
+  // Every prefix belongs to at most one segment: an address in two segments would make
+  // "isolate X" cut part of Y. Within a segment, a duplicate or nested prefix is redundant and
+  // would make the dataplane's interval sets reject the set.
+  Status checkPrefixOverlaps(std::string_view pointer) const {
+    struct Entry {
+      IpPrefix prefix;
+      std::string segment;
+      size_t index;
+    };
+    std::vector<Entry> entries;
+    for (const auto& [name, segment] : loaded_.policy.segments) {
+      for (size_t i = 0; i < segment.prefixes.size(); ++i) {
+        entries.push_back(Entry{segment.prefixes[i], name, i});
+      }
+    }
+    // Sorted by (family, address, length): if any two prefixes overlap, one contains the other,
+    // and then the container sorts right before some prefix it contains — so comparing
+    // neighbours finds the first overlap.
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      return std::tie(a.prefix, a.segment, a.index) < std::tie(b.prefix, b.segment, b.index);
+    });
+    const auto entryPointer = [pointer](const Entry& entry) {
+      return jsonPointerAppend(
+          jsonPointerAppend(jsonPointerAppend(pointer, entry.segment), "prefixes"), entry.index);
+    };
+    for (size_t i = 1; i < entries.size(); ++i) {
+      const Entry& outer = entries[i - 1];
+      const Entry& inner = entries[i];
+      if (!outer.prefix.contains(inner.prefix)) continue;
+      const std::string where = outer.segment == inner.segment
+                                    ? "in the same segment"
+                                    : "of segment \"" + outer.segment + "\"";
+      const std::string what = outer.prefix == inner.prefix ? "duplicates" : "overlaps";
+      return fail(entryPointer(inner), "prefix " + inner.prefix.toCidr() + " " + what + " " +
+                                           outer.prefix.toCidr() + " " + where + " (" +
+                                           entryPointer(outer) + ")");
+    }
+    return okStatus();
+  }
+
+  Status parseGateways(const json& gateways, std::string_view pointer) {
+    if (!gateways.is_object()) return typeError(gateways, pointer, "an object");
+    if (gateways.empty()) warn(std::string(pointer), "no gateways: no isolation can be enforced");
+    std::set<std::string> bordered;
+    for (const auto& [id, value] : gateways.items()) {
+      const std::string gateway_pointer = jsonPointerAppend(pointer, id);
+      SHADAN_RETURN_IF_ERROR(checkName(id, gateway_pointer, "gateway"));
+      SHADAN_RETURN_IF_ERROR(checkObject(value, gateway_pointer, {}, {"borders", "interfaces"}));
+      Gateway gateway;
+      gateway.id = id;
+      const std::string borders_pointer = jsonPointerAppend(gateway_pointer, "borders");
+      if (value.contains("borders")) {
+        auto borders = parseSegmentList(value.at("borders"), borders_pointer, "segment");
+        if (!borders.ok()) return borders.error();
+        gateway.borders = std::move(*borders);
+      }
+      if (gateway.borders.empty()) {
+        warn(borders_pointer, "gateway \"" + id + "\" borders no segment: it enforces nothing");
+      }
+      bordered.insert(gateway.borders.begin(), gateway.borders.end());
+      if (value.contains("interfaces")) {
+        SHADAN_RETURN_IF_ERROR(parseInterfaces(
+            value.at("interfaces"), jsonPointerAppend(gateway_pointer, "interfaces"), gateway));
+      }
+      loaded_.policy.gateways.emplace(id, std::move(gateway));
+    }
+    if (!gateways.empty()) {
+      for (const auto& [name, segment] : loaded_.policy.segments) {
+        if (bordered.count(name) == 0) {
+          warn("/segments/" + name,
+               "no gateway borders segment \"" + name + "\": isolating it would cut nothing");
+        }
+      }
+    }
+    return okStatus();
+  }
+
+  // A list of known, distinct segment names (gateway borders, profile peers).
+  Result<std::vector<std::string>> parseSegmentList(const json& value, std::string_view pointer,
+                                                    std::string_view what) const {
+    if (!value.is_array()) return typeError(value, pointer, "an array");
+    std::vector<std::string> names;
+    for (size_t i = 0; i < value.size(); ++i) {
+      const std::string item_pointer = jsonPointerAppend(pointer, i);
+      auto name = parseString(value[i], item_pointer);
+      if (!name.ok()) return name.error();
+      if (loaded_.policy.segments.count(*name) == 0) {
+        return fail(item_pointer, "unknown " + std::string(what) + " " + quoteForMessage(*name));
+      }
+      if (std::find(names.begin(), names.end(), *name) != names.end()) {
+        return fail(item_pointer, "segment " + quoteForMessage(*name) + " listed twice");
+      }
+      names.push_back(std::move(*name));
+    }
+    return names;
+  }
+
+  Status parseInterfaces(const json& value, std::string_view pointer, Gateway& gateway) const {
+    if (!value.is_object()) return typeError(value, pointer, "an object");
+    for (const auto& [segment, names] : value.items()) {
+      const std::string segment_pointer = jsonPointerAppend(pointer, segment);
+      if (loaded_.policy.segments.count(segment) == 0) {
+        return fail(segment_pointer, "unknown segment " + quoteForMessage(segment));
+      }
+      if (std::find(gateway.borders.begin(), gateway.borders.end(), segment) ==
+          gateway.borders.end()) {
+        return fail(segment_pointer,
+                    "segment " + quoteForMessage(segment) + " is not in this gateway's borders");
+      }
+      if (!names.is_array()) return typeError(names, segment_pointer, "an array");
+      if (names.empty()) {
+        return fail(segment_pointer, "empty interface list (omit the segment instead)");
+      }
+      std::vector<std::string> interfaces;
+      for (size_t i = 0; i < names.size(); ++i) {
+        const std::string item_pointer = jsonPointerAppend(segment_pointer, i);
+        auto name = parseString(names[i], item_pointer);
+        if (!name.ok()) return name.error();
+        if (!isValidInterfaceName(*name)) {
+          return fail(item_pointer, "invalid interface name " + quoteForMessage(*name) +
+                                        ": 1..15 characters, no '/', ':' or whitespace");
+        }
+        if (std::find(interfaces.begin(), interfaces.end(), *name) != interfaces.end()) {
+          return fail(item_pointer, "interface " + quoteForMessage(*name) + " listed twice");
+        }
+        interfaces.push_back(std::move(*name));
+      }
+      gateway.interfaces.emplace(segment, std::move(interfaces));
+    }
+    return okStatus();
+  }
+
+  Status parseManagement(const json& management, std::string_view pointer) {
+    SHADAN_RETURN_IF_ERROR(checkObject(management, pointer, {}, {"always_allow"}));
+    if (!management.contains("always_allow")) return okStatus();
+    const std::string list_pointer = jsonPointerAppend(pointer, "always_allow");
+    const json& rules = management.at("always_allow");
+    if (!rules.is_array()) return typeError(rules, list_pointer, "an array");
+    for (size_t i = 0; i < rules.size(); ++i) {
+      auto rule = parseManagementRule(rules[i], jsonPointerAppend(list_pointer, i));
+      if (!rule.ok()) return rule.error();
+      loaded_.policy.always_allow.push_back(std::move(*rule));
+    }
+    return okStatus();
+  }
+
+  Result<ManagementRule> parseManagementRule(const json& value, std::string_view pointer) const {
+    SHADAN_RETURN_IF_ERROR(
+        checkObject(value, pointer, {"prefix"}, {"description", "proto", "port"}));
+    ManagementRule rule;
+    auto description = optionalDescription(value, pointer);
+    if (!description.ok()) return description.error();
+    rule.description = std::move(*description);
+    auto prefix = parsePrefix(value.at("prefix"), jsonPointerAppend(pointer, "prefix"));
+    if (!prefix.ok()) return prefix.error();
+    rule.prefix = *prefix;
+
+    if (value.contains("proto")) {
+      const std::string proto_pointer = jsonPointerAppend(pointer, "proto");
+      auto proto = parseString(value.at("proto"), proto_pointer);
+      if (!proto.ok()) return proto.error();
+      if (*proto == "tcp") {
+        rule.proto = L4Proto::kTcp;
+      } else if (*proto == "udp") {
+        rule.proto = L4Proto::kUdp;
+      } else if (*proto == "sctp") {
+        rule.proto = L4Proto::kSctp;
+      } else if (*proto == "icmp") {
+        rule.proto = L4Proto::kIcmp;
+      } else if (*proto == "icmpv6") {
+        rule.proto = L4Proto::kIcmpv6;
+      } else {
+        return fail(proto_pointer, "unknown proto " + quoteForMessage(*proto) +
+                                       " (allowed: tcp, udp, sctp, icmp, icmpv6)");
+      }
+      if (rule.proto == L4Proto::kIcmp && rule.prefix.family() != IpFamily::kV4) {
+        return fail(proto_pointer, "proto icmp needs an IPv4 prefix (use icmpv6 for IPv6)");
+      }
+      if (rule.proto == L4Proto::kIcmpv6 && rule.prefix.family() != IpFamily::kV6) {
+        return fail(proto_pointer, "proto icmpv6 needs an IPv6 prefix (use icmp for IPv4)");
+      }
+    }
+
+    if (value.contains("port")) {
+      const std::string port_pointer = jsonPointerAppend(pointer, "port");
+      if (rule.proto != L4Proto::kTcp && rule.proto != L4Proto::kUdp &&
+          rule.proto != L4Proto::kSctp) {
+        return fail(port_pointer, "port needs proto tcp, udp or sctp");
+      }
+      auto port = parseInteger(value.at("port"), port_pointer, 1, 65535);
+      if (!port.ok()) return port.error();
+      rule.port = static_cast<uint16_t>(*port);
+    }
+    return rule;
+  }
+
+  Status parseProfiles(const json& profiles, std::string_view pointer) {
+    if (!profiles.is_object()) return typeError(profiles, pointer, "an object");
+    for (const auto& [name, value] : profiles.items()) {
+      auto profile = parseProfile(name, value, jsonPointerAppend(pointer, name));
+      if (!profile.ok()) return profile.error();
+      loaded_.policy.profiles.emplace(name, std::move(*profile));
+    }
+    const auto full = loaded_.policy.profiles.find("full");
+    if (full == loaded_.policy.profiles.end()) {
+      return fail(jsonPointerAppend(pointer, "full"),
+                  "missing the \"full\" profile (every policy has one)");
+    }
+    // Operators reach for "full" in an emergency: it must mean exactly "cut everything but
+    // management", never less.
+    if (!full->second.peers.empty()) {
+      return fail(jsonPointerAppend(jsonPointerAppend(pointer, "full"), "peers"),
+                  "the \"full\" profile cuts everything: it takes no peers");
+    }
+    if (!full->second.allow.empty()) {
+      return fail(jsonPointerAppend(jsonPointerAppend(pointer, "full"), "allow"),
+                  "the \"full\" profile keeps only management reachable: put allow exceptions in "
+                  "another profile");
+    }
+    return okStatus();
+  }
+
+  Result<Profile> parseProfile(const std::string& name, const json& value,
+                               std::string_view pointer) const {
+    SHADAN_RETURN_IF_ERROR(checkName(name, pointer, "profile"));
+    SHADAN_RETURN_IF_ERROR(
+        checkObject(value, pointer, {}, {"description", "peers", "allow", "blackhole_routes"}));
+    Profile profile;
+    profile.name = name;
+    auto description = optionalDescription(value, pointer);
+    if (!description.ok()) return description.error();
+    profile.description = std::move(*description);
+
+    if (value.contains("peers")) {
+      const std::string peers_pointer = jsonPointerAppend(pointer, "peers");
+      auto peers = parseSegmentList(value.at("peers"), peers_pointer, "peer segment");
+      if (!peers.ok()) return peers.error();
+      // An empty list would silently turn a limited cut into a full one.
+      if (peers->empty()) {
+        return fail(peers_pointer, "empty peers list (omit \"peers\" for a full cut)");
+      }
+      profile.peers = std::move(*peers);
+    }
+
+    if (value.contains("allow")) {
+      const std::string allow_pointer = jsonPointerAppend(pointer, "allow");
+      const json& allow = value.at("allow");
+      if (!allow.is_array()) return typeError(allow, allow_pointer, "an array");
+      if (allow.empty()) return fail(allow_pointer, "empty allow list (omit \"allow\" instead)");
+      for (size_t i = 0; i < allow.size(); ++i) {
+        const std::string rule_pointer = jsonPointerAppend(allow_pointer, i);
+        SHADAN_RETURN_IF_ERROR(checkObject(allow[i], rule_pointer, {"prefix"}, {"description"}));
+        AllowRule rule;
+        auto rule_description = optionalDescription(allow[i], rule_pointer);
+        if (!rule_description.ok()) return rule_description.error();
+        rule.description = std::move(*rule_description);
+        auto prefix = parsePrefix(allow[i].at("prefix"), jsonPointerAppend(rule_pointer, "prefix"));
+        if (!prefix.ok()) return prefix.error();
+        rule.prefix = *prefix;
+        profile.allow.push_back(std::move(rule));
+      }
+    }
+
+    if (value.contains("blackhole_routes")) {
+      const std::string flag_pointer = jsonPointerAppend(pointer, "blackhole_routes");
+      auto blackhole = parseBool(value.at("blackhole_routes"), flag_pointer);
+      if (!blackhole.ok()) return blackhole.error();
+      // A blackhole route drops everything to the segment, so it cannot express a cut limited
+      // to some peers.
+      if (*blackhole && !profile.peers.empty()) {
+        return fail(flag_pointer, "blackhole_routes is only allowed on a profile without peers");
+      }
+      profile.blackhole_routes = *blackhole;
+    }
+    return profile;
+  }
+
+  std::string source_;
+  LoadedPolicy loaded_;
+};
+
+}  // namespace
+
+const char* l4ProtoName(L4Proto proto) {
+  switch (proto) {
+    case L4Proto::kAny:
+      return "any";
+    case L4Proto::kTcp:
+      return "tcp";
+    case L4Proto::kUdp:
+      return "udp";
+    case L4Proto::kIcmp:
+      return "icmp";
+    case L4Proto::kIcmpv6:
+      return "icmpv6";
+    case L4Proto::kSctp:
+      return "sctp";
+  }
+  return "unknown";
+}
+
+const Segment* Policy::findSegment(std::string_view segment_name) const {
+  const auto it = segments.find(std::string(segment_name));
+  return it == segments.end() ? nullptr : &it->second;
+}
+
+const Gateway* Policy::findGateway(std::string_view id) const {
+  const auto it = gateways.find(std::string(id));
+  return it == gateways.end() ? nullptr : &it->second;
+}
+
+const Profile* Policy::findProfile(std::string_view profile_name) const {
+  const auto it = profiles.find(std::string(profile_name));
+  return it == profiles.end() ? nullptr : &it->second;
+}
+
+const Segment* Policy::defaultSegment() const {
+  for (const auto& entry : segments) {
+    if (entry.second.is_default) return &entry.second;
+  }
+  return nullptr;
+}
+
+Result<LoadedPolicy> parsePolicy(std::string_view json_text, std::string_view source) {
+  auto document = parseStrictJson(json_text, source, kMaxPolicyBytes);
+  if (!document.ok()) return makeError(ErrorCode::kPolicy, document.error().message);
+  return PolicyParser(source).parse(*document);
+}
+
+Result<LoadedPolicy> loadPolicyFile(const std::filesystem::path& path) {
+  const std::string source = path.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return makeError(ErrorCode::kIo, source + ": is a directory, not a policy file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return makeError(ErrorCode::kIo, source + ": cannot open for reading");
+  // Read one byte past the cap so that an oversized file is rejected without trusting its
+  // reported size (pipes and /proc files report none).
+  std::string text(kMaxPolicyBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) return makeError(ErrorCode::kIo, source + ": read failed");
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxPolicyBytes) {
+    return makeError(ErrorCode::kPolicy, source + ": larger than the limit of " +
+                                             std::to_string(kMaxPolicyBytes) + " bytes");
+  }
+  return parsePolicy(text, source);
+}
+
+}  // namespace shadan

@@ -1,0 +1,291 @@
+#include "agents/agent_cli.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/fakes/fake_backends.h"
+
+namespace shadan {
+namespace {
+
+using testing::FakeClock;
+using testing::FakeFirewallBackend;
+using testing::FakeRouteBackend;
+using testing::FakeStateStore;
+
+// The CLI owns what its factories return; these forward to fakes the test keeps.
+class ForwardingFirewall : public FirewallBackend {
+ public:
+  explicit ForwardingFirewall(FirewallBackend& inner) : inner_(inner) {}
+  Status apply(std::string_view script) override { return inner_.apply(script); }
+  Result<TableSnapshot> readTable() override { return inner_.readTable(); }
+  Result<std::string> listRuleset() override { return inner_.listRuleset(); }
+
+ private:
+  FirewallBackend& inner_;
+};
+
+class ForwardingRoutes : public RouteBackend {
+ public:
+  explicit ForwardingRoutes(RouteBackend& inner) : inner_(inner) {}
+  Status sync(const std::vector<IpPrefix>& desired) override { return inner_.sync(desired); }
+  Result<std::vector<IpPrefix>> list() override { return inner_.list(); }
+
+ private:
+  RouteBackend& inner_;
+};
+
+class ForwardingStore : public StateStore {
+ public:
+  explicit ForwardingStore(StateStore& inner) : inner_(inner) {}
+  Result<DesiredState> load() override { return inner_.load(); }
+  Status save(const DesiredState& state) override { return inner_.save(state); }
+
+ private:
+  StateStore& inner_;
+};
+
+const std::string kLabPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
+
+class AgentCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_.open_firewall = [this]() -> Result<FirewallBackendPtr> {
+      ++firewall_opens_;
+      if (kernel_unavailable_) return makeError(ErrorCode::kKernel, "no netlink here");
+      return FirewallBackendPtr(std::make_unique<ForwardingFirewall>(firewall_));
+    };
+    env_.open_routes = [this]() -> Result<RouteBackendPtr> {
+      return RouteBackendPtr(std::make_unique<ForwardingRoutes>(routes_));
+    };
+    env_.open_state = [this](const std::filesystem::path& dir) -> Result<StateStorePtr> {
+      opened_state_dir_ = dir;
+      return StateStorePtr(std::make_unique<ForwardingStore>(store_));
+    };
+    env_.clock = &clock_;
+    env_.out = &out_;
+    env_.err = &err_;
+  }
+
+  // Runs the CLI with the standard --policy/--gateway/--state-dir appended.
+  int run(std::vector<std::string> args, bool with_common = true) {
+    out_.str("");
+    err_.str("");
+    if (with_common) {
+      for (const char* a : {"--policy", kLabPolicy.c_str(), "--gateway", "gw", "--state-dir",
+                            "/nonexistent/state"}) {
+        args.emplace_back(a);
+      }
+    }
+    return runAgentCli(args, env_);
+  }
+
+  std::string writeTempPolicy(const std::string& text) {
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("shadan-cli-test-" + std::to_string(::getpid()) + ".json");
+    std::ofstream(path) << text;
+    temp_files_.push_back(path);
+    return path.string();
+  }
+
+  void TearDown() override {
+    for (const auto& path : temp_files_) std::filesystem::remove(path);
+  }
+
+  FakeFirewallBackend firewall_;
+  FakeRouteBackend routes_;
+  FakeStateStore store_;
+  FakeClock clock_;
+  AgentEnvironment env_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+  int firewall_opens_ = 0;
+  bool kernel_unavailable_ = false;
+  std::filesystem::path opened_state_dir_;
+  std::vector<std::filesystem::path> temp_files_;
+};
+
+TEST_F(AgentCliTest, HelpPrintsUsageAndSucceeds) {
+  EXPECT_EQ(run({"--help"}, false), kExitOk);
+  EXPECT_NE(out_.str().find("usage: shadan-agent"), std::string::npos);
+  EXPECT_NE(out_.str().find("restore --all"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, NoCommandIsAUsageError) {
+  EXPECT_EQ(run({}, false), kExitUsage);
+  EXPECT_NE(err_.str().find("usage:"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, BadCommandLinesAreNamed) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"isolate", "office", "--bogus"}, "unknown option --bogus"},
+      {{"isolate", "office", "--profile"}, "--profile needs a value"},
+      {{"isolate", "office", "--profile=full", "--profile=full"}, "--profile given twice"},
+      {{"frobnicate"}, "unknown command \"frobnicate\""},
+      {{"isolate"}, "isolate takes exactly one SEGMENT"},
+      {{"isolate", "office", "servers"}, "isolate takes exactly one SEGMENT"},
+      {{"restore"}, "restore takes exactly one SEGMENT, or --all"},
+      {{"restore", "office", "--all"}, "restore takes exactly one SEGMENT, or --all"},
+      {{"status", "office"}, "status takes no arguments"},
+      {{"isolate", "office", "--json=yes"}, "--json takes no value"},
+      {{"status", "--log-level", "chatty"}, "--log-level must be one of"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(run(c.args, false), kExitUsage) << c.expected;
+    EXPECT_NE(err_.str().find(c.expected), std::string::npos)
+        << "expected \"" << c.expected << "\" in: " << err_.str();
+    EXPECT_TRUE(firewall_.scripts.empty());
+  }
+}
+
+TEST_F(AgentCliTest, MissingRequiredOptionsAreNamed) {
+  EXPECT_EQ(run({"isolate", "office", "--gateway", "gw", "--state-dir", "/x"}, false),
+            kExitRejected);
+  EXPECT_NE(err_.str().find("--policy is required"), std::string::npos);
+  EXPECT_EQ(run({"isolate", "office", "--policy", kLabPolicy, "--gateway", "gw"}, false),
+            kExitRejected);
+  EXPECT_NE(err_.str().find("--state-dir is required"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, IsolatePersistsThenApplies) {
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk) << err_.str();
+  EXPECT_EQ(opened_state_dir_, "/nonexistent/state");
+  ASSERT_EQ(store_.state.isolations.size(), 1u);
+  EXPECT_EQ(store_.state.isolations[0].isolation, (Isolation{"office", "full"}));
+  EXPECT_EQ(store_.state.isolations[0].origin, "local-cli");
+  EXPECT_EQ(store_.state.isolations[0].since_unix_ms, toUnixMillis(clock_.now()));
+  EXPECT_NE(firewall_.table.find("table inet shadan"), std::string::npos);
+  EXPECT_EQ(store_.state.applied_ruleset_sha256, sha256Hex(firewall_.table));
+  EXPECT_NE(out_.str().find("isolated office on gw"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, IsolatingTwiceLeavesTheSameRuleset) {
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk);
+  const std::string first = firewall_.table;
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk);
+  EXPECT_EQ(firewall_.table, first);
+  EXPECT_EQ(store_.state.isolations.size(), 1u);
+  EXPECT_NE(out_.str().find("already isolated office"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, ProfilesAreKeptAsPairs) {
+  ASSERT_EQ(run({"isolate", "office", "--profile", "internet-only"}), kExitOk) << err_.str();
+  ASSERT_EQ(run({"isolate", "servers"}), kExitOk) << err_.str();
+  ASSERT_EQ(store_.state.isolations.size(), 2u);
+  EXPECT_EQ(store_.state.isolations[0].isolation, (Isolation{"office", "internet-only"}));
+  EXPECT_EQ(store_.state.isolations[1].isolation, (Isolation{"servers", "full"}));
+}
+
+TEST_F(AgentCliTest, RejectedRequestsTouchNeitherKernelNorState) {
+  const std::string bad_policy = writeTempPolicy(R"({"shadan_policy": 1, "name": "x"})");
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"isolate", "offfice", "--policy", kLabPolicy, "--gateway", "gw", "--state-dir", "/s"},
+       "unknown segment \"offfice\""},
+      {{"isolate", "office", "--profile", "nope", "--policy", kLabPolicy, "--gateway", "gw",
+        "--state-dir", "/s"},
+       "unknown profile \"nope\""},
+      {{"isolate", "office", "--policy", kLabPolicy, "--gateway", "gw9", "--state-dir", "/s"},
+       "gateway \"gw9\" is not in policy"},
+      {{"isolate", "office", "--policy", bad_policy, "--gateway", "gw", "--state-dir", "/s"},
+       bad_policy},
+      {{"isolate", "office", "--policy", "/nonexistent/policy.json", "--gateway", "gw",
+        "--state-dir", "/s"},
+       "/nonexistent/policy.json"},
+      {{"restore", "offfice", "--policy", kLabPolicy, "--gateway", "gw", "--state-dir", "/s"},
+       "unknown segment \"offfice\""},
+  };
+  for (const auto& c : cases) {
+    EXPECT_NE(run(c.args, false), kExitOk) << c.expected;
+    EXPECT_NE(err_.str().find(c.expected), std::string::npos)
+        << "expected \"" << c.expected << "\" in: " << err_.str();
+    EXPECT_TRUE(firewall_.scripts.empty()) << c.expected;
+    EXPECT_EQ(store_.saves, 0) << c.expected;
+  }
+}
+
+TEST_F(AgentCliTest, KernelRefusalPutsTheStoredStateBack) {
+  ASSERT_EQ(run({"isolate", "servers"}), kExitOk);
+  const DesiredState before = store_.state;
+  const std::string table_before = firewall_.table;
+  firewall_.fail_applies = 1;
+  EXPECT_EQ(run({"isolate", "office"}), kExitFailed);
+  EXPECT_NE(err_.str().find("fake kernel says no"), std::string::npos);
+  EXPECT_EQ(store_.state, before);
+  EXPECT_EQ(firewall_.table, table_before);
+}
+
+TEST_F(AgentCliTest, RestoreLiftsOneSegmentOrAll) {
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk);
+  ASSERT_EQ(run({"isolate", "servers"}), kExitOk);
+  ASSERT_EQ(run({"restore", "office"}), kExitOk) << err_.str();
+  ASSERT_EQ(store_.state.isolations.size(), 1u);
+  EXPECT_EQ(store_.state.isolations[0].isolation.segment, "servers");
+  EXPECT_NE(out_.str().find("restored office"), std::string::npos);
+
+  ASSERT_EQ(run({"restore", "--all"}), kExitOk) << err_.str();
+  EXPECT_TRUE(store_.state.isolations.empty());
+  EXPECT_EQ(firewall_.table, "");  // nothing isolated: no Shadan table at all
+}
+
+TEST_F(AgentCliTest, RestoringAKnownSegmentThatIsNotIsolatedIsHarmless) {
+  ASSERT_EQ(run({"restore", "office"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("nothing to restore for office"), std::string::npos);
+  EXPECT_EQ(firewall_.table, "");
+}
+
+TEST_F(AgentCliTest, StatusReportsInSyncAndDrift) {
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk);
+  ASSERT_EQ(run({"status", "--json"}), kExitOk) << err_.str();
+  auto doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["kernel"]["state"], "in_sync");
+  ASSERT_EQ(doc["isolations"].size(), 1u);
+  EXPECT_EQ(doc["isolations"][0]["segment"], "office");
+  EXPECT_EQ(doc["isolations"][0]["profile"], "full");
+
+  firewall_.table += "# someone was here\n";
+  ASSERT_EQ(run({"status", "--json"}), kExitOk);
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["kernel"]["state"], "drift");
+
+  firewall_.table.clear();
+  ASSERT_EQ(run({"status"}), kExitOk);
+  EXPECT_NE(out_.str().find("kernel: missing"), std::string::npos);
+  EXPECT_NE(out_.str().find("office  profile=full"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, StatusWithoutKernelAccessStillShowsDesiredStateButFails) {
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk);
+  kernel_unavailable_ = true;
+  EXPECT_EQ(run({"status"}), kExitFailed);
+  EXPECT_NE(out_.str().find("office"), std::string::npos);
+  EXPECT_NE(out_.str().find("kernel: unknown (no netlink here)"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, PlanPrintsWithoutApplying) {
+  ASSERT_EQ(run({"plan", "office", "--policy", kLabPolicy, "--gateway", "gw"}, false), kExitOk)
+      << err_.str();
+  EXPECT_NE(out_.str().find("table inet shadan {"), std::string::npos);
+  EXPECT_EQ(firewall_opens_, 0);
+  EXPECT_TRUE(firewall_.scripts.empty());
+}
+
+TEST_F(AgentCliTest, JsonErrorsAreMachineReadable) {
+  EXPECT_EQ(run({"isolate", "nowhere", "--json"}), kExitRejected);
+  auto doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["error"]["code"], "not_found");
+}
+
+}  // namespace
+}  // namespace shadan

@@ -1,0 +1,98 @@
+#include "agents/state/sqlite_state_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace shadan {
+namespace {
+
+class SqliteStateStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("shadan-state-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static DesiredState sampleState() {
+    DesiredState state;
+    ActiveIsolation a{{"lgwan", "internet-only"}, 1000, std::nullopt, "local-cli"};
+    ActiveIsolation b{{"mynumber", "full"}, 2000, 9000, "order:abc"};
+    state.isolations = {a, b};
+    state.applied_ruleset_sha256 = "ab12";
+    return state;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(SqliteStateStoreTest, FreshDirectoryIsCreatedPrivateAndEmpty) {
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  auto state = (*store)->load();
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state->isolations.empty());
+  EXPECT_EQ(state->applied_ruleset_sha256, "");
+}
+
+TEST_F(SqliteStateStoreTest, SavedStateSurvivesReopening) {
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(sampleState()).ok());
+  }
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto state = (*store)->load();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state.value(), sampleState());
+}
+
+TEST_F(SqliteStateStoreTest, SaveReplacesTheWholeState) {
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->save(sampleState()).ok());
+  DesiredState smaller;
+  smaller.isolations = {sampleState().isolations[1]};
+  ASSERT_TRUE((*store)->save(smaller).ok());
+  EXPECT_EQ((*store)->load().value(), smaller);
+}
+
+TEST_F(SqliteStateStoreTest, SecondOpenerIsTurnedAwayWhileTheFirstHoldsTheLock) {
+  auto first = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(first.ok());
+  auto second = SqliteStateStore::open(dir_, std::chrono::milliseconds(50));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(second.error().message.find("in use by another shadan-agent"), std::string::npos);
+  first.value().reset();
+  EXPECT_TRUE(SqliteStateStore::open(dir_, std::chrono::milliseconds(50)).ok());
+}
+
+TEST_F(SqliteStateStoreTest, ForeignDatabaseIsRefusedByName) {
+  std::filesystem::create_directories(dir_);
+  std::ofstream(dir_ / "agent.db") << "this is not a database, it is a text file of some length";
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::kState);
+  EXPECT_NE(store.error().message.find("agent.db"), std::string::npos);
+}
+
+TEST_F(SqliteStateStoreTest, StateDirectoryThatIsAFileIsRefused) {
+  std::ofstream(dir_) << "x";
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message.find(dir_.string()), std::string::npos);
+  std::filesystem::remove(dir_);
+}
+
+}  // namespace
+}  // namespace shadan

@@ -1,0 +1,95 @@
+#pragma once
+
+// Hand-written fakes of the agent's side-effect interfaces, shared by unit tests.
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agents/dataplane/firewall_backend.h"
+#include "agents/dataplane/route_backend.h"
+#include "agents/state/state_store.h"
+#include "common/clock.h"
+#include "common/sha256.h"
+
+namespace shadan::testing {
+
+// Holds "the kernel's" copy of our table as the last script applied (minus the replace header).
+class FakeFirewallBackend : public FirewallBackend {
+ public:
+  Status apply(std::string_view nft_script) override {
+    scripts.emplace_back(nft_script);
+    if (fail_applies > 0) {
+      --fail_applies;
+      return makeError(ErrorCode::kKernel, "fake kernel says no");
+    }
+    static constexpr std::string_view kHeader = "add table inet shadan\ndelete table inet shadan\n";
+    std::string_view body = nft_script;
+    if (body.substr(0, kHeader.size()) == kHeader) body.remove_prefix(kHeader.size());
+    table = std::string(body);
+    return okStatus();
+  }
+  Result<TableSnapshot> readTable() override {
+    if (fail_reads) return makeError(ErrorCode::kKernel, "fake read failure");
+    TableSnapshot snapshot;
+    snapshot.present = !table.empty();
+    snapshot.listing = table;
+    snapshot.sha256 = sha256Hex(table);
+    return snapshot;
+  }
+  Result<std::string> listRuleset() override { return "table inet foreign {}\n" + table; }
+
+  std::string table;                 // "" = our table absent
+  std::vector<std::string> scripts;  // every script handed to apply(), in order
+  int fail_applies = 0;              // the next N applies fail
+  bool fail_reads = false;
+};
+
+class FakeRouteBackend : public RouteBackend {
+ public:
+  Status sync(const std::vector<IpPrefix>& desired) override {
+    ++syncs;
+    if (fail_syncs > 0) {
+      --fail_syncs;
+      return makeError(ErrorCode::kKernel, "fake route failure");
+    }
+    routes = desired;
+    std::sort(routes.begin(), routes.end());
+    return okStatus();
+  }
+  Result<std::vector<IpPrefix>> list() override { return routes; }
+
+  std::vector<IpPrefix> routes;
+  int syncs = 0;
+  int fail_syncs = 0;
+};
+
+class FakeStateStore : public StateStore {
+ public:
+  Result<DesiredState> load() override { return state; }
+  Status save(const DesiredState& next) override {
+    ++saves;
+    if (fail_saves > 0) {
+      --fail_saves;
+      return makeError(ErrorCode::kState, "fake disk full");
+    }
+    state = next;
+    return okStatus();
+  }
+
+  DesiredState state;
+  int saves = 0;
+  int fail_saves = 0;
+};
+
+class FakeClock : public Clock {
+ public:
+  std::chrono::system_clock::time_point now() const override { return now_; }
+  void advance(std::chrono::milliseconds by) { now_ += by; }
+
+ private:
+  std::chrono::system_clock::time_point now_{std::chrono::milliseconds(1'795'000'000'000)};
+};
+
+}  // namespace shadan::testing
