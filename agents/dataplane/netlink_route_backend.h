@@ -1,8 +1,37 @@
 #pragma once
 
-// RouteBackend over libnl-route-3: Shadan's blackhole routes in the main table, tagged with
-// routing protocol kShadanRouteProtocol. A route is Shadan's when it is a blackhole carrying that
-// tag; every other route (any other protocol or type, any other table) is never modified.
+// RouteBackend over libnl-route-3. Shadan's blackhole routes live in table kShadanRouteTable,
+// tagged with routing protocol kShadanRouteProtocol; per family, one FIB rule
+// `pref kShadanRulePriority lookup kShadanRouteTable protocol kShadanRouteProtocol` sends every
+// lookup through that table before main (see route_backend.h for why not main itself).
+//
+// What is ours:
+//   - a route in kShadanRouteTable that is a blackhole carrying our protocol tag;
+//   - a FIB rule carrying our protocol tag that looks up kShadanRouteTable (one with another
+//     priority, e.g. left by an older build, is ours and stale: it is removed);
+//   - a blackhole carrying our protocol tag in the MAIN table: what builds before the own table
+//     installed. Such a route is ours and never desired there, so sync() removes it (an
+//     "un-isolate" must not leave an old blackhole behind); list() does not report it.
+// Every other route and rule (any other table, protocol, type) is never modified.
+//
+// Invariants after a successful sync(), per family (IPv4, IPv6 independently):
+//   - the table holds exactly the desired prefixes of that family as our blackholes;
+//   - our rule exists iff the table holds at least one of them. It is added after the routes
+//     are in place and removed before the last of them is deleted; if it cannot be removed, the
+//     routes of that family are kept (and the failure reported) rather than leave the rule
+//     alone in front of an empty table that the next sync would still have to clean up.
+//
+// A foreign route in kShadanRouteTable (not a blackhole with our tag) means someone else uses
+// our table id. Our rule would then steer every lookup of that family, ahead of main, into a
+// table we do not control (a foreign default route there would capture all traffic), and our
+// routes would change that other user's routing. So for that family sync() adds no route, adds
+// no rule and removes our rule if present (the nftables layer still enforces the isolation),
+// reports the conflict naming the foreign route and the prefixes not installed, and never
+// deletes the foreign route. Our own routes already in the table are left as they are.
+//
+// Since the table is ours, routes are added with NLM_F_REPLACE (idempotent if one appeared since
+// the dump). sync() reads the kernel state first and sends nothing for what is already in place,
+// so a steady-state sync emits no route or rule events.
 //
 // Threading: not thread-safe; owned by the enforcement thread. The netlink socket is bound to
 // the network namespace of the thread that called create().
@@ -26,12 +55,10 @@ class NetlinkRouteBackend final : public RouteBackend {
   NetlinkRouteBackend& operator=(const NetlinkRouteBackend&) = delete;
   ~NetlinkRouteBackend() override;
 
-  // Adds missing routes first (isolation is the fail-safe direction), then removes ours that are
-  // no longer desired. Routes already in place are not re-sent, so a steady-state sync changes
-  // nothing and emits no route events. A desired prefix already held by a foreign route with
-  // the same key (table, prefix, metric) is left alone and reported as an error: replacing it
-  // would modify someone else's route. Every step is attempted; the error lists what failed and
-  // what was changed.
+  // Order: add missing routes (isolation is the fail-safe direction), add missing rules, remove
+  // rules no longer backed by desired routes, remove our routes that are no longer desired.
+  // Every step is attempted; the error names each failed prefix or rule and lists what was
+  // changed.
   Status sync(const std::vector<IpPrefix>& desired) override;
 
   Result<std::vector<IpPrefix>> list() override;

@@ -316,23 +316,38 @@ TEST_F(IsolationTest, TransactionFailingHalfWayLeavesTheRulesetByteIdentical) {
 }
 
 TEST_F(IsolationTest, BlackholeRoutesComeAndGoWithTheIsolation) {
+  const auto show = [&](const char* family) {
+    auto listed =
+        runChecked(*runner_, {"ip", "-n", ns("gw"), family, "route", "show", "table", "21320"});
+    EXPECT_TRUE(listed.ok()) << listed.error().message;
+    return listed.ok() ? listed->out : std::string();
+  };
+  // `ip route get` fails (EINVAL) for a destination whose lookup ends in a blackhole.
+  const auto routable = [&](const char* address) {
+    auto got = runner_->run({"ip", "-n", ns("gw"), "route", "get", address});
+    return got.ok() && got->exit_code == 0;
+  };
+  ASSERT_TRUE(routable("10.20.0.2"));
+
   auto isolated = agent({"isolate", "office", "--profile", "full-blackhole"});
   ASSERT_EQ(isolated.exit_code, 0) << isolated.err;
-  auto routes4 = runChecked(*runner_, {"ip", "-n", ns("gw"), "route", "show", "proto", "83"});
-  auto routes6 = runChecked(*runner_, {"ip", "-n", ns("gw"), "-6", "route", "show", "proto", "83"});
-  ASSERT_TRUE(routes4.ok() && routes6.ok());
-  EXPECT_NE(routes4->out.find("blackhole 10.20.0.0/24"), std::string::npos) << routes4->out;
-  EXPECT_NE(routes6->out.find("blackhole fd00:20::/64"), std::string::npos) << routes6->out;
+  EXPECT_NE(show("-4").find("blackhole 10.20.0.0/24 proto 83"), std::string::npos) << show("-4");
+  EXPECT_NE(show("-6").find("blackhole fd00:20::/64 dev lo proto 83"), std::string::npos)
+      << show("-6");
+  // The blackhole wins over the gateway's connected route to the segment…
+  EXPECT_FALSE(routable("10.20.0.2"));
+  EXPECT_FALSE(routable("fd00:20::2"));
+  // …and nothing else is affected, the management host least of all.
+  EXPECT_TRUE(routable("10.99.0.10"));
+  EXPECT_TRUE(routable("10.30.0.2"));
   expectCut(kOffice, kServers);
 
   auto restored = agent({"restore", "office"});
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
-  routes4 = runChecked(*runner_, {"ip", "-n", ns("gw"), "route", "show", "proto", "83"});
-  routes6 = runChecked(*runner_, {"ip", "-n", ns("gw"), "-6", "route", "show", "proto", "83"});
-  ASSERT_TRUE(routes4.ok() && routes6.ok());
-  EXPECT_EQ(routes4->out, "");
-  EXPECT_EQ(routes6->out, "");
-  // The connected routes the blackholes shadowed are intact: the segment is fully back.
+  EXPECT_EQ(show("-4"), "");
+  EXPECT_EQ(show("-6"), "");
+  EXPECT_TRUE(routable("10.20.0.2"));
+  EXPECT_TRUE(routable("fd00:20::2"));
   expectOpen(kOffice, kServers);
 }
 
