@@ -5,23 +5,27 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <thread>
 
-#include "agents/enforcer.h"
+#include "agents/agent_core.h"
 #include "agents/planner/planner.h"
+#include "common/duration.h"
 #include "common/logging.h"
 #include "common/policy.h"
 
 namespace shadan {
 namespace {
 
-constexpr const char* kOrigin = "local-cli";
-
 constexpr const char* kUsage = R"(usage: shadan-agent COMMAND [ARGS] [OPTIONS]
 
 Local control of a Shadan gateway agent (break-glass and lab use).
 
 commands:
-  isolate SEGMENT [--profile NAME]     cut SEGMENT on this gateway (profile default: full)
+  run                                  the agent daemon: applies the stored state at once, keeps
+                                       it applied, serves the commands below over its socket
+  isolate SEGMENT [--profile NAME] [--ttl DURATION]
+                                       cut SEGMENT on this gateway (profile default: full);
+                                       with --ttl (4s, 30m, 2h, 1d) it restores itself
   restore SEGMENT [--profile NAME]     lift SEGMENT's isolation (all its profiles unless --profile)
   restore --all                        lift every isolation on this gateway
   status                               desired state, and whether the kernel holds it
@@ -33,6 +37,9 @@ options:
   --gateway ID       this gateway's id in the policy (required)
   --state-dir DIR    where the desired state is kept (required, except for plan)
   --json             machine-readable output on stdout
+
+With a daemon running on the state directory, isolate/restore/status are handed to it (one
+writer); without one they act on the kernel directly.
   --log-level LEVEL  debug|info|warn|error|off (default warn)
   -h, --help         this text
   --version          print the version
@@ -49,6 +56,7 @@ struct Options {
   std::optional<std::string> gateway;
   std::optional<std::string> state_dir;
   std::optional<std::string> log_level;
+  std::optional<std::string> ttl;
   bool all = false;
   bool json = false;
   bool help = false;
@@ -62,7 +70,7 @@ Result<Options> parseArgs(const std::vector<std::string>& args) {
   const std::map<std::string, std::optional<std::string> Options::*> valued = {
       {"--profile", &Options::profile},     {"--policy", &Options::policy},
       {"--gateway", &Options::gateway},     {"--state-dir", &Options::state_dir},
-      {"--log-level", &Options::log_level},
+      {"--log-level", &Options::log_level}, {"--ttl", &Options::ttl},
   };
   const std::map<std::string, bool Options::*> flags = {
       {"--all", &Options::all}, {"--json", &Options::json},       {"--help", &Options::help},
@@ -105,7 +113,7 @@ Result<Options> parseArgs(const std::vector<std::string>& args) {
   return options;
 }
 
-// Shared by every command: what the request is about, validated against the policy.
+// Shared by every command: the validated policy and gateway.
 struct Context {
   LoadedPolicy loaded;
   std::string gateway;
@@ -120,6 +128,7 @@ class Command {
     if (options_.command == "restore") return restore();
     if (options_.command == "status") return status();
     if (options_.command == "plan") return plan();
+    if (options_.command == "run") return daemon();
     return usageError("unknown command \"" + options_.command + "\"");
   }
 
@@ -132,16 +141,7 @@ class Command {
     return kExitUsage;
   }
 
-  // Reports an error on stderr (and as JSON on stdout with --json) and maps it to an exit code.
-  int fail(const Error& error) const {
-    err() << "shadan-agent: " << options_.command << ": " << error.message << "\n";
-    if (options_.json) {
-      nlohmann::json doc = {
-          {"ok", false},
-          {"command", options_.command},
-          {"error", {{"code", errorCodeName(error.code)}, {"message", error.message}}}};
-      out() << doc.dump(2) << "\n";
-    }
+  static int exitCodeFor(const Error& error) {
     switch (error.code) {
       case ErrorCode::kInvalidArgument:
       case ErrorCode::kPolicy:
@@ -153,6 +153,13 @@ class Command {
       default:
         return kExitFailed;
     }
+  }
+
+  // Reports an error on stderr (and as JSON on stdout with --json) and maps it to an exit code.
+  int fail(const Error& error) const {
+    err() << "shadan-agent: " << options_.command << ": " << error.message << "\n";
+    if (options_.json) out() << errorAnswer(options_.command, error).dump(2) << "\n";
+    return exitCodeFor(error);
   }
 
   // Checks the options every command shares and loads the policy.
@@ -175,46 +182,83 @@ class Command {
     return Context{std::move(loaded).value(), *options_.gateway};
   }
 
-  // Validates SEGMENT [--profile] against the policy and this gateway.
-  Result<Isolation> requestedIsolation(const Context& context, const std::string& segment) const {
-    const Policy& policy = context.loaded.policy;
-    if (!policy.findSegment(segment)) {
-      return makeError(ErrorCode::kNotFound,
-                       "unknown segment \"" + segment + "\" (policy " + *options_.policy + ")");
+  // Hands `request` to the daemon serving the state directory, or carries it out in-process
+  // when none runs. A daemon that is still starting holds the lock without listening yet: wait
+  // for it (bounded) rather than report "busy".
+  Result<nlohmann::json> dispatch(const Context& context, const ControlRequest& request) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      auto answer = env_.ask_daemon(*options_.state_dir, request);
+      if (!answer.ok()) return answer.error();
+      if (answer->has_value()) return std::move(answer->value());
+
+      auto store = env_.open_state(*options_.state_dir);
+      if (store.ok()) return handleLocally(context, request, **store);
+      if (store.error().code != ErrorCode::kUnavailable ||
+          std::chrono::steady_clock::now() >= deadline) {
+        return store.error();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    const std::string profile = options_.profile.value_or("full");
-    if (!policy.findProfile(profile)) {
-      return makeError(ErrorCode::kNotFound,
-                       "unknown profile \"" + profile + "\" (policy " + *options_.policy + ")");
+  }
+
+  Result<nlohmann::json> handleLocally(const Context& context, const ControlRequest& request,
+                                       StateStore& store) const {
+    auto firewall = env_.open_firewall();
+    if (!firewall.ok()) {
+      if (request.op != "status") return firewall.error();
+      // status still shows the desired state without kernel access.
+      auto state = store.load();
+      if (!state.ok()) return state.error();
+      nlohmann::json doc = errorAnswer("status", firewall.error());
+      doc["gateway"] = context.gateway;
+      doc["policy"] = context.loaded.policy.name;
+      doc["isolations"] = isolationsJson(*state);
+      doc["kernel"] = {{"state", "unknown"}, {"error", firewall.error().message}};
+      return doc;
     }
-    const Gateway* gateway = policy.findGateway(context.gateway);
-    if (std::find(gateway->borders.begin(), gateway->borders.end(), segment) ==
-        gateway->borders.end()) {
-      return makeError(
-          ErrorCode::kInvalidArgument,
-          "gateway \"" + context.gateway + "\" does not border segment \"" + segment + "\"");
+    auto routes = env_.open_routes();
+    if (!routes.ok()) return routes.error();
+    AgentCore core(context.loaded.policy, context.gateway, store, **firewall, **routes,
+                   *env_.clock);
+    SHADAN_RETURN_IF_ERROR(core.load());
+    auto answer = handleControlRequest(core, request, "local-cli");
+    if (request.ttl && answer.value("ok", false)) {
+      err() << "shadan-agent: note: no daemon runs on " << *options_.state_dir
+            << ": the deadline is stored and honoured by the next shadan-agent command or "
+               "daemon start after it\n";
     }
-    return Isolation{segment, profile};
+    return answer;
+  }
+
+  // Prints an answer (human or JSON) and returns the exit code it means.
+  int finish(const nlohmann::json& answer, const std::function<void()>& human) const {
+    const auto error = answerError(answer);
+    if (options_.json) {
+      out() << answer.dump(2) << "\n";
+    } else if (!error || answer.contains("isolations")) {
+      human();
+    }
+    if (error) {
+      err() << "shadan-agent: " << options_.command << ": " << error->message << "\n";
+      return exitCodeFor(*error);
+    }
+    return kExitOk;
   }
 
   int isolate() {
     if (options_.positional.size() != 1) return usageError("isolate takes exactly one SEGMENT");
     if (options_.all) return usageError("--all is only for restore");
-    auto context = loadContext(true);
-    if (!context.ok()) return fail(context.error());
-    auto isolation = requestedIsolation(*context, options_.positional[0]);
-    if (!isolation.ok()) return fail(isolation.error());
-    return change(*context, [&](DesiredState& state) -> Result<bool> {
-      if (state.contains(*isolation)) return false;
-      ActiveIsolation active;
-      active.isolation = *isolation;
-      active.since_unix_ms = toUnixMillis(env_.clock->now());
-      active.origin = kOrigin;
-      state.isolations.push_back(active);
-      std::sort(state.isolations.begin(), state.isolations.end(),
-                [](const auto& a, const auto& b) { return a.isolation < b.isolation; });
-      return true;
-    });
+    ControlRequest request;
+    request.op = "isolate";
+    request.segment = options_.positional[0];
+    request.profile = options_.profile;
+    if (options_.ttl) {
+      auto ttl = parseDuration(*options_.ttl);
+      if (!ttl.ok()) return usageError("--ttl: " + ttl.error().message);
+      request.ttl = *ttl;
+    }
+    return change(request);
   }
 
   int restore() {
@@ -222,179 +266,92 @@ class Command {
       return usageError("restore takes exactly one SEGMENT, or --all");
     }
     if (options_.all && options_.profile) return usageError("--profile does not go with --all");
+    if (options_.ttl) return usageError("--ttl is only for isolate");
+    ControlRequest request;
+    request.op = "restore";
+    request.all = options_.all;
+    if (!options_.all) request.segment = options_.positional[0];
+    request.profile = options_.profile;
+    return change(request);
+  }
+
+  int change(const ControlRequest& request) {
     auto context = loadContext(true);
     if (!context.ok()) return fail(context.error());
-    std::optional<Isolation> target;
-    if (!options_.all) {
-      const std::string& segment = options_.positional[0];
-      if (options_.profile && !context->loaded.policy.findProfile(*options_.profile)) {
-        return fail(makeError(ErrorCode::kNotFound, "unknown profile \"" + *options_.profile +
-                                                        "\" (policy " + *options_.policy + ")"));
-      }
-      target = Isolation{segment, options_.profile.value_or("")};
-    }
-    return change(*context, [&](DesiredState& state) -> Result<bool> {
-      const auto before = state.isolations.size();
-      std::erase_if(state.isolations, [&](const ActiveIsolation& active) {
-        if (!target) return true;
-        return active.isolation.segment == target->segment &&
-               (target->profile.empty() || active.isolation.profile == target->profile);
-      });
-      // A segment the policy no longer knows can still be restored if it is isolated; one that
-      // is neither in the policy nor isolated is a typo, and a typo must not look like success.
-      if (target && state.isolations.size() == before &&
-          !context->loaded.policy.findSegment(target->segment)) {
-        return makeError(ErrorCode::kNotFound, "unknown segment \"" + target->segment +
-                                                   "\" (policy " + *options_.policy + ")");
-      }
-      return state.isolations.size() != before;
-    });
+    auto answer = dispatch(*context, request);
+    if (!answer.ok()) return fail(answer.error());
+    return finish(*answer, [&] { printChange(*answer); });
   }
 
-  // The common path of isolate and restore: edit the desired state, plan, commit the state,
-  // apply, and put the state back if the kernel refuses.
-  template <typename Edit>
-  int change(const Context& context, Edit edit) {
-    auto store = env_.open_state(*options_.state_dir);
-    if (!store.ok()) return fail(store.error());
-    auto loaded = (*store)->load();
-    if (!loaded.ok()) return fail(loaded.error());
-    const DesiredState previous = loaded.value();
-    DesiredState next = previous;
-    auto edited = edit(next);
-    if (!edited.ok()) return fail(edited.error());
-    const bool changed = edited.value();
-
-    // Plan before touching anything: a state the policy cannot express is rejected here.
-    auto plan = planGateway(context.loaded.policy, context.gateway, next.isolationPairs());
-    if (!plan.ok()) return fail(plan.error());
-
-    auto firewall = env_.open_firewall();
-    if (!firewall.ok()) return fail(firewall.error());
-    auto routes = env_.open_routes();
-    if (!routes.ok()) return fail(routes.error());
-
-    if (changed) {
-      if (auto saved = (*store)->save(next); !saved.ok()) return fail(saved.error());
-    }
-    Enforcer enforcer(**firewall, **routes);
-    auto report = enforcer.enforce(*plan);
-    if (!report.ok()) {
-      if (changed) {
-        if (auto reverted = (*store)->save(previous); !reverted.ok()) {
-          err() << "shadan-agent: CRITICAL: kernel refused the change and the stored state could "
-                   "not be put back: "
-                << reverted.error().message << "\n";
-        }
-      }
-      return fail(report.error());
-    }
-    next.applied_ruleset_sha256 = report->after.sha256;
-    if (auto saved = (*store)->save(next); !saved.ok()) return fail(saved.error());
-
-    printChange(context, next, changed, *report);
-    return kExitOk;
-  }
-
-  void printChange(const Context& context, const DesiredState& state, bool changed,
-                   const EnforceReport& report) const {
-    if (options_.json) {
-      nlohmann::json doc = {{"ok", true},
-                            {"command", options_.command},
-                            {"gateway", context.gateway},
-                            {"changed", changed},
-                            {"isolations", isolationsJson(state)},
-                            {"ruleset_sha256_before", report.before.sha256},
-                            {"ruleset_sha256", report.after.sha256},
-                            {"blackhole_routes", routesJson(report.routes_after)}};
-      out() << doc.dump(2) << "\n";
-      return;
-    }
+  void printChange(const nlohmann::json& answer) const {
+    const bool changed = answer.value("changed", false);
     const std::string subject =
         options_.all ? std::string("all segments")
                      : options_.positional[0] +
                            (options_.profile ? " (" + *options_.profile + ")" : std::string());
+    const std::string gateway = answer.value("gateway", "");
     if (options_.command == "isolate") {
-      out() << (changed ? "isolated " : "already isolated ") << subject << " on " << context.gateway
+      out() << (changed ? "isolated " : "already isolated ") << subject << " on " << gateway
             << "\n";
     } else {
-      out() << (changed ? "restored " : "nothing to restore for ") << subject << " on "
-            << context.gateway << "\n";
+      out() << (changed ? "restored " : "nothing to restore for ") << subject << " on " << gateway
+            << "\n";
     }
-    out() << "ruleset sha256 " << (report.after.present ? report.after.sha256 : "(no table)")
+    for (const auto& isolation : answer.value("isolations", nlohmann::json::array())) {
+      if (isolation.contains("expires") && isolation["segment"] == options_.positional.at(0) &&
+          options_.command == "isolate") {
+        out() << "restores itself at " << isolation["expires"].get<std::string>() << " ("
+              << isolation["profile"].get<std::string>() << ")\n";
+      }
+    }
+    for (const auto& expired : answer.value("expired", nlohmann::json::array())) {
+      out() << "expired: " << expired["segment"].get<std::string>() << " ("
+            << expired["profile"].get<std::string>() << ")\n";
+    }
+    out() << "ruleset sha256 "
+          << (answer.value("table_present", false) ? answer.value("ruleset_sha256", "")
+                                                   : std::string("(no table)"))
           << "\n";
-    out() << "active isolations: " << state.isolations.size() << "\n";
+    out() << "active isolations: " << answer.value("isolations", nlohmann::json::array()).size()
+          << "\n";
   }
 
   int status() {
     if (!options_.positional.empty()) return usageError("status takes no arguments");
+    if (options_.ttl || options_.profile || options_.all) {
+      return usageError("status takes no --ttl, --profile or --all");
+    }
     auto context = loadContext(true);
     if (!context.ok()) return fail(context.error());
-    auto store = env_.open_state(*options_.state_dir);
-    if (!store.ok()) return fail(store.error());
-    auto state = (*store)->load();
-    if (!state.ok()) return fail(state.error());
+    ControlRequest request;
+    request.op = "status";
+    auto answer = dispatch(*context, request);
+    if (!answer.ok()) return fail(answer.error());
+    return finish(*answer, [&] { printStatus(*answer); });
+  }
 
-    // The kernel side: is our table there, and is it the one we applied last?
-    std::optional<TableSnapshot> live;
-    std::string kernel_error;
-    if (auto firewall = env_.open_firewall(); firewall.ok()) {
-      if (auto table = (*firewall)->readTable(); table.ok()) {
-        live = std::move(table).value();
-      } else {
-        kernel_error = table.error().message;
-      }
+  void printStatus(const nlohmann::json& answer) const {
+    out() << "gateway " << answer.value("gateway", "") << " (policy " << answer.value("policy", "")
+          << ")\n";
+    const auto isolations = answer.value("isolations", nlohmann::json::array());
+    if (isolations.empty()) {
+      out() << "no active isolation\n";
     } else {
-      kernel_error = firewall.error().message;
-    }
-    std::string kernel_state;
-    if (!live) {
-      kernel_state = "unknown";
-    } else if (state->isolations.empty()) {
-      kernel_state = live->present ? "unexpected_table" : "in_sync";
-    } else if (!live->present) {
-      kernel_state = "missing";
-    } else {
-      kernel_state = live->sha256 == state->applied_ruleset_sha256 ? "in_sync" : "drift";
-    }
-
-    if (options_.json) {
-      nlohmann::json doc = {{"ok", live.has_value()},
-                            {"command", "status"},
-                            {"gateway", context->gateway},
-                            {"policy", context->loaded.policy.name},
-                            {"isolations", isolationsJson(*state)},
-                            {"kernel", {{"state", kernel_state}}}};
-      if (live) {
-        doc["kernel"]["table_present"] = live->present;
-        doc["kernel"]["ruleset_sha256"] = live->sha256;
-      } else {
-        doc["kernel"]["error"] = kernel_error;
+      out() << "active isolations:\n";
+      for (const auto& i : isolations) {
+        out() << "  " << i.value("segment", "") << "  profile=" << i.value("profile", "")
+              << "  since=" << i.value("since", "")
+              << (i.contains("expires") ? "  expires=" + i.value("expires", "") : std::string())
+              << "  origin=" << i.value("origin", "") << "\n";
       }
-      doc["applied_ruleset_sha256"] = state->applied_ruleset_sha256;
-      out() << doc.dump(2) << "\n";
-    } else {
-      out() << "gateway " << context->gateway << " (policy " << context->loaded.policy.name
-            << ")\n";
-      if (state->isolations.empty()) {
-        out() << "no active isolation\n";
-      } else {
-        out() << "active isolations:\n";
-        for (const auto& active : state->isolations) {
-          out() << "  " << active.isolation.segment << "  profile=" << active.isolation.profile
-                << "  since=" << formatRfc3339(active.since_unix_ms)
-                << (active.expires_unix_ms ? "  expires=" + formatRfc3339(*active.expires_unix_ms)
-                                           : std::string())
-                << "  origin=" << active.origin << "\n";
-        }
-      }
-      out() << "kernel: " << kernel_state;
-      if (live && live->present) out() << " (table inet shadan sha256 " << live->sha256 << ")";
-      if (!live) out() << " (" << kernel_error << ")";
-      out() << "\n";
     }
-    if (!live) return kExitFailed;
-    return kExitOk;
+    const auto kernel = answer.value("kernel", nlohmann::json::object());
+    out() << "kernel: " << kernel.value("state", "unknown");
+    if (kernel.value("table_present", false)) {
+      out() << " (table inet shadan sha256 " << kernel.value("ruleset_sha256", "") << ")";
+    }
+    if (kernel.contains("error")) out() << " (" << kernel.value("error", "") << ")";
+    out() << "\n";
   }
 
   int plan() {
@@ -406,25 +363,32 @@ class Command {
     if (!context.ok()) return fail(context.error());
     std::vector<Isolation> isolations;
     if (options_.state_dir) {
-      auto store = env_.open_state(*options_.state_dir);
-      if (!store.ok()) return fail(store.error());
-      auto state = (*store)->load();
-      if (!state.ok()) return fail(state.error());
-      isolations = state->isolationPairs();
+      auto current = currentIsolations(*context);
+      if (!current.ok()) return fail(current.error());
+      isolations = std::move(current).value();
     }
     if (!options_.positional.empty()) {
-      auto isolation = requestedIsolation(*context, options_.positional[0]);
-      if (!isolation.ok()) return fail(isolation.error());
-      isolations.push_back(*isolation);
+      const Policy& policy = context->loaded.policy;
+      const std::string& segment = options_.positional[0];
+      const std::string profile = options_.profile.value_or("full");
+      if (!policy.findSegment(segment)) {
+        return fail(makeError(ErrorCode::kNotFound, "unknown segment \"" + segment + "\""));
+      }
+      if (!policy.findProfile(profile)) {
+        return fail(makeError(ErrorCode::kNotFound, "unknown profile \"" + profile + "\""));
+      }
+      isolations.push_back(Isolation{segment, profile});
     }
     auto plan = planGateway(context->loaded.policy, context->gateway, isolations);
     if (!plan.ok()) return fail(plan.error());
     if (options_.json) {
+      nlohmann::json routes = nlohmann::json::array();
+      for (const auto& route : plan->blackhole_routes) routes.push_back(route.toCidr());
       nlohmann::json doc = {{"ok", true},
                             {"command", "plan"},
                             {"gateway", context->gateway},
                             {"nft_script", plan->nft_script},
-                            {"blackhole_routes", routesJson(plan->blackhole_routes)}};
+                            {"blackhole_routes", routes}};
       out() << doc.dump(2) << "\n";
     } else {
       out() << plan->nft_script;
@@ -433,6 +397,42 @@ class Command {
       }
     }
     return kExitOk;
+  }
+
+  // The isolations in force: from the daemon when one runs, else from the store. Needs no
+  // kernel access, so `plan` works without root.
+  Result<std::vector<Isolation>> currentIsolations(const Context&) const {
+    ControlRequest request;
+    request.op = "status";
+    auto answer = env_.ask_daemon(*options_.state_dir, request);
+    if (!answer.ok()) return answer.error();
+    std::vector<Isolation> isolations;
+    if (answer->has_value()) {
+      for (const auto& i : answer->value().value("isolations", nlohmann::json::array())) {
+        isolations.push_back(Isolation{i.value("segment", ""), i.value("profile", "")});
+      }
+      return isolations;
+    }
+    auto store = env_.open_state(*options_.state_dir);
+    if (!store.ok()) return store.error();
+    auto state = (*store)->load();
+    if (!state.ok()) return state.error();
+    return state->isolationPairs();
+  }
+
+  int daemon() {
+    if (!options_.positional.empty()) return usageError("run takes no arguments");
+    if (options_.ttl || options_.profile || options_.all || options_.json) {
+      return usageError("run takes only --policy, --gateway, --state-dir and --log-level");
+    }
+    // Validate the configuration here too, so a bad one stops startup with one clear message.
+    auto context = loadContext(true);
+    if (!context.ok()) return fail(context.error());
+    DaemonOptions daemon_options;
+    daemon_options.policy_path = *options_.policy;
+    daemon_options.gateway = *options_.gateway;
+    daemon_options.state_dir = *options_.state_dir;
+    return env_.run_daemon(daemon_options);
   }
 
   static nlohmann::json isolationsJson(const DesiredState& state) {
@@ -445,12 +445,6 @@ class Command {
       if (active.expires_unix_ms) item["expires"] = formatRfc3339(*active.expires_unix_ms);
       list.push_back(std::move(item));
     }
-    return list;
-  }
-
-  static nlohmann::json routesJson(const std::vector<IpPrefix>& routes) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& route : routes) list.push_back(route.toCidr());
     return list;
   }
 

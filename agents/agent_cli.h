@@ -1,26 +1,32 @@
 #pragma once
 
-// The local command line of shadan-agent (break-glass and lab use):
+// The command line of shadan-agent:
 //
-//   shadan-agent isolate SEGMENT [--profile NAME] --policy FILE --gateway ID --state-dir DIR
-//   shadan-agent restore SEGMENT [--profile NAME] | --all   --policy FILE --gateway ID --state-dir
-//   DIR shadan-agent status  [--json] --policy FILE --gateway ID --state-dir DIR shadan-agent plan
-//   [SEGMENT [--profile NAME]] --policy FILE --gateway ID [--state-dir DIR]
+//   shadan-agent run     --policy FILE --gateway ID --state-dir DIR       (the daemon)
+//   shadan-agent isolate SEGMENT [--profile NAME] [--ttl DURATION] --policy FILE --gateway ID
+//   --state-dir DIR shadan-agent restore SEGMENT [--profile NAME] | --all   --policy FILE --gateway
+//   ID --state-dir DIR shadan-agent status  [--json] --policy FILE --gateway ID --state-dir DIR
+//   shadan-agent plan    [SEGMENT [--profile NAME]] --policy FILE --gateway ID [--state-dir DIR]
 //
-// Every command validates everything (arguments, policy, segment, profile, the resulting plan)
-// before it touches the state or the kernel. A change is committed to the state store first,
-// then applied in one kernel transaction; if the kernel refuses, the stored state is put back.
-// So an error leaves the ruleset and the state exactly as they were.
+// isolate / restore / status go to the daemon over its control socket when one runs on the state
+// directory (one writer), and are carried out in-process otherwise. Either way the same
+// AgentCore does the work: everything is validated before the state or the kernel is touched; a
+// change is committed to the state store first, then applied in one kernel transaction; if the
+// kernel refuses, the stored state is put back.
 //
 // All side effects come in through AgentEnvironment, so the whole CLI runs in unit tests against
 // fakes; main.cc wires the real backends.
 
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "agents/control_protocol.h"
+#include "agents/daemon.h"
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/route_backend.h"
 #include "agents/state/state_store.h"
@@ -42,7 +48,13 @@ enum AgentExitCode : int {
 struct AgentEnvironment {
   std::function<Result<FirewallBackendPtr>()> open_firewall;
   std::function<Result<RouteBackendPtr>()> open_routes;
+  // Opens the state store, taking the state directory's lock (kUnavailable when it is held).
   std::function<Result<StateStorePtr>(const std::filesystem::path&)> open_state;
+  // Sends `request` to the daemon serving `state_dir`. nullopt: no daemon listens there.
+  std::function<Result<std::optional<nlohmann::json>>(const std::filesystem::path& state_dir,
+                                                      const ControlRequest& request)>
+      ask_daemon;
+  std::function<int(const DaemonOptions&)> run_daemon;
   const Clock* clock = nullptr;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;

@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "agents/agent_cli.h"
+#include "agents/control_client.h"
+#include "agents/daemon.h"
 #include "agents/dataplane/netlink_route_backend.h"
 #include "agents/dataplane/nftables_backend.h"
 #include "agents/state/sqlite_state_store.h"
@@ -24,10 +26,15 @@ int main(int argc, char** argv) {
     return RouteBackendPtr(std::move(backend).value());
   };
   env.open_state = [](const std::filesystem::path& dir) -> Result<StateStorePtr> {
-    auto store = SqliteStateStore::open(dir);
+    // Short wait: the CLI retries itself while a daemon that holds the lock comes up.
+    auto store = SqliteStateStore::open(dir, std::chrono::milliseconds(100));
     if (!store.ok()) return store.error();
     return StateStorePtr(std::move(store).value());
   };
+  env.ask_daemon = [](const std::filesystem::path& dir, const ControlRequest& request) {
+    return askDaemon(controlSocketPath(dir), request);
+  };
+  env.run_daemon = [](const DaemonOptions& options) { return runDaemon(options, std::cerr); };
   env.clock = &clock;
   env.out = &std::cout;
   env.err = &std::cerr;

@@ -6,6 +6,8 @@
 #include <optional>
 #include <set>
 
+#include "cli/audit_cmd.h"
+#include "cli/keys_cmd.h"
 #include "cli/lab/lab.h"
 #include "cli/lab/netns.h"
 #include "cli/lab/probe.h"
@@ -19,6 +21,8 @@ constexpr const char* kUsage = R"(usage: shadanctl <command> [options]
 
 commands:
   lab      build, probe and remove a network-namespace lab (see shadanctl lab --help)
+  audit    verify and show a tamper-evident audit log (see shadanctl audit --help)
+  keygen   generate an Ed25519 key pair (see shadanctl keygen --help)
 
 options:
   -h, --help     show this help
@@ -122,6 +126,8 @@ class Shadanctl {
       return kExitOk;
     }
     if (args[0] == "lab") return lab(args);
+    if (args[0] == "audit") return runAuditCommand(args, out_, err_);
+    if (args[0] == "keygen") return runKeygenCommand(args, out_, err_);
     return usageError("unknown command '" + args[0] + "'", kUsage);
   }
 

@@ -66,6 +66,17 @@ class AgentCliTest : public ::testing::Test {
       opened_state_dir_ = dir;
       return StateStorePtr(std::make_unique<ForwardingStore>(store_));
     };
+    env_.ask_daemon = [this](
+                          const std::filesystem::path&,
+                          const ControlRequest& request) -> Result<std::optional<nlohmann::json>> {
+      daemon_requests_.push_back(request.toJson());
+      if (daemon_answer_) return std::optional<nlohmann::json>(*daemon_answer_);
+      return std::optional<nlohmann::json>();
+    };
+    env_.run_daemon = [this](const DaemonOptions& options) {
+      daemon_options_ = options;
+      return 0;
+    };
     env_.clock = &clock_;
     env_.out = &out_;
     env_.err = &err_;
@@ -106,6 +117,9 @@ class AgentCliTest : public ::testing::Test {
   int firewall_opens_ = 0;
   bool kernel_unavailable_ = false;
   std::filesystem::path opened_state_dir_;
+  std::vector<nlohmann::json> daemon_requests_;
+  std::optional<nlohmann::json> daemon_answer_;
+  std::optional<DaemonOptions> daemon_options_;
   std::vector<std::filesystem::path> temp_files_;
 };
 
@@ -278,6 +292,74 @@ TEST_F(AgentCliTest, PlanPrintsWithoutApplying) {
   EXPECT_NE(out_.str().find("table inet shadan {"), std::string::npos);
   EXPECT_EQ(firewall_opens_, 0);
   EXPECT_TRUE(firewall_.scripts.empty());
+}
+
+TEST_F(AgentCliTest, TtlIsStoredAsADeadline) {
+  ASSERT_EQ(run({"isolate", "office", "--ttl", "30m"}), kExitOk) << err_.str();
+  ASSERT_EQ(store_.state.isolations.size(), 1u);
+  ASSERT_TRUE(store_.state.isolations[0].expires_unix_ms.has_value());
+  EXPECT_EQ(*store_.state.isolations[0].expires_unix_ms, toUnixMillis(clock_.now()) + 30 * 60'000);
+  EXPECT_NE(out_.str().find("restores itself at"), std::string::npos);
+  // Without a daemon, nobody wakes up at the deadline: the CLI says who honours it.
+  EXPECT_NE(err_.str().find("honoured by the next shadan-agent command"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, ExpiredIsolationsAreLiftedByTheNextCommand) {
+  ASSERT_EQ(run({"isolate", "office", "--ttl", "4s"}), kExitOk);
+  clock_.advance(std::chrono::seconds(5));
+  ASSERT_EQ(run({"isolate", "servers"}), kExitOk) << err_.str();
+  ASSERT_EQ(store_.state.isolations.size(), 1u);
+  EXPECT_EQ(store_.state.isolations[0].isolation.segment, "servers");
+  EXPECT_NE(out_.str().find("expired: office (full)"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, BadTtlIsAUsageError) {
+  for (const char* ttl : {"0s", "5", "1y", "-3s", "1.5h", "400d"}) {
+    EXPECT_EQ(run({"isolate", "office", "--ttl", ttl}), kExitUsage) << ttl;
+    EXPECT_NE(err_.str().find("--ttl: invalid duration"), std::string::npos) << err_.str();
+  }
+  EXPECT_EQ(run({"restore", "office", "--ttl", "4s"}), kExitUsage);
+  EXPECT_TRUE(firewall_.scripts.empty());
+}
+
+TEST_F(AgentCliTest, RequestsGoToTheDaemonWhenOneAnswers) {
+  daemon_answer_ = nlohmann::json{{"ok", true},
+                                  {"command", "isolate"},
+                                  {"gateway", "gw"},
+                                  {"changed", true},
+                                  {"isolations", nlohmann::json::array()},
+                                  {"table_present", true},
+                                  {"ruleset_sha256", "abc"}};
+  ASSERT_EQ(run({"isolate", "office", "--profile", "internet-only", "--ttl", "4s"}), kExitOk)
+      << err_.str();
+  ASSERT_EQ(daemon_requests_.size(), 1u);
+  EXPECT_EQ(daemon_requests_[0], (nlohmann::json{{"op", "isolate"},
+                                                 {"segment", "office"},
+                                                 {"profile", "internet-only"},
+                                                 {"ttl_ms", 4000}}));
+  // One writer: the CLI touched neither the kernel nor the store itself.
+  EXPECT_TRUE(firewall_.scripts.empty());
+  EXPECT_EQ(store_.saves, 0);
+  EXPECT_EQ(opened_state_dir_, "");
+  EXPECT_NE(out_.str().find("isolated office (internet-only) on gw"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, DaemonRefusalsKeepTheirExitCodes) {
+  daemon_answer_ = errorAnswer("isolate", makeError(ErrorCode::kNotFound, "unknown segment"));
+  EXPECT_EQ(run({"isolate", "office"}), kExitRejected);
+  EXPECT_NE(err_.str().find("unknown segment"), std::string::npos);
+  daemon_answer_ = errorAnswer("isolate", makeError(ErrorCode::kKernel, "netlink said no"));
+  EXPECT_EQ(run({"isolate", "office"}), kExitFailed);
+}
+
+TEST_F(AgentCliTest, RunValidatesTheConfigurationBeforeStarting) {
+  EXPECT_EQ(run({"run", "--policy", kLabPolicy, "--gateway", "nope", "--state-dir", "/s"}, false),
+            kExitRejected);
+  EXPECT_FALSE(daemon_options_.has_value());
+  ASSERT_EQ(run({"run"}), kExitOk);
+  ASSERT_TRUE(daemon_options_.has_value());
+  EXPECT_EQ(daemon_options_->gateway, "gw");
+  EXPECT_EQ(daemon_options_->state_dir, "/nonexistent/state");
 }
 
 TEST_F(AgentCliTest, JsonErrorsAreMachineReadable) {

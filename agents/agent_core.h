@@ -1,0 +1,136 @@
+#pragma once
+
+// AgentCore: the one writer of a gateway's desired state and kernel dataplane.
+//
+// Every way of changing what the gateway enforces — the local CLI without a daemon, the daemon's
+// control socket, (later) signed orders from the controller, timers and repairs — goes through
+// one AgentCore, which
+//   - validates the request against the policy (segment, profile, borders) before anything else,
+//   - commits the new desired state (one durable transaction), then
+//   - applies it in one kernel transaction (Enforcer) and, if the kernel refuses, puts the stored
+//     state back, so an error leaves state and kernel as they were.
+//
+// Threading: not thread-safe. It borrows its backends, which are bound to one thread; the
+// caller (CLI or daemon loop) calls it from that thread only. All borrowed objects must outlive
+// it.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agents/dataplane/firewall_backend.h"
+#include "agents/dataplane/route_backend.h"
+#include "agents/enforcer.h"
+#include "agents/state/state_store.h"
+#include "common/clock.h"
+#include "common/policy.h"
+#include "common/result.h"
+
+namespace shadan {
+
+struct IsolateRequest {
+  std::string segment;
+  std::string profile = "full";
+  // Restore on its own after this long. Re-isolating keeps the later of the two deadlines
+  // (none = never): a timer can extend a cut, never shorten or end one that was meant to hold.
+  std::optional<std::chrono::milliseconds> ttl;
+  std::string origin = "local-cli";
+};
+
+struct RestoreRequest {
+  std::optional<std::string> segment;  // nullopt: every isolation
+  std::optional<std::string> profile;  // nullopt: every profile of the segment
+  std::string origin = "local-cli";
+};
+
+struct ChangeResult {
+  bool changed = false;  // the desired state changed (false: it was already so; re-applied)
+  DesiredState state;    // after the change
+  EnforceReport report;  // the kernel before and after
+  std::vector<Isolation> expired;  // isolations removed because their deadline passed
+};
+
+// How the kernel compares with what this agent applied last.
+enum class KernelState {
+  kInSync,           // our table is exactly what was applied
+  kDrift,            // our table is there but differs (someone changed it)
+  kMissing,          // isolations are desired but our table is gone
+  kUnexpectedTable,  // nothing is desired but a table of ours is there
+  kUnknown,          // the kernel could not be read
+};
+const char* kernelStateName(KernelState state);
+
+struct KernelStatus {
+  KernelState state = KernelState::kUnknown;
+  std::optional<TableSnapshot> live;
+  std::string error;  // why the kernel could not be read (kUnknown)
+};
+
+struct RepairResult {
+  bool repaired = false;  // the table was re-applied
+  KernelState found = KernelState::kInSync;
+  std::string sha256_before;  // what was found
+  std::string sha256_after;   // what is there now
+};
+
+class AgentCore {
+ public:
+  AgentCore(const Policy& policy, std::string gateway_id, StateStore& store,
+            FirewallBackend& firewall, RouteBackend& routes, const Clock& clock);
+
+  // Loads the stored desired state, drops isolations whose deadline has passed (a deadline that
+  // passed while nothing ran is honoured now) and applies the rest: the fail-closed start of the
+  // daemon. Either this or load() must be called once before anything else.
+  Result<ChangeResult> start();
+
+  // Loads the stored desired state without touching the kernel (one-shot local commands, which
+  // then make exactly one change).
+  Status load();
+
+  Result<ChangeResult> isolate(const IsolateRequest& request);
+  Result<ChangeResult> restore(const RestoreRequest& request);
+
+  // Removes every isolation whose deadline is at or before now and applies. With nothing due it
+  // changes nothing and touches no kernel (changed == false, report empty).
+  Result<ChangeResult> expireDue();
+
+  // The earliest deadline among the active isolations.
+  std::optional<std::chrono::system_clock::time_point> nextDeadline() const;
+
+  // Reads our table back; if it is not what was applied last (or `force`), applies the desired
+  // state again, whole.
+  Result<RepairResult> reconcile(bool force);
+
+  // Syncs the blackhole routes of the desired state again (after a route or link event).
+  Status resyncRoutes();
+
+  KernelStatus kernelStatus();
+
+  const DesiredState& desired() const { return desired_; }
+  const Policy& policy() const { return policy_; }
+  const std::string& gatewayId() const { return gateway_id_; }
+
+  // Validates (segment, profile) against the policy and this gateway.
+  Result<Isolation> validateIsolation(const std::string& segment, const std::string& profile) const;
+
+ private:
+  // Commits `next`, applies it, and puts `desired_` back in store and memory if the kernel
+  // refuses. `changed` says whether `next` differs from the current desired state.
+  Result<ChangeResult> commitAndApply(DesiredState next, bool changed,
+                                      std::vector<Isolation> expired);
+  Result<EnforceReport> applyDesired(const DesiredState& state);
+  // Drops isolations whose deadline is at or before now; returns what was dropped.
+  std::vector<Isolation> dropExpired(DesiredState& state) const;
+
+  const Policy& policy_;
+  std::string gateway_id_;
+  StateStore& store_;
+  FirewallBackend& firewall_;
+  RouteBackend& routes_;
+  const Clock& clock_;
+  Enforcer enforcer_;
+  DesiredState desired_;
+};
+
+}  // namespace shadan

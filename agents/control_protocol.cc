@@ -1,0 +1,195 @@
+#include "agents/control_protocol.h"
+
+#include <map>
+#include <set>
+
+#include "common/strict_json.h"
+
+namespace shadan {
+namespace {
+
+const std::map<std::string, ErrorCode>& errorCodesByName() {
+  static const std::map<std::string, ErrorCode> kCodes = {
+      {"invalid_argument", ErrorCode::kInvalidArgument},
+      {"parse", ErrorCode::kParse},
+      {"policy", ErrorCode::kPolicy},
+      {"not_found", ErrorCode::kNotFound},
+      {"kernel", ErrorCode::kKernel},
+      {"io", ErrorCode::kIo},
+      {"state", ErrorCode::kState},
+      {"unavailable", ErrorCode::kUnavailable},
+      {"internal", ErrorCode::kInternal},
+  };
+  return kCodes;
+}
+
+nlohmann::json isolationsJson(const DesiredState& state) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& active : state.isolations) {
+    nlohmann::json item = {{"segment", active.isolation.segment},
+                           {"profile", active.isolation.profile},
+                           {"since", formatRfc3339(active.since_unix_ms)},
+                           {"origin", active.origin}};
+    if (active.expires_unix_ms) item["expires"] = formatRfc3339(*active.expires_unix_ms);
+    list.push_back(std::move(item));
+  }
+  return list;
+}
+
+nlohmann::json pairsJson(const std::vector<Isolation>& pairs) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& p : pairs) list.push_back({{"segment", p.segment}, {"profile", p.profile}});
+  return list;
+}
+
+nlohmann::json changeAnswer(const AgentCore& core, const std::string& command,
+                            const ChangeResult& result) {
+  nlohmann::json routes = nlohmann::json::array();
+  for (const auto& route : result.report.routes_after) routes.push_back(route.toCidr());
+  return {{"ok", true},
+          {"command", command},
+          {"gateway", core.gatewayId()},
+          {"changed", result.changed},
+          {"isolations", isolationsJson(result.state)},
+          {"expired", pairsJson(result.expired)},
+          {"ruleset_sha256_before", result.report.before.sha256},
+          {"ruleset_sha256", result.report.after.sha256},
+          {"table_present", result.report.after.present},
+          {"blackhole_routes", routes}};
+}
+
+nlohmann::json statusAnswer(AgentCore& core) {
+  KernelStatus kernel = core.kernelStatus();
+  nlohmann::json doc = {{"ok", kernel.state != KernelState::kUnknown},
+                        {"command", "status"},
+                        {"gateway", core.gatewayId()},
+                        {"policy", core.policy().name},
+                        {"isolations", isolationsJson(core.desired())},
+                        {"applied_ruleset_sha256", core.desired().applied_ruleset_sha256},
+                        {"kernel", {{"state", kernelStateName(kernel.state)}}}};
+  if (kernel.live) {
+    doc["kernel"]["table_present"] = kernel.live->present;
+    doc["kernel"]["ruleset_sha256"] = kernel.live->sha256;
+  } else {
+    doc["kernel"]["error"] = kernel.error;
+    doc["error"] = {{"code", "kernel"}, {"message", "cannot read the kernel: " + kernel.error}};
+  }
+  return doc;
+}
+
+}  // namespace
+
+nlohmann::json ControlRequest::toJson() const {
+  nlohmann::json doc = {{"op", op}};
+  if (segment) doc["segment"] = *segment;
+  if (profile) doc["profile"] = *profile;
+  if (ttl) doc["ttl_ms"] = ttl->count();
+  if (all) doc["all"] = true;
+  return doc;
+}
+
+Result<ControlRequest> parseControlRequest(std::string_view text) {
+  auto parsed = parseStrictJson(text, "control request", kMaxControlRequestBytes);
+  if (!parsed.ok()) return parsed.error();
+  const nlohmann::json& doc = parsed.value();
+  const auto bad = [](const std::string& why) {
+    return makeError(ErrorCode::kInvalidArgument, "control request: " + why);
+  };
+  if (!doc.is_object()) return bad("not a JSON object");
+  static const std::set<std::string> kKnown = {"op", "segment", "profile", "ttl_ms", "all"};
+  for (const auto& [key, value] : doc.items()) {
+    if (!kKnown.count(key)) return bad("unknown field " + quoteForMessage(key));
+  }
+  ControlRequest request;
+  if (!doc.contains("op") || !doc["op"].is_string()) return bad("\"op\" must be a string");
+  request.op = doc["op"].get<std::string>();
+  for (const char* key : {"segment", "profile"}) {
+    if (!doc.contains(key)) continue;
+    if (!doc[key].is_string() || doc[key].get<std::string>().empty() ||
+        doc[key].get<std::string>().size() > 64) {
+      return bad(std::string("\"") + key + "\" must be a non-empty string of at most 64 bytes");
+    }
+  }
+  if (doc.contains("segment")) request.segment = doc["segment"].get<std::string>();
+  if (doc.contains("profile")) request.profile = doc["profile"].get<std::string>();
+  if (doc.contains("ttl_ms")) {
+    if (!doc["ttl_ms"].is_number_integer() || doc["ttl_ms"].get<int64_t>() <= 0 ||
+        doc["ttl_ms"].get<int64_t>() > 366ll * 86'400'000) {
+      return bad("\"ttl_ms\" must be a positive integer of at most 366 days");
+    }
+    request.ttl = std::chrono::milliseconds(doc["ttl_ms"].get<int64_t>());
+  }
+  if (doc.contains("all")) {
+    if (!doc["all"].is_boolean()) return bad("\"all\" must be a boolean");
+    request.all = doc["all"].get<bool>();
+  }
+
+  if (request.op == "isolate") {
+    if (!request.segment) return bad("isolate needs \"segment\"");
+    if (request.all) return bad("\"all\" is only for restore");
+  } else if (request.op == "restore") {
+    if (request.all == request.segment.has_value()) {
+      return bad("restore needs \"segment\" or \"all\": true");
+    }
+    if (request.all && request.profile) return bad("\"profile\" does not go with \"all\"");
+    if (request.ttl) return bad("\"ttl_ms\" is only for isolate");
+  } else if (request.op == "status") {
+    if (request.segment || request.profile || request.ttl || request.all) {
+      return bad("status takes no arguments");
+    }
+  } else {
+    return bad("unknown op " + quoteForMessage(request.op));
+  }
+  return request;
+}
+
+nlohmann::json errorAnswer(const std::string& command, const Error& error) {
+  return {{"ok", false},
+          {"command", command},
+          {"error", {{"code", errorCodeName(error.code)}, {"message", error.message}}}};
+}
+
+std::optional<Error> answerError(const nlohmann::json& answer) {
+  if (!answer.is_object() || !answer.contains("error")) return std::nullopt;
+  const auto& error = answer["error"];
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message = "malformed answer";
+  if (error.is_object()) {
+    if (error.contains("code") && error["code"].is_string()) {
+      const auto it = errorCodesByName().find(error["code"].get<std::string>());
+      if (it != errorCodesByName().end()) code = it->second;
+    }
+    if (error.contains("message") && error["message"].is_string()) {
+      message = error["message"].get<std::string>();
+    }
+  }
+  return Error{code, message};
+}
+
+nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& request,
+                                    const std::string& origin) {
+  if (request.op == "status") return statusAnswer(core);
+  if (request.op == "isolate") {
+    IsolateRequest isolate;
+    isolate.segment = *request.segment;
+    isolate.profile = request.profile.value_or("full");
+    isolate.ttl = request.ttl;
+    isolate.origin = origin;
+    auto result = core.isolate(isolate);
+    if (!result.ok()) return errorAnswer(request.op, result.error());
+    return changeAnswer(core, request.op, *result);
+  }
+  if (request.op == "restore") {
+    RestoreRequest restore;
+    if (!request.all) restore.segment = request.segment;
+    restore.profile = request.profile;
+    restore.origin = origin;
+    auto result = core.restore(restore);
+    if (!result.ok()) return errorAnswer(request.op, result.error());
+    return changeAnswer(core, request.op, *result);
+  }
+  return errorAnswer(request.op,
+                     makeError(ErrorCode::kInvalidArgument, "unknown op \"" + request.op + "\""));
+}
+
+}  // namespace shadan

@@ -1,0 +1,54 @@
+#pragma once
+
+// The agent's local control requests and their JSON answers.
+//
+// One request and one answer type serve both ways the local commands reach the kernel: handled
+// in-process when no daemon runs, or sent as one JSON line over the daemon's UNIX socket
+// (<state-dir>/agent.sock, root only) and answered with one JSON line. The daemon treats the
+// socket as hostile input: size-capped, strictly parsed, unknown fields rejected.
+//
+// Request:  {"op": "isolate", "segment": "office", "profile": "full", "ttl_ms": 4000}
+//           {"op": "restore", "segment": "office"} | {"op": "restore", "all": true}
+//           {"op": "status"}
+// Answer:   {"ok": true, "command": "isolate", "gateway": "gw", "changed": true, ...}
+//           {"ok": false, "command": "...", "error": {"code": "not_found", "message": "..."}}
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "agents/agent_core.h"
+#include "common/result.h"
+
+namespace shadan {
+
+inline constexpr size_t kMaxControlRequestBytes = 64 * 1024;
+
+struct ControlRequest {
+  std::string op;  // isolate | restore | status
+  std::optional<std::string> segment;
+  std::optional<std::string> profile;
+  std::optional<std::chrono::milliseconds> ttl;
+  bool all = false;
+
+  nlohmann::json toJson() const;
+};
+
+// Strict: size cap, duplicate keys, unknown fields, types, and the combinations each op allows.
+Result<ControlRequest> parseControlRequest(std::string_view text);
+
+// Carries out `request` on `core` and returns the answer document. Never throws; a refused or
+// failed request is an answer with ok=false. `origin` records who asked ("local-cli",
+// "control-socket uid=0 pid=1234").
+nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& request,
+                                    const std::string& origin);
+
+// The answer for an error that happened before a request could be handled.
+nlohmann::json errorAnswer(const std::string& command, const Error& error);
+
+// The error an answer carries, if any (ok=false).
+std::optional<Error> answerError(const nlohmann::json& answer);
+
+}  // namespace shadan

@@ -1,0 +1,410 @@
+#include "agents/daemon.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <utility>
+// clang-format off
+#include <boost/asio.hpp>
+// clang-format on
+#include <memory>
+#include <optional>
+
+#include "agents/agent_core.h"
+#include "agents/control_protocol.h"
+#include "agents/dataplane/netlink_route_backend.h"
+#include "agents/dataplane/nft_monitor.h"
+#include "agents/dataplane/nftables_backend.h"
+#include "agents/dataplane/route_monitor.h"
+#include "agents/sd_notify.h"
+#include "agents/state/sqlite_state_store.h"
+#include "common/logging.h"
+#include "common/policy.h"
+
+namespace shadan {
+
+namespace asio = boost::asio;
+using Local = asio::local::stream_protocol;
+
+std::filesystem::path controlSocketPath(const std::filesystem::path& state_dir) {
+  return state_dir / "agent.sock";
+}
+
+namespace {
+
+constexpr auto kClientTimeout = std::chrono::seconds(5);
+
+// The event loop around one AgentCore. Everything runs on the io_context's single thread.
+class Daemon {
+ public:
+  Daemon(asio::io_context& io, AgentCore& core, NftMonitor& nft, RouteMonitor& routes,
+         const DaemonOptions& options)
+      : io_(io),
+        core_(core),
+        nft_(nft),
+        routes_(routes),
+        options_(options),
+        log_(logger("agent")),
+        nft_fd_(io, ::dup(nft.fd())),
+        route_fd_(io, ::dup(routes.fd())),
+        repair_timer_(io),
+        route_timer_(io),
+        poll_timer_(io),
+        reapply_timer_(io),
+        deadline_timer_(io),
+        acceptor_(io),
+        signals_(io, SIGINT, SIGTERM) {}
+
+  Status listen(const std::filesystem::path& socket_path) {
+    boost::system::error_code ec;
+    // We hold the state directory's lock, so no other daemon serves this socket: a file left
+    // there is stale.
+    ::unlink(socket_path.c_str());
+    acceptor_.open(Local(), ec);
+    if (!ec) acceptor_.bind(Local::endpoint(socket_path.string()), ec);
+    if (!ec && ::chmod(socket_path.c_str(), 0600) != 0) {
+      ec = boost::system::error_code(errno, boost::system::system_category());
+    }
+    if (!ec) acceptor_.listen(16, ec);
+    if (ec) {
+      return makeError(ErrorCode::kIo,
+                       "control socket " + socket_path.string() + ": " + ec.message());
+    }
+    return okStatus();
+  }
+
+  void start() {
+    if (auto gen = nft_.currentGeneration(); gen.ok()) last_generation_ = *gen;
+    watchNft();
+    watchRoutes();
+    armPoll();
+    armFullReapply();
+    armDeadline();
+    accept();
+    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      log_->info("event=stopping signal={} note=\"rules stay in the kernel\"", signal);
+      sdNotify("STOPPING=1");
+      io_.stop();
+    });
+  }
+
+ private:
+  // ---- nftables events -------------------------------------------------------------------
+
+  void watchNft() {
+    nft_fd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                       [this](const boost::system::error_code& ec) {
+                         if (ec) return;
+                         onNftReadable();
+                         watchNft();
+                       });
+  }
+
+  void onNftReadable() {
+    auto events = nft_.drain();
+    if (!events.ok()) {
+      log_->error("event=nft_monitor_error error=\"{}\"", events.error().message);
+      scheduleRepair("monitor error", true);
+      return;
+    }
+    const auto self = static_cast<uint32_t>(::getpid());
+    for (const auto& event : *events) {
+      if (event.lost) {
+        log_->warn("event=nft_events_lost note=\"re-applying the whole table\"");
+        scheduleRepair("events lost", true);
+        continue;
+      }
+      last_generation_ = event.gen_id;
+      if (event.pid == self || !event.touched_our_table) continue;
+      last_foreign_pid_ = event.pid;
+      last_foreign_comm_ = event.comm;
+      log_->warn("event=foreign_change pid={} comm={} gen={} deleted_table={}", event.pid,
+                 event.comm, event.gen_id, event.deleted_our_table);
+      scheduleRepair("foreign change", false);
+    }
+  }
+
+  // Debounced: a burst of foreign transactions (a script of nft commands) costs one re-apply.
+  void scheduleRepair(const std::string& reason, bool force) {
+    repair_force_ = repair_force_ || force;
+    if (repair_pending_) return;
+    repair_pending_ = true;
+    repair_reason_ = reason;
+    repair_timer_.expires_after(options_.debounce);
+    repair_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      repair_pending_ = false;
+      const bool forced = repair_force_;
+      repair_force_ = false;
+      repair(repair_reason_, forced);
+    });
+  }
+
+  void repair(const std::string& reason, bool force) {
+    auto result = core_.reconcile(force);
+    if (!result.ok()) {
+      log_->error("event=repair_failed reason=\"{}\" error=\"{}\"", reason, result.error().message);
+      // Try again soon: an isolation that does not hold is the failure that matters most.
+      scheduleRepairRetry();
+      return;
+    }
+    if (result->repaired) {
+      log_->warn(
+          "event=repaired reason=\"{}\" found={} by_pid={} by_comm={} sha256_before={} "
+          "sha256_after={}",
+          reason, kernelStateName(result->found), last_foreign_pid_, last_foreign_comm_,
+          result->sha256_before, result->sha256_after);
+    }
+  }
+
+  void scheduleRepairRetry() {
+    reapply_retry_ = std::make_unique<asio::steady_timer>(io_, std::chrono::milliseconds(500));
+    reapply_retry_->async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) scheduleRepair("retry", true);
+    });
+  }
+
+  // ---- routes -----------------------------------------------------------------------------
+
+  void watchRoutes() {
+    route_fd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                         [this](const boost::system::error_code& ec) {
+                           if (ec) return;
+                           onRoutesReadable();
+                           watchRoutes();
+                         });
+  }
+
+  void onRoutesReadable() {
+    auto events = routes_.drain();
+    bool resync = !events.ok();
+    if (events.ok()) {
+      for (const auto& event : *events) {
+        if (event.lost || event.kind == RouteChangeEvent::kLinkChanged ||
+            (event.ours && (event.kind == RouteChangeEvent::kRouteDeleted ||
+                            event.kind == RouteChangeEvent::kRuleDeleted))) {
+          resync = true;
+        }
+      }
+    }
+    if (!resync || route_resync_pending_) return;
+    route_resync_pending_ = true;
+    route_timer_.expires_after(options_.debounce);
+    route_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      route_resync_pending_ = false;
+      // sync() sends nothing when the routes are as desired, so our own changes do not loop.
+      if (auto synced = core_.resyncRoutes(); !synced.ok()) {
+        log_->error("event=route_resync_failed error=\"{}\"", synced.error().message);
+      }
+    });
+  }
+
+  // ---- backstops --------------------------------------------------------------------------
+
+  void armPoll() {
+    poll_timer_.expires_after(options_.generation_poll);
+    poll_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto gen = nft_.currentGeneration();
+      if (gen.ok() && *gen != last_generation_) {
+        last_generation_ = *gen;
+        scheduleRepair("generation changed", false);
+      }
+      armPoll();
+    });
+  }
+
+  void armFullReapply() {
+    reapply_timer_.expires_after(options_.full_reapply);
+    reapply_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      scheduleRepair("periodic full re-apply", true);
+      armFullReapply();
+    });
+  }
+
+  // ---- deadlines --------------------------------------------------------------------------
+
+  void armDeadline() {
+    deadline_timer_.cancel();
+    const auto next = core_.nextDeadline();
+    if (!next) return;
+    auto delay = *next - std::chrono::system_clock::now();
+    if (delay < std::chrono::milliseconds(0)) delay = std::chrono::milliseconds(0);
+    deadline_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(delay));
+    deadline_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto result = core_.expireDue();
+      if (!result.ok()) {
+        log_->error("event=expiry_failed error=\"{}\"", result.error().message);
+        scheduleRepairRetry();
+      } else {
+        for (const auto& expired : result->expired) {
+          log_->info("event=expired segment={} profile={}", expired.segment, expired.profile);
+        }
+      }
+      armDeadline();
+    });
+  }
+
+  // ---- control socket ---------------------------------------------------------------------
+
+  struct Client {
+    explicit Client(asio::io_context& io)
+        : socket(io), timer(io), buffer(kMaxControlRequestBytes) {}
+    Local::socket socket;
+    asio::steady_timer timer;
+    asio::streambuf buffer;
+    std::string answer;
+  };
+
+  void accept() {
+    auto client = std::make_shared<Client>(io_);
+    acceptor_.async_accept(client->socket, [this, client](const boost::system::error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) serve(client);
+      accept();
+    });
+  }
+
+  void serve(const std::shared_ptr<Client>& client) {
+    ucred peer{};
+    socklen_t length = sizeof peer;
+    if (::getsockopt(client->socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &length) !=
+            0 ||
+        (peer.uid != 0 && peer.uid != ::geteuid())) {
+      log_->warn("event=control_refused uid={} pid={}", peer.uid, peer.pid);
+      reply(client, errorAnswer("control", makeError(ErrorCode::kInvalidArgument,
+                                                     "only root may control the agent")));
+      return;
+    }
+    client->timer.expires_after(kClientTimeout);
+    client->timer.async_wait([client](const boost::system::error_code& ec) {
+      if (!ec) client->socket.close();
+    });
+    asio::async_read_until(
+        client->socket, client->buffer, '\n',
+        [this, client, peer](const boost::system::error_code& ec, size_t bytes) {
+          client->timer.cancel();
+          if (ec) {
+            if (ec == asio::error::not_found) {
+              reply(client, errorAnswer("control", makeError(ErrorCode::kInvalidArgument,
+                                                             "request larger than 64 KiB")));
+            }
+            return;
+          }
+          std::string line(
+              asio::buffers_begin(client->buffer.data()),
+              asio::buffers_begin(client->buffer.data()) + static_cast<std::ptrdiff_t>(bytes - 1));
+          auto request = parseControlRequest(line);
+          if (!request.ok()) {
+            log_->warn("event=control_bad_request pid={} error=\"{}\"", peer.pid,
+                       request.error().message);
+            reply(client, errorAnswer("control", request.error()));
+            return;
+          }
+          const std::string origin = "local-cli pid=" + std::to_string(peer.pid);
+          nlohmann::json answer = handleControlRequest(core_, *request, origin);
+          if (request->op != "status") {
+            log_->info("event=control op={} segment={} ok={} pid={}", request->op,
+                       request->segment.value_or("*"), answer.value("ok", false), peer.pid);
+            armDeadline();
+          }
+          reply(client, answer);
+        });
+  }
+
+  void reply(const std::shared_ptr<Client>& client, const nlohmann::json& answer) {
+    client->answer = answer.dump() + "\n";
+    asio::async_write(client->socket, asio::buffer(client->answer),
+                      [client](const boost::system::error_code&, size_t) {
+                        boost::system::error_code ignored;
+                        client->socket.shutdown(Local::socket::shutdown_both, ignored);
+                      });
+  }
+
+  asio::io_context& io_;
+  AgentCore& core_;
+  NftMonitor& nft_;
+  RouteMonitor& routes_;
+  const DaemonOptions& options_;
+  std::shared_ptr<spdlog::logger> log_;
+  asio::posix::stream_descriptor nft_fd_;
+  asio::posix::stream_descriptor route_fd_;
+  asio::steady_timer repair_timer_;
+  asio::steady_timer route_timer_;
+  asio::steady_timer poll_timer_;
+  asio::steady_timer reapply_timer_;
+  asio::steady_timer deadline_timer_;
+  std::unique_ptr<asio::steady_timer> reapply_retry_;
+  Local::acceptor acceptor_;
+  asio::signal_set signals_;
+  uint32_t last_generation_ = 0;
+  uint32_t last_foreign_pid_ = 0;
+  std::string last_foreign_comm_ = "-";
+  std::string repair_reason_;
+  bool repair_pending_ = false;
+  bool repair_force_ = false;
+  bool route_resync_pending_ = false;
+};
+
+}  // namespace
+
+int runDaemon(const DaemonOptions& options, std::ostream& err) {
+  auto log = logger("agent");
+  const auto die = [&](const Error& error, int code) {
+    err << "shadan-agent run: " << error.message << "\n";
+    log->critical("event=start_failed error=\"{}\"", error.message);
+    return code;
+  };
+
+  auto loaded = loadPolicyFile(options.policy_path);
+  if (!loaded.ok()) return die(loaded.error(), 3);
+  if (!loaded->policy.findGateway(options.gateway)) {
+    return die(
+        makeError(ErrorCode::kNotFound, "gateway \"" + options.gateway + "\" is not in policy " +
+                                            options.policy_path.string()),
+        3);
+  }
+  auto store = SqliteStateStore::open(options.state_dir, std::chrono::milliseconds(0));
+  if (!store.ok()) return die(store.error(), store.error().code == ErrorCode::kUnavailable ? 4 : 1);
+  auto firewall = NftablesBackend::create();
+  if (!firewall.ok()) return die(firewall.error(), 1);
+  auto routes = NetlinkRouteBackend::create();
+  if (!routes.ok()) return die(routes.error(), 1);
+  // Monitors first, so that no change between our apply and the subscription goes unseen.
+  auto nft_monitor = NftMonitor::open(NftMonitorOptions{});
+  if (!nft_monitor.ok()) return die(nft_monitor.error(), 1);
+  auto route_monitor = RouteMonitor::open(RouteMonitorOptions{});
+  if (!route_monitor.ok()) return die(route_monitor.error(), 1);
+
+  SystemClock clock;
+  AgentCore core(loaded->policy, options.gateway, **store, **firewall, **routes, clock);
+  // Fail-closed start: the persisted isolations are in the kernel before we say we are ready
+  // and before we listen to anyone.
+  auto started = core.start();
+  if (!started.ok()) return die(started.error().withContext("applying the stored state"), 1);
+  for (const auto& expired : started->expired) {
+    log->info("event=expired_while_down segment={} profile={}", expired.segment, expired.profile);
+  }
+
+  asio::io_context io(1);
+  Daemon daemon(io, core, **nft_monitor, **route_monitor, options);
+  if (auto listening = daemon.listen(controlSocketPath(options.state_dir)); !listening.ok()) {
+    return die(listening.error(), 1);
+  }
+  daemon.start();
+  log->info("event=ready gateway={} isolations={} ruleset_sha256={}", options.gateway,
+            started->state.isolations.size(), started->report.after.sha256);
+  sdNotify("READY=1");
+  io.run();
+  ::unlink(controlSocketPath(options.state_dir).c_str());
+  log->info("event=stopped");
+  return 0;
+}
+
+}  // namespace shadan

@@ -1,0 +1,84 @@
+#include "cli/keys_cmd.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "cli/shadanctl.h"
+#include "common/ed25519.h"
+
+namespace shadan {
+
+const char* keygenUsage() {
+  return R"(usage: shadanctl keygen --out PREFIX [--role NAME]
+
+  Generates an Ed25519 key pair: PREFIX.key (private, mode 0600) and PREFIX.pub (public).
+  Refuses to overwrite either file. Prints the keyid (hex SHA-256 of the public key).
+  --role NAME: a label stored in both files (operator, controller, agent, breakglass, ...);
+  authority comes from the trust file, not from this label.
+)";
+}
+
+int runKeygenCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto usage = [&](const std::string& message) {
+    err << "shadanctl: " << message << "\n\n" << keygenUsage();
+    return kExitUsage;
+  };
+  std::optional<std::string> prefix;
+  std::optional<std::string> role;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string key = args[i];
+    std::optional<std::string> value;
+    if (const size_t eq = key.find('='); key.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key = key.substr(0, eq);
+    }
+    if (key == "-h" || key == "--help") {
+      out << keygenUsage();
+      return kExitOk;
+    }
+    if (key != "--out" && key != "--role") {
+      return usage(key.rfind("-", 0) == 0 ? "unknown option '" + key + "' for 'keygen'"
+                                          : "'keygen' takes no argument '" + key + "'");
+    }
+    if (!value) {
+      if (i + 1 >= args.size()) return usage("option " + key + " needs a value");
+      value = args[++i];
+    }
+    std::optional<std::string>& slot = key == "--out" ? prefix : role;
+    if (slot) return usage("option " + key + " given twice");
+    slot = *value;
+  }
+  if (!prefix || prefix->empty()) return usage("'keygen' needs --out PREFIX");
+  if (role) {
+    if (Status valid = validateKeyRole(*role); !valid.ok()) {
+      return usage("--role: " + valid.error().message);
+    }
+  }
+  const std::string key_path = *prefix + ".key";
+  const std::string pub_path = *prefix + ".pub";
+  std::error_code error;
+  for (const std::string& path : {key_path, pub_path}) {
+    if (std::filesystem::exists(path, error)) {
+      err << "shadanctl: " << path << " already exists; refusing to overwrite it\n";
+      return kExitFailure;
+    }
+  }
+  const Ed25519KeyPair key = Ed25519KeyPair::generate();
+  if (Status written = writePrivateKeyFile(key_path, key, role); !written.ok()) {
+    err << "shadanctl: " << written.error().message << "\n";
+    return kExitFailure;
+  }
+  if (Status written = writePublicKeyFile(pub_path, key.publicKey(), role); !written.ok()) {
+    // Never leave a private key without its public half: the pair is the unit.
+    ::unlink(key_path.c_str());
+    err << "shadanctl: " << written.error().message << "\n";
+    return kExitFailure;
+  }
+  out << key.keyId() << "\n";
+  err << "wrote " << key_path << " (private, 0600) and " << pub_path << "\n";
+  return kExitOk;
+}
+
+}  // namespace shadan

@@ -1,0 +1,66 @@
+#include "agents/control_protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace shadan {
+namespace {
+
+TEST(ControlProtocolTest, ParsesEachOp) {
+  auto isolate =
+      parseControlRequest(R"({"op":"isolate","segment":"office","profile":"full","ttl_ms":4000})");
+  ASSERT_TRUE(isolate.ok()) << isolate.error().message;
+  EXPECT_EQ(isolate->op, "isolate");
+  EXPECT_EQ(isolate->segment, "office");
+  EXPECT_EQ(isolate->ttl, std::chrono::milliseconds(4000));
+  EXPECT_EQ(isolate->toJson(), nlohmann::json::parse(
+                                   R"({"op":"isolate","segment":"office","profile":"full",
+                                       "ttl_ms":4000})"));
+
+  auto all = parseControlRequest(R"({"op":"restore","all":true})");
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->all);
+  EXPECT_TRUE(parseControlRequest(R"({"op":"status"})").ok());
+}
+
+TEST(ControlProtocolTest, RejectsHostileOrMalformedRequestsWithAReason) {
+  struct Case {
+    std::string text;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"", "control request"},
+      {"[1,2]", "not a JSON object"},
+      {R"({"op":"isolate"})", "isolate needs \"segment\""},
+      {R"({"op":"isolate","segment":"a","segment":"b"})", "duplicate key"},
+      {R"({"op":"isolate","segment":"a","sudo":true})", "unknown field"},
+      {R"({"op":"isolate","segment":7})", "\"segment\" must be a non-empty string"},
+      {R"({"op":"isolate","segment":""})", "\"segment\" must be a non-empty string"},
+      {R"({"op":"isolate","segment":"a","ttl_ms":-1})", "\"ttl_ms\" must be a positive"},
+      {R"({"op":"isolate","segment":"a","ttl_ms":1.5})", "control request"},
+      {R"({"op":"restore"})", "restore needs \"segment\" or \"all\""},
+      {R"({"op":"restore","segment":"a","all":true})", "restore needs \"segment\" or \"all\""},
+      {R"({"op":"restore","all":true,"profile":"full"})", "does not go with"},
+      {R"({"op":"restore","segment":"a","ttl_ms":5})", "only for isolate"},
+      {R"({"op":"status","segment":"a"})", "status takes no arguments"},
+      {R"({"op":"reboot"})", "unknown op"},
+      {std::string(kMaxControlRequestBytes + 1, ' '), "control request"},
+  };
+  for (const auto& c : cases) {
+    auto parsed = parseControlRequest(c.text);
+    ASSERT_FALSE(parsed.ok()) << c.text.substr(0, 80);
+    EXPECT_NE(parsed.error().message.find(c.expected), std::string::npos)
+        << "expected \"" << c.expected << "\" in: " << parsed.error().message;
+  }
+}
+
+TEST(ControlProtocolTest, ErrorAnswersRoundTrip) {
+  const auto answer = errorAnswer("isolate", makeError(ErrorCode::kKernel, "no"));
+  const auto error = answerError(answer);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code, ErrorCode::kKernel);
+  EXPECT_EQ(error->message, "no");
+  EXPECT_FALSE(answerError(nlohmann::json{{"ok", true}}).has_value());
+}
+
+}  // namespace
+}  // namespace shadan
