@@ -1,5 +1,7 @@
 #include "agents/agent_cli.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,6 +18,12 @@
 namespace shadan {
 namespace {
 
+std::string hostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
 constexpr const char* kUsage = R"(usage: shadan-agent COMMAND [ARGS] [OPTIONS]
 
 Local control of a Shadan gateway agent (break-glass and lab use).
@@ -25,7 +33,8 @@ commands:
                                        it applied, serves the commands below over its socket
   isolate SEGMENT [--profile NAME] [--ttl DURATION]
                                        cut SEGMENT on this gateway (profile default: full);
-                                       with --ttl (4s, 30m, 2h, 1d) it restores itself
+                                       with --ttl (4s, 30m, 2h, 1d) it restores itself;
+                                       --drill marks a rehearsal (needs --ttl)
   restore SEGMENT [--profile NAME]     lift SEGMENT's isolation (all its profiles unless --profile)
   restore --all                        lift every isolation on this gateway
   status                               desired state, and whether the kernel holds it
@@ -58,6 +67,7 @@ struct Options {
   std::optional<std::string> log_level;
   std::optional<std::string> ttl;
   bool all = false;
+  bool drill = false;
   bool json = false;
   bool help = false;
   bool version = false;
@@ -73,8 +83,8 @@ Result<Options> parseArgs(const std::vector<std::string>& args) {
       {"--log-level", &Options::log_level}, {"--ttl", &Options::ttl},
   };
   const std::map<std::string, bool Options::*> flags = {
-      {"--all", &Options::all}, {"--json", &Options::json},       {"--help", &Options::help},
-      {"-h", &Options::help},   {"--version", &Options::version},
+      {"--all", &Options::all},   {"--drill", &Options::drill}, {"--json", &Options::json},
+      {"--help", &Options::help}, {"-h", &Options::help},       {"--version", &Options::version},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -219,8 +229,13 @@ class Command {
     }
     auto routes = env_.open_routes();
     if (!routes.ok()) return routes.error();
-    AgentCore core(context.loaded.policy, context.gateway, store, **firewall, **routes,
-                   *env_.clock);
+    auto conntrack = env_.open_conntrack();
+    if (!conntrack.ok()) return conntrack.error();
+    auto audit = env_.open_audit(*options_.state_dir, context.gateway);
+    if (!audit.ok()) return audit.error();
+    AgentCore core(context.loaded.policy, context.gateway,
+                   AgentCoreDeps{store, **firewall, **routes, **conntrack, **audit, *env_.clock,
+                                 hostName(), SHADAN_VERSION});
     SHADAN_RETURN_IF_ERROR(core.load());
     auto answer = handleControlRequest(core, request, "local-cli");
     if (request.ttl && answer.value("ok", false)) {
@@ -253,6 +268,10 @@ class Command {
     request.op = "isolate";
     request.segment = options_.positional[0];
     request.profile = options_.profile;
+    request.drill = options_.drill;
+    if (options_.drill && !options_.ttl) {
+      return usageError("--drill needs --ttl: drills end on their own");
+    }
     if (options_.ttl) {
       auto ttl = parseDuration(*options_.ttl);
       if (!ttl.ok()) return usageError("--ttl: " + ttl.error().message);
@@ -267,6 +286,7 @@ class Command {
     }
     if (options_.all && options_.profile) return usageError("--profile does not go with --all");
     if (options_.ttl) return usageError("--ttl is only for isolate");
+    if (options_.drill) return usageError("--drill is only for isolate");
     ControlRequest request;
     request.op = "restore";
     request.all = options_.all;
@@ -304,6 +324,12 @@ class Command {
               << isolation["profile"].get<std::string>() << ")\n";
       }
     }
+    for (const auto& warning : answer.value("warnings", nlohmann::json::array())) {
+      err() << "shadan-agent: warning: " << warning.get<std::string>() << "\n";
+    }
+    if (answer.value("conntrack_deleted", 0) > 0) {
+      out() << "conntrack entries deleted: " << answer.value("conntrack_deleted", 0) << "\n";
+    }
     for (const auto& expired : answer.value("expired", nlohmann::json::array())) {
       out() << "expired: " << expired["segment"].get<std::string>() << " ("
             << expired["profile"].get<std::string>() << ")\n";
@@ -318,8 +344,8 @@ class Command {
 
   int status() {
     if (!options_.positional.empty()) return usageError("status takes no arguments");
-    if (options_.ttl || options_.profile || options_.all) {
-      return usageError("status takes no --ttl, --profile or --all");
+    if (options_.ttl || options_.profile || options_.all || options_.drill) {
+      return usageError("status takes no --ttl, --profile, --all or --drill");
     }
     auto context = loadContext(true);
     if (!context.ok()) return fail(context.error());
@@ -422,7 +448,7 @@ class Command {
 
   int daemon() {
     if (!options_.positional.empty()) return usageError("run takes no arguments");
-    if (options_.ttl || options_.profile || options_.all || options_.json) {
+    if (options_.ttl || options_.profile || options_.all || options_.json || options_.drill) {
       return usageError("run takes only --policy, --gateway, --state-dir and --log-level");
     }
     // Validate the configuration here too, so a bad one stops startup with one clear message.

@@ -19,6 +19,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
@@ -27,9 +28,11 @@
 
 #include "agents/control_protocol.h"
 #include "agents/daemon.h"
+#include "agents/dataplane/conntrack_backend.h"
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/route_backend.h"
 #include "agents/state/state_store.h"
+#include "common/audit_sink.h"
 #include "common/clock.h"
 #include "common/result.h"
 
@@ -48,6 +51,11 @@ enum AgentExitCode : int {
 struct AgentEnvironment {
   std::function<Result<FirewallBackendPtr>()> open_firewall;
   std::function<Result<RouteBackendPtr>()> open_routes;
+  std::function<Result<ConntrackBackendPtr>()> open_conntrack;
+  // Opens the agent's audit trail in the state directory (call with the lock held).
+  std::function<Result<std::shared_ptr<AuditSink>>(const std::filesystem::path& state_dir,
+                                                   const std::string& gateway_id)>
+      open_audit;
   // Opens the state store, taking the state directory's lock (kUnavailable when it is held).
   std::function<Result<StateStorePtr>(const std::filesystem::path&)> open_state;
   // Sends `request` to the daemon serving `state_dir`. nullopt: no daemon listens there.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agents/planner/lockout_check.h"
 #include "agents/planner/planner.h"
 #include "common/logging.h"
 
@@ -23,15 +24,74 @@ const char* kernelStateName(KernelState state) {
   return "unknown";
 }
 
-AgentCore::AgentCore(const Policy& policy, std::string gateway_id, StateStore& store,
-                     FirewallBackend& firewall, RouteBackend& routes, const Clock& clock)
+AgentCore::AgentCore(const Policy& policy, std::string gateway_id, AgentCoreDeps deps)
     : policy_(policy),
       gateway_id_(std::move(gateway_id)),
-      store_(store),
-      firewall_(firewall),
-      routes_(routes),
-      clock_(clock),
-      enforcer_(firewall, routes) {}
+      deps_(std::move(deps)),
+      store_(deps_.store),
+      firewall_(deps_.firewall),
+      routes_(deps_.routes),
+      clock_(deps_.clock),
+      enforcer_(deps_.firewall, deps_.routes) {}
+
+AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) const {
+  AuditEvent entry;
+  entry.event = event;
+  entry.where = AuditWhere{gateway_id_, deps_.host, deps_.version};
+  if (!action.requested_by.empty()) {
+    AuditWho who;
+    who.requested_by = action.requested_by;
+    entry.who = who;
+  }
+  AuditWhat what;
+  what.action = action.name;
+  if (action.isolation) {
+    what.segment = action.isolation->segment;
+    what.profile = action.isolation->profile;
+  }
+  entry.what = what;
+  if (action.drill) entry.drill = true;
+  return entry;
+}
+
+Result<AuditReceipt> AgentCore::audit(AuditEvent event) {
+  auto receipt = deps_.audit.append(event);
+  if (!receipt.ok()) {
+    logger("agent")->critical("event=audit_failed audited_event={} error=\"{}\"", event.event,
+                              receipt.error().message);
+  }
+  return receipt;
+}
+
+Error AgentCore::rejected(const Action& action, Error error) {
+  AuditEvent entry = baseEvent("rejected", action);
+  entry.outcome = "rejected";
+  entry.reason = error.message;
+  (void)audit(std::move(entry));
+  return error;
+}
+
+void AgentCore::auditEvent(const std::string& event, const std::string& outcome,
+                           const std::optional<nlohmann::json>& detail) {
+  Action action{event, std::nullopt, "", false};
+  AuditEvent entry = baseEvent(event, action);
+  entry.what.reset();
+  entry.outcome = outcome;
+  entry.detail = detail;
+  (void)audit(std::move(entry));
+}
+
+std::vector<IpPrefix> AgentCore::prefixesOf(const std::vector<Isolation>& isolations) const {
+  std::vector<IpPrefix> prefixes;
+  for (const auto& isolation : isolations) {
+    const Segment* segment = policy_.findSegment(isolation.segment);
+    if (!segment) continue;
+    prefixes.insert(prefixes.end(), segment->prefixes.begin(), segment->prefixes.end());
+  }
+  std::sort(prefixes.begin(), prefixes.end());
+  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+  return prefixes;
+}
 
 Result<Isolation> AgentCore::validateIsolation(const std::string& segment,
                                                const std::string& profile) const {
@@ -73,37 +133,138 @@ Result<EnforceReport> AgentCore::applyDesired(const DesiredState& state) {
 }
 
 Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
-                                               std::vector<Isolation> expired) {
+                                               std::vector<Isolation> expired,
+                                               const Action& action) {
   // Plan first: a state the policy cannot express is refused before anything is written.
   auto plan = planGateway(policy_, gateway_id_, next.isolationPairs());
-  if (!plan.ok()) return plan.error();
+  if (!plan.ok()) return rejected(action, plan.error());
+
+  ChangeResult result;
+  const bool adds_isolation = action.name == "isolate" && changed;
+  std::optional<nlohmann::json> ruleset;
+  if (adds_isolation) {
+    // Safety rule 1: look for foreign rules that would drop the management path.
+    auto listed = firewall_.listRulesetJson();
+    if (!listed.ok()) {
+      result.warnings.push_back("lockout check skipped: " + listed.error().message);
+    } else {
+      ruleset = std::move(listed).value();
+      auto findings = checkManagementPath(*ruleset, policy_.always_allow);
+      if (!findings.ok()) {
+        result.warnings.push_back("lockout check failed: " + findings.error().message);
+      } else {
+        bool certain = false;
+        for (const auto& finding : *findings) {
+          certain = certain || finding.severity == LockoutSeverity::kDrops;
+          result.warnings.push_back("management path: " + describeLockoutFinding(finding));
+        }
+        if (certain && policy_.agent.lockout_check == LockoutCheckMode::kRefuse) {
+          return rejected(action, makeError(ErrorCode::kInvalidArgument,
+                                            "refused: a foreign rule drops the management path (" +
+                                                result.warnings.front() +
+                                                "); fix it or set agent.lockout_check to warn"));
+        }
+      }
+    }
+  }
+
+  // The decision is on record before it is carried out. A restore is refused without its
+  // record; an isolation (the fail-safe direction) goes ahead and says the audit failed.
+  AuditEvent accepted = baseEvent("accepted", action);
+  accepted.outcome = "accepted";
+  if (auto receipt = audit(accepted); !receipt.ok()) {
+    if (action.name == "restore") {
+      return makeError(ErrorCode::kIo,
+                       "refusing to restore without an audit record: " + receipt.error().message);
+    }
+    result.warnings.push_back("audit failed: " + receipt.error().message);
+  }
 
   const DesiredState previous = desired_;
   if (changed) {
-    SHADAN_RETURN_IF_ERROR(store_.save(next));
+    if (auto saved = store_.save(next); !saved.ok()) {
+      AuditEvent failed = baseEvent("failed", action);
+      failed.outcome = "failed";
+      failed.reason = saved.error().message;
+      (void)audit(std::move(failed));
+      return saved.error();
+    }
   }
   auto report = enforcer_.enforce(*plan);
   if (!report.ok()) {
+    Error error = report.error();
     if (changed) {
       if (auto reverted = store_.save(previous); !reverted.ok()) {
         logger("agent")->critical(
             "event=state_revert_failed error=\"{}\" note=\"kernel refused the change and the "
             "stored state could not be put back\"",
             reverted.error().message);
-        return report.error().withContext("CRITICAL: stored state could not be put back (" +
-                                          reverted.error().message + ")");
+        error = error.withContext("CRITICAL: stored state could not be put back (" +
+                                  reverted.error().message + ")");
       }
     }
-    return report.error();
+    AuditEvent failed = baseEvent("failed", action);
+    failed.outcome = "failed";
+    failed.reason = error.message;
+    (void)audit(std::move(failed));
+    return error;
   }
+
+  // Conntrack: NAT'd flows of a newly isolated segment must not live on in translated form;
+  // on restore, optionally forget old sessions so they do not resume.
+  std::vector<IpPrefix> flush;
+  if (adds_isolation && action.isolation) {
+    bool wanted = policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kAlways;
+    if (policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kIfNat) {
+      if (!ruleset) {
+        if (auto listed = firewall_.listRulesetJson(); listed.ok()) ruleset = *listed;
+      }
+      wanted = ruleset && rulesetHasNat(*ruleset);
+    }
+    if (wanted) flush = prefixesOf({*action.isolation});
+  } else if (action.name == "restore" && changed && policy_.agent.conntrack_flush_on_restore) {
+    std::vector<Isolation> removed;
+    for (const auto& active : previous.isolations) {
+      if (!next.contains(active.isolation)) removed.push_back(active.isolation);
+    }
+    flush = prefixesOf(removed);
+  }
+  if (!flush.empty()) {
+    auto deleted = deps_.conntrack.deleteMatching(flush);
+    if (deleted.ok()) {
+      result.conntrack_deleted = *deleted;
+    } else {
+      result.warnings.push_back("conntrack entries not deleted: " + deleted.error().message);
+    }
+  }
+
   next.applied_ruleset_sha256 = report->after.sha256;
   // The kernel holds `next` now; if recording its hash fails, say so but do not undo the cut.
   if (auto saved = store_.save(next); !saved.ok()) {
-    desired_ = next;
-    return saved.error().withContext("applied, but the ruleset hash could not be stored");
+    result.warnings.push_back("ruleset hash not stored: " + saved.error().message);
   }
   desired_ = std::move(next);
-  ChangeResult result;
+
+  AuditEvent applied = baseEvent("applied", action);
+  applied.outcome = changed ? "ok" : "unchanged";
+  applied.what->ruleset_before = report->before.sha256;
+  applied.what->ruleset_after = report->after.sha256;
+  nlohmann::json detail = nlohmann::json::object();
+  if (!expired.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& e : expired) list.push_back(e.segment + ":" + e.profile);
+    detail["expired"] = list;
+  }
+  if (result.conntrack_deleted > 0) detail["conntrack_deleted"] = result.conntrack_deleted;
+  if (!result.warnings.empty()) detail["warnings"] = result.warnings;
+  if (!detail.empty()) applied.detail = detail;
+  auto receipt = audit(std::move(applied));
+  if (receipt.ok()) {
+    result.audit = *receipt;
+  } else {
+    result.warnings.push_back("audit failed: " + receipt.error().message);
+  }
+
   result.changed = changed;
   result.state = desired_;
   result.report = std::move(report).value();
@@ -118,7 +279,8 @@ Result<ChangeResult> AgentCore::start() {
   DesiredState next = desired_;
   std::vector<Isolation> expired = dropExpired(next);
   const bool changed = !expired.empty();
-  return commitAndApply(std::move(next), changed, std::move(expired));
+  return commitAndApply(std::move(next), changed, std::move(expired),
+                        Action{"start", std::nullopt, "agent", false});
 }
 
 Status AgentCore::load() {
@@ -129,8 +291,14 @@ Status AgentCore::load() {
 }
 
 Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
+  const Action action{"isolate", Isolation{request.segment, request.profile}, request.origin,
+                      request.drill};
   auto isolation = validateIsolation(request.segment, request.profile);
-  if (!isolation.ok()) return isolation.error();
+  if (!isolation.ok()) return rejected(action, isolation.error());
+  if (request.drill && !request.ttl) {
+    return rejected(action, makeError(ErrorCode::kInvalidArgument,
+                                      "a drill needs a ttl: drills end on their own"));
+  }
 
   DesiredState next = desired_;
   std::vector<Isolation> expired = dropExpired(next);
@@ -147,9 +315,16 @@ Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
     active.since_unix_ms = now;
     active.expires_unix_ms = deadline;
     active.origin = request.origin;
+    active.drill = request.drill;
     next.isolations.push_back(std::move(active));
     std::sort(next.isolations.begin(), next.isolations.end(),
               [](const auto& a, const auto& b) { return a.isolation < b.isolation; });
+    changed = true;
+  } else if (existing->drill && !request.drill) {
+    // A real order for what a drill isolated: it is real from now on, and holds until restored.
+    existing->drill = false;
+    existing->expires_unix_ms = deadline;
+    existing->origin = request.origin;
     changed = true;
   } else if (existing->expires_unix_ms) {
     // Keep the later deadline; no deadline means "until restored".
@@ -161,12 +336,16 @@ Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
       changed = true;
     }
   }
-  return commitAndApply(std::move(next), changed, std::move(expired));
+  return commitAndApply(std::move(next), changed, std::move(expired), action);
 }
 
 Result<ChangeResult> AgentCore::restore(const RestoreRequest& request) {
+  Action action{"restore", std::nullopt, request.origin, false};
+  if (request.segment)
+    action.isolation = Isolation{*request.segment, request.profile.value_or("*")};
   if (request.profile && !policy_.findProfile(*request.profile)) {
-    return makeError(ErrorCode::kNotFound, "unknown profile \"" + *request.profile + "\"");
+    return rejected(
+        action, makeError(ErrorCode::kNotFound, "unknown profile \"" + *request.profile + "\""));
   }
   DesiredState next = desired_;
   std::vector<Isolation> expired = dropExpired(next);
@@ -180,10 +359,11 @@ Result<ChangeResult> AgentCore::restore(const RestoreRequest& request) {
   // A segment the policy no longer knows can still be restored if it is isolated; one that is
   // neither in the policy nor isolated is a typo, and a typo must not look like success.
   if (request.segment && !removed && !policy_.findSegment(*request.segment)) {
-    return makeError(ErrorCode::kNotFound, "unknown segment \"" + *request.segment + "\"");
+    return rejected(
+        action, makeError(ErrorCode::kNotFound, "unknown segment \"" + *request.segment + "\""));
   }
   const bool changed = removed || !expired.empty();
-  return commitAndApply(std::move(next), changed, std::move(expired));
+  return commitAndApply(std::move(next), changed, std::move(expired), action);
 }
 
 Result<ChangeResult> AgentCore::expireDue() {
@@ -194,7 +374,8 @@ Result<ChangeResult> AgentCore::expireDue() {
     nothing.state = desired_;
     return nothing;
   }
-  return commitAndApply(std::move(next), true, std::move(expired));
+  return commitAndApply(std::move(next), true, std::move(expired),
+                        Action{"expire", std::nullopt, "timer", false});
 }
 
 std::optional<std::chrono::system_clock::time_point> AgentCore::nextDeadline() const {
@@ -227,7 +408,7 @@ KernelStatus AgentCore::kernelStatus() {
   return status;
 }
 
-Result<RepairResult> AgentCore::reconcile(bool force) {
+Result<RepairResult> AgentCore::reconcile(bool force, const RepairTrigger& trigger) {
   KernelStatus status = kernelStatus();
   if (status.state == KernelState::kUnknown) {
     return makeError(ErrorCode::kKernel, "cannot read our table: " + status.error);
@@ -240,9 +421,29 @@ Result<RepairResult> AgentCore::reconcile(bool force) {
     return result;
   }
   auto report = applyDesired(desired_);
-  if (!report.ok()) return report.error();
+  AuditEvent entry = baseEvent("repaired", Action{"repair", std::nullopt, "", false});
+  entry.reason = trigger.reason;
+  nlohmann::json detail = {{"found", kernelStateName(status.state)}, {"forced", force}};
+  if (trigger.pid) detail["changed_by_pid"] = *trigger.pid;
+  if (trigger.comm) detail["changed_by_comm"] = *trigger.comm;
+  entry.what->ruleset_before = status.live->sha256;
+  if (!report.ok()) {
+    entry.event = "repair_failed";
+    entry.outcome = "failed";
+    detail["error"] = report.error().message;
+    entry.detail = detail;
+    (void)audit(std::move(entry));
+    return report.error();
+  }
   result.repaired = true;
   result.sha256_after = report->after.sha256;
+  // A periodic re-apply that found everything intact is routine, not a repair worth a record.
+  if (status.state != KernelState::kInSync) {
+    entry.outcome = "ok";
+    entry.what->ruleset_after = report->after.sha256;
+    entry.detail = detail;
+    (void)audit(std::move(entry));
+  }
   if (report->after.sha256 != desired_.applied_ruleset_sha256) {
     // The same desired state produced a different table (first run after an upgrade, say):
     // remember what the kernel holds now so the next check compares against it.
@@ -254,10 +455,27 @@ Result<RepairResult> AgentCore::reconcile(bool force) {
   return result;
 }
 
-Status AgentCore::resyncRoutes() {
+Status AgentCore::resyncRoutes(const std::string& reason) {
   auto plan = planGateway(policy_, gateway_id_, desired_.isolationPairs());
   if (!plan.ok()) return plan.error();
-  return routes_.sync(plan->blackhole_routes);
+  auto before = routes_.list();
+  if (!before.ok()) return before.error();
+  std::vector<IpPrefix> desired = plan->blackhole_routes;
+  std::sort(desired.begin(), desired.end());
+  if (*before == desired) return okStatus();
+  Status synced = routes_.sync(plan->blackhole_routes);
+  AuditEvent entry = baseEvent("routes_repaired", Action{"repair", std::nullopt, "", false});
+  entry.outcome = synced.ok() ? "ok" : "failed";
+  entry.reason = reason;
+  nlohmann::json missing = nlohmann::json::array();
+  for (const auto& route : desired) {
+    if (!std::binary_search(before->begin(), before->end(), route))
+      missing.push_back(route.toCidr());
+  }
+  entry.detail = nlohmann::json{{"missing_routes", missing}};
+  if (!synced.ok()) (*entry.detail)["error"] = synced.error().message;
+  (void)audit(std::move(entry));
+  return synced;
 }
 
 }  // namespace shadan

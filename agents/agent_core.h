@@ -19,10 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "agents/dataplane/conntrack_backend.h"
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/route_backend.h"
 #include "agents/enforcer.h"
 #include "agents/state/state_store.h"
+#include "common/audit_sink.h"
 #include "common/clock.h"
 #include "common/policy.h"
 #include "common/result.h"
@@ -36,6 +38,9 @@ struct IsolateRequest {
   // (none = never): a timer can extend a cut, never shorten or end one that was meant to hold.
   std::optional<std::chrono::milliseconds> ttl;
   std::string origin = "local-cli";
+  // A rehearsal: marked as such in state and audit. Drills must carry a ttl (they expire on
+  // their own) and are what `on_controller_loss: revert` lifts.
+  bool drill = false;
 };
 
 struct RestoreRequest {
@@ -48,7 +53,10 @@ struct ChangeResult {
   bool changed = false;  // the desired state changed (false: it was already so; re-applied)
   DesiredState state;    // after the change
   EnforceReport report;  // the kernel before and after
-  std::vector<Isolation> expired;  // isolations removed because their deadline passed
+  std::vector<Isolation> expired;     // isolations removed because their deadline passed
+  std::vector<std::string> warnings;  // e.g. lockout-check findings, audit trouble
+  size_t conntrack_deleted = 0;
+  std::optional<AuditReceipt> audit;  // the entry recording the outcome
 };
 
 // How the kernel compares with what this agent applied last.
@@ -74,10 +82,28 @@ struct RepairResult {
   std::string sha256_after;   // what is there now
 };
 
+// Who and what to blame in a repair's audit entry.
+struct RepairTrigger {
+  std::string reason;  // "foreign change", "events lost", "generation changed", "periodic"...
+  std::optional<uint32_t> pid;
+  std::optional<std::string> comm;
+};
+
+// The side effects an AgentCore works through; all borrowed, all must outlive it.
+struct AgentCoreDeps {
+  StateStore& store;
+  FirewallBackend& firewall;
+  RouteBackend& routes;
+  ConntrackBackend& conntrack;
+  AuditSink& audit;
+  const Clock& clock;
+  std::string host;     // for the audit trail's `where`
+  std::string version;  // ditto
+};
+
 class AgentCore {
  public:
-  AgentCore(const Policy& policy, std::string gateway_id, StateStore& store,
-            FirewallBackend& firewall, RouteBackend& routes, const Clock& clock);
+  AgentCore(const Policy& policy, std::string gateway_id, AgentCoreDeps deps);
 
   // Loads the stored desired state, drops isolations whose deadline has passed (a deadline that
   // passed while nothing ran is honoured now) and applies the rest: the fail-closed start of the
@@ -100,10 +126,17 @@ class AgentCore {
 
   // Reads our table back; if it is not what was applied last (or `force`), applies the desired
   // state again, whole.
-  Result<RepairResult> reconcile(bool force);
+  // Every repair is audited with its trigger (and the process that changed the table, when the
+  // kernel named one).
+  Result<RepairResult> reconcile(bool force, const RepairTrigger& trigger = {"check", {}, {}});
 
-  // Syncs the blackhole routes of the desired state again (after a route or link event).
-  Status resyncRoutes();
+  // Syncs the blackhole routes of the desired state again (after a route or link event);
+  // audited when it had to change something.
+  Status resyncRoutes(const std::string& reason = "route event");
+
+  // Records a daemon-level event (start, stop, ...) in the audit trail.
+  void auditEvent(const std::string& event, const std::string& outcome,
+                  const std::optional<nlohmann::json>& detail = std::nullopt);
 
   KernelStatus kernelStatus();
 
@@ -117,14 +150,27 @@ class AgentCore {
  private:
   // Commits `next`, applies it, and puts `desired_` back in store and memory if the kernel
   // refuses. `changed` says whether `next` differs from the current desired state.
+  struct Action {
+    std::string name;  // isolate | restore | expire | start
+    std::optional<Isolation> isolation;
+    std::string requested_by;
+    bool drill = false;
+  };
   Result<ChangeResult> commitAndApply(DesiredState next, bool changed,
-                                      std::vector<Isolation> expired);
+                                      std::vector<Isolation> expired, const Action& action);
+  // Appends an audit entry; a failure is logged loudly and returned, never thrown.
+  Result<AuditReceipt> audit(AuditEvent event);
+  AuditEvent baseEvent(const std::string& event, const Action& action) const;
+  Error rejected(const Action& action, Error error);
+  // The prefixes of `segments`' (non-default) segments.
+  std::vector<IpPrefix> prefixesOf(const std::vector<Isolation>& isolations) const;
   Result<EnforceReport> applyDesired(const DesiredState& state);
   // Drops isolations whose deadline is at or before now; returns what was dropped.
   std::vector<Isolation> dropExpired(DesiredState& state) const;
 
   const Policy& policy_;
   std::string gateway_id_;
+  AgentCoreDeps deps_;
   StateStore& store_;
   FirewallBackend& firewall_;
   RouteBackend& routes_;

@@ -31,6 +31,7 @@ nlohmann::json isolationsJson(const DesiredState& state) {
                            {"since", formatRfc3339(active.since_unix_ms)},
                            {"origin", active.origin}};
     if (active.expires_unix_ms) item["expires"] = formatRfc3339(*active.expires_unix_ms);
+    if (active.drill) item["drill"] = true;
     list.push_back(std::move(item));
   }
   return list;
@@ -46,16 +47,23 @@ nlohmann::json changeAnswer(const AgentCore& core, const std::string& command,
                             const ChangeResult& result) {
   nlohmann::json routes = nlohmann::json::array();
   for (const auto& route : result.report.routes_after) routes.push_back(route.toCidr());
-  return {{"ok", true},
-          {"command", command},
-          {"gateway", core.gatewayId()},
-          {"changed", result.changed},
-          {"isolations", isolationsJson(result.state)},
-          {"expired", pairsJson(result.expired)},
-          {"ruleset_sha256_before", result.report.before.sha256},
-          {"ruleset_sha256", result.report.after.sha256},
-          {"table_present", result.report.after.present},
-          {"blackhole_routes", routes}};
+  nlohmann::json answer = {{"ok", true},
+                           {"command", command},
+                           {"gateway", core.gatewayId()},
+                           {"changed", result.changed},
+                           {"isolations", isolationsJson(result.state)},
+                           {"expired", pairsJson(result.expired)},
+                           {"ruleset_sha256_before", result.report.before.sha256},
+                           {"ruleset_sha256", result.report.after.sha256},
+                           {"table_present", result.report.after.present},
+                           {"blackhole_routes", routes},
+                           {"conntrack_deleted", result.conntrack_deleted},
+                           {"warnings", result.warnings}};
+  if (result.audit) {
+    answer["audit"] = {{"log_seq", result.audit->log_seq},
+                       {"entry_hash", result.audit->entry_hash}};
+  }
+  return answer;
 }
 
 nlohmann::json statusAnswer(AgentCore& core) {
@@ -85,6 +93,7 @@ nlohmann::json ControlRequest::toJson() const {
   if (profile) doc["profile"] = *profile;
   if (ttl) doc["ttl_ms"] = ttl->count();
   if (all) doc["all"] = true;
+  if (drill) doc["drill"] = true;
   return doc;
 }
 
@@ -96,7 +105,8 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     return makeError(ErrorCode::kInvalidArgument, "control request: " + why);
   };
   if (!doc.is_object()) return bad("not a JSON object");
-  static const std::set<std::string> kKnown = {"op", "segment", "profile", "ttl_ms", "all"};
+  static const std::set<std::string> kKnown = {"op",     "segment", "profile",
+                                               "ttl_ms", "all",     "drill"};
   for (const auto& [key, value] : doc.items()) {
     if (!kKnown.count(key)) return bad("unknown field " + quoteForMessage(key));
   }
@@ -119,10 +129,13 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     }
     request.ttl = std::chrono::milliseconds(doc["ttl_ms"].get<int64_t>());
   }
-  if (doc.contains("all")) {
-    if (!doc["all"].is_boolean()) return bad("\"all\" must be a boolean");
-    request.all = doc["all"].get<bool>();
+  for (const char* key : {"all", "drill"}) {
+    if (doc.contains(key) && !doc[key].is_boolean()) {
+      return bad(std::string("\"") + key + "\" must be a boolean");
+    }
   }
+  request.all = doc.value("all", false);
+  request.drill = doc.value("drill", false);
 
   if (request.op == "isolate") {
     if (!request.segment) return bad("isolate needs \"segment\"");
@@ -133,8 +146,9 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     }
     if (request.all && request.profile) return bad("\"profile\" does not go with \"all\"");
     if (request.ttl) return bad("\"ttl_ms\" is only for isolate");
+    if (request.drill) return bad("\"drill\" is only for isolate");
   } else if (request.op == "status") {
-    if (request.segment || request.profile || request.ttl || request.all) {
+    if (request.segment || request.profile || request.ttl || request.all || request.drill) {
       return bad("status takes no arguments");
     }
   } else {
@@ -174,6 +188,7 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
     isolate.segment = *request.segment;
     isolate.profile = request.profile.value_or("full");
     isolate.ttl = request.ttl;
+    isolate.drill = request.drill;
     isolate.origin = origin;
     auto result = core.isolate(isolate);
     if (!result.ok()) return errorAnswer(request.op, result.error());

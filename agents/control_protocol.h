@@ -7,7 +7,8 @@
 // (<state-dir>/agent.sock, root only) and answered with one JSON line. The daemon treats the
 // socket as hostile input: size-capped, strictly parsed, unknown fields rejected.
 //
-// Request:  {"op": "isolate", "segment": "office", "profile": "full", "ttl_ms": 4000}
+// Request:  {"op": "isolate", "segment": "office", "profile": "full", "ttl_ms": 4000,
+//            "drill": true}
 //           {"op": "restore", "segment": "office"} | {"op": "restore", "all": true}
 //           {"op": "status"}
 // Answer:   {"ok": true, "command": "isolate", "gateway": "gw", "changed": true, ...}
@@ -32,6 +33,7 @@ struct ControlRequest {
   std::optional<std::string> profile;
   std::optional<std::chrono::milliseconds> ttl;
   bool all = false;
+  bool drill = false;
 
   nlohmann::json toJson() const;
 };

@@ -9,11 +9,14 @@
 // clang-format off
 #include <boost/asio.hpp>
 // clang-format on
+#include <cstdio>
 #include <memory>
 #include <optional>
 
+#include "agents/agent_audit.h"
 #include "agents/agent_core.h"
 #include "agents/control_protocol.h"
+#include "agents/dataplane/netlink_conntrack_backend.h"
 #include "agents/dataplane/netlink_route_backend.h"
 #include "agents/dataplane/nft_monitor.h"
 #include "agents/dataplane/nftables_backend.h"
@@ -39,10 +42,11 @@ constexpr auto kClientTimeout = std::chrono::seconds(5);
 // The event loop around one AgentCore. Everything runs on the io_context's single thread.
 class Daemon {
  public:
-  Daemon(asio::io_context& io, AgentCore& core, NftMonitor& nft, RouteMonitor& routes,
-         const DaemonOptions& options)
+  Daemon(asio::io_context& io, AgentCore& core, AgentAudit& audit, NftMonitor& nft,
+         RouteMonitor& routes, const DaemonOptions& options)
       : io_(io),
         core_(core),
+        audit_(audit),
         nft_(nft),
         routes_(routes),
         options_(options),
@@ -86,6 +90,7 @@ class Daemon {
     signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
       if (ec) return;
       log_->info("event=stopping signal={} note=\"rules stay in the kernel\"", signal);
+      core_.auditEvent("daemon_stop", "ok", nlohmann::json{{"signal", signal}});
       sdNotify("STOPPING=1");
       io_.stop();
     });
@@ -111,6 +116,7 @@ class Daemon {
       return;
     }
     const auto self = static_cast<uint32_t>(::getpid());
+    const auto self_thread = static_cast<uint32_t>(::gettid());
     for (const auto& event : *events) {
       if (event.lost) {
         log_->warn("event=nft_events_lost note=\"re-applying the whole table\"");
@@ -118,7 +124,8 @@ class Daemon {
         continue;
       }
       last_generation_ = event.gen_id;
-      if (event.pid == self || !event.touched_our_table) continue;
+      if (event.pid == self || event.pid == self_thread || !event.touched_our_table) continue;
+      // NEWGEN names the committing task (a thread id); ours is the loop thread.
       last_foreign_pid_ = event.pid;
       last_foreign_comm_ = event.comm;
       log_->warn("event=foreign_change pid={} comm={} gen={} deleted_table={}", event.pid,
@@ -144,7 +151,12 @@ class Daemon {
   }
 
   void repair(const std::string& reason, bool force) {
-    auto result = core_.reconcile(force);
+    RepairTrigger trigger{reason, std::nullopt, std::nullopt};
+    if (reason == "foreign change") {
+      trigger.pid = last_foreign_pid_;
+      trigger.comm = last_foreign_comm_;
+    }
+    auto result = core_.reconcile(force, trigger);
     if (!result.ok()) {
       log_->error("event=repair_failed reason=\"{}\" error=\"{}\"", reason, result.error().message);
       // Try again soon: an isolation that does not hold is the failure that matters most.
@@ -197,7 +209,7 @@ class Daemon {
       if (ec) return;
       route_resync_pending_ = false;
       // sync() sends nothing when the routes are as desired, so our own changes do not loop.
-      if (auto synced = core_.resyncRoutes(); !synced.ok()) {
+      if (auto synced = core_.resyncRoutes("route, rule or link event"); !synced.ok()) {
         log_->error("event=route_resync_failed error=\"{}\"", synced.error().message);
       }
     });
@@ -209,6 +221,9 @@ class Daemon {
     poll_timer_.expires_after(options_.generation_poll);
     poll_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
+      if (auto checkpointed = audit_.log().maybeCheckpoint(); !checkpointed.ok()) {
+        log_->error("event=audit_checkpoint_failed error=\"{}\"", checkpointed.error().message);
+      }
       auto gen = nft_.currentGeneration();
       if (gen.ok() && *gen != last_generation_) {
         last_generation_ = *gen;
@@ -329,6 +344,7 @@ class Daemon {
 
   asio::io_context& io_;
   AgentCore& core_;
+  AgentAudit& audit_;
   NftMonitor& nft_;
   RouteMonitor& routes_;
   const DaemonOptions& options_;
@@ -381,28 +397,47 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   if (!nft_monitor.ok()) return die(nft_monitor.error(), 1);
   auto route_monitor = RouteMonitor::open(RouteMonitorOptions{});
   if (!route_monitor.ok()) return die(route_monitor.error(), 1);
-
+  auto conntrack = NetlinkConntrackBackend::create();
+  if (!conntrack.ok()) return die(conntrack.error(), 1);
   SystemClock clock;
-  AgentCore core(loaded->policy, options.gateway, **store, **firewall, **routes, clock);
+  auto audit = AgentAudit::open(options.state_dir, options.gateway, clock);
+  if (!audit.ok()) return die(audit.error(), 1);
+
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  AgentCore core(loaded->policy, options.gateway,
+                 AgentCoreDeps{**store, **firewall, **routes, **conntrack, (*audit)->log(), clock,
+                               host, SHADAN_VERSION});
   // Fail-closed start: the persisted isolations are in the kernel before we say we are ready
   // and before we listen to anyone.
   auto started = core.start();
-  if (!started.ok()) return die(started.error().withContext("applying the stored state"), 1);
+  if (!started.ok()) {
+    core.auditEvent("daemon_start", "failed", nlohmann::json{{"error", started.error().message}});
+    (void)(*audit)->log().close();
+    return die(started.error().withContext("applying the stored state"), 1);
+  }
   for (const auto& expired : started->expired) {
     log->info("event=expired_while_down segment={} profile={}", expired.segment, expired.profile);
   }
 
   asio::io_context io(1);
-  Daemon daemon(io, core, **nft_monitor, **route_monitor, options);
+  Daemon daemon(io, core, **audit, **nft_monitor, **route_monitor, options);
   if (auto listening = daemon.listen(controlSocketPath(options.state_dir)); !listening.ok()) {
     return die(listening.error(), 1);
   }
   daemon.start();
+  core.auditEvent("daemon_start", "ok",
+                  nlohmann::json{{"isolations", started->state.isolations.size()},
+                                 {"ruleset_sha256", started->report.after.sha256},
+                                 {"audit_key", (*audit)->keyId()}});
   log->info("event=ready gateway={} isolations={} ruleset_sha256={}", options.gateway,
             started->state.isolations.size(), started->report.after.sha256);
   sdNotify("READY=1");
   io.run();
   ::unlink(controlSocketPath(options.state_dir).c_str());
+  if (auto closed = (*audit)->log().close(); !closed.ok()) {
+    log->error("event=audit_close_failed error=\"{}\"", closed.error().message);
+  }
   log->info("event=stopped");
   return 0;
 }

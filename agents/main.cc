@@ -3,9 +3,11 @@
 #include <string>
 #include <vector>
 
+#include "agents/agent_audit.h"
 #include "agents/agent_cli.h"
 #include "agents/control_client.h"
 #include "agents/daemon.h"
+#include "agents/dataplane/netlink_conntrack_backend.h"
 #include "agents/dataplane/netlink_route_backend.h"
 #include "agents/dataplane/nftables_backend.h"
 #include "agents/state/sqlite_state_store.h"
@@ -24,6 +26,19 @@ int main(int argc, char** argv) {
     auto backend = NetlinkRouteBackend::create();
     if (!backend.ok()) return backend.error();
     return RouteBackendPtr(std::move(backend).value());
+  };
+  env.open_conntrack = []() -> Result<ConntrackBackendPtr> {
+    auto backend = NetlinkConntrackBackend::create();
+    if (!backend.ok()) return backend.error();
+    return ConntrackBackendPtr(std::move(backend).value());
+  };
+  env.open_audit = [&clock](const std::filesystem::path& dir,
+                            const std::string& gateway) -> Result<std::shared_ptr<AuditSink>> {
+    auto audit = AgentAudit::open(dir, gateway, clock);
+    if (!audit.ok()) return audit.error();
+    std::shared_ptr<AgentAudit> holder = std::move(audit).value();
+    // The sink keeps the whole AgentAudit (key, file system, log) alive.
+    return std::shared_ptr<AuditSink>(holder, &holder->log());
   };
   env.open_state = [](const std::filesystem::path& dir) -> Result<StateStorePtr> {
     // Short wait: the CLI retries itself while a daemon that holds the lock comes up.

@@ -76,8 +76,9 @@ class PolicyParser {
   explicit PolicyParser(std::string_view source) : source_(source) {}
 
   Result<LoadedPolicy> parse(const json& root) {
-    SHADAN_RETURN_IF_ERROR(checkObject(
-        root, "", {"shadan_policy", "name", "segments", "gateways", "profiles"}, {"management"}));
+    SHADAN_RETURN_IF_ERROR(
+        checkObject(root, "", {"shadan_policy", "name", "segments", "gateways", "profiles"},
+                    {"management", "agent"}));
     SHADAN_RETURN_IF_ERROR(parseVersion(root.at("shadan_policy"), "/shadan_policy"));
     auto name = parsePolicyName(root.at("name"), "/name");
     if (!name.ok()) return name.error();
@@ -93,6 +94,9 @@ class PolicyParser {
            "the controller");
     }
     SHADAN_RETURN_IF_ERROR(parseProfiles(root.at("profiles"), "/profiles"));
+    if (root.contains("agent")) {
+      SHADAN_RETURN_IF_ERROR(parseAgentOptions(root.at("agent"), "/agent"));
+    }
     return std::move(loaded_);
   }
 
@@ -398,6 +402,61 @@ class PolicyParser {
         interfaces.push_back(std::move(*name));
       }
       gateway.interfaces.emplace(segment, std::move(interfaces));
+    }
+    return okStatus();
+  }
+
+  // A string that must be one of `choices`; returns its index.
+  Result<size_t> parseChoice(const json& value, std::string_view pointer,
+                             std::initializer_list<std::string_view> choices) const {
+    auto text = parseString(value, pointer);
+    if (!text.ok()) return text.error();
+    size_t index = 0;
+    for (const auto choice : choices) {
+      if (*text == choice) return index;
+      ++index;
+    }
+    return fail(pointer,
+                "must be one of " + joinNames(choices) + ", got " + quoteForMessage(*text));
+  }
+
+  Status parseAgentOptions(const json& agent, std::string_view pointer) {
+    SHADAN_RETURN_IF_ERROR(
+        checkObject(agent, pointer, {}, {"lockout_check", "conntrack", "on_controller_loss"}));
+    AgentOptions& options = loaded_.policy.agent;
+    if (agent.contains("lockout_check")) {
+      auto mode = parseChoice(agent.at("lockout_check"),
+                              jsonPointerAppend(pointer, "lockout_check"), {"warn", "refuse"});
+      if (!mode.ok()) return mode.error();
+      options.lockout_check = *mode == 0 ? LockoutCheckMode::kWarn : LockoutCheckMode::kRefuse;
+    }
+    if (agent.contains("on_controller_loss")) {
+      auto mode = parseChoice(agent.at("on_controller_loss"),
+                              jsonPointerAppend(pointer, "on_controller_loss"), {"keep", "revert"});
+      if (!mode.ok()) return mode.error();
+      options.on_controller_loss =
+          *mode == 0 ? ControllerLossMode::kKeep : ControllerLossMode::kRevert;
+    }
+    if (agent.contains("conntrack")) {
+      const std::string conntrack_pointer = jsonPointerAppend(pointer, "conntrack");
+      const json& conntrack = agent.at("conntrack");
+      SHADAN_RETURN_IF_ERROR(
+          checkObject(conntrack, conntrack_pointer, {}, {"delete_on_isolate", "flush_on_restore"}));
+      if (conntrack.contains("delete_on_isolate")) {
+        auto mode = parseChoice(conntrack.at("delete_on_isolate"),
+                                jsonPointerAppend(conntrack_pointer, "delete_on_isolate"),
+                                {"if-nat", "always", "never"});
+        if (!mode.ok()) return mode.error();
+        options.conntrack_on_isolate = *mode == 0   ? ConntrackOnIsolate::kIfNat
+                                       : *mode == 1 ? ConntrackOnIsolate::kAlways
+                                                    : ConntrackOnIsolate::kNever;
+      }
+      if (conntrack.contains("flush_on_restore")) {
+        auto flush = parseBool(conntrack.at("flush_on_restore"),
+                               jsonPointerAppend(conntrack_pointer, "flush_on_restore"));
+        if (!flush.ok()) return flush.error();
+        options.conntrack_flush_on_restore = *flush;
+      }
     }
     return okStatus();
   }

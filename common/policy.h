@@ -64,6 +64,25 @@ struct Profile {
   bool isFull() const { return peers.empty(); }
 };
 
+// How the agents of this policy behave (the optional top-level "agent" object).
+enum class LockoutCheckMode { kWarn, kRefuse };
+enum class ConntrackOnIsolate { kIfNat, kAlways, kNever };
+enum class ControllerLossMode { kKeep, kRevert };
+
+struct AgentOptions {
+  // Before applying an isolation, foreign rules that would drop a management flow are looked
+  // for; kRefuse refuses the isolation when one certainly would (a "may drop" only warns).
+  LockoutCheckMode lockout_check = LockoutCheckMode::kWarn;
+  // Delete the isolated segment's conntrack entries: where NAT is configured (so NAT'd flows
+  // cannot live on in their translated form), always, or never.
+  ConntrackOnIsolate conntrack_on_isolate = ConntrackOnIsolate::kIfNat;
+  // Flush the restored segment's conntrack entries, so old sessions do not resume.
+  bool conntrack_flush_on_restore = false;
+  // What an agent does when the controller is unreachable: keep every isolation (default), or
+  // revert drill isolations (real ones are always kept).
+  ControllerLossMode on_controller_loss = ControllerLossMode::kKeep;
+};
+
 struct Policy {
   int format_version = kPolicyFormatVersion;
   std::string name;
@@ -71,6 +90,7 @@ struct Policy {
   std::map<std::string, Gateway> gateways;
   std::vector<ManagementRule> always_allow;
   std::map<std::string, Profile> profiles;
+  AgentOptions agent;
 
   const Segment* findSegment(std::string_view name) const;
   const Gateway* findGateway(std::string_view id) const;

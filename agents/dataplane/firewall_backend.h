@@ -7,6 +7,7 @@
 // (libnftables keeps global state), for the life of the process.
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,10 @@ class FirewallBackend {
 
   // The whole ruleset (every table of every family), for checks that look at foreign tables.
   virtual Result<std::string> listRuleset() = 0;
+
+  // The whole ruleset as libnftables JSON (`nft -j list ruleset`, libnftables-json(5)), for the
+  // self-lockout check and NAT detection, which must read foreign rules structurally.
+  virtual Result<nlohmann::json> listRulesetJson() = 0;
 };
 
 using FirewallBackendPtr = std::unique_ptr<FirewallBackend>;

@@ -131,3 +131,23 @@ Result<std::string> NftablesBackend::listRuleset() {
 }
 
 }  // namespace shadan
+
+namespace shadan {
+
+Result<nlohmann::json> NftablesBackend::listRulesetJson() {
+  requireOwnerThread("listRulesetJson");
+  const unsigned int flags = nft_ctx_output_get_flags(ctx_.get());
+  nft_ctx_output_set_flags(ctx_.get(), flags | NFT_CTX_OUTPUT_JSON);
+  RunResult result = run("list ruleset");
+  nft_ctx_output_set_flags(ctx_.get(), flags);
+  if (result.rc != 0) return nftError("nft -j list ruleset", result.rc, result.error);
+  // The kernel's own listing, but still parsed without exceptions: a library bug must not
+  // crash the agent.
+  nlohmann::json parsed = nlohmann::json::parse(result.output, nullptr, false);
+  if (parsed.is_discarded()) {
+    return makeError(ErrorCode::kKernel, "nft -j list ruleset: output is not JSON");
+  }
+  return parsed;
+}
+
+}  // namespace shadan

@@ -32,6 +32,7 @@ class NftablesBackend final : public FirewallBackend {
   Status apply(std::string_view nft_script) override;
   Result<TableSnapshot> readTable() override;
   Result<std::string> listRuleset() override;
+  Result<nlohmann::json> listRulesetJson() override;
 
   // Sends `nft_script` to the kernel in dry-run mode: parsed, evaluated and validated by the
   // kernel, then aborted. Catches what apply() would reject without changing anything.

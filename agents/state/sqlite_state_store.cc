@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS isolations (
   since_ms   INTEGER NOT NULL,
   expires_ms INTEGER,
   origin     TEXT NOT NULL,
+  drill      INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (segment, profile)
 ) STRICT;
 )sql";
@@ -177,6 +178,16 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
       return sqliteError(handle, "read schema version");
     }
     select->reset();
+    // Databases created before drills were recorded lack the column.
+    auto columns =
+        prepare(handle, "SELECT 1 FROM pragma_table_info('isolations') WHERE name='drill'");
+    if (!columns.ok()) return columns.error();
+    const bool has_drill = sqlite3_step(columns->get()) == SQLITE_ROW;
+    columns->reset();
+    if (!has_drill) {
+      SHADAN_RETURN_IF_ERROR(
+          exec(handle, "ALTER TABLE isolations ADD COLUMN drill INTEGER NOT NULL DEFAULT 0"));
+    }
     return txn.commit();
   };
   if (auto status = init(); !status.ok()) {
@@ -186,9 +197,10 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
 }
 
 Result<DesiredState> SqliteStateStore::load() {
-  auto stmt = prepare(db_.get(),
-                      "SELECT segment, profile, since_ms, expires_ms, origin FROM isolations "
-                      "ORDER BY segment, profile");
+  auto stmt =
+      prepare(db_.get(),
+              "SELECT segment, profile, since_ms, expires_ms, origin, drill FROM isolations "
+              "ORDER BY segment, profile");
   if (!stmt.ok()) return stmt.error();
   DesiredState state;
   int rc;
@@ -201,6 +213,7 @@ Result<DesiredState> SqliteStateStore::load() {
     if (sqlite3_column_type(s, 3) != SQLITE_NULL)
       active.expires_unix_ms = sqlite3_column_int64(s, 3);
     active.origin = reinterpret_cast<const char*>(sqlite3_column_text(s, 4));
+    active.drill = sqlite3_column_int(s, 5) != 0;
     state.isolations.push_back(std::move(active));
   }
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load isolations");
@@ -219,9 +232,10 @@ Status SqliteStateStore::save(const DesiredState& state) {
   SHADAN_RETURN_IF_ERROR(exec(handle, "BEGIN IMMEDIATE"));
   TransactionGuard txn(handle);
   SHADAN_RETURN_IF_ERROR(exec(handle, "DELETE FROM isolations"));
-  auto insert = prepare(handle,
-                        "INSERT INTO isolations(segment, profile, since_ms, expires_ms, origin) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5)");
+  auto insert =
+      prepare(handle,
+              "INSERT INTO isolations(segment, profile, since_ms, expires_ms, origin, drill) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   if (!insert.ok()) return insert.error();
   for (const auto& active : state.isolations) {
     sqlite3_stmt* s = insert->get();
@@ -235,6 +249,7 @@ Status SqliteStateStore::save(const DesiredState& state) {
       sqlite3_bind_null(s, 4);
     }
     sqlite3_bind_text(s, 5, active.origin.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 6, active.drill ? 1 : 0);
     if (sqlite3_step(s) != SQLITE_DONE) {
       return sqliteError(
           handle, "store isolation " + active.isolation.segment + ":" + active.isolation.profile);

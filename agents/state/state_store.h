@@ -21,6 +21,7 @@ struct ActiveIsolation {
   int64_t since_unix_ms = 0;
   std::optional<int64_t> expires_unix_ms;  // timed cuts and drills
   std::string origin;                      // "local-cli", later "order:<command_id>"
+  bool drill = false;                      // a rehearsal (always with a deadline)
   friend bool operator==(const ActiveIsolation&, const ActiveIsolation&) = default;
 };
 

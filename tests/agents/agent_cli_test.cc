@@ -12,7 +12,9 @@
 namespace shadan {
 namespace {
 
+using testing::FakeAuditSink;
 using testing::FakeClock;
+using testing::FakeConntrackBackend;
 using testing::FakeFirewallBackend;
 using testing::FakeRouteBackend;
 using testing::FakeStateStore;
@@ -24,6 +26,7 @@ class ForwardingFirewall : public FirewallBackend {
   Status apply(std::string_view script) override { return inner_.apply(script); }
   Result<TableSnapshot> readTable() override { return inner_.readTable(); }
   Result<std::string> listRuleset() override { return inner_.listRuleset(); }
+  Result<nlohmann::json> listRulesetJson() override { return inner_.listRulesetJson(); }
 
  private:
   FirewallBackend& inner_;
@@ -37,6 +40,18 @@ class ForwardingRoutes : public RouteBackend {
 
  private:
   RouteBackend& inner_;
+};
+
+class ForwardingConntrack : public ConntrackBackend {
+ public:
+  explicit ForwardingConntrack(ConntrackBackend& inner) : inner_(inner) {}
+  Result<size_t> deleteMatching(const std::vector<IpPrefix>& p) override {
+    return inner_.deleteMatching(p);
+  }
+  Result<size_t> count(const std::vector<IpPrefix>& p) override { return inner_.count(p); }
+
+ private:
+  ConntrackBackend& inner_;
 };
 
 class ForwardingStore : public StateStore {
@@ -61,6 +76,13 @@ class AgentCliTest : public ::testing::Test {
     };
     env_.open_routes = [this]() -> Result<RouteBackendPtr> {
       return RouteBackendPtr(std::make_unique<ForwardingRoutes>(routes_));
+    };
+    env_.open_conntrack = [this]() -> Result<ConntrackBackendPtr> {
+      return ConntrackBackendPtr(std::make_unique<ForwardingConntrack>(conntrack_));
+    };
+    env_.open_audit = [this](const std::filesystem::path&,
+                             const std::string&) -> Result<std::shared_ptr<AuditSink>> {
+      return std::shared_ptr<AuditSink>(&audit_, [](AuditSink*) {});
     };
     env_.open_state = [this](const std::filesystem::path& dir) -> Result<StateStorePtr> {
       opened_state_dir_ = dir;
@@ -111,6 +133,8 @@ class AgentCliTest : public ::testing::Test {
   FakeRouteBackend routes_;
   FakeStateStore store_;
   FakeClock clock_;
+  FakeConntrackBackend conntrack_;
+  FakeAuditSink audit_;
   AgentEnvironment env_;
   std::ostringstream out_;
   std::ostringstream err_;

@@ -2,13 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "tests/fakes/fake_backends.h"
 
 namespace shadan {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::FakeAuditSink;
 using testing::FakeClock;
+using testing::FakeConntrackBackend;
 using testing::FakeFirewallBackend;
 using testing::FakeRouteBackend;
 using testing::FakeStateStore;
@@ -21,7 +25,9 @@ class AgentCoreTest : public ::testing::Test {
     auto loaded = loadPolicyFile(kLabPolicy);
     ASSERT_TRUE(loaded.ok()) << loaded.error().message;
     policy_ = std::move(loaded).value().policy;
-    core_ = std::make_unique<AgentCore>(policy_, "gw", store_, firewall_, routes_, clock_);
+    core_ = std::make_unique<AgentCore>(
+        policy_, "gw",
+        AgentCoreDeps{store_, firewall_, routes_, conntrack_, audit_, clock_, "host1", "0.1.0"});
   }
 
   IsolateRequest isolateReq(const std::string& segment,
@@ -39,6 +45,8 @@ class AgentCoreTest : public ::testing::Test {
   FakeRouteBackend routes_;
   FakeStateStore store_;
   FakeClock clock_;
+  FakeConntrackBackend conntrack_;
+  FakeAuditSink audit_;
   std::unique_ptr<AgentCore> core_;
 };
 
@@ -169,6 +177,148 @@ TEST_F(AgentCoreTest, ResyncRoutesPutsBackTheDesiredBlackholes) {
   routes_.routes.clear();  // ip route del …
   ASSERT_TRUE(core_->resyncRoutes().ok());
   EXPECT_EQ(routes_.routes, desired);
+}
+
+}  // namespace
+}  // namespace shadan
+
+namespace shadan {
+namespace {
+
+nlohmann::json lockoutFixture(const std::string& name) {
+  const std::string path = std::string(SHADAN_SOURCE_DIR) + "/tests/golden/lockout/" + name;
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+TEST_F(AgentCoreTest, EveryDecisionIsAuditedInOrderWithRulesetHashes) {
+  ASSERT_TRUE(core_->start().ok());
+  audit_.events.clear();
+  auto result = core_->isolate(isolateReq("office", std::nullopt));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(audit_.names(), (std::vector<std::string>{"accepted", "applied"}));
+  const AuditEvent& applied = audit_.events[1];
+  EXPECT_EQ(applied.what->action, "isolate");
+  EXPECT_EQ(applied.what->segment, "office");
+  EXPECT_EQ(applied.what->ruleset_before, sha256Hex(""));
+  EXPECT_EQ(applied.what->ruleset_after, sha256Hex(firewall_.table));
+  EXPECT_EQ(applied.who->requested_by, "local-cli");
+  EXPECT_EQ(applied.where->agent_id, "gw");
+  ASSERT_TRUE(result->audit.has_value());
+  EXPECT_EQ(result->audit->log_seq, 1u);
+
+  audit_.events.clear();
+  ASSERT_FALSE(core_->isolate(isolateReq("nowhere", std::nullopt)).ok());
+  ASSERT_EQ(audit_.names(), std::vector<std::string>{"rejected"});
+  EXPECT_NE(audit_.events[0].reason->find("unknown segment"), std::string::npos);
+
+  audit_.events.clear();
+  firewall_.fail_applies = 1;
+  ASSERT_FALSE(core_->isolate(isolateReq("servers", std::nullopt)).ok());
+  EXPECT_EQ(audit_.names(), (std::vector<std::string>{"accepted", "failed"}));
+}
+
+TEST_F(AgentCoreTest, DrillsAreMarkedAndNeedATtl) {
+  ASSERT_TRUE(core_->start().ok());
+  auto request = isolateReq("office", std::nullopt);
+  request.drill = true;
+  auto refused = core_->isolate(request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("a drill needs a ttl"), std::string::npos);
+  request.ttl = 30s;
+  ASSERT_TRUE(core_->isolate(request).ok());
+  EXPECT_TRUE(store_.state.isolations[0].drill);
+  EXPECT_EQ(audit_.events.back().drill, true);
+  // A real order for the same pair makes it real, and permanent.
+  ASSERT_TRUE(core_->isolate(isolateReq("office", std::nullopt)).ok());
+  EXPECT_FALSE(store_.state.isolations[0].drill);
+  EXPECT_FALSE(store_.state.isolations[0].expires_unix_ms.has_value());
+}
+
+TEST_F(AgentCoreTest, AuditFailureBlocksARestoreButNotAnIsolation) {
+  ASSERT_TRUE(core_->start().ok());
+  audit_.fail = true;
+  auto isolated = core_->isolate(isolateReq("office", std::nullopt));
+  ASSERT_TRUE(isolated.ok()) << isolated.error().message;
+  ASSERT_FALSE(isolated->warnings.empty());
+  EXPECT_NE(isolated->warnings[0].find("audit failed"), std::string::npos);
+
+  RestoreRequest restore;
+  restore.segment = "office";
+  auto restored = core_->restore(restore);
+  ASSERT_FALSE(restored.ok());
+  EXPECT_NE(restored.error().message.find("refusing to restore without an audit record"),
+            std::string::npos);
+  EXPECT_TRUE(core_->desired().contains(Isolation{"office", "full"}));
+}
+
+TEST_F(AgentCoreTest, LockoutCheckWarnsByDefaultAndRefusesWhenThePolicySaysSo) {
+  ASSERT_TRUE(core_->start().ok());
+  firewall_.ruleset_json = lockoutFixture("drop_controller_port.json");
+  auto warned = core_->isolate(isolateReq("office", std::nullopt));
+  ASSERT_TRUE(warned.ok()) << warned.error().message;
+  ASSERT_FALSE(warned->warnings.empty());
+  EXPECT_NE(warned->warnings[0].find("management path"), std::string::npos);
+
+  policy_.agent.lockout_check = LockoutCheckMode::kRefuse;
+  const size_t applies = firewall_.scripts.size();
+  auto refused = core_->isolate(isolateReq("servers", std::nullopt));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("foreign rule drops the management path"),
+            std::string::npos);
+  EXPECT_EQ(firewall_.scripts.size(), applies);
+  EXPECT_FALSE(core_->desired().contains(Isolation{"servers", "full"}));
+  EXPECT_EQ(audit_.events.back().event, "rejected");
+
+  firewall_.ruleset_json = lockoutFixture("firewalld_accept_all.json");
+  auto clean = core_->isolate(isolateReq("servers", std::nullopt));
+  ASSERT_TRUE(clean.ok()) << clean.error().message;
+  EXPECT_TRUE(clean->warnings.empty());
+}
+
+TEST_F(AgentCoreTest, ConntrackEntriesGoWhereNatIsConfigured) {
+  ASSERT_TRUE(core_->start().ok());
+  ASSERT_TRUE(core_->isolate(isolateReq("office", std::nullopt)).ok());
+  EXPECT_TRUE(conntrack_.deletions.empty());  // no NAT on this gateway
+
+  firewall_.ruleset_json = lockoutFixture("nat_masquerade.json");
+  auto result = core_->isolate(isolateReq("servers", std::nullopt));
+  ASSERT_TRUE(result.ok());
+  ASSERT_EQ(conntrack_.deletions.size(), 1u);
+  const auto& prefixes = conntrack_.deletions[0];
+  ASSERT_EQ(prefixes.size(), 2u);
+  EXPECT_EQ(prefixes[0].toCidr(), "10.30.0.0/24");
+  EXPECT_EQ(prefixes[1].toCidr(), "fd00:30::/64");
+  EXPECT_EQ(result->conntrack_deleted, 3u);
+
+  // Restoring flushes only when the policy asks for it.
+  RestoreRequest restore;
+  restore.segment = "office";
+  ASSERT_TRUE(core_->restore(restore).ok());
+  EXPECT_EQ(conntrack_.deletions.size(), 1u);
+  policy_.agent.conntrack_flush_on_restore = true;
+  restore.segment = "servers";
+  ASSERT_TRUE(core_->restore(restore).ok());
+  ASSERT_EQ(conntrack_.deletions.size(), 2u);
+  EXPECT_EQ(conntrack_.deletions[1][0].toCidr(), "10.30.0.0/24");
+}
+
+TEST_F(AgentCoreTest, RepairsAreAuditedWithTheProcessThatChangedTheTable) {
+  ASSERT_TRUE(core_->start().ok());
+  ASSERT_TRUE(core_->isolate(isolateReq("office", std::nullopt)).ok());
+  audit_.events.clear();
+  firewall_.table.clear();
+  auto repaired = core_->reconcile(false, RepairTrigger{"foreign change", 4242, "nft"});
+  ASSERT_TRUE(repaired.ok());
+  ASSERT_EQ(audit_.names(), std::vector<std::string>{"repaired"});
+  const auto& detail = *audit_.events[0].detail;
+  EXPECT_EQ(detail["changed_by_pid"], 4242);
+  EXPECT_EQ(detail["changed_by_comm"], "nft");
+  EXPECT_EQ(detail["found"], "missing");
+
+  audit_.events.clear();
+  ASSERT_TRUE(core_->reconcile(true, RepairTrigger{"periodic", {}, {}}).ok());
+  EXPECT_TRUE(audit_.events.empty());  // an intact table re-applied is routine
 }
 
 }  // namespace

@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "agents/dataplane/conntrack_backend.h"
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/route_backend.h"
 #include "agents/state/state_store.h"
+#include "common/audit_sink.h"
 #include "common/clock.h"
 #include "common/sha256.h"
 
@@ -39,7 +41,10 @@ class FakeFirewallBackend : public FirewallBackend {
     return snapshot;
   }
   Result<std::string> listRuleset() override { return "table inet foreign {}\n" + table; }
+  Result<nlohmann::json> listRulesetJson() override { return ruleset_json; }
 
+  // What listRulesetJson() answers: foreign tables for the lockout check and NAT detection.
+  nlohmann::json ruleset_json = {{"nftables", nlohmann::json::array()}};
   std::string table;                 // "" = our table absent
   std::vector<std::string> scripts;  // every script handed to apply(), in order
   int fail_applies = 0;              // the next N applies fail
@@ -81,6 +86,39 @@ class FakeStateStore : public StateStore {
   DesiredState state;
   int saves = 0;
   int fail_saves = 0;
+};
+
+class FakeConntrackBackend : public ConntrackBackend {
+ public:
+  Result<size_t> deleteMatching(const std::vector<IpPrefix>& prefixes) override {
+    deletions.push_back(prefixes);
+    if (fail) return makeError(ErrorCode::kKernel, "fake conntrack failure");
+    return entries_per_call;
+  }
+  Result<size_t> count(const std::vector<IpPrefix>&) override { return entries_per_call; }
+
+  std::vector<std::vector<IpPrefix>> deletions;
+  size_t entries_per_call = 3;
+  bool fail = false;
+};
+
+// Keeps every appended event in memory, in order.
+class FakeAuditSink : public AuditSink {
+ public:
+  Result<AuditReceipt> append(const AuditEvent& event) override {
+    if (fail) return makeError(ErrorCode::kIo, "fake audit disk full");
+    events.push_back(event);
+    return AuditReceipt{events.size() - 1, "hash" + std::to_string(events.size() - 1)};
+  }
+  // The names of the events, in order ("accepted", "applied", ...).
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& e : events) out.push_back(e.event);
+    return out;
+  }
+
+  std::vector<AuditEvent> events;
+  bool fail = false;
 };
 
 class FakeClock : public Clock {

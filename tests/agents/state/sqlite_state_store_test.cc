@@ -22,7 +22,7 @@ class SqliteStateStoreTest : public ::testing::Test {
   static DesiredState sampleState() {
     DesiredState state;
     ActiveIsolation a{{"lgwan", "internet-only"}, 1000, std::nullopt, "local-cli"};
-    ActiveIsolation b{{"mynumber", "full"}, 2000, 9000, "order:abc"};
+    ActiveIsolation b{{"mynumber", "full"}, 2000, 9000, "order:abc", true};
     state.isolations = {a, b};
     state.applied_ruleset_sha256 = "ab12";
     return state;

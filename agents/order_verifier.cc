@@ -1,0 +1,462 @@
+#include "agents/order_verifier.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/sha256.h"
+#include "common/strict_json.h"
+
+namespace shadan {
+namespace {
+
+OrderRejection reject(RejectReason reason, std::string message) {
+  return OrderRejection{reason, std::move(message)};
+}
+
+// A parse failure of an envelope or payload: duplicated keys get their own code because they
+// are the signature of a parser-differential attack, not of a broken sender.
+OrderRejection parseRejection(const Error& error, RejectReason otherwise) {
+  const bool duplicate = error.message.find("duplicate key") != std::string::npos;
+  return reject(duplicate ? RejectReason::kDuplicateKey : otherwise, error.message);
+}
+
+int64_t millisOf(std::chrono::seconds seconds) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(seconds).count();
+}
+
+// issued_at - skew <= now <= expires_at + skew, and expires_at - issued_at <= max_validity.
+std::optional<OrderRejection> checkWindow(std::string_view what, int64_t issued_at_ms,
+                                          int64_t expires_at_ms, int64_t now_ms,
+                                          const OrderVerifierOptions& options,
+                                          std::chrono::seconds max_validity,
+                                          RejectReason expired_reason) {
+  const int64_t skew = millisOf(options.skew);
+  if (now_ms < issued_at_ms - skew) {
+    return reject(RejectReason::kFromTheFuture,
+                  std::string(what) + " issued at " + formatRfc3339(issued_at_ms) +
+                      ", after now (" + formatRfc3339(now_ms) + ") plus the allowed skew");
+  }
+  if (now_ms > expires_at_ms + skew) {
+    return reject(expired_reason, std::string(what) + " expired at " +
+                                      formatRfc3339(expires_at_ms) + " (now " +
+                                      formatRfc3339(now_ms) + ")");
+  }
+  if (expires_at_ms - issued_at_ms > millisOf(max_validity)) {
+    return reject(RejectReason::kValidityTooLong,
+                  std::string(what) + " is valid for longer than the " +
+                      std::to_string(max_validity.count()) + " s allowed");
+  }
+  return std::nullopt;
+}
+
+DsseKeyLookup trustLookup(const Trust& trust) {
+  return [&trust](std::string_view keyid) -> std::optional<Ed25519PublicKey> {
+    const TrustKey* key = trust.findKey(keyid);
+    if (key == nullptr) return std::nullopt;
+    return key->public_key;
+  };
+}
+
+struct CheckedAuthz {
+  Authz authz;
+  std::vector<const TrustKey*> signers;  // distinct keys whose signature verified
+  std::string sha256;
+};
+
+// The signature half of step 6: exact type, every signature by a known key and valid, then a
+// strict parse of the bytes that were verified.
+std::variant<CheckedAuthz, OrderRejection> checkAuthzEnvelope(const DsseEnvelope& envelope,
+                                                              const Trust& trust) {
+  if (envelope.payload_type != kAuthzPayloadType) {
+    return reject(RejectReason::kWrongPayloadType,
+                  "authz payloadType " + quoteForMessage(envelope.payload_type) + " is not \"" +
+                      std::string(kAuthzPayloadType) + "\"");
+  }
+  if (envelope.payload.size() > kOrderMaxPayloadBytes) {
+    return reject(RejectReason::kOversized, "authz payload over the size cap");
+  }
+  auto verification = verifyDsse(envelope, kAuthzPayloadType, trustLookup(trust));
+  if (!verification.ok()) {
+    return reject(RejectReason::kWrongPayloadType, verification.error().message);
+  }
+  for (const auto& check : verification->checks) {
+    if (check.status == DsseSignatureStatus::kUnknownKey) {
+      return reject(RejectReason::kUnknownKeyid,
+                    "authz signed by key " + check.keyid + ", which the trust file does not list");
+    }
+    if (check.status == DsseSignatureStatus::kInvalid) {
+      return reject(RejectReason::kBadAuthzSignature,
+                    "authz signature by key " + check.keyid + " does not verify");
+    }
+  }
+  auto authz = parseAuthz(envelope.payload);
+  if (!authz.ok()) return parseRejection(authz.error(), RejectReason::kBadPayload);
+  CheckedAuthz out{std::move(*authz), {}, sha256Hex(envelope.payload)};
+  for (const std::string& keyid : verification->validKeyIds()) {
+    out.signers.push_back(trust.findKey(keyid));
+  }
+  return out;
+}
+
+// Distinct identities among `signers` holding `role`, in signer order.
+std::vector<std::string> identitiesWithRole(const std::vector<const TrustKey*>& signers,
+                                            TrustRole role) {
+  std::vector<std::string> out;
+  for (const TrustKey* key : signers) {
+    if (key->hasRole(role) && std::find(out.begin(), out.end(), key->identity) == out.end()) {
+      out.push_back(key->identity);
+    }
+  }
+  return out;
+}
+
+std::string joinIdentities(const std::vector<std::string>& identities) {
+  if (identities.empty()) return "none";
+  std::string out;
+  for (const auto& identity : identities) out += (out.empty() ? "" : ", ") + identity;
+  return out;
+}
+
+std::vector<std::string> keyIdsOf(const std::vector<const TrustKey*>& signers) {
+  std::vector<std::string> out;
+  for (const TrustKey* key : signers) out.push_back(key->keyid);
+  return out;
+}
+
+// The threshold half of step 6 for a controller-delivered authz.
+std::optional<OrderRejection> checkThreshold(const CheckedAuthz& checked, const Trust& trust,
+                                             const Policy& policy, VerifiedOrder& out) {
+  const Authz& authz = checked.authz;
+  const TrustThresholds& t = trust.thresholds;
+  const Segment* segment = policy.findSegment(authz.segment);
+  const bool protected_segment = segment == nullptr || segment->is_protected;
+
+  const std::vector<std::string> operators =
+      identitiesWithRole(checked.signers, TrustRole::kOperator);
+  const std::vector<std::string> controllers =
+      identitiesWithRole(checked.signers, TrustRole::kController);
+  const bool controller_signed = !controllers.empty();
+
+  if (authz.on_behalf_of && !controller_signed) {
+    return reject(RejectReason::kBadOnBehalf, "authz names on_behalf_of " +
+                                                  quoteForMessage(*authz.on_behalf_of) +
+                                                  " but the controller did not sign it");
+  }
+
+  int needed = t.isolate_operators;
+  std::string rule = "isolate";
+  if (authz.action == OrderAction::kRestore) {
+    needed = t.restore_operators;
+    rule = "restore";
+  } else if (protected_segment) {
+    needed = t.isolate_protected_operators;
+    rule = segment == nullptr ? "isolate of an unknown (so protected) segment"
+                              : "isolate of protected segment " + authz.segment;
+  }
+  const bool on_behalf_ok = authz.action == OrderAction::kIsolate && !protected_segment &&
+                            t.isolate_controller_on_behalf && controller_signed &&
+                            authz.on_behalf_of.has_value();
+  const bool operators_ok = static_cast<int>(operators.size()) >= needed;
+  if (!operators_ok && !on_behalf_ok) {
+    return reject(RejectReason::kThresholdNotMet,
+                  rule + " needs " + std::to_string(needed) + " distinct operator(s); counted " +
+                      std::to_string(operators.size()) + " (" + joinIdentities(operators) + ")" +
+                      (controller_signed && !authz.on_behalf_of
+                           ? "; a controller signature counts only on behalf of a named caller"
+                           : "") +
+                      (controller_signed && authz.on_behalf_of && !on_behalf_ok
+                           ? "; the trust file does not let the controller sign this on behalf"
+                           : ""));
+  }
+  const bool requested_ok =
+      std::find(operators.begin(), operators.end(), authz.requested_by) != operators.end() ||
+      (on_behalf_ok && authz.requested_by == *authz.on_behalf_of);
+  if (!requested_ok) {
+    return reject(RejectReason::kRequestedByNotASigner,
+                  "requested_by " + quoteForMessage(authz.requested_by) +
+                      " is neither a counted signer (" + joinIdentities(operators) +
+                      ") nor the on_behalf_of caller of a controller-on-behalf authz");
+  }
+  out.signer_identities = operators;
+  out.on_behalf = !operators_ok;
+  if (on_behalf_ok) out.signer_identities.push_back(controllers.front());
+  out.signer_keyids = keyIdsOf(checked.signers);
+  return std::nullopt;
+}
+
+// Step 7's policy checks, shared with break-glass.
+std::optional<OrderRejection> checkPolicyNames(const Authz& authz, const Policy& policy) {
+  if (policy.findSegment(authz.segment) == nullptr) {
+    return reject(RejectReason::kUnknownSegment,
+                  "segment " + quoteForMessage(authz.segment) + " is not in this agent's policy");
+  }
+  if (policy.findProfile(authz.profile) == nullptr) {
+    return reject(RejectReason::kUnknownProfile,
+                  "profile " + quoteForMessage(authz.profile) + " is not in this agent's policy");
+  }
+  return std::nullopt;
+}
+
+std::optional<OrderRejection> checkTarget(const Authz& authz, std::string_view agent_id) {
+  if (std::find(authz.targets.begin(), authz.targets.end(), agent_id) == authz.targets.end()) {
+    return reject(RejectReason::kNotATarget,
+                  "agent " + quoteForMessage(agent_id) + " is not among the authz targets");
+  }
+  return std::nullopt;
+}
+
+std::optional<OrderRejection> checkTrustCurrent(const Trust& trust, int64_t now_ms) {
+  if (now_ms > trust.expires_at_ms) {
+    return reject(RejectReason::kTrustExpired, "trust version " + std::to_string(trust.version) +
+                                                   " expired at " +
+                                                   formatRfc3339(trust.expires_at_ms));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* rejectReasonCode(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kTrustExpired:
+      return "trust_expired";
+    case RejectReason::kOversized:
+      return "oversized";
+    case RejectReason::kDuplicateKey:
+      return "duplicate_key";
+    case RejectReason::kBadEnvelope:
+      return "bad_envelope";
+    case RejectReason::kWrongPayloadType:
+      return "wrong_payload_type";
+    case RejectReason::kBadControllerSignature:
+      return "bad_controller_signature";
+    case RejectReason::kBadPayload:
+      return "bad_payload";
+    case RejectReason::kNotForThisAgent:
+      return "not_for_this_agent";
+    case RejectReason::kWrongAgentKey:
+      return "wrong_agent_key";
+    case RejectReason::kStale:
+      return "stale";
+    case RejectReason::kFromTheFuture:
+      return "from_the_future";
+    case RejectReason::kValidityTooLong:
+      return "validity_too_long";
+    case RejectReason::kReplayedSeq:
+      return "replayed_seq";
+    case RejectReason::kUnknownKeyid:
+      return "unknown_keyid";
+    case RejectReason::kBadAuthzSignature:
+      return "bad_authz_signature";
+    case RejectReason::kBadOnBehalf:
+      return "bad_on_behalf";
+    case RejectReason::kThresholdNotMet:
+      return "threshold_not_met";
+    case RejectReason::kRequestedByNotASigner:
+      return "requested_by_not_a_signer";
+    case RejectReason::kNotATarget:
+      return "not_a_target";
+    case RejectReason::kAuthzExpired:
+      return "authz_expired";
+    case RejectReason::kCommandReplayed:
+      return "command_replayed";
+    case RejectReason::kOldSegmentGen:
+      return "old_segment_gen";
+    case RejectReason::kUnknownSegment:
+      return "unknown_segment";
+    case RejectReason::kUnknownProfile:
+      return "unknown_profile";
+    case RejectReason::kBreakglassNotIsolate:
+      return "breakglass_not_isolate";
+  }
+  return "rejected";
+}
+
+Error OrderRejection::toError() const {
+  return makeError(ErrorCode::kInvalidArgument, code() + ": " + message);
+}
+
+const VerifiedOrder& OrderVerification::order() const {
+  if (!ok()) {
+    std::fprintf(stderr, "shadan: broken invariant: order() of a rejection: %s\n",
+                 rejection().message.c_str());
+    std::abort();
+  }
+  return std::get<0>(data_);
+}
+
+const OrderRejection& OrderVerification::rejection() const {
+  if (ok()) {
+    std::fprintf(stderr, "shadan: broken invariant: rejection() of a verified order\n");
+    std::abort();
+  }
+  return std::get<1>(data_);
+}
+
+OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& trust,
+                                 const AgentSelf& self, const AgentReplayState& replay,
+                                 const Policy& policy, const Clock& clock,
+                                 const OrderVerifierOptions& options) {
+  const int64_t now_ms = toUnixMillis(clock.now());
+  if (auto rejection = checkTrustCurrent(trust, now_ms)) return *rejection;
+
+  // 1. Size cap, strict envelope, exact type.
+  if (envelope_bytes.size() > kDsseEnvelopeMaxBytes) {
+    return reject(RejectReason::kOversized,
+                  "dispatch envelope of " + std::to_string(envelope_bytes.size()) +
+                      " bytes is over the " + std::to_string(kDsseEnvelopeMaxBytes) + "-byte cap");
+  }
+  auto envelope = parseDsseEnvelope(envelope_bytes, "dispatch envelope");
+  if (!envelope.ok()) return parseRejection(envelope.error(), RejectReason::kBadEnvelope);
+  if (envelope->payload_type != kDispatchPayloadType) {
+    return reject(RejectReason::kWrongPayloadType,
+                  "payloadType " + quoteForMessage(envelope->payload_type) + " is not \"" +
+                      std::string(kDispatchPayloadType) + "\"");
+  }
+
+  // 2. Every signature by a controller key, and valid.
+  auto verification = verifyDsse(*envelope, kDispatchPayloadType, trustLookup(trust));
+  if (!verification.ok()) {
+    return reject(RejectReason::kWrongPayloadType, verification.error().message);
+  }
+  for (const auto& check : verification->checks) {
+    const TrustKey* key = trust.findKey(check.keyid);
+    if (key == nullptr || !key->hasRole(TrustRole::kController)) {
+      return reject(RejectReason::kBadControllerSignature,
+                    "dispatch signed by key " + check.keyid + ", which is not a controller key");
+    }
+    if (check.status != DsseSignatureStatus::kValid) {
+      return reject(RejectReason::kBadControllerSignature,
+                    "dispatch signature by controller key " + check.keyid + " does not verify");
+    }
+  }
+
+  // 3. Strict dispatch, addressed to this agent and this agent's key.
+  auto dispatch = parseDispatch(envelope->payload);
+  if (!dispatch.ok()) return parseRejection(dispatch.error(), RejectReason::kBadPayload);
+  if (dispatch->agent_id != self.agent_id) {
+    return reject(RejectReason::kNotForThisAgent,
+                  "dispatch is for agent " + quoteForMessage(dispatch->agent_id) + ", this is " +
+                      quoteForMessage(self.agent_id));
+  }
+  if (dispatch->agent_key != self.keyid) {
+    return reject(RejectReason::kWrongAgentKey, "dispatch is bound to agent key " +
+                                                    dispatch->agent_key + ", this agent's key is " +
+                                                    self.keyid + " (reinstalled agent?)");
+  }
+
+  // 4. Freshness.
+  if (auto rejection =
+          checkWindow("dispatch", dispatch->issued_at_ms, dispatch->expires_at_ms, now_ms, options,
+                      options.max_dispatch_validity, RejectReason::kStale)) {
+    return *rejection;
+  }
+
+  // 5. Order.
+  if (dispatch->seq <= replay.last_seq) {
+    return reject(RejectReason::kReplayedSeq, "dispatch seq " + std::to_string(dispatch->seq) +
+                                                  " is not above the last accepted " +
+                                                  std::to_string(replay.last_seq));
+  }
+
+  // 6. The authz: signatures, then threshold.
+  auto checked_or = checkAuthzEnvelope(dispatch->authz, trust);
+  if (auto* rejection = std::get_if<OrderRejection>(&checked_or)) return *rejection;
+  CheckedAuthz& checked = std::get<CheckedAuthz>(checked_or);
+  VerifiedOrder out;
+  if (auto rejection = checkThreshold(checked, trust, policy, out)) return *rejection;
+
+  // 7. Semantics.
+  const Authz& authz = checked.authz;
+  if (auto rejection = checkTarget(authz, self.agent_id)) return *rejection;
+  if (auto rejection =
+          checkWindow("authz", authz.issued_at_ms, authz.expires_at_ms, now_ms, options,
+                      options.max_authz_validity, RejectReason::kAuthzExpired)) {
+    return *rejection;
+  }
+  if (replay.seen_command_ids.count(authz.command_id) != 0) {
+    return reject(RejectReason::kCommandReplayed,
+                  "command " + authz.command_id + " was already accepted");
+  }
+  const auto gen = replay.segment_gens.find(authz.segment);
+  const int64_t local_gen = gen == replay.segment_gens.end() ? 0 : gen->second;
+  if (authz.segment_gen <= local_gen) {
+    return reject(RejectReason::kOldSegmentGen,
+                  "segment_gen " + std::to_string(authz.segment_gen) + " of segment " +
+                      quoteForMessage(authz.segment) + " is not above the local " +
+                      std::to_string(local_gen) + " (an older order than one already applied)");
+  }
+  if (auto rejection = checkPolicyNames(authz, policy)) return *rejection;
+
+  out.controller_keyid = verification->validKeyIds().front();
+  out.authz_sha256 = checked.sha256;
+  out.authz = std::move(checked.authz);
+  out.dispatch = std::move(*dispatch);
+  return out;
+}
+
+OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
+                                   const Policy& policy, const Clock& clock,
+                                   const std::set<std::string>& seen_command_ids,
+                                   std::string_view agent_id, const OrderVerifierOptions& options) {
+  const int64_t now_ms = toUnixMillis(clock.now());
+  if (auto rejection = checkTrustCurrent(trust, now_ms)) return *rejection;
+  if (authz_envelope_bytes.size() > kDsseEnvelopeMaxBytes) {
+    return reject(RejectReason::kOversized,
+                  "break-glass envelope of " + std::to_string(authz_envelope_bytes.size()) +
+                      " bytes is over the " + std::to_string(kDsseEnvelopeMaxBytes) + "-byte cap");
+  }
+  auto envelope = parseDsseEnvelope(authz_envelope_bytes, "break-glass envelope");
+  if (!envelope.ok()) return parseRejection(envelope.error(), RejectReason::kBadEnvelope);
+
+  auto checked_or = checkAuthzEnvelope(*envelope, trust);
+  if (auto* rejection = std::get_if<OrderRejection>(&checked_or)) return *rejection;
+  CheckedAuthz& checked = std::get<CheckedAuthz>(checked_or);
+  const Authz& authz = checked.authz;
+
+  if (authz.action != OrderAction::kIsolate) {
+    return reject(RejectReason::kBreakglassNotIsolate,
+                  "break-glass only isolates; a restore goes through the controller");
+  }
+  if (authz.on_behalf_of) {
+    return reject(RejectReason::kBadOnBehalf,
+                  "a break-glass authz is signed by people, never on behalf of a caller");
+  }
+  const std::vector<std::string> breakglass =
+      identitiesWithRole(checked.signers, TrustRole::kBreakglass);
+  const int needed = trust.thresholds.breakglass_isolate;
+  if (static_cast<int>(breakglass.size()) < needed) {
+    return reject(RejectReason::kThresholdNotMet,
+                  "break-glass isolate needs " + std::to_string(needed) +
+                      " distinct breakglass identities; counted " +
+                      std::to_string(breakglass.size()) + " (" + joinIdentities(breakglass) + ")");
+  }
+  if (std::find(breakglass.begin(), breakglass.end(), authz.requested_by) == breakglass.end()) {
+    return reject(RejectReason::kRequestedByNotASigner,
+                  "requested_by " + quoteForMessage(authz.requested_by) +
+                      " is not a breakglass signer (" + joinIdentities(breakglass) + ")");
+  }
+
+  if (auto rejection = checkTarget(authz, agent_id)) return *rejection;
+  if (auto rejection =
+          checkWindow("break-glass authz", authz.issued_at_ms, authz.expires_at_ms, now_ms, options,
+                      options.max_breakglass_validity, RejectReason::kAuthzExpired)) {
+    return *rejection;
+  }
+  if (seen_command_ids.count(authz.command_id) != 0) {
+    return reject(RejectReason::kCommandReplayed,
+                  "command " + authz.command_id + " was already used");
+  }
+  if (auto rejection = checkPolicyNames(authz, policy)) return *rejection;
+
+  VerifiedOrder out;
+  out.breakglass = true;
+  out.signer_identities = breakglass;
+  out.signer_keyids = keyIdsOf(checked.signers);
+  out.authz_sha256 = checked.sha256;
+  out.authz = std::move(checked.authz);
+  return out;
+}
+
+}  // namespace shadan

@@ -1,0 +1,166 @@
+#pragma once
+
+// The agent's check of a signed order before anything is stored or applied: steps 1-7 of
+// PROTOCOL.md "Agent verification order", plus the break-glass path (an authz file applied
+// locally without the controller).
+//
+// Contracts:
+//   - Pure: no I/O, no kernel, no database. The replay state is an input (the caller persists
+//     it, step 8, in the same transaction as the audit entry); time comes from the Clock.
+//   - Fail closed, first failure wins, in this order:
+//       0. the trust file is unexpired                                  trust_expired
+//       1. size cap, strict envelope, dispatch payloadType              oversized, duplicate_key,
+//                                                                       bad_envelope,
+//                                                                       wrong_payload_type
+//       2. every dispatch signature verifies with a `controller` key    bad_controller_signature
+//       3. strict dispatch; agent_id and agent_key are this agent's     bad_payload, duplicate_key,
+//                                                                       not_for_this_agent,
+//                                                                       wrong_agent_key
+//       4. issued_at - skew <= now <= expires_at + skew, window capped  from_the_future, stale,
+//                                                                       validity_too_long
+//       5. seq > last seq                                               replayed_seq
+//       6. authz: exact type, every signature by a known key and valid  wrong_payload_type,
+//          (verify bytes, then parse), distinct identities with an      unknown_keyid,
+//          allowed role against the threshold, requested_by a signer    bad_authz_signature,
+//          (or the on_behalf_of caller of a controller-on-behalf authz) bad_payload, bad_on_behalf,
+//                                                                       threshold_not_met,
+//                                                                       requested_by_not_a_signer
+//       7. this agent in targets; authz fresh and its window capped;    not_a_target,
+//          command_id unseen; segment_gen above the local one;          from_the_future,
+//          segment and profile in the policy                            authz_expired,
+//                                                                       validity_too_long,
+//                                                                       command_replayed,
+//                                                                       old_segment_gen,
+//                                                                       unknown_segment,
+//                                                                       unknown_profile
+//   - Thresholds (common/trust.h) count distinct identities: one key twice, or two keys of one
+//     person, count once. Restore and protected-segment isolation count operators only, so the
+//     controller key alone can never satisfy them. A segment the policy does not know is treated
+//     as protected while counting (then refused in step 7).
+//   - Every signature on an envelope must verify with a key the trust file knows: a signature
+//     that cannot be checked is refused rather than ignored (stricter than DSSE's "ignore
+//     unknown signatures"), so the approvers recorded in the audit log are exactly the signers.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/orders.h"
+#include "common/policy.h"
+#include "common/trust.h"
+
+namespace shadan {
+
+enum class RejectReason {
+  kTrustExpired,
+  kOversized,
+  kDuplicateKey,
+  kBadEnvelope,
+  kWrongPayloadType,
+  kBadControllerSignature,
+  kBadPayload,
+  kNotForThisAgent,
+  kWrongAgentKey,
+  kStale,
+  kFromTheFuture,
+  kValidityTooLong,
+  kReplayedSeq,
+  kUnknownKeyid,
+  kBadAuthzSignature,
+  kBadOnBehalf,
+  kThresholdNotMet,
+  kRequestedByNotASigner,
+  kNotATarget,
+  kAuthzExpired,
+  kCommandReplayed,
+  kOldSegmentGen,
+  kUnknownSegment,
+  kUnknownProfile,
+  kBreakglassNotIsolate,
+};
+
+// The stable code carried in acks and audit entries ("bad_controller_signature").
+const char* rejectReasonCode(RejectReason reason);
+
+struct OrderRejection {
+  RejectReason reason;
+  std::string message;  // for people; may quote (escaped, length-limited) input
+
+  std::string code() const { return rejectReasonCode(reason); }
+  // "<code>: <message>" as an Error, for callers that propagate Result values.
+  Error toError() const;
+};
+
+// What the agent remembers between orders (persisted by the caller).
+struct AgentReplayState {
+  int64_t last_seq = 0;
+  std::set<std::string> seen_command_ids;
+  std::map<std::string, int64_t> segment_gens;  // segment -> last accepted segment_gen
+};
+
+struct AgentSelf {
+  std::string agent_id;
+  std::string keyid;  // keyid of this agent's own key
+};
+
+struct OrderVerifierOptions {
+  std::chrono::seconds skew{60};
+  std::chrono::seconds max_dispatch_validity{15 * 60};
+  std::chrono::seconds max_authz_validity{24 * 3600};
+  std::chrono::seconds max_breakglass_validity{3600};
+};
+
+struct VerifiedOrder {
+  std::optional<Dispatch> dispatch;  // nullopt for break-glass
+  std::string controller_keyid;      // the dispatch signer; empty for break-glass
+  Authz authz;
+  // Distinct identities whose signatures satisfied the threshold, in signature order; the
+  // controller's identity is last when it counted (controller-on-behalf).
+  std::vector<std::string> signer_identities;
+  std::vector<std::string> signer_keyids;  // every authz signature's keyid, each once
+  bool on_behalf = false;                  // authorised by the controller-on-behalf rule
+  bool breakglass = false;
+  std::string authz_sha256;  // lower-case hex SHA-256 of the authz payload bytes (as signed)
+};
+
+// Either a VerifiedOrder or the first reason to refuse it.
+class [[nodiscard]] OrderVerification {
+ public:
+  OrderVerification(VerifiedOrder order) : data_(std::move(order)) {}           // NOLINT: implicit
+  OrderVerification(OrderRejection rejection) : data_(std::move(rejection)) {}  // NOLINT
+
+  bool ok() const { return data_.index() == 0; }
+  // REQUIRES ok() (resp. !ok()); a wrong access is a broken invariant and aborts.
+  const VerifiedOrder& order() const;
+  const OrderRejection& rejection() const;
+
+ private:
+  std::variant<VerifiedOrder, OrderRejection> data_;
+};
+
+// Steps 0-7 for one dispatch envelope as received (raw bytes).
+OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& trust,
+                                 const AgentSelf& self, const AgentReplayState& replay,
+                                 const Policy& policy, const Clock& clock,
+                                 const OrderVerifierOptions& options = {});
+
+// Break-glass: an authz envelope read from a file and applied on this gateway with no
+// controller. Isolate only; signed by the breakglass threshold of distinct identities; no
+// on_behalf_of; issued_at - skew <= now <= expires_at + skew with a window of at most
+// max_breakglass_validity; command_id never seen; this agent in targets; segment and profile in
+// the policy. segment_gen is not compared: the file is prepared offline, without the
+// controller's counter (the caller records it as the new local generation if it is higher).
+OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
+                                   const Policy& policy, const Clock& clock,
+                                   const std::set<std::string>& seen_command_ids,
+                                   std::string_view agent_id,
+                                   const OrderVerifierOptions& options = {});
+
+}  // namespace shadan

@@ -1,0 +1,492 @@
+#include "common/orders.h"
+
+#include <algorithm>
+#include <initializer_list>
+#include <limits>
+
+#include "common/clock.h"
+#include "common/strict_json.h"
+
+namespace shadan {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxNameBytes = 256;
+constexpr size_t kMaxReasonBytes = 4096;
+constexpr size_t kMaxTargets = 1024;
+constexpr int64_t kMaxTtlSeconds = 366LL * 24 * 3600;
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+int64_t daysFromCivil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+int daysInMonth(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
+bool isLowerHex(std::string_view text, size_t length) {
+  return text.size() == length && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool isUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? text[i] != '-' : !isLowerHex(text.substr(i, 1), 1)) return false;
+  }
+  return true;
+}
+
+bool hasControlCharacter(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+// Reads the members of one JSON object, naming `<kind>: <pointer>` in every error.
+class ObjectReader {
+ public:
+  ObjectReader(const Json& object, std::string_view kind, std::string pointer)
+      : object_(object), kind_(kind), pointer_(std::move(pointer)) {}
+
+  Error error(std::string_view member, const std::string& what) const {
+    const std::string where = member.empty() ? pointer_ : jsonPointerAppend(pointer_, member);
+    return makeError(ErrorCode::kParse,
+                     std::string(kind_) + ": " + jsonPointerDisplay(where) + ": " + what);
+  }
+
+  // Every member is in `required` or `optional`, and every `required` one is present.
+  Status checkMembers(std::initializer_list<std::string_view> required,
+                      std::initializer_list<std::string_view> optional) const {
+    if (!object_.is_object()) return error("", "must be an object");
+    for (const auto& [key, unused] : object_.items()) {
+      if (std::find(required.begin(), required.end(), key) == required.end() &&
+          std::find(optional.begin(), optional.end(), key) == optional.end()) {
+        return error("", "unknown member " + quoteForMessage(key));
+      }
+    }
+    for (std::string_view name : required) {
+      if (!object_.contains(name)) {
+        return error("", "missing member \"" + std::string(name) + "\"");
+      }
+    }
+    return okStatus();
+  }
+
+  bool has(std::string_view name) const { return object_.contains(name); }
+  bool isNull(std::string_view name) const { return object_.at(name).is_null(); }
+  const Json& at(std::string_view name) const { return object_.at(name); }
+  std::string pointerOf(std::string_view name) const { return jsonPointerAppend(pointer_, name); }
+
+  // A string of 1..max_bytes bytes without control characters.
+  Result<std::string> text(std::string_view name, size_t max_bytes = kMaxNameBytes) const {
+    return textValue(object_.at(name), name, max_bytes);
+  }
+
+  Result<std::string> textValue(const Json& value, std::string_view name, size_t max_bytes) const {
+    if (!value.is_string()) return error(name, "must be a string");
+    std::string out = value.get<std::string>();
+    if (out.empty()) return error(name, "must not be empty");
+    if (out.size() > max_bytes) {
+      return error(name, "longer than " + std::to_string(max_bytes) + " bytes");
+    }
+    if (hasControlCharacter(out)) return error(name, "contains a control character");
+    return out;
+  }
+
+  Result<int64_t> integer(std::string_view name, int64_t min, int64_t max) const {
+    const Json& value = object_.at(name);
+    if (!value.is_number_integer()) return error(name, "must be an integer");
+    if (value.is_number_unsigned() &&
+        value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return error(name, "out of range");
+    }
+    const int64_t out = value.get<int64_t>();
+    if (out < min || out > max) {
+      return error(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    return out;
+  }
+
+  Result<bool> boolean(std::string_view name) const {
+    const Json& value = object_.at(name);
+    if (!value.is_boolean()) return error(name, "must be true or false");
+    return value.get<bool>();
+  }
+
+  Result<int64_t> timestamp(std::string_view name) const {
+    const Json& value = object_.at(name);
+    if (!value.is_string()) return error(name, "must be an RFC 3339 UTC time string");
+    auto millis = parseRfc3339UtcMillis(value.get<std::string>());
+    if (!millis.ok()) return error(name, millis.error().message);
+    return millis;
+  }
+
+  Result<std::string> hex64(std::string_view name) const {
+    const Json& value = object_.at(name);
+    if (!value.is_string() || !isLowerHex(value.get<std::string>(), 64)) {
+      return error(name, "must be 64 lower-case hex digits");
+    }
+    return value.get<std::string>();
+  }
+
+ private:
+  const Json& object_;
+  std::string_view kind_;
+  std::string pointer_;
+};
+
+Result<Json> parsePayload(std::string_view payload, std::string_view kind) {
+  // parseStrictJson checks the cap before parsing; its messages start with `kind: `.
+  return parseStrictJson(payload, kind, kOrderMaxPayloadBytes);
+}
+
+Status checkVersion(const ObjectReader& reader) {
+  auto v = reader.integer("v", kOrderFormatVersion, kOrderFormatVersion);
+  if (!v.ok()) return reader.error("v", "unsupported version (this build reads v1)");
+  return okStatus();
+}
+
+Status checkWindow(const ObjectReader& reader, int64_t issued_at_ms, int64_t expires_at_ms) {
+  if (expires_at_ms <= issued_at_ms) return reader.error("expires_at", "must be after issued_at");
+  return okStatus();
+}
+
+std::string formatTime(int64_t millis) { return formatRfc3339(millis); }
+
+}  // namespace
+
+Result<int64_t> parseRfc3339UtcMillis(std::string_view text) {
+  auto bad = [&](const char* why) {
+    return makeError(ErrorCode::kParse, "not an RFC 3339 UTC time (" + std::string(why) + "): " +
+                                            quoteForMessage(text) + " (e.g. 2026-11-26T10:01:00Z)");
+  };
+  // "YYYY-MM-DDTHH:MM:SS" then an optional fraction then "Z".
+  static constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd";
+  if (text.size() < kShape.size() + 1) return bad("too short");
+  for (size_t i = 0; i < kShape.size(); ++i) {
+    const bool digit = text[i] >= '0' && text[i] <= '9';
+    if (kShape[i] == 'd' ? !digit : text[i] != kShape[i]) return bad("malformed");
+  }
+  auto number = [&](size_t pos, size_t count) {
+    int out = 0;
+    for (size_t i = pos; i < pos + count; ++i) out = out * 10 + (text[i] - '0');
+    return out;
+  };
+  const int year = number(0, 4), month = number(5, 2), day = number(8, 2);
+  const int hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
+    return bad("no such date");
+  }
+  if (hour > 23 || minute > 59 || second > 59) return bad("no such time of day");
+  size_t pos = kShape.size();
+  int64_t millis = 0;
+  if (text[pos] == '.') {
+    ++pos;
+    const size_t start = pos;
+    int64_t scale = 100;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      millis += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start || pos - start > 9) return bad("fraction of 1 to 9 digits");
+  }
+  if (pos + 1 != text.size() || text[pos] != 'Z') return bad("must end in Z (UTC)");
+  const int64_t days = daysFromCivil(year, month, day);
+  return ((days * 24 + hour) * 60 + minute) * 60 * 1000 + second * 1000LL + millis;
+}
+
+const char* orderActionName(OrderAction action) {
+  return action == OrderAction::kIsolate ? "isolate" : "restore";
+}
+
+const char* ackResultName(AckResult result) {
+  switch (result) {
+    case AckResult::kApplied:
+      return "applied";
+    case AckResult::kAlreadyApplied:
+      return "already_applied";
+    case AckResult::kRejected:
+      return "rejected";
+    case AckResult::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
+
+// ---------------------------------------------------------------------------------------------
+// authz
+
+Result<Authz> parseAuthz(std::string_view payload) {
+  auto doc = parsePayload(payload, "authz");
+  if (!doc.ok()) return doc.error();
+  const ObjectReader r(*doc, "authz", "");
+  SHADAN_RETURN_IF_ERROR(
+      r.checkMembers({"v", "command_id", "action", "segment", "profile", "segment_gen", "targets",
+                      "requested_by", "reason", "drill", "issued_at", "expires_at"},
+                     {"ttl_s", "ticket", "correlation_id", "on_behalf_of"}));
+  SHADAN_RETURN_IF_ERROR(checkVersion(r));
+  Authz out;
+
+  auto command_id = r.text("command_id");
+  if (!command_id.ok()) return command_id.error();
+  if (!isUuid(*command_id)) return r.error("command_id", "must be a lower-case UUID");
+  out.command_id = std::move(*command_id);
+
+  auto action = r.text("action");
+  if (!action.ok()) return action.error();
+  if (*action == "isolate") {
+    out.action = OrderAction::kIsolate;
+  } else if (*action == "restore") {
+    out.action = OrderAction::kRestore;
+  } else {
+    return r.error("action", "must be \"isolate\" or \"restore\"");
+  }
+
+  auto segment = r.text("segment");
+  if (!segment.ok()) return segment.error();
+  out.segment = std::move(*segment);
+  auto profile = r.text("profile");
+  if (!profile.ok()) return profile.error();
+  out.profile = std::move(*profile);
+  auto gen = r.integer("segment_gen", 0, std::numeric_limits<int64_t>::max());
+  if (!gen.ok()) return gen.error();
+  out.segment_gen = *gen;
+
+  const Json& targets = r.at("targets");
+  if (!targets.is_array() || targets.empty() || targets.size() > kMaxTargets) {
+    return r.error("targets",
+                   "must be an array of 1 to " + std::to_string(kMaxTargets) + " agent ids");
+  }
+  const ObjectReader targets_reader(targets, "authz", r.pointerOf("targets"));
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const std::string index = std::to_string(i);
+    auto target = targets_reader.textValue(targets[i], index, kMaxNameBytes);
+    if (!target.ok()) return target.error();
+    if (std::find(out.targets.begin(), out.targets.end(), *target) != out.targets.end()) {
+      return targets_reader.error(index, "duplicate target " + quoteForMessage(*target));
+    }
+    out.targets.push_back(std::move(*target));
+  }
+
+  if (r.has("ttl_s")) {
+    if (out.action != OrderAction::kIsolate) return r.error("ttl_s", "only an isolate has a ttl");
+    auto ttl = r.integer("ttl_s", 1, kMaxTtlSeconds);
+    if (!ttl.ok()) return ttl.error();
+    out.ttl_s = *ttl;
+  }
+  auto requested_by = r.text("requested_by");
+  if (!requested_by.ok()) return requested_by.error();
+  out.requested_by = std::move(*requested_by);
+  auto reason = r.text("reason", kMaxReasonBytes);
+  if (!reason.ok()) return reason.error();
+  out.reason = std::move(*reason);
+  if (r.has("ticket")) {
+    auto ticket = r.text("ticket");
+    if (!ticket.ok()) return ticket.error();
+    out.ticket = std::move(*ticket);
+  }
+  if (r.has("correlation_id")) {
+    auto correlation = r.text("correlation_id");
+    if (!correlation.ok()) return correlation.error();
+    out.correlation_id = std::move(*correlation);
+  }
+  auto drill = r.boolean("drill");
+  if (!drill.ok()) return drill.error();
+  out.drill = *drill;
+  auto issued = r.timestamp("issued_at");
+  if (!issued.ok()) return issued.error();
+  auto expires = r.timestamp("expires_at");
+  if (!expires.ok()) return expires.error();
+  SHADAN_RETURN_IF_ERROR(checkWindow(r, *issued, *expires));
+  out.issued_at_ms = *issued;
+  out.expires_at_ms = *expires;
+  if (r.has("on_behalf_of")) {
+    auto caller = r.text("on_behalf_of");
+    if (!caller.ok()) return caller.error();
+    out.on_behalf_of = std::move(*caller);
+  }
+  return out;
+}
+
+std::string serializeAuthz(const Authz& authz) {
+  Json doc{{"v", authz.v},
+           {"command_id", authz.command_id},
+           {"action", orderActionName(authz.action)},
+           {"segment", authz.segment},
+           {"profile", authz.profile},
+           {"segment_gen", authz.segment_gen},
+           {"targets", authz.targets},
+           {"requested_by", authz.requested_by},
+           {"reason", authz.reason},
+           {"drill", authz.drill},
+           {"issued_at", formatTime(authz.issued_at_ms)},
+           {"expires_at", formatTime(authz.expires_at_ms)}};
+  if (authz.ttl_s) doc["ttl_s"] = *authz.ttl_s;
+  if (authz.ticket) doc["ticket"] = *authz.ticket;
+  if (authz.correlation_id) doc["correlation_id"] = *authz.correlation_id;
+  if (authz.on_behalf_of) doc["on_behalf_of"] = *authz.on_behalf_of;
+  return doc.dump();
+}
+
+// ---------------------------------------------------------------------------------------------
+// dispatch
+
+Result<Dispatch> parseDispatch(std::string_view payload) {
+  auto doc = parsePayload(payload, "dispatch");
+  if (!doc.ok()) return doc.error();
+  const ObjectReader r(*doc, "dispatch", "");
+  SHADAN_RETURN_IF_ERROR(r.checkMembers(
+      {"v", "agent_id", "agent_key", "seq", "issued_at", "expires_at", "authz"}, {}));
+  SHADAN_RETURN_IF_ERROR(checkVersion(r));
+  Dispatch out;
+  auto agent_id = r.text("agent_id");
+  if (!agent_id.ok()) return agent_id.error();
+  out.agent_id = std::move(*agent_id);
+  auto agent_key = r.hex64("agent_key");
+  if (!agent_key.ok()) return agent_key.error();
+  out.agent_key = std::move(*agent_key);
+  auto seq = r.integer("seq", 1, std::numeric_limits<int64_t>::max());
+  if (!seq.ok()) return seq.error();
+  out.seq = *seq;
+  auto issued = r.timestamp("issued_at");
+  if (!issued.ok()) return issued.error();
+  auto expires = r.timestamp("expires_at");
+  if (!expires.ok()) return expires.error();
+  SHADAN_RETURN_IF_ERROR(checkWindow(r, *issued, *expires));
+  out.issued_at_ms = *issued;
+  out.expires_at_ms = *expires;
+  auto authz = dsseEnvelopeFromJson(r.at("authz"), "dispatch", r.pointerOf("authz"));
+  if (!authz.ok()) return authz.error();
+  out.authz = std::move(*authz);
+  return out;
+}
+
+std::string serializeDispatch(const Dispatch& dispatch) {
+  return Json{{"v", dispatch.v},
+              {"agent_id", dispatch.agent_id},
+              {"agent_key", dispatch.agent_key},
+              {"seq", dispatch.seq},
+              {"issued_at", formatTime(dispatch.issued_at_ms)},
+              {"expires_at", formatTime(dispatch.expires_at_ms)},
+              {"authz", dsseEnvelopeToJson(dispatch.authz)}}
+      .dump();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ack
+
+Result<Ack> parseAck(std::string_view payload) {
+  auto doc = parsePayload(payload, "ack");
+  if (!doc.ok()) return doc.error();
+  const ObjectReader r(*doc, "ack", "");
+  SHADAN_RETURN_IF_ERROR(
+      r.checkMembers({"v", "agent_id", "seq", "command_id", "result", "reason", "state_after",
+                      "ruleset_sha256", "received_at", "applied_at", "audit"},
+                     {}));
+  SHADAN_RETURN_IF_ERROR(checkVersion(r));
+  Ack out;
+  auto agent_id = r.text("agent_id");
+  if (!agent_id.ok()) return agent_id.error();
+  out.agent_id = std::move(*agent_id);
+  auto seq = r.integer("seq", 0, std::numeric_limits<int64_t>::max());
+  if (!seq.ok()) return seq.error();
+  out.seq = *seq;
+  if (!r.isNull("command_id")) {
+    auto command_id = r.text("command_id");
+    if (!command_id.ok()) return command_id.error();
+    if (!isUuid(*command_id)) return r.error("command_id", "must be a lower-case UUID or null");
+    out.command_id = std::move(*command_id);
+  }
+
+  auto result = r.text("result");
+  if (!result.ok()) return result.error();
+  bool known = false;
+  for (AckResult candidate : {AckResult::kApplied, AckResult::kAlreadyApplied, AckResult::kRejected,
+                              AckResult::kFailed}) {
+    if (*result == ackResultName(candidate)) {
+      out.result = candidate;
+      known = true;
+    }
+  }
+  if (!known) {
+    return r.error("result", "must be applied, already_applied, rejected or failed");
+  }
+  const bool failure = out.result == AckResult::kRejected || out.result == AckResult::kFailed;
+  if (r.isNull("reason")) {
+    if (failure) return r.error("reason", "a rejected or failed ack names its reason");
+  } else {
+    auto reason = r.text("reason", kMaxReasonBytes);
+    if (!reason.ok()) return reason.error();
+    out.reason = std::move(*reason);
+  }
+
+  const ObjectReader state(r.at("state_after"), "ack", r.pointerOf("state_after"));
+  SHADAN_RETURN_IF_ERROR(state.checkMembers({"isolated"}, {}));
+  const Json& isolated = state.at("isolated");
+  if (!isolated.is_array()) return state.error("isolated", "must be an array");
+  const ObjectReader isolated_reader(isolated, "ack", state.pointerOf("isolated"));
+  for (size_t i = 0; i < isolated.size(); ++i) {
+    const std::string index = std::to_string(i);
+    auto entry = isolated_reader.textValue(isolated[i], index, 2 * kMaxNameBytes + 1);
+    if (!entry.ok()) return entry.error();
+    const size_t colon = entry->find(':');
+    if (colon == 0 || colon == std::string::npos || colon + 1 == entry->size()) {
+      return isolated_reader.error(index, "must be \"segment:profile\"");
+    }
+    out.isolated.push_back(std::move(*entry));
+  }
+
+  auto ruleset = r.hex64("ruleset_sha256");
+  if (!ruleset.ok()) return ruleset.error();
+  out.ruleset_sha256 = std::move(*ruleset);
+  auto received = r.timestamp("received_at");
+  if (!received.ok()) return received.error();
+  out.received_at_ms = *received;
+  if (!r.isNull("applied_at")) {
+    auto applied = r.timestamp("applied_at");
+    if (!applied.ok()) return applied.error();
+    out.applied_at_ms = *applied;
+  }
+
+  const ObjectReader audit(r.at("audit"), "ack", r.pointerOf("audit"));
+  SHADAN_RETURN_IF_ERROR(audit.checkMembers({"log_seq", "entry_hash"}, {}));
+  auto log_seq = audit.integer("log_seq", 0, std::numeric_limits<int64_t>::max());
+  if (!log_seq.ok()) return log_seq.error();
+  out.audit.log_seq = *log_seq;
+  auto entry_hash = audit.hex64("entry_hash");
+  if (!entry_hash.ok()) return entry_hash.error();
+  out.audit.entry_hash = std::move(*entry_hash);
+  return out;
+}
+
+std::string serializeAck(const Ack& ack) {
+  return Json{
+      {"v", ack.v},
+      {"agent_id", ack.agent_id},
+      {"seq", ack.seq},
+      {"command_id", ack.command_id ? Json(*ack.command_id) : Json(nullptr)},
+      {"result", ackResultName(ack.result)},
+      {"reason", ack.reason ? Json(*ack.reason) : Json(nullptr)},
+      {"state_after", Json{{"isolated", ack.isolated}}},
+      {"ruleset_sha256", ack.ruleset_sha256},
+      {"received_at", formatTime(ack.received_at_ms)},
+      {"applied_at", ack.applied_at_ms ? Json(formatTime(*ack.applied_at_ms)) : Json(nullptr)},
+      {"audit", Json{{"log_seq", ack.audit.log_seq}, {"entry_hash", ack.audit.entry_hash}}}}
+      .dump();
+}
+
+}  // namespace shadan

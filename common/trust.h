@@ -1,0 +1,85 @@
+#pragma once
+
+// The trust file (PROTOCOL.md "Keys and trust"): which keys exist, whose they are, what roles
+// they hold, and how many distinct people each action needs.
+//
+//   {"shadan_trust": 1, "version": 7, "expires_at": "2027-01-01T00:00:00Z",
+//    "keys": [{"keyid": "<hex sha256 of the key>", "public_key": "<base64, 32 bytes>",
+//              "identity": "op:sato", "roles": ["operator", "breakglass"]}, ...],
+//    "thresholds": {"isolate": {"operators": 1, "controller_on_behalf": true},
+//                   "isolate_protected": {"operators": 2},
+//                   "restore": {"operators": 2},
+//                   "breakglass_isolate": {"breakglass": 2}}}
+//
+// Contracts:
+//   - Parsing is strict (unknown members, duplicate keys, floats refused); errors are kParse and
+//     name `<source>: <JSON pointer>: <reason>`.
+//   - keyid must equal the SHA-256 of the key; a keyid appears once.
+//   - An identity may own several keys; thresholds count identities, never keys.
+//   - Authority is kept apart: an identity holding `controller` or `agent` holds nothing else,
+//     and `breakglass` requires `operator`. So the online controller key can never count as an
+//     operator, and a stolen agent key can never approve an order.
+//   - `thresholds` and each of its members are optional; missing values take the defaults below.
+//   - The signature of the trust file by a root threshold (full design) is not done yet.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/ed25519.h"
+#include "common/result.h"
+
+namespace shadan {
+
+inline constexpr int kTrustFormatVersion = 1;
+inline constexpr size_t kTrustMaxBytes = 256 * 1024;
+
+enum class TrustRole { kOperator, kBreakglass, kController, kAgent };
+const char* trustRoleName(TrustRole role);
+
+struct TrustKey {
+  std::string keyid;
+  Ed25519PublicKey public_key{};
+  std::string identity;  // "op:sato", "controller", "agent:core-gw"
+  std::set<TrustRole> roles;
+
+  bool hasRole(TrustRole role) const { return roles.count(role) != 0; }
+};
+
+struct TrustThresholds {
+  int isolate_operators = 1;
+  bool isolate_controller_on_behalf = true;  // controller-signed authz for an API caller
+  int isolate_protected_operators = 2;       // a protected segment: operators only
+  int restore_operators = 2;                 // operators only, never the controller
+  int breakglass_isolate = 2;                // breakglass identities, offline files
+};
+
+struct Trust {
+  int64_t version = 0;
+  int64_t expires_at_ms = 0;
+  std::vector<TrustKey> keys;
+  TrustThresholds thresholds;
+
+  const TrustKey* findKey(std::string_view keyid) const;
+  // True once `now` has passed expires_at.
+  bool isExpired(std::chrono::system_clock::time_point now) const;
+};
+
+Result<Trust> parseTrust(std::string_view json_text, std::string_view source);
+
+// Reads `path` (capped at kTrustMaxBytes) and parses it; errors name the path.
+Result<Trust> loadTrustFile(const std::filesystem::path& path);
+
+// Whether an agent holding trust version `held_version` may switch to `candidate`: refused
+// (kInvalidArgument) when the candidate is expired or its version is lower than the one held
+// (a rollback to a trust file that still lists a revoked key). The same version is accepted:
+// re-reading the file held is not an update.
+Status acceptTrustUpdate(int64_t held_version, const Trust& candidate, const Clock& clock);
+
+}  // namespace shadan

@@ -1,0 +1,243 @@
+#include "common/trust.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/orders.h"
+
+namespace shadan {
+namespace {
+
+using nlohmann::json;
+
+class FixedClock : public Clock {
+ public:
+  explicit FixedClock(int64_t millis) : millis_(millis) {}
+  std::chrono::system_clock::time_point now() const override {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(millis_));
+  }
+
+ private:
+  int64_t millis_;
+};
+
+Ed25519KeyPair keyFromByte(uint8_t byte) {
+  std::vector<uint8_t> seed(kEd25519SeedBytes, byte);
+  return Ed25519KeyPair::fromSeed(seed).value();
+}
+
+json keyEntry(const Ed25519KeyPair& key, const std::string& identity,
+              const std::vector<std::string>& roles) {
+  return {{"keyid", key.keyId()},
+          {"public_key", base64Encode(key.publicKey())},
+          {"identity", identity},
+          {"roles", roles}};
+}
+
+class TrustTest : public ::testing::Test {
+ protected:
+  TrustTest()
+      : sato_(keyFromByte(1)),
+        sato_laptop_(keyFromByte(2)),
+        tanaka_(keyFromByte(3)),
+        controller_(keyFromByte(4)),
+        agent_(keyFromByte(5)) {}
+
+  json base() const {
+    return {{"shadan_trust", 1},
+            {"version", 3},
+            {"expires_at", "2027-01-01T00:00:00Z"},
+            {"keys",
+             {keyEntry(sato_, "op:sato", {"operator", "breakglass"}),
+              keyEntry(sato_laptop_, "op:sato", {"operator"}),
+              keyEntry(tanaka_, "op:tanaka", {"operator", "breakglass"}),
+              keyEntry(controller_, "controller", {"controller"}),
+              keyEntry(agent_, "agent:core-gw", {"agent"})}}};
+  }
+
+  static Result<Trust> parse(const json& doc) { return parseTrust(doc.dump(), "trust.json"); }
+
+  Ed25519KeyPair sato_, sato_laptop_, tanaka_, controller_, agent_;
+};
+
+TEST_F(TrustTest, ParsesKeysRolesAndDefaults) {
+  auto trust = parse(base());
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_EQ(trust->version, 3);
+  EXPECT_EQ(trust->expires_at_ms, parseRfc3339UtcMillis("2027-01-01T00:00:00Z").value());
+  ASSERT_EQ(trust->keys.size(), 5u);
+  const TrustKey* sato = trust->findKey(sato_.keyId());
+  ASSERT_NE(sato, nullptr);
+  EXPECT_EQ(sato->identity, "op:sato");
+  EXPECT_EQ(sato->public_key, sato_.publicKey());
+  EXPECT_TRUE(sato->hasRole(TrustRole::kOperator));
+  EXPECT_TRUE(sato->hasRole(TrustRole::kBreakglass));
+  EXPECT_FALSE(sato->hasRole(TrustRole::kController));
+  EXPECT_TRUE(trust->findKey(controller_.keyId())->hasRole(TrustRole::kController));
+  EXPECT_EQ(trust->findKey(std::string(64, '0')), nullptr);
+  // Defaults from the issue: isolate 1 operator or controller-on-behalf, protected 2,
+  // restore 2, break-glass 2.
+  EXPECT_EQ(trust->thresholds.isolate_operators, 1);
+  EXPECT_TRUE(trust->thresholds.isolate_controller_on_behalf);
+  EXPECT_EQ(trust->thresholds.isolate_protected_operators, 2);
+  EXPECT_EQ(trust->thresholds.restore_operators, 2);
+  EXPECT_EQ(trust->thresholds.breakglass_isolate, 2);
+}
+
+TEST_F(TrustTest, ParsesExplicitThresholds) {
+  json doc = base();
+  doc["thresholds"] = {{"isolate", {{"operators", 2}, {"controller_on_behalf", false}}},
+                       {"isolate_protected", {{"operators", 3}}},
+                       {"restore", {{"operators", 3}}},
+                       {"breakglass_isolate", {{"breakglass", 1}}}};
+  auto trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_EQ(trust->thresholds.isolate_operators, 2);
+  EXPECT_FALSE(trust->thresholds.isolate_controller_on_behalf);
+  EXPECT_EQ(trust->thresholds.isolate_protected_operators, 3);
+  EXPECT_EQ(trust->thresholds.restore_operators, 3);
+  EXPECT_EQ(trust->thresholds.breakglass_isolate, 1);
+
+  // A partial thresholds object keeps the other defaults.
+  doc["thresholds"] = {{"restore", {{"operators", 4}}}};
+  trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_EQ(trust->thresholds.restore_operators, 4);
+  EXPECT_EQ(trust->thresholds.isolate_operators, 1);
+}
+
+TEST_F(TrustTest, RefusesBadFilesNamingThePointer) {
+  struct Case {
+    const char* name;
+    std::function<void(json&)> edit;
+    const char* expected;  // substring: the pointer and/or the reason
+  };
+  const std::vector<Case> cases = {
+      {"unknown top-level member", [](json& d) { d["extra"] = 1; }, "/: unknown member"},
+      {"missing keys", [](json& d) { d.erase("keys"); }, "missing member \"keys\""},
+      {"wrong format", [](json& d) { d["shadan_trust"] = 2; }, "/shadan_trust"},
+      {"version zero", [](json& d) { d["version"] = 0; }, "/version"},
+      {"version string", [](json& d) { d["version"] = "3"; }, "/version"},
+      {"expires not UTC", [](json& d) { d["expires_at"] = "2027-01-01T09:00:00+09:00"; },
+       "/expires_at"},
+      {"expires no such date", [](json& d) { d["expires_at"] = "2027-02-30T00:00:00Z"; },
+       "/expires_at"},
+      {"empty keys", [](json& d) { d["keys"] = json::array(); }, "/keys"},
+      {"keyid mismatch", [](json& d) { d["keys"][1]["keyid"] = d["keys"][0]["keyid"]; },
+       "/keys/1/keyid"},
+      {"public key wrong length", [](json& d) { d["keys"][0]["public_key"] = "AAAA"; },
+       "/keys/0/public_key"},
+      {"public key not base64", [](json& d) { d["keys"][0]["public_key"] = "!!"; },
+       "/keys/0/public_key"},
+      {"unknown key member", [](json& d) { d["keys"][2]["comment"] = "x"; },
+       "/keys/2: unknown member"},
+      {"unknown role", [](json& d) { d["keys"][0]["roles"] = {"admin"}; }, "/keys/0/roles/0"},
+      {"duplicate role",
+       [](json& d) {
+         d["keys"][0]["roles"] = {"operator", "operator"};
+       },
+       "/keys/0/roles/1"},
+      {"empty roles", [](json& d) { d["keys"][0]["roles"] = json::array(); }, "/keys/0/roles"},
+      {"bad identity", [](json& d) { d["keys"][0]["identity"] = "op sato"; }, "/keys/0/identity"},
+      {"empty identity", [](json& d) { d["keys"][0]["identity"] = ""; }, "/keys/0/identity"},
+      {"duplicate key", [](json& d) { d["keys"].push_back(d["keys"][0]); }, "/keys/5/keyid"},
+      {"controller also operator",
+       [](json& d) {
+         d["keys"][3]["roles"] = {"controller", "operator"};
+       },
+       "/keys/3/roles"},
+      {"controller identity owns an operator key",
+       [](json& d) { d["keys"][0]["identity"] = "controller"; }, "/keys/3/roles"},
+      {"agent also operator",
+       [](json& d) {
+         d["keys"][4]["roles"] = {"agent", "operator"};
+       },
+       "/keys/4/roles"},
+      {"breakglass without operator", [](json& d) { d["keys"][0]["roles"] = {"breakglass"}; },
+       "/keys/0/roles"},
+      {"threshold zero",
+       [](json& d) {
+         d["thresholds"] = {{"restore", {{"operators", 0}}}};
+       },
+       "/thresholds/restore/operators"},
+      {"threshold float",
+       [](json& d) {
+         d["thresholds"] = {{"restore", {{"operators", 1.5}}}};
+       },
+       "/thresholds/restore/operators"},
+      {"unknown action",
+       [](json& d) {
+         d["thresholds"] = {{"delete", {{"operators", 1}}}};
+       },
+       "/thresholds: unknown member"},
+      {"unknown threshold member",
+       [](json& d) {
+         d["thresholds"] = {{"restore", {{"controller_on_behalf", true}}}};
+       },
+       "/thresholds/restore: unknown member"},
+      {"on_behalf not bool",
+       [](json& d) {
+         d["thresholds"] = {{"isolate", {{"controller_on_behalf", 1}}}};
+       },
+       "/thresholds/isolate/controller_on_behalf"},
+  };
+  for (const Case& c : cases) {
+    json doc = base();
+    c.edit(doc);
+    auto trust = parse(doc);
+    ASSERT_FALSE(trust.ok()) << c.name;
+    EXPECT_EQ(trust.error().code, ErrorCode::kParse) << c.name;
+    EXPECT_NE(trust.error().message.find("trust.json: "), std::string::npos) << c.name;
+    EXPECT_NE(trust.error().message.find(c.expected), std::string::npos)
+        << c.name << ": " << trust.error().message;
+  }
+}
+
+TEST_F(TrustTest, RefusesDuplicateJsonKeys) {
+  std::string text = base().dump();
+  text.insert(1, R"("version":99,)");
+  auto trust = parseTrust(text, "trust.json");
+  ASSERT_FALSE(trust.ok());
+  EXPECT_NE(trust.error().message.find("duplicate key"), std::string::npos);
+}
+
+TEST_F(TrustTest, AcceptTrustUpdateRefusesRollbackAndExpiry) {
+  const Trust trust = parse(base()).value();  // version 3, expires 2027-01-01
+  const FixedClock before(parseRfc3339UtcMillis("2026-11-26T10:00:00Z").value());
+  const FixedClock after(parseRfc3339UtcMillis("2027-01-01T00:00:00.001Z").value());
+  EXPECT_TRUE(acceptTrustUpdate(2, trust, before).ok());
+  EXPECT_TRUE(acceptTrustUpdate(3, trust, before).ok());  // the same version: a re-read
+  auto rollback = acceptTrustUpdate(4, trust, before);
+  ASSERT_FALSE(rollback.ok());
+  EXPECT_NE(rollback.error().message.find("older"), std::string::npos);
+  auto expired = acceptTrustUpdate(1, trust, after);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_NE(expired.error().message.find("expired"), std::string::npos);
+  EXPECT_FALSE(trust.isExpired(before.now()));
+  EXPECT_TRUE(trust.isExpired(after.now()));
+}
+
+TEST_F(TrustTest, LoadsAFile) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("shadan-trust-test-" + std::to_string(getpid()) + ".json");
+  {
+    std::ofstream out(path);
+    out << base().dump(2);
+  }
+  auto trust = loadTrustFile(path);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_EQ(trust->keys.size(), 5u);
+  auto missing = loadTrustFile(path);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace shadan

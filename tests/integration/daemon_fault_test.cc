@@ -1,0 +1,479 @@
+// Fault tests of the agent daemon on the real kernel: the standard lab of namespaces, the real
+// `shadan-agent run` started inside the gateway's namespace (AgentProcess), faults done to it
+// from outside (kill -9, foreign nft / ip commands, a simulated reboot, deadlines passing while
+// it is down) and real packets proving, after each fault, that the isolation is (or is no longer)
+// in force.
+//
+// Needs root. Namespaces are sd-<lab>-<node> with a per-process lab name and are deleted by the
+// Lab's destructor; a daemon still running when a test ends is killed by AgentProcess's
+// destructor, so a failing assertion leaves neither behind.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/lab/command_runner.h"
+#include "cli/lab/lab.h"
+#include "cli/lab/probe.h"
+#include "tests/integration/agent_process.h"
+
+namespace shadan {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kShouldFail = 300ms;   // long enough for a packet across a veth to come back
+constexpr auto kShouldPass = 3000ms;  // generous: a pass must never be flaky
+constexpr auto kRepairWithin = 2000ms;
+
+const std::string kPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
+const std::string kAgent = std::string(SHADAN_BINARY_DIR) + "/agents/shadan-agent";
+
+struct Host {
+  const char* node;
+  const char* v4;
+  const char* v6;
+};
+constexpr Host kOffice{"office", "10.20.0.2", "fd00:20::2"};
+constexpr Host kServers{"servers", "10.30.0.2", "fd00:30::2"};
+constexpr Host kInet{"inet", "203.0.113.2", "2001:db8:113::2"};
+
+// Polls `done` every `interval` until it holds or `timeout` passes; true if it held.
+bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds interval = 5ms) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+size_t countOf(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+class DaemonFaultTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0) return;
+    runner_ = new ProcessCommandRunner(std::chrono::seconds(20));
+    lab_ = new Lab(standardLabSpec(), "f" + std::to_string(::getpid() % 10000000), *runner_);
+    auto up = lab_->up();
+    if (!up.ok()) setup_error_ = new std::string(up.error().message);
+  }
+
+  static void TearDownTestSuite() {
+    delete lab_;  // tears the namespaces down
+    lab_ = nullptr;
+    delete runner_;
+    runner_ = nullptr;
+    delete setup_error_;
+    setup_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "integration tests need root (network namespaces)";
+    ASSERT_EQ(setup_error_, nullptr) << "lab did not come up: " << *setup_error_;
+    const std::string name = "shadan-df-" + std::to_string(::getpid()) + "-" +
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    state_dir_ = std::filesystem::temp_directory_path() / name;
+    log_path_ = std::filesystem::temp_directory_path() / (name + ".log");
+    std::filesystem::remove_all(state_dir_);
+    std::filesystem::remove(log_path_);
+  }
+
+  void TearDown() override {
+    if (::geteuid() != 0 || setup_error_) return;
+    if (HasFailure()) {
+      std::cerr << "---- daemon log " << log_path_ << " ----\n" << daemonLog();
+      // What the lab looked like when the test failed: rules, blackholes, neighbours.
+      for (const std::vector<std::string>& argv :
+           {std::vector<std::string>{"ip", "netns", "exec", ns("gw"), "nft", "list", "ruleset"},
+            {"ip", "-n", ns("gw"), "route", "show", "table", "all"},
+            {"ip", "-n", ns("gw"), "neigh"},
+            {"ip", "-n", ns("office"), "neigh"},
+            {"ip", "-n", ns("servers"), "neigh"}}) {
+        auto shown = runner_->run(argv);
+        std::cerr << "---- " << formatArgv(argv) << " ----\n"
+                  << (shown.ok() ? shown->out + shown->err : shown.error().message);
+      }
+    }
+    if (daemon_) {
+      auto stopped = daemon_->terminate();
+      EXPECT_TRUE(stopped.ok()) << stopped.error().message;
+      daemon_.reset();
+    }
+    // Leave the lab open for the next test whatever this one did (no daemon runs now, so the
+    // command acts on the kernel itself).
+    auto restored = agent({"restore", "--all"});
+    EXPECT_EQ(restored.exit_code, 0) << restored.err;
+    std::filesystem::remove_all(state_dir_);
+    std::filesystem::remove(log_path_);
+  }
+
+  std::string ns(const char* node) const { return lab_->nsName(node); }
+
+  // Starts `shadan-agent run` in the gateway and waits for READY=1.
+  Result<std::unique_ptr<AgentProcess>> launchDaemon() {
+    AgentProcessOptions options;
+    options.netns = ns("gw");
+    options.binary = kAgent;
+    options.arguments = {"--policy",          kPolicy,       "--gateway", "gw", "--state-dir",
+                         state_dir_.string(), "--log-level", "info"};
+    options.log_path = log_path_;
+    return AgentProcess::start(options);
+  }
+
+  void startDaemon() {
+    auto started = launchDaemon();
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    daemon_ = std::move(started).value();
+  }
+
+  void kill9Daemon() {
+    ASSERT_TRUE(daemon_);
+    auto killed = daemon_->kill9();
+    ASSERT_TRUE(killed.ok()) << killed.error().message;
+    EXPECT_EQ(*killed, 128 + SIGKILL);
+    daemon_.reset();
+  }
+
+  std::string daemonLog() const { return readWholeFile(log_path_); }
+
+  // Runs shadan-agent (not `run`) in the gateway's namespace with the lab policy and this test's
+  // state directory: through the daemon's socket when one runs.
+  CommandResult agent(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"ip", "netns", "exec", ns("gw"), kAgent};
+    argv.insert(argv.end(), args.begin(), args.end());
+    for (const std::string& a :
+         {std::string("--policy"), kPolicy, std::string("--gateway"), std::string("gw"),
+          std::string("--state-dir"), state_dir_.string()}) {
+      argv.push_back(a);
+    }
+    auto result = runner_->run(argv);
+    if (!result.ok()) return CommandResult{-1, "", result.error().message};
+    return result.value();
+  }
+
+  nlohmann::json status() {
+    auto result = agent({"status", "--json"});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    try {
+      return nlohmann::json::parse(result.out);
+    } catch (const nlohmann::json::exception& e) {
+      ADD_FAILURE() << "status --json is not JSON: " << e.what() << "\n" << result.out;
+      return nlohmann::json::object();
+    }
+  }
+
+  // A command in the gateway's namespace that must succeed (the fault we inject).
+  void inGateway(const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {"ip", "netns", "exec", ns("gw")};
+    argv.insert(argv.end(), command.begin(), command.end());
+    auto result = runChecked(*runner_, argv);
+    ASSERT_TRUE(result.ok()) << result.error().message;
+  }
+
+  // `nft -s list table inet shadan` in the gateway, or nullopt when the table is not there.
+  std::optional<std::string> shadanTable() {
+    auto result = runner_->run(
+        {"ip", "netns", "exec", ns("gw"), "nft", "-s", "list", "table", "inet", "shadan"});
+    if (!result.ok() || result->exit_code != 0) return std::nullopt;
+    return result->out;
+  }
+
+  std::string routeTable(const char* family) {
+    auto listed =
+        runChecked(*runner_, {"ip", "-n", ns("gw"), family, "route", "show", "table", "21320"});
+    EXPECT_TRUE(listed.ok()) << listed.error().message;
+    return listed.ok() ? listed->out : std::string();
+  }
+
+  bool tcp(const Host& from, const Host& to, bool v6, std::chrono::milliseconds timeout) {
+    auto reached = tcpConnect(ns(from.node), ns(to.node), v6 ? to.v6 : to.v4, 0, timeout);
+    EXPECT_TRUE(reached.ok()) << reached.error().message;
+    return reached.ok() && reached.value();
+  }
+
+  // office is cut from servers (new TCP, both families, both directions), while a segment that
+  // is not isolated still reaches the internet: the lab works, the isolation is what cuts.
+  void expectOfficeCut(const std::string& when) {
+    EXPECT_FALSE(tcp(kOffice, kServers, false, kShouldFail)) << when << ": office->servers v4";
+    EXPECT_FALSE(tcp(kOffice, kServers, true, kShouldFail)) << when << ": office->servers v6";
+    EXPECT_FALSE(tcp(kServers, kOffice, false, kShouldFail)) << when << ": servers->office v4";
+    EXPECT_TRUE(tcp(kServers, kInet, false, kShouldPass)) << when << ": sanity servers->inet";
+  }
+
+  // Forgets the hosts' neighbour entries. While office was cut, its IPv6 neighbour solicitations
+  // for the router went unanswered and the entry for fd00:20::1 went FAILED; with a FAILED
+  // default router the kernel re-probes it only every rtr_probe_interval (60 s), so v6 traffic
+  // would stay down for up to a minute after the cut is lifted. That is host state the gateway
+  // cannot reset (a real network's router advertisements would), not the isolation.
+  void forgetNeighbours() {
+    for (const char* host : {kOffice.node, kServers.node}) {
+      auto flushed =
+          runner_->run({"ip", "-n", ns(host), "neigh", "flush", "nud", "all", "dev", "eth0"});
+      EXPECT_TRUE(flushed.ok() && flushed->exit_code == 0) << host;
+    }
+  }
+
+  void expectOfficeOpen(const std::string& when) {
+    forgetNeighbours();
+    EXPECT_TRUE(tcp(kOffice, kServers, false, kShouldPass)) << when << ": office->servers v4";
+    EXPECT_TRUE(tcp(kOffice, kServers, true, kShouldPass)) << when << ": office->servers v6";
+    EXPECT_TRUE(tcp(kServers, kOffice, false, kShouldPass)) << when << ": servers->office v4";
+  }
+
+  void isolateOffice(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"isolate", "office"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto isolated = agent(args);
+    ASSERT_EQ(isolated.exit_code, 0) << isolated.err;
+    // "isolated office on gw", or "isolated office (PROFILE) on gw".
+    ASSERT_EQ(isolated.out.rfind("isolated office", 0), 0u) << isolated.out;
+  }
+
+  // The daemon logs `event=repaired` after its re-apply; the kernel may show the table first.
+  bool logSoonContains(const std::string& needle) {
+    return waitUntil([&] { return daemonLog().find(needle) != std::string::npos; }, 2000ms, 20ms);
+  }
+
+  static ProcessCommandRunner* runner_;
+  static Lab* lab_;
+  static std::string* setup_error_;
+  std::filesystem::path state_dir_;
+  std::filesystem::path log_path_;
+  std::unique_ptr<AgentProcess> daemon_;
+};
+
+ProcessCommandRunner* DaemonFaultTest::runner_ = nullptr;
+Lab* DaemonFaultTest::lab_ = nullptr;
+std::string* DaemonFaultTest::setup_error_ = nullptr;
+
+// 1. The rules live in the kernel, not in the daemon.
+TEST_F(DaemonFaultTest, KillNineLeavesTheIsolationInTheKernel) {
+  startDaemon();
+  isolateOffice();
+  expectOfficeCut("daemon running");
+  const auto table = shadanTable();
+  ASSERT_TRUE(table);
+
+  kill9Daemon();
+  EXPECT_EQ(shadanTable(), table) << "the table changed when the daemon died";
+  expectOfficeCut("after kill -9");
+}
+
+// 2. A new daemon on the same state takes over: in sync, and it serves restore.
+TEST_F(DaemonFaultTest, RestartOnTheSameStateKeepsTheIsolationAndServesRestore) {
+  startDaemon();
+  isolateOffice();
+  const auto table = shadanTable();
+  ASSERT_TRUE(table);
+  kill9Daemon();
+
+  startDaemon();
+  EXPECT_EQ(shadanTable(), table);
+  expectOfficeCut("after restart");
+  const nlohmann::json doc = status();
+  EXPECT_EQ(doc["kernel"].value("state", ""), "in_sync") << doc.dump();
+  ASSERT_EQ(doc["isolations"].size(), 1u) << doc.dump();
+  EXPECT_EQ(doc["isolations"][0].value("segment", ""), "office");
+
+  auto restored = agent({"restore", "office"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_NE(restored.out.find("restored office on gw"), std::string::npos) << restored.out;
+  // The second daemon (not the CLI on its own) carried it out.
+  EXPECT_TRUE(logSoonContains("event=control op=restore segment=office ok=true")) << daemonLog();
+  expectOfficeOpen("after restore through the new daemon");
+  EXPECT_FALSE(shadanTable());
+}
+
+// 3. A foreign `nft flush ruleset` is repaired within moments, and the log names who did it.
+TEST_F(DaemonFaultTest, ForeignFlushRulesetIsRepairedAndTheCulpritLogged) {
+  startDaemon();
+  isolateOffice();
+  const auto table = shadanTable();
+  ASSERT_TRUE(table);
+
+  inGateway({"nft", "flush", "ruleset"});
+  EXPECT_TRUE(waitUntil([&] { return shadanTable().has_value(); }, kRepairWithin))
+      << "table inet shadan not back within 2 s";
+  EXPECT_EQ(shadanTable(), table);
+  expectOfficeCut("after foreign flush");
+  EXPECT_TRUE(logSoonContains("event=repaired")) << daemonLog();
+  const std::string log = daemonLog();
+  EXPECT_NE(log.find("event=foreign_change pid="), std::string::npos) << log;
+  EXPECT_NE(log.find("by_comm=nft"), std::string::npos) << log;
+  EXPECT_EQ(log.find("by_pid=0 "), std::string::npos) << log;
+}
+
+// 4a. Deleting our table is repaired.
+TEST_F(DaemonFaultTest, ForeignDeleteTableIsRepaired) {
+  startDaemon();
+  isolateOffice();
+  const auto table = shadanTable();
+  ASSERT_TRUE(table);
+
+  inGateway({"nft", "delete", "table", "inet", "shadan"});
+  EXPECT_TRUE(waitUntil([&] { return shadanTable().has_value(); }, kRepairWithin));
+  EXPECT_EQ(shadanTable(), table);
+  expectOfficeCut("after foreign delete table");
+  EXPECT_TRUE(logSoonContains("event=repaired")) << daemonLog();
+}
+
+// 4b. An edit INSIDE our table (an accept at the head of forward, which would reopen the
+// segment) is undone: the table is byte-identical again and its hash is the applied one.
+TEST_F(DaemonFaultTest, ForeignRuleInsideOurTableIsRepaired) {
+  startDaemon();
+  isolateOffice();
+  const auto table = shadanTable();
+  ASSERT_TRUE(table);
+
+  inGateway({"nft", "insert", "rule", "inet", "shadan", "forward", "accept"});
+  EXPECT_TRUE(waitUntil([&] { return shadanTable() == table; }, kRepairWithin))
+      << "still edited: " << shadanTable().value_or("(no table)");
+  expectOfficeCut("after foreign insert rule");
+  EXPECT_TRUE(logSoonContains("event=repaired")) << daemonLog();
+  EXPECT_NE(daemonLog().find("found=drift"), std::string::npos) << daemonLog();
+  const nlohmann::json doc = status();
+  EXPECT_EQ(doc["kernel"].value("state", ""), "in_sync") << doc.dump();
+  EXPECT_EQ(doc["kernel"].value("ruleset_sha256", "x"), doc.value("applied_ruleset_sha256", "y"))
+      << doc.dump();
+}
+
+// 5. A deleted blackhole route comes back.
+TEST_F(DaemonFaultTest, ForeignBlackholeRouteDeletionIsResynced) {
+  startDaemon();
+  isolateOffice({"--profile", "full-blackhole"});
+  ASSERT_NE(routeTable("-4").find("blackhole 10.20.0.0/24"), std::string::npos);
+
+  inGateway({"ip", "route", "del", "blackhole", "10.20.0.0/24", "table", "21320"});
+  EXPECT_TRUE(waitUntil(
+      [&] { return routeTable("-4").find("blackhole 10.20.0.0/24") != std::string::npos; },
+      kRepairWithin))
+      << "route not back: " << routeTable("-4");
+  inGateway({"ip", "-6", "route", "del", "blackhole", "fd00:20::/64", "table", "21320"});
+  EXPECT_TRUE(waitUntil(
+      [&] { return routeTable("-6").find("blackhole fd00:20::/64") != std::string::npos; },
+      kRepairWithin))
+      << "route not back: " << routeTable("-6");
+  expectOfficeCut("after foreign route deletion");
+}
+
+// 6. After a "reboot" (the kernel forgot everything), the daemon is fail-closed: when READY=1
+// arrives the isolation is ALREADY in the kernel.
+TEST_F(DaemonFaultTest, AfterRebootTheTableIsThereWhenReadyArrives) {
+  startDaemon();
+  isolateOffice({"--profile", "full-blackhole"});
+  const auto table = shadanTable();
+  ASSERT_TRUE(table);
+  kill9Daemon();
+
+  inGateway({"nft", "flush", "ruleset"});
+  inGateway({"ip", "route", "flush", "table", "21320"});
+  inGateway({"ip", "-6", "route", "flush", "table", "21320"});
+  ASSERT_FALSE(shadanTable());
+  ASSERT_EQ(routeTable("-4"), "");
+  expectOfficeOpen("after the simulated reboot, before the daemon");
+
+  startDaemon();
+  // Nothing else has happened since READY=1: what is there now was there at READY.
+  EXPECT_EQ(shadanTable(), table) << "table not (or not fully) applied before READY=1";
+  EXPECT_NE(routeTable("-4").find("blackhole 10.20.0.0/24"), std::string::npos)
+      << "blackhole route not applied before READY=1";
+  expectOfficeCut("right after READY");
+  // The start's own apply is not a repair.
+  EXPECT_EQ(daemonLog().find("event=repaired"), std::string::npos) << daemonLog();
+}
+
+// 7. A deadline that passes while no daemon runs: the rules hold meanwhile, and the next start
+// honours the deadline.
+TEST_F(DaemonFaultTest, TtlThatExpiredWhileDownIsLiftedAtStart) {
+  startDaemon();
+  isolateOffice({"--ttl", "3s"});
+  kill9Daemon();
+
+  std::this_thread::sleep_for(4s);
+  ASSERT_TRUE(shadanTable()) << "the rules must not depend on the daemon";
+  expectOfficeCut("deadline passed, no daemon");
+
+  startDaemon();
+  expectOfficeOpen("after start");
+  const nlohmann::json doc = status();
+  EXPECT_TRUE(doc["isolations"].empty()) << doc.dump();
+  EXPECT_NE(daemonLog().find("event=expired_while_down segment=office"), std::string::npos)
+      << daemonLog();
+}
+
+// 8. A deadline that passes while the daemon runs lifts the isolation with no command.
+TEST_F(DaemonFaultTest, TtlExpiresWhileTheDaemonRuns) {
+  startDaemon();
+  const auto isolated_at = std::chrono::steady_clock::now();
+  isolateOffice({"--ttl", "2s"});
+  // Only one quick cut probe: it must finish well before the deadline.
+  EXPECT_FALSE(tcp(kOffice, kServers, false, kShouldFail)) << "office->servers while isolated";
+  ASSERT_LT(std::chrono::steady_clock::now() - isolated_at, 1800ms) << "too slow to check the cut";
+
+  std::this_thread::sleep_until(isolated_at + 2500ms);
+  expectOfficeOpen("2.5 s after isolate --ttl 2s");
+  EXPECT_TRUE(status()["isolations"].empty());
+  EXPECT_NE(daemonLog().find("event=expired segment=office"), std::string::npos) << daemonLog();
+}
+
+// 9. One writer: commands go through the daemon, and a second daemon cannot take the state.
+TEST_F(DaemonFaultTest, CommandsGoThroughTheDaemonAndASecondDaemonIsRefused) {
+  startDaemon();
+  isolateOffice();
+  EXPECT_TRUE(logSoonContains("event=control op=isolate segment=office ok=true")) << daemonLog();
+  expectOfficeCut("isolated through the socket");
+
+  std::vector<std::string> argv = {"ip",        "netns", "exec",        ns("gw"),
+                                   kAgent,      "run",   "--policy",    kPolicy,
+                                   "--gateway", "gw",    "--state-dir", state_dir_.string()};
+  auto second = runner_->run(argv);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->exit_code, 4) << second->err;
+  EXPECT_NE(second->err.find("state directory is in use by another shadan-agent process"),
+            std::string::npos)
+      << second->err;
+  // The first daemon is unharmed and still the one that serves.
+  EXPECT_TRUE(daemon_->running());
+  auto restored = agent({"restore", "office"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_TRUE(logSoonContains("event=control op=restore segment=office ok=true")) << daemonLog();
+  expectOfficeOpen("restored through the socket");
+}
+
+// 10. The daemon's own applies are not foreign changes.
+TEST_F(DaemonFaultTest, OwnAppliesNeverTriggerRepairs) {
+  startDaemon();
+  for (int round = 0; round < 3; ++round) {
+    isolateOffice();
+    ASSERT_EQ(agent({"isolate", "servers", "--profile", "internet-only"}).exit_code, 0);
+    ASSERT_EQ(agent({"restore", "office"}).exit_code, 0);
+    isolateOffice({"--profile", "full-blackhole"});
+    ASSERT_EQ(agent({"restore", "--all"}).exit_code, 0);
+  }
+  isolateOffice();
+  // Let at least one generation poll (1 s) and any debounced repair run.
+  std::this_thread::sleep_for(1500ms);
+  expectOfficeCut("after the command series");
+  const std::string log = daemonLog();
+  EXPECT_EQ(countOf(log, "event=control op=isolate"), 10u) << log;
+  EXPECT_EQ(countOf(log, "event=control op=restore"), 6u) << log;
+  EXPECT_EQ(log.find("event=repaired"), std::string::npos) << log;
+  EXPECT_EQ(log.find("event=foreign_change"), std::string::npos) << log;
+  EXPECT_EQ(log.find("event=repair_failed"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace shadan
