@@ -32,6 +32,8 @@ class AgentAudit {
 
   AuditLog& log() { return *log_; }
   std::string keyId() const { return signer_->keyId(); }
+  // The agent key (signs checkpoints, and acks of signed orders).
+  const Signer& signer() const { return *signer_; }
   // What open() found and repaired (torn tails after a crash), to report.
   std::vector<AuditRecovery> recoveries() const { return log_->recoveries(); }
 

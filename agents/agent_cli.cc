@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "common/duration.h"
 #include "common/logging.h"
 #include "common/policy.h"
+#include "common/trust.h"
 
 namespace shadan {
 namespace {
@@ -40,11 +42,16 @@ commands:
   status                               desired state, and whether the kernel holds it
   plan [SEGMENT [--profile NAME]]      print the nftables document (current state, plus SEGMENT)
                                        without applying anything
+  verify FILE                          would this signed envelope (dispatch, or break-glass authz)
+                                       be accepted now, and if not, why (needs --trust)
+  apply-file FILE                      break-glass: apply a breakglass-signed isolate authz from a
+                                       file, with no controller (needs --trust)
 
 options:
   --policy FILE      the Shadan policy (required)
   --gateway ID       this gateway's id in the policy (required)
   --state-dir DIR    where the desired state is kept (required, except for plan)
+  --trust FILE       the trust file (keys, roles, thresholds) for signed orders
   --json             machine-readable output on stdout
 
 With a daemon running on the state directory, isolate/restore/status are handed to it (one
@@ -66,6 +73,7 @@ struct Options {
   std::optional<std::string> state_dir;
   std::optional<std::string> log_level;
   std::optional<std::string> ttl;
+  std::optional<std::string> trust;
   bool all = false;
   bool drill = false;
   bool json = false;
@@ -81,6 +89,7 @@ Result<Options> parseArgs(const std::vector<std::string>& args) {
       {"--profile", &Options::profile},     {"--policy", &Options::policy},
       {"--gateway", &Options::gateway},     {"--state-dir", &Options::state_dir},
       {"--log-level", &Options::log_level}, {"--ttl", &Options::ttl},
+      {"--trust", &Options::trust},
   };
   const std::map<std::string, bool Options::*> flags = {
       {"--all", &Options::all},   {"--drill", &Options::drill}, {"--json", &Options::json},
@@ -139,6 +148,8 @@ class Command {
     if (options_.command == "status") return status();
     if (options_.command == "plan") return plan();
     if (options_.command == "run") return daemon();
+    if (options_.command == "verify") return envelopeCommand("verify");
+    if (options_.command == "apply-file") return envelopeCommand("apply_file");
     return usageError("unknown command \"" + options_.command + "\"");
   }
 
@@ -234,9 +245,16 @@ class Command {
     auto audit = env_.open_audit(*options_.state_dir, context.gateway);
     if (!audit.ok()) return audit.error();
     AgentCore core(context.loaded.policy, context.gateway,
-                   AgentCoreDeps{store, **firewall, **routes, **conntrack, **audit, *env_.clock,
-                                 hostName(), SHADAN_VERSION});
+                   AgentCoreDeps{store, **firewall, **routes, **conntrack, *audit->sink,
+                                 *env_.clock, hostName(), SHADAN_VERSION});
     SHADAN_RETURN_IF_ERROR(core.load());
+    if (options_.trust) {
+      auto trust = loadTrustFile(*options_.trust);
+      if (!trust.ok()) return trust.error();
+      if (auto used = core.useTrust(std::move(trust).value(), *audit->key); !used.ok()) {
+        return used.error().withContext("trust file " + *options_.trust);
+      }
+    }
     auto answer = handleControlRequest(core, request, "local-cli");
     if (request.ttl && answer.value("ok", false)) {
       err() << "shadan-agent: note: no daemon runs on " << *options_.state_dir
@@ -446,10 +464,57 @@ class Command {
     return state->isolationPairs();
   }
 
+  // verify FILE / apply-file FILE: the envelope file goes to the daemon (or the local core).
+  int envelopeCommand(const std::string& op) {
+    if (options_.positional.size() != 1) {
+      return usageError(options_.command + " takes exactly one FILE");
+    }
+    if (options_.ttl || options_.profile || options_.all || options_.drill) {
+      return usageError(options_.command + " takes no --ttl, --profile, --all or --drill");
+    }
+    auto context = loadContext(true);
+    if (!context.ok()) return fail(context.error());
+    const std::string& path = options_.positional[0];
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail(makeError(ErrorCode::kIo, "cannot read " + path));
+    std::string text(kMaxControlRequestBytes / 2 + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxControlRequestBytes / 2) {
+      return fail(makeError(ErrorCode::kInvalidArgument, path + ": larger than any envelope"));
+    }
+    ControlRequest request;
+    request.op = op;
+    request.envelope = text;
+    auto answer = dispatch(*context, request);
+    if (!answer.ok()) return fail(answer.error());
+    if (op == "verify") {
+      const bool accepted = answer->value("accepted", false);
+      int code = finish(*answer, [&] {
+        if (accepted) {
+          const auto order = answer->value("order", nlohmann::json::object());
+          out() << "would be accepted: " << order.value("action", "") << " "
+                << order.value("segment", "") << " (" << order.value("profile", "") << ")"
+                << " requested by " << order.value("requested_by", "") << ", signed by "
+                << order.value("signers", nlohmann::json::array()).dump() << "\n";
+        } else {
+          out() << "would be REJECTED: " << answer->value("reason", "") << ": "
+                << answer->value("message", "") << "\n";
+        }
+      });
+      if (code == kExitOk && !accepted) code = kExitRejected;
+      return code;
+    }
+    return finish(*answer, [&] {
+      out() << "break-glass isolation applied from " << path << "\n";
+      printChange(*answer);
+    });
+  }
+
   int daemon() {
     if (!options_.positional.empty()) return usageError("run takes no arguments");
     if (options_.ttl || options_.profile || options_.all || options_.json || options_.drill) {
-      return usageError("run takes only --policy, --gateway, --state-dir and --log-level");
+      return usageError("run takes only --policy, --gateway, --state-dir, --trust and --log-level");
     }
     // Validate the configuration here too, so a bad one stops startup with one clear message.
     auto context = loadContext(true);
@@ -458,6 +523,12 @@ class Command {
     daemon_options.policy_path = *options_.policy;
     daemon_options.gateway = *options_.gateway;
     daemon_options.state_dir = *options_.state_dir;
+    if (options_.trust) {
+      // A malformed or expired trust file stops startup with one clear message.
+      auto trust = loadTrustFile(*options_.trust);
+      if (!trust.ok()) return fail(trust.error());
+      daemon_options.trust_path = *options_.trust;
+    }
     return env_.run_daemon(daemon_options);
   }
 

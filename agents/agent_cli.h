@@ -7,6 +7,9 @@
 //   --state-dir DIR shadan-agent restore SEGMENT [--profile NAME] | --all   --policy FILE --gateway
 //   ID --state-dir DIR shadan-agent status  [--json] --policy FILE --gateway ID --state-dir DIR
 //   shadan-agent plan    [SEGMENT [--profile NAME]] --policy FILE --gateway ID [--state-dir DIR]
+//   shadan-agent verify FILE      --policy FILE --gateway ID --state-dir DIR --trust FILE
+//   shadan-agent apply-file FILE  --policy FILE --gateway ID --state-dir DIR --trust FILE
+//                                  (break-glass: a breakglass-signed isolate authz, no controller)
 //
 // isolate / restore / status go to the daemon over its control socket when one runs on the state
 // directory (one writer), and are carried out in-process otherwise. Either way the same
@@ -34,6 +37,7 @@
 #include "agents/state/state_store.h"
 #include "common/audit_sink.h"
 #include "common/clock.h"
+#include "common/ed25519.h"
 #include "common/result.h"
 
 namespace shadan {
@@ -52,9 +56,14 @@ struct AgentEnvironment {
   std::function<Result<FirewallBackendPtr>()> open_firewall;
   std::function<Result<RouteBackendPtr>()> open_routes;
   std::function<Result<ConntrackBackendPtr>()> open_conntrack;
-  // Opens the agent's audit trail in the state directory (call with the lock held).
-  std::function<Result<std::shared_ptr<AuditSink>>(const std::filesystem::path& state_dir,
-                                                   const std::string& gateway_id)>
+  // Opens the agent's audit trail in the state directory (call with the lock held), with the
+  // agent key that signs its checkpoints and the acks of signed orders.
+  struct AuditHandle {
+    std::shared_ptr<AuditSink> sink;
+    std::shared_ptr<const Signer> key;
+  };
+  std::function<Result<AuditHandle>(const std::filesystem::path& state_dir,
+                                    const std::string& gateway_id)>
       open_audit;
   // Opens the state store, taking the state directory's lock (kUnavailable when it is held).
   std::function<Result<StateStorePtr>(const std::filesystem::path&)> open_state;

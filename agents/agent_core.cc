@@ -4,7 +4,10 @@
 
 #include "agents/planner/lockout_check.h"
 #include "agents/planner/planner.h"
+#include "common/dsse.h"
 #include "common/logging.h"
+#include "common/orders.h"
+#include "common/sha256.h"
 
 namespace shadan {
 
@@ -51,11 +54,26 @@ AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) 
   }
   entry.what = what;
   if (action.drill) entry.drill = true;
+  if (const VerifiedOrder* order = action.order) {
+    entry.command_id = order->authz.command_id;
+    if (order->dispatch) entry.seq = static_cast<uint64_t>(order->dispatch->seq);
+    entry.authz_sha256 = order->authz_sha256;
+    entry.correlation_id = order->authz.correlation_id;
+    entry.why = AuditWhy{order->authz.reason, order->authz.ticket};
+    AuditWho who;
+    who.requested_by = order->authz.requested_by;
+    who.approvers = order->signer_identities;
+    who.keyids = order->signer_keyids;
+    if (!order->controller_keyid.empty()) who.controller = order->controller_keyid;
+    entry.who = who;
+    if (order->breakglass) entry.detail = nlohmann::json{{"breakglass", true}};
+  }
   return entry;
 }
 
 Result<AuditReceipt> AgentCore::audit(AuditEvent event) {
   auto receipt = deps_.audit.append(event);
+  if (receipt.ok()) last_receipt_ = *receipt;
   if (!receipt.ok()) {
     logger("agent")->critical("event=audit_failed audited_event={} error=\"{}\"", event.event,
                               receipt.error().message);
@@ -194,7 +212,12 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   if (!report.ok()) {
     Error error = report.error();
     if (changed) {
-      if (auto reverted = store_.save(previous); !reverted.ok()) {
+      // The isolations go back; the replay state does not: a consumed order stays consumed.
+      DesiredState reverted_state = previous;
+      reverted_state.replay = next.replay;
+      reverted_state.trust_version = next.trust_version;
+      desired_ = reverted_state;
+      if (auto reverted = store_.save(reverted_state); !reverted.ok()) {
         logger("agent")->critical(
             "event=state_revert_failed error=\"{}\" note=\"kernel refused the change and the "
             "stored state could not be put back\"",
@@ -476,6 +499,188 @@ Status AgentCore::resyncRoutes(const std::string& reason) {
   if (!synced.ok()) (*entry.detail)["error"] = synced.error().message;
   (void)audit(std::move(entry));
   return synced;
+}
+
+}  // namespace shadan
+
+namespace shadan {
+
+Status AgentCore::useTrust(Trust trust, const Signer& agent_key) {
+  SHADAN_RETURN_IF_ERROR(acceptTrustUpdate(desired_.trust_version, trust, clock_));
+  if (trust.version != desired_.trust_version) {
+    DesiredState next = desired_;
+    next.trust_version = trust.version;
+    SHADAN_RETURN_IF_ERROR(store_.save(next));
+    desired_ = std::move(next);
+  }
+  trust_ = std::move(trust);
+  agent_key_ = &agent_key;
+  return okStatus();
+}
+
+OrderVerification AgentCore::checkEnvelope(std::string_view envelope_bytes) const {
+  if (!trust_ || !agent_key_) {
+    return OrderRejection{RejectReason::kTrustExpired,
+                          "this agent has no trust file: signed orders cannot be verified"};
+  }
+  // The payload type says which verification applies; it is checked again, signed, inside.
+  auto envelope = parseDsseEnvelope(envelope_bytes, "envelope", 256 * 1024);
+  if (envelope.ok() && envelope->payload_type == kAuthzPayloadType) {
+    return verifyBreakglass(envelope_bytes, *trust_, policy_, clock_,
+                            desired_.replay.seen_command_ids, gateway_id_);
+  }
+  return verifyDispatch(envelope_bytes, *trust_, AgentSelf{gateway_id_, agent_key_->keyId()},
+                        desired_.replay, policy_, clock_);
+}
+
+Result<ChangeResult> AgentCore::applyVerified(const VerifiedOrder& order) {
+  const Authz& authz = order.authz;
+  const Isolation isolation{authz.segment, authz.profile};
+  const bool isolate = authz.action == OrderAction::kIsolate;
+  Action action{isolate ? "isolate" : "restore", isolation, authz.requested_by, authz.drill,
+                &order};
+  if (auto valid = validateIsolation(authz.segment, authz.profile); !valid.ok()) {
+    return rejected(action, valid.error());
+  }
+
+  DesiredState next = desired_;
+  std::vector<Isolation> expired = dropExpired(next);
+  if (order.dispatch) next.replay.last_seq = order.dispatch->seq;
+  next.replay.seen_command_ids.insert(authz.command_id);
+  if (!order.breakglass) next.replay.segment_gens[authz.segment] = authz.segment_gen;
+
+  bool changed_isolation = false;
+  auto existing = std::find_if(next.isolations.begin(), next.isolations.end(),
+                               [&](const ActiveIsolation& a) { return a.isolation == isolation; });
+  if (isolate) {
+    const int64_t now = toUnixMillis(clock_.now());
+    std::optional<int64_t> deadline;
+    if (authz.ttl_s) deadline = now + *authz.ttl_s * 1000;
+    if (existing == next.isolations.end()) {
+      ActiveIsolation active;
+      active.isolation = isolation;
+      active.since_unix_ms = now;
+      active.expires_unix_ms = deadline;
+      active.origin = "order:" + authz.command_id;
+      active.drill = authz.drill;
+      next.isolations.push_back(std::move(active));
+      std::sort(next.isolations.begin(), next.isolations.end(),
+                [](const auto& a, const auto& b) { return a.isolation < b.isolation; });
+      changed_isolation = true;
+    } else if (existing->expires_unix_ms && (!deadline || *deadline > *existing->expires_unix_ms)) {
+      existing->expires_unix_ms = deadline;
+      if (!authz.drill) existing->drill = false;
+    }
+  } else if (existing != next.isolations.end()) {
+    next.isolations.erase(existing);
+    changed_isolation = true;
+  }
+  auto result = commitAndApply(std::move(next), true, std::move(expired), action);
+  if (result.ok()) result->changed = changed_isolation;
+  return result;
+}
+
+OrderOutcome AgentCore::finishOrder(Ack ack, std::optional<OrderRejection> rejection,
+                                    std::optional<ChangeResult> change) {
+  for (const auto& active : desired_.isolations) {
+    ack.isolated.push_back(active.isolation.segment + ":" + active.isolation.profile);
+  }
+  if (change) {
+    ack.ruleset_sha256 = change->report.after.sha256;
+  } else if (auto status = kernelStatus(); status.live) {
+    ack.ruleset_sha256 = status.live->sha256;
+  } else {
+    ack.ruleset_sha256 = sha256Hex("");
+  }
+  if (ack.audit.entry_hash.empty()) {
+    // No audit entry could be written for this order (the log refused): the all-zero hash says
+    // so on the wire instead of pointing at an unrelated entry.
+    ack.audit = AckAudit{0, std::string(64, '0')};
+  }
+  OrderOutcome outcome;
+  const std::string payload = serializeAck(ack);
+  const Signer* signers[] = {agent_key_};
+  auto envelope = signDsse(kAckPayloadType, payload, signers);
+  if (envelope.ok()) {
+    outcome.ack_envelope = dsseEnvelopeToJson(*envelope);
+  } else {
+    logger("agent")->critical("event=ack_signing_failed error=\"{}\"", envelope.error().message);
+  }
+  outcome.ack = std::move(ack);
+  outcome.rejection = std::move(rejection);
+  outcome.change = std::move(change);
+  return outcome;
+}
+
+OrderOutcome AgentCore::handleDispatch(std::string_view envelope_bytes) {
+  Ack ack;
+  ack.agent_id = gateway_id_;
+  ack.received_at_ms = toUnixMillis(clock_.now());
+
+  if (!trust_ || !agent_key_) {
+    OrderRejection rejection{RejectReason::kTrustExpired, "this agent has no trust file"};
+    ack.result = AckResult::kRejected;
+    ack.reason = rejection.code();
+    return finishOrder(std::move(ack), rejection, std::nullopt);
+  }
+  OrderVerification verification =
+      verifyDispatch(envelope_bytes, *trust_, AgentSelf{gateway_id_, agent_key_->keyId()},
+                     desired_.replay, policy_, clock_);
+  if (!verification.ok()) {
+    const OrderRejection& rejection = verification.rejection();
+    // What the (unverified) dispatch claimed, so the controller can match the ack; the ack's
+    // own signature says "this agent rejected what claimed to be seq N".
+    if (auto envelope = parseDsseEnvelope(envelope_bytes, "dispatch", 256 * 1024); envelope.ok()) {
+      if (auto dispatch = parseDispatch(envelope->payload); dispatch.ok()) ack.seq = dispatch->seq;
+    }
+    AuditEvent entry = baseEvent("rejected", Action{"order", std::nullopt, "controller", false});
+    entry.outcome = "rejected";
+    entry.reason = rejection.code() + ": " + rejection.message;
+    if (ack.seq > 0) entry.seq = static_cast<uint64_t>(ack.seq);
+    if (auto receipt = audit(std::move(entry)); receipt.ok()) {
+      ack.audit = AckAudit{static_cast<int64_t>(receipt->log_seq), receipt->entry_hash};
+    }
+    ack.result = AckResult::kRejected;
+    ack.reason = rejection.code();
+    return finishOrder(std::move(ack), rejection, std::nullopt);
+  }
+
+  const VerifiedOrder& order = verification.order();
+  ack.seq = order.dispatch->seq;
+  ack.command_id = order.authz.command_id;
+  last_receipt_.reset();
+  auto change = applyVerified(order);
+  if (!change.ok()) {
+    ack.result = AckResult::kFailed;
+    ack.reason = change.error().code == ErrorCode::kKernel ? "apply_failed" : "refused";
+    // The entry that recorded the failure (or the refusal).
+    if (last_receipt_) {
+      ack.audit = AckAudit{static_cast<int64_t>(last_receipt_->log_seq), last_receipt_->entry_hash};
+    }
+    return finishOrder(std::move(ack), std::nullopt, std::nullopt);
+  }
+  ack.result = change->changed ? AckResult::kApplied : AckResult::kAlreadyApplied;
+  ack.applied_at_ms = toUnixMillis(clock_.now());
+  if (change->audit) {
+    ack.audit = AckAudit{static_cast<int64_t>(change->audit->log_seq), change->audit->entry_hash};
+  }
+  return finishOrder(std::move(ack), std::nullopt, std::move(change).value());
+}
+
+Result<ChangeResult> AgentCore::applyBreakglass(std::string_view authz_envelope_bytes) {
+  if (!trust_) return makeError(ErrorCode::kInvalidArgument, "no trust file: cannot verify");
+  OrderVerification verification = verifyBreakglass(authz_envelope_bytes, *trust_, policy_, clock_,
+                                                    desired_.replay.seen_command_ids, gateway_id_);
+  if (!verification.ok()) {
+    const OrderRejection& rejection = verification.rejection();
+    AuditEvent entry = baseEvent("rejected", Action{"breakglass", std::nullopt, "local", false});
+    entry.outcome = "rejected";
+    entry.reason = rejection.code() + ": " + rejection.message;
+    (void)audit(std::move(entry));
+    return makeError(ErrorCode::kInvalidArgument,
+                     "break-glass file refused (" + rejection.code() + "): " + rejection.message);
+  }
+  return applyVerified(verification.order());
 }
 
 }  // namespace shadan

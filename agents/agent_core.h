@@ -23,11 +23,14 @@
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/route_backend.h"
 #include "agents/enforcer.h"
+#include "agents/order_verifier.h"
 #include "agents/state/state_store.h"
 #include "common/audit_sink.h"
 #include "common/clock.h"
+#include "common/ed25519.h"
 #include "common/policy.h"
 #include "common/result.h"
+#include "common/trust.h"
 
 namespace shadan {
 
@@ -101,6 +104,15 @@ struct AgentCoreDeps {
   std::string version;  // ditto
 };
 
+// The outcome of one signed order: the ack to send back (signed by the agent key), and what
+// happened. Every order gets an ack, rejected ones included (PROTOCOL.md).
+struct OrderOutcome {
+  Ack ack;
+  nlohmann::json ack_envelope;  // DSSE envelope object of the ack
+  std::optional<OrderRejection> rejection;
+  std::optional<ChangeResult> change;  // when it was carried out
+};
+
 class AgentCore {
  public:
   AgentCore(const Policy& policy, std::string gateway_id, AgentCoreDeps deps);
@@ -144,6 +156,20 @@ class AgentCore {
   const Policy& policy() const { return policy_; }
   const std::string& gatewayId() const { return gateway_id_; }
 
+  // Signed orders need the trust file and the agent's own key. Refuses a trust file that is
+  // expired or older than the one this agent held before (persisted).
+  Status useTrust(Trust trust, const Signer& agent_key);
+
+  // PROTOCOL.md steps 1-9 for one dispatch envelope from the controller: verify, persist
+  // (replay state and desired state in one transaction), apply, audit, and a signed ack.
+  OrderOutcome handleDispatch(std::string_view envelope_bytes);
+
+  // Break-glass: an isolate authz signed by the breakglass threshold, from a file, no controller.
+  Result<ChangeResult> applyBreakglass(std::string_view authz_envelope_bytes);
+
+  // Would this envelope (a dispatch, or a break-glass authz) be accepted now? Changes nothing.
+  OrderVerification checkEnvelope(std::string_view envelope_bytes) const;
+
   // Validates (segment, profile) against the policy and this gateway.
   Result<Isolation> validateIsolation(const std::string& segment, const std::string& profile) const;
 
@@ -155,7 +181,11 @@ class AgentCore {
     std::optional<Isolation> isolation;
     std::string requested_by;
     bool drill = false;
+    const VerifiedOrder* order = nullptr;  // for signed orders: who signed, ids, reason
   };
+  Result<ChangeResult> applyVerified(const VerifiedOrder& order);
+  OrderOutcome finishOrder(Ack ack, std::optional<OrderRejection> rejection,
+                           std::optional<ChangeResult> change);
   Result<ChangeResult> commitAndApply(DesiredState next, bool changed,
                                       std::vector<Isolation> expired, const Action& action);
   // Appends an audit entry; a failure is logged loudly and returned, never thrown.
@@ -177,6 +207,9 @@ class AgentCore {
   const Clock& clock_;
   Enforcer enforcer_;
   DesiredState desired_;
+  std::optional<Trust> trust_;
+  std::optional<AuditReceipt> last_receipt_;  // of the latest entry this core appended
+  const Signer* agent_key_ = nullptr;
 };
 
 }  // namespace shadan

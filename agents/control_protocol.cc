@@ -94,6 +94,7 @@ nlohmann::json ControlRequest::toJson() const {
   if (ttl) doc["ttl_ms"] = ttl->count();
   if (all) doc["all"] = true;
   if (drill) doc["drill"] = true;
+  if (envelope) doc["envelope"] = *envelope;
   return doc;
 }
 
@@ -119,6 +120,12 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
         doc[key].get<std::string>().size() > 64) {
       return bad(std::string("\"") + key + "\" must be a non-empty string of at most 64 bytes");
     }
+  }
+  if (doc.contains("envelope")) {
+    if (!doc["envelope"].is_string() || doc["envelope"].get<std::string>().empty()) {
+      return bad("\"envelope\" must be a non-empty string");
+    }
+    request.envelope = doc["envelope"].get<std::string>();
   }
   if (doc.contains("segment")) request.segment = doc["segment"].get<std::string>();
   if (doc.contains("profile")) request.profile = doc["profile"].get<std::string>();
@@ -151,8 +158,16 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     if (request.segment || request.profile || request.ttl || request.all || request.drill) {
       return bad("status takes no arguments");
     }
+  } else if (request.op == "verify" || request.op == "apply_file") {
+    if (!request.envelope) return bad(request.op + " needs \"envelope\"");
+    if (request.segment || request.profile || request.ttl || request.all || request.drill) {
+      return bad(request.op + " takes only \"envelope\"");
+    }
   } else {
     return bad("unknown op " + quoteForMessage(request.op));
+  }
+  if (request.envelope && request.op != "verify" && request.op != "apply_file") {
+    return bad("\"envelope\" is only for verify and apply_file");
   }
   return request;
 }
@@ -202,6 +217,34 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
     auto result = core.restore(restore);
     if (!result.ok()) return errorAnswer(request.op, result.error());
     return changeAnswer(core, request.op, *result);
+  }
+  if (request.op == "verify") {
+    OrderVerification verification = core.checkEnvelope(*request.envelope);
+    nlohmann::json answer = {{"ok", true},
+                             {"command", "verify"},
+                             {"gateway", core.gatewayId()},
+                             {"accepted", verification.ok()}};
+    if (verification.ok()) {
+      const VerifiedOrder& order = verification.order();
+      answer["order"] = {
+          {"command_id", order.authz.command_id},
+          {"action", order.authz.action == OrderAction::kIsolate ? "isolate" : "restore"},
+          {"segment", order.authz.segment},
+          {"profile", order.authz.profile},
+          {"requested_by", order.authz.requested_by},
+          {"signers", order.signer_identities},
+          {"breakglass", order.breakglass},
+          {"on_behalf", order.on_behalf}};
+    } else {
+      answer["reason"] = verification.rejection().code();
+      answer["message"] = verification.rejection().message;
+    }
+    return answer;
+  }
+  if (request.op == "apply_file") {
+    auto result = core.applyBreakglass(*request.envelope);
+    if (!result.ok()) return errorAnswer("apply-file", result.error());
+    return changeAnswer(core, "apply-file", *result);
   }
   return errorAnswer(request.op,
                      makeError(ErrorCode::kInvalidArgument, "unknown op \"" + request.op + "\""));

@@ -11,6 +11,7 @@
 //            "drill": true}
 //           {"op": "restore", "segment": "office"} | {"op": "restore", "all": true}
 //           {"op": "status"}
+//           {"op": "verify", "envelope": "<text>"} | {"op": "apply_file", "envelope": "<text>"}
 // Answer:   {"ok": true, "command": "isolate", "gateway": "gw", "changed": true, ...}
 //           {"ok": false, "command": "...", "error": {"code": "not_found", "message": "..."}}
 
@@ -25,15 +26,16 @@
 
 namespace shadan {
 
-inline constexpr size_t kMaxControlRequestBytes = 64 * 1024;
+inline constexpr size_t kMaxControlRequestBytes = 256 * 1024;
 
 struct ControlRequest {
-  std::string op;  // isolate | restore | status
+  std::string op;  // isolate | restore | status | verify | apply_file
   std::optional<std::string> segment;
   std::optional<std::string> profile;
   std::optional<std::chrono::milliseconds> ttl;
   bool all = false;
   bool drill = false;
+  std::optional<std::string> envelope;  // verify, apply_file: the envelope file's text
 
   nlohmann::json toJson() const;
 };

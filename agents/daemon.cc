@@ -25,6 +25,7 @@
 #include "agents/state/sqlite_state_store.h"
 #include "common/logging.h"
 #include "common/policy.h"
+#include "common/trust.h"
 
 namespace shadan {
 
@@ -410,6 +411,12 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
                                host, SHADAN_VERSION});
   // Fail-closed start: the persisted isolations are in the kernel before we say we are ready
   // and before we listen to anyone.
+  std::optional<Trust> trust;
+  if (options.trust_path) {
+    auto loaded_trust = loadTrustFile(*options.trust_path);
+    if (!loaded_trust.ok()) return die(loaded_trust.error(), 3);
+    trust = std::move(loaded_trust).value();
+  }
   auto started = core.start();
   if (!started.ok()) {
     core.auditEvent("daemon_start", "failed", nlohmann::json{{"error", started.error().message}});
@@ -418,6 +425,12 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   }
   for (const auto& expired : started->expired) {
     log->info("event=expired_while_down segment={} profile={}", expired.segment, expired.profile);
+  }
+
+  if (trust) {
+    if (auto used = core.useTrust(std::move(*trust), (*audit)->signer()); !used.ok()) {
+      return die(used.error().withContext("trust file " + options.trust_path->string()), 3);
+    }
   }
 
   asio::io_context io(1);

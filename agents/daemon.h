@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -25,6 +26,7 @@ struct DaemonOptions {
   std::filesystem::path policy_path;
   std::string gateway;
   std::filesystem::path state_dir;
+  std::optional<std::filesystem::path> trust_path;  // needed for signed orders
   std::chrono::milliseconds generation_poll{std::chrono::seconds(1)};
   std::chrono::milliseconds full_reapply{std::chrono::minutes(5)};
   std::chrono::milliseconds debounce{std::chrono::milliseconds(2)};

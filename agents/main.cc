@@ -33,12 +33,13 @@ int main(int argc, char** argv) {
     return ConntrackBackendPtr(std::move(backend).value());
   };
   env.open_audit = [&clock](const std::filesystem::path& dir,
-                            const std::string& gateway) -> Result<std::shared_ptr<AuditSink>> {
+                            const std::string& gateway) -> Result<AgentEnvironment::AuditHandle> {
     auto audit = AgentAudit::open(dir, gateway, clock);
     if (!audit.ok()) return audit.error();
     std::shared_ptr<AgentAudit> holder = std::move(audit).value();
-    // The sink keeps the whole AgentAudit (key, file system, log) alive.
-    return std::shared_ptr<AuditSink>(holder, &holder->log());
+    // Both handles keep the whole AgentAudit (key, file system, log) alive.
+    return AgentEnvironment::AuditHandle{std::shared_ptr<AuditSink>(holder, &holder->log()),
+                                         std::shared_ptr<const Signer>(holder, &holder->signer())};
   };
   env.open_state = [](const std::filesystem::path& dir) -> Result<StateStorePtr> {
     // Short wait: the CLI retries itself while a daemon that holds the lock comes up.

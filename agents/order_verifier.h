@@ -103,6 +103,7 @@ struct AgentReplayState {
   int64_t last_seq = 0;
   std::set<std::string> seen_command_ids;
   std::map<std::string, int64_t> segment_gens;  // segment -> last accepted segment_gen
+  friend bool operator==(const AgentReplayState&, const AgentReplayState&) = default;
 };
 
 struct AgentSelf {

@@ -7,10 +7,13 @@
 #include <set>
 
 #include "cli/audit_cmd.h"
+#include "cli/ca_cmd.h"
+#include "cli/controller_cmd.h"
 #include "cli/keys_cmd.h"
 #include "cli/lab/lab.h"
 #include "cli/lab/netns.h"
 #include "cli/lab/probe.h"
+#include "cli/sign_cmd.h"
 
 namespace shadan {
 namespace {
@@ -23,6 +26,14 @@ commands:
   lab      build, probe and remove a network-namespace lab (see shadanctl lab --help)
   audit    verify and show a tamper-evident audit log (see shadanctl audit --help)
   keygen   generate an Ed25519 key pair (see shadanctl keygen --help)
+  ca       the private CA of the agent channel: init, issue, pin (see shadanctl ca --help)
+  isolate  ask the controller to isolate a segment     (see shadanctl isolate --help)
+  restore  ask to lift an isolation (two approvals)   (see shadanctl restore --help)
+  status   segments, gateways and orders at the controller
+  approvals  orders waiting for operator signatures
+  approve  sign a pending order with your operator key
+  agents   enrolled and pending agents; approve a pending one
+  sign     make a signed authz file offline (break-glass) (see shadanctl sign --help)
 
 options:
   -h, --help     show this help
@@ -128,6 +139,11 @@ class Shadanctl {
     if (args[0] == "lab") return lab(args);
     if (args[0] == "audit") return runAuditCommand(args, out_, err_);
     if (args[0] == "keygen") return runKeygenCommand(args, out_, err_);
+    if (args[0] == "ca") return runCaCommand(args, out_, err_);
+    if (isControllerCommand(args[0])) {
+      return runControllerCommand(args, out_, err_, defaultControllerCmdEnv());
+    }
+    if (args[0] == "sign") return runSignCommand(args, out_, err_, SystemClock());
     return usageError("unknown command '" + args[0] + "'", kUsage);
   }
 

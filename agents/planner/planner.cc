@@ -312,11 +312,23 @@ std::vector<IpPrefix> blackholeRoutes(const Policy& policy, const ResolvedIsolat
   return routes;
 }
 
+// IPv6 neighbour discovery between the gateway and hosts on its links, the IPv6 counterpart
+// of ARP (which inet tables never see). Cutting it gains nothing — it carries no data and is
+// never forwarded — but a host that loses its router's neighbour entry during a cut marks the
+// router unreachable and comes back up to a minute after the restore. Hop limit 255 proves the
+// packet was not routed (RFC 4861 7.1.1).
+constexpr std::string_view kNeighbourDiscovery =
+    "ip6 hoplimit 255 icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, "
+    "nd-neighbor-advert } accept";
+
 std::string renderChain(std::string_view name, std::string_view loopback,
                         const std::vector<std::string>& rules) {
   std::string out = "\tchain " + std::string(name) + " {\n";
   out += "\t\ttype filter hook " + std::string(name) + " priority -150; policy accept;\n";
-  if (!loopback.empty()) out += "\t\t" + std::string(loopback) + " accept\n";
+  if (!loopback.empty()) {
+    out += "\t\t" + std::string(loopback) + " accept\n";
+    out += "\t\t" + std::string(kNeighbourDiscovery) + "\n";
+  }
   for (const std::string& rule : rules) out += "\t\t" + rule + "\n";
   out += "\t}\n";
   return out;

@@ -6,7 +6,7 @@
 //
 // Rule order in every base chain (input, output, forward; filter hooks, priority -150, policy
 // accept, so packets we do not drop continue to other tables):
-//   1. loopback accept
+//   1. loopback accept; IPv6 neighbour discovery with the gateway itself (input/output only)
 //   2. management.always_allow accepts, stateless, both directions
 //   3. per isolation, drops built from per-segment prefix sets (IPv4 and IPv6)
 // The script is deterministic: same inputs, same bytes (golden-tested in

@@ -20,6 +20,13 @@ CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS seen_commands (
+  command_id TEXT PRIMARY KEY
+) STRICT;
+CREATE TABLE IF NOT EXISTS segment_gens (
+  segment TEXT PRIMARY KEY,
+  gen     INTEGER NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS isolations (
   segment    TEXT NOT NULL,
   profile    TEXT NOT NULL,
@@ -218,12 +225,32 @@ Result<DesiredState> SqliteStateStore::load() {
   }
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load isolations");
 
-  auto hash = prepare(db_.get(), "SELECT value FROM meta WHERE key = 'applied_ruleset_sha256'");
-  if (!hash.ok()) return hash.error();
-  if (sqlite3_step(hash->get()) == SQLITE_ROW) {
-    state.applied_ruleset_sha256 =
-        reinterpret_cast<const char*>(sqlite3_column_text(hash->get(), 0));
+  auto meta = prepare(db_.get(), "SELECT key, value FROM meta");
+  if (!meta.ok()) return meta.error();
+  while ((rc = sqlite3_step(meta->get())) == SQLITE_ROW) {
+    const std::string key = reinterpret_cast<const char*>(sqlite3_column_text(meta->get(), 0));
+    const std::string value = reinterpret_cast<const char*>(sqlite3_column_text(meta->get(), 1));
+    if (key == "applied_ruleset_sha256") state.applied_ruleset_sha256 = value;
+    if (key == "last_seq") state.replay.last_seq = std::stoll(value);
+    if (key == "trust_version") state.trust_version = std::stoll(value);
   }
+  if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load meta");
+
+  auto seen = prepare(db_.get(), "SELECT command_id FROM seen_commands");
+  if (!seen.ok()) return seen.error();
+  while ((rc = sqlite3_step(seen->get())) == SQLITE_ROW) {
+    state.replay.seen_command_ids.insert(
+        reinterpret_cast<const char*>(sqlite3_column_text(seen->get(), 0)));
+  }
+  if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load seen commands");
+
+  auto gens = prepare(db_.get(), "SELECT segment, gen FROM segment_gens");
+  if (!gens.ok()) return gens.error();
+  while ((rc = sqlite3_step(gens->get())) == SQLITE_ROW) {
+    state.replay.segment_gens[reinterpret_cast<const char*>(sqlite3_column_text(gens->get(), 0))] =
+        sqlite3_column_int64(gens->get(), 1);
+  }
+  if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load segment generations");
   return state;
 }
 
@@ -255,12 +282,35 @@ Status SqliteStateStore::save(const DesiredState& state) {
           handle, "store isolation " + active.isolation.segment + ":" + active.isolation.profile);
     }
   }
-  auto meta = prepare(handle,
-                      "INSERT OR REPLACE INTO meta(key, value) "
-                      "VALUES ('applied_ruleset_sha256', ?1)");
+  auto meta = prepare(handle, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
   if (!meta.ok()) return meta.error();
-  sqlite3_bind_text(meta->get(), 1, state.applied_ruleset_sha256.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(meta->get()) != SQLITE_DONE) return sqliteError(handle, "store ruleset hash");
+  const std::pair<const char*, std::string> values[] = {
+      {"applied_ruleset_sha256", state.applied_ruleset_sha256},
+      {"last_seq", std::to_string(state.replay.last_seq)},
+      {"trust_version", std::to_string(state.trust_version)},
+  };
+  for (const auto& [key, value] : values) {
+    sqlite3_reset(meta->get());
+    sqlite3_bind_text(meta->get(), 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(meta->get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(meta->get()) != SQLITE_DONE)
+      return sqliteError(handle, std::string("store ") + key);
+  }
+  auto seen = prepare(handle, "INSERT OR IGNORE INTO seen_commands(command_id) VALUES (?1)");
+  if (!seen.ok()) return seen.error();
+  for (const auto& id : state.replay.seen_command_ids) {
+    sqlite3_reset(seen->get());
+    sqlite3_bind_text(seen->get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(seen->get()) != SQLITE_DONE) return sqliteError(handle, "store command id");
+  }
+  auto gens = prepare(handle, "INSERT OR REPLACE INTO segment_gens(segment, gen) VALUES (?1, ?2)");
+  if (!gens.ok()) return gens.error();
+  for (const auto& [segment, gen] : state.replay.segment_gens) {
+    sqlite3_reset(gens->get());
+    sqlite3_bind_text(gens->get(), 1, segment.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(gens->get(), 2, gen);
+    if (sqlite3_step(gens->get()) != SQLITE_DONE) return sqliteError(handle, "store segment gen");
+  }
   return txn.commit();
 }
 

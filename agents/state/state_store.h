@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agents/order_verifier.h"
 #include "agents/planner/planner.h"
 #include "common/result.h"
 
@@ -30,6 +31,12 @@ struct DesiredState {
   // SHA-256 of our table as read back after the last successful apply ("" if never applied):
   // lets `status` tell an intact table from one someone changed.
   std::string applied_ruleset_sha256;
+  // Replay and order protection for signed orders (PROTOCOL.md step 8): last dispatch seq, the
+  // command ids seen, each segment's last generation. Persisted in the same transaction as the
+  // isolations. Command ids are only ever added.
+  AgentReplayState replay;
+  // The version of the trust file this agent holds: it never accepts an older one.
+  int64_t trust_version = 0;
 
   std::vector<Isolation> isolationPairs() const;
   bool contains(const Isolation& isolation) const;

@@ -81,8 +81,10 @@ class AgentCliTest : public ::testing::Test {
       return ConntrackBackendPtr(std::make_unique<ForwardingConntrack>(conntrack_));
     };
     env_.open_audit = [this](const std::filesystem::path&,
-                             const std::string&) -> Result<std::shared_ptr<AuditSink>> {
-      return std::shared_ptr<AuditSink>(&audit_, [](AuditSink*) {});
+                             const std::string&) -> Result<AgentEnvironment::AuditHandle> {
+      return AgentEnvironment::AuditHandle{
+          std::shared_ptr<AuditSink>(&audit_, [](AuditSink*) {}),
+          std::shared_ptr<const Signer>(&agent_key_, [](const Signer*) {})};
     };
     env_.open_state = [this](const std::filesystem::path& dir) -> Result<StateStorePtr> {
       opened_state_dir_ = dir;
@@ -135,6 +137,7 @@ class AgentCliTest : public ::testing::Test {
   FakeClock clock_;
   FakeConntrackBackend conntrack_;
   FakeAuditSink audit_;
+  Ed25519Signer agent_key_{Ed25519KeyPair::generate()};
   AgentEnvironment env_;
   std::ostringstream out_;
   std::ostringstream err_;

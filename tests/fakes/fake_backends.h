@@ -108,7 +108,7 @@ class FakeAuditSink : public AuditSink {
   Result<AuditReceipt> append(const AuditEvent& event) override {
     if (fail) return makeError(ErrorCode::kIo, "fake audit disk full");
     events.push_back(event);
-    return AuditReceipt{events.size() - 1, "hash" + std::to_string(events.size() - 1)};
+    return AuditReceipt{events.size() - 1, sha256Hex(std::to_string(events.size() - 1))};
   }
   // The names of the events, in order ("accepted", "applied", ...).
   std::vector<std::string> names() const {

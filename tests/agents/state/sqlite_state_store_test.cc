@@ -25,6 +25,10 @@ class SqliteStateStoreTest : public ::testing::Test {
     ActiveIsolation b{{"mynumber", "full"}, 2000, 9000, "order:abc", true};
     state.isolations = {a, b};
     state.applied_ruleset_sha256 = "ab12";
+    state.replay.last_seq = 1842;
+    state.replay.seen_command_ids = {"cmd-1", "cmd-2"};
+    state.replay.segment_gens = {{"lgwan", 57}, {"mynumber", 3}};
+    state.trust_version = 4;
     return state;
   }
 
@@ -60,7 +64,7 @@ TEST_F(SqliteStateStoreTest, SaveReplacesTheWholeState) {
   auto store = SqliteStateStore::open(dir_);
   ASSERT_TRUE(store.ok());
   ASSERT_TRUE((*store)->save(sampleState()).ok());
-  DesiredState smaller;
+  DesiredState smaller = sampleState();
   smaller.isolations = {sampleState().isolations[1]};
   ASSERT_TRUE((*store)->save(smaller).ok());
   EXPECT_EQ((*store)->load().value(), smaller);

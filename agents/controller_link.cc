@@ -1,0 +1,448 @@
+#include "agents/controller_link.h"
+
+// Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <algorithm>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <cmath>
+#include <deque>
+#include <random>
+#include <utility>
+
+#include "common/logging.h"
+#include "common/strict_json.h"
+#include "common/tls.h"
+
+namespace shadan {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using Json = nlohmann::json;
+using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+using SteadyClock = std::chrono::steady_clock;
+
+// The largest exponent used for the backoff: 2^20 * 0.5 s is far beyond any sane maximum.
+constexpr unsigned kMaxBackoffExponent = 20;
+
+bool onlyMembers(const Json& message, std::initializer_list<const char*> allowed) {
+  for (const auto& [key, value] : message.items()) {
+    if (std::none_of(allowed.begin(), allowed.end(),
+                     [&key](const char* name) { return key == name; })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class Connection;
+
+}  // namespace
+
+std::chrono::milliseconds backoffDelay(const LinkOptions& options, unsigned attempt,
+                                       double unit_random) {
+  const double base = static_cast<double>(options.backoff_initial.count()) *
+                      std::ldexp(1.0, static_cast<int>(std::min(attempt, kMaxBackoffExponent)));
+  const double capped = std::min(base, static_cast<double>(options.backoff_max.count()));
+  const double factor = 1.0 + options.backoff_jitter * (2.0 * unit_random - 1.0);
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(capped * factor)));
+}
+
+class ControllerLink::Impl : public std::enable_shared_from_this<ControllerLink::Impl> {
+ public:
+  Impl(asio::io_context& io, LinkOptions options, LinkCallbacks callbacks, const Clock& clock)
+      : io_(io),
+        options_(std::move(options)),
+        callbacks_(std::move(callbacks)),
+        clock_(clock),
+        retry_timer_(io),
+        rng_(options_.jitter_seed != 0 ? options_.jitter_seed : std::random_device{}()),
+        log_(logger("link")) {}
+
+  Status start();
+  void stop();
+  Status send(const Json& message);
+  bool connected() const;
+  std::optional<std::chrono::system_clock::time_point> disconnectedSince() const {
+    if (connected()) return std::nullopt;
+    return disconnected_since_;
+  }
+  uint64_t attempts() const { return attempts_; }
+  const std::string& lastError() const { return last_error_; }
+
+  // Called by the current connection (on the io_context thread).
+  void connectionOpened(const Connection* connection);
+  void connectionLost(const Connection* connection, const std::string& reason, bool was_open);
+  void dispatchReceived(const Json& envelope) {
+    if (callbacks_.on_dispatch) callbacks_.on_dispatch(envelope);
+  }
+
+  const LinkOptions& options() const { return options_; }
+  asio::ssl::context& tls() { return *tls_; }
+  uint64_t lastSeq() const { return callbacks_.last_seq ? callbacks_.last_seq() : 0; }
+  spdlog::logger& log() { return *log_; }
+
+ private:
+  void connect();
+
+  asio::io_context& io_;
+  LinkOptions options_;
+  LinkCallbacks callbacks_;
+  const Clock& clock_;
+  TlsContextPtr tls_;
+  asio::steady_timer retry_timer_;
+  std::mt19937_64 rng_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::shared_ptr<Connection> connection_;
+  std::optional<std::chrono::system_clock::time_point> disconnected_since_;
+  SteadyClock::time_point opened_at_{};
+  std::string last_error_;
+  unsigned backoff_attempt_ = 0;
+  uint64_t attempts_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+namespace {
+
+// One attempt and, if it gets that far, one open connection. Owned by the link and by its
+// pending handlers; holds the link weakly so handlers that outlive it do nothing.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(asio::io_context& io, std::weak_ptr<ControllerLink::Impl> link,
+             asio::ssl::context& tls, LinkOptions options)
+      : resolver_(io),
+        ws_(beast::tcp_stream(io), tls),
+        link_(std::move(link)),
+        options_(std::move(options)),
+        deadline_(io),
+        heartbeat_timer_(io) {}
+
+  bool open() const { return open_ && !closed_; }
+
+  void start() {
+    deadline_.expires_after(options_.connect_timeout);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_ || self->open_) return;
+      self->fail("no connection within " + std::to_string(self->options_.connect_timeout.count()) +
+                 " ms");
+    });
+    resolver_.async_resolve(
+        options_.host, std::to_string(options_.port),
+        [self = shared_from_this()](beast::error_code ec, const tcp::resolver::results_type& to) {
+          if (self->closed_) return;
+          if (ec) return self->fail("resolve " + self->options_.host + ": " + ec.message());
+          beast::get_lowest_layer(self->ws_).async_connect(
+              to, [self](beast::error_code connect_ec, const tcp::endpoint&) {
+                self->onConnect(connect_ec);
+              });
+        });
+  }
+
+  void write(std::string text) {
+    if (closed_) return;
+    queue_.push_back(std::move(text));
+    if (!writing_) writeNext();
+  }
+
+  // Closes at once (no close frame) and tells the link, unless the link is gone.
+  void fail(const std::string& reason) {
+    if (closed_) return;
+    closed_ = true;
+    auto self = shared_from_this();
+    deadline_.cancel();
+    heartbeat_timer_.cancel();
+    resolver_.cancel();
+    beast::get_lowest_layer(ws_).close();
+    queue_.clear();
+    if (auto link = link_.lock()) link->connectionLost(this, reason, open_);
+  }
+
+ private:
+  void onConnect(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      return fail("connect " + options_.host + " port " + std::to_string(options_.port) + ": " +
+                  ec.message());
+    }
+    beast::error_code option_ec;
+    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), option_ec);
+    SSL* ssl = ws_.next_layer().native_handle();
+    beast::error_code address_ec;
+    asio::ip::make_address(options_.host, address_ec);
+    // SNI only for names; RFC 6066 forbids literal addresses. (SSL_set_tlsext_host_name is a
+    // macro with a C cast; OpenSSL copies the name.)
+    if (address_ec) {
+      std::string name = options_.host;
+      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, name.data());
+    }
+    ws_.next_layer().async_handshake(
+        asio::ssl::stream_base::client,
+        [self = shared_from_this()](beast::error_code tls_ec) { self->onTlsHandshake(tls_ec); });
+  }
+
+  void onTlsHandshake(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      return fail("TLS handshake: " +
+                  tlsHandshakeFailureReason(ec, ws_.next_layer().native_handle()));
+    }
+    ws_.read_message_max(options_.max_message_bytes);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+      request.set(http::field::user_agent, "shadan-agent");
+    }));
+    const bool literal_v6 = options_.host.find(':') != std::string::npos;
+    const std::string host = (literal_v6 ? "[" + options_.host + "]" : options_.host) + ":" +
+                             std::to_string(options_.port);
+    ws_.async_handshake(host, "/v1/agent", [self = shared_from_this()](beast::error_code ws_ec) {
+      self->onWebSocketHandshake(ws_ec);
+    });
+  }
+
+  void onWebSocketHandshake(beast::error_code ec) {
+    if (closed_) return;
+    // In TLS 1.3 the server judges the client certificate after the client has finished its
+    // handshake, so a refused certificate shows up here, as an alert on the first read.
+    if (ec) {
+      std::string reason = ec.message();
+      if (ec.category() == asio::error::get_ssl_category()) {
+        reason = tlsHandshakeFailureReason(ec, ws_.next_layer().native_handle());
+      }
+      return fail("WebSocket handshake: " + reason);
+    }
+    auto link = link_.lock();
+    if (!link) return;
+    deadline_.cancel();
+    ws_.text(true);
+    const Json hello = {{"type", "hello"},
+                        {"agent_id", options_.agent_id},
+                        {"agent_key", options_.agent_keyid},
+                        {"last_seq", link->lastSeq()},
+                        {"version", options_.version}};
+    write(hello.dump());
+    open_ = true;
+    last_received_ = SteadyClock::now();
+    read();
+    scheduleHeartbeat();
+    link->connectionOpened(this);
+  }
+
+  void read() {
+    ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->closed_) return;
+      if (ec == websocket::error::closed) return self->fail("closed by the controller");
+      if (ec) return self->fail("read: " + ec.message());
+      if (!self->ws_.got_text()) return self->fail("binary frame from the controller");
+      std::string text = beast::buffers_to_string(self->read_buffer_.data());
+      self->read_buffer_.consume(self->read_buffer_.size());
+      self->last_received_ = SteadyClock::now();
+      self->handle(text);
+      if (!self->closed_) self->read();
+    });
+  }
+
+  void handle(const std::string& text) {
+    auto parsed = parseStrictJson(text, "controller message", options_.max_message_bytes);
+    if (!parsed.ok()) return fail("malformed message: " + parsed.error().message);
+    const Json& message = *parsed;
+    if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
+      return fail("malformed message: not an object with a string \"type\"");
+    }
+    const std::string type = message["type"].get<std::string>();
+    if (type == "dispatch") {
+      if (!onlyMembers(message, {"type", "envelope"}) || !message.contains("envelope") ||
+          !message["envelope"].is_object()) {
+        return fail("malformed dispatch message");
+      }
+      if (auto link = link_.lock()) link->dispatchReceived(message["envelope"]);
+    } else if (type == "ping" || type == "pong") {
+      if (!onlyMembers(message, {"type"})) return fail("malformed " + type + " message");
+      if (type == "ping") write(R"({"type":"pong"})");
+    } else {
+      fail("unknown message type " + quoteForMessage(type));
+    }
+  }
+
+  void scheduleHeartbeat() {
+    heartbeat_timer_.expires_after(options_.heartbeat_interval);
+    heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      const auto silent = SteadyClock::now() - self->last_received_;
+      if (silent >= self->options_.heartbeat_interval * self->options_.heartbeat_misses) {
+        return self->fail(
+            "heartbeat: nothing received for " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) +
+            " ms");
+      }
+      self->write(R"({"type":"ping"})");
+      self->scheduleHeartbeat();
+    });
+  }
+
+  void writeNext() {
+    writing_ = true;
+    ws_.async_write(asio::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      if (self->closed_) return;
+                      if (ec) return self->fail("write: " + ec.message());
+                      self->queue_.pop_front();
+                      if (self->queue_.empty()) {
+                        self->writing_ = false;
+                      } else {
+                        self->writeNext();
+                      }
+                    });
+  }
+
+  tcp::resolver resolver_;
+  WsStream ws_;
+  std::weak_ptr<ControllerLink::Impl> link_;
+  const LinkOptions options_;
+  asio::steady_timer deadline_;
+  asio::steady_timer heartbeat_timer_;
+  beast::flat_buffer read_buffer_;
+  std::deque<std::string> queue_;
+  SteadyClock::time_point last_received_ = SteadyClock::now();
+  bool writing_ = false;
+  bool open_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Status ControllerLink::Impl::start() {
+  if (started_) return makeError(ErrorCode::kInternal, "controller link: start() called twice");
+  const LinkOptions& o = options_;
+  if (o.host.empty() || o.port == 0) {
+    return makeError(ErrorCode::kInvalidArgument, "controller link: host and port are required");
+  }
+  if (o.agent_id.empty()) {
+    return makeError(ErrorCode::kInvalidArgument, "controller link: agent_id is required");
+  }
+  if (o.agent_keyid.size() != 64 ||
+      o.agent_keyid.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "controller link: agent_keyid must be 64 lower-case hex characters");
+  }
+  if (o.connect_timeout.count() <= 0 || o.heartbeat_interval.count() <= 0 ||
+      o.heartbeat_misses < 1 || o.backoff_initial.count() <= 0 ||
+      o.backoff_max < o.backoff_initial || o.backoff_jitter < 0 || o.backoff_jitter >= 1 ||
+      o.max_message_bytes == 0) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "controller link: timeouts, heartbeat, backoff and message size must be "
+                     "positive (jitter in [0, 1))");
+  }
+  auto tls = makeClientTlsContext(o.ca_file, o.cert_file, o.key_file, o.controller_pin);
+  if (!tls.ok()) return tls.error().withContext("controller link TLS");
+  auto name = certificateCommonName(o.cert_file);
+  if (!name.ok()) return name.error().withContext("controller link");
+  if (*name != o.agent_id) {
+    return makeError(ErrorCode::kInvalidArgument, "controller link: certificate " + o.cert_file +
+                                                      " is for " + quoteForMessage(*name) +
+                                                      ", not agent " + quoteForMessage(o.agent_id));
+  }
+  tls_ = std::move(*tls);
+  started_ = true;
+  disconnected_since_ = clock_.now();
+  connect();
+  return okStatus();
+}
+
+void ControllerLink::Impl::connect() {
+  if (stopped_) return;
+  ++attempts_;
+  log_->debug("event=connecting host={} port={} attempt={}", options_.host, options_.port,
+              attempts_);
+  connection_ = std::make_shared<Connection>(io_, weak_from_this(), *tls_, options_);
+  connection_->start();
+}
+
+void ControllerLink::Impl::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  retry_timer_.cancel();
+  if (auto connection = std::move(connection_)) connection->fail("link stopped");
+}
+
+void ControllerLink::Impl::connectionOpened(const Connection* connection) {
+  if (stopped_ || connection != connection_.get()) return;
+  opened_at_ = SteadyClock::now();
+  disconnected_since_.reset();
+  log_->info("event=connected host={} port={} agent={}", options_.host, options_.port,
+             options_.agent_id);
+  if (callbacks_.on_connected) callbacks_.on_connected();
+}
+
+void ControllerLink::Impl::connectionLost(const Connection* connection, const std::string& reason,
+                                          bool was_open) {
+  if (stopped_ || connection != connection_.get()) return;
+  connection_.reset();
+  if (was_open && SteadyClock::now() - opened_at_ >= options_.backoff_reset_after) {
+    backoff_attempt_ = 0;
+  }
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const auto delay = backoffDelay(options_, backoff_attempt_, unit(rng_));
+  backoff_attempt_ = std::min(backoff_attempt_ + 1, kMaxBackoffExponent);
+  if (was_open) {
+    disconnected_since_ = clock_.now();
+    log_->warn("event=disconnected reason=\"{}\" retry_ms={}", reason, delay.count());
+  } else {
+    log_->warn("event=connect_failed reason=\"{}\" retry_ms={}", reason, delay.count());
+  }
+  last_error_ = reason;
+  retry_timer_.expires_after(delay);
+  retry_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (auto link = weak.lock(); link && !ec) link->connect();
+  });
+  if (was_open && callbacks_.on_disconnected) callbacks_.on_disconnected(reason);
+}
+
+Status ControllerLink::Impl::send(const Json& message) {
+  if (!connected()) {
+    return makeError(ErrorCode::kUnavailable, "controller link: not connected");
+  }
+  std::string text;
+  try {
+    text = message.dump();
+  } catch (const nlohmann::json::exception& e) {
+    return makeError(ErrorCode::kInvalidArgument, std::string("message: ") + e.what());
+  }
+  if (text.size() > options_.max_message_bytes) {
+    return makeError(ErrorCode::kInvalidArgument, "message of " + std::to_string(text.size()) +
+                                                      " bytes exceeds the channel's " +
+                                                      std::to_string(options_.max_message_bytes));
+  }
+  connection_->write(std::move(text));
+  return okStatus();
+}
+
+bool ControllerLink::Impl::connected() const {
+  return !stopped_ && connection_ && connection_->open();
+}
+
+ControllerLink::ControllerLink(asio::io_context& io, LinkOptions options, LinkCallbacks callbacks,
+                               const Clock& clock)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(callbacks), clock)) {}
+
+ControllerLink::~ControllerLink() { impl_->stop(); }
+
+Status ControllerLink::start() { return impl_->start(); }
+void ControllerLink::stop() { impl_->stop(); }
+Status ControllerLink::send(const Json& message) { return impl_->send(message); }
+bool ControllerLink::connected() const { return impl_->connected(); }
+std::optional<std::chrono::system_clock::time_point> ControllerLink::disconnectedSince() const {
+  return impl_->disconnectedSince();
+}
+uint64_t ControllerLink::attempts() const { return impl_->attempts(); }
+std::string ControllerLink::lastError() const { return impl_->lastError(); }
+
+}  // namespace shadan

@@ -1,0 +1,444 @@
+#include "cli/ca_cmd.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "cli/shadanctl.h"
+#include "common/tls.h"
+
+namespace shadan {
+namespace {
+
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using BignumPtr = std::unique_ptr<BIGNUM, decltype(&BN_free)>;
+using ExtensionPtr = std::unique_ptr<X509_EXTENSION, decltype(&X509_EXTENSION_free)>;
+using FilePtr = std::unique_ptr<FILE, decltype(&std::fclose)>;
+
+Error opensslError(const std::string& what) {
+  return makeError(ErrorCode::kInternal, what + ": " + drainOpensslErrors());
+}
+
+bool onlyChars(const std::string& text, const char* allowed) {
+  return text.find_first_not_of(allowed) == std::string::npos;
+}
+
+constexpr const char* kNameChars =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+
+Status validateCommonName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || !onlyChars(name, kNameChars) || name[0] == '-') {
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "name must be 1-64 of A-Z a-z 0-9 . _ - (not starting with -), not '" + name + "'");
+  }
+  return okStatus();
+}
+
+Status validateCaName(const std::string& name) {
+  const std::string allowed = std::string(kNameChars) + " ";
+  if (name.empty() || name.size() > 64 || !onlyChars(name, allowed.c_str())) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "CA name must be 1-64 of A-Z a-z 0-9 space . _ -, not '" + name + "'");
+  }
+  return okStatus();
+}
+
+Status validateDnsName(const std::string& name) {
+  if (name.empty() || name.size() > 253 ||
+      !onlyChars(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") ||
+      name.front() == '.' || name.front() == '-' || name.back() == '.' ||
+      name.find("..") != std::string::npos) {
+    return makeError(ErrorCode::kInvalidArgument, "--dns: not a DNS name: '" + name + "'");
+  }
+  return okStatus();
+}
+
+Status validateIpAddress(const std::string& address) {
+  unsigned char buffer[16];
+  if (inet_pton(AF_INET, address.c_str(), buffer) != 1 &&
+      inet_pton(AF_INET6, address.c_str(), buffer) != 1) {
+    return makeError(ErrorCode::kInvalidArgument, "--ip: not an IP address: '" + address + "'");
+  }
+  return okStatus();
+}
+
+Status validateDays(int days) {
+  if (days < 1 || days > kCertificateMaxDays) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--days must be from 1 to " + std::to_string(kCertificateMaxDays));
+  }
+  return okStatus();
+}
+
+Status refuseExisting(const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       path + " already exists; refusing to overwrite it");
+    }
+  }
+  return okStatus();
+}
+
+// Creates `path` exclusively with `mode` and lets `write` fill it; removes it on failure.
+Status writeNewFile(const std::string& path, mode_t mode, const std::function<bool(FILE*)>& write) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return makeError(ErrorCode::kIo, path + ": " + std::strerror(errno));
+  FilePtr file(::fdopen(fd, "w"), &std::fclose);
+  if (!file) {
+    const int saved = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return makeError(ErrorCode::kIo, path + ": " + std::strerror(saved));
+  }
+  const bool written = write(file.get());
+  const bool flushed = std::fflush(file.get()) == 0 && ::fsync(fd) == 0;
+  file.reset();
+  if (!written || !flushed) {
+    ::unlink(path.c_str());
+    return makeError(ErrorCode::kIo, path + ": write failed: " + drainOpensslErrors());
+  }
+  return okStatus();
+}
+
+Result<EvpPkeyPtr> generateP256Key() {
+  EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), &EVP_PKEY_free);
+  if (!key) return opensslError("EC P-256 key generation");
+  return key;
+}
+
+Status addExtension(X509* certificate, X509V3_CTX* ctx, int nid, const std::string& value) {
+  ExtensionPtr extension(X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str()),
+                         &X509_EXTENSION_free);
+  if (!extension || X509_add_ext(certificate, extension.get(), -1) != 1) {
+    return opensslError(std::string("certificate extension ") + OBJ_nid2sn(nid) + "=" + value);
+  }
+  return okStatus();
+}
+
+// A certificate for `key` named `common_name`, valid for `days`, with a random 127-bit serial.
+// `issuer` null: self-signed (the CA).
+Result<X509Ptr> newCertificate(const std::string& common_name, EVP_PKEY* key, int days,
+                               X509* issuer) {
+  X509Ptr certificate(X509_new(), &X509_free);
+  if (!certificate) return opensslError("X509_new");
+  X509* x = certificate.get();
+  unsigned char serial[16];
+  if (RAND_bytes(serial, sizeof serial) != 1) return opensslError("serial number");
+  serial[0] &= 0x7f;  // positive, as RFC 5280 wants
+  BignumPtr serial_bn(BN_bin2bn(serial, sizeof serial, nullptr), &BN_free);
+  X509_NAME* name = X509_get_subject_name(x);
+  // Backdated a few minutes: a peer whose clock is slightly behind still accepts it.
+  if (X509_set_version(x, X509_VERSION_3) != 1 || !serial_bn ||
+      BN_to_ASN1_INTEGER(serial_bn.get(), X509_get_serialNumber(x)) == nullptr ||
+      X509_gmtime_adj(X509_getm_notBefore(x), -300) == nullptr ||
+      X509_time_adj_ex(X509_getm_notAfter(x), days, 0, nullptr) == nullptr ||
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                                 -1, 0) != 1 ||
+      X509_set_issuer_name(x, issuer != nullptr ? X509_get_subject_name(issuer) : name) != 1 ||
+      X509_set_pubkey(x, key) != 1) {
+    return opensslError("certificate fields");
+  }
+  return certificate;
+}
+
+Result<EvpPkeyPtr> loadCaKey(const std::string& path) {
+  SHADAN_RETURN_IF_ERROR(checkPrivateKeyFileMode(path));
+  FilePtr file(std::fopen(path.c_str(), "r"), &std::fclose);
+  if (!file) return makeError(ErrorCode::kIo, path + ": " + std::strerror(errno));
+  EvpPkeyPtr key(PEM_read_PrivateKey(file.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  if (!key)
+    return makeError(ErrorCode::kParse, path + ": no PEM private key: " + drainOpensslErrors());
+  return key;
+}
+
+Result<X509Ptr> loadCaCertificate(const std::string& path) {
+  FilePtr file(std::fopen(path.c_str(), "r"), &std::fclose);
+  if (!file) return makeError(ErrorCode::kIo, path + ": " + std::strerror(errno));
+  X509Ptr certificate(PEM_read_X509(file.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!certificate) {
+    return makeError(ErrorCode::kParse, path + ": no PEM certificate: " + drainOpensslErrors());
+  }
+  return certificate;
+}
+
+// Writes PREFIX.key first and the certificate second, removing the key if the certificate
+// cannot be written: a key without its certificate is useless and confusing.
+Status writePair(const std::string& key_path, EVP_PKEY* key, const std::string& cert_path,
+                 X509* certificate) {
+  SHADAN_RETURN_IF_ERROR(writeNewFile(key_path, 0600, [&](FILE* file) {
+    return PEM_write_PrivateKey(file, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+  }));
+  Status written = writeNewFile(cert_path, 0644,
+                                [&](FILE* file) { return PEM_write_X509(file, certificate) == 1; });
+  if (!written.ok()) ::unlink(key_path.c_str());
+  return written;
+}
+
+}  // namespace
+
+CaPaths caPaths(const std::string& dir) {
+  const std::filesystem::path base(dir);
+  return CaPaths{(base / "ca.crt").string(), (base / "ca.key").string()};
+}
+
+Status initCertificateAuthority(const std::string& dir, const std::string& name, int days) {
+  if (dir.empty()) return makeError(ErrorCode::kInvalidArgument, "--dir must not be empty");
+  SHADAN_RETURN_IF_ERROR(validateCaName(name));
+  SHADAN_RETURN_IF_ERROR(validateDays(days));
+  const CaPaths paths = caPaths(dir);
+  std::error_code error;
+  if (!std::filesystem::exists(dir, error)) {
+    // Missing parents get the default mode; the CA directory itself is private.
+    std::filesystem::path target(dir);
+    if (!target.has_filename()) target = target.parent_path();  // "DIR/"
+    if (const auto parent = target.parent_path(); !parent.empty()) {
+      std::filesystem::create_directories(parent, error);
+    }
+    if (::mkdir(target.c_str(), 0700) != 0) {
+      return makeError(ErrorCode::kIo, "--dir " + dir + ": " + std::strerror(errno));
+    }
+  } else if (!std::filesystem::is_directory(dir, error)) {
+    return makeError(ErrorCode::kInvalidArgument, "--dir " + dir + " is not a directory");
+  }
+  SHADAN_RETURN_IF_ERROR(refuseExisting({paths.key, paths.cert}));
+
+  auto key = generateP256Key();
+  if (!key.ok()) return key.error();
+  auto certificate = newCertificate(name, key->get(), days, nullptr);
+  if (!certificate.ok()) return certificate.error();
+  X509* x = certificate->get();
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  SHADAN_RETURN_IF_ERROR(
+      addExtension(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_key_identifier, "hash"));
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_authority_key_identifier, "keyid:always"));
+  if (X509_sign(x, key->get(), EVP_sha256()) == 0) return opensslError("signing the CA");
+  return writePair(paths.key, key->get(), paths.cert, x);
+}
+
+Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
+                                           const CertificateRequest& request,
+                                           const std::string& out_prefix) {
+  SHADAN_RETURN_IF_ERROR(validateCommonName(request.common_name));
+  SHADAN_RETURN_IF_ERROR(validateDays(request.days));
+  if (out_prefix.empty()) return makeError(ErrorCode::kInvalidArgument, "--out must not be empty");
+  if (!request.server && (!request.dns_names.empty() || !request.ip_addresses.empty())) {
+    return makeError(ErrorCode::kInvalidArgument, "--dns and --ip are for --server certificates");
+  }
+  std::string alt_names;
+  auto addAltName = [&](const std::string& entry) {
+    alt_names += (alt_names.empty() ? "" : ",") + entry;
+  };
+  for (const std::string& dns : request.dns_names) {
+    SHADAN_RETURN_IF_ERROR(validateDnsName(dns));
+    addAltName("DNS:" + dns);
+  }
+  for (const std::string& ip : request.ip_addresses) {
+    SHADAN_RETURN_IF_ERROR(validateIpAddress(ip));
+    addAltName("IP:" + ip);
+  }
+  if (request.server && alt_names.empty()) addAltName("DNS:" + request.common_name);
+  if (!request.server) addAltName("URI:shadan:agent:" + request.common_name);
+
+  IssuedCertificate issued{out_prefix + ".crt", out_prefix + ".key", {}};
+  SHADAN_RETURN_IF_ERROR(refuseExisting({issued.key_path, issued.cert_path}));
+  const CaPaths ca = caPaths(ca_dir);
+  auto ca_key = loadCaKey(ca.key);
+  if (!ca_key.ok()) return ca_key.error().withContext("CA in " + ca_dir);
+  auto ca_cert = loadCaCertificate(ca.cert);
+  if (!ca_cert.ok()) return ca_cert.error().withContext("CA in " + ca_dir);
+  if (X509_check_private_key(ca_cert->get(), ca_key->get()) != 1) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "CA in " + ca_dir + ": " + ca.key + " does not match " + ca.cert);
+  }
+
+  auto key = generateP256Key();
+  if (!key.ok()) return key.error();
+  auto certificate = newCertificate(request.common_name, key->get(), request.days, ca_cert->get());
+  if (!certificate.ok()) return certificate.error();
+  X509* x = certificate->get();
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, ca_cert->get(), x, nullptr, nullptr, 0);
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_key_usage, "critical,digitalSignature"));
+  SHADAN_RETURN_IF_ERROR(
+      addExtension(x, &ctx, NID_ext_key_usage, request.server ? "serverAuth" : "clientAuth"));
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_key_identifier, "hash"));
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_authority_key_identifier, "keyid:always"));
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_alt_name, alt_names));
+  if (X509_sign(x, ca_key->get(), EVP_sha256()) == 0)
+    return opensslError("signing the certificate");
+  SHADAN_RETURN_IF_ERROR(writePair(issued.key_path, key->get(), issued.cert_path, x));
+  issued.spki_pin = spkiPinOf(x);
+  return issued;
+}
+
+const char* caUsage() {
+  return R"(usage: shadanctl ca <init|issue|pin> [options]
+
+  ca init --dir DIR [--name NAME] [--days N]
+      Creates the private CA of the agent channel: DIR/ca.key (ECDSA P-256, mode 0600) and
+      DIR/ca.crt. DIR is created (0700) when missing. NAME: the CA's CN (default "Shadan CA").
+      N: validity in days (default 3650).
+  ca issue --dir DIR --name CN (--server [--dns NAME]... [--ip ADDR]... | --client)
+           --out PREFIX [--days N]
+      Issues PREFIX.crt and PREFIX.key (0600) signed by the CA in DIR.
+      --server: the controller's certificate (serverAuth; subjectAltName from --dns/--ip,
+      default DNS:CN); prints the pin agents configure.
+      --client: an agent's certificate (clientAuth); CN is the agent id.
+      N: validity in days (default 397).
+  ca pin CERT
+      Prints the pin of CERT: lower-case hex SHA-256 of its DER SubjectPublicKeyInfo.
+
+Nothing is ever overwritten. Exit 0: done, 1: failed, 2: usage error.
+)";
+}
+
+int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  auto usage = [&](const std::string& message) {
+    err << "shadanctl: " << message << "\n\n" << caUsage();
+    return kExitUsage;
+  };
+  auto failure = [&](const Error& error) {
+    err << "shadanctl: " << error.message << "\n";
+    return kExitFailure;
+  };
+  if (args.size() < 2) return usage("'ca' needs a subcommand");
+  const std::string& sub = args[1];
+  if (sub == "-h" || sub == "--help" || sub == "help") {
+    out << caUsage();
+    return kExitOk;
+  }
+  if (sub != "init" && sub != "issue" && sub != "pin") {
+    return usage("unknown ca subcommand '" + sub + "'");
+  }
+
+  std::set<std::string> single = {"--dir", "--name", "--days", "--out"};
+  std::set<std::string> repeated = {"--dns", "--ip"};
+  std::set<std::string> flags = {"--server", "--client"};
+  std::map<std::string, std::string> values;
+  std::map<std::string, std::vector<std::string>> lists;
+  std::set<std::string> given_flags;
+  std::vector<std::string> positional;
+  for (size_t i = 2; i < args.size(); ++i) {
+    std::string key = args[i];
+    std::optional<std::string> value;
+    if (key == "-h" || key == "--help") {
+      out << caUsage();
+      return kExitOk;
+    }
+    if (key.rfind("-", 0) != 0) {
+      positional.push_back(key);
+      continue;
+    }
+    if (const size_t eq = key.find('='); key.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = key.substr(eq + 1);
+      key = key.substr(0, eq);
+    }
+    if (flags.contains(key) && sub == "issue") {
+      if (value) return usage("option " + key + " takes no value");
+      if (!given_flags.insert(key).second) return usage("option " + key + " given twice");
+      continue;
+    }
+    const bool known = (sub == "init" && (key == "--dir" || key == "--name" || key == "--days")) ||
+                       (sub == "issue" && (single.contains(key) || repeated.contains(key)));
+    if (!known) return usage("unknown option '" + key + "' for 'ca " + sub + "'");
+    if (!value) {
+      if (i + 1 >= args.size()) return usage("option " + key + " needs a value");
+      value = args[++i];
+    }
+    if (repeated.contains(key)) {
+      lists[key].push_back(*value);
+    } else if (!values.emplace(key, *value).second) {
+      return usage("option " + key + " given twice");
+    }
+  }
+
+  if (sub == "pin") {
+    if (positional.size() != 1) return usage("'ca pin' needs exactly one CERT");
+    auto pin = spkiPinOfCertificate(positional[0]);
+    if (!pin.ok()) return failure(pin.error());
+    out << *pin << "\n";
+    return kExitOk;
+  }
+  if (!positional.empty())
+    return usage("'ca " + sub + "' takes no argument '" + positional[0] + "'");
+  if (!values.contains("--dir")) return usage("'ca " + sub + "' needs --dir DIR");
+  int days = sub == "init" ? kCaDefaultDays : kLeafDefaultDays;
+  if (auto it = values.find("--days"); it != values.end()) {
+    const std::string& text = it->second;
+    if (text.empty() || text.size() > 5 || !onlyChars(text, "0123456789") ||
+        !validateDays(std::stoi(text)).ok()) {
+      return usage("--days must be a number from 1 to " + std::to_string(kCertificateMaxDays));
+    }
+    days = std::stoi(text);
+  }
+
+  if (sub == "init") {
+    const std::string name = values.contains("--name") ? values["--name"] : "Shadan CA";
+    if (Status done = initCertificateAuthority(values["--dir"], name, days); !done.ok()) {
+      return done.error().code == ErrorCode::kInvalidArgument &&
+                     done.error().message.find("already exists") == std::string::npos
+                 ? usage(done.error().message)
+                 : failure(done.error());
+    }
+    const CaPaths paths = caPaths(values["--dir"]);
+    out << paths.cert << "\n";
+    err << "wrote " << paths.key << " (private, 0600) and " << paths.cert << "\n";
+    return kExitOk;
+  }
+
+  const bool server = given_flags.contains("--server");
+  const bool client = given_flags.contains("--client");
+  if (server == client) return usage("'ca issue' needs exactly one of --server and --client");
+  if (!values.contains("--name")) return usage("'ca issue' needs --name CN");
+  if (!values.contains("--out")) return usage("'ca issue' needs --out PREFIX");
+  CertificateRequest request;
+  request.common_name = values["--name"];
+  request.server = server;
+  request.dns_names = lists["--dns"];
+  request.ip_addresses = lists["--ip"];
+  request.days = days;
+  auto issued = issueCertificate(values["--dir"], request, values["--out"]);
+  if (!issued.ok()) {
+    const std::string& message = issued.error().message;
+    const bool bad_input = issued.error().code == ErrorCode::kInvalidArgument &&
+                           message.find("already exists") == std::string::npos &&
+                           message.rfind("CA in ", 0) != 0;
+    return bad_input ? usage(message) : failure(issued.error());
+  }
+  err << "wrote " << issued->key_path << " (private, 0600) and " << issued->cert_path << "\n";
+  if (server) {
+    out << issued->spki_pin << "\n";
+    err << "agents pin this controller with: " << issued->spki_pin << "\n";
+  } else {
+    out << issued->cert_path << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace shadan

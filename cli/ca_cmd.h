@@ -1,0 +1,65 @@
+#pragma once
+
+// `shadanctl ca init|issue|pin`: the private CA of the agent <-> controller channel
+// (PROTOCOL.md "Channel"), with OpenSSL 3.
+//
+//   ca init  --dir DIR [--name NAME] [--days N]   DIR/ca.key (0600) and DIR/ca.crt
+//   ca issue --dir DIR --name CN (--server [--dns NAME]... [--ip ADDR]... | --client)
+//            --out PREFIX [--days N]             PREFIX.crt and PREFIX.key (0600)
+//   ca pin   CERT                                 the SPKI SHA-256 pin of CERT
+//
+// Keys are ECDSA P-256. Certificates are X.509 v3 signed with SHA-256: the CA with
+// basicConstraints CA:TRUE,pathlen:0 and keyUsage keyCertSign,cRLSign; leaves with CA:FALSE,
+// keyUsage digitalSignature, extendedKeyUsage serverAuth or clientAuth, and a subjectAltName
+// (servers: the --dns/--ip names; clients: URI shadan:agent:<CN>). A client certificate's CN
+// is the agent id the controller sees. Nothing is ever overwritten: every output file is
+// created with O_EXCL.
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace shadan {
+
+inline constexpr int kCaDefaultDays = 3650;
+inline constexpr int kLeafDefaultDays = 397;
+inline constexpr int kCertificateMaxDays = 7300;
+
+struct CaPaths {
+  std::string cert;  // DIR/ca.crt
+  std::string key;   // DIR/ca.key
+};
+CaPaths caPaths(const std::string& dir);
+
+// Creates DIR (0700) when missing, then DIR/ca.key and DIR/ca.crt. Refuses when either exists.
+Status initCertificateAuthority(const std::string& dir, const std::string& name,
+                                int days = kCaDefaultDays);
+
+struct CertificateRequest {
+  std::string common_name;                // agent id for clients; 1-64 of A-Z a-z 0-9 . _ -
+  bool server = false;                    // serverAuth; otherwise clientAuth
+  std::vector<std::string> dns_names;     // servers only
+  std::vector<std::string> ip_addresses;  // servers only
+  int days = kLeafDefaultDays;
+};
+
+struct IssuedCertificate {
+  std::string cert_path;
+  std::string key_path;
+  std::string spki_pin;  // what an agent pins for a server certificate
+};
+
+// Issues a certificate signed by the CA in `ca_dir` into PREFIX.crt / PREFIX.key.
+Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
+                                           const CertificateRequest& request,
+                                           const std::string& out_prefix);
+
+// `args` is the whole command line after the program name (args[0] == "ca").
+// Exit codes: 0 done, 1 failed (e.g. a file exists), 2 usage.
+int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+const char* caUsage();
+
+}  // namespace shadan

@@ -1,0 +1,246 @@
+#include "cli/sign_cmd.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "cli/controller_cmd.h"
+#include "cli/shadanctl.h"
+#include "common/dsse.h"
+#include "common/duration.h"
+#include "common/ed25519.h"
+#include "common/orders.h"
+#include "common/strict_json.h"
+
+namespace shadan {
+namespace {
+
+// Agents refuse an authz valid for longer than this (OrderVerifierOptions::max_authz_validity).
+constexpr std::chrono::hours kMaxAuthzValidity{24};
+
+std::vector<std::string> splitTargets(const std::string& list) {
+  std::vector<std::string> targets;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = list.find(',', start);
+    targets.push_back(list.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return targets;
+}
+
+bool isName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         name.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+             std::string::npos;
+}
+
+struct FdCloser {
+  void operator()(const int* fd) const {
+    ::close(*fd);
+    delete fd;
+  }
+};
+
+// Writes `content` to a new file (O_EXCL: never replaces an existing one) and fsyncs it.
+Status writeNewFile(const std::string& path, const std::string& content) {
+  const int raw = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (raw < 0) {
+    if (errno == EEXIST) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       path + " already exists; refusing to overwrite it");
+    }
+    return makeError(ErrorCode::kIo, "cannot create " + path + ": " + std::strerror(errno));
+  }
+  std::unique_ptr<int, FdCloser> fd(new int(raw));
+  size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = ::write(*fd, content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::unlink(path.c_str());
+      return makeError(ErrorCode::kIo, "cannot write " + path + ": " + why);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(*fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(path.c_str());
+    return makeError(ErrorCode::kIo, "cannot sync " + path + ": " + why);
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+const char* signUsage() {
+  return R"(usage: shadanctl sign --action isolate|restore --segment S [--profile P]
+                      --targets GW1,GW2 --reason TEXT --requested-by op:NAME
+                      --key FILE [--key FILE2 ...] --segment-gen N --expires-in DURATION
+                      [--ticket T] [--ttl DURATION] [--drill] [--breakglass] --out FILE
+
+  Makes a signed authz envelope (DSSE) offline, signed by every --key (operator private key
+  files), and writes it to FILE (never overwriting). Prints its command_id.
+  --requested-by: the identity of one of the signers as named in the trust file (op:NAME).
+  --segment-gen: the segment generation the order carries (agents apply only a higher one;
+  break-glass files are exempt). --expires-in: validity from now (e.g. 15m; at most 24h).
+  --breakglass: a file for `shadan-agent apply-file FILE` on a gateway without the controller:
+  isolate only, valid for at most 1h, signed by the break-glass threshold (usually 2 people).
+  --ttl: an isolate that lifts itself after DURATION.
+  Whether the signers suffice is decided by the agent against its trust file.
+
+  Exit codes: 0 written, 1 failed (file exists, write error), 2 usage.
+)";
+}
+
+std::string randomUuid() {
+  uint8_t bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    // No randomness means no unique command ids: a broken environment, not bad input.
+    std::fprintf(stderr, "shadan: broken invariant: RAND_bytes failed\n");
+    std::abort();
+  }
+  bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4
+  bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  const std::string hex = hexEncode(bytes);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                   const Clock& clock) {
+  auto usage = [&](const std::string& message) {
+    err << "shadanctl: " << message << "\n\n" << signUsage();
+    return kExitUsage;
+  };
+  auto options = parseCommandOptions(
+      args, 1, "sign",
+      {"--action", "--segment", "--profile", "--targets", "--reason", "--requested-by", "--key",
+       "--segment-gen", "--expires-in", "--ticket", "--ttl", "--out"},
+      {"--breakglass", "--drill", "--help", "-h"}, {"--key"});
+  if (!options.ok()) return usage(options.error().message);
+  if (options->has("--help") || options->has("-h")) {
+    out << signUsage();
+    return kExitOk;
+  }
+  for (const char* required : {"--action", "--segment", "--targets", "--reason", "--requested-by",
+                               "--key", "--segment-gen", "--expires-in", "--out"}) {
+    if (!options->has(required)) return usage("'sign' needs " + std::string(required));
+  }
+
+  Authz authz;
+  authz.command_id = randomUuid();
+  const std::string action = *options->value("--action");
+  if (action == "isolate") {
+    authz.action = OrderAction::kIsolate;
+  } else if (action == "restore") {
+    authz.action = OrderAction::kRestore;
+  } else {
+    return usage("--action must be isolate or restore, not " + quoteForMessage(action));
+  }
+  authz.segment = *options->value("--segment");
+  if (!isName(authz.segment)) return usage("invalid --segment " + quoteForMessage(authz.segment));
+  authz.profile = options->value("--profile").value_or("full");
+  if (!isName(authz.profile)) return usage("invalid --profile " + quoteForMessage(authz.profile));
+  for (const std::string& target : splitTargets(*options->value("--targets"))) {
+    if (!isName(target)) return usage("invalid gateway in --targets: " + quoteForMessage(target));
+    if (std::find(authz.targets.begin(), authz.targets.end(), target) != authz.targets.end()) {
+      return usage("gateway " + target + " appears twice in --targets");
+    }
+    authz.targets.push_back(target);
+  }
+  authz.reason = *options->value("--reason");
+  if (Status valid = validateReason(authz.reason); !valid.ok()) {
+    return usage(valid.error().message);
+  }
+  authz.requested_by = *options->value("--requested-by");
+  if (authz.requested_by.empty() || authz.requested_by.size() > 128) {
+    return usage("--requested-by must be an identity like op:NAME");
+  }
+  const std::string gen_text = *options->value("--segment-gen");
+  if (gen_text.empty() || gen_text.size() > 18 ||
+      gen_text.find_first_not_of("0123456789") != std::string::npos) {
+    return usage("--segment-gen must be a whole number, not " + quoteForMessage(gen_text));
+  }
+  authz.segment_gen = std::stoll(gen_text);
+  auto validity = parseDuration(*options->value("--expires-in"));
+  if (!validity.ok()) return usage("--expires-in: " + validity.error().message);
+  const bool breakglass = options->has("--breakglass");
+  if (breakglass) {
+    if (authz.action != OrderAction::kIsolate) {
+      return usage("--breakglass files can only isolate (a restore needs the controller)");
+    }
+    if (*validity > kMaxBreakglassValidity) {
+      return usage("--expires-in for --breakglass is at most " +
+                   formatDuration(kMaxBreakglassValidity) + " (agents refuse longer files)");
+    }
+  } else if (*validity > kMaxAuthzValidity) {
+    return usage("--expires-in is at most " + formatDuration(kMaxAuthzValidity));
+  }
+  if (auto ticket = options->value("--ticket")) {
+    if (ticket->empty() || ticket->size() > 128) return usage("--ticket must be 1-128 characters");
+    authz.ticket = *ticket;
+  }
+  if (auto ttl = options->value("--ttl")) {
+    if (authz.action != OrderAction::kIsolate) return usage("--ttl is for isolate only");
+    auto duration = parseDuration(*ttl);
+    if (!duration.ok()) return usage("--ttl: " + duration.error().message);
+    if (duration->count() % 1000 != 0) return usage("--ttl must be whole seconds");
+    authz.ttl_s = duration->count() / 1000;
+  }
+  authz.drill = options->has("--drill");
+  authz.issued_at_ms = toUnixMillis(clock.now());
+  authz.expires_at_ms = authz.issued_at_ms + validity->count();
+
+  // Keys: each file once, each key once (a second signature by one key counts for nothing and
+  // would only hide a mistake such as passing the same file twice).
+  std::vector<Ed25519Signer> signers;
+  for (const std::string& path : options->all("--key")) {
+    auto key = loadPrivateKeyFile(path);
+    if (!key.ok()) return usage("--key: " + key.error().message);
+    for (const Ed25519Signer& existing : signers) {
+      if (existing.keyId() == key->keyId()) {
+        return usage("--key " + path + " is the same key (" + key->keyId() +
+                     ") as an earlier --key");
+      }
+    }
+    signers.emplace_back(std::move(*key));
+  }
+  if (breakglass && signers.size() < 2) {
+    err << "shadanctl: warning: one signature; the break-glass threshold is usually 2 "
+           "distinct people\n";
+  }
+
+  const std::string payload = serializeAuthz(authz);
+  // What we sign must be what agents will parse: check the round trip before signing.
+  auto reparsed = parseAuthz(payload);
+  if (!reparsed.ok()) return usage(reparsed.error().message);
+  std::vector<const Signer*> signer_pointers;
+  for (const Ed25519Signer& signer : signers) signer_pointers.push_back(&signer);
+  auto envelope = signDsse(kAuthzPayloadType, payload, signer_pointers);
+  if (!envelope.ok()) return usage(envelope.error().message);
+
+  const std::string out_path = *options->value("--out");
+  if (Status written = writeNewFile(out_path, serializeDsseEnvelope(*envelope) + "\n");
+      !written.ok()) {
+    err << "shadanctl: " << written.error().message << "\n";
+    return kExitFailure;
+  }
+  out << authz.command_id << "\n";
+  err << "wrote " << out_path << ": " << orderActionName(authz.action) << " " << authz.segment
+      << ":" << authz.profile << " on " << authz.targets.size() << " gateway(s), " << signers.size()
+      << " signature(s), expires " << formatRfc3339(authz.expires_at_ms)
+      << (breakglass ? "; apply on a gateway with: shadan-agent apply-file " + out_path : "")
+      << "\n";
+  return kExitOk;
+}
+
+}  // namespace shadan

@@ -1,0 +1,507 @@
+#include "controller/agent_hub.h"
+
+// Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <deque>
+#include <map>
+#include <utility>
+
+#include "common/logging.h"
+#include "common/strict_json.h"
+#include "common/tls.h"
+
+namespace shadan {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using Json = nlohmann::json;
+using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr size_t kUpgradeRequestMaxBytes = 8 * 1024;
+
+bool isLowerHex(const std::string& text) {
+  return text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+Status checkMembers(const Json& message, std::initializer_list<const char*> allowed) {
+  for (const auto& [key, value] : message.items()) {
+    bool known = false;
+    for (const char* name : allowed) known = known || key == name;
+    if (!known) {
+      return makeError(ErrorCode::kParse, "unknown member " + quoteForMessage(key) + " in a " +
+                                              message["type"].get<std::string>() + " message");
+    }
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+Result<HelloMessage> parseHelloMessage(const Json& message) {
+  auto bad = [](const std::string& what) { return makeError(ErrorCode::kParse, "hello: " + what); };
+  if (!message.is_object()) return bad("not a JSON object");
+  if (!message.contains("type") || message["type"] != "hello") return bad("type is not \"hello\"");
+  SHADAN_RETURN_IF_ERROR(
+      checkMembers(message, {"type", "agent_id", "agent_key", "last_seq", "version"}));
+  HelloMessage hello;
+  const auto id = message.find("agent_id");
+  if (id == message.end() || !id->is_string() || id->get<std::string>().empty() ||
+      id->get<std::string>().size() > 64) {
+    return bad("/agent_id must be a string of 1-64 characters");
+  }
+  hello.agent_id = id->get<std::string>();
+  const auto key = message.find("agent_key");
+  if (key == message.end() || !key->is_string() || key->get<std::string>().size() != 64 ||
+      !isLowerHex(key->get<std::string>())) {
+    return bad("/agent_key must be a keyid (64 lower-case hex characters)");
+  }
+  hello.agent_key = key->get<std::string>();
+  const auto seq = message.find("last_seq");
+  if (seq == message.end() || !seq->is_number_integer() ||
+      (seq->is_number_unsigned() ? false : seq->get<int64_t>() < 0)) {
+    return bad("/last_seq must be a non-negative integer");
+  }
+  hello.last_seq = seq->get<uint64_t>();
+  const auto version = message.find("version");
+  if (version == message.end() || !version->is_string() ||
+      version->get<std::string>().size() > 32) {
+    return bad("/version must be a string of at most 32 characters");
+  }
+  hello.version = version->get<std::string>();
+  return hello;
+}
+
+namespace {
+
+class Session;
+
+}  // namespace
+
+class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAgentHub::Impl> {
+ public:
+  Impl(asio::io_context& io, AgentHubOptions options, AgentHubCallbacks callbacks,
+       TlsContextPtr tls)
+      : io_(io),
+        options_(std::move(options)),
+        callbacks_(std::move(callbacks)),
+        tls_(std::move(tls)),
+        acceptor_(io),
+        retry_timer_(io),
+        log_(logger("hub")) {}
+
+  Status listen();
+  void accept();
+  void stop();
+  Status send(const std::string& agent_id, const Json& message);
+  bool connected(const std::string& agent_id) const;
+  uint16_t port() const { return port_; }
+  size_t sessionCount() const { return sessions_.size(); }
+
+  // Called by sessions (on the io_context thread).
+  bool helloReceived(const std::shared_ptr<Session>& session, const HelloMessage& hello);
+  void ackReceived(const std::string& agent_id, const Json& envelope) {
+    if (callbacks_.on_ack) callbacks_.on_ack(agent_id, envelope);
+  }
+  void sessionEnded(uint64_t session_id, const std::string& agent_id);
+
+  const AgentHubOptions& options() const { return options_; }
+  spdlog::logger& log() { return *log_; }
+
+ private:
+  asio::io_context& io_;
+  AgentHubOptions options_;
+  AgentHubCallbacks callbacks_;
+  TlsContextPtr tls_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_timer_;
+  std::shared_ptr<spdlog::logger> log_;
+  uint16_t port_ = 0;
+  bool stopped_ = false;
+  uint64_t next_session_id_ = 1;
+  std::map<uint64_t, std::shared_ptr<Session>> sessions_;
+  std::map<std::string, std::shared_ptr<Session>> current_;  // agent id -> its session
+};
+
+namespace {
+
+// One agent connection. Owned by the hub's session map and by its pending handlers; holds the
+// hub weakly so handlers that outlive the hub do nothing.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, asio::ssl::context& tls, std::weak_ptr<WebSocketAgentHub::Impl> hub,
+          uint64_t id, const AgentHubOptions& options)
+      : ws_(beast::tcp_stream(std::move(socket)), tls),
+        hub_(std::move(hub)),
+        id_(id),
+        options_(options),
+        hello_timer_(ws_.get_executor()),
+        heartbeat_timer_(ws_.get_executor()) {}
+
+  uint64_t id() const { return id_; }
+  const std::string& agentId() const { return agent_id_; }
+  bool closed() const { return closed_; }
+
+  void start() {
+    hello_timer_.expires_after(options_.hello_timeout);
+    hello_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_ || self->hello_done_) return;
+      self->fail("no hello within " + std::to_string(self->options_.hello_timeout.count()) + " ms");
+    });
+    ws_.next_layer().async_handshake(
+        asio::ssl::stream_base::server,
+        [self = shared_from_this()](beast::error_code ec) { self->onTlsHandshake(ec); });
+  }
+
+  void write(std::string text) {
+    if (closed_) return;
+    queue_.push_back(std::move(text));
+    if (!writing_) writeNext();
+  }
+
+  // Closes the connection at once (no close frame: the peer misbehaved, went silent or was
+  // replaced, or the hub stops) and tells the hub, unless the hub is gone.
+  void fail(const std::string& reason) {
+    if (closed_) return;
+    closed_ = true;
+    auto self = shared_from_this();
+    hello_timer_.cancel();
+    heartbeat_timer_.cancel();
+    beast::get_lowest_layer(ws_).close();
+    queue_.clear();
+    if (auto hub = hub_.lock()) {
+      hub->log().info("session={} agent={} event=closed reason=\"{}\"", id_,
+                      agent_id_.empty() ? "-" : agent_id_, reason);
+      hub->sessionEnded(id_, agent_id_);
+    }
+  }
+
+ private:
+  void onTlsHandshake(beast::error_code ec) {
+    if (closed_) return;
+    SSL* ssl = ws_.next_layer().native_handle();
+    if (ec) return fail("TLS handshake: " + tlsHandshakeFailureReason(ec, ssl));
+    auto name = peerCommonName(ssl);
+    if (!name.ok()) return fail("client certificate: " + name.error().message);
+    agent_id_ = *name;
+    parser_.emplace();
+    parser_->header_limit(kUpgradeRequestMaxBytes);
+    parser_->body_limit(kUpgradeRequestMaxBytes);
+    http::async_read(ws_.next_layer(), buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code read_ec, size_t) {
+                       self->onUpgradeRequest(read_ec);
+                     });
+  }
+
+  void onUpgradeRequest(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) return fail("upgrade request: " + ec.message());
+    const auto& request = parser_->get();
+    if (request.target() != kAgentChannelPath || !websocket::is_upgrade(request)) {
+      const bool path_ok = request.target() == kAgentChannelPath;
+      response_.emplace(path_ok ? http::status::bad_request : http::status::not_found,
+                        request.version());
+      response_->set(http::field::content_type, "text/plain");
+      response_->body() = path_ok ? "WebSocket upgrade required\n" : "not found\n";
+      response_->keep_alive(false);
+      response_->prepare_payload();
+      const std::string reason = path_ok ? "not a WebSocket upgrade" : "unknown path";
+      http::async_write(
+          ws_.next_layer(), *response_,
+          [self = shared_from_this(), reason](beast::error_code, size_t) { self->fail(reason); });
+      return;
+    }
+    ws_.read_message_max(options_.max_message_bytes);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
+      response.set(http::field::server, "shadan-controller");
+    }));
+    ws_.async_accept(request, [self = shared_from_this()](beast::error_code accept_ec) {
+      if (self->closed_) return;
+      if (accept_ec) return self->fail("WebSocket accept: " + accept_ec.message());
+      self->ws_.text(true);
+      self->last_received_ = SteadyClock::now();
+      self->read();
+    });
+  }
+
+  void read() {
+    ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->closed_) return;
+      if (ec == websocket::error::closed) return self->fail("closed by the agent");
+      if (ec) return self->fail("read: " + ec.message());
+      if (!self->ws_.got_text()) return self->fail("binary frame");
+      std::string text = beast::buffers_to_string(self->read_buffer_.data());
+      self->read_buffer_.consume(self->read_buffer_.size());
+      self->last_received_ = SteadyClock::now();
+      self->handle(text);
+      if (!self->closed_) self->read();
+    });
+  }
+
+  void handle(const std::string& text) {
+    auto parsed = parseStrictJson(text, "agent message", options_.max_message_bytes);
+    if (!parsed.ok()) return fail("malformed message: " + parsed.error().message);
+    const Json& message = *parsed;
+    if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
+      return fail("malformed message: not an object with a string \"type\"");
+    }
+    const std::string type = message["type"].get<std::string>();
+    auto hub = hub_.lock();
+    if (!hub) return;
+    if (type == "hello") {
+      if (hello_done_) return fail("second hello");
+      auto hello = parseHelloMessage(message);
+      if (!hello.ok()) return fail("malformed " + hello.error().message);
+      if (hello->agent_id != agent_id_) {
+        return fail("hello agent_id " + quoteForMessage(hello->agent_id) +
+                    " differs from the certificate's CN " + quoteForMessage(agent_id_));
+      }
+      hello_done_ = true;
+      hello_timer_.cancel();
+      hub->log().info("session={} agent={} event=hello last_seq={} version={}", id_, agent_id_,
+                      hello->last_seq, quoteForMessage(hello->version));
+      if (!hub->helloReceived(shared_from_this(), *hello)) return fail("hello rejected");
+      scheduleHeartbeat();
+      return;
+    }
+    if (!hello_done_) return fail("first message is " + quoteForMessage(type) + ", not hello");
+    if (type == "ack") {
+      if (Status members = checkMembers(message, {"type", "envelope"}); !members.ok()) {
+        return fail("malformed message: " + members.error().message);
+      }
+      if (!message.contains("envelope") || !message["envelope"].is_object()) {
+        return fail("malformed message: ack without an \"envelope\" object");
+      }
+      hub->ackReceived(agent_id_, message["envelope"]);
+    } else if (type == "ping" || type == "pong") {
+      if (Status members = checkMembers(message, {"type"}); !members.ok()) {
+        return fail("malformed message: " + members.error().message);
+      }
+      if (type == "ping") write(R"({"type":"pong"})");
+    } else {
+      fail("unknown message type " + quoteForMessage(type));
+    }
+  }
+
+  void scheduleHeartbeat() {
+    heartbeat_timer_.expires_after(options_.heartbeat_interval);
+    heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      const auto silent = SteadyClock::now() - self->last_received_;
+      if (silent >= self->options_.heartbeat_interval * self->options_.heartbeat_misses) {
+        return self->fail(
+            "heartbeat: nothing received for " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) +
+            " ms");
+      }
+      self->write(R"({"type":"ping"})");
+      self->scheduleHeartbeat();
+    });
+  }
+
+  void writeNext() {
+    writing_ = true;
+    ws_.async_write(asio::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      if (self->closed_) return;
+                      if (ec) return self->fail("write: " + ec.message());
+                      self->queue_.pop_front();
+                      if (self->queue_.empty()) {
+                        self->writing_ = false;
+                      } else {
+                        self->writeNext();
+                      }
+                    });
+  }
+
+  WsStream ws_;
+  std::weak_ptr<WebSocketAgentHub::Impl> hub_;
+  const uint64_t id_;
+  const AgentHubOptions options_;
+  asio::steady_timer hello_timer_;
+  asio::steady_timer heartbeat_timer_;
+  beast::flat_buffer buffer_;
+  beast::flat_buffer read_buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  std::deque<std::string> queue_;
+  std::string agent_id_;
+  SteadyClock::time_point last_received_ = SteadyClock::now();
+  bool writing_ = false;
+  bool hello_done_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Status WebSocketAgentHub::Impl::listen() {
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(options_.bind_address, ec);
+  if (ec) {
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "bind address " + quoteForMessage(options_.bind_address) + ": " + ec.message());
+  }
+  const tcp::endpoint endpoint(address, options_.port);
+  const std::string where = options_.bind_address + " port " + std::to_string(options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return makeError(ErrorCode::kIo, "agent channel: listen on " + where + ": " + ec.message());
+  port_ = acceptor_.local_endpoint(ec).port();
+  if (ec) return makeError(ErrorCode::kIo, "agent channel: " + where + ": " + ec.message());
+  log_->info("event=listening address={} port={} path={}", options_.bind_address, port_,
+             kAgentChannelPath);
+  return okStatus();
+}
+
+void WebSocketAgentHub::Impl::accept() {
+  acceptor_.async_accept([weak = weak_from_this()](beast::error_code ec, tcp::socket socket) {
+    auto self = weak.lock();
+    if (!self || self->stopped_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors and the like: log and retry shortly rather than spin.
+      self->log_->warn("event=accept_failed error=\"{}\"", ec.message());
+      self->retry_timer_.expires_after(std::chrono::milliseconds(200));
+      self->retry_timer_.async_wait([weak](beast::error_code wait_ec) {
+        if (auto hub = weak.lock(); hub && !wait_ec && !hub->stopped_) hub->accept();
+      });
+      return;
+    }
+    beast::error_code option_ec;
+    socket.set_option(tcp::no_delay(true), option_ec);
+    const uint64_t id = self->next_session_id_++;
+    auto session =
+        std::make_shared<Session>(std::move(socket), *self->tls_, weak, id, self->options_);
+    self->sessions_.emplace(id, session);
+    session->start();
+    self->accept();
+  });
+}
+
+void WebSocketAgentHub::Impl::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  beast::error_code ec;
+  acceptor_.close(ec);
+  retry_timer_.cancel();
+  // Sessions tell sessionEnded(), which ignores them once stopped_ is set.
+  auto sessions = std::move(sessions_);
+  sessions_.clear();
+  current_.clear();
+  for (auto& [id, session] : sessions) session->fail("hub stopped");
+}
+
+bool WebSocketAgentHub::Impl::helloReceived(const std::shared_ptr<Session>& session,
+                                            const HelloMessage& hello) {
+  if (stopped_) return false;
+  std::shared_ptr<Session> previous;
+  if (auto it = current_.find(hello.agent_id); it != current_.end()) previous = it->second;
+  // Current before on_hello runs, so the callback can already send to this session.
+  current_[hello.agent_id] = session;
+  const bool accepted =
+      !callbacks_.on_hello || callbacks_.on_hello(session->id(), hello.agent_id, hello);
+  if (stopped_) return false;
+  if (!accepted) {
+    auto it = current_.find(hello.agent_id);
+    if (it != current_.end() && it->second == session) {
+      if (previous && !previous->closed()) {
+        it->second = previous;
+      } else {
+        current_.erase(it);
+      }
+    }
+    return false;
+  }
+  if (previous && previous != session) {
+    previous->fail("replaced by session " + std::to_string(session->id()));
+  }
+  return true;
+}
+
+void WebSocketAgentHub::Impl::sessionEnded(uint64_t session_id, const std::string& agent_id) {
+  if (stopped_) return;
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) return;
+  const std::shared_ptr<Session> session = it->second;
+  sessions_.erase(it);
+  auto current = current_.find(agent_id);
+  if (current == current_.end() || current->second != session) return;
+  current_.erase(current);
+  if (callbacks_.on_disconnect) callbacks_.on_disconnect(agent_id);
+}
+
+Status WebSocketAgentHub::Impl::send(const std::string& agent_id, const Json& message) {
+  auto it = current_.find(agent_id);
+  if (stopped_ || it == current_.end() || it->second->closed()) {
+    return makeError(ErrorCode::kUnavailable,
+                     "agent " + quoteForMessage(agent_id) + " is not connected");
+  }
+  std::string text;
+  try {
+    text = message.dump();
+  } catch (const nlohmann::json::exception& e) {
+    return makeError(ErrorCode::kInvalidArgument, std::string("message: ") + e.what());
+  }
+  if (text.size() > options_.max_message_bytes) {
+    return makeError(ErrorCode::kInvalidArgument, "message of " + std::to_string(text.size()) +
+                                                      " bytes exceeds the channel's " +
+                                                      std::to_string(options_.max_message_bytes));
+  }
+  it->second->write(std::move(text));
+  return okStatus();
+}
+
+bool WebSocketAgentHub::Impl::connected(const std::string& agent_id) const {
+  auto it = current_.find(agent_id);
+  return !stopped_ && it != current_.end() && !it->second->closed();
+}
+
+Result<std::unique_ptr<WebSocketAgentHub>> WebSocketAgentHub::create(asio::io_context& io,
+                                                                     AgentHubOptions options,
+                                                                     AgentHubCallbacks callbacks) {
+  if (options.heartbeat_interval.count() <= 0 || options.heartbeat_misses < 1 ||
+      options.hello_timeout.count() <= 0 || options.max_message_bytes == 0) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "agent channel: heartbeat, hello timeout and message size must be positive");
+  }
+  auto tls = makeServerTlsContext(options.ca_file, options.cert_file, options.key_file);
+  if (!tls.ok()) return tls.error().withContext("agent channel TLS");
+  auto impl = std::make_shared<Impl>(io, std::move(options), std::move(callbacks), *tls);
+  SHADAN_RETURN_IF_ERROR(impl->listen());
+  impl->accept();
+  return std::unique_ptr<WebSocketAgentHub>(new WebSocketAgentHub(std::move(impl)));
+}
+
+WebSocketAgentHub::WebSocketAgentHub(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+WebSocketAgentHub::~WebSocketAgentHub() { impl_->stop(); }
+
+Status WebSocketAgentHub::send(const std::string& agent_id, const Json& message) {
+  return impl_->send(agent_id, message);
+}
+
+bool WebSocketAgentHub::connected(const std::string& agent_id) const {
+  return impl_->connected(agent_id);
+}
+
+uint16_t WebSocketAgentHub::port() const { return impl_->port(); }
+
+size_t WebSocketAgentHub::sessionCount() const { return impl_->sessionCount(); }
+
+void WebSocketAgentHub::stop() { impl_->stop(); }
+
+}  // namespace shadan

@@ -1,0 +1,118 @@
+#pragma once
+
+// The controller's end of the agent channel (PROTOCOL.md "Channel"; issue3 contract):
+// wss://HOST:PORT/v1/agent, TLS 1.3 with a client certificate from the private CA, one JSON
+// object per WebSocket text frame.
+//
+// AgentHub is what the order logic needs (send a message to an agent, ask whether it is
+// connected), so that logic can be tested with a fake. WebSocketAgentHub is the real server.
+//
+// Session lifecycle (WebSocketAgentHub):
+//   1. TLS handshake; the verified client certificate's CN is the agent id.
+//   2. HTTP upgrade; any path but /v1/agent gets 404, a non-upgrade request 400.
+//   3. The first message must be a hello within hello_timeout, with "agent_id" equal to the
+//      certificate's CN. The session becomes the agent's current session (so send() from inside
+//      on_hello already reaches it), then on_hello decides: false closes it (and an older
+//      session, if any, stays current); true closes the agent's older session, if any.
+//   4. Then: "ack" -> on_ack(agent_id, envelope); "ping" -> answered with "pong"; "pong" only
+//      counts as a sign of life. Anything else -- a second hello, an unknown type, a binary
+//      frame, JSON that parseStrictJson refuses, a message over max_message_bytes -- closes the
+//      session.
+//   5. Each side sends {"type":"ping"} every heartbeat_interval; a session that received nothing
+//      for heartbeat_misses intervals is closed.
+// on_disconnect(agent_id) runs when the agent's current session ends; not for a session that
+// was replaced or rejected, and never from stop() or the destructor.
+//
+// Threading: everything runs on the io_context given to create(), which must be driven by one
+// thread; send(), connected() and the callbacks run on that thread. The io_context must outlive
+// the hub; destroying the hub (or stop()) closes the listener and every session at once, and
+// handlers still queued on the io_context then do nothing.
+
+// Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "common/result.h"
+
+namespace shadan {
+
+inline constexpr const char* kAgentChannelPath = "/v1/agent";
+inline constexpr size_t kAgentChannelMaxMessageBytes = 256 * 1024;
+
+class AgentHub {
+ public:
+  virtual ~AgentHub() = default;
+  // Queues `message` (one JSON object) for the agent's current session; messages to one agent
+  // are written in order, one at a time. kUnavailable when the agent has no session,
+  // kInvalidArgument when the message is larger than the channel allows. Queued is not
+  // delivered: delivery is known from the agent's ack.
+  virtual Status send(const std::string& agent_id, const nlohmann::json& message) = 0;
+  virtual bool connected(const std::string& agent_id) const = 0;
+};
+
+// The hello an agent sends first: {"type":"hello","agent_id","agent_key","last_seq","version"}.
+struct HelloMessage {
+  std::string agent_id;
+  std::string agent_key;  // keyid of the agent's Ed25519 key (hex)
+  uint64_t last_seq = 0;  // the last dispatch seq the agent accepted
+  std::string version;
+};
+
+// Checks the shape of a hello (kParse with the offending field in the message).
+Result<HelloMessage> parseHelloMessage(const nlohmann::json& message);
+
+struct AgentHubOptions {
+  std::string bind_address = "0.0.0.0";
+  uint16_t port = 0;  // 0: any free port (tests); see WebSocketAgentHub::port()
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::chrono::milliseconds hello_timeout{10'000};
+  std::chrono::milliseconds heartbeat_interval{10'000};
+  int heartbeat_misses = 3;
+  size_t max_message_bytes = kAgentChannelMaxMessageBytes;
+};
+
+struct AgentHubCallbacks {
+  // `session_id` is unique per session for the life of the hub. Return false to reject.
+  std::function<bool(uint64_t session_id, const std::string& agent_id, const HelloMessage& hello)>
+      on_hello;
+  std::function<void(const std::string& agent_id, const nlohmann::json& envelope)> on_ack;
+  std::function<void(const std::string& agent_id)> on_disconnect;
+};
+
+class WebSocketAgentHub : public AgentHub {
+ public:
+  // Loads the TLS context, binds and starts accepting. Errors: bad TLS files, a bind failure.
+  static Result<std::unique_ptr<WebSocketAgentHub>> create(boost::asio::io_context& io,
+                                                           AgentHubOptions options,
+                                                           AgentHubCallbacks callbacks);
+  ~WebSocketAgentHub() override;
+  WebSocketAgentHub(const WebSocketAgentHub&) = delete;
+  WebSocketAgentHub& operator=(const WebSocketAgentHub&) = delete;
+
+  Status send(const std::string& agent_id, const nlohmann::json& message) override;
+  bool connected(const std::string& agent_id) const override;
+
+  // The bound port (the real one when options.port was 0).
+  uint16_t port() const;
+  // Sessions in any phase, including ones that have not said hello yet.
+  size_t sessionCount() const;
+  // Closes the listener and every session; idempotent.
+  void stop();
+
+  class Impl;
+
+ private:
+  explicit WebSocketAgentHub(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace shadan

@@ -1,0 +1,298 @@
+#include "controller/api_router.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <set>
+
+#include "common/logging.h"
+#include "common/strict_json.h"
+
+namespace shadan {
+namespace {
+
+using nlohmann::json;
+
+std::vector<uint8_t> sha256Bytes(std::string_view data) {
+  std::vector<uint8_t> out(32);
+  unsigned int size = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 ||
+      size != out.size()) {
+    std::abort();  // SHA-256 cannot fail with valid arguments: a broken invariant
+  }
+  return out;
+}
+
+int statusForError(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kParse:
+      return 400;
+    case ErrorCode::kPolicy:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kUnavailable:
+      return 409;
+    default:
+      return 500;
+  }
+}
+
+const char* codeForStatus(int status) {
+  switch (status) {
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 409:
+      return "conflict";
+    case 413:
+      return "payload_too_large";
+    default:
+      return "internal";
+  }
+}
+
+ApiResponse fromError(const Error& error) {
+  const int status = statusForError(error);
+  if (status == 500) {
+    logger("api")->error("internal error: {}", error.message);
+    return apiError(500, "internal", "internal error; see the controller's log");
+  }
+  return apiError(status, codeForStatus(status), error.message);
+}
+
+// A request body: a strict JSON object with only `allowed` members.
+class Body {
+ public:
+  static Result<Body> parse(const std::string& text, const std::set<std::string>& allowed) {
+    auto parsed = parseStrictJson(text.empty() ? "{}" : text, "body", kApiMaxBodyBytes);
+    if (!parsed.ok()) return parsed.error();
+    if (!parsed->is_object()) {
+      return makeError(ErrorCode::kParse, "body: must be a JSON object");
+    }
+    for (const auto& [key, value] : parsed->items()) {
+      if (allowed.count(key) == 0) {
+        return makeError(ErrorCode::kParse,
+                         "body: /" + key + ": unknown field " + quoteForMessage(key));
+      }
+    }
+    return Body(std::move(*parsed));
+  }
+
+  Result<std::string> string(const std::string& key) const {
+    auto value = optionalString(key);
+    if (!value.ok()) return value.error();
+    if (!value->has_value()) return fieldError(key, "is required");
+    return std::move(**value);
+  }
+  Result<std::optional<std::string>> optionalString(const std::string& key) const {
+    if (!json_.contains(key)) return std::optional<std::string>();
+    if (!json_[key].is_string()) return fieldError(key, "must be a string");
+    std::string text = json_[key].get<std::string>();
+    if (text.empty()) return fieldError(key, "must not be empty");
+    return std::optional<std::string>(std::move(text));
+  }
+  Result<std::optional<int64_t>> optionalInteger(const std::string& key) const {
+    if (!json_.contains(key)) return std::optional<int64_t>();
+    if (!json_[key].is_number_integer()) return fieldError(key, "must be an integer");
+    return std::optional<int64_t>(json_[key].get<int64_t>());
+  }
+  Result<bool> optionalBool(const std::string& key, bool fallback) const {
+    if (!json_.contains(key)) return fallback;
+    if (!json_[key].is_boolean()) return fieldError(key, "must be a boolean");
+    return json_[key].get<bool>();
+  }
+
+ private:
+  explicit Body(json value) : json_(std::move(value)) {}
+  static Error fieldError(const std::string& key, const std::string& reason) {
+    return makeError(ErrorCode::kParse, "body: /" + key + ": " + reason);
+  }
+  json json_;
+};
+
+#define SHADAN_API_TRY(var, expr) \
+  auto var = (expr);              \
+  if (!var.ok()) return fromError(var.error())
+
+ApiResponse accepted(const Result<OrderAccepted>& result) {
+  if (!result.ok()) return fromError(result.error());
+  return ApiResponse{202, result->toJson()};
+}
+
+ApiResponse ok(const Result<json>& result) {
+  if (!result.ok()) return fromError(result.error());
+  return ApiResponse{200, *result};
+}
+
+std::vector<std::string> splitPath(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t slash = path.find('/', start);
+    const size_t end = slash == std::string_view::npos ? path.size() : slash;
+    parts.emplace_back(path.substr(start, end - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+// Path parameters (order, approval and agent ids) are plain names: no escapes, no dots.
+bool validPathId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool allowed(const Caller& caller, std::initializer_list<ApiRole> roles) {
+  for (ApiRole role : roles) {
+    if (caller.role == role) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+ApiResponse apiError(int status, const std::string& code, const std::string& message) {
+  return ApiResponse{status, json{{"error", {{"code", code}, {"message", message}}}}};
+}
+
+TokenTable::TokenTable(const std::vector<ApiToken>& tokens) {
+  for (const auto& token : tokens) {
+    auto hash = hexDecode(token.sha256_hex);
+    if (!hash.ok() || hash->size() != 32) continue;  // the config loader already checked
+    entries_.push_back(Entry{std::move(*hash), Caller{token.name, token.role}});
+  }
+}
+
+std::optional<Caller> TokenTable::authenticate(std::string_view authorization) const {
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size()) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    const char c = authorization[i];
+    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kScheme[i]) {
+      return std::nullopt;
+    }
+  }
+  const std::string_view token = authorization.substr(kScheme.size());
+  const std::vector<uint8_t> presented = sha256Bytes(token);
+  std::optional<Caller> found;
+  // Every entry is compared, matched or not, so timing does not tell which one matched.
+  for (const auto& entry : entries_) {
+    if (CRYPTO_memcmp(presented.data(), entry.hash.data(), presented.size()) == 0) {
+      found = entry.caller;
+    }
+  }
+  return found;
+}
+
+ApiRouter::ApiRouter(const TokenTable& tokens, OrdersService& orders)
+    : tokens_(tokens), orders_(orders) {}
+
+ApiResponse ApiRouter::handle(const ApiRequest& request) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  const std::vector<std::string> parts = splitPath(path);  // "", "v1", ...
+  if (parts.size() < 3 || !parts[0].empty() || parts[1] != "v1") {
+    return apiError(404, "not_found", "no such endpoint");
+  }
+  const std::optional<Caller> caller = tokens_.authenticate(request.authorization);
+  if (!caller) return apiError(401, "unauthorized", "a valid bearer token is required");
+
+  const std::string& resource = parts[2];
+  const bool get = request.method == "GET";
+  const bool post = request.method == "POST";
+  auto forbid = [&]() {
+    return apiError(403, "forbidden",
+                    "role " + std::string(apiRoleName(caller->role)) + " may not call " +
+                        request.method + " " + path);
+  };
+  using enum ApiRole;
+
+  if (parts.size() == 3 && resource == "isolate" && post) {
+    if (!allowed(*caller, {kOperator, kDetector})) return forbid();
+    SHADAN_API_TRY(body, Body::parse(request.body,
+                                     {"segment", "profile", "reason", "ticket", "ttl_s", "drill"}));
+    IsolateRequest isolate;
+    SHADAN_API_TRY(segment, body->string("segment"));
+    SHADAN_API_TRY(profile, body->optionalString("profile"));
+    SHADAN_API_TRY(reason, body->string("reason"));
+    SHADAN_API_TRY(ticket, body->optionalString("ticket"));
+    SHADAN_API_TRY(ttl, body->optionalInteger("ttl_s"));
+    SHADAN_API_TRY(drill, body->optionalBool("drill", false));
+    isolate.segment = *segment;
+    if (*profile) isolate.profile = **profile;
+    isolate.reason = *reason;
+    isolate.ticket = *ticket;
+    isolate.ttl_s = *ttl;
+    isolate.drill = *drill;
+    return accepted(orders_.isolate(*caller, isolate));
+  }
+  if (parts.size() == 3 && resource == "restore" && post) {
+    if (!allowed(*caller, {kOperator})) return forbid();
+    SHADAN_API_TRY(body, Body::parse(request.body, {"segment", "profile", "reason", "ticket"}));
+    RestoreRequest restore;
+    SHADAN_API_TRY(segment, body->string("segment"));
+    SHADAN_API_TRY(profile, body->optionalString("profile"));
+    SHADAN_API_TRY(reason, body->string("reason"));
+    SHADAN_API_TRY(ticket, body->optionalString("ticket"));
+    restore.segment = *segment;
+    if (*profile) restore.profile = **profile;
+    restore.reason = *reason;
+    restore.ticket = *ticket;
+    return accepted(orders_.restore(*caller, restore));
+  }
+  if (parts.size() == 3 && resource == "approvals" && get) {
+    if (!allowed(*caller, {kOperator, kAuditor})) return forbid();
+    return ok(orders_.pendingApprovals());
+  }
+  if (parts.size() == 5 && resource == "approvals" && parts[4] == "signatures" && post) {
+    if (!allowed(*caller, {kOperator})) return forbid();
+    if (!validPathId(parts[3])) return apiError(404, "not_found", "no such approval");
+    SHADAN_API_TRY(body, Body::parse(request.body, {"keyid", "sig", "reason"}));
+    SHADAN_API_TRY(keyid, body->string("keyid"));
+    SHADAN_API_TRY(sig, body->string("sig"));
+    SHADAN_API_TRY(reason, body->optionalString("reason"));
+    if (*reason && (*reason)->size() > 512) {
+      return apiError(400, "bad_request", "body: /reason: longer than 512 bytes");
+    }
+    auto progress = orders_.addApprovalSignature(*caller, parts[3], *keyid, *sig);
+    if (!progress.ok()) return fromError(progress.error());
+    return ApiResponse{200, progress->toJson()};
+  }
+  if (parts.size() == 3 && resource == "status" && get) {
+    return ok(orders_.status());
+  }
+  if (parts.size() == 4 && resource == "orders" && get) {
+    if (!validPathId(parts[3])) return apiError(404, "not_found", "no such order");
+    return ok(orders_.order(parts[3]));
+  }
+  if (parts.size() == 3 && resource == "agents" && get) {
+    return ok(orders_.agents());
+  }
+  if (parts.size() == 5 && resource == "agents" && parts[4] == "approve" && post) {
+    if (!allowed(*caller, {kOperator})) return forbid();
+    if (!validPathId(parts[3])) return apiError(404, "not_found", "no such agent");
+    SHADAN_API_TRY(body, Body::parse(request.body, {"reason"}));
+    SHADAN_API_TRY(reason, body->string("reason"));
+    if (reason->size() > 512) {
+      return apiError(400, "bad_request", "body: /reason: longer than 512 bytes");
+    }
+    auto status = orders_.approveAgent(*caller, parts[3], *reason);
+    if (!status.ok()) return fromError(status.error());
+    return ApiResponse{200, json{{"agent_id", parts[3]}, {"status", "approved"}}};
+  }
+  return apiError(404, "not_found", "no such endpoint: " + request.method + " " + path);
+}
+
+}  // namespace shadan

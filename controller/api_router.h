@@ -1,0 +1,68 @@
+#pragma once
+
+// The HTTPS API without the transport: authentication (bearer tokens), roles, strict request
+// bodies, and the mapping of OrdersService results to status codes and JSON. The Beast server
+// (controller/api_server.h) only moves bytes; tests call the router directly.
+//
+// Contracts:
+//   - Tokens are never stored or compared in clear: the presented token is hashed (SHA-256) and
+//     compared with every configured hash with CRYPTO_memcmp (constant time, no early exit).
+//   - Order of checks: 401 (no or unknown token), 403 (role), 400 (body), then the service.
+//   - Bodies are strict JSON objects (parseStrictJson: no duplicate keys, no floats) with only
+//     the documented fields; an unknown field is a 400 naming it.
+//   - Errors are {"error":{"code","message"}}; neither tokens nor bodies are ever logged.
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "controller/config.h"
+#include "controller/orders_service.h"
+
+namespace shadan {
+
+inline constexpr size_t kApiMaxBodyBytes = 64 * 1024;
+
+class TokenTable {
+ public:
+  explicit TokenTable(const std::vector<ApiToken>& tokens);
+  // The caller for an `Authorization` header value ("Bearer <token>"); nullopt otherwise.
+  std::optional<Caller> authenticate(std::string_view authorization) const;
+
+ private:
+  struct Entry {
+    std::vector<uint8_t> hash;  // 32 bytes
+    Caller caller;
+  };
+  std::vector<Entry> entries_;
+};
+
+struct ApiRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and optional query
+  std::string authorization;
+  std::string body;
+};
+
+struct ApiResponse {
+  int status = 200;
+  nlohmann::json body;
+};
+
+ApiResponse apiError(int status, const std::string& code, const std::string& message);
+
+class ApiRouter {
+ public:
+  // Both must outlive the router.
+  ApiRouter(const TokenTable& tokens, OrdersService& orders);
+
+  ApiResponse handle(const ApiRequest& request);
+
+ private:
+  const TokenTable& tokens_;
+  OrdersService& orders_;
+};
+
+}  // namespace shadan

@@ -1,0 +1,183 @@
+#include "controller/api_server.h"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <optional>
+
+#include "common/logging.h"
+
+namespace shadan {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr auto kIdleTimeout = std::chrono::seconds(30);
+constexpr uint32_t kHeaderLimit = 16 * 1024;
+
+// One TLS connection: handshake, then request/response pairs until the peer closes, asks to
+// close, or errs.
+class ApiSession : public std::enable_shared_from_this<ApiSession> {
+ public:
+  ApiSession(tcp::socket socket, asio::ssl::context& tls, ApiRouter& router)
+      : stream_(std::move(socket), tls), router_(router) {
+    boost::system::error_code ec;
+    const auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+
+  void run() {
+    beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this()](const boost::system::error_code& ec) {
+                              if (ec) {
+                                logger("api")->info("tls handshake failed peer={} error={}",
+                                                    self->peer_, ec.message());
+                                return;
+                              }
+                              self->read();
+                            });
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(kApiMaxBodyBytes);
+    parser_->header_limit(kHeaderLimit);
+    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                       self->onRead(ec);
+                     });
+  }
+
+  void onRead(const boost::system::error_code& ec) {
+    if (ec == http::error::end_of_stream || ec == asio::ssl::error::stream_truncated) {
+      return shutdown();
+    }
+    if (ec == http::error::body_limit) {
+      return respond(
+          apiError(413, "payload_too_large",
+                   "request body larger than " + std::to_string(kApiMaxBodyBytes) + " bytes"),
+          "-", "-", false);
+    }
+    if (ec == http::error::header_limit) {
+      return respond(apiError(400, "bad_request", "request headers too large"), "-", "-", false);
+    }
+    if (ec) {
+      if (ec != beast::error::timeout && ec != asio::error::operation_aborted) {
+        logger("api")->info("read failed peer={} error={}", peer_, ec.message());
+      }
+      return;
+    }
+    const auto& request = parser_->get();
+    ApiRequest api;
+    api.method = std::string(request.method_string());
+    api.target = std::string(request.target());
+    if (auto it = request.find(http::field::authorization); it != request.end()) {
+      api.authorization = std::string(it->value());
+    }
+    api.body = request.body();
+    const std::string path = api.target.substr(0, api.target.find('?'));
+    respond(router_.handle(api), api.method, path, request.keep_alive());
+  }
+
+  void respond(const ApiResponse& answer, const std::string& method, const std::string& path,
+               bool keep_alive) {
+    logger("api")->info("request peer={} method={} path={} status={}", peer_, method, path,
+                        answer.status);
+    response_.emplace();
+    response_->version(11);
+    response_->result(static_cast<unsigned>(answer.status));
+    response_->set(http::field::server, "shadan-controller");
+    response_->set(http::field::content_type, "application/json");
+    response_->set(http::field::cache_control, "no-store");
+    if (answer.status == 401) response_->set(http::field::www_authenticate, "Bearer");
+    response_->body() = answer.body.dump() + "\n";
+    response_->keep_alive(keep_alive);
+    response_->prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+    http::async_write(
+        stream_, *response_,
+        [self = shared_from_this(), keep_alive](const boost::system::error_code& ec, size_t) {
+          if (ec) return;
+          if (!keep_alive) return self->shutdown();
+          self->read();
+        });
+  }
+
+  void shutdown() {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = shared_from_this()](const boost::system::error_code&) {
+      beast::get_lowest_layer(self->stream_).close();
+    });
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  ApiRouter& router_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  std::string peer_ = "?";
+};
+
+}  // namespace
+
+ApiServer::ApiServer(asio::io_context& io, TlsContextPtr tls, ApiRouter& router)
+    : io_(io), tls_(std::move(tls)), router_(router), acceptor_(io) {}
+
+ApiServer::~ApiServer() { stop(); }
+
+Result<std::unique_ptr<ApiServer>> ApiServer::create(asio::io_context& io, TlsContextPtr tls,
+                                                     const ListenAddress& address,
+                                                     ApiRouter& router) {
+  boost::system::error_code ec;
+  const auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) return makeError(ErrorCode::kInvalidArgument, "api listen address: " + ec.message());
+  std::unique_ptr<ApiServer> server(new ApiServer(io, std::move(tls), router));
+  const tcp::endpoint endpoint(ip, address.port);
+  const std::string where = address.host + ":" + std::to_string(address.port);
+  if (server->acceptor_.open(endpoint.protocol(), ec); ec) {
+    return makeError(ErrorCode::kIo, "api: cannot open socket for " + where + ": " + ec.message());
+  }
+  if (server->acceptor_.set_option(asio::socket_base::reuse_address(true), ec); ec) {
+    return makeError(ErrorCode::kIo, "api: setsockopt on " + where + ": " + ec.message());
+  }
+  if (server->acceptor_.bind(endpoint, ec); ec) {
+    return makeError(ErrorCode::kIo, "api: cannot bind " + where + ": " + ec.message());
+  }
+  if (server->acceptor_.listen(asio::socket_base::max_listen_connections, ec); ec) {
+    return makeError(ErrorCode::kIo, "api: cannot listen on " + where + ": " + ec.message());
+  }
+  return server;
+}
+
+void ApiServer::start() { accept(); }
+
+void ApiServer::stop() {
+  boost::system::error_code ec;
+  if (acceptor_.is_open()) acceptor_.close(ec);
+}
+
+uint16_t ApiServer::port() const {
+  boost::system::error_code ec;
+  const auto endpoint = acceptor_.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+void ApiServer::accept() {
+  acceptor_.async_accept(io_, [this](const boost::system::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) std::make_shared<ApiSession>(std::move(socket), *tls_, router_)->run();
+    accept();
+  });
+}
+
+}  // namespace shadan

@@ -1,0 +1,78 @@
+#pragma once
+
+// The controller's configuration file (JSON, strict):
+//
+//   {"api":       {"listen": "127.0.0.1:8443"},
+//    "agent_hub": {"listen": "0.0.0.0:8444", "heartbeat_s": 10},
+//    "tls":       {"ca": "/etc/shadan/ca.crt", "cert": "/etc/shadan/controller.crt",
+//                  "key": "/etc/shadan/controller.key"},
+//    "policy": "/etc/shadan/policy.json", "trust": "/etc/shadan/trust.json",
+//    "signing_key": "/etc/shadan/controller.ed25519", "state_dir": "/var/lib/shadan-controller",
+//    "tokens": [{"name": "sato", "role": "operator", "sha256": "<64 hex>"}],
+//    "orders": {"authz_validity_s": 1800, "approval_validity_s": 3600,
+//               "dispatch_validity_s": 300},
+//    "log_level": "info"}
+//
+// Contracts:
+//   - Parsing is strict: duplicate keys, floats and unknown members are refused; every error is
+//     kParse and reads `<source>: <JSON pointer>: <reason>`.
+//   - `orders`, `agent_hub.heartbeat_s` and `log_level` are optional (defaults below).
+//   - Token names are unique, 1-64 of [a-z0-9_.-]; a token hash appears once (two names for one
+//     secret would make the caller's identity ambiguous).
+//   - Paths are taken as written; their contents are loaded (and checked) by main.cc.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace shadan {
+
+inline constexpr size_t kControllerConfigMaxBytes = 256 * 1024;
+
+enum class ApiRole { kOperator, kDetector, kAuditor };
+const char* apiRoleName(ApiRole role);
+
+struct ListenAddress {
+  std::string host;  // an IP literal (IPv6 without brackets)
+  uint16_t port = 0;
+};
+
+struct ApiToken {
+  std::string name;
+  ApiRole role = ApiRole::kAuditor;
+  std::string sha256_hex;  // lower-case hex SHA-256 of the token bytes
+};
+
+struct OrderTimings {
+  int64_t authz_validity_s = 1800;     // isolate authz signed on behalf of a caller
+  int64_t approval_validity_s = 3600;  // authz awaiting operator signatures
+  int64_t dispatch_validity_s = 300;   // one dispatch envelope (re-signed when resent)
+};
+
+struct ControllerConfig {
+  ListenAddress api_listen;
+  ListenAddress hub_listen;
+  int64_t heartbeat_s = 10;
+  std::filesystem::path tls_ca;
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  std::filesystem::path policy_file;
+  std::filesystem::path trust_file;
+  std::filesystem::path signing_key_file;
+  std::filesystem::path state_dir;
+  std::vector<ApiToken> tokens;
+  OrderTimings orders;
+  std::string log_level = "info";
+};
+
+// "host:port" or "[v6]:port"; the host must be an IP literal.
+Result<ListenAddress> parseListenAddress(std::string_view text);
+
+Result<ControllerConfig> parseControllerConfig(std::string_view json_text, std::string_view source);
+Result<ControllerConfig> loadControllerConfig(const std::filesystem::path& path);
+
+}  // namespace shadan

@@ -1,0 +1,229 @@
+// shadan-controller: flags -> config -> wire objects -> run. Everything else is in the library.
+
+// Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/audit_log.h"
+#include "common/clock.h"
+#include "common/ed25519.h"
+#include "common/logging.h"
+#include "common/policy.h"
+#include "common/sha256.h"
+#include "common/tls.h"
+#include "common/trust.h"
+#include "controller/agent_hub.h"
+#include "controller/api_router.h"
+#include "controller/api_server.h"
+#include "controller/config.h"
+#include "controller/orders_service.h"
+#include "controller/store.h"
+
+namespace shadan {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr const char* kUsage = R"(usage:
+  shadan-controller run --config FILE    run the controller (API + agent hub)
+  shadan-controller hash-token           print the SHA-256 of a token read from stdin
+                                         (for the "tokens" list of the config file)
+  shadan-controller --help | --version
+)";
+
+constexpr auto kSweepInterval = std::chrono::seconds(5);
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "shadan-controller: %s\n", message.c_str());
+  return 1;
+}
+
+int hashToken() {
+  std::string token((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  // One trailing newline (echo, a here-string) is not part of the token.
+  if (!token.empty() && token.back() == '\n') token.pop_back();
+  if (!token.empty() && token.back() == '\r') token.pop_back();
+  if (token.empty()) return fail("hash-token: no token on stdin");
+  std::printf("%s\n", sha256Hex(token).c_str());
+  return 0;
+}
+
+// Everything `run` holds, in construction order (destroyed in reverse).
+struct Controller {
+  ControllerConfig config;
+  Policy policy;
+  Trust trust;
+  std::unique_ptr<Ed25519Signer> signer;
+  ControllerStorePtr store;
+  SystemClock clock;
+  PosixLogFileSystem fs;
+  std::unique_ptr<AuditLog> audit;
+  asio::io_context io{1};
+  std::unique_ptr<WebSocketAgentHub> hub;
+  std::unique_ptr<OrdersService> orders;
+  std::unique_ptr<TokenTable> tokens;
+  std::unique_ptr<ApiRouter> router;
+  std::unique_ptr<ApiServer> api;
+};
+
+Status wire(Controller& c) {
+  auto policy = loadPolicyFile(c.config.policy_file);
+  if (!policy.ok()) return policy.error().withContext("policy");
+  c.policy = std::move(policy->policy);
+  auto trust = loadTrustFile(c.config.trust_file);
+  if (!trust.ok()) return trust.error().withContext("trust");
+  c.trust = std::move(*trust);
+  if (c.trust.isExpired(c.clock.now())) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "trust: " + c.config.trust_file.string() + " has expired");
+  }
+  auto key = loadPrivateKeyFile(c.config.signing_key_file);
+  if (!key.ok()) return key.error().withContext("signing_key");
+  c.signer = std::make_unique<Ed25519Signer>(std::move(*key));
+  const TrustKey* listed = c.trust.findKey(c.signer->keyId());
+  if (listed == nullptr || !listed->hasRole(TrustRole::kController)) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "signing_key: key " + c.signer->keyId() +
+                         " is not a controller key in the trust file (agents would refuse "
+                         "every dispatch)");
+  }
+  auto store = openSqliteControllerStore(c.config.state_dir.string());
+  if (!store.ok()) return store.error();
+  c.store = std::move(*store);
+  AuditLogOptions audit_options;
+  audit_options.path = (c.config.state_dir / "audit.log").string();
+  audit_options.log_id = "controller";
+  auto audit = AuditLog::open(std::move(audit_options), c.fs, c.clock, c.signer.get());
+  if (!audit.ok()) return audit.error().withContext("audit log");
+  c.audit = std::move(*audit);
+
+  auto api_tls = makeServerTlsContext(c.config.tls_ca.string(), c.config.tls_cert.string(),
+                                      c.config.tls_key.string());
+  if (!api_tls.ok()) return api_tls.error().withContext("tls");
+  // API callers authenticate with bearer tokens; a client certificate is optional there (and
+  // still checked against the CA when one is presented).
+  (*api_tls)->set_verify_mode(asio::ssl::verify_peer);
+
+  AgentHubOptions hub_options;
+  hub_options.bind_address = c.config.hub_listen.host;
+  hub_options.port = c.config.hub_listen.port;
+  hub_options.ca_file = c.config.tls_ca.string();
+  hub_options.cert_file = c.config.tls_cert.string();
+  hub_options.key_file = c.config.tls_key.string();
+  hub_options.heartbeat_interval = std::chrono::seconds(c.config.heartbeat_s);
+  AgentHubCallbacks callbacks;
+  // The callbacks run on the io thread after wiring is complete, so `c.orders` is set.
+  callbacks.on_hello = [&c](uint64_t, const std::string& agent_id, const HelloMessage& hello) {
+    AgentHello converted;
+    converted.agent_id = agent_id;
+    converted.agent_key = hello.agent_key;
+    converted.last_seq = static_cast<int64_t>(hello.last_seq);
+    converted.version = hello.version;
+    c.orders->onHello(converted);
+    return true;  // unapproved agents stay connected and receive nothing
+  };
+  callbacks.on_ack = [&c](const std::string& agent_id, const nlohmann::json& envelope) {
+    (void)c.orders->onAck(agent_id, envelope);  // refusals are logged and audited there
+  };
+  callbacks.on_disconnect = [&c](const std::string& agent_id) { c.orders->onDisconnect(agent_id); };
+  auto hub = WebSocketAgentHub::create(c.io, std::move(hub_options), std::move(callbacks));
+  if (!hub.ok()) return hub.error().withContext("agent hub");
+  c.hub = std::move(*hub);
+
+  OrdersServiceOptions options;
+  options.timings = c.config.orders;
+  c.orders = std::make_unique<OrdersService>(c.policy, c.trust, *c.signer, *c.store, *c.hub,
+                                             *c.audit, c.clock, std::move(options));
+  c.tokens = std::make_unique<TokenTable>(c.config.tokens);
+  c.router = std::make_unique<ApiRouter>(*c.tokens, *c.orders);
+  auto api = ApiServer::create(c.io, *api_tls, c.config.api_listen, *c.router);
+  if (!api.ok()) return api.error();
+  c.api = std::move(*api);
+  return okStatus();
+}
+
+void scheduleSweep(Controller& c, asio::steady_timer& timer) {
+  timer.expires_after(kSweepInterval);
+  timer.async_wait([&c, &timer](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto status = c.orders->sweep(); !status.ok()) {
+      logger("controller")->error("sweep failed: {}", status.error().message);
+    }
+    if (auto status = c.audit->maybeCheckpoint(); !status.ok()) {
+      logger("controller")->error("audit checkpoint failed: {}", status.error().message);
+    }
+    scheduleSweep(c, timer);
+  });
+}
+
+int run(const std::string& config_path) {
+  auto controller = std::make_unique<Controller>();
+  Controller& c = *controller;
+  auto config = loadControllerConfig(config_path);
+  if (!config.ok()) return fail(config.error().message);
+  c.config = std::move(*config);
+  setLogLevel(c.config.log_level);
+  if (auto status = wire(c); !status.ok()) return fail(status.error().message);
+
+  c.api->start();
+  asio::steady_timer sweep_timer(c.io);
+  scheduleSweep(c, sweep_timer);
+  asio::signal_set signals(c.io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    logger("controller")->info("stopping signal={}", signal);
+    c.api->stop();
+    c.hub->stop();
+    sweep_timer.cancel();
+    c.io.stop();
+  });
+  logger("controller")
+      ->info("started api={}:{} agent_hub={}:{} version={}", c.config.api_listen.host,
+             c.api->port(), c.config.hub_listen.host, c.hub->port(), SHADAN_VERSION);
+  c.io.run();
+  if (auto status = c.audit->close(); !status.ok()) {
+    return fail("audit log close: " + status.error().message);
+  }
+  logger("controller")->info("stopped");
+  return 0;
+}
+
+int mainImpl(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (args[0] == "--version") {
+    std::printf("shadan-controller %s\n", SHADAN_VERSION);
+    return 0;
+  }
+  if (args[0] == "hash-token" && args.size() == 1) return hashToken();
+  if (args[0] == "run") {
+    if (args.size() == 3 && args[1] == "--config") return run(args[2]);
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  std::fprintf(stderr, "shadan-controller: unknown command %s\n%s", args[0].c_str(), kUsage);
+  return 2;
+}
+
+}  // namespace
+}  // namespace shadan
+
+int main(int argc, char** argv) { return shadan::mainImpl(argc, argv); }

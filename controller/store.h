@@ -1,0 +1,152 @@
+#pragma once
+
+// The controller's persisted state behind one interface (leveldb's Env idea), so an etcd or
+// Raft store can replace SQLite later without touching the order logic.
+//
+// Contracts:
+//   - Every write is durable when it returns (SQLite: WAL, synchronous=FULL).
+//   - transaction(fn) runs fn and commits all of its writes at once, or none if fn fails.
+//     Transactions do not nest.
+//   - Not thread-safe: the controller calls it from its one io_context thread.
+//   - Times are Unix milliseconds.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/dsse.h"
+#include "common/ed25519.h"
+#include "common/result.h"
+
+namespace shadan {
+
+enum class AgentStatus { kPending, kApproved };
+const char* agentStatusName(AgentStatus status);
+
+struct AgentRecord {
+  std::string agent_id;
+  std::string keyid;                           // the key the agent presented in its hello
+  std::optional<Ed25519PublicKey> public_key;  // known once the trust file lists the keyid
+  AgentStatus status = AgentStatus::kPending;
+  int64_t first_seen_ms = 0;
+  int64_t last_seen_ms = 0;
+  std::string last_state_json;  // state_after of the last verified ack ("" if none)
+
+  bool operator==(const AgentRecord&) const = default;
+};
+
+enum class OrderState { kAwaitingApproval, kDispatched, kExpired };
+const char* orderStateName(OrderState state);
+
+struct OrderRecord {
+  std::string command_id;
+  std::string action;  // "isolate" | "restore"
+  std::string segment;
+  std::string profile;
+  std::string requested_by;
+  std::string reason;
+  std::optional<std::string> ticket;
+  bool drill = false;
+  OrderState state = OrderState::kAwaitingApproval;
+  std::string authz_payload;   // the exact authz bytes (what operators sign)
+  std::string authz_envelope;  // serialised DSSE envelope once signed; "" while awaiting
+  std::vector<std::string> targets;
+  int64_t expires_at_ms = 0;  // of the authz
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+
+  bool operator==(const OrderRecord&) const = default;
+};
+
+enum class DispatchState { kPending, kApplied, kAlreadyApplied, kFailed, kRejected, kExpired };
+const char* dispatchStateName(DispatchState state);
+
+struct DispatchRecord {
+  std::string agent_id;
+  std::string command_id;
+  int64_t seq = 0;       // 0 until first signed for delivery
+  std::string envelope;  // serialised dispatch DSSE envelope; "" until first signed
+  int64_t envelope_expires_ms = 0;
+  DispatchState state = DispatchState::kPending;
+  std::string ack_json;  // the verified ack payload ("" until acked)
+  int64_t created_ms = 0;
+  int64_t sent_ms = 0;  // last delivery attempt, 0 if never
+  int64_t updated_ms = 0;
+
+  bool operator==(const DispatchRecord&) const = default;
+};
+
+enum class ApprovalState { kPending, kComplete, kExpired };
+const char* approvalStateName(ApprovalState state);
+
+struct ApprovalRecord {
+  std::string approval_id;  // equals the order's command_id
+  std::string command_id;
+  std::string payload_type;
+  std::string payload;  // the exact authz bytes to sign
+  std::string rule;     // "restore" | "isolate" | "isolate_protected"
+  int needed = 0;
+  std::vector<DsseSignature> signatures;  // verified operator signatures, in arrival order
+  ApprovalState state = ApprovalState::kPending;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+
+  bool operator==(const ApprovalRecord&) const = default;
+};
+
+struct SegmentRecord {
+  std::string segment;
+  int64_t gen = 0;
+  bool isolated = false;  // as last ordered (dispatched), not as acked
+  std::string profile;
+
+  bool operator==(const SegmentRecord&) const = default;
+};
+
+class ControllerStore {
+ public:
+  virtual ~ControllerStore() = default;
+
+  virtual Status transaction(const std::function<Status()>& fn) = 0;
+
+  virtual Result<std::optional<AgentRecord>> getAgent(const std::string& agent_id) = 0;
+  virtual Status putAgent(const AgentRecord& agent) = 0;
+  virtual Result<std::vector<AgentRecord>> listAgents() = 0;
+
+  // The next seq for `agent_id` (1, 2, ...), persisted before it is returned.
+  virtual Result<int64_t> nextSeq(const std::string& agent_id) = 0;
+
+  // The next generation of `segment` (1, 2, ...), persisted before it is returned.
+  virtual Result<int64_t> nextSegmentGen(const std::string& segment) = 0;
+  virtual Status putSegment(const SegmentRecord& segment) = 0;
+  virtual Result<std::vector<SegmentRecord>> listSegments() = 0;
+
+  virtual Result<std::optional<OrderRecord>> getOrder(const std::string& command_id) = 0;
+  virtual Status putOrder(const OrderRecord& order) = 0;
+  // Most recent first.
+  virtual Result<std::vector<OrderRecord>> listOrders(size_t limit) = 0;
+
+  virtual Status putDispatch(const DispatchRecord& dispatch) = 0;
+  virtual Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& command_id) = 0;
+  // Pending dispatches of one agent in creation order (the order they must be delivered in).
+  virtual Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) = 0;
+  virtual Result<std::vector<DispatchRecord>> allPendingDispatches() = 0;
+  virtual Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
+                                                              int64_t seq) = 0;
+
+  virtual Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) = 0;
+  virtual Status putApproval(const ApprovalRecord& approval) = 0;
+  virtual Result<std::vector<ApprovalRecord>> pendingApprovals() = 0;
+};
+
+using ControllerStorePtr = std::unique_ptr<ControllerStore>;
+
+// <state_dir>/controller.db, created (directory 0700) if missing.
+class SqliteControllerStore;
+Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_dir);
+
+}  // namespace shadan

@@ -1,0 +1,239 @@
+// AgentCore and signed orders: every dispatch is answered with an ack signed by the agent key;
+// accepted ones are persisted (replay state with the desired state) and applied; rejected ones
+// change nothing but the audit trail.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "agents/agent_core.h"
+#include "common/dsse.h"
+#include "common/orders.h"
+#include "tests/fakes/fake_backends.h"
+
+namespace shadan {
+namespace {
+
+using nlohmann::json;
+using testing::FakeAuditSink;
+using testing::FakeClock;
+using testing::FakeConntrackBackend;
+using testing::FakeFirewallBackend;
+using testing::FakeRouteBackend;
+using testing::FakeStateStore;
+
+const std::string kLabPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
+
+json trustKey(const Ed25519Signer& key, const std::string& identity,
+              const std::vector<std::string>& roles) {
+  return {{"keyid", key.keyId()},
+          {"public_key", base64Encode(key.publicKey())},
+          {"identity", identity},
+          {"roles", roles}};
+}
+
+class AgentCoreOrdersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    policy_ = loadPolicyFile(kLabPolicy).value().policy;
+    core_ = std::make_unique<AgentCore>(
+        policy_, "gw",
+        AgentCoreDeps{store_, firewall_, routes_, conntrack_, audit_, clock_, "host", "0.1.0"});
+    ASSERT_TRUE(core_->start().ok());
+    json trust = {{"shadan_trust", 1},
+                  {"version", 2},
+                  {"expires_at", "2030-01-01T00:00:00Z"},
+                  {"keys",
+                   {trustKey(sato_, "op:sato", {"operator", "breakglass"}),
+                    trustKey(tanaka_, "op:tanaka", {"operator", "breakglass"}),
+                    trustKey(controller_, "controller", {"controller"}),
+                    trustKey(agent_, "agent:gw", {"agent"})}}};
+    ASSERT_TRUE(core_->useTrust(parseTrust(trust.dump(), "trust.json").value(), agent_).ok());
+  }
+
+  std::string at(std::chrono::seconds offset) const {
+    return formatRfc3339(toUnixMillis(clock_.now() + offset));
+  }
+
+  json authz(const std::string& action, const std::string& command_id, int64_t gen) const {
+    return {{"v", 1},
+            {"command_id", command_id},
+            {"action", action},
+            {"segment", "office"},
+            {"profile", "full"},
+            {"segment_gen", gen},
+            {"targets", {"gw"}},
+            {"requested_by", "op:sato"},
+            {"reason", "drill of the runbook"},
+            {"drill", false},
+            {"issued_at", at(std::chrono::seconds(-10))},
+            {"expires_at", at(std::chrono::minutes(30))}};
+  }
+
+  std::string dispatch(const json& authz_doc, std::vector<const Signer*> authz_signers,
+                       int64_t seq) const {
+    json envelope =
+        dsseEnvelopeToJson(signDsse(kAuthzPayloadType, authz_doc.dump(), authz_signers).value());
+    json doc = {{"v", 1},
+                {"agent_id", "gw"},
+                {"agent_key", agent_.keyId()},
+                {"seq", seq},
+                {"issued_at", at(std::chrono::seconds(-5))},
+                {"expires_at", at(std::chrono::minutes(5))},
+                {"authz", envelope}};
+    const Signer* controller[] = {&controller_};
+    return serializeDsseEnvelope(signDsse(kDispatchPayloadType, doc.dump(), controller).value());
+  }
+
+  // The ack must be a DSSE envelope of the ack type, signed by this agent's key.
+  Ack verifiedAck(const OrderOutcome& outcome) const {
+    auto envelope = dsseEnvelopeFromJson(outcome.ack_envelope, "ack", "");
+    EXPECT_TRUE(envelope.ok());
+    EXPECT_EQ(envelope->payload_type, kAckPayloadType);
+    const auto lookup = [this](std::string_view keyid) -> std::optional<Ed25519PublicKey> {
+      if (keyid == agent_.keyId()) return agent_.publicKey();
+      return std::nullopt;
+    };
+    auto verified = verifyDsse(*envelope, kAckPayloadType, lookup);
+    EXPECT_TRUE(verified.ok());
+    return parseAck(envelope->payload).value();
+  }
+
+  Ed25519Signer sato_{Ed25519KeyPair::generate()};
+  Ed25519Signer tanaka_{Ed25519KeyPair::generate()};
+  Ed25519Signer controller_{Ed25519KeyPair::generate()};
+  Ed25519Signer agent_{Ed25519KeyPair::generate()};
+  Policy policy_;
+  FakeFirewallBackend firewall_;
+  FakeRouteBackend routes_;
+  FakeStateStore store_;
+  FakeClock clock_;
+  FakeConntrackBackend conntrack_;
+  FakeAuditSink audit_;
+  std::unique_ptr<AgentCore> core_;
+};
+
+constexpr const char* kCmd1 = "11111111-1111-4111-8111-111111111111";
+constexpr const char* kCmd2 = "22222222-2222-4222-8222-222222222222";
+
+TEST_F(AgentCoreOrdersTest, AcceptedIsolateIsPersistedAppliedAuditedAndAcked) {
+  auto outcome = core_->handleDispatch(dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1));
+  ASSERT_FALSE(outcome.rejection.has_value()) << outcome.rejection->message;
+  const Ack ack = verifiedAck(outcome);
+  EXPECT_EQ(ack.result, AckResult::kApplied);
+  EXPECT_EQ(ack.seq, 1);
+  EXPECT_EQ(ack.command_id, kCmd1);
+  EXPECT_EQ(ack.isolated, std::vector<std::string>{"office:full"});
+  EXPECT_EQ(ack.ruleset_sha256, sha256Hex(firewall_.table));
+  EXPECT_EQ(ack.audit.entry_hash, sha256Hex(std::to_string(ack.audit.log_seq)));
+
+  EXPECT_NE(firewall_.table.find("seg_office_v4"), std::string::npos);
+  EXPECT_EQ(store_.state.replay.last_seq, 1);
+  EXPECT_EQ(store_.state.replay.seen_command_ids.count(kCmd1), 1u);
+  EXPECT_EQ(store_.state.replay.segment_gens.at("office"), 1);
+  EXPECT_EQ(store_.state.isolations[0].origin, std::string("order:") + kCmd1);
+  const AuditEvent& applied = audit_.events.back();
+  EXPECT_EQ(applied.event, "applied");
+  EXPECT_EQ(applied.command_id, kCmd1);
+  EXPECT_EQ(applied.who->requested_by, "op:sato");
+  EXPECT_EQ(applied.why->reason, "drill of the runbook");
+}
+
+TEST_F(AgentCoreOrdersTest, ReplayedDispatchIsRejectedAndChangesNothing) {
+  const std::string bytes = dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1);
+  ASSERT_FALSE(core_->handleDispatch(bytes).rejection.has_value());
+  const DesiredState before = store_.state;
+  const size_t applies = firewall_.scripts.size();
+  auto again = core_->handleDispatch(bytes);
+  ASSERT_TRUE(again.rejection.has_value());
+  EXPECT_EQ(again.rejection->code(), "replayed_seq");
+  const Ack ack = verifiedAck(again);
+  EXPECT_EQ(ack.result, AckResult::kRejected);
+  EXPECT_EQ(ack.reason, "replayed_seq");
+  EXPECT_EQ(ack.seq, 1);
+  EXPECT_EQ(store_.state, before);
+  EXPECT_EQ(firewall_.scripts.size(), applies);
+  EXPECT_EQ(audit_.events.back().event, "rejected");
+}
+
+TEST_F(AgentCoreOrdersTest, RestoreNeedsTwoOperatorsNeverTheControllerKey) {
+  ASSERT_FALSE(core_->handleDispatch(dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1))
+                   .rejection.has_value());
+  json by_controller = authz("restore", kCmd2, 2);
+  by_controller["requested_by"] = "controller";
+  auto refused = core_->handleDispatch(dispatch(by_controller, {&controller_}, 2));
+  ASSERT_TRUE(refused.rejection.has_value());
+  EXPECT_TRUE(core_->desired().contains(Isolation{"office", "full"}));
+
+  auto one = core_->handleDispatch(dispatch(authz("restore", kCmd2, 2), {&sato_}, 3));
+  ASSERT_TRUE(one.rejection.has_value());
+  EXPECT_EQ(one.rejection->code(), "threshold_not_met");
+  EXPECT_TRUE(core_->desired().contains(Isolation{"office", "full"}));
+
+  auto two = core_->handleDispatch(dispatch(authz("restore", kCmd2, 2), {&sato_, &tanaka_}, 4));
+  ASSERT_FALSE(two.rejection.has_value()) << two.rejection->message;
+  EXPECT_EQ(verifiedAck(two).result, AckResult::kApplied);
+  EXPECT_TRUE(core_->desired().isolations.empty());
+  EXPECT_EQ(firewall_.table, "");
+}
+
+TEST_F(AgentCoreOrdersTest, OlderRestoreCannotUndoANewerIsolate) {
+  ASSERT_FALSE(core_->handleDispatch(dispatch(authz("isolate", kCmd1, 5), {&sato_}, 1))
+                   .rejection.has_value());
+  auto old = core_->handleDispatch(dispatch(authz("restore", kCmd2, 4), {&sato_, &tanaka_}, 2));
+  ASSERT_TRUE(old.rejection.has_value());
+  EXPECT_EQ(old.rejection->code(), "old_segment_gen");
+  EXPECT_TRUE(core_->desired().contains(Isolation{"office", "full"}));
+}
+
+TEST_F(AgentCoreOrdersTest, KernelFailureIsAckedFailedAndTheOrderStaysConsumed) {
+  firewall_.fail_applies = 1;
+  auto outcome = core_->handleDispatch(dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1));
+  const Ack ack = verifiedAck(outcome);
+  EXPECT_EQ(ack.result, AckResult::kFailed);
+  EXPECT_EQ(ack.reason, "apply_failed");
+  EXPECT_TRUE(store_.state.isolations.empty());
+  EXPECT_EQ(store_.state.replay.last_seq, 1);
+  EXPECT_EQ(store_.state.replay.seen_command_ids.count(kCmd1), 1u);
+}
+
+TEST_F(AgentCoreOrdersTest, IsolatingWhatIsIsolatedIsAlreadyApplied) {
+  ASSERT_FALSE(core_->handleDispatch(dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1))
+                   .rejection.has_value());
+  json by_tanaka = authz("isolate", kCmd2, 2);
+  by_tanaka["requested_by"] = "op:tanaka";
+  auto again = core_->handleDispatch(dispatch(by_tanaka, {&tanaka_}, 2));
+  ASSERT_FALSE(again.rejection.has_value());
+  EXPECT_EQ(verifiedAck(again).result, AckResult::kAlreadyApplied);
+}
+
+TEST_F(AgentCoreOrdersTest, OlderTrustFileIsRefused) {
+  json older = {{"shadan_trust", 1},
+                {"version", 1},
+                {"expires_at", "2030-01-01T00:00:00Z"},
+                {"keys", {trustKey(controller_, "controller", {"controller"})}}};
+  auto used = core_->useTrust(parseTrust(older.dump(), "old.json").value(), agent_);
+  ASSERT_FALSE(used.ok());
+  EXPECT_EQ(store_.state.trust_version, 2);
+}
+
+TEST_F(AgentCoreOrdersTest, BreakglassFileIsolatesWithTwoBreakglassSignatures) {
+  json file = authz("isolate", kCmd1, 0);
+  const std::string one = serializeDsseEnvelope(
+      signDsse(kAuthzPayloadType, file.dump(), std::vector<const Signer*>{&sato_}).value());
+  auto refused = core_->applyBreakglass(one);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("break-glass file refused"), std::string::npos);
+  EXPECT_TRUE(core_->desired().isolations.empty());
+
+  const std::string two = serializeDsseEnvelope(
+      signDsse(kAuthzPayloadType, file.dump(), std::vector<const Signer*>{&sato_, &tanaka_})
+          .value());
+  auto applied = core_->applyBreakglass(two);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  EXPECT_TRUE(core_->desired().contains(Isolation{"office", "full"}));
+  // The same file cannot be used twice.
+  EXPECT_FALSE(core_->applyBreakglass(two).ok());
+}
+
+}  // namespace
+}  // namespace shadan

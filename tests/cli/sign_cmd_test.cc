@@ -1,0 +1,215 @@
+#include "cli/sign_cmd.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/shadanctl.h"
+#include "common/dsse.h"
+#include "common/ed25519.h"
+#include "common/orders.h"
+
+namespace shadan {
+namespace {
+
+class FixedClock : public Clock {
+ public:
+  explicit FixedClock(int64_t unix_millis) : now_(std::chrono::milliseconds(unix_millis)) {}
+  std::chrono::system_clock::time_point now() const override { return now_; }
+
+ private:
+  std::chrono::system_clock::time_point now_;
+};
+
+constexpr int64_t kNowMs = 1795687260000;  // 2026-11-26T10:01:00Z
+
+class SignCmdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("shadan-sign-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    ASSERT_TRUE(writePrivateKeyFile(path("sato.key"), sato_).ok());
+    ASSERT_TRUE(writePrivateKeyFile(path("ito.key"), ito_).ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  int run(std::vector<std::string> args) {
+    out_.str("");
+    err_.str("");
+    args.insert(args.begin(), "sign");
+    return runSignCommand(args, out_, err_, clock_);
+  }
+
+  std::vector<std::string> goodArgs(const std::string& out_name) const {
+    return {"--action",     "isolate",       "--segment",
+            "lgwan",        "--targets",     "core-gw,inet-gw",
+            "--reason",     "JPCERT notice", "--requested-by",
+            "op:sato",      "--key",         path("sato.key"),
+            "--key",        path("ito.key"), "--segment-gen",
+            "57",           "--expires-in",  "30m",
+            "--breakglass", "--out",         path(out_name)};
+  }
+
+  static std::string readFile(const std::string& file) {
+    std::ifstream in(file);
+    std::stringstream content;
+    content << in.rdbuf();
+    return content.str();
+  }
+
+  std::filesystem::path dir_;
+  Ed25519KeyPair sato_ = Ed25519KeyPair::generate();
+  Ed25519KeyPair ito_ = Ed25519KeyPair::generate();
+  FixedClock clock_{kNowMs};
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+TEST_F(SignCmdTest, WritesAnEnvelopeThatVerifiesWithBothKeysAndParses) {
+  ASSERT_EQ(run(goodArgs("order.json")), kExitOk) << err_.str();
+  const std::string text = readFile(path("order.json"));
+  auto envelope = parseDsseEnvelope(text, "order.json");
+  ASSERT_TRUE(envelope.ok()) << envelope.error().message;
+  EXPECT_EQ(envelope->payload_type, kAuthzPayloadType);
+  ASSERT_EQ(envelope->signatures.size(), 2u);
+  EXPECT_EQ(envelope->signatures[0].keyid, sato_.keyId());
+  EXPECT_EQ(envelope->signatures[1].keyid, ito_.keyId());
+
+  const auto lookup = [&](std::string_view keyid) -> std::optional<Ed25519PublicKey> {
+    if (keyid == sato_.keyId()) return sato_.publicKey();
+    if (keyid == ito_.keyId()) return ito_.publicKey();
+    return std::nullopt;
+  };
+  auto verification = verifyDsse(*envelope, kAuthzPayloadType, lookup);
+  ASSERT_TRUE(verification.ok()) << verification.error().message;
+  EXPECT_TRUE(verification->allValid());
+  EXPECT_EQ(verification->validKeyIds().size(), 2u);
+  // The signature is over PAE: verifying the bare payload must fail.
+  EXPECT_FALSE(ed25519Verify(sato_.publicKey(), envelope->payload, envelope->signatures[0].sig));
+
+  auto authz = parseAuthz(envelope->payload);
+  ASSERT_TRUE(authz.ok()) << authz.error().message;
+  EXPECT_EQ(authz->action, OrderAction::kIsolate);
+  EXPECT_EQ(authz->segment, "lgwan");
+  EXPECT_EQ(authz->profile, "full");
+  EXPECT_EQ(authz->segment_gen, 57);
+  EXPECT_EQ(authz->targets, (std::vector<std::string>{"core-gw", "inet-gw"}));
+  EXPECT_EQ(authz->requested_by, "op:sato");
+  EXPECT_EQ(authz->reason, "JPCERT notice");
+  EXPECT_EQ(authz->issued_at_ms, kNowMs);
+  EXPECT_EQ(authz->expires_at_ms, kNowMs + 30 * 60 * 1000);
+  EXPECT_FALSE(authz->ttl_s.has_value());
+  EXPECT_FALSE(authz->on_behalf_of.has_value());
+  EXPECT_EQ(out_.str(), authz->command_id + "\n");
+  EXPECT_NE(err_.str().find("shadan-agent apply-file"), std::string::npos);
+}
+
+TEST_F(SignCmdTest, EachRunGetsANewCommandId) {
+  ASSERT_EQ(run(goodArgs("a.json")), kExitOk);
+  const std::string first = out_.str();
+  ASSERT_EQ(run(goodArgs("b.json")), kExitOk);
+  EXPECT_NE(first, out_.str());
+  const std::string uuid = randomUuid();
+  EXPECT_EQ(uuid.size(), 36u);
+  EXPECT_EQ(uuid[14], '4');
+}
+
+TEST_F(SignCmdTest, OptionalFieldsReachThePayload) {
+  ASSERT_EQ(run({"--action",        "isolate",
+                 "--segment",       "dmz",
+                 "--profile",       "inbound",
+                 "--targets",       "edge",
+                 "--reason",        "drill",
+                 "--requested-by",  "op:ito",
+                 "--key",           path("ito.key"),
+                 "--segment-gen",   "3",
+                 "--expires-in",    "2h",
+                 "--ttl",           "15m",
+                 "--ticket",        "INC-1",
+                 "--drill",         "--out",
+                 path("drill.json")}),
+            kExitOk)
+      << err_.str();
+  auto envelope = parseDsseEnvelope(readFile(path("drill.json")), "drill.json");
+  ASSERT_TRUE(envelope.ok());
+  EXPECT_EQ(envelope->signatures.size(), 1u);
+  auto authz = parseAuthz(envelope->payload);
+  ASSERT_TRUE(authz.ok());
+  EXPECT_EQ(authz->profile, "inbound");
+  EXPECT_EQ(authz->ttl_s, 900);
+  EXPECT_EQ(authz->ticket, "INC-1");
+  EXPECT_TRUE(authz->drill);
+}
+
+TEST_F(SignCmdTest, RefusesToOverwriteTheOutputFile) {
+  ASSERT_EQ(run(goodArgs("order.json")), kExitOk);
+  const std::string before = readFile(path("order.json"));
+  EXPECT_EQ(run(goodArgs("order.json")), kExitFailure);
+  EXPECT_NE(err_.str().find("already exists"), std::string::npos);
+  EXPECT_EQ(readFile(path("order.json")), before);
+}
+
+struct BadSignCase {
+  std::vector<std::pair<std::string, std::string>> replace;  // option -> new value ("" drops)
+  std::string expected;
+};
+
+TEST_F(SignCmdTest, BadArgumentsAreUsageErrors) {
+  const std::vector<BadSignCase> cases = {
+      {{{"--out", ""}}, "'sign' needs --out"},
+      {{{"--reason", ""}}, "'sign' needs --reason"},
+      {{{"--requested-by", ""}}, "'sign' needs --requested-by"},
+      {{{"--action", "explode"}}, "--action must be isolate or restore"},
+      {{{"--action", "restore"}}, "--breakglass files can only isolate"},
+      {{{"--expires-in", "2h"}}, "--expires-in for --breakglass is at most 1h"},
+      {{{"--expires-in", "soon"}}, "--expires-in: invalid duration"},
+      {{{"--segment-gen", "-1"}}, "--segment-gen must be a whole number"},
+      {{{"--targets", "gw1,gw1"}}, "gateway gw1 appears twice"},
+      {{{"--targets", "gw1,,gw2"}}, "invalid gateway in --targets"},
+      {{{"--segment", "a/b"}}, "invalid --segment"},
+      {{{"--key2", ""}}, "is the same key"},
+  };
+  for (const BadSignCase& c : cases) {
+    std::vector<std::string> args = goodArgs("never.json");
+    for (const auto& [option, value] : c.replace) {
+      if (option == "--key2") {
+        args[13] = path("sato.key");  // the second --key names the first file again
+        continue;
+      }
+      auto it = std::find(args.begin(), args.end(), option);
+      ASSERT_NE(it, args.end()) << option;
+      if (value.empty()) {
+        args.erase(it, it + 2);
+      } else {
+        *(it + 1) = value;
+      }
+    }
+    EXPECT_EQ(run(args), kExitUsage) << c.expected;
+    EXPECT_NE(err_.str().find(c.expected), std::string::npos)
+        << "expected '" << c.expected << "' in: " << err_.str();
+    EXPECT_FALSE(std::filesystem::exists(path("never.json"))) << c.expected;
+  }
+  EXPECT_EQ(run({"--action", "isolate", "--bogus"}), kExitUsage);
+  EXPECT_NE(err_.str().find("unknown option"), std::string::npos);
+  EXPECT_EQ(run({"--help"}), kExitOk);
+  EXPECT_NE(out_.str().find("usage: shadanctl sign"), std::string::npos);
+}
+
+TEST_F(SignCmdTest, RefusesAPrivateKeyReadableByOthers) {
+  ASSERT_EQ(::chmod(path("ito.key").c_str(), 0644), 0);
+  EXPECT_EQ(run(goodArgs("order.json")), kExitUsage);
+  EXPECT_NE(err_.str().find("--key:"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(path("order.json")));
+}
+
+}  // namespace
+}  // namespace shadan

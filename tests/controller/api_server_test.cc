@@ -1,0 +1,275 @@
+#include "controller/api_server.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "common/sha256.h"
+#include "tests/controller/controller_test_support.h"
+
+namespace shadan {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using nlohmann::json;
+using tcp = asio::ip::tcp;
+
+constexpr const char* kOperatorToken = "operator-secret-token";
+constexpr const char* kDetectorToken = "detector-secret-token";
+constexpr const char* kAuditorToken = "auditor-secret-token";
+
+// A TLS 1.3-only server context with a fresh self-signed P-256 certificate.
+TlsContextPtr selfSignedServerContext() {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX* raw = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(raw, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version(raw, TLS1_3_VERSION);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), &EVP_PKEY_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
+  EXPECT_TRUE(key && cert);
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("controller"), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  EXPECT_GT(X509_sign(cert.get(), key.get(), EVP_sha256()), 0);
+  EXPECT_EQ(SSL_CTX_use_certificate(raw, cert.get()), 1);
+  EXPECT_EQ(SSL_CTX_use_PrivateKey(raw, key.get()), 1);
+  return ctx;
+}
+
+struct Reply {
+  int status = 0;
+  json body;
+  std::string www_authenticate;
+};
+
+class ApiServerTest : public ::testing::Test {
+ protected:
+  ApiServerTest() {
+    policy_ = parsePolicy(testing::kTestPolicy, "policy.json").value().policy;
+    trust_ = parseTrust(keys_.trustDoc().dump(), "trust.json").value();
+    store_ = openSqliteControllerStore(dir_.path().string()).value();
+    service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
+                                               audit_, clock_, OrdersServiceOptions{});
+    tokens_ = std::make_unique<TokenTable>(
+        std::vector<ApiToken>{{"sato", ApiRole::kOperator, sha256Hex(kOperatorToken)},
+                              {"ids-1", ApiRole::kDetector, sha256Hex(kDetectorToken)},
+                              {"aud", ApiRole::kAuditor, sha256Hex(kAuditorToken)}});
+    router_ = std::make_unique<ApiRouter>(*tokens_, *service_);
+    server_ =
+        ApiServer::create(io_, selfSignedServerContext(), ListenAddress{"127.0.0.1", 0}, *router_)
+            .value();
+    server_->start();
+    port_ = server_->port();
+    thread_ = std::thread([this]() { io_.run(); });
+  }
+
+  ~ApiServerTest() override {
+    asio::post(io_, [this]() {
+      server_->stop();
+      io_.stop();
+    });
+    thread_.join();
+  }
+
+  using Stream = asio::ssl::stream<tcp::socket>;
+
+  std::unique_ptr<Stream> connect(asio::io_context& io, asio::ssl::context& tls) {
+    auto stream = std::make_unique<Stream>(io, tls);
+    stream->next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    stream->handshake(asio::ssl::stream_base::client);
+    return stream;
+  }
+
+  static asio::ssl::context clientContext() {
+    asio::ssl::context tls(asio::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_3_VERSION);
+    tls.set_verify_mode(asio::ssl::verify_none);  // a self-signed test certificate
+    return tls;
+  }
+
+  static Reply readReply(Stream& stream) {
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    Reply reply;
+    reply.status = static_cast<int>(response.result_int());
+    reply.body = json::parse(response.body(), nullptr, false);
+    if (auto it = response.find(http::field::www_authenticate); it != response.end()) {
+      reply.www_authenticate = std::string(it->value());
+    }
+    return reply;
+  }
+
+  Reply call(http::verb method, const std::string& target, std::optional<std::string> token,
+             const std::string& body = "") {
+    asio::io_context io;
+    auto tls = clientContext();
+    auto stream = connect(io, tls);
+    http::request<http::string_body> request(method, target, 11);
+    request.set(http::field::host, "127.0.0.1");
+    if (token) request.set(http::field::authorization, "Bearer " + *token);
+    if (!body.empty()) request.set(http::field::content_type, "application/json");
+    request.body() = body;
+    request.keep_alive(false);
+    request.prepare_payload();
+    http::write(*stream, request);
+    return readReply(*stream);
+  }
+
+  testing::TestKeys keys_;
+  testing::TempDir dir_;
+  Policy policy_;
+  Trust trust_;
+  ControllerStorePtr store_;
+  testing::FakeHub hub_;
+  testing::FakeAuditSink audit_;
+  testing::FakeClock clock_;
+  std::unique_ptr<OrdersService> service_;
+  std::unique_ptr<TokenTable> tokens_;
+  std::unique_ptr<ApiRouter> router_;
+  asio::io_context io_;
+  std::unique_ptr<ApiServer> server_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(ApiServerTest, MissingOrWrongTokenIs401) {
+  auto missing = call(http::verb::get, "/v1/status", std::nullopt);
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(missing.body["error"]["code"], "unauthorized");
+  EXPECT_EQ(missing.www_authenticate, "Bearer");
+  auto wrong = call(http::verb::get, "/v1/status", std::string("operator-secret-tokeN"));
+  EXPECT_EQ(wrong.status, 401);
+  auto ok = call(http::verb::get, "/v1/status", std::string(kAuditorToken));
+  EXPECT_EQ(ok.status, 200);
+}
+
+TEST_F(ApiServerTest, WrongRoleIs403) {
+  const std::string body = R"({"segment":"lgwan","reason":"test"})";
+  auto auditor = call(http::verb::post, "/v1/isolate", std::string(kAuditorToken), body);
+  EXPECT_EQ(auditor.status, 403);
+  EXPECT_EQ(auditor.body["error"]["code"], "forbidden");
+  auto detector = call(http::verb::post, "/v1/restore", std::string(kDetectorToken), body);
+  EXPECT_EQ(detector.status, 403);
+  auto protected_segment = call(http::verb::post, "/v1/isolate", std::string(kDetectorToken),
+                                R"({"segment":"mgmt","reason":"alert"})");
+  EXPECT_EQ(protected_segment.status, 403);
+}
+
+TEST_F(ApiServerTest, BadBodyIs400NamingTheField) {
+  auto unknown = call(http::verb::post, "/v1/isolate", std::string(kOperatorToken),
+                      R"({"segment":"lgwan","reason":"x","force":true})");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body["error"]["message"].get<std::string>().find("force"), std::string::npos);
+  auto wrong_type = call(http::verb::post, "/v1/isolate", std::string(kOperatorToken),
+                         R"({"segment":"lgwan","reason":"x","ttl_s":"10"})");
+  EXPECT_EQ(wrong_type.status, 400);
+  EXPECT_NE(wrong_type.body["error"]["message"].get<std::string>().find("ttl_s"),
+            std::string::npos);
+  auto no_reason =
+      call(http::verb::post, "/v1/isolate", std::string(kOperatorToken), R"({"segment":"lgwan"})");
+  EXPECT_EQ(no_reason.status, 400);
+  EXPECT_NE(no_reason.body["error"]["message"].get<std::string>().find("reason"),
+            std::string::npos);
+  auto duplicate = call(http::verb::post, "/v1/isolate", std::string(kOperatorToken),
+                        R"({"segment":"lgwan","segment":"mgmt","reason":"x"})");
+  EXPECT_EQ(duplicate.status, 400);
+  auto not_json = call(http::verb::post, "/v1/isolate", std::string(kOperatorToken), "segment=x");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_TRUE(hub_.sent.empty());
+}
+
+TEST_F(ApiServerTest, OversizedBodyIs413) {
+  asio::io_context io;
+  auto tls = clientContext();
+  auto stream = connect(io, tls);
+  // Only the header: the server must refuse on Content-Length alone, without reading the body.
+  const std::string head =
+      std::string("POST /v1/isolate HTTP/1.1\r\nHost: 127.0.0.1\r\n") + "Authorization: Bearer " +
+      kOperatorToken + "\r\n" +
+      "Content-Type: application/json\r\nContent-Length: " + std::to_string(kApiMaxBodyBytes + 1) +
+      "\r\n\r\n";
+  asio::write(*stream, asio::buffer(head));
+  auto reply = readReply(*stream);
+  EXPECT_EQ(reply.status, 413);
+  EXPECT_EQ(reply.body["error"]["code"], "payload_too_large");
+}
+
+TEST_F(ApiServerTest, IsolateIs202AndShowsInStatus) {
+  auto isolate = call(http::verb::post, "/v1/isolate", std::string(kDetectorToken),
+                      R"({"segment":"lgwan","reason":"IDS alert","ticket":"INC-9"})");
+  ASSERT_EQ(isolate.status, 202) << isolate.body.dump();
+  EXPECT_EQ(isolate.body["state"], "dispatched");
+  EXPECT_EQ(isolate.body["gateways"], json::array({"core-gw", "edge-gw"}));
+  const std::string order_id = isolate.body["order_id"].get<std::string>();
+  EXPECT_EQ(order_id.size(), 36u);
+
+  auto status = call(http::verb::get, "/v1/status", std::string(kAuditorToken));
+  ASSERT_EQ(status.status, 200);
+  EXPECT_EQ(status.body["segments"]["lgwan"]["isolated"], true);
+  EXPECT_EQ(status.body["segments"]["lgwan"]["profile"], "full");
+  EXPECT_EQ(status.body["gateways"]["core-gw"]["connected"], false);
+  ASSERT_EQ(status.body["orders"].size(), 1u);
+  EXPECT_EQ(status.body["orders"][0]["order_id"], order_id);
+
+  auto order = call(http::verb::get, "/v1/orders/" + order_id, std::string(kOperatorToken));
+  ASSERT_EQ(order.status, 200);
+  EXPECT_EQ(order.body["gateways"]["edge-gw"]["state"], "pending");
+  auto missing = call(http::verb::get, "/v1/orders/nope", std::string(kOperatorToken));
+  EXPECT_EQ(missing.status, 404);
+}
+
+TEST_F(ApiServerTest, RestoreAwaitsApprovalAndListsIt) {
+  auto restore = call(http::verb::post, "/v1/restore", std::string(kOperatorToken),
+                      R"({"segment":"lgwan","reason":"all clear"})");
+  ASSERT_EQ(restore.status, 202) << restore.body.dump();
+  EXPECT_EQ(restore.body["state"], "awaiting_approval");
+  EXPECT_EQ(restore.body["needed"], 2);
+  EXPECT_EQ(restore.body["have"], 0);
+  const std::string approval_id = restore.body["approval_id"].get<std::string>();
+
+  auto approvals = call(http::verb::get, "/v1/approvals", std::string(kAuditorToken));
+  ASSERT_EQ(approvals.status, 200);
+  ASSERT_EQ(approvals.body["approvals"].size(), 1u);
+  const auto& pending = approvals.body["approvals"][0];
+  auto payload = base64Decode(pending["payload"].get<std::string>()).value();
+  auto sig = keys_.sato
+                 .sign(dssePae(pending["payloadType"].get<std::string>(),
+                               std::string(payload.begin(), payload.end())))
+                 .value();
+  const json body = {{"keyid", keys_.sato.keyId()}, {"sig", base64Encode(sig)}};
+  auto signed_once = call(http::verb::post, "/v1/approvals/" + approval_id + "/signatures",
+                          std::string(kOperatorToken), body.dump());
+  ASSERT_EQ(signed_once.status, 200) << signed_once.body.dump();
+  EXPECT_EQ(signed_once.body["have"], 1);
+  EXPECT_EQ(signed_once.body["state"], "pending");
+  auto by_detector = call(http::verb::post, "/v1/approvals/" + approval_id + "/signatures",
+                          std::string(kDetectorToken), body.dump());
+  EXPECT_EQ(by_detector.status, 403);
+}
+
+TEST_F(ApiServerTest, UnknownEndpointIs404) {
+  auto reply = call(http::verb::get, "/v1/nothing", std::string(kOperatorToken));
+  EXPECT_EQ(reply.status, 404);
+  auto wrong_method = call(http::verb::get, "/v1/isolate", std::string(kOperatorToken));
+  EXPECT_EQ(wrong_method.status, 404);
+}
+
+}  // namespace
+}  // namespace shadan

@@ -1,0 +1,78 @@
+#include "controller/config.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace shadan {
+namespace {
+
+using nlohmann::json;
+
+json validConfig() {
+  return {{"api", {{"listen", "127.0.0.1:8443"}}},
+          {"agent_hub", {{"listen", "[::]:8444"}, {"heartbeat_s", 5}}},
+          {"tls", {{"ca", "/etc/shadan/ca.crt"}, {"cert", "/c.crt"}, {"key", "/c.key"}}},
+          {"policy", "/etc/shadan/policy.json"},
+          {"trust", "/etc/shadan/trust.json"},
+          {"signing_key", "/etc/shadan/controller.key"},
+          {"state_dir", "/var/lib/shadan-controller"},
+          {"tokens",
+           {{{"name", "sato"}, {"role", "operator"}, {"sha256", std::string(64, 'a')}},
+            {{"name", "ids-1"}, {"role", "detector"}, {"sha256", std::string(64, 'b')}}}}};
+}
+
+TEST(ControllerConfigTest, ParsesAValidConfig) {
+  auto config = parseControllerConfig(validConfig().dump(), "controller.json");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->api_listen.host, "127.0.0.1");
+  EXPECT_EQ(config->api_listen.port, 8443);
+  EXPECT_EQ(config->hub_listen.host, "::");
+  EXPECT_EQ(config->heartbeat_s, 5);
+  ASSERT_EQ(config->tokens.size(), 2u);
+  EXPECT_EQ(config->tokens[1].role, ApiRole::kDetector);
+  EXPECT_EQ(config->orders.authz_validity_s, 1800);
+}
+
+TEST(ControllerConfigTest, ErrorsNameThePointer) {
+  struct Case {
+    const char* name;
+    std::function<void(json&)> mutate;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"unknown top-level field", [](json& c) { c["extra"] = 1; }, "/extra: unknown field"},
+      {"missing tls", [](json& c) { c.erase("tls"); }, "/tls: is required"},
+      {"bad listen", [](json& c) { c["api"]["listen"] = "localhost:1"; }, "/api/listen: host"},
+      {"bad port", [](json& c) { c["api"]["listen"] = "127.0.0.1:99999"; }, "/api/listen: port"},
+      {"bad role", [](json& c) { c["tokens"][0]["role"] = "root"; }, "/tokens/0/role"},
+      {"bad hash", [](json& c) { c["tokens"][1]["sha256"] = "ABC"; }, "/tokens/1/sha256"},
+      {"duplicate name", [](json& c) { c["tokens"][1]["name"] = "sato"; }, "/tokens/1/name"},
+      {"same secret twice", [](json& c) { c["tokens"][1]["sha256"] = std::string(64, 'a'); },
+       "/tokens/1/sha256"},
+      {"float", [](json& c) { c["agent_hub"]["heartbeat_s"] = 1.5; }, "heartbeat_s"},
+      {"dispatch validity above the agent's cap",
+       [](json& c) {
+         c["orders"] = {{"dispatch_validity_s", 3600}};
+       },
+       "/orders/dispatch_validity_s"},
+  };
+  for (const auto& c : cases) {
+    json doc = validConfig();
+    c.mutate(doc);
+    auto config = parseControllerConfig(doc.dump(), "controller.json");
+    ASSERT_FALSE(config.ok()) << c.name;
+    EXPECT_NE(config.error().message.find(c.expected), std::string::npos)
+        << c.name << ": " << config.error().message;
+    EXPECT_EQ(config.error().message.rfind("controller.json: ", 0), 0u) << c.name;
+  }
+}
+
+TEST(ControllerConfigTest, DuplicateKeysAreRefused) {
+  auto config = parseControllerConfig(R"({"policy":"a","policy":"b"})", "c.json");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("duplicate key"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shadan

@@ -1,0 +1,138 @@
+#pragma once
+
+// Shared fixtures of the controller tests: keys, a policy, a trust file, and small fakes of the
+// agent hub, the audit sink and the clock.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/audit_sink.h"
+#include "common/clock.h"
+#include "common/ed25519.h"
+#include "common/policy.h"
+#include "common/trust.h"
+#include "controller/agent_hub.h"
+
+namespace shadan::testing {
+
+inline Ed25519KeyPair keyFromByte(uint8_t byte) {
+  std::vector<uint8_t> seed(kEd25519SeedBytes, byte);
+  return Ed25519KeyPair::fromSeed(seed).value();
+}
+
+inline nlohmann::json keyEntry(const Ed25519Signer& key, const std::string& identity,
+                               const std::vector<std::string>& roles) {
+  return {{"keyid", key.keyId()},
+          {"public_key", base64Encode(key.publicKey())},
+          {"identity", identity},
+          {"roles", roles}};
+}
+
+// lgwan is bordered by two gateways; mgmt is protected.
+inline constexpr const char* kTestPolicy = R"({
+  "shadan_policy": 1,
+  "name": "controller-test",
+  "segments": {
+    "lgwan":    {"prefixes": ["10.20.0.0/24"]},
+    "mgmt":     {"prefixes": ["10.99.0.0/24"], "protected": true},
+    "internet": {"default": true}
+  },
+  "gateways": {"core-gw": {"borders": ["lgwan", "mgmt", "internet"]},
+               "edge-gw": {"borders": ["lgwan", "internet"]}},
+  "management": {"always_allow": [{"prefix": "10.99.0.10/32"}]},
+  "profiles": {"full": {}, "internet-only": {"peers": ["internet"]}}
+})";
+
+class FakeHub : public AgentHub {
+ public:
+  Status send(const std::string& agent_id, const nlohmann::json& message) override {
+    if (!connected(agent_id)) return makeError(ErrorCode::kUnavailable, "no session");
+    sent[agent_id].push_back(message);
+    return okStatus();
+  }
+  bool connected(const std::string& agent_id) const override { return online.count(agent_id) != 0; }
+
+  std::set<std::string> online;
+  std::map<std::string, std::vector<nlohmann::json>> sent;
+};
+
+class FakeAuditSink : public AuditSink {
+ public:
+  Result<AuditReceipt> append(const AuditEvent& event) override {
+    events.push_back(event);
+    return AuditReceipt{events.size() - 1, std::string(64, 'a')};
+  }
+  bool has(const std::string& name) const {
+    for (const auto& e : events) {
+      if (e.event == name) return true;
+    }
+    return false;
+  }
+  std::vector<AuditEvent> events;
+};
+
+class FakeClock : public Clock {
+ public:
+  std::chrono::system_clock::time_point now() const override { return now_; }
+  void advance(std::chrono::milliseconds by) { now_ += by; }
+
+ private:
+  // 2026-11-26T10:00:00Z
+  std::chrono::system_clock::time_point now_{std::chrono::milliseconds(1'795'687'200'000)};
+};
+
+// A fresh directory under the system temp dir, removed with its contents.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() /
+            ("shadan-controller-test-" + std::to_string(::getpid()) + "-" +
+             std::to_string(counter()++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  static int& counter() {
+    static int value = 0;
+    return value;
+  }
+  std::filesystem::path path_;
+};
+
+// The keys of the tests and a trust file naming them.
+struct TestKeys {
+  Ed25519Signer sato{keyFromByte(1)};
+  Ed25519Signer sato_laptop{keyFromByte(2)};
+  Ed25519Signer tanaka{keyFromByte(3)};
+  Ed25519Signer controller{keyFromByte(5)};
+  Ed25519Signer core_gw{keyFromByte(6)};
+  Ed25519Signer edge_gw{keyFromByte(7)};
+  Ed25519Signer eve{keyFromByte(8)};
+
+  nlohmann::json trustDoc() const {
+    return {
+        {"shadan_trust", 1},
+        {"version", 1},
+        {"expires_at", "2027-06-01T00:00:00Z"},
+        {"keys",
+         {keyEntry(sato, "op:sato", {"operator"}), keyEntry(sato_laptop, "op:sato", {"operator"}),
+          keyEntry(tanaka, "op:tanaka", {"operator"}),
+          keyEntry(controller, "controller", {"controller"}),
+          keyEntry(core_gw, "agent:core-gw", {"agent"}),
+          keyEntry(edge_gw, "agent:edge-gw", {"agent"})}}};
+  }
+};
+
+}  // namespace shadan::testing

@@ -1,0 +1,393 @@
+#include "controller/orders_service.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "agents/order_verifier.h"
+#include "tests/controller/controller_test_support.h"
+
+namespace shadan {
+namespace {
+
+using nlohmann::json;
+using testing::FakeAuditSink;
+using testing::FakeClock;
+using testing::FakeHub;
+using testing::TempDir;
+using testing::TestKeys;
+
+class OrdersServiceTest : public ::testing::Test {
+ protected:
+  OrdersServiceTest() {
+    policy_ = parsePolicy(testing::kTestPolicy, "policy.json").value().policy;
+    trust_ = parseTrust(keys_.trustDoc().dump(), "trust.json").value();
+    store_ = openSqliteControllerStore(dir_.path().string()).value();
+    OrdersServiceOptions options;
+    options.new_id = [this]() {
+      char id[40];
+      std::snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012d", ++next_id_);
+      return std::string(id);
+    };
+    service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
+                                               audit_, clock_, std::move(options));
+  }
+
+  void connect(const std::string& agent_id, const Ed25519Signer& key, int64_t last_seq = 0) {
+    hub_.online.insert(agent_id);
+    service_->onHello(AgentHello{agent_id, key.keyId(), last_seq, "0.1.0", std::nullopt});
+  }
+
+  // Enrolled, approved and connected.
+  void enroll(const std::string& agent_id, const Ed25519Signer& key) {
+    connect(agent_id, key);
+    ASSERT_TRUE(service_->approveAgent(sato_, agent_id, "enrolled at install").ok());
+  }
+
+  // Runs the agent's own verification (agents/order_verifier.h) on a dispatch message.
+  OrderVerification agentVerifies(const json& message, const std::string& agent_id,
+                                  const Ed25519Signer& key, AgentReplayState replay = {}) {
+    EXPECT_EQ(message["type"], "dispatch");
+    return verifyDispatch(message["envelope"].dump(), trust_, AgentSelf{agent_id, key.keyId()},
+                          replay, policy_, clock_);
+  }
+
+  Dispatch dispatchOf(const json& message) {
+    auto envelope = dsseEnvelopeFromJson(message["envelope"], "test", "/envelope").value();
+    return parseDispatch(envelope.payload).value();
+  }
+
+  Status sign(const std::string& approval_id, const Ed25519Signer& key) {
+    auto approvals = service_->pendingApprovals().value();
+    for (const auto& approval : approvals["approvals"]) {
+      if (approval["approval_id"] != approval_id) continue;
+      auto payload = base64Decode(approval["payload"].get<std::string>()).value();
+      const std::string body(payload.begin(), payload.end());
+      auto sig = key.sign(dssePae(approval["payloadType"].get<std::string>(), body)).value();
+      auto progress =
+          service_->addApprovalSignature(sato_, approval_id, key.keyId(), base64Encode(sig));
+      if (!progress.ok()) return progress.error();
+      return okStatus();
+    }
+    return makeError(ErrorCode::kNotFound, "no pending approval " + approval_id);
+  }
+
+  json ackEnvelope(const Ed25519Signer& key, const std::string& agent_id, int64_t seq,
+                   const std::string& command_id) {
+    Ack ack;
+    ack.agent_id = agent_id;
+    ack.seq = seq;
+    ack.command_id = command_id;
+    ack.result = AckResult::kApplied;
+    ack.isolated = {"lgwan:full"};
+    ack.ruleset_sha256 = std::string(64, 'b');
+    ack.received_at_ms = toUnixMillis(clock_.now());
+    ack.applied_at_ms = ack.received_at_ms;
+    ack.audit = AckAudit{12, std::string(64, 'c')};
+    const Signer* signers[] = {&key};
+    return dsseEnvelopeToJson(signDsse(kAckPayloadType, serializeAck(ack), signers).value());
+  }
+
+  std::string dispatchState(const std::string& order_id, const std::string& agent_id) {
+    return service_->order(order_id).value()["gateways"][agent_id]["state"].get<std::string>();
+  }
+
+  TestKeys keys_;
+  TempDir dir_;
+  Policy policy_;
+  Trust trust_;
+  ControllerStorePtr store_;
+  FakeHub hub_;
+  FakeAuditSink audit_;
+  FakeClock clock_;
+  int next_id_ = 0;
+  std::unique_ptr<OrdersService> service_;
+  const Caller sato_{"sato", ApiRole::kOperator};
+  const Caller tanaka_{"tanaka", ApiRole::kOperator};
+  const Caller ids_{"ids-1", ApiRole::kDetector};
+};
+
+TEST_F(OrdersServiceTest, IsolateFansOutToEveryBorderingGatewayWithPerAgentSeq) {
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+
+  auto first =
+      service_->isolate(ids_, IsolateRequest{"lgwan", "full", "IDS alert 42", {}, {}, false});
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first->state, "dispatched");
+  EXPECT_EQ(first->gateways, (std::vector<std::string>{"core-gw", "edge-gw"}));
+  auto second =
+      service_->isolate(sato_, IsolateRequest{"internet", "full", "drill", {}, 600, true});
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->gateways, (std::vector<std::string>{"core-gw", "edge-gw"}));
+
+  for (const auto& [agent_id, key] : std::vector<std::pair<std::string, const Ed25519Signer*>>{
+           {"core-gw", &keys_.core_gw}, {"edge-gw", &keys_.edge_gw}}) {
+    ASSERT_EQ(hub_.sent[agent_id].size(), 2u) << agent_id;
+    auto verified = agentVerifies(hub_.sent[agent_id][0], agent_id, *key);
+    ASSERT_TRUE(verified.ok()) << verified.rejection().message;
+    EXPECT_EQ(verified.order().dispatch->seq, 1);
+    EXPECT_EQ(verified.order().authz.on_behalf_of, "detector:ids-1");
+    EXPECT_EQ(verified.order().authz.requested_by, "detector:ids-1");
+    EXPECT_EQ(verified.order().authz.segment_gen, 1);
+    EXPECT_TRUE(verified.order().on_behalf);
+    EXPECT_EQ(dispatchOf(hub_.sent[agent_id][1]).seq, 2);
+  }
+  auto status = service_->status().value();
+  EXPECT_EQ(status["segments"]["lgwan"]["isolated"], true);
+  EXPECT_EQ(status["segments"]["mgmt"]["isolated"], false);
+  EXPECT_EQ(status["orders"].size(), 2u);
+  EXPECT_TRUE(audit_.has("order_requested"));
+  EXPECT_TRUE(audit_.has("dispatch_sent"));
+}
+
+TEST_F(OrdersServiceTest, DetectorIsRefusedForAProtectedSegment) {
+  enroll("core-gw", keys_.core_gw);
+  auto refused = service_->isolate(ids_, IsolateRequest{"mgmt", "full", "alert", {}, {}, false});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kPolicy);
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+
+  auto waiting = service_->isolate(sato_, IsolateRequest{"mgmt", "full", "breach", {}, {}, false});
+  ASSERT_TRUE(waiting.ok()) << waiting.error().message;
+  EXPECT_EQ(waiting->state, "awaiting_approval");
+  EXPECT_EQ(waiting->needed, 2);
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+}
+
+TEST_F(OrdersServiceTest, AuditorMayNotIsolate) {
+  auto refused = service_->isolate(Caller{"aud", ApiRole::kAuditor},
+                                   IsolateRequest{"lgwan", "full", "x", {}, {}, false});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kPolicy);
+}
+
+TEST_F(OrdersServiceTest, RestoreWaitsForTwoDistinctOperatorSignatures) {
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+  auto restore = service_->restore(sato_, RestoreRequest{"lgwan", "full", "all clear", "INC-1"});
+  ASSERT_TRUE(restore.ok()) << restore.error().message;
+  EXPECT_EQ(restore->state, "awaiting_approval");
+  EXPECT_EQ(restore->needed, 2);
+  EXPECT_EQ(restore->have, 0);
+  ASSERT_TRUE(restore->approval_id.has_value());
+  const std::string id = *restore->approval_id;
+
+  ASSERT_TRUE(sign(id, keys_.sato).ok());
+  // A second key of the same person does not count twice.
+  ASSERT_TRUE(sign(id, keys_.sato_laptop).ok());
+  auto approvals = service_->pendingApprovals().value()["approvals"];
+  ASSERT_EQ(approvals.size(), 1u);
+  EXPECT_EQ(approvals[0]["have"], 1);
+  // The controller's key is not an operator key.
+  auto controller = sign(id, keys_.controller);
+  ASSERT_FALSE(controller.ok());
+  EXPECT_EQ(controller.error().code, ErrorCode::kPolicy);
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  EXPECT_EQ(dispatchState(id, "core-gw"), "awaiting_approval");
+
+  ASSERT_TRUE(sign(id, keys_.tanaka).ok());
+  EXPECT_TRUE(service_->pendingApprovals().value()["approvals"].empty());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
+  ASSERT_EQ(hub_.sent["edge-gw"].size(), 1u);
+  auto verified = agentVerifies(hub_.sent["core-gw"][0], "core-gw", keys_.core_gw);
+  ASSERT_TRUE(verified.ok()) << verified.rejection().message;
+  EXPECT_EQ(verified.order().authz.action, OrderAction::kRestore);
+  EXPECT_EQ(verified.order().signer_identities, (std::vector<std::string>{"op:sato", "op:tanaka"}));
+  EXPECT_FALSE(verified.order().on_behalf);
+  EXPECT_EQ(dispatchState(id, "core-gw"), "pending");
+  EXPECT_TRUE(audit_.has("order_approved"));
+}
+
+TEST_F(OrdersServiceTest, RestoreWaitsForTheRequesterToSign) {
+  enroll("core-gw", keys_.core_gw);
+  auto restore = service_->restore(tanaka_, RestoreRequest{"lgwan", "full", "all clear", {}});
+  ASSERT_TRUE(restore.ok());
+  // Two operators, but not tanaka who asked: agents would refuse requested_by_not_a_signer.
+  ASSERT_TRUE(sign(*restore->approval_id, keys_.sato).ok());
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  ASSERT_TRUE(sign(*restore->approval_id, keys_.tanaka).ok());
+  EXPECT_EQ(hub_.sent["core-gw"].size(), 1u);
+}
+
+TEST_F(OrdersServiceTest, InvalidSignatureIsRefused) {
+  auto restore = service_->restore(sato_, RestoreRequest{"lgwan", "full", "all clear", {}});
+  ASSERT_TRUE(restore.ok());
+  auto sig = keys_.sato.sign(dssePae(kAuthzPayloadType, "something else")).value();
+  auto refused = service_->addApprovalSignature(sato_, *restore->approval_id, keys_.sato.keyId(),
+                                                base64Encode(sig));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  auto unknown = service_->addApprovalSignature(sato_, *restore->approval_id, keys_.eve.keyId(),
+                                                base64Encode(sig));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kPolicy);
+  EXPECT_EQ(service_->pendingApprovals().value()["approvals"][0]["have"], 0);
+  EXPECT_TRUE(audit_.has("approval_signature_refused"));
+}
+
+TEST_F(OrdersServiceTest, OfflineAgentGetsItsDispatchOnHello) {
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+  hub_.online.erase("edge-gw");
+  service_->onDisconnect("edge-gw");
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  EXPECT_EQ(hub_.sent["core-gw"].size(), 1u);
+  EXPECT_TRUE(hub_.sent["edge-gw"].empty());
+  EXPECT_EQ(dispatchState(order->order_id, "edge-gw"), "pending");
+
+  clock_.advance(std::chrono::minutes(10));  // past one dispatch window: re-signed fresh
+  connect("edge-gw", keys_.edge_gw);
+  ASSERT_EQ(hub_.sent["edge-gw"].size(), 1u);
+  auto verified = agentVerifies(hub_.sent["edge-gw"][0], "edge-gw", keys_.edge_gw);
+  ASSERT_TRUE(verified.ok()) << verified.rejection().message;
+  EXPECT_EQ(verified.order().dispatch->seq, 1);
+  EXPECT_EQ(verified.order().authz.command_id, order->order_id);
+}
+
+TEST_F(OrdersServiceTest, UnackedDispatchIsResentOnReconnectUnlessTheAgentHadIt) {
+  enroll("core-gw", keys_.core_gw);
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
+  // A new order on the same session does not repeat the first one.
+  ASSERT_TRUE(
+      service_->isolate(sato_, IsolateRequest{"internet", "full", "b", {}, {}, false}).ok());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 2u);
+
+  service_->onDisconnect("core-gw");
+  connect("core-gw", keys_.core_gw, /*last_seq=*/0);
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 4u);
+  EXPECT_EQ(dispatchOf(hub_.sent["core-gw"][2]).seq, 1);  // same seq, fresh signature
+  EXPECT_EQ(dispatchOf(hub_.sent["core-gw"][3]).seq, 2);
+
+  service_->onDisconnect("core-gw");
+  connect("core-gw", keys_.core_gw, /*last_seq=*/1);  // it had seq 1; the ack was lost
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 5u);
+  EXPECT_EQ(dispatchOf(hub_.sent["core-gw"][4]).seq, 2);
+}
+
+TEST_F(OrdersServiceTest, ExpiredDispatchIsMarkedExpired) {
+  enroll("edge-gw", keys_.edge_gw);
+  hub_.online.erase("edge-gw");
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  clock_.advance(std::chrono::minutes(31));  // authz validity is 30 minutes
+  ASSERT_TRUE(service_->sweep().ok());
+  EXPECT_EQ(dispatchState(order->order_id, "edge-gw"), "expired");
+  EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "expired");
+  connect("edge-gw", keys_.edge_gw);
+  EXPECT_TRUE(hub_.sent["edge-gw"].empty());
+  EXPECT_TRUE(audit_.has("dispatch_expired"));
+}
+
+TEST_F(OrdersServiceTest, ExpiredApprovalIsNoLongerPending) {
+  auto restore = service_->restore(sato_, RestoreRequest{"lgwan", "full", "all clear", {}});
+  ASSERT_TRUE(restore.ok());
+  clock_.advance(std::chrono::hours(2));
+  EXPECT_TRUE(service_->pendingApprovals().value()["approvals"].empty());
+  auto late = sign(*restore->approval_id, keys_.sato);
+  EXPECT_FALSE(late.ok());
+  EXPECT_EQ(service_->order(restore->order_id).value()["state"], "expired");
+}
+
+TEST_F(OrdersServiceTest, AckUpdatesTheDispatchOnlyWhenItVerifies) {
+  enroll("core-gw", keys_.core_gw);
+  auto order = service_->isolate(sato_, IsolateRequest{"mgmt", "full", "x", {}, {}, false});
+  ASSERT_TRUE(order.ok());  // awaiting: no dispatch for mgmt yet
+  auto lgwan = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(lgwan.ok());
+  const int64_t seq = dispatchOf(hub_.sent["core-gw"].at(0)).seq;
+
+  // Signed by another agent's key.
+  auto forged =
+      service_->onAck("core-gw", ackEnvelope(keys_.edge_gw, "core-gw", seq, lgwan->order_id));
+  ASSERT_FALSE(forged.ok());
+  EXPECT_EQ(dispatchState(lgwan->order_id, "core-gw"), "pending");
+  // A seq the controller never dispatched.
+  auto unknown =
+      service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", seq + 7, lgwan->order_id));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  // The right seq with another command id.
+  auto mismatch = service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", seq,
+                                                         "00000000-0000-4000-8000-000000000099"));
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(dispatchState(lgwan->order_id, "core-gw"), "pending");
+
+  auto good =
+      service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", seq, lgwan->order_id));
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_EQ(dispatchState(lgwan->order_id, "core-gw"), "applied");
+  auto detail = service_->order(lgwan->order_id).value();
+  EXPECT_EQ(detail["gateways"]["core-gw"]["ack"]["result"], "applied");
+  auto status = service_->status().value();
+  EXPECT_EQ(status["gateways"]["core-gw"]["state"]["isolated"], json::array({"lgwan:full"}));
+  EXPECT_TRUE(audit_.has("ack_refused"));
+  EXPECT_TRUE(audit_.has("ack_received"));
+}
+
+TEST_F(OrdersServiceTest, UnapprovedAgentGetsNothingUntilApproved) {
+  connect("core-gw", keys_.core_gw);
+  auto agents = service_->agents().value()["agents"];
+  ASSERT_EQ(agents.size(), 1u);
+  EXPECT_EQ(agents[0]["status"], "pending");
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  // Its acks are refused too.
+  EXPECT_FALSE(
+      service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", 1, order->order_id)).ok());
+
+  ASSERT_TRUE(service_->approveAgent(sato_, "core-gw", "checked the key fingerprint").ok());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
+  EXPECT_TRUE(agentVerifies(hub_.sent["core-gw"][0], "core-gw", keys_.core_gw).ok());
+  EXPECT_TRUE(audit_.has("agent_enrollment_pending"));
+  EXPECT_TRUE(audit_.has("agent_approved"));
+}
+
+TEST_F(OrdersServiceTest, NewAgentKeyNeedsApprovalAgain) {
+  enroll("core-gw", keys_.core_gw);
+  connect("core-gw", keys_.eve);  // same id, unknown key
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  // Eve's key is not in the trust file: it cannot be approved.
+  auto approve = service_->approveAgent(sato_, "core-gw", "looks fine");
+  ASSERT_FALSE(approve.ok());
+  EXPECT_EQ(approve.error().code, ErrorCode::kUnavailable);
+}
+
+TEST_F(OrdersServiceTest, SegmentGenerationGrowsPerAuthz) {
+  enroll("core-gw", keys_.core_gw);
+  ASSERT_TRUE(service_->isolate(sato_, IsolateRequest{"lgwan", "full", "a", {}, {}, false}).ok());
+  ASSERT_TRUE(service_->isolate(sato_, IsolateRequest{"lgwan", "full", "b", {}, {}, false}).ok());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 2u);
+  auto first = agentVerifies(hub_.sent["core-gw"][0], "core-gw", keys_.core_gw);
+  AgentReplayState replay;
+  replay.last_seq = 1;
+  replay.segment_gens["lgwan"] = 1;
+  auto second = agentVerifies(hub_.sent["core-gw"][1], "core-gw", keys_.core_gw, replay);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(second.ok()) << second.rejection().message;
+  EXPECT_EQ(first.order().authz.segment_gen, 1);
+  EXPECT_EQ(second.order().authz.segment_gen, 2);
+  EXPECT_EQ(service_->status().value()["segments"]["lgwan"]["gen"], 2);
+}
+
+TEST_F(OrdersServiceTest, UnknownSegmentOrProfileIsNotFound) {
+  auto segment = service_->isolate(sato_, IsolateRequest{"nope", "full", "x", {}, {}, false});
+  ASSERT_FALSE(segment.ok());
+  EXPECT_EQ(segment.error().code, ErrorCode::kNotFound);
+  auto profile = service_->isolate(sato_, IsolateRequest{"lgwan", "nope", "x", {}, {}, false});
+  ASSERT_FALSE(profile.ok());
+  EXPECT_EQ(profile.error().code, ErrorCode::kNotFound);
+  auto reason = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "", {}, {}, false});
+  ASSERT_FALSE(reason.ok());
+  EXPECT_EQ(reason.error().code, ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace shadan

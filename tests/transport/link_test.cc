@@ -1,0 +1,624 @@
+// The agent channel end to end on loopback: a real WebSocketAgentHub and a real ControllerLink
+// (or a hand-made client/server where the test must misbehave) on one io_context.
+
+#include "agents/controller_link.h"
+
+// Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/tls.h"
+#include "controller/agent_hub.h"
+#include "tests/transport/test_pki.h"
+
+namespace shadan {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using Json = nlohmann::json;
+using std::chrono::milliseconds;
+using testing::runFor;
+using testing::runUntil;
+using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+const Json kEnvelope = {{"payloadType", "application/vnd.shadan.dispatch.v1+json"},
+                        {"payload", "eyJ2IjoxfQ"},
+                        {"signatures", Json::array({{{"keyid", "k"}, {"sig", "c2ln"}}})}};
+
+// A WebSocket client the test drives by hand: it can skip the certificate, send anything and
+// stay silent.
+class RawClient {
+ public:
+  RawClient(asio::io_context& io, asio::ssl::context& tls) : ws_(beast::tcp_stream(io), tls) {}
+
+  void connect(uint16_t port, const std::string& target = kAgentChannelPath) {
+    beast::get_lowest_layer(ws_).async_connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+        [this, target](beast::error_code ec) {
+          if (ec) return finishConnect(ec);
+          ws_.next_layer().async_handshake(
+              asio::ssl::stream_base::client, [this, target](beast::error_code hs) {
+                if (hs) return finishConnect(hs);
+                ws_.async_handshake(response_, "127.0.0.1", target,
+                                    [this](beast::error_code ws) { finishConnect(ws); });
+              });
+        });
+  }
+  void send(std::string text) {
+    outgoing_.push_back(std::move(text));
+    if (outgoing_.size() == 1) writeNext();
+  }
+  void sendHello(const std::string& agent_id = testing::kTestAgentId) {
+    send(Json{{"type", "hello"},
+              {"agent_id", agent_id},
+              {"agent_key", testing::kTestAgentKeyId},
+              {"last_seq", 0},
+              {"version", "test"}}
+             .dump());
+  }
+
+  std::optional<beast::error_code> connected;
+  std::optional<beast::error_code> closed;  // the read loop ended
+  http::response<http::string_body> response_;
+  std::vector<std::string> received;
+
+ private:
+  void finishConnect(beast::error_code ec) {
+    connected = ec;
+    if (!ec) read();
+  }
+  void read() {
+    ws_.async_read(buffer_, [this](beast::error_code ec, size_t) {
+      if (ec) return closed.emplace(ec), void();
+      received.push_back(beast::buffers_to_string(buffer_.data()));
+      buffer_.consume(buffer_.size());
+      read();
+    });
+  }
+  void writeNext() {
+    ws_.text(true);
+    ws_.async_write(asio::buffer(outgoing_.front()), [this](beast::error_code ec, size_t) {
+      if (ec) return closed.emplace(ec), void();
+      outgoing_.erase(outgoing_.begin());
+      if (!outgoing_.empty()) writeNext();
+    });
+  }
+
+  WsStream ws_;
+  beast::flat_buffer buffer_;
+  std::vector<std::string> outgoing_;
+};
+
+// A controller that accepts the WebSocket and then never says anything (nor answers pings).
+class SilentServer {
+ public:
+  SilentServer(asio::io_context& io, asio::ssl::context& tls)
+      : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), tls_(tls) {
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      ws_ = std::make_unique<WsStream>(beast::tcp_stream(std::move(socket)), tls_);
+      ws_->next_layer().async_handshake(asio::ssl::stream_base::server,
+                                        [this](beast::error_code hs) {
+                                          if (hs) return;
+                                          ws_->async_accept([this](beast::error_code accept) {
+                                            if (!accept) read();
+                                          });
+                                        });
+    });
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  size_t received = 0;
+
+ private:
+  void read() {
+    ws_->async_read(buffer_, [this](beast::error_code ec, size_t) {
+      if (ec) return;
+      ++received;
+      buffer_.consume(buffer_.size());
+      read();
+    });
+  }
+  tcp::acceptor acceptor_;
+  asio::ssl::context& tls_;
+  std::unique_ptr<WsStream> ws_;
+  beast::flat_buffer buffer_;
+};
+
+struct HelloEvent {
+  uint64_t session_id;
+  std::string agent_id;
+  HelloMessage hello;
+};
+
+class LinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(testing::makeTestPki(pki_)); }
+  void TearDown() override {
+    links_.clear();
+    hub_.reset();
+  }
+
+  AgentHubOptions hubOptions(uint16_t port = 0) {
+    AgentHubOptions options;
+    options.bind_address = "127.0.0.1";
+    options.port = port;
+    options.ca_file = pki_.ca_cert;
+    options.cert_file = pki_.server_cert;
+    options.key_file = pki_.server_key;
+    options.hello_timeout = milliseconds(2000);
+    return options;
+  }
+
+  void startHub(AgentHubOptions options) {
+    AgentHubCallbacks callbacks;
+    callbacks.on_hello = [this](uint64_t session, const std::string& agent,
+                                const HelloMessage& hello) {
+      hellos_.push_back({session, agent, hello});
+      return accept_hello_;
+    };
+    callbacks.on_ack = [this](const std::string& agent, const Json& envelope) {
+      acks_.emplace_back(agent, envelope);
+    };
+    callbacks.on_disconnect = [this](const std::string& agent) {
+      hub_disconnects_.push_back(agent);
+    };
+    auto hub = WebSocketAgentHub::create(io_, std::move(options), std::move(callbacks));
+    ASSERT_TRUE(hub.ok()) << hub.error().message;
+    hub_ = std::move(*hub);
+  }
+
+  LinkOptions linkOptions() {
+    LinkOptions options;
+    options.host = "127.0.0.1";
+    options.port = hub_ ? hub_->port() : 0;
+    options.ca_file = pki_.ca_cert;
+    options.cert_file = pki_.agent_cert;
+    options.key_file = pki_.agent_key;
+    options.controller_pin = pki_.server_pin;
+    options.agent_id = testing::kTestAgentId;
+    options.agent_keyid = testing::kTestAgentKeyId;
+    options.backoff_initial = milliseconds(20);
+    options.backoff_max = milliseconds(100);
+    options.connect_timeout = milliseconds(2000);
+    return options;
+  }
+
+  struct LinkEvents {
+    std::vector<Json> dispatches;
+    int connects = 0;
+    std::vector<std::string> disconnects;
+  };
+
+  ControllerLink& startLink(LinkOptions options, LinkEvents& events) {
+    LinkCallbacks callbacks;
+    callbacks.on_dispatch = [&events](const Json& envelope) {
+      events.dispatches.push_back(envelope);
+    };
+    callbacks.on_connected = [&events] { ++events.connects; };
+    callbacks.on_disconnected = [&events](const std::string& reason) {
+      events.disconnects.push_back(reason);
+    };
+    callbacks.last_seq = [] { return uint64_t{41}; };
+    links_.push_back(
+        std::make_unique<ControllerLink>(io_, std::move(options), std::move(callbacks), clock_));
+    Status started = links_.back()->start();
+    EXPECT_TRUE(started.ok()) << started.error().message;
+    return *links_.back();
+  }
+
+  std::shared_ptr<asio::ssl::context> clientContext(bool with_cert) {
+    auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    SSL_CTX* ctx = context->native_handle();
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    EXPECT_EQ(SSL_CTX_load_verify_locations(ctx, pki_.ca_cert.c_str(), nullptr), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    if (with_cert) {
+      EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx, pki_.agent_cert.c_str()), 1);
+      EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx, pki_.agent_key.c_str(), SSL_FILETYPE_PEM), 1);
+    }
+    return context;
+  }
+
+  // A raw client that has said hello and been accepted.
+  std::unique_ptr<RawClient> helloClient(asio::ssl::context& tls) {
+    auto client = std::make_unique<RawClient>(io_, tls);
+    client->connect(hub_->port());
+    EXPECT_TRUE(runUntil(io_, [&] { return client->connected.has_value(); }));
+    EXPECT_FALSE(client->connected.value_or(beast::error_code{})) << client->connected->message();
+    const size_t before = hellos_.size();
+    client->sendHello();
+    EXPECT_TRUE(runUntil(io_, [&] { return hellos_.size() > before; }));
+    return client;
+  }
+
+  asio::io_context io_;
+  SystemClock clock_;
+  testing::TestPki pki_;
+  std::unique_ptr<WebSocketAgentHub> hub_;
+  std::vector<std::unique_ptr<ControllerLink>> links_;
+  std::vector<HelloEvent> hellos_;
+  std::vector<std::pair<std::string, Json>> acks_;
+  std::vector<std::string> hub_disconnects_;
+  bool accept_hello_ = true;
+};
+
+TEST_F(LinkTest, HelloDispatchAndAckFlowBothWays) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  LinkEvents events;
+  ControllerLink& link = startLink(linkOptions(), events);
+  EXPECT_FALSE(link.connected());
+  EXPECT_TRUE(link.disconnectedSince().has_value());
+  EXPECT_EQ(link.send({{"type", "ping"}}).error().code, ErrorCode::kUnavailable);
+
+  ASSERT_TRUE(runUntil(io_, [&] { return !hellos_.empty() && events.connects == 1; }));
+  EXPECT_EQ(hellos_[0].agent_id, testing::kTestAgentId);
+  EXPECT_EQ(hellos_[0].hello.agent_id, testing::kTestAgentId);
+  EXPECT_EQ(hellos_[0].hello.agent_key, testing::kTestAgentKeyId);
+  EXPECT_EQ(hellos_[0].hello.last_seq, 41u);
+  EXPECT_EQ(hellos_[0].hello.version, SHADAN_VERSION);
+  EXPECT_TRUE(link.connected());
+  EXPECT_FALSE(link.disconnectedSince().has_value());
+  EXPECT_TRUE(hub_->connected(testing::kTestAgentId));
+  EXPECT_FALSE(hub_->connected("gw-2"));
+  EXPECT_EQ(hub_->send("gw-2", {{"type", "ping"}}).error().code, ErrorCode::kUnavailable);
+
+  // Two dispatches arrive in order.
+  Json second = kEnvelope;
+  second["payload"] = "c2Vjb25k";
+  ASSERT_TRUE(
+      hub_->send(testing::kTestAgentId, {{"type", "dispatch"}, {"envelope", kEnvelope}}).ok());
+  ASSERT_TRUE(hub_->send(testing::kTestAgentId, {{"type", "dispatch"}, {"envelope", second}}).ok());
+  ASSERT_TRUE(runUntil(io_, [&] { return events.dispatches.size() == 2; }));
+  EXPECT_EQ(events.dispatches[0], kEnvelope);
+  EXPECT_EQ(events.dispatches[1], second);
+
+  const Json ack = {{"payloadType", "application/vnd.shadan.ack.v1+json"},
+                    {"payload", "e30"},
+                    {"signatures", Json::array()}};
+  ASSERT_TRUE(link.send({{"type", "ack"}, {"envelope", ack}}).ok());
+  ASSERT_TRUE(runUntil(io_, [&] { return acks_.size() == 1; }));
+  EXPECT_EQ(acks_[0].first, testing::kTestAgentId);
+  EXPECT_EQ(acks_[0].second, ack);
+  EXPECT_TRUE(events.disconnects.empty());
+  EXPECT_TRUE(hub_disconnects_.empty());
+}
+
+TEST_F(LinkTest, ClientWithoutCertificateIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  auto tls = clientContext(false);
+  RawClient client(io_, *tls);
+  client.connect(hub_->port());
+  ASSERT_TRUE(runUntil(io_, [&] { return client.connected.has_value(); }));
+  EXPECT_TRUE(*client.connected) << "the upgrade succeeded without a client certificate";
+  ASSERT_TRUE(runUntil(io_, [&] { return hub_->sessionCount() == 0; }));
+  EXPECT_TRUE(hellos_.empty());
+}
+
+TEST_F(LinkTest, ClientCertificateFromAnotherCaIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  LinkEvents events;
+  LinkOptions options = linkOptions();
+  options.cert_file = pki_.stranger_cert;  // CN gw-1, but not from our CA
+  options.key_file = pki_.stranger_key;
+  ControllerLink& link = startLink(options, events);
+  ASSERT_TRUE(runUntil(io_, [&] { return link.attempts() >= 3; }));
+  EXPECT_FALSE(link.connected());
+  EXPECT_EQ(events.connects, 0);
+  EXPECT_TRUE(hellos_.empty());
+  EXPECT_NE(link.lastError().find("WebSocket handshake"), std::string::npos) << link.lastError();
+}
+
+TEST_F(LinkTest, WrongPinIsRefusedBeforeAnythingIsSent) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  LinkEvents events;
+  LinkOptions options = linkOptions();
+  options.controller_pin = pki_.agent_pin;  // well-formed, but another key
+  ControllerLink& link = startLink(options, events);
+  ASSERT_TRUE(runUntil(io_, [&] { return link.attempts() >= 2; }));
+  EXPECT_FALSE(link.connected());
+  EXPECT_EQ(events.connects, 0);
+  EXPECT_TRUE(hellos_.empty());
+  EXPECT_EQ(link.lastError(),
+            "TLS handshake: controller certificate does not match the pinned key");
+}
+
+TEST_F(LinkTest, StartRefusesBadConfiguration) {
+  LinkEvents events;
+  LinkOptions options = linkOptions();
+  options.port = 1;
+  options.agent_id = "gw-2";  // the certificate says gw-1
+  ControllerLink wrong_id(io_, options, {}, clock_);
+  Status started = wrong_id.start();
+  ASSERT_FALSE(started.ok());
+  EXPECT_NE(started.error().message.find("not agent \"gw-2\""), std::string::npos)
+      << started.error().message;
+
+  options = linkOptions();
+  options.port = 1;
+  options.controller_pin = "abc";
+  ControllerLink bad_pin(io_, options, {}, clock_);
+  EXPECT_FALSE(bad_pin.start().ok());
+  EXPECT_EQ(bad_pin.attempts(), 0u);
+}
+
+TEST_F(LinkTest, LinkDetectsASilentController) {
+  auto tls = makeServerTlsContext(pki_.ca_cert, pki_.server_cert, pki_.server_key);
+  ASSERT_TRUE(tls.ok()) << tls.error().message;
+  SilentServer server(io_, **tls);
+  LinkEvents events;
+  LinkOptions options = linkOptions();
+  options.port = server.port();
+  options.heartbeat_interval = milliseconds(40);
+  options.heartbeat_misses = 3;
+  options.backoff_initial = milliseconds(5000);  // no second attempt during the test
+  options.backoff_max = milliseconds(5000);
+  ControllerLink& link = startLink(options, events);
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1; }));
+  const auto connected_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(runUntil(io_, [&] { return !events.disconnects.empty(); }));
+  const auto silent_for = std::chrono::steady_clock::now() - connected_at;
+  EXPECT_NE(events.disconnects[0].find("heartbeat"), std::string::npos) << events.disconnects[0];
+  EXPECT_GE(silent_for, milliseconds(100));
+  EXPECT_GE(server.received, 2u);  // the hello and at least one ping
+  EXPECT_FALSE(link.connected());
+  EXPECT_TRUE(link.disconnectedSince().has_value());
+}
+
+TEST_F(LinkTest, HubDetectsASilentAgent) {
+  AgentHubOptions options = hubOptions();
+  options.heartbeat_interval = milliseconds(40);
+  options.heartbeat_misses = 3;
+  ASSERT_NO_FATAL_FAILURE(startHub(options));
+  auto tls = clientContext(true);
+  auto client = helloClient(*tls);
+  const auto hello_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(runUntil(io_, [&] { return !hub_disconnects_.empty(); }));
+  EXPECT_GE(std::chrono::steady_clock::now() - hello_at, milliseconds(100));
+  EXPECT_EQ(hub_disconnects_[0], testing::kTestAgentId);
+  EXPECT_FALSE(hub_->connected(testing::kTestAgentId));
+  ASSERT_TRUE(runUntil(io_, [&] { return client->closed.has_value(); }));
+  bool pinged = false;
+  for (const std::string& text : client->received) pinged = pinged || text == R"({"type":"ping"})";
+  EXPECT_TRUE(pinged);
+}
+
+TEST_F(LinkTest, HeartbeatsKeepAQuietButLiveConnection) {
+  AgentHubOptions hub_options = hubOptions();
+  hub_options.heartbeat_interval = milliseconds(30);
+  ASSERT_NO_FATAL_FAILURE(startHub(hub_options));
+  LinkEvents events;
+  LinkOptions options = linkOptions();
+  options.heartbeat_interval = milliseconds(30);
+  startLink(options, events);
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1; }));
+  runFor(io_, milliseconds(400));  // > 10 intervals without application traffic
+  EXPECT_TRUE(events.disconnects.empty());
+  EXPECT_TRUE(hub_disconnects_.empty());
+  EXPECT_EQ(hellos_.size(), 1u);
+}
+
+TEST_F(LinkTest, HelloTimeoutClosesTheSession) {
+  AgentHubOptions options = hubOptions();
+  options.hello_timeout = milliseconds(400);
+  ASSERT_NO_FATAL_FAILURE(startHub(options));
+  auto tls = clientContext(true);
+  RawClient client(io_, *tls);
+  client.connect(hub_->port());
+  ASSERT_TRUE(runUntil(io_, [&] { return client.connected.has_value(); }));
+  ASSERT_FALSE(*client.connected);
+  EXPECT_EQ(hub_->sessionCount(), 1u);
+  ASSERT_TRUE(runUntil(io_, [&] { return client.closed.has_value(); }));
+  EXPECT_EQ(hub_->sessionCount(), 0u);
+  EXPECT_TRUE(hellos_.empty());
+}
+
+TEST_F(LinkTest, ReconnectsAfterTheHubIsRecreatedOnTheSamePort) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  const uint16_t port = hub_->port();
+  LinkEvents events;
+  ControllerLink& link = startLink(linkOptions(), events);
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1; }));
+
+  hub_.reset();
+  ASSERT_TRUE(runUntil(io_, [&] { return events.disconnects.size() == 1; }));
+  EXPECT_FALSE(link.connected());
+  ASSERT_TRUE(link.disconnectedSince().has_value());
+  runFor(io_, milliseconds(150));  // a few refused attempts while nothing listens
+  const uint64_t attempts = link.attempts();
+  EXPECT_GE(attempts, 2u);
+
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions(port)));
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2; }));
+  EXPECT_TRUE(link.connected());
+  EXPECT_FALSE(link.disconnectedSince().has_value());
+  EXPECT_EQ(hellos_.size(), 2u);
+  EXPECT_TRUE(hub_->connected(testing::kTestAgentId));
+  ASSERT_TRUE(
+      hub_->send(testing::kTestAgentId, {{"type", "dispatch"}, {"envelope", kEnvelope}}).ok());
+  ASSERT_TRUE(runUntil(io_, [&] { return events.dispatches.size() == 1; }));
+}
+
+TEST_F(LinkTest, SecondSessionForTheSameAgentClosesTheFirst) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  LinkEvents first_events;
+  LinkOptions first_options = linkOptions();
+  first_options.backoff_initial = milliseconds(5000);  // stays away once replaced
+  first_options.backoff_max = milliseconds(5000);
+  ControllerLink& first = startLink(first_options, first_events);
+  ASSERT_TRUE(runUntil(io_, [&] { return first_events.connects == 1; }));
+
+  LinkEvents second_events;
+  ControllerLink& second = startLink(linkOptions(), second_events);
+  ASSERT_TRUE(runUntil(io_, [&] { return second_events.connects == 1; }));
+  ASSERT_TRUE(runUntil(io_, [&] { return first_events.disconnects.size() == 1; }));
+  EXPECT_FALSE(first.connected());
+  EXPECT_TRUE(second.connected());
+  ASSERT_EQ(hellos_.size(), 2u);
+  EXPECT_NE(hellos_[0].session_id, hellos_[1].session_id);
+  // The agent never stopped being connected: no on_disconnect for the replaced session.
+  EXPECT_TRUE(hub_disconnects_.empty());
+  EXPECT_TRUE(hub_->connected(testing::kTestAgentId));
+  ASSERT_TRUE(
+      hub_->send(testing::kTestAgentId, {{"type", "dispatch"}, {"envelope", kEnvelope}}).ok());
+  ASSERT_TRUE(runUntil(io_, [&] { return second_events.dispatches.size() == 1; }));
+  EXPECT_TRUE(first_events.dispatches.empty());
+}
+
+TEST_F(LinkTest, RejectedHelloClosesAndLinkRetries) {
+  accept_hello_ = false;
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  LinkEvents events;
+  ControllerLink& link = startLink(linkOptions(), events);
+  ASSERT_TRUE(runUntil(io_, [&] { return hellos_.size() >= 2; }));
+  EXPECT_FALSE(hub_->connected(testing::kTestAgentId));
+  EXPECT_TRUE(hub_disconnects_.empty());
+  accept_hello_ = true;
+  ASSERT_TRUE(runUntil(io_, [&] { return hub_->connected(testing::kTestAgentId); }));
+  ASSERT_TRUE(runUntil(io_, [&] { return link.connected(); }));
+}
+
+TEST_F(LinkTest, MisbehavingAgentMessagesCloseTheSession) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json", "{not json"},
+      {"duplicate key", R"({"type":"ping","type":"pong"})"},
+      {"float", R"({"type":"ack","envelope":{"x":1.5}})"},
+      {"unknown type", R"({"type":"reboot"})"},
+      {"second hello", Json{{"type", "hello"},
+                            {"agent_id", testing::kTestAgentId},
+                            {"agent_key", testing::kTestAgentKeyId},
+                            {"last_seq", 0},
+                            {"version", "x"}}
+                           .dump()},
+      {"ack without envelope", R"({"type":"ack"})"},
+      {"extra member", R"({"type":"ping","x":1})"},
+      {"oversized", R"({"type":"ping","pad":")" + std::string(300 * 1024, 'a') + "\"}"},
+  };
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  auto tls = clientContext(true);
+  for (const auto& [name, text] : cases) {
+    SCOPED_TRACE(name);
+    hub_disconnects_.clear();
+    auto client = helloClient(*tls);
+    ASSERT_TRUE(hub_->connected(testing::kTestAgentId));
+    client->send(text);
+    ASSERT_TRUE(runUntil(io_, [&] { return client->closed.has_value(); }));
+    ASSERT_TRUE(runUntil(io_, [&] { return hub_disconnects_.size() == 1; }));
+    EXPECT_FALSE(hub_->connected(testing::kTestAgentId));
+    EXPECT_TRUE(acks_.empty());
+  }
+}
+
+TEST_F(LinkTest, HelloMustComeFirstAndMatchTheCertificate) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  auto tls = clientContext(true);
+  {
+    RawClient client(io_, *tls);
+    client.connect(hub_->port());
+    ASSERT_TRUE(runUntil(io_, [&] { return client.connected.has_value(); }));
+    client.send(R"({"type":"ping"})");
+    ASSERT_TRUE(runUntil(io_, [&] { return client.closed.has_value(); }));
+  }
+  {
+    RawClient client(io_, *tls);
+    client.connect(hub_->port());
+    ASSERT_TRUE(runUntil(io_, [&] { return client.connected.has_value(); }));
+    client.sendHello("gw-2");  // the certificate says gw-1
+    ASSERT_TRUE(runUntil(io_, [&] { return client.closed.has_value(); }));
+  }
+  EXPECT_TRUE(hellos_.empty());
+  ASSERT_TRUE(runUntil(io_, [&] { return hub_->sessionCount() == 0; }));
+}
+
+TEST_F(LinkTest, OtherPathsGet404) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  auto tls = clientContext(true);
+  RawClient client(io_, *tls);
+  client.connect(hub_->port(), "/v1/other");
+  ASSERT_TRUE(runUntil(io_, [&] { return client.connected.has_value(); }));
+  EXPECT_TRUE(*client.connected);
+  EXPECT_EQ(client.response_.result(), http::status::not_found);
+  EXPECT_TRUE(hellos_.empty());
+}
+
+TEST_F(LinkTest, MisbehavingControllerMessageClosesTheLinkWhichReconnects) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  LinkEvents events;
+  startLink(linkOptions(), events);
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1; }));
+  ASSERT_TRUE(hub_->send(testing::kTestAgentId, {{"type", "bogus"}}).ok());
+  ASSERT_TRUE(runUntil(io_, [&] { return events.disconnects.size() == 1; }));
+  EXPECT_NE(events.disconnects[0].find("unknown message type"), std::string::npos)
+      << events.disconnects[0];
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2; }));
+
+  // Oversized messages are refused before they are queued.
+  const Json big = {{"type", "dispatch"},
+                    {"envelope", {{"payload", std::string(300 * 1024, 'a')}}}};
+  EXPECT_EQ(hub_->send(testing::kTestAgentId, big).error().code, ErrorCode::kInvalidArgument);
+}
+
+// After repeated failures the backoff is long; a connection that lasted backoff_reset_after
+// resets it, one that did not keeps it.
+class LinkBackoffTest : public LinkTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(LinkBackoffTest, LongConnectionResetsTheBackoff) {
+  const bool reset = GetParam();
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  const uint16_t port = hub_->port();
+  hub_.reset();  // nothing listens: the link fails and backs off 20, 40, 80, 160, 320 ms...
+  LinkEvents events;
+  LinkOptions options = linkOptions();
+  options.port = port;
+  options.backoff_initial = milliseconds(20);
+  options.backoff_max = milliseconds(5000);
+  options.backoff_reset_after = reset ? milliseconds(150) : milliseconds(60'000);
+  startLink(options, events);
+  ASSERT_TRUE(runUntil(io_, [&] { return links_.back()->attempts() >= 6; }));
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions(port)));
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1; }));
+  runFor(io_, milliseconds(250));  // longer than the reset threshold of the reset case
+
+  hub_.reset();
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions(port)));
+  const auto lost_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2; }));
+  const auto reconnect = std::chrono::steady_clock::now() - lost_at;
+  if (reset) {
+    EXPECT_LT(reconnect, milliseconds(400));  // initial delay: 20 ms +-20 %
+  } else {
+    EXPECT_GE(reconnect, milliseconds(1000));  // 20 ms * 2^7 at least, -20 %
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(ResetOrNot, LinkBackoffTest, ::testing::Bool());
+
+TEST(BackoffTest, DoublesFromInitialToMaxWithBoundedJitter) {
+  LinkOptions options;
+  EXPECT_EQ(backoffDelay(options, 0, 0.5), milliseconds(500));
+  EXPECT_EQ(backoffDelay(options, 1, 0.5), milliseconds(1000));
+  EXPECT_EQ(backoffDelay(options, 5, 0.5), milliseconds(16000));
+  EXPECT_EQ(backoffDelay(options, 6, 0.5), milliseconds(30000));
+  EXPECT_EQ(backoffDelay(options, 1000, 0.5), milliseconds(30000));
+  EXPECT_EQ(backoffDelay(options, 0, 0.0), milliseconds(400));
+  EXPECT_EQ(backoffDelay(options, 6, 0.0), milliseconds(24000));
+  EXPECT_LE(backoffDelay(options, 6, 0.999999), milliseconds(36000));
+  EXPECT_GE(backoffDelay(options, 6, 0.999999), milliseconds(35999));
+}
+
+}  // namespace
+}  // namespace shadan
