@@ -52,6 +52,13 @@ options:
   --gateway ID       this gateway's id in the policy (required)
   --state-dir DIR    where the desired state is kept (required, except for plan)
   --trust FILE       the trust file (keys, roles, thresholds) for signed orders
+
+run only:
+  --controller HOST:PORT    dial the controller (mutual TLS 1.3, WebSocket); standalone without
+  --tls-dir DIR             ca.crt, agent.crt, agent.key for that channel
+  --controller-pin HEX      SHA-256 of the controller certificate's public key (shadanctl ca pin)
+  --controller-grace DUR    how long the controller may be gone before policy
+                            agent.on_controller_loss=revert lifts drills (default 5m)
   --json             machine-readable output on stdout
 
 With a daemon running on the state directory, isolate/restore/status are handed to it (one
@@ -74,6 +81,10 @@ struct Options {
   std::optional<std::string> log_level;
   std::optional<std::string> ttl;
   std::optional<std::string> trust;
+  std::optional<std::string> controller;
+  std::optional<std::string> tls_dir;
+  std::optional<std::string> controller_pin;
+  std::optional<std::string> controller_grace;
   bool all = false;
   bool drill = false;
   bool json = false;
@@ -86,10 +97,17 @@ struct Options {
 Result<Options> parseArgs(const std::vector<std::string>& args) {
   Options options;
   const std::map<std::string, std::optional<std::string> Options::*> valued = {
-      {"--profile", &Options::profile},     {"--policy", &Options::policy},
-      {"--gateway", &Options::gateway},     {"--state-dir", &Options::state_dir},
-      {"--log-level", &Options::log_level}, {"--ttl", &Options::ttl},
+      {"--profile", &Options::profile},
+      {"--policy", &Options::policy},
+      {"--gateway", &Options::gateway},
+      {"--state-dir", &Options::state_dir},
+      {"--log-level", &Options::log_level},
+      {"--ttl", &Options::ttl},
       {"--trust", &Options::trust},
+      {"--controller", &Options::controller},
+      {"--tls-dir", &Options::tls_dir},
+      {"--controller-pin", &Options::controller_pin},
+      {"--controller-grace", &Options::controller_grace},
   };
   const std::map<std::string, bool Options::*> flags = {
       {"--all", &Options::all},   {"--drill", &Options::drill}, {"--json", &Options::json},
@@ -514,7 +532,9 @@ class Command {
   int daemon() {
     if (!options_.positional.empty()) return usageError("run takes no arguments");
     if (options_.ttl || options_.profile || options_.all || options_.json || options_.drill) {
-      return usageError("run takes only --policy, --gateway, --state-dir, --trust and --log-level");
+      return usageError(
+          "run takes only --policy, --gateway, --state-dir, --trust, --controller, --tls-dir, "
+          "--controller-pin, --controller-grace and --log-level");
     }
     // Validate the configuration here too, so a bad one stops startup with one clear message.
     auto context = loadContext(true);
@@ -523,6 +543,37 @@ class Command {
     daemon_options.policy_path = *options_.policy;
     daemon_options.gateway = *options_.gateway;
     daemon_options.state_dir = *options_.state_dir;
+    if (options_.controller) {
+      const std::string& address = *options_.controller;
+      const auto colon = address.rfind(':');
+      int port = 0;
+      if (colon != std::string::npos) {
+        const std::string digits = address.substr(colon + 1);
+        if (!digits.empty() && digits.size() <= 5 &&
+            digits.find_first_not_of("0123456789") == std::string::npos) {
+          port = std::stoi(digits);
+        }
+      }
+      if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {
+        return usageError("--controller must be HOST:PORT, got \"" + address + "\"");
+      }
+      if (!options_.tls_dir || !options_.controller_pin) {
+        return usageError("--controller needs --tls-dir and --controller-pin");
+      }
+      std::string host = address.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+      }
+      daemon_options.controller = ControllerEndpoint{host, static_cast<uint16_t>(port),
+                                                     *options_.tls_dir, *options_.controller_pin};
+    } else if (options_.tls_dir || options_.controller_pin) {
+      return usageError("--tls-dir and --controller-pin go with --controller");
+    }
+    if (options_.controller_grace) {
+      auto grace = parseDuration(*options_.controller_grace);
+      if (!grace.ok()) return usageError("--controller-grace: " + grace.error().message);
+      daemon_options.controller_loss_grace = *grace;
+    }
     if (options_.trust) {
       // A malformed or expired trust file stops startup with one clear message.
       auto trust = loadTrustFile(*options_.trust);

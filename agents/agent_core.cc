@@ -401,6 +401,20 @@ Result<ChangeResult> AgentCore::expireDue() {
                         Action{"expire", std::nullopt, "timer", false});
 }
 
+Result<ChangeResult> AgentCore::revertDrills(const std::string& why) {
+  DesiredState next = desired_;
+  std::vector<Isolation> expired = dropExpired(next);
+  const auto before = next.isolations.size();
+  std::erase_if(next.isolations, [](const ActiveIsolation& active) { return active.drill; });
+  if (next.isolations.size() == before && expired.empty()) {
+    ChangeResult nothing;
+    nothing.state = desired_;
+    return nothing;
+  }
+  return commitAndApply(std::move(next), true, std::move(expired),
+                        Action{"revert_drills", std::nullopt, "agent: " + why, true});
+}
+
 std::optional<std::chrono::system_clock::time_point> AgentCore::nextDeadline() const {
   std::optional<int64_t> earliest;
   for (const auto& active : desired_.isolations) {

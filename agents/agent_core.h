@@ -129,6 +129,11 @@ class AgentCore {
   Result<ChangeResult> isolate(const IsolateRequest& request);
   Result<ChangeResult> restore(const RestoreRequest& request);
 
+  // The controller has been unreachable for longer than the grace period and the policy says
+  // `on_controller_loss: revert`: lifts the drill isolations (never real ones). With nothing
+  // to lift it changes nothing.
+  Result<ChangeResult> revertDrills(const std::string& why);
+
   // Removes every isolation whose deadline is at or before now and applies. With nothing due it
   // changes nothing and touches no kernel (changed == false, report empty).
   Result<ChangeResult> expireDue();

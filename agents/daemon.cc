@@ -10,12 +10,14 @@
 #include <boost/asio.hpp>
 // clang-format on
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <optional>
 
 #include "agents/agent_audit.h"
 #include "agents/agent_core.h"
 #include "agents/control_protocol.h"
+#include "agents/controller_link.h"
 #include "agents/dataplane/netlink_conntrack_backend.h"
 #include "agents/dataplane/netlink_route_backend.h"
 #include "agents/dataplane/nft_monitor.h"
@@ -78,6 +80,34 @@ class Daemon {
                        "control socket " + socket_path.string() + ": " + ec.message());
     }
     return okStatus();
+  }
+
+  // Connects to the controller (when one is configured): dispatches go to the core, every one
+  // is answered with its signed ack; acks that cannot be sent wait in an outbox.
+  Status connect(const ControllerEndpoint& endpoint, const std::string& agent_keyid) {
+    LinkOptions link_options;
+    link_options.host = endpoint.host;
+    link_options.port = endpoint.port;
+    link_options.ca_file = (endpoint.tls_dir / "ca.crt").string();
+    link_options.cert_file = (endpoint.tls_dir / "agent.crt").string();
+    link_options.key_file = (endpoint.tls_dir / "agent.key").string();
+    link_options.controller_pin = endpoint.pin;
+    link_options.agent_id = core_.gatewayId();
+    link_options.agent_keyid = agent_keyid;
+    LinkCallbacks callbacks;
+    callbacks.on_dispatch = [this](const nlohmann::json& envelope) { onDispatch(envelope); };
+    callbacks.on_connected = [this] {
+      log_->info("event=controller_connected");
+      loss_handled_ = false;
+      flushOutbox();
+    };
+    callbacks.on_disconnected = [this](const std::string& reason) {
+      log_->warn("event=controller_disconnected reason=\"{}\"", reason);
+    };
+    callbacks.last_seq = [this] { return static_cast<uint64_t>(core_.desired().replay.last_seq); };
+    link_ = std::make_unique<ControllerLink>(io_, link_options, callbacks, clock_);
+    link_started_ = std::chrono::system_clock::now();
+    return link_->start();
   }
 
   void start() {
@@ -180,6 +210,48 @@ class Daemon {
     });
   }
 
+  // ---- controller -------------------------------------------------------------------------
+
+  void onDispatch(const nlohmann::json& envelope) {
+    OrderOutcome outcome = core_.handleDispatch(envelope.dump());
+    if (outcome.rejection) {
+      log_->warn("event=order_rejected seq={} reason={}", outcome.ack.seq,
+                 outcome.rejection->code());
+    } else {
+      log_->info("event=order seq={} command_id={} result={}", outcome.ack.seq,
+                 outcome.ack.command_id.value_or("-"), ackResultName(outcome.ack.result));
+    }
+    outbox_.push_back(nlohmann::json{{"type", "ack"}, {"envelope", outcome.ack_envelope}});
+    flushOutbox();
+    armDeadline();
+  }
+
+  void flushOutbox() {
+    while (!outbox_.empty() && link_ && link_->connected()) {
+      if (!link_->send(outbox_.front()).ok()) return;
+      outbox_.pop_front();
+    }
+  }
+
+  // Policy `agent.on_controller_loss: revert`: drills end when the controller is gone longer
+  // than the grace period (real isolations always hold).
+  void checkControllerLoss() {
+    if (!link_ || link_->connected() || loss_handled_) return;
+    if (core_.policy().agent.on_controller_loss != ControllerLossMode::kRevert) return;
+    const auto since = link_->disconnectedSince().value_or(link_started_);
+    if (std::chrono::system_clock::now() - since < options_.controller_loss_grace) return;
+    loss_handled_ = true;
+    auto reverted = core_.revertDrills("controller unreachable");
+    if (!reverted.ok()) {
+      log_->error("event=revert_drills_failed error=\"{}\"", reverted.error().message);
+      loss_handled_ = false;
+    } else if (reverted->changed) {
+      log_->warn("event=drills_reverted reason=\"controller unreachable\" isolations_left={}",
+                 reverted->state.isolations.size());
+      armDeadline();
+    }
+  }
+
   // ---- routes -----------------------------------------------------------------------------
 
   void watchRoutes() {
@@ -222,6 +294,7 @@ class Daemon {
     poll_timer_.expires_after(options_.generation_poll);
     poll_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
+      checkControllerLoss();
       if (auto checkpointed = audit_.log().maybeCheckpoint(); !checkpointed.ok()) {
         log_->error("event=audit_checkpoint_failed error=\"{}\"", checkpointed.error().message);
       }
@@ -358,6 +431,11 @@ class Daemon {
   asio::steady_timer reapply_timer_;
   asio::steady_timer deadline_timer_;
   std::unique_ptr<asio::steady_timer> reapply_retry_;
+  SystemClock clock_;
+  std::unique_ptr<ControllerLink> link_;
+  std::deque<nlohmann::json> outbox_;
+  std::chrono::system_clock::time_point link_started_;
+  bool loss_handled_ = false;
   Local::acceptor acceptor_;
   asio::signal_set signals_;
   uint32_t last_generation_ = 0;
@@ -439,6 +517,17 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
     return die(listening.error(), 1);
   }
   daemon.start();
+  if (options.controller) {
+    if (!options.trust_path) {
+      return die(makeError(ErrorCode::kInvalidArgument,
+                           "a controller needs --trust: signed orders are verified against it"),
+                 3);
+    }
+    if (auto connecting = daemon.connect(*options.controller, (*audit)->keyId());
+        !connecting.ok()) {
+      return die(connecting.error().withContext("controller link"), 3);
+    }
+  }
   core.auditEvent("daemon_start", "ok",
                   nlohmann::json{{"isolations", started->state.isolations.size()},
                                  {"ruleset_sha256", started->report.after.sha256},

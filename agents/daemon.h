@@ -15,6 +15,7 @@
 // SIGTERM/SIGINT stop the daemon and leave the kernel as it is: isolation holds without it.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <ostream>
@@ -22,11 +23,22 @@
 
 namespace shadan {
 
+// Where the controller is, and the agent's credentials for the mutual-TLS channel.
+struct ControllerEndpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::filesystem::path tls_dir;  // ca.crt, agent.crt, agent.key (shadanctl ca issue --client)
+  std::string pin;                // hex SHA-256 of the controller certificate's public key
+};
+
 struct DaemonOptions {
   std::filesystem::path policy_path;
   std::string gateway;
   std::filesystem::path state_dir;
   std::optional<std::filesystem::path> trust_path;  // needed for signed orders
+  std::optional<ControllerEndpoint> controller;     // standalone without one
+  // How long the controller may be unreachable before `on_controller_loss: revert` lifts drills.
+  std::chrono::milliseconds controller_loss_grace{std::chrono::minutes(5)};
   std::chrono::milliseconds generation_poll{std::chrono::seconds(1)};
   std::chrono::milliseconds full_reapply{std::chrono::minutes(5)};
   std::chrono::milliseconds debounce{std::chrono::milliseconds(2)};

@@ -303,6 +303,27 @@ TEST_F(AgentCoreTest, ConntrackEntriesGoWhereNatIsConfigured) {
   EXPECT_EQ(conntrack_.deletions[1][0].toCidr(), "10.30.0.0/24");
 }
 
+TEST_F(AgentCoreTest, ControllerLossRevertsDrillsButNeverRealIsolations) {
+  ASSERT_TRUE(core_->start().ok());
+  auto drill = isolateReq("office", 1h);
+  drill.drill = true;
+  ASSERT_TRUE(core_->isolate(drill).ok());
+  ASSERT_TRUE(core_->isolate(isolateReq("servers", std::nullopt)).ok());
+  auto reverted = core_->revertDrills("controller unreachable for 5m");
+  ASSERT_TRUE(reverted.ok()) << reverted.error().message;
+  EXPECT_TRUE(reverted->changed);
+  EXPECT_FALSE(core_->desired().contains(Isolation{"office", "full"}));
+  EXPECT_TRUE(core_->desired().contains(Isolation{"servers", "full"}));
+  EXPECT_EQ(audit_.events.back().what->action, "revert_drills");
+  EXPECT_EQ(firewall_.table.find("seg_office_v4"), std::string::npos);
+
+  const size_t applies = firewall_.scripts.size();
+  auto again = core_->revertDrills("still unreachable");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->changed);
+  EXPECT_EQ(firewall_.scripts.size(), applies);
+}
+
 TEST_F(AgentCoreTest, RepairsAreAuditedWithTheProcessThatChangedTheTable) {
   ASSERT_TRUE(core_->start().ok());
   ASSERT_TRUE(core_->isolate(isolateReq("office", std::nullopt)).ok());

@@ -12,13 +12,16 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/ca_cmd.h"
 #include "cli/lab/command_runner.h"
 #include "cli/lab/lab.h"
 #include "cli/lab/probe.h"
+#include "common/ed25519.h"
 #include "tests/integration/agent_process.h"
 
 namespace shadan {
@@ -118,6 +121,7 @@ class DaemonFaultTest : public ::testing::Test {
     EXPECT_EQ(restored.exit_code, 0) << restored.err;
     std::filesystem::remove_all(state_dir_);
     std::filesystem::remove(log_path_);
+    for (const auto& path : extra_cleanup_) std::filesystem::remove_all(path);
   }
 
   std::string ns(const char* node) const { return lab_->nsName(node); }
@@ -131,6 +135,64 @@ class DaemonFaultTest : public ::testing::Test {
                          state_dir_.string(), "--log-level", "info"};
     options.log_path = log_path_;
     return AgentProcess::start(options);
+  }
+
+  // A daemon configured with a controller that does not answer: the channel's credentials (a
+  // lab CA, the agent's client certificate, a pin of a controller certificate that nobody
+  // serves), a trust file, and the lab policy with agent.on_controller_loss = `loss_mode`.
+  void startDaemonWithUnreachableController(const std::string& loss_mode) {
+    const auto dir = state_dir_.string() + "-pki";
+    std::filesystem::remove_all(dir);
+    extra_cleanup_.push_back(dir);
+    ASSERT_TRUE(initCertificateAuthority(dir, "lab-ca").ok());
+    auto agent_cert =
+        issueCertificate(dir, CertificateRequest{"gw", false, {}, {}}, dir + "/agent");
+    ASSERT_TRUE(agent_cert.ok()) << agent_cert.error().message;
+    auto server_cert = issueCertificate(
+        dir, CertificateRequest{"controller", true, {}, {"10.99.0.10"}}, dir + "/controller");
+    ASSERT_TRUE(server_cert.ok()) << server_cert.error().message;
+
+    Ed25519Signer controller_key(Ed25519KeyPair::generate());
+    const nlohmann::json trust = {{"shadan_trust", 1},
+                                  {"version", 1},
+                                  {"expires_at", "2030-01-01T00:00:00Z"},
+                                  {"keys",
+                                   {{{"keyid", controller_key.keyId()},
+                                     {"public_key", base64Encode(controller_key.publicKey())},
+                                     {"identity", "controller"},
+                                     {"roles", {"controller"}}}}}};
+    std::ofstream(dir + "/trust.json") << trust.dump();
+
+    std::ifstream in(kPolicy);
+    nlohmann::json policy = nlohmann::json::parse(in);
+    policy["agent"] = {{"on_controller_loss", loss_mode}};
+    std::ofstream(dir + "/policy.json") << policy.dump();
+
+    AgentProcessOptions options;
+    options.netns = ns("gw");
+    options.binary = kAgent;
+    options.arguments = {"--policy",
+                         dir + "/policy.json",
+                         "--gateway",
+                         "gw",
+                         "--state-dir",
+                         state_dir_.string(),
+                         "--log-level",
+                         "info",
+                         "--trust",
+                         dir + "/trust.json",
+                         "--controller",
+                         "10.99.0.10:8443",
+                         "--tls-dir",
+                         dir,
+                         "--controller-pin",
+                         server_cert->spki_pin,
+                         "--controller-grace",
+                         "1s"};
+    options.log_path = log_path_;
+    auto started = AgentProcess::start(options);
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    daemon_ = std::move(started).value();
   }
 
   void startDaemon() {
@@ -253,6 +315,7 @@ class DaemonFaultTest : public ::testing::Test {
   std::filesystem::path state_dir_;
   std::filesystem::path log_path_;
   std::unique_ptr<AgentProcess> daemon_;
+  std::vector<std::string> extra_cleanup_;
 };
 
 ProcessCommandRunner* DaemonFaultTest::runner_ = nullptr;
@@ -473,6 +536,39 @@ TEST_F(DaemonFaultTest, OwnAppliesNeverTriggerRepairs) {
   EXPECT_EQ(log.find("event=repaired"), std::string::npos) << log;
   EXPECT_EQ(log.find("event=foreign_change"), std::string::npos) << log;
   EXPECT_EQ(log.find("event=repair_failed"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace shadan
+
+namespace shadan {
+namespace {
+
+// 11. The controller is unreachable: by default every isolation holds; with
+//     agent.on_controller_loss = revert, drills are lifted after the grace period and real
+//     isolations still hold.
+TEST_F(DaemonFaultTest, UnreachableControllerKeepsEveryIsolationByDefault) {
+  startDaemonWithUnreachableController("keep");
+  isolateOffice({"--drill", "--ttl", "1h"});
+  std::this_thread::sleep_for(3s);  // the 1 s grace and a poll tick have passed
+  EXPECT_NE(daemonLog().find("event=connect_failed"), std::string::npos)
+      << "the controller was expected to be unreachable";
+  EXPECT_EQ(daemonLog().find("drills_reverted"), std::string::npos);
+  expectOfficeCut("controller unreachable, keep");
+}
+
+TEST_F(DaemonFaultTest, UnreachableControllerRevertsDrillsWhenThePolicySaysSo) {
+  startDaemonWithUnreachableController("revert");
+  isolateOffice({"--drill", "--ttl", "1h"});
+  auto real = agent({"isolate", "internet"});
+  ASSERT_EQ(real.exit_code, 0) << real.err;
+  ASSERT_TRUE(waitUntil(
+      [&] { return daemonLog().find("event=drills_reverted") != std::string::npos; }, 5000ms, 50ms))
+      << daemonLog();
+  expectOfficeOpen("drill reverted");
+  const auto state = status();
+  ASSERT_EQ(state["isolations"].size(), 1u) << state.dump();
+  EXPECT_EQ(state["isolations"][0]["segment"], "internet");
 }
 
 }  // namespace
