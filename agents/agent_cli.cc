@@ -59,6 +59,8 @@ run only:
   --controller-pin HEX      SHA-256 of the controller certificate's public key (shadanctl ca pin)
   --controller-grace DUR    how long the controller may be gone before policy
                             agent.on_controller_loss=revert lifts drills (default 5m)
+  --audit-export MODE       also send audit entries to journald or syslog (RFC 5424):
+                            off (default) | journald | syslog | auto
   --json             machine-readable output on stdout
 
 With a daemon running on the state directory, isolate/restore/status are handed to it (one
@@ -85,6 +87,7 @@ struct Options {
   std::optional<std::string> tls_dir;
   std::optional<std::string> controller_pin;
   std::optional<std::string> controller_grace;
+  std::optional<std::string> audit_export;
   bool all = false;
   bool drill = false;
   bool json = false;
@@ -108,6 +111,7 @@ Result<Options> parseArgs(const std::vector<std::string>& args) {
       {"--tls-dir", &Options::tls_dir},
       {"--controller-pin", &Options::controller_pin},
       {"--controller-grace", &Options::controller_grace},
+      {"--audit-export", &Options::audit_export},
   };
   const std::map<std::string, bool Options::*> flags = {
       {"--all", &Options::all},   {"--drill", &Options::drill}, {"--json", &Options::json},
@@ -534,7 +538,7 @@ class Command {
     if (options_.ttl || options_.profile || options_.all || options_.json || options_.drill) {
       return usageError(
           "run takes only --policy, --gateway, --state-dir, --trust, --controller, --tls-dir, "
-          "--controller-pin, --controller-grace and --log-level");
+          "--controller-pin, --controller-grace, --audit-export and --log-level");
     }
     // Validate the configuration here too, so a bad one stops startup with one clear message.
     auto context = loadContext(true);
@@ -568,6 +572,13 @@ class Command {
                                                      *options_.tls_dir, *options_.controller_pin};
     } else if (options_.tls_dir || options_.controller_pin) {
       return usageError("--tls-dir and --controller-pin go with --controller");
+    }
+    if (options_.audit_export) {
+      static const std::set<std::string> kModes = {"off", "journald", "syslog", "auto"};
+      if (!kModes.count(*options_.audit_export)) {
+        return usageError("--audit-export must be one of off|journald|syslog|auto");
+      }
+      daemon_options.audit_export = *options_.audit_export;
     }
     if (options_.controller_grace) {
       auto grace = parseDuration(*options_.controller_grace);

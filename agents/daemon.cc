@@ -25,6 +25,7 @@
 #include "agents/dataplane/route_monitor.h"
 #include "agents/sd_notify.h"
 #include "agents/state/sqlite_state_store.h"
+#include "common/audit_export.h"
 #include "common/logging.h"
 #include "common/policy.h"
 #include "common/trust.h"
@@ -482,11 +483,23 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   auto audit = AgentAudit::open(options.state_dir, options.gateway, clock);
   if (!audit.ok()) return die(audit.error(), 1);
 
+  // The hash-chained log is the record; journald/syslog get a copy of each entry, best effort.
+  AuditExportOptions export_options;
+  export_options.log_id = "agent:" + options.gateway;
+  auto exporter = makeAuditExporter(options.audit_export, export_options);
+  if (!exporter.ok()) return die(exporter.error(), 3);
+  AuditSink* sink = &(*audit)->log();
+  std::unique_ptr<ExportingAuditSink> exporting;
+  if (*exporter) {
+    exporting = std::make_unique<ExportingAuditSink>(*sink, std::move(*exporter));
+    sink = exporting.get();
+  }
+
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
   AgentCore core(loaded->policy, options.gateway,
-                 AgentCoreDeps{**store, **firewall, **routes, **conntrack, (*audit)->log(), clock,
-                               host, SHADAN_VERSION});
+                 AgentCoreDeps{**store, **firewall, **routes, **conntrack, *sink, clock, host,
+                               SHADAN_VERSION});
   // Fail-closed start: the persisted isolations are in the kernel before we say we are ready
   // and before we listen to anyone.
   std::optional<Trust> trust;

@@ -37,6 +37,8 @@ struct DaemonOptions {
   std::filesystem::path state_dir;
   std::optional<std::filesystem::path> trust_path;  // needed for signed orders
   std::optional<ControllerEndpoint> controller;     // standalone without one
+  // Also send every audit entry to journald or syslog: off | journald | syslog | auto.
+  std::string audit_export = "off";
   // How long the controller may be unreachable before `on_controller_loss: revert` lifts drills.
   std::chrono::milliseconds controller_loss_grace{std::chrono::minutes(5)};
   std::chrono::milliseconds generation_poll{std::chrono::seconds(1)};

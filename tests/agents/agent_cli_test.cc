@@ -379,6 +379,35 @@ TEST_F(AgentCliTest, DaemonRefusalsKeepTheirExitCodes) {
   EXPECT_EQ(run({"isolate", "office"}), kExitFailed);
 }
 
+TEST_F(AgentCliTest, RunOptionsAreCheckedBeforeStarting) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"run", "--audit-export", "papertrail"}, "--audit-export must be one of"},
+      {{"run", "--controller", "10.99.0.10"}, "--controller must be HOST:PORT"},
+      {{"run", "--controller", "10.99.0.10:99999"}, "--controller must be HOST:PORT"},
+      {{"run", "--controller", "10.99.0.10:8443"}, "--controller needs --tls-dir"},
+      {{"run", "--tls-dir", "/etc/shadan/tls"}, "go with --controller"},
+      {{"run", "--controller-grace", "soon"}, "--controller-grace: invalid duration"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(run(c.args), kExitUsage) << c.expected;
+    EXPECT_NE(err_.str().find(c.expected), std::string::npos) << err_.str();
+    EXPECT_FALSE(daemon_options_.has_value());
+  }
+  ASSERT_EQ(run({"run", "--audit-export", "syslog", "--controller", "[fd00:99::10]:8443",
+                 "--tls-dir", "/t", "--controller-pin", "ab", "--controller-grace", "30s"}),
+            kExitOk)
+      << err_.str();
+  EXPECT_EQ(daemon_options_->audit_export, "syslog");
+  ASSERT_TRUE(daemon_options_->controller.has_value());
+  EXPECT_EQ(daemon_options_->controller->host, "fd00:99::10");
+  EXPECT_EQ(daemon_options_->controller->port, 8443);
+  EXPECT_EQ(daemon_options_->controller_loss_grace, std::chrono::seconds(30));
+}
+
 TEST_F(AgentCliTest, RunValidatesTheConfigurationBeforeStarting) {
   EXPECT_EQ(run({"run", "--policy", kLabPolicy, "--gateway", "nope", "--state-dir", "/s"}, false),
             kExitRejected);
