@@ -24,11 +24,13 @@
 #include <vector>
 
 #include "agents/dataplane/netlink_conntrack_backend.h"
+#include "tests/support/private_netns.h"
 
 namespace shadan {
 namespace {
 
-bool g_private_netns = false;
+using test_support::CommandResult;
+using test_support::runCommand;
 
 IpPrefix prefix(const char* text) {
   auto parsed = IpPrefix::parse(text);
@@ -245,28 +247,6 @@ TEST(ConntrackMessageTest, DeleteRequestWithoutTupleIsRefused) {
 
 // ---- the real kernel --------------------------------------------------------------------------
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs `command` through /bin/sh; the child inherits our (private) network namespace.
-CommandResult runCommand(const std::string& command) {
-  struct PipeCloser {
-    void operator()(FILE* pipe) const { (void)pclose(pipe); }
-  };
-  CommandResult result;
-  FILE* raw = popen(("{ " + command + "; } 2>&1").c_str(), "r");
-  if (raw == nullptr) return result;
-  std::unique_ptr<FILE, PipeCloser> pipe(raw);
-  char chunk[4096];
-  size_t n = 0;
-  while ((n = std::fread(chunk, 1, sizeof chunk, pipe.get())) > 0) result.output.append(chunk, n);
-  const int status = pclose(pipe.release());
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
 // Owns one socket.
 class Socket {
  public:
@@ -367,7 +347,8 @@ struct Flows {
 class NetlinkConntrackBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!g_private_netns) GTEST_SKIP() << "needs root (runs in a private network namespace)";
+    if (!test_support::inPrivateNetns())
+      GTEST_SKIP() << "needs root (runs in a private network namespace)";
     // A fresh namespace per test: its conntrack table starts empty and vanishes with it.
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno);
     // veth rather than dummy: dummy interfaces are not available on every test kernel. Both
@@ -469,18 +450,3 @@ TEST_F(NetlinkConntrackBackendTest, EmptyPrefixListTouchesNothing) {
 
 }  // namespace
 }  // namespace shadan
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  // Before anything opens a netlink socket: every entry these tests create lives in this
-  // namespace and vanishes with the process.
-  if (geteuid() == 0) {
-    if (unshare(CLONE_NEWNET) == 0) {
-      shadan::g_private_netns = true;
-    } else {
-      std::fprintf(stderr, "unshare(CLONE_NEWNET) failed: %s; kernel tests skipped\n",
-                   std::strerror(errno));
-    }
-  }
-  return RUN_ALL_TESTS();
-}

@@ -21,34 +21,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/private_netns.h"
+
 namespace shadan {
 namespace {
 
-// Set by main() once the process lives in a namespace of its own; nothing touches the kernel
-// unless it is true.
-bool g_private_netns = false;
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs `command` through /bin/sh; the child inherits our (private) network namespace.
-CommandResult runCommand(const std::string& command) {
-  struct PipeCloser {
-    void operator()(FILE* pipe) const { (void)pclose(pipe); }
-  };
-  CommandResult result;
-  FILE* raw = popen(("{ " + command + "; } 2>&1").c_str(), "r");
-  if (raw == nullptr) return result;
-  std::unique_ptr<FILE, PipeCloser> pipe(raw);
-  char chunk[4096];
-  size_t n = 0;
-  while ((n = std::fread(chunk, 1, sizeof chunk, pipe.get())) > 0) result.output.append(chunk, n);
-  const int status = pclose(pipe.release());
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using test_support::CommandResult;
+using test_support::runCommand;
 
 IpPrefix prefix(const char* text) {
   auto parsed = IpPrefix::parse(text);
@@ -154,7 +133,8 @@ class RouteEventMonitor {
 class NetlinkRouteBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!g_private_netns) GTEST_SKIP() << "needs root (runs in a private network namespace)";
+    if (!test_support::inPrivateNetns())
+      GTEST_SKIP() << "needs root (runs in a private network namespace)";
     // Every test gets a fresh namespace of its own (main() already left the host's): nothing
     // one test leaves behind can reach the next, and it all vanishes with the process.
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno);
@@ -447,18 +427,3 @@ TEST_F(NetlinkRouteBackendTest, ForeignRouteAppearingInOurTableRemovesOurRule) {
 
 }  // namespace
 }  // namespace shadan
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  // Before anything opens a netlink socket: every route these tests create lives in this
-  // namespace and vanishes with the process.
-  if (geteuid() == 0) {
-    if (unshare(CLONE_NEWNET) == 0) {
-      shadan::g_private_netns = true;
-    } else {
-      std::fprintf(stderr, "unshare(CLONE_NEWNET) failed: %s; kernel tests skipped\n",
-                   std::strerror(errno));
-    }
-  }
-  return RUN_ALL_TESTS();
-}

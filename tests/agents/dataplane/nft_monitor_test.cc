@@ -19,12 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/private_netns.h"
+
 namespace shadan {
 namespace {
-
-// Set by main() once the process lives in a namespace of its own; nothing touches the kernel
-// unless it is true.
-bool g_private_netns = false;
 
 struct Child {
   pid_t pid = -1;
@@ -60,7 +58,8 @@ bool hasKind(const NftChangeEvent& event, const std::string& kind) {
 class NftMonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!g_private_netns) GTEST_SKIP() << "needs root (runs in a private network namespace)";
+    if (!test_support::inPrivateNetns())
+      GTEST_SKIP() << "needs root (runs in a private network namespace)";
     // A fresh, empty ruleset per test: nothing one test leaves behind reaches the next.
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno);
     monitor_ = open(NftMonitorOptions{});
@@ -230,18 +229,3 @@ TEST_F(NftMonitorTest, OverflowIsReportedAsLostAndMonitoringContinues) {
 
 }  // namespace
 }  // namespace shadan
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  // Before anything opens a netlink socket: every table these tests create lives in this
-  // namespace and vanishes with the process.
-  if (geteuid() == 0) {
-    if (unshare(CLONE_NEWNET) == 0) {
-      shadan::g_private_netns = true;
-    } else {
-      std::fprintf(stderr, "unshare(CLONE_NEWNET) failed: %s; kernel tests skipped\n",
-                   std::strerror(errno));
-    }
-  }
-  return RUN_ALL_TESTS();
-}

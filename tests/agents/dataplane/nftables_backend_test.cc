@@ -19,35 +19,13 @@
 #include <thread>
 
 #include "common/sha256.h"
+#include "tests/support/private_netns.h"
 
 namespace shadan {
 namespace {
 
-// Set by main() once the process lives in a namespace of its own; nothing touches the kernel
-// unless it is true.
-bool g_private_netns = false;
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs `command` through /bin/sh; the child inherits our (private) network namespace.
-CommandResult runCommand(const std::string& command) {
-  struct PipeCloser {
-    void operator()(FILE* pipe) const { (void)pclose(pipe); }
-  };
-  CommandResult result;
-  FILE* raw = popen((command + " 2>&1").c_str(), "r");
-  if (raw == nullptr) return result;
-  std::unique_ptr<FILE, PipeCloser> pipe(raw);
-  char chunk[4096];
-  size_t n = 0;
-  while ((n = std::fread(chunk, 1, sizeof chunk, pipe.get())) > 0) result.output.append(chunk, n);
-  const int status = pclose(pipe.release());
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using test_support::CommandResult;
+using test_support::runCommand;
 
 // Shaped like the planner's output: replace the table whole, stateless management accepts first,
 // then drops from per-family prefix sets.
@@ -106,7 +84,8 @@ constexpr char kForeignTable[] = R"(table inet foreign {
 class NftablesBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!g_private_netns) GTEST_SKIP() << "needs root (runs in a private network namespace)";
+    if (!test_support::inPrivateNetns())
+      GTEST_SKIP() << "needs root (runs in a private network namespace)";
     auto created = NftablesBackend::create();
     ASSERT_TRUE(created.ok()) << created.error().message;
     backend_ = std::move(created.value());
@@ -331,18 +310,3 @@ TEST_F(NftablesBackendTest, CallFromAnotherThreadAborts) {
 
 }  // namespace
 }  // namespace shadan
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  // Before anything opens a netlink socket: every kernel object these tests create lives in
-  // this namespace and vanishes with the process.
-  if (geteuid() == 0) {
-    if (unshare(CLONE_NEWNET) == 0) {
-      shadan::g_private_netns = true;
-    } else {
-      std::fprintf(stderr, "unshare(CLONE_NEWNET) failed: %s; kernel tests skipped\n",
-                   std::strerror(errno));
-    }
-  }
-  return RUN_ALL_TESTS();
-}

@@ -21,45 +21,23 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/private_netns.h"
+
 namespace shadan {
 namespace {
 
-// Set by main() once the process lives in a namespace of its own; nothing touches the kernel
-// unless it is true.
-bool g_private_netns = false;
+using test_support::CommandResult;
+using test_support::runCommand;
 
 const std::string kTable = std::to_string(kShadanRouteTable);
 const std::string kPriority = std::to_string(kShadanRulePriority);
 const std::string kProtocol = std::to_string(kShadanRouteProtocol);
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs `command` through /bin/sh; the child inherits our (private) network namespace. The kernel
-// queues the notifications of a change before it acks the request, so once `ip` has exited they
-// are readable: no sleeping, no race.
-CommandResult runCommand(const std::string& command) {
-  struct PipeCloser {
-    void operator()(FILE* pipe) const { (void)pclose(pipe); }
-  };
-  CommandResult result;
-  FILE* raw = popen(("{ " + command + "; } 2>&1").c_str(), "r");
-  if (raw == nullptr) return result;
-  std::unique_ptr<FILE, PipeCloser> pipe(raw);
-  char chunk[4096];
-  size_t n = 0;
-  while ((n = std::fread(chunk, 1, sizeof chunk, pipe.get())) > 0) result.output.append(chunk, n);
-  const int status = pclose(pipe.release());
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
 class RouteMonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!g_private_netns) GTEST_SKIP() << "needs root (runs in a private network namespace)";
+    if (!test_support::inPrivateNetns())
+      GTEST_SKIP() << "needs root (runs in a private network namespace)";
     ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno);
     monitor_ = open(RouteMonitorOptions{});
     ASSERT_NE(monitor_, nullptr);
@@ -250,18 +228,3 @@ TEST_F(RouteMonitorTest, OverflowIsReportedAsLostAndMonitoringContinues) {
 
 }  // namespace
 }  // namespace shadan
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  // Before anything opens a netlink socket: every route these tests create lives in this
-  // namespace and vanishes with the process.
-  if (geteuid() == 0) {
-    if (unshare(CLONE_NEWNET) == 0) {
-      shadan::g_private_netns = true;
-    } else {
-      std::fprintf(stderr, "unshare(CLONE_NEWNET) failed: %s; kernel tests skipped\n",
-                   std::strerror(errno));
-    }
-  }
-  return RUN_ALL_TESTS();
-}
