@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CLANG_FORMAT ?= clang-format
 FORMAT_FILES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
 
-.PHONY: all deps configure build test unit integration demo bench format format-check clean
+.PHONY: all deps configure build test unit integration demo demo-local bench format format-check clean
 
 all: build
 
@@ -32,6 +32,10 @@ integration: build
 
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR)
+
+# The same cut with the agent's local CLI only (no controller): break-glass and lab use.
+demo-local: build
+	@bash scripts/demo-local.sh $(BUILD_DIR)
 
 bench: build
 	@bash scripts/bench.sh $(BUILD_DIR)

@@ -14,6 +14,7 @@
 #include "cli/lab/netns.h"
 #include "cli/lab/probe.h"
 #include "cli/sign_cmd.h"
+#include "cli/trust_cmd.h"
 
 namespace shadan {
 namespace {
@@ -34,6 +35,7 @@ commands:
   approve  sign a pending order with your operator key
   agents   enrolled and pending agents; approve a pending one
   sign     make a signed authz file offline (break-glass) (see shadanctl sign --help)
+  trust    make and edit the trust file: keys, roles, thresholds (see shadanctl trust --help)
 
 options:
   -h, --help     show this help
@@ -144,6 +146,7 @@ class Shadanctl {
       return runControllerCommand(args, out_, err_, defaultControllerCmdEnv());
     }
     if (args[0] == "sign") return runSignCommand(args, out_, err_, SystemClock());
+    if (args[0] == "trust") return runTrustCommand(args, out_, err_, SystemClock());
     return usageError("unknown command '" + args[0] + "'", kUsage);
   }
 
