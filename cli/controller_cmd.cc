@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -113,6 +114,9 @@ struct GatewayRow {
   std::string applied_at = "-";
   std::string ruleset = "-";
   std::string reason = "-";
+  // The controller's clock: when the dispatch went out, and when its ack (or expiry) came.
+  std::optional<int64_t> sent_ms;
+  std::optional<int64_t> updated_ms;
 };
 
 bool isTerminal(const std::string& state) {
@@ -154,6 +158,11 @@ GatewayRow gatewayRow(const std::string& id, const Json& entry) {
   row.applied_at = text(entry, "applied_at");
   row.ruleset = text(entry, "ruleset_sha256");
   row.reason = text(entry, "reason");
+  for (auto [key, slot] : {std::pair{"sent_at", &row.sent_ms}, {"updated_at", &row.updated_ms}}) {
+    if (std::string value = text(entry, key); value != "-") {
+      if (auto ms = parseRfc3339UtcMillis(value); ms.ok()) *slot = *ms;
+    }
+  }
   if (entry.is_object() && entry.contains("ack")) fillFromAck(entry["ack"], row);
   return row;
 }
@@ -175,7 +184,10 @@ std::vector<GatewayRow> gatewayRows(const Json& order) {
   } else if (gateways->is_array()) {
     for (const Json& entry : *gateways) {
       if (entry.is_string()) {
-        rows.push_back(GatewayRow{entry.get<std::string>(), "pending"});
+        GatewayRow row;
+        row.gateway = entry.get<std::string>();
+        row.state = "pending";
+        rows.push_back(std::move(row));
       } else {
         rows.push_back(gatewayRow(firstOf(entry, {"gateway", "agent_id", "id"}), entry));
       }
@@ -184,14 +196,37 @@ std::vector<GatewayRow> gatewayRows(const Json& order) {
   return rows;
 }
 
+// Dispatch sent -> ack received, both on the controller's clock; nullopt until answered.
+std::optional<int64_t> ackMillis(const GatewayRow& row) {
+  if (!isTerminal(row.state) || row.state == "expired" || !row.sent_ms || !row.updated_ms) {
+    return std::nullopt;
+  }
+  return *row.updated_ms - *row.sent_ms;
+}
+
 void printGatewayTable(std::ostream& out, const std::vector<GatewayRow>& rows) {
   std::vector<std::vector<std::string>> table = {
-      {"GATEWAY", "STATE", "APPLIED_AT", "RULESET", "REASON"}};
+      {"GATEWAY", "STATE", "APPLIED_AT", "ACK_MS", "RULESET", "REASON"}};
+  std::optional<int64_t> first_sent;
+  std::optional<int64_t> last_ack;
+  bool all_answered = !rows.empty();
   for (const GatewayRow& row : rows) {
-    table.push_back({row.gateway, row.state, row.applied_at,
+    const std::optional<int64_t> ack_ms = ackMillis(row);
+    table.push_back({row.gateway, row.state, row.applied_at, ack_ms ? std::to_string(*ack_ms) : "-",
                      row.ruleset == "-" ? "-" : row.ruleset.substr(0, 12), row.reason});
+    if (!ack_ms) {
+      all_answered = false;
+      continue;
+    }
+    first_sent = std::min(first_sent.value_or(*row.sent_ms), *row.sent_ms);
+    last_ack = std::max(last_ack.value_or(*row.updated_ms), *row.updated_ms);
   }
   printTable(out, table);
+  // What an operator wants to know in an emergency: how long until every gateway answered.
+  if (all_answered && first_sent && last_ack) {
+    out << "dispatch -> last ack: " << (*last_ack - *first_sent) << " ms (" << rows.size()
+        << " gateway" << (rows.size() == 1 ? "" : "s") << ", controller clock)\n";
+  }
 }
 
 // An approval entry's authz envelope: the entry itself or its "envelope"/"authz" member.

@@ -17,55 +17,11 @@ set -euo pipefail
 BUILD_DIR=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [[ $BUILD_DIR = /* ]] || BUILD_DIR=$ROOT/$BUILD_DIR
-AGENT=$BUILD_DIR/agents/shadan-agent
-CONTROLLER=$BUILD_DIR/controller/shadan-controller
-CTL=$BUILD_DIR/cli/shadanctl
-POLICY=$ROOT/policies/examples/fleet.json
-SPEC=$ROOT/cli/lab/specs/fleet.json
-GATEWAYS=(core-gw edge-gw)
-
-if [[ $(id -u) -ne 0 ]]; then
-  echo "demo: needs root (it builds network namespaces)" >&2
-  exit 1
-fi
-for bin in "$AGENT" "$CONTROLLER" "$CTL"; do
-  [[ -x $bin ]] || { echo "demo: $bin is missing; run make build" >&2; exit 1; }
-done
-
-LAB="d$(($$ % 1000000))"
-WORK=$(mktemp -d /tmp/shadan-demo.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  "$CTL" lab down --name "$LAB" --spec "$SPEC" >/dev/null 2>&1 || true
-  if [[ -n ${SHADAN_DEMO_KEEP:-} ]]; then
-    echo "demo: kept $WORK (logs, keys, state)" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
+FLEET_TAG=d
+# shellcheck source=lib/fleet.sh
+source "$ROOT/scripts/lib/fleet.sh"
+trap fleet_cleanup EXIT
 trap 'exit 130' INT TERM
-
-failures=0
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-ns() { echo "sd-$LAB-$1"; }
-indent() { sed 's/^/    /'; }
-fail() {
-  echo "  [FAIL] $*"
-  failures=$((failures + 1))
-}
-
-# shadanctl as operator NAME, from the controller host (the mgmt segment).
-op() {
-  local name=$1
-  shift
-  echo "  $name\$ shadanctl $*" >&2
-  ip netns exec "$(ns ctl)" "$CTL" "$@" --controller https://10.99.0.10:8443 \
-    --ca "$WORK/ca/ca.crt" --token-file "$WORK/ops/$name.token"
-}
 
 # expect reachable|cut FROM TO [probe options]
 expect() {
@@ -93,82 +49,11 @@ expect() {
   printf '  [%s] %-8s -> %-8s %-9s %s  %s\n' "$mark" "$from" "$to" "$what" "$family" "$got"
 }
 
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s until it succeeds.
-wait_for() {
-  local seconds=$1 what=$2 deadline
-  shift 2
-  deadline=$(($(date +%s) + seconds))
-  until "$@" >/dev/null 2>&1; do
-    if (($(date +%s) >= deadline)); then
-      fail "gave up after ${seconds}s waiting for $what"
-      return 1
-    fi
-    sleep 0.2
-  done
-}
-
-say "Building lab $LAB: controller host + two gateways (namespaces sd-$LAB-*)"
-"$CTL" lab up --name "$LAB" --spec "$SPEC" | grep -E '^[a-z0-9-]+ \((host|gateway)\)' | indent
-
-say "Keys, CA and trust file (shadanctl keygen, ca, trust)"
-mkdir -p "$WORK/ca" "$WORK/ctl" "$WORK/ops"
-"$CTL" ca init --dir "$WORK/ca" 2>&1 | indent
-PIN=$("$CTL" ca issue --dir "$WORK/ca" --name ctl.lab --server --dns ctl.lab --ip 10.99.0.10 \
-  --out "$WORK/ctl/tls" 2>/dev/null | tail -n 1)
-echo "    controller certificate pin: $PIN"
-"$CTL" keygen --out "$WORK/ctl/signing" --role controller >/dev/null 2>&1
-"$CTL" trust init --out "$WORK/trust.json" --pub "$WORK/ctl/signing.pub" --identity controller \
-  --role controller | indent
-for name in sato ito; do
-  "$CTL" keygen --out "$WORK/ops/$name" --role operator >/dev/null 2>&1
-  "$CTL" trust add "$WORK/trust.json" --pub "$WORK/ops/$name.pub" --identity "op:$name" \
-    --role operator,breakglass | indent
-  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/ops/$name.token")
-done
-for gw in "${GATEWAYS[@]}"; do
-  mkdir -p "$WORK/$gw/tls" "$WORK/$gw/state"
-  chmod 700 "$WORK/$gw/state"
-  "$CTL" keygen --out "$WORK/$gw/state/agent" --role agent >/dev/null 2>&1
-  "$CTL" trust add "$WORK/trust.json" --pub "$WORK/$gw/state/agent.pub" --identity "agent:$gw" \
-    --role agent | indent
-  "$CTL" ca issue --dir "$WORK/ca" --name "$gw" --client --out "$WORK/$gw/tls/agent" >/dev/null 2>&1
-  cp "$WORK/ca/ca.crt" "$WORK/$gw/tls/ca.crt"
-done
-
-say "Starting shadan-controller on ctl (10.99.0.10: API :8443, agent hub :8444)"
-cat >"$WORK/ctl/controller.json" <<EOF
-{"api": {"listen": "10.99.0.10:8443"},
- "agent_hub": {"listen": "10.99.0.10:8444", "heartbeat_s": 10},
- "tls": {"ca": "$WORK/ca/ca.crt", "cert": "$WORK/ctl/tls.crt", "key": "$WORK/ctl/tls.key"},
- "policy": "$POLICY", "trust": "$WORK/trust.json",
- "signing_key": "$WORK/ctl/signing.key", "state_dir": "$WORK/ctl/state",
- "tokens": [
-   {"name": "sato", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/sato.token")"},
-   {"name": "ito", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/ito.token")"}]}
-EOF
-ip netns exec "$(ns ctl)" "$CONTROLLER" run --config "$WORK/ctl/controller.json" \
-  >"$WORK/ctl/log" 2>&1 &
-PIDS+=($!)
-wait_for 10 "the controller's API" op sato status 2>/dev/null
-echo "    up (log: $WORK/ctl/log)"
-
-say "Starting shadan-agent on both gateways (dialling 10.99.0.10:8444, pinned certificate)"
-for gw in "${GATEWAYS[@]}"; do
-  ip netns exec "$(ns "$gw")" "$AGENT" run --policy "$POLICY" --gateway "$gw" \
-    --state-dir "$WORK/$gw/state" --trust "$WORK/trust.json" --controller 10.99.0.10:8444 \
-    --tls-dir "$WORK/$gw/tls" --controller-pin "$PIN" --log-level info >"$WORK/$gw/log" 2>&1 &
-  PIDS+=($!)
-done
-agent_listed() { op sato agents 2>/dev/null | grep -qE "^$1 +pending"; }
-for gw in "${GATEWAYS[@]}"; do
-  wait_for 15 "$gw to dial in" agent_listed "$gw"
-done
-
-say "Enrolling the agents (no trust on first use: an operator approves each key)"
-op sato agents | indent
-for gw in "${GATEWAYS[@]}"; do
-  op sato agents approve "$gw" --reason "demo: new gateway $gw" | indent
-done
+say "Building lab $LAB: controller host + two gateways; keys, CA, trust file (shadanctl)"
+fleet_init
+say "Starting shadan-controller on ctl and shadan-agent on both gateways; enrolling the agents"
+echo "    (no trust on first use: an operator approves each agent's key)"
+fleet_start || { echo "demo: the fleet did not come up; logs: SHADAN_DEMO_KEEP=1 keeps them" >&2; exit 1; }
 
 say "Before: every segment reaches every other, across both gateways"
 expect reachable office1 servers
@@ -225,11 +110,7 @@ expect reachable office2 inet -6
 expect reachable inet office1 --icmp
 
 say "Stopping agents and controller (each writes a final signed audit checkpoint)"
-for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-for pid in "${PIDS[@]}"; do
-  wait "$pid" || fail "a daemon (pid $pid) exited with status $?"
-done
-PIDS=()
+fleet_stop || fail "a daemon did not stop cleanly"
 echo "    stopped"
 
 say "Audit: each gateway's log and the controller's verify (chain, checkpoints, signatures)"
@@ -244,7 +125,7 @@ fi
 "$CTL" audit show "$WORK/core-gw/state" --segment office | tail -n 6 | indent
 
 say "Tearing everything down"
-cleanup
+fleet_cleanup
 trap - EXIT
 if ip netns list | grep -q "^sd-$LAB-"; then
   echo "  FAIL: namespaces of lab $LAB are still there" >&2

@@ -498,7 +498,9 @@ TEST_F(ControllerCmdTest, IsolateWaitPollsUntilEveryGatewayAnswered) {
   EXPECT_EQ(sleeps_.size(), 2u);
   EXPECT_TRUE(outSays("GATEWAY")) << out_.str();
   EXPECT_TRUE(outSays("core-gw  applied")) << out_.str();
-  EXPECT_TRUE(outSays("2026-11-26T10:01:02.000Z  aaaaaaaaaaaa ")) << out_.str();
+  EXPECT_TRUE(outSays("2026-11-26T10:01:02.000Z  -       aaaaaaaaaaaa ")) << out_.str();
+  // Without the controller's sent/ack times there is no latency to report.
+  EXPECT_FALSE(outSays("dispatch -> last ack")) << out_.str();
   EXPECT_TRUE(outSays("inet-gw  already_applied")) << out_.str();
 }
 
@@ -545,6 +547,26 @@ TEST_F(ControllerCmdTest, StatusPrintsSegmentsGatewaysAndOrders) {
   EXPECT_EQ(run({"status", "--order", "o-9", "--json"}), kExitOk);
   EXPECT_EQ(fake_.calls[1].path, "/v1/orders/o-9");
   EXPECT_EQ(Json::parse(out_.str()), orderAnswer("failed", "pending"));
+}
+
+TEST_F(ControllerCmdTest, OrderTableReportsDispatchToAckTimes) {
+  Json answer = orderAnswer("applied", "applied");
+  answer["gateways"]["core-gw"]["sent_at"] = "2026-11-26T10:01:02.000Z";
+  answer["gateways"]["core-gw"]["updated_at"] = "2026-11-26T10:01:02.031Z";
+  answer["gateways"]["inet-gw"]["sent_at"] = "2026-11-26T10:01:02.002Z";
+  answer["gateways"]["inet-gw"]["updated_at"] = "2026-11-26T10:01:02.045Z";
+  fake_.answer(200, answer);
+  EXPECT_EQ(run({"status", "--order", "o-9"}), kExitOk) << err_.str();
+  EXPECT_TRUE(outSays("ACK_MS")) << out_.str();
+  EXPECT_TRUE(outSays("  31  ")) << out_.str();
+  EXPECT_TRUE(outSays("  43  ")) << out_.str();
+  EXPECT_TRUE(outSays("dispatch -> last ack: 45 ms (2 gateways, controller clock)")) << out_.str();
+
+  // One gateway still pending: no total yet.
+  answer["gateways"]["inet-gw"] = {{"state", "pending"}, {"sent_at", "2026-11-26T10:01:02.002Z"}};
+  fake_.answer(200, answer);
+  EXPECT_EQ(run({"status", "--order", "o-9"}), kExitOk);
+  EXPECT_FALSE(outSays("dispatch -> last ack")) << out_.str();
 }
 
 class ApproveTest : public ControllerCmdTest {

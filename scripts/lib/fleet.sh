@@ -1,0 +1,152 @@
+# shellcheck shell=bash
+# The fleet lab with the real controller and agents, for scripts/demo.sh and
+# scripts/bench-fleet.sh: cli/lab/specs/fleet.json (controller host ctl + gateways core-gw and
+# edge-gw), keys, CA, trust file and tokens made with shadanctl, shadan-controller on ctl,
+# shadan-agent on each gateway, both agents enrolled by an operator.
+#
+# Source it after setting BUILD_DIR (absolute) and a lab name prefix letter in FLEET_TAG, then:
+#   fleet_init       lab up + PKI + keys + trust + tokens (no daemons yet)
+#   fleet_start      controller, then agents; waits until both agents dialled in; enrolls them
+#   fleet_stop       TERM every daemon and wait (each writes its final audit checkpoint);
+#                    returns non-zero if one of them exited with an error
+#   fleet_cleanup    stop daemons, lab down, remove WORK (SHADAN_DEMO_KEEP=1 keeps WORK)
+#   op NAME ARGS...  shadanctl ARGS as operator NAME (sato or ito), from the controller host
+#   ns NODE          the namespace of a lab node
+# Every failure is counted in $failures through fail(); callers decide the exit status.
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+AGENT=$BUILD_DIR/agents/shadan-agent
+CONTROLLER=$BUILD_DIR/controller/shadan-controller
+CTL=$BUILD_DIR/cli/shadanctl
+POLICY=$ROOT/policies/examples/fleet.json
+SPEC=$ROOT/cli/lab/specs/fleet.json
+GATEWAYS=(core-gw edge-gw)
+CONTROLLER_IP=10.99.0.10
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "$(basename "$0"): needs root (it builds network namespaces)" >&2
+  exit 1
+fi
+for bin in "$AGENT" "$CONTROLLER" "$CTL"; do
+  [[ -x $bin ]] || { echo "$(basename "$0"): $bin is missing; run make build" >&2; exit 1; }
+done
+
+LAB="${FLEET_TAG:-f}$(($$ % 1000000))"
+WORK=$(mktemp -d /tmp/shadan-fleet.XXXXXX)
+PIDS=()
+failures=0
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+ns() { echo "sd-$LAB-$1"; }
+indent() { sed 's/^/    /'; }
+fail() {
+  echo "  [FAIL] $*"
+  failures=$((failures + 1))
+}
+
+op() {
+  local name=$1
+  shift
+  [[ -n ${FLEET_QUIET:-} ]] || echo "  $name\$ shadanctl $*" >&2
+  ip netns exec "$(ns ctl)" "$CTL" "$@" --controller "https://$CONTROLLER_IP:8443" \
+    --ca "$WORK/ca/ca.crt" --token-file "$WORK/ops/$name.token"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: runs COMMAND every 0.2 s until it succeeds.
+wait_for() {
+  local seconds=$1 what=$2 deadline
+  shift 2
+  deadline=$(($(date +%s) + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if (($(date +%s) >= deadline)); then
+      fail "gave up after ${seconds}s waiting for $what"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+fleet_stop() {
+  local pid rc=0
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" || { echo "  daemon pid $pid exited with status $?" >&2; rc=1; }
+  done
+  PIDS=()
+  return $rc
+}
+
+fleet_cleanup() {
+  fleet_stop 2>/dev/null || true
+  "$CTL" lab down --name "$LAB" --spec "$SPEC" >/dev/null 2>&1 || true
+  if [[ -n ${SHADAN_DEMO_KEEP:-} ]]; then
+    echo "kept $WORK (logs, keys, state)" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+
+fleet_init() {
+  "$CTL" lab up --name "$LAB" --spec "$SPEC" | grep -E '^[a-z0-9-]+ \((host|gateway)\)' | indent
+  mkdir -p "$WORK/ca" "$WORK/ctl" "$WORK/ops"
+  "$CTL" ca init --dir "$WORK/ca" >/dev/null 2>&1
+  PIN=$("$CTL" ca issue --dir "$WORK/ca" --name ctl.lab --server --dns ctl.lab \
+    --ip "$CONTROLLER_IP" --out "$WORK/ctl/tls" 2>/dev/null | tail -n 1)
+  echo "    CA made; controller certificate pin $PIN"
+  "$CTL" keygen --out "$WORK/ctl/signing" --role controller >/dev/null 2>&1
+  "$CTL" trust init --out "$WORK/trust.json" --pub "$WORK/ctl/signing.pub" \
+    --identity controller --role controller | indent
+  local name gw
+  for name in sato ito; do
+    "$CTL" keygen --out "$WORK/ops/$name" --role operator >/dev/null 2>&1
+    "$CTL" trust add "$WORK/trust.json" --pub "$WORK/ops/$name.pub" --identity "op:$name" \
+      --role operator,breakglass | indent
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/ops/$name.token")
+  done
+  for gw in "${GATEWAYS[@]}"; do
+    mkdir -p "$WORK/$gw/tls" "$WORK/$gw/state"
+    chmod 700 "$WORK/$gw/state"
+    "$CTL" keygen --out "$WORK/$gw/state/agent" --role agent >/dev/null 2>&1
+    "$CTL" trust add "$WORK/trust.json" --pub "$WORK/$gw/state/agent.pub" \
+      --identity "agent:$gw" --role agent | indent
+    "$CTL" ca issue --dir "$WORK/ca" --name "$gw" --client --out "$WORK/$gw/tls/agent" \
+      >/dev/null 2>&1
+    cp "$WORK/ca/ca.crt" "$WORK/$gw/tls/ca.crt"
+  done
+  cat >"$WORK/ctl/controller.json" <<JSON
+{"api": {"listen": "$CONTROLLER_IP:8443"},
+ "agent_hub": {"listen": "$CONTROLLER_IP:8444", "heartbeat_s": 10},
+ "tls": {"ca": "$WORK/ca/ca.crt", "cert": "$WORK/ctl/tls.crt", "key": "$WORK/ctl/tls.key"},
+ "policy": "$POLICY", "trust": "$WORK/trust.json",
+ "signing_key": "$WORK/ctl/signing.key", "state_dir": "$WORK/ctl/state",
+ "tokens": [
+   {"name": "sato", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/sato.token")"},
+   {"name": "ito", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/ito.token")"}]}
+JSON
+}
+
+agent_pending() { op sato agents 2>/dev/null | grep -qE "^$1 +pending +[0-9a-f]+ +true"; }
+
+fleet_start() {
+  ip netns exec "$(ns ctl)" "$CONTROLLER" run --config "$WORK/ctl/controller.json" \
+    >"$WORK/ctl/log" 2>&1 &
+  PIDS+=($!)
+  wait_for 10 "the controller's API" op sato status 2>/dev/null || return 1
+  echo "    controller up on $CONTROLLER_IP (API :8443, agent hub :8444; log $WORK/ctl/log)"
+  local gw
+  for gw in "${GATEWAYS[@]}"; do
+    ip netns exec "$(ns "$gw")" "$AGENT" run --policy "$POLICY" --gateway "$gw" \
+      --state-dir "$WORK/$gw/state" --trust "$WORK/trust.json" \
+      --controller "$CONTROLLER_IP:8444" --tls-dir "$WORK/$gw/tls" --controller-pin "$PIN" \
+      --log-level info >"$WORK/$gw/log" 2>&1 &
+    PIDS+=($!)
+  done
+  for gw in "${GATEWAYS[@]}"; do
+    wait_for 15 "$gw to dial in" agent_pending "$gw" 2>/dev/null || return 1
+  done
+  echo "    agents up on ${GATEWAYS[*]}, connected, waiting for enrollment"
+  op sato agents | indent
+  for gw in "${GATEWAYS[@]}"; do
+    op sato agents approve "$gw" --reason "new gateway $gw" | indent
+  done
+}
