@@ -1,5 +1,6 @@
 #include "controller/api_server.h"
 
+#include <array>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -21,6 +22,8 @@ using tcp = asio::ip::tcp;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
 constexpr uint32_t kHeaderLimit = 16 * 1024;
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr size_t kLingerMaxBytes = 1024 * 1024;
 
 // One TLS connection: handshake, then request/response pairs until the peer closes, asks to
 // close, or errs.
@@ -115,9 +118,33 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 
   void shutdown() {
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
-    stream_.async_shutdown([self = shared_from_this()](const boost::system::error_code&) {
-      beast::get_lowest_layer(self->stream_).close();
-    });
+    stream_.async_shutdown(
+        [self = shared_from_this()](const boost::system::error_code&) { self->lingeringClose(); });
+  }
+
+  // After answering a request we did not read to its end (413, bad headers), closing at once
+  // would make the kernel reset the connection because unread bytes are pending, and a reset
+  // can destroy our answer before the client reads it (RFC 9112 section 9.6). So: stop sending,
+  // then read and discard what the client still sends, bounded in time and bytes, then close.
+  void lingeringClose() {
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(stream_).expires_after(kLingerTimeout);
+    drain();
+  }
+
+  void drain() {
+    beast::get_lowest_layer(stream_).async_read_some(
+        asio::buffer(drain_buffer_),
+        [self = shared_from_this()](const boost::system::error_code& ec, size_t bytes) {
+          self->drained_ += bytes;
+          if (ec || self->drained_ > kLingerMaxBytes) {
+            beast::get_lowest_layer(self->stream_).close();
+            return;
+          }
+          self->drain();
+        });
   }
 
   beast::ssl_stream<beast::tcp_stream> stream_;
@@ -126,6 +153,8 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   std::string peer_ = "?";
+  std::array<char, 4096> drain_buffer_{};
+  size_t drained_ = 0;
 };
 
 }  // namespace

@@ -211,6 +211,26 @@ TEST_F(ApiServerTest, OversizedBodyIs413) {
   EXPECT_EQ(reply.body["error"]["code"], "payload_too_large");
 }
 
+TEST_F(ApiServerTest, OversizedChunkedBodyIs413) {
+  asio::io_context io;
+  auto tls = clientContext();
+  auto stream = connect(io, tls);
+  // No Content-Length: the size is only known chunk by chunk. 16 chunks of 8 KiB = 128 KiB,
+  // twice the limit; the server must stop at the limit, not buffer the whole body.
+  std::string request = std::string("POST /v1/isolate HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+                        "Authorization: Bearer " + kOperatorToken + "\r\n" +
+                        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunk(8192, ' ');
+  for (int i = 0; i < 16; ++i) request += "2000\r\n" + chunk + "\r\n";
+  request += "0\r\n\r\n";
+  boost::system::error_code ec;
+  asio::write(*stream, asio::buffer(request), ec);  // the server may stop reading early
+  auto reply = readReply(*stream);
+  EXPECT_EQ(reply.status, 413);
+  EXPECT_EQ(reply.body["error"]["code"], "payload_too_large");
+  EXPECT_TRUE(hub_.sent.empty());
+}
+
 TEST_F(ApiServerTest, IsolateIs202AndShowsInStatus) {
   auto isolate = call(http::verb::post, "/v1/isolate", std::string(kDetectorToken),
                       R"({"segment":"lgwan","reason":"IDS alert","ticket":"INC-9"})");
