@@ -12,7 +12,8 @@
 //       kernel at this instant; it is then read back and must hash to the applied table.
 // Reported: t2 - t0 (foreign flush issued -> isolation back) and t2 - t1.
 // Then the idle daemon: CPU (utime + stime from /proc/<pid>/stat) over an idle window, and
-// VmRSS / VmHWM from /proc/<pid>/status.
+// VmRSS (RssAnon, RssFile, RssShmem) / VmHWM from /proc/<pid>/status and Pss from
+// /proc/<pid>/smaps_rollup.
 //
 //   usage: repair_bench [--trials N] [--idle-seconds S]   (defaults 100, 30)
 
@@ -139,8 +140,9 @@ Result<long long> cpuNanoseconds(pid_t pid) {
   return ns;
 }
 
-std::string statusField(pid_t pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+// The value of `key` in /proc/<pid>/<file> ("status": VmRSS, RssAnon, ...; "smaps_rollup": Pss).
+std::string procField(pid_t pid, const std::string& file, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
   for (std::string line; std::getline(in, line);) {
     if (line.rfind(key + ":", 0) == 0) {
       const auto start = line.find_first_not_of(" \t", key.size() + 1);
@@ -149,6 +151,8 @@ std::string statusField(pid_t pid, const std::string& key) {
   }
   return "?";
 }
+
+std::string statusField(pid_t pid, const std::string& key) { return procField(pid, "status", key); }
 
 int run(int trials, int idle_seconds) {
   if (::geteuid() != 0) {
@@ -232,12 +236,15 @@ int run(int trials, int idle_seconds) {
       std::cerr << "repair_bench: cannot read /proc/" << pid << "/stat\n";
       code = 1;
     }
+    // Pss divides each shared page among the processes that map it: the daemon's fair share of
+    // the shared libraries, where VmRSS counts them whole.
     std::printf(
         "RSS at READY %s; after the trials and idle: VmRSS %s (RssAnon %s, RssFile %s, "
-        "RssShmem %s), VmHWM %s\n",
+        "RssShmem %s), Pss %s, VmHWM %s\n",
         rss_at_ready.c_str(), statusField(pid, "VmRSS").c_str(),
         statusField(pid, "RssAnon").c_str(), statusField(pid, "RssFile").c_str(),
-        statusField(pid, "RssShmem").c_str(), statusField(pid, "VmHWM").c_str());
+        statusField(pid, "RssShmem").c_str(), procField(pid, "smaps_rollup", "Pss").c_str(),
+        statusField(pid, "VmHWM").c_str());
     auto stopped = (*daemon)->terminate();
     if (!stopped.ok() || *stopped != 0) code = 1;
   }
