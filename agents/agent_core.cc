@@ -71,8 +71,9 @@ AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) 
   return entry;
 }
 
-Result<AuditReceipt> AgentCore::audit(AuditEvent event) {
-  auto receipt = deps_.audit.append(event);
+Result<AuditReceipt> AgentCore::audit(AuditEvent event, AuditDurability durability) {
+  auto receipt = durability == AuditDurability::kBuffered ? deps_.audit.appendBuffered(event)
+                                                          : deps_.audit.append(event);
   if (receipt.ok()) last_receipt_ = *receipt;
   if (!receipt.ok()) {
     logger("agent")->critical("event=audit_failed audited_event={} error=\"{}\"", event.event,
@@ -186,11 +187,14 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
     }
   }
 
-  // The decision is on record before it is carried out. A restore is refused without its
+  // The decision is written before it is carried out. A restore is refused without its
   // record; an isolation (the fail-safe direction) goes ahead and says the audit failed.
+  // Every path below ends in a synced "applied" or "failed" entry before anything is
+  // answered, and that one fdatasync makes this entry durable too (PROTOCOL.md: fsync before
+  // the ack): one disk sync per order instead of two.
   AuditEvent accepted = baseEvent("accepted", action);
   accepted.outcome = "accepted";
-  if (auto receipt = audit(accepted); !receipt.ok()) {
+  if (auto receipt = audit(accepted, AuditDurability::kBuffered); !receipt.ok()) {
     if (action.name == "restore") {
       return makeError(ErrorCode::kIo,
                        "refusing to restore without an audit record: " + receipt.error().message);

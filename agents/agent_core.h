@@ -194,7 +194,9 @@ class AgentCore {
   Result<ChangeResult> commitAndApply(DesiredState next, bool changed,
                                       std::vector<Isolation> expired, const Action& action);
   // Appends an audit entry; a failure is logged loudly and returned, never thrown.
-  Result<AuditReceipt> audit(AuditEvent event);
+  enum class AuditDurability { kSynced, kBuffered };
+  Result<AuditReceipt> audit(AuditEvent event,
+                             AuditDurability durability = AuditDurability::kSynced);
   AuditEvent baseEvent(const std::string& event, const Action& action) const;
   Error rejected(const Action& action, Error error);
   // The prefixes of `segments`' (non-default) segments.

@@ -433,4 +433,10 @@ Result<AuditReceipt> ExportingAuditSink::append(const AuditEvent& event) {
   return receipt;
 }
 
+Result<AuditReceipt> ExportingAuditSink::appendBuffered(const AuditEvent& event) {
+  Result<AuditReceipt> receipt = inner_.appendBuffered(event);
+  if (receipt.ok()) exporter_->exportEntry(event, *receipt, {});
+  return receipt;
+}
+
 }  // namespace shadan

@@ -195,6 +195,7 @@ class ExportingAuditSink : public AuditSink {
   ExportingAuditSink(AuditSink& inner, AuditExporterPtr exporter);
 
   Result<AuditReceipt> append(const AuditEvent& event) override;
+  Result<AuditReceipt> appendBuffered(const AuditEvent& event) override;
   const AuditExporter& exporter() const { return *exporter_; }
 
  private:

@@ -801,7 +801,7 @@ Status AuditLog::load() {
     event.detail = Json{{"torn_bytes", recovery.bytes},
                         {"torn_sha256", recovery.sha256},
                         {"moved_to", recovery.moved_to}};
-    auto receipt = appendLocked(event);
+    auto receipt = appendLocked(event, /*durable=*/true);
     if (!receipt.ok()) return receipt.error();
     logger("audit")->warn("event={} moved_to={} bytes={} reason=\"{}\"", recovery.event,
                           recovery.moved_to, recovery.bytes, recovery.reason);
@@ -813,10 +813,26 @@ Status AuditLog::load() {
 
 Result<AuditReceipt> AuditLog::append(const AuditEvent& event) {
   std::lock_guard lock(mutex_);
-  return appendLocked(event);
+  return appendLocked(event, /*durable=*/true);
 }
 
-Result<AuditReceipt> AuditLog::appendLocked(const AuditEvent& event) {
+Result<AuditReceipt> AuditLog::appendBuffered(const AuditEvent& event) {
+  std::lock_guard lock(mutex_);
+  return appendLocked(event, /*durable=*/false);
+}
+
+Status AuditLog::syncLocked() {
+  if (!unsynced_) return okStatus();
+  Status synced = file_->sync();
+  if (!synced.ok()) {
+    failed_ = synced.error();
+    return synced;
+  }
+  unsynced_ = false;
+  return okStatus();
+}
+
+Result<AuditReceipt> AuditLog::appendLocked(const AuditEvent& event, bool durable) {
   if (failed_) return failed_->withContext("audit log " + options_.path + " is not writable");
   const auto now = clock_.now();
   AuditRecord record{options_.log_id, chain_.size(), formatRfc3339(toUnixMillis(now)),
@@ -836,7 +852,8 @@ Result<AuditReceipt> AuditLog::appendLocked(const AuditEvent& event) {
   }
   line->push_back('\n');
   Status written = file_->append(*line);
-  if (written.ok()) written = file_->sync();
+  // One fdatasync makes this entry and every buffered one before it durable.
+  if (written.ok() && durable) written = file_->sync();
   if (!written.ok()) {
     failed_ = written.error();
     return written.error();
@@ -844,6 +861,10 @@ Result<AuditReceipt> AuditLog::appendLocked(const AuditEvent& event) {
   chain_ = std::move(next);
   file_bytes_ += line->size();
   AuditReceipt receipt{record.log_seq, chain_.headHash()};
+  unsynced_ = !durable;
+  // Rotation and checkpoints only behind a synced entry: a checkpoint must never cover an
+  // entry that is not yet on stable storage.
+  if (!durable) return receipt;
 
   // The entry is durable: rotation or checkpoint trouble from here on is reported, not
   // returned, so the caller still gets its receipt.
@@ -899,6 +920,7 @@ Status AuditLog::maybeCheckpoint() {
 
 Status AuditLog::checkpointLocked() {
   if (signer_ == nullptr || chain_.size() == checkpointed_size_) return okStatus();
+  SHADAN_RETURN_IF_ERROR(syncLocked());
   if (!checkpoints_) {
     return makeError(ErrorCode::kIo, "checkpoints are disabled after an earlier write error");
   }
@@ -923,7 +945,8 @@ Status AuditLog::checkpointLocked() {
 Status AuditLog::close() {
   std::lock_guard lock(mutex_);
   if (failed_) return okStatus();
-  Status done = checkpointLocked();
+  Status done = syncLocked();
+  if (done.ok()) done = checkpointLocked();
   failed_ = makeError(ErrorCode::kState, "closed");
   file_.reset();
   checkpoints_.reset();

@@ -242,6 +242,10 @@ class AuditLog : public AuditSink {
   ~AuditLog() override = default;
 
   Result<AuditReceipt> append(const AuditEvent& event) override;
+  // Written but not synced; the next append(), checkpoint or close() syncs it. Rotation and
+  // checkpoints wait for that synced append, so a checkpoint never covers an entry that a
+  // crash could still take away.
+  Result<AuditReceipt> appendBuffered(const AuditEvent& event) override;
   // Writes a signed checkpoint of the current head now, if any entry is not yet covered.
   Status checkpoint();
   // Writes a checkpoint if checkpoint_interval has passed since the last one (for a timer).
@@ -260,7 +264,9 @@ class AuditLog : public AuditSink {
   Status recoverTail(std::string_view current, uint64_t good_bytes, const std::string& event,
                      const std::string& reason);
   Status recoverCheckpointTail();
-  Result<AuditReceipt> appendLocked(const AuditEvent& event);
+  Result<AuditReceipt> appendLocked(const AuditEvent& event, bool durable);
+  // fdatasync if a buffered entry is pending; a failure makes the log unwritable.
+  Status syncLocked();
   Status checkpointLocked();
   Status rotateLocked();
 
@@ -276,6 +282,7 @@ class AuditLog : public AuditSink {
   uint64_t file_bytes_ = 0;
   uint64_t file_first_seq_ = 0;
   uint64_t checkpointed_size_ = 0;
+  bool unsynced_ = false;  // an appendBuffered() entry is written but not yet synced
   std::chrono::system_clock::time_point last_checkpoint_;
   std::optional<Error> failed_;  // sticky after a write/sync failure or close()
   std::vector<AuditRecovery> recoveries_;

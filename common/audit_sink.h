@@ -85,6 +85,15 @@ class AuditSink {
   // before this returns, so the caller may act on it (send an ack, answer an API call).
   // Thread-safe in every implementation.
   virtual Result<AuditReceipt> append(const AuditEvent& event) = 0;
+
+  // Like append(), but when this returns the entry need only be written (in its place in the
+  // chain), not yet on stable storage: it becomes durable with the next append() or
+  // checkpoint, whose sync covers every earlier byte. For a record that is always followed by
+  // another one before anything depends on it (the agent's "accepted" before its "applied" or
+  // "failed"): PROTOCOL.md asks for the fsync before the answer, and one sync instead of two
+  // is a large part of the order -> ack time. Implementations without a cheaper path keep
+  // this default (durable at once).
+  virtual Result<AuditReceipt> appendBuffered(const AuditEvent& event) { return append(event); }
 };
 
 }  // namespace shadan

@@ -243,6 +243,7 @@ Result<DesiredState> SqliteStateStore::load() {
         reinterpret_cast<const char*>(sqlite3_column_text(seen->get(), 0)));
   }
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load seen commands");
+  stored_command_ids_ = state.replay.seen_command_ids;
 
   auto gens = prepare(db_.get(), "SELECT segment, gen FROM segment_gens");
   if (!gens.ok()) return gens.error();
@@ -298,7 +299,10 @@ Status SqliteStateStore::save(const DesiredState& state) {
   }
   auto seen = prepare(handle, "INSERT OR IGNORE INTO seen_commands(command_id) VALUES (?1)");
   if (!seen.ok()) return seen.error();
+  std::vector<const std::string*> added;
   for (const auto& id : state.replay.seen_command_ids) {
+    if (stored_command_ids_.contains(id)) continue;
+    added.push_back(&id);
     sqlite3_reset(seen->get());
     sqlite3_bind_text(seen->get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
     if (sqlite3_step(seen->get()) != SQLITE_DONE) return sqliteError(handle, "store command id");
@@ -311,7 +315,9 @@ Status SqliteStateStore::save(const DesiredState& state) {
     sqlite3_bind_int64(gens->get(), 2, gen);
     if (sqlite3_step(gens->get()) != SQLITE_DONE) return sqliteError(handle, "store segment gen");
   }
-  return txn.commit();
+  SHADAN_RETURN_IF_ERROR(txn.commit());
+  for (const std::string* id : added) stored_command_ids_.insert(*id);
+  return okStatus();
 }
 
 }  // namespace shadan

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "agents/state/state_store.h"
 
@@ -37,6 +39,10 @@ class SqliteStateStore : public StateStore {
 
   DbPtr db_;
   int lock_fd_;
+  // Command ids known to be in seen_commands (the table only ever grows, and this process
+  // holds the lock). save() inserts only the ids not in here, so a commit costs the same with
+  // ten thousand remembered orders as with none; it used to re-insert all of them.
+  std::set<std::string> stored_command_ids_;
 };
 
 }  // namespace shadan

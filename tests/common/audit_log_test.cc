@@ -139,6 +139,41 @@ TEST_F(AuditLogTest, AppendReturnsOnlyAfterFdatasync) {
   EXPECT_EQ(fs_.ops, (std::vector<std::string>{"append audit.log", "sync audit.log"}));
 }
 
+TEST_F(AuditLogTest, BufferedAppendIsSyncedByTheNextAppend) {
+  auto log = open(options());
+  fs_.ops.clear();
+  ASSERT_TRUE(log->appendBuffered(sampleEvent(0)).ok());
+  EXPECT_EQ(fs_.ops, (std::vector<std::string>{"append audit.log"}));
+  ASSERT_TRUE(log->append(sampleEvent(1)).ok());
+  // One fdatasync covers both entries.
+  EXPECT_EQ(fs_.ops,
+            (std::vector<std::string>{"append audit.log", "append audit.log", "sync audit.log"}));
+  EXPECT_TRUE(verify().valid);
+}
+
+TEST_F(AuditLogTest, CheckpointNeverCoversAnUnsyncedEntry) {
+  AuditLogOptions o = options();
+  o.checkpoint_every_entries = 1;  // due after every entry
+  auto log = open(o);
+  fs_.ops.clear();
+  ASSERT_TRUE(log->appendBuffered(sampleEvent(0)).ok());
+  // No checkpoint behind a buffered entry...
+  EXPECT_EQ(fs_.ops, (std::vector<std::string>{"append audit.log"}));
+  EXPECT_TRUE(readLines(dir_.file("audit.log.checkpoints")).empty());
+  // ...and an explicit one syncs the log first.
+  ASSERT_TRUE(log->checkpoint().ok());
+  ASSERT_GE(fs_.ops.size(), 2u);
+  EXPECT_EQ(fs_.ops[1], "sync audit.log");
+  EXPECT_EQ(readLines(dir_.file("audit.log.checkpoints")).size(), 1u);
+  // close() syncs a pending buffered entry even with nothing else to do.
+  ASSERT_TRUE(log->appendBuffered(sampleEvent(1)).ok());
+  fs_.ops.clear();
+  ASSERT_TRUE(log->close().ok());
+  ASSERT_FALSE(fs_.ops.empty());
+  EXPECT_EQ(fs_.ops[0], "sync audit.log");
+  EXPECT_TRUE(verify({signerKey()}).valid);
+}
+
 TEST_F(AuditLogTest, FailedSyncStopsTheLog) {
   auto log = open(options());
   ASSERT_TRUE(log->append(sampleEvent(0)).ok());

@@ -70,6 +70,32 @@ TEST_F(SqliteStateStoreTest, SaveReplacesTheWholeState) {
   EXPECT_EQ((*store)->load().value(), smaller);
 }
 
+TEST_F(SqliteStateStoreTest, CommandIdsAccumulateAcrossIncrementalSaves) {
+  DesiredState state = sampleState();
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(state).ok());
+    // Each order adds one id; only that one is written, the others are already stored.
+    for (int i = 3; i < 50; ++i) {
+      state.replay.seen_command_ids.insert("cmd-" + std::to_string(i));
+      state.replay.last_seq += 1;
+      ASSERT_TRUE((*store)->save(state).ok());
+    }
+    EXPECT_EQ((*store)->load().value(), state);
+  }
+  // A second process (after the first let go) sees every id, and keeps adding to them.
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  auto loaded = (*store)->load();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->replay.seen_command_ids.size(), 49u);
+  EXPECT_EQ(*loaded, state);
+  state.replay.seen_command_ids.insert("cmd-after-reopen");
+  ASSERT_TRUE((*store)->save(state).ok());
+  EXPECT_TRUE((*store)->load()->replay.seen_command_ids.contains("cmd-after-reopen"));
+}
+
 TEST_F(SqliteStateStoreTest, SecondOpenerIsTurnedAwayWhileTheFirstHoldsTheLock) {
   auto first = SqliteStateStore::open(dir_);
   ASSERT_TRUE(first.ok());
