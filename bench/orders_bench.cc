@@ -1,0 +1,707 @@
+// Order benchmark: one signed dispatch from the raw frame the controller link receives to the
+// serialised, signed ack — parse, verify (PROTOCOL.md steps 1-7), persist (SQLite, WAL,
+// synchronous=FULL), apply (libnftables, one transaction, read back), audit (hash chain,
+// fdatasync per entry) and sign the ack — through the production AgentCore with the production
+// backends, beside `nft -f` of the same table. Run: scripts/bench.sh (docs/benchmarks.md).
+//
+// Needs root: main() moves the process into a fresh network namespace first (unshare), so the
+// host's ruleset, routes and conntrack table are never touched; the namespace dies with the
+// process. State directory, audit log, agent key and trust file live in a fresh directory under
+// $TMPDIR (default /tmp), removed at exit.
+//
+// Every benchmark runs one order per repetition (Iterations(1)), so median / p99 / max are over
+// single orders. The isolate benchmark times an isolate and then, untimed, restores; the restore
+// benchmark isolates untimed and times the restore. Every order is pre-signed before anything is
+// timed, with increasing seq and segment_gen, so each one is fresh and accepted (checked after
+// every order: ack result "applied", ack signature valid, desired state as expected).
+//
+// Stage counters (per order, milliseconds): the backends, the state store, the audit sink and
+// the agent's signer are wrapped in forwarding decorators that time each call, so the breakdown
+// comes from the same orders as the total. `rest_ms` is what is left: frame parse, dispatch and
+// authz verification, planning, copies of the desired state, ack serialisation.
+
+#include <benchmark/benchmark.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "agents/agent_audit.h"
+#include "agents/agent_core.h"
+#include "agents/dataplane/netlink_conntrack_backend.h"
+#include "agents/dataplane/netlink_route_backend.h"
+#include "agents/dataplane/nftables_backend.h"
+#include "agents/planner/planner.h"
+#include "agents/state/sqlite_state_store.h"
+#include "common/clock.h"
+#include "common/dsse.h"
+#include "common/ed25519.h"
+#include "common/orders.h"
+#include "common/policy.h"
+#include "common/strict_json.h"
+#include "common/trust.h"
+
+extern char** environ;
+
+namespace shadan {
+namespace {
+
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+const std::string kLabPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
+constexpr const char* kGateway = "gw";
+// ControllerLink's default LinkOptions::max_message_bytes: the cap the link parses frames with.
+constexpr size_t kMaxMessageBytes = 256 * 1024;
+
+constexpr int kWarmupPairs = 10;
+constexpr int kOrderRepetitions = 500;
+constexpr int kStageRepetitions = 500;
+constexpr int kNftProcessRepetitions = 200;
+
+double millisSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
+}
+
+// ---- per-stage timing ------------------------------------------------------------------------
+
+// Milliseconds spent in each borrowed dependency during one order.
+struct Stages {
+  double lockout_list = 0;  // listRuleset(Json): the lockout check before an isolation
+  double nft_apply = 0;     // FirewallBackend::apply
+  double nft_read = 0;      // readTable (read-back + SHA-256, before and after)
+  double state_save = 0;    // StateStore::save (one SQLite transaction, synchronous=FULL)
+  double audit = 0;         // AuditSink::append, every entry of the order
+  double routes = 0;        // RouteBackend::sync/list
+  double conntrack = 0;     // ConntrackBackend
+  double ack_sign = 0;      // the agent Signer (Ed25519 over the ack's PAE)
+  int audit_entries = 0;
+  int nft_applies = 0;
+
+  double sum() const {
+    return lockout_list + nft_apply + nft_read + state_save + audit + routes + conntrack + ack_sign;
+  }
+};
+
+template <typename F>
+auto timed(double& slot, F&& call) {
+  const auto start = SteadyClock::now();
+  auto result = call();
+  slot += millisSince(start);
+  return result;
+}
+
+class TimedFirewall final : public FirewallBackend {
+ public:
+  TimedFirewall(FirewallBackend& inner, Stages& stages) : inner_(inner), stages_(stages) {}
+  Status apply(std::string_view nft_script) override {
+    ++stages_.nft_applies;
+    return timed(stages_.nft_apply, [&] { return inner_.apply(nft_script); });
+  }
+  Result<TableSnapshot> readTable() override {
+    return timed(stages_.nft_read, [&] { return inner_.readTable(); });
+  }
+  Result<std::string> listRuleset() override {
+    return timed(stages_.lockout_list, [&] { return inner_.listRuleset(); });
+  }
+  Result<nlohmann::json> listRulesetJson() override {
+    return timed(stages_.lockout_list, [&] { return inner_.listRulesetJson(); });
+  }
+
+ private:
+  FirewallBackend& inner_;
+  Stages& stages_;
+};
+
+class TimedRoutes final : public RouteBackend {
+ public:
+  TimedRoutes(RouteBackend& inner, Stages& stages) : inner_(inner), stages_(stages) {}
+  Status sync(const std::vector<IpPrefix>& desired) override {
+    return timed(stages_.routes, [&] { return inner_.sync(desired); });
+  }
+  Result<std::vector<IpPrefix>> list() override {
+    return timed(stages_.routes, [&] { return inner_.list(); });
+  }
+
+ private:
+  RouteBackend& inner_;
+  Stages& stages_;
+};
+
+class TimedConntrack final : public ConntrackBackend {
+ public:
+  TimedConntrack(ConntrackBackend& inner, Stages& stages) : inner_(inner), stages_(stages) {}
+  Result<size_t> deleteMatching(const std::vector<IpPrefix>& prefixes) override {
+    return timed(stages_.conntrack, [&] { return inner_.deleteMatching(prefixes); });
+  }
+  Result<size_t> count(const std::vector<IpPrefix>& prefixes) override {
+    return timed(stages_.conntrack, [&] { return inner_.count(prefixes); });
+  }
+
+ private:
+  ConntrackBackend& inner_;
+  Stages& stages_;
+};
+
+class TimedStore final : public StateStore {
+ public:
+  TimedStore(StateStore& inner, Stages& stages) : inner_(inner), stages_(stages) {}
+  Result<DesiredState> load() override { return inner_.load(); }
+  Status save(const DesiredState& state) override {
+    return timed(stages_.state_save, [&] { return inner_.save(state); });
+  }
+
+ private:
+  StateStore& inner_;
+  Stages& stages_;
+};
+
+class TimedAudit final : public AuditSink {
+ public:
+  TimedAudit(AuditSink& inner, Stages& stages) : inner_(inner), stages_(stages) {}
+  Result<AuditReceipt> append(const AuditEvent& event) override {
+    ++stages_.audit_entries;
+    return timed(stages_.audit, [&] { return inner_.append(event); });
+  }
+  Result<AuditReceipt> appendBuffered(const AuditEvent& event) override {
+    ++stages_.audit_entries;
+    return timed(stages_.audit, [&] { return inner_.appendBuffered(event); });
+  }
+
+ private:
+  AuditSink& inner_;
+  Stages& stages_;
+};
+
+class TimedSigner final : public Signer {
+ public:
+  TimedSigner(const Signer& inner, Stages& stages) : inner_(inner), stages_(stages) {}
+  std::string keyId() const override { return inner_.keyId(); }
+  Result<Ed25519Signature> sign(std::string_view message) const override {
+    return timed(stages_.ack_sign, [&] { return inner_.sign(message); });
+  }
+
+ private:
+  const Signer& inner_;
+  Stages& stages_;
+};
+
+// ---- files ----------------------------------------------------------------------------------
+
+// A fresh directory under $TMPDIR, removed (recursively) when the benchmark ends.
+class TempDir {
+ public:
+  static Result<std::unique_ptr<TempDir>> create() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/shadan_orders_bench_" +
+                          std::to_string(getpid()) + "_XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return makeError(ErrorCode::kIo, "mkdtemp " + pattern + ": " + std::strerror(errno));
+    }
+    return std::unique_ptr<TempDir>(new TempDir(pattern));
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::filesystem::path path) : path_(std::move(path)) {}
+  std::filesystem::path path_;
+};
+
+Status writeFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return makeError(ErrorCode::kIo, "cannot write " + path.string());
+  return okStatus();
+}
+
+// ---- signed orders --------------------------------------------------------------------------
+
+json trustKey(const std::string& keyid, const Ed25519PublicKey& public_key,
+              const std::string& identity, const std::vector<std::string>& roles) {
+  return {{"keyid", keyid},
+          {"public_key", base64Encode(public_key)},
+          {"identity", identity},
+          {"roles", roles}};
+}
+
+// The operators, the controller and the agent key, and the frames they sign.
+class OrderSigner {
+ public:
+  OrderSigner()
+      : sato_(Ed25519KeyPair::generate()),
+        tanaka_(Ed25519KeyPair::generate()),
+        controller_(Ed25519KeyPair::generate()),
+        agent_(Ed25519KeyPair::generate()) {}
+
+  const Ed25519KeyPair& agentKey() const { return agent_; }
+
+  std::string trustJson(std::chrono::system_clock::time_point now) const {
+    return json{
+        {"shadan_trust", 1},
+        {"version", 1},
+        {"expires_at", formatRfc3339(toUnixMillis(now + std::chrono::hours(24)))},
+        {"keys",
+         {trustKey(sato_.keyId(), sato_.publicKey(), "op:sato", {"operator", "breakglass"}),
+          trustKey(tanaka_.keyId(), tanaka_.publicKey(), "op:tanaka", {"operator", "breakglass"}),
+          trustKey(controller_.keyId(), controller_.publicKey(), "controller", {"controller"}),
+          trustKey(agent_.keyId(), agent_.publicKey(), "agent:gw", {"agent"})}}}
+        .dump();
+  }
+
+  // Order `index` (0-based): even = isolate office (one operator), odd = restore office (two
+  // operators, the restore threshold); seq and segment_gen index + 1. Returns the dispatch
+  // envelope.
+  Result<DsseEnvelope> dispatchEnvelope(int index,
+                                        std::chrono::system_clock::time_point now) const {
+    const bool isolate = index % 2 == 0;
+    char command_id[40];
+    std::snprintf(command_id, sizeof command_id, "%08x-0000-4000-8000-%012x",
+                  static_cast<unsigned>(index), static_cast<unsigned>(index));
+    const auto at = [now](std::chrono::seconds offset) {
+      return formatRfc3339(toUnixMillis(now + offset));
+    };
+    const json authz = {{"v", 1},
+                        {"command_id", command_id},
+                        {"action", isolate ? "isolate" : "restore"},
+                        {"segment", "office"},
+                        {"profile", "full"},
+                        {"segment_gen", index + 1},
+                        {"targets", {kGateway}},
+                        {"requested_by", "op:sato"},
+                        {"reason", "benchmark of the order path"},
+                        {"drill", false},
+                        {"issued_at", at(std::chrono::seconds(-10))},
+                        {"expires_at", at(std::chrono::hours(1))}};
+    std::vector<const Signer*> authz_signers{&sato_};
+    if (!isolate) authz_signers.push_back(&tanaka_);
+    auto authz_envelope = signDsse(kAuthzPayloadType, authz.dump(), authz_signers);
+    if (!authz_envelope.ok()) return authz_envelope.error();
+    // The dispatch window is capped at 15 minutes (OrderVerifierOptions): the whole run must
+    // finish within 14 minutes of pre-signing.
+    const json dispatch = {{"v", 1},
+                           {"agent_id", kGateway},
+                           {"agent_key", agent_.keyId()},
+                           {"seq", index + 1},
+                           {"issued_at", at(std::chrono::seconds(-5))},
+                           {"expires_at", at(std::chrono::minutes(14))},
+                           {"authz", dsseEnvelopeToJson(*authz_envelope)}};
+    const Signer* controller[] = {&controller_};
+    return signDsse(kDispatchPayloadType, dispatch.dump(), controller);
+  }
+
+  // The text frame the controller link receives for a dispatch (PROTOCOL.md "Channel").
+  static std::string frameOf(const DsseEnvelope& envelope) {
+    return json{{"type", "dispatch"}, {"envelope", dsseEnvelopeToJson(envelope)}}.dump();
+  }
+
+ private:
+  Ed25519Signer sato_;
+  Ed25519Signer tanaka_;
+  Ed25519Signer controller_;
+  Ed25519KeyPair agent_;
+};
+
+// What ControllerLink (handle) and the daemon (onDispatch) do with one received text frame, up
+// to the serialised ack message the link writes back.
+Result<std::string> receiveFrame(AgentCore& core, std::string_view frame, OrderOutcome& outcome) {
+  auto parsed = parseStrictJson(frame, "controller message", kMaxMessageBytes);
+  if (!parsed.ok()) return parsed.error();
+  const json& message = *parsed;
+  if (!message.is_object() || message.size() != 2 || !message.contains("type") ||
+      message["type"] != "dispatch" || !message.contains("envelope") ||
+      !message["envelope"].is_object()) {
+    return makeError(ErrorCode::kInvalidArgument, "malformed dispatch message");
+  }
+  outcome = core.handleDispatch(message["envelope"].dump());
+  return json{{"type", "ack"}, {"envelope", outcome.ack_envelope}}.dump();
+}
+
+// ---- the agent under test -------------------------------------------------------------------
+
+struct Fixture {
+  std::unique_ptr<TempDir> dir;
+  Policy policy;
+  OrderSigner keys;
+  std::unique_ptr<SqliteStateStore> store;
+  std::unique_ptr<NftablesBackend> firewall;
+  std::unique_ptr<NetlinkRouteBackend> routes;
+  std::unique_ptr<NetlinkConntrackBackend> conntrack;
+  std::unique_ptr<AgentAudit> audit;
+  SystemClock clock;
+  Stages stages;
+  std::unique_ptr<TimedStore> timed_store;
+  std::unique_ptr<TimedFirewall> timed_firewall;
+  std::unique_ptr<TimedRoutes> timed_routes;
+  std::unique_ptr<TimedConntrack> timed_conntrack;
+  std::unique_ptr<TimedAudit> timed_audit;
+  std::unique_ptr<TimedSigner> timed_signer;
+  std::unique_ptr<AgentCore> core;
+
+  std::vector<std::string> frames;  // pre-signed, consumed in order
+  size_t next_frame = 0;
+
+  // The core goes first (it borrows everything else); the audit log's close writes its final
+  // checkpoint; the directory goes last.
+  ~Fixture() {
+    core.reset();
+    audit.reset();
+    store.reset();
+  }
+};
+
+Status setUp(Fixture& f, int order_count) {
+  auto dir = TempDir::create();
+  if (!dir.ok()) return dir.error();
+  f.dir = std::move(dir).value();
+  auto loaded = loadPolicyFile(kLabPolicy);
+  if (!loaded.ok()) return loaded.error();
+  f.policy = loaded->policy;
+
+  const std::filesystem::path state_dir = f.dir->path() / "state";
+  auto store = SqliteStateStore::open(state_dir);
+  if (!store.ok()) return store.error().withContext("state store");
+  f.store = std::move(store).value();
+  // The agent key is ours so the trust file can name it; AgentAudit::open loads it.
+  SHADAN_RETURN_IF_ERROR(
+      writePrivateKeyFile((state_dir / "agent.key").string(), f.keys.agentKey(), "agent"));
+  auto firewall = NftablesBackend::create();
+  if (!firewall.ok()) return firewall.error().withContext("nftables");
+  f.firewall = std::move(firewall).value();
+  auto routes = NetlinkRouteBackend::create();
+  if (!routes.ok()) return routes.error().withContext("routes");
+  f.routes = std::move(routes).value();
+  auto conntrack = NetlinkConntrackBackend::create();
+  if (!conntrack.ok()) return conntrack.error().withContext("conntrack");
+  f.conntrack = std::move(conntrack).value();
+  auto audit = AgentAudit::open(state_dir, kGateway, f.clock);
+  if (!audit.ok()) return audit.error().withContext("audit");
+  f.audit = std::move(audit).value();
+
+  f.timed_store = std::make_unique<TimedStore>(*f.store, f.stages);
+  f.timed_firewall = std::make_unique<TimedFirewall>(*f.firewall, f.stages);
+  f.timed_routes = std::make_unique<TimedRoutes>(*f.routes, f.stages);
+  f.timed_conntrack = std::make_unique<TimedConntrack>(*f.conntrack, f.stages);
+  f.timed_audit = std::make_unique<TimedAudit>(f.audit->log(), f.stages);
+  f.timed_signer = std::make_unique<TimedSigner>(f.audit->signer(), f.stages);
+  f.core = std::make_unique<AgentCore>(
+      f.policy, kGateway,
+      AgentCoreDeps{*f.timed_store, *f.timed_firewall, *f.timed_routes, *f.timed_conntrack,
+                    *f.timed_audit, f.clock, "bench", SHADAN_VERSION});
+  auto started = f.core->start();
+  if (!started.ok()) return started.error().withContext("AgentCore::start");
+
+  const auto now = f.clock.now();
+  const std::filesystem::path trust_path = f.dir->path() / "trust.json";
+  SHADAN_RETURN_IF_ERROR(writeFile(trust_path, f.keys.trustJson(now)));
+  auto trust = loadTrustFile(trust_path);
+  if (!trust.ok()) return trust.error();
+  SHADAN_RETURN_IF_ERROR(f.core->useTrust(std::move(trust).value(), *f.timed_signer));
+
+  f.frames.reserve(static_cast<size_t>(order_count));
+  for (int i = 0; i < order_count; ++i) {
+    auto envelope = f.keys.dispatchEnvelope(i, now);
+    if (!envelope.ok()) return envelope.error();
+    f.frames.push_back(OrderSigner::frameOf(*envelope));
+  }
+  return okStatus();
+}
+
+// The ack message must carry an ack signed by the agent key, for `seq`, with `expected`.
+Status checkAck(const Fixture& f, const std::string& ack_frame, int64_t seq, AckResult expected) {
+  auto message = parseStrictJson(ack_frame, "ack message", kMaxMessageBytes);
+  if (!message.ok()) return message.error();
+  auto envelope = dsseEnvelopeFromJson((*message)["envelope"], "ack", "/envelope");
+  if (!envelope.ok()) return envelope.error();
+  const Ed25519PublicKey agent_public = f.keys.agentKey().publicKey();
+  const std::string agent_keyid = f.keys.agentKey().keyId();
+  auto verified = verifyDsse(*envelope, kAckPayloadType,
+                             [&](std::string_view keyid) -> std::optional<Ed25519PublicKey> {
+                               if (keyid == agent_keyid) return agent_public;
+                               return std::nullopt;
+                             });
+  if (!verified.ok()) return verified.error();
+  if (!verified->allValid()) return makeError(ErrorCode::kInternal, "ack signature invalid");
+  auto ack = parseAck(envelope->payload);
+  if (!ack.ok()) return ack.error();
+  if (ack->seq != seq || ack->result != expected) {
+    return makeError(ErrorCode::kInternal, "ack for seq " + std::to_string(ack->seq) + " is \"" +
+                                               ackResultName(ack->result) + "\", expected seq " +
+                                               std::to_string(seq) + " \"" +
+                                               ackResultName(expected) + "\"");
+  }
+  return okStatus();
+}
+
+// Consumes the next pre-signed frame; returns the wall time from frame to serialised ack.
+Result<double> runOrder(Fixture& f, bool expect_isolated) {
+  if (f.next_frame >= f.frames.size()) {
+    return makeError(ErrorCode::kInternal, "out of pre-signed orders");
+  }
+  const std::string& frame = f.frames[f.next_frame];
+  const auto seq = static_cast<int64_t>(f.next_frame + 1);
+  ++f.next_frame;
+  f.stages = Stages{};
+  OrderOutcome outcome;
+  const auto start = SteadyClock::now();
+  auto ack_frame = receiveFrame(*f.core, frame, outcome);
+  const double elapsed = millisSince(start);
+  if (!ack_frame.ok()) return ack_frame.error();
+  if (outcome.rejection) {
+    return makeError(ErrorCode::kInternal, "order " + std::to_string(seq) +
+                                               " rejected: " + outcome.rejection->code() + ": " +
+                                               outcome.rejection->message);
+  }
+  SHADAN_RETURN_IF_ERROR(checkAck(f, *ack_frame, seq, AckResult::kApplied));
+  if (f.core->desired().contains(Isolation{"office", "full"}) != expect_isolated) {
+    return makeError(ErrorCode::kInternal, "desired state does not match the order");
+  }
+  return elapsed;
+}
+
+void orderBench(benchmark::State& state, Fixture* f, bool time_isolate) {
+  for (auto _ : state) {
+    // Orders alternate isolate / restore; the one not under test runs untimed.
+    if (!time_isolate) {
+      if (auto untimed = runOrder(*f, true); !untimed.ok()) {
+        state.SkipWithError(untimed.error().message.c_str());
+        break;
+      }
+    }
+    auto elapsed = runOrder(*f, time_isolate);
+    if (!elapsed.ok()) {
+      state.SkipWithError(elapsed.error().message.c_str());
+      break;
+    }
+    state.SetIterationTime(*elapsed / 1000.0);
+    const Stages s = f->stages;
+    state.counters["lockout_ms"] = s.lockout_list;
+    state.counters["state_ms"] = s.state_save;
+    state.counters["nft_apply_ms"] = s.nft_apply;
+    state.counters["nft_read_ms"] = s.nft_read;
+    state.counters["audit_ms"] = s.audit;
+    state.counters["routes_ms"] = s.routes;
+    state.counters["conntrack_ms"] = s.conntrack;
+    state.counters["ack_sign_ms"] = s.ack_sign;
+    state.counters["rest_ms"] = *elapsed - s.sum();
+    state.counters["audit_entries"] = s.audit_entries;
+    state.counters["seen_ids"] =
+        static_cast<double>(f->core->desired().replay.seen_command_ids.size());
+    if (time_isolate) {
+      if (auto untimed = runOrder(*f, false); !untimed.ok()) {
+        state.SkipWithError(untimed.error().message.c_str());
+        break;
+      }
+    }
+  }
+}
+
+// ---- reference points -----------------------------------------------------------------------
+
+// verifyDispatch alone (pure: no I/O) on a fresh isolate dispatch against an empty replay state.
+void verifyBench(benchmark::State& state, const Fixture* f, const Trust* trust,
+                 const std::string* envelope) {
+  const AgentSelf self{kGateway, f->keys.agentKey().keyId()};
+  const AgentReplayState replay;
+  for (auto _ : state) {
+    const auto start = SteadyClock::now();
+    OrderVerification verification =
+        verifyDispatch(*envelope, *trust, self, replay, f->policy, f->clock);
+    state.SetIterationTime(millisSince(start) / 1000.0);
+    if (!verification.ok()) {
+      state.SkipWithError(verification.rejection().message.c_str());
+      break;
+    }
+  }
+}
+
+// SqliteStateStore::save (one transaction, synchronous=FULL) of a state with one isolation and
+// `seen` command ids, all of them already stored: save() writes the whole replay state each
+// time, so its cost grows with the number of orders the agent has ever accepted.
+void stateSaveBench(benchmark::State& state, SqliteStateStore* store, DesiredState* desired) {
+  for (auto _ : state) {
+    ++desired->replay.last_seq;
+    const auto start = SteadyClock::now();
+    const Status saved = store->save(*desired);
+    state.SetIterationTime(millisSince(start) / 1000.0);
+    if (!saved.ok()) {
+      state.SkipWithError(saved.error().message.c_str());
+      break;
+    }
+  }
+}
+
+// `nft -f FILE`: what a shell-out implementation would pay per apply.
+void nftProcessBench(benchmark::State& state, const std::string* path) {
+  std::string arg0 = "nft";
+  std::string arg1 = "-f";
+  std::string arg2 = *path;
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  for (auto _ : state) {
+    const auto start = SteadyClock::now();
+    pid_t pid = 0;
+    if (posix_spawnp(&pid, "nft", nullptr, nullptr, argv, environ) != 0) {
+      state.SkipWithError("posix_spawnp(nft) failed");
+      break;
+    }
+    int wstatus = 0;
+    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    state.SetIterationTime(millisSince(start) / 1000.0);
+    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+      state.SkipWithError("nft -f failed");
+      break;
+    }
+  }
+}
+
+double percentile(const std::vector<double>& values, double p) {
+  if (values.empty()) return 0;
+  std::vector<double> sorted = values;
+  std::sort(sorted.begin(), sorted.end());
+  const auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+void registerSingleShot(benchmark::internal::Benchmark* bench, int repetitions) {
+  bench->Iterations(1)
+      ->Repetitions(repetitions)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->ComputeStatistics("p99", [](const std::vector<double>& v) { return percentile(v, 0.99); })
+      ->ComputeStatistics("max", [](const std::vector<double>& v) { return percentile(v, 1.0); })
+      ->ReportAggregatesOnly(true);
+}
+
+int run(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  // Warm-up pairs, then one pair per repetition of each order benchmark.
+  const int order_count = 2 * (kWarmupPairs + 2 * kOrderRepetitions);
+  Fixture f;
+  if (Status ready = setUp(f, order_count); !ready.ok()) {
+    std::fprintf(stderr, "set-up failed: %s\n", ready.error().message.c_str());
+    return 1;
+  }
+  for (int i = 0; i < kWarmupPairs; ++i) {
+    for (bool isolated : {true, false}) {
+      if (auto warm = runOrder(f, isolated); !warm.ok()) {
+        std::fprintf(stderr, "warm-up order failed: %s\n", warm.error().message.c_str());
+        return 1;
+      }
+    }
+  }
+
+  // The planner's text for the same isolation (and for none), for `nft -f` beside the orders.
+  auto isolated_plan = planGateway(f.policy, kGateway, {Isolation{"office", "full"}});
+  auto restored_plan = planGateway(f.policy, kGateway, {});
+  if (!isolated_plan.ok() || !restored_plan.ok()) {
+    std::fprintf(stderr, "planGateway failed\n");
+    return 1;
+  }
+  const std::string isolate_path = (f.dir->path() / "isolate_office.nft").string();
+  const std::string restore_path = (f.dir->path() / "restore.nft").string();
+  if (!writeFile(isolate_path, isolated_plan->nft_script).ok() ||
+      !writeFile(restore_path, restored_plan->nft_script).ok()) {
+    std::fprintf(stderr, "cannot write the nft scripts\n");
+    return 1;
+  }
+  auto trust = loadTrustFile(f.dir->path() / "trust.json");
+  auto signed_dispatch = f.keys.dispatchEnvelope(0, f.clock.now());
+  if (!trust.ok() || !signed_dispatch.ok()) {
+    std::fprintf(stderr, "cannot prepare the verify benchmark\n");
+    return 1;
+  }
+  const std::string verify_envelope = serializeDsseEnvelope(*signed_dispatch);
+
+  registerSingleShot(
+      benchmark::RegisterBenchmark("order/isolate/frame_to_signed_ack", orderBench, &f, true),
+      kOrderRepetitions);
+  registerSingleShot(
+      benchmark::RegisterBenchmark("order/restore/frame_to_signed_ack", orderBench, &f, false),
+      kOrderRepetitions);
+  registerSingleShot(benchmark::RegisterBenchmark("stage/verifyDispatch/isolate", verifyBench, &f,
+                                                  &*trust, &verify_envelope),
+                     kStageRepetitions);
+  // Separate stores (own directories, own locks), pre-filled with 0 / 1,000 / 10,000 ids.
+  std::vector<std::unique_ptr<SqliteStateStore>> save_stores;
+  std::vector<std::unique_ptr<DesiredState>> save_states;
+  for (int seen : {0, 1000, 10000}) {
+    auto store = SqliteStateStore::open(f.dir->path() / ("save_" + std::to_string(seen)));
+    if (!store.ok()) {
+      std::fprintf(stderr, "state store: %s\n", store.error().message.c_str());
+      return 1;
+    }
+    auto desired = std::make_unique<DesiredState>(f.core->desired());
+    desired->isolations.clear();
+    ActiveIsolation active;
+    active.isolation = Isolation{"office", "full"};
+    active.origin = "order:benchmark";
+    desired->isolations.push_back(active);
+    desired->replay.seen_command_ids.clear();
+    for (int i = 0; i < seen; ++i) {
+      char command_id[40];
+      std::snprintf(command_id, sizeof command_id, "%08x-0000-4000-8000-%012x",
+                    static_cast<unsigned>(i), static_cast<unsigned>(i));
+      desired->replay.seen_command_ids.insert(command_id);
+    }
+    if (Status saved = (*store)->save(*desired); !saved.ok()) {
+      std::fprintf(stderr, "state store: %s\n", saved.error().message.c_str());
+      return 1;
+    }
+    registerSingleShot(
+        benchmark::RegisterBenchmark(("stage/state_save/seen_ids:" + std::to_string(seen)).c_str(),
+                                     stateSaveBench, store->get(), desired.get()),
+        kStageRepetitions);
+    save_stores.push_back(std::move(store).value());
+    save_states.push_back(std::move(desired));
+  }
+  registerSingleShot(
+      benchmark::RegisterBenchmark("nft_f_process/isolate_office", nftProcessBench, &isolate_path),
+      kNftProcessRepetitions);
+  registerSingleShot(
+      benchmark::RegisterBenchmark("nft_f_process/restore", nftProcessBench, &restore_path),
+      kNftProcessRepetitions);
+
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace shadan
+
+int main(int argc, char** argv) {
+  // Before any netlink socket exists: everything below happens in a namespace of our own.
+  if (unshare(CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "unshare(CLONE_NEWNET): %s (run as root)\n", std::strerror(errno));
+    return 1;
+  }
+  // `iif "lo"` needs the device; up so it is a realistic loopback. The lab policy names no
+  // interfaces for gateway gw, so no other device is needed for the plan to apply.
+  if (std::system("ip link set lo up") != 0) {
+    std::fprintf(stderr, "cannot bring lo up in the benchmark namespace\n");
+    return 1;
+  }
+  return shadan::run(argc, argv);
+}
