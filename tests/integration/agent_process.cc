@@ -77,8 +77,10 @@ Result<std::unique_ptr<AgentProcess>> AgentProcess::start(const AgentProcessOpti
   if (!null_in.valid()) return makeError(ErrorCode::kIo, "open /dev/null: " + errnoText(errno));
 
   // Everything the child touches between fork and exec is built here (async-signal-safety).
-  std::vector<std::string> argv = {"ip", "netns", "exec", options.netns, options.binary.string(),
-                                   "run"};
+  std::vector<std::string> argv;
+  if (!options.netns.empty()) argv = {"ip", "netns", "exec", options.netns};
+  argv.push_back(options.binary.string());
+  argv.push_back("run");
   argv.insert(argv.end(), options.arguments.begin(), options.arguments.end());
   std::vector<char*> c_argv;
   for (std::string& arg : argv) c_argv.push_back(arg.data());
@@ -102,6 +104,9 @@ Result<std::unique_ptr<AgentProcess>> AgentProcess::start(const AgentProcessOpti
         ::dup2(log.get(), STDERR_FILENO) < 0) {
       ::_exit(127);
     }
+    // Descriptors the test opened without O_CLOEXEC (Asio's sockets, e.g. a listening
+    // WebSocketAgentHub) must not live on in the daemon: it would keep the test's port bound.
+    ::close_range(3, ~0U, 0);
     ::execvpe(c_argv[0], c_argv.data(), c_env.data());
     ::_exit(127);
   }
@@ -117,7 +122,8 @@ Result<std::unique_ptr<AgentProcess>> AgentProcess::start(const AgentProcessOpti
       for (std::string line; std::getline(lines, line);) {
         if (line == "READY=1") {
           process->ready_at_ = std::chrono::steady_clock::now();
-          // pid() promises the daemon itself: `ip netns exec` must have exec'd it in place.
+          // pid() promises the daemon itself: `ip netns exec` (if used) must have exec'd it in
+          // place.
           std::string comm = readWholeFile("/proc/" + std::to_string(pid) + "/comm");
           if (!comm.empty() && comm.back() == '\n') comm.pop_back();
           if (comm != options.binary.filename().string().substr(0, 15)) {

@@ -6,6 +6,8 @@
 //
 // The child is `ip netns exec NS BINARY run ARGS...`. `ip netns exec` execs the binary in place
 // (no fork), so the child's pid IS the daemon's pid: signals and /proc/<pid> reach the daemon.
+// With an empty `netns` the child is `BINARY run ARGS...` in the test's own namespace (a test
+// that has moved itself into a private namespace, tests/support/private_netns.h).
 //
 // Readiness: the test process binds a unix datagram socket on a FILESYSTEM path and hands it to
 // the child as NOTIFY_SOCKET. Not an abstract one: abstract unix addresses are scoped to the
@@ -15,7 +17,8 @@
 // leaves a daemon behind (and never leaves a zombie). The helper itself never touches the
 // kernel's rules: killing the daemon leaves them as they are, which is what the tests check.
 //
-// Not thread-safe. Uses fork/exec; the child only calls async-signal-safe functions before exec.
+// Not thread-safe. Uses fork/exec; the child only calls async-signal-safe functions before exec,
+// and inherits no descriptor but stdin/stdout/stderr (a test's sockets stay the test's).
 
 #include <signal.h>
 #include <sys/types.h>
@@ -33,7 +36,8 @@
 namespace shadan {
 
 struct AgentProcessOptions {
-  std::string netns;                   // the namespace the daemon runs in (e.g. the lab's gw)
+  // The namespace the daemon runs in (e.g. the lab's gw); empty: the caller's own namespace.
+  std::string netns;
   std::filesystem::path binary;        // shadan-agent
   std::vector<std::string> arguments;  // after "run": --policy, --gateway, --state-dir, ...
   // stdout and stderr of the daemon (its log). Appended to, so several runs share one file.
