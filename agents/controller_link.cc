@@ -15,6 +15,7 @@
 #include <random>
 #include <utility>
 
+#include "common/audit_ship.h"
 #include "common/logging.h"
 #include "common/strict_json.h"
 #include "common/tls.h"
@@ -84,6 +85,10 @@ class ControllerLink::Impl : public std::enable_shared_from_this<ControllerLink:
   void connectionLost(const Connection* connection, const std::string& reason, bool was_open);
   void dispatchReceived(const Json& envelope) {
     if (callbacks_.on_dispatch) callbacks_.on_dispatch(envelope);
+  }
+  bool handlesAudit() const { return static_cast<bool>(callbacks_.on_audit); }
+  void auditReceived(const Json& message) {
+    if (callbacks_.on_audit) callbacks_.on_audit(message);
   }
 
   const LinkOptions& options() const { return options_; }
@@ -264,6 +269,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return fail("malformed dispatch message");
       }
       if (auto link = link_.lock()) link->dispatchReceived(message["envelope"]);
+    } else if (type == kAuditResumeType || type == kAuditAckType) {
+      auto link = link_.lock();
+      if (!link || !link->handlesAudit())
+        return fail("unknown message type " + quoteForMessage(type));
+      std::optional<Error> shape;
+      if (type == kAuditResumeType) {
+        if (auto first = parseAuditResume(message); !first.ok()) shape = first.error();
+      } else if (auto second = parseAuditAck(message); !second.ok()) {
+        shape = second.error();
+      }
+      if (shape) return fail("malformed message: " + shape->message);
+      link->auditReceived(message);
     } else if (type == "ping" || type == "pong") {
       if (!onlyMembers(message, {"type"})) return fail("malformed " + type + " message");
       if (type == "ping") write(R"({"type":"pong"})");

@@ -16,7 +16,8 @@
 //   - send() queues a message only while connected (kUnavailable otherwise). Nothing is kept
 //     across connections: the caller keeps its outbox of unacknowledged acks and sends it again
 //     from on_connected. Messages on one connection are written in order, one at a time.
-//   - Incoming: "dispatch" -> on_dispatch(envelope object); "ping" -> answered with "pong";
+//   - Incoming: "dispatch" -> on_dispatch(envelope object); "audit_resume" / "audit_ack"
+//     (shape checked) -> on_audit(message); "ping" -> answered with "pong";
 //     "pong" -> a sign of life. Any other type, a binary frame, JSON that parseStrictJson
 //     refuses or a message over max_message_bytes closes the connection (and a reconnect
 //     follows). The link does not verify dispatches: that is agents/order_verifier.h.
@@ -69,6 +70,9 @@ struct LinkCallbacks {
   std::function<void()> on_connected;
   std::function<void(const std::string& reason)> on_disconnected;
   std::function<uint64_t()> last_seq;  // for the hello; 0 when not given
+  // "audit_resume" / "audit_ack" from the controller (common/audit_ship.h), shape checked.
+  // Without this callback they close the connection like any unknown type.
+  std::function<void(const nlohmann::json& message)> on_audit;
 };
 
 // The delay before reconnect attempt `attempt` (0 = the first retry): initial * 2^attempt,

@@ -26,6 +26,7 @@
 #include "agents/sd_notify.h"
 #include "agents/state/sqlite_state_store.h"
 #include "common/audit_export.h"
+#include "common/audit_ship.h"
 #include "common/logging.h"
 #include "common/policy.h"
 #include "common/trust.h"
@@ -100,12 +101,17 @@ class Daemon {
     callbacks.on_connected = [this] {
       log_->info("event=controller_connected");
       loss_handled_ = false;
+      // Audit shipping waits for the controller's audit_resume (only enrolled agents get one).
+      shipper_->reset();
       flushOutbox();
     };
+    callbacks.on_audit = [this](const nlohmann::json& message) { onAuditMessage(message); };
     callbacks.on_disconnected = [this](const std::string& reason) {
       log_->warn("event=controller_disconnected reason=\"{}\"", reason);
     };
     callbacks.last_seq = [this] { return static_cast<uint64_t>(core_.desired().replay.last_seq); };
+    shipper_ = std::make_unique<AuditShipper>(ship_fs_, ship_reader_,
+                                              (options_.state_dir / "audit.log").string());
     link_ = std::make_unique<ControllerLink>(io_, link_options, callbacks, clock_);
     link_started_ = std::chrono::system_clock::now();
     return link_->start();
@@ -232,6 +238,61 @@ class Daemon {
       if (!link_->send(outbox_.front()).ok()) return;
       outbox_.pop_front();
     }
+    // Audit entries go after the acks (queued behind them on the same connection), one
+    // bounded batch in flight at a time, so shipping never delays an ack by more than that.
+    shipAudit();
+  }
+
+  // ---- audit shipping (common/audit_ship.h) -------------------------------------------------
+
+  void shipAudit() {
+    if (!shipper_ || !link_ || !link_->connected()) return;
+    auto message = shipper_->next(audit_.log().size());
+    if (!message.ok()) {
+      log_->error("event=audit_ship_failed error=\"{}\"", message.error().message);
+      return;
+    }
+    if (!*message) return;
+    if (Status sent = link_->send(**message); !sent.ok()) {
+      // Not connected any more (the next session resumes) or an oversized frame (a bug).
+      log_->error("event=audit_ship_failed error=\"{}\"", sent.error().message);
+    }
+  }
+
+  void onAuditMessage(const nlohmann::json& message) {
+    if (!shipper_) return;
+    const std::string type = message.value("type", "");
+    if (type == kAuditResumeType) {
+      auto resume = parseAuditResume(message);  // the link checked the shape already
+      if (!resume.ok()) return;
+      Status resumed = shipper_->onResume(*resume);
+      if (!resumed.ok() && shipper_->halted()) {
+        log_->error("event=audit_resume_mismatch reason=\"{}\"", shipper_->haltReason());
+        // Audited once per distinct mismatch, not on every reconnect.
+        if (shipper_->haltReason() != last_ship_mismatch_) {
+          last_ship_mismatch_ = shipper_->haltReason();
+          core_.auditEvent("audit_ship_mismatch", "halted",
+                           nlohmann::json{{"reason", shipper_->haltReason()},
+                                          {"controller_next_seq", resume->next_seq},
+                                          {"controller_prev_hash", resume->prev_hash}});
+        }
+        return;
+      }
+      if (!resumed.ok()) {
+        log_->error("event=audit_resume_failed error=\"{}\"", resumed.error().message);
+        return;
+      }
+      log_->info("event=audit_resume next_seq={} checkpoint_size={}", resume->next_seq,
+                 resume->checkpoint_size);
+    } else if (type == kAuditAckType) {
+      auto ack = parseAuditAck(message);
+      if (!ack.ok()) return;
+      if (Status acked = shipper_->onAck(*ack); !acked.ok()) {
+        log_->warn("event=audit_ack_unexpected error=\"{}\"", acked.error().message);
+        return;
+      }
+    }
+    shipAudit();
   }
 
   // Policy `agent.on_controller_loss: revert`: drills end when the controller is gone longer
@@ -296,6 +357,7 @@ class Daemon {
     poll_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
       checkControllerLoss();
+      shipAudit();
       if (auto checkpointed = audit_.log().maybeCheckpoint(); !checkpointed.ok()) {
         log_->error("event=audit_checkpoint_failed error=\"{}\"", checkpointed.error().message);
       }
@@ -403,6 +465,7 @@ class Daemon {
             log_->info("event=control op={} segment={} ok={} pid={}", request->op,
                        request->segment.value_or("*"), answer.value("ok", false), peer.pid);
             armDeadline();
+            shipAudit();
           }
           reply(client, answer);
         });
@@ -434,6 +497,10 @@ class Daemon {
   std::unique_ptr<asio::steady_timer> reapply_retry_;
   SystemClock clock_;
   std::unique_ptr<ControllerLink> link_;
+  PosixLogFileSystem ship_fs_;
+  PosixAuditFileReader ship_reader_;
+  std::unique_ptr<AuditShipper> shipper_;
+  std::string last_ship_mismatch_;
   std::deque<nlohmann::json> outbox_;
   std::chrono::system_clock::time_point link_started_;
   bool loss_handled_ = false;

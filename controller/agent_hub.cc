@@ -13,6 +13,7 @@
 #include <map>
 #include <utility>
 
+#include "common/audit_ship.h"
 #include "common/logging.h"
 #include "common/strict_json.h"
 #include "common/tls.h"
@@ -113,6 +114,10 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   bool helloReceived(const std::shared_ptr<Session>& session, const HelloMessage& hello);
   void ackReceived(const std::string& agent_id, const Json& envelope) {
     if (callbacks_.on_ack) callbacks_.on_ack(agent_id, envelope);
+  }
+  bool handlesAudit() const { return static_cast<bool>(callbacks_.on_audit); }
+  void auditReceived(const std::string& agent_id, const Json& message) {
+    if (callbacks_.on_audit) callbacks_.on_audit(agent_id, message);
   }
   void sessionEnded(uint64_t session_id, const std::string& agent_id);
 
@@ -284,6 +289,15 @@ class Session : public std::enable_shared_from_this<Session> {
         return fail("malformed message: ack without an \"envelope\" object");
       }
       hub->ackReceived(agent_id_, message["envelope"]);
+    } else if ((type == kAuditEntriesType || type == kAuditCheckpointType) && hub->handlesAudit()) {
+      std::optional<Error> shape;
+      if (type == kAuditEntriesType) {
+        if (auto first = parseAuditEntries(message); !first.ok()) shape = first.error();
+      } else if (auto second = parseAuditCheckpointMessage(message); !second.ok()) {
+        shape = second.error();
+      }
+      if (shape) return fail("malformed message: " + shape->message);
+      hub->auditReceived(agent_id_, message);
     } else if (type == "ping" || type == "pong") {
       if (Status members = checkMembers(message, {"type"}); !members.ok()) {
         return fail("malformed message: " + members.error().message);

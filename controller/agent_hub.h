@@ -14,10 +14,11 @@
 //      certificate's CN. The session becomes the agent's current session (so send() from inside
 //      on_hello already reaches it), then on_hello decides: false closes it (and an older
 //      session, if any, stays current); true closes the agent's older session, if any.
-//   4. Then: "ack" -> on_ack(agent_id, envelope); "ping" -> answered with "pong"; "pong" only
-//      counts as a sign of life. Anything else -- a second hello, an unknown type, a binary
-//      frame, JSON that parseStrictJson refuses, a message over max_message_bytes -- closes the
-//      session.
+//   4. Then: "ack" -> on_ack(agent_id, envelope); "audit" / "audit_checkpoint" (shape checked
+//      with common/audit_ship.h) -> on_audit(agent_id, message); "ping" -> answered with
+//      "pong"; "pong" only counts as a sign of life. Anything else -- a second hello, an unknown
+//      type, a binary frame, JSON that parseStrictJson refuses, a message over max_message_bytes --
+//      closes the session.
 //   5. Each side sends {"type":"ping"} every heartbeat_interval; a session that received nothing
 //      for heartbeat_misses intervals is closed.
 // on_disconnect(agent_id) runs when the agent's current session ends; not for a session that
@@ -86,6 +87,10 @@ struct AgentHubCallbacks {
       on_hello;
   std::function<void(const std::string& agent_id, const nlohmann::json& envelope)> on_ack;
   std::function<void(const std::string& agent_id)> on_disconnect;
+  // An audit-shipping message ("audit" or "audit_checkpoint", common/audit_ship.h), its shape
+  // already checked. Without this callback such a message closes the session like any unknown
+  // type.
+  std::function<void(const std::string& agent_id, const nlohmann::json& message)> on_audit;
 };
 
 class WebSocketAgentHub : public AgentHub {

@@ -271,7 +271,9 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     return ApiResponse{200, progress->toJson()};
   }
   if (parts.size() == 3 && resource == "status" && get) {
-    return ok(orders_.status());
+    auto status = orders_.status();
+    if (status.ok()) (*status)["alarms"] = alarms_ ? alarms_() : json::array();
+    return ok(status);
   }
   if (parts.size() == 4 && resource == "orders" && get) {
     if (!validPathId(parts[3])) return apiError(404, "not_found", "no such order");

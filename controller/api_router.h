@@ -12,6 +12,7 @@
 //     the documented fields; an unknown field is a 400 naming it.
 //   - Errors are {"error":{"code","message"}}; neither tokens nor bodies are ever logged.
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -60,9 +61,14 @@ class ApiRouter {
 
   ApiResponse handle(const ApiRequest& request);
 
+  // Standing alarms for GET /v1/status ("alarms": [...]), e.g. AuditMirror::alarms(); an
+  // empty list when not set.
+  void setAlarmSource(std::function<nlohmann::json()> alarms) { alarms_ = std::move(alarms); }
+
  private:
   const TokenTable& tokens_;
   OrdersService& orders_;
+  std::function<nlohmann::json()> alarms_;
 };
 
 }  // namespace shadan

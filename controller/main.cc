@@ -10,12 +10,15 @@
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/audit_log.h"
+#include "common/audit_ship.h"
 #include "common/clock.h"
 #include "common/ed25519.h"
 #include "common/logging.h"
@@ -26,6 +29,7 @@
 #include "controller/agent_hub.h"
 #include "controller/api_router.h"
 #include "controller/api_server.h"
+#include "controller/audit_mirror.h"
 #include "controller/config.h"
 #include "controller/orders_service.h"
 #include "controller/store.h"
@@ -69,6 +73,11 @@ struct Controller {
   SystemClock clock;
   PosixLogFileSystem fs;
   std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<AuditMirror> mirror;
+  // Agents connected now, and those of them whose audit shipping has started (with the enrolled
+  // key their checkpoints are checked with).
+  std::set<std::string> connected;
+  std::map<std::string, Ed25519PublicKey> audit_sessions;
   asio::io_context io{1};
   std::unique_ptr<WebSocketAgentHub> hub;
   std::unique_ptr<OrdersService> orders;
@@ -76,6 +85,50 @@ struct Controller {
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> api;
 };
+
+// After an approved agent's hello (or its approval while connected): tell it where its shipped
+// audit log resumes. Pending agents ship nothing; a broken copy gets no resume (the alarm
+// stands until an operator acts).
+void startAuditSession(Controller& c, const std::string& agent_id) {
+  if (c.audit_sessions.count(agent_id) != 0) return;
+  auto agent = c.store->getAgent(agent_id);
+  if (!agent.ok() || !agent->has_value() || (*agent)->status != AgentStatus::kApproved ||
+      !(*agent)->public_key) {
+    return;
+  }
+  auto resume = c.mirror->resumePoint(agent_id);
+  if (!resume.ok()) {
+    logger("controller")
+        ->warn("agent={} event=audit_not_resumed error=\"{}\"", agent_id, resume.error().message);
+    return;
+  }
+  if (Status sent = c.hub->send(agent_id, auditResumeMessage(*resume)); !sent.ok()) return;
+  c.audit_sessions[agent_id] = *(*agent)->public_key;
+}
+
+void onAuditMessage(Controller& c, const std::string& agent_id, const nlohmann::json& message) {
+  auto session = c.audit_sessions.find(agent_id);
+  if (session == c.audit_sessions.end()) {
+    logger("controller")->warn("agent={} event=audit_unsolicited note=\"ignored\"", agent_id);
+    return;
+  }
+  Result<AuditAck> ack = makeError(ErrorCode::kInternal, "unknown audit message");
+  if (message["type"] == kAuditEntriesType) {
+    auto lines = parseAuditEntries(message);  // shape checked by the hub
+    if (lines.ok()) ack = c.mirror->storeEntries(agent_id, *lines);
+  } else if (auto line = parseAuditCheckpointMessage(message); line.ok()) {
+    ack = c.mirror->storeCheckpoint(agent_id, *line, session->second);
+  }
+  if (!ack.ok()) {
+    // An alarm was raised (and logged) by the mirror, or the disk failed: no ack, so the
+    // agent waits; shipping resumes from the stored copy on its next session.
+    logger("controller")
+        ->error("agent={} event=audit_not_stored error=\"{}\"", agent_id, ack.error().message);
+    c.audit_sessions.erase(session);
+    return;
+  }
+  (void)c.hub->send(agent_id, auditAckMessage(*ack));
+}
 
 Status wire(Controller& c) {
   auto policy = loadPolicyFile(c.config.policy_file);
@@ -107,6 +160,9 @@ Status wire(Controller& c) {
   auto audit = AuditLog::open(std::move(audit_options), c.fs, c.clock, c.signer.get());
   if (!audit.ok()) return audit.error().withContext("audit log");
   c.audit = std::move(*audit);
+  c.mirror =
+      std::make_unique<AuditMirror>(c.config.state_dir.string(), c.fs, c.clock, c.audit.get());
+  c.mirror->loadExisting();
 
   auto api_tls = makeServerTlsContext(c.config.tls_ca.string(), c.config.tls_cert.string(),
                                       c.config.tls_key.string());
@@ -131,12 +187,22 @@ Status wire(Controller& c) {
     converted.last_seq = static_cast<int64_t>(hello.last_seq);
     converted.version = hello.version;
     c.orders->onHello(converted);
+    c.connected.insert(agent_id);
+    c.audit_sessions.erase(agent_id);  // a new session resumes afresh
+    startAuditSession(c, agent_id);
     return true;  // unapproved agents stay connected and receive nothing
   };
   callbacks.on_ack = [&c](const std::string& agent_id, const nlohmann::json& envelope) {
     (void)c.orders->onAck(agent_id, envelope);  // refusals are logged and audited there
   };
-  callbacks.on_disconnect = [&c](const std::string& agent_id) { c.orders->onDisconnect(agent_id); };
+  callbacks.on_disconnect = [&c](const std::string& agent_id) {
+    c.connected.erase(agent_id);
+    c.audit_sessions.erase(agent_id);
+    c.orders->onDisconnect(agent_id);
+  };
+  callbacks.on_audit = [&c](const std::string& agent_id, const nlohmann::json& message) {
+    onAuditMessage(c, agent_id, message);
+  };
   auto hub = WebSocketAgentHub::create(c.io, std::move(hub_options), std::move(callbacks));
   if (!hub.ok()) return hub.error().withContext("agent hub");
   c.hub = std::move(*hub);
@@ -147,6 +213,11 @@ Status wire(Controller& c) {
                                              *c.audit, c.clock, std::move(options));
   c.tokens = std::make_unique<TokenTable>(c.config.tokens);
   c.router = std::make_unique<ApiRouter>(*c.tokens, *c.orders);
+  c.router->setAlarmSource([&c] {
+    nlohmann::json alarms = nlohmann::json::array();
+    for (const AuditAlarm& alarm : c.mirror->alarms()) alarms.push_back(alarm.toJson());
+    return alarms;
+  });
   auto api = ApiServer::create(c.io, *api_tls, c.config.api_listen, *c.router);
   if (!api.ok()) return api.error();
   c.api = std::move(*api);
@@ -160,6 +231,8 @@ void scheduleSweep(Controller& c, asio::steady_timer& timer) {
     if (auto status = c.orders->sweep(); !status.ok()) {
       logger("controller")->error("sweep failed: {}", status.error().message);
     }
+    // Agents approved while connected start shipping here.
+    for (const std::string& agent_id : c.connected) startAuditSession(c, agent_id);
     if (auto status = c.audit->maybeCheckpoint(); !status.ok()) {
       logger("controller")->error("audit checkpoint failed: {}", status.error().message);
     }

@@ -1,0 +1,113 @@
+#pragma once
+
+// The controller's copy of every agent's audit log (docs/audit.md "Shipping").
+//
+// Per agent, <state_dir>/agents/<agent_id>/audit.log and audit.log.checkpoints hold the entries
+// and checkpoints the agent shipped, byte for byte in the agent's format, so
+// `shadanctl audit verify <that dir> --key <agent pub>` checks the copy. The copy is never
+// rotated (one file holds what the agent's segments and current file hold together).
+//
+// Contracts:
+//   - Every entry is checked with AuditChain continuing from the stored copy (log_id must be
+//     "agent:<agent_id>"), every checkpoint with the agent's enrolled Ed25519 key and against
+//     the head hash and Merkle root of the stored entries at its size.
+//   - storeEntries/storeCheckpoint write, fdatasync and only then return the ack to send: an
+//     ack means durable.
+//   - A duplicate (a log_seq already stored, a checkpoint already stored) is accepted only when
+//     byte-identical, and then ignored. Anything else that breaks the chain (a changed entry,
+//     a gap, a malformed line, a foreign log_id), a checkpoint that does not verify or does not
+//     match, raises an alarm: an entry event="agent_audit_chain_break" in the controller's own
+//     audit log, an error log line, alarms() for GET /v1/status, and a marker file
+//     <agent dir>/audit.break (JSON: seq, reason, the offending line). From then on nothing more
+//     of that agent is stored (the copy stays as it was: evidence) until an operator moves
+//     the agent's directory (or the marker) aside; the marker makes this survive restarts.
+//   - Not thread-safe: the controller's io thread.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/audit_log.h"
+#include "common/audit_ship.h"
+#include "common/audit_sink.h"
+#include "common/clock.h"
+#include "common/ed25519.h"
+#include "common/result.h"
+
+namespace shadan {
+
+inline constexpr const char* kAgentAuditChainBreakEvent = "agent_audit_chain_break";
+
+struct AuditAlarm {
+  std::string agent_id;
+  uint64_t seq = 0;  // the entry (or checkpoint size) concerned
+  std::string reason;
+  std::string ts;  // RFC 3339 UTC, when it was raised (or read back from the marker)
+
+  nlohmann::json toJson() const;
+};
+
+class AuditMirror {
+ public:
+  // `fs` and `clock` must outlive the mirror; `controller_audit` (the controller's own log)
+  // too, and may be nullptr in tests that do not look at it.
+  AuditMirror(std::string state_dir, LogFileSystem& fs, const Clock& clock,
+              AuditSink* controller_audit);
+
+  // Loads every agent copy already under <state_dir>/agents, so standing alarms (audit.break
+  // markers) show in alarms() from startup on. Directories that fail to load are logged.
+  void loadExisting();
+
+  // Where the agent's copy lives (kInvalidArgument for an id that is no safe file name:
+  // [A-Za-z0-9._-], 1-64 characters, not starting with '.').
+  Result<std::string> logPath(const std::string& agent_id) const;
+
+  // The resume point to send after an enrolled agent's hello (loads the copy at first use).
+  // kState when the agent's copy is broken (an alarm is standing): send nothing then.
+  Result<AuditResume> resumePoint(const std::string& agent_id);
+
+  // An "audit" message's lines. Returns the ack to send. On an alarm the good prefix of the
+  // batch is kept, the alarm raised, and kState returned (send no ack).
+  Result<AuditAck> storeEntries(const std::string& agent_id, const std::vector<std::string>& lines);
+  // An "audit_checkpoint" message's line, checked with `agent_key`.
+  Result<AuditAck> storeCheckpoint(const std::string& agent_id, const std::string& line,
+                                   const Ed25519PublicKey& agent_key);
+
+  // Standing alarms (one per broken agent), including ones found on disk at load.
+  std::vector<AuditAlarm> alarms() const;
+  bool broken(const std::string& agent_id) const;
+
+ private:
+  struct AgentCopy {
+    std::string dir;
+    std::string log_path;
+    AuditChain chain;
+    std::unique_ptr<WritableLogFile> log;
+    std::unique_ptr<WritableLogFile> checkpoints;
+    uint64_t checkpoint_size = 0;
+    std::string last_checkpoint_line;
+    std::optional<AuditAlarm> alarm;
+  };
+
+  Result<AgentCopy*> load(const std::string& agent_id);
+  // Head hash and Merkle root of the first `size` stored entries (re-reads the copy; only for
+  // a checkpoint that does not end at the stored head, which the agent avoids).
+  Result<std::pair<std::string, std::string>> headAndRootAt(const AgentCopy& copy, uint64_t size);
+  Error raise(AgentCopy& copy, const std::string& agent_id, uint64_t seq, const std::string& reason,
+              const std::string& line);
+  AuditAck ackOf(const AgentCopy& copy) const {
+    return AuditAck{copy.chain.size(), copy.checkpoint_size};
+  }
+
+  std::string state_dir_;
+  LogFileSystem& fs_;
+  const Clock& clock_;
+  AuditSink* controller_audit_;
+  std::map<std::string, std::unique_ptr<AgentCopy>> agents_;
+};
+
+}  // namespace shadan
