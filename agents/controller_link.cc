@@ -90,6 +90,9 @@ class ControllerLink::Impl : public std::enable_shared_from_this<ControllerLink:
   void auditReceived(const Json& message) {
     if (callbacks_.on_audit) callbacks_.on_audit(message);
   }
+  void messageRejected(const std::string& reason) {
+    if (callbacks_.on_message_rejected) callbacks_.on_message_rejected(reason);
+  }
 
   const LinkOptions& options() const { return options_; }
   asio::ssl::context& tls() { return *tls_; }
@@ -245,8 +248,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (self->closed_) return;
       if (ec == websocket::error::closed) return self->fail("closed by the controller");
+      if (ec == websocket::error::message_too_big) {
+        return self->reject("message larger than " +
+                            std::to_string(self->options_.max_message_bytes) + " bytes");
+      }
       if (ec) return self->fail("read: " + ec.message());
-      if (!self->ws_.got_text()) return self->fail("binary frame from the controller");
+      if (!self->ws_.got_text()) return self->reject("binary frame from the controller");
       std::string text = beast::buffers_to_string(self->read_buffer_.data());
       self->read_buffer_.consume(self->read_buffer_.size());
       self->last_received_ = SteadyClock::now();
@@ -255,37 +262,45 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  // A message from the controller that the link refuses to interpret: closes the session like
+  // any failure, and tells the daemon first, which audits it (no ack: there is no seq to
+  // answer). The reconnect backoff bounds how often a hostile controller can cause this.
+  void reject(const std::string& reason) {
+    if (auto link = link_.lock()) link->messageRejected(reason);
+    fail(reason);
+  }
+
   void handle(const std::string& text) {
     auto parsed = parseStrictJson(text, "controller message", options_.max_message_bytes);
-    if (!parsed.ok()) return fail("malformed message: " + parsed.error().message);
+    if (!parsed.ok()) return reject("malformed message: " + parsed.error().message);
     const Json& message = *parsed;
     if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
-      return fail("malformed message: not an object with a string \"type\"");
+      return reject("malformed message: not an object with a string \"type\"");
     }
     const std::string type = message["type"].get<std::string>();
     if (type == "dispatch") {
       if (!onlyMembers(message, {"type", "envelope"}) || !message.contains("envelope") ||
           !message["envelope"].is_object()) {
-        return fail("malformed dispatch message");
+        return reject("malformed dispatch message");
       }
       if (auto link = link_.lock()) link->dispatchReceived(message["envelope"]);
     } else if (type == kAuditResumeType || type == kAuditAckType) {
       auto link = link_.lock();
       if (!link || !link->handlesAudit())
-        return fail("unknown message type " + quoteForMessage(type));
+        return reject("unknown message type " + quoteForMessage(type));
       std::optional<Error> shape;
       if (type == kAuditResumeType) {
         if (auto first = parseAuditResume(message); !first.ok()) shape = first.error();
       } else if (auto second = parseAuditAck(message); !second.ok()) {
         shape = second.error();
       }
-      if (shape) return fail("malformed message: " + shape->message);
+      if (shape) return reject("malformed message: " + shape->message);
       link->auditReceived(message);
     } else if (type == "ping" || type == "pong") {
-      if (!onlyMembers(message, {"type"})) return fail("malformed " + type + " message");
+      if (!onlyMembers(message, {"type"})) return reject("malformed " + type + " message");
       if (type == "ping") write(R"({"type":"pong"})");
     } else {
-      fail("unknown message type " + quoteForMessage(type));
+      reject("unknown message type " + quoteForMessage(type));
     }
   }
 

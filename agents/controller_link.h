@@ -73,6 +73,9 @@ struct LinkCallbacks {
   // "audit_resume" / "audit_ack" from the controller (common/audit_ship.h), shape checked.
   // Without this callback they close the connection like any unknown type.
   std::function<void(const nlohmann::json& message)> on_audit;
+  // A frame the link refused (malformed or duplicate-key JSON, unknown type, binary, larger
+  // than max_message_bytes), with the reason; the session is closed right after.
+  std::function<void(const std::string& reason)> on_message_rejected;
 };
 
 // The delay before reconnect attempt `attempt` (0 = the first retry): initial * 2^attempt,

@@ -106,6 +106,12 @@ class Daemon {
       flushOutbox();
     };
     callbacks.on_audit = [this](const nlohmann::json& message) { onAuditMessage(message); };
+    // Bad input from the network is audited even when it cannot be answered with an ack.
+    callbacks.on_message_rejected = [this](const std::string& reason) {
+      log_->warn("event=controller_message_rejected reason=\"{}\"", reason);
+      core_.auditEvent("controller_message_rejected", "rejected",
+                       nlohmann::json{{"reason", reason}});
+    };
     callbacks.on_disconnected = [this](const std::string& reason) {
       log_->warn("event=controller_disconnected reason=\"{}\"", reason);
     };

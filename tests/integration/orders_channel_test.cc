@@ -693,6 +693,13 @@ TEST_F(OrdersChannelTest, HostileOrdersAreRejectedAckedAndChangeNothing) {
       }
       EXPECT_EQ(snapshot(), baseline);
     }
+    // Not answerable (no seq to ack), but on record: one audit entry per refused frame.
+    std::ifstream log(state_dir_ + "/audit.log");
+    size_t refused = 0;
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("\"event\":\"controller_message_rejected\"") != std::string::npos) ++refused;
+    }
+    EXPECT_EQ(refused, frames.size()) << "broken frames must be audited";
   }
 
   // ---- restart: the agent reconnects with its last seq; replay is still a replay ---------

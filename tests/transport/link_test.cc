@@ -202,6 +202,7 @@ class LinkTest : public ::testing::Test {
     std::vector<Json> dispatches;
     int connects = 0;
     std::vector<std::string> disconnects;
+    std::vector<std::string> rejected;
   };
 
   ControllerLink& startLink(LinkOptions options, LinkEvents& events) {
@@ -212,6 +213,9 @@ class LinkTest : public ::testing::Test {
     callbacks.on_connected = [&events] { ++events.connects; };
     callbacks.on_disconnected = [&events](const std::string& reason) {
       events.disconnects.push_back(reason);
+    };
+    callbacks.on_message_rejected = [&events](const std::string& reason) {
+      events.rejected.push_back(reason);
     };
     callbacks.last_seq = [] { return uint64_t{41}; };
     links_.push_back(
@@ -564,6 +568,9 @@ TEST_F(LinkTest, MisbehavingControllerMessageClosesTheLinkWhichReconnects) {
   ASSERT_TRUE(runUntil(io_, [&] { return events.disconnects.size() == 1; }));
   EXPECT_NE(events.disconnects[0].find("unknown message type"), std::string::npos)
       << events.disconnects[0];
+  // The daemon is told (it audits the refusal: bad input from the network leaves a record).
+  ASSERT_EQ(events.rejected.size(), 1u);
+  EXPECT_NE(events.rejected[0].find("unknown message type"), std::string::npos);
   ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2; }));
 
   // Oversized messages are refused before they are queued.
