@@ -210,7 +210,7 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
   ObjectReader root(*parsed, src, "");
   SHADAN_RETURN_IF_ERROR(
       root.checkShape({"api", "agent_hub", "tls", "policy", "trust", "signing_key", "state_dir",
-                       "tokens", "orders", "log_level"}));
+                       "tokens", "orders", "log_level", "audit_export"}));
   ControllerConfig config;
 
   for (const char* key : {"api", "agent_hub", "tls"}) {
@@ -286,6 +286,15 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
       return root.error("log_level", "must be debug, info, warn, error or off");
     }
     config.log_level = *level;
+  }
+  if (root.has("audit_export")) {
+    auto mode = root.string("audit_export");
+    if (!mode.ok()) return mode.error();
+    static const std::set<std::string> kModes = {"off", "journald", "syslog", "auto"};
+    if (kModes.count(*mode) == 0) {
+      return root.error("audit_export", "must be off, journald, syslog or auto");
+    }
+    config.audit_export = *mode;
   }
   return config;
 }

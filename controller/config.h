@@ -11,12 +11,13 @@
 //    "tokens": [{"name": "sato", "role": "operator", "sha256": "<64 hex>"}],
 //    "orders": {"authz_validity_s": 1800, "approval_validity_s": 3600,
 //               "dispatch_validity_s": 300},
-//    "log_level": "info"}
+//    "log_level": "info", "audit_export": "off"}
 //
 // Contracts:
 //   - Parsing is strict: duplicate keys, floats and unknown members are refused; every error is
 //     kParse and reads `<source>: <JSON pointer>: <reason>`.
-//   - `orders`, `agent_hub.heartbeat_s` and `log_level` are optional (defaults below).
+//   - `orders`, `agent_hub.heartbeat_s`, `log_level` and `audit_export` are optional (defaults
+//     below).
 //   - Token names are unique, 1-64 of [a-z0-9_.-]; a token hash appears once (two names for one
 //     secret would make the caller's identity ambiguous).
 //   - Paths are taken as written; their contents are loaded (and checked) by main.cc.
@@ -67,6 +68,9 @@ struct ControllerConfig {
   std::vector<ApiToken> tokens;
   OrderTimings orders;
   std::string log_level = "info";
+  // A copy of every audit entry to journald or syslog (common/audit_export.h):
+  // off | journald | syslog | auto. The hash-chained log stays the record.
+  std::string audit_export = "off";
 };
 
 // "host:port" or "[v6]:port"; the host must be an IP literal.

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/audit_export.h"
 #include "common/audit_log.h"
 #include "common/audit_ship.h"
 #include "common/clock.h"
@@ -73,6 +74,9 @@ struct Controller {
   SystemClock clock;
   PosixLogFileSystem fs;
   std::unique_ptr<AuditLog> audit;
+  // What every component records through: the log, or the log plus a journald/syslog copy.
+  std::unique_ptr<ExportingAuditSink> exporting;
+  AuditSink* sink = nullptr;
   std::unique_ptr<AuditMirror> mirror;
   // Agents connected now, and those of them whose audit shipping has started (with the enrolled
   // key their checkpoints are checked with).
@@ -160,8 +164,17 @@ Status wire(Controller& c) {
   auto audit = AuditLog::open(std::move(audit_options), c.fs, c.clock, c.signer.get());
   if (!audit.ok()) return audit.error().withContext("audit log");
   c.audit = std::move(*audit);
-  c.mirror =
-      std::make_unique<AuditMirror>(c.config.state_dir.string(), c.fs, c.clock, c.audit.get());
+  c.sink = c.audit.get();
+  AuditExportOptions export_options;
+  export_options.identifier = "shadan-controller";
+  export_options.log_id = "controller";
+  auto exporter = makeAuditExporter(c.config.audit_export, export_options);
+  if (!exporter.ok()) return exporter.error().withContext("audit_export");
+  if (*exporter) {
+    c.exporting = std::make_unique<ExportingAuditSink>(*c.audit, std::move(*exporter));
+    c.sink = c.exporting.get();
+  }
+  c.mirror = std::make_unique<AuditMirror>(c.config.state_dir.string(), c.fs, c.clock, c.sink);
   c.mirror->loadExisting();
 
   auto api_tls = makeServerTlsContext(c.config.tls_ca.string(), c.config.tls_cert.string(),
@@ -210,7 +223,7 @@ Status wire(Controller& c) {
   OrdersServiceOptions options;
   options.timings = c.config.orders;
   c.orders = std::make_unique<OrdersService>(c.policy, c.trust, *c.signer, *c.store, *c.hub,
-                                             *c.audit, c.clock, std::move(options));
+                                             *c.sink, c.clock, std::move(options));
   c.tokens = std::make_unique<TokenTable>(c.config.tokens);
   c.router = std::make_unique<ApiRouter>(*c.tokens, *c.orders);
   c.router->setAlarmSource([&c] {

@@ -32,6 +32,13 @@ TEST(ControllerConfigTest, ParsesAValidConfig) {
   ASSERT_EQ(config->tokens.size(), 2u);
   EXPECT_EQ(config->tokens[1].role, ApiRole::kDetector);
   EXPECT_EQ(config->orders.authz_validity_s, 1800);
+  EXPECT_EQ(config->audit_export, "off");  // off unless asked for
+
+  json with_export = validConfig();
+  with_export["audit_export"] = "journald";
+  auto exported = parseControllerConfig(with_export.dump(), "controller.json");
+  ASSERT_TRUE(exported.ok()) << exported.error().message;
+  EXPECT_EQ(exported->audit_export, "journald");
 }
 
 TEST(ControllerConfigTest, ErrorsNameThePointer) {
@@ -51,6 +58,7 @@ TEST(ControllerConfigTest, ErrorsNameThePointer) {
       {"same secret twice", [](json& c) { c["tokens"][1]["sha256"] = std::string(64, 'a'); },
        "/tokens/1/sha256"},
       {"float", [](json& c) { c["agent_hub"]["heartbeat_s"] = 1.5; }, "heartbeat_s"},
+      {"unknown export", [](json& c) { c["audit_export"] = "splunk"; }, "/audit_export"},
       {"dispatch validity above the agent's cap",
        [](json& c) {
          c["orders"] = {{"dispatch_validity_s", 3600}};
