@@ -39,31 +39,8 @@ agent() {
     sed 's/^/    /'
 }
 
-# expect reachable|cut FROM TO [probe options]
-expect() {
-  local want=$1 from=$2 to=$3
-  shift 3
-  local what="tcp" family="v4" args=("$@") i
-  for ((i = 0; i < ${#args[@]}; i++)); do
-    case ${args[i]} in
-      --icmp) what="icmp" ;;
-      --tcp) what="tcp:${args[i + 1]}" ;;
-      -6) family="v6" ;;
-    esac
-  done
-  local got
-  if "$CTL" lab probe --name "$LAB" --from "$from" --to "$to" --timeout 400 "$@" >/dev/null 2>&1; then
-    got=reachable
-  else
-    got=cut
-  fi
-  local mark="ok  "
-  if [[ $got != "$want" ]]; then
-    mark="FAIL"
-    failures=$((failures + 1))
-  fi
-  printf '  [%s] %-8s -> %-8s %-9s %s  %s\n' "$mark" "$from" "$to" "$what" "$family" "$got"
-}
+# shellcheck source=lib/expect.sh
+source "$ROOT/scripts/lib/expect.sh"
 
 say "Building lab $LAB (namespaces sd-$LAB-*)"
 "$CTL" lab up --name "$LAB" | sed 's/^/  /'

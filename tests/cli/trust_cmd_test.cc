@@ -11,23 +11,13 @@
 #include "cli/shadanctl.h"
 #include "common/ed25519.h"
 #include "common/trust.h"
+#include "tests/fakes/fake_backends.h"
 
 namespace shadan {
 namespace {
 
-class FixedClock : public Clock {
- public:
-  explicit FixedClock(int64_t unix_millis) : now_(std::chrono::milliseconds(unix_millis)) {}
-  std::chrono::system_clock::time_point now() const override { return now_; }
-  void set(int64_t unix_millis) {
-    now_ = std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_millis));
-  }
-
- private:
-  std::chrono::system_clock::time_point now_;
-};
-
-constexpr int64_t kNowMs = 1795687260000;  // 2026-11-26T10:01:00Z
+// The fake clock starts at a fixed instant (tests/fakes/fake_backends.h).
+constexpr int64_t kNowMs = 1795000000000;
 
 class TrustCmdTest : public ::testing::Test {
  protected:
@@ -67,7 +57,7 @@ class TrustCmdTest : public ::testing::Test {
   Ed25519KeyPair controller_ = Ed25519KeyPair::generate();
   Ed25519KeyPair sato_ = Ed25519KeyPair::generate();
   Ed25519KeyPair gw_ = Ed25519KeyPair::generate();
-  FixedClock clock_{kNowMs};
+  testing::FakeClock clock_;
   std::filesystem::path dir_;
   std::ostringstream out_;
   std::ostringstream err_;
@@ -154,7 +144,7 @@ TEST_F(TrustCmdTest, ShowReportsExpiry) {
             kExitOk);
   EXPECT_EQ(run({"show", path("trust.json")}), kExitOk);
   EXPECT_NE(out_.str().find("controller"), std::string::npos);
-  clock_.set(kNowMs + 2 * 3600 * 1000);
+  clock_.advance(std::chrono::hours(2));
   EXPECT_EQ(run({"show", path("trust.json"), "--json"}), kExitFailure);
   EXPECT_NE(out_.str().find("\"expired\":true"), std::string::npos) << out_.str();
 }
