@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -335,9 +336,45 @@ class Command {
     return change(request);
   }
 
+  // A state-changing command refused before it could be handled (its policy file did not
+  // load, or does not name this gateway) is still a refused local action, and refused actions
+  // are on record: through the daemon when one serves the state directory, else straight into
+  // the agent's audit log. Only for an existing state directory: a refusal never creates one.
+  void recordRefusal(const std::string& command, const Error& error) const {
+    if (!options_.policy || !options_.gateway || !options_.state_dir) return;  // usage errors
+    std::error_code ignored;
+    if (!std::filesystem::is_directory(*options_.state_dir, ignored)) return;
+    const std::string reason = error.message.substr(0, kMaxRefusalReasonBytes);
+    ControlRequest refused;
+    refused.op = "refused";
+    refused.command = command;
+    refused.reason = reason;
+    auto answer = env_.ask_daemon(*options_.state_dir, refused);
+    if (answer.ok() && answer->has_value() && !answerError(**answer)) return;
+    const auto not_audited = [&](const Error& why) {
+      err() << "shadan-agent: warning: the refusal could not be audited: " << why.message << "\n";
+    };
+    auto store = env_.open_state(*options_.state_dir);
+    if (!store.ok()) return not_audited(store.error());
+    auto audit = env_.open_audit(*options_.state_dir, *options_.gateway);
+    if (!audit.ok()) return not_audited(audit.error());
+    AuditEvent event;
+    event.event = "local_command_refused";
+    event.outcome = "rejected";
+    event.reason = reason;
+    event.where = AuditWhere{*options_.gateway, hostName(), std::string(SHADAN_VERSION)};
+    event.detail = nlohmann::json{{"command", command}, {"origin", "local-cli"}};
+    if (auto appended = audit->sink->append(event); !appended.ok()) {
+      not_audited(appended.error());
+    }
+  }
+
   int change(const ControlRequest& request) {
     auto context = loadContext(true);
-    if (!context.ok()) return fail(context.error());
+    if (!context.ok()) {
+      recordRefusal(request.op, context.error());
+      return fail(context.error());
+    }
     auto answer = dispatch(*context, request);
     if (!answer.ok()) return fail(answer.error());
     return finish(*answer, [&] { printChange(*answer); });
@@ -495,7 +532,11 @@ class Command {
       return usageError(options_.command + " takes no --ttl, --profile, --all or --drill");
     }
     auto context = loadContext(true);
-    if (!context.ok()) return fail(context.error());
+    if (!context.ok()) {
+      // verify is a dry run: nothing was refused. apply-file is break-glass: on record.
+      if (op == "apply_file") recordRefusal("apply-file", context.error());
+      return fail(context.error());
+    }
     const std::string& path = options_.positional[0];
     std::ifstream in(path, std::ios::binary);
     if (!in) return fail(makeError(ErrorCode::kIo, "cannot read " + path));

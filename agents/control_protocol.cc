@@ -95,6 +95,8 @@ nlohmann::json ControlRequest::toJson() const {
   if (all) doc["all"] = true;
   if (drill) doc["drill"] = true;
   if (envelope) doc["envelope"] = *envelope;
+  if (command) doc["command"] = *command;
+  if (reason) doc["reason"] = *reason;
   return doc;
 }
 
@@ -106,8 +108,8 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     return makeError(ErrorCode::kInvalidArgument, "control request: " + why);
   };
   if (!doc.is_object()) return bad("not a JSON object");
-  static const std::set<std::string> kKnown = {"op",     "segment", "profile",
-                                               "ttl_ms", "all",     "drill"};
+  static const std::set<std::string> kKnown = {"op",    "segment",  "profile", "ttl_ms", "all",
+                                               "drill", "envelope", "command", "reason"};
   for (const auto& [key, value] : doc.items()) {
     if (!kKnown.count(key)) return bad("unknown field " + quoteForMessage(key));
   }
@@ -127,6 +129,16 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     }
     request.envelope = doc["envelope"].get<std::string>();
   }
+  for (const char* key : {"command", "reason"}) {
+    if (!doc.contains(key)) continue;
+    if (!doc[key].is_string() || doc[key].get<std::string>().empty() ||
+        doc[key].get<std::string>().size() > kMaxRefusalReasonBytes) {
+      return bad(std::string("\"") + key + "\" must be a non-empty string of at most " +
+                 std::to_string(kMaxRefusalReasonBytes) + " bytes");
+    }
+  }
+  if (doc.contains("command")) request.command = doc["command"].get<std::string>();
+  if (doc.contains("reason")) request.reason = doc["reason"].get<std::string>();
   if (doc.contains("segment")) request.segment = doc["segment"].get<std::string>();
   if (doc.contains("profile")) request.profile = doc["profile"].get<std::string>();
   if (doc.contains("ttl_ms")) {
@@ -163,8 +175,20 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     if (request.segment || request.profile || request.ttl || request.all || request.drill) {
       return bad(request.op + " takes only \"envelope\"");
     }
+  } else if (request.op == "refused") {
+    static const std::set<std::string> kRefusable = {"isolate", "restore", "apply-file"};
+    if (!request.command || !kRefusable.count(*request.command) || !request.reason) {
+      return bad("refused needs \"command\" (isolate, restore or apply-file) and \"reason\"");
+    }
+    if (request.segment || request.profile || request.ttl || request.all || request.drill ||
+        request.envelope) {
+      return bad("refused takes only \"command\" and \"reason\"");
+    }
   } else {
     return bad("unknown op " + quoteForMessage(request.op));
+  }
+  if ((request.command || request.reason) && request.op != "refused") {
+    return bad("\"command\" and \"reason\" are only for refused");
   }
   if (request.envelope && request.op != "verify" && request.op != "apply_file") {
     return bad("\"envelope\" is only for verify and apply_file");
@@ -198,6 +222,15 @@ std::optional<Error> answerError(const nlohmann::json& answer) {
 nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& request,
                                     const std::string& origin) {
   if (request.op == "status") return statusAnswer(core);
+  if (request.op == "refused") {
+    // A local command refused before it could be handled (its policy file did not load): on
+    // record like every other refusal. The reason is the CLI's own error message.
+    core.auditEvent(
+        "local_command_refused", "rejected",
+        nlohmann::json{
+            {"command", *request.command}, {"reason", *request.reason}, {"origin", origin}});
+    return {{"ok", true}, {"command", "refused"}};
+  }
   if (request.op == "isolate") {
     IsolateRequest isolate;
     isolate.segment = *request.segment;

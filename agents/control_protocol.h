@@ -12,6 +12,8 @@
 //           {"op": "restore", "segment": "office"} | {"op": "restore", "all": true}
 //           {"op": "status"}
 //           {"op": "verify", "envelope": "<text>"} | {"op": "apply_file", "envelope": "<text>"}
+//           {"op": "refused", "command": "isolate", "reason": "..."}  (audit a local command
+//            refused before it could be handled, e.g. its --policy did not load)
 // Answer:   {"ok": true, "command": "isolate", "gateway": "gw", "changed": true, ...}
 //           {"ok": false, "command": "...", "error": {"code": "not_found", "message": "..."}}
 
@@ -27,15 +29,18 @@
 namespace shadan {
 
 inline constexpr size_t kMaxControlRequestBytes = 256 * 1024;
+inline constexpr size_t kMaxRefusalReasonBytes = 2048;
 
 struct ControlRequest {
-  std::string op;  // isolate | restore | status | verify | apply_file
+  std::string op;  // isolate | restore | status | verify | apply_file | refused
   std::optional<std::string> segment;
   std::optional<std::string> profile;
   std::optional<std::chrono::milliseconds> ttl;
   bool all = false;
   bool drill = false;
   std::optional<std::string> envelope;  // verify, apply_file: the envelope file's text
+  std::optional<std::string> command;   // refused: the local command that was refused
+  std::optional<std::string> reason;    // refused: why
 
   nlohmann::json toJson() const;
 };

@@ -128,7 +128,7 @@ class AgentCliTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    for (const auto& path : temp_files_) std::filesystem::remove(path);
+    for (const auto& path : temp_files_) std::filesystem::remove_all(path);
   }
 
   FakeFirewallBackend firewall_;
@@ -369,6 +369,43 @@ TEST_F(AgentCliTest, RequestsGoToTheDaemonWhenOneAnswers) {
   EXPECT_EQ(store_.saves, 0);
   EXPECT_EQ(opened_state_dir_, "");
   EXPECT_NE(out_.str().find("isolated office (internet-only) on gw"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, CommandsRefusedForABadPolicyAreAudited) {
+  const std::string bad_policy = writeTempPolicy(R"({"shadan_policy": 1, "name": )");
+  const auto state_dir =
+      std::filesystem::temp_directory_path() / ("shadan-cli-refused-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(state_dir);
+  temp_files_.push_back(state_dir);
+  const std::vector<std::string> common = {"--policy", bad_policy,    "--gateway",
+                                           "gw",       "--state-dir", state_dir.string()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), common.begin(), common.end());
+    return args;
+  };
+  // No daemon: the CLI writes the entry itself, and touches neither kernel nor state.
+  EXPECT_NE(run(with({"isolate", "office"}), false), kExitOk);
+  ASSERT_EQ(audit_.names(), (std::vector<std::string>{"local_command_refused"}));
+  EXPECT_EQ(audit_.events[0].outcome, "rejected");
+  EXPECT_NE(audit_.events[0].reason->find(bad_policy), std::string::npos)
+      << *audit_.events[0].reason;
+  EXPECT_EQ((*audit_.events[0].detail)["command"], "isolate");
+  EXPECT_TRUE(firewall_.scripts.empty());
+  EXPECT_EQ(store_.saves, 0);
+
+  // A daemon serves the directory: the refusal is handed to it (it holds the log).
+  daemon_answer_ = nlohmann::json{{"ok", true}, {"command", "refused"}};
+  EXPECT_NE(run(with({"restore", "office"}), false), kExitOk);
+  ASSERT_FALSE(daemon_requests_.empty());
+  EXPECT_EQ(daemon_requests_.back()["op"], "refused");
+  EXPECT_EQ(daemon_requests_.back()["command"], "restore");
+  EXPECT_EQ(audit_.events.size(), 1u);
+
+  // Usage errors and dry runs are not refusals of an action.
+  daemon_requests_.clear();
+  EXPECT_NE(run({"isolate", "office", "--gateway", "gw"}, false), kExitOk);  // no --policy
+  EXPECT_TRUE(daemon_requests_.empty());
+  EXPECT_EQ(audit_.events.size(), 1u);
 }
 
 TEST_F(AgentCliTest, DaemonRefusalsKeepTheirExitCodes) {

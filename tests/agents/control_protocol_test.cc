@@ -20,6 +20,18 @@ TEST(ControlProtocolTest, ParsesEachOp) {
   ASSERT_TRUE(all.ok());
   EXPECT_TRUE(all->all);
   EXPECT_TRUE(parseControlRequest(R"({"op":"status"})").ok());
+
+  // Envelope commands travel to the daemon with their file's text.
+  auto apply = parseControlRequest(R"({"op":"apply_file","envelope":"{\"payload\":\"x\"}"})");
+  ASSERT_TRUE(apply.ok()) << apply.error().message;
+  EXPECT_EQ(apply->envelope, R"({"payload":"x"})");
+  EXPECT_TRUE(parseControlRequest(apply->toJson().dump()).ok());
+  auto refused =
+      parseControlRequest(R"({"op":"refused","command":"isolate","reason":"policy: bad"})");
+  ASSERT_TRUE(refused.ok()) << refused.error().message;
+  EXPECT_EQ(refused->command, "isolate");
+  EXPECT_EQ(refused->reason, "policy: bad");
+  EXPECT_EQ(parseControlRequest(refused->toJson().dump())->toJson(), refused->toJson());
 }
 
 TEST(ControlProtocolTest, RejectsHostileOrMalformedRequestsWithAReason) {
@@ -38,6 +50,11 @@ TEST(ControlProtocolTest, RejectsHostileOrMalformedRequestsWithAReason) {
       {R"({"op":"isolate","segment":"a","ttl_ms":-1})", "\"ttl_ms\" must be a positive"},
       {R"({"op":"isolate","segment":"a","ttl_ms":1.5})", "control request"},
       {R"({"op":"restore"})", "restore needs \"segment\" or \"all\""},
+      {R"({"op":"refused","command":"status","reason":"x"})", "refused needs \"command\""},
+      {R"({"op":"refused","command":"isolate"})", "refused needs"},
+      {R"({"op":"refused","command":"isolate","reason":"x","segment":"a"})", "takes only"},
+      {R"({"op":"isolate","segment":"a","reason":"x"})", "only for refused"},
+      {R"({"op":"status","envelope":"x"})", "\"envelope\" is only for verify and apply_file"},
       {R"({"op":"restore","segment":"a","all":true})", "restore needs \"segment\" or \"all\""},
       {R"({"op":"restore","all":true,"profile":"full"})", "does not go with"},
       {R"({"op":"restore","segment":"a","ttl_ms":5})", "only for isolate"},
