@@ -267,7 +267,9 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
 
   next.applied_ruleset_sha256 = report->after.sha256;
   // The kernel holds `next` now; if recording its hash fails, say so but do not undo the cut.
-  if (auto saved = store_.save(next); !saved.ok()) {
+  // The hash is re-derived at every start (the stored state is applied and read back before
+  // READY), so it need not cost a second disk sync on the order path.
+  if (auto saved = store_.saveUnsynced(next); !saved.ok()) {
     result.warnings.push_back("ruleset hash not stored: " + saved.error().message);
   }
   desired_ = std::move(next);

@@ -165,6 +165,9 @@ class TimedStore final : public StateStore {
   Status save(const DesiredState& state) override {
     return timed(stages_.state_save, [&] { return inner_.save(state); });
   }
+  Status saveUnsynced(const DesiredState& state) override {
+    return timed(stages_.state_save, [&] { return inner_.saveUnsynced(state); });
+  }
 
  private:
   StateStore& inner_;

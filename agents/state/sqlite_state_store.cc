@@ -255,6 +255,15 @@ Result<DesiredState> SqliteStateStore::load() {
   return state;
 }
 
+Status SqliteStateStore::saveUnsynced(const DesiredState& state) {
+  SHADAN_RETURN_IF_ERROR(exec(db_.get(), "PRAGMA synchronous=NORMAL"));
+  Status saved = save(state);
+  // Every other commit must stay durable: if FULL cannot be restored, say so loudly.
+  Status restored = exec(db_.get(), "PRAGMA synchronous=FULL");
+  if (!restored.ok()) return restored.error().withContext("restoring synchronous=FULL");
+  return saved;
+}
+
 Status SqliteStateStore::save(const DesiredState& state) {
   sqlite3* handle = db_.get();
   SHADAN_RETURN_IF_ERROR(exec(handle, "BEGIN IMMEDIATE"));

@@ -32,6 +32,9 @@ class SqliteStateStore : public StateStore {
 
   Result<DesiredState> load() override;
   Status save(const DesiredState& state) override;
+  // One commit with PRAGMA synchronous=NORMAL: in WAL mode that commit is not fsynced (the
+  // next FULL commit syncs it with its own frames); the connection goes back to FULL after.
+  Status saveUnsynced(const DesiredState& state) override;
 
  private:
   using DbPtr = std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)>;

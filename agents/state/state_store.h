@@ -52,6 +52,13 @@ class StateStore {
   // Replaces the stored state in ONE durable transaction: after it returns OK the state survives
   // a crash or power loss; after an error the previous state is intact.
   virtual Status save(const DesiredState& state) = 0;
+
+  // Like save(), atomic, but not necessarily durable yet: a crash may lose this transaction
+  // (never tear it, never reorder it before an earlier one); the next save() makes it durable.
+  // Only for facts that can be recomputed, such as the hash of the table the kernel holds
+  // (re-read at every start), never for isolations or replay state. Stores without a cheaper
+  // path keep this default.
+  virtual Status saveUnsynced(const DesiredState& state) { return save(state); }
 };
 
 using StateStorePtr = std::unique_ptr<StateStore>;

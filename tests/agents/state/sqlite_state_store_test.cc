@@ -96,6 +96,27 @@ TEST_F(SqliteStateStoreTest, CommandIdsAccumulateAcrossIncrementalSaves) {
   EXPECT_TRUE((*store)->load()->replay.seen_command_ids.contains("cmd-after-reopen"));
 }
 
+TEST_F(SqliteStateStoreTest, UnsyncedSaveIsAtomicAndLaterSavesStayDurable) {
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(sampleState()).ok());
+    DesiredState hashed = sampleState();
+    hashed.applied_ruleset_sha256 = "cd34";
+    ASSERT_TRUE((*store)->saveUnsynced(hashed).ok());
+    EXPECT_EQ((*store)->load().value(), hashed);
+    DesiredState next = hashed;
+    next.replay.last_seq += 1;
+    ASSERT_TRUE((*store)->save(next).ok());
+  }
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  DesiredState expected = sampleState();
+  expected.applied_ruleset_sha256 = "cd34";
+  expected.replay.last_seq += 1;
+  EXPECT_EQ((*store)->load().value(), expected);
+}
+
 TEST_F(SqliteStateStoreTest, SecondOpenerIsTurnedAwayWhileTheFirstHoldsTheLock) {
   auto first = SqliteStateStore::open(dir_);
   ASSERT_TRUE(first.ok());
