@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "agents/dataplane/nftables_backend.h"
+#include "bench/bench_support.h"
 
 extern char** environ;
 
@@ -136,42 +137,17 @@ void readTableInProcess(benchmark::State& state, NftablesBackend* backend) {
 
 // fork/exec `nft -f FILE` and wait: what a shell-out implementation would pay per apply.
 void applyWithNftProcess(benchmark::State& state, const ScriptFile* file) {
-  std::string arg0 = "nft";
-  std::string arg1 = "-f";
-  std::string arg2 = file->path();
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
   for (auto _ : state) {
-    pid_t pid = 0;
-    if (posix_spawnp(&pid, "nft", nullptr, nullptr, argv, environ) != 0) {
-      state.SkipWithError("posix_spawnp(nft) failed");
-      break;
-    }
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-      state.SkipWithError("nft -f failed");
+    std::string error;
+    if (!bench::runNftFile(file->path(), error)) {
+      state.SkipWithError(error.c_str());
       break;
     }
   }
 }
 
-double percentile(const std::vector<double>& values, double p) {
-  if (values.empty()) return 0;
-  std::vector<double> sorted = values;
-  std::sort(sorted.begin(), sorted.end());
-  const auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-void registerSingleShot(benchmark::internal::Benchmark* bench, int repetitions) {
-  bench->Iterations(1)
-      ->Repetitions(repetitions)
-      ->UseRealTime()
-      ->Unit(benchmark::kMillisecond)
-      ->ComputeStatistics("p99", [](const std::vector<double>& v) { return percentile(v, 0.99); })
-      ->ComputeStatistics("max", [](const std::vector<double>& v) { return percentile(v, 1.0); })
-      ->ReportAggregatesOnly(true);
+void registerSingleShot(benchmark::internal::Benchmark* b, int repetitions) {
+  bench::registerSingleShot(b, repetitions, bench::Timing::kReal);
 }
 
 }  // namespace

@@ -48,6 +48,7 @@
 #include "agents/dataplane/nftables_backend.h"
 #include "agents/planner/planner.h"
 #include "agents/state/sqlite_state_store.h"
+#include "bench/bench_support.h"
 #include "common/clock.h"
 #include "common/dsse.h"
 #include "common/ed25519.h"
@@ -557,44 +558,20 @@ void stateSaveBench(benchmark::State& state, SqliteStateStore* store, DesiredSta
 
 // `nft -f FILE`: what a shell-out implementation would pay per apply.
 void nftProcessBench(benchmark::State& state, const std::string* path) {
-  std::string arg0 = "nft";
-  std::string arg1 = "-f";
-  std::string arg2 = *path;
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
   for (auto _ : state) {
     const auto start = SteadyClock::now();
-    pid_t pid = 0;
-    if (posix_spawnp(&pid, "nft", nullptr, nullptr, argv, environ) != 0) {
-      state.SkipWithError("posix_spawnp(nft) failed");
-      break;
-    }
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-    }
+    std::string error;
+    const bool ok = bench::runNftFile(*path, error);
     state.SetIterationTime(millisSince(start) / 1000.0);
-    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-      state.SkipWithError("nft -f failed");
+    if (!ok) {
+      state.SkipWithError(error.c_str());
       break;
     }
   }
 }
 
-double percentile(const std::vector<double>& values, double p) {
-  if (values.empty()) return 0;
-  std::vector<double> sorted = values;
-  std::sort(sorted.begin(), sorted.end());
-  const auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
-}
-
-void registerSingleShot(benchmark::internal::Benchmark* bench, int repetitions) {
-  bench->Iterations(1)
-      ->Repetitions(repetitions)
-      ->UseManualTime()
-      ->Unit(benchmark::kMillisecond)
-      ->ComputeStatistics("p99", [](const std::vector<double>& v) { return percentile(v, 0.99); })
-      ->ComputeStatistics("max", [](const std::vector<double>& v) { return percentile(v, 1.0); })
-      ->ReportAggregatesOnly(true);
+void registerSingleShot(benchmark::internal::Benchmark* b, int repetitions) {
+  bench::registerSingleShot(b, repetitions, bench::Timing::kManual);
 }
 
 int run(int argc, char** argv) {

@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
+#include "common/unique_fd.h"
 
 namespace shadan {
 namespace {
@@ -23,25 +24,6 @@ namespace {
 using Json = nlohmann::json;
 
 std::string errnoText(int error) { return std::strerror(error); }
-
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
 
 std::string parentDirectory(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
@@ -53,7 +35,7 @@ std::string baseName(const std::string& path) {
 }
 
 Status syncDirectory(const std::string& dir) {
-  FdCloser fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
     return makeError(ErrorCode::kIo, "cannot fsync directory " + dir + ": " + errnoText(errno));
   }
@@ -83,7 +65,7 @@ class PosixWritableLogFile : public WritableLogFile {
   }
 
  private:
-  FdCloser fd_;
+  UniqueFd fd_;
   std::string path_;
 };
 
@@ -523,7 +505,7 @@ std::string auditSegmentPath(const std::string& base, uint64_t first_seq, uint64
 std::string auditCheckpointsPath(const std::string& base) { return base + ".checkpoints"; }
 
 Result<std::string> PosixLogFileSystem::readFile(const std::string& path) {
-  FdCloser fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     const int error = errno;
     return makeError(error == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
@@ -572,21 +554,21 @@ Result<std::unique_ptr<WritableLogFile>> PosixLogFileSystem::openForAppend(
 }
 
 Status PosixLogFileSystem::createFile(const std::string& path, std::string_view contents) {
-  FdCloser fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
   if (fd.get() < 0) {
     const int error = errno;
     return makeError(error == EEXIST ? ErrorCode::kState : ErrorCode::kIo,
                      "cannot create " + path + ": " + errnoText(error));
   }
   SHADAN_RETURN_IF_ERROR(writeAll(fd.get(), contents, path));
-  if (::fsync(fd.get()) != 0 || fd.release() != 0) {
+  if (::fsync(fd.get()) != 0 || fd.close() != 0) {
     return makeError(ErrorCode::kIo, "cannot fsync " + path + ": " + errnoText(errno));
   }
   return syncDirectory(parentDirectory(path));
 }
 
 Status PosixLogFileSystem::truncate(const std::string& path, uint64_t size) {
-  FdCloser fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (fd.get() < 0 || ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0 ||
       ::fsync(fd.get()) != 0) {
     return makeError(ErrorCode::kIo, "cannot truncate " + path + ": " + errnoText(errno));

@@ -10,6 +10,7 @@
 
 #include "common/logging.h"
 #include "common/strict_json.h"
+#include "common/unique_fd.h"
 
 namespace shadan {
 namespace {
@@ -54,20 +55,6 @@ Result<uint64_t> unsignedMember(const Json& message, const char* type, const cha
 bool isLowerHex64(const std::string& text) {
   return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
-
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Complete lines of `chunk` (without '\n') and the bytes they span.
 std::vector<std::string> completeLines(std::string_view chunk, size_t max_lines, size_t& consumed) {
@@ -172,7 +159,7 @@ Result<std::string> parseAuditCheckpointMessage(const Json& message) {
 
 Result<std::string> PosixAuditFileReader::readAt(const std::string& path, uint64_t offset,
                                                  size_t max_bytes) {
-  FdCloser fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     const int error = errno;
     return makeError(error == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,

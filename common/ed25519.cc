@@ -15,6 +15,7 @@
 
 #include "common/sha256.h"
 #include "common/strict_json.h"
+#include "common/unique_fd.h"
 
 namespace shadan {
 namespace {
@@ -37,30 +38,10 @@ void ensureSodium() {
 
 std::string errnoText(int error) { return std::strerror(error); }
 
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int get() const { return fd_; }
-  // Closes now and reports the error close() found (a late write error on some filesystems).
-  int release() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
 Status syncDirectoryOf(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";
-  FdCloser fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
     return makeError(ErrorCode::kIo, "cannot fsync directory " + dir + ": " + errnoText(errno));
   }
@@ -74,7 +55,7 @@ Status writeNewFileAtomically(const std::string& path, std::string_view contents
   randombytes_buf(nonce.data(), nonce.size());
   const std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" + hexEncode(nonce);
   {
-    FdCloser fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (fd.get() < 0) {
       return makeError(ErrorCode::kIo, "cannot create " + temp + ": " + errnoText(errno));
     }
@@ -91,7 +72,7 @@ Status writeNewFileAtomically(const std::string& path, std::string_view contents
           return makeError(ErrorCode::kIo, "cannot write " + temp + ": " + errnoText(errno));
         done += static_cast<size_t>(n);
       }
-      if (::fsync(fd.get()) != 0 || fd.release() != 0) {
+      if (::fsync(fd.get()) != 0 || fd.close() != 0) {
         return makeError(ErrorCode::kIo, "cannot fsync " + temp + ": " + errnoText(errno));
       }
       return okStatus();
@@ -117,7 +98,7 @@ Status writeNewFileAtomically(const std::string& path, std::string_view contents
 
 // Reads a small file; the caller decides what its permissions must be.
 Result<std::string> readSmallFile(const std::string& path, struct stat* info) {
-  FdCloser fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) {
     const int error = errno;
     return makeError(error == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "cli/lab/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace shadan {
 namespace {

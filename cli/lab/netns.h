@@ -11,8 +11,8 @@
 #include <functional>
 #include <string>
 
-#include "cli/lab/unique_fd.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace shadan {
 

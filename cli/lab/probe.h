@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <string>
 
-#include "cli/lab/unique_fd.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace shadan {
 

@@ -30,8 +30,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/lab/unique_fd.h"
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace shadan {
 

@@ -29,6 +29,13 @@ class UniqueFd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
   }
+  // Closes now and reports close()'s result (0, or -1 with errno): for files whose data must
+  // be known to be written, where a failing close is an error, not noise.
+  int close() {
+    const int rc = fd_ >= 0 ? ::close(fd_) : 0;
+    fd_ = -1;
+    return rc;
+  }
 
  private:
   int fd_ = -1;
