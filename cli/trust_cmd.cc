@@ -1,21 +1,14 @@
 #include "cli/trust_cmd.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <sstream>
 
+#include "cli/controller_cmd.h"
 #include "cli/shadanctl.h"
+#include "common/atomic_file.h"
 #include "common/duration.h"
 #include "common/ed25519.h"
 #include "common/strict_json.h"
@@ -27,47 +20,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr auto kDefaultValidity = std::chrono::hours(24 * 365);
-
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> values;
-  std::set<std::string> flags;
-};
-
-Result<Args> parseArgs(const std::vector<std::string>& args, const std::set<std::string>& valued,
-                       const std::set<std::string>& flags, const std::string& command) {
-  Args out;
-  for (size_t i = 2; i < args.size(); ++i) {
-    std::string key = args[i];
-    std::optional<std::string> value;
-    if (key.rfind("--", 0) != 0) {
-      out.positional.push_back(key);
-      continue;
-    }
-    if (const size_t eq = key.find('='); eq != std::string::npos) {
-      value = key.substr(eq + 1);
-      key = key.substr(0, eq);
-    }
-    if (out.values.contains(key) || out.flags.contains(key)) {
-      return makeError(ErrorCode::kInvalidArgument, "option " + key + " given twice");
-    }
-    if (flags.contains(key) && !value) {
-      out.flags.insert(key);
-    } else if (valued.contains(key)) {
-      if (!value) {
-        if (i + 1 >= args.size()) {
-          return makeError(ErrorCode::kInvalidArgument, "option " + key + " needs a value");
-        }
-        value = args[++i];
-      }
-      out.values[key] = *value;
-    } else {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "unknown option '" + key + "' for 'trust " + command + "'");
-    }
-  }
-  return out;
-}
 
 Result<std::string> readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -81,57 +33,6 @@ Result<std::string> readFile(const std::string& path) {
                      path + ": larger than " + std::to_string(kTrustMaxBytes) + " bytes");
   }
   return text;
-}
-
-// Writes `contents` to `path` through a temporary file in the same directory: fsync, then
-// rename over the target (or link, when `replace` is false, so an existing file is never
-// overwritten), then fsync the directory. A reader sees the old file or the new one, never half.
-Status writeFileAtomically(const std::string& path, const std::string& contents, bool replace) {
-  const std::filesystem::path target(path);
-  const std::filesystem::path dir =
-      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-  std::string temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) return makeError(ErrorCode::kIo, path + ": cannot create a temporary file");
-  auto fail = [&](const std::string& what) {
-    ::unlink(temp.c_str());
-    return makeError(ErrorCode::kIo, path + ": " + what + ": " + std::strerror(errno));
-  };
-  size_t written = 0;
-  while (written < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return fail("write");
-    }
-    written += static_cast<size_t>(n);
-  }
-  // The trust file is public (key material in it is public); 0644 like a public key file.
-  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) {
-    ::close(fd);
-    return fail("fsync");
-  }
-  ::close(fd);
-  if (replace) {
-    if (::rename(temp.c_str(), path.c_str()) != 0) return fail("rename");
-  } else {
-    if (::link(temp.c_str(), path.c_str()) != 0) {
-      if (errno == EEXIST) {
-        ::unlink(temp.c_str());
-        return makeError(ErrorCode::kInvalidArgument,
-                         path + " already exists; refusing to overwrite it");
-      }
-      return fail("link");
-    }
-    ::unlink(temp.c_str());
-  }
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    (void)::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return okStatus();
 }
 
 // Serialises the document with one key per line, the way people diff trust files.
@@ -164,7 +65,9 @@ Status checkAndWrite(const std::string& path, const Json& doc, bool replace) {
         ErrorCode::kInvalidArgument,
         "the result would not be a valid trust file (nothing written): " + parsed.error().message);
   }
-  return writeFileAtomically(path, text, replace);
+  // The trust file is public (key material in it is public); 0644 like a public key file.
+  return writeFileAtomically(path, text, 0644,
+                             replace ? ExistingFile::kReplace : ExistingFile::kRefuse);
 }
 
 int usage(std::ostream& err, const std::string& message) {
@@ -178,33 +81,32 @@ int failed(std::ostream& err, const Error& error) {
 }
 
 // The {"keyid","public_key","identity","roles"} entry for --pub/--identity/--role.
-Result<Json> keyEntry(const Args& a, const std::string& command) {
+Result<Json> keyEntry(const CommandOptions& a, const std::string& command) {
   for (const char* needed : {"--pub", "--identity", "--role"}) {
     if (!a.values.contains(needed)) {
       return makeError(ErrorCode::kInvalidArgument, "'trust " + command + "' needs " + needed);
     }
   }
-  auto key = loadPublicKeyFile(a.values.at("--pub"));
+  auto key = loadPublicKeyFile(*a.value("--pub"));
   if (!key.ok()) return key.error();
   std::vector<std::string> roles;
-  std::stringstream role_list(a.values.at("--role"));
+  std::stringstream role_list(*a.value("--role"));
   for (std::string role; std::getline(role_list, role, ',');) {
     if (role.empty()) {
       return makeError(ErrorCode::kInvalidArgument,
-                       "--role: an empty role in '" + a.values.at("--role") + "'");
+                       "--role: an empty role in '" + *a.value("--role") + "'");
     }
     roles.push_back(role);
   }
   Json entry;
   entry["keyid"] = key->key_id;
   entry["public_key"] = base64Encode(key->public_key);
-  entry["identity"] = a.values.at("--identity");
+  entry["identity"] = *a.value("--identity");
   entry["roles"] = roles;
   return entry;
 }
 
-int init(const Args& a, std::ostream& out, std::ostream& err, const Clock& clock) {
-  if (!a.positional.empty()) return usage(err, "'trust init' takes no argument");
+int init(const CommandOptions& a, std::ostream& out, std::ostream& err, const Clock& clock) {
   if (!a.values.contains("--out")) return usage(err, "'trust init' needs --out FILE");
   auto entry = keyEntry(a, "init");
   if (!entry.ok()) {
@@ -212,8 +114,8 @@ int init(const Args& a, std::ostream& out, std::ostream& err, const Clock& clock
     return failed(err, entry.error());
   }
   int64_t version = 1;
-  if (auto it = a.values.find("--version"); it != a.values.end()) {
-    const std::string& text = it->second;
+  if (auto given = a.value("--version")) {
+    const std::string& text = *given;
     if (text.empty() || text.size() > 15 ||
         text.find_first_not_of("0123456789") != std::string::npos || std::stoll(text) < 1) {
       return usage(err, "--version must be a whole number of at least 1, not '" + text + "'");
@@ -221,8 +123,8 @@ int init(const Args& a, std::ostream& out, std::ostream& err, const Clock& clock
     version = std::stoll(text);
   }
   std::chrono::milliseconds validity = kDefaultValidity;
-  if (auto it = a.values.find("--expires-in"); it != a.values.end()) {
-    auto parsed = parseDuration(it->second);
+  if (auto given = a.value("--expires-in")) {
+    auto parsed = parseDuration(*given);
     if (!parsed.ok()) return usage(err, "--expires-in: " + parsed.error().message);
     validity = *parsed;
   }
@@ -240,18 +142,18 @@ int init(const Args& a, std::ostream& out, std::ostream& err, const Clock& clock
                        {"isolate_protected", {{"operators", defaults.isolate_protected_operators}}},
                        {"restore", {{"operators", defaults.restore_operators}}},
                        {"breakglass_isolate", {{"breakglass", defaults.breakglass_isolate}}}};
-  const std::string& path = a.values.at("--out");
+  const std::string path = *a.value("--out");
   if (Status written = checkAndWrite(path, doc, /*replace=*/false); !written.ok()) {
     return failed(err, written.error());
   }
   out << "wrote " << path << " (version " << version << ", expires "
-      << doc["expires_at"].get<std::string>() << ") with " << a.values.at("--identity") << "\n";
+      << doc["expires_at"].get<std::string>() << ") with " << *a.value("--identity") << "\n";
   return kExitOk;
 }
 
-int add(const Args& a, std::ostream& out, std::ostream& err) {
-  if (a.positional.size() != 1) return usage(err, "'trust add' needs exactly one FILE");
-  const std::string& path = a.positional[0];
+int add(const CommandOptions& a, std::ostream& out, std::ostream& err) {
+  if (a.positionals.size() != 1) return usage(err, "'trust add' needs exactly one FILE");
+  const std::string& path = a.positionals[0];
   auto entry = keyEntry(a, "add");
   if (!entry.ok()) {
     if (entry.error().code == ErrorCode::kInvalidArgument) return usage(err, entry.error().message);
@@ -275,7 +177,7 @@ int add(const Args& a, std::ostream& out, std::ostream& err) {
   if (Status written = checkAndWrite(path, doc, /*replace=*/true); !written.ok()) {
     return failed(err, written.error());
   }
-  out << "added " << a.values.at("--identity") << " (" << (*entry)["keyid"].get<std::string>()
+  out << "added " << *a.value("--identity") << " (" << (*entry)["keyid"].get<std::string>()
       << ") to " << path << "; version " << version << "\n";
   return kExitOk;
 }
@@ -289,9 +191,9 @@ std::string rolesText(const TrustKey& key) {
   return out;
 }
 
-int show(const Args& a, std::ostream& out, std::ostream& err, const Clock& clock) {
-  if (a.positional.size() != 1) return usage(err, "'trust show' needs exactly one FILE");
-  auto trust = loadTrustFile(a.positional[0]);
+int show(const CommandOptions& a, std::ostream& out, std::ostream& err, const Clock& clock) {
+  if (a.positionals.size() != 1) return usage(err, "'trust show' needs exactly one FILE");
+  auto trust = loadTrustFile(a.positionals[0]);
   if (!trust.ok()) return failed(err, trust.error());
   const bool expired = trust->isExpired(clock.now());
   if (a.flags.contains("--json")) {
@@ -368,18 +270,21 @@ int runTrustCommand(const std::vector<std::string>& args, std::ostream& out, std
     return kExitOk;
   }
   if (sub == "init") {
-    auto parsed = parseArgs(
-        args, {"--out", "--version", "--expires-in", "--pub", "--identity", "--role"}, {}, sub);
+    auto parsed = parseCommandOptions(
+        args, 2, "trust init",
+        {"--out", "--version", "--expires-in", "--pub", "--identity", "--role"}, {});
     if (!parsed.ok()) return usage(err, parsed.error().message);
     return init(*parsed, out, err, clock);
   }
   if (sub == "add") {
-    auto parsed = parseArgs(args, {"--pub", "--identity", "--role"}, {}, sub);
+    auto parsed = parseCommandOptions(args, 2, "trust add", {"--pub", "--identity", "--role"}, {},
+                                      {}, /*max_positionals=*/1);
     if (!parsed.ok()) return usage(err, parsed.error().message);
     return add(*parsed, out, err);
   }
   if (sub == "show") {
-    auto parsed = parseArgs(args, {}, {"--json"}, sub);
+    auto parsed = parseCommandOptions(args, 2, "trust show", {}, {"--json"}, {},
+                                      /*max_positionals=*/1);
     if (!parsed.ok()) return usage(err, parsed.error().message);
     return show(*parsed, out, err, clock);
   }

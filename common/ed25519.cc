@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/atomic_file.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
 #include "common/unique_fd.h"
@@ -37,64 +38,6 @@ void ensureSodium() {
 }
 
 std::string errnoText(int error) { return std::strerror(error); }
-
-Status syncDirectoryOf(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
-    return makeError(ErrorCode::kIo, "cannot fsync directory " + dir + ": " + errnoText(errno));
-  }
-  return okStatus();
-}
-
-// Creates `path` with exactly `contents` and `mode`, atomically and never replacing an existing
-// file: readers see either no file or the whole file, also after a crash.
-Status writeNewFileAtomically(const std::string& path, std::string_view contents, mode_t mode) {
-  std::array<uint8_t, 8> nonce{};
-  randombytes_buf(nonce.data(), nonce.size());
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" + hexEncode(nonce);
-  {
-    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-    if (fd.get() < 0) {
-      return makeError(ErrorCode::kIo, "cannot create " + temp + ": " + errnoText(errno));
-    }
-    // The umask may have cleared bits of `mode`, never added any; set it exactly.
-    Status written = [&]() -> Status {
-      if (::fchmod(fd.get(), mode) != 0) {
-        return makeError(ErrorCode::kIo, "cannot chmod " + temp + ": " + errnoText(errno));
-      }
-      size_t done = 0;
-      while (done < contents.size()) {
-        const ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-          return makeError(ErrorCode::kIo, "cannot write " + temp + ": " + errnoText(errno));
-        done += static_cast<size_t>(n);
-      }
-      if (::fsync(fd.get()) != 0 || fd.close() != 0) {
-        return makeError(ErrorCode::kIo, "cannot fsync " + temp + ": " + errnoText(errno));
-      }
-      return okStatus();
-    }();
-    if (!written.ok()) {
-      ::unlink(temp.c_str());
-      return written;
-    }
-  }
-  // link() fails with EEXIST instead of replacing, which rename() would do silently.
-  if (::link(temp.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    if (error == EEXIST) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       path + " already exists; refusing to overwrite it");
-    }
-    return makeError(ErrorCode::kIo, "cannot create " + path + ": " + errnoText(error));
-  }
-  ::unlink(temp.c_str());
-  return syncDirectoryOf(path);
-}
 
 // Reads a small file; the caller decides what its permissions must be.
 Result<std::string> readSmallFile(const std::string& path, struct stat* info) {
@@ -308,7 +251,7 @@ Status writePrivateKeyFile(const std::string& path, const Ed25519KeyPair& key,
   Json doc = {{"type", kPrivateKeyFileType}, {"keyid", key.keyId()}, {"seed", seed_text}};
   if (role) doc["role"] = *role;
   std::string text = doc.dump() + "\n";
-  Status written = writeNewFileAtomically(path, text, 0600);
+  Status written = writeFileAtomically(path, text, 0600, ExistingFile::kRefuse);
   sodium_memzero(seed_text.data(), seed_text.size());
   sodium_memzero(text.data(), text.size());
   doc["seed"].get_ref<std::string&>().assign(seed_text.size(), '\0');
@@ -322,7 +265,7 @@ Status writePublicKeyFile(const std::string& path, const Ed25519PublicKey& publi
               {"keyid", ed25519KeyId(public_key)},
               {"public_key", base64Encode(public_key)}};
   if (role) doc["role"] = *role;
-  return writeNewFileAtomically(path, doc.dump() + "\n", 0644);
+  return writeFileAtomically(path, doc.dump() + "\n", 0644, ExistingFile::kRefuse);
 }
 
 Result<Ed25519KeyPair> loadPrivateKeyFile(const std::string& path) {
