@@ -1,7 +1,10 @@
 #include "common/strict_json.h"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace shadan {
@@ -16,8 +19,9 @@ struct StrictJsonViolation {
   std::string reason;
 };
 
-// Follows the parser's position as a stack of open containers so that the callback can name the
-// JSON pointer of every key and value, and remembers each object's keys to catch duplicates.
+// Follows the parser's position as a stack of open containers, so that a violation can be named
+// by its JSON pointer, and remembers each object's keys to catch duplicates. Pointers are only
+// built when something is wrong: on the accepted path (every order) the checker allocates little.
 class StrictnessChecker {
  public:
   // The nlohmann parser callback. Returns true: everything that passes is kept.
@@ -25,30 +29,31 @@ class StrictnessChecker {
     switch (event) {
       case json::parse_event_t::object_start:
       case json::parse_event_t::array_start: {
-        std::string pointer = nextChildPointer();
-        if (stack_.size() >= kStrictJsonMaxDepth) {
-          throw StrictJsonViolation{
-              pointer, "nesting deeper than " + std::to_string(kStrictJsonMaxDepth) + " levels"};
-        }
         Frame frame;
         frame.is_object = event == json::parse_event_t::object_start;
-        frame.pointer = std::move(pointer);
+        frame.name = nextChildName();
+        if (stack_.size() >= kStrictJsonMaxDepth) {
+          throw StrictJsonViolation{
+              pointerOf(frame.name),
+              "nesting deeper than " + std::to_string(kStrictJsonMaxDepth) + " levels"};
+        }
         stack_.push_back(std::move(frame));
         break;
       }
       case json::parse_event_t::key: {
         Frame& top = stack_.back();
-        top.last_key = parsed.get<std::string>();
-        if (!top.keys.insert(top.last_key).second) {
-          throw StrictJsonViolation{top.pointer, "duplicate key " + quoteForMessage(top.last_key)};
+        top.last_key = parsed.get_ref<const std::string&>();
+        if (!top.keys.insert(top.last_key)) {
+          throw StrictJsonViolation{pointerOf(std::nullopt),
+                                    "duplicate key " + quoteForMessage(top.last_key)};
         }
         break;
       }
       case json::parse_event_t::value: {
-        std::string pointer = nextChildPointer();
+        ChildName name = nextChildName();
         if (parsed.is_number_float()) {
           throw StrictJsonViolation{
-              std::move(pointer),
+              pointerOf(name),
               "floating-point numbers are not allowed (integers must fit in 64 bits)"};
         }
         break;
@@ -62,21 +67,61 @@ class StrictnessChecker {
   }
 
  private:
-  struct Frame {
-    bool is_object = false;
-    std::string pointer;
-    std::set<std::string> keys;  // objects only
-    std::string last_key;        // objects only: the key whose value comes next
-    size_t next_index = 0;       // arrays only
+  // Where a value sits in its container: an object key or an array index (none at the root).
+  using ChildName = std::optional<std::variant<std::string, size_t>>;
+
+  // The keys of one object. Most objects have a handful: a linear scan beats a tree there, and
+  // a large object (the input is size-capped, but may hold thousands of keys) moves to a set.
+  class KeySet {
+   public:
+    bool insert(const std::string& key) {
+      if (!large_.empty()) return large_.insert(key).second;
+      if (std::find(small_.begin(), small_.end(), key) != small_.end()) return false;
+      small_.push_back(key);
+      if (small_.size() > kSmall) {
+        large_.insert(small_.begin(), small_.end());
+        small_.clear();
+      }
+      return true;
+    }
+
+   private:
+    static constexpr size_t kSmall = 16;
+    std::vector<std::string> small_;
+    std::set<std::string> large_;
   };
 
-  // The pointer of the value that starts now. Called exactly once per value (scalar or
+  struct Frame {
+    bool is_object = false;
+    ChildName name;         // this container's place in its parent
+    KeySet keys;            // objects only
+    std::string last_key;   // objects only: the key whose value comes next
+    size_t next_index = 0;  // arrays only
+  };
+
+  // The place of the value that starts now. Called exactly once per value (scalar or
   // container), which is what advances array indices.
-  std::string nextChildPointer() {
-    if (stack_.empty()) return "";
+  ChildName nextChildName() {
+    if (stack_.empty()) return std::nullopt;
     Frame& top = stack_.back();
-    if (top.is_object) return jsonPointerAppend(top.pointer, top.last_key);
-    return jsonPointerAppend(top.pointer, top.next_index++);
+    if (top.is_object) return top.last_key;
+    return top.next_index++;
+  }
+
+  // The JSON pointer of the innermost open container, then `child` (if any) inside it.
+  std::string pointerOf(const ChildName& child) const {
+    std::string pointer;
+    const auto append = [&pointer](const ChildName& name) {
+      if (!name) return;
+      if (const auto* key = std::get_if<std::string>(&*name)) {
+        pointer = jsonPointerAppend(pointer, *key);
+      } else {
+        pointer = jsonPointerAppend(pointer, std::get<size_t>(*name));
+      }
+    };
+    for (const Frame& frame : stack_) append(frame.name);
+    append(child);
+    return pointer;
   }
 
   std::vector<Frame> stack_;

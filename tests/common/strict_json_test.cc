@@ -61,6 +61,22 @@ TEST(StrictJsonTest, DuplicateKeyInsideArrayElementCountsIndices) {
             "doc.json: /1/1/x: duplicate key \"y\"");
 }
 
+TEST(StrictJsonTest, DuplicateKeyInALargeObjectIsFoundWhereverItIs) {
+  // Small objects are checked by a scan, large ones by a set: both must see every duplicate.
+  for (const int keys : {3, 16, 17, 200}) {
+    std::string doc = R"({"big": {)";
+    for (int i = 0; i < keys; ++i)
+      doc += "\"k" + std::to_string(i) + "\": " + std::to_string(i) + ", ";
+    for (const int again : {0, keys - 1}) {
+      const std::string text = doc + "\"k" + std::to_string(again) + "\": 0}}";
+      EXPECT_EQ(errorOf(text), "doc.json: /big: duplicate key \"k" + std::to_string(again) + "\"")
+          << keys << " keys";
+    }
+    doc.resize(doc.size() - 2);
+    EXPECT_EQ(errorOf(doc + "}}"), "<parsed>") << keys << " keys";
+  }
+}
+
 TEST(StrictJsonTest, PointerEscapesSlashAndTilde) {
   EXPECT_EQ(errorOf(R"({"a/b": {"c~d": {"k": 1, "k": 2}}})"),
             "doc.json: /a~1b/c~0d: duplicate key \"k\"");
