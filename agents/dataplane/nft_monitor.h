@@ -18,9 +18,9 @@
 //   - Events of a transaction the daemon is committing may already be pending when apply()
 //     returns: the kernel queues them before it acknowledges the batch.
 //
-// currentGeneration() asks the kernel (NFT_MSG_GETGEN on a second socket) for the current
-// generation id: a cheap backstop check that no change went unseen (compare with the gen_id of the
-// last event).
+// currentGeneration() asks the kernel (NFT_MSG_GETGEN on a second socket, nft_generation.h) for
+// the current generation id: a cheap backstop check that no change went unseen (compare with the
+// gen_id of the last event).
 //
 // Threading: not thread-safe; owned by the enforcement thread. The sockets are bound to the network
 // namespace of the thread that called open().
@@ -32,6 +32,7 @@
 
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/netlink_parse.h"
+#include "agents/dataplane/nft_generation.h"
 #include "common/result.h"
 
 struct mnl_socket;
@@ -75,12 +76,11 @@ class NftMonitor {
   };
   using SocketPtr = std::unique_ptr<mnl_socket, SocketCloser>;
 
-  NftMonitor(SocketPtr events, SocketPtr requests, NftTableRef ours);
+  NftMonitor(SocketPtr events, std::unique_ptr<NftGenerationReader> generation, NftTableRef ours);
 
   SocketPtr events_;
-  SocketPtr requests_;
+  std::unique_ptr<NftGenerationReader> generation_;
   NftBatchParser parser_;
-  uint32_t request_seq_ = 0;
   // 4-byte aligned (nlmsghdr), large enough for any notification datagram.
   std::vector<uint32_t> buffer_;
 };

@@ -54,11 +54,18 @@ Result<std::unique_ptr<NftablesBackend>> NftablesBackend::create() {
   // Stateless listings: counters and quotas change with traffic, and a read-back hash must
   // reflect the rules, not the packets. Handles stay off for the same reason.
   nft_ctx_output_set_flags(ctx.get(), NFT_CTX_OUTPUT_STATELESS);
-  return std::unique_ptr<NftablesBackend>(new NftablesBackend(std::move(ctx)));
+  // Same thread as the context, so the same network namespace: the generation ids it reads are
+  // those of the ruleset the context lists.
+  auto generation = NftGenerationReader::open();
+  if (!generation.ok()) return generation.error().withContext("nftables backend");
+  return std::unique_ptr<NftablesBackend>(
+      new NftablesBackend(std::move(ctx), std::move(generation).value()));
 }
 
-NftablesBackend::NftablesBackend(CtxPtr ctx)
-    : ctx_(std::move(ctx)), owner_(std::this_thread::get_id()) {}
+NftablesBackend::NftablesBackend(CtxPtr ctx, std::unique_ptr<NftGenerationReader> generation)
+    : ctx_(std::move(ctx)),
+      generation_(std::move(generation)),
+      owner_(std::this_thread::get_id()) {}
 
 NftablesBackend::~NftablesBackend() = default;
 
@@ -86,6 +93,7 @@ NftablesBackend::RunResult NftablesBackend::run(std::string_view commands) {
 
 Status NftablesBackend::apply(std::string_view nft_script) {
   requireOwnerThread("apply");
+  cache_.reset();
   RunResult result = run(nft_script);
   if (result.rc != 0) return nftError("nft apply", result.rc, result.error);
   return okStatus();
@@ -93,6 +101,7 @@ Status NftablesBackend::apply(std::string_view nft_script) {
 
 Status NftablesBackend::check(std::string_view nft_script) {
   requireOwnerThread("check");
+  cache_.reset();
   nft_ctx_set_dry_run(ctx_.get(), true);
   RunResult result = run(nft_script);
   nft_ctx_set_dry_run(ctx_.get(), false);
@@ -100,8 +109,39 @@ Status NftablesBackend::check(std::string_view nft_script) {
   return okStatus();
 }
 
+NftablesBackend::ReadStats NftablesBackend::readStats() const {
+  requireOwnerThread("readStats");
+  return stats_;
+}
+
 Result<TableSnapshot> NftablesBackend::readTable() {
   requireOwnerThread("readTable");
+  // See the header for why this order (generation, barrier, listing) is sound.
+  Result<uint32_t> current = generation_->current();
+  if (current.ok() && cache_ && cache_->generation == *current) {
+    ++stats_.from_cache;
+    return cache_->snapshot;
+  }
+  cache_.reset();
+  std::optional<uint32_t> cacheable;
+  if (current.ok()) {
+    Result<bool> settled = generation_->settled(*current);
+    if (!settled.ok()) {
+      ++stats_.generation_errors;
+    } else if (*settled) {
+      cacheable = *current;
+    }
+    // Not settled: a commit landed between the two requests; list anyway, cache nothing.
+  } else {
+    ++stats_.generation_errors;
+  }
+  ++stats_.listed;
+  Result<TableSnapshot> listed = listTable();
+  if (listed.ok() && cacheable) cache_ = CachedTable{*cacheable, listed.value()};
+  return listed;
+}
+
+Result<TableSnapshot> NftablesBackend::listTable() {
   TableSnapshot snapshot;
   RunResult listed = run("list table " + tableRef());
   if (listed.rc == 0) {

@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "agents/dataplane/nft_generation.h"
+#include "agents/dataplane/nft_monitor.h"
 #include "common/sha256.h"
 #include "tests/support/private_netns.h"
 
@@ -306,6 +308,198 @@ TEST_F(NftablesBackendTest, CallFromAnotherThreadAborts) {
         other.join();
       },
       "not thread-safe");
+}
+
+// ---- read-back cache (readTable() keyed on the ruleset generation) ------------------------------
+
+class NftablesBackendCacheTest : public NftablesBackendTest {
+ protected:
+  // readStats() counted from here on.
+  void markStats() { mark_ = backend_->readStats(); }
+  uint64_t listedSinceMark() const { return backend_->readStats().listed - mark_.listed; }
+  uint64_t cachedSinceMark() const { return backend_->readStats().from_cache - mark_.from_cache; }
+
+  uint32_t generation() {
+    auto reader = NftGenerationReader::open();
+    EXPECT_TRUE(reader.ok()) << reader.error().message;
+    if (!reader.ok()) return 0;
+    auto current = (*reader)->current();
+    EXPECT_TRUE(current.ok()) << current.error().message;
+    return current.ok() ? *current : 0;
+  }
+
+  NftablesBackend::ReadStats mark_;
+};
+
+TEST_F(NftablesBackendCacheTest, SecondReadWithNothingBetweenComesFromCache) {
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  markStats();
+  const TableSnapshot first = snapshot();
+  EXPECT_EQ(listedSinceMark(), 1u);
+  EXPECT_EQ(cachedSinceMark(), 0u);
+  const TableSnapshot second = snapshot();
+  EXPECT_EQ(listedSinceMark(), 1u);
+  EXPECT_EQ(cachedSinceMark(), 1u);
+  EXPECT_TRUE(second.present);
+  EXPECT_EQ(second.listing, first.listing);
+  EXPECT_EQ(second.sha256, first.sha256);
+  // The cached copy is still what the kernel holds.
+  const CommandResult nft = runCommand("nft -s list table inet shadan");
+  ASSERT_EQ(nft.exit_code, 0) << nft.output;
+  EXPECT_EQ(second.listing, nft.output);
+  // Listing other things does not invalidate it (no transaction).
+  (void)ruleset();
+  (void)snapshot();
+  EXPECT_EQ(cachedSinceMark(), 2u);
+  EXPECT_EQ(backend_->readStats().generation_errors, 0u);
+}
+
+TEST_F(NftablesBackendCacheTest, ReadsNeverMoveTheGenerationNorNotify) {
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  auto monitor = NftMonitor::open(NftMonitorOptions{});
+  ASSERT_TRUE(monitor.ok()) << monitor.error().message;
+  const uint32_t before = generation();
+  markStats();
+  (void)snapshot();  // the miss path: GETGEN, the empty settle batch, the listing
+  (void)snapshot();  // the hit path
+  ASSERT_EQ(listedSinceMark(), 1u);
+  ASSERT_EQ(cachedSinceMark(), 1u);
+  EXPECT_EQ(generation(), before);
+  auto events = (*monitor)->drain();
+  ASSERT_TRUE(events.ok()) << events.error().message;
+  EXPECT_TRUE(events->empty()) << "the settle barrier must commit nothing";
+}
+
+TEST_F(NftablesBackendCacheTest, ChangeByAnotherProcessIsListedAgain) {
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  const TableSnapshot before = snapshot();
+  (void)snapshot();
+  markStats();
+  const CommandResult added =
+      runCommand("nft add rule inet shadan only_in_a ip saddr 192.0.2.77 drop");
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  const TableSnapshot after = snapshot();
+  EXPECT_EQ(listedSinceMark(), 1u);
+  EXPECT_EQ(cachedSinceMark(), 0u);
+  EXPECT_NE(after.sha256, before.sha256);
+  EXPECT_NE(after.listing.find("192.0.2.77"), std::string::npos) << after.listing;
+  // And the new listing is cached in its turn.
+  EXPECT_EQ(snapshot().sha256, after.sha256);
+  EXPECT_EQ(cachedSinceMark(), 1u);
+}
+
+TEST_F(NftablesBackendCacheTest, ChangeByAnotherContextInThisProcessIsListedAgain) {
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  const TableSnapshot before = snapshot();
+  auto other = NftablesBackend::create();
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  // The other context reads the same (cached, for it: first) state...
+  const auto other_first = (*other)->readTable();
+  ASSERT_TRUE(other_first.ok()) << other_first.error().message;
+  EXPECT_EQ(other_first->sha256, before.sha256);
+  // ...then changes the table; our cache must not survive it.
+  ASSERT_TRUE((*other)->apply("add rule inet shadan only_in_a ip saddr 192.0.2.88 drop\n").ok());
+  markStats();
+  const TableSnapshot after = snapshot();
+  EXPECT_EQ(listedSinceMark(), 1u);
+  EXPECT_EQ(cachedSinceMark(), 0u);
+  EXPECT_NE(after.sha256, before.sha256);
+  EXPECT_NE(after.listing.find("192.0.2.88"), std::string::npos) << after.listing;
+  // Its own cache was dropped by its apply(): it sees the change too.
+  const auto other_after = (*other)->readTable();
+  ASSERT_TRUE(other_after.ok()) << other_after.error().message;
+  EXPECT_EQ(other_after->sha256, after.sha256);
+}
+
+TEST_F(NftablesBackendCacheTest, ForeignFlushRulesetMakesTheTableAbsent) {
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  ASSERT_TRUE(snapshot().present);
+  ASSERT_TRUE(snapshot().present);
+  markStats();
+  const CommandResult flushed = runCommand("nft flush ruleset");
+  ASSERT_EQ(flushed.exit_code, 0) << flushed.output;
+  const TableSnapshot after = snapshot();
+  EXPECT_EQ(listedSinceMark(), 1u);
+  EXPECT_FALSE(after.present);
+  EXPECT_TRUE(after.listing.empty());
+  EXPECT_EQ(after.sha256, sha256Hex(""));
+}
+
+TEST_F(NftablesBackendCacheTest, ApplyOfANewTableIsListed) {
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  const TableSnapshot a = snapshot();
+  (void)snapshot();
+  ASSERT_TRUE(backend_->apply(kTableB).ok());
+  markStats();
+  const TableSnapshot b = snapshot();
+  EXPECT_EQ(listedSinceMark(), 1u);
+  EXPECT_EQ(cachedSinceMark(), 0u);
+  EXPECT_NE(b.sha256, a.sha256);
+  EXPECT_NE(b.listing.find("seg_lab_v4"), std::string::npos) << b.listing;
+  EXPECT_EQ(b.listing.find("seg_office_v4"), std::string::npos) << b.listing;
+}
+
+TEST_F(NftablesBackendCacheTest, AbsentTableIsCachedToo) {
+  markStats();
+  const TableSnapshot first = snapshot();
+  const TableSnapshot second = snapshot();
+  EXPECT_FALSE(first.present);
+  EXPECT_FALSE(second.present);
+  EXPECT_EQ(second.sha256, sha256Hex(""));
+  EXPECT_EQ(listedSinceMark(), 1u);
+  EXPECT_EQ(cachedSinceMark(), 1u);
+  // And the absent answer does not outlive the table's creation by someone else.
+  const CommandResult added = runCommand("nft add table inet shadan");
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  EXPECT_TRUE(snapshot().present);
+  EXPECT_EQ(listedSinceMark(), 2u);
+}
+
+TEST_F(NftablesBackendCacheTest, CheckAndFailedApplyDropTheCache) {
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  (void)snapshot();
+  markStats();
+  ASSERT_TRUE(backend_->check(kTableB).ok());
+  const TableSnapshot after_check = snapshot();
+  EXPECT_EQ(listedSinceMark(), 1u);
+  EXPECT_NE(after_check.listing.find("only_in_a"), std::string::npos) << "check changed nothing";
+  ASSERT_FALSE(backend_->apply("delete table inet missing_one\n").ok());
+  (void)snapshot();
+  EXPECT_EQ(listedSinceMark(), 2u);
+  (void)snapshot();
+  EXPECT_EQ(cachedSinceMark(), 1u);
+}
+
+// The barrier the cache relies on, directly.
+TEST_F(NftablesBackendCacheTest, SettledConfirmsOnlyTheCurrentGeneration) {
+  auto opened = NftGenerationReader::open();
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  NftGenerationReader& reader = **opened;
+  auto current = reader.current();
+  ASSERT_TRUE(current.ok()) << current.error().message;
+  const uint32_t g = *current;
+  auto settled = reader.settled(g);
+  ASSERT_TRUE(settled.ok()) << settled.error().message;
+  EXPECT_TRUE(*settled);
+  settled = reader.settled(g + 1);
+  ASSERT_TRUE(settled.ok()) << settled.error().message;
+  EXPECT_FALSE(*settled);
+  EXPECT_FALSE(*reader.settled(0));  // 0 would mean "unchecked" to the kernel
+  // The empty batches committed nothing...
+  current = reader.current();
+  ASSERT_TRUE(current.ok()) << current.error().message;
+  EXPECT_EQ(*current, g);
+  // ...and a real commit makes the old generation unsettled and the new one settled.
+  ASSERT_TRUE(backend_->apply(kTableB).ok());
+  settled = reader.settled(g);
+  ASSERT_TRUE(settled.ok()) << settled.error().message;
+  EXPECT_FALSE(*settled);
+  current = reader.current();
+  ASSERT_TRUE(current.ok()) << current.error().message;
+  EXPECT_NE(*current, g);
+  settled = reader.settled(*current);
+  ASSERT_TRUE(settled.ok()) << settled.error().message;
+  EXPECT_TRUE(*settled);
 }
 
 }  // namespace
