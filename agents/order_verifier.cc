@@ -398,8 +398,8 @@ OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& t
 
 OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
                                    const Policy& policy, const Clock& clock,
-                                   const std::set<std::string>& seen_command_ids,
-                                   std::string_view agent_id, const OrderVerifierOptions& options) {
+                                   const CommandIdSet& seen_command_ids, std::string_view agent_id,
+                                   const OrderVerifierOptions& options) {
   const int64_t now_ms = toUnixMillis(clock.now());
   if (auto rejection = checkTrustCurrent(trust, now_ms)) return *rejection;
   if (authz_envelope_bytes.size() > kDsseEnvelopeMaxBytes) {

@@ -51,6 +51,7 @@
 #include <variant>
 #include <vector>
 
+#include "agents/command_id_set.h"
 #include "common/clock.h"
 #include "common/orders.h"
 #include "common/policy.h"
@@ -101,7 +102,7 @@ struct OrderRejection {
 // What the agent remembers between orders (persisted by the caller).
 struct AgentReplayState {
   int64_t last_seq = 0;
-  std::set<std::string> seen_command_ids;
+  CommandIdSet seen_command_ids;
   std::map<std::string, int64_t> segment_gens;  // segment -> last accepted segment_gen
   friend bool operator==(const AgentReplayState&, const AgentReplayState&) = default;
 };
@@ -160,8 +161,7 @@ OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& t
 // controller's counter (the caller records it as the new local generation if it is higher).
 OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
                                    const Policy& policy, const Clock& clock,
-                                   const std::set<std::string>& seen_command_ids,
-                                   std::string_view agent_id,
+                                   const CommandIdSet& seen_command_ids, std::string_view agent_id,
                                    const OrderVerifierOptions& options = {});
 
 }  // namespace shadan

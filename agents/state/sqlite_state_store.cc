@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 namespace shadan {
@@ -38,7 +40,10 @@ CREATE TABLE IF NOT EXISTS isolations (
 ) STRICT;
 )sql";
 
-using StmtPtr = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 
 Error sqliteError(sqlite3* db, const std::string& what) {
   return makeError(ErrorCode::kState, what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
@@ -59,24 +64,49 @@ Result<StmtPtr> prepare(sqlite3* db, const char* sql) {
   if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) {
     return sqliteError(db, "prepare");
   }
-  return StmtPtr(raw, &sqlite3_finalize);
+  return StmtPtr(raw);
 }
 
-// Rolls back an open transaction unless commit() was reached.
+// Steps a statement that returns no rows, then leaves it reset with no bindings, ready for the
+// next use.
+Status runStatement(sqlite3* db, sqlite3_stmt* stmt, const std::string& what) {
+  const int rc = sqlite3_step(stmt);
+  std::optional<Error> error;
+  if (rc != SQLITE_DONE) error = sqliteError(db, what);
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (error) return *error;
+  return okStatus();
+}
+
+void bindText(sqlite3_stmt* stmt, int index, std::string_view text) {
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
+// Rolls back an open transaction unless commit() was reached. With prepared COMMIT / ROLLBACK
+// statements (the hot path) it steps those; without, it compiles the SQL each time.
 class TransactionGuard {
  public:
-  explicit TransactionGuard(sqlite3* db) : db_(db) {}
+  explicit TransactionGuard(sqlite3* db, sqlite3_stmt* commit = nullptr,
+                            sqlite3_stmt* rollback = nullptr)
+      : db_(db), commit_(commit), rollback_(rollback) {}
   ~TransactionGuard() {
-    if (!committed_) (void)exec(db_, "ROLLBACK");
+    if (committed_) return;
+    (void)(rollback_ ? runStatement(db_, rollback_, "rollback") : exec(db_, "ROLLBACK"));
   }
+  TransactionGuard(const TransactionGuard&) = delete;
+  TransactionGuard& operator=(const TransactionGuard&) = delete;
+
   Status commit() {
-    SHADAN_RETURN_IF_ERROR(exec(db_, "COMMIT"));
+    SHADAN_RETURN_IF_ERROR(commit_ ? runStatement(db_, commit_, "commit") : exec(db_, "COMMIT"));
     committed_ = true;
     return okStatus();
   }
 
  private:
   sqlite3* db_;
+  sqlite3_stmt* commit_;
+  sqlite3_stmt* rollback_;
   bool committed_ = false;
 };
 
@@ -106,6 +136,44 @@ Result<int> takeLock(const std::filesystem::path& lock_path, std::chrono::millis
 
 }  // namespace
 
+struct SqliteStateStore::Statements {
+  StmtPtr begin, commit, rollback, synchronous_normal, synchronous_full;
+  StmtPtr clear_isolations, delete_isolation, put_isolation;
+  StmtPtr put_meta;
+  StmtPtr clear_seen, delete_seen, insert_seen;
+  StmtPtr clear_gens, delete_gen, put_gen;
+
+  static Result<std::unique_ptr<Statements>> prepareAll(sqlite3* db) {
+    auto statements = std::make_unique<Statements>();
+    const std::pair<StmtPtr*, const char*> sql[] = {
+        {&statements->begin, "BEGIN IMMEDIATE"},
+        {&statements->commit, "COMMIT"},
+        {&statements->rollback, "ROLLBACK"},
+        {&statements->synchronous_normal, "PRAGMA synchronous=NORMAL"},
+        {&statements->synchronous_full, "PRAGMA synchronous=FULL"},
+        {&statements->clear_isolations, "DELETE FROM isolations"},
+        {&statements->delete_isolation,
+         "DELETE FROM isolations WHERE segment = ?1 AND profile = ?2"},
+        {&statements->put_isolation,
+         "INSERT OR REPLACE INTO isolations(segment, profile, since_ms, expires_ms, origin, drill) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+        {&statements->put_meta, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)"},
+        {&statements->clear_seen, "DELETE FROM seen_commands"},
+        {&statements->delete_seen, "DELETE FROM seen_commands WHERE command_id = ?1"},
+        {&statements->insert_seen, "INSERT OR IGNORE INTO seen_commands(command_id) VALUES (?1)"},
+        {&statements->clear_gens, "DELETE FROM segment_gens"},
+        {&statements->delete_gen, "DELETE FROM segment_gens WHERE segment = ?1"},
+        {&statements->put_gen, "INSERT OR REPLACE INTO segment_gens(segment, gen) VALUES (?1, ?2)"},
+    };
+    for (const auto& [slot, text] : sql) {
+      auto prepared = prepare(db, text);
+      if (!prepared.ok()) return prepared.error().withContext(text);
+      *slot = std::move(prepared).value();
+    }
+    return statements;
+  }
+};
+
 std::vector<Isolation> DesiredState::isolationPairs() const {
   std::vector<Isolation> pairs;
   pairs.reserve(isolations.size());
@@ -121,6 +189,7 @@ bool DesiredState::contains(const Isolation& isolation) const {
 SqliteStateStore::SqliteStateStore(DbPtr db, int lock_fd) : db_(std::move(db)), lock_fd_(lock_fd) {}
 
 SqliteStateStore::~SqliteStateStore() {
+  statements_.reset();  // finalized before the connection closes
   db_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
@@ -200,6 +269,11 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
   if (auto status = init(); !status.ok()) {
     return status.error().withContext("state database " + db_path.string());
   }
+  auto statements = Statements::prepareAll(handle);
+  if (!statements.ok()) {
+    return statements.error().withContext("state database " + db_path.string());
+  }
+  store->statements_ = std::move(statements).value();
   return store;
 }
 
@@ -243,7 +317,6 @@ Result<DesiredState> SqliteStateStore::load() {
         reinterpret_cast<const char*>(sqlite3_column_text(seen->get(), 0)));
   }
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load seen commands");
-  stored_command_ids_ = state.replay.seen_command_ids;
 
   auto gens = prepare(db_.get(), "SELECT segment, gen FROM segment_gens");
   if (!gens.ok()) return gens.error();
@@ -252,80 +325,135 @@ Result<DesiredState> SqliteStateStore::load() {
         sqlite3_column_int64(gens->get(), 1);
   }
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load segment generations");
+  stored_ = state;
   return state;
 }
 
 Status SqliteStateStore::saveUnsynced(const DesiredState& state) {
-  SHADAN_RETURN_IF_ERROR(exec(db_.get(), "PRAGMA synchronous=NORMAL"));
+  sqlite3* handle = db_.get();
+  SHADAN_RETURN_IF_ERROR(
+      runStatement(handle, statements_->synchronous_normal.get(), "PRAGMA synchronous=NORMAL"));
   Status saved = save(state);
   // Every other commit must stay durable: if FULL cannot be restored, say so loudly.
-  Status restored = exec(db_.get(), "PRAGMA synchronous=FULL");
+  Status restored =
+      runStatement(handle, statements_->synchronous_full.get(), "PRAGMA synchronous=FULL");
   if (!restored.ok()) return restored.error().withContext("restoring synchronous=FULL");
   return saved;
 }
 
 Status SqliteStateStore::save(const DesiredState& state) {
   sqlite3* handle = db_.get();
-  SHADAN_RETURN_IF_ERROR(exec(handle, "BEGIN IMMEDIATE"));
-  TransactionGuard txn(handle);
-  SHADAN_RETURN_IF_ERROR(exec(handle, "DELETE FROM isolations"));
-  auto insert =
-      prepare(handle,
-              "INSERT INTO isolations(segment, profile, since_ms, expires_ms, origin, drill) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-  if (!insert.ok()) return insert.error();
-  for (const auto& active : state.isolations) {
-    sqlite3_stmt* s = insert->get();
-    sqlite3_reset(s);
-    sqlite3_bind_text(s, 1, active.isolation.segment.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, active.isolation.profile.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, active.since_unix_ms);
-    if (active.expires_unix_ms) {
-      sqlite3_bind_int64(s, 4, *active.expires_unix_ms);
-    } else {
-      sqlite3_bind_null(s, 4);
-    }
-    sqlite3_bind_text(s, 5, active.origin.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(s, 6, active.drill ? 1 : 0);
-    if (sqlite3_step(s) != SQLITE_DONE) {
-      return sqliteError(
-          handle, "store isolation " + active.isolation.segment + ":" + active.isolation.profile);
-    }
-  }
-  auto meta = prepare(handle, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
-  if (!meta.ok()) return meta.error();
-  const std::pair<const char*, std::string> values[] = {
-      {"applied_ruleset_sha256", state.applied_ruleset_sha256},
-      {"last_seq", std::to_string(state.replay.last_seq)},
-      {"trust_version", std::to_string(state.trust_version)},
-  };
-  for (const auto& [key, value] : values) {
-    sqlite3_reset(meta->get());
-    sqlite3_bind_text(meta->get(), 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(meta->get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(meta->get()) != SQLITE_DONE)
-      return sqliteError(handle, std::string("store ") + key);
-  }
-  auto seen = prepare(handle, "INSERT OR IGNORE INTO seen_commands(command_id) VALUES (?1)");
-  if (!seen.ok()) return seen.error();
-  std::vector<const std::string*> added;
-  for (const auto& id : state.replay.seen_command_ids) {
-    if (stored_command_ids_.contains(id)) continue;
-    added.push_back(&id);
-    sqlite3_reset(seen->get());
-    sqlite3_bind_text(seen->get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(seen->get()) != SQLITE_DONE) return sqliteError(handle, "store command id");
-  }
-  auto gens = prepare(handle, "INSERT OR REPLACE INTO segment_gens(segment, gen) VALUES (?1, ?2)");
-  if (!gens.ok()) return gens.error();
-  for (const auto& [segment, gen] : state.replay.segment_gens) {
-    sqlite3_reset(gens->get());
-    sqlite3_bind_text(gens->get(), 1, segment.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(gens->get(), 2, gen);
-    if (sqlite3_step(gens->get()) != SQLITE_DONE) return sqliteError(handle, "store segment gen");
-  }
+  Statements& st = *statements_;
+  SHADAN_RETURN_IF_ERROR(runStatement(handle, st.begin.get(), "begin transaction"));
+  // Whatever fails below, the transaction is rolled back and the stored state is untouched.
+  TransactionGuard txn(handle, st.commit.get(), st.rollback.get());
+  SHADAN_RETURN_IF_ERROR(writeChanges(state));
   SHADAN_RETURN_IF_ERROR(txn.commit());
-  for (const std::string* id : added) stored_command_ids_.insert(*id);
+  stored_ = state;
+  return okStatus();
+}
+
+Status SqliteStateStore::writeChanges(const DesiredState& state) {
+  sqlite3* handle = db_.get();
+  Statements& st = *statements_;
+  const DesiredState* old = stored_ ? &*stored_ : nullptr;
+
+  // Isolations, keyed by (segment, profile).
+  const auto put_isolation = [&](const ActiveIsolation& active) -> Status {
+    sqlite3_stmt* s = st.put_isolation.get();
+    bindText(s, 1, active.isolation.segment);
+    bindText(s, 2, active.isolation.profile);
+    sqlite3_bind_int64(s, 3, active.since_unix_ms);
+    if (active.expires_unix_ms) sqlite3_bind_int64(s, 4, *active.expires_unix_ms);
+    bindText(s, 5, active.origin);
+    sqlite3_bind_int(s, 6, active.drill ? 1 : 0);
+    return runStatement(
+        handle, s, "store isolation " + active.isolation.segment + ":" + active.isolation.profile);
+  };
+  if (!old) {
+    SHADAN_RETURN_IF_ERROR(runStatement(handle, st.clear_isolations.get(), "clear isolations"));
+    for (const auto& active : state.isolations) SHADAN_RETURN_IF_ERROR(put_isolation(active));
+  } else if (old->isolations != state.isolations) {
+    for (const auto& was : old->isolations) {
+      if (state.contains(was.isolation)) continue;
+      bindText(st.delete_isolation.get(), 1, was.isolation.segment);
+      bindText(st.delete_isolation.get(), 2, was.isolation.profile);
+      SHADAN_RETURN_IF_ERROR(runStatement(handle, st.delete_isolation.get(), "delete isolation"));
+    }
+    for (const auto& active : state.isolations) {
+      const auto same = std::find(old->isolations.begin(), old->isolations.end(), active);
+      if (same == old->isolations.end()) SHADAN_RETURN_IF_ERROR(put_isolation(active));
+    }
+  }
+
+  // Meta values.
+  const auto put_meta = [&](const char* key, const std::string& value) -> Status {
+    sqlite3_bind_text(st.put_meta.get(), 1, key, -1, SQLITE_STATIC);
+    bindText(st.put_meta.get(), 2, value);
+    return runStatement(handle, st.put_meta.get(), std::string("store ") + key);
+  };
+  if (!old || old->applied_ruleset_sha256 != state.applied_ruleset_sha256) {
+    SHADAN_RETURN_IF_ERROR(put_meta("applied_ruleset_sha256", state.applied_ruleset_sha256));
+  }
+  if (!old || old->replay.last_seq != state.replay.last_seq) {
+    SHADAN_RETURN_IF_ERROR(put_meta("last_seq", std::to_string(state.replay.last_seq)));
+  }
+  if (!old || old->trust_version != state.trust_version) {
+    SHADAN_RETURN_IF_ERROR(put_meta("trust_version", std::to_string(state.trust_version)));
+  }
+
+  // Command ids: both sets are sorted, so one walk finds what was added and what was dropped.
+  const auto insert_seen = [&](const std::string& id) -> Status {
+    bindText(st.insert_seen.get(), 1, id);
+    return runStatement(handle, st.insert_seen.get(), "store command id");
+  };
+  const auto delete_seen = [&](const std::string& id) -> Status {
+    bindText(st.delete_seen.get(), 1, id);
+    return runStatement(handle, st.delete_seen.get(), "forget command id");
+  };
+  const CommandIdSet& ids = state.replay.seen_command_ids;
+  if (!old) {
+    SHADAN_RETURN_IF_ERROR(runStatement(handle, st.clear_seen.get(), "clear command ids"));
+    for (const auto& id : ids) SHADAN_RETURN_IF_ERROR(insert_seen(id));
+  } else if (!ids.sharesStorageWith(old->replay.seen_command_ids)) {
+    auto was = old->replay.seen_command_ids.begin();
+    const auto was_end = old->replay.seen_command_ids.end();
+    auto now = ids.begin();
+    while (was != was_end || now != ids.end()) {
+      if (now == ids.end() || (was != was_end && *was < *now)) {
+        SHADAN_RETURN_IF_ERROR(delete_seen(*was++));
+      } else if (was == was_end || *now < *was) {
+        SHADAN_RETURN_IF_ERROR(insert_seen(*now++));
+      } else {
+        ++was;
+        ++now;
+      }
+    }
+  }
+
+  // Segment generations.
+  const auto put_gen = [&](const std::string& segment, int64_t gen) -> Status {
+    bindText(st.put_gen.get(), 1, segment);
+    sqlite3_bind_int64(st.put_gen.get(), 2, gen);
+    return runStatement(handle, st.put_gen.get(), "store segment gen");
+  };
+  const auto& gens = state.replay.segment_gens;
+  if (!old) {
+    SHADAN_RETURN_IF_ERROR(runStatement(handle, st.clear_gens.get(), "clear segment gens"));
+    for (const auto& [segment, gen] : gens) SHADAN_RETURN_IF_ERROR(put_gen(segment, gen));
+  } else if (old->replay.segment_gens != gens) {
+    for (const auto& [segment, gen] : old->replay.segment_gens) {
+      if (gens.contains(segment)) continue;
+      bindText(st.delete_gen.get(), 1, segment);
+      SHADAN_RETURN_IF_ERROR(runStatement(handle, st.delete_gen.get(), "delete segment gen"));
+    }
+    for (const auto& [segment, gen] : gens) {
+      const auto was = old->replay.segment_gens.find(segment);
+      if (was == old->replay.segment_gens.end() || was->second != gen) {
+        SHADAN_RETURN_IF_ERROR(put_gen(segment, gen));
+      }
+    }
+  }
   return okStatus();
 }
 

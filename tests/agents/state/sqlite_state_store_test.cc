@@ -117,6 +117,75 @@ TEST_F(SqliteStateStoreTest, UnsyncedSaveIsAtomicAndLaterSavesStayDurable) {
   EXPECT_EQ((*store)->load().value(), expected);
 }
 
+TEST_F(SqliteStateStoreTest, EveryKindOfChangeReachesTheDatabase) {
+  // save() writes only what differs from the last commit; each kind of difference must still
+  // land: a changed row, a removed row, a dropped command id, a dropped generation.
+  DesiredState state = sampleState();
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->load().ok());
+    ASSERT_TRUE((*store)->save(state).ok());
+    state.isolations[0].expires_unix_ms = 5000;            // changed row
+    state.isolations.erase(state.isolations.begin() + 1);  // removed row
+    ASSERT_TRUE(state.replay.seen_command_ids.erase("cmd-1"));
+    state.replay.seen_command_ids.insert("cmd-3");
+    state.replay.segment_gens.erase("mynumber");
+    state.replay.segment_gens["lgwan"] = 58;
+    state.trust_version = 5;
+    ASSERT_TRUE((*store)->save(state).ok());
+  }
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  auto loaded = (*store)->load();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(*loaded, state);
+  EXPECT_FALSE(loaded->replay.seen_command_ids.contains("cmd-1"));
+  EXPECT_TRUE(loaded->replay.seen_command_ids.contains("cmd-3"));
+}
+
+TEST_F(SqliteStateStoreTest, FailedSaveLeavesNothingAndTheNextSaveWritesEverythingItMust) {
+  DesiredState first = sampleState();
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->save(first).ok());
+
+  // A second connection plants a trigger that aborts the transaction half-way: after the
+  // isolation rows are written, at the command id.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "agent.db").c_str(), &raw), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> other(raw, &sqlite3_close);
+  const auto run = [&](const char* sql) {
+    char* message = nullptr;
+    const int rc = sqlite3_exec(other.get(), sql, nullptr, nullptr, &message);
+    sqlite3_free(message);
+    return rc;
+  };
+  ASSERT_EQ(run("CREATE TRIGGER poison BEFORE INSERT ON seen_commands "
+                "WHEN NEW.command_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+            SQLITE_OK);
+
+  DesiredState refused = first;
+  refused.isolations.erase(refused.isolations.begin());
+  refused.replay.seen_command_ids.insert("poison");
+  const Status failed = (*store)->save(refused);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("command id"), std::string::npos) << failed.error().message;
+  ASSERT_EQ(run("DROP TRIGGER poison"), SQLITE_OK);
+  other.reset();
+
+  // The same isolation change again, without the poison: it must be written although it was
+  // part of the failed attempt (the store must not believe the database already holds it).
+  DesiredState second = first;
+  second.isolations.erase(second.isolations.begin());
+  second.replay.seen_command_ids.insert("cmd-ok");
+  ASSERT_TRUE((*store)->save(second).ok());
+  store.value().reset();
+  auto reopened = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->load().value(), second);
+}
+
 TEST_F(SqliteStateStoreTest, SecondOpenerIsTurnedAwayWhileTheFirstHoldsTheLock) {
   auto first = SqliteStateStore::open(dir_);
   ASSERT_TRUE(first.ok());
