@@ -2,88 +2,160 @@
 
 // The command ids an agent has accepted (PROTOCOL.md step 8: an order is carried out once).
 //
-// Why not a plain std::set: the set travels inside DesiredState, which the agent copies on every
-// order (the state before, the state after, the state it reports), and it grows by one id per
-// order. Copying a thousand ids costs more than verifying the order's signatures. Here copies
-// share one immutable set: copying is O(1), and insert() clones only when the set is shared
-// (one clone per order at most, none when the caller owns the only reference).
+// Why not a std::set<std::string>: the set travels inside DesiredState, which the agent copies
+// on every order (the state before, the state after, the state it reports), and it grows by one
+// id per order. A node and a heap string per id made those copies cost more than verifying the
+// order's signatures (callgrind: ~2 M instructions per order at 1,000 ids).
 //
-// Value semantics as seen from outside: a copy never observes a later insert() into another.
+// Here the ids live in one sorted array of fixed-size entries (an id is at most kMaxLength
+// bytes; the protocol's ids are 36-character UUIDs), shared between copies: copying is O(1),
+// and a change clones the array only while it is shared — one allocation and a memcpy, about a
+// microsecond per thousand ids.
+//
+// Value semantics as seen from outside: a copy never observes a later change to another.
 // Not thread-safe for concurrent use of ONE object; distinct copies may be used from distinct
-// threads (the shared set is never modified while shared).
+// threads (a shared array is never modified).
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
-#include <set>
-#include <string>
 #include <string_view>
+#include <vector>
 
 namespace shadan {
 
 class CommandIdSet {
  public:
-  using Set = std::set<std::string, std::less<>>;
-  using const_iterator = Set::const_iterator;
+  // Longest id the set can hold. Callers accept ids from the network only after checking their
+  // form (UUIDs); fits() lets a reader of stored data refuse anything longer.
+  static constexpr std::size_t kMaxLength = 63;
+  static bool fits(std::string_view id) { return id.size() <= kMaxLength; }
+
+ private:
+  struct Entry {
+    std::uint8_t size = 0;
+    std::array<char, kMaxLength> text{};
+    std::string_view view() const { return {text.data(), size}; }
+  };
+  using Entries = std::vector<Entry>;
+
+ public:
+  // Iterates the ids in ascending (byte-wise) order, as string_views into the shared array;
+  // they stay valid while any copy holding that array lives.
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = std::string_view;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = std::string_view;
+
+    const_iterator() = default;
+    std::string_view operator*() const { return it_->view(); }
+    const_iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++it_;
+      return old;
+    }
+    friend bool operator==(const const_iterator&, const const_iterator&) = default;
+
+   private:
+    friend class CommandIdSet;
+    explicit const_iterator(Entries::const_iterator it) : it_(it) {}
+    Entries::const_iterator it_{};
+  };
 
   CommandIdSet() = default;
-  CommandIdSet(std::initializer_list<std::string> ids)
-      : ids_(ids.size() == 0 ? nullptr : std::make_shared<Set>(ids)) {}
+  CommandIdSet(std::initializer_list<std::string_view> ids) {
+    for (std::string_view id : ids) insert(id);
+  }
 
-  bool contains(std::string_view id) const { return ids_ && ids_->contains(id); }
+  bool contains(std::string_view id) const {
+    if (!entries_ || !fits(id)) return false;
+    const auto it = lowerBound(*entries_, id);
+    return it != entries_->end() && it->view() == id;
+  }
   std::size_t count(std::string_view id) const { return contains(id) ? 1 : 0; }
-  std::size_t size() const { return ids_ ? ids_->size() : 0; }
+  std::size_t size() const { return entries_ ? entries_->size() : 0; }
   bool empty() const { return size() == 0; }
-  const_iterator begin() const { return ids_ ? ids_->cbegin() : emptySet().cbegin(); }
-  const_iterator end() const { return ids_ ? ids_->cend() : emptySet().cend(); }
+  const_iterator begin() const { return const_iterator(entries().begin()); }
+  const_iterator end() const { return const_iterator(entries().end()); }
 
-  // Adds `id`; true when it was not there yet.
-  bool insert(std::string id) {
+  // Adds `id`; true when it was not there yet. REQUIRES fits(id): a longer id is a broken
+  // invariant of the caller (ids are checked where they enter) and aborts.
+  bool insert(std::string_view id) {
+    if (!fits(id)) {
+      std::fprintf(stderr, "shadan: broken invariant: command id of %zu bytes (max %zu)\n",
+                   id.size(), kMaxLength);
+      std::abort();
+    }
     if (contains(id)) return false;
-    mutableSet().insert(std::move(id));
+    Entries& entries = mutableEntries();
+    Entry entry;
+    entry.size = static_cast<std::uint8_t>(id.size());
+    std::memcpy(entry.text.data(), id.data(), id.size());
+    entries.insert(lowerBound(entries, id), entry);
     return true;
   }
 
   // Removes `id`; true when it was there.
   bool erase(std::string_view id) {
     if (!contains(id)) return false;
-    Set& set = mutableSet();
-    set.erase(set.find(id));
+    Entries& entries = mutableEntries();
+    entries.erase(lowerBound(entries, id));
     return true;
   }
 
-  void clear() { ids_.reset(); }
+  void clear() { entries_.reset(); }
 
   // True when both hold the very same storage (then they are equal without a comparison).
   bool sharesStorageWith(const CommandIdSet& other) const {
-    return ids_ != nullptr && ids_ == other.ids_;
+    return entries_ != nullptr && entries_ == other.entries_;
   }
 
   friend bool operator==(const CommandIdSet& a, const CommandIdSet& b) {
-    if (a.ids_ == b.ids_) return true;
-    if (a.size() != b.size()) return false;
-    return a.size() == 0 || *a.ids_ == *b.ids_;
+    if (a.entries_ == b.entries_) return true;
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
   }
 
  private:
-  // The set this object may modify: its own if nobody else holds it, else a fresh copy.
+  static Entries::const_iterator lowerBound(const Entries& entries, std::string_view id) {
+    return std::lower_bound(entries.begin(), entries.end(), id,
+                            [](const Entry& e, std::string_view key) { return e.view() < key; });
+  }
+
+  const Entries& entries() const {
+    static const Entries kEmpty;
+    return entries_ ? *entries_ : kEmpty;
+  }
+
+  // The array this object may modify: its own if nobody else holds it, else a fresh copy.
   // use_count() == 1 is exact here: another owner could only appear by copying THIS object,
   // which would be a data race on it anyway.
-  Set& mutableSet() {
-    if (!ids_) {
-      ids_ = std::make_shared<Set>();
-    } else if (ids_.use_count() > 1) {
-      ids_ = std::make_shared<Set>(*ids_);
+  Entries& mutableEntries() {
+    if (!entries_) {
+      entries_ = std::make_shared<Entries>();
+    } else if (entries_.use_count() > 1) {
+      auto copy = std::make_shared<Entries>();
+      copy->reserve(entries_->size() + 1);
+      copy->assign(entries_->begin(), entries_->end());
+      entries_ = std::move(copy);
     }
-    return *ids_;
+    return *entries_;
   }
 
-  static const Set& emptySet() {
-    static const Set empty;
-    return empty;
-  }
-
-  std::shared_ptr<Set> ids_;  // null when empty
+  std::shared_ptr<Entries> entries_;  // null when empty
 };
 
 }  // namespace shadan

@@ -310,11 +310,17 @@ Result<DesiredState> SqliteStateStore::load() {
   }
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load meta");
 
-  auto seen = prepare(db_.get(), "SELECT command_id FROM seen_commands");
+  // In key order (BINARY collation = byte order, the set's order): each insert appends.
+  auto seen = prepare(db_.get(), "SELECT command_id FROM seen_commands ORDER BY command_id");
   if (!seen.ok()) return seen.error();
   while ((rc = sqlite3_step(seen->get())) == SQLITE_ROW) {
-    state.replay.seen_command_ids.insert(
-        reinterpret_cast<const char*>(sqlite3_column_text(seen->get(), 0)));
+    const std::string_view id(reinterpret_cast<const char*>(sqlite3_column_text(seen->get(), 0)),
+                              static_cast<size_t>(sqlite3_column_bytes(seen->get(), 0)));
+    if (!CommandIdSet::fits(id)) {
+      return makeError(ErrorCode::kState, "stored command id of " + std::to_string(id.size()) +
+                                              " bytes is longer than any this agent accepts");
+    }
+    state.replay.seen_command_ids.insert(id);
   }
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load seen commands");
 
@@ -403,11 +409,11 @@ Status SqliteStateStore::writeChanges(const DesiredState& state) {
   }
 
   // Command ids: both sets are sorted, so one walk finds what was added and what was dropped.
-  const auto insert_seen = [&](const std::string& id) -> Status {
+  const auto insert_seen = [&](std::string_view id) -> Status {
     bindText(st.insert_seen.get(), 1, id);
     return runStatement(handle, st.insert_seen.get(), "store command id");
   };
-  const auto delete_seen = [&](const std::string& id) -> Status {
+  const auto delete_seen = [&](std::string_view id) -> Status {
     bindText(st.delete_seen.get(), 1, id);
     return runStatement(handle, st.delete_seen.get(), "forget command id");
   };

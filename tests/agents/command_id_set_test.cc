@@ -45,11 +45,20 @@ TEST(CommandIdSetTest, CopiesShareUntilOneChangesAndNeverSeeEachOthersChanges) {
   EXPECT_EQ(items(original), (std::vector<std::string>{"b"}));
 }
 
-TEST(CommandIdSetTest, SoleOwnerChangesInPlace) {
-  CommandIdSet set{"a"};
-  const auto* before = &*set.begin();
-  set.insert("b");
-  EXPECT_EQ(&*set.begin(), before);  // not cloned: nobody else held it
+TEST(CommandIdSetTest, OrderIsByteOrderLikeTheDatabaseIndex) {
+  CommandIdSet set{"b", "B", "a-", "a", "\x7f", "0"};
+  EXPECT_EQ(items(set), (std::vector<std::string>{"0", "B", "a", "a-", "b", "\x7f"}));
+}
+
+TEST(CommandIdSetTest, IdsUpToTheLimitFitLongerOnesAreABrokenInvariant) {
+  const std::string longest(CommandIdSet::kMaxLength, 'x');
+  EXPECT_TRUE(CommandIdSet::fits(longest));
+  EXPECT_FALSE(CommandIdSet::fits(longest + "x"));
+  CommandIdSet set;
+  EXPECT_TRUE(set.insert(longest));
+  EXPECT_TRUE(set.contains(longest));
+  EXPECT_FALSE(set.contains(longest + "x"));  // asking is fine
+  EXPECT_DEATH(set.insert(longest + "x"), "broken invariant: command id");
 }
 
 TEST(CommandIdSetTest, EqualityComparesContentsNotStorage) {

@@ -186,6 +186,28 @@ TEST_F(SqliteStateStoreTest, FailedSaveLeavesNothingAndTheNextSaveWritesEverythi
   EXPECT_EQ((*reopened)->load().value(), second);
 }
 
+TEST_F(SqliteStateStoreTest, StoredCommandIdLongerThanAnyAcceptedIsRefusedAtLoad) {
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(sampleState()).ok());
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "agent.db").c_str(), &raw), SQLITE_OK);
+  const std::string sql = "INSERT INTO seen_commands(command_id) VALUES ('" +
+                          std::string(CommandIdSet::kMaxLength + 1, 'z') + "')";
+  EXPECT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  auto loaded = (*store)->load();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().code, ErrorCode::kState);
+  EXPECT_NE(loaded.error().message.find("command id of 64 bytes"), std::string::npos)
+      << loaded.error().message;
+}
+
 TEST_F(SqliteStateStoreTest, SecondOpenerIsTurnedAwayWhileTheFirstHoldsTheLock) {
   auto first = SqliteStateStore::open(dir_);
   ASSERT_TRUE(first.ok());
