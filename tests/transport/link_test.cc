@@ -447,7 +447,9 @@ TEST_F(LinkTest, ReconnectsAfterTheHubIsRecreatedOnTheSamePort) {
   EXPECT_GE(attempts, 2u);
 
   ASSERT_NO_FATAL_FAILURE(startHub(hubOptions(port)));
-  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2; }));
+  // The link counts a connection once its hello is written; the hub registers the agent when
+  // it has read and checked that hello, a moment later.
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2 && hellos_.size() == 2; }));
   EXPECT_TRUE(link.connected());
   EXPECT_FALSE(link.disconnectedSince().has_value());
   EXPECT_EQ(hellos_.size(), 2u);
@@ -468,7 +470,7 @@ TEST_F(LinkTest, SecondSessionForTheSameAgentClosesTheFirst) {
 
   LinkEvents second_events;
   ControllerLink& second = startLink(linkOptions(), second_events);
-  ASSERT_TRUE(runUntil(io_, [&] { return second_events.connects == 1; }));
+  ASSERT_TRUE(runUntil(io_, [&] { return second_events.connects == 1 && hellos_.size() == 2; }));
   ASSERT_TRUE(runUntil(io_, [&] { return first_events.disconnects.size() == 1; }));
   EXPECT_FALSE(first.connected());
   EXPECT_TRUE(second.connected());
@@ -563,7 +565,8 @@ TEST_F(LinkTest, MisbehavingControllerMessageClosesTheLinkWhichReconnects) {
   ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
   LinkEvents events;
   startLink(linkOptions(), events);
-  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1; }));
+  ASSERT_TRUE(runUntil(
+      io_, [&] { return events.connects == 1 && hub_->connected(testing::kTestAgentId); }));
   ASSERT_TRUE(hub_->send(testing::kTestAgentId, {{"type", "bogus"}}).ok());
   ASSERT_TRUE(runUntil(io_, [&] { return events.disconnects.size() == 1; }));
   EXPECT_NE(events.disconnects[0].find("unknown message type"), std::string::npos)
@@ -571,7 +574,8 @@ TEST_F(LinkTest, MisbehavingControllerMessageClosesTheLinkWhichReconnects) {
   // The daemon is told (it audits the refusal: bad input from the network leaves a record).
   ASSERT_EQ(events.rejected.size(), 1u);
   EXPECT_NE(events.rejected[0].find("unknown message type"), std::string::npos);
-  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2; }));
+  ASSERT_TRUE(runUntil(
+      io_, [&] { return events.connects == 2 && hub_->connected(testing::kTestAgentId); }));
 
   // Oversized messages are refused before they are queued.
   const Json big = {{"type", "dispatch"},
@@ -594,10 +598,15 @@ TEST_P(LinkBackoffTest, LongConnectionResetsTheBackoff) {
   options.backoff_initial = milliseconds(20);
   options.backoff_max = milliseconds(5000);
   options.backoff_reset_after = reset ? milliseconds(150) : milliseconds(60'000);
-  startLink(options, events);
-  ASSERT_TRUE(runUntil(io_, [&] { return links_.back()->attempts() >= 6; }));
+  ControllerLink& link = startLink(options, events);
+  ASSERT_TRUE(runUntil(io_, [&] { return link.attempts() >= 6; }));
   ASSERT_NO_FATAL_FAILURE(startHub(hubOptions(port)));
   ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1; }));
+  // Which attempt got through depends on timing (the one scheduled when the hub came back, or
+  // the next): every attempt before it failed, and without a reset the next delay continues
+  // from there.
+  const uint64_t failures = link.attempts() - 1;
+  ASSERT_GE(failures, 5u);
   runFor(io_, milliseconds(250));  // longer than the reset threshold of the reset case
 
   // The clock starts before the hub goes away: the link schedules its retry when it notices the
@@ -611,7 +620,8 @@ TEST_P(LinkBackoffTest, LongConnectionResetsTheBackoff) {
   if (reset) {
     EXPECT_LT(reconnect, milliseconds(400));  // initial delay: 20 ms +-20 %
   } else {
-    EXPECT_GE(reconnect, milliseconds(1000));  // 20 ms * 2^7 at least, -20 %
+    // 20 ms * 2^failures, -20 % jitter: at least 512 ms.
+    EXPECT_GE(reconnect, milliseconds(20 * (1 << failures) * 8 / 10)) << failures << " failures";
   }
 }
 
