@@ -163,7 +163,7 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   std::optional<nlohmann::json> ruleset;
   if (adds_isolation) {
     // Safety rule 1: look for foreign rules that would drop the management path.
-    auto listed = firewall_.listRulesetJson();
+    auto listed = firewall_.listForeignRulesetJson();
     if (!listed.ok()) {
       result.warnings.push_back("lockout check skipped: " + listed.error().message);
     } else {
@@ -244,7 +244,7 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
     bool wanted = policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kAlways;
     if (policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kIfNat) {
       if (!ruleset) {
-        if (auto listed = firewall_.listRulesetJson(); listed.ok()) ruleset = *listed;
+        if (auto listed = firewall_.listForeignRulesetJson(); listed.ok()) ruleset = *listed;
       }
       wanted = ruleset && rulesetHasNat(*ruleset);
     }

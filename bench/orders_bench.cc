@@ -7,7 +7,8 @@
 // Needs root: main() moves the process into a fresh network namespace first (unshare), so the
 // host's ruleset, routes and conntrack table are never touched; the namespace dies with the
 // process. State directory, audit log, agent key and trust file live in a fresh directory under
-// $TMPDIR (default /tmp), removed at exit.
+// $TMPDIR (default /tmp), removed at exit. `--gateway-firewall=debian` first loads Debian's default
+// nftables.conf into that namespace, as on a gateway whose firewall is on (see main()).
 //
 // Every benchmark runs one order per repetition (Iterations(1)), so median / p99 / max are over
 // single orders. The isolate benchmark times an isolate and then, untimed, restores; the restore
@@ -120,8 +121,8 @@ class TimedFirewall final : public FirewallBackend {
   Result<std::string> listRuleset() override {
     return timed(stages_.lockout_list, [&] { return inner_.listRuleset(); });
   }
-  Result<nlohmann::json> listRulesetJson() override {
-    return timed(stages_.lockout_list, [&] { return inner_.listRulesetJson(); });
+  Result<nlohmann::json> listForeignRulesetJson() override {
+    return timed(stages_.lockout_list, [&] { return inner_.listForeignRulesetJson(); });
   }
 
  private:
@@ -545,7 +546,13 @@ void verifyBench(benchmark::State& state, const Fixture* f, const Trust* trust,
 // time, so its cost grows with the number of orders the agent has ever accepted.
 void stateSaveBench(benchmark::State& state, SqliteStateStore* store, DesiredState* desired) {
   for (auto _ : state) {
+    // What an order writes: its seq, its command id, its segment's generation.
     ++desired->replay.last_seq;
+    char command_id[40];
+    std::snprintf(command_id, sizeof command_id, "ffffffff-0000-4000-8000-%012" PRIx64,
+                  static_cast<uint64_t>(desired->replay.last_seq));
+    desired->replay.seen_command_ids.insert(command_id);
+    ++desired->replay.segment_gens["office"];
     const auto start = SteadyClock::now();
     const Status saved = store->save(*desired);
     state.SetIterationTime(millisSince(start) / 1000.0);
@@ -668,10 +675,57 @@ int run(int argc, char** argv) {
   return 0;
 }
 
+// Debian 12's /etc/nftables.conf as shipped (package nftables): what a Debian gateway with the
+// nftables service enabled has loaded before any Shadan table exists.
+constexpr const char* kDebianDefaultRuleset = R"nft(
+table inet filter {
+	chain input {
+		type filter hook input priority filter;
+	}
+	chain forward {
+		type filter hook forward priority filter;
+	}
+	chain output {
+		type filter hook output priority filter;
+	}
+}
+)nft";
+
+// Loads `ruleset` into the current namespace with `nft -f -`.
+bool loadRuleset(const char* ruleset) {
+  FILE* nft = ::popen("nft -f -", "w");
+  if (nft == nullptr) return false;
+  const bool written = std::fputs(ruleset, nft) >= 0;
+  return ::pclose(nft) == 0 && written;
+}
+
 }  // namespace
 }  // namespace shadan
 
 int main(int argc, char** argv) {
+  // Our own option, taken out before Google Benchmark sees the arguments:
+  //   --gateway-firewall=none    (default) nothing but Shadan's table in the namespace
+  //   --gateway-firewall=debian  Debian's default nftables.conf loaded first. Netfilter hooks are
+  //     counted per hook point for the whole kernel: on a machine where no base chain uses a
+  //     hook yet, the first one registered patches kernel text on every CPU (static keys), and
+  //     the last one removed patches it back. A gateway with any firewall never pays that; a
+  //     bare VM pays it on every isolate and restore.
+  std::string firewall = "none";
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--gateway-firewall=")) {
+      firewall = std::string(arg.substr(std::strlen("--gateway-firewall=")));
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  if (firewall != "none" && firewall != "debian") {
+    std::fprintf(stderr, "--gateway-firewall: expected none or debian, got \"%s\"\n",
+                 firewall.c_str());
+    return 2;
+  }
   // Before any netlink socket exists: everything below happens in a namespace of our own.
   if (unshare(CLONE_NEWNET) != 0) {
     std::fprintf(stderr, "unshare(CLONE_NEWNET): %s (run as root)\n", std::strerror(errno));
@@ -683,5 +737,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot bring lo up in the benchmark namespace\n");
     return 1;
   }
+  if (firewall == "debian" && !shadan::loadRuleset(shadan::kDebianDefaultRuleset)) {
+    std::fprintf(stderr, "cannot load Debian's default ruleset in the benchmark namespace\n");
+    return 1;
+  }
+  std::fprintf(stderr, "gateway firewall: %s\n", firewall.c_str());
   return shadan::run(argc, argv);
 }

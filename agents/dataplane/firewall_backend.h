@@ -41,9 +41,10 @@ class FirewallBackend {
   // The whole ruleset (every table of every family), for checks that look at foreign tables.
   virtual Result<std::string> listRuleset() = 0;
 
-  // The whole ruleset as libnftables JSON (`nft -j list ruleset`, libnftables-json(5)), for the
-  // self-lockout check and NAT detection, which must read foreign rules structurally.
-  virtual Result<nlohmann::json> listRulesetJson() = 0;
+  // Every table but ours, as libnftables JSON (`nft -j list ruleset`, libnftables-json(5), with
+  // the objects of our table left out), for the self-lockout check and NAT detection, which must
+  // read foreign rules structurally.
+  virtual Result<nlohmann::json> listForeignRulesetJson() = 0;
 };
 
 using FirewallBackendPtr = std::unique_ptr<FirewallBackend>;

@@ -2,6 +2,8 @@
 
 #include <nftables/libnftables.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -37,6 +39,27 @@ bool listsOurTable(std::string_view tables_output) {
     if (trim(line) == wanted) return true;
   }
   return false;
+}
+
+// The generation a single commit after `generation` produces (the kernel skips 0 on wrap).
+uint32_t nextGeneration(uint32_t generation) {
+  return generation == UINT32_MAX ? 1 : generation + 1;
+}
+
+// Drops the objects of our table from a libnftables JSON listing (`{"nftables": [{"table":
+// {...}}, {"chain": {...}}, ...]}`): the table itself (family + name) and everything that names
+// it as its table.
+void removeOurTable(nlohmann::json& listing) {
+  auto items = listing.find("nftables");
+  if (items == listing.end() || !items->is_array()) return;
+  const auto ours = [](const nlohmann::json& item) {
+    if (!item.is_object() || item.size() != 1) return false;
+    const auto& [kind, object] = *item.items().begin();
+    if (!object.is_object() || object.value("family", "") != kTableFamily) return false;
+    const char* key = kind == "table" ? "name" : "table";
+    return object.value(key, "") == kTableName;
+  };
+  items->erase(std::remove_if(items->begin(), items->end(), ours), items->end());
 }
 
 }  // namespace
@@ -94,8 +117,18 @@ NftablesBackend::RunResult NftablesBackend::run(std::string_view commands) {
 Status NftablesBackend::apply(std::string_view nft_script) {
   requireOwnerThread("apply");
   cache_.reset();
+  // The foreign-ruleset cache survives our own commit only when the generation moves by exactly
+  // that one step (see the header).
+  const Result<uint32_t> before = generation_->current();
   RunResult result = run(nft_script);
   if (result.rc != 0) return nftError("nft apply", result.rc, result.error);
+  const Result<uint32_t> after = generation_->current();
+  if (foreign_cache_ && before.ok() && after.ok() && foreign_cache_->generation == *before &&
+      *after == nextGeneration(*before)) {
+    foreign_cache_->generation = *after;
+  } else {
+    foreign_cache_.reset();
+  }
   return okStatus();
 }
 
@@ -174,8 +207,27 @@ Result<std::string> NftablesBackend::listRuleset() {
 
 namespace shadan {
 
-Result<nlohmann::json> NftablesBackend::listRulesetJson() {
-  requireOwnerThread("listRulesetJson");
+Result<nlohmann::json> NftablesBackend::listForeignRulesetJson() {
+  requireOwnerThread("listForeignRulesetJson");
+  // Same protocol as readTable(): generation, barrier, listing.
+  const Result<uint32_t> current = generation_->current();
+  if (current.ok() && foreign_cache_ && foreign_cache_->generation == *current) {
+    ++stats_.foreign_from_cache;
+    return foreign_cache_->ruleset;
+  }
+  foreign_cache_.reset();
+  std::optional<uint32_t> cacheable;
+  if (current.ok()) {
+    Result<bool> settled = generation_->settled(*current);
+    if (!settled.ok()) {
+      ++stats_.generation_errors;
+    } else if (*settled) {
+      cacheable = *current;
+    }
+  } else {
+    ++stats_.generation_errors;
+  }
+  ++stats_.foreign_listed;
   const unsigned int flags = nft_ctx_output_get_flags(ctx_.get());
   nft_ctx_output_set_flags(ctx_.get(), flags | NFT_CTX_OUTPUT_JSON);
   RunResult result = run("list ruleset");
@@ -187,6 +239,8 @@ Result<nlohmann::json> NftablesBackend::listRulesetJson() {
   if (parsed.is_discarded()) {
     return makeError(ErrorCode::kKernel, "nft -j list ruleset: output is not JSON");
   }
+  removeOurTable(parsed);
+  if (cacheable) foreign_cache_ = CachedForeign{*cacheable, parsed};
   return parsed;
 }
 

@@ -26,6 +26,13 @@
 // objects are invisible to listings (they sit in the next generation of the genmask).
 // The generation must be read BEFORE the listing: read after it, a change landing between the two
 // would be cached as current.
+// Foreign ruleset cache (listForeignRulesetJson()): the lockout check lists every table but ours
+// before each isolation; on a gateway with a large firewall that listing dominates the order.
+// The listing is cached with its generation like the table, and our own commits carry it
+// forward: apply() reads the generation before and after its transaction, and when the
+// generation moved by exactly one step (our commit and nothing else) from the cached one, the
+// foreign tables are unchanged and the entry is re-labelled with the new generation. Any other
+// step (a foreign commit before, during or after ours, or a failed GETGEN) drops it.
 // Not cached: anything when GETGEN or the barrier fails (listed as before, no error), and failed
 // listings. apply() and check() drop the cache (a commit moves the generation anyway).
 // Limits, accepted: (1) the id is 32 bits; exactly 2^32 commits between two reads (~4e9
@@ -60,7 +67,7 @@ class NftablesBackend final : public FirewallBackend {
   Status apply(std::string_view nft_script) override;
   Result<TableSnapshot> readTable() override;
   Result<std::string> listRuleset() override;
-  Result<nlohmann::json> listRulesetJson() override;
+  Result<nlohmann::json> listForeignRulesetJson() override;
 
   // Sends `nft_script` to the kernel in dry-run mode: parsed, evaluated and validated by the
   // kernel, then aborted. Catches what apply() would reject without changing anything.
@@ -72,6 +79,8 @@ class NftablesBackend final : public FirewallBackend {
     uint64_t from_cache = 0;  // returned the cached snapshot
     // GETGEN or the settle barrier failed: listed without caching (a kernel or socket problem).
     uint64_t generation_errors = 0;
+    uint64_t foreign_listed = 0;      // listForeignRulesetJson() asked libnftables
+    uint64_t foreign_from_cache = 0;  // ... and answered from the cache
   };
   ReadStats readStats() const;
 
@@ -92,6 +101,10 @@ class NftablesBackend final : public FirewallBackend {
     uint32_t generation = 0;
     TableSnapshot snapshot;
   };
+  struct CachedForeign {
+    uint32_t generation = 0;
+    nlohmann::json ruleset;
+  };
 
   NftablesBackend(CtxPtr ctx, std::unique_ptr<NftGenerationReader> generation);
 
@@ -103,6 +116,7 @@ class NftablesBackend final : public FirewallBackend {
   CtxPtr ctx_;
   std::unique_ptr<NftGenerationReader> generation_;
   std::optional<CachedTable> cache_;
+  std::optional<CachedForeign> foreign_cache_;
   ReadStats stats_;
   std::thread::id owner_;
 };

@@ -26,7 +26,9 @@ class ForwardingFirewall : public FirewallBackend {
   Status apply(std::string_view script) override { return inner_.apply(script); }
   Result<TableSnapshot> readTable() override { return inner_.readTable(); }
   Result<std::string> listRuleset() override { return inner_.listRuleset(); }
-  Result<nlohmann::json> listRulesetJson() override { return inner_.listRulesetJson(); }
+  Result<nlohmann::json> listForeignRulesetJson() override {
+    return inner_.listForeignRulesetJson();
+  }
 
  private:
   FirewallBackend& inner_;

@@ -41,9 +41,9 @@ class FakeFirewallBackend : public FirewallBackend {
     return snapshot;
   }
   Result<std::string> listRuleset() override { return "table inet foreign {}\n" + table; }
-  Result<nlohmann::json> listRulesetJson() override { return ruleset_json; }
+  Result<nlohmann::json> listForeignRulesetJson() override { return ruleset_json; }
 
-  // What listRulesetJson() answers: foreign tables for the lockout check and NAT detection.
+  // What listForeignRulesetJson() answers: foreign tables for the lockout check and NAT detection.
   nlohmann::json ruleset_json = {{"nftables", nlohmann::json::array()}};
   std::string table;                 // "" = our table absent
   std::vector<std::string> scripts;  // every script handed to apply(), in order

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agents/dataplane/nft_generation.h"
 #include "agents/dataplane/nft_monitor.h"
@@ -500,6 +501,107 @@ TEST_F(NftablesBackendCacheTest, SettledConfirmsOnlyTheCurrentGeneration) {
   settled = reader.settled(*current);
   ASSERT_TRUE(settled.ok()) << settled.error().message;
   EXPECT_TRUE(*settled);
+}
+
+// ---- listForeignRulesetJson(): every table but ours, cached across our own commits ----------
+
+class NftablesForeignCacheTest : public NftablesBackendCacheTest {
+ protected:
+  // A change made by someone else: another libnftables context (its commits are as foreign to
+  // backend_ as those of an `nft` process).
+  void foreignApply(const char* script) {
+    auto other = NftablesBackend::create();
+    ASSERT_TRUE(other.ok()) << other.error().message;
+    const Status applied = (*other)->apply(script);
+    ASSERT_TRUE(applied.ok()) << applied.error().message;
+  }
+  nlohmann::json foreign() {
+    auto listed = backend_->listForeignRulesetJson();
+    EXPECT_TRUE(listed.ok()) << listed.error().message;
+    return listed.ok() ? *listed : nlohmann::json();
+  }
+  uint64_t foreignListedSinceMark() const {
+    return backend_->readStats().foreign_listed - mark_.foreign_listed;
+  }
+  uint64_t foreignCachedSinceMark() const {
+    return backend_->readStats().foreign_from_cache - mark_.foreign_from_cache;
+  }
+  // The "table" objects of a listing, as "family name".
+  static std::vector<std::string> tables(const nlohmann::json& listing) {
+    std::vector<std::string> names;
+    for (const auto& item : listing.at("nftables")) {
+      if (item.contains("table")) {
+        names.push_back(item["table"]["family"].get<std::string>() + " " +
+                        item["table"]["name"].get<std::string>());
+      }
+    }
+    return names;
+  }
+  // True when any object of the listing belongs to table inet shadan.
+  static bool mentionsOurTable(const nlohmann::json& listing) {
+    for (const auto& item : listing.at("nftables")) {
+      for (const auto& [kind, object] : item.items()) {
+        if (object.is_object() && object.value("family", "") == "inet" &&
+            (object.value("table", "") == "shadan" || object.value("name", "") == "shadan")) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+};
+
+TEST_F(NftablesForeignCacheTest, LeavesOurTableOutAndKeepsEveryOther) {
+  ASSERT_NO_FATAL_FAILURE(foreignApply(kForeignTable));
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  const nlohmann::json listing = foreign();
+  EXPECT_EQ(tables(listing), std::vector<std::string>{"inet foreign"});
+  EXPECT_FALSE(mentionsOurTable(listing)) << listing.dump();
+  EXPECT_NE(listing.dump().find("198.51.100.7"), std::string::npos) << listing.dump();
+}
+
+TEST_F(NftablesForeignCacheTest, OurOwnCommitsKeepTheCacheForeignOnesDropIt) {
+  ASSERT_NO_FATAL_FAILURE(foreignApply(kForeignTable));
+  markStats();
+  const nlohmann::json first = foreign();
+  EXPECT_EQ(foreignListedSinceMark(), 1u);
+  EXPECT_EQ(foreign(), first);
+  EXPECT_EQ(foreignCachedSinceMark(), 1u);
+
+  // Isolate, restore, isolate again: only our commits, the foreign tables cannot have changed.
+  for (const char* script : {kTableA, kRemoveTable, kTableB}) {
+    ASSERT_TRUE(backend_->apply(script).ok());
+    EXPECT_EQ(foreign(), first);
+  }
+  EXPECT_EQ(foreignListedSinceMark(), 1u);
+  EXPECT_EQ(foreignCachedSinceMark(), 4u);
+
+  // Someone else adds a rule to the foreign table: listed again, the rule is there.
+  ASSERT_EQ(runCommand("nft add rule inet foreign input ip saddr 198.51.100.99 drop").exit_code, 0);
+  const nlohmann::json changed = foreign();
+  EXPECT_EQ(foreignListedSinceMark(), 2u);
+  EXPECT_NE(changed.dump().find("198.51.100.99"), std::string::npos) << changed.dump();
+
+  // A foreign change between the listing and our commit: the commit must not carry the stale
+  // entry forward.
+  ASSERT_EQ(runCommand("nft add table ip latecomer").exit_code, 0);
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  const nlohmann::json after = foreign();
+  EXPECT_EQ(foreignListedSinceMark(), 3u);
+  EXPECT_EQ(tables(after), (std::vector<std::string>{"inet foreign", "ip latecomer"}));
+
+  // A failed apply changes nothing in the kernel; the cache stays right either way.
+  EXPECT_FALSE(backend_->apply("add rule inet nosuchtable nosuchchain drop\n").ok());
+  EXPECT_EQ(foreign(), after);
+  EXPECT_EQ(backend_->readStats().generation_errors, 0u);
+}
+
+TEST_F(NftablesForeignCacheTest, ForeignFlushIsSeen) {
+  ASSERT_NO_FATAL_FAILURE(foreignApply(kForeignTable));
+  ASSERT_TRUE(backend_->apply(kTableA).ok());
+  ASSERT_EQ(tables(foreign()).size(), 1u);
+  ASSERT_EQ(runCommand("nft flush ruleset").exit_code, 0);
+  EXPECT_TRUE(tables(foreign()).empty());
 }
 
 }  // namespace
