@@ -566,7 +566,11 @@ Result<ChangeResult> AgentCore::applyVerified(const VerifiedOrder& order) {
   DesiredState next = desired_;
   std::vector<Isolation> expired = dropExpired(next);
   if (order.dispatch) next.replay.last_seq = order.dispatch->seq;
-  next.replay.seen_command_ids.insert(authz.command_id);
+  // An id is remembered while its authz could still pass the freshness check (step 7 refuses
+  // an expired authz before it looks at the id), plus a margin for a clock stepped back.
+  const int64_t now_ms = toUnixMillis(clock_.now());
+  next.replay.seen_command_ids.forgetExpired(now_ms);
+  next.replay.seen_command_ids.insert(authz.command_id, commandIdForgetAfterMs(authz));
   if (!order.breakglass) next.replay.segment_gens[authz.segment] = authz.segment_gen;
 
   bool changed_isolation = false;

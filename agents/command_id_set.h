@@ -12,12 +12,18 @@
 // and a change clones the array only while it is shared — one allocation and a memcpy, about a
 // microsecond per thousand ids.
 //
+// Forgetting: an id only has to be remembered while an order carrying it could still be
+// accepted. Each id has a forget-after time (the caller's choice: its authz's expiry plus the
+// clock skew and a margin); forgetExpired() drops the ids past it, so the set is bounded by the
+// orders of the last validity window instead of growing for the life of the gateway.
+//
 // Value semantics as seen from outside: a copy never observes a later change to another.
 // Not thread-safe for concurrent use of ONE object; distinct copies may be used from distinct
 // threads (a shared array is never modified).
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -37,12 +43,18 @@ class CommandIdSet {
   // form (UUIDs); fits() lets a reader of stored data refuse anything longer.
   static constexpr std::size_t kMaxLength = 63;
   static bool fits(std::string_view id) { return id.size() <= kMaxLength; }
+  // An id inserted without a forget-after time is kept until erased.
+  static constexpr std::int64_t kKeepForever = INT64_MAX;
 
  private:
   struct Entry {
     std::uint8_t size = 0;
     std::array<char, kMaxLength> text{};
+    std::int64_t forget_after_ms = kKeepForever;
     std::string_view view() const { return {text.data(), size}; }
+    friend bool operator==(const Entry& a, const Entry& b) {
+      return a.view() == b.view() && a.forget_after_ms == b.forget_after_ms;
+    }
   };
   using Entries = std::vector<Entry>;
 
@@ -59,6 +71,8 @@ class CommandIdSet {
 
     const_iterator() = default;
     std::string_view operator*() const { return it_->view(); }
+    // When the id at this position may be forgotten (unix ms; kKeepForever if never).
+    std::int64_t forgetAfterMs() const { return it_->forget_after_ms; }
     const_iterator& operator++() {
       ++it_;
       return *this;
@@ -92,9 +106,10 @@ class CommandIdSet {
   const_iterator begin() const { return const_iterator(entries().begin()); }
   const_iterator end() const { return const_iterator(entries().end()); }
 
-  // Adds `id`; true when it was not there yet. REQUIRES fits(id): a longer id is a broken
+  // Adds `id`, to be forgotten after `forget_after_ms` (unix ms); true when it was not there
+  // yet (an id already there keeps its time). REQUIRES fits(id): a longer id is a broken
   // invariant of the caller (ids are checked where they enter) and aborts.
-  bool insert(std::string_view id) {
+  bool insert(std::string_view id, std::int64_t forget_after_ms = kKeepForever) {
     if (!fits(id)) {
       std::fprintf(stderr, "shadan: broken invariant: command id of %zu bytes (max %zu)\n",
                    id.size(), kMaxLength);
@@ -105,6 +120,7 @@ class CommandIdSet {
     Entry entry;
     entry.size = static_cast<std::uint8_t>(id.size());
     std::memcpy(entry.text.data(), id.data(), id.size());
+    entry.forget_after_ms = forget_after_ms;
     entries.insert(lowerBound(entries, id), entry);
     return true;
   }
@@ -117,6 +133,14 @@ class CommandIdSet {
     return true;
   }
 
+  // Drops every id whose forget-after time is before `now_ms`; returns how many. Clones a shared
+  // array only when there is something to drop.
+  std::size_t forgetExpired(std::int64_t now_ms) {
+    const auto expired = [now_ms](const Entry& e) { return e.forget_after_ms < now_ms; };
+    if (!entries_ || std::none_of(entries_->begin(), entries_->end(), expired)) return 0;
+    return std::erase_if(mutableEntries(), expired);
+  }
+
   void clear() { entries_.reset(); }
 
   // True when both hold the very same storage (then they are equal without a comparison).
@@ -126,7 +150,8 @@ class CommandIdSet {
 
   friend bool operator==(const CommandIdSet& a, const CommandIdSet& b) {
     if (a.entries_ == b.entries_) return true;
-    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+    return std::equal(a.entries().begin(), a.entries().end(), b.entries().begin(),
+                      b.entries().end());
   }
 
  private:

@@ -396,6 +396,10 @@ OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& t
   return out;
 }
 
+int64_t commandIdForgetAfterMs(const Authz& authz, const OrderVerifierOptions& options) {
+  return authz.expires_at_ms + millisOf(options.skew) + millisOf(options.command_id_memory_margin);
+}
+
 OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
                                    const Policy& policy, const Clock& clock,
                                    const CommandIdSet& seen_command_ids, std::string_view agent_id,

@@ -117,7 +117,17 @@ struct OrderVerifierOptions {
   std::chrono::seconds max_dispatch_validity{15 * 60};
   std::chrono::seconds max_authz_validity{24 * 3600};
   std::chrono::seconds max_breakglass_validity{3600};
+  // How long past expires_at + skew an accepted command id is still remembered (see
+  // commandIdForgetAfterMs).
+  std::chrono::seconds command_id_memory_margin{24 * 3600};
 };
+
+// When the command id of an accepted authz may be forgotten (unix ms). Step 7 refuses an authz
+// whose expires_at + skew has passed before it looks at the command id, so after that instant
+// remembering the id protects nothing — unless the clock steps back, which the margin covers.
+// (Dispatches carry a per-agent seq and segment_gen besides; break-glass files are bounded by
+// max_breakglass_validity.)
+int64_t commandIdForgetAfterMs(const Authz& authz, const OrderVerifierOptions& options = {});
 
 struct VerifiedOrder {
   std::optional<Dispatch> dispatch;  // nullopt for break-glass

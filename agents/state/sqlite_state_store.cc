@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS meta (
   value TEXT NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS seen_commands (
-  command_id TEXT PRIMARY KEY
+  command_id      TEXT PRIMARY KEY,
+  forget_after_ms INTEGER
 ) STRICT;
 CREATE TABLE IF NOT EXISTS segment_gens (
   segment TEXT PRIMARY KEY,
@@ -160,7 +161,8 @@ struct SqliteStateStore::Statements {
         {&statements->put_meta, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)"},
         {&statements->clear_seen, "DELETE FROM seen_commands"},
         {&statements->delete_seen, "DELETE FROM seen_commands WHERE command_id = ?1"},
-        {&statements->insert_seen, "INSERT OR IGNORE INTO seen_commands(command_id) VALUES (?1)"},
+        {&statements->insert_seen,
+         "INSERT OR IGNORE INTO seen_commands(command_id, forget_after_ms) VALUES (?1, ?2)"},
         {&statements->clear_gens, "DELETE FROM segment_gens"},
         {&statements->delete_gen, "DELETE FROM segment_gens WHERE segment = ?1"},
         {&statements->put_gen, "INSERT OR REPLACE INTO segment_gens(segment, gen) VALUES (?1, ?2)"},
@@ -264,6 +266,17 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
       SHADAN_RETURN_IF_ERROR(
           exec(handle, "ALTER TABLE isolations ADD COLUMN drill INTEGER NOT NULL DEFAULT 0"));
     }
+    // Databases created before command ids could be forgotten lack the column: their ids are
+    // kept (NULL), as before.
+    auto forget = prepare(
+        handle, "SELECT 1 FROM pragma_table_info('seen_commands') WHERE name='forget_after_ms'");
+    if (!forget.ok()) return forget.error();
+    const bool has_forget = sqlite3_step(forget->get()) == SQLITE_ROW;
+    forget->reset();
+    if (!has_forget) {
+      SHADAN_RETURN_IF_ERROR(
+          exec(handle, "ALTER TABLE seen_commands ADD COLUMN forget_after_ms INTEGER"));
+    }
     return txn.commit();
   };
   if (auto status = init(); !status.ok()) {
@@ -311,7 +324,8 @@ Result<DesiredState> SqliteStateStore::load() {
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load meta");
 
   // In key order (BINARY collation = byte order, the set's order): each insert appends.
-  auto seen = prepare(db_.get(), "SELECT command_id FROM seen_commands ORDER BY command_id");
+  auto seen = prepare(db_.get(),
+                      "SELECT command_id, forget_after_ms FROM seen_commands ORDER BY command_id");
   if (!seen.ok()) return seen.error();
   while ((rc = sqlite3_step(seen->get())) == SQLITE_ROW) {
     const std::string_view id(reinterpret_cast<const char*>(sqlite3_column_text(seen->get(), 0)),
@@ -320,7 +334,10 @@ Result<DesiredState> SqliteStateStore::load() {
       return makeError(ErrorCode::kState, "stored command id of " + std::to_string(id.size()) +
                                               " bytes is longer than any this agent accepts");
     }
-    state.replay.seen_command_ids.insert(id);
+    const int64_t forget_after = sqlite3_column_type(seen->get(), 1) == SQLITE_NULL
+                                     ? CommandIdSet::kKeepForever
+                                     : sqlite3_column_int64(seen->get(), 1);
+    state.replay.seen_command_ids.insert(id, forget_after);
   }
   if (rc != SQLITE_DONE) return sqliteError(db_.get(), "load seen commands");
 
@@ -409,8 +426,11 @@ Status SqliteStateStore::writeChanges(const DesiredState& state) {
   }
 
   // Command ids: both sets are sorted, so one walk finds what was added and what was dropped.
-  const auto insert_seen = [&](std::string_view id) -> Status {
-    bindText(st.insert_seen.get(), 1, id);
+  const auto insert_seen = [&](CommandIdSet::const_iterator at) -> Status {
+    bindText(st.insert_seen.get(), 1, *at);
+    if (at.forgetAfterMs() != CommandIdSet::kKeepForever) {
+      sqlite3_bind_int64(st.insert_seen.get(), 2, at.forgetAfterMs());
+    }
     return runStatement(handle, st.insert_seen.get(), "store command id");
   };
   const auto delete_seen = [&](std::string_view id) -> Status {
@@ -420,7 +440,7 @@ Status SqliteStateStore::writeChanges(const DesiredState& state) {
   const CommandIdSet& ids = state.replay.seen_command_ids;
   if (!old) {
     SHADAN_RETURN_IF_ERROR(runStatement(handle, st.clear_seen.get(), "clear command ids"));
-    for (const auto& id : ids) SHADAN_RETURN_IF_ERROR(insert_seen(id));
+    for (auto at = ids.begin(); at != ids.end(); ++at) SHADAN_RETURN_IF_ERROR(insert_seen(at));
   } else if (!ids.sharesStorageWith(old->replay.seen_command_ids)) {
     auto was = old->replay.seen_command_ids.begin();
     const auto was_end = old->replay.seen_command_ids.end();
@@ -429,7 +449,7 @@ Status SqliteStateStore::writeChanges(const DesiredState& state) {
       if (now == ids.end() || (was != was_end && *was < *now)) {
         SHADAN_RETURN_IF_ERROR(delete_seen(*was++));
       } else if (was == was_end || *now < *was) {
-        SHADAN_RETURN_IF_ERROR(insert_seen(*now++));
+        SHADAN_RETURN_IF_ERROR(insert_seen(now++));
       } else {
         ++was;
         ++now;

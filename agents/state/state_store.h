@@ -33,7 +33,8 @@ struct DesiredState {
   std::string applied_ruleset_sha256;
   // Replay and order protection for signed orders (PROTOCOL.md step 8): last dispatch seq, the
   // command ids seen, each segment's last generation. Persisted in the same transaction as the
-  // isolations. Command ids are only ever added.
+  // isolations. Command ids are forgotten once their authz can no longer be accepted
+  // (CommandIdSet::forgetExpired, commandIdForgetAfterMs).
   AgentReplayState replay;
   // The version of the trust file this agent holds: it never accepts an older one.
   int64_t trust_version = 0;

@@ -216,6 +216,36 @@ TEST_F(AgentCoreOrdersTest, OlderTrustFileIsRefused) {
   EXPECT_EQ(store_.state.trust_version, 2);
 }
 
+TEST_F(AgentCoreOrdersTest, CommandIdsAreForgottenOnlyWhenTheirAuthzCanNeverPassAgain) {
+  const json first = authz("isolate", kCmd1, 1);
+  ASSERT_FALSE(core_->handleDispatch(dispatch(first, {&sato_}, 1)).rejection.has_value());
+  const auto& ids = store_.state.replay.seen_command_ids;
+  ASSERT_TRUE(ids.contains(kCmd1));
+  const int64_t expires_ms = toUnixMillis(clock_.now() + std::chrono::minutes(30));
+  EXPECT_EQ(ids.begin().forgetAfterMs(), expires_ms + 60'000 + 24 * 3'600'000);
+
+  // Just before its time the id is still remembered when the next order comes.
+  clock_.advance(std::chrono::minutes(30) + std::chrono::hours(24));
+  ASSERT_FALSE(core_->handleDispatch(dispatch(authz("restore", kCmd2, 2), {&sato_, &tanaka_}, 2))
+                   .rejection.has_value());
+  EXPECT_TRUE(store_.state.replay.seen_command_ids.contains(kCmd1));
+
+  // After it, the next accepted order drops it from memory and from the store...
+  clock_.advance(std::chrono::minutes(2));
+  constexpr const char* kCmd3 = "33333333-3333-4333-8333-333333333333";
+  ASSERT_FALSE(core_->handleDispatch(dispatch(authz("isolate", kCmd3, 3), {&sato_}, 3))
+                   .rejection.has_value());
+  EXPECT_FALSE(store_.state.replay.seen_command_ids.contains(kCmd1));
+  EXPECT_TRUE(store_.state.replay.seen_command_ids.contains(kCmd2));
+  EXPECT_TRUE(store_.state.replay.seen_command_ids.contains(kCmd3));
+  EXPECT_FALSE(core_->desired().replay.seen_command_ids.contains(kCmd1));
+
+  // ...and the forgotten authz still cannot be used again: it is stale before its id matters.
+  auto replay = core_->handleDispatch(dispatch(first, {&sato_}, 4));
+  ASSERT_TRUE(replay.rejection.has_value());
+  EXPECT_EQ(replay.rejection->code(), "authz_expired");
+}
+
 TEST_F(AgentCoreOrdersTest, BreakglassFileIsolatesWithTwoBreakglassSignatures) {
   json file = authz("isolate", kCmd1, 0);
   const std::string one = serializeDsseEnvelope(

@@ -76,5 +76,35 @@ TEST(CommandIdSetTest, EqualityComparesContentsNotStorage) {
   EXPECT_EQ(emptied, CommandIdSet{});
 }
 
+TEST(CommandIdSetTest, ForgetsOnlyWhatIsPastItsTimeAndCopiesKeepTheirs) {
+  CommandIdSet set;
+  set.insert("old", 1000);
+  set.insert("edge", 2000);
+  set.insert("new", 5000);
+  set.insert("kept");                       // no time: kept until erased
+  EXPECT_FALSE(set.insert("old", 99'999));  // already there: keeps its time
+  const CommandIdSet before = set;
+
+  EXPECT_EQ(set.forgetExpired(500), 0u);
+  EXPECT_TRUE(set.sharesStorageWith(before));  // nothing to drop: not even cloned
+  EXPECT_EQ(set.forgetExpired(2000), 1u);      // "edge" may be forgotten AFTER 2000, not at
+  EXPECT_EQ(items(set), (std::vector<std::string>{"edge", "kept", "new"}));
+  EXPECT_EQ(set.forgetExpired(INT64_MAX), 2u);
+  EXPECT_EQ(items(set), std::vector<std::string>{"kept"});
+  EXPECT_EQ(items(before), (std::vector<std::string>{"edge", "kept", "new", "old"}));
+  EXPECT_NE(set, before);
+}
+
+TEST(CommandIdSetTest, EqualityIncludesTheForgetTime) {
+  CommandIdSet a;
+  a.insert("x", 10);
+  CommandIdSet b;
+  b.insert("x", 20);
+  EXPECT_NE(a, b);
+  std::vector<int64_t> times;
+  for (auto at = a.begin(); at != a.end(); ++at) times.push_back(at.forgetAfterMs());
+  EXPECT_EQ(times, std::vector<int64_t>{10});
+}
+
 }  // namespace
 }  // namespace shadan

@@ -208,6 +208,56 @@ TEST_F(SqliteStateStoreTest, StoredCommandIdLongerThanAnyAcceptedIsRefusedAtLoad
       << loaded.error().message;
 }
 
+TEST_F(SqliteStateStoreTest, ForgetTimesArePersistedAndForgottenIdsLeaveTheDatabase) {
+  DesiredState state = sampleState();
+  state.replay.seen_command_ids.insert("cmd-timed", 123'456);
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(state).ok());
+    EXPECT_EQ((*store)->load().value(), state);  // equality compares the times too
+    ASSERT_EQ(state.replay.seen_command_ids.forgetExpired(200'000), 1u);
+    ASSERT_TRUE((*store)->save(state).ok());
+  }
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  auto loaded = (*store)->load();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(*loaded, state);
+  EXPECT_FALSE(loaded->replay.seen_command_ids.contains("cmd-timed"));
+  EXPECT_TRUE(loaded->replay.seen_command_ids.contains("cmd-1"));  // kept: no time
+}
+
+TEST_F(SqliteStateStoreTest, DatabaseFromBeforeForgetTimesIsMigratedAndKeepsItsIds) {
+  std::filesystem::create_directories(dir_);
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "agent.db").c_str(), &raw), SQLITE_OK);
+    const char* old_schema =
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"
+        "INSERT INTO meta VALUES ('schema_version', '1'), ('last_seq', '7');"
+        "CREATE TABLE seen_commands (command_id TEXT PRIMARY KEY) STRICT;"
+        "INSERT INTO seen_commands VALUES ('cmd-old');"
+        "CREATE TABLE segment_gens (segment TEXT PRIMARY KEY, gen INTEGER NOT NULL) STRICT;"
+        "CREATE TABLE isolations (segment TEXT NOT NULL, profile TEXT NOT NULL, since_ms INTEGER "
+        "NOT NULL, expires_ms INTEGER, origin TEXT NOT NULL, drill INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (segment, profile)) STRICT;";
+    EXPECT_EQ(sqlite3_exec(raw, old_schema, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto loaded = (*store)->load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->replay.last_seq, 7);
+  ASSERT_TRUE(loaded->replay.seen_command_ids.contains("cmd-old"));
+  EXPECT_EQ(loaded->replay.seen_command_ids.begin().forgetAfterMs(), CommandIdSet::kKeepForever);
+  DesiredState next = *loaded;
+  next.replay.seen_command_ids.insert("cmd-new", 5000);
+  ASSERT_TRUE((*store)->save(next).ok());
+  EXPECT_EQ((*store)->load().value(), next);
+}
+
 TEST_F(SqliteStateStoreTest, SecondOpenerIsTurnedAwayWhileTheFirstHoldsTheLock) {
   auto first = SqliteStateStore::open(dir_);
   ASSERT_TRUE(first.ok());
