@@ -691,6 +691,33 @@ OrderOutcome AgentCore::handleDispatch(std::string_view envelope_bytes) {
   return finishOrder(std::move(ack), std::nullopt, std::move(change).value());
 }
 
+void AgentCore::rememberAck(const OrderOutcome& outcome) {
+  if (outcome.rejection || outcome.ack.seq <= 0 || outcome.ack_envelope.is_null()) return;
+  const int64_t keep_ms = std::chrono::duration_cast<std::chrono::milliseconds>(kKeepAcks).count();
+  Status kept = store_.rememberAck(outcome.ack.seq, outcome.ack_envelope.dump(),
+                                   toUnixMillis(clock_.now()), keep_ms);
+  if (!kept.ok()) {
+    logger("agent")->error("event=ack_not_kept seq={} error=\"{}\"", outcome.ack.seq,
+                           kept.error().message);
+  }
+}
+
+std::vector<std::pair<int64_t, nlohmann::json>> AgentCore::recentAcks() {
+  const auto since = clock_.now() - kKeepAcks;
+  auto stored = store_.recentAcks(toUnixMillis(since), kResendAcks);
+  if (!stored.ok()) {
+    logger("agent")->error("event=acks_unreadable error=\"{}\"", stored.error().message);
+    return {};
+  }
+  std::vector<std::pair<int64_t, nlohmann::json>> envelopes;
+  for (const StoredAck& ack : *stored) {
+    // Our own writing, but parsed without exceptions all the same.
+    nlohmann::json envelope = nlohmann::json::parse(ack.envelope, nullptr, false);
+    if (!envelope.is_discarded()) envelopes.emplace_back(ack.seq, std::move(envelope));
+  }
+  return envelopes;
+}
+
 Result<ChangeResult> AgentCore::applyBreakglass(std::string_view authz_envelope_bytes) {
   if (!trust_) return makeError(ErrorCode::kInvalidArgument, "no trust file: cannot verify");
   OrderVerification verification = verifyBreakglass(authz_envelope_bytes, *trust_, policy_, clock_,

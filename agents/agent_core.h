@@ -169,6 +169,16 @@ class AgentCore {
   // (replay state and desired state in one transaction), apply, audit, and a signed ack.
   OrderOutcome handleDispatch(std::string_view envelope_bytes);
 
+  // Keeps the signed ack of a verified order (applied, already applied or failed) for a day, so
+  // that an ack lost with a connection or a restart can be sent again. Called after the ack is
+  // on its way, off the order's path. Acks of rejected dispatches are not kept: their seq is
+  // whatever an unverified dispatch claimed. A failure is logged, not returned.
+  void rememberAck(const OrderOutcome& outcome);
+  // The acks kept by rememberAck() (the newest kResendAcks of the last day), oldest first.
+  std::vector<std::pair<int64_t, nlohmann::json>> recentAcks();
+  static constexpr size_t kResendAcks = 32;
+  static constexpr std::chrono::hours kKeepAcks{24};
+
   // Break-glass: an isolate authz signed by the breakglass threshold, from a file, no controller.
   Result<ChangeResult> applyBreakglass(std::string_view authz_envelope_bytes);
 

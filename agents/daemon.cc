@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "agents/agent_audit.h"
 #include "agents/agent_core.h"
@@ -103,6 +104,7 @@ class Daemon {
       loss_handled_ = false;
       // Audit shipping waits for the controller's audit_resume (only enrolled agents get one).
       shipper_->reset();
+      requeueKeptAcks();
       flushOutbox();
     };
     callbacks.on_audit = [this](const nlohmann::json& message) { onAuditMessage(message); };
@@ -234,14 +236,34 @@ class Daemon {
       log_->info("event=order seq={} command_id={} result={}", outcome.ack.seq,
                  outcome.ack.command_id.value_or("-"), ackResultName(outcome.ack.result));
     }
-    outbox_.push_back(nlohmann::json{{"type", "ack"}, {"envelope", outcome.ack_envelope}});
+    outbox_.push_back(
+        Outgoing{outcome.ack.seq, {{"type", "ack"}, {"envelope", outcome.ack_envelope}}});
     flushOutbox();
+    // Kept after it is on its way: the write is not on the order's path.
+    core_.rememberAck(outcome);
     armDeadline();
+  }
+
+  // After a (re)connect the kept acks go out again, except those still waiting here: an ack
+  // handed to the link just before a connection died may never have arrived, and one made
+  // before a restart existed only in memory. The controller ignores the ones it already has
+  // (and takes a late one for a dispatch it had given up as expired).
+  void requeueKeptAcks() {
+    std::set<int64_t> waiting;
+    for (const Outgoing& item : outbox_) waiting.insert(item.seq);
+    std::deque<Outgoing> kept;
+    for (auto& [seq, envelope] : core_.recentAcks()) {
+      if (waiting.contains(seq)) continue;
+      kept.push_back(Outgoing{seq, {{"type", "ack"}, {"envelope", std::move(envelope)}}});
+    }
+    // Older acks first, before the ones that were waiting.
+    outbox_.insert(outbox_.begin(), std::make_move_iterator(kept.begin()),
+                   std::make_move_iterator(kept.end()));
   }
 
   void flushOutbox() {
     while (!outbox_.empty() && link_ && link_->connected()) {
-      if (!link_->send(outbox_.front()).ok()) return;
+      if (!link_->send(outbox_.front().message).ok()) return;
       outbox_.pop_front();
     }
     // Audit entries go after the acks (queued behind them on the same connection), one
@@ -507,7 +529,11 @@ class Daemon {
   PosixAuditFileReader ship_reader_;
   std::unique_ptr<AuditShipper> shipper_;
   std::string last_ship_mismatch_;
-  std::deque<nlohmann::json> outbox_;
+  struct Outgoing {
+    int64_t seq = 0;  // of the dispatch the ack answers
+    nlohmann::json message;
+  };
+  std::deque<Outgoing> outbox_;
   std::chrono::system_clock::time_point link_started_;
   bool loss_handled_ = false;
   Local::acceptor acceptor_;

@@ -170,6 +170,14 @@ class TimedStore final : public StateStore {
   Status saveUnsynced(const DesiredState& state) override {
     return timed(stages_.state_save, [&] { return inner_.saveUnsynced(state); });
   }
+  // After the ack is handed to the link: not part of the timed path (the daemon calls it).
+  Status rememberAck(int64_t seq, const std::string& envelope, int64_t at_ms,
+                     int64_t keep_ms) override {
+    return inner_.rememberAck(seq, envelope, at_ms, keep_ms);
+  }
+  Result<std::vector<StoredAck>> recentAcks(int64_t since_ms, size_t limit) override {
+    return inner_.recentAcks(since_ms, limit);
+  }
 
  private:
   StateStore& inner_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -25,6 +26,11 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE TABLE IF NOT EXISTS seen_commands (
   command_id      TEXT PRIMARY KEY,
   forget_after_ms INTEGER
+) STRICT;
+CREATE TABLE IF NOT EXISTS acks (
+  seq      INTEGER PRIMARY KEY,
+  envelope TEXT NOT NULL,
+  at_ms    INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS segment_gens (
   segment TEXT PRIMARY KEY,
@@ -143,6 +149,7 @@ struct SqliteStateStore::Statements {
   StmtPtr put_meta;
   StmtPtr clear_seen, delete_seen, insert_seen;
   StmtPtr clear_gens, delete_gen, put_gen;
+  StmtPtr put_ack, drop_old_acks, recent_acks;
 
   static Result<std::unique_ptr<Statements>> prepareAll(sqlite3* db) {
     auto statements = std::make_unique<Statements>();
@@ -166,6 +173,12 @@ struct SqliteStateStore::Statements {
         {&statements->clear_gens, "DELETE FROM segment_gens"},
         {&statements->delete_gen, "DELETE FROM segment_gens WHERE segment = ?1"},
         {&statements->put_gen, "INSERT OR REPLACE INTO segment_gens(segment, gen) VALUES (?1, ?2)"},
+        {&statements->put_ack,
+         "INSERT OR REPLACE INTO acks(seq, envelope, at_ms) VALUES (?1, ?2, ?3)"},
+        {&statements->drop_old_acks, "DELETE FROM acks WHERE at_ms < ?1"},
+        {&statements->recent_acks,
+         "SELECT seq, envelope FROM (SELECT seq, envelope FROM acks WHERE at_ms >= ?1 "
+         "ORDER BY seq DESC LIMIT ?2) ORDER BY seq"},
     };
     for (const auto& [slot, text] : sql) {
       auto prepared = prepare(db, text);
@@ -352,16 +365,58 @@ Result<DesiredState> SqliteStateStore::load() {
   return state;
 }
 
-Status SqliteStateStore::saveUnsynced(const DesiredState& state) {
+Status SqliteStateStore::unsynced(const std::function<Status()>& write) {
   sqlite3* handle = db_.get();
   SHADAN_RETURN_IF_ERROR(
       runStatement(handle, statements_->synchronous_normal.get(), "PRAGMA synchronous=NORMAL"));
-  Status saved = save(state);
+  Status written = write();
   // Every other commit must stay durable: if FULL cannot be restored, say so loudly.
   Status restored =
       runStatement(handle, statements_->synchronous_full.get(), "PRAGMA synchronous=FULL");
   if (!restored.ok()) return restored.error().withContext("restoring synchronous=FULL");
-  return saved;
+  return written;
+}
+
+Status SqliteStateStore::saveUnsynced(const DesiredState& state) {
+  return unsynced([&] { return save(state); });
+}
+
+Status SqliteStateStore::rememberAck(int64_t seq, const std::string& envelope, int64_t at_ms,
+                                     int64_t keep_ms) {
+  sqlite3* handle = db_.get();
+  Statements& st = *statements_;
+  return unsynced([&]() -> Status {
+    SHADAN_RETURN_IF_ERROR(runStatement(handle, st.begin.get(), "begin transaction"));
+    TransactionGuard txn(handle, st.commit.get(), st.rollback.get());
+    sqlite3_bind_int64(st.put_ack.get(), 1, seq);
+    bindText(st.put_ack.get(), 2, envelope);
+    sqlite3_bind_int64(st.put_ack.get(), 3, at_ms);
+    SHADAN_RETURN_IF_ERROR(runStatement(handle, st.put_ack.get(), "remember ack"));
+    sqlite3_bind_int64(st.drop_old_acks.get(), 1, at_ms - keep_ms);
+    SHADAN_RETURN_IF_ERROR(runStatement(handle, st.drop_old_acks.get(), "drop old acks"));
+    return txn.commit();
+  });
+}
+
+Result<std::vector<StoredAck>> SqliteStateStore::recentAcks(int64_t since_ms, size_t limit) {
+  sqlite3* handle = db_.get();
+  sqlite3_stmt* s = statements_->recent_acks.get();
+  sqlite3_bind_int64(s, 1, since_ms);
+  sqlite3_bind_int64(s, 2, static_cast<int64_t>(limit));
+  std::vector<StoredAck> envelopes;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    envelopes.push_back(
+        StoredAck{sqlite3_column_int64(s, 0),
+                  std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 1)),
+                              static_cast<size_t>(sqlite3_column_bytes(s, 1)))});
+  }
+  std::optional<Error> error;
+  if (rc != SQLITE_DONE) error = sqliteError(handle, "read remembered acks");
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  if (error) return *error;
+  return envelopes;
 }
 
 Status SqliteStateStore::save(const DesiredState& state) {

@@ -9,9 +9,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agents/state/state_store.h"
 
@@ -35,11 +37,18 @@ class SqliteStateStore : public StateStore {
   // One commit with PRAGMA synchronous=NORMAL: in WAL mode that commit is not fsynced (the
   // next FULL commit syncs it with its own frames); the connection goes back to FULL after.
   Status saveUnsynced(const DesiredState& state) override;
+  Status rememberAck(int64_t seq, const std::string& envelope, int64_t at_ms,
+                     int64_t keep_ms) override;
+  Result<std::vector<StoredAck>> recentAcks(int64_t since_ms, size_t limit) override;
 
  private:
   using DbPtr = std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)>;
   struct Statements;
   SqliteStateStore(DbPtr db, int lock_fd);
+
+  // Runs `write` (one transaction) with PRAGMA synchronous=NORMAL, then goes back to FULL: in
+  // WAL mode that commit is not fsynced; the next FULL commit syncs it with its own frames.
+  Status unsynced(const std::function<Status()>& write);
 
   // The writes that turn the stored rows from `stored_` into `state` (everything when the
   // stored rows are not known). Runs inside the caller's transaction.

@@ -44,6 +44,11 @@ struct DesiredState {
   friend bool operator==(const DesiredState&, const DesiredState&) = default;
 };
 
+struct StoredAck {
+  int64_t seq = 0;
+  std::string envelope;  // the DSSE envelope, serialised
+};
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -60,6 +65,15 @@ class StateStore {
   // (re-read at every start), never for isolations or replay state. Stores without a cheaper
   // path keep this default.
   virtual Status saveUnsynced(const DesiredState& state) { return save(state); }
+
+  // The signed acks of verified orders (by dispatch seq), kept so that an ack lost with a
+  // connection or a restart can be sent again; the controller ignores one it already has.
+  // Written like saveUnsynced(): atomic, durable with the next save(). Acks older than
+  // `at_ms - keep_ms` are dropped by the same call.
+  virtual Status rememberAck(int64_t seq, const std::string& envelope, int64_t at_ms,
+                             int64_t keep_ms) = 0;
+  // The remembered acks since `since_ms`, at most `limit`, the newest ones, in seq order.
+  virtual Result<std::vector<StoredAck>> recentAcks(int64_t since_ms, size_t limit) = 0;
 };
 
 using StateStorePtr = std::unique_ptr<StateStore>;

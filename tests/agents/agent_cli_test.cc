@@ -61,6 +61,13 @@ class ForwardingStore : public StateStore {
   explicit ForwardingStore(StateStore& inner) : inner_(inner) {}
   Result<DesiredState> load() override { return inner_.load(); }
   Status save(const DesiredState& state) override { return inner_.save(state); }
+  Status rememberAck(int64_t seq, const std::string& envelope, int64_t at_ms,
+                     int64_t keep_ms) override {
+    return inner_.rememberAck(seq, envelope, at_ms, keep_ms);
+  }
+  Result<std::vector<StoredAck>> recentAcks(int64_t since_ms, size_t limit) override {
+    return inner_.recentAcks(since_ms, limit);
+  }
 
  private:
   StateStore& inner_;

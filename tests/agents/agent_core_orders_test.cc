@@ -246,6 +246,23 @@ TEST_F(AgentCoreOrdersTest, CommandIdsAreForgottenOnlyWhenTheirAuthzCanNeverPass
   EXPECT_EQ(replay.rejection->code(), "authz_expired");
 }
 
+TEST_F(AgentCoreOrdersTest, AcksOfVerifiedOrdersAreKeptRejectedOnesAreNot) {
+  auto applied = core_->handleDispatch(dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1));
+  ASSERT_FALSE(applied.rejection.has_value());
+  core_->rememberAck(applied);
+  // A dispatch that does not verify claims seq 7: nothing of it may be kept or sent again.
+  auto rejected = core_->handleDispatch(dispatch(authz("isolate", kCmd2, 2), {&controller_}, 7));
+  ASSERT_TRUE(rejected.rejection.has_value());
+  core_->rememberAck(rejected);
+  const auto kept = core_->recentAcks();
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].first, 1);
+  EXPECT_EQ(kept[0].second, applied.ack_envelope);
+  // Kept for a day, then no longer offered.
+  clock_.advance(std::chrono::hours(24) + std::chrono::seconds(1));
+  EXPECT_TRUE(core_->recentAcks().empty());
+}
+
 TEST_F(AgentCoreOrdersTest, BreakglassFileIsolatesWithTwoBreakglassSignatures) {
   json file = authz("isolate", kCmd1, 0);
   const std::string one = serializeDsseEnvelope(

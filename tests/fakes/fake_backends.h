@@ -82,10 +82,27 @@ class FakeStateStore : public StateStore {
     state = next;
     return okStatus();
   }
+  Status rememberAck(int64_t seq, const std::string& envelope, int64_t at_ms,
+                     int64_t keep_ms) override {
+    std::erase_if(acks, [&](const auto& entry) {
+      return entry.second.second < at_ms - keep_ms || entry.first == seq;
+    });
+    acks[seq] = {envelope, at_ms};
+    return okStatus();
+  }
+  Result<std::vector<StoredAck>> recentAcks(int64_t since_ms, size_t limit) override {
+    std::vector<StoredAck> out;
+    for (const auto& [seq, entry] : acks) {
+      if (entry.second >= since_ms) out.push_back(StoredAck{seq, entry.first});
+    }
+    if (out.size() > limit) out.erase(out.begin(), out.end() - static_cast<ptrdiff_t>(limit));
+    return out;
+  }
 
   DesiredState state;
   int saves = 0;
   int fail_saves = 0;
+  std::map<int64_t, std::pair<std::string, int64_t>> acks;  // seq -> (envelope, at_ms)
 };
 
 class FakeConntrackBackend : public ConntrackBackend {

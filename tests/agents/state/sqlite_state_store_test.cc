@@ -258,6 +258,40 @@ TEST_F(SqliteStateStoreTest, DatabaseFromBeforeForgetTimesIsMigratedAndKeepsItsI
   EXPECT_EQ((*store)->load().value(), next);
 }
 
+TEST_F(SqliteStateStoreTest, KeptAcksAreTheNewestOfTheWindowInSeqOrderAndSurviveReopening) {
+  constexpr int64_t kDay = 24 * 3'600'000;
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->save(sampleState()).ok());
+    ASSERT_TRUE((*store)->rememberAck(1, R"({"a":1})", 1'000, kDay).ok());
+    ASSERT_TRUE((*store)->rememberAck(3, R"({"a":3})", 3'000, kDay).ok());
+    ASSERT_TRUE((*store)->rememberAck(2, R"({"a":2})", 2'000, kDay).ok());
+    ASSERT_TRUE((*store)->rememberAck(2, R"({"a":"2b"})", 2'500, kDay).ok());  // same seq: replaced
+  }
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  const auto envelopes = [](const std::vector<StoredAck>& acks) {
+    std::vector<std::string> out;
+    for (const auto& ack : acks) out.push_back(std::to_string(ack.seq) + "=" + ack.envelope);
+    return out;
+  };
+  auto all = (*store)->recentAcks(0, 10);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_EQ(envelopes(*all),
+            (std::vector<std::string>{R"(1={"a":1})", R"(2={"a":"2b"})", R"(3={"a":3})"}));
+  EXPECT_EQ(envelopes((*store)->recentAcks(2'000, 10).value()),
+            (std::vector<std::string>{R"(2={"a":"2b"})", R"(3={"a":3})"}));
+  EXPECT_EQ(envelopes((*store)->recentAcks(0, 1).value()),
+            std::vector<std::string>{R"(3={"a":3})"});
+  // A day later the old ones are gone from the table, not only filtered out.
+  ASSERT_TRUE((*store)->rememberAck(9, R"({"a":9})", 2'600 + kDay, kDay).ok());
+  EXPECT_EQ(envelopes((*store)->recentAcks(0, 10).value()),
+            (std::vector<std::string>{R"(3={"a":3})", R"(9={"a":9})"}));
+  // The kept acks are not part of the desired state.
+  EXPECT_EQ((*store)->load().value(), sampleState());
+}
+
 TEST_F(SqliteStateStoreTest, SecondOpenerIsTurnedAwayWhileTheFirstHoldsTheLock) {
   auto first = SqliteStateStore::open(dir_);
   ASSERT_TRUE(first.ok());
