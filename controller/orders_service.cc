@@ -772,7 +772,9 @@ Status OrdersService::onAck(const std::string& agent_id, const json& envelope_js
                             dispatch.command_id));
   }
   if (dispatch.state != DispatchState::kPending && dispatch.state != DispatchState::kExpired) {
-    logger("controller")->info("duplicate ack agent_id={} seq={}", agent_id, ack->seq);
+    // Expected: agents send their recent acks again after every reconnect (an ack lost with a
+    // connection or a restart still arrives), so most of those are ones we already have.
+    logger("controller")->debug("duplicate ack agent_id={} seq={}", agent_id, ack->seq);
     return okStatus();
   }
   const int64_t now = nowMs();

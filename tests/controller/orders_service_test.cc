@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -327,6 +328,40 @@ TEST_F(OrdersServiceTest, AckUpdatesTheDispatchOnlyWhenItVerifies) {
   EXPECT_EQ(status["gateways"]["core-gw"]["state"]["isolated"], json::array({"lgwan:full"}));
   EXPECT_TRUE(audit_.has("ack_refused"));
   EXPECT_TRUE(audit_.has("ack_received"));
+}
+
+TEST_F(OrdersServiceTest, AckSentAgainIsIgnoredAndALateOneStillCounts) {
+  // Agents send their recent acks again after every reconnect: a second copy changes nothing
+  // and is not audited again; an ack that arrives after its dispatch expired is taken.
+  enroll("core-gw", keys_.core_gw);
+  auto lgwan = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(lgwan.ok());
+  const int64_t seq = dispatchOf(hub_.sent["core-gw"].at(0)).seq;
+  const auto received = [&] {
+    return std::count_if(audit_.events.begin(), audit_.events.end(),
+                         [](const AuditEvent& e) { return e.event == "ack_received"; });
+  };
+  const json ack = ackEnvelope(keys_.core_gw, "core-gw", seq, lgwan->order_id);
+  ASSERT_TRUE(service_->onAck("core-gw", ack).ok());
+  ASSERT_EQ(received(), 1);
+  const json before = service_->order(lgwan->order_id).value();
+  EXPECT_TRUE(service_->onAck("core-gw", ack).ok());
+  EXPECT_EQ(received(), 1);
+  EXPECT_EQ(service_->order(lgwan->order_id).value(), before);
+
+  // Another order whose ack only comes after the controller gave the dispatch up.
+  auto internet = service_->isolate(sato_, IsolateRequest{"internet", "full", "b", {}, {}, false});
+  ASSERT_TRUE(internet.ok());
+  const int64_t late_seq = dispatchOf(hub_.sent["core-gw"].back()).seq;
+  clock_.advance(std::chrono::minutes(31));
+  ASSERT_TRUE(service_->sweep().ok());
+  ASSERT_EQ(dispatchState(internet->order_id, "core-gw"), "expired");
+  EXPECT_TRUE(
+      service_
+          ->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", late_seq, internet->order_id))
+          .ok());
+  EXPECT_EQ(dispatchState(internet->order_id, "core-gw"), "applied");
+  EXPECT_EQ(received(), 2);
 }
 
 TEST_F(OrdersServiceTest, UnapprovedAgentGetsNothingUntilApproved) {
