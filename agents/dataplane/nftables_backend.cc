@@ -147,15 +147,16 @@ NftablesBackend::ReadStats NftablesBackend::readStats() const {
   return stats_;
 }
 
-Result<TableSnapshot> NftablesBackend::readTable() {
-  requireOwnerThread("readTable");
+template <typename T, typename List>
+Result<T> NftablesBackend::readThroughCache(std::optional<Cached<T>>& cache, uint64_t& listed,
+                                            uint64_t& from_cache, List list) {
   // See the header for why this order (generation, barrier, listing) is sound.
-  Result<uint32_t> current = generation_->current();
-  if (current.ok() && cache_ && cache_->generation == *current) {
-    ++stats_.from_cache;
-    return cache_->snapshot;
+  const Result<uint32_t> current = generation_->current();
+  if (current.ok() && cache && cache->generation == *current) {
+    ++from_cache;
+    return cache->value;
   }
-  cache_.reset();
+  cache.reset();
   std::optional<uint32_t> cacheable;
   if (current.ok()) {
     Result<bool> settled = generation_->settled(*current);
@@ -168,10 +169,15 @@ Result<TableSnapshot> NftablesBackend::readTable() {
   } else {
     ++stats_.generation_errors;
   }
-  ++stats_.listed;
-  Result<TableSnapshot> listed = listTable();
-  if (listed.ok() && cacheable) cache_ = CachedTable{*cacheable, listed.value()};
-  return listed;
+  ++listed;
+  Result<T> fresh = list();
+  if (fresh.ok() && cacheable) cache = Cached<T>{*cacheable, fresh.value()};
+  return fresh;
+}
+
+Result<TableSnapshot> NftablesBackend::readTable() {
+  requireOwnerThread("readTable");
+  return readThroughCache(cache_, stats_.listed, stats_.from_cache, [this] { return listTable(); });
 }
 
 Result<TableSnapshot> NftablesBackend::listTable() {
@@ -203,31 +209,13 @@ Result<std::string> NftablesBackend::listRuleset() {
   return std::move(result.output);
 }
 
-}  // namespace shadan
-
-namespace shadan {
-
 Result<nlohmann::json> NftablesBackend::listForeignRulesetJson() {
   requireOwnerThread("listForeignRulesetJson");
-  // Same protocol as readTable(): generation, barrier, listing.
-  const Result<uint32_t> current = generation_->current();
-  if (current.ok() && foreign_cache_ && foreign_cache_->generation == *current) {
-    ++stats_.foreign_from_cache;
-    return foreign_cache_->ruleset;
-  }
-  foreign_cache_.reset();
-  std::optional<uint32_t> cacheable;
-  if (current.ok()) {
-    Result<bool> settled = generation_->settled(*current);
-    if (!settled.ok()) {
-      ++stats_.generation_errors;
-    } else if (*settled) {
-      cacheable = *current;
-    }
-  } else {
-    ++stats_.generation_errors;
-  }
-  ++stats_.foreign_listed;
+  return readThroughCache(foreign_cache_, stats_.foreign_listed, stats_.foreign_from_cache,
+                          [this] { return listForeignTables(); });
+}
+
+Result<nlohmann::json> NftablesBackend::listForeignTables() {
   const unsigned int flags = nft_ctx_output_get_flags(ctx_.get());
   nft_ctx_output_set_flags(ctx_.get(), flags | NFT_CTX_OUTPUT_JSON);
   RunResult result = run("list ruleset");
@@ -240,7 +228,6 @@ Result<nlohmann::json> NftablesBackend::listForeignRulesetJson() {
     return makeError(ErrorCode::kKernel, "nft -j list ruleset: output is not JSON");
   }
   removeOurTable(parsed);
-  if (cacheable) foreign_cache_ = CachedForeign{*cacheable, parsed};
   return parsed;
 }
 

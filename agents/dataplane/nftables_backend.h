@@ -97,26 +97,32 @@ class NftablesBackend final : public FirewallBackend {
     std::string error;
   };
 
-  struct CachedTable {
+  // A listing and the ruleset generation it shows (see the header comment).
+  template <typename T>
+  struct Cached {
     uint32_t generation = 0;
-    TableSnapshot snapshot;
-  };
-  struct CachedForeign {
-    uint32_t generation = 0;
-    nlohmann::json ruleset;
+    T value;
   };
 
   NftablesBackend(CtxPtr ctx, std::unique_ptr<NftGenerationReader> generation);
 
   RunResult run(std::string_view commands);
-  // The uncached read: `list table`, and `list tables` to tell "absent" from a failure.
+  // The generation-cache protocol both caches follow: a hit while GETGEN still reports the
+  // cached generation; otherwise GETGEN, settle barrier, `list()`, and the result is cached only
+  // when the barrier confirmed its generation. Counts into `listed` / `from_cache`.
+  template <typename T, typename List>
+  Result<T> readThroughCache(std::optional<Cached<T>>& cache, uint64_t& listed,
+                             uint64_t& from_cache, List list);
+  // The uncached reads: `list table` (and `list tables` to tell "absent" from a failure), and
+  // `list ruleset` as JSON without our table.
   Result<TableSnapshot> listTable();
+  Result<nlohmann::json> listForeignTables();
   void requireOwnerThread(const char* what) const;
 
   CtxPtr ctx_;
   std::unique_ptr<NftGenerationReader> generation_;
-  std::optional<CachedTable> cache_;
-  std::optional<CachedForeign> foreign_cache_;
+  std::optional<Cached<TableSnapshot>> cache_;
+  std::optional<Cached<nlohmann::json>> foreign_cache_;
   ReadStats stats_;
   std::thread::id owner_;
 };
