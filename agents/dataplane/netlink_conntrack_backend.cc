@@ -15,6 +15,8 @@
 #include <string>
 #include <utility>
 
+#include "agents/dataplane/netlink_parse.h"
+
 namespace shadan {
 namespace {
 
@@ -45,15 +47,7 @@ struct AttrTable {
 
 nlmsghdr* putRequestHeader(std::vector<uint8_t>& buffer, uint16_t type, uint16_t flags,
                            uint8_t family, uint32_t seq) {
-  nlmsghdr* header = mnl_nlmsg_put_header(buffer.data());
-  header->nlmsg_type = type;
-  header->nlmsg_flags = flags;
-  header->nlmsg_seq = seq;
-  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(header, sizeof(nfgenmsg)));
-  nfg->nfgen_family = family;
-  nfg->version = NFNETLINK_V0;
-  nfg->res_id = 0;
-  return header;
+  return putNfnetlinkHeader(buffer.data(), type, flags, seq, family);
 }
 
 std::vector<uint8_t> finish(std::vector<uint8_t> buffer, const nlmsghdr* header) {

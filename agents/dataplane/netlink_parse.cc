@@ -422,4 +422,17 @@ void parseRouteDatagram(const void* data, size_t length, const RouteOwnership& o
   }
 }
 
+nlmsghdr* putNfnetlinkHeader(void* at, uint16_t type, uint16_t flags, uint32_t seq, uint8_t family,
+                             uint16_t res_id) {
+  nlmsghdr* header = mnl_nlmsg_put_header(at);
+  header->nlmsg_type = type;
+  header->nlmsg_flags = flags;
+  header->nlmsg_seq = seq;
+  auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(header, sizeof(nfgenmsg)));
+  nfg->nfgen_family = family;
+  nfg->version = NFNETLINK_V0;
+  nfg->res_id = htons(res_id);
+  return header;
+}
+
 }  // namespace shadan

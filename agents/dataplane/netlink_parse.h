@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+struct nlmsghdr;  // <linux/netlink.h>
+
 namespace shadan {
 
 // ---- nf_tables (NETLINK_NETFILTER, group NFNLGRP_NFTABLES) ----
@@ -79,6 +81,13 @@ struct NftMessage {
 // Parses the netlink message at `data`; `length` is the number of bytes available there (at
 // least the message's nlmsg_len). nullopt when the message is malformed.
 std::optional<NftMessage> parseNftMessage(const void* data, size_t length);
+
+// The one request builder beside the parsers: writes an nfnetlink message header (nlmsghdr +
+// nfgenmsg, version NFNETLINK_V0) at `at`, which must be 4-byte aligned with room for the whole
+// message, and returns it for attributes to be appended (libmnl).
+// `res_id` is in host order (the subsystem for batch delimiters, else 0).
+::nlmsghdr* putNfnetlinkHeader(void* at, uint16_t type, uint16_t flags, uint32_t seq,
+                               uint8_t family, uint16_t res_id = 0);
 
 // Folds nf_tables notifications into per-batch events. The state of a batch spans datagrams (and
 // drain() calls) until its NEWGEN arrives.

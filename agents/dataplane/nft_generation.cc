@@ -64,15 +64,9 @@ Result<bool> NftGenerationReader::settled(uint32_t generation) {
   auto* bytes = reinterpret_cast<char*>(buffer_.data());
   size_t length = 0;
   for (const uint16_t type : {uint16_t{NFNL_MSG_BATCH_BEGIN}, uint16_t{NFNL_MSG_BATCH_END}}) {
-    nlmsghdr* nlh = mnl_nlmsg_put_header(bytes + length);
-    nlh->nlmsg_type = type;
     // No NLM_F_ACK: a batch that commits nothing is answered only when it fails.
-    nlh->nlmsg_flags = NLM_F_REQUEST;
-    nlh->nlmsg_seq = batch_seq;
-    auto* header = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-    header->nfgen_family = AF_UNSPEC;
-    header->version = NFNETLINK_V0;
-    header->res_id = htons(NFNL_SUBSYS_NFTABLES);
+    nlmsghdr* nlh = putNfnetlinkHeader(bytes + length, type, NLM_F_REQUEST, batch_seq, AF_UNSPEC,
+                                       NFNL_SUBSYS_NFTABLES);
     if (type == NFNL_MSG_BATCH_BEGIN) mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(generation));
     length += NLMSG_ALIGN(nlh->nlmsg_len);
   }
@@ -91,15 +85,10 @@ Result<bool> NftGenerationReader::settled(uint32_t generation) {
 }
 
 Result<uint32_t> NftGenerationReader::requestGeneration(uint32_t batch_seq, int& batch_error) {
-  nlmsghdr* nlh = mnl_nlmsg_put_header(buffer_.data());
-  nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
   // Sequence numbers tell this request's replies from those of an earlier one that timed out.
-  nlh->nlmsg_seq = ++request_seq_;
-  auto* header = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
-  header->nfgen_family = AF_UNSPEC;
-  header->version = NFNETLINK_V0;
-  header->res_id = 0;
+  const nlmsghdr* nlh =
+      putNfnetlinkHeader(buffer_.data(), (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN,
+                         NLM_F_REQUEST | NLM_F_ACK, ++request_seq_, AF_UNSPEC);
   if (mnl_socket_sendto(socket_.get(), nlh, nlh->nlmsg_len) < 0) {
     return socketError("send GETGEN");
   }
