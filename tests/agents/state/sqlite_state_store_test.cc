@@ -32,6 +32,16 @@ class SqliteStateStoreTest : public ::testing::Test {
     return state;
   }
 
+  // Runs `sql` on a second connection to the store's database, behind the store's back (to
+  // plant faults, or to write what an older or damaged database would hold). SQLite result code.
+  int execBehindTheStore(const std::string& sql) {
+    sqlite3* raw = nullptr;
+    const int opened = sqlite3_open((dir_ / "agent.db").c_str(), &raw);
+    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, &sqlite3_close);
+    if (opened != SQLITE_OK) return opened;
+    return sqlite3_exec(db.get(), sql.c_str(), nullptr, nullptr, nullptr);
+  }
+
   std::filesystem::path dir_;
 };
 
@@ -152,16 +162,8 @@ TEST_F(SqliteStateStoreTest, FailedSaveLeavesNothingAndTheNextSaveWritesEverythi
 
   // A second connection plants a trigger that aborts the transaction half-way: after the
   // isolation rows are written, at the command id.
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "agent.db").c_str(), &raw), SQLITE_OK);
-  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> other(raw, &sqlite3_close);
-  const auto run = [&](const char* sql) {
-    char* message = nullptr;
-    const int rc = sqlite3_exec(other.get(), sql, nullptr, nullptr, &message);
-    sqlite3_free(message);
-    return rc;
-  };
-  ASSERT_EQ(run("CREATE TRIGGER poison BEFORE INSERT ON seen_commands "
+  ASSERT_EQ(execBehindTheStore(
+                "CREATE TRIGGER poison BEFORE INSERT ON seen_commands "
                 "WHEN NEW.command_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END"),
             SQLITE_OK);
 
@@ -171,8 +173,7 @@ TEST_F(SqliteStateStoreTest, FailedSaveLeavesNothingAndTheNextSaveWritesEverythi
   const Status failed = (*store)->save(refused);
   ASSERT_FALSE(failed.ok());
   EXPECT_NE(failed.error().message.find("command id"), std::string::npos) << failed.error().message;
-  ASSERT_EQ(run("DROP TRIGGER poison"), SQLITE_OK);
-  other.reset();
+  ASSERT_EQ(execBehindTheStore("DROP TRIGGER poison"), SQLITE_OK);
 
   // The same isolation change again, without the poison: it must be written although it was
   // part of the failed attempt (the store must not believe the database already holds it).
@@ -192,12 +193,9 @@ TEST_F(SqliteStateStoreTest, StoredCommandIdLongerThanAnyAcceptedIsRefusedAtLoad
     ASSERT_TRUE(store.ok());
     ASSERT_TRUE((*store)->save(sampleState()).ok());
   }
-  sqlite3* raw = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "agent.db").c_str(), &raw), SQLITE_OK);
-  const std::string sql = "INSERT INTO seen_commands(command_id) VALUES ('" +
-                          std::string(CommandIdSet::kMaxLength + 1, 'z') + "')";
-  EXPECT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(raw);
+  ASSERT_EQ(execBehindTheStore("INSERT INTO seen_commands(command_id) VALUES ('" +
+                               std::string(CommandIdSet::kMaxLength + 1, 'z') + "')"),
+            SQLITE_OK);
 
   auto store = SqliteStateStore::open(dir_);
   ASSERT_TRUE(store.ok());
@@ -231,8 +229,6 @@ TEST_F(SqliteStateStoreTest, ForgetTimesArePersistedAndForgottenIdsLeaveTheDatab
 TEST_F(SqliteStateStoreTest, DatabaseFromBeforeForgetTimesIsMigratedAndKeepsItsIds) {
   std::filesystem::create_directories(dir_);
   {
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "agent.db").c_str(), &raw), SQLITE_OK);
     const char* old_schema =
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"
         "INSERT INTO meta VALUES ('schema_version', '1'), ('last_seq', '7');"
@@ -242,8 +238,7 @@ TEST_F(SqliteStateStoreTest, DatabaseFromBeforeForgetTimesIsMigratedAndKeepsItsI
         "CREATE TABLE isolations (segment TEXT NOT NULL, profile TEXT NOT NULL, since_ms INTEGER "
         "NOT NULL, expires_ms INTEGER, origin TEXT NOT NULL, drill INTEGER NOT NULL DEFAULT 0, "
         "PRIMARY KEY (segment, profile)) STRICT;";
-    EXPECT_EQ(sqlite3_exec(raw, old_schema, nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(raw);
+    ASSERT_EQ(execBehindTheStore(old_schema), SQLITE_OK);
   }
   auto store = SqliteStateStore::open(dir_);
   ASSERT_TRUE(store.ok()) << store.error().message;
