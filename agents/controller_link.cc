@@ -11,11 +11,12 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <cmath>
-#include <deque>
 #include <random>
 #include <utility>
 
 #include "common/audit_ship.h"
+#include "common/channel.h"
+#include "common/channel_session.h"
 #include "common/logging.h"
 #include "common/strict_json.h"
 #include "common/tls.h"
@@ -29,21 +30,10 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using Json = nlohmann::json;
-using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 using SteadyClock = std::chrono::steady_clock;
 
 // The largest exponent used for the backoff: 2^20 * 0.5 s is far beyond any sane maximum.
 constexpr unsigned kMaxBackoffExponent = 20;
-
-bool onlyMembers(const Json& message, std::initializer_list<const char*> allowed) {
-  for (const auto& [key, value] : message.items()) {
-    if (std::none_of(allowed.begin(), allowed.end(),
-                     [&key](const char* name) { return key == name; })) {
-      return false;
-    }
-  }
-  return true;
-}
 
 class Connection;
 
@@ -122,69 +112,51 @@ class ControllerLink::Impl : public std::enable_shared_from_this<ControllerLink:
 
 namespace {
 
-// One attempt and, if it gets that far, one open connection. Owned by the link and by its
-// pending handlers; holds the link weakly so handlers that outlive it do nothing.
-class Connection : public std::enable_shared_from_this<Connection> {
+// One attempt and, if it gets that far, one open connection: the dialling half of the channel
+// on top of the shared session (common/channel_session.h). Owned by the link and by its pending
+// handlers; holds the link weakly so handlers that outlive it do nothing.
+class Connection : public ChannelSession {
  public:
   Connection(asio::io_context& io, std::weak_ptr<ControllerLink::Impl> link,
              asio::ssl::context& tls, LinkOptions options)
-      : resolver_(io),
-        ws_(beast::tcp_stream(io), tls),
+      : ChannelSession(io, tls, limitsOf(options)),
+        resolver_(io),
         link_(std::move(link)),
-        options_(std::move(options)),
-        deadline_(io),
-        heartbeat_timer_(io) {}
-
-  bool open() const { return open_ && !closed_; }
+        options_(std::move(options)) {}
 
   void start() {
-    deadline_.expires_after(options_.connect_timeout);
-    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closed_ || self->open_) return;
-      self->fail("no connection within " + std::to_string(self->options_.connect_timeout.count()) +
-                 " ms");
-    });
+    armDeadline(options_.connect_timeout,
+                "no connection within " + std::to_string(options_.connect_timeout.count()) + " ms");
     resolver_.async_resolve(
         options_.host, std::to_string(options_.port),
-        [self = shared_from_this()](beast::error_code ec, const tcp::resolver::results_type& to) {
-          if (self->closed_) return;
-          if (ec) return self->fail("resolve " + self->options_.host + ": " + ec.message());
-          beast::get_lowest_layer(self->ws_).async_connect(
-              to, [self](beast::error_code connect_ec, const tcp::endpoint&) {
-                self->onConnect(connect_ec);
+        [self = shared(), this](beast::error_code ec, const tcp::resolver::results_type& to) {
+          if (closed()) return;
+          if (ec) return fail("resolve " + options_.host + ": " + ec.message());
+          beast::get_lowest_layer(ws()).async_connect(
+              to, [self, this](beast::error_code connect_ec, const tcp::endpoint&) {
+                onConnect(connect_ec);
               });
         });
   }
 
-  void write(std::string text) {
-    if (closed_) return;
-    queue_.push_back(std::move(text));
-    if (!writing_) writeNext();
-  }
-
-  // Closes at once (no close frame) and tells the link, unless the link is gone.
-  void fail(const std::string& reason) {
-    if (closed_) return;
-    closed_ = true;
-    auto self = shared_from_this();
-    deadline_.cancel();
-    heartbeat_timer_.cancel();
-    resolver_.cancel();
-    beast::get_lowest_layer(ws_).close();
-    queue_.clear();
-    if (auto link = link_.lock()) link->connectionLost(this, reason, open_);
-  }
-
  private:
+  static ChannelLimits limitsOf(const LinkOptions& options) {
+    return ChannelLimits{options.max_message_bytes, options.heartbeat_interval,
+                         options.heartbeat_misses, "controller"};
+  }
+  std::shared_ptr<Connection> shared() {
+    return std::static_pointer_cast<Connection>(shared_from_this());
+  }
+
   void onConnect(beast::error_code ec) {
-    if (closed_) return;
+    if (closed()) return;
     if (ec) {
       return fail("connect " + options_.host + " port " + std::to_string(options_.port) + ": " +
                   ec.message());
     }
     beast::error_code option_ec;
-    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), option_ec);
-    SSL* ssl = ws_.next_layer().native_handle();
+    beast::get_lowest_layer(ws()).socket().set_option(tcp::no_delay(true), option_ec);
+    SSL* ssl = ws().next_layer().native_handle();
     beast::error_code address_ec;
     asio::ip::make_address(options_.host, address_ec);
     // SNI only for names; RFC 6066 forbids literal addresses. (SSL_set_tlsext_host_name is a
@@ -193,160 +165,88 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::string name = options_.host;
       SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, name.data());
     }
-    ws_.next_layer().async_handshake(
+    ws().next_layer().async_handshake(
         asio::ssl::stream_base::client,
-        [self = shared_from_this()](beast::error_code tls_ec) { self->onTlsHandshake(tls_ec); });
+        [self = shared(), this](beast::error_code tls_ec) { onTlsHandshake(tls_ec); });
   }
 
   void onTlsHandshake(beast::error_code ec) {
-    if (closed_) return;
+    if (closed()) return;
     if (ec) {
       return fail("TLS handshake: " +
-                  tlsHandshakeFailureReason(ec, ws_.next_layer().native_handle()));
+                  tlsHandshakeFailureReason(ec, ws().next_layer().native_handle()));
     }
-    ws_.read_message_max(options_.max_message_bytes);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+    ws().read_message_max(options_.max_message_bytes);
+    ws().set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
       request.set(http::field::user_agent, "shadan-agent");
     }));
     const bool literal_v6 = options_.host.find(':') != std::string::npos;
     const std::string host = (literal_v6 ? "[" + options_.host + "]" : options_.host) + ":" +
                              std::to_string(options_.port);
-    ws_.async_handshake(host, "/v1/agent", [self = shared_from_this()](beast::error_code ws_ec) {
-      self->onWebSocketHandshake(ws_ec);
+    ws().async_handshake(host, kAgentChannelPath, [self = shared(), this](beast::error_code ws_ec) {
+      onWebSocketHandshake(ws_ec);
     });
   }
 
   void onWebSocketHandshake(beast::error_code ec) {
-    if (closed_) return;
+    if (closed()) return;
     // In TLS 1.3 the server judges the client certificate after the client has finished its
     // handshake, so a refused certificate shows up here, as an alert on the first read.
     if (ec) {
       std::string reason = ec.message();
       if (ec.category() == asio::error::get_ssl_category()) {
-        reason = tlsHandshakeFailureReason(ec, ws_.next_layer().native_handle());
+        reason = tlsHandshakeFailureReason(ec, ws().next_layer().native_handle());
       }
       return fail("WebSocket handshake: " + reason);
     }
     auto link = link_.lock();
     if (!link) return;
-    deadline_.cancel();
-    ws_.text(true);
-    const Json hello = {{"type", "hello"},
-                        {"agent_id", options_.agent_id},
-                        {"agent_key", options_.agent_keyid},
-                        {"last_seq", link->lastSeq()},
-                        {"version", options_.version}};
-    write(hello.dump());
-    open_ = true;
-    last_received_ = SteadyClock::now();
-    read();
-    scheduleHeartbeat();
+    write(helloMessage(HelloMessage{options_.agent_id, options_.agent_keyid, link->lastSeq(),
+                                    options_.version})
+              .dump());
+    markOpen();
+    startReading();
+    startHeartbeat();
     link->connectionOpened(this);
-  }
-
-  void read() {
-    ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (self->closed_) return;
-      if (ec == websocket::error::closed) return self->fail("closed by the controller");
-      if (ec == websocket::error::message_too_big) {
-        return self->reject("message larger than " +
-                            std::to_string(self->options_.max_message_bytes) + " bytes");
-      }
-      if (ec) return self->fail("read: " + ec.message());
-      if (!self->ws_.got_text()) return self->reject("binary frame from the controller");
-      std::string text = beast::buffers_to_string(self->read_buffer_.data());
-      self->read_buffer_.consume(self->read_buffer_.size());
-      self->last_received_ = SteadyClock::now();
-      self->handle(text);
-      if (!self->closed_) self->read();
-    });
   }
 
   // A message from the controller that the link refuses to interpret: closes the session like
   // any failure, and tells the daemon first, which audits it (no ack: there is no seq to
   // answer). The reconnect backoff bounds how often a hostile controller can cause this.
-  void reject(const std::string& reason) {
+  void reject(const std::string& reason) override {
     if (auto link = link_.lock()) link->messageRejected(reason);
     fail(reason);
   }
 
-  void handle(const std::string& text) {
-    auto parsed = parseStrictJson(text, "controller message", options_.max_message_bytes);
-    if (!parsed.ok()) return reject("malformed message: " + parsed.error().message);
-    const Json& message = *parsed;
-    if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
-      return reject("malformed message: not an object with a string \"type\"");
-    }
-    const std::string type = message["type"].get<std::string>();
-    if (type == "dispatch") {
-      if (!onlyMembers(message, {"type", "envelope"}) || !message.contains("envelope") ||
-          !message["envelope"].is_object()) {
-        return reject("malformed dispatch message");
-      }
-      if (auto link = link_.lock()) link->dispatchReceived(message["envelope"]);
-    } else if (type == kAuditResumeType || type == kAuditAckType) {
-      auto link = link_.lock();
-      if (!link || !link->handlesAudit())
-        return reject("unknown message type " + quoteForMessage(type));
+  void onClosed(const std::string& reason, bool was_open) override {
+    resolver_.cancel();
+    if (auto link = link_.lock()) link->connectionLost(this, reason, was_open);
+  }
+
+  void onMessage(const std::string& type, const Json& message) override {
+    auto link = link_.lock();
+    if (!link) return;
+    if (type == kDispatchType) {
+      auto envelope = channelEnvelope(message);
+      if (!envelope.ok()) return reject("malformed message: " + envelope.error().message);
+      link->dispatchReceived(**envelope);
+    } else if ((type == kAuditResumeType || type == kAuditAckType) && link->handlesAudit()) {
       std::optional<Error> shape;
       if (type == kAuditResumeType) {
-        if (auto first = parseAuditResume(message); !first.ok()) shape = first.error();
-      } else if (auto second = parseAuditAck(message); !second.ok()) {
-        shape = second.error();
+        if (auto resume = parseAuditResume(message); !resume.ok()) shape = resume.error();
+      } else if (auto ack = parseAuditAck(message); !ack.ok()) {
+        shape = ack.error();
       }
       if (shape) return reject("malformed message: " + shape->message);
       link->auditReceived(message);
-    } else if (type == "ping" || type == "pong") {
-      if (!onlyMembers(message, {"type"})) return reject("malformed " + type + " message");
-      if (type == "ping") write(R"({"type":"pong"})");
     } else {
       reject("unknown message type " + quoteForMessage(type));
     }
   }
 
-  void scheduleHeartbeat() {
-    heartbeat_timer_.expires_after(options_.heartbeat_interval);
-    heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closed_) return;
-      const auto silent = SteadyClock::now() - self->last_received_;
-      if (silent >= self->options_.heartbeat_interval * self->options_.heartbeat_misses) {
-        return self->fail(
-            "heartbeat: nothing received for " +
-            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) +
-            " ms");
-      }
-      self->write(R"({"type":"ping"})");
-      self->scheduleHeartbeat();
-    });
-  }
-
-  void writeNext() {
-    writing_ = true;
-    ws_.async_write(asio::buffer(queue_.front()),
-                    [self = shared_from_this()](beast::error_code ec, size_t) {
-                      if (self->closed_) return;
-                      if (ec) return self->fail("write: " + ec.message());
-                      self->queue_.pop_front();
-                      if (self->queue_.empty()) {
-                        self->writing_ = false;
-                      } else {
-                        self->writeNext();
-                      }
-                    });
-  }
-
   tcp::resolver resolver_;
-  WsStream ws_;
   std::weak_ptr<ControllerLink::Impl> link_;
   const LinkOptions options_;
-  asio::steady_timer deadline_;
-  asio::steady_timer heartbeat_timer_;
-  beast::flat_buffer read_buffer_;
-  std::deque<std::string> queue_;
-  SteadyClock::time_point last_received_ = SteadyClock::now();
-  bool writing_ = false;
-  bool open_ = false;
-  bool closed_ = false;
 };
 
 }  // namespace
@@ -442,23 +342,11 @@ Status ControllerLink::Impl::send(const Json& message) {
   if (!connected()) {
     return makeError(ErrorCode::kUnavailable, "controller link: not connected");
   }
-  std::string text;
-  try {
-    text = message.dump();
-  } catch (const nlohmann::json::exception& e) {
-    return makeError(ErrorCode::kInvalidArgument, std::string("message: ") + e.what());
-  }
-  if (text.size() > options_.max_message_bytes) {
-    return makeError(ErrorCode::kInvalidArgument, "message of " + std::to_string(text.size()) +
-                                                      " bytes exceeds the channel's " +
-                                                      std::to_string(options_.max_message_bytes));
-  }
-  connection_->write(std::move(text));
-  return okStatus();
+  return connection_->sendJson(message);
 }
 
 bool ControllerLink::Impl::connected() const {
-  return !stopped_ && connection_ && connection_->open();
+  return !stopped_ && connection_ && connection_->isOpen();
 }
 
 ControllerLink::ControllerLink(asio::io_context& io, LinkOptions options, LinkCallbacks callbacks,

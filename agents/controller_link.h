@@ -10,6 +10,8 @@
 //     then on the link keeps trying: resolve, TCP connect, TLS 1.3 handshake (pin checked before
 //     any byte is sent), WebSocket upgrade, hello {"type":"hello","agent_id","agent_key",
 //     "last_seq": callbacks.last_seq(),"version"}, then the read loop.
+//   - The session itself (queue, heartbeat, read loop, close) is common/channel_session.h; the
+//     messages are common/channel.h.
 //   - connected() turns true once the hello is queued (on_connected runs then); a failure at
 //     any point closes the connection, runs on_disconnected(reason) if on_connected had run,
 //     and schedules the next attempt after a jittered exponential backoff (backoffDelay).
@@ -39,6 +41,8 @@
 #include <string>
 #include <utility>
 
+#include "agents/orders_channel.h"
+#include "common/channel.h"
 #include "common/clock.h"
 #include "common/result.h"
 
@@ -55,13 +59,13 @@ struct LinkOptions {
   std::string agent_keyid;     // keyid of the agent's Ed25519 signing key
   std::string version = SHADAN_VERSION;
   std::chrono::milliseconds connect_timeout{10'000};  // resolve to hello, per attempt
-  std::chrono::milliseconds heartbeat_interval{10'000};
-  int heartbeat_misses = 3;
+  std::chrono::milliseconds heartbeat_interval = kChannelHeartbeatInterval;
+  int heartbeat_misses = kChannelHeartbeatMisses;
   std::chrono::milliseconds backoff_initial{500};
   std::chrono::milliseconds backoff_max{30'000};
   double backoff_jitter = 0.2;  // each delay is scaled by a uniform factor in [1-j, 1+j]
   std::chrono::milliseconds backoff_reset_after{30'000};  // a connection this long resets it
-  size_t max_message_bytes = 256 * 1024;
+  size_t max_message_bytes = kAgentChannelMaxMessageBytes;
   uint64_t jitter_seed = 0;  // 0: from std::random_device
 };
 
@@ -83,11 +87,11 @@ struct LinkCallbacks {
 std::chrono::milliseconds backoffDelay(const LinkOptions& options, unsigned attempt,
                                        double unit_random);
 
-class ControllerLink {
+class ControllerLink : public OrdersChannel {
  public:
   ControllerLink(boost::asio::io_context& io, LinkOptions options, LinkCallbacks callbacks,
                  const Clock& clock);
-  ~ControllerLink();
+  ~ControllerLink() override;
   ControllerLink(const ControllerLink&) = delete;
   ControllerLink& operator=(const ControllerLink&) = delete;
 
@@ -96,8 +100,8 @@ class ControllerLink {
   // Closes the connection and stops reconnecting; idempotent.
   void stop();
 
-  Status send(const nlohmann::json& message);
-  bool connected() const;
+  Status send(const nlohmann::json& message) override;
+  bool connected() const override;
   // Since when the link has been without a connection (from start() or the last loss);
   // nullopt while connected.
   std::optional<std::chrono::system_clock::time_point> disconnectedSince() const;

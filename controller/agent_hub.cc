@@ -9,11 +9,11 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <deque>
 #include <map>
 #include <utility>
 
 #include "common/audit_ship.h"
+#include "common/channel_session.h"
 #include "common/logging.h"
 #include "common/strict_json.h"
 #include "common/tls.h"
@@ -27,62 +27,10 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using Json = nlohmann::json;
-using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
-using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kUpgradeRequestMaxBytes = 8 * 1024;
 
-bool isLowerHex(const std::string& text) {
-  return text.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-Status checkMembers(const Json& message, std::initializer_list<const char*> allowed) {
-  for (const auto& [key, value] : message.items()) {
-    bool known = false;
-    for (const char* name : allowed) known = known || key == name;
-    if (!known) {
-      return makeError(ErrorCode::kParse, "unknown member " + quoteForMessage(key) + " in a " +
-                                              message["type"].get<std::string>() + " message");
-    }
-  }
-  return okStatus();
-}
-
 }  // namespace
-
-Result<HelloMessage> parseHelloMessage(const Json& message) {
-  auto bad = [](const std::string& what) { return makeError(ErrorCode::kParse, "hello: " + what); };
-  if (!message.is_object()) return bad("not a JSON object");
-  if (!message.contains("type") || message["type"] != "hello") return bad("type is not \"hello\"");
-  SHADAN_RETURN_IF_ERROR(
-      checkMembers(message, {"type", "agent_id", "agent_key", "last_seq", "version"}));
-  HelloMessage hello;
-  const auto id = message.find("agent_id");
-  if (id == message.end() || !id->is_string() || id->get<std::string>().empty() ||
-      id->get<std::string>().size() > 64) {
-    return bad("/agent_id must be a string of 1-64 characters");
-  }
-  hello.agent_id = id->get<std::string>();
-  const auto key = message.find("agent_key");
-  if (key == message.end() || !key->is_string() || key->get<std::string>().size() != 64 ||
-      !isLowerHex(key->get<std::string>())) {
-    return bad("/agent_key must be a keyid (64 lower-case hex characters)");
-  }
-  hello.agent_key = key->get<std::string>();
-  const auto seq = message.find("last_seq");
-  if (seq == message.end() || !seq->is_number_integer() ||
-      (seq->is_number_unsigned() ? false : seq->get<int64_t>() < 0)) {
-    return bad("/last_seq must be a non-negative integer");
-  }
-  hello.last_seq = seq->get<uint64_t>();
-  const auto version = message.find("version");
-  if (version == message.end() || !version->is_string() ||
-      version->get<std::string>().size() > 32) {
-    return bad("/version must be a string of at most 32 characters");
-  }
-  hello.version = version->get<std::string>();
-  return hello;
-}
 
 namespace {
 
@@ -141,50 +89,38 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
 
 namespace {
 
-// One agent connection. Owned by the hub's session map and by its pending handlers; holds the
-// hub weakly so handlers that outlive the hub do nothing.
-class Session : public std::enable_shared_from_this<Session> {
+// One agent connection: the accepting half of the channel on top of the shared session
+// (common/channel_session.h). Owned by the hub's session map and by its pending handlers;
+// holds the hub weakly so handlers that outlive the hub do nothing.
+class Session : public ChannelSession {
  public:
   Session(tcp::socket socket, asio::ssl::context& tls, std::weak_ptr<WebSocketAgentHub::Impl> hub,
           uint64_t id, const AgentHubOptions& options)
-      : ws_(beast::tcp_stream(std::move(socket)), tls),
+      : ChannelSession(std::move(socket), tls,
+                       ChannelLimits{options.max_message_bytes, options.heartbeat_interval,
+                                     options.heartbeat_misses, "agent"}),
         hub_(std::move(hub)),
         id_(id),
-        options_(options),
-        hello_timer_(ws_.get_executor()),
-        heartbeat_timer_(ws_.get_executor()) {}
+        options_(options) {}
 
   uint64_t id() const { return id_; }
   const std::string& agentId() const { return agent_id_; }
-  bool closed() const { return closed_; }
 
   void start() {
-    hello_timer_.expires_after(options_.hello_timeout);
-    hello_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closed_ || self->hello_done_) return;
-      self->fail("no hello within " + std::to_string(self->options_.hello_timeout.count()) + " ms");
-    });
-    ws_.next_layer().async_handshake(
+    armDeadline(options_.hello_timeout,
+                "no hello within " + std::to_string(options_.hello_timeout.count()) + " ms");
+    ws().next_layer().async_handshake(
         asio::ssl::stream_base::server,
-        [self = shared_from_this()](beast::error_code ec) { self->onTlsHandshake(ec); });
+        [self = shared(), this](beast::error_code ec) { onTlsHandshake(ec); });
   }
 
-  void write(std::string text) {
-    if (closed_) return;
-    queue_.push_back(std::move(text));
-    if (!writing_) writeNext();
+ private:
+  std::shared_ptr<Session> shared() {
+    return std::static_pointer_cast<Session>(shared_from_this());
   }
 
-  // Closes the connection at once (no close frame: the peer misbehaved, went silent or was
-  // replaced, or the hub stops) and tells the hub, unless the hub is gone.
-  void fail(const std::string& reason) {
-    if (closed_) return;
-    closed_ = true;
-    auto self = shared_from_this();
-    hello_timer_.cancel();
-    heartbeat_timer_.cancel();
-    beast::get_lowest_layer(ws_).close();
-    queue_.clear();
+  // The peer misbehaved, went silent or was replaced, or the hub stops.
+  void onClosed(const std::string& reason, bool) override {
     if (auto hub = hub_.lock()) {
       hub->log().info("session={} agent={} event=closed reason=\"{}\"", id_,
                       agent_id_.empty() ? "-" : agent_id_, reason);
@@ -192,10 +128,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
- private:
   void onTlsHandshake(beast::error_code ec) {
-    if (closed_) return;
-    SSL* ssl = ws_.next_layer().native_handle();
+    if (closed()) return;
+    SSL* ssl = ws().next_layer().native_handle();
     if (ec) return fail("TLS handshake: " + tlsHandshakeFailureReason(ec, ssl));
     auto name = peerCommonName(ssl);
     if (!name.ok()) return fail("client certificate: " + name.error().message);
@@ -203,14 +138,13 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(kUpgradeRequestMaxBytes);
     parser_->body_limit(kUpgradeRequestMaxBytes);
-    http::async_read(ws_.next_layer(), buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code read_ec, size_t) {
-                       self->onUpgradeRequest(read_ec);
-                     });
+    http::async_read(
+        ws().next_layer(), buffer_, *parser_,
+        [self = shared(), this](beast::error_code read_ec, size_t) { onUpgradeRequest(read_ec); });
   }
 
   void onUpgradeRequest(beast::error_code ec) {
-    if (closed_) return;
+    if (closed()) return;
     if (ec) return fail("upgrade request: " + ec.message());
     const auto& request = parser_->get();
     if (request.target() != kAgentChannelPath || !websocket::is_upgrade(request)) {
@@ -223,48 +157,25 @@ class Session : public std::enable_shared_from_this<Session> {
       response_->prepare_payload();
       const std::string reason = path_ok ? "not a WebSocket upgrade" : "unknown path";
       http::async_write(
-          ws_.next_layer(), *response_,
-          [self = shared_from_this(), reason](beast::error_code, size_t) { self->fail(reason); });
+          ws().next_layer(), *response_,
+          [self = shared(), reason](beast::error_code, size_t) { self->fail(reason); });
       return;
     }
-    ws_.read_message_max(options_.max_message_bytes);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
+    ws().read_message_max(options_.max_message_bytes);
+    ws().set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
       response.set(http::field::server, "shadan-controller");
     }));
-    ws_.async_accept(request, [self = shared_from_this()](beast::error_code accept_ec) {
-      if (self->closed_) return;
-      if (accept_ec) return self->fail("WebSocket accept: " + accept_ec.message());
-      self->ws_.text(true);
-      self->last_received_ = SteadyClock::now();
-      self->read();
+    ws().async_accept(request, [self = shared(), this](beast::error_code accept_ec) {
+      if (closed()) return;
+      if (accept_ec) return fail("WebSocket accept: " + accept_ec.message());
+      startReading();
     });
   }
 
-  void read() {
-    ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (self->closed_) return;
-      if (ec == websocket::error::closed) return self->fail("closed by the agent");
-      if (ec) return self->fail("read: " + ec.message());
-      if (!self->ws_.got_text()) return self->fail("binary frame");
-      std::string text = beast::buffers_to_string(self->read_buffer_.data());
-      self->read_buffer_.consume(self->read_buffer_.size());
-      self->last_received_ = SteadyClock::now();
-      self->handle(text);
-      if (!self->closed_) self->read();
-    });
-  }
-
-  void handle(const std::string& text) {
-    auto parsed = parseStrictJson(text, "agent message", options_.max_message_bytes);
-    if (!parsed.ok()) return fail("malformed message: " + parsed.error().message);
-    const Json& message = *parsed;
-    if (!message.is_object() || !message.contains("type") || !message["type"].is_string()) {
-      return fail("malformed message: not an object with a string \"type\"");
-    }
-    const std::string type = message["type"].get<std::string>();
+  void onMessage(const std::string& type, const Json& message) override {
     auto hub = hub_.lock();
     if (!hub) return;
-    if (type == "hello") {
+    if (type == kHelloType) {
       if (hello_done_) return fail("second hello");
       auto hello = parseHelloMessage(message);
       if (!hello.ok()) return fail("malformed " + hello.error().message);
@@ -273,22 +184,18 @@ class Session : public std::enable_shared_from_this<Session> {
                     " differs from the certificate's CN " + quoteForMessage(agent_id_));
       }
       hello_done_ = true;
-      hello_timer_.cancel();
+      markOpen();
       hub->log().info("session={} agent={} event=hello last_seq={} version={}", id_, agent_id_,
                       hello->last_seq, quoteForMessage(hello->version));
-      if (!hub->helloReceived(shared_from_this(), *hello)) return fail("hello rejected");
-      scheduleHeartbeat();
+      if (!hub->helloReceived(shared(), *hello)) return fail("hello rejected");
+      startHeartbeat();
       return;
     }
     if (!hello_done_) return fail("first message is " + quoteForMessage(type) + ", not hello");
-    if (type == "ack") {
-      if (Status members = checkMembers(message, {"type", "envelope"}); !members.ok()) {
-        return fail("malformed message: " + members.error().message);
-      }
-      if (!message.contains("envelope") || !message["envelope"].is_object()) {
-        return fail("malformed message: ack without an \"envelope\" object");
-      }
-      hub->ackReceived(agent_id_, message["envelope"]);
+    if (type == kAckType) {
+      auto envelope = channelEnvelope(message);
+      if (!envelope.ok()) return fail("malformed message: " + envelope.error().message);
+      hub->ackReceived(agent_id_, **envelope);
     } else if ((type == kAuditEntriesType || type == kAuditCheckpointType) && hub->handlesAudit()) {
       std::optional<Error> shape;
       if (type == kAuditEntriesType) {
@@ -298,63 +205,19 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (shape) return fail("malformed message: " + shape->message);
       hub->auditReceived(agent_id_, message);
-    } else if (type == "ping" || type == "pong") {
-      if (Status members = checkMembers(message, {"type"}); !members.ok()) {
-        return fail("malformed message: " + members.error().message);
-      }
-      if (type == "ping") write(R"({"type":"pong"})");
     } else {
       fail("unknown message type " + quoteForMessage(type));
     }
   }
 
-  void scheduleHeartbeat() {
-    heartbeat_timer_.expires_after(options_.heartbeat_interval);
-    heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closed_) return;
-      const auto silent = SteadyClock::now() - self->last_received_;
-      if (silent >= self->options_.heartbeat_interval * self->options_.heartbeat_misses) {
-        return self->fail(
-            "heartbeat: nothing received for " +
-            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) +
-            " ms");
-      }
-      self->write(R"({"type":"ping"})");
-      self->scheduleHeartbeat();
-    });
-  }
-
-  void writeNext() {
-    writing_ = true;
-    ws_.async_write(asio::buffer(queue_.front()),
-                    [self = shared_from_this()](beast::error_code ec, size_t) {
-                      if (self->closed_) return;
-                      if (ec) return self->fail("write: " + ec.message());
-                      self->queue_.pop_front();
-                      if (self->queue_.empty()) {
-                        self->writing_ = false;
-                      } else {
-                        self->writeNext();
-                      }
-                    });
-  }
-
-  WsStream ws_;
   std::weak_ptr<WebSocketAgentHub::Impl> hub_;
   const uint64_t id_;
   const AgentHubOptions options_;
-  asio::steady_timer hello_timer_;
-  asio::steady_timer heartbeat_timer_;
   beast::flat_buffer buffer_;
-  beast::flat_buffer read_buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
-  std::deque<std::string> queue_;
   std::string agent_id_;
-  SteadyClock::time_point last_received_ = SteadyClock::now();
-  bool writing_ = false;
   bool hello_done_ = false;
-  bool closed_ = false;
 };
 
 }  // namespace
@@ -464,19 +327,7 @@ Status WebSocketAgentHub::Impl::send(const std::string& agent_id, const Json& me
     return makeError(ErrorCode::kUnavailable,
                      "agent " + quoteForMessage(agent_id) + " is not connected");
   }
-  std::string text;
-  try {
-    text = message.dump();
-  } catch (const nlohmann::json::exception& e) {
-    return makeError(ErrorCode::kInvalidArgument, std::string("message: ") + e.what());
-  }
-  if (text.size() > options_.max_message_bytes) {
-    return makeError(ErrorCode::kInvalidArgument, "message of " + std::to_string(text.size()) +
-                                                      " bytes exceeds the channel's " +
-                                                      std::to_string(options_.max_message_bytes));
-  }
-  it->second->write(std::move(text));
-  return okStatus();
+  return it->second->sendJson(message);
 }
 
 bool WebSocketAgentHub::Impl::connected(const std::string& agent_id) const {

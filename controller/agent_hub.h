@@ -7,6 +7,9 @@
 // AgentHub is what the order logic needs (send a message to an agent, ask whether it is
 // connected), so that logic can be tested with a fake. WebSocketAgentHub is the real server.
 //
+// The messages are common/channel.h; the session mechanics shared with the agent's end
+// (queue, heartbeat, read loop, close) are common/channel_session.h.
+//
 // Session lifecycle (WebSocketAgentHub):
 //   1. TLS handshake; the verified client certificate's CN is the agent id.
 //   2. HTTP upgrade; any path but /v1/agent gets 404, a non-upgrade request 400.
@@ -40,12 +43,10 @@
 #include <string>
 #include <utility>
 
+#include "common/channel.h"
 #include "common/result.h"
 
 namespace shadan {
-
-inline constexpr const char* kAgentChannelPath = "/v1/agent";
-inline constexpr size_t kAgentChannelMaxMessageBytes = 256 * 1024;
 
 class AgentHub {
  public:
@@ -58,26 +59,15 @@ class AgentHub {
   virtual bool connected(const std::string& agent_id) const = 0;
 };
 
-// The hello an agent sends first: {"type":"hello","agent_id","agent_key","last_seq","version"}.
-struct HelloMessage {
-  std::string agent_id;
-  std::string agent_key;  // keyid of the agent's Ed25519 key (hex)
-  uint64_t last_seq = 0;  // the last dispatch seq the agent accepted
-  std::string version;
-};
-
-// Checks the shape of a hello (kParse with the offending field in the message).
-Result<HelloMessage> parseHelloMessage(const nlohmann::json& message);
-
 struct AgentHubOptions {
   std::string bind_address = "0.0.0.0";
   uint16_t port = 0;  // 0: any free port (tests); see WebSocketAgentHub::port()
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
-  std::chrono::milliseconds hello_timeout{10'000};
-  std::chrono::milliseconds heartbeat_interval{10'000};
-  int heartbeat_misses = 3;
+  std::chrono::milliseconds hello_timeout = kChannelHelloTimeout;
+  std::chrono::milliseconds heartbeat_interval = kChannelHeartbeatInterval;
+  int heartbeat_misses = kChannelHeartbeatMisses;
   size_t max_message_bytes = kAgentChannelMaxMessageBytes;
 };
 
