@@ -27,6 +27,7 @@
 #include "common/sha256.h"
 #include "common/tls.h"
 #include "common/trust.h"
+#include "controller/agent_audit_sessions.h"
 #include "controller/agent_hub.h"
 #include "controller/api_router.h"
 #include "controller/api_server.h"
@@ -78,61 +79,14 @@ struct Controller {
   std::unique_ptr<ExportingAuditSink> exporting;
   AuditSink* sink = nullptr;
   std::unique_ptr<AuditMirror> mirror;
-  // Agents connected now, and those of them whose audit shipping has started (with the enrolled
-  // key their checkpoints are checked with).
-  std::set<std::string> connected;
-  std::map<std::string, Ed25519PublicKey> audit_sessions;
   asio::io_context io{1};
   std::unique_ptr<WebSocketAgentHub> hub;
+  std::unique_ptr<AgentAuditSessions> audit_sessions;
   std::unique_ptr<OrdersService> orders;
   std::unique_ptr<TokenTable> tokens;
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> api;
 };
-
-// After an approved agent's hello (or its approval while connected): tell it where its shipped
-// audit log resumes. Pending agents ship nothing; a broken copy gets no resume (the alarm
-// stands until an operator acts).
-void startAuditSession(Controller& c, const std::string& agent_id) {
-  if (c.audit_sessions.count(agent_id) != 0) return;
-  auto agent = c.store->getAgent(agent_id);
-  if (!agent.ok() || !agent->has_value() || (*agent)->status != AgentStatus::kApproved ||
-      !(*agent)->public_key) {
-    return;
-  }
-  auto resume = c.mirror->resumePoint(agent_id);
-  if (!resume.ok()) {
-    logger("controller")
-        ->warn("agent={} event=audit_not_resumed error=\"{}\"", agent_id, resume.error().message);
-    return;
-  }
-  if (Status sent = c.hub->send(agent_id, auditResumeMessage(*resume)); !sent.ok()) return;
-  c.audit_sessions[agent_id] = *(*agent)->public_key;
-}
-
-void onAuditMessage(Controller& c, const std::string& agent_id, const nlohmann::json& message) {
-  auto session = c.audit_sessions.find(agent_id);
-  if (session == c.audit_sessions.end()) {
-    logger("controller")->warn("agent={} event=audit_unsolicited note=\"ignored\"", agent_id);
-    return;
-  }
-  Result<AuditAck> ack = makeError(ErrorCode::kInternal, "unknown audit message");
-  if (message["type"] == kAuditEntriesType) {
-    auto lines = parseAuditEntries(message);  // shape checked by the hub
-    if (lines.ok()) ack = c.mirror->storeEntries(agent_id, *lines);
-  } else if (auto line = parseAuditCheckpointMessage(message); line.ok()) {
-    ack = c.mirror->storeCheckpoint(agent_id, *line, session->second);
-  }
-  if (!ack.ok()) {
-    // An alarm was raised (and logged) by the mirror, or the disk failed: no ack, so the
-    // agent waits; shipping resumes from the stored copy on its next session.
-    logger("controller")
-        ->error("agent={} event=audit_not_stored error=\"{}\"", agent_id, ack.error().message);
-    c.audit_sessions.erase(session);
-    return;
-  }
-  (void)c.hub->send(agent_id, auditAckMessage(*ack));
-}
 
 Status wire(Controller& c) {
   auto policy = loadPolicyFile(c.config.policy_file);
@@ -200,25 +154,23 @@ Status wire(Controller& c) {
     converted.last_seq = static_cast<int64_t>(hello.last_seq);
     converted.version = hello.version;
     c.orders->onHello(converted);
-    c.connected.insert(agent_id);
-    c.audit_sessions.erase(agent_id);  // a new session resumes afresh
-    startAuditSession(c, agent_id);
+    c.audit_sessions->onHello(agent_id);
     return true;  // unapproved agents stay connected and receive nothing
   };
   callbacks.on_ack = [&c](const std::string& agent_id, const nlohmann::json& envelope) {
     (void)c.orders->onAck(agent_id, envelope);  // refusals are logged and audited there
   };
   callbacks.on_disconnect = [&c](const std::string& agent_id) {
-    c.connected.erase(agent_id);
-    c.audit_sessions.erase(agent_id);
+    c.audit_sessions->onDisconnect(agent_id);
     c.orders->onDisconnect(agent_id);
   };
   callbacks.on_audit = [&c](const std::string& agent_id, const nlohmann::json& message) {
-    onAuditMessage(c, agent_id, message);
+    c.audit_sessions->onMessage(agent_id, message);
   };
   auto hub = WebSocketAgentHub::create(c.io, std::move(hub_options), std::move(callbacks));
   if (!hub.ok()) return hub.error().withContext("agent hub");
   c.hub = std::move(*hub);
+  c.audit_sessions = std::make_unique<AgentAuditSessions>(*c.store, *c.mirror, *c.hub);
 
   OrdersServiceOptions options;
   options.timings = c.config.orders;
@@ -245,7 +197,7 @@ void scheduleSweep(Controller& c, asio::steady_timer& timer) {
       logger("controller")->error("sweep failed: {}", status.error().message);
     }
     // Agents approved while connected start shipping here.
-    for (const std::string& agent_id : c.connected) startAuditSession(c, agent_id);
+    c.audit_sessions->startApproved();
     if (auto status = c.audit->maybeCheckpoint(); !status.ok()) {
       logger("controller")->error("audit checkpoint failed: {}", status.error().message);
     }

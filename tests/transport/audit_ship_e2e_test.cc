@@ -14,6 +14,7 @@
 #include "common/audit_ship.h"
 #include "common/audit_verify.h"
 #include "common/clock.h"
+#include "controller/agent_audit_sessions.h"
 #include "controller/agent_hub.h"
 #include "controller/audit_mirror.h"
 #include "tests/transport/test_pki.h"
@@ -43,12 +44,23 @@ class AuditShipE2eTest : public ::testing::Test {
   }
   void TearDown() override {
     link_.reset();
+    sessions_.reset();
     hub_.reset();
   }
 
-  // ---- controller side (as controller/main.cc) ----
+  // ---- controller side: the controller's own AgentAuditSessions over a real hub ----
   void startController(uint16_t port = 0) {
     mirror_ = std::make_unique<AuditMirror>(controller_dir_, fs_, clock_, nullptr);
+    if (!store_) {
+      auto store = openSqliteControllerStore(controller_dir_);
+      ASSERT_TRUE(store.ok()) << store.error().message;
+      store_ = std::move(*store);
+      AgentRecord agent;
+      agent.agent_id = testing::kTestAgentId;
+      agent.status = AgentStatus::kApproved;
+      agent.public_key = signer_.publicKey();
+      ASSERT_TRUE(store_->putAgent(agent).ok());
+    }
     AgentHubOptions options;
     options.bind_address = "127.0.0.1";
     options.port = port;
@@ -56,25 +68,22 @@ class AuditShipE2eTest : public ::testing::Test {
     options.cert_file = pki_.server_cert;
     options.key_file = pki_.server_key;
     AgentHubCallbacks callbacks;
+    // The callbacks run on the io thread, after sessions_ is set below.
     callbacks.on_hello = [this](uint64_t, const std::string& agent_id, const HelloMessage&) {
-      auto resume = mirror_->resumePoint(agent_id);
-      if (resume.ok()) (void)hub_->send(agent_id, auditResumeMessage(*resume));
+      sessions_->onHello(agent_id);
       return true;
     };
+    callbacks.on_disconnect = [this](const std::string& agent_id) {
+      sessions_->onDisconnect(agent_id);
+    };
     callbacks.on_audit = [this](const std::string& agent_id, const Json& message) {
-      Result<AuditAck> ack = makeError(ErrorCode::kInternal, "?");
-      if (message["type"] == kAuditEntriesType) {
-        ack = mirror_->storeEntries(agent_id, *parseAuditEntries(message));
-        ++batches_;
-      } else {
-        ack = mirror_->storeCheckpoint(agent_id, *parseAuditCheckpointMessage(message),
-                                       signer_.publicKey());
-      }
-      if (ack.ok()) (void)hub_->send(agent_id, auditAckMessage(*ack));
+      if (message["type"] == kAuditEntriesType) ++batches_;
+      sessions_->onMessage(agent_id, message);
     };
     auto hub = WebSocketAgentHub::create(io_, std::move(options), std::move(callbacks));
     ASSERT_TRUE(hub.ok()) << hub.error().message;
     hub_ = std::move(*hub);
+    sessions_ = std::make_unique<AgentAuditSessions>(*store_, *mirror_, *hub_);
   }
 
   // ---- agent side (as agents/daemon.cc) ----
@@ -169,6 +178,8 @@ class AuditShipE2eTest : public ::testing::Test {
   std::unique_ptr<ControllerLink> link_;
   std::unique_ptr<AuditMirror> mirror_;
   std::unique_ptr<WebSocketAgentHub> hub_;
+  ControllerStorePtr store_;
+  std::unique_ptr<AgentAuditSessions> sessions_;
   uint16_t hub_port_ = 0;
   int appended_ = 0;
   int batches_ = 0;
