@@ -10,13 +10,12 @@
 #include <boost/asio.hpp>
 // clang-format on
 #include <cstdio>
-#include <deque>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include "agents/agent_audit.h"
 #include "agents/agent_core.h"
+#include "agents/control_client.h"
 #include "agents/control_protocol.h"
 #include "agents/controller_link.h"
 #include "agents/dataplane/netlink_conntrack_backend.h"
@@ -24,6 +23,7 @@
 #include "agents/dataplane/nft_monitor.h"
 #include "agents/dataplane/nftables_backend.h"
 #include "agents/dataplane/route_monitor.h"
+#include "agents/orders_session.h"
 #include "agents/sd_notify.h"
 #include "agents/state/sqlite_state_store.h"
 #include "common/audit_export.h"
@@ -64,6 +64,7 @@ class Daemon {
         poll_timer_(io),
         reapply_timer_(io),
         deadline_timer_(io),
+        stop_timer_(io),
         acceptor_(io),
         signals_(io, SIGINT, SIGTERM) {}
 
@@ -85,8 +86,9 @@ class Daemon {
     return okStatus();
   }
 
-  // Connects to the controller (when one is configured): dispatches go to the core, every one
-  // is answered with its signed ack; acks that cannot be sent wait in an outbox.
+  // Connects to the controller (when one is configured). The link is the transport; what is
+  // said over it (dispatch -> signed ack, kept acks, audit shipping, controller loss) is the
+  // orders session's.
   Status connect(const ControllerEndpoint& endpoint, const std::string& agent_keyid) {
     LinkOptions link_options;
     link_options.host = endpoint.host;
@@ -97,31 +99,30 @@ class Daemon {
     link_options.controller_pin = endpoint.pin;
     link_options.agent_id = core_.gatewayId();
     link_options.agent_keyid = agent_keyid;
+    // The callbacks run on the io thread once the loop runs, when session_ is set.
     LinkCallbacks callbacks;
-    callbacks.on_dispatch = [this](const nlohmann::json& envelope) { onDispatch(envelope); };
-    callbacks.on_connected = [this] {
-      log_->info("event=controller_connected");
-      loss_handled_ = false;
-      // Audit shipping waits for the controller's audit_resume (only enrolled agents get one).
-      shipper_->reset();
-      requeueKeptAcks();
-      flushOutbox();
+    callbacks.on_dispatch = [this](const nlohmann::json& envelope) {
+      session_->onDispatch(envelope);
+      armDeadline();
     };
-    callbacks.on_audit = [this](const nlohmann::json& message) { onAuditMessage(message); };
-    // Bad input from the network is audited even when it cannot be answered with an ack.
+    callbacks.on_connected = [this] { session_->onConnected(); };
+    callbacks.on_audit = [this](const nlohmann::json& message) {
+      session_->onAuditMessage(message);
+    };
     callbacks.on_message_rejected = [this](const std::string& reason) {
-      log_->warn("event=controller_message_rejected reason=\"{}\"", reason);
-      core_.auditEvent("controller_message_rejected", "rejected",
-                       nlohmann::json{{"reason", reason}});
+      session_->onMessageRejected(reason);
     };
     callbacks.on_disconnected = [this](const std::string& reason) {
-      log_->warn("event=controller_disconnected reason=\"{}\"", reason);
+      session_->onDisconnected(reason);
     };
-    callbacks.last_seq = [this] { return static_cast<uint64_t>(core_.desired().replay.last_seq); };
-    shipper_ = std::make_unique<AuditShipper>(ship_fs_, ship_reader_,
-                                              (options_.state_dir / "audit.log").string());
+    callbacks.last_seq = [this] { return session_->lastSeq(); };
     link_ = std::make_unique<ControllerLink>(io_, link_options, callbacks, clock_);
-    link_started_ = std::chrono::system_clock::now();
+    OrdersSessionOptions session_options;
+    session_options.controller_loss_grace = options_.controller_loss_grace;
+    session_ = std::make_unique<OrdersSession>(
+        OrdersSessionDeps{core_, audit_.log(), ship_fs_, ship_reader_,
+                          (options_.state_dir / "audit.log").string(), *link_, monotonic_},
+        session_options);
     return link_->start();
   }
 
@@ -138,7 +139,7 @@ class Daemon {
       log_->info("event=stopping signal={} note=\"rules stay in the kernel\"", signal);
       core_.auditEvent("daemon_stop", "ok", nlohmann::json{{"signal", signal}});
       sdNotify("STOPPING=1");
-      io_.stop();
+      stopAfterShipping(std::chrono::steady_clock::now() + options_.stop_ship_timeout);
     });
   }
 
@@ -225,121 +226,30 @@ class Daemon {
     });
   }
 
-  // ---- controller -------------------------------------------------------------------------
+  // ---- stopping ---------------------------------------------------------------------------
 
-  void onDispatch(const nlohmann::json& envelope) {
-    OrderOutcome outcome = core_.handleDispatch(envelope.dump());
-    if (outcome.rejection) {
-      log_->warn("event=order_rejected seq={} reason={}", outcome.ack.seq,
-                 outcome.rejection->code());
-    } else {
-      log_->info("event=order seq={} command_id={} result={}", outcome.ack.seq,
-                 outcome.ack.command_id.value_or("-"), ackResultName(outcome.ack.result));
-    }
-    outbox_.push_back(
-        Outgoing{outcome.ack.seq, {{"type", "ack"}, {"envelope", outcome.ack_envelope}}});
-    flushOutbox();
-    // Kept after it is on its way: the write is not on the order's path.
-    core_.rememberAck(outcome);
-    armDeadline();
-  }
-
-  // After a (re)connect the kept acks go out again, except those still waiting here: an ack
-  // handed to the link just before a connection died may never have arrived, and one made
-  // before a restart existed only in memory. The controller ignores the ones it already has
-  // (and takes a late one for a dispatch it had given up as expired).
-  void requeueKeptAcks() {
-    std::set<int64_t> waiting;
-    for (const Outgoing& item : outbox_) waiting.insert(item.seq);
-    std::deque<Outgoing> kept;
-    for (auto& [seq, envelope] : core_.recentAcks()) {
-      if (waiting.contains(seq)) continue;
-      kept.push_back(Outgoing{seq, {{"type", "ack"}, {"envelope", std::move(envelope)}}});
-    }
-    // Older acks first, before the ones that were waiting.
-    outbox_.insert(outbox_.begin(), std::make_move_iterator(kept.begin()),
-                   std::make_move_iterator(kept.end()));
-  }
-
-  void flushOutbox() {
-    while (!outbox_.empty() && link_ && link_->connected()) {
-      if (!link_->send(outbox_.front().message).ok()) return;
-      outbox_.pop_front();
-    }
-    // Audit entries go after the acks (queued behind them on the same connection), one
-    // bounded batch in flight at a time, so shipping never delays an ack by more than that.
-    shipAudit();
-  }
-
-  // ---- audit shipping (common/audit_ship.h) -------------------------------------------------
-
-  void shipAudit() {
-    if (!shipper_ || !link_ || !link_->connected()) return;
-    auto message = shipper_->next(audit_.log().size());
-    if (!message.ok()) {
-      log_->error("event=audit_ship_failed error=\"{}\"", message.error().message);
-      return;
-    }
-    if (!*message) return;
-    if (Status sent = link_->send(**message); !sent.ok()) {
-      // Not connected any more (the next session resumes) or an oversized frame (a bug).
-      log_->error("event=audit_ship_failed error=\"{}\"", sent.error().message);
-    }
-  }
-
-  void onAuditMessage(const nlohmann::json& message) {
-    if (!shipper_) return;
-    const std::string type = message.value("type", "");
-    if (type == kAuditResumeType) {
-      auto resume = parseAuditResume(message);  // the link checked the shape already
-      if (!resume.ok()) return;
-      Status resumed = shipper_->onResume(*resume);
-      if (!resumed.ok() && shipper_->halted()) {
-        log_->error("event=audit_resume_mismatch reason=\"{}\"", shipper_->haltReason());
-        // Audited once per distinct mismatch, not on every reconnect.
-        if (shipper_->haltReason() != last_ship_mismatch_) {
-          last_ship_mismatch_ = shipper_->haltReason();
-          core_.auditEvent("audit_ship_mismatch", "halted",
-                           nlohmann::json{{"reason", shipper_->haltReason()},
-                                          {"controller_next_seq", resume->next_seq},
-                                          {"controller_prev_hash", resume->prev_hash}});
-        }
-        return;
+  // A clean stop covers the log with a checkpoint and waits (bounded) until the controller has
+  // acknowledged every entry and that checkpoint, so its copy of this log can be verified
+  // against a checkpoint (truncation detectable) even when the agent never runs again.
+  void stopAfterShipping(std::chrono::steady_clock::time_point deadline) {
+    if (!session_ || !link_ || !link_->connected()) return io_.stop();
+    if (!stop_checkpointed_) {
+      stop_checkpointed_ = true;
+      if (auto checkpointed = audit_.log().checkpoint(); !checkpointed.ok()) {
+        log_->error("event=audit_checkpoint_failed error=\"{}\"", checkpointed.error().message);
       }
-      if (!resumed.ok()) {
-        log_->error("event=audit_resume_failed error=\"{}\"", resumed.error().message);
-        return;
-      }
-      log_->info("event=audit_resume next_seq={} checkpoint_size={}", resume->next_seq,
-                 resume->checkpoint_size);
-    } else if (type == kAuditAckType) {
-      auto ack = parseAuditAck(message);
-      if (!ack.ok()) return;
-      if (Status acked = shipper_->onAck(*ack); !acked.ok()) {
-        log_->warn("event=audit_ack_unexpected error=\"{}\"", acked.error().message);
-        return;
-      }
+      session_->shipAudit();
     }
-    shipAudit();
-  }
-
-  // Policy `agent.on_controller_loss: revert`: drills end when the controller is gone longer
-  // than the grace period (real isolations always hold).
-  void checkControllerLoss() {
-    if (!link_ || link_->connected() || loss_handled_) return;
-    if (core_.policy().agent.on_controller_loss != ControllerLossMode::kRevert) return;
-    const auto since = link_->disconnectedSince().value_or(link_started_);
-    if (std::chrono::system_clock::now() - since < options_.controller_loss_grace) return;
-    loss_handled_ = true;
-    auto reverted = core_.revertDrills("controller unreachable");
-    if (!reverted.ok()) {
-      log_->error("event=revert_drills_failed error=\"{}\"", reverted.error().message);
-      loss_handled_ = false;
-    } else if (reverted->changed) {
-      log_->warn("event=drills_reverted reason=\"controller unreachable\" isolations_left={}",
-                 reverted->state.isolations.size());
-      armDeadline();
+    if (session_->auditShipped()) return io_.stop();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      log_->warn("event=stop_without_audit_shipped acked_seq={} log_size={}",
+                 session_->shipper().ackedSeq(), audit_.log().size());
+      return io_.stop();
     }
+    stop_timer_.expires_after(std::chrono::milliseconds(20));
+    stop_timer_.async_wait([this, deadline](const boost::system::error_code& ec) {
+      if (!ec) stopAfterShipping(deadline);
+    });
   }
 
   // ---- routes -----------------------------------------------------------------------------
@@ -384,11 +294,10 @@ class Daemon {
     poll_timer_.expires_after(options_.generation_poll);
     poll_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
-      checkControllerLoss();
-      shipAudit();
       if (auto checkpointed = audit_.log().maybeCheckpoint(); !checkpointed.ok()) {
         log_->error("event=audit_checkpoint_failed error=\"{}\"", checkpointed.error().message);
       }
+      if (session_ && session_->tick()) armDeadline();
       auto gen = nft_.currentGeneration();
       if (gen.ok() && *gen != last_generation_) {
         last_generation_ = *gen;
@@ -493,7 +402,7 @@ class Daemon {
             log_->info("event=control op={} segment={} ok={} pid={}", request->op,
                        request->segment.value_or("*"), answer.value("ok", false), peer.pid);
             armDeadline();
-            shipAudit();
+            if (session_) session_->shipAudit();
           }
           reply(client, answer);
         });
@@ -524,18 +433,13 @@ class Daemon {
   asio::steady_timer deadline_timer_;
   std::unique_ptr<asio::steady_timer> reapply_retry_;
   SystemClock clock_;
-  std::unique_ptr<ControllerLink> link_;
+  SteadyMonotonicClock monotonic_;
   PosixLogFileSystem ship_fs_;
   PosixAuditFileReader ship_reader_;
-  std::unique_ptr<AuditShipper> shipper_;
-  std::string last_ship_mismatch_;
-  struct Outgoing {
-    int64_t seq = 0;  // of the dispatch the ack answers
-    nlohmann::json message;
-  };
-  std::deque<Outgoing> outbox_;
-  std::chrono::system_clock::time_point link_started_;
-  bool loss_handled_ = false;
+  std::unique_ptr<ControllerLink> link_;
+  std::unique_ptr<OrdersSession> session_;
+  asio::steady_timer stop_timer_;
+  bool stop_checkpointed_ = false;
   Local::acceptor acceptor_;
   asio::signal_set signals_;
   uint32_t last_generation_ = 0;
@@ -565,7 +469,21 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
                                             options.policy_path.string()),
         3);
   }
+  // A local command (status, isolate) may hold the state directory's lock for a moment: wait for
+  // it, bounded and logged, rather than fail the start and leave the isolation unguarded.
   auto store = SqliteStateStore::open(options.state_dir, std::chrono::milliseconds(0));
+  if (!store.ok() && store.error().code == ErrorCode::kUnavailable) {
+    // Another daemon serving this directory is a refusal, at once; anything else holding the
+    // lock (a local command) lets go within its own bounded wait.
+    ControlRequest probe;
+    probe.op = "status";
+    auto answer = askDaemon(controlSocketPath(options.state_dir), probe, std::chrono::seconds(2));
+    if (!answer.ok() || answer->has_value()) return die(store.error(), 4);
+    log->warn("event=waiting_for_state_lock state_dir={} max_wait_ms={}",
+              options.state_dir.string(), options.state_lock_wait.count());
+    store = SqliteStateStore::open(options.state_dir, options.state_lock_wait);
+    if (store.ok()) log->info("event=state_lock_taken state_dir={}", options.state_dir.string());
+  }
   if (!store.ok()) return die(store.error(), store.error().code == ErrorCode::kUnavailable ? 4 : 1);
   auto firewall = NftablesBackend::create();
   if (!firewall.ok()) return die(firewall.error(), 1);

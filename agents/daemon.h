@@ -12,6 +12,8 @@
 //   - timers for isolations with a deadline;
 //   - the local control socket <state-dir>/agent.sock (root only), through which the local
 //     commands hand their requests to the daemon instead of touching the kernel themselves.
+// The controller conversation (signed orders, acks, audit shipping) is agents/orders_session.h
+// over agents/controller_link.h; this file only wires it to the loop.
 // SIGTERM/SIGINT stop the daemon and leave the kernel as it is: isolation holds without it.
 
 #include <chrono>
@@ -44,6 +46,12 @@ struct DaemonOptions {
   std::chrono::milliseconds generation_poll{std::chrono::seconds(1)};
   std::chrono::milliseconds full_reapply{std::chrono::minutes(5)};
   std::chrono::milliseconds debounce{std::chrono::milliseconds(2)};
+  // A clean stop waits this long at most for the controller to acknowledge the last audit
+  // entries and the final checkpoint.
+  std::chrono::milliseconds stop_ship_timeout{std::chrono::seconds(3)};
+  // How long start waits for the state directory's lock while another process (a local command,
+  // a daemon that is stopping) holds it; logged, then start fails.
+  std::chrono::milliseconds state_lock_wait{std::chrono::seconds(60)};
 };
 
 // Runs until SIGTERM/SIGINT. Returns the process exit code; startup errors are printed on `err`

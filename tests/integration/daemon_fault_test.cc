@@ -8,9 +8,12 @@
 // Lab's destructor; a daemon still running when a test ends is killed by AgentProcess's
 // destructor, so a failing assertion leaves neither behind.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -22,6 +25,7 @@
 #include "cli/lab/lab.h"
 #include "cli/lab/probe.h"
 #include "common/ed25519.h"
+#include "common/unique_fd.h"
 #include "tests/integration/agent_process.h"
 
 namespace shadan {
@@ -514,6 +518,62 @@ TEST_F(DaemonFaultTest, CommandsGoThroughTheDaemonAndASecondDaemonIsRefused) {
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
   EXPECT_TRUE(logSoonContains("event=control op=restore segment=office ok=true")) << daemonLog();
   expectOfficeOpen("restored through the socket");
+}
+
+// 9b. A local command holding the state directory's lock when the daemon starts (a `status`
+// an admin's script polls) delays the start; it never makes the daemon give up.
+TEST_F(DaemonFaultTest, DaemonWaitsForALocalCommandsLockInsteadOfExiting) {
+  std::filesystem::create_directories(state_dir_);
+  const auto lock_path = state_dir_ / "lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_GE(lock.get(), 0);
+  ASSERT_EQ(::flock(lock.get(), LOCK_EX), 0);
+  std::thread release([&lock] {
+    std::this_thread::sleep_for(700ms);
+    lock.reset();  // closing the descriptor lets go of the flock
+  });
+  auto started = launchDaemon();
+  release.join();
+  ASSERT_TRUE(started.ok()) << started.error().message << "\n" << daemonLog();
+  daemon_ = std::move(started).value();
+  EXPECT_TRUE(daemon_->running());
+  EXPECT_NE(daemonLog().find("event=waiting_for_state_lock"), std::string::npos) << daemonLog();
+  isolateOffice();
+  expectOfficeCut("daemon started after the lock was released");
+}
+
+// 9c. The way an admin's script does it: start the daemon while `status` polls the gateway,
+// 50 times in a row. Every start must end with a running daemon.
+TEST_F(DaemonFaultTest, StartingTheDaemonWhileStatusPollsNeverLosesIt) {
+  std::atomic<bool> polling{true};
+  std::atomic<int> polls{0};
+  std::thread poller([&] {
+    ProcessCommandRunner runner(std::chrono::seconds(20));
+    while (polling) {
+      auto polled = runner.run({"ip", "netns", "exec", ns("gw"), kAgent, "status", "--policy",
+                                kPolicy, "--gateway", "gw", "--state-dir", state_dir_.string()});
+      if (polled.ok()) ++polls;
+    }
+  });
+  int lost = 0;
+  std::string first_failure;
+  for (int round = 0; round < 50; ++round) {
+    auto started = launchDaemon();
+    if (!started.ok() || !(*started)->running()) {
+      ++lost;
+      if (first_failure.empty()) {
+        first_failure = "round " + std::to_string(round) + ": " +
+                        (started.ok() ? std::string("exited") : started.error().message);
+      }
+      continue;
+    }
+    auto stopped = (*started)->terminate();
+    EXPECT_TRUE(stopped.ok() && *stopped == 0) << "round " << round;
+  }
+  polling = false;
+  poller.join();
+  EXPECT_EQ(lost, 0) << first_failure << "\n" << daemonLog();
+  EXPECT_GT(polls.load(), 50) << "status must really have polled during the starts";
 }
 
 // 10. The daemon's own applies are not foreign changes.
