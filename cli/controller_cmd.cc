@@ -7,11 +7,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "cli/options.h"
 #include "cli/shadanctl.h"
 #include "common/duration.h"
 #include "common/ed25519.h"
@@ -284,29 +287,35 @@ class ControllerCommand {
 
   int run(const std::vector<std::string>& args) {
     const std::string& command = args[0];
-    std::set<std::string> with_value = kConnectionOptions;
-    std::set<std::string> flags = {"--json", "--help", "-h"};
+    OptionSpec spec;
+    spec.command = command;
+    spec.with_value = kConnectionOptions;
+    spec.flags = {"--json"};
+    // Never accept a secret on the command line: other users see argv in ps.
+    spec.refused = {{"--token", kNoTokenOnArgv}};
+    spec.quote = QuoteStyle::kJson;
     size_t positionals = 0;
     if (command == "isolate") {
-      with_value.insert({"--profile", "--reason", "--ticket", "--ttl", "--wait"});
-      flags.insert("--drill");
+      spec.with_value.insert({"--profile", "--reason", "--ticket", "--ttl", "--wait"});
+      spec.flags.insert("--drill");
       positionals = 1;
     } else if (command == "restore") {
-      with_value.insert({"--profile", "--reason", "--ticket"});
+      spec.with_value.insert({"--profile", "--reason", "--ticket"});
       positionals = 1;
     } else if (command == "status") {
-      with_value.insert("--order");
+      spec.with_value.insert("--order");
     } else if (command == "approve") {
-      with_value.insert("--key");
-      flags.insert("--yes");
+      spec.with_value.insert("--key");
+      spec.flags.insert("--yes");
       positionals = 1;
     } else if (command == "agents") {
-      with_value.insert("--reason");
+      spec.with_value.insert("--reason");
       positionals = 2;  // [approve AGENT_ID]
     }
-    auto options = parseCommandOptions(args, 1, command, with_value, flags, {}, positionals);
+    spec.max_positionals = positionals;
+    auto options = parseCommandOptions(args, 1, spec);
     if (!options.ok()) return usage(options.error().message);
-    if (options->has("--help") || options->has("-h")) {
+    if (options->help) {
       out_ << kUsage;
       return kExitOk;
     }
@@ -867,67 +876,6 @@ class ControllerCommand {
 };
 
 }  // namespace
-
-std::optional<std::string> CommandOptions::value(const std::string& key) const {
-  auto it = values.find(key);
-  if (it == values.end() || it->second.empty()) return std::nullopt;
-  return it->second.back();
-}
-
-std::vector<std::string> CommandOptions::all(const std::string& key) const {
-  auto it = values.find(key);
-  return it == values.end() ? std::vector<std::string>{} : it->second;
-}
-
-Result<CommandOptions> parseCommandOptions(const std::vector<std::string>& args, size_t first,
-                                           const std::string& command,
-                                           const std::set<std::string>& with_value,
-                                           const std::set<std::string>& flags,
-                                           const std::set<std::string>& repeatable,
-                                           size_t max_positionals) {
-  CommandOptions options;
-  for (size_t i = first; i < args.size(); ++i) {
-    std::string key = args[i];
-    std::optional<std::string> inline_value;
-    if (const size_t eq = key.find('='); key.rfind("--", 0) == 0 && eq != std::string::npos) {
-      inline_value = key.substr(eq + 1);
-      key = key.substr(0, eq);
-    }
-    if (key.empty() || key[0] != '-') {
-      if (options.positionals.size() < max_positionals) {
-        options.positionals.push_back(key);
-        continue;
-      }
-      return makeError(ErrorCode::kInvalidArgument,
-                       "'" + command + "' takes no argument " + quoteForMessage(key));
-    }
-    if (options.has(key) && !repeatable.contains(key)) {
-      return makeError(ErrorCode::kInvalidArgument, "option " + key + " given twice");
-    }
-    if (with_value.contains(key)) {
-      if (inline_value) {
-        options.values[key].push_back(*inline_value);
-      } else if (i + 1 < args.size()) {
-        options.values[key].push_back(args[++i]);
-      } else {
-        return makeError(ErrorCode::kInvalidArgument, "option " + key + " needs a value");
-      }
-    } else if (flags.contains(key) && !inline_value) {
-      options.flags.insert(key);
-    } else if (flags.contains(key)) {
-      return makeError(ErrorCode::kInvalidArgument, "option " + key + " takes no value");
-    } else if (key == "--token") {
-      // Never accept a secret on the command line: other users see argv in ps.
-      return makeError(ErrorCode::kInvalidArgument,
-                       "there is no --token: argv is visible to every user; use --token-file "
-                       "FILE or SHADAN_TOKEN");
-    } else {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "unknown option " + quoteForMessage(key) + " for '" + command + "'");
-    }
-  }
-  return options;
-}
 
 Status validateReason(const std::string& reason) {
   if (reason.empty()) return makeError(ErrorCode::kInvalidArgument, "--reason must not be empty");
