@@ -20,6 +20,10 @@
 //
 // Side effects (the network, stdin, sleeping, time) come in through ControllerCmdEnv so tests
 // drive the commands with a fake transport.
+//
+// Layout: this file dispatches; each command lives in its own file (isolate_cmd: isolate and
+// restore; status_cmd; approval_cmd: approvals and approve; agents_cmd) on top of
+// controller_context.h (exits, connection settings, display helpers) and gateway_table.h.
 
 #include <chrono>
 #include <functional>
