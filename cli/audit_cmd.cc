@@ -1,11 +1,10 @@
 #include "cli/audit_cmd.h"
 
 #include <filesystem>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 
+#include "cli/options.h"
 #include "cli/shadanctl.h"
 #include "common/audit_log.h"
 #include "common/audit_verify.h"
@@ -33,55 +32,6 @@ Rotated segments (audit.log.<first>-<last>) and audit.log.checkpoints beside it 
       Print the entries that match every filter, one line each (--json: a JSON array).
       Does not verify; run `audit verify` for that.
 )";
-
-struct Parsed {
-  std::optional<std::string> path;
-  std::map<std::string, std::string> values;
-  std::vector<std::string> keys;
-  std::set<std::string> flags;
-};
-
-Result<Parsed> parseArgs(const std::vector<std::string>& args, const std::string& command,
-                         const std::set<std::string>& with_value) {
-  Parsed parsed;
-  for (size_t i = 2; i < args.size(); ++i) {
-    std::string key = args[i];
-    std::optional<std::string> value;
-    if (key.empty() || key[0] != '-') {
-      if (parsed.path) {
-        return makeError(ErrorCode::kInvalidArgument,
-                         "'" + command + "' takes one PATH, not also '" + key + "'");
-      }
-      parsed.path = key;
-      continue;
-    }
-    if (const size_t eq = key.find('='); key.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = key.substr(eq + 1);
-      key = key.substr(0, eq);
-    }
-    if (key == "--json" || key == "--help" || key == "-h") {
-      if (value) return makeError(ErrorCode::kInvalidArgument, "option " + key + " takes no value");
-      parsed.flags.insert(key);
-      continue;
-    }
-    if (!with_value.contains(key)) {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "unknown option '" + key + "' for '" + command + "'");
-    }
-    if (!value) {
-      if (i + 1 >= args.size()) {
-        return makeError(ErrorCode::kInvalidArgument, "option " + key + " needs a value");
-      }
-      value = args[++i];
-    }
-    if (key == "--key") {
-      parsed.keys.push_back(*value);
-    } else if (!parsed.values.emplace(key, *value).second) {
-      return makeError(ErrorCode::kInvalidArgument, "option " + key + " given twice");
-    }
-  }
-  return parsed;
-}
 
 // A directory means its audit.log; anything else is the log's own path.
 std::string resolveBase(const std::string& path) {
@@ -112,21 +62,29 @@ class AuditCommand {
       out_ << kAuditUsage;
       return kExitOk;
     }
-    std::set<std::string> with_value;
+    OptionSpec spec;
+    spec.command = "audit " + sub;
+    spec.flags = {"--json"};
+    spec.repeatable = {"--key", "--json"};
+    // Every word is taken, so that a second PATH gets its own message below.
+    spec.max_positionals = kUnlimitedPositionals;
     if (sub == "verify") {
-      with_value = {"--key"};
+      spec.with_value = {"--key"};
     } else if (sub == "show") {
-      with_value = {"--segment", "--command-id", "--gateway", "--since", "--until"};
+      spec.with_value = {"--segment", "--command-id", "--gateway", "--since", "--until"};
     } else {
       return usage("unknown audit subcommand '" + sub + "'");
     }
-    auto parsed = parseArgs(args, "audit " + sub, with_value);
+    auto parsed = parseCommandOptions(args, 2, spec);
     if (!parsed.ok()) return usage(parsed.error().message);
-    if (parsed->flags.contains("--help") || parsed->flags.contains("-h")) {
+    if (parsed->help) {
       out_ << kAuditUsage;
       return kExitOk;
     }
-    if (!parsed->path) return usage("'audit " + sub + "' needs PATH");
+    if (parsed->positionals.size() > 1) {
+      return usage("'audit " + sub + "' takes one PATH, not also '" + parsed->positionals[1] + "'");
+    }
+    if (parsed->positionals.empty()) return usage("'audit " + sub + "' needs PATH");
     return sub == "verify" ? verify(*parsed) : show(*parsed);
   }
 
@@ -136,15 +94,15 @@ class AuditCommand {
     return kExitUsage;
   }
 
-  int verify(const Parsed& parsed) {
+  int verify(const CommandOptions& parsed) {
     std::vector<PublicKeyInfo> keys;
-    for (const std::string& file : parsed.keys) {
+    for (const std::string& file : parsed.all("--key")) {
       auto key = loadPublicKeyFile(file);
       if (!key.ok()) return usage("--key: " + key.error().message);
       keys.push_back(std::move(*key));
     }
     PosixLogFileSystem fs;
-    const std::string base = resolveBase(*parsed.path);
+    const std::string base = resolveBase(parsed.positionals[0]);
     auto report = verifyAuditLog(fs, base, keys);
     if (!report.ok()) {
       err_ << "shadanctl: " << report.error().message << "\n";
@@ -179,27 +137,22 @@ class AuditCommand {
     return report->valid ? kExitOk : kExitFailure;
   }
 
-  int show(const Parsed& parsed) {
+  int show(const CommandOptions& parsed) {
     std::optional<int64_t> since;
     std::optional<int64_t> until;
     for (auto [option, slot] : {std::pair{"--since", &since}, std::pair{"--until", &until}}) {
-      auto it = parsed.values.find(option);
-      if (it == parsed.values.end()) continue;
-      auto millis = parseRfc3339Millis(it->second);
+      auto text = parsed.value(option);
+      if (!text) continue;
+      auto millis = parseRfc3339Millis(*text);
       if (!millis.ok()) return usage(std::string(option) + ": " + millis.error().message);
       *slot = *millis;
     }
-    auto value = [&](const char* option) -> std::optional<std::string> {
-      auto it = parsed.values.find(option);
-      if (it == parsed.values.end()) return std::nullopt;
-      return it->second;
-    };
-    const auto segment = value("--segment");
-    const auto command_id = value("--command-id");
-    const auto gateway = value("--gateway");
+    const auto segment = parsed.value("--segment");
+    const auto command_id = parsed.value("--command-id");
+    const auto gateway = parsed.value("--gateway");
 
     PosixLogFileSystem fs;
-    const std::string base = resolveBase(*parsed.path);
+    const std::string base = resolveBase(parsed.positionals[0]);
     auto segments = listAuditSegments(fs, base);
     if (!segments.ok()) {
       err_ << "shadanctl: " << segments.error().message << "\n";

@@ -16,11 +16,9 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
-#include <optional>
-#include <set>
 
+#include "cli/options.h"
 #include "cli/shadanctl.h"
 #include "common/tls.h"
 
@@ -337,46 +335,24 @@ int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     return usage("unknown ca subcommand '" + sub + "'");
   }
 
-  std::set<std::string> single = {"--dir", "--name", "--days", "--out"};
-  std::set<std::string> repeated = {"--dns", "--ip"};
-  std::set<std::string> flags = {"--server", "--client"};
-  std::map<std::string, std::string> values;
-  std::map<std::string, std::vector<std::string>> lists;
-  std::set<std::string> given_flags;
-  std::vector<std::string> positional;
-  for (size_t i = 2; i < args.size(); ++i) {
-    std::string key = args[i];
-    std::optional<std::string> value;
-    if (key == "-h" || key == "--help") {
-      out << caUsage();
-      return kExitOk;
-    }
-    if (key.rfind("-", 0) != 0) {
-      positional.push_back(key);
-      continue;
-    }
-    if (const size_t eq = key.find('='); key.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = key.substr(eq + 1);
-      key = key.substr(0, eq);
-    }
-    if (flags.contains(key) && sub == "issue") {
-      if (value) return usage("option " + key + " takes no value");
-      if (!given_flags.insert(key).second) return usage("option " + key + " given twice");
-      continue;
-    }
-    const bool known = (sub == "init" && (key == "--dir" || key == "--name" || key == "--days")) ||
-                       (sub == "issue" && (single.contains(key) || repeated.contains(key)));
-    if (!known) return usage("unknown option '" + key + "' for 'ca " + sub + "'");
-    if (!value) {
-      if (i + 1 >= args.size()) return usage("option " + key + " needs a value");
-      value = args[++i];
-    }
-    if (repeated.contains(key)) {
-      lists[key].push_back(*value);
-    } else if (!values.emplace(key, *value).second) {
-      return usage("option " + key + " given twice");
-    }
+  OptionSpec spec;
+  spec.command = "ca " + sub;
+  if (sub == "init") spec.with_value = {"--dir", "--name", "--days"};
+  if (sub == "issue") {
+    spec.with_value = {"--dir", "--name", "--days", "--out", "--dns", "--ip"};
+    spec.flags = {"--server", "--client"};
+    spec.repeatable = {"--dns", "--ip"};
   }
+  // Every word is taken, so that the checks below say what is wrong with them.
+  spec.max_positionals = kUnlimitedPositionals;
+  auto options = parseCommandOptions(args, 2, spec);
+  if (!options.ok()) return usage(options.error().message);
+  if (options->help) {
+    out << caUsage();
+    return kExitOk;
+  }
+  const std::vector<std::string>& positional = options->positionals;
+  auto value = [&](const char* option) { return options->value(option).value_or(""); };
 
   if (sub == "pin") {
     if (positional.size() != 1) return usage("'ca pin' needs exactly one CERT");
@@ -387,10 +363,10 @@ int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::o
   }
   if (!positional.empty())
     return usage("'ca " + sub + "' takes no argument '" + positional[0] + "'");
-  if (!values.contains("--dir")) return usage("'ca " + sub + "' needs --dir DIR");
+  if (!options->has("--dir")) return usage("'ca " + sub + "' needs --dir DIR");
   int days = sub == "init" ? kCaDefaultDays : kLeafDefaultDays;
-  if (auto it = values.find("--days"); it != values.end()) {
-    const std::string& text = it->second;
+  if (auto given = options->value("--days")) {
+    const std::string& text = *given;
     if (text.empty() || text.size() > 5 || !onlyChars(text, "0123456789") ||
         !validateDays(std::stoi(text)).ok()) {
       return usage("--days must be a number from 1 to " + std::to_string(kCertificateMaxDays));
@@ -399,31 +375,31 @@ int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::o
   }
 
   if (sub == "init") {
-    const std::string name = values.contains("--name") ? values["--name"] : "Shadan CA";
-    if (Status done = initCertificateAuthority(values["--dir"], name, days); !done.ok()) {
+    const std::string name = options->value("--name").value_or("Shadan CA");
+    if (Status done = initCertificateAuthority(value("--dir"), name, days); !done.ok()) {
       return done.error().code == ErrorCode::kInvalidArgument &&
                      done.error().message.find("already exists") == std::string::npos
                  ? usage(done.error().message)
                  : failure(done.error());
     }
-    const CaPaths paths = caPaths(values["--dir"]);
+    const CaPaths paths = caPaths(value("--dir"));
     out << paths.cert << "\n";
     err << "wrote " << paths.key << " (private, 0600) and " << paths.cert << "\n";
     return kExitOk;
   }
 
-  const bool server = given_flags.contains("--server");
-  const bool client = given_flags.contains("--client");
+  const bool server = options->has("--server");
+  const bool client = options->has("--client");
   if (server == client) return usage("'ca issue' needs exactly one of --server and --client");
-  if (!values.contains("--name")) return usage("'ca issue' needs --name CN");
-  if (!values.contains("--out")) return usage("'ca issue' needs --out PREFIX");
+  if (!options->has("--name")) return usage("'ca issue' needs --name CN");
+  if (!options->has("--out")) return usage("'ca issue' needs --out PREFIX");
   CertificateRequest request;
-  request.common_name = values["--name"];
+  request.common_name = value("--name");
   request.server = server;
-  request.dns_names = lists["--dns"];
-  request.ip_addresses = lists["--ip"];
+  request.dns_names = options->all("--dns");
+  request.ip_addresses = options->all("--ip");
   request.days = days;
-  auto issued = issueCertificate(values["--dir"], request, values["--out"]);
+  auto issued = issueCertificate(value("--dir"), request, value("--out"));
   if (!issued.ok()) {
     const std::string& message = issued.error().message;
     const bool bad_input = issued.error().code == ErrorCode::kInvalidArgument &&

@@ -20,14 +20,16 @@
 //
 // Side effects (the network, stdin, sleeping, time) come in through ControllerCmdEnv so tests
 // drive the commands with a fake transport.
+//
+// Layout: this file dispatches; each command lives in its own file (isolate_cmd: isolate and
+// restore; status_cmd; approval_cmd: approvals and approve; agents_cmd) on top of
+// controller_context.h (exits, connection settings, display helpers) and gateway_table.h.
 
 #include <chrono>
 #include <functional>
 #include <iosfwd>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -67,25 +69,6 @@ int runControllerCommand(const std::vector<std::string>& args, std::ostream& out
                          const ControllerCmdEnv& env);
 
 const char* controllerCommandsUsage();
-
-// Options after a command: "--key VALUE", "--key=VALUE", flags, and positionals. Options in
-// `repeatable` may be given several times (all values kept in order); others only once.
-struct CommandOptions {
-  std::map<std::string, std::vector<std::string>> values;
-  std::set<std::string> flags;
-  std::vector<std::string> positionals;
-
-  bool has(const std::string& key) const { return values.contains(key) || flags.contains(key); }
-  std::optional<std::string> value(const std::string& key) const;
-  std::vector<std::string> all(const std::string& key) const;
-};
-
-Result<CommandOptions> parseCommandOptions(const std::vector<std::string>& args, size_t first,
-                                           const std::string& command,
-                                           const std::set<std::string>& with_value,
-                                           const std::set<std::string>& flags,
-                                           const std::set<std::string>& repeatable = {},
-                                           size_t max_positionals = 0);
 
 // Checks an operator's reason: non-empty, at most kMaxReasonChars, no control characters.
 Status validateReason(const std::string& reason);

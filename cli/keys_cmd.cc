@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "cli/options.h"
 #include "cli/shadanctl.h"
 #include "common/ed25519.h"
 
@@ -25,31 +26,17 @@ int runKeygenCommand(const std::vector<std::string>& args, std::ostream& out, st
     err << "shadanctl: " << message << "\n\n" << keygenUsage();
     return kExitUsage;
   };
-  std::optional<std::string> prefix;
-  std::optional<std::string> role;
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string key = args[i];
-    std::optional<std::string> value;
-    if (const size_t eq = key.find('='); key.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = key.substr(eq + 1);
-      key = key.substr(0, eq);
-    }
-    if (key == "-h" || key == "--help") {
-      out << keygenUsage();
-      return kExitOk;
-    }
-    if (key != "--out" && key != "--role") {
-      return usage(key.rfind("-", 0) == 0 ? "unknown option '" + key + "' for 'keygen'"
-                                          : "'keygen' takes no argument '" + key + "'");
-    }
-    if (!value) {
-      if (i + 1 >= args.size()) return usage("option " + key + " needs a value");
-      value = args[++i];
-    }
-    std::optional<std::string>& slot = key == "--out" ? prefix : role;
-    if (slot) return usage("option " + key + " given twice");
-    slot = *value;
+  OptionSpec spec;
+  spec.command = "keygen";
+  spec.with_value = {"--out", "--role"};
+  auto options = parseCommandOptions(args, 1, spec);
+  if (!options.ok()) return usage(options.error().message);
+  if (options->help) {
+    out << keygenUsage();
+    return kExitOk;
   }
+  const std::optional<std::string> prefix = options->value("--out");
+  const std::optional<std::string> role = options->value("--role");
   if (!prefix || prefix->empty()) return usage("'keygen' needs --out PREFIX");
   if (role) {
     if (Status valid = validateKeyRole(*role); !valid.ok()) {

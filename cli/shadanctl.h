@@ -1,10 +1,9 @@
 #pragma once
 
-// shadanctl, the operator tool: argument parsing and command dispatch, separate from main() so
-// tests can drive it with a fake CommandRunner and string streams.
-//
-// Today it drives the namespace lab (`shadanctl lab up|down|probe`); isolate/restore/status,
-// keys and drills join as further subcommands.
+// shadanctl, the operator tool: command dispatch, separate from main() so tests can drive it
+// with a fake CommandRunner and string streams. Each command lives in its own *_cmd file (lab,
+// audit, keygen, ca, the controller commands, sign, trust) and reads its options with the one
+// parser in cli/options.h.
 
 #include <ostream>
 #include <string>

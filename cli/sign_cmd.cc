@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "cli/controller_cmd.h"
+#include "cli/options.h"
 #include "cli/shadanctl.h"
 #include "common/dsse.h"
 #include "common/duration.h"
@@ -121,13 +122,18 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
     err << "shadanctl: " << message << "\n\n" << signUsage();
     return kExitUsage;
   };
-  auto options = parseCommandOptions(
-      args, 1, "sign",
-      {"--action", "--segment", "--profile", "--targets", "--reason", "--requested-by", "--key",
-       "--segment-gen", "--expires-in", "--ticket", "--ttl", "--out"},
-      {"--breakglass", "--drill", "--help", "-h"}, {"--key"});
+  OptionSpec spec;
+  spec.command = "sign";
+  spec.with_value = {"--action",     "--segment",      "--profile", "--targets",
+                     "--reason",     "--requested-by", "--key",     "--segment-gen",
+                     "--expires-in", "--ticket",       "--ttl",     "--out"};
+  spec.flags = {"--breakglass", "--drill"};
+  spec.repeatable = {"--key"};
+  spec.refused = {{"--token", kNoTokenOnArgv}};
+  spec.quote = QuoteStyle::kJson;
+  auto options = parseCommandOptions(args, 1, spec);
   if (!options.ok()) return usage(options.error().message);
-  if (options->has("--help") || options->has("-h")) {
+  if (options->help) {
     out << signUsage();
     return kExitOk;
   }

@@ -6,7 +6,7 @@
 #include <optional>
 #include <sstream>
 
-#include "cli/controller_cmd.h"
+#include "cli/options.h"
 #include "cli/shadanctl.h"
 #include "common/atomic_file.h"
 #include "common/duration.h"
@@ -269,26 +269,26 @@ int runTrustCommand(const std::vector<std::string>& args, std::ostream& out, std
     out << trustUsage();
     return kExitOk;
   }
+  OptionSpec spec;
+  spec.command = "trust " + sub;
+  spec.refused = {{"--token", kNoTokenOnArgv}};
+  spec.quote = QuoteStyle::kJson;
   if (sub == "init") {
-    auto parsed = parseCommandOptions(
-        args, 2, "trust init",
-        {"--out", "--version", "--expires-in", "--pub", "--identity", "--role"}, {});
-    if (!parsed.ok()) return usage(err, parsed.error().message);
-    return init(*parsed, out, err, clock);
+    spec.with_value = {"--out", "--version", "--expires-in", "--pub", "--identity", "--role"};
+  } else if (sub == "add") {
+    spec.with_value = {"--pub", "--identity", "--role"};
+    spec.max_positionals = 1;
+  } else if (sub == "show") {
+    spec.flags = {"--json"};
+    spec.max_positionals = 1;
+  } else {
+    return usage(err, "unknown trust subcommand '" + sub + "'");
   }
-  if (sub == "add") {
-    auto parsed = parseCommandOptions(args, 2, "trust add", {"--pub", "--identity", "--role"}, {},
-                                      {}, /*max_positionals=*/1);
-    if (!parsed.ok()) return usage(err, parsed.error().message);
-    return add(*parsed, out, err);
-  }
-  if (sub == "show") {
-    auto parsed = parseCommandOptions(args, 2, "trust show", {}, {"--json"}, {},
-                                      /*max_positionals=*/1);
-    if (!parsed.ok()) return usage(err, parsed.error().message);
-    return show(*parsed, out, err, clock);
-  }
-  return usage(err, "unknown trust subcommand '" + sub + "'");
+  auto parsed = parseCommandOptions(args, 2, spec);
+  if (!parsed.ok()) return usage(err, parsed.error().message);
+  if (sub == "init") return init(*parsed, out, err, clock);
+  if (sub == "add") return add(*parsed, out, err);
+  return show(*parsed, out, err, clock);
 }
 
 }  // namespace shadan

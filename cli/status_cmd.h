@@ -1,0 +1,13 @@
+#pragma once
+
+// `shadanctl status [--order ID]`: segments, gateways and recent orders at the controller, or
+// one order's per-gateway state.
+
+#include "cli/controller_context.h"
+#include "cli/options.h"
+
+namespace shadan {
+
+int runStatusCommand(const CommandOptions& options, ControllerContext& ctx);
+
+}  // namespace shadan
