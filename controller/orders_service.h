@@ -20,6 +20,11 @@
 //   - Errors map to API answers by code: kInvalidArgument/kParse 400, kPolicy 403 (refused by
 //     role, trust or policy), kNotFound 404, kUnavailable 409 (not in a state that allows it),
 //     anything else 500.
+//
+// A facade over the four parts of the work, each in its own file: order_commands.h (isolate,
+// restore), approvals.h (operator signatures), delivery.h (dispatch fan-out, seq, acks,
+// enrollment, hello and disconnect) and order_views.h (status and listings as JSON), sharing
+// an OrdersContext (orders_context.h). The value types are in order_types.h.
 
 #include <cstdint>
 #include <functional>
@@ -38,77 +43,16 @@
 #include "common/policy.h"
 #include "common/trust.h"
 #include "controller/agent_hub.h"
+#include "controller/approvals.h"
 #include "controller/config.h"
+#include "controller/delivery.h"
+#include "controller/order_commands.h"
+#include "controller/order_types.h"
+#include "controller/order_views.h"
+#include "controller/orders_context.h"
 #include "controller/store.h"
 
 namespace shadan {
-
-// An authenticated API caller (from the token table).
-struct Caller {
-  std::string name;
-  ApiRole role = ApiRole::kAuditor;
-  // "op:<name>", "detector:<name>", "auditor:<name>": the identity recorded in orders and audit.
-  std::string identity() const;
-};
-
-struct IsolateRequest {
-  std::string segment;
-  std::string profile = "full";
-  std::string reason;
-  std::optional<std::string> ticket;
-  std::optional<int64_t> ttl_s;
-  bool drill = false;
-};
-
-struct RestoreRequest {
-  std::string segment;
-  std::string profile = "full";
-  std::string reason;
-  std::optional<std::string> ticket;
-};
-
-// What POST /v1/isolate and /v1/restore answer.
-struct OrderAccepted {
-  std::string order_id;
-  std::string state;  // "dispatched" | "awaiting_approval"
-  std::vector<std::string> gateways;
-  std::optional<std::string> approval_id;
-  int needed = 0;
-  int have = 0;
-
-  nlohmann::json toJson() const;
-};
-
-// An approval after a signature was added.
-struct ApprovalProgress {
-  std::string approval_id;
-  std::string order_id;
-  std::string state;  // "pending" | "complete"
-  int needed = 0;
-  int have = 0;
-  std::vector<std::string> approvers;  // distinct operator identities counted so far
-
-  nlohmann::json toJson() const;
-};
-
-// The agent's hello, as the hub parsed it (the hub has already matched agent_id with the
-// client certificate). main.cc converts the hub's HelloMessage.
-struct AgentHello {
-  std::string agent_id;
-  std::string agent_key;  // keyid
-  int64_t last_seq = 0;
-  std::string version;
-  // The agent's public key, when the channel carries it (its keyid must equal agent_key);
-  // otherwise the key is looked up in the trust file (an `agent` key of "agent:<agent_id>").
-  std::optional<Ed25519PublicKey> public_key;
-};
-
-struct OrdersServiceOptions {
-  OrderTimings timings;
-  // Fresh command ids (UUID v4); tests pass a counter.
-  std::function<std::string()> new_id;
-  size_t status_orders = 20;  // recent orders listed by status()
-};
 
 class OrdersService {
  public:
@@ -117,6 +61,9 @@ class OrdersService {
   OrdersService(const Policy& policy, const Trust& trust, const Signer& controller_key,
                 ControllerStore& store, AgentHub& channel, AuditSink& audit, const Clock& clock,
                 OrdersServiceOptions options);
+  // The parts refer to each other and to the shared context: the service stays where it is.
+  OrdersService(const OrdersService&) = delete;
+  OrdersService& operator=(const OrdersService&) = delete;
 
   Result<OrderAccepted> isolate(const Caller& caller, const IsolateRequest& request);
   Result<OrderAccepted> restore(const Caller& caller, const RestoreRequest& request);
@@ -147,44 +94,12 @@ class OrdersService {
   Status sweep();
 
  private:
-  struct Built {
-    Authz authz;
-    std::string payload;
-  };
-  Result<Built> buildAuthz(const Caller& caller, OrderAction action, const std::string& segment,
-                           const std::string& profile, const std::string& reason,
-                           const std::optional<std::string>& ticket,
-                           const std::optional<int64_t>& ttl_s, bool drill, int64_t validity_s);
-  Result<OrderAccepted> awaitApproval(const Caller& caller, Built built, const std::string& rule,
-                                      int needed);
-  // Records the signed authz envelope, its dispatches and the segment state, then delivers.
-  Status dispatchOrder(OrderRecord order, const DsseEnvelope& authz_envelope);
-  Status deliverPending(const std::string& agent_id);
-  Status deliver(DispatchRecord dispatch, const AgentRecord& agent, const OrderRecord& order);
-  Status expireDispatch(DispatchRecord dispatch, const std::string& why);
-  // Distinct operator identities among `signatures` (all already verified).
-  std::vector<std::string> operatorIdentities(const std::vector<DsseSignature>& signatures) const;
-  Status audit(AuditEvent event);
-  std::optional<Ed25519PublicKey> agentKeyFromTrust(const std::string& agent_id,
-                                                    const std::string& keyid) const;
-  Result<nlohmann::json> orderJson(const OrderRecord& order, bool with_acks);
-  int64_t nowMs() const;
-
-  const Policy& policy_;
-  const Trust& trust_;
-  const Signer& controller_key_;
-  ControllerStore& store_;
-  AgentHub& channel_;
-  AuditSink& audit_;
-  const Clock& clock_;
-  OrdersServiceOptions options_;
-  std::map<std::string, int64_t> last_seq_;  // from each agent's latest hello
-  // Command ids already sent on each agent's current session (not sent twice on one session;
-  // sent again after a reconnect).
-  std::map<std::string, std::set<std::string>> sent_on_session_;
+  // Declared in construction order: each part refers only to those above it.
+  OrdersContext context_;
+  Delivery delivery_;
+  Approvals approvals_;
+  OrderCommands commands_;
+  OrderViews views_;
 };
-
-// A random UUID v4 in lower-case canonical form (libsodium's CSPRNG).
-std::string randomUuid();
 
 }  // namespace shadan

@@ -1,10 +1,14 @@
 #include "controller/store.h"
 
-#include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <array>
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "common/sqlite.h"
 
 namespace shadan {
 namespace {
@@ -78,99 +82,29 @@ CREATE TABLE IF NOT EXISTS approvals (
 ) STRICT;
 )sql";
 
-using DbPtr = std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)>;
-using StmtPtr = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
-
-Error sqliteError(sqlite3* db, const std::string& what) {
-  return makeError(ErrorCode::kState, "controller store: " + what + ": " +
-                                          (db ? sqlite3_errmsg(db) : "out of memory"));
+// Every statement names what it is for; errors read "controller store: <purpose>: <why>".
+Result<SqliteStatement> prepare(sqlite3* db, std::string_view sql, const char* purpose) {
+  return SqliteStatement::prepare(db, sql, std::string("controller store: ") + purpose);
 }
-
-Status exec(sqlite3* db, const char* sql) {
-  char* message = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-    std::string text = message ? message : "unknown error";
-    sqlite3_free(message);
-    return makeError(ErrorCode::kState, "controller store: " + text);
-  }
-  return okStatus();
-}
-
-// A prepared statement with positional binding (1-based, in call order).
-class Statement {
- public:
-  static Result<Statement> prepare(sqlite3* db, const char* sql) {
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db, sql, -1, &raw, nullptr) != SQLITE_OK) {
-      return sqliteError(db, "prepare");
-    }
-    return Statement(db, StmtPtr(raw, &sqlite3_finalize));
-  }
-
-  Statement& text(const std::string& value) {
-    sqlite3_bind_text(stmt_.get(), next_++, value.data(), static_cast<int>(value.size()),
-                      SQLITE_TRANSIENT);
-    return *this;
-  }
-  Statement& blob(const std::string& value) {
-    sqlite3_bind_blob(stmt_.get(), next_++, value.data(), static_cast<int>(value.size()),
-                      SQLITE_TRANSIENT);
-    return *this;
-  }
-  Statement& optionalText(const std::optional<std::string>& value) {
-    if (value) return text(*value);
-    sqlite3_bind_null(stmt_.get(), next_++);
-    return *this;
-  }
-  Statement& integer(int64_t value) {
-    sqlite3_bind_int64(stmt_.get(), next_++, value);
-    return *this;
-  }
-
-  // True while a row is available.
-  Result<bool> step() {
-    const int rc = sqlite3_step(stmt_.get());
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return sqliteError(db_, "step");
-  }
-  Status run() {
-    auto row = step();
-    if (!row.ok()) return row.error();
-    return okStatus();
-  }
-
-  std::string columnText(int i) const {
-    const void* data = sqlite3_column_blob(stmt_.get(), i);
-    const int size = sqlite3_column_bytes(stmt_.get(), i);
-    if (data == nullptr) return {};
-    return std::string(static_cast<const char*>(data), static_cast<size_t>(size));
-  }
-  std::optional<std::string> columnOptionalText(int i) const {
-    if (sqlite3_column_type(stmt_.get(), i) == SQLITE_NULL) return std::nullopt;
-    return columnText(i);
-  }
-  int64_t columnInt(int i) const { return sqlite3_column_int64(stmt_.get(), i); }
-
- private:
-  Statement(sqlite3* db, StmtPtr stmt) : db_(db), stmt_(std::move(stmt)) {}
-  sqlite3* db_;
-  StmtPtr stmt_;
-  int next_ = 1;
-};
 
 template <typename T, typename ParseFn>
-Result<std::vector<T>> collect(Statement& statement, ParseFn parse) {
+Result<std::vector<T>> collect(SqliteStatement& statement, ParseFn parse) {
   std::vector<T> out;
-  for (;;) {
-    auto row = statement.step();
-    if (!row.ok()) return row.error();
-    if (!*row) break;
-    auto item = parse(statement);
+  SHADAN_RETURN_IF_ERROR(statement.forEachRow([&](const SqliteStatement& row) -> Status {
+    auto item = parse(row);
     if (!item.ok()) return item.error();
     out.push_back(std::move(*item));
-  }
+    return okStatus();
+  }));
   return out;
+}
+
+template <typename T, typename ParseFn>
+Result<std::optional<T>> one(SqliteStatement& statement, ParseFn parse) {
+  auto rows = collect<T>(statement, parse);
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return std::optional<T>();
+  return std::optional<T>(std::move(rows->front()));
 }
 
 Error corrupt(const std::string& what) {
@@ -198,7 +132,7 @@ constexpr std::array<ApprovalState, 3> kApprovalStates = {
 
 constexpr const char* kAgentColumns =
     "agent_id, keyid, public_key, status, first_seen, last_seen, last_state";
-Result<AgentRecord> agentFromRow(const Statement& s) {
+Result<AgentRecord> agentFromRow(const SqliteStatement& s) {
   AgentRecord agent;
   agent.agent_id = s.columnText(0);
   agent.keyid = s.columnText(1);
@@ -214,8 +148,8 @@ Result<AgentRecord> agentFromRow(const Statement& s) {
   auto status = enumFromName(s.columnText(3), kAgentStatuses, &agentStatusName, "agent status");
   if (!status.ok()) return status.error();
   agent.status = *status;
-  agent.first_seen_ms = s.columnInt(4);
-  agent.last_seen_ms = s.columnInt(5);
+  agent.first_seen_ms = s.columnInt64(4);
+  agent.last_seen_ms = s.columnInt64(5);
   agent.last_state_json = s.columnText(6);
   return agent;
 }
@@ -223,7 +157,7 @@ Result<AgentRecord> agentFromRow(const Statement& s) {
 constexpr const char* kOrderColumns =
     "command_id, action, segment, profile, requested_by, reason, ticket, drill, state, "
     "authz_payload, authz_envelope, targets, expires_at, created, updated";
-Result<OrderRecord> orderFromRow(const Statement& s) {
+Result<OrderRecord> orderFromRow(const SqliteStatement& s) {
   OrderRecord order;
   order.command_id = s.columnText(0);
   order.action = s.columnText(1);
@@ -232,7 +166,7 @@ Result<OrderRecord> orderFromRow(const Statement& s) {
   order.requested_by = s.columnText(4);
   order.reason = s.columnText(5);
   order.ticket = s.columnOptionalText(6);
-  order.drill = s.columnInt(7) != 0;
+  order.drill = s.columnInt64(7) != 0;
   auto state = enumFromName(s.columnText(8), kOrderStates, &orderStateName, "order state");
   if (!state.ok()) return state.error();
   order.state = *state;
@@ -244,43 +178,43 @@ Result<OrderRecord> orderFromRow(const Statement& s) {
     if (!target.is_string()) return corrupt("targets of order " + order.command_id);
     order.targets.push_back(target.get<std::string>());
   }
-  order.expires_at_ms = s.columnInt(12);
-  order.created_ms = s.columnInt(13);
-  order.updated_ms = s.columnInt(14);
+  order.expires_at_ms = s.columnInt64(12);
+  order.created_ms = s.columnInt64(13);
+  order.updated_ms = s.columnInt64(14);
   return order;
 }
 
 constexpr const char* kDispatchColumns =
     "agent_id, command_id, seq, envelope, envelope_expires, state, ack_json, created, sent, "
     "updated";
-Result<DispatchRecord> dispatchFromRow(const Statement& s) {
+Result<DispatchRecord> dispatchFromRow(const SqliteStatement& s) {
   DispatchRecord dispatch;
   dispatch.agent_id = s.columnText(0);
   dispatch.command_id = s.columnText(1);
-  dispatch.seq = s.columnInt(2);
+  dispatch.seq = s.columnInt64(2);
   dispatch.envelope = s.columnText(3);
-  dispatch.envelope_expires_ms = s.columnInt(4);
+  dispatch.envelope_expires_ms = s.columnInt64(4);
   auto state = enumFromName(s.columnText(5), kDispatchStates, &dispatchStateName, "dispatch state");
   if (!state.ok()) return state.error();
   dispatch.state = *state;
   dispatch.ack_json = s.columnText(6);
-  dispatch.created_ms = s.columnInt(7);
-  dispatch.sent_ms = s.columnInt(8);
-  dispatch.updated_ms = s.columnInt(9);
+  dispatch.created_ms = s.columnInt64(7);
+  dispatch.sent_ms = s.columnInt64(8);
+  dispatch.updated_ms = s.columnInt64(9);
   return dispatch;
 }
 
 constexpr const char* kApprovalColumns =
     "approval_id, command_id, payload_type, payload, rule, needed, signatures, state, created, "
     "expires";
-Result<ApprovalRecord> approvalFromRow(const Statement& s) {
+Result<ApprovalRecord> approvalFromRow(const SqliteStatement& s) {
   ApprovalRecord approval;
   approval.approval_id = s.columnText(0);
   approval.command_id = s.columnText(1);
   approval.payload_type = s.columnText(2);
   approval.payload = s.columnText(3);
   approval.rule = s.columnText(4);
-  approval.needed = static_cast<int>(s.columnInt(5));
+  approval.needed = static_cast<int>(s.columnInt64(5));
   json signatures = json::parse(s.columnText(6), nullptr, false);
   if (!signatures.is_array()) return corrupt("signatures of approval " + approval.approval_id);
   for (const auto& entry : signatures) {
@@ -295,8 +229,8 @@ Result<ApprovalRecord> approvalFromRow(const Statement& s) {
   auto state = enumFromName(s.columnText(7), kApprovalStates, &approvalStateName, "approval state");
   if (!state.ok()) return state.error();
   approval.state = *state;
-  approval.created_ms = s.columnInt(8);
-  approval.expires_ms = s.columnInt(9);
+  approval.created_ms = s.columnInt64(8);
+  approval.expires_ms = s.columnInt64(9);
   return approval;
 }
 
@@ -354,202 +288,208 @@ const char* approvalStateName(ApprovalState state) {
 
 class SqliteControllerStore : public ControllerStore {
  public:
-  explicit SqliteControllerStore(DbPtr db) : db_(std::move(db)) {}
+  explicit SqliteControllerStore(SqliteDbPtr db) : db_(std::move(db)) {}
 
   Status transaction(const std::function<Status()>& fn) override {
-    SHADAN_RETURN_IF_ERROR(exec(db_.get(), "BEGIN IMMEDIATE"));
-    Status status = fn();
-    if (!status.ok()) {
-      (void)exec(db_.get(), "ROLLBACK");
-      return status;
+    auto txn = SqliteTransaction::begin(db_.get());
+    if (!txn.ok()) return txn.error().withContext("controller store");
+    SHADAN_RETURN_IF_ERROR(fn());  // the guard rolls back
+    if (auto committed = txn->commit(); !committed.ok()) {
+      return committed.error().withContext("controller store");
     }
-    Status committed = exec(db_.get(), "COMMIT");
-    if (!committed.ok()) (void)exec(db_.get(), "ROLLBACK");
-    return committed;
+    return okStatus();
   }
 
   Result<std::optional<AgentRecord>> getAgent(const std::string& agent_id) override {
-    auto s = Statement::prepare(db_.get(),
-                                sqlSelect(kAgentColumns, "FROM agents WHERE agent_id = ?").c_str());
+    auto s = prepare(db_.get(), sqlSelect(kAgentColumns, "FROM agents WHERE agent_id = ?1"),
+                     "get agent");
     if (!s.ok()) return s.error();
-    s->text(agent_id);
+    s->bindText(1, agent_id);
     return one<AgentRecord>(*s, agentFromRow);
   }
 
   Status putAgent(const AgentRecord& agent) override {
-    auto s =
-        Statement::prepare(db_.get(),
-                           "INSERT OR REPLACE INTO agents (agent_id, keyid, public_key, "
-                           "status, first_seen, last_seen, last_state) VALUES (?,?,?,?,?,?,?)");
+    auto s = prepare(db_.get(),
+                     "INSERT OR REPLACE INTO agents (agent_id, keyid, public_key, status, "
+                     "first_seen, last_seen, last_state) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                     "put agent");
     if (!s.ok()) return s.error();
     std::optional<std::string> key;
     if (agent.public_key) key = base64Encode(*agent.public_key);
-    s->text(agent.agent_id)
-        .text(agent.keyid)
-        .optionalText(key)
-        .text(agentStatusName(agent.status))
-        .integer(agent.first_seen_ms)
-        .integer(agent.last_seen_ms)
-        .text(agent.last_state_json);
-    return s->run();
+    return s->bindText(1, agent.agent_id)
+        .bindText(2, agent.keyid)
+        .bindOptionalText(3, key)
+        .bindText(4, agentStatusName(agent.status))
+        .bindInt64(5, agent.first_seen_ms)
+        .bindInt64(6, agent.last_seen_ms)
+        .bindText(7, agent.last_state_json)
+        .run();
   }
 
   Result<std::vector<AgentRecord>> listAgents() override {
-    auto s = Statement::prepare(db_.get(),
-                                sqlSelect(kAgentColumns, "FROM agents ORDER BY agent_id").c_str());
+    auto s = prepare(db_.get(), sqlSelect(kAgentColumns, "FROM agents ORDER BY agent_id"),
+                     "list agents");
     if (!s.ok()) return s.error();
     return collect<AgentRecord>(*s, agentFromRow);
   }
 
   Result<int64_t> nextSeq(const std::string& agent_id) override {
     return nextCounter(
-        "INSERT INTO agent_seq (agent_id, seq) VALUES (?, 1) "
+        "INSERT INTO agent_seq (agent_id, seq) VALUES (?1, 1) "
         "ON CONFLICT (agent_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
-        agent_id);
+        "next seq", agent_id);
   }
 
   Result<int64_t> nextSegmentGen(const std::string& segment) override {
     return nextCounter(
-        "INSERT INTO segments (segment, gen) VALUES (?, 1) "
+        "INSERT INTO segments (segment, gen) VALUES (?1, 1) "
         "ON CONFLICT (segment) DO UPDATE SET gen = gen + 1 RETURNING gen",
-        segment);
+        "next segment generation", segment);
   }
 
   Status putSegment(const SegmentRecord& segment) override {
-    auto s = Statement::prepare(
+    auto s = prepare(
         db_.get(),
-        "INSERT OR REPLACE INTO segments (segment, gen, isolated, profile) VALUES (?,?,?,?)");
+        "INSERT OR REPLACE INTO segments (segment, gen, isolated, profile) VALUES (?1,?2,?3,?4)",
+        "put segment");
     if (!s.ok()) return s.error();
-    s->text(segment.segment)
-        .integer(segment.gen)
-        .integer(segment.isolated ? 1 : 0)
-        .text(segment.profile);
-    return s->run();
+    return s->bindText(1, segment.segment)
+        .bindInt64(2, segment.gen)
+        .bindInt64(3, segment.isolated ? 1 : 0)
+        .bindText(4, segment.profile)
+        .run();
   }
 
   Result<std::vector<SegmentRecord>> listSegments() override {
-    auto s = Statement::prepare(
-        db_.get(), "SELECT segment, gen, isolated, profile FROM segments ORDER BY segment");
+    auto s =
+        prepare(db_.get(), "SELECT segment, gen, isolated, profile FROM segments ORDER BY segment",
+                "list segments");
     if (!s.ok()) return s.error();
-    return collect<SegmentRecord>(*s, [](const Statement& row) -> Result<SegmentRecord> {
-      return SegmentRecord{row.columnText(0), row.columnInt(1), row.columnInt(2) != 0,
+    return collect<SegmentRecord>(*s, [](const SqliteStatement& row) -> Result<SegmentRecord> {
+      return SegmentRecord{row.columnText(0), row.columnInt64(1), row.columnInt64(2) != 0,
                            row.columnText(3)};
     });
   }
 
   Result<std::optional<OrderRecord>> getOrder(const std::string& command_id) override {
-    auto s = Statement::prepare(
-        db_.get(), sqlSelect(kOrderColumns, "FROM orders WHERE command_id = ?").c_str());
+    auto s = prepare(db_.get(), sqlSelect(kOrderColumns, "FROM orders WHERE command_id = ?1"),
+                     "get order");
     if (!s.ok()) return s.error();
-    s->text(command_id);
+    s->bindText(1, command_id);
     return one<OrderRecord>(*s, orderFromRow);
   }
 
   Status putOrder(const OrderRecord& order) override {
-    auto s = Statement::prepare(
+    auto s = prepare(
         db_.get(),
         "INSERT INTO orders (command_id, action, segment, profile, requested_by, reason, ticket, "
         "drill, state, authz_payload, authz_envelope, targets, expires_at, created, updated) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (command_id) DO UPDATE SET "
+        "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15) "
+        "ON CONFLICT (command_id) DO UPDATE SET "
         "action = excluded.action, segment = excluded.segment, profile = excluded.profile, "
         "requested_by = excluded.requested_by, reason = excluded.reason, "
         "ticket = excluded.ticket, drill = excluded.drill, state = excluded.state, "
         "authz_payload = excluded.authz_payload, authz_envelope = excluded.authz_envelope, "
         "targets = excluded.targets, expires_at = excluded.expires_at, "
-        "created = excluded.created, updated = excluded.updated");
+        "created = excluded.created, updated = excluded.updated",
+        "put order");
     if (!s.ok()) return s.error();
-    s->text(order.command_id)
-        .text(order.action)
-        .text(order.segment)
-        .text(order.profile)
-        .text(order.requested_by)
-        .text(order.reason)
-        .optionalText(order.ticket)
-        .integer(order.drill ? 1 : 0)
-        .text(orderStateName(order.state))
-        .blob(order.authz_payload)
-        .text(order.authz_envelope)
-        .text(json(order.targets).dump())
-        .integer(order.expires_at_ms)
-        .integer(order.created_ms)
-        .integer(order.updated_ms);
-    return s->run();
+    return s->bindText(1, order.command_id)
+        .bindText(2, order.action)
+        .bindText(3, order.segment)
+        .bindText(4, order.profile)
+        .bindText(5, order.requested_by)
+        .bindText(6, order.reason)
+        .bindOptionalText(7, order.ticket)
+        .bindInt64(8, order.drill ? 1 : 0)
+        .bindText(9, orderStateName(order.state))
+        .bindBlob(10, order.authz_payload)
+        .bindText(11, order.authz_envelope)
+        .bindText(12, json(order.targets).dump())
+        .bindInt64(13, order.expires_at_ms)
+        .bindInt64(14, order.created_ms)
+        .bindInt64(15, order.updated_ms)
+        .run();
   }
 
   Result<std::vector<OrderRecord>> listOrders(size_t limit) override {
-    auto s = Statement::prepare(
-        db_.get(), sqlSelect(kOrderColumns, "FROM orders ORDER BY id DESC LIMIT ?").c_str());
+    auto s = prepare(db_.get(), sqlSelect(kOrderColumns, "FROM orders ORDER BY id DESC LIMIT ?1"),
+                     "list orders");
     if (!s.ok()) return s.error();
-    s->integer(static_cast<int64_t>(limit));
+    s->bindInt64(1, static_cast<int64_t>(limit));
     return collect<OrderRecord>(*s, orderFromRow);
   }
 
   Status putDispatch(const DispatchRecord& d) override {
-    auto s = Statement::prepare(
+    auto s = prepare(
         db_.get(),
         "INSERT INTO dispatches (agent_id, command_id, seq, envelope, envelope_expires, state, "
-        "ack_json, created, sent, updated) VALUES (?,?,?,?,?,?,?,?,?,?) "
+        "ack_json, created, sent, updated) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
         "ON CONFLICT (agent_id, command_id) DO UPDATE SET seq = excluded.seq, "
         "envelope = excluded.envelope, envelope_expires = excluded.envelope_expires, "
         "state = excluded.state, ack_json = excluded.ack_json, created = excluded.created, "
-        "sent = excluded.sent, updated = excluded.updated");
+        "sent = excluded.sent, updated = excluded.updated",
+        "put dispatch");
     if (!s.ok()) return s.error();
-    s->text(d.agent_id)
-        .text(d.command_id)
-        .integer(d.seq)
-        .text(d.envelope)
-        .integer(d.envelope_expires_ms)
-        .text(dispatchStateName(d.state))
-        .text(d.ack_json)
-        .integer(d.created_ms)
-        .integer(d.sent_ms)
-        .integer(d.updated_ms);
-    return s->run();
+    return s->bindText(1, d.agent_id)
+        .bindText(2, d.command_id)
+        .bindInt64(3, d.seq)
+        .bindText(4, d.envelope)
+        .bindInt64(5, d.envelope_expires_ms)
+        .bindText(6, dispatchStateName(d.state))
+        .bindText(7, d.ack_json)
+        .bindInt64(8, d.created_ms)
+        .bindInt64(9, d.sent_ms)
+        .bindInt64(10, d.updated_ms)
+        .run();
   }
 
   Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& command_id) override {
-    auto s = Statement::prepare(
+    auto s = prepare(
         db_.get(),
-        sqlSelect(kDispatchColumns, "FROM dispatches WHERE command_id = ? ORDER BY agent_id")
-            .c_str());
+        sqlSelect(kDispatchColumns, "FROM dispatches WHERE command_id = ?1 ORDER BY agent_id"),
+        "dispatches of order");
     if (!s.ok()) return s.error();
-    s->text(command_id);
+    s->bindText(1, command_id);
     return collect<DispatchRecord>(*s, dispatchFromRow);
   }
 
   Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) override {
-    auto s = Statement::prepare(
-        db_.get(), sqlSelect(kDispatchColumns,
-                             "FROM dispatches WHERE agent_id = ? AND state = 'pending' ORDER BY id")
-                       .c_str());
+    auto s = prepare(db_.get(),
+                     sqlSelect(kDispatchColumns,
+                               "FROM dispatches WHERE agent_id = ?1 AND state = 'pending' "
+                               "ORDER BY id"),
+                     "pending dispatches of agent");
     if (!s.ok()) return s.error();
-    s->text(agent_id);
+    s->bindText(1, agent_id);
     return collect<DispatchRecord>(*s, dispatchFromRow);
   }
 
   Result<std::vector<DispatchRecord>> allPendingDispatches() override {
-    auto s = Statement::prepare(
-        db_.get(),
-        sqlSelect(kDispatchColumns, "FROM dispatches WHERE state = 'pending' ORDER BY id").c_str());
+    auto s =
+        prepare(db_.get(),
+                sqlSelect(kDispatchColumns, "FROM dispatches WHERE state = 'pending' ORDER BY id"),
+                "pending dispatches");
     if (!s.ok()) return s.error();
     return collect<DispatchRecord>(*s, dispatchFromRow);
   }
 
   Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
                                                       int64_t seq) override {
-    auto s = Statement::prepare(
-        db_.get(),
-        sqlSelect(kDispatchColumns, "FROM dispatches WHERE agent_id = ? AND seq = ?").c_str());
+    auto s = prepare(
+        db_.get(), sqlSelect(kDispatchColumns, "FROM dispatches WHERE agent_id = ?1 AND seq = ?2"),
+        "dispatch by seq");
     if (!s.ok()) return s.error();
-    s->text(agent_id).integer(seq);
+    s->bindText(1, agent_id).bindInt64(2, seq);
     return one<DispatchRecord>(*s, dispatchFromRow);
   }
 
   Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) override {
-    auto s = Statement::prepare(
-        db_.get(), sqlSelect(kApprovalColumns, "FROM approvals WHERE approval_id = ?").c_str());
+    auto s =
+        prepare(db_.get(), sqlSelect(kApprovalColumns, "FROM approvals WHERE approval_id = ?1"),
+                "get approval");
     if (!s.ok()) return s.error();
-    s->text(approval_id);
+    s->bindText(1, approval_id);
     return one<ApprovalRecord>(*s, approvalFromRow);
   }
 
@@ -558,55 +498,49 @@ class SqliteControllerStore : public ControllerStore {
     for (const auto& sig : a.signatures) {
       signatures.push_back({{"keyid", sig.keyid}, {"sig", base64Encode(sig.sig)}});
     }
-    auto s = Statement::prepare(
+    auto s = prepare(
         db_.get(),
         "INSERT OR REPLACE INTO approvals (approval_id, command_id, payload_type, payload, rule, "
-        "needed, signatures, state, created, expires) VALUES (?,?,?,?,?,?,?,?,?,?)");
+        "needed, signatures, state, created, expires) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        "put approval");
     if (!s.ok()) return s.error();
-    s->text(a.approval_id)
-        .text(a.command_id)
-        .text(a.payload_type)
-        .blob(a.payload)
-        .text(a.rule)
-        .integer(a.needed)
-        .text(signatures.dump())
-        .text(approvalStateName(a.state))
-        .integer(a.created_ms)
-        .integer(a.expires_ms);
-    return s->run();
+    return s->bindText(1, a.approval_id)
+        .bindText(2, a.command_id)
+        .bindText(3, a.payload_type)
+        .bindBlob(4, a.payload)
+        .bindText(5, a.rule)
+        .bindInt64(6, a.needed)
+        .bindText(7, signatures.dump())
+        .bindText(8, approvalStateName(a.state))
+        .bindInt64(9, a.created_ms)
+        .bindInt64(10, a.expires_ms)
+        .run();
   }
 
   Result<std::vector<ApprovalRecord>> pendingApprovals() override {
-    auto s = Statement::prepare(
+    auto s = prepare(
         db_.get(),
-        sqlSelect(kApprovalColumns, "FROM approvals WHERE state = 'pending' ORDER BY created")
-            .c_str());
+        sqlSelect(kApprovalColumns, "FROM approvals WHERE state = 'pending' ORDER BY created"),
+        "pending approvals");
     if (!s.ok()) return s.error();
     return collect<ApprovalRecord>(*s, approvalFromRow);
   }
 
  private:
-  template <typename T, typename ParseFn>
-  Result<std::optional<T>> one(Statement& s, ParseFn parse) {
-    auto rows = collect<T>(s, parse);
-    if (!rows.ok()) return rows.error();
-    if (rows->empty()) return std::optional<T>();
-    return std::optional<T>(std::move(rows->front()));
-  }
-
-  Result<int64_t> nextCounter(const char* sql, const std::string& key) {
-    auto s = Statement::prepare(db_.get(), sql);
+  // An upsert RETURNING the new value of a counter.
+  Result<int64_t> nextCounter(const char* sql, const char* purpose, const std::string& key) {
+    auto s = prepare(db_.get(), sql, purpose);
     if (!s.ok()) return s.error();
-    s->text(key);
+    s->bindText(1, key);
     auto row = s->step();
     if (!row.ok()) return row.error();
-    if (!*row) return corrupt("counter for " + key);
-    const int64_t value = s->columnInt(0);
+    if (*row != SqliteStep::kRow) return corrupt("counter for " + key);
+    const int64_t value = s->columnInt64(0);
     SHADAN_RETURN_IF_ERROR(s->run());  // finish the statement so the write completes
     return value;
   }
 
-  DbPtr db_;
+  SqliteDbPtr db_;
 };
 
 Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_dir) {
@@ -618,18 +552,14 @@ Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_di
   }
   ::chmod(state_dir.c_str(), 0700);
   const std::string path = (std::filesystem::path(state_dir) / "controller.db").string();
-  sqlite3* raw = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  DbPtr db(raw, &sqlite3_close_v2);
-  if (rc != SQLITE_OK) return sqliteError(db.get(), "open " + path);
-  sqlite3_busy_timeout(db.get(), 5000);
-  SHADAN_RETURN_IF_ERROR(exec(db.get(), "PRAGMA journal_mode=WAL"));
-  SHADAN_RETURN_IF_ERROR(exec(db.get(), "PRAGMA synchronous=FULL"));
-  SHADAN_RETURN_IF_ERROR(exec(db.get(), "PRAGMA foreign_keys=ON"));
-  SHADAN_RETURN_IF_ERROR(exec(db.get(), kSchema));
-  return ControllerStorePtr(std::make_unique<SqliteControllerStore>(std::move(db)));
+  auto db = openSqliteDb(path, std::chrono::milliseconds(5000));
+  if (!db.ok()) return db.error().withContext("controller store");
+  sqlite3* handle = db->get();
+  SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA journal_mode=WAL", "controller store"));
+  SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA synchronous=FULL", "controller store"));
+  SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA foreign_keys=ON", "controller store"));
+  SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kSchema, "controller store: schema"));
+  return ControllerStorePtr(std::make_unique<SqliteControllerStore>(std::move(db).value()));
 }
 
 }  // namespace shadan

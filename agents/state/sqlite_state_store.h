@@ -5,8 +5,6 @@
 // object, so two processes can never write the same gateway's state (the daemon, later, holds
 // it for good and the local commands talk to it instead).
 
-#include <sqlite3.h>
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "agents/state/state_store.h"
+#include "common/sqlite.h"
 
 namespace shadan {
 
@@ -42,9 +41,8 @@ class SqliteStateStore : public StateStore {
   Result<std::vector<StoredAck>> recentAcks(int64_t since_ms, size_t limit) override;
 
  private:
-  using DbPtr = std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)>;
   struct Statements;
-  SqliteStateStore(DbPtr db, int lock_fd);
+  SqliteStateStore(SqliteDbPtr db, int lock_fd);
 
   // Runs `write` (one transaction) with PRAGMA synchronous=NORMAL, then goes back to FULL: in
   // WAL mode that commit is not fsynced; the next FULL commit syncs it with its own frames.
@@ -54,7 +52,7 @@ class SqliteStateStore : public StateStore {
   // stored rows are not known). Runs inside the caller's transaction.
   Status writeChanges(const DesiredState& state);
 
-  DbPtr db_;
+  SqliteDbPtr db_;
   int lock_fd_;
   // Prepared once and reused by every commit: compiling the SQL cost more than running it.
   std::unique_ptr<Statements> statements_;

@@ -1,0 +1,90 @@
+#pragma once
+
+// The values that cross the OrdersService facade (controller/orders_service.h): API callers and
+// requests in, answers out, the agent's hello, the service's options. Plain data; the JSON
+// forms are what the HTTPS API answers.
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ed25519.h"
+#include "common/orders.h"
+#include "controller/config.h"
+
+namespace shadan {
+
+// An authenticated API caller (from the token table).
+struct Caller {
+  std::string name;
+  ApiRole role = ApiRole::kAuditor;
+  // "op:<name>", "detector:<name>", "auditor:<name>": the identity recorded in orders and audit.
+  std::string identity() const;
+};
+
+struct IsolateRequest {
+  std::string segment;
+  std::string profile = "full";
+  std::string reason;
+  std::optional<std::string> ticket;
+  std::optional<int64_t> ttl_s;
+  bool drill = false;
+};
+
+struct RestoreRequest {
+  std::string segment;
+  std::string profile = "full";
+  std::string reason;
+  std::optional<std::string> ticket;
+};
+
+// What POST /v1/isolate and /v1/restore answer.
+struct OrderAccepted {
+  std::string order_id;
+  std::string state;  // "dispatched" | "awaiting_approval"
+  std::vector<std::string> gateways;
+  std::optional<std::string> approval_id;
+  int needed = 0;
+  int have = 0;
+
+  nlohmann::json toJson() const;
+};
+
+// An approval after a signature was added.
+struct ApprovalProgress {
+  std::string approval_id;
+  std::string order_id;
+  std::string state;  // "pending" | "complete"
+  int needed = 0;
+  int have = 0;
+  std::vector<std::string> approvers;  // distinct operator identities counted so far
+
+  nlohmann::json toJson() const;
+};
+
+// The agent's hello, as the hub parsed it (the hub has already matched agent_id with the
+// client certificate). main.cc converts the hub's HelloMessage.
+struct AgentHello {
+  std::string agent_id;
+  std::string agent_key;  // keyid
+  int64_t last_seq = 0;
+  std::string version;
+  // The agent's public key, when the channel carries it (its keyid must equal agent_key);
+  // otherwise the key is looked up in the trust file (an `agent` key of "agent:<agent_id>").
+  std::optional<Ed25519PublicKey> public_key;
+};
+
+struct OrdersServiceOptions {
+  OrderTimings timings;
+  // Fresh command ids (UUID v4); tests pass a counter.
+  std::function<std::string()> new_id;
+  size_t status_orders = 20;  // recent orders listed by status()
+};
+
+// A random UUID v4 in lower-case canonical form (libsodium's CSPRNG).
+std::string randomUuid();
+
+}  // namespace shadan

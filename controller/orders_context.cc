@@ -1,0 +1,150 @@
+#include "controller/orders_context.h"
+
+#include <algorithm>
+
+#include "common/logging.h"
+
+namespace shadan {
+
+using nlohmann::json;
+
+namespace {
+constexpr size_t kMaxReasonBytes = 512;
+}  // namespace
+
+OrdersContext::OrdersContext(const Policy& policy_in, const Trust& trust_in,
+                             const Signer& controller_key_in, ControllerStore& store_in,
+                             AgentHub& channel_in, AuditSink& audit_in, const Clock& clock_in,
+                             OrdersServiceOptions options_in)
+    : policy(policy_in),
+      trust(trust_in),
+      controller_key(controller_key_in),
+      store(store_in),
+      channel(channel_in),
+      audit_sink(audit_in),
+      clock(clock_in),
+      options(std::move(options_in)) {
+  if (!options.new_id) options.new_id = randomUuid;
+}
+
+int64_t OrdersContext::nowMs() const { return toUnixMillis(clock.now()); }
+
+Status OrdersContext::audit(AuditEvent event) {
+  auto receipt = audit_sink.append(event);
+  if (!receipt.ok()) {
+    logger("controller")
+        ->error("audit append failed event={} error={}", event.event, receipt.error().message);
+    return receipt.error().withContext("audit log");
+  }
+  return okStatus();
+}
+
+std::vector<std::string> OrdersContext::operatorIdentities(
+    const std::vector<DsseSignature>& signatures) const {
+  std::vector<std::string> out;
+  for (const auto& signature : signatures) {
+    const TrustKey* key = trust.findKey(signature.keyid);
+    if (key == nullptr || !key->hasRole(TrustRole::kOperator)) continue;
+    if (std::find(out.begin(), out.end(), key->identity) == out.end()) {
+      out.push_back(key->identity);
+    }
+  }
+  return out;
+}
+
+Status checkReason(const std::string& reason) {
+  if (reason.empty()) return badRequest("reason: must not be empty");
+  if (reason.size() > kMaxReasonBytes) return badRequest("reason: longer than 512 bytes");
+  return okStatus();
+}
+
+json timeOrNull(int64_t ms) { return ms > 0 ? json(formatRfc3339(ms)) : json(nullptr); }
+
+AuditEventBuilder& AuditEventBuilder::outcome(std::string v) {
+  e_.outcome = std::move(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::reason(std::optional<std::string> v) {
+  e_.reason = std::move(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::requestedBy(std::string v) {
+  who().requested_by = std::move(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::approvers(std::vector<std::string> v) {
+  who().approvers = std::move(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::keyids(std::vector<std::string> v) {
+  who().keyids = std::move(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::controller(std::string v) {
+  who().controller = std::move(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::what(std::string action, std::string segment,
+                                           std::string profile) {
+  AuditWhat w;
+  w.action = std::move(action);
+  w.segment = std::move(segment);
+  w.profile = std::move(profile);
+  e_.what = std::move(w);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::why(std::string reason, std::optional<std::string> ticket) {
+  AuditWhy w;
+  w.reason = std::move(reason);
+  w.ticket = std::move(ticket);
+  e_.why = std::move(w);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::agent(std::string agent_id,
+                                            std::optional<std::string> version) {
+  AuditWhere w;
+  w.agent_id = std::move(agent_id);
+  w.version = std::move(version);
+  e_.where = std::move(w);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::command(std::string v) {
+  e_.command_id = std::move(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::seq(int64_t v) {
+  if (v > 0) e_.seq = static_cast<uint64_t>(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::authzSha256(std::string v) {
+  e_.authz_sha256 = std::move(v);
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::drill(bool v) {
+  e_.drill = v;
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::detail(json v) {
+  e_.detail = std::move(v);
+  return *this;
+}
+
+AuditWho& AuditEventBuilder::who() {
+  if (!e_.who) e_.who = AuditWho{};
+  return *e_.who;
+}
+
+}  // namespace shadan

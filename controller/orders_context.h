@@ -1,0 +1,102 @@
+#pragma once
+
+// What the parts of the order logic share (controller/order_commands.h, approvals.h,
+// delivery.h, order_views.h): the collaborators OrdersService was given, the clock, the audit
+// append, and the small helpers every part answers errors and audit events with. Internal to
+// the controller library: the API router and main.cc see only OrdersService.
+//
+// Contracts: everything referenced must outlive the context (OrdersService's constructor
+// contract); not thread-safe, like OrdersService.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/audit_sink.h"
+#include "common/clock.h"
+#include "common/dsse.h"
+#include "common/ed25519.h"
+#include "common/policy.h"
+#include "common/result.h"
+#include "common/trust.h"
+#include "controller/agent_hub.h"
+#include "controller/order_types.h"
+#include "controller/store.h"
+
+// SHADAN_RETURN_IF_ERROR around a store transaction whose body uses it too (a distinct local
+// name, so -Wshadow stays quiet).
+#define SHADAN_RETURN_IF_ERROR_TX(expr)                                \
+  do {                                                                 \
+    Status transaction_status_ = (expr);                               \
+    if (!transaction_status_.ok()) return transaction_status_.error(); \
+  } while (0)
+
+namespace shadan {
+
+struct OrdersContext {
+  OrdersContext(const Policy& policy_in, const Trust& trust_in, const Signer& controller_key_in,
+                ControllerStore& store_in, AgentHub& channel_in, AuditSink& audit_in,
+                const Clock& clock_in, OrdersServiceOptions options_in);
+
+  const Policy& policy;
+  const Trust& trust;
+  const Signer& controller_key;
+  ControllerStore& store;
+  AgentHub& channel;
+  AuditSink& audit_sink;
+  const Clock& clock;
+  OrdersServiceOptions options;  // new_id is always set
+
+  int64_t nowMs() const;
+  // Appends `event` to the audit log; a failure is logged here and returned for the caller.
+  Status audit(AuditEvent event);
+  // Distinct operator identities among `signatures` (all already verified), in order.
+  std::vector<std::string> operatorIdentities(const std::vector<DsseSignature>& signatures) const;
+};
+
+// The errors the API maps to status codes (see OrdersService).
+inline Error forbidden(const std::string& message) {
+  return makeError(ErrorCode::kPolicy, message);
+}
+inline Error badRequest(const std::string& message) {
+  return makeError(ErrorCode::kInvalidArgument, message);
+}
+inline Error conflict(const std::string& message) {
+  return makeError(ErrorCode::kUnavailable, message);
+}
+
+// A reason as the API accepts it: not empty, at most 512 bytes.
+Status checkReason(const std::string& reason);
+
+// RFC 3339 for a time that was set, null for 0.
+nlohmann::json timeOrNull(int64_t ms);
+
+// Builds an AuditEvent field by field (designated initializers would have to name every
+// member to keep -Wmissing-field-initializers quiet).
+class AuditEventBuilder {
+ public:
+  explicit AuditEventBuilder(std::string name) { e_.event = std::move(name); }
+  AuditEventBuilder& outcome(std::string v);
+  AuditEventBuilder& reason(std::optional<std::string> v);
+  AuditEventBuilder& requestedBy(std::string v);
+  AuditEventBuilder& approvers(std::vector<std::string> v);
+  AuditEventBuilder& keyids(std::vector<std::string> v);
+  AuditEventBuilder& controller(std::string v);
+  AuditEventBuilder& what(std::string action, std::string segment, std::string profile);
+  AuditEventBuilder& why(std::string reason, std::optional<std::string> ticket);
+  AuditEventBuilder& agent(std::string agent_id, std::optional<std::string> version = std::nullopt);
+  AuditEventBuilder& command(std::string v);
+  AuditEventBuilder& seq(int64_t v);  // only a positive seq is recorded
+  AuditEventBuilder& authzSha256(std::string v);
+  AuditEventBuilder& drill(bool v);
+  AuditEventBuilder& detail(nlohmann::json v);
+  AuditEvent build() { return std::move(e_); }
+
+ private:
+  AuditWho& who();
+  AuditEvent e_;
+};
+
+}  // namespace shadan
