@@ -635,19 +635,6 @@ class Command {
     return env_.run_daemon(daemon_options);
   }
 
-  static nlohmann::json isolationsJson(const DesiredState& state) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& active : state.isolations) {
-      nlohmann::json item = {{"segment", active.isolation.segment},
-                             {"profile", active.isolation.profile},
-                             {"since", formatRfc3339(active.since_unix_ms)},
-                             {"origin", active.origin}};
-      if (active.expires_unix_ms) item["expires"] = formatRfc3339(*active.expires_unix_ms);
-      list.push_back(std::move(item));
-    }
-    return list;
-  }
-
   const Options& options_;
   const AgentEnvironment& env_;
 };

@@ -4,10 +4,8 @@
 
 #include "agents/planner/lockout_check.h"
 #include "agents/planner/planner.h"
-#include "common/dsse.h"
+#include "agents/signed_orders.h"
 #include "common/logging.h"
-#include "common/orders.h"
-#include "common/sha256.h"
 
 namespace shadan {
 
@@ -35,19 +33,49 @@ AgentCore::AgentCore(const Policy& policy, std::string gateway_id, AgentCoreDeps
       firewall_(deps_.firewall),
       routes_(deps_.routes),
       clock_(deps_.clock),
-      enforcer_(deps_.firewall, deps_.routes) {}
+      enforcer_(deps_.firewall, deps_.routes),
+      orders_(std::make_unique<SignedOrders>(*this)) {}
 
-AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) const {
+AgentCore::~AgentCore() = default;
+
+const char* AgentCore::actionName(ActionKind kind) {
+  switch (kind) {
+    case ActionKind::kIsolate:
+      return "isolate";
+    case ActionKind::kRestore:
+      return "restore";
+    case ActionKind::kExpire:
+      return "expire";
+    case ActionKind::kStart:
+      return "start";
+    case ActionKind::kRevertDrills:
+      return "revert_drills";
+    case ActionKind::kRepair:
+      return "repair";
+    case ActionKind::kOrder:
+      return "order";
+    case ActionKind::kBreakglass:
+      return "breakglass";
+  }
+  return "unknown";
+}
+
+AuditEvent AgentCore::bareEvent(const std::string& event) const {
   AuditEvent entry;
   entry.event = event;
   entry.where = AuditWhere{gateway_id_, deps_.host, deps_.version};
+  return entry;
+}
+
+AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) const {
+  AuditEvent entry = bareEvent(event);
   if (!action.requested_by.empty()) {
     AuditWho who;
     who.requested_by = action.requested_by;
     entry.who = who;
   }
   AuditWhat what;
-  what.action = action.name;
+  what.action = actionName(action.kind);
   if (action.isolation) {
     what.segment = action.isolation->segment;
     what.profile = action.isolation->profile;
@@ -92,9 +120,7 @@ Error AgentCore::rejected(const Action& action, Error error) {
 
 void AgentCore::auditEvent(const std::string& event, const std::string& outcome,
                            const std::optional<nlohmann::json>& detail) {
-  Action action{event, std::nullopt, "", false};
-  AuditEvent entry = baseEvent(event, action);
-  entry.what.reset();
+  AuditEvent entry = bareEvent(event);
   entry.outcome = outcome;
   entry.detail = detail;
   (void)audit(std::move(entry));
@@ -151,6 +177,91 @@ Result<EnforceReport> AgentCore::applyDesired(const DesiredState& state) {
   return enforcer_.enforce(*plan);
 }
 
+std::optional<Error> AgentCore::checkLockout(std::optional<nlohmann::json>& foreign_ruleset,
+                                             std::vector<std::string>& warnings) {
+  auto listed = firewall_.listForeignRulesetJson();
+  if (!listed.ok()) {
+    warnings.push_back("lockout check skipped: " + listed.error().message);
+    return std::nullopt;
+  }
+  foreign_ruleset = std::move(listed).value();
+  auto findings = checkManagementPath(*foreign_ruleset, policy_.always_allow);
+  if (!findings.ok()) {
+    warnings.push_back("lockout check failed: " + findings.error().message);
+    return std::nullopt;
+  }
+  const size_t first = warnings.size();
+  bool certain = false;
+  for (const auto& finding : *findings) {
+    certain = certain || finding.severity == LockoutSeverity::kDrops;
+    warnings.push_back("management path: " + describeLockoutFinding(finding));
+  }
+  if (certain && policy_.agent.lockout_check == LockoutCheckMode::kRefuse) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "refused: a foreign rule drops the management path (" + warnings[first] +
+                         "); fix it or set agent.lockout_check to warn");
+  }
+  return std::nullopt;
+}
+
+Error AgentCore::undoCommit(const DesiredState& previous, const DesiredState& next, bool changed,
+                            const Action& action, Error error) {
+  if (changed) {
+    // The isolations go back; the replay state does not: a consumed order stays consumed.
+    DesiredState reverted_state = previous;
+    reverted_state.replay = next.replay;
+    reverted_state.trust_version = next.trust_version;
+    desired_ = reverted_state;
+    if (auto reverted = store_.save(reverted_state); !reverted.ok()) {
+      logger("agent")->critical(
+          "event=state_revert_failed error=\"{}\" note=\"kernel refused the change and the "
+          "stored state could not be put back\"",
+          reverted.error().message);
+      error = error.withContext("CRITICAL: stored state could not be put back (" +
+                                reverted.error().message + ")");
+    }
+  }
+  AuditEvent failed = baseEvent("failed", action);
+  failed.outcome = "failed";
+  failed.reason = error.message;
+  (void)audit(std::move(failed));
+  return error;
+}
+
+void AgentCore::forgetConntrack(const Action& action, bool changed, const DesiredState& previous,
+                                const DesiredState& next,
+                                std::optional<nlohmann::json>& foreign_ruleset,
+                                ChangeResult& result) {
+  // NAT'd flows of a newly isolated segment must not live on in translated form; on restore,
+  // optionally forget old sessions so they do not resume.
+  std::vector<IpPrefix> flush;
+  if (action.kind == ActionKind::kIsolate && changed && action.isolation) {
+    bool wanted = policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kAlways;
+    if (policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kIfNat) {
+      if (!foreign_ruleset) {
+        if (auto listed = firewall_.listForeignRulesetJson(); listed.ok())
+          foreign_ruleset = *listed;
+      }
+      wanted = foreign_ruleset && rulesetHasNat(*foreign_ruleset);
+    }
+    if (wanted) flush = prefixesOf({*action.isolation});
+  } else if (action.kind == ActionKind::kRestore && changed &&
+             policy_.agent.conntrack_flush_on_restore) {
+    std::vector<Isolation> removed;
+    for (const auto& active : previous.isolations) {
+      if (!next.contains(active.isolation)) removed.push_back(active.isolation);
+    }
+    flush = prefixesOf(removed);
+  }
+  if (flush.empty()) return;
+  auto deleted = deps_.conntrack.deleteMatching(flush);
+  if (deleted.ok()) {
+    result.conntrack_deleted = *deleted;
+  } else {
+    result.warnings.push_back("conntrack entries not deleted: " + deleted.error().message);
+  }
+}
+
 Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
                                                std::vector<Isolation> expired,
                                                const Action& action) {
@@ -159,31 +270,11 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   if (!plan.ok()) return rejected(action, plan.error());
 
   ChangeResult result;
-  const bool adds_isolation = action.name == "isolate" && changed;
-  std::optional<nlohmann::json> ruleset;
-  if (adds_isolation) {
-    // Safety rule 1: look for foreign rules that would drop the management path.
-    auto listed = firewall_.listForeignRulesetJson();
-    if (!listed.ok()) {
-      result.warnings.push_back("lockout check skipped: " + listed.error().message);
-    } else {
-      ruleset = std::move(listed).value();
-      auto findings = checkManagementPath(*ruleset, policy_.always_allow);
-      if (!findings.ok()) {
-        result.warnings.push_back("lockout check failed: " + findings.error().message);
-      } else {
-        bool certain = false;
-        for (const auto& finding : *findings) {
-          certain = certain || finding.severity == LockoutSeverity::kDrops;
-          result.warnings.push_back("management path: " + describeLockoutFinding(finding));
-        }
-        if (certain && policy_.agent.lockout_check == LockoutCheckMode::kRefuse) {
-          return rejected(action, makeError(ErrorCode::kInvalidArgument,
-                                            "refused: a foreign rule drops the management path (" +
-                                                result.warnings.front() +
-                                                "); fix it or set agent.lockout_check to warn"));
-        }
-      }
+  // Read by the lockout check, and again by the conntrack step if it had to.
+  std::optional<nlohmann::json> foreign_ruleset;
+  if (action.kind == ActionKind::kIsolate && changed) {
+    if (auto refusal = checkLockout(foreign_ruleset, result.warnings)) {
+      return rejected(action, std::move(*refusal));
     }
   }
 
@@ -195,13 +286,14 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   AuditEvent accepted = baseEvent("accepted", action);
   accepted.outcome = "accepted";
   if (auto receipt = audit(accepted, AuditDurability::kBuffered); !receipt.ok()) {
-    if (action.name == "restore") {
+    if (action.kind == ActionKind::kRestore) {
       return makeError(ErrorCode::kIo,
                        "refusing to restore without an audit record: " + receipt.error().message);
     }
     result.warnings.push_back("audit failed: " + receipt.error().message);
   }
 
+  // Commit.
   const DesiredState previous = desired_;
   if (changed) {
     if (auto saved = store_.save(next); !saved.ok()) {
@@ -212,58 +304,12 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
       return saved.error();
     }
   }
-  auto report = enforcer_.enforce(*plan);
-  if (!report.ok()) {
-    Error error = report.error();
-    if (changed) {
-      // The isolations go back; the replay state does not: a consumed order stays consumed.
-      DesiredState reverted_state = previous;
-      reverted_state.replay = next.replay;
-      reverted_state.trust_version = next.trust_version;
-      desired_ = reverted_state;
-      if (auto reverted = store_.save(reverted_state); !reverted.ok()) {
-        logger("agent")->critical(
-            "event=state_revert_failed error=\"{}\" note=\"kernel refused the change and the "
-            "stored state could not be put back\"",
-            reverted.error().message);
-        error = error.withContext("CRITICAL: stored state could not be put back (" +
-                                  reverted.error().message + ")");
-      }
-    }
-    AuditEvent failed = baseEvent("failed", action);
-    failed.outcome = "failed";
-    failed.reason = error.message;
-    (void)audit(std::move(failed));
-    return error;
-  }
 
-  // Conntrack: NAT'd flows of a newly isolated segment must not live on in translated form;
-  // on restore, optionally forget old sessions so they do not resume.
-  std::vector<IpPrefix> flush;
-  if (adds_isolation && action.isolation) {
-    bool wanted = policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kAlways;
-    if (policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kIfNat) {
-      if (!ruleset) {
-        if (auto listed = firewall_.listForeignRulesetJson(); listed.ok()) ruleset = *listed;
-      }
-      wanted = ruleset && rulesetHasNat(*ruleset);
-    }
-    if (wanted) flush = prefixesOf({*action.isolation});
-  } else if (action.name == "restore" && changed && policy_.agent.conntrack_flush_on_restore) {
-    std::vector<Isolation> removed;
-    for (const auto& active : previous.isolations) {
-      if (!next.contains(active.isolation)) removed.push_back(active.isolation);
-    }
-    flush = prefixesOf(removed);
-  }
-  if (!flush.empty()) {
-    auto deleted = deps_.conntrack.deleteMatching(flush);
-    if (deleted.ok()) {
-      result.conntrack_deleted = *deleted;
-    } else {
-      result.warnings.push_back("conntrack entries not deleted: " + deleted.error().message);
-    }
-  }
+  // Apply.
+  auto report = enforcer_.enforce(*plan);
+  if (!report.ok()) return undoCommit(previous, next, changed, action, report.error());
+
+  forgetConntrack(action, changed, previous, next, foreign_ruleset, result);
 
   next.applied_ruleset_sha256 = report->after.sha256;
   // The kernel holds `next` now; if recording its hash fails, say so but do not undo the cut.
@@ -274,6 +320,7 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   }
   desired_ = std::move(next);
 
+  // Audit: the entry an ack points at.
   AuditEvent applied = baseEvent("applied", action);
   applied.outcome = changed ? "ok" : "unchanged";
   applied.what->ruleset_before = report->before.sha256;
@@ -309,7 +356,7 @@ Result<ChangeResult> AgentCore::start() {
   std::vector<Isolation> expired = dropExpired(next);
   const bool changed = !expired.empty();
   return commitAndApply(std::move(next), changed, std::move(expired),
-                        Action{"start", std::nullopt, "agent", false});
+                        Action{ActionKind::kStart, std::nullopt, "agent", false});
 }
 
 Status AgentCore::load() {
@@ -320,8 +367,8 @@ Status AgentCore::load() {
 }
 
 Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
-  const Action action{"isolate", Isolation{request.segment, request.profile}, request.origin,
-                      request.drill};
+  const Action action{ActionKind::kIsolate, Isolation{request.segment, request.profile},
+                      request.origin, request.drill};
   auto isolation = validateIsolation(request.segment, request.profile);
   if (!isolation.ok()) return rejected(action, isolation.error());
   if (request.drill && !request.ttl) {
@@ -369,7 +416,7 @@ Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
 }
 
 Result<ChangeResult> AgentCore::restore(const RestoreRequest& request) {
-  Action action{"restore", std::nullopt, request.origin, false};
+  Action action{ActionKind::kRestore, std::nullopt, request.origin, false};
   if (request.segment)
     action.isolation = Isolation{*request.segment, request.profile.value_or("*")};
   if (request.profile && !policy_.findProfile(*request.profile)) {
@@ -404,7 +451,7 @@ Result<ChangeResult> AgentCore::expireDue() {
     return nothing;
   }
   return commitAndApply(std::move(next), true, std::move(expired),
-                        Action{"expire", std::nullopt, "timer", false});
+                        Action{ActionKind::kExpire, std::nullopt, "timer", false});
 }
 
 Result<ChangeResult> AgentCore::revertDrills(const std::string& why) {
@@ -418,7 +465,7 @@ Result<ChangeResult> AgentCore::revertDrills(const std::string& why) {
     return nothing;
   }
   return commitAndApply(std::move(next), true, std::move(expired),
-                        Action{"revert_drills", std::nullopt, "agent: " + why, true});
+                        Action{ActionKind::kRevertDrills, std::nullopt, "agent: " + why, true});
 }
 
 std::optional<std::chrono::system_clock::time_point> AgentCore::nextDeadline() const {
@@ -464,7 +511,7 @@ Result<RepairResult> AgentCore::reconcile(bool force, const RepairTrigger& trigg
     return result;
   }
   auto report = applyDesired(desired_);
-  AuditEvent entry = baseEvent("repaired", Action{"repair", std::nullopt, "", false});
+  AuditEvent entry = baseEvent("repaired", Action{ActionKind::kRepair, std::nullopt, "", false});
   entry.reason = trigger.reason;
   nlohmann::json detail = {{"found", kernelStateName(status.state)}, {"forced", force}};
   if (trigger.pid) detail["changed_by_pid"] = *trigger.pid;
@@ -507,7 +554,8 @@ Status AgentCore::resyncRoutes(const std::string& reason) {
   std::sort(desired.begin(), desired.end());
   if (*before == desired) return okStatus();
   Status synced = routes_.sync(plan->blackhole_routes);
-  AuditEvent entry = baseEvent("routes_repaired", Action{"repair", std::nullopt, "", false});
+  AuditEvent entry =
+      baseEvent("routes_repaired", Action{ActionKind::kRepair, std::nullopt, "", false});
   entry.outcome = synced.ok() ? "ok" : "failed";
   entry.reason = reason;
   nlohmann::json missing = nlohmann::json::array();
@@ -521,217 +569,12 @@ Status AgentCore::resyncRoutes(const std::string& reason) {
   return synced;
 }
 
-}  // namespace shadan
-
-namespace shadan {
-
-Status AgentCore::useTrust(Trust trust, const Signer& agent_key) {
-  SHADAN_RETURN_IF_ERROR(acceptTrustUpdate(desired_.trust_version, trust, clock_));
-  if (trust.version != desired_.trust_version) {
-    DesiredState next = desired_;
-    next.trust_version = trust.version;
-    SHADAN_RETURN_IF_ERROR(store_.save(next));
-    desired_ = std::move(next);
-  }
-  trust_ = std::move(trust);
-  agent_key_ = &agent_key;
-  return okStatus();
-}
-
-OrderVerification AgentCore::checkEnvelope(std::string_view envelope_bytes) const {
-  if (!trust_ || !agent_key_) {
-    return OrderRejection{RejectReason::kTrustExpired,
-                          "this agent has no trust file: signed orders cannot be verified"};
-  }
-  // The payload type says which verification applies; it is checked again, signed, inside.
-  auto envelope = parseDsseEnvelope(envelope_bytes, "envelope", 256 * 1024);
-  if (envelope.ok() && envelope->payload_type == kAuthzPayloadType) {
-    return verifyBreakglass(envelope_bytes, *trust_, policy_, clock_,
-                            desired_.replay.seen_command_ids, gateway_id_);
-  }
-  return verifyDispatch(envelope_bytes, *trust_, AgentSelf{gateway_id_, agent_key_->keyId()},
-                        desired_.replay, policy_, clock_);
-}
-
-Result<ChangeResult> AgentCore::applyVerified(const VerifiedOrder& order) {
-  const Authz& authz = order.authz;
-  const Isolation isolation{authz.segment, authz.profile};
-  const bool isolate = authz.action == OrderAction::kIsolate;
-  Action action{isolate ? "isolate" : "restore", isolation, authz.requested_by, authz.drill,
-                &order};
-  if (auto valid = validateIsolation(authz.segment, authz.profile); !valid.ok()) {
-    return rejected(action, valid.error());
-  }
-
+Status AgentCore::storeTrustVersion(int64_t version) {
   DesiredState next = desired_;
-  std::vector<Isolation> expired = dropExpired(next);
-  if (order.dispatch) next.replay.last_seq = order.dispatch->seq;
-  // An id is remembered while its authz could still pass the freshness check (step 7 refuses
-  // an expired authz before it looks at the id), plus a margin for a clock stepped back.
-  const int64_t now_ms = toUnixMillis(clock_.now());
-  next.replay.seen_command_ids.forgetExpired(now_ms);
-  next.replay.seen_command_ids.insert(authz.command_id, commandIdForgetAfterMs(authz));
-  if (!order.breakglass) next.replay.segment_gens[authz.segment] = authz.segment_gen;
-
-  bool changed_isolation = false;
-  auto existing = std::find_if(next.isolations.begin(), next.isolations.end(),
-                               [&](const ActiveIsolation& a) { return a.isolation == isolation; });
-  if (isolate) {
-    const int64_t now = toUnixMillis(clock_.now());
-    std::optional<int64_t> deadline;
-    if (authz.ttl_s) deadline = now + *authz.ttl_s * 1000;
-    if (existing == next.isolations.end()) {
-      ActiveIsolation active;
-      active.isolation = isolation;
-      active.since_unix_ms = now;
-      active.expires_unix_ms = deadline;
-      active.origin = "order:" + authz.command_id;
-      active.drill = authz.drill;
-      next.isolations.push_back(std::move(active));
-      std::sort(next.isolations.begin(), next.isolations.end(),
-                [](const auto& a, const auto& b) { return a.isolation < b.isolation; });
-      changed_isolation = true;
-    } else if (existing->expires_unix_ms && (!deadline || *deadline > *existing->expires_unix_ms)) {
-      existing->expires_unix_ms = deadline;
-      if (!authz.drill) existing->drill = false;
-    }
-  } else if (existing != next.isolations.end()) {
-    next.isolations.erase(existing);
-    changed_isolation = true;
-  }
-  auto result = commitAndApply(std::move(next), true, std::move(expired), action);
-  if (result.ok()) result->changed = changed_isolation;
-  return result;
-}
-
-OrderOutcome AgentCore::finishOrder(Ack ack, std::optional<OrderRejection> rejection,
-                                    std::optional<ChangeResult> change) {
-  for (const auto& active : desired_.isolations) {
-    ack.isolated.push_back(active.isolation.segment + ":" + active.isolation.profile);
-  }
-  if (change) {
-    ack.ruleset_sha256 = change->report.after.sha256;
-  } else if (auto status = kernelStatus(); status.live) {
-    ack.ruleset_sha256 = status.live->sha256;
-  } else {
-    ack.ruleset_sha256 = sha256Hex("");
-  }
-  if (ack.audit.entry_hash.empty()) {
-    // No audit entry could be written for this order (the log refused): the all-zero hash says
-    // so on the wire instead of pointing at an unrelated entry.
-    ack.audit = AckAudit{0, std::string(64, '0')};
-  }
-  OrderOutcome outcome;
-  const std::string payload = serializeAck(ack);
-  const Signer* signers[] = {agent_key_};
-  auto envelope = signDsse(kAckPayloadType, payload, signers);
-  if (envelope.ok()) {
-    outcome.ack_envelope = dsseEnvelopeToJson(*envelope);
-  } else {
-    logger("agent")->critical("event=ack_signing_failed error=\"{}\"", envelope.error().message);
-  }
-  outcome.ack = std::move(ack);
-  outcome.rejection = std::move(rejection);
-  outcome.change = std::move(change);
-  return outcome;
-}
-
-OrderOutcome AgentCore::handleDispatch(std::string_view envelope_bytes) {
-  Ack ack;
-  ack.agent_id = gateway_id_;
-  ack.received_at_ms = toUnixMillis(clock_.now());
-
-  if (!trust_ || !agent_key_) {
-    OrderRejection rejection{RejectReason::kTrustExpired, "this agent has no trust file"};
-    ack.result = AckResult::kRejected;
-    ack.reason = rejection.code();
-    return finishOrder(std::move(ack), rejection, std::nullopt);
-  }
-  OrderVerification verification =
-      verifyDispatch(envelope_bytes, *trust_, AgentSelf{gateway_id_, agent_key_->keyId()},
-                     desired_.replay, policy_, clock_);
-  if (!verification.ok()) {
-    const OrderRejection& rejection = verification.rejection();
-    // What the (unverified) dispatch claimed, so the controller can match the ack; the ack's
-    // own signature says "this agent rejected what claimed to be seq N".
-    if (auto envelope = parseDsseEnvelope(envelope_bytes, "dispatch", 256 * 1024); envelope.ok()) {
-      if (auto dispatch = parseDispatch(envelope->payload); dispatch.ok()) ack.seq = dispatch->seq;
-    }
-    AuditEvent entry = baseEvent("rejected", Action{"order", std::nullopt, "controller", false});
-    entry.outcome = "rejected";
-    entry.reason = rejection.code() + ": " + rejection.message;
-    if (ack.seq > 0) entry.seq = static_cast<uint64_t>(ack.seq);
-    if (auto receipt = audit(std::move(entry)); receipt.ok()) {
-      ack.audit = AckAudit{static_cast<int64_t>(receipt->log_seq), receipt->entry_hash};
-    }
-    ack.result = AckResult::kRejected;
-    ack.reason = rejection.code();
-    return finishOrder(std::move(ack), rejection, std::nullopt);
-  }
-
-  const VerifiedOrder& order = verification.order();
-  ack.seq = order.dispatch->seq;
-  ack.command_id = order.authz.command_id;
-  last_receipt_.reset();
-  auto change = applyVerified(order);
-  if (!change.ok()) {
-    ack.result = AckResult::kFailed;
-    ack.reason = change.error().code == ErrorCode::kKernel ? "apply_failed" : "refused";
-    // The entry that recorded the failure (or the refusal).
-    if (last_receipt_) {
-      ack.audit = AckAudit{static_cast<int64_t>(last_receipt_->log_seq), last_receipt_->entry_hash};
-    }
-    return finishOrder(std::move(ack), std::nullopt, std::nullopt);
-  }
-  ack.result = change->changed ? AckResult::kApplied : AckResult::kAlreadyApplied;
-  ack.applied_at_ms = toUnixMillis(clock_.now());
-  if (change->audit) {
-    ack.audit = AckAudit{static_cast<int64_t>(change->audit->log_seq), change->audit->entry_hash};
-  }
-  return finishOrder(std::move(ack), std::nullopt, std::move(change).value());
-}
-
-void AgentCore::rememberAck(const OrderOutcome& outcome) {
-  if (outcome.rejection || outcome.ack.seq <= 0 || outcome.ack_envelope.is_null()) return;
-  const int64_t keep_ms = std::chrono::duration_cast<std::chrono::milliseconds>(kKeepAcks).count();
-  Status kept = store_.rememberAck(outcome.ack.seq, outcome.ack_envelope.dump(),
-                                   toUnixMillis(clock_.now()), keep_ms);
-  if (!kept.ok()) {
-    logger("agent")->error("event=ack_not_kept seq={} error=\"{}\"", outcome.ack.seq,
-                           kept.error().message);
-  }
-}
-
-std::vector<std::pair<int64_t, nlohmann::json>> AgentCore::recentAcks() {
-  const auto since = clock_.now() - kKeepAcks;
-  auto stored = store_.recentAcks(toUnixMillis(since), kResendAcks);
-  if (!stored.ok()) {
-    logger("agent")->error("event=acks_unreadable error=\"{}\"", stored.error().message);
-    return {};
-  }
-  std::vector<std::pair<int64_t, nlohmann::json>> envelopes;
-  for (const StoredAck& ack : *stored) {
-    // Our own writing, but parsed without exceptions all the same.
-    nlohmann::json envelope = nlohmann::json::parse(ack.envelope, nullptr, false);
-    if (!envelope.is_discarded()) envelopes.emplace_back(ack.seq, std::move(envelope));
-  }
-  return envelopes;
-}
-
-Result<ChangeResult> AgentCore::applyBreakglass(std::string_view authz_envelope_bytes) {
-  if (!trust_) return makeError(ErrorCode::kInvalidArgument, "no trust file: cannot verify");
-  OrderVerification verification = verifyBreakglass(authz_envelope_bytes, *trust_, policy_, clock_,
-                                                    desired_.replay.seen_command_ids, gateway_id_);
-  if (!verification.ok()) {
-    const OrderRejection& rejection = verification.rejection();
-    AuditEvent entry = baseEvent("rejected", Action{"breakglass", std::nullopt, "local", false});
-    entry.outcome = "rejected";
-    entry.reason = rejection.code() + ": " + rejection.message;
-    (void)audit(std::move(entry));
-    return makeError(ErrorCode::kInvalidArgument,
-                     "break-glass file refused (" + rejection.code() + "): " + rejection.message);
-  }
-  return applyVerified(verification.order());
+  next.trust_version = version;
+  SHADAN_RETURN_IF_ERROR(store_.save(next));
+  desired_ = std::move(next);
+  return okStatus();
 }
 
 }  // namespace shadan

@@ -3,8 +3,9 @@
 // AgentCore: the one writer of a gateway's desired state and kernel dataplane.
 //
 // Every way of changing what the gateway enforces — the local CLI without a daemon, the daemon's
-// control socket, (later) signed orders from the controller, timers and repairs — goes through
-// one AgentCore, which
+// control socket, signed orders from the controller and break-glass files (verified by
+// SignedOrders, agents/signed_orders.h, which this class owns), timers and repairs — goes
+// through one AgentCore, which
 //   - validates the request against the policy (segment, profile, borders) before anything else,
 //   - commits the new desired state (one durable transaction), then
 //   - applies it in one kernel transaction (Enforcer) and, if the kernel refuses, puts the stored
@@ -15,6 +16,8 @@
 // it.
 
 #include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -113,9 +116,14 @@ struct OrderOutcome {
   std::optional<ChangeResult> change;  // when it was carried out
 };
 
+class SignedOrders;  // agents/signed_orders.h
+
 class AgentCore {
  public:
   AgentCore(const Policy& policy, std::string gateway_id, AgentCoreDeps deps);
+  ~AgentCore();
+  AgentCore(const AgentCore&) = delete;
+  AgentCore& operator=(const AgentCore&) = delete;
 
   // Loads the stored desired state, drops isolations whose deadline has passed (a deadline that
   // passed while nothing ran is honoured now) and applies the rest: the fail-closed start of the
@@ -161,13 +169,23 @@ class AgentCore {
   const Policy& policy() const { return policy_; }
   const std::string& gatewayId() const { return gateway_id_; }
 
-  // Signed orders need the trust file and the agent's own key. Refuses a trust file that is
-  // expired or older than the one this agent held before (persisted).
+  // Signed orders: these forward to SignedOrders (agents/signed_orders.h) and are defined in
+  // signed_orders.cc. They need the trust file and the agent's own key: useTrust refuses a trust
+  // file that is expired or older than the one this agent held before (persisted).
   Status useTrust(Trust trust, const Signer& agent_key);
 
   // PROTOCOL.md steps 1-9 for one dispatch envelope from the controller: verify, persist
   // (replay state and desired state in one transaction), apply, audit, and a signed ack.
+  // The envelope as it arrived inside the already strictly parsed controller frame: verified as
+  // it is, never serialised or parsed again.
+  OrderOutcome handleDispatch(const nlohmann::json& envelope);
+  // The envelope as text (tests, benchmarks): size-capped and strictly parsed once, then the
+  // same steps. The std::string overload only keeps a std::string argument from being ambiguous
+  // between the other two (json converts from a string too).
   OrderOutcome handleDispatch(std::string_view envelope_bytes);
+  OrderOutcome handleDispatch(const std::string& envelope_bytes) {
+    return handleDispatch(std::string_view(envelope_bytes));
+  }
 
   // Keeps the signed ack of a verified order (applied, already applied or failed) for a day, so
   // that an ack lost with a connection or a restart can be sent again. Called after the ack is
@@ -189,26 +207,65 @@ class AgentCore {
   Result<Isolation> validateIsolation(const std::string& segment, const std::string& profile) const;
 
  private:
-  // Commits `next`, applies it, and puts `desired_` back in store and memory if the kernel
-  // refuses. `changed` says whether `next` differs from the current desired state.
+  // SignedOrders is the signed-order half of this class, in its own file: it builds the next
+  // desired state of a verified order from desired_ and hands it to commitAndApply, audits
+  // through audit()/baseEvent()/rejected(), reads last_receipt_, and keeps acks in store_. It
+  // writes desired_ only through commitAndApply and storeTrustVersion.
+  friend class SignedOrders;
+
+  // What a change is, for commitAndApply's branches and for the audit trail.
+  enum class ActionKind {
+    kIsolate,
+    kRestore,
+    kExpire,
+    kStart,
+    kRevertDrills,
+    kRepair,
+    kOrder,       // a dispatch refused before it said what it wanted
+    kBreakglass,  // a break-glass file refused before it said what it wanted
+  };
+  // The audit trail's `what.action` ("isolate", "revert_drills", ...).
+  static const char* actionName(ActionKind kind);
+
   struct Action {
-    std::string name;  // isolate | restore | expire | start
+    ActionKind kind;
     std::optional<Isolation> isolation;
     std::string requested_by;
     bool drill = false;
     const VerifiedOrder* order = nullptr;  // for signed orders: who signed, ids, reason
   };
-  Result<ChangeResult> applyVerified(const VerifiedOrder& order);
-  OrderOutcome finishOrder(Ack ack, std::optional<OrderRejection> rejection,
-                           std::optional<ChangeResult> change);
+
+  // Commits `next`, applies it, and puts `desired_` back in store and memory if the kernel
+  // refuses; `changed` says whether `next` differs from the current desired state. In order:
+  // plan, lockout check (refuses before anything is written), "accepted" audit entry, commit,
+  // apply (undone on a kernel refusal), conntrack, ruleset hash, "applied" audit entry.
   Result<ChangeResult> commitAndApply(DesiredState next, bool changed,
                                       std::vector<Isolation> expired, const Action& action);
+  // Safety rule 1, for a change that adds an isolation: foreign rules that would drop the
+  // management path. Findings are added to `warnings`; the error is the refusal when the policy
+  // says so. The foreign ruleset it read is left in `foreign_ruleset` for forgetConntrack.
+  std::optional<Error> checkLockout(std::optional<nlohmann::json>& foreign_ruleset,
+                                    std::vector<std::string>& warnings);
+  // After the kernel took `next`: deletes the conntrack entries the policy wants gone for this
+  // change. A failure is a warning in `result`; the change stands.
+  void forgetConntrack(const Action& action, bool changed, const DesiredState& previous,
+                       const DesiredState& next, std::optional<nlohmann::json>& foreign_ruleset,
+                       ChangeResult& result);
+  // The kernel refused `next` after it was committed: puts the isolations of `previous` back
+  // (keeping the replay state of `next`), audits the failure and returns the error to report.
+  Error undoCommit(const DesiredState& previous, const DesiredState& next, bool changed,
+                   const Action& action, Error error);
   // Appends an audit entry; a failure is logged loudly and returned, never thrown.
   enum class AuditDurability { kSynced, kBuffered };
   Result<AuditReceipt> audit(AuditEvent event,
                              AuditDurability durability = AuditDurability::kSynced);
+  // An entry with `event` and where it happened, and nothing else.
+  AuditEvent bareEvent(const std::string& event) const;
+  // bareEvent plus who asked and what for `action`.
   AuditEvent baseEvent(const std::string& event, const Action& action) const;
   Error rejected(const Action& action, Error error);
+  // Persists `version` as the trust file version this agent holds.
+  Status storeTrustVersion(int64_t version);
   // The prefixes of `segments`' (non-default) segments.
   std::vector<IpPrefix> prefixesOf(const std::vector<Isolation>& isolations) const;
   Result<EnforceReport> applyDesired(const DesiredState& state);
@@ -224,9 +281,8 @@ class AgentCore {
   const Clock& clock_;
   Enforcer enforcer_;
   DesiredState desired_;
-  std::optional<Trust> trust_;
   std::optional<AuditReceipt> last_receipt_;  // of the latest entry this core appended
-  const Signer* agent_key_ = nullptr;
+  std::unique_ptr<SignedOrders> orders_;      // never null
 };
 
 }  // namespace shadan

@@ -23,20 +23,6 @@ const std::map<std::string, ErrorCode>& errorCodesByName() {
   return kCodes;
 }
 
-nlohmann::json isolationsJson(const DesiredState& state) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& active : state.isolations) {
-    nlohmann::json item = {{"segment", active.isolation.segment},
-                           {"profile", active.isolation.profile},
-                           {"since", formatRfc3339(active.since_unix_ms)},
-                           {"origin", active.origin}};
-    if (active.expires_unix_ms) item["expires"] = formatRfc3339(*active.expires_unix_ms);
-    if (active.drill) item["drill"] = true;
-    list.push_back(std::move(item));
-  }
-  return list;
-}
-
 nlohmann::json pairsJson(const std::vector<Isolation>& pairs) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& p : pairs) list.push_back({{"segment", p.segment}, {"profile", p.profile}});
@@ -86,6 +72,20 @@ nlohmann::json statusAnswer(AgentCore& core) {
 }
 
 }  // namespace
+
+nlohmann::json isolationsJson(const DesiredState& state) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& active : state.isolations) {
+    nlohmann::json item = {{"segment", active.isolation.segment},
+                           {"profile", active.isolation.profile},
+                           {"since", formatRfc3339(active.since_unix_ms)},
+                           {"origin", active.origin}};
+    if (active.expires_unix_ms) item["expires"] = formatRfc3339(*active.expires_unix_ms);
+    if (active.drill) item["drill"] = true;
+    list.push_back(std::move(item));
+  }
+  return list;
+}
 
 nlohmann::json ControlRequest::toJson() const {
   nlohmann::json doc = {{"op", op}};

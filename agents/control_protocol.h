@@ -54,6 +54,11 @@ Result<ControlRequest> parseControlRequest(std::string_view text);
 nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& request,
                                     const std::string& origin);
 
+// The active isolations of `state` as status and change answers list them (segment, profile,
+// since, origin, and expires/drill when set). The one rendering for the daemon, the in-process
+// CLI and the offline status, so the answers cannot drift apart.
+nlohmann::json isolationsJson(const DesiredState& state);
+
 // The answer for an error that happened before a request could be handled.
 nlohmann::json errorAnswer(const std::string& command, const Error& error);
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "agents/json_size.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
 
@@ -294,20 +295,57 @@ const OrderRejection& OrderVerification::rejection() const {
   return std::get<1>(data_);
 }
 
-OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& trust,
-                                 const AgentSelf& self, const AgentReplayState& replay,
-                                 const Policy& policy, const Clock& clock,
-                                 const OrderVerifierOptions& options) {
+namespace {
+
+// One dispatch envelope on its way through steps 0-7, and what has been parsed of it so far, so
+// that a rejection can name the seq the dispatch claimed without parsing anything twice.
+struct DispatchInput {
+  const nlohmann::json* doc = nullptr;  // the envelope; nullptr when it did not parse
+  const Error* parse_error = nullptr;   // why it did not parse (nullptr: not tried, too large)
+  size_t size = 0;                      // bytes as received, or the compact size of `doc`
+  bool size_at_least = false;  // `size` is a lower bound: measuring stopped past the frame cap
+  std::optional<Result<DsseEnvelope>> envelope;  // once tried
+  std::optional<Result<Dispatch>> dispatch;      // once tried (the unverified payload)
+};
+
+const Result<DsseEnvelope>& envelopeOf(DispatchInput& input) {
+  if (!input.envelope) input.envelope = dsseEnvelopeFromJson(*input.doc, "dispatch envelope", "");
+  return *input.envelope;
+}
+
+const Result<Dispatch>& dispatchOf(DispatchInput& input) {
+  if (!input.dispatch) input.dispatch = parseDispatch(envelopeOf(input)->payload);
+  return *input.dispatch;
+}
+
+// The seq an unverified dispatch claims, when its envelope and payload parse: the controller
+// matches the ack of a rejection by it, and the ack's signature says only "this agent rejected
+// what claimed to be seq N". Looked at up to the channel's frame cap, past the envelope cap.
+std::optional<int64_t> claimedSeq(DispatchInput& input) {
+  if (input.doc == nullptr || input.size > kDispatchClaimMaxBytes) return std::nullopt;
+  if (!envelopeOf(input).ok()) return std::nullopt;
+  const Result<Dispatch>& dispatch = dispatchOf(input);
+  if (!dispatch.ok()) return std::nullopt;
+  return dispatch->seq;
+}
+
+OrderVerification checkDispatch(DispatchInput& input, const Trust& trust, const AgentSelf& self,
+                                const AgentReplayState& replay, const Policy& policy,
+                                const Clock& clock, const OrderVerifierOptions& options) {
   const int64_t now_ms = toUnixMillis(clock.now());
   if (auto rejection = checkTrustCurrent(trust, now_ms)) return *rejection;
 
   // 1. Size cap, strict envelope, exact type.
-  if (envelope_bytes.size() > kDsseEnvelopeMaxBytes) {
-    return reject(RejectReason::kOversized,
-                  "dispatch envelope of " + std::to_string(envelope_bytes.size()) +
-                      " bytes is over the " + std::to_string(kDsseEnvelopeMaxBytes) + "-byte cap");
+  if (input.size > kDsseEnvelopeMaxBytes) {
+    const std::string size = input.size_at_least
+                                 ? "more than " + std::to_string(kDispatchClaimMaxBytes)
+                                 : std::to_string(input.size);
+    return reject(RejectReason::kOversized, "dispatch envelope of " + size + " bytes is over the " +
+                                                std::to_string(kDsseEnvelopeMaxBytes) +
+                                                "-byte cap");
   }
-  auto envelope = parseDsseEnvelope(envelope_bytes, "dispatch envelope");
+  if (input.doc == nullptr) return parseRejection(*input.parse_error, RejectReason::kBadEnvelope);
+  const Result<DsseEnvelope>& envelope = envelopeOf(input);
   if (!envelope.ok()) return parseRejection(envelope.error(), RejectReason::kBadEnvelope);
   if (envelope->payload_type != kDispatchPayloadType) {
     return reject(RejectReason::kWrongPayloadType,
@@ -333,7 +371,7 @@ OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& t
   }
 
   // 3. Strict dispatch, addressed to this agent and this agent's key.
-  auto dispatch = parseDispatch(envelope->payload);
+  const Result<Dispatch>& dispatch = dispatchOf(input);
   if (!dispatch.ok()) return parseRejection(dispatch.error(), RejectReason::kBadPayload);
   if (dispatch->agent_id != self.agent_id) {
     return reject(RejectReason::kNotForThisAgent,
@@ -392,8 +430,53 @@ OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& t
   out.controller_keyid = verification->validKeyIds().front();
   out.authz_sha256 = checked.sha256;
   out.authz = std::move(checked.authz);
-  out.dispatch = std::move(*dispatch);
+  out.dispatch = std::move(*input.dispatch).value();
   return out;
+}
+
+// checkDispatch, with the claimed seq added to a rejection.
+OrderVerification verifyDispatchInput(DispatchInput& input, const Trust& trust,
+                                      const AgentSelf& self, const AgentReplayState& replay,
+                                      const Policy& policy, const Clock& clock,
+                                      const OrderVerifierOptions& options) {
+  OrderVerification verification =
+      checkDispatch(input, trust, self, replay, policy, clock, options);
+  if (verification.ok()) return verification;
+  OrderRejection rejection = verification.rejection();
+  rejection.claimed_seq = claimedSeq(input);
+  return rejection;
+}
+
+}  // namespace
+
+OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& trust,
+                                 const AgentSelf& self, const AgentReplayState& replay,
+                                 const Policy& policy, const Clock& clock,
+                                 const OrderVerifierOptions& options) {
+  DispatchInput input;
+  input.size = envelope_bytes.size();
+  // Parsed once, up to the frame cap: past the envelope cap only for the claimed seq.
+  std::optional<Result<nlohmann::json>> doc;
+  if (envelope_bytes.size() <= kDispatchClaimMaxBytes) {
+    doc = parseStrictJson(envelope_bytes, "dispatch envelope", kDispatchClaimMaxBytes);
+    if (doc->ok()) {
+      input.doc = &doc->value();
+    } else {
+      input.parse_error = &doc->error();
+    }
+  }
+  return verifyDispatchInput(input, trust, self, replay, policy, clock, options);
+}
+
+OrderVerification verifyDispatchJson(const nlohmann::json& envelope, const Trust& trust,
+                                     const AgentSelf& self, const AgentReplayState& replay,
+                                     const Policy& policy, const Clock& clock,
+                                     const OrderVerifierOptions& options) {
+  DispatchInput input;
+  input.doc = &envelope;
+  input.size = compactJsonSize(envelope, kDispatchClaimMaxBytes);
+  input.size_at_least = input.size > kDispatchClaimMaxBytes;
+  return verifyDispatchInput(input, trust, self, replay, policy, clock, options);
 }
 
 int64_t commandIdForgetAfterMs(const Authz& authz, const OrderVerifierOptions& options) {

@@ -44,6 +44,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -93,6 +94,9 @@ const char* rejectReasonCode(RejectReason reason);
 struct OrderRejection {
   RejectReason reason;
   std::string message;  // for people; may quote (escaped, length-limited) input
+  // A refused dispatch: the seq it claimed, unverified, when its envelope and payload parse (so
+  // the controller can match the ack). Never set for break-glass.
+  std::optional<int64_t> claimed_seq = std::nullopt;
 
   std::string code() const { return rejectReasonCode(reason); }
   // "<code>: <message>" as an Error, for callers that propagate Result values.
@@ -157,11 +161,28 @@ class [[nodiscard]] OrderVerification {
   std::variant<VerifiedOrder, OrderRejection> data_;
 };
 
-// Steps 0-7 for one dispatch envelope as received (raw bytes).
+// How large a refused dispatch envelope may be and still have its claimed seq read (the
+// controller channel's frame cap): the envelope cap (kDsseEnvelopeMaxBytes) refuses it, the ack
+// of the refusal still names the seq.
+inline constexpr size_t kDispatchClaimMaxBytes = 256 * 1024;
+
+// Steps 0-7 for one dispatch envelope as received (raw bytes): size-capped, parsed strictly once,
+// then checked as verifyDispatchJson does.
 OrderVerification verifyDispatch(std::string_view envelope_bytes, const Trust& trust,
                                  const AgentSelf& self, const AgentReplayState& replay,
                                  const Policy& policy, const Clock& clock,
                                  const OrderVerifierOptions& options = {});
+
+// Steps 0-7 for a dispatch envelope that arrived inside an already strictly parsed frame (no
+// duplicate keys, no floats): nothing is serialised or parsed again. The envelope cap holds
+// for its compact size (what it would measure as text); the DSSE payload caps apply after base64
+// decoding as on the text path. Gives the same verdict as verifyDispatch(envelope.dump()); only
+// the message of an envelope over kDispatchClaimMaxBytes differs ("more than N bytes"): it is
+// not measured to the end.
+OrderVerification verifyDispatchJson(const nlohmann::json& envelope, const Trust& trust,
+                                     const AgentSelf& self, const AgentReplayState& replay,
+                                     const Policy& policy, const Clock& clock,
+                                     const OrderVerifierOptions& options = {});
 
 // Break-glass: an authz envelope read from a file and applied on this gateway with no
 // controller. Isolate only; signed by the breakglass threshold of distinct identities; no

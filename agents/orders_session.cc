@@ -39,7 +39,7 @@ void OrdersSession::onDisconnected(const std::string& reason) {
 }
 
 OrderOutcome OrdersSession::onDispatch(const nlohmann::json& envelope) {
-  OrderOutcome outcome = core_.handleDispatch(envelope.dump());
+  OrderOutcome outcome = core_.handleDispatch(envelope);
   auto log = logger("agent");
   if (outcome.rejection) {
     log->warn("event=order_rejected seq={} reason={}", outcome.ack.seq, outcome.rejection->code());

@@ -322,6 +322,18 @@ TEST_F(AgentCliTest, StatusWithoutKernelAccessStillShowsDesiredStateButFails) {
   EXPECT_NE(out_.str().find("kernel: unknown (no netlink here)"), std::string::npos);
 }
 
+TEST_F(AgentCliTest, OfflineStatusJsonMarksDrills) {
+  ASSERT_EQ(run({"isolate", "office", "--drill", "--ttl", "30m"}), kExitOk) << err_.str();
+  kernel_unavailable_ = true;
+  EXPECT_EQ(run({"status", "--json"}), kExitFailed);
+  auto doc = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(doc["kernel"]["state"], "unknown");
+  ASSERT_EQ(doc["isolations"].size(), 1u);
+  EXPECT_EQ(doc["isolations"][0]["segment"], "office");
+  EXPECT_EQ(doc["isolations"][0]["drill"], true);
+  EXPECT_TRUE(doc["isolations"][0].contains("expires"));
+}
+
 TEST_F(AgentCliTest, PlanPrintsWithoutApplying) {
   ASSERT_EQ(run({"plan", "office", "--policy", kLabPolicy, "--gateway", "gw"}, false), kExitOk)
       << err_.str();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/sha256.h"
+#include "common/strict_json.h"
 
 namespace shadan {
 namespace {
@@ -55,6 +56,13 @@ constexpr const char* kPolicy = R"({
 })";
 
 using Signers = std::vector<const Signer*>;
+
+struct HostileCase {
+  std::string name;
+  std::function<std::string()> bytes;
+  RejectReason expected;
+  std::function<void(AgentReplayState&)> edit_replay = {};
+};
 
 class OrderVerifierTest : public ::testing::Test {
  protected:
@@ -145,6 +153,8 @@ class OrderVerifierTest : public ::testing::Test {
 
   std::string goodBytes() const { return dispatchBytes(authzDoc(), {&sato_}); }
 
+  std::vector<HostileCase> hostileCases() const;
+
   OrderVerification verify(const std::string& bytes) const {
     return verifyDispatch(bytes, trust_, self_, replay_, policy_, clock_);
   }
@@ -230,14 +240,8 @@ TEST_F(OrderVerifierTest, AcceptsIssuedAtWithinTheSkew) {
   EXPECT_TRUE(late.ok()) << late.rejection().message;
 }
 
-struct HostileCase {
-  std::string name;
-  std::function<std::string()> bytes;
-  RejectReason expected;
-  std::function<void(AgentReplayState&)> edit_replay = {};
-};
-
-TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
+// Dispatch envelopes to refuse, one or more per check of steps 1-7, with their reason code.
+std::vector<HostileCase> OrderVerifierTest::hostileCases() const {
   const auto good = [this] { return goodBytes(); };
   // The good dispatch envelope as JSON, to tamper with after signing.
   const auto good_envelope = [this] { return json::parse(goodBytes()); };
@@ -249,42 +253,44 @@ TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
   };
   const json unknown_segment = edited(authzDoc(), [](json& d) { d["segment"] = "nope"; });
 
-  const std::vector<HostileCase> cases = {
+  return {
       // Step 1: size, envelope, type.
-      {"oversized", [&] { return good() + std::string(kDsseEnvelopeMaxBytes, ' '); },
+      {"oversized", [=, this] { return good() + std::string(kDsseEnvelopeMaxBytes, ' '); },
        RejectReason::kOversized},
       {"truncated",
-       [&] {
+       [=, this] {
          const std::string b = good();
          return b.substr(0, b.size() / 2);
        },
        RejectReason::kBadEnvelope},
       {"empty", [] { return std::string(); }, RejectReason::kBadEnvelope},
       {"extra envelope member",
-       [&] { return edited(good_envelope(), [](json& d) { d["x"] = 1; }).dump(); },
+       [=, this] { return edited(good_envelope(), [](json& d) { d["x"] = 1; }).dump(); },
        RejectReason::kBadEnvelope},
       {"bad base64 payload",
-       [&] { return edited(good_envelope(), [](json& d) { d["payload"] = "!!!!"; }).dump(); },
+       [=, this] { return edited(good_envelope(), [](json& d) { d["payload"] = "!!!!"; }).dump(); },
        RejectReason::kBadEnvelope},
       {"duplicate key in envelope",
-       [&] {
+       [=, this] {
          std::string text = good();
          return "{\"payloadType\":\"x\"," + text.substr(1);
        },
        RejectReason::kDuplicateKey},
       {"tampered payloadType",
-       [&] {
+       [=, this] {
          return edited(good_envelope(),
                        [](json& d) { d["payloadType"] = std::string(kAuthzPayloadType); })
              .dump();
        },
        RejectReason::kWrongPayloadType},
       {"ack type signed by the controller",
-       [&] { return signedDispatch(dispatchDoc(json::parse(good())).dump(), {}, kAckPayloadType); },
+       [=, this] {
+         return signedDispatch(dispatchDoc(json::parse(good())).dump(), {}, kAckPayloadType);
+       },
        RejectReason::kWrongPayloadType},
       // Step 2: controller signature.
       {"tampered payload",
-       [&] {
+       [=, this] {
          return edited(
                     good_envelope(),
                     [&](json& d) {
@@ -298,21 +304,21 @@ TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
        },
        RejectReason::kBadControllerSignature},
       {"dispatch signed by an unknown key",
-       [&] {
+       [=, this] {
          return signedDispatch(
              dispatchDoc(envelopeJson(kAuthzPayloadType, authzDoc().dump(), {&sato_})).dump(),
              {&eve_});
        },
        RejectReason::kBadControllerSignature},
       {"dispatch signed by an operator, not the controller",
-       [&] {
+       [=, this] {
          return signedDispatch(
              dispatchDoc(envelopeJson(kAuthzPayloadType, authzDoc().dump(), {&sato_})).dump(),
              {&sato_});
        },
        RejectReason::kBadControllerSignature},
       {"controller signature plus a forged second one",
-       [&] {
+       [=, this] {
          return edited(good_envelope(),
                        [&](json& d) {
                          d["signatures"].push_back(
@@ -324,7 +330,7 @@ TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
        RejectReason::kBadControllerSignature},
       // Step 3: the dispatch itself.
       {"duplicate key in dispatch",
-       [&] {
+       [=, this] {
          std::string text =
              dispatchDoc(envelopeJson(kAuthzPayloadType, authzDoc().dump(), {&sato_})).dump();
          text.insert(1, R"("seq":2000000,)");
@@ -359,13 +365,13 @@ TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
        [](AgentReplayState& r) { r.last_seq = 5000; }},
       // Step 6: the authz signatures and threshold.
       {"authz payloadType of a dispatch",
-       [&] {
+       [=, this] {
          return signedDispatch(
              dispatchDoc(envelopeJson(kDispatchPayloadType, authzDoc().dump(), {&sato_})).dump());
        },
        RejectReason::kWrongPayloadType},
       {"authz payload altered by the controller",
-       [&] {
+       [=, this] {
          json authz_envelope = envelopeJson(kAuthzPayloadType, authzDoc().dump(), {&sato_});
          const std::string changed = restoreDoc().dump();
          authz_envelope["payload"] =
@@ -374,7 +380,7 @@ TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
        },
        RejectReason::kBadAuthzSignature},
       {"authz payloadType altered by the controller",
-       [&] {
+       [=, this] {
          json authz_envelope = envelopeJson(kAuthzPayloadType, authzDoc().dump(), {&sato_});
          authz_envelope["payloadType"] = "application/vnd.shadan.authz.v2+json";
          return signedDispatch(dispatchDoc(authz_envelope).dump());
@@ -385,7 +391,7 @@ TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
       {"authz with an unknown extra signature", with_authz(authzDoc(), {&sato_, &eve_}),
        RejectReason::kUnknownKeyid},
       {"duplicate key in authz",
-       [&] {
+       [=, this] {
          std::string text = authzDoc().dump();
          text.insert(1, R"("action":"restore",)");
          return signedDispatch(dispatchDoc(envelopeJson(kAuthzPayloadType, text, {&sato_})).dump());
@@ -478,7 +484,10 @@ TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
        with_authz(edited(authzDoc(), [](json& d) { d["profile"] = "nope"; }), {&sato_}),
        RejectReason::kUnknownProfile},
   };
+}
 
+TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
+  const std::vector<HostileCase> cases = hostileCases();
   for (const HostileCase& c : cases) {
     AgentReplayState replay = replay_;
     if (c.edit_replay) c.edit_replay(replay);
@@ -488,6 +497,108 @@ TEST_F(OrderVerifierTest, RefusesHostileInputsWithTheirReasonCode) {
         << c.name << ": " << result.rejection().message;
     EXPECT_FALSE(result.rejection().message.empty()) << c.name;
   }
+}
+
+// The daemon hands the verifier the envelope its controller frame parsed: the verdict must be
+// the one the text of that envelope gets (what the daemon used to pass, envelope.dump()).
+TEST_F(OrderVerifierTest, ParsedEnvelopeGetsTheVerdictOfItsText) {
+  // An envelope over the cap as JSON, not only as padded text: a member holding the padding
+  // (refused as oversized before its shape is looked at), and a well-formed envelope whose
+  // signature list makes it large (refused too, but the seq it claims can still be read).
+  const auto padded = [this](size_t bytes) {
+    json envelope = json::parse(goodBytes());
+    envelope["padding"] = std::string(bytes, 'x');
+    return envelope.dump();
+  };
+  const auto heavy_signature = [this](size_t bytes) {
+    json envelope = json::parse(goodBytes());
+    envelope["signatures"].push_back(
+        {{"keyid", eve_.keyId()}, {"sig", base64Encode(std::vector<uint8_t>(bytes, 7))}});
+    return envelope.dump();
+  };
+  std::vector<HostileCase> cases = hostileCases();
+  cases.push_back({"oversized by a member", [=] { return padded(kDsseEnvelopeMaxBytes); },
+                   RejectReason::kOversized});
+  cases.push_back({"oversized by a signature", [=] { return heavy_signature(100 * 1024); },
+                   RejectReason::kOversized});
+  cases.push_back({"over the frame cap", [=] { return heavy_signature(200 * 1024); },
+                   RejectReason::kOversized});
+
+  size_t compared = 0;
+  for (const HostileCase& c : cases) {
+    AgentReplayState replay = replay_;
+    if (c.edit_replay) c.edit_replay(replay);
+    // What the controller link would hand over; text it refuses never reaches the verifier.
+    auto doc = parseStrictJson(c.bytes(), "frame", 1 << 20);
+    if (!doc.ok()) continue;
+    ++compared;
+    auto from_text = verifyDispatch(doc->dump(), trust_, self_, replay, policy_, clock_);
+    auto from_json = verifyDispatchJson(*doc, trust_, self_, replay, policy_, clock_);
+    ASSERT_EQ(from_json.ok(), from_text.ok()) << c.name;
+    // "oversized" is oversized by whitespace only, which parsing drops: both accept it.
+    if (from_text.ok()) {
+      EXPECT_EQ(from_json.order().dispatch->seq, from_text.order().dispatch->seq) << c.name;
+      EXPECT_EQ(from_json.order().authz_sha256, from_text.order().authz_sha256) << c.name;
+      EXPECT_EQ(from_json.order().signer_identities, from_text.order().signer_identities);
+      continue;
+    }
+    EXPECT_EQ(from_text.rejection().code(), rejectReasonCode(c.expected))
+        << c.name << ": " << from_text.rejection().message;
+    EXPECT_EQ(from_json.rejection().code(), from_text.rejection().code()) << c.name;
+    if (doc->dump().size() <= kDispatchClaimMaxBytes) {
+      EXPECT_EQ(from_json.rejection().message, from_text.rejection().message) << c.name;
+    } else {
+      EXPECT_NE(from_json.rejection().message.find("of more than 262144 bytes"), std::string::npos)
+          << from_json.rejection().message;
+    }
+    EXPECT_EQ(from_json.rejection().claimed_seq, from_text.rejection().claimed_seq) << c.name;
+  }
+  // Only the cases that are not JSON at all (truncated, empty, duplicate keys in the envelope)
+  // are left out.
+  EXPECT_EQ(compared, cases.size() - 3);
+
+  const json good = json::parse(goodBytes());
+  auto accepted = verifyDispatchJson(good, trust_, self_, replay_, policy_, clock_);
+  ASSERT_TRUE(accepted.ok()) << accepted.rejection().message;
+  EXPECT_EQ(accepted.order().dispatch->seq, 1843);
+}
+
+// A rejection names the seq the dispatch claimed whenever its envelope and payload parse, up to
+// the frame cap, whatever step refused it; never for an envelope that does not parse.
+TEST_F(OrderVerifierTest, RejectionNamesTheClaimedSeq) {
+  struct Case {
+    const char* name;
+    std::string bytes;
+    std::optional<int64_t> seq;
+  };
+  json big = json::parse(goodBytes());
+  big["signatures"].push_back(
+      {{"keyid", eve_.keyId()}, {"sig", base64Encode(std::vector<uint8_t>(100 * 1024, 7))}});
+  json huge = json::parse(goodBytes());
+  huge["signatures"].push_back(
+      {{"keyid", eve_.keyId()}, {"sig", base64Encode(std::vector<uint8_t>(200 * 1024, 7))}});
+  const std::vector<Case> cases = {
+      {"not for this agent",
+       dispatchBytes(authzDoc(), {&sato_}, [](json& d) { d["agent_id"] = "inet-gw"; }), 1843},
+      {"signed by an operator",
+       signedDispatch(
+           dispatchDoc(envelopeJson(kAuthzPayloadType, authzDoc().dump(), {&sato_})).dump(),
+           {&sato_}),
+       1843},
+      {"oversized, well formed", big.dump(), 1843},
+      {"over the frame cap", huge.dump(), std::nullopt},
+      {"not JSON", "{\"payloadType\":", std::nullopt},
+      {"payload not a dispatch", signedDispatch(R"({"v":1})"), std::nullopt},
+  };
+  for (const Case& c : cases) {
+    auto result = verify(c.bytes);
+    ASSERT_FALSE(result.ok()) << c.name;
+    EXPECT_EQ(result.rejection().claimed_seq, c.seq) << c.name;
+  }
+  const FixedClock later(ms("2027-01-01T00:00:01Z"));
+  auto expired_trust = verifyDispatch(goodBytes(), trust_, self_, replay_, policy_, later);
+  ASSERT_FALSE(expired_trust.ok());
+  EXPECT_EQ(expired_trust.rejection().claimed_seq, 1843);
 }
 
 TEST_F(OrderVerifierTest, TrustDisallowingOnBehalfRefusesIt) {

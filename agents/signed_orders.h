@@ -1,0 +1,68 @@
+#pragma once
+
+// SignedOrders: the signed-order half of AgentCore (PROTOCOL.md "Agent verification order").
+//
+// It holds the trust file and the agent's own key, has each dispatch (or break-glass file)
+// verified by agents/order_verifier.h, carries a verified order out through the core's one
+// commit-and-apply path, and answers every dispatch, rejected ones included, with an ack signed
+// by the agent key. It also keeps the acks of verified orders for resending.
+//
+// Owned by one AgentCore, which forwards its public order methods here; callers use those.
+// Threading: the core's (one thread). The core outlives it.
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "agents/agent_core.h"
+#include "agents/order_verifier.h"
+#include "common/ed25519.h"
+#include "common/orders.h"
+#include "common/result.h"
+#include "common/trust.h"
+
+namespace shadan {
+
+class SignedOrders {
+ public:
+  explicit SignedOrders(AgentCore& core);
+
+  // Contracts as documented on the AgentCore methods of the same names.
+  Status useTrust(Trust trust, const Signer& agent_key);
+  OrderOutcome handleDispatch(const nlohmann::json& envelope);
+  OrderOutcome handleDispatch(std::string_view envelope_bytes);
+  void rememberAck(const OrderOutcome& outcome);
+  std::vector<std::pair<int64_t, nlohmann::json>> recentAcks();
+  Result<ChangeResult> applyBreakglass(std::string_view authz_envelope_bytes);
+  OrderVerification checkEnvelope(std::string_view envelope_bytes) const;
+
+ private:
+  using Action = AgentCore::Action;
+  using ActionKind = AgentCore::ActionKind;
+
+  bool ready() const { return trust_.has_value() && agent_key_ != nullptr; }
+  AgentSelf self() const;
+  // An ack stamped with this agent and the time the dispatch arrived.
+  Ack receivedAck() const;
+  // The ack for a dispatch that arrived before useTrust(): rejected, and not audited.
+  OrderOutcome refuseUntrusted(Ack ack);
+  // The rest of handleDispatch once `verification` is known (both overloads): audit a
+  // rejection, or apply the order; then the signed ack.
+  OrderOutcome answer(Ack ack, const OrderVerification& verification);
+  // A verified order's change of the desired state (replay state included), committed and
+  // applied by the core.
+  Result<ChangeResult> applyVerified(const VerifiedOrder& order);
+  // Completes `ack` (isolations now, ruleset hash, audit reference) and signs it.
+  OrderOutcome finishOrder(Ack ack, std::optional<OrderRejection> rejection,
+                           std::optional<ChangeResult> change);
+
+  AgentCore& core_;
+  std::optional<Trust> trust_;
+  const Signer* agent_key_ = nullptr;
+};
+
+}  // namespace shadan
