@@ -104,71 +104,18 @@ bool containsFloat(const Json& value) {
   return false;
 }
 
-// ---- strict typed reading of a parsed entry ----
+// Audit messages name a field the way they always have: `field "who.keyids" must be ...`.
+StrictObjectReader auditReader(const Json& object) {
+  return StrictObjectReader(object, "entry", "", StrictJsonWording::kAuditFields);
+}
 
-class FieldReader {
- public:
-  FieldReader(const Json& object, std::string where) : object_(object), where_(std::move(where)) {}
-
-  Status onlyKeys(std::initializer_list<std::string_view> allowed) const {
-    for (const auto& item : object_.items()) {
-      if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end()) {
-        return fail(item.key(), "unknown field");
-      }
-    }
-    return okStatus();
-  }
-  Status string(const char* key, std::optional<std::string>& out) const {
-    if (!object_.contains(key)) return okStatus();
-    const Json& value = object_.at(key);
-    if (!value.is_string()) return fail(key, "must be a string");
-    out = value.get<std::string>();
-    return okStatus();
-  }
-  Status strings(const char* key, std::optional<std::vector<std::string>>& out) const {
-    if (!object_.contains(key)) return okStatus();
-    const Json& value = object_.at(key);
-    if (!value.is_array()) return fail(key, "must be an array of strings");
-    std::vector<std::string> items;
-    for (const Json& item : value) {
-      if (!item.is_string()) return fail(key, "must be an array of strings");
-      items.push_back(item.get<std::string>());
-    }
-    out = std::move(items);
-    return okStatus();
-  }
-  Status unsignedInt(const char* key, std::optional<uint64_t>& out) const {
-    if (!object_.contains(key)) return okStatus();
-    const Json& value = object_.at(key);
-    if (!value.is_number_unsigned()) return fail(key, "must be a non-negative integer");
-    out = value.get<uint64_t>();
-    return okStatus();
-  }
-  Status boolean(const char* key, std::optional<bool>& out) const {
-    if (!object_.contains(key)) return okStatus();
-    const Json& value = object_.at(key);
-    if (!value.is_boolean()) return fail(key, "must be true or false");
-    out = value.get<bool>();
-    return okStatus();
-  }
-  const Json* object(const char* key, Status& status) const {
-    if (!object_.contains(key)) return nullptr;
-    const Json& value = object_.at(key);
-    if (!value.is_object()) {
-      status = fail(key, "must be an object");
-      return nullptr;
-    }
-    return &value;
-  }
-  std::string where(std::string_view key) const { return where_ + std::string(key); }
-
- private:
-  Error fail(std::string_view key, const std::string& what) const {
-    return makeError(ErrorCode::kParse, "field \"" + where_ + std::string(key) + "\" " + what);
-  }
-  const Json& object_;
-  std::string where_;
-};
+// Moves a successful read into `out`.
+template <typename T>
+Status assign(Result<T> read, T& out) {
+  if (!read.ok()) return read.error();
+  out = std::move(*read);
+  return okStatus();
+}
 
 template <typename T>
 void put(Json& out, const char* key, const std::optional<T>& value) {
@@ -268,90 +215,80 @@ Result<AuditRecord> parseAuditLine(std::string_view line) {
   if (!parsed.ok()) return parsed.error();
   const Json& doc = *parsed;
   if (!doc.is_object()) return makeError(ErrorCode::kParse, "entry is not a JSON object");
-  FieldReader top(doc, "");
-  SHADAN_RETURN_IF_ERROR(top.onlyKeys(
-      {"log_id", "log_seq", "ts", "prev_hash", "event", "outcome", "reason", "who", "what", "why",
-       "where", "command_id", "correlation_id", "seq", "authz_sha256", "drill", "detail"}));
-  for (const char* required : {"log_id", "log_seq", "ts", "prev_hash", "event"}) {
-    if (!doc.contains(required)) {
-      return makeError(ErrorCode::kParse, std::string("missing field \"") + required + "\"");
-    }
-  }
+  const StrictObjectReader top = auditReader(doc);
+  SHADAN_RETURN_IF_ERROR(
+      top.checkMembers({"log_id", "log_seq", "ts", "prev_hash", "event"},
+                       {"outcome", "reason", "who", "what", "why", "where", "command_id",
+                        "correlation_id", "seq", "authz_sha256", "drill", "detail"}));
   AuditRecord record;
-  std::optional<std::string> text;
-  std::optional<uint64_t> number;
-  SHADAN_RETURN_IF_ERROR(top.string("log_id", text));
-  record.log_id = *text;
-  SHADAN_RETURN_IF_ERROR(top.unsignedInt("log_seq", number));
-  record.log_seq = *number;
-  SHADAN_RETURN_IF_ERROR(top.string("ts", text));
-  if (!isRfc3339UtcShape(*text)) {
+  SHADAN_RETURN_IF_ERROR(assign(top.string("log_id"), record.log_id));
+  SHADAN_RETURN_IF_ERROR(assign(top.unsignedInteger("log_seq"), record.log_seq));
+  SHADAN_RETURN_IF_ERROR(assign(top.string("ts"), record.ts));
+  if (!isRfc3339UtcShape(record.ts)) {
     return makeError(ErrorCode::kParse, "field \"ts\" is not an RFC 3339 UTC time");
   }
-  record.ts = *text;
-  SHADAN_RETURN_IF_ERROR(top.string("prev_hash", text));
-  if (!isLowerHex64(*text)) {
+  SHADAN_RETURN_IF_ERROR(assign(top.string("prev_hash"), record.prev_hash));
+  if (!isLowerHex64(record.prev_hash)) {
     return makeError(ErrorCode::kParse, "field \"prev_hash\" is not 64 lower-case hex digits");
   }
-  record.prev_hash = *text;
-  SHADAN_RETURN_IF_ERROR(top.string("event", text));
-  if (text->empty()) return makeError(ErrorCode::kParse, "field \"event\" is empty");
   AuditEvent& e = record.event;
-  e.event = *text;
-  SHADAN_RETURN_IF_ERROR(top.string("outcome", e.outcome));
-  SHADAN_RETURN_IF_ERROR(top.string("reason", e.reason));
-  SHADAN_RETURN_IF_ERROR(top.string("command_id", e.command_id));
-  SHADAN_RETURN_IF_ERROR(top.string("correlation_id", e.correlation_id));
-  SHADAN_RETURN_IF_ERROR(top.unsignedInt("seq", e.seq));
-  SHADAN_RETURN_IF_ERROR(top.string("authz_sha256", e.authz_sha256));
-  SHADAN_RETURN_IF_ERROR(top.boolean("drill", e.drill));
+  SHADAN_RETURN_IF_ERROR(assign(top.string("event"), e.event));
+  if (e.event.empty()) return makeError(ErrorCode::kParse, "field \"event\" is empty");
+  SHADAN_RETURN_IF_ERROR(assign(top.optionalString("outcome"), e.outcome));
+  SHADAN_RETURN_IF_ERROR(assign(top.optionalString("reason"), e.reason));
+  SHADAN_RETURN_IF_ERROR(assign(top.optionalString("command_id"), e.command_id));
+  SHADAN_RETURN_IF_ERROR(assign(top.optionalString("correlation_id"), e.correlation_id));
+  SHADAN_RETURN_IF_ERROR(assign(top.optionalUnsignedInteger("seq"), e.seq));
+  SHADAN_RETURN_IF_ERROR(assign(top.optionalString("authz_sha256"), e.authz_sha256));
+  SHADAN_RETURN_IF_ERROR(assign(top.optionalBoolean("drill"), e.drill));
 
-  Status status;
-  if (const Json* who = top.object("who", status)) {
-    FieldReader r(*who, "who.");
-    SHADAN_RETURN_IF_ERROR(r.onlyKeys({"requested_by", "approvers", "keyids", "controller"}));
+  auto who = top.optionalObject("who");
+  if (!who.ok()) return who.error();
+  if (const auto& r = *who) {
+    SHADAN_RETURN_IF_ERROR(
+        r->checkMembers({}, {"requested_by", "approvers", "keyids", "controller"}));
     AuditWho value;
-    SHADAN_RETURN_IF_ERROR(r.string("requested_by", value.requested_by));
-    SHADAN_RETURN_IF_ERROR(r.strings("approvers", value.approvers));
-    SHADAN_RETURN_IF_ERROR(r.strings("keyids", value.keyids));
-    SHADAN_RETURN_IF_ERROR(r.string("controller", value.controller));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("requested_by"), value.requested_by));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalStrings("approvers"), value.approvers));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalStrings("keyids"), value.keyids));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("controller"), value.controller));
     e.who = std::move(value);
   }
-  SHADAN_RETURN_IF_ERROR(status);
-  if (const Json* what = top.object("what", status)) {
-    FieldReader r(*what, "what.");
+  auto what = top.optionalObject("what");
+  if (!what.ok()) return what.error();
+  if (const auto& r = *what) {
     SHADAN_RETURN_IF_ERROR(
-        r.onlyKeys({"action", "segment", "profile", "ruleset_before", "ruleset_after"}));
+        r->checkMembers({}, {"action", "segment", "profile", "ruleset_before", "ruleset_after"}));
     AuditWhat value;
-    SHADAN_RETURN_IF_ERROR(r.string("action", value.action));
-    SHADAN_RETURN_IF_ERROR(r.string("segment", value.segment));
-    SHADAN_RETURN_IF_ERROR(r.string("profile", value.profile));
-    SHADAN_RETURN_IF_ERROR(r.string("ruleset_before", value.ruleset_before));
-    SHADAN_RETURN_IF_ERROR(r.string("ruleset_after", value.ruleset_after));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("action"), value.action));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("segment"), value.segment));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("profile"), value.profile));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("ruleset_before"), value.ruleset_before));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("ruleset_after"), value.ruleset_after));
     e.what = std::move(value);
   }
-  SHADAN_RETURN_IF_ERROR(status);
-  if (const Json* why = top.object("why", status)) {
-    FieldReader r(*why, "why.");
-    SHADAN_RETURN_IF_ERROR(r.onlyKeys({"reason", "ticket"}));
+  auto why = top.optionalObject("why");
+  if (!why.ok()) return why.error();
+  if (const auto& r = *why) {
+    SHADAN_RETURN_IF_ERROR(r->checkMembers({}, {"reason", "ticket"}));
     AuditWhy value;
-    SHADAN_RETURN_IF_ERROR(r.string("reason", value.reason));
-    SHADAN_RETURN_IF_ERROR(r.string("ticket", value.ticket));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("reason"), value.reason));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("ticket"), value.ticket));
     e.why = std::move(value);
   }
-  SHADAN_RETURN_IF_ERROR(status);
-  if (const Json* where = top.object("where", status)) {
-    FieldReader r(*where, "where.");
-    SHADAN_RETURN_IF_ERROR(r.onlyKeys({"agent_id", "host", "version"}));
+  auto where = top.optionalObject("where");
+  if (!where.ok()) return where.error();
+  if (const auto& r = *where) {
+    SHADAN_RETURN_IF_ERROR(r->checkMembers({}, {"agent_id", "host", "version"}));
     AuditWhere value;
-    SHADAN_RETURN_IF_ERROR(r.string("agent_id", value.agent_id));
-    SHADAN_RETURN_IF_ERROR(r.string("host", value.host));
-    SHADAN_RETURN_IF_ERROR(r.string("version", value.version));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("agent_id"), value.agent_id));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("host"), value.host));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("version"), value.version));
     e.where = std::move(value);
   }
-  SHADAN_RETURN_IF_ERROR(status);
-  if (const Json* detail = top.object("detail", status)) e.detail = *detail;
-  SHADAN_RETURN_IF_ERROR(status);
+  auto detail = top.optionalObject("detail");
+  if (!detail.ok()) return detail.error();
+  if (*detail) e.detail = (*detail)->value();
   return record;
 }
 
@@ -464,25 +401,16 @@ Result<AuditCheckpoint> parseCheckpointLine(std::string_view line) {
   auto body = parseStrictJson(out.body, "checkpoint body", kAuditMaxLineBytes);
   if (!body.ok()) return body.error();
   if (!body->is_object()) return makeError(ErrorCode::kParse, "checkpoint body is not an object");
-  FieldReader r(*body, "");
-  SHADAN_RETURN_IF_ERROR(r.onlyKeys({"log_id", "size", "head_hash", "root", "ts", "keyid"}));
-  std::optional<std::string> text;
-  std::optional<uint64_t> number;
-  auto required = [&](const char* key, std::string& field) -> Status {
-    text.reset();
-    SHADAN_RETURN_IF_ERROR(r.string(key, text));
-    if (!text) return makeError(ErrorCode::kParse, std::string("missing field \"") + key + "\"");
-    field = *text;
-    return okStatus();
-  };
-  SHADAN_RETURN_IF_ERROR(required("log_id", out.log_id));
-  SHADAN_RETURN_IF_ERROR(required("head_hash", out.head_hash));
-  SHADAN_RETURN_IF_ERROR(required("root", out.root));
-  SHADAN_RETURN_IF_ERROR(required("ts", out.ts));
-  SHADAN_RETURN_IF_ERROR(required("keyid", out.key_id));
-  SHADAN_RETURN_IF_ERROR(r.unsignedInt("size", number));
-  if (!number) return makeError(ErrorCode::kParse, "missing field \"size\"");
-  out.size = *number;
+  const StrictObjectReader r = auditReader(*body);
+  // Every member is required; each getter says "missing field" in turn.
+  SHADAN_RETURN_IF_ERROR(
+      r.checkMembers({}, {"log_id", "size", "head_hash", "root", "ts", "keyid"}));
+  SHADAN_RETURN_IF_ERROR(assign(r.string("log_id"), out.log_id));
+  SHADAN_RETURN_IF_ERROR(assign(r.string("head_hash"), out.head_hash));
+  SHADAN_RETURN_IF_ERROR(assign(r.string("root"), out.root));
+  SHADAN_RETURN_IF_ERROR(assign(r.string("ts"), out.ts));
+  SHADAN_RETURN_IF_ERROR(assign(r.string("keyid"), out.key_id));
+  SHADAN_RETURN_IF_ERROR(assign(r.unsignedInteger("size"), out.size));
   if (!isLowerHex64(out.head_hash) || !isLowerHex64(out.root)) {
     return makeError(ErrorCode::kParse, "checkpoint head_hash/root are not 64 lower-case hex");
   }
