@@ -97,7 +97,8 @@ class StrictObjectReader {
 
   // Fails unless the value is an object ("must be an object") whose members are all in
   // `required` or `optional` (naming the first unknown one, in key order) and which has every
-  // `required` member (naming the first missing one, in `required` order).
+  // `required` member (naming the first missing one, in `required` order). With `required`
+  // empty it is the "only these members" check of a protocol message.
   [[nodiscard]] Status checkMembers(std::initializer_list<std::string_view> required,
                                     std::initializer_list<std::string_view> optional = {}) const;
 
