@@ -9,11 +9,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-Error parseError(std::string_view source, std::string_view pointer, const std::string& what) {
-  return makeError(ErrorCode::kParse,
-                   std::string(source) + ": " + jsonPointerDisplay(pointer) + ": " + what);
-}
-
 bool isLowerHex64(std::string_view text) {
   return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -32,31 +27,6 @@ Result<std::vector<uint8_t>> decodeCanonicalBase64(std::string_view text) {
   return bytes;
 }
 
-// Fails unless `object` has exactly the members in `names`.
-Status checkExactMembers(const Json& object, std::initializer_list<std::string_view> names,
-                         std::string_view source, std::string_view pointer) {
-  for (const auto& [key, unused] : object.items()) {
-    if (std::find(names.begin(), names.end(), key) == names.end()) {
-      return parseError(source, pointer, "unknown member " + quoteForMessage(key));
-    }
-  }
-  for (std::string_view name : names) {
-    if (!object.contains(name)) {
-      return parseError(source, pointer, "missing member \"" + std::string(name) + "\"");
-    }
-  }
-  return okStatus();
-}
-
-Result<std::string> stringMember(const Json& object, const char* name, std::string_view source,
-                                 std::string_view pointer) {
-  const Json& value = object.at(name);
-  if (!value.is_string()) {
-    return parseError(source, jsonPointerAppend(pointer, name), "must be a string");
-  }
-  return value.get<std::string>();
-}
-
 }  // namespace
 
 Result<DsseEnvelope> parseDsseEnvelope(std::string_view text, std::string_view source,
@@ -68,64 +38,47 @@ Result<DsseEnvelope> parseDsseEnvelope(std::string_view text, std::string_view s
 
 Result<DsseEnvelope> dsseEnvelopeFromJson(const Json& value, std::string_view source,
                                           std::string_view pointer) {
-  if (!value.is_object()) return parseError(source, pointer, "an envelope must be an object");
-  SHADAN_RETURN_IF_ERROR(
-      checkExactMembers(value, {"payloadType", "payload", "signatures"}, source, pointer));
+  const StrictObjectReader r(value, source, std::string(pointer));
+  if (!value.is_object()) return r.error("an envelope must be an object");
+  SHADAN_RETURN_IF_ERROR(r.checkMembers({"payloadType", "payload", "signatures"}));
   DsseEnvelope envelope;
 
-  auto type = stringMember(value, "payloadType", source, pointer);
+  auto type = r.string("payloadType", kNonEmptyString);
   if (!type.ok()) return type.error();
-  if (type->empty()) {
-    return parseError(source, jsonPointerAppend(pointer, "payloadType"), "must not be empty");
-  }
   envelope.payload_type = std::move(*type);
 
-  auto payload_text = stringMember(value, "payload", source, pointer);
+  auto payload_text = r.string("payload");
   if (!payload_text.ok()) return payload_text.error();
+  const std::string payload_cap =
+      "payload over the " + std::to_string(kDssePayloadMaxBytes) + "-byte cap";
   // Checked on the text so a hostile size costs nothing to refuse.
   if (payload_text->size() > (kDssePayloadMaxBytes + 2) / 3 * 4) {
-    return parseError(source, jsonPointerAppend(pointer, "payload"),
-                      "payload over the " + std::to_string(kDssePayloadMaxBytes) + "-byte cap");
+    return r.error("payload", payload_cap);
   }
   auto payload = decodeCanonicalBase64(*payload_text);
-  if (!payload.ok()) {
-    return parseError(source, jsonPointerAppend(pointer, "payload"), payload.error().message);
-  }
-  if (payload->size() > kDssePayloadMaxBytes) {
-    return parseError(source, jsonPointerAppend(pointer, "payload"),
-                      "payload over the " + std::to_string(kDssePayloadMaxBytes) + "-byte cap");
-  }
+  if (!payload.ok()) return r.error("payload", payload.error().message);
+  if (payload->size() > kDssePayloadMaxBytes) return r.error("payload", payload_cap);
   envelope.payload.assign(payload->begin(), payload->end());
 
-  const std::string signatures_pointer = jsonPointerAppend(pointer, "signatures");
-  const Json& signatures = value.at("signatures");
-  if (!signatures.is_array() || signatures.empty()) {
-    return parseError(source, signatures_pointer, "must be a non-empty array");
+  auto signatures = r.array("signatures", 1);
+  if (!signatures.ok()) return signatures.error();
+  if (signatures->size() > kDsseMaxSignatures) {
+    return r.error("signatures", "more than " + std::to_string(kDsseMaxSignatures) + " signatures");
   }
-  if (signatures.size() > kDsseMaxSignatures) {
-    return parseError(source, signatures_pointer,
-                      "more than " + std::to_string(kDsseMaxSignatures) + " signatures");
-  }
-  for (size_t i = 0; i < signatures.size(); ++i) {
-    const std::string item_pointer = jsonPointerAppend(signatures_pointer, i);
-    const Json& item = signatures[i];
-    if (!item.is_object()) return parseError(source, item_pointer, "must be an object");
-    SHADAN_RETURN_IF_ERROR(checkExactMembers(item, {"keyid", "sig"}, source, item_pointer));
-    auto keyid = stringMember(item, "keyid", source, item_pointer);
+  for (size_t i = 0; i < signatures->size(); ++i) {
+    auto item = signatures->object(i);
+    if (!item.ok()) return item.error();
+    SHADAN_RETURN_IF_ERROR(item->checkMembers({"keyid", "sig"}));
+    auto keyid = item->string("keyid");
     if (!keyid.ok()) return keyid.error();
     if (!isLowerHex64(*keyid)) {
-      return parseError(source, jsonPointerAppend(item_pointer, "keyid"),
-                        "must be 64 lower-case hex digits (SHA-256 of the public key)");
+      return item->error("keyid", "must be 64 lower-case hex digits (SHA-256 of the public key)");
     }
-    auto sig_text = stringMember(item, "sig", source, item_pointer);
+    auto sig_text = item->string("sig");
     if (!sig_text.ok()) return sig_text.error();
     auto sig = decodeCanonicalBase64(*sig_text);
-    if (!sig.ok()) {
-      return parseError(source, jsonPointerAppend(item_pointer, "sig"), sig.error().message);
-    }
-    if (sig->empty()) {
-      return parseError(source, jsonPointerAppend(item_pointer, "sig"), "must not be empty");
-    }
+    if (!sig.ok()) return item->error("sig", sig.error().message);
+    if (sig->empty()) return item->error("sig", "must not be empty");
     envelope.signatures.push_back(DsseSignature{std::move(*keyid), std::move(*sig)});
   }
   return envelope;

@@ -1,7 +1,6 @@
 #include "common/orders.h"
 
 #include <algorithm>
-#include <initializer_list>
 #include <limits>
 
 #include "common/clock.h"
@@ -48,118 +47,39 @@ bool isUuid(std::string_view text) {
   return true;
 }
 
-bool hasControlCharacter(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-  });
+// Names, ids and the like: 1..kMaxNameBytes bytes without control characters.
+constexpr StringRules kNameRules{.non_empty = true, .max_bytes = kMaxNameBytes, .no_control = true};
+constexpr StringRules kReasonRules{
+    .non_empty = true, .max_bytes = kMaxReasonBytes, .no_control = true};
+
+Result<int64_t> timestamp(const StrictObjectReader& r, std::string_view name) {
+  const Json& value = r.at(name);
+  if (!value.is_string()) return r.error(name, "must be an RFC 3339 UTC time string");
+  auto millis = parseRfc3339UtcMillis(value.get<std::string>());
+  if (!millis.ok()) return r.error(name, millis.error().message);
+  return millis;
 }
 
-// Reads the members of one JSON object, naming `<kind>: <pointer>` in every error.
-class ObjectReader {
- public:
-  ObjectReader(const Json& object, std::string_view kind, std::string pointer)
-      : object_(object), kind_(kind), pointer_(std::move(pointer)) {}
-
-  Error error(std::string_view member, const std::string& what) const {
-    const std::string where = member.empty() ? pointer_ : jsonPointerAppend(pointer_, member);
-    return makeError(ErrorCode::kParse,
-                     std::string(kind_) + ": " + jsonPointerDisplay(where) + ": " + what);
+Result<std::string> hex64(const StrictObjectReader& r, std::string_view name) {
+  const Json& value = r.at(name);
+  if (!value.is_string() || !isLowerHex(value.get<std::string>(), 64)) {
+    return r.error(name, "must be 64 lower-case hex digits");
   }
-
-  // Every member is in `required` or `optional`, and every `required` one is present.
-  Status checkMembers(std::initializer_list<std::string_view> required,
-                      std::initializer_list<std::string_view> optional) const {
-    if (!object_.is_object()) return error("", "must be an object");
-    for (const auto& [key, unused] : object_.items()) {
-      if (std::find(required.begin(), required.end(), key) == required.end() &&
-          std::find(optional.begin(), optional.end(), key) == optional.end()) {
-        return error("", "unknown member " + quoteForMessage(key));
-      }
-    }
-    for (std::string_view name : required) {
-      if (!object_.contains(name)) {
-        return error("", "missing member \"" + std::string(name) + "\"");
-      }
-    }
-    return okStatus();
-  }
-
-  bool has(std::string_view name) const { return object_.contains(name); }
-  bool isNull(std::string_view name) const { return object_.at(name).is_null(); }
-  const Json& at(std::string_view name) const { return object_.at(name); }
-  std::string pointerOf(std::string_view name) const { return jsonPointerAppend(pointer_, name); }
-
-  // A string of 1..max_bytes bytes without control characters.
-  Result<std::string> text(std::string_view name, size_t max_bytes = kMaxNameBytes) const {
-    return textValue(object_.at(name), name, max_bytes);
-  }
-
-  Result<std::string> textValue(const Json& value, std::string_view name, size_t max_bytes) const {
-    if (!value.is_string()) return error(name, "must be a string");
-    std::string out = value.get<std::string>();
-    if (out.empty()) return error(name, "must not be empty");
-    if (out.size() > max_bytes) {
-      return error(name, "longer than " + std::to_string(max_bytes) + " bytes");
-    }
-    if (hasControlCharacter(out)) return error(name, "contains a control character");
-    return out;
-  }
-
-  Result<int64_t> integer(std::string_view name, int64_t min, int64_t max) const {
-    const Json& value = object_.at(name);
-    if (!value.is_number_integer()) return error(name, "must be an integer");
-    if (value.is_number_unsigned() &&
-        value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return error(name, "out of range");
-    }
-    const int64_t out = value.get<int64_t>();
-    if (out < min || out > max) {
-      return error(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-    }
-    return out;
-  }
-
-  Result<bool> boolean(std::string_view name) const {
-    const Json& value = object_.at(name);
-    if (!value.is_boolean()) return error(name, "must be true or false");
-    return value.get<bool>();
-  }
-
-  Result<int64_t> timestamp(std::string_view name) const {
-    const Json& value = object_.at(name);
-    if (!value.is_string()) return error(name, "must be an RFC 3339 UTC time string");
-    auto millis = parseRfc3339UtcMillis(value.get<std::string>());
-    if (!millis.ok()) return error(name, millis.error().message);
-    return millis;
-  }
-
-  Result<std::string> hex64(std::string_view name) const {
-    const Json& value = object_.at(name);
-    if (!value.is_string() || !isLowerHex(value.get<std::string>(), 64)) {
-      return error(name, "must be 64 lower-case hex digits");
-    }
-    return value.get<std::string>();
-  }
-
- private:
-  const Json& object_;
-  std::string_view kind_;
-  std::string pointer_;
-};
+  return value.get<std::string>();
+}
 
 Result<Json> parsePayload(std::string_view payload, std::string_view kind) {
   // parseStrictJson checks the cap before parsing; its messages start with `kind: `.
   return parseStrictJson(payload, kind, kOrderMaxPayloadBytes);
 }
 
-Status checkVersion(const ObjectReader& reader) {
+Status checkVersion(const StrictObjectReader& reader) {
   auto v = reader.integer("v", kOrderFormatVersion, kOrderFormatVersion);
   if (!v.ok()) return reader.error("v", "unsupported version (this build reads v1)");
   return okStatus();
 }
 
-Status checkWindow(const ObjectReader& reader, int64_t issued_at_ms, int64_t expires_at_ms) {
+Status checkWindow(const StrictObjectReader& reader, int64_t issued_at_ms, int64_t expires_at_ms) {
   if (expires_at_ms <= issued_at_ms) return reader.error("expires_at", "must be after issued_at");
   return okStatus();
 }
@@ -233,7 +153,7 @@ const char* ackResultName(AckResult result) {
 Result<Authz> parseAuthz(std::string_view payload) {
   auto doc = parsePayload(payload, "authz");
   if (!doc.ok()) return doc.error();
-  const ObjectReader r(*doc, "authz", "");
+  const StrictObjectReader r(*doc, "authz");
   SHADAN_RETURN_IF_ERROR(
       r.checkMembers({"v", "command_id", "action", "segment", "profile", "segment_gen", "targets",
                       "requested_by", "reason", "drill", "issued_at", "expires_at"},
@@ -241,12 +161,12 @@ Result<Authz> parseAuthz(std::string_view payload) {
   SHADAN_RETURN_IF_ERROR(checkVersion(r));
   Authz out;
 
-  auto command_id = r.text("command_id");
+  auto command_id = r.string("command_id", kNameRules);
   if (!command_id.ok()) return command_id.error();
   if (!isUuid(*command_id)) return r.error("command_id", "must be a lower-case UUID");
   out.command_id = std::move(*command_id);
 
-  auto action = r.text("action");
+  auto action = r.string("action", kNameRules);
   if (!action.ok()) return action.error();
   if (*action == "isolate") {
     out.action = OrderAction::kIsolate;
@@ -256,28 +176,24 @@ Result<Authz> parseAuthz(std::string_view payload) {
     return r.error("action", "must be \"isolate\" or \"restore\"");
   }
 
-  auto segment = r.text("segment");
+  auto segment = r.string("segment", kNameRules);
   if (!segment.ok()) return segment.error();
   out.segment = std::move(*segment);
-  auto profile = r.text("profile");
+  auto profile = r.string("profile", kNameRules);
   if (!profile.ok()) return profile.error();
   out.profile = std::move(*profile);
   auto gen = r.integer("segment_gen", 0, std::numeric_limits<int64_t>::max());
   if (!gen.ok()) return gen.error();
   out.segment_gen = *gen;
 
-  const Json& targets = r.at("targets");
-  if (!targets.is_array() || targets.empty() || targets.size() > kMaxTargets) {
-    return r.error("targets",
-                   "must be an array of 1 to " + std::to_string(kMaxTargets) + " agent ids");
-  }
-  const ObjectReader targets_reader(targets, "authz", r.pointerOf("targets"));
-  for (size_t i = 0; i < targets.size(); ++i) {
-    const std::string index = std::to_string(i);
-    auto target = targets_reader.textValue(targets[i], index, kMaxNameBytes);
+  auto targets = r.array("targets", 1, kMaxTargets,
+                         "must be an array of 1 to " + std::to_string(kMaxTargets) + " agent ids");
+  if (!targets.ok()) return targets.error();
+  for (size_t i = 0; i < targets->size(); ++i) {
+    auto target = targets->string(i, kNameRules);
     if (!target.ok()) return target.error();
     if (std::find(out.targets.begin(), out.targets.end(), *target) != out.targets.end()) {
-      return targets_reader.error(index, "duplicate target " + quoteForMessage(*target));
+      return targets->error(i, "duplicate target " + quoteForMessage(*target));
     }
     out.targets.push_back(std::move(*target));
   }
@@ -288,34 +204,34 @@ Result<Authz> parseAuthz(std::string_view payload) {
     if (!ttl.ok()) return ttl.error();
     out.ttl_s = *ttl;
   }
-  auto requested_by = r.text("requested_by");
+  auto requested_by = r.string("requested_by", kNameRules);
   if (!requested_by.ok()) return requested_by.error();
   out.requested_by = std::move(*requested_by);
-  auto reason = r.text("reason", kMaxReasonBytes);
+  auto reason = r.string("reason", kReasonRules);
   if (!reason.ok()) return reason.error();
   out.reason = std::move(*reason);
   if (r.has("ticket")) {
-    auto ticket = r.text("ticket");
+    auto ticket = r.string("ticket", kNameRules);
     if (!ticket.ok()) return ticket.error();
     out.ticket = std::move(*ticket);
   }
   if (r.has("correlation_id")) {
-    auto correlation = r.text("correlation_id");
+    auto correlation = r.string("correlation_id", kNameRules);
     if (!correlation.ok()) return correlation.error();
     out.correlation_id = std::move(*correlation);
   }
   auto drill = r.boolean("drill");
   if (!drill.ok()) return drill.error();
   out.drill = *drill;
-  auto issued = r.timestamp("issued_at");
+  auto issued = timestamp(r, "issued_at");
   if (!issued.ok()) return issued.error();
-  auto expires = r.timestamp("expires_at");
+  auto expires = timestamp(r, "expires_at");
   if (!expires.ok()) return expires.error();
   SHADAN_RETURN_IF_ERROR(checkWindow(r, *issued, *expires));
   out.issued_at_ms = *issued;
   out.expires_at_ms = *expires;
   if (r.has("on_behalf_of")) {
-    auto caller = r.text("on_behalf_of");
+    auto caller = r.string("on_behalf_of", kNameRules);
     if (!caller.ok()) return caller.error();
     out.on_behalf_of = std::move(*caller);
   }
@@ -348,23 +264,23 @@ std::string serializeAuthz(const Authz& authz) {
 Result<Dispatch> parseDispatch(std::string_view payload) {
   auto doc = parsePayload(payload, "dispatch");
   if (!doc.ok()) return doc.error();
-  const ObjectReader r(*doc, "dispatch", "");
+  const StrictObjectReader r(*doc, "dispatch");
   SHADAN_RETURN_IF_ERROR(r.checkMembers(
       {"v", "agent_id", "agent_key", "seq", "issued_at", "expires_at", "authz"}, {}));
   SHADAN_RETURN_IF_ERROR(checkVersion(r));
   Dispatch out;
-  auto agent_id = r.text("agent_id");
+  auto agent_id = r.string("agent_id", kNameRules);
   if (!agent_id.ok()) return agent_id.error();
   out.agent_id = std::move(*agent_id);
-  auto agent_key = r.hex64("agent_key");
+  auto agent_key = hex64(r, "agent_key");
   if (!agent_key.ok()) return agent_key.error();
   out.agent_key = std::move(*agent_key);
   auto seq = r.integer("seq", 1, std::numeric_limits<int64_t>::max());
   if (!seq.ok()) return seq.error();
   out.seq = *seq;
-  auto issued = r.timestamp("issued_at");
+  auto issued = timestamp(r, "issued_at");
   if (!issued.ok()) return issued.error();
-  auto expires = r.timestamp("expires_at");
+  auto expires = timestamp(r, "expires_at");
   if (!expires.ok()) return expires.error();
   SHADAN_RETURN_IF_ERROR(checkWindow(r, *issued, *expires));
   out.issued_at_ms = *issued;
@@ -392,27 +308,27 @@ std::string serializeDispatch(const Dispatch& dispatch) {
 Result<Ack> parseAck(std::string_view payload) {
   auto doc = parsePayload(payload, "ack");
   if (!doc.ok()) return doc.error();
-  const ObjectReader r(*doc, "ack", "");
+  const StrictObjectReader r(*doc, "ack");
   SHADAN_RETURN_IF_ERROR(
       r.checkMembers({"v", "agent_id", "seq", "command_id", "result", "reason", "state_after",
                       "ruleset_sha256", "received_at", "applied_at", "audit"},
                      {}));
   SHADAN_RETURN_IF_ERROR(checkVersion(r));
   Ack out;
-  auto agent_id = r.text("agent_id");
+  auto agent_id = r.string("agent_id", kNameRules);
   if (!agent_id.ok()) return agent_id.error();
   out.agent_id = std::move(*agent_id);
   auto seq = r.integer("seq", 0, std::numeric_limits<int64_t>::max());
   if (!seq.ok()) return seq.error();
   out.seq = *seq;
-  if (!r.isNull("command_id")) {
-    auto command_id = r.text("command_id");
+  if (!r.at("command_id").is_null()) {
+    auto command_id = r.string("command_id", kNameRules);
     if (!command_id.ok()) return command_id.error();
     if (!isUuid(*command_id)) return r.error("command_id", "must be a lower-case UUID or null");
     out.command_id = std::move(*command_id);
   }
 
-  auto result = r.text("result");
+  auto result = r.string("result", kNameRules);
   if (!result.ok()) return result.error();
   bool known = false;
   for (AckResult candidate : {AckResult::kApplied, AckResult::kAlreadyApplied, AckResult::kRejected,
@@ -426,48 +342,49 @@ Result<Ack> parseAck(std::string_view payload) {
     return r.error("result", "must be applied, already_applied, rejected or failed");
   }
   const bool failure = out.result == AckResult::kRejected || out.result == AckResult::kFailed;
-  if (r.isNull("reason")) {
+  if (r.at("reason").is_null()) {
     if (failure) return r.error("reason", "a rejected or failed ack names its reason");
   } else {
-    auto reason = r.text("reason", kMaxReasonBytes);
+    auto reason = r.string("reason", kReasonRules);
     if (!reason.ok()) return reason.error();
     out.reason = std::move(*reason);
   }
 
-  const ObjectReader state(r.at("state_after"), "ack", r.pointerOf("state_after"));
-  SHADAN_RETURN_IF_ERROR(state.checkMembers({"isolated"}, {}));
-  const Json& isolated = state.at("isolated");
-  if (!isolated.is_array()) return state.error("isolated", "must be an array");
-  const ObjectReader isolated_reader(isolated, "ack", state.pointerOf("isolated"));
-  for (size_t i = 0; i < isolated.size(); ++i) {
-    const std::string index = std::to_string(i);
-    auto entry = isolated_reader.textValue(isolated[i], index, 2 * kMaxNameBytes + 1);
+  auto state = r.object("state_after");
+  if (!state.ok()) return state.error();
+  SHADAN_RETURN_IF_ERROR(state->checkMembers({"isolated"}));
+  auto isolated = state->array("isolated");
+  if (!isolated.ok()) return isolated.error();
+  for (size_t i = 0; i < isolated->size(); ++i) {
+    auto entry = isolated->string(
+        i, {.non_empty = true, .max_bytes = 2 * kMaxNameBytes + 1, .no_control = true});
     if (!entry.ok()) return entry.error();
     const size_t colon = entry->find(':');
     if (colon == 0 || colon == std::string::npos || colon + 1 == entry->size()) {
-      return isolated_reader.error(index, "must be \"segment:profile\"");
+      return isolated->error(i, "must be \"segment:profile\"");
     }
     out.isolated.push_back(std::move(*entry));
   }
 
-  auto ruleset = r.hex64("ruleset_sha256");
+  auto ruleset = hex64(r, "ruleset_sha256");
   if (!ruleset.ok()) return ruleset.error();
   out.ruleset_sha256 = std::move(*ruleset);
-  auto received = r.timestamp("received_at");
+  auto received = timestamp(r, "received_at");
   if (!received.ok()) return received.error();
   out.received_at_ms = *received;
-  if (!r.isNull("applied_at")) {
-    auto applied = r.timestamp("applied_at");
+  if (!r.at("applied_at").is_null()) {
+    auto applied = timestamp(r, "applied_at");
     if (!applied.ok()) return applied.error();
     out.applied_at_ms = *applied;
   }
 
-  const ObjectReader audit(r.at("audit"), "ack", r.pointerOf("audit"));
-  SHADAN_RETURN_IF_ERROR(audit.checkMembers({"log_seq", "entry_hash"}, {}));
-  auto log_seq = audit.integer("log_seq", 0, std::numeric_limits<int64_t>::max());
+  auto audit = r.object("audit");
+  if (!audit.ok()) return audit.error();
+  SHADAN_RETURN_IF_ERROR(audit->checkMembers({"log_seq", "entry_hash"}));
+  auto log_seq = audit->integer("log_seq", 0, std::numeric_limits<int64_t>::max());
   if (!log_seq.ok()) return log_seq.error();
   out.audit.log_seq = *log_seq;
-  auto entry_hash = audit.hex64("entry_hash");
+  auto entry_hash = hex64(*audit, "entry_hash");
   if (!entry_hash.ok()) return entry_hash.error();
   out.audit.entry_hash = std::move(*entry_hash);
   return out;

@@ -18,151 +18,107 @@ using Json = nlohmann::json;
 constexpr int kMaxThreshold = 64;
 constexpr size_t kMaxIdentityBytes = 128;
 
-class TrustParser {
- public:
-  explicit TrustParser(std::string_view source) : source_(source) {}
-
-  Error error(std::string_view pointer, const std::string& what) const {
-    return makeError(ErrorCode::kParse,
-                     std::string(source_) + ": " + jsonPointerDisplay(pointer) + ": " + what);
+// Trust files have always said "must be an integer between <min> and <max>" for any bad count.
+Result<int64_t> boundedInteger(const StrictObjectReader& r, std::string_view name, int64_t min,
+                               int64_t max) {
+  auto value = r.integer(name, min, max);
+  if (!value.ok()) {
+    return r.error(
+        name, "must be an integer between " + std::to_string(min) + " and " + std::to_string(max));
   }
+  return value;
+}
 
-  Status checkMembers(const Json& object, std::string_view pointer,
-                      std::initializer_list<std::string_view> required,
-                      std::initializer_list<std::string_view> optional) const {
-    if (!object.is_object()) return error(pointer, "must be an object");
-    for (const auto& [key, unused] : object.items()) {
-      if (std::find(required.begin(), required.end(), key) == required.end() &&
-          std::find(optional.begin(), optional.end(), key) == optional.end()) {
-        return error(pointer, "unknown member " + quoteForMessage(key));
-      }
-    }
-    for (std::string_view name : required) {
-      if (!object.contains(name)) {
-        return error(pointer, "missing member \"" + std::string(name) + "\"");
-      }
-    }
-    return okStatus();
-  }
-
-  Result<int64_t> integer(const Json& value, std::string_view pointer, int64_t min,
-                          int64_t max) const {
-    if (!value.is_number_integer() ||
-        (value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(max))) {
-      return error(pointer, "must be an integer between " + std::to_string(min) + " and " +
-                                std::to_string(max));
-    }
-    const int64_t out = value.get<int64_t>();
-    if (out < min || out > max) {
-      return error(pointer, "must be an integer between " + std::to_string(min) + " and " +
-                                std::to_string(max));
-    }
-    return out;
-  }
-
-  Result<TrustKey> key(const Json& value, std::string_view pointer) const {
-    SHADAN_RETURN_IF_ERROR(
-        checkMembers(value, pointer, {"keyid", "public_key", "identity", "roles"}, {}));
-    TrustKey out;
-    const std::string public_key_pointer = jsonPointerAppend(pointer, "public_key");
-    const Json& public_key = value.at("public_key");
-    if (!public_key.is_string()) return error(public_key_pointer, "must be a base64 string");
-    auto raw = base64Decode(public_key.get<std::string>());
-    if (!raw.ok()) return error(public_key_pointer, raw.error().message);
-    if (raw->size() != kEd25519PublicKeyBytes) {
-      return error(public_key_pointer,
+Result<TrustKey> readKey(const StrictObjectReader& r) {
+  SHADAN_RETURN_IF_ERROR(r.checkMembers({"keyid", "public_key", "identity", "roles"}));
+  TrustKey out;
+  const Json& public_key = r.at("public_key");
+  if (!public_key.is_string()) return r.error("public_key", "must be a base64 string");
+  auto raw = base64Decode(public_key.get<std::string>());
+  if (!raw.ok()) return r.error("public_key", raw.error().message);
+  if (raw->size() != kEd25519PublicKeyBytes) {
+    return r.error("public_key",
                    "is " + std::to_string(raw->size()) + " bytes, an Ed25519 key is 32");
-    }
-    std::memcpy(out.public_key.data(), raw->data(), raw->size());
-    out.keyid = ed25519KeyId(out.public_key);
+  }
+  std::memcpy(out.public_key.data(), raw->data(), raw->size());
+  out.keyid = ed25519KeyId(out.public_key);
 
-    const Json& keyid = value.at("keyid");
-    if (!keyid.is_string() || keyid.get<std::string>() != out.keyid) {
-      return error(jsonPointerAppend(pointer, "keyid"),
-                   "must be the lower-case hex SHA-256 of public_key (" + out.keyid + ")");
-    }
-
-    const std::string identity_pointer = jsonPointerAppend(pointer, "identity");
-    const Json& identity = value.at("identity");
-    if (!identity.is_string()) return error(identity_pointer, "must be a string");
-    out.identity = identity.get<std::string>();
-    const bool identity_ok = !out.identity.empty() && out.identity.size() <= kMaxIdentityBytes &&
-                             std::all_of(out.identity.begin(), out.identity.end(), [](char c) {
-                               return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                      (c >= '0' && c <= '9') || std::strchr(":._@-", c) != nullptr;
-                             });
-    if (!identity_ok) {
-      return error(identity_pointer, "must be 1-" + std::to_string(kMaxIdentityBytes) +
-                                         " of [A-Za-z0-9:._@-] (e.g. \"op:sato\")");
-    }
-
-    const std::string roles_pointer = jsonPointerAppend(pointer, "roles");
-    const Json& roles = value.at("roles");
-    if (!roles.is_array() || roles.empty()) {
-      return error(roles_pointer, "must be a non-empty array of roles");
-    }
-    for (size_t i = 0; i < roles.size(); ++i) {
-      const std::string role_pointer = jsonPointerAppend(roles_pointer, i);
-      std::optional<TrustRole> role;
-      if (roles[i].is_string()) {
-        for (TrustRole candidate : {TrustRole::kOperator, TrustRole::kBreakglass,
-                                    TrustRole::kController, TrustRole::kAgent}) {
-          if (roles[i].get<std::string>() == trustRoleName(candidate)) role = candidate;
-        }
-      }
-      if (!role) {
-        return error(role_pointer,
-                     "must be \"operator\", \"breakglass\", \"controller\" or \"agent\"");
-      }
-      if (!out.roles.insert(*role).second) return error(role_pointer, "duplicate role");
-    }
-    return out;
+  const Json& keyid = r.at("keyid");
+  if (!keyid.is_string() || keyid.get<std::string>() != out.keyid) {
+    return r.error("keyid", "must be the lower-case hex SHA-256 of public_key (" + out.keyid + ")");
   }
 
-  Status thresholds(const Json& value, std::string_view pointer, TrustThresholds& out) const {
-    SHADAN_RETURN_IF_ERROR(checkMembers(
-        value, pointer, {}, {"isolate", "isolate_protected", "restore", "breakglass_isolate"}));
-    auto count = [&](const Json& action, std::string_view action_pointer, const char* name,
-                     int& target) -> Status {
-      if (!action.contains(name)) return okStatus();
-      auto n = integer(action.at(name), jsonPointerAppend(action_pointer, name), 1, kMaxThreshold);
-      if (!n.ok()) return n.error();
-      target = static_cast<int>(*n);
-      return okStatus();
-    };
-    if (value.contains("isolate")) {
-      const std::string p = jsonPointerAppend(pointer, "isolate");
-      const Json& isolate = value.at("isolate");
-      SHADAN_RETURN_IF_ERROR(checkMembers(isolate, p, {}, {"operators", "controller_on_behalf"}));
-      SHADAN_RETURN_IF_ERROR(count(isolate, p, "operators", out.isolate_operators));
-      if (isolate.contains("controller_on_behalf")) {
-        const Json& flag = isolate.at("controller_on_behalf");
-        if (!flag.is_boolean()) {
-          return error(jsonPointerAppend(p, "controller_on_behalf"), "must be true or false");
-        }
-        out.isolate_controller_on_behalf = flag.get<bool>();
-      }
-    }
-    struct Single {
-      const char* action;
-      const char* member;
-      int& target;
-    };
-    for (const Single& single :
-         {Single{"isolate_protected", "operators", out.isolate_protected_operators},
-          Single{"restore", "operators", out.restore_operators},
-          Single{"breakglass_isolate", "breakglass", out.breakglass_isolate}}) {
-      if (!value.contains(single.action)) continue;
-      const std::string p = jsonPointerAppend(pointer, single.action);
-      SHADAN_RETURN_IF_ERROR(checkMembers(value.at(single.action), p, {}, {single.member}));
-      SHADAN_RETURN_IF_ERROR(count(value.at(single.action), p, single.member, single.target));
-    }
-    return okStatus();
+  auto identity = r.string("identity");
+  if (!identity.ok()) return identity.error();
+  out.identity = std::move(*identity);
+  const bool identity_ok = !out.identity.empty() && out.identity.size() <= kMaxIdentityBytes &&
+                           std::all_of(out.identity.begin(), out.identity.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || std::strchr(":._@-", c) != nullptr;
+                           });
+  if (!identity_ok) {
+    return r.error("identity", "must be 1-" + std::to_string(kMaxIdentityBytes) +
+                                   " of [A-Za-z0-9:._@-] (e.g. \"op:sato\")");
   }
 
- private:
-  std::string_view source_;
-};
+  auto roles =
+      r.array("roles", 1, std::numeric_limits<size_t>::max(), "must be a non-empty array of roles");
+  if (!roles.ok()) return roles.error();
+  for (size_t i = 0; i < roles->size(); ++i) {
+    std::optional<TrustRole> role;
+    if (roles->at(i).is_string()) {
+      for (TrustRole candidate : {TrustRole::kOperator, TrustRole::kBreakglass,
+                                  TrustRole::kController, TrustRole::kAgent}) {
+        if (roles->at(i).get<std::string>() == trustRoleName(candidate)) role = candidate;
+      }
+    }
+    if (!role) {
+      return roles->error(i, "must be \"operator\", \"breakglass\", \"controller\" or \"agent\"");
+    }
+    if (!out.roles.insert(*role).second) return roles->error(i, "duplicate role");
+  }
+  return out;
+}
+
+// Sets `target` from the member `name` of `action`, if it has one.
+Status readCount(const StrictObjectReader& action, std::string_view name, int& target) {
+  if (!action.has(name)) return okStatus();
+  auto n = boundedInteger(action, name, 1, kMaxThreshold);
+  if (!n.ok()) return n.error();
+  target = static_cast<int>(*n);
+  return okStatus();
+}
+
+Status readThresholds(const StrictObjectReader& r, TrustThresholds& out) {
+  SHADAN_RETURN_IF_ERROR(
+      r.checkMembers({}, {"isolate", "isolate_protected", "restore", "breakglass_isolate"}));
+  auto isolate = r.optionalObject("isolate");
+  if (!isolate.ok()) return isolate.error();
+  if (*isolate) {
+    const StrictObjectReader& action = **isolate;
+    SHADAN_RETURN_IF_ERROR(action.checkMembers({}, {"operators", "controller_on_behalf"}));
+    SHADAN_RETURN_IF_ERROR(readCount(action, "operators", out.isolate_operators));
+    auto on_behalf = action.optionalBoolean("controller_on_behalf");
+    if (!on_behalf.ok()) return on_behalf.error();
+    if (*on_behalf) out.isolate_controller_on_behalf = **on_behalf;
+  }
+  struct Single {
+    const char* action;
+    const char* member;
+    int& target;
+  };
+  for (const Single& single :
+       {Single{"isolate_protected", "operators", out.isolate_protected_operators},
+        Single{"restore", "operators", out.restore_operators},
+        Single{"breakglass_isolate", "breakglass", out.breakglass_isolate}}) {
+    auto action = r.optionalObject(single.action);
+    if (!action.ok()) return action.error();
+    if (!*action) continue;
+    SHADAN_RETURN_IF_ERROR((*action)->checkMembers({}, {single.member}));
+    SHADAN_RETURN_IF_ERROR(readCount(**action, single.member, single.target));
+  }
+  return okStatus();
+}
 
 }  // namespace
 
@@ -194,53 +150,53 @@ bool Trust::isExpired(std::chrono::system_clock::time_point now) const {
 Result<Trust> parseTrust(std::string_view json_text, std::string_view source) {
   auto doc = parseStrictJson(json_text, source, kTrustMaxBytes);
   if (!doc.ok()) return doc.error();
-  const TrustParser p(source);
+  const StrictObjectReader r(*doc, source);
   SHADAN_RETURN_IF_ERROR(
-      p.checkMembers(*doc, "", {"shadan_trust", "version", "expires_at", "keys"}, {"thresholds"}));
-  auto format =
-      p.integer(doc->at("shadan_trust"), "/shadan_trust", kTrustFormatVersion, kTrustFormatVersion);
+      r.checkMembers({"shadan_trust", "version", "expires_at", "keys"}, {"thresholds"}));
+  auto format = boundedInteger(r, "shadan_trust", kTrustFormatVersion, kTrustFormatVersion);
   if (!format.ok()) return format.error();
 
   Trust trust;
-  auto version = p.integer(doc->at("version"), "/version", 1, std::numeric_limits<int64_t>::max());
+  auto version = boundedInteger(r, "version", 1, std::numeric_limits<int64_t>::max());
   if (!version.ok()) return version.error();
   trust.version = *version;
 
-  const Json& expires = doc->at("expires_at");
-  if (!expires.is_string()) return p.error("/expires_at", "must be an RFC 3339 UTC time string");
+  const Json& expires = r.at("expires_at");
+  if (!expires.is_string()) return r.error("expires_at", "must be an RFC 3339 UTC time string");
   auto expires_ms = parseRfc3339UtcMillis(expires.get<std::string>());
-  if (!expires_ms.ok()) return p.error("/expires_at", expires_ms.error().message);
+  if (!expires_ms.ok()) return r.error("expires_at", expires_ms.error().message);
   trust.expires_at_ms = *expires_ms;
 
-  const Json& keys = doc->at("keys");
-  if (!keys.is_array() || keys.empty()) return p.error("/keys", "must be a non-empty array");
+  auto keys = r.array("keys", 1);
+  if (!keys.ok()) return keys.error();
   // identity -> roles over all of its keys, to keep authorities apart per person, not per key.
   std::map<std::string, std::set<TrustRole>> identity_roles;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    const std::string pointer = jsonPointerAppend("/keys", i);
-    auto key = p.key(keys[i], pointer);
+  for (size_t i = 0; i < keys->size(); ++i) {
+    // A key that is not an object fails in readKey's checkMembers, with the same message.
+    const StrictObjectReader entry(keys->at(i), source, keys->pointerOf(i));
+    auto key = readKey(entry);
     if (!key.ok()) return key.error();
     if (trust.findKey(key->keyid) != nullptr) {
-      return p.error(jsonPointerAppend(pointer, "keyid"), "duplicate key " + key->keyid);
+      return entry.error("keyid", "duplicate key " + key->keyid);
     }
     auto& roles = identity_roles[key->identity];
     roles.insert(key->roles.begin(), key->roles.end());
     const bool exclusive = roles.count(TrustRole::kController) || roles.count(TrustRole::kAgent);
     if (exclusive && roles.size() > 1) {
-      return p.error(jsonPointerAppend(pointer, "roles"),
-                     "identity " + quoteForMessage(key->identity) +
-                         " mixes roles: a controller or agent identity holds no other role");
+      return entry.error("roles",
+                         "identity " + quoteForMessage(key->identity) +
+                             " mixes roles: a controller or agent identity holds no other role");
     }
     if (key->hasRole(TrustRole::kBreakglass) && !key->hasRole(TrustRole::kOperator)) {
-      return p.error(jsonPointerAppend(pointer, "roles"),
-                     "breakglass is a subset of operators: this key needs \"operator\" too");
+      return entry.error("roles",
+                         "breakglass is a subset of operators: this key needs \"operator\" too");
     }
     trust.keys.push_back(std::move(*key));
   }
 
-  if (doc->contains("thresholds")) {
-    SHADAN_RETURN_IF_ERROR(p.thresholds(doc->at("thresholds"), "/thresholds", trust.thresholds));
-  }
+  auto thresholds = r.optionalObject("thresholds");
+  if (!thresholds.ok()) return thresholds.error();
+  if (*thresholds) SHADAN_RETURN_IF_ERROR(readThresholds(**thresholds, trust.thresholds));
   return trust;
 }
 

@@ -3,8 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include <set>
-
 #include "common/logging.h"
 #include "common/strict_json.h"
 
@@ -58,6 +56,14 @@ const char* codeForStatus(int status) {
   }
 }
 
+// The reason an operator gives when signing an approval or approving an agent.
+constexpr StringRules kApprovalReason{.non_empty = true, .max_bytes = 512};
+
+// Errors name the member: `body: /reason: must not be empty`.
+StrictObjectReader bodyReader(const json& body) {
+  return StrictObjectReader(body, "body", "", StrictJsonWording::kFields);
+}
+
 ApiResponse fromError(const Error& error) {
   const int status = statusForError(error);
   if (status == 500) {
@@ -67,55 +73,16 @@ ApiResponse fromError(const Error& error) {
   return apiError(status, codeForStatus(status), error.message);
 }
 
-// A request body: a strict JSON object with only `allowed` members.
-class Body {
- public:
-  static Result<Body> parse(const std::string& text, const std::set<std::string>& allowed) {
-    auto parsed = parseStrictJson(text.empty() ? "{}" : text, "body", kApiMaxBodyBytes);
-    if (!parsed.ok()) return parsed.error();
-    if (!parsed->is_object()) {
-      return makeError(ErrorCode::kParse, "body: must be a JSON object");
-    }
-    for (const auto& [key, value] : parsed->items()) {
-      if (allowed.count(key) == 0) {
-        return makeError(ErrorCode::kParse,
-                         "body: /" + key + ": unknown field " + quoteForMessage(key));
-      }
-    }
-    return Body(std::move(*parsed));
+// A request body: a strict JSON object with only `allowed` members. An empty body is `{}`.
+Result<json> parseBody(const std::string& text, std::initializer_list<std::string_view> allowed) {
+  auto parsed = parseStrictJson(text.empty() ? "{}" : text, "body", kApiMaxBodyBytes);
+  if (!parsed.ok()) return parsed.error();
+  if (!parsed->is_object()) return makeError(ErrorCode::kParse, "body: must be a JSON object");
+  if (Status members = bodyReader(*parsed).checkMembers({}, allowed); !members.ok()) {
+    return members.error();
   }
-
-  Result<std::string> string(const std::string& key) const {
-    auto value = optionalString(key);
-    if (!value.ok()) return value.error();
-    if (!value->has_value()) return fieldError(key, "is required");
-    return std::move(**value);
-  }
-  Result<std::optional<std::string>> optionalString(const std::string& key) const {
-    if (!json_.contains(key)) return std::optional<std::string>();
-    if (!json_[key].is_string()) return fieldError(key, "must be a string");
-    std::string text = json_[key].get<std::string>();
-    if (text.empty()) return fieldError(key, "must not be empty");
-    return std::optional<std::string>(std::move(text));
-  }
-  Result<std::optional<int64_t>> optionalInteger(const std::string& key) const {
-    if (!json_.contains(key)) return std::optional<int64_t>();
-    if (!json_[key].is_number_integer()) return fieldError(key, "must be an integer");
-    return std::optional<int64_t>(json_[key].get<int64_t>());
-  }
-  Result<bool> optionalBool(const std::string& key, bool fallback) const {
-    if (!json_.contains(key)) return fallback;
-    if (!json_[key].is_boolean()) return fieldError(key, "must be a boolean");
-    return json_[key].get<bool>();
-  }
-
- private:
-  explicit Body(json value) : json_(std::move(value)) {}
-  static Error fieldError(const std::string& key, const std::string& reason) {
-    return makeError(ErrorCode::kParse, "body: /" + key + ": " + reason);
-  }
-  json json_;
-};
+  return parsed;
+}
 
 #define SHADAN_API_TRY(var, expr) \
   auto var = (expr);              \
@@ -221,31 +188,33 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
 
   if (parts.size() == 3 && resource == "isolate" && post) {
     if (!allowed(*caller, {kOperator, kDetector})) return forbid();
-    SHADAN_API_TRY(body, Body::parse(request.body,
-                                     {"segment", "profile", "reason", "ticket", "ttl_s", "drill"}));
+    SHADAN_API_TRY(
+        doc, parseBody(request.body, {"segment", "profile", "reason", "ticket", "ttl_s", "drill"}));
+    const StrictObjectReader body = bodyReader(*doc);
     IsolateRequest isolate;
-    SHADAN_API_TRY(segment, body->string("segment"));
-    SHADAN_API_TRY(profile, body->optionalString("profile"));
-    SHADAN_API_TRY(reason, body->string("reason"));
-    SHADAN_API_TRY(ticket, body->optionalString("ticket"));
-    SHADAN_API_TRY(ttl, body->optionalInteger("ttl_s"));
-    SHADAN_API_TRY(drill, body->optionalBool("drill", false));
+    SHADAN_API_TRY(segment, body.string("segment", kNonEmptyString));
+    SHADAN_API_TRY(profile, body.optionalString("profile", kNonEmptyString));
+    SHADAN_API_TRY(reason, body.string("reason", kNonEmptyString));
+    SHADAN_API_TRY(ticket, body.optionalString("ticket", kNonEmptyString));
+    SHADAN_API_TRY(ttl, body.optionalInteger("ttl_s"));
+    SHADAN_API_TRY(drill, body.optionalBoolean("drill"));
     isolate.segment = *segment;
     if (*profile) isolate.profile = **profile;
     isolate.reason = *reason;
     isolate.ticket = *ticket;
     isolate.ttl_s = *ttl;
-    isolate.drill = *drill;
+    isolate.drill = drill->value_or(false);
     return accepted(orders_.isolate(*caller, isolate));
   }
   if (parts.size() == 3 && resource == "restore" && post) {
     if (!allowed(*caller, {kOperator})) return forbid();
-    SHADAN_API_TRY(body, Body::parse(request.body, {"segment", "profile", "reason", "ticket"}));
+    SHADAN_API_TRY(doc, parseBody(request.body, {"segment", "profile", "reason", "ticket"}));
+    const StrictObjectReader body = bodyReader(*doc);
     RestoreRequest restore;
-    SHADAN_API_TRY(segment, body->string("segment"));
-    SHADAN_API_TRY(profile, body->optionalString("profile"));
-    SHADAN_API_TRY(reason, body->string("reason"));
-    SHADAN_API_TRY(ticket, body->optionalString("ticket"));
+    SHADAN_API_TRY(segment, body.string("segment", kNonEmptyString));
+    SHADAN_API_TRY(profile, body.optionalString("profile", kNonEmptyString));
+    SHADAN_API_TRY(reason, body.string("reason", kNonEmptyString));
+    SHADAN_API_TRY(ticket, body.optionalString("ticket", kNonEmptyString));
     restore.segment = *segment;
     if (*profile) restore.profile = **profile;
     restore.reason = *reason;
@@ -259,13 +228,11 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
   if (parts.size() == 5 && resource == "approvals" && parts[4] == "signatures" && post) {
     if (!allowed(*caller, {kOperator})) return forbid();
     if (!validPathId(parts[3])) return apiError(404, "not_found", "no such approval");
-    SHADAN_API_TRY(body, Body::parse(request.body, {"keyid", "sig", "reason"}));
-    SHADAN_API_TRY(keyid, body->string("keyid"));
-    SHADAN_API_TRY(sig, body->string("sig"));
-    SHADAN_API_TRY(reason, body->optionalString("reason"));
-    if (*reason && (*reason)->size() > 512) {
-      return apiError(400, "bad_request", "body: /reason: longer than 512 bytes");
-    }
+    SHADAN_API_TRY(doc, parseBody(request.body, {"keyid", "sig", "reason"}));
+    const StrictObjectReader body = bodyReader(*doc);
+    SHADAN_API_TRY(keyid, body.string("keyid", kNonEmptyString));
+    SHADAN_API_TRY(sig, body.string("sig", kNonEmptyString));
+    SHADAN_API_TRY(reason, body.optionalString("reason", kApprovalReason));
     auto progress = orders_.addApprovalSignature(*caller, parts[3], *keyid, *sig);
     if (!progress.ok()) return fromError(progress.error());
     return ApiResponse{200, progress->toJson()};
@@ -285,11 +252,9 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
   if (parts.size() == 5 && resource == "agents" && parts[4] == "approve" && post) {
     if (!allowed(*caller, {kOperator})) return forbid();
     if (!validPathId(parts[3])) return apiError(404, "not_found", "no such agent");
-    SHADAN_API_TRY(body, Body::parse(request.body, {"reason"}));
-    SHADAN_API_TRY(reason, body->string("reason"));
-    if (reason->size() > 512) {
-      return apiError(400, "bad_request", "body: /reason: longer than 512 bytes");
-    }
+    SHADAN_API_TRY(doc, parseBody(request.body, {"reason"}));
+    const StrictObjectReader body = bodyReader(*doc);
+    SHADAN_API_TRY(reason, body.string("reason", kApprovalReason));
     auto status = orders_.approveAgent(*caller, parts[3], *reason);
     if (!status.ok()) return fromError(status.error());
     return ApiResponse{200, json{{"agent_id", parts[3]}, {"status", "approved"}}};

@@ -14,63 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-// Reads one JSON object member by member, naming the pointer of every bad value.
-class ObjectReader {
- public:
-  ObjectReader(const json& object, std::string source, std::string pointer)
-      : object_(object), source_(std::move(source)), pointer_(std::move(pointer)) {}
-
-  Error error(std::string_view key, const std::string& reason) const {
-    return makeError(
-        ErrorCode::kParse,
-        source_ + ": " + jsonPointerDisplay(jsonPointerAppend(pointer_, key)) + ": " + reason);
-  }
-  Error selfError(const std::string& reason) const {
-    return makeError(ErrorCode::kParse,
-                     source_ + ": " + jsonPointerDisplay(pointer_) + ": " + reason);
-  }
-
-  // Fails unless the value is an object whose members are all in `allowed`.
-  Status checkShape(const std::set<std::string>& allowed) const {
-    if (!object_.is_object()) return selfError("must be an object");
-    for (const auto& [key, value] : object_.items()) {
-      if (allowed.count(key) == 0) return error(key, "unknown field " + quoteForMessage(key));
-    }
-    return okStatus();
-  }
-
-  bool has(const std::string& key) const { return object_.contains(key); }
-
-  Result<std::string> string(const std::string& key, bool non_empty = true) const {
-    if (!object_.contains(key)) return error(key, "is required");
-    const json& value = object_.at(key);
-    if (!value.is_string()) return error(key, "must be a string");
-    std::string text = value.get<std::string>();
-    if (non_empty && text.empty()) return error(key, "must not be empty");
-    return text;
-  }
-
-  Result<int64_t> integer(const std::string& key, int64_t min, int64_t max) const {
-    if (!object_.contains(key)) return error(key, "is required");
-    const json& value = object_.at(key);
-    if (!value.is_number_integer()) return error(key, "must be an integer");
-    const int64_t number = value.get<int64_t>();
-    if (number < min || number > max) {
-      return error(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-    }
-    return number;
-  }
-
-  const json& at(const std::string& key) const { return object_.at(key); }
-  std::string pointerOf(const std::string& key) const { return jsonPointerAppend(pointer_, key); }
-  const std::string& source() const { return source_; }
-
- private:
-  const json& object_;
-  std::string source_;
-  std::string pointer_;
-};
-
 bool validTokenName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
@@ -96,11 +39,12 @@ Result<ApiRole> parseRole(std::string_view text) {
   return makeError(ErrorCode::kParse, "must be operator, detector or auditor");
 }
 
-Result<ListenAddress> readListen(const ObjectReader& section, int64_t* heartbeat_s) {
-  std::set<std::string> allowed = {"listen"};
-  if (heartbeat_s != nullptr) allowed.insert("heartbeat_s");
-  SHADAN_RETURN_IF_ERROR(section.checkShape(allowed));
-  auto text = section.string("listen");
+// Reads `{"listen": ...}`, and "heartbeat_s" too if `heartbeat_s` is given.
+Result<ListenAddress> readListen(const StrictObjectReader& section, int64_t* heartbeat_s) {
+  SHADAN_RETURN_IF_ERROR(heartbeat_s != nullptr
+                             ? section.checkMembers({}, {"listen", "heartbeat_s"})
+                             : section.checkMembers({}, {"listen"}));
+  auto text = section.string("listen", kNonEmptyString);
   if (!text.ok()) return text.error();
   auto address = parseListenAddress(*text);
   if (!address.ok()) return section.error("listen", address.error().message);
@@ -112,38 +56,37 @@ Result<ListenAddress> readListen(const ObjectReader& section, int64_t* heartbeat
   return address;
 }
 
-Result<std::vector<ApiToken>> readTokens(const ObjectReader& root) {
-  if (!root.has("tokens")) return root.error("tokens", "is required");
-  const json& array = root.at("tokens");
-  const std::string pointer = root.pointerOf("tokens");
-  if (!array.is_array()) return root.error("tokens", "must be an array");
+Result<std::vector<ApiToken>> readTokens(const StrictObjectReader& root) {
+  auto array = root.array("tokens");
+  if (!array.ok()) return array.error();
   std::vector<ApiToken> tokens;
   std::set<std::string> names;
   std::set<std::string> hashes;
-  for (size_t i = 0; i < array.size(); ++i) {
-    ObjectReader entry(array[i], root.source(), jsonPointerAppend(pointer, i));
-    SHADAN_RETURN_IF_ERROR(entry.checkShape({"name", "role", "sha256"}));
+  for (size_t i = 0; i < array->size(); ++i) {
+    auto entry = array->object(i);
+    if (!entry.ok()) return entry.error();
+    SHADAN_RETURN_IF_ERROR(entry->checkMembers({}, {"name", "role", "sha256"}));
     ApiToken token;
-    auto name = entry.string("name");
+    auto name = entry->string("name", kNonEmptyString);
     if (!name.ok()) return name.error();
-    if (!validTokenName(*name)) return entry.error("name", "must be 1-64 of [a-z0-9_.-]");
+    if (!validTokenName(*name)) return entry->error("name", "must be 1-64 of [a-z0-9_.-]");
     if (!names.insert(*name).second) {
-      return entry.error("name", "duplicate token name " + quoteForMessage(*name));
+      return entry->error("name", "duplicate token name " + quoteForMessage(*name));
     }
     token.name = *name;
-    auto role_text = entry.string("role");
+    auto role_text = entry->string("role", kNonEmptyString);
     if (!role_text.ok()) return role_text.error();
     auto role = parseRole(*role_text);
-    if (!role.ok()) return entry.error("role", role.error().message);
+    if (!role.ok()) return entry->error("role", role.error().message);
     token.role = *role;
-    auto hash = entry.string("sha256");
+    auto hash = entry->string("sha256", kNonEmptyString);
     if (!hash.ok()) return hash.error();
     if (!isLowerHex64(*hash)) {
-      return entry.error("sha256",
-                         "must be 64 lower-case hex digits (shadan-controller hash-token)");
+      return entry->error("sha256",
+                          "must be 64 lower-case hex digits (shadan-controller hash-token)");
     }
     if (!hashes.insert(*hash).second) {
-      return entry.error("sha256", "the same token is configured twice");
+      return entry->error("sha256", "the same token is configured twice");
     }
     token.sha256_hex = *hash;
     tokens.push_back(std::move(token));
@@ -206,36 +149,39 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
                                                std::string_view source) {
   auto parsed = parseStrictJson(json_text, source, kControllerConfigMaxBytes);
   if (!parsed.ok()) return parsed.error();
-  const std::string src(source);
-  ObjectReader root(*parsed, src, "");
-  SHADAN_RETURN_IF_ERROR(
-      root.checkShape({"api", "agent_hub", "tls", "policy", "trust", "signing_key", "state_dir",
-                       "tokens", "orders", "log_level", "audit_export"}));
+  // Configuration errors name the member itself: `<file>: /api/listen: ...`.
+  const StrictObjectReader root(*parsed, source, "", StrictJsonWording::kFields);
+  // Only the sections are required up front; the other members say "is required" when read,
+  // so a file's errors are reported in the order of this function.
+  SHADAN_RETURN_IF_ERROR(root.checkMembers({"api", "agent_hub", "tls"},
+                                           {"policy", "trust", "signing_key", "state_dir", "tokens",
+                                            "orders", "log_level", "audit_export"}));
   ControllerConfig config;
 
-  for (const char* key : {"api", "agent_hub", "tls"}) {
-    if (!root.has(key)) return root.error(key, "is required");
-  }
   {
-    ObjectReader api(root.at("api"), src, root.pointerOf("api"));
-    auto address = readListen(api, nullptr);
+    auto api = root.object("api");
+    if (!api.ok()) return api.error();
+    auto address = readListen(*api, nullptr);
     if (!address.ok()) return address.error();
     config.api_listen = *address;
   }
   {
-    ObjectReader hub(root.at("agent_hub"), src, root.pointerOf("agent_hub"));
-    auto address = readListen(hub, &config.heartbeat_s);
+    auto hub = root.object("agent_hub");
+    if (!hub.ok()) return hub.error();
+    auto address = readListen(*hub, &config.heartbeat_s);
     if (!address.ok()) return address.error();
     config.hub_listen = *address;
   }
   {
-    ObjectReader tls(root.at("tls"), src, root.pointerOf("tls"));
-    SHADAN_RETURN_IF_ERROR(tls.checkShape({"ca", "cert", "key"}));
-    auto ca = tls.string("ca");
+    auto section = root.object("tls");
+    if (!section.ok()) return section.error();
+    const StrictObjectReader& tls = *section;
+    SHADAN_RETURN_IF_ERROR(tls.checkMembers({}, {"ca", "cert", "key"}));
+    auto ca = tls.string("ca", kNonEmptyString);
     if (!ca.ok()) return ca.error();
-    auto cert = tls.string("cert");
+    auto cert = tls.string("cert", kNonEmptyString);
     if (!cert.ok()) return cert.error();
-    auto key = tls.string("key");
+    auto key = tls.string("key", kNonEmptyString);
     if (!key.ok()) return key.error();
     config.tls_ca = *ca;
     config.tls_cert = *cert;
@@ -249,7 +195,7 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
        {PathField{"policy", &config.policy_file}, PathField{"trust", &config.trust_file},
         PathField{"signing_key", &config.signing_key_file},
         PathField{"state_dir", &config.state_dir}}) {
-    auto value = root.string(field.key);
+    auto value = root.string(field.key, kNonEmptyString);
     if (!value.ok()) return value.error();
     *field.out = *value;
   }
@@ -257,10 +203,12 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
   if (!tokens.ok()) return tokens.error();
   config.tokens = std::move(*tokens);
 
-  if (root.has("orders")) {
-    ObjectReader orders(root.at("orders"), src, root.pointerOf("orders"));
-    SHADAN_RETURN_IF_ERROR(
-        orders.checkShape({"authz_validity_s", "approval_validity_s", "dispatch_validity_s"}));
+  auto orders_section = root.optionalObject("orders");
+  if (!orders_section.ok()) return orders_section.error();
+  if (*orders_section) {
+    const StrictObjectReader& orders = **orders_section;
+    SHADAN_RETURN_IF_ERROR(orders.checkMembers(
+        {}, {"authz_validity_s", "approval_validity_s", "dispatch_validity_s"}));
     // Upper bounds follow the agent's verifier: 24 h per authz, 15 min per dispatch.
     if (orders.has("authz_validity_s")) {
       auto value = orders.integer("authz_validity_s", 60, 24 * 3600);
@@ -279,7 +227,7 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
     }
   }
   if (root.has("log_level")) {
-    auto level = root.string("log_level");
+    auto level = root.string("log_level", kNonEmptyString);
     if (!level.ok()) return level.error();
     static const std::set<std::string> kLevels = {"debug", "info", "warn", "error", "off"};
     if (kLevels.count(*level) == 0) {
@@ -288,7 +236,7 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
     config.log_level = *level;
   }
   if (root.has("audit_export")) {
-    auto mode = root.string("audit_export");
+    auto mode = root.string("audit_export", kNonEmptyString);
     if (!mode.ok()) return mode.error();
     static const std::set<std::string> kModes = {"off", "journald", "syslog", "auto"};
     if (kModes.count(*mode) == 0) {

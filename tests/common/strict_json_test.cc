@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace shadan {
 namespace {
@@ -156,6 +158,211 @@ TEST(StrictJsonTest, QuoteForMessageEscapesAndTruncates) {
   // Truncation inside a multi-byte character must not throw.
   EXPECT_NO_THROW((void)quoteForMessage(std::string(63, 'a') + "\xe3\x81\x82"));
   EXPECT_EQ(quoteForMessage("\xe9\x81\xae\xe6\x96\xad"), "\"\xe9\x81\xae\xe6\x96\xad\"");
+}
+
+// ---------------------------------------------------------------------------------------------
+// StrictObjectReader
+
+nlohmann::json doc(std::string_view text) {
+  return parseStrictJson(text, "doc.json", kLimit).value();
+}
+
+// The message of a failed read, or "<ok>".
+template <typename T>
+std::string messageOf(const Result<T>& result) {
+  if (result.ok()) return "<ok>";
+  EXPECT_EQ(result.error().code, ErrorCode::kParse);
+  return result.error().message;
+}
+
+struct ReaderCase {
+  const char* name;
+  const char* json;
+  std::function<Status(const StrictObjectReader&)> read;
+  std::string expected;  // the whole message, or "<ok>"
+};
+
+// Runs `cases` against a reader over each document at pointer "/obj" in `wording`.
+void runReaderCases(const std::vector<ReaderCase>& cases, StrictJsonWording wording) {
+  for (const ReaderCase& c : cases) {
+    const nlohmann::json value = doc(c.json);
+    const StrictObjectReader reader(value, "doc.json", "/obj", wording);
+    EXPECT_EQ(messageOf(c.read(reader)), c.expected) << c.name;
+  }
+}
+
+template <typename T>
+Status statusOf(const Result<T>& result) {
+  if (!result.ok()) return result.error();
+  return okStatus();
+}
+
+TEST(StrictObjectReaderTest, MemberSetInEachWording) {
+  const auto members = [](const StrictObjectReader& r) {
+    return r.checkMembers({"a", "b"}, {"c"});
+  };
+  struct Case {
+    const char* json;
+    std::string members;  // kMembers
+    std::string fields;   // kFields
+    std::string audit;    // kAuditFields
+  };
+  const std::vector<Case> cases = {
+      {R"({"a": 1, "b": 2})", "<ok>", "<ok>", "<ok>"},
+      {R"({"a": 1, "b": 2, "c": 3})", "<ok>", "<ok>", "<ok>"},
+      {R"({"a": 1, "b": 2, "d/e": 3})", "doc.json: /obj: unknown member \"d/e\"",
+       "doc.json: /obj/d~1e: unknown field \"d/e\"", "field \"obj.d/e\" unknown field"},
+      {R"({"a": 1})", "doc.json: /obj: missing member \"b\"", "doc.json: /obj/b: is required",
+       "missing field \"obj.b\""},
+      // Unknown members are reported before missing ones.
+      {R"({"z": 1})", "doc.json: /obj: unknown member \"z\"",
+       "doc.json: /obj/z: unknown field \"z\"", "field \"obj.z\" unknown field"},
+      {R"([1])", "doc.json: /obj: must be an object", "doc.json: /obj: must be an object",
+       "field \"obj\" must be an object"},
+  };
+  for (const Case& c : cases) {
+    const nlohmann::json value = doc(c.json);
+    EXPECT_EQ(messageOf(members(StrictObjectReader(value, "doc.json", "/obj"))), c.members)
+        << c.json;
+    EXPECT_EQ(messageOf(members(
+                  StrictObjectReader(value, "doc.json", "/obj", StrictJsonWording::kFields))),
+              c.fields)
+        << c.json;
+    EXPECT_EQ(messageOf(members(
+                  StrictObjectReader(value, "doc.json", "/obj", StrictJsonWording::kAuditFields))),
+              c.audit)
+        << c.json;
+  }
+}
+
+TEST(StrictObjectReaderTest, RootObjectIsNamedSlash) {
+  const nlohmann::json value = doc(R"({"x": 1})");
+  const StrictObjectReader reader(value, "authz");
+  EXPECT_EQ(messageOf(reader.checkMembers({})), "authz: /: unknown member \"x\"");
+  EXPECT_EQ(reader.error("bad").message, "authz: /: bad");
+  EXPECT_EQ(reader.error("x", "bad").message, "authz: /x: bad");
+}
+
+TEST(StrictObjectReaderTest, TypedGetters) {
+  const StringRules name{.non_empty = true, .max_bytes = 4, .no_control = true};
+  const std::vector<ReaderCase> cases = {
+      {"string", R"({"s": "abc"})", [](auto& r) { return statusOf(r.string("s")); }, "<ok>"},
+      {"empty string allowed", R"({"s": ""})", [](auto& r) { return statusOf(r.string("s")); },
+       "<ok>"},
+      {"string missing", R"({})", [](auto& r) { return statusOf(r.string("s")); },
+       "doc.json: /obj: missing member \"s\""},
+      {"string null", R"({"s": null})", [](auto& r) { return statusOf(r.string("s")); },
+       "doc.json: /obj/s: must be a string"},
+      {"string empty", R"({"s": ""})", [&](auto& r) { return statusOf(r.string("s", name)); },
+       "doc.json: /obj/s: must not be empty"},
+      {"string long", R"({"s": "abcde"})", [&](auto& r) { return statusOf(r.string("s", name)); },
+       "doc.json: /obj/s: longer than 4 bytes"},
+      {"string control", R"({"s": "a\tb"})", [&](auto& r) { return statusOf(r.string("s", name)); },
+       "doc.json: /obj/s: contains a control character"},
+      {"string delete", "{\"s\": \"a\x7f\"}",
+       [&](auto& r) { return statusOf(r.string("s", name)); },
+       "doc.json: /obj/s: contains a control character"},
+      {"optional string absent", R"({})", [](auto& r) { return statusOf(r.optionalString("s")); },
+       "<ok>"},
+      {"optional string wrong", R"({"s": 1})",
+       [](auto& r) { return statusOf(r.optionalString("s", kNonEmptyString)); },
+       "doc.json: /obj/s: must be a string"},
+      {"integer", R"({"i": -5})", [](auto& r) { return statusOf(r.integer("i", -5, 5)); }, "<ok>"},
+      {"integer low", R"({"i": -6})", [](auto& r) { return statusOf(r.integer("i", -5, 5)); },
+       "doc.json: /obj/i: must be between -5 and 5"},
+      {"integer not", R"({"i": "1"})", [](auto& r) { return statusOf(r.integer("i")); },
+       "doc.json: /obj/i: must be an integer"},
+      {"integer huge", R"({"i": 9223372036854775808})",
+       [](auto& r) { return statusOf(r.integer("i")); }, "doc.json: /obj/i: out of range"},
+      {"integer max", R"({"i": 9223372036854775807})",
+       [](auto& r) { return statusOf(r.integer("i")); }, "<ok>"},
+      {"optional integer absent", R"({})", [](auto& r) { return statusOf(r.optionalInteger("i")); },
+       "<ok>"},
+      {"unsigned", R"({"u": 18446744073709551615})",
+       [](auto& r) { return statusOf(r.unsignedInteger("u")); }, "<ok>"},
+      {"unsigned negative", R"({"u": -1})",
+       [](auto& r) { return statusOf(r.unsignedInteger("u")); },
+       "doc.json: /obj/u: must be a non-negative integer"},
+      {"boolean", R"({"b": false})", [](auto& r) { return statusOf(r.boolean("b")); }, "<ok>"},
+      {"boolean not", R"({"b": 0})", [](auto& r) { return statusOf(r.optionalBoolean("b")); },
+       "doc.json: /obj/b: must be true or false"},
+      {"strings", R"({"a": ["x", ""]})", [](auto& r) { return statusOf(r.strings("a")); }, "<ok>"},
+      {"strings mixed", R"({"a": ["x", 1]})", [](auto& r) { return statusOf(r.strings("a")); },
+       "doc.json: /obj/a: must be an array of strings"},
+      {"object", R"({"o": {}})", [](auto& r) { return statusOf(r.object("o")); }, "<ok>"},
+      {"object not", R"({"o": []})", [](auto& r) { return statusOf(r.optionalObject("o")); },
+       "doc.json: /obj/o: must be an object"},
+      {"array", R"({"a": []})", [](auto& r) { return statusOf(r.array("a")); }, "<ok>"},
+      {"array not", R"({"a": {}})", [](auto& r) { return statusOf(r.array("a")); },
+       "doc.json: /obj/a: must be an array"},
+      {"array empty", R"({"a": []})", [](auto& r) { return statusOf(r.array("a", 1)); },
+       "doc.json: /obj/a: must be a non-empty array"},
+      {"array long", R"({"a": [1, 2, 3]})", [](auto& r) { return statusOf(r.array("a", 1, 2)); },
+       "doc.json: /obj/a: must be an array of 1 to 2 elements"},
+      {"array own refusal", R"({"a": [1, 2, 3]})",
+       [](auto& r) { return statusOf(r.array("a", 1, 2, "must hold 1 or 2 ids")); },
+       "doc.json: /obj/a: must hold 1 or 2 ids"},
+  };
+  runReaderCases(cases, StrictJsonWording::kMembers);
+}
+
+TEST(StrictObjectReaderTest, GettersSpeakTheReadersWording) {
+  const std::vector<ReaderCase> fields = {
+      {"missing", R"({})", [](auto& r) { return statusOf(r.integer("n")); },
+       "doc.json: /obj/n: is required"},
+      {"wrong", R"({"n": true})", [](auto& r) { return statusOf(r.integer("n")); },
+       "doc.json: /obj/n: must be an integer"},
+  };
+  runReaderCases(fields, StrictJsonWording::kFields);
+  const std::vector<ReaderCase> audit = {
+      {"missing", R"({})", [](auto& r) { return statusOf(r.integer("n")); },
+       "missing field \"obj.n\""},
+      {"wrong", R"({"n": true})", [](auto& r) { return statusOf(r.unsignedInteger("n")); },
+       "field \"obj.n\" must be a non-negative integer"},
+      {"nested", R"({"who": {"approvers": "op"}})",
+       [](auto& r) {
+         auto who = r.object("who");
+         if (!who.ok()) return Status(who.error());
+         return statusOf(who->strings("approvers"));
+       },
+       "field \"obj.who.approvers\" must be an array of strings"},
+  };
+  runReaderCases(audit, StrictJsonWording::kAuditFields);
+}
+
+TEST(StrictObjectReaderTest, ArrayElementsAreNamedByIndex) {
+  const nlohmann::json value = doc(R"({"list": ["a", 7, {"k": 1}, ""]})");
+  const StrictObjectReader reader(value, "doc.json");
+  auto list = reader.array("list");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 4u);
+  EXPECT_EQ(list->string(0).value(), "a");
+  EXPECT_EQ(messageOf(list->string(1)), "doc.json: /list/1: must be a string");
+  EXPECT_EQ(messageOf(list->string(3, kNonEmptyString)), "doc.json: /list/3: must not be empty");
+  EXPECT_EQ(messageOf(list->object(0)), "doc.json: /list/0: must be an object");
+  auto element = list->object(2);
+  ASSERT_TRUE(element.ok());
+  EXPECT_EQ(messageOf(element->checkMembers({}, {"j"})), "doc.json: /list/2: unknown member \"k\"");
+  EXPECT_EQ(list->error(3, "duplicate").message, "doc.json: /list/3: duplicate");
+  EXPECT_EQ(list->error("too long").message, "doc.json: /list: too long");
+}
+
+TEST(StrictObjectReaderTest, ReadsValues) {
+  const nlohmann::json value =
+      doc(R"({"s": "x", "i": -3, "u": 7, "b": true, "a": ["p", "q"], "o": {"k": "v"}})");
+  const StrictObjectReader reader(value, "doc.json");
+  ASSERT_TRUE(reader.checkMembers({"s", "i", "u", "b", "a", "o"}).ok());
+  EXPECT_EQ(reader.string("s").value(), "x");
+  EXPECT_EQ(reader.integer("i").value(), -3);
+  EXPECT_EQ(reader.unsignedInteger("u").value(), 7u);
+  EXPECT_TRUE(reader.boolean("b").value());
+  EXPECT_EQ(reader.strings("a").value(), (std::vector<std::string>{"p", "q"}));
+  EXPECT_EQ(reader.object("o").value().string("k").value(), "v");
+  EXPECT_FALSE(reader.optionalString("t").value().has_value());
+  EXPECT_FALSE(reader.optionalObject("t").value().has_value());
+  EXPECT_TRUE(reader.has("o"));
+  EXPECT_FALSE(reader.has("t"));
+  EXPECT_EQ(reader.pointerOf("a/b"), "/a~1b");
 }
 
 }  // namespace
