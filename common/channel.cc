@@ -15,18 +15,11 @@ bool isLowerHex(const std::string& text) {
 }  // namespace
 
 Status checkChannelMembers(const Json& message, std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, value] : message.items()) {
-    bool known = false;
-    for (std::string_view name : allowed) known = known || key == name;
-    if (!known) {
-      const auto type = message.find("type");
-      const std::string kind =
-          type != message.end() && type->is_string() ? type->get<std::string>() : "channel";
-      return makeError(ErrorCode::kParse,
-                       "unknown member " + quoteForMessage(key) + " in a " + kind + " message");
-    }
-  }
-  return okStatus();
+  const auto type = message.is_object() ? message.find("type") : message.end();
+  const std::string kind =
+      type != message.end() && type->is_string() ? type->get<std::string>() : "channel";
+  const std::string source = kind + " message";
+  return StrictObjectReader(message, source).checkMembers({}, allowed);
 }
 
 Json helloMessage(const HelloMessage& hello) {

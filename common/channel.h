@@ -60,8 +60,8 @@ nlohmann::json ackMessage(nlohmann::json envelope);
 // `message`.
 Result<const nlohmann::json*> channelEnvelope(const nlohmann::json& message);
 
-// kParse naming the first member of `message` that is not in `allowed` ("unknown member "x" in
-// a ping message").
+// kParse naming the first member of `message` that is not in `allowed` (the strict reader's
+// wording: `ping message: /: unknown member "x"`).
 Status checkChannelMembers(const nlohmann::json& message,
                            std::initializer_list<std::string_view> allowed);
 
