@@ -2,15 +2,15 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <thread>
 
+#include "agents/agent_cli_options.h"
+#include "agents/agent_cli_output.h"
 #include "agents/agent_core.h"
 #include "agents/planner/planner.h"
 #include "common/duration.h"
@@ -27,134 +27,6 @@ std::string hostName() {
   return name;
 }
 
-constexpr const char* kUsage = R"(usage: shadan-agent COMMAND [ARGS] [OPTIONS]
-
-Local control of a Shadan gateway agent (break-glass and lab use).
-
-commands:
-  run                                  the agent daemon: applies the stored state at once, keeps
-                                       it applied, serves the commands below over its socket
-  isolate SEGMENT [--profile NAME] [--ttl DURATION]
-                                       cut SEGMENT on this gateway (profile default: full);
-                                       with --ttl (4s, 30m, 2h, 1d) it restores itself;
-                                       --drill marks a rehearsal (needs --ttl)
-  restore SEGMENT [--profile NAME]     lift SEGMENT's isolation (all its profiles unless --profile)
-  restore --all                        lift every isolation on this gateway
-  status                               desired state, and whether the kernel holds it
-  plan [SEGMENT [--profile NAME]]      print the nftables document (current state, plus SEGMENT)
-                                       without applying anything
-  verify FILE                          would this signed envelope (dispatch, or break-glass authz)
-                                       be accepted now, and if not, why (needs --trust)
-  apply-file FILE                      break-glass: apply a breakglass-signed isolate authz from a
-                                       file, with no controller (needs --trust)
-
-options:
-  --policy FILE      the Shadan policy (required)
-  --gateway ID       this gateway's id in the policy (required)
-  --state-dir DIR    where the desired state is kept (required, except for plan)
-  --trust FILE       the trust file (keys, roles, thresholds) for signed orders
-
-run only:
-  --controller HOST:PORT    dial the controller (mutual TLS 1.3, WebSocket); standalone without
-  --tls-dir DIR             ca.crt, agent.crt, agent.key for that channel
-  --controller-pin HEX      SHA-256 of the controller certificate's public key (shadanctl ca pin)
-  --controller-grace DUR    how long the controller may be gone before policy
-                            agent.on_controller_loss=revert lifts drills (default 5m)
-  --audit-export MODE       also send audit entries to journald or syslog (RFC 5424):
-                            off (default) | journald | syslog | auto
-  --json             machine-readable output on stdout
-
-With a daemon running on the state directory, isolate/restore/status are handed to it (one
-writer); without one they act on the kernel directly.
-  --log-level LEVEL  debug|info|warn|error|off (default warn)
-  -h, --help         this text
-  --version          print the version
-
-exit codes: 0 ok, 1 kernel or state failure (nothing changed), 2 bad command line,
-            3 request invalid for the policy (nothing changed), 4 state directory busy
-)";
-
-struct Options {
-  std::string command;
-  std::vector<std::string> positional;
-  std::optional<std::string> profile;
-  std::optional<std::string> policy;
-  std::optional<std::string> gateway;
-  std::optional<std::string> state_dir;
-  std::optional<std::string> log_level;
-  std::optional<std::string> ttl;
-  std::optional<std::string> trust;
-  std::optional<std::string> controller;
-  std::optional<std::string> tls_dir;
-  std::optional<std::string> controller_pin;
-  std::optional<std::string> controller_grace;
-  std::optional<std::string> audit_export;
-  bool all = false;
-  bool drill = false;
-  bool json = false;
-  bool help = false;
-  bool version = false;
-};
-
-// Parses the command line. Options may appear anywhere after the command, as `--opt value` or
-// `--opt=value`. Errors name the offending argument.
-Result<Options> parseArgs(const std::vector<std::string>& args) {
-  Options options;
-  const std::map<std::string, std::optional<std::string> Options::*> valued = {
-      {"--profile", &Options::profile},
-      {"--policy", &Options::policy},
-      {"--gateway", &Options::gateway},
-      {"--state-dir", &Options::state_dir},
-      {"--log-level", &Options::log_level},
-      {"--ttl", &Options::ttl},
-      {"--trust", &Options::trust},
-      {"--controller", &Options::controller},
-      {"--tls-dir", &Options::tls_dir},
-      {"--controller-pin", &Options::controller_pin},
-      {"--controller-grace", &Options::controller_grace},
-      {"--audit-export", &Options::audit_export},
-  };
-  const std::map<std::string, bool Options::*> flags = {
-      {"--all", &Options::all},   {"--drill", &Options::drill}, {"--json", &Options::json},
-      {"--help", &Options::help}, {"-h", &Options::help},       {"--version", &Options::version},
-  };
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string arg = args[i];
-    std::optional<std::string> inline_value;
-    if (arg.rfind("--", 0) == 0) {
-      if (const auto eq = arg.find('='); eq != std::string::npos) {
-        inline_value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
-      }
-    }
-    if (const auto it = valued.find(arg); it != valued.end()) {
-      std::string value;
-      if (inline_value) {
-        value = *inline_value;
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return makeError(ErrorCode::kInvalidArgument, arg + " needs a value");
-      }
-      if (value.empty()) return makeError(ErrorCode::kInvalidArgument, arg + " needs a value");
-      if (options.*(it->second)) {
-        return makeError(ErrorCode::kInvalidArgument, arg + " given twice");
-      }
-      options.*(it->second) = value;
-    } else if (const auto flag = flags.find(arg); flag != flags.end()) {
-      if (inline_value) return makeError(ErrorCode::kInvalidArgument, arg + " takes no value");
-      options.*(flag->second) = true;
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return makeError(ErrorCode::kInvalidArgument, "unknown option " + arg);
-    } else if (options.command.empty()) {
-      options.command = arg;
-    } else {
-      options.positional.push_back(arg);
-    }
-  }
-  return options;
-}
-
 // Shared by every command: the validated policy and gateway.
 struct Context {
   LoadedPolicy loaded;
@@ -163,7 +35,8 @@ struct Context {
 
 class Command {
  public:
-  Command(const Options& options, const AgentEnvironment& env) : options_(options), env_(env) {}
+  Command(const AgentCliOptions& options, const AgentEnvironment& env)
+      : options_(options), env_(env) {}
 
   int run() {
     if (options_.command == "isolate") return isolate();
@@ -377,46 +250,7 @@ class Command {
     }
     auto answer = dispatch(*context, request);
     if (!answer.ok()) return fail(answer.error());
-    return finish(*answer, [&] { printChange(*answer); });
-  }
-
-  void printChange(const nlohmann::json& answer) const {
-    const bool changed = answer.value("changed", false);
-    const std::string subject =
-        options_.all ? std::string("all segments")
-                     : options_.positional[0] +
-                           (options_.profile ? " (" + *options_.profile + ")" : std::string());
-    const std::string gateway = answer.value("gateway", "");
-    if (options_.command == "isolate") {
-      out() << (changed ? "isolated " : "already isolated ") << subject << " on " << gateway
-            << "\n";
-    } else {
-      out() << (changed ? "restored " : "nothing to restore for ") << subject << " on " << gateway
-            << "\n";
-    }
-    for (const auto& isolation : answer.value("isolations", nlohmann::json::array())) {
-      if (isolation.contains("expires") && isolation["segment"] == options_.positional.at(0) &&
-          options_.command == "isolate") {
-        out() << "restores itself at " << isolation["expires"].get<std::string>() << " ("
-              << isolation["profile"].get<std::string>() << ")\n";
-      }
-    }
-    for (const auto& warning : answer.value("warnings", nlohmann::json::array())) {
-      err() << "shadan-agent: warning: " << warning.get<std::string>() << "\n";
-    }
-    if (answer.value("conntrack_deleted", 0) > 0) {
-      out() << "conntrack entries deleted: " << answer.value("conntrack_deleted", 0) << "\n";
-    }
-    for (const auto& expired : answer.value("expired", nlohmann::json::array())) {
-      out() << "expired: " << expired["segment"].get<std::string>() << " ("
-            << expired["profile"].get<std::string>() << ")\n";
-    }
-    out() << "ruleset sha256 "
-          << (answer.value("table_present", false) ? answer.value("ruleset_sha256", "")
-                                                   : std::string("(no table)"))
-          << "\n";
-    out() << "active isolations: " << answer.value("isolations", nlohmann::json::array()).size()
-          << "\n";
+    return finish(*answer, [&] { printChangeAnswer(*answer, options_, out(), err()); });
   }
 
   int status() {
@@ -430,31 +264,7 @@ class Command {
     request.op = "status";
     auto answer = dispatch(*context, request);
     if (!answer.ok()) return fail(answer.error());
-    return finish(*answer, [&] { printStatus(*answer); });
-  }
-
-  void printStatus(const nlohmann::json& answer) const {
-    out() << "gateway " << answer.value("gateway", "") << " (policy " << answer.value("policy", "")
-          << ")\n";
-    const auto isolations = answer.value("isolations", nlohmann::json::array());
-    if (isolations.empty()) {
-      out() << "no active isolation\n";
-    } else {
-      out() << "active isolations:\n";
-      for (const auto& i : isolations) {
-        out() << "  " << i.value("segment", "") << "  profile=" << i.value("profile", "")
-              << "  since=" << i.value("since", "")
-              << (i.contains("expires") ? "  expires=" + i.value("expires", "") : std::string())
-              << "  origin=" << i.value("origin", "") << "\n";
-      }
-    }
-    const auto kernel = answer.value("kernel", nlohmann::json::object());
-    out() << "kernel: " << kernel.value("state", "unknown");
-    if (kernel.value("table_present", false)) {
-      out() << " (table inet shadan sha256 " << kernel.value("ruleset_sha256", "") << ")";
-    }
-    if (kernel.contains("error")) out() << " (" << kernel.value("error", "") << ")";
-    out() << "\n";
+    return finish(*answer, [&] { printStatusAnswer(*answer, out()); });
   }
 
   int plan() {
@@ -484,21 +294,7 @@ class Command {
     }
     auto plan = planGateway(context->loaded.policy, context->gateway, isolations);
     if (!plan.ok()) return fail(plan.error());
-    if (options_.json) {
-      nlohmann::json routes = nlohmann::json::array();
-      for (const auto& route : plan->blackhole_routes) routes.push_back(route.toCidr());
-      nlohmann::json doc = {{"ok", true},
-                            {"command", "plan"},
-                            {"gateway", context->gateway},
-                            {"nft_script", plan->nft_script},
-                            {"blackhole_routes", routes}};
-      out() << doc.dump(2) << "\n";
-    } else {
-      out() << plan->nft_script;
-      for (const auto& route : plan->blackhole_routes) {
-        out() << "# blackhole route " << route.toCidr() << "\n";
-      }
-    }
+    printPlan(*plan, context->gateway, options_.json, out());
     return kExitOk;
   }
 
@@ -553,24 +349,13 @@ class Command {
     if (!answer.ok()) return fail(answer.error());
     if (op == "verify") {
       const bool accepted = answer->value("accepted", false);
-      int code = finish(*answer, [&] {
-        if (accepted) {
-          const auto order = answer->value("order", nlohmann::json::object());
-          out() << "would be accepted: " << order.value("action", "") << " "
-                << order.value("segment", "") << " (" << order.value("profile", "") << ")"
-                << " requested by " << order.value("requested_by", "") << ", signed by "
-                << order.value("signers", nlohmann::json::array()).dump() << "\n";
-        } else {
-          out() << "would be REJECTED: " << answer->value("reason", "") << ": "
-                << answer->value("message", "") << "\n";
-        }
-      });
+      int code = finish(*answer, [&] { printVerifyAnswer(*answer, out()); });
       if (code == kExitOk && !accepted) code = kExitRejected;
       return code;
     }
     return finish(*answer, [&] {
       out() << "break-glass isolation applied from " << path << "\n";
-      printChange(*answer);
+      printChangeAnswer(*answer, options_, out(), err());
     });
   }
 
@@ -635,14 +420,14 @@ class Command {
     return env_.run_daemon(daemon_options);
   }
 
-  const Options& options_;
+  const AgentCliOptions& options_;
   const AgentEnvironment& env_;
 };
 
 }  // namespace
 
 int runAgentCli(const std::vector<std::string>& args, const AgentEnvironment& env) {
-  auto options = parseArgs(args);
+  auto options = parseAgentCliArgs(args);
   if (!options.ok()) {
     *env.err << "shadan-agent: " << options.error().message << "\n(see shadan-agent --help)\n";
     return kExitUsage;
@@ -652,7 +437,7 @@ int runAgentCli(const std::vector<std::string>& args, const AgentEnvironment& en
     return kExitOk;
   }
   if (options->help || options->command.empty()) {
-    *(options->help ? env.out : env.err) << kUsage;
+    *(options->help ? env.out : env.err) << kAgentCliUsage;
     return options->help ? kExitOk : kExitUsage;
   }
   if (options->log_level) {

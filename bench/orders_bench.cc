@@ -23,20 +23,15 @@
 
 #include <benchmark/benchmark.h>
 #include <sched.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -50,6 +45,7 @@
 #include "agents/planner/planner.h"
 #include "agents/state/sqlite_state_store.h"
 #include "bench/bench_support.h"
+#include "bench/orders_bench_support.h"
 #include "common/clock.h"
 #include "common/dsse.h"
 #include "common/ed25519.h"
@@ -63,293 +59,29 @@ extern char** environ;
 namespace shadan {
 namespace {
 
+using bench::kGateway;
+using bench::kMaxMessageBytes;
+using bench::millisSince;
+using bench::OrderSigner;
+using bench::receiveFrame;
+using bench::Stages;
+using bench::SteadyClock;
+using bench::TempDir;
+using bench::TimedAudit;
+using bench::TimedConntrack;
+using bench::TimedFirewall;
+using bench::TimedRoutes;
+using bench::TimedSigner;
+using bench::TimedStore;
+using bench::writeFile;
 using nlohmann::json;
-using SteadyClock = std::chrono::steady_clock;
 
 const std::string kLabPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
-constexpr const char* kGateway = "gw";
-// ControllerLink's default LinkOptions::max_message_bytes: the cap the link parses frames with.
-constexpr size_t kMaxMessageBytes = 256 * 1024;
 
 constexpr int kWarmupPairs = 10;
 constexpr int kOrderRepetitions = 500;
 constexpr int kStageRepetitions = 500;
 constexpr int kNftProcessRepetitions = 200;
-
-double millisSince(SteadyClock::time_point start) {
-  return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
-}
-
-// ---- per-stage timing ------------------------------------------------------------------------
-
-// Milliseconds spent in each borrowed dependency during one order.
-struct Stages {
-  double lockout_list = 0;  // listRuleset(Json): the lockout check before an isolation
-  double nft_apply = 0;     // FirewallBackend::apply
-  double nft_read = 0;      // readTable (read-back + SHA-256, before and after)
-  double state_save = 0;    // StateStore::save (one SQLite transaction, synchronous=FULL)
-  double audit = 0;         // AuditSink::append, every entry of the order
-  double routes = 0;        // RouteBackend::sync/list
-  double conntrack = 0;     // ConntrackBackend
-  double ack_sign = 0;      // the agent Signer (Ed25519 over the ack's PAE)
-  int audit_entries = 0;
-  int nft_applies = 0;
-
-  double sum() const {
-    return lockout_list + nft_apply + nft_read + state_save + audit + routes + conntrack + ack_sign;
-  }
-};
-
-template <typename F>
-auto timed(double& slot, F&& call) {
-  const auto start = SteadyClock::now();
-  auto result = call();
-  slot += millisSince(start);
-  return result;
-}
-
-class TimedFirewall final : public FirewallBackend {
- public:
-  TimedFirewall(FirewallBackend& inner, Stages& stages) : inner_(inner), stages_(stages) {}
-  Status apply(std::string_view nft_script) override {
-    ++stages_.nft_applies;
-    return timed(stages_.nft_apply, [&] { return inner_.apply(nft_script); });
-  }
-  Result<TableSnapshot> readTable() override {
-    return timed(stages_.nft_read, [&] { return inner_.readTable(); });
-  }
-  Result<std::string> listRuleset() override {
-    return timed(stages_.lockout_list, [&] { return inner_.listRuleset(); });
-  }
-  Result<nlohmann::json> listForeignRulesetJson() override {
-    return timed(stages_.lockout_list, [&] { return inner_.listForeignRulesetJson(); });
-  }
-
- private:
-  FirewallBackend& inner_;
-  Stages& stages_;
-};
-
-class TimedRoutes final : public RouteBackend {
- public:
-  TimedRoutes(RouteBackend& inner, Stages& stages) : inner_(inner), stages_(stages) {}
-  Status sync(const std::vector<IpPrefix>& desired) override {
-    return timed(stages_.routes, [&] { return inner_.sync(desired); });
-  }
-  Result<std::vector<IpPrefix>> list() override {
-    return timed(stages_.routes, [&] { return inner_.list(); });
-  }
-
- private:
-  RouteBackend& inner_;
-  Stages& stages_;
-};
-
-class TimedConntrack final : public ConntrackBackend {
- public:
-  TimedConntrack(ConntrackBackend& inner, Stages& stages) : inner_(inner), stages_(stages) {}
-  Result<size_t> deleteMatching(const std::vector<IpPrefix>& prefixes) override {
-    return timed(stages_.conntrack, [&] { return inner_.deleteMatching(prefixes); });
-  }
-  Result<size_t> count(const std::vector<IpPrefix>& prefixes) override {
-    return timed(stages_.conntrack, [&] { return inner_.count(prefixes); });
-  }
-
- private:
-  ConntrackBackend& inner_;
-  Stages& stages_;
-};
-
-class TimedStore final : public StateStore {
- public:
-  TimedStore(StateStore& inner, Stages& stages) : inner_(inner), stages_(stages) {}
-  Result<DesiredState> load() override { return inner_.load(); }
-  Status save(const DesiredState& state) override {
-    return timed(stages_.state_save, [&] { return inner_.save(state); });
-  }
-  Status saveUnsynced(const DesiredState& state) override {
-    return timed(stages_.state_save, [&] { return inner_.saveUnsynced(state); });
-  }
-  // After the ack is handed to the link: not part of the timed path (the daemon calls it).
-  Status rememberAck(int64_t seq, const std::string& envelope, int64_t at_ms,
-                     int64_t keep_ms) override {
-    return inner_.rememberAck(seq, envelope, at_ms, keep_ms);
-  }
-  Result<std::vector<StoredAck>> recentAcks(int64_t since_ms, size_t limit) override {
-    return inner_.recentAcks(since_ms, limit);
-  }
-
- private:
-  StateStore& inner_;
-  Stages& stages_;
-};
-
-class TimedAudit final : public AuditSink {
- public:
-  TimedAudit(AuditSink& inner, Stages& stages) : inner_(inner), stages_(stages) {}
-  Result<AuditReceipt> append(const AuditEvent& event) override {
-    ++stages_.audit_entries;
-    return timed(stages_.audit, [&] { return inner_.append(event); });
-  }
-  Result<AuditReceipt> appendBuffered(const AuditEvent& event) override {
-    ++stages_.audit_entries;
-    return timed(stages_.audit, [&] { return inner_.appendBuffered(event); });
-  }
-
- private:
-  AuditSink& inner_;
-  Stages& stages_;
-};
-
-class TimedSigner final : public Signer {
- public:
-  TimedSigner(const Signer& inner, Stages& stages) : inner_(inner), stages_(stages) {}
-  std::string keyId() const override { return inner_.keyId(); }
-  Result<Ed25519Signature> sign(std::string_view message) const override {
-    return timed(stages_.ack_sign, [&] { return inner_.sign(message); });
-  }
-
- private:
-  const Signer& inner_;
-  Stages& stages_;
-};
-
-// ---- files ----------------------------------------------------------------------------------
-
-// A fresh directory under $TMPDIR, removed (recursively) when the benchmark ends.
-class TempDir {
- public:
-  static Result<std::unique_ptr<TempDir>> create() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/shadan_orders_bench_" +
-                          std::to_string(getpid()) + "_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      return makeError(ErrorCode::kIo, "mkdtemp " + pattern + ": " + std::strerror(errno));
-    }
-    return std::unique_ptr<TempDir>(new TempDir(pattern));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  explicit TempDir(std::filesystem::path path) : path_(std::move(path)) {}
-  std::filesystem::path path_;
-};
-
-Status writeFile(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return makeError(ErrorCode::kIo, "cannot write " + path.string());
-  return okStatus();
-}
-
-// ---- signed orders --------------------------------------------------------------------------
-
-json trustKey(const std::string& keyid, const Ed25519PublicKey& public_key,
-              const std::string& identity, const std::vector<std::string>& roles) {
-  return {{"keyid", keyid},
-          {"public_key", base64Encode(public_key)},
-          {"identity", identity},
-          {"roles", roles}};
-}
-
-// The operators, the controller and the agent key, and the frames they sign.
-class OrderSigner {
- public:
-  OrderSigner()
-      : sato_(Ed25519KeyPair::generate()),
-        tanaka_(Ed25519KeyPair::generate()),
-        controller_(Ed25519KeyPair::generate()),
-        agent_(Ed25519KeyPair::generate()) {}
-
-  const Ed25519KeyPair& agentKey() const { return agent_; }
-
-  std::string trustJson(std::chrono::system_clock::time_point now) const {
-    return json{
-        {"shadan_trust", 1},
-        {"version", 1},
-        {"expires_at", formatRfc3339(toUnixMillis(now + std::chrono::hours(24)))},
-        {"keys",
-         {trustKey(sato_.keyId(), sato_.publicKey(), "op:sato", {"operator", "breakglass"}),
-          trustKey(tanaka_.keyId(), tanaka_.publicKey(), "op:tanaka", {"operator", "breakglass"}),
-          trustKey(controller_.keyId(), controller_.publicKey(), "controller", {"controller"}),
-          trustKey(agent_.keyId(), agent_.publicKey(), "agent:gw", {"agent"})}}}
-        .dump();
-  }
-
-  // Order `index` (0-based): even = isolate office (one operator), odd = restore office (two
-  // operators, the restore threshold); seq and segment_gen index + 1. Returns the dispatch
-  // envelope.
-  Result<DsseEnvelope> dispatchEnvelope(int index,
-                                        std::chrono::system_clock::time_point now) const {
-    const bool isolate = index % 2 == 0;
-    char command_id[40];
-    std::snprintf(command_id, sizeof command_id, "%08x-0000-4000-8000-%012x",
-                  static_cast<unsigned>(index), static_cast<unsigned>(index));
-    const auto at = [now](std::chrono::seconds offset) {
-      return formatRfc3339(toUnixMillis(now + offset));
-    };
-    const json authz = {{"v", 1},
-                        {"command_id", command_id},
-                        {"action", isolate ? "isolate" : "restore"},
-                        {"segment", "office"},
-                        {"profile", "full"},
-                        {"segment_gen", index + 1},
-                        {"targets", {kGateway}},
-                        {"requested_by", "op:sato"},
-                        {"reason", "benchmark of the order path"},
-                        {"drill", false},
-                        {"issued_at", at(std::chrono::seconds(-10))},
-                        {"expires_at", at(std::chrono::hours(1))}};
-    std::vector<const Signer*> authz_signers{&sato_};
-    if (!isolate) authz_signers.push_back(&tanaka_);
-    auto authz_envelope = signDsse(kAuthzPayloadType, authz.dump(), authz_signers);
-    if (!authz_envelope.ok()) return authz_envelope.error();
-    // The dispatch window is capped at 15 minutes (OrderVerifierOptions): the whole run must
-    // finish within 14 minutes of pre-signing.
-    const json dispatch = {{"v", 1},
-                           {"agent_id", kGateway},
-                           {"agent_key", agent_.keyId()},
-                           {"seq", index + 1},
-                           {"issued_at", at(std::chrono::seconds(-5))},
-                           {"expires_at", at(std::chrono::minutes(14))},
-                           {"authz", dsseEnvelopeToJson(*authz_envelope)}};
-    const Signer* controller[] = {&controller_};
-    return signDsse(kDispatchPayloadType, dispatch.dump(), controller);
-  }
-
-  // The text frame the controller link receives for a dispatch (PROTOCOL.md "Channel").
-  static std::string frameOf(const DsseEnvelope& envelope) {
-    return json{{"type", "dispatch"}, {"envelope", dsseEnvelopeToJson(envelope)}}.dump();
-  }
-
- private:
-  Ed25519Signer sato_;
-  Ed25519Signer tanaka_;
-  Ed25519Signer controller_;
-  Ed25519KeyPair agent_;
-};
-
-// What ControllerLink (handle) and the daemon (onDispatch) do with one received text frame, up
-// to the serialised ack message the link writes back.
-Result<std::string> receiveFrame(AgentCore& core, std::string_view frame, OrderOutcome& outcome) {
-  auto parsed = parseStrictJson(frame, "controller message", kMaxMessageBytes);
-  if (!parsed.ok()) return parsed.error();
-  const json& message = *parsed;
-  if (!message.is_object() || message.size() != 2 || !message.contains("type") ||
-      message["type"] != "dispatch" || !message.contains("envelope") ||
-      !message["envelope"].is_object()) {
-    return makeError(ErrorCode::kInvalidArgument, "malformed dispatch message");
-  }
-  outcome = core.handleDispatch(message["envelope"].dump());
-  return json{{"type", "ack"}, {"envelope", outcome.ack_envelope}}.dump();
-}
 
 // ---- the agent under test -------------------------------------------------------------------
 
