@@ -6,8 +6,12 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CLANG_FORMAT ?= clang-format
 FORMAT_FILES = $(shell git ls-files '*.h' '*.cc' 2>/dev/null)
+# What the demos run (scripts/demo.sh, scripts/demo-local.sh): the three binaries, not the tests.
+DEMO_TARGETS = shadan-agent shadan-controller shadanctl
+# No "make[1]: Entering directory" lines from the make that cmake --build runs under this one.
+MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps configure build test unit integration demo demo-local bench format format-check clean
+.PHONY: all deps configure build build-demo test unit integration demo demo-local bench format format-check clean
 
 all: build
 
@@ -20,6 +24,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+build-demo: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
+
 # The whole suite: formatting, unit tests (no root), integration tests (root, network namespaces).
 test: build format-check
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
@@ -30,11 +37,11 @@ unit: build
 integration: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -L integration
 
-demo: build
+demo: build-demo
 	@bash scripts/demo.sh $(BUILD_DIR)
 
 # The same cut with the agent's local CLI only (no controller): break-glass and lab use.
-demo-local: build
+demo-local: build-demo
 	@bash scripts/demo-local.sh $(BUILD_DIR)
 
 bench: build

@@ -1,7 +1,8 @@
 // Dataplane benchmarks: one nftables transaction applied in-process through NftablesBackend (one
 // long-lived nft_ctx) versus the same ruleset applied by an `nft -f FILE` process, for a typical
-// isolation and for a 10,000-prefix segment. Needs root; main() moves the process into a fresh
-// network namespace first, so the host's ruleset is never touched. Run: scripts/bench.sh.
+// isolation and for a 10,000-prefix segment; and the read-back, readTable(), both as it pays after
+// a change (listed) and from its generation cache (hit). Needs root; main() moves the process into
+// a fresh network namespace first, so the host's ruleset is never touched. Run: scripts/bench.sh.
 //
 // Every benchmark runs one apply per repetition (Iterations(1)) and many repetitions, so the
 // reported median / p99 / max are over single applies, not over averages of batches.
@@ -124,14 +125,53 @@ void applyInProcess(benchmark::State& state, NftablesBackend* backend, const std
   }
 }
 
-void readTableInProcess(benchmark::State& state, NftablesBackend* backend) {
+// readTable() as an order pays it after its transaction (the "after" read): the generation moved,
+// so the cache misses and the read is GETGEN + settle barrier + `list table` + SHA-256. Untimed,
+// before the one timed iteration (registerSingleShot: Iterations(1)): apply `script`, which moves
+// the ruleset generation as an order's commit does. The read must then have listed, or the row
+// is refused.
+void readTableListed(benchmark::State& state, NftablesBackend* backend, const std::string* script) {
+  if (Status applied = backend->apply(*script); !applied.ok()) {
+    state.SkipWithError(applied.error().message.c_str());
+    return;
+  }
+  const uint64_t listed_before = backend->readStats().listed;
   for (auto _ : state) {
     auto snapshot = backend->readTable();
     if (!snapshot.ok() || !snapshot->present) {
       state.SkipWithError("readTable failed or table absent");
-      break;
+      return;
     }
     benchmark::DoNotOptimize(snapshot->sha256);
+  }
+  if (backend->readStats().listed != listed_before + 1) {
+    state.SkipWithError("readTable did not list: this row must time an uncached read");
+  }
+}
+
+// readTable() with nothing changed since the last read: a cache hit, GETGEN + a copy of the
+// cached snapshot (the "before" read of an order nearly always is one). Untimed: apply `script`
+// and read once, which fills the cache.
+void readTableCached(benchmark::State& state, NftablesBackend* backend, const std::string* script) {
+  if (Status applied = backend->apply(*script); !applied.ok()) {
+    state.SkipWithError(applied.error().message.c_str());
+    return;
+  }
+  if (!backend->readTable().ok()) {
+    state.SkipWithError("readTable failed");
+    return;
+  }
+  const uint64_t hits_before = backend->readStats().from_cache;
+  for (auto _ : state) {
+    auto snapshot = backend->readTable();
+    if (!snapshot.ok() || !snapshot->present) {
+      state.SkipWithError("readTable failed or table absent");
+      return;
+    }
+    benchmark::DoNotOptimize(snapshot->sha256);
+  }
+  if (backend->readStats().from_cache != hits_before + 1) {
+    state.SkipWithError("readTable missed its cache: this row must time a hit");
   }
 }
 
@@ -193,8 +233,11 @@ int main(int argc, char** argv) {
   registerSingleShot(benchmark::RegisterBenchmark("apply/typical/nft_f_process",
                                                   applyWithNftProcess, &typical_file),
                      300);
-  registerSingleShot(benchmark::RegisterBenchmark("readTable/typical/in_process",
-                                                  readTableInProcess, backend.get()),
+  registerSingleShot(benchmark::RegisterBenchmark("readTable/typical/listed", readTableListed,
+                                                  backend.get(), &typical),
+                     1000);
+  registerSingleShot(benchmark::RegisterBenchmark("readTable/typical/cached", readTableCached,
+                                                  backend.get(), &typical),
                      1000);
   registerSingleShot(benchmark::RegisterBenchmark("apply/10k_prefixes/in_process", applyInProcess,
                                                   backend.get(), &large),
@@ -202,8 +245,11 @@ int main(int argc, char** argv) {
   registerSingleShot(benchmark::RegisterBenchmark("apply/10k_prefixes/nft_f_process",
                                                   applyWithNftProcess, &large_file),
                      60);
-  registerSingleShot(benchmark::RegisterBenchmark("readTable/10k_prefixes/in_process",
-                                                  readTableInProcess, backend.get()),
+  registerSingleShot(benchmark::RegisterBenchmark("readTable/10k_prefixes/listed", readTableListed,
+                                                  backend.get(), &large),
+                     30);
+  registerSingleShot(benchmark::RegisterBenchmark("readTable/10k_prefixes/cached", readTableCached,
+                                                  backend.get(), &large),
                      30);
 
   benchmark::RunSpecifiedBenchmarks();

@@ -2,6 +2,11 @@
 # expect reachable|cut FROM TO [shadanctl lab probe options]: one real-packet check in the lab
 # $LAB (spec $SPEC when set), printed as a line and counted in $failures when it does not hold.
 # Used by scripts/demo.sh and scripts/demo-local.sh. Needs $CTL (shadanctl) and $LAB.
+#
+# Only a probe that ran can answer: `shadanctl lab probe` exits 0 (reachable), 1 (ran, no answer:
+# cut), 2 (usage error) or 3 (the probe could not run). Anything but 0 or 1 -- a typo in the
+# options, a lab that is not up, a crash -- proves nothing about the path: it is printed as ERR
+# with the probe's message, counted in $failures, and expect returns 2, never "cut".
 expect() {
   local want=$1 from=$2 to=$3
   shift 3
@@ -20,12 +25,19 @@ expect() {
   [[ $want == reachable ]] && timeout=1500
   local spec=()
   [[ -n ${SPEC:-} ]] && spec=(--spec "$SPEC")
-  if "$CTL" lab probe --name "$LAB" "${spec[@]}" --from "$from" --to "$to" \
-    --timeout "$timeout" "$@" >/dev/null 2>&1; then
-    got=reachable
-  else
-    got=cut
-  fi
+  local rc=0 err
+  err=$("$CTL" lab probe --name "$LAB" "${spec[@]}" --from "$from" --to "$to" \
+    --timeout "$timeout" "$@" 2>&1 >/dev/null) || rc=$?
+  case $rc in
+    0) got="reachable" ;;
+    1) got="cut" ;;
+    *)
+      failures=$((failures + 1))
+      printf '  [ERR ] %-8s -> %-8s %-9s %s  probe error (exit %d): %s\n' "$from" "$to" "$what" \
+        "$family" "$rc" "$(head -n 1 <<<"$err")"
+      return 2
+      ;;
+  esac
   local mark="ok  "
   if [[ $got != "$want" ]]; then
     mark="FAIL"

@@ -84,17 +84,36 @@ class AgentCoreOrdersTest : public ::testing::Test {
     return serializeDsseEnvelope(signDsse(kDispatchPayloadType, doc.dump(), controller).value());
   }
 
-  // The ack must be a DSSE envelope of the ack type, signed by this agent's key.
-  Ack verifiedAck(const OrderOutcome& outcome) const {
-    auto envelope = dsseEnvelopeFromJson(outcome.ack_envelope, "ack", "");
-    EXPECT_TRUE(envelope.ok());
-    EXPECT_EQ(envelope->payload_type, kAckPayloadType);
+  // Success only for a DSSE envelope of the ack type with at least one signature, every one of
+  // them valid and by this agent's key. verifyDsse() alone is not that: it succeeds whenever the
+  // payload type matches and reports each signature's status (unknown key, invalid) for the
+  // caller to judge.
+  ::testing::AssertionResult signedByAgent(const json& ack_envelope) const {
+    auto envelope = dsseEnvelopeFromJson(ack_envelope, "ack", "");
+    if (!envelope.ok()) return ::testing::AssertionFailure() << envelope.error().message;
     const auto lookup = [this](std::string_view keyid) -> std::optional<Ed25519PublicKey> {
       if (keyid == agent_.keyId()) return agent_.publicKey();
       return std::nullopt;
     };
     auto verified = verifyDsse(*envelope, kAckPayloadType, lookup);
-    EXPECT_TRUE(verified.ok());
+    if (!verified.ok()) return ::testing::AssertionFailure() << verified.error().message;
+    if (verified->checks.empty()) return ::testing::AssertionFailure() << "no signature";
+    for (const DsseSignatureCheck& check : verified->checks) {
+      if (check.keyid != agent_.keyId()) {
+        return ::testing::AssertionFailure() << "signed by " << check.keyid << ", not the agent";
+      }
+      if (check.status != DsseSignatureStatus::kValid) {
+        return ::testing::AssertionFailure() << "the agent's signature does not verify";
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  // The ack must be a DSSE envelope of the ack type, signed by this agent's key only.
+  Ack verifiedAck(const OrderOutcome& outcome) const {
+    EXPECT_TRUE(signedByAgent(outcome.ack_envelope));
+    auto envelope = dsseEnvelopeFromJson(outcome.ack_envelope, "ack", "");
+    EXPECT_TRUE(envelope.ok());
     return parseAck(envelope->payload).value();
   }
 
@@ -280,6 +299,44 @@ TEST_F(AgentCoreOrdersTest, BreakglassFileIsolatesWithTwoBreakglassSignatures) {
   EXPECT_TRUE(core_->desired().contains(Isolation{"office", "full"}));
   // The same file cannot be used twice.
   EXPECT_FALSE(core_->applyBreakglass(two).ok());
+}
+
+// The helper every test above relies on must refuse what is not the agent's signature.
+TEST_F(AgentCoreOrdersTest, AckCheckRefusesUnsignedTamperedAndForeignAcks) {
+  auto outcome = core_->handleDispatch(dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1));
+  ASSERT_TRUE(signedByAgent(outcome.ack_envelope));
+  const DsseEnvelope good = dsseEnvelopeFromJson(outcome.ack_envelope, "ack", "").value();
+
+  // No signature at all: the parser refuses an empty list, and so must the check.
+  json unsigned_ack = outcome.ack_envelope;
+  unsigned_ack["signatures"] = json::array();
+  EXPECT_FALSE(signedByAgent(unsigned_ack));
+
+  // The agent's keyid over a payload it did not sign.
+  DsseEnvelope tampered = good;
+  tampered.payload.back() = tampered.payload.back() == '}' ? ' ' : '}';
+  EXPECT_FALSE(signedByAgent(dsseEnvelopeToJson(tampered)));
+
+  // The agent's keyid on a signature made by another key.
+  DsseEnvelope forged = good;
+  const Signer* controller[] = {&controller_};
+  forged.signatures[0].sig =
+      signDsse(kAckPayloadType, good.payload, controller).value().signatures[0].sig;
+  EXPECT_FALSE(signedByAgent(dsseEnvelopeToJson(forged)));
+
+  // Signed by another key only, or by the agent and another key.
+  const json by_controller =
+      dsseEnvelopeToJson(signDsse(kAckPayloadType, good.payload, controller).value());
+  EXPECT_FALSE(signedByAgent(by_controller));
+  DsseEnvelope extra = good;
+  extra.signatures.push_back(
+      signDsse(kAckPayloadType, good.payload, controller).value().signatures[0]);
+  EXPECT_FALSE(signedByAgent(dsseEnvelopeToJson(extra)));
+
+  // Another message type, even when the agent signed it.
+  const Signer* agent[] = {&agent_};
+  EXPECT_FALSE(signedByAgent(
+      dsseEnvelopeToJson(signDsse(kDispatchPayloadType, good.payload, agent).value())));
 }
 
 }  // namespace

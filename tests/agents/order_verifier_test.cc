@@ -9,22 +9,14 @@
 
 #include "common/sha256.h"
 #include "common/strict_json.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace shadan {
 namespace {
 
 using nlohmann::json;
 
-class FixedClock : public Clock {
- public:
-  explicit FixedClock(int64_t millis) : millis_(millis) {}
-  std::chrono::system_clock::time_point now() const override {
-    return std::chrono::system_clock::time_point(std::chrono::milliseconds(millis_));
-  }
-
- private:
-  int64_t millis_;
-};
+using testing::FakeClock;
 
 int64_t ms(const char* text) { return parseRfc3339UtcMillis(text).value(); }
 
@@ -160,7 +152,7 @@ class OrderVerifierTest : public ::testing::Test {
   }
 
   Ed25519Signer sato_, sato_laptop_, tanaka_, suzuki_, controller_, agent_, other_agent_, eve_;
-  FixedClock clock_;
+  FakeClock clock_;
   Trust trust_;
   Policy policy_;
   AgentSelf self_;
@@ -627,7 +619,7 @@ TEST_F(OrderVerifierTest, RaisedIsolateThresholdNeedsMoreOperators) {
 }
 
 TEST_F(OrderVerifierTest, ExpiredTrustRefusesEverything) {
-  const FixedClock later(ms("2027-01-01T00:00:01Z"));
+  const FakeClock later(ms("2027-01-01T00:00:01Z"));
   auto result = verifyDispatch(goodBytes(), trust_, self_, replay_, policy_, later);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.rejection().reason, RejectReason::kTrustExpired);

@@ -60,7 +60,7 @@ class AuditCmdTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  testing::ManualClock clock_;
+  testing::FakeClock clock_;
   PosixLogFileSystem fs_;
   FakeCommandRunner runner_;
   std::ostringstream out_;

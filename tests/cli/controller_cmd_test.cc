@@ -29,6 +29,7 @@
 #include "cli/shadanctl.h"
 #include "common/ed25519.h"
 #include "common/orders.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace shadan {
 namespace {
@@ -230,14 +231,6 @@ class FakeTransport : public ApiTransport {
   FakeApi& api_;
 };
 
-class FixedClock : public Clock {
- public:
-  std::chrono::system_clock::time_point now() const override {
-    return std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms));
-  }
-  int64_t now_ms = 1795687260000;
-};
-
 class ControllerCmdTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -307,7 +300,7 @@ class ControllerCmdTest : public ::testing::Test {
   std::istringstream in_;
   std::chrono::steady_clock::duration fake_time_{};
   std::vector<std::chrono::milliseconds> sleeps_;
-  FixedClock clock_;
+  testing::FakeClock clock_{1795687260000};
   ControllerCmdEnv env_;
   std::string ca_file_ = "/nonexistent/ca.crt";
   uint16_t port_ = 8443;
@@ -582,8 +575,8 @@ class ApproveTest : public ControllerCmdTest {
     authz_.targets = {"core-gw", "inet-gw"};
     authz_.requested_by = "op:sato";
     authz_.reason = "all clear per INC-4711";
-    authz_.issued_at_ms = clock_.now_ms - 60'000;
-    authz_.expires_at_ms = clock_.now_ms + 30 * 60'000;
+    authz_.issued_at_ms = clock_.unixMillis() - 60'000;
+    authz_.expires_at_ms = clock_.unixMillis() + 30 * 60'000;
     payload_ = serializeAuthz(authz_);
   }
   Json approvalsAnswer(std::string_view payload_type = kAuthzPayloadType) const {
@@ -648,7 +641,7 @@ TEST_F(ApproveTest, RefusesExpiredUnknownOrForeignTypedApprovals) {
   EXPECT_EQ(run({"approve", "ap-7", "--key", path("op.key"), "--yes"}), kExitFailure);
   EXPECT_TRUE(errSays("is not an authz; refusing"));
 
-  clock_.now_ms = authz_.expires_at_ms;
+  clock_.setUnixMillis(authz_.expires_at_ms);
   fake_.answer(200, approvalsAnswer());
   EXPECT_EQ(run({"approve", "ap-7", "--key", path("op.key"), "--yes"}), kExitFailure);
   EXPECT_TRUE(errSays("expired"));

@@ -12,18 +12,12 @@
 #include "common/dsse.h"
 #include "common/ed25519.h"
 #include "common/orders.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace shadan {
 namespace {
 
-class FixedClock : public Clock {
- public:
-  explicit FixedClock(int64_t unix_millis) : now_(std::chrono::milliseconds(unix_millis)) {}
-  std::chrono::system_clock::time_point now() const override { return now_; }
-
- private:
-  std::chrono::system_clock::time_point now_;
-};
+using testing::FakeClock;
 
 constexpr int64_t kNowMs = 1795687260000;  // 2026-11-26T10:01:00Z
 
@@ -69,7 +63,7 @@ class SignCmdTest : public ::testing::Test {
   std::filesystem::path dir_;
   Ed25519KeyPair sato_ = Ed25519KeyPair::generate();
   Ed25519KeyPair ito_ = Ed25519KeyPair::generate();
-  FixedClock clock_{kNowMs};
+  FakeClock clock_{kNowMs};
   std::ostringstream out_;
   std::ostringstream err_;
 };

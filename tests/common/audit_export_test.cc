@@ -17,7 +17,7 @@
 namespace shadan {
 namespace {
 
-using testing::ManualClock;
+using testing::FakeClock;
 using testing::sampleEvent;
 using testing::TempDir;
 
@@ -218,7 +218,7 @@ class AuditExportTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  ManualClock clock_;
+  FakeClock clock_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 namespace shadan {
 namespace {
 
-using testing::ManualClock;
+using testing::FakeClock;
 using testing::readLines;
 using testing::readText;
 using testing::RecordingFileSystem;
@@ -43,7 +43,7 @@ class AuditLogTest : public ::testing::Test {
 
   TempDir dir_;
   RecordingFileSystem fs_;
-  ManualClock clock_;
+  FakeClock clock_;
   Ed25519Signer signer_{Ed25519KeyPair::generate()};
 };
 

@@ -8,7 +8,7 @@ namespace shadan {
 namespace {
 
 using Json = nlohmann::json;
-using testing::ManualClock;
+using testing::FakeClock;
 using testing::readLines;
 using testing::readText;
 using testing::TempDir;
@@ -55,7 +55,7 @@ class AuditShipTest : public ::testing::Test {
   TempDir dir_;
   PosixLogFileSystem fs_;
   PosixAuditFileReader reader_;
-  ManualClock clock_;
+  FakeClock clock_;
   Ed25519Signer signer_{Ed25519KeyPair::generate()};
   int appended_ = 0;
 };

@@ -1,6 +1,6 @@
 #pragma once
 
-// Shared fixtures of the audit log tests: a temporary directory, a clock tests move, a file
+// Shared fixtures of the audit log tests: a temporary directory, the shared FakeClock, a file
 // system that records the order of writes and syncs and can fail them, and line helpers.
 
 #include <gtest/gtest.h>
@@ -14,17 +14,9 @@
 
 #include "common/audit_log.h"
 #include "common/clock.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace shadan::testing {
-
-class ManualClock : public Clock {
- public:
-  std::chrono::system_clock::time_point now() const override { return now_; }
-  void advance(std::chrono::milliseconds by) { now_ += by; }
-
- private:
-  std::chrono::system_clock::time_point now_{std::chrono::milliseconds(1'795'000'000'000)};
-};
 
 // Wraps the real file system; records "append <name>" / "sync <name>" and fails syncs on demand.
 class RecordingFileSystem : public PosixLogFileSystem {

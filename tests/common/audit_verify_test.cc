@@ -9,7 +9,7 @@
 namespace shadan {
 namespace {
 
-using testing::ManualClock;
+using testing::FakeClock;
 using testing::readLines;
 using testing::RecordingFileSystem;
 using testing::sampleEvent;
@@ -57,7 +57,7 @@ class AuditVerifyTest : public ::testing::Test {
 
   TempDir dir_;
   RecordingFileSystem fs_;
-  ManualClock clock_;
+  FakeClock clock_;
   Ed25519Signer signer_{Ed25519KeyPair::generate()};
 };
 

@@ -10,22 +10,14 @@
 #include <vector>
 
 #include "common/orders.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace shadan {
 namespace {
 
 using nlohmann::json;
 
-class FixedClock : public Clock {
- public:
-  explicit FixedClock(int64_t millis) : millis_(millis) {}
-  std::chrono::system_clock::time_point now() const override {
-    return std::chrono::system_clock::time_point(std::chrono::milliseconds(millis_));
-  }
-
- private:
-  int64_t millis_;
-};
+using testing::FakeClock;
 
 Ed25519KeyPair keyFromByte(uint8_t byte) {
   std::vector<uint8_t> seed(kEd25519SeedBytes, byte);
@@ -209,8 +201,8 @@ TEST_F(TrustTest, RefusesDuplicateJsonKeys) {
 
 TEST_F(TrustTest, AcceptTrustUpdateRefusesRollbackAndExpiry) {
   const Trust trust = parse(base()).value();  // version 3, expires 2027-01-01
-  const FixedClock before(parseRfc3339UtcMillis("2026-11-26T10:00:00Z").value());
-  const FixedClock after(parseRfc3339UtcMillis("2027-01-01T00:00:00.001Z").value());
+  const FakeClock before(parseRfc3339UtcMillis("2026-11-26T10:00:00Z").value());
+  const FakeClock after(parseRfc3339UtcMillis("2027-01-01T00:00:00.001Z").value());
   EXPECT_TRUE(acceptTrustUpdate(2, trust, before).ok());
   EXPECT_TRUE(acceptTrustUpdate(3, trust, before).ok());  // the same version: a re-read
   auto rollback = acceptTrustUpdate(4, trust, before);

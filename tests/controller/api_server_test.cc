@@ -139,7 +139,7 @@ class ApiServerTest : public ::testing::Test {
   ControllerStorePtr store_;
   testing::FakeHub hub_;
   testing::FakeAuditSink audit_;
-  testing::FakeClock clock_;
+  testing::FakeClock clock_{testing::kControllerTestStartMs};
   std::unique_ptr<OrdersService> service_;
   std::unique_ptr<TokenTable> tokens_;
   std::unique_ptr<ApiRouter> router_;

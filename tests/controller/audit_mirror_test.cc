@@ -4,24 +4,17 @@
 
 #include "common/audit_verify.h"
 #include "tests/common/audit_test_support.h"
+#include "tests/fakes/fake_audit_sink.h"
 
 namespace shadan {
 namespace {
 
 using Json = nlohmann::json;
-using testing::ManualClock;
+using testing::FakeAuditSink;
+using testing::FakeClock;
 using testing::readLines;
 using testing::readText;
 using testing::TempDir;
-
-class RecordingSink : public AuditSink {
- public:
-  Result<AuditReceipt> append(const AuditEvent& event) override {
-    events.push_back(event);
-    return AuditReceipt{events.size() - 1, std::string(64, 'a')};
-  }
-  std::vector<AuditEvent> events;
-};
 
 class AuditMirrorTest : public ::testing::Test {
  protected:
@@ -72,10 +65,10 @@ class AuditMirrorTest : public ::testing::Test {
   TempDir agent_dir_;
   TempDir controller_dir_;
   PosixLogFileSystem fs_;
-  ManualClock clock_;
+  FakeClock clock_;
   Ed25519Signer signer_{Ed25519KeyPair::generate()};
   std::unique_ptr<AuditLog> log_;
-  RecordingSink sink_;
+  FakeAuditSink sink_;
   std::unique_ptr<AuditMirror> mirror_;
   int appended_ = 0;
 };

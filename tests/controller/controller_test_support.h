@@ -1,7 +1,8 @@
 #pragma once
 
 // Shared fixtures of the controller tests: keys, a policy, a trust file, and small fakes of the
-// agent hub, the audit sink and the clock.
+// agent hub (the audit sink and the clock are
+// the shared tests/fakes/ ones).
 
 #include <unistd.h>
 
@@ -19,6 +20,8 @@
 #include "common/policy.h"
 #include "common/trust.h"
 #include "controller/agent_hub.h"
+#include "tests/fakes/fake_audit_sink.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace shadan::testing {
 
@@ -63,30 +66,9 @@ class FakeHub : public AgentHub {
   std::map<std::string, std::vector<nlohmann::json>> sent;
 };
 
-class FakeAuditSink : public AuditSink {
- public:
-  Result<AuditReceipt> append(const AuditEvent& event) override {
-    events.push_back(event);
-    return AuditReceipt{events.size() - 1, std::string(64, 'a')};
-  }
-  bool has(const std::string& name) const {
-    for (const auto& e : events) {
-      if (e.event == name) return true;
-    }
-    return false;
-  }
-  std::vector<AuditEvent> events;
-};
-
-class FakeClock : public Clock {
- public:
-  std::chrono::system_clock::time_point now() const override { return now_; }
-  void advance(std::chrono::milliseconds by) { now_ += by; }
-
- private:
-  // 2026-11-26T10:00:00Z
-  std::chrono::system_clock::time_point now_{std::chrono::milliseconds(1'795'687'200'000)};
-};
+// The controller tests' time: 2026-11-26T10:00:00Z (fixtures: FakeClock
+// clock_{kControllerTestStartMs}).
+inline constexpr int64_t kControllerTestStartMs = 1'795'687'200'000;
 
 // A fresh directory under the system temp dir, removed with its contents.
 class TempDir {

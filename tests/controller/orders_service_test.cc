@@ -101,7 +101,7 @@ class OrdersServiceTest : public ::testing::Test {
   ControllerStorePtr store_;
   FakeHub hub_;
   FakeAuditSink audit_;
-  FakeClock clock_;
+  FakeClock clock_{testing::kControllerTestStartMs};
   int next_id_ = 0;
   std::unique_ptr<OrdersService> service_;
   const Caller sato_{"sato", ApiRole::kOperator};

@@ -1,6 +1,7 @@
 #pragma once
 
-// Hand-written fakes of the agent's side-effect interfaces, shared by unit tests.
+// Hand-written fakes of the agent's side-effect interfaces, shared by unit tests. The clock and
+// the audit sink are the shared ones (fake_clock.h, fake_audit_sink.h), included here.
 
 #include <algorithm>
 #include <map>
@@ -11,9 +12,9 @@
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/route_backend.h"
 #include "agents/state/state_store.h"
-#include "common/audit_sink.h"
-#include "common/clock.h"
 #include "common/sha256.h"
+#include "tests/fakes/fake_audit_sink.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace shadan::testing {
 
@@ -117,34 +118,6 @@ class FakeConntrackBackend : public ConntrackBackend {
   std::vector<std::vector<IpPrefix>> deletions;
   size_t entries_per_call = 3;
   bool fail = false;
-};
-
-// Keeps every appended event in memory, in order.
-class FakeAuditSink : public AuditSink {
- public:
-  Result<AuditReceipt> append(const AuditEvent& event) override {
-    if (fail) return makeError(ErrorCode::kIo, "fake audit disk full");
-    events.push_back(event);
-    return AuditReceipt{events.size() - 1, sha256Hex(std::to_string(events.size() - 1))};
-  }
-  // The names of the events, in order ("accepted", "applied", ...).
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : events) out.push_back(e.event);
-    return out;
-  }
-
-  std::vector<AuditEvent> events;
-  bool fail = false;
-};
-
-class FakeClock : public Clock {
- public:
-  std::chrono::system_clock::time_point now() const override { return now_; }
-  void advance(std::chrono::milliseconds by) { now_ += by; }
-
- private:
-  std::chrono::system_clock::time_point now_{std::chrono::milliseconds(1'795'000'000'000)};
 };
 
 }  // namespace shadan::testing
