@@ -102,13 +102,20 @@ fi
 echo "  the controller's copies of the agents' logs (shipped over the channel, chain-checked):"
 for gw in "${GATEWAYS[@]}"; do
   copy=$WORK/ctl/state/agents/$gw/audit.log
-  if ! "$CTL" audit verify "$copy" --key "$WORK/$gw/state/agent.pub" | indent; then
+  if ! verified=$("$CTL" audit verify "$copy" --key "$WORK/$gw/state/agent.pub"); then
     fail "the controller's copy of $gw's log does not verify"
   fi
-  # The agent's last entries (daemon_stop) are written after its channel closed: the copy is
-  # the agent's log up to the point where the agent stopped shipping, byte for byte.
-  if [[ ! -s $copy ]] || ! cmp -s -n "$(stat -c %s "$copy")" "$copy" "$WORK/$gw/state/audit.log"; then
-    fail "the controller's copy of $gw's log is not a prefix of the agent's log"
+  indent <<<"$verified"
+  if grep -q "no checkpoints" <<<"$verified"; then
+    fail "the controller's copy of $gw's log carries no checkpoint"
+  fi
+  # A stopping agent ships its last entries (daemon_stop) and a final checkpoint before it
+  # exits: the copy is the agent's log byte for byte, and a checkpoint covers all of it.
+  if ! cmp -s "$copy" "$WORK/$gw/state/audit.log"; then
+    fail "the controller's copy of $gw's log is not the agent's log"
+  fi
+  if ! cmp -s "$copy.checkpoints" "$WORK/$gw/state/audit.log.checkpoints"; then
+    fail "the controller's copy of $gw's checkpoints is not the agent's"
   fi
 done
 "$CTL" audit show "$WORK/core-gw/state" --segment office | tail -n 6 | indent

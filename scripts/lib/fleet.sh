@@ -7,7 +7,8 @@
 # Source it after setting BUILD_DIR (absolute) and a lab name prefix letter in FLEET_TAG, then:
 #   fleet_init       lab up + PKI + keys + trust + tokens (no daemons yet)
 #   fleet_start      controller, then agents; waits until both agents dialled in; enrolls them
-#   fleet_stop       TERM every daemon and wait (each writes its final audit checkpoint);
+#   fleet_stop       TERM the agents, then the controller, and wait (each writes its final audit
+#                    checkpoint; the agents ship theirs to the controller first);
 #                    returns non-zero if one of them exited with an error
 #   fleet_cleanup    stop daemons, lab down, remove WORK (SHADAN_DEMO_KEEP=1 keeps WORK)
 #   op NAME ARGS...  shadanctl ARGS as operator NAME (sato or ito), from the controller host
@@ -66,10 +67,14 @@ wait_for() {
   done
 }
 
+# The agents stop first, while the controller still runs: a stopping agent ships its last audit
+# entries and a final checkpoint, so the controller's copy can be verified against it. The
+# controller (PIDS[0], started first) goes last.
 fleet_stop() {
-  local pid rc=0
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
+  local pid rc=0 i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${PIDS[i]}
+    kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" || { echo "  daemon pid $pid exited with status $?" >&2; rc=1; }
   done
   PIDS=()

@@ -587,7 +587,7 @@ TEST_F(OrderVerifierTest, RejectionNamesTheClaimedSeq) {
     ASSERT_FALSE(result.ok()) << c.name;
     EXPECT_EQ(result.rejection().claimed_seq, c.seq) << c.name;
   }
-  const FixedClock later(ms("2027-01-01T00:00:01Z"));
+  const FakeClock later(ms("2027-01-01T00:00:01Z"));
   auto expired_trust = verifyDispatch(goodBytes(), trust_, self_, replay_, policy_, later);
   ASSERT_FALSE(expired_trust.ok());
   EXPECT_EQ(expired_trust.rejection().claimed_seq, 1843);
