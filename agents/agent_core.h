@@ -26,7 +26,7 @@
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/route_backend.h"
 #include "agents/enforcer.h"
-#include "agents/order_verifier.h"
+#include "agents/orders/order_verifier.h"
 #include "agents/state/state_store.h"
 #include "common/audit_sink.h"
 #include "common/clock.h"

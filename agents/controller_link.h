@@ -22,7 +22,7 @@
 //     (shape checked) -> on_audit(message); "ping" -> answered with "pong";
 //     "pong" -> a sign of life. Any other type, a binary frame, JSON that parseStrictJson
 //     refuses or a message over max_message_bytes closes the connection (and a reconnect
-//     follows). The link does not verify dispatches: that is agents/order_verifier.h.
+//     follows). The link does not verify dispatches: that is agents/orders/order_verifier.h.
 //   - Heartbeat: {"type":"ping"} every heartbeat_interval; silence for heartbeat_misses
 //     intervals closes the connection.
 //   - Single-threaded: everything, callbacks included, runs on the given io_context, which must

@@ -3,7 +3,7 @@
 // SignedOrders: the signed-order half of AgentCore (PROTOCOL.md "Agent verification order").
 //
 // It holds the trust file and the agent's own key, has each dispatch (or break-glass file)
-// verified by agents/order_verifier.h, carries a verified order out through the core's one
+// verified by agents/orders/order_verifier.h, carries a verified order out through the core's one
 // commit-and-apply path, and answers every dispatch, rejected ones included, with an ack signed
 // by the agent key. It also keeps the acks of verified orders for resending.
 //
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "agents/agent_core.h"
-#include "agents/order_verifier.h"
+#include "agents/orders/order_verifier.h"
 #include "common/ed25519.h"
 #include "common/orders.h"
 #include "common/result.h"

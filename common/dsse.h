@@ -15,7 +15,7 @@
 //     is authenticated: one kind of message cannot pass for another.
 //   - Verification compares the payload type with the expected one before anything else and
 //     reports each signature's outcome; deciding what a set of signers may do (roles,
-//     thresholds) is the caller's job (see agents/order_verifier.h).
+//     thresholds) is the caller's job (see agents/orders/order_verifier.h).
 //   - Pure functions; thread-compatible.
 
 #include <cstddef>

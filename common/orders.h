@@ -11,7 +11,7 @@
 //     timestamps RFC 3339 UTC with "Z" only. Errors are kParse and read
 //     `<kind>: <JSON pointer>: <reason>` ("authz: /targets/1: duplicate target \"core-gw\"").
 //   - Parsing checks form only (shapes, ranges, issued_at < expires_at). Whether an order may be
-//     applied (signers, thresholds, freshness, replay, policy) is agents/order_verifier.h.
+//     applied (signers, thresholds, freshness, replay, policy) is agents/orders/order_verifier.h.
 //   - Serialisers emit what the parsers accept: parse(serialize(x)) == x. Timestamps are written
 //     with millisecond precision ("2026-11-26T10:01:00.000Z").
 

@@ -12,7 +12,7 @@
 //     unprotected segment "on behalf of" the caller (isolate.controller_on_behalf). Restores and
 //     protected isolates wait for operator signatures (distinct operator identities, each
 //     verified against the trust file over the exact PAE), the requester among them, exactly
-//     as agents/order_verifier.h will check them again on every gateway.
+//     as agents/orders/order_verifier.h will check them again on every gateway.
 //   - Dispatches are signed at delivery time (seq per agent, allocated on first delivery and
 //     kept; the envelope re-signed with a fresh window when the old one lapsed), delivered in
 //     creation order to connected, approved agents, kept pending otherwise, and marked expired

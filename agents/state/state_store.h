@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "agents/order_verifier.h"
+#include "agents/orders/order_verifier.h"
 #include "agents/planner/planner.h"
 #include "common/result.h"
 

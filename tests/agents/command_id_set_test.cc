@@ -1,4 +1,4 @@
-#include "agents/command_id_set.h"
+#include "agents/orders/command_id_set.h"
 
 #include <gtest/gtest.h>
 

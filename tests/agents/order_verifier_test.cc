@@ -1,4 +1,4 @@
-#include "agents/order_verifier.h"
+#include "agents/orders/order_verifier.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "agents/order_verifier.h"
+#include "agents/orders/order_verifier.h"
 #include "tests/controller/controller_test_support.h"
 
 namespace shadan {
@@ -46,7 +46,7 @@ class OrdersServiceTest : public ::testing::Test {
     ASSERT_TRUE(service_->approveAgent(sato_, agent_id, "enrolled at install").ok());
   }
 
-  // Runs the agent's own verification (agents/order_verifier.h) on a dispatch message.
+  // Runs the agent's own verification (agents/orders/order_verifier.h) on a dispatch message.
   OrderVerification agentVerifies(const json& message, const std::string& agent_id,
                                   const Ed25519Signer& key, AgentReplayState replay = {}) {
     EXPECT_EQ(message["type"], "dispatch");

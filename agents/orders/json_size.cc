@@ -1,4 +1,4 @@
-#include "agents/json_size.h"
+#include "agents/orders/json_size.h"
 
 #include <string>
 #include <vector>

@@ -52,7 +52,7 @@
 #include <variant>
 #include <vector>
 
-#include "agents/command_id_set.h"
+#include "agents/orders/command_id_set.h"
 #include "common/clock.h"
 #include "common/orders.h"
 #include "common/policy.h"

@@ -1,10 +1,10 @@
-#include "agents/order_verifier.h"
+#include "agents/orders/order_verifier.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
-#include "agents/json_size.h"
+#include "agents/orders/json_size.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
 
