@@ -573,7 +573,9 @@ TEST_F(DaemonFaultTest, StartingTheDaemonWhileStatusPollsNeverLosesIt) {
   polling = false;
   poller.join();
   EXPECT_EQ(lost, 0) << first_failure << "\n" << daemonLog();
-  EXPECT_GT(polls.load(), 50) << "status must really have polled during the starts";
+  // Not a timing assertion: only that the poller ran at all while the daemons started (a
+  // status takes tens of milliseconds; 50 starts take seconds).
+  EXPECT_GT(polls.load(), 10) << "status must really have polled during the starts";
 }
 
 // 10. The daemon's own applies are not foreign changes.
