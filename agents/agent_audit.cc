@@ -2,7 +2,7 @@
 
 #include "common/logging.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 AgentAudit::~AgentAudit() {
   if (!log_) return;
@@ -44,4 +44,4 @@ Result<std::unique_ptr<AgentAudit>> AgentAudit::open(const std::filesystem::path
   return audit;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -14,7 +14,7 @@
 #include "common/ed25519.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 class AgentAudit {
  public:
@@ -45,4 +45,4 @@ class AgentAudit {
   std::unique_ptr<AuditLog> log_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

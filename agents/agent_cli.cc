@@ -18,7 +18,7 @@
 #include "common/policy.h"
 #include "common/trust.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 std::string hostName() {
@@ -451,4 +451,4 @@ int runAgentCli(const std::vector<std::string>& args, const AgentEnvironment& en
   return Command(*options, env).run();
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

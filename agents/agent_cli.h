@@ -40,7 +40,7 @@
 #include "common/ed25519.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 // Exit codes: stable, documented in docs/agent-cli.md.
 enum AgentExitCode : int {
@@ -80,4 +80,4 @@ struct AgentEnvironment {
 // Runs one command; `args` excludes the program name. Returns the process exit code.
 int runAgentCli(const std::vector<std::string>& args, const AgentEnvironment& env);
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -2,7 +2,7 @@
 
 #include <map>
 
-namespace shadan {
+namespace shadan::agent {
 
 const char* const kAgentCliUsage = R"(usage: shadan-agent COMMAND [ARGS] [OPTIONS]
 
@@ -109,4 +109,4 @@ Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args) 
   return options;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

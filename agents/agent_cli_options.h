@@ -9,7 +9,7 @@
 
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 struct AgentCliOptions {
   std::string command;
@@ -41,4 +41,4 @@ Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args);
 // The --help text (also printed, on stderr, when no command is given).
 extern const char* const kAgentCliUsage;
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -1,6 +1,6 @@
 #include "agents/agent_cli_output.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& options,
                        std::ostream& out, std::ostream& err) {
@@ -97,4 +97,4 @@ void printPlan(const DataplanePlan& plan, const std::string& gateway, bool json,
   }
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

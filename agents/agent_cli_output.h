@@ -12,7 +12,7 @@
 #include "agents/agent_cli_options.h"
 #include "agents/planner/planner.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 // A change answer (isolate, restore, apply-file): what changed, the deadline of a new isolation,
 // the kernel's ruleset hash; its warnings go to `err`. `options` names the subject (SEGMENT and
@@ -29,4 +29,4 @@ void printVerifyAnswer(const nlohmann::json& answer, std::ostream& out);
 // The plan: the nftables document and the blackhole routes, as text or (`json`) one object.
 void printPlan(const DataplanePlan& plan, const std::string& gateway, bool json, std::ostream& out);
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -7,7 +7,7 @@
 #include "agents/signed_orders.h"
 #include "common/logging.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 const char* kernelStateName(KernelState state) {
   switch (state) {
@@ -577,4 +577,4 @@ Status AgentCore::storeTrustVersion(int64_t version) {
   return okStatus();
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -35,7 +35,7 @@
 #include "common/result.h"
 #include "common/trust.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 struct IsolateRequest {
   std::string segment;
@@ -285,4 +285,4 @@ class AgentCore {
   std::unique_ptr<SignedOrders> orders_;      // never null
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -10,7 +10,7 @@
 
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 constexpr size_t kMaxAnswerBytes = 1 << 20;
@@ -110,4 +110,4 @@ Result<std::optional<nlohmann::json>> askDaemon(const std::filesystem::path& soc
   return std::optional<nlohmann::json>(std::move(parsed).value());
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -10,7 +10,7 @@
 #include "agents/control_protocol.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 // Sends `request` to the daemon listening on `socket_path` and returns its answer.
 // nullopt: nobody listens there (no socket file, or connection refused) — no daemon runs.
@@ -19,4 +19,4 @@ Result<std::optional<nlohmann::json>> askDaemon(
     const std::filesystem::path& socket_path, const ControlRequest& request,
     std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -5,7 +5,7 @@
 
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 const std::map<std::string, ErrorCode>& errorCodesByName() {
@@ -283,4 +283,4 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
                      makeError(ErrorCode::kInvalidArgument, "unknown op \"" + request.op + "\""));
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

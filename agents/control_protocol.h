@@ -26,7 +26,7 @@
 #include "agents/agent_core.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 inline constexpr size_t kMaxControlRequestBytes = 256 * 1024;
 inline constexpr size_t kMaxRefusalReasonBytes = 2048;
@@ -65,4 +65,4 @@ nlohmann::json errorAnswer(const std::string& command, const Error& error);
 // The error an answer carries, if any (ok=false).
 std::optional<Error> answerError(const nlohmann::json& answer);
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -21,7 +21,7 @@
 #include "common/strict_json.h"
 #include "common/tls.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 namespace asio = boost::asio;
@@ -365,4 +365,4 @@ std::optional<std::chrono::system_clock::time_point> ControllerLink::disconnecte
 uint64_t ControllerLink::attempts() const { return impl_->attempts(); }
 std::string ControllerLink::lastError() const { return impl_->lastError(); }
 
-}  // namespace shadan
+}  // namespace shadan::agent

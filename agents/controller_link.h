@@ -46,7 +46,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 struct LinkOptions {
   std::string host;
@@ -117,4 +117,4 @@ class ControllerLink : public OrdersChannel {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -32,7 +32,7 @@
 #include "common/policy.h"
 #include "common/trust.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 namespace asio = boost::asio;
 using Local = asio::local::stream_protocol;
@@ -574,4 +574,4 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   return 0;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -23,7 +23,7 @@
 #include <ostream>
 #include <string>
 
-namespace shadan {
+namespace shadan::agent {
 
 // Where the controller is, and the agent's credentials for the mutual-TLS channel.
 struct ControllerEndpoint {
@@ -61,4 +61,4 @@ int runDaemon(const DaemonOptions& options, std::ostream& err);
 // Path of the control socket in a state directory.
 std::filesystem::path controlSocketPath(const std::filesystem::path& state_dir);
 
-}  // namespace shadan
+}  // namespace shadan::agent

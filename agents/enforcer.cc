@@ -2,7 +2,7 @@
 
 #include "common/logging.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 std::string restoreScriptFor(const TableSnapshot& snapshot) {
   std::string script = "add table inet shadan\ndelete table inet shadan\n";
@@ -53,4 +53,4 @@ Status Enforcer::rollback(const TableSnapshot& table, const std::vector<IpPrefix
   return routes_.sync(routes);
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

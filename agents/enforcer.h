@@ -14,7 +14,7 @@
 #include "agents/planner/planner.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 struct EnforceReport {
   TableSnapshot before;  // our table before the change
@@ -40,4 +40,4 @@ class Enforcer {
 // The script that replaces our table by `snapshot` (or removes it when absent).
 std::string restoreScriptFor(const TableSnapshot& snapshot);
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -14,6 +14,7 @@
 
 int main(int argc, char** argv) {
   using namespace shadan;
+  using namespace shadan::agent;
   const std::vector<std::string> args(argv + 1, argv + argc);
   SystemClock clock;
   AgentEnvironment env;

@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 class OrdersChannel {
  public:
@@ -19,4 +19,4 @@ class OrdersChannel {
   virtual Status send(const nlohmann::json& message) = 0;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

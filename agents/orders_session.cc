@@ -7,7 +7,7 @@
 #include "common/channel.h"
 #include "common/logging.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 OrdersSession::OrdersSession(OrdersSessionDeps deps, OrdersSessionOptions options)
     : core_(deps.core),
@@ -168,4 +168,4 @@ void OrdersSession::checkControllerLoss(bool& changed) {
   }
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -37,7 +37,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 struct OrdersSessionOptions {
   // How long the controller may be unreachable before `on_controller_loss: revert` lifts drills.
@@ -112,4 +112,4 @@ class OrdersSession {
   std::string last_ship_mismatch_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

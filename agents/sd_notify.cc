@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-namespace shadan {
+namespace shadan::agent {
 
 bool sdNotify(std::string_view state) {
   const char* path = std::getenv("NOTIFY_SOCKET");
@@ -29,4 +29,4 @@ bool sdNotify(std::string_view state) {
   return sent == static_cast<ssize_t>(state.size());
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

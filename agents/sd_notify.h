@@ -2,7 +2,7 @@
 
 #include <string_view>
 
-namespace shadan {
+namespace shadan::agent {
 
 // Sends `state` ("READY=1", "STOPPING=1", "STATUS=…") to systemd's notification socket named by
 // $NOTIFY_SOCKET, as sd_notify(3) does. Without $NOTIFY_SOCKET (not run by systemd) it does
@@ -10,4 +10,4 @@ namespace shadan {
 // datagram, so it needs no libsystemd.
 bool sdNotify(std::string_view state);
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -6,7 +6,7 @@
 #include "common/logging.h"
 #include "common/sha256.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 SignedOrders::SignedOrders(AgentCore& core) : core_(core) {}
 
@@ -270,4 +270,4 @@ OrderVerification AgentCore::checkEnvelope(std::string_view envelope_bytes) cons
   return orders_->checkEnvelope(envelope_bytes);
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -25,7 +25,7 @@
 #include "common/result.h"
 #include "common/trust.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 class SignedOrders {
  public:
@@ -65,4 +65,4 @@ class SignedOrders {
   const Signer* agent_key_ = nullptr;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

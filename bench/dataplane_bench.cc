@@ -29,6 +29,8 @@
 extern char** environ;
 
 namespace shadan {
+
+using namespace shadan::agent;  // NOLINT: the agent under test
 namespace {
 
 // Shaped like the planner's output for one isolated segment: replace the table whole, one set per

@@ -57,6 +57,8 @@
 extern char** environ;
 
 namespace shadan {
+
+using namespace shadan::agent;  // NOLINT: the agent under test
 namespace {
 
 using bench::kGateway;

@@ -13,6 +13,8 @@
 #include "common/trust.h"
 
 namespace shadan::bench {
+
+using namespace shadan::agent;  // NOLINT: the agent under test
 namespace {
 
 using nlohmann::json;

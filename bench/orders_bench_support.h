@@ -26,6 +26,8 @@
 
 namespace shadan::bench {
 
+using namespace shadan::agent;  // NOLINT: the agent under test
+
 using SteadyClock = std::chrono::steady_clock;
 
 inline constexpr const char* kGateway = "gw";

@@ -40,6 +40,8 @@
 #include "tests/integration/agent_process.h"
 
 namespace shadan {
+
+using namespace shadan::agent;  // NOLINT: the agent under test
 namespace {
 
 using Clock = std::chrono::steady_clock;

@@ -3,7 +3,7 @@
 #include "common/audit_ship.h"
 #include "common/logging.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 AgentAuditSessions::AgentAuditSessions(ControllerStore& store, AuditMirror& mirror, AgentHub& hub)
     : store_(store), mirror_(mirror), hub_(hub) {}
@@ -64,4 +64,4 @@ void AgentAuditSessions::onMessage(const std::string& agent_id, const nlohmann::
   (void)hub_.send(agent_id, auditAckMessage(*ack));
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -25,7 +25,7 @@
 #include "controller/audit_mirror.h"
 #include "controller/store.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 class AgentAuditSessions {
  public:
@@ -53,4 +53,4 @@ class AgentAuditSessions {
   std::map<std::string, Ed25519PublicKey> sessions_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

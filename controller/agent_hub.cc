@@ -18,7 +18,7 @@
 #include "common/strict_json.h"
 #include "common/tls.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 namespace asio = boost::asio;
@@ -369,4 +369,4 @@ size_t WebSocketAgentHub::sessionCount() const { return impl_->sessionCount(); }
 
 void WebSocketAgentHub::stop() { impl_->stop(); }
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -46,7 +46,7 @@
 #include "common/channel.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 class AgentHub {
  public:
@@ -110,4 +110,4 @@ class WebSocketAgentHub : public AgentHub {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -6,7 +6,7 @@
 #include "common/logging.h"
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using nlohmann::json;
@@ -262,4 +262,4 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
   return apiError(404, "not_found", "no such endpoint: " + request.method + " " + path);
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

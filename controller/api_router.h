@@ -22,7 +22,7 @@
 #include "controller/config.h"
 #include "controller/orders_service.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 inline constexpr size_t kApiMaxBodyBytes = 64 * 1024;
 
@@ -71,4 +71,4 @@ class ApiRouter {
   std::function<nlohmann::json()> alarms_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

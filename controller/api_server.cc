@@ -11,7 +11,7 @@
 
 #include "common/logging.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 namespace asio = boost::asio;
@@ -209,4 +209,4 @@ void ApiServer::accept() {
   });
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -23,7 +23,7 @@
 #include "controller/api_router.h"
 #include "controller/config.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 class ApiServer {
  public:
@@ -49,4 +49,4 @@ class ApiServer {
   boost::asio::ip::tcp::acceptor acceptor_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -5,7 +5,7 @@
 #include "common/sha256.h"
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 using nlohmann::json;
 
@@ -152,4 +152,4 @@ Status Approvals::expireLapsed(int64_t now) {
   return okStatus();
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -17,7 +17,7 @@
 #include "controller/order_types.h"
 #include "controller/orders_context.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 // An authz and its exact serialised bytes (what is signed).
 struct BuiltAuthz {
@@ -46,4 +46,4 @@ class Approvals {
   Delivery& delivery_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -7,7 +7,7 @@
 #include "common/logging.h"
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using Json = nlohmann::json;
@@ -389,4 +389,4 @@ bool AuditMirror::broken(const std::string& agent_id) const {
   return it != agents_.end() && it->second->alarm.has_value();
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

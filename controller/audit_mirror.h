@@ -38,7 +38,7 @@
 #include "common/ed25519.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 inline constexpr const char* kAgentAuditChainBreakEvent = "agent_audit_chain_break";
 
@@ -110,4 +110,4 @@ class AuditMirror {
   std::map<std::string, std::unique_ptr<AgentCopy>> agents_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

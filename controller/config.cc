@@ -9,7 +9,7 @@
 
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using nlohmann::json;
@@ -262,4 +262,4 @@ Result<ControllerConfig> loadControllerConfig(const std::filesystem::path& path)
   return parseControllerConfig(text, path.string());
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

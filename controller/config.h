@@ -30,7 +30,7 @@
 
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 inline constexpr size_t kControllerConfigMaxBytes = 256 * 1024;
 
@@ -79,4 +79,4 @@ Result<ListenAddress> parseListenAddress(std::string_view text);
 Result<ControllerConfig> parseControllerConfig(std::string_view json_text, std::string_view source);
 Result<ControllerConfig> loadControllerConfig(const std::filesystem::path& path);
 
-}  // namespace shadan
+}  // namespace shadan::controller

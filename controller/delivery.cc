@@ -5,7 +5,7 @@
 #include "common/logging.h"
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using nlohmann::json;
@@ -356,4 +356,4 @@ Status Delivery::approveAgent(const Caller& caller, const std::string& agent_id,
   return deliverPending(agent_id);
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

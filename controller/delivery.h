@@ -23,7 +23,7 @@
 #include "controller/orders_context.h"
 #include "controller/store.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 class Delivery {
  public:
@@ -60,4 +60,4 @@ class Delivery {
   std::map<std::string, std::set<std::string>> sent_on_session_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -36,7 +36,7 @@
 #include "controller/orders_service.h"
 #include "controller/store.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 namespace asio = boost::asio;
@@ -262,6 +262,6 @@ int mainImpl(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::controller
 
-int main(int argc, char** argv) { return shadan::mainImpl(argc, argv); }
+int main(int argc, char** argv) { return shadan::controller::mainImpl(argc, argv); }

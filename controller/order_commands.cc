@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using nlohmann::json;
@@ -164,4 +164,4 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   return accepted;
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

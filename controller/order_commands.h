@@ -19,7 +19,7 @@
 #include "controller/order_types.h"
 #include "controller/orders_context.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 class OrderCommands {
  public:
@@ -43,4 +43,4 @@ class OrderCommands {
   Delivery& delivery_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -6,7 +6,7 @@
 
 #include "common/ed25519.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 std::string randomUuid() {
   if (sodium_init() < 0) std::abort();  // a broken libsodium is a broken invariant
@@ -46,4 +46,4 @@ nlohmann::json ApprovalProgress::toJson() const {
           {"needed", needed},           {"have", have},         {"approvers", approvers}};
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

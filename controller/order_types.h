@@ -15,7 +15,7 @@
 #include "common/orders.h"
 #include "controller/config.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 // An authenticated API caller (from the token table).
 struct Caller {
@@ -87,4 +87,4 @@ struct OrdersServiceOptions {
 // A random UUID v4 in lower-case canonical form (libsodium's CSPRNG).
 std::string randomUuid();
 
-}  // namespace shadan
+}  // namespace shadan::controller

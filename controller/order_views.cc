@@ -4,7 +4,7 @@
 
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 using nlohmann::json;
 
@@ -154,4 +154,4 @@ Result<json> OrderViews::agents() {
   return json{{"agents", std::move(out)}};
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -12,7 +12,7 @@
 #include "controller/orders_context.h"
 #include "controller/store.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 class OrderViews {
  public:
@@ -32,4 +32,4 @@ class OrderViews {
   OrdersContext& ctx_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -4,7 +4,7 @@
 
 #include "common/logging.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 using nlohmann::json;
 
@@ -147,4 +147,4 @@ AuditWho& AuditEventBuilder::who() {
   return *e_.who;
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -33,7 +33,7 @@
     if (!transaction_status_.ok()) return transaction_status_.error(); \
   } while (0)
 
-namespace shadan {
+namespace shadan::controller {
 
 struct OrdersContext {
   OrdersContext(const Policy& policy_in, const Trust& trust_in, const Signer& controller_key_in,
@@ -99,4 +99,4 @@ class AuditEventBuilder {
   AuditEvent e_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

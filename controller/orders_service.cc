@@ -1,6 +1,6 @@
 #include "controller/orders_service.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 OrdersService::OrdersService(const Policy& policy, const Trust& trust, const Signer& controller_key,
                              ControllerStore& store, AgentHub& channel, AuditSink& audit,
@@ -69,4 +69,4 @@ Status OrdersService::sweep() {
   return delivery_.expireLapsed(now);
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

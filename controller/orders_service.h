@@ -52,7 +52,7 @@
 #include "controller/orders_context.h"
 #include "controller/store.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 class OrdersService {
  public:
@@ -102,4 +102,4 @@ class OrdersService {
   OrderViews views_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -10,7 +10,7 @@
 
 #include "common/sqlite.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using nlohmann::json;
@@ -562,4 +562,4 @@ Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_di
   return ControllerStorePtr(std::make_unique<SqliteControllerStore>(std::move(db).value()));
 }
 
-}  // namespace shadan
+}  // namespace shadan::controller

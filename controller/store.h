@@ -22,7 +22,7 @@
 #include "common/ed25519.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::controller {
 
 enum class AgentStatus { kPending, kApproved };
 const char* agentStatusName(AgentStatus status);
@@ -149,4 +149,4 @@ using ControllerStorePtr = std::unique_ptr<ControllerStore>;
 class SqliteControllerStore;
 Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_dir);
 
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -21,7 +21,7 @@
 #include "common/ip_prefix.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 class ConntrackBackend {
  public:
@@ -39,4 +39,4 @@ class ConntrackBackend {
 
 using ConntrackBackendPtr = std::unique_ptr<ConntrackBackend>;
 
-}  // namespace shadan
+}  // namespace shadan::agent

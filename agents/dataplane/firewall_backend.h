@@ -13,7 +13,7 @@
 
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 // The table Shadan owns and replaces whole; it never edits any other table.
 inline constexpr std::string_view kTableFamily = "inet";
@@ -49,4 +49,4 @@ class FirewallBackend {
 
 using FirewallBackendPtr = std::unique_ptr<FirewallBackend>;
 
-}  // namespace shadan
+}  // namespace shadan::agent

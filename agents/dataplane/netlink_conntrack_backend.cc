@@ -17,7 +17,7 @@
 
 #include "agents/dataplane/netlink_parse.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 // Large enough for any datagram of a netlink dump (the kernel fills at most 32 KiB per recv).
@@ -323,4 +323,4 @@ Result<size_t> NetlinkConntrackBackend::count(const std::vector<IpPrefix>& prefi
   return dump->matching.size();
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

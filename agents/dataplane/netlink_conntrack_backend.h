@@ -24,7 +24,7 @@
 
 struct mnl_socket;
 
-namespace shadan {
+namespace shadan::agent {
 
 // What the backend keeps of one dumped conntrack entry.
 struct ConntrackEntry {
@@ -91,4 +91,4 @@ class NetlinkConntrackBackend final : public ConntrackBackend {
   std::vector<uint8_t> buffer_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -18,7 +18,7 @@
 
 #include "common/ip_prefix.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 // NFT_MSG_DESTROY* (Linux 6.3+) are newer than Debian 12's uapi header. `nft destroy ...` deletes
@@ -435,4 +435,4 @@ nlmsghdr* putNfnetlinkHeader(void* at, uint16_t type, uint16_t flags, uint32_t s
   return header;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

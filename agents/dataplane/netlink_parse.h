@@ -21,7 +21,7 @@
 
 struct nlmsghdr;  // <linux/netlink.h>
 
-namespace shadan {
+namespace shadan::agent {
 
 // ---- nf_tables (NETLINK_NETFILTER, group NFNLGRP_NFTABLES) ----
 
@@ -164,4 +164,4 @@ std::optional<std::optional<RouteChangeEvent>> parseRouteMessage(const void* dat
 void parseRouteDatagram(const void* data, size_t length, const RouteOwnership& ours,
                         std::vector<RouteChangeEvent>& out);
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -20,7 +20,7 @@
 #include <string>
 #include <utility>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 struct RouteDeleter {
@@ -382,4 +382,4 @@ Result<std::vector<IpPrefix>> NetlinkRouteBackend::list() {
   return ours;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -45,7 +45,7 @@
 
 struct nl_sock;
 
-namespace shadan {
+namespace shadan::agent {
 
 class NetlinkRouteBackend final : public RouteBackend {
  public:
@@ -74,4 +74,4 @@ class NetlinkRouteBackend final : public RouteBackend {
   SockPtr sock_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -16,7 +16,7 @@
 
 #include "agents/dataplane/netlink_parse.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 // Bound on waiting for the kernel's (synchronous) GETGEN reply.
@@ -137,4 +137,4 @@ Result<uint32_t> NftGenerationReader::requestGeneration(uint32_t batch_seq, int&
   }
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

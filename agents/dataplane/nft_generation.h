@@ -27,7 +27,7 @@
 
 struct mnl_socket;
 
-namespace shadan {
+namespace shadan::agent {
 
 class NftGenerationReader {
  public:
@@ -74,4 +74,4 @@ class NftGenerationReader {
   std::vector<uint32_t> buffer_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

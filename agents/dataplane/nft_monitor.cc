@@ -9,7 +9,7 @@
 #include <cstring>
 #include <utility>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 constexpr size_t kBufferBytes = 64 * 1024;
@@ -123,4 +123,4 @@ Result<std::vector<NftChangeEvent>> NftMonitor::drain() {
 
 Result<uint32_t> NftMonitor::currentGeneration() { return generation_->current(); }
 
-}  // namespace shadan
+}  // namespace shadan::agent

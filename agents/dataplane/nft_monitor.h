@@ -37,7 +37,7 @@
 
 struct mnl_socket;
 
-namespace shadan {
+namespace shadan::agent {
 
 struct NftMonitorOptions {
   // The table whose changes matter (firewall_backend.h's).
@@ -85,4 +85,4 @@ class NftMonitor {
   std::vector<uint32_t> buffer_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

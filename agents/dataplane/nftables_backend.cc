@@ -11,7 +11,7 @@
 
 #include "common/sha256.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 std::string trim(std::string_view text) {
@@ -231,4 +231,4 @@ Result<nlohmann::json> NftablesBackend::listForeignTables() {
   return parsed;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -54,7 +54,7 @@
 
 struct nft_ctx;
 
-namespace shadan {
+namespace shadan::agent {
 
 class NftablesBackend final : public FirewallBackend {
  public:
@@ -127,4 +127,4 @@ class NftablesBackend final : public FirewallBackend {
   std::thread::id owner_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -21,7 +21,7 @@
 #include "common/ip_prefix.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 // rtm_protocol / FRA_PROTOCOL value marking routes and FIB rules as Shadan's (free in
 // /etc/iproute2/rt_protos).
@@ -54,4 +54,4 @@ class RouteBackend {
 
 using RouteBackendPtr = std::unique_ptr<RouteBackend>;
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -10,7 +10,7 @@
 #include <string>
 #include <utility>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 constexpr size_t kBufferBytes = 64 * 1024;
@@ -91,4 +91,4 @@ Result<std::vector<RouteChangeEvent>> RouteMonitor::drain() {
   return events;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

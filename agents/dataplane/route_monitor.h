@@ -30,7 +30,7 @@
 
 struct mnl_socket;
 
-namespace shadan {
+namespace shadan::agent {
 
 struct RouteMonitorOptions {
   RouteOwnership ours{kShadanRouteProtocol, kShadanRouteTable};
@@ -69,4 +69,4 @@ class RouteMonitor {
   std::vector<uint32_t> buffer_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -35,7 +35,7 @@
 #include <string_view>
 #include <vector>
 
-namespace shadan {
+namespace shadan::agent {
 
 class CommandIdSet {
  public:
@@ -183,4 +183,4 @@ class CommandIdSet {
   std::shared_ptr<Entries> entries_;  // null when empty
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 // Length of `text` as a JSON string literal, quotes included, escaped as nlohmann's dump()
@@ -62,4 +62,4 @@ size_t compactJsonSize(const nlohmann::json& value, size_t limit) {
   return size;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <nlohmann/json.hpp>
 
-namespace shadan {
+namespace shadan::agent {
 
 // value.dump().size() (compact, UTF-8 kept as is) when that is at most `limit`; otherwise some
 // number above `limit`. Strings are assumed to be valid UTF-8, as the parser guarantees
@@ -18,4 +18,4 @@ namespace shadan {
 // cannot exhaust the stack.
 size_t compactJsonSize(const nlohmann::json& value, size_t limit);
 
-}  // namespace shadan
+}  // namespace shadan::agent

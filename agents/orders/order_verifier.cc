@@ -8,7 +8,7 @@
 #include "common/sha256.h"
 #include "common/strict_json.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 OrderRejection reject(RejectReason reason, std::string message) {
@@ -546,4 +546,4 @@ OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const 
   return out;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

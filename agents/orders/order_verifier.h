@@ -58,7 +58,7 @@
 #include "common/policy.h"
 #include "common/trust.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 enum class RejectReason {
   kTrustExpired,
@@ -195,4 +195,4 @@ OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const 
                                    const CommandIdSet& seen_command_ids, std::string_view agent_id,
                                    const OrderVerifierOptions& options = {});
 
-}  // namespace shadan
+}  // namespace shadan::agent

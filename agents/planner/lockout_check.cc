@@ -12,7 +12,7 @@
 #include "agents/planner/lockout_ruleset.h"
 #include "common/ip_prefix.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using lockout_detail::anyChain;
@@ -325,4 +325,4 @@ bool rulesetHasFlowtable(const nlohmann::json& ruleset) {
       ruleset, [](const json&) { return true; }, "flowtable");
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

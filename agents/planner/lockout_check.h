@@ -47,7 +47,7 @@
 #include "common/policy.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 enum class LockoutSeverity {
   kDrops,    // the rule or policy certainly drops (some packets of) the management flow
@@ -101,4 +101,4 @@ bool rulesetHasNat(const nlohmann::json& ruleset);
 // conntrack entries must go too.
 bool rulesetHasFlowtable(const nlohmann::json& ruleset);
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -4,7 +4,7 @@
 #include <functional>
 #include <map>
 
-namespace shadan::lockout_detail {
+namespace shadan::agent::lockout_detail {
 namespace {
 
 using nlohmann::json;
@@ -247,4 +247,4 @@ Tri MatchEvaluator::family(std::string_view op, const json& right) const {
   return applyOp(op, coverage(NumInterval{ours, ours}, *elements));
 }
 
-}  // namespace shadan::lockout_detail
+}  // namespace shadan::agent::lockout_detail

@@ -17,7 +17,7 @@
 #include "common/ip_prefix.h"
 #include "common/policy.h"
 
-namespace shadan::lockout_detail {
+namespace shadan::agent::lockout_detail {
 
 // Whether a match (or a whole rule) applies to every packet of a flow, to some, or to none.
 enum class Tri { kNo, kMaybe, kYes };
@@ -106,4 +106,4 @@ class MatchEvaluator {
   const Flow& flow_;
 };
 
-}  // namespace shadan::lockout_detail
+}  // namespace shadan::agent::lockout_detail

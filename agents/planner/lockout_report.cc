@@ -6,7 +6,7 @@
 #include "agents/planner/lockout_match.h"
 #include "agents/planner/lockout_ruleset.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace lockout_detail {
 namespace {
 
@@ -123,4 +123,4 @@ std::string describeLockoutFinding(const LockoutFinding& finding) {
          "): " + finding.reason;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

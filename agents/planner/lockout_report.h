@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace shadan::lockout_detail {
+namespace shadan::agent::lockout_detail {
 
 // A libnftables JSON rule (its "expr" statements) in nft syntax, best effort.
 std::string renderRule(const nlohmann::json& rule);
 
-}  // namespace shadan::lockout_detail
+}  // namespace shadan::agent::lockout_detail

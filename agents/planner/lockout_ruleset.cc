@@ -1,6 +1,6 @@
 #include "agents/planner/lockout_ruleset.h"
 
-namespace shadan::lockout_detail {
+namespace shadan::agent::lockout_detail {
 
 using nlohmann::json;
 
@@ -95,4 +95,4 @@ bool anyChain(const json& ruleset, const std::function<bool(const json&)>& predi
   return false;
 }
 
-}  // namespace shadan::lockout_detail
+}  // namespace shadan::agent::lockout_detail

@@ -15,7 +15,7 @@
 
 #include "common/result.h"
 
-namespace shadan::lockout_detail {
+namespace shadan::agent::lockout_detail {
 
 struct ChainInfo {
   std::string name;
@@ -52,4 +52,4 @@ std::pair<std::string, const nlohmann::json*> soleEntry(const nlohmann::json& ob
 // The named set or map "@name" of `table` (the inner object), or null when `value` names none.
 const nlohmann::json* namedSet(const TableInfo& table, const nlohmann::json& value);
 
-}  // namespace shadan::lockout_detail
+}  // namespace shadan::agent::lockout_detail

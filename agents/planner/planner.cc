@@ -6,7 +6,7 @@
 #include <set>
 #include <utility>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 // Addresses that are never "the internet": the default segment's complement always excludes
@@ -387,4 +387,4 @@ Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway
   return plan;
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -28,7 +28,7 @@
 #include "common/policy.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 // One active isolation: the pair (segment, profile).
 struct Isolation {
@@ -51,4 +51,4 @@ struct DataplanePlan {
 Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway_id,
                                   const std::vector<Isolation>& isolations);
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 constexpr int kSchemaVersion = 1;
@@ -492,4 +492,4 @@ Status SqliteStateStore::writeChanges(const DesiredState& state) {
   return okStatus();
 }
 
-}  // namespace shadan
+}  // namespace shadan::agent

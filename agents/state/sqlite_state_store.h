@@ -16,7 +16,7 @@
 #include "agents/state/state_store.h"
 #include "common/sqlite.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 class SqliteStateStore : public StateStore {
  public:
@@ -63,4 +63,4 @@ class SqliteStateStore : public StateStore {
   std::optional<DesiredState> stored_;
 };
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -15,7 +15,7 @@
 #include "agents/planner/planner.h"
 #include "common/result.h"
 
-namespace shadan {
+namespace shadan::agent {
 
 struct ActiveIsolation {
   Isolation isolation;
@@ -78,4 +78,4 @@ class StateStore {
 
 using StateStorePtr = std::unique_ptr<StateStore>;
 
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -9,7 +9,7 @@
 
 #include "tests/fakes/fake_backends.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using testing::FakeAuditSink;
@@ -484,4 +484,4 @@ TEST_F(AgentCliTest, JsonErrorsAreMachineReadable) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -10,7 +10,7 @@
 #include "common/orders.h"
 #include "tests/fakes/fake_backends.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
@@ -340,4 +340,4 @@ TEST_F(AgentCoreOrdersTest, AckCheckRefusesUnsignedTamperedAndForeignAcks) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -6,7 +6,7 @@
 
 #include "tests/fakes/fake_backends.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using namespace std::chrono_literals;
@@ -180,9 +180,9 @@ TEST_F(AgentCoreTest, ResyncRoutesPutsBackTheDesiredBlackholes) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 nlohmann::json lockoutFixture(const std::string& name) {
@@ -343,4 +343,4 @@ TEST_F(AgentCoreTest, RepairsAreAuditedWithTheProcessThatChangedTheTable) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

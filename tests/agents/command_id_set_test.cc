@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 std::vector<std::string> items(const CommandIdSet& set) { return {set.begin(), set.end()}; }
@@ -107,4 +107,4 @@ TEST(CommandIdSetTest, EqualityIncludesTheForgetTime) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

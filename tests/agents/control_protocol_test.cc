@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 TEST(ControlProtocolTest, ParsesEachOp) {
@@ -80,4 +80,4 @@ TEST(ControlProtocolTest, ErrorAnswersRoundTrip) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -4,7 +4,7 @@
 
 #include "tests/fakes/fake_backends.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using testing::FakeFirewallBackend;
@@ -85,4 +85,4 @@ TEST_F(EnforcerTest, RestoreScriptReplacesOrRemovesTheTable) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

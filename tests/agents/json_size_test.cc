@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
@@ -60,4 +60,4 @@ TEST(JsonSizeTest, DeepNestingDoesNotRecurse) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -11,7 +11,7 @@
 #include "common/strict_json.h"
 #include "tests/fakes/fake_clock.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
@@ -735,4 +735,4 @@ TEST_F(BreakglassTest, RefusesWhatBreakglassMayNotDo) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

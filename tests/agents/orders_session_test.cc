@@ -18,7 +18,7 @@
 #include "tests/common/audit_test_support.h"
 #include "tests/fakes/fake_backends.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
@@ -448,4 +448,4 @@ TEST_F(OrdersSessionTest, KeepModeNeverRevertsDrills) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -14,7 +14,7 @@
 #include "common/strict_json.h"
 #include "tests/fakes/fake_backends.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
@@ -239,4 +239,4 @@ TEST_F(SignedOrdersTest, DispatchBeforeTrustIsRejectedUnsigned) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

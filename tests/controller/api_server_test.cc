@@ -15,7 +15,7 @@
 #include "common/sha256.h"
 #include "tests/controller/controller_test_support.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 namespace asio = boost::asio;
@@ -292,4 +292,4 @@ TEST_F(ApiServerTest, UnknownEndpointIs404) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::controller

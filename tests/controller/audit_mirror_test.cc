@@ -6,7 +6,7 @@
 #include "tests/common/audit_test_support.h"
 #include "tests/fakes/fake_audit_sink.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using Json = nlohmann::json;
@@ -244,4 +244,4 @@ TEST_F(AuditMirrorTest, RefusesAgentIdsThatAreNotSafeFileNames) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::controller

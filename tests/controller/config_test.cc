@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using nlohmann::json;
@@ -83,4 +83,4 @@ TEST(ControllerConfigTest, DuplicateKeysAreRefused) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -25,6 +25,8 @@
 
 namespace shadan::testing {
 
+using namespace shadan::controller;  // NOLINT: the controller under test
+
 inline Ed25519KeyPair keyFromByte(uint8_t byte) {
   std::vector<uint8_t> seed(kEd25519SeedBytes, byte);
   return Ed25519KeyPair::fromSeed(seed).value();

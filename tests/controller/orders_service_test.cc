@@ -9,7 +9,9 @@
 #include "agents/orders/order_verifier.h"
 #include "tests/controller/controller_test_support.h"
 
-namespace shadan {
+namespace shadan::controller {
+
+using namespace shadan::agent;  // NOLINT: the agent under test
 namespace {
 
 using nlohmann::json;
@@ -425,4 +427,4 @@ TEST_F(OrdersServiceTest, UnknownSegmentOrProfileIsNotFound) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -4,7 +4,7 @@
 
 #include "tests/controller/controller_test_support.h"
 
-namespace shadan {
+namespace shadan::controller {
 namespace {
 
 using testing::TempDir;
@@ -113,4 +113,4 @@ TEST_F(ControllerStoreTest, PendingDispatchesComeInCreationOrder) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::controller

@@ -18,6 +18,8 @@
 
 namespace shadan::testing {
 
+using namespace shadan::agent;  // NOLINT: the agent under test
+
 // Holds "the kernel's" copy of our table as the last script applied (minus the replace header).
 class FakeFirewallBackend : public FirewallBackend {
  public:

@@ -17,6 +17,8 @@
 #include "cli/lab/probe.h"
 
 namespace shadan {
+
+using namespace shadan::agent;  // NOLINT: the agent under test
 namespace {
 
 using namespace std::chrono_literals;

@@ -48,6 +48,8 @@
 namespace shadan {
 namespace {
 
+using namespace shadan::controller;  // NOLINT: the controller under test
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;

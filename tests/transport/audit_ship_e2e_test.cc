@@ -20,7 +20,11 @@
 #include "tests/transport/test_pki.h"
 
 namespace shadan {
+
+using namespace shadan::agent;  // NOLINT: the agent under test
 namespace {
+
+using namespace shadan::controller;  // NOLINT: the controller under test
 
 using Json = nlohmann::json;
 using std::chrono::milliseconds;

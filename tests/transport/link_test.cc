@@ -23,7 +23,11 @@
 #include "tests/transport/test_pki.h"
 
 namespace shadan {
+
+using namespace shadan::agent;  // NOLINT: the agent under test
 namespace {
+
+using namespace shadan::controller;  // NOLINT: the controller under test
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;

@@ -26,7 +26,7 @@
 #include "agents/dataplane/netlink_conntrack_backend.h"
 #include "tests/support/private_netns.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using test_support::CommandResult;
@@ -449,4 +449,4 @@ TEST_F(NetlinkConntrackBackendTest, EmptyPrefixListTouchesNothing) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

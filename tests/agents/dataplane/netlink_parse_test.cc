@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 constexpr uint8_t kInet = NFPROTO_INET;
@@ -831,4 +831,4 @@ TEST_F(RouteParseTest, MalformedMessageInDatagramYieldsLostAfterTheGoodOnes) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -23,7 +23,7 @@
 
 #include "tests/support/private_netns.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using test_support::CommandResult;
@@ -426,4 +426,4 @@ TEST_F(NetlinkRouteBackendTest, ForeignRouteAppearingInOurTableRemovesOurRule) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -21,7 +21,7 @@
 
 #include "tests/support/private_netns.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 struct Child {
@@ -228,4 +228,4 @@ TEST_F(NftMonitorTest, OverflowIsReportedAsLostAndMonitoringContinues) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

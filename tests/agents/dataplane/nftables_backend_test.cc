@@ -24,7 +24,7 @@
 #include "common/sha256.h"
 #include "tests/support/private_netns.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using test_support::CommandResult;
@@ -605,4 +605,4 @@ TEST_F(NftablesForeignCacheTest, ForeignFlushIsSeen) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

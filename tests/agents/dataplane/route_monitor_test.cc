@@ -23,7 +23,7 @@
 
 #include "tests/support/private_netns.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using test_support::CommandResult;
@@ -227,4 +227,4 @@ TEST_F(RouteMonitorTest, OverflowIsReportedAsLostAndMonitoringContinues) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -21,7 +21,7 @@
 #include "agents/planner/lockout_check.h"
 #include "common/policy.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
@@ -195,4 +195,4 @@ TEST_F(LockoutCheckNftTest, PlannerOutputNeverDropsManagement) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -14,7 +14,7 @@
 #include "common/ip_prefix.h"
 #include "common/policy.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
@@ -369,4 +369,4 @@ TEST(LockoutCheckTest, MalformedDocumentsAreParseErrors) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -22,7 +22,7 @@
 #include "agents/planner/planner.h"
 #include "common/policy.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 const std::filesystem::path kGoldenDir =
@@ -213,4 +213,4 @@ TEST_F(PlannerNftCheckTest, EveryPlanOfTheGoldenPoliciesPassesNftCheck) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

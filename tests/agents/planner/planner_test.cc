@@ -12,7 +12,7 @@
 
 #include "common/policy.h"
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 // Golden files are the planner's specification: read each one when it changes.
@@ -309,4 +309,4 @@ TEST_F(PlannerTest, BlackholeRoutesOnlyForProfilesThatAskForThem) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent

@@ -6,7 +6,7 @@
 
 #include <fstream>
 
-namespace shadan {
+namespace shadan::agent {
 namespace {
 
 class SqliteStateStoreTest : public ::testing::Test {
@@ -316,4 +316,4 @@ TEST_F(SqliteStateStoreTest, StateDirectoryThatIsAFileIsRefused) {
 }
 
 }  // namespace
-}  // namespace shadan
+}  // namespace shadan::agent
