@@ -86,17 +86,16 @@ class Command {
     if (need_state_dir && !options_.state_dir) {
       return makeError(ErrorCode::kInvalidArgument, "--state-dir is required");
     }
-    auto loaded = loadPolicyFile(*options_.policy);
-    if (!loaded.ok()) return loaded.error();
-    for (const auto& warning : loaded->warnings) {
+    SHADAN_ASSIGN_OR_RETURN(auto loaded, loadPolicyFile(*options_.policy));
+    for (const auto& warning : loaded.warnings) {
       err() << "shadan-agent: warning: " << *options_.policy << ": " << warning.pointer << ": "
             << warning.message << "\n";
     }
-    if (!loaded->policy.findGateway(*options_.gateway)) {
+    if (!loaded.policy.findGateway(*options_.gateway)) {
       return makeError(ErrorCode::kNotFound, "gateway \"" + *options_.gateway +
                                                  "\" is not in policy " + *options_.policy);
     }
-    return Context{std::move(loaded).value(), *options_.gateway};
+    return Context{std::move(loaded), *options_.gateway};
   }
 
   // Hands `request` to the daemon serving the state directory, or carries it out in-process
@@ -105,9 +104,8 @@ class Command {
   Result<nlohmann::json> dispatch(const Context& context, const ControlRequest& request) const {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
-      auto answer = env_.ask_daemon(*options_.state_dir, request);
-      if (!answer.ok()) return answer.error();
-      if (answer->has_value()) return std::move(answer->value());
+      SHADAN_ASSIGN_OR_RETURN(auto answer, env_.ask_daemon(*options_.state_dir, request));
+      if (answer.has_value()) return std::move(answer.value());
 
       auto store = env_.open_state(*options_.state_dir);
       if (store.ok()) return handleLocally(context, request, **store);
@@ -125,29 +123,24 @@ class Command {
     if (!firewall.ok()) {
       if (request.op != "status") return firewall.error();
       // status still shows the desired state without kernel access.
-      auto state = store.load();
-      if (!state.ok()) return state.error();
+      SHADAN_ASSIGN_OR_RETURN(auto state, store.load());
       nlohmann::json doc = errorAnswer("status", firewall.error());
       doc["gateway"] = context.gateway;
       doc["policy"] = context.loaded.policy.name;
-      doc["isolations"] = isolationsJson(*state);
+      doc["isolations"] = isolationsJson(state);
       doc["kernel"] = {{"state", "unknown"}, {"error", firewall.error().message}};
       return doc;
     }
-    auto routes = env_.open_routes();
-    if (!routes.ok()) return routes.error();
-    auto conntrack = env_.open_conntrack();
-    if (!conntrack.ok()) return conntrack.error();
-    auto audit = env_.open_audit(*options_.state_dir, context.gateway);
-    if (!audit.ok()) return audit.error();
+    SHADAN_ASSIGN_OR_RETURN(auto routes, env_.open_routes());
+    SHADAN_ASSIGN_OR_RETURN(auto conntrack, env_.open_conntrack());
+    SHADAN_ASSIGN_OR_RETURN(auto audit, env_.open_audit(*options_.state_dir, context.gateway));
     AgentCore core(context.loaded.policy, context.gateway,
-                   AgentCoreDeps{store, **firewall, **routes, **conntrack, *audit->sink,
-                                 *env_.clock, hostName(), SHADAN_VERSION});
+                   AgentCoreDeps{store, **firewall, *routes, *conntrack, *audit.sink, *env_.clock,
+                                 hostName(), SHADAN_VERSION});
     SHADAN_RETURN_IF_ERROR(core.load());
     if (options_.trust) {
-      auto trust = loadTrustFile(*options_.trust);
-      if (!trust.ok()) return trust.error();
-      if (auto used = core.useTrust(std::move(trust).value(), *audit->key); !used.ok()) {
+      SHADAN_ASSIGN_OR_RETURN(auto trust, loadTrustFile(*options_.trust));
+      if (auto used = core.useTrust(std::move(trust), *audit.key); !used.ok()) {
         return used.error().withContext("trust file " + *options_.trust);
       }
     }
@@ -303,20 +296,17 @@ class Command {
   Result<std::vector<Isolation>> currentIsolations(const Context&) const {
     ControlRequest request;
     request.op = "status";
-    auto answer = env_.ask_daemon(*options_.state_dir, request);
-    if (!answer.ok()) return answer.error();
+    SHADAN_ASSIGN_OR_RETURN(auto answer, env_.ask_daemon(*options_.state_dir, request));
     std::vector<Isolation> isolations;
-    if (answer->has_value()) {
-      for (const auto& i : answer->value().value("isolations", nlohmann::json::array())) {
+    if (answer.has_value()) {
+      for (const auto& i : answer.value().value("isolations", nlohmann::json::array())) {
         isolations.push_back(Isolation{i.value("segment", ""), i.value("profile", "")});
       }
       return isolations;
     }
-    auto store = env_.open_state(*options_.state_dir);
-    if (!store.ok()) return store.error();
-    auto state = (*store)->load();
-    if (!state.ok()) return state.error();
-    return state->isolationPairs();
+    SHADAN_ASSIGN_OR_RETURN(auto store, env_.open_state(*options_.state_dir));
+    SHADAN_ASSIGN_OR_RETURN(auto state, store->load());
+    return state.isolationPairs();
   }
 
   // verify FILE / apply-file FILE: the envelope file goes to the daemon (or the local core).

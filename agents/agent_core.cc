@@ -172,9 +172,8 @@ std::vector<Isolation> AgentCore::dropExpired(DesiredState& state) const {
 }
 
 Result<EnforceReport> AgentCore::applyDesired(const DesiredState& state) {
-  auto plan = planGateway(policy_, gateway_id_, state.isolationPairs());
-  if (!plan.ok()) return plan.error();
-  return enforcer_.enforce(*plan);
+  SHADAN_ASSIGN_OR_RETURN(auto plan, planGateway(policy_, gateway_id_, state.isolationPairs()));
+  return enforcer_.enforce(plan);
 }
 
 std::optional<Error> AgentCore::checkLockout(std::optional<nlohmann::json>& foreign_ruleset,
@@ -349,9 +348,8 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
 }
 
 Result<ChangeResult> AgentCore::start() {
-  auto loaded = store_.load();
-  if (!loaded.ok()) return loaded.error();
-  desired_ = std::move(loaded).value();
+  SHADAN_ASSIGN_OR_RETURN(auto loaded, store_.load());
+  desired_ = std::move(loaded);
   DesiredState next = desired_;
   std::vector<Isolation> expired = dropExpired(next);
   const bool changed = !expired.empty();
@@ -360,9 +358,8 @@ Result<ChangeResult> AgentCore::start() {
 }
 
 Status AgentCore::load() {
-  auto loaded = store_.load();
-  if (!loaded.ok()) return loaded.error();
-  desired_ = std::move(loaded).value();
+  SHADAN_ASSIGN_OR_RETURN(auto loaded, store_.load());
+  desired_ = std::move(loaded);
   return okStatus();
 }
 
@@ -546,22 +543,19 @@ Result<RepairResult> AgentCore::reconcile(bool force, const RepairTrigger& trigg
 }
 
 Status AgentCore::resyncRoutes(const std::string& reason) {
-  auto plan = planGateway(policy_, gateway_id_, desired_.isolationPairs());
-  if (!plan.ok()) return plan.error();
-  auto before = routes_.list();
-  if (!before.ok()) return before.error();
-  std::vector<IpPrefix> desired = plan->blackhole_routes;
+  SHADAN_ASSIGN_OR_RETURN(auto plan, planGateway(policy_, gateway_id_, desired_.isolationPairs()));
+  SHADAN_ASSIGN_OR_RETURN(auto before, routes_.list());
+  std::vector<IpPrefix> desired = plan.blackhole_routes;
   std::sort(desired.begin(), desired.end());
-  if (*before == desired) return okStatus();
-  Status synced = routes_.sync(plan->blackhole_routes);
+  if (before == desired) return okStatus();
+  Status synced = routes_.sync(plan.blackhole_routes);
   AuditEvent entry =
       baseEvent("routes_repaired", Action{ActionKind::kRepair, std::nullopt, "", false});
   entry.outcome = synced.ok() ? "ok" : "failed";
   entry.reason = reason;
   nlohmann::json missing = nlohmann::json::array();
   for (const auto& route : desired) {
-    if (!std::binary_search(before->begin(), before->end(), route))
-      missing.push_back(route.toCidr());
+    if (!std::binary_search(before.begin(), before.end(), route)) missing.push_back(route.toCidr());
   }
   entry.detail = nlohmann::json{{"missing_routes", missing}};
   if (!synced.ok()) (*entry.detail)["error"] = synced.error().message;

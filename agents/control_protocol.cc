@@ -101,9 +101,9 @@ nlohmann::json ControlRequest::toJson() const {
 }
 
 Result<ControlRequest> parseControlRequest(std::string_view text) {
-  auto parsed = parseStrictJson(text, "control request", kMaxControlRequestBytes);
-  if (!parsed.ok()) return parsed.error();
-  const nlohmann::json& doc = parsed.value();
+  SHADAN_ASSIGN_OR_RETURN(auto parsed,
+                          parseStrictJson(text, "control request", kMaxControlRequestBytes));
+  const nlohmann::json& doc = parsed;
   const auto bad = [](const std::string& why) {
     return makeError(ErrorCode::kInvalidArgument, "control request: " + why);
   };

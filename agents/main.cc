@@ -19,34 +19,30 @@ int main(int argc, char** argv) {
   SystemClock clock;
   AgentEnvironment env;
   env.open_firewall = []() -> Result<FirewallBackendPtr> {
-    auto backend = NftablesBackend::create();
-    if (!backend.ok()) return backend.error();
-    return FirewallBackendPtr(std::move(backend).value());
+    SHADAN_ASSIGN_OR_RETURN(auto backend, NftablesBackend::create());
+    return FirewallBackendPtr(std::move(backend));
   };
   env.open_routes = []() -> Result<RouteBackendPtr> {
-    auto backend = NetlinkRouteBackend::create();
-    if (!backend.ok()) return backend.error();
-    return RouteBackendPtr(std::move(backend).value());
+    SHADAN_ASSIGN_OR_RETURN(auto backend, NetlinkRouteBackend::create());
+    return RouteBackendPtr(std::move(backend));
   };
   env.open_conntrack = []() -> Result<ConntrackBackendPtr> {
-    auto backend = NetlinkConntrackBackend::create();
-    if (!backend.ok()) return backend.error();
-    return ConntrackBackendPtr(std::move(backend).value());
+    SHADAN_ASSIGN_OR_RETURN(auto backend, NetlinkConntrackBackend::create());
+    return ConntrackBackendPtr(std::move(backend));
   };
   env.open_audit = [&clock](const std::filesystem::path& dir,
                             const std::string& gateway) -> Result<AgentEnvironment::AuditHandle> {
-    auto audit = AgentAudit::open(dir, gateway, clock);
-    if (!audit.ok()) return audit.error();
-    std::shared_ptr<AgentAudit> holder = std::move(audit).value();
+    SHADAN_ASSIGN_OR_RETURN(auto audit, AgentAudit::open(dir, gateway, clock));
+    std::shared_ptr<AgentAudit> holder = std::move(audit);
     // Both handles keep the whole AgentAudit (key, file system, log) alive.
     return AgentEnvironment::AuditHandle{std::shared_ptr<AuditSink>(holder, &holder->log()),
                                          std::shared_ptr<const Signer>(holder, &holder->signer())};
   };
   env.open_state = [](const std::filesystem::path& dir) -> Result<StateStorePtr> {
     // Short wait: the CLI retries itself while a daemon that holds the lock comes up.
-    auto store = SqliteStateStore::open(dir, std::chrono::milliseconds(100));
-    if (!store.ok()) return store.error();
-    return StateStorePtr(std::move(store).value());
+    SHADAN_ASSIGN_OR_RETURN(auto store,
+                            SqliteStateStore::open(dir, std::chrono::milliseconds(100)));
+    return StateStorePtr(std::move(store));
   };
   env.ask_daemon = [](const std::filesystem::path& dir, const ControlRequest& request) {
     return askDaemon(controlSocketPath(dir), request);

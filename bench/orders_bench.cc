@@ -119,12 +119,10 @@ struct Fixture {
 };
 
 Status setUp(Fixture& f, int order_count) {
-  auto dir = TempDir::create();
-  if (!dir.ok()) return dir.error();
-  f.dir = std::move(dir).value();
-  auto loaded = loadPolicyFile(kLabPolicy);
-  if (!loaded.ok()) return loaded.error();
-  f.policy = loaded->policy;
+  SHADAN_ASSIGN_OR_RETURN(auto dir, TempDir::create());
+  f.dir = std::move(dir);
+  SHADAN_ASSIGN_OR_RETURN(auto loaded, loadPolicyFile(kLabPolicy));
+  f.policy = loaded.policy;
 
   const std::filesystem::path state_dir = f.dir->path() / "state";
   auto store = SqliteStateStore::open(state_dir);
@@ -162,39 +160,36 @@ Status setUp(Fixture& f, int order_count) {
   const auto now = f.clock.now();
   const std::filesystem::path trust_path = f.dir->path() / "trust.json";
   SHADAN_RETURN_IF_ERROR(writeFile(trust_path, f.keys.trustJson(now)));
-  auto trust = loadTrustFile(trust_path);
-  if (!trust.ok()) return trust.error();
-  SHADAN_RETURN_IF_ERROR(f.core->useTrust(std::move(trust).value(), *f.timed_signer));
+  SHADAN_ASSIGN_OR_RETURN(auto trust, loadTrustFile(trust_path));
+  SHADAN_RETURN_IF_ERROR(f.core->useTrust(std::move(trust), *f.timed_signer));
 
   f.frames.reserve(static_cast<size_t>(order_count));
   for (int i = 0; i < order_count; ++i) {
-    auto envelope = f.keys.dispatchEnvelope(i, now);
-    if (!envelope.ok()) return envelope.error();
-    f.frames.push_back(OrderSigner::frameOf(*envelope));
+    SHADAN_ASSIGN_OR_RETURN(auto envelope, f.keys.dispatchEnvelope(i, now));
+    f.frames.push_back(OrderSigner::frameOf(envelope));
   }
   return okStatus();
 }
 
 // The ack message must carry an ack signed by the agent key, for `seq`, with `expected`.
 Status checkAck(const Fixture& f, const std::string& ack_frame, int64_t seq, AckResult expected) {
-  auto message = parseStrictJson(ack_frame, "ack message", kMaxMessageBytes);
-  if (!message.ok()) return message.error();
-  auto envelope = dsseEnvelopeFromJson((*message)["envelope"], "ack", "/envelope");
-  if (!envelope.ok()) return envelope.error();
+  SHADAN_ASSIGN_OR_RETURN(auto message,
+                          parseStrictJson(ack_frame, "ack message", kMaxMessageBytes));
+  SHADAN_ASSIGN_OR_RETURN(auto envelope,
+                          dsseEnvelopeFromJson(message["envelope"], "ack", "/envelope"));
   const Ed25519PublicKey agent_public = f.keys.agentKey().publicKey();
   const std::string agent_keyid = f.keys.agentKey().keyId();
-  auto verified = verifyDsse(*envelope, kAckPayloadType,
-                             [&](std::string_view keyid) -> std::optional<Ed25519PublicKey> {
-                               if (keyid == agent_keyid) return agent_public;
-                               return std::nullopt;
-                             });
-  if (!verified.ok()) return verified.error();
-  if (!verified->allValid()) return makeError(ErrorCode::kInternal, "ack signature invalid");
-  auto ack = parseAck(envelope->payload);
-  if (!ack.ok()) return ack.error();
-  if (ack->seq != seq || ack->result != expected) {
-    return makeError(ErrorCode::kInternal, "ack for seq " + std::to_string(ack->seq) + " is \"" +
-                                               ackResultName(ack->result) + "\", expected seq " +
+  SHADAN_ASSIGN_OR_RETURN(
+      auto verified, verifyDsse(envelope, kAckPayloadType,
+                                [&](std::string_view keyid) -> std::optional<Ed25519PublicKey> {
+                                  if (keyid == agent_keyid) return agent_public;
+                                  return std::nullopt;
+                                }));
+  if (!verified.allValid()) return makeError(ErrorCode::kInternal, "ack signature invalid");
+  SHADAN_ASSIGN_OR_RETURN(auto ack, parseAck(envelope.payload));
+  if (ack.seq != seq || ack.result != expected) {
+    return makeError(ErrorCode::kInternal, "ack for seq " + std::to_string(ack.seq) + " is \"" +
+                                               ackResultName(ack.result) + "\", expected seq " +
                                                std::to_string(seq) + " \"" +
                                                ackResultName(expected) + "\"");
   }

@@ -89,8 +89,8 @@ Result<DsseEnvelope> OrderSigner::dispatchEnvelope(
                       {"expires_at", at(std::chrono::hours(1))}};
   std::vector<const Signer*> authz_signers{&sato_};
   if (!isolate) authz_signers.push_back(&tanaka_);
-  auto authz_envelope = signDsse(kAuthzPayloadType, authz.dump(), authz_signers);
-  if (!authz_envelope.ok()) return authz_envelope.error();
+  SHADAN_ASSIGN_OR_RETURN(auto authz_envelope,
+                          signDsse(kAuthzPayloadType, authz.dump(), authz_signers));
   // The dispatch window is capped at 15 minutes (OrderVerifierOptions): the whole run must
   // finish within 14 minutes of pre-signing.
   const json dispatch = {{"v", 1},
@@ -99,7 +99,7 @@ Result<DsseEnvelope> OrderSigner::dispatchEnvelope(
                          {"seq", index + 1},
                          {"issued_at", at(std::chrono::seconds(-5))},
                          {"expires_at", at(std::chrono::minutes(14))},
-                         {"authz", dsseEnvelopeToJson(*authz_envelope)}};
+                         {"authz", dsseEnvelopeToJson(authz_envelope)}};
   const Signer* controller[] = {&controller_};
   return signDsse(kDispatchPayloadType, dispatch.dump(), controller);
 }
@@ -109,9 +109,9 @@ std::string OrderSigner::frameOf(const DsseEnvelope& envelope) {
 }
 
 Result<std::string> receiveFrame(AgentCore& core, std::string_view frame, OrderOutcome& outcome) {
-  auto parsed = parseStrictJson(frame, "controller message", kMaxMessageBytes);
-  if (!parsed.ok()) return parsed.error();
-  const json& message = *parsed;
+  SHADAN_ASSIGN_OR_RETURN(auto parsed,
+                          parseStrictJson(frame, "controller message", kMaxMessageBytes));
+  const json& message = parsed;
   if (!message.is_object() || message.size() != 2 || !message.contains("type") ||
       message["type"] != "dispatch" || !message.contains("envelope") ||
       !message["envelope"].is_object()) {

@@ -62,9 +62,8 @@ Result<Clock::time_point> waitForForeignCommit(NftMonitor& monitor, uint32_t sel
                                                std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    auto events = monitor.drain();
-    if (!events.ok()) return events.error();
-    for (const auto& event : *events) {
+    SHADAN_ASSIGN_OR_RETURN(auto events, monitor.drain());
+    for (const auto& event : events) {
       if (event.lost) return makeError(ErrorCode::kIo, "nftables events lost (ENOBUFS)");
       if (event.pid != self_tid && event.touched_our_table) return Clock::now();
     }
@@ -77,27 +76,23 @@ Result<Clock::time_point> waitForForeignCommit(NftMonitor& monitor, uint32_t sel
 }
 
 Status runTrials(int trials, std::vector<Trial>& out) {
-  auto backend = NftablesBackend::create();
-  if (!backend.ok()) return backend.error();
-  auto monitor = NftMonitor::open(NftMonitorOptions{});
-  if (!monitor.ok()) return monitor.error();
-  auto reference = (*backend)->readTable();
-  if (!reference.ok()) return reference.error();
-  if (!reference->present) return makeError(ErrorCode::kInternal, "no table inet shadan to flush");
+  SHADAN_ASSIGN_OR_RETURN(auto backend, NftablesBackend::create());
+  SHADAN_ASSIGN_OR_RETURN(auto monitor, NftMonitor::open(NftMonitorOptions{}));
+  SHADAN_ASSIGN_OR_RETURN(auto reference, backend->readTable());
+  if (!reference.present) return makeError(ErrorCode::kInternal, "no table inet shadan to flush");
   const auto self_tid = static_cast<uint32_t>(::syscall(SYS_gettid));
   for (int i = 0; i < trials; ++i) {
     // Quiet start: nothing pending from the previous trial.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (auto drained = (*monitor)->drain(); !drained.ok()) return drained.error();
+    if (auto drained = monitor->drain(); !drained.ok()) return drained.error();
 
     const auto t0 = Clock::now();
-    SHADAN_RETURN_IF_ERROR((*backend)->apply("flush ruleset\n"));
+    SHADAN_RETURN_IF_ERROR(backend->apply("flush ruleset\n"));
     const auto t1 = Clock::now();
-    auto t2 = waitForForeignCommit(**monitor, self_tid, std::chrono::seconds(5));
+    auto t2 = waitForForeignCommit(*monitor, self_tid, std::chrono::seconds(5));
     if (!t2.ok()) return t2.error().withContext("trial " + std::to_string(i));
-    auto back = (*backend)->readTable();
-    if (!back.ok()) return back.error();
-    if (!back->present || back->sha256 != reference->sha256) {
+    SHADAN_ASSIGN_OR_RETURN(auto back, backend->readTable());
+    if (!back.present || back.sha256 != reference.sha256) {
       return makeError(ErrorCode::kInternal,
                        "trial " + std::to_string(i) + ": the table that came back differs");
     }

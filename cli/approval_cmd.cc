@@ -48,9 +48,8 @@ Result<PendingAuthz> decodePendingAuthz(const Json& entry) {
   auto bytes = base64Decode(envelope["payload"].get<std::string>());
   if (!bytes.ok()) return bytes.error().withContext("approval payload");
   out.payload.assign(bytes->begin(), bytes->end());
-  auto authz = parseAuthz(out.payload);
-  if (!authz.ok()) return authz.error();
-  out.authz = std::move(*authz);
+  SHADAN_ASSIGN_OR_RETURN(auto authz, parseAuthz(out.payload));
+  out.authz = std::move(authz);
   return out;
 }
 

@@ -222,11 +222,9 @@ Status initCertificateAuthority(const std::string& dir, const std::string& name,
   }
   SHADAN_RETURN_IF_ERROR(refuseExisting({paths.key, paths.cert}));
 
-  auto key = generateP256Key();
-  if (!key.ok()) return key.error();
-  auto certificate = newCertificate(name, key->get(), days, nullptr);
-  if (!certificate.ok()) return certificate.error();
-  X509* x = certificate->get();
+  SHADAN_ASSIGN_OR_RETURN(auto key, generateP256Key());
+  SHADAN_ASSIGN_OR_RETURN(auto certificate, newCertificate(name, key.get(), days, nullptr));
+  X509* x = certificate.get();
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
   SHADAN_RETURN_IF_ERROR(
@@ -234,8 +232,8 @@ Status initCertificateAuthority(const std::string& dir, const std::string& name,
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_key_identifier, "hash"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_authority_key_identifier, "keyid:always"));
-  if (X509_sign(x, key->get(), EVP_sha256()) == 0) return opensslError("signing the CA");
-  return writePair(paths.key, key->get(), paths.cert, x);
+  if (X509_sign(x, key.get(), EVP_sha256()) == 0) return opensslError("signing the CA");
+  return writePair(paths.key, key.get(), paths.cert, x);
 }
 
 Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
@@ -274,11 +272,10 @@ Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
                      "CA in " + ca_dir + ": " + ca.key + " does not match " + ca.cert);
   }
 
-  auto key = generateP256Key();
-  if (!key.ok()) return key.error();
-  auto certificate = newCertificate(request.common_name, key->get(), request.days, ca_cert->get());
-  if (!certificate.ok()) return certificate.error();
-  X509* x = certificate->get();
+  SHADAN_ASSIGN_OR_RETURN(auto key, generateP256Key());
+  SHADAN_ASSIGN_OR_RETURN(auto certificate, newCertificate(request.common_name, key.get(),
+                                                           request.days, ca_cert->get()));
+  X509* x = certificate.get();
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, ca_cert->get(), x, nullptr, nullptr, 0);
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
@@ -290,7 +287,7 @@ Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_alt_name, alt_names));
   if (X509_sign(x, ca_key->get(), EVP_sha256()) == 0)
     return opensslError("signing the certificate");
-  SHADAN_RETURN_IF_ERROR(writePair(issued.key_path, key->get(), issued.cert_path, x));
+  SHADAN_RETURN_IF_ERROR(writePair(issued.key_path, key.get(), issued.cert_path, x));
   issued.spki_pin = spkiPinOf(x);
   return issued;
 }

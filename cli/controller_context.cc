@@ -25,14 +25,13 @@ Result<std::map<std::string, std::string>> loadConfig(const std::string& path) {
   std::string content(kConfigMaxBytes + 1, '\0');
   in.read(content.data(), static_cast<std::streamsize>(content.size()));
   content.resize(static_cast<size_t>(in.gcount()));
-  auto parsed = parseStrictJson(content, path, kConfigMaxBytes);
-  if (!parsed.ok()) return parsed.error();
-  if (!parsed->is_object()) {
+  SHADAN_ASSIGN_OR_RETURN(auto parsed, parseStrictJson(content, path, kConfigMaxBytes));
+  if (!parsed.is_object()) {
     return makeError(ErrorCode::kParse, path + ": must be a JSON object");
   }
   std::map<std::string, std::string> config;
   const std::filesystem::path base = std::filesystem::path(path).parent_path();
-  for (const auto& [key, value] : parsed->items()) {
+  for (const auto& [key, value] : parsed.items()) {
     if (key != "controller" && key != "ca" && key != "token_file") {
       return makeError(ErrorCode::kParse, path + ": unknown member " + quoteForMessage(key) +
                                               " (known: controller, ca, token_file)");
@@ -90,9 +89,8 @@ Result<ApiClientOptions> ControllerContext::connection(const CommandOptions& opt
   std::map<std::string, std::string> config;
   std::error_code fs_error;
   if (config_path && (explicit_config || std::filesystem::exists(*config_path, fs_error))) {
-    auto loaded = loadConfig(*config_path);
-    if (!loaded.ok()) return loaded.error();
-    config = std::move(*loaded);
+    SHADAN_ASSIGN_OR_RETURN(auto loaded, loadConfig(*config_path));
+    config = std::move(loaded);
   }
   auto pick = [&](const std::string& option, const std::string& key) -> std::optional<std::string> {
     if (auto value = options.value(option)) return value;
@@ -107,9 +105,8 @@ Result<ApiClientOptions> ControllerContext::connection(const CommandOptions& opt
                      "no controller: pass --controller https://HOST:PORT or set \"controller\" "
                      "in the config file");
   }
-  auto url = parseControllerUrl(*controller);
-  if (!url.ok()) return url.error();
-  out.url = *url;
+  SHADAN_ASSIGN_OR_RETURN(auto url, parseControllerUrl(*controller));
+  out.url = url;
   auto ca = pick("--ca", "ca");
   if (!ca) {
     return makeError(ErrorCode::kInvalidArgument,
@@ -125,9 +122,8 @@ Result<ApiClientOptions> ControllerContext::connection(const CommandOptions& opt
     if (auto it = config.find("token_file"); it != config.end()) token_file = it->second;
   }
   if (token_file) {
-    auto token = loadTokenFile(*token_file);
-    if (!token.ok()) return token.error();
-    out.token = std::move(*token);
+    SHADAN_ASSIGN_OR_RETURN(auto token, loadTokenFile(*token_file));
+    out.token = std::move(token);
   } else if (env_token) {
     if (Status valid = validateToken(*env_token); !valid.ok()) {
       return valid.error().withContext("SHADAN_TOKEN");
@@ -139,17 +135,15 @@ Result<ApiClientOptions> ControllerContext::connection(const CommandOptions& opt
                      "\"token_file\" in the config file (tokens are never taken from argv)");
   }
   if (auto timeout = options.value("--timeout")) {
-    auto seconds = parseCount("--timeout", *timeout, 1, kMaxTimeoutSeconds);
-    if (!seconds.ok()) return seconds.error();
-    out.timeout = std::chrono::seconds(*seconds);
+    SHADAN_ASSIGN_OR_RETURN(auto seconds, parseCount("--timeout", *timeout, 1, kMaxTimeoutSeconds));
+    out.timeout = std::chrono::seconds(seconds);
   }
   return out;
 }
 
 Result<std::unique_ptr<ApiTransport>> ControllerContext::transport(const CommandOptions& options) {
-  auto settings = connection(options);
-  if (!settings.ok()) return settings.error();
-  return env_.make_transport(*settings);
+  SHADAN_ASSIGN_OR_RETURN(auto settings, connection(options));
+  return env_.make_transport(settings);
 }
 
 Result<uint64_t> parseCount(const std::string& option, const std::string& value, uint64_t min,

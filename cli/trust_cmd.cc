@@ -87,8 +87,7 @@ Result<Json> keyEntry(const CommandOptions& a, const std::string& command) {
       return makeError(ErrorCode::kInvalidArgument, "'trust " + command + "' needs " + needed);
     }
   }
-  auto key = loadPublicKeyFile(*a.value("--pub"));
-  if (!key.ok()) return key.error();
+  SHADAN_ASSIGN_OR_RETURN(auto key, loadPublicKeyFile(*a.value("--pub")));
   std::vector<std::string> roles;
   std::stringstream role_list(*a.value("--role"));
   for (std::string role; std::getline(role_list, role, ',');) {
@@ -99,8 +98,8 @@ Result<Json> keyEntry(const CommandOptions& a, const std::string& command) {
     roles.push_back(role);
   }
   Json entry;
-  entry["keyid"] = key->key_id;
-  entry["public_key"] = base64Encode(key->public_key);
+  entry["keyid"] = key.key_id;
+  entry["public_key"] = base64Encode(key.public_key);
   entry["identity"] = *a.value("--identity");
   entry["roles"] = roles;
   return entry;

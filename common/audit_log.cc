@@ -37,10 +37,9 @@ Result<std::vector<AuditSegmentFile>> listAuditSegments(LogFileSystem& fs,
                                                         const std::string& base) {
   const std::string dir = parentDirectory(base);
   const std::string prefix = baseName(base) + ".";
-  auto names = fs.listDirectory(dir);
-  if (!names.ok()) return names.error();
+  SHADAN_ASSIGN_OR_RETURN(auto names, fs.listDirectory(dir));
   std::vector<AuditSegmentFile> segments;
-  for (const std::string& name : *names) {
+  for (const std::string& name : names) {
     if (name.rfind(prefix, 0) != 0) continue;
     const std::string range = name.substr(prefix.size());
     const size_t dash = range.find('-');
@@ -102,9 +101,8 @@ Status moveAside(LogFileSystem& fs, const std::string& path, uint64_t keep, std:
   Status created = fs.createFile(aside, bytes);
   if (!created.ok()) {
     if (created.error().code != ErrorCode::kState) return created;
-    auto existing = fs.readFile(aside);
-    if (!existing.ok()) return existing.error();
-    if (*existing != bytes) {
+    SHADAN_ASSIGN_OR_RETURN(auto existing, fs.readFile(aside));
+    if (existing != bytes) {
       return makeError(ErrorCode::kState, aside +
                                               " exists with other contents; move it away "
                                               "(keep it as evidence) and reopen");
@@ -120,22 +118,20 @@ Status AuditLog::load() {
   std::vector<PendingRecovery> pending;
 
   // Rotated segments were complete when they were renamed; any fault in them is not a crash.
-  auto segments = listAuditSegments(fs_, path);
-  if (!segments.ok()) return segments.error();
-  for (const AuditSegmentFile& segment : *segments) {
-    auto text = fs_.readFile(segment.path);
-    if (!text.ok()) return text.error();
+  SHADAN_ASSIGN_OR_RETURN(auto segments, listAuditSegments(fs_, path));
+  for (const AuditSegmentFile& segment : segments) {
+    SHADAN_ASSIGN_OR_RETURN(auto text, fs_.readFile(segment.path));
     uint64_t line_no = 0;
     size_t offset = 0;
-    while (offset < text->size()) {
+    while (offset < text.size()) {
       ++line_no;
-      const size_t nl = text->find('\n', offset);
+      const size_t nl = text.find('\n', offset);
       if (nl == std::string::npos) {
         return makeError(ErrorCode::kState, segment.path + " line " + std::to_string(line_no) +
                                                 ": incomplete line in a rotated segment; run "
                                                 "shadanctl audit verify");
       }
-      AuditChain::Check check = chain_.accept(std::string_view(*text).substr(offset, nl - offset));
+      AuditChain::Check check = chain_.accept(std::string_view(text).substr(offset, nl - offset));
       if (check.failure != AuditChain::Failure::kNone) {
         return makeError(ErrorCode::kState, segment.path + " line " + std::to_string(line_no) +
                                                 ": " + check.message +
@@ -187,9 +183,8 @@ Status AuditLog::load() {
   }
   file_bytes_ = good;
 
-  auto file = fs_.openForAppend(path);
-  if (!file.ok()) return file.error();
-  file_ = std::move(*file);
+  SHADAN_ASSIGN_OR_RETURN(auto file, fs_.openForAppend(path));
+  file_ = std::move(file);
 
   // Checkpoints: a torn final line is moved aside the same way; the last complete one tells
   // how much of the log is already covered.
@@ -218,9 +213,8 @@ Status AuditLog::load() {
       checkpointed_size_ = std::min(parsed->size, chain_.size());
     }
   }
-  auto checkpoint_file = fs_.openForAppend(checkpoints_path);
-  if (!checkpoint_file.ok()) return checkpoint_file.error();
-  checkpoints_ = std::move(*checkpoint_file);
+  SHADAN_ASSIGN_OR_RETURN(auto checkpoint_file, fs_.openForAppend(checkpoints_path));
+  checkpoints_ = std::move(checkpoint_file);
   last_checkpoint_ = clock_.now();
 
   for (PendingRecovery& recovery : pending) {
@@ -231,11 +225,10 @@ Status AuditLog::load() {
     event.detail = Json{{"torn_bytes", recovery.bytes},
                         {"torn_sha256", recovery.sha256},
                         {"moved_to", recovery.moved_to}};
-    auto receipt = appendLocked(event, /*durable=*/true);
-    if (!receipt.ok()) return receipt.error();
+    SHADAN_ASSIGN_OR_RETURN(auto receipt, appendLocked(event, /*durable=*/true));
     logger("audit")->warn("event={} moved_to={} bytes={} reason=\"{}\"", recovery.event,
                           recovery.moved_to, recovery.bytes, recovery.reason);
-    recoveries_.push_back({recovery.event, receipt->log_seq, recovery.bytes, recovery.sha256,
+    recoveries_.push_back({recovery.event, receipt.log_seq, recovery.bytes, recovery.sha256,
                            recovery.moved_to, recovery.reason});
   }
   return okStatus();
@@ -267,21 +260,20 @@ Result<AuditReceipt> AuditLog::appendLocked(const AuditEvent& event, bool durabl
   const auto now = clock_.now();
   AuditRecord record{options_.log_id, chain_.size(), formatRfc3339(toUnixMillis(now)),
                      chain_.headHash(), event};
-  auto line = formatAuditLine(record);
-  if (!line.ok()) return line.error();
-  if (line->size() > kAuditMaxLineBytes) {
-    return makeError(ErrorCode::kInvalidArgument, "audit entry of " + std::to_string(line->size()) +
+  SHADAN_ASSIGN_OR_RETURN(auto line, formatAuditLine(record));
+  if (line.size() > kAuditMaxLineBytes) {
+    return makeError(ErrorCode::kInvalidArgument, "audit entry of " + std::to_string(line.size()) +
                                                       " bytes exceeds " +
                                                       std::to_string(kAuditMaxLineBytes));
   }
   // Check the line exactly as a verifier will, before anything reaches the disk.
   AuditChain next = chain_;
-  AuditChain::Check check = next.accept(*line);
+  AuditChain::Check check = next.accept(line);
   if (check.failure != AuditChain::Failure::kNone) {
     return makeError(ErrorCode::kInternal, "audit entry would not verify: " + check.message);
   }
-  line->push_back('\n');
-  Status written = file_->append(*line);
+  line.push_back('\n');
+  Status written = file_->append(line);
   // One fdatasync makes this entry and every buffered one before it durable.
   if (written.ok() && durable) written = file_->sync();
   if (!written.ok()) {
@@ -289,7 +281,7 @@ Result<AuditReceipt> AuditLog::appendLocked(const AuditEvent& event, bool durabl
     return written.error();
   }
   chain_ = std::move(next);
-  file_bytes_ += line->size();
+  file_bytes_ += line.size();
   AuditReceipt receipt{record.log_seq, chain_.headHash()};
   unsynced_ = !durable;
   // Rotation and checkpoints only behind a synced entry: a checkpoint must never cover an
@@ -355,11 +347,11 @@ Status AuditLog::checkpointLocked() {
     return makeError(ErrorCode::kIo, "checkpoints are disabled after an earlier write error");
   }
   const auto now = clock_.now();
-  auto line =
+  SHADAN_ASSIGN_OR_RETURN(
+      auto line,
       makeCheckpointLine(options_.log_id, chain_.size(), chain_.headHash(),
-                         hexEncode(chain_.root()), formatRfc3339(toUnixMillis(now)), *signer_);
-  if (!line.ok()) return line.error();
-  Status written = checkpoints_->append(*line + "\n");
+                         hexEncode(chain_.root()), formatRfc3339(toUnixMillis(now)), *signer_));
+  Status written = checkpoints_->append(line + "\n");
   if (written.ok()) written = checkpoints_->sync();
   if (!written.ok()) {
     // A partial line may be on disk; the next open moves it aside.
@@ -368,7 +360,7 @@ Status AuditLog::checkpointLocked() {
   }
   checkpointed_size_ = chain_.size();
   last_checkpoint_ = now;
-  if (options_.on_checkpoint) options_.on_checkpoint(*line);
+  if (options_.on_checkpoint) options_.on_checkpoint(line);
   return okStatus();
 }
 

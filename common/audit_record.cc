@@ -124,17 +124,15 @@ Result<Json> auditRecordToJson(const AuditRecord& record) {
 }
 
 Result<std::string> formatAuditLine(const AuditRecord& record) {
-  auto json = auditRecordToJson(record);
-  if (!json.ok()) return json.error();
+  SHADAN_ASSIGN_OR_RETURN(auto json, auditRecordToJson(record));
   // Invalid UTF-8 (e.g. from a rejected order's text) is replaced, not refused: an audit entry
   // must never be lost to the bytes of what it records. The replacement is what gets hashed.
-  return json->dump(-1, ' ', false, Json::error_handler_t::replace);
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Result<AuditRecord> parseAuditLine(std::string_view line) {
-  auto parsed = parseStrictJson(line, "entry", kAuditMaxLineBytes);
-  if (!parsed.ok()) return parsed.error();
-  const Json& doc = *parsed;
+  SHADAN_ASSIGN_OR_RETURN(auto parsed, parseStrictJson(line, "entry", kAuditMaxLineBytes));
+  const Json& doc = parsed;
   if (!doc.is_object()) return makeError(ErrorCode::kParse, "entry is not a JSON object");
   const StrictObjectReader top = auditReader(doc);
   SHADAN_RETURN_IF_ERROR(
@@ -163,9 +161,8 @@ Result<AuditRecord> parseAuditLine(std::string_view line) {
   SHADAN_RETURN_IF_ERROR(assign(top.optionalString("authz_sha256"), e.authz_sha256));
   SHADAN_RETURN_IF_ERROR(assign(top.optionalBoolean("drill"), e.drill));
 
-  auto who = top.optionalObject("who");
-  if (!who.ok()) return who.error();
-  if (const auto& r = *who) {
+  SHADAN_ASSIGN_OR_RETURN(auto who, top.optionalObject("who"));
+  if (const auto& r = who) {
     SHADAN_RETURN_IF_ERROR(
         r->checkMembers({}, {"requested_by", "approvers", "keyids", "controller"}));
     AuditWho value;
@@ -175,9 +172,8 @@ Result<AuditRecord> parseAuditLine(std::string_view line) {
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("controller"), value.controller));
     e.who = std::move(value);
   }
-  auto what = top.optionalObject("what");
-  if (!what.ok()) return what.error();
-  if (const auto& r = *what) {
+  SHADAN_ASSIGN_OR_RETURN(auto what, top.optionalObject("what"));
+  if (const auto& r = what) {
     SHADAN_RETURN_IF_ERROR(
         r->checkMembers({}, {"action", "segment", "profile", "ruleset_before", "ruleset_after"}));
     AuditWhat value;
@@ -188,18 +184,16 @@ Result<AuditRecord> parseAuditLine(std::string_view line) {
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("ruleset_after"), value.ruleset_after));
     e.what = std::move(value);
   }
-  auto why = top.optionalObject("why");
-  if (!why.ok()) return why.error();
-  if (const auto& r = *why) {
+  SHADAN_ASSIGN_OR_RETURN(auto why, top.optionalObject("why"));
+  if (const auto& r = why) {
     SHADAN_RETURN_IF_ERROR(r->checkMembers({}, {"reason", "ticket"}));
     AuditWhy value;
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("reason"), value.reason));
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("ticket"), value.ticket));
     e.why = std::move(value);
   }
-  auto where = top.optionalObject("where");
-  if (!where.ok()) return where.error();
-  if (const auto& r = *where) {
+  SHADAN_ASSIGN_OR_RETURN(auto where, top.optionalObject("where"));
+  if (const auto& r = where) {
     SHADAN_RETURN_IF_ERROR(r->checkMembers({}, {"agent_id", "host", "version"}));
     AuditWhere value;
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("agent_id"), value.agent_id));
@@ -207,9 +201,8 @@ Result<AuditRecord> parseAuditLine(std::string_view line) {
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("version"), value.version));
     e.where = std::move(value);
   }
-  auto detail = top.optionalObject("detail");
-  if (!detail.ok()) return detail.error();
-  if (*detail) e.detail = (*detail)->value();
+  SHADAN_ASSIGN_OR_RETURN(auto detail, top.optionalObject("detail"));
+  if (detail) e.detail = detail->value();
   return record;
 }
 
@@ -248,12 +241,11 @@ Result<AuditCheckpoint> parseCheckpointLine(std::string_view line) {
   }
   out.body = std::string(line.substr(0, pos)) + "}";
   // The whole line must also be strict JSON (this catches a second "sig" hidden in the body).
-  auto whole = parseStrictJson(line, "checkpoint", kAuditMaxLineBytes);
-  if (!whole.ok()) return whole.error();
-  auto body = parseStrictJson(out.body, "checkpoint body", kAuditMaxLineBytes);
-  if (!body.ok()) return body.error();
-  if (!body->is_object()) return makeError(ErrorCode::kParse, "checkpoint body is not an object");
-  const StrictObjectReader r = auditReader(*body);
+  SHADAN_RETURN_IF_ERROR(parseStrictJson(line, "checkpoint", kAuditMaxLineBytes));
+  SHADAN_ASSIGN_OR_RETURN(auto body,
+                          parseStrictJson(out.body, "checkpoint body", kAuditMaxLineBytes));
+  if (!body.is_object()) return makeError(ErrorCode::kParse, "checkpoint body is not an object");
+  const StrictObjectReader r = auditReader(body);
   // Every member is required; each getter says "missing field" in turn.
   SHADAN_RETURN_IF_ERROR(
       r.checkMembers({}, {"log_id", "size", "head_hash", "root", "ts", "keyid"}));

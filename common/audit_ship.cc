@@ -85,12 +85,11 @@ Result<AuditResume> parseAuditResume(const Json& message) {
   SHADAN_RETURN_IF_ERROR(
       checkShape(message, kAuditResumeType, {"next_seq", "prev_hash", "checkpoint_size"}));
   AuditResume resume;
-  auto next = unsignedMember(message, kAuditResumeType, "next_seq");
-  if (!next.ok()) return next.error();
-  resume.next_seq = *next;
-  auto checkpoint = unsignedMember(message, kAuditResumeType, "checkpoint_size");
-  if (!checkpoint.ok()) return checkpoint.error();
-  resume.checkpoint_size = *checkpoint;
+  SHADAN_ASSIGN_OR_RETURN(auto next, unsignedMember(message, kAuditResumeType, "next_seq"));
+  resume.next_seq = next;
+  SHADAN_ASSIGN_OR_RETURN(auto checkpoint,
+                          unsignedMember(message, kAuditResumeType, "checkpoint_size"));
+  resume.checkpoint_size = checkpoint;
   const Json& hash = message.at("prev_hash");
   if (!hash.is_string() || !isLowerHex64(hash.get<std::string>())) {
     return makeError(ErrorCode::kParse,
@@ -108,11 +107,10 @@ Json auditAckMessage(const AuditAck& ack) {
 
 Result<AuditAck> parseAuditAck(const Json& message) {
   SHADAN_RETURN_IF_ERROR(checkShape(message, kAuditAckType, {"next_seq", "checkpoint_size"}));
-  auto next = unsignedMember(message, kAuditAckType, "next_seq");
-  if (!next.ok()) return next.error();
-  auto checkpoint = unsignedMember(message, kAuditAckType, "checkpoint_size");
-  if (!checkpoint.ok()) return checkpoint.error();
-  return AuditAck{*next, *checkpoint};
+  SHADAN_ASSIGN_OR_RETURN(auto next, unsignedMember(message, kAuditAckType, "next_seq"));
+  SHADAN_ASSIGN_OR_RETURN(auto checkpoint,
+                          unsignedMember(message, kAuditAckType, "checkpoint_size"));
+  return AuditAck{next, checkpoint};
 }
 
 Json auditEntriesMessage(const std::vector<std::string>& lines) {
@@ -185,12 +183,11 @@ AuditLogCursor::AuditLogCursor(LogFileSystem& fs, AuditFileReader& reader, std::
 
 Status AuditLogCursor::seek(uint64_t from) {
   positioned_ = false;
-  auto segments = listAuditSegments(fs_, base_);
-  if (!segments.ok()) return segments.error();
+  SHADAN_ASSIGN_OR_RETURN(auto segments, listAuditSegments(fs_, base_));
   uint64_t first = 0;
   in_segment_ = false;
   path_ = base_;
-  for (const AuditSegmentFile& segment : *segments) {
+  for (const AuditSegmentFile& segment : segments) {
     if (segment.first_seq <= from && from <= segment.last_seq) {
       in_segment_ = true;
       path_ = segment.path;
@@ -200,7 +197,7 @@ Status AuditLogCursor::seek(uint64_t from) {
     }
   }
   if (!in_segment_) {
-    first = segments->empty() ? 0 : segments->back().last_seq + 1;
+    first = segments.empty() ? 0 : segments.back().last_seq + 1;
     if (from < first) {
       return makeError(ErrorCode::kNotFound,
                        "log_seq " + std::to_string(from) + " is in no rotated segment of " + base_);
@@ -273,11 +270,10 @@ Result<std::vector<std::string>> AuditLogCursor::read(uint64_t from, size_t max_
     }
     // The end of this file: nothing new, or the file was rotated and the entries go on in the
     // next one.
-    auto segments = listAuditSegments(fs_, base_);
-    if (!segments.ok()) return segments.error();
+    SHADAN_ASSIGN_OR_RETURN(auto segments, listAuditSegments(fs_, base_));
     if (!in_segment_) {
       const AuditSegmentFile* renamed = nullptr;
-      for (const AuditSegmentFile& segment : *segments) {
+      for (const AuditSegmentFile& segment : segments) {
         if (segment.first_seq == file_first_) renamed = &segment;
       }
       if (renamed == nullptr) return std::vector<std::string>{};
@@ -292,7 +288,7 @@ Result<std::vector<std::string>> AuditLogCursor::read(uint64_t from, size_t max_
     }
     path_ = base_;
     in_segment_ = false;
-    for (const AuditSegmentFile& segment : *segments) {
+    for (const AuditSegmentFile& segment : segments) {
       if (segment.first_seq == seq_) {
         path_ = segment.path;
         in_segment_ = true;
@@ -313,13 +309,12 @@ void AuditLogCursor::unread(const std::vector<std::string>& lines, size_t count)
 }
 
 Result<std::string> AuditLogCursor::entryHash(uint64_t seq) {
-  auto lines = read(seq, 1, kAuditMaxLineBytes + 1);
-  if (!lines.ok()) return lines.error();
-  if (lines->empty()) {
+  SHADAN_ASSIGN_OR_RETURN(auto lines, read(seq, 1, kAuditMaxLineBytes + 1));
+  if (lines.empty()) {
     return makeError(ErrorCode::kNotFound,
                      "log_seq " + std::to_string(seq) + " is not yet in " + base_);
   }
-  return auditEntryHashHex(lines->front());
+  return auditEntryHashHex(lines.front());
 }
 
 AuditCheckpointReader::AuditCheckpointReader(AuditFileReader& reader, std::string base)
@@ -420,13 +415,12 @@ Result<std::optional<Json>> AuditShipper::next(uint64_t head) {
   // before entry S, so every checkpoint inside the entries just read is already visible.
   std::vector<std::string> lines;
   if (head > acked_seq_) {
-    auto read = cursor_.read(acked_seq_, options_.max_batch_entries, options_.max_batch_bytes);
-    if (!read.ok()) return read.error();
-    lines = std::move(*read);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto read, cursor_.read(acked_seq_, options_.max_batch_entries, options_.max_batch_bytes));
+    lines = std::move(read);
   }
-  auto items = checkpoints_.readNew();
-  if (!items.ok()) return items.error();
-  for (AuditCheckpointReader::Item& item : *items) {
+  SHADAN_ASSIGN_OR_RETURN(auto items, checkpoints_.readNew());
+  for (AuditCheckpointReader::Item& item : items) {
     const uint64_t last =
         pending_checkpoints_.empty() ? acked_checkpoint_ : pending_checkpoints_.back().size;
     if (item.size > last) pending_checkpoints_.push_back(std::move(item));

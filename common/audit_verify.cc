@@ -49,20 +49,18 @@ class Verifier {
       : fs_(fs), base_(std::move(base)), keys_(keys) {}
 
   Result<AuditVerifyReport> run() {
-    auto segments = listAuditSegments(fs_, base_);
-    if (!segments.ok()) return segments.error();
-    auto base_exists = fs_.exists(base_);
-    if (!base_exists.ok()) return base_exists.error();
-    if (segments->empty() && !*base_exists) {
+    SHADAN_ASSIGN_OR_RETURN(auto segments, listAuditSegments(fs_, base_));
+    SHADAN_ASSIGN_OR_RETURN(auto base_exists, fs_.exists(base_));
+    if (segments.empty() && !base_exists) {
       return makeError(ErrorCode::kNotFound, "no audit log at " + base_);
     }
     report_.signatures_checked = !keys_.empty();
 
     if (!readCheckpoints()) return finish();
-    for (const AuditSegmentFile& segment : *segments) {
+    for (const AuditSegmentFile& segment : segments) {
       if (!walkFile(segment.path, &segment)) return finish();
     }
-    if (*base_exists && !walkFile(base_, nullptr)) return finish();
+    if (base_exists && !walkFile(base_, nullptr)) return finish();
     checkTruncation();
     return finish();
   }

@@ -19,9 +19,8 @@ bool isLowerHex64(std::string_view text) {
 // alphabet; re-encoding additionally refuses non-zero bits in the last character, so each byte
 // string has exactly one accepted spelling.
 Result<std::vector<uint8_t>> decodeCanonicalBase64(std::string_view text) {
-  auto bytes = base64Decode(text);
-  if (!bytes.ok()) return bytes.error();
-  if (base64Encode(*bytes) != text) {
+  SHADAN_ASSIGN_OR_RETURN(auto bytes, base64Decode(text));
+  if (base64Encode(bytes) != text) {
     return makeError(ErrorCode::kParse, "not canonical base64 (non-zero padding bits)");
   }
   return bytes;
@@ -31,9 +30,8 @@ Result<std::vector<uint8_t>> decodeCanonicalBase64(std::string_view text) {
 
 Result<DsseEnvelope> parseDsseEnvelope(std::string_view text, std::string_view source,
                                        size_t max_bytes) {
-  auto doc = parseStrictJson(text, source, max_bytes);
-  if (!doc.ok()) return doc.error();
-  return dsseEnvelopeFromJson(*doc, source, "");
+  SHADAN_ASSIGN_OR_RETURN(auto doc, parseStrictJson(text, source, max_bytes));
+  return dsseEnvelopeFromJson(doc, source, "");
 }
 
 Result<DsseEnvelope> dsseEnvelopeFromJson(const Json& value, std::string_view source,
@@ -43,43 +41,37 @@ Result<DsseEnvelope> dsseEnvelopeFromJson(const Json& value, std::string_view so
   SHADAN_RETURN_IF_ERROR(r.checkMembers({"payloadType", "payload", "signatures"}));
   DsseEnvelope envelope;
 
-  auto type = r.string("payloadType", kNonEmptyString);
-  if (!type.ok()) return type.error();
-  envelope.payload_type = std::move(*type);
+  SHADAN_ASSIGN_OR_RETURN(auto type, r.string("payloadType", kNonEmptyString));
+  envelope.payload_type = std::move(type);
 
-  auto payload_text = r.string("payload");
-  if (!payload_text.ok()) return payload_text.error();
+  SHADAN_ASSIGN_OR_RETURN(auto payload_text, r.string("payload"));
   const std::string payload_cap =
       "payload over the " + std::to_string(kDssePayloadMaxBytes) + "-byte cap";
   // Checked on the text so a hostile size costs nothing to refuse.
-  if (payload_text->size() > (kDssePayloadMaxBytes + 2) / 3 * 4) {
+  if (payload_text.size() > (kDssePayloadMaxBytes + 2) / 3 * 4) {
     return r.error("payload", payload_cap);
   }
-  auto payload = decodeCanonicalBase64(*payload_text);
+  auto payload = decodeCanonicalBase64(payload_text);
   if (!payload.ok()) return r.error("payload", payload.error().message);
   if (payload->size() > kDssePayloadMaxBytes) return r.error("payload", payload_cap);
   envelope.payload.assign(payload->begin(), payload->end());
 
-  auto signatures = r.array("signatures", 1);
-  if (!signatures.ok()) return signatures.error();
-  if (signatures->size() > kDsseMaxSignatures) {
+  SHADAN_ASSIGN_OR_RETURN(auto signatures, r.array("signatures", 1));
+  if (signatures.size() > kDsseMaxSignatures) {
     return r.error("signatures", "more than " + std::to_string(kDsseMaxSignatures) + " signatures");
   }
-  for (size_t i = 0; i < signatures->size(); ++i) {
-    auto item = signatures->object(i);
-    if (!item.ok()) return item.error();
-    SHADAN_RETURN_IF_ERROR(item->checkMembers({"keyid", "sig"}));
-    auto keyid = item->string("keyid");
-    if (!keyid.ok()) return keyid.error();
-    if (!isLowerHex64(*keyid)) {
-      return item->error("keyid", "must be 64 lower-case hex digits (SHA-256 of the public key)");
+  for (size_t i = 0; i < signatures.size(); ++i) {
+    SHADAN_ASSIGN_OR_RETURN(auto item, signatures.object(i));
+    SHADAN_RETURN_IF_ERROR(item.checkMembers({"keyid", "sig"}));
+    SHADAN_ASSIGN_OR_RETURN(auto keyid, item.string("keyid"));
+    if (!isLowerHex64(keyid)) {
+      return item.error("keyid", "must be 64 lower-case hex digits (SHA-256 of the public key)");
     }
-    auto sig_text = item->string("sig");
-    if (!sig_text.ok()) return sig_text.error();
-    auto sig = decodeCanonicalBase64(*sig_text);
-    if (!sig.ok()) return item->error("sig", sig.error().message);
-    if (sig->empty()) return item->error("sig", "must not be empty");
-    envelope.signatures.push_back(DsseSignature{std::move(*keyid), std::move(*sig)});
+    SHADAN_ASSIGN_OR_RETURN(auto sig_text, item.string("sig"));
+    auto sig = decodeCanonicalBase64(sig_text);
+    if (!sig.ok()) return item.error("sig", sig.error().message);
+    if (sig->empty()) return item.error("sig", "must not be empty");
+    envelope.signatures.push_back(DsseSignature{std::move(keyid), std::move(*sig)});
   }
   return envelope;
 }

@@ -73,9 +73,8 @@ Result<std::string> readSmallFile(const std::string& path, struct stat* info) {
 // Parses a key file: strict JSON, exactly the allowed keys, all strings.
 Result<Json> parseKeyFile(const std::string& path, std::string_view text,
                           const std::set<std::string>& required, const char* expected_type) {
-  auto parsed = parseStrictJson(text, path, kKeyFileMaxBytes);
-  if (!parsed.ok()) return parsed.error();
-  Json& doc = *parsed;
+  SHADAN_ASSIGN_OR_RETURN(auto parsed, parseStrictJson(text, path, kKeyFileMaxBytes));
+  Json& doc = parsed;
   if (!doc.is_object()) return makeError(ErrorCode::kParse, path + ": not a JSON object");
   for (const auto& [key, value] : doc.items()) {
     if (!required.contains(key) && key != "role") {
@@ -270,10 +269,9 @@ Status writePublicKeyFile(const std::string& path, const Ed25519PublicKey& publi
 
 Result<Ed25519KeyPair> loadPrivateKeyFile(const std::string& path) {
   struct stat info {};
-  auto text = readSmallFile(path, &info);
-  if (!text.ok()) return text.error();
+  SHADAN_ASSIGN_OR_RETURN(auto text, readSmallFile(path, &info));
   if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    sodium_memzero(text->data(), text->size());
+    sodium_memzero(text.data(), text.size());
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
     return makeError(ErrorCode::kInvalidArgument,
@@ -281,8 +279,8 @@ Result<Ed25519KeyPair> loadPrivateKeyFile(const std::string& path) {
                          ": group or others may access it; refusing to use it (fix: chmod 600 " +
                          path + ", and consider the key exposed)");
   }
-  auto doc = parseKeyFile(path, *text, {"type", "keyid", "seed"}, kPrivateKeyFileType);
-  sodium_memzero(text->data(), text->size());
+  auto doc = parseKeyFile(path, text, {"type", "keyid", "seed"}, kPrivateKeyFileType);
+  sodium_memzero(text.data(), text.size());
   if (!doc.ok()) return doc.error();
   std::string& seed_text = (*doc)["seed"].get_ref<std::string&>();
   auto seed = base64Decode(seed_text);
@@ -307,11 +305,10 @@ Result<Ed25519KeyPair> loadPrivateKeyFile(const std::string& path) {
 
 Result<PublicKeyInfo> loadPublicKeyFile(const std::string& path) {
   struct stat info {};
-  auto text = readSmallFile(path, &info);
-  if (!text.ok()) return text.error();
-  auto doc = parseKeyFile(path, *text, {"type", "keyid", "public_key"}, kPublicKeyFileType);
-  if (!doc.ok()) return doc.error();
-  auto raw = base64Decode((*doc)["public_key"].get<std::string>());
+  SHADAN_ASSIGN_OR_RETURN(auto text, readSmallFile(path, &info));
+  SHADAN_ASSIGN_OR_RETURN(
+      auto doc, parseKeyFile(path, text, {"type", "keyid", "public_key"}, kPublicKeyFileType));
+  auto raw = base64Decode(doc["public_key"].get<std::string>());
   if (!raw.ok()) return raw.error().withContext(path + ": public_key");
   if (raw->size() != kEd25519PublicKeyBytes) {
     return makeError(ErrorCode::kParse, path + ": public_key is " + std::to_string(raw->size()) +
@@ -320,12 +317,11 @@ Result<PublicKeyInfo> loadPublicKeyFile(const std::string& path) {
   PublicKeyInfo out;
   std::memcpy(out.public_key.data(), raw->data(), raw->size());
   out.key_id = ed25519KeyId(out.public_key);
-  if ((*doc)["keyid"] != out.key_id) {
+  if (doc["keyid"] != out.key_id) {
     return makeError(ErrorCode::kParse, path + ": keyid does not match the key (file says " +
-                                            quoteForMessage((*doc)["keyid"].get<std::string>()) +
-                                            ")");
+                                            quoteForMessage(doc["keyid"].get<std::string>()) + ")");
   }
-  if (doc->contains("role")) out.role = (*doc)["role"].get<std::string>();
+  if (doc.contains("role")) out.role = doc["role"].get<std::string>();
   return out;
 }
 

@@ -151,9 +151,8 @@ const char* ackResultName(AckResult result) {
 // authz
 
 Result<Authz> parseAuthz(std::string_view payload) {
-  auto doc = parsePayload(payload, "authz");
-  if (!doc.ok()) return doc.error();
-  const StrictObjectReader r(*doc, "authz");
+  SHADAN_ASSIGN_OR_RETURN(auto doc, parsePayload(payload, "authz"));
+  const StrictObjectReader r(doc, "authz");
   SHADAN_RETURN_IF_ERROR(
       r.checkMembers({"v", "command_id", "action", "segment", "profile", "segment_gen", "targets",
                       "requested_by", "reason", "drill", "issued_at", "expires_at"},
@@ -161,79 +160,65 @@ Result<Authz> parseAuthz(std::string_view payload) {
   SHADAN_RETURN_IF_ERROR(checkVersion(r));
   Authz out;
 
-  auto command_id = r.string("command_id", kNameRules);
-  if (!command_id.ok()) return command_id.error();
-  if (!isUuid(*command_id)) return r.error("command_id", "must be a lower-case UUID");
-  out.command_id = std::move(*command_id);
+  SHADAN_ASSIGN_OR_RETURN(auto command_id, r.string("command_id", kNameRules));
+  if (!isUuid(command_id)) return r.error("command_id", "must be a lower-case UUID");
+  out.command_id = std::move(command_id);
 
-  auto action = r.string("action", kNameRules);
-  if (!action.ok()) return action.error();
-  if (*action == "isolate") {
+  SHADAN_ASSIGN_OR_RETURN(auto action, r.string("action", kNameRules));
+  if (action == "isolate") {
     out.action = OrderAction::kIsolate;
-  } else if (*action == "restore") {
+  } else if (action == "restore") {
     out.action = OrderAction::kRestore;
   } else {
     return r.error("action", "must be \"isolate\" or \"restore\"");
   }
 
-  auto segment = r.string("segment", kNameRules);
-  if (!segment.ok()) return segment.error();
-  out.segment = std::move(*segment);
-  auto profile = r.string("profile", kNameRules);
-  if (!profile.ok()) return profile.error();
-  out.profile = std::move(*profile);
-  auto gen = r.integer("segment_gen", 0, std::numeric_limits<int64_t>::max());
-  if (!gen.ok()) return gen.error();
-  out.segment_gen = *gen;
+  SHADAN_ASSIGN_OR_RETURN(auto segment, r.string("segment", kNameRules));
+  out.segment = std::move(segment);
+  SHADAN_ASSIGN_OR_RETURN(auto profile, r.string("profile", kNameRules));
+  out.profile = std::move(profile);
+  SHADAN_ASSIGN_OR_RETURN(auto gen,
+                          r.integer("segment_gen", 0, std::numeric_limits<int64_t>::max()));
+  out.segment_gen = gen;
 
-  auto targets = r.array("targets", 1, kMaxTargets,
-                         "must be an array of 1 to " + std::to_string(kMaxTargets) + " agent ids");
-  if (!targets.ok()) return targets.error();
-  for (size_t i = 0; i < targets->size(); ++i) {
-    auto target = targets->string(i, kNameRules);
-    if (!target.ok()) return target.error();
-    if (std::find(out.targets.begin(), out.targets.end(), *target) != out.targets.end()) {
-      return targets->error(i, "duplicate target " + quoteForMessage(*target));
+  SHADAN_ASSIGN_OR_RETURN(auto targets, r.array("targets", 1, kMaxTargets,
+                                                "must be an array of 1 to " +
+                                                    std::to_string(kMaxTargets) + " agent ids"));
+  for (size_t i = 0; i < targets.size(); ++i) {
+    SHADAN_ASSIGN_OR_RETURN(auto target, targets.string(i, kNameRules));
+    if (std::find(out.targets.begin(), out.targets.end(), target) != out.targets.end()) {
+      return targets.error(i, "duplicate target " + quoteForMessage(target));
     }
-    out.targets.push_back(std::move(*target));
+    out.targets.push_back(std::move(target));
   }
 
   if (r.has("ttl_s")) {
     if (out.action != OrderAction::kIsolate) return r.error("ttl_s", "only an isolate has a ttl");
-    auto ttl = r.integer("ttl_s", 1, kMaxTtlSeconds);
-    if (!ttl.ok()) return ttl.error();
-    out.ttl_s = *ttl;
+    SHADAN_ASSIGN_OR_RETURN(auto ttl, r.integer("ttl_s", 1, kMaxTtlSeconds));
+    out.ttl_s = ttl;
   }
-  auto requested_by = r.string("requested_by", kNameRules);
-  if (!requested_by.ok()) return requested_by.error();
-  out.requested_by = std::move(*requested_by);
-  auto reason = r.string("reason", kReasonRules);
-  if (!reason.ok()) return reason.error();
-  out.reason = std::move(*reason);
+  SHADAN_ASSIGN_OR_RETURN(auto requested_by, r.string("requested_by", kNameRules));
+  out.requested_by = std::move(requested_by);
+  SHADAN_ASSIGN_OR_RETURN(auto reason, r.string("reason", kReasonRules));
+  out.reason = std::move(reason);
   if (r.has("ticket")) {
-    auto ticket = r.string("ticket", kNameRules);
-    if (!ticket.ok()) return ticket.error();
-    out.ticket = std::move(*ticket);
+    SHADAN_ASSIGN_OR_RETURN(auto ticket, r.string("ticket", kNameRules));
+    out.ticket = std::move(ticket);
   }
   if (r.has("correlation_id")) {
-    auto correlation = r.string("correlation_id", kNameRules);
-    if (!correlation.ok()) return correlation.error();
-    out.correlation_id = std::move(*correlation);
+    SHADAN_ASSIGN_OR_RETURN(auto correlation, r.string("correlation_id", kNameRules));
+    out.correlation_id = std::move(correlation);
   }
-  auto drill = r.boolean("drill");
-  if (!drill.ok()) return drill.error();
-  out.drill = *drill;
-  auto issued = timestamp(r, "issued_at");
-  if (!issued.ok()) return issued.error();
-  auto expires = timestamp(r, "expires_at");
-  if (!expires.ok()) return expires.error();
-  SHADAN_RETURN_IF_ERROR(checkWindow(r, *issued, *expires));
-  out.issued_at_ms = *issued;
-  out.expires_at_ms = *expires;
+  SHADAN_ASSIGN_OR_RETURN(auto drill, r.boolean("drill"));
+  out.drill = drill;
+  SHADAN_ASSIGN_OR_RETURN(auto issued, timestamp(r, "issued_at"));
+  SHADAN_ASSIGN_OR_RETURN(auto expires, timestamp(r, "expires_at"));
+  SHADAN_RETURN_IF_ERROR(checkWindow(r, issued, expires));
+  out.issued_at_ms = issued;
+  out.expires_at_ms = expires;
   if (r.has("on_behalf_of")) {
-    auto caller = r.string("on_behalf_of", kNameRules);
-    if (!caller.ok()) return caller.error();
-    out.on_behalf_of = std::move(*caller);
+    SHADAN_ASSIGN_OR_RETURN(auto caller, r.string("on_behalf_of", kNameRules));
+    out.on_behalf_of = std::move(caller);
   }
   return out;
 }
@@ -262,32 +247,26 @@ std::string serializeAuthz(const Authz& authz) {
 // dispatch
 
 Result<Dispatch> parseDispatch(std::string_view payload) {
-  auto doc = parsePayload(payload, "dispatch");
-  if (!doc.ok()) return doc.error();
-  const StrictObjectReader r(*doc, "dispatch");
+  SHADAN_ASSIGN_OR_RETURN(auto doc, parsePayload(payload, "dispatch"));
+  const StrictObjectReader r(doc, "dispatch");
   SHADAN_RETURN_IF_ERROR(r.checkMembers(
       {"v", "agent_id", "agent_key", "seq", "issued_at", "expires_at", "authz"}, {}));
   SHADAN_RETURN_IF_ERROR(checkVersion(r));
   Dispatch out;
-  auto agent_id = r.string("agent_id", kNameRules);
-  if (!agent_id.ok()) return agent_id.error();
-  out.agent_id = std::move(*agent_id);
-  auto agent_key = hex64(r, "agent_key");
-  if (!agent_key.ok()) return agent_key.error();
-  out.agent_key = std::move(*agent_key);
-  auto seq = r.integer("seq", 1, std::numeric_limits<int64_t>::max());
-  if (!seq.ok()) return seq.error();
-  out.seq = *seq;
-  auto issued = timestamp(r, "issued_at");
-  if (!issued.ok()) return issued.error();
-  auto expires = timestamp(r, "expires_at");
-  if (!expires.ok()) return expires.error();
-  SHADAN_RETURN_IF_ERROR(checkWindow(r, *issued, *expires));
-  out.issued_at_ms = *issued;
-  out.expires_at_ms = *expires;
-  auto authz = dsseEnvelopeFromJson(r.at("authz"), "dispatch", r.pointerOf("authz"));
-  if (!authz.ok()) return authz.error();
-  out.authz = std::move(*authz);
+  SHADAN_ASSIGN_OR_RETURN(auto agent_id, r.string("agent_id", kNameRules));
+  out.agent_id = std::move(agent_id);
+  SHADAN_ASSIGN_OR_RETURN(auto agent_key, hex64(r, "agent_key"));
+  out.agent_key = std::move(agent_key);
+  SHADAN_ASSIGN_OR_RETURN(auto seq, r.integer("seq", 1, std::numeric_limits<int64_t>::max()));
+  out.seq = seq;
+  SHADAN_ASSIGN_OR_RETURN(auto issued, timestamp(r, "issued_at"));
+  SHADAN_ASSIGN_OR_RETURN(auto expires, timestamp(r, "expires_at"));
+  SHADAN_RETURN_IF_ERROR(checkWindow(r, issued, expires));
+  out.issued_at_ms = issued;
+  out.expires_at_ms = expires;
+  SHADAN_ASSIGN_OR_RETURN(auto authz,
+                          dsseEnvelopeFromJson(r.at("authz"), "dispatch", r.pointerOf("authz")));
+  out.authz = std::move(authz);
   return out;
 }
 
@@ -306,34 +285,29 @@ std::string serializeDispatch(const Dispatch& dispatch) {
 // ack
 
 Result<Ack> parseAck(std::string_view payload) {
-  auto doc = parsePayload(payload, "ack");
-  if (!doc.ok()) return doc.error();
-  const StrictObjectReader r(*doc, "ack");
+  SHADAN_ASSIGN_OR_RETURN(auto doc, parsePayload(payload, "ack"));
+  const StrictObjectReader r(doc, "ack");
   SHADAN_RETURN_IF_ERROR(
       r.checkMembers({"v", "agent_id", "seq", "command_id", "result", "reason", "state_after",
                       "ruleset_sha256", "received_at", "applied_at", "audit"},
                      {}));
   SHADAN_RETURN_IF_ERROR(checkVersion(r));
   Ack out;
-  auto agent_id = r.string("agent_id", kNameRules);
-  if (!agent_id.ok()) return agent_id.error();
-  out.agent_id = std::move(*agent_id);
-  auto seq = r.integer("seq", 0, std::numeric_limits<int64_t>::max());
-  if (!seq.ok()) return seq.error();
-  out.seq = *seq;
+  SHADAN_ASSIGN_OR_RETURN(auto agent_id, r.string("agent_id", kNameRules));
+  out.agent_id = std::move(agent_id);
+  SHADAN_ASSIGN_OR_RETURN(auto seq, r.integer("seq", 0, std::numeric_limits<int64_t>::max()));
+  out.seq = seq;
   if (!r.at("command_id").is_null()) {
-    auto command_id = r.string("command_id", kNameRules);
-    if (!command_id.ok()) return command_id.error();
-    if (!isUuid(*command_id)) return r.error("command_id", "must be a lower-case UUID or null");
-    out.command_id = std::move(*command_id);
+    SHADAN_ASSIGN_OR_RETURN(auto command_id, r.string("command_id", kNameRules));
+    if (!isUuid(command_id)) return r.error("command_id", "must be a lower-case UUID or null");
+    out.command_id = std::move(command_id);
   }
 
-  auto result = r.string("result", kNameRules);
-  if (!result.ok()) return result.error();
+  SHADAN_ASSIGN_OR_RETURN(auto result, r.string("result", kNameRules));
   bool known = false;
   for (AckResult candidate : {AckResult::kApplied, AckResult::kAlreadyApplied, AckResult::kRejected,
                               AckResult::kFailed}) {
-    if (*result == ackResultName(candidate)) {
+    if (result == ackResultName(candidate)) {
       out.result = candidate;
       known = true;
     }
@@ -345,48 +319,40 @@ Result<Ack> parseAck(std::string_view payload) {
   if (r.at("reason").is_null()) {
     if (failure) return r.error("reason", "a rejected or failed ack names its reason");
   } else {
-    auto reason = r.string("reason", kReasonRules);
-    if (!reason.ok()) return reason.error();
-    out.reason = std::move(*reason);
+    SHADAN_ASSIGN_OR_RETURN(auto reason, r.string("reason", kReasonRules));
+    out.reason = std::move(reason);
   }
 
-  auto state = r.object("state_after");
-  if (!state.ok()) return state.error();
-  SHADAN_RETURN_IF_ERROR(state->checkMembers({"isolated"}));
-  auto isolated = state->array("isolated");
-  if (!isolated.ok()) return isolated.error();
-  for (size_t i = 0; i < isolated->size(); ++i) {
-    auto entry = isolated->string(
-        i, {.non_empty = true, .max_bytes = 2 * kMaxNameBytes + 1, .no_control = true});
-    if (!entry.ok()) return entry.error();
-    const size_t colon = entry->find(':');
-    if (colon == 0 || colon == std::string::npos || colon + 1 == entry->size()) {
-      return isolated->error(i, "must be \"segment:profile\"");
+  SHADAN_ASSIGN_OR_RETURN(auto state, r.object("state_after"));
+  SHADAN_RETURN_IF_ERROR(state.checkMembers({"isolated"}));
+  SHADAN_ASSIGN_OR_RETURN(auto isolated, state.array("isolated"));
+  for (size_t i = 0; i < isolated.size(); ++i) {
+    SHADAN_ASSIGN_OR_RETURN(auto entry, isolated.string(i, {.non_empty = true,
+                                                            .max_bytes = 2 * kMaxNameBytes + 1,
+                                                            .no_control = true}));
+    const size_t colon = entry.find(':');
+    if (colon == 0 || colon == std::string::npos || colon + 1 == entry.size()) {
+      return isolated.error(i, "must be \"segment:profile\"");
     }
-    out.isolated.push_back(std::move(*entry));
+    out.isolated.push_back(std::move(entry));
   }
 
-  auto ruleset = hex64(r, "ruleset_sha256");
-  if (!ruleset.ok()) return ruleset.error();
-  out.ruleset_sha256 = std::move(*ruleset);
-  auto received = timestamp(r, "received_at");
-  if (!received.ok()) return received.error();
-  out.received_at_ms = *received;
+  SHADAN_ASSIGN_OR_RETURN(auto ruleset, hex64(r, "ruleset_sha256"));
+  out.ruleset_sha256 = std::move(ruleset);
+  SHADAN_ASSIGN_OR_RETURN(auto received, timestamp(r, "received_at"));
+  out.received_at_ms = received;
   if (!r.at("applied_at").is_null()) {
-    auto applied = timestamp(r, "applied_at");
-    if (!applied.ok()) return applied.error();
-    out.applied_at_ms = *applied;
+    SHADAN_ASSIGN_OR_RETURN(auto applied, timestamp(r, "applied_at"));
+    out.applied_at_ms = applied;
   }
 
-  auto audit = r.object("audit");
-  if (!audit.ok()) return audit.error();
-  SHADAN_RETURN_IF_ERROR(audit->checkMembers({"log_seq", "entry_hash"}));
-  auto log_seq = audit->integer("log_seq", 0, std::numeric_limits<int64_t>::max());
-  if (!log_seq.ok()) return log_seq.error();
-  out.audit.log_seq = *log_seq;
-  auto entry_hash = hex64(*audit, "entry_hash");
-  if (!entry_hash.ok()) return entry_hash.error();
-  out.audit.entry_hash = std::move(*entry_hash);
+  SHADAN_ASSIGN_OR_RETURN(auto audit, r.object("audit"));
+  SHADAN_RETURN_IF_ERROR(audit.checkMembers({"log_seq", "entry_hash"}));
+  SHADAN_ASSIGN_OR_RETURN(auto log_seq,
+                          audit.integer("log_seq", 0, std::numeric_limits<int64_t>::max()));
+  out.audit.log_seq = log_seq;
+  SHADAN_ASSIGN_OR_RETURN(auto entry_hash, hex64(audit, "entry_hash"));
+  out.audit.entry_hash = std::move(entry_hash);
   return out;
 }
 

@@ -34,9 +34,8 @@ Result<LoadedPolicy> PolicyParser::parse(const json& root) {
       reader_.checkObject(root, "", {"shadan_policy", "name", "segments", "gateways", "profiles"},
                           {"management", "agent"}));
   SHADAN_RETURN_IF_ERROR(parseVersion(root.at("shadan_policy"), "/shadan_policy"));
-  auto name = parsePolicyName(root.at("name"), "/name");
-  if (!name.ok()) return name.error();
-  loaded_.policy.name = std::move(*name);
+  SHADAN_ASSIGN_OR_RETURN(auto name, parsePolicyName(root.at("name"), "/name"));
+  loaded_.policy.name = std::move(name);
   SHADAN_RETURN_IF_ERROR(parseSegments(root.at("segments"), "/segments"));
   SHADAN_RETURN_IF_ERROR(parseGateways(root.at("gateways"), "/gateways"));
   if (root.contains("management")) {
@@ -70,9 +69,8 @@ Status PolicyParser::parseVersion(const json& value, std::string_view pointer) c
 
 Result<std::string> PolicyParser::parsePolicyName(const json& value,
                                                   std::string_view pointer) const {
-  auto name = reader_.parseString(value, pointer);
-  if (!name.ok()) return name.error();
-  if (name->empty() || utf8Length(*name) > kMaxPolicyNameChars || hasControlCharacter(*name)) {
+  SHADAN_ASSIGN_OR_RETURN(auto name, reader_.parseString(value, pointer));
+  if (name.empty() || utf8Length(name) > kMaxPolicyNameChars || hasControlCharacter(name)) {
     return reader_.fail(pointer, "policy name must be 1.." + std::to_string(kMaxPolicyNameChars) +
                                      " characters without control characters");
   }
@@ -90,20 +88,19 @@ Status PolicyParser::parseSegments(const json& segments, std::string_view pointe
         value, segment_pointer, {}, {"description", "prefixes", "protected", "default"}));
     Segment segment;
     segment.name = name;
-    auto description = reader_.optionalDescription(value, segment_pointer);
-    if (!description.ok()) return description.error();
-    segment.description = std::move(*description);
+    SHADAN_ASSIGN_OR_RETURN(auto description, reader_.optionalDescription(value, segment_pointer));
+    segment.description = std::move(description);
     if (value.contains("protected")) {
-      auto is_protected =
-          reader_.parseBool(value.at("protected"), jsonPointerAppend(segment_pointer, "protected"));
-      if (!is_protected.ok()) return is_protected.error();
-      segment.is_protected = *is_protected;
+      SHADAN_ASSIGN_OR_RETURN(auto is_protected,
+                              reader_.parseBool(value.at("protected"),
+                                                jsonPointerAppend(segment_pointer, "protected")));
+      segment.is_protected = is_protected;
     }
     if (value.contains("default")) {
       const std::string flag_pointer = jsonPointerAppend(segment_pointer, "default");
-      auto is_default = reader_.parseBool(value.at("default"), flag_pointer);
-      if (!is_default.ok()) return is_default.error();
-      segment.is_default = *is_default;
+      SHADAN_ASSIGN_OR_RETURN(auto is_default,
+                              reader_.parseBool(value.at("default"), flag_pointer));
+      segment.is_default = is_default;
       if (segment.is_default) {
         if (!default_pointer.empty()) {
           return reader_.fail(flag_pointer, "a second default segment (the first is at " +
@@ -117,9 +114,9 @@ Status PolicyParser::parseSegments(const json& segments, std::string_view pointe
       const json& prefixes = value.at("prefixes");
       if (!prefixes.is_array()) return reader_.typeError(prefixes, prefixes_pointer, "an array");
       for (size_t i = 0; i < prefixes.size(); ++i) {
-        auto prefix = reader_.parsePrefix(prefixes[i], jsonPointerAppend(prefixes_pointer, i));
-        if (!prefix.ok()) return prefix.error();
-        segment.prefixes.push_back(*prefix);
+        SHADAN_ASSIGN_OR_RETURN(
+            auto prefix, reader_.parsePrefix(prefixes[i], jsonPointerAppend(prefixes_pointer, i)));
+        segment.prefixes.push_back(prefix);
       }
     }
     if (segment.is_default && !segment.prefixes.empty()) {
@@ -190,9 +187,9 @@ Status PolicyParser::parseGateways(const json& gateways, std::string_view pointe
     gateway.id = id;
     const std::string borders_pointer = jsonPointerAppend(gateway_pointer, "borders");
     if (value.contains("borders")) {
-      auto borders = parseSegmentList(value.at("borders"), borders_pointer, "segment");
-      if (!borders.ok()) return borders.error();
-      gateway.borders = std::move(*borders);
+      SHADAN_ASSIGN_OR_RETURN(auto borders,
+                              parseSegmentList(value.at("borders"), borders_pointer, "segment"));
+      gateway.borders = std::move(borders);
     }
     if (gateway.borders.empty()) {
       warn(borders_pointer, "gateway \"" + id + "\" borders no segment: it enforces nothing");
@@ -223,16 +220,15 @@ Result<std::vector<std::string>> PolicyParser::parseSegmentList(const json& valu
   std::vector<std::string> names;
   for (size_t i = 0; i < value.size(); ++i) {
     const std::string item_pointer = jsonPointerAppend(pointer, i);
-    auto name = reader_.parseString(value[i], item_pointer);
-    if (!name.ok()) return name.error();
-    if (loaded_.policy.segments.count(*name) == 0) {
+    SHADAN_ASSIGN_OR_RETURN(auto name, reader_.parseString(value[i], item_pointer));
+    if (loaded_.policy.segments.count(name) == 0) {
       return reader_.fail(item_pointer,
-                          "unknown " + std::string(what) + " " + quoteForMessage(*name));
+                          "unknown " + std::string(what) + " " + quoteForMessage(name));
     }
-    if (std::find(names.begin(), names.end(), *name) != names.end()) {
-      return reader_.fail(item_pointer, "segment " + quoteForMessage(*name) + " listed twice");
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return reader_.fail(item_pointer, "segment " + quoteForMessage(name) + " listed twice");
     }
-    names.push_back(std::move(*name));
+    names.push_back(std::move(name));
   }
   return names;
 }
@@ -257,16 +253,15 @@ Status PolicyParser::parseInterfaces(const json& value, std::string_view pointer
     std::vector<std::string> interfaces;
     for (size_t i = 0; i < names.size(); ++i) {
       const std::string item_pointer = jsonPointerAppend(segment_pointer, i);
-      auto name = reader_.parseString(names[i], item_pointer);
-      if (!name.ok()) return name.error();
-      if (!isValidInterfaceName(*name)) {
-        return reader_.fail(item_pointer, "invalid interface name " + quoteForMessage(*name) +
+      SHADAN_ASSIGN_OR_RETURN(auto name, reader_.parseString(names[i], item_pointer));
+      if (!isValidInterfaceName(name)) {
+        return reader_.fail(item_pointer, "invalid interface name " + quoteForMessage(name) +
                                               ": 1..15 characters, no '/', ':' or whitespace");
       }
-      if (std::find(interfaces.begin(), interfaces.end(), *name) != interfaces.end()) {
-        return reader_.fail(item_pointer, "interface " + quoteForMessage(*name) + " listed twice");
+      if (std::find(interfaces.begin(), interfaces.end(), name) != interfaces.end()) {
+        return reader_.fail(item_pointer, "interface " + quoteForMessage(name) + " listed twice");
       }
-      interfaces.push_back(std::move(*name));
+      interfaces.push_back(std::move(name));
     }
     gateway.interfaces.emplace(segment, std::move(interfaces));
   }
@@ -278,18 +273,19 @@ Status PolicyParser::parseAgentOptions(const json& agent, std::string_view point
                                              {"lockout_check", "conntrack", "on_controller_loss"}));
   AgentOptions& options = loaded_.policy.agent;
   if (agent.contains("lockout_check")) {
-    auto mode = reader_.parseChoice(
-        agent.at("lockout_check"), jsonPointerAppend(pointer, "lockout_check"), {"warn", "refuse"});
-    if (!mode.ok()) return mode.error();
-    options.lockout_check = *mode == 0 ? LockoutCheckMode::kWarn : LockoutCheckMode::kRefuse;
+    SHADAN_ASSIGN_OR_RETURN(
+        auto mode,
+        reader_.parseChoice(agent.at("lockout_check"), jsonPointerAppend(pointer, "lockout_check"),
+                            {"warn", "refuse"}));
+    options.lockout_check = mode == 0 ? LockoutCheckMode::kWarn : LockoutCheckMode::kRefuse;
   }
   if (agent.contains("on_controller_loss")) {
-    auto mode =
+    SHADAN_ASSIGN_OR_RETURN(
+        auto mode,
         reader_.parseChoice(agent.at("on_controller_loss"),
-                            jsonPointerAppend(pointer, "on_controller_loss"), {"keep", "revert"});
-    if (!mode.ok()) return mode.error();
+                            jsonPointerAppend(pointer, "on_controller_loss"), {"keep", "revert"}));
     options.on_controller_loss =
-        *mode == 0 ? ControllerLossMode::kKeep : ControllerLossMode::kRevert;
+        mode == 0 ? ControllerLossMode::kKeep : ControllerLossMode::kRevert;
   }
   if (agent.contains("conntrack")) {
     const std::string conntrack_pointer = jsonPointerAppend(pointer, "conntrack");
@@ -297,19 +293,19 @@ Status PolicyParser::parseAgentOptions(const json& agent, std::string_view point
     SHADAN_RETURN_IF_ERROR(reader_.checkObject(conntrack, conntrack_pointer, {},
                                                {"delete_on_isolate", "flush_on_restore"}));
     if (conntrack.contains("delete_on_isolate")) {
-      auto mode = reader_.parseChoice(conntrack.at("delete_on_isolate"),
-                                      jsonPointerAppend(conntrack_pointer, "delete_on_isolate"),
-                                      {"if-nat", "always", "never"});
-      if (!mode.ok()) return mode.error();
-      options.conntrack_on_isolate = *mode == 0   ? ConntrackOnIsolate::kIfNat
-                                     : *mode == 1 ? ConntrackOnIsolate::kAlways
-                                                  : ConntrackOnIsolate::kNever;
+      SHADAN_ASSIGN_OR_RETURN(
+          auto mode, reader_.parseChoice(conntrack.at("delete_on_isolate"),
+                                         jsonPointerAppend(conntrack_pointer, "delete_on_isolate"),
+                                         {"if-nat", "always", "never"}));
+      options.conntrack_on_isolate = mode == 0   ? ConntrackOnIsolate::kIfNat
+                                     : mode == 1 ? ConntrackOnIsolate::kAlways
+                                                 : ConntrackOnIsolate::kNever;
     }
     if (conntrack.contains("flush_on_restore")) {
-      auto flush = reader_.parseBool(conntrack.at("flush_on_restore"),
-                                     jsonPointerAppend(conntrack_pointer, "flush_on_restore"));
-      if (!flush.ok()) return flush.error();
-      options.conntrack_flush_on_restore = *flush;
+      SHADAN_ASSIGN_OR_RETURN(
+          auto flush, reader_.parseBool(conntrack.at("flush_on_restore"),
+                                        jsonPointerAppend(conntrack_pointer, "flush_on_restore")));
+      options.conntrack_flush_on_restore = flush;
     }
   }
   return okStatus();
@@ -322,9 +318,9 @@ Status PolicyParser::parseManagement(const json& management, std::string_view po
   const json& rules = management.at("always_allow");
   if (!rules.is_array()) return reader_.typeError(rules, list_pointer, "an array");
   for (size_t i = 0; i < rules.size(); ++i) {
-    auto rule = parseManagementRule(rules[i], jsonPointerAppend(list_pointer, i));
-    if (!rule.ok()) return rule.error();
-    loaded_.policy.always_allow.push_back(std::move(*rule));
+    SHADAN_ASSIGN_OR_RETURN(auto rule,
+                            parseManagementRule(rules[i], jsonPointerAppend(list_pointer, i)));
+    loaded_.policy.always_allow.push_back(std::move(rule));
   }
   return okStatus();
 }
@@ -334,29 +330,27 @@ Result<ManagementRule> PolicyParser::parseManagementRule(const json& value,
   SHADAN_RETURN_IF_ERROR(
       reader_.checkObject(value, pointer, {"prefix"}, {"description", "proto", "port"}));
   ManagementRule rule;
-  auto description = reader_.optionalDescription(value, pointer);
-  if (!description.ok()) return description.error();
-  rule.description = std::move(*description);
-  auto prefix = reader_.parsePrefix(value.at("prefix"), jsonPointerAppend(pointer, "prefix"));
-  if (!prefix.ok()) return prefix.error();
-  rule.prefix = *prefix;
+  SHADAN_ASSIGN_OR_RETURN(auto description, reader_.optionalDescription(value, pointer));
+  rule.description = std::move(description);
+  SHADAN_ASSIGN_OR_RETURN(
+      auto prefix, reader_.parsePrefix(value.at("prefix"), jsonPointerAppend(pointer, "prefix")));
+  rule.prefix = prefix;
 
   if (value.contains("proto")) {
     const std::string proto_pointer = jsonPointerAppend(pointer, "proto");
-    auto proto = reader_.parseString(value.at("proto"), proto_pointer);
-    if (!proto.ok()) return proto.error();
-    if (*proto == "tcp") {
+    SHADAN_ASSIGN_OR_RETURN(auto proto, reader_.parseString(value.at("proto"), proto_pointer));
+    if (proto == "tcp") {
       rule.proto = L4Proto::kTcp;
-    } else if (*proto == "udp") {
+    } else if (proto == "udp") {
       rule.proto = L4Proto::kUdp;
-    } else if (*proto == "sctp") {
+    } else if (proto == "sctp") {
       rule.proto = L4Proto::kSctp;
-    } else if (*proto == "icmp") {
+    } else if (proto == "icmp") {
       rule.proto = L4Proto::kIcmp;
-    } else if (*proto == "icmpv6") {
+    } else if (proto == "icmpv6") {
       rule.proto = L4Proto::kIcmpv6;
     } else {
-      return reader_.fail(proto_pointer, "unknown proto " + quoteForMessage(*proto) +
+      return reader_.fail(proto_pointer, "unknown proto " + quoteForMessage(proto) +
                                              " (allowed: tcp, udp, sctp, icmp, icmpv6)");
     }
     if (rule.proto == L4Proto::kIcmp && rule.prefix.family() != IpFamily::kV4) {
@@ -373,9 +367,9 @@ Result<ManagementRule> PolicyParser::parseManagementRule(const json& value,
         rule.proto != L4Proto::kSctp) {
       return reader_.fail(port_pointer, "port needs proto tcp, udp or sctp");
     }
-    auto port = reader_.parseInteger(value.at("port"), port_pointer, 1, 65535);
-    if (!port.ok()) return port.error();
-    rule.port = static_cast<uint16_t>(*port);
+    SHADAN_ASSIGN_OR_RETURN(auto port,
+                            reader_.parseInteger(value.at("port"), port_pointer, 1, 65535));
+    rule.port = static_cast<uint16_t>(port);
   }
   return rule;
 }
@@ -383,9 +377,9 @@ Result<ManagementRule> PolicyParser::parseManagementRule(const json& value,
 Status PolicyParser::parseProfiles(const json& profiles, std::string_view pointer) {
   if (!profiles.is_object()) return reader_.typeError(profiles, pointer, "an object");
   for (const auto& [name, value] : profiles.items()) {
-    auto profile = parseProfile(name, value, jsonPointerAppend(pointer, name));
-    if (!profile.ok()) return profile.error();
-    loaded_.policy.profiles.emplace(name, std::move(*profile));
+    SHADAN_ASSIGN_OR_RETURN(auto profile,
+                            parseProfile(name, value, jsonPointerAppend(pointer, name)));
+    loaded_.policy.profiles.emplace(name, std::move(profile));
   }
   const auto full = loaded_.policy.profiles.find("full");
   if (full == loaded_.policy.profiles.end()) {
@@ -414,19 +408,18 @@ Result<Profile> PolicyParser::parseProfile(const std::string& name, const json& 
       value, pointer, {}, {"description", "peers", "allow", "blackhole_routes"}));
   Profile profile;
   profile.name = name;
-  auto description = reader_.optionalDescription(value, pointer);
-  if (!description.ok()) return description.error();
-  profile.description = std::move(*description);
+  SHADAN_ASSIGN_OR_RETURN(auto description, reader_.optionalDescription(value, pointer));
+  profile.description = std::move(description);
 
   if (value.contains("peers")) {
     const std::string peers_pointer = jsonPointerAppend(pointer, "peers");
-    auto peers = parseSegmentList(value.at("peers"), peers_pointer, "peer segment");
-    if (!peers.ok()) return peers.error();
+    SHADAN_ASSIGN_OR_RETURN(auto peers,
+                            parseSegmentList(value.at("peers"), peers_pointer, "peer segment"));
     // An empty list would silently turn a limited cut into a full one.
-    if (peers->empty()) {
+    if (peers.empty()) {
       return reader_.fail(peers_pointer, "empty peers list (omit \"peers\" for a full cut)");
     }
-    profile.peers = std::move(*peers);
+    profile.peers = std::move(peers);
   }
 
   if (value.contains("allow")) {
@@ -440,28 +433,28 @@ Result<Profile> PolicyParser::parseProfile(const std::string& name, const json& 
       SHADAN_RETURN_IF_ERROR(
           reader_.checkObject(allow[i], rule_pointer, {"prefix"}, {"description"}));
       AllowRule rule;
-      auto rule_description = reader_.optionalDescription(allow[i], rule_pointer);
-      if (!rule_description.ok()) return rule_description.error();
-      rule.description = std::move(*rule_description);
-      auto prefix =
-          reader_.parsePrefix(allow[i].at("prefix"), jsonPointerAppend(rule_pointer, "prefix"));
-      if (!prefix.ok()) return prefix.error();
-      rule.prefix = *prefix;
+      SHADAN_ASSIGN_OR_RETURN(auto rule_description,
+                              reader_.optionalDescription(allow[i], rule_pointer));
+      rule.description = std::move(rule_description);
+      SHADAN_ASSIGN_OR_RETURN(
+          auto prefix,
+          reader_.parsePrefix(allow[i].at("prefix"), jsonPointerAppend(rule_pointer, "prefix")));
+      rule.prefix = prefix;
       profile.allow.push_back(std::move(rule));
     }
   }
 
   if (value.contains("blackhole_routes")) {
     const std::string flag_pointer = jsonPointerAppend(pointer, "blackhole_routes");
-    auto blackhole = reader_.parseBool(value.at("blackhole_routes"), flag_pointer);
-    if (!blackhole.ok()) return blackhole.error();
+    SHADAN_ASSIGN_OR_RETURN(auto blackhole,
+                            reader_.parseBool(value.at("blackhole_routes"), flag_pointer));
     // A blackhole route drops everything to the segment, so it cannot express a cut limited
     // to some peers.
-    if (*blackhole && !profile.peers.empty()) {
+    if (blackhole && !profile.peers.empty()) {
       return reader_.fail(flag_pointer,
                           "blackhole_routes is only allowed on a profile without peers");
     }
-    profile.blackhole_routes = *blackhole;
+    profile.blackhole_routes = blackhole;
   }
   return profile;
 }

@@ -115,14 +115,13 @@ Status PolicyReader::checkName(std::string_view name, std::string_view pointer,
 
 Result<std::string> PolicyReader::parseDescription(const json& value,
                                                    std::string_view pointer) const {
-  auto text = parseString(value, pointer);
-  if (!text.ok()) return text.error();
-  if (utf8Length(*text) > kMaxDescriptionChars) {
+  SHADAN_ASSIGN_OR_RETURN(auto text, parseString(value, pointer));
+  if (utf8Length(text) > kMaxDescriptionChars) {
     return fail(pointer,
                 "description longer than " + std::to_string(kMaxDescriptionChars) + " characters");
   }
   // Descriptions reach logs, the audit trail and the dashboard.
-  if (hasControlCharacter(*text)) return fail(pointer, "description has control characters");
+  if (hasControlCharacter(text)) return fail(pointer, "description has control characters");
   return text;
 }
 
@@ -133,23 +132,21 @@ Result<std::string> PolicyReader::optionalDescription(const json& object,
 }
 
 Result<IpPrefix> PolicyReader::parsePrefix(const json& value, std::string_view pointer) const {
-  auto text = parseString(value, pointer);
-  if (!text.ok()) return text.error();
-  auto prefix = IpPrefix::parse(*text);
+  SHADAN_ASSIGN_OR_RETURN(auto text, parseString(value, pointer));
+  auto prefix = IpPrefix::parse(text);
   if (!prefix.ok()) return fail(pointer, prefix.error().message);
   return prefix;
 }
 
 Result<size_t> PolicyReader::parseChoice(const json& value, std::string_view pointer,
                                          std::initializer_list<std::string_view> choices) const {
-  auto text = parseString(value, pointer);
-  if (!text.ok()) return text.error();
+  SHADAN_ASSIGN_OR_RETURN(auto text, parseString(value, pointer));
   size_t index = 0;
   for (const auto choice : choices) {
-    if (*text == choice) return index;
+    if (text == choice) return index;
     ++index;
   }
-  return fail(pointer, "must be one of " + joinNames(choices) + ", got " + quoteForMessage(*text));
+  return fail(pointer, "must be one of " + joinNames(choices) + ", got " + quoteForMessage(text));
 }
 
 }  // namespace shadan::policy_detail

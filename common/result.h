@@ -119,3 +119,20 @@ inline Status okStatus() { return Status{}; }
     auto shadan_status_ = (expr);                            \
     if (!shadan_status_.ok()) return shadan_status_.error(); \
   } while (0)
+
+// Declares `lhs` from the value of a Result, or propagates its error out of the enclosing
+// function:
+//
+//   SHADAN_ASSIGN_OR_RETURN(auto doc, parseStrictJson(text, "order", kMaxOrderBytes));
+//   use(doc);  // the value, not the Result
+//
+// `lhs` is a declaration (`auto x`, `const Foo x`); the expression may contain commas.
+#define SHADAN_ASSIGN_OR_RETURN(lhs, ...)                                                \
+  SHADAN_ASSIGN_OR_RETURN_IMPL_(SHADAN_RESULT_CONCAT_(shadan_result_, __COUNTER__), lhs, \
+                                __VA_ARGS__)
+#define SHADAN_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, ...) \
+  auto tmp = (__VA_ARGS__);                          \
+  if (!tmp.ok()) return tmp.error();                 \
+  lhs = std::move(tmp).value()
+#define SHADAN_RESULT_CONCAT_(a, b) SHADAN_RESULT_CONCAT_INNER_(a, b)
+#define SHADAN_RESULT_CONCAT_INNER_(a, b) a##b

@@ -143,14 +143,11 @@ std::optional<int64_t> SqliteStatement::columnOptionalInt64(int index) const {
 }
 
 Result<SqliteTransactionStatements> SqliteTransactionStatements::prepare(sqlite3* db) {
-  auto begin = SqliteStatement::prepare(db, "BEGIN IMMEDIATE", "begin transaction");
-  if (!begin.ok()) return begin.error();
-  auto commit = SqliteStatement::prepare(db, "COMMIT", "commit");
-  if (!commit.ok()) return commit.error();
-  auto rollback = SqliteStatement::prepare(db, "ROLLBACK", "rollback");
-  if (!rollback.ok()) return rollback.error();
-  return SqliteTransactionStatements{std::move(begin).value(), std::move(commit).value(),
-                                     std::move(rollback).value()};
+  SHADAN_ASSIGN_OR_RETURN(auto begin,
+                          SqliteStatement::prepare(db, "BEGIN IMMEDIATE", "begin transaction"));
+  SHADAN_ASSIGN_OR_RETURN(auto commit, SqliteStatement::prepare(db, "COMMIT", "commit"));
+  SHADAN_ASSIGN_OR_RETURN(auto rollback, SqliteStatement::prepare(db, "ROLLBACK", "rollback"));
+  return SqliteTransactionStatements{std::move(begin), std::move(commit), std::move(rollback)};
 }
 
 Result<SqliteTransaction> SqliteTransaction::begin(sqlite3* db) {

@@ -333,10 +333,9 @@ Result<std::optional<std::string>> StrictObjectReader::optionalString(
 
 Result<std::string> StrictObjectReader::string(std::string_view name,
                                                const StringRules& rules) const {
-  auto value = optionalString(name, rules);
-  if (!value.ok()) return value.error();
-  if (!*value) return missing(name);
-  return std::move(**value);
+  SHADAN_ASSIGN_OR_RETURN(auto value, optionalString(name, rules));
+  if (!value) return missing(name);
+  return std::move(*value);
 }
 
 Result<std::optional<int64_t>> StrictObjectReader::optionalInteger(std::string_view name,
@@ -348,10 +347,9 @@ Result<std::optional<int64_t>> StrictObjectReader::optionalInteger(std::string_v
 }
 
 Result<int64_t> StrictObjectReader::integer(std::string_view name, int64_t min, int64_t max) const {
-  auto value = optionalInteger(name, min, max);
-  if (!value.ok()) return value.error();
-  if (!*value) return missing(name);
-  return **value;
+  SHADAN_ASSIGN_OR_RETURN(auto value, optionalInteger(name, min, max));
+  if (!value) return missing(name);
+  return *value;
 }
 
 Result<std::optional<uint64_t>> StrictObjectReader::optionalUnsignedInteger(
@@ -364,10 +362,9 @@ Result<std::optional<uint64_t>> StrictObjectReader::optionalUnsignedInteger(
 }
 
 Result<uint64_t> StrictObjectReader::unsignedInteger(std::string_view name) const {
-  auto value = optionalUnsignedInteger(name);
-  if (!value.ok()) return value.error();
-  if (!*value) return missing(name);
-  return **value;
+  SHADAN_ASSIGN_OR_RETURN(auto value, optionalUnsignedInteger(name));
+  if (!value) return missing(name);
+  return *value;
 }
 
 Result<std::optional<bool>> StrictObjectReader::optionalBoolean(std::string_view name) const {
@@ -378,10 +375,9 @@ Result<std::optional<bool>> StrictObjectReader::optionalBoolean(std::string_view
 }
 
 Result<bool> StrictObjectReader::boolean(std::string_view name) const {
-  auto value = optionalBoolean(name);
-  if (!value.ok()) return value.error();
-  if (!*value) return missing(name);
-  return **value;
+  SHADAN_ASSIGN_OR_RETURN(auto value, optionalBoolean(name));
+  if (!value) return missing(name);
+  return *value;
 }
 
 Result<std::optional<std::vector<std::string>>> StrictObjectReader::optionalStrings(
@@ -393,10 +389,9 @@ Result<std::optional<std::vector<std::string>>> StrictObjectReader::optionalStri
 }
 
 Result<std::vector<std::string>> StrictObjectReader::strings(std::string_view name) const {
-  auto value = optionalStrings(name);
-  if (!value.ok()) return value.error();
-  if (!*value) return missing(name);
-  return std::move(**value);
+  SHADAN_ASSIGN_OR_RETURN(auto value, optionalStrings(name));
+  if (!value) return missing(name);
+  return std::move(*value);
 }
 
 Result<std::optional<StrictObjectReader>> StrictObjectReader::optionalObject(
@@ -409,10 +404,9 @@ Result<std::optional<StrictObjectReader>> StrictObjectReader::optionalObject(
 }
 
 Result<StrictObjectReader> StrictObjectReader::object(std::string_view name) const {
-  auto value = optionalObject(name);
-  if (!value.ok()) return value.error();
-  if (!*value) return missing(name);
-  return std::move(**value);
+  SHADAN_ASSIGN_OR_RETURN(auto value, optionalObject(name));
+  if (!value) return missing(name);
+  return std::move(*value);
 }
 
 Result<StrictArrayReader> StrictObjectReader::array(std::string_view name, size_t min_items,

@@ -145,17 +145,15 @@ std::string spkiPinOf(X509* certificate) {
 }
 
 Result<std::string> spkiPinOfCertificate(const std::string& cert_file) {
-  auto certificate = readCertificate(cert_file);
-  if (!certificate.ok()) return certificate.error();
-  std::string pin = spkiPinOf(certificate->get());
+  SHADAN_ASSIGN_OR_RETURN(auto certificate, readCertificate(cert_file));
+  std::string pin = spkiPinOf(certificate.get());
   if (pin.empty()) return tlsError("certificate file " + cert_file + ": public key");
   return pin;
 }
 
 Result<std::string> certificateCommonName(const std::string& cert_file) {
-  auto certificate = readCertificate(cert_file);
-  if (!certificate.ok()) return certificate.error();
-  std::string name = commonNameOf(certificate->get());
+  SHADAN_ASSIGN_OR_RETURN(auto certificate, readCertificate(cert_file));
+  std::string name = commonNameOf(certificate.get());
   if (name.empty()) {
     return makeError(ErrorCode::kNotFound, "certificate file " + cert_file + ": no subject CN");
   }
@@ -175,9 +173,9 @@ Result<std::string> peerCommonName(SSL* ssl) {
 
 Result<TlsContextPtr> makeServerTlsContext(const std::string& ca_file, const std::string& cert_file,
                                            const std::string& key_file) {
-  auto context = makeContext(ssl::context::tls_server, ca_file, cert_file, key_file);
-  if (!context.ok()) return context.error();
-  SSL_CTX* ctx = (*context)->native_handle();
+  SHADAN_ASSIGN_OR_RETURN(auto context,
+                          makeContext(ssl::context::tls_server, ca_file, cert_file, key_file));
+  SSL_CTX* ctx = context->native_handle();
   // The CA names the server asks for: only our CA.
   STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str());
   if (names == nullptr) return tlsError("CA file " + ca_file + ": CA names");
@@ -192,12 +190,12 @@ Result<TlsContextPtr> makeClientTlsContext(const std::string& ca_file, const std
                                            const std::string& key_file,
                                            const std::string& controller_pin) {
   SHADAN_RETURN_IF_ERROR(validateSpkiPin(controller_pin));
-  auto context = makeContext(ssl::context::tls_client, ca_file, cert_file, key_file);
-  if (!context.ok()) return context.error();
+  SHADAN_ASSIGN_OR_RETURN(auto context,
+                          makeContext(ssl::context::tls_client, ca_file, cert_file, key_file));
   boost::system::error_code error;
-  (*context)->set_verify_mode(ssl::verify_peer, error);
+  context->set_verify_mode(ssl::verify_peer, error);
   if (!error) {
-    (*context)->set_verify_callback(
+    context->set_verify_callback(
         [pin = controller_pin](bool preverified, ssl::verify_context& verify) {
           X509_STORE_CTX* store = verify.native_handle();
           if (!preverified) return false;

@@ -48,9 +48,8 @@ Result<TrustKey> readKey(const StrictObjectReader& r) {
     return r.error("keyid", "must be the lower-case hex SHA-256 of public_key (" + out.keyid + ")");
   }
 
-  auto identity = r.string("identity");
-  if (!identity.ok()) return identity.error();
-  out.identity = std::move(*identity);
+  SHADAN_ASSIGN_OR_RETURN(auto identity, r.string("identity"));
+  out.identity = std::move(identity);
   const bool identity_ok = !out.identity.empty() && out.identity.size() <= kMaxIdentityBytes &&
                            std::all_of(out.identity.begin(), out.identity.end(), [](char c) {
                              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -61,21 +60,20 @@ Result<TrustKey> readKey(const StrictObjectReader& r) {
                                    " of [A-Za-z0-9:._@-] (e.g. \"op:sato\")");
   }
 
-  auto roles =
-      r.array("roles", 1, std::numeric_limits<size_t>::max(), "must be a non-empty array of roles");
-  if (!roles.ok()) return roles.error();
-  for (size_t i = 0; i < roles->size(); ++i) {
+  SHADAN_ASSIGN_OR_RETURN(auto roles, r.array("roles", 1, std::numeric_limits<size_t>::max(),
+                                              "must be a non-empty array of roles"));
+  for (size_t i = 0; i < roles.size(); ++i) {
     std::optional<TrustRole> role;
-    if (roles->at(i).is_string()) {
+    if (roles.at(i).is_string()) {
       for (TrustRole candidate : {TrustRole::kOperator, TrustRole::kBreakglass,
                                   TrustRole::kController, TrustRole::kAgent}) {
-        if (roles->at(i).get<std::string>() == trustRoleName(candidate)) role = candidate;
+        if (roles.at(i).get<std::string>() == trustRoleName(candidate)) role = candidate;
       }
     }
     if (!role) {
-      return roles->error(i, "must be \"operator\", \"breakglass\", \"controller\" or \"agent\"");
+      return roles.error(i, "must be \"operator\", \"breakglass\", \"controller\" or \"agent\"");
     }
-    if (!out.roles.insert(*role).second) return roles->error(i, "duplicate role");
+    if (!out.roles.insert(*role).second) return roles.error(i, "duplicate role");
   }
   return out;
 }
@@ -83,24 +81,21 @@ Result<TrustKey> readKey(const StrictObjectReader& r) {
 // Sets `target` from the member `name` of `action`, if it has one.
 Status readCount(const StrictObjectReader& action, std::string_view name, int& target) {
   if (!action.has(name)) return okStatus();
-  auto n = boundedInteger(action, name, 1, kMaxThreshold);
-  if (!n.ok()) return n.error();
-  target = static_cast<int>(*n);
+  SHADAN_ASSIGN_OR_RETURN(auto n, boundedInteger(action, name, 1, kMaxThreshold));
+  target = static_cast<int>(n);
   return okStatus();
 }
 
 Status readThresholds(const StrictObjectReader& r, TrustThresholds& out) {
   SHADAN_RETURN_IF_ERROR(
       r.checkMembers({}, {"isolate", "isolate_protected", "restore", "breakglass_isolate"}));
-  auto isolate = r.optionalObject("isolate");
-  if (!isolate.ok()) return isolate.error();
-  if (*isolate) {
-    const StrictObjectReader& action = **isolate;
+  SHADAN_ASSIGN_OR_RETURN(auto isolate, r.optionalObject("isolate"));
+  if (isolate) {
+    const StrictObjectReader& action = *isolate;
     SHADAN_RETURN_IF_ERROR(action.checkMembers({}, {"operators", "controller_on_behalf"}));
     SHADAN_RETURN_IF_ERROR(readCount(action, "operators", out.isolate_operators));
-    auto on_behalf = action.optionalBoolean("controller_on_behalf");
-    if (!on_behalf.ok()) return on_behalf.error();
-    if (*on_behalf) out.isolate_controller_on_behalf = **on_behalf;
+    SHADAN_ASSIGN_OR_RETURN(auto on_behalf, action.optionalBoolean("controller_on_behalf"));
+    if (on_behalf) out.isolate_controller_on_behalf = *on_behalf;
   }
   struct Single {
     const char* action;
@@ -111,11 +106,10 @@ Status readThresholds(const StrictObjectReader& r, TrustThresholds& out) {
        {Single{"isolate_protected", "operators", out.isolate_protected_operators},
         Single{"restore", "operators", out.restore_operators},
         Single{"breakglass_isolate", "breakglass", out.breakglass_isolate}}) {
-    auto action = r.optionalObject(single.action);
-    if (!action.ok()) return action.error();
-    if (!*action) continue;
-    SHADAN_RETURN_IF_ERROR((*action)->checkMembers({}, {single.member}));
-    SHADAN_RETURN_IF_ERROR(readCount(**action, single.member, single.target));
+    SHADAN_ASSIGN_OR_RETURN(auto action, r.optionalObject(single.action));
+    if (!action) continue;
+    SHADAN_RETURN_IF_ERROR(action->checkMembers({}, {single.member}));
+    SHADAN_RETURN_IF_ERROR(readCount(*action, single.member, single.target));
   }
   return okStatus();
 }
@@ -148,18 +142,17 @@ bool Trust::isExpired(std::chrono::system_clock::time_point now) const {
 }
 
 Result<Trust> parseTrust(std::string_view json_text, std::string_view source) {
-  auto doc = parseStrictJson(json_text, source, kTrustMaxBytes);
-  if (!doc.ok()) return doc.error();
-  const StrictObjectReader r(*doc, source);
+  SHADAN_ASSIGN_OR_RETURN(auto doc, parseStrictJson(json_text, source, kTrustMaxBytes));
+  const StrictObjectReader r(doc, source);
   SHADAN_RETURN_IF_ERROR(
       r.checkMembers({"shadan_trust", "version", "expires_at", "keys"}, {"thresholds"}));
-  auto format = boundedInteger(r, "shadan_trust", kTrustFormatVersion, kTrustFormatVersion);
-  if (!format.ok()) return format.error();
+  SHADAN_RETURN_IF_ERROR(
+      boundedInteger(r, "shadan_trust", kTrustFormatVersion, kTrustFormatVersion));
 
   Trust trust;
-  auto version = boundedInteger(r, "version", 1, std::numeric_limits<int64_t>::max());
-  if (!version.ok()) return version.error();
-  trust.version = *version;
+  SHADAN_ASSIGN_OR_RETURN(auto version,
+                          boundedInteger(r, "version", 1, std::numeric_limits<int64_t>::max()));
+  trust.version = version;
 
   const Json& expires = r.at("expires_at");
   if (!expires.is_string()) return r.error("expires_at", "must be an RFC 3339 UTC time string");
@@ -167,36 +160,33 @@ Result<Trust> parseTrust(std::string_view json_text, std::string_view source) {
   if (!expires_ms.ok()) return r.error("expires_at", expires_ms.error().message);
   trust.expires_at_ms = *expires_ms;
 
-  auto keys = r.array("keys", 1);
-  if (!keys.ok()) return keys.error();
+  SHADAN_ASSIGN_OR_RETURN(auto keys, r.array("keys", 1));
   // identity -> roles over all of its keys, to keep authorities apart per person, not per key.
   std::map<std::string, std::set<TrustRole>> identity_roles;
-  for (size_t i = 0; i < keys->size(); ++i) {
+  for (size_t i = 0; i < keys.size(); ++i) {
     // A key that is not an object fails in readKey's checkMembers, with the same message.
-    const StrictObjectReader entry(keys->at(i), source, keys->pointerOf(i));
-    auto key = readKey(entry);
-    if (!key.ok()) return key.error();
-    if (trust.findKey(key->keyid) != nullptr) {
-      return entry.error("keyid", "duplicate key " + key->keyid);
+    const StrictObjectReader entry(keys.at(i), source, keys.pointerOf(i));
+    SHADAN_ASSIGN_OR_RETURN(auto key, readKey(entry));
+    if (trust.findKey(key.keyid) != nullptr) {
+      return entry.error("keyid", "duplicate key " + key.keyid);
     }
-    auto& roles = identity_roles[key->identity];
-    roles.insert(key->roles.begin(), key->roles.end());
+    auto& roles = identity_roles[key.identity];
+    roles.insert(key.roles.begin(), key.roles.end());
     const bool exclusive = roles.count(TrustRole::kController) || roles.count(TrustRole::kAgent);
     if (exclusive && roles.size() > 1) {
       return entry.error("roles",
-                         "identity " + quoteForMessage(key->identity) +
+                         "identity " + quoteForMessage(key.identity) +
                              " mixes roles: a controller or agent identity holds no other role");
     }
-    if (key->hasRole(TrustRole::kBreakglass) && !key->hasRole(TrustRole::kOperator)) {
+    if (key.hasRole(TrustRole::kBreakglass) && !key.hasRole(TrustRole::kOperator)) {
       return entry.error("roles",
                          "breakglass is a subset of operators: this key needs \"operator\" too");
     }
-    trust.keys.push_back(std::move(*key));
+    trust.keys.push_back(std::move(key));
   }
 
-  auto thresholds = r.optionalObject("thresholds");
-  if (!thresholds.ok()) return thresholds.error();
-  if (*thresholds) SHADAN_RETURN_IF_ERROR(readThresholds(**thresholds, trust.thresholds));
+  SHADAN_ASSIGN_OR_RETURN(auto thresholds, r.optionalObject("thresholds"));
+  if (thresholds) SHADAN_RETURN_IF_ERROR(readThresholds(*thresholds, trust.thresholds));
   return trust;
 }
 

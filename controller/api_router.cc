@@ -75,10 +75,10 @@ ApiResponse fromError(const Error& error) {
 
 // A request body: a strict JSON object with only `allowed` members. An empty body is `{}`.
 Result<json> parseBody(const std::string& text, std::initializer_list<std::string_view> allowed) {
-  auto parsed = parseStrictJson(text.empty() ? "{}" : text, "body", kApiMaxBodyBytes);
-  if (!parsed.ok()) return parsed.error();
-  if (!parsed->is_object()) return makeError(ErrorCode::kParse, "body: must be a JSON object");
-  if (Status members = bodyReader(*parsed).checkMembers({}, allowed); !members.ok()) {
+  SHADAN_ASSIGN_OR_RETURN(auto parsed,
+                          parseStrictJson(text.empty() ? "{}" : text, "body", kApiMaxBodyBytes));
+  if (!parsed.is_object()) return makeError(ErrorCode::kParse, "body: must be a JSON object");
+  if (Status members = bodyReader(parsed).checkMembers({}, allowed); !members.ok()) {
     return members.error();
   }
   return parsed;

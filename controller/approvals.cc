@@ -46,12 +46,11 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
                                                  const std::string& approval_id,
                                                  const std::string& keyid,
                                                  const std::string& sig_base64) {
-  auto found = ctx_.store.getApproval(approval_id);
-  if (!found.ok()) return found.error();
-  if (!found->has_value()) {
+  SHADAN_ASSIGN_OR_RETURN(auto found, ctx_.store.getApproval(approval_id));
+  if (!found.has_value()) {
     return makeError(ErrorCode::kNotFound, "no approval " + quoteForMessage(approval_id));
   }
-  ApprovalRecord approval = std::move(**found);
+  ApprovalRecord approval = std::move(*found);
   if (approval.state != ApprovalState::kPending) {
     return conflict("approval " + approval_id + " is " + approvalStateName(approval.state));
   }
@@ -84,10 +83,9 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
     }
     approval.signatures.push_back(DsseSignature{keyid, *sig});
   }
-  auto order = ctx_.store.getOrder(approval.command_id);
-  if (!order.ok()) return order.error();
-  if (!order->has_value()) return makeError(ErrorCode::kInternal, "approval without its order");
-  OrderRecord order_record = std::move(**order);
+  SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(approval.command_id));
+  if (!order.has_value()) return makeError(ErrorCode::kInternal, "approval without its order");
+  OrderRecord order_record = std::move(*order);
 
   const std::vector<std::string> approvers = ctx_.operatorIdentities(approval.signatures);
   const bool requester_signed =
@@ -130,19 +128,17 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
 }
 
 Status Approvals::expireLapsed(int64_t now) {
-  auto approvals = ctx_.store.pendingApprovals();
-  if (!approvals.ok()) return approvals.error();
-  for (auto& approval : *approvals) {
+  SHADAN_ASSIGN_OR_RETURN(auto approvals, ctx_.store.pendingApprovals());
+  for (auto& approval : approvals) {
     if (now < approval.expires_ms) continue;
     approval.state = ApprovalState::kExpired;
     SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
       SHADAN_RETURN_IF_ERROR(ctx_.store.putApproval(approval));
-      auto order = ctx_.store.getOrder(approval.command_id);
-      if (!order.ok()) return order.error();
-      if (!order->has_value()) return okStatus();
-      (*order)->state = OrderState::kExpired;
-      (*order)->updated_ms = now;
-      return ctx_.store.putOrder(**order);
+      SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(approval.command_id));
+      if (!order.has_value()) return okStatus();
+      order->state = OrderState::kExpired;
+      order->updated_ms = now;
+      return ctx_.store.putOrder(*order);
     }));
     SHADAN_RETURN_IF_ERROR(ctx_.audit(AuditEventBuilder("approval_expired")
                                           .outcome("expired")

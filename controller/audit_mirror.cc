@@ -78,11 +78,10 @@ void AuditMirror::loadExisting() {
 
 Result<AuditMirror::AgentCopy*> AuditMirror::load(const std::string& agent_id) {
   if (auto it = agents_.find(agent_id); it != agents_.end()) return it->second.get();
-  auto path = logPath(agent_id);
-  if (!path.ok()) return path.error();
+  SHADAN_ASSIGN_OR_RETURN(auto path, logPath(agent_id));
   auto copy = std::make_unique<AgentCopy>();
-  copy->log_path = *path;
-  copy->dir = std::filesystem::path(*path).parent_path().string();
+  copy->log_path = path;
+  copy->dir = std::filesystem::path(path).parent_path().string();
   std::error_code ec;
   std::filesystem::create_directories(copy->dir, ec);
   if (ec) return makeError(ErrorCode::kIo, "cannot create " + copy->dir + ": " + ec.message());
@@ -155,25 +154,22 @@ Result<AuditMirror::AgentCopy*> AuditMirror::load(const std::string& agent_id) {
     SHADAN_RETURN_IF_ERROR(fs_.truncate(checkpoints_path, good_checkpoints));
   }
 
-  auto log = fs_.openForAppend(copy->log_path);
-  if (!log.ok()) return log.error();
-  copy->log = std::move(*log);
-  auto checkpoint_file = fs_.openForAppend(checkpoints_path);
-  if (!checkpoint_file.ok()) return checkpoint_file.error();
-  copy->checkpoints = std::move(*checkpoint_file);
+  SHADAN_ASSIGN_OR_RETURN(auto log, fs_.openForAppend(copy->log_path));
+  copy->log = std::move(log);
+  SHADAN_ASSIGN_OR_RETURN(auto checkpoint_file, fs_.openForAppend(checkpoints_path));
+  copy->checkpoints = std::move(checkpoint_file);
   AgentCopy* raw = copy.get();
   agents_.emplace(agent_id, std::move(copy));
   return raw;
 }
 
 Result<AuditResume> AuditMirror::resumePoint(const std::string& agent_id) {
-  auto copy = load(agent_id);
-  if (!copy.ok()) return copy.error();
-  if ((*copy)->alarm) {
+  SHADAN_ASSIGN_OR_RETURN(auto copy, load(agent_id));
+  if (copy->alarm) {
     return makeError(ErrorCode::kState,
-                     "audit copy of agent " + agent_id + " is broken: " + (*copy)->alarm->reason);
+                     "audit copy of agent " + agent_id + " is broken: " + copy->alarm->reason);
   }
-  return AuditResume{(*copy)->chain.size(), (*copy)->chain.headHash(), (*copy)->checkpoint_size};
+  return AuditResume{copy->chain.size(), copy->chain.headHash(), copy->checkpoint_size};
 }
 
 Error AuditMirror::raise(AgentCopy& copy, const std::string& agent_id, uint64_t seq,
@@ -220,9 +216,8 @@ Error AuditMirror::raise(AgentCopy& copy, const std::string& agent_id, uint64_t 
 
 Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
                                            const std::vector<std::string>& lines) {
-  auto loaded = load(agent_id);
-  if (!loaded.ok()) return loaded.error();
-  AgentCopy& copy = **loaded;
+  SHADAN_ASSIGN_OR_RETURN(auto loaded, load(agent_id));
+  AgentCopy& copy = *loaded;
   if (copy.alarm) {
     return makeError(ErrorCode::kState, "audit copy of agent " + agent_id + " is broken");
   }
@@ -248,9 +243,8 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
     if (record->log_seq < copy.chain.size()) {
       // Stored before: ignored when identical, a rewrite otherwise.
       if (!stored_text) {
-        auto text = fs_.readFile(copy.log_path);
-        if (!text.ok()) return text.error();
-        stored_text = std::move(*text);
+        SHADAN_ASSIGN_OR_RETURN(auto text, fs_.readFile(copy.log_path));
+        stored_text = std::move(text);
       }
       const auto stored = storedLines(*stored_text);
       if (record->log_seq < stored.size() && stored[record->log_seq] == line) continue;
@@ -297,10 +291,9 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
 
 Result<std::pair<std::string, std::string>> AuditMirror::headAndRootAt(const AgentCopy& copy,
                                                                        uint64_t size) {
-  auto text = fs_.readFile(copy.log_path);
-  if (!text.ok()) return text.error();
+  SHADAN_ASSIGN_OR_RETURN(auto text, fs_.readFile(copy.log_path));
   AuditChain chain;
-  for (std::string_view line : storedLines(*text)) {
+  for (std::string_view line : storedLines(text)) {
     if (chain.size() == size) break;
     (void)chain.accept(line);  // checked when it was stored and again at load
   }
@@ -312,9 +305,8 @@ Result<std::pair<std::string, std::string>> AuditMirror::headAndRootAt(const Age
 
 Result<AuditAck> AuditMirror::storeCheckpoint(const std::string& agent_id, const std::string& line,
                                               const Ed25519PublicKey& agent_key) {
-  auto loaded = load(agent_id);
-  if (!loaded.ok()) return loaded.error();
-  AgentCopy& copy = **loaded;
+  SHADAN_ASSIGN_OR_RETURN(auto loaded, load(agent_id));
+  AgentCopy& copy = *loaded;
   if (copy.alarm) {
     return makeError(ErrorCode::kState, "audit copy of agent " + agent_id + " is broken");
   }
@@ -335,9 +327,8 @@ Result<AuditAck> AuditMirror::storeCheckpoint(const std::string& agent_id, const
   }
   if (size <= copy.checkpoint_size) {
     if (size == copy.checkpoint_size && line == copy.last_checkpoint_line) return ackOf(copy);
-    auto text = fs_.readFile(auditCheckpointsPath(copy.log_path));
-    if (!text.ok()) return text.error();
-    for (std::string_view stored : storedLines(*text)) {
+    SHADAN_ASSIGN_OR_RETURN(auto text, fs_.readFile(auditCheckpointsPath(copy.log_path)));
+    for (std::string_view stored : storedLines(text)) {
       if (stored == line) return ackOf(copy);
     }
     return raise(copy, agent_id, size,
@@ -354,9 +345,8 @@ Result<AuditAck> AuditMirror::storeCheckpoint(const std::string& agent_id, const
   std::string head = copy.chain.headHash();
   std::string root = hexEncode(copy.chain.root());
   if (size < copy.chain.size()) {
-    auto at = headAndRootAt(copy, size);
-    if (!at.ok()) return at.error();
-    std::tie(head, root) = *at;
+    SHADAN_ASSIGN_OR_RETURN(auto at, headAndRootAt(copy, size));
+    std::tie(head, root) = at;
   }
   if (checkpoint->head_hash != head || checkpoint->root != root) {
     return raise(copy, agent_id, size,

@@ -44,51 +44,44 @@ Result<ListenAddress> readListen(const StrictObjectReader& section, int64_t* hea
   SHADAN_RETURN_IF_ERROR(heartbeat_s != nullptr
                              ? section.checkMembers({}, {"listen", "heartbeat_s"})
                              : section.checkMembers({}, {"listen"}));
-  auto text = section.string("listen", kNonEmptyString);
-  if (!text.ok()) return text.error();
-  auto address = parseListenAddress(*text);
+  SHADAN_ASSIGN_OR_RETURN(auto text, section.string("listen", kNonEmptyString));
+  auto address = parseListenAddress(text);
   if (!address.ok()) return section.error("listen", address.error().message);
   if (heartbeat_s != nullptr && section.has("heartbeat_s")) {
-    auto value = section.integer("heartbeat_s", 1, 3600);
-    if (!value.ok()) return value.error();
-    *heartbeat_s = *value;
+    SHADAN_ASSIGN_OR_RETURN(auto value, section.integer("heartbeat_s", 1, 3600));
+    *heartbeat_s = value;
   }
   return address;
 }
 
 Result<std::vector<ApiToken>> readTokens(const StrictObjectReader& root) {
-  auto array = root.array("tokens");
-  if (!array.ok()) return array.error();
+  SHADAN_ASSIGN_OR_RETURN(auto array, root.array("tokens"));
   std::vector<ApiToken> tokens;
   std::set<std::string> names;
   std::set<std::string> hashes;
-  for (size_t i = 0; i < array->size(); ++i) {
-    auto entry = array->object(i);
-    if (!entry.ok()) return entry.error();
-    SHADAN_RETURN_IF_ERROR(entry->checkMembers({}, {"name", "role", "sha256"}));
+  for (size_t i = 0; i < array.size(); ++i) {
+    SHADAN_ASSIGN_OR_RETURN(auto entry, array.object(i));
+    SHADAN_RETURN_IF_ERROR(entry.checkMembers({}, {"name", "role", "sha256"}));
     ApiToken token;
-    auto name = entry->string("name", kNonEmptyString);
-    if (!name.ok()) return name.error();
-    if (!validTokenName(*name)) return entry->error("name", "must be 1-64 of [a-z0-9_.-]");
-    if (!names.insert(*name).second) {
-      return entry->error("name", "duplicate token name " + quoteForMessage(*name));
+    SHADAN_ASSIGN_OR_RETURN(auto name, entry.string("name", kNonEmptyString));
+    if (!validTokenName(name)) return entry.error("name", "must be 1-64 of [a-z0-9_.-]");
+    if (!names.insert(name).second) {
+      return entry.error("name", "duplicate token name " + quoteForMessage(name));
     }
-    token.name = *name;
-    auto role_text = entry->string("role", kNonEmptyString);
-    if (!role_text.ok()) return role_text.error();
-    auto role = parseRole(*role_text);
-    if (!role.ok()) return entry->error("role", role.error().message);
+    token.name = name;
+    SHADAN_ASSIGN_OR_RETURN(auto role_text, entry.string("role", kNonEmptyString));
+    auto role = parseRole(role_text);
+    if (!role.ok()) return entry.error("role", role.error().message);
     token.role = *role;
-    auto hash = entry->string("sha256", kNonEmptyString);
-    if (!hash.ok()) return hash.error();
-    if (!isLowerHex64(*hash)) {
-      return entry->error("sha256",
-                          "must be 64 lower-case hex digits (shadan-controller hash-token)");
+    SHADAN_ASSIGN_OR_RETURN(auto hash, entry.string("sha256", kNonEmptyString));
+    if (!isLowerHex64(hash)) {
+      return entry.error("sha256",
+                         "must be 64 lower-case hex digits (shadan-controller hash-token)");
     }
-    if (!hashes.insert(*hash).second) {
-      return entry->error("sha256", "the same token is configured twice");
+    if (!hashes.insert(hash).second) {
+      return entry.error("sha256", "the same token is configured twice");
     }
-    token.sha256_hex = *hash;
+    token.sha256_hex = hash;
     tokens.push_back(std::move(token));
   }
   return tokens;
@@ -147,10 +140,10 @@ Result<ListenAddress> parseListenAddress(std::string_view text) {
 
 Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
                                                std::string_view source) {
-  auto parsed = parseStrictJson(json_text, source, kControllerConfigMaxBytes);
-  if (!parsed.ok()) return parsed.error();
+  SHADAN_ASSIGN_OR_RETURN(auto parsed,
+                          parseStrictJson(json_text, source, kControllerConfigMaxBytes));
   // Configuration errors name the member itself: `<file>: /api/listen: ...`.
-  const StrictObjectReader root(*parsed, source, "", StrictJsonWording::kFields);
+  const StrictObjectReader root(parsed, source, "", StrictJsonWording::kFields);
   // Only the sections are required up front; the other members say "is required" when read,
   // so a file's errors are reported in the order of this function.
   SHADAN_RETURN_IF_ERROR(root.checkMembers({"api", "agent_hub", "tls"},
@@ -159,33 +152,25 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
   ControllerConfig config;
 
   {
-    auto api = root.object("api");
-    if (!api.ok()) return api.error();
-    auto address = readListen(*api, nullptr);
-    if (!address.ok()) return address.error();
-    config.api_listen = *address;
+    SHADAN_ASSIGN_OR_RETURN(auto api, root.object("api"));
+    SHADAN_ASSIGN_OR_RETURN(auto address, readListen(api, nullptr));
+    config.api_listen = address;
   }
   {
-    auto hub = root.object("agent_hub");
-    if (!hub.ok()) return hub.error();
-    auto address = readListen(*hub, &config.heartbeat_s);
-    if (!address.ok()) return address.error();
-    config.hub_listen = *address;
+    SHADAN_ASSIGN_OR_RETURN(auto hub, root.object("agent_hub"));
+    SHADAN_ASSIGN_OR_RETURN(auto address, readListen(hub, &config.heartbeat_s));
+    config.hub_listen = address;
   }
   {
-    auto section = root.object("tls");
-    if (!section.ok()) return section.error();
-    const StrictObjectReader& tls = *section;
+    SHADAN_ASSIGN_OR_RETURN(auto section, root.object("tls"));
+    const StrictObjectReader& tls = section;
     SHADAN_RETURN_IF_ERROR(tls.checkMembers({}, {"ca", "cert", "key"}));
-    auto ca = tls.string("ca", kNonEmptyString);
-    if (!ca.ok()) return ca.error();
-    auto cert = tls.string("cert", kNonEmptyString);
-    if (!cert.ok()) return cert.error();
-    auto key = tls.string("key", kNonEmptyString);
-    if (!key.ok()) return key.error();
-    config.tls_ca = *ca;
-    config.tls_cert = *cert;
-    config.tls_key = *key;
+    SHADAN_ASSIGN_OR_RETURN(auto ca, tls.string("ca", kNonEmptyString));
+    SHADAN_ASSIGN_OR_RETURN(auto cert, tls.string("cert", kNonEmptyString));
+    SHADAN_ASSIGN_OR_RETURN(auto key, tls.string("key", kNonEmptyString));
+    config.tls_ca = ca;
+    config.tls_cert = cert;
+    config.tls_key = key;
   }
   struct PathField {
     const char* key;
@@ -195,54 +180,46 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
        {PathField{"policy", &config.policy_file}, PathField{"trust", &config.trust_file},
         PathField{"signing_key", &config.signing_key_file},
         PathField{"state_dir", &config.state_dir}}) {
-    auto value = root.string(field.key, kNonEmptyString);
-    if (!value.ok()) return value.error();
-    *field.out = *value;
+    SHADAN_ASSIGN_OR_RETURN(auto value, root.string(field.key, kNonEmptyString));
+    *field.out = value;
   }
-  auto tokens = readTokens(root);
-  if (!tokens.ok()) return tokens.error();
-  config.tokens = std::move(*tokens);
+  SHADAN_ASSIGN_OR_RETURN(auto tokens, readTokens(root));
+  config.tokens = std::move(tokens);
 
-  auto orders_section = root.optionalObject("orders");
-  if (!orders_section.ok()) return orders_section.error();
-  if (*orders_section) {
-    const StrictObjectReader& orders = **orders_section;
+  SHADAN_ASSIGN_OR_RETURN(auto orders_section, root.optionalObject("orders"));
+  if (orders_section) {
+    const StrictObjectReader& orders = *orders_section;
     SHADAN_RETURN_IF_ERROR(orders.checkMembers(
         {}, {"authz_validity_s", "approval_validity_s", "dispatch_validity_s"}));
     // Upper bounds follow the agent's verifier: 24 h per authz, 15 min per dispatch.
     if (orders.has("authz_validity_s")) {
-      auto value = orders.integer("authz_validity_s", 60, 24 * 3600);
-      if (!value.ok()) return value.error();
-      config.orders.authz_validity_s = *value;
+      SHADAN_ASSIGN_OR_RETURN(auto value, orders.integer("authz_validity_s", 60, 24 * 3600));
+      config.orders.authz_validity_s = value;
     }
     if (orders.has("approval_validity_s")) {
-      auto value = orders.integer("approval_validity_s", 60, 24 * 3600);
-      if (!value.ok()) return value.error();
-      config.orders.approval_validity_s = *value;
+      SHADAN_ASSIGN_OR_RETURN(auto value, orders.integer("approval_validity_s", 60, 24 * 3600));
+      config.orders.approval_validity_s = value;
     }
     if (orders.has("dispatch_validity_s")) {
-      auto value = orders.integer("dispatch_validity_s", 10, 15 * 60);
-      if (!value.ok()) return value.error();
-      config.orders.dispatch_validity_s = *value;
+      SHADAN_ASSIGN_OR_RETURN(auto value, orders.integer("dispatch_validity_s", 10, 15 * 60));
+      config.orders.dispatch_validity_s = value;
     }
   }
   if (root.has("log_level")) {
-    auto level = root.string("log_level", kNonEmptyString);
-    if (!level.ok()) return level.error();
+    SHADAN_ASSIGN_OR_RETURN(auto level, root.string("log_level", kNonEmptyString));
     static const std::set<std::string> kLevels = {"debug", "info", "warn", "error", "off"};
-    if (kLevels.count(*level) == 0) {
+    if (kLevels.count(level) == 0) {
       return root.error("log_level", "must be debug, info, warn, error or off");
     }
-    config.log_level = *level;
+    config.log_level = level;
   }
   if (root.has("audit_export")) {
-    auto mode = root.string("audit_export", kNonEmptyString);
-    if (!mode.ok()) return mode.error();
+    SHADAN_ASSIGN_OR_RETURN(auto mode, root.string("audit_export", kNonEmptyString));
     static const std::set<std::string> kModes = {"off", "journald", "syslog", "auto"};
-    if (kModes.count(*mode) == 0) {
+    if (kModes.count(mode) == 0) {
       return root.error("audit_export", "must be off, journald, syslog or auto");
     }
-    config.audit_export = *mode;
+    config.audit_export = mode;
   }
   return config;
 }

@@ -36,12 +36,10 @@ void Delivery::deliverToTargets(const std::vector<std::string>& targets) {
 }
 
 Status Delivery::expireLapsed(int64_t now) {
-  auto pending = ctx_.store.allPendingDispatches();
-  if (!pending.ok()) return pending.error();
-  for (auto& dispatch : *pending) {
-    auto order = ctx_.store.getOrder(dispatch.command_id);
-    if (!order.ok()) return order.error();
-    if (order->has_value() && now >= (*order)->expires_at_ms) {
+  SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.allPendingDispatches());
+  for (auto& dispatch : pending) {
+    SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
+    if (order.has_value() && now >= order->expires_at_ms) {
       SHADAN_RETURN_IF_ERROR(expireDispatch(dispatch, "authz expired without an ack"));
     }
   }
@@ -62,13 +60,11 @@ Status Delivery::recordDispatch(OrderRecord order, const DsseEnvelope& authz_env
     dispatch.updated_ms = now;
     SHADAN_RETURN_IF_ERROR(ctx_.store.putDispatch(dispatch));
   }
-  auto authz = parseAuthz(order.authz_payload);
-  if (!authz.ok()) return authz.error();
-  auto segments = ctx_.store.listSegments();
-  if (!segments.ok()) return segments.error();
-  SegmentRecord segment{order.segment, authz->segment_gen, order.action == "isolate",
+  SHADAN_ASSIGN_OR_RETURN(auto authz, parseAuthz(order.authz_payload));
+  SHADAN_ASSIGN_OR_RETURN(auto segments, ctx_.store.listSegments());
+  SegmentRecord segment{order.segment, authz.segment_gen, order.action == "isolate",
                         order.action == "isolate" ? order.profile : ""};
-  for (const auto& existing : *segments) {
+  for (const auto& existing : segments) {
     if (existing.segment == order.segment) segment.gen = std::max(segment.gen, existing.gen);
   }
   return ctx_.store.putSegment(segment);
@@ -76,17 +72,14 @@ Status Delivery::recordDispatch(OrderRecord order, const DsseEnvelope& authz_env
 
 Status Delivery::deliverPending(const std::string& agent_id) {
   if (!ctx_.channel.connected(agent_id)) return okStatus();
-  auto agent = ctx_.store.getAgent(agent_id);
-  if (!agent.ok()) return agent.error();
-  if (!agent->has_value() || (*agent)->status != AgentStatus::kApproved) return okStatus();
-  auto pending = ctx_.store.pendingDispatches(agent_id);
-  if (!pending.ok()) return pending.error();
+  SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
+  if (!agent.has_value() || agent->status != AgentStatus::kApproved) return okStatus();
+  SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.pendingDispatches(agent_id));
   const auto last_seq = last_seq_.find(agent_id);
-  for (auto& dispatch : *pending) {
-    auto order = ctx_.store.getOrder(dispatch.command_id);
-    if (!order.ok()) return order.error();
-    if (!order->has_value()) return makeError(ErrorCode::kInternal, "dispatch without its order");
-    if (ctx_.nowMs() >= (*order)->expires_at_ms) {
+  for (auto& dispatch : pending) {
+    SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
+    if (!order.has_value()) return makeError(ErrorCode::kInternal, "dispatch without its order");
+    if (ctx_.nowMs() >= order->expires_at_ms) {
       SHADAN_RETURN_IF_ERROR(expireDispatch(dispatch, "authz expired before delivery"));
       continue;
     }
@@ -96,7 +89,7 @@ Status Delivery::deliverPending(const std::string& agent_id) {
       continue;
     }
     if (sent_on_session_[agent_id].count(dispatch.command_id) != 0) continue;
-    SHADAN_RETURN_IF_ERROR(deliver(std::move(dispatch), **agent, **order));
+    SHADAN_RETURN_IF_ERROR(deliver(std::move(dispatch), *agent, *order));
   }
   return okStatus();
 }
@@ -104,14 +97,13 @@ Status Delivery::deliverPending(const std::string& agent_id) {
 Status Delivery::deliver(DispatchRecord dispatch, const AgentRecord& agent,
                          const OrderRecord& order) {
   const int64_t now = ctx_.nowMs();
-  auto authz_envelope = parseDsseEnvelope(order.authz_envelope, "stored authz");
-  if (!authz_envelope.ok()) return authz_envelope.error();
+  SHADAN_ASSIGN_OR_RETURN(auto authz_envelope,
+                          parseDsseEnvelope(order.authz_envelope, "stored authz"));
   DsseEnvelope signed_envelope;
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
     if (dispatch.seq == 0) {
-      auto seq = ctx_.store.nextSeq(agent.agent_id);
-      if (!seq.ok()) return seq.error();
-      dispatch.seq = *seq;
+      SHADAN_ASSIGN_OR_RETURN(auto seq, ctx_.store.nextSeq(agent.agent_id));
+      dispatch.seq = seq;
     }
     Dispatch body;
     body.agent_id = agent.agent_id;
@@ -120,11 +112,11 @@ Status Delivery::deliver(DispatchRecord dispatch, const AgentRecord& agent,
     body.issued_at_ms = now;
     body.expires_at_ms =
         std::min(now + ctx_.options.timings.dispatch_validity_s * 1000, order.expires_at_ms);
-    body.authz = *authz_envelope;
+    body.authz = authz_envelope;
     const Signer* signers[] = {&ctx_.controller_key};
-    auto envelope = signDsse(kDispatchPayloadType, serializeDispatch(body), signers);
-    if (!envelope.ok()) return envelope.error();
-    signed_envelope = std::move(*envelope);
+    SHADAN_ASSIGN_OR_RETURN(auto envelope,
+                            signDsse(kDispatchPayloadType, serializeDispatch(body), signers));
+    signed_envelope = std::move(envelope);
     dispatch.envelope = serializeDsseEnvelope(signed_envelope);
     dispatch.envelope_expires_ms = body.expires_at_ms;
     dispatch.sent_ms = now;
@@ -257,12 +249,11 @@ Status Delivery::onAck(const std::string& agent_id, const json& envelope_json) {
   };
   auto envelope = dsseEnvelopeFromJson(envelope_json, "ack", "/envelope");
   if (!envelope.ok()) return refuse(envelope.error());
-  auto agent = ctx_.store.getAgent(agent_id);
-  if (!agent.ok()) return agent.error();
-  if (!agent->has_value() || (*agent)->status != AgentStatus::kApproved || !(*agent)->public_key) {
+  SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
+  if (!agent.has_value() || agent->status != AgentStatus::kApproved || !agent->public_key) {
     return refuse(forbidden("ack from agent " + agent_id + " which is not approved"));
   }
-  AgentRecord record = std::move(**agent);
+  AgentRecord record = std::move(*agent);
   const Ed25519PublicKey public_key = *record.public_key;
   const std::string keyid = record.keyid;
   auto verification = verifyDsse(*envelope, kAckPayloadType,
@@ -280,13 +271,12 @@ Status Delivery::onAck(const std::string& agent_id, const json& envelope_json) {
     return refuse(forbidden("ack names agent " + quoteForMessage(ack->agent_id) +
                             " on the session of " + agent_id));
   }
-  auto found = ctx_.store.dispatchBySeq(agent_id, ack->seq);
-  if (!found.ok()) return found.error();
-  if (!found->has_value() || ack->seq == 0) {
+  SHADAN_ASSIGN_OR_RETURN(auto found, ctx_.store.dispatchBySeq(agent_id, ack->seq));
+  if (!found.has_value() || ack->seq == 0) {
     return refuse(makeError(ErrorCode::kNotFound,
                             "ack for unknown seq " + std::to_string(ack->seq) + " of " + agent_id));
   }
-  DispatchRecord dispatch = std::move(**found);
+  DispatchRecord dispatch = std::move(*found);
   if (ack->command_id && *ack->command_id != dispatch.command_id) {
     return refuse(forbidden("ack seq " + std::to_string(ack->seq) + " names command " +
                             quoteForMessage(*ack->command_id) + ", dispatched was " +
@@ -329,12 +319,11 @@ Status Delivery::approveAgent(const Caller& caller, const std::string& agent_id,
     return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not approve agents");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(reason));
-  auto agent = ctx_.store.getAgent(agent_id);
-  if (!agent.ok()) return agent.error();
-  if (!agent->has_value()) {
+  SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
+  if (!agent.has_value()) {
     return makeError(ErrorCode::kNotFound, "no agent " + quoteForMessage(agent_id));
   }
-  AgentRecord record = std::move(**agent);
+  AgentRecord record = std::move(*agent);
   if (record.status == AgentStatus::kApproved)
     return conflict("agent " + agent_id + " is approved");
   if (!record.public_key) {

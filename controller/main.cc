@@ -109,9 +109,8 @@ Status wire(Controller& c) {
                          " is not a controller key in the trust file (agents would refuse "
                          "every dispatch)");
   }
-  auto store = openSqliteControllerStore(c.config.state_dir.string());
-  if (!store.ok()) return store.error();
-  c.store = std::move(*store);
+  SHADAN_ASSIGN_OR_RETURN(auto store, openSqliteControllerStore(c.config.state_dir.string()));
+  c.store = std::move(store);
   AuditLogOptions audit_options;
   audit_options.path = (c.config.state_dir / "audit.log").string();
   audit_options.log_id = "controller";
@@ -183,9 +182,9 @@ Status wire(Controller& c) {
     for (const AuditAlarm& alarm : c.mirror->alarms()) alarms.push_back(alarm.toJson());
     return alarms;
   });
-  auto api = ApiServer::create(c.io, *api_tls, c.config.api_listen, *c.router);
-  if (!api.ok()) return api.error();
-  c.api = std::move(*api);
+  SHADAN_ASSIGN_OR_RETURN(auto api,
+                          ApiServer::create(c.io, *api_tls, c.config.api_listen, *c.router));
+  c.api = std::move(api);
   return okStatus();
 }
 

@@ -26,14 +26,13 @@ Result<BuiltAuthz> OrderCommands::buildAuthz(const Caller& caller, OrderAction a
     }
   }
   if (targets.empty()) return badRequest("segment: no gateway borders segment " + segment);
-  auto gen = ctx_.store.nextSegmentGen(segment);
-  if (!gen.ok()) return gen.error();
+  SHADAN_ASSIGN_OR_RETURN(auto gen, ctx_.store.nextSegmentGen(segment));
   Authz authz;
   authz.command_id = ctx_.options.new_id();
   authz.action = action;
   authz.segment = segment;
   authz.profile = profile;
-  authz.segment_gen = *gen;
+  authz.segment_gen = gen;
   authz.targets = std::move(targets);
   authz.ttl_s = ttl_s;
   authz.requested_by = caller.identity();
@@ -80,23 +79,22 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
 
   Result<OrderAccepted> accepted = makeError(ErrorCode::kInternal, "not run");
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
-    auto built = buildAuthz(caller, OrderAction::kIsolate, request.segment, request.profile,
-                            request.reason, request.ticket, request.ttl_s, request.drill,
-                            rule.empty() ? ctx_.options.timings.authz_validity_s
-                                         : ctx_.options.timings.approval_validity_s);
-    if (!built.ok()) return built.error();
+    SHADAN_ASSIGN_OR_RETURN(
+        auto built, buildAuthz(caller, OrderAction::kIsolate, request.segment, request.profile,
+                               request.reason, request.ticket, request.ttl_s, request.drill,
+                               rule.empty() ? ctx_.options.timings.authz_validity_s
+                                            : ctx_.options.timings.approval_validity_s));
     if (!rule.empty()) {
-      accepted = approvals_.open(caller, std::move(*built), rule, needed);
+      accepted = approvals_.open(caller, std::move(built), rule, needed);
       if (!accepted.ok()) return accepted.error();
       return okStatus();
     }
-    built->authz.on_behalf_of = caller.identity();
-    built->payload = serializeAuthz(built->authz);
+    built.authz.on_behalf_of = caller.identity();
+    built.payload = serializeAuthz(built.authz);
     const Signer* signers[] = {&ctx_.controller_key};
-    auto envelope = signDsse(kAuthzPayloadType, built->payload, signers);
-    if (!envelope.ok()) return envelope.error();
+    SHADAN_ASSIGN_OR_RETURN(auto envelope, signDsse(kAuthzPayloadType, built.payload, signers));
     OrderRecord order;
-    order.command_id = built->authz.command_id;
+    order.command_id = built.authz.command_id;
     order.action = "isolate";
     order.segment = request.segment;
     order.profile = request.profile;
@@ -104,13 +102,13 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     order.reason = request.reason;
     order.ticket = request.ticket;
     order.drill = request.drill;
-    order.authz_payload = built->payload;
-    order.targets = built->authz.targets;
-    order.expires_at_ms = built->authz.expires_at_ms;
+    order.authz_payload = built.payload;
+    order.targets = built.authz.targets;
+    order.expires_at_ms = built.authz.expires_at_ms;
     order.created_ms = ctx_.nowMs();
-    SHADAN_RETURN_IF_ERROR(delivery_.recordDispatch(std::move(order), *envelope));
+    SHADAN_RETURN_IF_ERROR(delivery_.recordDispatch(std::move(order), envelope));
     accepted = OrderAccepted{
-        built->authz.command_id, "dispatched", built->authz.targets, std::nullopt, 0, 0};
+        built.authz.command_id, "dispatched", built.authz.targets, std::nullopt, 0, 0};
     return okStatus();
   }));
   if (!accepted.ok()) return accepted;
@@ -142,11 +140,11 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   }
   Result<OrderAccepted> accepted = makeError(ErrorCode::kInternal, "not run");
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
-    auto built =
+    SHADAN_ASSIGN_OR_RETURN(
+        auto built,
         buildAuthz(caller, OrderAction::kRestore, request.segment, request.profile, request.reason,
-                   request.ticket, std::nullopt, false, ctx_.options.timings.approval_validity_s);
-    if (!built.ok()) return built.error();
-    accepted = approvals_.open(caller, std::move(*built), "restore",
+                   request.ticket, std::nullopt, false, ctx_.options.timings.approval_validity_s));
+    accepted = approvals_.open(caller, std::move(built), "restore",
                                ctx_.trust.thresholds.restore_operators);
     if (!accepted.ok()) return accepted.error();
     return okStatus();

@@ -10,9 +10,8 @@ using nlohmann::json;
 
 Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks) {
   json gateways = json::object();
-  auto dispatches = ctx_.store.dispatchesForOrder(order.command_id);
-  if (!dispatches.ok()) return dispatches.error();
-  for (const auto& d : *dispatches) {
+  SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(order.command_id));
+  for (const auto& d : dispatches) {
     json entry = {{"state", dispatchStateName(d.state)},
                   {"seq", d.seq},
                   {"sent_at", timeOrNull(d.sent_ms)},
@@ -39,13 +38,12 @@ Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks) {
               {"expires_at", timeOrNull(order.expires_at_ms)},
               {"gateways", std::move(gateways)}};
   if (with_acks) {
-    auto approval = ctx_.store.getApproval(order.command_id);
-    if (!approval.ok()) return approval.error();
-    if (approval->has_value()) {
-      const auto approvers = ctx_.operatorIdentities((*approval)->signatures);
-      out["approval"] = {{"approval_id", (*approval)->approval_id},
-                         {"state", approvalStateName((*approval)->state)},
-                         {"needed", (*approval)->needed},
+    SHADAN_ASSIGN_OR_RETURN(auto approval, ctx_.store.getApproval(order.command_id));
+    if (approval.has_value()) {
+      const auto approvers = ctx_.operatorIdentities(approval->signatures);
+      out["approval"] = {{"approval_id", approval->approval_id},
+                         {"state", approvalStateName(approval->state)},
+                         {"needed", approval->needed},
                          {"have", approvers.size()},
                          {"approvers", approvers}};
     }
@@ -59,9 +57,8 @@ Result<json> OrderViews::status() {
     segments[name] = {
         {"isolated", false}, {"profile", nullptr}, {"gen", 0}, {"protected", segment.is_protected}};
   }
-  auto stored = ctx_.store.listSegments();
-  if (!stored.ok()) return stored.error();
-  for (const auto& s : *stored) {
+  SHADAN_ASSIGN_OR_RETURN(auto stored, ctx_.store.listSegments());
+  for (const auto& s : stored) {
     if (!segments.contains(s.segment)) continue;
     segments[s.segment]["isolated"] = s.isolated;
     segments[s.segment]["profile"] = s.isolated ? json(s.profile) : json(nullptr);
@@ -74,9 +71,8 @@ Result<json> OrderViews::status() {
                     {"enrollment", "unknown"},
                     {"state", json::object()}};
   }
-  auto agents = ctx_.store.listAgents();
-  if (!agents.ok()) return agents.error();
-  for (const auto& agent : *agents) {
+  SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
+  for (const auto& agent : agents) {
     json& entry = gateways[agent.agent_id];
     entry["connected"] = ctx_.channel.connected(agent.agent_id);
     entry["last_seen"] = timeOrNull(agent.last_seen_ms);
@@ -86,12 +82,10 @@ Result<json> OrderViews::status() {
                          : json::parse(agent.last_state_json, nullptr, false);
   }
   json orders = json::array();
-  auto recent = ctx_.store.listOrders(ctx_.options.status_orders);
-  if (!recent.ok()) return recent.error();
-  for (const auto& order : *recent) {
-    auto entry = orderJson(order, false);
-    if (!entry.ok()) return entry.error();
-    orders.push_back(std::move(*entry));
+  SHADAN_ASSIGN_OR_RETURN(auto recent, ctx_.store.listOrders(ctx_.options.status_orders));
+  for (const auto& order : recent) {
+    SHADAN_ASSIGN_OR_RETURN(auto entry, orderJson(order, false));
+    orders.push_back(std::move(entry));
   }
   return json{{"segments", std::move(segments)},
               {"gateways", std::move(gateways)},
@@ -99,21 +93,18 @@ Result<json> OrderViews::status() {
 }
 
 Result<json> OrderViews::order(const std::string& order_id) {
-  auto order = ctx_.store.getOrder(order_id);
-  if (!order.ok()) return order.error();
-  if (!order->has_value()) {
+  SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(order_id));
+  if (!order.has_value()) {
     return makeError(ErrorCode::kNotFound, "no order " + quoteForMessage(order_id));
   }
-  return orderJson(**order, true);
+  return orderJson(*order, true);
 }
 
 Result<json> OrderViews::pendingApprovals() {
-  auto approvals = ctx_.store.pendingApprovals();
-  if (!approvals.ok()) return approvals.error();
+  SHADAN_ASSIGN_OR_RETURN(auto approvals, ctx_.store.pendingApprovals());
   json out = json::array();
-  for (const auto& approval : *approvals) {
-    auto order = ctx_.store.getOrder(approval.command_id);
-    if (!order.ok()) return order.error();
+  for (const auto& approval : approvals) {
+    SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(approval.command_id));
     const auto approvers = ctx_.operatorIdentities(approval.signatures);
     json entry = {{"approval_id", approval.approval_id},
                   {"order_id", approval.command_id},
@@ -126,12 +117,12 @@ Result<json> OrderViews::pendingApprovals() {
                   {"have", approvers.size()},
                   {"approvers", approvers},
                   {"expires_at", formatRfc3339(approval.expires_ms)}};
-    if (order->has_value()) {
-      entry["action"] = (*order)->action;
-      entry["segment"] = (*order)->segment;
-      entry["profile"] = (*order)->profile;
-      entry["requested_by"] = (*order)->requested_by;
-      entry["reason"] = (*order)->reason;
+    if (order.has_value()) {
+      entry["action"] = order->action;
+      entry["segment"] = order->segment;
+      entry["profile"] = order->profile;
+      entry["requested_by"] = order->requested_by;
+      entry["reason"] = order->reason;
     }
     out.push_back(std::move(entry));
   }
@@ -139,10 +130,9 @@ Result<json> OrderViews::pendingApprovals() {
 }
 
 Result<json> OrderViews::agents() {
-  auto agents = ctx_.store.listAgents();
-  if (!agents.ok()) return agents.error();
+  SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
   json out = json::array();
-  for (const auto& agent : *agents) {
+  for (const auto& agent : agents) {
     out.push_back({{"agent_id", agent.agent_id},
                    {"keyid", agent.keyid},
                    {"status", agentStatusName(agent.status)},

@@ -91,9 +91,8 @@ template <typename T, typename ParseFn>
 Result<std::vector<T>> collect(SqliteStatement& statement, ParseFn parse) {
   std::vector<T> out;
   SHADAN_RETURN_IF_ERROR(statement.forEachRow([&](const SqliteStatement& row) -> Status {
-    auto item = parse(row);
-    if (!item.ok()) return item.error();
-    out.push_back(std::move(*item));
+    SHADAN_ASSIGN_OR_RETURN(auto item, parse(row));
+    out.push_back(std::move(item));
     return okStatus();
   }));
   return out;
@@ -101,10 +100,9 @@ Result<std::vector<T>> collect(SqliteStatement& statement, ParseFn parse) {
 
 template <typename T, typename ParseFn>
 Result<std::optional<T>> one(SqliteStatement& statement, ParseFn parse) {
-  auto rows = collect<T>(statement, parse);
-  if (!rows.ok()) return rows.error();
-  if (rows->empty()) return std::optional<T>();
-  return std::optional<T>(std::move(rows->front()));
+  SHADAN_ASSIGN_OR_RETURN(auto rows, collect<T>(statement, parse));
+  if (rows.empty()) return std::optional<T>();
+  return std::optional<T>(std::move(rows.front()));
 }
 
 Error corrupt(const std::string& what) {
@@ -145,9 +143,9 @@ Result<AgentRecord> agentFromRow(const SqliteStatement& s) {
     std::copy(bytes->begin(), bytes->end(), public_key.begin());
     agent.public_key = public_key;
   }
-  auto status = enumFromName(s.columnText(3), kAgentStatuses, &agentStatusName, "agent status");
-  if (!status.ok()) return status.error();
-  agent.status = *status;
+  SHADAN_ASSIGN_OR_RETURN(
+      auto status, enumFromName(s.columnText(3), kAgentStatuses, &agentStatusName, "agent status"));
+  agent.status = status;
   agent.first_seen_ms = s.columnInt64(4);
   agent.last_seen_ms = s.columnInt64(5);
   agent.last_state_json = s.columnText(6);
@@ -167,9 +165,9 @@ Result<OrderRecord> orderFromRow(const SqliteStatement& s) {
   order.reason = s.columnText(5);
   order.ticket = s.columnOptionalText(6);
   order.drill = s.columnInt64(7) != 0;
-  auto state = enumFromName(s.columnText(8), kOrderStates, &orderStateName, "order state");
-  if (!state.ok()) return state.error();
-  order.state = *state;
+  SHADAN_ASSIGN_OR_RETURN(
+      auto state, enumFromName(s.columnText(8), kOrderStates, &orderStateName, "order state"));
+  order.state = state;
   order.authz_payload = s.columnText(9);
   order.authz_envelope = s.columnText(10);
   json targets = json::parse(s.columnText(11), nullptr, false);
@@ -194,9 +192,9 @@ Result<DispatchRecord> dispatchFromRow(const SqliteStatement& s) {
   dispatch.seq = s.columnInt64(2);
   dispatch.envelope = s.columnText(3);
   dispatch.envelope_expires_ms = s.columnInt64(4);
-  auto state = enumFromName(s.columnText(5), kDispatchStates, &dispatchStateName, "dispatch state");
-  if (!state.ok()) return state.error();
-  dispatch.state = *state;
+  SHADAN_ASSIGN_OR_RETURN(auto state, enumFromName(s.columnText(5), kDispatchStates,
+                                                   &dispatchStateName, "dispatch state"));
+  dispatch.state = state;
   dispatch.ack_json = s.columnText(6);
   dispatch.created_ms = s.columnInt64(7);
   dispatch.sent_ms = s.columnInt64(8);
@@ -226,9 +224,9 @@ Result<ApprovalRecord> approvalFromRow(const SqliteStatement& s) {
     if (!sig.ok()) return corrupt("signatures of approval " + approval.approval_id);
     approval.signatures.push_back(DsseSignature{entry["keyid"].get<std::string>(), *sig});
   }
-  auto state = enumFromName(s.columnText(7), kApprovalStates, &approvalStateName, "approval state");
-  if (!state.ok()) return state.error();
-  approval.state = *state;
+  SHADAN_ASSIGN_OR_RETURN(auto state, enumFromName(s.columnText(7), kApprovalStates,
+                                                   &approvalStateName, "approval state"));
+  approval.state = state;
   approval.created_ms = s.columnInt64(8);
   approval.expires_ms = s.columnInt64(9);
   return approval;
@@ -301,22 +299,22 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Result<std::optional<AgentRecord>> getAgent(const std::string& agent_id) override {
-    auto s = prepare(db_.get(), sqlSelect(kAgentColumns, "FROM agents WHERE agent_id = ?1"),
-                     "get agent");
-    if (!s.ok()) return s.error();
-    s->bindText(1, agent_id);
-    return one<AgentRecord>(*s, agentFromRow);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s, prepare(db_.get(), sqlSelect(kAgentColumns, "FROM agents WHERE agent_id = ?1"),
+                        "get agent"));
+    s.bindText(1, agent_id);
+    return one<AgentRecord>(s, agentFromRow);
   }
 
   Status putAgent(const AgentRecord& agent) override {
-    auto s = prepare(db_.get(),
-                     "INSERT OR REPLACE INTO agents (agent_id, keyid, public_key, status, "
-                     "first_seen, last_seen, last_state) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-                     "put agent");
-    if (!s.ok()) return s.error();
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s, prepare(db_.get(),
+                        "INSERT OR REPLACE INTO agents (agent_id, keyid, public_key, status, "
+                        "first_seen, last_seen, last_state) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                        "put agent"));
     std::optional<std::string> key;
     if (agent.public_key) key = base64Encode(*agent.public_key);
-    return s->bindText(1, agent.agent_id)
+    return s.bindText(1, agent.agent_id)
         .bindText(2, agent.keyid)
         .bindOptionalText(3, key)
         .bindText(4, agentStatusName(agent.status))
@@ -327,10 +325,10 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Result<std::vector<AgentRecord>> listAgents() override {
-    auto s = prepare(db_.get(), sqlSelect(kAgentColumns, "FROM agents ORDER BY agent_id"),
-                     "list agents");
-    if (!s.ok()) return s.error();
-    return collect<AgentRecord>(*s, agentFromRow);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s, prepare(db_.get(), sqlSelect(kAgentColumns, "FROM agents ORDER BY agent_id"),
+                        "list agents"));
+    return collect<AgentRecord>(s, agentFromRow);
   }
 
   Result<int64_t> nextSeq(const std::string& agent_id) override {
@@ -348,12 +346,11 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Status putSegment(const SegmentRecord& segment) override {
-    auto s = prepare(
-        db_.get(),
-        "INSERT OR REPLACE INTO segments (segment, gen, isolated, profile) VALUES (?1,?2,?3,?4)",
-        "put segment");
-    if (!s.ok()) return s.error();
-    return s->bindText(1, segment.segment)
+    SHADAN_ASSIGN_OR_RETURN(auto s, prepare(db_.get(),
+                                            "INSERT OR REPLACE INTO segments (segment, gen, "
+                                            "isolated, profile) VALUES (?1,?2,?3,?4)",
+                                            "put segment"));
+    return s.bindText(1, segment.segment)
         .bindInt64(2, segment.gen)
         .bindInt64(3, segment.isolated ? 1 : 0)
         .bindText(4, segment.profile)
@@ -361,22 +358,22 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Result<std::vector<SegmentRecord>> listSegments() override {
-    auto s =
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s,
         prepare(db_.get(), "SELECT segment, gen, isolated, profile FROM segments ORDER BY segment",
-                "list segments");
-    if (!s.ok()) return s.error();
-    return collect<SegmentRecord>(*s, [](const SqliteStatement& row) -> Result<SegmentRecord> {
+                "list segments"));
+    return collect<SegmentRecord>(s, [](const SqliteStatement& row) -> Result<SegmentRecord> {
       return SegmentRecord{row.columnText(0), row.columnInt64(1), row.columnInt64(2) != 0,
                            row.columnText(3)};
     });
   }
 
   Result<std::optional<OrderRecord>> getOrder(const std::string& command_id) override {
-    auto s = prepare(db_.get(), sqlSelect(kOrderColumns, "FROM orders WHERE command_id = ?1"),
-                     "get order");
-    if (!s.ok()) return s.error();
-    s->bindText(1, command_id);
-    return one<OrderRecord>(*s, orderFromRow);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s, prepare(db_.get(), sqlSelect(kOrderColumns, "FROM orders WHERE command_id = ?1"),
+                        "get order"));
+    s.bindText(1, command_id);
+    return one<OrderRecord>(s, orderFromRow);
   }
 
   Status putOrder(const OrderRecord& order) override {
@@ -413,11 +410,12 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Result<std::vector<OrderRecord>> listOrders(size_t limit) override {
-    auto s = prepare(db_.get(), sqlSelect(kOrderColumns, "FROM orders ORDER BY id DESC LIMIT ?1"),
-                     "list orders");
-    if (!s.ok()) return s.error();
-    s->bindInt64(1, static_cast<int64_t>(limit));
-    return collect<OrderRecord>(*s, orderFromRow);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s,
+        prepare(db_.get(), sqlSelect(kOrderColumns, "FROM orders ORDER BY id DESC LIMIT ?1"),
+                "list orders"));
+    s.bindInt64(1, static_cast<int64_t>(limit));
+    return collect<OrderRecord>(s, orderFromRow);
   }
 
   Status putDispatch(const DispatchRecord& d) override {
@@ -445,52 +443,53 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& command_id) override {
-    auto s = prepare(
-        db_.get(),
-        sqlSelect(kDispatchColumns, "FROM dispatches WHERE command_id = ?1 ORDER BY agent_id"),
-        "dispatches of order");
-    if (!s.ok()) return s.error();
-    s->bindText(1, command_id);
-    return collect<DispatchRecord>(*s, dispatchFromRow);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s, prepare(db_.get(),
+                        sqlSelect(kDispatchColumns,
+                                  "FROM dispatches WHERE command_id = ?1 ORDER BY agent_id"),
+                        "dispatches of order"));
+    s.bindText(1, command_id);
+    return collect<DispatchRecord>(s, dispatchFromRow);
   }
 
   Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) override {
-    auto s = prepare(db_.get(),
-                     sqlSelect(kDispatchColumns,
-                               "FROM dispatches WHERE agent_id = ?1 AND state = 'pending' "
-                               "ORDER BY id"),
-                     "pending dispatches of agent");
-    if (!s.ok()) return s.error();
-    s->bindText(1, agent_id);
-    return collect<DispatchRecord>(*s, dispatchFromRow);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s, prepare(db_.get(),
+                        sqlSelect(kDispatchColumns,
+                                  "FROM dispatches WHERE agent_id = ?1 AND state = 'pending' "
+                                  "ORDER BY id"),
+                        "pending dispatches of agent"));
+    s.bindText(1, agent_id);
+    return collect<DispatchRecord>(s, dispatchFromRow);
   }
 
   Result<std::vector<DispatchRecord>> allPendingDispatches() override {
-    auto s =
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s,
         prepare(db_.get(),
                 sqlSelect(kDispatchColumns, "FROM dispatches WHERE state = 'pending' ORDER BY id"),
-                "pending dispatches");
-    if (!s.ok()) return s.error();
-    return collect<DispatchRecord>(*s, dispatchFromRow);
+                "pending dispatches"));
+    return collect<DispatchRecord>(s, dispatchFromRow);
   }
 
   Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
                                                       int64_t seq) override {
-    auto s = prepare(
-        db_.get(), sqlSelect(kDispatchColumns, "FROM dispatches WHERE agent_id = ?1 AND seq = ?2"),
-        "dispatch by seq");
-    if (!s.ok()) return s.error();
-    s->bindText(1, agent_id).bindInt64(2, seq);
-    return one<DispatchRecord>(*s, dispatchFromRow);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s,
+        prepare(db_.get(),
+                sqlSelect(kDispatchColumns, "FROM dispatches WHERE agent_id = ?1 AND seq = ?2"),
+                "dispatch by seq"));
+    s.bindText(1, agent_id).bindInt64(2, seq);
+    return one<DispatchRecord>(s, dispatchFromRow);
   }
 
   Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) override {
-    auto s =
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s,
         prepare(db_.get(), sqlSelect(kApprovalColumns, "FROM approvals WHERE approval_id = ?1"),
-                "get approval");
-    if (!s.ok()) return s.error();
-    s->bindText(1, approval_id);
-    return one<ApprovalRecord>(*s, approvalFromRow);
+                "get approval"));
+    s.bindText(1, approval_id);
+    return one<ApprovalRecord>(s, approvalFromRow);
   }
 
   Status putApproval(const ApprovalRecord& a) override {
@@ -498,13 +497,15 @@ class SqliteControllerStore : public ControllerStore {
     for (const auto& sig : a.signatures) {
       signatures.push_back({{"keyid", sig.keyid}, {"sig", base64Encode(sig.sig)}});
     }
-    auto s = prepare(
-        db_.get(),
-        "INSERT OR REPLACE INTO approvals (approval_id, command_id, payload_type, payload, rule, "
-        "needed, signatures, state, created, expires) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-        "put approval");
-    if (!s.ok()) return s.error();
-    return s->bindText(1, a.approval_id)
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s,
+        prepare(
+            db_.get(),
+            "INSERT OR REPLACE INTO approvals (approval_id, command_id, payload_type, payload, "
+            "rule, "
+            "needed, signatures, state, created, expires) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+            "put approval"));
+    return s.bindText(1, a.approval_id)
         .bindText(2, a.command_id)
         .bindText(3, a.payload_type)
         .bindBlob(4, a.payload)
@@ -518,25 +519,23 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Result<std::vector<ApprovalRecord>> pendingApprovals() override {
-    auto s = prepare(
-        db_.get(),
-        sqlSelect(kApprovalColumns, "FROM approvals WHERE state = 'pending' ORDER BY created"),
-        "pending approvals");
-    if (!s.ok()) return s.error();
-    return collect<ApprovalRecord>(*s, approvalFromRow);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto s, prepare(db_.get(),
+                        sqlSelect(kApprovalColumns,
+                                  "FROM approvals WHERE state = 'pending' ORDER BY created"),
+                        "pending approvals"));
+    return collect<ApprovalRecord>(s, approvalFromRow);
   }
 
  private:
   // An upsert RETURNING the new value of a counter.
   Result<int64_t> nextCounter(const char* sql, const char* purpose, const std::string& key) {
-    auto s = prepare(db_.get(), sql, purpose);
-    if (!s.ok()) return s.error();
-    s->bindText(1, key);
-    auto row = s->step();
-    if (!row.ok()) return row.error();
-    if (*row != SqliteStep::kRow) return corrupt("counter for " + key);
-    const int64_t value = s->columnInt64(0);
-    SHADAN_RETURN_IF_ERROR(s->run());  // finish the statement so the write completes
+    SHADAN_ASSIGN_OR_RETURN(auto s, prepare(db_.get(), sql, purpose));
+    s.bindText(1, key);
+    SHADAN_ASSIGN_OR_RETURN(auto row, s.step());
+    if (row != SqliteStep::kRow) return corrupt("counter for " + key);
+    const int64_t value = s.columnInt64(0);
+    SHADAN_RETURN_IF_ERROR(s.run());  // finish the statement so the write completes
     return value;
   }
 

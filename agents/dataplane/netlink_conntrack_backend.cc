@@ -256,11 +256,10 @@ Result<NetlinkConntrackBackend::Dump> NetlinkConntrackBackend::dumpMatching(
   Dump all;
   for (uint8_t family : {static_cast<uint8_t>(AF_INET), static_cast<uint8_t>(AF_INET6)}) {
     for (int attempt = 1;; ++attempt) {
-      auto dump = dumpFamily(family, prefixes);
-      if (!dump.ok()) return dump.error();
-      if (!dump->interrupted || attempt == kMaxDumpAttempts) {
-        all.interrupted = all.interrupted || dump->interrupted;
-        for (ConntrackEntry& entry : dump->matching) all.matching.push_back(std::move(entry));
+      SHADAN_ASSIGN_OR_RETURN(auto dump, dumpFamily(family, prefixes));
+      if (!dump.interrupted || attempt == kMaxDumpAttempts) {
+        all.interrupted = all.interrupted || dump.interrupted;
+        for (ConntrackEntry& entry : dump.matching) all.matching.push_back(std::move(entry));
         break;
       }
     }
@@ -270,9 +269,8 @@ Result<NetlinkConntrackBackend::Dump> NetlinkConntrackBackend::dumpMatching(
 
 Result<bool> NetlinkConntrackBackend::deleteEntry(const ConntrackEntry& entry) {
   const uint32_t seq = ++seq_;
-  auto request = buildConntrackDeleteRequest(entry, seq);
-  if (!request.ok()) return request.error();
-  SHADAN_RETURN_IF_ERROR(send(request.value()));
+  SHADAN_ASSIGN_OR_RETURN(auto request, buildConntrackDeleteRequest(entry, seq));
+  SHADAN_RETURN_IF_ERROR(send(request));
   while (true) {
     const ssize_t received = mnl_socket_recvfrom(socket_.get(), buffer_.data(), buffer_.size());
     if (received < 0) {
@@ -318,9 +316,8 @@ Result<size_t> NetlinkConntrackBackend::deleteMatching(const std::vector<IpPrefi
 
 Result<size_t> NetlinkConntrackBackend::count(const std::vector<IpPrefix>& prefixes) {
   if (prefixes.empty()) return size_t{0};
-  auto dump = dumpMatching(prefixes);
-  if (!dump.ok()) return dump.error();
-  return dump->matching.size();
+  SHADAN_ASSIGN_OR_RETURN(auto dump, dumpMatching(prefixes));
+  return dump.matching.size();
 }
 
 }  // namespace shadan::agent

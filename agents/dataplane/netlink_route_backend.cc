@@ -244,12 +244,10 @@ Status NetlinkRouteBackend::sync(const std::vector<IpPrefix>& desired_input) {
   desired.erase(std::unique(desired.begin(), desired.end()), desired.end());
 
   // Both dumps before any change: a failed dump changes nothing.
-  Result<RouteDump> dumped_routes = dumpRoutes(sock_.get());
-  if (!dumped_routes.ok()) return dumped_routes.error();
-  const RouteDump& routes = dumped_routes.value();
-  Result<std::vector<DumpedRule>> dumped_rules = dumpOurRules(sock_.get());
-  if (!dumped_rules.ok()) return dumped_rules.error();
-  const std::vector<DumpedRule>& rules = dumped_rules.value();
+  SHADAN_ASSIGN_OR_RETURN(RouteDump dumped_routes, dumpRoutes(sock_.get()));
+  const RouteDump& routes = dumped_routes;
+  SHADAN_ASSIGN_OR_RETURN(std::vector<DumpedRule> dumped_rules, dumpOurRules(sock_.get()));
+  const std::vector<DumpedRule>& rules = dumped_rules;
 
   std::array<FamilyState, 2> families;
   for (const DumpedRoute& route : routes.table) {
@@ -371,10 +369,9 @@ Status NetlinkRouteBackend::sync(const std::vector<IpPrefix>& desired_input) {
 }
 
 Result<std::vector<IpPrefix>> NetlinkRouteBackend::list() {
-  Result<RouteDump> dumped = dumpRoutes(sock_.get());
-  if (!dumped.ok()) return dumped.error();
+  SHADAN_ASSIGN_OR_RETURN(RouteDump dumped, dumpRoutes(sock_.get()));
   std::vector<IpPrefix> ours;
-  for (const DumpedRoute& route : dumped.value().table) {
+  for (const DumpedRoute& route : dumped.table) {
     if (route.isOurs()) ours.push_back(route.prefix);
   }
   std::sort(ours.begin(), ours.end());

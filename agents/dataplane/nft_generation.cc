@@ -74,8 +74,7 @@ Result<bool> NftGenerationReader::settled(uint32_t generation) {
   if (mnl_socket_sendto(socket_.get(), bytes, length) < 0) return socketError("send batch");
 
   int batch_error = 0;
-  Result<uint32_t> after = requestGeneration(batch_seq, batch_error);
-  if (!after.ok()) return after.error();
+  SHADAN_RETURN_IF_ERROR(requestGeneration(batch_seq, batch_error));
   if (batch_error == -ERESTART) return false;  // the generation was not `generation`
   if (batch_error != 0) {
     errno = -batch_error;

@@ -90,11 +90,10 @@ Result<std::unique_ptr<NftMonitor>> NftMonitor::open(const NftMonitorOptions& op
       setReceiveBuffer(mnl_socket_get_fd(events.get()), options.receive_buffer_bytes));
 
   // Requests (GETGEN) get a socket of their own, so replies never interleave with notifications.
-  auto generation = NftGenerationReader::open();
-  if (!generation.ok()) return generation.error();
+  SHADAN_ASSIGN_OR_RETURN(auto generation, NftGenerationReader::open());
 
-  return std::unique_ptr<NftMonitor>(new NftMonitor(
-      std::move(events), std::move(generation).value(), NftTableRef{*family, options.table_name}));
+  return std::unique_ptr<NftMonitor>(new NftMonitor(std::move(events), std::move(generation),
+                                                    NftTableRef{*family, options.table_name}));
 }
 
 int NftMonitor::fd() const { return mnl_socket_get_fd(events_.get()); }
@@ -103,9 +102,8 @@ Result<std::vector<NftChangeEvent>> NftMonitor::drain() {
   std::vector<NftChangeEvent> events;
   for (int i = 0; i < kMaxDatagramsPerDrain; ++i) {
     size_t length = 0;
-    Result<RecvOutcome> outcome = receiveDatagram(fd(), buffer_, length);
-    if (!outcome.ok()) return outcome.error();
-    switch (*outcome) {
+    SHADAN_ASSIGN_OR_RETURN(RecvOutcome outcome, receiveDatagram(fd(), buffer_, length));
+    switch (outcome) {
       case RecvOutcome::kEmpty:
         return events;
       case RecvOutcome::kLost:

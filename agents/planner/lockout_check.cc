@@ -289,13 +289,11 @@ std::vector<FlowDirection> directionsOf(const std::string& hook) {
 Result<std::vector<LockoutFinding>> checkManagementPath(
     const nlohmann::json& ruleset, const std::vector<ManagementRule>& management,
     std::string_view own_table) {
-  auto items = rulesetItems(ruleset);
-  if (!items.ok()) return items.error();
-  auto tables = indexRuleset(*items.value());
-  if (!tables.ok()) return tables.error();
+  SHADAN_ASSIGN_OR_RETURN(auto items, rulesetItems(ruleset));
+  SHADAN_ASSIGN_OR_RETURN(auto tables, indexRuleset(*items));
 
   std::vector<LockoutFinding> findings;
-  for (const TableInfo& table : tables.value()) {
+  for (const TableInfo& table : tables) {
     if (table.family == "inet" && table.name == own_table) continue;
     const bool sees_v4 = table.family == "ip" || table.family == "inet";
     const bool sees_v6 = table.family == "ip6" || table.family == "inet";

@@ -363,9 +363,8 @@ Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway
 
   std::vector<std::string> rules;
   for (const ManagementRule& rule : policy.always_allow) {
-    Result<std::vector<std::string>> accepts = managementRules(rule);
-    if (!accepts.ok()) return accepts.error();
-    for (std::string& line : *accepts) appendUnique(rules, std::move(line));
+    SHADAN_ASSIGN_OR_RETURN(std::vector<std::string> accepts, managementRules(rule));
+    for (std::string& line : accepts) appendUnique(rules, std::move(line));
   }
   SetTable sets(policy);
   std::vector<IpPrefix> routes;

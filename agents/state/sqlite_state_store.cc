@@ -77,12 +77,11 @@ Result<int> takeLock(const std::filesystem::path& lock_path, std::chrono::millis
 
 // Whether `table` has a column `column` (schemas of older agents lack some).
 Result<bool> hasColumn(sqlite3* db, const char* table, const char* column) {
-  auto query = SqliteStatement::prepare(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
-                                        std::string("look for column ") + table + "." + column);
-  if (!query.ok()) return query.error();
-  auto step = query->bindText(1, table).bindText(2, column).step();
-  if (!step.ok()) return step.error();
-  return *step == SqliteStep::kRow;
+  SHADAN_ASSIGN_OR_RETURN(auto query, SqliteStatement::prepare(
+                                          db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+                                          std::string("look for column ") + table + "." + column));
+  SHADAN_ASSIGN_OR_RETURN(auto step, query.bindText(1, table).bindText(2, column).step());
+  return step == SqliteStep::kRow;
 }
 
 // The statements of the hot path, by what they do.
@@ -151,19 +150,16 @@ struct SqliteStateStore::Statements {
   SqliteStatement& operator[](Sql id) { return by_id[static_cast<size_t>(id)]; }
 
   static Result<std::unique_ptr<Statements>> prepareAll(sqlite3* db) {
-    auto transaction = SqliteTransactionStatements::prepare(db);
-    if (!transaction.ok()) return transaction.error();
+    SHADAN_ASSIGN_OR_RETURN(auto transaction, SqliteTransactionStatements::prepare(db));
     std::vector<SqliteStatement> by_id;
     by_id.reserve(std::size(kStatementTexts));
     for (const SqlText& text : kStatementTexts) {
       // A table out of order is a broken invariant of this file, not a state to report.
       if (static_cast<size_t>(text.id) != by_id.size()) std::abort();
-      auto prepared = SqliteStatement::prepare(db, text.sql, text.what);
-      if (!prepared.ok()) return prepared.error();
-      by_id.push_back(std::move(prepared).value());
+      SHADAN_ASSIGN_OR_RETURN(auto prepared, SqliteStatement::prepare(db, text.sql, text.what));
+      by_id.push_back(std::move(prepared));
     }
-    return std::unique_ptr<Statements>(
-        new Statements{std::move(transaction).value(), std::move(by_id)});
+    return std::unique_ptr<Statements>(new Statements{std::move(transaction), std::move(by_id)});
   }
 };
 
@@ -204,9 +200,8 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
   // The state decides what the firewall does: nobody but the owner may read or write it.
   if ((st.st_mode & 077) != 0) (void)::chmod(state_dir.c_str(), 0700);
 
-  auto lock = takeLock(state_dir / "lock", lock_wait);
-  if (!lock.ok()) return lock.error();
-  const int lock_fd = lock.value();
+  SHADAN_ASSIGN_OR_RETURN(auto lock, takeLock(state_dir / "lock", lock_wait));
+  const int lock_fd = lock;
 
   const auto db_path = state_dir / "agent.db";
   auto db = openSqliteDb(db_path.string(), std::chrono::milliseconds(2000));
@@ -220,16 +215,15 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
   const auto init = [&]() -> Status {
     SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA journal_mode=WAL", "PRAGMA journal_mode"));
     SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA synchronous=FULL", "PRAGMA synchronous"));
-    auto txn = SqliteTransaction::begin(handle);
-    if (!txn.ok()) return txn.error();
+    SHADAN_ASSIGN_OR_RETURN(auto txn, SqliteTransaction::begin(handle));
     SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kSchema, "create schema"));
-    auto select = SqliteStatement::prepare(
-        handle, "SELECT value FROM meta WHERE key = 'schema_version'", "read schema version");
-    if (!select.ok()) return select.error();
-    auto step = select->step();
-    if (!step.ok()) return step.error();
-    if (*step == SqliteStep::kRow) {
-      const std::string version = select->columnText(0);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto select,
+        SqliteStatement::prepare(handle, "SELECT value FROM meta WHERE key = 'schema_version'",
+                                 "read schema version"));
+    SHADAN_ASSIGN_OR_RETURN(auto step, select.step());
+    if (step == SqliteStep::kRow) {
+      const std::string version = select.columnText(0);
       if (version != std::to_string(kSchemaVersion)) {
         return makeError(ErrorCode::kState,
                          "state database " + db_path.string() + " has schema version " + version +
@@ -243,25 +237,23 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
                          .c_str(),
                      "store schema version"));
     }
-    select->reset();
+    select.reset();
     // Databases created before drills were recorded lack the column.
-    auto has_drill = hasColumn(handle, "isolations", "drill");
-    if (!has_drill.ok()) return has_drill.error();
-    if (!*has_drill) {
+    SHADAN_ASSIGN_OR_RETURN(auto has_drill, hasColumn(handle, "isolations", "drill"));
+    if (!has_drill) {
       SHADAN_RETURN_IF_ERROR(
           sqliteExec(handle, "ALTER TABLE isolations ADD COLUMN drill INTEGER NOT NULL DEFAULT 0",
                      "add column isolations.drill"));
     }
     // Databases created before command ids could be forgotten lack the column: their ids are
     // kept (NULL), as before.
-    auto has_forget = hasColumn(handle, "seen_commands", "forget_after_ms");
-    if (!has_forget.ok()) return has_forget.error();
-    if (!*has_forget) {
+    SHADAN_ASSIGN_OR_RETURN(auto has_forget, hasColumn(handle, "seen_commands", "forget_after_ms"));
+    if (!has_forget) {
       SHADAN_RETURN_IF_ERROR(
           sqliteExec(handle, "ALTER TABLE seen_commands ADD COLUMN forget_after_ms INTEGER",
                      "add column seen_commands.forget_after_ms"));
     }
-    return txn->commit();
+    return txn.commit();
   };
   if (auto status = init(); !status.ok()) {
     return status.error().withContext("state database " + db_path.string());
@@ -277,13 +269,13 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
 Result<DesiredState> SqliteStateStore::load() {
   sqlite3* handle = db_.get();
   DesiredState state;
-  auto isolations =
+  SHADAN_ASSIGN_OR_RETURN(
+      auto isolations,
       SqliteStatement::prepare(handle,
                                "SELECT segment, profile, since_ms, expires_ms, origin, drill "
                                "FROM isolations ORDER BY segment, profile",
-                               "load isolations");
-  if (!isolations.ok()) return isolations.error();
-  SHADAN_RETURN_IF_ERROR(isolations->forEachRow([&](const SqliteStatement& row) -> Status {
+                               "load isolations"));
+  SHADAN_RETURN_IF_ERROR(isolations.forEachRow([&](const SqliteStatement& row) -> Status {
     ActiveIsolation active;
     active.isolation.segment = row.columnText(0);
     active.isolation.profile = row.columnText(1);
@@ -295,9 +287,9 @@ Result<DesiredState> SqliteStateStore::load() {
     return okStatus();
   }));
 
-  auto meta = SqliteStatement::prepare(handle, "SELECT key, value FROM meta", "load meta");
-  if (!meta.ok()) return meta.error();
-  SHADAN_RETURN_IF_ERROR(meta->forEachRow([&](const SqliteStatement& row) -> Status {
+  SHADAN_ASSIGN_OR_RETURN(
+      auto meta, SqliteStatement::prepare(handle, "SELECT key, value FROM meta", "load meta"));
+  SHADAN_RETURN_IF_ERROR(meta.forEachRow([&](const SqliteStatement& row) -> Status {
     const std::string key = row.columnText(0);
     const std::string value = row.columnText(1);
     if (key == "applied_ruleset_sha256") state.applied_ruleset_sha256 = value;
@@ -307,11 +299,12 @@ Result<DesiredState> SqliteStateStore::load() {
   }));
 
   // In key order (BINARY collation = byte order, the set's order): each insert appends.
-  auto seen = SqliteStatement::prepare(
-      handle, "SELECT command_id, forget_after_ms FROM seen_commands ORDER BY command_id",
-      "load seen commands");
-  if (!seen.ok()) return seen.error();
-  SHADAN_RETURN_IF_ERROR(seen->forEachRow([&](const SqliteStatement& row) -> Status {
+  SHADAN_ASSIGN_OR_RETURN(
+      auto seen,
+      SqliteStatement::prepare(
+          handle, "SELECT command_id, forget_after_ms FROM seen_commands ORDER BY command_id",
+          "load seen commands"));
+  SHADAN_RETURN_IF_ERROR(seen.forEachRow([&](const SqliteStatement& row) -> Status {
     const std::string_view id = row.columnView(0);
     if (!CommandIdSet::fits(id)) {
       return makeError(ErrorCode::kState, "stored command id of " + std::to_string(id.size()) +
@@ -322,10 +315,10 @@ Result<DesiredState> SqliteStateStore::load() {
     return okStatus();
   }));
 
-  auto gens = SqliteStatement::prepare(handle, "SELECT segment, gen FROM segment_gens",
-                                       "load segment gens");
-  if (!gens.ok()) return gens.error();
-  SHADAN_RETURN_IF_ERROR(gens->forEachRow([&](const SqliteStatement& row) -> Status {
+  SHADAN_ASSIGN_OR_RETURN(auto gens,
+                          SqliteStatement::prepare(handle, "SELECT segment, gen FROM segment_gens",
+                                                   "load segment gens"));
+  SHADAN_RETURN_IF_ERROR(gens.forEachRow([&](const SqliteStatement& row) -> Status {
     state.replay.segment_gens[row.columnText(0)] = row.columnInt64(1);
     return okStatus();
   }));
@@ -351,12 +344,11 @@ Status SqliteStateStore::rememberAck(int64_t seq, const std::string& envelope, i
                                      int64_t keep_ms) {
   Statements& st = *statements_;
   return unsynced([&]() -> Status {
-    auto txn = SqliteTransaction::begin(st.transaction);
-    if (!txn.ok()) return txn.error();
+    SHADAN_ASSIGN_OR_RETURN(auto txn, SqliteTransaction::begin(st.transaction));
     SHADAN_RETURN_IF_ERROR(
         st[Sql::kPutAck].bindInt64(1, seq).bindText(2, envelope).bindInt64(3, at_ms).run());
     SHADAN_RETURN_IF_ERROR(st[Sql::kDropOldAcks].bindInt64(1, at_ms - keep_ms).run());
-    return txn->commit();
+    return txn.commit();
   });
 }
 
@@ -374,11 +366,10 @@ Result<std::vector<StoredAck>> SqliteStateStore::recentAcks(int64_t since_ms, si
 }
 
 Status SqliteStateStore::save(const DesiredState& state) {
-  auto txn = SqliteTransaction::begin(statements_->transaction);
-  if (!txn.ok()) return txn.error();
+  SHADAN_ASSIGN_OR_RETURN(auto txn, SqliteTransaction::begin(statements_->transaction));
   // Whatever fails below, the transaction is rolled back and the stored state is untouched.
   SHADAN_RETURN_IF_ERROR(writeChanges(state));
-  SHADAN_RETURN_IF_ERROR(txn->commit());
+  SHADAN_RETURN_IF_ERROR(txn.commit());
   stored_ = state;
   return okStatus();
 }

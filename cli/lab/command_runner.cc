@@ -120,15 +120,11 @@ Result<CommandResult> ProcessCommandRunner::run(const std::vector<std::string>& 
   for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
   c_argv.push_back(nullptr);
 
-  auto in = makePipe();
-  if (!in.ok()) return in.error();
-  auto out = makePipe();
-  if (!out.ok()) return out.error();
-  auto err = makePipe();
-  if (!err.ok()) return err.error();
+  SHADAN_ASSIGN_OR_RETURN(auto in, makePipe());
+  SHADAN_ASSIGN_OR_RETURN(auto out, makePipe());
+  SHADAN_ASSIGN_OR_RETURN(auto err, makePipe());
   // The child writes its errno here if execvp fails; on success exec closes it (O_CLOEXEC).
-  auto exec_status = makePipe();
-  if (!exec_status.ok()) return exec_status.error();
+  SHADAN_ASSIGN_OR_RETURN(auto exec_status, makePipe());
 
   const pid_t pid = ::fork();
   if (pid < 0) return makeError(ErrorCode::kIo, "fork: " + errnoText(errno));
@@ -136,27 +132,27 @@ Result<CommandResult> ProcessCommandRunner::run(const std::vector<std::string>& 
     sigset_t empty;
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, nullptr);
-    if (::dup2(in->read.get(), STDIN_FILENO) < 0 || ::dup2(out->write.get(), STDOUT_FILENO) < 0 ||
-        ::dup2(err->write.get(), STDERR_FILENO) < 0) {
+    if (::dup2(in.read.get(), STDIN_FILENO) < 0 || ::dup2(out.write.get(), STDOUT_FILENO) < 0 ||
+        ::dup2(err.write.get(), STDERR_FILENO) < 0) {
       const int e = errno;
-      (void)!::write(exec_status->write.get(), &e, sizeof(e));
+      (void)!::write(exec_status.write.get(), &e, sizeof(e));
       ::_exit(127);
     }
     ::execvp(c_argv[0], c_argv.data());
     const int e = errno;
-    (void)!::write(exec_status->write.get(), &e, sizeof(e));
+    (void)!::write(exec_status.write.get(), &e, sizeof(e));
     ::_exit(127);
   }
 
   // Parent: drop the child's ends so end-of-file arrives when the child exits.
-  in->read.reset();
-  out->write.reset();
-  err->write.reset();
-  exec_status->write.reset();
+  in.read.reset();
+  out.write.reset();
+  err.write.reset();
+  exec_status.write.reset();
 
-  UniqueFd stdin_fd = std::move(in->write);
-  UniqueFd stdout_fd = std::move(out->read);
-  UniqueFd stderr_fd = std::move(err->read);
+  UniqueFd stdin_fd = std::move(in.write);
+  UniqueFd stdout_fd = std::move(out.read);
+  UniqueFd stderr_fd = std::move(err.read);
   setNonBlocking(stdin_fd.get());
   setNonBlocking(stdout_fd.get());
   setNonBlocking(stderr_fd.get());
@@ -200,27 +196,25 @@ Result<CommandResult> ProcessCommandRunner::run(const std::vector<std::string>& 
   }
   stdin_fd.reset();
 
-  auto exit_code = waitForChild(pid);
-  if (!exit_code.ok()) return exit_code.error();
+  SHADAN_ASSIGN_OR_RETURN(auto exit_code, waitForChild(pid));
 
   int exec_errno = 0;
-  if (::read(exec_status->read.get(), &exec_errno, sizeof(exec_errno)) ==
+  if (::read(exec_status.read.get(), &exec_errno, sizeof(exec_errno)) ==
       static_cast<ssize_t>(sizeof(exec_errno))) {
     return makeError(ErrorCode::kIo, "cannot run " + argv[0] + ": " + errnoText(exec_errno));
   }
-  result.exit_code = *exit_code;
+  result.exit_code = exit_code;
   return result;
 }
 
 Result<CommandResult> runChecked(CommandRunner& runner, const std::vector<std::string>& argv,
                                  const std::string& stdin_data) {
-  auto result = runner.run(argv, stdin_data);
-  if (!result.ok()) return result.error();
-  if (result->exit_code != 0) {
-    std::string detail = result->err.empty() ? result->out : result->err;
+  SHADAN_ASSIGN_OR_RETURN(auto result, runner.run(argv, stdin_data));
+  if (result.exit_code != 0) {
+    std::string detail = result.err.empty() ? result.out : result.err;
     while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
     return makeError(ErrorCode::kKernel, "`" + formatArgv(argv) + "` exited with " +
-                                             std::to_string(result->exit_code) +
+                                             std::to_string(result.exit_code) +
                                              (detail.empty() ? "" : ": " + detail));
   }
   return result;

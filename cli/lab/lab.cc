@@ -172,23 +172,20 @@ Result<LabEndpoint> parseEndpoint(const Json& value, const std::string& source,
   SHADAN_RETURN_IF_ERROR(
       checkObject(value, source, pointer, {"node", "ifname", "addresses"}, {"node"}));
   LabEndpoint endpoint;
-  auto node = getString(value, "node", source, pointer);
-  if (!node.ok()) return node.error();
-  endpoint.node = *node;
+  SHADAN_ASSIGN_OR_RETURN(auto node, getString(value, "node", source, pointer));
+  endpoint.node = node;
   if (value.contains("ifname")) {
-    auto ifname = getString(value, "ifname", source, pointer);
-    if (!ifname.ok()) return ifname.error();
-    if (!validIfname(*ifname)) {
+    SHADAN_ASSIGN_OR_RETURN(auto ifname, getString(value, "ifname", source, pointer));
+    if (!validIfname(ifname)) {
       return specError(source, pointer + "/ifname",
-                       "'" + *ifname + "' is not an interface name (1-15 of A-Za-z0-9_.-, not lo)");
+                       "'" + ifname + "' is not an interface name (1-15 of A-Za-z0-9_.-, not lo)");
     }
-    endpoint.ifname = *ifname;
+    endpoint.ifname = ifname;
   }
   if (value.contains("addresses")) {
-    auto texts = getStringArray(value, "addresses", source, pointer);
-    if (!texts.ok()) return texts.error();
-    for (size_t i = 0; i < texts->size(); ++i) {
-      auto address = LabAddress::parse((*texts)[i]);
+    SHADAN_ASSIGN_OR_RETURN(auto texts, getStringArray(value, "addresses", source, pointer));
+    for (size_t i = 0; i < texts.size(); ++i) {
+      auto address = LabAddress::parse(texts[i]);
       if (!address.ok()) {
         return specError(source, pointer + "/addresses/" + std::to_string(i),
                          address.error().message);
@@ -202,16 +199,14 @@ Result<LabEndpoint> parseEndpoint(const Json& value, const std::string& source,
 Result<LabRoute> parseRoute(const Json& value, const std::string& source,
                             const std::string& pointer) {
   SHADAN_RETURN_IF_ERROR(checkObject(value, source, pointer, {"to", "via"}, {"to", "via"}));
-  auto to = getString(value, "to", source, pointer);
-  if (!to.ok()) return to.error();
-  auto via_text = getString(value, "via", source, pointer);
-  if (!via_text.ok()) return via_text.error();
-  auto via = parseBareAddress(*via_text);
+  SHADAN_ASSIGN_OR_RETURN(auto to, getString(value, "to", source, pointer));
+  SHADAN_ASSIGN_OR_RETURN(auto via_text, getString(value, "via", source, pointer));
+  auto via = parseBareAddress(via_text);
   if (!via.ok()) return specError(source, pointer + "/via", via.error().message);
   LabRoute route;
   route.via = *via;
-  if (*to != "default") {
-    auto prefix = IpPrefix::parse(*to);
+  if (to != "default") {
+    auto prefix = IpPrefix::parse(to);
     if (!prefix.ok()) return specError(source, pointer + "/to", prefix.error().message);
     if (prefix->family() != via->family) {
       return specError(source, pointer + "/via", "address family differs from /to");
@@ -226,36 +221,33 @@ Result<LabNode> parseNode(const Json& value, const std::string& source,
   SHADAN_RETURN_IF_ERROR(checkObject(value, source, pointer, {"name", "role", "routes", "nftables"},
                                      {"name", "role"}));
   LabNode node;
-  auto name = getString(value, "name", source, pointer);
-  if (!name.ok()) return name.error();
-  if (!validNodeName(*name)) {
+  SHADAN_ASSIGN_OR_RETURN(auto name, getString(value, "name", source, pointer));
+  if (!validNodeName(name)) {
     return specError(source, pointer + "/name",
-                     "'" + *name + "' is not a node name (^[a-z][a-z0-9-]{0,14}$)");
+                     "'" + name + "' is not a node name (^[a-z][a-z0-9-]{0,14}$)");
   }
-  node.name = *name;
-  auto role = getString(value, "role", source, pointer);
-  if (!role.ok()) return role.error();
-  if (*role == "host") {
+  node.name = name;
+  SHADAN_ASSIGN_OR_RETURN(auto role, getString(value, "role", source, pointer));
+  if (role == "host") {
     node.role = LabRole::kHost;
-  } else if (*role == "gateway") {
+  } else if (role == "gateway") {
     node.role = LabRole::kGateway;
   } else {
     return specError(source, pointer + "/role",
-                     "must be \"host\" or \"gateway\", not '" + *role + "'");
+                     "must be \"host\" or \"gateway\", not '" + role + "'");
   }
   if (value.contains("routes")) {
     const Json& routes = value.at("routes");
     if (!routes.is_array()) return specError(source, pointer + "/routes", "must be an array");
     for (size_t i = 0; i < routes.size(); ++i) {
-      auto route = parseRoute(routes[i], source, pointer + "/routes/" + std::to_string(i));
-      if (!route.ok()) return route.error();
-      node.routes.push_back(*route);
+      SHADAN_ASSIGN_OR_RETURN(
+          auto route, parseRoute(routes[i], source, pointer + "/routes/" + std::to_string(i)));
+      node.routes.push_back(route);
     }
   }
   if (value.contains("nftables")) {
-    auto lines = getStringArray(value, "nftables", source, pointer);
-    if (!lines.ok()) return lines.error();
-    for (const std::string& line : *lines) node.nftables += line + "\n";
+    SHADAN_ASSIGN_OR_RETURN(auto lines, getStringArray(value, "nftables", source, pointer));
+    for (const std::string& line : lines) node.nftables += line + "\n";
   }
   return node;
 }
@@ -350,16 +342,15 @@ Result<LabAddress> LabAddress::parse(std::string_view text) {
     return makeError(ErrorCode::kParse,
                      "'" + std::string(text) + "' needs a prefix length (\"10.20.0.2/24\")");
   }
-  auto parsed = parseBareAddress(text.substr(0, slash));
-  if (!parsed.ok()) return parsed.error();
+  SHADAN_ASSIGN_OR_RETURN(auto parsed, parseBareAddress(text.substr(0, slash)));
   const std::string length_text(text.substr(slash + 1));
-  const int max = parsed->length;
+  const int max = parsed.length;
   if (length_text.empty() || length_text.size() > 3 ||
       length_text.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(length_text) > max || std::stoi(length_text) < 1) {
     return makeError(ErrorCode::kParse, "'" + std::string(text) + "' has an invalid prefix length");
   }
-  parsed->length = std::stoi(length_text);
+  parsed.length = std::stoi(length_text);
   return parsed;
 }
 
@@ -402,40 +393,34 @@ std::optional<LabAddress> LabSpec::firstAddress(std::string_view node, IpFamily 
 }
 
 Result<LabSpec> parseLabSpec(std::string_view json_text, const std::string& source) {
-  auto json = parseJsonRejectingDuplicates(json_text, source);
-  if (!json.ok()) return json.error();
+  SHADAN_ASSIGN_OR_RETURN(auto json, parseJsonRejectingDuplicates(json_text, source));
   SHADAN_RETURN_IF_ERROR(
-      checkObject(*json, source, "", {"name", "description", "nodes", "links"}, {"name", "nodes"}));
+      checkObject(json, source, "", {"name", "description", "nodes", "links"}, {"name", "nodes"}));
   LabSpec spec;
-  auto name = getString(*json, "name", source, "");
-  if (!name.ok()) return name.error();
-  if (name->empty()) return specError(source, "/name", "must not be empty");
-  spec.name = *name;
-  if (json->contains("description")) {
-    auto description = getString(*json, "description", source, "");
-    if (!description.ok()) return description.error();
-    spec.description = *description;
+  SHADAN_ASSIGN_OR_RETURN(auto name, getString(json, "name", source, ""));
+  if (name.empty()) return specError(source, "/name", "must not be empty");
+  spec.name = name;
+  if (json.contains("description")) {
+    SHADAN_ASSIGN_OR_RETURN(auto description, getString(json, "description", source, ""));
+    spec.description = description;
   }
-  const Json& nodes = json->at("nodes");
+  const Json& nodes = json.at("nodes");
   if (!nodes.is_array() || nodes.empty()) {
     return specError(source, "/nodes", "must be a non-empty array");
   }
   for (size_t i = 0; i < nodes.size(); ++i) {
-    auto node = parseNode(nodes[i], source, "/nodes/" + std::to_string(i));
-    if (!node.ok()) return node.error();
-    spec.nodes.push_back(std::move(*node));
+    SHADAN_ASSIGN_OR_RETURN(auto node, parseNode(nodes[i], source, "/nodes/" + std::to_string(i)));
+    spec.nodes.push_back(std::move(node));
   }
-  if (json->contains("links")) {
-    const Json& links = json->at("links");
+  if (json.contains("links")) {
+    const Json& links = json.at("links");
     if (!links.is_array()) return specError(source, "/links", "must be an array");
     for (size_t i = 0; i < links.size(); ++i) {
       const std::string pointer = "/links/" + std::to_string(i);
       SHADAN_RETURN_IF_ERROR(checkObject(links[i], source, pointer, {"a", "b"}, {"a", "b"}));
-      auto a = parseEndpoint(links[i].at("a"), source, pointer + "/a");
-      if (!a.ok()) return a.error();
-      auto b = parseEndpoint(links[i].at("b"), source, pointer + "/b");
-      if (!b.ok()) return b.error();
-      spec.links.push_back(LabLink{std::move(*a), std::move(*b)});
+      SHADAN_ASSIGN_OR_RETURN(auto a, parseEndpoint(links[i].at("a"), source, pointer + "/a"));
+      SHADAN_ASSIGN_OR_RETURN(auto b, parseEndpoint(links[i].at("b"), source, pointer + "/b"));
+      spec.links.push_back(LabLink{std::move(a), std::move(b)});
     }
   }
   SHADAN_RETURN_IF_ERROR(validateSpec(spec, source));
@@ -498,8 +483,7 @@ Lab::~Lab() {
 std::string Lab::nsName(std::string_view node) const { return prefix() + std::string(node); }
 
 Status Lab::run(const std::vector<std::string>& argv, const std::string& stdin_data) {
-  auto result = runChecked(runner_, argv, stdin_data);
-  if (!result.ok()) return result.error();
+  SHADAN_RETURN_IF_ERROR(runChecked(runner_, argv, stdin_data));
   return okStatus();
 }
 

@@ -73,17 +73,17 @@ bool waitFor(int fd, short events, Clock::time_point deadline) {
 }
 
 Result<UniqueFd> listenIn(const std::string& ns, const SockAddr& address) {
-  auto fd = socketInNetns(ns, address.family(), SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (!fd.ok()) return fd.error();
+  SHADAN_ASSIGN_OR_RETURN(auto fd,
+                          socketInNetns(ns, address.family(), SOCK_STREAM | SOCK_NONBLOCK, 0));
   const int one = 1;
-  ::setsockopt(fd->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (address.family() == AF_INET6) {
-    ::setsockopt(fd->get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   }
-  if (::bind(fd->get(), address.get(), address.length) != 0) {
+  if (::bind(fd.get(), address.get(), address.length) != 0) {
     return makeError(ErrorCode::kIo, errnoText("bind listener in netns " + ns));
   }
-  if (::listen(fd->get(), 8) != 0) {
+  if (::listen(fd.get(), 8) != 0) {
     return makeError(ErrorCode::kIo, errnoText("listen in netns " + ns));
   }
   return fd;
@@ -147,33 +147,29 @@ bool sameAddress(const sockaddr_storage& from, const SockAddr& expected) {
 Result<bool> tcpConnect(const std::string& from_ns, const std::string& to_ns,
                         const std::string& to_addr, uint16_t port,
                         std::chrono::milliseconds timeout) {
-  auto target = makeSockAddr(to_addr, port);
-  if (!target.ok()) return target.error();
-  auto listener = listenIn(to_ns, *target);
-  if (!listener.ok()) return listener.error();
-  target->setPort(boundPort(listener->get()));
+  SHADAN_ASSIGN_OR_RETURN(auto target, makeSockAddr(to_addr, port));
+  SHADAN_ASSIGN_OR_RETURN(auto listener, listenIn(to_ns, target));
+  target.setPort(boundPort(listener.get()));
 
-  auto client = socketInNetns(from_ns, target->family(), SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (!client.ok()) return client.error();
+  SHADAN_ASSIGN_OR_RETURN(auto client,
+                          socketInNetns(from_ns, target.family(), SOCK_STREAM | SOCK_NONBLOCK, 0));
   const auto deadline = Clock::now() + timeout;
-  if (!connectBy(client->get(), *target, deadline)) return false;
-  return acceptBy(listener->get(), deadline).valid();
+  if (!connectBy(client.get(), target, deadline)) return false;
+  return acceptBy(listener.get(), deadline).valid();
 }
 
 Result<bool> icmpEcho(const std::string& from_ns, const std::string& to_addr,
                       std::chrono::milliseconds timeout) {
-  auto target = makeSockAddr(to_addr, 0);
-  if (!target.ok()) return target.error();
-  const bool v6 = target->family() == AF_INET6;
-  auto fd = socketInNetns(from_ns, target->family(), SOCK_RAW | SOCK_NONBLOCK,
-                          v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP});
-  if (!fd.ok()) return fd.error();
+  SHADAN_ASSIGN_OR_RETURN(auto target, makeSockAddr(to_addr, 0));
+  const bool v6 = target.family() == AF_INET6;
+  SHADAN_ASSIGN_OR_RETURN(auto fd, socketInNetns(from_ns, target.family(), SOCK_RAW | SOCK_NONBLOCK,
+                                                 v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP}));
   if (v6) {
     // Only echo replies reach this socket; the kernel fills in the ICMPv6 checksum.
     icmp6_filter filter;
     ICMP6_FILTER_SETBLOCKALL(&filter);
     ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
-    ::setsockopt(fd->get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter));
+    ::setsockopt(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter));
   }
 
   // Identifier from the pid, sequence from a process-wide counter: concurrent probes (threads,
@@ -193,7 +189,7 @@ Result<bool> icmpEcho(const std::string& from_ns, const std::string& to_addr,
     packet[2] = static_cast<uint8_t>(checksum >> 8);
     packet[3] = static_cast<uint8_t>(checksum & 0xff);
   }
-  if (::sendto(fd->get(), packet.data(), packet.size(), 0, target->get(), target->length) < 0) {
+  if (::sendto(fd.get(), packet.data(), packet.size(), 0, target.get(), target.length) < 0) {
     // No route, or a local reject: the echo cannot leave, which is "not reachable".
     if (errno == ENETUNREACH || errno == EHOSTUNREACH || errno == EPERM || errno == EACCES) {
       return false;
@@ -203,10 +199,10 @@ Result<bool> icmpEcho(const std::string& from_ns, const std::string& to_addr,
 
   const auto deadline = Clock::now() + timeout;
   uint8_t buffer[2048];
-  while (waitFor(fd->get(), POLLIN, deadline)) {
+  while (waitFor(fd.get(), POLLIN, deadline)) {
     sockaddr_storage from{};
     socklen_t from_length = sizeof(from);
-    const ssize_t n = ::recvfrom(fd->get(), buffer, sizeof(buffer), 0,
+    const ssize_t n = ::recvfrom(fd.get(), buffer, sizeof(buffer), 0,
                                  reinterpret_cast<sockaddr*>(&from), &from_length);
     if (n < 0) continue;
     size_t offset = 0;
@@ -221,7 +217,7 @@ Result<bool> icmpEcho(const std::string& from_ns, const std::string& to_addr,
     const uint16_t reply_id = static_cast<uint16_t>(icmp[4] << 8 | icmp[5]);
     const uint16_t reply_sequence = static_cast<uint16_t>(icmp[6] << 8 | icmp[7]);
     if (icmp[0] == reply_type && reply_id == id && reply_sequence == sequence &&
-        sameAddress(from, *target)) {
+        sameAddress(from, target)) {
       return true;
     }
   }
@@ -237,21 +233,19 @@ EstablishedFlow::EstablishedFlow(std::string from_ns, std::string to_ns, std::st
 
 Status EstablishedFlow::open(std::chrono::milliseconds timeout) {
   if (isOpen()) detail::resultAccessFailure("EstablishedFlow::open twice");
-  auto target = makeSockAddr(to_addr_, port_);
-  if (!target.ok()) return target.error();
-  auto listener = listenIn(to_ns_, *target);
-  if (!listener.ok()) return listener.error();
-  target->setPort(boundPort(listener->get()));
-  auto client = socketInNetns(from_ns_, target->family(), SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (!client.ok()) return client.error();
+  SHADAN_ASSIGN_OR_RETURN(auto target, makeSockAddr(to_addr_, port_));
+  SHADAN_ASSIGN_OR_RETURN(auto listener, listenIn(to_ns_, target));
+  target.setPort(boundPort(listener.get()));
+  SHADAN_ASSIGN_OR_RETURN(auto client,
+                          socketInNetns(from_ns_, target.family(), SOCK_STREAM | SOCK_NONBLOCK, 0));
   const auto deadline = Clock::now() + timeout;
   const std::string path = from_ns_ + " -> " + to_addr_ + " (" + to_ns_ + ")";
-  if (!connectBy(client->get(), *target, deadline)) {
+  if (!connectBy(client.get(), target, deadline)) {
     return makeError(ErrorCode::kUnavailable, "cannot open flow " + path);
   }
-  UniqueFd server = acceptBy(listener->get(), deadline);
+  UniqueFd server = acceptBy(listener.get(), deadline);
   if (!server.valid()) return makeError(ErrorCode::kUnavailable, "flow not accepted: " + path);
-  client_ = std::move(*client);
+  client_ = std::move(client);
   server_ = std::move(server);
   return okStatus();
 }

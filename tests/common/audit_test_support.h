@@ -25,10 +25,9 @@ class RecordingFileSystem : public PosixLogFileSystem {
   bool fail_syncs = false;
 
   Result<std::unique_ptr<WritableLogFile>> openForAppend(const std::string& path) override {
-    auto inner = PosixLogFileSystem::openForAppend(path);
-    if (!inner.ok()) return inner.error();
+    SHADAN_ASSIGN_OR_RETURN(auto inner, PosixLogFileSystem::openForAppend(path));
     return std::unique_ptr<WritableLogFile>(
-        new Recorded(std::move(*inner), std::filesystem::path(path).filename().string(), *this));
+        new Recorded(std::move(inner), std::filesystem::path(path).filename().string(), *this));
   }
 
  private:

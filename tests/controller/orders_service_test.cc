@@ -68,9 +68,8 @@ class OrdersServiceTest : public ::testing::Test {
       auto payload = base64Decode(approval["payload"].get<std::string>()).value();
       const std::string body(payload.begin(), payload.end());
       auto sig = key.sign(dssePae(approval["payloadType"].get<std::string>(), body)).value();
-      auto progress =
-          service_->addApprovalSignature(sato_, approval_id, key.keyId(), base64Encode(sig));
-      if (!progress.ok()) return progress.error();
+      SHADAN_RETURN_IF_ERROR(
+          service_->addApprovalSignature(sato_, approval_id, key.keyId(), base64Encode(sig)));
       return okStatus();
     }
     return makeError(ErrorCode::kNotFound, "no pending approval " + approval_id);

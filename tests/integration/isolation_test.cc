@@ -302,9 +302,8 @@ TEST_F(IsolationTest, TransactionFailingHalfWayLeavesTheRulesetByteIdentical) {
   // A full table replacement the kernel would take, followed by a command it refuses (ENOENT):
   // the batch is one transaction, so none of it may land.
   auto status = runInNetns(ns("gw"), []() -> Status {
-    auto backend = NftablesBackend::create();
-    if (!backend.ok()) return backend.error();
-    auto applied = (*backend)->apply(
+    SHADAN_ASSIGN_OR_RETURN(auto backend, NftablesBackend::create());
+    auto applied = backend->apply(
         "add table inet shadan\ndelete table inet shadan\n"
         "table inet shadan { chain forward { type filter hook forward priority -150; "
         "policy accept; } }\n"
