@@ -101,7 +101,10 @@ class Command {
   // Hands `request` to the daemon serving the state directory, or carries it out in-process
   // when none runs. A daemon that is still starting holds the lock without listening yet: wait
   // for it (bounded) rather than report "busy".
-  Result<nlohmann::json> dispatch(const Context& context, const ControlRequest& request) const {
+  Result<nlohmann::json> dispatch(const Context& context, ControlRequest request) const {
+    // The daemon refuses a request made with another policy or for another gateway than its own.
+    request.gateway = context.gateway;
+    request.policy_sha256 = context.loaded.policy.source_sha256;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
       SHADAN_ASSIGN_OR_RETURN(auto answer, env_.ask_daemon(*options_.state_dir, request));
@@ -131,12 +134,26 @@ class Command {
       doc["kernel"] = {{"state", "unknown"}, {"error", firewall.error().message}};
       return doc;
     }
+    // One gateway, one writer: a change waits for another command's and is refused while
+    // another agent (a daemon on another state directory) owns this gateway.
+    std::shared_ptr<void> claim;
+    if (request.op != "status" && request.op != "verify") {
+      auto claimed = env_.claim_gateway();
+      if (!claimed.ok()) {
+        return Error{claimed.error().code,
+                     claimed.error().message + "; this command's state directory is " +
+                         *options_.state_dir +
+                         ": give the owner's --state-dir to hand the command to it"};
+      }
+      claim = std::move(claimed).value();
+    }
     SHADAN_ASSIGN_OR_RETURN(auto routes, env_.open_routes());
     SHADAN_ASSIGN_OR_RETURN(auto conntrack, env_.open_conntrack());
     SHADAN_ASSIGN_OR_RETURN(auto audit, env_.open_audit(*options_.state_dir, context.gateway));
-    AgentCore core(context.loaded.policy, context.gateway,
-                   AgentCoreDeps{store, **firewall, *routes, *conntrack, *audit.sink, *env_.clock,
-                                 hostName(), SHADAN_VERSION});
+    AgentCore core(
+        context.loaded.policy, context.gateway,
+        AgentCoreDeps{store, **firewall, *routes, *conntrack, *audit.sink, *env_.clock, hostName(),
+                      SHADAN_VERSION, agentOwnerMark(context.gateway, *options_.state_dir)});
     SHADAN_RETURN_IF_ERROR(core.load());
     if (options_.trust) {
       SHADAN_ASSIGN_OR_RETURN(auto trust, loadTrustFile(*options_.trust));

@@ -49,7 +49,8 @@ enum AgentExitCode : int {
   kExitUsage = 2,     // bad command line
   kExitRejected = 3,  // the request is invalid for this policy: bad policy, unknown gateway,
                       // segment or profile, a segment this gateway does not border
-  kExitBusy = 4,      // another process holds the state directory
+  kExitBusy = 4,      // another process holds the state directory, or another agent owns the
+                      // gateway (its daemon runs, or its owner mark is on the table)
 };
 
 struct AgentEnvironment {
@@ -71,6 +72,10 @@ struct AgentEnvironment {
   std::function<Result<std::optional<nlohmann::json>>(const std::filesystem::path& state_dir,
                                                       const ControlRequest& request)>
       ask_daemon;
+  // Takes this network namespace's gateway lock (agents/dataplane/gateway_owner.h) for one
+  // change; kUnavailable, naming the owner, while another agent process writes the gateway.
+  // The lock is held until the returned handle is released.
+  std::function<Result<std::shared_ptr<void>>()> claim_gateway;
   std::function<int(const DaemonOptions&)> run_daemon;
   const Clock* clock = nullptr;
   std::ostream* out = nullptr;

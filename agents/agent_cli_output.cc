@@ -5,20 +5,43 @@ namespace shadan::agent {
 void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& options,
                        std::ostream& out, std::ostream& err) {
   const bool changed = answer.value("changed", false);
-  const std::string subject =
-      options.all ? std::string("all segments")
-                  : options.positional[0] +
-                        (options.profile ? " (" + *options.profile + ")" : std::string());
+  const bool repaired = answer.value("repaired", false);
   const std::string gateway = answer.value("gateway", "");
-  if (options.command == "isolate") {
-    out << (changed ? "isolated " : "already isolated ") << subject << " on " << gateway << "\n";
+  // What the agent did, from its answer: apply-file's action and segment come from the signed
+  // file, not from the command line.
+  const std::string action = answer.value("action", options.command);
+  std::string subject;
+  if (options.all) {
+    subject = "all segments";
+  } else if (answer.contains("segment") && answer["segment"].is_string()) {
+    subject = answer["segment"].get<std::string>();
+    const std::string profile = answer.value("profile", "");
+    if (!profile.empty() && profile != "*" &&
+        (options.profile || options.command == "apply-file")) {
+      subject += " (" + profile + ")";
+    }
   } else {
-    out << (changed ? "restored " : "nothing to restore for ") << subject << " on " << gateway
-        << "\n";
+    subject = options.positional.empty() ? std::string("-") : options.positional[0];
+    if (options.profile) subject += " (" + *options.profile + ")";
+  }
+  if (action == "isolate") {
+    out << (repaired  ? "repaired: isolated "
+            : changed ? "isolated "
+                      : "already isolated ")
+        << subject << " on " << gateway << "\n";
+    if (repaired) {
+      out << "the state already held this isolation but the kernel did not (table missing or "
+             "altered); it is applied again\n";
+    }
+  } else {
+    out << (repaired  ? "repaired: restored "
+            : changed ? "restored "
+                      : "nothing to restore for ")
+        << subject << " on " << gateway << "\n";
   }
   for (const auto& isolation : answer.value("isolations", nlohmann::json::array())) {
-    if (isolation.contains("expires") && isolation["segment"] == options.positional.at(0) &&
-        options.command == "isolate") {
+    if (isolation.contains("expires") && answer.contains("segment") &&
+        isolation["segment"] == answer["segment"] && action == "isolate") {
       out << "restores itself at " << isolation["expires"].get<std::string>() << " ("
           << isolation["profile"].get<std::string>() << ")\n";
     }

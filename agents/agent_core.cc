@@ -172,8 +172,23 @@ std::vector<Isolation> AgentCore::dropExpired(DesiredState& state) const {
 }
 
 Result<EnforceReport> AgentCore::applyDesired(const DesiredState& state) {
-  SHADAN_ASSIGN_OR_RETURN(auto plan, planGateway(policy_, gateway_id_, state.isolationPairs()));
+  SHADAN_ASSIGN_OR_RETURN(
+      auto plan, planGateway(policy_, gateway_id_, state.isolationPairs(), deps_.owner_mark));
   return enforcer_.enforce(plan);
+}
+
+Status AgentCore::checkTableOwner() {
+  if (deps_.owner_mark.empty()) return okStatus();
+  SHADAN_ASSIGN_OR_RETURN(auto table, firewall_.readTable());
+  const std::string mark = ownerMarkOf(table.listing);
+  // No mark: no table, or one written before marks existed; both are ours to write.
+  if (mark.empty() || mark == deps_.owner_mark) return okStatus();
+  return makeError(
+      ErrorCode::kUnavailable,
+      "table inet shadan on this gateway belongs to another agent (its owner mark: \"" + mark +
+          "\"; this agent: \"" + deps_.owner_mark +
+          "\"): use that agent's --state-dir; to hand the gateway over, restore --all "
+          "there first (or delete the table: nft delete table inet shadan)");
 }
 
 std::optional<Error> AgentCore::checkLockout(std::optional<nlohmann::json>& foreign_ruleset,
@@ -265,10 +280,13 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
                                                std::vector<Isolation> expired,
                                                const Action& action) {
   // Plan first: a state the policy cannot express is refused before anything is written.
-  auto plan = planGateway(policy_, gateway_id_, next.isolationPairs());
+  auto plan = planGateway(policy_, gateway_id_, next.isolationPairs(), deps_.owner_mark);
   if (!plan.ok()) return rejected(action, plan.error());
 
   ChangeResult result;
+  result.action = actionName(action.kind);
+  result.isolation = action.isolation;
+  if (Status owned = checkTableOwner(); !owned.ok()) return rejected(action, owned.error());
   // Read by the lockout check, and again by the conntrack step if it had to.
   std::optional<nlohmann::json> foreign_ruleset;
   if (action.kind == ActionKind::kIsolate && changed) {
@@ -319,9 +337,11 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   }
   desired_ = std::move(next);
 
-  // Audit: the entry an ack points at.
+  // Audit: the entry an ack points at. Nothing to change in the state but a kernel that did not
+  // hold it (our table gone or altered) is a repair, and says so.
+  const bool repaired = !changed && report->before.sha256 != report->after.sha256;
   AuditEvent applied = baseEvent("applied", action);
-  applied.outcome = changed ? "ok" : "unchanged";
+  applied.outcome = changed ? "ok" : repaired ? "repaired" : "unchanged";
   applied.what->ruleset_before = report->before.sha256;
   applied.what->ruleset_after = report->after.sha256;
   nlohmann::json detail = nlohmann::json::object();
@@ -341,6 +361,7 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   }
 
   result.changed = changed;
+  result.repaired = repaired;
   result.state = desired_;
   result.report = std::move(report).value();
   result.expired = std::move(expired);
@@ -543,7 +564,8 @@ Result<RepairResult> AgentCore::reconcile(bool force, const RepairTrigger& trigg
 }
 
 Status AgentCore::resyncRoutes(const std::string& reason) {
-  SHADAN_ASSIGN_OR_RETURN(auto plan, planGateway(policy_, gateway_id_, desired_.isolationPairs()));
+  SHADAN_ASSIGN_OR_RETURN(
+      auto plan, planGateway(policy_, gateway_id_, desired_.isolationPairs(), deps_.owner_mark));
   SHADAN_ASSIGN_OR_RETURN(auto before, routes_.list());
   std::vector<IpPrefix> desired = plan.blackhole_routes;
   std::sort(desired.begin(), desired.end());

@@ -57,10 +57,15 @@ struct RestoreRequest {
 
 struct ChangeResult {
   bool changed = false;  // the desired state changed (false: it was already so; re-applied)
-  DesiredState state;    // after the change
-  EnforceReport report;  // the kernel before and after
-  std::vector<Isolation> expired;     // isolations removed because their deadline passed
-  std::vector<std::string> warnings;  // e.g. lockout-check findings, audit trouble
+  // The desired state was already so, but the kernel did not hold it (our table was missing or
+  // altered) and applying it again changed the kernel.
+  bool repaired = false;
+  std::string action;                  // "isolate", "restore", ... (audit `what.action`)
+  std::optional<Isolation> isolation;  // the (segment, profile) it was about, when one
+  DesiredState state;                  // after the change
+  EnforceReport report;                // the kernel before and after
+  std::vector<Isolation> expired;      // isolations removed because their deadline passed
+  std::vector<std::string> warnings;   // e.g. lockout-check findings, audit trouble
   size_t conntrack_deleted = 0;
   std::optional<AuditReceipt> audit;  // the entry recording the outcome
 };
@@ -105,6 +110,10 @@ struct AgentCoreDeps {
   const Clock& clock;
   std::string host;     // for the audit trail's `where`
   std::string version;  // ditto
+  // This agent's owner mark (ownerMark in agents/planner/planner.h), written into the table it
+  // applies. With a mark set, a change or start refuses a table that carries another agent's
+  // mark. Empty: no mark written, none checked.
+  std::string owner_mark = {};
 };
 
 // The outcome of one signed order: the ack to send back (signed by the agent key), and what
@@ -269,6 +278,8 @@ class AgentCore {
   // The prefixes of `segments`' (non-default) segments.
   std::vector<IpPrefix> prefixesOf(const std::vector<Isolation>& isolations) const;
   Result<EnforceReport> applyDesired(const DesiredState& state);
+  // One gateway, one owner: refuses when our table carries another agent's owner mark.
+  Status checkTableOwner();
   // Drops isolations whose deadline is at or before now; returns what was dropped.
   std::vector<Isolation> dropExpired(DesiredState& state) const;
 

@@ -36,7 +36,9 @@ nlohmann::json changeAnswer(const AgentCore& core, const std::string& command,
   nlohmann::json answer = {{"ok", true},
                            {"command", command},
                            {"gateway", core.gatewayId()},
-                           {"changed", result.changed},
+                           {"changed", result.changed || result.repaired},
+                           {"repaired", result.repaired},
+                           {"action", result.action},
                            {"isolations", isolationsJson(result.state)},
                            {"expired", pairsJson(result.expired)},
                            {"ruleset_sha256_before", result.report.before.sha256},
@@ -45,6 +47,10 @@ nlohmann::json changeAnswer(const AgentCore& core, const std::string& command,
                            {"blackhole_routes", routes},
                            {"conntrack_deleted", result.conntrack_deleted},
                            {"warnings", result.warnings}};
+  if (result.isolation) {
+    answer["segment"] = result.isolation->segment;
+    answer["profile"] = result.isolation->profile;
+  }
   if (result.audit) {
     answer["audit"] = {{"log_seq", result.audit->log_seq},
                        {"entry_hash", result.audit->entry_hash}};
@@ -97,6 +103,8 @@ nlohmann::json ControlRequest::toJson() const {
   if (envelope) doc["envelope"] = *envelope;
   if (command) doc["command"] = *command;
   if (reason) doc["reason"] = *reason;
+  if (gateway) doc["gateway"] = *gateway;
+  if (policy_sha256) doc["policy_sha256"] = *policy_sha256;
   return doc;
 }
 
@@ -108,8 +116,9 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     return makeError(ErrorCode::kInvalidArgument, "control request: " + why);
   };
   if (!doc.is_object()) return bad("not a JSON object");
-  static const std::set<std::string> kKnown = {"op",    "segment",  "profile", "ttl_ms", "all",
-                                               "drill", "envelope", "command", "reason"};
+  static const std::set<std::string> kKnown = {"op",     "segment", "profile",      "ttl_ms",
+                                               "all",    "drill",   "envelope",     "command",
+                                               "reason", "gateway", "policy_sha256"};
   for (const auto& [key, value] : doc.items()) {
     if (!kKnown.count(key)) return bad("unknown field " + quoteForMessage(key));
   }
@@ -136,6 +145,21 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
       return bad(std::string("\"") + key + "\" must be a non-empty string of at most " +
                  std::to_string(kMaxRefusalReasonBytes) + " bytes");
     }
+  }
+  if (doc.contains("gateway")) {
+    if (!doc["gateway"].is_string() || doc["gateway"].get<std::string>().empty() ||
+        doc["gateway"].get<std::string>().size() > 64) {
+      return bad("\"gateway\" must be a non-empty string of at most 64 bytes");
+    }
+    request.gateway = doc["gateway"].get<std::string>();
+  }
+  if (doc.contains("policy_sha256")) {
+    const auto& digest = doc["policy_sha256"];
+    if (!digest.is_string() || digest.get<std::string>().size() != 64 ||
+        digest.get<std::string>().find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return bad("\"policy_sha256\" must be 64 lower-case hex digits");
+    }
+    request.policy_sha256 = digest.get<std::string>();
   }
   if (doc.contains("command")) request.command = doc["command"].get<std::string>();
   if (doc.contains("reason")) request.reason = doc["reason"].get<std::string>();
@@ -221,6 +245,26 @@ std::optional<Error> answerError(const nlohmann::json& answer) {
 
 nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& request,
                                     const std::string& origin) {
+  // One writer, one policy: a command started for another gateway or with another policy file
+  // than this agent runs would be judged against the wrong policy ("unknown segment" for a
+  // segment its own file defines). Say what differs instead.
+  if (request.gateway && *request.gateway != core.gatewayId()) {
+    return errorAnswer(
+        request.op, makeError(ErrorCode::kInvalidArgument,
+                              "the agent on this state directory is gateway \"" + core.gatewayId() +
+                                  "\", not \"" + *request.gateway + "\""));
+  }
+  if (request.policy_sha256 && !core.policy().source_sha256.empty() &&
+      *request.policy_sha256 != core.policy().source_sha256) {
+    return errorAnswer(
+        request.op,
+        makeError(ErrorCode::kInvalidArgument,
+                  "the agent on this state directory runs another policy (\"" + core.policy().name +
+                      "\", sha256 " + core.policy().source_sha256.substr(0, 16) +
+                      "...) than --policy gave (sha256 " + request.policy_sha256->substr(0, 16) +
+                      "...): give the daemon's policy file, or reload the daemon with the new one "
+                      "(systemctl reload shadan-agent, or SIGHUP)"));
+  }
   if (request.op == "status") return statusAnswer(core);
   if (request.op == "refused") {
     // A local command refused before it could be handled (its policy file did not load): on

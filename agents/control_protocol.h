@@ -14,6 +14,8 @@
 //           {"op": "verify", "envelope": "<text>"} | {"op": "apply_file", "envelope": "<text>"}
 //           {"op": "refused", "command": "isolate", "reason": "..."}  (audit a local command
 //            refused before it could be handled, e.g. its --policy did not load)
+//           any op may carry "gateway" and "policy_sha256": the asking command's --gateway and
+//           the SHA-256 of its --policy file; the daemon refuses a request that differs
 // Answer:   {"ok": true, "command": "isolate", "gateway": "gw", "changed": true, ...}
 //           {"ok": false, "command": "...", "error": {"code": "not_found", "message": "..."}}
 
@@ -41,6 +43,11 @@ struct ControlRequest {
   std::optional<std::string> envelope;  // verify, apply_file: the envelope file's text
   std::optional<std::string> command;   // refused: the local command that was refused
   std::optional<std::string> reason;    // refused: why
+  // Any op: what the asking command was started with. The daemon refuses a request made for
+  // another gateway or with another policy than its own (one writer, one policy): a command
+  // run with a different --policy would otherwise be judged against the daemon's policy.
+  std::optional<std::string> gateway;
+  std::optional<std::string> policy_sha256;  // SHA-256 of the policy file's bytes
 
   nlohmann::json toJson() const;
 };

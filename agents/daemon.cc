@@ -18,6 +18,7 @@
 #include "agents/control_client.h"
 #include "agents/control_protocol.h"
 #include "agents/controller_link.h"
+#include "agents/dataplane/gateway_owner.h"
 #include "agents/dataplane/netlink_conntrack_backend.h"
 #include "agents/dataplane/netlink_route_backend.h"
 #include "agents/dataplane/nft_monitor.h"
@@ -453,6 +454,15 @@ class Daemon {
 
 }  // namespace
 
+std::string agentOwnerMark(const std::string& gateway, const std::filesystem::path& state_dir) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(state_dir, ec);
+  if (ec) absolute = state_dir;
+  std::string text = absolute.lexically_normal().string();
+  while (text.size() > 1 && text.back() == '/') text.pop_back();
+  return ownerMark(gateway, text);
+}
+
 int runDaemon(const DaemonOptions& options, std::ostream& err) {
   auto log = logger("agent");
   const auto die = [&](const Error& error, int code) {
@@ -485,6 +495,12 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
     if (store.ok()) log->info("event=state_lock_taken state_dir={}", options.state_dir.string());
   }
   if (!store.ok()) return die(store.error(), store.error().code == ErrorCode::kUnavailable ? 4 : 1);
+  // One gateway, one writer: a daemon on another state directory already owning this network
+  // namespace's table is a refusal at once (two daemons would undo each other's rules as
+  // foreign changes); a local command's change is waited for.
+  auto gateway_lock =
+      GatewayLock::acquire(kOwnedTable, GatewayLock::Role::kDaemon, options.state_lock_wait);
+  if (!gateway_lock.ok()) return die(gateway_lock.error(), 4);
   auto firewall = NftablesBackend::create();
   if (!firewall.ok()) return die(firewall.error(), 1);
   auto routes = NetlinkRouteBackend::create();
@@ -516,7 +532,7 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
   AgentCore core(loaded->policy, options.gateway,
                  AgentCoreDeps{**store, **firewall, **routes, **conntrack, *sink, clock, host,
-                               SHADAN_VERSION});
+                               SHADAN_VERSION, agentOwnerMark(options.gateway, options.state_dir)});
   // Fail-closed start: the persisted isolations are in the kernel before we say we are ready
   // and before we listen to anyone.
   std::optional<Trust> trust;

@@ -7,6 +7,7 @@
 #include "agents/agent_cli.h"
 #include "agents/control_client.h"
 #include "agents/daemon.h"
+#include "agents/dataplane/gateway_owner.h"
 #include "agents/dataplane/netlink_conntrack_backend.h"
 #include "agents/dataplane/netlink_route_backend.h"
 #include "agents/dataplane/nftables_backend.h"
@@ -46,6 +47,13 @@ int main(int argc, char** argv) {
   };
   env.ask_daemon = [](const std::filesystem::path& dir, const ControlRequest& request) {
     return askDaemon(controlSocketPath(dir), request);
+  };
+  env.claim_gateway = []() -> Result<std::shared_ptr<void>> {
+    // A local command holds the lock for one change; another command's change is waited for.
+    SHADAN_ASSIGN_OR_RETURN(
+        auto lock,
+        GatewayLock::acquire(kOwnedTable, GatewayLock::Role::kCommand, std::chrono::seconds(5)));
+    return std::shared_ptr<void>(std::make_shared<GatewayLock>(std::move(lock)));
   };
   env.run_daemon = [](const DaemonOptions& options) { return runDaemon(options, std::cerr); };
   env.clock = &clock;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/policy_parser.h"
+#include "common/sha256.h"
 #include "common/strict_json.h"
 
 namespace shadan {
@@ -58,7 +59,9 @@ const Segment* Policy::defaultSegment() const {
 Result<LoadedPolicy> parsePolicy(std::string_view json_text, std::string_view source) {
   auto document = parseStrictJson(json_text, source, kMaxPolicyBytes);
   if (!document.ok()) return makeError(ErrorCode::kPolicy, document.error().message);
-  return policy_detail::PolicyParser(source).parse(*document);
+  SHADAN_ASSIGN_OR_RETURN(auto loaded, policy_detail::PolicyParser(source).parse(*document));
+  loaded.policy.source_sha256 = sha256Hex(json_text);
+  return loaded;
 }
 
 Result<LoadedPolicy> loadPolicyFile(const std::filesystem::path& path) {

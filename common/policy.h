@@ -86,6 +86,9 @@ struct AgentOptions {
 struct Policy {
   int format_version = kPolicyFormatVersion;
   std::string name;
+  // Hex SHA-256 of the bytes the policy was parsed from: tells two files apart (one agent, one
+  // policy) where names and paths cannot.
+  std::string source_sha256;
   std::map<std::string, Segment> segments;
   std::map<std::string, Gateway> gateways;
   std::vector<ManagementRule> always_allow;

@@ -1,10 +1,13 @@
 #include "agents/planner/planner.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <optional>
 #include <set>
 #include <utility>
+
+#include "common/sha256.h"
 
 namespace shadan::agent {
 namespace {
@@ -337,7 +340,8 @@ std::string renderChain(std::string_view name, std::string_view loopback,
 }  // namespace
 
 Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway_id,
-                                  const std::vector<Isolation>& isolations) {
+                                  const std::vector<Isolation>& isolations,
+                                  std::string_view owner_mark) {
   const auto gateway_it = policy.gateways.find(std::string(gateway_id));
   if (gateway_it == policy.gateways.end()) {
     return makeError(ErrorCode::kNotFound, "unknown gateway \"" + std::string(gateway_id) + "\"");
@@ -378,12 +382,39 @@ Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway
 
   std::string& out = plan.nft_script;
   out += "table inet shadan {\n";
+  if (!owner_mark.empty()) out += "\tcomment \"" + std::string(owner_mark) + "\"\n";
   out += sets.render();
   out += renderChain("input", "iif \"lo\"", rules);
   out += renderChain("output", "oif \"lo\"", rules);
   out += renderChain("forward", "", rules);
   out += "}\n";
   return plan;
+}
+
+std::string ownerMark(std::string_view gateway_id, std::string_view state_dir) {
+  constexpr size_t kMaxShownPath = 160;  // nft keeps at most 256 bytes of comment
+  const bool shown = !state_dir.empty() && state_dir.size() <= kMaxShownPath &&
+                     std::all_of(state_dir.begin(), state_dir.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '.' ||
+                              c == '_' || c == '+' || c == '-';
+                     });
+  const std::string state = shown ? "state=" + std::string(state_dir)
+                                  : "state-sha256=" + sha256Hex(state_dir).substr(0, 16);
+  // Gateway ids are policy names ([a-z0-9_-]), safe inside the string.
+  return "shadan-agent gateway=" + std::string(gateway_id) + " " + state;
+}
+
+std::string ownerMarkOf(std::string_view listing) {
+  // `nft list table` prints the comment on the line after the table's opening brace.
+  constexpr std::string_view kPrefix = "\tcomment \"";
+  const size_t brace = listing.find("{\n");
+  if (brace == std::string_view::npos) return "";
+  const std::string_view rest = listing.substr(brace + 2);
+  if (rest.substr(0, kPrefix.size()) != kPrefix) return "";
+  const std::string_view value = rest.substr(kPrefix.size());
+  const size_t end = value.find("\"\n");
+  if (end == std::string_view::npos) return "";
+  return std::string(value.substr(0, end));
 }
 
 }  // namespace shadan::agent

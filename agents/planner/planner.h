@@ -47,8 +47,22 @@ struct DataplanePlan {
 };
 
 // Errors (kNotFound / kInvalidArgument) name what is wrong: unknown gateway, unknown segment or
-// profile, a segment the gateway does not border.
+// profile, a segment the gateway does not border. A non-empty `owner_mark` (ownerMark below)
+// becomes the table's comment.
 Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway_id,
-                                  const std::vector<Isolation>& isolations);
+                                  const std::vector<Isolation>& isolations,
+                                  std::string_view owner_mark = {});
+
+// The owner mark: which agent wrote the table, as `nft list table inet shadan` shows it
+// (`comment "shadan-agent gateway=gw state=/var/lib/shadan"`). One gateway, one owner: an agent
+// refuses to replace a table that carries another agent's mark (agents/dataplane/gateway_owner.h
+// is the live half). The state directory is shown as-is when it is short and made of
+// [A-Za-z0-9/._+-]; otherwise as `state-sha256=<16 hex>` of its text, so that nothing a path
+// contains can break out of the nft string.
+std::string ownerMark(std::string_view gateway_id, std::string_view state_dir);
+
+// The owner mark in a listing of our table; "" when the table has none (absent, or written by
+// an agent that predates the mark).
+std::string ownerMarkOf(std::string_view table_listing);
 
 }  // namespace shadan::agent

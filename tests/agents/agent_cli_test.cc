@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "agents/agent_cli_output.h"
+#include "agents/planner/planner.h"
 #include "tests/fakes/fake_backends.h"
 
 namespace shadan::agent {
@@ -106,6 +108,11 @@ class AgentCliTest : public ::testing::Test {
       if (daemon_answer_) return std::optional<nlohmann::json>(*daemon_answer_);
       return std::optional<nlohmann::json>();
     };
+    env_.claim_gateway = [this]() -> Result<std::shared_ptr<void>> {
+      ++gateway_claims_;
+      if (gateway_owner_) return makeError(ErrorCode::kUnavailable, *gateway_owner_);
+      return std::shared_ptr<void>(std::make_shared<int>(0));
+    };
     env_.run_daemon = [this](const DaemonOptions& options) {
       daemon_options_ = options;
       return 0;
@@ -156,6 +163,9 @@ class AgentCliTest : public ::testing::Test {
   std::vector<nlohmann::json> daemon_requests_;
   std::optional<nlohmann::json> daemon_answer_;
   std::optional<DaemonOptions> daemon_options_;
+  // The gateway lock: how often a command took it, and the owner that holds it (refused).
+  int gateway_claims_ = 0;
+  std::optional<std::string> gateway_owner_;
   std::vector<std::filesystem::path> temp_files_;
 };
 
@@ -215,6 +225,77 @@ TEST_F(AgentCliTest, IsolatePersistsThenApplies) {
   EXPECT_NE(firewall_.table.find("table inet shadan"), std::string::npos);
   EXPECT_EQ(store_.state.applied_ruleset_sha256, sha256Hex(firewall_.table));
   EXPECT_NE(out_.str().find("isolated office on gw"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, TheTableCarriesTheOwnerMarkOfThisAgent) {
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk) << err_.str();
+  EXPECT_EQ(ownerMarkOf(firewall_.table), "shadan-agent gateway=gw state=/nonexistent/state");
+  EXPECT_EQ(gateway_claims_, 1);
+}
+
+// One gateway, one writer: with a daemon on another state directory running, a local change
+// is refused naming it, and neither the kernel nor the state is touched.
+TEST_F(AgentCliTest, AChangeIsRefusedWhileAnotherAgentOwnsTheGateway) {
+  gateway_owner_ =
+      "table inet shadan of this network namespace is owned by the shadan-agent daemon (pid 7: "
+      "shadan-agent run --state-dir /var/lib/shadan)";
+  EXPECT_EQ(run({"isolate", "office"}), kExitBusy);
+  EXPECT_NE(err_.str().find("owned by the shadan-agent daemon (pid 7"), std::string::npos)
+      << err_.str();
+  EXPECT_NE(err_.str().find("this command's state directory is /nonexistent/state"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_EQ(out_.str().find("isolated"), std::string::npos) << out_.str();
+  EXPECT_TRUE(firewall_.scripts.empty());
+  EXPECT_TRUE(store_.state.isolations.empty());
+  EXPECT_EQ(run({"restore", "--all"}), kExitBusy);
+  EXPECT_TRUE(firewall_.scripts.empty());
+}
+
+// The other half of ownership: a table another agent wrote (its owner mark) is not replaced,
+// even when that agent is not running.
+TEST_F(AgentCliTest, AChangeRefusesATableMarkedByAnotherAgent) {
+  firewall_.table =
+      "table inet shadan {\n\tcomment \"shadan-agent gateway=gw state=/other/state\"\n}\n";
+  EXPECT_EQ(run({"isolate", "office"}), kExitBusy);
+  EXPECT_NE(err_.str().find("state=/other/state"), std::string::npos) << err_.str();
+  EXPECT_TRUE(firewall_.scripts.empty());
+  EXPECT_TRUE(store_.state.isolations.empty());
+  ASSERT_FALSE(audit_.events.empty());
+  EXPECT_EQ(audit_.events.back().outcome, "rejected");
+}
+
+// The state says isolated but the kernel lost the table: isolate puts it back and says
+// "repaired" (not "already isolated"), in JSON too, and the audit entry says so.
+TEST_F(AgentCliTest, IsolateRebuildingAMissingTableSaysRepaired) {
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk) << err_.str();
+  const std::string applied = firewall_.table;
+  firewall_.table.clear();  // nft flush ruleset
+  ASSERT_EQ(run({"isolate", "office"}), kExitOk) << err_.str();
+  EXPECT_EQ(firewall_.table, applied);
+  EXPECT_NE(out_.str().find("repaired: isolated office on gw"), std::string::npos) << out_.str();
+  EXPECT_EQ(out_.str().find("already isolated"), std::string::npos) << out_.str();
+  EXPECT_EQ(audit_.events.back().outcome, "repaired");
+  firewall_.table.clear();
+  ASSERT_EQ(run({"isolate", "office", "--json"}), kExitOk) << err_.str();
+  const auto answer = nlohmann::json::parse(out_.str());
+  EXPECT_TRUE(answer["changed"].get<bool>());
+  EXPECT_TRUE(answer["repaired"].get<bool>());
+}
+
+TEST(AgentCliOutputTest, ApplyFileNamesTheSignedActionAndSegmentNotTheFile) {
+  AgentCliOptions options;
+  options.command = "apply-file";
+  options.positional = {"cut.json"};
+  const nlohmann::json answer = {
+      {"ok", true},        {"command", "apply-file"}, {"action", "isolate"}, {"segment", "office"},
+      {"profile", "full"}, {"gateway", "gw"},         {"changed", true}};
+  std::ostringstream out;
+  std::ostringstream err;
+  printChangeAnswer(answer, options, out, err);
+  EXPECT_NE(out.str().find("isolated office (full) on gw"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("cut.json"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("restored"), std::string::npos) << out.str();
 }
 
 TEST_F(AgentCliTest, IsolatingTwiceLeavesTheSameRuleset) {
@@ -381,10 +462,16 @@ TEST_F(AgentCliTest, RequestsGoToTheDaemonWhenOneAnswers) {
   ASSERT_EQ(run({"isolate", "office", "--profile", "internet-only", "--ttl", "4s"}), kExitOk)
       << err_.str();
   ASSERT_EQ(daemon_requests_.size(), 1u);
-  EXPECT_EQ(daemon_requests_[0], (nlohmann::json{{"op", "isolate"},
-                                                 {"segment", "office"},
-                                                 {"profile", "internet-only"},
-                                                 {"ttl_ms", 4000}}));
+  // The request names the command's gateway and policy, so the daemon can refuse a mismatch.
+  nlohmann::json sent = daemon_requests_[0];
+  EXPECT_EQ(sent["gateway"], "gw");
+  EXPECT_EQ(sent["policy_sha256"].get<std::string>().size(), 64u);
+  sent.erase("gateway");
+  sent.erase("policy_sha256");
+  EXPECT_EQ(sent, (nlohmann::json{{"op", "isolate"},
+                                  {"segment", "office"},
+                                  {"profile", "internet-only"},
+                                  {"ttl_ms", 4000}}));
   // One writer: the CLI touched neither the kernel nor the store itself.
   EXPECT_TRUE(firewall_.scripts.empty());
   EXPECT_EQ(store_.saves, 0);

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "agents/control_protocol.h"
 #include "tests/fakes/fake_backends.h"
 
 namespace shadan::agent {
@@ -340,6 +341,39 @@ TEST_F(AgentCoreTest, RepairsAreAuditedWithTheProcessThatChangedTheTable) {
   audit_.events.clear();
   ASSERT_TRUE(core_->reconcile(true, RepairTrigger{"periodic", {}, {}}).ok());
   EXPECT_TRUE(audit_.events.empty());  // an intact table re-applied is routine
+}
+
+}  // namespace
+}  // namespace shadan::agent
+
+namespace shadan::agent {
+namespace {
+
+// One policy, one gateway: the daemon refuses a request from a command started with another
+// policy file or for another gateway, saying so (not "unknown segment"), and changes nothing.
+TEST_F(AgentCoreTest, TheDaemonRefusesARequestMadeWithAnotherPolicyOrGateway) {
+  ASSERT_TRUE(core_->load().ok());
+  ControlRequest request;
+  request.op = "isolate";
+  request.segment = "office";
+  request.policy_sha256 = std::string(64, 'a');
+  nlohmann::json answer = handleControlRequest(*core_, request, "test");
+  ASSERT_TRUE(answerError(answer)) << answer.dump();
+  EXPECT_NE(answerError(answer)->message.find("runs another policy"), std::string::npos);
+  EXPECT_TRUE(firewall_.scripts.empty());
+
+  request.policy_sha256 = policy_.source_sha256;
+  request.gateway = "other-gw";
+  answer = handleControlRequest(*core_, request, "test");
+  ASSERT_TRUE(answerError(answer)) << answer.dump();
+  EXPECT_NE(answerError(answer)->message.find("is gateway \"gw\", not \"other-gw\""),
+            std::string::npos);
+  EXPECT_TRUE(firewall_.scripts.empty());
+
+  request.gateway = "gw";
+  answer = handleControlRequest(*core_, request, "test");
+  EXPECT_FALSE(answerError(answer)) << answer.dump();
+  EXPECT_FALSE(firewall_.scripts.empty());
 }
 
 }  // namespace

@@ -520,6 +520,49 @@ TEST_F(DaemonFaultTest, CommandsGoThroughTheDaemonAndASecondDaemonIsRefused) {
   expectOfficeOpen("restored through the socket");
 }
 
+// 9a. One gateway, one writer, whatever the flags: with the daemon running on state/, a local
+// command on another state directory (and a second daemon there) is refused naming the
+// running daemon, and the kernel is untouched. Before, `isolate --state-dir state2` printed
+// "isolated office on gw" and the daemon removed the table 4 ms later as a foreign change.
+TEST_F(DaemonFaultTest, AnotherStateDirectoryCannotWriteAGatewayADaemonOwns) {
+  startDaemon();
+  isolateOffice();
+  expectOfficeCut("isolated through the daemon");
+  const auto before = shadanTable();
+  ASSERT_TRUE(before);
+  EXPECT_NE(before->find("comment \"shadan-agent gateway=gw state=" + state_dir_.string() + "\""),
+            std::string::npos)
+      << *before;
+
+  const std::filesystem::path other = state_dir_.string() + "-other";
+  std::filesystem::create_directories(other);
+  for (const char* command : {"isolate", "restore"}) {
+    std::vector<std::string> argv = {"ip",    "netns",       "exec",        ns("gw"), kAgent,
+                                     command, "servers",     "--policy",    kPolicy,  "--gateway",
+                                     "gw",    "--state-dir", other.string()};
+    auto refused = runner_->run(argv);
+    ASSERT_TRUE(refused.ok()) << refused.error().message;
+    EXPECT_EQ(refused->exit_code, 4) << command << ": " << refused->err;
+    EXPECT_NE(refused->err.find("owned by the shadan-agent daemon (pid " +
+                                std::to_string(daemon_->pid())),
+              std::string::npos)
+        << refused->err;
+    EXPECT_EQ(refused->out.find("isolated"), std::string::npos) << refused->out;
+  }
+  std::vector<std::string> second_daemon = {"ip",        "netns", "exec",        ns("gw"),
+                                            kAgent,      "run",   "--policy",    kPolicy,
+                                            "--gateway", "gw",    "--state-dir", other.string()};
+  auto second = runner_->run(second_daemon);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->exit_code, 4) << second->err;
+  EXPECT_NE(second->err.find("owned by the shadan-agent daemon"), std::string::npos) << second->err;
+
+  EXPECT_EQ(shadanTable(), before);  // the kernel untouched
+  EXPECT_TRUE(daemon_->running());
+  expectOfficeCut("after the refused commands");
+  std::filesystem::remove_all(other);
+}
+
 // 9b. A local command holding the state directory's lock when the daemon starts (a `status`
 // an admin's script polls) delays the start; it never makes the daemon give up.
 TEST_F(DaemonFaultTest, DaemonWaitsForALocalCommandsLockInsteadOfExiting) {

@@ -310,3 +310,36 @@ TEST_F(PlannerTest, BlackholeRoutesOnlyForProfilesThatAskForThem) {
 
 }  // namespace
 }  // namespace shadan::agent
+
+namespace shadan::agent {
+namespace {
+
+TEST(OwnerMarkTest, TheMarkIsTheTablesCommentAndReadsBack) {
+  const std::string mark = ownerMark("gw", "/var/lib/shadan");
+  EXPECT_EQ(mark, "shadan-agent gateway=gw state=/var/lib/shadan");
+  auto loaded = loadPolicyFile(std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json");
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  auto plan = planGateway(loaded->policy, "gw", {{"office", "full"}}, mark);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_NE(plan->nft_script.find("table inet shadan {\n\tcomment \"" + mark + "\"\n"),
+            std::string::npos);
+  // `nft list table inet shadan` prints it the same way.
+  EXPECT_EQ(ownerMarkOf("table inet shadan {\n\tcomment \"" + mark + "\"\n\tset x {\n"), mark);
+  EXPECT_EQ(ownerMarkOf("table inet shadan {\n\tset x {\n"), "");
+  EXPECT_EQ(ownerMarkOf(""), "");
+}
+
+TEST(OwnerMarkTest, PathsThatCouldBreakOutOfTheNftStringAreHashed) {
+  for (const std::string& path : std::vector<std::string>{"/tmp/a\"b", "/tmp/a\nb", "/tmp/a b",
+                                                          "/tmp/" + std::string(200, 'x')}) {
+    const std::string mark = ownerMark("gw", path);
+    EXPECT_EQ(mark.find('"'), std::string::npos) << mark;
+    EXPECT_EQ(mark.find('\n'), std::string::npos) << mark;
+    EXPECT_NE(mark.find("state-sha256="), std::string::npos) << mark;
+    EXPECT_LE(mark.size(), 100u);
+  }
+  EXPECT_NE(ownerMark("gw", "/tmp/a b"), ownerMark("gw", "/tmp/a c"));
+}
+
+}  // namespace
+}  // namespace shadan::agent
