@@ -25,7 +25,7 @@ commands:
   approve  sign a pending order with your operator key
   agents   enrolled and pending agents; approve a pending one
   sign     make a signed authz file offline (break-glass) (see shadanctl sign --help)
-  trust    make and edit the trust file: keys, roles, thresholds (see shadanctl trust --help)
+  trust    the trust file: init, add, remove, show keys and roles (see shadanctl trust --help)
 
 options:
   -h, --help     show this help

@@ -16,6 +16,7 @@
 #include "common/duration.h"
 #include "common/ed25519.h"
 #include "common/orders.h"
+#include "common/policy.h"
 #include "common/strict_json.h"
 
 namespace shadan {
@@ -41,6 +42,31 @@ bool isName(const std::string& name) {
          name.find_first_not_of(
              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
              std::string::npos;
+}
+
+// "a, b, c": the names of a policy map, for an error that says what would have been valid.
+template <typename Map>
+std::string namesOf(const Map& map) {
+  std::string names;
+  for (const auto& [name, unused] : map) names += (names.empty() ? "" : ", ") + name;
+  return names;
+}
+
+// The gateway's step 7 check of segment and profile names, done before anything is signed.
+Status checkNamesAgainstPolicy(const std::string& policy_path, const Authz& authz) {
+  SHADAN_ASSIGN_OR_RETURN(auto loaded, loadPolicyFile(policy_path));
+  const Policy& policy = loaded.policy;
+  if (policy.findSegment(authz.segment) == nullptr) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--segment " + quoteForMessage(authz.segment) + " is not in the policy " +
+                         policy_path + " (segments: " + namesOf(policy.segments) + ")");
+  }
+  if (policy.findProfile(authz.profile) == nullptr) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--profile " + quoteForMessage(authz.profile) + " is not in the policy " +
+                         policy_path + " (profiles: " + namesOf(policy.profiles) + ")");
+  }
+  return okStatus();
 }
 
 struct FdCloser {
@@ -85,20 +111,28 @@ Status writeNewFile(const std::string& path, const std::string& content) {
 const char* signUsage() {
   return R"(usage: shadanctl sign --action isolate|restore --segment S [--profile P]
                       --targets GW1,GW2 --reason TEXT --requested-by op:NAME
-                      --key FILE [--key FILE2 ...] --segment-gen N --expires-in DURATION
-                      [--ticket T] [--ttl DURATION] [--drill] [--breakglass] --out FILE
+                      --key FILE [--key FILE2 ...] [--segment-gen N] --expires-in DURATION
+                      [--ticket T] [--ttl DURATION] [--drill] [--breakglass]
+                      [--policy FILE] --out FILE
 
   Makes a signed authz envelope (DSSE) offline, signed by every --key (operator private key
   files), and writes it to FILE (never overwriting). Prints its command_id.
   --requested-by: the identity of one of the signers as named in the trust file (op:NAME).
-  --segment-gen: the segment generation the order carries (agents apply only a higher one;
-  break-glass files are exempt). --expires-in: validity from now (e.g. 15m; at most 24h).
+  --segment-gen: the segment generation the order carries. Required without --breakglass:
+  agents apply an order from the controller only if its generation is above the last one they
+  applied for the segment. With --breakglass it may be omitted (0 is written): agents neither
+  compare nor record it for break-glass files. --expires-in: validity from now (e.g. 15m; at
+  most 24h).
   --breakglass: a file for `shadan-agent apply-file FILE` on a gateway without the controller:
   isolate only, valid for at most 1h, signed by the break-glass threshold (usually 2 people).
   --ttl: an isolate that lifts itself after DURATION.
+  --policy FILE: check --segment and --profile against this policy (the gateways' policy
+  file) first; a name it does not have is refused, naming the valid ones, and nothing is
+  signed or written. Without --policy the gateway is the first to check them.
   Whether the signers suffice is decided by the agent against its trust file.
 
-  Exit codes: 0 written, 1 failed (file exists, write error), 2 usage.
+  Exit codes: 0 written, 1 failed (file exists, write error), 2 usage (also an unknown
+  segment or profile, or an unreadable or invalid --policy file).
 )";
 }
 
@@ -124,9 +158,9 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
   };
   OptionSpec spec;
   spec.command = "sign";
-  spec.with_value = {"--action",     "--segment",      "--profile", "--targets",
-                     "--reason",     "--requested-by", "--key",     "--segment-gen",
-                     "--expires-in", "--ticket",       "--ttl",     "--out"};
+  spec.with_value = {"--action",       "--segment", "--profile",     "--targets",    "--reason",
+                     "--requested-by", "--key",     "--segment-gen", "--expires-in", "--ticket",
+                     "--ttl",          "--out",     "--policy"};
   spec.flags = {"--breakglass", "--drill"};
   spec.repeatable = {"--key"};
   spec.refused = {{"--token", kNoTokenOnArgv}};
@@ -138,8 +172,13 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
     return kExitOk;
   }
   for (const char* required : {"--action", "--segment", "--targets", "--reason", "--requested-by",
-                               "--key", "--segment-gen", "--expires-in", "--out"}) {
+                               "--key", "--expires-in", "--out"}) {
     if (!options->has(required)) return usage("'sign' needs " + std::string(required));
+  }
+  const bool breakglass = options->has("--breakglass");
+  // Agents ignore segment_gen in a break-glass file (order_verifier.h verifyBreakglass).
+  if (!breakglass && !options->has("--segment-gen")) {
+    return usage("'sign' needs --segment-gen (it may be omitted only with --breakglass)");
   }
 
   Authz authz;
@@ -171,7 +210,7 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
   if (authz.requested_by.empty() || authz.requested_by.size() > 128) {
     return usage("--requested-by must be an identity like op:NAME");
   }
-  const std::string gen_text = *options->value("--segment-gen");
+  const std::string gen_text = options->value("--segment-gen").value_or("0");
   if (gen_text.empty() || gen_text.size() > 18 ||
       gen_text.find_first_not_of("0123456789") != std::string::npos) {
     return usage("--segment-gen must be a whole number, not " + quoteForMessage(gen_text));
@@ -179,7 +218,6 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
   authz.segment_gen = std::stoll(gen_text);
   auto validity = parseDuration(*options->value("--expires-in"));
   if (!validity.ok()) return usage("--expires-in: " + validity.error().message);
-  const bool breakglass = options->has("--breakglass");
   if (breakglass) {
     if (authz.action != OrderAction::kIsolate) {
       return usage("--breakglass files can only isolate (a restore needs the controller)");
@@ -205,6 +243,11 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
   authz.drill = options->has("--drill");
   authz.issued_at_ms = toUnixMillis(clock.now());
   authz.expires_at_ms = authz.issued_at_ms + validity->count();
+  if (auto policy = options->value("--policy")) {
+    if (Status known = checkNamesAgainstPolicy(*policy, authz); !known.ok()) {
+      return usage(known.error().message);
+    }
+  }
 
   // Keys: each file once, each key once (a second signature by one key counts for nothing and
   // would only hide a mistake such as passing the same file twice).

@@ -6,13 +6,15 @@
 //
 //   shadanctl sign --action isolate|restore --segment S [--profile P] --targets gw1,gw2
 //                  --reason TEXT --requested-by op:NAME --key FILE [--key FILE2 ...]
-//                  --segment-gen N --expires-in DURATION [--ticket T] [--ttl DURATION]
-//                  [--drill] [--breakglass] --out FILE
+//                  [--segment-gen N] --expires-in DURATION [--ticket T] [--ttl DURATION]
+//                  [--drill] [--breakglass] [--policy FILE] --out FILE
 //
 // Prints the new command_id on stdout. Whether the signatures are enough (roles, thresholds,
 // distinct identities) is decided by the verifier on the gateway against its trust file; this
 // command only checks what it can know offline: well-formed payload, distinct keys, the
-// break-glass limits (isolate only, at most kMaxBreakglassValidity).
+// break-glass limits (isolate only, at most kMaxBreakglassValidity), and with --policy that the
+// segment and profile exist (else a usage error and nothing is signed or written).
+// --segment-gen is required except with --breakglass, where agents ignore it (0 is written).
 //
 // Exit codes: 0 written, 1 failed (the output file exists, a write failed), 2 usage.
 

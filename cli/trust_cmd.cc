@@ -1,9 +1,11 @@
 #include "cli/trust_cmd.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "cli/options.h"
@@ -105,6 +107,20 @@ Result<Json> keyEntry(const CommandOptions& a, const std::string& command) {
   return entry;
 }
 
+// The identity rule (checkIdentityRoles) for a new entry. A role name the parser does not know
+// is left to the parser, whose message lists the roles there are.
+Status checkEntryRule(const Json& entry) {
+  std::set<TrustRole> roles;
+  for (const Json& name : entry["roles"]) {
+    auto role = trustRoleFromName(name.get<std::string>());
+    if (!role) return okStatus();
+    roles.insert(*role);
+  }
+  Status rule = checkIdentityRoles(entry["identity"].get<std::string>(), roles);
+  if (!rule.ok()) return makeError(rule.error().code, rule.error().message + " (nothing written)");
+  return okStatus();
+}
+
 int init(const CommandOptions& a, std::ostream& out, std::ostream& err, const Clock& clock) {
   if (!a.values.contains("--out")) return usage(err, "'trust init' needs --out FILE");
   auto entry = keyEntry(a, "init");
@@ -112,6 +128,7 @@ int init(const CommandOptions& a, std::ostream& out, std::ostream& err, const Cl
     if (entry.error().code == ErrorCode::kInvalidArgument) return usage(err, entry.error().message);
     return failed(err, entry.error());
   }
+  if (Status rule = checkEntryRule(*entry); !rule.ok()) return failed(err, rule.error());
   int64_t version = 1;
   if (auto given = a.value("--version")) {
     const std::string& text = *given;
@@ -158,6 +175,7 @@ int add(const CommandOptions& a, std::ostream& out, std::ostream& err) {
     if (entry.error().code == ErrorCode::kInvalidArgument) return usage(err, entry.error().message);
     return failed(err, entry.error());
   }
+  if (Status rule = checkEntryRule(*entry); !rule.ok()) return failed(err, rule.error());
   // Read through the strict parser first: an invalid file is reported as it is, not "edited".
   auto text = readFile(path);
   if (!text.ok()) return failed(err, text.error());
@@ -181,6 +199,102 @@ int add(const CommandOptions& a, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+bool isKeyId(const std::string& text) {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// Why no key of the file matches --identity/--keyid, in the words of what was asked.
+std::string noMatch(const Trust& trust, const std::optional<std::string>& identity,
+                    const std::optional<std::string>& keyid) {
+  if (keyid) {
+    const TrustKey* key = trust.findKey(*keyid);
+    if (key == nullptr) return "no key " + *keyid;
+    return "key " + *keyid + " belongs to " + quoteForMessage(key->identity) + ", not " +
+           quoteForMessage(*identity);
+  }
+  return "no key of identity " + quoteForMessage(*identity);
+}
+
+int removeKeys(const CommandOptions& a, std::ostream& out, std::ostream& err) {
+  if (a.positionals.size() != 1) return usage(err, "'trust remove' needs exactly one FILE");
+  const std::string& path = a.positionals[0];
+  const std::optional<std::string> identity = a.value("--identity");
+  std::optional<std::string> keyid = a.value("--keyid");
+  if (!identity && !keyid) return usage(err, "'trust remove' needs --identity ID or --keyid HEX");
+  if (keyid) {
+    std::transform(keyid->begin(), keyid->end(), keyid->begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!isKeyId(*keyid)) {
+      return usage(err, "--keyid must be the 64 hex digits shown by 'trust show', not " +
+                            quoteForMessage(*a.value("--keyid")));
+    }
+  }
+  auto text = readFile(path);
+  if (!text.ok()) return failed(err, text.error());
+  auto trust = parseTrust(*text, path);
+  if (!trust.ok()) return failed(err, trust.error());
+
+  // Both options given: the key must be that identity's (a check against a mistyped keyid).
+  const auto selected = [&](const TrustKey& key) {
+    return (!identity || key.identity == *identity) && (!keyid || key.keyid == *keyid);
+  };
+  std::vector<const TrustKey*> removed;
+  size_t controllers_left = 0;
+  for (const TrustKey& key : trust->keys) {
+    if (selected(key)) {
+      removed.push_back(&key);
+    } else if (key.hasRole(TrustRole::kController)) {
+      ++controllers_left;
+    }
+  }
+  if (removed.empty()) {
+    err << "shadanctl: " << path << ": " << noMatch(*trust, identity, keyid)
+        << " (nothing written)\n";
+    return kExitFailure;
+  }
+  for (const TrustKey* key : removed) {
+    if (key->hasRole(TrustRole::kController) && controllers_left == 0) {
+      err << "shadanctl: " << path << ": refusing to remove the last controller key (" << key->keyid
+          << "): agents would accept no dispatch; add the new controller key "
+          << "first (nothing written)\n";
+      return kExitFailure;
+    }
+  }
+
+  Json doc = Json::parse(*text);
+  Json kept = Json::array();
+  for (const Json& entry : doc["keys"]) {
+    const TrustKey* key = trust->findKey(entry["keyid"].get<std::string>());
+    if (!selected(*key)) kept.push_back(entry);
+  }
+  doc["keys"] = kept;
+  const int64_t version = doc["version"].get<int64_t>() + 1;
+  doc["version"] = version;
+  if (Status written = checkAndWrite(path, doc, /*replace=*/true); !written.ok()) {
+    return failed(err, written.error());
+  }
+  if (a.flags.contains("--json")) {
+    nlohmann::json report;
+    report["file"] = path;
+    report["version"] = version;
+    report["removed"] = nlohmann::json::array();
+    for (const TrustKey* key : removed) {
+      nlohmann::json roles = nlohmann::json::array();
+      for (TrustRole role : key->roles) roles.push_back(trustRoleName(role));
+      report["removed"].push_back(
+          {{"keyid", key->keyid}, {"identity", key->identity}, {"roles", roles}});
+    }
+    out << report.dump() << "\n";
+  } else {
+    for (const TrustKey* key : removed) {
+      out << "removed " << key->identity << " (" << key->keyid << ") from " << path << "\n";
+    }
+    out << path << ": version " << version
+        << "; distribute it to the controller and every gateway\n";
+  }
+  return kExitOk;
+}
+
 std::string rolesText(const TrustKey& key) {
   std::string out;
   for (TrustRole role : key.roles) {
@@ -192,9 +306,14 @@ std::string rolesText(const TrustKey& key) {
 
 int show(const CommandOptions& a, std::ostream& out, std::ostream& err, const Clock& clock) {
   if (a.positionals.size() != 1) return usage(err, "'trust show' needs exactly one FILE");
-  auto trust = loadTrustFile(a.positionals[0]);
+  // Not loadTrustFile: its log line would repeat the warnings printed below.
+  auto text = readFile(a.positionals[0]);
+  if (!text.ok()) return failed(err, text.error());
+  auto trust = parseTrust(*text, a.positionals[0]);
   if (!trust.ok()) return failed(err, trust.error());
   const bool expired = trust->isExpired(clock.now());
+  // Keys that break the identity rule were written by hand: agents accept them, but say so.
+  const std::vector<std::string> warnings = identityRoleWarnings(*trust);
   if (a.flags.contains("--json")) {
     nlohmann::json doc;
     doc["version"] = trust->version;
@@ -212,6 +331,7 @@ int show(const CommandOptions& a, std::ostream& out, std::ostream& err, const Cl
                          {"isolate_protected_operators", t.isolate_protected_operators},
                          {"restore_operators", t.restore_operators},
                          {"breakglass_isolate", t.breakglass_isolate}};
+    doc["warnings"] = warnings;
     out << doc.dump() << "\n";
   } else {
     out << "trust version " << trust->version << ", expires " << formatRfc3339(trust->expires_at_ms)
@@ -229,6 +349,7 @@ int show(const CommandOptions& a, std::ostream& out, std::ostream& err, const Cl
         << (t.isolate_controller_on_behalf ? " or the controller on behalf of a caller" : "")
         << "; protected isolate " << t.isolate_protected_operators << "; restore "
         << t.restore_operators << "; break-glass isolate " << t.breakglass_isolate << "\n";
+    for (const std::string& warning : warnings) err << "shadanctl: warning: " << warning << "\n";
   }
   return expired ? kExitFailure : kExitOk;
 }
@@ -236,7 +357,7 @@ int show(const CommandOptions& a, std::ostream& out, std::ostream& err, const Cl
 }  // namespace
 
 const char* trustUsage() {
-  return R"(usage: shadanctl trust <init|add|show> ...
+  return R"(usage: shadanctl trust <init|add|remove|show> ...
 
   trust init --out FILE --pub KEY.pub --identity ID --role ROLE[,ROLE...]
              [--version N] [--expires-in DURATION]
@@ -244,20 +365,26 @@ const char* trustUsage() {
       the controller on behalf of a caller; protected isolate: 2; restore: 2 operators;
       break-glass isolate: 2). Version default 1, validity default 365d. Never overwrites.
   trust add FILE --pub KEY.pub --identity ID --role ROLE[,ROLE...]
-      Adds a public key (from shadanctl keygen or an agent's agent.pub). Identities:
-      op:NAME (roles operator[,breakglass]), controller (role controller), agent:GATEWAY
-      (role agent). Raises the version by one: agents never go back to a lower version.
+      Adds a public key (from shadanctl keygen or an agent's agent.pub). Identities and the
+      roles they may hold: op:NAME (operator, or operator,breakglass), controller (controller),
+      agent:GATEWAY (agent). Any other identity or role is refused, as it is for init.
+      Raises the version by one: agents never go back to a lower version.
+  trust remove FILE [--identity ID] [--keyid HEX] [--json]
+      Revokes keys: removes every key of --identity, or the key --keyid (both: that key, which
+      must be the identity's). Refuses a key that is not there and the last controller key.
+      Prints what it removed. Raises the version by one.
   trust show FILE [--json]
       Lists keys, identities, roles and thresholds; exit 1 if the file has expired.
 
-Every edit is checked by the agents' own strict parser before the file is replaced (atomically).
-Distribute the new file to the controller and every gateway.
+Every edit is checked by the agents' own strict parser before the file is replaced (atomically);
+a refused edit leaves the file as it was (exit 1). Distribute the new file to the controller and
+every gateway.
 )";
 }
 
 int runTrustCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                     const Clock& clock) {
-  if (args.size() < 2) return usage(err, "'trust' needs a subcommand: init, add or show");
+  if (args.size() < 2) return usage(err, "'trust' needs a subcommand: init, add, remove or show");
   const std::string& sub = args[1];
   if (sub == "-h" || sub == "--help") {
     out << trustUsage();
@@ -277,6 +404,10 @@ int runTrustCommand(const std::vector<std::string>& args, std::ostream& out, std
   } else if (sub == "add") {
     spec.with_value = {"--pub", "--identity", "--role"};
     spec.max_positionals = 1;
+  } else if (sub == "remove") {
+    spec.with_value = {"--identity", "--keyid"};
+    spec.flags = {"--json"};
+    spec.max_positionals = 1;
   } else if (sub == "show") {
     spec.flags = {"--json"};
     spec.max_positionals = 1;
@@ -287,6 +418,7 @@ int runTrustCommand(const std::vector<std::string>& args, std::ostream& out, std
   if (!parsed.ok()) return usage(err, parsed.error().message);
   if (sub == "init") return init(*parsed, out, err, clock);
   if (sub == "add") return add(*parsed, out, err);
+  if (sub == "remove") return removeKeys(*parsed, out, err);
   return show(*parsed, out, err, clock);
 }
 

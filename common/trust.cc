@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/logging.h"
 #include "common/orders.h"
 #include "common/strict_json.h"
 
@@ -64,12 +65,7 @@ Result<TrustKey> readKey(const StrictObjectReader& r) {
                                               "must be a non-empty array of roles"));
   for (size_t i = 0; i < roles.size(); ++i) {
     std::optional<TrustRole> role;
-    if (roles.at(i).is_string()) {
-      for (TrustRole candidate : {TrustRole::kOperator, TrustRole::kBreakglass,
-                                  TrustRole::kController, TrustRole::kAgent}) {
-        if (roles.at(i).get<std::string>() == trustRoleName(candidate)) role = candidate;
-      }
-    }
+    if (roles.at(i).is_string()) role = trustRoleFromName(roles.at(i).get<std::string>());
     if (!role) {
       return roles.error(i, "must be \"operator\", \"breakglass\", \"controller\" or \"agent\"");
     }
@@ -128,6 +124,60 @@ const char* trustRoleName(TrustRole role) {
       return "agent";
   }
   return "agent";
+}
+
+std::optional<TrustRole> trustRoleFromName(std::string_view name) {
+  for (TrustRole role :
+       {TrustRole::kOperator, TrustRole::kBreakglass, TrustRole::kController, TrustRole::kAgent}) {
+    if (name == trustRoleName(role)) return role;
+  }
+  return std::nullopt;
+}
+
+Status checkIdentityRoles(std::string_view identity, const std::set<TrustRole>& roles) {
+  const auto hasPrefix = [&](std::string_view prefix) {
+    return identity.size() > prefix.size() && identity.substr(0, prefix.size()) == prefix;
+  };
+  std::set<TrustRole> allowed;
+  std::string what;
+  if (identity == "controller") {
+    allowed = {TrustRole::kController};
+    what = "the controller identity holds only \"controller\"";
+  } else if (hasPrefix("agent:")) {
+    allowed = {TrustRole::kAgent};
+    what = "an agent:<id> identity holds only \"agent\"";
+  } else if (hasPrefix("op:")) {
+    allowed = {TrustRole::kOperator, TrustRole::kBreakglass};
+    what = "an op:<name> identity holds \"operator\", optionally with \"breakglass\"";
+  } else {
+    what =
+        "identities are op:<name> (operator, breakglass), agent:<id> (agent) or controller "
+        "(controller)";
+  }
+  const auto refuse = [&](TrustRole role, std::string_view qualifier) -> Status {
+    return makeError(ErrorCode::kInvalidArgument, "identity " + quoteForMessage(identity) +
+                                                      " may not hold the role " +
+                                                      quoteForMessage(trustRoleName(role)) +
+                                                      std::string(qualifier) + ": " + what);
+  };
+  for (TrustRole role : roles) {
+    if (!allowed.contains(role)) return refuse(role, "");
+  }
+  if (roles.contains(TrustRole::kBreakglass) && !roles.contains(TrustRole::kOperator)) {
+    return refuse(TrustRole::kBreakglass, " without \"operator\"");
+  }
+  return okStatus();
+}
+
+std::vector<std::string> identityRoleWarnings(const Trust& trust) {
+  std::vector<std::string> warnings;
+  for (size_t i = 0; i < trust.keys.size(); ++i) {
+    const TrustKey& key = trust.keys[i];
+    if (Status rule = checkIdentityRoles(key.identity, key.roles); !rule.ok()) {
+      warnings.push_back("keys[" + std::to_string(i) + "]: " + rule.error().message);
+    }
+  }
+  return warnings;
 }
 
 const TrustKey* Trust::findKey(std::string_view keyid) const {
@@ -203,7 +253,11 @@ Result<Trust> loadTrustFile(const std::filesystem::path& path) {
     }
   }
   if (in.bad()) return makeError(ErrorCode::kIo, path.string() + ": read error");
-  return parseTrust(text, path.string());
+  SHADAN_ASSIGN_OR_RETURN(auto trust, parseTrust(text, path.string()));
+  for (const std::string& warning : identityRoleWarnings(trust)) {
+    logger("trust")->warn("file={} event=identity_rule_broken detail={}", path.string(), warning);
+  }
+  return trust;
 }
 
 Status acceptTrustUpdate(int64_t held_version, const Trust& candidate, const Clock& clock) {

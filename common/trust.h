@@ -20,6 +20,9 @@
 //     and `breakglass` requires `operator`. So the online controller key can never count as an
 //     operator, and a stolen agent key can never approve an order.
 //   - `thresholds` and each of its members are optional; missing values take the defaults below.
+//   - Identity names follow a rule (checkIdentityRoles) that shadanctl enforces on every key it
+//     writes. The loader does not refuse a file that breaks it (a hand-written file that agents
+//     accepted before must not stop them from starting); loadTrustFile logs a warning per key.
 //   - The signature of the trust file by a root threshold (full design) is not done yet.
 
 #include <chrono>
@@ -71,9 +74,26 @@ struct Trust {
   bool isExpired(std::chrono::system_clock::time_point now) const;
 };
 
+// The role named `name` ("operator", ...), or nullopt for any other text.
+std::optional<TrustRole> trustRoleFromName(std::string_view name);
+
+// Which roles an identity may hold, by its name:
+//   op:<name>    operator, optionally with breakglass (breakglass needs operator)
+//   agent:<id>   agent only
+//   controller   controller only
+// and no role for any other identity. On refusal, kInvalidArgument with one line naming the
+// identity, the first role it may not hold and what is allowed. Empty `roles` is accepted here
+// (the parser refuses a key without roles).
+Status checkIdentityRoles(std::string_view identity, const std::set<TrustRole>& roles);
+
+// One message ("keys[<i>]: <checkIdentityRoles message>") per key of `trust` that breaks the
+// identity rule; empty when every key follows it.
+std::vector<std::string> identityRoleWarnings(const Trust& trust);
+
 Result<Trust> parseTrust(std::string_view json_text, std::string_view source);
 
-// Reads `path` (capped at kTrustMaxBytes) and parses it; errors name the path.
+// Reads `path` (capped at kTrustMaxBytes) and parses it; errors name the path. Logs (logger
+// "trust", warn) each identityRoleWarnings message of a file it accepts.
 Result<Trust> loadTrustFile(const std::filesystem::path& path);
 
 // Whether an agent holding trust version `held_version` may switch to `candidate`: refused

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "cli/shadanctl.h"
 #include "common/dsse.h"
@@ -203,6 +205,100 @@ TEST_F(SignCmdTest, RefusesAPrivateKeyReadableByOthers) {
   EXPECT_EQ(run(goodArgs("order.json")), kExitUsage);
   EXPECT_NE(err_.str().find("--key:"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(path("order.json")));
+}
+
+constexpr const char* kPolicy = R"({
+  "shadan_policy": 1,
+  "name": "sign-test",
+  "segments": {
+    "lgwan":    {"prefixes": ["10.20.0.0/24"]},
+    "mgmt":     {"prefixes": ["10.99.0.0/24"], "protected": true},
+    "internet": {"default": true}
+  },
+  "gateways": {"core-gw": {"borders": ["lgwan", "mgmt", "internet"]},
+               "inet-gw": {"borders": ["internet"]}},
+  "management": {"always_allow": [{"prefix": "10.99.0.10/32"}]},
+  "profiles": {"full": {}, "internet-only": {"peers": ["internet"]}}
+})";
+
+TEST_F(SignCmdTest, PolicyRefusesAnUnknownSegmentOrProfileAndWritesNothing) {
+  std::ofstream(path("policy.json")) << kPolicy;
+  struct Case {
+    std::string option;
+    std::string value;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"--segment", "lgwan2",
+       "--segment \"lgwan2\" is not in the policy " + path("policy.json") +
+           " (segments: internet, lgwan, mgmt)"},
+      {"--profile", "outbound",
+       "--profile \"outbound\" is not in the policy " + path("policy.json") +
+           " (profiles: full, internet-only)"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = goodArgs("never.json");
+    args.insert(args.end(), {"--policy", path("policy.json"), c.option, c.value});
+    if (c.option == "--segment") {
+      auto it = std::find(args.begin(), args.end(), "--segment");
+      args.erase(it, it + 2);  // the first --segment; the case's one is last
+    }
+    EXPECT_EQ(run(args), kExitUsage) << c.expected;
+    EXPECT_NE(err_.str().find(c.expected), std::string::npos)
+        << "expected '" << c.expected << "' in: " << err_.str();
+    EXPECT_EQ(out_.str(), "") << c.expected;
+    EXPECT_FALSE(std::filesystem::exists(path("never.json"))) << c.expected;
+  }
+  // An unreadable policy is a usage error too: nothing is signed on a guess.
+  std::vector<std::string> args = goodArgs("never.json");
+  args.insert(args.end(), {"--policy", path("missing.json")});
+  EXPECT_EQ(run(args), kExitUsage);
+  EXPECT_NE(err_.str().find(path("missing.json")), std::string::npos) << err_.str();
+  EXPECT_FALSE(std::filesystem::exists(path("never.json")));
+}
+
+TEST_F(SignCmdTest, PolicyAcceptsNamesItHas) {
+  std::ofstream(path("policy.json")) << kPolicy;
+  std::vector<std::string> args = goodArgs("order.json");
+  args.insert(args.end(), {"--policy", path("policy.json"), "--profile", "internet-only"});
+  ASSERT_EQ(run(args), kExitOk) << err_.str();
+  auto envelope = parseDsseEnvelope(readFile(path("order.json")), "order.json");
+  ASSERT_TRUE(envelope.ok());
+  auto authz = parseAuthz(envelope->payload);
+  ASSERT_TRUE(authz.ok());
+  EXPECT_EQ(authz->profile, "internet-only");
+}
+
+TEST_F(SignCmdTest, SegmentGenIsOptionalOnlyForBreakglass) {
+  std::vector<std::string> args = goodArgs("bg.json");
+  auto gen = std::find(args.begin(), args.end(), "--segment-gen");
+  args.erase(gen, gen + 2);
+  ASSERT_EQ(run(args), kExitOk) << err_.str();
+  auto envelope = parseDsseEnvelope(readFile(path("bg.json")), "bg.json");
+  ASSERT_TRUE(envelope.ok());
+  auto authz = parseAuthz(envelope->payload);
+  ASSERT_TRUE(authz.ok());
+  EXPECT_EQ(authz->segment_gen, 0);
+
+  // Without --breakglass the generation decides whether agents apply the order.
+  auto breakglass = std::find(args.begin(), args.end(), "--breakglass");
+  args.erase(breakglass);
+  *(std::find(args.begin(), args.end(), path("bg.json"))) = path("plain.json");
+  EXPECT_EQ(run(args), kExitUsage);
+  EXPECT_NE(err_.str().find("'sign' needs --segment-gen (it may be omitted only with "
+                            "--breakglass)"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_FALSE(std::filesystem::exists(path("plain.json")));
+}
+
+TEST_F(SignCmdTest, HelpShowsPolicyAndWhenSegmentGenMayBeOmitted) {
+  EXPECT_EQ(run({"--help"}), kExitOk);
+  EXPECT_NE(out_.str().find("[--policy FILE] --out FILE"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("[--segment-gen N]"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("With --breakglass it may be omitted (0 is written)"),
+            std::string::npos)
+      << out_.str();
 }
 
 }  // namespace

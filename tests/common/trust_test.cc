@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -189,6 +190,65 @@ TEST_F(TrustTest, RefusesBadFilesNamingThePointer) {
     EXPECT_NE(trust.error().message.find(c.expected), std::string::npos)
         << c.name << ": " << trust.error().message;
   }
+}
+
+TEST_F(TrustTest, IdentityRoleRuleNamesIdentityRoleAndWhatIsAllowed) {
+  using R = TrustRole;
+  struct Case {
+    std::string identity;
+    std::set<TrustRole> roles;
+    const char* expected;  // nullptr: accepted
+  };
+  const std::vector<Case> cases = {
+      {"op:sato", {R::kOperator}, nullptr},
+      {"op:sato", {R::kOperator, R::kBreakglass}, nullptr},
+      {"agent:core-gw", {R::kAgent}, nullptr},
+      {"controller", {R::kController}, nullptr},
+      {"op:sato",
+       {R::kBreakglass},
+       "identity \"op:sato\" may not hold the role \"breakglass\" without \"operator\": an "
+       "op:<name> identity holds \"operator\", optionally with \"breakglass\""},
+      {"op:sato", {R::kController}, "identity \"op:sato\" may not hold the role \"controller\""},
+      {"agent:core-gw",
+       {R::kOperator},
+       "identity \"agent:core-gw\" may not hold the role \"operator\": an agent:<id> identity "
+       "holds only \"agent\""},
+      {"controller",
+       {R::kOperator},
+       "identity \"controller\" may not hold the role \"operator\": the controller identity "
+       "holds only \"controller\""},
+      {"sato",
+       {R::kOperator},
+       "identity \"sato\" may not hold the role \"operator\": identities are op:<name> "
+       "(operator, breakglass), agent:<id> (agent) or controller (controller)"},
+      {"op:", {R::kOperator}, "identity \"op:\" may not hold the role \"operator\""},
+  };
+  for (const Case& c : cases) {
+    Status rule = checkIdentityRoles(c.identity, c.roles);
+    if (c.expected == nullptr) {
+      EXPECT_TRUE(rule.ok()) << c.identity << ": " << rule.error().message;
+      continue;
+    }
+    ASSERT_FALSE(rule.ok()) << c.identity;
+    EXPECT_EQ(rule.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(rule.error().message.find(c.expected), std::string::npos) << rule.error().message;
+  }
+}
+
+// The loader keeps accepting files that break the identity rule (agents must not stop over a
+// name), and says which keys do.
+TEST_F(TrustTest, LoaderAcceptsAFileThatBreaksTheIdentityRuleAndReportsIt) {
+  json doc = base();
+  auto trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_TRUE(identityRoleWarnings(*trust).empty());
+  doc["keys"][2]["identity"] = "tanaka";
+  trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  const std::vector<std::string> warnings = identityRoleWarnings(*trust);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].rfind("keys[2]: identity \"tanaka\" may not hold the role", 0), 0u)
+      << warnings[0];
 }
 
 TEST_F(TrustTest, RefusesDuplicateJsonKeys) {
