@@ -274,7 +274,8 @@ Result<json> OrderViews::status() {
   // Newest first. A segment's gen is allocated in the transaction that first stores its order,
   // so the newest dispatched order of a segment has the highest gen of those dispatched: the one
   // the agents hold (they refuse lower gens).
-  SHADAN_ASSIGN_OR_RETURN(auto recent, ctx_.store.listOrders(kOrdersReadForSegments));
+  SHADAN_ASSIGN_OR_RETURN(auto recent, ctx_.store.listOrders(std::max(kOrdersReadForSegments,
+                                                                      ctx_.options.status_orders)));
   std::map<std::string, const OrderRecord*> latest;
   for (const auto& order : recent) {
     if (order.state == OrderState::kDispatched && segments.contains(order.segment)) {
