@@ -40,7 +40,9 @@ GatewayRow gatewayRow(const std::string& id, const Json& entry) {
     row.state = entry.get<std::string>();
     return row;
   }
-  row.state = jsonText(entry, "state");
+  row.state = firstJsonText(entry, {"delivery", "state"});
+  row.note = jsonText(entry, "note");
+  row.delivery_known = entry.is_object() && entry.contains("delivery");
   row.applied_at = jsonText(entry, "applied_at");
   row.ruleset = jsonText(entry, "ruleset_sha256");
   row.reason = jsonText(entry, "reason");
@@ -108,7 +110,8 @@ void printGatewayTable(std::ostream& out, const std::vector<GatewayRow>& rows) {
   for (const GatewayRow& row : rows) {
     const std::optional<int64_t> ack_ms = ackMillis(row);
     table.push_back({row.gateway, row.state, row.applied_at, ack_ms ? std::to_string(*ack_ms) : "-",
-                     row.ruleset == "-" ? "-" : row.ruleset.substr(0, 12), row.reason});
+                     row.ruleset == "-" ? "-" : row.ruleset.substr(0, 12),
+                     row.reason == "-" ? row.note : row.reason});
     if (!ack_ms) {
       all_answered = false;
       continue;
@@ -122,6 +125,58 @@ void printGatewayTable(std::ostream& out, const std::vector<GatewayRow>& rows) {
     out << "dispatch -> last ack: " << (*last_ack - *first_sent) << " ms (" << rows.size()
         << " gateway" << (rows.size() == 1 ? "" : "s") << ", controller clock)\n";
   }
+}
+
+std::string describeGateway(const GatewayRow& row) {
+  std::string why;
+  if (row.state == "queued") {
+    why = row.note == "-" ? "not sent yet" : row.note;
+  } else if (row.state == "pending") {
+    why = row.delivery_known ? "sent, no ack yet" : "no ack yet";
+  } else if (row.state == "expired") {
+    why = "no ack before the order expired";
+  } else if (row.state == "awaiting_approval") {
+    why = "not dispatched yet";
+  } else if (row.reason != "-") {
+    why = row.reason;
+  }
+  return row.gateway + " " + row.state + (why.empty() ? "" : " (" + why + ")");
+}
+
+std::string describeGateways(const std::vector<GatewayRow>& rows, bool (*pick)(const GatewayRow&)) {
+  std::string out;
+  for (const GatewayRow& row : rows) {
+    if (pick(row)) out += (out.empty() ? "" : ", ") + describeGateway(row);
+  }
+  return out;
+}
+
+std::string orderFactsText(const std::vector<GatewayRow>& rows) {
+  if (rows.empty()) return "the controller reports no gateways";
+  const auto applied = [](const GatewayRow& r) { return isAppliedGatewayState(r.state); };
+  const auto waiting = [](const GatewayRow& r) { return !isFinalGatewayState(r.state); };
+  const auto failed = [](const GatewayRow& r) {
+    return isFinalGatewayState(r.state) && !isAppliedGatewayState(r.state);
+  };
+  if (std::all_of(rows.begin(), rows.end(), applied)) {
+    std::string names;
+    for (const GatewayRow& row : rows) names += (names.empty() ? "" : ", ") + row.gateway;
+    return "applied on every gateway (" + names + ")";
+  }
+  std::string out;
+  std::string names;
+  for (const GatewayRow& row : rows) {
+    if (applied(row)) names += (names.empty() ? "" : ", ") + row.gateway;
+  }
+  if (!names.empty()) out = "applied on: " + names;
+  for (auto [label, pick] :
+       {std::pair<const char*, bool (*)(const GatewayRow&)>{"not yet applied: ", waiting},
+        {"failed on: ", failed}}) {
+    if (std::string text = describeGateways(rows, pick); !text.empty()) {
+      out += (out.empty() ? "" : "; ") + std::string(label) + text;
+    }
+  }
+  return out;
 }
 
 }  // namespace shadan

@@ -1,7 +1,9 @@
 #pragma once
 
 // The per-gateway state of an order as the controller reports it, and the table operators read
-// it in: `shadanctl status --order ID` and `shadanctl isolate --wait` print the same table.
+// it in: `shadanctl status --order ID` and `shadanctl isolate --wait` print the same table, and
+// `shadanctl isolate` and `status` name the gateways that have not applied an order the same
+// way ("edge-gw queued (gateway offline)").
 
 #include <cstdint>
 #include <iosfwd>
@@ -14,7 +16,11 @@ namespace shadan {
 
 struct GatewayRow {
   std::string gateway;
+  // What the gateway's acks say: the controller's "delivery" (queued, pending, applied, ...),
+  // or its stored dispatch "state" from a controller that reports no delivery.
   std::string state;
+  std::string note = "-";       // why a queued order was not sent ("gateway offline")
+  bool delivery_known = false;  // the controller reported "delivery" (queued vs sent is known)
   std::string applied_at = "-";
   std::string ruleset = "-";
   std::string reason = "-";
@@ -32,8 +38,18 @@ bool isAppliedGatewayState(const std::string& state);
 // "agent_id"|"id":..., ...}]}, possibly under "order". Empty when the answer names none.
 std::vector<GatewayRow> gatewayRows(const nlohmann::json& order);
 
-// GATEWAY STATE APPLIED_AT ACK_MS RULESET REASON, then the dispatch -> last ack time once
-// every gateway answered.
+// GATEWAY STATE APPLIED_AT ACK_MS RULESET REASON (a queued row's note as its reason), then the
+// dispatch -> last ack time once every gateway answered.
 void printGatewayTable(std::ostream& out, const std::vector<GatewayRow>& rows);
+
+// "edge-gw queued (gateway offline)", "core-gw pending (sent, no ack yet)", "inet-gw rejected
+// (old_segment_gen)", "core-gw applied".
+std::string describeGateway(const GatewayRow& row);
+// describeGateway of the rows `pick` selects, joined by ", "; "" when none.
+std::string describeGateways(const std::vector<GatewayRow>& rows, bool (*pick)(const GatewayRow&));
+
+// What is true of an order, from its rows, in one line: "applied on every gateway (a, b)", or
+// "applied on: a; not yet applied: b queued (gateway offline); failed on: c rejected (...)".
+std::string orderFactsText(const std::vector<GatewayRow>& rows);
 
 }  // namespace shadan

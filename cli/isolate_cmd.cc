@@ -60,15 +60,59 @@ int waitForOrder(ControllerContext& ctx, ApiTransport& api, const std::string& o
   if (!complete) {
     ctx.err() << "shadanctl: gave up waiting after " << wait_seconds << " s: "
               << (rows.empty() ? std::string("the controller reports no gateways")
-                               : std::to_string(pending) + " gateway(s) still pending")
+                               : std::to_string(pending) + " gateway(s) still pending: " +
+                                     describeGateways(rows,
+                                                      [](const GatewayRow& r) {
+                                                        return !isFinalGatewayState(r.state);
+                                                      }))
               << "\n";
     return kExitFailure;
   }
   if (!all_ok) {
-    ctx.err() << "shadanctl: the order did not apply on every gateway\n";
+    ctx.err() << "shadanctl: the order did not apply on every gateway: "
+              << describeGateways(
+                     rows, [](const GatewayRow& r) { return !isAppliedGatewayState(r.state); })
+              << "\n";
     return kExitFailure;
   }
   return kExitOk;
+}
+
+// Without --wait: one read of the order, so the answer says what is true right after the
+// controller accepted it (a gateway that is offline has nothing yet), never just "dispatched".
+void reportAccepted(ControllerContext& ctx, ApiTransport& api, const std::string& action,
+                    const std::string& segment, const std::string& order_id, const Json& answer) {
+  ctx.out() << action << " of " << segment << ": order " << order_id << " accepted; ";
+  auto response = api.request("GET", "/v1/orders/" + order_id, std::nullopt);
+  std::vector<GatewayRow> rows;
+  if (response.ok() && response->ok()) rows = gatewayRows(response->body);
+  if (rows.empty()) {
+    // Nothing read back: say what is known, which is only where it was sent.
+    std::string names;
+    if (answer.contains("gateways") && answer["gateways"].is_array()) {
+      for (const Json& gateway : answer["gateways"]) {
+        names += (names.empty() ? "" : ", ") +
+                 (gateway.is_string() ? gateway.get<std::string>()
+                                      : firstJsonText(gateway, {"gateway", "agent_id", "id"}));
+      }
+    }
+    ctx.out() << "not confirmed by any gateway yet"
+              << (names.empty() ? std::string() : " (targets: " + names + ")");
+    if (!response.ok()) {
+      ctx.out() << "; could not read it back: " << response.error().message;
+    } else if (!response->ok()) {
+      ctx.out() << "; could not read it back: HTTP " << response->status;
+    }
+    ctx.out() << "\n";
+  } else {
+    ctx.out() << orderFactsText(rows) << "\n";
+    if (std::all_of(rows.begin(), rows.end(),
+                    [](const GatewayRow& r) { return isAppliedGatewayState(r.state); })) {
+      return;
+    }
+  }
+  ctx.out() << "follow it with: shadanctl status --order " << order_id
+            << " (or --wait SECONDS to wait for every gateway)\n";
 }
 
 }  // namespace
@@ -140,18 +184,11 @@ int runIsolateCommand(const std::string& action, const CommandOptions& options,
     }
     if (ctx.json()) {
       ctx.out() << answer.dump() << "\n";
+    } else if (isSafePathSegment(order_id)) {
+      reportAccepted(ctx, **api, action, segment, order_id, answer);
     } else {
-      ctx.out() << action << " of " << segment << ": order " << order_id << " " << state;
-      if (answer.contains("gateways") && answer["gateways"].is_array()) {
-        std::string names;
-        for (const Json& gateway : answer["gateways"]) {
-          names += (names.empty() ? "" : ", ") +
-                   (gateway.is_string() ? gateway.get<std::string>()
-                                        : firstJsonText(gateway, {"gateway", "agent_id", "id"}));
-        }
-        ctx.out() << " to " << (names.empty() ? "no gateways" : names);
-      }
-      ctx.out() << "\n";
+      ctx.out() << action << " of " << segment << ": accepted (" << state
+                << "), but the answer names no usable order_id\n";
     }
     return kExitOk;
   }

@@ -1,35 +1,227 @@
 #include "controller/order_views.h"
 
+#include <algorithm>
+#include <map>
+#include <optional>
 #include <span>
+#include <vector>
 
+#include "common/orders.h"
 #include "common/strict_json.h"
 
 namespace shadan::controller {
+namespace {
 
 using nlohmann::json;
 
-Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks) {
-  json gateways = json::object();
-  SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(order.command_id));
-  for (const auto& d : dispatches) {
-    json entry = {{"state", dispatchStateName(d.state)},
-                  {"seq", d.seq},
-                  {"sent_at", timeOrNull(d.sent_ms)},
-                  {"updated_at", timeOrNull(d.updated_ms)}};
-    if (with_acks) {
-      entry["ack"] = d.ack_json.empty() ? json(nullptr) : json::parse(d.ack_json, nullptr, false);
-    }
-    gateways[d.agent_id] = std::move(entry);
+// How many of the newest orders status() reads to find each segment's latest dispatched order.
+// Orders come from people and detectors acting on incidents, so this covers months; a segment
+// whose last order is older shows "unknown" rather than a guess.
+constexpr size_t kOrdersReadForSegments = 2000;
+
+// What the store and the channel say about one gateway of one order.
+struct GatewayFact {
+  std::string delivery;             // see order_views.h
+  std::optional<std::string> note;  // why a queued dispatch was not sent
+  bool connected = false;
+  std::optional<int64_t> until_ms;  // an applied isolate with a ttl: lifted on its own from then
+  bool lapsed = false;              // ... and that time has passed
+};
+
+const AgentRecord* findAgent(const std::vector<AgentRecord>& agents, const std::string& id) {
+  for (const auto& agent : agents) {
+    if (agent.agent_id == id) return &agent;
   }
-  // Targets not dispatched yet (awaiting approval) show as waiting.
-  for (const auto& target : order.targets) {
-    if (!gateways.contains(target)) gateways[target] = {{"state", "awaiting_approval"}};
+  return nullptr;
+}
+
+// `dispatch` is null while the order awaits approval (or expired awaiting it).
+GatewayFact gatewayFact(const OrderRecord& order, const DispatchRecord* dispatch,
+                        const AgentRecord* agent, bool connected, std::optional<int64_t> ttl_s,
+                        int64_t now) {
+  GatewayFact fact;
+  fact.connected = connected;
+  if (dispatch == nullptr) {
+    fact.delivery = order.state == OrderState::kExpired ? "expired" : "awaiting_approval";
+    return fact;
+  }
+  switch (dispatch->state) {
+    case DispatchState::kPending:
+      // Delivery::deliverPending sends only on a live session of an approved agent, and sends
+      // again after every reconnect: anything else is still waiting at the controller.
+      if (!connected) {
+        fact.delivery = "queued";
+        fact.note = agent == nullptr ? "gateway never connected" : "gateway offline";
+      } else if (agent == nullptr || agent->status != AgentStatus::kApproved) {
+        fact.delivery = "queued";
+        fact.note = "agent not approved";
+      } else if (dispatch->sent_ms == 0) {
+        fact.delivery = "queued";
+        fact.note = "not sent yet";
+      } else {
+        fact.delivery = "pending";
+      }
+      return fact;
+    case DispatchState::kApplied:
+    case DispatchState::kAlreadyApplied:
+      fact.delivery = dispatchStateName(dispatch->state);
+      break;
+    case DispatchState::kFailed:
+    case DispatchState::kRejected:
+    case DispatchState::kExpired:
+      fact.delivery = dispatchStateName(dispatch->state);
+      return fact;
+  }
+  if (order.action == "isolate" && ttl_s) {
+    // The agent lifts a timed isolation at its apply time + ttl, or later when an earlier
+    // order asked for more; the ack's time (or, without one, its arrival) is the lower bound.
+    int64_t from = dispatch->updated_ms;
+    if (auto ack = parseAck(dispatch->ack_json); ack.ok() && ack->applied_at_ms) {
+      from = *ack->applied_at_ms;
+    }
+    fact.until_ms = from + *ttl_s * 1000;
+    fact.lapsed = now >= *fact.until_ms;
+  }
+  return fact;
+}
+
+// Counts over one order's gateways.
+struct Tally {
+  int total = 0;
+  int applied = 0;  // applied or already_applied, and not lapsed
+  int pending = 0;
+  int queued = 0;
+  int offline = 0;  // queued because the gateway is not connected
+  int failed = 0;   // failed or rejected
+  int expired = 0;
+  int awaiting = 0;
+  int lapsed = 0;
+  std::optional<int64_t> until_ms;  // the earliest ttl end among those still applied
+
+  void add(const GatewayFact& fact) {
+    ++total;
+    if (fact.delivery == "applied" || fact.delivery == "already_applied") {
+      if (fact.lapsed) {
+        ++lapsed;
+      } else {
+        ++applied;
+        if (fact.until_ms) until_ms = std::min(until_ms.value_or(*fact.until_ms), *fact.until_ms);
+      }
+    } else if (fact.delivery == "pending") {
+      ++pending;
+    } else if (fact.delivery == "queued") {
+      ++queued;
+      if (!fact.connected) ++offline;
+    } else if (fact.delivery == "failed" || fact.delivery == "rejected") {
+      ++failed;
+    } else if (fact.delivery == "expired") {
+      ++expired;
+    } else {
+      ++awaiting;
+    }
+  }
+
+  std::string outcome() const {
+    if (awaiting > 0) return "awaiting_approval";
+    if (total > 0 && applied == total) return "applied";
+    if (applied > 0) return "partial";
+    if (pending > 0) return "pending";
+    if (queued > 0) return "queued";
+    if (lapsed > 0) return "lapsed";
+    if (total > 0 && expired == total) return "expired";
+    return "failed";
+  }
+
+  json toJson() const {
+    return {{"total", total},     {"applied", applied}, {"pending", pending},
+            {"queued", queued},   {"offline", offline}, {"failed", failed},
+            {"expired", expired}, {"lapsed", lapsed},   {"awaiting_approval", awaiting}};
+  }
+};
+
+// The segment's state when `action` is its latest dispatched order and `outcome` that order's.
+std::string segmentState(const std::string& action, const std::string& outcome) {
+  if (outcome == "applied") return action == "isolate" ? "isolated" : "open";
+  if (outcome == "partial" || outcome == "pending" || outcome == "queued" || outcome == "lapsed") {
+    return outcome;
+  }
+  return "failed";  // failed or expired: no gateway applied it and none will
+}
+
+// One order's facts: per gateway, and counted.
+struct OrderFacts {
+  std::map<std::string, GatewayFact> gateways;
+  std::map<std::string, const DispatchRecord*> dispatches;
+  Tally tally;
+};
+
+}  // namespace
+
+namespace {
+
+// The facts of `order`, whose dispatches are `dispatches`, as of now.
+OrderFacts orderFacts(OrdersContext& ctx, const OrderRecord& order,
+                      const std::vector<DispatchRecord>& dispatches,
+                      const std::vector<AgentRecord>& agents) {
+  std::optional<int64_t> ttl_s;
+  if (auto authz = parseAuthz(order.authz_payload); authz.ok()) ttl_s = authz->ttl_s;
+  OrderFacts facts;
+  std::vector<std::string> ids = order.targets;
+  for (const auto& dispatch : dispatches) {
+    facts.dispatches[dispatch.agent_id] = &dispatch;
+    if (std::find(ids.begin(), ids.end(), dispatch.agent_id) == ids.end()) {
+      ids.push_back(dispatch.agent_id);
+    }
+  }
+  const int64_t now = ctx.nowMs();
+  for (const auto& id : ids) {
+    const auto dispatch = facts.dispatches.find(id);
+    GatewayFact fact =
+        gatewayFact(order, dispatch == facts.dispatches.end() ? nullptr : dispatch->second,
+                    findAgent(agents, id), ctx.channel.connected(id), ttl_s, now);
+    facts.tally.add(fact);
+    facts.gateways[id] = std::move(fact);
+  }
+  return facts;
+}
+
+}  // namespace
+
+Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks,
+                                   const std::vector<AgentRecord>& agents) {
+  SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(order.command_id));
+  const OrderFacts facts = orderFacts(ctx_, order, dispatches, agents);
+  json gateways = json::object();
+  for (const auto& [id, fact] : facts.gateways) {
+    json entry;
+    if (const auto found = facts.dispatches.find(id); found != facts.dispatches.end()) {
+      const DispatchRecord& d = *found->second;
+      entry = {{"state", dispatchStateName(d.state)},
+               {"seq", d.seq},
+               {"sent_at", timeOrNull(d.sent_ms)},
+               {"updated_at", timeOrNull(d.updated_ms)}};
+      if (with_acks) {
+        entry["ack"] = d.ack_json.empty() ? json(nullptr) : json::parse(d.ack_json, nullptr, false);
+      }
+    } else {
+      entry = {{"state", "awaiting_approval"}};  // not dispatched yet
+    }
+    entry["delivery"] = fact.delivery;
+    entry["connected"] = fact.connected;
+    if (fact.note) entry["note"] = *fact.note;
+    if (fact.until_ms) {
+      entry["until"] = formatRfc3339(*fact.until_ms);
+      entry["lapsed"] = fact.lapsed;
+    }
+    gateways[id] = std::move(entry);
   }
   json out = {{"order_id", order.command_id},
               {"action", order.action},
               {"segment", order.segment},
               {"profile", order.profile},
               {"state", orderStateName(order.state)},
+              {"outcome", facts.tally.outcome()},
+              {"counts", facts.tally.toJson()},
               {"requested_by", order.requested_by},
               {"reason", order.reason},
               {"ticket", order.ticket ? json(*order.ticket) : json(nullptr)},
@@ -52,10 +244,25 @@ Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks) {
 }
 
 Result<json> OrderViews::status() {
+  SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
   json segments = json::object();
   for (const auto& [name, segment] : ctx_.policy.segments) {
-    segments[name] = {
-        {"isolated", false}, {"profile", nullptr}, {"gen", 0}, {"protected", segment.is_protected}};
+    size_t bordering = 0;
+    for (const auto& [id, gateway] : ctx_.policy.gateways) {
+      bordering += std::count(gateway.borders.begin(), gateway.borders.end(), name);
+    }
+    segments[name] = {{"isolated", false},
+                      {"profile", nullptr},
+                      {"gen", 0},
+                      {"protected", segment.is_protected},
+                      {"state", "open"},
+                      {"order_id", nullptr},
+                      {"action", nullptr},
+                      {"applied", 0},
+                      {"gateways", bordering},
+                      {"counts", nullptr},
+                      {"by_gateway", json::object()},
+                      {"until", nullptr}};
   }
   SHADAN_ASSIGN_OR_RETURN(auto stored, ctx_.store.listSegments());
   for (const auto& s : stored) {
@@ -64,14 +271,47 @@ Result<json> OrderViews::status() {
     segments[s.segment]["profile"] = s.isolated ? json(s.profile) : json(nullptr);
     segments[s.segment]["gen"] = s.gen;
   }
+  // Newest first. A segment's gen is allocated in the transaction that first stores its order,
+  // so the newest dispatched order of a segment has the highest gen of those dispatched: the one
+  // the agents hold (they refuse lower gens).
+  SHADAN_ASSIGN_OR_RETURN(auto recent, ctx_.store.listOrders(std::max(kOrdersReadForSegments,
+                                                                      ctx_.options.status_orders)));
+  std::map<std::string, const OrderRecord*> latest;
+  for (const auto& order : recent) {
+    if (order.state == OrderState::kDispatched && segments.contains(order.segment)) {
+      latest.emplace(order.segment, &order);
+    }
+  }
+  for (auto& [name, segment] : segments.items()) {
+    const auto found = latest.find(name);
+    if (found == latest.end()) {
+      // Nothing dispatched among the orders read: never ordered, or ordered too long ago.
+      if (segment["isolated"] == true) segment["state"] = "unknown";
+      continue;
+    }
+    const OrderRecord& order = *found->second;
+    SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(order.command_id));
+    const OrderFacts facts = orderFacts(ctx_, order, dispatches, agents);
+    json by_gateway = json::object();
+    for (const auto& [id, fact] : facts.gateways) by_gateway[id] = fact.delivery;
+    segment["state"] = segmentState(order.action, facts.tally.outcome());
+    segment["order_id"] = order.command_id;
+    segment["action"] = order.action;
+    segment["applied"] = facts.tally.applied;
+    segment["gateways"] = facts.tally.total;
+    segment["counts"] = facts.tally.toJson();
+    segment["by_gateway"] = std::move(by_gateway);
+    segment["until"] =
+        facts.tally.until_ms ? json(formatRfc3339(*facts.tally.until_ms)) : json(nullptr);
+  }
   json gateways = json::object();
   for (const auto& [id, gateway] : ctx_.policy.gateways) {
     gateways[id] = {{"connected", ctx_.channel.connected(id)},
                     {"last_seen", nullptr},
                     {"enrollment", "unknown"},
-                    {"state", json::object()}};
+                    {"state", json::object()},
+                    {"unacked", 0}};
   }
-  SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
   for (const auto& agent : agents) {
     json& entry = gateways[agent.agent_id];
     entry["connected"] = ctx_.channel.connected(agent.agent_id);
@@ -81,10 +321,13 @@ Result<json> OrderViews::status() {
                          ? json::object()
                          : json::parse(agent.last_state_json, nullptr, false);
   }
+  for (auto& [id, entry] : gateways.items()) {
+    SHADAN_ASSIGN_OR_RETURN(auto waiting, ctx_.store.pendingDispatches(id));
+    entry["unacked"] = waiting.size();
+  }
   json orders = json::array();
-  SHADAN_ASSIGN_OR_RETURN(auto recent, ctx_.store.listOrders(ctx_.options.status_orders));
-  for (const auto& order : recent) {
-    SHADAN_ASSIGN_OR_RETURN(auto entry, orderJson(order, false));
+  for (size_t i = 0; i < recent.size() && i < ctx_.options.status_orders; ++i) {
+    SHADAN_ASSIGN_OR_RETURN(auto entry, orderJson(recent[i], false, agents));
     orders.push_back(std::move(entry));
   }
   return json{{"segments", std::move(segments)},
@@ -97,7 +340,8 @@ Result<json> OrderViews::order(const std::string& order_id) {
   if (!order.has_value()) {
     return makeError(ErrorCode::kNotFound, "no order " + quoteForMessage(order_id));
   }
-  return orderJson(*order, true);
+  SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
+  return orderJson(*order, true, agents);
 }
 
 Result<json> OrderViews::pendingApprovals() {

@@ -4,6 +4,23 @@
 // as the JSON the HTTPS API answers. Reads the store and the channel's connection state and
 // changes nothing; OrdersService sweeps lapsed approvals and dispatches first where an answer
 // must not show them as still pending.
+//
+// Facts, not intent: what these answers call applied, isolated or open is what the gateways'
+// verified acks say, never what was asked for.
+//   - Per gateway of an order, "delivery": queued (stored, not sent: the gateway is offline,
+//     never connected or not approved; "note" says which), pending (sent on the gateway's
+//     current session, no ack yet), applied, already_applied, rejected, failed, expired (the
+//     authz lapsed without an ack), awaiting_approval (not dispatched yet).
+//   - Per order, "outcome" over its gateways: applied (every one), partial (some), pending
+//     (none yet, some sent), queued (none yet, none sent), lapsed (an isolate with a ttl that
+//     has passed everywhere it applied), expired, failed (none applied, none still waiting),
+//     awaiting_approval; and "counts".
+//   - Per segment in status, "state" from the segment's latest dispatched order (the newest,
+//     hence the highest segment_gen, which is the one the agents hold): isolated (an isolate
+//     every target applied), open (no order, or a restore every target applied), partial,
+//     pending, queued, lapsed, failed, unknown (its last order is older than the orders
+//     status reads). The older "isolated" boolean keeps its meaning: the latest dispatched
+//     order is an isolate (requested, not confirmed).
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -19,15 +36,17 @@ class OrderViews {
   // `context` must outlive the OrderViews.
   explicit OrderViews(OrdersContext& context) : ctx_(context) {}
 
-  // {"segments","gateways","orders"}: every policy segment and gateway, the recent orders.
+  // {"segments","gateways","orders"}: every policy segment with its fact-based state, every
+  // gateway, the recent orders.
   Result<nlohmann::json> status();
-  // One order with its per-gateway dispatches, acks and approval.
+  // One order with its per-gateway dispatches, acks, delivery facts and approval.
   Result<nlohmann::json> order(const std::string& order_id);
   Result<nlohmann::json> agents();
   Result<nlohmann::json> pendingApprovals();
 
  private:
-  Result<nlohmann::json> orderJson(const OrderRecord& order, bool with_acks);
+  Result<nlohmann::json> orderJson(const OrderRecord& order, bool with_acks,
+                                   const std::vector<AgentRecord>& agents);
 
   OrdersContext& ctx_;
 };

@@ -422,11 +422,16 @@ TEST_F(ControllerCmdTest, ConfigFileSuppliesConnectionSettings) {
 TEST_F(ControllerCmdTest, IsolateSendsTheContractBody) {
   fake_.answer(
       202, {{"order_id", "0b7e"}, {"state", "dispatched"}, {"gateways", {"core-gw", "inet-gw"}}});
+  fake_.answer(200, {{"order_id", "0b7e"},
+                     {"gateways",
+                      {{"core-gw", {{"state", "pending"}, {"delivery", "pending"}}},
+                       {"inet-gw", {{"state", "pending"}, {"delivery", "pending"}}}}}});
   EXPECT_EQ(run({"isolate", "lgwan", "--reason", "JPCERT notice", "--ticket", "INC-1", "--ttl",
                  "30m", "--drill", "--profile", "inbound"}),
             kExitOk)
       << err_.str();
-  ASSERT_EQ(fake_.calls.size(), 1u);
+  // The request, then one read of the order so the answer can say what is true.
+  ASSERT_EQ(fake_.calls.size(), 2u);
   EXPECT_EQ(fake_.calls[0].method, "POST");
   EXPECT_EQ(fake_.calls[0].path, "/v1/isolate");
   EXPECT_EQ(*fake_.calls[0].body, (Json{{"segment", "lgwan"},
@@ -435,7 +440,180 @@ TEST_F(ControllerCmdTest, IsolateSendsTheContractBody) {
                                         {"ttl_s", 1800},
                                         {"drill", true},
                                         {"profile", "inbound"}}));
-  EXPECT_TRUE(outSays("order 0b7e dispatched to core-gw, inet-gw"));
+  EXPECT_EQ(fake_.calls[1].method, "GET");
+  EXPECT_EQ(fake_.calls[1].path, "/v1/orders/0b7e");
+  EXPECT_TRUE(
+      outSays("order 0b7e accepted; not yet applied: core-gw pending (sent, no ack yet), "
+              "inet-gw pending (sent, no ack yet)"))
+      << out_.str();
+}
+
+// An order answer of the controller with per-gateway delivery facts.
+Json deliveryAnswer(const std::vector<std::pair<std::string, Json>>& gateways,
+                    const std::string& outcome = "") {
+  Json out = {{"order_id", "o-1"}, {"action", "isolate"},   {"segment", "office"},
+              {"profile", "full"}, {"state", "dispatched"}, {"gateways", Json::object()}};
+  for (const auto& [id, entry] : gateways) out["gateways"][id] = entry;
+  if (!outcome.empty()) out["outcome"] = outcome;
+  return out;
+}
+
+const Json kQueuedNeverConnected = {{"state", "pending"},
+                                    {"delivery", "queued"},
+                                    {"connected", false},
+                                    {"note", "gateway never connected"}};
+const Json kQueuedOffline = {{"state", "pending"},
+                             {"delivery", "queued"},
+                             {"connected", false},
+                             {"note", "gateway offline"}};
+const Json kApplied = {{"state", "applied"}, {"delivery", "applied"}, {"connected", true}};
+
+TEST_F(ControllerCmdTest, IsolateWithoutWaitSaysNothingIsAppliedWhenTheGatewayIsOffline) {
+  // The administrator's case: the only gateway never connected. The order is accepted and
+  // stored; nothing is isolated, and the answer must say so.
+  fake_.answer(202, {{"order_id", "o-1"}, {"state", "dispatched"}, {"gateways", {"gw"}}});
+  fake_.answer(200, deliveryAnswer({{"gw", kQueuedNeverConnected}}));
+  EXPECT_EQ(run({"isolate", "office", "--reason", "x"}), kExitOk) << err_.str();
+  EXPECT_TRUE(
+      outSays("isolate of office: order o-1 accepted; not yet applied: gw queued (gateway "
+              "never connected)"))
+      << out_.str();
+  EXPECT_TRUE(outSays("shadanctl status --order o-1")) << out_.str();
+  EXPECT_FALSE(outSays("dispatched")) << out_.str();
+  EXPECT_FALSE(outSays("ISOLATED")) << out_.str();
+  EXPECT_FALSE(outSays("isolated")) << out_.str();
+}
+
+TEST_F(ControllerCmdTest, IsolateWithoutWaitNamesAppliedAndWaitingGateways) {
+  fake_.answer(202, {{"order_id", "o-1"}, {"state", "dispatched"}});
+  fake_.answer(200, deliveryAnswer({{"core-gw", kApplied}, {"edge-gw", kQueuedOffline}}));
+  EXPECT_EQ(run({"isolate", "office", "--reason", "x"}), kExitOk);
+  EXPECT_TRUE(
+      outSays("order o-1 accepted; applied on: core-gw; not yet applied: edge-gw queued "
+              "(gateway offline)"))
+      << out_.str();
+
+  fake_.answer(202, {{"order_id", "o-1"}, {"state", "dispatched"}});
+  fake_.answer(200, deliveryAnswer({{"core-gw", kApplied}, {"edge-gw", kApplied}}));
+  EXPECT_EQ(run({"isolate", "office", "--reason", "x"}), kExitOk);
+  EXPECT_TRUE(outSays("order o-1 accepted; applied on every gateway (core-gw, edge-gw)\n"))
+      << out_.str();
+  EXPECT_FALSE(outSays("follow it")) << out_.str();
+}
+
+TEST_F(ControllerCmdTest, IsolateWithoutWaitThatCannotReadTheOrderBackClaimsNothing) {
+  fake_.answer(202, {{"order_id", "o-1"}, {"state", "dispatched"}, {"gateways", {"a", "b"}}});
+  fake_.answers.push_back(makeError(ErrorCode::kUnavailable, "cannot connect to x: refused"));
+  EXPECT_EQ(run({"isolate", "office", "--reason", "x"}), kExitOk);  // it was accepted
+  EXPECT_TRUE(
+      outSays("order o-1 accepted; not confirmed by any gateway yet (targets: a, b); "
+              "could not read it back: cannot connect to x: refused"))
+      << out_.str();
+  EXPECT_FALSE(outSays("dispatched")) << out_.str();
+}
+
+TEST_F(ControllerCmdTest, IsolateWaitNamesTheOfflineGatewayWhenItGivesUp) {
+  fake_.answer(202, {{"order_id", "o-1"}, {"state", "dispatched"}});
+  for (int i = 0; i < 20; ++i) {
+    fake_.answer(200, deliveryAnswer({{"core-gw", kApplied}, {"edge-gw", kQueuedOffline}}));
+  }
+  EXPECT_EQ(run({"isolate", "office", "--reason", "x", "--wait", "2"}), kExitFailure);
+  EXPECT_TRUE(
+      errSays("gave up waiting after 2 s: 1 gateway(s) still pending: edge-gw queued "
+              "(gateway offline)"))
+      << err_.str();
+  EXPECT_TRUE(outSays("edge-gw  queued")) << out_.str();
+  EXPECT_TRUE(outSays("gateway offline")) << out_.str();
+  EXPECT_FALSE(outSays("dispatched")) << out_.str();
+
+  // Every gateway offline: the same, both named.
+  fake_.answers.clear();
+  fake_.answer(202, {{"order_id", "o-1"}, {"state", "dispatched"}});
+  for (int i = 0; i < 20; ++i) {
+    fake_.answer(200,
+                 deliveryAnswer({{"core-gw", kQueuedNeverConnected}, {"edge-gw", kQueuedOffline}}));
+  }
+  EXPECT_EQ(run({"isolate", "office", "--reason", "x", "--wait", "1"}), kExitFailure);
+  EXPECT_TRUE(
+      errSays("2 gateway(s) still pending: core-gw queued (gateway never connected), "
+              "edge-gw queued (gateway offline)"))
+      << err_.str();
+}
+
+TEST_F(ControllerCmdTest, IsolateWaitNamesTheGatewayThatRejected) {
+  fake_.answer(202, {{"order_id", "o-1"}, {"state", "dispatched"}});
+  fake_.answer(200, deliveryAnswer({{"core-gw", kApplied},
+                                    {"edge-gw",
+                                     {{"state", "rejected"},
+                                      {"delivery", "rejected"},
+                                      {"ack", {{"reason", "old_segment_gen"}}}}}}));
+  EXPECT_EQ(run({"isolate", "office", "--reason", "x", "--wait", "5"}), kExitFailure);
+  EXPECT_TRUE(errSays("did not apply on every gateway: edge-gw rejected (old_segment_gen)"))
+      << err_.str();
+}
+
+TEST_F(ControllerCmdTest, StatusShowsWhatTheAcksSayNotTheRequest) {
+  // office was ordered isolated ("isolated": true is the request), but neither gateway has it.
+  fake_.answer(
+      200, {{"segments",
+             {{"office",
+               {{"isolated", true},
+                {"profile", "full"},
+                {"gen", 1},
+                {"protected", false},
+                {"state", "queued"},
+                {"order_id", "o-1"},
+                {"action", "isolate"},
+                {"applied", 0},
+                {"gateways", 2},
+                {"by_gateway", {{"core-gw", "queued"}, {"edge-gw", "queued"}}}}},
+              {"lab",
+               {{"isolated", true},
+                {"profile", "full"},
+                {"gen", 4},
+                {"protected", false},
+                {"state", "partial"},
+                {"order_id", "o-2"},
+                {"action", "isolate"},
+                {"applied", 1},
+                {"gateways", 2},
+                {"by_gateway", {{"core-gw", "applied"}, {"edge-gw", "queued"}}}}}}},
+            {"gateways",
+             {{"core-gw",
+               {{"connected", true},
+                {"enrollment", "approved"},
+                {"unacked", 0},
+                {"state", {{"isolated", {"lab:full"}}}}}},
+              {"edge-gw", {{"connected", false}, {"enrollment", "approved"}}}}},
+            {"orders",
+             {deliveryAnswer({{"core-gw", kApplied}, {"edge-gw", kQueuedOffline}}, "partial")}}});
+  EXPECT_EQ(run({"status"}), kExitOk) << err_.str();
+  EXPECT_FALSE(outSays("ISOLATED")) << out_.str();
+  EXPECT_FALSE(outSays("dispatched")) << out_.str();
+  EXPECT_TRUE(outSays("office   queued")) << out_.str();
+  EXPECT_TRUE(outSays("lab      partial")) << out_.str();
+  EXPECT_TRUE(outSays("isolate  1/2      edge-gw queued (offline)")) << out_.str();
+  EXPECT_TRUE(outSays("isolate  0/2      core-gw queued, edge-gw queued (offline)")) << out_.str();
+  EXPECT_TRUE(outSays("lab:full")) << out_.str();
+  EXPECT_TRUE(outSays("o-1  isolate office  partial  core-gw=applied  edge-gw=queued"))
+      << out_.str();
+
+  fake_.answer(200,
+               deliveryAnswer({{"core-gw", kApplied}, {"edge-gw", kQueuedOffline}}, "partial"));
+  EXPECT_EQ(run({"status", "--order", "o-1"}), kExitOk);
+  EXPECT_TRUE(outSays("outcome partial")) << out_.str();
+  EXPECT_FALSE(outSays("dispatched")) << out_.str();
+  EXPECT_TRUE(outSays("edge-gw  queued")) << out_.str();
+  EXPECT_TRUE(outSays("applied on: core-gw; not yet applied: edge-gw queued (gateway offline)"))
+      << out_.str();
+}
+
+TEST_F(ControllerCmdTest, StatusFromAControllerWithoutFactsSaysUnknown) {
+  fake_.answer(200, {{"segments", {{"office", {{"isolated", true}, {"gen", 1}}}}}});
+  EXPECT_EQ(run({"status"}), kExitOk);
+  EXPECT_FALSE(outSays("ISOLATED")) << out_.str();
+  EXPECT_TRUE(outSays("office   unknown")) << out_.str();
+  EXPECT_TRUE(outSays("isolate requested, no facts reported")) << out_.str();
 }
 
 TEST_F(ControllerCmdTest, AwaitingApprovalExitsFour) {
@@ -519,17 +697,19 @@ TEST_F(ControllerCmdTest, IsolateWaitReportsAFailedGateway) {
 }
 
 TEST_F(ControllerCmdTest, StatusPrintsSegmentsGatewaysAndOrders) {
-  fake_.answer(200, {{"segments",
-                      {{"lgwan", {{"isolated", true}, {"profile", "full"}, {"gen", 57}}},
-                       {"dmz", {{"isolated", false}, {"profile", nullptr}, {"gen", 3}}}}},
-                     {"gateways",
-                      {{"core-gw", {{"connected", true}, {"last_seen", "2026-11-26T10:00:00Z"}}},
-                       {"inet-gw", {{"connected", false}, {"last_seen", nullptr}}}}},
-                     {"orders",
-                      {{{"order_id", "o-9"},
-                        {"action", "isolate"},
-                        {"segment", "lgwan"},
-                        {"gateways", {{"core-gw", {{"state", "applied"}}}}}}}}});
+  fake_.answer(
+      200,
+      {{"segments",
+        {{"lgwan", {{"isolated", true}, {"profile", "full"}, {"gen", 57}, {"state", "isolated"}}},
+         {"dmz", {{"isolated", false}, {"profile", nullptr}, {"gen", 3}, {"state", "open"}}}}},
+       {"gateways",
+        {{"core-gw", {{"connected", true}, {"last_seen", "2026-11-26T10:00:00Z"}}},
+         {"inet-gw", {{"connected", false}, {"last_seen", nullptr}}}}},
+       {"orders",
+        {{{"order_id", "o-9"},
+          {"action", "isolate"},
+          {"segment", "lgwan"},
+          {"gateways", {{"core-gw", {{"state", "applied"}}}}}}}}});
   EXPECT_EQ(run({"status"}), kExitOk) << err_.str();
   EXPECT_EQ(fake_.calls[0].path, "/v1/status");
   EXPECT_TRUE(outSays("lgwan    ISOLATED  full     57")) << out_.str();
