@@ -13,7 +13,7 @@
 //
 // Threading: not thread-safe. It borrows its backends, which are bound to one thread; the
 // caller (CLI or daemon loop) calls it from that thread only. All borrowed objects must outlive
-// it.
+// it. The policy is its own copy: the daemon's reload (agents/policy_reload.h) swaps it.
 
 #include <chrono>
 #include <memory>
@@ -125,7 +125,8 @@ struct OrderOutcome {
   std::optional<ChangeResult> change;  // when it was carried out
 };
 
-class SignedOrders;  // agents/signed_orders.h
+class SignedOrders;    // agents/signed_orders.h
+class PolicyReloader;  // agents/policy_reload.h
 
 class AgentCore {
  public:
@@ -221,6 +222,10 @@ class AgentCore {
   // through audit()/baseEvent()/rejected(), reads last_receipt_, and keeps acks in store_. It
   // writes desired_ only through commitAndApply and storeTrustVersion.
   friend class SignedOrders;
+  // PolicyReloader swaps policy_ (and the trust) on a reload: it checks the new policy against
+  // desired_, applies its plan through enforcer_, audits through audit()/bareEvent(), and
+  // writes desired_ only through storeTrustVersion and the applied ruleset hash.
+  friend class PolicyReloader;
 
   // What a change is, for commitAndApply's branches and for the audit trail.
   enum class ActionKind {
@@ -283,7 +288,7 @@ class AgentCore {
   // Drops isolations whose deadline is at or before now; returns what was dropped.
   std::vector<Isolation> dropExpired(DesiredState& state) const;
 
-  const Policy& policy_;
+  Policy policy_;  // replaced whole by a reload, never edited in place
   std::string gateway_id_;
   AgentCoreDeps deps_;
   StateStore& store_;

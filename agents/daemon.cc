@@ -25,6 +25,7 @@
 #include "agents/dataplane/nftables_backend.h"
 #include "agents/dataplane/route_monitor.h"
 #include "agents/orders_session.h"
+#include "agents/policy_reload.h"
 #include "agents/sd_notify.h"
 #include "agents/state/sqlite_state_store.h"
 #include "common/audit_export.h"
@@ -49,10 +50,11 @@ constexpr auto kClientTimeout = std::chrono::seconds(5);
 // The event loop around one AgentCore. Everything runs on the io_context's single thread.
 class Daemon {
  public:
-  Daemon(asio::io_context& io, AgentCore& core, AgentAudit& audit, NftMonitor& nft,
-         RouteMonitor& routes, const DaemonOptions& options)
+  Daemon(asio::io_context& io, AgentCore& core, PolicyReloader& reloader, AgentAudit& audit,
+         NftMonitor& nft, RouteMonitor& routes, const DaemonOptions& options)
       : io_(io),
         core_(core),
+        reloader_(reloader),
         audit_(audit),
         nft_(nft),
         routes_(routes),
@@ -67,7 +69,7 @@ class Daemon {
         deadline_timer_(io),
         stop_timer_(io),
         acceptor_(io),
-        signals_(io, SIGINT, SIGTERM) {}
+        signals_(io, SIGINT, SIGTERM, SIGHUP) {}
 
   Status listen(const std::filesystem::path& socket_path) {
     boost::system::error_code ec;
@@ -135,8 +137,22 @@ class Daemon {
     armFullReapply();
     armDeadline();
     accept();
+    waitForSignal();
+  }
+
+ private:
+  // SIGHUP reloads and waits again; SIGTERM/SIGINT stop.
+  void waitForSignal() {
     signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
       if (ec) return;
+      if (signal == SIGHUP) {
+        sdNotify("RELOADING=1");
+        // Logged and audited inside, whatever the outcome; a refusal changes nothing.
+        (void)reloader_.reloadFiles("SIGHUP");
+        sdNotify("READY=1");
+        if (session_) session_->shipAudit();
+        return waitForSignal();
+      }
       log_->info("event=stopping signal={} note=\"rules stay in the kernel\"", signal);
       core_.auditEvent("daemon_stop", "ok", nlohmann::json{{"signal", signal}});
       sdNotify("STOPPING=1");
@@ -144,7 +160,6 @@ class Daemon {
     });
   }
 
- private:
   // ---- nftables events -------------------------------------------------------------------
 
   void watchNft() {
@@ -420,6 +435,7 @@ class Daemon {
 
   asio::io_context& io_;
   AgentCore& core_;
+  PolicyReloader& reloader_;
   AgentAudit& audit_;
   NftMonitor& nft_;
   RouteMonitor& routes_;
@@ -471,7 +487,7 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
     return code;
   };
 
-  auto loaded = loadPolicyFile(options.policy_path);
+  auto loaded = readPolicyFile(options.policy_path);  // loadPolicyFile, and the file's SHA-256
   if (!loaded.ok()) return die(loaded.error(), 3);
   if (!loaded->policy.findGateway(options.gateway)) {
     return die(
@@ -557,8 +573,10 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
     }
   }
 
+  PolicyReloader reloader(core, ReloadSources{options.policy_path, options.trust_path}, *loaded,
+                          &(*audit)->signer());
   asio::io_context io(1);
-  Daemon daemon(io, core, **audit, **nft_monitor, **route_monitor, options);
+  Daemon daemon(io, core, reloader, **audit, **nft_monitor, **route_monitor, options);
   if (auto listening = daemon.listen(controlSocketPath(options.state_dir)); !listening.ok()) {
     return die(listening.error(), 1);
   }
@@ -574,10 +592,12 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
       return die(connecting.error().withContext("controller link"), 3);
     }
   }
-  core.auditEvent("daemon_start", "ok",
-                  nlohmann::json{{"isolations", started->state.isolations.size()},
-                                 {"ruleset_sha256", started->report.after.sha256},
-                                 {"audit_key", (*audit)->keyId()}});
+  core.auditEvent(
+      "daemon_start", "ok",
+      nlohmann::json{{"isolations", started->state.isolations.size()},
+                     {"ruleset_sha256", started->report.after.sha256},
+                     {"policy", {{"name", core.policy().name}, {"sha256", loaded->sha256}}},
+                     {"audit_key", (*audit)->keyId()}});
   log->info("event=ready gateway={} isolations={} ruleset_sha256={}", options.gateway,
             started->state.isolations.size(), started->report.after.sha256);
   sdNotify("READY=1");

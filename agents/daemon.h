@@ -15,6 +15,8 @@
 // The controller conversation (signed orders, acks, audit shipping) is agents/orders_session.h
 // over agents/controller_link.h; this file only wires it to the loop.
 // SIGTERM/SIGINT stop the daemon and leave the kernel as it is: isolation holds without it.
+// SIGHUP re-reads the policy and trust files it was started with and swaps them in whole or not
+// at all (agents/policy_reload.h); a refused reload leaves the daemon running as it was.
 
 #include <chrono>
 #include <cstdint>
@@ -54,8 +56,8 @@ struct DaemonOptions {
   std::chrono::milliseconds state_lock_wait{std::chrono::seconds(60)};
 };
 
-// Runs until SIGTERM/SIGINT. Returns the process exit code; startup errors are printed on `err`
-// as one clear line.
+// Runs until SIGTERM/SIGINT (SIGHUP reloads). Returns the process exit code; startup errors are
+// printed on `err` as one clear line.
 int runDaemon(const DaemonOptions& options, std::ostream& err);
 
 // The owner mark (agents/planner/planner.h) of the agent for `gateway` on `state_dir`, with

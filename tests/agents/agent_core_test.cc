@@ -26,9 +26,20 @@ class AgentCoreTest : public ::testing::Test {
     auto loaded = loadPolicyFile(kLabPolicy);
     ASSERT_TRUE(loaded.ok()) << loaded.error().message;
     policy_ = std::move(loaded).value().policy;
-    core_ = std::make_unique<AgentCore>(
+    core_ = makeCore();
+  }
+
+  std::unique_ptr<AgentCore> makeCore() {
+    return std::make_unique<AgentCore>(
         policy_, "gw",
         AgentCoreDeps{store_, firewall_, routes_, conntrack_, audit_, clock_, "host1", "0.1.0"});
+  }
+
+  // The core keeps its own copy of the policy: a test that changes policy_ builds a new core on
+  // the same fakes (the same stored state, the same kernel).
+  void rebuildCore() {
+    core_ = makeCore();
+    ASSERT_TRUE(core_->load().ok());
   }
 
   IsolateRequest isolateReq(const std::string& segment,
@@ -262,6 +273,7 @@ TEST_F(AgentCoreTest, LockoutCheckWarnsByDefaultAndRefusesWhenThePolicySaysSo) {
   EXPECT_NE(warned->warnings[0].find("management path"), std::string::npos);
 
   policy_.agent.lockout_check = LockoutCheckMode::kRefuse;
+  rebuildCore();
   const size_t applies = firewall_.scripts.size();
   auto refused = core_->isolate(isolateReq("servers", std::nullopt));
   ASSERT_FALSE(refused.ok());
@@ -298,6 +310,7 @@ TEST_F(AgentCoreTest, ConntrackEntriesGoWhereNatIsConfigured) {
   ASSERT_TRUE(core_->restore(restore).ok());
   EXPECT_EQ(conntrack_.deletions.size(), 1u);
   policy_.agent.conntrack_flush_on_restore = true;
+  rebuildCore();
   restore.segment = "servers";
   ASSERT_TRUE(core_->restore(restore).ok());
   ASSERT_EQ(conntrack_.deletions.size(), 2u);

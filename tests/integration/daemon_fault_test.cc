@@ -25,6 +25,7 @@
 #include "cli/lab/lab.h"
 #include "cli/lab/probe.h"
 #include "common/ed25519.h"
+#include "common/sha256.h"
 #include "common/unique_fd.h"
 #include "tests/integration/agent_process.h"
 
@@ -131,11 +132,11 @@ class DaemonFaultTest : public ::testing::Test {
   std::string ns(const char* node) const { return lab_->nsName(node); }
 
   // Starts `shadan-agent run` in the gateway and waits for READY=1.
-  Result<std::unique_ptr<AgentProcess>> launchDaemon() {
+  Result<std::unique_ptr<AgentProcess>> launchDaemon(const std::string& policy = kPolicy) {
     AgentProcessOptions options;
     options.netns = ns("gw");
     options.binary = kAgent;
-    options.arguments = {"--policy",          kPolicy,       "--gateway", "gw", "--state-dir",
+    options.arguments = {"--policy",          policy,        "--gateway", "gw", "--state-dir",
                          state_dir_.string(), "--log-level", "info"};
     options.log_path = log_path_;
     return AgentProcess::start(options);
@@ -199,8 +200,8 @@ class DaemonFaultTest : public ::testing::Test {
     daemon_ = std::move(started).value();
   }
 
-  void startDaemon() {
-    auto started = launchDaemon();
+  void startDaemon(const std::string& policy = kPolicy) {
+    auto started = launchDaemon(policy);
     ASSERT_TRUE(started.ok()) << started.error().message;
     daemon_ = std::move(started).value();
   }
@@ -674,6 +675,85 @@ TEST_F(DaemonFaultTest, UnreachableControllerRevertsDrillsWhenThePolicySaysSo) {
   const auto state = status();
   ASSERT_EQ(state["isolations"].size(), 1u) << state.dump();
   EXPECT_EQ(state["isolations"][0]["segment"], "internet");
+}
+
+}  // namespace
+}  // namespace shadan
+
+namespace shadan {
+namespace {
+
+// 12. SIGHUP (systemctl reload) swaps a rewritten policy file in while the daemon runs: the
+//     kernel table changes and traffic follows the new rules. A file that does not load, or one
+//     that would lift the cut, is refused: the daemon keeps running on the old ruleset and says
+//     why.
+TEST_F(DaemonFaultTest, SighupReloadsThePolicyAndRefusesOneThatDoesNotLoadOrLiftsTheCut) {
+  const std::string dir = state_dir_.string() + "-policy";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  extra_cleanup_.push_back(dir);
+  const std::string policy_path = dir + "/policy.json";
+  const auto write = [&](const std::string& text) { std::ofstream(policy_path) << text; };
+  const auto reloadAndWaitFor = [&](const std::string& event, size_t times) {
+    EXPECT_EQ(::kill(daemon_->pid(), SIGHUP), 0);
+    return waitUntil([&] { return countOf(daemonLog(), event) == times; }, 5000ms, 20ms);
+  };
+  std::ifstream in(kPolicy);
+  const nlohmann::json lab = nlohmann::json::parse(in);
+  write(lab.dump(2));
+  startDaemon(policy_path);
+  isolateOffice({"--profile", "forensic"});
+  EXPECT_FALSE(tcp(kOffice, kServers, false, kShouldFail)) << "office->servers before the reload";
+  const auto before = shadanTable();
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->find("10.30.0.2"), std::string::npos) << *before;
+
+  // The forensic profile now also keeps the servers host reachable.
+  nlohmann::json next = lab;
+  next["name"] = "lab-reloaded";
+  next["profiles"]["forensic"]["allow"].push_back(
+      {{"description", "servers host"}, {"prefix", "10.30.0.2/32"}});
+  write(next.dump(2));
+  ASSERT_TRUE(reloadAndWaitFor("event=policy_reloaded", 1)) << daemonLog();
+  const auto reloaded = shadanTable();
+  ASSERT_TRUE(reloaded);
+  EXPECT_NE(reloaded->find("10.30.0.2"), std::string::npos) << *reloaded;
+  // Answered by the daemon: the CLI on its own would name its own --policy ("lab").
+  nlohmann::json doc = status();
+  EXPECT_EQ(doc.value("policy", ""), "lab-reloaded") << doc.dump();
+  EXPECT_EQ(doc["kernel"].value("state", ""), "in_sync") << doc.dump();
+  EXPECT_EQ(doc["isolations"].size(), 1u) << doc.dump();
+  forgetNeighbours();
+  EXPECT_TRUE(tcp(kOffice, kServers, false, kShouldPass)) << "the new allow rule";
+  EXPECT_FALSE(tcp(kOffice, kInet, false, kShouldFail)) << "the rest of the cut";
+  std::string audit = readWholeFile(state_dir_ / "audit.log");
+  EXPECT_NE(audit.find("\"policy_reloaded\""), std::string::npos) << audit;
+  EXPECT_NE(audit.find(sha256Hex(next.dump(2))), std::string::npos) << "names the new file";
+
+  // Half a file, as an editor might leave it.
+  write("{\"shadan_policy\": 1, \"name\": ");
+  ASSERT_TRUE(reloadAndWaitFor("event=reload_refused", 1)) << daemonLog();
+  EXPECT_NE(daemonLog().find(policy_path + ": byte"), std::string::npos) << daemonLog();
+  // A valid policy whose gateway no longer borders the isolated segment.
+  nlohmann::json lifting = next;
+  lifting["gateways"]["gw"]["borders"] = {"servers", "mgmt", "internet"};
+  write(lifting.dump(2));
+  ASSERT_TRUE(reloadAndWaitFor("event=reload_refused", 2)) << daemonLog();
+  EXPECT_NE(daemonLog().find("no longer borders segment \"office\""), std::string::npos)
+      << daemonLog();
+
+  EXPECT_EQ(shadanTable(), reloaded) << "a refused reload must keep the ruleset";
+  doc = status();
+  EXPECT_EQ(doc.value("policy", ""), "lab-reloaded") << doc.dump();
+  EXPECT_EQ(doc["isolations"].size(), 1u) << doc.dump();
+  EXPECT_FALSE(tcp(kOffice, kInet, false, kShouldFail)) << "the cut after refused reloads";
+  audit = readWholeFile(state_dir_ / "audit.log");
+  EXPECT_EQ(countOf(audit, "\"policy_reload_refused\""), 2u) << audit;
+  // Still the same process, alive until now: SIGHUP never ended it.
+  auto stopped = daemon_->terminate();
+  ASSERT_TRUE(stopped.ok()) << stopped.error().message;
+  EXPECT_EQ(*stopped, 0) << daemonLog();
+  daemon_.reset();
 }
 
 }  // namespace
