@@ -12,6 +12,7 @@
 #include "agents/agent_cli_options.h"
 #include "agents/agent_cli_output.h"
 #include "agents/agent_core.h"
+#include "agents/ownership.h"
 #include "agents/planner/planner.h"
 #include "common/duration.h"
 #include "common/logging.h"

@@ -25,6 +25,7 @@
 #include "agents/dataplane/nftables_backend.h"
 #include "agents/dataplane/route_monitor.h"
 #include "agents/orders_session.h"
+#include "agents/ownership.h"
 #include "agents/policy_reload.h"
 #include "agents/sd_notify.h"
 #include "agents/state/sqlite_state_store.h"
@@ -470,15 +471,6 @@ class Daemon {
 
 }  // namespace
 
-std::string agentOwnerMark(const std::string& gateway, const std::filesystem::path& state_dir) {
-  std::error_code ec;
-  std::filesystem::path absolute = std::filesystem::absolute(state_dir, ec);
-  if (ec) absolute = state_dir;
-  std::string text = absolute.lexically_normal().string();
-  while (text.size() > 1 && text.back() == '/') text.pop_back();
-  return ownerMark(gateway, text);
-}
-
 int runDaemon(const DaemonOptions& options, std::ostream& err) {
   auto log = logger("agent");
   const auto die = [&](const Error& error, int code) {
@@ -495,28 +487,10 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
                                             options.policy_path.string()),
         3);
   }
-  // A local command (status, isolate) may hold the state directory's lock for a moment: wait for
-  // it, bounded and logged, rather than fail the start and leave the isolation unguarded.
-  auto store = SqliteStateStore::open(options.state_dir, std::chrono::milliseconds(0));
-  if (!store.ok() && store.error().code == ErrorCode::kUnavailable) {
-    // Another daemon serving this directory is a refusal, at once; anything else holding the
-    // lock (a local command) lets go within its own bounded wait.
-    ControlRequest probe;
-    probe.op = "status";
-    auto answer = askDaemon(controlSocketPath(options.state_dir), probe, std::chrono::seconds(2));
-    if (!answer.ok() || answer->has_value()) return die(store.error(), 4);
-    log->warn("event=waiting_for_state_lock state_dir={} max_wait_ms={}",
-              options.state_dir.string(), options.state_lock_wait.count());
-    store = SqliteStateStore::open(options.state_dir, options.state_lock_wait);
-    if (store.ok()) log->info("event=state_lock_taken state_dir={}", options.state_dir.string());
-  }
-  if (!store.ok()) return die(store.error(), store.error().code == ErrorCode::kUnavailable ? 4 : 1);
-  // One gateway, one writer: a daemon on another state directory already owning this network
-  // namespace's table is a refusal at once (two daemons would undo each other's rules as
-  // foreign changes); a local command's change is waited for.
-  auto gateway_lock =
-      GatewayLock::acquire(kOwnedTable, GatewayLock::Role::kDaemon, options.state_lock_wait);
-  if (!gateway_lock.ok()) return die(gateway_lock.error(), 4);
+  // One gateway, one writer: the state directory's lock, then the network namespace's gateway
+  // lock (agents/ownership.h).
+  auto claim = claimForDaemon(options.state_dir, options.state_lock_wait);
+  if (!claim.ok()) return die(claim.error(), claim.error().code == ErrorCode::kUnavailable ? 4 : 1);
   auto firewall = NftablesBackend::create();
   if (!firewall.ok()) return die(firewall.error(), 1);
   auto routes = NetlinkRouteBackend::create();
@@ -547,7 +521,7 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
   AgentCore core(loaded->policy, options.gateway,
-                 AgentCoreDeps{**store, **firewall, **routes, **conntrack, *sink, clock, host,
+                 AgentCoreDeps{*claim->store, **firewall, **routes, **conntrack, *sink, clock, host,
                                SHADAN_VERSION, agentOwnerMark(options.gateway, options.state_dir)});
   // Fail-closed start: the persisted isolations are in the kernel before we say we are ready
   // and before we listen to anyone.

@@ -60,13 +60,6 @@ struct DaemonOptions {
 // printed on `err` as one clear line.
 int runDaemon(const DaemonOptions& options, std::ostream& err);
 
-// The owner mark (agents/planner/planner.h) of the agent for `gateway` on `state_dir`, with
-// the directory made absolute and normal, so that `state`, `./state` and `/x/state` are one owner.
-std::string agentOwnerMark(const std::string& gateway, const std::filesystem::path& state_dir);
-
-// The nftables table one agent owns per network namespace (the gateway lock's name).
-inline constexpr std::string_view kOwnedTable = "inet shadan";
-
 // Path of the control socket in a state directory.
 std::filesystem::path controlSocketPath(const std::filesystem::path& state_dir);
 

@@ -11,6 +11,7 @@
 #include "agents/dataplane/netlink_conntrack_backend.h"
 #include "agents/dataplane/netlink_route_backend.h"
 #include "agents/dataplane/nftables_backend.h"
+#include "agents/ownership.h"
 #include "agents/state/sqlite_state_store.h"
 
 int main(int argc, char** argv) {
