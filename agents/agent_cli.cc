@@ -275,6 +275,12 @@ class Command {
     request.op = "status";
     auto answer = dispatch(*context, request);
     if (!answer.ok()) return fail(answer.error());
+    const std::string running = answer->value("policy_sha256", "");
+    if (!running.empty() && running != context->loaded.policy.source_sha256) {
+      err() << "shadan-agent: warning: the agent runs policy \"" << answer->value("policy", "")
+            << "\" (sha256 " << running.substr(0, 16) << "...), not the file --policy gave ("
+            << *options_.policy << "); reload the daemon to use it\n";
+    }
     return finish(*answer, [&] { printStatusAnswer(*answer, out()); });
   }
 

@@ -64,6 +64,7 @@ nlohmann::json statusAnswer(AgentCore& core) {
                         {"command", "status"},
                         {"gateway", core.gatewayId()},
                         {"policy", core.policy().name},
+                        {"policy_sha256", core.policy().source_sha256},
                         {"isolations", isolationsJson(core.desired())},
                         {"applied_ruleset_sha256", core.desired().applied_ruleset_sha256},
                         {"kernel", {{"state", kernelStateName(kernel.state)}}}};
@@ -254,7 +255,9 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
                               "the agent on this state directory is gateway \"" + core.gatewayId() +
                                   "\", not \"" + *request.gateway + "\""));
   }
-  if (request.policy_sha256 && !core.policy().source_sha256.empty() &&
+  // status only reads: it answers with the daemon's policy (its name and sha256), and the CLI
+  // warns about the difference instead.
+  if (request.op != "status" && request.policy_sha256 && !core.policy().source_sha256.empty() &&
       *request.policy_sha256 != core.policy().source_sha256) {
     return errorAnswer(
         request.op,

@@ -172,6 +172,7 @@ class DaemonFaultTest : public ::testing::Test {
     nlohmann::json policy = nlohmann::json::parse(in);
     policy["agent"] = {{"on_controller_loss", loss_mode}};
     std::ofstream(dir + "/policy.json") << policy.dump();
+    policy_ = dir + "/policy.json";
 
     AgentProcessOptions options;
     options.netns = ns("gw");
@@ -201,6 +202,7 @@ class DaemonFaultTest : public ::testing::Test {
   }
 
   void startDaemon(const std::string& policy = kPolicy) {
+    policy_ = policy;
     auto started = launchDaemon(policy);
     ASSERT_TRUE(started.ok()) << started.error().message;
     daemon_ = std::move(started).value();
@@ -222,7 +224,7 @@ class DaemonFaultTest : public ::testing::Test {
     std::vector<std::string> argv = {"ip", "netns", "exec", ns("gw"), kAgent};
     argv.insert(argv.end(), args.begin(), args.end());
     for (const std::string& a :
-         {std::string("--policy"), kPolicy, std::string("--gateway"), std::string("gw"),
+         {std::string("--policy"), policy_, std::string("--gateway"), std::string("gw"),
           std::string("--state-dir"), state_dir_.string()}) {
       argv.push_back(a);
     }
@@ -318,6 +320,9 @@ class DaemonFaultTest : public ::testing::Test {
   static Lab* lab_;
   static std::string* setup_error_;
   std::filesystem::path state_dir_;
+  // The policy file the daemon runs: local commands must give the same one (the daemon refuses
+  // a request made with another).
+  std::string policy_ = kPolicy;
   std::filesystem::path log_path_;
   std::unique_ptr<AgentProcess> daemon_;
   std::vector<std::string> extra_cleanup_;
@@ -557,6 +562,21 @@ TEST_F(DaemonFaultTest, AnotherStateDirectoryCannotWriteAGatewayADaemonOwns) {
   ASSERT_TRUE(second.ok()) << second.error().message;
   EXPECT_EQ(second->exit_code, 4) << second->err;
   EXPECT_NE(second->err.find("owned by the shadan-agent daemon"), std::string::npos) << second->err;
+
+  // The same state directory with another policy file: refused saying so, not judged against
+  // the daemon's policy ("unknown segment").
+  std::ifstream in(kPolicy);
+  nlohmann::json changed = nlohmann::json::parse(in);
+  changed["name"] = "lab-edited";
+  const std::string changed_path = other.string() + "/policy.json";
+  std::ofstream(changed_path) << changed.dump();
+  auto mismatched =
+      runner_->run({"ip", "netns", "exec", ns("gw"), kAgent, "isolate", "servers", "--policy",
+                    changed_path, "--gateway", "gw", "--state-dir", state_dir_.string()});
+  ASSERT_TRUE(mismatched.ok()) << mismatched.error().message;
+  EXPECT_EQ(mismatched->exit_code, 3) << mismatched->err;
+  EXPECT_NE(mismatched->err.find("runs another policy (\"lab\""), std::string::npos)
+      << mismatched->err;
 
   EXPECT_EQ(shadanTable(), before);  // the kernel untouched
   EXPECT_TRUE(daemon_->running());
