@@ -40,6 +40,18 @@ class Command {
       : options_(options), env_(env) {}
 
   int run() {
+    if (options_.ttl_without_daemon && (options_.command != "isolate" || !options_.ttl)) {
+      return usageError("--ttl-without-daemon is only for isolate with --ttl");
+    }
+    if (options_.reason && options_.command != "isolate" && options_.command != "restore") {
+      return usageError("--reason is only for isolate and restore");
+    }
+    if (options_.yes && options_.command != "isolate") {
+      return usageError("--yes is only for isolate");
+    }
+    if (options_.reason) {
+      if (auto problem = reasonProblem(*options_.reason)) return usageError("--reason " + *problem);
+    }
     if (options_.command == "isolate") return isolate();
     if (options_.command == "restore") return restore();
     if (options_.command == "status") return status();
@@ -53,6 +65,20 @@ class Command {
  private:
   std::ostream& out() const { return *env_.out; }
   std::ostream& err() const { return *env_.err; }
+
+  // A reason goes into the audit trail as it is: one line of text, bounded.
+  static std::optional<std::string> reasonProblem(const std::string& reason) {
+    constexpr size_t kMaxReasonBytes = 512;
+    if (reason.size() > kMaxReasonBytes) {
+      return "must be at most " + std::to_string(kMaxReasonBytes) + " bytes";
+    }
+    for (const char c : reason) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        return std::string("must not contain control characters");
+      }
+    }
+    return std::nullopt;
+  }
 
   int usageError(const std::string& message) const {
     err() << "shadan-agent: " << message << "\n(see shadan-agent --help)\n";
@@ -108,11 +134,18 @@ class Command {
     request.policy_sha256 = context.loaded.policy.source_sha256;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (;;) {
-      SHADAN_ASSIGN_OR_RETURN(auto answer, env_.ask_daemon(*options_.state_dir, request));
-      if (answer.has_value()) return std::move(answer.value());
+      SHADAN_ASSIGN_OR_RETURN(auto from_daemon, env_.ask_daemon(*options_.state_dir, request));
+      if (from_daemon.has_value()) {
+        if (from_daemon->is_object()) (*from_daemon)["daemon"] = true;  // who answered
+        return std::move(from_daemon.value());
+      }
 
       auto store = env_.open_state(*options_.state_dir);
-      if (store.ok()) return handleLocally(context, request, **store);
+      if (store.ok()) {
+        SHADAN_ASSIGN_OR_RETURN(auto local, handleLocally(context, request, **store));
+        if (local.is_object()) local["daemon"] = false;
+        return local;
+      }
       if (store.error().code != ErrorCode::kUnavailable ||
           std::chrono::steady_clock::now() >= deadline) {
         return store.error();
@@ -123,6 +156,17 @@ class Command {
 
   Result<nlohmann::json> handleLocally(const Context& context, const ControlRequest& request,
                                        StateStore& store) const {
+    // A deadline needs someone awake at the deadline. Without a daemon nothing lifts the
+    // isolation when the time is up, so --ttl alone would promise what nobody keeps.
+    if (request.ttl && !options_.ttl_without_daemon) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "--ttl needs the daemon, and none runs on " + *options_.state_dir +
+                           ": nothing would lift the isolation when the time is up. Start it "
+                           "(systemctl start shadan-agent) and try again, or add "
+                           "--ttl-without-daemon to store the deadline anyway (it is then "
+                           "honoured only by the next daemon start or shadan-agent command after "
+                           "it, and status shows it as overdue until then)");
+    }
     auto firewall = env_.open_firewall();
     if (!firewall.ok()) {
       if (request.op != "status") return firewall.error();
@@ -131,7 +175,7 @@ class Command {
       nlohmann::json doc = errorAnswer("status", firewall.error());
       doc["gateway"] = context.gateway;
       doc["policy"] = context.loaded.policy.name;
-      doc["isolations"] = isolationsJson(state);
+      doc["isolations"] = isolationsJson(state, toUnixMillis(env_.clock->now()));
       doc["kernel"] = {{"state", "unknown"}, {"error", firewall.error().message}};
       return doc;
     }
@@ -162,11 +206,12 @@ class Command {
         return used.error().withContext("trust file " + *options_.trust);
       }
     }
-    auto answer = handleControlRequest(core, request, "local-cli");
+    auto answer = handleControlRequest(core, request, "local-cli",
+                                       "local-cli uid=" + std::to_string(env_.uid));
     if (request.ttl && answer.value("ok", false)) {
       err() << "shadan-agent: note: no daemon runs on " << *options_.state_dir
             << ": the deadline is stored and honoured by the next shadan-agent command or "
-               "daemon start after it\n";
+               "daemon start after it, not at the deadline\n";
     }
     return answer;
   }
@@ -194,6 +239,7 @@ class Command {
     request.segment = options_.positional[0];
     request.profile = options_.profile;
     request.drill = options_.drill;
+    request.reason = options_.reason;
     if (options_.drill && !options_.ttl) {
       return usageError("--drill needs --ttl: drills end on their own");
     }
@@ -212,8 +258,11 @@ class Command {
     if (options_.all && options_.profile) return usageError("--profile does not go with --all");
     if (options_.ttl) return usageError("--ttl is only for isolate");
     if (options_.drill) return usageError("--drill is only for isolate");
+    // Lifting a cut is the dangerous direction: always on record with its why.
+    if (!options_.reason) return usageError("restore needs --reason TEXT (it is audited)");
     ControlRequest request;
     request.op = "restore";
+    request.reason = options_.reason;
     request.all = options_.all;
     if (!options_.all) request.segment = options_.positional[0];
     request.profile = options_.profile;
@@ -253,11 +302,31 @@ class Command {
     }
   }
 
-  int change(const ControlRequest& request) {
+  int change(ControlRequest request) {
     auto context = loadContext(true);
     if (!context.ok()) {
       recordRefusal(request.op, context.error());
       return fail(context.error());
+    }
+    if (!env_.sudo_user.empty()) request.sudo_user = env_.sudo_user;
+    if (request.op == "isolate") {
+      const Segment* segment = context->loaded.policy.findSegment(*request.segment);
+      if (segment != nullptr && segment->is_protected) {
+        if (!options_.reason) {
+          return usageError("segment \"" + *request.segment +
+                            "\" is protected: isolating it needs --reason TEXT (it is audited)");
+        }
+        const std::string question = "Isolate PROTECTED segment \"" + *request.segment +
+                                     "\" on gateway " + context->gateway + "?";
+        if (!options_.yes && !env_.confirm(question)) {
+          const Error declined =
+              makeError(ErrorCode::kInvalidArgument,
+                        "not confirmed: isolating protected segment \"" + *request.segment +
+                            "\" needs a yes on the terminal, or --yes in scripts; nothing changed");
+          recordRefusal(request.op, declined);
+          return fail(declined);
+        }
+      }
     }
     auto answer = dispatch(*context, request);
     if (!answer.ok()) return fail(answer.error());
@@ -281,7 +350,22 @@ class Command {
             << "\" (sha256 " << running.substr(0, 16) << "...), not the file --policy gave ("
             << *options_.policy << "); reload the daemon to use it\n";
     }
-    return finish(*answer, [&] { printStatusAnswer(*answer, out()); });
+    const int code = finish(*answer, [&] { printStatusAnswer(*answer, out()); });
+    return code == kExitOk ? statusExitCode(*answer) : code;
+  }
+
+  // status tells the truth in its exit code too: 0 only when the kernel holds exactly what was
+  // applied and no deadline is overdue (docs/agent-cli.md, "Exit codes").
+  static int statusExitCode(const nlohmann::json& answer) {
+    const std::string kernel =
+        answer.value("kernel", nlohmann::json::object()).value("state", "unknown");
+    if (kernel == "drift" || kernel == "missing" || kernel == "unexpected_table") {
+      return kExitDrift;
+    }
+    for (const auto& isolation : answer.value("isolations", nlohmann::json::array())) {
+      if (isolation.value("overdue", false)) return kExitOverdue;
+    }
+    return kernel == "in_sync" ? kExitOk : kExitFailed;
   }
 
   int plan() {

@@ -51,6 +51,9 @@ enum AgentExitCode : int {
                       // segment or profile, a segment this gateway does not border
   kExitBusy = 4,      // another process holds the state directory, or another agent owns the
                       // gateway (its daemon runs, or its owner mark is on the table)
+  kExitDrift = 5,     // status: the kernel does not hold what was applied (drift, our table
+                      // missing, or a table of ours where none should be)
+  kExitOverdue = 6,   // status: an isolation's deadline has passed and nothing lifted it
 };
 
 struct AgentEnvironment {
@@ -77,6 +80,12 @@ struct AgentEnvironment {
   // The lock is held until the returned handle is released.
   std::function<Result<std::shared_ptr<void>>()> claim_gateway;
   std::function<int(const DaemonOptions&)> run_daemon;
+  // Who runs the command, for the audit trail: the real uid and SUDO_USER (as the environment
+  // claims it; empty when unset or not a plain user name).
+  unsigned uid = 0;
+  std::string sudo_user;
+  // Asks the operator a yes/no question on the terminal; false when there is no terminal.
+  std::function<bool(const std::string& question)> confirm;
   const Clock* clock = nullptr;
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;

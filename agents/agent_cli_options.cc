@@ -13,10 +13,15 @@ commands:
                                        it applied, serves the commands below over its socket
   isolate SEGMENT [--profile NAME] [--ttl DURATION]
                                        cut SEGMENT on this gateway (profile default: full);
-                                       with --ttl (4s, 30m, 2h, 1d) it restores itself;
-                                       --drill marks a rehearsal (needs --ttl)
-  restore SEGMENT [--profile NAME]     lift SEGMENT's isolation (all its profiles unless --profile)
-  restore --all                        lift every isolation on this gateway
+                                       with --ttl (4s, 30m, 2h, 1d) the daemon restores it
+                                       then (refused when no daemon runs, unless
+                                       --ttl-without-daemon: stored, honoured later);
+                                       --drill marks a rehearsal (needs --ttl);
+                                       --reason TEXT is audited (required for a protected
+                                       segment, which also asks to confirm; --yes for scripts)
+  restore SEGMENT [--profile NAME] --reason TEXT
+                                       lift SEGMENT's isolation (all its profiles unless --profile)
+  restore --all --reason TEXT          lift every isolation on this gateway
   status                               desired state, and whether the kernel holds it
   plan [SEGMENT [--profile NAME]]      print the nftables document (current state, plus SEGMENT)
                                        without applying anything
@@ -48,7 +53,9 @@ writer); without one they act on the kernel directly.
   --version          print the version
 
 exit codes: 0 ok, 1 kernel or state failure (nothing changed), 2 bad command line,
-            3 request invalid for the policy (nothing changed), 4 state directory busy
+            3 request invalid for the policy (nothing changed), 4 state directory busy or
+            gateway owned by another agent, 5 status: the kernel does not hold what was
+            applied, 6 status: an isolation's deadline is overdue
 )";
 
 Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args) {
@@ -60,6 +67,7 @@ Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args) 
       {"--state-dir", &AgentCliOptions::state_dir},
       {"--log-level", &AgentCliOptions::log_level},
       {"--ttl", &AgentCliOptions::ttl},
+      {"--reason", &AgentCliOptions::reason},
       {"--trust", &AgentCliOptions::trust},
       {"--controller", &AgentCliOptions::controller},
       {"--tls-dir", &AgentCliOptions::tls_dir},
@@ -68,9 +76,14 @@ Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args) 
       {"--audit-export", &AgentCliOptions::audit_export},
   };
   const std::map<std::string, bool AgentCliOptions::*> flags = {
-      {"--all", &AgentCliOptions::all},   {"--drill", &AgentCliOptions::drill},
-      {"--json", &AgentCliOptions::json}, {"--help", &AgentCliOptions::help},
-      {"-h", &AgentCliOptions::help},     {"--version", &AgentCliOptions::version},
+      {"--all", &AgentCliOptions::all},
+      {"--drill", &AgentCliOptions::drill},
+      {"--ttl-without-daemon", &AgentCliOptions::ttl_without_daemon},
+      {"--yes", &AgentCliOptions::yes},
+      {"--json", &AgentCliOptions::json},
+      {"--help", &AgentCliOptions::help},
+      {"-h", &AgentCliOptions::help},
+      {"--version", &AgentCliOptions::version},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];

@@ -20,6 +20,7 @@ struct AgentCliOptions {
   std::optional<std::string> state_dir;
   std::optional<std::string> log_level;
   std::optional<std::string> ttl;
+  std::optional<std::string> reason;  // isolate, restore: why (audited)
   std::optional<std::string> trust;
   std::optional<std::string> controller;
   std::optional<std::string> tls_dir;
@@ -28,6 +29,9 @@ struct AgentCliOptions {
   std::optional<std::string> audit_export;
   bool all = false;
   bool drill = false;
+  bool ttl_without_daemon = false;
+  bool yes = false;  // --yes: isolating a protected segment needs no interactive confirmation  //
+                     // --ttl with no daemon: stored, honoured later
   bool json = false;
   bool help = false;
   bool version = false;

@@ -1,6 +1,42 @@
 #include "agents/agent_cli_output.h"
 
+#include <ctime>
+
+#include "common/orders.h"
+
 namespace shadan::agent {
+
+namespace {
+
+// "2026-12-05 19:04:05 JST (10:04:05Z)": local time for the operator at the console, UTC for
+// comparing with logs and the controller. An unparsable text is shown as it is.
+std::string localAndUtc(const std::string& rfc3339) {
+  auto ms = parseRfc3339UtcMillis(rfc3339);
+  if (!ms.ok()) return rfc3339;
+  const std::time_t seconds = static_cast<std::time_t>(*ms / 1000);
+  std::tm local{};
+  std::tm utc{};
+  if (::localtime_r(&seconds, &local) == nullptr || ::gmtime_r(&seconds, &utc) == nullptr) {
+    return rfc3339;
+  }
+  char local_text[64];
+  char utc_text[32];
+  std::strftime(local_text, sizeof local_text, "%Y-%m-%d %H:%M:%S %Z", &local);
+  std::strftime(utc_text, sizeof utc_text, "%H:%M:%SZ", &utc);
+  return std::string(local_text) + " (" + utc_text + ")";
+}
+
+// 1h2m3s, 45s.
+std::string humanSeconds(int64_t s) {
+  std::string out;
+  if (s >= 86400) out += std::to_string(s / 86400) + "d";
+  if (s >= 3600) out += std::to_string(s % 86400 / 3600) + "h";
+  if (s >= 60) out += std::to_string(s % 3600 / 60) + "m";
+  out += std::to_string(s % 60) + "s";
+  return out;
+}
+
+}  // namespace
 
 void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& options,
                        std::ostream& out, std::ostream& err) {
@@ -42,8 +78,15 @@ void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& opti
   for (const auto& isolation : answer.value("isolations", nlohmann::json::array())) {
     if (isolation.contains("expires") && answer.contains("segment") &&
         isolation["segment"] == answer["segment"] && action == "isolate") {
-      out << "restores itself at " << isolation["expires"].get<std::string>() << " ("
-          << isolation["profile"].get<std::string>() << ")\n";
+      if (answer.value("daemon", true)) {
+        out << "restores itself at " << localAndUtc(isolation["expires"].get<std::string>()) << " ("
+            << isolation["profile"].get<std::string>() << ")\n";
+      } else {
+        out << "deadline " << localAndUtc(isolation["expires"].get<std::string>()) << " ("
+            << isolation["profile"].get<std::string>()
+            << "): NOT lifted at that time, no daemon runs; the next daemon start or "
+               "shadan-agent command after it lifts it\n";
+      }
     }
   }
   for (const auto& warning : answer.value("warnings", nlohmann::json::array())) {
@@ -67,6 +110,12 @@ void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& opti
 void printStatusAnswer(const nlohmann::json& answer, std::ostream& out) {
   out << "gateway " << answer.value("gateway", "") << " (policy " << answer.value("policy", "")
       << ")\n";
+  if (answer.contains("daemon")) {
+    out << (answer.value("daemon", false)
+                ? "daemon: running (it answered)\n"
+                : "daemon: NOT running: nothing repairs a changed table or lifts a deadline "
+                  "until it starts (systemctl start shadan-agent)\n");
+  }
   const auto isolations = answer.value("isolations", nlohmann::json::array());
   if (isolations.empty()) {
     out << "no active isolation\n";
@@ -74,18 +123,34 @@ void printStatusAnswer(const nlohmann::json& answer, std::ostream& out) {
     out << "active isolations:\n";
     for (const auto& i : isolations) {
       out << "  " << i.value("segment", "") << "  profile=" << i.value("profile", "")
-          << "  since=" << i.value("since", "")
-          << (i.contains("expires") ? "  expires=" + i.value("expires", "") : std::string())
-          << "  origin=" << i.value("origin", "") << "\n";
+          << (i.value("drill", false) ? "  DRILL" : "") << "  origin=" << i.value("origin", "")
+          << "\n    since " << localAndUtc(i.value("since", "")) << "\n";
+      if (i.contains("expires")) {
+        if (i.value("overdue", false)) {
+          out << "    OVERDUE: its deadline " << localAndUtc(i.value("expires", ""))
+              << " has passed and nothing lifted it (no daemon ran)\n";
+        } else {
+          out << "    restores itself in " << humanSeconds(i.value("remaining_s", int64_t{0}))
+              << ", at " << localAndUtc(i.value("expires", "")) << "\n";
+        }
+      }
     }
   }
   const auto kernel = answer.value("kernel", nlohmann::json::object());
-  out << "kernel: " << kernel.value("state", "unknown");
+  const std::string state = kernel.value("state", "unknown");
+  out << "kernel: " << state;
   if (kernel.value("table_present", false)) {
     out << " (table inet shadan sha256 " << kernel.value("ruleset_sha256", "") << ")";
   }
   if (kernel.contains("error")) out << " (" << kernel.value("error", "") << ")";
   out << "\n";
+  if (state == "drift") {
+    out << "DRIFT: table inet shadan is not what this agent applied (someone changed it)\n";
+  } else if (state == "missing") {
+    out << "MISSING: isolations are desired but table inet shadan is gone: NOTHING IS CUT\n";
+  } else if (state == "unexpected_table") {
+    out << "UNEXPECTED: nothing is desired but a table inet shadan is there\n";
+  }
 }
 
 void printVerifyAnswer(const nlohmann::json& answer, std::ostream& out) {

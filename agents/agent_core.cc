@@ -82,6 +82,7 @@ AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) 
   }
   entry.what = what;
   if (action.drill) entry.drill = true;
+  if (action.reason) entry.why = AuditWhy{action.reason, std::nullopt};
   if (const VerifiedOrder* order = action.order) {
     entry.command_id = order->authz.command_id;
     if (order->dispatch) entry.seq = static_cast<uint64_t>(order->dispatch->seq);
@@ -176,6 +177,8 @@ Result<EnforceReport> AgentCore::applyDesired(const DesiredState& state) {
       auto plan, planGateway(policy_, gateway_id_, state.isolationPairs(), deps_.owner_mark));
   return enforcer_.enforce(plan);
 }
+
+int64_t AgentCore::nowMs() const { return toUnixMillis(clock_.now()); }
 
 Status AgentCore::checkTableOwner() {
   if (deps_.owner_mark.empty()) return okStatus();
@@ -385,8 +388,10 @@ Status AgentCore::load() {
 }
 
 Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
-  const Action action{ActionKind::kIsolate, Isolation{request.segment, request.profile},
-                      request.origin, request.drill};
+  Action action{ActionKind::kIsolate, Isolation{request.segment, request.profile},
+                request.requested_by.empty() ? request.origin : request.requested_by,
+                request.drill};
+  action.reason = request.reason;
   auto isolation = validateIsolation(request.segment, request.profile);
   if (!isolation.ok()) return rejected(action, isolation.error());
   if (request.drill && !request.ttl) {
@@ -434,7 +439,9 @@ Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
 }
 
 Result<ChangeResult> AgentCore::restore(const RestoreRequest& request) {
-  Action action{ActionKind::kRestore, std::nullopt, request.origin, false};
+  Action action{ActionKind::kRestore, std::nullopt,
+                request.requested_by.empty() ? request.origin : request.requested_by, false};
+  action.reason = request.reason;
   if (request.segment)
     action.isolation = Isolation{*request.segment, request.profile.value_or("*")};
   if (request.profile && !policy_.findProfile(*request.profile)) {

@@ -44,6 +44,10 @@ struct IsolateRequest {
   // (none = never): a timer can extend a cut, never shorten or end one that was meant to hold.
   std::optional<std::chrono::milliseconds> ttl;
   std::string origin = "local-cli";
+  // Accountability for the audit trail: who asked (`who.requested_by`; empty: `origin`) and why
+  // (`why.reason`). Local commands record the invoking uid and SUDO_USER here.
+  std::string requested_by;
+  std::optional<std::string> reason;
   // A rehearsal: marked as such in state and audit. Drills must carry a ttl (they expire on
   // their own) and are what `on_controller_loss: revert` lifts.
   bool drill = false;
@@ -53,6 +57,8 @@ struct RestoreRequest {
   std::optional<std::string> segment;  // nullopt: every isolation
   std::optional<std::string> profile;  // nullopt: every profile of the segment
   std::string origin = "local-cli";
+  std::string requested_by;           // as in IsolateRequest
+  std::optional<std::string> reason;  // ditto
 };
 
 struct ChangeResult {
@@ -178,6 +184,8 @@ class AgentCore {
   const DesiredState& desired() const { return desired_; }
   const Policy& policy() const { return policy_; }
   const std::string& gatewayId() const { return gateway_id_; }
+  // Now on this core's wall clock, Unix ms (deadlines are dated with it).
+  int64_t nowMs() const;
 
   // Signed orders: these forward to SignedOrders (agents/signed_orders.h) and are defined in
   // signed_orders.cc. They need the trust file and the agent's own key: useTrust refuses a trust
@@ -246,7 +254,8 @@ class AgentCore {
     std::optional<Isolation> isolation;
     std::string requested_by;
     bool drill = false;
-    const VerifiedOrder* order = nullptr;  // for signed orders: who signed, ids, reason
+    const VerifiedOrder* order = nullptr;              // for signed orders: who signed, ids, reason
+    std::optional<std::string> reason = std::nullopt;  // for local commands: their --reason
   };
 
   // Commits `next`, applies it, and puts `desired_` back in store and memory if the kernel

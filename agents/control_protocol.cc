@@ -39,7 +39,7 @@ nlohmann::json changeAnswer(const AgentCore& core, const std::string& command,
                            {"changed", result.changed || result.repaired},
                            {"repaired", result.repaired},
                            {"action", result.action},
-                           {"isolations", isolationsJson(result.state)},
+                           {"isolations", isolationsJson(result.state, core.nowMs())},
                            {"expired", pairsJson(result.expired)},
                            {"ruleset_sha256_before", result.report.before.sha256},
                            {"ruleset_sha256", result.report.after.sha256},
@@ -65,7 +65,7 @@ nlohmann::json statusAnswer(AgentCore& core) {
                         {"gateway", core.gatewayId()},
                         {"policy", core.policy().name},
                         {"policy_sha256", core.policy().source_sha256},
-                        {"isolations", isolationsJson(core.desired())},
+                        {"isolations", isolationsJson(core.desired(), core.nowMs())},
                         {"applied_ruleset_sha256", core.desired().applied_ruleset_sha256},
                         {"kernel", {{"state", kernelStateName(kernel.state)}}}};
   if (kernel.live) {
@@ -80,14 +80,20 @@ nlohmann::json statusAnswer(AgentCore& core) {
 
 }  // namespace
 
-nlohmann::json isolationsJson(const DesiredState& state) {
+nlohmann::json isolationsJson(const DesiredState& state, int64_t now_ms) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& active : state.isolations) {
     nlohmann::json item = {{"segment", active.isolation.segment},
                            {"profile", active.isolation.profile},
                            {"since", formatRfc3339(active.since_unix_ms)},
                            {"origin", active.origin}};
-    if (active.expires_unix_ms) item["expires"] = formatRfc3339(*active.expires_unix_ms);
+    if (active.expires_unix_ms) {
+      const int64_t left_ms = *active.expires_unix_ms - now_ms;
+      item["expires"] = formatRfc3339(*active.expires_unix_ms);
+      item["remaining_s"] = left_ms > 0 ? (left_ms + 999) / 1000 : 0;
+      // Past its deadline and still here: nothing lifted it (no daemon ran).
+      if (left_ms <= 0) item["overdue"] = true;
+    }
     if (active.drill) item["drill"] = true;
     list.push_back(std::move(item));
   }
@@ -106,6 +112,7 @@ nlohmann::json ControlRequest::toJson() const {
   if (reason) doc["reason"] = *reason;
   if (gateway) doc["gateway"] = *gateway;
   if (policy_sha256) doc["policy_sha256"] = *policy_sha256;
+  if (sudo_user) doc["sudo_user"] = *sudo_user;
   return doc;
 }
 
@@ -117,9 +124,9 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     return makeError(ErrorCode::kInvalidArgument, "control request: " + why);
   };
   if (!doc.is_object()) return bad("not a JSON object");
-  static const std::set<std::string> kKnown = {"op",     "segment", "profile",      "ttl_ms",
-                                               "all",    "drill",   "envelope",     "command",
-                                               "reason", "gateway", "policy_sha256"};
+  static const std::set<std::string> kKnown = {"op",     "segment", "profile",       "ttl_ms",
+                                               "all",    "drill",   "envelope",      "command",
+                                               "reason", "gateway", "policy_sha256", "sudo_user"};
   for (const auto& [key, value] : doc.items()) {
     if (!kKnown.count(key)) return bad("unknown field " + quoteForMessage(key));
   }
@@ -161,6 +168,17 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
       return bad("\"policy_sha256\" must be 64 lower-case hex digits");
     }
     request.policy_sha256 = digest.get<std::string>();
+  }
+  if (doc.contains("sudo_user")) {
+    const auto& user = doc["sudo_user"];
+    if (!user.is_string() || user.get<std::string>().empty() ||
+        user.get<std::string>().size() > 64 ||
+        user.get<std::string>().find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            std::string::npos) {
+      return bad("\"sudo_user\" must be 1-64 of [A-Za-z0-9._-]");
+    }
+    request.sudo_user = user.get<std::string>();
   }
   if (doc.contains("command")) request.command = doc["command"].get<std::string>();
   if (doc.contains("reason")) request.reason = doc["reason"].get<std::string>();
@@ -212,8 +230,13 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
   } else {
     return bad("unknown op " + quoteForMessage(request.op));
   }
-  if ((request.command || request.reason) && request.op != "refused") {
-    return bad("\"command\" and \"reason\" are only for refused");
+  if (request.command && request.op != "refused") return bad("\"command\" is only for refused");
+  if (request.reason && request.op != "refused" && request.op != "isolate" &&
+      request.op != "restore") {
+    return bad("\"reason\" is only for isolate, restore and refused");
+  }
+  if (request.sudo_user && request.op != "isolate" && request.op != "restore") {
+    return bad("\"sudo_user\" is only for isolate and restore");
   }
   if (request.envelope && request.op != "verify" && request.op != "apply_file") {
     return bad("\"envelope\" is only for verify and apply_file");
@@ -245,7 +268,9 @@ std::optional<Error> answerError(const nlohmann::json& answer) {
 }
 
 nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& request,
-                                    const std::string& origin) {
+                                    const std::string& origin, const std::string& requested_by) {
+  std::string who = requested_by.empty() ? origin : requested_by;
+  if (request.sudo_user) who += " sudo_user=" + *request.sudo_user;
   // One writer, one policy: a command started for another gateway or with another policy file
   // than this agent runs would be judged against the wrong policy ("unknown segment" for a
   // segment its own file defines). Say what differs instead.
@@ -285,6 +310,8 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
     isolate.ttl = request.ttl;
     isolate.drill = request.drill;
     isolate.origin = origin;
+    isolate.requested_by = who;
+    isolate.reason = request.reason;
     auto result = core.isolate(isolate);
     if (!result.ok()) return errorAnswer(request.op, result.error());
     return changeAnswer(core, request.op, *result);
@@ -294,6 +321,8 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
     if (!request.all) restore.segment = request.segment;
     restore.profile = request.profile;
     restore.origin = origin;
+    restore.requested_by = who;
+    restore.reason = request.reason;
     auto result = core.restore(restore);
     if (!result.ok()) return errorAnswer(request.op, result.error());
     return changeAnswer(core, request.op, *result);

@@ -42,7 +42,10 @@ struct ControlRequest {
   bool drill = false;
   std::optional<std::string> envelope;  // verify, apply_file: the envelope file's text
   std::optional<std::string> command;   // refused: the local command that was refused
-  std::optional<std::string> reason;    // refused: why
+  std::optional<std::string> reason;    // refused: why; isolate, restore: the --reason
+  // isolate, restore: SUDO_USER of the asking command, as it claims (the daemon adds the uid
+  // and pid the kernel vouches for).
+  std::optional<std::string> sudo_user;
   // Any op: what the asking command was started with. The daemon refuses a request made for
   // another gateway or with another policy than its own (one writer, one policy): a command
   // run with a different --policy would otherwise be judged against the daemon's policy.
@@ -58,13 +61,18 @@ Result<ControlRequest> parseControlRequest(std::string_view text);
 // Carries out `request` on `core` and returns the answer document. Never throws; a refused or
 // failed request is an answer with ok=false. `origin` records who asked ("local-cli",
 // "control-socket uid=0 pid=1234").
+// `requested_by` is who asked, for the audit trail (empty: `origin`); the request's sudo_user
+// is appended to it.
 nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& request,
-                                    const std::string& origin);
+                                    const std::string& origin,
+                                    const std::string& requested_by = "");
 
 // The active isolations of `state` as status and change answers list them (segment, profile,
 // since, origin, and expires/drill when set). The one rendering for the daemon, the in-process
 // CLI and the offline status, so the answers cannot drift apart.
-nlohmann::json isolationsJson(const DesiredState& state);
+// `now_ms` (Unix ms) dates the deadlines: an isolation with one carries `remaining_s` and, once
+// the deadline has passed without anything lifting it, `"overdue": true`.
+nlohmann::json isolationsJson(const DesiredState& state, int64_t now_ms);
 
 // The answer for an error that happened before a request could be handled.
 nlohmann::json errorAnswer(const std::string& command, const Error& error);

@@ -414,7 +414,9 @@ class Daemon {
             return;
           }
           const std::string origin = "local-cli pid=" + std::to_string(peer.pid);
-          nlohmann::json answer = handleControlRequest(core_, *request, origin);
+          nlohmann::json answer = handleControlRequest(
+              core_, *request, origin,
+              "local-cli uid=" + std::to_string(peer.uid) + " pid=" + std::to_string(peer.pid));
           if (request->op != "status") {
             log_->info("event=control op={} segment={} ok={} pid={}", request->op,
                        request->segment.value_or("*"), answer.value("ok", false), peer.pid);

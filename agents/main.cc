@@ -1,4 +1,7 @@
 // shadan-agent: wires the real backends (libnftables, libnl-route-3, SQLite) into the CLI.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -57,6 +60,23 @@ int main(int argc, char** argv) {
     return std::shared_ptr<void>(std::make_shared<GatewayLock>(std::move(lock)));
   };
   env.run_daemon = [](const DaemonOptions& options) { return runDaemon(options, std::cerr); };
+  env.uid = ::getuid();
+  // SUDO_USER is what the environment claims; only a plain user name goes into the audit trail.
+  if (const char* sudo_user = std::getenv("SUDO_USER")) {
+    const std::string_view name(sudo_user);
+    if (!name.empty() && name.size() <= 64 &&
+        name.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+            std::string_view::npos) {
+      env.sudo_user = std::string(name);
+    }
+  }
+  env.confirm = [](const std::string& question) {
+    if (!::isatty(STDIN_FILENO) || !::isatty(STDERR_FILENO)) return false;
+    std::cerr << question << " Type yes to go on: " << std::flush;
+    std::string answer;
+    return static_cast<bool>(std::getline(std::cin, answer)) && answer == "yes";
+  };
   env.clock = &clock;
   env.out = &std::cout;
   env.err = &std::cerr;

@@ -245,7 +245,8 @@ int run(int trials, int idle_seconds) {
     auto stopped = (*daemon)->terminate();
     if (!stopped.ok() || *stopped != 0) code = 1;
   }
-  std::vector<std::string> restore = {"ip", "netns", "exec", gw, kAgent, "restore", "--all"};
+  std::vector<std::string> restore = {
+      "ip", "netns", "exec", gw, kAgent, "restore", "--all", "--reason", "repair_bench cleanup"};
   restore.insert(restore.end(), common.begin(), common.end());
   (void)runner.run(restore);
   std::filesystem::remove_all(state_dir);

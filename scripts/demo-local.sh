@@ -56,7 +56,7 @@ agent plan office >"$STATE/plan.txt"
 head -n 14 "$STATE/plan.txt"
 echo "    … ($(wc -l <"$STATE/plan.txt") lines: sets, then input/output/forward chains)"
 start=$(date +%s%N)
-agent isolate office
+agent isolate office --reason "demo: suspicious traffic from office"
 echo "  (command took $(( ($(date +%s%N) - start) / 1000000 )) ms, process start included)"
 
 say "During: office is cut in both directions, for TCP and ICMP, IPv4 and IPv6"
@@ -76,7 +76,7 @@ expect reachable servers mgmt --icmp -6
 agent status
 
 say "Restoring office"
-agent restore office
+agent restore office --reason "demo: office cleaned"
 expect reachable office servers
 expect reachable servers office -6
 expect reachable office inet --icmp
@@ -87,7 +87,7 @@ expect cut office inet
 expect cut inet office -6
 expect reachable office servers
 expect reachable office mgmt --icmp
-agent restore --all
+agent restore --all --reason "demo: done"
 expect reachable office inet
 
 say "Tearing the lab down"

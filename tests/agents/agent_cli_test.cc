@@ -113,6 +113,12 @@ class AgentCliTest : public ::testing::Test {
       if (gateway_owner_) return makeError(ErrorCode::kUnavailable, *gateway_owner_);
       return std::shared_ptr<void>(std::make_shared<int>(0));
     };
+    env_.uid = 1000;
+    env_.sudo_user = "sato";
+    env_.confirm = [this](const std::string& question) {
+      questions_.push_back(question);
+      return confirm_answer_;
+    };
     env_.run_daemon = [this](const DaemonOptions& options) {
       daemon_options_ = options;
       return 0;
@@ -165,6 +171,9 @@ class AgentCliTest : public ::testing::Test {
   std::optional<DaemonOptions> daemon_options_;
   // The gateway lock: how often a command took it, and the owner that holds it (refused).
   int gateway_claims_ = 0;
+  // The confirmation prompt: questions asked, and the operator's answer.
+  std::vector<std::string> questions_;
+  bool confirm_answer_ = false;
   std::optional<std::string> gateway_owner_;
   std::vector<std::filesystem::path> temp_files_;
 };
@@ -248,7 +257,7 @@ TEST_F(AgentCliTest, AChangeIsRefusedWhileAnotherAgentOwnsTheGateway) {
   EXPECT_EQ(out_.str().find("isolated"), std::string::npos) << out_.str();
   EXPECT_TRUE(firewall_.scripts.empty());
   EXPECT_TRUE(store_.state.isolations.empty());
-  EXPECT_EQ(run({"restore", "--all"}), kExitBusy);
+  EXPECT_EQ(run({"restore", "--all", "--reason", "all clear"}), kExitBusy);
   EXPECT_TRUE(firewall_.scripts.empty());
 }
 
@@ -298,6 +307,48 @@ TEST(AgentCliOutputTest, ApplyFileNamesTheSignedActionAndSegmentNotTheFile) {
   EXPECT_EQ(out.str().find("restored"), std::string::npos) << out.str();
 }
 
+// Accountability: a local change records who ran it (uid, SUDO_USER) and why.
+TEST_F(AgentCliTest, LocalChangesRecordTheInvokingUserAndTheReason) {
+  ASSERT_EQ(run({"isolate", "office", "--reason", "EDR alert on pc-12"}), kExitOk) << err_.str();
+  const AuditEvent& isolated = audit_.events.back();
+  ASSERT_TRUE(isolated.who);
+  EXPECT_EQ(isolated.who->requested_by, "local-cli uid=1000 sudo_user=sato");
+  ASSERT_TRUE(isolated.why);
+  EXPECT_EQ(isolated.why->reason, "EDR alert on pc-12");
+
+  EXPECT_EQ(run({"restore", "office"}), kExitUsage);  // a restore needs its why
+  EXPECT_NE(err_.str().find("restore needs --reason"), std::string::npos) << err_.str();
+  EXPECT_EQ(store_.state.isolations.size(), 1u);
+  ASSERT_EQ(run({"restore", "office", "--reason", "pc-12 reimaged"}), kExitOk) << err_.str();
+  EXPECT_EQ(audit_.events.back().why->reason, "pc-12 reimaged");
+  EXPECT_EQ(run({"isolate", "office", "--reason", "two\nlines"}), kExitUsage);
+  EXPECT_EQ(run({"status", "--reason", "x"}), kExitUsage);
+}
+
+// A protected segment is not cut by accident: a reason and a yes on the terminal (or --yes).
+TEST_F(AgentCliTest, IsolatingAProtectedSegmentNeedsAReasonAndAConfirmation) {
+  EXPECT_EQ(run({"isolate", "mgmt"}), kExitUsage);
+  EXPECT_NE(err_.str().find("protected"), std::string::npos) << err_.str();
+  EXPECT_TRUE(questions_.empty());
+
+  confirm_answer_ = false;  // the operator said no, or there is no terminal
+  EXPECT_EQ(run({"isolate", "mgmt", "--reason", "ransomware on jump host"}), kExitRejected);
+  ASSERT_EQ(questions_.size(), 1u);
+  EXPECT_NE(questions_[0].find("PROTECTED segment \"mgmt\""), std::string::npos);
+  EXPECT_NE(err_.str().find("--yes"), std::string::npos) << err_.str();
+  EXPECT_TRUE(store_.state.isolations.empty());
+  EXPECT_TRUE(firewall_.scripts.empty());
+
+  confirm_answer_ = true;
+  EXPECT_EQ(run({"isolate", "mgmt", "--reason", "ransomware on jump host"}), kExitOk) << err_.str();
+  EXPECT_EQ(questions_.size(), 2u);
+  ASSERT_EQ(run({"restore", "mgmt", "--reason", "clean"}), kExitOk) << err_.str();
+
+  confirm_answer_ = false;  // a script says so up front
+  EXPECT_EQ(run({"isolate", "mgmt", "--reason", "scripted", "--yes"}), kExitOk) << err_.str();
+  EXPECT_EQ(questions_.size(), 2u);
+}
+
 TEST_F(AgentCliTest, IsolatingTwiceLeavesTheSameRuleset) {
   ASSERT_EQ(run({"isolate", "office"}), kExitOk);
   const std::string first = firewall_.table;
@@ -334,7 +385,8 @@ TEST_F(AgentCliTest, RejectedRequestsTouchNeitherKernelNorState) {
       {{"isolate", "office", "--policy", "/nonexistent/policy.json", "--gateway", "gw",
         "--state-dir", "/s"},
        "/nonexistent/policy.json"},
-      {{"restore", "offfice", "--policy", kLabPolicy, "--gateway", "gw", "--state-dir", "/s"},
+      {{"restore", "offfice", "--reason", "r", "--policy", kLabPolicy, "--gateway", "gw",
+        "--state-dir", "/s"},
        "unknown segment \"offfice\""},
   };
   for (const auto& c : cases) {
@@ -360,18 +412,18 @@ TEST_F(AgentCliTest, KernelRefusalPutsTheStoredStateBack) {
 TEST_F(AgentCliTest, RestoreLiftsOneSegmentOrAll) {
   ASSERT_EQ(run({"isolate", "office"}), kExitOk);
   ASSERT_EQ(run({"isolate", "servers"}), kExitOk);
-  ASSERT_EQ(run({"restore", "office"}), kExitOk) << err_.str();
+  ASSERT_EQ(run({"restore", "office", "--reason", "all clear"}), kExitOk) << err_.str();
   ASSERT_EQ(store_.state.isolations.size(), 1u);
   EXPECT_EQ(store_.state.isolations[0].isolation.segment, "servers");
   EXPECT_NE(out_.str().find("restored office"), std::string::npos);
 
-  ASSERT_EQ(run({"restore", "--all"}), kExitOk) << err_.str();
+  ASSERT_EQ(run({"restore", "--all", "--reason", "all clear"}), kExitOk) << err_.str();
   EXPECT_TRUE(store_.state.isolations.empty());
   EXPECT_EQ(firewall_.table, "");  // nothing isolated: no Shadan table at all
 }
 
 TEST_F(AgentCliTest, RestoringAKnownSegmentThatIsNotIsolatedIsHarmless) {
-  ASSERT_EQ(run({"restore", "office"}), kExitOk) << err_.str();
+  ASSERT_EQ(run({"restore", "office", "--reason", "all clear"}), kExitOk) << err_.str();
   EXPECT_NE(out_.str().find("nothing to restore for office"), std::string::npos);
   EXPECT_EQ(firewall_.table, "");
 }
@@ -385,14 +437,65 @@ TEST_F(AgentCliTest, StatusReportsInSyncAndDrift) {
   EXPECT_EQ(doc["isolations"][0]["segment"], "office");
   EXPECT_EQ(doc["isolations"][0]["profile"], "full");
 
+  // A status that is not in sync says so in its exit code too (it exited 0 before).
   firewall_.table += "# someone was here\n";
-  ASSERT_EQ(run({"status", "--json"}), kExitOk);
+  ASSERT_EQ(run({"status", "--json"}), kExitDrift);
   EXPECT_EQ(nlohmann::json::parse(out_.str())["kernel"]["state"], "drift");
 
   firewall_.table.clear();
-  ASSERT_EQ(run({"status"}), kExitOk);
+  ASSERT_EQ(run({"status"}), kExitDrift);
   EXPECT_NE(out_.str().find("kernel: missing"), std::string::npos);
+  EXPECT_NE(out_.str().find("NOTHING IS CUT"), std::string::npos) << out_.str();
   EXPECT_NE(out_.str().find("office  profile=full"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, StatusExitsNonZeroForATableNobodyWants) {
+  firewall_.table = "table inet shadan {\n}\n";
+  EXPECT_EQ(run({"status"}), kExitDrift);
+  EXPECT_NE(out_.str().find("kernel: unexpected_table"), std::string::npos) << out_.str();
+}
+
+TEST_F(AgentCliTest, StatusSaysWhetherADaemonRuns) {
+  ASSERT_EQ(run({"status"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("daemon: NOT running"), std::string::npos) << out_.str();
+  ASSERT_EQ(run({"status", "--json"}), kExitOk);
+  EXPECT_FALSE(nlohmann::json::parse(out_.str())["daemon"].get<bool>());
+
+  daemon_answer_ = nlohmann::json{{"ok", true},
+                                  {"command", "status"},
+                                  {"gateway", "gw"},
+                                  {"isolations", nlohmann::json::array()},
+                                  {"kernel", {{"state", "in_sync"}}}};
+  ASSERT_EQ(run({"status"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("daemon: running"), std::string::npos) << out_.str();
+}
+
+// --ttl promises that the isolation ends on its own: only a running daemon can keep that.
+TEST_F(AgentCliTest, TtlWithoutADaemonIsRefusedAndChangesNothing) {
+  EXPECT_EQ(run({"isolate", "office", "--ttl", "30m"}), kExitRejected);
+  EXPECT_NE(err_.str().find("--ttl needs the daemon"), std::string::npos) << err_.str();
+  EXPECT_EQ(out_.str().find("restores itself"), std::string::npos) << out_.str();
+  EXPECT_TRUE(store_.state.isolations.empty());
+  EXPECT_TRUE(firewall_.scripts.empty());
+  EXPECT_EQ(run({"isolate", "office", "--ttl-without-daemon"}), kExitUsage);
+  EXPECT_EQ(run({"restore", "office", "--ttl-without-daemon"}), kExitUsage);
+}
+
+// Stored anyway (explicitly): status shows the time left, then flags the deadline as overdue
+// and exits non-zero, instead of listing it as an ordinary active isolation.
+TEST_F(AgentCliTest, AnOverdueDeadlineIsFlaggedAndStatusExitsNonZero) {
+  ASSERT_EQ(run({"isolate", "office", "--ttl", "30m", "--ttl-without-daemon"}), kExitOk)
+      << err_.str();
+  EXPECT_NE(out_.str().find("NOT lifted at that time"), std::string::npos) << out_.str();
+  ASSERT_EQ(run({"status"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("restores itself in 30m0s"), std::string::npos) << out_.str();
+  clock_.advance(std::chrono::minutes(31));
+  EXPECT_EQ(run({"status"}), kExitOverdue);
+  EXPECT_NE(out_.str().find("OVERDUE"), std::string::npos) << out_.str();
+  EXPECT_EQ(run({"status", "--json"}), kExitOverdue);
+  const auto doc = nlohmann::json::parse(out_.str());
+  EXPECT_TRUE(doc["isolations"][0]["overdue"].get<bool>());
+  EXPECT_EQ(doc["isolations"][0]["remaining_s"], 0);
 }
 
 TEST_F(AgentCliTest, StatusWithoutKernelAccessStillShowsDesiredStateButFails) {
@@ -404,7 +507,8 @@ TEST_F(AgentCliTest, StatusWithoutKernelAccessStillShowsDesiredStateButFails) {
 }
 
 TEST_F(AgentCliTest, OfflineStatusJsonMarksDrills) {
-  ASSERT_EQ(run({"isolate", "office", "--drill", "--ttl", "30m"}), kExitOk) << err_.str();
+  ASSERT_EQ(run({"isolate", "office", "--drill", "--ttl", "30m", "--ttl-without-daemon"}), kExitOk)
+      << err_.str();
   kernel_unavailable_ = true;
   EXPECT_EQ(run({"status", "--json"}), kExitFailed);
   auto doc = nlohmann::json::parse(out_.str());
@@ -424,17 +528,18 @@ TEST_F(AgentCliTest, PlanPrintsWithoutApplying) {
 }
 
 TEST_F(AgentCliTest, TtlIsStoredAsADeadline) {
-  ASSERT_EQ(run({"isolate", "office", "--ttl", "30m"}), kExitOk) << err_.str();
+  ASSERT_EQ(run({"isolate", "office", "--ttl", "30m", "--ttl-without-daemon"}), kExitOk)
+      << err_.str();
   ASSERT_EQ(store_.state.isolations.size(), 1u);
   ASSERT_TRUE(store_.state.isolations[0].expires_unix_ms.has_value());
   EXPECT_EQ(*store_.state.isolations[0].expires_unix_ms, toUnixMillis(clock_.now()) + 30 * 60'000);
-  EXPECT_NE(out_.str().find("restores itself at"), std::string::npos);
+  EXPECT_EQ(out_.str().find("restores itself at"), std::string::npos) << out_.str();
   // Without a daemon, nobody wakes up at the deadline: the CLI says who honours it.
   EXPECT_NE(err_.str().find("honoured by the next shadan-agent command"), std::string::npos);
 }
 
 TEST_F(AgentCliTest, ExpiredIsolationsAreLiftedByTheNextCommand) {
-  ASSERT_EQ(run({"isolate", "office", "--ttl", "4s"}), kExitOk);
+  ASSERT_EQ(run({"isolate", "office", "--ttl", "4s", "--ttl-without-daemon"}), kExitOk);
   clock_.advance(std::chrono::seconds(5));
   ASSERT_EQ(run({"isolate", "servers"}), kExitOk) << err_.str();
   ASSERT_EQ(store_.state.isolations.size(), 1u);
@@ -466,8 +571,10 @@ TEST_F(AgentCliTest, RequestsGoToTheDaemonWhenOneAnswers) {
   nlohmann::json sent = daemon_requests_[0];
   EXPECT_EQ(sent["gateway"], "gw");
   EXPECT_EQ(sent["policy_sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(sent["sudo_user"], "sato");  // the daemon adds the uid the kernel vouches for
   sent.erase("gateway");
   sent.erase("policy_sha256");
+  sent.erase("sudo_user");
   EXPECT_EQ(sent, (nlohmann::json{{"op", "isolate"},
                                   {"segment", "office"},
                                   {"profile", "internet-only"},
@@ -503,7 +610,7 @@ TEST_F(AgentCliTest, CommandsRefusedForABadPolicyAreAudited) {
 
   // A daemon serves the directory: the refusal is handed to it (it holds the log).
   daemon_answer_ = nlohmann::json{{"ok", true}, {"command", "refused"}};
-  EXPECT_NE(run(with({"restore", "office"}), false), kExitOk);
+  EXPECT_NE(run(with({"restore", "office", "--reason", "all clear"}), false), kExitOk);
   ASSERT_FALSE(daemon_requests_.empty());
   EXPECT_EQ(daemon_requests_.back()["op"], "refused");
   EXPECT_EQ(daemon_requests_.back()["command"], "restore");

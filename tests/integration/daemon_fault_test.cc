@@ -122,7 +122,7 @@ class DaemonFaultTest : public ::testing::Test {
     }
     // Leave the lab open for the next test whatever this one did (no daemon runs now, so the
     // command acts on the kernel itself).
-    auto restored = agent({"restore", "--all"});
+    auto restored = agent({"restore", "--all", "--reason", "test cleanup"});
     EXPECT_EQ(restored.exit_code, 0) << restored.err;
     std::filesystem::remove_all(state_dir_);
     std::filesystem::remove(log_path_);
@@ -361,7 +361,7 @@ TEST_F(DaemonFaultTest, RestartOnTheSameStateKeepsTheIsolationAndServesRestore) 
   ASSERT_EQ(doc["isolations"].size(), 1u) << doc.dump();
   EXPECT_EQ(doc["isolations"][0].value("segment", ""), "office");
 
-  auto restored = agent({"restore", "office"});
+  auto restored = agent({"restore", "office", "--reason", "test: all clear"});
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
   EXPECT_NE(restored.out.find("restored office on gw"), std::string::npos) << restored.out;
   // The second daemon (not the CLI on its own) carried it out.
@@ -520,7 +520,7 @@ TEST_F(DaemonFaultTest, CommandsGoThroughTheDaemonAndASecondDaemonIsRefused) {
       << second->err;
   // The first daemon is unharmed and still the one that serves.
   EXPECT_TRUE(daemon_->running());
-  auto restored = agent({"restore", "office"});
+  auto restored = agent({"restore", "office", "--reason", "test: all clear"});
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
   EXPECT_TRUE(logSoonContains("event=control op=restore segment=office ok=true")) << daemonLog();
   expectOfficeOpen("restored through the socket");
@@ -543,9 +543,10 @@ TEST_F(DaemonFaultTest, AnotherStateDirectoryCannotWriteAGatewayADaemonOwns) {
   const std::filesystem::path other = state_dir_.string() + "-other";
   std::filesystem::create_directories(other);
   for (const char* command : {"isolate", "restore"}) {
-    std::vector<std::string> argv = {"ip",    "netns",       "exec",        ns("gw"), kAgent,
-                                     command, "servers",     "--policy",    kPolicy,  "--gateway",
-                                     "gw",    "--state-dir", other.string()};
+    std::vector<std::string> argv = {"ip",           "netns",     "exec",    ns("gw"),
+                                     kAgent,         command,     "servers", "--policy",
+                                     kPolicy,        "--gateway", "gw",      "--state-dir",
+                                     other.string(), "--reason",  "test"};
     auto refused = runner_->run(argv);
     ASSERT_TRUE(refused.ok()) << refused.error().message;
     EXPECT_EQ(refused->exit_code, 4) << command << ": " << refused->err;
@@ -648,9 +649,9 @@ TEST_F(DaemonFaultTest, OwnAppliesNeverTriggerRepairs) {
   for (int round = 0; round < 3; ++round) {
     isolateOffice();
     ASSERT_EQ(agent({"isolate", "servers", "--profile", "internet-only"}).exit_code, 0);
-    ASSERT_EQ(agent({"restore", "office"}).exit_code, 0);
+    ASSERT_EQ(agent({"restore", "office", "--reason", "test: all clear"}).exit_code, 0);
     isolateOffice({"--profile", "full-blackhole"});
-    ASSERT_EQ(agent({"restore", "--all"}).exit_code, 0);
+    ASSERT_EQ(agent({"restore", "--all", "--reason", "test cleanup"}).exit_code, 0);
   }
   isolateOffice();
   // Let at least one generation poll (1 s) and any debounced repair run.

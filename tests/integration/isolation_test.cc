@@ -73,7 +73,7 @@ class IsolationTest : public ::testing::Test {
   void TearDown() override {
     if (::geteuid() != 0 || setup_error_) return;
     // Leave the lab open for the next test whatever this one did.
-    auto restored = agent({"restore", "--all"});
+    auto restored = agent({"restore", "--all", "--reason", "test cleanup"});
     EXPECT_EQ(restored.exit_code, 0) << restored.err;
     std::filesystem::remove_all(state_dir_);
   }
@@ -177,7 +177,7 @@ TEST_F(IsolationTest, FullIsolationCutsNewEstablishedAndIcmpBothWaysThenRestoreB
   // The foreign accept-all table is still there, untouched.
   EXPECT_NE(gatewayRuleset().find("table inet foreign"), std::string::npos);
 
-  auto restored = agent({"restore", "office"});
+  auto restored = agent({"restore", "office", "--reason", "test: all clear"});
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
   expectOpen(kOffice, kServers);
   expectOpen(kOffice, kInet);
@@ -190,7 +190,7 @@ TEST_F(IsolationTest, FullIsolationCutsNewEstablishedAndIcmpBothWaysThenRestoreB
 }
 
 TEST_F(IsolationTest, ManagementTupleSurvivesIsolationOfItsOwnSegment) {
-  auto isolated = agent({"isolate", "mgmt"});
+  auto isolated = agent({"isolate", "mgmt", "--reason", "test: protected segment", "--yes"});
   ASSERT_EQ(isolated.exit_code, 0) << isolated.err;
 
   const Host gw{"gw", "10.99.0.1", "fd00:99::1"};
@@ -215,7 +215,7 @@ TEST_F(IsolationTest, PeersProfileCutsOnlyWhatItNames) {
   expectOpen(kOffice, kServers);
   expectOpen(kOffice, kMgmt);
 
-  auto restored = agent({"restore", "office"});
+  auto restored = agent({"restore", "office", "--reason", "test: all clear"});
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
   auto servers_only = agent({"isolate", "office", "--profile", "servers-only"});
   ASSERT_EQ(servers_only.exit_code, 0) << servers_only.err;
@@ -284,7 +284,7 @@ TEST_F(IsolationTest, RejectedCommandsLeaveTheRulesetByteIdentical) {
   const std::vector<Case> cases = {
       {{"isolate", "nowhere"}, 3, "unknown segment \"nowhere\""},
       {{"isolate", "office", "--profile", "gentle"}, 3, "unknown profile \"gentle\""},
-      {{"restore", "nowhere"}, 3, "unknown segment \"nowhere\""},
+      {{"restore", "nowhere", "--reason", "test"}, 3, "unknown segment \"nowhere\""},
       {{"isolate", "office", "--bogus"}, 2, "unknown option --bogus"},
   };
   for (const auto& c : cases) {
@@ -343,7 +343,7 @@ TEST_F(IsolationTest, BlackholeRoutesComeAndGoWithTheIsolation) {
   EXPECT_TRUE(routable("10.30.0.2"));
   expectCut(kOffice, kServers);
 
-  auto restored = agent({"restore", "office"});
+  auto restored = agent({"restore", "office", "--reason", "test: all clear"});
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
   EXPECT_EQ(show("-4"), "");
   EXPECT_EQ(show("-6"), "");
