@@ -16,7 +16,8 @@ using Json = nlohmann::json;
 int runAgentsCommand(const CommandOptions& options, ControllerContext& ctx) {
   const auto& words = options.positionals;
   if (!words.empty() && words[0] != "approve") {
-    return ctx.usage("unknown agents subcommand " + quoteForMessage(words[0]));
+    return ctx.usage("unknown agents subcommand " + quoteForMessage(words[0]) +
+                     " (subcommands: approve)");
   }
   if (words.empty()) {
     if (options.has("--reason")) return ctx.usage("--reason is for 'agents approve'");

@@ -56,7 +56,7 @@ class AuditCommand {
   AuditCommand(std::ostream& out, std::ostream& err) : out_(out), err_(err) {}
 
   int run(const std::vector<std::string>& args) {
-    if (args.size() < 2) return usage("'audit' needs a subcommand");
+    if (args.size() < 2) return usage("'audit' needs a subcommand (subcommands: verify, show)");
     const std::string& sub = args[1];
     if (sub == "-h" || sub == "--help" || sub == "help") {
       out_ << kAuditUsage;
@@ -73,7 +73,7 @@ class AuditCommand {
     } else if (sub == "show") {
       spec.with_value = {"--segment", "--command-id", "--gateway", "--since", "--until"};
     } else {
-      return usage("unknown audit subcommand '" + sub + "'");
+      return usage("unknown audit subcommand '" + sub + "' (subcommands: verify, show)");
     }
     auto parsed = parseCommandOptions(args, 2, spec);
     if (!parsed.ok()) return usage(parsed.error().message);
@@ -89,10 +89,7 @@ class AuditCommand {
   }
 
  private:
-  int usage(const std::string& message) {
-    err_ << "shadanctl: " << message << "\n\n" << kAuditUsage;
-    return kExitUsage;
-  }
+  int usage(const std::string& message) { return printUsageError(err_, "audit", message); }
 
   int verify(const CommandOptions& parsed) {
     std::vector<PublicKeyInfo> keys;

@@ -15,8 +15,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
+#include <optional>
 
 #include "cli/options.h"
 #include "cli/shadanctl.h"
@@ -96,6 +99,34 @@ Status refuseExisting(const std::vector<std::string>& paths) {
     }
   }
   return okStatus();
+}
+
+// Creates `dir` (0700; missing parents get the default mode) unless it is a directory already.
+// `option` names it in errors.
+Status ensurePrivateDirectory(const std::string& option, const std::string& dir) {
+  std::error_code error;
+  if (!std::filesystem::exists(dir, error)) {
+    std::filesystem::path target(dir);
+    if (!target.has_filename()) target = target.parent_path();  // "DIR/"
+    if (const auto parent = target.parent_path(); !parent.empty()) {
+      std::filesystem::create_directories(parent, error);
+    }
+    if (::mkdir(target.c_str(), 0700) != 0) {
+      return makeError(ErrorCode::kIo, option + " " + dir + ": " + std::strerror(errno));
+    }
+  } else if (!std::filesystem::is_directory(dir, error)) {
+    return makeError(ErrorCode::kInvalidArgument, option + " " + dir + " is not a directory");
+  }
+  return okStatus();
+}
+
+// The whole of a small file (a PEM certificate); nullopt when it cannot be read.
+std::optional<std::string> readSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return std::nullopt;
+  return text;
 }
 
 // Creates `path` exclusively with `mode` and lets `write` fill it; removes it on failure.
@@ -194,6 +225,30 @@ Status writePair(const std::string& key_path, EVP_PKEY* key, const std::string& 
   return written;
 }
 
+// Checks everything about `request` that needs no file and returns its subjectAltName value.
+Result<std::string> checkedAltNames(const CertificateRequest& request) {
+  SHADAN_RETURN_IF_ERROR(validateCommonName(request.common_name));
+  SHADAN_RETURN_IF_ERROR(validateDays(request.days));
+  if (!request.server && (!request.dns_names.empty() || !request.ip_addresses.empty())) {
+    return makeError(ErrorCode::kInvalidArgument, "--dns and --ip are for --server certificates");
+  }
+  std::string alt_names;
+  auto addAltName = [&](const std::string& entry) {
+    alt_names += (alt_names.empty() ? "" : ",") + entry;
+  };
+  for (const std::string& dns : request.dns_names) {
+    SHADAN_RETURN_IF_ERROR(validateDnsName(dns));
+    addAltName("DNS:" + dns);
+  }
+  for (const std::string& ip : request.ip_addresses) {
+    SHADAN_RETURN_IF_ERROR(validateIpAddress(ip));
+    addAltName("IP:" + ip);
+  }
+  if (request.server && alt_names.empty()) addAltName("DNS:" + request.common_name);
+  if (!request.server) addAltName("URI:shadan:agent:" + request.common_name);
+  return alt_names;
+}
+
 }  // namespace
 
 CaPaths caPaths(const std::string& dir) {
@@ -206,20 +261,7 @@ Status initCertificateAuthority(const std::string& dir, const std::string& name,
   SHADAN_RETURN_IF_ERROR(validateCaName(name));
   SHADAN_RETURN_IF_ERROR(validateDays(days));
   const CaPaths paths = caPaths(dir);
-  std::error_code error;
-  if (!std::filesystem::exists(dir, error)) {
-    // Missing parents get the default mode; the CA directory itself is private.
-    std::filesystem::path target(dir);
-    if (!target.has_filename()) target = target.parent_path();  // "DIR/"
-    if (const auto parent = target.parent_path(); !parent.empty()) {
-      std::filesystem::create_directories(parent, error);
-    }
-    if (::mkdir(target.c_str(), 0700) != 0) {
-      return makeError(ErrorCode::kIo, "--dir " + dir + ": " + std::strerror(errno));
-    }
-  } else if (!std::filesystem::is_directory(dir, error)) {
-    return makeError(ErrorCode::kInvalidArgument, "--dir " + dir + " is not a directory");
-  }
+  SHADAN_RETURN_IF_ERROR(ensurePrivateDirectory("--dir", dir));
   SHADAN_RETURN_IF_ERROR(refuseExisting({paths.key, paths.cert}));
 
   SHADAN_ASSIGN_OR_RETURN(auto key, generateP256Key());
@@ -239,26 +281,8 @@ Status initCertificateAuthority(const std::string& dir, const std::string& name,
 Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
                                            const CertificateRequest& request,
                                            const std::string& out_prefix) {
-  SHADAN_RETURN_IF_ERROR(validateCommonName(request.common_name));
-  SHADAN_RETURN_IF_ERROR(validateDays(request.days));
+  SHADAN_ASSIGN_OR_RETURN(const std::string alt_names, checkedAltNames(request));
   if (out_prefix.empty()) return makeError(ErrorCode::kInvalidArgument, "--out must not be empty");
-  if (!request.server && (!request.dns_names.empty() || !request.ip_addresses.empty())) {
-    return makeError(ErrorCode::kInvalidArgument, "--dns and --ip are for --server certificates");
-  }
-  std::string alt_names;
-  auto addAltName = [&](const std::string& entry) {
-    alt_names += (alt_names.empty() ? "" : ",") + entry;
-  };
-  for (const std::string& dns : request.dns_names) {
-    SHADAN_RETURN_IF_ERROR(validateDnsName(dns));
-    addAltName("DNS:" + dns);
-  }
-  for (const std::string& ip : request.ip_addresses) {
-    SHADAN_RETURN_IF_ERROR(validateIpAddress(ip));
-    addAltName("IP:" + ip);
-  }
-  if (request.server && alt_names.empty()) addAltName("DNS:" + request.common_name);
-  if (!request.server) addAltName("URI:shadan:agent:" + request.common_name);
 
   IssuedCertificate issued{out_prefix + ".crt", out_prefix + ".key", {}};
   SHADAN_RETURN_IF_ERROR(refuseExisting({issued.key_path, issued.cert_path}));
@@ -292,6 +316,60 @@ Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
   return issued;
 }
 
+TlsDirPaths tlsDirPaths(const std::string& dir, bool server) {
+  const std::filesystem::path base(dir);
+  const std::string name = server ? kTlsDirServerName : kTlsDirClientName;
+  return TlsDirPaths{(base / kTlsDirCaFile).string(), (base / (name + ".crt")).string(),
+                     (base / (name + ".key")).string()};
+}
+
+Result<IssuedCertificate> issueIntoTlsDir(const std::string& ca_dir,
+                                          const CertificateRequest& request,
+                                          const std::string& tls_dir) {
+  if (tls_dir.empty()) {
+    return makeError(ErrorCode::kInvalidArgument, "--tls-dir must not be empty");
+  }
+  const TlsDirPaths paths = tlsDirPaths(tls_dir, request.server);
+  // The CA certificate the peer checks against: copied unless the same one is there already
+  // (a controller and an agent issued into one directory share it). Another CA's ca.crt is
+  // never replaced: the directory would then trust a CA it was not meant to.
+  const std::string ca_cert_path = caPaths(ca_dir).cert;
+  const std::optional<std::string> ca_cert = readSmallFile(ca_cert_path);
+  if (!ca_cert) {
+    return makeError(ErrorCode::kIo, "CA in " + ca_dir + ": cannot read " + ca_cert_path);
+  }
+  struct stat st {};
+  const bool have_ca = ::lstat(paths.ca.c_str(), &st) == 0;
+  if (have_ca && readSmallFile(paths.ca) != ca_cert) {
+    return makeError(ErrorCode::kInvalidArgument, paths.ca + " already exists and is not " +
+                                                      ca_cert_path + "; refusing to overwrite it");
+  }
+  SHADAN_RETURN_IF_ERROR(refuseExisting({paths.key, paths.cert}));
+  // Bad input is refused before the directory is made.
+  SHADAN_RETURN_IF_ERROR(checkedAltNames(request));
+  std::error_code error;
+  const bool created = !std::filesystem::exists(tls_dir, error);
+  SHADAN_RETURN_IF_ERROR(ensurePrivateDirectory("--tls-dir", tls_dir));
+  const std::string prefix = paths.cert.substr(0, paths.cert.size() - 4);  // without ".crt"
+  auto issued = issueCertificate(ca_dir, request, prefix);
+  if (!issued.ok()) {
+    if (created) ::rmdir(tls_dir.c_str());  // only when still empty: nothing else is removed
+    return issued.error();
+  }
+  if (!have_ca) {
+    Status copied = writeNewFile(paths.ca, 0644, [&](FILE* file) {
+      return std::fwrite(ca_cert->data(), 1, ca_cert->size(), file) == ca_cert->size();
+    });
+    if (!copied.ok()) {
+      // All three files or none: a directory without ca.crt would not start the agent.
+      ::unlink(issued->key_path.c_str());
+      ::unlink(issued->cert_path.c_str());
+      return copied.error();
+    }
+  }
+  return *issued;
+}
+
 const char* caUsage() {
   return R"(usage: shadanctl ca <init|issue|pin> [options]
 
@@ -300,8 +378,11 @@ const char* caUsage() {
       DIR/ca.crt. DIR is created (0700) when missing. NAME: the CA's CN (default "Shadan CA").
       N: validity in days (default 3650).
   ca issue --dir DIR --name CN (--server [--dns NAME]... [--ip ADDR]... | --client)
-           --out PREFIX [--days N]
-      Issues PREFIX.crt and PREFIX.key (0600) signed by the CA in DIR.
+           (--out PREFIX | --tls-dir TLSDIR) [--days N]
+      Issues PREFIX.crt and PREFIX.key (0600) signed by the CA in DIR. --tls-dir instead
+      fills TLSDIR (created 0700) with ca.crt (a copy of DIR/ca.crt) and agent.crt, agent.key
+      (--client: what shadan-agent run --tls-dir TLSDIR reads) or controller.crt,
+      controller.key (--server: the controller config's "tls" files).
       --server: the controller's certificate (serverAuth; subjectAltName from --dns/--ip,
       default DNS:CN); prints the pin agents configure.
       --client: an agent's certificate (clientAuth); CN is the agent id.
@@ -314,29 +395,26 @@ Nothing is ever overwritten. Exit 0: done, 1: failed, 2: usage error.
 }
 
 int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto usage = [&](const std::string& message) {
-    err << "shadanctl: " << message << "\n\n" << caUsage();
-    return kExitUsage;
-  };
+  auto usage = [&](const std::string& message) { return printUsageError(err, "ca", message); };
   auto failure = [&](const Error& error) {
     err << "shadanctl: " << error.message << "\n";
     return kExitFailure;
   };
-  if (args.size() < 2) return usage("'ca' needs a subcommand");
+  if (args.size() < 2) return usage("'ca' needs a subcommand (subcommands: init, issue, pin)");
   const std::string& sub = args[1];
   if (sub == "-h" || sub == "--help" || sub == "help") {
     out << caUsage();
     return kExitOk;
   }
   if (sub != "init" && sub != "issue" && sub != "pin") {
-    return usage("unknown ca subcommand '" + sub + "'");
+    return usage("unknown ca subcommand '" + sub + "' (subcommands: init, issue, pin)");
   }
 
   OptionSpec spec;
   spec.command = "ca " + sub;
   if (sub == "init") spec.with_value = {"--dir", "--name", "--days"};
   if (sub == "issue") {
-    spec.with_value = {"--dir", "--name", "--days", "--out", "--dns", "--ip"};
+    spec.with_value = {"--dir", "--name", "--days", "--out", "--tls-dir", "--dns", "--ip"};
     spec.flags = {"--server", "--client"};
     spec.repeatable = {"--dns", "--ip"};
   }
@@ -389,14 +467,18 @@ int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::o
   const bool client = options->has("--client");
   if (server == client) return usage("'ca issue' needs exactly one of --server and --client");
   if (!options->has("--name")) return usage("'ca issue' needs --name CN");
-  if (!options->has("--out")) return usage("'ca issue' needs --out PREFIX");
+  if (options->has("--out") == options->has("--tls-dir")) {
+    return usage("'ca issue' needs exactly one of --out PREFIX and --tls-dir TLSDIR");
+  }
   CertificateRequest request;
   request.common_name = value("--name");
   request.server = server;
   request.dns_names = options->all("--dns");
   request.ip_addresses = options->all("--ip");
   request.days = days;
-  auto issued = issueCertificate(value("--dir"), request, value("--out"));
+  auto issued = options->has("--tls-dir")
+                    ? issueIntoTlsDir(value("--dir"), request, value("--tls-dir"))
+                    : issueCertificate(value("--dir"), request, value("--out"));
   if (!issued.ok()) {
     const std::string& message = issued.error().message;
     const bool bad_input = issued.error().code == ErrorCode::kInvalidArgument &&

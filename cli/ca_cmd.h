@@ -5,7 +5,9 @@
 //
 //   ca init  --dir DIR [--name NAME] [--days N]   DIR/ca.key (0600) and DIR/ca.crt
 //   ca issue --dir DIR --name CN (--server [--dns NAME]... [--ip ADDR]... | --client)
-//            --out PREFIX [--days N]             PREFIX.crt and PREFIX.key (0600)
+//            (--out PREFIX | --tls-dir DIR) [--days N]
+//                                                 PREFIX.crt and PREFIX.key (0600), or the
+//                                                 files of a TLS directory (tlsDirPaths)
 //   ca pin   CERT                                 the SPKI SHA-256 pin of CERT
 //
 // Keys are ECDSA P-256. Certificates are X.509 v3 signed with SHA-256: the CA with
@@ -55,6 +57,28 @@ struct IssuedCertificate {
 Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
                                            const CertificateRequest& request,
                                            const std::string& out_prefix);
+
+// `ca issue --tls-dir DIR`: the files of a TLS directory, named as their readers expect them.
+// A client (agent) directory is what `shadan-agent run --tls-dir DIR` reads (agents/daemon.cc):
+// DIR/ca.crt, DIR/agent.crt, DIR/agent.key. A server directory holds DIR/ca.crt,
+// DIR/controller.crt and DIR/controller.key, the three paths of the controller config's "tls".
+inline constexpr const char* kTlsDirCaFile = "ca.crt";
+inline constexpr const char* kTlsDirClientName = "agent";
+inline constexpr const char* kTlsDirServerName = "controller";
+
+struct TlsDirPaths {
+  std::string ca;    // DIR/ca.crt, a copy of the CA's certificate
+  std::string cert;  // DIR/agent.crt or DIR/controller.crt
+  std::string key;   // DIR/agent.key or DIR/controller.key (0600)
+};
+TlsDirPaths tlsDirPaths(const std::string& dir, bool server);
+
+// Issues into `tls_dir` (created 0700 when missing): the certificate and key under the names
+// above, and a copy of the CA certificate unless the same bytes are there already. Refuses,
+// writing nothing, when the certificate or key exists or ca.crt holds another certificate.
+Result<IssuedCertificate> issueIntoTlsDir(const std::string& ca_dir,
+                                          const CertificateRequest& request,
+                                          const std::string& tls_dir);
 
 // `args` is the whole command line after the program name (args[0] == "ca").
 // Exit codes: 0 done, 1 failed (e.g. a file exists), 2 usage.

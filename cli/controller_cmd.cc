@@ -20,36 +20,53 @@
 namespace shadan {
 namespace {
 
-constexpr const char* kUsage = R"(usage:
-  shadanctl isolate SEGMENT [--profile P] --reason TEXT [--ticket T] [--ttl DURATION] [--drill]
+// Each command's own lines of the usage; `shadanctl COMMAND --help` prints its lines and the
+// connection options, `controllerCommandsUsage()` all of them.
+constexpr const char* kIsolateUsage =
+    R"(  shadanctl isolate SEGMENT [--profile P] --reason TEXT [--ticket T] [--ttl DURATION] [--drill]
                             [--wait SECONDS] [--json]
-      Ask the controller to isolate SEGMENT (profile "full" unless --profile). --ttl: a timed
+      Ask the controller to isolate SEGMENT (profile "full" unless --profile). --reason is
+      required (at most 512 characters) and audited. --ticket: 1-128 characters. --ttl: a timed
       cut that lifts itself (e.g. 30m). --drill: marked as a drill. --wait: poll the order
-      until every gateway answered (applied, failed, rejected) or SECONDS pass, then print a
-      per-gateway table.
-  shadanctl restore SEGMENT [--profile P] --reason TEXT [--ticket T] [--json]
+      until every gateway answered (applied, failed, rejected) or SECONDS pass (1-3600), then
+      print a per-gateway table.
+)";
+
+constexpr const char* kRestoreUsage =
+    R"(  shadanctl restore SEGMENT [--profile P] --reason TEXT [--ticket T] [--json]
       Ask to lift an isolation; needs approvals by two distinct operators (shadanctl approve).
-  shadanctl status [--order ID] [--json]
+)";
+
+constexpr const char* kStatusUsage = R"(  shadanctl status [--order ID] [--json]
       Segments, gateways and recent orders; or one order's per-gateway state.
-  shadanctl approvals [--json]
+)";
+
+constexpr const char* kApprovalsUsage = R"(  shadanctl approvals [--json]
       Orders waiting for operator signatures.
-  shadanctl approve APPROVAL_ID --key FILE [--yes] [--json]
+)";
+
+constexpr const char* kApproveUsage = R"(  shadanctl approve APPROVAL_ID --key FILE [--yes] [--json]
       Show what the pending order says, then sign it with your operator key (the exact DSSE
       PAE bytes) and send the signature. --yes skips the confirmation; without a terminal on
       stdin --yes is required. The controller dispatches once enough distinct operators signed
       and the requester is among them.
-  shadanctl agents [--json]
-  shadanctl agents approve AGENT_ID --reason TEXT
-      Enrolled and pending agents; approve a pending agent (no trust on first use).
+)";
 
-connection (every command above):
+constexpr const char* kAgentsUsage = R"(  shadanctl agents [--json]
+  shadanctl agents approve AGENT_ID --reason TEXT [--json]
+      Enrolled and pending agents; approve a pending agent (no trust on first use).
+)";
+
+constexpr const char* kConnectionUsage = R"(
+connection options:
   --controller https://HOST:PORT   the controller's API
   --ca FILE                        the CA that issued the controller's certificate (the only
                                    trust anchor; the system store is never used)
   --token-file FILE                your API token (mode 0600); or set SHADAN_TOKEN
   --config FILE                    JSON {"controller","ca","token_file"}; default
                                    ~/.config/shadan/shadanctl.json if it exists
-  --timeout SECONDS                per request (default 10)
+  --timeout SECONDS                per request (1-600, default 10)
+  --json                           print the controller's answer as JSON
 
 exit codes: 0 done, 1 the controller refused or the order failed, 2 usage (nothing was done),
             3 the controller could not be reached or TLS failed, 4 awaiting approval
@@ -59,6 +76,7 @@ exit codes: 0 done, 1 the controller refused or the order failed, 2 usage (nothi
 // runs it once its options parsed.
 struct ControllerSubcommand {
   const char* name;
+  const char* usage;  // its own lines of the usage text
   std::set<std::string> with_value;
   std::set<std::string> flags;
   size_t positionals = 0;
@@ -70,6 +88,7 @@ struct ControllerSubcommand {
 const std::vector<ControllerSubcommand>& subcommands() {
   static const std::vector<ControllerSubcommand> kSubcommands = {
       {"isolate",
+       kIsolateUsage,
        {"--profile", "--reason", "--ticket", "--ttl", "--wait"},
        {"--drill"},
        1,
@@ -78,6 +97,7 @@ const std::vector<ControllerSubcommand>& subcommands() {
          return runIsolateCommand("isolate", options, ctx);
        }},
       {"restore",
+       kRestoreUsage,
        {"--profile", "--reason", "--ticket"},
        {},
        1,
@@ -85,10 +105,11 @@ const std::vector<ControllerSubcommand>& subcommands() {
        [](const CommandOptions& options, ControllerContext& ctx) {
          return runIsolateCommand("restore", options, ctx);
        }},
-      {"status", {"--order"}, {}, 0, nullptr, runStatusCommand},
-      {"approvals", {}, {}, 0, nullptr, runApprovalsCommand},
-      {"approve", {"--key"}, {"--yes"}, 1, "an APPROVAL_ID", runApproveCommand},
-      {"agents", {"--reason"}, {}, 2, nullptr, runAgentsCommand},  // [approve AGENT_ID]
+      {"status", kStatusUsage, {"--order"}, {}, 0, nullptr, runStatusCommand},
+      {"approvals", kApprovalsUsage, {}, {}, 0, nullptr, runApprovalsCommand},
+      {"approve", kApproveUsage, {"--key"}, {"--yes"}, 1, "an APPROVAL_ID", runApproveCommand},
+      {"agents", kAgentsUsage, {"--reason"}, {}, 2, nullptr, runAgentsCommand},  // [approve
+                                                                                 // AGENT_ID]
   };
   return kSubcommands;
 }
@@ -151,24 +172,31 @@ ControllerCmdEnv defaultControllerCmdEnv() {
 
 bool isControllerCommand(const std::string& name) { return findSubcommand(name) != nullptr; }
 
-const char* controllerCommandsUsage() { return kUsage; }
+std::string controllerCommandsUsage() {
+  std::string usage = "usage:\n";
+  for (const ControllerSubcommand& subcommand : subcommands()) usage += subcommand.usage;
+  return usage + kConnectionUsage;
+}
+
+std::string controllerCommandUsage(const std::string& name) {
+  const ControllerSubcommand* subcommand = findSubcommand(name);
+  if (subcommand == nullptr) return controllerCommandsUsage();
+  return std::string("usage:\n") + subcommand->usage + kConnectionUsage;
+}
 
 int runControllerCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                          const ControllerCmdEnv& env) {
   const ControllerSubcommand* subcommand = args.empty() ? nullptr : findSubcommand(args[0]);
   if (subcommand == nullptr) {
-    err << "shadanctl: not a controller command\n";
-    return kExitUsage;
+    return printUsageError(err, "", "not a controller command");
   }
   auto options = parseCommandOptions(args, 1, optionSpec(*subcommand));
-  if (!options.ok()) {
-    return ControllerContext(out, err, env, /*json=*/false).usage(options.error().message);
-  }
+  if (!options.ok()) return printUsageError(err, subcommand->name, options.error().message);
   if (options->help) {
-    out << kUsage;
+    out << controllerCommandUsage(subcommand->name);
     return kExitOk;
   }
-  ControllerContext ctx(out, err, env, options->has("--json"));
+  ControllerContext ctx(out, err, env, subcommand->name, options->has("--json"));
   if (subcommand->required != nullptr && options->positionals.empty()) {
     return ctx.usage("'" + std::string(subcommand->name) + "' needs " + subcommand->required);
   }

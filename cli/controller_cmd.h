@@ -68,7 +68,9 @@ bool isControllerCommand(const std::string& name);
 int runControllerCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                          const ControllerCmdEnv& env);
 
-const char* controllerCommandsUsage();
+// The usage of every controller command, and of one (with the connection options both times).
+std::string controllerCommandsUsage();
+std::string controllerCommandUsage(const std::string& name);
 
 // Checks an operator's reason: non-empty, at most kMaxReasonChars, no control characters.
 Status validateReason(const std::string& reason);

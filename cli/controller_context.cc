@@ -51,8 +51,7 @@ Result<std::map<std::string, std::string>> loadConfig(const std::string& path) {
 }  // namespace
 
 int ControllerContext::usage(const std::string& message) {
-  err_ << "shadanctl: " << message << "\n\n" << controllerCommandsUsage();
-  return kExitUsage;
+  return printUsageError(err_, command_, message);
 }
 
 int ControllerContext::transportFailure(const Error& error) {

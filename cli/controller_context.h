@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/api_client.h"
@@ -21,15 +22,17 @@ namespace shadan {
 class ControllerContext {
  public:
   // REQUIRES: `out`, `err` and `env` outlive the context.
-  ControllerContext(std::ostream& out, std::ostream& err, const ControllerCmdEnv& env, bool json)
-      : out_(out), err_(err), env_(env), json_(json) {}
+  // `command` names the command in usage errors ("see 'shadanctl isolate --help'").
+  ControllerContext(std::ostream& out, std::ostream& err, const ControllerCmdEnv& env,
+                    std::string command, bool json)
+      : out_(out), err_(err), env_(env), command_(std::move(command)), json_(json) {}
 
   std::ostream& out() { return out_; }
   std::ostream& err() { return err_; }
   const ControllerCmdEnv& env() const { return env_; }
   bool json() const { return json_; }  // --json: print the controller's answer as JSON
 
-  // Prints "shadanctl: MESSAGE" and the usage text; returns kExitUsage (nothing was sent).
+  // Prints the two-line usage error (printUsageError); returns kExitUsage (nothing was sent).
   int usage(const std::string& message);
   // The request did not get an answer: kExitUnreachable when the controller could not be
   // reached, kExitUsage when it was refused before sending (bad CA file), else kExitFailure.
@@ -48,6 +51,7 @@ class ControllerContext {
   std::ostream& out_;
   std::ostream& err_;
   const ControllerCmdEnv& env_;
+  const std::string command_;
   const bool json_;
 };
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // `shadanctl isolate|restore SEGMENT ...`: ask the controller for an order, and with --wait
-// follow it until every gateway answered (see controllerCommandsUsage()).
+// follow it until every gateway answered (see controllerCommandUsage("isolate")).
 
 #include <string>
 

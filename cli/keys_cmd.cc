@@ -22,10 +22,7 @@ const char* keygenUsage() {
 }
 
 int runKeygenCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  auto usage = [&](const std::string& message) {
-    err << "shadanctl: " << message << "\n\n" << keygenUsage();
-    return kExitUsage;
-  };
+  auto usage = [&](const std::string& message) { return printUsageError(err, "keygen", message); };
   OptionSpec spec;
   spec.command = "keygen";
   spec.with_value = {"--out", "--role"};

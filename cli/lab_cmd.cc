@@ -48,7 +48,8 @@ class LabCommand {
       : out_(out), err_(err), runner_(runner) {}
 
   int run(const std::vector<std::string>& args) {
-    if (args.size() < 2) return usageError("'lab' needs a subcommand", kLabUsage);
+    if (args.size() < 2)
+      return usageError("'lab' needs a subcommand (subcommands: up, down, probe)");
     const std::string& sub = args[1];
     if (sub == "-h" || sub == "--help" || sub == "help") {
       out_ << kLabUsage;
@@ -64,10 +65,10 @@ class LabCommand {
     } else if (sub == "down") {
       option_spec.flags.clear();  // down prints one line; there is nothing to give as JSON
     } else if (sub != "up") {
-      return usageError("unknown lab subcommand '" + sub + "'", kLabUsage);
+      return usageError("unknown lab subcommand '" + sub + "' (subcommands: up, down, probe)");
     }
     auto options = parseCommandOptions(args, 2, option_spec);
-    if (!options.ok()) return usageError(options.error().message, kLabUsage);
+    if (!options.ok()) return usageError(options.error().message);
     if (options->help) {
       out_ << kLabUsage;
       return kExitOk;
@@ -79,16 +80,16 @@ class LabCommand {
     } else if (sub == "up") {
       name = defaultLabName();
     } else {
-      return usageError("'lab " + sub + "' needs --name NAME", kLabUsage);
+      return usageError("'lab " + sub + "' needs --name NAME");
     }
     if (Status valid = validateLabName(name); !valid.ok()) {
-      return usageError("--name: " + valid.error().message, kLabUsage);
+      return usageError("--name: " + valid.error().message);
     }
 
     LabSpec spec = standardLabSpec();
     if (auto file = options->value("--spec")) {
       auto loaded = loadLabSpecFile(*file);
-      if (!loaded.ok()) return usageError("--spec: " + loaded.error().message, kLabUsage);
+      if (!loaded.ok()) return usageError("--spec: " + loaded.error().message);
       spec = std::move(*loaded);
     }
 
@@ -154,33 +155,31 @@ class LabCommand {
   int labProbe(LabSpec spec, const std::string& name, const CommandOptions& options) {
     auto from = options.value("--from");
     auto to = options.value("--to");
-    if (!from) return usageError("'lab probe' needs --from NODE", kLabUsage);
-    if (!to) return usageError("'lab probe' needs --to NODE", kLabUsage);
+    if (!from) return usageError("'lab probe' needs --from NODE");
+    if (!to) return usageError("'lab probe' needs --to NODE");
     for (const auto& [option, node] : {std::pair{"--from", *from}, std::pair{"--to", *to}}) {
       if (spec.findNode(node) == nullptr) {
         std::string known;
         for (const LabNode& candidate : spec.nodes) known += " " + candidate.name;
         return usageError(std::string(option) + ": no node '" + node + "' in lab spec " +
-                              spec.name + " (nodes:" + known + ")",
-                          kLabUsage);
+                          spec.name + " (nodes:" + known + ")");
       }
     }
     if (options.has("--tcp") && options.has("--icmp")) {
-      return usageError("--tcp and --icmp exclude each other", kLabUsage);
+      return usageError("--tcp and --icmp exclude each other");
     }
     uint16_t port = 0;
     if (auto text = options.value("--tcp")) {
       auto parsed = parseNumber("--tcp", *text, 65535);
-      if (!parsed.ok()) return usageError(parsed.error().message, kLabUsage);
+      if (!parsed.ok()) return usageError(parsed.error().message);
       port = static_cast<uint16_t>(*parsed);
     }
     std::chrono::milliseconds timeout(1000);
     if (auto text = options.value("--timeout")) {
       auto parsed = parseNumber("--timeout", *text, 600000);
       if (!parsed.ok() || *parsed == 0) {
-        return usageError(
-            "--timeout must be a number of milliseconds from 1 to 600000, not '" + *text + "'",
-            kLabUsage);
+        return usageError("--timeout must be a number of milliseconds from 1 to 600000, not '" +
+                          *text + "'");
       }
       timeout = std::chrono::milliseconds(*parsed);
     }
@@ -188,8 +187,7 @@ class LabCommand {
     auto address = spec.firstAddress(*to, family);
     if (!address) {
       return usageError("--to: node '" + *to + "' has no " +
-                            (family == IpFamily::kV4 ? "IPv4" : "IPv6") + " address",
-                        kLabUsage);
+                        (family == IpFamily::kV4 ? "IPv4" : "IPv6") + " address");
     }
 
     // Never built here: a probe only looks at a lab that `lab up` left running.
@@ -232,10 +230,7 @@ class LabCommand {
     return *reachable ? kExitOk : kExitFailure;
   }
 
-  int usageError(const std::string& message, const char* usage) {
-    err_ << "shadanctl: " << message << "\n\n" << usage;
-    return kExitUsage;
-  }
+  int usageError(const std::string& message) { return printUsageError(err_, "lab", message); }
   int failure(const Error& error, int code = kExitFailure) {
     err_ << "shadanctl: " << error.message << "\n";
     return code;

@@ -1,5 +1,7 @@
 #include "cli/shadanctl.h"
 
+#include <cstdio>
+
 #include "cli/audit_cmd.h"
 #include "cli/ca_cmd.h"
 #include "cli/controller_cmd.h"
@@ -11,26 +13,29 @@
 namespace shadan {
 namespace {
 
-constexpr const char* kUsage = R"(usage: shadanctl <command> [options]
+constexpr const char* kUsage = R"(usage: shadanctl COMMAND [options]
+       shadanctl COMMAND --help     that command's options (also: shadanctl help COMMAND)
 
 commands:
-  lab      build, probe and remove a network-namespace lab (see shadanctl lab --help)
-  audit    verify and show a tamper-evident audit log (see shadanctl audit --help)
-  keygen   generate an Ed25519 key pair (see shadanctl keygen --help)
-  ca       the private CA of the agent channel: init, issue, pin (see shadanctl ca --help)
-  isolate  ask the controller to isolate a segment     (see shadanctl isolate --help)
-  restore  ask to lift an isolation (two approvals)   (see shadanctl restore --help)
-  status   segments, gateways and orders at the controller
+  lab        build, probe and remove a network-namespace lab: up, down, probe
+  audit      verify and show a tamper-evident audit log: verify, show
+  keygen     generate an Ed25519 key pair
+  ca         the private CA of the agent channel: init, issue, pin
+  isolate    ask the controller to isolate a segment
+  restore    ask to lift an isolation (two approvals)
+  status     segments, gateways and orders at the controller
   approvals  orders waiting for operator signatures
-  approve  sign a pending order with your operator key
-  agents   enrolled and pending agents; approve a pending one
-  sign     make a signed authz file offline (break-glass) (see shadanctl sign --help)
-  trust    the trust file: init, add, remove, show keys and roles (see shadanctl trust --help)
+  approve    sign a pending order with your operator key
+  agents     enrolled and pending agents; agents approve: approve a pending one
+  sign       make a signed authz file offline (break-glass)
+  trust      the trust file: init, add, remove, show
 
 options:
   -h, --help     show this help
   --version      print the version
 )";
+
+bool isHelpWord(const std::string& word) { return word == "-h" || word == "--help"; }
 
 class Shadanctl {
  public:
@@ -39,12 +44,19 @@ class Shadanctl {
 
   int run(const std::vector<std::string>& args) {
     if (args.empty()) {
-      err_ << kUsage;
-      return kExitUsage;
+      return printUsageError(err_, "",
+                             "no command; usage: shadanctl COMMAND [options] (commands: " +
+                                 joinNames(shadanctlCommands()) + ")");
     }
-    if (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    if (isHelpWord(args[0]) || (args[0] == "help" && args.size() == 1)) {
       out_ << kUsage;
       return kExitOk;
+    }
+    if (args[0] == "help") {
+      // "help COMMAND [SUBCOMMAND]" is "COMMAND [SUBCOMMAND] --help".
+      std::vector<std::string> asked(args.begin() + 1, args.end());
+      asked.push_back("--help");
+      return run(asked);
     }
     if (args[0] == "--version") {
       out_ << "shadanctl " << SHADAN_VERSION << "\n";
@@ -59,21 +71,58 @@ class Shadanctl {
     }
     if (args[0] == "sign") return runSignCommand(args, out_, err_, SystemClock());
     if (args[0] == "trust") return runTrustCommand(args, out_, err_, SystemClock());
-    return usageError("unknown command '" + args[0] + "'", kUsage);
+    return printUsageError(
+        err_, "",
+        "unknown command '" + args[0] + "' (commands: " + joinNames(shadanctlCommands()) + ")");
   }
 
  private:
-  int usageError(const std::string& message, const char* usage) {
-    err_ << "shadanctl: " << message << "\n\n" << usage;
-    return kExitUsage;
-  }
-
   std::ostream& out_;
   std::ostream& err_;
   CommandRunner& runner_;
 };
 
+// The message on one line whatever the operator typed: a newline in a quoted word would split
+// the error and could fake a second line.
+std::string oneLine(const std::string& message) {
+  std::string out;
+  for (const char c : message) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+const std::vector<std::string>& shadanctlCommands() {
+  static const std::vector<std::string> kCommands = {"lab",     "audit",   "keygen", "ca",
+                                                     "isolate", "restore", "status", "approvals",
+                                                     "approve", "agents",  "sign",   "trust"};
+  return kCommands;
+}
+
+int printUsageError(std::ostream& err, const std::string& command, const std::string& message) {
+  err << "shadanctl: " << oneLine(message) << "\n"
+      << "see 'shadanctl " << (command.empty() ? "" : command + " ") << "--help'\n";
+  return kExitUsage;
+}
+
+std::string joinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
 
 int runShadanctl(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                  CommandRunner& runner) {

@@ -152,10 +152,7 @@ std::string randomUuid() {
 
 int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                    const Clock& clock) {
-  auto usage = [&](const std::string& message) {
-    err << "shadanctl: " << message << "\n\n" << signUsage();
-    return kExitUsage;
-  };
+  auto usage = [&](const std::string& message) { return printUsageError(err, "sign", message); };
   OptionSpec spec;
   spec.command = "sign";
   spec.with_value = {"--action",       "--segment", "--profile",     "--targets",    "--reason",

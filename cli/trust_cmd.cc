@@ -73,8 +73,7 @@ Status checkAndWrite(const std::string& path, const Json& doc, bool replace) {
 }
 
 int usage(std::ostream& err, const std::string& message) {
-  err << "shadanctl: " << message << "\n\n" << trustUsage();
-  return kExitUsage;
+  return printUsageError(err, "trust", message);
 }
 
 int failed(std::ostream& err, const Error& error) {
@@ -386,7 +385,7 @@ int runTrustCommand(const std::vector<std::string>& args, std::ostream& out, std
                     const Clock& clock) {
   if (args.size() < 2) return usage(err, "'trust' needs a subcommand: init, add, remove or show");
   const std::string& sub = args[1];
-  if (sub == "-h" || sub == "--help") {
+  if (sub == "-h" || sub == "--help" || sub == "help") {
     out << trustUsage();
     return kExitOk;
   }
@@ -412,7 +411,8 @@ int runTrustCommand(const std::vector<std::string>& args, std::ostream& out, std
     spec.flags = {"--json"};
     spec.max_positionals = 1;
   } else {
-    return usage(err, "unknown trust subcommand '" + sub + "'");
+    return usage(err,
+                 "unknown trust subcommand '" + sub + "' (subcommands: init, add, remove, show)");
   }
   auto parsed = parseCommandOptions(args, 2, spec);
   if (!parsed.ok()) return usage(err, parsed.error().message);

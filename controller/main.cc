@@ -1,4 +1,5 @@
-// shadan-controller: flags -> config -> wire objects -> run. Everything else is in the library.
+// shadan-controller: flags (controller_cli.h) -> config -> wire objects -> run. Everything else
+// is in the library.
 
 // Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
 #include <boost/asio/io_context.hpp>
@@ -9,7 +10,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -24,7 +24,6 @@
 #include "common/ed25519.h"
 #include "common/logging.h"
 #include "common/policy.h"
-#include "common/sha256.h"
 #include "common/tls.h"
 #include "common/trust.h"
 #include "controller/agent_audit_sessions.h"
@@ -33,6 +32,7 @@
 #include "controller/api_server.h"
 #include "controller/audit_mirror.h"
 #include "controller/config.h"
+#include "controller/controller_cli.h"
 #include "controller/orders_service.h"
 #include "controller/store.h"
 
@@ -41,28 +41,11 @@ namespace {
 
 namespace asio = boost::asio;
 
-constexpr const char* kUsage = R"(usage:
-  shadan-controller run --config FILE    run the controller (API + agent hub)
-  shadan-controller hash-token           print the SHA-256 of a token read from stdin
-                                         (for the "tokens" list of the config file)
-  shadan-controller --help | --version
-)";
-
 constexpr auto kSweepInterval = std::chrono::seconds(5);
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "shadan-controller: %s\n", message.c_str());
   return 1;
-}
-
-int hashToken() {
-  std::string token((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  // One trailing newline (echo, a here-string) is not part of the token.
-  if (!token.empty() && token.back() == '\n') token.pop_back();
-  if (!token.empty() && token.back() == '\r') token.pop_back();
-  if (token.empty()) return fail("hash-token: no token on stdin");
-  std::printf("%s\n", sha256Hex(token).c_str());
-  return 0;
 }
 
 // Everything `run` holds, in construction order (destroyed in reverse).
@@ -237,27 +220,11 @@ int run(const std::string& config_path) {
 }
 
 int mainImpl(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
-  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (args[0] == "--version") {
-    std::printf("shadan-controller %s\n", SHADAN_VERSION);
-    return 0;
-  }
-  if (args[0] == "hash-token" && args.size() == 1) return hashToken();
-  if (args[0] == "run") {
-    if (args.size() == 3 && args[1] == "--config") return run(args[2]);
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
-  std::fprintf(stderr, "shadan-controller: unknown command %s\n%s", args[0].c_str(), kUsage);
-  return 2;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  ControllerCliEnv env;
+  env.in = &std::cin;
+  env.run = run;
+  return runControllerCli(args, std::cout, std::cerr, env);
 }
 
 }  // namespace

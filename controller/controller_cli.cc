@@ -1,0 +1,165 @@
+#include "controller/controller_cli.h"
+
+#include <istream>
+#include <iterator>
+#include <optional>
+#include <ostream>
+
+#include "common/sha256.h"
+
+namespace shadan::controller {
+namespace {
+
+constexpr const char* kUsage = R"(usage: shadan-controller COMMAND [options]
+       shadan-controller COMMAND --help     that command's options (also: help COMMAND)
+
+commands:
+  run --config FILE    run the controller (API + agent hub)
+  hash-token           print the SHA-256 of a token read from stdin
+                       (for the "tokens" list of the config file)
+
+options:
+  -h, --help     show this help
+  --version      print the version
+)";
+
+constexpr const char* kRunUsage = R"(usage: shadan-controller run --config FILE
+
+  Runs the controller: the HTTPS API and the agent hub on one thread, until SIGTERM or SIGINT
+  (then the audit log gets a final checkpoint).
+  --config FILE   the controller's configuration (strict JSON; docs/controller.md)
+  A bad config, or a policy, trust, key or TLS file it names that does not load, stops startup
+  with one message naming the file, exit 1.
+)";
+
+constexpr const char* kHashTokenUsage = R"(usage: shadan-controller hash-token < TOKEN_FILE
+
+  Reads one API token from stdin and prints its SHA-256 (hex) for the "tokens" list of the
+  config file. One trailing newline is not part of the token. Takes no options.
+  Exit 1 when stdin holds no token.
+)";
+
+bool isHelpWord(const std::string& word) { return word == "-h" || word == "--help"; }
+
+int usageError(std::ostream& err, const std::string& command, const std::string& message) {
+  err << "shadan-controller: " << message << "\n"
+      << "see 'shadan-controller " << (command.empty() ? "" : command + " ") << "--help'\n";
+  return kCliExitUsage;
+}
+
+std::string commandList() {
+  std::string out;
+  for (const std::string& name : controllerCliCommands()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+// A word as the operator typed it, in quotes so an empty one shows; control characters are
+// escaped so the error stays one line.
+std::string quoted(const std::string& word) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (const char c : word) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += std::string("\\x") + kHex[byte >> 4] + kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+int hashToken(std::istream& in, std::ostream& out, std::ostream& err) {
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // One trailing newline (echo, a here-string) is not part of the token.
+  if (!token.empty() && token.back() == '\n') token.pop_back();
+  if (!token.empty() && token.back() == '\r') token.pop_back();
+  if (token.empty()) {
+    err << "shadan-controller: hash-token: no token on stdin\n";
+    return kCliExitFailure;
+  }
+  out << sha256Hex(token) << "\n";
+  return kCliExitOk;
+}
+
+// run's words: --config FILE | --config=FILE, -h | --help (help wins over later mistakes).
+int runCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+               const ControllerCliEnv& env) {
+  std::optional<std::string> config;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& word = args[i];
+    if (isHelpWord(word)) {
+      out << kRunUsage;
+      return kCliExitOk;
+    }
+    std::optional<std::string> value;
+    if (word == "--config") {
+      if (i + 1 >= args.size()) return usageError(err, "run", "option --config needs a value");
+      value = args[++i];
+    } else if (word.rfind("--config=", 0) == 0) {
+      value = word.substr(9);
+    } else if (!word.empty() && word[0] == '-') {
+      return usageError(err, "run", "unknown option " + quoted(word) + " for 'run'");
+    } else {
+      return usageError(err, "run", "'run' takes no argument " + quoted(word));
+    }
+    if (config) return usageError(err, "run", "option --config given twice");
+    if (value->empty()) return usageError(err, "run", "--config must not be empty");
+    config = value;
+  }
+  if (!config) return usageError(err, "run", "'run' needs --config FILE");
+  return env.run(*config);
+}
+
+int hashTokenCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                     const ControllerCliEnv& env) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (isHelpWord(args[i])) {
+      out << kHashTokenUsage;
+      return kCliExitOk;
+    }
+  }
+  if (args.size() > 1) {
+    const std::string& word = args[1];
+    // A token on the command line would be visible to every user in ps.
+    return usageError(err, "hash-token",
+                      (!word.empty() && word[0] == '-'
+                           ? "unknown option " + quoted(word) + " for 'hash-token'"
+                           : "'hash-token' takes no argument (the token is read from stdin)"));
+  }
+  return hashToken(*env.in, out, err);
+}
+
+}  // namespace
+
+const std::vector<std::string>& controllerCliCommands() {
+  static const std::vector<std::string> kCommands = {"run", "hash-token"};
+  return kCommands;
+}
+
+int runControllerCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                     const ControllerCliEnv& env) {
+  if (args.empty()) {
+    return usageError(err, "", "no command (commands: " + commandList() + ")");
+  }
+  const std::string& command = args[0];
+  if (isHelpWord(command) || (command == "help" && args.size() == 1)) {
+    out << kUsage;
+    return kCliExitOk;
+  }
+  if (command == "help") {
+    std::vector<std::string> asked(args.begin() + 1, args.end());
+    asked.push_back("--help");
+    return runControllerCli(asked, out, err, env);
+  }
+  if (command == "--version") {
+    out << "shadan-controller " << SHADAN_VERSION << "\n";
+    return kCliExitOk;
+  }
+  if (command == "run") return runCommand(args, out, err, env);
+  if (command == "hash-token") return hashTokenCommand(args, out, err, env);
+  return usageError(err, "",
+                    "unknown command " + quoted(command) + " (commands: " + commandList() + ")");
+}
+
+}  // namespace shadan::controller
