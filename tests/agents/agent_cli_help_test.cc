@@ -90,6 +90,7 @@ TEST(AgentCliHelpTest, HelpNeedsNoOtherOptions) {
   AgentCliHarness cli;
   const auto anywhere = cli.run({"--help", "isolate", "office", "--policy", "/nonexistent"});
   EXPECT_EQ(anywhere.code, kExitOk);
+  EXPECT_EQ(anywhere.out.rfind("usage: shadan-agent isolate ", 0), 0u) << anywhere.out;
   EXPECT_EQ(anywhere.out, helpOf({"isolate"}));
 }
 
