@@ -14,6 +14,8 @@
 #include "agents/agent_core.h"
 #include "agents/ownership.h"
 #include "agents/planner/planner.h"
+#include "agents/policy_cmd.h"
+#include "agents/policy_names.h"
 #include "common/duration.h"
 #include "common/logging.h"
 #include "common/policy.h"
@@ -59,7 +61,9 @@ class Command {
     if (options_.command == "run") return daemon();
     if (options_.command == "verify") return envelopeCommand("verify");
     if (options_.command == "apply-file") return envelopeCommand("apply_file");
-    return usageError("unknown command \"" + options_.command + "\"");
+    if (options_.command == "policy") return runPolicyCommand(options_, out(), err());
+    return usageError("unknown command \"" + options_.command +
+                      "\" (commands: " + agentCommandNames() + ")");
   }
 
  private:
@@ -80,9 +84,17 @@ class Command {
     return std::nullopt;
   }
 
+  // One line naming the mistake, and where this command's options are described.
   int usageError(const std::string& message) const {
-    err() << "shadan-agent: " << message << "\n(see shadan-agent --help)\n";
+    err() << usageErrorText(options_.command, message);
     return kExitUsage;
+  }
+
+  // A required option that is missing is a bad command line (exit 2), not a request the policy
+  // refuses; loadContext reports it as an error like the others, and fail() tells them apart.
+  Error missingOption(const std::string& option) const {
+    missing_option_ = true;
+    return makeError(ErrorCode::kInvalidArgument, option + " is required");
   }
 
   static int exitCodeFor(const Error& error) {
@@ -101,6 +113,7 @@ class Command {
 
   // Reports an error on stderr (and as JSON on stdout with --json) and maps it to an exit code.
   int fail(const Error& error) const {
+    if (missing_option_) return usageError(options_.command + ": " + error.message);
     err() << "shadan-agent: " << options_.command << ": " << error.message << "\n";
     if (options_.json) out() << errorAnswer(options_.command, error).dump(2) << "\n";
     return exitCodeFor(error);
@@ -108,12 +121,13 @@ class Command {
 
   // Checks the options every command shares and loads the policy.
   Result<Context> loadContext(bool need_state_dir) const {
-    if (!options_.policy) return makeError(ErrorCode::kInvalidArgument, "--policy is required");
-    if (!options_.gateway) return makeError(ErrorCode::kInvalidArgument, "--gateway is required");
-    if (need_state_dir && !options_.state_dir) {
-      return makeError(ErrorCode::kInvalidArgument, "--state-dir is required");
-    }
-    SHADAN_ASSIGN_OR_RETURN(auto loaded, loadPolicyFile(*options_.policy));
+    if (!options_.policy) return missingOption("--policy");
+    if (!options_.gateway) return missingOption("--gateway");
+    if (need_state_dir && !options_.state_dir) return missingOption("--state-dir");
+    auto read = loadPolicyFile(*options_.policy);
+    // A missing or unreadable policy file is as unusable as an invalid one (exit 3, not 1).
+    if (!read.ok()) return Error{ErrorCode::kPolicy, read.error().message};
+    LoadedPolicy loaded = std::move(read).value();
     for (const auto& warning : loaded.warnings) {
       err() << "shadan-agent: warning: " << *options_.policy << ": " << warning.pointer << ": "
             << warning.message << "\n";
@@ -132,13 +146,24 @@ class Command {
     // The daemon refuses a request made with another policy or for another gateway than its own.
     request.gateway = context.gateway;
     request.policy_sha256 = context.loaded.policy.source_sha256;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    const auto deadline = std::chrono::steady_clock::now() + kStateDirLockWait;
+    bool said_waiting = false;
     for (;;) {
-      SHADAN_ASSIGN_OR_RETURN(auto from_daemon, env_.ask_daemon(*options_.state_dir, request));
-      if (from_daemon.has_value()) {
-        if (from_daemon->is_object()) (*from_daemon)["daemon"] = true;  // who answered
-        return std::move(from_daemon.value());
+      auto asked = env_.ask_daemon(*options_.state_dir, request);
+      if (asked.ok() && asked->has_value()) {
+        nlohmann::json from_daemon = std::move(asked->value());
+        if (from_daemon.is_object()) from_daemon["daemon"] = true;  // who answered
+        return from_daemon;
       }
+      // Without a daemon to ask, the command acts on the kernel itself: say what it lacks
+      // rather than the EPERM/EACCES of whatever it would touch first.
+      if (env_.has_net_admin && !env_.has_net_admin()) {
+        return makeError(ErrorCode::kKernel,
+                         "needs root (CAP_NET_ADMIN): no shadan-agent daemon answered on " +
+                             *options_.state_dir + ", so " + options_.command +
+                             " would act on the kernel itself");
+      }
+      if (!asked.ok()) return asked.error();
 
       auto store = env_.open_state(*options_.state_dir);
       if (store.ok()) {
@@ -149,6 +174,13 @@ class Command {
       if (store.error().code != ErrorCode::kUnavailable ||
           std::chrono::steady_clock::now() >= deadline) {
         return store.error();
+      }
+      if (!said_waiting) {
+        err() << "shadan-agent: waiting for "
+              << (std::filesystem::path(*options_.state_dir) / "lock").string()
+              << " (held by another shadan-agent process), up to " << kStateDirLockWait.count()
+              << " s\n";
+        said_waiting = true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -385,12 +417,8 @@ class Command {
       const Policy& policy = context->loaded.policy;
       const std::string& segment = options_.positional[0];
       const std::string profile = options_.profile.value_or("full");
-      if (!policy.findSegment(segment)) {
-        return fail(makeError(ErrorCode::kNotFound, "unknown segment \"" + segment + "\""));
-      }
-      if (!policy.findProfile(profile)) {
-        return fail(makeError(ErrorCode::kNotFound, "unknown profile \"" + profile + "\""));
-      }
+      if (!policy.findSegment(segment)) return fail(unknownSegmentError(policy, segment));
+      if (!policy.findProfile(profile)) return fail(unknownProfileError(policy, profile));
       isolations.push_back(Isolation{segment, profile});
     }
     auto plan = planGateway(context->loaded.policy, context->gateway, isolations);
@@ -520,6 +548,7 @@ class Command {
 
   const AgentCliOptions& options_;
   const AgentEnvironment& env_;
+  mutable bool missing_option_ = false;  // set by missingOption()
 };
 
 }  // namespace
@@ -527,21 +556,34 @@ class Command {
 int runAgentCli(const std::vector<std::string>& args, const AgentEnvironment& env) {
   auto options = parseAgentCliArgs(args);
   if (!options.ok()) {
-    *env.err << "shadan-agent: " << options.error().message << "\n(see shadan-agent --help)\n";
+    *env.err << usageErrorText(commandNameIn(args), options.error().message);
     return kExitUsage;
   }
   if (options->version) {
     *env.out << "shadan-agent " << SHADAN_VERSION << "\n";
     return kExitOk;
   }
-  if (options->help || options->command.empty()) {
-    *(options->help ? env.out : env.err) << kAgentCliUsage;
-    return options->help ? kExitOk : kExitUsage;
+  if (options->command.empty()) {
+    if (options->help) {
+      *env.out << kAgentCliUsage;
+      return kExitOk;
+    }
+    *env.err << usageErrorText(
+        "", "usage: shadan-agent COMMAND [ARGS] [OPTIONS] (commands: " + agentCommandNames() + ")");
+    return kExitUsage;
+  }
+  if (options->help) {
+    // An unknown command falls through to the runner, which names the valid ones.
+    if (const auto usage = agentCommandUsage(*options)) {
+      *env.out << *usage;
+      return kExitOk;
+    }
   }
   if (options->log_level) {
     static const std::set<std::string> kLevels = {"debug", "info", "warn", "error", "off"};
     if (!kLevels.count(*options->log_level)) {
-      *env.err << "shadan-agent: --log-level must be one of debug|info|warn|error|off\n";
+      *env.err << usageErrorText(options->command,
+                                 "--log-level must be one of debug|info|warn|error|off");
       return kExitUsage;
     }
     setLogLevel(*options->log_level);

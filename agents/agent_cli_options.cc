@@ -1,17 +1,19 @@
 #include "agents/agent_cli_options.h"
 
+#include <algorithm>
 #include <map>
 
 namespace shadan::agent {
 
 const char* const kAgentCliUsage = R"(usage: shadan-agent COMMAND [ARGS] [OPTIONS]
+       shadan-agent COMMAND --help          that command's arguments and options
 
 Local control of a Shadan gateway agent (break-glass and lab use).
 
 commands:
   run                                  the agent daemon: applies the stored state at once, keeps
                                        it applied, serves the commands below over its socket
-  isolate SEGMENT [--profile NAME] [--ttl DURATION]
+  isolate SEGMENT [--profile NAME] [--ttl DURATION [--drill]]
                                        cut SEGMENT on this gateway (profile default: full);
                                        with --ttl (4s, 30m, 2h, 1d) the daemon restores it
                                        then (refused when no daemon runs, unless
@@ -29,12 +31,19 @@ commands:
                                        be accepted now, and if not, why (needs --trust)
   apply-file FILE                      break-glass: apply a breakglass-signed isolate authz from a
                                        file, with no controller (needs --trust)
+  policy check FILE [--gateway ID]     validate a policy file offline (and that the gateway can
+                                       plan every isolation it borders); no root needed
+  policy show --policy FILE            the policy's segments, profiles and gateways; no root needed
 
 options:
   --policy FILE      the Shadan policy (required)
   --gateway ID       this gateway's id in the policy (required)
   --state-dir DIR    where the desired state is kept (required, except for plan)
   --trust FILE       the trust file (keys, roles, thresholds) for signed orders
+  --json             machine-readable output on stdout
+  --log-level LEVEL  debug|info|warn|error|off (default warn)
+  -h, --help         this text (after a COMMAND: that command's)
+  --version          print the version
 
 run only:
   --controller HOST:PORT    dial the controller (mutual TLS 1.3, WebSocket); standalone without
@@ -44,23 +53,197 @@ run only:
                             agent.on_controller_loss=revert lifts drills (default 5m)
   --audit-export MODE       also send audit entries to journald or syslog (RFC 5424):
                             off (default) | journald | syslog | auto
-  --json             machine-readable output on stdout
 
-With a daemon running on the state directory, isolate/restore/status are handed to it (one
-writer); without one they act on the kernel directly.
-  --log-level LEVEL  debug|info|warn|error|off (default warn)
-  -h, --help         this text
-  --version          print the version
+With a daemon running on the state directory, isolate/restore/status/verify/apply-file are
+handed to it (one writer); without one they act on the kernel directly, which needs root
+(CAP_NET_ADMIN).
 
-exit codes: 0 ok, 1 kernel or state failure (nothing changed), 2 bad command line,
-            3 request invalid for the policy (nothing changed), 4 state directory busy or
-            gateway owned by another agent, 5 status: the kernel does not hold what was
-            applied, 6 status: an isolation's deadline is overdue
+exit codes: 0 ok, 1 kernel or state failure (nothing changed; also: needs root),
+            2 bad command line, 3 request invalid for the policy (nothing changed),
+            4 state directory or gateway busy (another agent owns it), 5 status: the kernel
+            does not hold what was applied, 6 status: an isolation's deadline is overdue
 )";
 
-Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args) {
-  AgentCliOptions options;
-  const std::map<std::string, std::optional<std::string> AgentCliOptions::*> valued = {
+namespace {
+
+struct OptionHelp {
+  std::string_view flag;  // as typed, with its value's name: "--profile NAME"
+  std::string_view text;  // may span lines ('\n'); continuation lines are indented to match
+};
+
+constexpr OptionHelp kPolicyOption{"--policy FILE", "the Shadan policy (required)"};
+constexpr OptionHelp kGatewayOption{"--gateway ID", "this gateway's id in the policy (required)"};
+constexpr OptionHelp kStateDirOption{"--state-dir DIR",
+                                     "where the desired state is kept (required)"};
+constexpr OptionHelp kJsonOption{"--json", "machine-readable output on stdout"};
+constexpr OptionHelp kLogLevelOption{"--log-level LEVEL",
+                                     "debug|info|warn|error|off (default warn)"};
+
+struct CommandHelp {
+  std::string_view name;   // "isolate", "policy check"
+  std::string_view usage;  // what follows "usage: shadan-agent "
+  std::string_view about;
+  std::vector<OptionHelp> options;
+};
+
+const std::vector<CommandHelp>& commandHelps() {
+  static const std::vector<CommandHelp> kHelps = {
+      {"run",
+       "run --policy FILE --gateway ID --state-dir DIR [--trust FILE]\n"
+       "                        [--controller HOST:PORT --tls-dir DIR --controller-pin HEX]\n"
+       "                        [--controller-grace DUR] [--audit-export MODE]",
+       "The agent daemon: applies the stored state at once, keeps it applied (repairs drift,\n"
+       "lifts isolations whose --ttl ran out), and serves isolate, restore, status, verify and\n"
+       "apply-file over its control socket in the state directory. SIGHUP re-reads --policy and\n"
+       "--trust. Needs root (CAP_NET_ADMIN).",
+       {kPolicyOption,
+        kGatewayOption,
+        kStateDirOption,
+        {"--trust FILE", "the trust file (keys, roles, thresholds) for signed orders"},
+        {"--controller HOST:PORT",
+         "dial the controller (mutual TLS 1.3, WebSocket); standalone without"},
+        {"--tls-dir DIR", "ca.crt, agent.crt, agent.key for that channel"},
+        {"--controller-pin HEX",
+         "SHA-256 of the controller certificate's public key (shadanctl ca pin)"},
+        {"--controller-grace DUR",
+         "how long the controller may be gone before policy\n"
+         "agent.on_controller_loss=revert lifts drills (default 5m)"},
+        {"--audit-export MODE",
+         "also send audit entries to journald or syslog (RFC 5424):\n"
+         "off (default) | journald | syslog | auto"},
+        kLogLevelOption}},
+      {"isolate",
+       "isolate SEGMENT [--profile NAME] [--reason TEXT] [--yes]\n"
+       "                            [--ttl DURATION [--drill] [--ttl-without-daemon]]\n"
+       "                            --policy FILE --gateway ID --state-dir DIR [--json]",
+       "Cut SEGMENT on this gateway: the isolation (SEGMENT, PROFILE) is added to the desired\n"
+       "state, then the kernel is made to hold it in one transaction. Isolating what is already\n"
+       "isolated changes nothing; if the table was altered or removed it is rebuilt and the\n"
+       "answer says \"repaired\". A protected segment needs --reason and a confirmation.",
+       {{"--profile NAME", "the policy profile to cut with (default: full)"},
+        {"--reason TEXT",
+         "why (at most 512 bytes, one line); audited with your uid and SUDO_USER;\n"
+         "required for a protected segment"},
+        {"--yes", "isolate a protected segment without asking on the terminal (scripts)"},
+        {"--ttl DURATION",
+         "the daemon restores it after DURATION: 4s, 30m, 2h, 1d (at most 366d);\n"
+         "refused when no daemon runs on the state directory"},
+        {"--drill", "mark the isolation as a rehearsal (needs --ttl)"},
+        {"--ttl-without-daemon",
+         "with --ttl and no daemon: store the deadline anyway; the next daemon\n"
+         "start or shadan-agent command after it lifts it, and status shows it overdue"},
+        kPolicyOption,
+        kGatewayOption,
+        kStateDirOption,
+        kJsonOption,
+        kLogLevelOption}},
+      {"restore",
+       "restore SEGMENT [--profile NAME] --reason TEXT\n"
+       "                            --policy FILE --gateway ID --state-dir DIR [--json]\n"
+       "       shadan-agent restore --all --reason TEXT\n"
+       "                            --policy FILE --gateway ID --state-dir DIR [--json]",
+       "Lift SEGMENT's isolation (every profile it is isolated under, or only --profile's), or\n"
+       "with --all every isolation on this gateway. With nothing left isolated, Shadan's table\n"
+       "is deleted.",
+       {{"--profile NAME", "lift only the isolation under this profile"},
+        {"--all", "lift every isolation (no SEGMENT)"},
+        {"--reason TEXT",
+         "why (required; at most 512 bytes, one line); audited with your\n"
+         "uid and SUDO_USER"},
+        kPolicyOption,
+        kGatewayOption,
+        kStateDirOption,
+        kJsonOption,
+        kLogLevelOption}},
+      {"status",
+       "status --policy FILE --gateway ID --state-dir DIR [--json]",
+       "The desired state (active isolations, the time left to each deadline, OVERDUE ones),\n"
+       "whether a daemon runs, and whether the kernel holds the state: in_sync, drift, missing,\n"
+       "unexpected_table, or unknown. Exit 0 only when in sync with nothing overdue; 5 for\n"
+       "drift, missing or unexpected_table; 6 for an overdue deadline. Asks the daemon when one\n"
+       "runs; otherwise reads the kernel, which needs root (CAP_NET_ADMIN).",
+       {kPolicyOption, kGatewayOption, kStateDirOption, kJsonOption, kLogLevelOption}},
+      {"plan",
+       "plan [SEGMENT [--profile NAME]] --policy FILE --gateway ID [--state-dir DIR] [--json]",
+       "Print the nftables document and the blackhole routes for the current desired state\n"
+       "(with --state-dir) plus SEGMENT if given, without applying anything. No root needed.",
+       {{"--profile NAME", "the profile SEGMENT would be cut with (default: full)"},
+        kPolicyOption,
+        kGatewayOption,
+        {"--state-dir DIR", "start from the isolations stored there (optional)"},
+        kJsonOption,
+        kLogLevelOption}},
+      {"verify",
+       "verify FILE --policy FILE --gateway ID --state-dir DIR --trust FILE [--json]",
+       "Would this signed envelope (a dispatch, or a break-glass authz) be accepted now, and if\n"
+       "not, why. A dry run: nothing is changed or recorded. Exit 0 accepted, 3 rejected.",
+       {kPolicyOption,
+        kGatewayOption,
+        kStateDirOption,
+        {"--trust FILE", "the trust file the signatures are checked against (required)"},
+        kJsonOption,
+        kLogLevelOption}},
+      {"apply-file",
+       "apply-file FILE --policy FILE --gateway ID --state-dir DIR --trust FILE [--json]",
+       "Break-glass: apply a breakglass-signed isolate authz from FILE, with no controller. The\n"
+       "signatures, the threshold and the deadline are checked as for a controller's order;\n"
+       "applied or refused, it is on the audit record.",
+       {kPolicyOption,
+        kGatewayOption,
+        kStateDirOption,
+        {"--trust FILE", "the trust file the signatures are checked against (required)"},
+        kJsonOption,
+        kLogLevelOption}},
+      {"policy check",
+       "policy check FILE [--gateway ID] [--json]",
+       "Validate a policy file offline, like `nft -c`: prints its warnings, exits 0 when it is\n"
+       "valid and 3, naming the file, the JSON pointer and the reason, when it is not. With\n"
+       "--gateway, also plans every (segment, profile) isolation that gateway borders. No root\n"
+       "needed; nothing is changed.",
+       {{"--gateway ID", "also check that this gateway can plan every isolation"},
+        kJsonOption,
+        kLogLevelOption}},
+      {"policy show",
+       "policy show --policy FILE [--json]",
+       "Print the policy: its segments with their prefixes (and which are protected or the\n"
+       "default), its profiles, and its gateways with the segments they border. No root needed.",
+       {{"--policy FILE", "the Shadan policy (required)"}, kJsonOption, kLogLevelOption}},
+  };
+  return kHelps;
+}
+
+// "isolate" -> its help; "policy check" and "policy show" are looked up by both words.
+const CommandHelp* findCommandHelp(std::string_view name) {
+  for (const auto& help : commandHelps()) {
+    if (help.name == name) return &help;
+  }
+  return nullptr;
+}
+
+std::string renderCommandHelp(const CommandHelp& help) {
+  constexpr size_t kFlagColumn = 26;
+  std::string text = "usage: shadan-agent " + std::string(help.usage) + "\n\n" +
+                     std::string(help.about) + "\n\noptions:\n";
+  std::vector<OptionHelp> options = help.options;
+  options.push_back({"-h, --help", "this text"});
+  for (const auto& option : options) {
+    std::string line = "  " + std::string(option.flag);
+    line.append(line.size() < kFlagColumn ? kFlagColumn - line.size() : 1, ' ');
+    for (const char c : option.text) {
+      line += c;
+      if (c == '\n') line.append(kFlagColumn, ' ');
+    }
+    text += line + "\n";
+  }
+  return text;
+}
+
+// Options that take a value, and flags: the parser's vocabulary.
+using ValuedMember = std::optional<std::string> AgentCliOptions::*;
+using FlagMember = bool AgentCliOptions::*;
+
+const std::map<std::string, ValuedMember>& valuedOptions() {
+  static const std::map<std::string, ValuedMember> kValued = {
       {"--profile", &AgentCliOptions::profile},
       {"--policy", &AgentCliOptions::policy},
       {"--gateway", &AgentCliOptions::gateway},
@@ -75,7 +258,11 @@ Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args) 
       {"--controller-grace", &AgentCliOptions::controller_grace},
       {"--audit-export", &AgentCliOptions::audit_export},
   };
-  const std::map<std::string, bool AgentCliOptions::*> flags = {
+  return kValued;
+}
+
+const std::map<std::string, FlagMember>& flagOptions() {
+  static const std::map<std::string, FlagMember> kFlags = {
       {"--all", &AgentCliOptions::all},
       {"--drill", &AgentCliOptions::drill},
       {"--ttl-without-daemon", &AgentCliOptions::ttl_without_daemon},
@@ -85,6 +272,69 @@ Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args) 
       {"-h", &AgentCliOptions::help},
       {"--version", &AgentCliOptions::version},
   };
+  return kFlags;
+}
+
+}  // namespace
+
+std::string agentCommandNames() {
+  std::string names;
+  for (const auto& help : commandHelps()) {
+    const std::string_view name = help.name.substr(0, help.name.find(' '));  // "policy check"
+    if (names.size() >= name.size() && names.ends_with(name)) continue;
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  }
+  return names;
+}
+
+std::optional<std::string> agentCommandUsage(const AgentCliOptions& options) {
+  if (options.command == "policy") {
+    const std::string sub = options.positional.empty() ? "" : options.positional[0];
+    if (const auto* help = findCommandHelp("policy " + sub)) return renderCommandHelp(*help);
+    return renderCommandHelp(*findCommandHelp("policy check")) + "\n" +
+           renderCommandHelp(*findCommandHelp("policy show"));
+  }
+  if (options.command.find(' ') != std::string::npos) return std::nullopt;
+  const auto* help = findCommandHelp(options.command);
+  if (!help) return std::nullopt;
+  return renderCommandHelp(*help);
+}
+
+std::string usageErrorText(const std::string& command, const std::string& message) {
+  const bool known = !command.empty() && command.find(' ') == std::string::npos &&
+                     (command == "policy" || findCommandHelp(command));
+  return "shadan-agent: " + message + "\n(see shadan-agent " + (known ? command + " " : "") +
+         "--help)\n";
+}
+
+std::vector<std::string> givenOptionNames(const AgentCliOptions& options) {
+  std::vector<std::string> names;
+  for (const auto& [name, member] : valuedOptions()) {
+    if (options.*member) names.push_back(name);
+  }
+  for (const auto& [name, member] : flagOptions()) {
+    if (options.*member && name != "-h") names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string commandNameIn(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.size() > 1 && arg[0] == '-') {
+      if (arg.find('=') == std::string::npos && valuedOptions().count(arg)) ++i;  // its value
+      continue;
+    }
+    return arg;
+  }
+  return "";
+}
+
+Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args) {
+  AgentCliOptions options;
+  const auto& valued = valuedOptions();
+  const auto& flags = flagOptions();
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
     std::optional<std::string> inline_value;

@@ -1,10 +1,12 @@
 #pragma once
 
 // The command line of shadan-agent as data: the options every command reads, their parser and
-// the usage text. Internal to shadan-agent; the public entry point is agents/agent_cli.h.
+// the help texts (the whole tool's and each command's). Internal to shadan-agent; the public
+// entry point is agents/agent_cli.h.
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -42,7 +44,29 @@ struct AgentCliOptions {
 // the command is the command's business.
 Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args);
 
-// The --help text (also printed, on stderr, when no command is given).
+// The command named by `args` as the parser would find it (the first argument that is neither
+// an option nor an option's value), or "" when there is none. For messages about command lines
+// the parser refused.
+std::string commandNameIn(const std::vector<std::string>& args);
+
+// The options `options` carries, by name ("--gateway", "--json"), in alphabetical order: for
+// commands that refuse options that are not theirs.
+std::vector<std::string> givenOptionNames(const AgentCliOptions& options);
+
+// The text of `shadan-agent --help`.
 extern const char* const kAgentCliUsage;
+
+// The commands, in help order: "run, isolate, …, policy" (for "unknown command" messages).
+std::string agentCommandNames();
+
+// The text of `shadan-agent COMMAND --help` for `options.command` (with `policy`, the
+// subcommand in positional[0] picks check's or show's; none or another: both). nullopt when
+// there is no such command.
+std::optional<std::string> agentCommandUsage(const AgentCliOptions& options);
+
+// What every usage error prints on stderr: ONE line naming the mistake, then where to read
+// more: "(see shadan-agent COMMAND --help)" for a known `command`, else "(see shadan-agent
+// --help)". Ends with a newline.
+std::string usageErrorText(const std::string& command, const std::string& message);
 
 }  // namespace shadan::agent

@@ -4,6 +4,7 @@
 
 #include "agents/planner/lockout_check.h"
 #include "agents/planner/planner.h"
+#include "agents/policy_names.h"
 #include "agents/signed_orders.h"
 #include "common/logging.h"
 
@@ -141,12 +142,8 @@ std::vector<IpPrefix> AgentCore::prefixesOf(const std::vector<Isolation>& isolat
 
 Result<Isolation> AgentCore::validateIsolation(const std::string& segment,
                                                const std::string& profile) const {
-  if (!policy_.findSegment(segment)) {
-    return makeError(ErrorCode::kNotFound, "unknown segment \"" + segment + "\"");
-  }
-  if (!policy_.findProfile(profile)) {
-    return makeError(ErrorCode::kNotFound, "unknown profile \"" + profile + "\"");
-  }
+  if (!policy_.findSegment(segment)) return unknownSegmentError(policy_, segment);
+  if (!policy_.findProfile(profile)) return unknownProfileError(policy_, profile);
   const Gateway* gateway = policy_.findGateway(gateway_id_);
   if (!gateway) {
     return makeError(ErrorCode::kNotFound, "gateway \"" + gateway_id_ + "\" is not in the policy");
@@ -445,8 +442,7 @@ Result<ChangeResult> AgentCore::restore(const RestoreRequest& request) {
   if (request.segment)
     action.isolation = Isolation{*request.segment, request.profile.value_or("*")};
   if (request.profile && !policy_.findProfile(*request.profile)) {
-    return rejected(
-        action, makeError(ErrorCode::kNotFound, "unknown profile \"" + *request.profile + "\""));
+    return rejected(action, unknownProfileError(policy_, *request.profile));
   }
   DesiredState next = desired_;
   std::vector<Isolation> expired = dropExpired(next);
@@ -460,8 +456,7 @@ Result<ChangeResult> AgentCore::restore(const RestoreRequest& request) {
   // A segment the policy no longer knows can still be restored if it is isolated; one that is
   // neither in the policy nor isolated is a typo, and a typo must not look like success.
   if (request.segment && !removed && !policy_.findSegment(*request.segment)) {
-    return rejected(
-        action, makeError(ErrorCode::kNotFound, "unknown segment \"" + *request.segment + "\""));
+    return rejected(action, unknownSegmentError(policy_, *request.segment));
   }
   const bool changed = removed || !expired.empty();
   return commitAndApply(std::move(next), changed, std::move(expired), action);

@@ -1,7 +1,9 @@
 // shadan-agent: wires the real backends (libnftables, libnl-route-3, SQLite) into the CLI.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -16,6 +18,30 @@
 #include "agents/dataplane/nftables_backend.h"
 #include "agents/ownership.h"
 #include "agents/state/sqlite_state_store.h"
+
+namespace {
+
+// Whether this process holds CAP_NET_ADMIN in its effective set: the capability netlink and
+// nftables check, whoever the user is (root in a container may lack it; a unit with
+// AmbientCapabilities= may hold it without being root). /proc/self/status says; where it
+// cannot be read, being root is the best guess.
+bool hasNetAdmin() {
+  constexpr int kCapNetAdmin = 12;  // linux/capability.h
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    try {
+      const uint64_t effective = std::stoull(line.substr(7), nullptr, 16);
+      return (effective >> kCapNetAdmin) & 1U;
+    } catch (const std::exception&) {
+      break;
+    }
+  }
+  return ::geteuid() == 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace shadan;
@@ -59,6 +85,7 @@ int main(int argc, char** argv) {
         GatewayLock::acquire(kOwnedTable, GatewayLock::Role::kCommand, std::chrono::seconds(5)));
     return std::shared_ptr<void>(std::make_shared<GatewayLock>(std::move(lock)));
   };
+  env.has_net_admin = hasNetAdmin;
   env.run_daemon = [](const DaemonOptions& options) { return runDaemon(options, std::cerr); };
   env.uid = ::getuid();
   // SUDO_USER is what the environment claims; only a plain user name goes into the audit trail.

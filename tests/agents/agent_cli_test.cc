@@ -216,11 +216,10 @@ TEST_F(AgentCliTest, BadCommandLinesAreNamed) {
 }
 
 TEST_F(AgentCliTest, MissingRequiredOptionsAreNamed) {
-  EXPECT_EQ(run({"isolate", "office", "--gateway", "gw", "--state-dir", "/x"}, false),
-            kExitRejected);
+  EXPECT_EQ(run({"isolate", "office", "--gateway", "gw", "--state-dir", "/x"}, false), kExitUsage);
   EXPECT_NE(err_.str().find("--policy is required"), std::string::npos);
   EXPECT_EQ(run({"isolate", "office", "--policy", kLabPolicy, "--gateway", "gw"}, false),
-            kExitRejected);
+            kExitUsage);
   EXPECT_NE(err_.str().find("--state-dir is required"), std::string::npos);
 }
 
