@@ -19,7 +19,14 @@ using testing::AgentCliHarness;
 using testing::kLabPolicy;
 using testing::withLab;
 
-enum class Fault { kNone, kKernelRefuses, kNotRoot, kGatewayOwned };
+enum class Fault {
+  kNone,
+  kKernelRefuses,
+  kNotRoot,
+  kGatewayOwned,
+  kDaemonSeesDrift,    // a daemon answers status: our table was changed
+  kDaemonSeesOverdue,  // a daemon answers status: a deadline passed and nothing lifted it
+};
 
 struct ExitCase {
   std::vector<std::string> args;
@@ -55,7 +62,7 @@ TEST_F(AgentCliExitCodesTest, EveryDocumentedCodeIsTheOneGiven) {
       {{"--version"}, kExitOk},
       {{"isolate", "--help"}, kExitOk},
       {withLab({"isolate", "office"}), kExitOk},
-      {withLab({"restore", "--all"}), kExitOk},
+      {withLab({"restore", "--all", "--reason", "all clear"}), kExitOk},
       {withLab({"status"}), kExitOk},
       {{"plan", "office", "--policy", kLabPolicy, "--gateway", "gw"}, kExitOk},
       {{"policy", "check", kLabPolicy}, kExitOk},
@@ -97,7 +104,10 @@ TEST_F(AgentCliExitCodesTest, EveryDocumentedCodeIsTheOneGiven) {
       {{"policy", "check", kLabPolicy, "--gateway", "gw9"}, kExitRejected},
       // 4: busy: another agent owns the gateway.
       {withLab({"isolate", "office"}), kExitBusy, Fault::kGatewayOwned},
-      {withLab({"restore", "--all"}), kExitBusy, Fault::kGatewayOwned},
+      {withLab({"restore", "--all", "--reason", "all clear"}), kExitBusy, Fault::kGatewayOwned},
+      // 5, 6: status is not in sync, or a deadline is overdue.
+      {withLab({"status"}), kExitDrift, Fault::kDaemonSeesDrift},
+      {withLab({"status"}), kExitOverdue, Fault::kDaemonSeesOverdue},
   };
   std::set<int> seen;
   for (const auto& c : cases) {
@@ -105,13 +115,24 @@ TEST_F(AgentCliExitCodesTest, EveryDocumentedCodeIsTheOneGiven) {
     cli.kernel_refuses = c.fault == Fault::kKernelRefuses;
     cli.net_admin = c.fault != Fault::kNotRoot;
     if (c.fault == Fault::kGatewayOwned) cli.gateway_owner = "owned by the daemon (pid 7)";
+    if (c.fault == Fault::kDaemonSeesDrift || c.fault == Fault::kDaemonSeesOverdue) {
+      nlohmann::json isolation = {{"segment", "office"}, {"profile", "full"}};
+      if (c.fault == Fault::kDaemonSeesOverdue) isolation["overdue"] = true;
+      cli.daemon_answer = nlohmann::json{
+          {"ok", true},
+          {"command", "status"},
+          {"gateway", "gw"},
+          {"isolations", nlohmann::json::array({isolation})},
+          {"kernel", {{"state", c.fault == Fault::kDaemonSeesDrift ? "drift" : "in_sync"}}}};
+    }
     std::string line;
     for (const auto& arg : c.args) line += arg + " ";
     const auto result = cli.run(c.args);
     EXPECT_EQ(result.code, c.expected) << line << "\n" << result.err;
     seen.insert(c.expected);
   }
-  EXPECT_EQ(seen, (std::set<int>{kExitOk, kExitFailed, kExitUsage, kExitRejected, kExitBusy}));
+  EXPECT_EQ(seen, (std::set<int>{kExitOk, kExitFailed, kExitUsage, kExitRejected, kExitBusy,
+                                 kExitDrift, kExitOverdue}));
 }
 
 // A usage error is one line naming the mistake plus where to read more, never the whole usage.
@@ -164,10 +185,10 @@ TEST_F(AgentCliExitCodesTest, UnknownNamesListTheValidOnes) {
        "unknown command \"frobnicate\" (commands: run, isolate, restore, status, plan, verify, "
        "apply-file, policy)"},
       {withLab({"isolate", "offfice"}), "unknown segment \"offfice\" " + segments},
-      {withLab({"restore", "offfice"}), "unknown segment \"offfice\" " + segments},
+      {withLab({"restore", "offfice", "--reason", "r"}), "unknown segment \"offfice\" " + segments},
       {withLab({"isolate", "office", "--profile", "gentle"}),
        "unknown profile \"gentle\" " + profiles},
-      {withLab({"restore", "office", "--profile", "gentle"}),
+      {withLab({"restore", "office", "--profile", "gentle", "--reason", "r"}),
        "unknown profile \"gentle\" " + profiles},
       {{"plan", "offfice", "--policy", kLabPolicy, "--gateway", "gw"},
        "unknown segment \"offfice\" " + segments},
@@ -187,8 +208,8 @@ TEST_F(AgentCliExitCodesTest, UnknownNamesListTheValidOnes) {
 // before it touches the state directory or the kernel.
 TEST_F(AgentCliExitCodesTest, WithoutNetAdminALocalCommandSaysItNeedsRoot) {
   cli_.net_admin = false;
-  for (const auto& args :
-       {withLab({"status"}), withLab({"isolate", "office"}), withLab({"restore", "--all"})}) {
+  for (const auto& args : {withLab({"status"}), withLab({"isolate", "office"}),
+                           withLab({"restore", "--all", "--reason", "r"})}) {
     const auto result = cli_.run(args);
     EXPECT_EQ(result.code, kExitFailed) << args[0];
     EXPECT_NE(result.err.find("shadan-agent: " + args[0] + ": needs root (CAP_NET_ADMIN)"),
