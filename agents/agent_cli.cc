@@ -59,6 +59,7 @@ class Command {
     if (options_.command == "status") return status();
     if (options_.command == "plan") return plan();
     if (options_.command == "run") return daemon();
+    if (options_.command == "init") return init();
     if (options_.command == "verify") return envelopeCommand("verify");
     if (options_.command == "apply-file") return envelopeCommand("apply_file");
     if (options_.command == "policy") return runPolicyCommand(options_, out(), err());
@@ -94,7 +95,8 @@ class Command {
   // refuses; loadContext reports it as an error like the others, and fail() tells them apart.
   Error missingOption(const std::string& option) const {
     missing_option_ = true;
-    return makeError(ErrorCode::kInvalidArgument, option + " is required");
+    return makeError(ErrorCode::kInvalidArgument,
+                     option + " is required" + defaultHint(option, env_.defaults));
   }
 
   static int exitCodeFor(const Error& error) {
@@ -485,6 +487,34 @@ class Command {
     });
   }
 
+  // The explicit way to make a state directory (besides the daemon's first start): the store
+  // and the agent key, whose public half goes into the trust file before orders can be signed.
+  int init() {
+    if (!options_.positional.empty()) return usageError("init takes no arguments");
+    if (!options_.gateway) return fail(missingOption("--gateway"));
+    if (!options_.state_dir) return fail(missingOption("--state-dir"));
+    auto store = env_.create_state(*options_.state_dir);
+    if (!store.ok()) return fail(store.error());
+    auto audit = env_.open_audit(*options_.state_dir, *options_.gateway);
+    if (!audit.ok()) return fail(audit.error());
+    const std::string keyid = audit->key->keyId();
+    const std::string pub = (std::filesystem::path(*options_.state_dir) / "agent.pub").string();
+    if (options_.json) {
+      out() << nlohmann::json{{"ok", true},
+                              {"command", "init"},
+                              {"state_dir", *options_.state_dir},
+                              {"agent_keyid", keyid},
+                              {"agent_pub", pub}}
+                   .dump(2)
+            << "\n";
+    } else {
+      out() << "state directory " << *options_.state_dir << " ready\nagent key " << keyid
+            << " (public key " << pub << "; add it to the trust file as agent:" << *options_.gateway
+            << ")\n";
+    }
+    return kExitOk;
+  }
+
   int daemon() {
     if (!options_.positional.empty()) return usageError("run takes no arguments");
     if (options_.ttl || options_.profile || options_.all || options_.json || options_.drill) {
@@ -495,48 +525,11 @@ class Command {
     // Validate the configuration here too, so a bad one stops startup with one clear message.
     auto context = loadContext(true);
     if (!context.ok()) return fail(context.error());
-    DaemonOptions daemon_options;
-    daemon_options.policy_path = *options_.policy;
-    daemon_options.gateway = *options_.gateway;
-    daemon_options.state_dir = *options_.state_dir;
-    if (options_.controller) {
-      const std::string& address = *options_.controller;
-      const auto colon = address.rfind(':');
-      int port = 0;
-      if (colon != std::string::npos) {
-        const std::string digits = address.substr(colon + 1);
-        if (!digits.empty() && digits.size() <= 5 &&
-            digits.find_first_not_of("0123456789") == std::string::npos) {
-          port = std::stoi(digits);
-        }
-      }
-      if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {
-        return usageError("--controller must be HOST:PORT, got \"" + address + "\"");
-      }
-      if (!options_.tls_dir || !options_.controller_pin) {
-        return usageError("--controller needs --tls-dir and --controller-pin");
-      }
-      std::string host = address.substr(0, colon);
-      if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-        host = host.substr(1, host.size() - 2);
-      }
-      daemon_options.controller = ControllerEndpoint{host, static_cast<uint16_t>(port),
-                                                     *options_.tls_dir, *options_.controller_pin};
-    } else if (options_.tls_dir || options_.controller_pin) {
-      return usageError("--tls-dir and --controller-pin go with --controller");
-    }
-    if (options_.audit_export) {
-      static const std::set<std::string> kModes = {"off", "journald", "syslog", "auto"};
-      if (!kModes.count(*options_.audit_export)) {
-        return usageError("--audit-export must be one of off|journald|syslog|auto");
-      }
-      daemon_options.audit_export = *options_.audit_export;
-    }
-    if (options_.controller_grace) {
-      auto grace = parseDuration(*options_.controller_grace);
-      if (!grace.ok()) return usageError("--controller-grace: " + grace.error().message);
-      daemon_options.controller_loss_grace = *grace;
-    }
+    // Flags to options: a malformed --controller, --audit-export or --controller-grace is a
+    // usage error (agents/agent_setup.h).
+    auto translated = daemonOptionsFrom(options_);
+    if (!translated.ok()) return usageError(translated.error().message);
+    DaemonOptions daemon_options = std::move(translated).value();
     if (options_.trust) {
       // A malformed or expired trust file stops startup with one clear message.
       auto trust = loadTrustFile(*options_.trust);
@@ -588,6 +581,7 @@ int runAgentCli(const std::vector<std::string>& args, const AgentEnvironment& en
     }
     setLogLevel(*options->log_level);
   }
+  applyAgentDefaults(*options, env.defaults);
   return Command(*options, env).run();
 }
 

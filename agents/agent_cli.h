@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "agents/agent_setup.h"
 #include "agents/control_protocol.h"
 #include "agents/daemon.h"
 #include "agents/dataplane/conntrack_backend.h"
@@ -97,6 +98,10 @@ struct AgentEnvironment {
   // kernel). false: a command that would act on the kernel itself (no daemon answered) says it
   // needs root instead of failing on netlink. Unset: assumed true (the unit tests' fakes).
   std::function<bool()> has_net_admin;
+  // `init` only: opens the state store creating the directory (open_state never creates one).
+  std::function<Result<StateStorePtr>(const std::filesystem::path&)> create_state;
+  // Where option defaults come from (agents/agent_setup.h).
+  AgentDefaults defaults;
   std::function<int(const DaemonOptions&)> run_daemon;
   // Who runs the command, for the audit trail: the real uid and SUDO_USER (as the environment
   // claims it; empty when unset or not a plain user name).

@@ -34,12 +34,17 @@ commands:
   policy check FILE [--gateway ID]     validate a policy file offline (and that the gateway can
                                        plan every isolation it borders); no root needed
   policy show --policy FILE            the policy's segments, profiles and gateways; no root needed
+  init                                 create the state directory and the agent key (the only
+                                       local command that creates one, besides run)
 
-options:
-  --policy FILE      the Shadan policy (required)
-  --gateway ID       this gateway's id in the policy (required)
-  --state-dir DIR    where the desired state is kept (required, except for plan)
-  --trust FILE       the trust file (keys, roles, thresholds) for signed orders
+options (an installed gateway needs none of the first four):
+  --policy FILE      the Shadan policy (default /etc/shadan/policy.json)
+  --gateway ID       this gateway's id in the policy (default $SHADAN_GATEWAY, or
+                     SHADAN_GATEWAY=... in /etc/shadan/agent.env)
+  --state-dir DIR    where the desired state is kept (default /var/lib/shadan; never created
+                     by a command other than run and init)
+  --trust FILE       the trust file (keys, roles, thresholds) for signed orders (default
+                     /etc/shadan/trust.json when it exists)
   --json             machine-readable output on stdout
   --log-level LEVEL  debug|info|warn|error|off (default warn)
   -h, --help         this text (after a COMMAND: that command's)
@@ -71,10 +76,14 @@ struct OptionHelp {
   std::string_view text;  // may span lines ('\n'); continuation lines are indented to match
 };
 
-constexpr OptionHelp kPolicyOption{"--policy FILE", "the Shadan policy (required)"};
-constexpr OptionHelp kGatewayOption{"--gateway ID", "this gateway's id in the policy (required)"};
+constexpr OptionHelp kPolicyOption{"--policy FILE",
+                                   "the Shadan policy (default /etc/shadan/policy.json)"};
+constexpr OptionHelp kGatewayOption{"--gateway ID",
+                                    "this gateway's id in the policy (default $SHADAN_GATEWAY,\n"
+                                    "or SHADAN_GATEWAY=... in /etc/shadan/agent.env)"};
 constexpr OptionHelp kStateDirOption{"--state-dir DIR",
-                                     "where the desired state is kept (required)"};
+                                     "where the desired state is kept (default /var/lib/shadan;\n"
+                                     "it must exist: see init)"};
 constexpr OptionHelp kJsonOption{"--json", "machine-readable output on stdout"};
 constexpr OptionHelp kLogLevelOption{"--log-level LEVEL",
                                      "debug|info|warn|error|off (default warn)"};
@@ -112,6 +121,13 @@ const std::vector<CommandHelp>& commandHelps() {
          "also send audit entries to journald or syslog (RFC 5424):\n"
          "off (default) | journald | syslog | auto"},
         kLogLevelOption}},
+      {"init",
+       "init --gateway ID --state-dir DIR [--json]",
+       "Create the state directory (0700), its database and the agent's key, and print the key\n"
+       "id and where its public half is (it goes into the trust file as agent:ID). Local\n"
+       "commands never create a state directory, so that a mistyped --state-dir is an error;\n"
+       "the daemon's first start creates one too.",
+       {kGatewayOption, kStateDirOption, kJsonOption, kLogLevelOption}},
       {"isolate",
        "isolate SEGMENT [--profile NAME] [--reason TEXT] [--yes]\n"
        "                            [--ttl DURATION [--drill] [--ttl-without-daemon]]\n"

@@ -71,9 +71,17 @@ int main(int argc, char** argv) {
   };
   env.open_state = [](const std::filesystem::path& dir) -> Result<StateStorePtr> {
     // Short wait: the CLI retries itself while a daemon that holds the lock comes up.
-    SHADAN_ASSIGN_OR_RETURN(auto store,
-                            SqliteStateStore::open(dir, std::chrono::milliseconds(100)));
+    SHADAN_ASSIGN_OR_RETURN(auto store, SqliteStateStore::open(dir, std::chrono::milliseconds(100),
+                                                               /*create_directory=*/false));
     return StateStorePtr(std::move(store));
+  };
+  env.create_state = [](const std::filesystem::path& dir) -> Result<StateStorePtr> {
+    SHADAN_ASSIGN_OR_RETURN(auto store, SqliteStateStore::open(dir, std::chrono::seconds(10)));
+    return StateStorePtr(std::move(store));
+  };
+  env.defaults.getenv = [](const std::string& name) -> std::optional<std::string> {
+    if (const char* value = std::getenv(name.c_str())) return std::string(value);
+    return std::nullopt;
   };
   env.ask_daemon = [](const std::filesystem::path& dir, const ControlRequest& request) {
     return askDaemon(controlSocketPath(dir), request);

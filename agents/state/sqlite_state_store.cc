@@ -185,8 +185,15 @@ SqliteStateStore::~SqliteStateStore() {
 }
 
 Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
-    const std::filesystem::path& state_dir, std::chrono::milliseconds lock_wait) {
+    const std::filesystem::path& state_dir, std::chrono::milliseconds lock_wait,
+    bool create_directory) {
   std::error_code ec;
+  if (!create_directory && !std::filesystem::exists(state_dir, ec)) {
+    return makeError(ErrorCode::kNotFound,
+                     "state directory " + state_dir.string() +
+                         " does not exist (a typo? it is made by `shadan-agent init --state-dir " +
+                         state_dir.string() + "` or by the daemon's first start)");
+  }
   std::filesystem::create_directories(state_dir, ec);
   if (ec) {
     return makeError(ErrorCode::kState,

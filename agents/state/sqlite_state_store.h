@@ -20,12 +20,13 @@ namespace shadan::agent {
 
 class SqliteStateStore : public StateStore {
  public:
-  // Creates the directory (0700) if missing, takes the lock (waiting up to `lock_wait` for
-  // another process to let go, then failing with kUnavailable), opens or creates the database
-  // and checks its schema version.
+  // Takes the lock (waiting up to `lock_wait` for another process to let go, then failing with
+  // kUnavailable), opens or creates the database and checks its schema version. A missing
+  // directory is created (0700) only with `create_directory` (the daemon, `init`); otherwise
+  // it is kNotFound, so that a mistyped --state-dir is not created silently.
   static Result<std::unique_ptr<SqliteStateStore>> open(
       const std::filesystem::path& state_dir,
-      std::chrono::milliseconds lock_wait = std::chrono::seconds(5));
+      std::chrono::milliseconds lock_wait = std::chrono::seconds(5), bool create_directory = true);
 
   ~SqliteStateStore() override;
   SqliteStateStore(const SqliteStateStore&) = delete;

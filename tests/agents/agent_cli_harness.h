@@ -74,6 +74,11 @@ class AgentCliHarness {
       return std::shared_ptr<void>(std::make_shared<int>(0));
     };
     env_.has_net_admin = [this] { return net_admin; };
+    env_.defaults = AgentDefaults{"", "", {}};  // nothing from this machine's /etc/shadan
+    env_.create_state = [this](const std::filesystem::path& dir) -> Result<StateStorePtr> {
+      created_state_dirs.push_back(dir);
+      return StateStorePtr(std::make_unique<shadan::testing::FakeStateStore>());
+    };
     env_.run_daemon = [](const DaemonOptions&) { return 0; };
     env_.clock = &clock_;
   }
@@ -98,6 +103,7 @@ class AgentCliHarness {
   std::optional<nlohmann::json> daemon_answer;  // nullopt: no daemon listens
 
   int firewall_opens = 0;
+  std::vector<std::filesystem::path> created_state_dirs;  // by init
   int state_opens = 0;
 
  private:

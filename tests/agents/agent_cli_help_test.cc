@@ -98,7 +98,7 @@ TEST(AgentCliHelpTest, AnUnknownCommandsHelpListsTheCommands) {
   AgentCliHarness cli;
   const auto result = cli.run({"frobnicate", "--help"});
   EXPECT_EQ(result.code, kExitUsage);
-  EXPECT_NE(result.err.find("(commands: run, isolate"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("(commands: run, init, isolate"), std::string::npos) << result.err;
 }
 
 // Option names (with their value's name) as the help prints them: "--ttl DURATION", "--drill".

@@ -113,6 +113,12 @@ class AgentCliTest : public ::testing::Test {
       if (gateway_owner_) return makeError(ErrorCode::kUnavailable, *gateway_owner_);
       return std::shared_ptr<void>(std::make_shared<int>(0));
     };
+    // No defaults from this machine's /etc/shadan or /var/lib/shadan: every test names its own.
+    env_.defaults = AgentDefaults{"", "", {}};
+    env_.create_state = [this](const std::filesystem::path& dir) -> Result<StateStorePtr> {
+      created_state_dir_ = dir;
+      return StateStorePtr(std::make_unique<ForwardingStore>(store_));
+    };
     env_.uid = 1000;
     env_.sudo_user = "sato";
     env_.confirm = [this](const std::string& question) {
@@ -171,6 +177,7 @@ class AgentCliTest : public ::testing::Test {
   std::optional<DaemonOptions> daemon_options_;
   // The gateway lock: how often a command took it, and the owner that holds it (refused).
   int gateway_claims_ = 0;
+  std::filesystem::path created_state_dir_;
   // The confirmation prompt: questions asked, and the operator's answer.
   std::vector<std::string> questions_;
   bool confirm_answer_ = false;

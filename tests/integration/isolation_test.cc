@@ -68,6 +68,8 @@ class IsolationTest : public ::testing::Test {
                  ("shadan-it-" + std::to_string(::getpid()) + "-" +
                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(state_dir_);
+    // What `shadan-agent init` does: local commands never create a state directory.
+    std::filesystem::create_directories(state_dir_);
   }
 
   void TearDown() override {

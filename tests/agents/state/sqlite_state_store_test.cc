@@ -57,6 +57,19 @@ TEST_F(SqliteStateStoreTest, FreshDirectoryIsCreatedPrivateAndEmpty) {
   EXPECT_EQ(state->applied_ruleset_sha256, "");
 }
 
+// Local commands open with create_directory=false: a mistyped --state-dir is an error that
+// names it, and nothing is created.
+TEST_F(SqliteStateStoreTest, AMissingDirectoryIsNotCreatedUnlessAsked) {
+  auto store = SqliteStateStore::open(dir_, std::chrono::milliseconds(0), false);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(store.error().message.find(dir_.string() + " does not exist"), std::string::npos)
+      << store.error().message;
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+  std::filesystem::create_directories(dir_);
+  EXPECT_TRUE(SqliteStateStore::open(dir_, std::chrono::milliseconds(0), false).ok());
+}
+
 TEST_F(SqliteStateStoreTest, SavedStateSurvivesReopening) {
   {
     auto store = SqliteStateStore::open(dir_);
