@@ -195,8 +195,11 @@ int runApproveCommand(const CommandOptions& options, ControllerContext& ctx) {
     }
     const std::string state = jsonText(answer, "state");
     if (state == "complete" || state == "dispatched") {
-      ctx.out() << "; threshold met, order " << firstJsonText(answer, {"order_id", "approval_id"})
-                << " dispatched";
+      // Sent is not applied: the gateways' acks say that (shadanctl status --order).
+      const std::string order = firstJsonText(answer, {"order_id", "approval_id"});
+      ctx.out() << "; threshold met, order " << order
+                << " sent to the gateways (not applied until they ack: shadanctl status --order "
+                << order << ")";
     } else if (state == "pending") {
       // docs/controller.md: dispatch needs the threshold AND the requester among the signers.
       ctx.out() << "; still pending (the requester " << authz.requested_by

@@ -809,7 +809,7 @@ TEST_F(ApproveTest, PromptsOnATerminalAndSignsNothingWithoutYes) {
   fake_.answer(200, approvalsAnswer());
   fake_.answer(200, {{"have", 2}, {"needed", 2}, {"state", "dispatched"}, {"order_id", "o-1"}});
   EXPECT_EQ(run({"approve", "ap-7", "--key", path("op.key")}), kExitOk) << err_.str();
-  EXPECT_TRUE(outSays("threshold met, order o-1 dispatched"));
+  EXPECT_TRUE(outSays("threshold met, order o-1 sent to the gateways (not applied until they ack"));
 }
 
 TEST_F(ApproveTest, RefusesExpiredUnknownOrForeignTypedApprovals) {
@@ -850,7 +850,8 @@ TEST_F(ApproveTest, ReportsTheControllersApprovalState) {
                      {"have", 2},
                      {"approvers", {"op:ito", "op:sato"}}});
   EXPECT_EQ(run({"approve", "ap-7", "--key", path("op.key"), "--yes"}), kExitOk);
-  EXPECT_TRUE(outSays("(2 of 2) by op:ito, op:sato; threshold met, order ap-7 dispatched"))
+  EXPECT_TRUE(
+      outSays("(2 of 2) by op:ito, op:sato; threshold met, order ap-7 sent to the gateways"))
       << out_.str();
   // A refused signature (e.g. not an operator key) is exit 1 with the controller's reason.
   fake_.answer(200, approvalsAnswer());
