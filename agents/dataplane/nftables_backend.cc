@@ -54,7 +54,11 @@ void removeOurTable(nlohmann::json& listing) {
   if (items == listing.end() || !items->is_array()) return;
   const auto ours = [](const nlohmann::json& item) {
     if (!item.is_object() || item.size() != 1) return false;
-    const auto& [kind, object] = *item.items().begin();
+    // Not `*item.items().begin()`: that is a reference into a temporary proxy, dangling by the
+    // time the key and value are read.
+    const auto only = item.begin();
+    const std::string& kind = only.key();
+    const nlohmann::json& object = only.value();
     if (!object.is_object() || object.value("family", "") != kTableFamily) return false;
     const char* key = kind == "table" ? "name" : "table";
     return object.value(key, "") == kTableName;
