@@ -1,6 +1,10 @@
 #include "agents/agent_cli_output.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <ctime>
+#include <iterator>
+#include <string>
 
 #include "common/orders.h"
 
@@ -34,6 +38,35 @@ std::string humanSeconds(int64_t s) {
   if (s >= 60) out += std::to_string(s % 3600 / 60) + "m";
   out += std::to_string(s % 60) + "s";
   return out;
+}
+
+// 512 B, 1.5 KiB, 98 KiB, 12 MiB: binary units, one decimal below 10.
+std::string humanBytes(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, value < 10 ? "%.1f %s" : "%.0f %s", value, kUnits[unit]);
+  return text;
+}
+
+// "dropped 1234 packets (98 KiB)", or "dropped - (why)" when the counters could not be read.
+// Nothing when the answer has no counters at all (the kernel was not asked).
+void printDropped(const nlohmann::json& isolation, std::ostream& out) {
+  if (!isolation.contains("dropped")) return;
+  const nlohmann::json& dropped = isolation["dropped"];
+  if (!dropped.is_object()) {
+    out << "    dropped - (" << isolation.value("dropped_error", "counters not read") << ")\n";
+    return;
+  }
+  const uint64_t packets = dropped.value("packets", uint64_t{0});
+  out << "    dropped " << packets << (packets == 1 ? " packet (" : " packets (")
+      << humanBytes(dropped.value("bytes", uint64_t{0})) << ")\n";
 }
 
 }  // namespace
@@ -134,6 +167,7 @@ void printStatusAnswer(const nlohmann::json& answer, std::ostream& out) {
               << ", at " << localAndUtc(i.value("expires", "")) << "\n";
         }
       }
+      printDropped(i, out);
     }
   }
   const auto kernel = answer.value("kernel", nlohmann::json::object());

@@ -25,6 +25,7 @@
 #include "agents/dataplane/conntrack_backend.h"
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/route_backend.h"
+#include "agents/drop_counters.h"
 #include "agents/enforcer.h"
 #include "agents/orders/order_verifier.h"
 #include "agents/state/state_store.h"
@@ -180,6 +181,14 @@ class AgentCore {
                   const std::optional<nlohmann::json>& detail = std::nullopt);
 
   KernelStatus kernelStatus();
+
+  // What each active isolation's drops have dropped so far, read from the kernel now, apart
+  // from kernelStatus() (whose hash must not see counters); for status. Changes nothing.
+  DropCounts dropCounts() {
+    std::vector<Isolation> active;
+    for (const ActiveIsolation& entry : desired_.isolations) active.push_back(entry.isolation);
+    return readDropCounts(firewall_, policy_, gateway_id_, active);
+  }
 
   const DesiredState& desired() const { return desired_; }
   const Policy& policy() const { return policy_; }

@@ -68,6 +68,19 @@ nlohmann::json statusAnswer(AgentCore& core) {
                         {"isolations", isolationsJson(core.desired(), core.nowMs())},
                         {"applied_ruleset_sha256", core.desired().applied_ruleset_sha256},
                         {"kernel", {{"state", kernelStateName(kernel.state)}}}};
+  // Each isolation's drop counters: numbers, or null and why (status never fails for them).
+  const DropCounts dropped = core.dropCounts();
+  for (nlohmann::json& item : doc["isolations"]) {
+    const auto count = dropped.find(
+        Isolation{item["segment"].get<std::string>(), item["profile"].get<std::string>()});
+    if (count == dropped.end()) continue;
+    if (count->second.ok()) {
+      item["dropped"] = {{"packets", count->second->packets}, {"bytes", count->second->bytes}};
+    } else {
+      item["dropped"] = nullptr;
+      item["dropped_error"] = count->second.error().message;
+    }
+  }
   if (kernel.live) {
     doc["kernel"]["table_present"] = kernel.live->present;
     doc["kernel"]["ruleset_sha256"] = kernel.live->sha256;

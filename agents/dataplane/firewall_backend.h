@@ -6,10 +6,12 @@
 // Threading: implementations are not thread-safe. One backend is owned and called by one thread
 // (libnftables keeps global state), for the life of the process.
 
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -24,6 +26,19 @@ struct TableSnapshot {
   bool present = false;
   std::string listing;  // `list table inet shadan` output; empty when absent
   std::string sha256;   // hex SHA-256 of `listing` (of "" when absent)
+};
+
+// One rule of our table that carries a counter, with the counter as the kernel holds it at the
+// time of the read (since the rule was created: every apply replaces the table, and with it every
+// counter, whole).
+struct RuleCounter {
+  std::string chain;
+  // The rule in the planner's syntax (`ip saddr @seg_office_v4 ip daddr != @allow_x_v4 counter
+  // drop`), so that it can be compared with a line of a plan; "" when the rule holds anything
+  // the planner never writes in a counted rule (then no plan line equals it).
+  std::string rule;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
 };
 
 class FirewallBackend {
@@ -45,6 +60,15 @@ class FirewallBackend {
   // the objects of our table left out), for the self-lockout check and NAT detection, which must
   // read foreign rules structurally.
   virtual Result<nlohmann::json> listForeignRulesetJson() = 0;
+
+  // The counted rules of our table, in listing order, with their counters as they are now: for
+  // `status`, which tells how much each isolation dropped. Read afresh on every call: counters
+  // move with traffic, not with the ruleset, so they are never cached and never part of
+  // readTable()'s listing or hash. kNotFound when our table is absent. Optional: a backend that
+  // cannot read counters keeps this default (kUnavailable), and status shows no numbers.
+  virtual Result<std::vector<RuleCounter>> readRuleCounters() {
+    return makeError(ErrorCode::kUnavailable, "this firewall backend does not read counters");
+  }
 };
 
 using FirewallBackendPtr = std::unique_ptr<FirewallBackend>;

@@ -54,7 +54,11 @@ void removeOurTable(nlohmann::json& listing) {
   if (items == listing.end() || !items->is_array()) return;
   const auto ours = [](const nlohmann::json& item) {
     if (!item.is_object() || item.size() != 1) return false;
-    const auto& [kind, object] = *item.items().begin();
+    // Not `*item.items().begin()`: that is a reference into a temporary proxy, dangling by the
+    // time the key and value are read.
+    const auto only = item.begin();
+    const std::string& kind = only.key();
+    const nlohmann::json& object = only.value();
     if (!object.is_object() || object.value("family", "") != kTableFamily) return false;
     const char* key = kind == "table" ? "name" : "table";
     return object.value(key, "") == kTableName;
@@ -62,7 +66,105 @@ void removeOurTable(nlohmann::json& listing) {
   items->erase(std::remove_if(items->begin(), items->end(), ours), items->end());
 }
 
+// `ip saddr @seg_office_v4`, `ip6 daddr != @known_v6`: an address matched against a named set,
+// the only match the planner writes into a counted rule. "" for any other match.
+std::string setMatchText(const nlohmann::json& match) {
+  if (!match.is_object()) return "";
+  const auto op = match.find("op");
+  const auto left = match.find("left");
+  const auto right = match.find("right");
+  if (op == match.end() || left == match.end() || right == match.end()) return "";
+  if (!op->is_string() || (*op != "==" && *op != "!=")) return "";
+  if (!right->is_string() || right->get<std::string>().substr(0, 1) != "@") return "";
+  if (!left->is_object()) return "";
+  const auto payload = left->find("payload");
+  if (payload == left->end() || !payload->is_object()) return "";
+  const auto protocol = payload->find("protocol");
+  const auto field = payload->find("field");
+  if (protocol == payload->end() || field == payload->end()) return "";
+  if (*protocol != "ip" && *protocol != "ip6") return "";
+  if (*field != "saddr" && *field != "daddr") return "";
+  return protocol->get<std::string>() + " " + field->get<std::string>() +
+         (*op == "!=" ? " != " : " ") + right->get<std::string>();
+}
+
+// A rule's expressions in the planner's syntax; "" when one of them is something the planner
+// never writes into a counted rule (see RuleCounter::rule).
+std::string plannerSyntax(const nlohmann::json& exprs) {
+  std::string text;
+  for (const nlohmann::json& expr : exprs) {
+    if (!expr.is_object() || expr.size() != 1) return "";
+    // Key and value through the object's own iterator: items().begin() is a temporary proxy, and
+    // a reference to what it dereferences to would dangle.
+    const auto only = expr.begin();
+    const std::string& kind = only.key();
+    const nlohmann::json& body = only.value();
+    std::string part;
+    if (kind == "match") {
+      part = setMatchText(body);
+      if (part.empty()) return "";
+    } else if (kind == "counter" || kind == "drop") {
+      part = kind;
+    } else {
+      return "";
+    }
+    if (!text.empty()) text += " ";
+    text += part;
+  }
+  return text;
+}
+
+Result<std::vector<RuleCounter>> parseRuleCounters(const nlohmann::json& listing) {
+  const auto bad = [](const std::string& why) {
+    return makeError(ErrorCode::kKernel, "nft -j list table " + tableRef() + ": " + why);
+  };
+  if (!listing.is_object()) return bad("not a JSON object");
+  const auto items = listing.find("nftables");
+  if (items == listing.end() || !items->is_array()) return bad("no \"nftables\" array");
+  std::vector<RuleCounter> counters;
+  for (const nlohmann::json& item : *items) {
+    if (!item.is_object()) continue;
+    const auto rule = item.find("rule");
+    if (rule == item.end()) continue;
+    if (!rule->is_object()) return bad("a rule that is not an object");
+    const auto exprs = rule->find("expr");
+    if (exprs == rule->end() || !exprs->is_array()) return bad("a rule without an expr array");
+    const auto chain = rule->find("chain");
+    const nlohmann::json* counter = nullptr;
+    for (const nlohmann::json& expr : *exprs) {
+      if (expr.is_object() && expr.contains("counter")) counter = &expr.at("counter");
+    }
+    // No counter, or a named counter object (`"counter": "name"`, never written by the planner)
+    // that holds no numbers of the rule's own.
+    if (counter == nullptr || !counter->is_object()) continue;
+    const auto packets = counter->find("packets");
+    const auto bytes = counter->find("bytes");
+    if (packets == counter->end() || bytes == counter->end() || !packets->is_number_unsigned() ||
+        !bytes->is_number_unsigned()) {
+      return bad("a counter without unsigned packets and bytes");
+    }
+    RuleCounter out;
+    if (chain != rule->end() && chain->is_string()) out.chain = chain->get<std::string>();
+    out.rule = plannerSyntax(*exprs);
+    out.packets = packets->get<uint64_t>();
+    out.bytes = bytes->get<uint64_t>();
+    counters.push_back(std::move(out));
+  }
+  return counters;
+}
+
 }  // namespace
+
+Result<std::vector<RuleCounter>> ruleCountersFromJson(const nlohmann::json& listing) {
+  // The checks above should leave nothing to throw; a library surprise must still not crash the
+  // agent.
+  try {
+    return parseRuleCounters(listing);
+  } catch (const nlohmann::json::exception& e) {
+    return makeError(ErrorCode::kKernel,
+                     "nft -j list table " + tableRef() + ": unexpected JSON: " + e.what());
+  }
+}
 
 void NftablesBackend::CtxDeleter::operator()(nft_ctx* ctx) const { nft_ctx_free(ctx); }
 
@@ -192,14 +294,40 @@ Result<TableSnapshot> NftablesBackend::listTable() {
   // The listing failed. An absent table is a normal state (nothing isolated), not an error, but
   // the error text alone does not tell ENOENT from anything else reliably: ask the kernel which
   // tables exist and only call it "absent" when ours is not among them.
-  RunResult tables = run("list tables " + std::string(kTableFamily));
-  if (tables.rc != 0) return nftError("nft list tables", tables.rc, tables.error);
-  if (listsOurTable(tables.output)) {
-    return nftError("nft list table " + tableRef(), listed.rc, listed.error);
-  }
+  SHADAN_ASSIGN_OR_RETURN(const bool exists, tableExists());
+  if (exists) return nftError("nft list table " + tableRef(), listed.rc, listed.error);
   snapshot.present = false;
   snapshot.sha256 = sha256Hex("");
   return snapshot;
+}
+
+Result<bool> NftablesBackend::tableExists() {
+  RunResult tables = run("list tables " + std::string(kTableFamily));
+  if (tables.rc != 0) return nftError("nft list tables", tables.rc, tables.error);
+  return listsOurTable(tables.output);
+}
+
+Result<std::vector<RuleCounter>> NftablesBackend::readRuleCounters() {
+  requireOwnerThread("readRuleCounters");
+  // The context lists statelessly for readTable(); this one read shows the counters, as JSON so
+  // that each rule's expressions and numbers are fields rather than text to parse.
+  const unsigned int flags = nft_ctx_output_get_flags(ctx_.get());
+  nft_ctx_output_set_flags(
+      ctx_.get(),
+      (flags & ~static_cast<unsigned int>(NFT_CTX_OUTPUT_STATELESS)) | NFT_CTX_OUTPUT_JSON);
+  RunResult result = run("list table " + tableRef());
+  nft_ctx_output_set_flags(ctx_.get(), flags);
+  if (result.rc != 0) {
+    SHADAN_ASSIGN_OR_RETURN(const bool exists, tableExists());
+    if (!exists) return makeError(ErrorCode::kNotFound, "table " + tableRef() + " is absent");
+    return nftError("nft -j list table " + tableRef(), result.rc, result.error);
+  }
+  nlohmann::json parsed = nlohmann::json::parse(result.output, nullptr, false);
+  if (parsed.is_discarded()) {
+    return makeError(ErrorCode::kKernel,
+                     "nft -j list table " + tableRef() + ": output is not JSON");
+  }
+  return ruleCountersFromJson(parsed);
 }
 
 Result<std::string> NftablesBackend::listRuleset() {

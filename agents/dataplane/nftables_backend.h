@@ -40,6 +40,9 @@
 // (dynamic sets filled by `add @set`/`update @set`, element timeouts, counters in stateful output)
 // does not move the generation; our table has none of it (the planner writes static sets, and
 // listings are stateless), and a planner that adds such state must drop this cache.
+// Counters: readRuleCounters() is the one stateful read. It lists the table as JSON with the
+// counter values, every time, beside both caches: it neither reads nor fills them, and nothing
+// it returns enters readTable()'s listing or hash.
 
 #include <cstdint>
 #include <memory>
@@ -47,6 +50,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "agents/dataplane/firewall_backend.h"
 #include "agents/dataplane/nft_generation.h"
@@ -55,6 +59,11 @@
 struct nft_ctx;
 
 namespace shadan::agent {
+
+// The counted rules of a libnftables JSON listing of our table (`nft -j list table inet shadan`,
+// stateful), in listing order; rules without a counter are left out. Pure, for readRuleCounters()
+// and its tests. kKernel when the document is not such a listing.
+Result<std::vector<RuleCounter>> ruleCountersFromJson(const nlohmann::json& listing);
 
 class NftablesBackend final : public FirewallBackend {
  public:
@@ -68,6 +77,7 @@ class NftablesBackend final : public FirewallBackend {
   Result<TableSnapshot> readTable() override;
   Result<std::string> listRuleset() override;
   Result<nlohmann::json> listForeignRulesetJson() override;
+  Result<std::vector<RuleCounter>> readRuleCounters() override;
 
   // Sends `nft_script` to the kernel in dry-run mode: parsed, evaluated and validated by the
   // kernel, then aborted. Catches what apply() would reject without changing anything.
@@ -116,6 +126,8 @@ class NftablesBackend final : public FirewallBackend {
   // The uncached reads: `list table` (and `list tables` to tell "absent" from a failure), and
   // `list ruleset` as JSON without our table.
   Result<TableSnapshot> listTable();
+  // Whether `list tables` names our table: tells "absent" from a listing that failed otherwise.
+  Result<bool> tableExists();
   Result<nlohmann::json> listForeignTables();
   void requireOwnerThread(const char* what) const;
 

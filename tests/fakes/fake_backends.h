@@ -45,6 +45,11 @@ class FakeFirewallBackend : public FirewallBackend {
   }
   Result<std::string> listRuleset() override { return "table inet foreign {}\n" + table; }
   Result<nlohmann::json> listForeignRulesetJson() override { return ruleset_json; }
+  Result<std::vector<RuleCounter>> readRuleCounters() override {
+    if (fail_counters) return makeError(ErrorCode::kKernel, "fake counter read failure");
+    if (table.empty()) return makeError(ErrorCode::kNotFound, "table inet shadan is absent");
+    return rule_counters;
+  }
 
   // What listForeignRulesetJson() answers: foreign tables for the lockout check and NAT detection.
   nlohmann::json ruleset_json = {{"nftables", nlohmann::json::array()}};
@@ -52,6 +57,9 @@ class FakeFirewallBackend : public FirewallBackend {
   std::vector<std::string> scripts;  // every script handed to apply(), in order
   int fail_applies = 0;              // the next N applies fail
   bool fail_reads = false;
+  // What readRuleCounters() answers while a table is there (the test sets the numbers).
+  std::vector<RuleCounter> rule_counters;
+  bool fail_counters = false;
 };
 
 class FakeRouteBackend : public RouteBackend {

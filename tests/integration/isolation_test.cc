@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "agents/dataplane/nftables_backend.h"
 #include "cli/lab/command_runner.h"
@@ -273,6 +274,47 @@ TEST_F(IsolationTest, SeveralIsolationsAtOnceAndIsolatingTwiceIsByteIdentical) {
   auto status = agent({"status", "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("\"in_sync\""), std::string::npos) << status.out;
+}
+
+TEST_F(IsolationTest, StatusCountsWhatEachIsolationDropped) {
+  ASSERT_EQ(agent({"isolate", "office"}).exit_code, 0);
+  ASSERT_EQ(agent({"isolate", "servers", "--profile", "internet-only"}).exit_code, 0);
+  // Eight probes (TCP and ICMP, both ways, both families), each cut by office's drops; none of
+  // them is traffic between servers and the internet, so servers' drops see none of it.
+  expectCut(kOffice, kInet);
+
+  auto status = agent({"status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const nlohmann::json doc = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << status.out;
+  const auto dropped = [&](const std::string& segment) {
+    for (const nlohmann::json& isolation : doc.value("isolations", nlohmann::json::array())) {
+      if (isolation.value("segment", "") == segment)
+        return isolation.value("dropped", nlohmann::json());
+    }
+    return nlohmann::json();
+  };
+  const nlohmann::json office = dropped("office");
+  ASSERT_TRUE(office.is_object()) << status.out;
+  EXPECT_GE(office.value("packets", uint64_t{0}), 8u) << status.out;
+  EXPECT_GE(office.value("bytes", uint64_t{0}), 20 * office.value("packets", uint64_t{0}))
+      << status.out;
+  EXPECT_EQ(dropped("servers"), nlohmann::json({{"packets", 0}, {"bytes", 0}})) << status.out;
+  // Counters are not the ruleset: the table is still what was applied.
+  EXPECT_EQ(doc["kernel"].value("state", ""), "in_sync") << status.out;
+
+  // Counters only grow: the human text shows at least what the JSON showed, for office.
+  auto human = agent({"status"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  const size_t office_line = human.out.find("  office  profile=full");
+  ASSERT_NE(office_line, std::string::npos) << human.out;
+  const std::string kDropped = "\n    dropped ";
+  const size_t office_dropped = human.out.find(kDropped, office_line);
+  ASSERT_NE(office_dropped, std::string::npos) << human.out;
+  EXPECT_GE(std::stoull(human.out.substr(office_dropped + kDropped.size())),
+            office.value("packets", uint64_t{0}))
+      << human.out;
+  EXPECT_NE(human.out.find("\n    dropped 0 packets (0 B)\n"), std::string::npos) << human.out;
 }
 
 TEST_F(IsolationTest, RejectedCommandsLeaveTheRulesetByteIdentical) {

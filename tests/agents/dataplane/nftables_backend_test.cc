@@ -253,6 +253,60 @@ TEST_F(NftablesBackendTest, HashIgnoresTrafficCounters) {
   EXPECT_EQ(after.sha256, before.sha256) << after.listing;
 }
 
+TEST_F(NftablesBackendTest, ReadsRuleCountersApartFromTheStatelessListing) {
+  auto absent = backend_->readRuleCounters();
+  ASSERT_FALSE(absent.ok());
+  EXPECT_EQ(absent.error().code, ErrorCode::kNotFound) << absent.error().message;
+
+  ASSERT_TRUE(runCommand("ip link set lo up").exit_code == 0);
+  // A planner-shaped drop that loopback traffic meets (no `oif "lo" accept` before it).
+  ASSERT_TRUE(backend_
+                  ->apply(R"(add table inet shadan
+delete table inet shadan
+table inet shadan {
+  set seg_lo_v4 { type ipv4_addr; flags interval; elements = { 127.0.0.0/8 } }
+  chain output {
+    type filter hook output priority -150; policy accept;
+    ip daddr 127.0.0.2 accept
+    ip daddr @seg_lo_v4 counter drop
+  }
+}
+)")
+                  .ok());
+  const TableSnapshot before = snapshot();
+  auto zero = backend_->readRuleCounters();
+  ASSERT_TRUE(zero.ok()) << zero.error().message;
+  ASSERT_EQ(zero->size(), 1u);
+  EXPECT_EQ((*zero)[0].chain, "output");
+  EXPECT_EQ((*zero)[0].rule, "ip daddr @seg_lo_v4 counter drop");
+  EXPECT_EQ((*zero)[0].packets, 0u);
+
+  // Five one-byte UDP datagrams: 29 bytes each on the wire (IPv4 20 + UDP 8 + 1).
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(9);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 5; ++i) {
+    (void)sendto(fd, "x", 1, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  }
+  close(fd);
+  auto counted = backend_->readRuleCounters();
+  ASSERT_TRUE(counted.ok()) << counted.error().message;
+  ASSERT_EQ(counted->size(), 1u);
+  EXPECT_EQ((*counted)[0].packets, 5u);
+  EXPECT_EQ((*counted)[0].bytes, 5u * 29u);
+
+  // The stateful read left the context stateless, and the read-back hash never saw a counter.
+  const TableSnapshot after = snapshot();
+  EXPECT_EQ(after.listing.find("packets"), std::string::npos) << after.listing;
+  EXPECT_EQ(after.sha256, before.sha256);
+  const NftablesBackend::ReadStats stats = backend_->readStats();
+  EXPECT_EQ(stats.listed, 1u) << "the counter reads must not list through the table cache";
+  EXPECT_EQ(stats.from_cache, 1u) << "nor drop it";
+}
+
 TEST_F(NftablesBackendTest, BuffersAreDrainedAfterEveryCall) {
   ASSERT_TRUE(backend_->apply(kForeignTable).ok());
   ASSERT_TRUE(backend_->apply(kTableA).ok());
