@@ -173,7 +173,8 @@ const std::vector<CommandHelp>& commandHelps() {
         kLogLevelOption}},
       {"status",
        "status --policy FILE --gateway ID --state-dir DIR [--json]",
-       "The desired state (active isolations, the time left to each deadline, OVERDUE ones),\n"
+       "The desired state (active isolations, what each one's drop rules dropped since the table\n"
+       "was last applied, the time left to each deadline, OVERDUE ones),\n"
        "whether a daemon runs, and whether the kernel holds the state: in_sync, drift, missing,\n"
        "unexpected_table, or unknown. Exit 0 only when in sync with nothing overdue; 5 for\n"
        "drift, missing or unexpected_table; 6 for an overdue deadline. Asks the daemon when one\n"
