@@ -552,6 +552,7 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   PolicyReloader reloader(core, ReloadSources{options.policy_path, options.trust_path}, *loaded,
                           &(*audit)->signer());
   asio::io_context io(1);
+  const auto owner_queries = serveOwnerQueries(io, claim->gateway);
   Daemon daemon(io, core, reloader, **audit, **nft_monitor, **route_monitor, options);
   if (auto listening = daemon.listen(controlSocketPath(options.state_dir)); !listening.ok()) {
     return die(listening.error(), 1);

@@ -1,5 +1,11 @@
 #include "agents/ownership.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <functional>
+
 #include "agents/control_client.h"
 #include "agents/daemon.h"
 #include "agents/planner/planner.h"
@@ -34,6 +40,39 @@ Result<DaemonClaim> claimForDaemon(const std::filesystem::path& state_dir,
   SHADAN_ASSIGN_OR_RETURN(auto gateway,
                           GatewayLock::acquire(kOwnedTable, GatewayLock::Role::kDaemon, wait));
   return DaemonClaim{std::move(store).value(), std::move(gateway)};
+}
+
+namespace {
+
+class OwnerQueries : public std::enable_shared_from_this<OwnerQueries> {
+ public:
+  OwnerQueries(boost::asio::io_context& io, int fd) : acceptor_(io) {
+    boost::system::error_code ec;
+    acceptor_.assign(boost::asio::local::stream_protocol(), fd, ec);
+    if (ec) ::close(fd);
+  }
+  void next() {
+    if (!acceptor_.is_open()) return;
+    acceptor_.async_accept([self = weak_from_this()](const boost::system::error_code& ec,
+                                                     boost::asio::local::stream_protocol::socket) {
+      // The socket closes as it goes out of scope; an error (EMFILE, shutdown) stops serving,
+      // and askers then learn "a daemon" without its pid.
+      if (auto alive = self.lock(); alive && !ec) alive->next();
+    });
+  }
+
+ private:
+  boost::asio::local::stream_protocol::acceptor acceptor_;
+};
+
+}  // namespace
+
+std::shared_ptr<void> serveOwnerQueries(boost::asio::io_context& io, const GatewayLock& lock) {
+  const int fd = ::fcntl(lock.fd(), F_DUPFD_CLOEXEC, 0);  // the acceptor owns its own descriptor
+  if (fd < 0) return nullptr;
+  auto queries = std::make_shared<OwnerQueries>(io, fd);
+  queries->next();
+  return queries;
 }
 
 }  // namespace shadan::agent

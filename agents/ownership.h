@@ -4,6 +4,7 @@
 // gateway lock (agents/dataplane/gateway_owner.h), the recorded half the owner mark the table
 // carries (ownerMark in agents/planner/planner.h).
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -22,6 +23,11 @@ inline constexpr std::string_view kOwnedTable = "inet shadan";
 // The owner mark of the agent for `gateway` on `state_dir`, with the directory made absolute
 // and normal, so that `state`, `./state` and `/x/state` are one owner.
 std::string agentOwnerMark(const std::string& gateway, const std::filesystem::path& state_dir);
+
+// Takes the connections that ask who holds `lock` (GatewayLock::holder) off its queue on `io`,
+// so that the queue never fills; the kernel has already told the asker our pid. The handle
+// keeps it going; drop it before `io`.
+std::shared_ptr<void> serveOwnerQueries(boost::asio::io_context& io, const GatewayLock& lock);
 
 // What a starting daemon holds for its life: its state directory and its gateway.
 struct DaemonClaim {

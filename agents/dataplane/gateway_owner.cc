@@ -41,16 +41,22 @@ std::string commandLineOf(int pid) {
 
 std::string GatewayOwner::describe() const {
   if (!daemon) return "another shadan-agent command";
+  if (pid == 0) return "the shadan-agent daemon";
   return "the shadan-agent daemon (pid " + std::to_string(pid) + ": " + command + ")";
 }
 
 GatewayOwner GatewayLock::holder(std::string_view table) {
   GatewayOwner owner;
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a listener whose queue is full would otherwise block connect() for good.
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return owner;
   socklen_t length = 0;
   const sockaddr_un address = lockAddress(table, length);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), length) == 0) {
+  const int connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), length);
+  if (connected != 0 && errno == EAGAIN) {
+    owner.daemon = true;  // it listens, but its queue is full: a daemon, pid unknown
+    owner.command = "-";
+  } else if (connected == 0) {
     ucred peer{};
     socklen_t size = sizeof peer;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &size) == 0) {

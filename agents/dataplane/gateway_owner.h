@@ -39,9 +39,11 @@ class GatewayLock {
  public:
   enum class Role { kDaemon, kCommand };
 
-  // Takes the lock of `table` ("inet shadan") in this process's network namespace. While another
-  // process holds it: a daemon holder fails at once, a command holder is waited for up to `wait`
-  // (commands hold it for one transaction). Fails with kUnavailable naming the holder.
+  // Takes the lock of `table` ("inet shadan") in this process's network namespace. A daemon's
+  // lock listens: the daemon must take the queued connections off (serveOwnerQueries in
+  // agents/ownership.h), or the queue fills and later askers learn only "a daemon", no pid. While
+  // another process holds it: a daemon holder fails at once, a command holder is waited for up to
+  // `wait` (commands hold it for one transaction). Fails with kUnavailable naming the holder.
   static Result<GatewayLock> acquire(std::string_view table, Role role,
                                      std::chrono::milliseconds wait);
 

@@ -37,6 +37,22 @@ TEST(GatewayLockTest, ADaemonHolderIsRefusedAtOnceAndNamedByPid) {
   EXPECT_EQ(owner.pid, ::getpid());
 }
 
+// Nobody takes the askers' connections off this lock's queue: once it is full, asking must still
+// answer at once ("a daemon", pid unknown) instead of blocking in connect() for good.
+TEST(GatewayLockTest, AskingNeverBlocksOnAFullQueue) {
+  const std::string table = uniqueTable("queue");
+  auto daemon = GatewayLock::acquire(table, GatewayLock::Role::kDaemon, 0ms);
+  ASSERT_TRUE(daemon.ok()) << daemon.error().message;
+  for (int i = 0; i < 64; ++i) {
+    const GatewayOwner owner = GatewayLock::holder(table);
+    ASSERT_TRUE(owner.daemon) << "query " << i;
+  }
+  auto refused = GatewayLock::acquire(table, GatewayLock::Role::kCommand, 0ms);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("the shadan-agent daemon"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST(GatewayLockTest, ACommandHolderIsWaitedForThenNamedAsACommand) {
   const std::string table = uniqueTable("command");
   auto command = GatewayLock::acquire(table, GatewayLock::Role::kCommand, 0ms);
