@@ -18,6 +18,7 @@
 #include "agents/policy_names.h"
 #include "common/duration.h"
 #include "common/logging.h"
+#include "common/orders.h"
 #include "common/policy.h"
 #include "common/trust.h"
 
@@ -52,7 +53,9 @@ class Command {
       return usageError("--yes is only for isolate");
     }
     if (options_.reason) {
-      if (auto problem = reasonProblem(*options_.reason)) return usageError("--reason " + *problem);
+      if (Status valid = validateReason(*options_.reason); !valid.ok()) {
+        return usageError(valid.error().message);
+      }
     }
     if (options_.command == "isolate") return isolate();
     if (options_.command == "restore") return restore();
@@ -70,20 +73,6 @@ class Command {
  private:
   std::ostream& out() const { return *env_.out; }
   std::ostream& err() const { return *env_.err; }
-
-  // A reason goes into the audit trail as it is: one line of text, bounded.
-  static std::optional<std::string> reasonProblem(const std::string& reason) {
-    constexpr size_t kMaxReasonBytes = 512;
-    if (reason.size() > kMaxReasonBytes) {
-      return "must be at most " + std::to_string(kMaxReasonBytes) + " bytes";
-    }
-    for (const char c : reason) {
-      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-        return std::string("must not contain control characters");
-      }
-    }
-    return std::nullopt;
-  }
 
   // One line naming the mistake, and where this command's options are described.
   int usageError(const std::string& message) const {

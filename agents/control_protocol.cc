@@ -113,6 +113,13 @@ nlohmann::json isolationsJson(const DesiredState& state, int64_t now_ms) {
   return list;
 }
 
+bool isPlainUserName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 &&
+         name.find_first_not_of(
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+             std::string_view::npos;
+}
+
 nlohmann::json ControlRequest::toJson() const {
   nlohmann::json doc = {{"op", op}};
   if (segment) doc["segment"] = *segment;
@@ -184,11 +191,7 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
   }
   if (doc.contains("sudo_user")) {
     const auto& user = doc["sudo_user"];
-    if (!user.is_string() || user.get<std::string>().empty() ||
-        user.get<std::string>().size() > 64 ||
-        user.get<std::string>().find_first_not_of(
-            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-            std::string::npos) {
+    if (!user.is_string() || !isPlainUserName(user.get<std::string>())) {
       return bad("\"sudo_user\" must be 1-64 of [A-Za-z0-9._-]");
     }
     request.sudo_user = user.get<std::string>();

@@ -55,6 +55,9 @@ struct ControlRequest {
   nlohmann::json toJson() const;
 };
 
+// A user name as SUDO_USER may carry it into the audit trail: 1-64 of [A-Za-z0-9._-].
+bool isPlainUserName(std::string_view name);
+
 // Strict: size cap, duplicate keys, unknown fields, types, and the combinations each op allows.
 Result<ControlRequest> parseControlRequest(std::string_view text);
 

@@ -97,14 +97,8 @@ int main(int argc, char** argv) {
   env.run_daemon = [](const DaemonOptions& options) { return runDaemon(options, std::cerr); };
   env.uid = ::getuid();
   // SUDO_USER is what the environment claims; only a plain user name goes into the audit trail.
-  if (const char* sudo_user = std::getenv("SUDO_USER")) {
-    const std::string_view name(sudo_user);
-    if (!name.empty() && name.size() <= 64 &&
-        name.find_first_not_of(
-            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-            std::string_view::npos) {
-      env.sudo_user = std::string(name);
-    }
+  if (const char* sudo_user = std::getenv("SUDO_USER"); sudo_user && isPlainUserName(sudo_user)) {
+    env.sudo_user = sudo_user;
   }
   env.confirm = [](const std::string& question) {
     if (!::isatty(STDIN_FILENO) || !::isatty(STDERR_FILENO)) return false;

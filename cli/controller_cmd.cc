@@ -137,20 +137,6 @@ OptionSpec optionSpec(const ControllerSubcommand& subcommand) {
 
 }  // namespace
 
-Status validateReason(const std::string& reason) {
-  if (reason.empty()) return makeError(ErrorCode::kInvalidArgument, "--reason must not be empty");
-  if (reason.size() > kMaxReasonChars) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "--reason is longer than " + std::to_string(kMaxReasonChars) + " characters");
-  }
-  for (const char c : reason) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return makeError(ErrorCode::kInvalidArgument, "--reason holds a control character");
-    }
-  }
-  return okStatus();
-}
-
 ControllerCmdEnv defaultControllerCmdEnv() {
   static const SystemClock kSystemClock;
   ControllerCmdEnv env;

@@ -35,14 +35,13 @@
 
 #include "cli/api_client.h"
 #include "common/clock.h"
+#include "common/orders.h"  // validateReason
 #include "common/result.h"
 
 namespace shadan {
 
 inline constexpr int kExitUnreachable = 3;
 inline constexpr int kExitAwaitingApproval = 4;
-// The contract caps "reason" at 512 characters.
-inline constexpr size_t kMaxReasonChars = 512;
 
 struct ControllerCmdEnv {
   // Builds the transport for resolved connection settings (default: an ApiClient).
@@ -71,8 +70,5 @@ int runControllerCommand(const std::vector<std::string>& args, std::ostream& out
 // The usage of every controller command, and of one (with the connection options both times).
 std::string controllerCommandsUsage();
 std::string controllerCommandUsage(const std::string& name);
-
-// Checks an operator's reason: non-empty, at most kMaxReasonChars, no control characters.
-Status validateReason(const std::string& reason);
 
 }  // namespace shadan

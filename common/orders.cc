@@ -88,6 +88,20 @@ std::string formatTime(int64_t millis) { return formatRfc3339(millis); }
 
 }  // namespace
 
+Status validateReason(const std::string& reason) {
+  if (reason.empty()) return makeError(ErrorCode::kInvalidArgument, "--reason must not be empty");
+  if (reason.size() > kMaxReasonChars) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--reason is longer than " + std::to_string(kMaxReasonChars) + " characters");
+  }
+  for (const char c : reason) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return makeError(ErrorCode::kInvalidArgument, "--reason holds a control character");
+    }
+  }
+  return okStatus();
+}
+
 Result<int64_t> parseRfc3339UtcMillis(std::string_view text) {
   auto bad = [&](const char* why) {
     return makeError(ErrorCode::kParse, "not an RFC 3339 UTC time (" + std::string(why) + "): " +

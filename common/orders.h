@@ -40,6 +40,13 @@ inline constexpr size_t kOrderMaxPayloadBytes = 64 * 1024;
 // to milliseconds. kParse otherwise.
 Result<int64_t> parseRfc3339UtcMillis(std::string_view text);
 
+// The contract caps an operator's --reason at 512 characters.
+inline constexpr size_t kMaxReasonChars = 512;
+
+// Checks a reason an operator typed (shadanctl, shadan-agent): non-empty, at most
+// kMaxReasonChars, no control characters (it goes into the audit trail as one line).
+Status validateReason(const std::string& reason);
+
 enum class OrderAction { kIsolate, kRestore };
 const char* orderActionName(OrderAction action);
 
