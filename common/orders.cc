@@ -164,13 +164,67 @@ const char* ackResultName(AckResult result) {
 // ---------------------------------------------------------------------------------------------
 // authz
 
+namespace {
+
+// scope, segment, hosts and link_down: which rung the order is about and what on it.
+Status parseAuthzTarget(const StrictObjectReader& r, Authz& out) {
+  if (r.has("scope")) {
+    SHADAN_ASSIGN_OR_RETURN(auto name, r.string("scope", kNameRules));
+    const std::optional<IsolationScope> scope = parseIsolationScope(name);
+    if (!scope) return r.error("scope", "must be \"host\", \"segment\", \"uplink\" or \"island\"");
+    out.scope = *scope;
+  }
+  const bool has_segment =
+      out.scope == IsolationScope::kSegment || out.scope == IsolationScope::kHost;
+  if (has_segment) {
+    if (!r.has("segment")) return r.error("segment", "is required for this scope");
+    SHADAN_ASSIGN_OR_RETURN(auto segment, r.string("segment", kNameRules));
+    out.segment = std::move(segment);
+  } else if (r.has("segment")) {
+    return r.error("segment", "an uplink or island order names no segment");
+  }
+  if (out.scope == IsolationScope::kHost) {
+    SHADAN_ASSIGN_OR_RETURN(
+        auto hosts, r.array("hosts", 1, kMaxHostsPerOrder,
+                            "must be an array of 1 to " + std::to_string(kMaxHostsPerOrder) +
+                                " addresses or prefixes"));
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      SHADAN_ASSIGN_OR_RETURN(auto text, hosts.string(i, kNameRules));
+      Result<IpPrefix> host = IpPrefix::parse(text);
+      if (!host.ok()) return hosts.error(i, host.error().message);
+      const int min_length =
+          host->family() == IpFamily::kV4 ? kMinHostPrefixLengthV4 : kMinHostPrefixLengthV6;
+      if (host->length() < min_length) {
+        return hosts.error(i, "wider than /" + std::to_string(min_length));
+      }
+      if (std::find(out.hosts.begin(), out.hosts.end(), *host) != out.hosts.end()) {
+        return hosts.error(i, "duplicate host " + host->toString());
+      }
+      out.hosts.push_back(*host);
+    }
+  } else if (r.has("hosts")) {
+    return r.error("hosts", "only a host order names hosts");
+  }
+  if (r.has("link_down")) {
+    if (out.scope != IsolationScope::kUplink || out.action != OrderAction::kIsolate) {
+      return r.error("link_down", "only an uplink isolate sets links down");
+    }
+    SHADAN_ASSIGN_OR_RETURN(auto link_down, r.boolean("link_down"));
+    out.link_down = link_down;
+  }
+  return okStatus();
+}
+
+}  // namespace
+
 Result<Authz> parseAuthz(std::string_view payload) {
   SHADAN_ASSIGN_OR_RETURN(auto doc, parsePayload(payload, "authz"));
   const StrictObjectReader r(doc, "authz");
   SHADAN_RETURN_IF_ERROR(
-      r.checkMembers({"v", "command_id", "action", "segment", "profile", "segment_gen", "targets",
+      r.checkMembers({"v", "command_id", "action", "profile", "segment_gen", "targets",
                       "requested_by", "reason", "drill", "issued_at", "expires_at"},
-                     {"ttl_s", "ticket", "correlation_id", "on_behalf_of"}));
+                     {"scope", "segment", "hosts", "link_down", "ttl_s", "ticket", "correlation_id",
+                      "on_behalf_of"}));
   SHADAN_RETURN_IF_ERROR(checkVersion(r));
   Authz out;
 
@@ -187,8 +241,7 @@ Result<Authz> parseAuthz(std::string_view payload) {
     return r.error("action", "must be \"isolate\" or \"restore\"");
   }
 
-  SHADAN_ASSIGN_OR_RETURN(auto segment, r.string("segment", kNameRules));
-  out.segment = std::move(segment);
+  SHADAN_RETURN_IF_ERROR(parseAuthzTarget(r, out));
   SHADAN_ASSIGN_OR_RETURN(auto profile, r.string("profile", kNameRules));
   out.profile = std::move(profile);
   SHADAN_ASSIGN_OR_RETURN(auto gen,
@@ -241,7 +294,6 @@ std::string serializeAuthz(const Authz& authz) {
   Json doc{{"v", authz.v},
            {"command_id", authz.command_id},
            {"action", orderActionName(authz.action)},
-           {"segment", authz.segment},
            {"profile", authz.profile},
            {"segment_gen", authz.segment_gen},
            {"targets", authz.targets},
@@ -250,6 +302,16 @@ std::string serializeAuthz(const Authz& authz) {
            {"drill", authz.drill},
            {"issued_at", formatTime(authz.issued_at_ms)},
            {"expires_at", formatTime(authz.expires_at_ms)}};
+  if (authz.scope != IsolationScope::kSegment) doc["scope"] = isolationScopeName(authz.scope);
+  if (authz.scope == IsolationScope::kSegment || authz.scope == IsolationScope::kHost) {
+    doc["segment"] = authz.segment;
+  }
+  if (!authz.hosts.empty()) {
+    Json hosts = Json::array();
+    for (const IpPrefix& host : authz.hosts) hosts.push_back(host.toString());
+    doc["hosts"] = std::move(hosts);
+  }
+  if (authz.link_down) doc["link_down"] = true;
   if (authz.ttl_s) doc["ttl_s"] = *authz.ttl_s;
   if (authz.ticket) doc["ticket"] = *authz.ticket;
   if (authz.correlation_id) doc["correlation_id"] = *authz.correlation_id;
@@ -342,11 +404,12 @@ Result<Ack> parseAck(std::string_view payload) {
   SHADAN_ASSIGN_OR_RETURN(auto isolated, state.array("isolated"));
   for (size_t i = 0; i < isolated.size(); ++i) {
     SHADAN_ASSIGN_OR_RETURN(auto entry, isolated.string(i, {.non_empty = true,
-                                                            .max_bytes = 2 * kMaxNameBytes + 1,
+                                                            .max_bytes = 2 * kMaxNameBytes + 64,
                                                             .no_control = true}));
-    const size_t colon = entry.find(':');
-    if (colon == 0 || colon == std::string::npos || colon + 1 == entry.size()) {
-      return isolated.error(i, "must be \"segment:profile\"");
+    if (!isIsolationLabel(entry)) {
+      return isolated.error(i,
+                            "must be \"segment:profile\", \"segment/prefix:profile\", "
+                            "\"@uplink:profile\" or \"@island:profile\"");
     }
     out.isolated.push_back(std::move(entry));
   }

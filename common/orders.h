@@ -24,6 +24,8 @@
 #include <vector>
 
 #include "common/dsse.h"
+#include "common/ip_prefix.h"
+#include "common/isolation_scope.h"
 #include "common/result.h"
 
 namespace shadan {
@@ -54,8 +56,19 @@ struct Authz {
   int v = kOrderFormatVersion;
   std::string command_id;  // a UUID, lower-case canonical form
   OrderAction action = OrderAction::kIsolate;
+  // The rung of the ladder (common/isolation_scope.h). On the wire "scope" is omitted for
+  // `segment`, so segment orders keep the bytes they always had.
+  IsolationScope scope = IsolationScope::kSegment;
+  // segment and host scope: the segment (for host, the one every address lies in); empty, and
+  // absent on the wire, for uplink and island.
   std::string segment;
+  // host scope only: 1 .. kMaxHostsPerOrder prefixes, each at most /24 (IPv4) or /120 (IPv6),
+  // no duplicates; in canonical form. Whether they lie in `segment` is the verifier's check.
+  std::vector<IpPrefix> hosts;
+  // uplink isolate only: also set the policy's link_down interfaces administratively down.
+  bool link_down = false;
   std::string profile;
+  // The generation of generationKey(scope, segment) this order was decided at.
   int64_t segment_gen = 0;
   std::vector<std::string> targets;  // agent ids; non-empty, no duplicates
   std::optional<int64_t> ttl_s;      // isolate only (drills, timed cuts); 1 s .. 366 days
@@ -109,8 +122,10 @@ struct Ack {
   AckResult result = AckResult::kApplied;
   // null for applied/already_applied; required (a reason code) for rejected/failed.
   std::optional<std::string> reason;
-  std::vector<std::string> isolated;  // state_after.isolated: "segment:profile" entries
-  std::string ruleset_sha256;         // 64 lower-case hex
+  // state_after.isolated: isolationLabel() entries ("office:full", "office/10.20.0.5/32:full",
+  // "@uplink:full", "@island:full", "office/*:full").
+  std::vector<std::string> isolated;
+  std::string ruleset_sha256;  // 64 lower-case hex
   int64_t received_at_ms = 0;
   std::optional<int64_t> applied_at_ms;  // null unless something was applied
   AckAudit audit;
