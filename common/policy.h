@@ -34,6 +34,10 @@ struct Gateway {
   std::vector<std::string> borders;  // segment names, in policy order
   // segment name -> interface names facing it (optional; for interface-level cuts).
   std::map<std::string, std::vector<std::string>> interfaces;
+  // Interfaces an `uplink --link-down` isolation may set administratively down (gateway member
+  // "link_down"); each is one of the gateway's interfaces of the default segment. Empty: the
+  // policy allows no link-down on this gateway.
+  std::vector<std::string> link_down;
 };
 
 enum class L4Proto { kAny, kTcp, kUdp, kIcmp, kIcmpv6, kSctp };

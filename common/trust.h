@@ -36,6 +36,7 @@
 
 #include "common/clock.h"
 #include "common/ed25519.h"
+#include "common/isolation_scope.h"
 #include "common/result.h"
 
 namespace shadan {
@@ -55,12 +56,43 @@ struct TrustKey {
   bool hasRole(TrustRole role) const { return roles.count(role) != 0; }
 };
 
+// Which approval rule an isolate order of a rung needs (trust `thresholds.scopes`):
+//   kAsSegment  as a segment isolate: `isolate` (the controller may sign on behalf of callers
+//               when the file says so), or `isolate_protected` when the segment is protected
+//   kProtected  always `isolate_protected` (operators only, isolate_protected_operators)
+// Defaults: host and segment kAsSegment; uplink and island kProtected (they cut more than any
+// one segment). Restores always need `restore`.
+enum class ScopeApproval { kAsSegment, kProtected };
+
 struct TrustThresholds {
   int isolate_operators = 1;
   bool isolate_controller_on_behalf = true;  // controller-signed authz for an API caller
   int isolate_protected_operators = 2;       // a protected segment: operators only
   int restore_operators = 2;                 // operators only, never the controller
   int breakglass_isolate = 2;                // breakglass identities, offline files
+  ScopeApproval host = ScopeApproval::kAsSegment;
+  ScopeApproval segment = ScopeApproval::kAsSegment;
+  ScopeApproval uplink = ScopeApproval::kProtected;
+  ScopeApproval island = ScopeApproval::kProtected;
+
+  ScopeApproval approvalFor(IsolationScope scope) const {
+    switch (scope) {
+      case IsolationScope::kHost:
+        return host;
+      case IsolationScope::kSegment:
+        return segment;
+      case IsolationScope::kUplink:
+        return uplink;
+      case IsolationScope::kIsland:
+        return island;
+    }
+    return ScopeApproval::kProtected;
+  }
+  // Whether an isolate of `scope` (in a segment that is `segment_protected`; false for uplink
+  // and island) needs the isolate_protected rule.
+  bool needsProtectedRule(IsolationScope scope, bool segment_protected) const {
+    return approvalFor(scope) == ScopeApproval::kProtected || segment_protected;
+  }
 };
 
 struct Trust {
