@@ -29,16 +29,17 @@ std::string_view setType(IpFamily family) {
 std::string_view familySuffix(IpFamily family) { return family == IpFamily::kV4 ? "_v4" : "_v6"; }
 
 // Sorted, and without any prefix contained in another: nftables interval sets reject
-// overlapping elements, and two CIDR prefixes either nest or are disjoint.
+// overlapping elements, and two CIDR prefixes either nest or are disjoint. Linear after the sort
+// (ten thousand quarantined hosts must not cost a quadratic pass): prefixes sort by (family,
+// network address, length), so a prefix that some earlier kept one contains is contained in the
+// last kept one (anything kept after a prefix starts beyond its end).
 std::vector<IpPrefix> normalize(std::vector<IpPrefix> prefixes) {
   std::sort(prefixes.begin(), prefixes.end());
-  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
   std::vector<IpPrefix> out;
+  out.reserve(prefixes.size());
   for (const IpPrefix& prefix : prefixes) {
-    const bool covered = std::any_of(prefixes.begin(), prefixes.end(), [&](const IpPrefix& other) {
-      return other != prefix && other.contains(prefix);
-    });
-    if (!covered) out.push_back(prefix);
+    if (!out.empty() && (out.back() == prefix || out.back().contains(prefix))) continue;
+    out.push_back(prefix);
   }
   return out;
 }
@@ -129,6 +130,19 @@ class SetTable {
     std::vector<IpPrefix> prefixes = normalize(ofFamily(all, family));
     if (prefixes.empty()) return std::nullopt;
     return SetMatch{use("allow_" + profile.name, family, std::move(prefixes)), true};
+  }
+
+  // The match for the quarantined hosts of `profile` in `family`; nullopt when none is of it.
+  std::optional<SetMatch> hosts(const std::string& profile, IpFamily family,
+                                const std::vector<IpPrefix>& all) {
+    std::vector<IpPrefix> prefixes = normalize(ofFamily(all, family));
+    if (prefixes.empty()) return std::nullopt;
+    return SetMatch{use("host_" + profile, family, std::move(prefixes)), false};
+  }
+
+  // The default segment's match in `family` (`!= @known_*`), whether or not the policy names one.
+  SetMatch outside(IpFamily family) {
+    return SetMatch{use("known", family, knownPrefixes(family)), true};
   }
 
   // `set <name> { … }` declarations, in name order.
@@ -222,29 +236,118 @@ void appendUnique(std::vector<std::string>& rules, std::string line) {
   if (std::find(rules.begin(), rules.end(), line) == rules.end()) rules.push_back(std::move(line));
 }
 
+// One rung resolved against the policy. For host isolations, every quarantined prefix of one
+// profile is folded into one ResolvedIsolation (one set, one pair of drops).
 struct ResolvedIsolation {
-  NamedSegment segment;
-  NamedProfile profile;
-  std::vector<NamedSegment> peers;  // empty: a full cut
+  IsolationScope scope = IsolationScope::kSegment;
+  NamedSegment segment{};  // segment and host scope
+  NamedProfile profile{};
+  std::vector<NamedSegment> peers;      // empty: a full cut
+  std::vector<IpPrefix> hosts;          // host scope
+  std::vector<std::string> interfaces;  // uplink: the default segment's interfaces
+  std::vector<NamedSegment> islands;    // island: every non-default segment of the policy
 };
+
+Status checkBorders(std::string_view gateway_id, const Gateway& gateway,
+                    const std::string& segment) {
+  if (std::find(gateway.borders.begin(), gateway.borders.end(), segment) == gateway.borders.end()) {
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "gateway \"" + std::string(gateway_id) + "\" does not border segment \"" + segment + "\"");
+  }
+  return okStatus();
+}
+
+// Interface names go into the script between quotes; refuse any that could end the string.
+Status checkInterfaceName(const std::string& name) {
+  const bool ok =
+      !name.empty() && name.size() < 16 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
+               c == '@';
+      });
+  if (!ok) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "interface name \"" + name + "\" cannot be used in an nftables rule");
+  }
+  return okStatus();
+}
+
+// The rung-specific half of resolve(): what the scope itself needs from policy and gateway.
+Status resolveScope(const Policy& policy, std::string_view gateway_id, const Gateway& gateway,
+                    const Isolation& isolation, ResolvedIsolation& resolved) {
+  const bool has_segment =
+      isolation.scope == IsolationScope::kSegment || isolation.scope == IsolationScope::kHost;
+  if (has_segment) {
+    const auto segment_it = policy.segments.find(isolation.segment);
+    if (segment_it == policy.segments.end()) {
+      return makeError(ErrorCode::kNotFound, "unknown segment \"" + isolation.segment + "\"");
+    }
+    SHADAN_RETURN_IF_ERROR(checkBorders(gateway_id, gateway, isolation.segment));
+    SHADAN_RETURN_IF_ERROR(checkIdentifier("segment", isolation.segment));
+    resolved.segment = {isolation.segment, &segment_it->second};
+  } else if (!isolation.segment.empty()) {
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        std::string("an ") + isolationScopeName(isolation.scope) + " isolation names no segment");
+  }
+  if ((isolation.scope == IsolationScope::kHost) != isolation.host.has_value()) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "a host isolation, and only a host isolation, names a host");
+  }
+  if (!has_segment && !resolved.profile.value->isFull()) {
+    return makeError(ErrorCode::kInvalidArgument, "profile \"" + resolved.profile.name +
+                                                      "\" has peers; an " +
+                                                      isolationScopeName(isolation.scope) +
+                                                      " isolation takes a profile without peers");
+  }
+  switch (isolation.scope) {
+    case IsolationScope::kSegment:
+      break;
+    case IsolationScope::kHost: {
+      // The order was checked; the planner checks again, because a policy reload may have moved
+      // the address out of the segment since.
+      SHADAN_ASSIGN_OR_RETURN(std::string inside, segmentOfHost(policy, *isolation.host));
+      if (inside != isolation.segment) {
+        return makeError(ErrorCode::kInvalidArgument, "host " + isolation.host->toString() +
+                                                          " is in segment \"" + inside +
+                                                          "\", not \"" + isolation.segment + "\"");
+      }
+      resolved.hosts.push_back(*isolation.host);
+      break;
+    }
+    case IsolationScope::kUplink: {
+      const Segment* fallback = policy.defaultSegment();
+      const auto interfaces =
+          fallback == nullptr ? gateway.interfaces.end() : gateway.interfaces.find(fallback->name);
+      if (interfaces == gateway.interfaces.end() || interfaces->second.empty()) {
+        return makeError(ErrorCode::kInvalidArgument,
+                         "gateway \"" + std::string(gateway_id) +
+                             "\" has no uplink: the policy names no interfaces of the default "
+                             "segment for it");
+      }
+      for (const std::string& name : interfaces->second) {
+        SHADAN_RETURN_IF_ERROR(checkInterfaceName(name));
+      }
+      resolved.interfaces = interfaces->second;
+      break;
+    }
+    case IsolationScope::kIsland:
+      for (const auto& [name, segment] : policy.segments) {
+        if (segment.is_default) continue;
+        SHADAN_RETURN_IF_ERROR(checkIdentifier("segment", name));
+        resolved.islands.push_back({name, &segment});
+      }
+      break;
+  }
+  return okStatus();
+}
 
 Result<ResolvedIsolation> resolve(const Policy& policy, std::string_view gateway_id,
                                   const Gateway& gateway, const Isolation& isolation) {
-  const auto segment_it = policy.segments.find(isolation.segment);
-  if (segment_it == policy.segments.end()) {
-    return makeError(ErrorCode::kNotFound, "unknown segment \"" + isolation.segment + "\"");
-  }
   const auto profile_it = policy.profiles.find(isolation.profile);
   if (profile_it == policy.profiles.end()) {
     return makeError(ErrorCode::kNotFound, "unknown profile \"" + isolation.profile + "\"");
   }
-  if (std::find(gateway.borders.begin(), gateway.borders.end(), isolation.segment) ==
-      gateway.borders.end()) {
-    return makeError(ErrorCode::kInvalidArgument, "gateway \"" + std::string(gateway_id) +
-                                                      "\" does not border segment \"" +
-                                                      isolation.segment + "\"");
-  }
-  SHADAN_RETURN_IF_ERROR(checkIdentifier("segment", isolation.segment));
   SHADAN_RETURN_IF_ERROR(checkIdentifier("profile", isolation.profile));
   const Profile& profile = profile_it->second;
   if (profile.blackhole_routes && !profile.isFull()) {
@@ -252,8 +355,10 @@ Result<ResolvedIsolation> resolve(const Policy& policy, std::string_view gateway
     return makeError(ErrorCode::kInvalidArgument, "profile \"" + isolation.profile +
                                                       "\" asks for blackhole routes but has peers");
   }
-  ResolvedIsolation resolved{
-      {isolation.segment, &segment_it->second}, {isolation.profile, &profile}, {}};
+  ResolvedIsolation resolved;
+  resolved.scope = isolation.scope;
+  resolved.profile = {isolation.profile, &profile};
+  SHADAN_RETURN_IF_ERROR(resolveScope(policy, gateway_id, gateway, isolation, resolved));
   for (const std::string& peer : profile.peers) {
     const auto peer_it = policy.segments.find(peer);
     if (peer_it == policy.segments.end()) {
@@ -266,34 +371,95 @@ Result<ResolvedIsolation> resolve(const Policy& policy, std::string_view gateway
   return resolved;
 }
 
+// The two drops (leaving `self`, entering `self`) against `other` (nullopt: anything) in one
+// family, with the profile's allowed destinations negated inside each drop instead of accepted
+// up front, so that another isolation that does cut them still wins.
+void addDropPair(std::vector<std::string>& rules, IpFamily family, const SetMatch& self,
+                 const std::optional<SetMatch>& other, const std::optional<SetMatch>& allow) {
+  std::string out = matchText(family, "saddr", self);
+  if (other) out += " " + matchText(family, "daddr", *other);
+  if (allow) out += " " + matchText(family, "daddr", *allow);
+  std::string in;
+  if (allow) in = matchText(family, "saddr", *allow) + " ";
+  if (other) in += matchText(family, "saddr", *other) + " ";
+  in += matchText(family, "daddr", self);
+  appendUnique(rules, out + " counter drop");
+  appendUnique(rules, in + " counter drop");
+}
+
+// `{ "eth0", "eth1" }` (or `"eth0"`) for an nft interface-name match.
+std::string interfaceList(const std::vector<std::string>& names) {
+  if (names.size() == 1) return "\"" + names.front() + "\"";
+  std::string out = "{ ";
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? ", \"" : "\"") + names[i] + "\"";
+  return out + " }";
+}
+
+// Uplink: everything leaving or entering through the default segment's interfaces. Without an
+// allow list one family-less pair of drops; with one, a pair per family that negates the allowed
+// addresses (the outside end of the flow), and `meta nfproto` where a family has nothing allowed.
+void uplinkRules(const ResolvedIsolation& isolation, SetTable& sets,
+                 std::vector<std::string>& rules) {
+  const std::string ifs = interfaceList(isolation.interfaces);
+  const std::optional<SetMatch> allow_v4 = sets.allow(isolation.profile, IpFamily::kV4);
+  const std::optional<SetMatch> allow_v6 = sets.allow(isolation.profile, IpFamily::kV6);
+  if (!allow_v4 && !allow_v6) {
+    appendUnique(rules, "oifname " + ifs + " counter drop");
+    appendUnique(rules, "iifname " + ifs + " counter drop");
+    return;
+  }
+  for (IpFamily family : kFamilies) {
+    const std::optional<SetMatch>& allow = family == IpFamily::kV4 ? allow_v4 : allow_v6;
+    if (allow) {
+      appendUnique(rules,
+                   "oifname " + ifs + " " + matchText(family, "daddr", *allow) + " counter drop");
+      appendUnique(rules,
+                   "iifname " + ifs + " " + matchText(family, "saddr", *allow) + " counter drop");
+    } else {
+      const std::string nfproto = family == IpFamily::kV4 ? "ipv4" : "ipv6";
+      appendUnique(rules, "meta nfproto " + nfproto + " oifname " + ifs + " counter drop");
+      appendUnique(rules, "meta nfproto " + nfproto + " iifname " + ifs + " counter drop");
+    }
+  }
+}
+
 // The drops of one isolation, for all families, in the order: per family (v4, v6), per peer
-// (policy order), traffic leaving the segment then traffic entering it.
+// (policy order), traffic leaving the segment (or hosts) then traffic entering it.
 std::vector<std::string> isolationRules(const ResolvedIsolation& isolation, SetTable& sets) {
   std::vector<std::string> rules;
+  if (isolation.scope == IsolationScope::kUplink) {
+    uplinkRules(isolation, sets, rules);
+    return rules;
+  }
   for (IpFamily family : kFamilies) {
-    const std::optional<SetMatch> self = sets.segment(isolation.segment, family);
-    if (!self) continue;
-    // Allowed destinations are negated inside each drop instead of accepted up front, so that
-    // another isolation that does cut them still wins.
     const std::optional<SetMatch> allow = sets.allow(isolation.profile, family);
-    const auto add = [&](const std::optional<SetMatch>& other) {
-      std::string out = matchText(family, "saddr", *self);
-      if (other) out += " " + matchText(family, "daddr", *other);
-      if (allow) out += " " + matchText(family, "daddr", *allow);
-      std::string in;
-      if (allow) in = matchText(family, "saddr", *allow) + " ";
-      if (other) in += matchText(family, "saddr", *other) + " ";
-      in += matchText(family, "daddr", *self);
-      appendUnique(rules, out + " counter drop");
-      appendUnique(rules, in + " counter drop");
-    };
+    if (isolation.scope == IsolationScope::kIsland) {
+      // Each segment from everything outside it, then the default segment from itself: what is
+      // left is traffic inside one segment, and management (accepted above).
+      for (const NamedSegment& island : isolation.islands) {
+        const std::optional<SetMatch> self = sets.segment(island, family);
+        if (!self) continue;
+        addDropPair(rules, family, *self, SetMatch{self->set, true}, allow);
+      }
+      const SetMatch outside = sets.outside(family);
+      std::string line =
+          matchText(family, "saddr", outside) + " " + matchText(family, "daddr", outside);
+      if (allow) line += " " + matchText(family, "daddr", *allow);
+      appendUnique(rules, line + " counter drop");
+      continue;
+    }
+    const std::optional<SetMatch> self =
+        isolation.scope == IsolationScope::kHost
+            ? sets.hosts(isolation.profile.name, family, isolation.hosts)
+            : sets.segment(isolation.segment, family);
+    if (!self) continue;
     if (isolation.peers.empty()) {
-      add(std::nullopt);
+      addDropPair(rules, family, *self, std::nullopt, allow);
       continue;
     }
     for (const NamedSegment& peer : isolation.peers) {
       const std::optional<SetMatch> other = sets.segment(peer, family);
-      if (other) add(other);
+      if (other) addDropPair(rules, family, *self, other, allow);
     }
   }
   return rules;
@@ -351,11 +517,19 @@ Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway
   // The active isolations are a set: order and repetition of the input change nothing.
   const std::set<Isolation> unique(isolations.begin(), isolations.end());
   std::vector<ResolvedIsolation> resolved;
+  std::map<std::string, size_t> host_groups;  // profile -> its entry in `resolved`
   for (const Isolation& isolation : unique) {
     Result<ResolvedIsolation> one = resolve(policy, gateway_id, gateway, isolation);
     if (!one.ok()) {
-      return one.error().withContext("isolation (" + isolation.segment + ", " + isolation.profile +
-                                     ") on gateway \"" + std::string(gateway_id) + "\"");
+      return one.error().withContext("isolation " + isolationLabel(isolation) + " on gateway \"" +
+                                     std::string(gateway_id) + "\"");
+    }
+    if (isolation.scope == IsolationScope::kHost) {
+      const auto [group, added] = host_groups.try_emplace(isolation.profile, resolved.size());
+      if (!added) {
+        resolved[group->second].hosts.push_back(*isolation.host);
+        continue;
+      }
     }
     resolved.push_back(std::move(*one));
   }
@@ -374,7 +548,8 @@ Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway
   std::vector<IpPrefix> routes;
   for (const ResolvedIsolation& isolation : resolved) {
     for (std::string& line : isolationRules(isolation, sets)) appendUnique(rules, std::move(line));
-    if (isolation.profile.value->blackhole_routes && !isolation.segment.value->is_default) {
+    if (isolation.scope == IsolationScope::kSegment && isolation.profile.value->blackhole_routes &&
+        !isolation.segment.value->is_default) {
       for (const IpPrefix& route : blackholeRoutes(policy, isolation)) routes.push_back(route);
     }
   }
@@ -389,6 +564,11 @@ Result<DataplanePlan> planGateway(const Policy& policy, std::string_view gateway
   out += renderChain("forward", "", rules);
   out += "}\n";
   return plan;
+}
+
+std::string isolationLabel(const Isolation& isolation) {
+  return shadan::isolationLabel(isolation.scope, isolation.segment, isolation.host,
+                                isolation.profile);
 }
 
 std::string ownerMark(std::string_view gateway_id, std::string_view state_dir) {

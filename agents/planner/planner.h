@@ -8,7 +8,11 @@
 // accept, so packets we do not drop continue to other tables):
 //   1. loopback accept; IPv6 neighbour discovery with the gateway itself (input/output only)
 //   2. management.always_allow accepts, stateless, both directions
-//   3. per isolation, drops built from per-segment prefix sets (IPv4 and IPv6)
+//   3. per isolation, drops built from per-segment prefix sets (IPv4 and IPv6); host
+//      quarantines of one profile share one set `host_<profile>_v4|_v6` (one lookup per packet
+//      however many hosts); uplink drops match the default segment's interfaces by name
+//      (`iifname`/`oifname`); island drops every segment's traffic with anything outside it and
+//      the default segment's with itself
 // The script is deterministic: same inputs, same bytes (golden-tested in
 // tests/golden/planner/). The isolations are a set: order and repetition do not matter.
 //
@@ -20,23 +24,37 @@
 // prefix on one side produces no rule. Drops carry `counter` (compare listings statelessly).
 
 #include <compare>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/ip_prefix.h"
+#include "common/isolation_scope.h"
 #include "common/policy.h"
 #include "common/result.h"
 
 namespace shadan::agent {
 
-// One active isolation: the pair (segment, profile).
+// One active isolation: a rung of the ladder (common/isolation_scope.h) with its profile.
+//   segment  {segment, profile}                       (Isolation{"office", "full"})
+//   host     {segment, profile, kHost, prefix}        one quarantined prefix of that segment;
+//                                                     an order for N hosts is N isolations, so
+//                                                     each is restored on its own
+//   uplink   {"", profile, kUplink}                   island  {"", profile, kIsland}
+// Uplink and island take only profiles without peers (they say what they cut themselves);
+// every rung honours the profile's allow list. Blackhole routes are for segment isolations only.
 struct Isolation {
   std::string segment;
   std::string profile;
+  IsolationScope scope = IsolationScope::kSegment;
+  std::optional<IpPrefix> host = std::nullopt;
   friend auto operator<=>(const Isolation&, const Isolation&) = default;
   friend bool operator==(const Isolation&, const Isolation&) = default;
 };
+
+// How `isolation` is named in acks, status and audit (isolationLabel in common/isolation_scope.h).
+std::string isolationLabel(const Isolation& isolation);
 
 struct DataplanePlan {
   // nft script. With no isolation it only removes our table (`add table …; delete table …`),

@@ -63,6 +63,17 @@ struct GoldenCase {
 
 std::ostream& operator<<(std::ostream& out, const GoldenCase& golden) { return out << golden.name; }
 
+Isolation hostIsolation(const std::string& segment, std::string_view host,
+                        const std::string& profile) {
+  Result<IpPrefix> prefix = IpPrefix::parse(host);
+  if (!prefix.ok()) ADD_FAILURE() << prefix.error().message;
+  return Isolation{segment, profile, IsolationScope::kHost, prefix.ok() ? *prefix : IpPrefix{}};
+}
+
+Isolation ladder(IsolationScope scope, const std::string& profile) {
+  return Isolation{"", profile, scope};
+}
+
 const std::vector<GoldenCase>& goldenCases() {
   static const std::vector<GoldenCase> cases = {
       {"none", "municipality.policy.json", "core-gw", {}, {}},
@@ -92,6 +103,43 @@ const std::vector<GoldenCase>& goldenCases() {
         {"internet-zone", "no-lgwan"}},
        {}},
       {"management_inside", "municipality.policy.json", "core-gw", {{"mgmt", "full"}}, {}},
+      // The ladder: hosts of one profile share one set; uplink matches interfaces; island cuts
+      // every segment from everything outside it.
+      {"hosts",
+       "municipality.policy.json",
+       "core-gw",
+       {hostIsolation("lgwan", "10.20.1.5", "full"), hostIsolation("lgwan", "fd00:20::5", "full"),
+        hostIsolation("lgwan", "10.20.7.0/24", "full"),
+        hostIsolation("mynumber", "10.10.0.9", "forensic")},
+       {}},
+      {"host_in_cut_segment",
+       "municipality.policy.json",
+       "core-gw",
+       {{"lgwan", "full"}, hostIsolation("lgwan", "10.20.1.5", "full")},
+       {}},
+      {"uplink",
+       "municipality.policy.json",
+       "inet-gw",
+       {ladder(IsolationScope::kUplink, "full")},
+       {}},
+      {"uplink_allow",
+       "municipality.policy.json",
+       "inet-gw",
+       {ladder(IsolationScope::kUplink, "forensic")},
+       {}},
+      {"island",
+       "municipality.policy.json",
+       "core-gw",
+       {ladder(IsolationScope::kIsland, "full")},
+       {}},
+      {"ladder_all",
+       "municipality.policy.json",
+       "inet-gw",
+       {hostIsolation("internet-zone", "10.30.0.7", "full"),
+        {"internet-zone", "full"},
+        ladder(IsolationScope::kUplink, "full"),
+        ladder(IsolationScope::kIsland, "full")},
+       {}},
       {"blackhole",
        "blackhole.policy.json",
        "gw",
@@ -313,6 +361,43 @@ TEST_F(PlannerTest, BlackholeRoutesOnlyForProfilesThatAskForThem) {
 
 namespace shadan::agent {
 namespace {
+
+TEST_F(PlannerTest, LadderRungsAreRefusedWhereTheyCannotHold) {
+  const auto refused = [&](const std::string& gateway, const Isolation& isolation,
+                           const std::string& needle) {
+    Result<DataplanePlan> plan = planGateway(policy_, gateway, {isolation});
+    ASSERT_FALSE(plan.ok()) << isolationLabel(isolation);
+    EXPECT_NE(plan.error().message.find(needle), std::string::npos) << plan.error().message;
+  };
+  // core-gw names no interface of the default segment: it has no uplink to cut.
+  refused("core-gw", ladder(IsolationScope::kUplink, "full"), "has no uplink");
+  // Uplink and island say what they cut; a profile with peers would say it twice.
+  refused("inet-gw", ladder(IsolationScope::kUplink, "internet-only"), "has peers");
+  refused("core-gw", ladder(IsolationScope::kIsland, "no-lgwan"), "has peers");
+  // A host lies in the segment the isolation names, and in no management prefix.
+  refused("core-gw", hostIsolation("mynumber", "10.20.1.5", "full"), "is in segment \"lgwan\"");
+  refused("core-gw", hostIsolation("mgmt", "10.99.0.10", "full"), "management");
+  refused("core-gw", hostIsolation("lgwan", "10.20.0.0/23", "full"), "too wide");
+  refused("inet-gw", hostIsolation("lgwan", "10.20.1.5", "full"), "does not border");
+  refused("core-gw", Isolation{"lgwan", "full", IsolationScope::kIsland}, "names no segment");
+}
+
+TEST_F(PlannerTest, ManyQuarantinedHostsStayOneSetAndOneRulePair) {
+  std::vector<Isolation> hosts;
+  for (int i = 0; i < 1000; ++i) {
+    hosts.push_back(hostIsolation(
+        "lgwan", "10.20." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1), "full"));
+  }
+  Result<DataplanePlan> plan = planGateway(policy_, "core-gw", hosts);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  size_t drops = 0;
+  for (size_t at = plan->nft_script.find("@host_full_v4 counter drop"); at != std::string::npos;
+       at = plan->nft_script.find("@host_full_v4 counter drop", at + 1)) {
+    ++drops;
+  }
+  EXPECT_EQ(drops, 6u);  // saddr and daddr, in each of the three chains
+  EXPECT_NE(plan->nft_script.find("10.20.3.250"), std::string::npos);
+}
 
 TEST(OwnerMarkTest, TheMarkIsTheTablesCommentAndReadsBack) {
   const std::string mark = ownerMark("gw", "/var/lib/shadan");
