@@ -47,7 +47,7 @@ struct Stages {
   double nft_read = 0;      // readTable (read-back + SHA-256, before and after)
   double state_save = 0;    // StateStore::save (one SQLite transaction, synchronous=FULL)
   double audit = 0;         // AuditSink::append, every entry of the order
-  double routes = 0;        // RouteBackend::sync/list
+  double routes = 0;        // RouteBackend (blackhole sync/list, links, route lookups)
   double conntrack = 0;     // ConntrackBackend
   double ack_sign = 0;      // the agent Signer (Ed25519 over the ack's PAE)
   int audit_entries = 0;
@@ -96,6 +96,15 @@ class TimedRoutes final : public RouteBackend {
   }
   Result<std::vector<IpPrefix>> list() override {
     return timed(stages_.routes, [&] { return inner_.list(); });
+  }
+  Status setLinkUp(const std::string& ifname, bool up) override {
+    return timed(stages_.routes, [&] { return inner_.setLinkUp(ifname, up); });
+  }
+  Result<bool> isLinkUp(const std::string& ifname) override {
+    return timed(stages_.routes, [&] { return inner_.isLinkUp(ifname); });
+  }
+  Result<std::string> outputInterfaceTo(const IpPrefix& destination) override {
+    return timed(stages_.routes, [&] { return inner_.outputInterfaceTo(destination); });
   }
 
  private:

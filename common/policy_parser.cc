@@ -182,7 +182,7 @@ Status PolicyParser::parseGateways(const json& gateways, std::string_view pointe
     const std::string gateway_pointer = jsonPointerAppend(pointer, id);
     SHADAN_RETURN_IF_ERROR(reader_.checkName(id, gateway_pointer, "gateway"));
     SHADAN_RETURN_IF_ERROR(
-        reader_.checkObject(value, gateway_pointer, {}, {"borders", "interfaces"}));
+        reader_.checkObject(value, gateway_pointer, {}, {"borders", "interfaces", "link_down"}));
     Gateway gateway;
     gateway.id = id;
     const std::string borders_pointer = jsonPointerAppend(gateway_pointer, "borders");
@@ -198,6 +198,12 @@ Status PolicyParser::parseGateways(const json& gateways, std::string_view pointe
     if (value.contains("interfaces")) {
       SHADAN_RETURN_IF_ERROR(parseInterfaces(
           value.at("interfaces"), jsonPointerAppend(gateway_pointer, "interfaces"), gateway));
+    }
+    // After "interfaces", whatever the key order in the file: link_down names are checked
+    // against the gateway's interfaces of the default segment.
+    if (value.contains("link_down")) {
+      SHADAN_RETURN_IF_ERROR(parseLinkDown(
+          value.at("link_down"), jsonPointerAppend(gateway_pointer, "link_down"), gateway));
     }
     loaded_.policy.gateways.emplace(id, std::move(gateway));
   }
@@ -253,11 +259,7 @@ Status PolicyParser::parseInterfaces(const json& value, std::string_view pointer
     std::vector<std::string> interfaces;
     for (size_t i = 0; i < names.size(); ++i) {
       const std::string item_pointer = jsonPointerAppend(segment_pointer, i);
-      SHADAN_ASSIGN_OR_RETURN(auto name, reader_.parseString(names[i], item_pointer));
-      if (!isValidInterfaceName(name)) {
-        return reader_.fail(item_pointer, "invalid interface name " + quoteForMessage(name) +
-                                              ": 1..15 characters, no '/', ':' or whitespace");
-      }
+      SHADAN_ASSIGN_OR_RETURN(auto name, parseInterfaceName(names[i], item_pointer));
       if (std::find(interfaces.begin(), interfaces.end(), name) != interfaces.end()) {
         return reader_.fail(item_pointer, "interface " + quoteForMessage(name) + " listed twice");
       }
@@ -265,6 +267,48 @@ Status PolicyParser::parseInterfaces(const json& value, std::string_view pointer
     }
     gateway.interfaces.emplace(segment, std::move(interfaces));
   }
+  return okStatus();
+}
+
+Result<std::string> PolicyParser::parseInterfaceName(const json& value,
+                                                     std::string_view pointer) const {
+  SHADAN_ASSIGN_OR_RETURN(auto name, reader_.parseString(value, pointer));
+  if (!isValidInterfaceName(name)) {
+    return reader_.fail(pointer, "invalid interface name " + quoteForMessage(name) +
+                                     ": 1..15 characters, no '/', ':' or whitespace");
+  }
+  return name;
+}
+
+// Setting a link down cuts everything on it, management included, so the policy names each
+// interface that may go down, and only uplinks qualify: the gateway's interfaces of the default
+// segment. An empty list allows nothing, like an absent one.
+Status PolicyParser::parseLinkDown(const json& value, std::string_view pointer,
+                                   Gateway& gateway) const {
+  if (!value.is_array()) return reader_.typeError(value, pointer, "an array");
+  const Segment* default_segment = loaded_.policy.defaultSegment();
+  if (!value.empty() && default_segment == nullptr) {
+    return reader_.fail(pointer,
+                        "link_down names uplink interfaces, those of the default segment, and "
+                        "this policy has no default segment");
+  }
+  std::vector<std::string> names;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string item_pointer = jsonPointerAppend(pointer, i);
+    SHADAN_ASSIGN_OR_RETURN(auto name, parseInterfaceName(value[i], item_pointer));
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return reader_.fail(item_pointer, "interface " + quoteForMessage(name) + " listed twice");
+    }
+    const auto uplinks = gateway.interfaces.find(default_segment->name);
+    if (uplinks == gateway.interfaces.end() ||
+        std::find(uplinks->second.begin(), uplinks->second.end(), name) == uplinks->second.end()) {
+      return reader_.fail(item_pointer,
+                          quoteForMessage(name) + " is not an interface of the default segment " +
+                              quoteForMessage(default_segment->name) + " on this gateway");
+    }
+    names.push_back(std::move(name));
+  }
+  gateway.link_down = std::move(names);
   return okStatus();
 }
 

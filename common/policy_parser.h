@@ -36,6 +36,10 @@ class PolicyParser {
                                                     std::string_view what) const;
   Status parseInterfaces(const nlohmann::json& value, std::string_view pointer,
                          Gateway& gateway) const;
+  Result<std::string> parseInterfaceName(const nlohmann::json& value,
+                                         std::string_view pointer) const;
+  Status parseLinkDown(const nlohmann::json& value, std::string_view pointer,
+                       Gateway& gateway) const;
   Status parseAgentOptions(const nlohmann::json& agent, std::string_view pointer);
   Status parseManagement(const nlohmann::json& management, std::string_view pointer);
   Result<ManagementRule> parseManagementRule(const nlohmann::json& value,

@@ -1,11 +1,16 @@
 #include "agents/dataplane/netlink_route_backend.h"
 
 #include <linux/fib_rules.h>
+#include <linux/if.h>
 #include <linux/rtnetlink.h>
 #include <netlink/addr.h>
+#include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
+#include <netlink/route/link.h>
 #include <netlink/route/route.h>
 #include <netlink/route/rtnl.h>
 #include <netlink/route/rule.h>
@@ -13,12 +18,16 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <utility>
+
+#include "common/strict_json.h"
 
 namespace shadan::agent {
 namespace {
@@ -35,10 +44,22 @@ struct AddrDeleter {
 struct CacheDeleter {
   void operator()(nl_cache* cache) const { nl_cache_free(cache); }
 };
+struct LinkDeleter {
+  void operator()(rtnl_link* link) const { rtnl_link_put(link); }
+};
+struct MsgDeleter {
+  void operator()(nl_msg* msg) const { nlmsg_free(msg); }
+};
+struct CbDeleter {
+  void operator()(nl_cb* cb) const { nl_cb_put(cb); }
+};
 using RoutePtr = std::unique_ptr<rtnl_route, RouteDeleter>;
 using RulePtr = std::unique_ptr<rtnl_rule, RuleDeleter>;
 using AddrPtr = std::unique_ptr<nl_addr, AddrDeleter>;
 using CachePtr = std::unique_ptr<nl_cache, CacheDeleter>;
+using LinkPtr = std::unique_ptr<rtnl_link, LinkDeleter>;
+using MsgPtr = std::unique_ptr<nl_msg, MsgDeleter>;
+using CbPtr = std::unique_ptr<nl_cb, CbDeleter>;
 
 constexpr std::array<IpFamily, 2> kFamilies = {IpFamily::kV4, IpFamily::kV6};
 
@@ -221,6 +242,84 @@ struct FamilyState {
   bool rule_still_present = false;  // removing our rule failed: keep the routes behind it
 };
 
+std::string interfaceName(const std::string& ifname) { return quoteForMessage(ifname); }
+
+// The kernel's view of one interface, by name (`ifindex` 0) or by index (`ifname` empty).
+Result<LinkPtr> getLink(nl_sock* sock, int ifindex, const std::string& ifname) {
+  rtnl_link* raw = nullptr;
+  const int err =
+      rtnl_link_get_kernel(sock, ifindex, ifindex == 0 ? ifname.c_str() : nullptr, &raw);
+  const std::string what = ifindex == 0 ? "interface " + interfaceName(ifname)
+                                        : "interface index " + std::to_string(ifindex);
+  // ENODEV is what the kernel answers for an unknown name or index.
+  if (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND) {
+    return makeError(ErrorCode::kNotFound, "no " + what);
+  }
+  if (err < 0) return makeError(ErrorCode::kKernel, what + ": " + libnlError(err));
+  return LinkPtr(raw);
+}
+
+Result<LinkPtr> getLinkByName(nl_sock* sock, const std::string& ifname) {
+  // What the kernel's dev_valid_name() refuses by length or NUL; it would answer EINVAL.
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ || ifname.find('\0') != std::string::npos) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "invalid interface name " + interfaceName(ifname) + ": 1..15 bytes");
+  }
+  return getLink(sock, 0, ifname);
+}
+
+bool isUp(rtnl_link* link) { return (rtnl_link_get_flags(link) & IFF_UP) != 0; }
+
+// What the kernel answered to one RTM_GETROUTE: a route (then an ack), or an error.
+struct RouteLookup {
+  bool done = false;
+  int error = 0;  // the kernel's errno (positive); 0 when it answered with a route
+  bool answered = false;
+  bool malformed = false;
+  uint8_t type = RTN_UNSPEC;
+  uint32_t oif = 0;  // 0: the route names no output interface
+};
+
+int onLookupRoute(nl_msg* msg, void* arg) {
+  auto* lookup = static_cast<RouteLookup*>(arg);
+  nlmsghdr* header = nlmsg_hdr(msg);
+  if (header->nlmsg_type != RTM_NEWROUTE) return NL_SKIP;
+  std::array<nlattr*, RTA_MAX + 1> attrs{};
+  if (nlmsg_parse(header, sizeof(rtmsg), attrs.data(), RTA_MAX, nullptr) < 0 ||
+      (attrs[RTA_OIF] != nullptr && nla_len(attrs[RTA_OIF]) < static_cast<int>(sizeof(uint32_t)))) {
+    lookup->malformed = true;
+    return NL_OK;
+  }
+  lookup->answered = true;
+  lookup->type = static_cast<const rtmsg*>(nlmsg_data(header))->rtm_type;
+  if (attrs[RTA_OIF] != nullptr) lookup->oif = nla_get_u32(attrs[RTA_OIF]);
+  return NL_OK;
+}
+
+int onLookupAck(nl_msg* /*msg*/, void* arg) {
+  static_cast<RouteLookup*>(arg)->done = true;
+  return NL_STOP;
+}
+
+int onLookupError(sockaddr_nl* /*peer*/, nlmsgerr* error, void* arg) {
+  auto* lookup = static_cast<RouteLookup*>(arg);
+  lookup->error = -error->error;
+  lookup->done = true;
+  return NL_STOP;
+}
+
+// Route types whose lookup means "no path out of this host".
+bool isNoRouteType(uint8_t type) {
+  return type == RTN_UNREACHABLE || type == RTN_PROHIBIT || type == RTN_THROW;
+}
+
+// Errnos with which the kernel answers a lookup that finds no path: no matching route
+// (ENETUNREACH; also what a `throw` route ends in), an unreachable route (EHOSTUNREACH), a
+// prohibit route (EACCES). A blackhole answers EINVAL, deliberately not here (route_backend.h).
+bool isNoRouteErrno(int error) {
+  return error == ENETUNREACH || error == EHOSTUNREACH || error == EACCES;
+}
+
 }  // namespace
 
 void NetlinkRouteBackend::SockDeleter::operator()(nl_sock* sock) const { nl_socket_free(sock); }
@@ -377,6 +476,92 @@ Result<std::vector<IpPrefix>> NetlinkRouteBackend::list() {
   std::sort(ours.begin(), ours.end());
   ours.erase(std::unique(ours.begin(), ours.end()), ours.end());
   return ours;
+}
+
+Status NetlinkRouteBackend::setLinkUp(const std::string& ifname, bool up) {
+  SHADAN_ASSIGN_OR_RETURN(LinkPtr link, getLinkByName(sock_.get(), ifname));
+  if (isUp(link.get()) == up) return okStatus();
+  LinkPtr change(rtnl_link_alloc());
+  if (!change) return makeError(ErrorCode::kInternal, "libnl: out of memory");
+  // Only IFF_UP is in the change mask: every other flag stays as the kernel has it.
+  if (up) {
+    rtnl_link_set_flags(change.get(), IFF_UP);
+  } else {
+    rtnl_link_unset_flags(change.get(), IFF_UP);
+  }
+  // The request addresses the link by the index just read, so a rename in between cannot
+  // redirect it to another interface.
+  const int err = rtnl_link_change(sock_.get(), link.get(), change.get(), 0);
+  if (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND) {
+    return makeError(ErrorCode::kNotFound, "no interface " + interfaceName(ifname));
+  }
+  if (err < 0) {
+    return makeError(ErrorCode::kKernel, std::string("set interface ") + interfaceName(ifname) +
+                                             (up ? " up: " : " down: ") + libnlError(err));
+  }
+  return okStatus();
+}
+
+Result<bool> NetlinkRouteBackend::isLinkUp(const std::string& ifname) {
+  SHADAN_ASSIGN_OR_RETURN(LinkPtr link, getLinkByName(sock_.get(), ifname));
+  return isUp(link.get());
+}
+
+// A request of our own on the libnl socket rather than rtnl_route_lookup(): that one passes the
+// kernel's errno through nl_syserr2nlerr(), which folds ENETUNREACH and EHOSTUNREACH into
+// NLE_FAILURE, so "no route" could not be told from a failed lookup; and it drops the route
+// type. Here the error callback keeps the errno, and the request carries exactly what `ip route
+// get ADDR` sends: family, a host-length destination, RTA_DST.
+Result<std::string> NetlinkRouteBackend::outputInterfaceTo(const IpPrefix& destination) {
+  const IpFamily family = destination.family();
+  const std::string what = "route lookup for " + destination.addressString();
+  MsgPtr msg(nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK));
+  if (!msg) return makeError(ErrorCode::kInternal, "libnl: out of memory");
+  rtmsg header{};
+  header.rtm_family = static_cast<uint8_t>(addressFamily(family));
+  header.rtm_dst_len = static_cast<uint8_t>(destination.maxLength());
+  const int size = family == IpFamily::kV4 ? 4 : 16;
+  if (nlmsg_append(msg.get(), &header, sizeof header, NLMSG_ALIGNTO) < 0 ||
+      nla_put(msg.get(), RTA_DST, size, destination.bytes().data()) < 0) {
+    return makeError(ErrorCode::kInternal, what + ": libnl: message too small");
+  }
+  // A clone of the socket's handlers, so the callbacks below apply to this exchange only.
+  const CbPtr socket_cb(nl_socket_get_cb(sock_.get()));  // takes a reference
+  CbPtr cb(nl_cb_clone(socket_cb.get()));
+  if (!cb) return makeError(ErrorCode::kInternal, "libnl: out of memory");
+  RouteLookup lookup;
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, onLookupRoute, &lookup);
+  nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, onLookupAck, &lookup);
+  nl_cb_err(cb.get(), NL_CB_CUSTOM, onLookupError, &lookup);
+  if (int err = nl_send_auto(sock_.get(), msg.get()); err < 0) {
+    return makeError(ErrorCode::kKernel, what + ": " + libnlError(err));
+  }
+  // The kernel answers with the route and then the ack, or with an error alone.
+  while (!lookup.done) {
+    const int err = nl_recvmsgs(sock_.get(), cb.get());
+    if (lookup.done) break;
+    if (err < 0) return makeError(ErrorCode::kKernel, what + ": " + libnlError(err));
+  }
+  if (lookup.error != 0) {
+    if (isNoRouteErrno(lookup.error)) return std::string();
+    return makeError(ErrorCode::kKernel,
+                     what + ": " + std::generic_category().message(lookup.error));
+  }
+  if (lookup.malformed || !lookup.answered) {
+    return makeError(ErrorCode::kKernel, what + ": the kernel's answer carries no route");
+  }
+  if (lookup.type == RTN_BLACKHOLE) {
+    return makeError(ErrorCode::kKernel, what + ": a blackhole route");
+  }
+  if (isNoRouteType(lookup.type) || lookup.oif == 0) return std::string();
+  SHADAN_ASSIGN_OR_RETURN(LinkPtr link,
+                          getLink(sock_.get(), static_cast<int>(lookup.oif), std::string()));
+  const char* name = rtnl_link_get_name(link.get());
+  if (name == nullptr) {
+    return makeError(ErrorCode::kKernel,
+                     what + ": interface index " + std::to_string(lookup.oif) + " has no name");
+  }
+  return std::string(name);
 }
 
 }  // namespace shadan::agent

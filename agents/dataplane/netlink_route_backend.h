@@ -33,10 +33,16 @@
 // the dump). sync() reads the kernel state first and sends nothing for what is already in place,
 // so a steady-state sync emits no route or rule events.
 //
+// Links and lookups: setLinkUp()/isLinkUp() read and change only IFF_UP of a named interface;
+// outputInterfaceTo() asks the kernel's FIB as `ip route get` does. Neither touches routes,
+// rules or any other flag.
+//
 // Threading: not thread-safe; owned by the enforcement thread. The netlink socket is bound to
-// the network namespace of the thread that called create().
+// the network namespace of the thread that called create(): links and lookups are those of
+// that namespace.
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "agents/dataplane/route_backend.h"
@@ -62,6 +68,12 @@ class NetlinkRouteBackend final : public RouteBackend {
   Status sync(const std::vector<IpPrefix>& desired) override;
 
   Result<std::vector<IpPrefix>> list() override;
+
+  // rtnl_link_get_kernel by name, then rtnl_link_change with IFF_UP alone in the change mask.
+  Status setLinkUp(const std::string& ifname, bool up) override;
+  Result<bool> isLinkUp(const std::string& ifname) override;
+  // One RTM_GETROUTE on this backend's socket (see route_backend.h for the contract).
+  Result<std::string> outputInterfaceTo(const IpPrefix& destination) override;
 
  private:
   struct SockDeleter {

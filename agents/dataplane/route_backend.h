@@ -1,7 +1,10 @@
 #pragma once
 
-// Optional second enforcement layer: blackhole routes for isolated prefixes. The real
-// implementation is NetlinkRouteBackend (libnl-route-3).
+// The agent's routing side of the kernel: the optional second enforcement layer (blackhole routes
+// for isolated prefixes), the administrative state of links (the link-down rung of the ladder)
+// and the kernel's route lookup (which interface a destination leaves through, to keep a
+// link-down off the management path). The real implementation is NetlinkRouteBackend
+// (libnl-route-3).
 //
 // The blackholes live in a routing table of Shadan's own (kShadanRouteTable), consulted through
 // one FIB rule per family (priority kShadanRulePriority) ahead of the main table. They cannot
@@ -16,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/ip_prefix.h"
@@ -50,6 +54,27 @@ class RouteBackend {
 
   // Shadan's blackhole routes currently in kShadanRouteTable, sorted.
   virtual Result<std::vector<IpPrefix>> list() = 0;
+
+  // Sets the administrative state (IFF_UP) of interface `ifname`, as `ip link set dev IFNAME
+  // up|down` does; the carrier is not touched. Sends nothing when the link is already in that
+  // state, so holding a link down emits no events. Errors: kNotFound naming the interface when
+  // none has that name; kInvalidArgument for a name no interface can have (empty, over 15
+  // bytes); kKernel when the kernel refuses.
+  virtual Status setLinkUp(const std::string& ifname, bool up) = 0;
+
+  // Whether `ifname` is administratively up (IFF_UP), whatever its carrier. Errors as setLinkUp.
+  virtual Result<bool> isLinkUp(const std::string& ifname) = 0;
+
+  // The name of the interface the kernel's route lookup for the first address of `destination`
+  // leaves through: the answer of `ip route get ADDR` (RTM_GETROUTE with RTA_DST only), i.e. a
+  // packet this host sends, with no source address, mark or input interface given. "lo" for the
+  // host's own addresses. "" when the kernel has no route there: no matching route (ENETUNREACH),
+  // an unreachable or prohibit route. A blackhole is an error, not "": the kernel reports it as
+  // EINVAL, which a refused request shares, and a caller asking "does this path use interface X"
+  // must not read a failure as "no". The answer is the kernel's now: routes through a link that
+  // is down are gone (ask before setting a link down), and a multipath route answers with the
+  // one next hop the kernel's hash picks for this lookup.
+  virtual Result<std::string> outputInterfaceTo(const IpPrefix& destination) = 0;
 };
 
 using RouteBackendPtr = std::unique_ptr<RouteBackend>;

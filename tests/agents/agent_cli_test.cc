@@ -41,6 +41,13 @@ class ForwardingRoutes : public RouteBackend {
   explicit ForwardingRoutes(RouteBackend& inner) : inner_(inner) {}
   Status sync(const std::vector<IpPrefix>& desired) override { return inner_.sync(desired); }
   Result<std::vector<IpPrefix>> list() override { return inner_.list(); }
+  Status setLinkUp(const std::string& ifname, bool up) override {
+    return inner_.setLinkUp(ifname, up);
+  }
+  Result<bool> isLinkUp(const std::string& ifname) override { return inner_.isLinkUp(ifname); }
+  Result<std::string> outputInterfaceTo(const IpPrefix& destination) override {
+    return inner_.outputInterfaceTo(destination);
+  }
 
  private:
   RouteBackend& inner_;

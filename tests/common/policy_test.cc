@@ -230,6 +230,54 @@ TEST_F(PolicyTest, WarnsWhenASegmentHasNoGateway) {
   EXPECT_EQ(loaded->warnings[0].pointer, "/segments/lab");
 }
 
+TEST_F(PolicyTest, ParsesLinkDownUplinks) {
+  json doc = basePolicy();
+  doc["gateways"]["gw"]["interfaces"]["internet"] = {"wan0", "wan1", "ppp0"};
+  doc["gateways"]["gw"]["link_down"] = {"ppp0", "wan0"};
+  auto loaded = parseJson(doc);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_TRUE(loaded->warnings.empty());
+  // Policy order is kept: it is the order the links go down in.
+  EXPECT_EQ(loaded->policy.findGateway("gw")->link_down,
+            (std::vector<std::string>{"ppp0", "wan0"}));
+  EXPECT_TRUE(loaded->policy.findGateway("edge")->link_down.empty());
+}
+
+TEST_F(PolicyTest, LinkDownIsOptionalAndMayBeEmpty) {
+  auto absent = parsePolicy(kBasePolicy, "test.json");
+  ASSERT_TRUE(absent.ok()) << absent.error().message;
+  EXPECT_TRUE(absent->policy.findGateway("gw")->link_down.empty());
+
+  json doc = basePolicy();
+  doc["gateways"]["edge"]["link_down"] = json::array();
+  auto empty = parseJson(doc);
+  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  EXPECT_TRUE(empty->policy.findGateway("edge")->link_down.empty());
+
+  // Without a default segment there is no uplink, but an empty list asks for none.
+  doc = basePolicy();
+  doc["segments"].erase("internet");
+  for (auto& [id, gateway] : doc["gateways"].items()) {
+    auto& borders = gateway["borders"];
+    borders.erase(std::remove(borders.begin(), borders.end(), "internet"), borders.end());
+    gateway.erase("interfaces");
+    gateway["link_down"] = json::array();
+  }
+  doc["profiles"].erase("internet-only");
+  auto no_default = parseJson(doc);
+  ASSERT_TRUE(no_default.ok()) << no_default.error().message;
+  EXPECT_TRUE(no_default->policy.findGateway("gw")->link_down.empty());
+}
+
+TEST_F(PolicyTest, LinkDownMayPrecedeInterfacesInTheFile) {
+  std::string text = kBasePolicy;
+  const std::string gw = R"("gw": {)";
+  text.replace(text.find(gw), gw.size(), gw + R"("link_down": ["wan0"], )");
+  auto loaded = parsePolicy(text, "test.json");
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->policy.findGateway("gw")->link_down, std::vector<std::string>{"wan0"});
+}
+
 struct BadPolicyCase {
   const char* what;
   std::function<void(json&)> mutate;
@@ -412,6 +460,42 @@ TEST_F(PolicyTest, RejectsBadPolicies) {
       {"interface listed twice",
        [](json& d) { d["gateways"]["gw"]["interfaces"]["office"][1] = "eth1"; },
        "/gateways/gw/interfaces/office/1", "interface \"eth1\" listed twice"},
+      {"link_down naming an interface of another segment",
+       [](json& d) { d["gateways"]["gw"]["link_down"] = {"eth1"}; }, "/gateways/gw/link_down/0",
+       "\"eth1\" is not an interface of the default segment \"internet\" on this gateway"},
+      {"link_down naming an interface the gateway does not list",
+       [](json& d) { d["gateways"]["gw"]["link_down"] = {"wan0", "eth9"}; },
+       "/gateways/gw/link_down/1",
+       "\"eth9\" is not an interface of the default segment \"internet\" on this gateway"},
+      {"link_down on a gateway without uplink interfaces",
+       [](json& d) { d["gateways"]["edge"]["link_down"] = {"wan0"}; },
+       "/gateways/edge/link_down/0",
+       "\"wan0\" is not an interface of the default segment \"internet\" on this gateway"},
+      {"link_down without a default segment",
+       [](json& d) {
+         d["segments"].erase("internet");
+         for (auto& [id, gateway] : d["gateways"].items()) {
+           auto& borders = gateway["borders"];
+           borders.erase(std::remove(borders.begin(), borders.end(), "internet"), borders.end());
+         }
+         d["gateways"]["gw"]["interfaces"].erase("internet");
+         d["profiles"].erase("internet-only");
+         d["gateways"]["gw"]["link_down"] = {"eth1"};
+       },
+       "/gateways/gw/link_down", "this policy has no default segment"},
+      {"link_down interface listed twice",
+       [](json& d) { d["gateways"]["gw"]["link_down"] = {"wan0", "wan0"}; },
+       "/gateways/gw/link_down/1", "interface \"wan0\" listed twice"},
+      {"link_down interface name of 16 characters",
+       [](json& d) { d["gateways"]["gw"]["link_down"] = {"abcdefghijklmnop"}; },
+       "/gateways/gw/link_down/0", "invalid interface name \"abcdefghijklmnop\""},
+      {"link_down interface name with a colon",
+       [](json& d) { d["gateways"]["gw"]["link_down"] = {"wan0:1"}; }, "/gateways/gw/link_down/0",
+       "invalid interface name"},
+      {"link_down as string", [](json& d) { d["gateways"]["gw"]["link_down"] = "wan0"; },
+       "/gateways/gw/link_down", "expected an array, got string"},
+      {"link_down entry as number", [](json& d) { d["gateways"]["gw"]["link_down"] = {0}; },
+       "/gateways/gw/link_down/0", "expected a string, got number"},
 
       // Profiles.
       {"no full profile", [](json& d) { d["profiles"].erase("full"); }, "/profiles/full",

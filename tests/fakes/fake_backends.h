@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agents/dataplane/conntrack_backend.h"
@@ -76,9 +77,56 @@ class FakeRouteBackend : public RouteBackend {
   }
   Result<std::vector<IpPrefix>> list() override { return routes; }
 
+  Status setLinkUp(const std::string& ifname, bool up) override {
+    link_calls.emplace_back(ifname, up);
+    auto link = links.find(ifname);
+    if (link == links.end()) {
+      return makeError(ErrorCode::kNotFound, "no interface \"" + ifname + "\"");
+    }
+    if (fail_link_sets > 0) {
+      --fail_link_sets;
+      return makeError(ErrorCode::kKernel, "fake link failure");
+    }
+    link->second = up;
+    return okStatus();
+  }
+  Result<bool> isLinkUp(const std::string& ifname) override {
+    auto link = links.find(ifname);
+    if (link == links.end()) {
+      return makeError(ErrorCode::kNotFound, "no interface \"" + ifname + "\"");
+    }
+    return link->second;
+  }
+  // Longest-prefix match of the destination's first address over `kernel_routes`, like the FIB.
+  Result<std::string> outputInterfaceTo(const IpPrefix& destination) override {
+    route_lookups.push_back(destination);
+    if (fail_route_lookups) return makeError(ErrorCode::kKernel, "fake route lookup failure");
+    const IpPrefix first =
+        IpPrefix::fromBytes(destination.family(), destination.bytes(), destination.maxLength());
+    const std::pair<const IpPrefix, std::string>* best = nullptr;
+    for (const auto& entry : kernel_routes) {
+      if (entry.first.contains(first) &&
+          (best == nullptr || entry.first.length() > best->first.length())) {
+        best = &entry;
+      }
+    }
+    return best == nullptr ? std::string() : best->second;
+  }
+
   std::vector<IpPrefix> routes;
   int syncs = 0;
   int fail_syncs = 0;
+
+  // "The kernel's" interfaces: name -> administratively up. A name not here does not exist
+  // (kNotFound); tests add the links they need and may flip them (a foreign `ip link set up`).
+  std::map<std::string, bool> links;
+  std::vector<std::pair<std::string, bool>> link_calls;  // every setLinkUp(), in order
+  int fail_link_sets = 0;  // the next N setLinkUp() calls on a known link fail (state unchanged)
+  // "The kernel's" routes for outputInterfaceTo(): prefix -> output interface. No match: "",
+  // no route. An entry mapped to "" stands for an unreachable route.
+  std::map<IpPrefix, std::string> kernel_routes;
+  std::vector<IpPrefix> route_lookups;  // every outputInterfaceTo() destination, in order
+  bool fail_route_lookups = false;
 };
 
 class FakeStateStore : public StateStore {
