@@ -15,6 +15,7 @@
 #include "common/dsse.h"
 #include "common/duration.h"
 #include "common/ed25519.h"
+#include "common/isolation_scope.h"
 #include "common/orders.h"
 #include "common/policy.h"
 #include "common/strict_json.h"
@@ -53,10 +54,11 @@ std::string namesOf(const Map& map) {
 }
 
 // The gateway's step 7 check of segment and profile names, done before anything is signed.
-Status checkNamesAgainstPolicy(const std::string& policy_path, const Authz& authz) {
-  SHADAN_ASSIGN_OR_RETURN(auto loaded, loadPolicyFile(policy_path));
-  const Policy& policy = loaded.policy;
-  if (policy.findSegment(authz.segment) == nullptr) {
+Status checkNamesAgainstPolicy(const Policy& policy, const std::string& policy_path,
+                               const Authz& authz) {
+  const bool has_segment =
+      authz.scope == IsolationScope::kSegment || authz.scope == IsolationScope::kHost;
+  if (has_segment && policy.findSegment(authz.segment) == nullptr) {
     return makeError(ErrorCode::kInvalidArgument,
                      "--segment " + quoteForMessage(authz.segment) + " is not in the policy " +
                          policy_path + " (segments: " + namesOf(policy.segments) + ")");
@@ -67,6 +69,110 @@ Status checkNamesAgainstPolicy(const std::string& policy_path, const Authz& auth
                          policy_path + " (profiles: " + namesOf(policy.profiles) + ")");
   }
   return okStatus();
+}
+
+// --host ADDR[,ADDR...]: each an address or prefix at most /24 (IPv4) or /120 (IPv6), at most
+// kMaxHostsPerOrder, none twice (what parseAuthz accepts), in canonical form.
+Result<std::vector<IpPrefix>> parseHostList(const std::string& list) {
+  std::vector<IpPrefix> hosts;
+  for (const std::string& text : splitTargets(list)) {
+    auto host = IpPrefix::parse(text);
+    if (!host.ok())
+      return makeError(ErrorCode::kInvalidArgument, "--host: " + host.error().message);
+    const int min_length =
+        host->family() == IpFamily::kV4 ? kMinHostPrefixLengthV4 : kMinHostPrefixLengthV6;
+    if (host->length() < min_length) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "--host " + host->toString() + " is wider than /" +
+                           std::to_string(min_length) + " (isolate the segment instead)");
+    }
+    if (std::find(hosts.begin(), hosts.end(), *host) != hosts.end()) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "--host " + host->toString() + " appears twice");
+    }
+    hosts.push_back(*host);
+  }
+  if (hosts.size() > kMaxHostsPerOrder) {
+    return makeError(ErrorCode::kInvalidArgument, "--host names " + std::to_string(hosts.size()) +
+                                                      " addresses; one order takes at most " +
+                                                      std::to_string(kMaxHostsPerOrder));
+  }
+  return hosts;
+}
+
+// The rung and what on it: --segment S, --host ADDR[,...] [--segment S], --uplink [--link-down]
+// or --island. Without --segment, a host order's segment comes from `policy` (nullptr: no
+// --policy); with both, every host must lie in --segment.
+Status readScope(const CommandOptions& options, const Policy* policy, Authz& authz) {
+  const auto refuse = [](const std::string& message) {
+    return makeError(ErrorCode::kInvalidArgument, message);
+  };
+  int rungs = 0;
+  for (const char* rung : {"--host", "--uplink", "--island"}) rungs += options.has(rung) ? 1 : 0;
+  if (rungs > 1)
+    return refuse("--host, --uplink and --island exclude each other: one rung per order");
+  if (options.has("--host")) {
+    authz.scope = IsolationScope::kHost;
+  } else if (options.has("--uplink")) {
+    authz.scope = IsolationScope::kUplink;
+  } else if (options.has("--island")) {
+    authz.scope = IsolationScope::kIsland;
+  }
+  if (options.has("--link-down")) {
+    if (authz.scope != IsolationScope::kUplink) return refuse("--link-down is for --uplink only");
+    if (authz.action != OrderAction::kIsolate) {
+      return refuse("--link-down is for isolate only (a restore sets the links up again)");
+    }
+    authz.link_down = true;
+  }
+  const std::optional<std::string> segment = options.value("--segment");
+  if (segment && !isName(*segment)) return refuse("invalid --segment " + quoteForMessage(*segment));
+  switch (authz.scope) {
+    case IsolationScope::kSegment:
+      if (!segment) return refuse("'sign' needs --segment (or --host, --uplink or --island)");
+      authz.segment = *segment;
+      return okStatus();
+    case IsolationScope::kUplink:
+    case IsolationScope::kIsland:
+      if (segment) {
+        return refuse(std::string("--") + isolationScopeName(authz.scope) +
+                      " takes no --segment: it is about the whole gateway");
+      }
+      return okStatus();
+    case IsolationScope::kHost:
+      break;
+  }
+  SHADAN_ASSIGN_OR_RETURN(authz.hosts, parseHostList(*options.value("--host")));
+  if (policy == nullptr) {
+    if (!segment) return refuse("--host needs --segment, or --policy to find the segment in");
+    authz.segment = *segment;
+    return okStatus();
+  }
+  // The gateway's own check (agents/orders/order_target.h), done before anything is signed.
+  for (const IpPrefix& host : authz.hosts) {
+    Result<std::string> found = segmentOfHost(*policy, host);
+    if (!found.ok()) return refuse("--host " + found.error().message);
+    if (authz.segment.empty()) authz.segment = segment.value_or(*found);
+    if (*found != authz.segment) {
+      return refuse("--host " + host.toString() + " is in segment " + quoteForMessage(*found) +
+                    ", not in " + quoteForMessage(authz.segment) +
+                    ": one order quarantines hosts of one segment");
+    }
+  }
+  return okStatus();
+}
+
+// "isolate lgwan:full", "isolate 3 host(s) of lgwan:full", "isolate @uplink:full (link down)".
+std::string describe(const Authz& authz) {
+  std::string target;
+  if (authz.scope == IsolationScope::kHost) {
+    target = std::to_string(authz.hosts.size()) + " host(s) of " +
+             isolationLabel(IsolationScope::kSegment, authz.segment, std::nullopt, authz.profile);
+  } else {
+    target = isolationLabel(authz.scope, authz.segment, std::nullopt, authz.profile);
+  }
+  return std::string(orderActionName(authz.action)) + " " + target +
+         (authz.link_down ? " (link down)" : "");
 }
 
 struct FdCloser {
@@ -109,7 +215,9 @@ Status writeNewFile(const std::string& path, const std::string& content) {
 }  // namespace
 
 const char* signUsage() {
-  return R"(usage: shadanctl sign --action isolate|restore --segment S [--profile P]
+  return R"(usage: shadanctl sign --action isolate|restore
+                      (--segment S | --host ADDR[,ADDR...] [--segment S] | --uplink [--link-down]
+                       | --island) [--profile P]
                       --targets GW1,GW2 --reason TEXT --requested-by op:NAME
                       --key FILE [--key FILE2 ...] [--segment-gen N] --expires-in DURATION
                       [--ticket T] [--ttl DURATION] [--drill] [--breakglass]
@@ -117,22 +225,34 @@ const char* signUsage() {
 
   Makes a signed authz envelope (DSSE) offline, signed by every --key (operator private key
   files), and writes it to FILE (never overwriting). Prints its command_id.
+  What the order cuts (one rung of the ladder per order):
+  --segment S: the segment S (what the profile says).
+  --host ADDR[,ADDR...]: quarantine these addresses or prefixes (at most /24 IPv4, /120 IPv6,
+  at most 256) of one segment. The segment is --segment, or found in --policy; with both,
+  every host must lie in --segment. Without --policy, --segment is required.
+  --uplink: everything crossing the gateways' interfaces of the default segment.
+  --link-down: with --uplink isolate only: also set the interfaces the policy lists in the
+  gateway's "link_down" administratively down.
+  --island: every segment cut from every other and from the default segment.
+  Management is never cut. Agents need isolate_protected approval for --uplink and --island
+  unless their trust file says otherwise.
   --requested-by: the identity of one of the signers as named in the trust file (op:NAME).
-  --segment-gen: the segment generation the order carries. Required without --breakglass:
-  agents apply an order from the controller only if its generation is above the last one they
-  applied for the segment. With --breakglass it may be omitted (0 is written): agents neither
-  compare nor record it for break-glass files. --expires-in: validity from now (e.g. 15m; at
-  most 24h).
+  --segment-gen: the generation the order carries (of the segment; of the segment's hosts for
+  --host; of the uplink or island). Required without --breakglass: agents apply an order from
+  the controller only if its generation is above the last one they applied for that rung.
+  With --breakglass it may be omitted (0 is written): agents neither compare nor record it for
+  break-glass files. --expires-in: validity from now (e.g. 15m; at most 24h).
   --breakglass: a file for `shadan-agent apply-file FILE` on a gateway without the controller:
   isolate only, valid for at most 1h, signed by the break-glass threshold (usually 2 people).
   --ttl: an isolate that lifts itself after DURATION.
   --policy FILE: check --segment and --profile against this policy (the gateways' policy
-  file) first; a name it does not have is refused, naming the valid ones, and nothing is
-  signed or written. Without --policy the gateway is the first to check them.
+  file) first, and that every --host lies in one segment (not in management, the default
+  segment or no segment); a name it does not have is refused, naming the valid ones, and
+  nothing is signed or written. Without --policy the gateway is the first to check them.
   Whether the signers suffice is decided by the agent against its trust file.
 
   Exit codes: 0 written, 1 failed (file exists, write error), 2 usage (also an unknown
-  segment or profile, or an unreadable or invalid --policy file).
+  segment or profile, a host outside its segment, or an unreadable or invalid --policy file).
 )";
 }
 
@@ -157,8 +277,8 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
   spec.command = "sign";
   spec.with_value = {"--action",       "--segment", "--profile",     "--targets",    "--reason",
                      "--requested-by", "--key",     "--segment-gen", "--expires-in", "--ticket",
-                     "--ttl",          "--out",     "--policy"};
-  spec.flags = {"--breakglass", "--drill"};
+                     "--ttl",          "--out",     "--policy",      "--host"};
+  spec.flags = {"--breakglass", "--drill", "--uplink", "--island", "--link-down"};
   spec.repeatable = {"--key"};
   spec.refused = {{"--token", kNoTokenOnArgv}};
   spec.quote = QuoteStyle::kJson;
@@ -168,8 +288,8 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
     out << signUsage();
     return kExitOk;
   }
-  for (const char* required : {"--action", "--segment", "--targets", "--reason", "--requested-by",
-                               "--key", "--expires-in", "--out"}) {
+  for (const char* required :
+       {"--action", "--targets", "--reason", "--requested-by", "--key", "--expires-in", "--out"}) {
     if (!options->has(required)) return usage("'sign' needs " + std::string(required));
   }
   const bool breakglass = options->has("--breakglass");
@@ -188,8 +308,16 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
   } else {
     return usage("--action must be isolate or restore, not " + quoteForMessage(action));
   }
-  authz.segment = *options->value("--segment");
-  if (!isName(authz.segment)) return usage("invalid --segment " + quoteForMessage(authz.segment));
+  // The policy is read before the rung: a host order may take its segment from it.
+  std::optional<LoadedPolicy> policy;
+  if (auto policy_path = options->value("--policy")) {
+    auto loaded = loadPolicyFile(*policy_path);
+    if (!loaded.ok()) return usage(loaded.error().message);
+    policy = std::move(*loaded);
+  }
+  if (Status scope = readScope(*options, policy ? &policy->policy : nullptr, authz); !scope.ok()) {
+    return usage(scope.error().message);
+  }
   authz.profile = options->value("--profile").value_or("full");
   if (!isName(authz.profile)) return usage("invalid --profile " + quoteForMessage(authz.profile));
   for (const std::string& target : splitTargets(*options->value("--targets"))) {
@@ -240,8 +368,9 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
   authz.drill = options->has("--drill");
   authz.issued_at_ms = toUnixMillis(clock.now());
   authz.expires_at_ms = authz.issued_at_ms + validity->count();
-  if (auto policy = options->value("--policy")) {
-    if (Status known = checkNamesAgainstPolicy(*policy, authz); !known.ok()) {
+  if (policy) {
+    if (Status known = checkNamesAgainstPolicy(policy->policy, *options->value("--policy"), authz);
+        !known.ok()) {
       return usage(known.error().message);
     }
   }
@@ -281,9 +410,9 @@ int runSignCommand(const std::vector<std::string>& args, std::ostream& out, std:
     return kExitFailure;
   }
   out << authz.command_id << "\n";
-  err << "wrote " << out_path << ": " << orderActionName(authz.action) << " " << authz.segment
-      << ":" << authz.profile << " on " << authz.targets.size() << " gateway(s), " << signers.size()
-      << " signature(s), expires " << formatRfc3339(authz.expires_at_ms)
+  err << "wrote " << out_path << ": " << describe(authz) << " on " << authz.targets.size()
+      << " gateway(s), " << signers.size() << " signature(s), expires "
+      << formatRfc3339(authz.expires_at_ms)
       << (breakglass ? "; apply on a gateway with: shadan-agent apply-file " + out_path : "")
       << "\n";
   return kExitOk;

@@ -4,16 +4,21 @@
 // signed by one or more operator keys. Used for break-glass files (applied on a gateway with
 // `shadan-agent apply-file FILE`, no controller involved) and for tests.
 //
-//   shadanctl sign --action isolate|restore --segment S [--profile P] --targets gw1,gw2
-//                  --reason TEXT --requested-by op:NAME --key FILE [--key FILE2 ...]
+//   shadanctl sign --action isolate|restore
+//                  (--segment S | --host ADDR[,ADDR...] [--segment S] | --uplink [--link-down]
+//                   | --island) [--profile P] --targets gw1,gw2 --reason TEXT
+//                  --requested-by op:NAME --key FILE [--key FILE2 ...]
 //                  [--segment-gen N] --expires-in DURATION [--ticket T] [--ttl DURATION]
 //                  [--drill] [--breakglass] [--policy FILE] --out FILE
 //
 // Prints the new command_id on stdout. Whether the signatures are enough (roles, thresholds,
 // distinct identities) is decided by the verifier on the gateway against its trust file; this
 // command only checks what it can know offline: well-formed payload, distinct keys, the
-// break-glass limits (isolate only, at most kMaxBreakglassValidity), and with --policy that the
-// segment and profile exist (else a usage error and nothing is signed or written).
+// break-glass limits (isolate only, at most kMaxBreakglassValidity), the rung's own limits (one
+// rung; hosts at most /24 or /120, at most kMaxHostsPerOrder; --link-down on uplink isolates
+// only), and with --policy that the segment and profile exist and that every host lies in one
+// segment, which a host order without --segment takes from it (else a usage error and nothing
+// is signed or written).
 // --segment-gen is required except with --breakglass, where agents ignore it (0 is written).
 //
 // Exit codes: 0 written, 1 failed (the output file exists, a write failed), 2 usage.

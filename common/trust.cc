@@ -82,9 +82,33 @@ Status readCount(const StrictObjectReader& action, std::string_view name, int& t
   return okStatus();
 }
 
+// `thresholds.scopes`: which approval rule an isolate of each rung needs. Each member is
+// optional (the default stays) and names a rule, never a count, so a file cannot make a rung
+// cheaper than the segment isolate rule.
+Status readScopes(const StrictObjectReader& r, TrustThresholds& out) {
+  SHADAN_RETURN_IF_ERROR(r.checkMembers({}, {"host", "segment", "uplink", "island"}));
+  struct Rung {
+    const char* name;
+    ScopeApproval& target;
+  };
+  for (const Rung& rung : {Rung{"host", out.host}, Rung{"segment", out.segment},
+                           Rung{"uplink", out.uplink}, Rung{"island", out.island}}) {
+    SHADAN_ASSIGN_OR_RETURN(auto rule, r.optionalString(rung.name));
+    if (!rule) continue;
+    if (*rule == "as_segment") {
+      rung.target = ScopeApproval::kAsSegment;
+    } else if (*rule == "isolate_protected") {
+      rung.target = ScopeApproval::kProtected;
+    } else {
+      return r.error(rung.name, "must be \"as_segment\" or \"isolate_protected\"");
+    }
+  }
+  return okStatus();
+}
+
 Status readThresholds(const StrictObjectReader& r, TrustThresholds& out) {
-  SHADAN_RETURN_IF_ERROR(
-      r.checkMembers({}, {"isolate", "isolate_protected", "restore", "breakglass_isolate"}));
+  SHADAN_RETURN_IF_ERROR(r.checkMembers(
+      {}, {"isolate", "isolate_protected", "restore", "breakglass_isolate", "scopes"}));
   SHADAN_ASSIGN_OR_RETURN(auto isolate, r.optionalObject("isolate"));
   if (isolate) {
     const StrictObjectReader& action = *isolate;
@@ -107,6 +131,8 @@ Status readThresholds(const StrictObjectReader& r, TrustThresholds& out) {
     SHADAN_RETURN_IF_ERROR(action->checkMembers({}, {single.member}));
     SHADAN_RETURN_IF_ERROR(readCount(*action, single.member, single.target));
   }
+  SHADAN_ASSIGN_OR_RETURN(auto scopes, r.optionalObject("scopes"));
+  if (scopes) SHADAN_RETURN_IF_ERROR(readScopes(*scopes, out));
   return okStatus();
 }
 

@@ -9,7 +9,9 @@
 //    "thresholds": {"isolate": {"operators": 1, "controller_on_behalf": true},
 //                   "isolate_protected": {"operators": 2},
 //                   "restore": {"operators": 2},
-//                   "breakglass_isolate": {"breakglass": 2}}}
+//                   "breakglass_isolate": {"breakglass": 2},
+//                   "scopes": {"host": "as_segment", "segment": "as_segment",
+//                              "uplink": "isolate_protected", "island": "isolate_protected"}}}
 //
 // Contracts:
 //   - Parsing is strict (unknown members, duplicate keys, floats refused); errors are kParse and
@@ -20,6 +22,8 @@
 //     and `breakglass` requires `operator`. So the online controller key can never count as an
 //     operator, and a stolen agent key can never approve an order.
 //   - `thresholds` and each of its members are optional; missing values take the defaults below.
+//     `scopes` names, per rung, the rule its isolates need: "as_segment" or "isolate_protected"
+//     (ScopeApproval); any other member or value is refused.
 //   - Identity names follow a rule (checkIdentityRoles) that shadanctl enforces on every key it
 //     writes. The loader does not refuse a file that breaks it (a hand-written file that agents
 //     accepted before must not stop them from starting); loadTrustFile logs a warning per key.

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "agents/orders/json_size.h"
+#include "agents/orders/order_target.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
 
@@ -125,13 +126,40 @@ std::vector<std::string> keyIdsOf(const std::vector<const TrustKey*>& signers) {
   return out;
 }
 
+// What a generation counts, for messages: "segment \"lgwan\"", "the hosts of segment
+// \"lgwan\"", "uplink", "island".
+std::string generationSubject(const Authz& authz) {
+  switch (authz.scope) {
+    case IsolationScope::kSegment:
+      return "segment " + quoteForMessage(authz.segment);
+    case IsolationScope::kHost:
+      return "the hosts of segment " + quoteForMessage(authz.segment);
+    case IsolationScope::kUplink:
+    case IsolationScope::kIsland:
+      break;
+  }
+  return isolationScopeName(authz.scope);
+}
+
+// Why an isolate needs the isolate_protected rule, for the refusal message.
+std::string protectedRuleName(const Authz& authz, const Policy& policy, bool segment_protected) {
+  if (!segment_protected) {
+    return std::string("isolate of ") + isolationScopeName(authz.scope) +
+           " (trust thresholds.scopes: isolate_protected)";
+  }
+  const std::string what = authz.scope == IsolationScope::kHost ? "hosts in " : "";
+  return policy.findSegment(authz.segment) == nullptr
+             ? "isolate of " + what + "an unknown (so protected) segment"
+             : "isolate of " + what + "protected segment " + authz.segment;
+}
+
 // The threshold half of step 6 for a controller-delivered authz.
 std::optional<OrderRejection> checkThreshold(const CheckedAuthz& checked, const Trust& trust,
                                              const Policy& policy, VerifiedOrder& out) {
   const Authz& authz = checked.authz;
   const TrustThresholds& t = trust.thresholds;
-  const Segment* segment = policy.findSegment(authz.segment);
-  const bool protected_segment = segment == nullptr || segment->is_protected;
+  const bool segment_protected = targetSegmentProtected(authz, policy);
+  const bool protected_rule = t.needsProtectedRule(authz.scope, segment_protected);
 
   const std::vector<std::string> operators =
       identitiesWithRole(checked.signers, TrustRole::kOperator);
@@ -150,12 +178,11 @@ std::optional<OrderRejection> checkThreshold(const CheckedAuthz& checked, const 
   if (authz.action == OrderAction::kRestore) {
     needed = t.restore_operators;
     rule = "restore";
-  } else if (protected_segment) {
+  } else if (protected_rule) {
     needed = t.isolate_protected_operators;
-    rule = segment == nullptr ? "isolate of an unknown (so protected) segment"
-                              : "isolate of protected segment " + authz.segment;
+    rule = protectedRuleName(authz, policy, segment_protected);
   }
-  const bool on_behalf_ok = authz.action == OrderAction::kIsolate && !protected_segment &&
+  const bool on_behalf_ok = authz.action == OrderAction::kIsolate && !protected_rule &&
                             t.isolate_controller_on_behalf && controller_signed &&
                             authz.on_behalf_of.has_value();
   const bool operators_ok = static_cast<int>(operators.size()) >= needed;
@@ -183,19 +210,6 @@ std::optional<OrderRejection> checkThreshold(const CheckedAuthz& checked, const 
   out.on_behalf = !operators_ok;
   if (on_behalf_ok) out.signer_identities.push_back(controllers.front());
   out.signer_keyids = keyIdsOf(checked.signers);
-  return std::nullopt;
-}
-
-// Step 7's policy checks, shared with break-glass.
-std::optional<OrderRejection> checkPolicyNames(const Authz& authz, const Policy& policy) {
-  if (policy.findSegment(authz.segment) == nullptr) {
-    return reject(RejectReason::kUnknownSegment,
-                  "segment " + quoteForMessage(authz.segment) + " is not in this agent's policy");
-  }
-  if (policy.findProfile(authz.profile) == nullptr) {
-    return reject(RejectReason::kUnknownProfile,
-                  "profile " + quoteForMessage(authz.profile) + " is not in this agent's policy");
-  }
   return std::nullopt;
 }
 
@@ -270,6 +284,16 @@ const char* rejectReasonCode(RejectReason reason) {
       return "unknown_profile";
     case RejectReason::kBreakglassNotIsolate:
       return "breakglass_not_isolate";
+    case RejectReason::kSegmentNotBordered:
+      return "segment_not_bordered";
+    case RejectReason::kHostNotInSegment:
+      return "host_not_in_segment";
+    case RejectReason::kNoUplinkInterfaces:
+      return "no_uplink_interfaces";
+    case RejectReason::kLinkDownNotAllowed:
+      return "link_down_not_allowed";
+    case RejectReason::kNoIslandSegments:
+      return "no_island_segments";
   }
   return "rejected";
 }
@@ -417,15 +441,17 @@ OrderVerification checkDispatch(DispatchInput& input, const Trust& trust, const 
     return reject(RejectReason::kCommandReplayed,
                   "command " + authz.command_id + " was already accepted");
   }
-  const auto gen = replay.segment_gens.find(authz.segment);
+  // Each rung counts its own generations (generationKey): a segment's key is its name, as it
+  // always was, so the generations an agent already holds keep their meaning.
+  const auto gen = replay.segment_gens.find(generationKey(authz.scope, authz.segment));
   const int64_t local_gen = gen == replay.segment_gens.end() ? 0 : gen->second;
   if (authz.segment_gen <= local_gen) {
     return reject(RejectReason::kOldSegmentGen,
-                  "segment_gen " + std::to_string(authz.segment_gen) + " of segment " +
-                      quoteForMessage(authz.segment) + " is not above the local " +
+                  "segment_gen " + std::to_string(authz.segment_gen) + " of " +
+                      generationSubject(authz) + " is not above the local " +
                       std::to_string(local_gen) + " (an older order than one already applied)");
   }
-  if (auto rejection = checkPolicyNames(authz, policy)) return *rejection;
+  if (auto rejection = checkOrderTarget(authz, policy, self.agent_id)) return *rejection;
 
   out.controller_keyid = verification->validKeyIds().front();
   out.authz_sha256 = checked.sha256;
@@ -535,7 +561,7 @@ OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const 
     return reject(RejectReason::kCommandReplayed,
                   "command " + authz.command_id + " was already used");
   }
-  if (auto rejection = checkPolicyNames(authz, policy)) return *rejection;
+  if (auto rejection = checkOrderTarget(authz, policy, agent_id)) return *rejection;
 
   VerifiedOrder out;
   out.breakglass = true;

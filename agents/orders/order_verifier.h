@@ -26,17 +26,26 @@
 //                                                                       threshold_not_met,
 //                                                                       requested_by_not_a_signer
 //       7. this agent in targets; authz fresh and its window capped;    not_a_target,
-//          command_id unseen; segment_gen above the local one;          from_the_future,
-//          segment and profile in the policy                            authz_expired,
-//                                                                       validity_too_long,
-//                                                                       command_replayed,
+//          command_id unseen; segment_gen above the local one of        from_the_future,
+//          generationKey(scope, segment); what the rung targets is in   authz_expired,
+//          the policy and on this gateway, then the profile             validity_too_long,
+//          (agents/orders/order_target.h)                               command_replayed,
 //                                                                       old_segment_gen,
 //                                                                       unknown_segment,
+//                                                                       segment_not_bordered,
+//                                                                       host_not_in_segment,
+//                                                                       no_uplink_interfaces,
+//                                                                       link_down_not_allowed,
+//                                                                       no_island_segments,
 //                                                                       unknown_profile
 //   - Thresholds (common/trust.h) count distinct identities: one key twice, or two keys of one
-//     person, count once. Restore and protected-segment isolation count operators only, so the
-//     controller key alone can never satisfy them. A segment the policy does not know is treated
-//     as protected while counting (then refused in step 7).
+//     person, count once. Restore, and an isolate that needs the isolate_protected rule
+//     (TrustThresholds::needsProtectedRule: a protected segment, the hosts of one, or a rung the
+//     trust file's `scopes` puts under isolate_protected — by default uplink and island), count
+//     operators only, so the controller key alone can never satisfy them. A segment the policy
+//     does not know is treated as protected while counting (then refused in step 7).
+//   - A VerifiedOrder's authz carries the rung (scope, segment, hosts, link_down) exactly as
+//     checked here; the caller records segment_gen under generationKey(scope, segment).
 //   - Every signature on an envelope must verify with a key the trust file knows: a signature
 //     that cannot be checked is refused rather than ignored (stricter than DSSE's "ignore
 //     unknown signatures"), so the approvers recorded in the audit log are exactly the signers.
@@ -86,6 +95,12 @@ enum class RejectReason {
   kUnknownSegment,
   kUnknownProfile,
   kBreakglassNotIsolate,
+  // Step 7, the rungs of the ladder (agents/orders/order_target.h).
+  kSegmentNotBordered,
+  kHostNotInSegment,
+  kNoUplinkInterfaces,
+  kLinkDownNotAllowed,
+  kNoIslandSegments,
 };
 
 // The stable code carried in acks and audit entries ("bad_controller_signature").
@@ -107,7 +122,8 @@ struct OrderRejection {
 struct AgentReplayState {
   int64_t last_seq = 0;
   CommandIdSet seen_command_ids;
-  std::map<std::string, int64_t> segment_gens;  // segment -> last accepted segment_gen
+  // generationKey(scope, segment) -> last accepted segment_gen (a segment's key is its name).
+  std::map<std::string, int64_t> segment_gens;
   friend bool operator==(const AgentReplayState&, const AgentReplayState&) = default;
 };
 
@@ -187,9 +203,10 @@ OrderVerification verifyDispatchJson(const nlohmann::json& envelope, const Trust
 // Break-glass: an authz envelope read from a file and applied on this gateway with no
 // controller. Isolate only; signed by the breakglass threshold of distinct identities; no
 // on_behalf_of; issued_at - skew <= now <= expires_at + skew with a window of at most
-// max_breakglass_validity; command_id never seen; this agent in targets; segment and profile in
-// the policy. segment_gen is not compared: the file is prepared offline, without the
-// controller's counter (the caller records it as the new local generation if it is higher).
+// max_breakglass_validity; command_id never seen; this agent in targets; the rung's target and
+// the profile in the policy (order_target.h), for every rung. segment_gen is not compared: the file
+// is prepared offline, without the controller's counter (the caller records it as the new local
+// generation if it is higher).
 OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
                                    const Policy& policy, const Clock& clock,
                                    const CommandIdSet& seen_command_ids, std::string_view agent_id,

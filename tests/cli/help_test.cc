@@ -55,7 +55,7 @@ const std::vector<CommandCase>& commandCases() {
       {{"sign"},
        {"--action", "--segment", "--profile", "--targets", "--reason", "--requested-by", "--key",
         "--segment-gen", "--expires-in", "--ticket", "--ttl", "--out", "--policy", "--breakglass",
-        "--drill"}},
+        "--drill", "--host", "--uplink", "--island", "--link-down"}},
       {{"trust"}, {"--out", "--pub", "--identity", "--role", "--keyid", "--json"}},
       {{"trust", "init"}, {"--out", "--version", "--expires-in", "--pub", "--identity", "--role"}},
       {{"trust", "add"}, {"--pub", "--identity", "--role"}},

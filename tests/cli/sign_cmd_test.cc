@@ -269,6 +269,182 @@ TEST_F(SignCmdTest, PolicyAcceptsNamesItHas) {
   EXPECT_EQ(authz->profile, "internet-only");
 }
 
+// goodArgs without --segment (or with it, when `keep_segment`), plus `extra`.
+std::vector<std::string> rungArgs(std::vector<std::string> args,
+                                  const std::vector<std::string>& extra,
+                                  bool keep_segment = false) {
+  if (!keep_segment) {
+    auto segment = std::find(args.begin(), args.end(), "--segment");
+    args.erase(segment, segment + 2);
+  }
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+class SignRungTest : public SignCmdTest {
+ protected:
+  // Runs `args`, expecting success, and returns the authz written to `out_name`.
+  Authz signedAuthz(const std::vector<std::string>& args, const std::string& out_name) {
+    EXPECT_EQ(run(args), kExitOk) << err_.str();
+    auto envelope = parseDsseEnvelope(readFile(path(out_name)), out_name);
+    EXPECT_TRUE(envelope.ok()) << out_name;
+    if (!envelope.ok()) return {};
+    auto authz = parseAuthz(envelope->payload);
+    EXPECT_TRUE(authz.ok()) << authz.error().message;
+    return authz.ok() ? *authz : Authz{};
+  }
+
+  void expectUsage(const std::vector<std::string>& args, const std::string& expected) {
+    EXPECT_EQ(run(args), kExitUsage) << expected;
+    EXPECT_NE(err_.str().find(expected), std::string::npos)
+        << "expected '" << expected << "' in: " << err_.str();
+    EXPECT_EQ(out_.str(), "") << expected;
+    EXPECT_FALSE(std::filesystem::exists(path("never.json"))) << expected;
+  }
+};
+
+TEST_F(SignRungTest, HostOrderWithItsSegment) {
+  const Authz authz = signedAuthz(
+      rungArgs(goodArgs("host.json"), {"--host", "10.20.0.5,10.20.0.64/26,fd00:20::7"}, true),
+      "host.json");
+  EXPECT_EQ(authz.scope, IsolationScope::kHost);
+  EXPECT_EQ(authz.segment, "lgwan");
+  EXPECT_EQ(authz.hosts, (std::vector<IpPrefix>{IpPrefix::parse("10.20.0.5").value(),
+                                                IpPrefix::parse("10.20.0.64/26").value(),
+                                                IpPrefix::parse("fd00:20::7").value()}));
+  EXPECT_FALSE(authz.link_down);
+  EXPECT_NE(err_.str().find("isolate 3 host(s) of lgwan:full on 2 gateway(s)"), std::string::npos)
+      << err_.str();
+  // Without --policy nothing could say which segment the hosts are in.
+  expectUsage(rungArgs(goodArgs("never.json"), {"--host", "10.20.0.5"}),
+              "--host needs --segment, or --policy to find the segment in");
+}
+
+TEST_F(SignRungTest, HostOrderTakesItsSegmentFromThePolicy) {
+  std::ofstream(path("policy.json")) << kPolicy;
+  const Authz authz =
+      signedAuthz(rungArgs(goodArgs("host.json"),
+                           {"--host", "10.20.0.5,10.20.0.7", "--policy", path("policy.json")}),
+                  "host.json");
+  EXPECT_EQ(authz.scope, IsolationScope::kHost);
+  EXPECT_EQ(authz.segment, "lgwan");
+  EXPECT_EQ(authz.hosts.size(), 2u);
+  // --segment and --policy together: the hosts must lie in --segment.
+  const Authz both =
+      signedAuthz(rungArgs(goodArgs("both.json"),
+                           {"--host", "10.20.0.5", "--policy", path("policy.json")}, true),
+                  "both.json");
+  EXPECT_EQ(both.segment, "lgwan");
+  EXPECT_EQ(both.hosts.size(), 1u);
+}
+
+TEST_F(SignRungTest, PolicyRefusesHostsOutsideOneSegment) {
+  std::ofstream(path("policy.json")) << kPolicy;
+  struct Case {
+    std::vector<std::string> extra;
+    bool keep_segment;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"--host", "10.20.0.5,10.99.0.20"},
+       false,
+       "--host 10.99.0.20 is in segment \"mgmt\", not in \"lgwan\": one order quarantines hosts "
+       "of one segment"},
+      {{"--host", "10.99.0.20"},
+       true,
+       "--host 10.99.0.20 is in segment \"mgmt\", not in \"lgwan\""},
+      {{"--host", "10.99.0.10"},
+       false,
+       "--host host 10.99.0.10: overlaps the management prefix 10.99.0.10"},
+      {{"--host", "192.0.2.7"}, false, "is in the default segment \"internet\""},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> extra = c.extra;
+    extra.insert(extra.end(), {"--policy", path("policy.json")});
+    expectUsage(rungArgs(goodArgs("never.json"), extra, c.keep_segment), c.expected);
+  }
+  // A --segment the policy does not have is refused for a host order too.
+  expectUsage(rungArgs(goodArgs("never.json"), {"--host", "10.20.0.5", "--segment", "nope",
+                                                "--policy", path("policy.json")}),
+              "--host 10.20.0.5 is in segment \"lgwan\", not in \"nope\"");
+}
+
+TEST_F(SignRungTest, RefusesMalformedHosts) {
+  std::string list;
+  for (int i = 0; i <= 256; ++i) {
+    list += (list.empty() ? "" : ",") + std::string("10.20.") + std::to_string(i / 256) + "." +
+            std::to_string(i % 256);
+  }
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"10.20.0.0/23", "--host 10.20.0.0/23 is wider than /24 (isolate the segment instead)"},
+      {"fd00:20::/119", "--host fd00:20::/119 is wider than /120"},
+      {"10.20.0.5,10.20.0.5/32", "--host 10.20.0.5 appears twice"},
+      {"10.20.0.300", "--host: "},
+      {"10.20.0.1/24", "--host: "},
+      {"10.20.0.5,", "--host: "},
+      {list, "--host names 257 addresses; one order takes at most 256"},
+  };
+  for (const auto& [hosts, expected] : cases) {
+    expectUsage(rungArgs(goodArgs("never.json"), {"--host", hosts}, true), expected);
+  }
+}
+
+TEST_F(SignRungTest, UplinkAndIslandOrders) {
+  const Authz uplink =
+      signedAuthz(rungArgs(goodArgs("uplink.json"), {"--uplink", "--link-down"}), "uplink.json");
+  EXPECT_EQ(uplink.scope, IsolationScope::kUplink);
+  EXPECT_EQ(uplink.segment, "");
+  EXPECT_TRUE(uplink.link_down);
+  EXPECT_NE(err_.str().find("isolate @uplink:full (link down) on 2 gateway(s)"), std::string::npos)
+      << err_.str();
+
+  const Authz plain = signedAuthz(rungArgs(goodArgs("plain.json"), {"--uplink"}), "plain.json");
+  EXPECT_EQ(plain.scope, IsolationScope::kUplink);
+  EXPECT_FALSE(plain.link_down);
+
+  std::ofstream(path("policy.json")) << kPolicy;
+  const Authz island = signedAuthz(
+      rungArgs(goodArgs("island.json"),
+               {"--island", "--profile", "internet-only", "--policy", path("policy.json")}),
+      "island.json");
+  EXPECT_EQ(island.scope, IsolationScope::kIsland);
+  EXPECT_EQ(island.segment, "");
+  EXPECT_EQ(island.profile, "internet-only");
+  EXPECT_NE(err_.str().find("isolate @island:internet-only on"), std::string::npos) << err_.str();
+  // The policy still checks the profile of an island or uplink order.
+  expectUsage(rungArgs(goodArgs("never.json"),
+                       {"--uplink", "--profile", "outbound", "--policy", path("policy.json")}),
+              "--profile \"outbound\" is not in the policy");
+}
+
+TEST_F(SignRungTest, RungsExcludeEachOtherAndLinkDownIsForUplinkIsolates) {
+  struct Case {
+    std::vector<std::string> extra;
+    bool keep_segment;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{"--host", "10.20.0.5", "--uplink"},
+       true,
+       "--host, --uplink and --island exclude each other"},
+      {{"--uplink", "--island"}, false, "--host, --uplink and --island exclude each other"},
+      {{"--uplink"}, true, "--uplink takes no --segment"},
+      {{"--island"}, true, "--island takes no --segment"},
+      {{"--link-down"}, true, "--link-down is for --uplink only"},
+      {{"--island", "--link-down"}, false, "--link-down is for --uplink only"},
+      {{"--host", "10.20.0.5", "--link-down"}, true, "--link-down is for --uplink only"},
+      {{}, false, "'sign' needs --segment (or --host, --uplink or --island)"},
+  };
+  for (const Case& c : cases) {
+    expectUsage(rungArgs(goodArgs("never.json"), c.extra, c.keep_segment), c.expected);
+  }
+  // A restore sets the links up again by itself: --link-down belongs to the isolate.
+  std::vector<std::string> restore = rungArgs(goodArgs("never.json"), {"--uplink", "--link-down"});
+  restore.erase(std::find(restore.begin(), restore.end(), "--breakglass"));
+  *(std::find(restore.begin(), restore.end(), "isolate")) = "restore";
+  expectUsage(restore, "--link-down is for isolate only (a restore sets the links up again)");
+}
+
 TEST_F(SignCmdTest, SegmentGenIsOptionalOnlyForBreakglass) {
   std::vector<std::string> args = goodArgs("bg.json");
   auto gen = std::find(args.begin(), args.end(), "--segment-gen");
@@ -290,6 +466,17 @@ TEST_F(SignCmdTest, SegmentGenIsOptionalOnlyForBreakglass) {
             std::string::npos)
       << err_.str();
   EXPECT_FALSE(std::filesystem::exists(path("plain.json")));
+}
+
+TEST_F(SignCmdTest, HelpShowsTheRungs) {
+  EXPECT_EQ(run({"--help"}), kExitOk);
+  EXPECT_NE(out_.str().find("(--segment S | --host ADDR[,ADDR...] [--segment S] | --uplink "
+                            "[--link-down]\n                       | --island)"),
+            std::string::npos)
+      << out_.str();
+  for (const char* option : {"--host ADDR[,ADDR...]:", "--uplink:", "--link-down:", "--island:"}) {
+    EXPECT_NE(out_.str().find(option), std::string::npos) << option << "\n" << out_.str();
+  }
 }
 
 TEST_F(SignCmdTest, HelpShowsPolicyAndWhenSegmentGenMayBeOmitted) {

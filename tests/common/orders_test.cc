@@ -138,6 +138,176 @@ TEST(OrdersTest, RefusesBadAuthz) {
   }
 }
 
+// The example as an order of another rung: scope set, segment as the rung needs it.
+json rungDoc(const char* scope) {
+  json doc = json::parse(kAuthzExample);
+  doc["scope"] = scope;
+  if (std::string(scope) == "host") {
+    doc["hosts"] = {"10.20.0.5", "10.20.0.64/26", "fd00:20::7"};
+  } else if (std::string(scope) != "segment") {
+    doc.erase("segment");
+  }
+  return doc;
+}
+
+TEST(OrdersTest, AuthzOfEveryRungRoundTrips) {
+  auto host = parseAuthz(rungDoc("host").dump());
+  ASSERT_TRUE(host.ok()) << host.error().message;
+  EXPECT_EQ(host->scope, IsolationScope::kHost);
+  EXPECT_EQ(host->segment, "lgwan");
+  const std::vector<IpPrefix> hosts = {IpPrefix::parse("10.20.0.5").value(),
+                                       IpPrefix::parse("10.20.0.64/26").value(),
+                                       IpPrefix::parse("fd00:20::7").value()};
+  EXPECT_EQ(host->hosts, hosts);
+  EXPECT_FALSE(host->link_down);
+
+  json uplink_doc = rungDoc("uplink");
+  uplink_doc["link_down"] = true;
+  auto uplink = parseAuthz(uplink_doc.dump());
+  ASSERT_TRUE(uplink.ok()) << uplink.error().message;
+  EXPECT_EQ(uplink->scope, IsolationScope::kUplink);
+  EXPECT_EQ(uplink->segment, "");
+  EXPECT_TRUE(uplink->hosts.empty());
+  EXPECT_TRUE(uplink->link_down);
+
+  auto island = parseAuthz(rungDoc("island").dump());
+  ASSERT_TRUE(island.ok()) << island.error().message;
+  EXPECT_EQ(island->scope, IsolationScope::kIsland);
+  EXPECT_EQ(island->segment, "");
+  EXPECT_FALSE(island->link_down);
+
+  // "scope": "segment" spelt out is the same order as the scope left out.
+  auto segment = parseAuthz(rungDoc("segment").dump());
+  ASSERT_TRUE(segment.ok()) << segment.error().message;
+  EXPECT_EQ(*segment, parseAuthz(kAuthzExample).value());
+
+  for (const Authz& authz : {*host, *uplink, *island, *segment}) {
+    const std::string text = serializeAuthz(authz);
+    auto again = parseAuthz(text);
+    ASSERT_TRUE(again.ok()) << text << ": " << again.error().message;
+    EXPECT_EQ(*again, authz) << text;
+  }
+  // On the wire: hosts as written, the segment only where the rung has one.
+  const json host_wire = json::parse(serializeAuthz(*host));
+  EXPECT_EQ(host_wire["scope"], "host");
+  EXPECT_EQ(host_wire["segment"], "lgwan");
+  EXPECT_EQ(host_wire["hosts"], json({"10.20.0.5", "10.20.0.64/26", "fd00:20::7"}));
+  EXPECT_FALSE(host_wire.contains("link_down"));
+  const json uplink_wire = json::parse(serializeAuthz(*uplink));
+  EXPECT_EQ(uplink_wire["scope"], "uplink");
+  EXPECT_EQ(uplink_wire["link_down"], true);
+  EXPECT_FALSE(uplink_wire.contains("segment"));
+  EXPECT_FALSE(uplink_wire.contains("hosts"));
+  const json island_wire = json::parse(serializeAuthz(*island));
+  EXPECT_EQ(island_wire["scope"], "island");
+  EXPECT_FALSE(island_wire.contains("segment"));
+  EXPECT_FALSE(island_wire.contains("link_down"));
+  // An uplink isolate without link_down writes no link_down at all.
+  Authz plain_uplink = *uplink;
+  plain_uplink.link_down = false;
+  EXPECT_FALSE(json::parse(serializeAuthz(plain_uplink)).contains("link_down"));
+}
+
+// A segment order keeps the bytes it had before the ladder, so old signatures still verify and
+// old agents still read it.
+TEST(OrdersTest, SegmentOrderSerialisesWithoutTheLadderMembers) {
+  const Authz authz = parseAuthz(kAuthzExample).value();
+  EXPECT_EQ(authz.scope, IsolationScope::kSegment);
+  const json wire = json::parse(serializeAuthz(authz));
+  for (const char* member : {"scope", "hosts", "link_down"}) {
+    EXPECT_FALSE(wire.contains(member)) << member;
+  }
+  EXPECT_EQ(wire["segment"], "lgwan");
+  json expected = json::parse(kAuthzExample);
+  expected["issued_at"] = "2026-11-26T10:01:00.000Z";
+  expected["expires_at"] = "2026-11-26T10:31:00.000Z";
+  EXPECT_EQ(wire, expected);
+}
+
+TEST(OrdersTest, RefusesBadRungs) {
+  struct RungCase {
+    const char* name;
+    const char* scope;
+    std::function<void(json&)> edit;
+    const char* expected;
+  };
+  std::vector<std::string> many;
+  for (int i = 0; i <= 256; ++i) {
+    many.push_back("10.20." + std::to_string(i / 256) + "." + std::to_string(i % 256));
+  }
+  std::vector<std::string> most(many.begin(), many.end() - 1);
+  const std::vector<RungCase> cases = {
+      {"unknown scope", "segment", [](json& d) { d["scope"] = "building"; },
+       "/scope: must be \"host\", \"segment\", \"uplink\" or \"island\""},
+      {"scope in capitals", "segment", [](json& d) { d["scope"] = "HOST"; }, "/scope"},
+      {"scope not a string", "segment", [](json& d) { d["scope"] = 1; }, "/scope"},
+      {"hosts on a segment order", "segment", [](json& d) { d["hosts"] = {"10.20.0.5"}; },
+       "/hosts: only a host order names hosts"},
+      {"hosts on an uplink order", "uplink", [](json& d) { d["hosts"] = {"10.20.0.5"}; },
+       "/hosts: only a host order names hosts"},
+      {"segment on an uplink order", "uplink", [](json& d) { d["segment"] = "lgwan"; },
+       "/segment: an uplink or island order names no segment"},
+      {"segment on an island order", "island", [](json& d) { d["segment"] = "lgwan"; },
+       "/segment: an uplink or island order names no segment"},
+      {"host order without a segment", "host", [](json& d) { d.erase("segment"); },
+       "/segment: is required for this scope"},
+      {"host order without hosts", "host", [](json& d) { d.erase("hosts"); }, "\"hosts\""},
+      {"host order with no host", "host", [](json& d) { d["hosts"] = json::array(); },
+       "/hosts: must be an array of 1 to 256 addresses or prefixes"},
+      {"hosts not an array", "host", [](json& d) { d["hosts"] = "10.20.0.5"; }, "/hosts"},
+      {"host not a string", "host", [](json& d) { d["hosts"][1] = 5; }, "/hosts/1"},
+      {"host malformed", "host", [](json& d) { d["hosts"][2] = "10.20.0.300"; }, "/hosts/2"},
+      {"host with host bits", "host", [](json& d) { d["hosts"][0] = "10.20.0.5/24"; }, "/hosts/0"},
+      {"host too wide (IPv4 /23)", "host", [](json& d) { d["hosts"][1] = "10.20.0.0/23"; },
+       "/hosts/1: wider than /24"},
+      {"host too wide (IPv6 /119)", "host", [](json& d) { d["hosts"][2] = "fd00:20::/119"; },
+       "/hosts/2: wider than /120"},
+      {"duplicate host", "host", [](json& d) { d["hosts"][2] = "10.20.0.5/32"; },
+       "/hosts/2: duplicate host 10.20.0.5"},
+      {"more than 256 hosts", "host", [&](json& d) { d["hosts"] = many; },
+       "/hosts: must be an array of 1 to 256"},
+      {"link_down on a segment order", "segment", [](json& d) { d["link_down"] = true; },
+       "/link_down: only an uplink isolate sets links down"},
+      {"link_down false on a segment order", "segment", [](json& d) { d["link_down"] = false; },
+       "/link_down: only an uplink isolate sets links down"},
+      {"link_down on a host order", "host", [](json& d) { d["link_down"] = true; },
+       "/link_down: only an uplink isolate sets links down"},
+      {"link_down on an island order", "island", [](json& d) { d["link_down"] = true; },
+       "/link_down: only an uplink isolate sets links down"},
+      {"link_down on an uplink restore", "uplink",
+       [](json& d) {
+         d["action"] = "restore";
+         d.erase("ttl_s");
+         d["link_down"] = true;
+       },
+       "/link_down: only an uplink isolate sets links down"},
+      {"link_down not a boolean", "uplink", [](json& d) { d["link_down"] = "yes"; }, "/link_down"},
+  };
+  for (const RungCase& c : cases) {
+    json doc = rungDoc(c.scope);
+    c.edit(doc);
+    auto authz = parseAuthz(doc.dump());
+    ASSERT_FALSE(authz.ok()) << c.name;
+    EXPECT_EQ(authz.error().code, ErrorCode::kParse) << c.name;
+    EXPECT_NE(authz.error().message.find(c.expected), std::string::npos)
+        << c.name << ": " << authz.error().message;
+    EXPECT_EQ(authz.error().message.rfind("authz: ", 0), 0u) << authz.error().message;
+  }
+  // The limits themselves are accepted: 256 hosts, /24 and /120.
+  json limits = rungDoc("host");
+  limits["hosts"] = most;
+  EXPECT_TRUE(parseAuthz(limits.dump()).ok());
+  limits["hosts"] = {"10.20.0.0/24", "fd00:20::/120"};
+  auto widest = parseAuthz(limits.dump());
+  ASSERT_TRUE(widest.ok()) << widest.error().message;
+  EXPECT_EQ(widest->hosts.size(), 2u);
+  // An uplink restore without link_down is fine.
+  json restore = rungDoc("uplink");
+  restore["action"] = "restore";
+  restore.erase("ttl_s");
+  EXPECT_TRUE(parseAuthz(restore.dump()).ok());
+}
+
 TEST(OrdersTest, RefusesDuplicateKeysAndOversizedPayloads) {
   std::string text = kAuthzExample;
   text.insert(1, R"("action":"restore",)");
@@ -237,6 +407,27 @@ TEST(OrdersTest, RejectedAckCarriesAReason) {
   EXPECT_FALSE(ack->command_id.has_value());
   EXPECT_FALSE(ack->applied_at_ms.has_value());
   EXPECT_EQ(parseAck(serializeAck(*ack)).value(), *ack);
+}
+
+TEST(OrdersTest, AckListsIsolationsOfEveryRung) {
+  json doc = json::parse(kAckExample);
+  const std::vector<std::string> labels = {
+      "lgwan:full",   "lgwan/10.20.0.5/32:full", "v6/fd00:20::5/128:full", "lgwan/*:full",
+      "@uplink:full", "@island:internet-only"};
+  doc["state_after"]["isolated"] = labels;
+  auto ack = parseAck(doc.dump());
+  ASSERT_TRUE(ack.ok()) << ack.error().message;
+  EXPECT_EQ(ack->isolated, labels);
+  EXPECT_EQ(parseAck(serializeAck(*ack)).value(), *ack);
+
+  for (const char* bad : {"@uplink", "@building:full", "lgwan/10.20.0.1/16:full", "lgwan/host:full",
+                          "lgwan/:full", "lgwan:full:x", ":full"}) {
+    doc["state_after"]["isolated"] = {"lgwan:full", bad};
+    auto refused = parseAck(doc.dump());
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.error().message.find("/state_after/isolated/1"), std::string::npos)
+        << bad << ": " << refused.error().message;
+  }
 }
 
 TEST(OrdersTest, RefusesBadAck) {

@@ -105,6 +105,53 @@ TEST_F(TrustTest, ParsesExplicitThresholds) {
   EXPECT_EQ(trust->thresholds.isolate_operators, 1);
 }
 
+TEST_F(TrustTest, ScopeApprovalsDefaultToSegmentRulesForHostAndProtectedAbove) {
+  auto trust = parse(base());
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  const TrustThresholds& t = trust->thresholds;
+  EXPECT_EQ(t.host, ScopeApproval::kAsSegment);
+  EXPECT_EQ(t.segment, ScopeApproval::kAsSegment);
+  EXPECT_EQ(t.uplink, ScopeApproval::kProtected);
+  EXPECT_EQ(t.island, ScopeApproval::kProtected);
+  EXPECT_FALSE(t.needsProtectedRule(IsolationScope::kHost, false));
+  EXPECT_TRUE(t.needsProtectedRule(IsolationScope::kHost, true));
+  EXPECT_FALSE(t.needsProtectedRule(IsolationScope::kSegment, false));
+  EXPECT_TRUE(t.needsProtectedRule(IsolationScope::kUplink, false));
+  EXPECT_TRUE(t.needsProtectedRule(IsolationScope::kIsland, false));
+}
+
+TEST_F(TrustTest, ParsesScopeApprovals) {
+  json doc = base();
+  doc["thresholds"] = {{"scopes", {{"host", "isolate_protected"}, {"uplink", "as_segment"}}}};
+  auto trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  const TrustThresholds& t = trust->thresholds;
+  EXPECT_EQ(t.host, ScopeApproval::kProtected);
+  EXPECT_EQ(t.segment, ScopeApproval::kAsSegment);  // absent: the default
+  EXPECT_EQ(t.uplink, ScopeApproval::kAsSegment);
+  EXPECT_EQ(t.island, ScopeApproval::kProtected);  // absent: the default
+  EXPECT_TRUE(t.needsProtectedRule(IsolationScope::kHost, false));
+  EXPECT_FALSE(t.needsProtectedRule(IsolationScope::kUplink, false));
+  // The counts are untouched by scopes.
+  EXPECT_EQ(t.isolate_operators, 1);
+  EXPECT_EQ(t.isolate_protected_operators, 2);
+
+  doc["thresholds"] = {{"scopes", {{"segment", "isolate_protected"}, {"island", "as_segment"}}},
+                       {"isolate_protected", {{"operators", 3}}}};
+  trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_EQ(trust->thresholds.segment, ScopeApproval::kProtected);
+  EXPECT_EQ(trust->thresholds.island, ScopeApproval::kAsSegment);
+  EXPECT_EQ(trust->thresholds.isolate_protected_operators, 3);
+
+  // An empty scopes object keeps every default.
+  doc["thresholds"] = {{"scopes", json::object()}};
+  trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_EQ(trust->thresholds.uplink, ScopeApproval::kProtected);
+  EXPECT_EQ(trust->thresholds.host, ScopeApproval::kAsSegment);
+}
+
 TEST_F(TrustTest, RefusesBadFilesNamingThePointer) {
   struct Case {
     const char* name;
@@ -179,6 +226,36 @@ TEST_F(TrustTest, RefusesBadFilesNamingThePointer) {
          d["thresholds"] = {{"isolate", {{"controller_on_behalf", 1}}}};
        },
        "/thresholds/isolate/controller_on_behalf"},
+      {"scopes not an object",
+       [](json& d) {
+         d["thresholds"] = {{"scopes", {"host"}}};
+       },
+       "/thresholds/scopes: must be an object"},
+      {"unknown scope",
+       [](json& d) {
+         d["thresholds"] = {{"scopes", {{"building", "as_segment"}}}};
+       },
+       "/thresholds/scopes: unknown member \"building\""},
+      {"unknown scope rule",
+       [](json& d) {
+         d["thresholds"] = {{"scopes", {{"uplink", "isolate"}}}};
+       },
+       "/thresholds/scopes/uplink: must be \"as_segment\" or \"isolate_protected\""},
+      {"scope rule as a count",
+       [](json& d) {
+         d["thresholds"] = {{"scopes", {{"island", 2}}}};
+       },
+       "/thresholds/scopes/island"},
+      {"scope rule null",
+       [](json& d) {
+         d["thresholds"] = {{"scopes", {{"host", nullptr}}}};
+       },
+       "/thresholds/scopes/host"},
+      {"scope rule in another case",
+       [](json& d) {
+         d["thresholds"] = {{"scopes", {{"segment", "AS_SEGMENT"}}}};
+       },
+       "/thresholds/scopes/segment"},
   };
   for (const Case& c : cases) {
     json doc = base();
