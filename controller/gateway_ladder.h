@@ -16,8 +16,9 @@
 //    "pending": [{"order_id","action","scope","segment"?}]}
 //                                               orders for this gateway without its ack yet
 //
-// "link_down" is what the newest uplink order this gateway applied said (an isolate's
-// link_down; false after a restore), null when none is among the orders read.
+// "link_down": true once the gateway applied an uplink isolate with link_down, until it applied
+// an uplink restore (an isolate without link_down does not set links up); null when it applied
+// no uplink order among those status reads (a local `shadan-agent isolate --uplink`, say).
 
 #include <map>
 #include <nlohmann/json.hpp>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -203,23 +204,28 @@ void addRungMembers(const std::optional<Authz>& authz, json& out) {
   }
 }
 
-// Per gateway, whether the newest uplink order it applied (among `recent`, newest first) set
-// its links down: an isolate's link_down, false for a restore. Gateways that applied none are
-// absent.
+// Per gateway, whether its uplink links are down as far as its acks say: true once it applied
+// an uplink isolate with link_down, until it applied an uplink restore (another isolate
+// without link_down does not set them up). Gateways that applied no uplink order among
+// `recent` (newest first) are absent.
 Result<std::map<std::string, bool>> uplinkLinkDown(OrdersContext& ctx,
                                                    const std::vector<OrderRecord>& recent) {
   std::map<std::string, bool> out;
+  std::set<std::string> decided;
   for (const auto& order : recent) {
     if (order.scope != IsolationScope::kUplink || order.state != OrderState::kDispatched) continue;
     auto authz = parseAuthz(order.authz_payload);
     if (!authz.ok()) continue;
+    const bool restore = authz->action == OrderAction::kRestore;
     SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx.store.dispatchesForOrder(order.command_id));
     for (const auto& dispatch : dispatches) {
-      if (dispatch.state != DispatchState::kApplied &&
-          dispatch.state != DispatchState::kAlreadyApplied) {
+      if ((dispatch.state != DispatchState::kApplied &&
+           dispatch.state != DispatchState::kAlreadyApplied) ||
+          decided.count(dispatch.agent_id) != 0) {
         continue;
       }
-      out.emplace(dispatch.agent_id, authz->action == OrderAction::kIsolate && authz->link_down);
+      out[dispatch.agent_id] = authz->link_down;
+      if (restore || authz->link_down) decided.insert(dispatch.agent_id);
     }
   }
   return out;
