@@ -37,7 +37,7 @@ std::string targetText(const std::string& scope, const std::string& segment,
   if (scope == "uplink") return link_down ? "uplink (links down)" : "uplink";
   if (scope == "island") return "island";
   if (scope == "host") {
-    return (hosts.size() == 1 ? "host " : "hosts ") + joinedStrings(hosts, ", ") + " of " + segment;
+    return (hosts.size() == 1 ? "host " : "hosts ") + joinedStrings(hosts, ", ") + " in " + segment;
   }
   return segment;
 }

@@ -57,7 +57,7 @@ std::string orderFactsText(const std::vector<GatewayRow>& rows);
 
 // What an order cuts, from an order or accepted answer ({"scope","segment","hosts",
 // "link_down"}): the segment's name for a segment order (or an answer without "scope"),
-// "host 10.20.0.5 of lgwan", "hosts 10.20.0.5, 10.20.0.6 of lgwan", "uplink", "uplink (links
+// "host 10.20.0.5 in lgwan", "hosts 10.20.0.5, 10.20.0.6 in lgwan", "uplink", "uplink (links
 // down)", "island". "-" when the answer names nothing.
 std::string orderTargetText(const nlohmann::json& order);
 // The same for an authz.

@@ -137,23 +137,6 @@ Status resolveGateways(const Policy& policy, const TargetRequest& request, Order
 
 }  // namespace
 
-std::string OrderTarget::describe() const {
-  switch (scope) {
-    case IsolationScope::kSegment:
-      return "segment " + segment;
-    case IsolationScope::kHost: {
-      std::string listed;
-      for (const IpPrefix& host : hosts) listed += (listed.empty() ? "" : ", ") + host.toString();
-      return (hosts.size() == 1 ? "host " : "hosts ") + listed + " of " + segment;
-    }
-    case IsolationScope::kUplink:
-      return link_down ? "uplink (link down)" : "uplink";
-    case IsolationScope::kIsland:
-      return "island";
-  }
-  return segment;
-}
-
 Result<OrderTarget> resolveOrderTarget(const Policy& policy, const TargetRequest& request) {
   SHADAN_RETURN_IF_ERROR(checkMembersOfScope(request));
   OrderTarget target;

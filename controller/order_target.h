@@ -49,10 +49,6 @@ struct OrderTarget {
   // The segment is protected (segment and host); false for uplink and island, whose approval
   // rule comes from the trust file alone (TrustThresholds::needsProtectedRule).
   bool segment_protected = false;
-
-  // "segment lgwan", "hosts 10.20.0.5, 10.20.0.6 of lgwan", "uplink", "island": what the order
-  // cuts, for messages.
-  std::string describe() const;
 };
 
 Result<OrderTarget> resolveOrderTarget(const Policy& policy, const TargetRequest& request);

@@ -822,7 +822,7 @@ TEST_F(ControllerCmdTest, LadderAnswersNameTheRungAsTheControllerResolvedIt) {
   fake_.answer(200, deliveryAnswer({{"core-gw", kApplied}}, "applied"));
   EXPECT_EQ(run({"isolate", "--host", "10.20.0.5", "--reason", "EDR"}), kExitOk) << err_.str();
   EXPECT_TRUE(
-      outSays("isolate of host 10.20.0.5 of lgwan: order o-1 accepted; applied on every "
+      outSays("isolate of host 10.20.0.5 in lgwan: order o-1 accepted; applied on every "
               "gateway (core-gw)"))
       << out_.str();
 
@@ -897,7 +897,7 @@ TEST_F(ControllerCmdTest, StatusShowsTheLadderOfEachGateway) {
   EXPECT_TRUE(outSays("edge-gw  office:full  kiosk (more than the ack lists)")) << out_.str();
   EXPECT_TRUE(outSays("ISLAND")) << out_.str();
   EXPECT_TRUE(outSays("o-2  isolate uplink (links down)  applied")) << out_.str();
-  EXPECT_TRUE(outSays("o-1  isolate host 10.20.0.5 of lgwan  applied")) << out_.str();
+  EXPECT_TRUE(outSays("o-1  isolate host 10.20.0.5 in lgwan  applied")) << out_.str();
 
   fake_.answer(200, status);
   EXPECT_EQ(run({"status", "--json"}), kExitOk);
@@ -906,7 +906,7 @@ TEST_F(ControllerCmdTest, StatusShowsTheLadderOfEachGateway) {
 
   fake_.answer(200, status["orders"][1]);
   EXPECT_EQ(run({"status", "--order", "o-1"}), kExitOk);
-  EXPECT_TRUE(outSays("order o-1  action isolate  segment lgwan  scope host 10.20.0.5 of lgwan"))
+  EXPECT_TRUE(outSays("order o-1  action isolate  segment lgwan  scope host 10.20.0.5 in lgwan"))
       << out_.str();
 }
 
@@ -1003,7 +1003,7 @@ TEST_F(ApproveTest, ShowsTheRungOfAnUplinkOrHostOrderBeforeSigning) {
   payload_ = serializeAuthz(authz_);
   fake_.answer(200, approvalsAnswer());
   EXPECT_EQ(run({"approvals"}), kExitOk);
-  EXPECT_TRUE(outSays("isolate  hosts 10.20.0.5, 10.20.0.6 of lgwan:full")) << out_.str();
+  EXPECT_TRUE(outSays("isolate  hosts 10.20.0.5, 10.20.0.6 in lgwan:full")) << out_.str();
 }
 
 TEST_F(ApproveTest, PromptsOnATerminalAndSignsNothingWithoutYes) {

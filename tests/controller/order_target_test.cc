@@ -33,7 +33,6 @@ TEST_F(OrderTargetTest, SegmentGoesToEveryBorderingGateway) {
   ASSERT_TRUE(target.ok()) << target.error().message;
   EXPECT_EQ(target->gateways, (Strings{"core-gw", "edge-gw"}));
   EXPECT_FALSE(target->segment_protected);
-  EXPECT_EQ(target->describe(), "segment lgwan");
 
   auto mgmt = resolveOrderTarget(policy_, request(IsolationScope::kSegment, "mgmt"));
   ASSERT_TRUE(mgmt.ok());
@@ -49,7 +48,6 @@ TEST_F(OrderTargetTest, HostSegmentIsFoundFromThePolicy) {
   ASSERT_EQ(target->hosts.size(), 3u);
   EXPECT_EQ(target->hosts[1].toString(), "10.20.0.16/28");
   EXPECT_EQ(target->gateways, (Strings{"core-gw", "edge-gw"}));
-  EXPECT_EQ(target->describe(), "hosts 10.20.0.5, 10.20.0.16/28, fd00:20::7 of lgwan");
 
   // A segment named with the hosts must be theirs.
   auto named =
@@ -84,7 +82,6 @@ TEST_F(OrderTargetTest, IslandGoesToEveryGatewayOrTheNamedOnes) {
       resolveOrderTarget(policy_, request(IsolationScope::kIsland, "", {}, {"lab-gw", "core-gw"}));
   ASSERT_TRUE(named.ok());
   EXPECT_EQ(named->gateways, (Strings{"lab-gw", "core-gw"}));  // as given
-  EXPECT_EQ(named->describe(), "island");
 }
 
 TEST_F(OrderTargetTest, LinkDownNeedsTheGatewaysPolicyToAllowIt) {
@@ -100,7 +97,6 @@ TEST_F(OrderTargetTest, LinkDownNeedsTheGatewaysPolicyToAllowIt) {
       resolveOrderTarget(policy_, request(IsolationScope::kUplink, "", {}, {"core-gw"}, true));
   ASSERT_TRUE(allowed.ok()) << allowed.error().message;
   EXPECT_TRUE(allowed->link_down);
-  EXPECT_EQ(allowed->describe(), "uplink (link down)");
   // The default targets include edge-gw, whose policy allows none.
   auto all = resolveOrderTarget(policy_, request(IsolationScope::kUplink, "", {}, {}, true));
   ASSERT_FALSE(all.ok());
