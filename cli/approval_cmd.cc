@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/gateway_table.h"
 #include "cli/shadanctl.h"
 #include "common/duration.h"
 #include "common/ed25519.h"
@@ -93,9 +94,9 @@ int runApprovalsCommand(const CommandOptions& options, ControllerContext& ctx) {
       continue;
     }
     const Authz& authz = pending->authz;
-    table.push_back({id, orderActionName(authz.action), authz.segment + ":" + authz.profile,
-                     authz.requested_by, signed_count, formatRfc3339(authz.expires_at_ms),
-                     authz.reason});
+    table.push_back({id, orderActionName(authz.action),
+                     authzTargetText(authz) + ":" + authz.profile, authz.requested_by, signed_count,
+                     formatRfc3339(authz.expires_at_ms), authz.reason});
   }
   printTable(ctx.out(), table);
   return kExitOk;
@@ -139,8 +140,9 @@ int runApproveCommand(const CommandOptions& options, ControllerContext& ctx) {
   show << "approval " << approval_id << "\n"
        << "  action        " << orderActionName(authz.action) << (authz.drill ? " (drill)" : "")
        << "\n"
-       << "  segment       " << authz.segment << " (profile " << authz.profile << ", gen "
-       << authz.segment_gen << ")\n"
+       << (authz.scope == IsolationScope::kSegment ? "  segment       " : "  cuts          ")
+       << authzTargetText(authz) << " (profile " << authz.profile << ", gen " << authz.segment_gen
+       << ")\n"
        << "  targets       ";
   for (size_t i = 0; i < authz.targets.size(); ++i) {
     show << (i ? ", " : "") << authz.targets[i];
@@ -162,7 +164,7 @@ int runApproveCommand(const CommandOptions& options, ControllerContext& ctx) {
     return kExitFailure;
   }
   if (!yes) {
-    ctx.err() << "Sign this " << orderActionName(authz.action) << " of " << authz.segment
+    ctx.err() << "Sign this " << orderActionName(authz.action) << " of " << authzTargetText(authz)
               << "? [y/N] " << std::flush;
     std::string answer;
     if (ctx.env().in == nullptr || !std::getline(*ctx.env().in, answer) ||

@@ -23,22 +23,35 @@ namespace {
 // Each command's own lines of the usage; `shadanctl COMMAND --help` prints its lines and the
 // connection options, `controllerCommandsUsage()` all of them.
 constexpr const char* kIsolateUsage =
-    R"(  shadanctl isolate SEGMENT [--profile P] --reason TEXT [--ticket T] [--ttl DURATION] [--drill]
-                            [--wait SECONDS] [--json]
-      Ask the controller to isolate SEGMENT (profile "full" unless --profile). --reason is
-      required (at most 512 characters) and audited. --ticket: 1-128 characters. --ttl: a timed
-      cut that lifts itself (e.g. 30m). --drill: marked as a drill. --wait: poll the order
-      until every gateway answered (applied, failed, rejected) or SECONDS pass (1-3600), then
-      print a per-gateway table.
+    R"(  shadanctl isolate (SEGMENT | --host ADDR[,ADDR...] | --uplink [--link-down] | --island)
+                    [--gateways GW[,GW...]] [--profile P] --reason TEXT [--ticket T]
+                    [--ttl DURATION] [--drill] [--wait SECONDS] [--json]
+      Ask the controller to cut one rung of the escalation ladder, exactly one of:
+        SEGMENT   the whole segment
+        --host    up to 256 addresses or prefixes (at most /24 IPv4, /120 IPv6) of one segment;
+                  the controller finds the segment from its policy
+        --uplink  everything crossing the gateways' interfaces of the default segment, except
+                  management; --link-down also sets those links down where the policy allows
+        --island  every segment cut from every other and from the default segment
+      --gateways: only these gateways (--uplink, --island; default every gateway with an uplink,
+      every gateway); SEGMENT and --host go to every gateway bordering the segment. Uplink and
+      island wait for isolate_protected approvals unless the trust file says otherwise.
+      Profile "full" unless --profile. --reason is required (at most 512 characters) and
+      audited. --ticket: 1-128 characters. --ttl: a timed cut that lifts itself (e.g. 30m).
+      --drill: marked as a drill. --wait: poll the order until every gateway answered
+      (applied, failed, rejected) or SECONDS pass (1-3600), then print a per-gateway table.
 )";
 
 constexpr const char* kRestoreUsage =
-    R"(  shadanctl restore SEGMENT [--profile P] --reason TEXT [--ticket T] [--json]
-      Ask to lift an isolation; needs approvals by two distinct operators (shadanctl approve).
+    R"(  shadanctl restore (SEGMENT | --host ADDR[,ADDR...] | --uplink | --island)
+                    [--gateways GW[,GW...]] [--profile P] --reason TEXT [--ticket T] [--json]
+      Ask to lift one rung (as for isolate: --host lifts the named hosts only, and nothing else
+      that is cut); needs approvals by two distinct operators (shadanctl approve).
 )";
 
 constexpr const char* kStatusUsage = R"(  shadanctl status [--order ID] [--json]
-      Segments, gateways and recent orders; or one order's per-gateway state.
+      Segments, gateways (with the ladder: which rungs each gateway's last ack says hold) and
+      recent orders; or one order's per-gateway state.
 )";
 
 constexpr const char* kApprovalsUsage = R"(  shadanctl approvals [--json]
@@ -89,19 +102,19 @@ const std::vector<ControllerSubcommand>& subcommands() {
   static const std::vector<ControllerSubcommand> kSubcommands = {
       {"isolate",
        kIsolateUsage,
-       {"--profile", "--reason", "--ticket", "--ttl", "--wait"},
-       {"--drill"},
+       {"--host", "--gateways", "--profile", "--reason", "--ticket", "--ttl", "--wait"},
+       {"--uplink", "--island", "--link-down", "--drill"},
        1,
-       "a SEGMENT",
+       nullptr,  // a SEGMENT or a scope option: runIsolateCommand checks
        [](const CommandOptions& options, ControllerContext& ctx) {
          return runIsolateCommand("isolate", options, ctx);
        }},
       {"restore",
        kRestoreUsage,
-       {"--profile", "--reason", "--ticket"},
-       {},
+       {"--host", "--gateways", "--profile", "--reason", "--ticket"},
+       {"--uplink", "--island"},
        1,
-       "a SEGMENT",
+       nullptr,
        [](const CommandOptions& options, ControllerContext& ctx) {
          return runIsolateCommand("restore", options, ctx);
        }},

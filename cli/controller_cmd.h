@@ -2,9 +2,11 @@
 
 // The operator's commands against the controller's HTTPS API (issue3 contract):
 //
-//   shadanctl isolate SEGMENT [--profile P] --reason TEXT [--ticket T] [--ttl DURATION] [--drill]
-//                             [--wait SECONDS] [--json]
-//   shadanctl restore SEGMENT [--profile P] --reason TEXT [--ticket T] [--json]
+//   shadanctl isolate (SEGMENT | --host ADDR[,ADDR...] | --uplink [--link-down] | --island)
+//                     [--gateways GW[,GW...]] [--profile P] --reason TEXT [--ticket T]
+//                     [--ttl DURATION] [--drill] [--wait SECONDS] [--json]
+//   shadanctl restore (SEGMENT | --host ADDR[,ADDR...] | --uplink | --island)
+//                     [--gateways GW[,GW...]] [--profile P] --reason TEXT [--ticket T] [--json]
 //   shadanctl status [--order ID] [--json]
 //   shadanctl approvals [--json]
 //   shadanctl approve APPROVAL_ID --key FILE [--yes] [--json]

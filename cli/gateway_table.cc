@@ -13,6 +13,35 @@ namespace {
 
 using Json = nlohmann::json;
 
+// Hosts shown per segment in the ladder table before "(+N more)".
+constexpr size_t kHostsShown = 3;
+
+std::string joinedStrings(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+// The strings of a JSON array; anything else is skipped.
+std::vector<std::string> stringsOf(const Json& array) {
+  std::vector<std::string> out;
+  if (!array.is_array()) return out;
+  for (const Json& item : array) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+std::string targetText(const std::string& scope, const std::string& segment,
+                       const std::vector<std::string>& hosts, bool link_down) {
+  if (scope == "uplink") return link_down ? "uplink (links down)" : "uplink";
+  if (scope == "island") return "island";
+  if (scope == "host") {
+    return (hosts.size() == 1 ? "host " : "hosts ") + joinedStrings(hosts, ", ") + " in " + segment;
+  }
+  return segment;
+}
+
 // The ack of a gateway as the controller reports it: a DSSE ack envelope (decoded and parsed
 // for display only; the controller verified it), or plain fields.
 void fillFromAck(const Json& ack, GatewayRow& row) {
@@ -177,6 +206,96 @@ std::string orderFactsText(const std::vector<GatewayRow>& rows) {
     }
   }
   return out;
+}
+
+std::string orderTargetText(const Json& order) {
+  if (!order.is_object()) return "-";
+  const std::string scope = jsonText(order, "scope");
+  const bool link_down = order.contains("link_down") && order["link_down"].is_boolean() &&
+                         order["link_down"].get<bool>();
+  return targetText(
+      scope, jsonText(order, "segment"),
+      order.contains("hosts") ? stringsOf(order["hosts"]) : std::vector<std::string>{}, link_down);
+}
+
+std::string authzTargetText(const Authz& authz) {
+  std::vector<std::string> hosts;
+  for (const IpPrefix& host : authz.hosts) hosts.push_back(host.toString());
+  return targetText(isolationScopeName(authz.scope), authz.segment, hosts, authz.link_down);
+}
+
+bool hasLadder(const Json& gateways) {
+  if (!gateways.is_object()) return false;
+  for (const auto& [id, gateway] : gateways.items()) {
+    if (gateway.is_object() && gateway.contains("ladder") && gateway["ladder"].is_object()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void printLadderTable(std::ostream& out, const Json& gateways) {
+  std::vector<std::vector<std::string>> table = {
+      {"GATEWAY", "SEGMENTS", "HOSTS", "UPLINK", "ISLAND", "NOT_ACKED"}};
+  for (const auto& [id, gateway] : gateways.items()) {
+    if (!gateway.is_object() || !gateway.contains("ladder") || !gateway["ladder"].is_object()) {
+      continue;
+    }
+    const Json& ladder = gateway["ladder"];
+    std::vector<std::string> segments;
+    if (ladder.contains("segments") && ladder["segments"].is_object()) {
+      for (const auto& [segment, profiles] : ladder["segments"].items()) {
+        for (const std::string& profile : stringsOf(profiles)) {
+          segments.push_back(segment + ":" + profile);
+        }
+      }
+    }
+    const std::vector<std::string> unlisted = ladder.contains("hosts_unlisted")
+                                                  ? stringsOf(ladder["hosts_unlisted"])
+                                                  : std::vector<std::string>{};
+    std::vector<std::string> hosts;
+    if (ladder.contains("hosts") && ladder["hosts"].is_object()) {
+      for (const auto& [segment, listed] : ladder["hosts"].items()) {
+        std::vector<std::string> shown = stringsOf(listed);
+        std::string cell = segment;
+        if (!shown.empty()) {
+          const size_t more = shown.size() > kHostsShown ? shown.size() - kHostsShown : 0;
+          shown.resize(std::min(shown.size(), kHostsShown));
+          cell += " " + joinedStrings(shown, ",");
+          if (more > 0) cell += " (+" + std::to_string(more) + " more)";
+        }
+        if (std::find(unlisted.begin(), unlisted.end(), segment) != unlisted.end()) {
+          cell += " (more than the ack lists)";
+        }
+        hosts.push_back(std::move(cell));
+      }
+    }
+    std::string uplink = "-";
+    if (ladder.contains("uplink") && ladder["uplink"].is_object()) {
+      const Json& cut = ladder["uplink"];
+      uplink =
+          cut.contains("link_down") && cut["link_down"].is_boolean() && cut["link_down"].get<bool>()
+              ? "CUT, LINKS DOWN"
+              : "CUT";
+    }
+    const bool island = ladder.contains("island") && ladder["island"].is_object();
+    std::vector<std::string> pending;
+    if (ladder.contains("pending") && ladder["pending"].is_array()) {
+      for (const Json& order : ladder["pending"]) {
+        const std::string scope = jsonText(order, "scope");
+        std::string text = jsonText(order, "action") + " " + scope;
+        if (std::string segment = jsonText(order, "segment"); segment != "-") {
+          text += " " + segment;
+        }
+        pending.push_back(std::move(text));
+      }
+    }
+    table.push_back({id, segments.empty() ? "-" : joinedStrings(segments, ","),
+                     hosts.empty() ? "-" : joinedStrings(hosts, "; "), uplink,
+                     island ? "ISLAND" : "-",
+                     pending.empty() ? "-" : joinedStrings(pending, ", ")});
+  }
+  printTable(out, table);
 }
 
 }  // namespace shadan

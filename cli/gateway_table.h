@@ -3,7 +3,8 @@
 // The per-gateway state of an order as the controller reports it, and the table operators read
 // it in: `shadanctl status --order ID` and `shadanctl isolate --wait` print the same table, and
 // `shadanctl isolate` and `status` name the gateways that have not applied an order the same
-// way ("edge-gw queued (gateway offline)").
+// way ("edge-gw queued (gateway offline)"). Also what an order cuts, in words, and the
+// escalation ladder of each gateway (`shadanctl status`).
 
 #include <cstdint>
 #include <iosfwd>
@@ -11,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "common/orders.h"
 
 namespace shadan {
 
@@ -51,5 +54,20 @@ std::string describeGateways(const std::vector<GatewayRow>& rows, bool (*pick)(c
 // What is true of an order, from its rows, in one line: "applied on every gateway (a, b)", or
 // "applied on: a; not yet applied: b queued (gateway offline); failed on: c rejected (...)".
 std::string orderFactsText(const std::vector<GatewayRow>& rows);
+
+// What an order cuts, from an order or accepted answer ({"scope","segment","hosts",
+// "link_down"}): the segment's name for a segment order (or an answer without "scope"),
+// "host 10.20.0.5 in lgwan", "hosts 10.20.0.5, 10.20.0.6 in lgwan", "uplink", "uplink (links
+// down)", "island". "-" when the answer names nothing.
+std::string orderTargetText(const nlohmann::json& order);
+// The same for an authz.
+std::string authzTargetText(const Authz& authz);
+
+// Whether any gateway of a status answer's "gateways" object reports a "ladder".
+bool hasLadder(const nlohmann::json& gateways);
+// GATEWAY SEGMENTS HOSTS UPLINK ISLAND NOT_ACKED: per gateway, the rungs its last ack says hold
+// ("lgwan:full"; "lgwan 10.20.0.5,10.20.0.6 (+3 more)"; "CUT" / "CUT, LINKS DOWN"; "ISLAND")
+// and the orders it has not acked ("isolate host lgwan").
+void printLadderTable(std::ostream& out, const nlohmann::json& gateways);
 
 }  // namespace shadan

@@ -9,6 +9,8 @@
 #include "cli/gateway_table.h"
 #include "cli/shadanctl.h"
 #include "common/duration.h"
+#include "common/ip_prefix.h"
+#include "common/isolation_scope.h"
 #include "common/strict_json.h"
 
 namespace shadan {
@@ -17,6 +19,139 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr uint64_t kMaxWaitSeconds = 3600;
+
+// The rung the options name: the request members that say so, and the words messages use.
+struct ScopeChoice {
+  Json members;
+  std::string what;  // "lgwan", "host 10.20.0.5", "hosts 10.20.0.5, 10.20.0.6", "uplink", "island"
+};
+
+Error usageError(const std::string& message) {
+  return makeError(ErrorCode::kInvalidArgument, message);
+}
+
+// "a,b" -> {"a", "b"}; an empty item (",", "a,,b", "") is refused.
+Result<std::vector<std::string>> commaList(const std::string& option, const std::string& value) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = value.find(',', start);
+    const std::string item =
+        value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (item.empty()) {
+      return usageError(option + ": empty item in " + quoteForMessage(value));
+    }
+    items.push_back(item);
+    if (comma == std::string::npos) return items;
+    start = comma + 1;
+  }
+}
+
+// --host ADDR[,ADDR...]: each an address or prefix no wider than a host quarantine takes, each
+// once, at most kMaxHostsPerOrder; sent in canonical form. Which segment they lie in (and
+// whether in one) is the controller's check, against its policy.
+Result<Json> hostsFromOption(const std::string& value) {
+  SHADAN_ASSIGN_OR_RETURN(auto items, commaList("--host", value));
+  if (items.size() > kMaxHostsPerOrder) {
+    return usageError("--host: at most " + std::to_string(kMaxHostsPerOrder) +
+                      " addresses per order, not " + std::to_string(items.size()));
+  }
+  std::vector<IpPrefix> seen;
+  Json hosts = Json::array();
+  for (const std::string& item : items) {
+    auto host = IpPrefix::parse(item);
+    if (!host.ok()) {
+      return usageError("--host: " + quoteForMessage(item) +
+                        " is not an address or prefix: " + host.error().message);
+    }
+    const int widest =
+        host->family() == IpFamily::kV4 ? kMinHostPrefixLengthV4 : kMinHostPrefixLengthV6;
+    if (host->length() < widest) {
+      return usageError("--host: " + host->toString() + " is wider than /" +
+                        std::to_string(widest) + " (isolate the segment instead)");
+    }
+    if (std::find(seen.begin(), seen.end(), *host) != seen.end()) {
+      return usageError("--host: " + host->toString() + " given twice");
+    }
+    seen.push_back(*host);
+    hosts.push_back(host->toString());
+  }
+  return hosts;
+}
+
+Result<Json> gatewaysFromOption(const std::string& value) {
+  SHADAN_ASSIGN_OR_RETURN(auto items, commaList("--gateways", value));
+  Json gateways = Json::array();
+  for (const std::string& item : items) {
+    if (!isSafePathSegment(item)) {
+      return usageError("--gateways: invalid gateway name " + quoteForMessage(item));
+    }
+    if (std::find(gateways.begin(), gateways.end(), Json(item)) != gateways.end()) {
+      return usageError("--gateways: " + item + " given twice");
+    }
+    gateways.push_back(item);
+  }
+  return gateways;
+}
+
+// Exactly one of SEGMENT, --host, --uplink, --island; --link-down only with an uplink isolate
+// (restore does not take it at all), --gateways only with --uplink or --island.
+Result<ScopeChoice> scopeFromOptions(const std::string& action, const CommandOptions& options) {
+  std::vector<std::string> given;
+  if (!options.positionals.empty()) given.push_back(quoteForMessage(options.positionals[0]));
+  for (const char* option : {"--host", "--uplink", "--island"}) {
+    if (options.has(option)) given.push_back(option);
+  }
+  if (given.empty()) {
+    return usageError("'" + action +
+                      "' needs a SEGMENT, --host ADDR[,ADDR...], --uplink or --island");
+  }
+  if (given.size() > 1) {
+    std::string list;
+    for (const std::string& g : given) list += (list.empty() ? "" : " and ") + g;
+    return usageError("'" + action +
+                      "' takes exactly one of SEGMENT, --host, --uplink and --island, not " + list);
+  }
+  const bool uplink = options.has("--uplink");
+  const bool island = options.has("--island");
+  if (options.has("--link-down") && !uplink) {
+    return usageError("--link-down goes with --uplink only (it sets the uplink's links down)");
+  }
+  if (options.has("--gateways") && !uplink && !island) {
+    return usageError(
+        "--gateways goes with --uplink or --island only (a SEGMENT or --host order goes to every "
+        "gateway bordering the segment)");
+  }
+  ScopeChoice choice;
+  if (!options.positionals.empty()) {
+    const std::string& segment = options.positionals[0];
+    if (!isSafePathSegment(segment)) {
+      return usageError("invalid segment name " + quoteForMessage(segment));
+    }
+    choice.members = {{"segment", segment}};
+    choice.what = segment;
+    return choice;
+  }
+  if (auto host = options.value("--host")) {
+    SHADAN_ASSIGN_OR_RETURN(auto hosts, hostsFromOption(*host));
+    std::string listed;
+    for (const Json& h : hosts) listed += (listed.empty() ? "" : ", ") + h.get<std::string>();
+    choice.what = (hosts.size() == 1 ? "host " : "hosts ") + listed;
+    choice.members = {{"scope", "host"}, {"hosts", std::move(hosts)}};
+    return choice;
+  }
+  choice.what = uplink ? "uplink" : "island";
+  choice.members = {{"scope", choice.what}};
+  if (auto gateways = options.value("--gateways")) {
+    SHADAN_ASSIGN_OR_RETURN(auto listed, gatewaysFromOption(*gateways));
+    choice.members["gateways"] = std::move(listed);
+  }
+  if (options.has("--link-down")) {
+    choice.members["link_down"] = true;
+    choice.what = "uplink (links down)";
+  }
+  return choice;
+}
 
 // Polls the order until every gateway answered or `wait_seconds` passed, then prints the
 // per-gateway table. Exit 0 only when every gateway applied it.
@@ -81,8 +216,8 @@ int waitForOrder(ControllerContext& ctx, ApiTransport& api, const std::string& o
 // Without --wait: one read of the order, so the answer says what is true right after the
 // controller accepted it (a gateway that is offline has nothing yet), never just "dispatched".
 void reportAccepted(ControllerContext& ctx, ApiTransport& api, const std::string& action,
-                    const std::string& segment, const std::string& order_id, const Json& answer) {
-  ctx.out() << action << " of " << segment << ": order " << order_id << " accepted; ";
+                    const std::string& what, const std::string& order_id, const Json& answer) {
+  ctx.out() << action << " of " << what << ": order " << order_id << " accepted; ";
   auto response = api.request("GET", "/v1/orders/" + order_id, std::nullopt);
   std::vector<GatewayRow> rows;
   if (response.ok() && response->ok()) rows = gatewayRows(response->body);
@@ -119,14 +254,13 @@ void reportAccepted(ControllerContext& ctx, ApiTransport& api, const std::string
 
 int runIsolateCommand(const std::string& action, const CommandOptions& options,
                       ControllerContext& ctx) {
-  const std::string& segment = options.positionals[0];
-  if (!isSafePathSegment(segment)) {
-    return ctx.usage("invalid segment name " + quoteForMessage(segment));
-  }
+  auto scope = scopeFromOptions(action, options);
+  if (!scope.ok()) return ctx.usage(scope.error().message);
   auto reason = options.value("--reason");
   if (!reason) return ctx.usage("'" + action + "' needs --reason TEXT (it is audited)");
   if (Status valid = validateReason(*reason); !valid.ok()) return ctx.usage(valid.error().message);
-  Json body = {{"segment", segment}, {"reason", *reason}};
+  Json body = scope->members;
+  body["reason"] = *reason;
   if (auto profile = options.value("--profile")) {
     if (!isSafePathSegment(*profile)) {
       return ctx.usage("invalid profile name " + quoteForMessage(*profile));
@@ -157,16 +291,21 @@ int runIsolateCommand(const std::string& action, const CommandOptions& options,
   if (!api.ok()) return ctx.usage(api.error().message);
   auto response = (*api)->request("POST", "/v1/" + action, body);
   if (!response.ok()) return ctx.transportFailure(response.error());
-  if (!response->ok()) return ctx.refused(*response, "the " + action + " of " + segment);
+  if (!response->ok()) return ctx.refused(*response, "the " + action + " of " + scope->what);
 
   const Json& answer = response->body;
+  // Hosts as the controller resolved them: with the segment they lie in ("host 10.20.0.5 of
+  // lgwan").
+  const std::string what = jsonText(answer, "scope") == "host" && jsonText(answer, "segment") != "-"
+                               ? orderTargetText(answer)
+                               : scope->what;
   const std::string order_id = jsonText(answer, "order_id");
   const std::string state = jsonText(answer, "state");
   if (state == "awaiting_approval") {
     if (ctx.json()) {
       ctx.out() << answer.dump() << "\n";
     } else {
-      ctx.out() << action << " of " << segment << " is awaiting approval: order " << order_id
+      ctx.out() << action << " of " << what << " is awaiting approval: order " << order_id
                 << ", approval " << jsonText(answer, "approval_id");
       if (answer.contains("needed")) {
         ctx.out() << " (" << jsonText(answer, "have") << " of " << jsonText(answer, "needed")
@@ -185,9 +324,9 @@ int runIsolateCommand(const std::string& action, const CommandOptions& options,
     if (ctx.json()) {
       ctx.out() << answer.dump() << "\n";
     } else if (isSafePathSegment(order_id)) {
-      reportAccepted(ctx, **api, action, segment, order_id, answer);
+      reportAccepted(ctx, **api, action, what, order_id, answer);
     } else {
-      ctx.out() << action << " of " << segment << ": accepted (" << state
+      ctx.out() << action << " of " << what << ": accepted (" << state
                 << "), but the answer names no usable order_id\n";
     }
     return kExitOk;

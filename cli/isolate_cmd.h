@@ -1,7 +1,8 @@
 #pragma once
 
-// `shadanctl isolate|restore SEGMENT ...`: ask the controller for an order, and with --wait
-// follow it until every gateway answered (see controllerCommandUsage("isolate")).
+// `shadanctl isolate|restore (SEGMENT | --host ... | --uplink | --island) ...`: ask the
+// controller for an order on one rung of the escalation ladder, and with --wait follow it until
+// every gateway answered (see controllerCommandUsage("isolate")).
 
 #include <string>
 
@@ -10,7 +11,10 @@
 
 namespace shadan {
 
-// `action` is "isolate" or "restore"; options.positionals[0] is the SEGMENT.
+// `action` is "isolate" or "restore"; options.positionals[0], when given, is the SEGMENT.
+// Exactly one of SEGMENT, --host, --uplink, --island names the rung; --link-down (isolate only)
+// goes with --uplink, --gateways with --uplink or --island. Addresses are checked for shape and
+// width here; which segment they lie in is the controller's check.
 // Exit codes: 0 accepted (with --wait: applied everywhere), 1 refused or not applied everywhere,
 // 2 usage, 3 unreachable, 4 awaiting approval.
 int runIsolateCommand(const std::string& action, const CommandOptions& options,

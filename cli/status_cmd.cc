@@ -99,6 +99,10 @@ int runStatusCommand(const CommandOptions& options, ControllerContext& ctx) {
       if (std::string value = jsonText(body, key); value != "-")
         ctx.out() << "  " << key << " " << value;
     }
+    // The rung, for anything but a segment order (whose line stays as it always was).
+    if (std::string scope = jsonText(body, "scope"); scope != "-" && scope != "segment") {
+      ctx.out() << "  scope " << orderTargetText(body);
+    }
     // The outcome over its gateways; the bare order state ("dispatched") says nothing of them.
     if (std::string outcome = jsonText(body, "outcome"); outcome != "-") {
       ctx.out() << "  outcome " << outcome;
@@ -133,12 +137,17 @@ int runStatusCommand(const CommandOptions& options, ControllerContext& ctx) {
                        jsonText(gateway, "unacked"), ackedIsolations(gateway)});
     }
     printTable(ctx.out(), table);
+    if (hasLadder(body["gateways"])) {
+      ctx.out() << "\nladder (what each gateway's last ack says is cut; NOT_ACKED: orders it has "
+                   "not acked):\n";
+      printLadderTable(ctx.out(), body["gateways"]);
+    }
   }
   if (body.contains("orders") && body["orders"].is_array() && !body["orders"].empty()) {
     ctx.out() << "\nrecent orders:\n";
     for (const Json& order : body["orders"]) {
       ctx.out() << "  " << firstJsonText(order, {"order_id", "id", "command_id"}) << "  "
-                << jsonText(order, "action") << " " << jsonText(order, "segment") << "  "
+                << jsonText(order, "action") << " " << orderTargetText(order) << "  "
                 << firstJsonText(order, {"outcome", "state"});
       for (const GatewayRow& row : gatewayRows(order)) {
         ctx.out() << "  " << row.gateway << "=" << row.state;

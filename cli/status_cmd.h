@@ -1,7 +1,8 @@
 #pragma once
 
-// `shadanctl status [--order ID]`: segments, gateways and recent orders at the controller, or
-// one order's per-gateway state.
+// `shadanctl status [--order ID]`: segments, gateways (and, from a controller that reports it,
+// each gateway's escalation ladder) and recent orders at the controller, or one order's
+// per-gateway state.
 
 #include "cli/controller_context.h"
 #include "cli/options.h"

@@ -122,6 +122,45 @@ bool validPathId(const std::string& id) {
   return true;
 }
 
+// The rung members of an isolate or restore body, shape only (controller/order_target.h checks
+// them against the policy). `segment` stays required for a segment order, as it always was.
+struct BodyTarget {
+  IsolationScope scope = IsolationScope::kSegment;
+  std::string segment;
+  std::vector<std::string> hosts;
+  std::vector<std::string> gateways;
+};
+
+Result<BodyTarget> readTarget(const StrictObjectReader& body) {
+  BodyTarget target;
+  SHADAN_ASSIGN_OR_RETURN(auto scope, body.optionalString("scope", kNonEmptyString));
+  if (scope) {
+    const std::optional<IsolationScope> parsed = parseIsolationScope(*scope);
+    if (!parsed) {
+      return body.error("scope", "must be \"segment\", \"host\", \"uplink\" or \"island\"");
+    }
+    target.scope = *parsed;
+  }
+  if (target.scope == IsolationScope::kSegment) {
+    SHADAN_ASSIGN_OR_RETURN(auto segment, body.string("segment", kNonEmptyString));
+    target.segment = std::move(segment);
+  } else {
+    SHADAN_ASSIGN_OR_RETURN(auto segment, body.optionalString("segment", kNonEmptyString));
+    if (segment) target.segment = std::move(*segment);
+  }
+  SHADAN_ASSIGN_OR_RETURN(auto hosts, body.optionalStrings("hosts"));
+  if (hosts) {
+    if (hosts->empty()) return body.error("hosts", "must not be empty");
+    target.hosts = std::move(*hosts);
+  }
+  SHADAN_ASSIGN_OR_RETURN(auto gateways, body.optionalStrings("gateways"));
+  if (gateways) {
+    if (gateways->empty()) return body.error("gateways", "must not be empty (omit it for all)");
+    target.gateways = std::move(*gateways);
+  }
+  return target;
+}
+
 bool allowed(const Caller& caller, std::initializer_list<ApiRole> roles) {
   for (ApiRole role : roles) {
     if (caller.role == role) return true;
@@ -188,17 +227,23 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
 
   if (parts.size() == 3 && resource == "isolate" && post) {
     if (!allowed(*caller, {kOperator, kDetector})) return forbid();
-    SHADAN_API_TRY(
-        doc, parseBody(request.body, {"segment", "profile", "reason", "ticket", "ttl_s", "drill"}));
+    SHADAN_API_TRY(doc,
+                   parseBody(request.body, {"scope", "segment", "hosts", "gateways", "link_down",
+                                            "profile", "reason", "ticket", "ttl_s", "drill"}));
     const StrictObjectReader body = bodyReader(*doc);
     IsolateRequest isolate;
-    SHADAN_API_TRY(segment, body.string("segment", kNonEmptyString));
+    SHADAN_API_TRY(target, readTarget(body));
     SHADAN_API_TRY(profile, body.optionalString("profile", kNonEmptyString));
     SHADAN_API_TRY(reason, body.string("reason", kNonEmptyString));
     SHADAN_API_TRY(ticket, body.optionalString("ticket", kNonEmptyString));
     SHADAN_API_TRY(ttl, body.optionalInteger("ttl_s"));
     SHADAN_API_TRY(drill, body.optionalBoolean("drill"));
-    isolate.segment = *segment;
+    SHADAN_API_TRY(link_down, body.optionalBoolean("link_down"));
+    isolate.scope = target->scope;
+    isolate.segment = target->segment;
+    isolate.hosts = target->hosts;
+    isolate.gateways = target->gateways;
+    isolate.link_down = link_down->value_or(false);
     if (*profile) isolate.profile = **profile;
     isolate.reason = *reason;
     isolate.ticket = *ticket;
@@ -208,14 +253,18 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
   }
   if (parts.size() == 3 && resource == "restore" && post) {
     if (!allowed(*caller, {kOperator})) return forbid();
-    SHADAN_API_TRY(doc, parseBody(request.body, {"segment", "profile", "reason", "ticket"}));
+    SHADAN_API_TRY(doc, parseBody(request.body, {"scope", "segment", "hosts", "gateways", "profile",
+                                                 "reason", "ticket"}));
     const StrictObjectReader body = bodyReader(*doc);
     RestoreRequest restore;
-    SHADAN_API_TRY(segment, body.string("segment", kNonEmptyString));
+    SHADAN_API_TRY(target, readTarget(body));
     SHADAN_API_TRY(profile, body.optionalString("profile", kNonEmptyString));
     SHADAN_API_TRY(reason, body.string("reason", kNonEmptyString));
     SHADAN_API_TRY(ticket, body.optionalString("ticket", kNonEmptyString));
-    restore.segment = *segment;
+    restore.scope = target->scope;
+    restore.segment = target->segment;
+    restore.hosts = target->hosts;
+    restore.gateways = target->gateways;
     if (*profile) restore.profile = **profile;
     restore.reason = *reason;
     restore.ticket = *ticket;

@@ -15,6 +15,7 @@ Result<OrderAccepted> Approvals::open(const Caller& caller, BuiltAuthz built,
   OrderRecord order;
   order.command_id = built.authz.command_id;
   order.action = orderActionName(built.authz.action);
+  order.scope = built.authz.scope;
   order.segment = built.authz.segment;
   order.profile = built.authz.profile;
   order.requested_by = caller.identity();

@@ -1,6 +1,5 @@
 #include "controller/order_commands.h"
 
-#include <algorithm>
 #include <vector>
 
 namespace shadan::controller {
@@ -10,30 +9,46 @@ using nlohmann::json;
 
 constexpr int64_t kMaxTtlS = 366LL * 24 * 3600;
 
+OrderAccepted acceptedFor(const OrderTarget& target, OrderAccepted accepted) {
+  accepted.scope = target.scope;
+  accepted.segment = target.segment;
+  accepted.hosts = target.hosts;
+  return accepted;
+}
+
+// The rung of an order in its audit detail; nothing for a segment order, whose entries keep
+// the shape they had before the ladder.
+void addScopeDetail(const OrderTarget& target, json& detail) {
+  if (target.scope == IsolationScope::kSegment) return;
+  detail["scope"] = isolationScopeName(target.scope);
+  if (target.scope == IsolationScope::kHost) {
+    json hosts = json::array();
+    for (const IpPrefix& host : target.hosts) hosts.push_back(host.toString());
+    detail["hosts"] = std::move(hosts);
+  }
+  if (target.link_down) detail["link_down"] = true;
+}
+
 }  // namespace
 
 Result<BuiltAuthz> OrderCommands::buildAuthz(const Caller& caller, OrderAction action,
-                                             const std::string& segment, const std::string& profile,
+                                             const OrderTarget& target, const std::string& profile,
                                              const std::string& reason,
                                              const std::optional<std::string>& ticket,
                                              const std::optional<int64_t>& ttl_s, bool drill,
                                              int64_t validity_s) {
-  std::vector<std::string> targets;
-  for (const auto& [id, gateway] : ctx_.policy.gateways) {
-    if (std::find(gateway.borders.begin(), gateway.borders.end(), segment) !=
-        gateway.borders.end()) {
-      targets.push_back(id);
-    }
-  }
-  if (targets.empty()) return badRequest("segment: no gateway borders segment " + segment);
-  SHADAN_ASSIGN_OR_RETURN(auto gen, ctx_.store.nextSegmentGen(segment));
+  SHADAN_ASSIGN_OR_RETURN(auto gen,
+                          ctx_.store.nextSegmentGen(generationKey(target.scope, target.segment)));
   Authz authz;
   authz.command_id = ctx_.options.new_id();
   authz.action = action;
-  authz.segment = segment;
+  authz.scope = target.scope;
+  authz.segment = target.segment;
+  authz.hosts = target.hosts;
+  authz.link_down = target.link_down;
   authz.profile = profile;
   authz.segment_gen = gen;
-  authz.targets = std::move(targets);
+  authz.targets = target.gateways;
   authz.ttl_s = ttl_s;
   authz.requested_by = caller.identity();
   authz.reason = reason;
@@ -45,15 +60,37 @@ Result<BuiltAuthz> OrderCommands::buildAuthz(const Caller& caller, OrderAction a
   return BuiltAuthz{std::move(authz), std::move(payload)};
 }
 
+Status OrderCommands::auditRequested(const Caller& caller, const char* action,
+                                     const OrderTarget& target, const std::string& profile,
+                                     const std::string& reason,
+                                     const std::optional<std::string>& ticket, bool drill,
+                                     const OrderAccepted& accepted) {
+  const bool isolate = std::string_view(action) == "isolate";
+  json detail = {{"gateways", accepted.gateways}};
+  if (!isolate) detail["needed"] = accepted.needed;
+  addScopeDetail(target, detail);
+  AuditEventBuilder event("order_requested");
+  event.outcome(accepted.state)
+      .requestedBy(caller.identity())
+      .what(action, target.segment, profile)
+      .why(reason, ticket)
+      .command(accepted.order_id)
+      .detail(std::move(detail));
+  if (isolate) event.drill(drill);
+  if (isolate && !accepted.approval_id) event.controller(ctx_.controller_key.keyId());
+  return ctx_.audit(event.build());
+}
+
 Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const IsolateRequest& request) {
   if (caller.role != ApiRole::kOperator && caller.role != ApiRole::kDetector) {
     return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not isolate");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
-  const Segment* segment = ctx_.policy.findSegment(request.segment);
-  if (segment == nullptr) {
-    return makeError(ErrorCode::kNotFound, "segment: unknown segment " + request.segment);
-  }
+  SHADAN_ASSIGN_OR_RETURN(
+      auto target,
+      resolveOrderTarget(ctx_.policy,
+                         TargetRequest{OrderAction::kIsolate, request.scope, request.segment,
+                                       request.hosts, request.gateways, request.link_down}));
   if (ctx_.policy.findProfile(request.profile) == nullptr) {
     return makeError(ErrorCode::kNotFound, "profile: unknown profile " + request.profile);
   }
@@ -63,9 +100,13 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   const TrustThresholds& t = ctx_.trust.thresholds;
   std::string rule;
   int needed = 0;
-  if (segment->is_protected) {
+  if (t.needsProtectedRule(target.scope, target.segment_protected)) {
     if (caller.role == ApiRole::kDetector) {
-      return forbidden("detectors may not isolate protected segment " + request.segment);
+      return forbidden(target.segment_protected
+                           ? "detectors may not isolate protected segment " + target.segment
+                           : "detectors may not isolate the " +
+                                 std::string(isolationScopeName(target.scope)) +
+                                 ": the trust file asks isolate_protected approvals for it");
     }
     rule = "isolate_protected";
     needed = t.isolate_protected_operators;
@@ -79,11 +120,11 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
 
   Result<OrderAccepted> accepted = makeError(ErrorCode::kInternal, "not run");
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
-    SHADAN_ASSIGN_OR_RETURN(
-        auto built, buildAuthz(caller, OrderAction::kIsolate, request.segment, request.profile,
-                               request.reason, request.ticket, request.ttl_s, request.drill,
-                               rule.empty() ? ctx_.options.timings.authz_validity_s
-                                            : ctx_.options.timings.approval_validity_s));
+    SHADAN_ASSIGN_OR_RETURN(auto built,
+                            buildAuthz(caller, OrderAction::kIsolate, target, request.profile,
+                                       request.reason, request.ticket, request.ttl_s, request.drill,
+                                       rule.empty() ? ctx_.options.timings.authz_validity_s
+                                                    : ctx_.options.timings.approval_validity_s));
     if (!rule.empty()) {
       accepted = approvals_.open(caller, std::move(built), rule, needed);
       if (!accepted.ok()) return accepted.error();
@@ -96,7 +137,8 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     OrderRecord order;
     order.command_id = built.authz.command_id;
     order.action = "isolate";
-    order.segment = request.segment;
+    order.scope = target.scope;
+    order.segment = target.segment;
     order.profile = request.profile;
     order.requested_by = caller.identity();
     order.reason = request.reason;
@@ -112,17 +154,9 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     return okStatus();
   }));
   if (!accepted.ok()) return accepted;
-
-  AuditEventBuilder event("order_requested");
-  event.outcome(accepted->state)
-      .requestedBy(caller.identity())
-      .what("isolate", request.segment, request.profile)
-      .why(request.reason, request.ticket)
-      .command(accepted->order_id)
-      .drill(request.drill)
-      .detail(json{{"gateways", accepted->gateways}});
-  if (!accepted->approval_id) event.controller(ctx_.controller_key.keyId());
-  SHADAN_RETURN_IF_ERROR(ctx_.audit(event.build()));
+  *accepted = acceptedFor(target, std::move(*accepted));
+  SHADAN_RETURN_IF_ERROR(auditRequested(caller, "isolate", target, request.profile, request.reason,
+                                        request.ticket, request.drill, *accepted));
   delivery_.deliverToTargets(accepted->gateways);
   return accepted;
 }
@@ -132,9 +166,11 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
     return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not restore");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
-  if (ctx_.policy.findSegment(request.segment) == nullptr) {
-    return makeError(ErrorCode::kNotFound, "segment: unknown segment " + request.segment);
-  }
+  SHADAN_ASSIGN_OR_RETURN(
+      auto target,
+      resolveOrderTarget(ctx_.policy,
+                         TargetRequest{OrderAction::kRestore, request.scope, request.segment,
+                                       request.hosts, request.gateways, false}));
   if (ctx_.policy.findProfile(request.profile) == nullptr) {
     return makeError(ErrorCode::kNotFound, "profile: unknown profile " + request.profile);
   }
@@ -142,7 +178,7 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
     SHADAN_ASSIGN_OR_RETURN(
         auto built,
-        buildAuthz(caller, OrderAction::kRestore, request.segment, request.profile, request.reason,
+        buildAuthz(caller, OrderAction::kRestore, target, request.profile, request.reason,
                    request.ticket, std::nullopt, false, ctx_.options.timings.approval_validity_s));
     accepted = approvals_.open(caller, std::move(built), "restore",
                                ctx_.trust.thresholds.restore_operators);
@@ -150,15 +186,9 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
     return okStatus();
   }));
   if (!accepted.ok()) return accepted;
-  SHADAN_RETURN_IF_ERROR(
-      ctx_.audit(AuditEventBuilder("order_requested")
-                     .outcome(accepted->state)
-                     .requestedBy(caller.identity())
-                     .what("restore", request.segment, request.profile)
-                     .why(request.reason, request.ticket)
-                     .command(accepted->order_id)
-                     .detail(json{{"gateways", accepted->gateways}, {"needed", accepted->needed}})
-                     .build()));
+  *accepted = acceptedFor(target, std::move(*accepted));
+  SHADAN_RETURN_IF_ERROR(auditRequested(caller, "restore", target, request.profile, request.reason,
+                                        request.ticket, false, *accepted));
   return accepted;
 }
 

@@ -2,8 +2,16 @@
 
 // The commands of the API: isolate and restore requests checked against role, policy and
 // trust, turned into an authz, and either signed on behalf of the caller and dispatched (an
-// unprotected isolate the trust file lets the controller sign) or left for operator
-// signatures (controller/approvals.h).
+// isolate the trust file lets the controller sign) or left for operator signatures
+// (controller/approvals.h).
+//
+// Every rung of the ladder (controller/order_target.h resolves what an order cuts and where it
+// goes): an isolate needs the `isolate_protected` rule when
+// TrustThresholds::needsProtectedRule(scope, segment protected) says so (by default uplink and
+// island always, host and segment in a protected segment) — detectors are refused those, as
+// they always were for protected segments; otherwise the controller signs on behalf of the
+// caller when the trust file lets it. Restores always wait for the `restore` rule. The
+// generation of an order is the next one of generationKey(scope, segment).
 //
 // Contracts: as OrdersService (controller/orders_service.h), which owns one OrderCommands and
 // is its only caller.
@@ -16,6 +24,7 @@
 #include "common/result.h"
 #include "controller/approvals.h"
 #include "controller/delivery.h"
+#include "controller/order_target.h"
 #include "controller/order_types.h"
 #include "controller/orders_context.h"
 
@@ -31,12 +40,17 @@ class OrderCommands {
   Result<OrderAccepted> restore(const Caller& caller, const RestoreRequest& request);
 
  private:
-  // Inside the caller's store transaction (it takes the segment's next generation).
-  Result<BuiltAuthz> buildAuthz(const Caller& caller, OrderAction action,
-                                const std::string& segment, const std::string& profile,
-                                const std::string& reason, const std::optional<std::string>& ticket,
+  // Inside the caller's store transaction (it takes the rung's next generation).
+  Result<BuiltAuthz> buildAuthz(const Caller& caller, OrderAction action, const OrderTarget& target,
+                                const std::string& profile, const std::string& reason,
+                                const std::optional<std::string>& ticket,
                                 const std::optional<int64_t>& ttl_s, bool drill,
                                 int64_t validity_s);
+  // The audit entry of a request the controller accepted.
+  Status auditRequested(const Caller& caller, const char* action, const OrderTarget& target,
+                        const std::string& profile, const std::string& reason,
+                        const std::optional<std::string>& ticket, bool drill,
+                        const OrderAccepted& accepted);
 
   OrdersContext& ctx_;
   Approvals& approvals_;

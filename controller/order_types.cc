@@ -32,7 +32,16 @@ std::string Caller::identity() const {
 }
 
 nlohmann::json OrderAccepted::toJson() const {
-  nlohmann::json out = {{"order_id", order_id}, {"state", state}, {"gateways", gateways}};
+  nlohmann::json out = {{"order_id", order_id},
+                        {"state", state},
+                        {"gateways", gateways},
+                        {"scope", isolationScopeName(scope)}};
+  if (scope == IsolationScope::kSegment || scope == IsolationScope::kHost) out["segment"] = segment;
+  if (scope == IsolationScope::kHost) {
+    nlohmann::json listed = nlohmann::json::array();
+    for (const IpPrefix& host : hosts) listed.push_back(host.toString());
+    out["hosts"] = std::move(listed);
+  }
   if (approval_id) {
     out["approval_id"] = *approval_id;
     out["needed"] = needed;

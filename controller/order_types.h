@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/ed25519.h"
+#include "common/isolation_scope.h"
 #include "common/orders.h"
 #include "controller/config.h"
 
@@ -25,13 +26,23 @@ struct Caller {
   std::string identity() const;
 };
 
+// The rung fields come last so that segment requests keep their short aggregate form
+// ({"lgwan", "full", "reason", ...}).
 struct IsolateRequest {
+  // segment scope: required. host scope: optional, and when given it must be the segment the
+  // hosts lie in. uplink and island: must be empty.
   std::string segment;
   std::string profile = "full";
   std::string reason;
   std::optional<std::string> ticket;
   std::optional<int64_t> ttl_s;
   bool drill = false;
+  IsolationScope scope = IsolationScope::kSegment;
+  // host scope only: 1 .. kMaxHostsPerOrder addresses or prefixes, as the caller wrote them.
+  std::vector<std::string> hosts{};
+  // uplink and island only: the gateways to cut (empty: the default of the scope).
+  std::vector<std::string> gateways{};
+  bool link_down = false;  // uplink only
 };
 
 struct RestoreRequest {
@@ -39,16 +50,24 @@ struct RestoreRequest {
   std::string profile = "full";
   std::string reason;
   std::optional<std::string> ticket;
+  IsolationScope scope = IsolationScope::kSegment;
+  std::vector<std::string> hosts{};     // host scope: lifts these hosts only
+  std::vector<std::string> gateways{};  // uplink and island only
 };
 
 // What POST /v1/isolate and /v1/restore answer.
 struct OrderAccepted {
   std::string order_id;
-  std::string state;  // "dispatched" | "awaiting_approval"
-  std::vector<std::string> gateways;
+  std::string state;                  // "dispatched" | "awaiting_approval"
+  std::vector<std::string> gateways;  // the target gateways
   std::optional<std::string> approval_id;
   int needed = 0;
   int have = 0;
+  // The rung (answered as "scope"; for host and segment also "segment", for host "hosts" in
+  // canonical form).
+  IsolationScope scope = IsolationScope::kSegment;
+  std::string segment{};
+  std::vector<IpPrefix> hosts{};
 
   nlohmann::json toJson() const;
 };

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <vector>
 
 #include "common/orders.h"
 #include "common/strict_json.h"
+#include "controller/gateway_ladder.h"
 
 namespace shadan::controller {
 namespace {
@@ -150,6 +152,7 @@ std::string segmentState(const std::string& action, const std::string& outcome) 
 
 // One order's facts: per gateway, and counted.
 struct OrderFacts {
+  std::optional<Authz> authz;  // the order's authz, when its stored bytes parse
   std::map<std::string, GatewayFact> gateways;
   std::map<std::string, const DispatchRecord*> dispatches;
   Tally tally;
@@ -163,9 +166,12 @@ namespace {
 OrderFacts orderFacts(OrdersContext& ctx, const OrderRecord& order,
                       const std::vector<DispatchRecord>& dispatches,
                       const std::vector<AgentRecord>& agents) {
-  std::optional<int64_t> ttl_s;
-  if (auto authz = parseAuthz(order.authz_payload); authz.ok()) ttl_s = authz->ttl_s;
   OrderFacts facts;
+  std::optional<int64_t> ttl_s;
+  if (auto authz = parseAuthz(order.authz_payload); authz.ok()) {
+    ttl_s = authz->ttl_s;
+    facts.authz = std::move(*authz);
+  }
   std::vector<std::string> ids = order.targets;
   for (const auto& dispatch : dispatches) {
     facts.dispatches[dispatch.agent_id] = &dispatch;
@@ -183,6 +189,46 @@ OrderFacts orderFacts(OrdersContext& ctx, const OrderRecord& order,
     facts.gateways[id] = std::move(fact);
   }
   return facts;
+}
+
+// "hosts" of a host order and "link_down" of an uplink isolate, from its authz.
+void addRungMembers(const std::optional<Authz>& authz, json& out) {
+  if (!authz) return;
+  if (authz->scope == IsolationScope::kHost) {
+    json hosts = json::array();
+    for (const IpPrefix& host : authz->hosts) hosts.push_back(host.toString());
+    out["hosts"] = std::move(hosts);
+  }
+  if (authz->scope == IsolationScope::kUplink && authz->action == OrderAction::kIsolate) {
+    out["link_down"] = authz->link_down;
+  }
+}
+
+// Per gateway, whether its uplink links are down as far as its acks say: true once it applied
+// an uplink isolate with link_down, until it applied an uplink restore (another isolate
+// without link_down does not set them up). Gateways that applied no uplink order among
+// `recent` (newest first) are absent.
+Result<std::map<std::string, bool>> uplinkLinkDown(OrdersContext& ctx,
+                                                   const std::vector<OrderRecord>& recent) {
+  std::map<std::string, bool> out;
+  std::set<std::string> decided;
+  for (const auto& order : recent) {
+    if (order.scope != IsolationScope::kUplink || order.state != OrderState::kDispatched) continue;
+    auto authz = parseAuthz(order.authz_payload);
+    if (!authz.ok()) continue;
+    const bool restore = authz->action == OrderAction::kRestore;
+    SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx.store.dispatchesForOrder(order.command_id));
+    for (const auto& dispatch : dispatches) {
+      if ((dispatch.state != DispatchState::kApplied &&
+           dispatch.state != DispatchState::kAlreadyApplied) ||
+          decided.count(dispatch.agent_id) != 0) {
+        continue;
+      }
+      out[dispatch.agent_id] = authz->link_down;
+      if (restore || authz->link_down) decided.insert(dispatch.agent_id);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -217,7 +263,8 @@ Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks,
   }
   json out = {{"order_id", order.command_id},
               {"action", order.action},
-              {"segment", order.segment},
+              {"scope", isolationScopeName(order.scope)},
+              {"segment", order.segment.empty() ? json(nullptr) : json(order.segment)},
               {"profile", order.profile},
               {"state", orderStateName(order.state)},
               {"outcome", facts.tally.outcome()},
@@ -229,6 +276,7 @@ Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks,
               {"created_at", timeOrNull(order.created_ms)},
               {"expires_at", timeOrNull(order.expires_at_ms)},
               {"gateways", std::move(gateways)}};
+  addRungMembers(facts.authz, out);
   if (with_acks) {
     SHADAN_ASSIGN_OR_RETURN(auto approval, ctx_.store.getApproval(order.command_id));
     if (approval.has_value()) {
@@ -278,7 +326,9 @@ Result<json> OrderViews::status() {
                                                                       ctx_.options.status_orders)));
   std::map<std::string, const OrderRecord*> latest;
   for (const auto& order : recent) {
-    if (order.state == OrderState::kDispatched && segments.contains(order.segment)) {
+    // Host orders name a segment too, but a segment's state is about its own cut.
+    if (order.state == OrderState::kDispatched && order.scope == IsolationScope::kSegment &&
+        segments.contains(order.segment)) {
       latest.emplace(order.segment, &order);
     }
   }
@@ -321,9 +371,22 @@ Result<json> OrderViews::status() {
                          ? json::object()
                          : json::parse(agent.last_state_json, nullptr, false);
   }
+  SHADAN_ASSIGN_OR_RETURN(auto link_down, uplinkLinkDown(ctx_, recent));
   for (auto& [id, entry] : gateways.items()) {
     SHADAN_ASSIGN_OR_RETURN(auto waiting, ctx_.store.pendingDispatches(id));
     entry["unacked"] = waiting.size();
+    const AgentRecord* agent = findAgent(agents, id);
+    GatewayLadder ladder = ladderFromLastState(agent == nullptr ? "" : agent->last_state_json);
+    if (const auto found = link_down.find(id); found != link_down.end()) {
+      ladder.link_down = found->second;
+    }
+    for (const auto& dispatch : waiting) {
+      SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
+      if (!order.has_value()) continue;
+      ladder.pending.push_back(
+          PendingRung{order->command_id, order->action, order->scope, order->segment});
+    }
+    entry["ladder"] = ladder.toJson();
   }
   json orders = json::array();
   for (size_t i = 0; i < recent.size() && i < ctx_.options.status_orders; ++i) {
@@ -363,7 +426,8 @@ Result<json> OrderViews::pendingApprovals() {
                   {"expires_at", formatRfc3339(approval.expires_ms)}};
     if (order.has_value()) {
       entry["action"] = order->action;
-      entry["segment"] = order->segment;
+      entry["scope"] = isolationScopeName(order->scope);
+      entry["segment"] = order->segment.empty() ? json(nullptr) : json(order->segment);
       entry["profile"] = order->profile;
       entry["requested_by"] = order->requested_by;
       entry["reason"] = order->reason;

@@ -20,7 +20,12 @@
 //     every target applied), open (no order, or a restore every target applied), partial,
 //     pending, queued, lapsed, failed, unknown (its last order is older than the orders
 //     status reads). The older "isolated" boolean keeps its meaning: the latest dispatched
-//     order is an isolate (requested, not confirmed).
+//     order is an isolate (requested, not confirmed). Only segment orders count here: host,
+//     uplink and island orders show in the gateways' ladders.
+//   - Per gateway in status, "ladder": the rungs of the escalation ladder its last verified ack
+//     says hold, and the orders it has not acked (controller/gateway_ladder.h).
+//   - Orders carry "scope" (and "hosts" for host orders, "link_down" for uplink isolates);
+//     "segment" is null for uplink and island.
 
 #include <nlohmann/json.hpp>
 #include <string>

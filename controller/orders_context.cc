@@ -94,7 +94,7 @@ AuditEventBuilder& AuditEventBuilder::what(std::string action, std::string segme
                                            std::string profile) {
   AuditWhat w;
   w.action = std::move(action);
-  w.segment = std::move(segment);
+  if (!segment.empty()) w.segment = std::move(segment);  // uplink and island name none
   w.profile = std::move(profile);
   e_.what = std::move(w);
   return *this;

@@ -9,10 +9,12 @@
 //   - Every state change is written to the store in one transaction and then audited (the audit
 //     entry is durable before the caller answers the request).
 //   - The controller signs an authz itself only as the trust file allows: an isolate of an
-//     unprotected segment "on behalf of" the caller (isolate.controller_on_behalf). Restores and
-//     protected isolates wait for operator signatures (distinct operator identities, each
-//     verified against the trust file over the exact PAE), the requester among them, exactly
-//     as agents/orders/order_verifier.h will check them again on every gateway.
+//     unprotected segment (or of hosts in one) "on behalf of" the caller
+//     (isolate.controller_on_behalf). Restores, protected isolates and, by default, uplink and
+//     island isolates (TrustThresholds::needsProtectedRule) wait for operator signatures
+//     (distinct operator identities, each verified against the trust file over the exact PAE),
+//     the requester among them, exactly as agents/orders/order_verifier.h will check them again
+//     on every gateway.
 //   - Dispatches are signed at delivery time (seq per agent, allocated on first delivery and
 //     kept; the envelope re-signed with a fresh window when the old one lapsed), delivered in
 //     creation order to connected, approved agents, kept pending otherwise, and marked expired
@@ -69,7 +71,8 @@ class OrdersService {
   Result<OrderAccepted> restore(const Caller& caller, const RestoreRequest& request);
 
   // Pending approvals: [{"approval_id","order_id","payloadType","payload"(base64),"rule",
-  // "needed","have","approvers","expires_at","segment","action"}].
+  // "needed","have","approvers","expires_at","action","scope","segment","profile",
+  // "requested_by","reason"}].
   Result<nlohmann::json> pendingApprovals();
   // Adds one operator signature (`sig_base64` over PAE(payloadType, payload)) and dispatches
   // the order once the threshold is met.

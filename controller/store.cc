@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS orders (
   targets        TEXT NOT NULL,
   expires_at     INTEGER NOT NULL,
   created        INTEGER NOT NULL,
-  updated        INTEGER NOT NULL
+  updated        INTEGER NOT NULL,
+  scope          TEXT NOT NULL DEFAULT 'segment'
 ) STRICT;
 CREATE TABLE IF NOT EXISTS dispatches (
   id               INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -154,7 +155,7 @@ Result<AgentRecord> agentFromRow(const SqliteStatement& s) {
 
 constexpr const char* kOrderColumns =
     "command_id, action, segment, profile, requested_by, reason, ticket, drill, state, "
-    "authz_payload, authz_envelope, targets, expires_at, created, updated";
+    "authz_payload, authz_envelope, targets, expires_at, created, updated, scope";
 Result<OrderRecord> orderFromRow(const SqliteStatement& s) {
   OrderRecord order;
   order.command_id = s.columnText(0);
@@ -179,6 +180,9 @@ Result<OrderRecord> orderFromRow(const SqliteStatement& s) {
   order.expires_at_ms = s.columnInt64(12);
   order.created_ms = s.columnInt64(13);
   order.updated_ms = s.columnInt64(14);
+  const std::optional<IsolationScope> scope = parseIsolationScope(s.columnText(15));
+  if (!scope) return corrupt("scope of order " + order.command_id);
+  order.scope = *scope;
   return order;
 }
 
@@ -234,6 +238,19 @@ Result<ApprovalRecord> approvalFromRow(const SqliteStatement& s) {
 
 std::string sqlSelect(const char* columns, const char* rest) {
   return std::string("SELECT ") + columns + " " + rest;
+}
+
+// A store made before the escalation ladder has no orders.scope: add it, every existing order
+// being a segment order (CREATE TABLE IF NOT EXISTS leaves an existing table as it was).
+Status addOrderScopeColumn(sqlite3* db) {
+  SHADAN_ASSIGN_OR_RETURN(
+      auto s, prepare(db, "SELECT 1 FROM pragma_table_info('orders') WHERE name = 'scope'",
+                      "look for orders.scope"));
+  SHADAN_ASSIGN_OR_RETURN(auto found, s.step());
+  SHADAN_RETURN_IF_ERROR(s.run());
+  if (found == SqliteStep::kRow) return okStatus();
+  return sqliteExec(db, "ALTER TABLE orders ADD COLUMN scope TEXT NOT NULL DEFAULT 'segment'",
+                    "controller store: add orders.scope");
 }
 
 }  // namespace
@@ -338,11 +355,11 @@ class SqliteControllerStore : public ControllerStore {
         "next seq", agent_id);
   }
 
-  Result<int64_t> nextSegmentGen(const std::string& segment) override {
+  Result<int64_t> nextSegmentGen(const std::string& key) override {
     return nextCounter(
         "INSERT INTO segments (segment, gen) VALUES (?1, 1) "
         "ON CONFLICT (segment) DO UPDATE SET gen = gen + 1 RETURNING gen",
-        "next segment generation", segment);
+        "next segment generation", key);
   }
 
   Status putSegment(const SegmentRecord& segment) override {
@@ -380,10 +397,11 @@ class SqliteControllerStore : public ControllerStore {
     auto s = prepare(
         db_.get(),
         "INSERT INTO orders (command_id, action, segment, profile, requested_by, reason, ticket, "
-        "drill, state, authz_payload, authz_envelope, targets, expires_at, created, updated) "
-        "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15) "
+        "drill, state, authz_payload, authz_envelope, targets, expires_at, created, updated, "
+        "scope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
         "ON CONFLICT (command_id) DO UPDATE SET "
-        "action = excluded.action, segment = excluded.segment, profile = excluded.profile, "
+        "action = excluded.action, segment = excluded.segment, scope = excluded.scope, "
+        "profile = excluded.profile, "
         "requested_by = excluded.requested_by, reason = excluded.reason, "
         "ticket = excluded.ticket, drill = excluded.drill, state = excluded.state, "
         "authz_payload = excluded.authz_payload, authz_envelope = excluded.authz_envelope, "
@@ -406,6 +424,7 @@ class SqliteControllerStore : public ControllerStore {
         .bindInt64(13, order.expires_at_ms)
         .bindInt64(14, order.created_ms)
         .bindInt64(15, order.updated_ms)
+        .bindText(16, isolationScopeName(order.scope))
         .run();
   }
 
@@ -558,6 +577,7 @@ Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_di
   SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA synchronous=FULL", "controller store"));
   SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA foreign_keys=ON", "controller store"));
   SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kSchema, "controller store: schema"));
+  SHADAN_RETURN_IF_ERROR(addOrderScopeColumn(handle));
   return ControllerStorePtr(std::make_unique<SqliteControllerStore>(std::move(db).value()));
 }
 

@@ -20,6 +20,7 @@
 
 #include "common/dsse.h"
 #include "common/ed25519.h"
+#include "common/isolation_scope.h"
 #include "common/result.h"
 
 namespace shadan::controller {
@@ -45,7 +46,10 @@ const char* orderStateName(OrderState state);
 struct OrderRecord {
   std::string command_id;
   std::string action;  // "isolate" | "restore"
-  std::string segment;
+  // The rung; hosts and link_down are in the authz payload. Orders stored before the ladder
+  // read back as kSegment.
+  IsolationScope scope = IsolationScope::kSegment;
+  std::string segment;  // segment and host orders; "" for uplink and island
   std::string profile;
   std::string requested_by;
   std::string reason;
@@ -98,6 +102,10 @@ struct ApprovalRecord {
   bool operator==(const ApprovalRecord&) const = default;
 };
 
+// One generation counter and what was last ordered under it. `segment` is the generationKey()
+// of the rung: a segment's name, "host:<segment>" for the hosts of a segment, "uplink",
+// "island". For a host key `isolated` says the last dispatched host order was an isolate (other
+// hosts of the segment may be quarantined either way).
 struct SegmentRecord {
   std::string segment;
   int64_t gen = 0;
@@ -120,8 +128,9 @@ class ControllerStore {
   // The next seq for `agent_id` (1, 2, ...), persisted before it is returned.
   virtual Result<int64_t> nextSeq(const std::string& agent_id) = 0;
 
-  // The next generation of `segment` (1, 2, ...), persisted before it is returned.
-  virtual Result<int64_t> nextSegmentGen(const std::string& segment) = 0;
+  // The next generation of `key` (1, 2, ...), persisted before it is returned. `key` is a
+  // generationKey() (common/isolation_scope.h); for a segment order, the segment's name.
+  virtual Result<int64_t> nextSegmentGen(const std::string& key) = 0;
   virtual Status putSegment(const SegmentRecord& segment) = 0;
   virtual Result<std::vector<SegmentRecord>> listSegments() = 0;
 

@@ -350,6 +350,52 @@ TEST_F(ControllerCmdTest, BadArgumentsAreUsageErrorsAndSendNothing) {
   EXPECT_TRUE(fake_.calls.empty());
 }
 
+TEST_F(ControllerCmdTest, LadderOptionsNameExactlyOneRungAndSendNothingWhenWrong) {
+  std::string too_many = "10.20.0.1";
+  for (int i = 2; i <= 257; ++i) too_many += ",fd00::" + std::to_string(i);
+  const std::vector<UsageCase> cases = {
+      {{"isolate", "--reason", "r"},
+       "'isolate' needs a SEGMENT, --host ADDR[,ADDR...], --uplink or --island"},
+      {{"restore", "--reason", "r"},
+       "'restore' needs a SEGMENT, --host ADDR[,ADDR...], --uplink or --island"},
+      {{"isolate", "lgwan", "--uplink", "--reason", "r"},
+       "'isolate' takes exactly one of SEGMENT, --host, --uplink and --island, not \"lgwan\" and "
+       "--uplink"},
+      {{"isolate", "--host", "10.20.0.5", "--island", "--reason", "r"}, "not --host and --island"},
+      {{"restore", "--uplink", "--island", "--reason", "r"}, "not --uplink and --island"},
+      {{"isolate", "--island", "--link-down", "--reason", "r"}, "--link-down goes with --uplink"},
+      {{"isolate", "lgwan", "--link-down", "--reason", "r"}, "--link-down goes with --uplink"},
+      {{"restore", "--uplink", "--link-down", "--reason", "r"}, "unknown option \"--link-down\""},
+      {{"isolate", "lgwan", "--gateways", "core-gw", "--reason", "r"},
+       "--gateways goes with --uplink or --island only"},
+      {{"restore", "--host", "10.20.0.5", "--gateways", "core-gw", "--reason", "r"},
+       "--gateways goes with --uplink or --island only"},
+      {{"isolate", "--host", "10.20.0.999", "--reason", "r"},
+       "--host: \"10.20.0.999\" is not an address or prefix"},
+      {{"isolate", "--host", "10.20.0.0/16", "--reason", "r"},
+       "--host: 10.20.0.0/16 is wider than /24"},
+      {{"isolate", "--host", "fd00::/64", "--reason", "r"}, "--host: fd00::/64 is wider than /120"},
+      {{"isolate", "--host", "10.20.0.5,,10.20.0.6", "--reason", "r"}, "--host: empty item"},
+      {{"isolate", "--host", "10.20.0.5,10.20.0.5/32", "--reason", "r"},
+       "--host: 10.20.0.5 given twice"},
+      {{"isolate", "--host", too_many, "--reason", "r"}, "--host: at most 256 addresses"},
+      {{"isolate", "--host", "10.20.0.5", "--host", "10.20.0.6", "--reason", "r"},
+       "option --host given twice"},
+      {{"isolate", "--island", "--gateways", "core-gw,../x", "--reason", "r"},
+       "--gateways: invalid gateway name"},
+      {{"isolate", "--island", "--gateways", "core-gw,core-gw", "--reason", "r"},
+       "--gateways: core-gw given twice"},
+      {{"isolate", "--uplink", "--gateways", "", "--reason", "r"}, "--gateways: empty item"},
+      {{"isolate", "--uplink"}, "'isolate' needs --reason TEXT"},
+      {{"isolate", "--uplink=yes", "--reason", "r"}, "option --uplink takes no value"},
+  };
+  for (const UsageCase& c : cases) {
+    EXPECT_EQ(run(c.args, false), kExitUsage) << c.expected;
+    EXPECT_TRUE(errSays(c.expected)) << "expected '" << c.expected << "' in: " << err_.str();
+  }
+  EXPECT_TRUE(fake_.calls.empty());
+}
+
 TEST_F(ControllerCmdTest, ConnectionSettingsAreRequiredAndValidated) {
   EXPECT_EQ(run({"status"}, false), kExitUsage);
   EXPECT_TRUE(errSays("no controller"));
@@ -722,6 +768,148 @@ TEST_F(ControllerCmdTest, StatusPrintsSegmentsGatewaysAndOrders) {
   EXPECT_EQ(Json::parse(out_.str()), orderAnswer("failed", "pending"));
 }
 
+TEST_F(ControllerCmdTest, LadderOptionsBecomeTheRequestBody) {
+  struct BodyCase {
+    std::vector<std::string> args;
+    const char* path;
+    Json body;
+  };
+  const std::vector<BodyCase> cases = {
+      {{"isolate", "--host", "10.20.0.5,10.20.0.16/28,FD00::7", "--reason", "EDR"},
+       "/v1/isolate",
+       {{"scope", "host"},
+        {"hosts", {"10.20.0.5", "10.20.0.16/28", "fd00::7"}},
+        {"reason", "EDR"}}},
+      {{"isolate", "--uplink", "--link-down", "--gateways", "core-gw,inet-gw", "--ttl", "1h",
+        "--reason", "exfiltration"},
+       "/v1/isolate",
+       {{"scope", "uplink"},
+        {"gateways", {"core-gw", "inet-gw"}},
+        {"link_down", true},
+        {"ttl_s", 3600},
+        {"reason", "exfiltration"}}},
+      {{"isolate", "--island", "--reason", "worm"},
+       "/v1/isolate",
+       {{"scope", "island"}, {"reason", "worm"}}},
+      {{"restore", "--host", "10.20.0.5", "--reason", "clean"},
+       "/v1/restore",
+       {{"scope", "host"}, {"hosts", {"10.20.0.5"}}, {"reason", "clean"}}},
+      {{"restore", "--island", "--gateways", "lab-gw", "--reason", "clean"},
+       "/v1/restore",
+       {{"scope", "island"}, {"gateways", {"lab-gw"}}, {"reason", "clean"}}},
+  };
+  for (const BodyCase& c : cases) {
+    fake_.calls.clear();
+    fake_.answer(202, {{"order_id", "o-1"},
+                       {"state", "awaiting_approval"},
+                       {"approval_id", "o-1"},
+                       {"needed", 2},
+                       {"have", 0}});
+    EXPECT_EQ(run(c.args), kExitAwaitingApproval) << c.body.dump() << err_.str();
+    ASSERT_EQ(fake_.calls.size(), 1u);
+    EXPECT_EQ(fake_.calls[0].path, c.path);
+    EXPECT_EQ(*fake_.calls[0].body, c.body);
+  }
+}
+
+TEST_F(ControllerCmdTest, LadderAnswersNameTheRungAsTheControllerResolvedIt) {
+  fake_.answer(202, {{"order_id", "o-1"},
+                     {"state", "dispatched"},
+                     {"scope", "host"},
+                     {"segment", "lgwan"},
+                     {"hosts", {"10.20.0.5"}},
+                     {"gateways", {"core-gw"}}});
+  fake_.answer(200, deliveryAnswer({{"core-gw", kApplied}}, "applied"));
+  EXPECT_EQ(run({"isolate", "--host", "10.20.0.5", "--reason", "EDR"}), kExitOk) << err_.str();
+  EXPECT_TRUE(
+      outSays("isolate of host 10.20.0.5 in lgwan: order o-1 accepted; applied on every "
+              "gateway (core-gw)"))
+      << out_.str();
+
+  fake_.answer(202, {{"order_id", "o-2"},
+                     {"state", "awaiting_approval"},
+                     {"approval_id", "o-2"},
+                     {"needed", 2},
+                     {"have", 0},
+                     {"scope", "uplink"},
+                     {"gateways", {"core-gw", "edge-gw"}}});
+  EXPECT_EQ(run({"isolate", "--uplink", "--link-down", "--reason", "exfil"}),
+            kExitAwaitingApproval);
+  EXPECT_TRUE(outSays("isolate of uplink (links down) is awaiting approval: order o-2"))
+      << out_.str();
+
+  fake_.answer(400, {{"error", {{"code", "bad_request"}, {"message", "hosts: spans segment"}}}});
+  EXPECT_EQ(run({"isolate", "--host", "10.20.0.0/24", "--reason", "r"}), kExitFailure);
+  EXPECT_TRUE(errSays("host 10.20.0.0/24")) << err_.str();
+  EXPECT_TRUE(errSays("hosts: spans segment")) << err_.str();
+}
+
+TEST_F(ControllerCmdTest, StatusShowsTheLadderOfEachGateway) {
+  const Json status = {
+      {"segments",
+       {{"lgwan", {{"isolated", false}, {"gen", 0}, {"protected", false}, {"state", "open"}}}}},
+      {"gateways",
+       {{"core-gw",
+         {{"connected", true},
+          {"enrollment", "approved"},
+          {"unacked", 1},
+          {"state", {{"isolated", {"lgwan/10.20.0.5/32:full", "@uplink:full"}}}},
+          {"ladder",
+           {{"segments", Json::object()},
+            {"hosts", {{"lgwan", {"10.20.0.5", "10.20.0.6", "10.20.0.7", "10.20.0.8"}}}},
+            {"hosts_unlisted", Json::array()},
+            {"uplink", {{"profiles", {"full"}}, {"link_down", true}}},
+            {"island", nullptr},
+            {"acked_at", "2026-11-26T10:00:00.000Z"},
+            {"pending", {{{"order_id", "o-3"}, {"action", "isolate"}, {"scope", "island"}}}}}}}},
+        {"edge-gw",
+         {{"connected", false},
+          {"ladder",
+           {{"segments", {{"office", {"full"}}}},
+            {"hosts", {{"kiosk", Json::array()}}},
+            {"hosts_unlisted", {"kiosk"}},
+            {"uplink", nullptr},
+            {"island", {{"profiles", {"full"}}}},
+            {"acked_at", nullptr},
+            {"pending", Json::array()}}}}}}},
+      {"orders",
+       {{{"order_id", "o-2"},
+         {"action", "isolate"},
+         {"scope", "uplink"},
+         {"segment", nullptr},
+         {"link_down", true},
+         {"outcome", "applied"},
+         {"gateways", {{"core-gw", {{"state", "applied"}, {"delivery", "applied"}}}}}},
+        {{"order_id", "o-1"},
+         {"action", "isolate"},
+         {"scope", "host"},
+         {"segment", "lgwan"},
+         {"hosts", {"10.20.0.5"}},
+         {"outcome", "applied"},
+         {"gateways", {{"core-gw", {{"state", "applied"}, {"delivery", "applied"}}}}}}}}};
+  fake_.answer(200, status);
+  EXPECT_EQ(run({"status"}), kExitOk) << err_.str();
+  EXPECT_TRUE(outSays("GATEWAY  SEGMENTS     HOSTS")) << out_.str();
+  EXPECT_TRUE(
+      outSays("core-gw  -            lgwan 10.20.0.5,10.20.0.6,10.20.0.7 (+1 more)  "
+              "CUT, LINKS DOWN  -       isolate island"))
+      << out_.str();
+  EXPECT_TRUE(outSays("edge-gw  office:full  kiosk (more than the ack lists)")) << out_.str();
+  EXPECT_TRUE(outSays("ISLAND")) << out_.str();
+  EXPECT_TRUE(outSays("o-2  isolate uplink (links down)  applied")) << out_.str();
+  EXPECT_TRUE(outSays("o-1  isolate host 10.20.0.5 in lgwan  applied")) << out_.str();
+
+  fake_.answer(200, status);
+  EXPECT_EQ(run({"status", "--json"}), kExitOk);
+  EXPECT_EQ(Json::parse(out_.str())["gateways"]["core-gw"]["ladder"],
+            status["gateways"]["core-gw"]["ladder"]);
+
+  fake_.answer(200, status["orders"][1]);
+  EXPECT_EQ(run({"status", "--order", "o-1"}), kExitOk);
+  EXPECT_TRUE(outSays("order o-1  action isolate  segment lgwan  scope host 10.20.0.5 in lgwan"))
+      << out_.str();
+}
+
 TEST_F(ControllerCmdTest, OrderTableReportsDispatchToAckTimes) {
   Json answer = orderAnswer("applied", "applied");
   answer["gateways"]["core-gw"]["sent_at"] = "2026-11-26T10:01:02.000Z";
@@ -793,6 +981,29 @@ TEST_F(ApproveTest, SignsTheExactPaeBytesAfterShowingTheOrder) {
     EXPECT_TRUE(outSays(shown)) << shown << " in " << out_.str();
   }
   EXPECT_TRUE(outSays("signature accepted (1 of 2)"));
+}
+
+TEST_F(ApproveTest, ShowsTheRungOfAnUplinkOrHostOrderBeforeSigning) {
+  authz_.action = OrderAction::kIsolate;
+  authz_.scope = IsolationScope::kUplink;
+  authz_.segment = "";
+  authz_.link_down = true;
+  payload_ = serializeAuthz(authz_);
+  fake_.answer(200, approvalsAnswer());
+  env_.stdin_is_tty = true;
+  in_.str("n\n");
+  EXPECT_EQ(run({"approve", "ap-7", "--key", path("op.key")}), kExitFailure);
+  EXPECT_TRUE(outSays("  cuts          uplink (links down) (profile full, gen 58)")) << out_.str();
+  EXPECT_TRUE(errSays("Sign this isolate of uplink (links down)? [y/N]")) << err_.str();
+
+  authz_.scope = IsolationScope::kHost;
+  authz_.segment = "lgwan";
+  authz_.link_down = false;
+  authz_.hosts = {IpPrefix::parse("10.20.0.5").value(), IpPrefix::parse("10.20.0.6").value()};
+  payload_ = serializeAuthz(authz_);
+  fake_.answer(200, approvalsAnswer());
+  EXPECT_EQ(run({"approvals"}), kExitOk);
+  EXPECT_TRUE(outSays("isolate  hosts 10.20.0.5, 10.20.0.6 in lgwan:full")) << out_.str();
 }
 
 TEST_F(ApproveTest, PromptsOnATerminalAndSignsNothingWithoutYes) {

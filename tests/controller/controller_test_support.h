@@ -55,6 +55,30 @@ inline constexpr const char* kTestPolicy = R"({
   "profiles": {"full": {}, "internet-only": {"peers": ["internet"]}}
 })";
 
+// The escalation ladder's policy: lgwan and kiosk split one /24, so a /24 host spans both;
+// core-gw and edge-gw have interfaces of the default segment (an uplink), lab-gw has none; a
+// management host lies inside office.
+inline constexpr const char* kLadderTestPolicy = R"({
+  "shadan_policy": 1,
+  "name": "controller-ladder-test",
+  "segments": {
+    "lgwan":    {"prefixes": ["10.20.0.0/25", "fd00:20::/64"]},
+    "kiosk":    {"prefixes": ["10.20.0.128/25"]},
+    "office":   {"prefixes": ["10.30.0.0/16"]},
+    "mgmt":     {"prefixes": ["10.99.0.0/24"], "protected": true},
+    "internet": {"default": true}
+  },
+  "gateways": {
+    "core-gw": {"borders": ["lgwan", "mgmt", "internet"],
+                "interfaces": {"internet": ["eth0"], "lgwan": ["eth1"]}},
+    "edge-gw": {"borders": ["lgwan", "kiosk", "office", "internet"],
+                "interfaces": {"internet": ["wan0"]}},
+    "lab-gw":  {"borders": ["office"]}
+  },
+  "management": {"always_allow": [{"prefix": "10.99.0.10/32"}, {"prefix": "10.30.0.100/32"}]},
+  "profiles": {"full": {}, "internet-only": {"peers": ["internet"]}}
+})";
+
 class FakeHub : public AgentHub {
  public:
   Status send(const std::string& agent_id, const nlohmann::json& message) override {

@@ -81,15 +81,17 @@ class OrdersServiceTest : public ::testing::Test {
     return makeError(ErrorCode::kNotFound, "no pending approval " + approval_id);
   }
 
-  // A signed ack; a rejected or failed one names a reason and applied nothing.
+  // A signed ack; a rejected or failed one names a reason and applied nothing. `isolated` is
+  // its state_after.isolated.
   json ackEnvelope(const Ed25519Signer& key, const std::string& agent_id, int64_t seq,
-                   const std::string& command_id, AckResult result = AckResult::kApplied) {
+                   const std::string& command_id, AckResult result = AckResult::kApplied,
+                   const std::vector<std::string>& isolated = {"lgwan:full"}) {
     Ack ack;
     ack.agent_id = agent_id;
     ack.seq = seq;
     ack.command_id = command_id;
     ack.result = result;
-    ack.isolated = {"lgwan:full"};
+    ack.isolated = isolated;
     ack.ruleset_sha256 = std::string(64, 'b');
     ack.received_at_ms = toUnixMillis(clock_.now());
     if (result == AckResult::kApplied) {
