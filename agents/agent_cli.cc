@@ -254,12 +254,22 @@ class Command {
     return kExitOk;
   }
 
+  // The rung options of an isolate or restore into `request`; false (after the usage error)
+  // when they do not fit.
+  std::optional<int> takeRung(ControlRequest& request) {
+    auto rung = rungOf(options_);
+    if (!rung.ok()) return usageError(rung.error().message);
+    request.segment = rung->segment;
+    if (rung->scope && *rung->scope != IsolationScope::kSegment) request.scope = rung->scope;
+    request.hosts = rung->hosts;
+    request.link_down = rung->link_down;
+    return std::nullopt;
+  }
+
   int isolate() {
-    if (options_.positional.size() != 1) return usageError("isolate takes exactly one SEGMENT");
-    if (options_.all) return usageError("--all is only for restore");
     ControlRequest request;
     request.op = "isolate";
-    request.segment = options_.positional[0];
+    if (auto refused = takeRung(request)) return *refused;
     request.profile = options_.profile;
     request.drill = options_.drill;
     request.reason = options_.reason;
@@ -275,19 +285,16 @@ class Command {
   }
 
   int restore() {
-    if (options_.all == !options_.positional.empty() || options_.positional.size() > 1) {
-      return usageError("restore takes exactly one SEGMENT, or --all");
-    }
+    ControlRequest request;
+    request.op = "restore";
+    if (auto refused = takeRung(request)) return *refused;
     if (options_.all && options_.profile) return usageError("--profile does not go with --all");
     if (options_.ttl) return usageError("--ttl is only for isolate");
     if (options_.drill) return usageError("--drill is only for isolate");
     // Lifting a cut is the dangerous direction: always on record with its why.
     if (!options_.reason) return usageError("restore needs --reason TEXT (it is audited)");
-    ControlRequest request;
-    request.op = "restore";
     request.reason = options_.reason;
     request.all = options_.all;
-    if (!options_.all) request.segment = options_.positional[0];
     request.profile = options_.profile;
     return change(request);
   }
@@ -333,19 +340,20 @@ class Command {
     }
     if (!env_.sudo_user.empty()) request.sudo_user = env_.sudo_user;
     if (request.op == "isolate") {
-      const Segment* segment = context->loaded.policy.findSegment(*request.segment);
-      if (segment != nullptr && segment->is_protected) {
+      const std::string what = confirmationNeeded(context->loaded.policy,
+                                                  request.scope.value_or(IsolationScope::kSegment),
+                                                  request.segment.value_or(""), request.hosts);
+      if (!what.empty()) {
         if (!options_.reason) {
-          return usageError("segment \"" + *request.segment +
-                            "\" is protected: isolating it needs --reason TEXT (it is audited)");
+          return usageError(what + " is a protected rung: isolating it needs --reason TEXT (it is " +
+                            "audited)");
         }
-        const std::string question = "Isolate PROTECTED segment \"" + *request.segment +
-                                     "\" on gateway " + context->gateway + "?";
+        const std::string question = "Isolate " + what + " on gateway " + context->gateway + "?";
         if (!options_.yes && !env_.confirm(question)) {
           const Error declined =
               makeError(ErrorCode::kInvalidArgument,
-                        "not confirmed: isolating protected segment \"" + *request.segment +
-                            "\" needs a yes on the terminal, or --yes in scripts; nothing changed");
+                        "not confirmed: isolating " + what +
+                            " needs a yes on the terminal, or --yes in scripts; nothing changed");
           recordRefusal(request.op, declined);
           return fail(declined);
         }
@@ -392,10 +400,9 @@ class Command {
   }
 
   int plan() {
-    if (options_.positional.size() > 1) return usageError("plan takes at most one SEGMENT");
-    if (options_.profile && options_.positional.empty()) {
-      return usageError("--profile needs a SEGMENT");
-    }
+    const bool rung_given =
+        !options_.positional.empty() || options_.host || options_.uplink || options_.island;
+    if (options_.profile && !rung_given) return usageError("--profile needs a SEGMENT or rung");
     auto context = loadContext(false);
     if (!context.ok()) return fail(context.error());
     std::vector<Isolation> isolations;
@@ -404,13 +411,17 @@ class Command {
       if (!current.ok()) return fail(current.error());
       isolations = std::move(current).value();
     }
-    if (!options_.positional.empty()) {
-      const Policy& policy = context->loaded.policy;
-      const std::string& segment = options_.positional[0];
-      const std::string profile = options_.profile.value_or("full");
-      if (!policy.findSegment(segment)) return fail(unknownSegmentError(policy, segment));
-      if (!policy.findProfile(profile)) return fail(unknownProfileError(policy, profile));
-      isolations.push_back(Isolation{segment, profile});
+    if (rung_given) {
+      auto rung = rungOf(options_);
+      if (!rung.ok()) return usageError(rung.error().message);
+      IsolateRequest request;
+      request.scope = rung->scope.value_or(IsolationScope::kSegment);
+      request.segment = rung->segment.value_or("");
+      request.hosts = rung->hosts;
+      request.profile = options_.profile.value_or("full");
+      auto wanted = isolationsFor(context->loaded.policy, context->gateway, request);
+      if (!wanted.ok()) return fail(wanted.error());
+      isolations.insert(isolations.end(), wanted->begin(), wanted->end());
     }
     auto plan = planGateway(context->loaded.policy, context->gateway, isolations);
     if (!plan.ok()) return fail(plan.error());
@@ -427,7 +438,8 @@ class Command {
     std::vector<Isolation> isolations;
     if (answer.has_value()) {
       for (const auto& i : answer.value().value("isolations", nlohmann::json::array())) {
-        isolations.push_back(Isolation{i.value("segment", ""), i.value("profile", "")});
+        SHADAN_ASSIGN_OR_RETURN(Isolation isolation, isolationFromJson(i));
+        isolations.push_back(std::move(isolation));
       }
       return isolations;
     }

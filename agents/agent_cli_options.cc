@@ -21,11 +21,18 @@ commands:
                                        --drill marks a rehearsal (needs --ttl);
                                        --reason TEXT is audited (required for a protected
                                        segment, which also asks to confirm; --yes for scripts)
+  isolate --host ADDR[,ADDR...] | --uplink [--link-down] | --island
+                                       the other rungs of the ladder: quarantine hosts of one
+                                       segment; cut the uplink (and set its links down); cut
+                                       every segment from every other (same options as above)
   restore SEGMENT [--profile NAME] --reason TEXT
                                        lift SEGMENT's isolation (all its profiles unless --profile)
+  restore --host ADDR[,ADDR...] | --uplink | --island --reason TEXT
+                                       lift that rung only (never another)
   restore --all --reason TEXT          lift every isolation on this gateway
   status                               desired state, and whether the kernel holds it
-  plan [SEGMENT [--profile NAME]]      print the nftables document (current state, plus SEGMENT)
+  plan [SEGMENT|--host|--uplink|--island] [--profile NAME]
+                                       print the nftables document (current state, plus the rung)
                                        without applying anything
   verify FILE                          would this signed envelope (dispatch, or break-glass authz)
                                        be accepted now, and if not, why (needs --trust)
@@ -129,14 +136,26 @@ const std::vector<CommandHelp>& commandHelps() {
        "the daemon's first start creates one too.",
        {kGatewayOption, kStateDirOption, kJsonOption, kLogLevelOption}},
       {"isolate",
-       "isolate SEGMENT [--profile NAME] [--reason TEXT] [--yes]\n"
+       "isolate SEGMENT | --host ADDR[,ADDR...] | --uplink [--link-down] | --island\n"
+       "                            [--profile NAME] [--reason TEXT] [--yes]\n"
        "                            [--ttl DURATION [--drill] [--ttl-without-daemon]]\n"
        "                            --policy FILE --gateway ID --state-dir DIR [--json]",
-       "Cut SEGMENT on this gateway: the isolation (SEGMENT, PROFILE) is added to the desired\n"
-       "state, then the kernel is made to hold it in one transaction. Isolating what is already\n"
-       "isolated changes nothing; if the table was altered or removed it is rebuilt and the\n"
-       "answer says \"repaired\". A protected segment needs --reason and a confirmation.",
-       {{"--profile NAME", "the policy profile to cut with (default: full)"},
+       "Cut one rung of the ladder on this gateway: SEGMENT; hosts of one segment (--host);\n"
+       "everything through the default segment's interfaces (--uplink); or every segment from\n"
+       "every other and from the default segment (--island). Management is never cut. The\n"
+       "isolation is added to the desired state, then the kernel is made to hold it in one\n"
+       "transaction. Isolating what is already isolated changes nothing; if the table was\n"
+       "altered or removed it is rebuilt and the answer says \"repaired\". A protected segment\n"
+       "(or a host in one) and --uplink/--island need --reason and a confirmation.",
+       {{"--host ADDR[,ADDR...]",
+         "quarantine these addresses or prefixes (at most /24 or /120), all\n"
+         "in one segment the policy names (not management, not the default)"},
+        {"--uplink", "cut everything crossing the gateway's default-segment interfaces"},
+        {"--link-down",
+         "with --uplink: also set the policy's link_down interfaces down and\n"
+         "hold them down (refused when the management route uses one)"},
+        {"--island", "cut every segment from every other and from the default segment"},
+        {"--profile NAME", "the policy profile to cut with (default: full)"},
         {"--reason TEXT",
          "why (at most 512 bytes, one line); audited with your uid and SUDO_USER;\n"
          "required for a protected segment"},
@@ -154,14 +173,20 @@ const std::vector<CommandHelp>& commandHelps() {
         kJsonOption,
         kLogLevelOption}},
       {"restore",
-       "restore SEGMENT [--profile NAME] --reason TEXT\n"
-       "                            --policy FILE --gateway ID --state-dir DIR [--json]\n"
+       "restore SEGMENT | --host ADDR[,ADDR...] | --uplink | --island [--profile NAME]\n"
+       "                            --reason TEXT --policy FILE --gateway ID --state-dir DIR\n"
+       "                            [--json]\n"
        "       shadan-agent restore --all --reason TEXT\n"
        "                            --policy FILE --gateway ID --state-dir DIR [--json]",
-       "Lift SEGMENT's isolation (every profile it is isolated under, or only --profile's), or\n"
-       "with --all every isolation on this gateway. With nothing left isolated, Shadan's table\n"
-       "is deleted.",
-       {{"--profile NAME", "lift only the isolation under this profile"},
+       "Lift one rung: SEGMENT's isolation (every profile it is isolated under, or only\n"
+       "--profile's), the named hosts' quarantine, the uplink cut (and its link-down), or the\n"
+       "island; or with --all every isolation on this gateway. Restoring one rung never lifts\n"
+       "another: a host quarantined inside a cut segment stays quarantined when the segment is\n"
+       "restored. With nothing left isolated, Shadan's table is deleted.",
+       {{"--host ADDR[,ADDR...]", "lift the quarantine of these addresses or prefixes"},
+        {"--uplink", "lift the uplink cut (links held down come up again)"},
+        {"--island", "lift the island"},
+        {"--profile NAME", "lift only the isolation under this profile"},
         {"--all", "lift every isolation (no SEGMENT)"},
         {"--reason TEXT",
          "why (required; at most 512 bytes, one line); audited with your\n"
@@ -181,10 +206,15 @@ const std::vector<CommandHelp>& commandHelps() {
        "runs; otherwise reads the kernel, which needs root (CAP_NET_ADMIN).",
        {kPolicyOption, kGatewayOption, kStateDirOption, kJsonOption, kLogLevelOption}},
       {"plan",
-       "plan [SEGMENT [--profile NAME]] --policy FILE --gateway ID [--state-dir DIR] [--json]",
+       "plan [SEGMENT | --host ADDR[,ADDR...] | --uplink | --island] [--profile NAME]\n"
+       "                            --policy FILE --gateway ID [--state-dir DIR] [--json]",
        "Print the nftables document and the blackhole routes for the current desired state\n"
-       "(with --state-dir) plus SEGMENT if given, without applying anything. No root needed.",
-       {{"--profile NAME", "the profile SEGMENT would be cut with (default: full)"},
+       "(with --state-dir) plus the rung given (SEGMENT, --host, --uplink or --island), without\n"
+       "applying anything. No root needed.",
+       {{"--host ADDR[,ADDR...]", "plan a quarantine of these hosts"},
+        {"--uplink", "plan the uplink cut"},
+        {"--island", "plan the island"},
+        {"--profile NAME", "the profile the rung would be cut with (default: full)"},
         kPolicyOption,
         kGatewayOption,
         {"--state-dir DIR", "start from the isolations stored there (optional)"},
@@ -274,6 +304,7 @@ const std::map<std::string, ValuedMember>& valuedOptions() {
       {"--controller-pin", &AgentCliOptions::controller_pin},
       {"--controller-grace", &AgentCliOptions::controller_grace},
       {"--audit-export", &AgentCliOptions::audit_export},
+      {"--host", &AgentCliOptions::host},
   };
   return kValued;
 }
@@ -281,6 +312,9 @@ const std::map<std::string, ValuedMember>& valuedOptions() {
 const std::map<std::string, FlagMember>& flagOptions() {
   static const std::map<std::string, FlagMember> kFlags = {
       {"--all", &AgentCliOptions::all},
+      {"--uplink", &AgentCliOptions::uplink},
+      {"--island", &AgentCliOptions::island},
+      {"--link-down", &AgentCliOptions::link_down},
       {"--drill", &AgentCliOptions::drill},
       {"--ttl-without-daemon", &AgentCliOptions::ttl_without_daemon},
       {"--yes", &AgentCliOptions::yes},
@@ -293,6 +327,47 @@ const std::map<std::string, FlagMember>& flagOptions() {
 }
 
 }  // namespace
+
+Result<RungOptions> rungOf(const AgentCliOptions& options) {
+  const bool isolate = options.command == "isolate";
+  const auto usage = [](const std::string& why) {
+    return makeError(ErrorCode::kInvalidArgument, why);
+  };
+  const int named = static_cast<int>(options.positional.size()) + (options.host ? 1 : 0) +
+                    (options.uplink ? 1 : 0) + (options.island ? 1 : 0) +
+                    (!isolate && options.all ? 1 : 0);
+  if (isolate && options.all) return usage("--all is only for restore");
+  if (named != 1 || options.positional.size() > 1) {
+    return usage(options.command + " takes exactly one SEGMENT" + (isolate ? "" : ", or --all") +
+                 ", or one of --host ADDR[,ADDR...], --uplink, --island");
+  }
+  if (options.link_down && (!isolate || !options.uplink)) {
+    return usage("--link-down goes with isolate --uplink only");
+  }
+  RungOptions rung;
+  rung.link_down = options.link_down;
+  if (options.positional.size() == 1) {
+    rung.scope = IsolationScope::kSegment;
+    rung.segment = options.positional[0];
+  } else if (options.uplink) {
+    rung.scope = IsolationScope::kUplink;
+  } else if (options.island) {
+    rung.scope = IsolationScope::kIsland;
+  } else if (options.host) {
+    rung.scope = IsolationScope::kHost;
+    std::string_view rest = *options.host;
+    while (true) {
+      const size_t comma = rest.find(',');
+      const std::string_view item = rest.substr(0, comma);
+      Result<IpPrefix> host = IpPrefix::parse(item);
+      if (!host.ok()) return usage("--host: " + host.error().message);
+      rung.hosts.push_back(*host);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return rung;
+}
 
 std::string agentCommandNames() {
   std::string names;

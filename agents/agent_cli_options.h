@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/ip_prefix.h"
+#include "common/isolation_scope.h"
 #include "common/result.h"
 
 namespace shadan::agent {
@@ -29,11 +31,14 @@ struct AgentCliOptions {
   std::optional<std::string> controller_pin;
   std::optional<std::string> controller_grace;
   std::optional<std::string> audit_export;
+  std::optional<std::string> host;  // isolate, restore: --host ADDR[,ADDR...] (the host rung)
+  bool uplink = false;              // isolate, restore: the uplink rung
+  bool island = false;              // isolate, restore: the island rung
+  bool link_down = false;           // isolate --uplink: also set the uplink links down
   bool all = false;
   bool drill = false;
   bool ttl_without_daemon = false;
-  bool yes = false;  // --yes: isolating a protected segment needs no interactive confirmation  //
-                     // --ttl with no daemon: stored, honoured later
+  bool yes = false;  // --yes: isolating a protected segment needs no interactive confirmation
   bool json = false;
   bool help = false;
   bool version = false;
@@ -43,6 +48,17 @@ struct AgentCliOptions {
 // `--opt=value`. Errors (kInvalidArgument) name the offending argument; whether the options fit
 // the command is the command's business.
 Result<AgentCliOptions> parseAgentCliArgs(const std::vector<std::string>& args);
+
+// The rung an isolate or restore names: exactly one of SEGMENT, --host, --uplink, --island (or,
+// for restore, --all, which leaves everything empty). --link-down only with isolate --uplink.
+// A usage error (kInvalidArgument) names what does not fit.
+struct RungOptions {
+  std::optional<IsolationScope> scope;  // nullopt: restore --all
+  std::optional<std::string> segment;
+  std::vector<IpPrefix> hosts;
+  bool link_down = false;
+};
+Result<RungOptions> rungOf(const AgentCliOptions& options);
 
 // The command named by `args` as the parser would find it (the first argument that is neither
 // an option nor an option's value), or "" when there is none. For messages about command lines

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agents/link_holder.h"
 #include "agents/planner/lockout_check.h"
 #include "agents/planner/planner.h"
 #include "agents/policy_names.h"
@@ -78,8 +79,13 @@ AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) 
   AuditWhat what;
   what.action = actionName(action.kind);
   if (action.isolation) {
-    what.segment = action.isolation->segment;
+    if (!action.isolation->segment.empty()) what.segment = action.isolation->segment;
     what.profile = action.isolation->profile;
+  }
+  if (action.scope != IsolationScope::kSegment) what.scope = isolationScopeName(action.scope);
+  if (!action.hosts.empty()) {
+    what.hosts.emplace();
+    for (const IpPrefix& host : action.hosts) what.hosts->push_back(host.toCidr());
   }
   entry.what = what;
   if (action.drill) entry.drill = true;
@@ -126,34 +132,6 @@ void AgentCore::auditEvent(const std::string& event, const std::string& outcome,
   entry.outcome = outcome;
   entry.detail = detail;
   (void)audit(std::move(entry));
-}
-
-std::vector<IpPrefix> AgentCore::prefixesOf(const std::vector<Isolation>& isolations) const {
-  std::vector<IpPrefix> prefixes;
-  for (const auto& isolation : isolations) {
-    const Segment* segment = policy_.findSegment(isolation.segment);
-    if (!segment) continue;
-    prefixes.insert(prefixes.end(), segment->prefixes.begin(), segment->prefixes.end());
-  }
-  std::sort(prefixes.begin(), prefixes.end());
-  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
-  return prefixes;
-}
-
-Result<Isolation> AgentCore::validateIsolation(const std::string& segment,
-                                               const std::string& profile) const {
-  if (!policy_.findSegment(segment)) return unknownSegmentError(policy_, segment);
-  if (!policy_.findProfile(profile)) return unknownProfileError(policy_, profile);
-  const Gateway* gateway = policy_.findGateway(gateway_id_);
-  if (!gateway) {
-    return makeError(ErrorCode::kNotFound, "gateway \"" + gateway_id_ + "\" is not in the policy");
-  }
-  if (std::find(gateway->borders.begin(), gateway->borders.end(), segment) ==
-      gateway->borders.end()) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "gateway \"" + gateway_id_ + "\" does not border segment \"" + segment + "\"");
-  }
-  return Isolation{segment, profile};
 }
 
 std::vector<Isolation> AgentCore::dropExpired(DesiredState& state) const {
@@ -249,7 +227,7 @@ void AgentCore::forgetConntrack(const Action& action, bool changed, const Desire
   // NAT'd flows of a newly isolated segment must not live on in translated form; on restore,
   // optionally forget old sessions so they do not resume.
   std::vector<IpPrefix> flush;
-  if (action.kind == ActionKind::kIsolate && changed && action.isolation) {
+  if (action.kind == ActionKind::kIsolate && changed && !action.isolations.empty()) {
     bool wanted = policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kAlways;
     if (policy_.agent.conntrack_on_isolate == ConntrackOnIsolate::kIfNat) {
       if (!foreign_ruleset) {
@@ -258,14 +236,14 @@ void AgentCore::forgetConntrack(const Action& action, bool changed, const Desire
       }
       wanted = foreign_ruleset && rulesetHasNat(*foreign_ruleset);
     }
-    if (wanted) flush = prefixesOf({*action.isolation});
+    if (wanted) flush = conntrackPrefixes(policy_, action.isolations);
   } else if (action.kind == ActionKind::kRestore && changed &&
              policy_.agent.conntrack_flush_on_restore) {
     std::vector<Isolation> removed;
     for (const auto& active : previous.isolations) {
       if (!next.contains(active.isolation)) removed.push_back(active.isolation);
     }
-    flush = prefixesOf(removed);
+    flush = conntrackPrefixes(policy_, removed);
   }
   if (flush.empty()) return;
   auto deleted = deps_.conntrack.deleteMatching(flush);
@@ -286,6 +264,7 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   ChangeResult result;
   result.action = actionName(action.kind);
   result.isolation = action.isolation;
+  result.isolations = action.isolations;
   if (Status owned = checkTableOwner(); !owned.ok()) return rejected(action, owned.error());
   // Read by the lockout check, and again by the conntrack step if it had to.
   std::optional<nlohmann::json> foreign_ruleset;
@@ -327,6 +306,7 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   if (!report.ok()) return undoCommit(previous, next, changed, action, report.error());
 
   forgetConntrack(action, changed, previous, next, foreign_ruleset, result);
+  holdLinksOf(previous, next, actionName(action.kind), result.warnings);
 
   next.applied_ruleset_sha256 = report->after.sha256;
   // The kernel holds `next` now; if recording its hash fails, say so but do not undo the cut.
@@ -385,15 +365,24 @@ Status AgentCore::load() {
 }
 
 Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
-  Action action{ActionKind::kIsolate, Isolation{request.segment, request.profile},
+  Action action{ActionKind::kIsolate, Isolation{request.segment, request.profile, request.scope},
                 request.requested_by.empty() ? request.origin : request.requested_by,
                 request.drill};
   action.reason = request.reason;
-  auto isolation = validateIsolation(request.segment, request.profile);
-  if (!isolation.ok()) return rejected(action, isolation.error());
+  action.scope = request.scope;
+  action.hosts = request.hosts;
+  auto wanted = isolationsFor(policy_, gateway_id_, request);
+  if (!wanted.ok()) return rejected(action, wanted.error());
+  action.isolations = *wanted;
+  action.isolation = wanted->front();
+  action.isolation->host.reset();  // the hosts are listed apart (what.hosts)
   if (request.drill && !request.ttl) {
     return rejected(action, makeError(ErrorCode::kInvalidArgument,
                                       "a drill needs a ttl: drills end on their own"));
+  }
+  if (request.link_down) {
+    Status safe = checkLinkDownSafe(routes_, policy_, gateway_id_);
+    if (!safe.ok()) return rejected(action, safe.error());
   }
 
   DesiredState next = desired_;
@@ -402,36 +391,13 @@ Result<ChangeResult> AgentCore::isolate(const IsolateRequest& request) {
   std::optional<int64_t> deadline;
   if (request.ttl) deadline = now + request.ttl->count();
 
-  bool changed = !expired.empty();
-  auto existing = std::find_if(next.isolations.begin(), next.isolations.end(),
-                               [&](const ActiveIsolation& a) { return a.isolation == *isolation; });
-  if (existing == next.isolations.end()) {
-    ActiveIsolation active;
-    active.isolation = *isolation;
-    active.since_unix_ms = now;
-    active.expires_unix_ms = deadline;
-    active.origin = request.origin;
-    active.drill = request.drill;
-    next.isolations.push_back(std::move(active));
-    std::sort(next.isolations.begin(), next.isolations.end(),
-              [](const auto& a, const auto& b) { return a.isolation < b.isolation; });
-    changed = true;
-  } else if (existing->drill && !request.drill) {
-    // A real order for what a drill isolated: it is real from now on, and holds until restored.
-    existing->drill = false;
-    existing->expires_unix_ms = deadline;
-    existing->origin = request.origin;
-    changed = true;
-  } else if (existing->expires_unix_ms) {
-    // Keep the later deadline; no deadline means "until restored".
-    if (!deadline) {
-      existing->expires_unix_ms.reset();
-      changed = true;
-    } else if (*deadline > *existing->expires_unix_ms) {
-      existing->expires_unix_ms = deadline;
-      changed = true;
-    }
-  }
+  ActiveIsolation fields;
+  fields.since_unix_ms = now;
+  fields.expires_unix_ms = deadline;
+  fields.origin = request.origin;
+  fields.drill = request.drill;
+  fields.link_down = request.link_down;
+  const bool changed = mergeIsolations(next, *wanted, fields) || !expired.empty();
   return commitAndApply(std::move(next), changed, std::move(expired), action);
 }
 
@@ -439,18 +405,23 @@ Result<ChangeResult> AgentCore::restore(const RestoreRequest& request) {
   Action action{ActionKind::kRestore, std::nullopt,
                 request.requested_by.empty() ? request.origin : request.requested_by, false};
   action.reason = request.reason;
-  if (request.segment)
-    action.isolation = Isolation{*request.segment, request.profile.value_or("*")};
+  action.scope = request.scope.value_or(IsolationScope::kSegment);
+  action.hosts = request.hosts;
+  if (request.segment || request.scope) {
+    action.isolation = Isolation{request.segment.value_or(""), request.profile.value_or("*"),
+                                 request.scope.value_or(IsolationScope::kSegment)};
+  }
   if (request.profile && !policy_.findProfile(*request.profile)) {
     return rejected(action, unknownProfileError(policy_, *request.profile));
+  }
+  if (Status shape = checkRestoreRequest(policy_, request); !shape.ok()) {
+    return rejected(action, shape.error());
   }
   DesiredState next = desired_;
   std::vector<Isolation> expired = dropExpired(next);
   const auto before = next.isolations.size();
   std::erase_if(next.isolations, [&](const ActiveIsolation& active) {
-    if (!request.segment) return true;
-    return active.isolation.segment == *request.segment &&
-           (!request.profile || active.isolation.profile == *request.profile);
+    return restoreLifts(request, active.isolation);
   });
   const bool removed = next.isolations.size() != before;
   // A segment the policy no longer knows can still be restored if it is isolated; one that is
@@ -531,6 +502,8 @@ Result<RepairResult> AgentCore::reconcile(bool force, const RepairTrigger& trigg
     return result;
   }
   auto report = applyDesired(desired_);
+  std::vector<std::string> link_warnings;
+  holdLinksOf(desired_, desired_, "repair", link_warnings);
   AuditEvent entry = baseEvent("repaired", Action{ActionKind::kRepair, std::nullopt, "", false});
   entry.reason = trigger.reason;
   nlohmann::json detail = {{"found", kernelStateName(status.state)}, {"forced", force}};
@@ -566,6 +539,8 @@ Result<RepairResult> AgentCore::reconcile(bool force, const RepairTrigger& trigg
 }
 
 Status AgentCore::resyncRoutes(const std::string& reason) {
+  std::vector<std::string> link_warnings;
+  holdLinksOf(desired_, desired_, reason, link_warnings);
   SHADAN_ASSIGN_OR_RETURN(
       auto plan, planGateway(policy_, gateway_id_, desired_.isolationPairs(), deps_.owner_mark));
   SHADAN_ASSIGN_OR_RETURN(auto before, routes_.list());

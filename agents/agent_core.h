@@ -27,6 +27,7 @@
 #include "agents/dataplane/route_backend.h"
 #include "agents/drop_counters.h"
 #include "agents/enforcer.h"
+#include "agents/ladder.h"
 #include "agents/orders/order_verifier.h"
 #include "agents/state/state_store.h"
 #include "common/audit_sink.h"
@@ -38,37 +39,14 @@
 
 namespace shadan::agent {
 
-struct IsolateRequest {
-  std::string segment;
-  std::string profile = "full";
-  // Restore on its own after this long. Re-isolating keeps the later of the two deadlines
-  // (none = never): a timer can extend a cut, never shorten or end one that was meant to hold.
-  std::optional<std::chrono::milliseconds> ttl;
-  std::string origin = "local-cli";
-  // Accountability for the audit trail: who asked (`who.requested_by`; empty: `origin`) and why
-  // (`why.reason`). Local commands record the invoking uid and SUDO_USER here.
-  std::string requested_by;
-  std::optional<std::string> reason;
-  // A rehearsal: marked as such in state and audit. Drills must carry a ttl (they expire on
-  // their own) and are what `on_controller_loss: revert` lifts.
-  bool drill = false;
-};
-
-struct RestoreRequest {
-  std::optional<std::string> segment;  // nullopt: every isolation
-  std::optional<std::string> profile;  // nullopt: every profile of the segment
-  std::string origin = "local-cli";
-  std::string requested_by;           // as in IsolateRequest
-  std::optional<std::string> reason;  // ditto
-};
-
 struct ChangeResult {
   bool changed = false;  // the desired state changed (false: it was already so; re-applied)
   // The desired state was already so, but the kernel did not hold it (our table was missing or
   // altered) and applying it again changed the kernel.
   bool repaired = false;
   std::string action;                  // "isolate", "restore", ... (audit `what.action`)
-  std::optional<Isolation> isolation;  // the (segment, profile) it was about, when one
+  std::optional<Isolation> isolation;  // what it was about, when one (the first of several hosts)
+  std::vector<Isolation> isolations;   // an isolate: every isolation it asked for
   DesiredState state;                  // after the change
   EnforceReport report;                // the kernel before and after
   std::vector<Isolation> expired;      // isolations removed because their deadline passed
@@ -230,9 +208,6 @@ class AgentCore {
   // Would this envelope (a dispatch, or a break-glass authz) be accepted now? Changes nothing.
   OrderVerification checkEnvelope(std::string_view envelope_bytes) const;
 
-  // Validates (segment, profile) against the policy and this gateway.
-  Result<Isolation> validateIsolation(const std::string& segment, const std::string& profile) const;
-
  private:
   // SignedOrders is the signed-order half of this class, in its own file: it builds the next
   // desired state of a verified order from desired_ and hands it to commitAndApply, audits
@@ -260,11 +235,15 @@ class AgentCore {
 
   struct Action {
     ActionKind kind;
-    std::optional<Isolation> isolation;
+    std::optional<Isolation> isolation;  // for the audit trail's what.segment/profile
     std::string requested_by;
     bool drill = false;
     const VerifiedOrder* order = nullptr;              // for signed orders: who signed, ids, reason
     std::optional<std::string> reason = std::nullopt;  // for local commands: their --reason
+    // The rung and hosts (what.scope, what.hosts) and, for an isolate, every isolation asked for.
+    IsolationScope scope = IsolationScope::kSegment;
+    std::vector<IpPrefix> hosts = {};
+    std::vector<Isolation> isolations = {};
   };
 
   // Commits `next`, applies it, and puts `desired_` back in store and memory if the kernel
@@ -287,6 +266,12 @@ class AgentCore {
   // (keeping the replay state of `next`), audits the failure and returns the error to report.
   Error undoCommit(const DesiredState& previous, const DesiredState& next, bool changed,
                    const Action& action, Error error);
+  // After the kernel took `next`: holds down the links an uplink link-down of `next` wants down
+  // and sets up those `previous` held down and `next` does not (agents/link_holder.h). Audited
+  // (`links`) when something had to change; a link that cannot be set is a warning and an
+  // audited failure, never an undo of the cut. Defined in link_holder.cc.
+  void holdLinksOf(const DesiredState& previous, const DesiredState& next,
+                   const std::string& reason, std::vector<std::string>& warnings);
   // Appends an audit entry; a failure is logged loudly and returned, never thrown.
   enum class AuditDurability { kSynced, kBuffered };
   Result<AuditReceipt> audit(AuditEvent event,
@@ -298,8 +283,6 @@ class AgentCore {
   Error rejected(const Action& action, Error error);
   // Persists `version` as the trust file version this agent holds.
   Status storeTrustVersion(int64_t version);
-  // The prefixes of `segments`' (non-default) segments.
-  std::vector<IpPrefix> prefixesOf(const std::vector<Isolation>& isolations) const;
   Result<EnforceReport> applyDesired(const DesiredState& state);
   // One gateway, one owner: refuses when our table carries another agent's owner mark.
   Status checkTableOwner();

@@ -23,9 +23,19 @@ const std::map<std::string, ErrorCode>& errorCodesByName() {
   return kCodes;
 }
 
+// One isolation's identity as answers show it: scope, label, segment (segment and host), host.
+nlohmann::json isolationJson(const Isolation& isolation) {
+  nlohmann::json item = {{"scope", isolationScopeName(isolation.scope)},
+                         {"label", isolationLabel(isolation)},
+                         {"segment", isolation.segment},
+                         {"profile", isolation.profile}};
+  if (isolation.host) item["host"] = isolation.host->toCidr();
+  return item;
+}
+
 nlohmann::json pairsJson(const std::vector<Isolation>& pairs) {
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& p : pairs) list.push_back({{"segment", p.segment}, {"profile", p.profile}});
+  for (const auto& p : pairs) list.push_back(isolationJson(p));
   return list;
 }
 
@@ -48,8 +58,17 @@ nlohmann::json changeAnswer(const AgentCore& core, const std::string& command,
                            {"conntrack_deleted", result.conntrack_deleted},
                            {"warnings", result.warnings}};
   if (result.isolation) {
+    answer["scope"] = isolationScopeName(result.isolation->scope);
     answer["segment"] = result.isolation->segment;
     answer["profile"] = result.isolation->profile;
+  }
+  if (result.isolations.size() > 1 ||
+      (result.isolations.size() == 1 && result.isolations.front().host)) {
+    nlohmann::json hosts = nlohmann::json::array();
+    for (const Isolation& isolation : result.isolations) {
+      if (isolation.host) hosts.push_back(isolation.host->toCidr());
+    }
+    answer["hosts"] = std::move(hosts);
   }
   if (result.audit) {
     answer["audit"] = {{"log_seq", result.audit->log_seq},
@@ -70,9 +89,9 @@ nlohmann::json statusAnswer(AgentCore& core) {
                         {"kernel", {{"state", kernelStateName(kernel.state)}}}};
   // Each isolation's drop counters: numbers, or null and why (status never fails for them).
   const DropCounts dropped = core.dropCounts();
-  for (nlohmann::json& item : doc["isolations"]) {
-    const auto count = dropped.find(
-        Isolation{item["segment"].get<std::string>(), item["profile"].get<std::string>()});
+  for (size_t i = 0; i < core.desired().isolations.size(); ++i) {
+    nlohmann::json& item = doc["isolations"][i];
+    const auto count = dropped.find(core.desired().isolations[i].isolation);
     if (count == dropped.end()) continue;
     if (count->second.ok()) {
       item["dropped"] = {{"packets", count->second->packets}, {"bytes", count->second->bytes}};
@@ -91,15 +110,51 @@ nlohmann::json statusAnswer(AgentCore& core) {
   return doc;
 }
 
+// "scope", "hosts", "link_down": which rung an isolate or restore is about.
+Status parseLadder(const nlohmann::json& doc, ControlRequest& request) {
+  const auto bad = [](const std::string& why) {
+    return makeError(ErrorCode::kInvalidArgument, "control request: " + why);
+  };
+  if (doc.contains("scope")) {
+    const std::optional<IsolationScope> scope =
+        doc["scope"].is_string() ? parseIsolationScope(doc["scope"].get<std::string>())
+                                 : std::nullopt;
+    if (!scope) return bad("\"scope\" must be \"host\", \"segment\", \"uplink\" or \"island\"");
+    request.scope = scope;
+  }
+  if (doc.contains("hosts")) {
+    if (request.scope != IsolationScope::kHost) return bad("\"hosts\" goes with scope host");
+    if (!doc["hosts"].is_array() || doc["hosts"].empty()) {
+      return bad("\"hosts\" must be a non-empty array of addresses or prefixes");
+    }
+    for (const nlohmann::json& item : doc["hosts"]) {
+      if (!item.is_string()) return bad("\"hosts\" must hold strings");
+      Result<IpPrefix> host = IpPrefix::parse(item.get<std::string>());
+      if (!host.ok()) return bad("\"hosts\": " + host.error().message);
+      request.hosts.push_back(*host);
+    }
+  } else if (request.scope == IsolationScope::kHost) {
+    return bad("scope host needs \"hosts\"");
+  }
+  if (doc.contains("link_down")) {
+    if (!doc["link_down"].is_boolean()) return bad("\"link_down\" must be a boolean");
+    request.link_down = doc["link_down"].get<bool>();
+    if (request.link_down && request.scope != IsolationScope::kUplink) {
+      return bad("\"link_down\" goes with scope uplink");
+    }
+  }
+  return okStatus();
+}
+
 }  // namespace
 
 nlohmann::json isolationsJson(const DesiredState& state, int64_t now_ms) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& active : state.isolations) {
-    nlohmann::json item = {{"segment", active.isolation.segment},
-                           {"profile", active.isolation.profile},
-                           {"since", formatRfc3339(active.since_unix_ms)},
-                           {"origin", active.origin}};
+    nlohmann::json item = isolationJson(active.isolation);
+    item["since"] = formatRfc3339(active.since_unix_ms);
+    item["origin"] = active.origin;
+    if (active.link_down) item["link_down"] = true;
     if (active.expires_unix_ms) {
       const int64_t left_ms = *active.expires_unix_ms - now_ms;
       item["expires"] = formatRfc3339(*active.expires_unix_ms);
@@ -113,6 +168,27 @@ nlohmann::json isolationsJson(const DesiredState& state, int64_t now_ms) {
   return list;
 }
 
+Result<Isolation> isolationFromJson(const nlohmann::json& item) {
+  const auto text = [&](const char* key) {
+    return item.is_object() && item.contains(key) && item[key].is_string()
+               ? item[key].get<std::string>()
+               : std::string();
+  };
+  Isolation isolation{text("segment"), text("profile")};
+  const std::string scope = text("scope");
+  if (!scope.empty()) {
+    const std::optional<IsolationScope> parsed = parseIsolationScope(scope);
+    if (!parsed) return makeError(ErrorCode::kParse, "isolation: unknown scope \"" + scope + "\"");
+    isolation.scope = *parsed;
+  }
+  if (const std::string host = text("host"); !host.empty()) {
+    SHADAN_ASSIGN_OR_RETURN(IpPrefix prefix, IpPrefix::parse(host));
+    isolation.host = prefix;
+  }
+  if (isolation.profile.empty()) return makeError(ErrorCode::kParse, "isolation: no profile");
+  return isolation;
+}
+
 bool isPlainUserName(std::string_view name) {
   return !name.empty() && name.size() <= 64 &&
          name.find_first_not_of(
@@ -122,6 +198,13 @@ bool isPlainUserName(std::string_view name) {
 
 nlohmann::json ControlRequest::toJson() const {
   nlohmann::json doc = {{"op", op}};
+  if (scope) doc["scope"] = isolationScopeName(*scope);
+  if (!hosts.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const IpPrefix& host : hosts) list.push_back(host.toString());
+    doc["hosts"] = std::move(list);
+  }
+  if (link_down) doc["link_down"] = true;
   if (segment) doc["segment"] = *segment;
   if (profile) doc["profile"] = *profile;
   if (ttl) doc["ttl_ms"] = ttl->count();
@@ -144,9 +227,10 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
     return makeError(ErrorCode::kInvalidArgument, "control request: " + why);
   };
   if (!doc.is_object()) return bad("not a JSON object");
-  static const std::set<std::string> kKnown = {"op",     "segment", "profile",       "ttl_ms",
-                                               "all",    "drill",   "envelope",      "command",
-                                               "reason", "gateway", "policy_sha256", "sudo_user"};
+  static const std::set<std::string> kKnown = {"op",      "segment",       "profile",  "ttl_ms",
+                                               "all",     "drill",         "envelope", "command",
+                                               "reason",  "scope",         "hosts",    "link_down",
+                                               "gateway", "policy_sha256", "sudo_user"};
   for (const auto& [key, value] : doc.items()) {
     if (!kKnown.count(key)) return bad("unknown field " + quoteForMessage(key));
   }
@@ -214,14 +298,20 @@ Result<ControlRequest> parseControlRequest(std::string_view text) {
   }
   request.all = doc.value("all", false);
   request.drill = doc.value("drill", false);
+  SHADAN_RETURN_IF_ERROR(parseLadder(doc, request));
 
+  const bool ladder = request.scope.has_value();
+  if ((ladder || request.link_down) && request.op != "isolate" && request.op != "restore") {
+    return bad("\"scope\", \"hosts\" and \"link_down\" are only for isolate and restore");
+  }
   if (request.op == "isolate") {
-    if (!request.segment) return bad("isolate needs \"segment\"");
+    if (!request.segment && !ladder) return bad("isolate needs \"segment\" (or \"scope\")");
     if (request.all) return bad("\"all\" is only for restore");
   } else if (request.op == "restore") {
-    if (request.all == request.segment.has_value()) {
-      return bad("restore needs \"segment\" or \"all\": true");
+    if (request.all == (request.segment.has_value() || ladder)) {
+      return bad("restore needs \"segment\" or \"all\": true (or \"scope\")");
     }
+    if (request.link_down) return bad("\"link_down\" is only for isolate");
     if (request.all && request.profile) return bad("\"profile\" does not go with \"all\"");
     if (request.ttl) return bad("\"ttl_ms\" is only for isolate");
     if (request.drill) return bad("\"drill\" is only for isolate");
@@ -321,7 +411,10 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
   }
   if (request.op == "isolate") {
     IsolateRequest isolate;
-    isolate.segment = *request.segment;
+    isolate.scope = request.scope.value_or(IsolationScope::kSegment);
+    isolate.segment = request.segment.value_or("");
+    isolate.hosts = request.hosts;
+    isolate.link_down = request.link_down;
     isolate.profile = request.profile.value_or("full");
     isolate.ttl = request.ttl;
     isolate.drill = request.drill;
@@ -335,6 +428,8 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
   if (request.op == "restore") {
     RestoreRequest restore;
     if (!request.all) restore.segment = request.segment;
+    restore.scope = request.scope;
+    restore.hosts = request.hosts;
     restore.profile = request.profile;
     restore.origin = origin;
     restore.requested_by = who;

@@ -9,7 +9,10 @@
 //
 // Request:  {"op": "isolate", "segment": "office", "profile": "full", "ttl_ms": 4000,
 //            "drill": true}
+//           {"op": "isolate", "scope": "host", "hosts": ["10.20.0.5", "fd00:20::5"]}
+//           {"op": "isolate", "scope": "uplink", "link_down": true} | {..."scope": "island"}
 //           {"op": "restore", "segment": "office"} | {"op": "restore", "all": true}
+//           {"op": "restore", "scope": "host", "hosts": [...]} | {..."scope": "uplink"}
 //           {"op": "status"}
 //           {"op": "verify", "envelope": "<text>"} | {"op": "apply_file", "envelope": "<text>"}
 //           {"op": "refused", "command": "isolate", "reason": "..."}  (audit a local command
@@ -35,6 +38,10 @@ inline constexpr size_t kMaxRefusalReasonBytes = 2048;
 
 struct ControlRequest {
   std::string op;  // isolate | restore | status | verify | apply_file | refused
+  // isolate, restore: the rung (absent: segment, or for restore "all" / by segment).
+  std::optional<IsolationScope> scope;
+  std::vector<IpPrefix> hosts;  // scope host
+  bool link_down = false;       // isolate, scope uplink
   std::optional<std::string> segment;
   std::optional<std::string> profile;
   std::optional<std::chrono::milliseconds> ttl;
@@ -70,12 +77,16 @@ nlohmann::json handleControlRequest(AgentCore& core, const ControlRequest& reque
                                     const std::string& origin,
                                     const std::string& requested_by = "");
 
-// The active isolations of `state` as status and change answers list them (segment, profile,
-// since, origin, and expires/drill when set). The one rendering for the daemon, the in-process
-// CLI and the offline status, so the answers cannot drift apart.
+// The active isolations of `state` as status and change answers list them (scope, label,
+// segment, profile, since, origin; host, link_down, expires and drill when set). The one rendering
+// for the daemon, the in-process CLI and the offline status, so the answers cannot drift apart.
 // `now_ms` (Unix ms) dates the deadlines: an isolation with one carries `remaining_s` and, once
 // the deadline has passed without anything lifting it, `"overdue": true`.
 nlohmann::json isolationsJson(const DesiredState& state, int64_t now_ms);
+
+// The isolation an entry of isolationsJson names (its scope, segment, profile and host); for
+// reading a daemon's answer back. kParse when the entry is not one.
+Result<Isolation> isolationFromJson(const nlohmann::json& item);
 
 // The answer for an error that happened before a request could be handled.
 nlohmann::json errorAnswer(const std::string& command, const Error& error);

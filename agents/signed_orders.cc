@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "agents/ladder.h"
+#include "agents/link_holder.h"
 #include "common/dsse.h"
 #include "common/logging.h"
 #include "common/sha256.h"
@@ -39,12 +41,31 @@ OrderVerification SignedOrders::checkEnvelope(std::string_view envelope_bytes) c
 
 Result<ChangeResult> SignedOrders::applyVerified(const VerifiedOrder& order) {
   const Authz& authz = order.authz;
-  const Isolation isolation{authz.segment, authz.profile};
   const bool isolate = authz.action == OrderAction::kIsolate;
-  const Action action{isolate ? ActionKind::kIsolate : ActionKind::kRestore, isolation,
-                      authz.requested_by, authz.drill, &order};
-  if (auto valid = core_.validateIsolation(authz.segment, authz.profile); !valid.ok()) {
-    return core_.rejected(action, valid.error());
+  Action action{isolate ? ActionKind::kIsolate : ActionKind::kRestore,
+                Isolation{authz.segment, authz.profile, authz.scope}, authz.requested_by,
+                authz.drill, &order};
+  action.scope = authz.scope;
+  action.hosts = authz.hosts;
+  // The same checks as a local command, against this agent's policy and gateway: the verifier
+  // has already refused hosts outside the named segment; this also refuses what the planner
+  // could not express (an uplink on a gateway without one).
+  std::vector<Isolation> wanted;
+  if (isolate) {
+    IsolateRequest request;
+    request.scope = authz.scope;
+    request.segment = authz.segment;
+    request.hosts = authz.hosts;
+    request.profile = authz.profile;
+    request.link_down = authz.link_down;
+    auto isolations = isolationsFor(core_.policy_, core_.gateway_id_, request);
+    if (!isolations.ok()) return core_.rejected(action, isolations.error());
+    wanted = std::move(isolations).value();
+    action.isolations = wanted;
+    if (authz.link_down) {
+      Status safe = checkLinkDownSafe(core_.routes_, core_.policy_, core_.gateway_id_);
+      if (!safe.ok()) return core_.rejected(action, safe.error());
+    }
   }
 
   DesiredState next = core_.desired_;
@@ -55,33 +76,30 @@ Result<ChangeResult> SignedOrders::applyVerified(const VerifiedOrder& order) {
   const int64_t now_ms = toUnixMillis(core_.clock_.now());
   next.replay.seen_command_ids.forgetExpired(now_ms);
   next.replay.seen_command_ids.insert(authz.command_id, commandIdForgetAfterMs(authz));
-  if (!order.breakglass) next.replay.segment_gens[authz.segment] = authz.segment_gen;
+  if (!order.breakglass) {
+    next.replay.segment_gens[generationKey(authz.scope, authz.segment)] = authz.segment_gen;
+  }
 
   bool changed_isolation = false;
-  auto existing = std::find_if(next.isolations.begin(), next.isolations.end(),
-                               [&](const ActiveIsolation& a) { return a.isolation == isolation; });
   if (isolate) {
-    const int64_t now = toUnixMillis(core_.clock_.now());
-    std::optional<int64_t> deadline;
-    if (authz.ttl_s) deadline = now + *authz.ttl_s * 1000;
-    if (existing == next.isolations.end()) {
-      ActiveIsolation active;
-      active.isolation = isolation;
-      active.since_unix_ms = now;
-      active.expires_unix_ms = deadline;
-      active.origin = "order:" + authz.command_id;
-      active.drill = authz.drill;
-      next.isolations.push_back(std::move(active));
-      std::sort(next.isolations.begin(), next.isolations.end(),
-                [](const auto& a, const auto& b) { return a.isolation < b.isolation; });
-      changed_isolation = true;
-    } else if (existing->expires_unix_ms && (!deadline || *deadline > *existing->expires_unix_ms)) {
-      existing->expires_unix_ms = deadline;
-      if (!authz.drill) existing->drill = false;
-    }
-  } else if (existing != next.isolations.end()) {
-    next.isolations.erase(existing);
-    changed_isolation = true;
+    ActiveIsolation fields;
+    fields.since_unix_ms = now_ms;
+    if (authz.ttl_s) fields.expires_unix_ms = now_ms + *authz.ttl_s * 1000;
+    fields.origin = "order:" + authz.command_id;
+    fields.drill = authz.drill;
+    fields.link_down = authz.link_down;
+    changed_isolation = mergeIsolations(next, wanted, fields);
+  } else {
+    RestoreRequest request;
+    request.scope = authz.scope;
+    if (!authz.segment.empty()) request.segment = authz.segment;
+    request.hosts = authz.hosts;
+    request.profile = authz.profile;
+    const auto before = next.isolations.size();
+    std::erase_if(next.isolations, [&](const ActiveIsolation& active) {
+      return restoreLifts(request, active.isolation);
+    });
+    changed_isolation = next.isolations.size() != before;
   }
   auto result = core_.commitAndApply(std::move(next), true, std::move(expired), action);
   if (result.ok()) result->changed = changed_isolation;
@@ -90,9 +108,7 @@ Result<ChangeResult> SignedOrders::applyVerified(const VerifiedOrder& order) {
 
 OrderOutcome SignedOrders::finishOrder(Ack ack, std::optional<OrderRejection> rejection,
                                        std::optional<ChangeResult> change) {
-  for (const auto& active : core_.desired_.isolations) {
-    ack.isolated.push_back(active.isolation.segment + ":" + active.isolation.profile);
-  }
+  ack.isolated = ackLabels(core_.desired_);
   if (change) {
     ack.ruleset_sha256 = change->report.after.sha256;
   } else if (auto status = core_.kernelStatus(); status.live) {

@@ -88,6 +88,8 @@ Result<Json> auditRecordToJson(const AuditRecord& record) {
     put(what, "action", e.what->action);
     put(what, "segment", e.what->segment);
     put(what, "profile", e.what->profile);
+    put(what, "scope", e.what->scope);
+    if (e.what->hosts) what["hosts"] = *e.what->hosts;
     put(what, "ruleset_before", e.what->ruleset_before);
     put(what, "ruleset_after", e.what->ruleset_after);
     out["what"] = std::move(what);
@@ -174,12 +176,14 @@ Result<AuditRecord> parseAuditLine(std::string_view line) {
   }
   SHADAN_ASSIGN_OR_RETURN(auto what, top.optionalObject("what"));
   if (const auto& r = what) {
-    SHADAN_RETURN_IF_ERROR(
-        r->checkMembers({}, {"action", "segment", "profile", "ruleset_before", "ruleset_after"}));
+    SHADAN_RETURN_IF_ERROR(r->checkMembers(
+        {}, {"action", "segment", "profile", "scope", "hosts", "ruleset_before", "ruleset_after"}));
     AuditWhat value;
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("action"), value.action));
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("segment"), value.segment));
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("profile"), value.profile));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalString("scope"), value.scope));
+    SHADAN_RETURN_IF_ERROR(assign(r->optionalStrings("hosts"), value.hosts));
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("ruleset_before"), value.ruleset_before));
     SHADAN_RETURN_IF_ERROR(assign(r->optionalString("ruleset_after"), value.ruleset_after));
     e.what = std::move(value);

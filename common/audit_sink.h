@@ -31,6 +31,10 @@ struct AuditWhat {
   std::optional<std::string> profile;
   std::optional<std::string> ruleset_before;  // sha256 of the ruleset read back before/after
   std::optional<std::string> ruleset_after;
+  // The rung (common/isolation_scope.h) when it is not a segment, and the hosts of a host
+  // quarantine (CIDR), so the trail says exactly what was cut.
+  std::optional<std::string> scope = std::nullopt;
+  std::optional<std::vector<std::string>> hosts = std::nullopt;
 
   bool operator==(const AuditWhat&) const = default;
 };

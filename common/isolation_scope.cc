@@ -81,7 +81,7 @@ std::string generationKey(IsolationScope scope, std::string_view segment) {
       return std::string(segment);
     case IsolationScope::kUplink:
     case IsolationScope::kIsland:
-      return isolationScopeName(scope);
+      return "@" + std::string(isolationScopeName(scope));
   }
   return std::string(segment);
 }

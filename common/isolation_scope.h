@@ -45,9 +45,8 @@ Result<std::string> segmentOfHost(const Policy& policy, const IpPrefix& host);
 
 // The key under which the controller counts generations and agents remember the newest one they
 // saw (PROTOCOL.md step 8): a segment's own name for `segment`; "host:<segment>" for the hosts
-// of a segment; "uplink" and "island" for those rungs. Segment names never contain ':', and
-// "uplink"/"island" without a colon cannot collide with a segment's generation because
-// generations of those rungs are only ever looked up under these keys.
+// of a segment; "@uplink" and "@island" for those rungs. Segment names contain neither ':' nor
+// '@', so no key of one rung can be another's (a segment may well be called "uplink").
 std::string generationKey(IsolationScope scope, std::string_view segment);
 
 // How one active isolation is named in acks and status (`state_after.isolated`):

@@ -62,12 +62,6 @@ Status Delivery::recordDispatch(OrderRecord order, const DsseEnvelope& authz_env
   }
   SHADAN_ASSIGN_OR_RETURN(auto authz, parseAuthz(order.authz_payload));
   const std::string key = generationKey(order.scope, order.segment);
-  // "uplink" and "island" are also valid segment names: a policy segment so named shares the
-  // generation counter (harmless: both only ever grow), but its row keeps saying what was last
-  // ordered for the segment.
-  if (order.scope != IsolationScope::kSegment && ctx_.policy.findSegment(key) != nullptr) {
-    return okStatus();
-  }
   SHADAN_ASSIGN_OR_RETURN(auto segments, ctx_.store.listSegments());
   SegmentRecord segment{key, authz.segment_gen, order.action == "isolate",
                         order.action == "isolate" ? order.profile : ""};

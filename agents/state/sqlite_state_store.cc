@@ -20,7 +20,10 @@
 namespace shadan::agent {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 2: isolations are rungs of the ladder (scope, host, link_down); version 1 databases are
+// migrated on open. An agent that predates version 2 refuses the database rather than reading a
+// host quarantine as a segment cut.
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (
@@ -41,14 +44,39 @@ CREATE TABLE IF NOT EXISTS segment_gens (
   gen     INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS isolations (
+  scope      TEXT NOT NULL DEFAULT 'segment',
   segment    TEXT NOT NULL,
+  host       TEXT NOT NULL DEFAULT '',
   profile    TEXT NOT NULL,
   since_ms   INTEGER NOT NULL,
   expires_ms INTEGER,
   origin     TEXT NOT NULL,
   drill      INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (segment, profile)
+  link_down  INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (scope, segment, host, profile)
 ) STRICT;
+)sql";
+
+// Version 1 keyed isolations by (segment, profile): SQLite cannot change a primary key in place,
+// so the table is rebuilt (inside the opening transaction; its rows are segment isolations).
+constexpr const char* kMigrateFrom1 = R"sql(
+ALTER TABLE isolations RENAME TO isolations_v1;
+CREATE TABLE isolations (
+  scope      TEXT NOT NULL DEFAULT 'segment',
+  segment    TEXT NOT NULL,
+  host       TEXT NOT NULL DEFAULT '',
+  profile    TEXT NOT NULL,
+  since_ms   INTEGER NOT NULL,
+  expires_ms INTEGER,
+  origin     TEXT NOT NULL,
+  drill      INTEGER NOT NULL DEFAULT 0,
+  link_down  INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (scope, segment, host, profile)
+) STRICT;
+INSERT INTO isolations(segment, profile, since_ms, expires_ms, origin, drill)
+  SELECT segment, profile, since_ms, expires_ms, origin, drill FROM isolations_v1;
+DROP TABLE isolations_v1;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
 )sql";
 
 Result<int> takeLock(const std::filesystem::path& lock_path, std::chrono::milliseconds wait) {
@@ -115,11 +143,12 @@ constexpr SqlText kStatementTexts[] = {
     {Sql::kSynchronousNormal, "PRAGMA synchronous=NORMAL", "PRAGMA synchronous=NORMAL"},
     {Sql::kSynchronousFull, "PRAGMA synchronous=FULL", "PRAGMA synchronous=FULL"},
     {Sql::kClearIsolations, "DELETE FROM isolations", "clear isolations"},
-    {Sql::kDeleteIsolation, "DELETE FROM isolations WHERE segment = ?1 AND profile = ?2",
+    {Sql::kDeleteIsolation,
+     "DELETE FROM isolations WHERE segment = ?1 AND profile = ?2 AND scope = ?3 AND host = ?4",
      "delete isolation"},
     {Sql::kPutIsolation,
-     "INSERT OR REPLACE INTO isolations(segment, profile, since_ms, expires_ms, origin, drill) "
-     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+     "INSERT OR REPLACE INTO isolations(segment, profile, since_ms, expires_ms, origin, drill, "
+     "scope, host, link_down) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
      "store isolation"},
     {Sql::kPutMeta, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)", "store meta value"},
     {Sql::kClearSeen, "DELETE FROM seen_commands", "clear command ids"},
@@ -170,10 +199,15 @@ std::vector<Isolation> DesiredState::isolationPairs() const {
   return pairs;
 }
 
-bool DesiredState::contains(const Isolation& isolation) const {
-  return std::any_of(isolations.begin(), isolations.end(),
-                     [&](const ActiveIsolation& a) { return a.isolation == isolation; });
+const ActiveIsolation* DesiredState::find(const Isolation& isolation) const {
+  const auto it = std::lower_bound(
+      isolations.begin(), isolations.end(), isolation,
+      [](const ActiveIsolation& active, const Isolation& key) { return active.isolation < key; });
+  if (it != isolations.end() && it->isolation == isolation) return &*it;
+  return nullptr;
 }
+
+bool DesiredState::contains(const Isolation& isolation) const { return find(isolation) != nullptr; }
 
 SqliteStateStore::SqliteStateStore(SqliteDbPtr db, int lock_fd)
     : db_(std::move(db)), lock_fd_(lock_fd) {}
@@ -231,7 +265,17 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
     SHADAN_ASSIGN_OR_RETURN(auto step, select.step());
     if (step == SqliteStep::kRow) {
       const std::string version = select.columnText(0);
-      if (version != std::to_string(kSchemaVersion)) {
+      if (version == "1") {
+        select.reset();
+        // Version 1 databases created before drills were recorded lack that column too.
+        SHADAN_ASSIGN_OR_RETURN(auto had_drill, hasColumn(handle, "isolations", "drill"));
+        if (!had_drill) {
+          SHADAN_RETURN_IF_ERROR(sqliteExec(
+              handle, "ALTER TABLE isolations ADD COLUMN drill INTEGER NOT NULL DEFAULT 0",
+              "add column isolations.drill"));
+        }
+        SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kMigrateFrom1, "migrate schema 1 to 2"));
+      } else if (version != std::to_string(kSchemaVersion)) {
         return makeError(ErrorCode::kState,
                          "state database " + db_path.string() + " has schema version " + version +
                              ", this agent understands " + std::to_string(kSchemaVersion));
@@ -279,8 +323,8 @@ Result<DesiredState> SqliteStateStore::load() {
   SHADAN_ASSIGN_OR_RETURN(
       auto isolations,
       SqliteStatement::prepare(handle,
-                               "SELECT segment, profile, since_ms, expires_ms, origin, drill "
-                               "FROM isolations ORDER BY segment, profile",
+                               "SELECT segment, profile, since_ms, expires_ms, origin, drill, "
+                               "scope, host, link_down FROM isolations",
                                "load isolations"));
   SHADAN_RETURN_IF_ERROR(isolations.forEachRow([&](const SqliteStatement& row) -> Status {
     ActiveIsolation active;
@@ -290,9 +334,27 @@ Result<DesiredState> SqliteStateStore::load() {
     active.expires_unix_ms = row.columnOptionalInt64(3);
     active.origin = row.columnText(4);
     active.drill = row.columnInt64(5) != 0;
+    const std::string scope = row.columnText(6);
+    const std::optional<IsolationScope> parsed = parseIsolationScope(scope);
+    if (!parsed) {
+      return makeError(ErrorCode::kState, "isolation " + active.isolation.segment + ":" +
+                                              active.isolation.profile + " has unknown scope \"" +
+                                              scope + "\"");
+    }
+    active.isolation.scope = *parsed;
+    const std::string host = row.columnText(7);
+    if (!host.empty()) {
+      SHADAN_ASSIGN_OR_RETURN(IpPrefix prefix, IpPrefix::parse(host));
+      active.isolation.host = prefix;
+    }
+    active.link_down = row.columnInt64(8) != 0;
     state.isolations.push_back(std::move(active));
     return okStatus();
   }));
+  // The documented order (the struct's, which SQL text order is not for host prefixes).
+  std::sort(
+      state.isolations.begin(), state.isolations.end(),
+      [](const ActiveIsolation& a, const ActiveIsolation& b) { return a.isolation < b.isolation; });
 
   SHADAN_ASSIGN_OR_RETURN(
       auto meta, SqliteStatement::prepare(handle, "SELECT key, value FROM meta", "load meta"));
@@ -385,7 +447,10 @@ Status SqliteStateStore::writeChanges(const DesiredState& state) {
   Statements& st = *statements_;
   const DesiredState* old = stored_ ? &*stored_ : nullptr;
 
-  // Isolations, keyed by (segment, profile).
+  // Isolations, keyed by (scope, segment, host, profile).
+  const auto host_text = [](const Isolation& isolation) {
+    return isolation.host ? isolation.host->toCidr() : std::string();
+  };
   const auto put_isolation = [&](const ActiveIsolation& active) -> Status {
     Status status = st[Sql::kPutIsolation]
                         .bindText(1, active.isolation.segment)
@@ -394,26 +459,31 @@ Status SqliteStateStore::writeChanges(const DesiredState& state) {
                         .bindOptionalInt64(4, active.expires_unix_ms)
                         .bindText(5, active.origin)
                         .bindInt64(6, active.drill ? 1 : 0)
+                        .bindText(7, isolationScopeName(active.isolation.scope))
+                        .bindText(8, host_text(active.isolation))
+                        .bindInt64(9, active.link_down ? 1 : 0)
                         .run();
-    if (!status.ok()) {
-      return status.error().withContext(active.isolation.segment + ":" + active.isolation.profile);
-    }
+    if (!status.ok()) return status.error().withContext(isolationLabel(active.isolation));
     return okStatus();
   };
   if (!old) {
     SHADAN_RETURN_IF_ERROR(st[Sql::kClearIsolations].run());
     for (const auto& active : state.isolations) SHADAN_RETURN_IF_ERROR(put_isolation(active));
   } else if (old->isolations != state.isolations) {
+    // Both lists are sorted by isolation (DesiredState's contract), so a host quarantine of ten
+    // thousand addresses costs n log n here, not n squared.
     for (const auto& was : old->isolations) {
       if (state.contains(was.isolation)) continue;
       SHADAN_RETURN_IF_ERROR(st[Sql::kDeleteIsolation]
                                  .bindText(1, was.isolation.segment)
                                  .bindText(2, was.isolation.profile)
+                                 .bindText(3, isolationScopeName(was.isolation.scope))
+                                 .bindText(4, host_text(was.isolation))
                                  .run());
     }
     for (const auto& active : state.isolations) {
-      const auto same = std::find(old->isolations.begin(), old->isolations.end(), active);
-      if (same == old->isolations.end()) SHADAN_RETURN_IF_ERROR(put_isolation(active));
+      const ActiveIsolation* same = old->find(active.isolation);
+      if (same == nullptr || !(*same == active)) SHADAN_RETURN_IF_ERROR(put_isolation(active));
     }
   }
 

@@ -23,11 +23,13 @@ struct ActiveIsolation {
   std::optional<int64_t> expires_unix_ms;  // timed cuts and drills
   std::string origin;                      // "local-cli", later "order:<command_id>"
   bool drill = false;                      // a rehearsal (always with a deadline)
+  // uplink only: the policy's link_down interfaces are also held administratively down.
+  bool link_down = false;
   friend bool operator==(const ActiveIsolation&, const ActiveIsolation&) = default;
 };
 
 struct DesiredState {
-  std::vector<ActiveIsolation> isolations;  // sorted by (segment, profile), unique
+  std::vector<ActiveIsolation> isolations;  // sorted by isolation (operator<), unique
   // SHA-256 of our table as read back after the last successful apply ("" if never applied):
   // lets `status` tell an intact table from one someone changed.
   std::string applied_ruleset_sha256;
@@ -40,6 +42,8 @@ struct DesiredState {
   int64_t trust_version = 0;
 
   std::vector<Isolation> isolationPairs() const;
+  // Binary search (the list is sorted); nullptr when `isolation` is not active.
+  const ActiveIsolation* find(const Isolation& isolation) const;
   bool contains(const Isolation& isolation) const;
   friend bool operator==(const DesiredState&, const DesiredState&) = default;
 };

@@ -106,7 +106,7 @@ std::set<std::string> optionsInHelp(const std::string& help) {
   std::set<std::string> options;
   std::istringstream lines(help);
   std::string line;
-  const std::regex option_line(R"(^  (--[a-z-]+(?: [A-Z:]+)?)\s{2,})");
+  const std::regex option_line(R"(^  (--[a-z-]+(?: [A-Z:\[\],.]+)?)\s{2,})");
   while (std::getline(lines, line)) {
     std::smatch match;
     if (std::regex_search(line, match, option_line)) options.insert(match[1]);

@@ -287,12 +287,12 @@ TEST_F(OrderTargetTest, EachRungCountsItsOwnGenerations) {
   for (const char* scope : {"uplink", "island"}) {
     const json authz = edited(rungDoc(scope), [](json& d) { d["segment_gen"] = 3; });
     EXPECT_EQ(codeOf(authz, two), "ok") << scope;
-    replay_.segment_gens[scope] = 3;
+    replay_.segment_gens[std::string("@") + scope] = 3;
     EXPECT_EQ(codeOf(authz, two), "old_segment_gen") << scope;
     EXPECT_NE(messageOf(authz, two).find(std::string("segment_gen 3 of ") + scope + " is not"),
               std::string::npos)
         << messageOf(authz, two);
-    replay_.segment_gens[scope] = 2;
+    replay_.segment_gens[std::string("@") + scope] = 2;
     EXPECT_EQ(codeOf(authz, two), "ok") << scope;
   }
 }

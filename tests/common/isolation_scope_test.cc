@@ -123,10 +123,10 @@ TEST(IsolationScopeTest, GenerationKeysKeepSegmentNamesAndSeparateTheOtherRungs)
   // A segment order keys by the segment's own name, as before the ladder.
   EXPECT_EQ(generationKey(IsolationScope::kSegment, "lgwan"), "lgwan");
   EXPECT_EQ(generationKey(IsolationScope::kHost, "lgwan"), "host:lgwan");
-  EXPECT_EQ(generationKey(IsolationScope::kUplink, ""), "uplink");
-  EXPECT_EQ(generationKey(IsolationScope::kIsland, ""), "island");
+  EXPECT_EQ(generationKey(IsolationScope::kUplink, ""), "@uplink");
+  EXPECT_EQ(generationKey(IsolationScope::kIsland, ""), "@island");
   // The segment is not part of an uplink or island key.
-  EXPECT_EQ(generationKey(IsolationScope::kUplink, "lgwan"), "uplink");
+  EXPECT_EQ(generationKey(IsolationScope::kUplink, "lgwan"), "@uplink");
   EXPECT_NE(generationKey(IsolationScope::kHost, "lgwan"),
             generationKey(IsolationScope::kSegment, "lgwan"));
 }

@@ -122,8 +122,8 @@ TEST_F(LadderOrdersTest, EachRungCountsItsOwnGeneration) {
   ASSERT_TRUE(service_->restore(sato_, restoreOf(IsolationScope::kUplink)).ok());
   EXPECT_EQ(generationOf("host:lgwan"), 2);
   EXPECT_EQ(generationOf("lgwan"), 1);
-  EXPECT_EQ(generationOf("uplink"), 2);
-  EXPECT_EQ(generationOf("island"), 1);
+  EXPECT_EQ(generationOf("@uplink"), 2);
+  EXPECT_EQ(generationOf("@island"), 1);
   // What was last ordered under each key (host orders were dispatched on behalf; uplink and
   // island wait for approval, so their rows hold only the counter).
   const std::vector<SegmentRecord> rows = store_->listSegments().value();

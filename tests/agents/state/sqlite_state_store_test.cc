@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 namespace shadan::agent {
@@ -264,6 +265,64 @@ TEST_F(SqliteStateStoreTest, DatabaseFromBeforeForgetTimesIsMigratedAndKeepsItsI
   next.replay.seen_command_ids.insert("cmd-new", 5000);
   ASSERT_TRUE((*store)->save(next).ok());
   EXPECT_EQ((*store)->load().value(), next);
+}
+
+TEST_F(SqliteStateStoreTest, VersionOneIsolationsBecomeSegmentRungsBesideNewRungs) {
+  std::filesystem::create_directories(dir_);
+  {
+    const char* old_schema =
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE isolations (segment TEXT NOT NULL, profile TEXT NOT NULL, since_ms INTEGER "
+        "NOT NULL, expires_ms INTEGER, origin TEXT NOT NULL, drill INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (segment, profile)) STRICT;"
+        "INSERT INTO isolations VALUES ('lgwan', 'full', 1000, NULL, 'local-cli', 0),"
+        " ('mynumber', 'full', 2000, 9000, 'order:abc', 1);";
+    ASSERT_EQ(execBehindTheStore(old_schema), SQLITE_OK);
+  }
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto loaded = (*store)->load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  ASSERT_EQ(loaded->isolations.size(), 2u);
+  EXPECT_EQ(loaded->isolations[0],
+            (ActiveIsolation{{"lgwan", "full"}, 1000, std::nullopt, "local-cli"}));
+  EXPECT_EQ(loaded->isolations[1].isolation.scope, IsolationScope::kSegment);
+  EXPECT_TRUE(loaded->isolations[1].drill);
+
+  // The same segment and profile as a host quarantine, an uplink with its link down, an island:
+  // four distinct rows, each restored on its own.
+  DesiredState next = *loaded;
+  const IpPrefix host = IpPrefix::parse("10.20.0.5").value();
+  ActiveIsolation quarantined{
+      {"lgwan", "full", IsolationScope::kHost, host}, 3000, std::nullopt, "local-cli"};
+  ActiveIsolation uplink{{"", "full", IsolationScope::kUplink}, 4000, std::nullopt, "local-cli"};
+  uplink.link_down = true;
+  ActiveIsolation island{{"", "full", IsolationScope::kIsland}, 5000, 6000, "local-cli"};
+  next.isolations.push_back(quarantined);
+  next.isolations.push_back(uplink);
+  next.isolations.push_back(island);
+  std::sort(next.isolations.begin(), next.isolations.end(),
+            [](const auto& a, const auto& b) { return a.isolation < b.isolation; });
+  ASSERT_TRUE((*store)->save(next).ok());
+  store->reset();
+  auto reopened = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  EXPECT_EQ((*reopened)->load().value(), next);
+  next.isolations.erase(std::find(next.isolations.begin(), next.isolations.end(), quarantined));
+  ASSERT_TRUE((*reopened)->save(next).ok());
+  EXPECT_EQ((*reopened)->load().value(), next);
+  EXPECT_EQ(execBehindTheStore("SELECT 1"), SQLITE_OK);
+}
+
+TEST_F(SqliteStateStoreTest, ANewerSchemaIsRefusedRatherThanMisread) {
+  std::filesystem::create_directories(dir_);
+  ASSERT_EQ(execBehindTheStore("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
+                               "STRICT; INSERT INTO meta VALUES ('schema_version', '3');"),
+            SQLITE_OK);
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message.find("schema version 3"), std::string::npos);
 }
 
 TEST_F(SqliteStateStoreTest, KeptAcksAreTheNewestOfTheWindowInSeqOrderAndSurviveReopening) {
