@@ -345,8 +345,8 @@ class Command {
                                                   request.segment.value_or(""), request.hosts);
       if (!what.empty()) {
         if (!options_.reason) {
-          return usageError(what + " is a protected rung: isolating it needs --reason TEXT (it is " +
-                            "audited)");
+          return usageError(
+              what + " is a protected rung: isolating it needs --reason TEXT (it is " + "audited)");
         }
         const std::string question = "Isolate " + what + " on gateway " + context->gateway + "?";
         if (!options_.yes && !env_.confirm(question)) {
