@@ -1,10 +1,9 @@
-#include "controller/order_target.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#include "controller/order_target.h"
 #include "tests/controller/controller_test_support.h"
 
 namespace shadan::controller {
