@@ -71,6 +71,32 @@ void printDropped(const nlohmann::json& isolation, std::ostream& out) {
 
 }  // namespace
 
+namespace {
+
+// What an isolation (an entry of "isolations") or a change answer is about, in words: the
+// segment, "host 10.20.0.5/32 in office" (an answer of several: the first hosts and "+N"),
+// "the UPLINK" (", links held down"), "the ISLAND".
+std::string rungSubject(const nlohmann::json& item) {
+  const std::string scope = item.value("scope", "segment");
+  const std::string segment = item.value("segment", "");
+  if (scope == "uplink") {
+    return std::string("the UPLINK") + (item.value("link_down", false) ? " (links held down)" : "");
+  }
+  if (scope == "island") return "the ISLAND";
+  if (scope != "host") return segment;
+  if (item.contains("host")) return "host " + item.value("host", "") + " in " + segment;
+  const auto hosts = item.value("hosts", nlohmann::json::array());
+  std::string list;
+  constexpr size_t kShown = 4;
+  for (size_t i = 0; i < hosts.size() && i < kShown; ++i) {
+    list += (i ? ", " : "") + hosts[i].get<std::string>();
+  }
+  if (hosts.size() > kShown) list += " +" + std::to_string(hosts.size() - kShown) + " more";
+  return (hosts.size() == 1 ? "host " : "hosts ") + list + " in " + segment;
+}
+
+}  // namespace
+
 void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& options,
                        std::ostream& out, std::ostream& err) {
   const bool changed = answer.value("changed", false);
@@ -80,8 +106,11 @@ void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& opti
   // file, not from the command line.
   const std::string action = answer.value("action", options.command);
   std::string subject;
+  const std::string scope = answer.value("scope", "segment");
   if (options.all) {
     subject = "all segments";
+  } else if (scope != "segment") {
+    subject = rungSubject(answer);
   } else if (answer.contains("segment") && answer["segment"].is_string()) {
     subject = answer["segment"].get<std::string>();
     const std::string profile = answer.value("profile", "");
@@ -110,7 +139,8 @@ void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& opti
   }
   for (const auto& isolation : answer.value("isolations", nlohmann::json::array())) {
     if (isolation.contains("expires") && answer.contains("segment") &&
-        isolation["segment"] == answer["segment"] && action == "isolate") {
+        isolation["segment"] == answer["segment"] && isolation.value("scope", "segment") == scope &&
+        action == "isolate") {
       if (answer.value("daemon", true)) {
         out << "restores itself at " << localAndUtc(isolation["expires"].get<std::string>()) << " ("
             << isolation["profile"].get<std::string>() << ")\n";
@@ -120,6 +150,7 @@ void printChangeAnswer(const nlohmann::json& answer, const AgentCliOptions& opti
             << "): NOT lifted at that time, no daemon runs; the next daemon start or "
                "shadan-agent command after it lifts it\n";
       }
+      if (scope == "host") break;  // the hosts of one order share their deadline
     }
   }
   for (const auto& warning : answer.value("warnings", nlohmann::json::array())) {
@@ -155,7 +186,7 @@ void printStatusAnswer(const nlohmann::json& answer, std::ostream& out) {
   } else {
     out << "active isolations:\n";
     for (const auto& i : isolations) {
-      out << "  " << i.value("segment", "") << "  profile=" << i.value("profile", "")
+      out << "  " << rungSubject(i) << "  profile=" << i.value("profile", "")
           << (i.value("drill", false) ? "  DRILL" : "") << "  origin=" << i.value("origin", "")
           << "\n    since " << localAndUtc(i.value("since", "")) << "\n";
       if (i.contains("expires")) {
