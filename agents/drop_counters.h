@@ -17,6 +17,8 @@
 //   - a packet is counted once, by the first drop it meets: when two isolations would both drop
 //     it, it counts for the one whose drops come first in the chain (isolations are in
 //     (segment, profile) order);
+//   - quarantined hosts of one profile share their set and so their drops: each host's count is
+//     that of every host quarantined with the same profile (and family);
 //   - a rule someone else changed equals no plan line and counts for nobody (`status` reports
 //     the drift itself).
 

@@ -49,6 +49,25 @@ class DropCountersTest : public ::testing::Test {
   Policy policy_;
 };
 
+TEST_F(DropCountersTest, QuarantinedHostsOfOneProfileShareTheirSetsDrops) {
+  const auto host = [](std::string_view text) {
+    return Isolation{"office", "full", IsolationScope::kHost, IpPrefix::parse(text).value()};
+  };
+  const std::vector<RuleCounter> counters = {
+      {"forward", "ip saddr @host_full_v4 counter drop", 3, 180},
+      {"forward", "ip daddr @host_full_v4 counter drop", 1, 60},
+      {"forward", "ip6 saddr @host_full_v6 counter drop", 7, 700},
+      {"forward", "ip saddr @seg_office_v4 counter drop", 100, 6000},
+  };
+  const std::vector<Isolation> isolations = {host("10.20.0.5"), host("10.20.0.6"),
+                                             host("fd00:20::5"), kOfficeFull};
+  const DropCounts counts = attributeDrops(policy_, "gw", isolations, counters);
+  EXPECT_EQ(countOf(counts, host("10.20.0.5")), (DropCount{4, 240}));
+  EXPECT_EQ(countOf(counts, host("10.20.0.6")), (DropCount{4, 240}));
+  EXPECT_EQ(countOf(counts, host("fd00:20::5")), (DropCount{7, 700}));
+  EXPECT_EQ(countOf(counts, kOfficeFull), (DropCount{100, 6000}));
+}
+
 // The rule texts are those the kernel's JSON listing reads back as (nft_rule_counters_test.cc
 // shows the same texts coming out of nft 1.0.6's own listing).
 TEST_F(DropCountersTest, EachIsolationGetsTheSumOfItsOwnDropsInEveryChain) {
