@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS segment_gens (
   segment TEXT PRIMARY KEY,
   gen     INTEGER NOT NULL
 ) STRICT;
+)sql";
+
+// The isolations of schema 2: rungs of the ladder, keyed by (scope, segment, host, profile).
+constexpr const char* kIsolationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS isolations (
   scope      TEXT NOT NULL DEFAULT 'segment',
   segment    TEXT NOT NULL,
@@ -59,20 +63,8 @@ CREATE TABLE IF NOT EXISTS isolations (
 
 // Version 1 keyed isolations by (segment, profile): SQLite cannot change a primary key in place,
 // so the table is rebuilt (inside the opening transaction; its rows are segment isolations).
-constexpr const char* kMigrateFrom1 = R"sql(
-ALTER TABLE isolations RENAME TO isolations_v1;
-CREATE TABLE isolations (
-  scope      TEXT NOT NULL DEFAULT 'segment',
-  segment    TEXT NOT NULL,
-  host       TEXT NOT NULL DEFAULT '',
-  profile    TEXT NOT NULL,
-  since_ms   INTEGER NOT NULL,
-  expires_ms INTEGER,
-  origin     TEXT NOT NULL,
-  drill      INTEGER NOT NULL DEFAULT 0,
-  link_down  INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (scope, segment, host, profile)
-) STRICT;
+constexpr const char* kRenameVersion1 = "ALTER TABLE isolations RENAME TO isolations_v1;";
+constexpr const char* kCopyVersion1 = R"sql(
 INSERT INTO isolations(segment, profile, since_ms, expires_ms, origin, drill)
   SELECT segment, profile, since_ms, expires_ms, origin, drill FROM isolations_v1;
 DROP TABLE isolations_v1;
@@ -258,6 +250,8 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
     SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA synchronous=FULL", "PRAGMA synchronous"));
     SHADAN_ASSIGN_OR_RETURN(auto txn, SqliteTransaction::begin(handle));
     SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kSchema, "create schema"));
+    // A version 1 table keeps its place (and is migrated below); a new database gets schema 2.
+    SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kIsolationsTable, "create isolations"));
     SHADAN_ASSIGN_OR_RETURN(
         auto select,
         SqliteStatement::prepare(handle, "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -274,7 +268,8 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
               handle, "ALTER TABLE isolations ADD COLUMN drill INTEGER NOT NULL DEFAULT 0",
               "add column isolations.drill"));
         }
-        SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kMigrateFrom1, "migrate schema 1 to 2"));
+        const std::string migrate = std::string(kRenameVersion1) + kIsolationsTable + kCopyVersion1;
+        SHADAN_RETURN_IF_ERROR(sqliteExec(handle, migrate.c_str(), "migrate schema 1 to 2"));
       } else if (version != std::to_string(kSchemaVersion)) {
         return makeError(ErrorCode::kState,
                          "state database " + db_path.string() + " has schema version " + version +
