@@ -28,6 +28,7 @@
 #include "common/sha256.h"
 #include "common/unique_fd.h"
 #include "tests/integration/agent_process.h"
+#include "tests/integration/lab_traffic.h"
 
 namespace shadan {
 namespace {
@@ -41,25 +42,10 @@ constexpr auto kRepairWithin = 2000ms;
 const std::string kPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
 const std::string kAgent = std::string(SHADAN_BINARY_DIR) + "/agents/shadan-agent";
 
-struct Host {
-  const char* node;
-  const char* v4;
-  const char* v6;
-};
+using Host = LabHost;
 constexpr Host kOffice{"office", "10.20.0.2", "fd00:20::2"};
 constexpr Host kServers{"servers", "10.30.0.2", "fd00:30::2"};
 constexpr Host kInet{"inet", "203.0.113.2", "2001:db8:113::2"};
-
-// Polls `done` every `interval` until it holds or `timeout` passes; true if it held.
-bool waitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout,
-               std::chrono::milliseconds interval = 5ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(interval);
-  }
-}
 
 size_t countOf(const std::string& text, const std::string& needle) {
   size_t count = 0;
@@ -268,9 +254,7 @@ class DaemonFaultTest : public ::testing::Test {
   }
 
   bool tcp(const Host& from, const Host& to, bool v6, std::chrono::milliseconds timeout) {
-    auto reached = tcpConnect(ns(from.node), ns(to.node), v6 ? to.v6 : to.v4, 0, timeout);
-    EXPECT_TRUE(reached.ok()) << reached.error().message;
-    return reached.ok() && reached.value();
+    return tcpReaches(*lab_, from, to, v6, 0, timeout);
   }
 
   // office is cut from servers (new TCP, both families, both directions), while a segment that

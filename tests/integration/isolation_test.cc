@@ -16,6 +16,7 @@
 #include "cli/lab/lab.h"
 #include "cli/lab/netns.h"
 #include "cli/lab/probe.h"
+#include "tests/integration/lab_traffic.h"
 
 namespace shadan {
 
@@ -30,11 +31,7 @@ constexpr auto kShouldPass = 3000ms;  // generous: a pass must never be flaky
 const std::string kPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
 const std::string kAgent = std::string(SHADAN_BINARY_DIR) + "/agents/shadan-agent";
 
-struct Host {
-  const char* node;
-  const char* v4;
-  const char* v6;
-};
+using Host = LabHost;
 constexpr Host kOffice{"office", "10.20.0.2", "fd00:20::2"};
 constexpr Host kServers{"servers", "10.30.0.2", "fd00:30::2"};
 constexpr Host kMgmt{"mgmt", "10.99.0.10", "fd00:99::10"};
@@ -107,16 +104,12 @@ class IsolationTest : public ::testing::Test {
 
   bool tcp(const Host& from, const Host& to, bool v6, uint16_t port = 0,
            std::chrono::milliseconds timeout = kShouldPass) {
-    auto reached = tcpConnect(ns(from.node), ns(to.node), v6 ? to.v6 : to.v4, port, timeout);
-    EXPECT_TRUE(reached.ok()) << reached.error().message;
-    return reached.ok() && reached.value();
+    return tcpReaches(*lab_, from, to, v6, port, timeout);
   }
 
   bool ping(const Host& from, const Host& to, bool v6,
             std::chrono::milliseconds timeout = kShouldPass) {
-    auto reached = icmpEcho(ns(from.node), v6 ? to.v6 : to.v4, timeout);
-    EXPECT_TRUE(reached.ok()) << reached.error().message;
-    return reached.ok() && reached.value();
+    return pingReaches(*lab_, from, to, v6, timeout);
   }
 
   // Every kind of traffic between a and b, both directions, both families, is cut.
