@@ -1,5 +1,6 @@
 #include "agents/dataplane/netlink_route_backend.h"
 
+#include <fcntl.h>
 #include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/rtnetlink.h>
@@ -15,6 +16,7 @@
 #include <netlink/route/rtnl.h>
 #include <netlink/route/rule.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -478,9 +480,38 @@ Result<std::vector<IpPrefix>> NetlinkRouteBackend::list() {
   return ours;
 }
 
+namespace {
+
+// By default the kernel drops a link's IPv6 addresses when it goes down and does not give them
+// back when it comes up, so a link-down and its restore would leave the uplink without IPv6
+// until someone re-adds them. Keeping them (net.ipv6.conf.IF.keep_addr_on_down) makes the
+// restore bring the link back as it was. No such file: IPv6 is off on that link, nothing to keep.
+Status keepIpv6AddressesOnDown(const std::string& ifname) {
+  // Interface names never contain '/' (the kernel refuses them); check anyway, it is a path.
+  if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..") {
+    return makeError(ErrorCode::kInvalidArgument, "bad interface name " + interfaceName(ifname));
+  }
+  const std::string path = "/proc/sys/net/ipv6/conf/" + ifname + "/keep_addr_on_down";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return okStatus();
+    return makeError(ErrorCode::kKernel, "open " + path + ": " + std::strerror(errno));
+  }
+  const ssize_t written = ::write(fd, "1", 1);
+  const int write_errno = errno;
+  ::close(fd);
+  if (written != 1) {
+    return makeError(ErrorCode::kKernel, "write " + path + ": " + std::strerror(write_errno));
+  }
+  return okStatus();
+}
+
+}  // namespace
+
 Status NetlinkRouteBackend::setLinkUp(const std::string& ifname, bool up) {
   SHADAN_ASSIGN_OR_RETURN(LinkPtr link, getLinkByName(sock_.get(), ifname));
   if (isUp(link.get()) == up) return okStatus();
+  if (!up) SHADAN_RETURN_IF_ERROR(keepIpv6AddressesOnDown(ifname));
   LinkPtr change(rtnl_link_alloc());
   if (!change) return makeError(ErrorCode::kInternal, "libnl: out of memory");
   // Only IFF_UP is in the change mask: every other flag stays as the kernel has it.

@@ -60,6 +60,8 @@ class RouteBackend {
   // state, so holding a link down emits no events. Errors: kNotFound naming the interface when
   // none has that name; kInvalidArgument for a name no interface can have (empty, over 15
   // bytes); kKernel when the kernel refuses.
+  // Setting a link down first sets its net.ipv6.conf.IF.keep_addr_on_down, so that its IPv6
+  // addresses survive and setting it up again brings it back as it was.
   virtual Status setLinkUp(const std::string& ifname, bool up) = 0;
 
   // Whether `ifname` is administratively up (IFF_UP), whatever its carrier. Errors as setLinkUp.

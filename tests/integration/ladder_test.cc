@@ -141,17 +141,6 @@ class LadderTest : public ::testing::Test {
       setup_error_ = new std::string(up.error().message);
       return;
     }
-    // The kernel flushes an interface's static IPv6 addresses when it is set administratively
-    // down (keep_addr_on_down=0) and does not bring them back when it comes up: a link-down
-    // would cost the uplink its IPv6 until someone re-adds the address. Lab gateways keep them,
-    // as a gateway whose network manager restores its addresses would, so the restore of
-    // link-down can be shown for both families.
-    auto kept = runChecked(*runner_, {"ip", "netns", "exec", lab_->nsName("gw"), "sysctl", "-qw",
-                                      "net.ipv6.conf.uplink.keep_addr_on_down=1"});
-    if (!kept.ok()) {
-      setup_error_ = new std::string(kept.error().message);
-      return;
-    }
     policy_dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
                                             ("shadan-ladder-" + std::to_string(::getpid())));
     std::filesystem::create_directories(*policy_dir_);
@@ -455,6 +444,11 @@ TEST_F(LadderTest, LinkDownIsHeldByTheDaemonAndLiftedByRestore) {
           "isolated");
   EXPECT_FALSE(uplinkUp()) << uplinkShown();
   EXPECT_NE(uplinkShown().find("state DOWN"), std::string::npos) << uplinkShown();
+  // Down, the link keeps its IPv6 address (the agent set keep_addr_on_down, which the kernel
+  // leaves off by default), so the restore below brings IPv6 back too.
+  auto v6 = runChecked(*runner_, {"ip", "-n", ns("gw"), "-6", "addr", "show", "dev", kUplink});
+  ASSERT_TRUE(v6.ok()) << v6.error().message;
+  EXPECT_NE(v6->out.find("2001:db8:113::1/64"), std::string::npos) << v6->out;
   traffic().cut(kPc1, kInet).open(kPc1, kSrv).check("link down");
 
   // Someone sets it up again by hand: the daemon puts it back down.
