@@ -14,7 +14,8 @@
 // default nftables.conf there, as in orders_bench (a gateway whose firewall already holds the
 // netfilter hooks; see main()). One apply per repetition (Iterations(1)), so median / p99 / max
 // are over single applies. Counters: `rules` in the script (set elements are not rules) and
-// `set_elements` (quarantined hosts in the host set).
+// `set_elements` (quarantined hosts in the host set). `--write-scripts=DIR` only writes each
+// case's script to DIR/<case>.nft (no root), to time `nft -f` as a whole process elsewhere.
 
 #include <benchmark/benchmark.h>
 #include <sched.h>
@@ -159,6 +160,33 @@ struct Repetitions {
   int nft_f;
 };
 
+std::vector<std::pair<bench::LadderCase, Repetitions>> ladderCases() {
+  std::vector<std::pair<bench::LadderCase, Repetitions>> cases;
+  for (bench::LadderCase& rung : bench::ladderRungs()) {
+    cases.push_back({std::move(rung), Repetitions{1000, 300, 300, 100}});
+  }
+  cases.push_back({{"hosts_100", bench::quarantinedHosts(100)}, Repetitions{300, 200, 200, 60}});
+  cases.push_back({{"hosts_10000", bench::quarantinedHosts(10000)}, Repetitions{30, 30, 30, 30}});
+  return cases;
+}
+
+// `--write-scripts=DIR`: the planner's script of every case as DIR/<case>.nft, for timing
+// `nft -f` as a whole process outside this program. Needs no root and touches no kernel.
+int writeScripts(const std::string& dir) {
+  const Policy policy = bench::loadLadderPolicy();
+  for (const auto& [ladder_case, reps] : ladderCases()) {
+    const std::string path = dir + "/" + ladder_case.name + ".nft";
+    const std::string script = bench::planLadder(policy, ladder_case.isolations);
+    std::unique_ptr<FILE, int (*)(FILE*)> out(std::fopen(path.c_str(), "w"), &std::fclose);
+    if (!out || std::fwrite(script.data(), 1, script.size(), out.get()) != script.size()) {
+      std::fprintf(stderr, "cannot write %s\n", path.c_str());
+      return 1;
+    }
+    std::printf("%s\n", path.c_str());
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   const Policy policy = bench::loadLadderPolicy();
@@ -174,18 +202,13 @@ int run(int argc, char** argv) {
   Enforcer enforcer(**firewall, **routes);
   const Kernel kernel{firewall->get(), &enforcer};
 
-  std::vector<std::pair<bench::LadderCase, Repetitions>> cases;
-  for (bench::LadderCase& rung : bench::ladderRungs()) {
-    cases.push_back({std::move(rung), Repetitions{1000, 300, 300, 100}});
-  }
-  cases.push_back({{"hosts_100", bench::quarantinedHosts(100)}, Repetitions{300, 200, 200, 60}});
-  cases.push_back({{"hosts_10000", bench::quarantinedHosts(10000)}, Repetitions{30, 30, 30, 30}});
+  const std::vector<std::pair<bench::LadderCase, Repetitions>> cases = ladderCases();
 
   // Planned and checked against the kernel before anything is timed; kept alive for the run.
   static ScriptFiles files;
   static std::vector<PlannedCase> planned;
   planned.reserve(cases.size());
-  for (auto& [ladder_case, reps] : cases) {
+  for (const auto& [ladder_case, reps] : cases) {
     PlannedCase entry;
     entry.name = ladder_case.name;
     entry.isolations = ladder_case.isolations;
@@ -235,6 +258,13 @@ int run(int argc, char** argv) {
 }  // namespace shadan
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--write-scripts=")) {
+      return shadan::writeScripts(std::string(arg.substr(std::strlen("--write-scripts="))));
+    }
+  }
+  // Our own options are taken out of argv before Google Benchmark sees them (bench_support.h).
   // The uplink rung matches the interface `inet` by name (iifname/oifname): it need not exist.
   if (const int failed = shadan::bench::enterBenchNamespace(argc, argv); failed != 0) return failed;
   return shadan::run(argc, argv);
