@@ -6,6 +6,8 @@
 //   no_table     no Shadan table (the gateway's own accept-all table only)
 //   hosts_1      the planner's table for gw of bench/ladder.policy.json, 1 quarantined host
 //   hosts_10000  the same with 10,000 quarantined hosts (one interval set, same rules)
+//   hash_10000   reference, NOT what the planner writes: hosts_10000 with the IPv4 host set
+//                declared without `flags interval` (a hash set: exact addresses only)
 //   rules_10000  reference, NOT what Shadan does: one `ip saddr H drop` and one `ip daddr H drop`
 //                rule per host for the same 10,000 hosts, to show what a rule per host costs
 // Probe traffic comes from the office host 10.20.0.2, which is in none of these, to the servers
@@ -16,11 +18,13 @@
 //          and received per second (the sender's CPU also does the forwarding: veth delivers
 //          in the sender's softirq)
 // The configurations are measured in turn, round after round (--rounds), so drift of the
-// machine's speed hits all of them alike; reported per configuration: the median over rounds.
+// machine's speed hits all of them alike; reported per configuration: the median over rounds,
+// and each configuration's ratio to hosts_1 measured in the same round (median, min, max).
 // Before the rounds, a probe from a quarantined address (10.20.1.1, 10.20.79.31, added to the
 // office host) checks that each table really drops what it should.
 //
-//   usage: ladder_packet_bench [--rounds N] [--seconds S]   (defaults 5, 1.0)
+//   usage: ladder_packet_bench [--rounds N] [--seconds S] [--configs A,B,...]
+//          (defaults 5, 1.0, all five; --configs to profile one, e.g. under `perf record -a`)
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -247,6 +251,17 @@ Result<size_t> applyInGateway(const std::string& gw_ns, const std::string& scrip
   return rules;
 }
 
+// The planner's host script with the IPv4 host set declared without `flags interval`: a hash
+// set, which can hold single addresses only (a quarantined /24 needs the interval set). A
+// reference row for the design, not what the planner writes.
+std::string hashSetScript(std::string script) {
+  const std::string set = "set host_full_v4 {";
+  const std::string flags = "flags interval\n";
+  const size_t at = script.find(flags, script.find(set));
+  if (at != std::string::npos) script.erase(at, flags.size());
+  return script;
+}
+
 // What a rule-per-host implementation would load: the reference row, not Shadan's design.
 std::string rulePerHostScript(const std::vector<Isolation>& hosts) {
   std::string script =
@@ -275,7 +290,27 @@ double medianOf(const std::vector<Sample>& samples, double Sample::*field) {
   return bench::percentile(values, 0.5);
 }
 
-int run(int rounds, double seconds) {
+// Per round, `field` of `config` divided by the same of `reference` (measured in the same round,
+// a few seconds apart): median, min and max of those ratios. Pairing cancels most of the drift
+// of a shared machine that the per-configuration medians still carry.
+struct Ratios {
+  double median = 0;
+  double min = 0;
+  double max = 0;
+};
+Ratios pairedRatios(const Config& config, const Config& reference, double Sample::*field) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < config.samples.size() && i < reference.samples.size(); ++i) {
+    if (reference.samples[i].*field > 0) {
+      ratios.push_back(config.samples[i].*field / (reference.samples[i].*field));
+    }
+  }
+  if (ratios.empty()) return {};
+  return Ratios{bench::percentile(ratios, 0.5), *std::min_element(ratios.begin(), ratios.end()),
+                *std::max_element(ratios.begin(), ratios.end())};
+}
+
+int run(int rounds, double seconds, const std::vector<std::string>& only) {
   if (::geteuid() != 0) {
     std::cerr << "ladder_packet_bench: needs root (network namespaces)\n";
     return 1;
@@ -311,8 +346,19 @@ int run(int rounds, double seconds) {
       {"no_table", "add table inet shadan\ndelete table inet shadan\n", 0, 0, {}},
       {"hosts_1", bench::planLadder(policy, bench::quarantinedHosts(1)), 1, 0, {}},
       {"hosts_10000", bench::planLadder(policy, hosts), kHosts, 0, {}},
+      {"hash_10000", hashSetScript(bench::planLadder(policy, hosts)), kHosts, 0, {}},
       {"rules_10000", rulePerHostScript(hosts), 0, 0, {}},
   };
+  if (!only.empty()) {
+    std::erase_if(configs, [&](const Config& config) {
+      return std::find(only.begin(), only.end(), config.name) == only.end();
+    });
+    if (configs.size() != only.size()) {
+      std::cerr << "ladder_packet_bench: --configs takes no_table, hosts_1, hosts_10000, "
+                   "hash_10000, rules_10000\n";
+      return 2;
+    }
+  }
 
   auto echo = udpSocket(servers, "0.0.0.0", kEchoPort, nullptr);
   auto sink = udpSocket(servers, "0.0.0.0", kFloodPort, nullptr);
@@ -353,8 +399,11 @@ int run(int rounds, double seconds) {
     }
   }
 
+  // Each round starts one configuration further on, so that none always follows the same one
+  // (a table replaced just before a measurement leaves deferred kernel work behind it).
   for (int round = 0; round < rounds && !g_interrupted; ++round) {
-    for (Config& config : configs) {
+    for (size_t step = 0; step < configs.size(); ++step) {
+      Config& config = configs[(static_cast<size_t>(round) + step) % configs.size()];
       if (auto rules = applyInGateway(gw, config.script); !rules.ok()) {
         std::cerr << "ladder_packet_bench: " << rules.error().message << "\n";
         return 1;
@@ -389,7 +438,21 @@ int run(int rounds, double seconds) {
                 medianOf(config.samples, &Sample::sent_pps),
                 medianOf(config.samples, &Sample::received_pps));
   }
-  (void)applyInGateway(gw, configs.front().script);
+  const auto reference = std::find_if(configs.begin(), configs.end(), [](const Config& config) {
+    return config.name == "hosts_1";
+  });
+  if (reference != configs.end()) {
+    std::printf("\npaired with hosts_1 in the same round: ratio median [min, max] over %d rounds\n",
+                rounds);
+    std::printf("%-12s %30s %30s\n", "config", "rtt median / hosts_1", "flood recv pps / hosts_1");
+    for (const Config& config : configs) {
+      const Ratios rtt = pairedRatios(config, *reference, &Sample::rtt_median_us);
+      const Ratios pps = pairedRatios(config, *reference, &Sample::received_pps);
+      std::printf("%-12s %10.3f [%6.3f, %6.3f] %11.3f [%6.3f, %6.3f]\n", config.name.c_str(),
+                  rtt.median, rtt.min, rtt.max, pps.median, pps.min, pps.max);
+    }
+  }
+  (void)applyInGateway(gw, "add table inet shadan\ndelete table inet shadan\n");
   return 0;
 }
 
@@ -399,14 +462,22 @@ int run(int rounds, double seconds) {
 int main(int argc, char** argv) {
   int rounds = 5;
   double seconds = 1.0;
+  std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--rounds" && i + 1 < argc) {
       rounds = std::atoi(argv[++i]);
     } else if (arg == "--seconds" && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
+    } else if (arg == "--configs" && i + 1 < argc) {
+      std::string list = argv[++i];
+      for (size_t start = 0; start <= list.size();) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        only.push_back(list.substr(start, comma - start));
+        start = comma + 1;
+      }
     } else {
-      std::cerr << "usage: ladder_packet_bench [--rounds N] [--seconds S]\n";
+      std::cerr << "usage: ladder_packet_bench [--rounds N] [--seconds S] [--configs A,B,...]\n";
       return 2;
     }
   }
@@ -414,5 +485,5 @@ int main(int argc, char** argv) {
     std::cerr << "ladder_packet_bench: --rounds 1..100, --seconds 0.1..30\n";
     return 2;
   }
-  return shadan::run(rounds, seconds);
+  return shadan::run(rounds, seconds, only);
 }
