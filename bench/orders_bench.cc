@@ -412,72 +412,12 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-// Debian 12's /etc/nftables.conf as shipped (package nftables): what a Debian gateway with the
-// nftables service enabled has loaded before any Shadan table exists.
-constexpr const char* kDebianDefaultRuleset = R"nft(
-table inet filter {
-	chain input {
-		type filter hook input priority filter;
-	}
-	chain forward {
-		type filter hook forward priority filter;
-	}
-	chain output {
-		type filter hook output priority filter;
-	}
-}
-)nft";
-
-// Loads `ruleset` into the current namespace with `nft -f -`.
-bool loadRuleset(const char* ruleset) {
-  FILE* nft = ::popen("nft -f -", "w");
-  if (nft == nullptr) return false;
-  const bool written = std::fputs(ruleset, nft) >= 0;
-  return ::pclose(nft) == 0 && written;
-}
-
 }  // namespace
 }  // namespace shadan
 
 int main(int argc, char** argv) {
-  // Our own option, taken out before Google Benchmark sees the arguments:
-  //   --gateway-firewall=none    (default) nothing but Shadan's table in the namespace
-  //   --gateway-firewall=debian  Debian's default nftables.conf loaded first. Netfilter hooks are
-  //     counted per hook point for the whole kernel: on a machine where no base chain uses a
-  //     hook yet, the first one registered patches kernel text on every CPU (static keys), and
-  //     the last one removed patches it back. A gateway with any firewall never pays that; a
-  //     bare VM pays it on every isolate and restore.
-  std::string firewall = "none";
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg.starts_with("--gateway-firewall=")) {
-      firewall = std::string(arg.substr(std::strlen("--gateway-firewall=")));
-    } else {
-      argv[kept++] = argv[i];
-    }
-  }
-  argc = kept;
-  if (firewall != "none" && firewall != "debian") {
-    std::fprintf(stderr, "--gateway-firewall: expected none or debian, got \"%s\"\n",
-                 firewall.c_str());
-    return 2;
-  }
-  // Before any netlink socket exists: everything below happens in a namespace of our own.
-  if (unshare(CLONE_NEWNET) != 0) {
-    std::fprintf(stderr, "unshare(CLONE_NEWNET): %s (run as root)\n", std::strerror(errno));
-    return 1;
-  }
-  // `iif "lo"` needs the device; up so it is a realistic loopback. The lab policy names no
-  // interfaces for gateway gw, so no other device is needed for the plan to apply.
-  if (std::system("ip link set lo up") != 0) {
-    std::fprintf(stderr, "cannot bring lo up in the benchmark namespace\n");
-    return 1;
-  }
-  if (firewall == "debian" && !shadan::loadRuleset(shadan::kDebianDefaultRuleset)) {
-    std::fprintf(stderr, "cannot load Debian's default ruleset in the benchmark namespace\n");
-    return 1;
-  }
-  std::fprintf(stderr, "gateway firewall: %s\n", firewall.c_str());
+  // The lab policy names no interfaces for gateway gw, so no device but `lo` is needed for the
+  // plan to apply.
+  if (const int failed = shadan::bench::enterBenchNamespace(argc, argv); failed != 0) return failed;
   return shadan::run(argc, argv);
 }
