@@ -132,12 +132,26 @@ class SetTable {
     return SetMatch{use("allow_" + profile.name, family, std::move(prefixes)), true};
   }
 
-  // The match for the quarantined hosts of `profile` in `family`; nullopt when none is of it.
-  std::optional<SetMatch> hosts(const std::string& profile, IpFamily family,
-                                const std::vector<IpPrefix>& all) {
+  // The matches for the quarantined hosts of `profile` in `family`: single addresses in a hash
+  // set `host_<profile>` (one O(1) lookup per packet however many), prefixes in an interval set
+  // `hostnet_<profile>` (a lookup whose cost grows with the log of its size, so it only holds
+  // what cannot be a single address). Empty when no host of the profile is of `family`.
+  std::vector<SetMatch> hosts(const std::string& profile, IpFamily family,
+                              const std::vector<IpPrefix>& all) {
     std::vector<IpPrefix> prefixes = normalize(ofFamily(all, family));
-    if (prefixes.empty()) return std::nullopt;
-    return SetMatch{use("host_" + profile, family, std::move(prefixes)), false};
+    std::vector<IpPrefix> addresses;
+    std::vector<IpPrefix> networks;
+    for (IpPrefix& prefix : prefixes) {
+      (prefix.isHost() ? addresses : networks).push_back(std::move(prefix));
+    }
+    std::vector<SetMatch> matches;
+    if (!addresses.empty()) {
+      matches.push_back(SetMatch{use("host_" + profile, family, std::move(addresses), false)});
+    }
+    if (!networks.empty()) {
+      matches.push_back(SetMatch{use("hostnet_" + profile, family, std::move(networks))});
+    }
+    return matches;
   }
 
   // The default segment's match in `family` (`!= @known_*`), whether or not the policy names one.
@@ -151,7 +165,7 @@ class SetTable {
     for (const auto& [name, entry] : sets_) {
       out += "\tset " + name + " {\n";
       out += "\t\ttype " + std::string(setType(entry.family)) + "\n";
-      out += "\t\tflags interval\n";
+      if (entry.interval) out += "\t\tflags interval\n";
       out += "\t\telements = { ";
       for (size_t i = 0; i < entry.prefixes.size(); ++i) {
         if (i > 0) out += ", ";
@@ -167,11 +181,13 @@ class SetTable {
   struct Entry {
     IpFamily family;
     std::vector<IpPrefix> prefixes;
+    bool interval = true;  // false: single addresses only, a hash set
   };
 
-  std::string use(const std::string& base, IpFamily family, std::vector<IpPrefix> prefixes) {
+  std::string use(const std::string& base, IpFamily family, std::vector<IpPrefix> prefixes,
+                  bool interval = true) {
     std::string name = base + std::string(familySuffix(family));
-    sets_.try_emplace(name, Entry{family, std::move(prefixes)});
+    sets_.try_emplace(name, Entry{family, std::move(prefixes), interval});
     return name;
   }
 
@@ -448,18 +464,21 @@ std::vector<std::string> isolationRules(const ResolvedIsolation& isolation, SetT
       appendUnique(rules, line + " counter drop");
       continue;
     }
-    const std::optional<SetMatch> self =
-        isolation.scope == IsolationScope::kHost
-            ? sets.hosts(isolation.profile.name, family, isolation.hosts)
-            : sets.segment(isolation.segment, family);
-    if (!self) continue;
-    if (isolation.peers.empty()) {
-      addDropPair(rules, family, *self, std::nullopt, allow);
-      continue;
+    std::vector<SetMatch> selves;
+    if (isolation.scope == IsolationScope::kHost) {
+      selves = sets.hosts(isolation.profile.name, family, isolation.hosts);
+    } else if (std::optional<SetMatch> self = sets.segment(isolation.segment, family)) {
+      selves.push_back(*self);
     }
-    for (const NamedSegment& peer : isolation.peers) {
-      const std::optional<SetMatch> other = sets.segment(peer, family);
-      if (other) addDropPair(rules, family, *self, other, allow);
+    for (const SetMatch& self : selves) {
+      if (isolation.peers.empty()) {
+        addDropPair(rules, family, self, std::nullopt, allow);
+        continue;
+      }
+      for (const NamedSegment& peer : isolation.peers) {
+        const std::optional<SetMatch> other = sets.segment(peer, family);
+        if (other) addDropPair(rules, family, self, other, allow);
+      }
     }
   }
   return rules;

@@ -9,8 +9,10 @@
 //   1. loopback accept; IPv6 neighbour discovery with the gateway itself (input/output only)
 //   2. management.always_allow accepts, stateless, both directions
 //   3. per isolation, drops built from per-segment prefix sets (IPv4 and IPv6); host
-//      quarantines of one profile share one set `host_<profile>_v4|_v6` (one lookup per packet
-//      however many hosts); uplink drops match the default segment's interfaces by name
+//      quarantines of one profile share a hash set of single addresses `host_<profile>_v4|_v6`
+//      (one O(1) lookup per packet however many hosts) and an interval set of the wider ones
+//      `hostnet_<profile>_v4|_v6` (its lookup grows with the log of its size); uplink drops match
+//      the default segment's interfaces by name
 //      (`iifname`/`oifname`); island drops every segment's traffic with anything outside it and
 //      the default segment's with itself
 // The script is deterministic: same inputs, same bytes (golden-tested in

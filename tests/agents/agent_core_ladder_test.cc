@@ -97,7 +97,7 @@ class AgentCoreLadderTest : public ::testing::Test {
   std::unique_ptr<AgentCore> core_;
 };
 
-TEST_F(AgentCoreLadderTest, HostsOfOneOrderAreOneTransactionAndOneSet) {
+TEST_F(AgentCoreLadderTest, HostsOfOneOrderAreOneTransactionAndShareTheirSets) {
   const size_t applies = firewall_.scripts.size();
   auto result = core_->isolate(hosts({"10.20.0.5", "fd00:20::5", "10.20.0.64/26"}));
   ASSERT_TRUE(result.ok()) << result.error().message;
@@ -105,8 +105,13 @@ TEST_F(AgentCoreLadderTest, HostsOfOneOrderAreOneTransactionAndOneSet) {
   EXPECT_EQ(labels(),
             (std::vector<std::string>{"office/10.20.0.5/32:full", "office/10.20.0.64/26:full",
                                       "office/fd00:20::5/128:full"}));
-  EXPECT_NE(firewall_.table.find("elements = { 10.20.0.5, 10.20.0.64/26 }"), std::string::npos)
+  // Single addresses in a hash set, prefixes in an interval set: one lookup each per packet.
+  EXPECT_NE(firewall_.table.find("set host_full_v4 {\n\t\ttype ipv4_addr\n\t\telements = { "
+                                 "10.20.0.5 }"),
+            std::string::npos)
       << firewall_.table;
+  EXPECT_NE(firewall_.table.find("flags interval\n\t\telements = { 10.20.0.64/26 }"),
+            std::string::npos);
   EXPECT_NE(firewall_.table.find("ip saddr @host_full_v4 counter drop"), std::string::npos);
   // The audit trail names the rung and every host.
   const AuditEvent& applied = audit_.events.back();
