@@ -93,10 +93,7 @@ Result<std::vector<Isolation>> isolationsFor(const Policy& policy, const std::st
                    " isolation takes a profile without peers");
   }
   if (request.scope == IsolationScope::kUplink) {
-    const Segment* fallback = policy.defaultSegment();
-    const auto interfaces =
-        fallback ? gateway->interfaces.find(fallback->name) : gateway->interfaces.end();
-    if (interfaces == gateway->interfaces.end() || interfaces->second.empty()) {
+    if (uplinkInterfaces(policy, *gateway) == nullptr) {
       return invalid("gateway \"" + gateway_id +
                      "\" has no uplink: the policy names no interfaces of the default segment "
                      "for it");

@@ -64,8 +64,7 @@ Result<Json> hostsFromOption(const std::string& value) {
       return usageError("--host: " + quoteForMessage(item) +
                         " is not an address or prefix: " + host.error().message);
     }
-    const int widest =
-        host->family() == IpFamily::kV4 ? kMinHostPrefixLengthV4 : kMinHostPrefixLengthV6;
+    const int widest = minHostPrefixLength(host->family());
     if (host->length() < widest) {
       return usageError("--host: " + host->toString() + " is wider than /" +
                         std::to_string(widest) + " (isolate the segment instead)");

@@ -79,8 +79,7 @@ Result<std::vector<IpPrefix>> parseHostList(const std::string& list) {
     auto host = IpPrefix::parse(text);
     if (!host.ok())
       return makeError(ErrorCode::kInvalidArgument, "--host: " + host.error().message);
-    const int min_length =
-        host->family() == IpFamily::kV4 ? kMinHostPrefixLengthV4 : kMinHostPrefixLengthV6;
+    const int min_length = minHostPrefixLength(host->family());
     if (host->length() < min_length) {
       return makeError(ErrorCode::kInvalidArgument,
                        "--host " + host->toString() + " is wider than /" +

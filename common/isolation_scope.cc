@@ -42,8 +42,7 @@ std::optional<IsolationScope> parseIsolationScope(std::string_view name) {
 }
 
 Result<std::string> segmentOfHost(const Policy& policy, const IpPrefix& host) {
-  const int min_length =
-      host.family() == IpFamily::kV4 ? kMinHostPrefixLengthV4 : kMinHostPrefixLengthV6;
+  const int min_length = minHostPrefixLength(host.family());
   if (host.length() < min_length) {
     return hostError(host, "too wide for a host quarantine (at most /" +
                                std::to_string(min_length) + "); isolate the segment instead");
@@ -71,6 +70,14 @@ Result<std::string> segmentOfHost(const Policy& policy, const IpPrefix& host) {
                                "\", which has no hosts to quarantine (cut the uplink instead)");
   }
   return hostError(host, "is in no segment of the policy");
+}
+
+const std::vector<std::string>* uplinkInterfaces(const Policy& policy, const Gateway& gateway) {
+  const Segment* fallback = policy.defaultSegment();
+  if (fallback == nullptr) return nullptr;
+  const auto found = gateway.interfaces.find(fallback->name);
+  if (found == gateway.interfaces.end() || found->second.empty()) return nullptr;
+  return &found->second;
 }
 
 std::string generationKey(IsolationScope scope, std::string_view segment) {

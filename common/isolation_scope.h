@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/ip_prefix.h"
 #include "common/policy.h"
@@ -34,6 +35,10 @@ std::optional<IsolationScope> parseIsolationScope(std::string_view name);
 // A quarantined host prefix is at most this wide: /24 for IPv4, /120 for IPv6 (256 addresses).
 inline constexpr int kMinHostPrefixLengthV4 = 24;
 inline constexpr int kMinHostPrefixLengthV6 = 120;
+// The shortest host prefix length of `family`: kMinHostPrefixLengthV4 or kMinHostPrefixLengthV6.
+constexpr int minHostPrefixLength(IpFamily family) {
+  return family == IpFamily::kV4 ? kMinHostPrefixLengthV4 : kMinHostPrefixLengthV6;
+}
 // One order (or one local command) quarantines at most this many prefixes; the state of a
 // gateway may hold many more (the set they live in is one lookup per packet whatever its size).
 inline constexpr size_t kMaxHostsPerOrder = 256;
@@ -42,6 +47,10 @@ inline constexpr size_t kMaxHostsPerOrder = 256;
 // kMinHostPrefixLength*, overlapping a management prefix, in no segment, in the default segment,
 // or spanning two segments (or a segment and the outside of every segment).
 Result<std::string> segmentOfHost(const Policy& policy, const IpPrefix& host);
+
+// The gateway's interfaces of the default segment, what an uplink cut is about; nullptr when the
+// policy has no default segment or names none of its interfaces on this gateway.
+const std::vector<std::string>* uplinkInterfaces(const Policy& policy, const Gateway& gateway);
 
 // The key under which the controller counts generations and agents remember the newest one they
 // saw (PROTOCOL.md step 8): a segment's own name for `segment`; "host:<segment>" for the hosts

@@ -192,8 +192,7 @@ Status parseAuthzTarget(const StrictObjectReader& r, Authz& out) {
       SHADAN_ASSIGN_OR_RETURN(auto text, hosts.string(i, kNameRules));
       Result<IpPrefix> host = IpPrefix::parse(text);
       if (!host.ok()) return hosts.error(i, host.error().message);
-      const int min_length =
-          host->family() == IpFamily::kV4 ? kMinHostPrefixLengthV4 : kMinHostPrefixLengthV6;
+      const int min_length = minHostPrefixLength(host->family());
       if (host->length() < min_length) {
         return hosts.error(i, "wider than /" + std::to_string(min_length));
       }

@@ -16,16 +16,6 @@ bool bordersSegment(const Gateway& gateway, const std::string& segment) {
          gateway.borders.end();
 }
 
-// The gateway's interfaces of the default segment (what an uplink cut is about); empty when
-// the policy names none or has no default segment.
-const std::vector<std::string>* uplinkInterfaces(const Policy& policy, const Gateway& gateway) {
-  const Segment* fallback = policy.defaultSegment();
-  if (fallback == nullptr) return nullptr;
-  const auto found = gateway.interfaces.find(fallback->name);
-  if (found == gateway.interfaces.end() || found->second.empty()) return nullptr;
-  return &found->second;
-}
-
 // The members a rung does not take are refused rather than ignored: a caller who sent them
 // meant something the order would not do.
 Status checkMembersOfScope(const TargetRequest& request) {

@@ -60,12 +60,9 @@ std::optional<OrderRejection> checkUplink(const Authz& authz, const Policy& poli
     return reject(RejectReason::kNoUplinkInterfaces,
                   "the policy has no default segment, so no gateway has an uplink to cut");
   }
-  const std::vector<std::string>* uplinks = nullptr;
-  if (gateway != nullptr) {
-    const auto found = gateway->interfaces.find(fallback->name);
-    if (found != gateway->interfaces.end()) uplinks = &found->second;
-  }
-  if (uplinks == nullptr || uplinks->empty()) {
+  const std::vector<std::string>* uplinks =
+      gateway != nullptr ? uplinkInterfaces(policy, *gateway) : nullptr;
+  if (uplinks == nullptr) {
     return reject(RejectReason::kNoUplinkInterfaces,
                   gatewayName(gateway_id) + " has no interfaces of the default segment " +
                       quoteForMessage(fallback->name) + " in the policy: no uplink to cut");

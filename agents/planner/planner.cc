@@ -332,19 +332,17 @@ Status resolveScope(const Policy& policy, std::string_view gateway_id, const Gat
       break;
     }
     case IsolationScope::kUplink: {
-      const Segment* fallback = policy.defaultSegment();
-      const auto interfaces =
-          fallback == nullptr ? gateway.interfaces.end() : gateway.interfaces.find(fallback->name);
-      if (interfaces == gateway.interfaces.end() || interfaces->second.empty()) {
+      const std::vector<std::string>* interfaces = uplinkInterfaces(policy, gateway);
+      if (interfaces == nullptr) {
         return makeError(ErrorCode::kInvalidArgument,
                          "gateway \"" + std::string(gateway_id) +
                              "\" has no uplink: the policy names no interfaces of the default "
                              "segment for it");
       }
-      for (const std::string& name : interfaces->second) {
+      for (const std::string& name : *interfaces) {
         SHADAN_RETURN_IF_ERROR(checkInterfaceName(name));
       }
-      resolved.interfaces = interfaces->second;
+      resolved.interfaces = *interfaces;
       break;
     }
     case IsolationScope::kIsland:
