@@ -61,7 +61,7 @@ Result<std::vector<ApiToken>> readTokens(const StrictObjectReader& root) {
   std::set<std::string> hashes;
   for (size_t i = 0; i < array.size(); ++i) {
     SHADAN_ASSIGN_OR_RETURN(auto entry, array.object(i));
-    SHADAN_RETURN_IF_ERROR(entry.checkMembers({}, {"name", "role", "sha256"}));
+    SHADAN_RETURN_IF_ERROR(entry.checkMembers({}, {"name", "role", "sha256", "segments"}));
     ApiToken token;
     SHADAN_ASSIGN_OR_RETURN(auto name, entry.string("name", kNonEmptyString));
     if (!validTokenName(name)) return entry.error("name", "must be 1-64 of [a-z0-9_.-]");
@@ -82,6 +82,23 @@ Result<std::vector<ApiToken>> readTokens(const StrictObjectReader& root) {
       return entry.error("sha256", "the same token is configured twice");
     }
     token.sha256_hex = hash;
+    if (entry.has("segments")) {
+      if (token.role != ApiRole::kDetector) {
+        return entry.error("segments", "only a detector token is scoped to segments");
+      }
+      SHADAN_ASSIGN_OR_RETURN(auto segments, entry.strings("segments"));
+      if (segments.empty()) return entry.error("segments", "must not be empty (omit it)");
+      std::set<std::string> seen;
+      for (const auto& segment : segments) {
+        if (segment.empty() || !seen.insert(segment).second) {
+          return entry.error("segments", "names a segment twice or an empty one");
+        }
+      }
+      if (seen.count("*") != 0 && segments.size() != 1) {
+        return entry.error("segments", "\"*\" stands alone");
+      }
+      token.segments = std::move(segments);
+    }
     tokens.push_back(std::move(token));
   }
   return tokens;
@@ -148,7 +165,7 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
   // so a file's errors are reported in the order of this function.
   SHADAN_RETURN_IF_ERROR(root.checkMembers({"api", "agent_hub", "tls"},
                                            {"policy", "trust", "signing_key", "state_dir", "tokens",
-                                            "orders", "log_level", "audit_export"}));
+                                            "orders", "log_level", "audit_export", "response"}));
   ControllerConfig config;
 
   {
@@ -220,6 +237,11 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
       return root.error("audit_export", "must be off, journald, syslog or auto");
     }
     config.audit_export = mode;
+  }
+  SHADAN_ASSIGN_OR_RETURN(auto response, root.optionalObject("response"));
+  if (response) {
+    SHADAN_ASSIGN_OR_RETURN(auto parsed_response, parseResponseConfig(*response));
+    config.response = std::move(parsed_response);
   }
   return config;
 }

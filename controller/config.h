@@ -11,7 +11,8 @@
 //    "tokens": [{"name": "sato", "role": "operator", "sha256": "<64 hex>"}],
 //    "orders": {"authz_validity_s": 1800, "approval_validity_s": 3600,
 //               "dispatch_validity_s": 300},
-//    "log_level": "info", "audit_export": "off"}
+//    "log_level": "info", "audit_export": "off",
+//    "response": {...}}                      (controller/alerts/response_config.h)
 //
 // Contracts:
 //   - Parsing is strict: duplicate keys, floats and unknown members are refused; every error is
@@ -24,11 +25,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/result.h"
+#include "controller/alerts/response_config.h"
 
 namespace shadan::controller {
 
@@ -46,6 +49,10 @@ struct ApiToken {
   std::string name;
   ApiRole role = ApiRole::kAuditor;
   std::string sha256_hex;  // lower-case hex SHA-256 of the token bytes
+  // Detector tokens only: the segments its alerts may act on (`"segments": ["office"]`, or
+  // ["*"] for every unprotected segment). Absent: its alerts act on none (they are recorded
+  // and answered `out_of_scope`), and POST /v1/isolate is not limited (as before alerts).
+  std::optional<std::vector<std::string>> segments{};
 };
 
 struct OrderTimings {
@@ -71,6 +78,8 @@ struct ControllerConfig {
   // A copy of every audit entry to journald or syslog (common/audit_export.h):
   // off | journald | syslog | auto. The hash-chained log stays the record.
   std::string audit_export = "off";
+  // What detectors' alerts lead to (controller/alerts/response_config.h); no rules by default.
+  ResponseConfig response{};
 };
 
 // "host:port" or "[v6]:port"; the host must be an IP literal.

@@ -43,6 +43,9 @@ struct IsolateRequest {
   // uplink and island only: the gateways to cut (empty: the default of the scope).
   std::vector<std::string> gateways{};
   bool link_down = false;  // uplink only
+  // Made by an automatic response (controller/alert_responder.h): signed on behalf of the
+  // detector, marked `automatic` in the authz; it must carry a ttl_s.
+  bool automatic = false;
 };
 
 struct RestoreRequest {
@@ -53,6 +56,10 @@ struct RestoreRequest {
   IsolationScope scope = IsolationScope::kSegment;
   std::vector<std::string> hosts{};     // host scope: lifts these hosts only
   std::vector<std::string> gateways{};  // uplink and island only
+  // A release of automatic isolations (AlertResponder::release/clear): signed by the controller
+  // on behalf of the caller where the trust file allows it; the agents apply it only while
+  // every isolation it lifts is still automatic.
+  bool automatic = false;
 };
 
 // What POST /v1/isolate and /v1/restore answer.

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/sqlite.h"
+#include "controller/store_documents.h"
 
 namespace shadan::controller {
 namespace {
@@ -546,6 +547,17 @@ class SqliteControllerStore : public ControllerStore {
     return collect<ApprovalRecord>(s, approvalFromRow);
   }
 
+  Status putDocument(const StoredDocument& document) override {
+    return putStoredDocument(db_.get(), document);
+  }
+  Result<std::optional<StoredDocument>> getDocument(const std::string& kind,
+                                                    const std::string& id) override {
+    return getStoredDocument(db_.get(), kind, id);
+  }
+  Result<std::vector<StoredDocument>> openDocuments(const std::string& kind) override {
+    return openStoredDocuments(db_.get(), kind);
+  }
+
  private:
   // An upsert RETURNING the new value of a counter.
   Result<int64_t> nextCounter(const char* sql, const char* purpose, const std::string& key) {
@@ -578,6 +590,7 @@ Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_di
   SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA foreign_keys=ON", "controller store"));
   SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kSchema, "controller store: schema"));
   SHADAN_RETURN_IF_ERROR(addOrderScopeColumn(handle));
+  SHADAN_RETURN_IF_ERROR(createDocumentsTable(handle));
   return ControllerStorePtr(std::make_unique<SqliteControllerStore>(std::move(db).value()));
 }
 

@@ -115,6 +115,20 @@ struct SegmentRecord {
   bool operator==(const SegmentRecord&) const = default;
 };
 
+// A small JSON document by kind and id, for state that is not an order: the alert responder's
+// automatic actions and its circuit breaker (controller/alert_responder.h). `open` marks the
+// documents still in play; openDocuments() lists those of a kind, oldest first.
+struct StoredDocument {
+  std::string kind;
+  std::string id;
+  std::string body;  // JSON text
+  bool open = false;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+
+  bool operator==(const StoredDocument&) const = default;
+};
+
 class ControllerStore {
  public:
   virtual ~ControllerStore() = default;
@@ -150,6 +164,12 @@ class ControllerStore {
   virtual Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) = 0;
   virtual Status putApproval(const ApprovalRecord& approval) = 0;
   virtual Result<std::vector<ApprovalRecord>> pendingApprovals() = 0;
+
+  // Inserts or replaces the document (kind, id); `created_ms` is kept from the first put.
+  virtual Status putDocument(const StoredDocument& document) = 0;
+  virtual Result<std::optional<StoredDocument>> getDocument(const std::string& kind,
+                                                            const std::string& id) = 0;
+  virtual Result<std::vector<StoredDocument>> openDocuments(const std::string& kind) = 0;
 };
 
 using ControllerStorePtr = std::unique_ptr<ControllerStore>;

@@ -90,8 +90,8 @@ struct Alert {
 
 // One record of a batch.
 struct AlertRecord {
-  size_t index = 0;         // position in the batch (0-based)
-  std::string raw_sha256;   // lower-case hex SHA-256 of the record's bytes as received
+  size_t index = 0;        // position in the batch (0-based)
+  std::string raw_sha256;  // lower-case hex SHA-256 of the record's bytes as received
   Result<Alert> alert = makeError(ErrorCode::kParse, "not parsed");
 };
 
