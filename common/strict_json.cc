@@ -25,6 +25,8 @@ struct StrictJsonViolation {
 // built when something is wrong: on the accepted path (every order) the checker allocates little.
 class StrictnessChecker {
  public:
+  explicit StrictnessChecker(StrictJsonNumbers numbers) : numbers_(numbers) {}
+
   // The nlohmann parser callback. Returns true: everything that passes is kept.
   bool onEvent(json::parse_event_t event, const json& parsed) {
     switch (event) {
@@ -52,7 +54,7 @@ class StrictnessChecker {
       }
       case json::parse_event_t::value: {
         ChildName name = nextChildName();
-        if (parsed.is_number_float()) {
+        if (parsed.is_number_float() && numbers_ == StrictJsonNumbers::kIntegersOnly) {
           throw StrictJsonViolation{
               pointerOf(name),
               "floating-point numbers are not allowed (integers must fit in 64 bits)"};
@@ -125,6 +127,7 @@ class StrictnessChecker {
     return pointer;
   }
 
+  StrictJsonNumbers numbers_;
   std::vector<Frame> stack_;
 };
 
@@ -454,14 +457,15 @@ Result<StrictObjectReader> StrictArrayReader::object(size_t index) const {
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
-Result<json> parseStrictJson(std::string_view text, std::string_view source, size_t max_bytes) {
+Result<json> parseStrictJson(std::string_view text, std::string_view source, size_t max_bytes,
+                             StrictJsonNumbers numbers) {
   const std::string prefix = std::string(source) + ": ";
   if (text.size() > max_bytes) {
     return makeError(ErrorCode::kParse, prefix + std::to_string(text.size()) +
                                             " bytes exceeds the limit of " +
                                             std::to_string(max_bytes) + " bytes");
   }
-  StrictnessChecker checker;
+  StrictnessChecker checker(numbers);
   const json::parser_callback_t callback = [&checker](int /*depth*/, json::parse_event_t event,
                                                       json& parsed) {
     return checker.onEvent(event, parsed);

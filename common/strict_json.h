@@ -35,8 +35,14 @@ inline constexpr size_t kStrictJsonMaxDepth = 64;
 //   - nesting deeper than kStrictJsonMaxDepth.
 // Strings, integers, booleans, null, arrays and objects are returned as parsed; checking their
 // meaning is the caller's job. The root pointer is printed as "/".
-Result<nlohmann::json> parseStrictJson(std::string_view text, std::string_view source,
-                                       size_t max_bytes);
+//
+// StrictJsonNumbers::kAllowFloats lifts only the float rule, for formats Shadan reads but does
+// not own (detector alerts: Zeek's `ts` is fractional seconds, and Suricata may write floats in
+// members Shadan ignores); duplicate keys, size and depth stay refused.
+enum class StrictJsonNumbers { kIntegersOnly, kAllowFloats };
+Result<nlohmann::json> parseStrictJson(
+    std::string_view text, std::string_view source, size_t max_bytes,
+    StrictJsonNumbers numbers = StrictJsonNumbers::kIntegersOnly);
 
 // JSON pointer helpers (RFC 6901) for callers that validate a parsed document and must name the
 // offending value. `base` is a pointer ("" for the root).

@@ -10,19 +10,33 @@
 //           time RFC 3339. Unknown members are refused (it is our format: a typo must not pass).
 //   eve     a Suricata EVE record with "event_type":"alert" (other event types are refused one
 //           by one, "not an alert record"): src_ip, dest_ip, timestamp
-//           ("2024-01-02T03:04:05.123456+0000", Suricata's own offset form, or RFC 3339),
-//           alert.signature_id, alert.signature, alert.severity (1 high, 2 medium, 3 and more
-//           low: Suricata's priority), alert.category. Every other member Suricata writes
-//           (flow_id, in_iface, proto, ports, app_proto, flow, metadata, payload, ...) is
+//           ("2024-01-02T03:04:05.123456+0000", Suricata's own offset form with any +/-HHMM,
+//           or RFC 3339; a time without an offset is refused: its zone is unknown),
+//           alert.signature_id (0..2^32-1, Suricata's sid), alert.signature, alert.severity
+//           (1 high, 2 medium, 3..255 low: Suricata's priority), alert.category (optional:
+//           Suricata writes it only for rules with a classtype). Every other member Suricata
+//           writes (flow_id, in_iface, proto, ports, app_proto, flow, metadata, payload, ...) is
 //           accepted and ignored: the format is Suricata's to extend.
-//   zeek    a Zeek notice.log JSON record: note, msg, ts (epoch seconds, fraction allowed) and
-//           src and/or dst (the `id.orig_h` / `id.resp_h` of the connection are used when src /
-//           dst are absent). Severity: Zeek notices have none; they count as "medium".
-//           Other members accepted and ignored.
+//   zeek    a Zeek notice.log JSON record: note, msg, ts (epoch seconds, fraction allowed, cut
+//           to ms; or the RFC 3339 string Zeek writes with JSON::TS_ISO8601) and src and/or dst
+//           (each side falls back on the connection's `id.orig_h` / `id.resp_h`, flat keys with
+//           a dot as Zeek writes them, when src / dst is absent; a src that is present but bad
+//           is refused, not replaced). Severity: Zeek notices have none; they count as
+//           "medium". Other members accepted and ignored.
 //
 // Batches: a request body is one JSON array of records, or NDJSON (one record per line; blank
 // lines skipped; a body with a single object is a batch of one). Every record is parsed on its
 // own: one that does not parse is refused with its reason and index, the others are still taken.
+//   - A body whose first non-blank byte is `[` is an array. Its syntax is checked as a whole
+//     (malformed JSON or invalid UTF-8 anywhere refuses the batch), then it is split into its
+//     elements' byte ranges and each element is parsed strictly on its own: a duplicate key or a
+//     float in one element refuses only that element.
+//   - Otherwise the body is NDJSON: lines end in "\n" or "\r\n"; blank lines are skipped and
+//     do not count as records (the index is the record's position among records, not its line).
+//     A body that is one JSON value as a whole, pretty-printed over several lines, is a batch of
+//     one rather than lines of garbage.
+//   - A record's bytes (what raw_sha256 covers) are its JSON text without surrounding JSON
+//     whitespace: the NDJSON line without its line ending, or the array element's byte range.
 //
 // Hostile input (contracts):
 //   - Every record is parsed with duplicate keys refused in every object (two readers must not
@@ -31,8 +45,11 @@
 //     members of eve/zeek records).
 //   - Addresses are IP literals (IpPrefix host prefixes), never names; prefixes ("10.0.0.0/8")
 //     are refused as an alert address.
-//   - Strings kept in an Alert (source, rule, signature, category, detail, msg) are cut to
-//     kAlertTextMaxBytes and must hold no control characters; they end up in audit entries.
+//   - Strings kept in an Alert (source, rule, signature, category, detail, msg, note) are cut
+//     to kAlertTextMaxBytes at a UTF-8 character boundary and must hold no control character
+//     (a byte below 0x20, or 0x7f); they end up in audit entries. Ignored members may hold any.
+//     shadan source/rule and zeek note must not be empty: a response rule matches on them.
+//   - Times before 1970 or after 9999 are refused.
 //   - A body over kAlertBodyMaxBytes or with more than kAlertBatchMaxRecords records is refused
 //     as a whole (the caller answers 413/400 before parsing any record).
 
@@ -62,7 +79,8 @@ std::optional<AlertFormat> parseAlertFormat(std::string_view name);
 //   application/vnd.shadan.alert+json, application/json, application/x-ndjson  -> shadan
 //   application/vnd.suricata.eve+json                                           -> eve
 //   application/vnd.zeek.notice+json                                            -> zeek
-// An unknown ?format= or media type is an error naming it.
+// An unknown ?format= (names are exact: "shadan", "eve", "zeek") or media type, or no
+// Content-Type at all without ?format=, is an error naming it (ErrorCode::kInvalidArgument).
 Result<AlertFormat> alertFormatOf(std::optional<std::string_view> query_format,
                                   std::string_view content_type);
 
@@ -95,13 +113,16 @@ struct AlertRecord {
   Result<Alert> alert = makeError(ErrorCode::kParse, "not parsed");
 };
 
-// Splits `body` into records and parses each in `format`. A batch-level problem (empty body,
-// over kAlertBodyMaxBytes, more than kAlertBatchMaxRecords records, an array that is not valid
-// JSON as a whole) is the error; record problems are in each AlertRecord. Errors read
-// `record N: <pointer>: <reason>`.
+// Splits `body` into records and parses each in `format`. A batch-level problem (empty body or
+// empty array: kParse; over kAlertBodyMaxBytes or more than kAlertBatchMaxRecords records:
+// kInvalidArgument; an array that is not valid JSON as a whole: kParse) is the error, reading
+// `body: <reason>`; record problems are in each AlertRecord (kParse), reading
+// `record N: <pointer>: <reason>` (e.g. `record 3: /alert/signature_id: must be an integer`),
+// or `record N: byte B: <reason>` for malformed JSON.
 Result<std::vector<AlertRecord>> parseAlertBatch(std::string_view body, AlertFormat format);
 
-// One record (the bytes of one NDJSON line or one array element).
+// One record (the bytes of one NDJSON line or one array element; surrounding whitespace is
+// ignored). Errors read `record: <pointer>: <reason>`, as parseAlertBatch's without the index.
 Result<Alert> parseAlert(std::string_view record, AlertFormat format);
 
 }  // namespace shadan::controller

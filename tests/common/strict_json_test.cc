@@ -100,6 +100,20 @@ TEST(StrictJsonTest, RejectsFloatsWithPointer) {
   EXPECT_NE(errorOf("1.5").find("doc.json: /: floating-point"), std::string::npos);
 }
 
+TEST(StrictJsonTest, AllowFloatsLiftsOnlyTheFloatRule) {
+  auto parsed = parseStrictJson(R"({"ts": 1320279566.452687, "n": [1e3]})", "doc.json", 1024,
+                                StrictJsonNumbers::kAllowFloats);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_DOUBLE_EQ((*parsed)["ts"].get<double>(), 1320279566.452687);
+  auto duplicate = parseStrictJson(R"({"a": {"b": 1.5, "b": 2}})", "doc.json", 1024,
+                                   StrictJsonNumbers::kAllowFloats);
+  ASSERT_FALSE(duplicate.ok());
+  EXPECT_EQ(duplicate.error().message, "doc.json: /a: duplicate key \"b\"");
+  auto overflow =
+      parseStrictJson(R"({"a": 1e400})", "doc.json", 1024, StrictJsonNumbers::kAllowFloats);
+  EXPECT_FALSE(overflow.ok());
+}
+
 TEST(StrictJsonTest, MalformedJsonNamesBytePosition) {
   const std::string error = errorOf("{\"a\": 1,\n \"b\": }");
   EXPECT_EQ(error.rfind("doc.json: byte 16: ", 0), 0u) << error;
