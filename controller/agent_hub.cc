@@ -57,6 +57,7 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   bool connected(const std::string& agent_id) const;
   uint16_t port() const { return port_; }
   size_t sessionCount() const { return sessions_.size(); }
+  std::vector<std::string> agentAddresses() const;
 
   // Called by sessions (on the io_context thread).
   bool helloReceived(const std::shared_ptr<Session>& session, const HelloMessage& hello);
@@ -85,6 +86,7 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   uint64_t next_session_id_ = 1;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_;
   std::map<std::string, std::shared_ptr<Session>> current_;  // agent id -> its session
+  std::map<uint64_t, std::string> addresses_;                // session id -> peer IP
 };
 
 namespace {
@@ -261,6 +263,9 @@ void WebSocketAgentHub::Impl::accept() {
     beast::error_code option_ec;
     socket.set_option(tcp::no_delay(true), option_ec);
     const uint64_t id = self->next_session_id_++;
+    if (auto endpoint = socket.remote_endpoint(option_ec); !option_ec) {
+      self->addresses_[id] = endpoint.address().to_string();
+    }
     auto session =
         std::make_shared<Session>(std::move(socket), *self->tls_, weak, id, self->options_);
     self->sessions_.emplace(id, session);
@@ -309,12 +314,22 @@ bool WebSocketAgentHub::Impl::helloReceived(const std::shared_ptr<Session>& sess
   return true;
 }
 
+std::vector<std::string> WebSocketAgentHub::Impl::agentAddresses() const {
+  std::vector<std::string> out;
+  for (const auto& [agent_id, session] : current_) {
+    auto it = addresses_.find(session->id());
+    if (it != addresses_.end()) out.push_back(it->second);
+  }
+  return out;
+}
+
 void WebSocketAgentHub::Impl::sessionEnded(uint64_t session_id, const std::string& agent_id) {
   if (stopped_) return;
   auto it = sessions_.find(session_id);
   if (it == sessions_.end()) return;
   const std::shared_ptr<Session> session = it->second;
   sessions_.erase(it);
+  addresses_.erase(session_id);
   auto current = current_.find(agent_id);
   if (current == current_.end() || current->second != session) return;
   current_.erase(current);
@@ -366,6 +381,10 @@ bool WebSocketAgentHub::connected(const std::string& agent_id) const {
 uint16_t WebSocketAgentHub::port() const { return impl_->port(); }
 
 size_t WebSocketAgentHub::sessionCount() const { return impl_->sessionCount(); }
+
+std::vector<std::string> WebSocketAgentHub::agentAddresses() const {
+  return impl_->agentAddresses();
+}
 
 void WebSocketAgentHub::stop() { impl_->stop(); }
 

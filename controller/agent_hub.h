@@ -100,6 +100,10 @@ class WebSocketAgentHub : public AgentHub {
   uint16_t port() const;
   // Sessions in any phase, including ones that have not said hello yet.
   size_t sessionCount() const;
+  // The IP addresses of the agents connected now, after their hello was accepted (a stranger
+  // who only opened a TLS connection is not among them): addresses an automatic response must
+  // never cut (controller/alert_responder.h).
+  std::vector<std::string> agentAddresses() const;
   // Closes the listener and every session; idempotent.
   void stop();
 

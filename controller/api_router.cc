@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <charconv>
+
 #include "common/logging.h"
 #include "common/strict_json.h"
 
@@ -51,6 +53,8 @@ const char* codeForStatus(int status) {
       return "conflict";
     case 413:
       return "payload_too_large";
+    case 429:
+      return "too_many_requests";
     default:
       return "internal";
   }
@@ -161,6 +165,25 @@ Result<BodyTarget> readTarget(const StrictObjectReader& body) {
   return target;
 }
 
+// The value of `name` in the query of `target` (no percent-decoding: the values the API takes
+// are plain words and numbers), nullopt when absent.
+std::optional<std::string> queryParameter(std::string_view target, std::string_view name) {
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) return std::nullopt;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
 bool allowed(const Caller& caller, std::initializer_list<ApiRole> roles) {
   for (ApiRole role : roles) {
     if (caller.role == role) return true;
@@ -169,6 +192,11 @@ bool allowed(const Caller& caller, std::initializer_list<ApiRole> roles) {
 }
 
 }  // namespace
+
+size_t apiBodyLimit(std::string_view method, std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  return method == "POST" && path == "/v1/alerts" ? kAlertBodyMaxBytes : kApiMaxBodyBytes;
+}
 
 ApiResponse apiError(int status, const std::string& code, const std::string& message) {
   return ApiResponse{status, json{{"error", {{"code", code}, {"message", message}}}}};
@@ -272,7 +300,15 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
   }
   if (parts.size() == 3 && resource == "approvals" && get) {
     if (!allowed(*caller, {kOperator, kAuditor})) return forbid();
-    return ok(orders_.pendingApprovals());
+    auto pending = orders_.pendingApprovals();
+    if (pending.ok() && responder_ != nullptr) {
+      if (Status swept = responder_->sweep(); !swept.ok()) return fromError(swept.error());
+      for (json& action : responder_->openActions()) {
+        action["kind"] = "automatic";
+        pending->push_back(std::move(action));
+      }
+    }
+    return ok(pending);
   }
   if (parts.size() == 5 && resource == "approvals" && parts[4] == "signatures" && post) {
     if (!allowed(*caller, {kOperator})) return forbid();
@@ -289,6 +325,10 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
   if (parts.size() == 3 && resource == "status" && get) {
     auto status = orders_.status();
     if (status.ok()) (*status)["alarms"] = alarms_ ? alarms_() : json::array();
+    if (status.ok() && responder_ != nullptr) {
+      if (Status swept = responder_->sweep(); !swept.ok()) return fromError(swept.error());
+      (*status)["response"] = responder_->status();
+    }
     return ok(status);
   }
   if (parts.size() == 4 && resource == "orders" && get) {
@@ -307,6 +347,96 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     auto status = orders_.approveAgent(*caller, parts[3], *reason);
     if (!status.ok()) return fromError(status.error());
     return ApiResponse{200, json{{"agent_id", parts[3]}, {"status", "approved"}}};
+  }
+  if (responder_ != nullptr && (resource == "alerts" || resource == "breaker" ||
+                                (resource == "orders" && parts.size() == 5))) {
+    return handleResponse(request, *caller, parts);
+  }
+  return apiError(404, "not_found", "no such endpoint: " + request.method + " " + path);
+}
+
+ApiResponse ApiRouter::handleResponse(const ApiRequest& request, const Caller& caller,
+                                      const std::vector<std::string>& parts) {
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  const std::string& resource = parts[2];
+  const bool get = request.method == "GET";
+  const bool post = request.method == "POST";
+  auto forbid = [&]() {
+    return apiError(403, "forbidden",
+                    "role " + std::string(apiRoleName(caller.role)) + " may not call " +
+                        request.method + " " + path);
+  };
+  using enum ApiRole;
+  auto reasonOf = [&](const std::string& body) -> Result<std::string> {
+    SHADAN_ASSIGN_OR_RETURN(auto doc, parseBody(body, {"reason"}));
+    return bodyReader(doc).string("reason", kApprovalReason);
+  };
+
+  if (parts.size() == 3 && resource == "alerts" && post) {
+    if (!allowed(caller, {kDetector})) return forbid();
+    if (request.body.size() > kAlertBodyMaxBytes) {
+      return apiError(413, "payload_too_large",
+                      "alert batch larger than " + std::to_string(kAlertBodyMaxBytes) + " bytes");
+    }
+    const std::optional<std::string> query_format = queryParameter(request.target, "format");
+    SHADAN_API_TRY(format, alertFormatOf(query_format, request.content_type));
+    std::optional<IpPrefix> peer;
+    if (auto parsed = IpPrefix::parse(request.peer); parsed.ok()) peer = *parsed;
+    SHADAN_API_TRY(answer, responder_->intake(caller, peer, *format, request.body));
+    if (answer->retry_after_s > 0) {
+      ApiResponse refused = apiError(429, "too_many_requests",
+                                     "over the intake limit of detector " + caller.name +
+                                         "; nothing of this request was taken");
+      refused.retry_after_s = answer->retry_after_s;
+      return refused;
+    }
+    json results = json::array();
+    for (const AlertResult& result : answer->results) results.push_back(result.toJson());
+    return ApiResponse{200, json{{"results", std::move(results)}}};
+  }
+  if (parts.size() == 3 && resource == "alerts" && get) {
+    if (!allowed(caller, {kOperator, kAuditor})) return forbid();
+    size_t limit = 100;
+    if (auto text = queryParameter(request.target, "limit")) {
+      size_t value = 0;
+      const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+      if (ec != std::errc() || end != text->data() + text->size() || value < 1 || value > 1000) {
+        return apiError(400, "bad_request", "limit: must be 1..1000");
+      }
+      limit = value;
+    }
+    return ApiResponse{200, json{{"alerts", responder_->recentAlerts(limit)}}};
+  }
+  if (parts.size() == 4 && resource == "alerts" && parts[3] == "clear" && post) {
+    if (!allowed(caller, {kDetector})) return forbid();
+    SHADAN_API_TRY(doc, parseBody(request.body, {"host", "reason"}));
+    const StrictObjectReader body = bodyReader(*doc);
+    SHADAN_API_TRY(host_text, body.string("host", kNonEmptyString));
+    SHADAN_API_TRY(reason, body.string("reason", kApprovalReason));
+    auto host = IpPrefix::parse(*host_text);
+    if (!host.ok()) return apiError(400, "bad_request", "body: /host: " + host.error().message);
+    return ok(responder_->clear(caller, *host, *reason));
+  }
+  if (parts.size() == 5 && resource == "orders" && post &&
+      (parts[4] == "confirm" || parts[4] == "release")) {
+    if (!allowed(caller, {kOperator})) return forbid();
+    if (!validPathId(parts[3])) return apiError(404, "not_found", "no such automatic action");
+    SHADAN_API_TRY(reason, reasonOf(request.body));
+    return ok(parts[4] == "confirm" ? responder_->confirm(caller, parts[3], *reason)
+                                    : responder_->release(caller, parts[3], *reason));
+  }
+  if (parts.size() == 4 && resource == "breaker" && post &&
+      (parts[3] == "open" || parts[3] == "close")) {
+    if (!allowed(caller, {kOperator})) return forbid();
+    SHADAN_API_TRY(reason, reasonOf(request.body));
+    const bool open = parts[3] == "open";
+    if (Status set = responder_->setBreaker(caller, open, *reason); !set.ok()) {
+      return fromError(set.error());
+    }
+    return ApiResponse{200, responder_->status()["breaker"]};
+  }
+  if (parts.size() == 3 && resource == "breaker" && get) {
+    return ApiResponse{200, responder_->status()["breaker"]};
   }
   return apiError(404, "not_found", "no such endpoint: " + request.method + " " + path);
 }

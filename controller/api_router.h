@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "controller/alert_responder.h"
 #include "controller/config.h"
 #include "controller/orders_service.h"
 
@@ -45,12 +46,19 @@ struct ApiRequest {
   std::string target;  // path and optional query
   std::string authorization;
   std::string body;
+  std::string content_type{};  // the Content-Type header ("" if none)
+  std::string peer{};          // the client's IP address ("" if unknown)
 };
 
 struct ApiResponse {
   int status = 200;
   nlohmann::json body;
+  int64_t retry_after_s = 0;  // > 0: sent as Retry-After (429)
 };
+
+// The largest body of a request to `method` `target`: POST /v1/alerts takes batches of up to
+// kAlertBodyMaxBytes, everything else kApiMaxBodyBytes. The server applies it after the headers.
+size_t apiBodyLimit(std::string_view method, std::string_view target);
 
 ApiResponse apiError(int status, const std::string& code, const std::string& message);
 
@@ -64,11 +72,18 @@ class ApiRouter {
   // Standing alarms for GET /v1/status ("alarms": [...]), e.g. AuditMirror::alarms(); an
   // empty list when not set.
   void setAlarmSource(std::function<nlohmann::json()> alarms) { alarms_ = std::move(alarms); }
+  // The detectors' intake and the automatic actions (POST /v1/alerts, confirm, release,
+  // breaker); without one those endpoints answer 404. Must outlive the router.
+  void setAlertResponder(AlertResponder* responder) { responder_ = responder; }
 
  private:
   const TokenTable& tokens_;
   OrdersService& orders_;
   std::function<nlohmann::json()> alarms_;
+  AlertResponder* responder_ = nullptr;
+
+  ApiResponse handleResponse(const ApiRequest& request, const Caller& caller,
+                             const std::vector<std::string>& parts);
 };
 
 }  // namespace shadan::controller

@@ -33,7 +33,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       : stream_(std::move(socket), tls), router_(router) {
     boost::system::error_code ec;
     const auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
-    if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    if (!ec) {
+      peer_address_ = endpoint.address().to_string();
+      peer_ = peer_address_ + ":" + std::to_string(endpoint.port());
+    }
   }
 
   void run() {
@@ -52,13 +55,21 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
  private:
   void read() {
     parser_.emplace();
-    parser_->body_limit(kApiMaxBodyBytes);
     parser_->header_limit(kHeaderLimit);
     beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                       self->onRead(ec);
-                     });
+    // The headers first: the body limit depends on the endpoint (alert batches are larger).
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+          if (ec) return self->onRead(ec);
+          const auto& header = self->parser_->get();
+          self->body_limit_ =
+              apiBodyLimit(std::string(header.method_string()), std::string(header.target()));
+          self->parser_->body_limit(self->body_limit_);
+          http::async_read(
+              self->stream_, self->buffer_, *self->parser_,
+              [self](const boost::system::error_code& read_ec, size_t) { self->onRead(read_ec); });
+        });
   }
 
   void onRead(const boost::system::error_code& ec) {
@@ -66,10 +77,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       return shutdown();
     }
     if (ec == http::error::body_limit) {
-      return respond(
-          apiError(413, "payload_too_large",
-                   "request body larger than " + std::to_string(kApiMaxBodyBytes) + " bytes"),
-          "-", "-", false);
+      return respond(apiError(413, "payload_too_large",
+                              "request body larger than " + std::to_string(body_limit_) + " bytes"),
+                     "-", "-", false);
     }
     if (ec == http::error::header_limit) {
       return respond(apiError(400, "bad_request", "request headers too large"), "-", "-", false);
@@ -87,6 +97,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     if (auto it = request.find(http::field::authorization); it != request.end()) {
       api.authorization = std::string(it->value());
     }
+    if (auto it = request.find(http::field::content_type); it != request.end()) {
+      api.content_type = std::string(it->value());
+    }
+    api.peer = peer_address_;
     api.body = request.body();
     const std::string path = api.target.substr(0, api.target.find('?'));
     respond(router_.handle(api), api.method, path, request.keep_alive());
@@ -103,6 +117,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     response_->set(http::field::content_type, "application/json");
     response_->set(http::field::cache_control, "no-store");
     if (answer.status == 401) response_->set(http::field::www_authenticate, "Bearer");
+    if (answer.retry_after_s > 0) {
+      response_->set(http::field::retry_after, std::to_string(answer.retry_after_s));
+    }
     response_->body() = answer.body.dump() + "\n";
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
@@ -153,6 +170,8 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   std::string peer_ = "?";
+  std::string peer_address_;
+  size_t body_limit_ = kApiMaxBodyBytes;
   std::array<char, 4096> drain_buffer_{};
   size_t drained_ = 0;
 };

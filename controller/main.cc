@@ -2,6 +2,10 @@
 // is in the library.
 
 // Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -28,6 +32,7 @@
 #include "common/trust.h"
 #include "controller/agent_audit_sessions.h"
 #include "controller/agent_hub.h"
+#include "controller/alert_responder.h"
 #include "controller/api_router.h"
 #include "controller/api_server.h"
 #include "controller/audit_mirror.h"
@@ -43,6 +48,26 @@ namespace asio = boost::asio;
 
 constexpr auto kSweepInterval = std::chrono::seconds(5);
 
+// Every address of this host's interfaces (getifaddrs): an alert naming one of them must not
+// make the controller cut itself off.
+std::vector<IpPrefix> hostAddresses() {
+  std::vector<IpPrefix> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
+    if (entry->ifa_addr == nullptr) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    const int family = entry->ifa_addr->sa_family;
+    const void* bytes = nullptr;
+    if (family == AF_INET) bytes = &reinterpret_cast<sockaddr_in*>(entry->ifa_addr)->sin_addr;
+    if (family == AF_INET6) bytes = &reinterpret_cast<sockaddr_in6*>(entry->ifa_addr)->sin6_addr;
+    if (bytes == nullptr || inet_ntop(family, bytes, text, sizeof(text)) == nullptr) continue;
+    if (auto address = IpPrefix::parse(text); address.ok()) out.push_back(*address);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
 int fail(const std::string& message) {
   std::fprintf(stderr, "shadan-controller: %s\n", message.c_str());
   return 1;
@@ -51,6 +76,7 @@ int fail(const std::string& message) {
 // Everything `run` holds, in construction order (destroyed in reverse).
 struct Controller {
   ControllerConfig config;
+  std::string config_path;
   Policy policy;
   Trust trust;
   std::unique_ptr<Ed25519Signer> signer;
@@ -66,6 +92,8 @@ struct Controller {
   std::unique_ptr<WebSocketAgentHub> hub;
   std::unique_ptr<AgentAuditSessions> audit_sessions;
   std::unique_ptr<OrdersService> orders;
+  std::unique_ptr<AlertResponder> responder;
+  std::vector<IpPrefix> own_addresses;  // this host's, never cut automatically
   std::unique_ptr<TokenTable> tokens;
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> api;
@@ -75,6 +103,20 @@ Status wire(Controller& c) {
   auto policy = loadPolicyFile(c.config.policy_file);
   if (!policy.ok()) return policy.error().withContext("policy");
   c.policy = std::move(policy->policy);
+  std::vector<std::string> detectors;
+  for (const ApiToken& token : c.config.tokens) {
+    if (token.role == ApiRole::kDetector) detectors.push_back(token.name);
+  }
+  SHADAN_RETURN_IF_ERROR(
+      checkResponseConfig(c.config.response, c.policy, detectors, c.config_path));
+  for (const ApiToken& token : c.config.tokens) {
+    for (const std::string& segment : token.segments.value_or(std::vector<std::string>{})) {
+      if (segment != "*" && c.policy.findSegment(segment) == nullptr) {
+        return makeError(ErrorCode::kParse, c.config_path + ": /tokens: token " + token.name +
+                                                " names unknown segment " + segment);
+      }
+    }
+  }
   auto trust = loadTrustFile(c.config.trust_file);
   if (!trust.ok()) return trust.error().withContext("trust");
   c.trust = std::move(*trust);
@@ -158,8 +200,20 @@ Status wire(Controller& c) {
   options.timings = c.config.orders;
   c.orders = std::make_unique<OrdersService>(c.policy, c.trust, *c.signer, *c.store, *c.hub,
                                              *c.sink, c.clock, std::move(options));
+  c.responder = std::make_unique<AlertResponder>(c.config.response, c.config.tokens, c.policy,
+                                                 *c.orders, *c.store, *c.sink, c.clock);
+  SHADAN_RETURN_IF_ERROR(c.responder->load());
+  c.own_addresses = hostAddresses();
+  c.responder->setProtectedAddresses([&c] {
+    std::vector<IpPrefix> out = c.own_addresses;
+    for (const std::string& text : c.hub->agentAddresses()) {
+      if (auto address = IpPrefix::parse(text); address.ok()) out.push_back(*address);
+    }
+    return out;
+  });
   c.tokens = std::make_unique<TokenTable>(c.config.tokens);
   c.router = std::make_unique<ApiRouter>(*c.tokens, *c.orders);
+  c.router->setAlertResponder(c.responder.get());
   c.router->setAlarmSource([&c] {
     nlohmann::json alarms = nlohmann::json::array();
     for (const AuditAlarm& alarm : c.mirror->alarms()) alarms.push_back(alarm.toJson());
@@ -178,6 +232,9 @@ void scheduleSweep(Controller& c, asio::steady_timer& timer) {
     if (auto status = c.orders->sweep(); !status.ok()) {
       logger("controller")->error("sweep failed: {}", status.error().message);
     }
+    if (auto status = c.responder->sweep(); !status.ok()) {
+      logger("controller")->error("automatic actions sweep failed: {}", status.error().message);
+    }
     // Agents approved while connected start shipping here.
     c.audit_sessions->startApproved();
     if (auto status = c.audit->maybeCheckpoint(); !status.ok()) {
@@ -193,6 +250,7 @@ int run(const std::string& config_path) {
   auto config = loadControllerConfig(config_path);
   if (!config.ok()) return fail(config.error().message);
   c.config = std::move(*config);
+  c.config_path = config_path;
   setLogLevel(c.config.log_level);
   if (auto status = wire(c); !status.ok()) return fail(status.error().message);
 
