@@ -180,7 +180,6 @@ Result<std::string> loadTokenFile(const std::string& path) {
 
 Result<ApiResponse> ApiClient::request(std::string_view method, std::string_view path,
                                        const std::optional<Json>& body) {
-  const ControllerUrl& url = options_.url;
   if (method != "GET" && method != "POST") {
     return makeError(ErrorCode::kInternal, "unsupported method " + std::string(method));
   }
@@ -198,7 +197,44 @@ Result<ApiResponse> ApiClient::request(std::string_view method, std::string_view
                            "-byte cap");
     }
   }
+  SHADAN_ASSIGN_OR_RETURN(
+      RawApiResponse answer,
+      exchange(method, path,
+               body ? std::optional<std::string_view>("application/json") : std::nullopt,
+               std::move(body_text)));
+  return std::move(answer.response);
+}
 
+Result<RawApiResponse> ApiTransport::requestRaw(const RawApiRequest& request) {
+  return makeError(ErrorCode::kInternal, "this transport cannot send " + request.content_type +
+                                             " bodies to " + quoteForMessage(request.path));
+}
+
+Result<RawApiResponse> ApiClient::requestRaw(const RawApiRequest& request) {
+  if (request.method != "POST") {
+    return makeError(ErrorCode::kInternal, "unsupported method " + request.method);
+  }
+  if (request.path.substr(0, 4) != "/v1/" || !isVisibleAscii(request.path)) {
+    return makeError(ErrorCode::kInternal, "bad API path " + quoteForMessage(request.path));
+  }
+  if (request.content_type.empty() || !isVisibleAscii(request.content_type)) {
+    return makeError(ErrorCode::kInternal,
+                     "bad content type " + quoteForMessage(request.content_type));
+  }
+  SHADAN_RETURN_IF_ERROR(validateToken(options_.token));
+  if (request.body.size() > kApiMaxRawRequestBytes) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "request body of " + std::to_string(request.body.size()) +
+                         " bytes is over the " + std::to_string(kApiMaxRawRequestBytes) +
+                         "-byte cap");
+  }
+  return exchange(request.method, request.path, request.content_type, request.body);
+}
+
+Result<RawApiResponse> ApiClient::exchange(std::string_view method, std::string_view path,
+                                           std::optional<std::string_view> content_type,
+                                           std::string body_text) {
+  const ControllerUrl& url = options_.url;
   try {
     asio::ssl::context context(asio::ssl::context::tls_client);
     SSL_CTX* native = context.native_handle();
@@ -287,8 +323,8 @@ Result<ApiResponse> ApiClient::request(std::string_view method, std::string_view
     req.set(http::field::accept, "application/json");
     req.set(http::field::authorization, "Bearer " + options_.token);
     req.set(http::field::connection, "close");
-    if (body) {
-      req.set(http::field::content_type, "application/json");
+    if (content_type) {
+      req.set(http::field::content_type, std::string(*content_type));
       req.body() = std::move(body_text);
     }
     req.prepare_payload();
@@ -349,17 +385,21 @@ Result<ApiResponse> ApiClient::request(std::string_view method, std::string_view
     beast::get_lowest_layer(stream).socket().close(ignored);
 
     const auto& res = parser.get();
-    ApiResponse response;
+    RawApiResponse answer;
+    ApiResponse& response = answer.response;
     response.status = static_cast<int>(res.result_int());
+    if (auto retry_after = res.find(http::field::retry_after); retry_after != res.end()) {
+      answer.retry_after = std::string(retry_after->value());
+    }
     if (!res.body().empty()) {
       auto parsed = parseStrictJson(res.body(), "controller answer", options_.max_response_bytes);
       if (!parsed.ok()) {
-        if (!response.ok()) return response;  // an error status with a non-JSON body
+        if (!response.ok()) return answer;  // an error status with a non-JSON body
         return parsed.error();
       }
       response.body = std::move(*parsed);
     }
-    return response;
+    return answer;
   } catch (const std::exception& e) {
     // Asio/OpenSSL setup failures (out of memory, a broken TLS library); not the network.
     return makeError(ErrorCode::kInternal, std::string("HTTPS client: ") + e.what());

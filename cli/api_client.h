@@ -35,6 +35,8 @@ namespace shadan {
 inline constexpr size_t kApiMaxRequestBytes = 64 * 1024;
 inline constexpr size_t kApiDefaultMaxResponseBytes = 1024 * 1024;
 inline constexpr size_t kApiMaxTokenBytes = 4096;
+// requestRaw() bodies: the alert intake (POST /v1/alerts) takes up to 4 MiB per request.
+inline constexpr size_t kApiMaxRawRequestBytes = 4 * 1024 * 1024;
 
 // "https://HOST:PORT" split up. HOST may be a DNS name, an IPv4 address or "[IPv6]".
 struct ControllerUrl {
@@ -64,6 +66,22 @@ struct ApiResponse {
   std::string errorSummary() const;
 };
 
+// A request whose body the caller serialized itself (the alert intake takes NDJSON with a
+// detector's media type), sent as is.
+struct RawApiRequest {
+  std::string method = "POST";  // only POST
+  std::string path;             // starts with "/v1/"; may carry a query ("?format=eve")
+  std::string content_type;     // visible ASCII, e.g. "application/vnd.suricata.eve+json"
+  std::string body;             // at most kApiMaxRawRequestBytes
+};
+
+// The answer to a raw request: the same ApiResponse, and the headers its caller needs.
+struct RawApiResponse {
+  ApiResponse response;
+  // The Retry-After header as sent (a 429 says how many seconds to wait); nullopt when absent.
+  std::optional<std::string> retry_after;
+};
+
 // Something that sends API requests; the commands take this so tests can hand them a fake.
 class ApiTransport {
  public:
@@ -71,6 +89,10 @@ class ApiTransport {
   // `method` is "GET" or "POST"; `path` starts with "/v1/". `body` is sent as JSON when set.
   virtual Result<ApiResponse> request(std::string_view method, std::string_view path,
                                       const std::optional<nlohmann::json>& body) = 0;
+  // Sends `request.body` with its content type; the answer carries Retry-After. Errors and
+  // statuses as for request(). The default refuses (kInternal), so transports that only send
+  // JSON need not implement it.
+  virtual Result<RawApiResponse> requestRaw(const RawApiRequest& request);
 };
 
 class ApiClient : public ApiTransport {
@@ -79,8 +101,14 @@ class ApiClient : public ApiTransport {
 
   Result<ApiResponse> request(std::string_view method, std::string_view path,
                               const std::optional<nlohmann::json>& body) override;
+  Result<RawApiResponse> requestRaw(const RawApiRequest& request) override;
 
  private:
+  // One HTTPS exchange; the body (with its content type) is sent when `content_type` is set.
+  Result<RawApiResponse> exchange(std::string_view method, std::string_view path,
+                                  std::optional<std::string_view> content_type,
+                                  std::string body_text);
+
   ApiClientOptions options_;
 };
 

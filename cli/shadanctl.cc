@@ -5,6 +5,7 @@
 #include "cli/audit_cmd.h"
 #include "cli/ca_cmd.h"
 #include "cli/controller_cmd.h"
+#include "cli/forward_cmd.h"
 #include "cli/keys_cmd.h"
 #include "cli/lab_cmd.h"
 #include "cli/sign_cmd.h"
@@ -27,6 +28,7 @@ commands:
   approvals  orders waiting for operator signatures
   approve    sign a pending order with your operator key
   agents     enrolled and pending agents; agents approve: approve a pending one
+  forward    follow a detector's log (eve, zeek-notice) and post its alerts to the controller
   sign       make a signed authz file offline (break-glass)
   trust      the trust file: init, add, remove, show
 
@@ -69,6 +71,7 @@ class Shadanctl {
     if (isControllerCommand(args[0])) {
       return runControllerCommand(args, out_, err_, defaultControllerCmdEnv());
     }
+    if (args[0] == "forward") return runForwardCommand(args, out_, err_, defaultForwardCmdEnv());
     if (args[0] == "sign") return runSignCommand(args, out_, err_, SystemClock());
     if (args[0] == "trust") return runTrustCommand(args, out_, err_, SystemClock());
     return printUsageError(
@@ -106,9 +109,9 @@ std::string oneLine(const std::string& message) {
 }  // namespace
 
 const std::vector<std::string>& shadanctlCommands() {
-  static const std::vector<std::string> kCommands = {"lab",     "audit",   "keygen", "ca",
-                                                     "isolate", "restore", "status", "approvals",
-                                                     "approve", "agents",  "sign",   "trust"};
+  static const std::vector<std::string> kCommands = {
+      "lab",       "audit",   "keygen", "ca",      "isolate", "restore", "status",
+      "approvals", "approve", "agents", "forward", "sign",    "trust"};
   return kCommands;
 }
 
