@@ -187,8 +187,10 @@ void printStatusAnswer(const nlohmann::json& answer, std::ostream& out) {
     out << "active isolations:\n";
     for (const auto& i : isolations) {
       out << "  " << rungSubject(i) << "  profile=" << i.value("profile", "")
-          << (i.value("drill", false) ? "  DRILL" : "") << "  origin=" << i.value("origin", "")
-          << "\n    since " << localAndUtc(i.value("since", "")) << "\n";
+          << (i.value("drill", false) ? "  DRILL" : "")
+          << (i.value("automatic", false) ? "  AUTOMATIC" : "")
+          << "  origin=" << i.value("origin", "") << "\n    since "
+          << localAndUtc(i.value("since", "")) << "\n";
       if (i.contains("expires")) {
         if (i.value("overdue", false)) {
           out << "    OVERDUE: its deadline " << localAndUtc(i.value("expires", ""))

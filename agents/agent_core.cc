@@ -102,7 +102,10 @@ AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) 
     who.keyids = order->signer_keyids;
     if (!order->controller_keyid.empty()) who.controller = order->controller_keyid;
     entry.who = who;
-    if (order->breakglass) entry.detail = nlohmann::json{{"breakglass", true}};
+    nlohmann::json detail = nlohmann::json::object();
+    if (order->breakglass) detail["breakglass"] = true;
+    if (order->authz.automatic) detail["automatic"] = true;
+    if (!detail.empty()) entry.detail = std::move(detail);
   }
   return entry;
 }
@@ -324,7 +327,8 @@ Result<ChangeResult> AgentCore::commitAndApply(DesiredState next, bool changed,
   applied.outcome = changed ? "ok" : repaired ? "repaired" : "unchanged";
   applied.what->ruleset_before = report->before.sha256;
   applied.what->ruleset_after = report->after.sha256;
-  nlohmann::json detail = nlohmann::json::object();
+  // Added to what baseEvent says of the order (breakglass, automatic).
+  nlohmann::json detail = applied.detail.value_or(nlohmann::json::object());
   if (!expired.empty()) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& e : expired) list.push_back(e.segment + ":" + e.profile);

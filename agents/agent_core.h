@@ -181,6 +181,9 @@ class AgentCore {
 
   // PROTOCOL.md steps 1-9 for one dispatch envelope from the controller: verify, persist
   // (replay state and desired state in one transaction), apply, audit, and a signed ack.
+  // An automatic isolate marks its new isolations automatic (mergeIsolations); a release (an
+  // automatic restore) that would lift one that is not is rejected whole, nothing stored
+  // (release_not_automatic).
   // The envelope as it arrived inside the already strictly parsed controller frame: verified as
   // it is, never serialised or parsed again.
   OrderOutcome handleDispatch(const nlohmann::json& envelope);

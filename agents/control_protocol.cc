@@ -163,6 +163,7 @@ nlohmann::json isolationsJson(const DesiredState& state, int64_t now_ms) {
       if (left_ms <= 0) item["overdue"] = true;
     }
     if (active.drill) item["drill"] = true;
+    if (active.automatic) item["automatic"] = true;
     list.push_back(std::move(item));
   }
   return list;

@@ -128,6 +128,15 @@ bool restoreLifts(const RestoreRequest& request, const Isolation& isolation) {
   return false;
 }
 
+const ActiveIsolation* firstNotReleasable(const DesiredState& state, const RestoreRequest& request,
+                                          int64_t now_ms) {
+  for (const ActiveIsolation& active : state.isolations) {
+    const bool in_force = !active.expires_unix_ms || *active.expires_unix_ms > now_ms;
+    if (in_force && !active.automatic && restoreLifts(request, active.isolation)) return &active;
+  }
+  return nullptr;
+}
+
 Status checkRestoreRequest(const Policy& policy, const RestoreRequest& request) {
   const bool host = request.scope == IsolationScope::kHost;
   if (!host && !request.hosts.empty()) return invalid("only a host restore names hosts");
@@ -202,6 +211,11 @@ bool mergeIsolations(DesiredState& state, const std::vector<Isolation>& wanted,
       active.isolation = isolation;
       added.push_back(std::move(active));
       continue;
+    }
+    if (existing->automatic && !fields.automatic) {
+      // Confirmed: whoever ordered it again without `automatic` made it theirs.
+      existing->automatic = false;
+      changed = true;
     }
     if (fields.link_down && !existing->link_down) {
       // The last rung of an uplink already cut: the link goes down too, until restored.

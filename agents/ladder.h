@@ -13,6 +13,7 @@
 // applied together in one transaction.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,6 +74,13 @@ Result<std::vector<Isolation>> isolationsFor(const Policy& policy, const std::st
 // a segment leaves the hosts quarantined in it, restoring a host leaves its segment cut.
 bool restoreLifts(const RestoreRequest& request, const Isolation& isolation);
 
+// A release (a restore marked automatic) lifts automatic isolations only, and all or nothing:
+// the first isolation of `state` that `request` lifts, is still in force at `now_ms` (an
+// isolation past its deadline is as good as lifted) and is not automatic; nullptr when there is
+// none, so the release may go ahead.
+const ActiveIsolation* firstNotReleasable(const DesiredState& state, const RestoreRequest& request,
+                                          int64_t now_ms);
+
 // Checks the shape of a restore before anything is looked up: hosts only with host scope, each
 // a valid host prefix (segmentOfHost) of `request.segment` when one is given; no segment for
 // uplink and island. Whether anything matches is the caller's business.
@@ -90,11 +98,14 @@ std::vector<IpPrefix> conntrackPrefixes(const Policy& policy,
                                         const std::vector<Isolation>& isolations);
 
 // Puts `wanted` into `state` (kept sorted): new isolations are added with `fields`' since,
-// deadline, origin, drill and link_down; one already active keeps its start and origin, and
+// deadline, origin, drill, link_down and automatic; one already active keeps its start and
+// origin, and
 //   - a real (non-drill) request for what a drill isolated makes it real, with the new deadline;
 //   - otherwise it keeps the later deadline (none = until restored): a timer can extend a cut,
 //     never shorten one;
-//   - link_down is added, never taken away (only a restore lifts it).
+//   - link_down is added, never taken away (only a restore lifts it);
+//   - automatic is taken away by a request that is not automatic (an operator's confirmation),
+//     never added: a detector's alert cannot make an operator's cut releasable.
 // Returns whether `state` changed.
 bool mergeIsolations(DesiredState& state, const std::vector<Isolation>& wanted,
                      const ActiveIsolation& fields);

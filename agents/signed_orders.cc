@@ -9,6 +9,19 @@
 #include "common/sha256.h"
 
 namespace shadan::agent {
+namespace {
+
+// What a restore authz lifts, as the ladder's request.
+RestoreRequest restoreRequestOf(const Authz& authz) {
+  RestoreRequest request;
+  request.scope = authz.scope;
+  if (!authz.segment.empty()) request.segment = authz.segment;
+  request.hosts = authz.hosts;
+  request.profile = authz.profile;
+  return request;
+}
+
+}  // namespace
 
 SignedOrders::SignedOrders(AgentCore& core) : core_(core) {}
 
@@ -35,8 +48,12 @@ OrderVerification SignedOrders::checkEnvelope(std::string_view envelope_bytes) c
     return verifyBreakglass(envelope_bytes, *trust_, core_.policy_, core_.clock_,
                             core_.desired_.replay.seen_command_ids, core_.gateway_id_);
   }
-  return verifyDispatch(envelope_bytes, *trust_, self(), core_.desired_.replay, core_.policy_,
-                        core_.clock_);
+  OrderVerification verification = verifyDispatch(
+      envelope_bytes, *trust_, self(), core_.desired_.replay, core_.policy_, core_.clock_);
+  if (verification.ok()) {
+    if (auto refusal = checkRelease(verification.order())) return *refusal;
+  }
+  return verification;
 }
 
 Result<ChangeResult> SignedOrders::applyVerified(const VerifiedOrder& order) {
@@ -88,13 +105,10 @@ Result<ChangeResult> SignedOrders::applyVerified(const VerifiedOrder& order) {
     fields.origin = "order:" + authz.command_id;
     fields.drill = authz.drill;
     fields.link_down = authz.link_down;
+    fields.automatic = authz.automatic;
     changed_isolation = mergeIsolations(next, wanted, fields);
   } else {
-    RestoreRequest request;
-    request.scope = authz.scope;
-    if (!authz.segment.empty()) request.segment = authz.segment;
-    request.hosts = authz.hosts;
-    request.profile = authz.profile;
+    const RestoreRequest request = restoreRequestOf(authz);
     const auto before = next.isolations.size();
     std::erase_if(next.isolations, [&](const ActiveIsolation& active) {
       return restoreLifts(request, active.isolation);
@@ -104,6 +118,18 @@ Result<ChangeResult> SignedOrders::applyVerified(const VerifiedOrder& order) {
   auto result = core_.commitAndApply(std::move(next), true, std::move(expired), action);
   if (result.ok()) result->changed = changed_isolation;
   return result;
+}
+
+std::optional<OrderRejection> SignedOrders::checkRelease(const VerifiedOrder& order) const {
+  const Authz& authz = order.authz;
+  if (authz.action != OrderAction::kRestore || !authz.automatic) return std::nullopt;
+  const ActiveIsolation* kept =
+      firstNotReleasable(core_.desired_, restoreRequestOf(authz), toUnixMillis(core_.clock_.now()));
+  if (kept == nullptr) return std::nullopt;
+  return OrderRejection{RejectReason::kReleaseNotAutomatic,
+                        "release refused, nothing lifted: " + isolationLabel(kept->isolation) +
+                            " is not automatic (confirmed or ordered by an operator); lifting it "
+                            "takes a restore signed by operators"};
 }
 
 OrderOutcome SignedOrders::finishOrder(Ack ack, std::optional<OrderRejection> rejection,
@@ -192,6 +218,24 @@ OrderOutcome SignedOrders::answer(Ack ack, const OrderVerification& verification
   const VerifiedOrder& order = verification.order();
   ack.seq = order.dispatch->seq;
   ack.command_id = order.authz.command_id;
+  if (auto refusal = checkRelease(order)) {
+    // Refused whole, before anything is stored: the seq and command id are not consumed, as for
+    // any rejected dispatch.
+    Action action{ActionKind::kRestore,
+                  Isolation{order.authz.segment, order.authz.profile, order.authz.scope},
+                  order.authz.requested_by, order.authz.drill, &order};
+    action.scope = order.authz.scope;
+    action.hosts = order.authz.hosts;
+    AuditEvent entry = core_.baseEvent("rejected", action);
+    entry.outcome = "rejected";
+    entry.reason = refusal->code() + ": " + refusal->message;
+    if (auto receipt = core_.audit(std::move(entry)); receipt.ok()) {
+      ack.audit = AckAudit{static_cast<int64_t>(receipt->log_seq), receipt->entry_hash};
+    }
+    ack.result = AckResult::kRejected;
+    ack.reason = refusal->code();
+    return finishOrder(std::move(ack), std::move(refusal), std::nullopt);
+  }
   core_.last_receipt_.reset();
   auto change = applyVerified(order);
   if (!change.ok()) {

@@ -53,6 +53,10 @@ class SignedOrders {
   // The rest of handleDispatch once `verification` is known (both overloads): audit a
   // rejection, or apply the order; then the signed ack.
   OrderOutcome answer(Ack ack, const OrderVerification& verification);
+  // A release (a restore marked automatic) lifts automatic isolations only, all or nothing:
+  // the rejection (release_not_automatic) naming the first isolation it would lift that is not
+  // automatic; nullopt for any other order, or when the release may go ahead.
+  std::optional<OrderRejection> checkRelease(const VerifiedOrder& order) const;
   // A verified order's change of the desired state (replay state included), committed and
   // applied by the core.
   Result<ChangeResult> applyVerified(const VerifiedOrder& order);

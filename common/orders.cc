@@ -223,7 +223,7 @@ Result<Authz> parseAuthz(std::string_view payload) {
       r.checkMembers({"v", "command_id", "action", "profile", "segment_gen", "targets",
                       "requested_by", "reason", "drill", "issued_at", "expires_at"},
                      {"scope", "segment", "hosts", "link_down", "ttl_s", "ticket", "correlation_id",
-                      "on_behalf_of"}));
+                      "on_behalf_of", "automatic"}));
   SHADAN_RETURN_IF_ERROR(checkVersion(r));
   Authz out;
 
@@ -286,6 +286,12 @@ Result<Authz> parseAuthz(std::string_view payload) {
     SHADAN_ASSIGN_OR_RETURN(auto caller, r.string("on_behalf_of", kNameRules));
     out.on_behalf_of = std::move(caller);
   }
+  if (r.has("automatic")) {
+    SHADAN_ASSIGN_OR_RETURN(auto automatic, r.boolean("automatic"));
+    // One encoding per order: the member is present only when true.
+    if (!automatic) return r.error("automatic", "must be true when present (omit it otherwise)");
+    out.automatic = true;
+  }
   return out;
 }
 
@@ -315,6 +321,7 @@ std::string serializeAuthz(const Authz& authz) {
   if (authz.ticket) doc["ticket"] = *authz.ticket;
   if (authz.correlation_id) doc["correlation_id"] = *authz.correlation_id;
   if (authz.on_behalf_of) doc["on_behalf_of"] = *authz.on_behalf_of;
+  if (authz.automatic) doc["automatic"] = true;
   return doc.dump();
 }
 

@@ -81,6 +81,13 @@ struct Authz {
   int64_t expires_at_ms = 0;  // > issued_at_ms
   // Set when the controller signs for an authenticated API caller (detector, web session).
   std::optional<std::string> on_behalf_of;
+  // An automatic response (issue #16). On an isolate: "made by an automatic response to a
+  // detector's alert" (the verifier wants a ttl_s and the controller's signature on behalf of
+  // the caller, and the agent records its isolations as automatic). On a restore: "a release of
+  // automatic isolations" (the agent lifts only isolations still automatic, or refuses it all).
+  // On the wire `"automatic": true`, written only when true: a payload without it keeps its
+  // bytes, and `false` written out is refused so that one order has one encoding.
+  bool automatic = false;
 
   bool operator==(const Authz&) const = default;
 };

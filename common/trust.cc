@@ -108,7 +108,7 @@ Status readScopes(const StrictObjectReader& r, TrustThresholds& out) {
 
 Status readThresholds(const StrictObjectReader& r, TrustThresholds& out) {
   SHADAN_RETURN_IF_ERROR(r.checkMembers(
-      {}, {"isolate", "isolate_protected", "restore", "breakglass_isolate", "scopes"}));
+      {}, {"isolate", "isolate_protected", "restore", "release", "breakglass_isolate", "scopes"}));
   SHADAN_ASSIGN_OR_RETURN(auto isolate, r.optionalObject("isolate"));
   if (isolate) {
     const StrictObjectReader& action = *isolate;
@@ -130,6 +130,12 @@ Status readThresholds(const StrictObjectReader& r, TrustThresholds& out) {
     if (!action) continue;
     SHADAN_RETURN_IF_ERROR(action->checkMembers({}, {single.member}));
     SHADAN_RETURN_IF_ERROR(readCount(*action, single.member, single.target));
+  }
+  SHADAN_ASSIGN_OR_RETURN(auto release, r.optionalObject("release"));
+  if (release) {
+    SHADAN_RETURN_IF_ERROR(release->checkMembers({}, {"controller_on_behalf"}));
+    SHADAN_ASSIGN_OR_RETURN(auto on_behalf, release->optionalBoolean("controller_on_behalf"));
+    if (on_behalf) out.release_controller_on_behalf = *on_behalf;
   }
   SHADAN_ASSIGN_OR_RETURN(auto scopes, r.optionalObject("scopes"));
   if (scopes) SHADAN_RETURN_IF_ERROR(readScopes(*scopes, out));

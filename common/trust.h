@@ -9,6 +9,7 @@
 //    "thresholds": {"isolate": {"operators": 1, "controller_on_behalf": true},
 //                   "isolate_protected": {"operators": 2},
 //                   "restore": {"operators": 2},
+//                   "release": {"controller_on_behalf": true},
 //                   "breakglass_isolate": {"breakglass": 2},
 //                   "scopes": {"host": "as_segment", "segment": "as_segment",
 //                              "uplink": "isolate_protected", "island": "isolate_protected"}}}
@@ -24,6 +25,11 @@
 //   - `thresholds` and each of its members are optional; missing values take the defaults below.
 //     `scopes` names, per rung, the rule its isolates need: "as_segment" or "isolate_protected"
 //     (ScopeApproval); any other member or value is refused.
+//   - `release` governs a restore authz marked `automatic` (common/orders.h): with
+//     `controller_on_behalf` true (the default) the controller may sign it on behalf of an API
+//     caller, without operators; false refuses every such release (operators restore as usual).
+//     Safe by construction: the agent lets a release lift only isolations an automatic isolate
+//     made and nobody confirmed since, never an operator's cut (agents/ladder.h).
 //   - Identity names follow a rule (checkIdentityRoles) that shadanctl enforces on every key it
 //     writes. The loader does not refuse a file that breaks it (a hand-written file that agents
 //     accepted before must not stop them from starting); loadTrustFile logs a warning per key.
@@ -65,7 +71,7 @@ struct TrustKey {
 //               when the file says so), or `isolate_protected` when the segment is protected
 //   kProtected  always `isolate_protected` (operators only, isolate_protected_operators)
 // Defaults: host and segment kAsSegment; uplink and island kProtected (they cut more than any
-// one segment). Restores always need `restore`.
+// one segment). Restores need `restore`, except a release of automatic isolations (`release`).
 enum class ScopeApproval { kAsSegment, kProtected };
 
 struct TrustThresholds {
@@ -78,6 +84,9 @@ struct TrustThresholds {
   ScopeApproval segment = ScopeApproval::kAsSegment;
   ScopeApproval uplink = ScopeApproval::kProtected;
   ScopeApproval island = ScopeApproval::kProtected;
+  // `release.controller_on_behalf`: a restore marked automatic may be signed by the controller
+  // on behalf of an API caller (it lifts automatic isolations only; see the header comment).
+  bool release_controller_on_behalf = true;
 
   ScopeApproval approvalFor(IsolationScope scope) const {
     switch (scope) {

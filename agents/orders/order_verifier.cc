@@ -153,6 +153,30 @@ std::string protectedRuleName(const Authz& authz, const Policy& policy, bool seg
              : "isolate of " + what + "protected segment " + authz.segment;
 }
 
+// The form an automatic authz must have before any threshold is counted: an isolate runs out on
+// its own (ttl_s), and the order is the controller's on behalf of a caller, never operators'.
+std::optional<OrderRejection> checkAutomatic(const Authz& authz,
+                                             const std::vector<std::string>& operators,
+                                             bool controller_signed) {
+  if (authz.action == OrderAction::kIsolate && !authz.ttl_s) {
+    return reject(RejectReason::kAutomaticWithoutTtl,
+                  "an automatic isolate always carries a ttl_s: an automatic response ends on "
+                  "its own unless an operator confirms it");
+  }
+  if (!operators.empty()) {
+    return reject(RejectReason::kAutomaticNotOnBehalf,
+                  "an automatic " + std::string(orderActionName(authz.action)) +
+                      " is never signed by operators (signed by " + joinIdentities(operators) +
+                      "): an operator's order goes without \"automatic\"");
+  }
+  if (!controller_signed || !authz.on_behalf_of) {
+    return reject(RejectReason::kAutomaticNotOnBehalf,
+                  "an automatic " + std::string(orderActionName(authz.action)) +
+                      " is signed by the controller on behalf of a named caller (on_behalf_of)");
+  }
+  return std::nullopt;
+}
+
 // The threshold half of step 6 for a controller-delivered authz.
 std::optional<OrderRejection> checkThreshold(const CheckedAuthz& checked, const Trust& trust,
                                              const Policy& policy, VerifiedOrder& out) {
@@ -173,29 +197,43 @@ std::optional<OrderRejection> checkThreshold(const CheckedAuthz& checked, const 
                                                   " but the controller did not sign it");
   }
 
+  if (authz.automatic) {
+    if (auto rejection = checkAutomatic(authz, operators, controller_signed)) return rejection;
+  }
+
+  const bool release = authz.action == OrderAction::kRestore && authz.automatic;
   int needed = t.isolate_operators;
   std::string rule = "isolate";
   if (authz.action == OrderAction::kRestore) {
     needed = t.restore_operators;
-    rule = "restore";
+    rule = release ? "release" : "restore";
   } else if (protected_rule) {
     needed = t.isolate_protected_operators;
     rule = protectedRuleName(authz, policy, segment_protected);
   }
-  const bool on_behalf_ok = authz.action == OrderAction::kIsolate && !protected_rule &&
-                            t.isolate_controller_on_behalf && controller_signed &&
-                            authz.on_behalf_of.has_value();
+  // The controller counts only on behalf of a named caller: for an isolate outside the
+  // isolate_protected rule, and for a release of automatic isolations, each when trust says so.
+  const bool on_behalf_allowed = authz.action == OrderAction::kIsolate
+                                     ? !protected_rule && t.isolate_controller_on_behalf
+                                     : release && t.release_controller_on_behalf;
+  const bool on_behalf_ok =
+      on_behalf_allowed && controller_signed && authz.on_behalf_of.has_value();
   const bool operators_ok = static_cast<int>(operators.size()) >= needed;
   if (!operators_ok && !on_behalf_ok) {
+    std::string why_not_on_behalf;
+    if (controller_signed && !authz.on_behalf_of) {
+      why_not_on_behalf = "; a controller signature counts only on behalf of a named caller";
+    } else if (controller_signed && release) {
+      why_not_on_behalf = "; trust thresholds.release.controller_on_behalf is false";
+    } else if (controller_signed && authz.automatic && protected_rule) {
+      why_not_on_behalf = "; an automatic response never cuts what needs operators";
+    } else if (controller_signed) {
+      why_not_on_behalf = "; the trust file does not let the controller sign this on behalf";
+    }
     return reject(RejectReason::kThresholdNotMet,
                   rule + " needs " + std::to_string(needed) + " distinct operator(s); counted " +
                       std::to_string(operators.size()) + " (" + joinIdentities(operators) + ")" +
-                      (controller_signed && !authz.on_behalf_of
-                           ? "; a controller signature counts only on behalf of a named caller"
-                           : "") +
-                      (controller_signed && authz.on_behalf_of && !on_behalf_ok
-                           ? "; the trust file does not let the controller sign this on behalf"
-                           : ""));
+                      why_not_on_behalf);
   }
   const bool requested_ok =
       std::find(operators.begin(), operators.end(), authz.requested_by) != operators.end() ||
@@ -231,72 +269,6 @@ std::optional<OrderRejection> checkTrustCurrent(const Trust& trust, int64_t now_
 }
 
 }  // namespace
-
-const char* rejectReasonCode(RejectReason reason) {
-  switch (reason) {
-    case RejectReason::kTrustExpired:
-      return "trust_expired";
-    case RejectReason::kOversized:
-      return "oversized";
-    case RejectReason::kDuplicateKey:
-      return "duplicate_key";
-    case RejectReason::kBadEnvelope:
-      return "bad_envelope";
-    case RejectReason::kWrongPayloadType:
-      return "wrong_payload_type";
-    case RejectReason::kBadControllerSignature:
-      return "bad_controller_signature";
-    case RejectReason::kBadPayload:
-      return "bad_payload";
-    case RejectReason::kNotForThisAgent:
-      return "not_for_this_agent";
-    case RejectReason::kWrongAgentKey:
-      return "wrong_agent_key";
-    case RejectReason::kStale:
-      return "stale";
-    case RejectReason::kFromTheFuture:
-      return "from_the_future";
-    case RejectReason::kValidityTooLong:
-      return "validity_too_long";
-    case RejectReason::kReplayedSeq:
-      return "replayed_seq";
-    case RejectReason::kUnknownKeyid:
-      return "unknown_keyid";
-    case RejectReason::kBadAuthzSignature:
-      return "bad_authz_signature";
-    case RejectReason::kBadOnBehalf:
-      return "bad_on_behalf";
-    case RejectReason::kThresholdNotMet:
-      return "threshold_not_met";
-    case RejectReason::kRequestedByNotASigner:
-      return "requested_by_not_a_signer";
-    case RejectReason::kNotATarget:
-      return "not_a_target";
-    case RejectReason::kAuthzExpired:
-      return "authz_expired";
-    case RejectReason::kCommandReplayed:
-      return "command_replayed";
-    case RejectReason::kOldSegmentGen:
-      return "old_segment_gen";
-    case RejectReason::kUnknownSegment:
-      return "unknown_segment";
-    case RejectReason::kUnknownProfile:
-      return "unknown_profile";
-    case RejectReason::kBreakglassNotIsolate:
-      return "breakglass_not_isolate";
-    case RejectReason::kSegmentNotBordered:
-      return "segment_not_bordered";
-    case RejectReason::kHostNotInSegment:
-      return "host_not_in_segment";
-    case RejectReason::kNoUplinkInterfaces:
-      return "no_uplink_interfaces";
-    case RejectReason::kLinkDownNotAllowed:
-      return "link_down_not_allowed";
-    case RejectReason::kNoIslandSegments:
-      return "no_island_segments";
-  }
-  return "rejected";
-}
 
 Error OrderRejection::toError() const {
   return makeError(ErrorCode::kInvalidArgument, code() + ": " + message);
@@ -535,6 +507,10 @@ OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const 
   if (authz.on_behalf_of) {
     return reject(RejectReason::kBadOnBehalf,
                   "a break-glass authz is signed by people, never on behalf of a caller");
+  }
+  if (authz.automatic) {
+    return reject(RejectReason::kAutomaticNotOnBehalf,
+                  "a break-glass authz is signed by people, never an automatic response");
   }
   const std::vector<std::string> breakglass =
       identitiesWithRole(checked.signers, TrustRole::kBreakglass);

@@ -23,6 +23,8 @@
 //          (verify bytes, then parse), distinct identities with an      unknown_keyid,
 //          allowed role against the threshold, requested_by a signer    bad_authz_signature,
 //          (or the on_behalf_of caller of a controller-on-behalf authz) bad_payload, bad_on_behalf,
+//          an automatic authz: an isolate with a ttl_s, controller-on-  automatic_without_ttl,
+//          behalf and no operator signature                             automatic_not_on_behalf,
 //                                                                       threshold_not_met,
 //                                                                       requested_by_not_a_signer
 //       7. this agent in targets; authz fresh and its window capped;    not_a_target,
@@ -44,6 +46,16 @@
 //     trust file's `scopes` puts under isolate_protected — by default uplink and island), count
 //     operators only, so the controller key alone can never satisfy them. A segment the policy
 //     does not know is treated as protected while counting (then refused in step 7).
+//   - Automatic orders (Authz::automatic, issue #16) are the controller's own, on behalf of the
+//     detector (or the caller releasing): signed by the controller with on_behalf_of and by no
+//     operator (automatic_not_on_behalf), so that "automatic" can never be put on an operator's
+//     decision. An automatic isolate carries a ttl_s (automatic_without_ttl) and passes only where
+//     a plain controller-on-behalf isolate would (trust isolate.controller_on_behalf, not under
+//     the isolate_protected rule), else threshold_not_met. An automatic restore (a release) passes
+//     with the controller's signature when trust release.controller_on_behalf is true, else
+//     threshold_not_met; which isolations it may lift is the agent's check (SignedOrders:
+//     release_not_automatic). A restore without `automatic` needs `restore` operators as always.
+//     Break-glass files are never automatic (automatic_not_on_behalf).
 //   - A VerifiedOrder's authz carries the rung (scope, segment, hosts, link_down) exactly as
 //     checked here; the caller records segment_gen under generationKey(scope, segment).
 //   - Every signature on an envelope must verify with a key the trust file knows: a signature
@@ -101,6 +113,12 @@ enum class RejectReason {
   kNoUplinkInterfaces,
   kLinkDownNotAllowed,
   kNoIslandSegments,
+  // Automatic response (Authz::automatic): see the contract above.
+  kAutomaticWithoutTtl,
+  kAutomaticNotOnBehalf,
+  // Not a verifier verdict: the agent (SignedOrders) refuses a verified release that would lift
+  // an isolation that is not automatic (confirmed, or ordered by an operator).
+  kReleaseNotAutomatic,
 };
 
 // The stable code carried in acks and audit entries ("bad_controller_signature").

@@ -23,7 +23,11 @@ namespace {
 // 2: isolations are rungs of the ladder (scope, host, link_down); version 1 databases are
 // migrated on open. An agent that predates version 2 refuses the database rather than reading a
 // host quarantine as a segment cut.
-constexpr int kSchemaVersion = 2;
+// 3: isolations record whether an automatic response applied them (`automatic`); version 2
+// databases are migrated in place (their isolations are not automatic), version 1 through 2. An
+// agent that predates version 3 refuses the database: rewriting it without the column would
+// quietly turn an automatic isolation into one only operators may lift, and back again later.
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (
@@ -45,7 +49,7 @@ CREATE TABLE IF NOT EXISTS segment_gens (
 ) STRICT;
 )sql";
 
-// The isolations of schema 2: rungs of the ladder, keyed by (scope, segment, host, profile).
+// The isolations of schema 3: rungs of the ladder, keyed by (scope, segment, host, profile).
 constexpr const char* kIsolationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS isolations (
   scope      TEXT NOT NULL DEFAULT 'segment',
@@ -57,6 +61,7 @@ CREATE TABLE IF NOT EXISTS isolations (
   origin     TEXT NOT NULL,
   drill      INTEGER NOT NULL DEFAULT 0,
   link_down  INTEGER NOT NULL DEFAULT 0,
+  automatic  INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (scope, segment, host, profile)
 ) STRICT;
 )sql";
@@ -70,6 +75,11 @@ INSERT INTO isolations(segment, profile, since_ms, expires_ms, origin, drill)
 DROP TABLE isolations_v1;
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 )sql";
+
+// Version 2 lacks isolations.automatic (a version 1 table rebuilt above already has it).
+constexpr const char* kAddAutomatic =
+    "ALTER TABLE isolations ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0;";
+constexpr const char* kMarkVersion3 = "UPDATE meta SET value = '3' WHERE key = 'schema_version';";
 
 Result<int> takeLock(const std::filesystem::path& lock_path, std::chrono::milliseconds wait) {
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -140,7 +150,7 @@ constexpr SqlText kStatementTexts[] = {
      "delete isolation"},
     {Sql::kPutIsolation,
      "INSERT OR REPLACE INTO isolations(segment, profile, since_ms, expires_ms, origin, drill, "
-     "scope, host, link_down) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+     "scope, host, link_down, automatic) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
      "store isolation"},
     {Sql::kPutMeta, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)", "store meta value"},
     {Sql::kClearSeen, "DELETE FROM seen_commands", "clear command ids"},
@@ -250,7 +260,8 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
     SHADAN_RETURN_IF_ERROR(sqliteExec(handle, "PRAGMA synchronous=FULL", "PRAGMA synchronous"));
     SHADAN_ASSIGN_OR_RETURN(auto txn, SqliteTransaction::begin(handle));
     SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kSchema, "create schema"));
-    // A version 1 table keeps its place (and is migrated below); a new database gets schema 2.
+    // An older table keeps its place (and is migrated below); a new database gets the current
+    // schema.
     SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kIsolationsTable, "create isolations"));
     SHADAN_ASSIGN_OR_RETURN(
         auto select,
@@ -258,7 +269,7 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
                                  "read schema version"));
     SHADAN_ASSIGN_OR_RETURN(auto step, select.step());
     if (step == SqliteStep::kRow) {
-      const std::string version = select.columnText(0);
+      std::string version = select.columnText(0);
       if (version == "1") {
         select.reset();
         // Version 1 databases created before drills were recorded lack that column too.
@@ -270,6 +281,16 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(
         }
         const std::string migrate = std::string(kRenameVersion1) + kIsolationsTable + kCopyVersion1;
         SHADAN_RETURN_IF_ERROR(sqliteExec(handle, migrate.c_str(), "migrate schema 1 to 2"));
+        version = "2";
+      }
+      if (version == "2") {
+        select.reset();
+        SHADAN_ASSIGN_OR_RETURN(auto had_automatic, hasColumn(handle, "isolations", "automatic"));
+        if (!had_automatic) {
+          SHADAN_RETURN_IF_ERROR(
+              sqliteExec(handle, kAddAutomatic, "add column isolations.automatic"));
+        }
+        SHADAN_RETURN_IF_ERROR(sqliteExec(handle, kMarkVersion3, "migrate schema 2 to 3"));
       } else if (version != std::to_string(kSchemaVersion)) {
         return makeError(ErrorCode::kState,
                          "state database " + db_path.string() + " has schema version " + version +
@@ -319,7 +340,7 @@ Result<DesiredState> SqliteStateStore::load() {
       auto isolations,
       SqliteStatement::prepare(handle,
                                "SELECT segment, profile, since_ms, expires_ms, origin, drill, "
-                               "scope, host, link_down FROM isolations",
+                               "scope, host, link_down, automatic FROM isolations",
                                "load isolations"));
   SHADAN_RETURN_IF_ERROR(isolations.forEachRow([&](const SqliteStatement& row) -> Status {
     ActiveIsolation active;
@@ -343,6 +364,7 @@ Result<DesiredState> SqliteStateStore::load() {
       active.isolation.host = prefix;
     }
     active.link_down = row.columnInt64(8) != 0;
+    active.automatic = row.columnInt64(9) != 0;
     state.isolations.push_back(std::move(active));
     return okStatus();
   }));
@@ -457,6 +479,7 @@ Status SqliteStateStore::writeChanges(const DesiredState& state) {
                         .bindText(7, isolationScopeName(active.isolation.scope))
                         .bindText(8, host_text(active.isolation))
                         .bindInt64(9, active.link_down ? 1 : 0)
+                        .bindInt64(10, active.automatic ? 1 : 0)
                         .run();
     if (!status.ok()) return status.error().withContext(isolationLabel(active.isolation));
     return okStatus();

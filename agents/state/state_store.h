@@ -25,6 +25,10 @@ struct ActiveIsolation {
   bool drill = false;                      // a rehearsal (always with a deadline)
   // uplink only: the policy's link_down interfaces are also held administratively down.
   bool link_down = false;
+  // Applied by an automatic isolate (an automatic response, Authz::automatic) and not ordered
+  // since by anything that is not: only such an isolation may be lifted by a release (see
+  // mergeIsolations and firstNotReleasable in agents/ladder.h).
+  bool automatic = false;
   friend bool operator==(const ActiveIsolation&, const ActiveIsolation&) = default;
 };
 

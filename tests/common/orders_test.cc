@@ -124,6 +124,11 @@ TEST(OrdersTest, RefusesBadAuthz) {
       {"expires equal issued", [](json& d) { d["expires_at"] = d["issued_at"]; }, "/expires_at"},
       {"control character", [](json& d) { d["reason"] = "a\nb"; }, "/reason"},
       {"empty on_behalf_of", [](json& d) { d["on_behalf_of"] = ""; }, "/on_behalf_of"},
+      {"automatic written false", [](json& d) { d["automatic"] = false; },
+       "/automatic: must be true when present"},
+      {"automatic as string", [](json& d) { d["automatic"] = "true"; }, "/automatic"},
+      {"automatic as number", [](json& d) { d["automatic"] = 1; }, "/automatic"},
+      {"automatic null", [](json& d) { d["automatic"] = nullptr; }, "/automatic"},
       {"not an object", [](json& d) { d = json::array(); }, "must be an object"},
   };
   for (const BadCase& c : cases) {
@@ -222,6 +227,49 @@ TEST(OrdersTest, SegmentOrderSerialisesWithoutTheLadderMembers) {
   expected["issued_at"] = "2026-11-26T10:01:00.000Z";
   expected["expires_at"] = "2026-11-26T10:31:00.000Z";
   EXPECT_EQ(wire, expected);
+}
+
+// The bytes of an order that is not automatic are the bytes it always had: its signature, and
+// every golden payload made before `automatic` existed, stay valid.
+TEST(OrdersTest, NonAutomaticAuthzKeepsItsExactBytes) {
+  const Authz authz = parseAuthz(kAuthzExample).value();
+  EXPECT_FALSE(authz.automatic);
+  EXPECT_EQ(serializeAuthz(authz),
+            R"({"action":"isolate","command_id":"5f0c7a4e-2b1d-4c3a-9e8f-0a1b2c3d4e5f",)"
+            R"("correlation_id":"inc-4711","drill":false,"expires_at":"2026-11-26T10:31:00.000Z",)"
+            R"("issued_at":"2026-11-26T10:01:00.000Z","profile":"full",)"
+            R"("reason":"JPCERT notice 2026-11-26","requested_by":"op:sato","segment":"lgwan",)"
+            R"("segment_gen":57,"targets":["core-gw","inet-gw"],"ticket":"INC-4711",)"
+            R"("ttl_s":1800,"v":1})");
+}
+
+TEST(OrdersTest, AutomaticIsolateAndReleaseRoundTrip) {
+  json doc = json::parse(kAuthzExample);
+  doc["automatic"] = true;
+  doc["on_behalf_of"] = "detector:ids-1";
+  doc["requested_by"] = "detector:ids-1";
+  auto isolate = parseAuthz(doc.dump());
+  ASSERT_TRUE(isolate.ok()) << isolate.error().message;
+  EXPECT_TRUE(isolate->automatic);
+  const std::string wire = serializeAuthz(*isolate);
+  EXPECT_EQ(json::parse(wire)["automatic"], true);
+  EXPECT_EQ(parseAuthz(wire).value(), *isolate);
+  // Set and cleared, the bytes differ only by the member.
+  Authz plain = *isolate;
+  plain.automatic = false;
+  json plain_wire = json::parse(serializeAuthz(plain));
+  EXPECT_FALSE(plain_wire.contains("automatic"));
+  plain_wire["automatic"] = true;
+  EXPECT_EQ(plain_wire, json::parse(wire));
+
+  // A release: an automatic restore (no ttl, as every restore).
+  doc.erase("ttl_s");
+  doc["action"] = "restore";
+  auto release = parseAuthz(doc.dump());
+  ASSERT_TRUE(release.ok()) << release.error().message;
+  EXPECT_EQ(release->action, OrderAction::kRestore);
+  EXPECT_TRUE(release->automatic);
+  EXPECT_EQ(parseAuthz(serializeAuthz(*release)).value(), *release);
 }
 
 TEST(OrdersTest, RefusesBadRungs) {

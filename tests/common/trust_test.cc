@@ -81,6 +81,31 @@ TEST_F(TrustTest, ParsesKeysRolesAndDefaults) {
   EXPECT_EQ(trust->thresholds.isolate_protected_operators, 2);
   EXPECT_EQ(trust->thresholds.restore_operators, 2);
   EXPECT_EQ(trust->thresholds.breakglass_isolate, 2);
+  EXPECT_TRUE(trust->thresholds.release_controller_on_behalf);
+}
+
+TEST_F(TrustTest, ParsesTheReleaseRule) {
+  json doc = base();
+  doc["thresholds"] = {{"release", {{"controller_on_behalf", false}}}};
+  auto trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_FALSE(trust->thresholds.release_controller_on_behalf);
+  // The release rule is its own: the isolate and restore rules keep their defaults.
+  EXPECT_TRUE(trust->thresholds.isolate_controller_on_behalf);
+  EXPECT_EQ(trust->thresholds.restore_operators, 2);
+
+  doc["thresholds"] = {{"release", {{"controller_on_behalf", true}}},
+                       {"isolate", {{"controller_on_behalf", false}}}};
+  trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_TRUE(trust->thresholds.release_controller_on_behalf);
+  EXPECT_FALSE(trust->thresholds.isolate_controller_on_behalf);
+
+  // An empty release object keeps the default.
+  doc["thresholds"] = {{"release", json::object()}};
+  trust = parse(doc);
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_TRUE(trust->thresholds.release_controller_on_behalf);
 }
 
 TEST_F(TrustTest, ParsesExplicitThresholds) {
@@ -226,6 +251,21 @@ TEST_F(TrustTest, RefusesBadFilesNamingThePointer) {
          d["thresholds"] = {{"isolate", {{"controller_on_behalf", 1}}}};
        },
        "/thresholds/isolate/controller_on_behalf"},
+      {"release on_behalf not bool",
+       [](json& d) {
+         d["thresholds"] = {{"release", {{"controller_on_behalf", "yes"}}}};
+       },
+       "/thresholds/release/controller_on_behalf"},
+      {"release with a count",
+       [](json& d) {
+         d["thresholds"] = {{"release", {{"operators", 1}}}};
+       },
+       "/thresholds/release: unknown member"},
+      {"release not an object",
+       [](json& d) {
+         d["thresholds"] = {{"release", true}};
+       },
+       "/thresholds/release: must be an object"},
       {"scopes not an object",
        [](json& d) {
          d["thresholds"] = {{"scopes", {"host"}}};

@@ -43,6 +43,21 @@ class SqliteStateStoreTest : public ::testing::Test {
     return sqlite3_exec(db.get(), sql.c_str(), nullptr, nullptr, nullptr);
   }
 
+  // The schema_version the database holds, read behind the store's back ("" if none).
+  std::string schemaVersionBehindTheStore() {
+    sqlite3* raw = nullptr;
+    if (sqlite3_open((dir_ / "agent.db").c_str(), &raw) != SQLITE_OK) return "";
+    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, &sqlite3_close);
+    std::string version;
+    const auto read = [](void* out, int, char** values, char**) {
+      *static_cast<std::string*>(out) = values[0] ? values[0] : "";
+      return 0;
+    };
+    sqlite3_exec(db.get(), "SELECT value FROM meta WHERE key = 'schema_version'", read, &version,
+                 nullptr);
+    return version;
+  }
+
   std::filesystem::path dir_;
 };
 
@@ -315,14 +330,107 @@ TEST_F(SqliteStateStoreTest, VersionOneIsolationsBecomeSegmentRungsBesideNewRung
   EXPECT_EQ(execBehindTheStore("SELECT 1"), SQLITE_OK);
 }
 
+TEST_F(SqliteStateStoreTest, AutomaticFlagSurvivesReopening) {
+  DesiredState state = sampleState();
+  state.isolations[0].automatic = true;  // lgwan: applied by an automatic response
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    ASSERT_TRUE((*store)->save(state).ok());
+  }
+  EXPECT_EQ(schemaVersionBehindTheStore(), "3");
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    auto loaded = (*store)->load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+    EXPECT_EQ(*loaded, state);
+    EXPECT_TRUE(loaded->isolations[0].automatic);
+    EXPECT_FALSE(loaded->isolations[1].automatic);
+    // Confirmed: the flag goes, and only that row is written.
+    state.isolations[0].automatic = false;
+    ASSERT_TRUE((*store)->save(state).ok());
+  }
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->load().value(), state);
+}
+
+TEST_F(SqliteStateStoreTest, VersionTwoIsMigratedInPlaceAndItsIsolationsAreNotAutomatic) {
+  std::filesystem::create_directories(dir_);
+  {
+    // What an agent of schema 2 wrote.
+    const char* old_schema =
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"
+        "INSERT INTO meta VALUES ('schema_version', '2'), ('last_seq', '9');"
+        "CREATE TABLE seen_commands (command_id TEXT PRIMARY KEY, forget_after_ms INTEGER) STRICT;"
+        "CREATE TABLE segment_gens (segment TEXT PRIMARY KEY, gen INTEGER NOT NULL) STRICT;"
+        "CREATE TABLE isolations (scope TEXT NOT NULL DEFAULT 'segment', segment TEXT NOT NULL, "
+        "host TEXT NOT NULL DEFAULT '', profile TEXT NOT NULL, since_ms INTEGER NOT NULL, "
+        "expires_ms INTEGER, origin TEXT NOT NULL, drill INTEGER NOT NULL DEFAULT 0, "
+        "link_down INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, segment, host, profile)) STRICT;"
+        "INSERT INTO isolations VALUES ('host', 'lgwan', '10.20.0.5/32', 'full', 1000, 61000, "
+        "'order:abc', 0, 0), ('segment', 'mynumber', '', 'full', 2000, NULL, 'local-cli', 0, 0);";
+    ASSERT_EQ(execBehindTheStore(old_schema), SQLITE_OK);
+  }
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    auto loaded = (*store)->load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+    EXPECT_EQ(loaded->replay.last_seq, 9);
+    ASSERT_EQ(loaded->isolations.size(), 2u);
+    for (const ActiveIsolation& active : loaded->isolations) {
+      EXPECT_FALSE(active.automatic) << isolationLabel(active.isolation);
+    }
+    EXPECT_EQ(loaded->isolations[0].isolation.scope, IsolationScope::kHost);
+    EXPECT_EQ(loaded->isolations[0].expires_unix_ms, 61000);
+    DesiredState next = *loaded;
+    next.isolations[0].automatic = true;
+    ASSERT_TRUE((*store)->save(next).ok());
+  }
+  EXPECT_EQ(schemaVersionBehindTheStore(), "3");
+  auto store = SqliteStateStore::open(dir_);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto loaded = (*store)->load();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded->isolations[0].automatic);
+  EXPECT_FALSE(loaded->isolations[1].automatic);
+}
+
+TEST_F(SqliteStateStoreTest, VersionOneIsMigratedThroughTwoToThree) {
+  std::filesystem::create_directories(dir_);
+  ASSERT_EQ(execBehindTheStore(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;"
+                "INSERT INTO meta VALUES ('schema_version', '1');"
+                "CREATE TABLE isolations (segment TEXT NOT NULL, profile TEXT NOT NULL, since_ms "
+                "INTEGER NOT NULL, expires_ms INTEGER, origin TEXT NOT NULL, PRIMARY KEY "
+                "(segment, profile)) STRICT;"
+                "INSERT INTO isolations VALUES ('lgwan', 'full', 1000, NULL, 'local-cli');"),
+            SQLITE_OK);
+  {
+    auto store = SqliteStateStore::open(dir_);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    auto loaded = (*store)->load();
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+    ASSERT_EQ(loaded->isolations.size(), 1u);
+    EXPECT_FALSE(loaded->isolations[0].automatic);
+    DesiredState next = *loaded;
+    next.isolations[0].automatic = true;
+    ASSERT_TRUE((*store)->save(next).ok());
+    EXPECT_TRUE((*store)->load().value().isolations[0].automatic);
+  }
+  EXPECT_EQ(schemaVersionBehindTheStore(), "3");
+}
+
 TEST_F(SqliteStateStoreTest, ANewerSchemaIsRefusedRatherThanMisread) {
   std::filesystem::create_directories(dir_);
   ASSERT_EQ(execBehindTheStore("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
-                               "STRICT; INSERT INTO meta VALUES ('schema_version', '3');"),
+                               "STRICT; INSERT INTO meta VALUES ('schema_version', '4');"),
             SQLITE_OK);
   auto store = SqliteStateStore::open(dir_);
   ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.error().message.find("schema version 3"), std::string::npos);
+  EXPECT_NE(store.error().message.find("schema version 4"), std::string::npos);
 }
 
 TEST_F(SqliteStateStoreTest, KeptAcksAreTheNewestOfTheWindowInSeqOrderAndSurviveReopening) {
