@@ -66,6 +66,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
           self->body_limit_ =
               apiBodyLimit(std::string(header.method_string()), std::string(header.target()));
           self->parser_->body_limit(self->body_limit_);
+          // A declared length over the limit is refused now, not after reading up to it.
+          const auto declared = self->parser_->content_length();
+          if (declared && *declared > self->body_limit_) {
+            return self->onRead(http::error::body_limit);
+          }
           http::async_read(
               self->stream_, self->buffer_, *self->parser_,
               [self](const boost::system::error_code& read_ec, size_t) { self->onRead(read_ec); });

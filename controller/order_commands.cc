@@ -60,6 +60,30 @@ Result<BuiltAuthz> OrderCommands::buildAuthz(const Caller& caller, OrderAction a
   return BuiltAuthz{std::move(authz), std::move(payload)};
 }
 
+Result<OrderAccepted> OrderCommands::signOnBehalf(const Caller& caller, BuiltAuthz built) {
+  built.authz.on_behalf_of = caller.identity();
+  built.payload = serializeAuthz(built.authz);
+  const Signer* signers[] = {&ctx_.controller_key};
+  SHADAN_ASSIGN_OR_RETURN(auto envelope, signDsse(kAuthzPayloadType, built.payload, signers));
+  OrderRecord order;
+  order.command_id = built.authz.command_id;
+  order.action = orderActionName(built.authz.action);
+  order.scope = built.authz.scope;
+  order.segment = built.authz.segment;
+  order.profile = built.authz.profile;
+  order.requested_by = caller.identity();
+  order.reason = built.authz.reason;
+  order.ticket = built.authz.ticket;
+  order.drill = built.authz.drill;
+  order.authz_payload = built.payload;
+  order.targets = built.authz.targets;
+  order.expires_at_ms = built.authz.expires_at_ms;
+  order.created_ms = ctx_.nowMs();
+  SHADAN_RETURN_IF_ERROR(delivery_.recordDispatch(std::move(order), envelope));
+  return OrderAccepted{
+      built.authz.command_id, "dispatched", built.authz.targets, std::nullopt, 0, 0};
+}
+
 Status OrderCommands::auditRequested(const Caller& caller, const char* action,
                                      const OrderTarget& target, const std::string& profile,
                                      const std::string& reason,
@@ -67,7 +91,7 @@ Status OrderCommands::auditRequested(const Caller& caller, const char* action,
                                      const OrderAccepted& accepted) {
   const bool isolate = std::string_view(action) == "isolate";
   json detail = {{"gateways", accepted.gateways}};
-  if (!isolate) detail["needed"] = accepted.needed;
+  if (!isolate && accepted.approval_id) detail["needed"] = accepted.needed;
   addScopeDetail(target, detail);
   AuditEventBuilder event("order_requested");
   event.outcome(accepted.state)
@@ -77,7 +101,7 @@ Status OrderCommands::auditRequested(const Caller& caller, const char* action,
       .command(accepted.order_id)
       .detail(std::move(detail));
   if (isolate) event.drill(drill);
-  if (isolate && !accepted.approval_id) event.controller(ctx_.controller_key.keyId());
+  if (!accepted.approval_id) event.controller(ctx_.controller_key.keyId());
   return ctx_.audit(event.build());
 }
 
@@ -97,6 +121,11 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   if (request.ttl_s && (*request.ttl_s < 1 || *request.ttl_s > kMaxTtlS)) {
     return badRequest("ttl_s: must be between 1 and " + std::to_string(kMaxTtlS));
   }
+  // An automatic isolate always ends by itself, and only the controller signs it (on behalf of
+  // the detector): the agents refuse it otherwise.
+  if (request.automatic && !request.ttl_s) {
+    return badRequest("an automatic isolate needs a ttl_s");
+  }
   const TrustThresholds& t = ctx_.trust.thresholds;
   std::string rule;
   int needed = 0;
@@ -111,7 +140,7 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     rule = "isolate_protected";
     needed = t.isolate_protected_operators;
   } else if (!t.isolate_controller_on_behalf) {
-    if (caller.role == ApiRole::kDetector) {
+    if (caller.role == ApiRole::kDetector || request.automatic) {
       return forbidden("the trust file does not let the controller isolate on behalf of callers");
     }
     rule = "isolate";
@@ -126,31 +155,18 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
                                        rule.empty() ? ctx_.options.timings.authz_validity_s
                                                     : ctx_.options.timings.approval_validity_s));
     if (!rule.empty()) {
+      if (request.automatic) {
+        return forbidden("an automatic isolate of the " +
+                         std::string(isolationScopeName(target.scope)) + " " + target.segment +
+                         " would need operator approvals (rule " + rule + ")");
+      }
       accepted = approvals_.open(caller, std::move(built), rule, needed);
       if (!accepted.ok()) return accepted.error();
       return okStatus();
     }
-    built.authz.on_behalf_of = caller.identity();
-    built.payload = serializeAuthz(built.authz);
-    const Signer* signers[] = {&ctx_.controller_key};
-    SHADAN_ASSIGN_OR_RETURN(auto envelope, signDsse(kAuthzPayloadType, built.payload, signers));
-    OrderRecord order;
-    order.command_id = built.authz.command_id;
-    order.action = "isolate";
-    order.scope = target.scope;
-    order.segment = target.segment;
-    order.profile = request.profile;
-    order.requested_by = caller.identity();
-    order.reason = request.reason;
-    order.ticket = request.ticket;
-    order.drill = request.drill;
-    order.authz_payload = built.payload;
-    order.targets = built.authz.targets;
-    order.expires_at_ms = built.authz.expires_at_ms;
-    order.created_ms = ctx_.nowMs();
-    SHADAN_RETURN_IF_ERROR(delivery_.recordDispatch(std::move(order), envelope));
-    accepted = OrderAccepted{
-        built.authz.command_id, "dispatched", built.authz.targets, std::nullopt, 0, 0};
+    built.authz.automatic = request.automatic;
+    SHADAN_ASSIGN_OR_RETURN(auto dispatched, signOnBehalf(caller, std::move(built)));
+    accepted = std::move(dispatched);
     return okStatus();
   }));
   if (!accepted.ok()) return accepted;
@@ -162,8 +178,18 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
 }
 
 Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const RestoreRequest& request) {
-  if (caller.role != ApiRole::kOperator) {
+  // A release of automatic isolations may come from the detector that caused them
+  // (controller/alert_responder.h checks whose they are); every other restore is an operator's.
+  const bool may =
+      caller.role == ApiRole::kOperator || (request.automatic && caller.role == ApiRole::kDetector);
+  if (!may) {
     return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not restore");
+  }
+  // Signed by the controller only where the trust file lets it; otherwise a release is an
+  // ordinary restore, waiting for the `restore` rule's operators.
+  const bool release = request.automatic && ctx_.trust.thresholds.release_controller_on_behalf;
+  if (request.automatic && !release && caller.role != ApiRole::kOperator) {
+    return forbidden("the trust file does not let the controller sign releases on behalf");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
   SHADAN_ASSIGN_OR_RETURN(
@@ -176,10 +202,17 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   }
   Result<OrderAccepted> accepted = makeError(ErrorCode::kInternal, "not run");
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
-    SHADAN_ASSIGN_OR_RETURN(
-        auto built,
-        buildAuthz(caller, OrderAction::kRestore, target, request.profile, request.reason,
-                   request.ticket, std::nullopt, false, ctx_.options.timings.approval_validity_s));
+    SHADAN_ASSIGN_OR_RETURN(auto built,
+                            buildAuthz(caller, OrderAction::kRestore, target, request.profile,
+                                       request.reason, request.ticket, std::nullopt, false,
+                                       release ? ctx_.options.timings.authz_validity_s
+                                               : ctx_.options.timings.approval_validity_s));
+    if (release) {
+      built.authz.automatic = true;
+      accepted = signOnBehalf(caller, std::move(built));
+      if (!accepted.ok()) return accepted.error();
+      return okStatus();
+    }
     accepted = approvals_.open(caller, std::move(built), "restore",
                                ctx_.trust.thresholds.restore_operators);
     if (!accepted.ok()) return accepted.error();
@@ -187,8 +220,10 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   }));
   if (!accepted.ok()) return accepted;
   *accepted = acceptedFor(target, std::move(*accepted));
-  SHADAN_RETURN_IF_ERROR(auditRequested(caller, "restore", target, request.profile, request.reason,
-                                        request.ticket, false, *accepted));
+  SHADAN_RETURN_IF_ERROR(auditRequested(caller, release ? "release" : "restore", target,
+                                        request.profile, request.reason, request.ticket, false,
+                                        *accepted));
+  if (release) delivery_.deliverToTargets(accepted->gateways);
   return accepted;
 }
 
