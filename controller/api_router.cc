@@ -303,10 +303,13 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     auto pending = orders_.pendingApprovals();
     if (pending.ok() && responder_ != nullptr) {
       if (Status swept = responder_->sweep(); !swept.ok()) return fromError(swept.error());
+      // Automatic actions wait for "confirm or release", not for signatures: listed apart.
+      json automatic = json::array();
       for (json& action : responder_->openActions()) {
         action["kind"] = "automatic";
-        pending->push_back(std::move(action));
+        automatic.push_back(std::move(action));
       }
+      (*pending)["automatic"] = std::move(automatic);
     }
     return ok(pending);
   }

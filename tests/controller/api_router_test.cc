@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/sha256.h"
+#include "common/strict_json.h"
 #include "tests/controller/controller_test_support.h"
 
 namespace shadan::controller {
@@ -174,6 +175,118 @@ TEST_F(ApiRouterTest, RefusesBadRungBodiesWithoutStoringAnything) {
   EXPECT_EQ(ordersStored(), 0u);
   EXPECT_TRUE(store_->listSegments().value().empty());
   EXPECT_TRUE(audit_.events.empty());
+}
+
+}  // namespace
+}  // namespace shadan::controller
+
+namespace shadan::controller {
+namespace {
+
+// POST /v1/alerts and the automatic actions' endpoints, through the router with a responder.
+class AlertApiTest : public ApiRouterTest {
+ protected:
+  AlertApiTest() {
+    const json section = {{"rules",
+                           {{{"name", "ssh"},
+                             {"match", {{"rules", {"ssh-brute"}}}},
+                             {"action", "quarantine-host"},
+                             {"host", "src"},
+                             {"ttl_s", 600}}}},
+                          {"rate", {{"intake_per_s", 1}}}};
+    const StrictObjectReader reader(section, "c.json", "/response", StrictJsonWording::kFields);
+    config_ = parseResponseConfig(reader).value();
+    scoped_ = {{"sato", ApiRole::kOperator, sha256Hex(kOperatorToken), std::nullopt},
+               {"ids-1", ApiRole::kDetector, sha256Hex(kDetectorToken),
+                std::vector<std::string>{"office"}}};
+    responder_ = std::make_unique<AlertResponder>(config_, scoped_, policy_, *service_, *store_,
+                                                  audit_, clock_);
+    EXPECT_TRUE(responder_->load().ok());
+    router_->setAlertResponder(responder_.get());
+  }
+
+  ApiResponse alerts(const std::string& target, const std::string& body,
+                     const std::string& content_type, const char* token = kDetectorToken) {
+    ApiRequest request{"POST", target, std::string("Bearer ") + token, body};
+    request.content_type = content_type;
+    request.peer = "10.99.0.50";
+    return router_->handle(request);
+  }
+
+  ResponseConfig config_;
+  std::vector<ApiToken> scoped_;
+  std::unique_ptr<AlertResponder> responder_;
+};
+
+constexpr const char* kAlert =
+    R"({"source":"ids","rule":"ssh-brute","severity":"high","src_ip":"10.30.0.5",)"
+    R"("time":"2026-11-26T10:00:00Z"})";
+
+TEST_F(AlertApiTest, AnswersOneDecisionPerRecordInOrder) {
+  auto answer = alerts("/v1/alerts", std::string(kAlert) + "\n[not json\n", "application/x-ndjson");
+  ASSERT_EQ(answer.status, 200) << answer.body.dump();
+  ASSERT_EQ(answer.body["results"].size(), 2u);
+  EXPECT_EQ(answer.body["results"][0]["decision"], "acted");
+  EXPECT_TRUE(answer.body["results"][0]["order_id"].is_string());
+  EXPECT_EQ(answer.body["results"][1]["decision"], "refused");
+  EXPECT_TRUE(answer.body["results"][1]["order_id"].is_null());
+
+  // The operator sees it among the approvals as "confirm or release", and releases it.
+  auto approvals = router_->handle(
+      ApiRequest{"GET", "/v1/approvals", std::string("Bearer ") + kOperatorToken, ""});
+  ASSERT_EQ(approvals.status, 200);
+  EXPECT_TRUE(approvals.body["approvals"].empty());
+  ASSERT_EQ(approvals.body["automatic"].size(), 1u);
+  EXPECT_EQ(approvals.body["automatic"][0]["kind"], "automatic");
+  EXPECT_EQ(approvals.body["automatic"][0]["state"], "active");
+  EXPECT_EQ(approvals.body["automatic"][0]["awaiting"], "confirm or release");
+  const std::string id = answer.body["results"][0]["order_id"];
+  EXPECT_EQ(post("/v1/orders/" + id + "/release", R"({"reason":"x"})", kDetectorToken).status, 403);
+  EXPECT_EQ(post("/v1/orders/" + id + "/release", R"({})").status, 400);
+  auto released = post("/v1/orders/" + id + "/release", R"({"reason":"false positive"})");
+  ASSERT_EQ(released.status, 200) << released.body.dump();
+  EXPECT_EQ(released.body["state"], "released");
+  EXPECT_EQ(post("/v1/orders/" + id + "/confirm", R"({"reason":"x"})").status, 409);
+  EXPECT_EQ(post("/v1/orders/nope/confirm", R"({"reason":"x"})").status, 404);
+
+  auto status =
+      router_->handle(ApiRequest{"GET", "/v1/status", std::string("Bearer ") + kOperatorToken, ""});
+  ASSERT_EQ(status.status, 200);
+  EXPECT_FALSE(status.body["response"]["breaker"]["open"].get<bool>());
+  EXPECT_EQ(status.body["response"]["alerts"]["acted"], 1);
+}
+
+TEST_F(AlertApiTest, RefusesTheWrongRoleFormatOrSizeAndOverTheLimitSays429) {
+  EXPECT_EQ(alerts("/v1/alerts", kAlert, "application/json", kOperatorToken).status, 403);
+  EXPECT_EQ(alerts("/v1/alerts?format=snort", kAlert, "application/json").status, 400);
+  EXPECT_EQ(alerts("/v1/alerts", kAlert, "text/plain").status, 400);
+  EXPECT_EQ(
+      alerts("/v1/alerts", std::string(kAlertBodyMaxBytes + 1, ' '), "application/json").status,
+      413);
+  EXPECT_EQ(ordersStored(), 0u);
+  // intake_per_s 1: a full batch of 1000 drains the bucket; the next request is refused whole.
+  std::string batch;
+  for (int i = 0; i < 1000; ++i) batch += std::string(kAlert) + "\n";
+  ASSERT_EQ(alerts("/v1/alerts?format=shadan", batch, "").status, 200);
+  auto over = alerts("/v1/alerts", kAlert, "application/json");
+  EXPECT_EQ(over.status, 429);
+  EXPECT_GT(over.retry_after_s, 0);
+  EXPECT_EQ(apiBodyLimit("POST", "/v1/alerts?format=eve"), kAlertBodyMaxBytes);
+  EXPECT_EQ(apiBodyLimit("POST", "/v1/isolate"), kApiMaxBodyBytes);
+}
+
+TEST_F(AlertApiTest, TheBreakerIsOpenedAndClosedByOperatorsWithAReason) {
+  EXPECT_EQ(post("/v1/breaker/open", R"({"reason":"x"})", kDetectorToken).status, 403);
+  auto opened = post("/v1/breaker/open", R"({"reason":"maintenance window"})");
+  ASSERT_EQ(opened.status, 200) << opened.body.dump();
+  EXPECT_TRUE(opened.body["open"].get<bool>());
+  EXPECT_EQ(post("/v1/breaker/open", R"({"reason":"again"})").status, 409);
+  auto answer = alerts("/v1/alerts", kAlert, "application/json");
+  EXPECT_EQ(answer.body["results"][0]["decision"], "breaker_open");
+  EXPECT_EQ(ordersStored(), 0u);
+  auto closed = post("/v1/breaker/close", R"({"reason":"done"})");
+  ASSERT_EQ(closed.status, 200);
+  EXPECT_FALSE(closed.body["open"].get<bool>());
 }
 
 }  // namespace
