@@ -8,7 +8,10 @@
 # Keys, CA, certificates and the trust file are made with shadanctl; both agents are enrolled by
 # an operator; office (which borders both gateways) is isolated through `shadanctl isolate`, real
 # packets show the cut on both gateways while the management channel holds; the restore needs
-# two operators' signatures; every gateway's signed ack is printed; the audit logs are verified;
+# two operators' signatures; then the detector path: a Suricata EVE alert for one office host,
+# forwarded by `shadanctl forward eve`, quarantines that host only (its neighbours keep
+# working), an operator releases it as a false positive, the next alert is confirmed and then
+# restored by two operators; every gateway's signed ack is printed; the audit logs are verified;
 # everything is torn down, even on failure. Every expectation is checked: exit 1 if one fails.
 #
 #   usage: scripts/demo.sh [BUILD_DIR]      (root)
@@ -85,6 +88,81 @@ say "After: office is back"
 expect reachable office1 servers
 expect reachable office2 inet -6
 expect reachable inet office1 --icmp
+
+say "Detector path: Suricata alerts on office1; the controller quarantines that one host"
+echo "    (rule eve-malware: signature 2024897 -> quarantine-host, the internal address, TTL 1 h)"
+# One EVE alert record as Suricata writes it (eve.json, event_type alert).
+eve_alert() {
+  printf '{"timestamp":"%s","flow_id":%s,"in_iface":"office","event_type":"alert",%s}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%S.000000+0000)" "$1" \
+    '"src_ip":"10.20.1.2","src_port":49152,"dest_ip":"203.0.113.2","dest_port":443,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":2024897,"rev":3,"signature":"ET MALWARE ransomware beacon (demo)","category":"A Network Trojan was detected","severity":1}' \
+    >>"$WORK/ctl/eve.json"
+}
+forward_eve() {
+  op suricata forward eve "$WORK/ctl/eve.json" --once --from-start \
+    --state "$WORK/ctl/forward-eve.state" 2>&1 | indent
+}
+# The order of the newest alert (GET /v1/alerts lists newest first).
+newest_alert_order() {
+  op sato alerts --json 2>/dev/null | grep -o '"order_id": *"[^"]*"' | head -n 1 |
+    sed 's/.*"\([^"]*\)"$/\1/'
+}
+json_order_id() { grep -o '"order_id": *"[^"]*"' | tail -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
+eve_alert 1001
+start=$(date +%s%N)
+forward_eve
+auto=$(newest_alert_order)
+[[ -n $auto ]] || fail "the alert led to no order"
+if wait_for 15 "the quarantine to be applied on both gateways" applied_everywhere "$auto"; then
+  echo "  (alert -> quarantine applied on both gateways: $((($(date +%s%N) - start) / 1000000)) ms," \
+    "forwarder start and 0.2 s polling included)"
+fi
+op sato alerts --limit 1 | indent
+expect cut office1 servers
+expect cut office1 inet
+expect cut inet office1 --icmp -6
+say "…its neighbours are not: office2 (same segment, other gateway), servers, the internet"
+expect reachable office2 servers
+expect reachable office2 inet
+expect reachable servers inet
+op sato approvals | indent
+
+say "Release: an operator finds it was a false positive; the agents lift what is still automatic"
+release_out=$(op sato release "$auto" --reason "demo: false positive, test traffic" --json)
+released=$(json_order_id <<<"$release_out")
+[[ -n $released ]] || fail "release: no release order in: $release_out"
+wait_for 15 "the release to be applied on both gateways" applied_everywhere "$released"
+expect reachable office1 servers
+
+say "The beacon again: quarantined again, and this time an operator confirms it (no TTL now)"
+eve_alert 1002
+forward_eve
+auto=$(newest_alert_order)
+wait_for 15 "the second quarantine" applied_everywhere "$auto"
+confirm_out=$(op sato confirm "$auto" --reason "demo: EDR confirms the infection" --json)
+confirmed=$(json_order_id <<<"$confirm_out")
+[[ -n $confirmed ]] || fail "confirm: no order in: $confirm_out"
+wait_for 15 "the confirmation to be applied on both gateways" applied_everywhere "$confirmed"
+expect cut office1 servers
+expect reachable office2 servers
+set +e
+op sato release "$auto" --reason "demo: too late, it is confirmed" >/dev/null 2>&1
+late_rc=$?
+set -e
+[[ $late_rc -ne 0 ]] || fail "a confirmed quarantine was released like an automatic one"
+echo "    a confirmed quarantine is no longer released on its own (exit $late_rc)"
+
+say "Restore office1: an operator's host restore, approved by sato and ito"
+set +e
+host_out=$(op sato restore --host 10.20.1.2 --reason "demo: office1 reimaged" --json)
+host_rc=$?
+set -e
+[[ $host_rc -eq 4 ]] || fail "host restore: expected exit 4 (awaiting approval), got $host_rc"
+order=$(sed -n 's/.*"order_id":"\([^"]*\)".*/\1/p' <<<"$host_out")
+op sato approve "$order" --key "$WORK/ops/sato.key" --yes | indent
+op ito approve "$order" --key "$WORK/ops/ito.key" --yes | indent
+wait_for 15 "the host restore on both gateways" applied_everywhere "$order"
+expect reachable office1 servers
 
 say "Stopping agents and controller (each writes a final signed audit checkpoint)"
 fleet_stop || fail "a daemon did not stop cleanly"

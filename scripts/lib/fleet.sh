@@ -5,7 +5,7 @@
 # shadan-agent on each gateway, both agents enrolled by an operator.
 #
 # Source it after setting BUILD_DIR (absolute) and a lab name prefix letter in FLEET_TAG, then:
-#   fleet_init       lab up + PKI + keys + trust + tokens (no daemons yet)
+#   fleet_init       lab up + PKI + keys + trust + tokens + a detector's response rule (no daemons yet)
 #   fleet_start      controller, then agents; waits until both agents dialled in; enrolls them
 #   fleet_stop       TERM the agents, then the controller, and wait (each writes its final audit
 #                    checkpoint; the agents ship theirs to the controller first);
@@ -108,6 +108,8 @@ fleet_init() {
       --role operator,breakglass | indent
     (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/ops/$name.token")
   done
+  # The detector: Suricata's alerts, forwarded by `shadanctl forward eve`, may act on office.
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/ops/suricata.token")
   for gw in "${GATEWAYS[@]}"; do
     mkdir -p "$WORK/$gw/tls" "$WORK/$gw/state"
     chmod 700 "$WORK/$gw/state"
@@ -126,7 +128,13 @@ fleet_init() {
  "signing_key": "$WORK/ctl/signing.key", "state_dir": "$WORK/ctl/state",
  "tokens": [
    {"name": "sato", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/sato.token")"},
-   {"name": "ito", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/ito.token")"}]}
+   {"name": "ito", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/ito.token")"},
+   {"name": "suricata", "role": "detector", "segments": ["office"],
+    "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/suricata.token")"}],
+ "response": {
+   "rules": [{"name": "eve-malware", "match": {"format": "eve", "signature_ids": [2024897]},
+              "action": "quarantine-host", "host": "internal", "ttl_s": 3600}],
+   "breaker": {"max_actions": 10, "window_s": 300, "max_segments_percent": 50}}}
 JSON
 }
 
