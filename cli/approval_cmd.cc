@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/gateway_table.h"
+#include "cli/response_view.h"
 #include "cli/shadanctl.h"
 #include "common/duration.h"
 #include "common/ed25519.h"
@@ -66,23 +67,8 @@ std::vector<const Json*> approvalEntries(const Json& body) {
   return entries;
 }
 
-}  // namespace
-
-int runApprovalsCommand(const CommandOptions& options, ControllerContext& ctx) {
-  auto api = ctx.transport(options);
-  if (!api.ok()) return ctx.usage(api.error().message);
-  auto response = (*api)->request("GET", "/v1/approvals", std::nullopt);
-  if (!response.ok()) return ctx.transportFailure(response.error());
-  if (!response->ok()) return ctx.refused(*response, "the approvals request");
-  if (ctx.json()) {
-    ctx.out() << response->body.dump() << "\n";
-    return kExitOk;
-  }
-  const auto entries = approvalEntries(response->body);
-  if (entries.empty()) {
-    ctx.out() << "no orders awaiting approval\n";
-    return kExitOk;
-  }
+// The orders that wait for operator signatures, one row each.
+void printSignatureApprovals(std::ostream& out, const std::vector<const Json*>& entries) {
   std::vector<std::vector<std::string>> table = {
       {"APPROVAL", "ACTION", "SEGMENT", "REQUESTED_BY", "SIGNED", "EXPIRES", "REASON"}};
   for (const Json* entry : entries) {
@@ -98,7 +84,36 @@ int runApprovalsCommand(const CommandOptions& options, ControllerContext& ctx) {
                      authzTargetText(authz) + ":" + authz.profile, authz.requested_by, signed_count,
                      formatRfc3339(authz.expires_at_ms), authz.reason});
   }
-  printTable(ctx.out(), table);
+  printTable(out, table);
+}
+
+}  // namespace
+
+int runApprovalsCommand(const CommandOptions& options, ControllerContext& ctx) {
+  auto api = ctx.transport(options);
+  if (!api.ok()) return ctx.usage(api.error().message);
+  auto response = (*api)->request("GET", "/v1/approvals", std::nullopt);
+  if (!response.ok()) return ctx.transportFailure(response.error());
+  if (!response->ok()) return ctx.refused(*response, "the approvals request");
+  if (ctx.json()) {
+    ctx.out() << response->body.dump() << "\n";
+    return kExitOk;
+  }
+  // Automatic actions wait for confirm or release, not for signatures: their own section.
+  std::vector<const Json*> entries;
+  std::vector<const Json*> automatic;
+  for (const Json* entry : approvalEntries(response->body)) {
+    (isAutomaticEntry(*entry) ? automatic : entries).push_back(entry);
+  }
+  if (entries.empty() && automatic.empty()) {
+    ctx.out() << "no orders awaiting approval\n";
+    return kExitOk;
+  }
+  if (!entries.empty()) printSignatureApprovals(ctx.out(), entries);
+  if (!automatic.empty()) {
+    if (!entries.empty()) ctx.out() << "\n";
+    printAutoActions(ctx.out(), automatic);
+  }
   return kExitOk;
 }
 
@@ -124,6 +139,13 @@ int runApproveCommand(const CommandOptions& options, ControllerContext& ctx) {
   const Json* entry = nullptr;
   for (const Json* candidate : approvalEntries(listed->body)) {
     if (firstJsonText(*candidate, {"approval_id", "id"}) == approval_id) entry = candidate;
+  }
+  if (entry != nullptr && isAutomaticEntry(*entry)) {
+    ctx.err() << "shadanctl: " << approval_id
+              << " is an automatic action, not an order awaiting signatures: confirm or release "
+                 "it (shadanctl confirm|release "
+              << approval_id << " --reason TEXT)\n";
+    return kExitFailure;
   }
   if (entry == nullptr) {
     ctx.err() << "shadanctl: no pending approval " << approval_id

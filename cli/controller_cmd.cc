@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/agents_cmd.h"
+#include "cli/alerts_cmd.h"
 #include "cli/approval_cmd.h"
 #include "cli/controller_context.h"
 #include "cli/isolate_cmd.h"
@@ -50,12 +51,14 @@ constexpr const char* kRestoreUsage =
 )";
 
 constexpr const char* kStatusUsage = R"(  shadanctl status [--order ID] [--json]
-      Segments, gateways (with the ladder: which rungs each gateway's last ack says hold) and
-      recent orders; or one order's per-gateway state.
+      Segments, gateways (with the ladder: which rungs each gateway's last ack says hold),
+      recent orders and, when the controller runs automatic response, its circuit breaker and
+      open automatic actions; or one order's per-gateway state.
 )";
 
 constexpr const char* kApprovalsUsage = R"(  shadanctl approvals [--json]
-      Orders waiting for operator signatures.
+      Orders waiting for operator signatures, then automatic actions waiting for confirm or
+      release.
 )";
 
 constexpr const char* kApproveUsage = R"(  shadanctl approve APPROVAL_ID --key FILE [--yes] [--json]
@@ -123,6 +126,26 @@ const std::vector<ControllerSubcommand>& subcommands() {
       {"approve", kApproveUsage, {"--key"}, {"--yes"}, 1, "an APPROVAL_ID", runApproveCommand},
       {"agents", kAgentsUsage, {"--reason"}, {}, 2, nullptr, runAgentsCommand},  // [approve
                                                                                  // AGENT_ID]
+      {"alerts", kAlertsUsage, {"--limit"}, {}, 0, nullptr, runAlertsCommand},
+      {"confirm",
+       kConfirmUsage,
+       {"--reason"},
+       {},
+       1,
+       "an ACTION_ID",
+       [](const CommandOptions& options, ControllerContext& ctx) {
+         return runAutoActionCommand("confirm", options, ctx);
+       }},
+      {"release",
+       kReleaseUsage,
+       {"--reason"},
+       {},
+       1,
+       "an ACTION_ID",
+       [](const CommandOptions& options, ControllerContext& ctx) {
+         return runAutoActionCommand("release", options, ctx);
+       }},
+      {"breaker", kBreakerUsage, {"--reason"}, {}, 1, nullptr, runBreakerCommand},  // [open|close]
   };
   return kSubcommands;
 }

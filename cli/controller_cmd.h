@@ -11,6 +11,9 @@
 //   shadanctl approvals [--json]
 //   shadanctl approve APPROVAL_ID --key FILE [--yes] [--json]
 //   shadanctl agents [--json] | shadanctl agents approve AGENT_ID --reason TEXT
+//   shadanctl alerts [--limit N] [--json]
+//   shadanctl confirm|release ACTION_ID --reason TEXT [--json]
+//   shadanctl breaker [--json] | shadanctl breaker open|close --reason TEXT [--json]
 //
 // Connection options for all of them: --controller https://HOST:PORT, --ca FILE,
 // --token-file FILE (or SHADAN_TOKEN), --config FILE (default ~/.config/shadan/shadanctl.json,
@@ -24,8 +27,9 @@
 // drive the commands with a fake transport.
 //
 // Layout: this file dispatches; each command lives in its own file (isolate_cmd: isolate and
-// restore; status_cmd; approval_cmd: approvals and approve; agents_cmd) on top of
-// controller_context.h (exits, connection settings, display helpers) and gateway_table.h.
+// restore; status_cmd; approval_cmd: approvals and approve; agents_cmd; alerts_cmd: alerts,
+// confirm, release, breaker) on top of controller_context.h (exits, connection settings,
+// display helpers), gateway_table.h and response_view.h.
 
 #include <chrono>
 #include <functional>

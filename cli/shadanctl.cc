@@ -25,9 +25,13 @@ commands:
   isolate    ask the controller to isolate a segment
   restore    ask to lift an isolation (two approvals)
   status     segments, gateways and orders at the controller
-  approvals  orders waiting for operator signatures
+  approvals  orders waiting for operator signatures; automatic actions to confirm or release
   approve    sign a pending order with your operator key
   agents     enrolled and pending agents; agents approve: approve a pending one
+  alerts     the controller's latest decisions on detectors' alerts
+  confirm    make an automatic action permanent, in your name
+  release    lift an automatic action (or decline a proposal)
+  breaker    the circuit breaker of automatic response: open, close
   forward    follow a detector's log (eve, zeek-notice) and post its alerts to the controller
   sign       make a signed authz file offline (break-glass)
   trust      the trust file: init, add, remove, show
@@ -110,8 +114,9 @@ std::string oneLine(const std::string& message) {
 
 const std::vector<std::string>& shadanctlCommands() {
   static const std::vector<std::string> kCommands = {
-      "lab",       "audit",   "keygen", "ca",      "isolate", "restore", "status",
-      "approvals", "approve", "agents", "forward", "sign",    "trust"};
+      "lab",     "audit",     "keygen",  "ca",     "isolate", "restore",
+      "status",  "approvals", "approve", "agents", "alerts",  "confirm",
+      "release", "breaker",   "forward", "sign",   "trust"};
   return kCommands;
 }
 

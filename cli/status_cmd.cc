@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/gateway_table.h"
+#include "cli/response_view.h"
 #include "cli/shadanctl.h"
 #include "common/strict_json.h"
 
@@ -154,6 +155,10 @@ int runStatusCommand(const CommandOptions& options, ControllerContext& ctx) {
       }
       ctx.out() << "\n";
     }
+  }
+  // Only from a controller with automatic response configured; other answers print as before.
+  if (body.contains("response") && body["response"].is_object()) {
+    printResponseStatus(ctx.out(), body["response"]);
   }
   return kExitOk;
 }

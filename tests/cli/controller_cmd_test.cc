@@ -29,6 +29,7 @@
 #include "cli/shadanctl.h"
 #include "common/ed25519.h"
 #include "common/orders.h"
+#include "tests/cli/fake_api_transport.h"
 #include "tests/fakes/fake_clock.h"
 
 namespace shadan {
@@ -195,40 +196,6 @@ class TestHttpsServer {
   std::mutex mutex_;
   std::vector<SeenRequest> seen_;
   std::thread thread_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// A fake transport for command logic: canned answers in order, requests recorded.
-
-struct FakeCall {
-  std::string method;
-  std::string path;
-  std::optional<Json> body;
-};
-
-class FakeApi {
- public:
-  std::deque<Result<ApiResponse>> answers;
-  std::vector<FakeCall> calls;
-  ApiClientOptions last_options;
-
-  void answer(int status, Json body) { answers.push_back(ApiResponse{status, std::move(body)}); }
-};
-
-class FakeTransport : public ApiTransport {
- public:
-  explicit FakeTransport(FakeApi& api) : api_(api) {}
-  Result<ApiResponse> request(std::string_view method, std::string_view path,
-                              const std::optional<Json>& body) override {
-    api_.calls.push_back({std::string(method), std::string(path), body});
-    if (api_.answers.empty()) return makeError(ErrorCode::kUnavailable, "no canned answer");
-    Result<ApiResponse> next = std::move(api_.answers.front());
-    api_.answers.pop_front();
-    return next;
-  }
-
- private:
-  FakeApi& api_;
 };
 
 class ControllerCmdTest : public ::testing::Test {

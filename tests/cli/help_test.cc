@@ -57,6 +57,12 @@ const std::vector<CommandCase>& commandCases() {
       {{"approve"}, {"--key", "--yes"}, true},
       {{"agents"}, {"--reason"}, true},
       {{"agents", "approve"}, {"--reason"}, true},
+      {{"alerts"}, {"--limit"}, true},
+      {{"confirm"}, {"--reason"}, true},
+      {{"release"}, {"--reason"}, true},
+      {{"breaker"}, {"--reason"}, true},
+      {{"breaker", "open"}, {"--reason"}, true},
+      {{"breaker", "close"}, {"--reason"}, true},
       {{"forward"}, {"--state", "--from-start", "--batch", "--flush-ms", "--once"}, true},
       {{"forward", "eve"}, {"--state", "--from-start", "--batch", "--flush-ms", "--once"}, true},
       {{"forward", "zeek-notice"},
@@ -183,8 +189,9 @@ TEST_F(HelpTest, EveryCommandAndSubcommandPrintsItsOwnHelp) {
 }
 
 TEST_F(HelpTest, AControllerCommandsHelpIsItsOwn) {
-  const std::vector<std::string> commands = {"isolate",   "restore", "status",
-                                             "approvals", "approve", "agents"};
+  const std::vector<std::string> commands = {"isolate", "restore", "status", "approvals",
+                                             "approve", "agents",  "alerts", "confirm",
+                                             "release", "breaker"};
   for (const std::string& command : commands) {
     ASSERT_EQ(run({command, "--help"}), kExitOk) << command;
     const std::string text = out_.str();
@@ -217,11 +224,11 @@ TEST_F(HelpTest, AUsageErrorIsOneLineAndWhereTheHelpIs) {
       {{},
        "",
        "(commands: lab, audit, keygen, ca, isolate, restore, status, approvals, "
-       "approve, agents, forward, sign, trust)"},
+       "approve, agents, alerts, confirm, release, breaker, forward, sign, trust)"},
       {{"isolat", "lgwan"},
        "",
        "unknown command 'isolat' (commands: lab, audit, keygen, ca, isolate, restore, status, "
-       "approvals, approve, agents, forward, sign, trust)"},
+       "approvals, approve, agents, alerts, confirm, release, breaker, forward, sign, trust)"},
       {{"help", "isolat"}, "", "unknown command 'isolat'"},
       {{"lab"}, "lab", "(subcommands: up, down, probe)"},
       {{"lab", "sideways"},
@@ -247,6 +254,13 @@ TEST_F(HelpTest, AUsageErrorIsOneLineAndWhereTheHelpIs) {
       {{"approve"}, "approve", "'approve' needs an APPROVAL_ID"},
       {{"agents", "bless"}, "agents", "unknown agents subcommand \"bless\" (subcommands: approve)"},
       {{"agents", "approve", "gw"}, "agents", "needs --reason"},
+      {{"alerts", "--limit", "0"}, "alerts", "--limit must be a whole number from 1 to 1000"},
+      {{"confirm"}, "confirm", "'confirm' needs an ACTION_ID"},
+      {{"release", "o-1"}, "release", "'release' needs --reason TEXT"},
+      {{"breaker", "frob"},
+       "breaker",
+       "unknown breaker subcommand \"frob\" (subcommands: open, close)"},
+      {{"breaker", "open"}, "breaker", "'breaker open' needs --reason TEXT"},
       {{"forward"}, "forward", "'forward' needs eve or zeek-notice, then FILE"},
       {{"forward", "suricata"},
        "forward",
