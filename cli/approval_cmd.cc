@@ -64,6 +64,12 @@ std::vector<const Json*> approvalEntries(const Json& body) {
       if (entry.is_object()) entries.push_back(&entry);
     }
   }
+  // The controller lists automatic actions apart ({"approvals":[...],"automatic":[...]}).
+  if (body.is_object() && body.contains("automatic") && body["automatic"].is_array()) {
+    for (const Json& entry : body["automatic"]) {
+      if (entry.is_object()) entries.push_back(&entry);
+    }
+  }
   return entries;
 }
 

@@ -355,9 +355,11 @@ Json automaticAction(const std::string& id, const std::string& state, const std:
 }
 
 TEST_F(AlertsCmdTest, ApprovalsListsAutomaticActionsInTheirOwnSection) {
-  const Json answer = Json::array({{{"approval_id", "ap-7"}, {"needed", 2}, {"have", 0}},
-                                   automaticAction("o-7", "active", "host"),
-                                   automaticAction("p-1", "proposed", "segment")});
+  // As the controller answers: signature approvals and automatic actions apart.
+  const Json answer = {
+      {"approvals", Json::array({{{"approval_id", "ap-7"}, {"needed", 2}, {"have", 0}}})},
+      {"automatic", Json::array({automaticAction("o-7", "active", "host"),
+                                 automaticAction("p-1", "proposed", "segment")})}};
   fake_.answer(200, answer);
   ASSERT_EQ(run({"approvals"}), kExitOk) << err_.str();
   const std::string text = out_.str();
@@ -384,7 +386,8 @@ TEST_F(AlertsCmdTest, ApprovalsListsAutomaticActionsInTheirOwnSection) {
             std::string::npos);
 
   // Only automatic actions: their section alone.
-  fake_.answer(200, Json::array({automaticAction("o-7", "active", "host")}));
+  fake_.answer(200, {{"approvals", Json::array()},
+                     {"automatic", Json::array({automaticAction("o-7", "active", "host")})}});
   ASSERT_EQ(run({"approvals"}), kExitOk);
   EXPECT_EQ(out_.str().rfind("automatic actions: confirm or release\n", 0), 0u) << out_.str();
   EXPECT_FALSE(outSays("APPROVAL"));
