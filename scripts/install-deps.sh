@@ -15,6 +15,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # the namespace lab: ip netns, veth; conntrack for flow-table inspection
   iproute2 conntrack
+  # detector integrations (integrations/, docs/detectors.md): the fail2ban action posts with
+  # curl; tests/integration/fail2ban_test.cc runs a real fail2ban-server (it brings python3,
+  # which the Wazuh active response needs)
+  curl fail2ban
 )
 
 missing=()
