@@ -43,3 +43,10 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# fail2ban is here for its server in the tests, not as a service: Debian enables it with an sshd
+# jail on install, which could ban the administrator of this machine. Stopped and disabled,
+# only when this run installed it (an existing fail2ban is left as its owner configured it).
+if [[ " ${missing[*]} " == *" fail2ban "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now fail2ban.service >/dev/null 2>&1 || true
+fi
