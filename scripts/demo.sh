@@ -120,7 +120,7 @@ fi
 op sato alerts --limit 1 | indent
 expect cut office1 servers
 expect cut office1 inet
-expect cut inet office1 --icmp -6
+expect cut inet office1 --icmp
 say "…its neighbours are not: office2 (same segment, other gateway), servers, the internet"
 expect reachable office2 servers
 expect reachable office2 inet
