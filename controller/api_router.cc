@@ -206,7 +206,7 @@ TokenTable::TokenTable(const std::vector<ApiToken>& tokens) {
   for (const auto& token : tokens) {
     auto hash = hexDecode(token.sha256_hex);
     if (!hash.ok() || hash->size() != 32) continue;  // the config loader already checked
-    entries_.push_back(Entry{std::move(*hash), Caller{token.name, token.role}});
+    entries_.push_back(Entry{std::move(*hash), Caller{token.name, token.role, token.segments}});
   }
 }
 

@@ -77,19 +77,23 @@ Status Delivery::deliverPending(const std::string& agent_id) {
   if (!agent.has_value() || agent->status != AgentStatus::kApproved) return okStatus();
   SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.pendingDispatches(agent_id));
   const auto last_seq = last_seq_.find(agent_id);
+  const std::set<std::string>& sent = sent_on_session_[agent_id];
   for (auto& dispatch : pending) {
+    // Already with the agent, before any store read: an agent that has many dispatches in
+    // flight (an alert storm, a slow gateway) must not make each new order cost one read per
+    // dispatch it still holds. Those that lapse there are expired by the sweep.
+    if (sent.count(dispatch.command_id) != 0) continue;
+    // The agent has already processed this seq (its ack was lost): sending it again would only
+    // earn a replayed_seq rejection.
+    if (dispatch.seq != 0 && last_seq != last_seq_.end() && dispatch.seq <= last_seq->second) {
+      continue;
+    }
     SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
     if (!order.has_value()) return makeError(ErrorCode::kInternal, "dispatch without its order");
     if (ctx_.nowMs() >= order->expires_at_ms) {
       SHADAN_RETURN_IF_ERROR(expireDispatch(dispatch, "authz expired before delivery"));
       continue;
     }
-    // The agent has already processed this seq (its ack was lost): sending it again would only
-    // earn a replayed_seq rejection.
-    if (dispatch.seq != 0 && last_seq != last_seq_.end() && dispatch.seq <= last_seq->second) {
-      continue;
-    }
-    if (sent_on_session_[agent_id].count(dispatch.command_id) != 0) continue;
     SHADAN_RETURN_IF_ERROR(deliver(std::move(dispatch), *agent, *order));
   }
   return okStatus();

@@ -1,5 +1,6 @@
 #include "controller/order_commands.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace shadan::controller {
@@ -125,6 +126,19 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   // the detector): the agents refuse it otherwise.
   if (request.automatic && !request.ttl_s) {
     return badRequest("an automatic isolate needs a ttl_s");
+  }
+  // A scoped detector isolates only its segments, by an alert or by this API alike.
+  if (caller.role == ApiRole::kDetector && caller.segments) {
+    const auto& scope = *caller.segments;
+    const bool any = std::find(scope.begin(), scope.end(), "*") != scope.end();
+    const bool listed = std::find(scope.begin(), scope.end(), target.segment) != scope.end();
+    if (target.segment.empty() || !(any || listed)) {
+      return forbidden("token " + caller.name + " may not isolate " +
+                       (target.segment.empty()
+                            ? "the " + std::string(isolationScopeName(target.scope))
+                            : "segment " + target.segment) +
+                       " (its segments scope)");
+    }
   }
   const TrustThresholds& t = ctx_.trust.thresholds;
   std::string rule;

@@ -24,6 +24,9 @@ struct Caller {
   ApiRole role = ApiRole::kAuditor;
   // "op:<name>", "detector:<name>", "auditor:<name>": the identity recorded in orders and audit.
   std::string identity() const;
+  // A detector token's `segments` (controller/config.h): the segments it may isolate, "*" for
+  // every unprotected one; nullopt: not scoped (POST /v1/isolate as before alerts).
+  std::optional<std::vector<std::string>> segments{};
 };
 
 // The rung fields come last so that segment requests keep their short aggregate form

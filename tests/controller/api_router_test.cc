@@ -202,6 +202,10 @@ class AlertApiTest : public ApiRouterTest {
     responder_ = std::make_unique<AlertResponder>(config_, scoped_, policy_, *service_, *store_,
                                                   audit_, clock_);
     EXPECT_TRUE(responder_->load().ok());
+    // The router authenticates with the same tokens (the detector's scope rides on its caller).
+    router_.reset();
+    tokens_ = std::make_unique<TokenTable>(scoped_);
+    router_ = std::make_unique<ApiRouter>(*tokens_, *service_);
     router_->setAlertResponder(responder_.get());
   }
 
@@ -287,6 +291,23 @@ TEST_F(AlertApiTest, TheBreakerIsOpenedAndClosedByOperatorsWithAReason) {
   auto closed = post("/v1/breaker/close", R"({"reason":"done"})");
   ASSERT_EQ(closed.status, 200);
   EXPECT_FALSE(closed.body["open"].get<bool>());
+}
+
+}  // namespace
+}  // namespace shadan::controller
+
+namespace shadan::controller {
+namespace {
+
+TEST_F(AlertApiTest, AScopedDetectorIsolatesOnlyItsSegmentsThroughTheApiToo) {
+  const std::string refused =
+      refusal(post("/v1/isolate", R"({"segment":"lgwan","reason":"worm"})", kDetectorToken), 403);
+  EXPECT_NE(refused.find("segments scope"), std::string::npos) << refused;
+  EXPECT_EQ(ordersStored(), 0u);
+  EXPECT_EQ(
+      post("/v1/isolate", R"({"segment":"office","reason":"worm","ttl_s":600})", kDetectorToken)
+          .status,
+      202);
 }
 
 }  // namespace
