@@ -124,7 +124,7 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
                                   {"needed", approval.needed},
                                   {"requester_signed", requester_signed}})
                      .build()));
-  if (met) delivery_.deliverToTargets(order_record.targets);
+  if (met) delivery_.deliverOrder(order_record.command_id, order_record.targets);
   return progress;
 }
 

@@ -35,6 +35,43 @@ void Delivery::deliverToTargets(const std::vector<std::string>& targets) {
   }
 }
 
+void Delivery::deliverOrder(const std::string& command_id,
+                            const std::vector<std::string>& targets) {
+  std::vector<std::string> behind;
+  auto direct = [&]() -> Status {
+    bool any = false;
+    for (const auto& target : targets) {
+      const bool ready = caught_up_.count(target) != 0 && ctx_.channel.connected(target);
+      any = any || ready;
+      if (!ready) behind.push_back(target);
+    }
+    if (!any) return okStatus();
+    SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(command_id));
+    if (!order.has_value()) return makeError(ErrorCode::kInternal, "order not stored");
+    SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(command_id));
+    for (auto& dispatch : dispatches) {
+      if (dispatch.state != DispatchState::kPending || caught_up_.count(dispatch.agent_id) == 0 ||
+          !ctx_.channel.connected(dispatch.agent_id)) {
+        continue;
+      }
+      SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(dispatch.agent_id));
+      if (!agent.has_value() || agent->status != AgentStatus::kApproved) continue;
+      const std::string agent_id = dispatch.agent_id;
+      if (Status sent = deliver(std::move(dispatch), *agent, *order); !sent.ok()) {
+        caught_up_.erase(agent_id);
+        behind.push_back(agent_id);
+      }
+    }
+    return okStatus();
+  };
+  if (Status status = direct(); !status.ok()) {
+    logger("controller")
+        ->warn("delivery failed command_id={} error={}", command_id, status.error().message);
+    behind = targets;
+  }
+  deliverToTargets(behind);
+}
+
 Status Delivery::expireLapsed(int64_t now) {
   SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.allPendingDispatches());
   for (auto& dispatch : pending) {
@@ -78,6 +115,7 @@ Status Delivery::deliverPending(const std::string& agent_id) {
   SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.pendingDispatches(agent_id));
   const auto last_seq = last_seq_.find(agent_id);
   const std::set<std::string>& sent = sent_on_session_[agent_id];
+  bool all_sent = true;
   for (auto& dispatch : pending) {
     // Already with the agent, before any store read: an agent that has many dispatches in
     // flight (an alert storm, a slow gateway) must not make each new order cost one read per
@@ -94,8 +132,12 @@ Status Delivery::deliverPending(const std::string& agent_id) {
       SHADAN_RETURN_IF_ERROR(expireDispatch(dispatch, "authz expired before delivery"));
       continue;
     }
+    const std::string command_id = dispatch.command_id;
     SHADAN_RETURN_IF_ERROR(deliver(std::move(dispatch), *agent, *order));
+    all_sent = all_sent && sent.count(command_id) != 0;
   }
+  // Every pending dispatch is with the agent now: later orders may go to it directly.
+  if (all_sent) caught_up_.insert(agent_id);
   return okStatus();
 }
 
@@ -133,6 +175,7 @@ Status Delivery::deliver(DispatchRecord dispatch, const AgentRecord& agent,
       json{{"type", "dispatch"}, {"envelope", dsseEnvelopeToJson(signed_envelope)}});
   const bool sent = sent_status.ok();
   if (sent) sent_on_session_[agent.agent_id].insert(dispatch.command_id);
+  if (!sent) caught_up_.erase(agent.agent_id);
   if (!sent) {
     logger("controller")
         ->warn("dispatch not queued agent_id={} seq={} error={}", agent.agent_id, dispatch.seq,
@@ -178,6 +221,7 @@ void Delivery::onHello(const AgentHello& hello) {
   auto log = logger("controller");
   last_seq_[hello.agent_id] = hello.last_seq;
   sent_on_session_.erase(hello.agent_id);
+  caught_up_.erase(hello.agent_id);
   std::optional<Ed25519PublicKey> public_key;
   if (hello.public_key && ed25519KeyId(*hello.public_key) == hello.agent_key) {
     public_key = hello.public_key;
@@ -234,6 +278,7 @@ void Delivery::onHello(const AgentHello& hello) {
 void Delivery::onDisconnect(const std::string& agent_id) {
   last_seq_.erase(agent_id);
   sent_on_session_.erase(agent_id);
+  caught_up_.erase(agent_id);
   auto agent = ctx_.store.getAgent(agent_id);
   if (agent.ok() && agent->has_value()) {
     (*agent)->last_seen_ms = ctx_.nowMs();

@@ -36,6 +36,12 @@ class Delivery {
   Status recordDispatch(OrderRecord order, const DsseEnvelope& authz_envelope);
   // deliverPending() for each of `targets`; failures are logged (the dispatches stay pending).
   void deliverToTargets(const std::vector<std::string>& targets);
+  // The dispatches of the order `command_id` just recorded, to each of `targets`: sent at once
+  // to a gateway whose earlier pending dispatches were all sent on its current session (so
+  // creation order holds), else by deliverPending(). Failures are logged, as above. What makes
+  // a burst of orders (an alert batch) cost one store read per order instead of one per
+  // dispatch still in flight.
+  void deliverOrder(const std::string& command_id, const std::vector<std::string>& targets);
   // Sends the agent's pending dispatches, in creation order, if it is connected and approved.
   Status deliverPending(const std::string& agent_id);
   // Marks pending dispatches whose authz has lapsed by `now` (Unix ms) as expired (part of
@@ -58,6 +64,9 @@ class Delivery {
   // Command ids already sent on each agent's current session (not sent twice on one session;
   // sent again after a reconnect).
   std::map<std::string, std::set<std::string>> sent_on_session_;
+  // Agents whose every pending dispatch was sent on their current session (set by a complete
+  // deliverPending(), cleared by a new session, a disconnect or a failed send).
+  std::set<std::string> caught_up_;
 };
 
 }  // namespace shadan::controller

@@ -187,7 +187,7 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   *accepted = acceptedFor(target, std::move(*accepted));
   SHADAN_RETURN_IF_ERROR(auditRequested(caller, "isolate", target, request.profile, request.reason,
                                         request.ticket, request.drill, *accepted));
-  delivery_.deliverToTargets(accepted->gateways);
+  delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }
 
@@ -237,7 +237,7 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   SHADAN_RETURN_IF_ERROR(auditRequested(caller, release ? "release" : "restore", target,
                                         request.profile, request.reason, request.ticket, false,
                                         *accepted));
-  if (release) delivery_.deliverToTargets(accepted->gateways);
+  if (release) delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }
 
