@@ -8,6 +8,7 @@
 #include "cli/forward_cmd.h"
 #include "cli/keys_cmd.h"
 #include "cli/lab_cmd.h"
+#include "cli/response_view.h"
 #include "cli/sign_cmd.h"
 #include "cli/trust_cmd.h"
 
@@ -91,24 +92,7 @@ class Shadanctl {
 
 // The message on one line whatever the operator typed: a newline in a quoted word would split
 // the error and could fake a second line.
-std::string oneLine(const std::string& message) {
-  std::string out;
-  for (const char c : message) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (byte < 0x20 || byte == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+std::string oneLine(const std::string& message) { return displayCell(message, std::string::npos); }
 
 }  // namespace
 

@@ -447,12 +447,10 @@ std::optional<std::string> AlertResponder::breakerTrips(const Target& target, in
   return "the circuit breaker opened: " + why;
 }
 
-AlertResult AlertResponder::propose(const Caller& caller, const ResponseRule& rule,
-                                    const Target& target, AlertDecision decision,
-                                    const std::string& why, int64_t now) {
+AutoAction AlertResponder::newAction(const Caller& caller, const ResponseRule& rule,
+                                     const Target& target, AutoActionState state, int64_t now) {
   AutoAction action;
-  action.id = randomUuid();
-  action.state = AutoActionState::kProposed;
+  action.state = state;
   action.detector = caller.name;
   action.rule = rule.name;
   action.scope = target.host ? IsolationScope::kHost : IsolationScope::kSegment;
@@ -462,8 +460,16 @@ AlertResult AlertResponder::propose(const Caller& caller, const ResponseRule& ru
   action.ttl_s = rule.ttl_s;
   action.created_ms = now;
   action.expires_ms = now + rule.ttl_s * 1000;
-  action.why = why;
   action.last_alert_ms = now;
+  return action;
+}
+
+AlertResult AlertResponder::propose(const Caller& caller, const ResponseRule& rule,
+                                    const Target& target, AlertDecision decision,
+                                    const std::string& why, int64_t now) {
+  AutoAction action = newAction(caller, rule, target, AutoActionState::kProposed, now);
+  action.id = randomUuid();
+  action.why = why;
   if (Status put = actions_.put(action); !put.ok()) {
     return AlertResult{AlertDecision::kRefused, std::nullopt, put.error().message, rule.name};
   }
@@ -486,19 +492,8 @@ Result<OrderAccepted> AlertResponder::isolateFor(const Caller& caller, const Aut
 
 AlertResult AlertResponder::act(const Caller& caller, const ResponseRule& rule,
                                 const Target& target, int64_t now) {
-  AutoAction action;
-  action.state = AutoActionState::kActive;
-  action.detector = caller.name;
-  action.rule = rule.name;
-  action.scope = target.host ? IsolationScope::kHost : IsolationScope::kSegment;
-  action.segment = target.segment;
-  action.host = target.host;
-  action.profile = rule.profile;
-  action.ttl_s = rule.ttl_s;
-  action.created_ms = now;
-  action.expires_ms = now + rule.ttl_s * 1000;
+  AutoAction action = newAction(caller, rule, target, AutoActionState::kActive, now);
   action.why = "rule " + rule.name;
-  action.last_alert_ms = now;
   auto accepted = isolateFor(caller, action, "automatic response: rule " + rule.name, true);
   if (!accepted.ok()) {
     return AlertResult{AlertDecision::kRefused, std::nullopt,

@@ -148,6 +148,11 @@ class AlertResponder {
   std::optional<std::string> protectedReason(const Target& target,
                                              const std::optional<IpPrefix>& peer) const;
   std::optional<std::string> breakerTrips(const Target& target, int64_t now);
+  static AutoAction newAction(const Caller& caller, const ResponseRule& rule, const Target& target,
+                              AutoActionState state, int64_t now);
+  // A release of `action` (active) by `caller`: a restore marked automatic.
+  Result<OrderAccepted> releaseOrder(const Caller& caller, const AutoAction& action,
+                                     const std::string& reason);
   AlertResult propose(const Caller& caller, const ResponseRule& rule, const Target& target,
                       AlertDecision decision, const std::string& why, int64_t now);
   AlertResult act(const Caller& caller, const ResponseRule& rule, const Target& target,

@@ -36,6 +36,19 @@ Status AlertResponder::closeAction(AutoAction action, AutoActionState state, con
   return okStatus();
 }
 
+Result<OrderAccepted> AlertResponder::releaseOrder(const Caller& caller, const AutoAction& action,
+                                                   const std::string& reason) {
+  RestoreRequest request;
+  request.scope = action.scope;
+  request.segment = action.segment;
+  if (action.host) request.hosts = {action.host->toString()};
+  request.profile = action.profile;
+  // A UTF-8 character cut in half here would only be an ugly reason: the limit is 512 bytes.
+  request.reason = reason.substr(0, 500);
+  request.automatic = true;
+  return orders_.restore(caller, request);
+}
+
 Result<json> AlertResponder::confirm(const Caller& caller, const std::string& id,
                                      const std::string& reason) {
   if (caller.role != ApiRole::kOperator) {
@@ -75,15 +88,9 @@ Result<json> AlertResponder::release(const Caller& caller, const std::string& id
         closeAction(*found, AutoActionState::kDeclined, caller, reason, std::nullopt));
     return json{{"id", id}, {"state", "declined"}, {"order", nullptr}};
   }
-  RestoreRequest request;
-  request.scope = found->scope;
-  request.segment = found->segment;
-  if (found->host) request.hosts = {found->host->toString()};
-  request.profile = found->profile;
-  request.reason = "released automatic action " + id + ": " + reason;
-  if (request.reason.size() > 500) request.reason.resize(500);
-  request.automatic = true;
-  SHADAN_ASSIGN_OR_RETURN(auto accepted, orders_.restore(caller, request));
+  SHADAN_ASSIGN_OR_RETURN(
+      auto accepted,
+      releaseOrder(caller, *found, "released automatic action " + id + ": " + reason));
   SHADAN_RETURN_IF_ERROR(
       closeAction(*found, AutoActionState::kReleased, caller, reason, accepted.order_id));
   return json{{"id", id}, {"state", "released"}, {"order", accepted.toJson()}};
@@ -110,15 +117,9 @@ Result<json> AlertResponder::clear(const Caller& caller, const IpPrefix& host,
       released.push_back({{"id", action.id}, {"state", "declined"}, {"order", nullptr}});
       continue;
     }
-    RestoreRequest request;
-    request.scope = action.scope;
-    request.segment = action.segment;
-    request.hosts = {action.host->toString()};
-    request.profile = action.profile;
-    request.reason = "cleared by " + caller.identity() + ": " + reason;
-    if (request.reason.size() > 500) request.reason.resize(500);
-    request.automatic = true;
-    SHADAN_ASSIGN_OR_RETURN(auto accepted, orders_.restore(caller, request));
+    SHADAN_ASSIGN_OR_RETURN(
+        auto accepted,
+        releaseOrder(caller, action, "cleared by " + caller.identity() + ": " + reason));
     SHADAN_RETURN_IF_ERROR(
         closeAction(action, AutoActionState::kReleased, caller, reason, accepted.order_id));
     released.push_back({{"id", action.id}, {"state", "released"}, {"order", accepted.toJson()}});
