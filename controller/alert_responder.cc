@@ -198,6 +198,7 @@ Result<IntakeAnswer> AlertResponder::intake(const Caller& caller,
   }
   SHADAN_ASSIGN_OR_RETURN(auto records, parseAlertBatch(body, format));
   const int64_t now = nowMs();
+  isolated_segments_.reset();  // read once per batch, when first needed
   IntakeAnswer answer;
   DetectorState& state = detector(caller.name);
   const double n = static_cast<double>(records.size());
@@ -230,8 +231,12 @@ Result<IntakeAnswer> AlertResponder::intake(const Caller& caller,
     if (result.escalated_order_id) detail["escalation_order_id"] = *result.escalated_order_id;
     if (peer) detail["peer"] = peer->toString();
     event.detail = std::move(detail);
-    // One sync per batch: the last entry's covers every earlier one, before the answer.
-    auto appended = i + 1 == records.size() ? audit_.append(event) : audit_.appendBuffered(event);
+    // One store transaction and one audit sync per batch, both before the answer: the
+    // staged actions (deduplicated counts, proposals) are written first, then the last entry's
+    // sync covers every earlier one.
+    const bool last = i + 1 == records.size();
+    if (last) SHADAN_RETURN_IF_ERROR(actions_.flush());
+    auto appended = last ? audit_.append(event) : audit_.appendBuffered(event);
     if (!appended.ok()) return appended.error();
     remember(caller, record.alert.ok() ? &*record.alert : nullptr, result, now);
     answer.results.push_back(std::move(result));
@@ -330,23 +335,15 @@ AlertResult AlertResponder::decide(const Caller& caller, const std::optional<IpP
       AutoAction attached = *open;
       ++attached.alerts;
       attached.last_alert_ms = now;
-      if (Status put = actions_.put(attached); !put.ok()) {
-        return AlertResult{AlertDecision::kRefused, std::nullopt, put.error().message,
-                           matched->name};
-      }
+      actions_.stage(attached);  // written with the batch (intake flushes before answering)
       return AlertResult{AlertDecision::kDeduplicated, attached.id,
                          target.describe() + " is already " +
                              (attached.state == AutoActionState::kActive ? "cut" : "proposed"),
                          matched->name};
     }
-    auto segments = store_.listSegments();
-    if (segments.ok()) {
-      for (const SegmentRecord& record : *segments) {
-        if (record.segment == target.segment && record.isolated) {
-          return AlertResult{AlertDecision::kDeduplicated, std::nullopt,
-                             "segment " + target.segment + " is already isolated", matched->name};
-        }
-      }
+    if (segmentIsolated(target.segment)) {
+      return AlertResult{AlertDecision::kDeduplicated, std::nullopt,
+                         "segment " + target.segment + " is already isolated", matched->name};
     }
     if (matched->mode == ResponseMode::kDryRun) {
       return AlertResult{AlertDecision::kDryRun, std::nullopt,
@@ -375,6 +372,18 @@ AlertResult AlertResponder::decide(const Caller& caller, const std::optional<IpP
     escalate(caller, *matched, target, peer, now, guarded);
   }
   return guarded;
+}
+
+bool AlertResponder::segmentIsolated(const std::string& segment) {
+  if (!isolated_segments_) {
+    isolated_segments_.emplace();
+    if (auto segments = store_.listSegments(); segments.ok()) {
+      for (const SegmentRecord& record : *segments) {
+        if (record.isolated) isolated_segments_->insert(record.segment);
+      }
+    }
+  }
+  return isolated_segments_->count(segment) > 0;
 }
 
 std::optional<std::string> AlertResponder::protectedReason(
@@ -470,9 +479,7 @@ AlertResult AlertResponder::propose(const Caller& caller, const ResponseRule& ru
   AutoAction action = newAction(caller, rule, target, AutoActionState::kProposed, now);
   action.id = randomUuid();
   action.why = why;
-  if (Status put = actions_.put(action); !put.ok()) {
-    return AlertResult{AlertDecision::kRefused, std::nullopt, put.error().message, rule.name};
-  }
+  actions_.stage(action);  // written with the batch (intake flushes before answering)
   return AlertResult{decision, action.id, why + "; awaiting an operator's confirm or release",
                      rule.name};
 }
@@ -501,6 +508,7 @@ AlertResult AlertResponder::act(const Caller& caller, const ResponseRule& rule,
   }
   action.id = accepted->order_id;
   window_.add(now);
+  isolated_segments_.reset();  // the order may have isolated a segment
   if (Status put = actions_.put(action); !put.ok()) {
     logger("response")
         ->error("order {} was sent but its automatic action was not stored: {}", action.id,

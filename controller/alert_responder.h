@@ -35,6 +35,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -148,6 +149,8 @@ class AlertResponder {
   std::optional<std::string> protectedReason(const Target& target,
                                              const std::optional<IpPrefix>& peer) const;
   std::optional<std::string> breakerTrips(const Target& target, int64_t now);
+  // Is `segment` isolated (store's segment view, read once per batch)?
+  bool segmentIsolated(const std::string& segment);
   static AutoAction newAction(const Caller& caller, const ResponseRule& rule, const Target& target,
                               AutoActionState state, int64_t now);
   // A release of `action` (active) by `caller`: a restore marked automatic.
@@ -179,6 +182,7 @@ class AlertResponder {
   std::function<std::vector<IpPrefix>()> protected_addresses_;
   std::deque<nlohmann::json> recent_;
   std::map<std::string, int64_t> counters_;  // per decision, plus "requests_over_limit"
+  std::optional<std::set<std::string>> isolated_segments_;  // per batch; reset by intake and act
 };
 
 }  // namespace shadan::controller

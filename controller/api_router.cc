@@ -193,9 +193,12 @@ bool allowed(const Caller& caller, std::initializer_list<ApiRole> roles) {
 
 }  // namespace
 
+bool apiIsBulk(std::string_view method, std::string_view target) {
+  return method == "POST" && target.substr(0, target.find('?')) == "/v1/alerts";
+}
+
 size_t apiBodyLimit(std::string_view method, std::string_view target) {
-  const std::string_view path = target.substr(0, target.find('?'));
-  return method == "POST" && path == "/v1/alerts" ? kAlertBodyMaxBytes : kApiMaxBodyBytes;
+  return apiIsBulk(method, target) ? kAlertBodyMaxBytes : kApiMaxBodyBytes;
 }
 
 ApiResponse apiError(int status, const std::string& code, const std::string& message) {

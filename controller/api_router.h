@@ -59,6 +59,9 @@ struct ApiResponse {
 // The largest body of a request to `method` `target`: POST /v1/alerts takes batches of up to
 // kAlertBodyMaxBytes, everything else kApiMaxBodyBytes. The server applies it after the headers.
 size_t apiBodyLimit(std::string_view method, std::string_view target);
+// Bulk requests (POST /v1/alerts) wait in the server's bulk lane and run one per turn of the io
+// loop, so an operator's request never queues behind a storm of alert batches.
+bool apiIsBulk(std::string_view method, std::string_view target);
 
 ApiResponse apiError(int status, const std::string& code, const std::string& message);
 

@@ -10,11 +10,14 @@
 #include <optional>
 
 #include "common/logging.h"
+#include "controller/bulk_lane.h"
 
 namespace shadan::controller {
-namespace {
 
 namespace asio = boost::asio;
+
+namespace {
+
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
@@ -24,13 +27,16 @@ constexpr auto kIdleTimeout = std::chrono::seconds(30);
 constexpr uint32_t kHeaderLimit = 16 * 1024;
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kLingerMaxBytes = 1024 * 1024;
+constexpr size_t kBulkQueueMax = 64;
+constexpr size_t kBulkQueueMaxBytes = 64 * 1024 * 1024;
 
 // One TLS connection: handshake, then request/response pairs until the peer closes, asks to
 // close, or errs.
 class ApiSession : public std::enable_shared_from_this<ApiSession> {
  public:
-  ApiSession(tcp::socket socket, asio::ssl::context& tls, ApiRouter& router)
-      : stream_(std::move(socket), tls), router_(router) {
+  ApiSession(tcp::socket socket, asio::ssl::context& tls, ApiRouter& router,
+             std::shared_ptr<BulkLane> bulk)
+      : stream_(std::move(socket), tls), router_(router), bulk_(std::move(bulk)) {
     boost::system::error_code ec;
     const auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) {
@@ -108,7 +114,19 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     api.peer = peer_address_;
     api.body = request.body();
     const std::string path = api.target.substr(0, api.target.find('?'));
-    respond(router_.handle(api), api.method, path, request.keep_alive());
+    const bool keep_alive = request.keep_alive();
+    if (!apiIsBulk(api.method, api.target)) {
+      return respond(router_.handle(api), api.method, path, keep_alive);
+    }
+    const size_t bytes = api.body.size();
+    auto job = [self = shared_from_this(), api = std::move(api), path, keep_alive] {
+      self->respond(self->router_.handle(api), api.method, path, keep_alive);
+    };
+    if (!bulk_->push(bytes, std::move(job))) {
+      ApiResponse busy = apiError(429, "busy", "the controller's alert queue is full; retry later");
+      busy.retry_after_s = 1;
+      respond(busy, "POST", path, keep_alive);  // apiIsBulk: POST only
+    }
   }
 
   void respond(const ApiResponse& answer, const std::string& method, const std::string& path,
@@ -171,6 +189,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 
   beast::ssl_stream<beast::tcp_stream> stream_;
   ApiRouter& router_;
+  std::shared_ptr<BulkLane> bulk_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -184,7 +203,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 }  // namespace
 
 ApiServer::ApiServer(asio::io_context& io, TlsContextPtr tls, ApiRouter& router)
-    : io_(io), tls_(std::move(tls)), router_(router), acceptor_(io) {}
+    : io_(io),
+      tls_(std::move(tls)),
+      router_(router),
+      acceptor_(io),
+      bulk_(std::make_shared<BulkLane>(io, kBulkQueueMax, kBulkQueueMaxBytes)) {}
 
 ApiServer::~ApiServer() { stop(); }
 
@@ -228,7 +251,7 @@ uint16_t ApiServer::port() const {
 void ApiServer::accept() {
   acceptor_.async_accept(io_, [this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) std::make_shared<ApiSession>(std::move(socket), *tls_, router_)->run();
+    if (!ec) std::make_shared<ApiSession>(std::move(socket), *tls_, router_, bulk_)->run();
     accept();
   });
 }

@@ -8,6 +8,9 @@
 //   - Request bodies over kApiMaxBodyBytes are answered 413 without reading them, headers are
 //     capped at 16 KiB, and a connection idle for 30 s (or a handshake slower than 10 s) is
 //     closed.
+//   - Alert batches (apiIsBulk) run one per turn of the io loop from a bounded queue, behind
+//     every other request already read; when the queue is full (64 requests or 64 MiB) they are
+//     answered 429 with Retry-After: 1 at once and nothing of them is taken.
 //   - Never logs request bodies or the Authorization header; one access log line per request
 //     (method, path, status, peer).
 
@@ -21,6 +24,7 @@
 #include "common/result.h"
 #include "common/tls.h"
 #include "controller/api_router.h"
+#include "controller/bulk_lane.h"
 #include "controller/config.h"
 
 namespace shadan::controller {
@@ -47,6 +51,7 @@ class ApiServer {
   TlsContextPtr tls_;
   ApiRouter& router_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<BulkLane> bulk_;
 };
 
 }  // namespace shadan::controller

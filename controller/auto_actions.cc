@@ -123,7 +123,9 @@ Status AutoActions::load() {
   return okStatus();
 }
 
-Status AutoActions::put(const AutoAction& action) {
+namespace {
+
+StoredDocument documentOf(const AutoAction& action) {
   StoredDocument document;
   document.kind = kAutoActionKind;
   document.id = action.id;
@@ -131,16 +133,46 @@ Status AutoActions::put(const AutoAction& action) {
   document.open = action.open();
   document.created_ms = action.created_ms;
   document.updated_ms = std::max(action.created_ms, action.last_alert_ms);
-  SHADAN_RETURN_IF_ERROR(store_.putDocument(document));
+  return document;
+}
+
+}  // namespace
+
+void AutoActions::remember(const AutoAction& action) {
   if (action.open()) {
     open_[action.id] = action;
   } else {
     open_.erase(action.id);
   }
+}
+
+Status AutoActions::put(const AutoAction& action) {
+  SHADAN_RETURN_IF_ERROR(store_.putDocument(documentOf(action)));
+  staged_.erase(action.id);  // this write supersedes a staged one
+  remember(action);
+  return okStatus();
+}
+
+void AutoActions::stage(const AutoAction& action) {
+  staged_[action.id] = action;
+  remember(action);
+}
+
+Status AutoActions::flush() {
+  if (staged_.empty()) return okStatus();
+  const Status written = store_.transaction([&]() -> Status {
+    for (const auto& [id, action] : staged_) {
+      SHADAN_RETURN_IF_ERROR(store_.putDocument(documentOf(action)));
+    }
+    return okStatus();
+  });
+  SHADAN_RETURN_IF_ERROR(written);
+  staged_.clear();
   return okStatus();
 }
 
 Result<std::optional<AutoAction>> AutoActions::find(const std::string& id) {
+  if (auto it = staged_.find(id); it != staged_.end()) return std::optional<AutoAction>(it->second);
   if (auto it = open_.find(id); it != open_.end()) return std::optional<AutoAction>(it->second);
   SHADAN_ASSIGN_OR_RETURN(auto document, store_.getDocument(kAutoActionKind, id));
   if (!document) return std::optional<AutoAction>();

@@ -69,6 +69,14 @@ class AutoActions {
   Status load();
   // Writes `action` (new or changed) and updates the in-memory view.
   Status put(const AutoAction& action);
+  // Updates the in-memory view now and leaves the write to the next flush(): an alert batch
+  // stages every deduplicated alert's count and every proposal, then writes them in one store
+  // transaction before it answers (a storm costs one commit per batch, not one per alert).
+  void stage(const AutoAction& action);
+  // Writes every staged action in one transaction. On failure they stay staged (the next
+  // flush() tries again) and the in-memory view keeps them.
+  Status flush();
+  size_t staged() const { return staged_.size(); }
   // An action by id (open ones from memory, closed ones from the store).
   Result<std::optional<AutoAction>> find(const std::string& id);
   const std::map<std::string, AutoAction>& open() const { return open_; }
@@ -82,8 +90,11 @@ class AutoActions {
   std::vector<AutoAction> lapsed(int64_t now_ms) const;
 
  private:
+  void remember(const AutoAction& action);
+
   ControllerStore& store_;
   std::map<std::string, AutoAction> open_;
+  std::map<std::string, AutoAction> staged_;  // by id; written by flush()
 };
 
 }  // namespace shadan::controller

@@ -110,6 +110,14 @@ fleet_init() {
   done
   # The detector: Suricata's alerts, forwarded by `shadanctl forward eve`, may act on office.
   (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/ops/suricata.token")
+  # FLEET_DETECTORS=N adds detectors det1..detN with the same scope (scripts/bench-storm.sh).
+  local extra_tokens="" i
+  for ((i = 1; i <= ${FLEET_DETECTORS:-0}; i++)); do
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/ops/det$i.token")
+    extra_tokens+=",
+   {\"name\": \"det$i\", \"role\": \"detector\", \"segments\": [\"office\"],
+    \"sha256\": \"$("$CONTROLLER" hash-token <"$WORK/ops/det$i.token")\"}"
+  done
   for gw in "${GATEWAYS[@]}"; do
     mkdir -p "$WORK/$gw/tls" "$WORK/$gw/state"
     chmod 700 "$WORK/$gw/state"
@@ -130,7 +138,7 @@ fleet_init() {
    {"name": "sato", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/sato.token")"},
    {"name": "ito", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/ito.token")"},
    {"name": "suricata", "role": "detector", "segments": ["office"],
-    "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/suricata.token")"}],
+    "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/suricata.token")"}$extra_tokens],
  "response": {
    "rules": [{"name": "eve-malware", "match": {"format": "eve", "signature_ids": [2024897]},
               "action": "quarantine-host", "host": "internal", "ttl_s": 3600}],
