@@ -153,6 +153,11 @@ class AlertResponder {
   bool segmentIsolated(const std::string& segment);
   static AutoAction newAction(const Caller& caller, const ResponseRule& rule, const Target& target,
                               AutoActionState state, int64_t now);
+  // The prologue of confirm and release: `caller` must be an operator (else kForbidden naming
+  // `verb`), `reason` valid; expired actions are swept first, so one whose time ran out is found
+  // closed. The action `id`, or kNotFound, or kConflict when it is no longer open.
+  Result<AutoAction> openAction(const Caller& caller, const std::string& id,
+                                const std::string& reason, std::string_view verb);
   // A release of `action` (active) by `caller`: a restore marked automatic.
   Result<OrderAccepted> releaseOrder(const Caller& caller, const AutoAction& action,
                                      const std::string& reason);

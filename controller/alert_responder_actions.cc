@@ -49,50 +49,48 @@ Result<OrderAccepted> AlertResponder::releaseOrder(const Caller& caller, const A
   return orders_.restore(caller, request);
 }
 
-Result<json> AlertResponder::confirm(const Caller& caller, const std::string& id,
-                                     const std::string& reason) {
+Result<AutoAction> AlertResponder::openAction(const Caller& caller, const std::string& id,
+                                              const std::string& reason, std::string_view verb) {
   if (caller.role != ApiRole::kOperator) {
-    return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not confirm");
+    return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not " +
+                     std::string(verb));
   }
   SHADAN_RETURN_IF_ERROR(checkReason(reason));
   SHADAN_RETURN_IF_ERROR(sweep());
-  SHADAN_ASSIGN_OR_RETURN(auto found, actions_.find(id));
+  SHADAN_ASSIGN_OR_RETURN(std::optional<AutoAction> found, actions_.find(id));
   if (!found) return makeError(ErrorCode::kNotFound, "no automatic action " + id);
   if (!found->open()) {
     return conflict("automatic action " + id + " is " + autoActionStateName(found->state));
   }
+  return std::move(*found);
+}
+
+Result<json> AlertResponder::confirm(const Caller& caller, const std::string& id,
+                                     const std::string& reason) {
+  SHADAN_ASSIGN_OR_RETURN(const AutoAction action, openAction(caller, id, reason, "confirm"));
   // The operator's own isolate of the same target, without a TTL: from now on it is a human
   // decision, and the agents no longer let a release lift it.
   SHADAN_ASSIGN_OR_RETURN(
       auto accepted,
-      isolateFor(caller, *found, "confirmed automatic action " + id + ": " + reason, false));
+      isolateFor(caller, action, "confirmed automatic action " + id + ": " + reason, false));
   SHADAN_RETURN_IF_ERROR(
-      closeAction(*found, AutoActionState::kConfirmed, caller, reason, accepted.order_id));
+      closeAction(action, AutoActionState::kConfirmed, caller, reason, accepted.order_id));
   return json{{"id", id}, {"state", "confirmed"}, {"order", accepted.toJson()}};
 }
 
 Result<json> AlertResponder::release(const Caller& caller, const std::string& id,
                                      const std::string& reason) {
-  if (caller.role != ApiRole::kOperator) {
-    return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not release");
-  }
-  SHADAN_RETURN_IF_ERROR(checkReason(reason));
-  SHADAN_RETURN_IF_ERROR(sweep());
-  SHADAN_ASSIGN_OR_RETURN(auto found, actions_.find(id));
-  if (!found) return makeError(ErrorCode::kNotFound, "no automatic action " + id);
-  if (!found->open()) {
-    return conflict("automatic action " + id + " is " + autoActionStateName(found->state));
-  }
-  if (found->state == AutoActionState::kProposed) {
+  SHADAN_ASSIGN_OR_RETURN(const AutoAction action, openAction(caller, id, reason, "release"));
+  if (action.state == AutoActionState::kProposed) {
     SHADAN_RETURN_IF_ERROR(
-        closeAction(*found, AutoActionState::kDeclined, caller, reason, std::nullopt));
+        closeAction(action, AutoActionState::kDeclined, caller, reason, std::nullopt));
     return json{{"id", id}, {"state", "declined"}, {"order", nullptr}};
   }
   SHADAN_ASSIGN_OR_RETURN(
       auto accepted,
-      releaseOrder(caller, *found, "released automatic action " + id + ": " + reason));
+      releaseOrder(caller, action, "released automatic action " + id + ": " + reason));
   SHADAN_RETURN_IF_ERROR(
-      closeAction(*found, AutoActionState::kReleased, caller, reason, accepted.order_id));
+      closeAction(action, AutoActionState::kReleased, caller, reason, accepted.order_id));
   return json{{"id", id}, {"state", "released"}, {"order", accepted.toJson()}};
 }
 

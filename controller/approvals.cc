@@ -9,9 +9,8 @@ namespace shadan::controller {
 
 using nlohmann::json;
 
-Result<OrderAccepted> Approvals::open(const Caller& caller, BuiltAuthz built,
-                                      const std::string& rule, int needed) {
-  const int64_t now = ctx_.nowMs();
+OrderRecord orderRecordOf(const Caller& caller, const BuiltAuthz& built, OrderState state,
+                          int64_t now) {
   OrderRecord order;
   order.command_id = built.authz.command_id;
   order.action = orderActionName(built.authz.action);
@@ -22,12 +21,19 @@ Result<OrderAccepted> Approvals::open(const Caller& caller, BuiltAuthz built,
   order.reason = built.authz.reason;
   order.ticket = built.authz.ticket;
   order.drill = built.authz.drill;
-  order.state = OrderState::kAwaitingApproval;
+  order.state = state;
   order.authz_payload = built.payload;
   order.targets = built.authz.targets;
   order.expires_at_ms = built.authz.expires_at_ms;
   order.created_ms = now;
   order.updated_ms = now;
+  return order;
+}
+
+Result<OrderAccepted> Approvals::open(const Caller& caller, BuiltAuthz built,
+                                      const std::string& rule, int needed) {
+  const int64_t now = ctx_.nowMs();
+  const OrderRecord order = orderRecordOf(caller, built, OrderState::kAwaitingApproval, now);
   SHADAN_RETURN_IF_ERROR(ctx_.store.putOrder(order));
   ApprovalRecord approval;
   approval.approval_id = order.command_id;

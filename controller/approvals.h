@@ -9,6 +9,7 @@
 // its only caller. Signatures are verified against the trust file over PAE(payloadType,
 // payload) before they count; only distinct operator identities count.
 
+#include <cstdint>
 #include <string>
 
 #include "common/orders.h"
@@ -16,6 +17,7 @@
 #include "controller/delivery.h"
 #include "controller/order_types.h"
 #include "controller/orders_context.h"
+#include "controller/store.h"
 
 namespace shadan::controller {
 
@@ -24,6 +26,11 @@ struct BuiltAuthz {
   Authz authz;
   std::string payload;
 };
+
+// The stored order for `built`, requested by `caller`, in `state`, created and updated at `now`
+// (Unix ms); no envelope yet (Delivery::recordDispatch adds it when the order is signed).
+OrderRecord orderRecordOf(const Caller& caller, const BuiltAuthz& built, OrderState state,
+                          int64_t now);
 
 class Approvals {
  public:

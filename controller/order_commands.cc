@@ -66,21 +66,9 @@ Result<OrderAccepted> OrderCommands::signOnBehalf(const Caller& caller, BuiltAut
   built.payload = serializeAuthz(built.authz);
   const Signer* signers[] = {&ctx_.controller_key};
   SHADAN_ASSIGN_OR_RETURN(auto envelope, signDsse(kAuthzPayloadType, built.payload, signers));
-  OrderRecord order;
-  order.command_id = built.authz.command_id;
-  order.action = orderActionName(built.authz.action);
-  order.scope = built.authz.scope;
-  order.segment = built.authz.segment;
-  order.profile = built.authz.profile;
-  order.requested_by = caller.identity();
-  order.reason = built.authz.reason;
-  order.ticket = built.authz.ticket;
-  order.drill = built.authz.drill;
-  order.authz_payload = built.payload;
-  order.targets = built.authz.targets;
-  order.expires_at_ms = built.authz.expires_at_ms;
-  order.created_ms = ctx_.nowMs();
-  SHADAN_RETURN_IF_ERROR(delivery_.recordDispatch(std::move(order), envelope));
+  // recordDispatch stores the envelope, the state and the update time.
+  SHADAN_RETURN_IF_ERROR(delivery_.recordDispatch(
+      orderRecordOf(caller, built, OrderState::kDispatched, ctx_.nowMs()), envelope));
   return OrderAccepted{
       built.authz.command_id, "dispatched", built.authz.targets, std::nullopt, 0, 0};
 }

@@ -8,51 +8,16 @@
 #include "agents/agent_core.h"
 #include "common/dsse.h"
 #include "common/orders.h"
-#include "tests/fakes/fake_backends.h"
+#include "tests/agents/agent_core_orders_fixture.h"
 
 namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
-using testing::FakeAuditSink;
-using testing::FakeClock;
-using testing::FakeConntrackBackend;
-using testing::FakeFirewallBackend;
-using testing::FakeRouteBackend;
-using testing::FakeStateStore;
 
-const std::string kLabPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
-
-json trustKey(const Ed25519Signer& key, const std::string& identity,
-              const std::vector<std::string>& roles) {
-  return {{"keyid", key.keyId()},
-          {"public_key", base64Encode(key.publicKey())},
-          {"identity", identity},
-          {"roles", roles}};
-}
-
-class AgentCoreOrdersTest : public ::testing::Test {
+class AgentCoreOrdersTest : public AgentCoreOrdersFixture {
  protected:
-  void SetUp() override {
-    policy_ = loadPolicyFile(kLabPolicy).value().policy;
-    core_ = std::make_unique<AgentCore>(
-        policy_, "gw",
-        AgentCoreDeps{store_, firewall_, routes_, conntrack_, audit_, clock_, "host", "0.1.0"});
-    ASSERT_TRUE(core_->start().ok());
-    json trust = {{"shadan_trust", 1},
-                  {"version", 2},
-                  {"expires_at", "2030-01-01T00:00:00Z"},
-                  {"keys",
-                   {trustKey(sato_, "op:sato", {"operator", "breakglass"}),
-                    trustKey(tanaka_, "op:tanaka", {"operator", "breakglass"}),
-                    trustKey(controller_, "controller", {"controller"}),
-                    trustKey(agent_, "agent:gw", {"agent"})}}};
-    ASSERT_TRUE(core_->useTrust(parseTrust(trust.dump(), "trust.json").value(), agent_).ok());
-  }
-
-  std::string at(std::chrono::seconds offset) const {
-    return formatRfc3339(toUnixMillis(clock_.now() + offset));
-  }
+  AgentCoreOrdersTest() : AgentCoreOrdersFixture({"operator", "breakglass"}) {}
 
   json authz(const std::string& action, const std::string& command_id, int64_t gen) const {
     return {{"v", 1},
@@ -67,21 +32,6 @@ class AgentCoreOrdersTest : public ::testing::Test {
             {"drill", false},
             {"issued_at", at(std::chrono::seconds(-10))},
             {"expires_at", at(std::chrono::minutes(30))}};
-  }
-
-  std::string dispatch(const json& authz_doc, std::vector<const Signer*> authz_signers,
-                       int64_t seq) const {
-    json envelope =
-        dsseEnvelopeToJson(signDsse(kAuthzPayloadType, authz_doc.dump(), authz_signers).value());
-    json doc = {{"v", 1},
-                {"agent_id", "gw"},
-                {"agent_key", agent_.keyId()},
-                {"seq", seq},
-                {"issued_at", at(std::chrono::seconds(-5))},
-                {"expires_at", at(std::chrono::minutes(5))},
-                {"authz", envelope}};
-    const Signer* controller[] = {&controller_};
-    return serializeDsseEnvelope(signDsse(kDispatchPayloadType, doc.dump(), controller).value());
   }
 
   // Success only for a DSSE envelope of the ack type with at least one signature, every one of
@@ -116,19 +66,6 @@ class AgentCoreOrdersTest : public ::testing::Test {
     EXPECT_TRUE(envelope.ok());
     return parseAck(envelope->payload).value();
   }
-
-  Ed25519Signer sato_{Ed25519KeyPair::generate()};
-  Ed25519Signer tanaka_{Ed25519KeyPair::generate()};
-  Ed25519Signer controller_{Ed25519KeyPair::generate()};
-  Ed25519Signer agent_{Ed25519KeyPair::generate()};
-  Policy policy_;
-  FakeFirewallBackend firewall_;
-  FakeRouteBackend routes_;
-  FakeStateStore store_;
-  FakeClock clock_;
-  FakeConntrackBackend conntrack_;
-  FakeAuditSink audit_;
-  std::unique_ptr<AgentCore> core_;
 };
 
 constexpr const char* kCmd1 = "11111111-1111-4111-8111-111111111111";

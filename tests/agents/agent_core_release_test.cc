@@ -12,28 +12,12 @@
 #include "agents/state/sqlite_state_store.h"
 #include "common/dsse.h"
 #include "common/orders.h"
-#include "tests/fakes/fake_backends.h"
+#include "tests/agents/agent_core_orders_fixture.h"
 
 namespace shadan::agent {
 namespace {
 
 using nlohmann::json;
-using testing::FakeAuditSink;
-using testing::FakeClock;
-using testing::FakeConntrackBackend;
-using testing::FakeFirewallBackend;
-using testing::FakeRouteBackend;
-using testing::FakeStateStore;
-
-const std::string kLabPolicy = std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json";
-
-json trustKey(const Ed25519Signer& key, const std::string& identity,
-              const std::vector<std::string>& roles) {
-  return {{"keyid", key.keyId()},
-          {"public_key", base64Encode(key.publicKey())},
-          {"identity", identity},
-          {"roles", roles}};
-}
 
 // Who signs an order and how.
 enum class By {
@@ -42,32 +26,9 @@ enum class By {
   kRelease,   // automatic restore: the controller on behalf of web:sato
 };
 
-class AgentCoreReleaseTest : public ::testing::Test {
+class AgentCoreReleaseTest : public AgentCoreOrdersFixture {
  protected:
-  void SetUp() override {
-    policy_ = loadPolicyFile(kLabPolicy).value().policy;
-    startCore(store_);
-  }
-
-  void startCore(StateStore& store) {
-    core_ = std::make_unique<AgentCore>(
-        policy_, "gw",
-        AgentCoreDeps{store, firewall_, routes_, conntrack_, audit_, clock_, "host", "0.1.0"});
-    ASSERT_TRUE(core_->start().ok());
-    json trust = {
-        {"shadan_trust", 1},
-        {"version", 2},
-        {"expires_at", "2030-01-01T00:00:00Z"},
-        {"keys",
-         {trustKey(sato_, "op:sato", {"operator"}), trustKey(tanaka_, "op:tanaka", {"operator"}),
-          trustKey(controller_, "controller", {"controller"}),
-          trustKey(agent_, "agent:gw", {"agent"})}}};
-    ASSERT_TRUE(core_->useTrust(parseTrust(trust.dump(), "trust.json").value(), agent_).ok());
-  }
-
-  std::string at(std::chrono::seconds offset) const {
-    return formatRfc3339(toUnixMillis(clock_.now() + offset));
-  }
+  AgentCoreReleaseTest() : AgentCoreOrdersFixture({"operator"}) {}
 
   // An order about hosts of office (or, with no hosts, about segment office), the next seq,
   // command id and generation of its rung.
@@ -104,16 +65,7 @@ class AgentCoreReleaseTest : public ::testing::Test {
       authz["requested_by"] = caller;
       signers = {&controller_};
     }
-    json envelope = dsseEnvelopeToJson(signDsse(kAuthzPayloadType, authz.dump(), signers).value());
-    json doc = {{"v", 1},
-                {"agent_id", "gw"},
-                {"agent_key", agent_.keyId()},
-                {"seq", seq_},
-                {"issued_at", at(std::chrono::seconds(-5))},
-                {"expires_at", at(std::chrono::minutes(5))},
-                {"authz", envelope}};
-    const Signer* controller[] = {&controller_};
-    return serializeDsseEnvelope(signDsse(kDispatchPayloadType, doc.dump(), controller).value());
+    return dispatch(authz, signers, seq_);
   }
 
   OrderOutcome send(const std::string& dispatch) { return core_->handleDispatch(dispatch); }
@@ -123,19 +75,7 @@ class AgentCoreReleaseTest : public ::testing::Test {
         Isolation{"office", "full", IsolationScope::kHost, IpPrefix::parse(address).value()});
   }
 
-  Ed25519Signer sato_{Ed25519KeyPair::generate()};
-  Ed25519Signer tanaka_{Ed25519KeyPair::generate()};
-  Ed25519Signer controller_{Ed25519KeyPair::generate()};
-  Ed25519Signer agent_{Ed25519KeyPair::generate()};
   int seq_ = 0;
-  Policy policy_;
-  FakeFirewallBackend firewall_;
-  FakeRouteBackend routes_;
-  FakeStateStore store_;
-  FakeClock clock_;
-  FakeConntrackBackend conntrack_;
-  FakeAuditSink audit_;
-  std::unique_ptr<AgentCore> core_;
 };
 
 TEST_F(AgentCoreReleaseTest, ReleaseLiftsAnAutomaticHostQuarantine) {

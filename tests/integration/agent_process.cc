@@ -1,11 +1,8 @@
 #include "tests/integration/agent_process.h"
 
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,9 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <thread>
-
-extern char** environ;
 
 namespace shadan {
 namespace {
@@ -26,12 +20,6 @@ std::string logTail(const std::filesystem::path& path) {
   const std::string text = readWholeFile(path);
   constexpr size_t kTail = 2000;
   return text.size() > kTail ? "…" + text.substr(text.size() - kTail) : text;
-}
-
-int exitCodeOf(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
 }
 
 // A notify socket path unique to this process and call (several daemons may run at once).
@@ -69,50 +57,17 @@ Result<std::unique_ptr<AgentProcess>> AgentProcess::start(const AgentProcessOpti
     return makeError(ErrorCode::kIo, "bind " + notify_path.string() + ": " + errnoText(errno));
   }
 
-  UniqueFd log(::open(options.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (!log.valid()) {
-    return makeError(ErrorCode::kIo, "open " + options.log_path.string() + ": " + errnoText(errno));
-  }
-  UniqueFd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!null_in.valid()) return makeError(ErrorCode::kIo, "open /dev/null: " + errnoText(errno));
-
-  // Everything the child touches between fork and exec is built here (async-signal-safety).
-  std::vector<std::string> argv;
-  if (!options.netns.empty()) argv = {"ip", "netns", "exec", options.netns};
-  argv.push_back(options.binary.string());
-  argv.push_back("run");
+  std::vector<std::string> argv = {options.binary.string(), "run"};
   argv.insert(argv.end(), options.arguments.begin(), options.arguments.end());
-  std::vector<char*> c_argv;
-  for (std::string& arg : argv) c_argv.push_back(arg.data());
-  c_argv.push_back(nullptr);
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) env.emplace_back(*e);
-  }
-  env.push_back("NOTIFY_SOCKET=" + notify_path.string());
-  std::vector<char*> c_env;
-  for (std::string& e : env) c_env.push_back(e.data());
-  c_env.push_back(nullptr);
-
-  const pid_t pid = ::fork();
-  if (pid < 0) return makeError(ErrorCode::kIo, "fork: " + errnoText(errno));
-  if (pid == 0) {
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, nullptr);
-    if (::dup2(null_in.get(), STDIN_FILENO) < 0 || ::dup2(log.get(), STDOUT_FILENO) < 0 ||
-        ::dup2(log.get(), STDERR_FILENO) < 0) {
-      ::_exit(127);
-    }
-    // Descriptors the test opened without O_CLOEXEC (Asio's sockets, e.g. a listening
-    // WebSocketAgentHub) must not live on in the daemon: it would keep the test's port bound.
-    ::close_range(3, ~0U, 0);
-    ::execvpe(c_argv[0], c_argv.data(), c_env.data());
-    ::_exit(127);
-  }
+  SHADAN_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child,
+                          ChildProcess::start({options.netns,
+                                               std::move(argv),
+                                               options.log_path,
+                                               {"NOTIFY_SOCKET=" + notify_path.string()}}));
+  const pid_t pid = child->pid();
 
   std::unique_ptr<AgentProcess> process(
-      new AgentProcess(pid, std::move(notify), notify_path, options.log_path));
+      new AgentProcess(std::move(child), std::move(notify), notify_path));
   // From here on the destructor kills and reaps the child on every early return.
   const auto deadline = std::chrono::steady_clock::now() + options.ready_timeout;
   for (;;) {
@@ -134,10 +89,11 @@ Result<std::unique_ptr<AgentProcess>> AgentProcess::start(const AgentProcessOpti
         }
       }
     }
-    if (process->reap(std::chrono::milliseconds(0))) {
-      return makeError(ErrorCode::kUnavailable,
-                       "shadan-agent run exited with code " + std::to_string(*process->exit_code_) +
-                           " before READY=1; log:\n" + logTail(options.log_path));
+    if (!process->child_->running()) {
+      return makeError(ErrorCode::kUnavailable, "shadan-agent run exited with code " +
+                                                    std::to_string(*process->child_->exitCode()) +
+                                                    " before READY=1; log:\n" +
+                                                    logTail(options.log_path));
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -164,47 +120,22 @@ std::vector<std::string> AgentProcess::pollNotifications() {
   return messages;
 }
 
-bool AgentProcess::reap(std::chrono::milliseconds timeout) {
-  if (exit_code_) return true;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-    if (done == pid_) {
-      exit_code_ = exitCodeOf(status);
-      return true;
-    }
-    if (done < 0 && errno != EINTR) {
-      exit_code_ = -1;  // not our child any more (cannot happen unless someone reaped it)
-      return true;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
 Result<int> AgentProcess::stop(int signal, std::chrono::milliseconds timeout) {
-  if (exit_code_) return *exit_code_;
-  if (::kill(pid_, signal) != 0 && errno != ESRCH) {
-    return makeError(ErrorCode::kIo, "kill " + std::to_string(pid_) + ": " + errnoText(errno));
-  }
-  if (!reap(timeout)) {
-    return makeError(ErrorCode::kUnavailable, "shadan-agent (pid " + std::to_string(pid_) +
+  if (std::optional<int> code = child_->exitCode()) return *code;
+  SHADAN_RETURN_IF_ERROR(child_->sendSignal(signal));
+  // Unlike ChildProcess::stop, a daemon that outlives the timeout is left running (the
+  // destructor kills it): the error is the test's finding.
+  if (!child_->waitExit(timeout)) {
+    return makeError(ErrorCode::kUnavailable, "shadan-agent (pid " + std::to_string(pid()) +
                                                   ") still runs " +
                                                   std::to_string(timeout.count()) +
                                                   " ms after signal " + std::to_string(signal));
   }
-  return *exit_code_;
+  return *child_->exitCode();
 }
 
 AgentProcess::~AgentProcess() {
-  if (!exit_code_) {
-    ::kill(pid_, SIGKILL);
-    // SIGKILL cannot be ignored; the wait is bounded only by the kernel tearing the task down.
-    while (!reap(std::chrono::seconds(1))) {
-      ::kill(pid_, SIGKILL);
-    }
-  }
+  child_.reset();  // kills and reaps the daemon if it still runs, before its socket goes
   ::unlink(notify_path_.c_str());
 }
 

@@ -17,8 +17,8 @@
 // leaves a daemon behind (and never leaves a zombie). The helper itself never touches the
 // kernel's rules: killing the daemon leaves them as they are, which is what the tests check.
 //
-// Not thread-safe. Uses fork/exec; the child only calls async-signal-safe functions before exec,
-// and inherits no descriptor but stdin/stdout/stderr (a test's sockets stay the test's).
+// Not thread-safe. The child is a ChildProcess (child_process.h): it inherits no descriptor but
+// stdin/stdout/stderr (a test's sockets stay the test's).
 
 #include <signal.h>
 #include <sys/types.h>
@@ -32,6 +32,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "tests/integration/child_process.h"
 
 namespace shadan {
 
@@ -56,8 +57,8 @@ class AgentProcess {
   ~AgentProcess();
 
   // The daemon's pid (as seen from the test's pid namespace).
-  pid_t pid() const { return pid_; }
-  bool running() const { return !exit_code_.has_value(); }
+  pid_t pid() const { return child_->pid(); }
+  bool running() const { return !child_->exitCode().has_value(); }
   // When READY=1 was received (steady clock).
   std::chrono::steady_clock::time_point readyAt() const { return ready_at_; }
 
@@ -71,21 +72,15 @@ class AgentProcess {
   std::vector<std::string> pollNotifications();
 
  private:
-  AgentProcess(pid_t pid, UniqueFd notify, std::filesystem::path notify_path,
-               std::filesystem::path log_path)
-      : pid_(pid),
+  AgentProcess(std::unique_ptr<ChildProcess> child, UniqueFd notify,
+               std::filesystem::path notify_path)
+      : child_(std::move(child)),
         notify_(std::move(notify)),
-        notify_path_(std::move(notify_path)),
-        log_path_(std::move(log_path)) {}
+        notify_path_(std::move(notify_path)) {}
 
-  // Reaps the child if it has exited (or waits up to `timeout` for it). True once reaped.
-  bool reap(std::chrono::milliseconds timeout);
-
-  pid_t pid_;
+  std::unique_ptr<ChildProcess> child_;
   UniqueFd notify_;
   std::filesystem::path notify_path_;
-  std::filesystem::path log_path_;
-  std::optional<int> exit_code_;
   std::chrono::steady_clock::time_point ready_at_{};
 };
 

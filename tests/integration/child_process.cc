@@ -4,11 +4,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include "common/unique_fd.h"
+
+extern char** environ;
 
 namespace shadan {
 namespace {
@@ -19,6 +23,22 @@ int exitCodeOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+// The test's environment without the variables `overrides` (NAME=value) set, then `overrides`.
+std::vector<std::string> childEnvironment(const std::vector<std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view inherited(*e);
+    const auto same_name = [&](const std::string& set) {
+      const size_t eq = set.find('=');
+      return eq != std::string::npos &&
+             inherited.starts_with(std::string_view(set).substr(0, eq + 1));
+    };
+    if (std::none_of(overrides.begin(), overrides.end(), same_name)) env.emplace_back(inherited);
+  }
+  env.insert(env.end(), overrides.begin(), overrides.end());
+  return env;
 }
 
 }  // namespace
@@ -39,6 +59,10 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ChildProcessOpti
   std::vector<char*> c_argv;
   for (std::string& arg : argv) c_argv.push_back(arg.data());
   c_argv.push_back(nullptr);
+  std::vector<std::string> env = childEnvironment(options.env);
+  std::vector<char*> c_env;
+  for (std::string& e : env) c_env.push_back(e.data());
+  c_env.push_back(nullptr);
 
   const pid_t pid = ::fork();
   if (pid < 0) return makeError(ErrorCode::kIo, "fork: " + errnoText(errno));
@@ -50,16 +74,18 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ChildProcessOpti
         ::dup2(log.get(), STDERR_FILENO) < 0) {
       ::_exit(127);
     }
+    // Descriptors the test opened without O_CLOEXEC (Asio's sockets, e.g. a listening
+    // WebSocketAgentHub) must not live on in the child: it would keep the test's port bound.
     ::close_range(3, ~0U, 0);
-    ::execvp(c_argv[0], c_argv.data());
+    ::execvpe(c_argv[0], c_argv.data(), c_env.data());
     ::_exit(127);
   }
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid));
 }
 
-bool ChildProcess::running() { return !reap(std::chrono::milliseconds(0)); }
+bool ChildProcess::running() { return !waitExit(std::chrono::milliseconds(0)); }
 
-bool ChildProcess::reap(std::chrono::milliseconds timeout) {
+bool ChildProcess::waitExit(std::chrono::milliseconds timeout) {
   if (exit_code_) return true;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -78,14 +104,19 @@ bool ChildProcess::reap(std::chrono::milliseconds timeout) {
   }
 }
 
-Result<int> ChildProcess::stop(int signal, std::chrono::milliseconds timeout) {
-  if (exit_code_) return *exit_code_;
+Status ChildProcess::sendSignal(int signal) {
   if (::kill(pid_, signal) != 0 && errno != ESRCH) {
     return makeError(ErrorCode::kIo, "kill " + std::to_string(pid_) + ": " + errnoText(errno));
   }
-  if (reap(timeout)) return *exit_code_;
+  return okStatus();
+}
+
+Result<int> ChildProcess::stop(int signal, std::chrono::milliseconds timeout) {
+  if (exit_code_) return *exit_code_;
+  SHADAN_RETURN_IF_ERROR(sendSignal(signal));
+  if (waitExit(timeout)) return *exit_code_;
   ::kill(pid_, SIGKILL);
-  while (!reap(std::chrono::seconds(1))) ::kill(pid_, SIGKILL);
+  while (!waitExit(std::chrono::seconds(1))) ::kill(pid_, SIGKILL);
   return makeError(ErrorCode::kUnavailable,
                    "pid " + std::to_string(pid_) + " still ran " + std::to_string(timeout.count()) +
                        " ms after signal " + std::to_string(signal) + "; killed");
@@ -95,7 +126,7 @@ ChildProcess::~ChildProcess() {
   if (exit_code_) return;
   ::kill(pid_, SIGKILL);
   // SIGKILL cannot be ignored; the wait is bounded only by the kernel tearing the task down.
-  while (!reap(std::chrono::seconds(1))) ::kill(pid_, SIGKILL);
+  while (!waitExit(std::chrono::seconds(1))) ::kill(pid_, SIGKILL);
 }
 
 }  // namespace shadan

@@ -7,7 +7,8 @@
 //
 // The child is `ip netns exec NS ARGV...` (or ARGV... with an empty `netns`); `ip netns exec`
 // execs in place, so pid() is the program's own pid. stdin is /dev/null; stdout and stderr are
-// appended to `log_path`. The child inherits no descriptor but those three.
+// appended to `log_path`. The child inherits no descriptor but those three, and the test's
+// environment with `env` laid over it. AgentProcess (agent_process.h) is one of these.
 //
 // RAII: the destructor SIGKILLs and reaps a child that still runs, so a failing assertion never
 // leaves a daemon (or a zombie) behind. Not thread-safe.
@@ -30,6 +31,8 @@ struct ChildProcessOptions {
   std::string netns;              // empty: the caller's own namespace
   std::vector<std::string> argv;  // argv[0] looked up in PATH; REQUIRES: not empty
   std::filesystem::path log_path;
+  // NAME=value entries set in the child; each replaces an inherited variable of that NAME.
+  std::vector<std::string> env = {};
 };
 
 class ChildProcess {
@@ -50,9 +53,13 @@ class ChildProcess {
   Result<int> stop(int signal = SIGTERM,
                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+  // Sends `signal` (a child that is already gone is not an error).
+  Status sendSignal(int signal);
+  // Reaps the child if it has exited, or waits up to `timeout` for it. True once reaped.
+  bool waitExit(std::chrono::milliseconds timeout);
+
  private:
   explicit ChildProcess(pid_t pid) : pid_(pid) {}
-  bool reap(std::chrono::milliseconds timeout);
 
   pid_t pid_;
   std::optional<int> exit_code_;
