@@ -55,6 +55,24 @@ std::string cut(std::string_view text, size_t max) {
   return out;
 }
 
+// `name` (a policy name: a-z, 0-9, '-') in at most `max` characters, keeping its last word when
+// that is a short number-like word ("site-gateway-12" in 9: "site-g-12"): names in a series
+// differ there. Otherwise the head ("core-gw" in 5: "core").
+std::string shorten(std::string_view name, size_t max) {
+  if (name.size() <= max) return std::string(name);
+  const size_t dash = name.rfind('-');
+  if (dash != std::string_view::npos && dash > 0) {
+    const std::string_view tail = name.substr(dash + 1);
+    const bool numbered =
+        std::any_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (numbered && tail.size() + 2 <= max && tail.size() <= 4) {
+      const std::string head = cut(name, max - tail.size() - 1);
+      if (!head.empty()) return head + "-" + std::string(tail);
+    }
+  }
+  return cut(name, max);
+}
+
 // What the lab (and `ip`) accept as an interface name: 1-15 of A-Za-z0-9_.-, not lo.
 bool usableIfname(const std::string& name) {
   if (name.empty() || name.size() > kMaxName || name == "lo" || name == "." || name == "..") {
@@ -163,13 +181,14 @@ class PolicyLabBuilder {
   // the first always_allow rule inside that prefix.
   Status findManagement() {
     for (const ManagementRule& rule : policy_.always_allow) {
+      if (!lab_.management_segment.empty()) break;
       for (const auto& [name, segment] : policy_.segments) {
-        if (!segment.is_protected || !lab_.management_segment.empty()) continue;
-        for (const IpPrefix& prefix : segment.prefixes) {
-          if (prefix.contains(rule.prefix)) {
-            lab_.management_segment = name;
-            lab_.controller_address = ruleAddress(rule.prefix).addressString();
-          }
+        const bool holds = std::any_of(segment.prefixes.begin(), segment.prefixes.end(),
+                                       [&](const IpPrefix& p) { return p.contains(rule.prefix); });
+        if (segment.is_protected && holds) {
+          lab_.management_segment = name;
+          lab_.controller_address = ruleAddress(rule.prefix).addressString();
+          break;
         }
       }
     }
@@ -230,7 +249,8 @@ class PolicyLabBuilder {
       for (const std::string& segment : order) {
         std::vector<std::string>& ports = ports_[{i, segment}];
         size_t missing = std::max<size_t>(replaced[segment], ports.empty() ? 1 : 0);
-        for (; missing > 0; --missing) ports.push_back(ifnames_[i].take(segment));
+        for (; missing > 0; --missing)
+          ports.push_back(ifnames_[i].take(shorten(segment, kMaxName)));
       }
     }
   }
@@ -299,7 +319,7 @@ class PolicyLabBuilder {
     node_names_.reserve("controller");
     node_names_.reserve("internet");
     for (const std::string& id : gateway_ids_) {
-      const std::string name = node_names_.take("gw-" + id);
+      const std::string name = node_names_.take("gw-" + shorten(id, kMaxName - 3));
       lab_.gateway_nodes.emplace(id, name);
       addNode(name, LabRole::kGateway);
       if (options_.foreign_table) lab_.spec.nodes.back().nftables = kForeignTable;
@@ -354,8 +374,12 @@ class PolicyLabBuilder {
     const std::vector<LabAddress> four = usableAddresses(v4, 2);
     const std::vector<LabAddress> six = usableAddresses(v6, 2);
     LabLink link;
-    link.a = {gatewayNode(a), ifnames_[a].take("to-" + gateway_ids_[b]), {four[0], six[0]}};
-    link.b = {gatewayNode(b), ifnames_[b].take("to-" + gateway_ids_[a]), {four[1], six[1]}};
+    link.a = {gatewayNode(a),
+              ifnames_[a].take("to-" + shorten(gateway_ids_[b], kMaxName - 3)),
+              {four[0], six[0]}};
+    link.b = {gatewayNode(b),
+              ifnames_[b].take("to-" + shorten(gateway_ids_[a], kMaxName - 3)),
+              {four[1], six[1]}};
     lab_.spec.links.push_back(std::move(link));
     routes_.addLink(a, {four[0], six[0]}, b, {four[1], six[1]});
   }
@@ -461,8 +485,8 @@ class PolicyLabBuilder {
     }
     for (size_t p = 0; p < ports.size(); ++p) {
       const Port& port = ports[p];
-      const std::string base = "h-" + cut(segment.name, 5) + "-" +
-                               cut(gateway_ids_[port.gateway], 5) + "-" +
+      const std::string base = "h-" + shorten(segment.name, 5) + "-" +
+                               shorten(gateway_ids_[port.gateway], 5) + "-" +
                                std::to_string(port.number);
       const std::string host = node_names_.take(base);
       const size_t index = addNode(host, LabRole::kHost);

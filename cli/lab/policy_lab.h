@@ -8,13 +8,13 @@
 //   - one gateway node per policy gateway (`gw-<id>`, forwarding, with the foreign accept-all
 //     `table inet foreign` of the standard lab, standing for firewalld, unless turned off);
 //   - behind each gateway, for each non-default segment it borders, one host node per interface
-//     facing that segment (`h-<segment>-<gateway>-<n>`, each cut to 5 characters). The gateway's
-//     end of that link carries the interface name the policy gives (gateway `interfaces`); without
-//     one, a generated name. The host has one address in every prefix of the segment (IPv4 and
-//     IPv6): each prefix is carved into as many sub-prefixes (slots) as the segment has such links,
-//     plus one for the controller in the management segment, so every subnet lies inside its
-//     segment's prefix and no two collide. Gateway and host take the first two usable addresses of
-//     their slot;
+//     facing that segment (`h-<segment>-<gateway>-<n>`, each shortened to 5 characters). The
+//     gateway's end of that link carries the interface name the policy gives (gateway
+//     `interfaces`); without one, a generated name. The host has one address in every prefix of the
+//     segment (IPv4 and IPv6): each prefix is carved into as many sub-prefixes (slots) as the
+//     segment has such links, plus one for the controller in the management segment, so every
+//     subnet lies inside its segment's prefix and no two collide. Gateway and host take the first
+//     two usable addresses of their slot;
 //   - the controller node `controller` in the management segment (the protected segment holding
 //     the first management.always_allow prefix that lies in a protected segment), on its own link
 //     to the first gateway bordering it; its address is the always_allow host address (or the

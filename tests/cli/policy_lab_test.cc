@@ -413,6 +413,10 @@ TEST(PolicyLabTest, FiftyGatewaysAndTwoHundredSegmentsBuild) {
   // Two gateways per segment, one IPv4 and one IPv6 prefix each, plus mgmt and the internet.
   EXPECT_EQ(lab->find("seg-7").size(), 4u);
   EXPECT_EQ(lab->find("seg-7", std::string_view("site-gateway-8"), IpFamily::kV6).size(), 1u);
+  // Names stay readable where they are cut: the number of a series survives.
+  EXPECT_EQ(lab->gateway_nodes.at("site-gateway-12"), "gw-site-gate-12");
+  EXPECT_EQ(lab->find("seg-7", std::string_view("site-gateway-8")).front()->node,
+            "h-seg-7-sit-8-0");
   for (const LabNode& node : lab->spec.nodes) EXPECT_LE(node.name.size(), 15u) << node.name;
   checkLab(loaded->policy, *lab, false);
 }
