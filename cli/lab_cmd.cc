@@ -6,6 +6,7 @@
 
 #include "cli/lab/lab.h"
 #include "cli/lab/netns.h"
+#include "cli/lab/policy_lab.h"
 #include "cli/lab/probe.h"
 #include "cli/options.h"
 #include "cli/shadanctl.h"
@@ -17,14 +18,19 @@ using Json = nlohmann::json;
 
 constexpr const char* kLabUsage = R"(usage: shadanctl lab <up|down|probe> [options]
 
-  lab up [--name NAME] [--spec FILE] [--json]
+  lab up [--name NAME] [--spec FILE | --from-policy POLICY] [--json]
       Build the lab and leave it running; prints its namespaces and addresses.
       NAME: 1-8 of a-z 0-9 -, default p<pid>. Namespaces are named sd-NAME-<node>.
       FILE: a lab spec (JSON); default: the built-in standard lab "segments".
-  lab down --name NAME [--spec FILE]
+      POLICY: a policy file; the lab is its replica: one gateway per policy gateway
+      (node gw-<id>, with the interfaces the policy names), a host per link facing
+      each segment inside the segment's prefixes, the controller at the
+      management.always_allow address, an internet node for the default segment,
+      links between gateways that share a segment, routes in both families.
+  lab down --name NAME [--spec FILE | --from-policy POLICY]
       Delete every namespace of the lab. Safe to repeat.
   lab probe --name NAME --from NODE --to NODE [--tcp PORT | --icmp] [-6]
-            [--timeout MS] [--spec FILE] [--json]
+            [--timeout MS] [--spec FILE | --from-policy POLICY] [--json]
       Send real packets from one lab node to another's first address (IPv4, or IPv6 with -6).
       --tcp PORT: a TCP connect to a listener the probe opens on NODE (0: any free port;
       the default). --icmp: one echo request. --timeout: default 1000 ms.
@@ -57,7 +63,7 @@ class LabCommand {
     }
     OptionSpec option_spec;
     option_spec.command = "lab " + sub;
-    option_spec.with_value = {"--name", "--spec"};
+    option_spec.with_value = {"--name", "--spec", "--from-policy"};
     option_spec.flags = {"--json"};
     if (sub == "probe") {
       option_spec.with_value.insert({"--from", "--to", "--tcp", "--timeout"});
@@ -87,12 +93,27 @@ class LabCommand {
     }
 
     LabSpec spec = standardLabSpec();
+    if (options->has("--spec") && options->has("--from-policy")) {
+      return usageError("--spec and --from-policy exclude each other");
+    }
     if (auto file = options->value("--spec")) {
       auto loaded = loadLabSpecFile(*file);
       if (!loaded.ok()) return usageError("--spec: " + loaded.error().message);
       spec = std::move(*loaded);
     }
+    std::optional<PolicyLab> policy_lab;
+    if (auto file = options->value("--from-policy")) {
+      auto loaded = loadPolicyFile(*file);
+      if (!loaded.ok()) return usageError("--from-policy: " + loaded.error().message);
+      auto built = labFromPolicy(loaded->policy, {.source = *file});
+      if (!built.ok()) return usageError("--from-policy: " + built.error().message);
+      policy_lab = std::move(*built);
+      policy_file_ = *file;
+      spec = policy_lab->spec;
+    }
 
+    if (sub == "up" && policy_lab)
+      return labUpFromPolicy(*policy_lab, name, options->has("--json"));
     if (sub == "up") return labUp(std::move(spec), name, options->has("--json"));
     if (sub == "down") return labDown(std::move(spec), name);
     return labProbe(std::move(spec), name, *options);
@@ -119,6 +140,77 @@ class LabCommand {
       }
     }
     return kExitOk;
+  }
+
+  // Like labUp, and says which node is which gateway, host, controller and internet.
+  int labUpFromPolicy(const PolicyLab& policy_lab, const std::string& name, bool json) {
+    Lab lab(policy_lab.spec, name, runner_);
+    if (Status status = lab.up(); !status.ok()) return failure(status.error());
+    lab.detach();
+    if (json) {
+      out_ << describePolicyLab(lab, policy_lab).dump(2) << "\n";
+      return kExitOk;
+    }
+    out_ << "lab " << name << " is up (policy " << policy_lab.spec.name << " from " << policy_file_
+         << "); remove it with: shadanctl lab down --from-policy " << policy_file_ << " --name "
+         << name << "\n";
+    out_ << "gateways:\n";
+    for (const auto& [id, node] : policy_lab.gateway_nodes) {
+      out_ << "  " << id << "  node " << node << "  netns " << lab.nsName(node) << "\n";
+      for (const LabEndpoint* end : lab.spec().endpointsOf(node)) {
+        out_ << "    " << end->ifname;
+        for (const LabAddress& address : end->addresses) out_ << "  " << address.toCidr();
+        out_ << "\n";
+      }
+    }
+    out_ << "hosts (segment, gateway, address, node):\n";
+    for (const PolicyLab::Host& host : policy_lab.hosts) {
+      out_ << "  " << host.segment << "  " << host.gateway << "  " << host.address << "  "
+           << host.node << "\n";
+    }
+    out_ << "controller: node " << policy_lab.controller_node << "  netns "
+         << lab.nsName(policy_lab.controller_node) << "  address " << policy_lab.controller_address
+         << "  (segment " << policy_lab.management_segment << ", gateway "
+         << policy_lab.management_gateway << ")\n";
+    if (policy_lab.internet_node.empty()) {
+      out_ << "internet: none (no gateway borders a default segment)\n";
+    } else {
+      out_ << "internet: node " << policy_lab.internet_node << "  netns "
+           << lab.nsName(policy_lab.internet_node) << "\n";
+    }
+    for (const std::string& note : policy_lab.notes) out_ << "note: " << note << "\n";
+    return kExitOk;
+  }
+
+  Json describePolicyLab(const Lab& lab, const PolicyLab& policy_lab) const {
+    Json json = describe(lab);
+    json["policy"] = {{"name", policy_lab.spec.name}, {"file", policy_file_}};
+    Json gateways = Json::object();
+    for (const auto& [id, node] : policy_lab.gateway_nodes) {
+      gateways[id] = {{"node", node}, {"netns", lab.nsName(node)}};
+    }
+    json["gateways"] = gateways;
+    Json hosts = Json::array();
+    for (const PolicyLab::Host& host : policy_lab.hosts) {
+      hosts.push_back({{"segment", host.segment},
+                       {"gateway", host.gateway},
+                       {"family", host.family == IpFamily::kV4 ? "ipv4" : "ipv6"},
+                       {"address", host.address},
+                       {"node", host.node},
+                       {"netns", lab.nsName(host.node)}});
+    }
+    json["hosts"] = hosts;
+    json["controller"] = {{"node", policy_lab.controller_node},
+                          {"netns", lab.nsName(policy_lab.controller_node)},
+                          {"address", policy_lab.controller_address},
+                          {"segment", policy_lab.management_segment},
+                          {"gateway", policy_lab.management_gateway}};
+    json["internet"] = policy_lab.internet_node.empty()
+                           ? Json(nullptr)
+                           : Json{{"node", policy_lab.internet_node},
+                                  {"netns", lab.nsName(policy_lab.internet_node)}};
+    json["notes"] = policy_lab.notes;
+    return json;
   }
 
   static Json describe(const Lab& lab) {
@@ -239,6 +331,7 @@ class LabCommand {
   std::ostream& out_;
   std::ostream& err_;
   CommandRunner& runner_;
+  std::string policy_file_;  // --from-policy
 };
 
 }  // namespace

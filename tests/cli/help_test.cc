@@ -29,11 +29,13 @@ struct CommandCase {
 // Read off each command's OptionSpec (cli/*_cmd.cc).
 const std::vector<CommandCase>& commandCases() {
   static const std::vector<CommandCase> kCases = {
-      {{"lab"}, {"--name", "--spec", "--json", "--from", "--to", "--tcp", "--icmp", "-6"}},
-      {{"lab", "up"}, {"--name", "--spec", "--json"}},
-      {{"lab", "down"}, {"--name", "--spec"}},
+      {{"lab"},
+       {"--name", "--spec", "--from-policy", "--json", "--from", "--to", "--tcp", "--icmp", "-6"}},
+      {{"lab", "up"}, {"--name", "--spec", "--from-policy", "--json"}},
+      {{"lab", "down"}, {"--name", "--spec", "--from-policy"}},
       {{"lab", "probe"},
-       {"--name", "--spec", "--json", "--from", "--to", "--tcp", "--icmp", "-6", "--timeout"}},
+       {"--name", "--spec", "--from-policy", "--json", "--from", "--to", "--tcp", "--icmp", "-6",
+        "--timeout"}},
       {{"audit"}, {"--key", "--json", "--segment"}},
       {{"audit", "verify"}, {"--key", "--json"}},
       {{"audit", "show"},
