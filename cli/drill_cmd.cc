@@ -137,7 +137,9 @@ class DrillCommand {
         missing += (missing.empty() ? "" : ", ") + parameter;
       }
     }
-    if (!missing.empty()) {
+    bool undeclared = false;
+    for (const auto& [given, unused] : *arguments) undeclared |= !parameters->contains(given);
+    if (!missing.empty() && !undeclared) {
       // Still useful as a template; say why nothing was replaced.
       err_ << "shadanctl: no value for " << missing
            << " (give --segment S or --param NAME=VALUE); shown as written\n";
