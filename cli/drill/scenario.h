@@ -53,9 +53,11 @@ inline constexpr int kScenarioMaxApprovers = 5;
 
 // Where a probe starts or ends, or an address an alert or a host quarantine names.
 //   kSegment   a lab host in `segment` (behind `gateway` when given; without it: one behind each
-//              gateway bordering the segment). `segment` "*" (probes only): every non-default
-//              segment of the policy except the other end's segment.
-//   kController, kInternet   the lab's controller host; the lab's node of the default segment.
+//              gateway bordering the segment, and in an alert the one behind the first bordering
+//              gateway by id). `segment` "*" (probes only): every non-default segment of the
+//              policy except the other end's segment.
+//   kController, kInternet   the lab's controller host (its families: those of the policy's
+//              management rules); the lab's node of the default segment (both families).
 //   kAddress   a literal address or prefix (alerts and host quarantines only).
 struct Endpoint {
   enum class Kind { kSegment, kController, kInternet, kAddress };
