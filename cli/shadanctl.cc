@@ -5,6 +5,7 @@
 #include "cli/audit_cmd.h"
 #include "cli/ca_cmd.h"
 #include "cli/controller_cmd.h"
+#include "cli/drill_cmd.h"
 #include "cli/forward_cmd.h"
 #include "cli/keys_cmd.h"
 #include "cli/lab_cmd.h"
@@ -20,6 +21,7 @@ constexpr const char* kUsage = R"(usage: shadanctl COMMAND [options]
 
 commands:
   lab        build, probe and remove a network-namespace lab: up, down, probe
+  drill      cutoff drill scenarios: list, show, check
   audit      verify and show a tamper-evident audit log: verify, show
   keygen     generate an Ed25519 key pair
   ca         the private CA of the agent channel: init, issue, pin
@@ -70,6 +72,7 @@ class Shadanctl {
       return kExitOk;
     }
     if (args[0] == "lab") return runLabCommand(args, out_, err_, runner_);
+    if (args[0] == "drill") return runDrillCommand(args, out_, err_);
     if (args[0] == "audit") return runAuditCommand(args, out_, err_);
     if (args[0] == "keygen") return runKeygenCommand(args, out_, err_);
     if (args[0] == "ca") return runCaCommand(args, out_, err_);
@@ -98,9 +101,9 @@ std::string oneLine(const std::string& message) { return displayCell(message, st
 
 const std::vector<std::string>& shadanctlCommands() {
   static const std::vector<std::string> kCommands = {
-      "lab",     "audit",     "keygen",  "ca",     "isolate", "restore",
-      "status",  "approvals", "approve", "agents", "alerts",  "confirm",
-      "release", "breaker",   "forward", "sign",   "trust"};
+      "lab",     "drill",   "audit",     "keygen",  "ca",     "isolate",
+      "restore", "status",  "approvals", "approve", "agents", "alerts",
+      "confirm", "release", "breaker",   "forward", "sign",   "trust"};
   return kCommands;
 }
 

@@ -2,8 +2,8 @@
 
 // shadanctl, the operator tool: command dispatch, separate from main() so tests can drive it
 // with a fake CommandRunner and string streams. Each command lives in its own *_cmd file (lab,
-// audit, keygen, ca, the controller commands, sign, trust) and reads its options with the one
-// parser in cli/options.h.
+// drill, audit, keygen, ca, the controller commands, sign, trust) and reads its options with the
+// one parser in cli/options.h.
 //
 // Help and usage errors, the same for every command:
 //   shadanctl COMMAND [SUBCOMMAND] --help | -h   that command's usage on stdout, exit 0

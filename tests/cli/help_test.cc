@@ -36,6 +36,11 @@ const std::vector<CommandCase>& commandCases() {
       {{"lab", "probe"},
        {"--name", "--spec", "--from-policy", "--json", "--from", "--to", "--tcp", "--icmp", "-6",
         "--timeout"}},
+      {{"drill"}, {"--json", "--segment", "--param", "--policy", "--scenario", "--builtin"}},
+      {{"drill", "list"}, {"--json"}},
+      {{"drill", "show"}, {"--segment", "--param", "--json"}},
+      {{"drill", "check"},
+       {"--policy", "--scenario", "--builtin", "--segment", "--param", "--json"}},
       {{"audit"}, {"--key", "--json", "--segment"}},
       {{"audit", "verify"}, {"--key", "--json"}},
       {{"audit", "show"},
@@ -120,7 +125,7 @@ std::set<std::string> optionsIn(const std::string& text) {
   return options;
 }
 
-// What a command's --help may name: its options; for lab, audit, ca and trust, whose
+// What a command's --help may name: its options; for lab, drill, audit, ca and trust, whose
 // subcommands share one usage text, the options of every subcommand.
 std::set<std::string> helpMayName(const CommandCase& c) {
   std::set<std::string> allowed = {"--help"};
@@ -225,11 +230,12 @@ TEST_F(HelpTest, AUsageErrorIsOneLineAndWhereTheHelpIs) {
   const std::vector<UsageErrorCase> cases = {
       {{},
        "",
-       "(commands: lab, audit, keygen, ca, isolate, restore, status, approvals, "
+       "(commands: lab, drill, audit, keygen, ca, isolate, restore, status, approvals, "
        "approve, agents, alerts, confirm, release, breaker, forward, sign, trust)"},
       {{"isolat", "lgwan"},
        "",
-       "unknown command 'isolat' (commands: lab, audit, keygen, ca, isolate, restore, status, "
+       "unknown command 'isolat' (commands: lab, drill, audit, keygen, ca, isolate, restore, "
+       "status, "
        "approvals, approve, agents, alerts, confirm, release, breaker, forward, sign, trust)"},
       {{"help", "isolat"}, "", "unknown command 'isolat'"},
       {{"lab"}, "lab", "(subcommands: up, down, probe)"},
@@ -239,6 +245,13 @@ TEST_F(HelpTest, AUsageErrorIsOneLineAndWhereTheHelpIs) {
       {{"lab", "up", "--colour"}, "lab", "unknown option '--colour' for 'lab up'"},
       {{"lab", "up", "--na\nme"}, "lab", "unknown option '--na\\nme'"},
       {{"lab", "probe", "--name", "x", "--tcp", "99999"}, "lab", "needs --from NODE"},
+      {{"drill"}, "drill", "(subcommands: list, show, check)"},
+      {{"drill", "run2"},
+       "drill",
+       "unknown drill subcommand 'run2' (subcommands: list, show, check)"},
+      {{"drill", "check", "--policy", "p.json"},
+       "drill",
+       "needs --scenario FILE, --builtin NAME or --segment SEG"},
       {{"audit", "frob"}, "audit", "(subcommands: verify, show)"},
       {{"audit", "verify"}, "audit", "'audit verify' needs PATH"},
       {{"keygen"}, "keygen", "'keygen' needs --out PREFIX"},
@@ -298,8 +311,9 @@ TEST(OperationsDocTest, CommandLinesNameTheOptionsOfTheirCommand) {
   const std::vector<std::string> lines = linesOf(buffer.str());
 
   auto isGroup = [](const CommandCase& c) {
-    return c.path.size() == 1 && (c.path[0] == "lab" || c.path[0] == "audit" || c.path[0] == "ca" ||
-                                  c.path[0] == "trust");
+    return c.path.size() == 1 &&
+           (c.path[0] == "lab" || c.path[0] == "drill" || c.path[0] == "audit" ||
+            c.path[0] == "ca" || c.path[0] == "trust");
   };
 
   bool in_reference = false;
