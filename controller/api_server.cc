@@ -251,7 +251,13 @@ uint16_t ApiServer::port() const {
 void ApiServer::accept() {
   acceptor_.async_accept(io_, [this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) std::make_shared<ApiSession>(std::move(socket), *tls_, router_, bulk_)->run();
+    if (!ec) {
+      // Answers go out as more than one TLS record; without this the second waits for the
+      // client's delayed ACK of the first (40 ms per answer).
+      boost::system::error_code option_ec;
+      socket.set_option(tcp::no_delay(true), option_ec);
+      std::make_shared<ApiSession>(std::move(socket), *tls_, router_, bulk_)->run();
+    }
     accept();
   });
 }
