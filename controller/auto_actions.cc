@@ -116,9 +116,11 @@ Result<AutoAction> AutoAction::fromJson(const std::string& text) {
 Status AutoActions::load() {
   SHADAN_ASSIGN_OR_RETURN(auto documents, store_.openDocuments(kAutoActionKind));
   open_.clear();
+  open_hosts_.clear();
+  open_wide_.clear();
   for (const auto& document : documents) {
     SHADAN_ASSIGN_OR_RETURN(auto action, AutoAction::fromJson(document.body));
-    open_[action.id] = std::move(action);
+    remember(action);
   }
   return okStatus();
 }
@@ -139,8 +141,20 @@ StoredDocument documentOf(const AutoAction& action) {
 }  // namespace
 
 void AutoActions::remember(const AutoAction& action) {
+  auto exact = [](const AutoAction& a) {
+    return a.scope == IsolationScope::kHost && a.host && a.host->isHost();
+  };
+  if (auto it = open_.find(action.id); it != open_.end() && exact(it->second)) {
+    open_hosts_.erase({it->second.segment, *it->second.host});
+  }
+  open_wide_.erase(action.id);
   if (action.open()) {
     open_[action.id] = action;
+    if (exact(action)) {
+      open_hosts_[{action.segment, *action.host}] = action.id;
+    } else {
+      open_wide_.insert(action.id);
+    }
   } else {
     open_.erase(action.id);
   }
@@ -182,7 +196,14 @@ Result<std::optional<AutoAction>> AutoActions::find(const std::string& id) {
 
 const AutoAction* AutoActions::covering(const std::string& segment,
                                         const std::optional<IpPrefix>& address) const {
-  for (const auto& [id, action] : open_) {
+  if (address) {
+    // The common case: an action for exactly this host.
+    if (auto hit = open_hosts_.find({segment, *address}); hit != open_hosts_.end()) {
+      return &open_.at(hit->second);
+    }
+  }
+  for (const std::string& id : open_wide_) {
+    const AutoAction& action = open_.at(id);
     if (!address && action.segment == segment && action.scope == IsolationScope::kSegment) {
       return &action;
     }

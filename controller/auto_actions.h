@@ -16,6 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,12 @@ class AutoActions {
   ControllerStore& store_;
   std::map<std::string, AutoAction> open_;
   std::map<std::string, AutoAction> staged_;  // by id; written by flush()
+  // Open host actions by (segment, host): covering() answers a repeated alert without a scan
+  // (a storm repeats the same hosts thousands of times a second).
+  std::map<std::pair<std::string, IpPrefix>, std::string> open_hosts_;
+  // Ids of the other open actions (segment actions, host actions on a prefix): the only ones
+  // covering() has to scan.
+  std::set<std::string> open_wide_;
 };
 
 }  // namespace shadan::controller

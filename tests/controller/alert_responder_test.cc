@@ -338,6 +338,32 @@ TEST_F(AlertResponderTest, ActionsExpireWithTheirTtlAndSurviveARestart) {
   EXPECT_TRUE(audit_.has("auto_action_expired"));
 }
 
+// A batch stages its deduplicated counts and proposals and writes them once, before it answers:
+// what the answer said is in the store, as a restarted controller sees.
+TEST_F(AlertResponderTest, ABatchsCountsAndProposalsAreStoredBeforeItsAnswer) {
+  start({{"rules", {quarantineRule()}}, {"breaker", {{"max_actions", 1}}}});
+  std::string batch = "[";
+  for (const char* host : {"10.20.0.5", "10.20.0.5", "10.20.0.5", "10.20.0.6", "10.20.0.6"}) {
+    if (batch.size() > 1) batch += ",";
+    batch += shadanAlert(host);
+  }
+  batch += "]";
+  const IntakeAnswer answer = send(batch, ids_);
+  ASSERT_EQ(answer.results.size(), 5u);
+  EXPECT_EQ(answer.results[0].decision, AlertDecision::kActed);
+  EXPECT_EQ(answer.results[2].decision, AlertDecision::kDeduplicated);
+  EXPECT_EQ(answer.results[3].decision, AlertDecision::kBreakerOpen);
+  EXPECT_EQ(answer.results[4].decision, AlertDecision::kDeduplicated);
+  AlertResponder restarted(config_, tokens_, policy_, *service_, *store_, audit_, clock_);
+  ASSERT_TRUE(restarted.load().ok());
+  std::map<std::string, int> alerts_by_host;
+  for (const json& action : restarted.openActions()) {
+    alerts_by_host[action["host"].get<std::string>()] = action["alerts"].get<int>();
+  }
+  EXPECT_EQ(alerts_by_host["10.20.0.5"], 3);
+  EXPECT_EQ(alerts_by_host["10.20.0.6"], 2);  // the proposal, and the alert attached to it
+}
+
 TEST_F(AlertResponderTest, OnlyDetectorsSendAlerts) {
   start({{"rules", {quarantineRule()}}});
   auto refused =
