@@ -560,19 +560,20 @@ void AlertResponder::escalate(const Caller& caller, const ResponseRule& rule,
 
 void AlertResponder::remember(const Caller& caller, const Alert* alert, const AlertResult& result,
                               int64_t now) {
-  json entry = result.toJson();
-  entry["detector"] = caller.name;
-  entry["time"] = formatRfc3339(now);
-  if (alert != nullptr) entry["alert"] = alertSummary(*alert);
-  recent_.push_front(std::move(entry));
+  recent_.push_front(RecentAlert{caller.name, now, result,
+                                 alert != nullptr ? std::optional<Alert>(*alert) : std::nullopt});
   if (recent_.size() > kRecentAlerts) recent_.pop_back();
 }
 
 json AlertResponder::recentAlerts(size_t limit) const {
   json out = json::array();
-  for (const json& entry : recent_) {
+  for (const RecentAlert& recent : recent_) {
     if (out.size() >= limit) break;
-    out.push_back(entry);
+    json entry = recent.result.toJson();
+    entry["detector"] = recent.detector;
+    entry["time"] = formatRfc3339(recent.time_ms);
+    if (recent.alert) entry["alert"] = alertSummary(*recent.alert);
+    out.push_back(std::move(entry));
   }
   return out;
 }

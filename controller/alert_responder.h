@@ -185,7 +185,15 @@ class AlertResponder {
   ActionWindow window_;
   CircuitBreakerState breaker_;
   std::function<std::vector<IpPrefix>()> protected_addresses_;
-  std::deque<nlohmann::json> recent_;
+  // The most recent decisions as taken; turned into JSON only when asked (recentAlerts), since
+  // a storm remembers thousands a second and reads them rarely.
+  struct RecentAlert {
+    std::string detector;
+    int64_t time_ms = 0;
+    AlertResult result;
+    std::optional<Alert> alert;
+  };
+  std::deque<RecentAlert> recent_;
   std::map<std::string, int64_t> counters_;  // per decision, plus "requests_over_limit"
   std::optional<std::set<std::string>> isolated_segments_;  // per batch; reset by intake and act
 };
