@@ -445,6 +445,25 @@ TEST(CheckReportJsonTest, IgnoresMembersItDoesNotKnowAndReturnsTheReport) {
   EXPECT_TRUE(checkReportJson(emptyReport()).ok());
 }
 
+// docs/drills.md "Reading the report" shows a report.json: it is one this reader accepts.
+TEST(CheckReportJsonTest, TheDocsExamplePasses) {
+  std::ifstream in(std::string(SHADAN_SOURCE_DIR) + "/docs/drills.md");
+  ASSERT_TRUE(in) << "docs/drills.md";
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string doc = buffer.str();
+  const size_t section = doc.find("### report.json");
+  ASSERT_NE(section, std::string::npos);
+  const size_t start = doc.find("```json\n", section);
+  ASSERT_NE(start, std::string::npos);
+  const size_t end = doc.find("```\n", start + 8);
+  ASSERT_NE(end, std::string::npos);
+  const Json example = Json::parse(doc.substr(start + 8, end - start - 8));
+  auto checked = checkReportJson(example);
+  EXPECT_TRUE(checked.ok()) << checked.error().message;
+  EXPECT_TRUE(renderReportHtml(example).ok());
+}
+
 class WriteReportFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
