@@ -1,8 +1,14 @@
 #include "cli/drill_cmd.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/drill/builtin_scenarios.h"
+#include "cli/drill/report_html.h"
 #include "cli/shadanctl.h"
 #include "common/policy.h"
 #include "common/strict_json.h"
@@ -12,7 +18,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* kDrillUsage = R"(usage: shadanctl drill <list|show|check> [options]
+constexpr const char* kDrillUsage = R"(usage: shadanctl drill <list|show|check|report> [options]
 
   drill list [--json]
       The built-in scenarios: name, description, the policy each is written for, and its
@@ -30,7 +36,15 @@ constexpr const char* kDrillUsage = R"(usage: shadanctl drill <list|show|check> 
       the parameter "segment" (as --param segment=SEG). Prints OK, or the first error with
       the file and the JSON path.
       Exit 0: OK, 2: a usage error, or a scenario or policy that does not pass.
+  drill report --from FILE --out DIR
+      Render a drill's report again: read FILE (a report.json of a drill), check it, and
+      write DIR/report.json and DIR/report.html, replacing older ones. DIR is made (mode
+      0700) when it does not exist.
+      Exit 0: written, 1: a file could not be written, 2: a usage error, or a report that
+      does not pass.
 )";
+
+constexpr const char* kSubcommands = "(subcommands: list, show, check, report)";
 
 std::string builtinNames() {
   std::string names;
@@ -48,7 +62,7 @@ class DrillCommand {
 
   int run(const std::vector<std::string>& args) {
     if (args.size() < 2) {
-      return usageError("'drill' needs a subcommand (subcommands: list, show, check)");
+      return usageError(std::string("'drill' needs a subcommand ") + kSubcommands);
     }
     const std::string& sub = args[1];
     if (sub == "-h" || sub == "--help" || sub == "help") {
@@ -65,8 +79,11 @@ class DrillCommand {
     } else if (sub == "check") {
       spec.with_value = {"--policy", "--scenario", "--builtin", "--segment", "--param"};
       spec.repeatable = {"--param"};
+    } else if (sub == "report") {
+      spec.flags = {};
+      spec.with_value = {"--from", "--out"};
     } else if (sub != "list") {
-      return usageError("unknown drill subcommand '" + sub + "' (subcommands: list, show, check)");
+      return usageError("unknown drill subcommand '" + sub + "' " + kSubcommands);
     }
     auto options = parseCommandOptions(args, 2, spec);
     if (!options.ok()) return usageError(options.error().message);
@@ -76,6 +93,7 @@ class DrillCommand {
     }
     if (sub == "list") return list(options->has("--json"));
     if (sub == "show") return show(*options);
+    if (sub == "report") return report(*options);
     return check(*options);
   }
 
@@ -195,6 +213,30 @@ class DrillCommand {
       out_ << "OK: scenario " << scenario.name << " (" << scenario.steps.size() << " steps, "
            << probes << " probes) against policy " << policy->policy.name << "\n";
     }
+    return kExitOk;
+  }
+
+  int report(const CommandOptions& options) {
+    auto from = options.value("--from");
+    if (!from) return usageError("'drill report' needs --from FILE");
+    auto out_dir = options.value("--out");
+    if (!out_dir) return usageError("'drill report' needs --out DIR");
+    auto report = drill::loadReportFile(*from);
+    if (!report.ok()) return failure(report.error());
+    // Made 0700 like the runner's report directory; an existing one is used as it is.
+    if (::mkdir(out_dir->c_str(), 0700) != 0 && errno != EEXIST) {
+      err_ << "shadanctl: cannot make " << *out_dir << ": " << std::strerror(errno) << "\n";
+      return kExitFailure;
+    }
+    Status written = drill::writeReportFiles(*out_dir, *report);
+    if (!written.ok()) {
+      err_ << "shadanctl: " << written.error().message << "\n";
+      return kExitFailure;
+    }
+    const std::filesystem::path dir(*out_dir);
+    out_ << "wrote " << (dir / drill::kReportJsonName).string() << " and "
+         << (dir / drill::kReportHtmlName).string() << " (verdict "
+         << (*report)["verdict"].get<std::string>() << ")\n";
     return kExitOk;
   }
 

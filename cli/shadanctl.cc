@@ -21,7 +21,7 @@ constexpr const char* kUsage = R"(usage: shadanctl COMMAND [options]
 
 commands:
   lab        build, probe and remove a network-namespace lab: up, down, probe
-  drill      cutoff drill scenarios: list, show, check
+  drill      cutoff drill scenarios: list, show, check, report
   audit      verify and show a tamper-evident audit log: verify, show
   keygen     generate an Ed25519 key pair
   ca         the private CA of the agent channel: init, issue, pin

@@ -166,8 +166,13 @@ TEST_F(DrillCmdTest, UsageErrorsAreTwoLines) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {{"drill"}, "'drill' needs a subcommand (subcommands: list, show, check)"},
-      {{"drill", "run2"}, "unknown drill subcommand 'run2' (subcommands: list, show, check)"},
+      {{"drill"}, "'drill' needs a subcommand (subcommands: list, show, check, report)"},
+      {{"drill", "run2"},
+       "unknown drill subcommand 'run2' (subcommands: list, show, check, report)"},
+      {{"drill", "report", "--out", "d"}, "'drill report' needs --from FILE"},
+      {{"drill", "report", "--from", "r.json"}, "'drill report' needs --out DIR"},
+      {{"drill", "report", "--from", "r.json", "--out", "d", "--json"},
+       "unknown option '--json' for 'drill report'"},
       {{"drill", "list", "extra"}, "'drill list' takes no argument 'extra'"},
       {{"drill", "show"}, "'drill show' needs a NAME"},
       {{"drill", "check", "--segment", "office"}, "'drill check' needs --policy POLICY"},
@@ -195,10 +200,65 @@ TEST_F(DrillCmdTest, UsageErrorsAreTwoLines) {
 
 TEST_F(DrillCmdTest, HelpIsTheUsage) {
   ASSERT_EQ(run({"drill", "--help"}), kExitOk);
-  EXPECT_NE(out_.str().find("usage: shadanctl drill <list|show|check>"), std::string::npos);
+  EXPECT_NE(out_.str().find("usage: shadanctl drill <list|show|check|report>"), std::string::npos);
   const std::string help = out_.str();
   ASSERT_EQ(run({"help", "drill", "check"}), kExitOk);
   EXPECT_EQ(out_.str(), help);
+}
+
+// A report as the runner writes it (docs/drills.md "Reading the report"): no gateway, no probe.
+const char* const kReport = R"({"report_version": 1, "verdict": "fail", "scenario": "segment-cut",
+  "scenario_description": "d", "parameters": {"segment": "office"}, "policy": "lab",
+  "policy_file": "policies/examples/lab.json", "policy_sha256":
+  "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "lab": "d1",
+  "started_at": "2026-12-06T10:00:00.000Z", "duration_ms": 812, "steps": [], "gateways": {},
+  "probes": [], "faults": [], "management": {"kept_working": true, "probes": 0, "failures": 0},
+  "established_flows": {"checked": 0, "cut": 0}, "audit": {"verified": true, "entries": 3,
+  "detail": "ok"}, "failures": ["the lab could not be built"], "from_a_newer_runner": 1})";
+
+TEST_F(DrillCmdTest, ReportRendersAReportJsonAgain) {
+  const std::string from = write("report.json", kReport);
+  const std::string out = (dir_ / "html").string();
+  ASSERT_EQ(run({"drill", "report", "--from", from, "--out", out}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "wrote " + out + "/report.json and " + out + "/report.html (verdict fail)\n");
+  EXPECT_TRUE(err_.str().empty());
+  EXPECT_EQ(std::filesystem::status(out).permissions(), std::filesystem::perms::owner_all);
+  std::ifstream json(out + "/report.json");
+  EXPECT_EQ(Json::parse(json), Json::parse(kReport));
+  std::ifstream html_file(out + "/report.html");
+  std::stringstream html;
+  html << html_file.rdbuf();
+  EXPECT_NE(html.str().find("the lab could not be built"), std::string::npos);
+  EXPECT_NE(html.str().find("duration 812 ms"), std::string::npos);
+
+  // Again into the same directory: the files are replaced.
+  ASSERT_EQ(run({"drill", "report", "--from", out + "/report.json", "--out", out}), kExitOk)
+      << err_.str();
+}
+
+TEST_F(DrillCmdTest, ReportRefusesABadReportNamingTheFileAndPointer) {
+  Json bad = Json::parse(kReport);
+  bad["audit"]["verified"] = "yes";
+  const std::string from = write("bad.json", bad.dump());
+  const std::string out = (dir_ / "html").string();
+  EXPECT_EQ(run({"drill", "report", "--from", from, "--out", out}), kExitUsage);
+  EXPECT_EQ(err_.str(), "shadanctl: " + from + ": /audit/verified: must be true or false\n");
+  EXPECT_TRUE(out_.str().empty());
+  EXPECT_FALSE(std::filesystem::exists(out));  // nothing made for a report that does not pass
+
+  const std::string floats = write("floats.json", R"({"duration_ms": 1.5})");
+  EXPECT_EQ(run({"drill", "report", "--from", floats, "--out", out}), kExitUsage);
+  EXPECT_NE(err_.str().find(floats + ": /duration_ms: "), std::string::npos) << err_.str();
+
+  EXPECT_EQ(run({"drill", "report", "--from", (dir_ / "none.json").string(), "--out", out}),
+            kExitUsage);
+  EXPECT_NE(err_.str().find("none.json: cannot open for reading"), std::string::npos);
+
+  // --out names a file: the report cannot be written there.
+  const std::string good = write("good.json", kReport);
+  EXPECT_EQ(run({"drill", "report", "--from", good, "--out", good}), kExitFailure);
+  EXPECT_NE(err_.str().find(good + ": not a directory"), std::string::npos) << err_.str();
 }
 
 // docs/drills.md quotes the usage word for word.
