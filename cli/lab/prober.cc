@@ -13,7 +13,9 @@
 #include <tuple>
 
 #include "cli/lab/netns.h"
+#include "cli/lab/prober_echo.h"
 #include "cli/lab/prober_loops.h"
+#include "cli/lab/prober_sockets.h"
 
 namespace shadan {
 
@@ -331,7 +333,7 @@ Status ContinuousProber::Impl::setUp(const std::vector<ProbePair>& plan_pairs,
   SHADAN_RETURN_IF_ERROR(
       checkDescriptorBudget(plan_pairs, plan_flows.size(), options, sources.size()));
 
-  echo = std::make_unique<EchoService>();
+  echo = std::make_unique<EchoService>(options);
   std::vector<std::vector<LoopPair>> loop_pairs(sources.size());
   std::vector<std::vector<LoopFlow>> loop_flows(sources.size());
   // Pairs to the same place share one listener; port 0 shares one free port per address.

@@ -8,7 +8,7 @@
 //
 // How it probes (real packets, in-process, no ping/nc):
 //   tcp   a non-blocking connect from `from_netns` to to_address:port; open if the handshake
-//         completes within `timeout`. The prober listens there in `to_netns` (accept and reset),
+//         completes within `timeout`. The prober listens there in `to_netns` (accept and close),
 //         unless the pair says something else already listens (listen = false).
 //   udp   an 8-byte token from a connected socket in `from_netns`; open if the prober's echo
 //         socket in `to_netns` sends it back within `timeout`.
@@ -18,6 +18,8 @@
 //   flow  one TCP connection opened by start() from `from_netns` to the prober's echo server in
 //         `to_netns`; every `interval` a token goes through it and must come back within
 //         `timeout`. A reset or close of the connection cuts it for good (closed = true).
+//         TCP retransmits a token the path dropped, so a token sent shortly before a restore may
+//         still come back in time: a flow's return to open is precise to `timeout`.
 // A probe that fails counts as failed at the time it was SENT (the state changes there). A
 // probe that could not run at all (no socket: descriptors exhausted) is an error, not a cut.
 //
@@ -71,6 +73,9 @@ struct ProberOptions {
   std::chrono::milliseconds timeout{30};
   // How long start() waits for each flow's connection. [1 ms, 60 s].
   std::chrono::milliseconds flow_connect_timeout{3000};
+  // Run the probe and echo threads at the lowest real-time priority (SCHED_FIFO 1) so a busy
+  // machine does not stretch the interval; best effort, needs root.
+  bool realtime = true;
 };
 
 // What one pair or flow saw. sent >= ok + failed + errors: probes still in flight at stop()

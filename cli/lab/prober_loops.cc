@@ -1,12 +1,9 @@
 #include "cli/lab/prober_loops.h"
 
-#include <arpa/inet.h>
 #include <netinet/icmp6.h>
 #include <netinet/ip_icmp.h>
-#include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 
 #include <algorithm>
@@ -17,50 +14,9 @@
 namespace shadan::prober_internal {
 namespace {
 
-// epoll data: kind in the top byte, an index in the next 16 bits, a ticket in the low 40.
-enum Tag : uint64_t { kStop = 1, kTimer, kTcp, kIcmp4, kIcmp6, kUdp, kFlow, kEcho };
-uint64_t tag(uint64_t kind, uint64_t index = 0, uint64_t ticket = 0) {
-  return kind << 56 | (index & 0xffff) << 40 | (ticket & 0xffffffffffULL);
-}
-uint64_t tagKind(uint64_t data) { return data >> 56; }
-uint32_t tagIndex(uint64_t data) { return static_cast<uint32_t>(data >> 40 & 0xffff); }
-uint64_t tagTicket(uint64_t data) { return data & 0xffffffffffULL; }
-
-constexpr int kMaxEvents = 256;
 constexpr uint64_t kUdpMagic = 0x53484144414e5052ULL;  // "SHADANPR"
 constexpr size_t kMaxFlowBacklog = 64 * 1024;          // unsent flow bytes before tokens fail
 constexpr int kIcmpFilter = 1;                         // linux/icmp.h ICMP_FILTER (SOL_RAW)
-
-Status addToEpoll(int epoll, int fd, uint32_t events, uint64_t data) {
-  epoll_event event{};
-  event.events = events;
-  event.data.u64 = data;
-  if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
-    return makeError(ErrorCode::kIo, errnoText("epoll_ctl", errno));
-  }
-  return okStatus();
-}
-
-Status makeLoopFds(UniqueFd& epoll, UniqueFd& stop_event) {
-  epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll.valid()) return makeError(ErrorCode::kIo, errnoText("epoll_create1", errno));
-  stop_event.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!stop_event.valid()) return makeError(ErrorCode::kIo, errnoText("eventfd", errno));
-  return addToEpoll(epoll.get(), stop_event.get(), EPOLLIN, tag(kStop));
-}
-
-void signalStop(const UniqueFd& stop_event) {
-  const uint64_t one = 1;
-  if (stop_event.valid()) (void)!::write(stop_event.get(), &one, sizeof(one));
-}
-
-// Closes with a reset instead of a FIN: thousands of probe connections a second must not leave
-// TIME_WAIT sockets behind (they would use up the ephemeral ports within a minute).
-void closeWithReset(UniqueFd& fd) {
-  const linger abort_close{1, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
-  fd.reset();
-}
 
 uint16_t internetChecksum(const uint8_t* data, size_t length) {
   uint32_t sum = 0;
@@ -78,55 +34,6 @@ bool isPathFailure(int err) {
 }
 
 }  // namespace
-
-void SockAddr::setPort(uint16_t port) {
-  if (family() == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
-  } else {
-    reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
-  }
-}
-
-Result<SockAddr> parseSockAddr(const std::string& address, uint16_t port) {
-  SockAddr result;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&result.storage);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&result.storage);
-  if (::inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    result.length = sizeof(sockaddr_in);
-  } else if (::inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    result.length = sizeof(sockaddr_in6);
-  } else {
-    return makeError(ErrorCode::kInvalidArgument, "'" + address + "' is not an IP address");
-  }
-  result.setPort(port);
-  return result;
-}
-
-uint16_t boundPort(int fd) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof(storage);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
-  if (storage.ss_family == AF_INET) {
-    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  }
-  return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
-}
-
-bool sameAddress(const sockaddr_storage& from, const SockAddr& expected) {
-  if (from.ss_family != expected.family()) return false;
-  if (from.ss_family == AF_INET) {
-    return std::memcmp(&reinterpret_cast<const sockaddr_in*>(&from)->sin_addr,
-                       &reinterpret_cast<const sockaddr_in*>(&expected.storage)->sin_addr,
-                       sizeof(in_addr)) == 0;
-  }
-  return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr,
-                     &reinterpret_cast<const sockaddr_in6*>(&expected.storage)->sin6_addr,
-                     sizeof(in6_addr)) == 0;
-}
-
-std::string errnoText(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
 // ---- ProbeLoop ---------------------------------------------------------------------------
 
@@ -220,6 +127,7 @@ Status ProbeLoop::prepare() {
   if (::setns(netns_fd_.get(), CLONE_NEWNET) != 0) {
     return makeError(ErrorCode::kKernel, errnoText("cannot enter netns " + netns_, errno));
   }
+  raisePriority(options_);
   SHADAN_RETURN_IF_ERROR(makeLoopFds(epoll_, stop_event_));
   timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
   if (!timer_.valid()) return makeError(ErrorCode::kIo, errnoText("timerfd_create", errno));
@@ -278,19 +186,31 @@ Status ProbeLoop::prepare() {
 }
 
 void ProbeLoop::loop() {
-  epoll_event events[kMaxEvents];
   for (;;) {
     armTimer(ProbeClock::now());
-    const int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, -1);
+    if (!handleEvents(-1)) return;
+    // Every answer that arrived before `now` is taken before anything is declared timed out
+    // at `now`: a loop that was not scheduled for a while must not blame the path for it.
+    const ProbeTime now = ProbeClock::now();
+    if (!handleEvents(0)) return;
+    expire(now);
+    sendDue(ProbeClock::now());
+  }
+}
+
+bool ProbeLoop::handleEvents(int timeout_ms) {
+  epoll_event events[kMaxEvents];
+  for (;;) {
+    const int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, timeout_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;  // cannot happen with a valid epoll fd; ending the loop leaves results intact
+      return false;  // cannot happen with a valid epoll fd; ending the loop keeps the results
     }
     for (int i = 0; i < n; ++i) {
       const uint64_t data = events[i].data.u64;
       switch (tagKind(data)) {
         case kStop:
-          return;
+          return false;
         case kTimer: {
           uint64_t expirations;
           (void)!::read(timer_.get(), &expirations, sizeof(expirations));
@@ -315,11 +235,8 @@ void ProbeLoop::loop() {
           break;
       }
     }
-    const ProbeTime now = ProbeClock::now();
-    // Answers already waiting are taken before anything times out: a loop that woke up late
-    // must not blame the path for its own delay.
-    if (n < kMaxEvents) expire(now);
-    sendDue(now);
+    if (n < kMaxEvents) return true;
+    timeout_ms = 0;  // a full batch: more may be waiting
   }
 }
 
@@ -599,128 +516,6 @@ void ProbeLoop::expire(ProbeTime now) {
     }
     in_flight.erase(in_flight.begin(), in_flight.begin() + static_cast<std::ptrdiff_t>(done));
   }
-}
-
-// ---- EchoService -------------------------------------------------------------------------
-
-EchoService::EchoService() = default;
-EchoService::~EchoService() { stop(); }
-
-void EchoService::addListener(UniqueFd fd) {
-  sockets_.push_back({Kind::kListener, std::move(fd), {}});
-}
-void EchoService::addUdpEcho(UniqueFd fd) { sockets_.push_back({Kind::kUdp, std::move(fd), {}}); }
-void EchoService::addFlowServer(UniqueFd fd) {
-  sockets_.push_back({Kind::kFlow, std::move(fd), {}});
-}
-
-Status EchoService::start() {
-  SHADAN_RETURN_IF_ERROR(makeLoopFds(epoll_, stop_event_));
-  for (size_t i = 0; i < sockets_.size(); ++i) {
-    const uint32_t events = sockets_[i].kind == Kind::kFlow ? EPOLLIN | EPOLLRDHUP : EPOLLIN;
-    SHADAN_RETURN_IF_ERROR(addToEpoll(epoll_.get(), sockets_[i].fd.get(), events, tag(kEcho, i)));
-  }
-  try {
-    thread_ = std::thread([this] { loop(); });
-  } catch (const std::exception& e) {
-    return makeError(ErrorCode::kInternal,
-                     std::string("cannot start the echo thread: ") + e.what());
-  }
-  return okStatus();
-}
-
-void EchoService::stop() {
-  if (thread_.joinable()) {
-    signalStop(stop_event_);
-    thread_.join();
-  }
-  sockets_.clear();
-}
-
-void EchoService::loop() {
-  epoll_event events[kMaxEvents];
-  for (;;) {
-    const int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    for (int i = 0; i < n; ++i) {
-      const uint64_t data = events[i].data.u64;
-      if (tagKind(data) == kStop) return;
-      const size_t index = tagIndex(data);
-      if (index >= sockets_.size() || !sockets_[index].fd.valid()) continue;
-      switch (sockets_[index].kind) {
-        case Kind::kListener:
-          onListener(sockets_[index]);
-          break;
-        case Kind::kUdp:
-          onUdp(sockets_[index]);
-          break;
-        case Kind::kFlow:
-          onFlow(index, events[i].events);
-          break;
-      }
-    }
-  }
-}
-
-void EchoService::onListener(Socket& socket) {
-  for (;;) {
-    UniqueFd accepted(::accept4(socket.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!accepted.valid()) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN: the queue is empty
-    }
-    closeWithReset(accepted);
-  }
-}
-
-void EchoService::onUdp(Socket& socket) {
-  uint8_t buffer[2048];
-  for (;;) {
-    sockaddr_storage from{};
-    socklen_t from_length = sizeof(from);
-    const ssize_t n = ::recvfrom(socket.fd.get(), buffer, sizeof(buffer), 0,
-                                 reinterpret_cast<sockaddr*>(&from), &from_length);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    ::sendto(socket.fd.get(), buffer, static_cast<size_t>(n), MSG_DONTWAIT,
-             reinterpret_cast<const sockaddr*>(&from), from_length);
-  }
-}
-
-void EchoService::onFlow(size_t index, uint32_t events) {
-  Socket& socket = sockets_[index];
-  char buffer[4096];
-  bool gone = (events & EPOLLERR) != 0;
-  for (;;) {
-    const ssize_t n = ::recv(socket.fd.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
-    if (n > 0) {
-      socket.out.append(buffer, static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-    gone = true;
-    break;
-  }
-  if (!socket.out.empty() && !gone) {
-    const ssize_t sent =
-        ::send(socket.fd.get(), socket.out.data(), socket.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (sent > 0) socket.out.erase(0, static_cast<size_t>(sent));
-    if (sent < 0 && errno != EAGAIN && errno != EINTR) gone = true;
-  }
-  if (gone) {
-    socket.fd.reset();
-    return;
-  }
-  // Bytes the socket did not take: wait until it can, then echo them.
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLRDHUP | (socket.out.empty() ? 0U : uint32_t{EPOLLOUT});
-  event.data.u64 = tag(kEcho, index);
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, socket.fd.get(), &event);
 }
 
 }  // namespace shadan::prober_internal

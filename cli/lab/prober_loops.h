@@ -1,7 +1,7 @@
 #pragma once
 
-// Internals of ContinuousProber (prober.h), shared by prober.cc and prober_loops.cc only: the
-// per-source-namespace probe loop and the echo thread. Not a public interface.
+// Internals of ContinuousProber (prober.h): the probe loop of one source namespace and the
+// records it writes. Not a public interface.
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,25 +15,11 @@
 #include <vector>
 
 #include "cli/lab/prober.h"
+#include "cli/lab/prober_sockets.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
 namespace shadan::prober_internal {
-
-struct SockAddr {
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  int family() const { return storage.ss_family; }
-  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
-  void setPort(uint16_t port);
-};
-
-Result<SockAddr> parseSockAddr(const std::string& address, uint16_t port);
-// The local port `fd` is bound to.
-uint16_t boundPort(int fd);
-// True if `from` holds the same address (port ignored) as `expected`.
-bool sameAddress(const sockaddr_storage& from, const SockAddr& expected);
-std::string errnoText(const std::string& what, int err);
 
 // One pair or flow as the results see it. The loop that probes it writes under `mutex`;
 // results() reads under it.
@@ -83,6 +69,8 @@ class ProbeLoop {
 
   Status prepare();  // on the thread, after setns
   void loop();
+  // Handles what epoll reports within `timeout_ms` (-1: wait for something); false: stop.
+  bool handleEvents(int timeout_ms);
   void armTimer(ProbeTime now);
   void sendDue(ProbeTime now);
   void sendTcp(PairState& pair);
@@ -106,44 +94,6 @@ class ProbeLoop {
   UniqueFd stop_event_;
   UniqueFd icmp4_;
   UniqueFd icmp6_;
-  std::thread thread_;
-};
-
-// Serves the far ends: accepts (and resets) TCP probe connections, echoes UDP probe tokens and
-// echoes every byte of the flows' server ends. One thread for all of them, whatever namespace
-// each socket was made in.
-class EchoService {
- public:
-  EchoService();
-  ~EchoService();
-  EchoService(const EchoService&) = delete;
-  EchoService& operator=(const EchoService&) = delete;
-
-  // REQUIRES: before start(). Takes non-blocking sockets: a listening TCP socket, a bound UDP
-  // socket, an accepted flow connection.
-  void addListener(UniqueFd fd);
-  void addUdpEcho(UniqueFd fd);
-  void addFlowServer(UniqueFd fd);
-  bool empty() const { return sockets_.empty(); }
-
-  Status start();
-  void stop();
-
- private:
-  enum class Kind { kListener, kUdp, kFlow };
-  struct Socket {
-    Kind kind;
-    UniqueFd fd;
-    std::string out;  // flows: echo bytes the socket did not take yet
-  };
-  void loop();
-  void onListener(Socket& socket);
-  void onUdp(Socket& socket);
-  void onFlow(size_t index, uint32_t events);
-
-  std::vector<Socket> sockets_;
-  UniqueFd epoll_;
-  UniqueFd stop_event_;
   std::thread thread_;
 };
 
