@@ -27,6 +27,10 @@
 // flows with epoll and a timerfd), plus one echo thread serving every listener, echo socket and
 // flow server (a socket keeps its namespace, so one thread serves them all). Dozens of pairs
 // cost a handful of threads. Memory per pair is bounded by its transitions and probes in flight.
+// The threads run at the lowest real-time priority unless options.realtime is false, so a busy
+// machine does not stretch the interval; results() reports the longest gap actually seen.
+// Forking from this process while it probes (ProcessCommandRunner) can still stall every
+// thread for a few milliseconds: max_send_gap shows it.
 //
 // Needs root (namespaces, raw sockets). Thread-safe: mark(), results(), firstChangeAfter() may
 // be called from any thread while the probes run; start() and stop() from one thread.
