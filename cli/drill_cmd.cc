@@ -84,8 +84,8 @@ class DrillCommand {
       spec.with_value = {"--policy", "--scenario", "--builtin", "--segment", "--param"};
       spec.repeatable = {"--param"};
     } else if (sub == "run") {
-      spec.with_value = {"--policy", "--scenario", "--builtin", "--segment", "--param",
-                         "--report",  "--name",     "--bin-dir"};
+      spec.with_value = {"--policy", "--scenario", "--builtin", "--segment",
+                         "--param",  "--report",   "--name",    "--bin-dir"};
       spec.flags = {"--json", "--keep"};
       spec.repeatable = {"--param"};
     } else if (sub != "list") {

@@ -47,8 +47,7 @@ Status makeReportDir(const std::string& dir) {
   std::error_code ec;
   if (fs::is_directory(dir, ec)) return okStatus();
   if (::mkdir(dir.c_str(), 0700) != 0) {
-    return makeError(ErrorCode::kIo,
-                     "--report: cannot make " + dir + ": " + std::strerror(errno));
+    return makeError(ErrorCode::kIo, "--report: cannot make " + dir + ": " + std::strerror(errno));
   }
   return okStatus();
 }

@@ -37,9 +37,9 @@ Result<DrillBinaries> findDrillBinaries(const std::string& self_exe,
     tried += (tried.empty() ? "" : ", ") + controller.lexically_normal().string() + " + " +
              agent.lexically_normal().string();
   }
-  return makeError(ErrorCode::kNotFound,
-                   "shadan-controller and shadan-agent not found (tried " + tried +
-                       "); build them (make build) or give --bin-dir DIR");
+  return makeError(ErrorCode::kNotFound, "shadan-controller and shadan-agent not found (tried " +
+                                             tried +
+                                             "); build them (make build) or give --bin-dir DIR");
 }
 
 DrillFleet::DrillFleet(const PolicyLab& policy_lab, const Lab& lab, const DrillPki& pki,
@@ -113,10 +113,10 @@ Status DrillFleet::startController(std::chrono::milliseconds timeout) {
     if (status.ok() && status->ok()) return okStatus();
     last = status.ok() ? "HTTP " + std::to_string(status->status) : status.error().message;
     if (std::chrono::steady_clock::now() >= deadline) {
-      return makeError(ErrorCode::kUnavailable,
-                       "the controller's API did not answer within " +
-                           std::to_string(timeout.count()) + " ms (" + last + "; see " + log_dir_ +
-                           "/controller.log)");
+      return makeError(ErrorCode::kUnavailable, "the controller's API did not answer within " +
+                                                    std::to_string(timeout.count()) + " ms (" +
+                                                    last + "; see " + log_dir_ +
+                                                    "/controller.log)");
     }
     std::this_thread::sleep_for(kPoll);
   }
@@ -207,9 +207,9 @@ Status DrillFleet::start(std::chrono::milliseconds timeout) {
   }
   SHADAN_RETURN_IF_ERROR(waitAgents("pending", timeout));
   for (const auto& [gateway, node] : policy_lab_.gateway_nodes) {
-    SHADAN_ASSIGN_OR_RETURN(
-        auto approved, api(kDrillOperators[0], "POST", "/v1/agents/" + gateway + "/approve",
-                           Json{{"reason", "drill: the lab's gateway " + gateway}}));
+    SHADAN_ASSIGN_OR_RETURN(auto approved,
+                            api(kDrillOperators[0], "POST", "/v1/agents/" + gateway + "/approve",
+                                Json{{"reason", "drill: the lab's gateway " + gateway}}));
     if (!approved.ok()) {
       return makeError(ErrorCode::kUnavailable,
                        "enrolling " + gateway + ": " + approved.errorSummary());

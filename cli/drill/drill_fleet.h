@@ -34,7 +34,7 @@ struct DrillBinaries {
 // ../controller/shadan-controller and ../agents/shadan-agent; installed, both sit beside it.
 // With `bin_dir`, only there (either layout). Errors name every path tried.
 Result<DrillBinaries> findDrillBinaries(const std::string& self_exe,
-                                       const std::optional<std::string>& bin_dir);
+                                        const std::optional<std::string>& bin_dir);
 
 class DrillFleet {
  public:

@@ -58,18 +58,17 @@ Status writeDrillTrust(const std::string& path, const std::vector<DrillTrustKey>
   }
   const int64_t expires = toUnixMillis(std::chrono::system_clock::now()) + kTrustValidityMs;
   const TrustThresholds defaults;
-  const Json doc = {
-      {"shadan_trust", kTrustFormatVersion},
-      {"version", 1},
-      {"expires_at", formatRfc3339(expires - expires % 1000)},
-      {"keys", std::move(entries)},
-      {"thresholds",
-       {{"isolate",
-         {{"operators", defaults.isolate_operators},
-          {"controller_on_behalf", defaults.isolate_controller_on_behalf}}},
-        {"isolate_protected", {{"operators", defaults.isolate_protected_operators}}},
-        {"restore", {{"operators", defaults.restore_operators}}},
-        {"breakglass_isolate", {{"breakglass", defaults.breakglass_isolate}}}}}};
+  const Json doc = {{"shadan_trust", kTrustFormatVersion},
+                    {"version", 1},
+                    {"expires_at", formatRfc3339(expires - expires % 1000)},
+                    {"keys", std::move(entries)},
+                    {"thresholds",
+                     {{"isolate",
+                       {{"operators", defaults.isolate_operators},
+                        {"controller_on_behalf", defaults.isolate_controller_on_behalf}}},
+                      {"isolate_protected", {{"operators", defaults.isolate_protected_operators}}},
+                      {"restore", {{"operators", defaults.restore_operators}}},
+                      {"breakglass_isolate", {{"breakglass", defaults.breakglass_isolate}}}}}};
   const std::string text = doc.dump(2) + "\n";
   SHADAN_ASSIGN_OR_RETURN(const Trust parsed, parseTrust(text, path));
   (void)parsed;
@@ -101,8 +100,7 @@ Result<DrillPki> makeDrillPki(const DrillPkiRequest& request) {
   pki.controller_state_dir = ctl + "/state";
   SHADAN_RETURN_IF_ERROR(makePrivateDir(pki.controller_state_dir));
 
-  std::vector<DrillTrustKey> trust = {
-      {"controller", {"controller"}, controller_key.publicKey()}};
+  std::vector<DrillTrustKey> trust = {{"controller", {"controller"}, controller_key.publicKey()}};
   SHADAN_RETURN_IF_ERROR(makePrivateDir(request.dir + "/operators"));
   for (const char* name : kDrillOperators) {
     const std::string prefix = request.dir + "/operators/" + name;
@@ -131,7 +129,8 @@ Result<DrillPki> makeDrillPki(const DrillPkiRequest& request) {
   Json tokens = Json::array();
   for (const char* name : kDrillOperators) {
     pki.tokens[name] = newToken();
-    tokens.push_back({{"name", name}, {"role", "operator"}, {"sha256", sha256Hex(pki.tokens[name])}});
+    tokens.push_back(
+        {{"name", name}, {"role", "operator"}, {"sha256", sha256Hex(pki.tokens[name])}});
   }
   std::vector<std::string> detectors = request.detectors;
   if (detectors.empty()) detectors.push_back(kDrillDefaultDetector);
@@ -143,18 +142,19 @@ Result<DrillPki> makeDrillPki(const DrillPkiRequest& request) {
                       {"sha256", sha256Hex(pki.tokens[name])},
                       {"segments", {"*"}}});
   }
-  Json config = {{"api", {{"listen", hostPort(pki.api_host, request.api_port)}}},
-                 {"agent_hub", {{"listen", hostPort(pki.api_host, request.hub_port)}, {"heartbeat_s", 2}}},
-                 {"tls", {{"ca", pki.ca_cert}, {"cert", issued.cert_path}, {"key", issued.key_path}}},
-                 {"policy", request.policy_file},
-                 {"trust", pki.trust_file},
-                 {"signing_key", ctl + "/signing.key"},
-                 {"state_dir", pki.controller_state_dir},
-                 {"tokens", std::move(tokens)}};
+  Json config = {
+      {"api", {{"listen", hostPort(pki.api_host, request.api_port)}}},
+      {"agent_hub", {{"listen", hostPort(pki.api_host, request.hub_port)}, {"heartbeat_s", 2}}},
+      {"tls", {{"ca", pki.ca_cert}, {"cert", issued.cert_path}, {"key", issued.key_path}}},
+      {"policy", request.policy_file},
+      {"trust", pki.trust_file},
+      {"signing_key", ctl + "/signing.key"},
+      {"state_dir", pki.controller_state_dir},
+      {"tokens", std::move(tokens)}};
   if (!request.response.is_null()) config["response"] = request.response;
   pki.controller_config = ctl + "/controller.json";
-  SHADAN_RETURN_IF_ERROR(
-      writeFileAtomically(pki.controller_config, config.dump(2) + "\n", 0600, ExistingFile::kRefuse));
+  SHADAN_RETURN_IF_ERROR(writeFileAtomically(pki.controller_config, config.dump(2) + "\n", 0600,
+                                             ExistingFile::kRefuse));
   return pki;
 }
 

@@ -50,8 +50,8 @@ Result<bool> tcpHandshake(const std::string& from_ns, const std::string& address
   } else {
     return makeError(ErrorCode::kInvalidArgument, "'" + address + "' is not an IP address");
   }
-  SHADAN_ASSIGN_OR_RETURN(auto fd,
-                          socketInNetns(from_ns, storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0));
+  SHADAN_ASSIGN_OR_RETURN(
+      auto fd, socketInNetns(from_ns, storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0));
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&storage), length) == 0) return true;
   if (errno != EINPROGRESS) return false;
   pollfd entry{fd.get(), POLLOUT, 0};
@@ -129,8 +129,7 @@ Result<ProbePlace> DrillRunner::Impl::place(const ConcreteEndpoint& end, IpFamil
         }
       }
       return makeError(ErrorCode::kNotFound,
-                       "the lab's controller has no " + familyText(family) +
-                           " address");
+                       "the lab's controller has no " + familyText(family) + " address");
     }
     case Endpoint::Kind::kInternet: {
       auto hosts = plab.find(default_segment_, std::nullopt, family);
@@ -172,12 +171,12 @@ void DrillRunner::Impl::openEstablishedFlows(size_t index) {
         flow_errors_[{j, k}] = (from.ok() ? to : from).error().message;
         continue;
       }
-      auto flow = std::make_unique<EstablishedFlow>(from->ns, to->ns, to->address,
-                                                    probe.port.value_or(0));
+      auto flow =
+          std::make_unique<EstablishedFlow>(from->ns, to->ns, to->address, probe.port.value_or(0));
       Status opened = flow->open(kFlowOpenTimeout);
       if (!opened.ok()) {
-        flow_errors_[{j, k}] = "the flow could not be opened before the cut: " +
-                               opened.error().message;
+        flow_errors_[{j, k}] =
+            "the flow could not be opened before the cut: " + opened.error().message;
         continue;
       }
       flows_[{j, k}] = std::move(flow);
@@ -196,8 +195,8 @@ Result<bool> DrillRunner::Impl::probeOnce(size_t index, size_t probe_index,
     auto flow = flows_.find(key);
     if (flow == flows_.end()) {
       // No isolate or alert before it: a flow opened now, for a probe of an open path.
-      auto made = std::make_unique<EstablishedFlow>(from.ns, to.ns, to.address,
-                                                    probe.port.value_or(0));
+      auto made =
+          std::make_unique<EstablishedFlow>(from.ns, to.ns, to.address, probe.port.value_or(0));
       SHADAN_RETURN_IF_ERROR(made->open(kFlowOpenTimeout));
       flow = flows_.emplace(key, std::move(made)).first;
     }
@@ -212,7 +211,8 @@ Result<bool> DrillRunner::Impl::probeOnce(size_t index, size_t probe_index,
       break;
   }
   // To the controller on the agents' port: its hub already listens there.
-  const uint16_t port = to.controller ? probe.port.value_or(pki_->hub_port) : probe.port.value_or(0);
+  const uint16_t port =
+      to.controller ? probe.port.value_or(pki_->hub_port) : probe.port.value_or(0);
   if (to.controller && port == pki_->hub_port && to.address == pki_->api_host) {
     return tcpHandshake(from.ns, to.address, port, kProbeTimeout);
   }
@@ -246,7 +246,8 @@ Status DrillRunner::Impl::runExpect(size_t index, const ExpectStep& expect, Step
     r.to = text(probe.to);
     r.proto = probeProtoName(probe.proto);
     r.port = probe.port;
-    if (!r.port && probe.proto == ProbeProto::kTcp && probe.to.kind == Endpoint::Kind::kController) {
+    if (!r.port && probe.proto == ProbeProto::kTcp &&
+        probe.to.kind == Endpoint::Kind::kController) {
       r.port = pki_->hub_port;
     }
     r.family = probe.family == IpFamily::kV4 ? "ipv4" : "ipv6";

@@ -107,34 +107,33 @@ nlohmann::ordered_json drillReportToJson(const DrillReport& report) {
   Json failures = Json::array();
   for (const std::string& failure : report.failures) failures.push_back(failure);
 
-  return Json{
-      {"report_version", kDrillReportVersion},
-      {"verdict", report.passed() ? "pass" : "fail"},
-      {"scenario", report.scenario},
-      {"scenario_description", report.scenario_description},
-      {"parameters", std::move(parameters)},
-      {"policy", report.policy},
-      {"policy_file", report.policy_file},
-      {"policy_sha256", report.policy_sha256},
-      {"lab", report.lab},
-      {"started_at", formatRfc3339(report.started_at_ms)},
-      {"duration_ms", report.duration_ms},
-      {"steps", std::move(steps)},
-      {"gateways", std::move(gateways)},
-      {"probes", std::move(probes)},
-      {"faults", std::move(faults)},
-      // Until the continuous prober measures management throughout, the expectations' probes
-      // to the controller are what says whether management kept working.
-      {"management",
-       {{"kept_working", management_failures == 0},
-        {"probes", management_probes},
-        {"failures", management_failures}}},
-      {"established_flows", {{"checked", established_checked}, {"cut", established_cut}}},
-      {"audit",
-       {{"verified", report.audit.verified},
-        {"entries", report.audit.entries},
-        {"detail", report.audit.detail}}},
-      {"failures", std::move(failures)}};
+  return Json{{"report_version", kDrillReportVersion},
+              {"verdict", report.passed() ? "pass" : "fail"},
+              {"scenario", report.scenario},
+              {"scenario_description", report.scenario_description},
+              {"parameters", std::move(parameters)},
+              {"policy", report.policy},
+              {"policy_file", report.policy_file},
+              {"policy_sha256", report.policy_sha256},
+              {"lab", report.lab},
+              {"started_at", formatRfc3339(report.started_at_ms)},
+              {"duration_ms", report.duration_ms},
+              {"steps", std::move(steps)},
+              {"gateways", std::move(gateways)},
+              {"probes", std::move(probes)},
+              {"faults", std::move(faults)},
+              // Until the continuous prober measures management throughout, the expectations'
+              // probes to the controller are what says whether management kept working.
+              {"management",
+               {{"kept_working", management_failures == 0},
+                {"probes", management_probes},
+                {"failures", management_failures}}},
+              {"established_flows", {{"checked", established_checked}, {"cut", established_cut}}},
+              {"audit",
+               {{"verified", report.audit.verified},
+                {"entries", report.audit.entries},
+                {"detail", report.audit.detail}}},
+              {"failures", std::move(failures)}};
 }
 
 }  // namespace shadan::drill

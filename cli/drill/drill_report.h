@@ -62,7 +62,7 @@ struct GatewayRecord {
 struct ProbeRecord {
   size_t step = 0;
   std::string label;
-  std::string from;   // "SEGMENT@GATEWAY", "controller", "internet"
+  std::string from;  // "SEGMENT@GATEWAY", "controller", "internet"
   std::string to;
   std::string proto;  // tcp, udp, icmp
   std::optional<uint16_t> port;

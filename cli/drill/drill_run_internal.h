@@ -91,7 +91,7 @@ class DrillRunner::Impl {
   DrillReport& report_;
   std::chrono::system_clock::time_point started_;
   std::string default_segment_;
-  std::string work_dir_;  // the temporary credentials directory
+  std::string work_dir_;                           // the temporary credentials directory
   std::vector<std::string> controller_addresses_;  // the agent channel's first
   std::unique_ptr<Lab> lab_;
   std::unique_ptr<DrillPki> pki_;

@@ -43,7 +43,8 @@ std::string stepLabel(const Step& step) {
   return stepKindName(step);
 }
 
-// The first of the entry's "envelope"/"authz" members that is an object, else the entry.
+// An approval's authz envelope: the first of the entry's "envelope"/"authz" members that is an
+// object, else the entry.
 const Json& envelopeOf(const Json& entry) {
   for (const char* key : {"envelope", "authz"}) {
     if (entry.contains(key) && entry[key].is_object()) return entry[key];
@@ -54,7 +55,12 @@ const Json& envelopeOf(const Json& entry) {
 std::optional<Ack> ackOf(const Json& ack) {
   if (!ack.is_object()) return std::nullopt;
   if (ack.contains("envelope")) return ackOf(ack["envelope"]);
-  if (!ack.contains("payload") || !ack["payload"].is_string()) return std::nullopt;
+  if (!ack.contains("payload") || !ack["payload"].is_string()) {
+    // The controller's order view carries the ack payload itself, already verified.
+    auto parsed = parseAck(ack.dump());
+    if (!parsed.ok()) return std::nullopt;
+    return *parsed;
+  }
   auto bytes = base64Decode(ack["payload"].get<std::string>());
   if (!bytes.ok()) return std::nullopt;
   auto parsed = parseAck(std::string(bytes->begin(), bytes->end()));
@@ -150,8 +156,8 @@ DrillOutcome DrillRunner::Impl::run() {
       record.label = stepLabel(step);
       record.kind = stepKindName(step);
       const auto* expect = std::get_if<ExpectStep>(&step.action);
-      record.phase = probePhaseName(expect && expect->phase ? *expect->phase
-                                                            : defaultPhase(scenario, i));
+      record.phase =
+          probePhaseName(expect && expect->phase ? *expect->phase : defaultPhase(scenario, i));
       record.started_ms = nowMs();
       say("step " + std::to_string(i) + " (" + record.kind + ", " + record.phase +
           "): " + record.label);
@@ -161,8 +167,8 @@ DrillOutcome DrillRunner::Impl::run() {
         record.ok = false;
         record.detail = ran.error().message;
         report_.failures.push_back("step " + std::to_string(i) + " (" + record.kind + ", " +
-                                   record.phase + "): the drill could not go on: " +
-                                   ran.error().message);
+                                   record.phase +
+                                   "): the drill could not go on: " + ran.error().message);
         say("  STOP " + ran.error().message);
         report_.steps.push_back(std::move(record));
         could_not_run = true;
@@ -221,8 +227,8 @@ Status DrillRunner::Impl::setUp() {
   say("drill credentials (CA, keys, trust, tokens) in " + work_dir_ +
       (request_.keep ? " (kept)" : " (removed at the end)"));
 
-  fleet_ = std::make_unique<DrillFleet>(plab, *lab_, *pki_, request_.binaries,
-                                        request_.policy_file, request_.report_dir);
+  fleet_ = std::make_unique<DrillFleet>(plab, *lab_, *pki_, request_.binaries, request_.policy_file,
+                                        request_.report_dir);
   say("starting shadan-controller on " + plab.controller_node + " (" +
       hostPort(plab.controller_address, pki_->hub_port) + ") and " +
       std::to_string(plab.gateway_nodes.size()) + " shadan-agent(s); logs in " +
@@ -283,8 +289,8 @@ void DrillRunner::Impl::verifyAudit() {
               std::to_string(checked->checkpoints_matched) + " checkpoints verified; ";
     return checked->entries;
   };
-  auto controller = check("controller log", pki_->controller_state_dir + "/audit.log",
-                          pki_->controller_pub);
+  auto controller =
+      check("controller log", pki_->controller_state_dir + "/audit.log", pki_->controller_pub);
   report_.audit.entries = controller.value_or(0);
   for (const auto& [gateway, paths] : pki_->gateways) {
     (void)check("agent " + gateway, paths.state_dir + "/audit.log", paths.agent_pub);
@@ -298,8 +304,8 @@ void DrillRunner::Impl::verifyAudit() {
 
 Status DrillRunner::Impl::runStep(size_t index, StepRecord& record) {
   const Step& step = request_.scenario.steps[index];
-  const std::string default_reason = "drill " + request_.scenario.name + " step " +
-                                     std::to_string(index) + ": " + record.label;
+  const std::string default_reason =
+      "drill " + request_.scenario.name + " step " + std::to_string(index) + ": " + record.label;
   if (const auto* isolate = std::get_if<IsolateStep>(&step.action)) {
     openEstablishedFlows(index);
     Json extra = {{"ttl_s", isolate->ttl_s},
@@ -357,9 +363,8 @@ Result<Json> DrillRunner::Impl::rungJson(const Rung& rung, bool isolate) const {
   return body;
 }
 
-Status DrillRunner::Impl::runOrder(size_t index, const Rung& rung, bool isolate,
-                                   const Json& extra, std::optional<int> approvers,
-                                   StepRecord& record) {
+Status DrillRunner::Impl::runOrder(size_t index, const Rung& rung, bool isolate, const Json& extra,
+                                   std::optional<int> approvers, StepRecord& record) {
   const std::string action = isolate ? "isolate" : "restore";
   SHADAN_ASSIGN_OR_RETURN(Json body, rungJson(rung, isolate));
   for (const auto& [key, value] : extra.items()) body[key] = value;
@@ -386,13 +391,14 @@ Status DrillRunner::Impl::runOrder(size_t index, const Rung& rung, bool isolate,
       return okStatus();
     }
     for (int k = 0; k < signers && state == "awaiting_approval"; ++k) {
+      // The signature that meets the threshold sends the order: its time is the order's.
+      sent = nowMs();
       Status signed_ok = signApproval(approval_id, order_id, kDrillOperators[k]);
       if (!signed_ok.ok()) {
         fail(record, "signing approval " + approval_id + " as " + kDrillOperators[k] + ": " +
                          signed_ok.error().message);
         return okStatus();
       }
-      sent = nowMs();
       SHADAN_ASSIGN_OR_RETURN(auto order, getOrder(order_id));
       state = jsonText(order, "state");
       say("  signed by " + std::string(kDrillOperators[k]) + " (order " + state + ")");
@@ -417,8 +423,7 @@ Result<Json> DrillRunner::Impl::getOrder(const std::string& order_id) {
   return answer.body;
 }
 
-Status DrillRunner::Impl::signApproval(const std::string& approval_id,
-                                       const std::string& order_id,
+Status DrillRunner::Impl::signApproval(const std::string& approval_id, const std::string& order_id,
                                        const std::string& operator_name) {
   SHADAN_ASSIGN_OR_RETURN(auto listed, fleet_->api(operator_name, "GET", "/v1/approvals"));
   if (!listed.ok()) {
@@ -467,9 +472,9 @@ Result<std::string> DrillRunner::Impl::refreshOrder(const TrackedOrder& order) {
   std::string text;
   for (const GatewayRow& row : gatewayRows(body)) {
     GatewayRecord& gateway = report_.gateways[row.gateway];
-    auto found = std::find_if(
-        gateway.transitions.begin(), gateway.transitions.end(),
-        [&](const TransitionRecord& t) { return t.order_id == order.order_id; });
+    auto found =
+        std::find_if(gateway.transitions.begin(), gateway.transitions.end(),
+                     [&](const TransitionRecord& t) { return t.order_id == order.order_id; });
     if (found == gateway.transitions.end()) {
       gateway.transitions.push_back({});
       found = gateway.transitions.end() - 1;

@@ -84,9 +84,8 @@ Result<bool> DrillRunner::Impl::waitHolds(const WaitStep& wait, std::string& det
       }
       SHADAN_ASSIGN_OR_RETURN(detail, refreshOrder(*latest_order_));
       detail = "order " + latest_order_->order_id + ": " + detail;
-      const bool all_applied = std::all_of(rows.begin(), rows.end(), [](auto& r) {
-        return isAppliedGatewayState(r.state);
-      });
+      const bool all_applied = std::all_of(rows.begin(), rows.end(),
+                                           [](auto& r) { return isAppliedGatewayState(r.state); });
       if (*wait.until == WaitCondition::kApplied && !all_applied) {
         return makeError(ErrorCode::kState, "not applied on every gateway: " + detail);
       }
@@ -149,8 +148,7 @@ Status DrillRunner::Impl::runFault(size_t index, const FaultStep& fault, StepRec
   };
   const auto blackholes = [&](const char* verb) -> Status {
     for (const std::string& address : controller_addresses_) {
-      const std::string host =
-          address + (address.find(':') == std::string::npos ? "/32" : "/128");
+      const std::string host = address + (address.find(':') == std::string::npos ? "/32" : "/128");
       auto ran = runChecked(runner_, {"ip", "-n", ns, "route", verb, "blackhole", host});
       if (!ran.ok()) return ran.error();
     }
@@ -226,9 +224,8 @@ Status DrillRunner::Impl::runAlert(size_t index, const AlertStep& alert, StepRec
   RawApiRequest request;
   switch (alert.format) {
     case controller::AlertFormat::kShadan:
-      record_json = {{"source", alert.detector},
-                     {"rule", alert.rule},
-                     {"time", formatRfc3339(now_unix)}};
+      record_json = {
+          {"source", alert.detector}, {"rule", alert.rule}, {"time", formatRfc3339(now_unix)}};
       if (src) record_json["src_ip"] = *src;
       if (dst) record_json["dst_ip"] = *dst;
       if (alert.severity) record_json["severity"] = controller::alertSeverityName(*alert.severity);
@@ -274,8 +271,8 @@ Status DrillRunner::Impl::runAlert(size_t index, const AlertStep& alert, StepRec
   const Json results = answer.response.body.value("results", Json::array());
   const Json first = results.empty() ? Json::object() : results[0];
   const std::string decision = jsonText(first, "decision");
-  record.detail = "alert from " + alert.detector + ": " + decision + " (" +
-                  jsonText(first, "reason") + ")";
+  record.detail =
+      "alert from " + alert.detector + ": " + decision + " (" + jsonText(first, "reason") + ")";
   const std::string order_id = jsonText(first, "order_id");
   if (isSafePathSegment(order_id)) {
     record.order_id = order_id;
