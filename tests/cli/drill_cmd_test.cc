@@ -166,8 +166,8 @@ TEST_F(DrillCmdTest, UsageErrorsAreTwoLines) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {{"drill"}, "'drill' needs a subcommand (subcommands: list, show, check)"},
-      {{"drill", "run2"}, "unknown drill subcommand 'run2' (subcommands: list, show, check)"},
+      {{"drill"}, "'drill' needs a subcommand (subcommands: list, show, check, run)"},
+      {{"drill", "run2"}, "unknown drill subcommand 'run2' (subcommands: list, show, check, run)"},
       {{"drill", "list", "extra"}, "'drill list' takes no argument 'extra'"},
       {{"drill", "show"}, "'drill show' needs a NAME"},
       {{"drill", "check", "--segment", "office"}, "'drill check' needs --policy POLICY"},
@@ -195,7 +195,7 @@ TEST_F(DrillCmdTest, UsageErrorsAreTwoLines) {
 
 TEST_F(DrillCmdTest, HelpIsTheUsage) {
   ASSERT_EQ(run({"drill", "--help"}), kExitOk);
-  EXPECT_NE(out_.str().find("usage: shadanctl drill <list|show|check>"), std::string::npos);
+  EXPECT_NE(out_.str().find("usage: shadanctl drill <list|show|check|run>"), std::string::npos);
   const std::string help = out_.str();
   ASSERT_EQ(run({"help", "drill", "check"}), kExitOk);
   EXPECT_EQ(out_.str(), help);
