@@ -9,6 +9,7 @@
 
 #include "cli/drill/builtin_scenarios.h"
 #include "cli/drill/report_html.h"
+#include "cli/drill_run_cmd.h"
 #include "cli/shadanctl.h"
 #include "common/policy.h"
 #include "common/strict_json.h"
@@ -18,7 +19,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr const char* kDrillUsage = R"(usage: shadanctl drill <list|show|check|report> [options]
+constexpr const char* kDrillUsage = R"(usage: shadanctl drill <list|show|check|run|report> [options]
 
   drill list [--json]
       The built-in scenarios: name, description, the policy each is written for, and its
@@ -36,6 +37,21 @@ constexpr const char* kDrillUsage = R"(usage: shadanctl drill <list|show|check|r
       the parameter "segment" (as --param segment=SEG). Prints OK, or the first error with
       the file and the JSON path.
       Exit 0: OK, 2: a usage error, or a scenario or policy that does not pass.
+  drill run --policy POLICY (--scenario FILE | --builtin NAME | --segment SEG)
+            [--segment S] [--param NAME=VALUE ...] --report DIR [--name LAB]
+            [--bin-dir DIR] [--keep] [--json]
+      Check the scenario as drill check does (nothing is built when it does not pass),
+      build the lab of the policy, start the real shadan-controller and one shadan-agent
+      per gateway in it with fresh drill keys, run the steps, tear everything down (also
+      on failure and Ctrl-C) and write DIR/report.json (DIR is made 0700 when missing;
+      the daemons' logs go there too). Needs root.
+      --name LAB: the lab's name (1-8 of a-z 0-9 -; default d<pid>). --bin-dir DIR:
+      where shadan-controller and shadan-agent are (default: beside shadanctl, or the
+      build tree's controller/ and agents/). --keep: keep the drill's credentials
+      directory. --json: print the report on stdout, progress on stderr.
+      Exit 0: every expectation held, 1: one did not (report.json names the step and
+      the probe), 2: a usage error or a scenario or policy that does not pass, 3: the
+      drill could not run.
   drill report --from FILE --out DIR
       Render a drill's report again: read FILE (a report.json of a drill), check it, and
       write DIR/report.json and DIR/report.html, replacing older ones. DIR is made (mode
@@ -44,7 +60,7 @@ constexpr const char* kDrillUsage = R"(usage: shadanctl drill <list|show|check|r
       does not pass.
 )";
 
-constexpr const char* kSubcommands = "(subcommands: list, show, check, report)";
+constexpr const char* kSubcommands = "(subcommands: list, show, check, run, report)";
 
 std::string builtinNames() {
   std::string names;
@@ -58,7 +74,8 @@ Error usage(const std::string& message) { return makeError(ErrorCode::kInvalidAr
 
 class DrillCommand {
  public:
-  DrillCommand(std::ostream& out, std::ostream& err) : out_(out), err_(err) {}
+  DrillCommand(std::ostream& out, std::ostream& err, CommandRunner& runner)
+      : out_(out), err_(err), runner_(runner) {}
 
   int run(const std::vector<std::string>& args) {
     if (args.size() < 2) {
@@ -79,6 +96,11 @@ class DrillCommand {
     } else if (sub == "check") {
       spec.with_value = {"--policy", "--scenario", "--builtin", "--segment", "--param"};
       spec.repeatable = {"--param"};
+    } else if (sub == "run") {
+      spec.with_value = {"--policy", "--scenario", "--builtin", "--segment",
+                         "--param",  "--report",   "--name",    "--bin-dir"};
+      spec.flags = {"--json", "--keep"};
+      spec.repeatable = {"--param"};
     } else if (sub == "report") {
       spec.flags = {};
       spec.with_value = {"--from", "--out"};
@@ -94,6 +116,7 @@ class DrillCommand {
     if (sub == "list") return list(options->has("--json"));
     if (sub == "show") return show(*options);
     if (sub == "report") return report(*options);
+    if (sub == "run") return run(*options);
     return check(*options);
   }
 
@@ -238,6 +261,14 @@ class DrillCommand {
          << (dir / drill::kReportHtmlName).string() << " (verdict "
          << (*report)["verdict"].get<std::string>() << ")\n";
     return kExitOk;
+  int run(const CommandOptions& options) {
+    std::error_code ec;
+    DrillRunEnv env;
+    env.self_exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    env.interrupted = &installDrillSignalHandlers();
+    const int code = runDrillRun(options, out_, err_, runner_, env);
+    restoreDrillSignalHandlers();
+    return code;
   }
 
   // A scenario or policy that does not pass: bad input, nothing would be built.
@@ -259,14 +290,16 @@ class DrillCommand {
 
   std::ostream& out_;
   std::ostream& err_;
+  CommandRunner& runner_;
 };
 
 }  // namespace
 
 const char* drillUsage() { return kDrillUsage; }
 
-int runDrillCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  return DrillCommand(out, err).run(args);
+int runDrillCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                    CommandRunner& runner) {
+  return DrillCommand(out, err, runner).run(args);
 }
 
 Result<std::map<std::string, std::string>> scenarioArguments(const CommandOptions& options) {

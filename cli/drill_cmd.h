@@ -1,8 +1,8 @@
 #pragma once
 
-// `shadanctl drill list|show|check`: the drill scenarios (cli/drill/), listed, shown with their
-// parameters replaced, and checked against a policy before anything is built (docs/drills.md).
-// Nothing here builds a lab or talks to a daemon.
+// `shadanctl drill list|show|check|run`: the drill scenarios (cli/drill/), listed, shown with
+// their parameters replaced, checked against a policy before anything is built, and run
+// (drill_run_cmd.h: the lab, the real daemons, report.json) (docs/drills.md).
 
 #include <map>
 #include <ostream>
@@ -10,14 +10,17 @@
 #include <vector>
 
 #include "cli/drill/scenario.h"
+#include "cli/lab/command_runner.h"
 #include "cli/options.h"
 
 namespace shadan {
 
 // `args` is the whole command line after the program name (args[0] == "drill"). Exit codes:
 // kExitOk; kExitUsage for a usage error, and for `drill check` of a scenario or policy that
-// does not pass (bad input: nothing would be built).
-int runDrillCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// does not pass (bad input: nothing would be built); `drill run` as runDrillRun says. `runner`
+// runs the lab's commands (`ip`, `nft`): only `drill run` uses it.
+int runDrillCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                    CommandRunner& runner);
 
 const char* drillUsage();
 

@@ -21,7 +21,7 @@ constexpr const char* kUsage = R"(usage: shadanctl COMMAND [options]
 
 commands:
   lab        build, probe and remove a network-namespace lab: up, down, probe
-  drill      cutoff drill scenarios: list, show, check, report
+  drill      cutoff drills: list, show, check scenarios; run one in a lab; report
   audit      verify and show a tamper-evident audit log: verify, show
   keygen     generate an Ed25519 key pair
   ca         the private CA of the agent channel: init, issue, pin
@@ -72,7 +72,7 @@ class Shadanctl {
       return kExitOk;
     }
     if (args[0] == "lab") return runLabCommand(args, out_, err_, runner_);
-    if (args[0] == "drill") return runDrillCommand(args, out_, err_);
+    if (args[0] == "drill") return runDrillCommand(args, out_, err_, runner_);
     if (args[0] == "audit") return runAuditCommand(args, out_, err_);
     if (args[0] == "keygen") return runKeygenCommand(args, out_, err_);
     if (args[0] == "ca") return runCaCommand(args, out_, err_);

@@ -166,9 +166,9 @@ TEST_F(DrillCmdTest, UsageErrorsAreTwoLines) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {{"drill"}, "'drill' needs a subcommand (subcommands: list, show, check, report)"},
+      {{"drill"}, "'drill' needs a subcommand (subcommands: list, show, check, run, report)"},
       {{"drill", "run2"},
-       "unknown drill subcommand 'run2' (subcommands: list, show, check, report)"},
+       "unknown drill subcommand 'run2' (subcommands: list, show, check, run, report)"},
       {{"drill", "report", "--out", "d"}, "'drill report' needs --from FILE"},
       {{"drill", "report", "--from", "r.json"}, "'drill report' needs --out DIR"},
       {{"drill", "report", "--from", "r.json", "--out", "d", "--json"},
@@ -200,7 +200,7 @@ TEST_F(DrillCmdTest, UsageErrorsAreTwoLines) {
 
 TEST_F(DrillCmdTest, HelpIsTheUsage) {
   ASSERT_EQ(run({"drill", "--help"}), kExitOk);
-  EXPECT_NE(out_.str().find("usage: shadanctl drill <list|show|check|report>"), std::string::npos);
+  EXPECT_NE(out_.str().find("usage: shadanctl drill <list|show|check|run|report>"), std::string::npos);
   const std::string help = out_.str();
   ASSERT_EQ(run({"help", "drill", "check"}), kExitOk);
   EXPECT_EQ(out_.str(), help);

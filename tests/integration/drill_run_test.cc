@@ -1,0 +1,119 @@
+// `shadanctl drill run` end to end: the lab of policies/examples/lab.json, the real controller
+// and agent, the segment-cut scenario (exit 0 and a passing report.json), and a scenario with a
+// deliberately wrong expectation (exit 1, the report names the step and the probe). Root.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "cli/lab/command_runner.h"
+
+namespace shadan {
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+class DrillRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
+    report_dir_ = fs::temp_directory_path() /
+                  ("shadan-drill-test-" + std::to_string(::getpid()) + "-" +
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(report_dir_);
+  }
+  void TearDown() override { fs::remove_all(report_dir_); }
+
+  // Runs shadanctl drill run with `args` after --policy lab.json; returns its exit code.
+  int drillRun(const std::vector<std::string>& args, const std::string& lab_name) {
+    std::vector<std::string> argv = {std::string(SHADAN_BINARY_DIR) + "/cli/shadanctl",
+                                     "drill",
+                                     "run",
+                                     "--policy",
+                                     std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json",
+                                     "--report",
+                                     report_dir_.string(),
+                                     "--name",
+                                     lab_name};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessCommandRunner runner(std::chrono::seconds(60));
+    auto ran = runner.run(argv);
+    EXPECT_TRUE(ran.ok()) << (ran.ok() ? "" : ran.error().message);
+    if (!ran.ok()) return -1;
+    output_ = ran->out + ran->err;
+    return ran->exit_code;
+  }
+
+  Json report() {
+    std::ifstream in(report_dir_ / "report.json");
+    return Json::parse(in, nullptr, false);
+  }
+
+  fs::path report_dir_;
+  std::string output_;
+};
+
+TEST_F(DrillRunTest, SegmentCutOnTheLabPolicyPasses) {
+  ASSERT_EQ(drillRun({"--segment", "office"}, "dt" + std::to_string(::getpid() % 100000)), 0)
+      << output_;
+  const Json r = report();
+  ASSERT_TRUE(r.is_object()) << output_;
+  EXPECT_EQ(r["report_version"], 1);
+  EXPECT_EQ(r["verdict"], "pass");
+  EXPECT_EQ(r["scenario"], "segment-cut");
+  EXPECT_EQ(r["policy"], "lab");
+  EXPECT_EQ(r["parameters"]["segment"], "office");
+  EXPECT_TRUE(r["failures"].empty());
+  EXPECT_TRUE(r["audit"]["verified"].get<bool>()) << r["audit"].dump();
+  // Every expect probe held, in every phase, and some of each phase ran.
+  std::set<std::string> phases;
+  for (const Json& probe : r["probes"]) {
+    EXPECT_TRUE(probe["ok"].get<bool>()) << probe.dump();
+    EXPECT_EQ(probe["expected"], probe["observed"]) << probe.dump();
+    phases.insert(probe["phase"].get<std::string>());
+  }
+  EXPECT_EQ(phases, (std::set<std::string>{"before", "during", "after"}));
+  EXPECT_EQ(r["established_flows"]["checked"], r["established_flows"]["cut"]);
+  EXPECT_GT(r["established_flows"]["checked"].get<int>(), 0);
+  EXPECT_TRUE(r["management"]["kept_working"].get<bool>());
+  // The gateway applied the isolate and the restore, each acked after it was sent.
+  const Json& transitions = r["gateways"]["gw"]["transitions"];
+  ASSERT_EQ(transitions.size(), 2u) << r["gateways"].dump();
+  EXPECT_EQ(transitions[0]["action"], "isolate");
+  EXPECT_EQ(transitions[1]["action"], "restore");
+  for (const Json& t : transitions) {
+    EXPECT_EQ(t["state"], "applied");
+    ASSERT_TRUE(t["ack_received_ms"].is_number()) << t.dump();
+    EXPECT_GE(t["ack_received_ms"].get<int64_t>(), t["order_sent_ms"].get<int64_t>());
+  }
+  // Nothing of the lab is left.
+  EXPECT_EQ(output_.find("warning: lab down"), std::string::npos) << output_;
+}
+
+TEST_F(DrillRunTest, WrongExpectationExitsOneAndNamesTheStepAndProbe) {
+  const std::string scenario =
+      std::string(SHADAN_SOURCE_DIR) + "/tests/integration/fixtures/drill-wrong-expectation.json";
+  ASSERT_EQ(drillRun({"--scenario", scenario}, "dw" + std::to_string(::getpid() % 100000)), 1)
+      << output_;
+  const Json r = report();
+  ASSERT_TRUE(r.is_object()) << output_;
+  EXPECT_EQ(r["verdict"], "fail");
+  ASSERT_EQ(r["failures"].size(), 1u) << r["failures"].dump();
+  EXPECT_EQ(r["failures"][0],
+            "step 2 (expect, during): office@gw -> servers@gw tcp/443 ipv4: expected open, "
+            "observed cut");
+  // The probe to the controller in the same step held.
+  size_t failed = 0;
+  for (const Json& probe : r["probes"]) failed += probe["ok"].get<bool>() ? 0 : 1;
+  EXPECT_EQ(failed, 1u);
+}
+
+}  // namespace
+}  // namespace shadan
