@@ -261,6 +261,8 @@ class DrillCommand {
          << (dir / drill::kReportHtmlName).string() << " (verdict "
          << (*report)["verdict"].get<std::string>() << ")\n";
     return kExitOk;
+  }
+
   int run(const CommandOptions& options) {
     std::error_code ec;
     DrillRunEnv env;
