@@ -8,10 +8,10 @@
 #include <filesystem>
 
 #include "cli/drill/drill_runner.h"
+#include "cli/drill/report_html.h"
 #include "cli/drill_cmd.h"
 #include "cli/lab/policy_lab.h"
 #include "cli/shadanctl.h"
-#include "common/atomic_file.h"
 #include "common/policy.h"
 
 namespace shadan {
@@ -122,19 +122,19 @@ int runDrillRun(const CommandOptions& options, std::ostream& out, std::ostream& 
                                   env.interrupted ? *env.interrupted : kNever);
   const drill::DrillOutcome outcome = drill_runner.run();
   const drill::DrillReport& report = drill_runner.report();
-  const std::string text = drill::drillReportToJson(report).dump(2) + "\n";
-  const std::string report_file = *report_dir + "/report.json";
-  if (Status written = writeFileAtomically(report_file, text, 0644, ExistingFile::kReplace);
+  const std::string report_file = *report_dir + "/" + drill::kReportJsonName;
+  if (Status written = drill::writeReportFiles(*report_dir, drill::drillReportToJson(report));
       !written.ok()) {
-    err << "shadanctl: drill run: writing " << report_file << ": " << written.error().message
-        << "\n";
+    err << "shadanctl: drill run: writing the report in " << *report_dir << ": "
+        << written.error().message << "\n";
     return kExitProbeError;
   }
   if (json) {
     out << drill::drillReportToJson(report).dump() << "\n";
   } else {
     out << (report.passed() ? "PASS" : "FAIL") << ": drill " << report.scenario << " on policy "
-        << report.policy << " in " << report.duration_ms << " ms; report " << report_file << "\n";
+        << report.policy << " in " << report.duration_ms << " ms; report " << report_file << " and "
+        << drill::kReportHtmlName << "\n";
     for (const std::string& failure : report.failures) out << "  " << failure << "\n";
   }
   switch (outcome) {

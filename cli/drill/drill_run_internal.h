@@ -13,7 +13,9 @@
 
 #include "cli/drill/drill_runner.h"
 #include "cli/lab/lab.h"
+#include "cli/lab/policy_lab.h"
 #include "cli/lab/probe.h"
+#include "cli/lab/prober.h"
 
 namespace shadan::drill {
 
@@ -73,6 +75,15 @@ class DrillRunner::Impl {
   // Sleeps up to `duration` in short slices; false when interrupted.
   bool sleepFor(Ms duration);
 
+  // --- time to cut and restore (drill_measure.cc)
+  // Starts the continuous prober on the pairs the scenario's isolate steps cut (after setUp).
+  void startMeasuring();
+  // Stops it and fills the transitions' first dropped / first open probe and the gateways'
+  // time to cut / restore (after the steps, once the transitions are read).
+  void finishMeasuring();
+  std::vector<const PolicyLab::Host*> peersOf(const Rung& rung, const std::string& gateway,
+                                              IpFamily family) const;
+
   // --- probes (drill_probes.cc)
   Result<ProbePlace> place(const ConcreteEndpoint& end, IpFamily family,
                            const ConcreteEndpoint& other) const;
@@ -103,6 +114,16 @@ class DrillRunner::Impl {
   std::optional<TrackedOrder> latest_order_;
   std::optional<TrackedOrder> latest_isolate_;
   std::vector<std::string> partitioned_;  // gateways cut from the controller (partition)
+  // A measured pair: which gateway and which rung (rungKey) it measures.
+  struct Measure {
+    std::string pair_id;
+    std::string gateway;
+    std::string rung_key;
+  };
+  std::unique_ptr<ContinuousProber> prober_;
+  std::vector<Measure> measures_;
+  int64_t measure_origin_ms_ = 0;  // nowMs() when the prober started...
+  ProbeTime measure_origin_;       // ...and the prober's clock then
 };
 
 }  // namespace shadan::drill

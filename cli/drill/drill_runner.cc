@@ -144,6 +144,7 @@ DrillOutcome DrillRunner::Impl::run() {
     say("FAIL setup: " + set.error().message);
     could_not_run = true;
   } else {
+    startMeasuring();
     for (size_t i = 0; i < scenario.steps.size(); ++i) {
       if (interrupted_) {
         report_.failures.push_back("interrupted before step " + std::to_string(i));
@@ -179,6 +180,7 @@ DrillOutcome DrillRunner::Impl::run() {
     if (fleet_ && fleet_->controllerRunning()) {
       for (const TrackedOrder& order : orders_) (void)refreshOrder(order);
     }
+    finishMeasuring();
   }
   tearDown();
   report_.duration_ms = nowMs();

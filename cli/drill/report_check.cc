@@ -201,7 +201,8 @@ Status checkProbe(const ObjectCheck& probe) {
   SHADAN_RETURN_IF_ERROR(probe.oneOfStrings("family", {"ipv4", "ipv6"}));
   SHADAN_RETURN_IF_ERROR(probe.oneOfStrings("phase", {"before", "during", "after"}));
   SHADAN_RETURN_IF_ERROR(probe.oneOfStrings("expected", {"open", "cut"}));
-  SHADAN_RETURN_IF_ERROR(probe.oneOfStrings("observed", {"open", "cut"}));
+  // "error": the probe could not run (its "error" says why); it never counts as held.
+  SHADAN_RETURN_IF_ERROR(probe.oneOfStrings("observed", {"open", "cut", "error"}));
   SHADAN_RETURN_IF_ERROR(probe.boolean("ok"));
   return probe.boolean("established");
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -93,6 +94,21 @@ TEST_F(DrillRunTest, SegmentCutOnTheLabPolicyPasses) {
     ASSERT_TRUE(t["ack_received_ms"].is_number()) << t.dump();
     EXPECT_GE(t["ack_received_ms"].get<int64_t>(), t["order_sent_ms"].get<int64_t>());
   }
+  // The continuous probes saw the cut and the restore, after each order was sent (the values
+  // are measurements: docs/benchmarks.md, not asserted here).
+  ASSERT_TRUE(transitions[0]["first_dropped_probe_ms"].is_number()) << transitions[0].dump();
+  EXPECT_GE(transitions[0]["first_dropped_probe_ms"].get<int64_t>(),
+            transitions[0]["order_sent_ms"].get<int64_t>());
+  ASSERT_TRUE(transitions[1]["first_open_probe_ms"].is_number()) << transitions[1].dump();
+  EXPECT_GE(transitions[1]["first_open_probe_ms"].get<int64_t>(),
+            transitions[1]["order_sent_ms"].get<int64_t>());
+  EXPECT_TRUE(r["gateways"]["gw"]["time_to_cut_ms"].is_number());
+  EXPECT_TRUE(r["gateways"]["gw"]["time_to_restore_ms"].is_number());
+  // report.html beside it, with the same numbers.
+  std::ifstream html_in(report_dir_ / "report.html");
+  const std::string html((std::istreambuf_iterator<char>(html_in)), {});
+  ASSERT_FALSE(html.empty());
+  EXPECT_NE(html.find(r["gateways"]["gw"]["time_to_cut_ms"].dump()), std::string::npos);
   // Nothing of the lab is left.
   EXPECT_EQ(output_.find("warning: lab down"), std::string::npos) << output_;
 }
