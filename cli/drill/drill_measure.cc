@@ -132,6 +132,9 @@ void DrillRunner::Impl::startMeasuring() {
 
 void DrillRunner::Impl::finishMeasuring() {
   if (!prober_) return;
+  // A probe counts when it completes: let the ones in flight (30 ms timeout) finish, or a
+  // restore the last step just applied would not be seen yet.
+  sleepFor(std::chrono::milliseconds(100));
   prober_->stop();
   const auto toProbeTime = [&](int64_t relative_ms) {
     return measure_origin_ + std::chrono::milliseconds(relative_ms - measure_origin_ms_);
