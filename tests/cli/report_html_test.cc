@@ -269,6 +269,16 @@ TEST(ReportHtmlTest, TheProbeMatrixMarksFailuresInTextAndClass) {
   EXPECT_TRUE(contains(fail, "The audit logs did not verify: 87 entries."));
 }
 
+// A probe that could not run is reported as such ("error"), and never as held.
+TEST(ReportHtmlTest, AProbeThatCouldNotRunIsAFailure) {
+  Json report = failReport();
+  report["probes"][0]["observed"] = "error";
+  report["probes"][0]["ok"] = false;
+  ASSERT_TRUE(checkReportJson(report).ok());
+  const std::string page = render(report);
+  EXPECT_TRUE(contains(page, "observed error</td>")) << page;
+}
+
 TEST(ReportHtmlTest, NoGatewaysAndNoProbesSaySo) {
   const std::string html = render(emptyReport());
   EXPECT_TRUE(contains(html, "No gateway took part in an order."));
@@ -399,7 +409,7 @@ TEST(CheckReportJsonTest, ErrorsNameTheJsonPointer) {
       {"/gateways/a~1b", Json::object(), "/gateways/a~1b/time_to_cut_ms: is required"},
       {"/probes/3/port", 0, "/probes/3/port: must be an integer from 1 to 65535"},
       {"/probes/0/family", "ipv5", "/probes/0/family: must be one of ipv4, ipv6"},
-      {"/probes/0/observed", "maybe", "/probes/0/observed: must be one of open, cut"},
+      {"/probes/0/observed", "maybe", "/probes/0/observed: must be one of open, cut, error"},
       {"/probes/5/established", remove, "/probes/5/established: is required"},
       {"/faults", Json::parse(R"([{"step": 1, "kind": "unplug"}])"),
        "/faults/0/kind: must be one of kill-agent, restart-agent, flush-ruleset, "
