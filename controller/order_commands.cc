@@ -112,11 +112,13 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   if (request.ttl_s && (*request.ttl_s < 1 || *request.ttl_s > kMaxTtlS)) {
     return badRequest("ttl_s: must be between 1 and " + std::to_string(kMaxTtlS));
   }
+  // An automatic response of a lab controller (its own detectors' alerts) is a drill too.
+  const bool drill = request.drill || (request.automatic && ctx_.trust.isLab());
   // A drill ends on its own; the agents refuse it otherwise (drill_without_ttl).
-  if (request.drill && !request.ttl_s) {
+  if (drill && !request.ttl_s) {
     return badRequest("ttl_s: a drill isolate needs a ttl_s (drills end on their own)");
   }
-  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(request.drill));
+  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(drill));
   // An automatic isolate always ends by itself, and only the controller signs it (on behalf of
   // the detector): the agents refuse it otherwise.
   if (request.automatic && !request.ttl_s) {
@@ -160,7 +162,7 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
     SHADAN_ASSIGN_OR_RETURN(auto built,
                             buildAuthz(caller, OrderAction::kIsolate, target, request.profile,
-                                       request.reason, request.ticket, request.ttl_s, request.drill,
+                                       request.reason, request.ticket, request.ttl_s, drill,
                                        rule.empty() ? ctx_.options.timings.authz_validity_s
                                                     : ctx_.options.timings.approval_validity_s));
     if (!rule.empty()) {
@@ -181,7 +183,7 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   if (!accepted.ok()) return accepted;
   *accepted = acceptedFor(target, std::move(*accepted));
   SHADAN_RETURN_IF_ERROR(auditRequested(caller, "isolate", target, request.profile, request.reason,
-                                        request.ticket, request.drill, *accepted));
+                                        request.ticket, drill, *accepted));
   delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }
@@ -201,7 +203,9 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
     return forbidden("the trust file does not let the controller sign releases on behalf");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
-  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(request.drill));
+  // A lab controller's release of its automatic isolations is a drill too.
+  const bool drill = request.drill || (request.automatic && ctx_.trust.isLab());
+  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(drill));
   SHADAN_ASSIGN_OR_RETURN(
       auto target,
       resolveOrderTarget(ctx_.policy,
@@ -214,7 +218,7 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
     SHADAN_ASSIGN_OR_RETURN(auto built,
                             buildAuthz(caller, OrderAction::kRestore, target, request.profile,
-                                       request.reason, request.ticket, std::nullopt, request.drill,
+                                       request.reason, request.ticket, std::nullopt, drill,
                                        release ? ctx_.options.timings.authz_validity_s
                                                : ctx_.options.timings.approval_validity_s));
     if (release) {
@@ -231,8 +235,8 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   if (!accepted.ok()) return accepted;
   *accepted = acceptedFor(target, std::move(*accepted));
   SHADAN_RETURN_IF_ERROR(auditRequested(caller, release ? "release" : "restore", target,
-                                        request.profile, request.reason, request.ticket,
-                                        request.drill, *accepted));
+                                        request.profile, request.reason, request.ticket, drill,
+                                        *accepted));
   if (release) delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }

@@ -159,6 +159,21 @@ TEST_F(LabControllerTest, OperatorsActAsTheirDrillIdentitiesAndDrillKeysApprove)
             (std::vector<std::string>{"drill:sato", "drill:tanaka"}));
 }
 
+// A lab's own detectors: the responder's automatic isolate (and its release) are drills there,
+// so the lab's agents apply them.
+TEST_F(LabControllerTest, AutomaticResponsesOfALabAreDrills) {
+  enroll("core-gw", keys_.core_gw);
+  IsolateRequest request{"lgwan", "full", "alert 42", {}, 600, false};
+  request.automatic = true;
+  auto isolate = service_->isolate(ids_, request);
+  ASSERT_TRUE(isolate.ok()) << isolate.error().message;
+  auto verified = agentVerifies(hub_.sent["core-gw"].at(0), "core-gw", keys_.core_gw);
+  ASSERT_TRUE(verified.ok()) << verified.rejection().message;
+  EXPECT_TRUE(verified.order().authz.drill);
+  EXPECT_TRUE(verified.order().authz.automatic);
+  EXPECT_EQ(service_->order(isolate->order_id).value()["drill"], true);
+}
+
 // With a production trust file the drill role cannot be listed; built by hand here, a drill key
 // still approves nothing real.
 TEST_F(DrillOrdersTest, DrillKeyMayNotApproveARealOrder) {
