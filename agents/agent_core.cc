@@ -105,6 +105,7 @@ AuditEvent AgentCore::baseEvent(const std::string& event, const Action& action) 
     nlohmann::json detail = nlohmann::json::object();
     if (order->breakglass) detail["breakglass"] = true;
     if (order->authz.automatic) detail["automatic"] = true;
+    if (auto capped = ttlCapNote(order->authz, policy_.agent)) detail["ttl_capped"] = *capped;
     if (!detail.empty()) entry.detail = std::move(detail);
   }
   return entry;
@@ -445,8 +446,14 @@ Result<ChangeResult> AgentCore::expireDue() {
     nothing.state = desired_;
     return nothing;
   }
+  // Drills are marked in every entry: an expiry that lifts drill isolations only is one.
+  const int64_t now = toUnixMillis(clock_.now());
+  const bool drills = std::all_of(
+      desired_.isolations.begin(), desired_.isolations.end(), [&](const ActiveIsolation& active) {
+        return active.drill || !active.expires_unix_ms || *active.expires_unix_ms > now;
+      });
   return commitAndApply(std::move(next), true, std::move(expired),
-                        Action{ActionKind::kExpire, std::nullopt, "timer", false});
+                        Action{ActionKind::kExpire, std::nullopt, "timer", drills});
 }
 
 Result<ChangeResult> AgentCore::revertDrills(const std::string& why) {

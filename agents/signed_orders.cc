@@ -23,6 +23,18 @@ RestoreRequest restoreRequestOf(const Authz& authz) {
 
 }  // namespace
 
+std::optional<int64_t> appliedTtlS(const Authz& authz, const AgentOptions& options) {
+  if (!authz.ttl_s || !authz.drill) return authz.ttl_s;
+  return std::min(*authz.ttl_s, options.drill_max_ttl_s);
+}
+
+std::optional<std::string> ttlCapNote(const Authz& authz, const AgentOptions& options) {
+  const std::optional<int64_t> applied = appliedTtlS(authz, options);
+  if (!applied || applied == authz.ttl_s) return std::nullopt;
+  return "ttl capped from " + std::to_string(*authz.ttl_s) + " s to " + std::to_string(*applied) +
+         " s by agent.drill_max_ttl_s";
+}
+
 SignedOrders::SignedOrders(AgentCore& core) : core_(core) {}
 
 Status SignedOrders::useTrust(Trust trust, const Signer& agent_key) {
@@ -101,7 +113,10 @@ Result<ChangeResult> SignedOrders::applyVerified(const VerifiedOrder& order) {
   if (isolate) {
     ActiveIsolation fields;
     fields.since_unix_ms = now_ms;
-    if (authz.ttl_s) fields.expires_unix_ms = now_ms + *authz.ttl_s * 1000;
+    // A drill's ttl as capped by the policy: the deadline the audit entry and the ack name.
+    if (auto ttl_s = appliedTtlS(authz, core_.policy_.agent)) {
+      fields.expires_unix_ms = now_ms + *ttl_s * 1000;
+    }
     fields.origin = "order:" + authz.command_id;
     fields.drill = authz.drill;
     fields.link_down = authz.link_down;
@@ -202,8 +217,8 @@ OrderOutcome SignedOrders::answer(Ack ack, const OrderVerification& verification
     // What the (unverified) dispatch claimed, so the controller can match the ack; the ack's
     // own signature says "this agent rejected what claimed to be seq N".
     if (rejection.claimed_seq) ack.seq = *rejection.claimed_seq;
-    AuditEvent entry =
-        core_.baseEvent("rejected", Action{ActionKind::kOrder, std::nullopt, "controller", false});
+    AuditEvent entry = core_.baseEvent(
+        "rejected", Action{ActionKind::kOrder, std::nullopt, "controller", rejection.drill});
     entry.outcome = "rejected";
     entry.reason = rejection.code() + ": " + rejection.message;
     if (ack.seq > 0) entry.seq = static_cast<uint64_t>(ack.seq);
@@ -249,6 +264,8 @@ OrderOutcome SignedOrders::answer(Ack ack, const OrderVerification& verification
   }
   ack.result = change->changed ? AckResult::kApplied : AckResult::kAlreadyApplied;
   ack.applied_at_ms = toUnixMillis(core_.clock_.now());
+  // An applied ack's reason is otherwise null: here it says the deadline is not the order's.
+  ack.reason = ttlCapNote(order.authz, core_.policy_.agent);
   if (change->audit) {
     ack.audit = AckAudit{static_cast<int64_t>(change->audit->log_seq), change->audit->entry_hash};
   }
@@ -290,8 +307,8 @@ Result<ChangeResult> SignedOrders::applyBreakglass(std::string_view authz_envelo
                        core_.desired_.replay.seen_command_ids, core_.gateway_id_);
   if (!verification.ok()) {
     const OrderRejection& rejection = verification.rejection();
-    AuditEvent entry =
-        core_.baseEvent("rejected", Action{ActionKind::kBreakglass, std::nullopt, "local", false});
+    AuditEvent entry = core_.baseEvent(
+        "rejected", Action{ActionKind::kBreakglass, std::nullopt, "local", rejection.drill});
     entry.outcome = "rejected";
     entry.reason = rejection.code() + ": " + rejection.message;
     (void)core_.audit(std::move(entry));

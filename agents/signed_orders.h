@@ -27,6 +27,15 @@
 
 namespace shadan::agent {
 
+// How long this agent lets the isolations of a signed isolate last: its ttl_s, except that a
+// drill's is capped at the policy's agent.drill_max_ttl_s (issue #17). nullopt: no ttl.
+std::optional<int64_t> appliedTtlS(const Authz& authz, const AgentOptions& options);
+
+// When appliedTtlS capped the ttl: "ttl capped from <X> s to <Y> s by agent.drill_max_ttl_s",
+// which the order's audit entries carry (detail.ttl_capped) and its ack (reason, on an applied
+// or already_applied ack); nullopt otherwise.
+std::optional<std::string> ttlCapNote(const Authz& authz, const AgentOptions& options);
+
 class SignedOrders {
  public:
   explicit SignedOrders(AgentCore& core);

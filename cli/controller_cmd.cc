@@ -39,15 +39,17 @@ constexpr const char* kIsolateUsage =
       island wait for isolate_protected approvals unless the trust file says otherwise.
       Profile "full" unless --profile. --reason is required (at most 512 characters) and
       audited. --ticket: 1-128 characters. --ttl: a timed cut that lifts itself (e.g. 30m).
-      --drill: marked as a drill. --wait: poll the order until every gateway answered
+      --drill: marked as a drill (needs --ttl). --wait: poll the order until every gateway answered
       (applied, failed, rejected) or SECONDS pass (1-3600), then print a per-gateway table.
 )";
 
 constexpr const char* kRestoreUsage =
     R"(  shadanctl restore (SEGMENT | --host ADDR[,ADDR...] | --uplink | --island)
-                    [--gateways GW[,GW...]] [--profile P] --reason TEXT [--ticket T] [--json]
+                    [--gateways GW[,GW...]] [--profile P] --reason TEXT [--ticket T] [--drill]
+                    [--json]
       Ask to lift one rung (as for isolate: --host lifts the named hosts only, and nothing else
-      that is cut); needs approvals by two distinct operators (shadanctl approve).
+      that is cut); needs approvals by two distinct operators (shadanctl approve). --drill: the
+      restore of a drill, marked as a drill (a lab controller takes drill orders only).
 )";
 
 constexpr const char* kStatusUsage = R"(  shadanctl status [--order ID] [--json]
@@ -115,7 +117,7 @@ const std::vector<ControllerSubcommand>& subcommands() {
       {"restore",
        kRestoreUsage,
        {"--host", "--gateways", "--profile", "--reason", "--ticket"},
-       {"--uplink", "--island"},
+       {"--uplink", "--island", "--drill"},
        1,
        nullptr,
        [](const CommandOptions& options, ControllerContext& ctx) {

@@ -16,8 +16,9 @@ const char* keygenUsage() {
 
   Generates an Ed25519 key pair: PREFIX.key (private, mode 0600) and PREFIX.pub (public).
   Refuses to overwrite either file. Prints the keyid (hex SHA-256 of the public key).
-  --role NAME: a label stored in both files (operator, controller, agent, breakglass, ...);
-  authority comes from the trust file, not from this label.
+  --role NAME: a label stored in both files (operator, controller, agent, breakglass, drill,
+  ...); authority comes from the trust file, not from this label. A drill key (--role drill)
+  belongs in a lab trust file only: a production trust file refuses it.
 )";
 }
 

@@ -143,12 +143,18 @@ int init(const CommandOptions& a, std::ostream& out, std::ostream& err, const Cl
     if (!parsed.ok()) return usage(err, "--expires-in: " + parsed.error().message);
     validity = *parsed;
   }
+  std::optional<std::string> purpose = a.value("--purpose");
+  if (purpose && *purpose != "production" && *purpose != "lab") {
+    return usage(err, "--purpose must be production or lab, not " + quoteForMessage(*purpose));
+  }
   const int64_t expires = toUnixMillis(clock.now()) + validity.count();
   Json doc;
   doc["shadan_trust"] = kTrustFormatVersion;
   doc["version"] = version;
   // Whole seconds: the file is read by people, and the parser takes RFC 3339 either way.
   doc["expires_at"] = formatRfc3339(expires - expires % 1000);
+  // Written only when asked for: a file without it is a production file, as it always was.
+  if (purpose) doc["purpose"] = *purpose;
   doc["keys"] = Json::array({*entry});
   const TrustThresholds defaults;
   doc["thresholds"] = {{"isolate",
@@ -161,8 +167,9 @@ int init(const CommandOptions& a, std::ostream& out, std::ostream& err, const Cl
   if (Status written = checkAndWrite(path, doc, /*replace=*/false); !written.ok()) {
     return failed(err, written.error());
   }
-  out << "wrote " << path << " (version " << version << ", expires "
-      << doc["expires_at"].get<std::string>() << ") with " << *a.value("--identity") << "\n";
+  out << "wrote " << path << " (" << (purpose == "lab" ? "lab, " : "") << "version " << version
+      << ", expires " << doc["expires_at"].get<std::string>() << ") with " << *a.value("--identity")
+      << "\n";
   return kExitOk;
 }
 
@@ -316,6 +323,7 @@ int show(const CommandOptions& a, std::ostream& out, std::ostream& err, const Cl
   if (a.flags.contains("--json")) {
     nlohmann::json doc;
     doc["version"] = trust->version;
+    doc["purpose"] = trustPurposeName(trust->purpose);
     doc["expires_at"] = formatRfc3339(trust->expires_at_ms);
     doc["expired"] = expired;
     doc["keys"] = nlohmann::json::array();
@@ -333,8 +341,13 @@ int show(const CommandOptions& a, std::ostream& out, std::ostream& err, const Cl
     doc["warnings"] = warnings;
     out << doc.dump() << "\n";
   } else {
-    out << "trust version " << trust->version << ", expires " << formatRfc3339(trust->expires_at_ms)
+    out << trustPurposeName(trust->purpose) << " trust version " << trust->version << ", expires "
+        << formatRfc3339(trust->expires_at_ms)
         << (expired ? " (EXPIRED: agents will refuse it)" : "") << "\n";
+    if (trust->isLab()) {
+      out << "lab: drill:NAME identities sign drill orders only; agents and the controller refuse "
+             "every other order\n";
+    }
     out << "IDENTITY                 ROLES                KEYID\n";
     for (const TrustKey& key : trust->keys) {
       std::string identity = key.identity;
@@ -359,21 +372,26 @@ const char* trustUsage() {
   return R"(usage: shadanctl trust <init|add|remove|show> ...
 
   trust init --out FILE --pub KEY.pub --identity ID --role ROLE[,ROLE...]
-             [--version N] [--expires-in DURATION]
+             [--version N] [--expires-in DURATION] [--purpose production|lab]
       Writes a new trust file with its first key and the default thresholds (isolate: 1 operator or
       the controller on behalf of a caller; protected isolate: 2; restore: 2 operators;
       break-glass isolate: 2). Version default 1, validity default 365d. Never overwrites.
+      --purpose lab: a drill lab's file (default production). It holds drill:NAME keys (role
+      drill) and no operator or breakglass key, and agents and the controller running with it
+      refuse every order that is not a drill; a production file refuses every drill key.
   trust add FILE --pub KEY.pub --identity ID --role ROLE[,ROLE...]
       Adds a public key (from shadanctl keygen or an agent's agent.pub). Identities and the
       roles they may hold: op:NAME (operator, or operator,breakglass), controller (controller),
-      agent:GATEWAY (agent). Any other identity or role is refused, as it is for init.
-      Raises the version by one: agents never go back to a lower version.
+      agent:GATEWAY (agent), and in a lab file drill:NAME (drill). Any other identity or role is
+      refused, as it is for init. Raises the version by one: agents never go back to a lower
+      version.
   trust remove FILE [--identity ID] [--keyid HEX] [--json]
       Revokes keys: removes every key of --identity, or the key --keyid (both: that key, which
       must be the identity's). Refuses a key that is not there and the last controller key.
       Prints what it removed. Raises the version by one.
   trust show FILE [--json]
-      Lists keys, identities, roles and thresholds; exit 1 if the file has expired.
+      Lists the purpose (production or lab), keys, identities, roles and thresholds; exit 1 if
+      the file has expired.
 
 Every edit is checked by the agents' own strict parser before the file is replaced (atomically);
 a refused edit leaves the file as it was (exit 1). Distribute the new file to the controller and
@@ -399,7 +417,8 @@ int runTrustCommand(const std::vector<std::string>& args, std::ostream& out, std
   spec.refused = {{"--token", kNoTokenOnArgv}};
   spec.quote = QuoteStyle::kJson;
   if (sub == "init") {
-    spec.with_value = {"--out", "--version", "--expires-in", "--pub", "--identity", "--role"};
+    spec.with_value = {"--out",      "--version", "--expires-in", "--pub",
+                       "--identity", "--role",    "--purpose"};
   } else if (sub == "add") {
     spec.with_value = {"--pub", "--identity", "--role"};
     spec.max_positionals = 1;

@@ -73,6 +73,10 @@ enum class LockoutCheckMode { kWarn, kRefuse };
 enum class ConntrackOnIsolate { kIfNat, kAlways, kNever };
 enum class ControllerLossMode { kKeep, kRevert };
 
+inline constexpr int64_t kDefaultDrillMaxTtlS = 3600;
+inline constexpr int64_t kMinDrillTtlS = 60;
+inline constexpr int64_t kMaxDrillTtlS = 7 * 24 * 3600;
+
 struct AgentOptions {
   // Before applying an isolation, foreign rules that would drop a management flow are looked
   // for; kRefuse refuses the isolation when one certainly would (a "may drop" only warns).
@@ -85,6 +89,10 @@ struct AgentOptions {
   // What an agent does when the controller is unreachable: keep every isolation (default), or
   // revert drill isolations (real ones are always kept).
   ControllerLossMode on_controller_loss = ControllerLossMode::kKeep;
+  // The longest a drill isolation lasts (`drill_max_ttl_s`, kMinDrillTtlS..kMaxDrillTtlS): a
+  // signed drill order with a longer ttl_s is applied with its ttl capped to this, and the
+  // agent's audit entry and ack say so. The controller's view of a drill order caps the same way.
+  int64_t drill_max_ttl_s = kDefaultDrillMaxTtlS;
 };
 
 struct Policy {

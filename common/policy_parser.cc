@@ -313,8 +313,8 @@ Status PolicyParser::parseLinkDown(const json& value, std::string_view pointer,
 }
 
 Status PolicyParser::parseAgentOptions(const json& agent, std::string_view pointer) {
-  SHADAN_RETURN_IF_ERROR(reader_.checkObject(agent, pointer, {},
-                                             {"lockout_check", "conntrack", "on_controller_loss"}));
+  SHADAN_RETURN_IF_ERROR(reader_.checkObject(
+      agent, pointer, {}, {"lockout_check", "conntrack", "on_controller_loss", "drill_max_ttl_s"}));
   AgentOptions& options = loaded_.policy.agent;
   if (agent.contains("lockout_check")) {
     SHADAN_ASSIGN_OR_RETURN(
@@ -330,6 +330,13 @@ Status PolicyParser::parseAgentOptions(const json& agent, std::string_view point
                             jsonPointerAppend(pointer, "on_controller_loss"), {"keep", "revert"}));
     options.on_controller_loss =
         mode == 0 ? ControllerLossMode::kKeep : ControllerLossMode::kRevert;
+  }
+  if (agent.contains("drill_max_ttl_s")) {
+    SHADAN_ASSIGN_OR_RETURN(
+        auto ttl, reader_.parseInteger(agent.at("drill_max_ttl_s"),
+                                       jsonPointerAppend(pointer, "drill_max_ttl_s"), kMinDrillTtlS,
+                                       kMaxDrillTtlS));
+    options.drill_max_ttl_s = ttl;
   }
   if (agent.contains("conntrack")) {
     const std::string conntrack_pointer = jsonPointerAppend(pointer, "conntrack");

@@ -67,7 +67,8 @@ Result<TrustKey> readKey(const StrictObjectReader& r) {
     std::optional<TrustRole> role;
     if (roles.at(i).is_string()) role = trustRoleFromName(roles.at(i).get<std::string>());
     if (!role) {
-      return roles.error(i, "must be \"operator\", \"breakglass\", \"controller\" or \"agent\"");
+      return roles.error(
+          i, "must be \"operator\", \"breakglass\", \"controller\", \"agent\" or \"drill\"");
     }
     if (!out.roles.insert(*role).second) return roles.error(i, "duplicate role");
   }
@@ -142,7 +143,37 @@ Status readThresholds(const StrictObjectReader& r, TrustThresholds& out) {
   return okStatus();
 }
 
+bool isDrillIdentity(std::string_view identity) {
+  return identity.size() > 6 && identity.substr(0, 6) == "drill:";
+}
+
+// The purpose rules of the header comment, for key `index` (JSON pointer /keys/<index>).
+Status checkPurpose(const StrictObjectReader& entry, const TrustKey& key, TrustPurpose purpose) {
+  const std::string which = "key " + key.keyid + " of " + quoteForMessage(key.identity);
+  if (purpose == TrustPurpose::kProduction) {
+    if (key.hasRole(TrustRole::kDrill) || isDrillIdentity(key.identity)) {
+      return entry.error(key.hasRole(TrustRole::kDrill) ? "roles" : "identity",
+                         which +
+                             " is a drill key: drill keys are never accepted by a production "
+                             "trust file (a drill lab's trust file says \"purpose\": \"lab\")");
+    }
+    return okStatus();
+  }
+  for (TrustRole role : {TrustRole::kOperator, TrustRole::kBreakglass}) {
+    if (key.hasRole(role)) {
+      return entry.error("roles", which + " holds " + quoteForMessage(trustRoleName(role)) +
+                                      ": a lab trust file holds no operator or breakglass key "
+                                      "(its people are drill:<name> with the role \"drill\")");
+    }
+  }
+  return okStatus();
+}
+
 }  // namespace
+
+const char* trustPurposeName(TrustPurpose purpose) {
+  return purpose == TrustPurpose::kLab ? "lab" : "production";
+}
 
 const char* trustRoleName(TrustRole role) {
   switch (role) {
@@ -154,13 +185,15 @@ const char* trustRoleName(TrustRole role) {
       return "controller";
     case TrustRole::kAgent:
       return "agent";
+    case TrustRole::kDrill:
+      return "drill";
   }
   return "agent";
 }
 
 std::optional<TrustRole> trustRoleFromName(std::string_view name) {
-  for (TrustRole role :
-       {TrustRole::kOperator, TrustRole::kBreakglass, TrustRole::kController, TrustRole::kAgent}) {
+  for (TrustRole role : {TrustRole::kOperator, TrustRole::kBreakglass, TrustRole::kController,
+                         TrustRole::kAgent, TrustRole::kDrill}) {
     if (name == trustRoleName(role)) return role;
   }
   return std::nullopt;
@@ -178,13 +211,16 @@ Status checkIdentityRoles(std::string_view identity, const std::set<TrustRole>& 
   } else if (hasPrefix("agent:")) {
     allowed = {TrustRole::kAgent};
     what = "an agent:<id> identity holds only \"agent\"";
+  } else if (hasPrefix("drill:")) {
+    allowed = {TrustRole::kDrill};
+    what = "a drill:<name> identity holds only \"drill\"";
   } else if (hasPrefix("op:")) {
     allowed = {TrustRole::kOperator, TrustRole::kBreakglass};
     what = "an op:<name> identity holds \"operator\", optionally with \"breakglass\"";
   } else {
     what =
         "identities are op:<name> (operator, breakglass), agent:<id> (agent) or controller "
-        "(controller)";
+        "(controller); in a lab trust file, drill:<name> (drill)";
   }
   const auto refuse = [&](TrustRole role, std::string_view qualifier) -> Status {
     return makeError(ErrorCode::kInvalidArgument, "identity " + quoteForMessage(identity) +
@@ -227,7 +263,7 @@ Result<Trust> parseTrust(std::string_view json_text, std::string_view source) {
   SHADAN_ASSIGN_OR_RETURN(auto doc, parseStrictJson(json_text, source, kTrustMaxBytes));
   const StrictObjectReader r(doc, source);
   SHADAN_RETURN_IF_ERROR(
-      r.checkMembers({"shadan_trust", "version", "expires_at", "keys"}, {"thresholds"}));
+      r.checkMembers({"shadan_trust", "version", "expires_at", "keys"}, {"purpose", "thresholds"}));
   SHADAN_RETURN_IF_ERROR(
       boundedInteger(r, "shadan_trust", kTrustFormatVersion, kTrustFormatVersion));
 
@@ -241,6 +277,15 @@ Result<Trust> parseTrust(std::string_view json_text, std::string_view source) {
   auto expires_ms = parseRfc3339UtcMillis(expires.get<std::string>());
   if (!expires_ms.ok()) return r.error("expires_at", expires_ms.error().message);
   trust.expires_at_ms = *expires_ms;
+
+  SHADAN_ASSIGN_OR_RETURN(auto purpose, r.optionalString("purpose"));
+  if (purpose) {
+    if (*purpose == "lab") {
+      trust.purpose = TrustPurpose::kLab;
+    } else if (*purpose != "production") {
+      return r.error("purpose", "must be \"production\" or \"lab\"");
+    }
+  }
 
   SHADAN_ASSIGN_OR_RETURN(auto keys, r.array("keys", 1));
   // identity -> roles over all of its keys, to keep authorities apart per person, not per key.
@@ -260,6 +305,11 @@ Result<Trust> parseTrust(std::string_view json_text, std::string_view source) {
                          "identity " + quoteForMessage(key.identity) +
                              " mixes roles: a controller or agent identity holds no other role");
     }
+    if (roles.count(TrustRole::kDrill) && roles.size() > 1) {
+      return entry.error("roles", "identity " + quoteForMessage(key.identity) +
+                                      " mixes roles: a drill identity holds no other role");
+    }
+    SHADAN_RETURN_IF_ERROR(checkPurpose(entry, key, trust.purpose));
     if (key.hasRole(TrustRole::kBreakglass) && !key.hasRole(TrustRole::kOperator)) {
       return entry.error("roles",
                          "breakglass is a subset of operators: this key needs \"operator\" too");
@@ -270,6 +320,41 @@ Result<Trust> parseTrust(std::string_view json_text, std::string_view source) {
   SHADAN_ASSIGN_OR_RETURN(auto thresholds, r.optionalObject("thresholds"));
   if (thresholds) SHADAN_RETURN_IF_ERROR(readThresholds(*thresholds, trust.thresholds));
   return trust;
+}
+
+std::string serializeTrust(const Trust& trust) {
+  using Json = nlohmann::ordered_json;
+  Json doc;
+  doc["shadan_trust"] = kTrustFormatVersion;
+  doc["version"] = trust.version;
+  doc["expires_at"] = formatRfc3339(trust.expires_at_ms);
+  doc["purpose"] = trustPurposeName(trust.purpose);
+  doc["keys"] = Json::array();
+  for (const TrustKey& key : trust.keys) {
+    Json roles = Json::array();
+    for (TrustRole role : key.roles) roles.push_back(trustRoleName(role));
+    doc["keys"].push_back({{"keyid", ed25519KeyId(key.public_key)},
+                           {"public_key", base64Encode(key.public_key)},
+                           {"identity", key.identity},
+                           {"roles", roles}});
+  }
+  const TrustThresholds& t = trust.thresholds;
+  const auto rule = [](ScopeApproval approval) {
+    return approval == ScopeApproval::kAsSegment ? "as_segment" : "isolate_protected";
+  };
+  doc["thresholds"] = {{"isolate",
+                        {{"operators", t.isolate_operators},
+                         {"controller_on_behalf", t.isolate_controller_on_behalf}}},
+                       {"isolate_protected", {{"operators", t.isolate_protected_operators}}},
+                       {"restore", {{"operators", t.restore_operators}}},
+                       {"release", {{"controller_on_behalf", t.release_controller_on_behalf}}},
+                       {"breakglass_isolate", {{"breakglass", t.breakglass_isolate}}},
+                       {"scopes",
+                        {{"host", rule(t.host)},
+                         {"segment", rule(t.segment)},
+                         {"uplink", rule(t.uplink)},
+                         {"island", rule(t.island)}}}};
+  return doc.dump();
 }
 
 Result<Trust> loadTrustFile(const std::filesystem::path& path) {

@@ -4,6 +4,7 @@
 // they hold, and how many distinct people each action needs.
 //
 //   {"shadan_trust": 1, "version": 7, "expires_at": "2027-01-01T00:00:00Z",
+//    "purpose": "production",
 //    "keys": [{"keyid": "<hex sha256 of the key>", "public_key": "<base64, 32 bytes>",
 //              "identity": "op:sato", "roles": ["operator", "breakglass"]}, ...],
 //    "thresholds": {"isolate": {"operators": 1, "controller_on_behalf": true},
@@ -33,6 +34,15 @@
 //   - Identity names follow a rule (checkIdentityRoles) that shadanctl enforces on every key it
 //     writes. The loader does not refuse a file that breaks it (a hand-written file that agents
 //     accepted before must not stop them from starting); loadTrustFile logs a warning per key.
+//   - `purpose` (optional, default "production") keeps drills apart from real cuts (issue #17):
+//       production  no key holds the `drill` role and no identity is drill:<name>: a drill key is
+//                   never accepted by a production trust file, so an order it signs never
+//                   verifies there. Such a file fails to load, naming the key.
+//       lab         no key holds `operator` or `breakglass` (the lab's people are drill:<name>,
+//                   role `drill`), and agents and the controller refuse every order that is not
+//                   marked drill (lab_trust_requires_drill): a lab can never cut for real.
+//     The `drill` role signs orders like `operator`, but counts for drill orders only
+//     (TrustKey::signsAsOperator). An identity holding it holds nothing else.
 //   - The signature of the trust file by a root threshold (full design) is not done yet.
 
 #include <chrono>
@@ -54,16 +64,27 @@ namespace shadan {
 inline constexpr int kTrustFormatVersion = 1;
 inline constexpr size_t kTrustMaxBytes = 256 * 1024;
 
-enum class TrustRole { kOperator, kBreakglass, kController, kAgent };
+enum class TrustRole { kOperator, kBreakglass, kController, kAgent, kDrill };
 const char* trustRoleName(TrustRole role);
+
+// What a trust file is for (member `purpose`); see the header comment.
+enum class TrustPurpose { kProduction, kLab };
+const char* trustPurposeName(TrustPurpose purpose);  // "production", "lab"
 
 struct TrustKey {
   std::string keyid;
   Ed25519PublicKey public_key{};
-  std::string identity;  // "op:sato", "controller", "agent:core-gw"
+  std::string identity;  // "op:sato", "controller", "agent:core-gw", "drill:sato"
   std::set<TrustRole> roles;
 
   bool hasRole(TrustRole role) const { return roles.count(role) != 0; }
+  // Whether a signature by this key counts as an operator's on an order: `operator` always,
+  // `drill` only when the order is a drill (Authz::drill).
+  bool signsAsOperator(bool drill_order) const {
+    return hasRole(TrustRole::kOperator) || (drill_order && hasRole(TrustRole::kDrill));
+  }
+
+  bool operator==(const TrustKey&) const = default;
 };
 
 // Which approval rule an isolate order of a rung needs (trust `thresholds.scopes`):
@@ -88,6 +109,8 @@ struct TrustThresholds {
   // on behalf of an API caller (it lifts automatic isolations only; see the header comment).
   bool release_controller_on_behalf = true;
 
+  bool operator==(const TrustThresholds&) const = default;
+
   ScopeApproval approvalFor(IsolationScope scope) const {
     switch (scope) {
       case IsolationScope::kHost:
@@ -111,12 +134,16 @@ struct TrustThresholds {
 struct Trust {
   int64_t version = 0;
   int64_t expires_at_ms = 0;
+  TrustPurpose purpose = TrustPurpose::kProduction;
   std::vector<TrustKey> keys;
   TrustThresholds thresholds;
 
   const TrustKey* findKey(std::string_view keyid) const;
   // True once `now` has passed expires_at.
   bool isExpired(std::chrono::system_clock::time_point now) const;
+  bool isLab() const { return purpose == TrustPurpose::kLab; }
+
+  bool operator==(const Trust&) const = default;
 };
 
 // The role named `name` ("operator", ...), or nullopt for any other text.
@@ -126,6 +153,7 @@ std::optional<TrustRole> trustRoleFromName(std::string_view name);
 //   op:<name>    operator, optionally with breakglass (breakglass needs operator)
 //   agent:<id>   agent only
 //   controller   controller only
+//   drill:<name> drill only (a person in a drill lab; lab trust files only)
 // and no role for any other identity. On refusal, kInvalidArgument with one line naming the
 // identity, the first role it may not hold and what is allowed. Empty `roles` is accepted here
 // (the parser refuses a key without roles).
@@ -136,6 +164,12 @@ Status checkIdentityRoles(std::string_view identity, const std::set<TrustRole>& 
 std::vector<std::string> identityRoleWarnings(const Trust& trust);
 
 Result<Trust> parseTrust(std::string_view json_text, std::string_view source);
+
+// The trust file text of `trust` (compact JSON, every member written, `purpose` included):
+// parseTrust(serializeTrust(t)) == t for any trust parseTrust accepts. Programs that make a
+// trust file (the drill runner's lab) build a Trust and write this; keyid is derived from
+// public_key, so only public_key, identity and roles of each key are read.
+std::string serializeTrust(const Trust& trust);
 
 // Reads `path` (capped at kTrustMaxBytes) and parses it; errors name the path. Logs (logger
 // "trust", warn) each identityRoleWarnings message of a file it accepts.

@@ -280,18 +280,24 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     isolate.ticket = *ticket;
     isolate.ttl_s = *ttl;
     isolate.drill = drill->value_or(false);
+    // A drill ends on its own: the agents refuse a drill isolate without a ttl.
+    if (isolate.drill && !isolate.ttl_s) {
+      return fromError(body.error("ttl_s", "is required for a drill (drills end on their own)"));
+    }
     return accepted(orders_.isolate(*caller, isolate));
   }
   if (parts.size() == 3 && resource == "restore" && post) {
     if (!allowed(*caller, {kOperator})) return forbid();
     SHADAN_API_TRY(doc, parseBody(request.body, {"scope", "segment", "hosts", "gateways", "profile",
-                                                 "reason", "ticket"}));
+                                                 "reason", "ticket", "drill"}));
     const StrictObjectReader body = bodyReader(*doc);
     RestoreRequest restore;
     SHADAN_API_TRY(target, readTarget(body));
     SHADAN_API_TRY(profile, body.optionalString("profile", kNonEmptyString));
     SHADAN_API_TRY(reason, body.string("reason", kNonEmptyString));
     SHADAN_API_TRY(ticket, body.optionalString("ticket", kNonEmptyString));
+    SHADAN_API_TRY(restore_drill, body.optionalBoolean("drill"));
+    restore.drill = restore_drill->value_or(false);
     restore.scope = target->scope;
     restore.segment = target->segment;
     restore.hosts = target->hosts;

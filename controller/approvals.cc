@@ -9,15 +9,14 @@ namespace shadan::controller {
 
 using nlohmann::json;
 
-OrderRecord orderRecordOf(const Caller& caller, const BuiltAuthz& built, OrderState state,
-                          int64_t now) {
+OrderRecord orderRecordOf(const BuiltAuthz& built, OrderState state, int64_t now) {
   OrderRecord order;
   order.command_id = built.authz.command_id;
   order.action = orderActionName(built.authz.action);
   order.scope = built.authz.scope;
   order.segment = built.authz.segment;
   order.profile = built.authz.profile;
-  order.requested_by = caller.identity();
+  order.requested_by = built.authz.requested_by;  // OrdersContext::requesterOf(caller)
   order.reason = built.authz.reason;
   order.ticket = built.authz.ticket;
   order.drill = built.authz.drill;
@@ -30,10 +29,9 @@ OrderRecord orderRecordOf(const Caller& caller, const BuiltAuthz& built, OrderSt
   return order;
 }
 
-Result<OrderAccepted> Approvals::open(const Caller& caller, BuiltAuthz built,
-                                      const std::string& rule, int needed) {
+Result<OrderAccepted> Approvals::open(BuiltAuthz built, const std::string& rule, int needed) {
   const int64_t now = ctx_.nowMs();
-  const OrderRecord order = orderRecordOf(caller, built, OrderState::kAwaitingApproval, now);
+  const OrderRecord order = orderRecordOf(built, OrderState::kAwaitingApproval, now);
   SHADAN_RETURN_IF_ERROR(ctx_.store.putOrder(order));
   ApprovalRecord approval;
   approval.approval_id = order.command_id;
@@ -64,11 +62,16 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
   auto sig = base64Decode(sig_base64);
   if (!sig.ok()) return badRequest("sig: not canonical base64");
   if (sig->size() != kEd25519SignatureBytes) return badRequest("sig: not 64 bytes");
+  SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(approval.command_id));
+  if (!order.has_value()) return makeError(ErrorCode::kInternal, "approval without its order");
+  OrderRecord order_record = std::move(*order);
   const TrustKey* key = ctx_.trust.findKey(keyid);
   if (key == nullptr)
     return forbidden("keyid: key " + quoteForMessage(keyid) + " is not in the trust file");
-  if (!key->hasRole(TrustRole::kOperator)) {
-    return forbidden("keyid: key of " + key->identity + " is not an operator key");
+  if (!key->signsAsOperator(order_record.drill)) {
+    return forbidden(
+        "keyid: key of " + key->identity + " is not an operator key" +
+        (key->hasRole(TrustRole::kDrill) ? " (a drill key signs drill orders only)" : ""));
   }
   if (!ed25519Verify(key->public_key, dssePae(approval.payload_type, approval.payload), *sig)) {
     // The refusal is the answer; a failed audit append is logged by ctx_.audit().
@@ -78,6 +81,7 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
                          .requestedBy(caller.identity())
                          .keyids({keyid})
                          .command(approval.command_id)
+                         .markDrill(order_record.drill)
                          .build());
     return badRequest("sig: signature by " + key->identity +
                       " does not verify over the approval's payload");
@@ -90,11 +94,8 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
     }
     approval.signatures.push_back(DsseSignature{keyid, *sig});
   }
-  SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(approval.command_id));
-  if (!order.has_value()) return makeError(ErrorCode::kInternal, "approval without its order");
-  OrderRecord order_record = std::move(*order);
-
-  const std::vector<std::string> approvers = ctx_.operatorIdentities(approval.signatures);
+  const std::vector<std::string> approvers =
+      ctx_.operatorIdentities(approval.signatures, order_record.drill);
   const bool requester_signed =
       std::find(approvers.begin(), approvers.end(), order_record.requested_by) != approvers.end();
   const bool met = static_cast<int>(approvers.size()) >= approval.needed && requester_signed;
@@ -125,6 +126,7 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
                      .why(order_record.reason, order_record.ticket)
                      .command(approval.command_id)
                      .authzSha256(sha256Hex(approval.payload))
+                     .markDrill(order_record.drill)
                      .detail(json{{"submitted_by", caller.identity()},
                                   {"signer", key->identity},
                                   {"needed", approval.needed},
@@ -139,10 +141,12 @@ Status Approvals::expireLapsed(int64_t now) {
   for (auto& approval : approvals) {
     if (now < approval.expires_ms) continue;
     approval.state = ApprovalState::kExpired;
+    bool drill = false;
     SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
       SHADAN_RETURN_IF_ERROR(ctx_.store.putApproval(approval));
       SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(approval.command_id));
       if (!order.has_value()) return okStatus();
+      drill = order->drill;
       order->state = OrderState::kExpired;
       order->updated_ms = now;
       return ctx_.store.putOrder(*order);
@@ -150,6 +154,7 @@ Status Approvals::expireLapsed(int64_t now) {
     SHADAN_RETURN_IF_ERROR(ctx_.audit(AuditEventBuilder("approval_expired")
                                           .outcome("expired")
                                           .command(approval.command_id)
+                                          .markDrill(drill)
                                           .build()));
   }
   return okStatus();

@@ -27,10 +27,10 @@ struct BuiltAuthz {
   std::string payload;
 };
 
-// The stored order for `built`, requested by `caller`, in `state`, created and updated at `now`
-// (Unix ms); no envelope yet (Delivery::recordDispatch adds it when the order is signed).
-OrderRecord orderRecordOf(const Caller& caller, const BuiltAuthz& built, OrderState state,
-                          int64_t now);
+// The stored order for `built` (requested by its authz requested_by), in `state`, created and
+// updated at `now` (Unix ms); no envelope yet (Delivery::recordDispatch adds it when the order is
+// signed).
+OrderRecord orderRecordOf(const BuiltAuthz& built, OrderState state, int64_t now);
 
 class Approvals {
  public:
@@ -39,8 +39,7 @@ class Approvals {
 
   // Inside the caller's store transaction: stores the order as awaiting approval and its
   // approval under `rule`, needing `needed` distinct operators.
-  Result<OrderAccepted> open(const Caller& caller, BuiltAuthz built, const std::string& rule,
-                             int needed);
+  Result<OrderAccepted> open(BuiltAuthz built, const std::string& rule, int needed);
   // Adds one operator signature (`sig_base64` over PAE(payloadType, payload)) and dispatches
   // the order once the threshold is met. The caller has checked the role and swept.
   Result<ApprovalProgress> addSignature(const Caller& caller, const std::string& approval_id,

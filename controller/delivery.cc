@@ -191,7 +191,13 @@ Status Delivery::deliver(DispatchRecord dispatch, const AgentRecord& agent,
                         .agent(agent.agent_id)
                         .command(dispatch.command_id)
                         .seq(dispatch.seq)
+                        .markDrill(order.drill)
                         .build());
+}
+
+bool Delivery::isDrillOrder(const std::string& command_id) {
+  auto order = ctx_.store.getOrder(command_id);
+  return order.ok() && order->has_value() && (*order)->drill;
 }
 
 Status Delivery::expireDispatch(DispatchRecord dispatch, const std::string& why) {
@@ -204,6 +210,7 @@ Status Delivery::expireDispatch(DispatchRecord dispatch, const std::string& why)
                         .agent(dispatch.agent_id)
                         .command(dispatch.command_id)
                         .seq(dispatch.seq)
+                        .markDrill(isDrillOrder(dispatch.command_id))
                         .build());
 }
 
@@ -358,6 +365,7 @@ Status Delivery::onAck(const std::string& agent_id, const json& envelope_json) {
                         .agent(agent_id)
                         .command(dispatch.command_id)
                         .seq(ack->seq)
+                        .markDrill(isDrillOrder(dispatch.command_id))
                         .detail(json{{"agent_log_seq", ack->audit.log_seq},
                                      {"agent_entry_hash", ack->audit.entry_hash}})
                         .build());

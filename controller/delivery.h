@@ -56,6 +56,8 @@ class Delivery {
  private:
   Status deliver(DispatchRecord dispatch, const AgentRecord& agent, const OrderRecord& order);
   Status expireDispatch(DispatchRecord dispatch, const std::string& why);
+  // Whether the order `command_id` is a drill, for its audit entries (false when unknown).
+  bool isDrillOrder(const std::string& command_id);
   std::optional<Ed25519PublicKey> agentKeyFromTrust(const std::string& agent_id,
                                                     const std::string& keyid) const;
 

@@ -51,7 +51,7 @@ Result<BuiltAuthz> OrderCommands::buildAuthz(const Caller& caller, OrderAction a
   authz.segment_gen = gen;
   authz.targets = target.gateways;
   authz.ttl_s = ttl_s;
-  authz.requested_by = caller.identity();
+  authz.requested_by = ctx_.requesterOf(caller);
   authz.reason = reason;
   authz.ticket = ticket;
   authz.drill = drill;
@@ -61,14 +61,15 @@ Result<BuiltAuthz> OrderCommands::buildAuthz(const Caller& caller, OrderAction a
   return BuiltAuthz{std::move(authz), std::move(payload)};
 }
 
-Result<OrderAccepted> OrderCommands::signOnBehalf(const Caller& caller, BuiltAuthz built) {
-  built.authz.on_behalf_of = caller.identity();
+Result<OrderAccepted> OrderCommands::signOnBehalf(BuiltAuthz built) {
+  // The requester (ctx_.requesterOf): the agents want requested_by == on_behalf_of.
+  built.authz.on_behalf_of = built.authz.requested_by;
   built.payload = serializeAuthz(built.authz);
   const Signer* signers[] = {&ctx_.controller_key};
   SHADAN_ASSIGN_OR_RETURN(auto envelope, signDsse(kAuthzPayloadType, built.payload, signers));
   // recordDispatch stores the envelope, the state and the update time.
   SHADAN_RETURN_IF_ERROR(delivery_.recordDispatch(
-      orderRecordOf(caller, built, OrderState::kDispatched, ctx_.nowMs()), envelope));
+      orderRecordOf(built, OrderState::kDispatched, ctx_.nowMs()), envelope));
   return OrderAccepted{
       built.authz.command_id, "dispatched", built.authz.targets, std::nullopt, 0, 0};
 }
@@ -84,12 +85,13 @@ Status OrderCommands::auditRequested(const Caller& caller, const char* action,
   addScopeDetail(target, detail);
   AuditEventBuilder event("order_requested");
   event.outcome(accepted.state)
-      .requestedBy(caller.identity())
+      .requestedBy(ctx_.requesterOf(caller))
       .what(action, target.segment, profile)
       .why(reason, ticket)
       .command(accepted.order_id)
       .detail(std::move(detail));
-  if (isolate) event.drill(drill);
+  // An isolate always says whether it is a drill (as it always did); a restore when it is one.
+  if (isolate || drill) event.drill(drill);
   if (!accepted.approval_id) event.controller(ctx_.controller_key.keyId());
   return ctx_.audit(event.build());
 }
@@ -110,6 +112,13 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   if (request.ttl_s && (*request.ttl_s < 1 || *request.ttl_s > kMaxTtlS)) {
     return badRequest("ttl_s: must be between 1 and " + std::to_string(kMaxTtlS));
   }
+  // An automatic response of a lab controller (its own detectors' alerts) is a drill too.
+  const bool drill = request.drill || (request.automatic && ctx_.trust.isLab());
+  // A drill ends on its own; the agents refuse it otherwise (drill_without_ttl).
+  if (drill && !request.ttl_s) {
+    return badRequest("ttl_s: a drill isolate needs a ttl_s (drills end on their own)");
+  }
+  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(drill));
   // An automatic isolate always ends by itself, and only the controller signs it (on behalf of
   // the detector): the agents refuse it otherwise.
   if (request.automatic && !request.ttl_s) {
@@ -153,7 +162,7 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
     SHADAN_ASSIGN_OR_RETURN(auto built,
                             buildAuthz(caller, OrderAction::kIsolate, target, request.profile,
-                                       request.reason, request.ticket, request.ttl_s, request.drill,
+                                       request.reason, request.ticket, request.ttl_s, drill,
                                        rule.empty() ? ctx_.options.timings.authz_validity_s
                                                     : ctx_.options.timings.approval_validity_s));
     if (!rule.empty()) {
@@ -162,19 +171,19 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
                          std::string(isolationScopeName(target.scope)) + " " + target.segment +
                          " would need operator approvals (rule " + rule + ")");
       }
-      accepted = approvals_.open(caller, std::move(built), rule, needed);
+      accepted = approvals_.open(std::move(built), rule, needed);
       if (!accepted.ok()) return accepted.error();
       return okStatus();
     }
     built.authz.automatic = request.automatic;
-    SHADAN_ASSIGN_OR_RETURN(auto dispatched, signOnBehalf(caller, std::move(built)));
+    SHADAN_ASSIGN_OR_RETURN(auto dispatched, signOnBehalf(std::move(built)));
     accepted = std::move(dispatched);
     return okStatus();
   }));
   if (!accepted.ok()) return accepted;
   *accepted = acceptedFor(target, std::move(*accepted));
   SHADAN_RETURN_IF_ERROR(auditRequested(caller, "isolate", target, request.profile, request.reason,
-                                        request.ticket, request.drill, *accepted));
+                                        request.ticket, drill, *accepted));
   delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }
@@ -194,6 +203,9 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
     return forbidden("the trust file does not let the controller sign releases on behalf");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
+  // A lab controller's release of its automatic isolations is a drill too.
+  const bool drill = request.drill || (request.automatic && ctx_.trust.isLab());
+  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(drill));
   SHADAN_ASSIGN_OR_RETURN(
       auto target,
       resolveOrderTarget(ctx_.policy,
@@ -206,24 +218,24 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
     SHADAN_ASSIGN_OR_RETURN(auto built,
                             buildAuthz(caller, OrderAction::kRestore, target, request.profile,
-                                       request.reason, request.ticket, std::nullopt, false,
+                                       request.reason, request.ticket, std::nullopt, drill,
                                        release ? ctx_.options.timings.authz_validity_s
                                                : ctx_.options.timings.approval_validity_s));
     if (release) {
       built.authz.automatic = true;
-      accepted = signOnBehalf(caller, std::move(built));
+      accepted = signOnBehalf(std::move(built));
       if (!accepted.ok()) return accepted.error();
       return okStatus();
     }
-    accepted = approvals_.open(caller, std::move(built), "restore",
-                               ctx_.trust.thresholds.restore_operators);
+    accepted =
+        approvals_.open(std::move(built), "restore", ctx_.trust.thresholds.restore_operators);
     if (!accepted.ok()) return accepted.error();
     return okStatus();
   }));
   if (!accepted.ok()) return accepted;
   *accepted = acceptedFor(target, std::move(*accepted));
   SHADAN_RETURN_IF_ERROR(auditRequested(caller, release ? "release" : "restore", target,
-                                        request.profile, request.reason, request.ticket, false,
+                                        request.profile, request.reason, request.ticket, drill,
                                         *accepted));
   if (release) delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;

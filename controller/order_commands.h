@@ -46,9 +46,9 @@ class OrderCommands {
                                 const std::optional<std::string>& ticket,
                                 const std::optional<int64_t>& ttl_s, bool drill,
                                 int64_t validity_s);
-  // Inside the caller's store transaction: signs `built` on behalf of the caller (the trust file
-  // allows it; the caller checked) and records its dispatches.
-  Result<OrderAccepted> signOnBehalf(const Caller& caller, BuiltAuthz built);
+  // Inside the caller's store transaction: signs `built` on behalf of its requester (the trust
+  // file allows it; the caller checked) and records its dispatches.
+  Result<OrderAccepted> signOnBehalf(BuiltAuthz built);
   // The audit entry of a request the controller accepted.
   Status auditRequested(const Caller& caller, const char* action, const OrderTarget& target,
                         const std::string& profile, const std::string& reason,

@@ -39,7 +39,7 @@ struct IsolateRequest {
   std::string reason;
   std::optional<std::string> ticket;
   std::optional<int64_t> ttl_s;
-  bool drill = false;
+  bool drill = false;  // a drill: needs a ttl_s (400 naming ttl_s otherwise)
   IsolationScope scope = IsolationScope::kSegment;
   // host scope only: 1 .. kMaxHostsPerOrder addresses or prefixes, as the caller wrote them.
   std::vector<std::string> hosts{};
@@ -63,6 +63,9 @@ struct RestoreRequest {
   // on behalf of the caller where the trust file allows it; the agents apply it only while
   // every isolation it lifts is still automatic.
   bool automatic = false;
+  // The restore of a drill: the authz says `drill`, and every audit entry about it too. With a
+  // lab trust file every order must be one (lab_trust_requires_drill).
+  bool drill = false;
 };
 
 // What POST /v1/isolate and /v1/restore answer.

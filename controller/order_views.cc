@@ -170,6 +170,9 @@ OrderFacts orderFacts(OrdersContext& ctx, const OrderRecord& order,
   std::optional<int64_t> ttl_s;
   if (auto authz = parseAuthz(order.authz_payload); authz.ok()) {
     ttl_s = authz->ttl_s;
+    // The agents cap a drill's ttl at the policy's agent.drill_max_ttl_s (the policy is the
+    // same on the controller and every agent), and so does this view.
+    if (authz->drill && ttl_s) ttl_s = std::min(*ttl_s, ctx.policy.agent.drill_max_ttl_s);
     facts.authz = std::move(*authz);
   }
   std::vector<std::string> ids = order.targets;
@@ -280,7 +283,7 @@ Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks,
   if (with_acks) {
     SHADAN_ASSIGN_OR_RETURN(auto approval, ctx_.store.getApproval(order.command_id));
     if (approval.has_value()) {
-      const auto approvers = ctx_.operatorIdentities(approval->signatures);
+      const auto approvers = ctx_.operatorIdentities(approval->signatures, order.drill);
       out["approval"] = {{"approval_id", approval->approval_id},
                          {"state", approvalStateName(approval->state)},
                          {"needed", approval->needed},
@@ -412,7 +415,8 @@ Result<json> OrderViews::pendingApprovals() {
   json out = json::array();
   for (const auto& approval : approvals) {
     SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(approval.command_id));
-    const auto approvers = ctx_.operatorIdentities(approval.signatures);
+    const auto approvers =
+        ctx_.operatorIdentities(approval.signatures, order.has_value() && order->drill);
     json entry = {{"approval_id", approval.approval_id},
                   {"order_id", approval.command_id},
                   {"payloadType", approval.payload_type},

@@ -40,16 +40,28 @@ Status OrdersContext::audit(AuditEvent event) {
 }
 
 std::vector<std::string> OrdersContext::operatorIdentities(
-    const std::vector<DsseSignature>& signatures) const {
+    const std::vector<DsseSignature>& signatures, bool drill_order) const {
   std::vector<std::string> out;
   for (const auto& signature : signatures) {
     const TrustKey* key = trust.findKey(signature.keyid);
-    if (key == nullptr || !key->hasRole(TrustRole::kOperator)) continue;
+    if (key == nullptr || !key->signsAsOperator(drill_order)) continue;
     if (std::find(out.begin(), out.end(), key->identity) == out.end()) {
       out.push_back(key->identity);
     }
   }
   return out;
+}
+
+std::string OrdersContext::requesterOf(const Caller& caller) const {
+  if (trust.isLab() && caller.role == ApiRole::kOperator) return "drill:" + caller.name;
+  return caller.identity();
+}
+
+Status OrdersContext::checkLabDrill(bool drill) const {
+  if (!trust.isLab() || drill) return okStatus();
+  return forbidden(
+      "lab_trust_requires_drill: this controller runs with a lab trust file (purpose \"lab\"): "
+      "every order must be a drill (\"drill\": true)");
 }
 
 Status checkReason(const std::string& reason) {
@@ -134,6 +146,11 @@ AuditEventBuilder& AuditEventBuilder::authzSha256(std::string v) {
 
 AuditEventBuilder& AuditEventBuilder::drill(bool v) {
   e_.drill = v;
+  return *this;
+}
+
+AuditEventBuilder& AuditEventBuilder::markDrill(bool v) {
+  if (v) e_.drill = true;
   return *this;
 }
 

@@ -52,8 +52,17 @@ struct OrdersContext {
   int64_t nowMs() const;
   // Appends `event` to the audit log; a failure is logged here and returned for the caller.
   Status audit(AuditEvent event);
-  // Distinct operator identities among `signatures` (all already verified), in order.
-  std::vector<std::string> operatorIdentities(const std::vector<DsseSignature>& signatures) const;
+  // Distinct identities among `signatures` (all already verified), in order, whose keys sign as
+  // operators on an order that is (or is not) a drill (TrustKey::signsAsOperator).
+  std::vector<std::string> operatorIdentities(const std::vector<DsseSignature>& signatures,
+                                              bool drill_order) const;
+  // The identity an order of `caller` is requested by (its authz requested_by): the caller's
+  // identity, except that with a lab trust file an operator token `NAME` acts as drill:NAME,
+  // the identity its drill key has there (the lab's people are drill identities, and the
+  // agents want the requester among the signers).
+  std::string requesterOf(const Caller& caller) const;
+  // With a lab trust file, refuses (forbidden) an order that is not a drill.
+  Status checkLabDrill(bool drill) const;
 };
 
 // The errors the API maps to status codes (see OrdersService).
@@ -91,6 +100,8 @@ class AuditEventBuilder {
   AuditEventBuilder& seq(int64_t v);  // only a positive seq is recorded
   AuditEventBuilder& authzSha256(std::string v);
   AuditEventBuilder& drill(bool v);
+  // drill=true when `v`; nothing otherwise, so the entries of real orders keep their shape.
+  AuditEventBuilder& markDrill(bool v);
   AuditEventBuilder& detail(nlohmann::json v);
   AuditEvent build() { return std::move(e_); }
 

@@ -101,16 +101,34 @@ std::variant<CheckedAuthz, OrderRejection> checkAuthzEnvelope(const DsseEnvelope
   return out;
 }
 
-// Distinct identities among `signers` holding `role`, in signer order.
+// Distinct identities among `signers` holding `role`, in signer order. kOperator counts what
+// signs as an operator on an order that is (or is not) a drill: TrustKey::signsAsOperator.
 std::vector<std::string> identitiesWithRole(const std::vector<const TrustKey*>& signers,
-                                            TrustRole role) {
+                                            TrustRole role, bool drill_order = false) {
   std::vector<std::string> out;
   for (const TrustKey* key : signers) {
-    if (key->hasRole(role) && std::find(out.begin(), out.end(), key->identity) == out.end()) {
+    const bool counts =
+        role == TrustRole::kOperator ? key->signsAsOperator(drill_order) : key->hasRole(role);
+    if (counts && std::find(out.begin(), out.end(), key->identity) == out.end()) {
       out.push_back(key->identity);
     }
   }
   return out;
+}
+
+// The drill rules, right after the authz parsed: a lab trust file admits drills only, and a
+// drill isolate ends on its own.
+std::optional<OrderRejection> checkDrill(const Authz& authz, const Trust& trust) {
+  if (trust.isLab() && !authz.drill) {
+    return reject(RejectReason::kLabTrustRequiresDrill,
+                  "this agent runs with a lab trust file (purpose \"lab\"): it applies drill "
+                  "orders only, never a real cut");
+  }
+  if (authz.drill && authz.action == OrderAction::kIsolate && !authz.ttl_s) {
+    return reject(RejectReason::kDrillWithoutTtl,
+                  "a drill isolate always carries a ttl_s: a drill ends on its own");
+  }
+  return std::nullopt;
 }
 
 std::string joinIdentities(const std::vector<std::string>& identities) {
@@ -186,7 +204,7 @@ std::optional<OrderRejection> checkThreshold(const CheckedAuthz& checked, const 
   const bool protected_rule = t.needsProtectedRule(authz.scope, segment_protected);
 
   const std::vector<std::string> operators =
-      identitiesWithRole(checked.signers, TrustRole::kOperator);
+      identitiesWithRole(checked.signers, TrustRole::kOperator, authz.drill);
   const std::vector<std::string> controllers =
       identitiesWithRole(checked.signers, TrustRole::kController);
   const bool controller_signed = !controllers.empty();
@@ -300,6 +318,7 @@ struct DispatchInput {
   const Error* parse_error = nullptr;   // why it did not parse (nullptr: not tried, too large)
   size_t size = 0;                      // bytes as received, or the compact size of `doc`
   bool size_at_least = false;  // `size` is a lower bound: measuring stopped past the frame cap
+  bool drill = false;          // the authz, once it verified and parsed, said drill
   std::optional<Result<DsseEnvelope>> envelope;  // once tried
   std::optional<Result<Dispatch>> dispatch;      // once tried (the unverified payload)
 };
@@ -398,6 +417,8 @@ OrderVerification checkDispatch(DispatchInput& input, const Trust& trust, const 
   auto checked_or = checkAuthzEnvelope(dispatch->authz, trust);
   if (auto* rejection = std::get_if<OrderRejection>(&checked_or)) return *rejection;
   CheckedAuthz& checked = std::get<CheckedAuthz>(checked_or);
+  input.drill = checked.authz.drill;
+  if (auto rejection = checkDrill(checked.authz, trust)) return *rejection;
   VerifiedOrder out;
   if (auto rejection = checkThreshold(checked, trust, policy, out)) return *rejection;
 
@@ -442,6 +463,7 @@ OrderVerification verifyDispatchInput(DispatchInput& input, const Trust& trust,
   if (verification.ok()) return verification;
   OrderRejection rejection = verification.rejection();
   rejection.claimed_seq = claimedSeq(input);
+  rejection.drill = input.drill;
   return rejection;
 }
 
@@ -481,10 +503,13 @@ int64_t commandIdForgetAfterMs(const Authz& authz, const OrderVerifierOptions& o
   return authz.expires_at_ms + millisOf(options.skew) + millisOf(options.command_id_memory_margin);
 }
 
-OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
-                                   const Policy& policy, const Clock& clock,
-                                   const CommandIdSet& seen_command_ids, std::string_view agent_id,
-                                   const OrderVerifierOptions& options) {
+namespace {
+
+// verifyBreakglass; `drill` is set once the authz verified and parsed.
+OrderVerification checkBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
+                                  const Policy& policy, const Clock& clock,
+                                  const CommandIdSet& seen_command_ids, std::string_view agent_id,
+                                  const OrderVerifierOptions& options, bool& drill) {
   const int64_t now_ms = toUnixMillis(clock.now());
   if (auto rejection = checkTrustCurrent(trust, now_ms)) return *rejection;
   if (authz_envelope_bytes.size() > kDsseEnvelopeMaxBytes) {
@@ -499,6 +524,8 @@ OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const 
   if (auto* rejection = std::get_if<OrderRejection>(&checked_or)) return *rejection;
   CheckedAuthz& checked = std::get<CheckedAuthz>(checked_or);
   const Authz& authz = checked.authz;
+  drill = authz.drill;
+  if (auto rejection = checkDrill(authz, trust)) return *rejection;
 
   if (authz.action != OrderAction::kIsolate) {
     return reject(RejectReason::kBreakglassNotIsolate,
@@ -546,6 +573,21 @@ OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const 
   out.authz_sha256 = checked.sha256;
   out.authz = std::move(checked.authz);
   return out;
+}
+
+}  // namespace
+
+OrderVerification verifyBreakglass(std::string_view authz_envelope_bytes, const Trust& trust,
+                                   const Policy& policy, const Clock& clock,
+                                   const CommandIdSet& seen_command_ids, std::string_view agent_id,
+                                   const OrderVerifierOptions& options) {
+  bool drill = false;
+  OrderVerification verification = checkBreakglass(authz_envelope_bytes, trust, policy, clock,
+                                                   seen_command_ids, agent_id, options, drill);
+  if (verification.ok()) return verification;
+  OrderRejection rejection = verification.rejection();
+  rejection.drill = drill;
+  return rejection;
 }
 
 }  // namespace shadan::agent

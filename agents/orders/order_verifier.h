@@ -23,6 +23,8 @@
 //          (verify bytes, then parse), distinct identities with an      unknown_keyid,
 //          allowed role against the threshold, requested_by a signer    bad_authz_signature,
 //          (or the on_behalf_of caller of a controller-on-behalf authz) bad_payload, bad_on_behalf,
+//          with a lab trust file, a drill order; a drill isolate with a  lab_trust_requires_drill,
+//          ttl_s;                                                       drill_without_ttl,
 //          an automatic authz: an isolate with a ttl_s, controller-on-  automatic_without_ttl,
 //          behalf and no operator signature                             automatic_not_on_behalf,
 //                                                                       threshold_not_met,
@@ -56,6 +58,12 @@
 //     threshold_not_met; which isolations it may lift is the agent's check (SignedOrders:
 //     release_not_automatic). A restore without `automatic` needs `restore` operators as always.
 //     Break-glass files are never automatic (automatic_not_on_behalf).
+//   - Drills (Authz::drill, issue #17): a drill isolate carries a ttl_s (drill_without_ttl; how
+//     long it may last is the agent's policy, agent.drill_max_ttl_s, applied by SignedOrders).
+//     A lab trust file (Trust::isLab) admits drill orders only (lab_trust_requires_drill), on
+//     the dispatch and the break-glass path alike, so a lab can never cut for real. Keys with
+//     the `drill` role count as operators on drill orders only (TrustKey::signsAsOperator); a
+//     production trust file cannot hold one (common/trust.h).
 //   - A VerifiedOrder's authz carries the rung (scope, segment, hosts, link_down) exactly as
 //     checked here; the caller records segment_gen under generationKey(scope, segment).
 //   - Every signature on an envelope must verify with a key the trust file knows: a signature
@@ -119,6 +127,9 @@ enum class RejectReason {
   // Not a verifier verdict: the agent (SignedOrders) refuses a verified release that would lift
   // an isolation that is not automatic (confirmed, or ordered by an operator).
   kReleaseNotAutomatic,
+  // Drills (Authz::drill, issue #17): see the contract above.
+  kDrillWithoutTtl,
+  kLabTrustRequiresDrill,
 };
 
 // The stable code carried in acks and audit entries ("bad_controller_signature").
@@ -130,6 +141,9 @@ struct OrderRejection {
   // A refused dispatch: the seq it claimed, unverified, when its envelope and payload parse (so
   // the controller can match the ack). Never set for break-glass.
   std::optional<int64_t> claimed_seq = std::nullopt;
+  // The refused authz said `drill` (read once its signatures verified and it parsed; false
+  // before that), so the audit entry of the refusal is marked drill too.
+  bool drill = false;
 
   std::string code() const { return rejectReasonCode(reason); }
   // "<code>: <message>" as an Error, for callers that propagate Result values.

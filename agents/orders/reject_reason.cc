@@ -73,6 +73,10 @@ const char* rejectReasonCode(RejectReason reason) {
       return "automatic_not_on_behalf";
     case RejectReason::kReleaseNotAutomatic:
       return "release_not_automatic";
+    case RejectReason::kDrillWithoutTtl:
+      return "drill_without_ttl";
+    case RejectReason::kLabTrustRequiresDrill:
+      return "lab_trust_requires_drill";
   }
   return "rejected";
 }

@@ -339,3 +339,72 @@ TEST_F(TrustCmdTest, HelpListsEverySubcommandAndTheIdentityRule) {
 
 }  // namespace
 }  // namespace shadan
+
+namespace shadan {
+namespace {
+
+// Issue #17: `trust init --purpose lab`, drill keys added with `--role drill`, and `show`
+// printing the purpose; a production file refuses a drill key and writes nothing.
+class TrustCmdLabTest : public TrustCmdTest {};
+
+TEST_F(TrustCmdLabTest, InitLabAddDrillKeyAndShowThePurpose) {
+  ASSERT_EQ(run({"init", "--out", path("lab.json"), "--pub", path("controller.pub"), "--identity",
+                 "controller", "--role", "controller", "--purpose", "lab"}),
+            kExitOk)
+      << err_.str();
+  ASSERT_EQ(run({"add", path("lab.json"), "--pub", path("sato.pub"), "--identity", "drill:sato",
+                 "--role", "drill"}),
+            kExitOk)
+      << err_.str();
+  auto trust = loadTrustFile(path("lab.json"));
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_TRUE(trust->isLab());
+  const TrustKey* drill = trust->findKey(sato_.keyId());
+  ASSERT_NE(drill, nullptr);
+  EXPECT_EQ(drill->identity, "drill:sato");
+  EXPECT_TRUE(drill->hasRole(TrustRole::kDrill));
+
+  out_.str("");
+  ASSERT_EQ(run({"show", path("lab.json")}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str().rfind("lab trust version 2", 0), 0u) << out_.str();
+  out_.str("");
+  ASSERT_EQ(run({"show", path("lab.json"), "--json"}), kExitOk) << err_.str();
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["purpose"], "lab");
+
+  // An operator in a lab file is refused, and the file stays as it was.
+  const std::string before = read("lab.json");
+  EXPECT_EQ(run({"add", path("lab.json"), "--pub", path("ito.pub"), "--identity", "op:ito",
+                 "--role", "operator"}),
+            kExitFailure);
+  EXPECT_NE(err_.str().find("a lab trust file holds no operator or breakglass key"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_EQ(read("lab.json"), before);
+}
+
+TEST_F(TrustCmdLabTest, ProductionFileRefusesADrillKeyAndWritesNothing) {
+  ASSERT_EQ(init(), kExitOk) << err_.str();
+  const std::string before = read("trust.json");
+  EXPECT_EQ(run({"add", path("trust.json"), "--pub", path("sato.pub"), "--identity", "drill:sato",
+                 "--role", "drill"}),
+            kExitFailure);
+  EXPECT_NE(err_.str().find("key " + sato_.keyId() +
+                            " of \"drill:sato\" is a drill key: drill "
+                            "keys are never accepted by a production trust file"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_EQ(read("trust.json"), before);
+  out_.str("");
+  ASSERT_EQ(run({"show", path("trust.json")}), kExitOk);
+  EXPECT_EQ(out_.str().rfind("production trust version 1", 0), 0u) << out_.str();
+}
+
+TEST_F(TrustCmdLabTest, PurposeMustBeProductionOrLab) {
+  EXPECT_EQ(run({"init", "--out", path("x.json"), "--pub", path("controller.pub"), "--identity",
+                 "controller", "--role", "controller", "--purpose", "staging"}),
+            kExitUsage);
+  EXPECT_NE(err_.str().find("--purpose must be production or lab"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shadan

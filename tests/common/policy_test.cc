@@ -726,3 +726,40 @@ TEST_F(PolicyFileTest, RejectsMissingFileDirectoryAndOversizedFile) {
 
 }  // namespace
 }  // namespace shadan
+
+namespace shadan {
+namespace {
+
+// agent.drill_max_ttl_s (issue #17): how long a drill isolation may last at most.
+TEST(PolicyAgentOptionsTest, DrillMaxTtlDefaultsToAnHourAndIsBounded) {
+  auto loaded = parsePolicy(basePolicy().dump(), "test.json");
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->policy.agent.drill_max_ttl_s, 3600);
+
+  for (int64_t ttl : {int64_t{60}, int64_t{900}, int64_t{7 * 24 * 3600}}) {
+    json doc = basePolicy();
+    doc["agent"] = {{"drill_max_ttl_s", ttl}};
+    auto parsed = parsePolicy(doc.dump(), "test.json");
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_EQ(parsed->policy.agent.drill_max_ttl_s, ttl);
+  }
+  struct Case {
+    json value;
+    const char* expected;
+  };
+  for (const Case& c : {Case{59,
+                             "test.json: /agent/drill_max_ttl_s: 59 is out of range "
+                             "60..604800"},
+                        Case{604801, "/agent/drill_max_ttl_s: 604801 is out of range"},
+                        Case{"3600", "/agent/drill_max_ttl_s: expected an integer"},
+                        Case{3600.0, "/agent/drill_max_ttl_s"}}) {
+    json doc = basePolicy();
+    doc["agent"] = {{"drill_max_ttl_s", c.value}};
+    auto parsed = parsePolicy(doc.dump(), "test.json");
+    ASSERT_FALSE(parsed.ok()) << c.value.dump();
+    EXPECT_NE(parsed.error().message.find(c.expected), std::string::npos) << parsed.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace shadan

@@ -408,5 +408,163 @@ TEST_F(TrustTest, LoadsAFile) {
   EXPECT_EQ(missing.error().code, ErrorCode::kIo);
 }
 
+// Issue #17: drill keys live in lab trust files only, and lab files hold no real operator.
+class TrustPurposeTest : public TrustTest {
+ protected:
+  TrustPurposeTest() : drill_sato_(keyFromByte(6)), drill_kato_(keyFromByte(7)) {}
+
+  json lab() const {
+    return {{"shadan_trust", 1},
+            {"version", 1},
+            {"expires_at", "2027-01-01T00:00:00Z"},
+            {"purpose", "lab"},
+            {"keys",
+             {keyEntry(drill_sato_, "drill:sato", {"drill"}),
+              keyEntry(drill_kato_, "drill:kato", {"drill"}),
+              keyEntry(controller_, "controller", {"controller"}),
+              keyEntry(agent_, "agent:core-gw", {"agent"})}}};
+  }
+
+  Ed25519KeyPair drill_sato_, drill_kato_;
+};
+
+TEST_F(TrustPurposeTest, PurposeDefaultsToProductionAndReadsLab) {
+  auto production = parse(base());
+  ASSERT_TRUE(production.ok()) << production.error().message;
+  EXPECT_EQ(production->purpose, TrustPurpose::kProduction);
+  EXPECT_FALSE(production->isLab());
+  json explicit_production = base();
+  explicit_production["purpose"] = "production";
+  EXPECT_TRUE(parse(explicit_production).ok());
+
+  auto trust = parse(lab());
+  ASSERT_TRUE(trust.ok()) << trust.error().message;
+  EXPECT_TRUE(trust->isLab());
+  EXPECT_STREQ(trustPurposeName(trust->purpose), "lab");
+  const TrustKey* sato = trust->findKey(drill_sato_.keyId());
+  ASSERT_NE(sato, nullptr);
+  EXPECT_TRUE(sato->hasRole(TrustRole::kDrill));
+  EXPECT_TRUE(identityRoleWarnings(*trust).empty());
+
+  json bad = lab();
+  bad["purpose"] = "staging";
+  auto refused = parse(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("trust.json: /purpose: must be \"production\" or \"lab\""),
+            std::string::npos)
+      << refused.error().message;
+}
+
+TEST_F(TrustPurposeTest, ProductionFileWithADrillKeyFailsNamingTheKey) {
+  json doc = base();
+  doc["keys"].push_back(keyEntry(drill_sato_, "drill:sato", {"drill"}));
+  auto trust = parse(doc);
+  ASSERT_FALSE(trust.ok());
+  EXPECT_EQ(trust.error().code, ErrorCode::kParse);
+  const std::string& message = trust.error().message;
+  EXPECT_NE(message.find("trust.json: /keys/5/roles: key " + drill_sato_.keyId() +
+                         " of \"drill:sato\" is a drill key: drill keys are never accepted by "
+                         "a production trust file"),
+            std::string::npos)
+      << message;
+
+  // A drill: identity is a drill key whatever role it claims.
+  doc = base();
+  doc["keys"].push_back(keyEntry(drill_sato_, "drill:sato", {"operator"}));
+  trust = parse(doc);
+  ASSERT_FALSE(trust.ok());
+  EXPECT_NE(trust.error().message.find("/keys/5/identity: key " + drill_sato_.keyId()),
+            std::string::npos)
+      << trust.error().message;
+
+  // The drill role under any other name, too.
+  doc = base();
+  doc["keys"].push_back(keyEntry(drill_sato_, "op:kato", {"drill"}));
+  trust = parse(doc);
+  ASSERT_FALSE(trust.ok());
+  EXPECT_NE(trust.error().message.find("drill keys are never accepted by a production trust file"),
+            std::string::npos);
+}
+
+TEST_F(TrustPurposeTest, LabFileRefusesOperatorAndBreakglassRoles) {
+  for (const std::vector<std::string>& roles :
+       {std::vector<std::string>{"operator"}, std::vector<std::string>{"operator", "breakglass"}}) {
+    json doc = lab();
+    doc["keys"].push_back(keyEntry(sato_, "op:sato", roles));
+    auto trust = parse(doc);
+    ASSERT_FALSE(trust.ok());
+    EXPECT_NE(trust.error().message.find("trust.json: /keys/4/roles: key " + sato_.keyId() +
+                                         " of \"op:sato\" holds \"operator\": a lab trust "
+                                         "file holds no operator or breakglass key"),
+              std::string::npos)
+        << trust.error().message;
+  }
+}
+
+TEST_F(TrustPurposeTest, DrillIdentityHoldsOnlyTheDrillRole) {
+  json doc = lab();
+  doc["keys"][0]["roles"] = {"drill", "controller"};
+  auto trust = parse(doc);
+  ASSERT_FALSE(trust.ok());
+  EXPECT_NE(trust.error().message.find("mixes roles"), std::string::npos);
+
+  using R = TrustRole;
+  EXPECT_TRUE(checkIdentityRoles("drill:sato", {R::kDrill}).ok());
+  for (const std::set<TrustRole>& roles :
+       {std::set<TrustRole>{R::kOperator}, std::set<TrustRole>{R::kDrill, R::kOperator},
+        std::set<TrustRole>{R::kBreakglass}}) {
+    Status rule = checkIdentityRoles("drill:sato", roles);
+    ASSERT_FALSE(rule.ok());
+    EXPECT_NE(rule.error().message.find("a drill:<name> identity holds only \"drill\""),
+              std::string::npos)
+        << rule.error().message;
+  }
+  Status op = checkIdentityRoles("op:sato", {R::kDrill});
+  ASSERT_FALSE(op.ok());
+  EXPECT_NE(op.error().message.find("may not hold the role \"drill\""), std::string::npos);
+  EXPECT_EQ(trustRoleFromName("drill"), R::kDrill);
+}
+
+TEST_F(TrustPurposeTest, DrillKeysSignAsOperatorsForDrillOrdersOnly) {
+  const Trust trust = parse(lab()).value();
+  const TrustKey* drill = trust.findKey(drill_sato_.keyId());
+  ASSERT_NE(drill, nullptr);
+  EXPECT_TRUE(drill->signsAsOperator(/*drill_order=*/true));
+  EXPECT_FALSE(drill->signsAsOperator(/*drill_order=*/false));
+  const TrustKey* controller = trust.findKey(controller_.keyId());
+  EXPECT_FALSE(controller->signsAsOperator(true));
+  const Trust production = parse(base()).value();
+  const TrustKey* sato = production.findKey(sato_.keyId());
+  EXPECT_TRUE(sato->signsAsOperator(false));
+  EXPECT_TRUE(sato->signsAsOperator(true));
+}
+
+TEST_F(TrustPurposeTest, SerializeTrustRoundTrips) {
+  json with_thresholds = base();
+  with_thresholds["thresholds"] = {{"restore", {{"operators", 1}}},
+                                   {"release", {{"controller_on_behalf", false}}},
+                                   {"scopes", {{"host", "isolate_protected"}}}};
+  for (const json& doc : {base(), lab(), with_thresholds}) {
+    const Trust trust = parse(doc).value();
+    const std::string text = serializeTrust(trust);
+    auto again = parseTrust(text, "serialized");
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(*again, trust);
+  }
+  // A Trust built in code (the drill runner's way) parses as a lab file.
+  Trust built;
+  built.version = 1;
+  built.expires_at_ms = parseRfc3339UtcMillis("2027-01-01T00:00:00Z").value();
+  built.purpose = TrustPurpose::kLab;
+  built.keys.push_back(
+      {drill_sato_.keyId(), drill_sato_.publicKey(), "drill:sato", {TrustRole::kDrill}});
+  built.keys.push_back(
+      {controller_.keyId(), controller_.publicKey(), "controller", {TrustRole::kController}});
+  auto parsed = parseTrust(serializeTrust(built), "built");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(*parsed, built);
+  EXPECT_NE(serializeTrust(built).find(R"("purpose":"lab")"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace shadan

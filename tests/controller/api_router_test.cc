@@ -312,3 +312,30 @@ TEST_F(AlertApiTest, AScopedDetectorIsolatesOnlyItsSegmentsThroughTheApiToo) {
 
 }  // namespace
 }  // namespace shadan::controller
+
+namespace shadan::controller {
+namespace {
+
+// Issue #17: a drill ends on its own, so the API refuses a drill isolate without ttl_s before
+// anything is stored, naming the member; a restore body may say drill.
+TEST_F(ApiRouterTest, DrillIsolateWithoutTtlIsRefusedNamingTtl) {
+  const std::string message =
+      refusal(post("/v1/isolate", R"({"segment":"lgwan","reason":"drill","drill":true})"), 400);
+  EXPECT_NE(message.find("/ttl_s"), std::string::npos) << message;
+  EXPECT_EQ(ordersStored(), 0u);
+  auto timed =
+      post("/v1/isolate", R"({"segment":"lgwan","reason":"drill","drill":true,"ttl_s":600})");
+  EXPECT_EQ(timed.status, 202) << timed.body.dump();
+
+  auto restore = post("/v1/restore", R"({"segment":"lgwan","reason":"drill over","drill":true})");
+  ASSERT_EQ(restore.status, 202) << restore.body.dump();
+  auto order = store_->getOrder(restore.body["order_id"].get<std::string>()).value();
+  ASSERT_TRUE(order.has_value());
+  EXPECT_TRUE(order->drill);
+  const std::string bad =
+      refusal(post("/v1/restore", R"({"segment":"lgwan","reason":"x","drill":"yes"})"), 400);
+  EXPECT_NE(bad.find("/drill"), std::string::npos) << bad;
+}
+
+}  // namespace
+}  // namespace shadan::controller
