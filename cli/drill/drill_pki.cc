@@ -58,7 +58,10 @@ Status writeDrillTrust(const std::string& path, const std::vector<DrillTrustKey>
   }
   const int64_t expires = toUnixMillis(std::chrono::system_clock::now()) + kTrustValidityMs;
   const TrustThresholds defaults;
+  // purpose lab: the controller and agents of the drill take drill orders only, so a lab can
+  // never cut for real, and these keys can never be in a production trust file.
   const Json doc = {{"shadan_trust", kTrustFormatVersion},
+                    {"purpose", "lab"},
                     {"version", 1},
                     {"expires_at", formatRfc3339(expires - expires % 1000)},
                     {"keys", std::move(entries)},
@@ -71,7 +74,7 @@ Status writeDrillTrust(const std::string& path, const std::vector<DrillTrustKey>
                       {"breakglass_isolate", {{"breakglass", defaults.breakglass_isolate}}}}}};
   const std::string text = doc.dump(2) + "\n";
   SHADAN_ASSIGN_OR_RETURN(const Trust parsed, parseTrust(text, path));
-  (void)parsed;
+  if (!parsed.isLab()) return makeError(ErrorCode::kInternal, path + ": not a lab trust file");
   return writeFileAtomically(path, text, 0644, ExistingFile::kRefuse);
 }
 
@@ -104,9 +107,11 @@ Result<DrillPki> makeDrillPki(const DrillPkiRequest& request) {
   SHADAN_RETURN_IF_ERROR(makePrivateDir(request.dir + "/operators"));
   for (const char* name : kDrillOperators) {
     const std::string prefix = request.dir + "/operators/" + name;
-    SHADAN_ASSIGN_OR_RETURN(auto key, newKey(prefix, "operator"));
+    // Lab-only people: drill:NAME with the drill role, which signs drill orders only and which
+    // a production trust file refuses to load (docs/operations.md, "Lab trust files").
+    SHADAN_ASSIGN_OR_RETURN(auto key, newKey(prefix, "drill"));
     pki.operator_keys[name] = prefix + ".key";
-    trust.push_back({std::string("op:") + name, {"operator"}, key.publicKey()});
+    trust.push_back({std::string("drill:") + name, {"drill"}, key.publicKey()});
   }
   for (const std::string& gateway : request.gateways) {
     DrillPkiGateway paths;

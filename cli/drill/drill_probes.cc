@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "cli/drill/drill_run_internal.h"
@@ -258,9 +259,13 @@ Status DrillRunner::Impl::runExpect(size_t index, const ExpectStep& expect, Step
   }
   // Established flows first, one after the other (they share nothing, but each is quick), then
   // the rest in parallel batches.
+  // Two probes to the same fixed port of the same address (e.g. the controller's port from two
+  // hosts) would both open a listener there: the second waits for the batch's end.
   for (size_t start = 0; start < probes.size(); start += kParallelProbes) {
     const size_t end = std::min(probes.size(), start + kParallelProbes);
     std::vector<std::future<void>> running;
+    std::set<std::string> listening;
+    std::vector<size_t> after_batch;
     for (size_t k = start; k < end; ++k) {
       Pending& p = pending[k];
       if (!p.from.ok() || !p.to.ok()) {
@@ -271,11 +276,22 @@ Status DrillRunner::Impl::runExpect(size_t index, const ExpectStep& expect, Step
         p.result = probeOnce(index, k, probes[k], *p.from, *p.to);
         continue;
       }
+      if (p.record.port) {
+        const std::string key = p.to->ns + " " + p.to->address + " " + p.record.proto + " " +
+                                std::to_string(*p.record.port);
+        if (!listening.insert(key).second) {
+          after_batch.push_back(k);
+          continue;
+        }
+      }
       running.push_back(std::async(std::launch::async, [this, &p, &probes, index, k] {
         p.result = probeOnce(index, k, probes[k], *p.from, *p.to);
       }));
     }
     for (auto& f : running) f.wait();
+    for (size_t k : after_batch) {
+      pending[k].result = probeOnce(index, k, probes[k], *pending[k].from, *pending[k].to);
+    }
   }
   size_t held = 0;
   size_t failed = 0;

@@ -317,7 +317,8 @@ Status DrillRunner::Impl::runStep(size_t index, StepRecord& record) {
     return runOrder(index, isolate->rung, true, extra, isolate->approvers, record);
   }
   if (const auto* restore = std::get_if<RestoreStep>(&step.action)) {
-    Json extra = {{"reason", restore->reason.value_or(default_reason)}};
+    // A lab controller (lab trust) takes drill orders only, restores included.
+    Json extra = {{"drill", true}, {"reason", restore->reason.value_or(default_reason)}};
     if (restore->ticket) extra["ticket"] = *restore->ticket;
     return runOrder(index, restore->rung, false, extra, restore->approvers, record);
   }
