@@ -113,6 +113,30 @@ TEST_F(DrillRunTest, SegmentCutOnTheLabPolicyPasses) {
   EXPECT_EQ(output_.find("warning: lab down"), std::string::npos) << output_;
 }
 
+// The controller dies mid-isolation: the cut holds without it (real probes), and the restore
+// after it came back lifts it. Agents and controller run with a lab trust file.
+TEST_F(DrillRunTest, ControllerLossOnTheLabPolicyPasses) {
+  ASSERT_EQ(drillRun({"--builtin", "controller-loss", "--segment", "office"},
+                     "dc" + std::to_string(::getpid() % 100000)),
+            0)
+      << output_;
+  const Json r = report();
+  ASSERT_TRUE(r.is_object()) << output_;
+  EXPECT_EQ(r["verdict"], "pass");
+  EXPECT_TRUE(r["failures"].empty()) << r["failures"].dump();
+  EXPECT_TRUE(r["audit"]["verified"].get<bool>()) << r["audit"].dump();
+  std::set<std::string> faults;
+  for (const Json& fault : r["faults"]) faults.insert(fault["kind"].get<std::string>());
+  EXPECT_EQ(faults, (std::set<std::string>{"stop-controller", "start-controller"}));
+  // Probes during the controller's absence expected the cut and saw it.
+  size_t during = 0;
+  for (const Json& probe : r["probes"]) {
+    EXPECT_TRUE(probe["ok"].get<bool>()) << probe.dump();
+    if (probe["phase"] == "during" && probe["expected"] == "cut") ++during;
+  }
+  EXPECT_GT(during, 0u);
+}
+
 TEST_F(DrillRunTest, WrongExpectationExitsOneAndNamesTheStepAndProbe) {
   const std::string scenario =
       std::string(SHADAN_SOURCE_DIR) + "/tests/integration/fixtures/drill-wrong-expectation.json";
