@@ -4,14 +4,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include "common/unique_fd.h"
 
+extern char** environ;
+
 namespace shadan {
 namespace {
+
+// Our environment without the variables `overrides` (NAME=value) set, then `overrides`.
+std::vector<std::string> childEnvironment(const std::vector<std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view inherited(*e);
+    const auto same_name = [&](const std::string& set) {
+      const size_t eq = set.find('=');
+      return eq != std::string::npos &&
+             inherited.starts_with(std::string_view(set).substr(0, eq + 1));
+    };
+    if (std::none_of(overrides.begin(), overrides.end(), same_name)) env.emplace_back(inherited);
+  }
+  env.insert(env.end(), overrides.begin(), overrides.end());
+  return env;
+}
 
 std::string errnoText(int err) { return std::strerror(err); }
 
@@ -39,6 +59,11 @@ Result<std::unique_ptr<DaemonChild>> DaemonChild::start(const DaemonChildOptions
   std::vector<char*> c_argv;
   for (std::string& arg : argv) c_argv.push_back(arg.data());
   c_argv.push_back(nullptr);
+  // Made before fork(): the child only execs.
+  std::vector<std::string> env = childEnvironment(options.env);
+  std::vector<char*> c_env;
+  for (std::string& e : env) c_env.push_back(e.data());
+  c_env.push_back(nullptr);
 
   const pid_t pid = ::fork();
   if (pid < 0) return makeError(ErrorCode::kIo, "fork: " + errnoText(errno));
@@ -60,7 +85,7 @@ Result<std::unique_ptr<DaemonChild>> DaemonChild::start(const DaemonChildOptions
       ::_exit(127);
     }
     ::close_range(3, ~0U, 0);
-    ::execvp(c_argv[0], c_argv.data());
+    ::execvpe(c_argv[0], c_argv.data(), c_env.data());
     ::_exit(127);
   }
   return std::unique_ptr<DaemonChild>(new DaemonChild(pid));

@@ -6,8 +6,8 @@
 // The child is `ip netns exec NS ARGV...` (or ARGV... with an empty `netns`); `ip netns exec`
 // execs in place, so pid() is the program's own pid and signals reach it. stdin is /dev/null;
 // stdout and stderr are appended to `log_path` (created 0600). The child inherits no
-// descriptor but those three, and starts with every signal unblocked and at its default
-// disposition.
+// descriptor but those three, our environment with `env` laid over it, and starts with every
+// signal unblocked and at its default disposition, in its own process group.
 //
 // RAII: the destructor SIGKILLs and reaps a child that still runs, so no path out of the
 // runner leaves a daemon behind. Not thread-safe.
@@ -30,6 +30,8 @@ struct DaemonChildOptions {
   std::string netns;              // empty: shadanctl's own namespace
   std::vector<std::string> argv;  // argv[0] a path or looked up in PATH; REQUIRES: not empty
   std::filesystem::path log_path;
+  // NAME=value entries set in the child; each replaces an inherited variable of that NAME.
+  std::vector<std::string> env = {};
 };
 
 class DaemonChild {

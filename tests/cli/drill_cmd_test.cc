@@ -200,7 +200,8 @@ TEST_F(DrillCmdTest, UsageErrorsAreTwoLines) {
 
 TEST_F(DrillCmdTest, HelpIsTheUsage) {
   ASSERT_EQ(run({"drill", "--help"}), kExitOk);
-  EXPECT_NE(out_.str().find("usage: shadanctl drill <list|show|check|run|report>"), std::string::npos);
+  EXPECT_NE(out_.str().find("usage: shadanctl drill <list|show|check|run|report>"),
+            std::string::npos);
   const std::string help = out_.str();
   ASSERT_EQ(run({"help", "drill", "check"}), kExitOk);
   EXPECT_EQ(out_.str(), help);

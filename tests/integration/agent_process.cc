@@ -59,11 +59,11 @@ Result<std::unique_ptr<AgentProcess>> AgentProcess::start(const AgentProcessOpti
 
   std::vector<std::string> argv = {options.binary.string(), "run"};
   argv.insert(argv.end(), options.arguments.begin(), options.arguments.end());
-  SHADAN_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child,
-                          ChildProcess::start({options.netns,
-                                               std::move(argv),
-                                               options.log_path,
-                                               {"NOTIFY_SOCKET=" + notify_path.string()}}));
+  SHADAN_ASSIGN_OR_RETURN(std::unique_ptr<DaemonChild> child,
+                          DaemonChild::start({options.netns,
+                                              std::move(argv),
+                                              options.log_path,
+                                              {"NOTIFY_SOCKET=" + notify_path.string()}}));
   const pid_t pid = child->pid();
 
   std::unique_ptr<AgentProcess> process(
@@ -123,7 +123,7 @@ std::vector<std::string> AgentProcess::pollNotifications() {
 Result<int> AgentProcess::stop(int signal, std::chrono::milliseconds timeout) {
   if (std::optional<int> code = child_->exitCode()) return *code;
   SHADAN_RETURN_IF_ERROR(child_->sendSignal(signal));
-  // Unlike ChildProcess::stop, a daemon that outlives the timeout is left running (the
+  // Unlike DaemonChild::stop, a daemon that outlives the timeout is left running (the
   // destructor kills it): the error is the test's finding.
   if (!child_->waitExit(timeout)) {
     return makeError(ErrorCode::kUnavailable, "shadan-agent (pid " + std::to_string(pid()) +

@@ -17,8 +17,8 @@
 // leaves a daemon behind (and never leaves a zombie). The helper itself never touches the
 // kernel's rules: killing the daemon leaves them as they are, which is what the tests check.
 //
-// Not thread-safe. The child is a ChildProcess (child_process.h): it inherits no descriptor but
-// stdin/stdout/stderr (a test's sockets stay the test's).
+// Not thread-safe. The child is a DaemonChild (cli/lab/daemon_child.h): it inherits no descriptor
+// but stdin/stdout/stderr (a test's sockets stay the test's).
 
 #include <signal.h>
 #include <sys/types.h>
@@ -30,9 +30,9 @@
 #include <string>
 #include <vector>
 
+#include "cli/lab/daemon_child.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "tests/integration/child_process.h"
 
 namespace shadan {
 
@@ -72,13 +72,13 @@ class AgentProcess {
   std::vector<std::string> pollNotifications();
 
  private:
-  AgentProcess(std::unique_ptr<ChildProcess> child, UniqueFd notify,
+  AgentProcess(std::unique_ptr<DaemonChild> child, UniqueFd notify,
                std::filesystem::path notify_path)
       : child_(std::move(child)),
         notify_(std::move(notify)),
         notify_path_(std::move(notify_path)) {}
 
-  std::unique_ptr<ChildProcess> child_;
+  std::unique_ptr<DaemonChild> child_;
   UniqueFd notify_;
   std::filesystem::path notify_path_;
   std::chrono::steady_clock::time_point ready_at_{};

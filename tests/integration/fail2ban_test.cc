@@ -33,12 +33,12 @@
 
 #include "cli/ca_cmd.h"
 #include "cli/lab/command_runner.h"
+#include "cli/lab/daemon_child.h"
 #include "cli/lab/lab.h"
 #include "common/clock.h"
 #include "common/ed25519.h"
 #include "common/sha256.h"
 #include "tests/integration/agent_process.h"
-#include "tests/integration/child_process.h"
 #include "tests/integration/lab_traffic.h"
 
 namespace shadan {
@@ -289,7 +289,7 @@ class Fail2banTest : public ::testing::Test {
   }
 
   void startController() {
-    auto started = ChildProcess::start(
+    auto started = DaemonChild::start(
         {ns("mgmt"), {kController, "run", "--config", file("controller.json")}, file("ctl.log")});
     ASSERT_TRUE(started.ok()) << started.error().message;
     controller_ = std::move(started).value();
@@ -400,10 +400,10 @@ class Fail2banTest : public ::testing::Test {
 
   void startFail2ban() {
     ASSERT_NO_FATAL_FAILURE(writeFail2banConfig());
-    auto started = ChildProcess::start({ns("mgmt"),
-                                        {kFail2banServer, "-f", "-x", "-c", file("f2b"), "-s",
-                                         file("fail2ban.sock"), "-p", file("fail2ban.pid")},
-                                        file("fail2ban.out")});
+    auto started = DaemonChild::start({ns("mgmt"),
+                                       {kFail2banServer, "-f", "-x", "-c", file("f2b"), "-s",
+                                        file("fail2ban.sock"), "-p", file("fail2ban.pid")},
+                                       file("fail2ban.out")});
     ASSERT_TRUE(started.ok()) << started.error().message;
     fail2ban_ = std::move(started).value();
     const bool up = waitUntil(
@@ -451,9 +451,9 @@ class Fail2banTest : public ::testing::Test {
   std::unique_ptr<ProcessCommandRunner> runner_;
   std::unique_ptr<Lab> lab_;
   std::string server_pin_;
-  std::unique_ptr<ChildProcess> controller_;
+  std::unique_ptr<DaemonChild> controller_;
   std::unique_ptr<AgentProcess> agent_;
-  std::unique_ptr<ChildProcess> fail2ban_;
+  std::unique_ptr<DaemonChild> fail2ban_;
 };
 
 // A failed login in the watched log bans host A: fail2ban's shadan action posts the alert, the
