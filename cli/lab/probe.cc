@@ -15,43 +15,17 @@
 #include <vector>
 
 #include "cli/lab/netns.h"
+#include "cli/lab/prober_sockets.h"
 
 namespace shadan {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct SockAddr {
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  int family() const { return storage.ss_family; }
-  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
-  void setPort(uint16_t port) {
-    if (family() == AF_INET) {
-      reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
-    } else {
-      reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
-    }
-  }
-};
-
-Result<SockAddr> makeSockAddr(const std::string& address, uint16_t port) {
-  SockAddr result;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&result.storage);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&result.storage);
-  if (::inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    result.length = sizeof(sockaddr_in);
-  } else if (::inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    result.length = sizeof(sockaddr_in6);
-  } else {
-    return makeError(ErrorCode::kInvalidArgument, "'" + address + "' is not an IP address");
-  }
-  return result;
-}
+// One socket-address helper for one-shot and continuous probes (prober_sockets.h).
+using prober_internal::boundPort;
+using prober_internal::parseSockAddr;
+using prober_internal::sameAddress;
+using prober_internal::SockAddr;
 
 std::string errnoText(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -89,16 +63,6 @@ Result<UniqueFd> listenIn(const std::string& ns, const SockAddr& address) {
   return fd;
 }
 
-uint16_t boundPort(int fd) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof(storage);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
-  if (storage.ss_family == AF_INET) {
-    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  }
-  return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
-}
-
 // Connects `client` (non-blocking) to `target`; false if it is not connected by the deadline
 // (dropped: timeout; rejected: refused/unreachable).
 bool connectBy(int client, const SockAddr& target, Clock::time_point deadline) {
@@ -130,24 +94,12 @@ uint16_t internetChecksum(const uint8_t* data, size_t length) {
 
 std::atomic<uint16_t> next_icmp_sequence{1};
 
-bool sameAddress(const sockaddr_storage& from, const SockAddr& expected) {
-  if (from.ss_family != expected.family()) return false;
-  if (from.ss_family == AF_INET) {
-    return std::memcmp(&reinterpret_cast<const sockaddr_in*>(&from)->sin_addr,
-                       &reinterpret_cast<const sockaddr_in*>(&expected.storage)->sin_addr,
-                       sizeof(in_addr)) == 0;
-  }
-  return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr,
-                     &reinterpret_cast<const sockaddr_in6*>(&expected.storage)->sin6_addr,
-                     sizeof(in6_addr)) == 0;
-}
-
 }  // namespace
 
 Result<bool> tcpConnect(const std::string& from_ns, const std::string& to_ns,
                         const std::string& to_addr, uint16_t port,
                         std::chrono::milliseconds timeout) {
-  SHADAN_ASSIGN_OR_RETURN(auto target, makeSockAddr(to_addr, port));
+  SHADAN_ASSIGN_OR_RETURN(auto target, parseSockAddr(to_addr, port));
   SHADAN_ASSIGN_OR_RETURN(auto listener, listenIn(to_ns, target));
   target.setPort(boundPort(listener.get()));
 
@@ -160,7 +112,7 @@ Result<bool> tcpConnect(const std::string& from_ns, const std::string& to_ns,
 
 Result<bool> icmpEcho(const std::string& from_ns, const std::string& to_addr,
                       std::chrono::milliseconds timeout) {
-  SHADAN_ASSIGN_OR_RETURN(auto target, makeSockAddr(to_addr, 0));
+  SHADAN_ASSIGN_OR_RETURN(auto target, parseSockAddr(to_addr, 0));
   const bool v6 = target.family() == AF_INET6;
   SHADAN_ASSIGN_OR_RETURN(auto fd, socketInNetns(from_ns, target.family(), SOCK_RAW | SOCK_NONBLOCK,
                                                  v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP}));
@@ -233,7 +185,7 @@ EstablishedFlow::EstablishedFlow(std::string from_ns, std::string to_ns, std::st
 
 Status EstablishedFlow::open(std::chrono::milliseconds timeout) {
   if (isOpen()) detail::resultAccessFailure("EstablishedFlow::open twice");
-  SHADAN_ASSIGN_OR_RETURN(auto target, makeSockAddr(to_addr_, port_));
+  SHADAN_ASSIGN_OR_RETURN(auto target, parseSockAddr(to_addr_, port_));
   SHADAN_ASSIGN_OR_RETURN(auto listener, listenIn(to_ns_, target));
   target.setPort(boundPort(listener.get()));
   SHADAN_ASSIGN_OR_RETURN(auto client,
