@@ -58,14 +58,19 @@ std::string DrillFleet::gatewayNetns(const std::string& gateway) const {
   return lab_.nsName(policy_lab_.gateway_nodes.at(gateway));
 }
 
-Result<ApiResponse> DrillFleet::api(const std::string& token_name, const std::string& method,
-                                    const std::string& path,
-                                    const std::optional<nlohmann::json>& body) {
+ApiClientOptions DrillFleet::clientOptions(const std::string& token_name) const {
   ApiClientOptions options;
   options.url = ControllerUrl{pki_.api_host, pki_.api_port, true};
   options.ca_file = pki_.ca_cert;
   options.token = pki_.tokens.at(token_name);
   options.timeout = kApiTimeout;
+  return options;
+}
+
+Result<ApiResponse> DrillFleet::api(const std::string& token_name, const std::string& method,
+                                    const std::string& path,
+                                    const std::optional<nlohmann::json>& body) {
+  const ApiClientOptions options = clientOptions(token_name);
   std::optional<Result<ApiResponse>> answer;
   Status ran = runInNetns(controller_ns_, [&]() -> Status {
     ApiClient client(options);
@@ -78,11 +83,7 @@ Result<ApiResponse> DrillFleet::api(const std::string& token_name, const std::st
 
 Result<RawApiResponse> DrillFleet::apiRaw(const std::string& token_name,
                                           const RawApiRequest& request) {
-  ApiClientOptions options;
-  options.url = ControllerUrl{pki_.api_host, pki_.api_port, true};
-  options.ca_file = pki_.ca_cert;
-  options.token = pki_.tokens.at(token_name);
-  options.timeout = kApiTimeout;
+  const ApiClientOptions options = clientOptions(token_name);
   std::optional<Result<RawApiResponse>> answer;
   Status ran = runInNetns(controller_ns_, [&]() -> Status {
     ApiClient client(options);

@@ -71,6 +71,8 @@ class DrillFleet {
   const std::string& logDir() const { return log_dir_; }
 
  private:
+  // The API client of `token_name` (a key of the drill PKI's tokens) for the controller.
+  ApiClientOptions clientOptions(const std::string& token_name) const;
   const PolicyLab& policy_lab_;
   const Lab& lab_;
   const DrillPki& pki_;

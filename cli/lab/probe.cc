@@ -23,6 +23,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 // One socket-address helper for one-shot and continuous probes (prober_sockets.h).
 using prober_internal::boundPort;
+using prober_internal::internetChecksum;
 using prober_internal::parseSockAddr;
 using prober_internal::sameAddress;
 using prober_internal::SockAddr;
@@ -81,15 +82,6 @@ UniqueFd acceptBy(int listener, Clock::time_point deadline) {
   // covers the last ACK still being in flight.
   if (!waitFor(listener, POLLIN, deadline)) return UniqueFd();
   return UniqueFd(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-}
-
-uint16_t internetChecksum(const uint8_t* data, size_t length) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < length; i += 2)
-    sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
-  if (length % 2 == 1) sum += static_cast<uint32_t>(data[length - 1] << 8);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
 }
 
 std::atomic<uint16_t> next_icmp_sequence{1};

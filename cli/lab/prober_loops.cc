@@ -18,15 +18,6 @@ constexpr uint64_t kUdpMagic = 0x53484144414e5052ULL;  // "SHADANPR"
 constexpr size_t kMaxFlowBacklog = 64 * 1024;          // unsent flow bytes before tokens fail
 constexpr int kIcmpFilter = 1;                         // linux/icmp.h ICMP_FILTER (SOL_RAW)
 
-uint16_t internetChecksum(const uint8_t* data, size_t length) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < length; i += 2)
-    sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
-  if (length % 2 == 1) sum += static_cast<uint32_t>(data[length - 1] << 8);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
 // Errors of a send or connect that mean "the path refuses this", not "the probe could not run".
 bool isPathFailure(int err) {
   return err == ENETUNREACH || err == EHOSTUNREACH || err == ECONNREFUSED || err == EPERM ||

@@ -35,6 +35,15 @@ Result<SockAddr> parseSockAddr(const std::string& address, uint16_t port) {
   return result;
 }
 
+uint16_t internetChecksum(const uint8_t* data, size_t length) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < length; i += 2)
+    sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
+  if (length % 2 == 1) sum += static_cast<uint32_t>(data[length - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
 uint16_t boundPort(int fd) {
   sockaddr_storage storage{};
   socklen_t length = sizeof(storage);

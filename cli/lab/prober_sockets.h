@@ -24,6 +24,8 @@ struct SockAddr {
 };
 
 Result<SockAddr> parseSockAddr(const std::string& address, uint16_t port);
+// The ones' complement checksum of RFC 1071 (ICMP echo requests), over `length` bytes.
+uint16_t internetChecksum(const uint8_t* data, size_t length);
 // The local port `fd` is bound to.
 uint16_t boundPort(int fd);
 // True if `from` holds the same address (port ignored) as `expected`.
