@@ -1,5 +1,7 @@
 #include "controller/api_server.h"
 
+#include <pthread.h>
+
 #include <array>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl.hpp>
@@ -7,7 +9,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "common/logging.h"
 #include "controller/bulk_lane.h"
@@ -15,6 +19,57 @@
 namespace shadan::controller {
 
 namespace asio = boost::asio;
+
+namespace {
+class ApiSession;
+// An answer as it goes on the wire.
+struct WireAnswer {
+  int status = 200;
+  int64_t retry_after_s = 0;
+  std::string body;  // JSON text
+};
+WireAnswer wire(const ApiResponse& response) {
+  return {response.status, response.retry_after_s, response.body.dump() + "\n"};
+}
+constexpr size_t kBulkQueueMax = 64;
+constexpr size_t kBulkQueueMaxBytes = 64 * 1024 * 1024;
+}  // namespace
+
+// The way between the two threads. A session on the network thread submits its request and
+// waits, parked here by ticket; the core thread routes it (bulk requests through the lane) and
+// posts the answer back to the network thread, where the parked session sends it. The core
+// thread never holds a session: sessions live and die on the network thread only.
+class ApiCoreLink : public std::enable_shared_from_this<ApiCoreLink> {
+ public:
+  ApiCoreLink(asio::io_context& core, asio::io_context& net, ApiRouter& router)
+      : core_(core),
+        net_(&net),
+        router_(router),
+        bulk_(std::make_shared<BulkLane>(core, kBulkQueueMax, kBulkQueueMaxBytes)) {}
+
+  // Network thread.
+  void submit(std::shared_ptr<ApiSession> session, ApiRequest request);
+  // Any thread: answers computed after this are dropped.
+  void close() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    net_ = nullptr;
+  }
+  // After the network thread has stopped: the parked sessions go (before their io_context).
+  void releaseParked() { parked_.clear(); }
+
+ private:
+  // Core thread.
+  void route(uint64_t ticket, ApiRequest request);
+  void answer(uint64_t ticket, const ApiResponse& response);
+
+  asio::io_context& core_;
+  std::mutex mutex_;
+  asio::io_context* net_;           // guarded by mutex_; null once closed
+  ApiRouter& router_;               // core thread only
+  std::shared_ptr<BulkLane> bulk_;  // core thread only
+  std::unordered_map<uint64_t, std::shared_ptr<ApiSession>> parked_;  // network thread only
+  uint64_t next_ticket_ = 0;                                          // network thread only
+};
 
 namespace {
 
@@ -27,16 +82,13 @@ constexpr auto kIdleTimeout = std::chrono::seconds(30);
 constexpr uint32_t kHeaderLimit = 16 * 1024;
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kLingerMaxBytes = 1024 * 1024;
-constexpr size_t kBulkQueueMax = 64;
-constexpr size_t kBulkQueueMaxBytes = 64 * 1024 * 1024;
 
 // One TLS connection: handshake, then request/response pairs until the peer closes, asks to
 // close, or errs.
 class ApiSession : public std::enable_shared_from_this<ApiSession> {
  public:
-  ApiSession(tcp::socket socket, asio::ssl::context& tls, ApiRouter& router,
-             std::shared_ptr<BulkLane> bulk)
-      : stream_(std::move(socket), tls), router_(router), bulk_(std::move(bulk)) {
+  ApiSession(tcp::socket socket, asio::ssl::context& tls, ApiCoreLink& core)
+      : stream_(std::move(socket), tls), core_(core) {
     boost::system::error_code ec;
     const auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) {
@@ -57,6 +109,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
                               self->read();
                             });
   }
+
+  // Network thread: the core's answer to the request submitted last.
+  void answer(WireAnswer answer) { respond(std::move(answer), method_, path_, keep_alive_); }
 
  private:
   void read() {
@@ -88,12 +143,14 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       return shutdown();
     }
     if (ec == http::error::body_limit) {
-      return respond(apiError(413, "payload_too_large",
-                              "request body larger than " + std::to_string(body_limit_) + " bytes"),
-                     "-", "-", false);
+      return respond(
+          wire(apiError(413, "payload_too_large",
+                        "request body larger than " + std::to_string(body_limit_) + " bytes")),
+          "-", "-", false);
     }
     if (ec == http::error::header_limit) {
-      return respond(apiError(400, "bad_request", "request headers too large"), "-", "-", false);
+      return respond(wire(apiError(400, "bad_request", "request headers too large")), "-", "-",
+                     false);
     }
     if (ec) {
       if (ec != beast::error::timeout && ec != asio::error::operation_aborted) {
@@ -112,24 +169,15 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       api.content_type = std::string(it->value());
     }
     api.peer = peer_address_;
-    api.body = request.body();
-    const std::string path = api.target.substr(0, api.target.find('?'));
-    const bool keep_alive = request.keep_alive();
-    if (!apiIsBulk(api.method, api.target)) {
-      return respond(router_.handle(api), api.method, path, keep_alive);
-    }
-    const size_t bytes = api.body.size();
-    auto job = [self = shared_from_this(), api = std::move(api), path, keep_alive] {
-      self->respond(self->router_.handle(api), api.method, path, keep_alive);
-    };
-    if (!bulk_->push(bytes, std::move(job))) {
-      ApiResponse busy = apiError(429, "busy", "the controller's alert queue is full; retry later");
-      busy.retry_after_s = 1;
-      respond(busy, "POST", path, keep_alive);  // apiIsBulk: POST only
-    }
+    api.body = std::move(parser_->get().body());
+    method_ = api.method;
+    path_ = api.target.substr(0, api.target.find('?'));
+    keep_alive_ = request.keep_alive();
+    // The session waits, parked in the link, while the core thread decides.
+    core_.submit(shared_from_this(), std::move(api));
   }
 
-  void respond(const ApiResponse& answer, const std::string& method, const std::string& path,
+  void respond(WireAnswer answer, const std::string& method, const std::string& path,
                bool keep_alive) {
     logger("api")->info("request peer={} method={} path={} status={}", peer_, method, path,
                         answer.status);
@@ -143,7 +191,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     if (answer.retry_after_s > 0) {
       response_->set(http::field::retry_after, std::to_string(answer.retry_after_s));
     }
-    response_->body() = answer.body.dump() + "\n";
+    response_->body() = std::move(answer.body);
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
     beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
@@ -188,8 +236,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   }
 
   beast::ssl_stream<beast::tcp_stream> stream_;
-  ApiRouter& router_;
-  std::shared_ptr<BulkLane> bulk_;
+  ApiCoreLink& core_;
+  std::string method_ = "-";
+  std::string path_ = "-";
+  bool keep_alive_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -202,22 +252,65 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 
 }  // namespace
 
-ApiServer::ApiServer(asio::io_context& io, TlsContextPtr tls, ApiRouter& router)
-    : io_(io),
+void ApiCoreLink::submit(std::shared_ptr<ApiSession> session, ApiRequest request) {
+  const uint64_t ticket = ++next_ticket_;
+  parked_.emplace(ticket, std::move(session));
+  asio::post(core_, [self = shared_from_this(), ticket, request = std::move(request)]() mutable {
+    self->route(ticket, std::move(request));
+  });
+}
+
+void ApiCoreLink::route(uint64_t ticket, ApiRequest request) {
+  if (!apiIsBulk(request.method, request.target)) return answer(ticket, router_.handle(request));
+  const size_t bytes = request.body.size();
+  auto job = [self = shared_from_this(), ticket, request = std::move(request)] {
+    self->answer(ticket, self->router_.handle(request));
+  };
+  if (!bulk_->push(bytes, std::move(job))) {
+    ApiResponse busy = apiError(429, "busy", "the controller's alert queue is full; retry later");
+    busy.retry_after_s = 1;
+    answer(ticket, busy);
+  }
+}
+
+void ApiCoreLink::answer(uint64_t ticket, const ApiResponse& response) {
+  // The JSON text is made here: a document's nodes allocated on the core thread and freed on the
+  // network thread would make the two threads contend for the core's malloc arena.
+  WireAnswer text = wire(response);
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (net_ == nullptr) return;
+  asio::post(*net_, [self = shared_from_this(), ticket, text = std::move(text)]() mutable {
+    auto it = self->parked_.find(ticket);
+    if (it == self->parked_.end()) return;
+    const std::shared_ptr<ApiSession> session = std::move(it->second);
+    self->parked_.erase(it);
+    session->answer(std::move(text));
+  });
+}
+
+ApiServer::ApiServer(asio::io_context& core, TlsContextPtr tls, ApiRouter& router)
+    : core_(core),
       tls_(std::move(tls)),
-      router_(router),
-      acceptor_(io),
-      bulk_(std::make_shared<BulkLane>(io, kBulkQueueMax, kBulkQueueMaxBytes)) {}
+      net_(std::make_unique<asio::io_context>(1)),
+      acceptor_(*net_),
+      link_(std::make_shared<ApiCoreLink>(core, *net_, router)) {}
 
-ApiServer::~ApiServer() { stop(); }
+ApiServer::~ApiServer() {
+  link_->close();
+  net_->stop();
+  if (thread_.joinable()) thread_.join();
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  link_->releaseParked();
+}
 
-Result<std::unique_ptr<ApiServer>> ApiServer::create(asio::io_context& io, TlsContextPtr tls,
+Result<std::unique_ptr<ApiServer>> ApiServer::create(asio::io_context& core, TlsContextPtr tls,
                                                      const ListenAddress& address,
                                                      ApiRouter& router) {
   boost::system::error_code ec;
   const auto ip = asio::ip::make_address(address.host, ec);
   if (ec) return makeError(ErrorCode::kInvalidArgument, "api listen address: " + ec.message());
-  std::unique_ptr<ApiServer> server(new ApiServer(io, std::move(tls), router));
+  std::unique_ptr<ApiServer> server(new ApiServer(core, std::move(tls), router));
   const tcp::endpoint endpoint(ip, address.port);
   const std::string where = address.host + ":" + std::to_string(address.port);
   if (server->acceptor_.open(endpoint.protocol(), ec); ec) {
@@ -232,31 +325,38 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(asio::io_context& io, TlsCo
   if (server->acceptor_.listen(asio::socket_base::max_listen_connections, ec); ec) {
     return makeError(ErrorCode::kIo, "api: cannot listen on " + where + ": " + ec.message());
   }
+  server->port_ = server->acceptor_.local_endpoint(ec).port();
+  if (ec) return makeError(ErrorCode::kIo, "api: getsockname on " + where + ": " + ec.message());
   return server;
 }
 
-void ApiServer::start() { accept(); }
-
-void ApiServer::stop() {
-  boost::system::error_code ec;
-  if (acceptor_.is_open()) acceptor_.close(ec);
+void ApiServer::start() {
+  if (thread_.joinable()) return;
+  core_work_.emplace(core_.get_executor());
+  accept();
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "shadan-api");
+    net_->run();
+  });
 }
 
-uint16_t ApiServer::port() const {
-  boost::system::error_code ec;
-  const auto endpoint = acceptor_.local_endpoint(ec);
-  return ec ? 0 : endpoint.port();
+void ApiServer::stop() {
+  core_work_.reset();
+  asio::post(*net_, [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
 }
 
 void ApiServer::accept() {
-  acceptor_.async_accept(io_, [this](const boost::system::error_code& ec, tcp::socket socket) {
+  acceptor_.async_accept(*net_, [this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       // Answers go out as more than one TLS record; without this the second waits for the
       // client's delayed ACK of the first (40 ms per answer).
       boost::system::error_code option_ec;
       socket.set_option(tcp::no_delay(true), option_ec);
-      std::make_shared<ApiSession>(std::move(socket), *tls_, router_, bulk_)->run();
+      std::make_shared<ApiSession>(std::move(socket), *tls_, *link_)->run();
     }
     accept();
   });

@@ -14,6 +14,8 @@
 #   op NAME ARGS...  shadanctl ARGS as operator NAME (sato or ito), from the controller host
 #   ns NODE          the namespace of a lab node
 # Every failure is counted in $failures through fail(); callers decide the exit status.
+# FLEET_TMP: where WORK (keys, state, audit logs) is made; default /tmp. A benchmark may point it
+# at a tmpfs to tell disk syncs from CPU (docs/benchmarks.md, "Alert storm").
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 AGENT=$BUILD_DIR/agents/shadan-agent
@@ -33,7 +35,7 @@ for bin in "$AGENT" "$CONTROLLER" "$CTL"; do
 done
 
 LAB="${FLEET_TAG:-f}$(($$ % 1000000))"
-WORK=$(mktemp -d /tmp/shadan-fleet.XXXXXX)
+WORK=$(mktemp -d "${FLEET_TMP:-/tmp}/shadan-fleet.XXXXXX")
 PIDS=()
 failures=0
 
