@@ -3,7 +3,7 @@
 namespace shadan::drill {
 namespace {
 
-// Isolate one segment, probe it cut from everything (established flows too, every family) while
+// Isolate one segment, probe it cut from everything (established flows, UDP and every family too) while
 // its path to the controller stays open, restore it with two operators. `shadanctl drill run
 // --segment SEG` runs this one.
 constexpr std::string_view kSegmentCut = R"json({
@@ -19,6 +19,7 @@ constexpr std::string_view kSegmentCut = R"json({
       {"from": {"segment": "*"}, "to": {"segment": "${segment}"}, "proto": "tcp", "family": "all", "expected": "open"},
       {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "tcp", "family": "all", "expected": "open"},
       {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "icmp", "family": "all", "expected": "open"},
+      {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "udp", "port": 53, "family": "all", "expected": "open"},
       {"from": {"segment": "${segment}"}, "to": {"node": "controller"}, "proto": "tcp", "family": "all", "expected": "open"}
     ]},
     {"do": "isolate", "label": "cut the segment", "segment": "${segment}", "profile": "full", "ttl_s": 900,
@@ -29,6 +30,7 @@ constexpr std::string_view kSegmentCut = R"json({
       {"from": {"segment": "*"}, "to": {"segment": "${segment}"}, "proto": "tcp", "family": "all", "expected": "cut"},
       {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "tcp", "family": "all", "expected": "cut"},
       {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "icmp", "family": "all", "expected": "cut"},
+      {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "udp", "port": 53, "family": "all", "expected": "cut"},
       {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "tcp", "family": "all", "established": true, "expected": "cut"},
       {"from": {"segment": "${segment}"}, "to": {"node": "controller"}, "proto": "tcp", "family": "all", "expected": "open"}
     ]},
@@ -40,6 +42,7 @@ constexpr std::string_view kSegmentCut = R"json({
       {"from": {"segment": "*"}, "to": {"segment": "${segment}"}, "proto": "tcp", "family": "all", "expected": "open"},
       {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "tcp", "family": "all", "expected": "open"},
       {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "icmp", "family": "all", "expected": "open"},
+      {"from": {"segment": "${segment}"}, "to": {"node": "internet"}, "proto": "udp", "port": 53, "family": "all", "expected": "open"},
       {"from": {"segment": "${segment}"}, "to": {"node": "controller"}, "proto": "tcp", "family": "all", "expected": "open"}
     ]}
   ]

@@ -207,13 +207,15 @@ Result<bool> DrillRunner::Impl::probeOnce(size_t index, size_t probe_index,
     case ProbeProto::kIcmp:
       return icmpEcho(from.ns, to.address, kProbeTimeout);
     case ProbeProto::kUdp:
-      return makeError(ErrorCode::kInvalidArgument, "udp probes are not supported yet");
     case ProbeProto::kTcp:
       break;
   }
-  // To the controller on the agents' port: its hub already listens there.
+  // To the controller on the agents' port: its hub already listens there (TCP).
   const uint16_t port =
       to.controller ? probe.port.value_or(pki_->hub_port) : probe.port.value_or(0);
+  if (probe.proto == ProbeProto::kUdp) {
+    return udpRoundTrip(from.ns, to.ns, to.address, port, kProbeTimeout);
+  }
   if (to.controller && port == pki_->hub_port && to.address == pki_->api_host) {
     return tcpHandshake(from.ns, to.address, port, kProbeTimeout);
   }

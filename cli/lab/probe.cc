@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "cli/lab/netns.h"
@@ -85,6 +87,7 @@ UniqueFd acceptBy(int listener, Clock::time_point deadline) {
 }
 
 std::atomic<uint16_t> next_icmp_sequence{1};
+std::atomic<uint64_t> next_udp_token{1};
 
 }  // namespace
 
@@ -100,6 +103,68 @@ Result<bool> tcpConnect(const std::string& from_ns, const std::string& to_ns,
   const auto deadline = Clock::now() + timeout;
   if (!connectBy(client.get(), target, deadline)) return false;
   return acceptBy(listener.get(), deadline).valid();
+}
+
+Result<bool> udpRoundTrip(const std::string& from_ns, const std::string& to_ns,
+                          const std::string& to_addr, uint16_t port,
+                          std::chrono::milliseconds timeout) {
+  SHADAN_ASSIGN_OR_RETURN(auto target, parseSockAddr(to_addr, port));
+  SHADAN_ASSIGN_OR_RETURN(auto server,
+                          socketInNetns(to_ns, target.family(), SOCK_DGRAM | SOCK_NONBLOCK, 0));
+  const int one = 1;
+  if (target.family() == AF_INET6) {
+    ::setsockopt(server.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (::bind(server.get(), target.get(), target.length) != 0) {
+    return makeError(ErrorCode::kIo, errnoText("bind udp socket in netns " + to_ns));
+  }
+  target.setPort(boundPort(server.get()));
+  SHADAN_ASSIGN_OR_RETURN(auto client,
+                          socketInNetns(from_ns, target.family(), SOCK_DGRAM | SOCK_NONBLOCK, 0));
+  // Connected: an ICMP error for the path (a reject) comes back as ECONNREFUSED/EHOSTUNREACH.
+  if (::connect(client.get(), target.get(), target.length) != 0) {
+    if (errno == ENETUNREACH || errno == EHOSTUNREACH) return false;
+    return makeError(ErrorCode::kIo, errnoText("connect udp socket in netns " + from_ns));
+  }
+  // A token of its own per call and per process: a late echo of another probe never counts.
+  const std::string token = "shadan-udp-" + std::to_string(::getpid()) + "-" +
+                            std::to_string(next_udp_token.fetch_add(1));
+  const auto deadline = Clock::now() + timeout;
+  auto next_send = Clock::now();
+  char buffer[2048];
+  for (;;) {
+    const auto now = Clock::now();
+    if (now >= deadline) return false;
+    if (now >= next_send) {
+      if (::send(client.get(), token.data(), token.size(), 0) < 0 && errno != EAGAIN) {
+        return false;  // an ICMP error already reported for this path, or no route
+      }
+      next_send = now + std::chrono::milliseconds(100);
+    }
+    pollfd fds[2] = {{server.get(), POLLIN, 0}, {client.get(), POLLIN, 0}};
+    const int ready = ::poll(fds, 2, std::min(msLeft(deadline), msLeft(next_send) + 1));
+    if (ready < 0 && errno != EINTR) return makeError(ErrorCode::kIo, errnoText("poll"));
+    if (ready <= 0) continue;
+    if (fds[0].revents & POLLIN) {
+      // The echo: what reached the bound socket goes back to its sender.
+      sockaddr_storage sender{};
+      socklen_t sender_length = sizeof(sender);
+      const ssize_t n = ::recvfrom(server.get(), buffer, sizeof(buffer), 0,
+                                   reinterpret_cast<sockaddr*>(&sender), &sender_length);
+      if (n > 0) {
+        ::sendto(server.get(), buffer, static_cast<size_t>(n), 0,
+                 reinterpret_cast<sockaddr*>(&sender), sender_length);
+      }
+    }
+    if (fds[1].revents & (POLLIN | POLLERR)) {
+      const ssize_t n = ::recv(client.get(), buffer, sizeof(buffer), 0);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) return false;  // rejected on the way
+      if (n == static_cast<ssize_t>(token.size()) &&
+          std::string_view(buffer, static_cast<size_t>(n)) == token) {
+        return true;
+      }
+    }
+  }
 }
 
 Result<bool> icmpEcho(const std::string& from_ns, const std::string& to_addr,

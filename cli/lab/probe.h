@@ -23,6 +23,14 @@ Result<bool> tcpConnect(const std::string& from_ns, const std::string& to_ns,
                         const std::string& to_addr, uint16_t port,
                         std::chrono::milliseconds timeout);
 
+// Binds a UDP socket on to_addr:port in `to_ns` (port 0: any free port) that echoes what it
+// receives, sends a fresh token to it from a socket connected in `from_ns` (again every 100 ms)
+// and returns true only if the token comes back within `timeout`; false if it does not, or if
+// the path answers with an ICMP error (a reject).
+Result<bool> udpRoundTrip(const std::string& from_ns, const std::string& to_ns,
+                          const std::string& to_addr, uint16_t port,
+                          std::chrono::milliseconds timeout);
+
 // Sends one ICMP (IPv4) or ICMPv6 echo request from `from_ns` to `to_addr` over a raw socket
 // and returns true if the matching echo reply (same id, sequence and source) arrives in time.
 Result<bool> icmpEcho(const std::string& from_ns, const std::string& to_addr,

@@ -117,7 +117,7 @@ TEST_F(DrillCmdTest, ShowRefusesBadNamesAndValues) {
 TEST_F(DrillCmdTest, CheckPassesABuiltinOnItsPolicy) {
   ASSERT_EQ(run({"drill", "check", "--policy", kLab, "--segment", "office"}), kExitOk)
       << err_.str();
-  EXPECT_EQ(out_.str(), "OK: scenario segment-cut (7 steps, 44 probes) against policy lab\n");
+  EXPECT_EQ(out_.str(), "OK: scenario segment-cut (7 steps, 50 probes) against policy lab\n");
   ASSERT_EQ(run({"drill", "check", "--policy", kMunicipality, "--builtin", "ueda-2015", "--json"}),
             kExitOk)
       << err_.str();

@@ -44,6 +44,12 @@ class LabProbeTest : public ::testing::Test {
     EXPECT_TRUE(reachable.ok()) << reachable.error().message;
     return reachable.ok() && *reachable;
   }
+  bool udp(const std::string& from, const std::string& to, IpFamily family, milliseconds timeout,
+           uint16_t port = 0) {
+    auto reachable = udpRoundTrip(ns(from), ns(to), address(to, family), port, timeout);
+    EXPECT_TRUE(reachable.ok()) << reachable.error().message;
+    return reachable.ok() && *reachable;
+  }
   bool icmp(const std::string& from, const std::string& to, IpFamily family, milliseconds timeout) {
     auto reachable = icmpEcho(ns(from), address(to, family), timeout);
     EXPECT_TRUE(reachable.ok()) << reachable.error().message;
@@ -84,6 +90,7 @@ TEST_F(LabProbeTest, EveryHostReachesEveryOtherHostByTcpAndIcmpInBothFamilies) {
         const std::string path = from + " -> " + to + (family == IpFamily::kV4 ? " v4" : " v6");
         EXPECT_TRUE(tcp(from, to, family, kShouldSucceed)) << path;
         EXPECT_TRUE(icmp(from, to, family, kShouldSucceed)) << path;
+        EXPECT_TRUE(udp(from, to, family, kShouldSucceed)) << path;
       }
     }
     EXPECT_TRUE(tcp(from, "gw", IpFamily::kV4, kShouldSucceed)) << from << " -> gw";
@@ -119,6 +126,8 @@ TEST_F(LabProbeTest, ForwardDropCutsNewAndEstablishedFlowsOfThatSegmentOnly) {
   EXPECT_FALSE(icmp("office", "servers", IpFamily::kV4, kShouldFail));
   EXPECT_FALSE(tcp("servers", "inet", IpFamily::kV4, kShouldFail));
   EXPECT_FALSE(icmp("mgmt", "servers", IpFamily::kV4, kShouldFail));
+  EXPECT_FALSE(udp("office", "servers", IpFamily::kV4, kShouldFail, 53));
+  EXPECT_FALSE(udp("servers", "inet", IpFamily::kV4, kShouldFail));
   auto cut = flow_v4.roundTrip(milliseconds(500));
   ASSERT_TRUE(cut.ok());
   EXPECT_FALSE(*cut) << "an established flow must stop at once";
@@ -126,6 +135,7 @@ TEST_F(LabProbeTest, ForwardDropCutsNewAndEstablishedFlowsOfThatSegmentOnly) {
   // What the rule does not cover still flows: the probes are not just failing.
   EXPECT_TRUE(tcp("office", "servers", IpFamily::kV6, kShouldSucceed));
   EXPECT_TRUE(icmp("office", "servers", IpFamily::kV6, kShouldSucceed));
+  EXPECT_TRUE(udp("office", "servers", IpFamily::kV6, kShouldSucceed, 53));
   EXPECT_TRUE(tcp("office", "inet", IpFamily::kV4, kShouldSucceed));
   auto v6 = flow_v6.roundTrip(kShouldSucceed);
   ASSERT_TRUE(v6.ok());
@@ -133,6 +143,12 @@ TEST_F(LabProbeTest, ForwardDropCutsNewAndEstablishedFlowsOfThatSegmentOnly) {
   auto unaffected = control.roundTrip(kShouldSucceed);
   ASSERT_TRUE(unaffected.ok());
   EXPECT_TRUE(*unaffected);
+
+  // A reject answers at once (ICMP port unreachable): the UDP probe reports it as cut too.
+  nft({"add", "rule", "inet", "t", "cut", "ip6", "daddr", address("servers", IpFamily::kV6),
+       "udp", "dport", "53", "reject"});
+  EXPECT_FALSE(udp("office", "servers", IpFamily::kV6, kShouldSucceed, 53));
+  EXPECT_TRUE(udp("office", "servers", IpFamily::kV6, kShouldSucceed, 54));
 
   // Lifting the cut brings the same connection back (TCP retransmits what was dropped).
   nft({"delete", "table", "inet", "t"});
