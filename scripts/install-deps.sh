@@ -19,6 +19,10 @@ PACKAGES=(
   # curl; tests/integration/fail2ban_test.cc runs a real fail2ban-server (it brings python3,
   # which the Wazuh active response needs)
   curl fail2ban
+  # tests/integration/crowdsec_test.cc runs a real crowdsec (1.4, its HTTP notification plugin
+  # with integrations/crowdsec/http.yaml); the package ships the sshd parser and ssh-bf
+  # scenario offline, so the test needs no hub
+  crowdsec
 )
 
 missing=()
@@ -42,6 +46,14 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# crowdsec's postinst registers with CrowdSec's Central API (online) unless this file holds
+# something (README.Debian); without internet that registration fails the install. The tests
+# need only the local API, so opt out unless the administrator already decided.
+if [[ " ${missing[*]} " == *" crowdsec "* && ! -s /etc/crowdsec/online_api_credentials.yaml ]]; then
+  mkdir -p /etc/crowdsec
+  echo "# no thanks: no Central API on this machine (Shadan scripts/install-deps.sh)" \
+    >/etc/crowdsec/online_api_credentials.yaml
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
 # fail2ban is here for its server in the tests, not as a service: Debian enables it with an sshd
@@ -49,4 +61,11 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # only when this run installed it (an existing fail2ban is left as its owner configured it).
 if [[ " ${missing[*]} " == *" fail2ban "* ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now fail2ban.service >/dev/null 2>&1 || true
+fi
+
+# crowdsec likewise: the test runs its own crowdsec in a temporary directory; the service Debian
+# starts on install would read the system's logs and ban on its own. Stopped and disabled, only
+# when this run installed it.
+if [[ " ${missing[*]} " == *" crowdsec "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now crowdsec.service >/dev/null 2>&1 || true
 fi
