@@ -170,6 +170,14 @@ Status AlertResponder::load() {
     breaker_.since_ms = parsed->value("since_ms", int64_t{0});
     breaker_.reason = parsed->value("reason", std::string());
     breaker_.by = parsed->value("by", std::string());
+    std::vector<int64_t> window;
+    for (const json& at : parsed->value("window_ms", json::array())) {
+      if (!at.is_number_integer()) {
+        return makeError(ErrorCode::kState, "controller store: corrupt breaker window");
+      }
+      window.push_back(at.get<int64_t>());
+    }
+    window_.restore(window);
   }
   return okStatus();
 }
@@ -178,12 +186,14 @@ Status AlertResponder::saveBreaker() {
   StoredDocument document;
   document.kind = kBreakerKind;
   document.id = kBreakerId;
-  document.body = json{
-      {"open", breaker_.open},
-      {"since_ms", breaker_.since_ms},
-      {"reason", breaker_.reason},
-      {"by",
-       breaker_.by}}.dump();
+  document.body =
+      json{{"open", breaker_.open},
+           {"since_ms", breaker_.since_ms},
+           {"reason", breaker_.reason},
+           {"by", breaker_.by},
+           // The automatic actions the breaker counts, so a restart does not reset them.
+           {"window_ms", window_.times(nowMs())}}
+          .dump();
   document.open = breaker_.open;
   document.created_ms = breaker_.since_ms;
   document.updated_ms = nowMs();
@@ -508,6 +518,9 @@ AlertResult AlertResponder::act(const Caller& caller, const ResponseRule& rule,
   }
   action.id = accepted->order_id;
   window_.add(now);
+  if (Status saved = saveBreaker(); !saved.ok()) {
+    logger("response")->error("the breaker's window was not stored: {}", saved.error().message);
+  }
   isolated_segments_.reset();  // the order may have isolated a segment
   if (Status put = actions_.put(action); !put.ok()) {
     logger("response")

@@ -50,4 +50,15 @@ size_t ActionWindow::count(int64_t now_ms) {
   return times_.size();
 }
 
+std::vector<int64_t> ActionWindow::times(int64_t now_ms) {
+  trim(now_ms);
+  return {times_.begin(), times_.end()};
+}
+
+void ActionWindow::restore(const std::vector<int64_t>& times_ms) {
+  times_.assign(times_ms.begin(), times_ms.end());
+  std::sort(times_.begin(), times_.end());
+  if (!times_.empty()) last_ms_ = std::max(last_ms_, times_.back());
+}
+
 }  // namespace shadan::controller

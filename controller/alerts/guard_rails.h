@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <vector>
 
 namespace shadan::controller {
 
@@ -45,6 +46,10 @@ class ActionWindow {
   void add(int64_t now_ms);
   // Events within (now - window, now].
   size_t count(int64_t now_ms);
+  // The events' times within the window, oldest first: what restore() takes back after a
+  // restart, so a restart does not reset what the breaker counts.
+  std::vector<int64_t> times(int64_t now_ms);
+  void restore(const std::vector<int64_t>& times_ms);
 
  private:
   void trim(int64_t now_ms);

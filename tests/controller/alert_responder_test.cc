@@ -216,6 +216,22 @@ TEST_F(AlertResponderTest, TheBreakerOpensOnTheKPlusFirstActionAndAnOperatorClos
   EXPECT_EQ(one(shadanAlert("10.20.0.11"), ids_).decision, AlertDecision::kActed);
 }
 
+TEST_F(AlertResponderTest, ARestartDoesNotResetWhatTheBreakerCounts) {
+  start({{"rules", {quarantineRule()}}, {"breaker", {{"max_actions", 2}, {"window_s", 60}}}});
+  ASSERT_EQ(one(shadanAlert("10.20.0.5"), ids_).decision, AlertDecision::kActed);
+  // A crash (or a kill by the intruder being cut) must not hand automation a fresh window.
+  responder_ = std::make_unique<AlertResponder>(config_, tokens_, policy_, *service_, *store_,
+                                                audit_, clock_);
+  ASSERT_TRUE(responder_->load().ok());
+  EXPECT_EQ(one(shadanAlert("10.20.0.6"), ids_).decision, AlertDecision::kActed);
+  EXPECT_EQ(one(shadanAlert("10.20.0.7"), ids_).decision, AlertDecision::kBreakerOpen);
+  EXPECT_EQ(responder_->status()["breaker"]["actions_in_window"], 2);
+  // The window still slides: a minute later both have left it.
+  ASSERT_TRUE(responder_->setBreaker(sato_, false, "understood").ok());
+  clock_.advance(std::chrono::seconds(61));
+  EXPECT_EQ(one(shadanAlert("10.20.0.8"), ids_).decision, AlertDecision::kActed);
+}
+
 TEST_F(AlertResponderTest, TheBreakerOpensBeforeTooManySegmentsAreCut) {
   start({{"rules",
           {{{"name", "seg"},
