@@ -9,7 +9,7 @@ namespace {
 constexpr std::string_view kSegmentCut = R"json({
   "shadan_scenario": 1,
   "name": "segment-cut",
-  "description": "Isolate one segment with a TTL, check that it is cut from every other segment and from the internet (established flows and IPv6 too) while it still reaches the controller, then restore it with two operators and check that everything is open again.",
+  "description": "Isolate one segment with a TTL, check that it is cut from every other segment and from the internet (established flows, UDP and IPv6 too) while it still reaches the controller, then restore it with two operators and check that everything is open again.",
   "parameters": {
     "segment": {"description": "the segment to cut"}
   },

@@ -7,9 +7,11 @@
 // time_to_cut_ms / time_to_restore_ms from them (the latest transition's, in the report's
 // gateway entry).
 //
-// Measured rungs: segment (any profile: the peer is a host of a segment the profile cuts) and
-// uplink (the peer is the internet node). Host quarantines and islands are not measured (their
-// times stay null); their expect steps still prove the cut.
+// Measured: segment rungs (any profile: the peer is a host of a segment the profile cuts), uplink
+// rungs (the peer is the internet node), host rungs and alert steps (from the quarantined host,
+// the alert's internal address, to a host of a segment its profile cuts behind the same
+// gateway; an alert's escalation to the segment cuts the same pair). Islands are not measured
+// (their times stay null); their expect steps still prove the cut.
 
 #include <algorithm>
 #include <set>
@@ -20,21 +22,56 @@
 namespace shadan::drill {
 namespace {
 
-// Which isolate and restore steps measure the same pairs: the rung without its profile.
-std::string rungKey(const Rung& rung) {
-  std::string key = isolationScopeName(rung.scope);
-  key += ":" + rung.segment;
-  for (const std::string& gateway : rung.gateways) key += "," + gateway;
-  return key;
-}
-
 const Rung* rungOf(const Step& step) {
   if (const auto* isolate = std::get_if<IsolateStep>(&step.action)) return &isolate->rung;
   if (const auto* restore = std::get_if<RestoreStep>(&step.action)) return &restore->rung;
   return nullptr;
 }
 
+std::string withoutLength(std::string address) {
+  if (const size_t slash = address.find('/'); slash != std::string::npos) address.resize(slash);
+  return address;
+}
+
 }  // namespace
+
+std::vector<std::string> DrillRunner::Impl::hostAddresses(const Rung& rung) const {
+  std::vector<std::string> out;
+  for (const Endpoint& host : rung.hosts) {
+    for (const std::string& address : addressesOf(host, rung.hosts_family)) {
+      out.push_back(withoutLength(address));
+    }
+  }
+  return out;
+}
+
+// Which isolate and restore steps measure the same pairs: the rung without its profile (a host
+// rung with its addresses); an alert step measures its own.
+std::string DrillRunner::Impl::measureKey(size_t step_index) const {
+  const Step& step = request_.scenario.steps.at(step_index);
+  if (std::holds_alternative<AlertStep>(step.action)) return "alert:" + std::to_string(step_index);
+  const Rung* rung = rungOf(step);
+  if (rung == nullptr) return "";
+  std::string key = isolationScopeName(rung->scope);
+  key += ":" + rung->segment;
+  for (const std::string& gateway : rung->gateways) key += "," + gateway;
+  if (rung->scope == IsolationScope::kHost) {
+    for (const std::string& address : hostAddresses(*rung)) key += "," + address;
+  }
+  return key;
+}
+
+// The lab host with `address` (no length), if the lab has one inside an internal segment.
+const PolicyLab::Host* DrillRunner::Impl::internalHost(const std::string& address) const {
+  const PolicyLab& plab = request_.policy_lab;
+  for (const PolicyLab::Host& host : plab.hosts) {
+    if (host.address == address && host.segment != default_segment_ &&
+        host.segment != plab.management_segment) {
+      return &host;
+    }
+  }
+  return nullptr;
+}
 
 // Hosts behind `gateway` that `rung` cuts its segment from (segment rung, by its profile), or
 // the internet node (uplink rung), in policy order.
@@ -70,11 +107,59 @@ void DrillRunner::Impl::startMeasuring() {
   const PolicyLab& plab = request_.policy_lab;
   const Policy& policy = request_.policy;
   std::vector<ProbePair> pairs;
-  std::set<std::pair<std::string, std::string>> planned;  // (rung key, gateway)
-  for (const Step& step : request_.scenario.steps) {
-    const auto* isolate = std::get_if<IsolateStep>(&step.action);
-    if (isolate == nullptr) continue;
-    const Rung& rung = isolate->rung;
+  std::set<std::pair<std::string, std::string>> planned;  // (measure key, gateway)
+  const auto measure = [&](const PolicyLab::Host& from, const PolicyLab::Host& to,
+                           const std::string& gateway_id, const std::string& key) {
+    for (shadan::ProbeProto proto : {shadan::ProbeProto::kTcp, shadan::ProbeProto::kIcmp}) {
+      ProbePair pair;
+      pair.id = "m" + std::to_string(pairs.size());
+      pair.from_netns = lab_->nsName(from.node);
+      pair.to_netns = lab_->nsName(to.node);
+      pair.to_address = to.address;
+      pair.proto = proto;
+      pairs.push_back(pair);
+      measures_.push_back({pair.id, gateway_id, key});
+    }
+  };
+  // A quarantined host: to a host its profile cuts it from, behind its own gateway.
+  const auto measureHost = [&](const PolicyLab::Host& host,
+                               const std::optional<std::string>& profile, const std::string& key) {
+    if (!planned.insert({key, host.gateway}).second) return;
+    Rung as_segment;
+    as_segment.segment = host.segment;
+    as_segment.profile = profile;
+    for (const PolicyLab::Host* peer : peersOf(as_segment, host.gateway, host.family)) {
+      if (peer->node == host.node) continue;
+      return measure(host, *peer, host.gateway, key);
+    }
+  };
+  const auto& steps = request_.scenario.steps;
+  for (size_t index = 0; index < steps.size(); ++index) {
+    const std::string key = measureKey(index);
+    if (const auto* alert = std::get_if<AlertStep>(&steps[index].action)) {
+      const ProbeFamily family =
+          alert->family == IpFamily::kV4 ? ProbeFamily::kIpv4 : ProbeFamily::kIpv6;
+      const PolicyLab::Host* quarantined = nullptr;
+      for (const auto* end : {&alert->src, &alert->dst}) {
+        if (!*end || quarantined != nullptr) continue;
+        const auto addresses = addressesOf(**end, family);
+        if (!addresses.empty()) quarantined = internalHost(withoutLength(addresses.front()));
+      }
+      if (quarantined != nullptr) measureHost(*quarantined, std::nullopt, key);
+      continue;
+    }
+    // Restores too: a host released after an alert's quarantine has pairs of its own.
+    const Rung* measured = rungOf(steps[index]);
+    if (measured == nullptr) continue;
+    const Rung& rung = *measured;
+    if (rung.scope == IsolationScope::kHost) {
+      for (const std::string& address : hostAddresses(rung)) {
+        if (const PolicyLab::Host* host = internalHost(address)) {
+          measureHost(*host, rung.profile, key);
+        }
+      }
+      continue;
+    }
     if (rung.scope != IsolationScope::kSegment && rung.scope != IsolationScope::kUplink) continue;
     for (const auto& [gateway_id, gateway] : policy.gateways) {
       const bool borders = std::find(gateway.borders.begin(), gateway.borders.end(),
@@ -85,7 +170,7 @@ void DrillRunner::Impl::startMeasuring() {
               rung.gateways.end()) {
         continue;
       }
-      if (!planned.insert({rungKey(rung), gateway_id}).second) continue;
+      if (!planned.insert({key, gateway_id}).second) continue;
       for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
         // Uplink: from any inside host behind the gateway; segment: a host of the segment.
         std::vector<const PolicyLab::Host*> sources;
@@ -101,18 +186,7 @@ void DrillRunner::Impl::startMeasuring() {
         }
         const auto peers = peersOf(rung, gateway_id, family);
         if (sources.empty() || peers.empty()) continue;
-        const PolicyLab::Host& from = *sources.front();
-        const PolicyLab::Host& to = *peers.front();
-        for (shadan::ProbeProto proto : {shadan::ProbeProto::kTcp, shadan::ProbeProto::kIcmp}) {
-          ProbePair pair;
-          pair.id = "m" + std::to_string(pairs.size());
-          pair.from_netns = lab_->nsName(from.node);
-          pair.to_netns = lab_->nsName(to.node);
-          pair.to_address = to.address;
-          pair.proto = proto;
-          pairs.push_back(pair);
-          measures_.push_back({pair.id, gateway_id, rungKey(rung)});
-        }
+        measure(*sources.front(), *peers.front(), gateway_id, key);
       }
     }
   }
@@ -147,12 +221,12 @@ void DrillRunner::Impl::finishMeasuring() {
   for (auto& [gateway_id, gateway] : report_.gateways) {
     for (TransitionRecord& t : gateway.transitions) {
       if (t.step >= steps.size()) continue;
-      const Rung* rung = rungOf(steps[t.step]);
-      if (rung == nullptr) continue;
+      const std::string key = measureKey(t.step);
+      if (key.empty()) continue;
       const bool isolate = t.action == "isolate";
       std::optional<ProbeTime> first;
       for (const Measure& measure : measures_) {
-        if (measure.gateway != gateway_id || measure.rung_key != rungKey(*rung)) continue;
+        if (measure.gateway != gateway_id || measure.key != key) continue;
         auto change = prober_->firstChangeAfter(measure.pair_id, toProbeTime(t.order_sent_ms),
                                                 isolate ? PathState::kCut : PathState::kOpen);
         if (change && (!first || *change < *first)) first = change;

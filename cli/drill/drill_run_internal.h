@@ -83,6 +83,10 @@ class DrillRunner::Impl {
   void finishMeasuring();
   std::vector<const PolicyLab::Host*> peersOf(const Rung& rung, const std::string& gateway,
                                               IpFamily family) const;
+  // Which pairs measure step `step_index`'s orders ("" for a step that gives none).
+  std::string measureKey(size_t step_index) const;
+  std::vector<std::string> hostAddresses(const Rung& rung) const;  // a host rung's, no length
+  const PolicyLab::Host* internalHost(const std::string& address) const;
 
   // --- probes (drill_probes.cc)
   Result<ProbePlace> place(const ConcreteEndpoint& end, IpFamily family,
@@ -114,11 +118,11 @@ class DrillRunner::Impl {
   std::optional<TrackedOrder> latest_order_;
   std::optional<TrackedOrder> latest_isolate_;
   std::vector<std::string> partitioned_;  // gateways cut from the controller (partition)
-  // A measured pair: which gateway and which rung (rungKey) it measures.
+  // A measured pair: which gateway and which steps' orders (measureKey) it measures.
   struct Measure {
     std::string pair_id;
     std::string gateway;
-    std::string rung_key;
+    std::string key;
   };
   std::unique_ptr<ContinuousProber> prober_;
   std::vector<Measure> measures_;

@@ -32,17 +32,20 @@ class DrillRunTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(report_dir_); }
 
-  // Runs shadanctl drill run with `args` after --policy lab.json; returns its exit code.
-  int drillRun(const std::vector<std::string>& args, const std::string& lab_name) {
-    std::vector<std::string> argv = {std::string(SHADAN_BINARY_DIR) + "/cli/shadanctl",
-                                     "drill",
-                                     "run",
-                                     "--policy",
-                                     std::string(SHADAN_SOURCE_DIR) + "/policies/examples/lab.json",
-                                     "--report",
-                                     report_dir_.string(),
-                                     "--name",
-                                     lab_name};
+  // Runs shadanctl drill run with `args` after --policy (policies/examples/); returns its exit
+  // code.
+  int drillRun(const std::vector<std::string>& args, const std::string& lab_name,
+               const std::string& policy = "lab.json") {
+    std::vector<std::string> argv = {
+        std::string(SHADAN_BINARY_DIR) + "/cli/shadanctl",
+        "drill",
+        "run",
+        "--policy",
+        std::string(SHADAN_SOURCE_DIR) + "/policies/examples/" + policy,
+        "--report",
+        report_dir_.string(),
+        "--name",
+        lab_name};
     argv.insert(argv.end(), args.begin(), args.end());
     ProcessCommandRunner runner(std::chrono::seconds(60));
     auto ran = runner.run(argv);
@@ -75,12 +78,17 @@ TEST_F(DrillRunTest, SegmentCutOnTheLabPolicyPasses) {
   EXPECT_TRUE(r["audit"]["verified"].get<bool>()) << r["audit"].dump();
   // Every expect probe held, in every phase, and some of each phase ran.
   std::set<std::string> phases;
+  std::set<std::string> udp;  // phase/observed of the UDP probes
   for (const Json& probe : r["probes"]) {
     EXPECT_TRUE(probe["ok"].get<bool>()) << probe.dump();
     EXPECT_EQ(probe["expected"], probe["observed"]) << probe.dump();
     phases.insert(probe["phase"].get<std::string>());
+    if (probe["proto"] == "udp") {
+      udp.insert(probe["phase"].get<std::string>() + "/" + probe["observed"].get<std::string>());
+    }
   }
   EXPECT_EQ(phases, (std::set<std::string>{"before", "during", "after"}));
+  EXPECT_EQ(udp, (std::set<std::string>{"before/open", "during/cut", "after/open"}));
   EXPECT_EQ(r["established_flows"]["checked"], r["established_flows"]["cut"]);
   EXPECT_GT(r["established_flows"]["checked"].get<int>(), 0);
   EXPECT_TRUE(r["management"]["kept_working"].get<bool>());
@@ -135,6 +143,30 @@ TEST_F(DrillRunTest, ControllerLossOnTheLabPolicyPasses) {
     if (probe["phase"] == "during" && probe["expected"] == "cut") ++during;
   }
   EXPECT_GT(during, 0u);
+}
+
+// An alert quarantines a terminal (no isolate step names it): the drill still measures that
+// gateway's time to cut from the quarantined host, and the uplink's on its own gateway.
+TEST_F(DrillRunTest, Ueda2015MeasuresTheAlertsQuarantineAndTheUplink) {
+  ASSERT_EQ(drillRun({"--builtin", "ueda-2015"}, "du" + std::to_string(::getpid() % 100000),
+                     "municipality-three-tier.json"),
+            0)
+      << output_;
+  const Json r = report();
+  ASSERT_TRUE(r.is_object()) << output_;
+  EXPECT_EQ(r["verdict"], "pass") << r["failures"].dump();
+  const Json& core = r["gateways"]["core-gw"];
+  ASSERT_TRUE(core.is_object()) << r["gateways"].dump();
+  bool alert_measured = false;
+  for (const Json& t : core["transitions"]) {
+    if (t["step"] == 1 && t["action"] == "isolate") {
+      alert_measured = t["first_dropped_probe_ms"].is_number();
+    }
+  }
+  EXPECT_TRUE(alert_measured) << core.dump();
+  EXPECT_TRUE(core["time_to_cut_ms"].is_number()) << core.dump();
+  EXPECT_TRUE(core["time_to_restore_ms"].is_number()) << core.dump();
+  EXPECT_TRUE(r["gateways"]["inet-gw"]["time_to_cut_ms"].is_number()) << r["gateways"].dump();
 }
 
 TEST_F(DrillRunTest, WrongExpectationExitsOneAndNamesTheStepAndProbe) {
