@@ -251,8 +251,16 @@ class LabCommand {
     if (!to) return usageError("'lab probe' needs --to NODE");
     for (const auto& [option, node] : {std::pair{"--from", *from}, std::pair{"--to", *to}}) {
       if (spec.findNode(node) == nullptr) {
+        // A lab from a large policy has hundreds of nodes: name a few, the count, and where the
+        // rest are (`lab up` prints every host with its segment and gateway).
+        constexpr size_t kNamed = 20;
         std::string known;
-        for (const LabNode& candidate : spec.nodes) known += " " + candidate.name;
+        for (size_t i = 0; i < spec.nodes.size() && i < kNamed; ++i) {
+          known += " " + spec.nodes[i].name;
+        }
+        if (spec.nodes.size() > kNamed) {
+          known += " ... " + std::to_string(spec.nodes.size()) + " in all, listed by 'lab up'";
+        }
         return usageError(std::string(option) + ": no node '" + node + "' in lab spec " +
                           spec.name + " (nodes:" + known + ")");
       }

@@ -137,7 +137,8 @@ class Lab {
  private:
   Status build();
   Status run(const std::vector<std::string>& argv, const std::string& stdin_data = {});
-  Status sysctl(const std::string& ns, const std::string& key, const std::string& value);
+  // `settings`: "key=value" each, written in one sysctl run inside `ns`.
+  Status sysctl(const std::string& ns, const std::vector<std::string>& settings);
 
   LabSpec spec_;
   std::string name_;
