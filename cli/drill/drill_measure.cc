@@ -107,9 +107,11 @@ void DrillRunner::Impl::startMeasuring() {
   const PolicyLab& plab = request_.policy_lab;
   const Policy& policy = request_.policy;
   std::vector<ProbePair> pairs;
-  std::set<std::pair<std::string, std::string>> planned;  // (measure key, gateway)
+  std::set<std::pair<std::string, std::string>> planned;          // (measure key, gateway)
+  std::set<std::pair<std::string, IpFamily>> management_sources;  // (netns, family)
   const auto measure = [&](const PolicyLab::Host& from, const PolicyLab::Host& to,
                            const std::string& gateway_id, const std::string& key) {
+    management_sources.insert({lab_->nsName(from.node), from.family});
     for (shadan::ProbeProto proto : {shadan::ProbeProto::kTcp, shadan::ProbeProto::kIcmp}) {
       ProbePair pair;
       pair.id = "m" + std::to_string(pairs.size());
@@ -202,10 +204,81 @@ void DrillRunner::Impl::startMeasuring() {
   }
   say("measuring time to cut and restore: " + std::to_string(measures_.size()) +
       " probe pairs, every 2 ms");
+
+  // Management all through the drill: from each measured host to the controller's agent port
+  // where its hub listens (the policy's management rule keeps it open through every cut), every
+  // 20 ms. Slower than
+  // the cut's pairs: each probe is a connection the controller accepts.
+  std::vector<ProbePair> management;
+  for (const auto& [netns, family] : management_sources) {
+    // The hub listens on one address (the first): the path the agents use. A family without
+    // it is left to the expect steps' probes (they listen on the controller's other address).
+    for (const std::string& address : {pki_->api_host}) {
+      const bool v6 = address.find(':') != std::string::npos;
+      if (v6 != (family == IpFamily::kV6)) continue;
+      ProbePair pair;
+      pair.id = "g" + std::to_string(management.size());
+      pair.from_netns = netns;
+      pair.to_address = address;
+      pair.proto = shadan::ProbeProto::kTcp;
+      pair.port = pki_->hub_port;
+      pair.listen = false;  // the controller's hub listens there
+      management.push_back(pair);
+      break;
+    }
+  }
+  if (management.empty()) return;
+  ProberOptions options;
+  options.interval = std::chrono::milliseconds(20);
+  options.timeout = std::chrono::milliseconds(200);
+  management_prober_ = std::make_unique<ContinuousProber>();
+  const size_t watched = management.size();
+  if (Status started = management_prober_->start(std::move(management), {}, options);
+      !started.ok()) {
+    say("management is not watched continuously: " + started.error().message);
+    management_prober_.reset();
+    return;
+  }
+  say("watching management: " + std::to_string(watched) +
+      " paths to the controller's agent port, every 20 ms");
+}
+
+void DrillRunner::Impl::finishManagementWatch() {
+  if (!management_prober_) return;
+  management_prober_->stop();
+  ManagementWatch watch;
+  for (const ProbeSeries& series : management_prober_->results().pairs) {
+    ++watch.pairs;
+    watch.sent += series.sent;
+    watch.ok += series.ok;
+    watch.failed += series.failed + series.errors;
+    if (auto cut =
+            management_prober_->firstChangeAfter(series.id, measure_origin_, PathState::kCut)) {
+      const int64_t at =
+          measure_origin_ms_ +
+          std::chrono::duration_cast<std::chrono::milliseconds>(*cut - measure_origin_).count();
+      if (!watch.first_failed_ms || at < *watch.first_failed_ms) watch.first_failed_ms = at;
+    }
+  }
+  for (const Step& step : request_.scenario.steps) {
+    const auto* fault = std::get_if<FaultStep>(&step.action);
+    if (fault != nullptr &&
+        (fault->kind == FaultKind::kStopController || fault->kind == FaultKind::kPartition)) {
+      watch.excluded_because = std::string("the scenario's ") + faultKindName(fault->kind) +
+                               " fault takes the management path down on purpose";
+      break;
+    }
+  }
+  say("management: " + std::to_string(watch.sent) + " probes to the controller, " +
+      std::to_string(watch.failed) + " failed" +
+      (watch.excluded_because.empty() ? "" : " (" + watch.excluded_because + ")"));
+  report_.management_watch = watch;
+  management_prober_.reset();
 }
 
 void DrillRunner::Impl::finishMeasuring() {
   if (!prober_) return;
+  finishManagementWatch();
   // A probe counts when it completes: let the ones in flight (30 ms timeout) finish, or a
   // restore the last step just applied would not be seen yet.
   sleepFor(std::chrono::milliseconds(100));

@@ -106,6 +106,19 @@ nlohmann::ordered_json drillReportToJson(const DrillReport& report) {
   }
   Json failures = Json::array();
   for (const std::string& failure : report.failures) failures.push_back(failure);
+  Json continuous = nullptr;
+  bool continuous_kept = true;
+  if (const auto& watch = report.management_watch) {
+    continuous =
+        Json{{"pairs", watch->pairs},
+             {"probes", watch->sent},
+             {"ok", watch->ok},
+             {"failed", watch->failed},
+             {"first_failed_ms", orNull(watch->first_failed_ms)},
+             {"excluded_because",
+              watch->excluded_because.empty() ? Json(nullptr) : Json(watch->excluded_because)}};
+    continuous_kept = watch->failed == 0 || !watch->excluded_because.empty();
+  }
 
   return Json{{"report_version", kDrillReportVersion},
               {"verdict", report.passed() ? "pass" : "fail"},
@@ -122,12 +135,13 @@ nlohmann::ordered_json drillReportToJson(const DrillReport& report) {
               {"gateways", std::move(gateways)},
               {"probes", std::move(probes)},
               {"faults", std::move(faults)},
-              // Until the continuous prober measures management throughout, the expectations'
-              // probes to the controller are what says whether management kept working.
+              // Management kept working: every expectation's probe to the controller held, and
+              // the continuous watch lost nothing (unless a fault took it down on purpose).
               {"management",
-               {{"kept_working", management_failures == 0},
+               {{"kept_working", management_failures == 0 && continuous_kept},
                 {"probes", management_probes},
-                {"failures", management_failures}}},
+                {"failures", management_failures},
+                {"continuous", std::move(continuous)}}},
               {"established_flows", {{"checked", established_checked}, {"cut", established_cut}}},
               {"audit",
                {{"verified", report.audit.verified},

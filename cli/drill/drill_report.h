@@ -91,6 +91,19 @@ struct AuditRecord {
   std::string detail;
 };
 
+// The management path watched continuously (drill_measure.cc): from each measured host to the
+// controller's agent port, all through the drill.
+struct ManagementWatch {
+  size_t pairs = 0;
+  uint64_t sent = 0;
+  uint64_t ok = 0;
+  uint64_t failed = 0;  // not answered in time, refused or reset
+  std::optional<int64_t> first_failed_ms;
+  // Set when the scenario takes the controller or a gateway's management path down on purpose
+  // (stop-controller, partition): the watch's failures are then expected and do not count.
+  std::string excluded_because;
+};
+
 struct DrillReport {
   std::string scenario;
   std::string scenario_description;
@@ -106,6 +119,7 @@ struct DrillReport {
   std::vector<ProbeRecord> probes;
   std::vector<FaultRecord> faults;
   AuditRecord audit;
+  std::optional<ManagementWatch> management_watch;  // nullopt: nothing was measured
   std::vector<std::string> failures;
 
   bool passed() const { return failures.empty(); }

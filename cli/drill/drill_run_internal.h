@@ -81,6 +81,8 @@ class DrillRunner::Impl {
   // Stops it and fills the transitions' first dropped / first open probe and the gateways'
   // time to cut / restore (after the steps, once the transitions are read).
   void finishMeasuring();
+  // Stops the management watch and records it in the report (by finishMeasuring).
+  void finishManagementWatch();
   std::vector<const PolicyLab::Host*> peersOf(const Rung& rung, const std::string& gateway,
                                               IpFamily family) const;
   // Which pairs measure step `step_index`'s orders ("" for a step that gives none).
@@ -125,6 +127,7 @@ class DrillRunner::Impl {
     std::string key;
   };
   std::unique_ptr<ContinuousProber> prober_;
+  std::unique_ptr<ContinuousProber> management_prober_;  // the management watch
   std::vector<Measure> measures_;
   int64_t measure_origin_ms_ = 0;  // nowMs() when the prober started...
   ProbeTime measure_origin_;       // ...and the prober's clock then

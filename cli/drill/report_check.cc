@@ -223,6 +223,17 @@ Status checkSummaries(const ObjectCheck& report) {
   SHADAN_RETURN_IF_ERROR(management.boolean("kept_working"));
   SHADAN_RETURN_IF_ERROR(management.integer("probes"));
   SHADAN_RETURN_IF_ERROR(management.integer("failures"));
+  // "continuous" came after report_version 1's first readers: absent or null, nothing watched.
+  SHADAN_ASSIGN_OR_RETURN(const Json* management_json, report.member("management"));
+  const auto continuous = management_json->find("continuous");
+  if (continuous != management_json->end() && !continuous->is_null()) {
+    SHADAN_ASSIGN_OR_RETURN(const ObjectCheck watch, management.object("continuous"));
+    for (const char* member : {"pairs", "probes", "ok", "failed"}) {
+      SHADAN_RETURN_IF_ERROR(watch.integer(member));
+    }
+    SHADAN_RETURN_IF_ERROR(watch.time("first_failed_ms"));
+    SHADAN_RETURN_IF_ERROR(watch.stringOrNull("excluded_because"));
+  }
   SHADAN_ASSIGN_OR_RETURN(const ObjectCheck flows, report.object("established_flows"));
   SHADAN_RETURN_IF_ERROR(flows.integer("checked"));
   SHADAN_RETURN_IF_ERROR(flows.integer("cut"));

@@ -390,10 +390,21 @@ void checks(const Json& report, std::string& page) {
   const bool kept = management["kept_working"].get<bool>();
   page += "<h2>Management</h2>\n<p class=\"" + std::string(kept ? "ok" : "fail") + "\">" +
           (kept ? kOkMark : kFailMark) +
-          (kept ? "The controller stayed reachable from every gateway throughout: "
-                : "The controller did not stay reachable from every gateway: ") +
-          number(management["probes"]) + " probes, " + number(management["failures"]) +
-          " failed.</p>\n";
+          (kept ? "The controller stayed reachable on its management path: "
+                : "The controller did not stay reachable on its management path: ") +
+          "the expectations' probes to it: " + number(management["probes"]) + ", " +
+          number(management["failures"]) + " failed.</p>\n";
+  if (const Json& watch = management.value("continuous", Json()); watch.is_object()) {
+    page += "<p>Watched continuously (every 20 ms, from the measured hosts to its agent port): " +
+            number(watch["probes"]) + " probes, " + number(watch["failed"]) + " failed";
+    if (watch["first_failed_ms"].is_number()) {
+      page += ", the first at " + number(watch["first_failed_ms"]) + " ms";
+    }
+    if (watch["excluded_because"].is_string()) {
+      page += " (" + text(watch["excluded_because"]) + ")";
+    }
+    page += ".</p>\n";
+  }
 
   const Json& flows = report["established_flows"];
   page += "<h2>Established flows</h2>\n<p>Established TCP flows opened before a cut: " +

@@ -194,7 +194,9 @@ TEST(DrillReportTest, FollowsTheContract) {
   EXPECT_TRUE(gw["transitions"][0]["first_dropped_probe_ms"].is_null());
   EXPECT_EQ(doc["probes"][0]["port"], 80);
   EXPECT_TRUE(doc["probes"][2]["port"].is_null());
-  EXPECT_EQ(doc["management"], (Json{{"kept_working", true}, {"probes", 1}, {"failures", 0}}));
+  EXPECT_EQ(
+      doc["management"],
+      (Json{{"kept_working", true}, {"probes", 1}, {"failures", 0}, {"continuous", nullptr}}));
   EXPECT_EQ(doc["established_flows"], (Json{{"checked", 1}, {"cut", 1}}));
   ASSERT_EQ(doc["failures"].size(), 1u);
   EXPECT_EQ(doc["failures"][0],
@@ -209,6 +211,36 @@ TEST(DrillReportTest, FollowsTheContract) {
                       "policy", "policy_file", "policy_sha256", "lab", "started_at", "duration_ms",
                       "steps", "gateways", "probes", "faults", "management", "established_flows",
                       "audit", "failures"}));
+}
+
+// Management kept working only if the continuous watch lost nothing too, unless the scenario
+// took the path down on purpose (a stopped controller, a partition).
+TEST(DrillReportTest, TheManagementWatchCountsUnlessAFaultExplainsIt) {
+  drill::DrillReport report = sampleReport();
+  drill::ManagementWatch watch;
+  watch.pairs = 1;
+  watch.sent = 500;
+  watch.ok = 498;
+  watch.failed = 2;
+  watch.first_failed_ms = 1234;
+  report.management_watch = watch;
+  Json doc = Json::parse(drill::drillReportToJson(report).dump());
+  EXPECT_FALSE(doc["management"]["kept_working"].get<bool>());
+  EXPECT_EQ(doc["management"]["continuous"], (Json{{"pairs", 1},
+                                                   {"probes", 500},
+                                                   {"ok", 498},
+                                                   {"failed", 2},
+                                                   {"first_failed_ms", 1234},
+                                                   {"excluded_because", nullptr}}));
+  report.management_watch->excluded_because = "the scenario's stop-controller fault ...";
+  doc = Json::parse(drill::drillReportToJson(report).dump());
+  EXPECT_TRUE(doc["management"]["kept_working"].get<bool>());
+  watch.ok = 500;
+  watch.failed = 0;
+  watch.first_failed_ms.reset();
+  report.management_watch = watch;
+  doc = Json::parse(drill::drillReportToJson(report).dump());
+  EXPECT_TRUE(doc["management"]["kept_working"].get<bool>());
 }
 
 TEST(DrillReportTest, PassesWithoutFailures) {

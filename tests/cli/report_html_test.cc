@@ -98,7 +98,9 @@ Json passReport() {
      "ok": true, "established": false}
   ],
   "faults": [],
-  "management": {"kept_working": true, "probes": 120, "failures": 0},
+  "management": {"kept_working": true, "probes": 120, "failures": 0,
+                 "continuous": {"pairs": 2, "probes": 600, "ok": 600, "failed": 0,
+                                "first_failed_ms": null, "excluded_because": null}},
   "established_flows": {"checked": 1, "cut": 1},
   "audit": {"verified": true, "entries": 87,
             "detail": "controller log: 87 entries, chain and checkpoints verified"},
@@ -122,7 +124,7 @@ Json failReport() {
      "detail": "nft flush ruleset on core-gw"},
     {"step": 2, "kind": "stop-controller", "gateway": null, "at_ms": null, "cut_held": null,
      "detail": "controller stopped"}])json");
-  report["management"] = {{"kept_working", false}, {"probes", 120}, {"failures", 3}};
+  report["management"] = {{"kept_working", false}, {"probes", 120}, {"failures", 3}};  // no watch
   report["audit"]["verified"] = false;
   report["failures"] = {
       "step 2 (expect, during): lgwan@core-gw -> internet tcp/80 ipv6: expected cut, observed "
@@ -264,8 +266,12 @@ TEST(ReportHtmlTest, TheProbeMatrixMarksFailuresInTextAndClass) {
                        "<td class=\"ms\">1200</td><td class=\"fail\"><span "
                        "class=\"marker\">\u2717 FAIL</span> no</td>"));
   EXPECT_TRUE(contains(fail,
-                       "The controller did not stay reachable from every gateway: 120 "
-                       "probes, 3 failed."));
+                       "The controller did not stay reachable on its management path: the "
+                       "expectations' probes to it: 120, 3 failed."));
+  EXPECT_FALSE(contains(fail, "Watched continuously"));  // this report has no watch
+  EXPECT_TRUE(contains(render(passReport()),
+                       "Watched continuously (every 20 ms, from the measured hosts to its agent "
+                       "port): 600 probes, 0 failed.</p>"));
   EXPECT_TRUE(contains(fail, "The audit logs did not verify: 87 entries."));
 }
 

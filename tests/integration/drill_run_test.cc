@@ -92,6 +92,11 @@ TEST_F(DrillRunTest, SegmentCutOnTheLabPolicyPasses) {
   EXPECT_EQ(r["established_flows"]["checked"], r["established_flows"]["cut"]);
   EXPECT_GT(r["established_flows"]["checked"].get<int>(), 0);
   EXPECT_TRUE(r["management"]["kept_working"].get<bool>());
+  // Watched all through the cut too: the probes ran and none was lost.
+  const Json& watch = r["management"]["continuous"];
+  ASSERT_TRUE(watch.is_object()) << r["management"].dump();
+  EXPECT_GT(watch["probes"].get<int>(), 0);
+  EXPECT_EQ(watch["failed"], 0) << watch.dump();
   // The gateway applied the isolate and the restore, each acked after it was sent.
   const Json& transitions = r["gateways"]["gw"]["transitions"];
   ASSERT_EQ(transitions.size(), 2u) << r["gateways"].dump();
@@ -136,6 +141,12 @@ TEST_F(DrillRunTest, ControllerLossOnTheLabPolicyPasses) {
   std::set<std::string> faults;
   for (const Json& fault : r["faults"]) faults.insert(fault["kind"].get<std::string>());
   EXPECT_EQ(faults, (std::set<std::string>{"stop-controller", "start-controller"}));
+  // The watch saw the controller go (its probes failed) and says why that does not count.
+  const Json& watch = r["management"]["continuous"];
+  ASSERT_TRUE(watch.is_object()) << r["management"].dump();
+  EXPECT_GT(watch["failed"].get<int>(), 0) << watch.dump();
+  EXPECT_TRUE(watch["excluded_because"].is_string()) << watch.dump();
+  EXPECT_TRUE(r["management"]["kept_working"].get<bool>());
   // Probes during the controller's absence expected the cut and saw it.
   size_t during = 0;
   for (const Json& probe : r["probes"]) {
