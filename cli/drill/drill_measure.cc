@@ -10,8 +10,8 @@
 // Measured: segment rungs (any profile: the peer is a host of a segment the profile cuts), uplink
 // rungs (the peer is the internet node), host rungs and alert steps (from the quarantined host,
 // the alert's internal address, to a host of a segment its profile cuts behind the same
-// gateway; an alert's escalation to the segment cuts the same pair). Islands are not measured
-// (their times stay null); their expect steps still prove the cut.
+// gateway; an alert's escalation to the segment cuts the same pair) and island rungs (from an
+// inside host behind each island gateway to a host of another segment behind it).
 
 #include <algorithm>
 #include <set>
@@ -126,7 +126,8 @@ void DrillRunner::Impl::startMeasuring() {
   // A quarantined host: to a host its profile cuts it from, behind its own gateway.
   const auto measureHost = [&](const PolicyLab::Host& host,
                                const std::optional<std::string>& profile, const std::string& key) {
-    if (!planned.insert({key, host.gateway}).second) return;
+    const std::string per_family = key + (host.family == IpFamily::kV4 ? "/4" : "/6");
+    if (!planned.insert({per_family, host.gateway}).second) return;
     Rung as_segment;
     as_segment.segment = host.segment;
     as_segment.profile = profile;
@@ -158,6 +159,26 @@ void DrillRunner::Impl::startMeasuring() {
       for (const std::string& address : hostAddresses(rung)) {
         if (const PolicyLab::Host* host = internalHost(address)) {
           measureHost(*host, rung.profile, key);
+        }
+      }
+      continue;
+    }
+    if (rung.scope == IsolationScope::kIsland) {
+      // Every segment behind the gateway is cut from every other: from an inside host to a host
+      // of another segment (or the internet) behind the same gateway.
+      for (const auto& [gateway_id, gateway] : policy.gateways) {
+        if (!rung.gateways.empty() && std::find(rung.gateways.begin(), rung.gateways.end(),
+                                                gateway_id) == rung.gateways.end()) {
+          continue;
+        }
+        for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
+          for (const PolicyLab::Host& host : plab.hosts) {
+            if (host.gateway == gateway_id && host.family == family &&
+                internalHost(host.address) == &host) {
+              measureHost(host, std::nullopt, key);
+              break;
+            }
+          }
         }
       }
       continue;
