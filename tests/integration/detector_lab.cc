@@ -281,4 +281,21 @@ void DetectorLabTest::dumpState() {
             << (ruleset.ok() ? ruleset->out + ruleset->err : ruleset.error().message);
 }
 
+void DetectorLabTest::expectQuarantined(const LabHost& host, const LabHost& neighbour,
+                                        std::chrono::seconds within, const std::string& trigger) {
+  ASSERT_TRUE(waitUntil([&] { return !tcp(host, kDetectorServer); }, within, 200ms))
+      << host.node << " (" << host.v4 << ")"
+      << " was not cut within " << within.count() << " s of " << trigger
+      << "; decisions: " << recentAlerts();
+  traffic()
+      .tcp(host, kDetectorServer, false, 0, false)
+      .tcp(kDetectorServer, host, false, 0, false)
+      .icmp(host, kDetectorServer, false, false)
+      .icmp(kDetectorServer, host, false, false)
+      .tcp(neighbour, kDetectorServer, false, 0, true)
+      .tcp(kDetectorServer, neighbour, false, 0, true)
+      .icmp(neighbour, kDetectorServer, false, true)
+      .check("quarantined after " + trigger);
+}
+
 }  // namespace shadan

@@ -86,6 +86,11 @@ class DetectorLabTest : public ::testing::Test {
     return tcpReaches(*lab_, from, to, /*v6=*/false, 0, kShouldFail);
   }
   TrafficCheck traffic() { return TrafficCheck(*lab_, kShouldFail, kShouldPass); }
+  // Waits up to `within` until `host` no longer reaches the server, then proves the quarantine
+  // both ways over TCP and ICMP while `neighbour` still passes. `trigger` names what should have
+  // caused it, for messages.
+  void expectQuarantined(const LabHost& host, const LabHost& neighbour, std::chrono::seconds within,
+                         const std::string& trigger);
 
   // Logs (names in the directory) printed when the test failed, besides the daemons' own.
   std::vector<std::string> logs_to_dump_;
