@@ -3,9 +3,9 @@
 namespace shadan::drill {
 namespace {
 
-// Isolate one segment, probe it cut from everything (established flows, UDP and every family too) while
-// its path to the controller stays open, restore it with two operators. `shadanctl drill run
-// --segment SEG` runs this one.
+// Isolate one segment, probe it cut from everything (established flows, UDP and every family
+// too) while its path to the controller stays open, restore it with two operators.
+// `shadanctl drill run --segment SEG` runs this one.
 constexpr std::string_view kSegmentCut = R"json({
   "shadan_scenario": 1,
   "name": "segment-cut",
