@@ -15,16 +15,16 @@
 //   - Request bodies over kApiMaxBodyBytes are answered 413 without reading them, headers are
 //     capped at 16 KiB, and a connection idle for 30 s (or a handshake slower than 10 s) is
 //     closed.
-//   - Alert batches (apiIsBulk) run one per turn of the core io loop from a bounded queue, behind
-//     every other request already handed over; when the queue is full (64 requests or 64 MiB) they are
-//     answered 429 with Retry-After: 1 at once and nothing of them is taken.
+//   - Alert batches (apiIsBulk) run one per turn of the core io loop from a bounded queue,
+//     behind every other request already handed over; when the queue is full (64 requests or
+//     64 MiB) they are answered 429 with Retry-After: 1 at once and nothing of them is taken.
 //   - Never logs request bodies or the Authorization header; one access log line per request
 //     (method, path, status, peer).
 
 // Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,9 +44,8 @@ class ApiServer {
  public:
   // Binds and listens on `address` (port 0: any free port; see port()). `router` must outlive
   // the server; it is called on `core`'s thread.
-  static Result<std::unique_ptr<ApiServer>> create(boost::asio::io_context& core,
-                                                   TlsContextPtr tls, const ListenAddress& address,
-                                                   ApiRouter& router);
+  static Result<std::unique_ptr<ApiServer>> create(boost::asio::io_context& core, TlsContextPtr tls,
+                                                   const ListenAddress& address, ApiRouter& router);
   // Stops the network thread and drops every connection; answers the core computes later are
   // discarded.
   ~ApiServer();
