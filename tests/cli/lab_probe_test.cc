@@ -145,8 +145,8 @@ TEST_F(LabProbeTest, ForwardDropCutsNewAndEstablishedFlowsOfThatSegmentOnly) {
   EXPECT_TRUE(*unaffected);
 
   // A reject answers at once (ICMP port unreachable): the UDP probe reports it as cut too.
-  nft({"add", "rule", "inet", "t", "cut", "ip6", "daddr", address("servers", IpFamily::kV6),
-       "udp", "dport", "53", "reject"});
+  nft({"add", "rule", "inet", "t", "cut", "ip6", "daddr", address("servers", IpFamily::kV6), "udp",
+       "dport", "53", "reject"});
   EXPECT_FALSE(udp("office", "servers", IpFamily::kV6, kShouldSucceed, 53));
   EXPECT_TRUE(udp("office", "servers", IpFamily::kV6, kShouldSucceed, 54));
 
