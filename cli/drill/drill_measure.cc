@@ -61,16 +61,33 @@ std::string DrillRunner::Impl::measureKey(size_t step_index) const {
   return key;
 }
 
+// An inside host: in a segment that is neither the default (internet) nor management.
+bool DrillRunner::Impl::isInside(const PolicyLab::Host& host) const {
+  return host.segment != default_segment_ && host.segment != request_.policy_lab.management_segment;
+}
+
 // The lab host with `address` (no length), if the lab has one inside an internal segment.
 const PolicyLab::Host* DrillRunner::Impl::internalHost(const std::string& address) const {
-  const PolicyLab& plab = request_.policy_lab;
-  for (const PolicyLab::Host& host : plab.hosts) {
-    if (host.address == address && host.segment != default_segment_ &&
-        host.segment != plab.management_segment) {
-      return &host;
-    }
+  for (const PolicyLab::Host& host : request_.policy_lab.hosts) {
+    if (host.address == address && isInside(host)) return &host;
   }
   return nullptr;
+}
+
+// The inside hosts behind `gateway` of `family`, in lab order.
+std::vector<const PolicyLab::Host*> DrillRunner::Impl::insideHosts(const std::string& gateway,
+                                                                   IpFamily family) const {
+  std::vector<const PolicyLab::Host*> out;
+  for (const PolicyLab::Host& host : request_.policy_lab.hosts) {
+    if (host.gateway == gateway && host.family == family && isInside(host)) out.push_back(&host);
+  }
+  return out;
+}
+
+// Probe time `at` as milliseconds since the drill started (the report's clock).
+int64_t DrillRunner::Impl::relativeMs(ProbeTime at) const {
+  return measure_origin_ms_ +
+         std::chrono::duration_cast<std::chrono::milliseconds>(at - measure_origin_).count();
 }
 
 // Hosts behind `gateway` that `rung` cuts its segment from (segment rung, by its profile), or
@@ -172,13 +189,8 @@ void DrillRunner::Impl::startMeasuring() {
           continue;
         }
         for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
-          for (const PolicyLab::Host& host : plab.hosts) {
-            if (host.gateway == gateway_id && host.family == family &&
-                internalHost(host.address) == &host) {
-              measureHost(host, std::nullopt, key);
-              break;
-            }
-          }
+          const auto inside = insideHosts(gateway_id, family);
+          if (!inside.empty()) measureHost(*inside.front(), std::nullopt, key);
         }
       }
       continue;
@@ -196,17 +208,9 @@ void DrillRunner::Impl::startMeasuring() {
       if (!planned.insert({key, gateway_id}).second) continue;
       for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
         // Uplink: from any inside host behind the gateway; segment: a host of the segment.
-        std::vector<const PolicyLab::Host*> sources;
-        if (rung.scope == IsolationScope::kSegment) {
-          sources = plab.find(rung.segment, gateway_id, family);
-        } else {
-          for (const PolicyLab::Host& host : plab.hosts) {
-            if (host.gateway == gateway_id && host.family == family &&
-                host.segment != default_segment_ && host.segment != plab.management_segment) {
-              sources.push_back(&host);
-            }
-          }
-        }
+        const std::vector<const PolicyLab::Host*> sources =
+            rung.scope == IsolationScope::kSegment ? plab.find(rung.segment, gateway_id, family)
+                                                   : insideHosts(gateway_id, family);
         const auto peers = peersOf(rung, gateway_id, family);
         if (sources.empty() || peers.empty()) continue;
         measure(*sources.front(), *peers.front(), gateway_id, key);
@@ -228,25 +232,22 @@ void DrillRunner::Impl::startMeasuring() {
 
   // Management all through the drill: from each measured host to the controller's agent port
   // where its hub listens (the policy's management rule keeps it open through every cut), every
-  // 20 ms. Slower than
-  // the cut's pairs: each probe is a connection the controller accepts.
+  // 20 ms; slower than the cut's pairs, since each probe is a connection the controller accepts.
+  // The hub listens on one address (the first): the path the agents use. Hosts of the other
+  // family are left to the expect steps' probes (they listen on the controller's other address).
+  const IpFamily hub_family =
+      pki_->api_host.find(':') != std::string::npos ? IpFamily::kV6 : IpFamily::kV4;
   std::vector<ProbePair> management;
   for (const auto& [netns, family] : management_sources) {
-    // The hub listens on one address (the first): the path the agents use. A family without
-    // it is left to the expect steps' probes (they listen on the controller's other address).
-    for (const std::string& address : {pki_->api_host}) {
-      const bool v6 = address.find(':') != std::string::npos;
-      if (v6 != (family == IpFamily::kV6)) continue;
-      ProbePair pair;
-      pair.id = "g" + std::to_string(management.size());
-      pair.from_netns = netns;
-      pair.to_address = address;
-      pair.proto = shadan::ProbeProto::kTcp;
-      pair.port = pki_->hub_port;
-      pair.listen = false;  // the controller's hub listens there
-      management.push_back(pair);
-      break;
-    }
+    if (family != hub_family) continue;
+    ProbePair pair;
+    pair.id = "g" + std::to_string(management.size());
+    pair.from_netns = netns;
+    pair.to_address = pki_->api_host;
+    pair.proto = shadan::ProbeProto::kTcp;
+    pair.port = pki_->hub_port;
+    pair.listen = false;  // the controller's hub listens there
+    management.push_back(pair);
   }
   if (management.empty()) return;
   ProberOptions options;
@@ -275,9 +276,7 @@ void DrillRunner::Impl::finishManagementWatch() {
     watch.failed += series.failed + series.errors;
     if (auto cut =
             management_prober_->firstChangeAfter(series.id, measure_origin_, PathState::kCut)) {
-      const int64_t at =
-          measure_origin_ms_ +
-          std::chrono::duration_cast<std::chrono::milliseconds>(*cut - measure_origin_).count();
+      const int64_t at = relativeMs(*cut);
       if (!watch.first_failed_ms || at < *watch.first_failed_ms) watch.first_failed_ms = at;
     }
   }
@@ -307,10 +306,6 @@ void DrillRunner::Impl::finishMeasuring() {
   const auto toProbeTime = [&](int64_t relative_ms) {
     return measure_origin_ + std::chrono::milliseconds(relative_ms - measure_origin_ms_);
   };
-  const auto toRelative = [&](ProbeTime at) {
-    return measure_origin_ms_ +
-           std::chrono::duration_cast<std::chrono::milliseconds>(at - measure_origin_).count();
-  };
   const auto& steps = request_.scenario.steps;
   for (auto& [gateway_id, gateway] : report_.gateways) {
     for (TransitionRecord& t : gateway.transitions) {
@@ -326,7 +321,7 @@ void DrillRunner::Impl::finishMeasuring() {
         if (change && (!first || *change < *first)) first = change;
       }
       if (!first) continue;
-      const int64_t at = std::max(toRelative(*first), t.order_sent_ms);
+      const int64_t at = std::max(relativeMs(*first), t.order_sent_ms);
       if (isolate) {
         t.first_dropped_probe_ms = at;
         gateway.time_to_cut_ms = at - t.order_sent_ms;

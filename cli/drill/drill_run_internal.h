@@ -89,6 +89,10 @@ class DrillRunner::Impl {
   std::string measureKey(size_t step_index) const;
   std::vector<std::string> hostAddresses(const Rung& rung) const;  // a host rung's, no length
   const PolicyLab::Host* internalHost(const std::string& address) const;
+  bool isInside(const PolicyLab::Host& host) const;  // not default, not management
+  std::vector<const PolicyLab::Host*> insideHosts(const std::string& gateway,
+                                                  IpFamily family) const;
+  int64_t relativeMs(ProbeTime at) const;  // a prober time on the report's clock
 
   // --- probes (drill_probes.cc)
   Result<ProbePlace> place(const ConcreteEndpoint& end, IpFamily family,
