@@ -32,6 +32,7 @@ class AgentAudit {
 
   AuditLog& log() { return *log_; }
   std::string keyId() const { return signer_->keyId(); }
+  const Ed25519PublicKey& publicKey() const { return signer_->publicKey(); }
   // The agent key (signs checkpoints, and acks of signed orders).
   const Signer& signer() const { return *signer_; }
   // What open() found and repaired (torn tails after a crash), to report.

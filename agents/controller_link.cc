@@ -202,7 +202,7 @@ class Connection : public ChannelSession {
     auto link = link_.lock();
     if (!link) return;
     write(helloMessage(HelloMessage{options_.agent_id, options_.agent_keyid, link->lastSeq(),
-                                    options_.version})
+                                    options_.version, options_.agent_public_key})
               .dump());
     markOpen();
     startReading();

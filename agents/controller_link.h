@@ -57,6 +57,8 @@ struct LinkOptions {
   std::string controller_pin;  // hex SHA-256 of the controller's SubjectPublicKeyInfo
   std::string agent_id;        // must equal the CN of cert_file
   std::string agent_keyid;     // keyid of the agent's Ed25519 signing key
+  // Its public key, sent in the hello (the controller enrolls it on an operator's approval).
+  std::optional<Ed25519PublicKey> agent_public_key = std::nullopt;
   std::string version = SHADAN_VERSION;
   std::chrono::milliseconds connect_timeout{10'000};  // resolve to hello, per attempt
   std::chrono::milliseconds heartbeat_interval = kChannelHeartbeatInterval;

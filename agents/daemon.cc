@@ -93,7 +93,8 @@ class Daemon {
   // Connects to the controller (when one is configured). The link is the transport; what is
   // said over it (dispatch -> signed ack, kept acks, audit shipping, controller loss) is the
   // orders session's.
-  Status connect(const ControllerEndpoint& endpoint, const std::string& agent_keyid) {
+  Status connect(const ControllerEndpoint& endpoint, const std::string& agent_keyid,
+                 const Ed25519PublicKey& agent_public_key) {
     LinkOptions link_options;
     link_options.host = endpoint.host;
     link_options.port = endpoint.port;
@@ -103,6 +104,7 @@ class Daemon {
     link_options.controller_pin = endpoint.pin;
     link_options.agent_id = core_.gatewayId();
     link_options.agent_keyid = agent_keyid;
+    link_options.agent_public_key = agent_public_key;
     // The callbacks run on the io thread once the loop runs, when session_ is set.
     LinkCallbacks callbacks;
     callbacks.on_dispatch = [this](const nlohmann::json& envelope) {
@@ -564,7 +566,8 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
                            "a controller needs --trust: signed orders are verified against it"),
                  3);
     }
-    if (auto connecting = daemon.connect(*options.controller, (*audit)->keyId());
+    if (auto connecting = daemon.connect(*options.controller, (*audit)->keyId(),
+                                                   (*audit)->publicKey());
         !connecting.ok()) {
       return die(connecting.error().withContext("controller link"), 3);
     }

@@ -1,5 +1,7 @@
 #include "common/channel.h"
 
+#include <algorithm>
+
 #include "common/strict_json.h"
 
 namespace shadan {
@@ -23,11 +25,13 @@ Status checkChannelMembers(const Json& message, std::initializer_list<std::strin
 }
 
 Json helloMessage(const HelloMessage& hello) {
-  return {{"type", kHelloType},
-          {"agent_id", hello.agent_id},
-          {"agent_key", hello.agent_key},
-          {"last_seq", hello.last_seq},
-          {"version", hello.version}};
+  Json message = {{"type", kHelloType},
+                  {"agent_id", hello.agent_id},
+                  {"agent_key", hello.agent_key},
+                  {"last_seq", hello.last_seq},
+                  {"version", hello.version}};
+  if (hello.public_key) message["public_key"] = base64Encode(*hello.public_key);
+  return message;
 }
 
 Result<HelloMessage> parseHelloMessage(const Json& message) {
@@ -37,7 +41,7 @@ Result<HelloMessage> parseHelloMessage(const Json& message) {
     return bad("type is not \"hello\"");
   }
   SHADAN_RETURN_IF_ERROR(
-      checkChannelMembers(message, {"type", "agent_id", "agent_key", "last_seq", "version"}));
+      checkChannelMembers(message, {"type", "agent_id", "agent_key", "last_seq", "version", "public_key"}));
   HelloMessage hello;
   const auto id = message.find("agent_id");
   if (id == message.end() || !id->is_string() || id->get<std::string>().empty() ||
@@ -63,6 +67,19 @@ Result<HelloMessage> parseHelloMessage(const Json& message) {
     return bad("/version must be a string of at most 32 characters");
   }
   hello.version = version->get<std::string>();
+  if (const auto key_text = message.find("public_key"); key_text != message.end()) {
+    auto raw = key_text->is_string() ? base64Decode(key_text->get<std::string>())
+                                     : Result<std::vector<uint8_t>>(makeError(ErrorCode::kParse, ""));
+    if (!raw.ok() || raw->size() != Ed25519PublicKey{}.size()) {
+      return bad("/public_key must be a base64 Ed25519 public key (32 bytes)");
+    }
+    Ed25519PublicKey public_key{};
+    std::copy(raw->begin(), raw->end(), public_key.begin());
+    if (ed25519KeyId(public_key) != hello.agent_key) {
+      return bad("/public_key does not match /agent_key");
+    }
+    hello.public_key = public_key;
+  }
   return hello;
 }
 

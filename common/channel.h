@@ -5,7 +5,7 @@
 // limits and every message type from here, and build and check the messages with these
 // functions, so the two ends cannot drift apart.
 //
-//   agent -> controller   {"type":"hello","agent_id","agent_key","last_seq","version"}  first
+//   agent -> controller   {"type":"hello","agent_id","agent_key","last_seq","version"[,"public_key"]}  first
 //                         {"type":"ack","envelope":{DSSE ack}}
 //                         "audit" / "audit_checkpoint" (common/audit_ship.h)
 //   controller -> agent   {"type":"dispatch","envelope":{DSSE dispatch}}
@@ -19,9 +19,11 @@
 #include <cstdint>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/ed25519.h"
 #include "common/result.h"
 
 namespace shadan {
@@ -46,6 +48,11 @@ struct HelloMessage {
   std::string agent_key;  // keyid of the agent's Ed25519 key (hex)
   uint64_t last_seq = 0;  // the last dispatch seq the agent accepted
   std::string version;
+  // The agent's Ed25519 public key (base64 on the wire, optional): lets the controller enroll
+  // an agent whose key is not in the trust file (a fleet of thousands: a trust file lists the
+  // people and the controller, not every gateway). Its keyid must equal agent_key; the key is
+  // still only trusted after an operator approves it.
+  std::optional<Ed25519PublicKey> public_key = std::nullopt;
 };
 
 nlohmann::json helloMessage(const HelloMessage& hello);

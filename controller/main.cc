@@ -177,6 +177,7 @@ Status wire(Controller& c) {
     converted.agent_key = hello.agent_key;
     converted.last_seq = static_cast<int64_t>(hello.last_seq);
     converted.version = hello.version;
+    converted.public_key = hello.public_key;
     c.orders->onHello(converted);
     c.audit_sessions->onHello(agent_id);
     return true;  // unapproved agents stay connected and receive nothing

@@ -297,6 +297,29 @@ TEST_F(OrdersServiceTest, NewAgentKeyNeedsApprovalAgain) {
   EXPECT_EQ(approve.error().code, ErrorCode::kUnavailable);
 }
 
+TEST_F(OrdersServiceTest, KeyCarriedInTheHelloIsEnrolledOnlyByAnOperator) {
+  // A fleet's agents need not be in the trust file: the hello carries the public key. It is
+  // still pending until an operator approves it, and then its acks verify with that key.
+  Ed25519Signer branch(Ed25519KeyPair::generate());  // listed nowhere
+  hub_.online.insert("core-gw");
+  service_->onHello(AgentHello{"core-gw", branch.keyId(), 0, "0.1.0", branch.publicKey()});
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());  // pending: nothing yet
+  EXPECT_FALSE(
+      service_->onAck("core-gw", ackEnvelope(branch, "core-gw", 1, order->order_id)).ok());
+
+  ASSERT_TRUE(service_->approveAgent(sato_, "core-gw", "fingerprint read over the phone").ok());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
+  const int64_t seq = dispatchOf(hub_.sent["core-gw"][0]).seq;
+  EXPECT_FALSE(
+      service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", seq, order->order_id))
+          .ok());  // the trust file's key for core-gw is not the enrolled one
+  ASSERT_TRUE(
+      service_->onAck("core-gw", ackEnvelope(branch, "core-gw", seq, order->order_id)).ok());
+  EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "applied");
+}
+
 TEST_F(OrdersServiceTest, SegmentGenerationGrowsPerAuthz) {
   enroll("core-gw", keys_.core_gw);
   ASSERT_TRUE(service_->isolate(sato_, IsolateRequest{"lgwan", "full", "a", {}, {}, false}).ok());
