@@ -130,7 +130,8 @@ std::optional<std::string> readSmallFile(const std::string& path) {
 }
 
 // Creates `path` exclusively with `mode` and lets `write` fill it; removes it on failure.
-Status writeNewFile(const std::string& path, mode_t mode, const std::function<bool(FILE*)>& write) {
+Status writeNewFile(const std::string& path, mode_t mode, const std::function<bool(FILE*)>& write,
+                    FileSync sync = FileSync::kFsync) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return makeError(ErrorCode::kIo, path + ": " + std::strerror(errno));
   FilePtr file(::fdopen(fd, "w"), &std::fclose);
@@ -141,7 +142,8 @@ Status writeNewFile(const std::string& path, mode_t mode, const std::function<bo
     return makeError(ErrorCode::kIo, path + ": " + std::strerror(saved));
   }
   const bool written = write(file.get());
-  const bool flushed = std::fflush(file.get()) == 0 && ::fsync(fd) == 0;
+  const bool flushed =
+      std::fflush(file.get()) == 0 && (sync == FileSync::kNone || ::fsync(fd) == 0);
   file.reset();
   if (!written || !flushed) {
     ::unlink(path.c_str());
@@ -215,12 +217,15 @@ Result<X509Ptr> loadCaCertificate(const std::string& path) {
 // Writes PREFIX.key first and the certificate second, removing the key if the certificate
 // cannot be written: a key without its certificate is useless and confusing.
 Status writePair(const std::string& key_path, EVP_PKEY* key, const std::string& cert_path,
-                 X509* certificate) {
-  SHADAN_RETURN_IF_ERROR(writeNewFile(key_path, 0600, [&](FILE* file) {
-    return PEM_write_PrivateKey(file, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-  }));
-  Status written = writeNewFile(cert_path, 0644,
-                                [&](FILE* file) { return PEM_write_X509(file, certificate) == 1; });
+                 X509* certificate, FileSync sync = FileSync::kFsync) {
+  SHADAN_RETURN_IF_ERROR(writeNewFile(
+      key_path, 0600,
+      [&](FILE* file) {
+        return PEM_write_PrivateKey(file, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+      },
+      sync));
+  Status written = writeNewFile(
+      cert_path, 0644, [&](FILE* file) { return PEM_write_X509(file, certificate) == 1; }, sync);
   if (!written.ok()) ::unlink(key_path.c_str());
   return written;
 }
@@ -278,15 +283,16 @@ Status initCertificateAuthority(const std::string& dir, const std::string& name,
   return writePair(paths.key, key.get(), paths.cert, x);
 }
 
-Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
-                                           const CertificateRequest& request,
-                                           const std::string& out_prefix) {
-  SHADAN_ASSIGN_OR_RETURN(const std::string alt_names, checkedAltNames(request));
-  if (out_prefix.empty()) return makeError(ErrorCode::kInvalidArgument, "--out must not be empty");
+struct CertificateIssuer::Loaded {
+  std::string ca_dir;
+  EvpPkeyPtr key{nullptr, &EVP_PKEY_free};
+  X509Ptr cert{nullptr, &X509_free};
+};
 
-  IssuedCertificate issued{out_prefix + ".crt", out_prefix + ".key", {}};
-  SHADAN_RETURN_IF_ERROR(refuseExisting({issued.key_path, issued.cert_path}));
+Result<CertificateIssuer> CertificateIssuer::load(const std::string& ca_dir) {
   const CaPaths ca = caPaths(ca_dir);
+  auto loaded = std::make_shared<Loaded>();
+  loaded->ca_dir = ca_dir;
   auto ca_key = loadCaKey(ca.key);
   if (!ca_key.ok()) return ca_key.error().withContext("CA in " + ca_dir);
   auto ca_cert = loadCaCertificate(ca.cert);
@@ -295,13 +301,26 @@ Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
     return makeError(ErrorCode::kInvalidArgument,
                      "CA in " + ca_dir + ": " + ca.key + " does not match " + ca.cert);
   }
+  loaded->key = std::move(*ca_key);
+  loaded->cert = std::move(*ca_cert);
+  return CertificateIssuer(std::move(loaded));
+}
 
+Result<IssuedCertificate> CertificateIssuer::issue(const CertificateRequest& request,
+                                                   const std::string& out_prefix,
+                                                   FileSync sync) const {
+  SHADAN_ASSIGN_OR_RETURN(const std::string alt_names, checkedAltNames(request));
+  if (out_prefix.empty()) return makeError(ErrorCode::kInvalidArgument, "--out must not be empty");
+
+  IssuedCertificate issued{out_prefix + ".crt", out_prefix + ".key", {}};
+  SHADAN_RETURN_IF_ERROR(refuseExisting({issued.key_path, issued.cert_path}));
+  X509* ca_cert = loaded_->cert.get();
   SHADAN_ASSIGN_OR_RETURN(auto key, generateP256Key());
-  SHADAN_ASSIGN_OR_RETURN(auto certificate, newCertificate(request.common_name, key.get(),
-                                                           request.days, ca_cert->get()));
+  SHADAN_ASSIGN_OR_RETURN(auto certificate,
+                          newCertificate(request.common_name, key.get(), request.days, ca_cert));
   X509* x = certificate.get();
   X509V3_CTX ctx;
-  X509V3_set_ctx(&ctx, ca_cert->get(), x, nullptr, nullptr, 0);
+  X509V3_set_ctx(&ctx, ca_cert, x, nullptr, nullptr, 0);
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_key_usage, "critical,digitalSignature"));
   SHADAN_RETURN_IF_ERROR(
@@ -309,11 +328,23 @@ Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_key_identifier, "hash"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_authority_key_identifier, "keyid:always"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_alt_name, alt_names));
-  if (X509_sign(x, ca_key->get(), EVP_sha256()) == 0)
+  if (X509_sign(x, loaded_->key.get(), EVP_sha256()) == 0) {
     return opensslError("signing the certificate");
-  SHADAN_RETURN_IF_ERROR(writePair(issued.key_path, key.get(), issued.cert_path, x));
+  }
+  SHADAN_RETURN_IF_ERROR(writePair(issued.key_path, key.get(), issued.cert_path, x, sync));
   issued.spki_pin = spkiPinOf(x);
   return issued;
+}
+
+Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
+                                           const CertificateRequest& request,
+                                           const std::string& out_prefix) {
+  // Checked before the CA is read, so a bad request or an existing file names itself.
+  SHADAN_RETURN_IF_ERROR(checkedAltNames(request));
+  if (out_prefix.empty()) return makeError(ErrorCode::kInvalidArgument, "--out must not be empty");
+  SHADAN_RETURN_IF_ERROR(refuseExisting({out_prefix + ".key", out_prefix + ".crt"}));
+  SHADAN_ASSIGN_OR_RETURN(const CertificateIssuer issuer, CertificateIssuer::load(ca_dir));
+  return issuer.issue(request, out_prefix);
 }
 
 TlsDirPaths tlsDirPaths(const std::string& dir, bool server) {

@@ -17,6 +17,7 @@
 // is the agent id the controller sees. Nothing is ever overwritten: every output file is
 // created with O_EXCL.
 
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -57,6 +58,25 @@ struct IssuedCertificate {
 Result<IssuedCertificate> issueCertificate(const std::string& ca_dir,
                                            const CertificateRequest& request,
                                            const std::string& out_prefix);
+
+// Whether issued files are fsynced before issue() returns. kNone only for throwaway
+// credentials (the load generator's thousands of simulated agents, in a directory it removes).
+enum class FileSync { kFsync, kNone };
+
+// The CA of `ca_dir`, loaded (and its key checked against its certificate) once, for issuing
+// many leaves: what issueCertificate() does per call. issue() is const and may be called from
+// several threads at once.
+class CertificateIssuer {
+ public:
+  static Result<CertificateIssuer> load(const std::string& ca_dir);
+  Result<IssuedCertificate> issue(const CertificateRequest& request, const std::string& out_prefix,
+                                  FileSync sync = FileSync::kFsync) const;
+
+ private:
+  struct Loaded;
+  explicit CertificateIssuer(std::shared_ptr<const Loaded> loaded) : loaded_(std::move(loaded)) {}
+  std::shared_ptr<const Loaded> loaded_;
+};
 
 // `ca issue --tls-dir DIR`: the files of a TLS directory, named as their readers expect them.
 // A client (agent) directory is what `shadan-agent run --tls-dir DIR` reads (agents/daemon.cc):

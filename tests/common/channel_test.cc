@@ -40,8 +40,7 @@ TEST(ChannelHelloTest, RefusesAPublicKeyThatIsNotTheNamedKey) {
   message["public_key"] = base64Encode(other.publicKey());
   auto parsed = parseHelloMessage(message);
   ASSERT_FALSE(parsed.ok());
-  EXPECT_NE(parsed.error().message.find("/public_key does not match /agent_key"),
-            std::string::npos)
+  EXPECT_NE(parsed.error().message.find("/public_key does not match /agent_key"), std::string::npos)
       << parsed.error().message;
 }
 

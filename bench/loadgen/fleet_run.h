@@ -1,0 +1,124 @@
+#pragma once
+
+// One load-generator run: the fleet's credentials (fleet_setup.h), a real shadan-controller
+// started from the same build on loopback, N simulated agents (sim_agent.h) spread over a few
+// io threads, and the operator's side of an order through the real HTTPS API. Scenarios
+// (scenarios.h) are sequences of these steps; every time they report comes from here.
+//
+// Times: an order's "ack time" for a gateway is the controller's own record of when it stored
+// that gateway's verified ack (the order view's updated_at) minus the wall-clock time just
+// before the loadgen sent the request (same machine, same clock). Connect times are from the
+// agents' start to their hello being on the wire.
+//
+// Not thread-safe: one thread (main) drives it; the agents live on the io threads.
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "bench/loadgen/fleet_setup.h"
+#include "bench/loadgen/proc_stats.h"
+#include "bench/loadgen/sim_agent.h"
+#include "cli/lab/daemon_child.h"
+#include "common/result.h"
+
+namespace shadan::loadgen {
+
+struct RunOptions {
+  size_t agents = 100;
+  unsigned io_threads = 2;
+  std::string work_root = "/tmp";  // the run's private directory is made in here
+  std::string controller_bin;      // shadan-controller
+  std::string controller_log_level = "info";
+  bool keep = false;  // keep the run's directory (logs, state, credentials)
+  std::chrono::seconds phase_timeout{120};
+};
+
+// p50/p95/p99/max of a set of milliseconds (nearest rank).
+struct Percentiles {
+  size_t count = 0;
+  double p50 = 0, p95 = 0, p99 = 0, max = 0;
+  static Percentiles of(std::vector<double> values);
+  nlohmann::json toJson() const;
+};
+
+// What one order did across the fleet.
+struct OrderRun {
+  std::string order_id;
+  size_t targets = 0;
+  size_t acked = 0;                      // dispatches the controller holds a verified ack for
+  std::vector<double> ack_ms;            // per acked gateway: request -> ack stored
+  std::map<std::string, size_t> states;  // dispatch state -> gateways
+  size_t handled = 0;                    // agents that handled the dispatch (any outcome)
+  size_t applied = 0;                    // ... whose outcome was applied or already_applied
+  size_t redelivered = 0;                // dispatches an agent handled more than once
+  nlohmann::json toJson() const;
+};
+
+class FleetRun {
+ public:
+  explicit FleetRun(RunOptions options);
+  ~FleetRun();  // agents and controller stopped, the directory removed unless keep
+  FleetRun(const FleetRun&) = delete;
+  FleetRun& operator=(const FleetRun&) = delete;
+
+  // Credentials, enrollment, the controller, the agents; returns once every agent is connected.
+  Status setUp();
+
+  // An operator isolates the fleet's segment; returns once every target acked (or the phase
+  // timeout passed: acked < targets then).
+  Result<OrderRun> isolate(const std::string& reason);
+  // An operator restores it; both operators sign; the clock starts at the last signature.
+  Result<OrderRun> restore(const std::string& reason);
+  // Sends the request of an order and returns its id; waitOrder() follows it.
+  Result<std::string> requestIsolate(const std::string& reason);
+  // The restore's request and both signatures: its id and the time of the last signature.
+  Result<std::pair<std::string, int64_t>> requestRestore(const std::string& reason);
+  Result<OrderRun> waitOrder(const std::string& order_id, int64_t requested_ms);
+
+  // The controller: SIGTERM and wait, or SIGKILL; started again with the same config and state.
+  Status stopController(int signal);
+  Status startController();
+  // Every agent connected (after a restart, say); false at timeout.
+  bool waitConnected(std::chrono::milliseconds timeout);
+  size_t connected() const;
+  // Milliseconds from `since_ms` (wall clock) until each agent's latest (re)connect.
+  std::vector<double> connectTimesSince(int64_t since_ms) const;
+  // Drops agent `index`'s connection (its link stops) or brings it back (a new link).
+  void stopAgent(size_t index);
+  void startAgent(size_t index);
+
+  Result<ProcStats> controllerStats() const;
+  const Fleet& fleet() const { return fleet_; }
+  const RunOptions& options() const { return options_; }
+  double credentialsMs() const { return fleet_.credentials_ms; }
+
+  class Observer;
+
+ private:
+  Result<nlohmann::json> api(size_t op, const std::string& method, const std::string& path,
+                             const std::optional<nlohmann::json>& body = std::nullopt) const;
+  Status waitControllerReady(std::chrono::milliseconds timeout);
+  Status signApproval(const std::string& approval_id, size_t op);
+  void onAgentThread(size_t index, std::function<void()> work);
+
+  RunOptions options_;
+  Fleet fleet_;
+  std::unique_ptr<DaemonChild> controller_;
+  std::unique_ptr<Observer> observer_;
+  std::vector<std::unique_ptr<boost::asio::io_context>> ios_;
+  std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<SimAgent>> agents_;
+  bool set_up_ = false;
+};
+
+}  // namespace shadan::loadgen

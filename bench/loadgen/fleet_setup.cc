@@ -1,0 +1,244 @@
+#include "bench/loadgen/fleet_setup.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "cli/ca_cmd.h"
+#include "common/atomic_file.h"
+#include "common/clock.h"
+#include "common/sha256.h"
+#include "controller/store.h"
+
+namespace shadan::loadgen {
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr const char* kOperatorNames[] = {"lg-alice", "lg-bob"};
+constexpr int64_t kTrustValidityMs = 24LL * 3600 * 1000;
+
+Status makePrivateDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0) {
+    return makeError(ErrorCode::kIo, "mkdir " + path + ": " + std::strerror(errno));
+  }
+  return okStatus();
+}
+
+// A loopback port nobody listens on now (the kernel's choice for port 0).
+Result<uint16_t> freeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return makeError(ErrorCode::kIo, std::string("socket: ") + std::strerror(errno));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                     ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  ::close(fd);
+  if (!bound) return makeError(ErrorCode::kIo, std::string("bind: ") + std::strerror(errno));
+  return ntohs(address.sin_port);
+}
+
+std::string agentId(size_t index) {
+  char id[32];
+  std::snprintf(id, sizeof id, "lg-%05zu", index + 1);
+  return id;
+}
+
+std::string newToken() { return hexEncode(Ed25519KeyPair::generate().seed()); }
+
+Json policyDoc(const std::vector<std::string>& gateways, uint16_t api_port, uint16_t hub_port) {
+  Json borders = Json::object();
+  for (const std::string& id : gateways) {
+    borders[id] = {{"borders", Json::array({kFleetSegment, "internet"})}};
+  }
+  return {{"shadan_policy", kPolicyFormatVersion},
+          {"name", "loadgen"},
+          {"segments",
+           {{kFleetSegment,
+             {{"description", "the segment every simulated gateway borders"},
+              {"prefixes", Json::array({"10.64.0.0/12"})}}},
+            {"internet", {{"description", "everything else"}, {"default", true}}}}},
+          {"gateways", std::move(borders)},
+          {"management",
+           {{"always_allow", Json::array({{{"description", "agent channel to the controller"},
+                                           {"prefix", "127.0.0.1/32"},
+                                           {"proto", "tcp"},
+                                           {"port", hub_port}},
+                                          {{"description", "operator API of the controller"},
+                                           {"prefix", "127.0.0.1/32"},
+                                           {"proto", "tcp"},
+                                           {"port", api_port}}})}}},
+          {"profiles", {{"full", {{"description", "cut from everything except management"}}}}}};
+}
+
+Json trustDoc(const Ed25519PublicKey& controller, const std::vector<Operator>& operators) {
+  Json keys = Json::array({{{"keyid", ed25519KeyId(controller)},
+                            {"public_key", base64Encode(controller)},
+                            {"identity", "controller"},
+                            {"roles", Json::array({"controller"})}}});
+  for (const Operator& op : operators) {
+    keys.push_back({{"keyid", op.key->keyId()},
+                    {"public_key", base64Encode(op.key->publicKey())},
+                    {"identity", "op:" + op.name},
+                    {"roles", Json::array({"operator"})}});
+  }
+  const int64_t expires = toUnixMillis(std::chrono::system_clock::now()) + kTrustValidityMs;
+  return {{"shadan_trust", kTrustFormatVersion},
+          {"version", 1},
+          {"expires_at", formatRfc3339(expires - expires % 1000)},
+          {"keys", std::move(keys)}};
+}
+
+// The agents' keys and client certificates, made by `threads` workers side by side.
+Status makeAgentCredentials(const CertificateIssuer& issuer, const std::string& dir,
+                            unsigned threads, std::vector<SimAgentSetup>& agents) {
+  std::mutex mutex;
+  std::optional<Error> failure;
+  auto work = [&](size_t first) {
+    for (size_t i = first; i < agents.size(); i += threads) {
+      SimAgentSetup& agent = agents[i];
+      agent.key = std::make_shared<Ed25519Signer>(Ed25519KeyPair::generate());
+      CertificateRequest request;
+      request.common_name = agent.id;
+      request.days = 2;
+      auto issued = issuer.issue(request, dir + "/" + agent.id, FileSync::kNone);
+      if (!issued.ok()) {
+        std::lock_guard lock(mutex);
+        if (!failure) failure = issued.error();
+        return;
+      }
+      agent.cert_file = issued->cert_path;
+      agent.key_file = issued->key_path;
+    }
+  };
+  std::vector<std::thread> workers;
+  for (unsigned t = 1; t < threads; ++t) workers.emplace_back(work, t);
+  work(0);
+  for (auto& worker : workers) worker.join();
+  if (failure) return *failure;
+  return okStatus();
+}
+
+}  // namespace
+
+Result<Fleet> makeFleet(const FleetRequest& request) {
+  if (request.agents == 0 || request.agents > kMaxAgents) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--agents must be 1.." + std::to_string(kMaxAgents));
+  }
+  Fleet fleet;
+  fleet.dir = request.dir;
+  SHADAN_RETURN_IF_ERROR(makePrivateDir(fleet.dir));
+  for (const char* sub : {"/ca", "/controller", "/controller/state", "/agents"}) {
+    SHADAN_RETURN_IF_ERROR(makePrivateDir(fleet.dir + sub));
+  }
+  SHADAN_ASSIGN_OR_RETURN(fleet.api_port, freeLoopbackPort());
+  SHADAN_ASSIGN_OR_RETURN(fleet.hub_port, freeLoopbackPort());
+
+  const std::string ca_dir = fleet.dir + "/ca";
+  SHADAN_RETURN_IF_ERROR(initCertificateAuthority(ca_dir, "shadan-loadgen CA", 2));
+  SHADAN_ASSIGN_OR_RETURN(const CertificateIssuer issuer, CertificateIssuer::load(ca_dir));
+  CertificateRequest server;
+  server.common_name = "controller.loadgen";
+  server.server = true;
+  server.ip_addresses = {"127.0.0.1"};
+  server.days = 2;
+  SHADAN_ASSIGN_OR_RETURN(auto tls, issuer.issue(server, fleet.dir + "/controller/tls"));
+  fleet.endpoint = SimEndpoint{"127.0.0.1", fleet.hub_port, caPaths(ca_dir).cert, tls.spki_pin};
+
+  const Ed25519KeyPair controller_key = Ed25519KeyPair::generate();
+  const std::string signing_key = fleet.dir + "/controller/signing.key";
+  SHADAN_RETURN_IF_ERROR(writePrivateKeyFile(signing_key, controller_key, "controller"));
+  for (const char* name : kOperatorNames) {
+    fleet.operators.push_back(
+        Operator{name, newToken(), std::make_shared<Ed25519Signer>(Ed25519KeyPair::generate())});
+  }
+  const std::string trust_file = fleet.dir + "/trust.json";
+  const std::string trust_text = trustDoc(controller_key.publicKey(), fleet.operators).dump(2);
+  SHADAN_ASSIGN_OR_RETURN(fleet.trust, parseTrust(trust_text, trust_file));
+  SHADAN_RETURN_IF_ERROR(writeFileAtomically(trust_file, trust_text, 0644, ExistingFile::kRefuse));
+
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < request.agents; ++i) ids.push_back(agentId(i));
+  const std::string policy_file = fleet.dir + "/policy.json";
+  const std::string policy_text = policyDoc(ids, fleet.api_port, fleet.hub_port).dump(1);
+  SHADAN_RETURN_IF_ERROR(parsePolicy(policy_text, policy_file));  // the controller loads it
+  SHADAN_RETURN_IF_ERROR(
+      writeFileAtomically(policy_file, policy_text, 0644, ExistingFile::kRefuse));
+  SHADAN_ASSIGN_OR_RETURN(
+      auto one, parsePolicy(policyDoc({ids[0]}, fleet.api_port, fleet.hub_port).dump(), "policy"));
+  fleet.agent_policy = std::move(one.policy);
+
+  Json tokens = Json::array();
+  for (const Operator& op : fleet.operators) {
+    tokens.push_back({{"name", op.name}, {"role", "operator"}, {"sha256", sha256Hex(op.token)}});
+  }
+  fleet.controller_state_dir = fleet.dir + "/controller/state";
+  fleet.controller_config = fleet.dir + "/controller/controller.json";
+  fleet.controller_log = fleet.dir + "/controller/log";
+  const Json config = {
+      {"api", {{"listen", "127.0.0.1:" + std::to_string(fleet.api_port)}}},
+      {"agent_hub", {{"listen", "127.0.0.1:" + std::to_string(fleet.hub_port)}}},
+      {"tls", {{"ca", caPaths(ca_dir).cert}, {"cert", tls.cert_path}, {"key", tls.key_path}}},
+      {"policy", policy_file},
+      {"trust", trust_file},
+      {"signing_key", signing_key},
+      {"state_dir", fleet.controller_state_dir},
+      {"log_level", request.controller_log_level},
+      {"tokens", std::move(tokens)}};
+  SHADAN_RETURN_IF_ERROR(
+      writeFileAtomically(fleet.controller_config, config.dump(2), 0600, ExistingFile::kRefuse));
+
+  fleet.agents.resize(request.agents);
+  for (size_t i = 0; i < request.agents; ++i) {
+    fleet.agents[i].index = i;
+    fleet.agents[i].id = ids[i];
+  }
+  const auto started = std::chrono::steady_clock::now();
+  SHADAN_RETURN_IF_ERROR(makeAgentCredentials(issuer, fleet.dir + "/agents",
+                                              std::max(1u, request.threads), fleet.agents));
+  fleet.credentials_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return fleet;
+}
+
+Policy agentPolicy(const Fleet& fleet, const std::string& id) {
+  Policy policy = fleet.agent_policy;
+  Gateway gateway = policy.gateways.begin()->second;
+  gateway.id = id;
+  policy.gateways.clear();
+  policy.gateways.emplace(id, std::move(gateway));
+  return policy;
+}
+
+Status enrollFleet(const Fleet& fleet) {
+  SHADAN_ASSIGN_OR_RETURN(auto store,
+                          controller::openSqliteControllerStore(fleet.controller_state_dir));
+  const int64_t now = toUnixMillis(std::chrono::system_clock::now());
+  return store->transaction([&]() -> Status {
+    for (const SimAgentSetup& agent : fleet.agents) {
+      controller::AgentRecord record;
+      record.agent_id = agent.id;
+      record.keyid = agent.key->keyId();
+      record.public_key = agent.key->publicKey();
+      record.status = controller::AgentStatus::kApproved;
+      record.first_seen_ms = now;
+      record.last_seen_ms = now;
+      SHADAN_RETURN_IF_ERROR(store->putAgent(record));
+    }
+    return okStatus();
+  });
+}
+
+}  // namespace shadan::loadgen

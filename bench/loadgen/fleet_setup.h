@@ -1,0 +1,79 @@
+#pragma once
+
+// Everything a load-generator run needs before anything connects, made fresh in a private
+// directory that goes away with the run: a CA, the controller's TLS certificate (127.0.0.1) and
+// signing key, two operators' keys and API tokens, the trust file (controller and operators
+// only: the agents send their public keys in their hello), a policy whose every gateway borders
+// one segment, the controller's config, and per simulated agent an Ed25519 key (in memory) and
+// a client certificate. Nothing here is valid outside the run: every key is new.
+//
+// Layout under `dir`:
+//   ca/ca.crt, ca/ca.key            the run's CA
+//   controller/tls.crt, tls.key     server certificate for 127.0.0.1
+//   controller/signing.key          the controller's Ed25519 key
+//   controller/state/               the controller's state dir (0700)
+//   controller/controller.json      its config; controller/log its output
+//   policy.json, trust.json
+//   agents/<id>.crt, <id>.key       one client certificate per simulated agent
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/loadgen/sim_agent.h"
+#include "common/ed25519.h"
+#include "common/policy.h"
+#include "common/result.h"
+#include "common/trust.h"
+
+namespace shadan::loadgen {
+
+// The segment every simulated gateway borders: what `fanout` isolates.
+inline constexpr const char* kFleetSegment = "site";
+// The most agents one run makes (gateway ids are lg-00001 ... lg-50000).
+inline constexpr size_t kMaxAgents = 50'000;
+
+struct FleetRequest {
+  std::string dir;  // must not exist; made 0700
+  size_t agents = 100;
+  unsigned threads = 2;  // for making keys and certificates
+  std::string controller_log_level = "info";
+};
+
+struct Operator {
+  std::string name;   // "lg-alice": identity op:<name>, API token name <name>
+  std::string token;  // secret
+  std::shared_ptr<const Ed25519Signer> key;
+};
+
+struct Fleet {
+  std::string dir;
+  std::string controller_config;
+  std::string controller_state_dir;
+  std::string controller_log;
+  uint16_t api_port = 0;
+  uint16_t hub_port = 0;
+  SimEndpoint endpoint;               // where agents dial, with the CA and the pin
+  std::vector<Operator> operators;    // two: one isolates, both sign a restore
+  std::vector<SimAgentSetup> agents;  // index i is lg-<i+1>
+  Policy agent_policy;                // the fleet's policy with one gateway: agentPolicy()
+  Trust trust;
+  double credentials_ms = 0;  // making the agents' keys and certificates (all threads)
+};
+
+// Makes everything above. Ports are free loopback ports chosen now.
+Result<Fleet> makeFleet(const FleetRequest& request);
+
+// The policy agent `id` loads: the fleet's segments, profiles and management, and its own
+// gateway. (Every agent holding all N gateways would make the simulation O(N^2) in memory;
+// an agent's verifier and planner read only its own entry.)
+Policy agentPolicy(const Fleet& fleet, const std::string& id);
+
+// Enrolls every agent (approved, with its public key) in the controller's store, in one
+// transaction, before the controller starts: what an operator's approval of each would do,
+// without one API call per agent (not what a run measures). No audit entry is written for it.
+Status enrollFleet(const Fleet& fleet);
+
+}  // namespace shadan::loadgen

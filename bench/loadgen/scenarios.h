@@ -1,0 +1,39 @@
+#pragma once
+
+// The load generator's scenarios (shadan-loadgen SCENARIO). Each sets up a FleetRun, acts, and
+// returns one JSON report; the CLI prints it or a human summary of it.
+//
+//   fanout  one isolate of the segment every agent borders, then its restore (two operators
+//           sign): request -> each verified ack. The top-level p50/p99/max are the isolate's.
+//   storm   the controller is killed (SIGKILL) and started again while every agent is
+//           connected; an isolate is requested the moment its API answers, while the agents
+//           are still dialling back: time until all are back, and until every agent acked that
+//           order, each exactly once.
+//   churn   agents drop and reconnect at a rate while an isolate and a restore flow.
+//   soak    N idle agents for a duration: the controller's CPU and memory.
+
+#include <chrono>
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "bench/loadgen/fleet_run.h"
+#include "common/result.h"
+
+namespace shadan::loadgen {
+
+struct ScenarioOptions {
+  RunOptions run;
+  std::chrono::seconds duration{60};  // soak, churn
+  double churn_per_s = 20;            // churn: agents dropped per second
+};
+
+inline constexpr const char* kScenarioNames[] = {"fanout", "storm", "churn", "soak"};
+
+// kInvalidArgument for an unknown scenario.
+Result<nlohmann::json> runScenario(const std::string& name, const ScenarioOptions& options);
+
+// Whether the report says every order reached every agent exactly once (the exit status).
+bool reportComplete(const nlohmann::json& report);
+
+}  // namespace shadan::loadgen
