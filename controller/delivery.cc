@@ -49,6 +49,9 @@ void Delivery::deliverOrder(const std::string& command_id,
     SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(command_id));
     if (!order.has_value()) return makeError(ErrorCode::kInternal, "order not stored");
     SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(command_id));
+    std::vector<AgentRecord> agents;
+    agents.reserve(dispatches.size());  // Outgoing points into it: no reallocation
+    std::vector<Outgoing> batch;
     for (auto& dispatch : dispatches) {
       if (dispatch.state != DispatchState::kPending || caught_up_.count(dispatch.agent_id) == 0 ||
           !ctx_.channel.connected(dispatch.agent_id)) {
@@ -56,13 +59,17 @@ void Delivery::deliverOrder(const std::string& command_id,
       }
       SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(dispatch.agent_id));
       if (!agent.has_value() || agent->status != AgentStatus::kApproved) continue;
-      const std::string agent_id = dispatch.agent_id;
-      if (Status sent = deliver(std::move(dispatch), *agent, *order); !sent.ok()) {
-        caught_up_.erase(agent_id);
-        behind.push_back(agent_id);
+      agents.push_back(std::move(*agent));
+      batch.push_back(Outgoing{std::move(dispatch), &agents.back(), &*order});
+    }
+    const Status sent = deliverBatch(batch);
+    for (const Outgoing& item : batch) {
+      if (sent_on_session_[item.agent->agent_id].count(command_id) == 0) {
+        caught_up_.erase(item.agent->agent_id);
+        behind.push_back(item.agent->agent_id);
       }
     }
-    return okStatus();
+    return sent;
   };
   if (Status status = direct(); !status.ok()) {
     logger("controller")
@@ -112,10 +119,25 @@ Status Delivery::deliverPending(const std::string& agent_id) {
   if (!ctx_.channel.connected(agent_id)) return okStatus();
   SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
   if (!agent.has_value() || agent->status != AgentStatus::kApproved) return okStatus();
-  SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.pendingDispatches(agent_id));
-  const auto last_seq = last_seq_.find(agent_id);
+  std::vector<Outgoing> batch;
+  std::map<std::string, OrderRecord> orders;
+  SHADAN_RETURN_IF_ERROR(collectPending(*agent, batch, orders));
+  SHADAN_RETURN_IF_ERROR(deliverBatch(batch));
+  // Every pending dispatch is with the agent now: later orders may go to it directly.
   const std::set<std::string>& sent = sent_on_session_[agent_id];
-  bool all_sent = true;
+  if (std::all_of(batch.begin(), batch.end(), [&](const Outgoing& item) {
+        return sent.count(item.dispatch.command_id) != 0;
+      })) {
+    caught_up_.insert(agent_id);
+  }
+  return okStatus();
+}
+
+Status Delivery::collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
+                                std::map<std::string, OrderRecord>& orders) {
+  SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.pendingDispatches(agent.agent_id));
+  const auto last_seq = last_seq_.find(agent.agent_id);
+  const std::set<std::string>& sent = sent_on_session_[agent.agent_id];
   for (auto& dispatch : pending) {
     // Already with the agent, before any store read: an agent that has many dispatches in
     // flight (an alert storm, a slow gateway) must not make each new order cost one read per
@@ -126,73 +148,99 @@ Status Delivery::deliverPending(const std::string& agent_id) {
     if (dispatch.seq != 0 && last_seq != last_seq_.end() && dispatch.seq <= last_seq->second) {
       continue;
     }
-    SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
-    if (!order.has_value()) return makeError(ErrorCode::kInternal, "dispatch without its order");
-    if (ctx_.nowMs() >= order->expires_at_ms) {
+    auto known = orders.find(dispatch.command_id);
+    if (known == orders.end()) {
+      SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
+      if (!order.has_value()) return makeError(ErrorCode::kInternal, "dispatch without its order");
+      known = orders.emplace(dispatch.command_id, std::move(*order)).first;
+    }
+    if (ctx_.nowMs() >= known->second.expires_at_ms) {
       SHADAN_RETURN_IF_ERROR(expireDispatch(dispatch, "authz expired before delivery"));
       continue;
     }
-    const std::string command_id = dispatch.command_id;
-    SHADAN_RETURN_IF_ERROR(deliver(std::move(dispatch), *agent, *order));
-    all_sent = all_sent && sent.count(command_id) != 0;
+    batch.push_back(Outgoing{std::move(dispatch), &agent, &known->second});
   }
-  // Every pending dispatch is with the agent now: later orders may go to it directly.
-  if (all_sent) caught_up_.insert(agent_id);
   return okStatus();
 }
 
 Status Delivery::deliver(DispatchRecord dispatch, const AgentRecord& agent,
                          const OrderRecord& order) {
+  std::vector<Outgoing> batch{Outgoing{std::move(dispatch), &agent, &order}};
+  return deliverBatch(batch);
+}
+
+Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
+  if (batch.empty()) return okStatus();
   const int64_t now = ctx_.nowMs();
-  SHADAN_ASSIGN_OR_RETURN(auto authz_envelope,
-                          parseDsseEnvelope(order.authz_envelope, "stored authz"));
-  DsseEnvelope signed_envelope;
+  std::map<std::string, DsseEnvelope> authz;  // each order's authz envelope, parsed once
+  std::vector<DsseEnvelope> signed_envelopes(batch.size());
   SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
-    if (dispatch.seq == 0) {
-      SHADAN_ASSIGN_OR_RETURN(auto seq, ctx_.store.nextSeq(agent.agent_id));
-      dispatch.seq = seq;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      DispatchRecord& dispatch = batch[i].dispatch;
+      const AgentRecord& agent = *batch[i].agent;
+      const OrderRecord& order = *batch[i].order;
+      auto parsed = authz.find(order.command_id);
+      if (parsed == authz.end()) {
+        SHADAN_ASSIGN_OR_RETURN(auto envelope,
+                                parseDsseEnvelope(order.authz_envelope, "stored authz"));
+        parsed = authz.emplace(order.command_id, std::move(envelope)).first;
+      }
+      if (dispatch.seq == 0) {
+        SHADAN_ASSIGN_OR_RETURN(auto seq, ctx_.store.nextSeq(agent.agent_id));
+        dispatch.seq = seq;
+      }
+      Dispatch body;
+      body.agent_id = agent.agent_id;
+      body.agent_key = agent.keyid;
+      body.seq = dispatch.seq;
+      body.issued_at_ms = now;
+      body.expires_at_ms =
+          std::min(now + ctx_.options.timings.dispatch_validity_s * 1000, order.expires_at_ms);
+      body.authz = parsed->second;
+      const Signer* signers[] = {&ctx_.controller_key};
+      SHADAN_ASSIGN_OR_RETURN(signed_envelopes[i],
+                              signDsse(kDispatchPayloadType, serializeDispatch(body), signers));
+      dispatch.envelope = serializeDsseEnvelope(signed_envelopes[i]);
+      dispatch.envelope_expires_ms = body.expires_at_ms;
+      dispatch.sent_ms = now;
+      dispatch.updated_ms = now;
+      SHADAN_RETURN_IF_ERROR(ctx_.store.putDispatch(dispatch));
     }
-    Dispatch body;
-    body.agent_id = agent.agent_id;
-    body.agent_key = agent.keyid;
-    body.seq = dispatch.seq;
-    body.issued_at_ms = now;
-    body.expires_at_ms =
-        std::min(now + ctx_.options.timings.dispatch_validity_s * 1000, order.expires_at_ms);
-    body.authz = authz_envelope;
-    const Signer* signers[] = {&ctx_.controller_key};
-    SHADAN_ASSIGN_OR_RETURN(auto envelope,
-                            signDsse(kDispatchPayloadType, serializeDispatch(body), signers));
-    signed_envelope = std::move(envelope);
-    dispatch.envelope = serializeDsseEnvelope(signed_envelope);
-    dispatch.envelope_expires_ms = body.expires_at_ms;
-    dispatch.sent_ms = now;
-    dispatch.updated_ms = now;
-    return ctx_.store.putDispatch(dispatch);
+    return okStatus();
   }));
-  const Status sent_status = ctx_.channel.send(
-      agent.agent_id,
-      json{{"type", "dispatch"}, {"envelope", dsseEnvelopeToJson(signed_envelope)}});
-  const bool sent = sent_status.ok();
-  if (sent) sent_on_session_[agent.agent_id].insert(dispatch.command_id);
-  if (!sent) caught_up_.erase(agent.agent_id);
-  if (!sent) {
+  Status audited = okStatus();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const DispatchRecord& dispatch = batch[i].dispatch;
+    const AgentRecord& agent = *batch[i].agent;
+    const OrderRecord& order = *batch[i].order;
+    const Status sent_status = ctx_.channel.send(
+        agent.agent_id,
+        json{{"type", "dispatch"}, {"envelope", dsseEnvelopeToJson(signed_envelopes[i])}});
+    const bool sent = sent_status.ok();
+    if (sent) sent_on_session_[agent.agent_id].insert(dispatch.command_id);
+    if (!sent) {
+      caught_up_.erase(agent.agent_id);
+      logger("controller")
+          ->warn("dispatch not queued agent_id={} seq={} error={}", agent.agent_id, dispatch.seq,
+                 sent_status.error().message);
+    }
     logger("controller")
-        ->warn("dispatch not queued agent_id={} seq={} error={}", agent.agent_id, dispatch.seq,
-               sent_status.error().message);
+        ->info("dispatch agent_id={} seq={} command_id={} sent={}", agent.agent_id, dispatch.seq,
+               dispatch.command_id, sent);
+    // One sync for the batch: the last entry's covers the others.
+    Status status = ctx_.audit(AuditEventBuilder("dispatch_sent")
+                                   .outcome(sent ? "sent" : "queued")
+                                   .controller(ctx_.controller_key.keyId())
+                                   .what(order.action, order.segment, order.profile)
+                                   .agent(agent.agent_id)
+                                   .command(dispatch.command_id)
+                                   .seq(dispatch.seq)
+                                   .markDrill(order.drill)
+                                   .build(),
+                               i + 1 == batch.size());
+    if (!status.ok() && audited.ok()) audited = status;
   }
-  logger("controller")
-      ->info("dispatch agent_id={} seq={} command_id={} sent={}", agent.agent_id, dispatch.seq,
-             dispatch.command_id, sent);
-  return ctx_.audit(AuditEventBuilder("dispatch_sent")
-                        .outcome(sent ? "sent" : "queued")
-                        .controller(ctx_.controller_key.keyId())
-                        .what(order.action, order.segment, order.profile)
-                        .agent(agent.agent_id)
-                        .command(dispatch.command_id)
-                        .seq(dispatch.seq)
-                        .markDrill(order.drill)
-                        .build());
+  return audited;
 }
 
 bool Delivery::isDrillOrder(const std::string& command_id) {
@@ -243,6 +291,7 @@ void Delivery::onHello(const AgentHello& hello) {
   }
   AgentRecord agent;
   std::optional<std::string> enrollment_event;
+  bool changed = true;  // the stored record must be written now
   if (!existing->has_value()) {
     agent = AgentRecord{
         hello.agent_id, hello.agent_key, public_key, AgentStatus::kPending, now, now, ""};
@@ -256,13 +305,17 @@ void Delivery::onHello(const AgentHello& hello) {
       agent.public_key = public_key;
       agent.status = AgentStatus::kPending;
       enrollment_event = "agent_key_changed";
-    } else if (!agent.public_key) {
+    } else if (!agent.public_key && public_key) {
       agent.public_key = public_key;
+    } else {
+      changed = false;  // only last_seen moves: written with the other hellos of the moment
     }
   }
-  if (auto status = ctx_.store.putAgent(agent); !status.ok()) {
-    log->error("agent store failed agent_id={} error={}", hello.agent_id, status.error().message);
-    return;
+  if (changed) {
+    if (auto status = ctx_.store.putAgent(agent); !status.ok()) {
+      log->error("agent store failed agent_id={} error={}", hello.agent_id, status.error().message);
+      return;
+    }
   }
   log->info("hello agent_id={} status={} last_seq={} version={}", hello.agent_id,
             agentStatusName(agent.status), hello.last_seq, hello.version);
@@ -275,23 +328,61 @@ void Delivery::onHello(const AgentHello& hello) {
                          .build());
     return;
   }
-  if (agent.status == AgentStatus::kApproved) {
-    if (auto status = deliverPending(hello.agent_id); !status.ok()) {
-      log->warn("delivery failed agent_id={} error={}", hello.agent_id, status.error().message);
-    }
-  }
+  const bool first = seen_.empty();
+  seen_[hello.agent_id] = {now, agent.status == AgentStatus::kApproved};
+  if (first) ctx_.defer([this] { flushHellos(); });
 }
 
 void Delivery::onDisconnect(const std::string& agent_id) {
   last_seq_.erase(agent_id);
   sent_on_session_.erase(agent_id);
   caught_up_.erase(agent_id);
-  auto agent = ctx_.store.getAgent(agent_id);
-  if (agent.ok() && agent->has_value()) {
-    (*agent)->last_seen_ms = ctx_.nowMs();
-    (void)ctx_.store.putAgent(**agent);
-  }
+  const bool first = seen_.empty();
+  seen_[agent_id] = {ctx_.nowMs(), false};
+  if (first) ctx_.defer([this] { flushHellos(); });
   logger("controller")->info("agent disconnected agent_id={}", agent_id);
+}
+
+void Delivery::flushHellos() {
+  std::map<std::string, std::pair<int64_t, bool>> seen;
+  seen.swap(seen_);
+  auto log = logger("controller");
+  std::vector<AgentRecord> agents;
+  agents.reserve(seen.size());  // collectPending keeps pointers into it
+  const Status stored = ctx_.store.transaction([&]() -> Status {
+    for (const auto& [agent_id, entry] : seen) {
+      SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
+      if (!agent.has_value()) continue;
+      agent->last_seen_ms = std::max(agent->last_seen_ms, entry.first);
+      SHADAN_RETURN_IF_ERROR(ctx_.store.putAgent(*agent));
+      if (entry.second && agent->status == AgentStatus::kApproved &&
+          ctx_.channel.connected(agent_id)) {
+        agents.push_back(std::move(*agent));
+      }
+    }
+    return okStatus();
+  });
+  if (!stored.ok()) log->error("agents' last_seen not stored error={}", stored.error().message);
+  // The pending dispatches of every agent that said hello, signed and stored together.
+  std::vector<Outgoing> batch;
+  std::map<std::string, OrderRecord> orders;
+  for (const AgentRecord& agent : agents) {
+    if (Status collected = collectPending(agent, batch, orders); !collected.ok()) {
+      log->warn("delivery failed agent_id={} error={}", agent.agent_id, collected.error().message);
+    }
+  }
+  if (Status sent = deliverBatch(batch); !sent.ok()) {
+    log->warn("delivery failed after hello agents={} error={}", agents.size(),
+              sent.error().message);
+  }
+  for (const AgentRecord& agent : agents) {
+    const std::set<std::string>& sent = sent_on_session_[agent.agent_id];
+    if (std::all_of(batch.begin(), batch.end(), [&](const Outgoing& item) {
+          return item.agent != &agent || sent.count(item.dispatch.command_id) != 0;
+        })) {
+      caught_up_.insert(agent.agent_id);
+    }
+  }
 }
 
 Status Delivery::onAck(const std::string& agent_id, const json& envelope_json) {
@@ -345,6 +436,7 @@ Status Delivery::onAck(const std::string& agent_id, const json& envelope_json) {
     logger("controller")->debug("duplicate ack agent_id={} seq={}", agent_id, ack->seq);
     return okStatus();
   }
+  if (!staged_seqs_.emplace(agent_id, ack->seq).second) return okStatus();  // staged already
   const int64_t now = ctx_.nowMs();
   dispatch.state = stateOfAck(ack->result);
   dispatch.ack_json = envelope->payload;
@@ -355,20 +447,45 @@ Status Delivery::onAck(const std::string& agent_id, const json& envelope_json) {
       {"ruleset_sha256", ack->ruleset_sha256},
       {"acked_at",
        formatRfc3339(now)}}.dump();
-  SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
-    SHADAN_RETURN_IF_ERROR(ctx_.store.putDispatch(dispatch));
-    return ctx_.store.putAgent(record);
-  }));
-  return ctx_.audit(AuditEventBuilder("ack_received")
-                        .outcome(ackResultName(ack->result))
-                        .reason(ack->reason)
-                        .agent(agent_id)
-                        .command(dispatch.command_id)
-                        .seq(ack->seq)
-                        .markDrill(isDrillOrder(dispatch.command_id))
-                        .detail(json{{"agent_log_seq", ack->audit.log_seq},
-                                     {"agent_entry_hash", ack->audit.entry_hash}})
-                        .build());
+  AuditEvent audit = AuditEventBuilder("ack_received")
+                         .outcome(ackResultName(ack->result))
+                         .reason(ack->reason)
+                         .agent(agent_id)
+                         .command(dispatch.command_id)
+                         .seq(ack->seq)
+                         .markDrill(isDrillOrder(dispatch.command_id))
+                         .detail(json{{"agent_log_seq", ack->audit.log_seq},
+                                      {"agent_entry_hash", ack->audit.entry_hash}})
+                         .build();
+  staged_acks_.push_back(StagedAck{std::move(dispatch), std::move(record), std::move(audit)});
+  if (staged_acks_.size() == 1) ctx_.defer([this] { flushAcks(); });
+  return okStatus();
+}
+
+void Delivery::flushAcks() {
+  std::vector<StagedAck> acks;
+  acks.swap(staged_acks_);
+  staged_seqs_.clear();
+  if (acks.empty()) return;
+  // Several acks of one agent in a batch: its record from the last one (they came in order).
+  std::map<std::string, const AgentRecord*> agents;
+  for (const StagedAck& ack : acks) agents[ack.agent.agent_id] = &ack.agent;
+  const Status stored = ctx_.store.transaction([&]() -> Status {
+    for (const StagedAck& ack : acks) SHADAN_RETURN_IF_ERROR(ctx_.store.putDispatch(ack.dispatch));
+    for (const auto& [agent_id, agent] : agents)
+      SHADAN_RETURN_IF_ERROR(ctx_.store.putAgent(*agent));
+    return okStatus();
+  });
+  if (!stored.ok()) {
+    // The dispatches stay pending: the agent's kept acks come again with its next connection,
+    // and the sweep expires what never does (a late ack is still taken).
+    logger("controller")
+        ->error("acks not stored acks={} error={}", acks.size(), stored.error().message);
+    return;
+  }
+  for (size_t i = 0; i < acks.size(); ++i) {
+    (void)ctx_.audit(std::move(acks[i].audit), i + 1 == acks.size());
+  }
 }
 
 Status Delivery::approveAgent(const Caller& caller, const std::string& agent_id,

@@ -48,13 +48,41 @@ class Delivery {
   // OrdersService::sweep).
   Status expireLapsed(int64_t now);
 
+  // A hello: enrollment decided now; the agent's last_seen and the delivery of its pending
+  // dispatches are batched with the other hellos of the moment (ctx.defer): a reconnect storm
+  // of N agents writes a few transactions, not N.
   void onHello(const AgentHello& hello);
+  // Verifies the ack now (a refusal is audited and returned at once); the dispatch's new state
+  // and the ack_received entry are written with the other acks of the moment, in one
+  // transaction and one audit sync. Until then a second copy of the same ack is ignored.
   Status onAck(const std::string& agent_id, const nlohmann::json& envelope);
   void onDisconnect(const std::string& agent_id);
   Status approveAgent(const Caller& caller, const std::string& agent_id, const std::string& reason);
 
  private:
+  // One dispatch to sign and send, with what it is sent to and for.
+  struct Outgoing {
+    DispatchRecord dispatch;
+    const AgentRecord* agent = nullptr;
+    const OrderRecord* order = nullptr;
+  };
+  // An ack verified and waiting for the batch's transaction.
+  struct StagedAck {
+    DispatchRecord dispatch;
+    AgentRecord agent;
+    AuditEvent audit;
+  };
+  // Signs every dispatch of `batch` (a seq allocated where it has none) and stores them in ONE
+  // transaction, then sends each and audits each (one sync for the lot). Nothing is sent when
+  // the transaction fails.
+  Status deliverBatch(std::vector<Outgoing>& batch);
   Status deliver(DispatchRecord dispatch, const AgentRecord& agent, const OrderRecord& order);
+  // The pending dispatches of `agent` that deliverPending would send, appended to `batch`
+  // (orders kept alive in `orders`); expires those whose authz lapsed.
+  Status collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
+                        std::map<std::string, OrderRecord>& orders);
+  void flushAcks();
+  void flushHellos();
   Status expireDispatch(DispatchRecord dispatch, const std::string& why);
   // Whether the order `command_id` is a drill, for its audit entries (false when unknown).
   bool isDrillOrder(const std::string& command_id);
@@ -69,6 +97,11 @@ class Delivery {
   // Agents whose every pending dispatch was sent on their current session (set by a complete
   // deliverPending(), cleared by a new session, a disconnect or a failed send).
   std::set<std::string> caught_up_;
+  std::vector<StagedAck> staged_acks_;
+  std::set<std::pair<std::string, int64_t>> staged_seqs_;  // (agent, seq) of staged_acks_
+  // Agents whose hello or disconnect came since the last flushHellos: last seen (ms), and
+  // whether their pending dispatches are to be delivered.
+  std::map<std::string, std::pair<int64_t, bool>> seen_;
 };
 
 }  // namespace shadan::controller

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -199,6 +200,9 @@ Status wire(Controller& c) {
 
   OrdersServiceOptions options;
   options.timings = c.config.orders;
+  // Acks and hellos that arrive together are stored and audited together (one transaction,
+  // one sync): at a fan-out to thousands of gateways, per-message syncs would be seconds.
+  options.defer = [&c](std::function<void()> work) { asio::post(c.io, std::move(work)); };
   c.orders = std::make_unique<OrdersService>(c.policy, c.trust, *c.signer, *c.store, *c.hub,
                                              *c.sink, c.clock, std::move(options));
   c.responder = std::make_unique<AlertResponder>(c.config.response, c.config.tokens, c.policy,

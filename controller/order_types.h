@@ -114,6 +114,10 @@ struct OrdersServiceOptions {
   // Fresh command ids (UUID v4); tests pass a counter.
   std::function<std::string()> new_id;
   size_t status_orders = 20;  // recent orders listed by status()
+  // Runs `work` soon, after the handlers already queued (the controller posts it to its io
+  // loop): what lets acks and hellos that arrive together share one store transaction and one
+  // audit sync. Empty: `work` runs at once (each ack and hello is written on its own).
+  std::function<void(std::function<void()> work)> defer = {};
 };
 
 // A random UUID v4 in lower-case canonical form (libsodium's CSPRNG).

@@ -29,8 +29,16 @@ OrdersContext::OrdersContext(const Policy& policy_in, const Trust& trust_in,
 
 int64_t OrdersContext::nowMs() const { return toUnixMillis(clock.now()); }
 
-Status OrdersContext::audit(AuditEvent event) {
-  auto receipt = audit_sink.append(event);
+void OrdersContext::defer(std::function<void()> work) {
+  if (options.defer) {
+    options.defer(std::move(work));
+  } else {
+    work();
+  }
+}
+
+Status OrdersContext::audit(AuditEvent event, bool synced) {
+  auto receipt = synced ? audit_sink.append(event) : audit_sink.appendBuffered(event);
   if (!receipt.ok()) {
     logger("controller")
         ->error("audit append failed event={} error={}", event.event, receipt.error().message);

@@ -9,6 +9,7 @@
 // contract); not thread-safe, like OrdersService.
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -51,7 +52,11 @@ struct OrdersContext {
 
   int64_t nowMs() const;
   // Appends `event` to the audit log; a failure is logged here and returned for the caller.
-  Status audit(AuditEvent event);
+  // `synced` false: written but not yet synced (AuditSink::appendBuffered); the next synced
+  // append covers it. For a batch of entries of which the last is synced.
+  Status audit(AuditEvent event, bool synced = true);
+  // options.defer, or at once when there is none.
+  void defer(std::function<void()> work);
   // Distinct identities among `signatures` (all already verified), in order, whose keys sign as
   // operators on an order that is (or is not) a drill (TrustKey::signsAsOperator).
   std::vector<std::string> operatorIdentities(const std::vector<DsseSignature>& signatures,

@@ -29,7 +29,9 @@ TEST(ChannelHelloTest, RoundTripsWithAndWithoutThePublicKey) {
     EXPECT_EQ(parsed->agent_key, key.keyId());
     EXPECT_EQ(parsed->last_seq, 7u);
     EXPECT_EQ(parsed->public_key.has_value(), with_key);
-    if (with_key) EXPECT_EQ(*parsed->public_key, key.publicKey());
+    if (with_key) {
+      EXPECT_EQ(*parsed->public_key, key.publicKey());
+    }
   }
 }
 

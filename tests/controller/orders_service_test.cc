@@ -306,8 +306,7 @@ TEST_F(OrdersServiceTest, KeyCarriedInTheHelloIsEnrolledOnlyByAnOperator) {
   auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
   ASSERT_TRUE(order.ok());
   EXPECT_TRUE(hub_.sent["core-gw"].empty());  // pending: nothing yet
-  EXPECT_FALSE(
-      service_->onAck("core-gw", ackEnvelope(branch, "core-gw", 1, order->order_id)).ok());
+  EXPECT_FALSE(service_->onAck("core-gw", ackEnvelope(branch, "core-gw", 1, order->order_id)).ok());
 
   ASSERT_TRUE(service_->approveAgent(sato_, "core-gw", "fingerprint read over the phone").ok());
   ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
@@ -318,6 +317,65 @@ TEST_F(OrdersServiceTest, KeyCarriedInTheHelloIsEnrolledOnlyByAnOperator) {
   ASSERT_TRUE(
       service_->onAck("core-gw", ackEnvelope(branch, "core-gw", seq, order->order_id)).ok());
   EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "applied");
+}
+
+TEST_F(OrdersServiceTest, AcksAndHellosThatArriveTogetherAreWrittenTogether) {
+  // With a deferring loop (the controller's io_context), the acks of a fan-out are verified as
+  // they come but stored in one transaction and audited with one sync, and hellos deliver
+  // their pending dispatches in one batch.
+  std::vector<std::function<void()>> later;
+  OrdersServiceOptions options;
+  options.new_id = [this] {
+    return "00000000-0000-4000-8000-00000000010" + std::to_string(++next_id_);
+  };
+  options.defer = [&later](std::function<void()> work) { later.push_back(std::move(work)); };
+  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
+                                             audit_, clock_, std::move(options));
+  const auto runDeferred = [&later] {
+    auto work = std::move(later);
+    later.clear();
+    for (auto& item : work) item();
+  };
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+  runDeferred();
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
+  ASSERT_EQ(hub_.sent["edge-gw"].size(), 1u);
+  const json core_ack = ackEnvelope(keys_.core_gw, "core-gw",
+                                    dispatchOf(hub_.sent["core-gw"][0]).seq, order->order_id);
+  const json edge_ack = ackEnvelope(keys_.edge_gw, "edge-gw",
+                                    dispatchOf(hub_.sent["edge-gw"][0]).seq, order->order_id);
+  const size_t buffered_before = audit_.buffered;
+  ASSERT_TRUE(service_->onAck("core-gw", core_ack).ok());
+  ASSERT_TRUE(service_->onAck("core-gw", core_ack).ok());  // a copy before the write: once
+  ASSERT_TRUE(service_->onAck("edge-gw", edge_ack).ok());
+  EXPECT_EQ(later.size(), 1u);                                      // one flush for the lot
+  EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "pending");  // not written yet
+  runDeferred();
+  EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "applied");
+  EXPECT_EQ(dispatchState(order->order_id, "edge-gw"), "applied");
+  EXPECT_EQ(std::count_if(audit_.events.begin(), audit_.events.end(),
+                          [](const AuditEvent& e) { return e.event == "ack_received"; }),
+            2);
+  EXPECT_EQ(audit_.buffered - buffered_before, 1u);  // the last of the two carries the sync
+
+  // Both agents come back after a drop while an order waits: one hello batch delivers both.
+  service_->onDisconnect("core-gw");
+  service_->onDisconnect("edge-gw");
+  hub_.online.clear();
+  runDeferred();
+  auto next = service_->isolate(sato_, IsolateRequest{"internet", "full", "b", {}, {}, false});
+  ASSERT_TRUE(next.ok());
+  connect("core-gw", keys_.core_gw);
+  connect("edge-gw", keys_.edge_gw);
+  EXPECT_EQ(hub_.sent["core-gw"].size(), 1u);  // nothing until the batch runs
+  EXPECT_EQ(later.size(), 1u);
+  runDeferred();
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 2u);
+  ASSERT_EQ(hub_.sent["edge-gw"].size(), 2u);
+  EXPECT_TRUE(agentVerifies(hub_.sent["edge-gw"][1], "edge-gw", keys_.edge_gw).ok());
 }
 
 TEST_F(OrdersServiceTest, SegmentGenerationGrowsPerAuthz) {

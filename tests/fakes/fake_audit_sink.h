@@ -19,6 +19,11 @@ class FakeAuditSink : public AuditSink {
     events.push_back(event);
     return AuditReceipt{events.size() - 1, sha256Hex(std::to_string(events.size() - 1))};
   }
+  // Kept like append(); counted, so a test can tell how many entries waited for a later sync.
+  Result<AuditReceipt> appendBuffered(const AuditEvent& event) override {
+    ++buffered;
+    return append(event);
+  }
 
   // The names of the events, in order ("accepted", "applied", ...).
   std::vector<std::string> names() const {
@@ -34,6 +39,7 @@ class FakeAuditSink : public AuditSink {
   }
 
   std::vector<AuditEvent> events;
+  size_t buffered = 0;  // of `events`, appended with appendBuffered()
   bool fail = false;
 };
 
