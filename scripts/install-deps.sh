@@ -11,8 +11,8 @@ PACKAGES=(
   # common: JSON, logging, crypto (SHA-256 now, Ed25519 and TLS next), state
   nlohmann-json3-dev libspdlog-dev libfmt-dev libsodium-dev libssl-dev libsqlite3-dev
   libboost-dev libboost-system-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # tests and benchmarks (scripts/bench-loadgen.sh reads shadan-loadgen's JSON with jq)
+  libgtest-dev libgmock-dev googletest libbenchmark-dev jq
   # the namespace lab: ip netns, veth; conntrack for flow-table inspection
   iproute2 conntrack
   # detector integrations (integrations/, docs/detectors.md): the fail2ban action posts with
