@@ -23,6 +23,9 @@ PACKAGES=(
   # with integrations/crowdsec/http.yaml); the package ships the sshd parser and ssh-bf
   # scenario offline, so the test needs no hub
   crowdsec
+  # scripts/footprint.sh (issue #18's footprint comparison, docs/benchmarks.md) measures the idle
+  # agent beside the bouncer an operator would run on the same gateway, against its own crowdsec
+  crowdsec-firewall-bouncer
 )
 
 missing=()
@@ -68,4 +71,14 @@ fi
 # when this run installed it.
 if [[ " ${missing[*]} " == *" crowdsec "* ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now crowdsec.service >/dev/null 2>&1 || true
+fi
+
+# crowdsec-firewall-bouncer likewise: scripts/footprint.sh runs its own bouncer in a network
+# namespace. Debian's postinst registers the bouncer in the local crowdsec's database (cscli, no
+# network) and enables and starts the service, which puts its tables (ip crowdsec, ip6 crowdsec6,
+# empty sets) into the host's ruleset until it stops; on SIGTERM it deletes them. Stopped and
+# disabled, only when this run installed it.
+if [[ " ${missing[*]} " == *" crowdsec-firewall-bouncer "* ]] &&
+  command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now crowdsec-firewall-bouncer.service >/dev/null 2>&1 || true
 fi
