@@ -566,8 +566,8 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
                            "a controller needs --trust: signed orders are verified against it"),
                  3);
     }
-    if (auto connecting = daemon.connect(*options.controller, (*audit)->keyId(),
-                                                   (*audit)->publicKey());
+    if (auto connecting =
+            daemon.connect(*options.controller, (*audit)->keyId(), (*audit)->publicKey());
         !connecting.ok()) {
       return die(connecting.error().withContext("controller link"), 3);
     }

@@ -40,8 +40,8 @@ Result<HelloMessage> parseHelloMessage(const Json& message) {
   if (!message.contains("type") || message["type"] != kHelloType) {
     return bad("type is not \"hello\"");
   }
-  SHADAN_RETURN_IF_ERROR(
-      checkChannelMembers(message, {"type", "agent_id", "agent_key", "last_seq", "version", "public_key"}));
+  SHADAN_RETURN_IF_ERROR(checkChannelMembers(
+      message, {"type", "agent_id", "agent_key", "last_seq", "version", "public_key"}));
   HelloMessage hello;
   const auto id = message.find("agent_id");
   if (id == message.end() || !id->is_string() || id->get<std::string>().empty() ||
@@ -68,8 +68,9 @@ Result<HelloMessage> parseHelloMessage(const Json& message) {
   }
   hello.version = version->get<std::string>();
   if (const auto key_text = message.find("public_key"); key_text != message.end()) {
-    auto raw = key_text->is_string() ? base64Decode(key_text->get<std::string>())
-                                     : Result<std::vector<uint8_t>>(makeError(ErrorCode::kParse, ""));
+    auto raw = key_text->is_string()
+                   ? base64Decode(key_text->get<std::string>())
+                   : Result<std::vector<uint8_t>>(makeError(ErrorCode::kParse, ""));
     if (!raw.ok() || raw->size() != Ed25519PublicKey{}.size()) {
       return bad("/public_key must be a base64 Ed25519 public key (32 bytes)");
     }

@@ -5,7 +5,8 @@
 // limits and every message type from here, and build and check the messages with these
 // functions, so the two ends cannot drift apart.
 //
-//   agent -> controller   {"type":"hello","agent_id","agent_key","last_seq","version"[,"public_key"]}  first
+//   agent -> controller {"type":"hello","agent_id","agent_key","last_seq","version"[,"public_key"]}
+//   first
 //                         {"type":"ack","envelope":{DSSE ack}}
 //                         "audit" / "audit_checkpoint" (common/audit_ship.h)
 //   controller -> agent   {"type":"dispatch","envelope":{DSSE dispatch}}
