@@ -172,6 +172,7 @@ int runApproveCommand(const CommandOptions& options, ControllerContext& ctx) {
        << authzTargetText(authz) << " (profile " << authz.profile << ", gen " << authz.segment_gen
        << ")\n"
        << "  targets       ";
+  if (authz.targets_bordering) show << "every gateway bordering " << authz.segment;
   for (size_t i = 0; i < authz.targets.size(); ++i) {
     show << (i ? ", " : "") << authz.targets[i];
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 
 #include "common/clock.h"
 #include "common/strict_json.h"
@@ -14,6 +15,7 @@ using Json = nlohmann::json;
 constexpr size_t kMaxNameBytes = 256;
 constexpr size_t kMaxReasonBytes = 4096;
 constexpr size_t kMaxTargets = 1024;
+constexpr const char* kBorderingTargets = "bordering";
 constexpr int64_t kMaxTtlSeconds = 366LL * 24 * 3600;
 
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
@@ -247,15 +249,27 @@ Result<Authz> parseAuthz(std::string_view payload) {
                           r.integer("segment_gen", 0, std::numeric_limits<int64_t>::max()));
   out.segment_gen = gen;
 
-  SHADAN_ASSIGN_OR_RETURN(auto targets, r.array("targets", 1, kMaxTargets,
-                                                "must be an array of 1 to " +
-                                                    std::to_string(kMaxTargets) + " agent ids"));
-  for (size_t i = 0; i < targets.size(); ++i) {
-    SHADAN_ASSIGN_OR_RETURN(auto target, targets.string(i, kNameRules));
-    if (std::find(out.targets.begin(), out.targets.end(), target) != out.targets.end()) {
-      return targets.error(i, "duplicate target " + quoteForMessage(target));
+  if (r.has("targets") && doc.at("targets").is_string()) {
+    SHADAN_ASSIGN_OR_RETURN(auto rule, r.string("targets", kNameRules));
+    if (rule != kBorderingTargets) {
+      return r.error("targets", "must be an array of agent ids or \"bordering\"");
     }
-    out.targets.push_back(std::move(target));
+    if (out.scope != IsolationScope::kSegment && out.scope != IsolationScope::kHost) {
+      return r.error("targets", "\"bordering\" is for segment and host orders only");
+    }
+    out.targets_bordering = true;
+  } else {
+    SHADAN_ASSIGN_OR_RETURN(auto targets, r.array("targets", 1, kMaxTargets,
+                                                  "must be an array of 1 to " +
+                                                      std::to_string(kMaxTargets) + " agent ids"));
+    std::set<std::string> seen;  // not std::find: 1,024 targets would be half a million compares
+    for (size_t i = 0; i < targets.size(); ++i) {
+      SHADAN_ASSIGN_OR_RETURN(auto target, targets.string(i, kNameRules));
+      if (!seen.insert(target).second) {
+        return targets.error(i, "duplicate target " + quoteForMessage(target));
+      }
+      out.targets.push_back(std::move(target));
+    }
   }
 
   if (r.has("ttl_s")) {
@@ -301,7 +315,7 @@ std::string serializeAuthz(const Authz& authz) {
            {"action", orderActionName(authz.action)},
            {"profile", authz.profile},
            {"segment_gen", authz.segment_gen},
-           {"targets", authz.targets},
+           {"targets", authz.targets_bordering ? Json(kBorderingTargets) : Json(authz.targets)},
            {"requested_by", authz.requested_by},
            {"reason", authz.reason},
            {"drill", authz.drill},

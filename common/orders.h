@@ -70,10 +70,17 @@ struct Authz {
   std::string profile;
   // The generation of generationKey(scope, segment) this order was decided at.
   int64_t segment_gen = 0;
-  std::vector<std::string> targets;  // agent ids; non-empty, no duplicates
-  std::optional<int64_t> ttl_s;      // isolate only (drills, timed cuts); 1 s .. 366 days
-  std::string requested_by;          // an identity ("op:sato")
-  std::string reason;                // required, non-empty
+  std::vector<std::string> targets;  // agent ids; non-empty, no duplicates (unless bordering)
+  // Segment and host scope only: the order targets every gateway whose policy borders `segment`
+  // (which is what the controller sends such an order to), written `"targets":"bordering"`
+  // instead of the list. For an order to thousands of gateways: a list would make every
+  // dispatch carry every gateway's id (O(N) per agent, O(N^2) per fan-out) and caps one order at
+  // 1,024 targets. `targets` is empty in a parsed bordering authz (the controller keeps its own
+  // list in memory and in its store).
+  bool targets_bordering = false;
+  std::optional<int64_t> ttl_s;  // isolate only (drills, timed cuts); 1 s .. 366 days
+  std::string requested_by;      // an identity ("op:sato")
+  std::string reason;            // required, non-empty
   std::optional<std::string> ticket;
   std::optional<std::string> correlation_id;
   bool drill = false;

@@ -50,6 +50,9 @@ Result<BuiltAuthz> OrderCommands::buildAuthz(const Caller& caller, OrderAction a
   authz.profile = profile;
   authz.segment_gen = gen;
   authz.targets = target.gateways;
+  authz.targets_bordering =
+      (target.scope == IsolationScope::kSegment || target.scope == IsolationScope::kHost) &&
+      target.gateways.size() > ctx_.options.listed_targets_max;
   authz.ttl_s = ttl_s;
   authz.requested_by = ctx_.requesterOf(caller);
   authz.reason = reason;

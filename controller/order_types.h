@@ -114,6 +114,9 @@ struct OrdersServiceOptions {
   // Fresh command ids (UUID v4); tests pass a counter.
   std::function<std::string()> new_id;
   size_t status_orders = 20;  // recent orders listed by status()
+  // A segment or host order to more gateways than this says "targets":"bordering" instead of
+  // listing them (Authz::targets_bordering): the list would ride in every dispatch.
+  size_t listed_targets_max = 256;
   // Runs `work` soon, after the handlers already queued (the controller posts it to its io
   // loop): what lets acks and hellos that arrive together share one store transaction and one
   // audit sync. Empty: `work` runs at once (each ack and hello is written on its own).

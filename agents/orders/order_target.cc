@@ -128,4 +128,24 @@ bool targetSegmentProtected(const Authz& authz, const Policy& policy) {
   return segment == nullptr || segment->is_protected;
 }
 
+std::optional<OrderRejection> checkAmongTargets(const Authz& authz, const Policy& policy,
+                                                std::string_view gateway_id) {
+  if (authz.targets_bordering) {
+    const Gateway* gateway = policy.findGateway(gateway_id);
+    if (gateway == nullptr || std::find(gateway->borders.begin(), gateway->borders.end(),
+                                        authz.segment) == gateway->borders.end()) {
+      return reject(RejectReason::kNotATarget, gatewayName(gateway_id) +
+                                                   " does not border segment " +
+                                                   quoteForMessage(authz.segment) +
+                                                   ", and the authz targets the gateways that do");
+    }
+    return std::nullopt;
+  }
+  if (std::find(authz.targets.begin(), authz.targets.end(), gateway_id) == authz.targets.end()) {
+    return reject(RejectReason::kNotATarget,
+                  "agent " + quoteForMessage(gateway_id) + " is not among the authz targets");
+  }
+  return std::nullopt;
+}
+
 }  // namespace shadan::agent

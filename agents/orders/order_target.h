@@ -29,6 +29,12 @@ namespace shadan::agent {
 std::optional<OrderRejection> checkOrderTarget(const Authz& authz, const Policy& policy,
                                                std::string_view gateway_id);
 
+// Step 7's first check: this gateway is one the authz targets: in its list, or, for an authz
+// that targets every gateway bordering its segment (Authz::targets_bordering), one whose policy
+// says it borders the segment. [not_a_target]
+std::optional<OrderRejection> checkAmongTargets(const Authz& authz, const Policy& policy,
+                                                std::string_view gateway_id);
+
 // Whether the segment an isolate of this rung lies in counts as protected when the threshold is
 // chosen (TrustThresholds::needsProtectedRule): for segment and host, a protected segment or
 // one the policy does not know (refused later, in checkOrderTarget); false for uplink and

@@ -269,14 +269,6 @@ std::optional<OrderRejection> checkThreshold(const CheckedAuthz& checked, const 
   return std::nullopt;
 }
 
-std::optional<OrderRejection> checkTarget(const Authz& authz, std::string_view agent_id) {
-  if (std::find(authz.targets.begin(), authz.targets.end(), agent_id) == authz.targets.end()) {
-    return reject(RejectReason::kNotATarget,
-                  "agent " + quoteForMessage(agent_id) + " is not among the authz targets");
-  }
-  return std::nullopt;
-}
-
 std::optional<OrderRejection> checkTrustCurrent(const Trust& trust, int64_t now_ms) {
   if (now_ms > trust.expires_at_ms) {
     return reject(RejectReason::kTrustExpired, "trust version " + std::to_string(trust.version) +
@@ -424,7 +416,7 @@ OrderVerification checkDispatch(DispatchInput& input, const Trust& trust, const 
 
   // 7. Semantics.
   const Authz& authz = checked.authz;
-  if (auto rejection = checkTarget(authz, self.agent_id)) return *rejection;
+  if (auto rejection = checkAmongTargets(authz, policy, self.agent_id)) return *rejection;
   if (auto rejection =
           checkWindow("authz", authz.issued_at_ms, authz.expires_at_ms, now_ms, options,
                       options.max_authz_validity, RejectReason::kAuthzExpired)) {
@@ -554,7 +546,7 @@ OrderVerification checkBreakglass(std::string_view authz_envelope_bytes, const T
                       " is not a breakglass signer (" + joinIdentities(breakglass) + ")");
   }
 
-  if (auto rejection = checkTarget(authz, agent_id)) return *rejection;
+  if (auto rejection = checkAmongTargets(authz, policy, agent_id)) return *rejection;
   if (auto rejection =
           checkWindow("break-glass authz", authz.issued_at_ms, authz.expires_at_ms, now_ms, options,
                       options.max_breakglass_validity, RejectReason::kAuthzExpired)) {

@@ -97,6 +97,23 @@ TEST_F(OrderTargetTest, HostIsolateInABorderedSegmentIsAccepted) {
   EXPECT_EQ(codeOf(on_behalf, {&controller_}), "ok");
 }
 
+TEST_F(OrderTargetTest, BorderingTargetsTakeAGatewayOnlyWhereItsPolicyBordersTheSegment) {
+  // core-gw borders lgwan: a bordering authz is its order, for a segment and for hosts.
+  for (const char* scope : {"segment", "host"}) {
+    const json authz = edited(rungDoc(scope), [](json& d) { d["targets"] = "bordering"; });
+    EXPECT_EQ(codeOf(authz, {&sato_}), "ok") << scope << ": " << messageOf(authz, {&sato_});
+  }
+  // office is not bordered by core-gw: not a target, whatever the segment check would say.
+  const json office = edited(rungDoc("segment"), [](json& d) {
+    d["segment"] = "office";
+    d["targets"] = "bordering";
+  });
+  EXPECT_EQ(codeOf(office, {&sato_}), "not_a_target");
+  EXPECT_NE(messageOf(office, {&sato_}).find("does not border segment \"office\""),
+            std::string::npos)
+      << messageOf(office, {&sato_});
+}
+
 TEST_F(OrderTargetTest, HostOutsideTheNamedSegmentIsRefusedNamingTheAddress) {
   struct Case {
     const char* name;

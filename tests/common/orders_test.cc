@@ -213,6 +213,53 @@ TEST(OrdersTest, AuthzOfEveryRungRoundTrips) {
   EXPECT_FALSE(json::parse(serializeAuthz(plain_uplink)).contains("link_down"));
 }
 
+TEST(OrdersTest, BorderingTargetsRoundTripForSegmentAndHostOnly) {
+  for (const char* scope : {"segment", "host"}) {
+    json doc = rungDoc(scope);
+    doc["targets"] = "bordering";
+    auto authz = parseAuthz(doc.dump());
+    ASSERT_TRUE(authz.ok()) << scope << ": " << authz.error().message;
+    EXPECT_TRUE(authz->targets_bordering);
+    EXPECT_TRUE(authz->targets.empty());
+    const json wire = json::parse(serializeAuthz(*authz));
+    EXPECT_EQ(wire["targets"], "bordering");
+    EXPECT_EQ(parseAuthz(wire.dump()).value(), *authz);
+  }
+  // A list keeps being written as a list; the flag alone decides.
+  Authz listed = parseAuthz(kAuthzExample).value();
+  EXPECT_TRUE(json::parse(serializeAuthz(listed))["targets"].is_array());
+  listed.targets_bordering = true;
+  EXPECT_EQ(json::parse(serializeAuthz(listed))["targets"], "bordering");
+
+  for (const char* scope : {"uplink", "island"}) {
+    json doc = rungDoc(scope);
+    doc["targets"] = "bordering";
+    auto refused = parseAuthz(doc.dump());
+    ASSERT_FALSE(refused.ok()) << scope;
+    EXPECT_NE(
+        refused.error().message.find("authz: /targets: \"bordering\" is for segment and host"),
+        std::string::npos)
+        << refused.error().message;
+  }
+  for (const json& bad : {json("all"), json(""), json("Bordering")}) {
+    json doc = rungDoc("segment");
+    doc["targets"] = bad;
+    auto refused = parseAuthz(doc.dump());
+    ASSERT_FALSE(refused.ok()) << bad.dump();
+    EXPECT_NE(refused.error().message.find("/targets"), std::string::npos);
+  }
+  // 1,024 distinct targets parse; a duplicate among them is still found.
+  json many = rungDoc("segment");
+  many["targets"] = json::array();
+  for (int i = 0; i < 1024; ++i) many["targets"].push_back("gw-" + std::to_string(i));
+  EXPECT_EQ(parseAuthz(many.dump()).value().targets.size(), 1024u);
+  many["targets"][700] = "gw-3";
+  auto duplicate = parseAuthz(many.dump());
+  ASSERT_FALSE(duplicate.ok());
+  EXPECT_NE(duplicate.error().message.find("duplicate target \"gw-3\""), std::string::npos)
+      << duplicate.error().message;
+}
+
 // A segment order keeps the bytes it had before the ladder, so old signatures still verify and
 // old agents still read it.
 TEST(OrdersTest, SegmentOrderSerialisesWithoutTheLadderMembers) {

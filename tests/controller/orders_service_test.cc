@@ -378,6 +378,33 @@ TEST_F(OrdersServiceTest, AcksAndHellosThatArriveTogetherAreWrittenTogether) {
   EXPECT_TRUE(agentVerifies(hub_.sent["edge-gw"][1], "edge-gw", keys_.edge_gw).ok());
 }
 
+TEST_F(OrdersServiceTest, OrderToManyGatewaysSaysBorderingAndTheAgentsTakeIt) {
+  OrdersServiceOptions options;
+  options.new_id = [this] {
+    return "00000000-0000-4000-8000-00000000020" + std::to_string(++next_id_);
+  };
+  options.listed_targets_max = 1;  // lgwan's two gateways are "many" here
+  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
+                                             audit_, clock_, std::move(options));
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok()) << order.error().message;
+  EXPECT_EQ(order->gateways, (std::vector<std::string>{"core-gw", "edge-gw"}));
+  for (const auto& [agent_id, key] : std::vector<std::pair<std::string, const Ed25519Signer*>>{
+           {"core-gw", &keys_.core_gw}, {"edge-gw", &keys_.edge_gw}}) {
+    ASSERT_EQ(hub_.sent[agent_id].size(), 1u) << agent_id;
+    auto verified = agentVerifies(hub_.sent[agent_id][0], agent_id, *key);
+    ASSERT_TRUE(verified.ok()) << agent_id << ": " << verified.rejection().message;
+    EXPECT_TRUE(verified.order().authz.targets_bordering);
+    EXPECT_TRUE(verified.order().authz.targets.empty());
+  }
+  // The controller's own view still names every gateway.
+  const json view = service_->order(order->order_id).value();
+  EXPECT_TRUE(view["gateways"].contains("core-gw"));
+  EXPECT_TRUE(view["gateways"].contains("edge-gw"));
+}
+
 TEST_F(OrdersServiceTest, SegmentGenerationGrowsPerAuthz) {
   enroll("core-gw", keys_.core_gw);
   ASSERT_TRUE(service_->isolate(sato_, IsolateRequest{"lgwan", "full", "a", {}, {}, false}).ok());
