@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common/ed25519.h"
+#include "common/sha256.h"
 #include "common/strict_json.h"
 
 namespace shadan {
@@ -17,7 +18,7 @@ Hash256 sha256Raw(std::string_view a, std::string_view b = {}, std::string_view 
   Hash256 out{};
   unsigned int length = 0;
   // Failures here mean allocation failure or a broken OpenSSL: an invariant, not input.
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), sha256Md(), nullptr) != 1 ||
       EVP_DigestUpdate(ctx.get(), a.data(), a.size()) != 1 ||
       EVP_DigestUpdate(ctx.get(), b.data(), b.size()) != 1 ||
       EVP_DigestUpdate(ctx.get(), c.data(), c.size()) != 1 ||

@@ -7,11 +7,21 @@
 
 namespace shadan {
 
+const EVP_MD* sha256Md() {
+  // Never freed: it lives as long as the process, like the default provider it comes from.
+  static const EVP_MD* const md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    if (fetched == nullptr) std::abort();  // no default provider: OpenSSL is broken
+    return fetched;
+  }();
+  return md;
+}
+
 std::string sha256Hex(std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   // EVP_Digest only fails on allocation failure or a broken OpenSSL: an invariant, not input.
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, sha256Md(), nullptr) != 1) {
     std::abort();
   }
   static constexpr char kHex[] = "0123456789abcdef";

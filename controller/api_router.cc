@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "common/logging.h"
+#include "common/sha256.h"
 #include "common/strict_json.h"
 
 namespace shadan::controller {
@@ -16,7 +17,7 @@ using nlohmann::json;
 std::vector<uint8_t> sha256Bytes(std::string_view data) {
   std::vector<uint8_t> out(32);
   unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 ||
+  if (EVP_Digest(data.data(), data.size(), out.data(), &size, sha256Md(), nullptr) != 1 ||
       size != out.size()) {
     std::abort();  // SHA-256 cannot fail with valid arguments: a broken invariant
   }

@@ -154,13 +154,19 @@ Result<AuditMirror::AgentCopy*> AuditMirror::load(const std::string& agent_id) {
     SHADAN_RETURN_IF_ERROR(fs_.truncate(checkpoints_path, good_checkpoints));
   }
 
-  SHADAN_ASSIGN_OR_RETURN(auto log, fs_.openForAppend(copy->log_path));
-  copy->log = std::move(log);
-  SHADAN_ASSIGN_OR_RETURN(auto checkpoint_file, fs_.openForAppend(checkpoints_path));
-  copy->checkpoints = std::move(checkpoint_file);
+  // Both files exist from here on (opening creates them); they are opened again per write.
+  SHADAN_RETURN_IF_ERROR(fs_.openForAppend(copy->log_path));
+  SHADAN_RETURN_IF_ERROR(fs_.openForAppend(checkpoints_path));
+  copy->checkpoints_path = checkpoints_path;
   AgentCopy* raw = copy.get();
   agents_.emplace(agent_id, std::move(copy));
   return raw;
+}
+
+Status AuditMirror::appendDurably(const std::string& path, std::string_view data) {
+  SHADAN_ASSIGN_OR_RETURN(auto file, fs_.openForAppend(path));
+  SHADAN_RETURN_IF_ERROR(file->append(data));
+  return file->sync();
 }
 
 Result<AuditResume> AuditMirror::resumePoint(const std::string& agent_id) {
@@ -275,8 +281,7 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
     batch += '\n';
   }
   if (!batch.empty()) {
-    Status written = copy.log->append(batch);
-    if (written.ok()) written = copy.log->sync();
+    Status written = appendDurably(copy.log_path, batch);
     if (!written.ok()) {
       // The file's state is unknown: drop the copy from memory; the next use reloads it (and
       // moves a torn tail aside). The agent sends the unacked entries again.
@@ -355,8 +360,7 @@ Result<AuditAck> AuditMirror::storeCheckpoint(const std::string& agent_id, const
                      "agent's log was rewritten)",
                  line);
   }
-  Status written = copy.checkpoints->append(line + "\n");
-  if (written.ok()) written = copy.checkpoints->sync();
+  Status written = appendDurably(copy.checkpoints_path, line + "\n");
   if (!written.ok()) {
     agents_.erase(agent_id);
     return written.error();

@@ -161,18 +161,24 @@ void FleetRun::onAgentThread(size_t index, std::function<void()> work) {
 }
 
 Status FleetRun::setUp() {
-  // One descriptor per agent here and one per agent in the controller (which inherits this).
+  // One descriptor per agent here, and one per agent in the controller, which inherits this
+  // limit (docs/controller.md). Raised as far as this process may (root may raise the hard
+  // limit too).
+  const rlim_t needed = static_cast<rlim_t>(options_.agents) + 1024;
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    (void)::setrlimit(RLIMIT_NOFILE, &limit);
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < needed) {
+    rlimit raised{std::max(needed, limit.rlim_cur), std::max(needed, limit.rlim_max)};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      raised = {limit.rlim_max, limit.rlim_max};
+      (void)::setrlimit(RLIMIT_NOFILE, &raised);
+    }
   }
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < options_.agents + 256) {
-    return makeError(ErrorCode::kUnavailable, std::to_string(options_.agents) + " agents need " +
-                                                  std::to_string(options_.agents + 256) +
-                                                  " file descriptors; the limit is " +
-                                                  std::to_string(limit.rlim_cur) +
-                                                  " (raise it with ulimit -n or LimitNOFILE=)");
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < needed) {
+    return makeError(
+        ErrorCode::kUnavailable,
+        std::to_string(options_.agents) + " agents need " + std::to_string(needed) +
+            " file descriptors (one per agent here and in the controller); the limit is " +
+            std::to_string(limit.rlim_cur) + " (raise it with ulimit -n)");
   }
   FleetRequest request;
   request.dir = options_.work_root + "/shadan-loadgen." + std::to_string(::getpid()) + "." +
