@@ -48,18 +48,23 @@ void ChannelSession::write(std::string text) {
   if (!writing_) writeNext();
 }
 
-Status ChannelSession::sendJson(const Json& message) {
+Result<std::string> channelMessageText(const Json& message, size_t max_message_bytes) {
   std::string text;
   try {
     text = message.dump();
   } catch (const nlohmann::json::exception& e) {
     return makeError(ErrorCode::kInvalidArgument, std::string("message: ") + e.what());
   }
-  if (text.size() > limits_.max_message_bytes) {
+  if (text.size() > max_message_bytes) {
     return makeError(ErrorCode::kInvalidArgument, "message of " + std::to_string(text.size()) +
                                                       " bytes exceeds the channel's " +
-                                                      std::to_string(limits_.max_message_bytes));
+                                                      std::to_string(max_message_bytes));
   }
+  return text;
+}
+
+Status ChannelSession::sendJson(const Json& message) {
+  SHADAN_ASSIGN_OR_RETURN(std::string text, channelMessageText(message, limits_.max_message_bytes));
   write(std::move(text));
   return okStatus();
 }

@@ -58,6 +58,10 @@ struct ChannelLimits {
   std::string peer = "peer";
 };
 
+// The text of one message, or kInvalidArgument when it cannot be serialised or is larger than
+// `max_message_bytes`.
+Result<std::string> channelMessageText(const nlohmann::json& message, size_t max_message_bytes);
+
 class ChannelSession : public std::enable_shared_from_this<ChannelSession> {
  public:
   using WsStream =

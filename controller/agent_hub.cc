@@ -1,6 +1,10 @@
 #include "controller/agent_hub.h"
 
 // Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -9,8 +13,13 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <functional>
 #include <map>
+#include <set>
+#include <thread>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "common/audit_ship.h"
 #include "common/channel_session.h"
@@ -40,77 +49,121 @@ class Session;
 
 class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAgentHub::Impl> {
  public:
-  Impl(asio::io_context& io, AgentHubOptions options, AgentHubCallbacks callbacks,
-       TlsContextPtr tls)
-      : io_(io),
-        options_(std::move(options)),
-        callbacks_(std::move(callbacks)),
-        tls_(std::move(tls)),
-        acceptor_(io),
-        retry_timer_(io),
-        log_(logger("hub")) {}
+  Impl(asio::io_context& core, AgentHubOptions options, AgentHubCallbacks callbacks,
+       TlsContextPtr tls);
+  ~Impl();
 
   Status listen();
-  void accept();
+  void start();
   void stop();
   Status send(const std::string& agent_id, const Json& message);
   bool connected(const std::string& agent_id) const;
   uint16_t port() const { return port_; }
-  size_t sessionCount() const { return sessions_.size(); }
+  size_t sessionCount() const { return session_count_.load(); }
   std::vector<std::string> agentAddresses() const;
 
-  // Called by sessions (on the io_context thread).
-  bool helloReceived(const std::shared_ptr<Session>& session, const HelloMessage& hello);
-  void ackReceived(const std::string& agent_id, const Json& envelope) {
-    if (callbacks_.on_ack) callbacks_.on_ack(agent_id, envelope);
-  }
-  bool handlesAudit() const { return static_cast<bool>(callbacks_.on_audit); }
-  void auditReceived(const std::string& agent_id, const Json& message) {
-    if (callbacks_.on_audit) callbacks_.on_audit(agent_id, message);
-  }
-  void sessionEnded(uint64_t session_id, const std::string& agent_id);
+  // Network threads: a session's events, handed to the core thread in order.
+  void helloFromNet(const std::shared_ptr<Session>& session, const HelloMessage& hello);
+  void messageFromNet(const std::shared_ptr<Session>& session, bool audit, Json message);
+  void endedOnNet(const std::shared_ptr<Session>& session);
 
+  // A session said hello or closed before: its handshake slot is free (any network thread).
+  void handshakeDone();
+
+  bool handlesAudit() const { return static_cast<bool>(callbacks_.on_audit); }
   const AgentHubOptions& options() const { return options_; }
   spdlog::logger& log() { return *log_; }
 
  private:
-  asio::io_context& io_;
-  AgentHubOptions options_;
-  AgentHubCallbacks callbacks_;
+  // One network thread's world: its io_context and the sessions living on it (touched only
+  // on that thread).
+  struct Net {
+    asio::io_context io{1};
+    std::unordered_map<uint64_t, std::shared_ptr<Session>> sessions;
+    // Events for the core thread made in this turn of the loop: they go over in one post.
+    std::vector<std::function<void(Impl&)>> to_core;
+    std::thread thread;
+  };
+  // From the core thread to a session: a message to write, or the reason to close it.
+  struct Outgoing {
+    uint64_t session_id = 0;
+    bool close = false;
+    std::string text;  // the message, or the reason
+  };
+  // What the core thread knows of an agent's current session.
+  struct Current {
+    uint64_t session_id = 0;
+    size_t net = 0;
+    std::string address;
+  };
+
+  void accept();
+  // Network thread `net`: queues `event` for the core thread. One post per turn of the loop,
+  // not per message: at a fan-out's thousand acks, a post each made the two threads contend
+  // for the core's queue lock (and wait out each other's preemption on a busy machine).
+  void toCore(size_t net, std::function<void(Impl&)> event);
+  // Core thread: queues `item` for its session's network thread, likewise one post per turn.
+  void toNet(size_t net, Outgoing item);
+  void flushToNet();
+  // Core thread.
+  void helloOnCore(uint64_t session_id, size_t net, const std::string& address,
+                   const HelloMessage& hello);
+  void endedOnCore(uint64_t session_id, const std::string& agent_id);
+
+  // Declared first: destroyed last, after the acceptor and sessions that live on them.
+  std::vector<std::unique_ptr<Net>> nets_;
+  asio::io_context& core_;
+  const AgentHubOptions options_;
+  const AgentHubCallbacks callbacks_;
   TlsContextPtr tls_;
-  tcp::acceptor acceptor_;
-  asio::steady_timer retry_timer_;
+  tcp::acceptor acceptor_;          // nets_[0]
+  asio::steady_timer retry_timer_;  // nets_[0]
   std::shared_ptr<spdlog::logger> log_;
   uint16_t port_ = 0;
+  std::atomic<size_t> session_count_{0};
+  uint64_t next_session_id_ = 1;  // nets_[0]
+  size_t handshaking_ = 0;        // nets_[0]: sessions accepted that have not said hello
+  bool accept_paused_ = false;    // nets_[0]: max_handshakes reached
+  bool started_ = false;
+  // Core thread.
   bool stopped_ = false;
-  uint64_t next_session_id_ = 1;
-  std::map<uint64_t, std::shared_ptr<Session>> sessions_;
-  std::map<std::string, std::shared_ptr<Session>> current_;  // agent id -> its session
-  std::map<uint64_t, std::string> addresses_;                // session id -> peer IP
+  std::map<std::string, Current> current_;     // agent id -> its current session
+  std::set<uint64_t> accepted_;                // sessions whose hello was accepted, until they end
+  std::vector<std::vector<Outgoing>> to_net_;  // per network thread, waiting for flushToNet()
+  bool to_net_posted_ = false;
 };
 
 namespace {
 
 // One agent connection: the accepting half of the channel on top of the shared session
-// (common/channel_session.h). Owned by the hub's session map and by its pending handlers;
-// holds the hub weakly so handlers that outlive the hub do nothing.
+// (common/channel_session.h). Lives on one network thread, owned by that thread's session
+// table and by its pending handlers; holds the hub weakly so handlers that outlive the hub do
+// nothing.
 class Session : public ChannelSession {
  public:
   Session(tcp::socket socket, asio::ssl::context& tls, std::weak_ptr<WebSocketAgentHub::Impl> hub,
-          uint64_t id, const AgentHubOptions& options)
+          uint64_t id, size_t net, const AgentHubOptions& options)
       : ChannelSession(std::move(socket), tls,
                        ChannelLimits{options.max_message_bytes, options.heartbeat_interval,
                                      options.heartbeat_misses, "agent"}),
         hub_(std::move(hub)),
         id_(id),
-        options_(options) {}
+        net_(net),
+        hello_timeout_(options.hello_timeout) {
+    beast::error_code ec;
+    if (auto endpoint = beast::get_lowest_layer(ws()).socket().remote_endpoint(ec); !ec) {
+      address_ = endpoint.address().to_string();
+    }
+  }
 
   uint64_t id() const { return id_; }
+  size_t net() const { return net_; }
   const std::string& agentId() const { return agent_id_; }
+  const std::string& address() const { return address_; }
 
   void start() {
-    armDeadline(options_.hello_timeout,
-                "no hello within " + std::to_string(options_.hello_timeout.count()) + " ms");
+    armDeadline(hello_timeout_,
+                "no hello within " + std::to_string(hello_timeout_.count()) + " ms");
     ws().next_layer().async_handshake(
         asio::ssl::stream_base::server,
         [self = shared(), this](beast::error_code ec) { onTlsHandshake(ec); });
@@ -124,9 +177,10 @@ class Session : public ChannelSession {
   // The peer misbehaved, went silent or was replaced, or the hub stops.
   void onClosed(const std::string& reason, bool) override {
     if (auto hub = hub_.lock()) {
+      if (!hello_done_) hub->handshakeDone();
       hub->log().info("session={} agent={} event=closed reason=\"{}\"", id_,
                       agent_id_.empty() ? "-" : agent_id_, reason);
-      hub->sessionEnded(id_, agent_id_);
+      hub->endedOnNet(shared());
     }
   }
 
@@ -163,13 +217,15 @@ class Session : public ChannelSession {
           [self = shared(), reason](beast::error_code, size_t) { self->fail(reason); });
       return;
     }
-    ws().read_message_max(options_.max_message_bytes);
+    ws().read_message_max(limits().max_message_bytes);
     ws().set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
       response.set(http::field::server, "shadan-controller");
     }));
     ws().async_accept(request, [self = shared(), this](beast::error_code accept_ec) {
       if (closed()) return;
       if (accept_ec) return fail("WebSocket accept: " + accept_ec.message());
+      parser_.reset();
+      buffer_ = beast::flat_buffer();
       startReading();
     });
   }
@@ -187,9 +243,11 @@ class Session : public ChannelSession {
       }
       hello_done_ = true;
       markOpen();
+      hub->handshakeDone();
       hub->log().info("session={} agent={} event=hello last_seq={} version={}", id_, agent_id_,
                       hello->last_seq, quoteForMessage(hello->version));
-      if (!hub->helloReceived(shared(), *hello)) return fail("hello rejected");
+      // The core thread decides; a rejected session is closed from there.
+      hub->helloFromNet(shared(), *hello);
       startHeartbeat();
       return;
     }
@@ -197,7 +255,7 @@ class Session : public ChannelSession {
     if (type == kAckType) {
       auto envelope = channelEnvelope(message);
       if (!envelope.ok()) return fail("malformed message: " + envelope.error().message);
-      hub->ackReceived(agent_id_, **envelope);
+      hub->messageFromNet(shared(), false, Json(**envelope));
     } else if ((type == kAuditEntriesType || type == kAuditCheckpointType) && hub->handlesAudit()) {
       std::optional<Error> shape;
       if (type == kAuditEntriesType) {
@@ -206,7 +264,7 @@ class Session : public ChannelSession {
         shape = second.error();
       }
       if (shape) return fail("malformed message: " + shape->message);
-      hub->auditReceived(agent_id_, message);
+      hub->messageFromNet(shared(), true, Json(message));
     } else {
       fail("unknown message type " + quoteForMessage(type));
     }
@@ -214,15 +272,43 @@ class Session : public ChannelSession {
 
   std::weak_ptr<WebSocketAgentHub::Impl> hub_;
   const uint64_t id_;
-  const AgentHubOptions options_;
+  const size_t net_;
+  const std::chrono::milliseconds hello_timeout_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   std::string agent_id_;
+  std::string address_;
   bool hello_done_ = false;
 };
 
 }  // namespace
+
+WebSocketAgentHub::Impl::Impl(asio::io_context& core, AgentHubOptions options,
+                              AgentHubCallbacks callbacks, TlsContextPtr tls)
+    : nets_([&] {
+        std::vector<std::unique_ptr<Net>> nets;
+        for (int i = 0; i < std::max(1, options.network_threads); ++i) {
+          nets.push_back(std::make_unique<Net>());
+        }
+        return nets;
+      }()),
+      core_(core),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      tls_(std::move(tls)),
+      acceptor_(nets_[0]->io),
+      retry_timer_(nets_[0]->io),
+      log_(logger("hub")),
+      to_net_(nets_.size()) {}
+
+WebSocketAgentHub::Impl::~Impl() {
+  // stop() ran (the hub's destructor calls it); this only covers a failed create().
+  for (auto& net : nets_) {
+    net->io.stop();
+    if (net->thread.joinable()) net->thread.join();
+  }
+}
 
 Status WebSocketAgentHub::Impl::listen() {
   beast::error_code ec;
@@ -242,127 +328,264 @@ Status WebSocketAgentHub::Impl::listen() {
     return makeError(ErrorCode::kIo, "agent channel: listen on " + where + ": " + ec.message());
   port_ = acceptor_.local_endpoint(ec).port();
   if (ec) return makeError(ErrorCode::kIo, "agent channel: " + where + ": " + ec.message());
-  log_->info("event=listening address={} port={} path={}", options_.bind_address, port_,
-             kAgentChannelPath);
+  log_->info("event=listening address={} port={} path={} threads={}", options_.bind_address, port_,
+             kAgentChannelPath, nets_.size());
   return okStatus();
 }
 
+void WebSocketAgentHub::Impl::start() {
+  started_ = true;
+  accept();
+  for (size_t i = 0; i < nets_.size(); ++i) {
+    Net& net = *nets_[i];
+    net.thread = std::thread([&net, i] {
+      const std::string name = "shadan-hub-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
+      // Sessions come and go; the thread stays until stop().
+      auto work = asio::make_work_guard(net.io);
+      net.io.run();
+    });
+  }
+}
+
 void WebSocketAgentHub::Impl::accept() {
-  acceptor_.async_accept([weak = weak_from_this()](beast::error_code ec, tcp::socket socket) {
-    auto self = weak.lock();
-    if (!self || self->stopped_ || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // Out of descriptors and the like: log and retry shortly rather than spin.
-      self->log_->warn("event=accept_failed error=\"{}\"", ec.message());
-      self->retry_timer_.expires_after(std::chrono::milliseconds(200));
-      self->retry_timer_.async_wait([weak](beast::error_code wait_ec) {
-        if (auto hub = weak.lock(); hub && !wait_ec && !hub->stopped_) hub->accept();
+  // Sessions are spread over the network threads; the acceptor lives on the first.
+  const uint64_t id = next_session_id_;
+  const size_t index = id % nets_.size();
+  acceptor_.async_accept(
+      nets_[index]->io, [weak = weak_from_this(), index](beast::error_code ec, tcp::socket socket) {
+        auto self = weak.lock();
+        if (!self || !self->acceptor_.is_open() || ec == asio::error::operation_aborted) return;
+        if (ec) {
+          // Out of descriptors and the like: log and retry shortly rather than spin.
+          self->log_->warn("event=accept_failed error=\"{}\"", ec.message());
+          self->retry_timer_.expires_after(std::chrono::milliseconds(200));
+          self->retry_timer_.async_wait([weak](beast::error_code wait_ec) {
+            if (auto hub = weak.lock(); hub && !wait_ec && hub->acceptor_.is_open()) hub->accept();
+          });
+          return;
+        }
+        beast::error_code option_ec;
+        socket.set_option(tcp::no_delay(true), option_ec);
+        const uint64_t session_id = self->next_session_id_++;
+        ++self->session_count_;
+        ++self->handshaking_;
+        asio::post(self->nets_[index]->io,
+                   [weak, index, session_id, socket = std::move(socket)]() mutable {
+                     auto hub = weak.lock();
+                     if (!hub) return;
+                     auto session = std::make_shared<Session>(std::move(socket), *hub->tls_, weak,
+                                                              session_id, index, hub->options_);
+                     hub->nets_[index]->sessions.emplace(session_id, session);
+                     session->start();
+                   });
+        if (self->handshaking_ >= self->options_.max_handshakes) {
+          self->accept_paused_ = true;  // handshakeDone() resumes
+          return;
+        }
+        self->accept();
       });
-      return;
+}
+
+void WebSocketAgentHub::Impl::handshakeDone() {
+  asio::post(nets_[0]->io, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self || self->handshaking_ == 0) return;
+    --self->handshaking_;
+    if (self->accept_paused_ && self->acceptor_.is_open() &&
+        self->handshaking_ < self->options_.max_handshakes) {
+      self->accept_paused_ = false;
+      self->accept();
     }
-    beast::error_code option_ec;
-    socket.set_option(tcp::no_delay(true), option_ec);
-    const uint64_t id = self->next_session_id_++;
-    if (auto endpoint = socket.remote_endpoint(option_ec); !option_ec) {
-      self->addresses_[id] = endpoint.address().to_string();
-    }
-    auto session =
-        std::make_shared<Session>(std::move(socket), *self->tls_, weak, id, self->options_);
-    self->sessions_.emplace(id, session);
-    session->start();
-    self->accept();
   });
 }
 
 void WebSocketAgentHub::Impl::stop() {
-  if (stopped_) return;
-  stopped_ = true;
-  beast::error_code ec;
-  acceptor_.close(ec);
-  retry_timer_.cancel();
-  // Sessions tell sessionEnded(), which ignores them once stopped_ is set.
-  auto sessions = std::move(sessions_);
-  sessions_.clear();
-  current_.clear();
-  for (auto& [id, session] : sessions) session->fail("hub stopped");
+  if (!stopped_) {
+    stopped_ = true;
+    current_.clear();
+    accepted_.clear();
+  }
+  if (!started_) return;
+  started_ = false;
+  for (size_t i = 0; i < nets_.size(); ++i) {
+    Net& net = *nets_[i];
+    asio::post(net.io, [this, &net, i] {
+      if (i == 0) {
+        beast::error_code ignored;
+        acceptor_.close(ignored);
+        retry_timer_.cancel();
+      }
+      // Sessions tell endedOnNet(), which leaves the table alone once it has been taken.
+      auto sessions = std::move(net.sessions);
+      net.sessions.clear();
+      for (auto& [id, session] : sessions) session->fail("hub stopped");
+      net.io.stop();
+    });
+  }
+  for (auto& net : nets_) {
+    if (net->thread.joinable()) net->thread.join();
+  }
+  session_count_ = 0;
 }
 
-bool WebSocketAgentHub::Impl::helloReceived(const std::shared_ptr<Session>& session,
-                                            const HelloMessage& hello) {
-  if (stopped_) return false;
-  std::shared_ptr<Session> previous;
+void WebSocketAgentHub::Impl::toCore(size_t net, std::function<void(Impl&)> event) {
+  Net& n = *nets_[net];
+  n.to_core.push_back(std::move(event));
+  if (n.to_core.size() > 1) return;
+  // Runs after the handlers ready in this turn, so their events ride along.
+  asio::post(n.io, [weak = weak_from_this(), net] {
+    auto self = weak.lock();
+    if (!self) return;
+    auto events = std::move(self->nets_[net]->to_core);
+    self->nets_[net]->to_core.clear();
+    asio::post(self->core_, [weak, events = std::move(events)] {
+      auto hub = weak.lock();
+      if (!hub) return;
+      for (const auto& queued : events) queued(*hub);
+    });
+  });
+}
+
+void WebSocketAgentHub::Impl::toNet(size_t net, Outgoing item) {
+  to_net_[net].push_back(std::move(item));
+  if (to_net_posted_) return;
+  to_net_posted_ = true;
+  asio::post(core_, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->flushToNet();
+  });
+}
+
+void WebSocketAgentHub::Impl::flushToNet() {
+  to_net_posted_ = false;
+  for (size_t net = 0; net < nets_.size(); ++net) {
+    if (to_net_[net].empty()) continue;
+    asio::post(nets_[net]->io,
+               [weak = weak_from_this(), net, items = std::exchange(to_net_[net], {})]() mutable {
+                 auto self = weak.lock();
+                 if (!self) return;
+                 auto& sessions = self->nets_[net]->sessions;
+                 for (Outgoing& item : items) {
+                   auto found = sessions.find(item.session_id);
+                   if (found == sessions.end()) continue;  // ended meanwhile
+                   if (item.close) {
+                     const std::shared_ptr<Session> session = found->second;
+                     session->fail(item.text);
+                   } else {
+                     found->second->write(std::move(item.text));
+                   }
+                 }
+               });
+  }
+}
+
+void WebSocketAgentHub::Impl::helloFromNet(const std::shared_ptr<Session>& session,
+                                           const HelloMessage& hello) {
+  toCore(session->net(), [id = session->id(), net = session->net(), address = session->address(),
+                          hello](Impl& hub) { hub.helloOnCore(id, net, address, hello); });
+}
+
+void WebSocketAgentHub::Impl::messageFromNet(const std::shared_ptr<Session>& session, bool audit,
+                                             Json message) {
+  toCore(session->net(), [id = session->id(), agent_id = session->agentId(), audit,
+                          message = std::move(message)](Impl& hub) {
+    if (hub.stopped_ || hub.accepted_.count(id) == 0) return;
+    if (audit) {
+      if (hub.callbacks_.on_audit) hub.callbacks_.on_audit(agent_id, message);
+    } else if (hub.callbacks_.on_ack) {
+      hub.callbacks_.on_ack(agent_id, message);
+    }
+  });
+}
+
+void WebSocketAgentHub::Impl::endedOnNet(const std::shared_ptr<Session>& session) {
+  // Only while the table still holds it: stop() takes the table first.
+  auto& sessions = nets_[session->net()]->sessions;
+  if (sessions.erase(session->id()) == 0) return;
+  --session_count_;
+  toCore(session->net(), [id = session->id(), agent_id = session->agentId()](Impl& hub) {
+    hub.endedOnCore(id, agent_id);
+  });
+}
+
+void WebSocketAgentHub::Impl::helloOnCore(uint64_t session_id, size_t net,
+                                          const std::string& address, const HelloMessage& hello) {
+  if (stopped_) return;
+  std::optional<Current> previous;
   if (auto it = current_.find(hello.agent_id); it != current_.end()) previous = it->second;
   // Current before on_hello runs, so the callback can already send to this session.
-  current_[hello.agent_id] = session;
+  current_[hello.agent_id] = Current{session_id, net, address};
+  accepted_.insert(session_id);
   const bool accepted =
-      !callbacks_.on_hello || callbacks_.on_hello(session->id(), hello.agent_id, hello);
-  if (stopped_) return false;
+      !callbacks_.on_hello || callbacks_.on_hello(session_id, hello.agent_id, hello);
+  if (stopped_) return;
   if (!accepted) {
+    accepted_.erase(session_id);
     auto it = current_.find(hello.agent_id);
-    if (it != current_.end() && it->second == session) {
-      if (previous && !previous->closed()) {
-        it->second = previous;
+    if (it != current_.end() && it->second.session_id == session_id) {
+      if (previous) {
+        it->second = *previous;
       } else {
         current_.erase(it);
       }
     }
-    return false;
+    return toNet(net, Outgoing{session_id, true, "hello rejected"});
   }
-  if (previous && previous != session) {
-    previous->fail("replaced by session " + std::to_string(session->id()));
+  if (previous && previous->session_id != session_id) {
+    accepted_.erase(previous->session_id);
+    toNet(previous->net, Outgoing{previous->session_id, true,
+                                  "replaced by session " + std::to_string(session_id)});
   }
-  return true;
 }
 
-std::vector<std::string> WebSocketAgentHub::Impl::agentAddresses() const {
-  std::vector<std::string> out;
-  for (const auto& [agent_id, session] : current_) {
-    auto it = addresses_.find(session->id());
-    if (it != addresses_.end()) out.push_back(it->second);
-  }
-  return out;
-}
-
-void WebSocketAgentHub::Impl::sessionEnded(uint64_t session_id, const std::string& agent_id) {
+void WebSocketAgentHub::Impl::endedOnCore(uint64_t session_id, const std::string& agent_id) {
   if (stopped_) return;
-  auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) return;
-  const std::shared_ptr<Session> session = it->second;
-  sessions_.erase(it);
-  addresses_.erase(session_id);
+  accepted_.erase(session_id);
   auto current = current_.find(agent_id);
-  if (current == current_.end() || current->second != session) return;
+  if (current == current_.end() || current->second.session_id != session_id) return;
   current_.erase(current);
   if (callbacks_.on_disconnect) callbacks_.on_disconnect(agent_id);
 }
 
+std::vector<std::string> WebSocketAgentHub::Impl::agentAddresses() const {
+  std::vector<std::string> out;
+  for (const auto& [agent_id, current] : current_) {
+    if (!current.address.empty()) out.push_back(current.address);
+  }
+  return out;
+}
+
 Status WebSocketAgentHub::Impl::send(const std::string& agent_id, const Json& message) {
   auto it = current_.find(agent_id);
-  if (stopped_ || it == current_.end() || it->second->closed()) {
+  if (stopped_ || it == current_.end()) {
     return makeError(ErrorCode::kUnavailable,
                      "agent " + quoteForMessage(agent_id) + " is not connected");
   }
-  return it->second->sendJson(message);
+  SHADAN_ASSIGN_OR_RETURN(std::string text,
+                          channelMessageText(message, options_.max_message_bytes));
+  toNet(it->second.net, Outgoing{it->second.session_id, false, std::move(text)});
+  return okStatus();
 }
 
 bool WebSocketAgentHub::Impl::connected(const std::string& agent_id) const {
-  auto it = current_.find(agent_id);
-  return !stopped_ && it != current_.end() && !it->second->closed();
+  return !stopped_ && current_.count(agent_id) != 0;
 }
 
 Result<std::unique_ptr<WebSocketAgentHub>> WebSocketAgentHub::create(asio::io_context& io,
                                                                      AgentHubOptions options,
                                                                      AgentHubCallbacks callbacks) {
   if (options.heartbeat_interval.count() <= 0 || options.heartbeat_misses < 1 ||
-      options.hello_timeout.count() <= 0 || options.max_message_bytes == 0) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "agent channel: heartbeat, hello timeout and message size must be positive");
+      options.hello_timeout.count() <= 0 || options.max_message_bytes == 0 ||
+      options.network_threads < 1 || options.max_handshakes == 0) {
+    return makeError(
+        ErrorCode::kInvalidArgument,
+        "agent channel: heartbeat, hello timeout, message size and threads must be positive");
   }
   auto tls = makeServerTlsContext(options.ca_file, options.cert_file, options.key_file);
   if (!tls.ok()) return tls.error().withContext("agent channel TLS");
   auto impl = std::make_shared<Impl>(io, std::move(options), std::move(callbacks), *tls);
   SHADAN_RETURN_IF_ERROR(impl->listen());
-  impl->accept();
+  impl->start();
   return std::unique_ptr<WebSocketAgentHub>(new WebSocketAgentHub(std::move(impl)));
 }
 

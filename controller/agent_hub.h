@@ -27,10 +27,17 @@
 // on_disconnect(agent_id) runs when the agent's current session ends; not for a session that
 // was replaced or rejected, and never from stop() or the destructor.
 //
-// Threading: everything runs on the io_context given to create(), which must be driven by one
-// thread; send(), connected() and the callbacks run on that thread. The io_context must outlive
-// the hub; destroying the hub (or stop()) closes the listener and every session at once, and
-// handlers still queued on the io_context then do nothing.
+// Threading: connections (accept, TLS handshakes, WebSocket frames, JSON parsing, heartbeats)
+// run on the hub's own network threads (options.network_threads, each with its own io_context;
+// a session lives on one of them), so a burst of thousands of handshakes after a restart costs
+// those threads, not the orders and acks. Every callback runs on the core io_context given to
+// create() (driven by one thread), in the order the session's messages arrived; send(),
+// connected(), agentAddresses() and stop() are called on that thread. The core thread never
+// holds a session: it knows sessions by id and hands them text to write, and learns of their
+// end one post later (until then connected() still says true and send() is dropped quietly;
+// delivery is known from acks anyway). The io_context must outlive the hub; destroying the hub
+// (or stop()) closes the listener and every session and joins the network threads, and
+// handlers still queued on the core io_context then do nothing.
 
 // Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
 #include <boost/asio/io_context.hpp>
@@ -69,6 +76,13 @@ struct AgentHubOptions {
   std::chrono::milliseconds heartbeat_interval = kChannelHeartbeatInterval;
   int heartbeat_misses = kChannelHeartbeatMisses;
   size_t max_message_bytes = kAgentChannelMaxMessageBytes;
+  // Threads for connections; at least 1.
+  int network_threads = 1;
+  // Connections between accept and hello at once; more wait in the listen backlog until one
+  // finishes. Ten thousand handshakes interleaved on one thread all finish late (each waits
+  // behind every other's next step), past the agents' connect timeout, and they all dial
+  // again; a bounded number finishes in order.
+  size_t max_handshakes = 256;
 };
 
 struct AgentHubCallbacks {
@@ -98,13 +112,13 @@ class WebSocketAgentHub : public AgentHub {
 
   // The bound port (the real one when options.port was 0).
   uint16_t port() const;
-  // Sessions in any phase, including ones that have not said hello yet.
+  // Sessions in any phase, including ones that have not said hello yet (any thread).
   size_t sessionCount() const;
   // The IP addresses of the agents connected now, after their hello was accepted (a stranger
   // who only opened a TLS connection is not among them): addresses an automatic response must
   // never cut (controller/alert_responder.h).
   std::vector<std::string> agentAddresses() const;
-  // Closes the listener and every session; idempotent.
+  // Closes the listener and every session and joins the network threads; idempotent.
   void stop();
 
   class Impl;

@@ -431,8 +431,29 @@ TEST_F(LinkTest, HelloTimeoutClosesTheSession) {
   ASSERT_FALSE(*client.connected);
   EXPECT_EQ(hub_->sessionCount(), 1u);
   ASSERT_TRUE(runUntil(io_, [&] { return client.closed.has_value(); }));
-  EXPECT_EQ(hub_->sessionCount(), 0u);
+  EXPECT_TRUE(runUntil(io_, [&] { return hub_->sessionCount() == 0; }));
   EXPECT_TRUE(hellos_.empty());
+}
+
+TEST_F(LinkTest, ConnectionsBeyondTheHandshakeLimitWaitUntilOneSaysHello) {
+  AgentHubOptions options = hubOptions();
+  options.max_handshakes = 1;
+  ASSERT_NO_FATAL_FAILURE(startHub(options));
+  auto tls = clientContext(true);
+  RawClient first(io_, *tls);
+  first.connect(hub_->port());
+  ASSERT_TRUE(runUntil(io_, [&] { return first.connected.has_value(); }));
+  ASSERT_FALSE(*first.connected) << first.connected->message();
+  // The second waits in the listen backlog: its TLS handshake gets no answer yet.
+  RawClient second(io_, *tls);
+  second.connect(hub_->port());
+  runFor(io_, milliseconds(300));
+  EXPECT_FALSE(second.connected.has_value());
+  EXPECT_EQ(hub_->sessionCount(), 1u);
+  first.sendHello();
+  ASSERT_TRUE(runUntil(io_, [&] { return second.connected.has_value(); }));
+  EXPECT_FALSE(*second.connected) << second.connected->message();
+  EXPECT_EQ(hellos_.size(), 1u);
 }
 
 TEST_F(LinkTest, ReconnectsAfterTheHubIsRecreatedOnTheSamePort) {

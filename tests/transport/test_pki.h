@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "cli/ca_cmd.h"
@@ -98,6 +99,9 @@ inline bool runUntil(boost::asio::io_context& io, const std::function<bool()>& d
     if (std::chrono::steady_clock::now() >= deadline) return false;
     if (io.stopped()) io.restart();
     io.run_for(std::chrono::milliseconds(5));
+    // Out of work (what is awaited happens on another thread, the hub's network thread say):
+    // wait a little rather than spin.
+    if (io.stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
 }
