@@ -140,4 +140,24 @@ Status PosixLogFileSystem::rename(const std::string& from, const std::string& to
   return syncDirectory(parentDirectory(to));
 }
 
+Status PosixLogFileSystem::appendUnsynced(const std::string& path, std::string_view data) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (fd.get() < 0)
+    return makeError(ErrorCode::kIo, "cannot open " + path + ": " + errnoText(errno));
+  SHADAN_RETURN_IF_ERROR(writeAll(fd.get(), data, path));
+  if (fd.close() != 0) {
+    return makeError(ErrorCode::kIo, "cannot close " + path + ": " + errnoText(errno));
+  }
+  return okStatus();
+}
+
+Status PosixLogFileSystem::syncFileSystem(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0 || ::syncfs(fd.get()) != 0) {
+    return makeError(ErrorCode::kIo,
+                     "cannot sync the file system of " + path + ": " + errnoText(errno));
+  }
+  return okStatus();
+}
+
 }  // namespace shadan

@@ -39,6 +39,13 @@ class LogFileSystem {
   virtual Status truncate(const std::string& path, uint64_t size) = 0;
   // Renames, failing with kState if `to` exists, then fsyncs the directory.
   virtual Status rename(const std::string& from, const std::string& to) = 0;
+  // Appends `data` to the existing file `path` without syncing anything: durable only after a
+  // later syncFileSystem() of its file system returned ok. For many small appends made
+  // durable together (one sync for a thousand files, not two per file).
+  virtual Status appendUnsynced(const std::string& path, std::string_view data) = 0;
+  // Every write so far to the file system holding `path` is on stable storage when this
+  // returns ok (syncfs(2); it reports write-back errors since Linux 5.8).
+  virtual Status syncFileSystem(const std::string& path) = 0;
 };
 
 // The real file system (POSIX calls, fdatasync, fsync of directories).
@@ -51,6 +58,8 @@ class PosixLogFileSystem : public LogFileSystem {
   Status createFile(const std::string& path, std::string_view contents) override;
   Status truncate(const std::string& path, uint64_t size) override;
   Status rename(const std::string& from, const std::string& to) override;
+  Status appendUnsynced(const std::string& path, std::string_view data) override;
+  Status syncFileSystem(const std::string& path) override;
 };
 
 }  // namespace shadan

@@ -13,12 +13,21 @@
 //     and ends the agent's shipping session: the agent waits, and resumes from the stored copy
 //     on its next connection.
 //   - Messages from an agent without a session are ignored (logged).
-// Threading: one thread (the hub's io thread). The store, mirror and hub must outlive it.
+//   - With a `defer` function, messages that arrive together are stored together: each is
+//     checked and written at once, and one sync (AuditMirror::syncDeferred) makes the whole
+//     batch durable before any of its acks is sent. If that sync fails, no ack of the batch is
+//     sent and the shipping sessions of its agents end, as for any refused message.
+// Threading: one thread (the hub's core thread). The store, mirror and hub must outlive it.
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/ed25519.h"
 #include "controller/agent_hub.h"
@@ -29,7 +38,10 @@ namespace shadan::controller {
 
 class AgentAuditSessions {
  public:
-  AgentAuditSessions(ControllerStore& store, AuditMirror& mirror, AgentHub& hub);
+  // `defer(work)` runs `work` later on the same thread (after the messages already queued);
+  // empty: every message is synced on its own.
+  AgentAuditSessions(ControllerStore& store, AuditMirror& mirror, AgentHub& hub,
+                     std::function<void(std::function<void()>)> defer = {});
 
   // A new session of an agent: any earlier shipping session is forgotten and, if the agent is
   // approved, a resume is sent.
@@ -44,13 +56,32 @@ class AgentAuditSessions {
 
  private:
   void start(const std::string& agent_id);
+  // Stores one message; the ack to send, or nullopt (refused: the session has ended).
+  std::optional<AuditAck> store(const std::string& agent_id, const nlohmann::json& message,
+                                MirrorSync sync);
+  void flush();
 
   ControllerStore& store_;
   AuditMirror& mirror_;
   AgentHub& hub_;
+  std::function<void(std::function<void()>)> defer_;
+  // A shipping session: the enrolled key its checkpoints are checked with, and a number that
+  // tells it from the agent's earlier and later sessions.
+  struct Shipping {
+    Ed25519PublicKey key;
+    uint64_t number = 0;
+  };
+  struct Staged {
+    std::string agent_id;
+    uint64_t session = 0;  // Shipping::number
+    AuditAck ack;
+  };
+  // Stored with MirrorSync::kDeferred, waiting for flush().
+  std::vector<Staged> staged_;
+  uint64_t sessions_started_ = 0;
   std::set<std::string> connected_;
-  // Agents whose shipping has started, with the enrolled key their checkpoints are checked with.
-  std::map<std::string, Ed25519PublicKey> sessions_;
+  // Agents whose shipping has started.
+  std::map<std::string, Shipping> sessions_;
 };
 
 }  // namespace shadan::controller

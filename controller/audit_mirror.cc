@@ -169,6 +169,25 @@ Status AuditMirror::appendDurably(const std::string& path, std::string_view data
   return file->sync();
 }
 
+Status AuditMirror::append(const std::string& agent_id, const std::string& path,
+                           std::string_view data, MirrorSync sync) {
+  if (sync == MirrorSync::kNow) return appendDurably(path, data);
+  SHADAN_RETURN_IF_ERROR(fs_.appendUnsynced(path, data));
+  unsynced_.insert(agent_id);
+  return okStatus();
+}
+
+Status AuditMirror::syncDeferred() {
+  if (unsynced_.empty()) return okStatus();
+  Status synced = fs_.syncFileSystem(state_dir_);
+  if (!synced.ok()) {
+    // What reached the disk is unknown: reload those copies from the files at next use.
+    for (const std::string& agent_id : unsynced_) agents_.erase(agent_id);
+  }
+  unsynced_.clear();
+  return synced;
+}
+
 Result<AuditResume> AuditMirror::resumePoint(const std::string& agent_id) {
   SHADAN_ASSIGN_OR_RETURN(auto copy, load(agent_id));
   if (copy->alarm) {
@@ -221,7 +240,7 @@ Error AuditMirror::raise(AgentCopy& copy, const std::string& agent_id, uint64_t 
 }
 
 Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
-                                           const std::vector<std::string>& lines) {
+                                           const std::vector<std::string>& lines, MirrorSync sync) {
   SHADAN_ASSIGN_OR_RETURN(auto loaded, load(agent_id));
   AgentCopy& copy = *loaded;
   if (copy.alarm) {
@@ -234,6 +253,17 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
   std::optional<std::pair<uint64_t, std::string>> failure;
   std::string failed_line;
   for (const std::string& line : lines) {
+    // The usual case, the next entry of the chain, costs one parse: accepted by a trial copy of
+    // the chain (which checks seq and prev_hash) with the expected log_id. Anything else takes
+    // the checks below, which tell a duplicate from a rewrite, a gap or a foreign log.
+    AuditChain trial = next;
+    if (AuditChain::Check quick = trial.accept(line);
+        quick.failure == AuditChain::Failure::kNone && quick.record->log_id == expected_log_id) {
+      next = std::move(trial);
+      batch += line;
+      batch += '\n';
+      continue;
+    }
     auto record = parseAuditLine(line);
     if (!record.ok()) {
       failure = {next.size(), "malformed entry: " + record.error().message};
@@ -281,7 +311,7 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
     batch += '\n';
   }
   if (!batch.empty()) {
-    Status written = appendDurably(copy.log_path, batch);
+    Status written = append(agent_id, copy.log_path, batch, sync);
     if (!written.ok()) {
       // The file's state is unknown: drop the copy from memory; the next use reloads it (and
       // moves a torn tail aside). The agent sends the unacked entries again.
@@ -309,7 +339,7 @@ Result<std::pair<std::string, std::string>> AuditMirror::headAndRootAt(const Age
 }
 
 Result<AuditAck> AuditMirror::storeCheckpoint(const std::string& agent_id, const std::string& line,
-                                              const Ed25519PublicKey& agent_key) {
+                                              const Ed25519PublicKey& agent_key, MirrorSync sync) {
   SHADAN_ASSIGN_OR_RETURN(auto loaded, load(agent_id));
   AgentCopy& copy = *loaded;
   if (copy.alarm) {
@@ -360,7 +390,7 @@ Result<AuditAck> AuditMirror::storeCheckpoint(const std::string& agent_id, const
                      "agent's log was rewritten)",
                  line);
   }
-  Status written = appendDurably(copy.checkpoints_path, line + "\n");
+  Status written = append(agent_id, copy.checkpoints_path, line + "\n", sync);
   if (!written.ok()) {
     agents_.erase(agent_id);
     return written.error();

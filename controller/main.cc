@@ -196,13 +196,15 @@ Status wire(Controller& c) {
   auto hub = WebSocketAgentHub::create(c.io, std::move(hub_options), std::move(callbacks));
   if (!hub.ok()) return hub.error().withContext("agent hub");
   c.hub = std::move(*hub);
-  c.audit_sessions = std::make_unique<AgentAuditSessions>(*c.store, *c.mirror, *c.hub);
+  // Acks, hellos and shipped audit entries that arrive together are stored and audited together
+  // (one transaction, one sync): at a fan-out to thousands of gateways, per-message syncs would
+  // be seconds.
+  auto defer = [&c](std::function<void()> work) { asio::post(c.io, std::move(work)); };
+  c.audit_sessions = std::make_unique<AgentAuditSessions>(*c.store, *c.mirror, *c.hub, defer);
 
   OrdersServiceOptions options;
   options.timings = c.config.orders;
-  // Acks and hellos that arrive together are stored and audited together (one transaction,
-  // one sync): at a fan-out to thousands of gateways, per-message syncs would be seconds.
-  options.defer = [&c](std::function<void()> work) { asio::post(c.io, std::move(work)); };
+  options.defer = defer;
   c.orders = std::make_unique<OrdersService>(c.policy, c.trust, *c.signer, *c.store, *c.hub,
                                              *c.sink, c.clock, std::move(options));
   c.responder = std::make_unique<AlertResponder>(c.config.response, c.config.tokens, c.policy,

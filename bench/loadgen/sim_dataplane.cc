@@ -130,6 +130,13 @@ Status MemoryLogFileSystem::rename(const std::string& from, const std::string& t
   return okStatus();
 }
 
+Status MemoryLogFileSystem::appendUnsynced(const std::string& path, std::string_view data) {
+  const auto found = files_.find(path);
+  if (found == files_.end()) return noFile(path);
+  found->second->append(data);
+  return okStatus();
+}
+
 Result<std::string> MemoryLogFileSystem::readAt(const std::string& path, uint64_t offset,
                                                 size_t max_bytes) {
   const auto found = files_.find(path);

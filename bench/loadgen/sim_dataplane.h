@@ -84,6 +84,8 @@ class MemoryLogFileSystem final : public LogFileSystem, public AuditFileReader {
   Status createFile(const std::string& path, std::string_view contents) override;
   Status truncate(const std::string& path, uint64_t size) override;
   Status rename(const std::string& from, const std::string& to) override;
+  Status appendUnsynced(const std::string& path, std::string_view data) override;
+  Status syncFileSystem(const std::string&) override { return okStatus(); }
   Result<std::string> readAt(const std::string& path, uint64_t offset, size_t max_bytes) override;
 
  private:

@@ -18,7 +18,8 @@
 
 namespace shadan::testing {
 
-// Wraps the real file system; records "append <name>" / "sync <name>" and fails syncs on demand.
+// Wraps the real file system; records "append <name>" / "sync <name>" / "syncfs" and fails
+// syncs on demand.
 class RecordingFileSystem : public PosixLogFileSystem {
  public:
   std::vector<std::string> ops;
@@ -28,6 +29,15 @@ class RecordingFileSystem : public PosixLogFileSystem {
     SHADAN_ASSIGN_OR_RETURN(auto inner, PosixLogFileSystem::openForAppend(path));
     return std::unique_ptr<WritableLogFile>(
         new Recorded(std::move(inner), std::filesystem::path(path).filename().string(), *this));
+  }
+  Status appendUnsynced(const std::string& path, std::string_view data) override {
+    ops.push_back("append " + std::filesystem::path(path).filename().string());
+    return PosixLogFileSystem::appendUnsynced(path, data);
+  }
+  Status syncFileSystem(const std::string& path) override {
+    ops.push_back("syncfs");
+    if (fail_syncs) return makeError(ErrorCode::kIo, "syncfs: injected EIO");
+    return PosixLogFileSystem::syncFileSystem(path);
   }
 
  private:

@@ -100,6 +100,43 @@ TEST_F(AuditMirrorTest, StoresEntriesAndCheckpointsThatVerifyWithTheAgentKey) {
   EXPECT_TRUE(sink_.events.empty());
 }
 
+TEST_F(AuditMirrorTest, DeferredWritesBecomeDurableWithOneSyncOfTheFileSystem) {
+  testing::RecordingFileSystem recording;
+  AuditMirror mirror(controller_dir_.path(), recording, clock_, &sink_);
+  append(4);
+  ASSERT_TRUE(mirror.resumePoint("gw-1").ok());
+  recording.ops.clear();
+  auto first = mirror.storeEntries("gw-1", slice(0, 2), MirrorSync::kDeferred);
+  auto second = mirror.storeEntries("gw-1", slice(2, 4), MirrorSync::kDeferred);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->next_seq, 4u);
+  // Written, nothing synced yet: the acks must wait.
+  EXPECT_EQ(recording.ops, (std::vector<std::string>{"append audit.log", "append audit.log"}));
+  ASSERT_TRUE(mirror.syncDeferred().ok());
+  EXPECT_EQ(recording.ops.back(), "syncfs");
+  EXPECT_EQ(readText(copyPath()), readText(agent_dir_.file("audit.log")));
+  recording.ops.clear();
+  ASSERT_TRUE(mirror.syncDeferred().ok());  // nothing written since: no sync
+  EXPECT_TRUE(recording.ops.empty());
+}
+
+TEST_F(AuditMirrorTest, AFailedDeferredSyncForgetsTheCopyWhichReloadsFromTheFile) {
+  testing::RecordingFileSystem recording;
+  AuditMirror mirror(controller_dir_.path(), recording, clock_, &sink_);
+  append(4);
+  ASSERT_TRUE(mirror.storeEntries("gw-1", slice(0, 2), MirrorSync::kDeferred).ok());
+  recording.fail_syncs = true;
+  EXPECT_FALSE(mirror.syncDeferred().ok());
+  recording.fail_syncs = false;
+  // The agent had no ack and sends again: what reached the file is a duplicate, the rest new.
+  auto ack = mirror.storeEntries("gw-1", slice(0, 4));
+  ASSERT_TRUE(ack.ok()) << ack.error().message;
+  EXPECT_EQ(ack->next_seq, 4u);
+  EXPECT_EQ(readText(copyPath()), readText(agent_dir_.file("audit.log")));
+  EXPECT_TRUE(mirror.alarms().empty());
+}
+
 TEST_F(AuditMirrorTest, IdenticalDuplicatesAreIgnored) {
   append(5);
   ASSERT_TRUE(mirror_->storeEntries("gw-1", slice(0, 3)).ok());

@@ -5,6 +5,7 @@
 // Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
 #include <gtest/gtest.h>
 
+#include <boost/asio/post.hpp>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -87,7 +88,10 @@ class AuditShipE2eTest : public ::testing::Test {
     auto hub = WebSocketAgentHub::create(io_, std::move(options), std::move(callbacks));
     ASSERT_TRUE(hub.ok()) << hub.error().message;
     hub_ = std::move(*hub);
-    sessions_ = std::make_unique<AgentAuditSessions>(*store_, *mirror_, *hub_);
+    // As the controller wires it: messages of one moment made durable with one sync.
+    sessions_ = std::make_unique<AgentAuditSessions>(
+        *store_, *mirror_, *hub_,
+        [this](std::function<void()> work) { boost::asio::post(io_, std::move(work)); });
   }
 
   // ---- agent side (as agents/daemon.cc) ----
