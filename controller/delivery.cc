@@ -27,11 +27,22 @@ DispatchState stateOfAck(AckResult result) {
 }  // namespace
 
 void Delivery::deliverToTargets(const std::vector<std::string>& targets) {
+  std::vector<AgentRecord> agents;
   for (const auto& target : targets) {
-    if (auto status = deliverPending(target); !status.ok()) {
+    if (!ctx_.channel.connected(target)) continue;
+    auto agent = ctx_.store.getAgent(target);
+    if (!agent.ok()) {
       logger("controller")
-          ->warn("delivery failed agent_id={} error={}", target, status.error().message);
+          ->warn("delivery failed agent_id={} error={}", target, agent.error().message);
+      continue;
     }
+    if (agent->has_value() && (*agent)->status == AgentStatus::kApproved) {
+      agents.push_back(std::move(**agent));
+    }
+  }
+  if (Status status = deliverPendingOf(agents); !status.ok()) {
+    logger("controller")
+        ->warn("delivery failed agents={} error={}", agents.size(), status.error().message);
   }
 }
 
@@ -81,9 +92,18 @@ void Delivery::deliverOrder(const std::string& command_id,
 
 Status Delivery::expireLapsed(int64_t now) {
   SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.allPendingDispatches());
+  // Each order read once: its record lists every target, and a fan-out leaves thousands of
+  // dispatches of one order pending for a moment.
+  std::map<std::string, std::optional<int64_t>> expires;  // command id -> its order's expiry
   for (auto& dispatch : pending) {
-    SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
-    if (order.has_value() && now >= order->expires_at_ms) {
+    auto known = expires.find(dispatch.command_id);
+    if (known == expires.end()) {
+      SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
+      std::optional<int64_t> at;
+      if (order.has_value()) at = order->expires_at_ms;
+      known = expires.emplace(dispatch.command_id, at).first;
+    }
+    if (known->second.has_value() && now >= *known->second) {
       SHADAN_RETURN_IF_ERROR(expireDispatch(dispatch, "authz expired without an ack"));
     }
   }
@@ -119,18 +139,35 @@ Status Delivery::deliverPending(const std::string& agent_id) {
   if (!ctx_.channel.connected(agent_id)) return okStatus();
   SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
   if (!agent.has_value() || agent->status != AgentStatus::kApproved) return okStatus();
+  return deliverPendingOf({std::move(*agent)});
+}
+
+Status Delivery::deliverPendingOf(const std::vector<AgentRecord>& agents) {
   std::vector<Outgoing> batch;
-  std::map<std::string, OrderRecord> orders;
-  SHADAN_RETURN_IF_ERROR(collectPending(*agent, batch, orders));
-  SHADAN_RETURN_IF_ERROR(deliverBatch(batch));
-  // Every pending dispatch is with the agent now: later orders may go to it directly.
-  const std::set<std::string>& sent = sent_on_session_[agent_id];
-  if (std::all_of(batch.begin(), batch.end(), [&](const Outgoing& item) {
-        return sent.count(item.dispatch.command_id) != 0;
-      })) {
-    caught_up_.insert(agent_id);
+  std::map<std::string, OrderRecord> orders;  // each order read once for the whole batch
+  std::set<std::string> incomplete;           // agents not all of whose dispatches are sent
+  Status result = okStatus();
+  for (const AgentRecord& agent : agents) {
+    if (Status collected = collectPending(agent, batch, orders); !collected.ok()) {
+      logger("controller")
+          ->warn("delivery failed agent_id={} error={}", agent.agent_id, collected.error().message);
+      incomplete.insert(agent.agent_id);
+      if (result.ok()) result = collected;
+    }
   }
-  return okStatus();
+  if (Status sent = deliverBatch(batch); !sent.ok() && result.ok()) result = sent;
+  for (const Outgoing& item : batch) {
+    const auto on_session = sent_on_session_.find(item.agent->agent_id);
+    if (on_session == sent_on_session_.end() ||
+        on_session->second.count(item.dispatch.command_id) == 0) {
+      incomplete.insert(item.agent->agent_id);
+    }
+  }
+  // Every pending dispatch is with these agents now: later orders may go to them directly.
+  for (const AgentRecord& agent : agents) {
+    if (incomplete.count(agent.agent_id) == 0) caught_up_.insert(agent.agent_id);
+  }
+  return result;
 }
 
 Status Delivery::collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
@@ -161,12 +198,6 @@ Status Delivery::collectPending(const AgentRecord& agent, std::vector<Outgoing>&
     batch.push_back(Outgoing{std::move(dispatch), &agent, &known->second});
   }
   return okStatus();
-}
-
-Status Delivery::deliver(DispatchRecord dispatch, const AgentRecord& agent,
-                         const OrderRecord& order) {
-  std::vector<Outgoing> batch{Outgoing{std::move(dispatch), &agent, &order}};
-  return deliverBatch(batch);
 }
 
 Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
@@ -244,8 +275,15 @@ Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
 }
 
 bool Delivery::isDrillOrder(const std::string& command_id) {
+  if (auto known = drill_orders_.find(command_id); known != drill_orders_.end()) {
+    return known->second;
+  }
   auto order = ctx_.store.getOrder(command_id);
-  return order.ok() && order->has_value() && (*order)->drill;
+  if (!order.ok() || !order->has_value()) return false;  // unknown now is not unknown forever
+  // Bounded: orders older than the last thousand are read again when asked about.
+  constexpr size_t kRemembered = 1024;
+  if (drill_orders_.size() >= kRemembered) drill_orders_.clear();
+  return drill_orders_[command_id] = (*order)->drill;
 }
 
 Status Delivery::expireDispatch(DispatchRecord dispatch, const std::string& why) {
@@ -364,24 +402,9 @@ void Delivery::flushHellos() {
   });
   if (!stored.ok()) log->error("agents' last_seen not stored error={}", stored.error().message);
   // The pending dispatches of every agent that said hello, signed and stored together.
-  std::vector<Outgoing> batch;
-  std::map<std::string, OrderRecord> orders;
-  for (const AgentRecord& agent : agents) {
-    if (Status collected = collectPending(agent, batch, orders); !collected.ok()) {
-      log->warn("delivery failed agent_id={} error={}", agent.agent_id, collected.error().message);
-    }
-  }
-  if (Status sent = deliverBatch(batch); !sent.ok()) {
+  if (Status sent = deliverPendingOf(agents); !sent.ok()) {
     log->warn("delivery failed after hello agents={} error={}", agents.size(),
               sent.error().message);
-  }
-  for (const AgentRecord& agent : agents) {
-    const std::set<std::string>& sent = sent_on_session_[agent.agent_id];
-    if (std::all_of(batch.begin(), batch.end(), [&](const Outgoing& item) {
-          return item.agent != &agent || sent.count(item.dispatch.command_id) != 0;
-        })) {
-      caught_up_.insert(agent.agent_id);
-    }
   }
 }
 

@@ -34,7 +34,8 @@ class Delivery {
   // envelope, one pending dispatch per target, and the segment's new state. Delivers nothing:
   // call deliverToTargets() once the transaction has committed.
   Status recordDispatch(OrderRecord order, const DsseEnvelope& authz_envelope);
-  // deliverPending() for each of `targets`; failures are logged (the dispatches stay pending).
+  // The pending dispatches of each of `targets` that is connected and approved, in one batch
+  // (one transaction, one audit sync); failures are logged (the dispatches stay pending).
   void deliverToTargets(const std::vector<std::string>& targets);
   // The dispatches of the order `command_id` just recorded, to each of `targets`: sent at once
   // to a gateway whose earlier pending dispatches were all sent on its current session (so
@@ -76,7 +77,9 @@ class Delivery {
   // transaction, then sends each and audits each (one sync for the lot). Nothing is sent when
   // the transaction fails.
   Status deliverBatch(std::vector<Outgoing>& batch);
-  Status deliver(DispatchRecord dispatch, const AgentRecord& agent, const OrderRecord& order);
+  // The pending dispatches of `agents` (connected and approved, as loaded by the caller) in one
+  // batch; each agent all of whose dispatches were sent is caught up. The first error.
+  Status deliverPendingOf(const std::vector<AgentRecord>& agents);
   // The pending dispatches of `agent` that deliverPending would send, appended to `batch`
   // (orders kept alive in `orders`); expires those whose authz lapsed.
   Status collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
@@ -85,6 +88,8 @@ class Delivery {
   void flushHellos();
   Status expireDispatch(DispatchRecord dispatch, const std::string& why);
   // Whether the order `command_id` is a drill, for its audit entries (false when unknown).
+  // Remembered: an order's record holds its every target, so reading it for each of its
+  // thousands of acks would make a fan-out quadratic.
   bool isDrillOrder(const std::string& command_id);
   std::optional<Ed25519PublicKey> agentKeyFromTrust(const std::string& agent_id,
                                                     const std::string& keyid) const;
@@ -102,6 +107,8 @@ class Delivery {
   // Agents whose hello or disconnect came since the last flushHellos: last seen (ms), and
   // whether their pending dispatches are to be delivered.
   std::map<std::string, std::pair<int64_t, bool>> seen_;
+  std::map<std::string, bool>
+      drill_orders_;  // isDrillOrder's memory; an order's flag never changes
 };
 
 }  // namespace shadan::controller

@@ -375,6 +375,7 @@ Result<json> OrderViews::status() {
                          : json::parse(agent.last_state_json, nullptr, false);
   }
   SHADAN_ASSIGN_OR_RETURN(auto link_down, uplinkLinkDown(ctx_, recent));
+  std::map<std::string, std::optional<OrderRecord>> pending_orders;
   for (auto& [id, entry] : gateways.items()) {
     SHADAN_ASSIGN_OR_RETURN(auto waiting, ctx_.store.pendingDispatches(id));
     entry["unacked"] = waiting.size();
@@ -384,7 +385,13 @@ Result<json> OrderViews::status() {
       ladder.link_down = found->second;
     }
     for (const auto& dispatch : waiting) {
-      SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
+      // Read once per order, not once per gateway: each record holds all its targets.
+      auto known = pending_orders.find(dispatch.command_id);
+      if (known == pending_orders.end()) {
+        SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
+        known = pending_orders.emplace(dispatch.command_id, std::move(order)).first;
+      }
+      const std::optional<OrderRecord>& order = known->second;
       if (!order.has_value()) continue;
       ladder.pending.push_back(
           PendingRung{order->command_id, order->action, order->scope, order->segment});

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "tests/controller/orders_service_fixture.h"
 
@@ -376,6 +377,44 @@ TEST_F(OrdersServiceTest, AcksAndHellosThatArriveTogetherAreWrittenTogether) {
   ASSERT_EQ(hub_.sent["core-gw"].size(), 2u);
   ASSERT_EQ(hub_.sent["edge-gw"].size(), 2u);
   EXPECT_TRUE(agentVerifies(hub_.sent["edge-gw"][1], "edge-gw", keys_.edge_gw).ok());
+}
+
+TEST_F(OrdersServiceTest, GatewaysNotYetCaughtUpGetAnOrderInOneBatch) {
+  // An isolate issued while the hellos of the moment are still waiting for their batch (a
+  // restart, a fleet that just connected): every such gateway's dispatches are signed, stored
+  // and audited together, not one transaction and one sync per gateway.
+  std::vector<std::function<void()>> later;
+  OrdersServiceOptions options;
+  options.new_id = [this] {
+    return "00000000-0000-4000-8000-00000000020" + std::to_string(++next_id_);
+  };
+  options.defer = [&later](std::function<void()> work) { later.push_back(std::move(work)); };
+  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
+                                             audit_, clock_, std::move(options));
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+  // Both drop and come back; their new sessions' hellos wait for the batch.
+  service_->onDisconnect("core-gw");
+  service_->onDisconnect("edge-gw");
+  hub_.online.clear();
+  for (auto& work : std::exchange(later, {})) work();
+  connect("core-gw", keys_.core_gw);
+  connect("edge-gw", keys_.edge_gw);
+  ASSERT_EQ(later.size(), 1u);
+  const size_t buffered_before = audit_.buffered;
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
+  ASSERT_EQ(hub_.sent["edge-gw"].size(), 1u);
+  EXPECT_TRUE(agentVerifies(hub_.sent["edge-gw"][0], "edge-gw", keys_.edge_gw).ok());
+  EXPECT_EQ(std::count_if(audit_.events.begin(), audit_.events.end(),
+                          [](const AuditEvent& e) { return e.event == "dispatch_sent"; }),
+            2);
+  EXPECT_EQ(audit_.buffered - buffered_before, 1u);  // two dispatches, one sync
+  // The hello batch that runs after finds both already served: nothing is sent twice.
+  for (auto& work : std::exchange(later, {})) work();
+  EXPECT_EQ(hub_.sent["core-gw"].size(), 1u);
+  EXPECT_EQ(hub_.sent["edge-gw"].size(), 1u);
 }
 
 TEST_F(OrdersServiceTest, OrderToManyGatewaysSaysBorderingAndTheAgentsTakeIt) {
