@@ -5,8 +5,12 @@
 #include <array>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
+#include <utility>
 
 #include "common/sqlite.h"
 #include "controller/store_documents.h"
@@ -307,7 +311,12 @@ class SqliteControllerStore : public ControllerStore {
   explicit SqliteControllerStore(SqliteDbPtr db) : db_(std::move(db)) {}
 
   Status transaction(const std::function<Status()>& fn) override {
-    auto txn = SqliteTransaction::begin(db_.get());
+    if (!transaction_statements_) {
+      auto prepared = SqliteTransactionStatements::prepare(db_.get());
+      if (!prepared.ok()) return prepared.error().withContext("controller store");
+      transaction_statements_.emplace(std::move(*prepared));
+    }
+    auto txn = SqliteTransaction::begin(*transaction_statements_);
     if (!txn.ok()) return txn.error().withContext("controller store");
     SHADAN_RETURN_IF_ERROR(fn());  // the guard rolls back
     if (auto committed = txn->commit(); !committed.ok()) {
@@ -318,21 +327,19 @@ class SqliteControllerStore : public ControllerStore {
 
   Result<std::optional<AgentRecord>> getAgent(const std::string& agent_id) override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s, prepare(db_.get(), sqlSelect(kAgentColumns, "FROM agents WHERE agent_id = ?1"),
-                        "get agent"));
-    s.bindText(1, agent_id);
-    return one<AgentRecord>(s, agentFromRow);
+        auto s, cached(sqlSelect(kAgentColumns, "FROM agents WHERE agent_id = ?1"), "get agent"));
+    s->bindText(1, agent_id);
+    return one<AgentRecord>(*s, agentFromRow);
   }
 
   Status putAgent(const AgentRecord& agent) override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s, prepare(db_.get(),
-                        "INSERT OR REPLACE INTO agents (agent_id, keyid, public_key, status, "
-                        "first_seen, last_seen, last_state) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-                        "put agent"));
+        auto s, cached("INSERT OR REPLACE INTO agents (agent_id, keyid, public_key, status, "
+                       "first_seen, last_seen, last_state) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                       "put agent"));
     std::optional<std::string> key;
     if (agent.public_key) key = base64Encode(*agent.public_key);
-    return s.bindText(1, agent.agent_id)
+    return s->bindText(1, agent.agent_id)
         .bindText(2, agent.keyid)
         .bindOptionalText(3, key)
         .bindText(4, agentStatusName(agent.status))
@@ -344,9 +351,8 @@ class SqliteControllerStore : public ControllerStore {
 
   Result<std::vector<AgentRecord>> listAgents() override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s, prepare(db_.get(), sqlSelect(kAgentColumns, "FROM agents ORDER BY agent_id"),
-                        "list agents"));
-    return collect<AgentRecord>(s, agentFromRow);
+        auto s, cached(sqlSelect(kAgentColumns, "FROM agents ORDER BY agent_id"), "list agents"));
+    return collect<AgentRecord>(*s, agentFromRow);
   }
 
   Result<int64_t> nextSeq(const std::string& agent_id) override {
@@ -364,11 +370,10 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Status putSegment(const SegmentRecord& segment) override {
-    SHADAN_ASSIGN_OR_RETURN(auto s, prepare(db_.get(),
-                                            "INSERT OR REPLACE INTO segments (segment, gen, "
-                                            "isolated, profile) VALUES (?1,?2,?3,?4)",
-                                            "put segment"));
-    return s.bindText(1, segment.segment)
+    SHADAN_ASSIGN_OR_RETURN(auto s, cached("INSERT OR REPLACE INTO segments (segment, gen, "
+                                           "isolated, profile) VALUES (?1,?2,?3,?4)",
+                                           "put segment"));
+    return s->bindText(1, segment.segment)
         .bindInt64(2, segment.gen)
         .bindInt64(3, segment.isolated ? 1 : 0)
         .bindText(4, segment.profile)
@@ -377,10 +382,9 @@ class SqliteControllerStore : public ControllerStore {
 
   Result<std::vector<SegmentRecord>> listSegments() override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s,
-        prepare(db_.get(), "SELECT segment, gen, isolated, profile FROM segments ORDER BY segment",
-                "list segments"));
-    return collect<SegmentRecord>(s, [](const SqliteStatement& row) -> Result<SegmentRecord> {
+        auto s, cached("SELECT segment, gen, isolated, profile FROM segments ORDER BY segment",
+                       "list segments"));
+    return collect<SegmentRecord>(*s, [](const SqliteStatement& row) -> Result<SegmentRecord> {
       return SegmentRecord{row.columnText(0), row.columnInt64(1), row.columnInt64(2) != 0,
                            row.columnText(3)};
     });
@@ -388,15 +392,13 @@ class SqliteControllerStore : public ControllerStore {
 
   Result<std::optional<OrderRecord>> getOrder(const std::string& command_id) override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s, prepare(db_.get(), sqlSelect(kOrderColumns, "FROM orders WHERE command_id = ?1"),
-                        "get order"));
-    s.bindText(1, command_id);
-    return one<OrderRecord>(s, orderFromRow);
+        auto s, cached(sqlSelect(kOrderColumns, "FROM orders WHERE command_id = ?1"), "get order"));
+    s->bindText(1, command_id);
+    return one<OrderRecord>(*s, orderFromRow);
   }
 
   Status putOrder(const OrderRecord& order) override {
-    auto s = prepare(
-        db_.get(),
+    auto s = cached(
         "INSERT INTO orders (command_id, action, segment, profile, requested_by, reason, ticket, "
         "drill, state, authz_payload, authz_envelope, targets, expires_at, created, updated, "
         "scope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
@@ -410,7 +412,8 @@ class SqliteControllerStore : public ControllerStore {
         "created = excluded.created, updated = excluded.updated",
         "put order");
     if (!s.ok()) return s.error();
-    return s->bindText(1, order.command_id)
+    return (*s)
+        ->bindText(1, order.command_id)
         .bindText(2, order.action)
         .bindText(3, order.segment)
         .bindText(4, order.profile)
@@ -432,15 +435,13 @@ class SqliteControllerStore : public ControllerStore {
   Result<std::vector<OrderRecord>> listOrders(size_t limit) override {
     SHADAN_ASSIGN_OR_RETURN(
         auto s,
-        prepare(db_.get(), sqlSelect(kOrderColumns, "FROM orders ORDER BY id DESC LIMIT ?1"),
-                "list orders"));
-    s.bindInt64(1, static_cast<int64_t>(limit));
-    return collect<OrderRecord>(s, orderFromRow);
+        cached(sqlSelect(kOrderColumns, "FROM orders ORDER BY id DESC LIMIT ?1"), "list orders"));
+    s->bindInt64(1, static_cast<int64_t>(limit));
+    return collect<OrderRecord>(*s, orderFromRow);
   }
 
   Status putDispatch(const DispatchRecord& d) override {
-    auto s = prepare(
-        db_.get(),
+    auto s = cached(
         "INSERT INTO dispatches (agent_id, command_id, seq, envelope, envelope_expires, state, "
         "ack_json, created, sent, updated) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
         "ON CONFLICT (agent_id, command_id) DO UPDATE SET seq = excluded.seq, "
@@ -449,7 +450,8 @@ class SqliteControllerStore : public ControllerStore {
         "sent = excluded.sent, updated = excluded.updated",
         "put dispatch");
     if (!s.ok()) return s.error();
-    return s->bindText(1, d.agent_id)
+    return (*s)
+        ->bindText(1, d.agent_id)
         .bindText(2, d.command_id)
         .bindInt64(3, d.seq)
         .bindText(4, d.envelope)
@@ -464,52 +466,47 @@ class SqliteControllerStore : public ControllerStore {
 
   Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& command_id) override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s, prepare(db_.get(),
-                        sqlSelect(kDispatchColumns,
-                                  "FROM dispatches WHERE command_id = ?1 ORDER BY agent_id"),
-                        "dispatches of order"));
-    s.bindText(1, command_id);
-    return collect<DispatchRecord>(s, dispatchFromRow);
+        auto s, cached(sqlSelect(kDispatchColumns,
+                                 "FROM dispatches WHERE command_id = ?1 ORDER BY agent_id"),
+                       "dispatches of order"));
+    s->bindText(1, command_id);
+    return collect<DispatchRecord>(*s, dispatchFromRow);
   }
 
   Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s, prepare(db_.get(),
-                        sqlSelect(kDispatchColumns,
-                                  "FROM dispatches WHERE agent_id = ?1 AND state = 'pending' "
-                                  "ORDER BY id"),
-                        "pending dispatches of agent"));
-    s.bindText(1, agent_id);
-    return collect<DispatchRecord>(s, dispatchFromRow);
+        auto s, cached(sqlSelect(kDispatchColumns,
+                                 "FROM dispatches WHERE agent_id = ?1 AND state = 'pending' "
+                                 "ORDER BY id"),
+                       "pending dispatches of agent"));
+    s->bindText(1, agent_id);
+    return collect<DispatchRecord>(*s, dispatchFromRow);
   }
 
   Result<std::vector<DispatchRecord>> allPendingDispatches() override {
     SHADAN_ASSIGN_OR_RETURN(
         auto s,
-        prepare(db_.get(),
-                sqlSelect(kDispatchColumns, "FROM dispatches WHERE state = 'pending' ORDER BY id"),
-                "pending dispatches"));
-    return collect<DispatchRecord>(s, dispatchFromRow);
+        cached(sqlSelect(kDispatchColumns, "FROM dispatches WHERE state = 'pending' ORDER BY id"),
+               "pending dispatches"));
+    return collect<DispatchRecord>(*s, dispatchFromRow);
   }
 
   Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
                                                       int64_t seq) override {
     SHADAN_ASSIGN_OR_RETURN(
         auto s,
-        prepare(db_.get(),
-                sqlSelect(kDispatchColumns, "FROM dispatches WHERE agent_id = ?1 AND seq = ?2"),
-                "dispatch by seq"));
-    s.bindText(1, agent_id).bindInt64(2, seq);
-    return one<DispatchRecord>(s, dispatchFromRow);
+        cached(sqlSelect(kDispatchColumns, "FROM dispatches WHERE agent_id = ?1 AND seq = ?2"),
+               "dispatch by seq"));
+    s->bindText(1, agent_id).bindInt64(2, seq);
+    return one<DispatchRecord>(*s, dispatchFromRow);
   }
 
   Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s,
-        prepare(db_.get(), sqlSelect(kApprovalColumns, "FROM approvals WHERE approval_id = ?1"),
-                "get approval"));
-    s.bindText(1, approval_id);
-    return one<ApprovalRecord>(s, approvalFromRow);
+        auto s, cached(sqlSelect(kApprovalColumns, "FROM approvals WHERE approval_id = ?1"),
+                       "get approval"));
+    s->bindText(1, approval_id);
+    return one<ApprovalRecord>(*s, approvalFromRow);
   }
 
   Status putApproval(const ApprovalRecord& a) override {
@@ -519,13 +516,12 @@ class SqliteControllerStore : public ControllerStore {
     }
     SHADAN_ASSIGN_OR_RETURN(
         auto s,
-        prepare(
-            db_.get(),
+        cached(
             "INSERT OR REPLACE INTO approvals (approval_id, command_id, payload_type, payload, "
             "rule, "
             "needed, signatures, state, created, expires) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
             "put approval"));
-    return s.bindText(1, a.approval_id)
+    return s->bindText(1, a.approval_id)
         .bindText(2, a.command_id)
         .bindText(3, a.payload_type)
         .bindBlob(4, a.payload)
@@ -540,11 +536,10 @@ class SqliteControllerStore : public ControllerStore {
 
   Result<std::vector<ApprovalRecord>> pendingApprovals() override {
     SHADAN_ASSIGN_OR_RETURN(
-        auto s, prepare(db_.get(),
-                        sqlSelect(kApprovalColumns,
-                                  "FROM approvals WHERE state = 'pending' ORDER BY created"),
-                        "pending approvals"));
-    return collect<ApprovalRecord>(s, approvalFromRow);
+        auto s, cached(sqlSelect(kApprovalColumns,
+                                 "FROM approvals WHERE state = 'pending' ORDER BY created"),
+                       "pending approvals"));
+    return collect<ApprovalRecord>(*s, approvalFromRow);
   }
 
   Status putDocument(const StoredDocument& document) override {
@@ -561,16 +556,46 @@ class SqliteControllerStore : public ControllerStore {
  private:
   // An upsert RETURNING the new value of a counter.
   Result<int64_t> nextCounter(const char* sql, const char* purpose, const std::string& key) {
-    SHADAN_ASSIGN_OR_RETURN(auto s, prepare(db_.get(), sql, purpose));
-    s.bindText(1, key);
-    SHADAN_ASSIGN_OR_RETURN(auto row, s.step());
+    SHADAN_ASSIGN_OR_RETURN(auto s, cached(sql, purpose));
+    s->bindText(1, key);
+    SHADAN_ASSIGN_OR_RETURN(auto row, s->step());
     if (row != SqliteStep::kRow) return corrupt("counter for " + key);
-    const int64_t value = s.columnInt64(0);
-    SHADAN_RETURN_IF_ERROR(s.run());  // finish the statement so the write completes
+    const int64_t value = s->columnInt64(0);
+    SHADAN_RETURN_IF_ERROR(s->run());  // finish the statement so the write completes
     return value;
   }
 
+  // A statement from the cache, reset (bindings cleared, its read finished) when this goes.
+  class Cached {
+   public:
+    explicit Cached(SqliteStatement& statement) : statement_(&statement) {}
+    Cached(Cached&& other) noexcept : statement_(std::exchange(other.statement_, nullptr)) {}
+    Cached& operator=(Cached&&) = delete;
+    ~Cached() {
+      if (statement_ != nullptr) statement_->reset();
+    }
+    SqliteStatement* operator->() const { return statement_; }
+    SqliteStatement& operator*() const { return *statement_; }
+
+   private:
+    SqliteStatement* statement_;
+  };
+
+  // Compiled once per connection: compiling an INSERT cost more than running it, and a fan-out
+  // to thousands of gateways runs the same few statements thousands of times.
+  Result<Cached> cached(std::string_view sql, const char* purpose) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      SHADAN_ASSIGN_OR_RETURN(auto statement, prepare(db_.get(), sql, purpose));
+      it = statements_.emplace(std::string(sql), std::move(statement)).first;
+    }
+    return Cached(it->second);
+  }
+
   SqliteDbPtr db_;
+  // Finalized before the connection closes (declared after it).
+  std::map<std::string, SqliteStatement, std::less<>> statements_;
+  std::optional<SqliteTransactionStatements> transaction_statements_;
 };
 
 Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_dir) {
