@@ -306,6 +306,24 @@ Result<ProcStats> FleetRun::controllerStats() const {
   return readProcStats(controller_->pid());
 }
 
+Result<int64_t> FleetRun::settle(std::chrono::milliseconds timeout) const {
+  constexpr auto kWindow = std::chrono::milliseconds(300);
+  constexpr double kQuietShare = 0.05;
+  const auto started = SteadyClock::now();
+  SHADAN_ASSIGN_OR_RETURN(ProcStats before, controllerStats());
+  int quiet_windows = 0;  // in a row: one quiet window can fall between two bursts
+  for (;;) {
+    std::this_thread::sleep_for(kWindow);
+    SHADAN_ASSIGN_OR_RETURN(ProcStats after, controllerStats());
+    const auto waited = SteadyClock::now() - started;
+    quiet_windows = after.cpu_s - before.cpu_s < kQuietShare * 0.3 ? quiet_windows + 1 : 0;
+    if (quiet_windows == 2 || waited >= timeout) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
+    }
+    before = after;
+  }
+}
+
 Result<std::string> FleetRun::requestIsolate(const std::string& reason) {
   SHADAN_ASSIGN_OR_RETURN(
       const Json answer,
@@ -375,7 +393,9 @@ Result<OrderRun> FleetRun::waitOrder(const std::string& order_id, int64_t reques
       if (isAcked(entry.value("state", ""))) ++acked;
     }
     if ((targets > 0 && acked == targets) || SteadyClock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Seldom: the times are the controller's own record of each ack, so asking less often
+    // changes no figure, while each view of a thousand-gateway order costs the controller.
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   for (const auto& [gateway, entry] : gatewaysOf(view).items()) {
     ++run.targets;

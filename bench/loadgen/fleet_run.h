@@ -98,6 +98,11 @@ class FleetRun {
   void startAgent(size_t index);
 
   Result<ProcStats> controllerStats() const;
+  // Waits until the controller is quiet (under 5% of a core in two 300 ms windows in a row: the
+  // connect burst's hellos and first audit shipping done), so an order is measured against a
+  // settled fleet as in production, not against its own start-up. Milliseconds waited; at most
+  // `timeout`.
+  Result<int64_t> settle(std::chrono::milliseconds timeout) const;
   const Fleet& fleet() const { return fleet_; }
   const RunOptions& options() const { return options_; }
   double credentialsMs() const { return fleet_.credentials_ms; }

@@ -24,7 +24,8 @@ Every key, certificate and token is made for the run in a private directory, rem
 
 Scenarios:
   fanout   isolate the segment every agent borders, then restore it (two operators sign):
-           request -> each gateway's verified ack, as the controller recorded it
+           request -> each gateway's verified ack, as the controller recorded it; the
+           isolate is sent once the connected fleet has settled (the controller quiet)
   storm    kill -9 and restart the controller while every agent is connected; an isolate is
            requested as soon as the API is back: time until all agents are back, and until
            every agent acked that order exactly once
@@ -100,6 +101,9 @@ void printSummary(std::ostream& out, const Json& report) {
       << " ms\n";
   if (const auto phases = report.find("phases"); phases != report.end()) {
     for (const auto& [name, phase] : phases->items()) printPhase(out, name, phase);
+  }
+  if (report.contains("settle_ms")) {
+    out << "  settled (controller quiet) " << report.value("settle_ms", 0) << " ms after connect\n";
   }
   if (report.contains("all_back_ms")) {
     out << "  controller down " << report.value("controller_down_ms", 0) << " ms; all agents back "

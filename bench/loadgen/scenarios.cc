@@ -64,6 +64,7 @@ Result<Json> fanout(const ScenarioOptions& options) {
   SHADAN_RETURN_IF_ERROR(run.setUp());
   Json report = baseReport("fanout", run);
   report["phases"]["connect"] = Percentiles::of(run.connectTimesSince(started)).toJson();
+  SHADAN_ASSIGN_OR_RETURN(report["settle_ms"], run.settle(options.run.phase_timeout));
   SHADAN_ASSIGN_OR_RETURN(const OrderRun isolate, run.isolate("shadan-loadgen fanout"));
   SHADAN_ASSIGN_OR_RETURN(const OrderRun restore, run.restore("shadan-loadgen fanout done"));
   report["phases"]["isolate"] = isolate.toJson();
