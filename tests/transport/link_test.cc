@@ -242,6 +242,9 @@ class LinkTest : public ::testing::Test {
     return context;
   }
 
+  // Two links of one agent: the second's session replaces the first's.
+  void secondSessionClosesTheFirst(AgentHubOptions options);
+
   // A raw client that has said hello and been accepted.
   std::unique_ptr<RawClient> helloClient(asio::ssl::context& tls) {
     auto client = std::make_unique<RawClient>(io_, tls);
@@ -485,7 +488,19 @@ TEST_F(LinkTest, ReconnectsAfterTheHubIsRecreatedOnTheSamePort) {
 }
 
 TEST_F(LinkTest, SecondSessionForTheSameAgentClosesTheFirst) {
-  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  ASSERT_NO_FATAL_FAILURE(secondSessionClosesTheFirst(hubOptions()));
+}
+
+TEST_F(LinkTest, SessionsOnTwoNetworkThreadsReplaceEachOtherAcrossThem) {
+  // Sessions alternate between the threads: the second lives on the other one than the first,
+  // so the replacement, the close and the dispatch cross threads.
+  AgentHubOptions options = hubOptions();
+  options.network_threads = 2;
+  ASSERT_NO_FATAL_FAILURE(secondSessionClosesTheFirst(options));
+}
+
+void LinkTest::secondSessionClosesTheFirst(AgentHubOptions options) {
+  ASSERT_NO_FATAL_FAILURE(startHub(std::move(options)));
   LinkEvents first_events;
   LinkOptions first_options = linkOptions();
   first_options.backoff_initial = milliseconds(5000);  // stays away once replaced
