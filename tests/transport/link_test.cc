@@ -464,7 +464,9 @@ TEST_F(LinkTest, ReconnectsAfterTheHubIsRecreatedOnTheSamePort) {
   const uint16_t port = hub_->port();
   LinkEvents events;
   ControllerLink& link = startLink(linkOptions(), events);
-  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1; }));
+  // Connected for the link (its hello written) and for the hub (the hello read, on its own
+  // thread, and handed over): only then is the first hello sure to be counted.
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 1 && hellos_.size() == 1; }));
 
   hub_.reset();
   ASSERT_TRUE(runUntil(io_, [&] { return events.disconnects.size() == 1; }));
@@ -477,7 +479,9 @@ TEST_F(LinkTest, ReconnectsAfterTheHubIsRecreatedOnTheSamePort) {
   ASSERT_NO_FATAL_FAILURE(startHub(hubOptions(port)));
   // The link counts a connection once its hello is written; the hub registers the agent when
   // it has read and checked that hello, a moment later.
-  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2 && hellos_.size() == 2; }));
+  ASSERT_TRUE(runUntil(io_, [&] { return events.connects == 2 && hellos_.size() == 2; }))
+      << "link connects " << events.connects << ", hub hellos " << hellos_.size()
+      << ", hub sessions " << hub_->sessionCount() << ", attempts " << link.attempts();
   EXPECT_TRUE(link.connected());
   EXPECT_FALSE(link.disconnectedSince().has_value());
   EXPECT_EQ(hellos_.size(), 2u);
@@ -506,7 +510,7 @@ void LinkTest::secondSessionClosesTheFirst(AgentHubOptions options) {
   first_options.backoff_initial = milliseconds(5000);  // stays away once replaced
   first_options.backoff_max = milliseconds(5000);
   ControllerLink& first = startLink(first_options, first_events);
-  ASSERT_TRUE(runUntil(io_, [&] { return first_events.connects == 1; }));
+  ASSERT_TRUE(runUntil(io_, [&] { return first_events.connects == 1 && hellos_.size() == 1; }));
 
   LinkEvents second_events;
   ControllerLink& second = startLink(linkOptions(), second_events);
