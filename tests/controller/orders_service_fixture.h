@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -41,6 +42,23 @@ class OrdersServiceTest : public ::testing::Test {
     };
     service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
                                                audit_, clock_, std::move(options));
+  }
+
+  // A service whose batches wait in `later_` (the controller's io_context in production) until
+  // runDeferred().
+  void useDeferringService() {
+    OrdersServiceOptions options;
+    options.new_id = [this]() {
+      char id[40];
+      std::snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012d", ++next_id_);
+      return std::string(id);
+    };
+    options.defer = [this](std::function<void()> work) { later_.push_back(std::move(work)); };
+    service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
+                                               audit_, clock_, std::move(options));
+  }
+  void runDeferred() {
+    for (auto& work : std::exchange(later_, {})) work();
   }
 
   void connect(const std::string& agent_id, const Ed25519Signer& key, int64_t last_seq = 0) {
@@ -117,6 +135,7 @@ class OrdersServiceTest : public ::testing::Test {
   FakeAuditSink audit_;
   FakeClock clock_{testing::kControllerTestStartMs};
   int next_id_ = 0;
+  std::vector<std::function<void()>> later_;  // useDeferringService()
   std::unique_ptr<OrdersService> service_;
   const Caller sato_{"sato", ApiRole::kOperator};
   const Caller tanaka_{"tanaka", ApiRole::kOperator};

@@ -324,19 +324,7 @@ TEST_F(OrdersServiceTest, AcksAndHellosThatArriveTogetherAreWrittenTogether) {
   // With a deferring loop (the controller's io_context), the acks of a fan-out are verified as
   // they come but stored in one transaction and audited with one sync, and hellos deliver
   // their pending dispatches in one batch.
-  std::vector<std::function<void()>> later;
-  OrdersServiceOptions options;
-  options.new_id = [this] {
-    return "00000000-0000-4000-8000-00000000010" + std::to_string(++next_id_);
-  };
-  options.defer = [&later](std::function<void()> work) { later.push_back(std::move(work)); };
-  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
-                                             audit_, clock_, std::move(options));
-  const auto runDeferred = [&later] {
-    auto work = std::move(later);
-    later.clear();
-    for (auto& item : work) item();
-  };
+  useDeferringService();
   enroll("core-gw", keys_.core_gw);
   enroll("edge-gw", keys_.edge_gw);
   runDeferred();
@@ -352,7 +340,7 @@ TEST_F(OrdersServiceTest, AcksAndHellosThatArriveTogetherAreWrittenTogether) {
   ASSERT_TRUE(service_->onAck("core-gw", core_ack).ok());
   ASSERT_TRUE(service_->onAck("core-gw", core_ack).ok());  // a copy before the write: once
   ASSERT_TRUE(service_->onAck("edge-gw", edge_ack).ok());
-  EXPECT_EQ(later.size(), 1u);                                      // one flush for the lot
+  EXPECT_EQ(later_.size(), 1u);                                     // one flush for the lot
   EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "pending");  // not written yet
   runDeferred();
   EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "applied");
@@ -372,7 +360,7 @@ TEST_F(OrdersServiceTest, AcksAndHellosThatArriveTogetherAreWrittenTogether) {
   connect("core-gw", keys_.core_gw);
   connect("edge-gw", keys_.edge_gw);
   EXPECT_EQ(hub_.sent["core-gw"].size(), 1u);  // nothing until the batch runs
-  EXPECT_EQ(later.size(), 1u);
+  EXPECT_EQ(later_.size(), 1u);
   runDeferred();
   ASSERT_EQ(hub_.sent["core-gw"].size(), 2u);
   ASSERT_EQ(hub_.sent["edge-gw"].size(), 2u);
@@ -383,24 +371,17 @@ TEST_F(OrdersServiceTest, GatewaysNotYetCaughtUpGetAnOrderInOneBatch) {
   // An isolate issued while the hellos of the moment are still waiting for their batch (a
   // restart, a fleet that just connected): every such gateway's dispatches are signed, stored
   // and audited together, not one transaction and one sync per gateway.
-  std::vector<std::function<void()>> later;
-  OrdersServiceOptions options;
-  options.new_id = [this] {
-    return "00000000-0000-4000-8000-00000000020" + std::to_string(++next_id_);
-  };
-  options.defer = [&later](std::function<void()> work) { later.push_back(std::move(work)); };
-  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
-                                             audit_, clock_, std::move(options));
+  useDeferringService();
   enroll("core-gw", keys_.core_gw);
   enroll("edge-gw", keys_.edge_gw);
   // Both drop and come back; their new sessions' hellos wait for the batch.
   service_->onDisconnect("core-gw");
   service_->onDisconnect("edge-gw");
   hub_.online.clear();
-  for (auto& work : std::exchange(later, {})) work();
+  runDeferred();
   connect("core-gw", keys_.core_gw);
   connect("edge-gw", keys_.edge_gw);
-  ASSERT_EQ(later.size(), 1u);
+  ASSERT_EQ(later_.size(), 1u);
   const size_t buffered_before = audit_.buffered;
   auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
   ASSERT_TRUE(order.ok());
@@ -412,7 +393,7 @@ TEST_F(OrdersServiceTest, GatewaysNotYetCaughtUpGetAnOrderInOneBatch) {
             2);
   EXPECT_EQ(audit_.buffered - buffered_before, 1u);  // two dispatches, one sync
   // The hello batch that runs after finds both already served: nothing is sent twice.
-  for (auto& work : std::exchange(later, {})) work();
+  runDeferred();
   EXPECT_EQ(hub_.sent["core-gw"].size(), 1u);
   EXPECT_EQ(hub_.sent["edge-gw"].size(), 1u);
 }
