@@ -71,7 +71,6 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   void handshakeDone();
 
   bool handlesAudit() const { return static_cast<bool>(callbacks_.on_audit); }
-  const AgentHubOptions& options() const { return options_; }
   spdlog::logger& log() { return *log_; }
 
  private:

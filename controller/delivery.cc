@@ -26,17 +26,23 @@ DispatchState stateOfAck(AckResult result) {
 
 }  // namespace
 
+Result<std::optional<AgentRecord>> Delivery::deliverable(const std::string& agent_id) {
+  if (!ctx_.channel.connected(agent_id)) return std::optional<AgentRecord>();
+  SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
+  if (!agent.has_value() || agent->status != AgentStatus::kApproved) {
+    return std::optional<AgentRecord>();
+  }
+  return agent;
+}
+
 void Delivery::deliverToTargets(const std::vector<std::string>& targets) {
   std::vector<AgentRecord> agents;
   for (const auto& target : targets) {
-    if (!ctx_.channel.connected(target)) continue;
-    auto agent = ctx_.store.getAgent(target);
+    auto agent = deliverable(target);
     if (!agent.ok()) {
       logger("controller")
           ->warn("delivery failed agent_id={} error={}", target, agent.error().message);
-      continue;
-    }
-    if (agent->has_value() && (*agent)->status == AgentStatus::kApproved) {
+    } else if (agent->has_value()) {
       agents.push_back(std::move(**agent));
     }
   }
@@ -92,18 +98,10 @@ void Delivery::deliverOrder(const std::string& command_id,
 
 Status Delivery::expireLapsed(int64_t now) {
   SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.allPendingDispatches());
-  // Each order read once: its record lists every target, and a fan-out leaves thousands of
-  // dispatches of one order pending for a moment.
-  std::map<std::string, std::optional<int64_t>> expires;  // command id -> its order's expiry
+  OrderReader orders(ctx_.store);  // a fan-out leaves thousands of one order's dispatches pending
   for (auto& dispatch : pending) {
-    auto known = expires.find(dispatch.command_id);
-    if (known == expires.end()) {
-      SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
-      std::optional<int64_t> at;
-      if (order.has_value()) at = order->expires_at_ms;
-      known = expires.emplace(dispatch.command_id, at).first;
-    }
-    if (known->second.has_value() && now >= *known->second) {
+    SHADAN_ASSIGN_OR_RETURN(const OrderRecord* order, orders.get(dispatch.command_id));
+    if (order != nullptr && now >= order->expires_at_ms) {
       SHADAN_RETURN_IF_ERROR(expireDispatch(dispatch, "authz expired without an ack"));
     }
   }
@@ -136,16 +134,15 @@ Status Delivery::recordDispatch(OrderRecord order, const DsseEnvelope& authz_env
 }
 
 Status Delivery::deliverPending(const std::string& agent_id) {
-  if (!ctx_.channel.connected(agent_id)) return okStatus();
-  SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
-  if (!agent.has_value() || agent->status != AgentStatus::kApproved) return okStatus();
+  SHADAN_ASSIGN_OR_RETURN(auto agent, deliverable(agent_id));
+  if (!agent.has_value()) return okStatus();
   return deliverPendingOf({std::move(*agent)});
 }
 
 Status Delivery::deliverPendingOf(const std::vector<AgentRecord>& agents) {
   std::vector<Outgoing> batch;
-  std::map<std::string, OrderRecord> orders;  // each order read once for the whole batch
-  std::set<std::string> incomplete;           // agents not all of whose dispatches are sent
+  OrderReader orders(ctx_.store);    // each order read once for the whole batch
+  std::set<std::string> incomplete;  // agents not all of whose dispatches are sent
   Status result = okStatus();
   for (const AgentRecord& agent : agents) {
     if (Status collected = collectPending(agent, batch, orders); !collected.ok()) {
@@ -171,7 +168,7 @@ Status Delivery::deliverPendingOf(const std::vector<AgentRecord>& agents) {
 }
 
 Status Delivery::collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
-                                std::map<std::string, OrderRecord>& orders) {
+                                OrderReader& orders) {
   SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.pendingDispatches(agent.agent_id));
   const auto last_seq = last_seq_.find(agent.agent_id);
   const std::set<std::string>& sent = sent_on_session_[agent.agent_id];
@@ -185,17 +182,13 @@ Status Delivery::collectPending(const AgentRecord& agent, std::vector<Outgoing>&
     if (dispatch.seq != 0 && last_seq != last_seq_.end() && dispatch.seq <= last_seq->second) {
       continue;
     }
-    auto known = orders.find(dispatch.command_id);
-    if (known == orders.end()) {
-      SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
-      if (!order.has_value()) return makeError(ErrorCode::kInternal, "dispatch without its order");
-      known = orders.emplace(dispatch.command_id, std::move(*order)).first;
-    }
-    if (ctx_.nowMs() >= known->second.expires_at_ms) {
+    SHADAN_ASSIGN_OR_RETURN(const OrderRecord* order, orders.get(dispatch.command_id));
+    if (order == nullptr) return makeError(ErrorCode::kInternal, "dispatch without its order");
+    if (ctx_.nowMs() >= order->expires_at_ms) {
       SHADAN_RETURN_IF_ERROR(expireDispatch(dispatch, "authz expired before delivery"));
       continue;
     }
-    batch.push_back(Outgoing{std::move(dispatch), &agent, &known->second});
+    batch.push_back(Outgoing{std::move(dispatch), &agent, order});
   }
   return okStatus();
 }

@@ -80,10 +80,13 @@ class Delivery {
   // The pending dispatches of `agents` (connected and approved, as loaded by the caller) in one
   // batch; each agent all of whose dispatches were sent is caught up. The first error.
   Status deliverPendingOf(const std::vector<AgentRecord>& agents);
+  // The agent, if it is connected and approved (delivery to others waits for their hello or
+  // their approval); nullopt otherwise.
+  Result<std::optional<AgentRecord>> deliverable(const std::string& agent_id);
   // The pending dispatches of `agent` that deliverPending would send, appended to `batch`
-  // (orders kept alive in `orders`); expires those whose authz lapsed.
+  // (their orders kept alive in `orders`); expires those whose authz lapsed.
   Status collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
-                        std::map<std::string, OrderRecord>& orders);
+                        OrderReader& orders);
   void flushAcks();
   void flushHellos();
   Status expireDispatch(DispatchRecord dispatch, const std::string& why);
@@ -107,8 +110,8 @@ class Delivery {
   // Agents whose hello or disconnect came since the last flushHellos: last seen (ms), and
   // whether their pending dispatches are to be delivered.
   std::map<std::string, std::pair<int64_t, bool>> seen_;
-  std::map<std::string, bool>
-      drill_orders_;  // isDrillOrder's memory; an order's flag never changes
+  // isDrillOrder's memory; an order's flag never changes.
+  std::map<std::string, bool> drill_orders_;
 };
 
 }  // namespace shadan::controller

@@ -388,7 +388,7 @@ Result<json> OrderViews::status() {
                          : json::parse(agent.last_state_json, nullptr, false);
   }
   SHADAN_ASSIGN_OR_RETURN(auto link_down, uplinkLinkDown(ctx_, recent));
-  std::map<std::string, std::optional<OrderRecord>> pending_orders;
+  OrderReader pending_orders(ctx_.store);  // once per order, not once per gateway
   const AgentIndex index(agents);
   for (auto& [id, entry] : gateways.items()) {
     SHADAN_ASSIGN_OR_RETURN(auto waiting, ctx_.store.pendingDispatches(id));
@@ -399,14 +399,8 @@ Result<json> OrderViews::status() {
       ladder.link_down = found->second;
     }
     for (const auto& dispatch : waiting) {
-      // Read once per order, not once per gateway: each record holds all its targets.
-      auto known = pending_orders.find(dispatch.command_id);
-      if (known == pending_orders.end()) {
-        SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(dispatch.command_id));
-        known = pending_orders.emplace(dispatch.command_id, std::move(order)).first;
-      }
-      const std::optional<OrderRecord>& order = known->second;
-      if (!order.has_value()) continue;
+      SHADAN_ASSIGN_OR_RETURN(const OrderRecord* order, pending_orders.get(dispatch.command_id));
+      if (order == nullptr) continue;
       ladder.pending.push_back(
           PendingRung{order->command_id, order->action, order->scope, order->segment});
     }

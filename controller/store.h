@@ -174,6 +174,27 @@ class ControllerStore {
 
 using ControllerStorePtr = std::unique_ptr<ControllerStore>;
 
+// Orders read from the store at most once each, for one pass over many dispatches: an order's
+// record lists every target, so reading it per dispatch made a pass over a fan-out to
+// thousands of gateways quadratic. A record stays at its address for the reader's life.
+class OrderReader {
+ public:
+  explicit OrderReader(ControllerStore& store) : store_(store) {}
+  // The order, or nullptr when the store has none.
+  Result<const OrderRecord*> get(const std::string& command_id) {
+    auto known = orders_.find(command_id);
+    if (known == orders_.end()) {
+      SHADAN_ASSIGN_OR_RETURN(auto order, store_.getOrder(command_id));
+      known = orders_.emplace(command_id, std::move(order)).first;
+    }
+    return known->second ? &*known->second : nullptr;
+  }
+
+ private:
+  ControllerStore& store_;
+  std::map<std::string, std::optional<OrderRecord>> orders_;
+};
+
 // <state_dir>/controller.db, created (directory 0700) if missing.
 class SqliteControllerStore;
 Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_dir);
