@@ -7,9 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <cmath>
 #include <random>
 #include <utility>
@@ -132,10 +130,10 @@ class Connection : public ChannelSession {
         [self = shared(), this](beast::error_code ec, const tcp::resolver::results_type& to) {
           if (closed()) return;
           if (ec) return fail("resolve " + options_.host + ": " + ec.message());
-          beast::get_lowest_layer(ws()).async_connect(
-              to, [self, this](beast::error_code connect_ec, const tcp::endpoint&) {
-                onConnect(connect_ec);
-              });
+          asio::async_connect(socket(), to,
+                              [self, this](beast::error_code connect_ec, const tcp::endpoint&) {
+                                onConnect(connect_ec);
+                              });
         });
   }
 
@@ -155,8 +153,8 @@ class Connection : public ChannelSession {
                   ec.message());
     }
     beast::error_code option_ec;
-    beast::get_lowest_layer(ws()).socket().set_option(tcp::no_delay(true), option_ec);
-    SSL* ssl = ws().next_layer().native_handle();
+    socket().set_option(tcp::no_delay(true), option_ec);
+    SSL* ssl = tls().native_handle();
     beast::error_code address_ec;
     asio::ip::make_address(options_.host, address_ec);
     // SNI only for names; RFC 6066 forbids literal addresses. (SSL_set_tlsext_host_name is a
@@ -165,7 +163,7 @@ class Connection : public ChannelSession {
       std::string name = options_.host;
       SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, name.data());
     }
-    ws().next_layer().async_handshake(
+    tls().async_handshake(
         asio::ssl::stream_base::client,
         [self = shared(), this](beast::error_code tls_ec) { onTlsHandshake(tls_ec); });
   }
@@ -173,8 +171,7 @@ class Connection : public ChannelSession {
   void onTlsHandshake(beast::error_code ec) {
     if (closed()) return;
     if (ec) {
-      return fail("TLS handshake: " +
-                  tlsHandshakeFailureReason(ec, ws().next_layer().native_handle()));
+      return fail("TLS handshake: " + tlsHandshakeFailureReason(ec, tls().native_handle()));
     }
     ws().read_message_max(options_.max_message_bytes);
     ws().set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
@@ -195,7 +192,7 @@ class Connection : public ChannelSession {
     if (ec) {
       std::string reason = ec.message();
       if (ec.category() == asio::error::get_ssl_category()) {
-        reason = tlsHandshakeFailureReason(ec, ws().next_layer().native_handle());
+        reason = tlsHandshakeFailureReason(ec, tls().native_handle());
       }
       return fail("WebSocket handshake: " + reason);
     }

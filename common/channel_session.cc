@@ -11,14 +11,14 @@ using Json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 ChannelSession::ChannelSession(asio::io_context& io, asio::ssl::context& tls, ChannelLimits limits)
-    : ws_(beast::tcp_stream(io), tls),
+    : ws_(io, tls),
       limits_(std::move(limits)),
       deadline_(ws_.get_executor()),
       heartbeat_timer_(ws_.get_executor()) {}
 
 ChannelSession::ChannelSession(asio::ip::tcp::socket socket, asio::ssl::context& tls,
                                ChannelLimits limits)
-    : ws_(beast::tcp_stream(std::move(socket)), tls),
+    : ws_(std::move(socket), tls),
       limits_(std::move(limits)),
       deadline_(ws_.get_executor()),
       heartbeat_timer_(ws_.get_executor()) {}
@@ -75,7 +75,8 @@ void ChannelSession::fail(const std::string& reason) {
   auto self = shared_from_this();  // onClosed may drop the owner's reference
   deadline_.cancel();
   heartbeat_timer_.cancel();
-  beast::get_lowest_layer(ws_).close();
+  beast::error_code ignored;
+  socket().close(ignored);
   queue_.clear();
   onClosed(reason, open_);
 }

@@ -31,12 +31,10 @@
 // clang-format off
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 // clang-format on
 #include <chrono>
 #include <cstddef>
@@ -47,6 +45,7 @@
 
 #include "common/channel.h"
 #include "common/result.h"
+#include "common/tls_socket.h"
 
 namespace shadan {
 
@@ -64,8 +63,7 @@ Result<std::string> channelMessageText(const nlohmann::json& message, size_t max
 
 class ChannelSession : public std::enable_shared_from_this<ChannelSession> {
  public:
-  using WsStream =
-      boost::beast::websocket::stream<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+  using WsStream = boost::beast::websocket::stream<TlsSocket>;
 
   virtual ~ChannelSession() = default;
   ChannelSession(const ChannelSession&) = delete;
@@ -87,6 +85,8 @@ class ChannelSession : public std::enable_shared_from_this<ChannelSession> {
                  ChannelLimits limits);
 
   WsStream& ws() { return ws_; }
+  TlsSocket& tls() { return ws_.next_layer(); }
+  boost::asio::ip::tcp::socket& socket() { return ws_.next_layer().next_layer(); }
   const ChannelLimits& limits() const { return limits_; }
 
   void armDeadline(std::chrono::milliseconds delay, std::string what);

@@ -10,9 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <functional>
 #include <map>
 #include <set>
@@ -150,7 +148,7 @@ class Session : public ChannelSession {
         net_(net),
         hello_timeout_(options.hello_timeout) {
     beast::error_code ec;
-    if (auto endpoint = beast::get_lowest_layer(ws()).socket().remote_endpoint(ec); !ec) {
+    if (auto endpoint = this->socket().remote_endpoint(ec); !ec) {
       address_ = endpoint.address().to_string();
     }
   }
@@ -163,9 +161,8 @@ class Session : public ChannelSession {
   void start() {
     armDeadline(hello_timeout_,
                 "no hello within " + std::to_string(hello_timeout_.count()) + " ms");
-    ws().next_layer().async_handshake(
-        asio::ssl::stream_base::server,
-        [self = shared(), this](beast::error_code ec) { onTlsHandshake(ec); });
+    tls().async_handshake(asio::ssl::stream_base::server,
+                          [self = shared(), this](beast::error_code ec) { onTlsHandshake(ec); });
   }
 
  private:
@@ -185,7 +182,7 @@ class Session : public ChannelSession {
 
   void onTlsHandshake(beast::error_code ec) {
     if (closed()) return;
-    SSL* ssl = ws().next_layer().native_handle();
+    SSL* ssl = tls().native_handle();
     if (ec) return fail("TLS handshake: " + tlsHandshakeFailureReason(ec, ssl));
     auto name = peerCommonName(ssl);
     if (!name.ok()) return fail("client certificate: " + name.error().message);
@@ -194,7 +191,7 @@ class Session : public ChannelSession {
     parser_->header_limit(kUpgradeRequestMaxBytes);
     parser_->body_limit(kUpgradeRequestMaxBytes);
     http::async_read(
-        ws().next_layer(), buffer_, *parser_,
+        tls(), buffer_, *parser_,
         [self = shared(), this](beast::error_code read_ec, size_t) { onUpgradeRequest(read_ec); });
   }
 
@@ -211,9 +208,9 @@ class Session : public ChannelSession {
       response_->keep_alive(false);
       response_->prepare_payload();
       const std::string reason = path_ok ? "not a WebSocket upgrade" : "unknown path";
-      http::async_write(
-          ws().next_layer(), *response_,
-          [self = shared(), reason](beast::error_code, size_t) { self->fail(reason); });
+      http::async_write(tls(), *response_, [self = shared(), reason](beast::error_code, size_t) {
+        self->fail(reason);
+      });
       return;
     }
     ws().read_message_max(limits().max_message_bytes);
