@@ -56,6 +56,8 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   void stop();
   Status send(const std::string& agent_id, const Json& message);
   bool connected(const std::string& agent_id) const;
+  // Core thread: what send() queued goes to the network threads now.
+  void flushToNet();
   uint16_t port() const { return port_; }
   size_t sessionCount() const { return session_count_.load(); }
   std::vector<std::string> agentAddresses() const;
@@ -101,7 +103,6 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   void toCore(size_t net, std::function<void(Impl&)> event);
   // Core thread: queues `item` for its session's network thread, likewise one post per turn.
   void toNet(size_t net, Outgoing item);
-  void flushToNet();
   // Core thread.
   void helloOnCore(uint64_t session_id, size_t net, const std::string& address,
                    const HelloMessage& hello);
@@ -596,6 +597,8 @@ Status WebSocketAgentHub::send(const std::string& agent_id, const Json& message)
 bool WebSocketAgentHub::connected(const std::string& agent_id) const {
   return impl_->connected(agent_id);
 }
+
+void WebSocketAgentHub::flush() { impl_->flushToNet(); }
 
 uint16_t WebSocketAgentHub::port() const { return impl_->port(); }
 

@@ -64,6 +64,10 @@ class AgentHub {
   // delivered: delivery is known from the agent's ack.
   virtual Status send(const std::string& agent_id, const nlohmann::json& message) = 0;
   virtual bool connected(const std::string& agent_id) const = 0;
+  // Hands what send() queued so far to the network now instead of when the current handler
+  // returns: a long batch lets the first gateways start on their part while the rest is
+  // prepared. A hub that writes at send() has nothing to do.
+  virtual void flush() {}
 };
 
 struct AgentHubOptions {
@@ -109,6 +113,7 @@ class WebSocketAgentHub : public AgentHub {
 
   Status send(const std::string& agent_id, const nlohmann::json& message) override;
   bool connected(const std::string& agent_id) const override;
+  void flush() override;
 
   // The bound port (the real one when options.port was 0).
   uint16_t port() const;

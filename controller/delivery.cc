@@ -194,75 +194,80 @@ Status Delivery::collectPending(const AgentRecord& agent, std::vector<Outgoing>&
 }
 
 Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
-  if (batch.empty()) return okStatus();
   const int64_t now = ctx_.nowMs();
   std::map<std::string, DsseEnvelope> authz;  // each order's authz envelope, parsed once
-  std::vector<DsseEnvelope> signed_envelopes(batch.size());
-  SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      DispatchRecord& dispatch = batch[i].dispatch;
+  Status audited = okStatus();
+  const size_t chunk = std::max<size_t>(1, ctx_.options.delivery_chunk);
+  for (size_t begin = 0; begin < batch.size(); begin += chunk) {
+    const size_t end = std::min(batch.size(), begin + chunk);
+    std::vector<DsseEnvelope> signed_envelopes(end - begin);
+    SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
+      for (size_t i = begin; i < end; ++i) {
+        DispatchRecord& dispatch = batch[i].dispatch;
+        const AgentRecord& agent = *batch[i].agent;
+        const OrderRecord& order = *batch[i].order;
+        auto parsed = authz.find(order.command_id);
+        if (parsed == authz.end()) {
+          SHADAN_ASSIGN_OR_RETURN(auto envelope,
+                                  parseDsseEnvelope(order.authz_envelope, "stored authz"));
+          parsed = authz.emplace(order.command_id, std::move(envelope)).first;
+        }
+        if (dispatch.seq == 0) {
+          SHADAN_ASSIGN_OR_RETURN(auto seq, ctx_.store.nextSeq(agent.agent_id));
+          dispatch.seq = seq;
+        }
+        Dispatch body;
+        body.agent_id = agent.agent_id;
+        body.agent_key = agent.keyid;
+        body.seq = dispatch.seq;
+        body.issued_at_ms = now;
+        body.expires_at_ms =
+            std::min(now + ctx_.options.timings.dispatch_validity_s * 1000, order.expires_at_ms);
+        body.authz = parsed->second;
+        const Signer* signers[] = {&ctx_.controller_key};
+        SHADAN_ASSIGN_OR_RETURN(signed_envelopes[i - begin],
+                                signDsse(kDispatchPayloadType, serializeDispatch(body), signers));
+        dispatch.envelope = serializeDsseEnvelope(signed_envelopes[i - begin]);
+        dispatch.envelope_expires_ms = body.expires_at_ms;
+        dispatch.sent_ms = now;
+        dispatch.updated_ms = now;
+        SHADAN_RETURN_IF_ERROR(ctx_.store.putDispatch(dispatch));
+      }
+      return okStatus();
+    }));
+    for (size_t i = begin; i < end; ++i) {
+      const DispatchRecord& dispatch = batch[i].dispatch;
       const AgentRecord& agent = *batch[i].agent;
       const OrderRecord& order = *batch[i].order;
-      auto parsed = authz.find(order.command_id);
-      if (parsed == authz.end()) {
-        SHADAN_ASSIGN_OR_RETURN(auto envelope,
-                                parseDsseEnvelope(order.authz_envelope, "stored authz"));
-        parsed = authz.emplace(order.command_id, std::move(envelope)).first;
+      // Queued only: nothing reaches the network before the flush below, after the audit sync.
+      const Status sent_status = ctx_.channel.send(
+          agent.agent_id, json{{"type", "dispatch"},
+                               {"envelope", dsseEnvelopeToJson(signed_envelopes[i - begin])}});
+      const bool sent = sent_status.ok();
+      if (sent) sent_on_session_[agent.agent_id].insert(dispatch.command_id);
+      if (!sent) {
+        caught_up_.erase(agent.agent_id);
+        logger("controller")
+            ->warn("dispatch not queued agent_id={} seq={} error={}", agent.agent_id, dispatch.seq,
+                   sent_status.error().message);
       }
-      if (dispatch.seq == 0) {
-        SHADAN_ASSIGN_OR_RETURN(auto seq, ctx_.store.nextSeq(agent.agent_id));
-        dispatch.seq = seq;
-      }
-      Dispatch body;
-      body.agent_id = agent.agent_id;
-      body.agent_key = agent.keyid;
-      body.seq = dispatch.seq;
-      body.issued_at_ms = now;
-      body.expires_at_ms =
-          std::min(now + ctx_.options.timings.dispatch_validity_s * 1000, order.expires_at_ms);
-      body.authz = parsed->second;
-      const Signer* signers[] = {&ctx_.controller_key};
-      SHADAN_ASSIGN_OR_RETURN(signed_envelopes[i],
-                              signDsse(kDispatchPayloadType, serializeDispatch(body), signers));
-      dispatch.envelope = serializeDsseEnvelope(signed_envelopes[i]);
-      dispatch.envelope_expires_ms = body.expires_at_ms;
-      dispatch.sent_ms = now;
-      dispatch.updated_ms = now;
-      SHADAN_RETURN_IF_ERROR(ctx_.store.putDispatch(dispatch));
-    }
-    return okStatus();
-  }));
-  Status audited = okStatus();
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const DispatchRecord& dispatch = batch[i].dispatch;
-    const AgentRecord& agent = *batch[i].agent;
-    const OrderRecord& order = *batch[i].order;
-    const Status sent_status = ctx_.channel.send(
-        agent.agent_id,
-        json{{"type", "dispatch"}, {"envelope", dsseEnvelopeToJson(signed_envelopes[i])}});
-    const bool sent = sent_status.ok();
-    if (sent) sent_on_session_[agent.agent_id].insert(dispatch.command_id);
-    if (!sent) {
-      caught_up_.erase(agent.agent_id);
       logger("controller")
-          ->warn("dispatch not queued agent_id={} seq={} error={}", agent.agent_id, dispatch.seq,
-                 sent_status.error().message);
+          ->info("dispatch agent_id={} seq={} command_id={} sent={}", agent.agent_id, dispatch.seq,
+                 dispatch.command_id, sent);
+      // One sync for the chunk: the last entry's covers the others.
+      Status status = ctx_.audit(AuditEventBuilder("dispatch_sent")
+                                     .outcome(sent ? "sent" : "queued")
+                                     .controller(ctx_.controller_key.keyId())
+                                     .what(order.action, order.segment, order.profile)
+                                     .agent(agent.agent_id)
+                                     .command(dispatch.command_id)
+                                     .seq(dispatch.seq)
+                                     .markDrill(order.drill)
+                                     .build(),
+                                 i + 1 == end);
+      if (!status.ok() && audited.ok()) audited = status;
     }
-    logger("controller")
-        ->info("dispatch agent_id={} seq={} command_id={} sent={}", agent.agent_id, dispatch.seq,
-               dispatch.command_id, sent);
-    // One sync for the batch: the last entry's covers the others.
-    Status status = ctx_.audit(AuditEventBuilder("dispatch_sent")
-                                   .outcome(sent ? "sent" : "queued")
-                                   .controller(ctx_.controller_key.keyId())
-                                   .what(order.action, order.segment, order.profile)
-                                   .agent(agent.agent_id)
-                                   .command(dispatch.command_id)
-                                   .seq(dispatch.seq)
-                                   .markDrill(order.drill)
-                                   .build(),
-                               i + 1 == batch.size());
-    if (!status.ok() && audited.ok()) audited = status;
+    ctx_.channel.flush();
   }
   return audited;
 }

@@ -117,6 +117,9 @@ struct OrdersServiceOptions {
   // A segment or host order to more gateways than this says "targets":"bordering" instead of
   // listing them (Authz::targets_bordering): the list would ride in every dispatch.
   size_t listed_targets_max = 256;
+  // Dispatches of one batch signed, stored (one transaction), audited (one sync) and handed to
+  // the network together before the next are prepared (Delivery::deliverBatch). At least 1.
+  size_t delivery_chunk = 256;
   // Runs `work` soon, after the handlers already queued (the controller posts it to its io
   // loop): what lets acks and hellos that arrive together share one store transaction and one
   // audit sync. Empty: `work` runs at once (each ack and hello is written on its own).

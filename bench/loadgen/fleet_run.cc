@@ -105,6 +105,7 @@ Percentiles Percentiles::of(std::vector<double> values) {
     const size_t at = static_cast<size_t>(std::ceil(q * static_cast<double>(n)));
     return values[std::min(n - 1, at == 0 ? 0 : at - 1)];
   };
+  out.min = values.front();
   out.p50 = rank(0.50);
   out.p95 = rank(0.95);
   out.p99 = rank(0.99);
@@ -113,7 +114,8 @@ Percentiles Percentiles::of(std::vector<double> values) {
 }
 
 Json Percentiles::toJson() const {
-  return {{"count", count}, {"p50_ms", p50}, {"p95_ms", p95}, {"p99_ms", p99}, {"max_ms", max}};
+  return {{"count", count}, {"min_ms", min}, {"p50_ms", p50},
+          {"p95_ms", p95},  {"p99_ms", p99}, {"max_ms", max}};
 }
 
 Json OrderRun::toJson() const {

@@ -46,7 +46,7 @@ struct RunOptions {
 // p50/p95/p99/max of a set of milliseconds (nearest rank).
 struct Percentiles {
   size_t count = 0;
-  double p50 = 0, p95 = 0, p99 = 0, max = 0;
+  double min = 0, p50 = 0, p95 = 0, p99 = 0, max = 0;
   static Percentiles of(std::vector<double> values);
   nlohmann::json toJson() const;
 };

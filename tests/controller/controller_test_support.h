@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -87,9 +88,13 @@ class FakeHub : public AgentHub {
     return okStatus();
   }
   bool connected(const std::string& agent_id) const override { return online.count(agent_id) != 0; }
+  void flush() override {
+    if (on_flush) on_flush();
+  }
 
   std::set<std::string> online;
   std::map<std::string, std::vector<nlohmann::json>> sent;
+  std::function<void()> on_flush;  // what a test wants to see at each flush()
 };
 
 // The controller tests' time: 2026-11-26T10:00:00Z (fixtures: FakeClock

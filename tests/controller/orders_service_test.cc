@@ -398,6 +398,60 @@ TEST_F(OrdersServiceTest, GatewaysNotYetCaughtUpGetAnOrderInOneBatch) {
   EXPECT_EQ(hub_.sent["edge-gw"].size(), 1u);
 }
 
+TEST_F(OrdersServiceTest, ABatchGoesOutInChunksEachStoredAndAuditedBeforeItsFlush) {
+  // Chunks of one here (256 in production): each dispatch is committed, audited with its own
+  // sync and handed to the network before the next is signed.
+  OrdersServiceOptions options;
+  options.new_id = [this] {
+    return "00000000-0000-4000-8000-00000000030" + std::to_string(++next_id_);
+  };
+  options.delivery_chunk = 1;
+  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
+                                             audit_, clock_, std::move(options));
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+  struct AtFlush {
+    size_t sent = 0;
+    size_t audited = 0;
+    size_t unsynced = 0;
+    size_t stored = 0;
+  };
+  std::vector<AtFlush> flushes;
+  const size_t buffered_before = audit_.buffered;
+  std::string order_id;
+  hub_.on_flush = [&] {
+    AtFlush at;
+    for (const auto& [agent, messages] : hub_.sent) at.sent += messages.size();
+    at.audited = static_cast<size_t>(
+        std::count_if(audit_.events.begin(), audit_.events.end(),
+                      [](const AuditEvent& e) { return e.event == "dispatch_sent"; }));
+    at.unsynced = audit_.buffered - buffered_before;
+    for (const char* agent : {"core-gw", "edge-gw"}) {
+      auto dispatches = store_->pendingDispatches(agent);
+      if (dispatches.ok()) {
+        for (const auto& d : *dispatches) at.stored += d.envelope.empty() ? 0 : 1;
+      }
+    }
+    flushes.push_back(at);
+  };
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok()) << order.error().message;
+  ASSERT_EQ(flushes.size(), 2u);
+  for (size_t i = 0; i < flushes.size(); ++i) {
+    SCOPED_TRACE("flush " + std::to_string(i));
+    EXPECT_EQ(flushes[i].sent, i + 1);
+    EXPECT_EQ(flushes[i].audited, i + 1);
+    EXPECT_EQ(flushes[i].stored, i + 1);  // committed before it went out
+  }
+  EXPECT_EQ(flushes.back().unsynced, 0u);  // every chunk's entry carried its own sync
+  for (const auto& [agent_id, key] : std::vector<std::pair<std::string, const Ed25519Signer*>>{
+           {"core-gw", &keys_.core_gw}, {"edge-gw", &keys_.edge_gw}}) {
+    ASSERT_EQ(hub_.sent[agent_id].size(), 1u) << agent_id;
+    auto verified = agentVerifies(hub_.sent[agent_id][0], agent_id, *key);
+    EXPECT_TRUE(verified.ok()) << agent_id;
+  }
+}
+
 TEST_F(OrdersServiceTest, OrderToManyGatewaysSaysBorderingAndTheAgentsTakeIt) {
   OrdersServiceOptions options;
   options.new_id = [this] {
