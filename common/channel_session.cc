@@ -55,12 +55,15 @@ Result<std::string> channelMessageText(const Json& message, size_t max_message_b
   } catch (const nlohmann::json::exception& e) {
     return makeError(ErrorCode::kInvalidArgument, std::string("message: ") + e.what());
   }
-  if (text.size() > max_message_bytes) {
-    return makeError(ErrorCode::kInvalidArgument, "message of " + std::to_string(text.size()) +
-                                                      " bytes exceeds the channel's " +
-                                                      std::to_string(max_message_bytes));
-  }
+  SHADAN_RETURN_IF_ERROR(checkChannelMessageSize(text.size(), max_message_bytes));
   return text;
+}
+
+Status checkChannelMessageSize(size_t bytes, size_t max_message_bytes) {
+  if (bytes <= max_message_bytes) return okStatus();
+  return makeError(ErrorCode::kInvalidArgument, "message of " + std::to_string(bytes) +
+                                                    " bytes exceeds the channel's " +
+                                                    std::to_string(max_message_bytes));
 }
 
 Status ChannelSession::sendJson(const Json& message) {

@@ -60,6 +60,8 @@ struct ChannelLimits {
 // The text of one message, or kInvalidArgument when it cannot be serialised or is larger than
 // `max_message_bytes`.
 Result<std::string> channelMessageText(const nlohmann::json& message, size_t max_message_bytes);
+// kInvalidArgument when a message of `bytes` is larger than `max_message_bytes`.
+Status checkChannelMessageSize(size_t bytes, size_t max_message_bytes);
 
 class ChannelSession : public std::enable_shared_from_this<ChannelSession> {
  public:

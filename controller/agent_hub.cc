@@ -45,6 +45,13 @@ class Session;
 
 }  // namespace
 
+Status AgentHub::sendText(const std::string& agent_id, std::string text) {
+  auto message =
+      parseStrictJson(text, "message to agent " + quoteForMessage(agent_id), text.size());
+  if (!message.ok()) return message.error();
+  return send(agent_id, *message);
+}
+
 class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAgentHub::Impl> {
  public:
   Impl(asio::io_context& core, AgentHubOptions options, AgentHubCallbacks callbacks,
@@ -55,6 +62,7 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   void start();
   void stop();
   Status send(const std::string& agent_id, const Json& message);
+  Status sendText(const std::string& agent_id, std::string text);
   bool connected(const std::string& agent_id) const;
   // Core thread: what send() queued goes to the network threads now.
   void flushToNet();
@@ -103,6 +111,7 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   void toCore(size_t net, std::function<void(Impl&)> event);
   // Core thread: queues `item` for its session's network thread, likewise one post per turn.
   void toNet(size_t net, Outgoing item);
+  static Error notConnected(const std::string& agent_id);
   // Core thread.
   void helloOnCore(uint64_t session_id, size_t net, const std::string& address,
                    const HelloMessage& hello);
@@ -553,15 +562,23 @@ std::vector<std::string> WebSocketAgentHub::Impl::agentAddresses() const {
 }
 
 Status WebSocketAgentHub::Impl::send(const std::string& agent_id, const Json& message) {
-  auto it = current_.find(agent_id);
-  if (stopped_ || it == current_.end()) {
-    return makeError(ErrorCode::kUnavailable,
-                     "agent " + quoteForMessage(agent_id) + " is not connected");
-  }
+  if (!connected(agent_id)) return notConnected(agent_id);
   SHADAN_ASSIGN_OR_RETURN(std::string text,
                           channelMessageText(message, options_.max_message_bytes));
+  return sendText(agent_id, std::move(text));
+}
+
+Status WebSocketAgentHub::Impl::sendText(const std::string& agent_id, std::string text) {
+  auto it = current_.find(agent_id);
+  if (stopped_ || it == current_.end()) return notConnected(agent_id);
+  SHADAN_RETURN_IF_ERROR(checkChannelMessageSize(text.size(), options_.max_message_bytes));
   toNet(it->second.net, Outgoing{it->second.session_id, false, std::move(text)});
   return okStatus();
+}
+
+Error WebSocketAgentHub::Impl::notConnected(const std::string& agent_id) {
+  return makeError(ErrorCode::kUnavailable,
+                   "agent " + quoteForMessage(agent_id) + " is not connected");
 }
 
 bool WebSocketAgentHub::Impl::connected(const std::string& agent_id) const {
@@ -592,6 +609,10 @@ WebSocketAgentHub::~WebSocketAgentHub() { impl_->stop(); }
 
 Status WebSocketAgentHub::send(const std::string& agent_id, const Json& message) {
   return impl_->send(agent_id, message);
+}
+
+Status WebSocketAgentHub::sendText(const std::string& agent_id, std::string text) {
+  return impl_->sendText(agent_id, std::move(text));
 }
 
 bool WebSocketAgentHub::connected(const std::string& agent_id) const {

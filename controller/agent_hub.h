@@ -63,6 +63,10 @@ class AgentHub {
   // kInvalidArgument when the message is larger than the channel allows. Queued is not
   // delivered: delivery is known from the agent's ack.
   virtual Status send(const std::string& agent_id, const nlohmann::json& message) = 0;
+  // As send(), for a message the caller already holds as text (one JSON object, e.g. built
+  // around an envelope serialized for the store): a fan-out need not build and serialize each
+  // dispatch twice. This default parses it and calls send().
+  virtual Status sendText(const std::string& agent_id, std::string text);
   virtual bool connected(const std::string& agent_id) const = 0;
   // Hands what send() queued so far to the network now instead of when the current handler
   // returns: a long batch lets the first gateways start on their part while the rest is
@@ -112,6 +116,7 @@ class WebSocketAgentHub : public AgentHub {
   WebSocketAgentHub& operator=(const WebSocketAgentHub&) = delete;
 
   Status send(const std::string& agent_id, const nlohmann::json& message) override;
+  Status sendText(const std::string& agent_id, std::string text) override;
   bool connected(const std::string& agent_id) const override;
   void flush() override;
 

@@ -24,6 +24,13 @@ DispatchState stateOfAck(AckResult result) {
   return DispatchState::kFailed;
 }
 
+// The dispatch message around an envelope already serialized (compact) for the store: the very
+// bytes dispatchMessage(envelope).dump() gives (members in that order), without parsing,
+// rebuilding and serializing the envelope once more per gateway.
+std::string dispatchMessageText(const std::string& envelope_json) {
+  return R"({"envelope":)" + envelope_json + R"(,"type":"dispatch"})";
+}
+
 }  // namespace
 
 Result<std::optional<AgentRecord>> Delivery::deliverable(const std::string& agent_id) {
@@ -200,7 +207,6 @@ Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
   const size_t chunk = std::max<size_t>(1, ctx_.options.delivery_chunk);
   for (size_t begin = 0; begin < batch.size(); begin += chunk) {
     const size_t end = std::min(batch.size(), begin + chunk);
-    std::vector<DsseEnvelope> signed_envelopes(end - begin);
     SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
       for (size_t i = begin; i < end; ++i) {
         DispatchRecord& dispatch = batch[i].dispatch;
@@ -225,9 +231,9 @@ Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
             std::min(now + ctx_.options.timings.dispatch_validity_s * 1000, order.expires_at_ms);
         body.authz = parsed->second;
         const Signer* signers[] = {&ctx_.controller_key};
-        SHADAN_ASSIGN_OR_RETURN(signed_envelopes[i - begin],
+        SHADAN_ASSIGN_OR_RETURN(const DsseEnvelope signed_envelope,
                                 signDsse(kDispatchPayloadType, serializeDispatch(body), signers));
-        dispatch.envelope = serializeDsseEnvelope(signed_envelopes[i - begin]);
+        dispatch.envelope = serializeDsseEnvelope(signed_envelope);
         dispatch.envelope_expires_ms = body.expires_at_ms;
         dispatch.sent_ms = now;
         dispatch.updated_ms = now;
@@ -240,9 +246,8 @@ Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
       const AgentRecord& agent = *batch[i].agent;
       const OrderRecord& order = *batch[i].order;
       // Queued only: nothing reaches the network before the flush below, after the audit sync.
-      const Status sent_status = ctx_.channel.send(
-          agent.agent_id, json{{"type", "dispatch"},
-                               {"envelope", dsseEnvelopeToJson(signed_envelopes[i - begin])}});
+      const Status sent_status =
+          ctx_.channel.sendText(agent.agent_id, dispatchMessageText(dispatch.envelope));
       const bool sent = sent_status.ok();
       if (sent) sent_on_session_[agent.agent_id].insert(dispatch.command_id);
       if (!sent) {

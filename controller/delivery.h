@@ -74,10 +74,10 @@ class Delivery {
     AuditEvent audit;
   };
   // Signs every dispatch of `batch` (a seq allocated where it has none) and stores them, then
-  // audits each and sends each, in chunks of options.delivery_chunk: ONE transaction and one audit sync
-  // per chunk, and the chunk handed to the network (AgentHub::flush) before the next is signed,
-  // so the first gateways verify and apply while the controller prepares the rest instead of
-  // every gateway waiting for the last signature. Nothing of a chunk is sent when its
+  // audits each and sends each, in chunks of options.delivery_chunk: ONE transaction and one audit
+  // sync per chunk, and the chunk handed to the network (AgentHub::flush) before the next is
+  // signed, so the first gateways verify and apply while the controller prepares the rest instead
+  // of every gateway waiting for the last signature. Nothing of a chunk is sent when its
   // transaction fails, and the chunks after it are not attempted (the caller knows what was
   // sent from sent_on_session_).
   Status deliverBatch(std::vector<Outgoing>& batch);

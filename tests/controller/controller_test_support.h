@@ -87,6 +87,13 @@ class FakeHub : public AgentHub {
     sent[agent_id].push_back(message);
     return okStatus();
   }
+  // Keeps the text as sent, then records it like send() (the base class parses it).
+  Status sendText(const std::string& agent_id, std::string text) override {
+    std::string copy = text;
+    Status status = AgentHub::sendText(agent_id, std::move(text));
+    if (status.ok()) sent_text[agent_id].push_back(std::move(copy));
+    return status;
+  }
   bool connected(const std::string& agent_id) const override { return online.count(agent_id) != 0; }
   void flush() override {
     if (on_flush) on_flush();
@@ -94,6 +101,7 @@ class FakeHub : public AgentHub {
 
   std::set<std::string> online;
   std::map<std::string, std::vector<nlohmann::json>> sent;
+  std::map<std::string, std::vector<std::string>> sent_text;  // of sendText(), as written
   std::function<void()> on_flush;  // what a test wants to see at each flush()
 };
 

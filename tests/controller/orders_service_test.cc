@@ -449,6 +449,13 @@ TEST_F(OrdersServiceTest, ABatchGoesOutInChunksEachStoredAndAuditedBeforeItsFlus
     ASSERT_EQ(hub_.sent[agent_id].size(), 1u) << agent_id;
     auto verified = agentVerifies(hub_.sent[agent_id][0], agent_id, *key);
     EXPECT_TRUE(verified.ok()) << agent_id;
+    // Written as text around the stored envelope: the bytes the JSON form would give.
+    ASSERT_EQ(hub_.sent_text[agent_id].size(), 1u) << agent_id;
+    EXPECT_EQ(hub_.sent_text[agent_id][0], hub_.sent[agent_id][0].dump());
+    auto stored = store_->pendingDispatches(agent_id);
+    ASSERT_TRUE(stored.ok() && stored->size() == 1u) << agent_id;
+    EXPECT_EQ(hub_.sent[agent_id][0],
+              dispatchMessage(nlohmann::json::parse(stored->at(0).envelope)));
   }
 }
 
