@@ -8,6 +8,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -61,6 +62,34 @@ class TlsSocketTest : public ::testing::Test {
     server.async_handshake(ssl::stream_base::server, [this](ErrorCode ec) { server_hs_ = ec; });
     client.async_handshake(ssl::stream_base::client, [this](ErrorCode ec) { client_hs_ = ec; });
     ASSERT_TRUE(runUntil(io_, [&] { return server_hs_ && client_hs_; }));
+  }
+
+  // Two of ours, handshaken on loopback.
+  struct Ends {
+    std::unique_ptr<TlsSocket> server, client;
+  };
+  Ends handshaken() {
+    auto [accepted, dialled] = connectedPair();
+    Ends ends{std::make_unique<TlsSocket>(std::move(accepted), *server_ctx_),
+              std::make_unique<TlsSocket>(std::move(dialled), *client_ctx_)};
+    server_hs_.reset();
+    client_hs_.reset();
+    handshake(*ends.server, *ends.client);
+    EXPECT_TRUE(server_hs_ && !*server_hs_ && client_hs_ && !*client_hs_) << "handshake failed";
+    return ends;
+  }
+
+  // How a one-byte read on `reader` ends once `then` has run.
+  ErrorCode readAfter(TlsSocket& reader, const std::function<void()>& then) {
+    char byte = 0;
+    std::optional<ErrorCode> read;
+    reader.async_read_some(asio::buffer(&byte, 1), [&](ErrorCode ec, size_t) { read = ec; });
+    EXPECT_FALSE(read.has_value()) << "completed inside the initiating call";
+    io_.poll();
+    EXPECT_FALSE(read.has_value()) << "a read with nothing to read completed";
+    then();
+    EXPECT_TRUE(runUntil(io_, [&] { return read.has_value(); }));
+    return read.value_or(ErrorCode{});
   }
 
   // Sends `out` from `from` while `to` reads it, in both directions at once when given two.
@@ -140,65 +169,35 @@ TEST_F(TlsSocketTest, WrongPinFailsTheHandshakeWithTheReason) {
 }
 
 TEST_F(TlsSocketTest, ClosingTheSocketEndsAPendingReadNeverInline) {
-  auto [accepted, dialled] = connectedPair();
-  TlsSocket server(std::move(accepted), *server_ctx_);
-  TlsSocket client(std::move(dialled), *client_ctx_);
-  ASSERT_NO_FATAL_FAILURE(handshake(server, client));
-  char byte = 0;
-  std::optional<ErrorCode> read;
-  server.async_read_some(asio::buffer(&byte, 1), [&](ErrorCode ec, size_t) { read = ec; });
-  EXPECT_FALSE(read.has_value()) << "completed inside the initiating call";
-  io_.poll();
-  EXPECT_FALSE(read.has_value()) << "a read with nothing to read completed";
+  Ends ends = handshaken();
   ErrorCode ignored;
-  server.next_layer().close(ignored);
-  ASSERT_TRUE(runUntil(io_, [&] { return read.has_value(); }));
-  EXPECT_EQ(*read, asio::error::operation_aborted);
+  EXPECT_EQ(readAfter(*ends.server, [&] { ends.server->next_layer().close(ignored); }),
+            asio::error::operation_aborted);
   // And nothing after the close touches a descriptor.
   std::optional<ErrorCode> later;
-  server.async_write_some(asio::buffer("x", 1), [&](ErrorCode ec, size_t) { later = ec; });
+  ends.server->async_write_some(asio::buffer("x", 1), [&](ErrorCode ec, size_t) { later = ec; });
   EXPECT_FALSE(later.has_value());
   ASSERT_TRUE(runUntil(io_, [&] { return later.has_value(); }));
   EXPECT_EQ(*later, asio::error::operation_aborted);
 }
 
 TEST_F(TlsSocketTest, CloseNotifyIsEofAndABareTcpCloseIsTruncation) {
-  {
-    auto [accepted, dialled] = connectedPair();
-    TlsSocket server(std::move(accepted), *server_ctx_);
-    TlsSocket client(std::move(dialled), *client_ctx_);
-    ASSERT_NO_FATAL_FAILURE(handshake(server, client));
-    char byte = 0;
-    std::optional<ErrorCode> read;
-    client.async_read_some(asio::buffer(&byte, 1), [&](ErrorCode ec, size_t) { read = ec; });
-    server.shutdownAndClose();
-    ASSERT_TRUE(runUntil(io_, [&] { return read.has_value(); }));
-    EXPECT_EQ(*read, asio::error::eof) << read->message();
-  }
-  server_hs_.reset();
-  client_hs_.reset();
-  {
-    auto [accepted, dialled] = connectedPair();
-    TlsSocket server(std::move(accepted), *server_ctx_);
-    TlsSocket client(std::move(dialled), *client_ctx_);
-    ASSERT_NO_FATAL_FAILURE(handshake(server, client));
-    char byte = 0;
-    std::optional<ErrorCode> read;
-    client.async_read_some(asio::buffer(&byte, 1), [&](ErrorCode ec, size_t) { read = ec; });
-    ErrorCode ignored;
-    server.next_layer().close(ignored);
-    ASSERT_TRUE(runUntil(io_, [&] { return read.has_value(); }));
-    EXPECT_EQ(*read, ssl::error::stream_truncated) << read->message();
-  }
+  Ends orderly = handshaken();
+  const ErrorCode notified =
+      readAfter(*orderly.client, [&] { orderly.server->shutdownAndClose(); });
+  EXPECT_EQ(notified, asio::error::eof) << notified.message();
+  Ends bare = handshaken();
+  ErrorCode ignored;
+  const ErrorCode cut = readAfter(*bare.client, [&] { bare.server->next_layer().close(ignored); });
+  EXPECT_EQ(cut, ssl::error::stream_truncated) << cut.message();
 }
 
 // send(2) with MSG_NOSIGNAL: writing to a peer that reset the connection is an error, not a
 // SIGPIPE that ends the process (this test would die with it).
 TEST_F(TlsSocketTest, WritingToAVanishedPeerIsAnErrorNotASignal) {
-  auto [accepted, dialled] = connectedPair();
-  TlsSocket server(std::move(accepted), *server_ctx_);
-  TlsSocket client(std::move(dialled), *client_ctx_);
-  ASSERT_NO_FATAL_FAILURE(handshake(server, client));
+  Ends ends = handshaken();
+  TlsSocket& server = *ends.server;
+  TlsSocket& client = *ends.client;
   // An abortive close: the peer answers further data with RST.
   client.next_layer().set_option(asio::socket_base::linger(true, 0));
   ErrorCode ignored;
