@@ -21,7 +21,10 @@
 
 #include "common/audit_ship.h"
 #include "common/channel_session.h"
+#include "common/dsse.h"
+#include "common/ed25519.h"
 #include "common/logging.h"
+#include "common/orders.h"
 #include "common/strict_json.h"
 #include "common/tls.h"
 
@@ -72,7 +75,8 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
 
   // Network threads: a session's events, handed to the core thread in order.
   void helloFromNet(const std::shared_ptr<Session>& session, const HelloMessage& hello);
-  void messageFromNet(const std::shared_ptr<Session>& session, bool audit, Json message);
+  void messageFromNet(const std::shared_ptr<Session>& session, bool audit, Json message,
+                      std::optional<Ed25519PublicKey> verified_with = std::nullopt);
   void endedOnNet(const std::shared_ptr<Session>& session);
 
   // A session said hello or closed before: its handshake slot is free (any network thread).
@@ -248,6 +252,10 @@ class Session : public ChannelSession {
                     " differs from the certificate's CN " + quoteForMessage(agent_id_));
       }
       hello_done_ = true;
+      if (hello->public_key) {
+        hello_key_ = *hello->public_key;
+        hello_keyid_ = ed25519KeyId(*hello->public_key);
+      }
       markOpen();
       hub->handshakeDone();
       hub->log().info("session={} agent={} event=hello last_seq={} version={}", id_, agent_id_,
@@ -261,7 +269,7 @@ class Session : public ChannelSession {
     if (type == kAckType) {
       auto envelope = channelEnvelope(message);
       if (!envelope.ok()) return fail("malformed message: " + envelope.error().message);
-      hub->messageFromNet(shared(), false, Json(**envelope));
+      hub->messageFromNet(shared(), false, Json(**envelope), verifiedWithHelloKey(**envelope));
     } else if ((type == kAuditEntriesType || type == kAuditCheckpointType) && hub->handlesAudit()) {
       std::optional<Error> shape;
       if (type == kAuditEntriesType) {
@@ -276,6 +284,19 @@ class Session : public ChannelSession {
     }
   }
 
+  // The hello's key when every signature on the ack `envelope` verifies with it: the costly
+  // part of checking an ack, done here so the core thread need not (AgentHubCallbacks::on_ack).
+  std::optional<Ed25519PublicKey> verifiedWithHelloKey(const Json& envelope) const {
+    if (!hello_key_) return std::nullopt;
+    auto parsed = dsseEnvelopeFromJson(envelope, "ack", "/envelope");
+    if (!parsed.ok()) return std::nullopt;  // the core refuses it with the reason
+    auto verification = verifyDsse(*parsed, kAckPayloadType, [this](std::string_view keyid) {
+      return keyid == hello_keyid_ ? hello_key_ : std::nullopt;
+    });
+    if (!verification.ok() || !verification->allValid()) return std::nullopt;
+    return hello_key_;
+  }
+
   std::weak_ptr<WebSocketAgentHub::Impl> hub_;
   const uint64_t id_;
   const size_t net_;
@@ -286,6 +307,8 @@ class Session : public ChannelSession {
   std::string agent_id_;
   std::string address_;
   bool hello_done_ = false;
+  std::optional<Ed25519PublicKey> hello_key_;  // the key the hello carried, if any
+  std::string hello_keyid_;
 };
 
 }  // namespace
@@ -492,14 +515,15 @@ void WebSocketAgentHub::Impl::helloFromNet(const std::shared_ptr<Session>& sessi
 }
 
 void WebSocketAgentHub::Impl::messageFromNet(const std::shared_ptr<Session>& session, bool audit,
-                                             Json message) {
+                                             Json message,
+                                             std::optional<Ed25519PublicKey> verified_with) {
   toCore(session->net(), [id = session->id(), agent_id = session->agentId(), audit,
-                          message = std::move(message)](Impl& hub) {
+                          message = std::move(message), verified_with](Impl& hub) {
     if (hub.stopped_ || hub.accepted_.count(id) == 0) return;
     if (audit) {
       if (hub.callbacks_.on_audit) hub.callbacks_.on_audit(agent_id, message);
     } else if (hub.callbacks_.on_ack) {
-      hub.callbacks_.on_ack(agent_id, message);
+      hub.callbacks_.on_ack(agent_id, message, verified_with);
     }
   });
 }

@@ -47,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -97,7 +98,14 @@ struct AgentHubCallbacks {
   // `session_id` is unique per session for the life of the hub. Return false to reject.
   std::function<bool(uint64_t session_id, const std::string& agent_id, const HelloMessage& hello)>
       on_hello;
-  std::function<void(const std::string& agent_id, const nlohmann::json& envelope)> on_ack;
+  // `verified_with`: set when every signature on the envelope verified, on the network thread,
+  // as an ack (verifyDsse with kAckPayloadType) under the public key the session's hello carried
+  // (keyid ed25519KeyId of it); absent when the hello carried none or a signature did not
+  // verify. A check made off the core thread, against a key the agent announced: it may stand
+  // in for the core's own only when that key is the agent's enrolled key (Delivery::onAck).
+  std::function<void(const std::string& agent_id, const nlohmann::json& envelope,
+                     const std::optional<Ed25519PublicKey>& verified_with)>
+      on_ack;
   std::function<void(const std::string& agent_id)> on_disconnect;
   // An audit-shipping message ("audit" or "audit_checkpoint", common/audit_ship.h), its shape
   // already checked. Without this callback such a message closes the session like any unknown

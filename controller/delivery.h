@@ -56,7 +56,10 @@ class Delivery {
   // Verifies the ack now (a refusal is audited and returned at once); the dispatch's new state
   // and the ack_received entry are written with the other acks of the moment, in one
   // transaction and one audit sync. Until then a second copy of the same ack is ignored.
-  Status onAck(const std::string& agent_id, const nlohmann::json& envelope);
+  // `verified_with`: the key the hub already verified every signature with
+  // (AgentHubCallbacks::on_ack); it spares the check here only when it is the enrolled key.
+  Status onAck(const std::string& agent_id, const nlohmann::json& envelope,
+               const std::optional<Ed25519PublicKey>& verified_with = std::nullopt);
   void onDisconnect(const std::string& agent_id);
   Status approveAgent(const Caller& caller, const std::string& agent_id, const std::string& reason);
 

@@ -183,8 +183,10 @@ Status wire(Controller& c) {
     c.audit_sessions->onHello(agent_id);
     return true;  // unapproved agents stay connected and receive nothing
   };
-  callbacks.on_ack = [&c](const std::string& agent_id, const nlohmann::json& envelope) {
-    (void)c.orders->onAck(agent_id, envelope);  // refusals are logged and audited there
+  callbacks.on_ack = [&c](const std::string& agent_id, const nlohmann::json& envelope,
+                          const std::optional<Ed25519PublicKey>& verified_with) {
+    // Refusals are logged and audited there.
+    (void)c.orders->onAck(agent_id, envelope, verified_with);
   };
   callbacks.on_disconnect = [&c](const std::string& agent_id) {
     c.audit_sessions->onDisconnect(agent_id);

@@ -56,8 +56,9 @@ Status OrdersService::approveAgent(const Caller& caller, const std::string& agen
 
 void OrdersService::onHello(const AgentHello& hello) { delivery_.onHello(hello); }
 
-Status OrdersService::onAck(const std::string& agent_id, const nlohmann::json& envelope) {
-  return delivery_.onAck(agent_id, envelope);
+Status OrdersService::onAck(const std::string& agent_id, const nlohmann::json& envelope,
+                            const std::optional<Ed25519PublicKey>& verified_with) {
+  return delivery_.onAck(agent_id, envelope, verified_with);
 }
 
 void OrdersService::onDisconnect(const std::string& agent_id) { delivery_.onDisconnect(agent_id); }

@@ -89,7 +89,9 @@ class OrdersService {
   // From the agent hub.
   void onHello(const AgentHello& hello);
   // The DSSE ack envelope of an {"type":"ack"} message from the session of `agent_id`.
-  Status onAck(const std::string& agent_id, const nlohmann::json& envelope);
+  // `verified_with`: see AgentHubCallbacks::on_ack (absent: the signature is checked here).
+  Status onAck(const std::string& agent_id, const nlohmann::json& envelope,
+               const std::optional<Ed25519PublicKey>& verified_with = std::nullopt);
   void onDisconnect(const std::string& agent_id);
 
   // Expires approvals and dispatches whose authz has lapsed. Called by a timer and before

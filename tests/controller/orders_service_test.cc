@@ -210,6 +210,13 @@ TEST_F(OrdersServiceTest, AckUpdatesTheDispatchOnlyWhenItVerifies) {
       service_->onAck("core-gw", ackEnvelope(keys_.edge_gw, "core-gw", seq, lgwan->order_id));
   ASSERT_FALSE(forged.ok());
   EXPECT_EQ(dispatchState(lgwan->order_id, "core-gw"), "pending");
+  // The same, vouched for by the hub with the key a hello announced (edge-gw's): that key is not
+  // the one enrolled for core-gw, so the vouching counts for nothing.
+  auto vouched =
+      service_->onAck("core-gw", ackEnvelope(keys_.edge_gw, "core-gw", seq, lgwan->order_id),
+                      keys_.edge_gw.publicKey());
+  ASSERT_FALSE(vouched.ok());
+  EXPECT_EQ(dispatchState(lgwan->order_id, "core-gw"), "pending");
   // A seq the controller never dispatched.
   auto unknown =
       service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", seq + 7, lgwan->order_id));
@@ -221,8 +228,10 @@ TEST_F(OrdersServiceTest, AckUpdatesTheDispatchOnlyWhenItVerifies) {
   ASSERT_FALSE(mismatch.ok());
   EXPECT_EQ(dispatchState(lgwan->order_id, "core-gw"), "pending");
 
+  // Vouched for with the enrolled key: taken as the hub verified it.
   auto good =
-      service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", seq, lgwan->order_id));
+      service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", seq, lgwan->order_id),
+                      keys_.core_gw.publicKey());
   ASSERT_TRUE(good.ok()) << good.error().message;
   EXPECT_EQ(dispatchState(lgwan->order_id, "core-gw"), "applied");
   auto detail = service_->order(lgwan->order_id).value();

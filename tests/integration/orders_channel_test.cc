@@ -261,8 +261,14 @@ class OrdersChannelTest : public ::testing::Test {
       hellos_.push_back(hello);
       return true;
     };
-    callbacks.on_ack = [this](const std::string& agent, const json& envelope) {
+    callbacks.on_ack = [this](const std::string& agent, const json& envelope,
+                              const std::optional<Ed25519PublicKey>& verified_with) {
       EXPECT_EQ(agent, kGateway);
+      // Every ack the real agent signs verifies on the hub's network thread with its hello's
+      // key (when the hello carries one).
+      if (!hellos_.empty() && hellos_.back().public_key) {
+        EXPECT_EQ(verified_with, hellos_.back().public_key) << envelope.dump();
+      }
       acks_.push_back(envelope);
     };
     callbacks.on_disconnect = [this](const std::string&) { ++disconnects_; };

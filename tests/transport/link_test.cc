@@ -18,6 +18,9 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/dsse.h"
+#include "common/ed25519.h"
+#include "common/orders.h"
 #include "common/tls.h"
 #include "controller/agent_hub.h"
 #include "tests/transport/test_pki.h"
@@ -175,8 +178,10 @@ class LinkTest : public ::testing::Test {
       hellos_.push_back({session, agent, hello});
       return accept_hello_;
     };
-    callbacks.on_ack = [this](const std::string& agent, const Json& envelope) {
+    callbacks.on_ack = [this](const std::string& agent, const Json& envelope,
+                              const std::optional<Ed25519PublicKey>& verified_with) {
       acks_.emplace_back(agent, envelope);
+      ack_verified_with_.push_back(verified_with);
     };
     callbacks.on_disconnect = [this](const std::string& agent) {
       hub_disconnects_.push_back(agent);
@@ -264,6 +269,7 @@ class LinkTest : public ::testing::Test {
   std::vector<std::unique_ptr<ControllerLink>> links_;
   std::vector<HelloEvent> hellos_;
   std::vector<std::pair<std::string, Json>> acks_;
+  std::vector<std::optional<Ed25519PublicKey>> ack_verified_with_;
   std::vector<std::string> hub_disconnects_;
   bool accept_hello_ = true;
 };
@@ -305,8 +311,36 @@ TEST_F(LinkTest, HelloDispatchAndAckFlowBothWays) {
   ASSERT_TRUE(runUntil(io_, [&] { return acks_.size() == 1; }));
   EXPECT_EQ(acks_[0].first, testing::kTestAgentId);
   EXPECT_EQ(acks_[0].second, ack);
+  EXPECT_FALSE(ack_verified_with_[0].has_value());  // no key in the hello, no signature
   EXPECT_TRUE(events.disconnects.empty());
   EXPECT_TRUE(hub_disconnects_.empty());
+}
+
+TEST_F(LinkTest, AckSignaturesAreCheckedOnTheNetworkThreadWithTheHelloKey) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  const Ed25519Signer agent_key(Ed25519KeyPair::generate());
+  const Ed25519Signer stranger(Ed25519KeyPair::generate());
+  LinkOptions options = linkOptions();
+  options.agent_keyid = agent_key.keyId();
+  options.agent_public_key = agent_key.publicKey();
+  LinkEvents events;
+  ControllerLink& link = startLink(options, events);
+  ASSERT_TRUE(runUntil(io_, [&] { return !hellos_.empty() && events.connects == 1; }));
+  const auto ack = [](const Signer& by, std::string_view payload_type) {
+    const Signer* signers[] = {&by};
+    auto envelope = signDsse(payload_type, R"({"seq":1})", signers);
+    EXPECT_TRUE(envelope.ok());
+    return Json{{"type", "ack"}, {"envelope", dsseEnvelopeToJson(*envelope)}};
+  };
+  ASSERT_TRUE(link.send(ack(agent_key, kAckPayloadType)).ok());
+  ASSERT_TRUE(link.send(ack(stranger, kAckPayloadType)).ok());
+  ASSERT_TRUE(link.send(ack(agent_key, kDispatchPayloadType)).ok());  // not an ack's type
+  ASSERT_TRUE(runUntil(io_, [&] { return acks_.size() == 3; }));
+  // All reach the core (which gives the reasons); only the first is vouched for.
+  ASSERT_EQ(ack_verified_with_.size(), 3u);
+  EXPECT_EQ(ack_verified_with_[0], agent_key.publicKey());
+  EXPECT_FALSE(ack_verified_with_[1].has_value());
+  EXPECT_FALSE(ack_verified_with_[2].has_value());
 }
 
 TEST_F(LinkTest, ClientWithoutCertificateIsRefused) {
