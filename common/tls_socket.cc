@@ -127,30 +127,29 @@ TlsSocket::Outcome TlsSocket::failure(int rc) {
   return Outcome{Want::kDone, asio::ssl::error::stream_truncated, 0};
 }
 
-TlsSocket::Outcome TlsSocket::handshakeOnce() {
+// One SSL call on the attached socket (`nothing_to_do`: a zero-length transfer, done at once):
+// success is rc > 0 (bytes for SSL_read/SSL_write; SSL_do_handshake's 1, which the handshake
+// ignores).
+template <class Call>
+TlsSocket::Outcome TlsSocket::once(bool nothing_to_do, Call call) {
   if (ErrorCode ec = ready()) return Outcome{Want::kDone, ec, 0};
+  if (nothing_to_do) return Outcome{};
   ERR_clear_error();
-  const int rc = SSL_do_handshake(ssl_);
-  if (rc == 1) return Outcome{};
+  const int rc = call();
+  if (rc > 0) return Outcome{Want::kDone, {}, static_cast<size_t>(rc)};
   return failure(rc);
+}
+
+TlsSocket::Outcome TlsSocket::handshakeOnce() {
+  return once(false, [this] { return SSL_do_handshake(ssl_); });
 }
 
 TlsSocket::Outcome TlsSocket::readOnce(void* data, size_t size) {
-  if (ErrorCode ec = ready()) return Outcome{Want::kDone, ec, 0};
-  if (size == 0) return Outcome{};
-  ERR_clear_error();
-  const int rc = SSL_read(ssl_, data, clampToInt(size));
-  if (rc > 0) return Outcome{Want::kDone, {}, static_cast<size_t>(rc)};
-  return failure(rc);
+  return once(size == 0, [&] { return SSL_read(ssl_, data, clampToInt(size)); });
 }
 
 TlsSocket::Outcome TlsSocket::writeOnce(const void* data, size_t size) {
-  if (ErrorCode ec = ready()) return Outcome{Want::kDone, ec, 0};
-  if (size == 0) return Outcome{};
-  ERR_clear_error();
-  const int rc = SSL_write(ssl_, data, clampToInt(size));
-  if (rc > 0) return Outcome{Want::kDone, {}, static_cast<size_t>(rc)};
-  return failure(rc);
+  return once(size == 0, [&] { return SSL_write(ssl_, data, clampToInt(size)); });
 }
 
 void TlsSocket::shutdownAndClose() {

@@ -189,6 +189,8 @@ class TlsSocket {
   Outcome handshakeOnce();
   Outcome readOnce(void* data, size_t size);
   Outcome writeOnce(const void* data, size_t size);
+  template <class Call>
+  Outcome once(bool nothing_to_do, Call call);  // the three above share it (tls_socket.cc)
   // Why an SSL call returned `rc`, read before anything else touches errno or the error queue.
   Outcome failure(int rc);
   // Attaches the descriptor on first use; operation_aborted once the socket is closed.
