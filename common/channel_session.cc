@@ -44,6 +44,12 @@ void ChannelSession::startReading() {
 
 void ChannelSession::write(std::string text) {
   if (closed_) return;
+  if (queued_bytes_ + text.size() > limits_.max_queued_bytes) {
+    return fail(limits_.peer + " is not reading: " + std::to_string(queued_bytes_) +
+                " bytes waiting to be written, another " + std::to_string(text.size()) +
+                " would pass the limit of " + std::to_string(limits_.max_queued_bytes));
+  }
+  queued_bytes_ += text.size();
   queue_.push_back(std::move(text));
   if (!writing_) writeNext();
 }
@@ -81,6 +87,7 @@ void ChannelSession::fail(const std::string& reason) {
   beast::error_code ignored;
   socket().close(ignored);
   queue_.clear();
+  queued_bytes_ = 0;
   onClosed(reason, open_);
 }
 
@@ -145,6 +152,7 @@ void ChannelSession::writeNext() {
                   [self = shared_from_this()](beast::error_code ec, size_t) {
                     if (self->closed_) return;
                     if (ec) return self->fail("write: " + ec.message());
+                    self->queued_bytes_ -= self->queue_.front().size();
                     self->queue_.pop_front();
                     if (self->queue_.empty()) {
                       self->writing_ = false;

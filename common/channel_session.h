@@ -19,7 +19,9 @@
 //   - startHeartbeat(): a "ping" every heartbeat_interval; a session that received nothing for
 //     heartbeat_misses intervals fails with "heartbeat: nothing received for N ms".
 //   - write() queues one frame; frames are written in order, one at a time. sendJson() also
-//     serialises and checks the size against max_message_bytes.
+//     serialises and checks the size against max_message_bytes. A write() that would take the
+//     queue past max_queued_bytes fails the session ("<peer> is not reading: ...") at once: a
+//     peer that stops reading costs a bounded amount of memory, and the frame is not queued.
 //   - fail(reason) closes the socket at once (no close frame: the peer misbehaved or went
 //     silent, or we stop), drops the queue, and calls onClosed(reason, was_open) once.
 //   - Single-threaded: everything runs on the stream's executor. The session is owned by
@@ -55,6 +57,9 @@ struct ChannelLimits {
   int heartbeat_misses = kChannelHeartbeatMisses;
   // Who is at the other end, for reasons: "controller" or "agent".
   std::string peer = "peer";
+  // Bytes queued and not yet written (the frame being written included) that make the peer one
+  // that is not reading: write() past this fails the session instead of growing the queue.
+  size_t max_queued_bytes = 8 * 1024 * 1024;
 };
 
 // The text of one message, or kInvalidArgument when it cannot be serialised or is larger than
@@ -114,6 +119,7 @@ class ChannelSession : public std::enable_shared_from_this<ChannelSession> {
   boost::asio::steady_timer heartbeat_timer_;
   boost::beast::flat_buffer read_buffer_;
   std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
   std::chrono::steady_clock::time_point last_received_ = std::chrono::steady_clock::now();
   bool writing_ = false;
   bool open_ = false;

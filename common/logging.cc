@@ -34,4 +34,14 @@ void setLogLevel(const std::string& level) {
   spdlog::set_level(currentLevel());
 }
 
+uint64_t EveryInterval::tick(std::chrono::steady_clock::time_point now) {
+  ++pending_;
+  if (logged_ && now - last_ < interval_) return 0;
+  logged_ = true;
+  last_ = now;
+  const uint64_t count = pending_;
+  pending_ = 0;
+  return count;
+}
+
 }  // namespace shadan
