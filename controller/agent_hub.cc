@@ -79,8 +79,9 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
                       std::optional<Ed25519PublicKey> verified_with = std::nullopt);
   void endedOnNet(const std::shared_ptr<Session>& session);
 
-  // A session said hello or closed before: its handshake slot is free (any network thread).
-  void handshakeDone();
+  // A session from `address` said hello or closed before: its handshake slot is free (any
+  // network thread).
+  void handshakeDone(const std::string& address);
 
   bool handlesAudit() const { return static_cast<bool>(callbacks_.on_audit); }
   spdlog::logger& log() { return *log_; }
@@ -134,7 +135,9 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   std::atomic<size_t> session_count_{0};
   uint64_t next_session_id_ = 1;  // nets_[0]
   size_t handshaking_ = 0;        // nets_[0]: sessions accepted that have not said hello
-  bool accept_paused_ = false;    // nets_[0]: max_handshakes reached
+  std::unordered_map<std::string, size_t> handshaking_per_peer_;  // nets_[0]: by address
+  EveryInterval refused_{std::chrono::seconds(1)};                // nets_[0]
+  bool accept_paused_ = false;  // nets_[0]: max_handshakes reached
   bool started_ = false;
   // Core thread.
   bool stopped_ = false;
@@ -153,19 +156,15 @@ namespace {
 class Session : public ChannelSession {
  public:
   Session(tcp::socket socket, asio::ssl::context& tls, std::weak_ptr<WebSocketAgentHub::Impl> hub,
-          uint64_t id, size_t net, const AgentHubOptions& options)
+          uint64_t id, size_t net, std::string address, const AgentHubOptions& options)
       : ChannelSession(std::move(socket), tls,
                        ChannelLimits{options.max_message_bytes, options.heartbeat_interval,
-                                     options.heartbeat_misses, "agent"}),
+                                     options.heartbeat_misses, "agent", options.max_queued_bytes}),
         hub_(std::move(hub)),
         id_(id),
         net_(net),
-        hello_timeout_(options.hello_timeout) {
-    beast::error_code ec;
-    if (auto endpoint = this->socket().remote_endpoint(ec); !ec) {
-      address_ = endpoint.address().to_string();
-    }
-  }
+        hello_timeout_(options.hello_timeout),
+        address_(std::move(address)) {}
 
   uint64_t id() const { return id_; }
   size_t net() const { return net_; }
@@ -187,7 +186,7 @@ class Session : public ChannelSession {
   // The peer misbehaved, went silent or was replaced, or the hub stops.
   void onClosed(const std::string& reason, bool) override {
     if (auto hub = hub_.lock()) {
-      if (!hello_done_) hub->handshakeDone();
+      if (!hello_done_) hub->handshakeDone(address_);
       hub->log().info("session={} agent={} event=closed reason=\"{}\"", id_,
                       agent_id_.empty() ? "-" : agent_id_, reason);
       hub->endedOnNet(shared());
@@ -257,7 +256,7 @@ class Session : public ChannelSession {
         hello_keyid_ = ed25519KeyId(*hello->public_key);
       }
       markOpen();
-      hub->handshakeDone();
+      hub->handshakeDone(address_);
       hub->log().info("session={} agent={} event=hello last_seq={} version={}", id_, agent_id_,
                       hello->last_seq, quoteForMessage(hello->version));
       // The core thread decides; a rejected session is closed from there.
@@ -301,11 +300,11 @@ class Session : public ChannelSession {
   const uint64_t id_;
   const size_t net_;
   const std::chrono::milliseconds hello_timeout_;
+  const std::string address_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   std::string agent_id_;
-  std::string address_;
   bool hello_done_ = false;
   std::optional<Ed25519PublicKey> hello_key_;  // the key the hello carried, if any
   std::string hello_keyid_;
@@ -394,20 +393,36 @@ void WebSocketAgentHub::Impl::accept() {
           });
           return;
         }
+        beast::error_code peer_ec;
+        const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+        if (peer_ec) return self->accept();  // gone already; the socket closes here
+        std::string address = peer.address().to_string();
+        size_t& from_peer = self->handshaking_per_peer_[address];
+        if (from_peer >= self->options_.max_handshakes_per_peer) {
+          // Closed before any TLS; the limit is per address, the count logged once a second.
+          if (const uint64_t count = self->refused_.tick(std::chrono::steady_clock::now())) {
+            self->log_->warn(
+                "event=connections_refused count={} limit=max_handshakes_per_peer last_peer={} "
+                "handshaking={}",
+                count, address, self->handshaking_);
+          }
+          return self->accept();
+        }
+        ++from_peer;
         beast::error_code option_ec;
         socket.set_option(tcp::no_delay(true), option_ec);
         const uint64_t session_id = self->next_session_id_++;
         ++self->session_count_;
         ++self->handshaking_;
-        asio::post(self->nets_[index]->io,
-                   [weak, index, session_id, socket = std::move(socket)]() mutable {
-                     auto hub = weak.lock();
-                     if (!hub) return;
-                     auto session = std::make_shared<Session>(std::move(socket), *hub->tls_, weak,
-                                                              session_id, index, hub->options_);
-                     hub->nets_[index]->sessions.emplace(session_id, session);
-                     session->start();
-                   });
+        asio::post(self->nets_[index]->io, [weak, index, session_id, address = std::move(address),
+                                            socket = std::move(socket)]() mutable {
+          auto hub = weak.lock();
+          if (!hub) return;
+          auto session = std::make_shared<Session>(std::move(socket), *hub->tls_, weak, session_id,
+                                                   index, std::move(address), hub->options_);
+          hub->nets_[index]->sessions.emplace(session_id, session);
+          session->start();
+        });
         if (self->handshaking_ >= self->options_.max_handshakes) {
           self->accept_paused_ = true;  // handshakeDone() resumes
           return;
@@ -416,11 +431,15 @@ void WebSocketAgentHub::Impl::accept() {
       });
 }
 
-void WebSocketAgentHub::Impl::handshakeDone() {
-  asio::post(nets_[0]->io, [weak = weak_from_this()] {
+void WebSocketAgentHub::Impl::handshakeDone(const std::string& address) {
+  asio::post(nets_[0]->io, [weak = weak_from_this(), address] {
     auto self = weak.lock();
     if (!self || self->handshaking_ == 0) return;
     --self->handshaking_;
+    if (auto it = self->handshaking_per_peer_.find(address);
+        it != self->handshaking_per_peer_.end() && --it->second == 0) {
+      self->handshaking_per_peer_.erase(it);
+    }
     if (self->accept_paused_ && self->acceptor_.is_open() &&
         self->handshaking_ < self->options_.max_handshakes) {
       self->accept_paused_ = false;
@@ -614,10 +633,15 @@ Result<std::unique_ptr<WebSocketAgentHub>> WebSocketAgentHub::create(asio::io_co
                                                                      AgentHubCallbacks callbacks) {
   if (options.heartbeat_interval.count() <= 0 || options.heartbeat_misses < 1 ||
       options.hello_timeout.count() <= 0 || options.max_message_bytes == 0 ||
-      options.network_threads < 1 || options.max_handshakes == 0) {
-    return makeError(
-        ErrorCode::kInvalidArgument,
-        "agent channel: heartbeat, hello timeout, message size and threads must be positive");
+      options.network_threads < 1 || options.max_handshakes == 0 ||
+      options.max_handshakes_per_peer == 0) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "agent channel: heartbeat, hello timeout, message size, handshake limits "
+                     "and threads must be positive");
+  }
+  if (options.max_queued_bytes < options.max_message_bytes) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "agent channel: max_queued_bytes must hold one message of max_message_bytes");
   }
   auto tls = makeServerTlsContext(options.ca_file, options.cert_file, options.key_file);
   if (!tls.ok()) return tls.error().withContext("agent channel TLS");

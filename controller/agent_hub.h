@@ -92,6 +92,12 @@ struct AgentHubOptions {
   // behind every other's next step), past the agents' connect timeout, and they all dial
   // again; a bounded number finishes in order.
   size_t max_handshakes = 256;
+  // Of those, from one IP address; more are closed as they are accepted, before any TLS (the
+  // gateway dials again), so one source cannot fill every slot with handshakes it never ends.
+  size_t max_handshakes_per_peer = 64;
+  // Bytes queued for one session and not yet written; past this the peer is not reading and
+  // the session is closed ("not reading"). At least max_message_bytes.
+  size_t max_queued_bytes = 8 * 1024 * 1024;
 };
 
 struct AgentHubCallbacks {

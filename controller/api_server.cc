@@ -77,28 +77,59 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
-constexpr auto kIdleTimeout = std::chrono::seconds(30);
-constexpr uint32_t kHeaderLimit = 16 * 1024;
+// Writing one answer; a client that does not read it is closed.
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 constexpr size_t kLingerMaxBytes = 1024 * 1024;
+
+}  // namespace
+
+struct ApiConnectionCounts {
+  size_t open = 0;
+  std::unordered_map<std::string, size_t> per_peer;
+};
+
+namespace {
+
+// One connection's place in the counts, taken when it is accepted and given back when its
+// session ends (on the network thread, or after it has stopped).
+class ConnectionSlot {
+ public:
+  ConnectionSlot(std::shared_ptr<ApiConnectionCounts> counts, std::string peer)
+      : counts_(std::move(counts)), peer_(std::move(peer)) {
+    ++counts_->open;
+    ++counts_->per_peer[peer_];
+  }
+  ~ConnectionSlot() {
+    --counts_->open;
+    const auto it = counts_->per_peer.find(peer_);
+    if (--it->second == 0) counts_->per_peer.erase(it);
+  }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+ private:
+  std::shared_ptr<ApiConnectionCounts> counts_;
+  std::string peer_;
+};
 
 // One TLS connection: handshake, then request/response pairs until the peer closes, asks to
 // close, or errs.
 class ApiSession : public std::enable_shared_from_this<ApiSession> {
  public:
-  ApiSession(tcp::socket socket, asio::ssl::context& tls, ApiCoreLink& core)
-      : stream_(std::move(socket), tls), core_(core) {
-    boost::system::error_code ec;
-    const auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
-    if (!ec) {
-      peer_address_ = endpoint.address().to_string();
-      peer_ = peer_address_ + ":" + std::to_string(endpoint.port());
-    }
-  }
+  ApiSession(tcp::socket socket, asio::ssl::context& tls, ApiCoreLink& core,
+             const ApiLimits& limits, const tcp::endpoint& peer,
+             std::shared_ptr<ApiConnectionCounts> counts)
+      : stream_(std::move(socket), tls),
+        core_(core),
+        limits_(limits),
+        peer_(peer.address().to_string() + ":" + std::to_string(peer.port())),
+        peer_address_(peer.address().to_string()),
+        slot_(std::move(counts), peer_address_) {}
 
   void run() {
-    beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
+    beast::get_lowest_layer(stream_).expires_after(limits_.handshake_timeout);
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [self = shared_from_this()](const boost::system::error_code& ec) {
                               if (ec) {
@@ -116,8 +147,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
  private:
   void read() {
     parser_.emplace();
-    parser_->header_limit(kHeaderLimit);
-    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+    parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
+    // One deadline for the wait, the headers and the body: trickling bytes does not extend it.
+    beast::get_lowest_layer(stream_).expires_after(limits_.request_timeout);
     // The headers first: the body limit depends on the endpoint (alert batches are larger).
     http::async_read_header(
         stream_, buffer_, *parser_,
@@ -194,7 +226,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     response_->body() = std::move(answer.body);
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
-    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+    beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
     http::async_write(
         stream_, *response_,
         [self = shared_from_this(), keep_alive](const boost::system::error_code& ec, size_t) {
@@ -237,14 +269,16 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 
   beast::ssl_stream<beast::tcp_stream> stream_;
   ApiCoreLink& core_;
+  const ApiLimits& limits_;  // the server's, which outlives every session
   std::string method_ = "-";
   std::string path_ = "-";
   bool keep_alive_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
-  std::string peer_ = "?";
+  std::string peer_;
   std::string peer_address_;
+  ConnectionSlot slot_;
   size_t body_limit_ = kApiMaxBodyBytes;
   std::array<char, 4096> drain_buffer_{};
   size_t drained_ = 0;
@@ -288,12 +322,15 @@ void ApiCoreLink::answer(uint64_t ticket, const ApiResponse& response) {
   });
 }
 
-ApiServer::ApiServer(asio::io_context& core, TlsContextPtr tls, ApiRouter& router)
+ApiServer::ApiServer(asio::io_context& core, TlsContextPtr tls, ApiRouter& router, ApiLimits limits)
     : core_(core),
       tls_(std::move(tls)),
+      limits_(limits),
+      counts_(std::make_shared<ApiConnectionCounts>()),
       net_(std::make_unique<asio::io_context>(1)),
       acceptor_(*net_),
-      link_(std::make_shared<ApiCoreLink>(core, *net_, router)) {}
+      link_(std::make_shared<ApiCoreLink>(core, *net_, router)),
+      retry_timer_(std::make_unique<asio::steady_timer>(*net_)) {}
 
 ApiServer::~ApiServer() {
   link_->close();
@@ -302,15 +339,22 @@ ApiServer::~ApiServer() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   link_->releaseParked();
+  retry_timer_.reset();
 }
 
 Result<std::unique_ptr<ApiServer>> ApiServer::create(asio::io_context& core, TlsContextPtr tls,
                                                      const ListenAddress& address,
-                                                     ApiRouter& router) {
+                                                     ApiRouter& router, ApiLimits limits) {
   boost::system::error_code ec;
   const auto ip = asio::ip::make_address(address.host, ec);
   if (ec) return makeError(ErrorCode::kInvalidArgument, "api listen address: " + ec.message());
-  std::unique_ptr<ApiServer> server(new ApiServer(core, std::move(tls), router));
+  if (limits.max_connections == 0 || limits.max_connections_per_peer == 0 ||
+      limits.handshake_timeout.count() <= 0 || limits.request_timeout.count() <= 0 ||
+      limits.max_header_bytes == 0 || limits.max_header_bytes > UINT32_MAX) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "api limits: connections, timeouts and header size must be positive");
+  }
+  std::unique_ptr<ApiServer> server(new ApiServer(core, std::move(tls), router, limits));
   const tcp::endpoint endpoint(ip, address.port);
   const std::string where = address.host + ":" + std::to_string(address.port);
   if (server->acceptor_.open(endpoint.protocol(), ec); ec) {
@@ -345,21 +389,51 @@ void ApiServer::stop() {
   asio::post(*net_, [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    retry_timer_->cancel();
   });
 }
 
 void ApiServer::accept() {
   acceptor_.async_accept(*net_, [this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      // Answers go out as more than one TLS record; without this the second waits for the
-      // client's delayed ACK of the first (40 ms per answer).
-      boost::system::error_code option_ec;
-      socket.set_option(tcp::no_delay(true), option_ec);
-      std::make_shared<ApiSession>(std::move(socket), *tls_, *link_)->run();
+    if (ec) {
+      // EMFILE, ENFILE, ENOBUFS: accepting again at once would spin the network thread.
+      logger("api")->warn("event=accept_failed error=\"{}\" retry_ms={}", ec.message(),
+                          kAcceptRetry.count());
+      retry_timer_->expires_after(kAcceptRetry);
+      retry_timer_->async_wait([this](const boost::system::error_code& wait_ec) {
+        if (!wait_ec && acceptor_.is_open()) accept();
+      });
+      return;
     }
+    boost::system::error_code peer_ec;
+    const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+    if (!peer_ec) {
+      const auto it = counts_->per_peer.find(peer.address().to_string());
+      const size_t from_peer = it == counts_->per_peer.end() ? 0 : it->second;
+      if (counts_->open >= limits_.max_connections) {
+        noteRefused(peer.address().to_string(), "max_connections");
+      } else if (from_peer >= limits_.max_connections_per_peer) {
+        noteRefused(peer.address().to_string(), "max_connections_per_peer");
+      } else {
+        // Answers go out as more than one TLS record; without this the second waits for the
+        // client's delayed ACK of the first (40 ms per answer).
+        boost::system::error_code option_ec;
+        socket.set_option(tcp::no_delay(true), option_ec);
+        std::make_shared<ApiSession>(std::move(socket), *tls_, *link_, limits_, peer, counts_)
+            ->run();
+      }
+    }
+    // A refused socket (or one whose peer is already gone) closes here, before any TLS.
     accept();
   });
+}
+
+void ApiServer::noteRefused(const std::string& peer, const char* why) {
+  if (const uint64_t count = refused_.tick(std::chrono::steady_clock::now()); count > 0) {
+    logger("api")->warn("event=connections_refused count={} limit={} last_peer={} open={}", count,
+                        why, peer, counts_->open);
+  }
 }
 
 }  // namespace shadan::controller

@@ -12,9 +12,16 @@
 //
 // Contracts:
 //   - The router is called on the core io_context's thread only.
-//   - Request bodies over kApiMaxBodyBytes are answered 413 without reading them, headers are
-//     capped at 16 KiB, and a connection idle for 30 s (or a handshake slower than 10 s) is
-//     closed.
+//   - Limits (ApiLimits, controller/config.h; docs/security.md "Limits"): at most
+//     max_connections open at once and max_connections_per_peer from one IP address, TLS
+//     handshakes included; a connection past either is closed as it is accepted, before any
+//     TLS, and counted in a log line at most once a second. A handshake slower than
+//     handshake_timeout, and a request not wholly received within request_timeout of being
+//     awaited (a slow-loris client, an idle kept-alive connection), are closed. Headers over
+//     max_header_bytes are answered 400; request bodies over kApiMaxBodyBytes (or the
+//     endpoint's limit) 413 without reading them, chunked or not.
+//   - When accept itself fails (no file descriptors left) the server retries after 100 ms
+//     instead of spinning, and logs it.
 //   - Alert batches (apiIsBulk) run one per turn of the core io loop from a bounded queue,
 //     behind every other request already handed over; when the queue is full (64 requests or
 //     64 MiB) they are answered 429 with Retry-After: 1 at once and nothing of them is taken.
@@ -25,12 +32,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <thread>
 #include <utility>
 
+#include "common/logging.h"
 #include "common/result.h"
 #include "common/tls.h"
 #include "controller/api_router.h"
@@ -38,14 +48,16 @@
 
 namespace shadan::controller {
 
-class ApiCoreLink;  // api_server.cc: hands requests to the core thread, answers back
+class ApiCoreLink;           // api_server.cc: hands requests to the core thread, answers back
+struct ApiConnectionCounts;  // api_server.cc
 
 class ApiServer {
  public:
   // Binds and listens on `address` (port 0: any free port; see port()). `router` must outlive
   // the server; it is called on `core`'s thread.
   static Result<std::unique_ptr<ApiServer>> create(boost::asio::io_context& core, TlsContextPtr tls,
-                                                   const ListenAddress& address, ApiRouter& router);
+                                                   const ListenAddress& address, ApiRouter& router,
+                                                   ApiLimits limits = {});
   // Stops the network thread and drops every connection; answers the core computes later are
   // discarded.
   ~ApiServer();
@@ -58,17 +70,25 @@ class ApiServer {
   uint16_t port() const { return port_; }
 
  private:
-  ApiServer(boost::asio::io_context& core, TlsContextPtr tls, ApiRouter& router);
+  ApiServer(boost::asio::io_context& core, TlsContextPtr tls, ApiRouter& router, ApiLimits limits);
   void accept();
+  // Network thread: a refused connection, logged at most once a second with a count.
+  void noteRefused(const std::string& peer, const char* why);
 
   boost::asio::io_context& core_;
   TlsContextPtr tls_;
+  const ApiLimits limits_;
+  // Open connections, in all and per peer address; shared with every session, which gives its
+  // place back when it ends (network thread only).
+  std::shared_ptr<ApiConnectionCounts> counts_;
   std::unique_ptr<boost::asio::io_context> net_;  // outlives the acceptor and every session
   boost::asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<ApiCoreLink> link_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       core_work_;
   uint16_t port_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> retry_timer_;  // accept failed: wait, then retry
+  EveryInterval refused_{std::chrono::seconds(1)};          // network thread
   std::thread thread_;
 };
 

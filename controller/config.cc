@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/channel.h"
 #include "common/strict_json.h"
 
 namespace shadan::controller {
@@ -39,11 +40,11 @@ Result<ApiRole> parseRole(std::string_view text) {
   return makeError(ErrorCode::kParse, "must be operator, detector or auditor");
 }
 
-// Reads `{"listen": ...}`, and "heartbeat_s" too if `heartbeat_s` is given.
+// Reads `{"listen": ...}`, and "heartbeat_s" too if `heartbeat_s` is given, and "limits".
 Result<ListenAddress> readListen(const StrictObjectReader& section, int64_t* heartbeat_s) {
   SHADAN_RETURN_IF_ERROR(heartbeat_s != nullptr
-                             ? section.checkMembers({}, {"listen", "heartbeat_s"})
-                             : section.checkMembers({}, {"listen"}));
+                             ? section.checkMembers({}, {"listen", "heartbeat_s", "limits"})
+                             : section.checkMembers({}, {"listen", "limits"}));
   SHADAN_ASSIGN_OR_RETURN(auto text, section.string("listen", kNonEmptyString));
   auto address = parseListenAddress(text);
   if (!address.ok()) return section.error("listen", address.error().message);
@@ -52,6 +53,68 @@ Result<ListenAddress> readListen(const StrictObjectReader& section, int64_t* hea
     *heartbeat_s = value;
   }
   return address;
+}
+
+// One optional integer member of a "limits" object, within [min, max].
+template <typename T>
+Status readLimit(const StrictObjectReader& limits, const char* name, int64_t min, int64_t max,
+                 T& out) {
+  if (!limits.has(name)) return okStatus();
+  SHADAN_ASSIGN_OR_RETURN(auto value, limits.integer(name, min, max));
+  out = static_cast<T>(value);
+  return okStatus();
+}
+
+Status readSeconds(const StrictObjectReader& limits, const char* name, int64_t min, int64_t max,
+                   std::chrono::milliseconds& out) {
+  int64_t seconds = std::chrono::duration_cast<std::chrono::seconds>(out).count();
+  SHADAN_RETURN_IF_ERROR(readLimit(limits, name, min, max, seconds));
+  out = std::chrono::seconds(seconds);
+  return okStatus();
+}
+
+Result<ApiLimits> readApiLimits(const StrictObjectReader& api) {
+  ApiLimits limits;
+  SHADAN_ASSIGN_OR_RETURN(auto section, api.optionalObject("limits"));
+  if (!section) return limits;
+  const StrictObjectReader& r = *section;
+  SHADAN_RETURN_IF_ERROR(
+      r.checkMembers({}, {"max_connections", "max_connections_per_peer", "handshake_timeout_s",
+                          "request_timeout_s", "max_header_bytes"}));
+  SHADAN_RETURN_IF_ERROR(readLimit(r, "max_connections", 1, 1'000'000, limits.max_connections));
+  SHADAN_RETURN_IF_ERROR(
+      readLimit(r, "max_connections_per_peer", 1, 1'000'000, limits.max_connections_per_peer));
+  if (limits.max_connections_per_peer > limits.max_connections) {
+    return r.error("max_connections_per_peer", "must not exceed max_connections (" +
+                                                   std::to_string(limits.max_connections) + ")");
+  }
+  SHADAN_RETURN_IF_ERROR(readSeconds(r, "handshake_timeout_s", 1, 300, limits.handshake_timeout));
+  SHADAN_RETURN_IF_ERROR(readSeconds(r, "request_timeout_s", 1, 3600, limits.request_timeout));
+  SHADAN_RETURN_IF_ERROR(
+      readLimit(r, "max_header_bytes", 1024, 1024 * 1024, limits.max_header_bytes));
+  return limits;
+}
+
+Result<HubLimits> readHubLimits(const StrictObjectReader& hub) {
+  HubLimits limits;
+  SHADAN_ASSIGN_OR_RETURN(auto section, hub.optionalObject("limits"));
+  if (!section) return limits;
+  const StrictObjectReader& r = *section;
+  SHADAN_RETURN_IF_ERROR(r.checkMembers(
+      {}, {"max_handshakes", "max_handshakes_per_peer", "hello_timeout_s", "max_queued_bytes"}));
+  SHADAN_RETURN_IF_ERROR(readLimit(r, "max_handshakes", 1, 1'000'000, limits.max_handshakes));
+  SHADAN_RETURN_IF_ERROR(
+      readLimit(r, "max_handshakes_per_peer", 1, 1'000'000, limits.max_handshakes_per_peer));
+  if (limits.max_handshakes_per_peer > limits.max_handshakes) {
+    return r.error("max_handshakes_per_peer", "must not exceed max_handshakes (" +
+                                                  std::to_string(limits.max_handshakes) + ")");
+  }
+  SHADAN_RETURN_IF_ERROR(readSeconds(r, "hello_timeout_s", 1, 300, limits.hello_timeout));
+  // At least one message of the largest size the channel allows must fit.
+  SHADAN_RETURN_IF_ERROR(readLimit(r, "max_queued_bytes",
+                                   static_cast<int64_t>(kAgentChannelMaxMessageBytes),
+                                   int64_t{1} << 32, limits.max_queued_bytes));
+  return limits;
 }
 
 Result<std::vector<ApiToken>> readTokens(const StrictObjectReader& root) {
@@ -172,11 +235,15 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
     SHADAN_ASSIGN_OR_RETURN(auto api, root.object("api"));
     SHADAN_ASSIGN_OR_RETURN(auto address, readListen(api, nullptr));
     config.api_listen = address;
+    SHADAN_ASSIGN_OR_RETURN(auto limits, readApiLimits(api));
+    config.api_limits = limits;
   }
   {
     SHADAN_ASSIGN_OR_RETURN(auto hub, root.object("agent_hub"));
     SHADAN_ASSIGN_OR_RETURN(auto address, readListen(hub, &config.heartbeat_s));
     config.hub_listen = address;
+    SHADAN_ASSIGN_OR_RETURN(auto limits, readHubLimits(hub));
+    config.hub_limits = limits;
   }
   {
     SHADAN_ASSIGN_OR_RETURN(auto section, root.object("tls"));

@@ -2,8 +2,13 @@
 
 // The controller's configuration file (JSON, strict):
 //
-//   {"api":       {"listen": "127.0.0.1:8443"},
-//    "agent_hub": {"listen": "0.0.0.0:8444", "heartbeat_s": 10},
+//   {"api":       {"listen": "127.0.0.1:8443",
+//                  "limits": {"max_connections": 1024, "max_connections_per_peer": 64,
+//                             "handshake_timeout_s": 10, "request_timeout_s": 30,
+//                             "max_header_bytes": 16384}},
+//    "agent_hub": {"listen": "0.0.0.0:8444", "heartbeat_s": 10,
+//                  "limits": {"max_handshakes": 256, "max_handshakes_per_peer": 64,
+//                             "hello_timeout_s": 10, "max_queued_bytes": 8388608}},
 //    "tls":       {"ca": "/etc/shadan/ca.crt", "cert": "/etc/shadan/controller.crt",
 //                  "key": "/etc/shadan/controller.key"},
 //    "policy": "/etc/shadan/policy.json", "trust": "/etc/shadan/trust.json",
@@ -17,12 +22,14 @@
 // Contracts:
 //   - Parsing is strict: duplicate keys, floats and unknown members are refused; every error is
 //     kParse and reads `<source>: <JSON pointer>: <reason>`.
-//   - `orders`, `agent_hub.heartbeat_s`, `log_level` and `audit_export` are optional (defaults
-//     below).
+//   - `orders`, `agent_hub.heartbeat_s`, both `limits` (and each member of them), `log_level`
+//     and `audit_export` are optional (defaults below; docs/security.md "Limits").
 //   - Token names are unique, 1-64 of [a-z0-9_.-]; a token hash appears once (two names for one
 //     secret would make the caller's identity ambiguous).
 //   - Paths are taken as written; their contents are loaded (and checked) by main.cc.
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -45,6 +52,32 @@ struct ListenAddress {
   uint16_t port = 0;
 };
 
+// What one HTTPS API listener lets its clients hold (controller/api_server.h enforces it).
+struct ApiLimits {
+  // Connections open at once, TLS handshakes included; more are closed as they are accepted.
+  size_t max_connections = 1024;
+  // Of those, from one IP address: one client cannot take the room every other one needs.
+  size_t max_connections_per_peer = 64;
+  std::chrono::milliseconds handshake_timeout{10'000};
+  // From the moment a request is awaited (after the handshake, or after the last answer on a
+  // kept-alive connection) until all of it, headers and body, has arrived. A client sending a
+  // byte a second is closed when this runs out.
+  std::chrono::milliseconds request_timeout{30'000};
+  size_t max_header_bytes = 16 * 1024;
+};
+
+// What the agent hub lets a connection do before and after its hello (controller/agent_hub.h).
+struct HubLimits {
+  // Connections between accept and hello at once; more wait in the listen backlog.
+  size_t max_handshakes = 256;
+  // Of those, from one IP address; more are closed as they are accepted (a gateway retries).
+  size_t max_handshakes_per_peer = 64;
+  std::chrono::milliseconds hello_timeout{10'000};
+  // Bytes waiting to be written to one agent; past this the agent is not reading and its
+  // session is closed (it reconnects and what it had not acked is resent).
+  size_t max_queued_bytes = 8 * 1024 * 1024;
+};
+
 struct ApiToken {
   std::string name;
   ApiRole role = ApiRole::kAuditor;
@@ -63,8 +96,10 @@ struct OrderTimings {
 
 struct ControllerConfig {
   ListenAddress api_listen;
+  ApiLimits api_limits;
   ListenAddress hub_listen;
   int64_t heartbeat_s = 10;
+  HubLimits hub_limits;
   std::filesystem::path tls_ca;
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;

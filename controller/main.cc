@@ -170,6 +170,10 @@ Status wire(Controller& c) {
   hub_options.cert_file = c.config.tls_cert.string();
   hub_options.key_file = c.config.tls_key.string();
   hub_options.heartbeat_interval = std::chrono::seconds(c.config.heartbeat_s);
+  hub_options.hello_timeout = c.config.hub_limits.hello_timeout;
+  hub_options.max_handshakes = c.config.hub_limits.max_handshakes;
+  hub_options.max_handshakes_per_peer = c.config.hub_limits.max_handshakes_per_peer;
+  hub_options.max_queued_bytes = c.config.hub_limits.max_queued_bytes;
   AgentHubCallbacks callbacks;
   // The callbacks run on the io thread after wiring is complete, so `c.orders` is set.
   callbacks.on_hello = [&c](uint64_t, const std::string& agent_id, const HelloMessage& hello) {
@@ -228,8 +232,8 @@ Status wire(Controller& c) {
     for (const AuditAlarm& alarm : c.mirror->alarms()) alarms.push_back(alarm.toJson());
     return alarms;
   });
-  SHADAN_ASSIGN_OR_RETURN(auto api,
-                          ApiServer::create(c.io, *api_tls, c.config.api_listen, *c.router));
+  SHADAN_ASSIGN_OR_RETURN(auto api, ApiServer::create(c.io, *api_tls, c.config.api_listen,
+                                                      *c.router, c.config.api_limits));
   c.api = std::move(api);
   return okStatus();
 }

@@ -16,6 +16,7 @@
 #include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/sha256.h"
+#include "controller/config.h"
 #include "controller/store.h"
 
 namespace shadan::loadgen {
@@ -189,7 +190,12 @@ Result<Fleet> makeFleet(const FleetRequest& request) {
   fleet.controller_log = fleet.dir + "/controller/log";
   const Json config = {
       {"api", {{"listen", "127.0.0.1:" + std::to_string(fleet.api_port)}}},
-      {"agent_hub", {{"listen", "127.0.0.1:" + std::to_string(fleet.hub_port)}}},
+      // Every simulated gateway dials from 127.0.0.1, where a real fleet has an address each: the
+      // per-address handshake limit is lifted to the overall one (its default), or most of the
+      // fleet would be refused and dial again at every connect.
+      {"agent_hub",
+       {{"listen", "127.0.0.1:" + std::to_string(fleet.hub_port)},
+        {"limits", {{"max_handshakes_per_peer", controller::HubLimits{}.max_handshakes}}}}},
       {"tls", {{"ca", caPaths(ca_dir).cert}, {"cert", tls.cert_path}, {"key", tls.key_path}}},
       {"policy", policy_file},
       {"trust", trust_file},

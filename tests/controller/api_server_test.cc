@@ -3,14 +3,21 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "common/sha256.h"
 #include "tests/controller/controller_test_support.h"
@@ -82,18 +89,52 @@ class ApiServerTest : public ::testing::Test {
   ~ApiServerTest() override {
     asio::post(io_, [this]() {
       server_->stop();
+      if (limited_) limited_->stop();
       io_.stop();
     });
     thread_.join();
   }
 
+  // A second server with `limits`, which every later call() and connect() goes to.
+  void startLimited(const ApiLimits& limits) {
+    limited_ = ApiServer::create(io_, selfSignedServerContext(), ListenAddress{"127.0.0.1", 0},
+                                 *router_, limits)
+                   .value();
+    limited_->start();
+    port_ = limited_->port();
+  }
+
   using Stream = asio::ssl::stream<tcp::socket>;
 
-  std::unique_ptr<Stream> connect(asio::io_context& io, asio::ssl::context& tls) {
-    auto stream = std::make_unique<Stream>(io, tls);
-    stream->next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+  // A TCP connection to the server from `source` (any address of 127/8 is this host's).
+  tcp::socket tcpFrom(asio::io_context& io, const std::string& source) {
+    tcp::socket socket(io);
+    socket.open(tcp::v4());
+    socket.bind(tcp::endpoint(asio::ip::make_address(source), 0));
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    return socket;
+  }
+
+  std::unique_ptr<Stream> connect(asio::io_context& io, asio::ssl::context& tls,
+                                  const std::string& source = "127.0.0.1") {
+    auto stream = std::make_unique<Stream>(tcpFrom(io, source), tls);
     stream->handshake(asio::ssl::stream_base::client);
     return stream;
+  }
+
+  // Whether the server closes `socket` (end of stream or reset) within `within`, reading and
+  // discarding whatever comes; false when the socket is still open at the end.
+  static bool closedByServer(tcp::socket& socket, std::chrono::milliseconds within) {
+    const timeval tv{static_cast<time_t>(within.count() / 1000),
+                     static_cast<suseconds_t>((within.count() % 1000) * 1000)};
+    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::array<char, 4096> buffer{};
+    for (;;) {
+      const ssize_t n = ::recv(socket.native_handle(), buffer.data(), buffer.size(), 0);
+      if (n > 0) continue;
+      if (n == 0) return true;
+      return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    }
   }
 
   static asio::ssl::context clientContext() {
@@ -117,10 +158,10 @@ class ApiServerTest : public ::testing::Test {
   }
 
   Reply call(http::verb method, const std::string& target, std::optional<std::string> token,
-             const std::string& body = "") {
+             const std::string& body = "", const std::string& source = "127.0.0.1") {
     asio::io_context io;
     auto tls = clientContext();
-    auto stream = connect(io, tls);
+    auto stream = connect(io, tls, source);
     http::request<http::string_body> request(method, target, 11);
     request.set(http::field::host, "127.0.0.1");
     if (token) request.set(http::field::authorization, "Bearer " + *token);
@@ -145,6 +186,7 @@ class ApiServerTest : public ::testing::Test {
   std::unique_ptr<ApiRouter> router_;
   asio::io_context io_;
   std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<ApiServer> limited_;
   uint16_t port_ = 0;
   std::thread thread_;
 };
@@ -289,6 +331,134 @@ TEST_F(ApiServerTest, UnknownEndpointIs404) {
   EXPECT_EQ(reply.status, 404);
   auto wrong_method = call(http::verb::get, "/v1/isolate", std::string(kOperatorToken));
   EXPECT_EQ(wrong_method.status, 404);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits: what one client, or many, can hold (docs/security.md "Limits").
+
+TEST_F(ApiServerTest, ConnectionsPastThePerPeerLimitAreClosedBeforeTls) {
+  ApiLimits limits;
+  limits.max_connections = 16;
+  limits.max_connections_per_peer = 3;
+  limits.handshake_timeout = std::chrono::seconds(60);  // not what closes anything here
+  ASSERT_NO_FATAL_FAILURE(startLimited(limits));
+  asio::io_context io;
+  // Three connections that never start TLS hold every place 127.0.0.1 has.
+  std::vector<tcp::socket> held;
+  for (int i = 0; i < 3; ++i) held.push_back(tcpFrom(io, "127.0.0.1"));
+  tcp::socket fourth = tcpFrom(io, "127.0.0.1");
+  EXPECT_TRUE(closedByServer(fourth, std::chrono::seconds(10)));
+  // Another address is served meanwhile.
+  EXPECT_EQ(call(http::verb::get, "/v1/status", std::string(kAuditorToken), "", "127.0.0.2").status,
+            200);
+  // The held ones were not closed with it.
+  EXPECT_FALSE(closedByServer(held[0], std::chrono::milliseconds(200)));
+  // A place given back is a place to take: once the server has seen one close, 127.0.0.1 is
+  // served again.
+  held[0].close();
+  int status = 0;
+  for (int attempt = 0; attempt < 100 && status != 200; ++attempt) {
+    try {
+      status = call(http::verb::get, "/v1/status", std::string(kAuditorToken)).status;
+    } catch (const boost::system::system_error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // refused: not seen yet
+    }
+  }
+  EXPECT_EQ(status, 200);
+}
+
+TEST_F(ApiServerTest, ConnectionsPastTheTotalLimitAreClosedWhoeverOpensThem) {
+  ApiLimits limits;
+  limits.max_connections = 4;
+  limits.max_connections_per_peer = 4;
+  limits.handshake_timeout = std::chrono::seconds(60);
+  ASSERT_NO_FATAL_FAILURE(startLimited(limits));
+  asio::io_context io;
+  std::vector<tcp::socket> held;
+  for (const char* source : {"127.0.0.1", "127.0.0.1", "127.0.0.3", "127.0.0.4"}) {
+    held.push_back(tcpFrom(io, source));
+  }
+  tcp::socket fifth = tcpFrom(io, "127.0.0.5");
+  EXPECT_TRUE(closedByServer(fifth, std::chrono::seconds(10)));
+  EXPECT_FALSE(closedByServer(held[3], std::chrono::milliseconds(200)));
+}
+
+TEST_F(ApiServerTest, HandshakesThatNeverStartAreClosedAtTheHandshakeTimeout) {
+  ApiLimits limits;
+  limits.handshake_timeout = std::chrono::milliseconds(300);
+  ASSERT_NO_FATAL_FAILURE(startLimited(limits));
+  asio::io_context io;
+  std::vector<tcp::socket> idle;
+  for (int i = 0; i < 20; ++i) idle.push_back(tcpFrom(io, "127.0.0.1"));
+  for (tcp::socket& socket : idle) EXPECT_TRUE(closedByServer(socket, std::chrono::seconds(10)));
+}
+
+TEST_F(ApiServerTest, SlowLorisClientsAreClosedAtTheRequestTimeoutWhileOthersAreServed) {
+  ApiLimits limits;
+  limits.request_timeout = std::chrono::milliseconds(1000);
+  ASSERT_NO_FATAL_FAILURE(startLimited(limits));
+  asio::io_context io;
+  auto tls = clientContext();
+  std::vector<std::unique_ptr<Stream>> slow;
+  for (int i = 0; i < 8; ++i) slow.push_back(connect(io, tls));
+  const std::string request = std::string("GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+                              "X-Pad: " + std::string(400, 'a') + "\r\n\r\n";
+  // A byte every 20 ms each: the whole request would take 9 s, far past the 1 s allowed (the
+  // default 30 s would let every one of them through).
+  std::vector<bool> closed(slow.size(), false);
+  bool served = false;
+  for (size_t at = 0; at < request.size(); ++at) {
+    for (size_t i = 0; i < slow.size(); ++i) {
+      if (closed[i]) continue;
+      boost::system::error_code ec;
+      asio::write(*slow[i], asio::buffer(&request[at], 1), ec);
+      if (ec) closed[i] = true;
+    }
+    if (at == 10) {
+      // An operator meanwhile: served as usual.
+      served = call(http::verb::post, "/v1/isolate", std::string(kOperatorToken),
+                    R"({"segment":"lgwan","reason":"while under attack"})")
+                   .status == 202;
+    }
+    if (std::all_of(closed.begin(), closed.end(), [](bool c) { return c; })) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(served);
+  // Every slow client was cut off before it could finish its request.
+  for (size_t i = 0; i < slow.size(); ++i) {
+    EXPECT_TRUE(closed[i]) << "slow client " << i;
+  }
+}
+
+TEST_F(ApiServerTest, HeadersPastTheLimitAre400) {
+  ApiLimits limits;
+  limits.max_header_bytes = 1024;
+  ASSERT_NO_FATAL_FAILURE(startLimited(limits));
+  asio::io_context io;
+  auto tls = clientContext();
+  auto stream = connect(io, tls);
+  const std::string head = std::string("GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+                           "Authorization: Bearer " + kAuditorToken + "\r\n" +
+                           "X-Pad: " + std::string(2000, 'a') + "\r\n\r\n";
+  asio::write(*stream, asio::buffer(head));
+  auto reply = readReply(*stream);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(reply.body["error"]["code"], "bad_request");
+  // Within the limit, the same request is answered.
+  EXPECT_EQ(call(http::verb::get, "/v1/status", std::string(kAuditorToken)).status, 200);
+}
+
+TEST_F(ApiServerTest, LimitsThatCannotWorkAreRefused) {
+  ApiLimits limits;
+  limits.max_connections = 0;
+  EXPECT_FALSE(ApiServer::create(io_, selfSignedServerContext(), ListenAddress{"127.0.0.1", 0},
+                                 *router_, limits)
+                   .ok());
+  limits = ApiLimits{};
+  limits.request_timeout = std::chrono::milliseconds(0);
+  EXPECT_FALSE(ApiServer::create(io_, selfSignedServerContext(), ListenAddress{"127.0.0.1", 0},
+                                 *router_, limits)
+                   .ok());
 }
 
 }  // namespace

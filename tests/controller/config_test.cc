@@ -64,6 +64,41 @@ TEST(ControllerConfigTest, ErrorsNameThePointer) {
          c["orders"] = {{"dispatch_validity_s", 3600}};
        },
        "/orders/dispatch_validity_s"},
+      {"unknown api limit",
+       [](json& c) {
+         c["api"]["limits"] = {{"max_conns", 5}};
+       },
+       "/api/limits/max_conns: unknown field"},
+      {"zero connections",
+       [](json& c) {
+         c["api"]["limits"] = {{"max_connections", 0}};
+       },
+       "/api/limits/max_connections"},
+      {"per peer above total",
+       [](json& c) {
+         c["api"]["limits"] = {{"max_connections", 10}, {"max_connections_per_peer", 11}};
+       },
+       "/api/limits/max_connections_per_peer: must not exceed max_connections (10)"},
+      {"tiny header limit",
+       [](json& c) {
+         c["api"]["limits"] = {{"max_header_bytes", 100}};
+       },
+       "/api/limits/max_header_bytes"},
+      {"handshakes per peer above total",
+       [](json& c) {
+         c["agent_hub"]["limits"] = {{"max_handshakes", 8}, {"max_handshakes_per_peer", 9}};
+       },
+       "/agent_hub/limits/max_handshakes_per_peer"},
+      {"queue smaller than a message",
+       [](json& c) {
+         c["agent_hub"]["limits"] = {{"max_queued_bytes", 1024}};
+       },
+       "/agent_hub/limits/max_queued_bytes"},
+      {"float timeout",
+       [](json& c) {
+         c["agent_hub"]["limits"] = {{"hello_timeout_s", 0.5}};
+       },
+       "/agent_hub/limits/hello_timeout_s"},
   };
   for (const auto& c : cases) {
     json doc = validConfig();
@@ -74,6 +109,42 @@ TEST(ControllerConfigTest, ErrorsNameThePointer) {
         << c.name << ": " << config.error().message;
     EXPECT_EQ(config.error().message.rfind("controller.json: ", 0), 0u) << c.name;
   }
+}
+
+TEST(ControllerConfigTest, LimitsHaveDefaultsAndCanBeSet) {
+  auto defaults = parseControllerConfig(validConfig().dump(), "controller.json");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->api_limits.max_connections, 1024u);
+  EXPECT_EQ(defaults->api_limits.max_connections_per_peer, 64u);
+  EXPECT_EQ(defaults->api_limits.handshake_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(defaults->api_limits.request_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(defaults->api_limits.max_header_bytes, 16384u);
+  EXPECT_EQ(defaults->hub_limits.max_handshakes, 256u);
+  EXPECT_EQ(defaults->hub_limits.max_handshakes_per_peer, 64u);
+  EXPECT_EQ(defaults->hub_limits.hello_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(defaults->hub_limits.max_queued_bytes, 8u * 1024 * 1024);
+
+  json doc = validConfig();
+  doc["api"]["limits"] = {{"max_connections", 200},
+                          {"max_connections_per_peer", 20},
+                          {"handshake_timeout_s", 5},
+                          {"request_timeout_s", 15},
+                          {"max_header_bytes", 8192}};
+  doc["agent_hub"]["limits"] = {{"max_handshakes", 512},
+                                {"max_handshakes_per_peer", 512},
+                                {"hello_timeout_s", 20},
+                                {"max_queued_bytes", 1048576}};
+  auto set = parseControllerConfig(doc.dump(), "controller.json");
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(set->api_limits.max_connections, 200u);
+  EXPECT_EQ(set->api_limits.max_connections_per_peer, 20u);
+  EXPECT_EQ(set->api_limits.handshake_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(set->api_limits.request_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(set->api_limits.max_header_bytes, 8192u);
+  EXPECT_EQ(set->hub_limits.max_handshakes, 512u);
+  EXPECT_EQ(set->hub_limits.max_handshakes_per_peer, 512u);
+  EXPECT_EQ(set->hub_limits.hello_timeout, std::chrono::seconds(20));
+  EXPECT_EQ(set->hub_limits.max_queued_bytes, 1048576u);
 }
 
 TEST(ControllerConfigTest, DuplicateKeysAreRefused) {

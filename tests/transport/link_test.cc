@@ -53,7 +53,14 @@ class RawClient {
  public:
   RawClient(asio::io_context& io, asio::ssl::context& tls) : ws_(beast::tcp_stream(io), tls) {}
 
-  void connect(uint16_t port, const std::string& target = kAgentChannelPath) {
+  // From `source` (any address of 127/8 is this host's). With `reading` false, nothing is read
+  // once connected: a peer that never reads.
+  void connect(uint16_t port, const std::string& target = kAgentChannelPath,
+               const std::string& source = "127.0.0.1", bool reading = true) {
+    reading_ = reading;
+    auto& socket = beast::get_lowest_layer(ws_).socket();
+    socket.open(tcp::v4());
+    socket.bind(tcp::endpoint(asio::ip::make_address(source), 0));
     beast::get_lowest_layer(ws_).async_connect(
         tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
         [this, target](beast::error_code ec) {
@@ -87,7 +94,7 @@ class RawClient {
  private:
   void finishConnect(beast::error_code ec) {
     connected = ec;
-    if (!ec) read();
+    if (!ec && reading_) read();
   }
   void read() {
     ws_.async_read(buffer_, [this](beast::error_code ec, size_t) {
@@ -109,6 +116,7 @@ class RawClient {
   WsStream ws_;
   beast::flat_buffer buffer_;
   std::vector<std::string> outgoing_;
+  bool reading_ = true;
 };
 
 // A controller that accepts the WebSocket and then never says anything (nor answers pings).
@@ -491,6 +499,77 @@ TEST_F(LinkTest, ConnectionsBeyondTheHandshakeLimitWaitUntilOneSaysHello) {
   ASSERT_TRUE(runUntil(io_, [&] { return second.connected.has_value(); }));
   EXPECT_FALSE(*second.connected) << second.connected->message();
   EXPECT_EQ(hellos_.size(), 1u);
+}
+
+TEST_F(LinkTest, HandshakesPastThePerPeerLimitAreClosedBeforeTls) {
+  AgentHubOptions options = hubOptions();
+  options.max_handshakes = 8;
+  options.max_handshakes_per_peer = 2;
+  options.hello_timeout = milliseconds(30000);
+  ASSERT_NO_FATAL_FAILURE(startHub(options));
+  auto tls = clientContext(true);
+  RawClient first(io_, *tls);
+  RawClient second(io_, *tls);
+  first.connect(hub_->port());
+  second.connect(hub_->port());
+  ASSERT_TRUE(runUntil(io_, [&] { return first.connected && second.connected; }));
+  ASSERT_FALSE(*first.connected) << first.connected->message();
+  ASSERT_FALSE(*second.connected) << second.connected->message();
+  // A third from the same address is closed as it is accepted: its TLS handshake fails.
+  RawClient third(io_, *tls);
+  third.connect(hub_->port());
+  ASSERT_TRUE(runUntil(io_, [&] { return third.connected.has_value(); }));
+  EXPECT_TRUE(*third.connected);
+  // Another address is not affected.
+  RawClient elsewhere(io_, *tls);
+  elsewhere.connect(hub_->port(), kAgentChannelPath, "127.0.0.2");
+  ASSERT_TRUE(runUntil(io_, [&] { return elsewhere.connected.has_value(); }));
+  EXPECT_FALSE(*elsewhere.connected) << elsewhere.connected->message();
+  EXPECT_EQ(hub_->sessionCount(), 3u);
+  // A hello frees its place: the address may handshake again.
+  first.sendHello();
+  ASSERT_TRUE(runUntil(io_, [&] { return hellos_.size() == 1; }));
+  RawClient again(io_, *tls);
+  again.connect(hub_->port());
+  ASSERT_TRUE(runUntil(io_, [&] { return again.connected.has_value(); }));
+  EXPECT_FALSE(*again.connected) << again.connected->message();
+}
+
+TEST_F(LinkTest, AnAgentThatStopsReadingIsClosedInsteadOfBuffered) {
+  AgentHubOptions options = hubOptions();
+  options.max_queued_bytes = 512 * 1024;
+  ASSERT_NO_FATAL_FAILURE(startHub(options));
+  auto tls = clientContext(true);
+  const Json note = {{"type", "note"}, {"pad", std::string(100 * 1024, 'x')}};
+  // One message of 100 KiB every 5 ms. A client that reads takes them all and stays.
+  {
+    auto reader = helloClient(*tls);
+    for (int i = 0; i < 60; ++i) {
+      ASSERT_TRUE(hub_->send(testing::kTestAgentId, note).ok());
+      runFor(io_, milliseconds(5));
+    }
+    EXPECT_TRUE(runUntil(io_, [&] { return reader->received.size() >= 60; }));
+    EXPECT_TRUE(hub_->connected(testing::kTestAgentId));
+    EXPECT_TRUE(hub_disconnects_.empty());
+  }
+  ASSERT_TRUE(runUntil(io_, [&] { return !hub_disconnects_.empty(); }));
+  hub_disconnects_.clear();
+  // One that never reads: the socket buffers fill, then the queue, then the hub lets go.
+  RawClient stalled(io_, *tls);
+  stalled.connect(hub_->port(), kAgentChannelPath, "127.0.0.1", /*reading=*/false);
+  ASSERT_TRUE(runUntil(io_, [&] { return stalled.connected.has_value(); }));
+  ASSERT_FALSE(*stalled.connected) << stalled.connected->message();
+  const size_t before = hellos_.size();
+  stalled.sendHello();
+  ASSERT_TRUE(runUntil(io_, [&] { return hellos_.size() > before; }));
+  for (int i = 0; i < 2000 && hub_disconnects_.empty(); ++i) {
+    if (hub_->connected(testing::kTestAgentId)) {
+      ASSERT_TRUE(hub_->send(testing::kTestAgentId, note).ok());
+    }
+    runFor(io_, milliseconds(5));
+  }
+  ASSERT_EQ(hub_disconnects_.size(), 1u);
+  EXPECT_FALSE(hub_->connected(testing::kTestAgentId));
 }
 
 TEST_F(LinkTest, ReconnectsAfterTheHubIsRecreatedOnTheSamePort) {
