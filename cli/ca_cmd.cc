@@ -258,7 +258,8 @@ Result<std::string> checkedAltNames(const CertificateRequest& request) {
 
 CaPaths caPaths(const std::string& dir) {
   const std::filesystem::path base(dir);
-  return CaPaths{(base / "ca.crt").string(), (base / "ca.key").string()};
+  return CaPaths{(base / "ca.crt").string(), (base / "ca.key").string(),
+                 (base / "ca.crl").string()};
 }
 
 Status initCertificateAuthority(const std::string& dir, const std::string& name, int days) {
@@ -305,6 +306,9 @@ Result<CertificateIssuer> CertificateIssuer::load(const std::string& ca_dir) {
   loaded->cert = std::move(*ca_cert);
   return CertificateIssuer(std::move(loaded));
 }
+
+X509* CertificateIssuer::caCertificate() const { return loaded_->cert.get(); }
+EVP_PKEY* CertificateIssuer::caKey() const { return loaded_->key.get(); }
 
 Result<IssuedCertificate> CertificateIssuer::issue(const CertificateRequest& request,
                                                    const std::string& out_prefix,
@@ -402,7 +406,7 @@ Result<IssuedCertificate> issueIntoTlsDir(const std::string& ca_dir,
 }
 
 const char* caUsage() {
-  return R"(usage: shadanctl ca <init|issue|pin> [options]
+  return R"(usage: shadanctl ca <init|issue|pin|revoke> [options]
 
   ca init --dir DIR [--name NAME] [--days N]
       Creates the private CA of the agent channel: DIR/ca.key (ECDSA P-256, mode 0600) and
@@ -420,6 +424,12 @@ const char* caUsage() {
       N: validity in days (default 397).
   ca pin CERT
       Prints the pin of CERT: lower-case hex SHA-256 of its DER SubjectPublicKeyInfo.
+  ca revoke --dir DIR CERT...
+      Adds each CERT (issued by the CA in DIR) to the CA's revocation list DIR/ca.crl,
+      created at the first revocation, signed by the CA, valid as long as the CA. Install it
+      as the controller config's "tls": {"crl": ...} and restart the controller: a revoked
+      agent can no longer connect to the hub, nor present its certificate to the API. Already
+      revoked certificates are left as they are. Prints the CRL's path.
 
 Nothing is ever overwritten. Exit 0: done, 1: failed, 2: usage error.
 )";
@@ -431,19 +441,22 @@ int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     err << "shadanctl: " << error.message << "\n";
     return kExitFailure;
   };
-  if (args.size() < 2) return usage("'ca' needs a subcommand (subcommands: init, issue, pin)");
+  if (args.size() < 2) {
+    return usage("'ca' needs a subcommand (subcommands: init, issue, pin, revoke)");
+  }
   const std::string& sub = args[1];
   if (sub == "-h" || sub == "--help" || sub == "help") {
     out << caUsage();
     return kExitOk;
   }
-  if (sub != "init" && sub != "issue" && sub != "pin") {
-    return usage("unknown ca subcommand '" + sub + "' (subcommands: init, issue, pin)");
+  if (sub != "init" && sub != "issue" && sub != "pin" && sub != "revoke") {
+    return usage("unknown ca subcommand '" + sub + "' (subcommands: init, issue, pin, revoke)");
   }
 
   OptionSpec spec;
   spec.command = "ca " + sub;
   if (sub == "init") spec.with_value = {"--dir", "--name", "--days"};
+  if (sub == "revoke") spec.with_value = {"--dir"};
   if (sub == "issue") {
     spec.with_value = {"--dir", "--name", "--days", "--out", "--tls-dir", "--dns", "--ip"};
     spec.flags = {"--server", "--client"};
@@ -465,6 +478,17 @@ int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     auto pin = spkiPinOfCertificate(positional[0]);
     if (!pin.ok()) return failure(pin.error());
     out << *pin << "\n";
+    return kExitOk;
+  }
+  if (sub == "revoke") {
+    if (!options->has("--dir")) return usage("'ca revoke' needs --dir DIR");
+    if (positional.empty()) return usage("'ca revoke' needs at least one CERT");
+    auto revoked = revokeCertificates(value("--dir"), positional);
+    if (!revoked.ok()) return failure(revoked.error());
+    for (const std::string& serial : revoked->added) err << "revoked serial " << serial << "\n";
+    err << revoked->added.size() << " added, " << revoked->listed
+        << " in the list; install it as the controller's tls.crl and restart the controller\n";
+    out << revoked->crl_path << "\n";
     return kExitOk;
   }
   if (!positional.empty())

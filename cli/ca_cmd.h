@@ -9,6 +9,7 @@
 //                                                 PREFIX.crt and PREFIX.key (0600), or the
 //                                                 files of a TLS directory (tlsDirPaths)
 //   ca pin   CERT                                 the SPKI SHA-256 pin of CERT
+//   ca revoke --dir DIR CERT...                   adds CERTs to DIR/ca.crl (cli/ca_crl.cc)
 //
 // Keys are ECDSA P-256. Certificates are X.509 v3 signed with SHA-256: the CA with
 // basicConstraints CA:TRUE,pathlen:0 and keyUsage keyCertSign,cRLSign; leaves with CA:FALSE,
@@ -16,6 +17,8 @@
 // (servers: the --dns/--ip names; clients: URI shadan:agent:<CN>). A client certificate's CN
 // is the agent id the controller sees. Nothing is ever overwritten: every output file is
 // created with O_EXCL.
+
+#include <openssl/types.h>
 
 #include <memory>
 #include <ostream>
@@ -33,6 +36,7 @@ inline constexpr int kCertificateMaxDays = 7300;
 struct CaPaths {
   std::string cert;  // DIR/ca.crt
   std::string key;   // DIR/ca.key
+  std::string crl;   // DIR/ca.crl, once a certificate has been revoked
 };
 CaPaths caPaths(const std::string& dir);
 
@@ -71,6 +75,9 @@ class CertificateIssuer {
   static Result<CertificateIssuer> load(const std::string& ca_dir);
   Result<IssuedCertificate> issue(const CertificateRequest& request, const std::string& out_prefix,
                                   FileSync sync = FileSync::kFsync) const;
+  // The CA itself, for signing what is not a certificate (its CRL).
+  X509* caCertificate() const;
+  EVP_PKEY* caKey() const;
 
  private:
   struct Loaded;
@@ -99,6 +106,21 @@ TlsDirPaths tlsDirPaths(const std::string& dir, bool server);
 Result<IssuedCertificate> issueIntoTlsDir(const std::string& ca_dir,
                                           const CertificateRequest& request,
                                           const std::string& tls_dir);
+
+struct Revocation {
+  std::string crl_path;
+  std::vector<std::string> added;  // serials (hex) newly listed
+  size_t listed = 0;               // serials in the list now
+};
+
+// Adds the certificates in `cert_files` to the CRL of the CA in `ca_dir` (CaPaths::crl),
+// creating it when missing: a v2 CRL signed by the CA with SHA-256, thisUpdate now, nextUpdate
+// the CA's own notAfter, its cRLNumber one more than before. Every file must hold a certificate
+// issued by this CA (kInvalidArgument naming it otherwise), and an existing CRL must be this
+// CA's; nothing is written then. Certificates already listed stay as they were. The file is
+// replaced atomically (0644).
+Result<Revocation> revokeCertificates(const std::string& ca_dir,
+                                      const std::vector<std::string>& cert_files);
 
 // `args` is the whole command line after the program name (args[0] == "ca").
 // Exit codes: 0 done, 1 failed (e.g. a file exists), 2 usage.

@@ -24,7 +24,7 @@ commands:
   drill      cutoff drills: list, show, check scenarios; run one in a lab; report
   audit      verify and show a tamper-evident audit log: verify, show
   keygen     generate an Ed25519 key pair
-  ca         the private CA of the agent channel: init, issue, pin
+  ca         the private CA of the agent channel: init, issue, pin, revoke
   isolate    ask the controller to isolate a segment
   restore    ask to lift an isolation (two approvals)
   status     segments, gateways and orders at the controller

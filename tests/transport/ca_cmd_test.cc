@@ -194,6 +194,62 @@ TEST_F(CaCmdTest, IssueRefusesCaKeyReadableByOthers) {
   EXPECT_NE(err_.str().find("group or others"), std::string::npos) << err_.str();
 }
 
+TEST_F(CaCmdTest, RevokeListsSerialsSignedByTheCaAndKeepsEarlierOnes) {
+  ASSERT_EQ(run({"ca", "init", "--dir", file("ca")}), 0) << err_.str();
+  ASSERT_EQ(
+      run({"ca", "issue", "--dir", file("ca"), "--name", "gw-1", "--client", "--out", file("gw1")}),
+      0);
+  ASSERT_EQ(
+      run({"ca", "issue", "--dir", file("ca"), "--name", "gw-2", "--client", "--out", file("gw2")}),
+      0);
+  const std::string crl = file("ca") + "/ca.crl";
+  ASSERT_EQ(run({"ca", "revoke", "--dir", file("ca"), file("gw1.crt")}), 0) << err_.str();
+  EXPECT_EQ(out_.str(), crl + "\n");
+  EXPECT_NE(err_.str().find("1 added, 1 in the list"), std::string::npos) << err_.str();
+  EXPECT_EQ(modeOf(crl), 0644u);
+  const std::string serial1 = shell("openssl x509 -noout -serial -in " + file("gw1.crt"));
+  const std::string serial2 = shell("openssl x509 -noout -serial -in " + file("gw2.crt"));
+  ASSERT_EQ(serial1.rfind("serial=", 0), 0u);
+  // The openssl tool agrees: signed by the CA, the serial listed, number 1.
+  EXPECT_NE(shell("openssl crl -in " + crl + " -CAfile " + file("ca") + "/ca.crt -noout 2>&1")
+                .find("verify OK"),
+            std::string::npos);
+  std::string text = shell("openssl crl -in " + crl + " -noout -text");
+  EXPECT_NE(text.find(serial1.substr(7, serial1.size() - 8)), std::string::npos) << text;
+  EXPECT_EQ(text.find(serial2.substr(7, serial2.size() - 8)), std::string::npos) << text;
+  EXPECT_NE(text.find("X509v3 CRL Number: \n                1"), std::string::npos) << text;
+
+  // The second joins the first; revoking the first again changes nothing but the number.
+  ASSERT_EQ(run({"ca", "revoke", "--dir", file("ca"), file("gw2.crt"), file("gw1.crt")}), 0)
+      << err_.str();
+  EXPECT_NE(err_.str().find("1 added, 2 in the list"), std::string::npos) << err_.str();
+  text = shell("openssl crl -in " + crl + " -noout -text");
+  EXPECT_NE(text.find(serial1.substr(7, serial1.size() - 8)), std::string::npos) << text;
+  EXPECT_NE(text.find(serial2.substr(7, serial2.size() - 8)), std::string::npos) << text;
+  EXPECT_NE(text.find("X509v3 CRL Number: \n                2"), std::string::npos) << text;
+}
+
+TEST_F(CaCmdTest, RevokeRefusesWhatIsNotThisCasAndWritesNothing) {
+  ASSERT_EQ(run({"ca", "init", "--dir", file("ca")}), 0);
+  ASSERT_EQ(run({"ca", "init", "--dir", file("other")}), 0);
+  ASSERT_EQ(
+      run({"ca", "issue", "--dir", file("ca"), "--name", "gw-1", "--client", "--out", file("gw1")}),
+      0);
+  ASSERT_EQ(run({"ca", "issue", "--dir", file("other"), "--name", "gw-9", "--client", "--out",
+                 file("gw9")}),
+            0);
+  EXPECT_EQ(run({"ca", "revoke", "--dir", file("ca"), file("gw1.crt"), file("gw9.crt")}), 1);
+  EXPECT_NE(err_.str().find("gw9.crt was not issued by this CA"), std::string::npos) << err_.str();
+  struct stat st {};
+  EXPECT_NE(::stat((file("ca") + "/ca.crl").c_str(), &st), 0) << "a list was written";
+  EXPECT_EQ(run({"ca", "revoke", "--dir", file("ca")}), 2);
+  EXPECT_NE(err_.str().find("needs at least one CERT"), std::string::npos) << err_.str();
+  EXPECT_EQ(run({"ca", "revoke", file("gw1.crt")}), 2);
+  EXPECT_NE(err_.str().find("needs --dir"), std::string::npos) << err_.str();
+  EXPECT_EQ(run({"ca", "revoke", "--dir", file("ca"), file("missing.crt")}), 1);
+  EXPECT_NE(err_.str().find("missing.crt"), std::string::npos) << err_.str();
+}
+
 TEST_F(CaCmdTest, HelpIsPrinted) {
   EXPECT_EQ(run({"ca", "--help"}), kExitOk);
   EXPECT_NE(out_.str().find("ca issue"), std::string::npos);
