@@ -101,6 +101,39 @@ Result<TlsContextPtr> makeContext(ssl::context::method method, const std::string
   return context;
 }
 
+// Loads `crl_file` into the context's store and checks every client leaf against it.
+Status addRevocationList(SSL_CTX* ctx, const std::string& ca_file, const std::string& crl_file) {
+  SHADAN_RETURN_IF_ERROR(checkReadable("CRL", crl_file));
+  FilePtr file(std::fopen(crl_file.c_str(), "r"), &std::fclose);
+  if (!file) return makeError(ErrorCode::kIo, "CRL file " + crl_file + ": " + std::strerror(errno));
+  std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(
+      PEM_read_X509_CRL(file.get(), nullptr, nullptr, nullptr), &X509_CRL_free);
+  if (!crl) {
+    return makeError(ErrorCode::kParse,
+                     "CRL file " + crl_file + ": no PEM CRL: " + drainOpensslErrors());
+  }
+  SHADAN_ASSIGN_OR_RETURN(auto ca, readCertificate(ca_file));
+  if (X509_CRL_verify(crl.get(), X509_get0_pubkey(ca.get())) != 1) {
+    drainOpensslErrors();
+    return makeError(ErrorCode::kInvalidArgument,
+                     "CRL file " + crl_file + " is not signed by the CA of " + ca_file);
+  }
+  // An expired list would make OpenSSL refuse every client: say so now, once.
+  if (const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+      next != nullptr && X509_cmp_current_time(next) < 0) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "CRL file " + crl_file +
+                         " has expired (nextUpdate passed); write a new one with shadanctl ca "
+                         "revoke");
+  }
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  if (X509_STORE_add_crl(store, crl.get()) != 1 ||
+      X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) != 1) {
+    return tlsError("CRL file " + crl_file);
+  }
+  return okStatus();
+}
+
 }  // namespace
 
 std::string drainOpensslErrors() {
@@ -175,10 +208,12 @@ Result<std::string> peerCommonName(SSL* ssl) {
 }
 
 Result<TlsContextPtr> makeServerTlsContext(const std::string& ca_file, const std::string& cert_file,
-                                           const std::string& key_file) {
+                                           const std::string& key_file,
+                                           const std::string& crl_file) {
   SHADAN_ASSIGN_OR_RETURN(auto context,
                           makeContext(ssl::context::tls_server, ca_file, cert_file, key_file));
   SSL_CTX* ctx = context->native_handle();
+  if (!crl_file.empty()) SHADAN_RETURN_IF_ERROR(addRevocationList(ctx, ca_file, crl_file));
   // The CA names the server asks for: only our CA.
   STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str());
   if (names == nullptr) return tlsError("CA file " + ca_file + ": CA names");

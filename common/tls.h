@@ -35,9 +35,13 @@ namespace shadan {
 
 using TlsContextPtr = std::shared_ptr<boost::asio::ssl::context>;
 
-// A context for the controller's listening side.
+// A context for the controller's listening side. With `crl_file` (a PEM CRL of the CA, as
+// `shadanctl ca revoke` writes it) a client certificate it lists is refused in the handshake
+// (X509_V_FLAG_CRL_CHECK on the leaf). The CRL must be signed by the CA of `ca_file` and
+// unexpired, or the context is not made: a bad list fails at start, not at every handshake.
 Result<TlsContextPtr> makeServerTlsContext(const std::string& ca_file, const std::string& cert_file,
-                                           const std::string& key_file);
+                                           const std::string& key_file,
+                                           const std::string& crl_file = {});
 
 // A context for the agent's dialling side. `controller_pin`: 64 lower-case hex characters
 // (spkiPinOfCertificate of the controller's leaf certificate).

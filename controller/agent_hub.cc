@@ -643,7 +643,8 @@ Result<std::unique_ptr<WebSocketAgentHub>> WebSocketAgentHub::create(asio::io_co
     return makeError(ErrorCode::kInvalidArgument,
                      "agent channel: max_queued_bytes must hold one message of max_message_bytes");
   }
-  auto tls = makeServerTlsContext(options.ca_file, options.cert_file, options.key_file);
+  auto tls =
+      makeServerTlsContext(options.ca_file, options.cert_file, options.key_file, options.crl_file);
   if (!tls.ok()) return tls.error().withContext("agent channel TLS");
   auto impl = std::make_shared<Impl>(io, std::move(options), std::move(callbacks), *tls);
   SHADAN_RETURN_IF_ERROR(impl->listen());

@@ -81,6 +81,7 @@ struct AgentHubOptions {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  std::string crl_file;  // the CA's revocation list; empty: none (common/tls.h)
   std::chrono::milliseconds hello_timeout = kChannelHelloTimeout;
   std::chrono::milliseconds heartbeat_interval = kChannelHeartbeatInterval;
   int heartbeat_misses = kChannelHeartbeatMisses;

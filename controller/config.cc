@@ -248,13 +248,17 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
   {
     SHADAN_ASSIGN_OR_RETURN(auto section, root.object("tls"));
     const StrictObjectReader& tls = section;
-    SHADAN_RETURN_IF_ERROR(tls.checkMembers({}, {"ca", "cert", "key"}));
+    SHADAN_RETURN_IF_ERROR(tls.checkMembers({}, {"ca", "cert", "key", "crl"}));
     SHADAN_ASSIGN_OR_RETURN(auto ca, tls.string("ca", kNonEmptyString));
     SHADAN_ASSIGN_OR_RETURN(auto cert, tls.string("cert", kNonEmptyString));
     SHADAN_ASSIGN_OR_RETURN(auto key, tls.string("key", kNonEmptyString));
     config.tls_ca = ca;
     config.tls_cert = cert;
     config.tls_key = key;
+    if (tls.has("crl")) {
+      SHADAN_ASSIGN_OR_RETURN(auto crl, tls.string("crl", kNonEmptyString));
+      config.tls_crl = crl;
+    }
   }
   struct PathField {
     const char* key;

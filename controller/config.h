@@ -10,7 +10,7 @@
 //                  "limits": {"max_handshakes": 256, "max_handshakes_per_peer": 64,
 //                             "hello_timeout_s": 10, "max_queued_bytes": 8388608}},
 //    "tls":       {"ca": "/etc/shadan/ca.crt", "cert": "/etc/shadan/controller.crt",
-//                  "key": "/etc/shadan/controller.key"},
+//                  "key": "/etc/shadan/controller.key", "crl": "/etc/shadan/ca.crl"},
 //    "policy": "/etc/shadan/policy.json", "trust": "/etc/shadan/trust.json",
 //    "signing_key": "/etc/shadan/controller.ed25519", "state_dir": "/var/lib/shadan-controller",
 //    "tokens": [{"name": "sato", "role": "operator", "sha256": "<64 hex>"}],
@@ -22,7 +22,8 @@
 // Contracts:
 //   - Parsing is strict: duplicate keys, floats and unknown members are refused; every error is
 //     kParse and reads `<source>: <JSON pointer>: <reason>`.
-//   - `orders`, `agent_hub.heartbeat_s`, both `limits` (and each member of them), `log_level`
+//   - `tls.crl`, `orders`, `agent_hub.heartbeat_s`, both `limits` (and each member of them),
+//   `log_level`
 //     and `audit_export` are optional (defaults below; docs/security.md "Limits").
 //   - Token names are unique, 1-64 of [a-z0-9_.-]; a token hash appears once (two names for one
 //     secret would make the caller's identity ambiguous).
@@ -103,6 +104,8 @@ struct ControllerConfig {
   std::filesystem::path tls_ca;
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;
+  // The CA's revocation list (`shadanctl ca revoke`); empty: none. Read at start.
+  std::filesystem::path tls_crl;
   std::filesystem::path policy_file;
   std::filesystem::path trust_file;
   std::filesystem::path signing_key_file;

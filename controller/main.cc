@@ -157,7 +157,7 @@ Status wire(Controller& c) {
   c.mirror->loadExisting();
 
   auto api_tls = makeServerTlsContext(c.config.tls_ca.string(), c.config.tls_cert.string(),
-                                      c.config.tls_key.string());
+                                      c.config.tls_key.string(), c.config.tls_crl.string());
   if (!api_tls.ok()) return api_tls.error().withContext("tls");
   // API callers authenticate with bearer tokens; a client certificate is optional there (and
   // still checked against the CA when one is presented).
@@ -169,6 +169,7 @@ Status wire(Controller& c) {
   hub_options.ca_file = c.config.tls_ca.string();
   hub_options.cert_file = c.config.tls_cert.string();
   hub_options.key_file = c.config.tls_key.string();
+  hub_options.crl_file = c.config.tls_crl.string();
   hub_options.heartbeat_interval = std::chrono::seconds(c.config.heartbeat_s);
   hub_options.hello_timeout = c.config.hub_limits.hello_timeout;
   hub_options.max_handshakes = c.config.hub_limits.max_handshakes;

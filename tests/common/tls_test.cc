@@ -8,6 +8,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdio>
 #include <optional>
 #include <utility>
 
@@ -120,6 +121,53 @@ TEST_F(TlsTest, Tls12ClientIsRefused) {
   const Outcome outcome = handshake(*server_ctx, *client_ctx);
   EXPECT_TRUE(*outcome.server);
   EXPECT_TRUE(*outcome.client);
+}
+
+TEST_F(TlsTest, RevokedClientCertificateIsRefusedAndOthersStillAccepted) {
+  const std::string ca_dir = pki_.dir.file("ca");
+  auto revoked = revokeCertificates(ca_dir, {pki_.agent_cert});
+  ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+  auto server_ctx =
+      makeServerTlsContext(pki_.ca_cert, pki_.server_cert, pki_.server_key, revoked->crl_path);
+  ASSERT_TRUE(server_ctx.ok()) << server_ctx.error().message;
+  auto agent = client(pki_.server_pin);
+  ASSERT_TRUE(agent);
+  const Outcome refused = handshake(**server_ctx, *agent);
+  EXPECT_TRUE(*refused.server);
+  EXPECT_TRUE(*refused.client_read) << "the revoked client could read application data";
+  auto other =
+      makeClientTlsContext(pki_.ca_cert, pki_.agent2_cert, pki_.agent2_key, pki_.server_pin);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  const Outcome accepted = handshake(**server_ctx, **other);
+  EXPECT_FALSE(*accepted.server) << accepted.server->message();
+  EXPECT_EQ(accepted.server_peer_cn, "gw-2");
+  // Without the list, the same certificate is accepted: the list is what refused it.
+  const Outcome without = handshake(*server(), *agent);
+  EXPECT_FALSE(*without.server) << without.server->message();
+}
+
+TEST_F(TlsTest, RevocationListsThatCannotBeTrustedAreRefusedAtStart) {
+  // Another CA's list.
+  auto foreign = revokeCertificates(pki_.dir.file("other-ca"), {pki_.stranger_cert});
+  ASSERT_TRUE(foreign.ok()) << foreign.error().message;
+  auto wrong_ca =
+      makeServerTlsContext(pki_.ca_cert, pki_.server_cert, pki_.server_key, foreign->crl_path);
+  ASSERT_FALSE(wrong_ca.ok());
+  EXPECT_NE(wrong_ca.error().message.find("is not signed by the CA"), std::string::npos)
+      << wrong_ca.error().message;
+  // Not a CRL, and no file.
+  const std::string garbage = pki_.dir.file("garbage.crl");
+  FILE* file = std::fopen(garbage.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs("not a crl\n", file);
+  std::fclose(file);
+  auto bad = makeServerTlsContext(pki_.ca_cert, pki_.server_cert, pki_.server_key, garbage);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find(garbage), std::string::npos) << bad.error().message;
+  auto missing = makeServerTlsContext(pki_.ca_cert, pki_.server_cert, pki_.server_key,
+                                      pki_.dir.file("none.crl"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("none.crl"), std::string::npos);
 }
 
 TEST_F(TlsTest, ClientWithoutCertificateIsRefused) {

@@ -33,6 +33,13 @@ TEST(ControllerConfigTest, ParsesAValidConfig) {
   EXPECT_EQ(config->tokens[1].role, ApiRole::kDetector);
   EXPECT_EQ(config->orders.authz_validity_s, 1800);
   EXPECT_EQ(config->audit_export, "off");  // off unless asked for
+  EXPECT_TRUE(config->tls_crl.empty());    // no revocation list unless given
+
+  json with_crl = validConfig();
+  with_crl["tls"]["crl"] = "/etc/shadan/ca.crl";
+  auto revoking = parseControllerConfig(with_crl.dump(), "controller.json");
+  ASSERT_TRUE(revoking.ok()) << revoking.error().message;
+  EXPECT_EQ(revoking->tls_crl, "/etc/shadan/ca.crl");
 
   json with_export = validConfig();
   with_export["audit_export"] = "journald";
@@ -64,6 +71,7 @@ TEST(ControllerConfigTest, ErrorsNameThePointer) {
          c["orders"] = {{"dispatch_validity_s", 3600}};
        },
        "/orders/dispatch_validity_s"},
+      {"empty crl", [](json& c) { c["tls"]["crl"] = ""; }, "/tls/crl"},
       {"unknown api limit",
        [](json& c) {
          c["api"]["limits"] = {{"max_conns", 5}};

@@ -572,6 +572,69 @@ TEST_F(LinkTest, AnAgentThatStopsReadingIsClosedInsteadOfBuffered) {
   EXPECT_FALSE(hub_->connected(testing::kTestAgentId));
 }
 
+// Each of these connects a raw client that the hub must refuse in the TLS handshake, so that
+// nothing of the channel (upgrade, hello) is reached.
+TEST_F(LinkTest, Tls12IsRefusedByTheHub) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  auto tls = clientContext(true);
+  SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(tls->native_handle(), TLS1_2_VERSION);
+  RawClient client(io_, *tls);
+  client.connect(hub_->port());
+  ASSERT_TRUE(runUntil(io_, [&] { return client.connected.has_value(); }));
+  EXPECT_TRUE(*client.connected);
+  EXPECT_TRUE(hellos_.empty());
+}
+
+TEST_F(LinkTest, ExpiredAgentCertificateIsRefused) {
+  std::string cert, key;
+  ASSERT_NO_FATAL_FAILURE(testing::issueExpiredClient(pki_.dir.file("ca"), pki_.dir.file("expired"),
+                                                      testing::kTestAgentId, cert, key));
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  LinkOptions options = linkOptions();
+  options.cert_file = cert;
+  options.key_file = key;
+  LinkEvents events;
+  startLink(options, events);
+  runFor(io_, milliseconds(500));
+  EXPECT_EQ(events.connects, 0);
+  EXPECT_TRUE(hellos_.empty());
+  // The same agent with a current certificate is let in: the date was the reason.
+  LinkEvents current;
+  startLink(linkOptions(), current);
+  EXPECT_TRUE(runUntil(io_, [&] { return current.connects == 1; }));
+}
+
+TEST_F(LinkTest, RevokedAgentCertificateIsRefusedOthersAreNot) {
+  auto revoked = revokeCertificates(pki_.dir.file("ca"), {pki_.agent_cert});
+  ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+  AgentHubOptions options = hubOptions();
+  options.crl_file = revoked->crl_path;
+  ASSERT_NO_FATAL_FAILURE(startHub(options));
+  LinkEvents events;
+  startLink(linkOptions(), events);
+  runFor(io_, milliseconds(500));
+  EXPECT_EQ(events.connects, 0);
+  EXPECT_TRUE(hellos_.empty());
+  LinkOptions other = linkOptions();
+  other.cert_file = pki_.agent2_cert;
+  other.key_file = pki_.agent2_key;
+  other.agent_id = "gw-2";
+  LinkEvents others;
+  startLink(other, others);
+  EXPECT_TRUE(runUntil(io_, [&] { return others.connects == 1; }));
+  ASSERT_EQ(hellos_.size(), 1u);
+  EXPECT_EQ(hellos_[0].agent_id, "gw-2");
+}
+
+TEST_F(LinkTest, AHubWithABadRevocationListDoesNotStart) {
+  AgentHubOptions options = hubOptions();
+  options.crl_file = pki_.dir.file("no-such.crl");
+  auto hub = WebSocketAgentHub::create(io_, options, AgentHubCallbacks{});
+  ASSERT_FALSE(hub.ok());
+  EXPECT_NE(hub.error().message.find("no-such.crl"), std::string::npos) << hub.error().message;
+}
+
 TEST_F(LinkTest, ReconnectsAfterTheHubIsRecreatedOnTheSamePort) {
   ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
   const uint16_t port = hub_->port();

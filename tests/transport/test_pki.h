@@ -6,13 +6,20 @@
 
 // Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -89,6 +96,56 @@ inline void makeTestPki(TestPki& pki) {
             pki.stranger_key);
   issueInto(other, pki.dir.file("stranger-server"), "controller", true, pki.stranger_server_cert,
             pki.stranger_server_key, &pki.stranger_server_pin);
+}
+
+// A client certificate for `name` signed by the CA in `ca_dir` that expired yesterday (what
+// `shadanctl ca issue` cannot make): PREFIX.crt and PREFIX.key.
+inline void issueExpiredClient(const std::string& ca_dir, const std::string& prefix,
+                               const std::string& name, std::string& cert, std::string& key) {
+  using FilePtr = std::unique_ptr<FILE, decltype(&std::fclose)>;
+  const CaPaths ca = caPaths(ca_dir);
+  FilePtr ca_key_file(std::fopen(ca.key.c_str(), "r"), &std::fclose);
+  FilePtr ca_cert_file(std::fopen(ca.cert.c_str(), "r"), &std::fclose);
+  ASSERT_TRUE(ca_key_file && ca_cert_file);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ca_key(
+      PEM_read_PrivateKey(ca_key_file.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  std::unique_ptr<X509, decltype(&X509_free)> ca_cert(
+      PEM_read_X509(ca_cert_file.get(), nullptr, nullptr, nullptr), &X509_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> leaf_key(
+      EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), &EVP_PKEY_free);
+  std::unique_ptr<X509, decltype(&X509_free)> leaf(X509_new(), &X509_free);
+  ASSERT_TRUE(ca_key && ca_cert && leaf_key && leaf);
+  X509* x = leaf.get();
+  X509_set_version(x, X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+  X509_gmtime_adj(X509_getm_notBefore(x), -2 * 86400);
+  X509_gmtime_adj(X509_getm_notAfter(x), -86400);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x, X509_get_subject_name(ca_cert.get()));
+  X509_set_pubkey(x, leaf_key.get());
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, ca_cert.get(), x, nullptr, nullptr, 0);
+  for (const auto& [nid, value] : {std::pair<int, const char*>{NID_basic_constraints, "CA:FALSE"},
+                                   {NID_key_usage, "critical,digitalSignature"},
+                                   {NID_ext_key_usage, "clientAuth"}}) {
+    X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+    ASSERT_NE(extension, nullptr);
+    X509_add_ext(x, extension, -1);
+    X509_EXTENSION_free(extension);
+  }
+  ASSERT_GT(X509_sign(x, ca_key.get(), EVP_sha256()), 0);
+  cert = prefix + ".crt";
+  key = prefix + ".key";
+  FilePtr cert_out(std::fopen(cert.c_str(), "w"), &std::fclose);
+  FilePtr key_out(std::fopen(key.c_str(), "w"), &std::fclose);
+  ASSERT_TRUE(cert_out && key_out);
+  ASSERT_EQ(PEM_write_X509(cert_out.get(), x), 1);
+  ASSERT_EQ(
+      PEM_write_PrivateKey(key_out.get(), leaf_key.get(), nullptr, nullptr, 0, nullptr, nullptr),
+      1);
+  key_out.reset();
+  ::chmod(key.c_str(), 0600);
 }
 
 // Runs `io` until `done()` or `limit` passes; returns done(). Never blocks longer than `limit`.
