@@ -59,7 +59,7 @@ struct ChannelLimits {
   std::string peer = "peer";
   // Bytes queued and not yet written (the frame being written included) that make the peer one
   // that is not reading: write() past this fails the session instead of growing the queue.
-  size_t max_queued_bytes = 8 * 1024 * 1024;
+  size_t max_queued_bytes = 64 * 1024 * 1024;
 };
 
 // The text of one message, or kInvalidArgument when it cannot be serialised or is larger than

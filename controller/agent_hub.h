@@ -98,7 +98,7 @@ struct AgentHubOptions {
   size_t max_handshakes_per_peer = 64;
   // Bytes queued for one session and not yet written; past this the peer is not reading and
   // the session is closed ("not reading"). At least max_message_bytes.
-  size_t max_queued_bytes = 8 * 1024 * 1024;
+  size_t max_queued_bytes = 64 * 1024 * 1024;
 };
 
 struct AgentHubCallbacks {

@@ -8,7 +8,7 @@
 //                             "max_header_bytes": 16384}},
 //    "agent_hub": {"listen": "0.0.0.0:8444", "heartbeat_s": 10,
 //                  "limits": {"max_handshakes": 256, "max_handshakes_per_peer": 64,
-//                             "hello_timeout_s": 10, "max_queued_bytes": 8388608}},
+//                             "hello_timeout_s": 10, "max_queued_bytes": 67108864}},
 //    "tls":       {"ca": "/etc/shadan/ca.crt", "cert": "/etc/shadan/controller.crt",
 //                  "key": "/etc/shadan/controller.key", "crl": "/etc/shadan/ca.crl"},
 //    "policy": "/etc/shadan/policy.json", "trust": "/etc/shadan/trust.json",
@@ -75,8 +75,9 @@ struct HubLimits {
   size_t max_handshakes_per_peer = 64;
   std::chrono::milliseconds hello_timeout{10'000};
   // Bytes waiting to be written to one agent; past this the agent is not reading and its
-  // session is closed (it reconnects and what it had not acked is resent).
-  size_t max_queued_bytes = 8 * 1024 * 1024;
+  // session is closed (it reconnects and what it had not acked is resent). Far above the
+  // largest legitimate burst: every dispatch an agent has pending, sent at its hello.
+  size_t max_queued_bytes = 64 * 1024 * 1024;
 };
 
 struct ApiToken {

@@ -130,7 +130,7 @@ TEST(ControllerConfigTest, LimitsHaveDefaultsAndCanBeSet) {
   EXPECT_EQ(defaults->hub_limits.max_handshakes, 256u);
   EXPECT_EQ(defaults->hub_limits.max_handshakes_per_peer, 64u);
   EXPECT_EQ(defaults->hub_limits.hello_timeout, std::chrono::seconds(10));
-  EXPECT_EQ(defaults->hub_limits.max_queued_bytes, 8u * 1024 * 1024);
+  EXPECT_EQ(defaults->hub_limits.max_queued_bytes, 64u * 1024 * 1024);
 
   json doc = validConfig();
   doc["api"]["limits"] = {{"max_connections", 200},
