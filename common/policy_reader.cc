@@ -56,7 +56,8 @@ Status PolicyReader::checkObject(const json& value, std::string_view pointer,
                                  std::initializer_list<std::string_view> required,
                                  std::initializer_list<std::string_view> optional) const {
   if (!value.is_object()) return typeError(value, pointer, "an object");
-  for (const auto& [key, unused] : value.items()) {
+  for (const auto& item : value.items()) {
+    const std::string& key = item.key();
     const auto known = [&key](std::initializer_list<std::string_view> keys) {
       return std::find(keys.begin(), keys.end(), key) != keys.end();
     };
