@@ -11,7 +11,9 @@ DEMO_TARGETS = shadan-agent shadan-controller shadanctl
 # No "make[1]: Entering directory" lines from the make that cmake --build runs under this one.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps configure build build-demo test unit integration demo demo-local bench format format-check clean
+FUZZ_DIR ?= build-fuzz
+
+.PHONY: all deps configure build build-demo test unit integration demo demo-local bench fuzz format format-check clean
 
 all: build
 
@@ -46,6 +48,13 @@ demo-local: build-demo
 
 bench: build
 	@bash scripts/bench.sh $(BUILD_DIR)
+
+# The libFuzzer targets (tests/fuzz/README.md), with clang-14, ASan and UBSan, in $(FUZZ_DIR);
+# scripts/fuzz.sh SECONDS runs each of them.
+fuzz: deps
+	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHADAN_FUZZ=ON \
+	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS)
 
 format:
 	@$(CLANG_FORMAT) -i $(FORMAT_FILES)

@@ -13,6 +13,8 @@ PACKAGES=(
   libboost-dev libboost-system-dev
   # tests and benchmarks (scripts/bench-loadgen.sh reads shadan-loadgen's JSON with jq)
   libgtest-dev libgmock-dev googletest libbenchmark-dev jq
+  # make fuzz: the libFuzzer targets are built with clang-14 (tests/fuzz/README.md)
+  clang-14 libfuzzer-14-dev
   # the namespace lab: ip netns, veth; conntrack for flow-table inspection
   iproute2 conntrack
   # detector integrations (integrations/, docs/detectors.md): the fail2ban action posts with

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# usage: scripts/fuzz.sh SECONDS [FUZZ_BUILD_DIR]
+#
+# Runs every libFuzzer target of `make fuzz` (FUZZ_BUILD_DIR, default build-fuzz) for SECONDS
+# each, from its seed corpus tests/fuzz/corpus/<what> with the dictionary tests/fuzz/json.dict,
+# under ASan and UBSan (leaks included). Prints each target's executions; exits 1 when any
+# target found a crash, a leak, a sanitizer report or a timeout (10 s per input), and keeps the
+# input in FUZZ_BUILD_DIR/fuzz-artifacts/ (copy it into the corpus: it becomes a regression test
+# of the normal build). The corpus grown during the run is thrown away.
+set -euo pipefail
+
+if [[ $# -lt 1 || ! $1 =~ ^[0-9]+$ || $1 -lt 1 ]]; then
+  echo "usage: scripts/fuzz.sh SECONDS [FUZZ_BUILD_DIR]" >&2
+  exit 2
+fi
+seconds=$1
+build=${2:-build-fuzz}
+root=$(cd "$(dirname "$0")/.." && pwd)
+if ! compgen -G "$build/tests/fuzz/fuzz_*" >/dev/null; then
+  echo "fuzz.sh: no fuzz targets in $build/tests/fuzz (run make fuzz first)" >&2
+  exit 2
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+artifacts="$build/fuzz-artifacts"
+mkdir -p "$artifacts"
+
+failed=0
+for target in "$build"/tests/fuzz/fuzz_*; do
+  [[ -x $target && -f $target ]] || continue
+  name=$(basename "$target")
+  what=${name#fuzz_}
+  mkdir -p "$work/$what"
+  log="$work/$name.log"
+  if "$target" -dict="$root/tests/fuzz/json.dict" -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$name-" \
+    "$work/$what" "$root/tests/fuzz/corpus/$what" >"$log" 2>&1; then
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    printf '%-18s %12s executions in %ss, no crash\n' "$name" "${execs:-?}" "$seconds"
+  else
+    echo "$name: FAILED (input kept in $artifacts/)"
+    tail -n 40 "$log"
+    failed=1
+  fi
+done
+exit $failed
