@@ -73,6 +73,19 @@ Status readSeconds(const StrictObjectReader& limits, const char* name, int64_t m
   return okStatus();
 }
 
+// "<total>" and "<total>_per_peer": counts of at least one, the second at most the first.
+Status readTotalAndPerPeer(const StrictObjectReader& limits, const std::string& total_name,
+                           size_t& total, size_t& per_peer) {
+  const std::string per_peer_name = total_name + "_per_peer";
+  SHADAN_RETURN_IF_ERROR(readLimit(limits, total_name.c_str(), 1, 1'000'000, total));
+  SHADAN_RETURN_IF_ERROR(readLimit(limits, per_peer_name.c_str(), 1, 1'000'000, per_peer));
+  if (per_peer > total) {
+    return limits.error(per_peer_name,
+                        "must not exceed " + total_name + " (" + std::to_string(total) + ")");
+  }
+  return okStatus();
+}
+
 Result<ApiLimits> readApiLimits(const StrictObjectReader& api) {
   ApiLimits limits;
   SHADAN_ASSIGN_OR_RETURN(auto section, api.optionalObject("limits"));
@@ -81,13 +94,8 @@ Result<ApiLimits> readApiLimits(const StrictObjectReader& api) {
   SHADAN_RETURN_IF_ERROR(
       r.checkMembers({}, {"max_connections", "max_connections_per_peer", "handshake_timeout_s",
                           "request_timeout_s", "max_header_bytes"}));
-  SHADAN_RETURN_IF_ERROR(readLimit(r, "max_connections", 1, 1'000'000, limits.max_connections));
-  SHADAN_RETURN_IF_ERROR(
-      readLimit(r, "max_connections_per_peer", 1, 1'000'000, limits.max_connections_per_peer));
-  if (limits.max_connections_per_peer > limits.max_connections) {
-    return r.error("max_connections_per_peer", "must not exceed max_connections (" +
-                                                   std::to_string(limits.max_connections) + ")");
-  }
+  SHADAN_RETURN_IF_ERROR(readTotalAndPerPeer(r, "max_connections", limits.max_connections,
+                                             limits.max_connections_per_peer));
   SHADAN_RETURN_IF_ERROR(readSeconds(r, "handshake_timeout_s", 1, 300, limits.handshake_timeout));
   SHADAN_RETURN_IF_ERROR(readSeconds(r, "request_timeout_s", 1, 3600, limits.request_timeout));
   SHADAN_RETURN_IF_ERROR(
@@ -102,13 +110,8 @@ Result<HubLimits> readHubLimits(const StrictObjectReader& hub) {
   const StrictObjectReader& r = *section;
   SHADAN_RETURN_IF_ERROR(r.checkMembers(
       {}, {"max_handshakes", "max_handshakes_per_peer", "hello_timeout_s", "max_queued_bytes"}));
-  SHADAN_RETURN_IF_ERROR(readLimit(r, "max_handshakes", 1, 1'000'000, limits.max_handshakes));
-  SHADAN_RETURN_IF_ERROR(
-      readLimit(r, "max_handshakes_per_peer", 1, 1'000'000, limits.max_handshakes_per_peer));
-  if (limits.max_handshakes_per_peer > limits.max_handshakes) {
-    return r.error("max_handshakes_per_peer", "must not exceed max_handshakes (" +
-                                                  std::to_string(limits.max_handshakes) + ")");
-  }
+  SHADAN_RETURN_IF_ERROR(readTotalAndPerPeer(r, "max_handshakes", limits.max_handshakes,
+                                             limits.max_handshakes_per_peer));
   SHADAN_RETURN_IF_ERROR(readSeconds(r, "hello_timeout_s", 1, 300, limits.hello_timeout));
   // At least one message of the largest size the channel allows must fit.
   SHADAN_RETURN_IF_ERROR(readLimit(r, "max_queued_bytes",
