@@ -83,6 +83,11 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   // network thread).
   void handshakeDone(const std::string& address);
 
+  // Network thread `net`: a session closed before its hello; the count to log now, or 0.
+  uint64_t unfinishedClosed(size_t net) {
+    return nets_[net]->unfinished_closed.tick(std::chrono::steady_clock::now());
+  }
+
   bool handlesAudit() const { return static_cast<bool>(callbacks_.on_audit); }
   spdlog::logger& log() { return *log_; }
 
@@ -94,6 +99,7 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
     std::unordered_map<uint64_t, std::shared_ptr<Session>> sessions;
     // Events for the core thread made in this turn of the loop: they go over in one post.
     std::vector<std::function<void(Impl&)>> to_core;
+    EveryInterval unfinished_closed{std::chrono::seconds(1)};  // sessions closed before hello
     std::thread thread;
   };
   // From the core thread to a session: a message to write, or the reason to close it.
@@ -186,9 +192,19 @@ class Session : public ChannelSession {
   // The peer misbehaved, went silent or was replaced, or the hub stops.
   void onClosed(const std::string& reason, bool) override {
     if (auto hub = hub_.lock()) {
-      if (!hello_done_) hub->handshakeDone(address_);
-      hub->log().info("session={} agent={} event=closed reason=\"{}\"", id_,
-                      agent_id_.empty() ? "-" : agent_id_, reason);
+      if (hello_done_) {
+        hub->log().info("session={} agent={} event=closed reason=\"{}\"", id_, agent_id_, reason);
+      } else {
+        hub->handshakeDone(address_);
+        // Connections that never said hello come by the thousand in a flood or a reconnect
+        // storm: one line a second per network thread, with a count.
+        if (const uint64_t count = hub->unfinishedClosed(net_)) {
+          hub->log().info(
+              "event=closed_before_hello count={} last_session={} last_peer={} last_agent={} "
+              "reason=\"{}\"",
+              count, id_, address_, agent_id_.empty() ? "-" : agent_id_, reason);
+        }
+      }
       hub->endedOnNet(shared());
     }
   }

@@ -88,6 +88,8 @@ constexpr size_t kLingerMaxBytes = 1024 * 1024;
 struct ApiConnectionCounts {
   size_t open = 0;
   std::unordered_map<std::string, size_t> per_peer;
+  // Failed handshakes: thousands during an attack, so one log line a second with a count.
+  EveryInterval handshake_failures{std::chrono::seconds(1)};
 };
 
 namespace {
@@ -108,6 +110,7 @@ class ConnectionSlot {
   }
   ConnectionSlot(const ConnectionSlot&) = delete;
   ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+  ApiConnectionCounts& counts() const { return *counts_; }
 
  private:
   std::shared_ptr<ApiConnectionCounts> counts_;
@@ -130,15 +133,20 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 
   void run() {
     beast::get_lowest_layer(stream_).expires_after(limits_.handshake_timeout);
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            [self = shared_from_this()](const boost::system::error_code& ec) {
-                              if (ec) {
-                                logger("api")->info("tls handshake failed peer={} error={}",
-                                                    self->peer_, ec.message());
-                                return;
-                              }
-                              self->read();
-                            });
+    stream_.async_handshake(
+        asio::ssl::stream_base::server,
+        [self = shared_from_this()](const boost::system::error_code& ec) {
+          if (ec) {
+            const uint64_t count =
+                self->slot_.counts().handshake_failures.tick(std::chrono::steady_clock::now());
+            if (count > 0) {
+              logger("api")->info("event=tls_handshake_failed count={} last_peer={} error=\"{}\"",
+                                  count, self->peer_, ec.message());
+            }
+            return;
+          }
+          self->read();
+        });
   }
 
   // Network thread: the core's answer to the request submitted last.
