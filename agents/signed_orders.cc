@@ -23,6 +23,19 @@ RestoreRequest restoreRequestOf(const Authz& authz) {
 
 }  // namespace
 
+// The reason code of a failed ack: the kernel refused, the gateway's disk is full (the order
+// may be sent again once there is room), or the state store refused.
+std::string ackReasonFor(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kKernel:
+      return "apply_failed";
+    case ErrorCode::kNoSpace:
+      return "storage_full";
+    default:
+      return "refused";
+  }
+}
+
 std::optional<int64_t> appliedTtlS(const Authz& authz, const AgentOptions& options) {
   if (!authz.ttl_s || !authz.drill) return authz.ttl_s;
   return std::min(*authz.ttl_s, options.drill_max_ttl_s);
@@ -255,7 +268,7 @@ OrderOutcome SignedOrders::answer(Ack ack, const OrderVerification& verification
   auto change = applyVerified(order);
   if (!change.ok()) {
     ack.result = AckResult::kFailed;
-    ack.reason = change.error().code == ErrorCode::kKernel ? "apply_failed" : "refused";
+    ack.reason = ackReasonFor(change.error());
     // The entry that recorded the failure (or the refusal).
     if (const auto& receipt = core_.last_receipt_) {
       ack.audit = AckAudit{static_cast<int64_t>(receipt->log_seq), receipt->entry_hash};

@@ -39,7 +39,8 @@ Status writeFileAtomically(const std::string& path, std::string_view contents, m
   {
     UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (fd.get() < 0) {
-      return makeError(ErrorCode::kIo, "cannot create " + temp + ": " + errnoText(errno));
+      const int error = errno;
+      return makeError(writeErrorCode(error), "cannot create " + temp + ": " + errnoText(error));
     }
     // The umask may have cleared bits of `mode`, never added any; set it exactly.
     Status written = [&]() -> Status {
@@ -50,12 +51,15 @@ Status writeFileAtomically(const std::string& path, std::string_view contents, m
       while (done < contents.size()) {
         const ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-          return makeError(ErrorCode::kIo, "cannot write " + temp + ": " + errnoText(errno));
+        if (n < 0) {
+          const int error = errno;
+          return makeError(writeErrorCode(error), "cannot write " + temp + ": " + errnoText(error));
+        }
         done += static_cast<size_t>(n);
       }
       if (::fsync(fd.get()) != 0 || fd.close() != 0) {
-        return makeError(ErrorCode::kIo, "cannot fsync " + temp + ": " + errnoText(errno));
+        const int error = errno;
+        return makeError(writeErrorCode(error), "cannot fsync " + temp + ": " + errnoText(error));
       }
       return okStatus();
     }();

@@ -274,6 +274,13 @@ Result<AuditReceipt> AuditLog::appendLocked(const AuditEvent& event, bool durabl
   }
   line.push_back('\n');
   Status written = file_->append(line);
+  if (!written.ok() && written.error().code == ErrorCode::kNoSpace &&
+      fs_.truncate(options_.path, file_bytes_).ok()) {
+    // The disk had no room: part of the line may be in the file. Cut back to the last whole
+    // entry and stay writable, so the log goes on once there is room. (A failed fdatasync
+    // below stays sticky: the page cache's state is unknown after it.)
+    return written.error();
+  }
   // One fdatasync makes this entry and every buffered one before it durable.
   if (written.ok() && durable) written = file_->sync();
   if (!written.ok()) {

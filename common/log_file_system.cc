@@ -35,7 +35,10 @@ Status writeAll(int fd, std::string_view data, const std::string& path) {
   while (done < data.size()) {
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return makeError(ErrorCode::kIo, "cannot write " + path + ": " + errnoText(errno));
+    if (n < 0) {
+      const int error = errno;
+      return makeError(writeErrorCode(error), "cannot write " + path + ": " + errnoText(error));
+    }
     done += static_cast<size_t>(n);
   }
   return okStatus();
@@ -47,7 +50,8 @@ class PosixWritableLogFile : public WritableLogFile {
   Status append(std::string_view data) override { return writeAll(fd_.get(), data, path_); }
   Status sync() override {
     if (::fdatasync(fd_.get()) != 0) {
-      return makeError(ErrorCode::kIo, "fdatasync " + path_ + ": " + errnoText(errno));
+      const int error = errno;
+      return makeError(writeErrorCode(error), "fdatasync " + path_ + ": " + errnoText(error));
     }
     return okStatus();
   }

@@ -1,5 +1,7 @@
 #include "common/result.h"
 
+#include <cerrno>
+
 namespace shadan {
 
 const char* errorCodeName(ErrorCode code) {
@@ -20,10 +22,16 @@ const char* errorCodeName(ErrorCode code) {
       return "state";
     case ErrorCode::kUnavailable:
       return "unavailable";
+    case ErrorCode::kNoSpace:
+      return "no_space";
     case ErrorCode::kInternal:
       return "internal";
   }
   return "unknown";
+}
+
+ErrorCode writeErrorCode(int error) {
+  return error == ENOSPC || error == EDQUOT ? ErrorCode::kNoSpace : ErrorCode::kIo;
 }
 
 }  // namespace shadan

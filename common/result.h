@@ -24,10 +24,13 @@ enum class ErrorCode {
   kIo,               // files, sockets, processes
   kState,            // the persisted state store
   kUnavailable,      // a peer (daemon, controller) cannot be reached
+  kNoSpace,          // a disk is full (ENOSPC, EDQUOT, SQLITE_FULL): retry once space returns
   kInternal,         // anything else; should not happen
 };
 
 const char* errorCodeName(ErrorCode code);
+// The code for a failed write or sync with this errno: kNoSpace for a full disk, else kIo.
+ErrorCode writeErrorCode(int error);
 
 struct Error {
   ErrorCode code;

@@ -4,8 +4,17 @@
 
 namespace shadan {
 
+namespace {
+
+// A full disk is its own code: the caller may say so and retry, where a corrupt store is not.
+ErrorCode codeForSqlite(int rc) {
+  return (rc & 0xff) == SQLITE_FULL ? ErrorCode::kNoSpace : ErrorCode::kState;
+}
+
+}  // namespace
+
 Error sqliteError(sqlite3* db, std::string_view what) {
-  return makeError(ErrorCode::kState,
+  return makeError(db ? codeForSqlite(sqlite3_extended_errcode(db)) : ErrorCode::kState,
                    std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
@@ -23,10 +32,10 @@ Result<SqliteDbPtr> openSqliteDb(const std::string& path, std::chrono::milliseco
 
 Status sqliteExec(sqlite3* db, const char* sql, std::string_view what) {
   char* message = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &message); rc != SQLITE_OK) {
     std::string text = message ? message : (db ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_free(message);
-    return makeError(ErrorCode::kState, std::string(what) + ": " + text);
+    return makeError(codeForSqlite(rc), std::string(what) + ": " + text);
   }
   return okStatus();
 }

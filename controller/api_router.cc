@@ -35,6 +35,8 @@ int statusForError(const Error& error) {
       return 404;
     case ErrorCode::kUnavailable:
       return 409;
+    case ErrorCode::kNoSpace:
+      return 507;
     default:
       return 500;
   }
@@ -56,6 +58,8 @@ const char* codeForStatus(int status) {
       return "payload_too_large";
     case 429:
       return "too_many_requests";
+    case 507:
+      return "insufficient_storage";
     default:
       return "internal";
   }
@@ -74,6 +78,13 @@ ApiResponse fromError(const Error& error) {
   if (status == 500) {
     logger("api")->error("internal error: {}", error.message);
     return apiError(500, "internal", "internal error; see the controller's log");
+  }
+  if (status == 507) {
+    // Nothing was written (the store's transaction rolled back): the operator may retry once
+    // the controller's state directory has room again. The path stays in the log.
+    logger("api")->error("event=no_space error=\"{}\"", error.message);
+    return apiError(507, codeForStatus(507),
+                    "the controller's disk is full; free space in its state directory, retry");
   }
   return apiError(status, codeForStatus(status), error.message);
 }

@@ -152,6 +152,26 @@ TEST_F(AgentCoreOrdersTest, KernelFailureIsAckedFailedAndTheOrderStaysConsumed) 
   EXPECT_EQ(store_.state.replay.seen_command_ids.count(kCmd1), 1u);
 }
 
+// A full disk refuses the order whole, before the kernel is touched, and the ack says why; the
+// order is not consumed, so the controller's next order (or this one again) can be applied once
+// there is room.
+TEST_F(AgentCoreOrdersTest, FullDiskIsAckedStorageFullAndTouchesNothing) {
+  store_.fail_saves = 1;
+  store_.save_error = ErrorCode::kNoSpace;
+  auto outcome = core_->handleDispatch(dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1));
+  const Ack ack = verifiedAck(outcome);
+  EXPECT_EQ(ack.result, AckResult::kFailed);
+  EXPECT_EQ(ack.reason, "storage_full");
+  EXPECT_EQ(firewall_.table, "");
+  EXPECT_TRUE(store_.state.isolations.empty());
+  EXPECT_EQ(store_.state.replay.last_seq, 0);
+
+  auto again = core_->handleDispatch(dispatch(authz("isolate", kCmd2, 2), {&sato_}, 2));
+  EXPECT_EQ(verifiedAck(again).result, AckResult::kApplied);
+  EXPECT_TRUE(core_->desired().contains(Isolation{"office", "full"}));
+  EXPECT_NE(firewall_.table, "");
+}
+
 TEST_F(AgentCoreOrdersTest, IsolatingWhatIsIsolatedIsAlreadyApplied) {
   ASSERT_FALSE(core_->handleDispatch(dispatch(authz("isolate", kCmd1, 1), {&sato_}, 1))
                    .rejection.has_value());

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include "common/audit_verify.h"
 #include "common/sha256.h"
 #include "tests/common/audit_test_support.h"
@@ -186,6 +188,36 @@ TEST_F(AuditLogTest, FailedSyncStopsTheLog) {
   auto after = log->append(sampleEvent(2));
   ASSERT_FALSE(after.ok());
   EXPECT_NE(after.error().message.find("not writable"), std::string::npos);
+}
+
+// A full disk refuses the entry, and the half line it took is cut off: the log stays whole and
+// writable, and the next entry (once there is room) continues the chain.
+TEST_F(AuditLogTest, FullDiskRefusesTheEntryAndTheLogGoesOn) {
+  auto log = open(options());
+  ASSERT_TRUE(log->append(sampleEvent(0)).ok());
+  fs_.no_space_appends = 1;
+  auto refused = log->append(sampleEvent(1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kNoSpace);
+  EXPECT_EQ(readLines(dir_.file("audit.log")).size(), 1u);
+  auto next = log->append(sampleEvent(1));
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(next->log_seq, 1u);
+  ASSERT_TRUE(log->close().ok());
+  EXPECT_EQ(readLines(dir_.file("audit.log")).size(), 2u);
+  EXPECT_TRUE(verify({signerKey()}).valid);
+}
+
+// The real file system says kNoSpace for ENOSPC (/dev/full answers every write with it).
+TEST(PosixLogFileSystemTest, AWriteToAFullDeviceIsNoSpace) {
+  PosixLogFileSystem fs;
+  auto file = fs.openForAppend("/dev/full");
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  const Status written = (*file)->append("entry\n");
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.error().code, ErrorCode::kNoSpace) << written.error().message;
+  EXPECT_EQ(writeErrorCode(EDQUOT), ErrorCode::kNoSpace);
+  EXPECT_EQ(writeErrorCode(EIO), ErrorCode::kIo);
 }
 
 TEST_F(AuditLogTest, ReopenContinuesTheChain) {

@@ -24,6 +24,7 @@ class RecordingFileSystem : public PosixLogFileSystem {
  public:
   std::vector<std::string> ops;
   bool fail_syncs = false;
+  int no_space_appends = 0;  // the next N appends write half their bytes, then fail ENOSPC
 
   Result<std::unique_ptr<WritableLogFile>> openForAppend(const std::string& path) override {
     SHADAN_ASSIGN_OR_RETURN(auto inner, PosixLogFileSystem::openForAppend(path));
@@ -47,6 +48,11 @@ class RecordingFileSystem : public PosixLogFileSystem {
         : inner_(std::move(inner)), name_(std::move(name)), fs_(fs) {}
     Status append(std::string_view data) override {
       fs_.ops.push_back("append " + name_);
+      if (fs_.no_space_appends > 0) {
+        --fs_.no_space_appends;
+        (void)inner_->append(data.substr(0, data.size() / 2));
+        return makeError(ErrorCode::kNoSpace, "cannot write: No space left on device (injected)");
+      }
       return inner_->append(data);
     }
     Status sync() override {

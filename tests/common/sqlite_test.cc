@@ -36,6 +36,26 @@ class SqliteTest : public ::testing::Test {
   SqliteDbPtr db_;
 };
 
+// SQLITE_FULL (here: the page limit; on a gateway: the disk) is kNoSpace, not a broken store.
+TEST_F(SqliteTest, AFullDatabaseIsNoSpace) {
+  ASSERT_TRUE(sqliteExec(db_.get(), "PRAGMA max_page_count = 8", "limit").ok());
+  const std::string blob(4096, 'x');
+  Status last = okStatus();
+  for (int i = 0; i < 64 && last.ok(); ++i) {
+    last =
+        prepare("INSERT INTO t (id, data) VALUES (?1, ?2)").bindInt64(1, i).bindBlob(2, blob).run();
+  }
+  ASSERT_FALSE(last.ok());
+  EXPECT_EQ(last.error().code, ErrorCode::kNoSpace) << last.error().message;
+  const Status exec = sqliteExec(db_.get(), "INSERT INTO t (data) VALUES (zeroblob(65536))", "big");
+  ASSERT_FALSE(exec.ok());
+  EXPECT_EQ(exec.error().code, ErrorCode::kNoSpace) << exec.error().message;
+  // Any other failure stays a store error.
+  const Status bad = sqliteExec(db_.get(), "INSERT INTO nosuch VALUES (1)", "bad");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kState);
+}
+
 TEST_F(SqliteTest, EveryBoundTypeReadsBackUnchanged) {
   const std::string text_with_nul = "a\0b"s;
   const std::string blob = "\x00\xff\x01"s;

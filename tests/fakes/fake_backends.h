@@ -136,7 +136,7 @@ class FakeStateStore : public StateStore {
     ++saves;
     if (fail_saves > 0) {
       --fail_saves;
-      return makeError(ErrorCode::kState, "fake disk full");
+      return makeError(save_error, "fake save failure");
     }
     state = next;
     return okStatus();
@@ -161,6 +161,7 @@ class FakeStateStore : public StateStore {
   DesiredState state;
   int saves = 0;
   int fail_saves = 0;
+  ErrorCode save_error = ErrorCode::kState;                 // what a failed save says
   std::map<int64_t, std::pair<std::string, int64_t>> acks;  // seq -> (envelope, at_ms)
 };
 
