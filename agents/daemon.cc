@@ -47,6 +47,8 @@ std::filesystem::path controlSocketPath(const std::filesystem::path& state_dir) 
 namespace {
 
 constexpr auto kClientTimeout = std::chrono::seconds(5);
+// How long a deadline wait may last before the wall clock is read again (see armDeadline).
+constexpr std::chrono::milliseconds kDeadlineRecheck = std::chrono::seconds(10);
 
 // The event loop around one AgentCore. Everything runs on the io_context's single thread.
 class Daemon {
@@ -341,8 +343,12 @@ class Daemon {
     deadline_timer_.cancel();
     const auto next = core_.nextDeadline();
     if (!next) return;
+    // Deadlines are wall-clock instants (persisted, honoured across reboots), waited for on
+    // the steady clock: a step of the wall clock (NTP, `date -s`) would go unnoticed for the
+    // whole wait. Waking at least every kDeadlineRecheck keeps the wall clock in charge.
     auto delay = *next - std::chrono::system_clock::now();
     if (delay < std::chrono::milliseconds(0)) delay = std::chrono::milliseconds(0);
+    if (delay > kDeadlineRecheck) delay = kDeadlineRecheck;
     deadline_timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(delay));
     deadline_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
