@@ -15,8 +15,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev jq
   # make fuzz: the libFuzzer targets are built with clang-14 (tests/fuzz/README.md)
   clang-14 libfuzzer-14-dev
-  # the namespace lab: ip netns, veth; conntrack for flow-table inspection
-  iproute2 conntrack
+  # the namespace lab: ip netns, veth; conntrack for flow-table inspection; libfaketime steps
+  # one agent's wall clock in scripts/fault-matrix.sh (a real clock step would move the host's)
+  iproute2 conntrack faketime
   # detector integrations (integrations/, docs/detectors.md): the fail2ban action posts with
   # curl; tests/integration/fail2ban_test.cc runs a real fail2ban-server (it brings python3,
   # which the Wazuh active response needs)

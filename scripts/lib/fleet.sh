@@ -7,6 +7,8 @@
 # Source it after setting BUILD_DIR (absolute) and a lab name prefix letter in FLEET_TAG, then:
 #   fleet_init       lab up + PKI + keys + trust + tokens + a detector's response rule (no daemons yet)
 #   fleet_start      controller, then agents; waits until both agents dialled in; enrolls them
+#   fleet_controller_start, fleet_agent_start GW [VAR=VALUE...]
+#                    one daemon (again, after a test killed it)
 #   fleet_stop       TERM the agents, then the controller, and wait (each writes its final audit
 #                    checkpoint; the agents ship theirs to the controller first);
 #                    returns non-zero if one of them exited with an error
@@ -150,19 +152,34 @@ JSON
 
 agent_pending() { op sato agents 2>/dev/null | grep -qE "^$1 +pending +[0-9a-f]+ +true"; }
 
-fleet_start() {
+# fleet_controller_start: starts shadan-controller on ctl (its pid in PIDS[0]), appending to its
+# log, and waits for its API. A controller killed by a test is started again the same way.
+fleet_controller_start() {
   ip netns exec "$(ns ctl)" "$CONTROLLER" run --config "$WORK/ctl/controller.json" \
-    >"$WORK/ctl/log" 2>&1 &
-  PIDS+=($!)
-  wait_for 10 "the controller's API" op sato status 2>/dev/null || return 1
+    >>"$WORK/ctl/log" 2>&1 &
+  PIDS[0]=$!
+  wait_for 10 "the controller's API" op sato status 2>/dev/null
+}
+
+# fleet_agent_start GW [VAR=VALUE...]: starts shadan-agent on gateway GW (its pid in
+# PIDS[index of GW + 1]) with those variables in its environment, appending to its log. A killed
+# agent is started again the same way, on the same state.
+fleet_agent_start() {
+  local gw=$1 i
+  for i in "${!GATEWAYS[@]}"; do [[ ${GATEWAYS[i]} == "$gw" ]] && break; done
+  ip netns exec "$(ns "$gw")" env "${@:2}" "$AGENT" run --policy "$POLICY" --gateway "$gw" \
+    --state-dir "$WORK/$gw/state" --trust "$WORK/trust.json" \
+    --controller "$CONTROLLER_IP:8444" --tls-dir "$WORK/$gw/tls" --controller-pin "$PIN" \
+    --log-level info >>"$WORK/$gw/log" 2>&1 &
+  PIDS[i + 1]=$!
+}
+
+fleet_start() {
+  fleet_controller_start || return 1
   echo "    controller up on $CONTROLLER_IP (API :8443, agent hub :8444; log $WORK/ctl/log)"
   local gw
   for gw in "${GATEWAYS[@]}"; do
-    ip netns exec "$(ns "$gw")" "$AGENT" run --policy "$POLICY" --gateway "$gw" \
-      --state-dir "$WORK/$gw/state" --trust "$WORK/trust.json" \
-      --controller "$CONTROLLER_IP:8444" --tls-dir "$WORK/$gw/tls" --controller-pin "$PIN" \
-      --log-level info >"$WORK/$gw/log" 2>&1 &
-    PIDS+=($!)
+    fleet_agent_start "$gw"
   done
   for gw in "${GATEWAYS[@]}"; do
     wait_for 15 "$gw to dial in" agent_pending "$gw" 2>/dev/null || return 1
