@@ -12,8 +12,10 @@ DEMO_TARGETS = shadan-agent shadan-controller shadanctl
 MAKEFLAGS += --no-print-directory
 
 FUZZ_DIR ?= build-fuzz
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
 
-.PHONY: all deps configure build build-demo test unit integration demo demo-local bench fuzz format format-check clean
+.PHONY: all deps configure build build-demo test unit integration demo demo-local bench fuzz test-asan test-tsan format format-check clean
 
 all: build
 
@@ -55,6 +57,22 @@ fuzz: deps
 	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHADAN_FUZZ=ON \
 	  -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 >/dev/null
 	@cmake --build $(FUZZ_DIR) -j $(JOBS)
+
+# The whole suite (unit, integration, scale) with every Shadan target built under ASan + UBSan,
+# in $(ASAN_DIR): about an hour on 2 cores, so not part of make test (docs/security.md).
+test-asan: deps
+	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSHADAN_SANITIZE=address >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
+
+# The same under ThreadSanitizer, in $(TSAN_DIR); tests/tsan.supp names what it must not see.
+test-tsan: deps
+	@cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSHADAN_SANITIZE=thread >/dev/null
+	@cmake --build $(TSAN_DIR) -j $(JOBS)
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS)
 
 format:
 	@$(CLANG_FORMAT) -i $(FORMAT_FILES)
