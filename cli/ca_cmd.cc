@@ -29,7 +29,6 @@ namespace shadan {
 namespace {
 
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
 using BignumPtr = std::unique_ptr<BIGNUM, decltype(&BN_free)>;
 using ExtensionPtr = std::unique_ptr<X509_EXTENSION, decltype(&X509_EXTENSION_free)>;
 using FilePtr = std::unique_ptr<FILE, decltype(&std::fclose)>;
@@ -204,16 +203,6 @@ Result<EvpPkeyPtr> loadCaKey(const std::string& path) {
   return key;
 }
 
-Result<X509Ptr> loadCaCertificate(const std::string& path) {
-  FilePtr file(std::fopen(path.c_str(), "r"), &std::fclose);
-  if (!file) return makeError(ErrorCode::kIo, path + ": " + std::strerror(errno));
-  X509Ptr certificate(PEM_read_X509(file.get(), nullptr, nullptr, nullptr), &X509_free);
-  if (!certificate) {
-    return makeError(ErrorCode::kParse, path + ": no PEM certificate: " + drainOpensslErrors());
-  }
-  return certificate;
-}
-
 // Writes PREFIX.key first and the certificate second, removing the key if the certificate
 // cannot be written: a key without its certificate is useless and confusing.
 Status writePair(const std::string& key_path, EVP_PKEY* key, const std::string& cert_path,
@@ -296,7 +285,7 @@ Result<CertificateIssuer> CertificateIssuer::load(const std::string& ca_dir) {
   loaded->ca_dir = ca_dir;
   auto ca_key = loadCaKey(ca.key);
   if (!ca_key.ok()) return ca_key.error().withContext("CA in " + ca_dir);
-  auto ca_cert = loadCaCertificate(ca.cert);
+  auto ca_cert = readPemCertificate(ca.cert);
   if (!ca_cert.ok()) return ca_cert.error().withContext("CA in " + ca_dir);
   if (X509_check_private_key(ca_cert->get(), ca_key->get()) != 1) {
     return makeError(ErrorCode::kInvalidArgument,

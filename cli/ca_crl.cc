@@ -20,13 +20,11 @@
 namespace shadan {
 namespace {
 
-using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
-using CrlPtr = std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)>;
+using CrlPtr = X509CrlPtr;
 using RevokedPtr = std::unique_ptr<X509_REVOKED, decltype(&X509_REVOKED_free)>;
 using AsnIntegerPtr = std::unique_ptr<ASN1_INTEGER, decltype(&ASN1_INTEGER_free)>;
 using AsnTimePtr = std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)>;
 using BignumPtr = std::unique_ptr<BIGNUM, decltype(&BN_free)>;
-using FilePtr = std::unique_ptr<FILE, decltype(&std::fclose)>;
 using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
 
 Error opensslError(const std::string& what) {
@@ -44,13 +42,7 @@ std::string serialHex(const ASN1_INTEGER* serial) {
 
 // The certificate in `path`, which the CA must have signed.
 Result<X509Ptr> issuedCertificate(const std::string& path, X509* ca) {
-  FilePtr file(std::fopen(path.c_str(), "r"), &std::fclose);
-  if (!file) return makeError(ErrorCode::kIo, path + ": " + std::strerror(errno));
-  X509Ptr certificate(PEM_read_X509(file.get(), nullptr, nullptr, nullptr), &X509_free);
-  if (!certificate) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     path + ": no PEM certificate: " + drainOpensslErrors());
-  }
+  SHADAN_ASSIGN_OR_RETURN(auto certificate, readPemCertificate(path));
   if (X509_check_issued(ca, certificate.get()) != X509_V_OK ||
       X509_verify(certificate.get(), X509_get0_pubkey(ca)) != 1) {
     drainOpensslErrors();
@@ -63,10 +55,7 @@ Result<X509Ptr> issuedCertificate(const std::string& path, X509* ca) {
 Result<CrlPtr> currentList(const std::string& path, X509* ca) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return CrlPtr(nullptr, &X509_CRL_free);
-  FilePtr file(std::fopen(path.c_str(), "r"), &std::fclose);
-  if (!file) return makeError(ErrorCode::kIo, path + ": " + std::strerror(errno));
-  CrlPtr crl(PEM_read_X509_CRL(file.get(), nullptr, nullptr, nullptr), &X509_CRL_free);
-  if (!crl) return makeError(ErrorCode::kParse, path + ": no PEM CRL: " + drainOpensslErrors());
+  SHADAN_ASSIGN_OR_RETURN(auto crl, readPemCrl(path));
   if (X509_CRL_verify(crl.get(), X509_get0_pubkey(ca)) != 1) {
     drainOpensslErrors();
     return makeError(ErrorCode::kInvalidArgument, path + " is not signed by this CA");

@@ -16,7 +16,6 @@ namespace {
 
 namespace ssl = boost::asio::ssl;
 
-using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
 using FilePtr = std::unique_ptr<FILE, decltype(&std::fclose)>;
 
 Error tlsError(const std::string& what) {
@@ -35,18 +34,19 @@ Status checkReadable(const std::string& role, const std::string& path) {
   return okStatus();
 }
 
-Result<X509Ptr> readCertificate(const std::string& cert_file) {
-  SHADAN_RETURN_IF_ERROR(checkReadable("certificate", cert_file));
-  FilePtr file(std::fopen(cert_file.c_str(), "r"), &std::fclose);
-  if (!file) {
-    return makeError(ErrorCode::kIo, "certificate file " + cert_file + ": " + std::strerror(errno));
+// The first PEM object `read` finds in `path`, or an error naming the file as a `role` file.
+template <typename Object, typename Free, typename Read>
+Result<std::unique_ptr<Object, Free>> readPem(const std::string& role, const std::string& path,
+                                              Free free, Read read) {
+  SHADAN_RETURN_IF_ERROR(checkReadable(role, path));
+  FilePtr file(std::fopen(path.c_str(), "r"), &std::fclose);
+  if (!file) return makeError(ErrorCode::kIo, role + " file " + path + ": " + std::strerror(errno));
+  std::unique_ptr<Object, Free> object(read(file.get(), nullptr, nullptr, nullptr), free);
+  if (!object) {
+    return makeError(ErrorCode::kParse,
+                     role + " file " + path + ": no PEM " + role + ": " + drainOpensslErrors());
   }
-  X509Ptr certificate(PEM_read_X509(file.get(), nullptr, nullptr, nullptr), &X509_free);
-  if (!certificate) {
-    return makeError(ErrorCode::kParse, "certificate file " + cert_file +
-                                            ": no PEM certificate: " + drainOpensslErrors());
-  }
-  return certificate;
+  return object;
 }
 
 std::string commonNameOf(X509* certificate) {
@@ -103,16 +103,8 @@ Result<TlsContextPtr> makeContext(ssl::context::method method, const std::string
 
 // Loads `crl_file` into the context's store and checks every client leaf against it.
 Status addRevocationList(SSL_CTX* ctx, const std::string& ca_file, const std::string& crl_file) {
-  SHADAN_RETURN_IF_ERROR(checkReadable("CRL", crl_file));
-  FilePtr file(std::fopen(crl_file.c_str(), "r"), &std::fclose);
-  if (!file) return makeError(ErrorCode::kIo, "CRL file " + crl_file + ": " + std::strerror(errno));
-  std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(
-      PEM_read_X509_CRL(file.get(), nullptr, nullptr, nullptr), &X509_CRL_free);
-  if (!crl) {
-    return makeError(ErrorCode::kParse,
-                     "CRL file " + crl_file + ": no PEM CRL: " + drainOpensslErrors());
-  }
-  SHADAN_ASSIGN_OR_RETURN(auto ca, readCertificate(ca_file));
+  SHADAN_ASSIGN_OR_RETURN(auto crl, readPemCrl(crl_file));
+  SHADAN_ASSIGN_OR_RETURN(auto ca, readPemCertificate(ca_file));
   if (X509_CRL_verify(crl.get(), X509_get0_pubkey(ca.get())) != 1) {
     drainOpensslErrors();
     return makeError(ErrorCode::kInvalidArgument,
@@ -181,14 +173,14 @@ std::string spkiPinOf(X509* certificate) {
 }
 
 Result<std::string> spkiPinOfCertificate(const std::string& cert_file) {
-  SHADAN_ASSIGN_OR_RETURN(auto certificate, readCertificate(cert_file));
+  SHADAN_ASSIGN_OR_RETURN(auto certificate, readPemCertificate(cert_file));
   std::string pin = spkiPinOf(certificate.get());
   if (pin.empty()) return tlsError("certificate file " + cert_file + ": public key");
   return pin;
 }
 
 Result<std::string> certificateCommonName(const std::string& cert_file) {
-  SHADAN_ASSIGN_OR_RETURN(auto certificate, readCertificate(cert_file));
+  SHADAN_ASSIGN_OR_RETURN(auto certificate, readPemCertificate(cert_file));
   std::string name = commonNameOf(certificate.get());
   if (name.empty()) {
     return makeError(ErrorCode::kNotFound, "certificate file " + cert_file + ": no subject CN");
@@ -263,6 +255,14 @@ std::string tlsHandshakeFailureReason(const boost::system::error_code& error, SS
     }
   }
   return error.message();
+}
+
+Result<X509Ptr> readPemCertificate(const std::string& path) {
+  return readPem<X509>("certificate", path, &X509_free, &PEM_read_X509);
+}
+
+Result<X509CrlPtr> readPemCrl(const std::string& path) {
+  return readPem<X509_CRL>("CRL", path, &X509_CRL_free, &PEM_read_X509_CRL);
 }
 
 }  // namespace shadan

@@ -64,6 +64,16 @@ Status checkPrivateKeyFileMode(const std::string& key_file);
 // The subject CN of the peer's (verified) certificate on `ssl`; kNotFound without one.
 Result<std::string> peerCommonName(SSL* ssl);
 
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using X509CrlPtr = std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)>;
+
+// The first certificate of the PEM file `path`: kInvalidArgument when no path is given, kIo
+// when it cannot be read or is not a regular file, kParse when it holds no PEM certificate.
+// Errors name the file ("certificate file PATH: ...").
+Result<X509Ptr> readPemCertificate(const std::string& path);
+// The same for a certificate revocation list ("CRL file PATH: ...").
+Result<X509CrlPtr> readPemCrl(const std::string& path);
+
 // The CN of the certificate in the PEM file `cert_file`.
 Result<std::string> certificateCommonName(const std::string& cert_file);
 
