@@ -296,7 +296,11 @@ TEST_F(LadderOrdersTest, RestoreOfUplinkAndIslandWaitForTheRestoreRule) {
   auto island = service_->restore(sato_, restoreOf(IsolationScope::kIsland, {}, {"lab-gw"}));
   ASSERT_TRUE(island.ok()) << island.error().message;
   EXPECT_EQ(island->gateways, (Strings{"lab-gw"}));
-  for (const json& approval : service_->pendingApprovals().value()["approvals"]) {
+  // Held: a range-for over a member of the temporary Result would read it after its end
+  // (found by make test-asan).
+  const json pending = service_->pendingApprovals().value();
+  ASSERT_EQ(pending["approvals"].size(), 2u);
+  for (const json& approval : pending["approvals"]) {
     EXPECT_EQ(approval["rule"], "restore");
     EXPECT_EQ(approval["needed"], 2);
   }

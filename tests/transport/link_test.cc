@@ -77,6 +77,12 @@ class RawClient {
     outgoing_.push_back(std::move(text));
     if (outgoing_.size() == 1) writeNext();
   }
+  // Closes the connection. A client that was reading must see `closed` set (run the io_context)
+  // before it is destroyed if the io_context runs on: its pending read completes then.
+  void close() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
   void sendHello(const std::string& agent_id = testing::kTestAgentId) {
     send(Json{{"type", "hello"},
               {"agent_id", agent_id},
@@ -551,6 +557,8 @@ TEST_F(LinkTest, AnAgentThatStopsReadingIsClosedInsteadOfBuffered) {
     EXPECT_TRUE(runUntil(io_, [&] { return reader->received.size() >= 60; }));
     EXPECT_TRUE(hub_->connected(testing::kTestAgentId));
     EXPECT_TRUE(hub_disconnects_.empty());
+    reader->close();
+    ASSERT_TRUE(runUntil(io_, [&] { return reader->closed.has_value(); }));
   }
   ASSERT_TRUE(runUntil(io_, [&] { return !hub_disconnects_.empty(); }));
   hub_disconnects_.clear();
