@@ -42,6 +42,22 @@ bool listsOurTable(std::string_view tables_output) {
 }
 
 // The generation a single commit after `generation` produces (the kernel skips 0 on wrap).
+uint32_t nextGeneration(uint32_t generation);
+
+// After our own commit, a cache survives only when the generation moved by exactly that one
+// step from the one it holds (see the header). (A template: clang 14 with the fuzz build's
+// instrumentation crashes compiling this test written out inside NftablesBackend::apply.)
+template <typename Cache>
+void keepAcrossOwnCommit(std::optional<Cache>& cache, const Result<uint32_t>& before,
+                         const Result<uint32_t>& after) {
+  if (cache && before.ok() && after.ok() && cache->generation == *before &&
+      *after == nextGeneration(*before)) {
+    cache->generation = *after;
+  } else {
+    cache.reset();
+  }
+}
+
 uint32_t nextGeneration(uint32_t generation) {
   return generation == UINT32_MAX ? 1 : generation + 1;
 }
@@ -219,18 +235,11 @@ NftablesBackend::RunResult NftablesBackend::run(std::string_view commands) {
 Status NftablesBackend::apply(std::string_view nft_script) {
   requireOwnerThread("apply");
   cache_.reset();
-  // The foreign-ruleset cache survives our own commit only when the generation moves by exactly
-  // that one step (see the header).
   const Result<uint32_t> before = generation_->current();
   RunResult result = run(nft_script);
   if (result.rc != 0) return nftError("nft apply", result.rc, result.error);
   const Result<uint32_t> after = generation_->current();
-  if (foreign_cache_ && before.ok() && after.ok() && foreign_cache_->generation == *before &&
-      *after == nextGeneration(*before)) {
-    foreign_cache_->generation = *after;
-  } else {
-    foreign_cache_.reset();
-  }
+  keepAcrossOwnCommit(foreign_cache_, before, after);
   return okStatus();
 }
 
