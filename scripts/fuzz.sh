@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# usage: scripts/fuzz.sh SECONDS [FUZZ_BUILD_DIR]
+# usage: scripts/fuzz.sh SECONDS [FUZZ_BUILD_DIR [WHAT...]]
 #
-# Runs every libFuzzer target of `make fuzz` (FUZZ_BUILD_DIR, default build-fuzz) for SECONDS
+# Runs every libFuzzer target of `make fuzz` (FUZZ_BUILD_DIR, default build-fuzz; only
+# fuzz_WHAT... when named) for SECONDS
 # each, from its seed corpus tests/fuzz/corpus/<what> with the dictionary tests/fuzz/json.dict,
 # under ASan and UBSan (leaks included). Prints each target's executions; exits 1 when any
 # target found a crash, a leak, a sanitizer report or a timeout (10 s per input), and keeps the
@@ -10,11 +11,12 @@
 set -euo pipefail
 
 if [[ $# -lt 1 || ! $1 =~ ^[0-9]+$ || $1 -lt 1 ]]; then
-  echo "usage: scripts/fuzz.sh SECONDS [FUZZ_BUILD_DIR]" >&2
+  echo "usage: scripts/fuzz.sh SECONDS [FUZZ_BUILD_DIR [WHAT...]]" >&2
   exit 2
 fi
 seconds=$1
 build=${2:-build-fuzz}
+only=("${@:3}")
 root=$(cd "$(dirname "$0")/.." && pwd)
 if ! compgen -G "$build/tests/fuzz/fuzz_*" >/dev/null; then
   echo "fuzz.sh: no fuzz targets in $build/tests/fuzz (run make fuzz first)" >&2
@@ -30,6 +32,7 @@ for target in "$build"/tests/fuzz/fuzz_*; do
   [[ -x $target && -f $target ]] || continue
   name=$(basename "$target")
   what=${name#fuzz_}
+  if ((${#only[@]} > 0)) && [[ " ${only[*]} " != *" $what "* ]]; then continue; fi
   mkdir -p "$work/$what"
   log="$work/$name.log"
   if "$target" -dict="$root/tests/fuzz/json.dict" -max_total_time="$seconds" -timeout=10 \

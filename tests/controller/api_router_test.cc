@@ -10,29 +10,19 @@
 
 #include "common/sha256.h"
 #include "common/strict_json.h"
-#include "tests/controller/controller_test_support.h"
+#include "tests/controller/api_stack.h"
 
 namespace shadan::controller {
 namespace {
 
 using nlohmann::json;
 
-constexpr const char* kOperatorToken = "operator-secret-token";
-constexpr const char* kDetectorToken = "detector-secret-token";
+using testing::kDetectorToken;
+using testing::kOperatorToken;
 
-class ApiRouterTest : public ::testing::Test {
+class ApiRouterTest : public ::testing::Test, protected testing::ApiStack {
  protected:
-  ApiRouterTest() {
-    policy_ = parsePolicy(testing::kLadderTestPolicy, "policy.json").value().policy;
-    trust_ = parseTrust(keys_.trustDoc().dump(), "trust.json").value();
-    store_ = openSqliteControllerStore(dir_.path().string()).value();
-    service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
-                                               audit_, clock_, OrdersServiceOptions{});
-    tokens_ = std::make_unique<TokenTable>(
-        std::vector<ApiToken>{{"sato", ApiRole::kOperator, sha256Hex(kOperatorToken)},
-                              {"ids-1", ApiRole::kDetector, sha256Hex(kDetectorToken)}});
-    router_ = std::make_unique<ApiRouter>(*tokens_, *service_);
-  }
+  ApiRouterTest() : ApiStack(testing::kLadderTestPolicy) {}
 
   ApiResponse post(const std::string& path, const std::string& body,
                    const char* token = kOperatorToken) {
@@ -46,18 +36,6 @@ class ApiRouterTest : public ::testing::Test {
   }
 
   size_t ordersStored() { return store_->listOrders(100).value().size(); }
-
-  testing::TestKeys keys_;
-  testing::TempDir dir_;
-  Policy policy_;
-  Trust trust_;
-  ControllerStorePtr store_;
-  testing::FakeHub hub_;
-  testing::FakeAuditSink audit_;
-  testing::FakeClock clock_{testing::kControllerTestStartMs};
-  std::unique_ptr<OrdersService> service_;
-  std::unique_ptr<TokenTable> tokens_;
-  std::unique_ptr<ApiRouter> router_;
 };
 
 TEST_F(ApiRouterTest, SegmentIsTheDefaultScopeAndStillNeedsItsSegment) {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/sha256.h"
-#include "tests/controller/controller_test_support.h"
+#include "tests/controller/api_stack.h"
 
 namespace shadan::controller {
 namespace {
@@ -31,9 +31,9 @@ namespace http = beast::http;
 using nlohmann::json;
 using tcp = asio::ip::tcp;
 
-constexpr const char* kOperatorToken = "operator-secret-token";
-constexpr const char* kDetectorToken = "detector-secret-token";
-constexpr const char* kAuditorToken = "auditor-secret-token";
+using testing::kAuditorToken;
+using testing::kDetectorToken;
+using testing::kOperatorToken;
 
 // A TLS 1.3-only server context with a fresh self-signed P-256 certificate.
 TlsContextPtr selfSignedServerContext() {
@@ -65,19 +65,9 @@ struct Reply {
   std::string www_authenticate;
 };
 
-class ApiServerTest : public ::testing::Test {
+class ApiServerTest : public ::testing::Test, protected testing::ApiStack {
  protected:
-  ApiServerTest() {
-    policy_ = parsePolicy(testing::kTestPolicy, "policy.json").value().policy;
-    trust_ = parseTrust(keys_.trustDoc().dump(), "trust.json").value();
-    store_ = openSqliteControllerStore(dir_.path().string()).value();
-    service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, *store_, hub_,
-                                               audit_, clock_, OrdersServiceOptions{});
-    tokens_ = std::make_unique<TokenTable>(
-        std::vector<ApiToken>{{"sato", ApiRole::kOperator, sha256Hex(kOperatorToken)},
-                              {"ids-1", ApiRole::kDetector, sha256Hex(kDetectorToken)},
-                              {"aud", ApiRole::kAuditor, sha256Hex(kAuditorToken)}});
-    router_ = std::make_unique<ApiRouter>(*tokens_, *service_);
+  ApiServerTest() : ApiStack(testing::kTestPolicy) {
     server_ =
         ApiServer::create(io_, selfSignedServerContext(), ListenAddress{"127.0.0.1", 0}, *router_)
             .value();
@@ -173,17 +163,6 @@ class ApiServerTest : public ::testing::Test {
     return readReply(*stream);
   }
 
-  testing::TestKeys keys_;
-  testing::TempDir dir_;
-  Policy policy_;
-  Trust trust_;
-  ControllerStorePtr store_;
-  testing::FakeHub hub_;
-  testing::FakeAuditSink audit_;
-  testing::FakeClock clock_{testing::kControllerTestStartMs};
-  std::unique_ptr<OrdersService> service_;
-  std::unique_ptr<TokenTable> tokens_;
-  std::unique_ptr<ApiRouter> router_;
   asio::io_context io_;
   std::unique_ptr<ApiServer> server_;
   std::unique_ptr<ApiServer> limited_;
