@@ -50,11 +50,15 @@ source "$ROOT/scripts/lib/expect.sh"
 FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 EDGE_IP=10.0.12.2 # edge-gw's address towards ctl (its route to 10.0.0.0/8 is via core-gw)
 
-# partition [in|both] / heal: drops edge-gw's channel to the controller in ctl's namespace
+# partition in|both|finrst / heal: drops edge-gw's channel to the controller in ctl's namespace
 # (ctl is a plain host: no agent there watches its ruleset). `in` drops only what edge-gw sends
-# (its acks, its TCP ACKs); the controller's writes still reach it.
+# (its acks, its TCP ACKs); the controller's writes still reach it. `finrst` drops only FIN and
+# RST segments from edge-gw: a dead agent's connection then never ends at the controller (its
+# kernel's FIN or RST would otherwise race the new agent's hello), new ones work.
 partition() {
-  local rules="chain input { type filter hook input priority 0; ip saddr $EDGE_IP tcp dport 8444 drop; };"
+  local match="tcp dport 8444"
+  [[ $1 == finrst ]] && match+=" tcp flags & (fin | rst) != 0"
+  local rules="chain input { type filter hook input priority 0; ip saddr $EDGE_IP $match drop; };"
   [[ $1 == both ]] &&
     rules+=" chain output { type filter hook output priority 0; ip daddr $EDGE_IP tcp sport 8444 drop; };"
   ip netns exec "$(ns ctl)" nft -f - <<<"table inet fault { $rules }"
@@ -172,6 +176,7 @@ echo "    applied on edge-gw, its ack not received: the controller says $state"
 kill9 2
 echo "    edge-gw's agent killed -9; the controller still holds its session (nothing closed it)"
 heal
+partition finrst
 fleet_agent_start edge-gw
 wait_for 60 "edge-gw's ack from the restarted agent" applied_on "$order" edge-gw
 expect cut office2 inet
@@ -181,6 +186,7 @@ if grep -q "reason=\"replaced by session" "$WORK/ctl/log"; then
 else
   fail "the controller's log shows no session replaced by the restarted agent's"
 fi
+heal
 restore_office ack-lost
 
 say "3. Controller killed -9 in the middle of a fan-out"
@@ -256,8 +262,10 @@ kill -TERM "${PIDS[2]}"
 wait "${PIDS[2]}" || fail "edge-gw's agent did not stop cleanly"
 # The offset is read from $CLOCK at every call: writing it steps the running agent's clock.
 # CLOCK_MONOTONIC is left alone, as a real step (settimeofday) leaves it.
+# (An agent built with ASan, make test-asan, must not insist on being first in the preload list.)
 fleet_agent_start edge-gw LD_PRELOAD="$FAKETIME_LIB" FAKETIME_TIMESTAMP_FILE="$CLOCK" \
-  FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1
+  FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 \
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 wait_for 30 "edge-gw to connect again" agent_connected edge-gw
 for step in +1d -1d; do
   echo "$step" >"$CLOCK"
