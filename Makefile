@@ -67,7 +67,7 @@ test-asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
 
-# The same under ThreadSanitizer, in $(TSAN_DIR); tests/tsan.supp names what it must not see.
+# The same under ThreadSanitizer, in $(TSAN_DIR) (not yet run clean: docs/security.md).
 test-tsan: deps
 	@cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSHADAN_SANITIZE=thread >/dev/null
 	@cmake --build $(TSAN_DIR) -j $(JOBS)
