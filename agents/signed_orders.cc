@@ -21,8 +21,6 @@ RestoreRequest restoreRequestOf(const Authz& authz) {
   return request;
 }
 
-}  // namespace
-
 // The reason code of a failed ack: the kernel refused, the gateway's disk is full (the order
 // may be sent again once there is room), or the state store refused.
 std::string ackReasonFor(const Error& error) {
@@ -35,6 +33,8 @@ std::string ackReasonFor(const Error& error) {
       return "refused";
   }
 }
+
+}  // namespace
 
 std::optional<int64_t> appliedTtlS(const Authz& authz, const AgentOptions& options) {
   if (!authz.ttl_s || !authz.drill) return authz.ttl_s;
