@@ -80,9 +80,9 @@ ApiResponse fromError(const Error& error) {
     return apiError(500, "internal", "internal error; see the controller's log");
   }
   if (status == 507) {
-    // A full store rolls its transaction back. (An order whose audit entry found no room after
-    // its commit stays recorded, unsent for now: docs/security.md "Not done yet".) The operator
-    // retries once the controller's state directory has room again. The path stays in the log.
+    // Nothing was stored: a full store, or an audit entry that found no room, rolls the
+    // transaction back (OrdersContext::auditedTransaction). The operator retries once the
+    // controller's state directory has room again. The path stays in the log.
     logger("api")->error("event=no_space error=\"{}\"", error.message);
     return apiError(507, codeForStatus(507),
                     "the controller's disk is full; free space in its state directory, retry");

@@ -106,32 +106,33 @@ Result<ApprovalProgress> Approvals::addSignature(const Caller& caller,
                             static_cast<int>(approvers.size()),
                             approvers};
 
-  SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
-    if (met) approval.state = ApprovalState::kComplete;
-    SHADAN_RETURN_IF_ERROR(ctx_.store.putApproval(approval));
-    if (!met) return okStatus();
-    DsseEnvelope envelope{approval.payload_type, approval.payload, approval.signatures};
-    return delivery_.recordDispatch(order_record, envelope);
-  }));
-
   std::vector<std::string> keyids;
   for (const auto& s : approval.signatures) keyids.push_back(s.keyid);
-  SHADAN_RETURN_IF_ERROR(
-      ctx_.audit(AuditEventBuilder(met ? "order_approved" : "approval_signature_added")
-                     .outcome(progress.state)
-                     .requestedBy(order_record.requested_by)
-                     .approvers(approvers)
-                     .keyids(keyids)
-                     .what(order_record.action, order_record.segment, order_record.profile)
-                     .why(order_record.reason, order_record.ticket)
-                     .command(approval.command_id)
-                     .authzSha256(sha256Hex(approval.payload))
-                     .markDrill(order_record.drill)
-                     .detail(json{{"submitted_by", caller.identity()},
-                                  {"signer", key->identity},
-                                  {"needed", approval.needed},
-                                  {"requester_signed", requester_signed}})
-                     .build()));
+  // The signature (and, once met, the dispatches) and its audit entry are one: nothing is
+  // stored, nor later delivered, that the audit log does not show.
+  SHADAN_RETURN_IF_ERROR_TX(ctx_.auditedTransaction([&]() -> Result<AuditEvent> {
+    if (met) approval.state = ApprovalState::kComplete;
+    SHADAN_RETURN_IF_ERROR(ctx_.store.putApproval(approval));
+    if (met) {
+      DsseEnvelope envelope{approval.payload_type, approval.payload, approval.signatures};
+      SHADAN_RETURN_IF_ERROR(delivery_.recordDispatch(order_record, envelope));
+    }
+    return AuditEventBuilder(met ? "order_approved" : "approval_signature_added")
+        .outcome(progress.state)
+        .requestedBy(order_record.requested_by)
+        .approvers(approvers)
+        .keyids(keyids)
+        .what(order_record.action, order_record.segment, order_record.profile)
+        .why(order_record.reason, order_record.ticket)
+        .command(approval.command_id)
+        .authzSha256(sha256Hex(approval.payload))
+        .markDrill(order_record.drill)
+        .detail(json{{"submitted_by", caller.identity()},
+                     {"signer", key->identity},
+                     {"needed", approval.needed},
+                     {"requester_signed", requester_signed}})
+        .build();
+  }));
   if (met) delivery_.deliverOrder(order_record.command_id, order_record.targets);
   return progress;
 }

@@ -77,11 +77,11 @@ Result<OrderAccepted> OrderCommands::signOnBehalf(BuiltAuthz built) {
       built.authz.command_id, "dispatched", built.authz.targets, std::nullopt, 0, 0};
 }
 
-Status OrderCommands::auditRequested(const Caller& caller, const char* action,
-                                     const OrderTarget& target, const std::string& profile,
-                                     const std::string& reason,
-                                     const std::optional<std::string>& ticket, bool drill,
-                                     const OrderAccepted& accepted) {
+AuditEvent OrderCommands::requestedEvent(const Caller& caller, const char* action,
+                                         const OrderTarget& target, const std::string& profile,
+                                         const std::string& reason,
+                                         const std::optional<std::string>& ticket, bool drill,
+                                         const OrderAccepted& accepted) {
   const bool isolate = std::string_view(action) == "isolate";
   json detail = {{"gateways", accepted.gateways}};
   if (!isolate && accepted.approval_id) detail["needed"] = accepted.needed;
@@ -96,7 +96,7 @@ Status OrderCommands::auditRequested(const Caller& caller, const char* action,
   // An isolate always says whether it is a drill (as it always did); a restore when it is one.
   if (isolate || drill) event.drill(drill);
   if (!accepted.approval_id) event.controller(ctx_.controller_key.keyId());
-  return ctx_.audit(event.build());
+  return event.build();
 }
 
 Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const IsolateRequest& request) {
@@ -161,8 +161,10 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     needed = t.isolate_operators;
   }
 
+  // The order and its order_requested entry are one: no order is stored (and later dispatched)
+  // that the audit log does not show.
   Result<OrderAccepted> accepted = makeError(ErrorCode::kInternal, "not run");
-  SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
+  SHADAN_RETURN_IF_ERROR_TX(ctx_.auditedTransaction([&]() -> Result<AuditEvent> {
     SHADAN_ASSIGN_OR_RETURN(auto built,
                             buildAuthz(caller, OrderAction::kIsolate, target, request.profile,
                                        request.reason, request.ticket, request.ttl_s, drill,
@@ -175,18 +177,15 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
                          " would need operator approvals (rule " + rule + ")");
       }
       accepted = approvals_.open(std::move(built), rule, needed);
-      if (!accepted.ok()) return accepted.error();
-      return okStatus();
+    } else {
+      built.authz.automatic = request.automatic;
+      accepted = signOnBehalf(std::move(built));
     }
-    built.authz.automatic = request.automatic;
-    SHADAN_ASSIGN_OR_RETURN(auto dispatched, signOnBehalf(std::move(built)));
-    accepted = std::move(dispatched);
-    return okStatus();
+    if (!accepted.ok()) return accepted.error();
+    *accepted = acceptedFor(target, std::move(*accepted));
+    return requestedEvent(caller, "isolate", target, request.profile, request.reason,
+                          request.ticket, drill, *accepted);
   }));
-  if (!accepted.ok()) return accepted;
-  *accepted = acceptedFor(target, std::move(*accepted));
-  SHADAN_RETURN_IF_ERROR(auditRequested(caller, "isolate", target, request.profile, request.reason,
-                                        request.ticket, drill, *accepted));
   delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }
@@ -218,7 +217,7 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
     return makeError(ErrorCode::kNotFound, "profile: unknown profile " + request.profile);
   }
   Result<OrderAccepted> accepted = makeError(ErrorCode::kInternal, "not run");
-  SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
+  SHADAN_RETURN_IF_ERROR_TX(ctx_.auditedTransaction([&]() -> Result<AuditEvent> {
     SHADAN_ASSIGN_OR_RETURN(auto built,
                             buildAuthz(caller, OrderAction::kRestore, target, request.profile,
                                        request.reason, request.ticket, std::nullopt, drill,
@@ -227,19 +226,15 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
     if (release) {
       built.authz.automatic = true;
       accepted = signOnBehalf(std::move(built));
-      if (!accepted.ok()) return accepted.error();
-      return okStatus();
+    } else {
+      accepted =
+          approvals_.open(std::move(built), "restore", ctx_.trust.thresholds.restore_operators);
     }
-    accepted =
-        approvals_.open(std::move(built), "restore", ctx_.trust.thresholds.restore_operators);
     if (!accepted.ok()) return accepted.error();
-    return okStatus();
+    *accepted = acceptedFor(target, std::move(*accepted));
+    return requestedEvent(caller, release ? "release" : "restore", target, request.profile,
+                          request.reason, request.ticket, drill, *accepted);
   }));
-  if (!accepted.ok()) return accepted;
-  *accepted = acceptedFor(target, std::move(*accepted));
-  SHADAN_RETURN_IF_ERROR(auditRequested(caller, release ? "release" : "restore", target,
-                                        request.profile, request.reason, request.ticket, drill,
-                                        *accepted));
   if (release) delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }

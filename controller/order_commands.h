@@ -50,10 +50,10 @@ class OrderCommands {
   // file allows it; the caller checked) and records its dispatches.
   Result<OrderAccepted> signOnBehalf(BuiltAuthz built);
   // The audit entry of a request the controller accepted.
-  Status auditRequested(const Caller& caller, const char* action, const OrderTarget& target,
-                        const std::string& profile, const std::string& reason,
-                        const std::optional<std::string>& ticket, bool drill,
-                        const OrderAccepted& accepted);
+  AuditEvent requestedEvent(const Caller& caller, const char* action, const OrderTarget& target,
+                            const std::string& profile, const std::string& reason,
+                            const std::optional<std::string>& ticket, bool drill,
+                            const OrderAccepted& accepted);
 
   OrdersContext& ctx_;
   Approvals& approvals_;

@@ -47,6 +47,26 @@ Status OrdersContext::audit(AuditEvent event, bool synced) {
   return okStatus();
 }
 
+Status OrdersContext::auditedTransaction(const std::function<Result<AuditEvent>()>& fn) {
+  std::optional<AuditEvent> appended;
+  const Status stored = store.transaction([&]() -> Status {
+    SHADAN_ASSIGN_OR_RETURN(AuditEvent event, fn());
+    SHADAN_RETURN_IF_ERROR(audit(event));
+    appended = std::move(event);
+    return okStatus();
+  });
+  if (stored.ok() || !appended) return stored;
+  // The entry is in the log but its change is not in the store.
+  AuditEventBuilder failed("commit_failed");
+  failed.outcome("not_recorded")
+      .reason(std::string(errorCodeName(stored.error().code)))
+      .markDrill(appended->drill.value_or(false))
+      .detail(json{{"event", appended->event}});
+  if (appended->command_id) failed.command(*appended->command_id);
+  (void)audit(failed.build());
+  return stored;
+}
+
 std::vector<std::string> OrdersContext::operatorIdentities(
     const std::vector<DsseSignature>& signatures, bool drill_order) const {
   std::vector<std::string> out;

@@ -55,6 +55,12 @@ struct OrdersContext {
   // `synced` false: written but not yet synced (AuditSink::appendBuffered); the next synced
   // append covers it. For a batch of entries of which the last is synced.
   Status audit(AuditEvent event, bool synced = true);
+  // Runs `fn` in one store transaction and appends the audit entry it returns as the
+  // transaction's last step, so nothing is stored that the audit log does not show: a failed
+  // append (e.g. no_space) rolls the change back and is the answer. Should the commit itself
+  // fail after the append, a `commit_failed` entry naming the same command follows it, so the
+  // trail says the change never took effect.
+  Status auditedTransaction(const std::function<Result<AuditEvent>()>& fn);
   // options.defer, or at once when there is none.
   void defer(std::function<void()> work);
   // Distinct identities among `signatures` (all already verified), in order, whose keys sign as

@@ -20,7 +20,9 @@
 #                 refused whole with reason storage_full (kernel and state untouched, the audit
 #                 chain intact); once space returns the same isolate is applied
 #                 the controller's (a 32 MB tmpfs) is full: the isolate is refused with HTTP 507
-#                 before anything is recorded or sent; once space returns it is served
+#                 before anything is stored or sent (its audit entry, the transaction's last
+#                 step before the commit, is either refused too or followed by commit_failed);
+#                 once space returns it is served
 #
 #   usage: scripts/fault-matrix.sh [BUILD_DIR]      (root; exit 77 when not root)
 set -euo pipefail
@@ -246,6 +248,20 @@ if op sato status 2>/dev/null | grep -qE '^servers +open '; then
   echo "  [ok  ] nothing half-written: servers is open in the controller's state"
 else
   fail "the refused isolate left servers in a state other than open"
+fi
+# Its order_requested entry is appended as the last step before the store's commit: either the
+# entry met the full disk (nothing in the trail, the order rolled back), or it fit in the log's
+# last page and the commit failed after it, and a commit_failed entry for the same command says
+# the order never took effect. Never an entry alone, never an order stored without one.
+refused=$(grep -F '"reason":"fault matrix: disk-full-controller"' "$WORK/ctl/state/audit.log" |
+  grep -F '"event":"order_requested"' | sed -n 's/.*"command_id":"\([^"]*\)".*/\1/p' || true)
+if [[ -z $refused ]]; then
+  echo "  [ok  ] its audit entry met the full disk: not in the trail, and the order rolled back"
+elif grep -F "\"command_id\":\"$refused\"" "$WORK/ctl/state/audit.log" |
+  grep -qF '"event":"commit_failed"'; then
+  echo "  [ok  ] its audit entry is followed by commit_failed: the trail says it never took effect"
+else
+  fail "the refused isolate's order_requested entry stands in the trail without commit_failed"
 fi
 echo "    space returned; the operator sends the isolate again"
 order=$(op sato isolate servers --reason "fault matrix: disk-full-controller, again" --json \

@@ -524,5 +524,139 @@ TEST_F(OrdersServiceTest, UnknownSegmentOrProfileIsNotFound) {
   EXPECT_EQ(reason.error().code, ErrorCode::kInvalidArgument);
 }
 
+// The store of the test whose every transaction from `fail_commits_from` on fails as its commit
+// would (after its body ran, so its writes are rolled back): a full disk at COMMIT.
+class CommitFailingStore : public ControllerStore {
+ public:
+  explicit CommitFailingStore(ControllerStore& inner) : inner_(inner) {}
+  bool fail_commits = false;
+
+  Status transaction(const std::function<Status()>& fn) override {
+    return inner_.transaction([&]() -> Status {
+      SHADAN_RETURN_IF_ERROR(fn());
+      if (fail_commits) return makeError(ErrorCode::kNoSpace, "commit: database or disk is full");
+      return okStatus();
+    });
+  }
+  Result<std::optional<AgentRecord>> getAgent(const std::string& id) override {
+    return inner_.getAgent(id);
+  }
+  Status putAgent(const AgentRecord& agent) override { return inner_.putAgent(agent); }
+  Result<std::vector<AgentRecord>> listAgents() override { return inner_.listAgents(); }
+  Result<int64_t> nextSeq(const std::string& id) override { return inner_.nextSeq(id); }
+  Result<int64_t> nextSegmentGen(const std::string& key) override {
+    return inner_.nextSegmentGen(key);
+  }
+  Status putSegment(const SegmentRecord& segment) override { return inner_.putSegment(segment); }
+  Result<std::vector<SegmentRecord>> listSegments() override { return inner_.listSegments(); }
+  Result<std::optional<OrderRecord>> getOrder(const std::string& id) override {
+    return inner_.getOrder(id);
+  }
+  Status putOrder(const OrderRecord& order) override { return inner_.putOrder(order); }
+  Result<std::vector<OrderRecord>> listOrders(size_t limit) override {
+    return inner_.listOrders(limit);
+  }
+  Status putDispatch(const DispatchRecord& dispatch) override {
+    return inner_.putDispatch(dispatch);
+  }
+  Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& id) override {
+    return inner_.dispatchesForOrder(id);
+  }
+  Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& id) override {
+    return inner_.pendingDispatches(id);
+  }
+  Result<std::vector<DispatchRecord>> allPendingDispatches() override {
+    return inner_.allPendingDispatches();
+  }
+  Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& id, int64_t seq) override {
+    return inner_.dispatchBySeq(id, seq);
+  }
+  Result<std::optional<ApprovalRecord>> getApproval(const std::string& id) override {
+    return inner_.getApproval(id);
+  }
+  Status putApproval(const ApprovalRecord& approval) override {
+    return inner_.putApproval(approval);
+  }
+  Result<std::vector<ApprovalRecord>> pendingApprovals() override {
+    return inner_.pendingApprovals();
+  }
+  Status putDocument(const StoredDocument& document) override {
+    return inner_.putDocument(document);
+  }
+  Result<std::optional<StoredDocument>> getDocument(const std::string& kind,
+                                                    const std::string& id) override {
+    return inner_.getDocument(kind, id);
+  }
+  Result<std::vector<StoredDocument>> openDocuments(const std::string& kind) override {
+    return inner_.openDocuments(kind);
+  }
+
+ private:
+  ControllerStore& inner_;
+};
+
+TEST_F(OrdersServiceTest, AnOrderWhoseAuditEntryFailsIsNeitherStoredNorDelivered) {
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+  audit_.fail = true;
+  auto refused =
+      service_->isolate(sato_, IsolateRequest{"lgwan", "full", "IDS alert 42", {}, {}, false});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("audit log"), std::string::npos)
+      << refused.error().message;
+  audit_.fail = false;
+  // Nothing was stored: no order, no dispatch for a later hello to deliver unaudited.
+  EXPECT_TRUE(service_->status().value()["orders"].empty());
+  EXPECT_TRUE(store_->allPendingDispatches().value().empty());
+  connect("core-gw", keys_.core_gw);
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  EXPECT_FALSE(audit_.has("order_requested"));
+
+  // A restore: the signature that meets the rule, when its entry fails, counts for nothing.
+  auto restore = service_->restore(sato_, RestoreRequest{"lgwan", "full", "all clear", {}});
+  ASSERT_TRUE(restore.ok()) << restore.error().message;
+  ASSERT_TRUE(sign(*restore->approval_id, keys_.sato).ok());
+  audit_.fail = true;
+  EXPECT_FALSE(sign(*restore->approval_id, keys_.tanaka).ok());
+  audit_.fail = false;
+  EXPECT_EQ(service_->pendingApprovals().value()["approvals"][0]["have"], 1);
+  EXPECT_TRUE(store_->allPendingDispatches().value().empty());
+  connect("edge-gw", keys_.edge_gw);
+  EXPECT_TRUE(hub_.sent["edge-gw"].empty());
+  EXPECT_FALSE(audit_.has("order_approved"));
+  // Once the log takes entries again, the same signature goes through.
+  ASSERT_TRUE(sign(*restore->approval_id, keys_.tanaka).ok());
+  EXPECT_EQ(hub_.sent["core-gw"].size(), 1u);
+  EXPECT_TRUE(audit_.has("order_approved"));
+}
+
+TEST_F(OrdersServiceTest, ACommitThatFailsAfterItsAuditEntryIsMarkedInTheTrail) {
+  CommitFailingStore failing(*store_);
+  OrdersServiceOptions options;
+  options.new_id = [] { return std::string("00000000-0000-4000-8000-0000000000aa"); };
+  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, failing, hub_,
+                                             audit_, clock_, std::move(options));
+  enroll("core-gw", keys_.core_gw);
+  failing.fail_commits = true;
+  auto refused =
+      service_->isolate(sato_, IsolateRequest{"lgwan", "full", "IDS alert 42", {}, {}, false});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kNoSpace);
+  failing.fail_commits = false;
+
+  EXPECT_TRUE(service_->status().value()["orders"].empty());
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  ASSERT_GE(audit_.events.size(), 2u);
+  const AuditEvent& requested = audit_.events[audit_.events.size() - 2];
+  const AuditEvent& failed = audit_.events.back();
+  EXPECT_EQ(requested.event, "order_requested");
+  EXPECT_EQ(failed.event, "commit_failed");
+  EXPECT_EQ(failed.outcome, "not_recorded");
+  EXPECT_EQ(failed.reason, "no_space");
+  EXPECT_EQ(failed.command_id, requested.command_id);
+  EXPECT_EQ(failed.detail.value()["event"], "order_requested");
+  service_.reset();  // before `failing`, which it holds
+}
+
 }  // namespace
 }  // namespace shadan::controller
