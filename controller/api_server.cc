@@ -15,6 +15,7 @@
 
 #include "common/logging.h"
 #include "controller/bulk_lane.h"
+#include "controller/peer_penalties.h"
 
 namespace shadan::controller {
 
@@ -86,10 +87,14 @@ constexpr size_t kLingerMaxBytes = 1024 * 1024;
 }  // namespace
 
 struct ApiConnectionCounts {
+  explicit ApiConnectionCounts(const ApiLimits& limits)
+      : penalties(limits.peer_failures_burst, limits.peer_failures_per_min) {}
   size_t open = 0;
   std::unordered_map<std::string, size_t> per_peer;
   // Failed handshakes: thousands during an attack, so one log line a second with a count.
   EveryInterval handshake_failures{std::chrono::seconds(1)};
+  // Peers whose connections end badly (PeerPenalties); their new ones are refused at accept.
+  PeerPenalties penalties;
 };
 
 namespace {
@@ -129,6 +134,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
         limits_(limits),
         peer_(peer.address().to_string() + ":" + std::to_string(peer.port())),
         peer_address_(peer.address().to_string()),
+        peer_key_(PeerPenalties::peerKey(peer.address())),
         slot_(std::move(counts), peer_address_) {}
 
   void run() {
@@ -137,6 +143,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
         asio::ssl::stream_base::server,
         [self = shared_from_this()](const boost::system::error_code& ec) {
           if (ec) {
+            self->penalize();
             const uint64_t count =
                 self->slot_.counts().handshake_failures.tick(std::chrono::steady_clock::now());
             if (count > 0) {
@@ -183,16 +190,21 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       return shutdown();
     }
     if (ec == http::error::body_limit) {
+      penalize();
       return respond(
           wire(apiError(413, "payload_too_large",
                         "request body larger than " + std::to_string(body_limit_) + " bytes")),
           "-", "-", false);
     }
     if (ec == http::error::header_limit) {
+      penalize();
       return respond(wire(apiError(400, "bad_request", "request headers too large")), "-", "-",
                      false);
     }
     if (ec) {
+      // A connection that never brought a whole request in time (slow-loris, a client that
+      // connects and waits) is a failure; an idle kept-alive one after its answers is not.
+      if (ec == beast::error::timeout && (answered_ == 0 || parser_->got_some())) penalize();
       if (ec != beast::error::timeout && ec != asio::error::operation_aborted) {
         logger("api")->info("read failed peer={} error={}", peer_, ec.message());
       }
@@ -221,6 +233,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
                bool keep_alive) {
     logger("api")->info("request peer={} method={} path={} status={}", peer_, method, path,
                         answer.status);
+    ++answered_;
+    // A wrong or missing token: guessing them costs the guesser its bucket.
+    if (answer.status == 401) penalize();
     response_.emplace();
     response_->version(11);
     response_->result(static_cast<unsigned>(answer.status));
@@ -243,6 +258,8 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
           self->read();
         });
   }
+
+  void penalize() { slot_.counts().penalties.fail(peer_key_, std::chrono::steady_clock::now()); }
 
   void shutdown() {
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
@@ -286,7 +303,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::optional<http::response<http::string_body>> response_;
   std::string peer_;
   std::string peer_address_;
+  std::string peer_key_;  // PeerPenalties::peerKey
   ConnectionSlot slot_;
+  uint64_t answered_ = 0;  // answers sent on this connection
   size_t body_limit_ = kApiMaxBodyBytes;
   std::array<char, 4096> drain_buffer_{};
   size_t drained_ = 0;
@@ -334,7 +353,7 @@ ApiServer::ApiServer(asio::io_context& core, TlsContextPtr tls, ApiRouter& route
     : core_(core),
       tls_(std::move(tls)),
       limits_(limits),
-      counts_(std::make_shared<ApiConnectionCounts>()),
+      counts_(std::make_shared<ApiConnectionCounts>(limits_)),
       net_(std::make_unique<asio::io_context>(1)),
       acceptor_(*net_),
       link_(std::make_shared<ApiCoreLink>(core, *net_, router)),
@@ -358,9 +377,11 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(asio::io_context& core, Tls
   if (ec) return makeError(ErrorCode::kInvalidArgument, "api listen address: " + ec.message());
   if (limits.max_connections == 0 || limits.max_connections_per_peer == 0 ||
       limits.handshake_timeout.count() <= 0 || limits.request_timeout.count() <= 0 ||
-      limits.max_header_bytes == 0 || limits.max_header_bytes > UINT32_MAX) {
+      limits.max_header_bytes == 0 || limits.max_header_bytes > UINT32_MAX ||
+      limits.peer_failures_burst == 0 || limits.peer_failures_per_min == 0) {
     return makeError(ErrorCode::kInvalidArgument,
-                     "api limits: connections, timeouts and header size must be positive");
+                     "api limits: connections, timeouts, header size and peer failures must be "
+                     "positive");
   }
   std::unique_ptr<ApiServer> server(new ApiServer(core, std::move(tls), router, limits));
   const tcp::endpoint endpoint(ip, address.port);
@@ -423,6 +444,9 @@ void ApiServer::accept() {
         noteRefused(peer.address().to_string(), "max_connections");
       } else if (from_peer >= limits_.max_connections_per_peer) {
         noteRefused(peer.address().to_string(), "max_connections_per_peer");
+      } else if (!counts_->penalties.admits(PeerPenalties::peerKey(peer.address()),
+                                            std::chrono::steady_clock::now())) {
+        noteRefused(peer.address().to_string(), "peer_failures");
       } else {
         // Answers go out as more than one TLS record; without this the second waits for the
         // client's delayed ACK of the first (40 ms per answer).

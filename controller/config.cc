@@ -91,15 +91,20 @@ Result<ApiLimits> readApiLimits(const StrictObjectReader& api) {
   SHADAN_ASSIGN_OR_RETURN(auto section, api.optionalObject("limits"));
   if (!section) return limits;
   const StrictObjectReader& r = *section;
-  SHADAN_RETURN_IF_ERROR(
-      r.checkMembers({}, {"max_connections", "max_connections_per_peer", "handshake_timeout_s",
-                          "request_timeout_s", "max_header_bytes"}));
+  SHADAN_RETURN_IF_ERROR(r.checkMembers(
+      {},
+      {"max_connections", "max_connections_per_peer", "handshake_timeout_s", "request_timeout_s",
+       "max_header_bytes", "peer_failures_burst", "peer_failures_per_min"}));
   SHADAN_RETURN_IF_ERROR(readTotalAndPerPeer(r, "max_connections", limits.max_connections,
                                              limits.max_connections_per_peer));
   SHADAN_RETURN_IF_ERROR(readSeconds(r, "handshake_timeout_s", 1, 300, limits.handshake_timeout));
   SHADAN_RETURN_IF_ERROR(readSeconds(r, "request_timeout_s", 1, 3600, limits.request_timeout));
   SHADAN_RETURN_IF_ERROR(
       readLimit(r, "max_header_bytes", 1024, 1024 * 1024, limits.max_header_bytes));
+  SHADAN_RETURN_IF_ERROR(
+      readLimit(r, "peer_failures_burst", 1, 1'000'000, limits.peer_failures_burst));
+  SHADAN_RETURN_IF_ERROR(
+      readLimit(r, "peer_failures_per_min", 1, 1'000'000, limits.peer_failures_per_min));
   return limits;
 }
 

@@ -65,6 +65,11 @@ struct ApiLimits {
   // byte a second is closed when this runs out.
   std::chrono::milliseconds request_timeout{30'000};
   size_t max_header_bytes = 16 * 1024;
+  // Connections from one peer that may end badly (failed or stalled handshake, headers or body
+  // over the limit, a request not in on time, a 401) in a burst, and how many more a minute
+  // after it; past that the peer's new connections are closed at accept (PeerPenalties).
+  size_t peer_failures_burst = 20;
+  size_t peer_failures_per_min = 60;
 };
 
 // What the agent hub lets a connection do before and after its hello (controller/agent_hub.h).

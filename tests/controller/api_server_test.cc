@@ -427,6 +427,48 @@ TEST_F(ApiServerTest, HeadersPastTheLimitAre400) {
   EXPECT_EQ(call(http::verb::get, "/v1/status", std::string(kAuditorToken)).status, 200);
 }
 
+TEST_F(ApiServerTest, PeersWhoseConnectionsFailAreRefusedAtAcceptWhileOthersAreServed) {
+  ApiLimits limits;
+  limits.max_header_bytes = 1024;
+  limits.peer_failures_burst = 4;
+  limits.peer_failures_per_min = 1;  // no refill within the test
+  ASSERT_NO_FATAL_FAILURE(startLimited(limits));
+  asio::io_context io;
+  auto tls = clientContext();
+  // A client that behaves is never slowed: only failures take from a peer's bucket.
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_EQ(call(http::verb::get, "/v1/status", std::string(kAuditorToken)).status, 200) << i;
+  }
+  // 127.0.0.2 fails four ways: a wrong token, headers over the limit, a connection closed
+  // before its handshake, another wrong token.
+  EXPECT_EQ(call(http::verb::get, "/v1/status", std::string("wrong"), "", "127.0.0.2").status, 401);
+  {
+    auto stream = connect(io, tls, "127.0.0.2");
+    const std::string head = std::string("GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n") +
+                             "X-Pad: " + std::string(2000, 'a') + "\r\n\r\n";
+    asio::write(*stream, asio::buffer(head));
+    EXPECT_EQ(readReply(*stream).status, 400);
+  }
+  tcpFrom(io, "127.0.0.2").close();
+  EXPECT_EQ(call(http::verb::get, "/v1/status", std::string("wrong"), "", "127.0.0.2").status, 401);
+  // Its bucket is empty: its next connection is closed at accept, before any TLS (the
+  // handshake-failure above is seen by the server a moment after the close, hence the retries).
+  bool refused = false;
+  for (int attempt = 0; attempt < 50 && !refused; ++attempt) {
+    tcp::socket next = tcpFrom(io, "127.0.0.2");
+    refused = closedByServer(next, std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_THROW(call(http::verb::get, "/v1/status", std::string(kAuditorToken), "", "127.0.0.2"),
+               boost::system::system_error);
+  // Every other peer is served as before, the well-behaved one included.
+  EXPECT_EQ(call(http::verb::post, "/v1/isolate", std::string(kOperatorToken),
+                 R"({"segment":"lgwan","reason":"while 127.0.0.2 is refused"})", "127.0.0.3")
+                .status,
+            202);
+  EXPECT_EQ(call(http::verb::get, "/v1/status", std::string(kAuditorToken)).status, 200);
+}
+
 TEST_F(ApiServerTest, LimitsThatCannotWorkAreRefused) {
   ApiLimits limits;
   limits.max_connections = 0;
@@ -435,6 +477,11 @@ TEST_F(ApiServerTest, LimitsThatCannotWorkAreRefused) {
                    .ok());
   limits = ApiLimits{};
   limits.request_timeout = std::chrono::milliseconds(0);
+  EXPECT_FALSE(ApiServer::create(io_, selfSignedServerContext(), ListenAddress{"127.0.0.1", 0},
+                                 *router_, limits)
+                   .ok());
+  limits = ApiLimits{};
+  limits.peer_failures_burst = 0;
   EXPECT_FALSE(ApiServer::create(io_, selfSignedServerContext(), ListenAddress{"127.0.0.1", 0},
                                  *router_, limits)
                    .ok());

@@ -92,6 +92,11 @@ TEST(ControllerConfigTest, ErrorsNameThePointer) {
          c["api"]["limits"] = {{"max_header_bytes", 100}};
        },
        "/api/limits/max_header_bytes"},
+      {"no failures allowed",
+       [](json& c) {
+         c["api"]["limits"] = {{"peer_failures_burst", 0}};
+       },
+       "/api/limits/peer_failures_burst"},
       {"handshakes per peer above total",
        [](json& c) {
          c["agent_hub"]["limits"] = {{"max_handshakes", 8}, {"max_handshakes_per_peer", 9}};
@@ -127,17 +132,18 @@ TEST(ControllerConfigTest, LimitsHaveDefaultsAndCanBeSet) {
   EXPECT_EQ(defaults->api_limits.handshake_timeout, std::chrono::seconds(10));
   EXPECT_EQ(defaults->api_limits.request_timeout, std::chrono::seconds(30));
   EXPECT_EQ(defaults->api_limits.max_header_bytes, 16384u);
+  EXPECT_EQ(defaults->api_limits.peer_failures_burst, 20u);
+  EXPECT_EQ(defaults->api_limits.peer_failures_per_min, 60u);
   EXPECT_EQ(defaults->hub_limits.max_handshakes, 256u);
   EXPECT_EQ(defaults->hub_limits.max_handshakes_per_peer, 64u);
   EXPECT_EQ(defaults->hub_limits.hello_timeout, std::chrono::seconds(10));
   EXPECT_EQ(defaults->hub_limits.max_queued_bytes, 64u * 1024 * 1024);
 
   json doc = validConfig();
-  doc["api"]["limits"] = {{"max_connections", 200},
-                          {"max_connections_per_peer", 20},
-                          {"handshake_timeout_s", 5},
-                          {"request_timeout_s", 15},
-                          {"max_header_bytes", 8192}};
+  doc["api"]["limits"] = {{"max_connections", 200},      {"max_connections_per_peer", 20},
+                          {"handshake_timeout_s", 5},    {"request_timeout_s", 15},
+                          {"max_header_bytes", 8192},    {"peer_failures_burst", 100},
+                          {"peer_failures_per_min", 600}};
   doc["agent_hub"]["limits"] = {{"max_handshakes", 512},
                                 {"max_handshakes_per_peer", 512},
                                 {"hello_timeout_s", 20},
@@ -149,6 +155,8 @@ TEST(ControllerConfigTest, LimitsHaveDefaultsAndCanBeSet) {
   EXPECT_EQ(set->api_limits.handshake_timeout, std::chrono::seconds(5));
   EXPECT_EQ(set->api_limits.request_timeout, std::chrono::seconds(15));
   EXPECT_EQ(set->api_limits.max_header_bytes, 8192u);
+  EXPECT_EQ(set->api_limits.peer_failures_burst, 100u);
+  EXPECT_EQ(set->api_limits.peer_failures_per_min, 600u);
   EXPECT_EQ(set->hub_limits.max_handshakes, 512u);
   EXPECT_EQ(set->hub_limits.max_handshakes_per_peer, 512u);
   EXPECT_EQ(set->hub_limits.hello_timeout, std::chrono::seconds(20));
