@@ -50,7 +50,11 @@ void AgentAuditSessions::onMessage(const std::string& agent_id, const nlohmann::
   }
   auto ack = store(agent_id, message, MirrorSync::kDeferred);
   if (!ack) return;
-  if (staged_.empty()) defer_([this] { flush(); });
+  if (staged_.empty()) {
+    defer_([this, alive = std::weak_ptr<const bool>(alive_)] {
+      if (alive.lock()) flush();
+    });
+  }
   staged_.push_back(Staged{agent_id, sessions_.at(agent_id).number, *ack});
 }
 

@@ -17,11 +17,14 @@
 //     checked and written at once, and one sync (AuditMirror::syncDeferred) makes the whole
 //     batch durable before any of its acks is sent. If that sync fails, no ack of the batch is
 //     sent and the shipping sessions of its agents end, as for any refused message.
-// Threading: one thread (the hub's core thread). The store, mirror and hub must outlive it.
+// Threading: one thread (the hub's core thread). The store, mirror and hub must outlive it; a
+// flush it deferred that runs after it is gone does nothing (its batch was never acked, so the
+// agents resume from the stored copy).
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -82,6 +85,8 @@ class AgentAuditSessions {
   std::set<std::string> connected_;
   // Agents whose shipping has started.
   std::map<std::string, Shipping> sessions_;
+  // Expires with this object: what defer_ holds checks it before touching `this`.
+  std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);
 };
 
 }  // namespace shadan::controller

@@ -210,6 +210,7 @@ TEST_F(AuditShipE2eTest, ShipsEverythingOnceAcrossRestartsOfBothSides) {
 
   // The controller restarts (new hub and mirror on the same directory and port); the agent
   // writes while it is away.
+  sessions_.reset();
   hub_.reset();
   mirror_.reset();
   testing::runFor(io_, milliseconds(100));
