@@ -60,19 +60,25 @@ fuzz: deps
 
 # The whole suite (unit, integration, scale) with every Shadan target built under ASan + UBSan,
 # in $(ASAN_DIR): about an hour on 2 cores, so not part of make test (docs/security.md).
+# Every process's report goes to a file under $(ASAN_DIR)/sanitizer-reports, the daemons that
+# scripts start included (their stderr is a log nobody reads): any file there fails the run.
 test-asan: deps
 	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSHADAN_SANITIZE=address >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
+	@rm -rf $(ASAN_DIR)/sanitizer-reports && mkdir -p $(ASAN_DIR)/sanitizer-reports
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:log_path=$(abspath $(ASAN_DIR))/sanitizer-reports/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(abspath $(ASAN_DIR))/sanitizer-reports/ubsan \
+	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS); rc=$$?; \
+	  scripts/sanitizer-reports.sh $(ASAN_DIR)/sanitizer-reports || rc=1; exit $$rc
 
-# The same under ThreadSanitizer, in $(TSAN_DIR) (not yet run clean: docs/security.md).
+# The same under ThreadSanitizer, in $(TSAN_DIR) (docs/security.md "Sanitizers").
 test-tsan: deps
 	@cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DSHADAN_SANITIZE=thread >/dev/null
 	@cmake --build $(TSAN_DIR) -j $(JOBS)
-	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS)
+	@rm -rf $(TSAN_DIR)/sanitizer-reports && mkdir -p $(TSAN_DIR)/sanitizer-reports
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_path=$(abspath $(TSAN_DIR))/sanitizer-reports/tsan \
+	  ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS); rc=$$?; \
+	  scripts/sanitizer-reports.sh $(TSAN_DIR)/sanitizer-reports || rc=1; exit $$rc
 
 format:
 	@$(CLANG_FORMAT) -i $(FORMAT_FILES)
