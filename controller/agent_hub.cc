@@ -27,6 +27,7 @@
 #include "common/orders.h"
 #include "common/strict_json.h"
 #include "common/tls.h"
+#include "controller/peer_penalties.h"
 
 namespace shadan::controller {
 namespace {
@@ -79,9 +80,9 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
                       std::optional<Ed25519PublicKey> verified_with = std::nullopt);
   void endedOnNet(const std::shared_ptr<Session>& session);
 
-  // A session from `address` said hello or closed before: its handshake slot is free (any
-  // network thread).
-  void handshakeDone(const std::string& address);
+  // A session from `address` said hello, or closed before (`failed`: the peer's bucket of
+  // failures pays for it): its handshake slot is free (any network thread).
+  void handshakeDone(const std::string& address, bool failed);
 
   // Network thread `net`: a session closed before its hello; the count to log now, or 0.
   uint64_t unfinishedClosed(size_t net) {
@@ -142,8 +143,9 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   uint64_t next_session_id_ = 1;  // nets_[0]
   size_t handshaking_ = 0;        // nets_[0]: sessions accepted that have not said hello
   std::unordered_map<std::string, size_t> handshaking_per_peer_;  // nets_[0]: by address
-  EveryInterval refused_{std::chrono::seconds(1)};                // nets_[0]
-  bool accept_paused_ = false;  // nets_[0]: max_handshakes reached
+  PeerPenalties penalties_;  // nets_[0]: peers whose connections close before hello
+  EveryInterval refused_{std::chrono::seconds(1)};  // nets_[0]
+  bool accept_paused_ = false;                      // nets_[0]: max_handshakes reached
   bool started_ = false;
   // Core thread.
   bool stopped_ = false;
@@ -195,7 +197,7 @@ class Session : public ChannelSession {
       if (hello_done_) {
         hub->log().info("session={} agent={} event=closed reason=\"{}\"", id_, agent_id_, reason);
       } else {
-        hub->handshakeDone(address_);
+        hub->handshakeDone(address_, /*failed=*/true);
         // Connections that never said hello come by the thousand in a flood or a reconnect
         // storm: one line a second per network thread, with a count.
         if (const uint64_t count = hub->unfinishedClosed(net_)) {
@@ -272,7 +274,7 @@ class Session : public ChannelSession {
         hello_keyid_ = ed25519KeyId(*hello->public_key);
       }
       markOpen();
-      hub->handshakeDone(address_);
+      hub->handshakeDone(address_, /*failed=*/false);
       hub->log().info("session={} agent={} event=hello last_seq={} version={}", id_, agent_id_,
                       hello->last_seq, quoteForMessage(hello->version));
       // The core thread decides; a rejected session is closed from there.
@@ -344,6 +346,7 @@ WebSocketAgentHub::Impl::Impl(asio::io_context& core, AgentHubOptions options,
       acceptor_(nets_[0]->io),
       retry_timer_(nets_[0]->io),
       log_(logger("hub")),
+      penalties_(options_.peer_failures_burst, options_.peer_failures_per_min),
       to_net_(nets_.size()) {}
 
 WebSocketAgentHub::Impl::~Impl() {
@@ -396,61 +399,72 @@ void WebSocketAgentHub::Impl::accept() {
   // Sessions are spread over the network threads; the acceptor lives on the first.
   const uint64_t id = next_session_id_;
   const size_t index = id % nets_.size();
-  acceptor_.async_accept(
-      nets_[index]->io, [weak = weak_from_this(), index](beast::error_code ec, tcp::socket socket) {
-        auto self = weak.lock();
-        if (!self || !self->acceptor_.is_open() || ec == asio::error::operation_aborted) return;
-        if (ec) {
-          // Out of descriptors and the like: log and retry shortly rather than spin.
-          self->log_->warn("event=accept_failed error=\"{}\"", ec.message());
-          self->retry_timer_.expires_after(std::chrono::milliseconds(200));
-          self->retry_timer_.async_wait([weak](beast::error_code wait_ec) {
-            if (auto hub = weak.lock(); hub && !wait_ec && hub->acceptor_.is_open()) hub->accept();
-          });
-          return;
-        }
-        beast::error_code peer_ec;
-        const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
-        if (peer_ec) return self->accept();  // gone already; the socket closes here
-        std::string address = peer.address().to_string();
-        size_t& from_peer = self->handshaking_per_peer_[address];
-        if (from_peer >= self->options_.max_handshakes_per_peer) {
-          // Closed before any TLS; the limit is per address, the count logged once a second.
-          if (const uint64_t count = self->refused_.tick(std::chrono::steady_clock::now())) {
-            self->log_->warn(
-                "event=connections_refused count={} limit=max_handshakes_per_peer last_peer={} "
-                "handshaking={}",
-                count, address, self->handshaking_);
-          }
-          return self->accept();
-        }
-        ++from_peer;
-        beast::error_code option_ec;
-        socket.set_option(tcp::no_delay(true), option_ec);
-        const uint64_t session_id = self->next_session_id_++;
-        ++self->session_count_;
-        ++self->handshaking_;
-        asio::post(self->nets_[index]->io, [weak, index, session_id, address = std::move(address),
-                                            socket = std::move(socket)]() mutable {
-          auto hub = weak.lock();
-          if (!hub) return;
-          auto session = std::make_shared<Session>(std::move(socket), *hub->tls_, weak, session_id,
-                                                   index, std::move(address), hub->options_);
-          hub->nets_[index]->sessions.emplace(session_id, session);
-          session->start();
-        });
-        if (self->handshaking_ >= self->options_.max_handshakes) {
-          self->accept_paused_ = true;  // handshakeDone() resumes
-          return;
-        }
-        self->accept();
+  acceptor_.async_accept(nets_[index]->io, [weak = weak_from_this(), index](beast::error_code ec,
+                                                                            tcp::socket socket) {
+    auto self = weak.lock();
+    if (!self || !self->acceptor_.is_open() || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors and the like: log and retry shortly rather than spin.
+      self->log_->warn("event=accept_failed error=\"{}\"", ec.message());
+      self->retry_timer_.expires_after(std::chrono::milliseconds(200));
+      self->retry_timer_.async_wait([weak](beast::error_code wait_ec) {
+        if (auto hub = weak.lock(); hub && !wait_ec && hub->acceptor_.is_open()) hub->accept();
       });
+      return;
+    }
+    beast::error_code peer_ec;
+    const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) return self->accept();  // gone already; the socket closes here
+    std::string address = peer.address().to_string();
+    const auto now = std::chrono::steady_clock::now();
+    const bool admitted = self->penalties_.admits(PeerPenalties::peerKey(peer.address()), now);
+    const auto known = self->handshaking_per_peer_.find(address);
+    const size_t handshaking = known == self->handshaking_per_peer_.end() ? 0 : known->second;
+    if (!admitted || handshaking >= self->options_.max_handshakes_per_peer) {
+      // Closed before any TLS; the limits are per address, the count logged once a second.
+      if (const uint64_t count = self->refused_.tick(now)) {
+        self->log_->warn("event=connections_refused count={} limit={} last_peer={} handshaking={}",
+                         count, admitted ? "max_handshakes_per_peer" : "peer_failures", address,
+                         self->handshaking_);
+      }
+      return self->accept();
+    }
+    size_t& from_peer = self->handshaking_per_peer_[address];
+    ++from_peer;
+    beast::error_code option_ec;
+    socket.set_option(tcp::no_delay(true), option_ec);
+    const uint64_t session_id = self->next_session_id_++;
+    ++self->session_count_;
+    ++self->handshaking_;
+    asio::post(self->nets_[index]->io, [weak, index, session_id, address = std::move(address),
+                                        socket = std::move(socket)]() mutable {
+      auto hub = weak.lock();
+      if (!hub) return;
+      auto session = std::make_shared<Session>(std::move(socket), *hub->tls_, weak, session_id,
+                                               index, std::move(address), hub->options_);
+      hub->nets_[index]->sessions.emplace(session_id, session);
+      session->start();
+    });
+    if (self->handshaking_ >= self->options_.max_handshakes) {
+      self->accept_paused_ = true;  // handshakeDone() resumes
+      return;
+    }
+    self->accept();
+  });
 }
 
-void WebSocketAgentHub::Impl::handshakeDone(const std::string& address) {
-  asio::post(nets_[0]->io, [weak = weak_from_this(), address] {
+void WebSocketAgentHub::Impl::handshakeDone(const std::string& address, bool failed) {
+  asio::post(nets_[0]->io, [weak = weak_from_this(), address, failed] {
     auto self = weak.lock();
-    if (!self || self->handshaking_ == 0) return;
+    if (!self) return;
+    if (failed) {
+      boost::system::error_code parse_ec;
+      const auto ip = asio::ip::make_address(address, parse_ec);
+      if (!parse_ec) {
+        self->penalties_.fail(PeerPenalties::peerKey(ip), std::chrono::steady_clock::now());
+      }
+    }
+    if (self->handshaking_ == 0) return;
     --self->handshaking_;
     if (auto it = self->handshaking_per_peer_.find(address);
         it != self->handshaking_per_peer_.end() && --it->second == 0) {
@@ -650,10 +664,11 @@ Result<std::unique_ptr<WebSocketAgentHub>> WebSocketAgentHub::create(asio::io_co
   if (options.heartbeat_interval.count() <= 0 || options.heartbeat_misses < 1 ||
       options.hello_timeout.count() <= 0 || options.max_message_bytes == 0 ||
       options.network_threads < 1 || options.max_handshakes == 0 ||
-      options.max_handshakes_per_peer == 0) {
+      options.max_handshakes_per_peer == 0 || options.peer_failures_burst == 0 ||
+      options.peer_failures_per_min == 0) {
     return makeError(ErrorCode::kInvalidArgument,
-                     "agent channel: heartbeat, hello timeout, message size, handshake limits "
-                     "and threads must be positive");
+                     "agent channel: heartbeat, hello timeout, message size, handshake limits, "
+                     "peer failures and threads must be positive");
   }
   if (options.max_queued_bytes < options.max_message_bytes) {
     return makeError(ErrorCode::kInvalidArgument,

@@ -96,6 +96,12 @@ struct AgentHubOptions {
   // Of those, from one IP address; more are closed as they are accepted, before any TLS (the
   // gateway dials again), so one source cannot fill every slot with handshakes it never ends.
   size_t max_handshakes_per_peer = 64;
+  // Connections from one peer that may close before their hello (a failed TLS handshake, no
+  // client certificate, no hello in time) in a burst, and how many more a minute after it; past
+  // that the peer's new connections are closed as they are accepted, before any TLS, until its
+  // bucket refills (controller/peer_penalties.h). Gateways that connect properly never count.
+  size_t peer_failures_burst = 20;
+  size_t peer_failures_per_min = 60;
   // Bytes queued for one session and not yet written; past this the peer is not reading and
   // the session is closed ("not reading"). At least max_message_bytes.
   size_t max_queued_bytes = 64 * 1024 * 1024;

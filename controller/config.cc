@@ -113,8 +113,9 @@ Result<HubLimits> readHubLimits(const StrictObjectReader& hub) {
   SHADAN_ASSIGN_OR_RETURN(auto section, hub.optionalObject("limits"));
   if (!section) return limits;
   const StrictObjectReader& r = *section;
-  SHADAN_RETURN_IF_ERROR(r.checkMembers(
-      {}, {"max_handshakes", "max_handshakes_per_peer", "hello_timeout_s", "max_queued_bytes"}));
+  SHADAN_RETURN_IF_ERROR(
+      r.checkMembers({}, {"max_handshakes", "max_handshakes_per_peer", "hello_timeout_s",
+                          "max_queued_bytes", "peer_failures_burst", "peer_failures_per_min"}));
   SHADAN_RETURN_IF_ERROR(readTotalAndPerPeer(r, "max_handshakes", limits.max_handshakes,
                                              limits.max_handshakes_per_peer));
   SHADAN_RETURN_IF_ERROR(readSeconds(r, "hello_timeout_s", 1, 300, limits.hello_timeout));
@@ -122,6 +123,10 @@ Result<HubLimits> readHubLimits(const StrictObjectReader& hub) {
   SHADAN_RETURN_IF_ERROR(readLimit(r, "max_queued_bytes",
                                    static_cast<int64_t>(kAgentChannelMaxMessageBytes),
                                    int64_t{1} << 32, limits.max_queued_bytes));
+  SHADAN_RETURN_IF_ERROR(
+      readLimit(r, "peer_failures_burst", 1, 1'000'000, limits.peer_failures_burst));
+  SHADAN_RETURN_IF_ERROR(
+      readLimit(r, "peer_failures_per_min", 1, 1'000'000, limits.peer_failures_per_min));
   return limits;
 }
 

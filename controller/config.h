@@ -83,6 +83,9 @@ struct HubLimits {
   // session is closed (it reconnects and what it had not acked is resent). Far above the
   // largest legitimate burst: every dispatch an agent has pending, sent at its hello.
   size_t max_queued_bytes = 64 * 1024 * 1024;
+  // As the API's (ApiLimits): connections closed before their hello, per peer.
+  size_t peer_failures_burst = 20;
+  size_t peer_failures_per_min = 60;
 };
 
 struct ApiToken {

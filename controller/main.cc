@@ -175,6 +175,8 @@ Status wire(Controller& c) {
   hub_options.max_handshakes = c.config.hub_limits.max_handshakes;
   hub_options.max_handshakes_per_peer = c.config.hub_limits.max_handshakes_per_peer;
   hub_options.max_queued_bytes = c.config.hub_limits.max_queued_bytes;
+  hub_options.peer_failures_burst = c.config.hub_limits.peer_failures_burst;
+  hub_options.peer_failures_per_min = c.config.hub_limits.peer_failures_per_min;
   AgentHubCallbacks callbacks;
   // The callbacks run on the io thread after wiring is complete, so `c.orders` is set.
   callbacks.on_hello = [&c](uint64_t, const std::string& agent_id, const HelloMessage& hello) {

@@ -138,16 +138,17 @@ TEST(ControllerConfigTest, LimitsHaveDefaultsAndCanBeSet) {
   EXPECT_EQ(defaults->hub_limits.max_handshakes_per_peer, 64u);
   EXPECT_EQ(defaults->hub_limits.hello_timeout, std::chrono::seconds(10));
   EXPECT_EQ(defaults->hub_limits.max_queued_bytes, 64u * 1024 * 1024);
+  EXPECT_EQ(defaults->hub_limits.peer_failures_burst, 20u);
+  EXPECT_EQ(defaults->hub_limits.peer_failures_per_min, 60u);
 
   json doc = validConfig();
   doc["api"]["limits"] = {{"max_connections", 200},      {"max_connections_per_peer", 20},
                           {"handshake_timeout_s", 5},    {"request_timeout_s", 15},
                           {"max_header_bytes", 8192},    {"peer_failures_burst", 100},
                           {"peer_failures_per_min", 600}};
-  doc["agent_hub"]["limits"] = {{"max_handshakes", 512},
-                                {"max_handshakes_per_peer", 512},
-                                {"hello_timeout_s", 20},
-                                {"max_queued_bytes", 1048576}};
+  doc["agent_hub"]["limits"] = {{"max_handshakes", 512},    {"max_handshakes_per_peer", 512},
+                                {"hello_timeout_s", 20},    {"max_queued_bytes", 1048576},
+                                {"peer_failures_burst", 5}, {"peer_failures_per_min", 30}};
   auto set = parseControllerConfig(doc.dump(), "controller.json");
   ASSERT_TRUE(set.ok()) << set.error().message;
   EXPECT_EQ(set->api_limits.max_connections, 200u);
@@ -161,6 +162,8 @@ TEST(ControllerConfigTest, LimitsHaveDefaultsAndCanBeSet) {
   EXPECT_EQ(set->hub_limits.max_handshakes_per_peer, 512u);
   EXPECT_EQ(set->hub_limits.hello_timeout, std::chrono::seconds(20));
   EXPECT_EQ(set->hub_limits.max_queued_bytes, 1048576u);
+  EXPECT_EQ(set->hub_limits.peer_failures_burst, 5u);
+  EXPECT_EQ(set->hub_limits.peer_failures_per_min, 30u);
 }
 
 TEST(ControllerConfigTest, DuplicateKeysAreRefused) {

@@ -541,6 +541,37 @@ TEST_F(LinkTest, HandshakesPastThePerPeerLimitAreClosedBeforeTls) {
   EXPECT_FALSE(*again.connected) << again.connected->message();
 }
 
+TEST_F(LinkTest, PeersWhoseConnectionsCloseBeforeHelloAreRefusedAtAccept) {
+  AgentHubOptions options = hubOptions();
+  options.peer_failures_burst = 2;
+  options.peer_failures_per_min = 1;  // no refill within the test
+  ASSERT_NO_FATAL_FAILURE(startHub(options));
+  // Two connections without a client certificate from 127.0.0.1: refused, and counted.
+  auto no_cert = clientContext(false);
+  std::vector<std::unique_ptr<RawClient>> failed;
+  for (int i = 0; i < 2; ++i) {
+    failed.push_back(std::make_unique<RawClient>(io_, *no_cert));
+    failed.back()->connect(hub_->port());
+    ASSERT_TRUE(runUntil(io_, [&] { return failed.back()->connected.has_value(); }));
+    EXPECT_TRUE(*failed.back()->connected);
+  }
+  ASSERT_TRUE(runUntil(io_, [&] { return hub_->sessionCount() == 0; }));
+  // 127.0.0.1 has spent its failures: even a proper agent from there is closed before TLS.
+  auto tls = clientContext(true);
+  RawClient refused(io_, *tls);
+  refused.connect(hub_->port());
+  ASSERT_TRUE(runUntil(io_, [&] { return refused.connected.has_value(); }));
+  EXPECT_TRUE(*refused.connected) << "accepted after its failures were spent";
+  EXPECT_EQ(hub_->sessionCount(), 0u);
+  // Another address is served as usual.
+  RawClient elsewhere(io_, *tls);
+  elsewhere.connect(hub_->port(), kAgentChannelPath, "127.0.0.2");
+  ASSERT_TRUE(runUntil(io_, [&] { return elsewhere.connected.has_value(); }));
+  ASSERT_FALSE(*elsewhere.connected) << elsewhere.connected->message();
+  elsewhere.sendHello();
+  ASSERT_TRUE(runUntil(io_, [&] { return hellos_.size() == 1; }));
+}
+
 TEST_F(LinkTest, AnAgentThatStopsReadingIsClosedInsteadOfBuffered) {
   AgentHubOptions options = hubOptions();
   options.max_queued_bytes = 512 * 1024;
