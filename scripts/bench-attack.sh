@@ -3,12 +3,16 @@
 # attack"). The demo's fleet lab (scripts/lib/fleet.sh): the real controller on ctl, real agents
 # on core-gw and edge-gw. The attacker is the `servers` host, from ATTACK_SOURCES addresses
 # (the per-peer limit applies to each); the operator is on ctl. For each attack of
-# scripts/lib/attack.py, and once with none, the operator runs ROUNDS isolates of office with
-# `shadanctl isolate`, each followed until every gateway's signed ack is verified: p50, p99 and
-# max per phase of the API's answer and of the fan-out (see rounds).
+# scripts/lib/attack.py on the API, three on the agent hub (idle TCP, stalled handshakes, and
+# TLS without a client certificate, which the hub refuses: an outsider gets no further there),
+# and once with none, the operator runs ROUNDS isolates of office with `shadanctl isolate`, each
+# followed until every gateway's signed ack is verified: p50, p99 and max per phase of the API's
+# answer and of the fan-out (see rounds).
 #
 #   usage: scripts/bench-attack.sh [BUILD_DIR]      (root)
-#   env:   ROUNDS (default 50), ATTACK_CONNS (default 600), ATTACK_SOURCES (default 8)
+#   env:   ROUNDS (default 50), ATTACK_CONNS (default 600), ATTACK_SOURCES (default 8),
+#          PHASES (default all: "idle handshake slowloris headers chunked hub-idle hub-hshake
+#          hub-nocert"; the phase without attack always runs first)
 set -euo pipefail
 
 BUILD_DIR=${1:-build}
@@ -78,20 +82,27 @@ printf '%-10s %8s %8s %8s %8s %8s %8s\n' phase api_p50 api_p99 api_max fan_p50 f
   fan_max >"$results"
 say "No attack: $ROUNDS isolates"
 rounds none | tee -a "$results"
-for mode in idle handshake slowloris headers chunked; do
-  say "Attack $mode: $ATTACK_CONNS clients from ${#sources[@]} addresses, then $ROUNDS isolates"
+# PHASE:MODE:PORT — the hub's nocert phase is attack.py's headers mode: a full TLS handshake
+# each time, refused for want of a client certificate, and again.
+for phase in idle:idle:8443 handshake:handshake:8443 slowloris:slowloris:8443 \
+  headers:headers:8443 chunked:chunked:8443 hub-idle:idle:8444 hub-hshake:handshake:8444 \
+  hub-nocert:headers:8444; do
+  IFS=: read -r name mode port <<<"$phase"
+  [[ -z ${PHASES:-} || " $PHASES " == *" $name "* ]] || continue
+  say "Attack $name: $ATTACK_CONNS clients from ${#sources[@]} addresses, then $ROUNDS isolates"
   ip netns exec "$(ns servers)" python3 "$ROOT/scripts/lib/attack.py" "$mode" \
-    --host "$CONTROLLER_IP" --port 8443 --conns "$ATTACK_CONNS" --sources "$sources_csv" \
-    --seconds 3600 >"$WORK/attack-$mode.log" 2>&1 &
+    --host "$CONTROLLER_IP" --port "$port" --conns "$ATTACK_CONNS" --sources "$sources_csv" \
+    --seconds 3600 >"$WORK/attack-$name.log" 2>&1 &
   ATTACK_PID=$!
   sleep 3
-  rounds "$mode" | tee -a "$results"
+  rounds "$name" | tee -a "$results"
   stop_attack
-  tail -n 1 "$WORK/attack-$mode.log" | indent
+  tail -n 1 "$WORK/attack-$name.log" | indent
 done
 
 say "Isolate, ms: api = shadanctl start -> 202; fan = order created -> last verified ack"
 cat "$results"
 echo
 echo "what the controller logged of the attacks (a line a second at most per kind):"
-grep -oE 'event=(connections_refused|tls_handshake_failed)' "$WORK/ctl/log" | sort | uniq -c | indent || true
+grep -oE '(event=(connections_refused|tls_handshake_failed|closed_before_hello)|limit=[a-z_]+)' \
+  "$WORK/ctl/log" | sort | uniq -c | indent || true
