@@ -12,7 +12,9 @@
 #   usage: scripts/bench-attack.sh [BUILD_DIR]      (root)
 #   env:   ROUNDS (default 50), ATTACK_CONNS (default 600), ATTACK_SOURCES (default 8),
 #          PHASES (default all: "idle handshake slowloris headers chunked hub-idle hub-hshake
-#          hub-nocert"; the phase without attack always runs first)
+#          hub-nocert"; the phase without attack always runs first), ATTACK_NICE (default 0:
+#          the attacker's nice value; 19 stands for an attacker on another machine, which does
+#          not take the controller's cores)
 set -euo pipefail
 
 BUILD_DIR=${1:-build}
@@ -90,7 +92,8 @@ for phase in idle:idle:8443 handshake:handshake:8443 slowloris:slowloris:8443 \
   IFS=: read -r name mode port <<<"$phase"
   [[ -z ${PHASES:-} || " $PHASES " == *" $name "* ]] || continue
   say "Attack $name: $ATTACK_CONNS clients from ${#sources[@]} addresses, then $ROUNDS isolates"
-  ip netns exec "$(ns servers)" python3 "$ROOT/scripts/lib/attack.py" "$mode" \
+  ip netns exec "$(ns servers)" nice -n "${ATTACK_NICE:-0}" \
+    python3 "$ROOT/scripts/lib/attack.py" "$mode" \
     --host "$CONTROLLER_IP" --port "$port" --conns "$ATTACK_CONNS" --sources "$sources_csv" \
     --seconds 3600 >"$WORK/attack-$name.log" 2>&1 &
   ATTACK_PID=$!
