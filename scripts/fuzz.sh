@@ -8,7 +8,8 @@
 # under ASan and UBSan (leaks included). Prints each target's executions; exits 1 when any
 # target found a crash, a leak, a sanitizer report or a timeout (10 s per input), and keeps the
 # input in FUZZ_BUILD_DIR/fuzz-artifacts/ (copy it into the corpus: it becomes a regression test
-# of the normal build). The corpus grown during the run is thrown away.
+# of the normal build). The corpus grown during the run is thrown away. A target's own libFuzzer
+# flags, if any, are in tests/fuzz/<what>.flags (one line; tests/fuzz/README.md says why).
 set -euo pipefail
 
 usage() {
@@ -46,8 +47,10 @@ for target in "$build"/tests/fuzz/fuzz_*; do
   if ((${#only[@]} > 0)) && [[ " ${only[*]} " != *" $what "* ]]; then continue; fi
   mkdir -p "$work/$what"
   log="$work/$name.log"
+  flags=()
+  if [[ -f $root/tests/fuzz/$what.flags ]]; then read -r -a flags <"$root/tests/fuzz/$what.flags"; fi
   start=$SECONDS
-  if "$target" -dict="$root/tests/fuzz/json.dict" "${limit[@]}" -timeout=10 \
+  if "$target" -dict="$root/tests/fuzz/json.dict" "${limit[@]}" -timeout=10 "${flags[@]}" \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$name-" \
     "$work/$what" "$root/tests/fuzz/corpus/$what" >"$log" 2>&1; then
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

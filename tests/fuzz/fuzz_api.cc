@@ -29,8 +29,18 @@ std::string_view takeLine(std::string_view& rest) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // One store for the whole run; its directory goes at exit.
-  static testing::ApiStack stack(testing::kLadderTestPolicy);
+  // A fresh stack (a new store in a new directory) every kInputsPerStack inputs: one for the
+  // whole run grew its store and fake audit sink through millions of accepted orders, every
+  // status listing slower than the last, until the run crawled. The last directory goes at exit.
+  constexpr int kInputsPerStack = 512;
+  static std::unique_ptr<testing::ApiStack> fresh;
+  static int inputs = 0;
+  if (!fresh || ++inputs > kInputsPerStack) {
+    fresh.reset();
+    fresh = std::make_unique<testing::ApiStack>(testing::kLadderTestPolicy);
+    inputs = 1;
+  }
+  testing::ApiStack& stack = *fresh;
   if (size == 0) return 0;
   ApiRequest request;
   switch (data[0] % 5) {
