@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -192,10 +193,15 @@ Result<Fleet> makeFleet(const FleetRequest& request) {
       {"api", {{"listen", "127.0.0.1:" + std::to_string(fleet.api_port)}}},
       // Every simulated gateway dials from 127.0.0.1, where a real fleet has an address each: the
       // per-address handshake limit is lifted to the overall one (its default), or most of the
-      // fleet would be refused and dial again at every connect.
+      // fleet would be refused and dial again at every connect; and the address's bucket of
+      // failures to one per gateway a minute, or a few thousand handshakes timing out in a
+      // reconnect storm would lock the whole fleet out together.
       {"agent_hub",
        {{"listen", "127.0.0.1:" + std::to_string(fleet.hub_port)},
-        {"limits", {{"max_handshakes_per_peer", controller::HubLimits{}.max_handshakes}}}}},
+        {"limits",
+         {{"max_handshakes_per_peer", controller::HubLimits{}.max_handshakes},
+          {"peer_failures_burst", std::max<size_t>(request.agents, 20)},
+          {"peer_failures_per_min", std::max<size_t>(request.agents, 60)}}}}},
       {"tls", {{"ca", caPaths(ca_dir).cert}, {"cert", tls.cert_path}, {"key", tls.key_path}}},
       {"policy", policy_file},
       {"trust", trust_file},
