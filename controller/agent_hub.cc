@@ -82,7 +82,8 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
 
   // A session from `address` said hello, or closed before (`failed`: the peer's bucket of
   // failures pays for it): its handshake slot is free (any network thread).
-  void handshakeDone(const std::string& address, bool failed);
+  // `key` is the peer's PeerPenalties::peerKey, charged a failure when `failed`.
+  void handshakeDone(const std::string& address, const std::string& key, bool failed);
 
   // Network thread `net`: a session closed before its hello; the count to log now, or 0.
   uint64_t unfinishedClosed(size_t net) {
@@ -164,7 +165,8 @@ namespace {
 class Session : public ChannelSession {
  public:
   Session(tcp::socket socket, asio::ssl::context& tls, std::weak_ptr<WebSocketAgentHub::Impl> hub,
-          uint64_t id, size_t net, std::string address, const AgentHubOptions& options)
+          uint64_t id, size_t net, std::string address, std::string peer_key,
+          const AgentHubOptions& options)
       : ChannelSession(std::move(socket), tls,
                        ChannelLimits{options.max_message_bytes, options.heartbeat_interval,
                                      options.heartbeat_misses, "agent", options.max_queued_bytes}),
@@ -172,7 +174,8 @@ class Session : public ChannelSession {
         id_(id),
         net_(net),
         hello_timeout_(options.hello_timeout),
-        address_(std::move(address)) {}
+        address_(std::move(address)),
+        peer_key_(std::move(peer_key)) {}
 
   uint64_t id() const { return id_; }
   size_t net() const { return net_; }
@@ -197,7 +200,7 @@ class Session : public ChannelSession {
       if (hello_done_) {
         hub->log().info("session={} agent={} event=closed reason=\"{}\"", id_, agent_id_, reason);
       } else {
-        hub->handshakeDone(address_, /*failed=*/true);
+        hub->handshakeDone(address_, peer_key_, /*failed=*/true);
         // Connections that never said hello come by the thousand in a flood or a reconnect
         // storm: one line a second per network thread, with a count.
         if (const uint64_t count = hub->unfinishedClosed(net_)) {
@@ -274,7 +277,7 @@ class Session : public ChannelSession {
         hello_keyid_ = ed25519KeyId(*hello->public_key);
       }
       markOpen();
-      hub->handshakeDone(address_, /*failed=*/false);
+      hub->handshakeDone(address_, peer_key_, /*failed=*/false);
       hub->log().info("session={} agent={} event=hello last_seq={} version={}", id_, agent_id_,
                       hello->last_seq, quoteForMessage(hello->version));
       // The core thread decides; a rejected session is closed from there.
@@ -319,6 +322,7 @@ class Session : public ChannelSession {
   const size_t net_;
   const std::chrono::milliseconds hello_timeout_;
   const std::string address_;
+  const std::string peer_key_;  // PeerPenalties::peerKey(address_), charged when it fails
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -417,7 +421,8 @@ void WebSocketAgentHub::Impl::accept() {
     if (peer_ec) return self->accept();  // gone already; the socket closes here
     std::string address = peer.address().to_string();
     const auto now = std::chrono::steady_clock::now();
-    const bool admitted = self->penalties_.admits(PeerPenalties::peerKey(peer.address()), now);
+    std::string key = PeerPenalties::peerKey(peer.address());
+    const bool admitted = self->penalties_.admits(key, now);
     const auto known = self->handshaking_per_peer_.find(address);
     const size_t handshaking = known == self->handshaking_per_peer_.end() ? 0 : known->second;
     if (!admitted || handshaking >= self->options_.max_handshakes_per_peer) {
@@ -436,15 +441,17 @@ void WebSocketAgentHub::Impl::accept() {
     const uint64_t session_id = self->next_session_id_++;
     ++self->session_count_;
     ++self->handshaking_;
-    asio::post(self->nets_[index]->io, [weak, index, session_id, address = std::move(address),
-                                        socket = std::move(socket)]() mutable {
-      auto hub = weak.lock();
-      if (!hub) return;
-      auto session = std::make_shared<Session>(std::move(socket), *hub->tls_, weak, session_id,
-                                               index, std::move(address), hub->options_);
-      hub->nets_[index]->sessions.emplace(session_id, session);
-      session->start();
-    });
+    asio::post(
+        self->nets_[index]->io, [weak, index, session_id, address = std::move(address),
+                                 key = std::move(key), socket = std::move(socket)]() mutable {
+          auto hub = weak.lock();
+          if (!hub) return;
+          auto session =
+              std::make_shared<Session>(std::move(socket), *hub->tls_, weak, session_id, index,
+                                        std::move(address), std::move(key), hub->options_);
+          hub->nets_[index]->sessions.emplace(session_id, session);
+          session->start();
+        });
     if (self->handshaking_ >= self->options_.max_handshakes) {
       self->accept_paused_ = true;  // handshakeDone() resumes
       return;
@@ -453,17 +460,12 @@ void WebSocketAgentHub::Impl::accept() {
   });
 }
 
-void WebSocketAgentHub::Impl::handshakeDone(const std::string& address, bool failed) {
-  asio::post(nets_[0]->io, [weak = weak_from_this(), address, failed] {
+void WebSocketAgentHub::Impl::handshakeDone(const std::string& address, const std::string& key,
+                                            bool failed) {
+  asio::post(nets_[0]->io, [weak = weak_from_this(), address, key, failed] {
     auto self = weak.lock();
     if (!self) return;
-    if (failed) {
-      boost::system::error_code parse_ec;
-      const auto ip = asio::ip::make_address(address, parse_ec);
-      if (!parse_ec) {
-        self->penalties_.fail(PeerPenalties::peerKey(ip), std::chrono::steady_clock::now());
-      }
-    }
+    if (failed) self->penalties_.fail(key, std::chrono::steady_clock::now());
     if (self->handshaking_ == 0) return;
     --self->handshaking_;
     if (auto it = self->handshaking_per_peer_.find(address);

@@ -127,14 +127,14 @@ class ConnectionSlot {
 class ApiSession : public std::enable_shared_from_this<ApiSession> {
  public:
   ApiSession(tcp::socket socket, asio::ssl::context& tls, ApiCoreLink& core,
-             const ApiLimits& limits, const tcp::endpoint& peer,
+             const ApiLimits& limits, const tcp::endpoint& peer, std::string peer_key,
              std::shared_ptr<ApiConnectionCounts> counts)
       : stream_(std::move(socket), tls),
         core_(core),
         limits_(limits),
         peer_(peer.address().to_string() + ":" + std::to_string(peer.port())),
         peer_address_(peer.address().to_string()),
-        peer_key_(PeerPenalties::peerKey(peer.address())),
+        peer_key_(std::move(peer_key)),
         slot_(std::move(counts), peer_address_) {}
 
   void run() {
@@ -438,21 +438,23 @@ void ApiServer::accept() {
     boost::system::error_code peer_ec;
     const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
     if (!peer_ec) {
-      const auto it = counts_->per_peer.find(peer.address().to_string());
+      const std::string address = peer.address().to_string();
+      std::string key = PeerPenalties::peerKey(peer.address());
+      const auto it = counts_->per_peer.find(address);
       const size_t from_peer = it == counts_->per_peer.end() ? 0 : it->second;
       if (counts_->open >= limits_.max_connections) {
-        noteRefused(peer.address().to_string(), "max_connections");
+        noteRefused(address, "max_connections");
       } else if (from_peer >= limits_.max_connections_per_peer) {
-        noteRefused(peer.address().to_string(), "max_connections_per_peer");
-      } else if (!counts_->penalties.admits(PeerPenalties::peerKey(peer.address()),
-                                            std::chrono::steady_clock::now())) {
-        noteRefused(peer.address().to_string(), "peer_failures");
+        noteRefused(address, "max_connections_per_peer");
+      } else if (!counts_->penalties.admits(key, std::chrono::steady_clock::now())) {
+        noteRefused(address, "peer_failures");
       } else {
         // Answers go out as more than one TLS record; without this the second waits for the
         // client's delayed ACK of the first (40 ms per answer).
         boost::system::error_code option_ec;
         socket.set_option(tcp::no_delay(true), option_ec);
-        std::make_shared<ApiSession>(std::move(socket), *tls_, *link_, limits_, peer, counts_)
+        std::make_shared<ApiSession>(std::move(socket), *tls_, *link_, limits_, peer,
+                                     std::move(key), counts_)
             ->run();
       }
     }

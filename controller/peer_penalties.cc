@@ -37,7 +37,10 @@ bool PeerPenalties::admits(const std::string& peer, Clock::time_point now) {
 void PeerPenalties::fail(const std::string& peer, Clock::time_point now) {
   auto it = buckets_.find(peer);
   if (it == buckets_.end()) {
-    if (buckets_.size() >= max_peers_) prune(now);
+    if (buckets_.size() >= max_peers_ && now >= next_prune_) {
+      prune(now);
+      next_prune_ = now + std::chrono::seconds(1);
+    }
     if (buckets_.size() >= max_peers_) {
       ++untracked_;
       return;

@@ -13,8 +13,10 @@
 //   - A peer is its IP address; an IPv6 address counts with its /64 (one site's usual share, so
 //     walking a prefix does not give fresh buckets), an IPv4-mapped IPv6 address as IPv4.
 //   - At most `max_peers` buckets are kept. When a new peer fails with that many kept, buckets
-//     that have refilled are dropped; when none has, the new peer's failure is not tracked
-//     (counted in untracked()): the limits on open connections still bound it.
+//     that have refilled are dropped, in one sweep at most once a second (a flood of new
+//     addresses into a full table costs a lookup each, not a sweep each); when none can be
+//     dropped, the new peer's failure is not tracked (counted in untracked()): the limits on
+//     open connections still bound it.
 //   - Not thread-safe: the API's network thread only.
 
 #include <boost/asio/ip/address.hpp>
@@ -57,6 +59,7 @@ class PeerPenalties {
   const double per_second_;
   const size_t max_peers_;
   std::unordered_map<std::string, Bucket> buckets_;
+  Clock::time_point next_prune_{};  // a full table is swept no sooner than this
   uint64_t untracked_ = 0;
 };
 

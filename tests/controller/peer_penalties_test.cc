@@ -66,5 +66,20 @@ TEST(PeerPenaltiesTest, KeptBucketsAreBoundedAndRefilledOnesMakeRoom) {
   EXPECT_FALSE(penalties.admits("192.0.2.3", kStart + seconds(1)));
 }
 
+TEST(PeerPenaltiesTest, AFullTableIsSweptAtMostOnceASecond) {
+  PeerPenalties penalties(2, 600, /*max_peers=*/2);  // a failure refills in 100 ms
+  penalties.fail("192.0.2.1", kStart);
+  penalties.fail("192.0.2.2", kStart);
+  penalties.fail("192.0.2.3", kStart);  // swept: nothing to drop yet
+  EXPECT_EQ(penalties.untracked(), 1u);
+  // Both have refilled by now, but the table was swept less than a second ago.
+  penalties.fail("192.0.2.4", kStart + milliseconds(500));
+  EXPECT_EQ(penalties.untracked(), 2u);
+  EXPECT_EQ(penalties.trackedPeers(), 2u);
+  penalties.fail("192.0.2.4", kStart + seconds(1));
+  EXPECT_EQ(penalties.untracked(), 2u);
+  EXPECT_EQ(penalties.trackedPeers(), 1u);
+}
+
 }  // namespace
 }  // namespace shadan::controller
