@@ -27,13 +27,14 @@
 #include "agents/orders_session.h"
 #include "agents/ownership.h"
 #include "agents/policy_reload.h"
-#include "agents/sd_notify.h"
 #include "agents/state/sqlite_state_store.h"
 #include "common/audit_export.h"
 #include "common/audit_ship.h"
 #include "common/logging.h"
 #include "common/policy.h"
+#include "common/sd_notify.h"
 #include "common/trust.h"
+#include "common/watchdog.h"
 
 namespace shadan::agent {
 
@@ -587,6 +588,14 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   log->info("event=ready gateway={} isolations={} ruleset_sha256={}", options.gateway,
             started->state.isolations.size(), started->report.after.sha256);
   sdNotify("READY=1");
+  // WatchdogSec= in the unit: pings from this loop, so a stuck loop is restarted.
+  std::optional<Watchdog> watchdog;
+  if (const auto interval = sdWatchdogInterval()) {
+    watchdog.emplace(io, *interval);
+    watchdog->start();
+    log->info("event=watchdog interval_ms={}",
+              std::chrono::duration_cast<std::chrono::milliseconds>(*interval).count());
+  }
   io.run();
   ::unlink(controlSocketPath(options.state_dir).c_str());
   if (auto closed = (*audit)->log().close(); !closed.ok()) {

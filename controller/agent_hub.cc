@@ -65,6 +65,7 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   Status listen();
   void start();
   void stop();
+  void probe(std::function<void()> answered);
   Status send(const std::string& agent_id, const Json& message);
   Status sendText(const std::string& agent_id, std::string text);
   bool connected(const std::string& agent_id) const;
@@ -712,5 +713,22 @@ std::vector<std::string> WebSocketAgentHub::agentAddresses() const {
 }
 
 void WebSocketAgentHub::stop() { impl_->stop(); }
+
+void WebSocketAgentHub::probe(std::function<void()> answered) { impl_->probe(std::move(answered)); }
+
+void WebSocketAgentHub::Impl::probe(std::function<void()> answered) {
+  struct Round {
+    std::atomic<size_t> left;
+    std::function<void()> answered;
+  };
+  auto round = std::make_shared<Round>();
+  round->left = nets_.size();
+  round->answered = std::move(answered);
+  for (const auto& net : nets_) {
+    asio::post(net->io, [round] {
+      if (round->left.fetch_sub(1) == 1) round->answered();
+    });
+  }
+}
 
 }  // namespace shadan::controller

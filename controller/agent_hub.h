@@ -151,6 +151,9 @@ class WebSocketAgentHub : public AgentHub {
   std::vector<std::string> agentAddresses() const;
   // Closes the listener and every session and joins the network threads; idempotent.
   void stop();
+  // Runs `answered` once every network thread has got to it (on the last of them): the
+  // watchdog's probe of those loops (common/watchdog.h). Any thread.
+  void probe(std::function<void()> answered);
 
   class Impl;
 

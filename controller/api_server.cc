@@ -422,6 +422,8 @@ void ApiServer::stop() {
   });
 }
 
+void ApiServer::probe(std::function<void()> answered) { asio::post(*net_, std::move(answered)); }
+
 void ApiServer::accept() {
   acceptor_.async_accept(*net_, [this](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;

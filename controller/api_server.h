@@ -35,6 +35,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -68,6 +69,9 @@ class ApiServer {
   // Stops accepting; open connections finish their current request if the core still runs.
   void stop();
   uint16_t port() const { return port_; }
+  // Runs `answered` on the network thread when it gets to it: the watchdog's probe of that
+  // thread's loop (common/watchdog.h). Any thread.
+  void probe(std::function<void()> answered);
 
  private:
   ApiServer(boost::asio::io_context& core, TlsContextPtr tls, ApiRouter& router, ApiLimits limits);

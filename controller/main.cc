@@ -11,12 +11,15 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -29,8 +32,10 @@
 #include "common/ed25519.h"
 #include "common/logging.h"
 #include "common/policy.h"
+#include "common/sd_notify.h"
 #include "common/tls.h"
 #include "common/trust.h"
+#include "common/watchdog.h"
 #include "controller/agent_audit_sessions.h"
 #include "controller/agent_hub.h"
 #include "controller/alert_responder.h"
@@ -274,9 +279,21 @@ int run(const std::string& config_path) {
   asio::steady_timer sweep_timer(c.io);
   scheduleSweep(c, sweep_timer);
   asio::signal_set signals(c.io, SIGTERM, SIGINT);
+  // WatchdogSec= in the unit: pings from the core loop, each waiting for the API's and the
+  // hub's network threads to answer, so a stuck loop of any of them is restarted.
+  std::optional<Watchdog> watchdog;
+  if (const auto interval = sdWatchdogInterval()) {
+    watchdog.emplace(c.io, *interval);
+    watchdog->watch("api",
+                    [&c](std::function<void()> answered) { c.api->probe(std::move(answered)); });
+    watchdog->watch("agent_hub",
+                    [&c](std::function<void()> answered) { c.hub->probe(std::move(answered)); });
+  }
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     logger("controller")->info("stopping signal={}", signal);
+    sdNotify("STOPPING=1");
+    if (watchdog) watchdog->stop();
     c.api->stop();
     c.hub->stop();
     sweep_timer.cancel();
@@ -285,6 +302,15 @@ int run(const std::string& config_path) {
   logger("controller")
       ->info("started api={}:{} agent_hub={}:{} version={}", c.config.api_listen.host,
              c.api->port(), c.config.hub_listen.host, c.hub->port(), SHADAN_VERSION);
+  // Type=notify: started once both listeners are bound and the store and audit log are open.
+  sdNotify("READY=1");
+  if (watchdog) {
+    watchdog->start();
+    logger("controller")
+        ->info(
+            "event=watchdog interval_ms={}",
+            std::chrono::duration_cast<std::chrono::milliseconds>(watchdog->period() * 2).count());
+  }
   c.io.run();
   if (auto status = c.audit->close(); !status.ok()) {
     return fail("audit log close: " + status.error().message);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -14,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -169,6 +171,20 @@ class ApiServerTest : public ::testing::Test, protected testing::ApiStack {
   uint16_t port_ = 0;
   std::thread thread_;
 };
+
+// The systemd watchdog's probe (common/watchdog.h) runs on the server's own network thread, so
+// a stuck thread holds the pings back.
+TEST_F(ApiServerTest, TheWatchdogProbeIsAnsweredOnTheNetworkThread) {
+  std::promise<std::string> thread_name;
+  server_->probe([&thread_name] {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+    thread_name.set_value(name);
+  });
+  auto answered = thread_name.get_future();
+  ASSERT_EQ(answered.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(answered.get(), "shadan-api");
+}
 
 TEST_F(ApiServerTest, MissingOrWrongTokenIs401) {
   auto missing = call(http::verb::get, "/v1/status", std::nullopt);

@@ -59,11 +59,11 @@ Result<std::unique_ptr<AgentProcess>> AgentProcess::start(const AgentProcessOpti
 
   std::vector<std::string> argv = {options.binary.string(), "run"};
   argv.insert(argv.end(), options.arguments.begin(), options.arguments.end());
-  SHADAN_ASSIGN_OR_RETURN(std::unique_ptr<DaemonChild> child,
-                          DaemonChild::start({options.netns,
-                                              std::move(argv),
-                                              options.log_path,
-                                              {"NOTIFY_SOCKET=" + notify_path.string()}}));
+  std::vector<std::string> environment = options.environment;
+  environment.push_back("NOTIFY_SOCKET=" + notify_path.string());
+  SHADAN_ASSIGN_OR_RETURN(
+      std::unique_ptr<DaemonChild> child,
+      DaemonChild::start({options.netns, std::move(argv), options.log_path, environment}));
   const pid_t pid = child->pid();
 
   std::unique_ptr<AgentProcess> process(

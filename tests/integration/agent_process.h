@@ -44,6 +44,8 @@ struct AgentProcessOptions {
   // stdout and stderr of the daemon (its log). Appended to, so several runs share one file.
   std::filesystem::path log_path;
   std::chrono::milliseconds ready_timeout{std::chrono::seconds(15)};
+  // More NAME=value for the daemon's environment (WATCHDOG_USEC=..., as systemd sets it).
+  std::vector<std::string> environment;
 };
 
 class AgentProcess {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "cli/ca_cmd.h"
 #include "cli/lab/command_runner.h"
@@ -118,8 +119,10 @@ class DaemonFaultTest : public ::testing::Test {
   std::string ns(const char* node) const { return lab_->nsName(node); }
 
   // Starts `shadan-agent run` in the gateway and waits for READY=1.
-  Result<std::unique_ptr<AgentProcess>> launchDaemon(const std::string& policy = kPolicy) {
+  Result<std::unique_ptr<AgentProcess>> launchDaemon(const std::string& policy = kPolicy,
+                                                     std::vector<std::string> environment = {}) {
     AgentProcessOptions options;
+    options.environment = std::move(environment);
     options.netns = ns("gw");
     options.binary = kAgent;
     options.arguments = {"--policy",          policy,        "--gateway", "gw", "--state-dir",
@@ -327,6 +330,30 @@ TEST_F(DaemonFaultTest, KillNineLeavesTheIsolationInTheKernel) {
   kill9Daemon();
   EXPECT_EQ(shadanTable(), table) << "the table changed when the daemon died";
   expectOfficeCut("after kill -9");
+}
+
+// WatchdogSec= in the unit: systemd sets WATCHDOG_USEC and WATCHDOG_PID; the daemon pings
+// every half interval from its loop. Inherited variables meant for another pid are ignored.
+TEST_F(DaemonFaultTest, TheDaemonPingsTheSystemdWatchdogItIsGiven) {
+  auto daemon = launchDaemon(kPolicy, {"WATCHDOG_USEC=200000"});
+  ASSERT_TRUE(daemon.ok()) << daemon.error().message;
+  size_t pings = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (pings < 3 && std::chrono::steady_clock::now() < deadline) {
+    for (const std::string& message : (*daemon)->pollNotifications()) {
+      if (message.find("WATCHDOG=1") != std::string::npos) ++pings;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(pings, 3u) << "no watchdog pings from the daemon: " << readWholeFile(log_path_);
+  ASSERT_TRUE((*daemon)->terminate().ok());
+
+  auto other = launchDaemon(kPolicy, {"WATCHDOG_USEC=200000", "WATCHDOG_PID=1"});
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  for (const std::string& message : (*other)->pollNotifications()) {
+    EXPECT_EQ(message.find("WATCHDOG=1"), std::string::npos) << message;
+  }
 }
 
 // 2. A new daemon on the same state takes over: in sync, and it serves restore.

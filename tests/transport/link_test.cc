@@ -5,6 +5,7 @@
 
 // Boost 1.74's asio uses std::exchange without including <utility> (C++20, GCC 12).
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <future>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -355,6 +357,35 @@ TEST_F(LinkTest, AckSignaturesAreCheckedOnTheNetworkThreadWithTheHelloKey) {
   EXPECT_EQ(ack_verified_with_[0], agent_key.publicKey());
   EXPECT_FALSE(ack_verified_with_[1].has_value());
   EXPECT_FALSE(ack_verified_with_[2].has_value());
+}
+
+// The systemd watchdog's probe (common/watchdog.h) is answered once every network thread has
+// run it, so any one of them stuck holds the pings back.
+TEST_F(LinkTest, TheWatchdogProbeWaitsForEveryNetworkThread) {
+  AgentHubOptions options = hubOptions();
+  options.network_threads = 3;
+  startHub(options);
+  // A first probe whose answer blocks the thread it runs on (a hub thread: a stuck loop).
+  std::promise<std::string> stuck_on;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  hub_->probe([&stuck_on, released] {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+    stuck_on.set_value(name);
+    released.wait();
+  });
+  auto stuck = stuck_on.get_future();
+  ASSERT_EQ(stuck.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(stuck.get().rfind("shadan-hub-", 0), 0u);
+  // The next probe cannot be answered while that thread is stuck...
+  std::promise<void> second;
+  auto answered = second.get_future();
+  hub_->probe([&second] { second.set_value(); });
+  EXPECT_EQ(answered.wait_for(milliseconds(300)), std::future_status::timeout);
+  // ...and is once it is free.
+  release.set_value();
+  EXPECT_EQ(answered.wait_for(std::chrono::seconds(5)), std::future_status::ready);
 }
 
 TEST_F(LinkTest, ClientWithoutCertificateIsRefused) {
