@@ -12,6 +12,7 @@
 #include "agents/agent_cli_options.h"
 #include "agents/agent_cli_output.h"
 #include "agents/agent_core.h"
+#include "agents/controller_link.h"
 #include "agents/ownership.h"
 #include "agents/planner/planner.h"
 #include "agents/policy_cmd.h"
@@ -63,6 +64,7 @@ class Command {
     if (options_.command == "plan") return plan();
     if (options_.command == "run") return daemon();
     if (options_.command == "init") return init();
+    if (options_.command == "check-config") return checkConfig();
     if (options_.command == "verify") return envelopeCommand("verify");
     if (options_.command == "apply-file") return envelopeCommand("apply_file");
     if (options_.command == "policy") return runPolicyCommand(options_, out(), err());
@@ -513,6 +515,93 @@ class Command {
             << " (public key " << pub << "; add it to the trust file as agent:" << *options_.gateway
             << ")\n";
     }
+    return kExitOk;
+  }
+
+  // What run would load, loaded and checked, without starting: no kernel, no daemon, nothing
+  // written (the state directory is looked at, not opened).
+  int checkConfig() {
+    // Whatever does not load makes the configuration invalid (exit 3), a TLS or I/O error too.
+    const auto invalid = [this](const Error& error) {
+      const int code = fail(error);
+      return code == kExitUsage ? code : kExitRejected;
+    };
+    if (!options_.positional.empty()) return usageError("check-config takes no arguments");
+    if (options_.ttl || options_.profile || options_.all || options_.drill) {
+      return usageError("check-config takes the options of run (and --json) only");
+    }
+    auto context = loadContext(true);
+    if (!context.ok()) return invalid(context.error());
+    auto translated = daemonOptionsFrom(options_);
+    if (!translated.ok()) return usageError(translated.error().message);
+    const Policy& policy = context->loaded.policy;
+    // Every isolation this gateway could be ordered to apply plans (as policy check does).
+    auto planned = checkGatewayPlans(policy, *options_.policy, context->gateway);
+    if (!planned.ok()) return invalid(planned.error());
+    nlohmann::json checked = {{"ok", true},
+                              {"command", "check-config"},
+                              {"gateway", context->gateway},
+                              {"policy",
+                               {{"file", *options_.policy},
+                                {"name", policy.name},
+                                {"sha256", policy.source_sha256},
+                                {"isolations_planned", *planned}}}};
+    if (options_.trust) {
+      auto trust = loadTrustFile(*options_.trust);
+      if (!trust.ok()) return invalid(trust.error());
+      if (trust->isExpired(env_.clock->now())) {
+        return invalid(makeError(ErrorCode::kInvalidArgument,
+                                 "trust file " + *options_.trust + " has expired"));
+      }
+      checked["trust"] = {
+          {"file", *options_.trust}, {"version", trust->version}, {"keys", trust->keys.size()}};
+    }
+    if (translated->controller) {
+      if (!options_.trust) {
+        return invalid(
+            makeError(ErrorCode::kInvalidArgument,
+                      "a controller needs --trust: signed orders are verified against it"));
+      }
+      const ControllerEndpoint& endpoint = *translated->controller;
+      auto tls = loadLinkTls(
+          (endpoint.tls_dir / "ca.crt").string(), (endpoint.tls_dir / "agent.crt").string(),
+          (endpoint.tls_dir / "agent.key").string(), endpoint.pin, context->gateway);
+      if (!tls.ok()) return invalid(tls.error());
+      checked["controller"] = {{"address", endpoint.host + ":" + std::to_string(endpoint.port)},
+                               {"tls_dir", endpoint.tls_dir.string()}};
+    }
+    std::error_code ec;
+    const std::filesystem::path state_dir = *options_.state_dir;
+    std::string state = "absent";
+    if (std::filesystem::exists(state_dir, ec)) {
+      if (!std::filesystem::is_directory(state_dir, ec)) {
+        return invalid(makeError(ErrorCode::kInvalidArgument,
+                                 "--state-dir " + state_dir.string() + " is not a directory"));
+      }
+      state = "exists";
+    }
+    checked["state_dir"] = {{"path", state_dir.string()}, {"state", state}};
+    if (options_.json) {
+      out() << checked.dump(2) << "\n";
+      return kExitOk;
+    }
+    out() << "ok: shadan-agent run would start on this configuration\n"
+          << "  policy     " << *options_.policy << ": \"" << policy.name << "\", gateway "
+          << context->gateway << ", " << *planned << " isolations plan\n";
+    if (checked.contains("trust")) {
+      out() << "  trust      " << *options_.trust << ": version "
+            << checked["trust"]["version"].get<int64_t>() << ", "
+            << checked["trust"]["keys"].get<size_t>() << " keys\n";
+    }
+    if (checked.contains("controller")) {
+      out() << "  controller " << checked["controller"]["address"].get<std::string>()
+            << " (TLS files in " << checked["controller"]["tls_dir"].get<std::string>()
+            << ": load, certificate is " << context->gateway << "'s)\n";
+    } else {
+      out() << "  controller none (standalone)\n";
+    }
+    out() << "  state dir  " << state_dir.string()
+          << (state == "exists" ? "" : " (made at the first start)") << "\n";
     return kExitOk;
   }
 

@@ -43,6 +43,8 @@ commands:
   policy show --policy FILE            the policy's segments, profiles and gateways; no root needed
   init                                 create the state directory and the agent key (the only
                                        local command that creates one, besides run)
+  check-config                         load and check what run would (policy, every isolation
+                                       planned, trust, controller TLS files) without starting
 
 options (an installed gateway needs none of the first four):
   --policy FILE      the Shadan policy (default /etc/shadan/policy.json)
@@ -57,7 +59,7 @@ options (an installed gateway needs none of the first four):
   -h, --help         this text (after a COMMAND: that command's)
   --version          print the version
 
-run only:
+run and check-config only:
   --controller HOST:PORT    dial the controller (mutual TLS 1.3, WebSocket); standalone without
   --tls-dir DIR             ca.crt, agent.crt, agent.key for that channel
   --controller-pin HEX      SHA-256 of the controller certificate's public key (shadanctl ca pin)
@@ -127,6 +129,27 @@ const std::vector<CommandHelp>& commandHelps() {
         {"--audit-export MODE",
          "also send audit entries to journald or syslog (RFC 5424):\n"
          "off (default) | journald | syslog | auto"},
+        kLogLevelOption}},
+      {"check-config",
+       "check-config --policy FILE --gateway ID --state-dir DIR [--trust FILE]\n"
+       "                        [--controller HOST:PORT --tls-dir DIR --controller-pin HEX]\n"
+       "                        [--controller-grace DUR] [--audit-export MODE] [--json]",
+       "What run would load, loaded and checked without starting: the policy, and that every\n"
+       "isolation this gateway borders plans; the trust file (not expired); with --controller,\n"
+       "the channel's TLS files (they load, the certificate is this gateway's, the pin is well\n"
+       "formed); the state directory (a directory, or absent: run makes it). No root, no\n"
+       "kernel, no daemon, nothing written. Exit 0 when run would start on it.",
+       {kPolicyOption,
+        kGatewayOption,
+        kStateDirOption,
+        {"--trust FILE", "the trust file (keys, roles, thresholds) for signed orders"},
+        {"--controller HOST:PORT", "the controller run would dial"},
+        {"--tls-dir DIR", "ca.crt, agent.crt, agent.key for that channel"},
+        {"--controller-pin HEX",
+         "SHA-256 of the controller certificate's public key (shadanctl ca pin)"},
+        {"--controller-grace DUR", "as for run"},
+        {"--audit-export MODE", "as for run: off | journald | syslog | auto"},
+        kJsonOption,
         kLogLevelOption}},
       {"init",
        "init --gateway ID --state-dir DIR [--json]",

@@ -52,7 +52,8 @@ void applyAgentDefaults(AgentCliOptions& options, const AgentDefaults& defaults)
     options.state_dir = defaults.state_dir.string();
   }
   if (!options.trust && have_config &&
-      (command == "run" || command == "verify" || command == "apply-file") &&
+      (command == "run" || command == "check-config" || command == "verify" ||
+       command == "apply-file") &&
       exists(defaults.config_dir / "trust.json")) {
     options.trust = (defaults.config_dir / "trust.json").string();
   }

@@ -270,20 +270,27 @@ Status ControllerLink::Impl::start() {
                      "controller link: timeouts, heartbeat, backoff and message size must be "
                      "positive (jitter in [0, 1))");
   }
-  auto tls = makeClientTlsContext(o.ca_file, o.cert_file, o.key_file, o.controller_pin);
-  if (!tls.ok()) return tls.error().withContext("controller link TLS");
-  auto name = certificateCommonName(o.cert_file);
-  if (!name.ok()) return name.error().withContext("controller link");
-  if (*name != o.agent_id) {
-    return makeError(ErrorCode::kInvalidArgument, "controller link: certificate " + o.cert_file +
-                                                      " is for " + quoteForMessage(*name) +
-                                                      ", not agent " + quoteForMessage(o.agent_id));
-  }
-  tls_ = std::move(*tls);
+  SHADAN_ASSIGN_OR_RETURN(
+      tls_, loadLinkTls(o.ca_file, o.cert_file, o.key_file, o.controller_pin, o.agent_id));
   started_ = true;
   disconnected_since_ = clock_.now();
   connect();
   return okStatus();
+}
+
+Result<TlsContextPtr> loadLinkTls(const std::string& ca_file, const std::string& cert_file,
+                                  const std::string& key_file, const std::string& controller_pin,
+                                  const std::string& agent_id) {
+  auto tls = makeClientTlsContext(ca_file, cert_file, key_file, controller_pin);
+  if (!tls.ok()) return tls.error().withContext("controller link TLS");
+  auto name = certificateCommonName(cert_file);
+  if (!name.ok()) return name.error().withContext("controller link");
+  if (*name != agent_id) {
+    return makeError(ErrorCode::kInvalidArgument, "controller link: certificate " + cert_file +
+                                                      " is for " + quoteForMessage(*name) +
+                                                      ", not agent " + quoteForMessage(agent_id));
+  }
+  return std::move(*tls);
 }
 
 void ControllerLink::Impl::connect() {

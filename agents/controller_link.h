@@ -45,6 +45,7 @@
 #include "common/channel.h"
 #include "common/clock.h"
 #include "common/result.h"
+#include "common/tls.h"
 
 namespace shadan::agent {
 
@@ -88,6 +89,13 @@ struct LinkCallbacks {
 // capped at max, times (1 + jitter * (2 * unit_random - 1)), unit_random in [0, 1).
 std::chrono::milliseconds backoffDelay(const LinkOptions& options, unsigned attempt,
                                        double unit_random);
+
+// The channel's client TLS context from its files (CA, the agent's certificate and key, the
+// controller's pin), after checking the certificate is the agent's own (its common name is
+// `agent_id`): what start() loads, and what `shadan-agent check-config` checks.
+Result<TlsContextPtr> loadLinkTls(const std::string& ca_file, const std::string& cert_file,
+                                  const std::string& key_file, const std::string& controller_pin,
+                                  const std::string& agent_id);
 
 class ControllerLink : public OrdersChannel {
  public:

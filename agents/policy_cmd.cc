@@ -101,34 +101,6 @@ class PolicyCommand {
     return warnings;
   }
 
-  // Plans every (segment, profile) isolation `gateway` borders, one at a time; the first that
-  // does not plan is the error, located by its border's JSON pointer. Returns how many planned.
-  static Result<size_t> checkGatewayPlans(const Policy& policy, const std::string& file,
-                                          const std::string& gateway_id) {
-    const Gateway* gateway = policy.findGateway(gateway_id);
-    if (!gateway) {
-      return makeError(ErrorCode::kNotFound, file + ": /gateways: no gateway \"" + gateway_id +
-                                                 "\" (gateways: " + keysOf(policy.gateways) + ")");
-    }
-    size_t planned = 0;
-    for (size_t i = 0; i < gateway->borders.size(); ++i) {
-      const std::string& segment = gateway->borders[i];
-      for (const auto& [profile, unused] : policy.profiles) {
-        auto plan = planGateway(policy, gateway_id, {Isolation{segment, profile}});
-        if (!plan.ok()) {
-          const std::string pointer = jsonPointerAppend(
-              jsonPointerAppend(jsonPointerAppend("/gateways", gateway_id), "borders"), i);
-          return makeError(ErrorCode::kPolicy, file + ": " + jsonPointerDisplay(pointer) +
-                                                   ": isolating \"" + segment +
-                                                   "\" with profile \"" + profile +
-                                                   "\" does not plan: " + plan.error().message);
-        }
-        ++planned;
-      }
-    }
-    return planned;
-  }
-
   int check() {
     if (auto refused = refuseOtherOptions("check", {"--gateway", "--json", "--log-level"})) {
       return *refused;
@@ -285,6 +257,32 @@ class PolicyCommand {
 };
 
 }  // namespace
+
+Result<size_t> checkGatewayPlans(const Policy& policy, const std::string& file,
+                                 const std::string& gateway_id) {
+  const Gateway* gateway = policy.findGateway(gateway_id);
+  if (!gateway) {
+    return makeError(ErrorCode::kNotFound, file + ": /gateways: no gateway \"" + gateway_id +
+                                               "\" (gateways: " + keysOf(policy.gateways) + ")");
+  }
+  size_t planned = 0;
+  for (size_t i = 0; i < gateway->borders.size(); ++i) {
+    const std::string& segment = gateway->borders[i];
+    for (const auto& [profile, unused] : policy.profiles) {
+      auto plan = planGateway(policy, gateway_id, {Isolation{segment, profile}});
+      if (!plan.ok()) {
+        const std::string pointer = jsonPointerAppend(
+            jsonPointerAppend(jsonPointerAppend("/gateways", gateway_id), "borders"), i);
+        return makeError(ErrorCode::kPolicy, file + ": " + jsonPointerDisplay(pointer) +
+                                                 ": isolating \"" + segment + "\" with profile \"" +
+                                                 profile +
+                                                 "\" does not plan: " + plan.error().message);
+      }
+      ++planned;
+    }
+  }
+  return planned;
+}
 
 int runPolicyCommand(const AgentCliOptions& options, std::ostream& out, std::ostream& err) {
   return PolicyCommand(options, out, err).run();

@@ -13,10 +13,19 @@
 // to shadan-agent; agents/agent_cli.cc dispatches `policy` here.
 
 #include <ostream>
+#include <string>
 
 #include "agents/agent_cli_options.h"
+#include "common/policy.h"
+#include "common/result.h"
 
 namespace shadan::agent {
+
+// Plans every (segment, profile) isolation `gateway_id` borders, one at a time; the first that
+// does not plan is the error, located by its border's JSON pointer in `file`. Returns how many
+// planned. (policy check --gateway, and check-config.)
+Result<size_t> checkGatewayPlans(const Policy& policy, const std::string& file,
+                                 const std::string& gateway_id);
 
 // Runs `policy check` or `policy show` (the subcommand is options.positional[0]). Output on
 // `out`, errors and warnings on `err`. Returns the process exit code (AgentExitCode).

@@ -43,6 +43,7 @@
 #include "controller/api_server.h"
 #include "controller/audit_mirror.h"
 #include "controller/config.h"
+#include "controller/config_check.h"
 #include "controller/controller_cli.h"
 #include "controller/orders_service.h"
 #include "controller/store.h"
@@ -106,40 +107,11 @@ struct Controller {
 };
 
 Status wire(Controller& c) {
-  auto policy = loadPolicyFile(c.config.policy_file);
-  if (!policy.ok()) return policy.error().withContext("policy");
-  c.policy = std::move(policy->policy);
-  std::vector<std::string> detectors;
-  for (const ApiToken& token : c.config.tokens) {
-    if (token.role == ApiRole::kDetector) detectors.push_back(token.name);
-  }
-  SHADAN_RETURN_IF_ERROR(
-      checkResponseConfig(c.config.response, c.policy, detectors, c.config_path));
-  for (const ApiToken& token : c.config.tokens) {
-    for (const std::string& segment : token.segments.value_or(std::vector<std::string>{})) {
-      if (segment != "*" && c.policy.findSegment(segment) == nullptr) {
-        return makeError(ErrorCode::kParse, c.config_path + ": /tokens: token " + token.name +
-                                                " names unknown segment " + segment);
-      }
-    }
-  }
-  auto trust = loadTrustFile(c.config.trust_file);
-  if (!trust.ok()) return trust.error().withContext("trust");
-  c.trust = std::move(*trust);
-  if (c.trust.isExpired(c.clock.now())) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "trust: " + c.config.trust_file.string() + " has expired");
-  }
-  auto key = loadPrivateKeyFile(c.config.signing_key_file);
-  if (!key.ok()) return key.error().withContext("signing_key");
-  c.signer = std::make_unique<Ed25519Signer>(std::move(*key));
-  const TrustKey* listed = c.trust.findKey(c.signer->keyId());
-  if (listed == nullptr || !listed->hasRole(TrustRole::kController)) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     "signing_key: key " + c.signer->keyId() +
-                         " is not a controller key in the trust file (agents would refuse "
-                         "every dispatch)");
-  }
+  SHADAN_ASSIGN_OR_RETURN(ConfiguredFiles files,
+                          loadConfiguredFiles(c.config, c.config_path, c.clock));
+  c.policy = std::move(files.policy);
+  c.trust = std::move(files.trust);
+  c.signer = std::move(files.signer);
   SHADAN_ASSIGN_OR_RETURN(auto store, openSqliteControllerStore(c.config.state_dir.string()));
   c.store = std::move(store);
   AuditLogOptions audit_options;
@@ -161,12 +133,10 @@ Status wire(Controller& c) {
   c.mirror = std::make_unique<AuditMirror>(c.config.state_dir.string(), c.fs, c.clock, c.sink);
   c.mirror->loadExisting();
 
-  auto api_tls = makeServerTlsContext(c.config.tls_ca.string(), c.config.tls_cert.string(),
-                                      c.config.tls_key.string(), c.config.tls_crl.string());
-  if (!api_tls.ok()) return api_tls.error().withContext("tls");
+  TlsContextPtr api_tls = std::move(files.api_tls);
   // API callers authenticate with bearer tokens; a client certificate is optional there (and
   // still checked against the CA when one is presented).
-  (*api_tls)->set_verify_mode(asio::ssl::verify_peer);
+  api_tls->set_verify_mode(asio::ssl::verify_peer);
 
   AgentHubOptions hub_options;
   hub_options.bind_address = c.config.hub_listen.host;
@@ -240,8 +210,8 @@ Status wire(Controller& c) {
     for (const AuditAlarm& alarm : c.mirror->alarms()) alarms.push_back(alarm.toJson());
     return alarms;
   });
-  SHADAN_ASSIGN_OR_RETURN(auto api, ApiServer::create(c.io, *api_tls, c.config.api_listen,
-                                                      *c.router, c.config.api_limits));
+  SHADAN_ASSIGN_OR_RETURN(auto api, ApiServer::create(c.io, api_tls, c.config.api_listen, *c.router,
+                                                      c.config.api_limits));
   c.api = std::move(api);
   return okStatus();
 }

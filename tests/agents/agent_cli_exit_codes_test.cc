@@ -182,7 +182,8 @@ TEST_F(AgentCliExitCodesTest, UnknownNamesListTheValidOnes) {
       "(profiles: forensic, full, full-blackhole, internet-only, servers-only)";
   const std::vector<Case> cases = {
       {{"frobnicate"},
-       "unknown command \"frobnicate\" (commands: run, init, isolate, restore, status, plan, "
+       "unknown command \"frobnicate\" (commands: run, check-config, init, isolate, restore, "
+       "status, plan, "
        "verify, "
        "apply-file, policy)"},
       {withLab({"isolate", "offfice"}), "unknown segment \"offfice\" " + segments},

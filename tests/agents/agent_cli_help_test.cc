@@ -28,6 +28,11 @@ const std::vector<HelpCase>& helpCases() {
        {"--policy FILE", "--gateway ID", "--state-dir DIR", "--trust FILE",
         "--controller HOST:PORT", "--tls-dir DIR", "--controller-pin HEX", "--controller-grace DUR",
         "--audit-export MODE", "--log-level LEVEL"}},
+      {{"check-config"},
+       "usage: shadan-agent check-config ",
+       {"--policy FILE", "--gateway ID", "--state-dir DIR", "--trust FILE",
+        "--controller HOST:PORT", "--tls-dir DIR", "--controller-pin HEX", "--controller-grace DUR",
+        "--audit-export MODE", "--json", "--log-level LEVEL"}},
       {{"isolate"},
        "usage: shadan-agent isolate SEGMENT",
        {"--profile NAME", "--ttl DURATION", "--drill", "--policy FILE", "--gateway ID",
@@ -98,7 +103,8 @@ TEST(AgentCliHelpTest, AnUnknownCommandsHelpListsTheCommands) {
   AgentCliHarness cli;
   const auto result = cli.run({"frobnicate", "--help"});
   EXPECT_EQ(result.code, kExitUsage);
-  EXPECT_NE(result.err.find("(commands: run, init, isolate"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("(commands: run, check-config, init, isolate"), std::string::npos)
+      << result.err;
 }
 
 // Option names (with their value's name) as the help prints them: "--ttl DURATION", "--drill".

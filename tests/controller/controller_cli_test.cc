@@ -21,7 +21,8 @@ struct CommandCase {
   std::vector<std::string> options;  // every option it parses
 };
 
-const std::vector<CommandCase> kCommands = {{"run", {"--config"}}, {"hash-token", {}}};
+const std::vector<CommandCase> kCommands = {
+    {"run", {"--config"}}, {"check-config", {"--config", "--json"}}, {"hash-token", {}}};
 
 std::vector<std::string> linesOf(const std::string& text) {
   std::vector<std::string> lines;
@@ -95,8 +96,8 @@ struct UsageCase {
 
 TEST_F(ControllerCliTest, AUsageErrorIsOneLineAndWhereTheHelpIs) {
   const std::vector<UsageCase> cases = {
-      {{}, "", "no command (commands: run, hash-token)"},
-      {{"rnu"}, "", "unknown command 'rnu' (commands: run, hash-token)"},
+      {{}, "", "no command (commands: run, check-config, hash-token)"},
+      {{"rnu"}, "", "unknown command 'rnu' (commands: run, check-config, hash-token)"},
       {{"help", "rnu"}, "", "unknown command 'rnu'"},
       {{"run"}, "run", "'run' needs --config FILE"},
       {{"run", "--config"}, "run", "option --config needs a value"},
@@ -105,6 +106,11 @@ TEST_F(ControllerCliTest, AUsageErrorIsOneLineAndWhereTheHelpIs) {
       {{"run", "--config", "a", "--colour"}, "run", "unknown option '--colour' for 'run'"},
       {{"run", "a.json"}, "run", "'run' takes no argument 'a.json'"},
       {{"run", "--con\nfig"}, "run", "unknown option '--con\\x0afig'"},
+      {{"check-config"}, "check-config", "'check-config' needs --config FILE"},
+      {{"check-config", "--config", "a", "--yes"},
+       "check-config",
+       "unknown option '--yes' for 'check-config'"},
+      {{"check-config", "a.json"}, "check-config", "'check-config' takes no argument 'a.json'"},
       {{"hash-token", "secret"}, "hash-token", "the token is read from stdin"},
       {{"hash-token", "--raw"}, "hash-token", "unknown option '--raw' for 'hash-token'"},
   };
@@ -157,7 +163,7 @@ TEST(ControllerDocTest, CommandLinesNameTheOptionsOfTheirCommand) {
       found = true;
       const std::string line = raw.substr(start, raw.find('#') - start);
       for (size_t at = line.find("--"); at != std::string::npos; at = line.find("--", at + 2)) {
-        const size_t end = line.find_first_of(" =`|", at);
+        const size_t end = line.find_first_of(" =`|]", at);
         const std::string option = line.substr(at, end == std::string::npos ? end : end - at);
         EXPECT_TRUE(option == "--help" ||
                     std::find(c.options.begin(), c.options.end(), option) != c.options.end())
