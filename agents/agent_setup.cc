@@ -33,6 +33,16 @@ void applyAgentDefaults(AgentCliOptions& options, const AgentDefaults& defaults)
   };
   const std::string& command = options.command;
   const bool have_config = !defaults.config_dir.empty();
+  if (command == "policy") {
+    // Offline checks of the file named: no gateway, state directory or trust of this host
+    // slips in (policy check refuses options it was not given). Only show reads the installed
+    // policy when none is named.
+    const bool show = !options.positional.empty() && options.positional[0] == "show";
+    if (show && !options.policy && have_config && exists(defaults.config_dir / "policy.json")) {
+      options.policy = (defaults.config_dir / "policy.json").string();
+    }
+    return;
+  }
   if (!options.policy && have_config && exists(defaults.config_dir / "policy.json")) {
     options.policy = (defaults.config_dir / "policy.json").string();
   }

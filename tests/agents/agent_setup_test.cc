@@ -68,6 +68,24 @@ TEST_F(AgentSetupTest, AnInstalledGatewayNeedsNoFlags) {
   EXPECT_FALSE(defaulted({"status"}).trust);  // only run, verify and apply-file use trust
 }
 
+// policy check FILE on an installed gateway checks FILE alone: the installed policy, this
+// gateway's id and its state directory are not slipped in (check refuses options it was not
+// given, so they made it fail); policy show reads the installed policy when none is named.
+TEST_F(AgentSetupTest, PolicyCommandsTakeNoDefaultsButShowsPolicy) {
+  write("policy.json", "{}");
+  write("trust.json", "{}");
+  write("agent.env", "SHADAN_GATEWAY=core-gw\n");
+  std::filesystem::create_directories(root_ / "state");
+  const AgentCliOptions check = defaulted({"policy", "check", "new.json"});
+  EXPECT_FALSE(check.policy);
+  EXPECT_FALSE(check.gateway);
+  EXPECT_FALSE(check.state_dir);
+  EXPECT_FALSE(check.trust);
+  const AgentCliOptions show = defaulted({"policy", "show"});
+  EXPECT_EQ(show.policy, (root_ / "etc" / "policy.json").string());
+  EXPECT_FALSE(show.state_dir);
+}
+
 TEST_F(AgentSetupTest, NothingIsMadeUpWhenTheDefaultsAreNotThere) {
   const AgentCliOptions status = defaulted({"status"});
   EXPECT_FALSE(status.policy);
