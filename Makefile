@@ -15,7 +15,7 @@ FUZZ_DIR ?= build-fuzz
 ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 
-.PHONY: all deps configure build build-demo test unit integration demo demo-local bench fuzz test-asan test-tsan format format-check clean
+.PHONY: all deps configure build build-demo test unit integration demo demo-local bench fuzz test-asan test-tsan format format-check clean package
 
 all: build
 
@@ -47,6 +47,11 @@ demo: build-demo
 # The same cut with the agent's local CLI only (no controller): break-glass and lab use.
 demo-local: build-demo
 	@bash scripts/demo-local.sh $(BUILD_DIR)
+
+# The three .debs (CPack; docs/install.md) into $(BUILD_DIR)/packages/. scripts/package-test.sh
+# (run by make test as root) lints, installs, upgrades and purges them.
+package: build
+	@cd $(BUILD_DIR) && cpack --config CPackConfig.cmake
 
 bench: build
 	@bash scripts/bench.sh $(BUILD_DIR)

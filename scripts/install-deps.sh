@@ -26,6 +26,9 @@ PACKAGES=(
   # with integrations/crowdsec/http.yaml); the package ships the sshd parser and ssh-bf
   # scenario offline, so the test needs no hub
   crowdsec
+  # make package (CPack .debs; dpkg-shlibdeps computes Depends) and scripts/package-test.sh,
+  # which checks them with lintian; man(1) renders the man pages in tests/scripts
+  dpkg-dev fakeroot lintian man-db
   # scripts/footprint.sh (issue #18's footprint comparison, docs/benchmarks.md) measures the idle
   # agent beside the bouncer an operator would run on the same gateway, against its own crowdsec
   crowdsec-firewall-bouncer
