@@ -7,6 +7,7 @@
 #include "cli/controller_cmd.h"
 #include "cli/drill_cmd.h"
 #include "cli/forward_cmd.h"
+#include "cli/init_cmd.h"
 #include "cli/keys_cmd.h"
 #include "cli/lab_cmd.h"
 #include "cli/response_view.h"
@@ -38,6 +39,7 @@ commands:
   forward    follow a detector's log (eve, zeek-notice) and post its alerts to the controller
   sign       make a signed authz file offline (break-glass)
   trust      the trust file: init, add, remove, show
+  init       a starting configuration: init controller, init agent (into /etc/shadan)
 
 options:
   -h, --help     show this help
@@ -76,6 +78,7 @@ class Shadanctl {
     if (args[0] == "audit") return runAuditCommand(args, out_, err_);
     if (args[0] == "keygen") return runKeygenCommand(args, out_, err_);
     if (args[0] == "ca") return runCaCommand(args, out_, err_);
+    if (args[0] == "init") return runInitCommand(args, out_, err_);
     if (isControllerCommand(args[0])) {
       return runControllerCommand(args, out_, err_, defaultControllerCmdEnv());
     }
@@ -101,9 +104,9 @@ std::string oneLine(const std::string& message) { return displayCell(message, st
 
 const std::vector<std::string>& shadanctlCommands() {
   static const std::vector<std::string> kCommands = {
-      "lab",     "drill",   "audit",     "keygen",  "ca",     "isolate",
-      "restore", "status",  "approvals", "approve", "agents", "alerts",
-      "confirm", "release", "breaker",   "forward", "sign",   "trust"};
+      "lab",     "drill",     "audit",   "keygen", "ca",     "isolate", "restore",
+      "status",  "approvals", "approve", "agents", "alerts", "confirm", "release",
+      "breaker", "forward",   "sign",    "trust",  "init"};
   return kCommands;
 }
 

@@ -99,36 +99,30 @@ for completion in shadanctl shadan-agent shadan-controller; do
     fail "no bash completion for $completion"
 done
 
-# ---- check-config on a configuration made with the installed shadanctl --------------------
+# ---- shadanctl init, then each daemon's check-config on what it wrote ----------------------
 CTL=/usr/bin/shadanctl
 conf=$WORK/etc
-mkdir -p "$conf"
-exec 3>&2 2>>"$WORK/setup.log"  # shadanctl's "wrote ..." lines
-"$CTL" ca init --dir "$conf/ca" >/dev/null
-"$CTL" ca issue --dir "$conf/ca" --name ctl.example --server --ip 192.0.2.10 \
-  --out "$conf/controller" >/dev/null
-"$CTL" keygen --out "$conf/signing" --role controller >/dev/null
-"$CTL" trust init --out "$conf/trust.json" --pub "$conf/signing.pub" --identity controller \
-  --role controller >/dev/null
-"$CTL" ca issue --dir "$conf/ca" --name gw --client --tls-dir "$conf/tls" >/dev/null
-pin=$("$CTL" ca pin "$conf/controller.crt")
-cp "$ROOT/policies/examples/lab.json" "$conf/policy.json"
-exec 2>&3 3>&-
-cat >"$conf/controller.json" <<JSON
-{"api": {"listen": "127.0.0.1:8443"}, "agent_hub": {"listen": "127.0.0.1:8444"},
- "tls": {"ca": "$conf/ca/ca.crt", "cert": "$conf/controller.crt", "key": "$conf/controller.key"},
- "policy": "$conf/policy.json", "trust": "$conf/trust.json",
- "signing_key": "$conf/signing.key", "state_dir": "$WORK/controller-state", "tokens": []}
-JSON
+"$CTL" init controller --policy "$ROOT/policies/examples/lab.json" --name ctl.example \
+  --ip 192.0.2.10 --dir "$conf" --state-dir "$WORK/controller-state" --json >"$WORK/init.json" ||
+  fail "shadanctl init controller"
+pin=$(jq -r .controller_pin "$WORK/init.json")
+[[ $(stat -c %U:%a "$conf/signing.key") == shadan:600 ]] &&
+  ok "init controller: the signing key is user shadan's, 0600" ||
+  fail "init controller: the signing key is $(stat -c %U:%a "$conf/signing.key"), not shadan:600"
 if out=$(/usr/sbin/shadan-controller check-config --config "$conf/controller.json" 2>&1); then
-  ok "shadan-controller check-config: $(head -1 <<<"$out")"
+  ok "shadan-controller check-config on init's configuration: $(head -1 <<<"$out")"
 else
   fail "shadan-controller check-config: $out"
 fi
-if out=$(/usr/sbin/shadan-agent check-config --policy "$conf/policy.json" --gateway gw \
-  --state-dir /var/lib/shadan --trust "$conf/trust.json" --controller 192.0.2.10:8444 \
-  --tls-dir "$conf/tls" --controller-pin "$pin" 2>&1); then
-  ok "shadan-agent check-config: $(head -1 <<<"$out")"
+"$CTL" ca issue --dir "$conf/ca" --name gw --client --tls-dir "$WORK/gw-tls" >/dev/null 2>&1
+"$CTL" init agent --gateway gw --controller 192.0.2.10:8444 --pin "$pin" \
+  --policy "$conf/policy.json" --trust "$conf/trust.json" --tls-from "$WORK/gw-tls" \
+  --dir "$WORK/gw-etc" >/dev/null || fail "shadanctl init agent"
+opts=$(sed -n 's/^SHADAN_AGENT_OPTS=//p' "$WORK/gw-etc/agent.env")
+# shellcheck disable=SC2086  # split at blanks, as systemd does with $SHADAN_AGENT_OPTS
+if out=$(/usr/sbin/shadan-agent check-config --policy "$WORK/gw-etc/policy.json" --gateway gw \
+  --state-dir /var/lib/shadan --trust "$WORK/gw-etc/trust.json" $opts 2>&1); then
+  ok "shadan-agent check-config on init agent's configuration: $(head -1 <<<"$out")"
 else
   fail "shadan-agent check-config: $out"
 fi

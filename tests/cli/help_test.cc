@@ -239,12 +239,12 @@ TEST_F(HelpTest, AUsageErrorIsOneLineAndWhereTheHelpIs) {
       {{},
        "",
        "(commands: lab, drill, audit, keygen, ca, isolate, restore, status, approvals, "
-       "approve, agents, alerts, confirm, release, breaker, forward, sign, trust)"},
+       "approve, agents, alerts, confirm, release, breaker, forward, sign, trust, init)"},
       {{"isolat", "lgwan"},
        "",
        "unknown command 'isolat' (commands: lab, drill, audit, keygen, ca, isolate, restore, "
        "status, "
-       "approvals, approve, agents, alerts, confirm, release, breaker, forward, sign, trust)"},
+       "approvals, approve, agents, alerts, confirm, release, breaker, forward, sign, trust, init)"},
       {{"help", "isolat"}, "", "unknown command 'isolat'"},
       {{"lab"}, "lab", "(subcommands: up, down, probe)"},
       {{"lab", "sideways"},
