@@ -244,7 +244,8 @@ TEST_F(HelpTest, AUsageErrorIsOneLineAndWhereTheHelpIs) {
        "",
        "unknown command 'isolat' (commands: lab, drill, audit, keygen, ca, isolate, restore, "
        "status, "
-       "approvals, approve, agents, alerts, confirm, release, breaker, forward, sign, trust, init)"},
+       "approvals, approve, agents, alerts, confirm, release, breaker, forward, sign, trust, "
+       "init)"},
       {{"help", "isolat"}, "", "unknown command 'isolat'"},
       {{"lab"}, "lab", "(subcommands: up, down, probe)"},
       {{"lab", "sideways"},
