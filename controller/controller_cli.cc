@@ -100,72 +100,60 @@ int hashToken(std::istream& in, std::ostream& out, std::ostream& err) {
   return kCliExitOk;
 }
 
-// run's words: --config FILE | --config=FILE, -h | --help (help wins over later mistakes).
-int runCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-               const ControllerCliEnv& env) {
-  std::optional<std::string> config;
+// The words of run and check-config: --config FILE | --config=FILE, --json where `json` is
+// given, -h | --help (help wins over later mistakes: the usage is printed, exit 0).
+std::optional<int> parseConfigWords(const std::vector<std::string>& args, const char* command,
+                                    const char* usage, bool* json, std::ostream& out,
+                                    std::ostream& err, std::optional<std::string>& config) {
+  const std::string name = command;
   for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& word = args[i];
-    if (isHelpWord(word)) {
-      out << kRunUsage;
+    if (isHelpWord(args[i])) {
+      out << usage;
       return kCliExitOk;
     }
+  }
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& word = args[i];
     std::optional<std::string> value;
+    if (json != nullptr && word == "--json") {
+      *json = true;
+      continue;
+    }
     if (word == "--config") {
-      if (i + 1 >= args.size()) return usageError(err, "run", "option --config needs a value");
+      if (i + 1 >= args.size()) return usageError(err, name, "option --config needs a value");
       value = args[++i];
     } else if (word.rfind("--config=", 0) == 0) {
       value = word.substr(9);
     } else if (!word.empty() && word[0] == '-') {
-      return usageError(err, "run", "unknown option " + quoted(word) + " for 'run'");
+      return usageError(err, name, "unknown option " + quoted(word) + " for '" + name + "'");
     } else {
-      return usageError(err, "run", "'run' takes no argument " + quoted(word));
+      return usageError(err, name, "'" + name + "' takes no argument " + quoted(word));
     }
-    if (config) return usageError(err, "run", "option --config given twice");
-    if (value->empty()) return usageError(err, "run", "--config must not be empty");
+    if (config) return usageError(err, name, "option --config given twice");
+    if (value->empty()) return usageError(err, name, "--config must not be empty");
     config = value;
   }
-  if (!config) return usageError(err, "run", "'run' needs --config FILE");
+  if (!config) return usageError(err, name, "'" + name + "' needs --config FILE");
+  return std::nullopt;
+}
+
+int runCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+               const ControllerCliEnv& env) {
+  std::optional<std::string> config;
+  if (auto done = parseConfigWords(args, "run", kRunUsage, nullptr, out, err, config)) {
+    return *done;
+  }
   return env.run(*config);
 }
 
-// check-config's words: --config FILE | --config=FILE, --json, -h | --help.
 int checkConfigCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                        const ControllerCliEnv& env) {
   std::optional<std::string> config;
   bool json = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& word = args[i];
-    if (isHelpWord(word)) {
-      out << kCheckConfigUsage;
-      return kCliExitOk;
-    }
+  if (auto done =
+          parseConfigWords(args, "check-config", kCheckConfigUsage, &json, out, err, config)) {
+    return *done;
   }
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& word = args[i];
-    std::optional<std::string> value;
-    if (word == "--json") {
-      json = true;
-      continue;
-    }
-    if (word == "--config") {
-      if (i + 1 >= args.size()) {
-        return usageError(err, "check-config", "option --config needs a value");
-      }
-      value = args[++i];
-    } else if (word.rfind("--config=", 0) == 0) {
-      value = word.substr(9);
-    } else if (!word.empty() && word[0] == '-') {
-      return usageError(err, "check-config",
-                        "unknown option " + quoted(word) + " for 'check-config'");
-    } else {
-      return usageError(err, "check-config", "'check-config' takes no argument " + quoted(word));
-    }
-    if (config) return usageError(err, "check-config", "option --config given twice");
-    if (value->empty()) return usageError(err, "check-config", "--config must not be empty");
-    config = value;
-  }
-  if (!config) return usageError(err, "check-config", "'check-config' needs --config FILE");
   SystemClock system_clock;
   const Clock& clock = env.clock != nullptr ? *env.clock : system_clock;
   auto checked = checkControllerConfig(*config, clock);
