@@ -29,6 +29,8 @@ PACKAGES=(
   # make package (CPack .debs; dpkg-shlibdeps computes Depends) and scripts/package-test.sh,
   # which checks them with lintian; man(1) renders the man pages in tests/scripts
   dpkg-dev fakeroot lintian man-db
+  # tests/scripts/syscalls_test.sh traces the daemons' system calls against their units' filters
+  strace
   # scripts/footprint.sh (issue #18's footprint comparison, docs/benchmarks.md) measures the idle
   # agent beside the bouncer an operator would run on the same gateway, against its own crowdsec
   crowdsec-firewall-bouncer
