@@ -387,6 +387,16 @@ uint64_t AuditLog::size() const {
   return chain_.size();
 }
 
+uint64_t AuditLog::checkpointedSize() const {
+  std::lock_guard lock(mutex_);
+  return checkpointed_size_;
+}
+
+std::chrono::system_clock::time_point AuditLog::lastCheckpointTime() const {
+  std::lock_guard lock(mutex_);
+  return last_checkpoint_;
+}
+
 std::string AuditLog::headHash() const {
   std::lock_guard lock(mutex_);
   return chain_.headHash();

@@ -114,6 +114,10 @@ class AuditLog : public AuditSink {
   Status close();
 
   uint64_t size() const;
+  // Entries the newest checkpoint covers, and when this log last wrote one (or was opened, if
+  // it has not written one since).
+  uint64_t checkpointedSize() const;
+  std::chrono::system_clock::time_point lastCheckpointTime() const;
   std::string headHash() const;
   std::string rootHex() const;
   std::vector<AuditRecovery> recoveries() const;
