@@ -74,6 +74,7 @@ class WebSocketAgentHub::Impl : public std::enable_shared_from_this<WebSocketAge
   uint16_t port() const { return port_; }
   size_t sessionCount() const { return session_count_.load(); }
   std::vector<std::string> agentAddresses() const;
+  size_t connectedCount() const { return current_.size(); }
 
   // Network threads: a session's events, handed to the core thread in order.
   void helloFromNet(const std::shared_ptr<Session>& session, const HelloMessage& hello);
@@ -707,6 +708,8 @@ void WebSocketAgentHub::flush() { impl_->flushToNet(); }
 uint16_t WebSocketAgentHub::port() const { return impl_->port(); }
 
 size_t WebSocketAgentHub::sessionCount() const { return impl_->sessionCount(); }
+
+size_t WebSocketAgentHub::connectedCount() const { return impl_->connectedCount(); }
 
 std::vector<std::string> WebSocketAgentHub::agentAddresses() const {
   return impl_->agentAddresses();

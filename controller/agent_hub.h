@@ -145,6 +145,8 @@ class WebSocketAgentHub : public AgentHub {
   uint16_t port() const;
   // Sessions in any phase, including ones that have not said hello yet (any thread).
   size_t sessionCount() const;
+  // Agents connected now, after their hello was accepted (the core thread).
+  size_t connectedCount() const;
   // The IP addresses of the agents connected now, after their hello was accepted (a stranger
   // who only opened a TLS connection is not among them): addresses an automatic response must
   // never cut (controller/alert_responder.h).

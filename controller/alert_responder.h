@@ -128,6 +128,8 @@ class AlertResponder {
 
   // {"breaker":{...},"detectors":[...],"actions":[open actions],"alerts":{counters}}
   nlohmann::json status();
+  // Alerts taken since start by decision (alertDecisionName()), and "requests_over_limit".
+  const std::map<std::string, int64_t>& decisionCounts() const { return counters_; }
   // The most recent decisions, newest first (at most `limit`, kept in memory: the audit log is
   // the record).
   nlohmann::json recentAlerts(size_t limit) const;

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
 
@@ -197,7 +198,7 @@ std::optional<std::string> queryParameter(std::string_view target, std::string_v
   return std::nullopt;
 }
 
-bool allowed(const Caller& caller, std::initializer_list<ApiRole> roles) {
+bool allowed(const Caller& caller, const std::vector<ApiRole>& roles) {
   for (ApiRole role : roles) {
     if (caller.role == role) return true;
   }
@@ -247,223 +248,369 @@ std::optional<Caller> TokenTable::authenticate(std::string_view authorization) c
   return found;
 }
 
+// One request on its way through the table: the caller (null for a route served without a
+// token) and the path parameters in the order of the pattern's {placeholders}.
+struct ApiRouter::Call {
+  const ApiRequest& request;
+  const Caller* caller;
+  std::string path;
+  std::vector<std::string> params;
+};
+
+struct ApiRouter::Route {
+  const char* method;
+  const char* path;
+  std::vector<ApiRole> roles;  // empty: any valid token
+  bool authenticated = true;
+  enum Needs { kNothing, kResponder, kMetrics, kOpenApi } needs = kNothing;
+  ApiResponse (ApiRouter::*handler)(const Call&);
+};
+
+const std::vector<ApiRouter::Route>& ApiRouter::table() {
+  using enum ApiRole;
+  using R = Route;
+  static const std::vector<Route> routes = {
+      {"POST", "/v1/isolate", {kOperator, kDetector}, true, R::kNothing, &ApiRouter::isolate},
+      {"POST", "/v1/restore", {kOperator}, true, R::kNothing, &ApiRouter::restore},
+      {"GET", "/v1/approvals", {kOperator, kAuditor}, true, R::kNothing, &ApiRouter::listApprovals},
+      {"POST",
+       "/v1/approvals/{approval_id}/signatures",
+       {kOperator},
+       true,
+       R::kNothing,
+       &ApiRouter::signApproval},
+      {"GET", "/v1/status", {}, true, R::kNothing, &ApiRouter::status},
+      {"GET", "/v1/orders/{order_id}", {}, true, R::kNothing, &ApiRouter::order},
+      {"GET", "/v1/agents", {}, true, R::kNothing, &ApiRouter::agents},
+      {"POST",
+       "/v1/agents/{agent_id}/approve",
+       {kOperator},
+       true,
+       R::kNothing,
+       &ApiRouter::approveAgent},
+      {"POST", "/v1/alerts", {kDetector}, true, R::kResponder, &ApiRouter::intakeAlerts},
+      {"GET", "/v1/alerts", {kOperator, kAuditor}, true, R::kResponder, &ApiRouter::recentAlerts},
+      {"POST", "/v1/alerts/clear", {kDetector}, true, R::kResponder, &ApiRouter::clearAlerts},
+      {"POST",
+       "/v1/orders/{order_id}/confirm",
+       {kOperator},
+       true,
+       R::kResponder,
+       &ApiRouter::confirmAction},
+      {"POST",
+       "/v1/orders/{order_id}/release",
+       {kOperator},
+       true,
+       R::kResponder,
+       &ApiRouter::releaseAction},
+      {"POST", "/v1/breaker/open", {kOperator}, true, R::kResponder, &ApiRouter::openBreaker},
+      {"POST", "/v1/breaker/close", {kOperator}, true, R::kResponder, &ApiRouter::closeBreaker},
+      {"GET", "/v1/breaker", {}, true, R::kResponder, &ApiRouter::breaker},
+      {"GET", "/metrics", {}, true, R::kMetrics, &ApiRouter::metrics},
+      {"GET", "/v1/openapi.json", {}, false, R::kOpenApi, &ApiRouter::openApi},
+  };
+  return routes;
+}
+
+bool ApiRouter::serves(const Route& route) const {
+  switch (route.needs) {
+    case Route::kResponder:
+      return responder_ != nullptr;
+    case Route::kMetrics:
+      return static_cast<bool>(metrics_);
+    case Route::kOpenApi:
+      return !openapi_.empty();
+    default:
+      return true;
+  }
+}
+
+std::vector<ApiRouteInfo> ApiRouter::routes() const {
+  std::vector<ApiRouteInfo> out;
+  for (const Route& route : table()) {
+    if (!serves(route)) continue;
+    ApiRouteInfo info{route.method, route.path, {}, route.authenticated};
+    for (ApiRole role : route.roles) info.roles.emplace_back(apiRoleName(role));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+namespace {
+// The path parameters of `parts` under `pattern` ("/v1/orders/{order_id}"), nullopt when the
+// path is not one of the pattern's. A placeholder takes any one non-empty part: handlers check
+// the id itself and answer 404 naming what they looked for.
+std::optional<std::vector<std::string>> matchPath(std::string_view pattern,
+                                                  const std::vector<std::string>& parts) {
+  const std::vector<std::string> want = splitPath(pattern);
+  if (want.size() != parts.size()) return std::nullopt;
+  std::vector<std::string> params;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (want[i].starts_with('{')) {
+      if (parts[i].empty()) return std::nullopt;
+      params.push_back(parts[i]);
+    } else if (want[i] != parts[i]) {
+      return std::nullopt;
+    }
+  }
+  return params;
+}
+}  // namespace
+
 ApiRouter::ApiRouter(const TokenTable& tokens, OrdersService& orders)
     : tokens_(tokens), orders_(orders) {}
 
 ApiResponse ApiRouter::handle(const ApiRequest& request) {
   const std::string path = request.target.substr(0, request.target.find('?'));
   const std::vector<std::string> parts = splitPath(path);  // "", "v1", ...
-  if (parts.size() < 3 || !parts[0].empty() || parts[1] != "v1") {
+  const Route* found = nullptr;
+  bool path_known = false;
+  std::vector<std::string> params;
+  for (const Route& route : table()) {
+    if (!serves(route)) continue;
+    auto matched = matchPath(route.path, parts);
+    if (!matched) continue;
+    path_known = true;
+    if (request.method != route.method) continue;
+    found = &route;
+    params = std::move(*matched);
+    break;
+  }
+  if (found != nullptr && !found->authenticated) {
+    return (this->*found->handler)(Call{request, nullptr, path, std::move(params)});
+  }
+  // Outside /v1 only the paths served answer anything but 404; under it, nothing is said about
+  // which paths exist before the caller has shown a token.
+  if (!path_known && (parts.size() < 3 || !parts[0].empty() || parts[1] != "v1")) {
     return apiError(404, "not_found", "no such endpoint");
   }
   const std::optional<Caller> caller = tokens_.authenticate(request.authorization);
   if (!caller) return apiError(401, "unauthorized", "a valid bearer token is required");
-
-  const std::string& resource = parts[2];
-  const bool get = request.method == "GET";
-  const bool post = request.method == "POST";
-  auto forbid = [&]() {
+  if (found == nullptr) {
+    return apiError(404, "not_found", "no such endpoint: " + request.method + " " + path);
+  }
+  if (!found->roles.empty() && !allowed(*caller, found->roles)) {
     return apiError(403, "forbidden",
                     "role " + std::string(apiRoleName(caller->role)) + " may not call " +
                         request.method + " " + path);
-  };
-  using enum ApiRole;
-
-  if (parts.size() == 3 && resource == "isolate" && post) {
-    if (!allowed(*caller, {kOperator, kDetector})) return forbid();
-    SHADAN_API_TRY(doc,
-                   parseBody(request.body, {"scope", "segment", "hosts", "gateways", "link_down",
-                                            "profile", "reason", "ticket", "ttl_s", "drill"}));
-    const StrictObjectReader body = bodyReader(*doc);
-    IsolateRequest isolate;
-    SHADAN_API_TRY(target, readTarget(body));
-    SHADAN_API_TRY(profile, body.optionalString("profile", kNonEmptyString));
-    SHADAN_API_TRY(reason, body.string("reason", kNonEmptyString));
-    SHADAN_API_TRY(ticket, body.optionalString("ticket", kNonEmptyString));
-    SHADAN_API_TRY(ttl, body.optionalInteger("ttl_s"));
-    SHADAN_API_TRY(drill, body.optionalBoolean("drill"));
-    SHADAN_API_TRY(link_down, body.optionalBoolean("link_down"));
-    isolate.scope = target->scope;
-    isolate.segment = target->segment;
-    isolate.hosts = target->hosts;
-    isolate.gateways = target->gateways;
-    isolate.link_down = link_down->value_or(false);
-    if (*profile) isolate.profile = **profile;
-    isolate.reason = *reason;
-    isolate.ticket = *ticket;
-    isolate.ttl_s = *ttl;
-    isolate.drill = drill->value_or(false);
-    // A drill ends on its own: the agents refuse a drill isolate without a ttl.
-    if (isolate.drill && !isolate.ttl_s) {
-      return fromError(body.error("ttl_s", "is required for a drill (drills end on their own)"));
-    }
-    return accepted(orders_.isolate(*caller, isolate));
   }
-  if (parts.size() == 3 && resource == "restore" && post) {
-    if (!allowed(*caller, {kOperator})) return forbid();
-    SHADAN_API_TRY(doc, parseBody(request.body, {"scope", "segment", "hosts", "gateways", "profile",
-                                                 "reason", "ticket", "drill"}));
-    const StrictObjectReader body = bodyReader(*doc);
-    RestoreRequest restore;
-    SHADAN_API_TRY(target, readTarget(body));
-    SHADAN_API_TRY(profile, body.optionalString("profile", kNonEmptyString));
-    SHADAN_API_TRY(reason, body.string("reason", kNonEmptyString));
-    SHADAN_API_TRY(ticket, body.optionalString("ticket", kNonEmptyString));
-    SHADAN_API_TRY(restore_drill, body.optionalBoolean("drill"));
-    restore.drill = restore_drill->value_or(false);
-    restore.scope = target->scope;
-    restore.segment = target->segment;
-    restore.hosts = target->hosts;
-    restore.gateways = target->gateways;
-    if (*profile) restore.profile = **profile;
-    restore.reason = *reason;
-    restore.ticket = *ticket;
-    return accepted(orders_.restore(*caller, restore));
-  }
-  if (parts.size() == 3 && resource == "approvals" && get) {
-    if (!allowed(*caller, {kOperator, kAuditor})) return forbid();
-    auto pending = orders_.pendingApprovals();
-    if (pending.ok() && responder_ != nullptr) {
-      if (Status swept = responder_->sweep(); !swept.ok()) return fromError(swept.error());
-      // Automatic actions wait for "confirm or release", not for signatures: listed apart.
-      json automatic = json::array();
-      for (json& action : responder_->openActions()) {
-        action["kind"] = "automatic";
-        automatic.push_back(std::move(action));
-      }
-      (*pending)["automatic"] = std::move(automatic);
-    }
-    return ok(pending);
-  }
-  if (parts.size() == 5 && resource == "approvals" && parts[4] == "signatures" && post) {
-    if (!allowed(*caller, {kOperator})) return forbid();
-    if (!validPathId(parts[3])) return apiError(404, "not_found", "no such approval");
-    SHADAN_API_TRY(doc, parseBody(request.body, {"keyid", "sig", "reason"}));
-    const StrictObjectReader body = bodyReader(*doc);
-    SHADAN_API_TRY(keyid, body.string("keyid", kNonEmptyString));
-    SHADAN_API_TRY(sig, body.string("sig", kNonEmptyString));
-    SHADAN_API_TRY(reason, body.optionalString("reason", kApprovalReason));
-    auto progress = orders_.addApprovalSignature(*caller, parts[3], *keyid, *sig);
-    if (!progress.ok()) return fromError(progress.error());
-    return ApiResponse{200, progress->toJson()};
-  }
-  if (parts.size() == 3 && resource == "status" && get) {
-    auto status = orders_.status();
-    if (status.ok()) (*status)["alarms"] = alarms_ ? alarms_() : json::array();
-    if (status.ok() && responder_ != nullptr) {
-      if (Status swept = responder_->sweep(); !swept.ok()) return fromError(swept.error());
-      (*status)["response"] = responder_->status();
-    }
-    return ok(status);
-  }
-  if (parts.size() == 4 && resource == "orders" && get) {
-    if (!validPathId(parts[3])) return apiError(404, "not_found", "no such order");
-    return ok(orders_.order(parts[3]));
-  }
-  if (parts.size() == 3 && resource == "agents" && get) {
-    return ok(orders_.agents());
-  }
-  if (parts.size() == 5 && resource == "agents" && parts[4] == "approve" && post) {
-    if (!allowed(*caller, {kOperator})) return forbid();
-    if (!validPathId(parts[3])) return apiError(404, "not_found", "no such agent");
-    SHADAN_API_TRY(doc, parseBody(request.body, {"reason"}));
-    const StrictObjectReader body = bodyReader(*doc);
-    SHADAN_API_TRY(reason, body.string("reason", kApprovalReason));
-    auto status = orders_.approveAgent(*caller, parts[3], *reason);
-    if (!status.ok()) return fromError(status.error());
-    return ApiResponse{200, json{{"agent_id", parts[3]}, {"status", "approved"}}};
-  }
-  if (responder_ != nullptr && (resource == "alerts" || resource == "breaker" ||
-                                (resource == "orders" && parts.size() == 5))) {
-    return handleResponse(request, *caller, parts);
-  }
-  return apiError(404, "not_found", "no such endpoint: " + request.method + " " + path);
+  return (this->*found->handler)(Call{request, &*caller, path, std::move(params)});
 }
 
-ApiResponse ApiRouter::handleResponse(const ApiRequest& request, const Caller& caller,
-                                      const std::vector<std::string>& parts) {
-  const std::string path = request.target.substr(0, request.target.find('?'));
-  const std::string& resource = parts[2];
-  const bool get = request.method == "GET";
-  const bool post = request.method == "POST";
-  auto forbid = [&]() {
-    return apiError(403, "forbidden",
-                    "role " + std::string(apiRoleName(caller.role)) + " may not call " +
-                        request.method + " " + path);
-  };
-  using enum ApiRole;
-  auto reasonOf = [&](const std::string& body) -> Result<std::string> {
-    SHADAN_ASSIGN_OR_RETURN(auto doc, parseBody(body, {"reason"}));
-    return bodyReader(doc).string("reason", kApprovalReason);
-  };
+namespace {
+// What isolate and restore bodies share: the rung, the profile, the reason and the ticket.
+struct OrderFields {
+  BodyTarget target;
+  std::optional<std::string> profile;
+  std::string reason;
+  std::optional<std::string> ticket;
+};
 
-  if (parts.size() == 3 && resource == "alerts" && post) {
-    if (!allowed(caller, {kDetector})) return forbid();
-    if (request.body.size() > kAlertBodyMaxBytes) {
-      return apiError(413, "payload_too_large",
-                      "alert batch larger than " + std::to_string(kAlertBodyMaxBytes) + " bytes");
+Result<OrderFields> readOrderFields(const StrictObjectReader& body) {
+  OrderFields fields;
+  SHADAN_ASSIGN_OR_RETURN(fields.target, readTarget(body));
+  SHADAN_ASSIGN_OR_RETURN(fields.profile, body.optionalString("profile", kNonEmptyString));
+  SHADAN_ASSIGN_OR_RETURN(fields.reason, body.string("reason", kNonEmptyString));
+  SHADAN_ASSIGN_OR_RETURN(fields.ticket, body.optionalString("ticket", kNonEmptyString));
+  return fields;
+}
+
+template <typename Request>
+void applyOrderFields(OrderFields fields, Request& request) {
+  request.scope = fields.target.scope;
+  request.segment = std::move(fields.target.segment);
+  request.hosts = std::move(fields.target.hosts);
+  request.gateways = std::move(fields.target.gateways);
+  if (fields.profile) request.profile = std::move(*fields.profile);
+  request.reason = std::move(fields.reason);
+  request.ticket = std::move(fields.ticket);
+}
+}  // namespace
+
+ApiResponse ApiRouter::isolate(const Call& call) {
+  SHADAN_API_TRY(doc,
+                 parseBody(call.request.body, {"scope", "segment", "hosts", "gateways", "link_down",
+                                               "profile", "reason", "ticket", "ttl_s", "drill"}));
+  const StrictObjectReader body = bodyReader(*doc);
+  IsolateRequest isolate;
+  SHADAN_API_TRY(fields, readOrderFields(body));
+  SHADAN_API_TRY(ttl, body.optionalInteger("ttl_s"));
+  SHADAN_API_TRY(drill, body.optionalBoolean("drill"));
+  SHADAN_API_TRY(link_down, body.optionalBoolean("link_down"));
+  applyOrderFields(std::move(*fields), isolate);
+  isolate.link_down = link_down->value_or(false);
+  isolate.ttl_s = *ttl;
+  isolate.drill = drill->value_or(false);
+  // A drill ends on its own: the agents refuse a drill isolate without a ttl.
+  if (isolate.drill && !isolate.ttl_s) {
+    return fromError(body.error("ttl_s", "is required for a drill (drills end on their own)"));
+  }
+  return accepted(orders_.isolate(*call.caller, isolate));
+}
+
+ApiResponse ApiRouter::restore(const Call& call) {
+  SHADAN_API_TRY(doc, parseBody(call.request.body, {"scope", "segment", "hosts", "gateways",
+                                                    "profile", "reason", "ticket", "drill"}));
+  const StrictObjectReader body = bodyReader(*doc);
+  RestoreRequest restore;
+  SHADAN_API_TRY(fields, readOrderFields(body));
+  SHADAN_API_TRY(drill, body.optionalBoolean("drill"));
+  applyOrderFields(std::move(*fields), restore);
+  restore.drill = drill->value_or(false);
+  return accepted(orders_.restore(*call.caller, restore));
+}
+
+ApiResponse ApiRouter::listApprovals(const Call&) {
+  auto pending = orders_.pendingApprovals();
+  if (pending.ok() && responder_ != nullptr) {
+    if (Status swept = responder_->sweep(); !swept.ok()) return fromError(swept.error());
+    // Automatic actions wait for "confirm or release", not for signatures: listed apart.
+    json automatic = json::array();
+    for (json& action : responder_->openActions()) {
+      action["kind"] = "automatic";
+      automatic.push_back(std::move(action));
     }
-    const std::optional<std::string> query_format = queryParameter(request.target, "format");
-    SHADAN_API_TRY(format, alertFormatOf(query_format, request.content_type));
-    std::optional<IpPrefix> peer;
-    if (auto parsed = IpPrefix::parse(request.peer); parsed.ok()) peer = *parsed;
-    SHADAN_API_TRY(answer, responder_->intake(caller, peer, *format, request.body));
-    if (answer->retry_after_s > 0) {
-      ApiResponse refused = apiError(429, "too_many_requests",
-                                     "over the intake limit of detector " + caller.name +
-                                         "; nothing of this request was taken");
-      refused.retry_after_s = answer->retry_after_s;
-      return refused;
+    (*pending)["automatic"] = std::move(automatic);
+  }
+  return ok(pending);
+}
+
+ApiResponse ApiRouter::signApproval(const Call& call) {
+  const std::string& approval_id = call.params[0];
+  if (!validPathId(approval_id)) return apiError(404, "not_found", "no such approval");
+  SHADAN_API_TRY(doc, parseBody(call.request.body, {"keyid", "sig", "reason"}));
+  const StrictObjectReader body = bodyReader(*doc);
+  SHADAN_API_TRY(keyid, body.string("keyid", kNonEmptyString));
+  SHADAN_API_TRY(sig, body.string("sig", kNonEmptyString));
+  SHADAN_API_TRY(reason, body.optionalString("reason", kApprovalReason));
+  auto progress = orders_.addApprovalSignature(*call.caller, approval_id, *keyid, *sig);
+  if (!progress.ok()) return fromError(progress.error());
+  return ApiResponse{200, progress->toJson()};
+}
+
+ApiResponse ApiRouter::status(const Call&) {
+  auto status = orders_.status();
+  if (status.ok()) (*status)["alarms"] = alarms_ ? alarms_() : json::array();
+  if (status.ok() && responder_ != nullptr) {
+    if (Status swept = responder_->sweep(); !swept.ok()) return fromError(swept.error());
+    (*status)["response"] = responder_->status();
+  }
+  return ok(status);
+}
+
+ApiResponse ApiRouter::order(const Call& call) {
+  if (!validPathId(call.params[0])) return apiError(404, "not_found", "no such order");
+  return ok(orders_.order(call.params[0]));
+}
+
+ApiResponse ApiRouter::agents(const Call&) { return ok(orders_.agents()); }
+
+ApiResponse ApiRouter::approveAgent(const Call& call) {
+  const std::string& agent_id = call.params[0];
+  if (!validPathId(agent_id)) return apiError(404, "not_found", "no such agent");
+  SHADAN_API_TRY(doc, parseBody(call.request.body, {"reason"}));
+  const StrictObjectReader body = bodyReader(*doc);
+  SHADAN_API_TRY(reason, body.string("reason", kApprovalReason));
+  auto status = orders_.approveAgent(*call.caller, agent_id, *reason);
+  if (!status.ok()) return fromError(status.error());
+  return ApiResponse{200, json{{"agent_id", agent_id}, {"status", "approved"}}};
+}
+
+ApiResponse ApiRouter::intakeAlerts(const Call& call) {
+  const ApiRequest& request = call.request;
+  const Caller& caller = *call.caller;
+  if (request.body.size() > kAlertBodyMaxBytes) {
+    return apiError(413, "payload_too_large",
+                    "alert batch larger than " + std::to_string(kAlertBodyMaxBytes) + " bytes");
+  }
+  const std::optional<std::string> query_format = queryParameter(request.target, "format");
+  SHADAN_API_TRY(format, alertFormatOf(query_format, request.content_type));
+  std::optional<IpPrefix> peer;
+  if (auto parsed = IpPrefix::parse(request.peer); parsed.ok()) peer = *parsed;
+  SHADAN_API_TRY(answer, responder_->intake(caller, peer, *format, request.body));
+  if (answer->retry_after_s > 0) {
+    ApiResponse refused = apiError(
+        429, "too_many_requests",
+        "over the intake limit of detector " + caller.name + "; nothing of this request was taken");
+    refused.retry_after_s = answer->retry_after_s;
+    return refused;
+  }
+  json results = json::array();
+  for (const AlertResult& result : answer->results) results.push_back(result.toJson());
+  return ApiResponse{200, json{{"results", std::move(results)}}};
+}
+
+ApiResponse ApiRouter::recentAlerts(const Call& call) {
+  size_t limit = 100;
+  if (auto text = queryParameter(call.request.target, "limit")) {
+    size_t value = 0;
+    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size() || value < 1 || value > 1000) {
+      return apiError(400, "bad_request", "limit: must be 1..1000");
     }
-    json results = json::array();
-    for (const AlertResult& result : answer->results) results.push_back(result.toJson());
-    return ApiResponse{200, json{{"results", std::move(results)}}};
+    limit = value;
   }
-  if (parts.size() == 3 && resource == "alerts" && get) {
-    if (!allowed(caller, {kOperator, kAuditor})) return forbid();
-    size_t limit = 100;
-    if (auto text = queryParameter(request.target, "limit")) {
-      size_t value = 0;
-      const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-      if (ec != std::errc() || end != text->data() + text->size() || value < 1 || value > 1000) {
-        return apiError(400, "bad_request", "limit: must be 1..1000");
-      }
-      limit = value;
-    }
-    return ApiResponse{200, json{{"alerts", responder_->recentAlerts(limit)}}};
+  return ApiResponse{200, json{{"alerts", responder_->recentAlerts(limit)}}};
+}
+
+ApiResponse ApiRouter::clearAlerts(const Call& call) {
+  SHADAN_API_TRY(doc, parseBody(call.request.body, {"host", "reason"}));
+  const StrictObjectReader body = bodyReader(*doc);
+  SHADAN_API_TRY(host_text, body.string("host", kNonEmptyString));
+  SHADAN_API_TRY(reason, body.string("reason", kApprovalReason));
+  auto host = IpPrefix::parse(*host_text);
+  if (!host.ok()) return apiError(400, "bad_request", "body: /host: " + host.error().message);
+  return ok(responder_->clear(*call.caller, *host, *reason));
+}
+
+namespace {
+// The body of confirm, release and the breaker's open and close: a reason only.
+Result<std::string> reasonOf(const std::string& body) {
+  SHADAN_ASSIGN_OR_RETURN(auto doc, parseBody(body, {"reason"}));
+  return bodyReader(doc).string("reason", kApprovalReason);
+}
+}  // namespace
+
+ApiResponse ApiRouter::confirmAction(const Call& call) {
+  if (!validPathId(call.params[0])) return apiError(404, "not_found", "no such automatic action");
+  SHADAN_API_TRY(reason, reasonOf(call.request.body));
+  return ok(responder_->confirm(*call.caller, call.params[0], *reason));
+}
+
+ApiResponse ApiRouter::releaseAction(const Call& call) {
+  if (!validPathId(call.params[0])) return apiError(404, "not_found", "no such automatic action");
+  SHADAN_API_TRY(reason, reasonOf(call.request.body));
+  return ok(responder_->release(*call.caller, call.params[0], *reason));
+}
+
+ApiResponse ApiRouter::openBreaker(const Call& call) { return setBreaker(call, true); }
+
+ApiResponse ApiRouter::closeBreaker(const Call& call) { return setBreaker(call, false); }
+
+ApiResponse ApiRouter::setBreaker(const Call& call, bool open) {
+  SHADAN_API_TRY(reason, reasonOf(call.request.body));
+  if (Status set = responder_->setBreaker(*call.caller, open, *reason); !set.ok()) {
+    return fromError(set.error());
   }
-  if (parts.size() == 4 && resource == "alerts" && parts[3] == "clear" && post) {
-    if (!allowed(caller, {kDetector})) return forbid();
-    SHADAN_API_TRY(doc, parseBody(request.body, {"host", "reason"}));
-    const StrictObjectReader body = bodyReader(*doc);
-    SHADAN_API_TRY(host_text, body.string("host", kNonEmptyString));
-    SHADAN_API_TRY(reason, body.string("reason", kApprovalReason));
-    auto host = IpPrefix::parse(*host_text);
-    if (!host.ok()) return apiError(400, "bad_request", "body: /host: " + host.error().message);
-    return ok(responder_->clear(caller, *host, *reason));
-  }
-  if (parts.size() == 5 && resource == "orders" && post &&
-      (parts[4] == "confirm" || parts[4] == "release")) {
-    if (!allowed(caller, {kOperator})) return forbid();
-    if (!validPathId(parts[3])) return apiError(404, "not_found", "no such automatic action");
-    SHADAN_API_TRY(reason, reasonOf(request.body));
-    return ok(parts[4] == "confirm" ? responder_->confirm(caller, parts[3], *reason)
-                                    : responder_->release(caller, parts[3], *reason));
-  }
-  if (parts.size() == 4 && resource == "breaker" && post &&
-      (parts[3] == "open" || parts[3] == "close")) {
-    if (!allowed(caller, {kOperator})) return forbid();
-    SHADAN_API_TRY(reason, reasonOf(request.body));
-    const bool open = parts[3] == "open";
-    if (Status set = responder_->setBreaker(caller, open, *reason); !set.ok()) {
-      return fromError(set.error());
-    }
-    return ApiResponse{200, responder_->status()["breaker"]};
-  }
-  if (parts.size() == 3 && resource == "breaker" && get) {
-    return ApiResponse{200, responder_->status()["breaker"]};
-  }
-  return apiError(404, "not_found", "no such endpoint: " + request.method + " " + path);
+  return ApiResponse{200, responder_->status()["breaker"]};
+}
+
+ApiResponse ApiRouter::breaker(const Call&) {
+  return ApiResponse{200, responder_->status()["breaker"]};
+}
+
+ApiResponse ApiRouter::metrics(const Call&) {
+  ApiResponse response{200, nullptr};
+  response.text = metrics_();
+  response.content_type = std::string(kMetricsContentType);
+  return response;
+}
+
+ApiResponse ApiRouter::openApi(const Call&) {
+  ApiResponse response{200, nullptr};
+  response.text = openapi_;
+  response.content_type = "application/json";
+  return response;
 }
 
 }  // namespace shadan::controller

@@ -54,6 +54,17 @@ struct ApiResponse {
   int status = 200;
   nlohmann::json body;
   int64_t retry_after_s = 0;  // > 0: sent as Retry-After (429)
+  // An answer that is not JSON (GET /metrics): sent as it is, with `content_type`.
+  std::optional<std::string> text = std::nullopt;
+  std::string content_type = {};
+};
+
+// One endpoint as the router serves it (and docs/openapi.yaml must describe it).
+struct ApiRouteInfo {
+  std::string method;              // "GET", "POST"
+  std::string path;                // "/v1/orders/{order_id}/confirm"
+  std::vector<std::string> roles;  // apiRoleName()s allowed; empty: any valid token
+  bool authenticated = true;       // false: served without a token
 };
 
 // The largest body of a request to `method` `target`: POST /v1/alerts takes batches of up to
@@ -78,15 +89,48 @@ class ApiRouter {
   // The detectors' intake and the automatic actions (POST /v1/alerts, confirm, release,
   // breaker); without one those endpoints answer 404. Must outlive the router.
   void setAlertResponder(AlertResponder* responder) { responder_ = responder; }
+  // GET /metrics: the Prometheus exposition this returns (common/metrics.h), for any valid
+  // token; without one set, 404.
+  void setMetricsSource(std::function<std::string()> render) { metrics_ = std::move(render); }
+  // GET /v1/openapi.json: this document, served without a token; without one set, 404.
+  void setOpenApiDocument(std::string json_text) { openapi_ = std::move(json_text); }
+
+  // The endpoints served now (those of the alert responder, metrics and the OpenAPI document
+  // only once set), in the order they are matched.
+  std::vector<ApiRouteInfo> routes() const;
 
  private:
+  struct Call;
+  struct Route;
+  static const std::vector<Route>& table();
+  bool serves(const Route& route) const;
+
+  ApiResponse isolate(const Call& call);
+  ApiResponse restore(const Call& call);
+  ApiResponse listApprovals(const Call& call);
+  ApiResponse signApproval(const Call& call);
+  ApiResponse status(const Call& call);
+  ApiResponse order(const Call& call);
+  ApiResponse agents(const Call& call);
+  ApiResponse approveAgent(const Call& call);
+  ApiResponse intakeAlerts(const Call& call);
+  ApiResponse recentAlerts(const Call& call);
+  ApiResponse clearAlerts(const Call& call);
+  ApiResponse confirmAction(const Call& call);
+  ApiResponse releaseAction(const Call& call);
+  ApiResponse openBreaker(const Call& call);
+  ApiResponse closeBreaker(const Call& call);
+  ApiResponse setBreaker(const Call& call, bool open);
+  ApiResponse breaker(const Call& call);
+  ApiResponse metrics(const Call& call);
+  ApiResponse openApi(const Call& call);
+
   const TokenTable& tokens_;
   OrdersService& orders_;
   std::function<nlohmann::json()> alarms_;
   AlertResponder* responder_ = nullptr;
-
-  ApiResponse handleResponse(const ApiRequest& request, const Caller& caller,
-                             const std::vector<std::string>& parts);
+  std::function<std::string()> metrics_;
+  std::string openapi_;
 };
 
 }  // namespace shadan::controller

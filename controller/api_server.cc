@@ -27,9 +27,13 @@ class ApiSession;
 struct WireAnswer {
   int status = 200;
   int64_t retry_after_s = 0;
-  std::string body;  // JSON text
+  std::string body;  // JSON text, or the response's own text
+  std::string content_type = "application/json";
 };
 WireAnswer wire(const ApiResponse& response) {
+  if (response.text) {
+    return {response.status, response.retry_after_s, *response.text, response.content_type};
+  }
   return {response.status, response.retry_after_s, response.body.dump() + "\n"};
 }
 constexpr size_t kBulkQueueMax = 64;
@@ -240,7 +244,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     response_->version(11);
     response_->result(static_cast<unsigned>(answer.status));
     response_->set(http::field::server, "shadan-controller");
-    response_->set(http::field::content_type, "application/json");
+    response_->set(http::field::content_type, answer.content_type);
     response_->set(http::field::cache_control, "no-store");
     if (answer.status == 401) response_->set(http::field::www_authenticate, "Bearer");
     if (answer.retry_after_s > 0) {

@@ -1,8 +1,5 @@
 #include "controller/config.h"
 
-#include <arpa/inet.h>
-
-#include <charconv>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -194,43 +191,6 @@ const char* apiRoleName(ApiRole role) {
   return "?";
 }
 
-Result<ListenAddress> parseListenAddress(std::string_view text) {
-  std::string host;
-  std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
-    const size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return makeError(ErrorCode::kParse, "must be [IPv6]:port");
-    }
-    host = std::string(text.substr(1, close - 1));
-    port_text = text.substr(close + 2);
-    in6_addr v6{};
-    if (inet_pton(AF_INET6, host.c_str(), &v6) != 1) {
-      return makeError(ErrorCode::kParse,
-                       "host " + quoteForMessage(host) + " is not an IPv6 address");
-    }
-  } else {
-    const size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return makeError(ErrorCode::kParse, "must be host:port");
-    host = std::string(text.substr(0, colon));
-    port_text = text.substr(colon + 1);
-    in_addr v4{};
-    if (inet_pton(AF_INET, host.c_str(), &v4) != 1) {
-      return makeError(
-          ErrorCode::kParse,
-          "host " + quoteForMessage(host) + " is not an IPv4 address (write IPv6 as [addr]:port)");
-    }
-  }
-  unsigned port = 0;
-  const auto [end, ec] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
-      port > 65535) {
-    return makeError(ErrorCode::kParse, "port " + quoteForMessage(port_text) + " is not 0-65535");
-  }
-  return ListenAddress{host, static_cast<uint16_t>(port)};
-}
-
 Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
                                                std::string_view source) {
   SHADAN_ASSIGN_OR_RETURN(auto parsed,
@@ -239,9 +199,10 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
   const StrictObjectReader root(parsed, source, "", StrictJsonWording::kFields);
   // Only the sections are required up front; the other members say "is required" when read,
   // so a file's errors are reported in the order of this function.
-  SHADAN_RETURN_IF_ERROR(root.checkMembers({"api", "agent_hub", "tls"},
-                                           {"policy", "trust", "signing_key", "state_dir", "tokens",
-                                            "orders", "log_level", "audit_export", "response"}));
+  SHADAN_RETURN_IF_ERROR(
+      root.checkMembers({"api", "agent_hub", "tls"},
+                        {"policy", "trust", "signing_key", "state_dir", "tokens", "orders",
+                         "log_level", "audit_export", "response", "metrics_listen"}));
   ControllerConfig config;
 
   {
@@ -321,6 +282,17 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
       return root.error("audit_export", "must be off, journald, syslog or auto");
     }
     config.audit_export = mode;
+  }
+  SHADAN_ASSIGN_OR_RETURN(auto metrics_listen,
+                          root.optionalString("metrics_listen", kNonEmptyString));
+  if (metrics_listen) {
+    auto address = parseListenAddress(*metrics_listen);
+    if (!address.ok()) return root.error("metrics_listen", address.error().message);
+    if (address->host == config.api_listen.host && address->port == config.api_listen.port &&
+        address->port != 0) {
+      return root.error("metrics_listen", "must not be the API's address");
+    }
+    config.metrics_listen = *address;
   }
   SHADAN_ASSIGN_OR_RETURN(auto response, root.optionalObject("response"));
   if (response) {

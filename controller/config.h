@@ -17,14 +17,15 @@
 //    "orders": {"authz_validity_s": 1800, "approval_validity_s": 3600,
 //               "dispatch_validity_s": 300},
 //    "log_level": "info", "audit_export": "off",
+//    "metrics_listen": "127.0.0.1:9464",
 //    "response": {...}}                      (controller/alerts/response_config.h)
 //
 // Contracts:
 //   - Parsing is strict: duplicate keys, floats and unknown members are refused; every error is
 //     kParse and reads `<source>: <JSON pointer>: <reason>`.
 //   - `tls.crl`, `orders`, `agent_hub.heartbeat_s`, both `limits` (and each member of them),
-//   `log_level`
-//     and `audit_export` are optional (defaults below; docs/security.md "Limits").
+//     `log_level`, `audit_export` and `metrics_listen` are optional (defaults below;
+//     docs/security.md "Limits").
 //   - Token names are unique, 1-64 of [a-z0-9_.-]; a token hash appears once (two names for one
 //     secret would make the caller's identity ambiguous).
 //   - Paths are taken as written; their contents are loaded (and checked) by main.cc.
@@ -38,6 +39,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/listen_address.h"
 #include "common/result.h"
 #include "controller/alerts/response_config.h"
 
@@ -47,11 +49,6 @@ inline constexpr size_t kControllerConfigMaxBytes = 256 * 1024;
 
 enum class ApiRole { kOperator, kDetector, kAuditor };
 const char* apiRoleName(ApiRole role);
-
-struct ListenAddress {
-  std::string host;  // an IP literal (IPv6 without brackets)
-  uint16_t port = 0;
-};
 
 // What one HTTPS API listener lets its clients hold (controller/api_server.h enforces it).
 struct ApiLimits {
@@ -125,12 +122,12 @@ struct ControllerConfig {
   // A copy of every audit entry to journald or syslog (common/audit_export.h):
   // off | journald | syslog | auto. The hash-chained log stays the record.
   std::string audit_export = "off";
+  // A plain-HTTP listener for Prometheus (GET /metrics without a token,
+  // common/metrics_server.h); none by default: /metrics on the API takes any valid token.
+  std::optional<ListenAddress> metrics_listen;
   // What detectors' alerts lead to (controller/alerts/response_config.h); no rules by default.
   ResponseConfig response{};
 };
-
-// "host:port" or "[v6]:port"; the host must be an IP literal.
-Result<ListenAddress> parseListenAddress(std::string_view text);
 
 Result<ControllerConfig> parseControllerConfig(std::string_view json_text, std::string_view source);
 Result<ControllerConfig> loadControllerConfig(const std::filesystem::path& path);

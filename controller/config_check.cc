@@ -36,11 +36,6 @@ Result<std::string> stateDirectoryState(const std::filesystem::path& dir) {
   return std::string("absent");
 }
 
-std::string listenText(const ListenAddress& address) {
-  const bool v6 = address.host.find(':') != std::string::npos;
-  return (v6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(address.port);
-}
-
 }  // namespace
 
 Result<ConfiguredFiles> loadConfiguredFiles(const ControllerConfig& config,
@@ -49,7 +44,6 @@ Result<ConfiguredFiles> loadConfiguredFiles(const ControllerConfig& config,
   auto policy = loadPolicyFile(config.policy_file);
   if (!policy.ok()) return policy.error().withContext("policy");
   files.policy = std::move(policy->policy);
-  files.policy_sha256 = files.policy.source_sha256;
   std::vector<std::string> detectors;
   for (const ApiToken& token : config.tokens) {
     if (token.role == ApiRole::kDetector) detectors.push_back(token.name);
@@ -101,7 +95,7 @@ Result<nlohmann::json> checkControllerConfig(const std::string& config_path, con
       {"policy",
        {{"file", config.policy_file.string()},
         {"name", files.policy.name},
-        {"sha256", files.policy_sha256},
+        {"sha256", files.policy.source_sha256},
         {"segments", files.policy.segments.size()},
         {"gateways", files.policy.gateways.size()}}},
       {"trust",
@@ -114,8 +108,11 @@ Result<nlohmann::json> checkControllerConfig(const std::string& config_path, con
        {{"ca", config.tls_ca.string()},
         {"cert", config.tls_cert.string()},
         {"crl", config.tls_crl.string()}}},
-      {"api_listen", listenText(config.api_listen)},
-      {"hub_listen", listenText(config.hub_listen)},
+      {"api_listen", listenAddressText(config.api_listen)},
+      {"hub_listen", listenAddressText(config.hub_listen)},
+      {"metrics_listen", config.metrics_listen
+                             ? nlohmann::json(listenAddressText(*config.metrics_listen))
+                             : nlohmann::json(nullptr)},
       {"tokens", roles},
       {"state_dir", {{"path", config.state_dir.string()}, {"state", state}}}};
 }

@@ -29,7 +29,6 @@ namespace shadan::controller {
 
 struct ConfiguredFiles {
   Policy policy;
-  std::string policy_sha256;
   Trust trust;
   std::unique_ptr<Ed25519Signer> signer;
   TlsContextPtr api_tls;

@@ -186,7 +186,10 @@ int checkConfigCommand(const std::vector<std::string>& args, std::ostream& out, 
       << "  tls          " << c["tls"]["cert"].get<std::string>() << " (CA "
       << c["tls"]["ca"].get<std::string>() << ")\n"
       << "  listeners    api " << c["api_listen"].get<std::string>() << ", agent hub "
-      << c["hub_listen"].get<std::string>() << "\n"
+      << c["hub_listen"].get<std::string>() << ", metrics "
+      << (c["metrics_listen"].is_null() ? std::string("on the api only")
+                                        : c["metrics_listen"].get<std::string>())
+      << "\n"
       << "  tokens      ";
   if (c["tokens"].empty()) out << " none";
   for (const auto& [role, count] : c["tokens"].items()) out << " " << role << " " << count;

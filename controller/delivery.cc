@@ -518,6 +518,10 @@ void Delivery::flushAcks() {
     return;
   }
   for (size_t i = 0; i < acks.size(); ++i) {
+    const DispatchRecord& dispatch = acks[i].dispatch;
+    if (dispatch.sent_ms > 0 && dispatch.updated_ms >= dispatch.sent_ms) {
+      ack_latency_.observe(static_cast<double>(dispatch.updated_ms - dispatch.sent_ms) / 1000.0);
+    }
     (void)ctx_.audit(std::move(acks[i].audit), i + 1 == acks.size());
   }
 }

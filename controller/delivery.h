@@ -18,6 +18,7 @@
 
 #include "common/dsse.h"
 #include "common/ed25519.h"
+#include "common/metrics.h"
 #include "common/result.h"
 #include "controller/order_types.h"
 #include "controller/orders_context.h"
@@ -62,6 +63,9 @@ class Delivery {
                const std::optional<Ed25519PublicKey>& verified_with = std::nullopt);
   void onDisconnect(const std::string& agent_id);
   Status approveAgent(const Caller& caller, const std::string& agent_id, const std::string& reason);
+
+  // Seconds from a dispatch's last sending to its verified ack being stored, per ack.
+  const Histogram& ackLatency() const { return ack_latency_; }
 
  private:
   // One dispatch to sign and send, with what it is sent to and for.
@@ -119,6 +123,7 @@ class Delivery {
   std::map<std::string, std::pair<int64_t, bool>> seen_;
   // isDrillOrder's memory; an order's flag never changes.
   std::map<std::string, bool> drill_orders_;
+  Histogram ack_latency_{latencyBucketsSeconds()};
 };
 
 }  // namespace shadan::controller

@@ -31,6 +31,8 @@
 #include "common/clock.h"
 #include "common/ed25519.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/metrics_server.h"
 #include "common/policy.h"
 #include "common/sd_notify.h"
 #include "common/tls.h"
@@ -45,6 +47,8 @@
 #include "controller/config.h"
 #include "controller/config_check.h"
 #include "controller/controller_cli.h"
+#include "controller/controller_metrics.h"
+#include "controller/openapi.h"
 #include "controller/orders_service.h"
 #include "controller/store.h"
 
@@ -102,8 +106,11 @@ struct Controller {
   std::unique_ptr<AlertResponder> responder;
   std::vector<IpPrefix> own_addresses;  // this host's, never cut automatically
   std::unique_ptr<TokenTable> tokens;
+  // Read by GET /metrics and the metrics listener, on this io thread, while the above live.
+  MetricsRegistry metrics;
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> api;
+  std::unique_ptr<MetricsServer> metrics_server;
 };
 
 Status wire(Controller& c) {
@@ -210,9 +217,26 @@ Status wire(Controller& c) {
     for (const AuditAlarm& alarm : c.mirror->alarms()) alarms.push_back(alarm.toJson());
     return alarms;
   });
+  registerControllerMetrics(
+      c.metrics,
+      ControllerMetricSources{.store = *c.store,
+                              .orders = *c.orders,
+                              .audit = *c.audit,
+                              .clock = c.clock,
+                              .connected_agents = [&c] { return c.hub->connectedCount(); },
+                              .audit_alarms = [&c] { return c.mirror->alarms().size(); },
+                              .responder = c.responder.get()});
+  c.router->setMetricsSource([&c] { return c.metrics.render(); });
+  c.router->setOpenApiDocument(std::string(openApiJson()));
   SHADAN_ASSIGN_OR_RETURN(auto api, ApiServer::create(c.io, api_tls, c.config.api_listen, *c.router,
                                                       c.config.api_limits));
   c.api = std::move(api);
+  if (c.config.metrics_listen) {
+    SHADAN_ASSIGN_OR_RETURN(
+        auto metrics_server,
+        MetricsServer::start(c.io, *c.config.metrics_listen, [&c] { return c.metrics.render(); }));
+    c.metrics_server = std::move(metrics_server);
+  }
   return okStatus();
 }
 
@@ -265,13 +289,18 @@ int run(const std::string& config_path) {
     sdNotify("STOPPING=1");
     if (watchdog) watchdog->stop();
     c.api->stop();
+    c.metrics_server.reset();
     c.hub->stop();
     sweep_timer.cancel();
     c.io.stop();
   });
   logger("controller")
-      ->info("started api={}:{} agent_hub={}:{} version={}", c.config.api_listen.host,
-             c.api->port(), c.config.hub_listen.host, c.hub->port(), SHADAN_VERSION);
+      ->info("started api={}:{} agent_hub={}:{} metrics={} version={}", c.config.api_listen.host,
+             c.api->port(), c.config.hub_listen.host, c.hub->port(),
+             c.metrics_server ? listenAddressText(ListenAddress{c.config.metrics_listen->host,
+                                                                c.metrics_server->port()})
+                              : std::string("api-only"),
+             SHADAN_VERSION);
   // Type=notify: started once both listeners are bound and the store and audit log are open.
   sdNotify("READY=1");
   if (watchdog) {

@@ -98,6 +98,9 @@ class OrdersService {
   // status answers.
   Status sweep();
 
+  // Seconds from sending a dispatch to storing its verified ack (Delivery::ackLatency).
+  const Histogram& ackLatency() const { return delivery_.ackLatency(); }
+
  private:
   // Declared in construction order: each part refers only to those above it.
   OrdersContext context_;

@@ -464,6 +464,15 @@ class SqliteControllerStore : public ControllerStore {
         .run();
   }
 
+  Result<std::map<std::string, int64_t>> orderCounts() override {
+    return countByState("SELECT state, COUNT(*) FROM orders GROUP BY state", "count orders");
+  }
+
+  Result<std::map<std::string, int64_t>> dispatchCounts() override {
+    return countByState("SELECT state, COUNT(*) FROM dispatches GROUP BY state",
+                        "count dispatches");
+  }
+
   Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& command_id) override {
     SHADAN_ASSIGN_OR_RETURN(
         auto s, cached(sqlSelect(kDispatchColumns,
@@ -580,6 +589,16 @@ class SqliteControllerStore : public ControllerStore {
    private:
     SqliteStatement* statement_;
   };
+
+  Result<std::map<std::string, int64_t>> countByState(std::string_view sql, const char* purpose) {
+    SHADAN_ASSIGN_OR_RETURN(auto s, cached(sql, purpose));
+    std::map<std::string, int64_t> counts;
+    SHADAN_RETURN_IF_ERROR(s->forEachRow([&](const SqliteStatement& row) -> Status {
+      counts[row.columnText(0)] = row.columnInt64(1);
+      return okStatus();
+    }));
+    return counts;
+  }
 
   // Compiled once per connection: compiling an INSERT cost more than running it, and a fan-out
   // to thousands of gateways runs the same few statements thousands of times.

@@ -155,6 +155,10 @@ class ControllerStore {
 
   virtual Status putDispatch(const DispatchRecord& dispatch) = 0;
   virtual Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& command_id) = 0;
+  // How many orders and how many dispatches there are in each state (orderStateName(),
+  // dispatchStateName() → count; states without any are absent), for the metrics.
+  virtual Result<std::map<std::string, int64_t>> orderCounts() = 0;
+  virtual Result<std::map<std::string, int64_t>> dispatchCounts() = 0;
   // Pending dispatches of one agent in creation order (the order they must be delivered in).
   virtual Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) = 0;
   virtual Result<std::vector<DispatchRecord>> allPendingDispatches() = 0;

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 PACKAGES=(
-  # toolchain
-  build-essential cmake pkg-config clang-format
+  # toolchain; python3-yaml turns docs/openapi.yaml into the JSON the controller serves
+  build-essential cmake pkg-config clang-format python3 python3-yaml
   # dataplane: libnftables (nft_ctx), libnl-route-3 (blackhole routes), libmnl (nftables events)
   nftables libnftables-dev libnl-3-dev libnl-route-3-dev libmnl-dev
   # common: JSON, logging, crypto (SHA-256 now, Ed25519 and TLS next), state
@@ -31,6 +31,10 @@ PACKAGES=(
   dpkg-dev fakeroot lintian man-db
   # tests/scripts/syscalls_test.sh traces the daemons' system calls against their units' filters
   strace
+  # promtool (tests/scripts/metrics_test.sh): `check metrics` on both daemons' /metrics and
+  # `check rules` on docs/prometheus-alerts.yml. Only the tool is used; the postinst may start
+  # a prometheus service where systemd runs, which install-deps stops and disables again.
+  prometheus
   # scripts/footprint.sh (issue #18's footprint comparison, docs/benchmarks.md) measures the idle
   # agent beside the bouncer an operator would run on the same gateway, against its own crowdsec
   crowdsec-firewall-bouncer
@@ -79,6 +83,12 @@ fi
 # when this run installed it.
 if [[ " ${missing[*]} " == *" crowdsec "* ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now crowdsec.service >/dev/null 2>&1 || true
+fi
+
+# prometheus likewise: the suite needs only promtool; a server on :9090 scraping this machine is
+# not ours to start. Stopped and disabled, only when this run installed it.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 fi
 
 # crowdsec-firewall-bouncer likewise: scripts/footprint.sh runs its own bouncer in a network

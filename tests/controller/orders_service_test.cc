@@ -559,6 +559,10 @@ class CommitFailingStore : public ControllerStore {
   Status putDispatch(const DispatchRecord& dispatch) override {
     return inner_.putDispatch(dispatch);
   }
+  Result<std::map<std::string, int64_t>> orderCounts() override { return inner_.orderCounts(); }
+  Result<std::map<std::string, int64_t>> dispatchCounts() override {
+    return inner_.dispatchCounts();
+  }
   Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& id) override {
     return inner_.dispatchesForOrder(id);
   }
