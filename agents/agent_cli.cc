@@ -18,6 +18,7 @@
 #include "agents/policy_cmd.h"
 #include "agents/policy_names.h"
 #include "common/duration.h"
+#include "common/listen_address.h"
 #include "common/logging.h"
 #include "common/orders.h"
 #include "common/policy.h"
@@ -581,6 +582,9 @@ class Command {
       state = "exists";
     }
     checked["state_dir"] = {{"path", state_dir.string()}, {"state", state}};
+    checked["metrics_listen"] = translated->metrics_listen
+                                    ? nlohmann::json(listenAddressText(*translated->metrics_listen))
+                                    : nlohmann::json(nullptr);
     if (options_.json) {
       out() << checked.dump(2) << "\n";
       return kExitOk;
@@ -602,6 +606,10 @@ class Command {
     }
     out() << "  state dir  " << state_dir.string()
           << (state == "exists" ? "" : " (made at the first start)") << "\n";
+    if (!checked["metrics_listen"].is_null()) {
+      out() << "  metrics    http://" << checked["metrics_listen"].get<std::string>()
+            << "/metrics\n";
+    }
     return kExitOk;
   }
 
@@ -610,12 +618,14 @@ class Command {
     if (options_.ttl || options_.profile || options_.all || options_.json || options_.drill) {
       return usageError(
           "run takes only --policy, --gateway, --state-dir, --trust, --controller, --tls-dir, "
-          "--controller-pin, --controller-grace, --audit-export and --log-level");
+          "--controller-pin, --controller-grace, --audit-export, --metrics-listen and "
+          "--log-level");
     }
     // Validate the configuration here too, so a bad one stops startup with one clear message.
     auto context = loadContext(true);
     if (!context.ok()) return fail(context.error());
-    // Flags to options: a malformed --controller, --audit-export or --controller-grace is a
+    // Flags to options: a malformed --controller, --audit-export, --metrics-listen or
+    // --controller-grace is a
     // usage error (agents/agent_setup.h).
     auto translated = daemonOptionsFrom(options_);
     if (!translated.ok()) return usageError(translated.error().message);

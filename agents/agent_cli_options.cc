@@ -67,6 +67,8 @@ run and check-config only:
                             agent.on_controller_loss=revert lifts drills (default 5m)
   --audit-export MODE       also send audit entries to journald or syslog (RFC 5424):
                             off (default) | journald | syslog | auto
+  --metrics-listen ADDR     serve Prometheus metrics on http://ADDR/metrics (IP:PORT, no TLS,
+                            no token: loopback or a management address)
 
 With a daemon running on the state directory, isolate/restore/status/verify/apply-file are
 handed to it (one writer); without one they act on the kernel directly, which needs root
@@ -109,7 +111,8 @@ const std::vector<CommandHelp>& commandHelps() {
       {"run",
        "run --policy FILE --gateway ID --state-dir DIR [--trust FILE]\n"
        "                        [--controller HOST:PORT --tls-dir DIR --controller-pin HEX]\n"
-       "                        [--controller-grace DUR] [--audit-export MODE]",
+       "                        [--controller-grace DUR] [--audit-export MODE]\n"
+       "                        [--metrics-listen ADDR]",
        "The agent daemon: applies the stored state at once, keeps it applied (repairs drift,\n"
        "lifts isolations whose --ttl ran out), and serves isolate, restore, status, verify and\n"
        "apply-file over its control socket in the state directory. SIGHUP re-reads --policy and\n"
@@ -129,11 +132,16 @@ const std::vector<CommandHelp>& commandHelps() {
         {"--audit-export MODE",
          "also send audit entries to journald or syslog (RFC 5424):\n"
          "off (default) | journald | syslog | auto"},
+        {"--metrics-listen ADDR",
+         "serve Prometheus metrics on http://ADDR/metrics (IP:PORT or\n"
+         "[IPv6]:PORT; plain HTTP, no token: bind loopback or a management\n"
+         "address; docs/metrics.md)"},
         kLogLevelOption}},
       {"check-config",
        "check-config --policy FILE --gateway ID --state-dir DIR [--trust FILE]\n"
        "                        [--controller HOST:PORT --tls-dir DIR --controller-pin HEX]\n"
-       "                        [--controller-grace DUR] [--audit-export MODE] [--json]",
+       "                        [--controller-grace DUR] [--audit-export MODE]\n"
+       "                        [--metrics-listen ADDR] [--json]",
        "What run would load, loaded and checked without starting: the policy, and that every\n"
        "isolation this gateway borders plans; the trust file (not expired); with --controller,\n"
        "the channel's TLS files (they load, the certificate is this gateway's, the pin is well\n"
@@ -149,6 +157,7 @@ const std::vector<CommandHelp>& commandHelps() {
          "SHA-256 of the controller certificate's public key (shadanctl ca pin)"},
         {"--controller-grace DUR", "as for run"},
         {"--audit-export MODE", "as for run: off | journald | syslog | auto"},
+        {"--metrics-listen ADDR", "as for run"},
         kJsonOption,
         kLogLevelOption}},
       {"init",
@@ -327,6 +336,7 @@ const std::map<std::string, ValuedMember>& valuedOptions() {
       {"--controller-pin", &AgentCliOptions::controller_pin},
       {"--controller-grace", &AgentCliOptions::controller_grace},
       {"--audit-export", &AgentCliOptions::audit_export},
+      {"--metrics-listen", &AgentCliOptions::metrics_listen},
       {"--host", &AgentCliOptions::host},
   };
   return kValued;

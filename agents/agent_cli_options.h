@@ -31,6 +31,7 @@ struct AgentCliOptions {
   std::optional<std::string> controller_pin;
   std::optional<std::string> controller_grace;
   std::optional<std::string> audit_export;
+  std::optional<std::string> metrics_listen;
   std::optional<std::string> host;  // isolate, restore: --host ADDR[,ADDR...] (the host rung)
   bool uplink = false;              // isolate, restore: the uplink rung
   bool island = false;              // isolate, restore: the island rung

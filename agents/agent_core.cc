@@ -533,6 +533,7 @@ Result<RepairResult> AgentCore::reconcile(bool force, const RepairTrigger& trigg
   result.sha256_after = report->after.sha256;
   // A periodic re-apply that found everything intact is routine, not a repair worth a record.
   if (status.state != KernelState::kInSync) {
+    ++repairs_;
     entry.outcome = "ok";
     entry.what->ruleset_after = report->after.sha256;
     entry.detail = detail;

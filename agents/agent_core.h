@@ -16,6 +16,7 @@
 // it. The policy is its own copy: the daemon's reload (agents/policy_reload.h) swaps it.
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -169,6 +170,11 @@ class AgentCore {
   }
 
   const DesiredState& desired() const { return desired_; }
+  // Since this core was made, for the metrics: times the kernel did not hold our table and
+  // reconcile() applied it again (re-applying an intact table is not one), and signed orders
+  // by the result of their ack (ackResultName(): "applied", "rejected", ...).
+  uint64_t repairCount() const { return repairs_; }
+  const std::map<std::string, uint64_t>& orderResults() const { return order_results_; }
   const Policy& policy() const { return policy_; }
   const std::string& gatewayId() const { return gateway_id_; }
   // Now on this core's wall clock, Unix ms (deadlines are dated with it).
@@ -303,6 +309,8 @@ class AgentCore {
   DesiredState desired_;
   std::optional<AuditReceipt> last_receipt_;  // of the latest entry this core appended
   std::unique_ptr<SignedOrders> orders_;      // never null
+  uint64_t repairs_ = 0;
+  std::map<std::string, uint64_t> order_results_;
 };
 
 }  // namespace shadan::agent

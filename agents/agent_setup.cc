@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/duration.h"
+#include "common/listen_address.h"
 
 namespace shadan::agent {
 
@@ -121,6 +122,11 @@ Result<DaemonOptions> daemonOptionsFrom(const AgentCliOptions& options) {
       return bad("--audit-export must be one of off|journald|syslog|auto");
     }
     daemon_options.audit_export = *options.audit_export;
+  }
+  if (options.metrics_listen) {
+    auto address = parseListenAddress(*options.metrics_listen);
+    if (!address.ok()) return bad("--metrics-listen: " + address.error().message);
+    daemon_options.metrics_listen = *address;
   }
   if (options.controller_grace) {
     auto grace = parseDuration(*options.controller_grace);

@@ -15,6 +15,7 @@
 
 #include "agents/agent_audit.h"
 #include "agents/agent_core.h"
+#include "agents/agent_metrics.h"
 #include "agents/control_client.h"
 #include "agents/control_protocol.h"
 #include "agents/controller_link.h"
@@ -31,6 +32,8 @@
 #include "common/audit_export.h"
 #include "common/audit_ship.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/metrics_server.h"
 #include "common/policy.h"
 #include "common/sd_notify.h"
 #include "common/trust.h"
@@ -134,6 +137,10 @@ class Daemon {
         session_options);
     return link_->start();
   }
+
+  // Whether the controller channel is up (false without one).
+  bool controllerConnected() const { return link_ && link_->connected(); }
+  bool hasController() const { return link_ != nullptr; }
 
   void start() {
     if (auto gen = nft_.currentGeneration(); gen.ok()) last_generation_ = *gen;
@@ -578,6 +585,19 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
         !connecting.ok()) {
       return die(connecting.error().withContext("controller link"), 3);
     }
+  }
+  MetricsRegistry metrics;
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (options.metrics_listen) {
+    AgentMetricSources sources{core, (*audit)->log(), clock};
+    if (daemon.hasController()) {
+      sources.controller_connected = [&daemon] { return daemon.controllerConnected(); };
+    }
+    registerAgentMetrics(metrics, sources);
+    auto server =
+        MetricsServer::start(io, *options.metrics_listen, [&metrics] { return metrics.render(); });
+    if (!server.ok()) return die(server.error(), 1);
+    metrics_server = std::move(*server);
   }
   core.auditEvent(
       "daemon_start", "ok",

@@ -25,6 +25,8 @@
 #include <ostream>
 #include <string>
 
+#include "common/listen_address.h"
+
 namespace shadan::agent {
 
 // Where the controller is, and the agent's credentials for the mutual-TLS channel.
@@ -43,6 +45,8 @@ struct DaemonOptions {
   std::optional<ControllerEndpoint> controller;     // standalone without one
   // Also send every audit entry to journald or syslog: off | journald | syslog | auto.
   std::string audit_export = "off";
+  // A plain-HTTP listener for Prometheus (agents/agent_metrics.h); none by default.
+  std::optional<ListenAddress> metrics_listen;
   // How long the controller may be unreachable before `on_controller_loss: revert` lifts drills.
   std::chrono::milliseconds controller_loss_grace{std::chrono::minutes(5)};
   std::chrono::milliseconds generation_poll{std::chrono::seconds(1)};

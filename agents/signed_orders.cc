@@ -339,11 +339,15 @@ Status AgentCore::useTrust(Trust trust, const Signer& agent_key) {
 }
 
 OrderOutcome AgentCore::handleDispatch(const nlohmann::json& envelope) {
-  return orders_->handleDispatch(envelope);
+  OrderOutcome outcome = orders_->handleDispatch(envelope);
+  ++order_results_[ackResultName(outcome.ack.result)];
+  return outcome;
 }
 
 OrderOutcome AgentCore::handleDispatch(std::string_view envelope_bytes) {
-  return orders_->handleDispatch(envelope_bytes);
+  OrderOutcome outcome = orders_->handleDispatch(envelope_bytes);
+  ++order_results_[ackResultName(outcome.ack.result)];
+  return outcome;
 }
 
 void AgentCore::rememberAck(const OrderOutcome& outcome) { orders_->rememberAck(outcome); }

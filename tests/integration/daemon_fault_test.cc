@@ -120,13 +120,15 @@ class DaemonFaultTest : public ::testing::Test {
 
   // Starts `shadan-agent run` in the gateway and waits for READY=1.
   Result<std::unique_ptr<AgentProcess>> launchDaemon(const std::string& policy = kPolicy,
-                                                     std::vector<std::string> environment = {}) {
+                                                     std::vector<std::string> environment = {},
+                                                     std::vector<std::string> extra = {}) {
     AgentProcessOptions options;
     options.environment = std::move(environment);
     options.netns = ns("gw");
     options.binary = kAgent;
     options.arguments = {"--policy",          policy,        "--gateway", "gw", "--state-dir",
                          state_dir_.string(), "--log-level", "info"};
+    options.arguments.insert(options.arguments.end(), extra.begin(), extra.end());
     options.log_path = log_path_;
     return AgentProcess::start(options);
   }
@@ -412,6 +414,52 @@ TEST_F(DaemonFaultTest, ForeignDeleteTableIsRepaired) {
   EXPECT_EQ(shadanTable(), table);
   expectOfficeCut("after foreign delete table");
   EXPECT_TRUE(logSoonContains("event=repaired")) << daemonLog();
+}
+
+// The daemon's metrics, scraped as Prometheus would: the isolation it holds, and a repair after
+// a foreign `nft delete table` counted; the exposition passes `promtool check metrics`.
+TEST_F(DaemonFaultTest, MetricsShowTheIsolationAndCountTheRepair) {
+  inGateway({"ip", "link", "set", "lo", "up"});
+  auto started = launchDaemon(kPolicy, {}, {"--metrics-listen", "127.0.0.1:9464"});
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  daemon_ = std::move(started).value();
+  const auto scrape = [&] {
+    auto fetched = runner_->run({"ip", "netns", "exec", ns("gw"), "curl", "-sS", "--fail",
+                                 "http://127.0.0.1:9464/metrics"});
+    EXPECT_TRUE(fetched.ok() && fetched->exit_code == 0)
+        << (fetched.ok() ? fetched->err : fetched.error().message);
+    return fetched.ok() ? fetched->out : std::string();
+  };
+  const std::string before = scrape();
+  EXPECT_NE(before.find("shadan_agent_isolations_active{scope=\"segment\"} 0\n"), std::string::npos)
+      << before;
+  EXPECT_NE(before.find("\nshadan_agent_repairs_total 0\n"), std::string::npos) << before;
+
+  isolateOffice();
+  inGateway({"nft", "delete", "table", "inet", "shadan"});
+  EXPECT_TRUE(waitUntil([&] { return shadanTable().has_value(); }, kRepairWithin));
+  expectOfficeCut("after foreign delete table");
+  std::string after;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        after = scrape();
+        return after.find("\nshadan_agent_repairs_total 1\n") != std::string::npos;
+      },
+      kRepairWithin))
+      << after;
+  EXPECT_NE(after.find("shadan_agent_isolations_active{scope=\"segment\"} 1\n"), std::string::npos)
+      << after;
+  EXPECT_NE(after.find("shadan_agent_info{version=\""), std::string::npos) << after;
+
+  const std::filesystem::path file = state_dir_.string() + ".metrics";
+  extra_cleanup_.push_back(file);
+  {
+    std::ofstream out(file);
+    out << after;
+  }
+  auto checked = runner_->run({"sh", "-c", "promtool check metrics < " + file.string()});
+  ASSERT_TRUE(checked.ok()) << checked.error().message;
+  EXPECT_EQ(checked->exit_code, 0) << checked->out << checked->err;
 }
 
 // 4b. An edit INSIDE our table (an accept at the head of forward, which would reopen the
