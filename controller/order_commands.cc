@@ -104,6 +104,7 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not isolate");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
+  SHADAN_RETURN_IF_ERROR(checkTicket(request.ticket));
   SHADAN_ASSIGN_OR_RETURN(
       auto target,
       resolveOrderTarget(ctx_.policy,
@@ -205,6 +206,7 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
     return forbidden("the trust file does not let the controller sign releases on behalf");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
+  SHADAN_RETURN_IF_ERROR(checkTicket(request.ticket));
   // A lab controller's release of its automatic isolations is a drill too.
   const bool drill = request.drill || (request.automatic && ctx_.trust.isLab());
   SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(drill));

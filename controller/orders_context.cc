@@ -10,6 +10,7 @@ using nlohmann::json;
 
 namespace {
 constexpr size_t kMaxReasonBytes = 512;
+constexpr size_t kMaxTicketBytes = 256;  // an authz name (common/orders.cc)
 }  // namespace
 
 OrdersContext::OrdersContext(const Policy& policy_in, const Trust& trust_in,
@@ -92,9 +93,28 @@ Status OrdersContext::checkLabDrill(bool drill) const {
       "every order must be a drill (\"drill\": true)");
 }
 
+namespace {
+bool hasControlCharacter(std::string_view text) {
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) return true;
+  }
+  return false;
+}
+}  // namespace
+
 Status checkReason(const std::string& reason) {
   if (reason.empty()) return badRequest("reason: must not be empty");
   if (reason.size() > kMaxReasonBytes) return badRequest("reason: longer than 512 bytes");
+  if (hasControlCharacter(reason)) return badRequest("reason: contains a control character");
+  return okStatus();
+}
+
+Status checkTicket(const std::optional<std::string>& ticket) {
+  if (!ticket) return okStatus();
+  if (ticket->empty()) return badRequest("ticket: must not be empty");
+  if (ticket->size() > kMaxTicketBytes) return badRequest("ticket: longer than 256 bytes");
+  if (hasControlCharacter(*ticket)) return badRequest("ticket: contains a control character");
   return okStatus();
 }
 

@@ -87,8 +87,12 @@ inline Error conflict(const std::string& message) {
   return makeError(ErrorCode::kUnavailable, message);
 }
 
-// A reason as the API accepts it: not empty, at most 512 bytes.
+// A reason as the API accepts it: not empty, at most 512 bytes, no control character (the
+// agents' authz parser refuses one: an order with it would be signed, sent and refused by every
+// gateway).
 Status checkReason(const std::string& reason);
+// A ticket as an authz carries it: 1-256 bytes, no control character.
+Status checkTicket(const std::optional<std::string>& ticket);
 
 // RFC 3339 for a time that was set, null for 0.
 nlohmann::json timeOrNull(int64_t ms);

@@ -315,5 +315,32 @@ TEST_F(ApiRouterTest, DrillIsolateWithoutTtlIsRefusedNamingTtl) {
   EXPECT_NE(bad.find("/drill"), std::string::npos) << bad;
 }
 
+// What the agents' authz parser refuses is refused here, before anything is signed: a reason
+// or ticket with a control character, a ticket over 256 bytes (common/orders.cc). Accepted,
+// such an order would be "dispatched" and refused by every gateway.
+TEST_F(ApiRouterTest, RefusesReasonsAndTicketsNoAgentWouldAccept) {
+  const std::string long_ticket(257, 't');
+  const std::string cases[] = {
+      R"({"segment":"lgwan","reason":"worm\nsecond line"})",
+      R"({"segment":"lgwan","reason":"tab\there"})",
+      R"({"segment":"lgwan","reason":"x","ticket":"INC-1\u0007"})",
+      R"({"segment":"lgwan","reason":"x","ticket":")" + long_ticket + R"("})",
+  };
+  for (const std::string& body : cases) {
+    for (const char* path : {"/v1/isolate", "/v1/restore"}) {
+      const std::string message = refusal(post(path, body), 400);
+      EXPECT_TRUE(message.find("control character") != std::string::npos ||
+                  message.find("longer than 256 bytes") != std::string::npos)
+          << path << " " << body << ": " << message;
+    }
+  }
+  EXPECT_EQ(ordersStored(), 0u);
+  const std::string ticket(256, 't');
+  EXPECT_EQ(
+      post("/v1/isolate", R"({"segment":"lgwan","reason":"worm","ticket":")" + ticket + R"("})")
+          .status,
+      202);
+}
+
 }  // namespace
 }  // namespace shadan::controller
