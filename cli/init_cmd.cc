@@ -18,6 +18,7 @@
 #include "cli/trust_cmd.h"
 #include "common/atomic_file.h"
 #include "common/clock.h"
+#include "common/ed25519.h"
 #include "common/policy.h"
 #include "common/sha256.h"
 #include "common/tls.h"
@@ -179,16 +180,11 @@ int initController(const CommandOptions& o, std::ostream& out, std::ostream& err
         "trust init"));
     SHADAN_RETURN_IF_ERROR(copyFile(*policy_file, dir / "policy.json", 0644, written));
     // The first operator's API token: 32 random bytes, hex; only its SHA-256 goes in the config.
-    unsigned char bytes[32];
+    uint8_t bytes[32];
     if (RAND_bytes(bytes, sizeof bytes) != 1) {
       return makeError(ErrorCode::kInternal, "no random bytes for the operator's token");
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string token;
-    for (const unsigned char byte : bytes) {
-      token += kHex[byte >> 4];
-      token += kHex[byte & 0xf];
-    }
+    const std::string token = hexEncode(bytes);
     SHADAN_RETURN_IF_ERROR(makeDirectory(dir / "tokens", fs::perms(0700), written));
     const fs::path token_file = dir / "tokens" / (operator_name + ".token");
     SHADAN_RETURN_IF_ERROR(
