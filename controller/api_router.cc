@@ -9,6 +9,7 @@
 #include "common/metrics.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
+#include "controller/console.h"
 
 namespace shadan::controller {
 namespace {
@@ -262,7 +263,7 @@ struct ApiRouter::Route {
   const char* path;
   std::vector<ApiRole> roles;  // empty: any valid token
   bool authenticated = true;
-  enum Needs { kNothing, kResponder, kMetrics, kOpenApi } needs = kNothing;
+  enum Needs { kNothing, kResponder, kMetrics, kOpenApi, kConsole } needs = kNothing;
   ApiResponse (ApiRouter::*handler)(const Call&);
 };
 
@@ -306,8 +307,11 @@ const std::vector<ApiRouter::Route>& ApiRouter::table() {
       {"POST", "/v1/breaker/open", {kOperator}, true, R::kResponder, &ApiRouter::openBreaker},
       {"POST", "/v1/breaker/close", {kOperator}, true, R::kResponder, &ApiRouter::closeBreaker},
       {"GET", "/v1/breaker", {}, true, R::kResponder, &ApiRouter::breaker},
+      {"GET", "/v1/events", {}, true, R::kNothing, &ApiRouter::events},
       {"GET", "/metrics", {}, true, R::kMetrics, &ApiRouter::metrics},
       {"GET", "/v1/openapi.json", {}, false, R::kOpenApi, &ApiRouter::openApi},
+      {"GET", "/", {}, false, R::kConsole, &ApiRouter::consoleIndex},
+      {"GET", "/console/{file}", {}, false, R::kConsole, &ApiRouter::consoleFile},
   };
   return routes;
 }
@@ -320,6 +324,8 @@ bool ApiRouter::serves(const Route& route) const {
       return static_cast<bool>(metrics_);
     case Route::kOpenApi:
       return !openapi_.empty();
+    case Route::kConsole:
+      return console_;
     default:
       return true;
   }
@@ -604,6 +610,39 @@ ApiResponse ApiRouter::metrics(const Call&) {
   response.text = metrics_();
   response.content_type = std::string(kMetricsContentType);
   return response;
+}
+
+ApiResponse ApiRouter::events(const Call&) {
+  ApiResponse response{200, nullptr};
+  response.event_stream = true;
+  return response;
+}
+
+namespace {
+ApiResponse consoleAnswer(const ConsoleFile& file) {
+  ApiResponse response{200, nullptr};
+  response.text = std::string(file.body);
+  response.content_type = std::string(file.content_type);
+  response.headers = {{"Content-Security-Policy", std::string(kConsoleContentSecurityPolicy)},
+                      {"X-Frame-Options", "DENY"},
+                      {"Referrer-Policy", "no-referrer"},
+                      {"ETag", "\"" + std::string(file.sha256) + "\""}};
+  return response;
+}
+}  // namespace
+
+ApiResponse ApiRouter::consoleIndex(const Call&) {
+  for (const ConsoleFile& file : consoleFiles()) {
+    if (file.name == "index.html") return consoleAnswer(file);
+  }
+  return apiError(404, "not_found", "no console in this build");
+}
+
+ApiResponse ApiRouter::consoleFile(const Call& call) {
+  for (const ConsoleFile& file : consoleFiles()) {
+    if (file.name == call.params[0]) return consoleAnswer(file);
+  }
+  return apiError(404, "not_found", "no such console file");
 }
 
 ApiResponse ApiRouter::openApi(const Call&) {

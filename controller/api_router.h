@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "controller/alert_responder.h"
@@ -57,6 +58,11 @@ struct ApiResponse {
   // An answer that is not JSON (GET /metrics): sent as it is, with `content_type`.
   std::optional<std::string> text = std::nullopt;
   std::string content_type = {};
+  // More header fields (the console's Content-Security-Policy, its ETag).
+  std::vector<std::pair<std::string, std::string>> headers = {};
+  // GET /v1/events: the server keeps the connection open and sends it the events it is given
+  // (ApiServer::publish) until either side closes.
+  bool event_stream = false;
 };
 
 // One endpoint as the router serves it (and docs/openapi.yaml must describe it).
@@ -94,6 +100,9 @@ class ApiRouter {
   void setMetricsSource(std::function<std::string()> render) { metrics_ = std::move(render); }
   // GET /v1/openapi.json: this document, served without a token; without one set, 404.
   void setOpenApiDocument(std::string json_text) { openapi_ = std::move(json_text); }
+  // GET / and GET /console/{file}: the operator console (controller/console.h), without a
+  // token; not served unless enabled.
+  void serveConsole(bool enabled) { console_ = enabled; }
 
   // The endpoints served now (those of the alert responder, metrics and the OpenAPI document
   // only once set), in the order they are matched.
@@ -123,7 +132,10 @@ class ApiRouter {
   ApiResponse setBreaker(const Call& call, bool open);
   ApiResponse breaker(const Call& call);
   ApiResponse metrics(const Call& call);
+  ApiResponse events(const Call& call);
   ApiResponse openApi(const Call& call);
+  ApiResponse consoleIndex(const Call& call);
+  ApiResponse consoleFile(const Call& call);
 
   const TokenTable& tokens_;
   OrdersService& orders_;
@@ -131,6 +143,7 @@ class ApiRouter {
   AlertResponder* responder_ = nullptr;
   std::function<std::string()> metrics_;
   std::string openapi_;
+  bool console_ = false;
 };
 
 }  // namespace shadan::controller

@@ -9,8 +9,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <deque>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "common/logging.h"
@@ -29,10 +31,14 @@ struct WireAnswer {
   int64_t retry_after_s = 0;
   std::string body;  // JSON text, or the response's own text
   std::string content_type = "application/json";
+  bool event_stream = false;  // ApiResponse::event_stream
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 WireAnswer wire(const ApiResponse& response) {
+  if (response.event_stream) return {response.status, 0, "", "text/event-stream", true};
   if (response.text) {
-    return {response.status, response.retry_after_s, *response.text, response.content_type};
+    return {response.status, response.retry_after_s, *response.text, response.content_type,
+            false,           response.headers};
   }
   return {response.status, response.retry_after_s, response.body.dump() + "\n"};
 }
@@ -59,8 +65,21 @@ class ApiCoreLink : public std::enable_shared_from_this<ApiCoreLink> {
     const std::lock_guard<std::mutex> lock(mutex_);
     net_ = nullptr;
   }
-  // After the network thread has stopped: the parked sessions go (before their io_context).
-  void releaseParked() { parked_.clear(); }
+  // After the network thread has stopped: the parked sessions and the event streams go (before
+  // their io_context).
+  void releaseParked() {
+    parked_.clear();
+    streams_.clear();
+  }
+
+  // Network thread: the sessions that hold an event stream (GET /v1/events).
+  bool addStream(const std::shared_ptr<ApiSession>& session);
+  void removeStream(const std::shared_ptr<ApiSession>& session) { streams_.erase(session); }
+  // Any thread: `event` (one whole Server-Sent Event) to every stream.
+  void publish(std::string event);
+  // Network thread.
+  void closeStreams();
+  size_t streamCount() const { return streams_.size(); }
 
  private:
   // Core thread.
@@ -74,6 +93,7 @@ class ApiCoreLink : public std::enable_shared_from_this<ApiCoreLink> {
   std::shared_ptr<BulkLane> bulk_;  // core thread only
   std::unordered_map<uint64_t, std::shared_ptr<ApiSession>> parked_;  // network thread only
   uint64_t next_ticket_ = 0;                                          // network thread only
+  std::set<std::shared_ptr<ApiSession>> streams_;                     // network thread only
 };
 
 namespace {
@@ -87,6 +107,9 @@ constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 constexpr size_t kLingerMaxBytes = 1024 * 1024;
+// Events waiting for one stream's client to read them; a client further behind is closed (it
+// reconnects and reads the state afresh: every event only says that something changed).
+constexpr size_t kStreamQueueMax = 16;
 
 }  // namespace
 
@@ -161,7 +184,32 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   }
 
   // Network thread: the core's answer to the request submitted last.
-  void answer(WireAnswer answer) { respond(std::move(answer), method_, path_, keep_alive_); }
+  void answer(WireAnswer answer) {
+    if (answer.event_stream && answer.status == 200) return startStream();
+    respond(std::move(answer), method_, path_, keep_alive_);
+  }
+
+  // Network thread: one event for this session's stream (GET /v1/events).
+  void push(const std::string& event) {
+    if (!streaming_) return;
+    if (queue_.size() >= kStreamQueueMax) {
+      logger("api")->info("event=event_stream_closed peer={} why=\"client does not read\"", peer_);
+      return endStream();
+    }
+    queue_.push_back(event);
+    writeEvents();
+  }
+
+  // Network thread: the server stops.
+  void endStream() {
+    if (!streaming_) return;
+    streaming_ = false;
+    queue_.clear();
+    core_.removeStream(shared_from_this());
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+  }
 
  private:
   void read() {
@@ -246,6 +294,8 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     response_->set(http::field::server, "shadan-controller");
     response_->set(http::field::content_type, answer.content_type);
     response_->set(http::field::cache_control, "no-store");
+    response_->set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : answer.headers) response_->set(name, value);
     if (answer.status == 401) response_->set(http::field::www_authenticate, "Bearer");
     if (answer.retry_after_s > 0) {
       response_->set(http::field::retry_after, std::to_string(answer.retry_after_s));
@@ -261,6 +311,48 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
           if (!keep_alive) return self->shutdown();
           self->read();
         });
+  }
+
+  // The answer to GET /v1/events: headers without a length, then events until either side goes.
+  // The client sends nothing more; a read that completes means it closed (or broke protocol).
+  void startStream() {
+    if (!core_.addStream(shared_from_this())) {
+      ApiResponse busy = apiError(429, "too_many_requests", "too many event streams; retry later");
+      busy.retry_after_s = 5;
+      return respond(wire(busy), method_, path_, false);
+    }
+    logger("api")->info("request peer={} method={} path={} status=200 stream=open", peer_, method_,
+                        path_);
+    ++answered_;
+    streaming_ = true;
+    queue_.push_back(
+        "HTTP/1.1 200 OK\r\nServer: shadan-controller\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+        ": shadan events\n\n");
+    writeEvents();
+    watchForClose();
+  }
+
+  void watchForClose() {
+    stream_.async_read_some(asio::buffer(drain_buffer_),
+                            [self = shared_from_this()](const boost::system::error_code&, size_t) {
+                              self->endStream();
+                            });
+  }
+
+  void writeEvents() {
+    if (writing_ || queue_.empty() || !streaming_) return;
+    writing_ = true;
+    beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
+    asio::async_write(stream_, asio::buffer(queue_.front()),
+                      [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                        self->writing_ = false;
+                        if (ec || !self->streaming_) return self->endStream();
+                        // No deadline between events: the pending read must not time out.
+                        beast::get_lowest_layer(self->stream_).expires_never();
+                        self->queue_.pop_front();
+                        self->writeEvents();
+                      });
   }
 
   void penalize() { slot_.counts().penalties.fail(peer_key_, std::chrono::steady_clock::now()); }
@@ -313,6 +405,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   size_t body_limit_ = kApiMaxBodyBytes;
   std::array<char, 4096> drain_buffer_{};
   size_t drained_ = 0;
+  // GET /v1/events: the stream is open; what waits to be written (the head first).
+  bool streaming_ = false;
+  bool writing_ = false;
+  std::deque<std::string> queue_;
 };
 
 }  // namespace
@@ -353,6 +449,28 @@ void ApiCoreLink::answer(uint64_t ticket, const ApiResponse& response) {
   });
 }
 
+bool ApiCoreLink::addStream(const std::shared_ptr<ApiSession>& session) {
+  if (streams_.size() >= ApiServer::kMaxEventStreams) return false;
+  streams_.insert(session);
+  return true;
+}
+
+void ApiCoreLink::publish(std::string event) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (net_ == nullptr) return;
+  asio::post(*net_, [self = shared_from_this(), event = std::move(event)] {
+    // A copy: a stream that fails while being written to leaves the set.
+    const std::vector<std::shared_ptr<ApiSession>> streams(self->streams_.begin(),
+                                                           self->streams_.end());
+    for (const auto& session : streams) session->push(event);
+  });
+}
+
+void ApiCoreLink::closeStreams() {
+  const std::vector<std::shared_ptr<ApiSession>> streams(streams_.begin(), streams_.end());
+  for (const auto& session : streams) session->endStream();
+}
+
 ApiServer::ApiServer(asio::io_context& core, TlsContextPtr tls, ApiRouter& router, ApiLimits limits)
     : core_(core),
       tls_(std::move(tls)),
@@ -361,7 +479,8 @@ ApiServer::ApiServer(asio::io_context& core, TlsContextPtr tls, ApiRouter& route
       net_(std::make_unique<asio::io_context>(1)),
       acceptor_(*net_),
       link_(std::make_shared<ApiCoreLink>(core, *net_, router)),
-      retry_timer_(std::make_unique<asio::steady_timer>(*net_)) {}
+      retry_timer_(std::make_unique<asio::steady_timer>(*net_)),
+      keepalive_timer_(std::make_unique<asio::steady_timer>(*net_)) {}
 
 ApiServer::~ApiServer() {
   link_->close();
@@ -371,6 +490,7 @@ ApiServer::~ApiServer() {
   acceptor_.close(ignored);
   link_->releaseParked();
   retry_timer_.reset();
+  keepalive_timer_.reset();
 }
 
 Result<std::unique_ptr<ApiServer>> ApiServer::create(asio::io_context& core, TlsContextPtr tls,
@@ -411,6 +531,7 @@ void ApiServer::start() {
   if (thread_.joinable()) return;
   core_work_.emplace(core_.get_executor());
   accept();
+  keepStreamsAlive();
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "shadan-api");
     net_->run();
@@ -423,6 +544,20 @@ void ApiServer::stop() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     retry_timer_->cancel();
+    keepalive_timer_->cancel();
+    link_->closeStreams();
+  });
+}
+
+void ApiServer::publish(std::string event) { link_->publish(std::move(event)); }
+
+void ApiServer::keepStreamsAlive() {
+  keepalive_timer_->expires_after(ApiServer::kStreamKeepalive);
+  keepalive_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    // A comment line: clients ignore it; a peer that went away is found by the write.
+    if (link_->streamCount() > 0) link_->publish(": keepalive\n\n");
+    keepStreamsAlive();
   });
 }
 

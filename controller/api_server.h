@@ -54,6 +54,11 @@ struct ApiConnectionCounts;  // api_server.cc
 
 class ApiServer {
  public:
+  // GET /v1/events streams open at once (each one also holds a connection); more are 429.
+  static constexpr size_t kMaxEventStreams = 256;
+  // A comment goes down every stream this often, so a client that vanished is found.
+  static constexpr std::chrono::seconds kStreamKeepalive{15};
+
   // Binds and listens on `address` (port 0: any free port; see port()). `router` must outlive
   // the server; it is called on `core`'s thread.
   static Result<std::unique_ptr<ApiServer>> create(boost::asio::io_context& core, TlsContextPtr tls,
@@ -72,12 +77,17 @@ class ApiServer {
   // Runs `answered` on the network thread when it gets to it: the watchdog's probe of that
   // thread's loop (common/watchdog.h). Any thread.
   void probe(std::function<void()> answered);
+  // Sends `event`, one whole Server-Sent Event ("event: changed\ndata: {}\n\n"), to every open
+  // GET /v1/events stream. Any thread.
+  void publish(std::string event);
 
  private:
   ApiServer(boost::asio::io_context& core, TlsContextPtr tls, ApiRouter& router, ApiLimits limits);
   void accept();
   // Network thread: a refused connection, logged at most once a second with a count.
   void noteRefused(const std::string& peer, const char* why);
+  // Network thread: a comment on every event stream every kStreamKeepalive.
+  void keepStreamsAlive();
 
   boost::asio::io_context& core_;
   TlsContextPtr tls_;
@@ -91,8 +101,9 @@ class ApiServer {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       core_work_;
   uint16_t port_ = 0;
-  std::unique_ptr<boost::asio::steady_timer> retry_timer_;  // accept failed: wait, then retry
-  EveryInterval refused_{std::chrono::seconds(1)};          // network thread
+  std::unique_ptr<boost::asio::steady_timer> retry_timer_;      // accept failed: wait, then retry
+  std::unique_ptr<boost::asio::steady_timer> keepalive_timer_;  // event streams
+  EveryInterval refused_{std::chrono::seconds(1)};              // network thread
   std::thread thread_;
 };
 

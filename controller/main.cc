@@ -6,6 +6,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -33,6 +34,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/metrics_server.h"
+#include "common/observed_audit_sink.h"
 #include "common/policy.h"
 #include "common/sd_notify.h"
 #include "common/tls.h"
@@ -97,6 +99,8 @@ struct Controller {
   std::unique_ptr<AuditLog> audit;
   // What every component records through: the log, or the log plus a journald/syslog copy.
   std::unique_ptr<ExportingAuditSink> exporting;
+  // Every recorded entry rings the doorbell of the console's event stream (GET /v1/events).
+  std::unique_ptr<ObservedAuditSink> observed;
   AuditSink* sink = nullptr;
   std::unique_ptr<AuditMirror> mirror;
   asio::io_context io{1};
@@ -111,6 +115,17 @@ struct Controller {
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> api;
   std::unique_ptr<MetricsServer> metrics_server;
+  std::atomic<bool> bell_rung{false};
+
+  // Tells the event streams that something changed: once per turn of the io loop, however
+  // many entries and hellos that turn brought.
+  void ring() {
+    if (bell_rung.exchange(true)) return;
+    asio::post(io, [this] {
+      bell_rung = false;
+      if (api) api->publish("event: changed\ndata: {}\n\n");
+    });
+  }
 };
 
 Status wire(Controller& c) {
@@ -137,6 +152,8 @@ Status wire(Controller& c) {
     c.exporting = std::make_unique<ExportingAuditSink>(*c.audit, std::move(*exporter));
     c.sink = c.exporting.get();
   }
+  c.observed = std::make_unique<ObservedAuditSink>(*c.sink, [&c] { c.ring(); });
+  c.sink = c.observed.get();
   c.mirror = std::make_unique<AuditMirror>(c.config.state_dir.string(), c.fs, c.clock, c.sink);
   c.mirror->loadExisting();
 
@@ -170,6 +187,7 @@ Status wire(Controller& c) {
     converted.public_key = hello.public_key;
     c.orders->onHello(converted);
     c.audit_sessions->onHello(agent_id);
+    c.ring();
     return true;  // unapproved agents stay connected and receive nothing
   };
   callbacks.on_ack = [&c](const std::string& agent_id, const nlohmann::json& envelope,
@@ -180,6 +198,7 @@ Status wire(Controller& c) {
   callbacks.on_disconnect = [&c](const std::string& agent_id) {
     c.audit_sessions->onDisconnect(agent_id);
     c.orders->onDisconnect(agent_id);
+    c.ring();
   };
   callbacks.on_audit = [&c](const std::string& agent_id, const nlohmann::json& message) {
     c.audit_sessions->onMessage(agent_id, message);
@@ -228,6 +247,7 @@ Status wire(Controller& c) {
                               .responder = c.responder.get()});
   c.router->setMetricsSource([&c] { return c.metrics.render(); });
   c.router->setOpenApiDocument(std::string(openApiJson()));
+  c.router->serveConsole(true);
   SHADAN_ASSIGN_OR_RETURN(auto api, ApiServer::create(c.io, api_tls, c.config.api_listen, *c.router,
                                                       c.config.api_limits));
   c.api = std::move(api);

@@ -311,10 +311,13 @@ Result<json> OrderViews::status() {
   SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
   json segments = json::object();
   for (const auto& [name, segment] : ctx_.policy.segments) {
-    size_t bordering = 0;
+    json bordered_by = json::array();
     for (const auto& [id, gateway] : ctx_.policy.gateways) {
-      bordering += std::count(gateway.borders.begin(), gateway.borders.end(), name);
+      if (std::count(gateway.borders.begin(), gateway.borders.end(), name) > 0) {
+        bordered_by.push_back(id);
+      }
     }
+    const size_t bordering = bordered_by.size();
     segments[name] = {{"isolated", false},
                       {"profile", nullptr},
                       {"gen", 0},
@@ -326,6 +329,7 @@ Result<json> OrderViews::status() {
                       {"gateways", bordering},
                       {"counts", nullptr},
                       {"by_gateway", json::object()},
+                      {"bordered_by", std::move(bordered_by)},
                       {"until", nullptr}};
   }
   SHADAN_ASSIGN_OR_RETURN(auto stored, ctx_.store.listSegments());

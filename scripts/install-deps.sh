@@ -31,10 +31,13 @@ PACKAGES=(
   dpkg-dev fakeroot lintian man-db
   # tests/scripts/syscalls_test.sh traces the daemons' system calls against their units' filters
   strace
-  # promtool (tests/scripts/metrics_test.sh): `check metrics` on both daemons' /metrics and
-  # `check rules` on docs/prometheus-alerts.yml. Only the tool is used; the postinst may start
-  # a prometheus service where systemd runs, which install-deps stops and disables again.
+  # promtool: `check metrics` on both daemons' /metrics (controller_process_test,
+  # daemon_fault_test), `check rules` and `test rules` on docs/prometheus-alerts.yml
+  # (tests/scripts/prometheus_test.sh). Only the tool is used; the postinst may start a
+  # prometheus service where systemd runs, which install-deps stops and disables again.
   prometheus
+  # tests/console/console_test.sh drives the operator console in a real headless browser
+  chromium chromium-driver python3-selenium
   # scripts/footprint.sh (issue #18's footprint comparison, docs/benchmarks.md) measures the idle
   # agent beside the bouncer an operator would run on the same gateway, against its own crowdsec
   crowdsec-firewall-bouncer

@@ -174,6 +174,73 @@ class ApiServerTest : public ::testing::Test, protected testing::ApiStack {
 
 // The systemd watchdog's probe (common/watchdog.h) runs on the server's own network thread, so
 // a stuck thread holds the pings back.
+// Reads from `stream` until `needle` has arrived (or the stream ends or fails); what was read.
+std::string readUntil(asio::ssl::stream<tcp::socket>& stream, const std::string& needle) {
+  std::string got;
+  std::array<char, 4096> buffer{};
+  while (got.find(needle) == std::string::npos) {
+    boost::system::error_code ec;
+    const size_t n = stream.read_some(asio::buffer(buffer), ec);
+    if (ec) break;
+    got.append(buffer.data(), n);
+  }
+  return got;
+}
+
+// GET /v1/events: the headers of a stream, then each published event as it is published; the
+// stream is counted until the client goes.
+TEST_F(ApiServerTest, EventStreamCarriesWhatIsPublished) {
+  asio::io_context io;
+  auto tls = clientContext();
+  auto stream = connect(io, tls);
+  const std::string request = "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                              std::string(kAuditorToken) + "\r\n\r\n";
+  asio::write(*stream, asio::buffer(request));
+  const std::string head = readUntil(*stream, ": shadan events\n\n");
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Type: text/event-stream\r\n"), std::string::npos) << head;
+  // The stream is registered on the network thread before its head is written: publish now.
+  server_->publish("event: changed\ndata: {}\n\n");
+  EXPECT_NE(readUntil(*stream, "data: {}\n\n").find("event: changed\n"), std::string::npos);
+  server_->publish("event: changed\ndata: {\"n\":2}\n\n");
+  EXPECT_NE(readUntil(*stream, "\"n\":2}\n\n").find("event: changed"), std::string::npos);
+}
+
+TEST_F(ApiServerTest, EventStreamNeedsAToken) {
+  EXPECT_EQ(call(http::verb::get, "/v1/events", std::nullopt).status, 401);
+  EXPECT_EQ(call(http::verb::get, "/v1/events", std::string("wrong")).status, 401);
+}
+
+// Console files are off unless the router serves them; then they come without a token and with
+// a Content-Security-Policy that forbids inline code and other origins.
+TEST_F(ApiServerTest, TheConsoleIsServedWithItsSecurityHeaders) {
+  EXPECT_EQ(call(http::verb::get, "/", std::nullopt).status, 404);
+  std::promise<void> served;
+  asio::post(io_, [&] {  // the router is the core thread's
+    router_->serveConsole(true);
+    served.set_value();
+  });
+  served.get_future().wait();
+  asio::io_context io;
+  auto tls = clientContext();
+  auto stream = connect(io, tls);
+  asio::write(*stream, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n"
+                                                "Connection: close\r\n\r\n")));
+  const std::string page = readUntil(*stream, "</html>");
+  EXPECT_EQ(page.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << page.substr(0, 200);
+  EXPECT_NE(page.find("Content-Type: text/html; charset=utf-8\r\n"), std::string::npos);
+  EXPECT_NE(page.find("Content-Security-Policy: default-src 'none'; script-src 'self';"),
+            std::string::npos)
+      << page.substr(0, 600);
+  EXPECT_NE(page.find("X-Frame-Options: DENY\r\n"), std::string::npos);
+  EXPECT_NE(page.find("X-Content-Type-Options: nosniff\r\n"), std::string::npos);
+  EXPECT_NE(page.find("<script src=\"/console/console.js\" defer></script>"), std::string::npos);
+  const Reply script = call(http::verb::get, "/console/console.js", std::nullopt);
+  EXPECT_EQ(script.status, 200);
+  EXPECT_EQ(call(http::verb::get, "/console/nothing.js", std::nullopt).status, 404);
+  EXPECT_EQ(call(http::verb::get, "/console/../controller.json", std::nullopt).status, 404);
+}
+
 TEST_F(ApiServerTest, TheWatchdogProbeIsAnsweredOnTheNetworkThread) {
   std::promise<std::string> thread_name;
   server_->probe([&thread_name] {
