@@ -13,7 +13,8 @@
   };
 
   const byId = (id) => document.getElementById(id);
-  const sections = ['login', 'now', 'agents'];
+  const sections = ['login', 'now', 'approvals', 'agents'];
+  const pageOf = (hash) => ({'#agents': 'agents', '#approvals': 'approvals'})[hash] || 'now';
 
   function show(section) {
     for (const id of sections) byId(id).hidden = id !== section;
@@ -156,6 +157,179 @@
     }
   }
 
+  // ---- approvals: signed here with WebCrypto Ed25519 -------------------------------------
+
+  const utf8 = (text) => new TextEncoder().encode(text);
+  const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  const toBase64 = (bytes) => btoa(String.fromCharCode(...bytes));
+  const fromBase64Url = (text) => fromBase64(text.replace(/-/g, '+').replace(/_/g, '/') +
+                                             '='.repeat((4 - (text.length % 4)) % 4));
+  const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((size, part) => size + part.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
+  // DSSE's pre-authentication encoding, byte for byte as common/ed25519.cc dssePae() makes it.
+  function dssePae(payloadType, payload) {
+    const type = utf8(payloadType);
+    return concat(utf8('DSSEv1 ' + type.length + ' '), type, utf8(' ' + payload.length + ' '),
+                  payload);
+  }
+
+  // The signing key of a `shadanctl keygen` .key file: {"type":"shadan-ed25519-private",
+  // "keyid", "seed"}. Its keyid is checked against its public key, as shadanctl does.
+  async function loadSigningKey(file) {
+    let doc;
+    try {
+      doc = JSON.parse(await file.text());
+    } catch (ignored) {
+      throw new Error(file.name + ' is not a Shadan key file (not JSON)');
+    }
+    if (!doc || doc.type !== 'shadan-ed25519-private' || typeof doc.seed !== 'string' ||
+        typeof doc.keyid !== 'string') {
+      throw new Error(file.name + ' is not a Shadan private key (the .key of shadanctl keygen)');
+    }
+    const seed = fromBase64(doc.seed);
+    if (seed.length !== 32) throw new Error(file.name + ': the seed is not 32 bytes');
+    // PKCS #8 for an Ed25519 seed (RFC 8410): a fixed prefix, then the 32 bytes.
+    const pkcs8 = concat(Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03,
+                                          0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]),
+                         seed);
+    let key;
+    try {
+      key = await crypto.subtle.importKey('pkcs8', pkcs8, {name: 'Ed25519'}, true, ['sign']);
+    } catch (error) {
+      throw new Error('this browser cannot sign with Ed25519 (WebCrypto): ' + error.message);
+    } finally {
+      seed.fill(0);
+      pkcs8.fill(0);
+    }
+    const jwk = await crypto.subtle.exportKey('jwk', key);
+    const keyid = toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', fromBase64Url(jwk.x))));
+    if (keyid !== doc.keyid) {
+      throw new Error(file.name + ': its keyid does not match its key (a damaged file?)');
+    }
+    return {key, keyid};
+  }
+
+  async function signApproval(approval, fileInput, result) {
+    result.textContent = '';
+    const file = fileInput.files[0];
+    if (!file) {
+      result.textContent = 'Choose your key file first.';
+      fileInput.focus();
+      return;
+    }
+    try {
+      const {key, keyid} = await loadSigningKey(file);
+      const pae = dssePae(approval.payloadType, fromBase64(approval.payload));
+      const sig = new Uint8Array(await crypto.subtle.sign({name: 'Ed25519'}, key, pae));
+      const progress = await api('/v1/approvals/' + encodeURIComponent(approval.approval_id) +
+                                     '/signatures', {
+        method: 'POST',
+        headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({keyid, sig: toBase64(sig)}),
+      });
+      result.textContent = progress.state === 'complete' ?
+          'Signed: ' + progress.have + ' of ' + progress.needed + '. The order is on its way.' :
+          'Signed: ' + progress.have + ' of ' + progress.needed + ' signatures.';
+    } catch (error) {
+      result.textContent = 'Not signed: ' + error.message;
+    } finally {
+      fileInput.value = '';
+    }
+  }
+
+  function approvalTitle(approval) {
+    const what = approval.segment ? approval.segment : 'every gateway named';
+    return (approval.action || 'order') + ' of ' + what + ' (' + (approval.scope || 'segment') +
+        ')';
+  }
+
+  // Each approval keeps its element (and the key file chosen in it) across refreshes.
+  function renderApprovals(body) {
+    const list = byId('approvals-list');
+    const pending = body.approvals || [];
+    const keep = new Set(pending.map((approval) => approval.approval_id));
+    for (const article of Array.from(list.children)) {
+      if (keep.has(article.dataset.approvalId)) continue;
+      // Gone from the list (complete, or expired): what was done here stays on the page.
+      const result = article.querySelector('.result').textContent;
+      if (result) {
+        const item = document.createElement('li');
+        item.textContent = article.querySelector('h2').textContent + ': ' + result;
+        byId('approvals-done').appendChild(item);
+      }
+      article.remove();
+    }
+    for (const approval of pending) {
+      let article =
+          list.querySelector('[data-approval-id="' + CSS.escape(approval.approval_id) + '"]');
+      if (!article) {
+        article = document.createElement('article');
+        article.className = 'approval';
+        article.dataset.approvalId = approval.approval_id;
+        const heading = document.createElement('h2');
+        const facts = document.createElement('dl');
+        const label = document.createElement('label');
+        const input = document.createElement('input');
+        input.type = 'file';
+        input.className = 'key-file';
+        input.id = 'key-' + approval.approval_id;
+        label.htmlFor = input.id;
+        label.textContent = 'Your key file';
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = 'sign';
+        button.textContent = 'Sign';
+        const result = document.createElement('p');
+        result.className = 'result';
+        result.setAttribute('role', 'status');
+        button.addEventListener('click', () => signApproval(article.approval, input, result));
+        article.append(heading, facts, label, input, button, result);
+        list.appendChild(article);
+      }
+      article.approval = approval;
+      article.querySelector('h2').textContent = approvalTitle(approval);
+      const facts = article.querySelector('dl');
+      facts.replaceChildren();
+      const fact = (name, value) => {
+        const dt = document.createElement('dt');
+        dt.textContent = name;
+        const dd = document.createElement('dd');
+        if (value instanceof Node) dd.appendChild(value); else dd.textContent = value;
+        facts.append(dt, dd);
+      };
+      fact('Requested by', approval.requested_by || '—');
+      fact('Reason', approval.reason || '—');
+      fact('Signatures', approval.have + ' of ' + approval.needed + (approval.approvers.length ?
+          ' (' + approval.approvers.join(', ') + ')' : ''));
+      fact('Expires', timeElement(approval.expires_at));
+      fact('Order', approval.order_id);
+    }
+    byId('approvals-none').hidden = pending.length > 0;
+    const automatic = byId('automatic-list');
+    automatic.replaceChildren();
+    for (const action of body.automatic || []) {
+      const item = document.createElement('li');
+      item.textContent = (action.action || 'action') + ' ' + (action.order_id || '') + ': ' +
+          (action.reason || '');
+      automatic.appendChild(item);
+    }
+    if (automatic.children.length === 0) {
+      const item = document.createElement('li');
+      item.textContent = 'none';
+      automatic.appendChild(item);
+    }
+  }
+
   // Reads what the current page shows; a change announced while reading reads once more.
   async function refresh() {
     if (state.refreshing) {
@@ -166,10 +340,12 @@
     try {
       do {
         state.again = false;
-        const page = location.hash === '#agents' ? 'agents' : 'now';
+        const page = pageOf(location.hash);
         try {
           if (page === 'agents') {
             renderAgents(await api('/v1/agents'));
+          } else if (page === 'approvals') {
+            renderApprovals(await api('/v1/approvals'));
           } else {
             renderNow(await api('/v1/status'));
           }
@@ -230,6 +406,9 @@
     byId('live').textContent = '';
     byId('now-rows').replaceChildren();
     byId('agents-rows').replaceChildren();
+    byId('approvals-list').replaceChildren();
+    byId('approvals-done').replaceChildren();
+    byId('automatic-list').replaceChildren();
     show('login');
     byId('login-error').textContent = message || '';
   }
@@ -251,8 +430,8 @@
       return;
     }
     input.value = '';
-    if (location.hash !== '#agents') location.hash = '#now';
-    show(location.hash === '#agents' ? 'agents' : 'now');
+    if (!['#agents', '#approvals'].includes(location.hash)) location.hash = '#now';
+    show(pageOf(location.hash));
     refresh();
     listen();
   });
@@ -261,7 +440,7 @@
 
   window.addEventListener('hashchange', () => {
     if (!state.token) return;
-    show(location.hash === '#agents' ? 'agents' : 'now');
+    show(pageOf(location.hash));
     refresh();
   });
 

@@ -36,13 +36,14 @@ def check(condition, what):
 
 
 def rows(driver):
-    """The Now table as [(segment, gateway, state, at the gateway, link)]."""
-    out = []
-    for row in driver.find_elements(By.CSS_SELECTOR, "#now-rows tr"):
-        cells = row.find_elements(By.CSS_SELECTOR, "th, td")
-        out.append((row.get_attribute("data-segment"), row.get_attribute("data-gateway"),
-                    cells[2].text, cells[3].text, cells[6].text))
-    return out
+    """The Now table as [(segment, gateway, state, at the gateway, link)], read in one call (a
+    render between two WebDriver calls would leave stale elements)."""
+    return [tuple(row) for row in driver.execute_script(
+        "return Array.from(document.querySelectorAll('#now-rows tr')).map((r) => {"
+        "  const c = r.querySelectorAll('th, td');"
+        "  return [r.dataset.segment, r.dataset.gateway, c[2].innerText, c[3].innerText,"
+        "          c[6].innerText];"
+        "});")]
 
 
 def controller_status(api, ca, token):
@@ -59,35 +60,80 @@ def epoch_ms(rfc3339):
     return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp() * 1000
 
 
+def browser(args, name):
+    """A headless Chromium session of its own (profile, cookies, memory)."""
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    host, address = args.resolve.split()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,900", "--no-first-run",
+                 "--user-data-dir=" + os.path.join(args.profile, name),
+                 "--host-resolver-rules=MAP %s %s" % (host, address),
+                 # The controller's certificate, pinned: the lab CA is not the system's.
+                 "--ignore-certificate-errors-spki-list=" + args.spki):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def sign_in(driver, wait, url, token):
+    driver.get(url)
+    driver.find_element(By.ID, "token").send_keys(token, Keys.ENTER)
+    try:
+        wait.until(lambda d: not d.find_element(By.ID, "login").is_displayed())
+    except TimeoutException:
+        pass
+
+
+def sign(driver, wait, key_file):
+    """Chooses `key_file` in the first pending approval, presses Sign; the result's text."""
+    first = "#approvals-list article:first-child "
+    try:
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, first + "input.key-file"))
+    except TimeoutException:
+        return "(no approval listed; login: %r)" % driver.find_element(By.ID, "login-error").text
+    driver.find_element(By.CSS_SELECTOR, first + "input.key-file").send_keys(key_file)
+    driver.find_element(By.CSS_SELECTOR, first + "button.sign").click()
+    # The result under the approval, or, once it has left the list (complete), in the page's
+    # list of what was done.
+    text = lambda d: d.execute_script(
+        "const r = document.querySelector(arguments[0]);"
+        "if (r && r.textContent) return r.textContent;"
+        "const done = document.querySelectorAll('#approvals-done li');"
+        "return done.length ? done[done.length - 1].textContent.replace(/^[^:]*: /, '') : '';",
+        first + "p.result")
+    try:
+        wait.until(lambda d: text(d).startswith(("Signed", "Not signed")))
+    except TimeoutException:
+        pass
+    return text(driver)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--resolve", required=True, help="HOST ADDRESS for the browser")
     parser.add_argument("--spki", required=True, help="base64 SHA-256 of the server's key")
-    parser.add_argument("--token-file", required=True)
+    parser.add_argument("--ops", required=True, help="sato.token, ito.token, sato.key, ito.key")
+    parser.add_argument("--stranger-key", required=True, help="a key the trust file lacks")
     parser.add_argument("--isolate", required=True, help="JSON argv that isolates office")
+    parser.add_argument("--restore", required=True, help="JSON argv that asks to restore it")
     parser.add_argument("--shots", required=True)
     parser.add_argument("--profile", required=True)
     parser.add_argument("--api", required=True, help="the API's base URL for the test itself")
     parser.add_argument("--ca", required=True)
     args = parser.parse_args()
     os.makedirs(args.shots, exist_ok=True)
-    with open(args.token_file, encoding="utf-8") as handle:
-        token = handle.read().strip()
+    tokens = {}
+    for name in ("sato", "ito"):
+        with open(os.path.join(args.ops, name + ".token"), encoding="utf-8") as handle:
+            tokens[name] = handle.read().strip()
+    token = tokens["sato"]
 
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    host, address = args.resolve.split()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,900", "--no-first-run", "--user-data-dir=" + args.profile,
-                 "--host-resolver-rules=MAP %s %s" % (host, address),
-                 # The controller's certificate, pinned: the lab CA is not the system's.
-                 "--ignore-certificate-errors-spki-list=" + args.spki):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = browser(args, "one")
     wait = WebDriverWait(driver, 15, poll_frequency=0.05)
     shot = lambda name: driver.save_screenshot(os.path.join(args.shots, name + ".png"))
+    second = None
     try:
         driver.get(args.url)
         check(driver.title == "Shadan console", "the page loads (title %r)" % driver.title)
@@ -165,6 +211,36 @@ def main():
               "Agents lists both gateways approved and connected: %r" % agents)
         shot("agents")
 
+        # The restore of office waits for two operators; each signs in their own browser with
+        # their own key file, which never leaves the page.
+        asked = subprocess.run(json.loads(args.restore), stdout=subprocess.DEVNULL)
+        check(asked.returncode == 4, "shadanctl restore waits for approvals (exit %d)"
+              % asked.returncode)
+        driver.find_element(By.ID, "nav-approvals").click()
+        refused = sign(driver, wait, args.stranger_key)
+        check(refused.startswith("Not signed") and "trust" in refused,
+              "a key the trust file lacks is refused clearly: %r" % refused)
+        not_key = sign(driver, wait, os.path.join(args.ops, "sato.token"))
+        check("not a Shadan key file" in not_key, "a file that is no key is refused: %r" % not_key)
+        first = sign(driver, wait, os.path.join(args.ops, "sato.key"))
+        check(first.startswith("Signed: 1 of 2"), "sato signs: %r" % first)
+        shot("approvals")
+        second = browser(args, "two")
+        second_wait = WebDriverWait(second, 15, poll_frequency=0.05)
+        sign_in(second, second_wait, args.url + "#approvals", tokens["ito"])
+        last = sign(second, second_wait, os.path.join(args.ops, "ito.key"))
+        check(last.startswith("Signed: 2 of 2"), "ito signs in another browser: %r" % last)
+        driver.find_element(By.ID, "nav-now").click()
+        try:
+            wait.until(lambda d: [r for r in rows(d) if r[0] == "office"] and all(
+                r[2] == "open" and r[3] == "applied" for r in rows(d) if r[0] == "office"))
+        except TimeoutException:
+            pass
+        office = [r for r in rows(driver) if r[0] == "office"]
+        check(len(office) == 2 and all(r[2] == "open" and r[3] == "applied" for r in office),
+              "the restore completes at both gateways: %r" % office)
+        shot("now-restored")
+
         # Keyboard only: Tab to "Sign out" and press Enter.
         sign_out = driver.find_element(By.ID, "sign-out")
         for _ in range(10):
@@ -177,11 +253,17 @@ def main():
         check(driver.execute_script("return document.body.innerText.indexOf(arguments[0]);",
                                     token) == -1, "the token is nowhere on the page")
 
-        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
-                  and "401" not in entry["message"]]
+        # The refusals this test asked for (a wrong token: 401, a key the trust file lacks:
+        # 403) are logged by the browser as failed loads; anything else is an error.
+        expected = lambda entry: entry["source"] == "network" and (
+            "status of 401" in entry["message"] or "status of 403" in entry["message"])
+        errors = [entry for entry in driver.get_log("browser") + second.get_log("browser")
+                  if entry["level"] == "SEVERE" and not expected(entry)]
         check(not errors, "no error in the browser's console (CSP included): %r" % errors)
     finally:
         driver.quit()
+        if second is not None:
+            second.quit()
     if failures:
         print("console_test: %d check(s) failed" % len(failures))
         return 1

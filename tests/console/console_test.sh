@@ -24,10 +24,13 @@ spki=$(/usr/bin/python3 -c 'import base64, sys; print(base64.b64encode(bytes.fro
 mkdir -p "$WORK/browser"
 isolate=$(printf '["ip","netns","exec","%s","%s","isolate","office","--reason","console test","--wait","15","--controller","https://%s:8443","--ca","%s","--token-file","%s"]' \
   "$(ns ctl)" "$CTL" "$CONTROLLER_IP" "$WORK/ca/ca.crt" "$WORK/ops/sato.token")
+restore=$(printf '["ip","netns","exec","%s","%s","restore","office","--reason","console test: restore","--controller","https://%s:8443","--ca","%s","--token-file","%s"]' \
+  "$(ns ctl)" "$CTL" "$CONTROLLER_IP" "$WORK/ca/ca.crt" "$WORK/ops/sato.token")
+"$CTL" keygen --out "$WORK/stranger" --role operator >/dev/null 2>&1
 rc=0
 ip netns exec "$(ns ctl)" env HOME="$WORK/browser" /usr/bin/python3 "$ROOT/tests/console/console_test.py" \
   --url "https://ctl.lab:8443/" --resolve "ctl.lab $CONTROLLER_IP" --spki "$spki" \
-  --token-file "$WORK/ops/sato.token" --isolate "$isolate" \
+  --ops "$WORK/ops" --stranger-key "$WORK/stranger.key" --isolate "$isolate" --restore "$restore" \
   --shots "$BUILD_DIR/console-screenshots" --profile "$WORK/browser/profile" \
   --api "https://$CONTROLLER_IP:8443" --ca "$WORK/ca/ca.crt" || rc=$?
 if ((rc != 0)); then
