@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/isolation_scope.h"
 #include "common/logging.h"
 #include "controller/alert_responder.h"
 #include "controller/orders_service.h"
@@ -19,14 +20,18 @@ std::vector<GaugeSample> byLabel(const char* label, const std::map<std::string, 
   return out;
 }
 
-// The rung of a segments-table key (generationKey in common/isolation_scope.h).
-std::string scopeOfKey(const std::string& key) {
-  if (key == "uplink" || key == "island") return key;
-  if (key.starts_with("host:")) return "host";
-  return "segment";
-}
-
 }  // namespace
+
+const char* scopeOfGenerationKey(std::string_view key) {
+  // Asked of generationKey() itself, so the key format is written in one place only.
+  for (const IsolationScope scope : {IsolationScope::kUplink, IsolationScope::kIsland}) {
+    if (key == generationKey(scope, "")) return isolationScopeName(scope);
+  }
+  if (key.starts_with(generationKey(IsolationScope::kHost, ""))) {
+    return isolationScopeName(IsolationScope::kHost);
+  }
+  return isolationScopeName(IsolationScope::kSegment);
+}
 
 void registerControllerMetrics(MetricsRegistry& registry, const ControllerMetricSources& sources) {
   ControllerStore& store = sources.store;
@@ -54,7 +59,7 @@ void registerControllerMetrics(MetricsRegistry& registry, const ControllerMetric
                     auto segments = store.listSegments();
                     if (!segments.ok()) return std::vector<GaugeSample>{};
                     for (const SegmentRecord& record : *segments) {
-                      if (record.isolated) ++counts[scopeOfKey(record.segment)];
+                      if (record.isolated) ++counts[scopeOfGenerationKey(record.segment)];
                     }
                     return byLabel("scope", counts);
                   });

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <string_view>
 
 #include "common/audit_log.h"
 #include "common/clock.h"
@@ -31,6 +32,10 @@ struct ControllerMetricSources {
   std::function<size_t()> audit_alarms;       // AuditMirror::alarms().size()
   const AlertResponder* responder = nullptr;  // none: no alert family
 };
+
+// The rung ("segment", "host", "uplink", "island") of a key of the store's segments table
+// (generationKey() in common/isolation_scope.h: "@uplink", "host:office", "office").
+const char* scopeOfGenerationKey(std::string_view key);
 
 // Registers every controller family (and the process_* ones) in `registry`. Everything in
 // `sources` must outlive the registry's renders.

@@ -103,8 +103,8 @@ struct ApprovalRecord {
 };
 
 // One generation counter and what was last ordered under it. `segment` is the generationKey()
-// of the rung: a segment's name, "host:<segment>" for the hosts of a segment, "uplink",
-// "island". For a host key `isolated` says the last dispatched host order was an isolate (other
+// of the rung: a segment's name, "host:<segment>" for the hosts of a segment, "@uplink",
+// "@island". For a host key `isolated` says the last dispatched host order was an isolate (other
 // hosts of the segment may be quarantined either way).
 struct SegmentRecord {
   std::string segment;
