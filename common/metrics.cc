@@ -10,13 +10,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "common/audit_log.h"
 #include "common/clock.h"
+#include "common/open_files.h"
 
 namespace shadan {
 namespace {
@@ -350,15 +350,8 @@ void registerProcessMetrics(MetricsRegistry& registry) {
                  [page] { return statField(procSelfStat(), 24) * page; });
   registry.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                  [] { return statField(procSelfStat(), 23); });
-  registry.gauge("process_open_fds", "Open file descriptors.", [] {
-    std::error_code ec;
-    double count = 0;
-    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
-         it.increment(ec)) {
-      ++count;
-    }
-    return count;
-  });
+  registry.gauge("process_open_fds", "Open file descriptors.",
+                 [] { return static_cast<double>(openFileDescriptorCount()); });
   registry.gauge("process_max_fds", "The limit of open file descriptors.", [] {
     rlimit limit{};
     if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0.0;

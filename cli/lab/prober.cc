@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <tuple>
@@ -16,6 +15,7 @@
 #include "cli/lab/prober_echo.h"
 #include "cli/lab/prober_loops.h"
 #include "cli/lab/prober_sockets.h"
+#include "common/open_files.h"
 
 namespace shadan {
 
@@ -59,16 +59,6 @@ uint16_t nextIcmpId() {
   }
 }
 
-int openFilesNow() {
-  std::error_code error;
-  int count = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/fd", error), end; !error && it != end;
-       it.increment(error)) {
-    ++count;
-  }
-  return count;
-}
-
 // Refuses a plan whose sockets would not fit under RLIMIT_NOFILE, instead of turning the
 // missing descriptors into probe errors halfway through a drill.
 Status checkDescriptorBudget(const std::vector<ProbePair>& pairs, size_t flows,
@@ -82,9 +72,10 @@ Status checkDescriptorBudget(const std::vector<ProbePair>& pairs, size_t flows,
   }
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return okStatus();
-  const uint64_t available = limit.rlim_cur == RLIM_INFINITY
-                                 ? UINT64_MAX
-                                 : static_cast<uint64_t>(limit.rlim_cur) - openFilesNow();
+  const uint64_t available =
+      limit.rlim_cur == RLIM_INFINITY
+          ? UINT64_MAX
+          : static_cast<uint64_t>(limit.rlim_cur) - openFileDescriptorCount();
   if (needed > available) {
     return makeError(ErrorCode::kIo, "the probes need about " + std::to_string(needed) +
                                          " file descriptors and only " + std::to_string(available) +
