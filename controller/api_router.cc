@@ -263,7 +263,7 @@ struct ApiRouter::Route {
   const char* path;
   std::vector<ApiRole> roles;  // empty: any valid token
   bool authenticated = true;
-  enum Needs { kNothing, kResponder, kMetrics, kOpenApi, kConsole } needs = kNothing;
+  enum Needs { kNothing, kResponder, kMetrics, kOpenApi, kConsole, kAudit } needs = kNothing;
   ApiResponse (ApiRouter::*handler)(const Call&);
 };
 
@@ -273,6 +273,8 @@ const std::vector<ApiRouter::Route>& ApiRouter::table() {
   static const std::vector<Route> routes = {
       {"POST", "/v1/isolate", {kOperator, kDetector}, true, R::kNothing, &ApiRouter::isolate},
       {"POST", "/v1/restore", {kOperator}, true, R::kNothing, &ApiRouter::restore},
+      {"POST", "/v1/isolate/preview", {kOperator}, true, R::kNothing, &ApiRouter::previewIsolate},
+      {"POST", "/v1/restore/preview", {kOperator}, true, R::kNothing, &ApiRouter::previewRestore},
       {"GET", "/v1/approvals", {kOperator, kAuditor}, true, R::kNothing, &ApiRouter::listApprovals},
       {"POST",
        "/v1/approvals/{approval_id}/signatures",
@@ -307,6 +309,7 @@ const std::vector<ApiRouter::Route>& ApiRouter::table() {
       {"POST", "/v1/breaker/open", {kOperator}, true, R::kResponder, &ApiRouter::openBreaker},
       {"POST", "/v1/breaker/close", {kOperator}, true, R::kResponder, &ApiRouter::closeBreaker},
       {"GET", "/v1/breaker", {}, true, R::kResponder, &ApiRouter::breaker},
+      {"GET", "/v1/audit", {kOperator, kAuditor}, true, R::kAudit, &ApiRouter::audit},
       {"GET", "/v1/events", {}, true, R::kNothing, &ApiRouter::events},
       {"GET", "/metrics", {}, true, R::kMetrics, &ApiRouter::metrics},
       {"GET", "/v1/openapi.json", {}, false, R::kOpenApi, &ApiRouter::openApi},
@@ -326,6 +329,8 @@ bool ApiRouter::serves(const Route& route) const {
       return !openapi_.empty();
     case Route::kConsole:
       return console_;
+    case Route::kAudit:
+      return audit_ != nullptr;
     default:
       return true;
   }
@@ -433,37 +438,59 @@ void applyOrderFields(OrderFields fields, Request& request) {
 }
 }  // namespace
 
-ApiResponse ApiRouter::isolate(const Call& call) {
-  SHADAN_API_TRY(doc,
-                 parseBody(call.request.body, {"scope", "segment", "hosts", "gateways", "link_down",
-                                               "profile", "reason", "ticket", "ttl_s", "drill"}));
-  const StrictObjectReader body = bodyReader(*doc);
+namespace {
+Result<IsolateRequest> readIsolateRequest(const std::string& text) {
+  SHADAN_ASSIGN_OR_RETURN(
+      auto doc, parseBody(text, {"scope", "segment", "hosts", "gateways", "link_down", "profile",
+                                 "reason", "ticket", "ttl_s", "drill"}));
+  const StrictObjectReader body = bodyReader(doc);
   IsolateRequest isolate;
-  SHADAN_API_TRY(fields, readOrderFields(body));
-  SHADAN_API_TRY(ttl, body.optionalInteger("ttl_s"));
-  SHADAN_API_TRY(drill, body.optionalBoolean("drill"));
-  SHADAN_API_TRY(link_down, body.optionalBoolean("link_down"));
-  applyOrderFields(std::move(*fields), isolate);
-  isolate.link_down = link_down->value_or(false);
-  isolate.ttl_s = *ttl;
-  isolate.drill = drill->value_or(false);
+  SHADAN_ASSIGN_OR_RETURN(auto fields, readOrderFields(body));
+  SHADAN_ASSIGN_OR_RETURN(auto ttl, body.optionalInteger("ttl_s"));
+  SHADAN_ASSIGN_OR_RETURN(auto drill, body.optionalBoolean("drill"));
+  SHADAN_ASSIGN_OR_RETURN(auto link_down, body.optionalBoolean("link_down"));
+  applyOrderFields(std::move(fields), isolate);
+  isolate.link_down = link_down.value_or(false);
+  isolate.ttl_s = ttl;
+  isolate.drill = drill.value_or(false);
   // A drill ends on its own: the agents refuse a drill isolate without a ttl.
   if (isolate.drill && !isolate.ttl_s) {
-    return fromError(body.error("ttl_s", "is required for a drill (drills end on their own)"));
+    return body.error("ttl_s", "is required for a drill (drills end on their own)");
   }
-  return accepted(orders_.isolate(*call.caller, isolate));
+  return isolate;
+}
+
+Result<RestoreRequest> readRestoreRequest(const std::string& text) {
+  SHADAN_ASSIGN_OR_RETURN(auto doc, parseBody(text, {"scope", "segment", "hosts", "gateways",
+                                                     "profile", "reason", "ticket", "drill"}));
+  const StrictObjectReader body = bodyReader(doc);
+  RestoreRequest restore;
+  SHADAN_ASSIGN_OR_RETURN(auto fields, readOrderFields(body));
+  SHADAN_ASSIGN_OR_RETURN(auto drill, body.optionalBoolean("drill"));
+  applyOrderFields(std::move(fields), restore);
+  restore.drill = drill.value_or(false);
+  return restore;
+}
+}  // namespace
+
+ApiResponse ApiRouter::isolate(const Call& call) {
+  SHADAN_API_TRY(isolate, readIsolateRequest(call.request.body));
+  return accepted(orders_.isolate(*call.caller, *isolate));
 }
 
 ApiResponse ApiRouter::restore(const Call& call) {
-  SHADAN_API_TRY(doc, parseBody(call.request.body, {"scope", "segment", "hosts", "gateways",
-                                                    "profile", "reason", "ticket", "drill"}));
-  const StrictObjectReader body = bodyReader(*doc);
-  RestoreRequest restore;
-  SHADAN_API_TRY(fields, readOrderFields(body));
-  SHADAN_API_TRY(drill, body.optionalBoolean("drill"));
-  applyOrderFields(std::move(*fields), restore);
-  restore.drill = drill->value_or(false);
-  return accepted(orders_.restore(*call.caller, restore));
+  SHADAN_API_TRY(restore, readRestoreRequest(call.request.body));
+  return accepted(orders_.restore(*call.caller, *restore));
+}
+
+ApiResponse ApiRouter::previewIsolate(const Call& call) {
+  SHADAN_API_TRY(isolate, readIsolateRequest(call.request.body));
+  return ok(orders_.previewIsolate(*call.caller, *isolate));
+}
+
+ApiResponse ApiRouter::previewRestore(const Call& call) {
+  SHADAN_API_TRY(restore, readRestoreRequest(call.request.body));
+  return ok(orders_.previewRestore(*call.caller, *restore));
 }
 
 ApiResponse ApiRouter::listApprovals(const Call&) {
@@ -497,6 +524,11 @@ ApiResponse ApiRouter::signApproval(const Call& call) {
 ApiResponse ApiRouter::status(const Call&) {
   auto status = orders_.status();
   if (status.ok()) (*status)["alarms"] = alarms_ ? alarms_() : json::array();
+  if (status.ok()) {
+    for (auto& [id, gateway] : (*status)["gateways"].items()) {
+      gateway["last_repair"] = repairs_ ? repairs_(id) : json(nullptr);
+    }
+  }
   if (status.ok() && responder_ != nullptr) {
     if (Status swept = responder_->sweep(); !swept.ok()) return fromError(swept.error());
     (*status)["response"] = responder_->status();
@@ -544,6 +576,15 @@ ApiResponse ApiRouter::intakeAlerts(const Call& call) {
   json results = json::array();
   for (const AlertResult& result : answer->results) results.push_back(result.toJson());
   return ApiResponse{200, json{{"results", std::move(results)}}};
+}
+
+ApiResponse ApiRouter::audit(const Call& call) {
+  const std::string& target = call.request.target;
+  const size_t question = target.find('?');
+  SHADAN_API_TRY(query, parseAuditQuery(question == std::string::npos
+                                            ? std::string_view()
+                                            : std::string_view(target).substr(question + 1)));
+  return ok(audit_->read(*query));
 }
 
 ApiResponse ApiRouter::recentAlerts(const Call& call) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "controller/alert_responder.h"
+#include "controller/audit_views.h"
 #include "controller/config.h"
 #include "controller/orders_service.h"
 
@@ -92,6 +93,12 @@ class ApiRouter {
   // Standing alarms for GET /v1/status ("alarms": [...]), e.g. AuditMirror::alarms(); an
   // empty list when not set.
   void setAlarmSource(std::function<nlohmann::json()> alarms) { alarms_ = std::move(alarms); }
+  // Per gateway in GET /v1/status, "last_repair": the newest time its own audit log says it
+  // found its rules or routes tampered with and rebuilt them (AuditMirror::lastRepair), or
+  // null; null for every gateway when not set.
+  void setRepairSource(std::function<nlohmann::json(const std::string& agent_id)> repairs) {
+    repairs_ = std::move(repairs);
+  }
   // The detectors' intake and the automatic actions (POST /v1/alerts, confirm, release,
   // breaker); without one those endpoints answer 404. Must outlive the router.
   void setAlertResponder(AlertResponder* responder) { responder_ = responder; }
@@ -103,6 +110,9 @@ class ApiRouter {
   // GET / and GET /console/{file}: the operator console (controller/console.h), without a
   // token; not served unless enabled.
   void serveConsole(bool enabled) { console_ = enabled; }
+  // GET /v1/audit: the audit logs read and verified (controller/audit_views.h); without one
+  // set, 404. Must outlive the router.
+  void setAuditReader(AuditReader* reader) { audit_ = reader; }
 
   // The endpoints served now (those of the alert responder, metrics and the OpenAPI document
   // only once set), in the order they are matched.
@@ -116,6 +126,8 @@ class ApiRouter {
 
   ApiResponse isolate(const Call& call);
   ApiResponse restore(const Call& call);
+  ApiResponse previewIsolate(const Call& call);
+  ApiResponse previewRestore(const Call& call);
   ApiResponse listApprovals(const Call& call);
   ApiResponse signApproval(const Call& call);
   ApiResponse status(const Call& call);
@@ -133,6 +145,7 @@ class ApiRouter {
   ApiResponse breaker(const Call& call);
   ApiResponse metrics(const Call& call);
   ApiResponse events(const Call& call);
+  ApiResponse audit(const Call& call);
   ApiResponse openApi(const Call& call);
   ApiResponse consoleIndex(const Call& call);
   ApiResponse consoleFile(const Call& call);
@@ -144,6 +157,8 @@ class ApiRouter {
   std::function<std::string()> metrics_;
   std::string openapi_;
   bool console_ = false;
+  AuditReader* audit_ = nullptr;
+  std::function<nlohmann::json(const std::string&)> repairs_;
 };
 
 }  // namespace shadan::controller

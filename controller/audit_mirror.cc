@@ -62,6 +62,33 @@ Result<std::string> AuditMirror::logPath(const std::string& agent_id) const {
   return (std::filesystem::path(state_dir_) / "agents" / agent_id / "audit.log").string();
 }
 
+namespace {
+// A repair entry of the agent (agents/agent_core.cc), as AuditRepair; nullopt for other events.
+std::optional<AuditRepair> repairOf(const std::optional<AuditRecord>& record) {
+  if (!record) return std::nullopt;
+  const std::string& event = record->event.event;
+  if (event != "repaired" && event != "routes_repaired") return std::nullopt;
+  return AuditRepair{record->log_seq, record->ts, event};
+}
+}  // namespace
+
+nlohmann::json AuditRepair::toJson() const {
+  return nlohmann::json{{"log_seq", log_seq}, {"ts", ts}, {"event", event}};
+}
+
+std::optional<AuditRepair> AuditMirror::lastRepair(const std::string& agent_id) const {
+  const auto found = agents_.find(agent_id);
+  if (found == agents_.end()) return std::nullopt;
+  return found->second->last_repair;
+}
+
+std::vector<std::string> AuditMirror::agentIds() const {
+  std::vector<std::string> ids;
+  ids.reserve(agents_.size());
+  for (const auto& [id, copy] : agents_) ids.push_back(id);
+  return ids;
+}
+
 void AuditMirror::loadExisting() {
   std::error_code ec;
   const std::filesystem::path agents = std::filesystem::path(state_dir_) / "agents";
@@ -118,6 +145,7 @@ Result<AuditMirror::AgentCopy*> AuditMirror::load(const std::string& agent_id) {
                                               std::to_string(copy->chain.size()) + ": " +
                                               check.message + "; run shadanctl audit verify");
     }
+    if (auto repair = repairOf(check.record)) copy->last_repair = std::move(repair);
     good += line.size() + 1;
   }
   if (good < text.size()) {
@@ -252,6 +280,7 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
   std::optional<std::string> stored_text;  // read once, for duplicates
   std::optional<std::pair<uint64_t, std::string>> failure;
   std::string failed_line;
+  std::optional<AuditRepair> repair;  // the batch's newest repair entry
   for (const std::string& line : lines) {
     // The usual case, the next entry of the chain, costs one parse: accepted by a trial copy of
     // the chain (which checks seq and prev_hash) with the expected log_id. Anything else takes
@@ -259,6 +288,7 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
     AuditChain trial = next;
     if (AuditChain::Check quick = trial.accept(line);
         quick.failure == AuditChain::Failure::kNone && quick.record->log_id == expected_log_id) {
+      if (auto found = repairOf(quick.record)) repair = std::move(found);
       next = std::move(trial);
       batch += line;
       batch += '\n';
@@ -307,6 +337,7 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
       failed_line = line;
       break;
     }
+    if (auto found = repairOf(check.record)) repair = std::move(found);
     batch += line;
     batch += '\n';
   }
@@ -319,6 +350,7 @@ Result<AuditAck> AuditMirror::storeEntries(const std::string& agent_id,
       return written.error();
     }
     copy.chain = std::move(next);
+    if (repair) copy.last_repair = std::move(repair);
   }
   if (failure) return raise(copy, agent_id, failure->first, failure->second, failed_line);
   return ackOf(copy);

@@ -47,6 +47,17 @@ namespace shadan::controller {
 
 inline constexpr const char* kAgentAuditChainBreakEvent = "agent_audit_chain_break";
 
+// The last time an agent's log says it found its ruleset or routes tampered with and rebuilt
+// them (events "repaired", "routes_repaired"): what GET /v1/status shows as the gateway's
+// "last_repair", from the shipped copy.
+struct AuditRepair {
+  uint64_t log_seq = 0;
+  std::string ts;     // the agent's entry time, RFC 3339 UTC
+  std::string event;  // "repaired" | "routes_repaired"
+
+  nlohmann::json toJson() const;
+};
+
 // When a store call's write becomes durable: before it returns, or at the next syncDeferred().
 enum class MirrorSync { kNow, kDeferred };
 
@@ -91,6 +102,12 @@ class AuditMirror {
   // use) and none of the acks returned for them may be sent: the agents send again.
   Status syncDeferred();
 
+  // The newest repair entry in the agent's stored copy (nullopt: none, or no copy loaded).
+  std::optional<AuditRepair> lastRepair(const std::string& agent_id) const;
+
+  // The agents whose copy this mirror holds (loaded at start or stored since), sorted.
+  std::vector<std::string> agentIds() const;
+
   // Standing alarms (one per broken agent), including ones found on disk at load.
   std::vector<AuditAlarm> alarms() const;
   bool broken(const std::string& agent_id) const;
@@ -104,6 +121,7 @@ class AuditMirror {
     uint64_t checkpoint_size = 0;
     std::string last_checkpoint_line;
     std::optional<AuditAlarm> alarm;
+    std::optional<AuditRepair> last_repair;
   };
 
   Result<AgentCopy*> load(const std::string& agent_id);

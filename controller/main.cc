@@ -112,6 +112,7 @@ struct Controller {
   std::unique_ptr<TokenTable> tokens;
   // Read by GET /metrics and the metrics listener, on this io thread, while the above live.
   MetricsRegistry metrics;
+  std::unique_ptr<AuditReader> audit_reader;
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> api;
   std::unique_ptr<MetricsServer> metrics_server;
@@ -236,6 +237,10 @@ Status wire(Controller& c) {
     for (const AuditAlarm& alarm : c.mirror->alarms()) alarms.push_back(alarm.toJson());
     return alarms;
   });
+  c.router->setRepairSource([&c](const std::string& agent_id) -> nlohmann::json {
+    const auto repair = c.mirror->lastRepair(agent_id);
+    return repair ? repair->toJson() : nlohmann::json(nullptr);
+  });
   registerControllerMetrics(
       c.metrics,
       ControllerMetricSources{.store = *c.store,
@@ -248,6 +253,22 @@ Status wire(Controller& c) {
   c.router->setMetricsSource([&c] { return c.metrics.render(); });
   c.router->setOpenApiDocument(std::string(openApiJson()));
   c.router->serveConsole(true);
+  AuditSources audit_sources;
+  audit_sources.controller_log = (c.config.state_dir / "audit.log").string();
+  for (const TrustKey& key : c.trust.keys) {
+    if (key.hasRole(TrustRole::kController)) {
+      audit_sources.controller_keys.push_back(PublicKeyInfo{key.keyid, key.public_key, {}});
+    }
+  }
+  audit_sources.agent_ids = [&c] { return c.mirror->agentIds(); };
+  audit_sources.agent_log = [&c](const std::string& id) { return c.mirror->logPath(id); };
+  audit_sources.agent_key = [&c](const std::string& id) -> std::optional<Ed25519PublicKey> {
+    auto agent = c.store->getAgent(id);
+    if (!agent.ok() || !*agent) return std::nullopt;
+    return (*agent)->public_key;
+  };
+  c.audit_reader = std::make_unique<AuditReader>(c.fs, std::move(audit_sources));
+  c.router->setAuditReader(c.audit_reader.get());
   SHADAN_ASSIGN_OR_RETURN(auto api, ApiServer::create(c.io, api_tls, c.config.api_listen, *c.router,
                                                       c.config.api_limits));
   c.api = std::move(api);

@@ -99,17 +99,23 @@ AuditEvent OrderCommands::requestedEvent(const Caller& caller, const char* actio
   return event.build();
 }
 
-Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const IsolateRequest& request) {
+Result<OrderPlan> OrderCommands::planIsolate(const Caller& caller,
+                                             const IsolateRequest& request) const {
   if (caller.role != ApiRole::kOperator && caller.role != ApiRole::kDetector) {
     return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not isolate");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
   SHADAN_RETURN_IF_ERROR(checkTicket(request.ticket));
+  OrderPlan plan;
+  plan.action = OrderAction::kIsolate;
+  plan.profile = request.profile;
+  plan.ttl_s = request.ttl_s;
   SHADAN_ASSIGN_OR_RETURN(
-      auto target,
+      plan.target,
       resolveOrderTarget(ctx_.policy,
                          TargetRequest{OrderAction::kIsolate, request.scope, request.segment,
                                        request.hosts, request.gateways, request.link_down}));
+  const OrderTarget& target = plan.target;
   if (ctx_.policy.findProfile(request.profile) == nullptr) {
     return makeError(ErrorCode::kNotFound, "profile: unknown profile " + request.profile);
   }
@@ -117,12 +123,12 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     return badRequest("ttl_s: must be between 1 and " + std::to_string(kMaxTtlS));
   }
   // An automatic response of a lab controller (its own detectors' alerts) is a drill too.
-  const bool drill = request.drill || (request.automatic && ctx_.trust.isLab());
+  plan.drill = request.drill || (request.automatic && ctx_.trust.isLab());
   // A drill ends on its own; the agents refuse it otherwise (drill_without_ttl).
-  if (drill && !request.ttl_s) {
+  if (plan.drill && !request.ttl_s) {
     return badRequest("ttl_s: a drill isolate needs a ttl_s (drills end on their own)");
   }
-  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(drill));
+  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(plan.drill));
   // An automatic isolate always ends by itself, and only the controller signs it (on behalf of
   // the detector): the agents refuse it otherwise.
   if (request.automatic && !request.ttl_s) {
@@ -142,8 +148,6 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     }
   }
   const TrustThresholds& t = ctx_.trust.thresholds;
-  std::string rule;
-  int needed = 0;
   if (t.needsProtectedRule(target.scope, target.segment_protected)) {
     if (caller.role == ApiRole::kDetector) {
       return forbidden(target.segment_protected
@@ -152,32 +156,37 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
                                  std::string(isolationScopeName(target.scope)) +
                                  ": the trust file asks isolate_protected approvals for it");
     }
-    rule = "isolate_protected";
-    needed = t.isolate_protected_operators;
+    plan.rule = "isolate_protected";
+    plan.needed = t.isolate_protected_operators;
   } else if (!t.isolate_controller_on_behalf) {
     if (caller.role == ApiRole::kDetector || request.automatic) {
       return forbidden("the trust file does not let the controller isolate on behalf of callers");
     }
-    rule = "isolate";
-    needed = t.isolate_operators;
+    plan.rule = "isolate";
+    plan.needed = t.isolate_operators;
   }
+  if (!plan.rule.empty() && request.automatic) {
+    return forbidden("an automatic isolate of the " +
+                     std::string(isolationScopeName(target.scope)) + " " + target.segment +
+                     " would need operator approvals (rule " + plan.rule + ")");
+  }
+  return plan;
+}
 
+Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const IsolateRequest& request) {
+  SHADAN_ASSIGN_OR_RETURN(const OrderPlan plan, planIsolate(caller, request));
+  const OrderTarget& target = plan.target;
   // The order and its order_requested entry are one: no order is stored (and later dispatched)
   // that the audit log does not show.
   Result<OrderAccepted> accepted = makeError(ErrorCode::kInternal, "not run");
   SHADAN_RETURN_IF_ERROR_TX(ctx_.auditedTransaction([&]() -> Result<AuditEvent> {
-    SHADAN_ASSIGN_OR_RETURN(auto built,
-                            buildAuthz(caller, OrderAction::kIsolate, target, request.profile,
-                                       request.reason, request.ticket, request.ttl_s, drill,
-                                       rule.empty() ? ctx_.options.timings.authz_validity_s
-                                                    : ctx_.options.timings.approval_validity_s));
-    if (!rule.empty()) {
-      if (request.automatic) {
-        return forbidden("an automatic isolate of the " +
-                         std::string(isolationScopeName(target.scope)) + " " + target.segment +
-                         " would need operator approvals (rule " + rule + ")");
-      }
-      accepted = approvals_.open(std::move(built), rule, needed);
+    SHADAN_ASSIGN_OR_RETURN(
+        auto built, buildAuthz(caller, OrderAction::kIsolate, target, request.profile,
+                               request.reason, request.ticket, request.ttl_s, plan.drill,
+                               plan.rule.empty() ? ctx_.options.timings.authz_validity_s
+                                                 : ctx_.options.timings.approval_validity_s));
+    if (!plan.rule.empty()) {
+      accepted = approvals_.open(std::move(built), plan.rule, plan.needed);
     } else {
       built.authz.automatic = request.automatic;
       accepted = signOnBehalf(std::move(built));
@@ -185,13 +194,14 @@ Result<OrderAccepted> OrderCommands::isolate(const Caller& caller, const Isolate
     if (!accepted.ok()) return accepted.error();
     *accepted = acceptedFor(target, std::move(*accepted));
     return requestedEvent(caller, "isolate", target, request.profile, request.reason,
-                          request.ticket, drill, *accepted);
+                          request.ticket, plan.drill, *accepted);
   }));
   delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }
 
-Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const RestoreRequest& request) {
+Result<OrderPlan> OrderCommands::planRestore(const Caller& caller,
+                                             const RestoreRequest& request) const {
   // A release of automatic isolations may come from the detector that caused them
   // (controller/alert_responder.h checks whose they are); every other restore is an operator's.
   const bool may =
@@ -199,45 +209,57 @@ Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const Restore
   if (!may) {
     return forbidden("role " + std::string(apiRoleName(caller.role)) + " may not restore");
   }
+  OrderPlan plan;
+  plan.action = OrderAction::kRestore;
+  plan.profile = request.profile;
   // Signed by the controller only where the trust file lets it; otherwise a release is an
   // ordinary restore, waiting for the `restore` rule's operators.
-  const bool release = request.automatic && ctx_.trust.thresholds.release_controller_on_behalf;
-  if (request.automatic && !release && caller.role != ApiRole::kOperator) {
+  plan.release = request.automatic && ctx_.trust.thresholds.release_controller_on_behalf;
+  if (request.automatic && !plan.release && caller.role != ApiRole::kOperator) {
     return forbidden("the trust file does not let the controller sign releases on behalf");
   }
   SHADAN_RETURN_IF_ERROR(checkReason(request.reason));
   SHADAN_RETURN_IF_ERROR(checkTicket(request.ticket));
   // A lab controller's release of its automatic isolations is a drill too.
-  const bool drill = request.drill || (request.automatic && ctx_.trust.isLab());
-  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(drill));
+  plan.drill = request.drill || (request.automatic && ctx_.trust.isLab());
+  SHADAN_RETURN_IF_ERROR(ctx_.checkLabDrill(plan.drill));
   SHADAN_ASSIGN_OR_RETURN(
-      auto target,
+      plan.target,
       resolveOrderTarget(ctx_.policy,
                          TargetRequest{OrderAction::kRestore, request.scope, request.segment,
                                        request.hosts, request.gateways, false}));
   if (ctx_.policy.findProfile(request.profile) == nullptr) {
     return makeError(ErrorCode::kNotFound, "profile: unknown profile " + request.profile);
   }
+  if (!plan.release) {
+    plan.rule = "restore";
+    plan.needed = ctx_.trust.thresholds.restore_operators;
+  }
+  return plan;
+}
+
+Result<OrderAccepted> OrderCommands::restore(const Caller& caller, const RestoreRequest& request) {
+  SHADAN_ASSIGN_OR_RETURN(const OrderPlan plan, planRestore(caller, request));
+  const OrderTarget& target = plan.target;
   Result<OrderAccepted> accepted = makeError(ErrorCode::kInternal, "not run");
   SHADAN_RETURN_IF_ERROR_TX(ctx_.auditedTransaction([&]() -> Result<AuditEvent> {
     SHADAN_ASSIGN_OR_RETURN(auto built,
                             buildAuthz(caller, OrderAction::kRestore, target, request.profile,
-                                       request.reason, request.ticket, std::nullopt, drill,
-                                       release ? ctx_.options.timings.authz_validity_s
-                                               : ctx_.options.timings.approval_validity_s));
-    if (release) {
+                                       request.reason, request.ticket, std::nullopt, plan.drill,
+                                       plan.release ? ctx_.options.timings.authz_validity_s
+                                                    : ctx_.options.timings.approval_validity_s));
+    if (plan.release) {
       built.authz.automatic = true;
       accepted = signOnBehalf(std::move(built));
     } else {
-      accepted =
-          approvals_.open(std::move(built), "restore", ctx_.trust.thresholds.restore_operators);
+      accepted = approvals_.open(std::move(built), plan.rule, plan.needed);
     }
     if (!accepted.ok()) return accepted.error();
     *accepted = acceptedFor(target, std::move(*accepted));
-    return requestedEvent(caller, release ? "release" : "restore", target, request.profile,
-                          request.reason, request.ticket, drill, *accepted);
+    return requestedEvent(caller, plan.release ? "release" : "restore", target, request.profile,
+                          request.reason, request.ticket, plan.drill, *accepted);
   }));
-  if (release) delivery_.deliverOrder(accepted->order_id, accepted->gateways);
+  if (plan.release) delivery_.deliverOrder(accepted->order_id, accepted->gateways);
   return accepted;
 }
 

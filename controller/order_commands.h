@@ -39,6 +39,11 @@ class OrderCommands {
   Result<OrderAccepted> isolate(const Caller& caller, const IsolateRequest& request);
   Result<OrderAccepted> restore(const Caller& caller, const RestoreRequest& request);
 
+  // Every check isolate() and restore() make before they store anything, and what they would
+  // then do: the preview (POST /v1/isolate/preview) is exactly the order, refused alike.
+  Result<OrderPlan> planIsolate(const Caller& caller, const IsolateRequest& request) const;
+  Result<OrderPlan> planRestore(const Caller& caller, const RestoreRequest& request) const;
+
  private:
   // Inside the caller's store transaction (it takes the rung's next generation).
   Result<BuiltAuthz> buildAuthz(const Caller& caller, OrderAction action, const OrderTarget& target,

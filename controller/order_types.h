@@ -15,6 +15,7 @@
 #include "common/isolation_scope.h"
 #include "common/orders.h"
 #include "controller/config.h"
+#include "controller/order_target.h"
 
 namespace shadan::controller {
 
@@ -66,6 +67,21 @@ struct RestoreRequest {
   // The restore of a drill: the authz says `drill`, and every audit entry about it too. With a
   // lab trust file every order must be one (lab_trust_requires_drill).
   bool drill = false;
+};
+
+// What an isolate or restore request would make, every check passed and nothing stored
+// (OrderCommands::planIsolate / planRestore).
+struct OrderPlan {
+  OrderAction action = OrderAction::kIsolate;
+  OrderTarget target;
+  std::string profile;
+  std::optional<int64_t> ttl_s;
+  bool drill = false;  // after the lab rule (an automatic order of a lab controller is one)
+  // The approval rule the order waits for ("isolate", "isolate_protected", "restore") and how
+  // many operators it needs; "" when the controller signs it at once on behalf of the caller.
+  std::string rule;
+  int needed = 0;
+  bool release = false;  // a restore signed by the controller as a release of automatic ones
 };
 
 // What POST /v1/isolate and /v1/restore answer.

@@ -475,4 +475,112 @@ Result<json> OrderViews::agents() {
   return json{{"agents", std::move(out)}};
 }
 
+Result<json> OrderViews::preview(const OrderPlan& plan) {
+  const OrderTarget& target = plan.target;
+  const bool isolate = plan.action == OrderAction::kIsolate;
+  json out = {{"action", orderActionName(plan.action)},
+              {"scope", isolationScopeName(target.scope)},
+              {"segment", target.segment.empty() ? json(nullptr) : json(target.segment)},
+              {"profile", plan.profile},
+              {"ttl_s", plan.ttl_s ? json(*plan.ttl_s) : json(nullptr)},
+              {"drill", plan.drill}};
+  json hosts = json::array();
+  for (const IpPrefix& host : target.hosts) hosts.push_back(host.toString());
+  out["hosts"] = std::move(hosts);
+  if (target.link_down) out["link_down"] = true;
+  json notes = json::array();
+  out["signing"] = plan.rule.empty()
+                       ? json{{"by", "controller"}, {"rule", nullptr}, {"operators", 0}}
+                       : json{{"by", "operators"}, {"rule", plan.rule}, {"operators", plan.needed}};
+  if (!plan.rule.empty()) {
+    notes.push_back("waits for " + std::to_string(plan.needed) + " operator signature" +
+                    (plan.needed == 1 ? "" : "s") + " (rule " + plan.rule +
+                    ") before any gateway acts");
+  }
+
+  SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
+  const AgentIndex index(agents);
+  json gateways = json::array();
+  size_t offline = 0;
+  for (const std::string& id : target.gateways) {
+    const AgentRecord* agent = index.find(id);
+    const bool connected = ctx_.channel.connected(id);
+    const bool approved = agent != nullptr && agent->status == AgentStatus::kApproved;
+    if (!connected || !approved) ++offline;
+    json gateway = {{"gateway_id", id},
+                    {"connected", connected},
+                    {"enrollment", agent == nullptr ? "unknown" : agentStatusName(agent->status)}};
+    // The gateway's interfaces facing what is cut: the segment's, or for an uplink the default
+    // segment's.
+    std::string facing = target.segment;
+    if (target.scope == IsolationScope::kUplink && ctx_.policy.defaultSegment() != nullptr) {
+      facing = ctx_.policy.defaultSegment()->name;
+    }
+    if (const Gateway* policy_gateway = ctx_.policy.findGateway(id);
+        policy_gateway != nullptr && !facing.empty()) {
+      const auto found = policy_gateway->interfaces.find(facing);
+      if (found != policy_gateway->interfaces.end()) gateway["interfaces"] = found->second;
+    }
+    gateways.push_back(std::move(gateway));
+  }
+  if (offline > 0) {
+    notes.push_back(std::to_string(offline) + " of " + std::to_string(target.gateways.size()) +
+                    " gateways cannot act now (offline or not approved): the order waits for "
+                    "them at the controller until its authorization expires");
+  }
+  out["gateways"] = std::move(gateways);
+
+  // What is cut: the segment's prefixes, the hosts, or the gateways' uplinks / everything.
+  json cuts = {{"prefixes", json::array()}};
+  const Profile* profile = ctx_.policy.findProfile(plan.profile);
+  switch (target.scope) {
+    case IsolationScope::kSegment:
+      if (const Segment* segment = ctx_.policy.findSegment(target.segment); segment != nullptr) {
+        for (const IpPrefix& prefix : segment->prefixes)
+          cuts["prefixes"].push_back(prefix.toString());
+      }
+      cuts["what"] = "segment " + target.segment;
+      break;
+    case IsolationScope::kHost:
+      cuts["prefixes"] = out["hosts"];
+      cuts["what"] = "hosts in segment " + target.segment;
+      break;
+    case IsolationScope::kUplink:
+      cuts["what"] = "the uplink (the default segment) of each gateway";
+      break;
+    case IsolationScope::kIsland:
+      cuts["what"] = "every segment of each gateway from every other";
+      break;
+  }
+  if (profile != nullptr && !profile->isFull()) {
+    cuts["from"] = profile->peers;
+  } else {
+    cuts["from"] = "everything";
+  }
+  out["cuts"] = std::move(cuts);
+
+  // What stays open whatever the order: management flows always; a profile's allow list
+  // during an isolate.
+  json management = json::array();
+  for (const ManagementRule& rule : ctx_.policy.always_allow) {
+    json item = {{"prefix", rule.prefix.toString()},
+                 {"proto", l4ProtoName(rule.proto)},
+                 {"description", rule.description}};
+    item["port"] = rule.port ? json(*rule.port) : json(nullptr);
+    management.push_back(std::move(item));
+  }
+  json allow = json::array();
+  if (isolate && profile != nullptr) {
+    for (const AllowRule& rule : profile->allow) {
+      allow.push_back({{"prefix", rule.prefix.toString()}, {"description", rule.description}});
+    }
+  }
+  out["keeps"] = {{"management", std::move(management)}, {"allow", std::move(allow)}};
+  if (plan.drill) {
+    notes.push_back("a drill: every audit entry says so, and the isolation ends on its own");
+  }
+  out["notes"] = std::move(notes);
+  return out;
+}
+
 }  // namespace shadan::controller

@@ -31,6 +31,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "controller/order_types.h"
 #include "controller/orders_context.h"
 #include "controller/store.h"
 
@@ -48,6 +49,13 @@ class OrderViews {
   Result<nlohmann::json> order(const std::string& order_id);
   Result<nlohmann::json> agents();
   Result<nlohmann::json> pendingApprovals();
+  // What an order would do before it is sent (POST /v1/isolate/preview, /v1/restore/preview):
+  // {"action","scope","segment","hosts","profile","ttl_s","drill","signing","gateways","cuts",
+  //  "keeps","notes"}. "gateways" are the targets with their link and enrollment as of now;
+  // "keeps" the management flows (always) and the profile's allow list (isolates) that stay
+  // open; "notes" what the operator should know before sending (a gateway offline, signatures
+  // needed). Reads only the policy, the trust file, the store's agents and the channel.
+  Result<nlohmann::json> preview(const OrderPlan& plan);
 
  private:
   Result<nlohmann::json> orderJson(const OrderRecord& order, bool with_acks,

@@ -19,6 +19,18 @@ Result<OrderAccepted> OrdersService::restore(const Caller& caller, const Restore
   return commands_.restore(caller, request);
 }
 
+Result<nlohmann::json> OrdersService::previewIsolate(const Caller& caller,
+                                                     const IsolateRequest& request) {
+  SHADAN_ASSIGN_OR_RETURN(auto plan, commands_.planIsolate(caller, request));
+  return views_.preview(plan);
+}
+
+Result<nlohmann::json> OrdersService::previewRestore(const Caller& caller,
+                                                     const RestoreRequest& request) {
+  SHADAN_ASSIGN_OR_RETURN(auto plan, commands_.planRestore(caller, request));
+  return views_.preview(plan);
+}
+
 Result<nlohmann::json> OrdersService::pendingApprovals() {
   SHADAN_RETURN_IF_ERROR(sweep());
   return views_.pendingApprovals();

@@ -69,6 +69,10 @@ class OrdersService {
 
   Result<OrderAccepted> isolate(const Caller& caller, const IsolateRequest& request);
   Result<OrderAccepted> restore(const Caller& caller, const RestoreRequest& request);
+  // What isolate() / restore() would do with the same request, refused exactly alike; nothing
+  // is stored, signed, sent or audited (OrderViews::preview).
+  Result<nlohmann::json> previewIsolate(const Caller& caller, const IsolateRequest& request);
+  Result<nlohmann::json> previewRestore(const Caller& caller, const RestoreRequest& request);
 
   // Pending approvals: [{"approval_id","order_id","payloadType","payload"(base64),"rule",
   // "needed","have","approvers","expires_at","action","scope","segment","profile",

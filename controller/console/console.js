@@ -13,8 +13,10 @@
   };
 
   const byId = (id) => document.getElementById(id);
-  const sections = ['login', 'now', 'approvals', 'agents'];
-  const pageOf = (hash) => ({'#agents': 'agents', '#approvals': 'approvals'})[hash] || 'now';
+  const sections = ['login', 'now', 'isolate', 'approvals', 'audit', 'agents'];
+  const pages = {'#isolate': 'isolate', '#approvals': 'approvals', '#audit': 'audit',
+                 '#agents': 'agents'};
+  const pageOf = (hash) => pages[hash] || 'now';
 
   function show(section) {
     for (const id of sections) byId(id).hidden = id !== section;
@@ -81,6 +83,71 @@
     return span;
   }
 
+  // What the gateway's ruleset is known to be: the hash of its last signed ack, and whether its
+  // own audit log says it was tampered with (and rebuilt) since.
+  function rulesetText(info) {
+    const state = (info && info.state) || {};
+    if (!state.ruleset_sha256) return '—';
+    const span = document.createElement('span');
+    span.className = 'mono';
+    span.textContent = 'as acked (' + state.ruleset_sha256.slice(0, 12) + '…)';
+    span.title = state.ruleset_sha256;
+    const repair = info.last_repair;
+    if (repair && (!state.acked_at || Date.parse(repair.ts) >= Date.parse(state.acked_at))) {
+      const wrap = document.createElement('span');
+      const drift = document.createElement('span');
+      drift.className = 'state state-drifted';
+      drift.textContent = (repair.event === 'routes_repaired' ? 'routes' : 'rules') +
+          ' tampered with, repaired ';
+      wrap.append(drift, timeElement(repair.ts), document.createElement('br'), span);
+      return wrap;
+    }
+    return span;
+  }
+
+  // The segment's latest order: what, by whom, since when (the order id in full on hover).
+  function orderText(segment, order) {
+    if (!segment.order_id) return '—';
+    const span = document.createElement('span');
+    span.title = segment.order_id;
+    span.append((segment.action || 'order') + (order ? ' by ' + order.requested_by +
+                 (order.drill ? ' (drill)' : '') + ', since ' : ' '));
+    if (order) span.append(timeElement(order.created_at));
+    else span.append(segment.order_id.slice(0, 8));
+    return span;
+  }
+
+  // Host quarantines, uplink cuts and islands each gateway's last ack says hold.
+  function renderRungs(gateways) {
+    const list = byId('rungs');
+    list.replaceChildren();
+    for (const [id, info] of Object.entries(gateways)) {
+      const ladder = info.ladder || {};
+      const held = [];
+      for (const [segment, hosts] of Object.entries(ladder.hosts || {})) {
+        held.push('hosts of ' + segment + ' quarantined: ' + hosts.join(', '));
+      }
+      for (const segment of ladder.hosts_unlisted || []) {
+        held.push('more hosts of ' + segment + ' quarantined than the ack lists');
+      }
+      if (ladder.uplink) {
+        held.push('uplink cut (' + ladder.uplink.profiles.join(', ') + ')' +
+                  (ladder.uplink.link_down ? ', links down' : ''));
+      }
+      if (ladder.island) held.push('island: every segment cut from every other');
+      for (const text of held) {
+        const item = document.createElement('li');
+        item.textContent = id + ': ' + text;
+        list.appendChild(item);
+      }
+    }
+    if (list.children.length === 0) {
+      const item = document.createElement('li');
+      item.textContent = 'none';
+      list.appendChild(item);
+    }
+  }
+
   function renderNow(status) {
     const rows = byId('now-rows');
     // When each row last changed what it shows (data-changed-at, ms since the epoch): kept
@@ -91,6 +158,8 @@
     }
     rows.replaceChildren();
     const segments = Object.entries(status.segments || {});
+    fillSegments(segments.map(([name]) => name));
+    const ordersById = new Map((status.orders || []).map((o) => [o.order_id, o]));
     let isolated = 0;
     for (const [name, segment] of segments) {
       if (segment.state === 'isolated') isolated += 1;
@@ -116,13 +185,15 @@
         cell(row, gateway);
         cell(row, stateText(segment.state || 'unknown'));
         cell(row, delivery ? stateText(delivery) : '—');
-        cell(row, segment.order_id ? (segment.action || '') + ' ' + segment.order_id : '—', 'mono');
+        cell(row, orderText(segment, ordersById.get(segment.order_id)));
         cell(row, timeElement(segment.until));
         const info = (status.gateways || {})[gateway];
         cell(row, info ? (info.connected ? 'connected' : 'not connected') : '—');
+        cell(row, rulesetText(info));
         rows.appendChild(row);
       }
     }
+    renderRungs(status.gateways || {});
     byId('now-summary').textContent =
         isolated + ' of ' + segments.length + ' segments isolated. Updated ' +
         new Date().toLocaleTimeString() + '.';
@@ -153,8 +224,337 @@
       cell(row, agent.connected ? 'connected' : 'not connected');
       cell(row, agent.version);
       cell(row, timeElement(agent.last_seen));
+      const actionCell = cell(row, agent.status === 'pending' ? '' : '—');
+      if (agent.status === 'pending') actionCell.append(...agentApproval(agent.agent_id));
       rows.appendChild(row);
     }
+  }
+
+  // A reason field and the result line of an action that needs one: post(path, done) sends
+  // {reason} to `path` and shows the outcome under it, where it was asked.
+  function reasoned(id, className) {
+    const label = document.createElement('label');
+    const input = document.createElement('input');
+    input.id = id;
+    input.className = className;
+    label.htmlFor = id;
+    label.textContent = 'Reason';
+    const result = document.createElement('p');
+    result.className = 'result';
+    result.setAttribute('role', 'status');
+    const post = async (path, done) => {
+      result.textContent = '';
+      const reason = input.value.trim();
+      if (!reason) {
+        result.textContent = 'Give a reason (it goes into the audit log).';
+        input.focus();
+        return;
+      }
+      try {
+        await api(path, {
+          method: 'POST',
+          headers: {'Content-Type': 'application/json'},
+          body: JSON.stringify({reason}),
+        });
+        result.textContent = done;
+      } catch (error) {
+        result.textContent = 'Not done: ' + error.message;
+      }
+    };
+    return {label, input, result, post};
+  }
+
+  // An enrollment request: approved with a reason.
+  function agentApproval(agentId) {
+    const field = reasoned('enroll-reason-' + agentId, 'enroll-reason');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'enroll-approve';
+    button.textContent = 'Approve ' + agentId;
+    button.addEventListener('click', () =>
+      field.post('/v1/agents/' + encodeURIComponent(agentId) + '/approve', 'Approved.'));
+    return [field.label, field.input, button, field.result];
+  }
+
+  // ---- isolate / restore: preview, confirmation, progress --------------------------------
+
+  const order = {request: null, orderId: null};
+
+  function fillSegments(names) {
+    const select = byId('order-segment');
+    const current = select.value;
+    const known = Array.from(select.options, (option) => option.value);
+    if (known.join('|') === names.join('|')) return;
+    select.replaceChildren(...names.map((name) => new Option(name, name)));
+    if (names.includes(current)) select.value = current;
+  }
+
+  const listOf = (text) => text.split(/[\s,]+/).filter(Boolean);
+  const actionOf = () => byId('order-form').querySelector('input[name=action]:checked').value;
+
+  function showOrderFields() {
+    const scope = byId('order-scope').value;
+    byId('order-segment-field').hidden = scope !== 'segment';
+    byId('order-hosts-field').hidden = scope !== 'host';
+    byId('order-gateways-field').hidden = scope !== 'uplink' && scope !== 'island';
+    byId('order-ttl-field').hidden = actionOf() !== 'isolate';
+  }
+
+  // The request the form describes, or an error naming the field (which takes the focus).
+  function readOrderForm() {
+    const action = actionOf();
+    const scope = byId('order-scope').value;
+    const fail = (id, message) => {
+      byId(id).focus();
+      throw new Error(message);
+    };
+    const body = {scope};
+    if (scope === 'segment') {
+      body.segment = byId('order-segment').value;
+      if (!body.segment) fail('order-segment', 'Choose a segment.');
+    } else if (scope === 'host') {
+      body.hosts = listOf(byId('order-hosts').value);
+      if (body.hosts.length === 0) fail('order-hosts', 'Name at least one host address.');
+    } else {
+      const gateways = listOf(byId('order-gateways').value);
+      if (gateways.length > 0) body.gateways = gateways;
+    }
+    const profile = byId('order-profile').value.trim();
+    if (profile) body.profile = profile;
+    body.reason = byId('order-reason').value.trim();
+    if (!body.reason) fail('order-reason', 'Give a reason: it goes into every audit entry.');
+    const ticket = byId('order-ticket').value.trim();
+    if (ticket) body.ticket = ticket;
+    if (action === 'isolate') {
+      const ttl = byId('order-ttl').value.trim();
+      if (ttl) {
+        if (!/^[0-9]+$/.test(ttl) || Number(ttl) < 1) {
+          fail('order-ttl', 'The time must be a whole number of minutes, at least 1.');
+        }
+        body.ttl_s = Number(ttl) * 60;
+      }
+    }
+    if (byId('order-drill').checked) {
+      body.drill = true;
+      if (action === 'isolate' && !body.ttl_s) {
+        fail('order-ttl', 'A drill must end on its own: give it a time in minutes.');
+      }
+    }
+    return {action, body};
+  }
+
+  function renderPreview(preview) {
+    const facts = byId('preview-facts');
+    facts.replaceChildren();
+    const fact = (name, value) => {
+      const dt = document.createElement('dt');
+      dt.textContent = name;
+      const dd = document.createElement('dd');
+      if (Array.isArray(value)) {
+        const list = document.createElement('ul');
+        for (const text of value) {
+          const item = document.createElement('li');
+          item.textContent = text;
+          list.appendChild(item);
+        }
+        if (value.length === 0) dd.textContent = 'none'; else dd.appendChild(list);
+      } else {
+        dd.textContent = value;
+      }
+      facts.append(dt, dd);
+    };
+    const what = preview.scope + (preview.segment ? ' ' + preview.segment : '') +
+        (preview.hosts.length ? ' (' + preview.hosts.join(', ') + ')' : '');
+    fact('Order', preview.action + ' ' + what + ', profile ' + preview.profile +
+         (preview.drill ? ', DRILL' : ''));
+    if (preview.action === 'isolate') {
+      fact('Ends', preview.ttl_s ? 'on its own after ' + Math.round(preview.ttl_s / 60) +
+           ' min (' + preview.ttl_s + ' s)' : 'only when restored');
+    }
+    fact('Gateways that act (' + preview.gateways.length + ')',
+         preview.gateways.map((g) => g.gateway_id + ': ' +
+             (g.connected ? 'connected' : 'NOT connected') + ', enrollment ' + g.enrollment +
+             (g.interfaces ? ', interfaces ' + g.interfaces.join(' ') : '')));
+    const from = preview.cuts.from === 'everything' ? 'everything' : preview.cuts.from.join(', ');
+    fact(preview.action === 'isolate' ? 'Cut' : 'Lifted',
+         preview.cuts.what + (preview.cuts.prefixes.length ? ' = ' +
+             preview.cuts.prefixes.join(', ') : '') + ', from ' + from);
+    fact('Stays open: management', preview.keeps.management.map((m) => m.prefix + ' ' +
+         m.proto + (m.port ? ' port ' + m.port : '') + (m.description ? ' (' +
+         m.description + ')' : '')));
+    if (preview.action === 'isolate') {
+      fact('Stays open: profile allow list', preview.keeps.allow.map((a) => a.prefix +
+           (a.description ? ' (' + a.description + ')' : '')));
+    }
+    fact('Signed by', preview.signing.by === 'controller' ?
+         'the controller, at once' : preview.signing.operators + ' operator signature(s), rule ' +
+         preview.signing.rule + ' (page Approvals)');
+    const notes = byId('preview-notes');
+    notes.replaceChildren(...preview.notes.map((text) => {
+      const item = document.createElement('li');
+      item.textContent = text;
+      return item;
+    }));
+    const count = preview.gateways.length;
+    byId('order-send').textContent = preview.signing.by === 'controller' ?
+        'Send: ' + preview.action + ' at ' + count + ' gateway' + (count === 1 ? '' : 's') :
+        'Request: ' + preview.action + ' (waits for ' + preview.signing.operators +
+            ' signature' + (preview.signing.operators === 1 ? '' : 's') + ')';
+  }
+
+  function resetOrder() {
+    order.request = null;
+    byId('preview').hidden = true;
+  }
+
+  async function previewOrder() {
+    byId('isolate-error').textContent = '';
+    resetOrder();
+    let request;
+    try {
+      request = readOrderForm();
+    } catch (error) {
+      byId('isolate-error').textContent = error.message;
+      return;
+    }
+    try {
+      const preview = await api('/v1/' + request.action + '/preview', {
+        method: 'POST',
+        headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify(request.body),
+      });
+      renderPreview(preview);
+      order.request = request;
+      byId('preview').hidden = false;
+      byId('preview-title').focus();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) return signOut('The token is no longer accepted (401).');
+      byId('isolate-error').textContent = 'Refused: ' + error.message;
+    }
+  }
+
+  async function sendOrder() {
+    const request = order.request;
+    if (!request) return;
+    resetOrder();
+    try {
+      const accepted = await api('/v1/' + request.action, {
+        method: 'POST',
+        headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify(request.body),
+      });
+      order.orderId = accepted.order_id;
+      byId('progress').hidden = false;
+      byId('progress-title').textContent = 'Progress of ' + request.action + ' ' +
+          accepted.order_id;
+      byId('progress-title').focus();
+      await refreshProgress();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) return signOut('The token is no longer accepted (401).');
+      byId('isolate-error').textContent = 'Not sent: ' + error.message;
+    }
+  }
+
+  async function refreshProgress() {
+    if (!order.orderId) return;
+    const view = await api('/v1/orders/' + encodeURIComponent(order.orderId));
+    const rows = byId('progress-rows');
+    // When each row last changed (data-changed-at), kept while it shows the same delivery.
+    const previous = new Map(Array.from(rows.children, (row) => [row.dataset.gateway, row.dataset]));
+    rows.replaceChildren();
+    for (const [gateway, entry] of Object.entries(view.gateways || {})) {
+      const row = document.createElement('tr');
+      row.dataset.gateway = gateway;
+      row.dataset.shown = order.orderId + '|' + (entry.delivery || '');
+      const before = previous.get(gateway);
+      row.dataset.changedAt = before && before.shown === row.dataset.shown ?
+          before.changedAt : String(Date.now());
+      if (entry.delivery === 'applied' || entry.delivery === 'already_applied') {
+        row.dataset.ackedAt = entry.updated_at || '';
+      }
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.textContent = gateway;
+      row.appendChild(th);
+      cell(row, stateText(entry.delivery || 'unknown'));
+      cell(row, entry.note || '');
+      cell(row, timeElement(entry.updated_at || null));
+      rows.appendChild(row);
+    }
+    const counts = view.counts || {};
+    const summary = byId('progress-summary');
+    summary.dataset.outcome = view.outcome;
+    summary.textContent = 'Outcome: ' + String(view.outcome).replace(/_/g, ' ') +
+        (counts.total !== undefined ? ' (' + (counts.applied || 0) + ' of ' + counts.total +
+         ' gateways acknowledged as applied)' : '') +
+        (view.outcome === 'awaiting_approval' ? '. Operators sign it on the Approvals page.' : '.');
+  }
+
+  // ---- audit: entries and the verdict on each log's chain ---------------------------------
+
+  const audit = {next: null};
+
+  function auditQuery(before) {
+    const query = new URLSearchParams();
+    query.set('log', byId('audit-log').value || 'controller');
+    query.set('limit', '100');
+    const event = byId('audit-event').value.trim();
+    if (event) query.set('event', event);
+    if (before !== null && before !== undefined) query.set('before', String(before));
+    return '/v1/audit?' + query.toString();
+  }
+
+  function renderAudit(page, append) {
+    const select = byId('audit-log');
+    const current = select.value;
+    const known = Array.from(select.options, (option) => option.value);
+    if (known.join('|') !== page.logs.join('|')) {
+      select.replaceChildren(...page.logs.map((log) => new Option(log, log)));
+      select.value = page.logs.includes(current) ? current : page.log;
+    }
+    const v = page.verification;
+    const verdict = byId('audit-verification');
+    verdict.className = v.valid ? 'verdict-valid' : 'verdict-broken';
+    verdict.textContent = v.valid ?
+        'Chain verified: ' + v.entries + ' entries, ' + (v.checkpoints === 0 ?
+            'no checkpoint yet' : v.checkpoints_matched + ' of ' + v.checkpoints +
+            ' checkpoints match, ' + (v.signatures_checked ? v.signatures_verified +
+            ' signatures verified' : 'signatures NOT checked (no key)')) +
+            (v.unprotected_entries ? '; ' + v.unprotected_entries +
+                 ' newest entries not yet under a checkpoint' : '') + '.' :
+        'CHAIN BROKEN: ' + v.error.message + ' (' + v.error.file +
+            (v.error.line ? ' line ' + v.error.line : '') +
+            (v.error.log_seq !== null ? ', log_seq ' + v.error.log_seq : '') +
+            '). Entries from there on are not trustworthy.';
+    verdict.dataset.valid = String(v.valid);
+    const rows = byId('audit-rows');
+    if (!append) rows.replaceChildren();
+    for (const entry of page.entries) {
+      const row = document.createElement('tr');
+      row.dataset.event = entry.event;
+      cell(row, entry.log_seq, 'mono');
+      cell(row, timeElement(entry.ts));
+      cell(row, entry.event);
+      cell(row, entry.outcome || '—');
+      const who = entry.who || {};
+      const whoCell = cell(row, who.requested_by || (who.approvers || []).join(', ') ||
+                                    (who.controller ? 'the controller' : '—'));
+      if (who.controller) whoCell.title = 'controller key ' + who.controller;
+      const what = entry.what || {};
+      const where = entry.where || {};
+      cell(row, [what.action, what.scope, what.segment, (what.hosts || []).join(' '),
+                 where.agent_id].filter(Boolean).join(' ') || '—');
+      const why = entry.why || {};
+      cell(row, [why.reason || entry.reason, why.ticket].filter(Boolean).join(' · ') || '—');
+      cell(row, entry.command_id || '—', 'mono');
+      rows.appendChild(row);
+    }
+    audit.next = page.next_before;
+    byId('audit-older').hidden = page.next_before === null;
+  }
+
+  async function loadAudit(append) {
+    renderAudit(await api(auditQuery(append ? audit.next : null)), append);
   }
 
   // ---- approvals: signed here with WebCrypto Ed25519 -------------------------------------
@@ -316,18 +716,41 @@
     }
     byId('approvals-none').hidden = pending.length > 0;
     const automatic = byId('automatic-list');
-    automatic.replaceChildren();
-    for (const action of body.automatic || []) {
-      const item = document.createElement('li');
-      item.textContent = (action.action || 'action') + ' ' + (action.order_id || '') + ': ' +
-          (action.reason || '');
-      automatic.appendChild(item);
+    const open = body.automatic || [];
+    const keepActions = new Set(open.map((action) => action.id));
+    for (const item of Array.from(automatic.children)) {
+      if (!keepActions.has(item.dataset.actionId)) item.remove();
     }
-    if (automatic.children.length === 0) {
-      const item = document.createElement('li');
-      item.textContent = 'none';
-      automatic.appendChild(item);
+    for (const action of open) {
+      if (automatic.querySelector('[data-action-id="' + CSS.escape(action.id) + '"]')) continue;
+      automatic.appendChild(automaticItem(action));
     }
+    byId('automatic-none').hidden = open.length > 0;
+  }
+
+  // An automatic action waiting for an operator: confirm (keep it) or release (lift it).
+  function automaticItem(action) {
+    const item = document.createElement('li');
+    item.dataset.actionId = action.id;
+    const text = document.createElement('p');
+    text.textContent = (action.detector || 'detector') + ' (rule ' + (action.rule || '—') + '): ' +
+        action.scope + ' ' + (action.host || action.segment || '') + ', profile ' +
+        action.profile + ', ' + (action.alerts || 0) + ' alert(s). ' + (action.why || '');
+    const expires = document.createElement('p');
+    expires.append('Ends on its own at ', timeElement(action.expires_at));
+    const field = reasoned('auto-reason-' + action.id, 'auto-reason');
+    const act = (verb) => field.post('/v1/orders/' + encodeURIComponent(action.id) + '/' + verb,
+                                     verb === 'confirm' ? 'Confirmed.' : 'Released.');
+    const confirm = document.createElement('button');
+    confirm.type = 'button';
+    confirm.textContent = 'Confirm (keep the cut)';
+    confirm.addEventListener('click', () => act('confirm'));
+    const release = document.createElement('button');
+    release.type = 'button';
+    release.textContent = 'Release (lift it)';
+    release.addEventListener('click', () => act('release'));
+    item.append(text, expires, field.label, field.input, confirm, ' ', release, field.result);
+    return item;
   }
 
   // Reads what the current page shows; a change announced while reading reads once more.
@@ -344,6 +767,12 @@
         try {
           if (page === 'agents') {
             renderAgents(await api('/v1/agents'));
+          } else if (page === 'isolate') {
+            if (byId('order-segment').options.length === 0) renderNow(await api('/v1/status'));
+            await refreshProgress();
+          } else if (page === 'audit') {
+            // A live audit page would move under the reader's eyes while paging: it is read
+            // when opened and when asked.
           } else if (page === 'approvals') {
             renderApprovals(await api('/v1/approvals'));
           } else {
@@ -405,10 +834,18 @@
     state.events = null;
     byId('live').textContent = '';
     byId('now-rows').replaceChildren();
+    byId('rungs').replaceChildren();
     byId('agents-rows').replaceChildren();
     byId('approvals-list').replaceChildren();
     byId('approvals-done').replaceChildren();
     byId('automatic-list').replaceChildren();
+    byId('progress-rows').replaceChildren();
+    byId('progress').hidden = true;
+    byId('audit-rows').replaceChildren();
+    byId('audit-verification').textContent = '';
+    byId('order-form').reset();
+    resetOrder();
+    order.orderId = null;
     show('login');
     byId('login-error').textContent = message || '';
   }
@@ -430,10 +867,42 @@
       return;
     }
     input.value = '';
-    if (!['#agents', '#approvals'].includes(location.hash)) location.hash = '#now';
+    if (!(location.hash in pages)) location.hash = '#now';
     show(pageOf(location.hash));
     refresh();
+    if (pageOf(location.hash) === 'audit') openAudit();
     listen();
+  });
+
+  function openAudit() {
+    loadAudit(false).catch((error) => {
+      byId('audit-error').textContent = 'Could not read the audit log: ' + error.message;
+    });
+  }
+
+  byId('order-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    previewOrder();
+  });
+  // Anything changed after a preview makes it stale: preview again before sending.
+  byId('order-form').addEventListener('input', () => {
+    showOrderFields();
+    resetOrder();
+  });
+  byId('order-send').addEventListener('click', sendOrder);
+  byId('order-change').addEventListener('click', () => {
+    resetOrder();
+    byId('order-reason').focus();
+  });
+  byId('audit-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    byId('audit-error').textContent = '';
+    openAudit();
+  });
+  byId('audit-older').addEventListener('click', () => {
+    loadAudit(true).catch((error) => {
+      byId('audit-error').textContent = 'Could not read the audit log: ' + error.message;
+    });
   });
 
   byId('sign-out').addEventListener('click', () => signOut('Signed out.'));
@@ -442,8 +911,10 @@
     if (!state.token) return;
     show(pageOf(location.hash));
     refresh();
+    if (pageOf(location.hash) === 'audit') openAudit();
   });
 
+  showOrderFields();
   show('login');
   byId('token').focus();
 })();

@@ -187,6 +187,8 @@ fleet_start() {
   echo "    agents up on ${GATEWAYS[*]}, connected, waiting for enrollment"
   op sato agents | indent
   for gw in "${GATEWAYS[@]}"; do
+    # FLEET_PENDING: gateways left waiting for enrollment (a test approves them its own way).
+    [[ " ${FLEET_PENDING:-} " == *" $gw "* ]] && continue
     op sato agents approve "$gw" --reason "new gateway $gw" | indent
   done
 }

@@ -12,6 +12,7 @@ for tool in chromium chromedriver; do
   command -v "$tool" >/dev/null || { echo "console_test: $tool missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 FLEET_TAG=w
+FLEET_PENDING=edge-gw  # approved by the test on the Agents page
 # shellcheck source=../../scripts/lib/fleet.sh
 source "$ROOT/scripts/lib/fleet.sh"
 trap fleet_cleanup EXIT
@@ -22,15 +23,13 @@ fleet_start >/dev/null || { echo "console_test: the fleet did not come up" >&2; 
 ip -n "$(ns ctl)" link set lo up  # chromedriver and the browser talk over loopback
 spki=$(/usr/bin/python3 -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$PIN")
 mkdir -p "$WORK/browser"
-isolate=$(printf '["ip","netns","exec","%s","%s","isolate","office","--reason","console test","--wait","15","--controller","https://%s:8443","--ca","%s","--token-file","%s"]' \
-  "$(ns ctl)" "$CTL" "$CONTROLLER_IP" "$WORK/ca/ca.crt" "$WORK/ops/sato.token")
 restore=$(printf '["ip","netns","exec","%s","%s","restore","office","--reason","console test: restore","--controller","https://%s:8443","--ca","%s","--token-file","%s"]' \
   "$(ns ctl)" "$CTL" "$CONTROLLER_IP" "$WORK/ca/ca.crt" "$WORK/ops/sato.token")
 "$CTL" keygen --out "$WORK/stranger" --role operator >/dev/null 2>&1
 rc=0
 ip netns exec "$(ns ctl)" env HOME="$WORK/browser" /usr/bin/python3 "$ROOT/tests/console/console_test.py" \
   --url "https://ctl.lab:8443/" --resolve "ctl.lab $CONTROLLER_IP" --spki "$spki" \
-  --ops "$WORK/ops" --stranger-key "$WORK/stranger.key" --isolate "$isolate" --restore "$restore" \
+  --ops "$WORK/ops" --stranger-key "$WORK/stranger.key" --pending edge-gw --restore "$restore" \
   --shots "$BUILD_DIR/console-screenshots" --profile "$WORK/browser/profile" \
   --api "https://$CONTROLLER_IP:8443" --ca "$WORK/ca/ca.crt" || rc=$?
 if ((rc != 0)); then

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "common/log_file_system.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
 #include "tests/controller/api_stack.h"
@@ -340,6 +341,145 @@ TEST_F(ApiRouterTest, RefusesReasonsAndTicketsNoAgentWouldAccept) {
       post("/v1/isolate", R"({"segment":"lgwan","reason":"worm","ticket":")" + ticket + R"("})")
           .status,
       202);
+}
+
+// The console's preview: the order as POST /v1/isolate would make it, with nothing stored,
+// sent or audited.
+TEST_F(ApiRouterTest, PreviewAnswersTheOrderWithoutStoringSendingOrAuditing) {
+  // edge-gw: enrolled and connected; lab-gw never said hello.
+  AgentRecord edge;
+  edge.agent_id = "edge-gw";
+  edge.keyid = keys_.edge_gw.keyId();
+  edge.status = AgentStatus::kApproved;
+  ASSERT_TRUE(store_->putAgent(edge).ok());
+  hub_.online.insert("edge-gw");
+  const size_t audited = audit_.events.size();
+  auto preview = post("/v1/isolate/preview",
+                      R"({"segment":"office","reason":"worm","ttl_s":600,"profile":"full"})");
+  ASSERT_EQ(preview.status, 200) << preview.body.dump();
+  EXPECT_EQ(ordersStored(), 0u);
+  EXPECT_EQ(audit_.events.size(), audited);
+  EXPECT_TRUE(hub_.sent.empty());
+  const json& body = preview.body;
+  EXPECT_EQ(body["action"], "isolate");
+  EXPECT_EQ(body["scope"], "segment");
+  EXPECT_EQ(body["segment"], "office");
+  EXPECT_EQ(body["ttl_s"], 600);
+  ASSERT_EQ(body["gateways"].size(), 2u);
+  EXPECT_EQ(body["gateways"][0]["gateway_id"], "edge-gw");
+  EXPECT_TRUE(body["gateways"][0]["connected"].get<bool>());
+  EXPECT_EQ(body["gateways"][1]["gateway_id"], "lab-gw");
+  EXPECT_FALSE(body["gateways"][1]["connected"].get<bool>());
+  EXPECT_EQ(body["gateways"][0]["enrollment"], "approved");
+  EXPECT_EQ(body["gateways"][1]["enrollment"], "unknown");
+  EXPECT_EQ(body["cuts"]["prefixes"], json::array({"10.30.0.0/16"}));
+  EXPECT_EQ(body["cuts"]["from"], "everything");
+  ASSERT_EQ(body["keeps"]["management"].size(), 2u);
+  EXPECT_EQ(body["keeps"]["management"][1]["prefix"], "10.30.0.100");
+  EXPECT_EQ(body["signing"]["by"], "controller");
+  // The offline gateway is named in a note before anything is sent.
+  ASSERT_FALSE(body["notes"].empty());
+  EXPECT_NE(body["notes"][0].get<std::string>().find("1 of 2 gateways"), std::string::npos)
+      << body["notes"].dump();
+
+  // The same body, sent, goes to exactly the gateways previewed.
+  auto sent = post("/v1/isolate", R"({"segment":"office","reason":"worm","ttl_s":600})");
+  ASSERT_EQ(sent.status, 202) << sent.body.dump();
+  EXPECT_EQ(sent.body["gateways"], json::array({"edge-gw", "lab-gw"}));
+}
+
+TEST_F(ApiRouterTest, PreviewOfProtectedCutsAndRestoresNamesTheSignaturesTheyWaitFor) {
+  auto island = post("/v1/isolate/preview",
+                     R"({"scope":"island","gateways":["core-gw"],"reason":"lateral movement"})");
+  ASSERT_EQ(island.status, 200) << island.body.dump();
+  EXPECT_EQ(island.body["signing"]["by"], "operators");
+  EXPECT_EQ(island.body["signing"]["rule"], "isolate_protected");
+  EXPECT_TRUE(island.body["segment"].is_null());
+  auto uplink = post("/v1/isolate/preview",
+                     R"({"scope":"uplink","gateways":["core-gw"],"reason":"exfiltration"})");
+  ASSERT_EQ(uplink.status, 200) << uplink.body.dump();
+  ASSERT_EQ(uplink.body["gateways"].size(), 1u);
+  // The interfaces facing what is cut: core-gw's to the default segment.
+  EXPECT_EQ(uplink.body["gateways"][0]["interfaces"], json::array({"eth0"}));
+  auto restore =
+      post("/v1/restore/preview", R"({"scope":"host","hosts":["10.20.0.5"],"reason":"reimaged"})");
+  ASSERT_EQ(restore.status, 200) << restore.body.dump();
+  EXPECT_EQ(restore.body["action"], "restore");
+  EXPECT_EQ(restore.body["segment"], "lgwan");
+  EXPECT_EQ(restore.body["hosts"], json::array({"10.20.0.5"}));
+  EXPECT_EQ(restore.body["signing"]["rule"], "restore");
+  EXPECT_EQ(restore.body["signing"]["operators"], trust_.thresholds.restore_operators);
+  EXPECT_TRUE(restore.body["keeps"]["allow"].empty());
+  EXPECT_EQ(ordersStored(), 0u);
+}
+
+// What the preview refuses, the order refuses: same status, same message.
+TEST_F(ApiRouterTest, PreviewRefusesExactlyWhatTheOrderRefuses) {
+  const std::string bodies[] = {
+      R"({"segment":"office"})",
+      R"({"segment":"nowhere","reason":"x"})",
+      R"({"segment":"office","reason":"x","drill":true})",
+      R"({"segment":"office","reason":"x","profile":"none"})",
+      R"({"scope":"host","hosts":["192.0.2.1"],"reason":"x"})",
+      R"({"segment":"office","reason":"x","ttl_s":0})",
+      R"({"segment":"office","reason":"x","colour":"red"})",
+      R"({"scope":"uplink","gateways":["lab-gw"],"reason":"x"})",
+  };
+  for (const std::string& body : bodies) {
+    const ApiResponse preview = post("/v1/isolate/preview", body);
+    const ApiResponse order = post("/v1/isolate", body);
+    EXPECT_GE(preview.status, 400) << body;
+    EXPECT_EQ(preview.status, order.status) << body;
+    EXPECT_EQ(preview.body, order.body) << body;
+  }
+  EXPECT_EQ(ordersStored(), 0u);
+  // The console is the operators': a detector may isolate, but not preview.
+  EXPECT_EQ(
+      post("/v1/isolate/preview", R"({"segment":"office","reason":"x"})", kDetectorToken).status,
+      403);
+}
+
+TEST_F(ApiRouterTest, TheAuditRouteIsServedOnlyWithAReaderAndToOperatorsAndAuditors) {
+  const auto get = [&](const std::string& target, const char* token) {
+    return router_->handle(ApiRequest{"GET", target, std::string("Bearer ") + token, ""});
+  };
+  EXPECT_EQ(get("/v1/audit", kOperatorToken).status, 404);
+  testing::TempDir dir;
+  PosixLogFileSystem fs;
+  AuditSources sources;
+  sources.controller_log = (dir.path() / "audit.log").string();
+  sources.agent_ids = [] { return std::vector<std::string>(); };
+  sources.agent_log = [&](const std::string& id) -> Result<std::string> {
+    return (dir.path() / id).string();
+  };
+  sources.agent_key = [](const std::string&) { return std::optional<Ed25519PublicKey>(); };
+  AuditReader reader(fs, std::move(sources));
+  router_->setAuditReader(&reader);
+  // No log written yet: the controller holds none.
+  EXPECT_EQ(get("/v1/audit", testing::kAuditorToken).status, 404);
+  EXPECT_EQ(get("/v1/audit", kDetectorToken).status, 403);
+  const ApiResponse bad = get("/v1/audit?limit=5000", kOperatorToken);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body["error"]["message"].get<std::string>().find("limit"), std::string::npos);
+}
+
+TEST_F(ApiRouterTest, StatusNamesEachGatewaysLastRepairFromItsSource) {
+  const auto status = [&] {
+    return router_->handle(
+        ApiRequest{"GET", "/v1/status", std::string("Bearer ") + kOperatorToken, ""});
+  };
+  ApiResponse before = status();
+  ASSERT_EQ(before.status, 200);
+  EXPECT_TRUE(before.body["gateways"]["core-gw"]["last_repair"].is_null());
+  router_->setRepairSource([](const std::string& id) {
+    return id == "core-gw"
+               ? json{{"log_seq", 7}, {"ts", "2026-12-07T10:00:00.000Z"}, {"event", "repaired"}}
+               : json(nullptr);
+  });
+  ApiResponse after = status();
+  ASSERT_EQ(after.status, 200);
+  EXPECT_EQ(after.body["gateways"]["core-gw"]["last_repair"]["log_seq"], 7);
+  EXPECT_TRUE(after.body["gateways"]["edge-gw"]["last_repair"].is_null());
 }
 
 }  // namespace

@@ -100,6 +100,33 @@ TEST_F(AuditMirrorTest, StoresEntriesAndCheckpointsThatVerifyWithTheAgentKey) {
   EXPECT_TRUE(sink_.events.empty());
 }
 
+// GET /v1/status's "last_repair": the newest repair entry the agent shipped, kept across a
+// restart of the controller (read back from the copy).
+TEST_F(AuditMirrorTest, RemembersTheNewestRepairTheAgentShipped) {
+  append(2);
+  ASSERT_TRUE(mirror_->storeEntries("gw-1", slice(0, 2)).ok());
+  EXPECT_FALSE(mirror_->lastRepair("gw-1").has_value());
+  for (const char* event : {"repaired", "test", "routes_repaired", "test"}) {
+    AuditEvent e;
+    e.event = event;
+    ASSERT_TRUE(log_->append(e).ok());
+  }
+  ASSERT_TRUE(mirror_->storeEntries("gw-1", slice(2, 6)).ok());
+  auto repair = mirror_->lastRepair("gw-1");
+  ASSERT_TRUE(repair.has_value());
+  EXPECT_EQ(repair->log_seq, 4u);
+  EXPECT_EQ(repair->event, "routes_repaired");
+  EXPECT_FALSE(repair->ts.empty());
+  EXPECT_FALSE(mirror_->lastRepair("gw-2").has_value());
+
+  mirror_ = makeMirror();
+  mirror_->loadExisting();
+  auto reloaded = mirror_->lastRepair("gw-1");
+  ASSERT_TRUE(reloaded.has_value());
+  EXPECT_EQ(reloaded->log_seq, 4u);
+  EXPECT_EQ(mirror_->agentIds(), std::vector<std::string>{"gw-1"});
+}
+
 TEST_F(AuditMirrorTest, DeferredWritesBecomeDurableWithOneSyncOfTheFileSystem) {
   testing::RecordingFileSystem recording;
   AuditMirror mirror(controller_dir_.path(), recording, clock_, &sink_);

@@ -11,6 +11,8 @@
 #include <string>
 #include <utility>
 
+#include "common/audit_log.h"
+#include "common/log_file_system.h"
 #include "common/strict_json.h"
 #include "controller/alert_responder.h"
 #include "tests/controller/api_stack.h"
@@ -38,6 +40,23 @@ class OpenApiTest : public ::testing::Test, protected testing::ApiStack {
     router_->setMetricsSource([] { return std::string("# HELP x X.\n# TYPE x gauge\nx 1\n"); });
     router_->setOpenApiDocument(std::string(openApiJson()));
     router_->serveConsole(true);
+    // GET /v1/audit reads a real log with one entry.
+    AuditLogOptions options;
+    options.path = (dir_.path() / "audit.log").string();
+    options.log_id = "controller";
+    audit_log_ = AuditLog::open(std::move(options), fs_, clock_, &keys_.controller).value();
+    AuditEvent event;
+    event.event = "controller_started";
+    EXPECT_TRUE(audit_log_->append(event).ok());
+    AuditSources sources;
+    sources.controller_log = (dir_.path() / "audit.log").string();
+    sources.agent_ids = [] { return std::vector<std::string>(); };
+    sources.agent_log = [this](const std::string& id) -> Result<std::string> {
+      return (dir_.path() / "agents" / id / "audit.log").string();
+    };
+    sources.agent_key = [](const std::string&) { return std::optional<Ed25519PublicKey>(); };
+    audit_reader_ = std::make_unique<AuditReader>(fs_, std::move(sources));
+    router_->setAuditReader(audit_reader_.get());
   }
 
   static std::vector<ApiToken> tokens() {
@@ -57,6 +76,9 @@ class OpenApiTest : public ::testing::Test, protected testing::ApiStack {
   const ResponseConfig response_config_{};
   const std::vector<ApiToken> token_list_ = tokens();
   std::unique_ptr<AlertResponder> responder_;
+  PosixLogFileSystem fs_;
+  std::unique_ptr<AuditLog> audit_log_;
+  std::unique_ptr<AuditReader> audit_reader_;
 };
 
 TEST_F(OpenApiTest, TheDocumentIsOpenApi31WithBearerTokens) {
@@ -203,6 +225,7 @@ TEST_F(OpenApiTest, WithoutTheOptionalPartsTheirRoutesAreNotServed) {
     EXPECT_NE(route.path, "/v1/openapi.json");
     EXPECT_NE(route.path, "/v1/alerts");
     EXPECT_NE(route.path, "/");
+    EXPECT_NE(route.path, "/v1/audit");
   }
   const std::string operator_token = std::string("Bearer ") + kOperatorToken;
   EXPECT_EQ(bare.handle(ApiRequest{"GET", "/metrics", operator_token, ""}).status, 404);
