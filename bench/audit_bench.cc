@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "common/audit_log.h"
+#include "common/audit_verify.h"
 #include "common/clock.h"
 #include "common/ed25519.h"
 #include "controller/audit_views.h"
@@ -107,11 +108,9 @@ class UnsyncedFileSystem : public shadan::PosixLogFileSystem {
   };
 };
 
-// GET /v1/audit on the controller's log of N entries (the console's Audit page): the whole
-// chain verified (hashes, checkpoints every 1000 entries, their signatures), then the newest
-// 100 entries read. One request per iteration; what the controller's io thread spends on it.
-void BM_AuditPageRead(benchmark::State& state) {
-  const auto dir = scratchDir("audit-page");
+// A controller log of `entries` typical entries (checkpoints every 1000) in `dir`; the signer's
+// public key for its checkpoints.
+std::optional<shadan::PublicKeyInfo> writeLog(const std::filesystem::path& dir, int64_t entries) {
   shadan::SystemClock clock;
   UnsyncedFileSystem writing;
   shadan::Ed25519Signer signer(shadan::Ed25519KeyPair::generate());
@@ -119,32 +118,41 @@ void BM_AuditPageRead(benchmark::State& state) {
   options.path = (dir / "audit.log").string();
   options.log_id = "controller";
   options.checkpoint_interval = std::chrono::milliseconds(0);
-  {
-    auto log = shadan::AuditLog::open(options, writing, clock, &signer);
-    if (!log.ok()) {
-      state.SkipWithError(log.error().message.c_str());
-      return;
-    }
-    const auto event = sampleEvent();
-    for (int64_t i = 0; i < state.range(0); ++i) {
-      if (!(*log)->append(event).ok()) {
-        state.SkipWithError("append failed");
-        return;
-      }
-    }
-    (void)(*log)->close();
+  auto log = shadan::AuditLog::open(options, writing, clock, &signer);
+  if (!log.ok()) return std::nullopt;
+  const auto event = sampleEvent();
+  for (int64_t i = 0; i < entries; ++i) {
+    if (!(*log)->append(event).ok()) return std::nullopt;
+  }
+  (void)(*log)->close();
+  return shadan::PublicKeyInfo{signer.keyId(), signer.publicKey(), {}};
+}
+
+// GET /v1/audit's page on the controller's log of N entries (the console's Audit page): the
+// newest 100 entries, on the io thread. The verdict is reached on the verifier's thread
+// (BM_AuditVerifyWholeLog) and was reached before the loop.
+void BM_AuditPageRead(benchmark::State& state) {
+  const auto dir = scratchDir("audit-page");
+  const auto key = writeLog(dir, state.range(0));
+  if (!key) {
+    state.SkipWithError("could not write the log");
+    return;
   }
   shadan::PosixLogFileSystem fs;
+  shadan::SystemClock clock;
+  shadan::controller::AuditVerifier verifier(fs, clock, nullptr);
   shadan::controller::AuditSources sources;
-  sources.controller_log = options.path;
-  sources.controller_keys = {shadan::PublicKeyInfo{signer.keyId(), signer.publicKey(), {}}};
+  sources.controller_log = (dir / "audit.log").string();
+  sources.controller_keys = {*key};
   sources.agent_ids = [] { return std::vector<std::string>(); };
   sources.agent_log = [](const std::string&) -> shadan::Result<std::string> {
     return shadan::makeError(shadan::ErrorCode::kNotFound, "none");
   };
   sources.agent_key = [](const std::string&) { return std::optional<shadan::Ed25519PublicKey>(); };
-  shadan::controller::AuditReader reader(fs, std::move(sources));
+  shadan::controller::AuditReader reader(fs, verifier, std::move(sources));
   const shadan::controller::AuditQuery query;
+  (void)reader.read(query);
+  verifier.drain();
   for (auto _ : state) {
     auto page = reader.read(query);
     if (!page.ok() || !(*page)["verification"]["valid"].get<bool>()) {
@@ -153,9 +161,34 @@ void BM_AuditPageRead(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(page);
   }
-  state.counters["entries"] = static_cast<double>(state.range(0));
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_AuditPageRead)->Unit(benchmark::kMillisecond)->Arg(10000)->Arg(100000)->UseRealTime();
+
+// The verdict of the whole chain (what AuditVerifier computes on its own thread, and what
+// `shadanctl audit verify` costs on the same file).
+void BM_AuditVerifyWholeLog(benchmark::State& state) {
+  const auto dir = scratchDir("audit-verify");
+  const auto key = writeLog(dir, state.range(0));
+  if (!key) {
+    state.SkipWithError("could not write the log");
+    return;
+  }
+  shadan::PosixLogFileSystem fs;
+  for (auto _ : state) {
+    auto report = shadan::verifyAuditLog(fs, (dir / "audit.log").string(), {*key});
+    if (!report.ok() || !report->valid) {
+      state.SkipWithError("not valid");
+      break;
+    }
+    benchmark::DoNotOptimize(report);
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_AuditVerifyWholeLog)
+    ->Unit(benchmark::kMillisecond)
+    ->Arg(10000)
+    ->Arg(100000)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -112,6 +112,8 @@ struct Controller {
   std::unique_ptr<TokenTable> tokens;
   // Read by GET /metrics and the metrics listener, on this io thread, while the above live.
   MetricsRegistry metrics;
+  // After io: its thread rings the doorbell (posts to io) when a verdict is reached.
+  std::unique_ptr<AuditVerifier> audit_verifier;
   std::unique_ptr<AuditReader> audit_reader;
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> api;
@@ -267,7 +269,8 @@ Status wire(Controller& c) {
     if (!agent.ok() || !*agent) return std::nullopt;
     return (*agent)->public_key;
   };
-  c.audit_reader = std::make_unique<AuditReader>(c.fs, std::move(audit_sources));
+  c.audit_verifier = std::make_unique<AuditVerifier>(c.fs, c.clock, [&c] { c.ring(); });
+  c.audit_reader = std::make_unique<AuditReader>(c.fs, *c.audit_verifier, std::move(audit_sources));
   c.router->setAuditReader(c.audit_reader.get());
   SHADAN_ASSIGN_OR_RETURN(auto api, ApiServer::create(c.io, api_tls, c.config.api_listen, *c.router,
                                                       c.config.api_limits));

@@ -492,7 +492,7 @@
 
   // ---- audit: entries and the verdict on each log's chain ---------------------------------
 
-  const audit = {next: null};
+  const audit = {next: null, verifying: false, log: null, timer: null};
 
   function auditQuery(before) {
     const query = new URLSearchParams();
@@ -504,16 +504,20 @@
     return '/v1/audit?' + query.toString();
   }
 
-  function renderAudit(page, append) {
-    const select = byId('audit-log');
-    const current = select.value;
-    const known = Array.from(select.options, (option) => option.value);
-    if (known.join('|') !== page.logs.join('|')) {
-      select.replaceChildren(...page.logs.map((log) => new Option(log, log)));
-      select.value = page.logs.includes(current) ? current : page.log;
-    }
+  // The verdict on the log's whole chain, reached by the controller on a thread of its own:
+  // while it is being reached the page says so, and reads it when the controller announces it.
+  function renderVerdict(page, nextDelay = 250) {
     const v = page.verification;
     const verdict = byId('audit-verification');
+    audit.verifying = page.verifying;
+    audit.log = page.log;
+    if (page.verifying) awaitVerdict(nextDelay);
+    if (!v) {
+      verdict.className = '';
+      verdict.textContent = 'Verifying the whole chain of ' + page.log + '…';
+      delete verdict.dataset.valid;
+      return;
+    }
     verdict.className = v.valid ? 'verdict-valid' : 'verdict-broken';
     verdict.textContent = v.valid ?
         'Chain verified: ' + v.entries + ' entries, ' + (v.checkpoints === 0 ?
@@ -522,11 +526,49 @@
             ' signatures verified' : 'signatures NOT checked (no key)')) +
             (v.unprotected_entries ? '; ' + v.unprotected_entries +
                  ' newest entries not yet under a checkpoint' : '') + '.' :
-        'CHAIN BROKEN: ' + v.error.message + ' (' + v.error.file +
+        'CHAIN BROKEN: ' + v.error.message + ' (' + (v.error.file || 'the log') +
             (v.error.line ? ' line ' + v.error.line : '') +
             (v.error.log_seq !== null ? ', log_seq ' + v.error.log_seq : '') +
             '). Entries from there on are not trustworthy.';
+    verdict.append(' Verified at ', timeElement(v.verified_at),
+                   page.verification_current ? '.' : page.verifying ?
+                       '; the log has grown since: verifying again…' :
+                       '; the log has grown since (verified again at most every 10 s).');
     verdict.dataset.valid = String(v.valid);
+  }
+
+  // A verdict being reached is announced on the event stream, which can pass before the
+  // answer that said "verifying" arrives: the page also asks again, after 0.25 s, then at
+  // doubling intervals up to 5 s, while it still waits for that log's verdict.
+  function awaitVerdict(delay) {
+    if (audit.timer) return;
+    audit.timer = setTimeout(async () => {
+      const next = Math.min(delay * 2, 5000);
+      if (!state.token || !audit.verifying || pageOf(location.hash) !== 'audit' ||
+          audit.log !== byId('audit-log').value) {
+        audit.timer = null;
+        return;
+      }
+      let page = null;
+      try {
+        page = await api(auditQuery(null).replace('limit=100', 'limit=1'));
+      } catch (ignored) {
+        page = null;
+      }
+      audit.timer = null;
+      if (page) renderVerdict(page, next); else awaitVerdict(next);
+    }, delay);
+  }
+
+  function renderAudit(page, append) {
+    const select = byId('audit-log');
+    const current = select.value;
+    const known = Array.from(select.options, (option) => option.value);
+    if (known.join('|') !== page.logs.join('|')) {
+      select.replaceChildren(...page.logs.map((log) => new Option(log, log)));
+      select.value = page.logs.includes(current) ? current : page.log;
+    }
+    renderVerdict(page);
     const rows = byId('audit-rows');
     if (!append) rows.replaceChildren();
     for (const entry of page.entries) {
@@ -771,8 +813,11 @@
             if (byId('order-segment').options.length === 0) renderNow(await api('/v1/status'));
             await refreshProgress();
           } else if (page === 'audit') {
-            // A live audit page would move under the reader's eyes while paging: it is read
-            // when opened and when asked.
+            // A live list would move under the reader's eyes while paging: the entries are
+            // read when opened and when asked; only a verdict being reached is read here.
+            if (audit.verifying && audit.log === byId('audit-log').value) {
+              renderVerdict(await api(auditQuery(null).replace('limit=100', 'limit=1')));
+            }
           } else if (page === 'approvals') {
             renderApprovals(await api('/v1/approvals'));
           } else {

@@ -418,7 +418,8 @@ def main():
             try:
                 wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#audit-rows tr") and all(
                     row.get_attribute("data-event") == "applied"
-                    for row in d.find_elements(By.CSS_SELECTOR, "#audit-rows tr")))
+                    for row in d.find_elements(By.CSS_SELECTOR, "#audit-rows tr")) and
+                    verdict(d).get_attribute("data-valid") is not None)
             except TimeoutException:
                 pass
             rows_shown = driver.find_elements(By.CSS_SELECTOR, "#audit-rows tr")

@@ -453,7 +453,8 @@ TEST_F(ApiRouterTest, TheAuditRouteIsServedOnlyWithAReaderAndToOperatorsAndAudit
     return (dir.path() / id).string();
   };
   sources.agent_key = [](const std::string&) { return std::optional<Ed25519PublicKey>(); };
-  AuditReader reader(fs, std::move(sources));
+  AuditVerifier verifier(fs, clock_, nullptr);
+  AuditReader reader(fs, verifier, std::move(sources));
   router_->setAuditReader(&reader);
   // No log written yet: the controller holds none.
   EXPECT_EQ(get("/v1/audit", testing::kAuditorToken).status, 404);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -48,7 +49,9 @@ class AuditViewsTest : public ::testing::Test {
       return dir_.file("agents/" + id + "/audit.log");
     };
     sources.agent_key = [](const std::string&) { return std::optional<Ed25519PublicKey>(); };
-    reader_ = std::make_unique<AuditReader>(fs_, std::move(sources));
+    verifier_ = std::make_unique<AuditVerifier>(
+        fs_, clock_, [this] { ++verdicts_; }, std::chrono::milliseconds(0));
+    reader_ = std::make_unique<AuditReader>(fs_, *verifier_, std::move(sources));
   }
 
   json read(const std::string& query) {
@@ -57,6 +60,12 @@ class AuditViewsTest : public ::testing::Test {
     auto page = reader_->read(*parsed);
     EXPECT_TRUE(page.ok()) << query << ": " << page.error().message;
     return page.ok() ? *page : json();
+  }
+  // The page once the verification it asked for is done.
+  json readVerified(const std::string& query) {
+    read(query);
+    verifier_->drain();
+    return read(query);
   }
 
   static std::vector<uint64_t> seqs(const json& page) {
@@ -70,11 +79,23 @@ class AuditViewsTest : public ::testing::Test {
   FakeClock clock_;
   Ed25519Signer signer_{Ed25519KeyPair::generate()};
   std::unique_ptr<AuditLog> log_;
+  std::atomic<int> verdicts_{0};
+  std::unique_ptr<AuditVerifier> verifier_;
   std::unique_ptr<AuditReader> reader_;
 };
 
 TEST_F(AuditViewsTest, ReadsNewestFirstWithTheVerdictOfTheWholeChain) {
+  // The first answer does not wait for the verdict: it is being reached on its own thread.
+  const json first = read("");
+  EXPECT_TRUE(first["verification"].is_null());
+  EXPECT_TRUE(first["verifying"].get<bool>());
+  EXPECT_EQ(first["entries"].size(), 5u);
+  verifier_->drain();
+  EXPECT_EQ(verdicts_, 1);
   const json page = read("");
+  EXPECT_FALSE(page["verifying"].get<bool>());
+  EXPECT_TRUE(page["verification_current"].get<bool>());
+  EXPECT_TRUE(page["verification"]["verified_at"].is_string());
   EXPECT_EQ(page["log"], "controller");
   EXPECT_EQ(page["logs"], json::array({"controller", "agent:gw-1"}));
   EXPECT_EQ(seqs(page), (std::vector<uint64_t>{4, 3, 2, 1, 0}));
@@ -88,6 +109,14 @@ TEST_F(AuditViewsTest, ReadsNewestFirstWithTheVerdictOfTheWholeChain) {
   EXPECT_EQ(v["signatures_verified"], 1);
   EXPECT_EQ(v["unprotected_entries"], 0);
   EXPECT_TRUE(v["error"].is_null());
+}
+
+// A final line without '\n' is a write in progress (or torn by a crash): not an entry yet.
+TEST_F(AuditViewsTest, AFinalLineWithoutNewlineIsNotAnEntry) {
+  log_.reset();
+  std::ofstream(dir_.file("audit.log"), std::ios::app) << R"({"log_id":"controller","log_seq":5)";
+  EXPECT_EQ(seqs(read("")), (std::vector<uint64_t>{4, 3, 2, 1, 0}));
+  EXPECT_EQ(seqs(read("limit=1")), (std::vector<uint64_t>{4}));
 }
 
 TEST_F(AuditViewsTest, PagesOlderEntriesWithBefore) {
@@ -119,7 +148,7 @@ TEST_F(AuditViewsTest, AChangedEntryBreaksTheVerdictNamingItByFileNameOnly) {
   for (const std::string& line : lines) out << line << '\n';
   out.close();
 
-  const json page = read("");
+  const json page = readVerified("");
   const json& v = page["verification"];
   EXPECT_FALSE(v["valid"].get<bool>());
   ASSERT_TRUE(v["error"].is_object()) << v.dump();
@@ -152,7 +181,7 @@ TEST_F(AuditViewsTest, AnAgentCopyIsReadLikeTheControllersLog) {
   AuditEvent e;
   e.event = "repaired";
   ASSERT_TRUE((*agent_log)->append(e).ok());
-  const json page = read("log=agent%3Agw-1");
+  const json page = readVerified("log=agent%3Agw-1");
   EXPECT_EQ(page["log"], "agent:gw-1");
   ASSERT_EQ(page["entries"].size(), 1u);
   EXPECT_EQ(page["entries"][0]["event"], "repaired");
@@ -160,6 +189,63 @@ TEST_F(AuditViewsTest, AnAgentCopyIsReadLikeTheControllersLog) {
   // No enrolled key here: the signatures are reported unchecked, not as verified.
   EXPECT_FALSE(page["verification"]["signatures_checked"].get<bool>());
   EXPECT_EQ(page["verification"]["unprotected_entries"], 1);
+}
+
+// A verdict stays until the log changes; then the next read asks for a new one (here at once:
+// the fixture's recheck interval is 0) and says the old one is no longer current.
+TEST_F(AuditViewsTest, ANewVerdictIsReachedOnlyWhenTheLogChanged) {
+  readVerified("");
+  const json same = read("");
+  EXPECT_FALSE(same["verifying"].get<bool>());
+  EXPECT_TRUE(same["verification_current"].get<bool>());
+  EXPECT_EQ(verdicts_, 1);
+
+  AuditEvent e;
+  e.event = "order_requested";
+  ASSERT_TRUE(log_->append(e).ok());
+  const json grown = read("");
+  EXPECT_FALSE(grown["verification_current"].get<bool>());
+  EXPECT_TRUE(grown["verifying"].get<bool>());
+  EXPECT_EQ(grown["verification"]["entries"], 5);  // the old verdict, said as old
+  EXPECT_EQ(grown["entries"][0]["log_seq"], 5);    // the entries are read as they are now
+  verifier_->drain();
+  const json again = read("");
+  EXPECT_TRUE(again["verification_current"].get<bool>());
+  EXPECT_EQ(again["verification"]["entries"], 6);
+  EXPECT_EQ(verdicts_, 2);
+}
+
+// The page is found from the newest file back: a rotated log's first page reads the current
+// file only, and paging skips whole segments.
+TEST_F(AuditViewsTest, PagesAcrossRotatedSegments) {
+  log_.reset();
+  AuditLogOptions o;
+  o.path = dir_.file("audit.log");
+  o.log_id = "controller";
+  o.rotate_bytes = 600;  // a few entries per segment
+  o.checkpoint_every_entries = 0;
+  o.checkpoint_interval = std::chrono::milliseconds(0);
+  auto log = AuditLog::open(std::move(o), fs_, clock_, &signer_);
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  for (int i = 5; i < 30; ++i) {
+    AuditEvent e;
+    e.event = "order_applied";
+    e.reason = "n=" + std::to_string(i);
+    ASSERT_TRUE((*log)->append(e).ok());
+  }
+  ASSERT_GT(listAuditSegments(fs_, dir_.file("audit.log")).value().size(), 2u);
+  std::vector<uint64_t> all;
+  std::optional<uint64_t> before;
+  for (int pages = 0; pages < 20; ++pages) {
+    const json page = read("limit=7" + (before ? "&before=" + std::to_string(*before) : ""));
+    for (uint64_t seq : seqs(page)) all.push_back(seq);
+    if (page["next_before"].is_null()) break;
+    before = page["next_before"].get<uint64_t>();
+  }
+  std::vector<uint64_t> expected;
+  for (uint64_t seq = 30; seq-- > 0;) expected.push_back(seq);
+  EXPECT_EQ(all, expected);
+  EXPECT_TRUE(readVerified("")["verification"]["valid"].get<bool>());
 }
 
 TEST(AuditQueryTest, ParsesTheDocumentedParameters) {

@@ -55,7 +55,8 @@ class OpenApiTest : public ::testing::Test, protected testing::ApiStack {
       return (dir_.path() / "agents" / id / "audit.log").string();
     };
     sources.agent_key = [](const std::string&) { return std::optional<Ed25519PublicKey>(); };
-    audit_reader_ = std::make_unique<AuditReader>(fs_, std::move(sources));
+    audit_verifier_ = std::make_unique<AuditVerifier>(fs_, clock_, nullptr);
+    audit_reader_ = std::make_unique<AuditReader>(fs_, *audit_verifier_, std::move(sources));
     router_->setAuditReader(audit_reader_.get());
   }
 
@@ -78,6 +79,7 @@ class OpenApiTest : public ::testing::Test, protected testing::ApiStack {
   std::unique_ptr<AlertResponder> responder_;
   PosixLogFileSystem fs_;
   std::unique_ptr<AuditLog> audit_log_;
+  std::unique_ptr<AuditVerifier> audit_verifier_;
   std::unique_ptr<AuditReader> audit_reader_;
 };
 
