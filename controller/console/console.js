@@ -326,6 +326,11 @@
     const ticket = byId('order-ticket').value.trim();
     if (ticket) body.ticket = ticket;
     if (action === 'isolate') {
+      // A number field holds '' for text it cannot read ("1e"): that is a mistake, not "no
+      // time" (which would cut until restored).
+      if (byId('order-ttl').validity.badInput) {
+        fail('order-ttl', 'The time must be a whole number of minutes, at least 1.');
+      }
       const ttl = byId('order-ttl').value.trim();
       if (ttl) {
         if (!/^[0-9]+$/.test(ttl) || Number(ttl) < 1) {

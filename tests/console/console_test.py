@@ -243,7 +243,14 @@ def main():
         check("Give a reason" in error and driver.switch_to.active_element ==
               driver.find_element(By.ID, "order-reason"),
               "no reason: refused at the field, which takes the focus: %r" % error)
+        # A time the field cannot read is a mistake, not "until restored".
+        driver.find_element(By.ID, "order-ttl").send_keys("1e")  # Chrome keeps "1e" and reads it as nothing
         driver.find_element(By.ID, "order-reason").send_keys("console test")
+        driver.find_element(By.ID, "order-preview").click()
+        error = driver.find_element(By.ID, "isolate-error").text
+        check("whole number of minutes" in error and not driver.find_element(
+            By.ID, "preview").is_displayed(), "an unreadable time is refused: %r" % error)
+        driver.find_element(By.ID, "order-ttl").clear()
         driver.find_element(By.ID, "order-preview").click()
         actions += 2
         try:
