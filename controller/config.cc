@@ -6,6 +6,7 @@
 
 #include "common/channel.h"
 #include "common/strict_json.h"
+#include "controller/etcd_client.h"
 
 namespace shadan::controller {
 namespace {
@@ -177,6 +178,42 @@ Result<std::vector<ApiToken>> readTokens(const StrictObjectReader& root) {
   return tokens;
 }
 
+Result<StoreConfig> readStore(const StrictObjectReader& root) {
+  StoreConfig store;
+  SHADAN_ASSIGN_OR_RETURN(auto section, root.optionalObject("store"));
+  if (!section) return store;
+  const StrictObjectReader& reader = *section;
+  SHADAN_ASSIGN_OR_RETURN(auto kind, reader.string("kind", kNonEmptyString));
+  if (kind == "sqlite") {
+    SHADAN_RETURN_IF_ERROR(reader.checkMembers({"kind"}, {}));
+    return store;
+  }
+  if (kind != "etcd") return reader.error("kind", "must be sqlite or etcd");
+  SHADAN_RETURN_IF_ERROR(reader.checkMembers({"kind", "endpoints"}, {"prefix", "timeout_ms"}));
+  store.kind = StoreConfig::Kind::kEtcd;
+  SHADAN_ASSIGN_OR_RETURN(auto endpoints, reader.strings("endpoints"));
+  if (endpoints.empty() || endpoints.size() > 7) {
+    return reader.error("endpoints", "must list 1 to 7 etcd members");
+  }
+  for (const auto& endpoint : endpoints) {
+    auto parsed = parseEtcdEndpoint(endpoint);
+    if (!parsed.ok()) return reader.error("endpoints", parsed.error().message);
+  }
+  store.etcd_endpoints = std::move(endpoints);
+  if (reader.has("prefix")) {
+    SHADAN_ASSIGN_OR_RETURN(auto prefix, reader.string("prefix", kNonEmptyString));
+    if (prefix.size() < 2 || prefix.front() != '/' || prefix.back() != '/' || prefix.size() > 128) {
+      return reader.error("prefix", "must start and end with \"/\" (at most 128 characters)");
+    }
+    store.etcd_prefix = prefix;
+  }
+  if (reader.has("timeout_ms")) {
+    SHADAN_ASSIGN_OR_RETURN(auto timeout, reader.integer("timeout_ms", 100, 60'000));
+    store.etcd_timeout = std::chrono::milliseconds(timeout);
+  }
+  return store;
+}
+
 }  // namespace
 
 const char* apiRoleName(ApiRole role) {
@@ -202,7 +239,7 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
   SHADAN_RETURN_IF_ERROR(
       root.checkMembers({"api", "agent_hub", "tls"},
                         {"policy", "trust", "signing_key", "state_dir", "tokens", "orders",
-                         "log_level", "audit_export", "response", "metrics_listen"}));
+                         "log_level", "audit_export", "response", "metrics_listen", "store"}));
   ControllerConfig config;
 
   {
@@ -245,6 +282,8 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
     SHADAN_ASSIGN_OR_RETURN(auto value, root.string(field.key, kNonEmptyString));
     *field.out = value;
   }
+  SHADAN_ASSIGN_OR_RETURN(auto store, readStore(root));
+  config.store = std::move(store);
   SHADAN_ASSIGN_OR_RETURN(auto tokens, readTokens(root));
   config.tokens = std::move(tokens);
 

@@ -18,14 +18,19 @@
 //               "dispatch_validity_s": 300},
 //    "log_level": "info", "audit_export": "off",
 //    "metrics_listen": "127.0.0.1:9464",
+//    "store": {"kind": "etcd", "endpoints": ["http://127.0.0.1:2379"], "prefix": "/shadan/",
+//              "timeout_ms": 5000},
 //    "response": {...}}                      (controller/alerts/response_config.h)
 //
 // Contracts:
 //   - Parsing is strict: duplicate keys, floats and unknown members are refused; every error is
 //     kParse and reads `<source>: <JSON pointer>: <reason>`.
 //   - `tls.crl`, `orders`, `agent_hub.heartbeat_s`, both `limits` (and each member of them),
-//     `log_level`, `audit_export` and `metrics_listen` are optional (defaults below;
+//     `log_level`, `audit_export`, `metrics_listen` and `store` are optional (defaults below;
 //     docs/security.md "Limits").
+//   - `store`: {"kind": "sqlite"} (the default: controller.db in state_dir) or {"kind": "etcd",
+//     "endpoints": [1-7 etcd client URLs, checked by parseEtcdEndpoint], "prefix" (starts and
+//     ends with "/"), "timeout_ms" (100-60000)} (docs/ha.md).
 //   - Token names are unique, 1-64 of [a-z0-9_.-]; a token hash appears once (two names for one
 //     secret would make the caller's identity ambiguous).
 //   - Paths are taken as written; their contents are loaded (and checked) by main.cc.
@@ -101,6 +106,16 @@ struct OrderTimings {
   int64_t dispatch_validity_s = 300;   // one dispatch envelope (re-signed when resent)
 };
 
+// Where the orders, dispatches, approvals and enrollments live (controller/store.h). The audit
+// log stays in state_dir whatever the store.
+struct StoreConfig {
+  enum class Kind { kSqlite, kEtcd };
+  Kind kind = Kind::kSqlite;
+  std::vector<std::string> etcd_endpoints;  // as written: "http://127.0.0.1:2379"
+  std::string etcd_prefix = "/shadan/";
+  std::chrono::milliseconds etcd_timeout{5000};
+};
+
 struct ControllerConfig {
   ListenAddress api_listen;
   ApiLimits api_limits;
@@ -116,6 +131,7 @@ struct ControllerConfig {
   std::filesystem::path trust_file;
   std::filesystem::path signing_key_file;
   std::filesystem::path state_dir;
+  StoreConfig store;
   std::vector<ApiToken> tokens;
   OrderTimings orders;
   std::string log_level = "info";

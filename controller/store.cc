@@ -14,6 +14,7 @@
 
 #include "common/sqlite.h"
 #include "controller/store_documents.h"
+#include "controller/store_records.h"
 
 namespace shadan::controller {
 namespace {
@@ -115,24 +116,11 @@ Error corrupt(const std::string& what) {
   return makeError(ErrorCode::kState, "controller store: corrupt " + what);
 }
 
-template <typename Enum, size_t N>
-Result<Enum> enumFromName(const std::string& name, const std::array<Enum, N>& values,
-                          const char* (*nameOf)(Enum), const char* what) {
-  for (Enum value : values) {
-    if (name == nameOf(value)) return value;
-  }
-  return corrupt(std::string(what) + " " + name);
+template <typename Enum>
+Result<Enum> enumOrCorrupt(std::optional<Enum> value, const std::string& name, const char* what) {
+  if (!value) return corrupt(std::string(what) + " " + name);
+  return *value;
 }
-
-constexpr std::array<AgentStatus, 2> kAgentStatuses = {AgentStatus::kPending,
-                                                       AgentStatus::kApproved};
-constexpr std::array<OrderState, 3> kOrderStates = {OrderState::kAwaitingApproval,
-                                                    OrderState::kDispatched, OrderState::kExpired};
-constexpr std::array<DispatchState, 6> kDispatchStates = {
-    DispatchState::kPending, DispatchState::kApplied,  DispatchState::kAlreadyApplied,
-    DispatchState::kFailed,  DispatchState::kRejected, DispatchState::kExpired};
-constexpr std::array<ApprovalState, 3> kApprovalStates = {
-    ApprovalState::kPending, ApprovalState::kComplete, ApprovalState::kExpired};
 
 constexpr const char* kAgentColumns =
     "agent_id, keyid, public_key, status, first_seen, last_seen, last_state";
@@ -149,8 +137,8 @@ Result<AgentRecord> agentFromRow(const SqliteStatement& s) {
     std::copy(bytes->begin(), bytes->end(), public_key.begin());
     agent.public_key = public_key;
   }
-  SHADAN_ASSIGN_OR_RETURN(
-      auto status, enumFromName(s.columnText(3), kAgentStatuses, &agentStatusName, "agent status"));
+  SHADAN_ASSIGN_OR_RETURN(auto status, enumOrCorrupt(parseAgentStatus(s.columnText(3)),
+                                                     s.columnText(3), "agent status"));
   agent.status = status;
   agent.first_seen_ms = s.columnInt64(4);
   agent.last_seen_ms = s.columnInt64(5);
@@ -172,7 +160,7 @@ Result<OrderRecord> orderFromRow(const SqliteStatement& s) {
   order.ticket = s.columnOptionalText(6);
   order.drill = s.columnInt64(7) != 0;
   SHADAN_ASSIGN_OR_RETURN(
-      auto state, enumFromName(s.columnText(8), kOrderStates, &orderStateName, "order state"));
+      auto state, enumOrCorrupt(parseOrderState(s.columnText(8)), s.columnText(8), "order state"));
   order.state = state;
   order.authz_payload = s.columnText(9);
   order.authz_envelope = s.columnText(10);
@@ -201,8 +189,8 @@ Result<DispatchRecord> dispatchFromRow(const SqliteStatement& s) {
   dispatch.seq = s.columnInt64(2);
   dispatch.envelope = s.columnText(3);
   dispatch.envelope_expires_ms = s.columnInt64(4);
-  SHADAN_ASSIGN_OR_RETURN(auto state, enumFromName(s.columnText(5), kDispatchStates,
-                                                   &dispatchStateName, "dispatch state"));
+  SHADAN_ASSIGN_OR_RETURN(auto state, enumOrCorrupt(parseDispatchState(s.columnText(5)),
+                                                    s.columnText(5), "dispatch state"));
   dispatch.state = state;
   dispatch.ack_json = s.columnText(6);
   dispatch.created_ms = s.columnInt64(7);
@@ -222,19 +210,11 @@ Result<ApprovalRecord> approvalFromRow(const SqliteStatement& s) {
   approval.payload = s.columnText(3);
   approval.rule = s.columnText(4);
   approval.needed = static_cast<int>(s.columnInt64(5));
-  json signatures = json::parse(s.columnText(6), nullptr, false);
-  if (!signatures.is_array()) return corrupt("signatures of approval " + approval.approval_id);
-  for (const auto& entry : signatures) {
-    if (!entry.is_object() || !entry.contains("keyid") || !entry.contains("sig") ||
-        !entry["keyid"].is_string() || !entry["sig"].is_string()) {
-      return corrupt("signatures of approval " + approval.approval_id);
-    }
-    auto sig = base64Decode(entry["sig"].get<std::string>());
-    if (!sig.ok()) return corrupt("signatures of approval " + approval.approval_id);
-    approval.signatures.push_back(DsseSignature{entry["keyid"].get<std::string>(), *sig});
-  }
-  SHADAN_ASSIGN_OR_RETURN(auto state, enumFromName(s.columnText(7), kApprovalStates,
-                                                   &approvalStateName, "approval state"));
+  auto signatures = signaturesFromJson(json::parse(s.columnText(6), nullptr, false));
+  if (!signatures) return corrupt("signatures of approval " + approval.approval_id);
+  approval.signatures = std::move(*signatures);
+  SHADAN_ASSIGN_OR_RETURN(auto state, enumOrCorrupt(parseApprovalState(s.columnText(7)),
+                                                    s.columnText(7), "approval state"));
   approval.state = state;
   approval.created_ms = s.columnInt64(8);
   approval.expires_ms = s.columnInt64(9);
@@ -519,10 +499,6 @@ class SqliteControllerStore : public ControllerStore {
   }
 
   Status putApproval(const ApprovalRecord& a) override {
-    json signatures = json::array();
-    for (const auto& sig : a.signatures) {
-      signatures.push_back({{"keyid", sig.keyid}, {"sig", base64Encode(sig.sig)}});
-    }
     SHADAN_ASSIGN_OR_RETURN(
         auto s,
         cached(
@@ -536,7 +512,7 @@ class SqliteControllerStore : public ControllerStore {
         .bindBlob(4, a.payload)
         .bindText(5, a.rule)
         .bindInt64(6, a.needed)
-        .bindText(7, signatures.dump())
+        .bindText(7, signaturesToJson(a.signatures).dump())
         .bindText(8, approvalStateName(a.state))
         .bindInt64(9, a.created_ms)
         .bindInt64(10, a.expires_ms)

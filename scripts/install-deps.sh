@@ -41,6 +41,9 @@ PACKAGES=(
   # scripts/footprint.sh (issue #18's footprint comparison, docs/benchmarks.md) measures the idle
   # agent beside the bouncer an operator would run on the same gateway, against its own crowdsec
   crowdsec-firewall-bouncer
+  # the controller's store on etcd (controller/etcd_store.h, docs/ha.md): tests start their own
+  # etcd members on loopback; etcdctl is the operator's tool for snapshots and member lists
+  etcd-server etcd-client
 )
 
 missing=()
@@ -102,4 +105,11 @@ fi
 if [[ " ${missing[*]} " == *" crowdsec-firewall-bouncer "* ]] &&
   command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now crowdsec-firewall-bouncer.service >/dev/null 2>&1 || true
+fi
+
+# etcd-server likewise: the tests start their own members in temporary directories; a member
+# on :2379 with the package's data directory is not ours to run. Stopped and disabled, only
+# when this run installed it.
+if [[ " ${missing[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now etcd.service >/dev/null 2>&1 || true
 fi

@@ -166,6 +166,46 @@ TEST(ControllerConfigTest, LimitsHaveDefaultsAndCanBeSet) {
   EXPECT_EQ(set->hub_limits.peer_failures_per_min, 30u);
 }
 
+TEST(ControllerConfigTest, TheStoreIsSqliteUnlessAnEtcdIsNamed) {
+  auto defaults = parseControllerConfig(validConfig().dump(), "controller.json");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->store.kind, StoreConfig::Kind::kSqlite);
+
+  json doc = validConfig();
+  doc["store"] = {{"kind", "etcd"},
+                  {"endpoints", {"http://127.0.0.1:2379", "http://[::1]:22379"}},
+                  {"prefix", "/site-a/"},
+                  {"timeout_ms", 2000}};
+  auto etcd = parseControllerConfig(doc.dump(), "controller.json");
+  ASSERT_TRUE(etcd.ok()) << etcd.error().message;
+  EXPECT_EQ(etcd->store.kind, StoreConfig::Kind::kEtcd);
+  EXPECT_EQ(etcd->store.etcd_endpoints.size(), 2u);
+  EXPECT_EQ(etcd->store.etcd_prefix, "/site-a/");
+  EXPECT_EQ(etcd->store.etcd_timeout, std::chrono::milliseconds(2000));
+
+  const std::vector<std::pair<json, std::string>> bad = {
+      {{{"kind", "postgres"}}, "/store/kind: must be sqlite or etcd"},
+      {{{"kind", "etcd"}}, "/store/endpoints: is required"},
+      {{{"kind", "etcd"}, {"endpoints", json::array()}}, "/store/endpoints: must list 1 to 7"},
+      {{{"kind", "etcd"}, {"endpoints", {"http://10.1.2.3:2379"}}},
+       "/store/endpoints: etcd endpoint \"http://10.1.2.3:2379\": plain http only to a loopback"},
+      {{{"kind", "etcd"}, {"endpoints", {"http://127.0.0.1:2379"}}, {"prefix", "shadan"}},
+       "/store/prefix: must start and end"},
+      {{{"kind", "etcd"}, {"endpoints", {"http://127.0.0.1:2379"}}, {"timeout_ms", 5}},
+       "/store/timeout_ms"},
+      {{{"kind", "sqlite"}, {"endpoints", {"http://127.0.0.1:2379"}}},
+       "/store/endpoints: unknown field"},
+  };
+  for (const auto& [store, expected] : bad) {
+    json with = validConfig();
+    with["store"] = store;
+    auto config = parseControllerConfig(with.dump(), "controller.json");
+    ASSERT_FALSE(config.ok()) << store.dump();
+    EXPECT_NE(config.error().message.find(expected), std::string::npos)
+        << store.dump() << ": " << config.error().message;
+  }
+}
+
 TEST(ControllerConfigTest, DuplicateKeysAreRefused) {
   auto config = parseControllerConfig(R"({"policy":"a","policy":"b"})", "c.json");
   ASSERT_FALSE(config.ok());

@@ -4,114 +4,30 @@
 
 #include "common/sqlite.h"
 #include "tests/controller/controller_test_support.h"
+#include "tests/controller/store_contract.h"
 
 namespace shadan::controller {
 namespace {
 
 using testing::TempDir;
 
+// SQLite under a fresh directory; open() is a new connection to the same file.
+struct SqliteStoreMaker {
+  ControllerStorePtr open() { return openSqliteControllerStore(dir.path().string()).value(); }
+  TempDir dir;
+};
+
+}  // namespace
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, StoreContractTest, SqliteStoreMaker);
+
+namespace {
+
 class ControllerStoreTest : public ::testing::Test {
  protected:
   ControllerStorePtr open() { return openSqliteControllerStore(dir_.path().string()).value(); }
   TempDir dir_;
 };
-
-TEST_F(ControllerStoreTest, EverythingSurvivesReopen) {
-  const auto key = testing::keyFromByte(9);
-  AgentRecord agent{"core-gw", key.keyId(), key.publicKey(),     AgentStatus::kApproved,
-                    10,        20,          R"({"isolated":[]})"};
-  OrderRecord order;
-  order.command_id = "00000000-0000-4000-8000-000000000001";
-  order.action = "restore";
-  order.segment = "lgwan";
-  order.profile = "full";
-  order.requested_by = "op:sato";
-  order.reason = "all clear";
-  order.ticket = "INC-1";
-  order.state = OrderState::kAwaitingApproval;
-  order.authz_payload = std::string("{\"v\":1}\0x", 9);  // bytes, not text
-  order.targets = {"core-gw", "edge-gw"};
-  order.expires_at_ms = 99;
-  order.created_ms = 5;
-  order.updated_ms = 6;
-  DispatchRecord dispatch{"core-gw",
-                          order.command_id,
-                          3,
-                          "{}",
-                          50,
-                          DispatchState::kApplied,
-                          R"({"result":"applied"})",
-                          1,
-                          2,
-                          3};
-  ApprovalRecord approval;
-  approval.approval_id = order.command_id;
-  approval.command_id = order.command_id;
-  approval.payload_type = "application/vnd.shadan.authz.v1+json";
-  approval.payload = order.authz_payload;
-  approval.rule = "restore";
-  approval.needed = 2;
-  approval.signatures = {DsseSignature{std::string(64, 'a'), std::vector<uint8_t>(64, 7)}};
-  approval.created_ms = 5;
-  approval.expires_ms = 99;
-  {
-    auto store = open();
-    ASSERT_TRUE(store->putAgent(agent).ok());
-    ASSERT_EQ(store->nextSeq("core-gw").value(), 1);
-    ASSERT_EQ(store->nextSeq("core-gw").value(), 2);
-    ASSERT_EQ(store->nextSeq("edge-gw").value(), 1);
-    ASSERT_EQ(store->nextSegmentGen("lgwan").value(), 1);
-    ASSERT_TRUE(store->putSegment(SegmentRecord{"lgwan", 1, true, "full"}).ok());
-    ASSERT_TRUE(store->putOrder(order).ok());
-    ASSERT_TRUE(store->putDispatch(dispatch).ok());
-    ASSERT_TRUE(store->putApproval(approval).ok());
-  }
-  auto store = open();
-  EXPECT_EQ(store->getAgent("core-gw").value(), agent);
-  EXPECT_FALSE(store->getAgent("nope").value().has_value());
-  EXPECT_EQ(store->nextSeq("core-gw").value(), 3);
-  EXPECT_EQ(store->nextSegmentGen("lgwan").value(), 2);
-  auto segments = store->listSegments().value();
-  ASSERT_EQ(segments.size(), 1u);
-  EXPECT_EQ(segments[0].gen, 2);
-  EXPECT_TRUE(segments[0].isolated);
-  EXPECT_EQ(store->getOrder(order.command_id).value(), order);
-  EXPECT_EQ(store->dispatchBySeq("core-gw", 3).value(), dispatch);
-  EXPECT_EQ(store->dispatchesForOrder(order.command_id).value().size(), 1u);
-  EXPECT_TRUE(store->pendingDispatches("core-gw").value().empty());
-  EXPECT_EQ(store->getApproval(order.command_id).value(), approval);
-  EXPECT_EQ(store->pendingApprovals().value().size(), 1u);
-}
-
-TEST_F(ControllerStoreTest, FailedTransactionLeavesNothing) {
-  auto store = open();
-  Status status = store->transaction([&]() -> Status {
-    EXPECT_EQ(store->nextSeq("core-gw").value(), 1);
-    return makeError(ErrorCode::kInternal, "boom");
-  });
-  EXPECT_FALSE(status.ok());
-  EXPECT_EQ(store->nextSeq("core-gw").value(), 1);
-  ASSERT_TRUE(store
-                  ->transaction([&]() -> Status {
-                    return store->nextSeq("core-gw").ok() ? okStatus()
-                                                          : makeError(ErrorCode::kState, "x");
-                  })
-                  .ok());
-  EXPECT_EQ(store->nextSeq("core-gw").value(), 3);
-}
-
-TEST_F(ControllerStoreTest, PendingDispatchesComeInCreationOrder) {
-  auto store = open();
-  for (const char* id : {"c", "a", "b"}) {
-    ASSERT_TRUE(
-        store->putDispatch(DispatchRecord{"gw", id, 0, "", 0, DispatchState::kPending, "", 1, 0, 1})
-            .ok());
-  }
-  auto pending = store->pendingDispatches("gw").value();
-  ASSERT_EQ(pending.size(), 3u);
-  EXPECT_EQ(pending[0].command_id, "c");
-  EXPECT_EQ(pending[2].command_id, "b");
-}
 
 TEST_F(ControllerStoreTest, OrdersKeepTheirRungAndAStoreFromBeforeTheLadderGainsIt) {
   {

@@ -1,0 +1,341 @@
+#include "controller/etcd_client.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <utility>
+
+#include "common/ed25519.h"
+
+namespace shadan::controller {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using json = nlohmann::json;
+
+// A whole-prefix range of a large fleet's dispatches is tens of MB; more is not an answer.
+constexpr uint64_t kMaxAnswerBytes = 256ull * 1024 * 1024;
+
+std::string toBase64(std::string_view bytes) {
+  return base64Encode(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+Result<std::string> fromBase64(const json& field, const char* what) {
+  if (field.is_null()) return std::string();
+  if (!field.is_string()) return makeError(ErrorCode::kParse, std::string(what) + " is not text");
+  auto bytes = base64Decode(field.get_ref<const std::string&>());
+  if (!bytes.ok()) return makeError(ErrorCode::kParse, std::string(what) + " is not base64");
+  return std::string(bytes->begin(), bytes->end());
+}
+
+// The gateway writes int64 as decimal strings and leaves out zeros.
+Result<int64_t> int64Field(const json& object, const char* name) {
+  auto found = object.find(name);
+  if (found == object.end() || found->is_null()) return int64_t{0};
+  if (found->is_number_integer()) return found->get<int64_t>();
+  if (!found->is_string())
+    return makeError(ErrorCode::kParse, std::string(name) + " is not a number");
+  const auto& text = found->get_ref<const std::string&>();
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return makeError(ErrorCode::kParse, std::string(name) + " is not a number");
+  }
+  return value;
+}
+
+bool boolField(const json& object, const char* name) {
+  auto found = object.find(name);
+  return found != object.end() && found->is_boolean() && found->get<bool>();
+}
+
+class BeastEtcdClient : public EtcdClient {
+ public:
+  explicit BeastEtcdClient(EtcdClientOptions options) : options_(std::move(options)) {}
+
+  Result<EtcdRange> range(const EtcdRangeRequest& request) override {
+    json body = {{"key", toBase64(request.key)}};
+    if (!request.range_end.empty()) body["range_end"] = toBase64(request.range_end);
+    if (request.limit > 0) body["limit"] = std::to_string(request.limit);
+    if (request.revision > 0) body["revision"] = std::to_string(request.revision);
+    if (request.sort != EtcdRangeRequest::Sort::kKey) {
+      body["sort_target"] = "CREATE";
+      body["sort_order"] =
+          request.sort == EtcdRangeRequest::Sort::kCreateAscending ? "ASCEND" : "DESCEND";
+    }
+    SHADAN_ASSIGN_OR_RETURN(auto answer, call("/v3/kv/range", body, /*repeatable=*/true));
+    EtcdRange range;
+    auto parsed = parseRange(answer, range);
+    if (!parsed.ok()) return parsed.error().withContext("etcd " + currentEndpoint() + " range");
+    return range;
+  }
+
+  Result<bool> txn(const std::vector<EtcdCompare>& compares,
+                   const std::vector<EtcdWrite>& writes) override {
+    json compare = json::array();
+    for (const auto& c : compares) {
+      compare.push_back({{"key", toBase64(c.key)},
+                         {"result", "EQUAL"},
+                         {"target", "MOD"},
+                         {"mod_revision", std::to_string(c.mod_revision)}});
+    }
+    json success = json::array();
+    for (const auto& w : writes) {
+      if (w.value) {
+        success.push_back(
+            {{"request_put", {{"key", toBase64(w.key)}, {"value", toBase64(*w.value)}}}});
+      } else {
+        success.push_back({{"request_delete_range", {{"key", toBase64(w.key)}}}});
+      }
+    }
+    SHADAN_ASSIGN_OR_RETURN(
+        auto answer,
+        call("/v3/kv/txn", json{{"compare", compare}, {"success", success}}, /*repeatable=*/false));
+    if (!answer.is_object()) {
+      return makeError(ErrorCode::kParse, "etcd " + currentEndpoint() + " txn: not an object");
+    }
+    return boolField(answer, "succeeded");
+  }
+
+  std::string currentEndpoint() const override {
+    return options_.endpoints.empty() ? "(none)" : options_.endpoints[current_].text();
+  }
+
+ private:
+  static Status parseRange(const json& answer, EtcdRange& range) {
+    if (!answer.is_object()) return makeError(ErrorCode::kParse, "not an object");
+    auto header = answer.find("header");
+    if (header == answer.end() || !header->is_object()) {
+      return makeError(ErrorCode::kParse, "no header");
+    }
+    SHADAN_ASSIGN_OR_RETURN(range.revision, int64Field(*header, "revision"));
+    range.more = boolField(answer, "more");
+    auto kvs = answer.find("kvs");
+    if (kvs == answer.end() || kvs->is_null()) return okStatus();
+    if (!kvs->is_array()) return makeError(ErrorCode::kParse, "kvs is not a list");
+    range.kvs.reserve(kvs->size());
+    for (const auto& kv : *kvs) {
+      if (!kv.is_object()) return makeError(ErrorCode::kParse, "a kv is not an object");
+      EtcdKeyValue out;
+      SHADAN_ASSIGN_OR_RETURN(out.key, fromBase64(kv.value("key", json()), "key"));
+      SHADAN_ASSIGN_OR_RETURN(out.value, fromBase64(kv.value("value", json()), "value"));
+      SHADAN_ASSIGN_OR_RETURN(out.create_revision, int64Field(kv, "create_revision"));
+      SHADAN_ASSIGN_OR_RETURN(out.mod_revision, int64Field(kv, "mod_revision"));
+      SHADAN_ASSIGN_OR_RETURN(out.version, int64Field(kv, "version"));
+      range.kvs.push_back(std::move(out));
+    }
+    return okStatus();
+  }
+
+  // Posts `body` to `path` on the current member, moving on to the next member when this one
+  // cannot be reached (and, for a repeatable call, when it failed after sending).
+  Result<json> call(const char* path, const json& body, bool repeatable) {
+    if (options_.endpoints.empty()) {
+      return makeError(ErrorCode::kUnavailable, "etcd: no endpoints configured");
+    }
+    const std::string text = body.dump();
+    std::string failures;
+    for (size_t tried = 0; tried < options_.endpoints.size(); ++tried) {
+      bool sent = false;
+      const bool reused = stream_.has_value();
+      auto answer = attempt(path, text, sent);
+      if (!answer.ok() && answer.error().code == ErrorCode::kUnavailable && reused) {
+        // A kept-alive connection the member closed while idle (a restart, its idle timeout):
+        // once more on a new one.
+        close();
+        sent = false;
+        answer = attempt(path, text, sent);
+      }
+      if (answer.ok() || answer.error().code != ErrorCode::kUnavailable) return answer;
+      close();
+      if (sent && !repeatable) {
+        return makeError(ErrorCode::kUnavailable,
+                         answer.error().message + " (the write may have been applied)");
+      }
+      failures += (failures.empty() ? "" : "; ") + answer.error().message;
+      current_ = (current_ + 1) % options_.endpoints.size();
+    }
+    if (options_.endpoints.size() == 1) return makeError(ErrorCode::kUnavailable, failures);
+    return makeError(ErrorCode::kUnavailable, "no etcd member answered: " + failures);
+  }
+
+  // Runs the io_context until the queued operation has finished (the stream's deadline bounds
+  // it).
+  void runQueued() {
+    ioc_.restart();
+    ioc_.run();
+  }
+
+  Result<json> attempt(const char* path, const std::string& body, bool& sent) {
+    const EtcdEndpoint& endpoint = options_.endpoints[current_];
+    const std::string where = "etcd " + endpoint.text();
+    if (!stream_) {
+      boost::system::error_code address_error;
+      auto address = asio::ip::make_address(endpoint.host, address_error);
+      if (address_error) return makeError(ErrorCode::kUnavailable, where + ": bad address");
+      stream_.emplace(ioc_);
+      stream_->expires_after(options_.timeout);
+      boost::system::error_code connect_error;
+      stream_->async_connect(asio::ip::tcp::endpoint(address, endpoint.port),
+                             [&](boost::system::error_code ec) { connect_error = ec; });
+      runQueued();
+      if (connect_error) {
+        return makeError(ErrorCode::kUnavailable, where + ": connect: " + connect_error.message());
+      }
+      stream_->socket().set_option(asio::ip::tcp::no_delay(true));
+    }
+    http::request<http::string_body> request{http::verb::post, path, 11};
+    request.set(http::field::host, endpoint.text());
+    request.set(http::field::content_type, "application/json");
+    request.keep_alive(true);
+    request.body() = body;
+    request.prepare_payload();
+
+    stream_->expires_after(options_.timeout);
+    boost::system::error_code write_error;
+    size_t written = 0;
+    http::async_write(*stream_, request, [&](boost::system::error_code ec, size_t n) {
+      write_error = ec;
+      written = n;
+    });
+    runQueued();
+    sent = written > 0;
+    if (write_error) {
+      return makeError(ErrorCode::kUnavailable, where + ": send: " + write_error.message());
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxAnswerBytes);
+    boost::system::error_code read_error;
+    http::async_read(*stream_, buffer_, parser,
+                     [&](boost::system::error_code ec, size_t) { read_error = ec; });
+    runQueued();
+    if (read_error) {
+      return makeError(ErrorCode::kUnavailable, where + ": answer: " + read_error.message());
+    }
+    auto response = parser.release();
+    if (!response.keep_alive()) close();
+    json answer = json::parse(response.body(), nullptr, /*allow_exceptions=*/false);
+    if (response.result() != http::status::ok) {
+      std::string message = "HTTP " + std::to_string(response.result_int());
+      if (answer.is_object() && answer.contains("message") && answer["message"].is_string()) {
+        message = answer["message"].get<std::string>();
+      }
+      return makeError(ErrorCode::kState, where + ": " + message);
+    }
+    if (answer.is_discarded()) return makeError(ErrorCode::kParse, where + ": answer is not JSON");
+    return answer;
+  }
+
+  void close() {
+    if (!stream_) return;
+    boost::system::error_code ignored;
+    stream_->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_->socket().close(ignored);
+    stream_.reset();
+    buffer_.clear();
+  }
+
+  EtcdClientOptions options_;
+  size_t current_ = 0;
+  asio::io_context ioc_;
+  std::optional<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+};
+
+}  // namespace
+
+std::string EtcdEndpoint::text() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<EtcdEndpoint> parseEtcdEndpoint(std::string_view url) {
+  const std::string quoted = "etcd endpoint \"" + std::string(url.substr(0, 200)) + "\"";
+  constexpr std::string_view kScheme = "http://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     quoted +
+                         ": must start with http:// (TLS to etcd is not supported yet, so "
+                         "only an etcd on this host's loopback)");
+  }
+  std::string_view rest = url.substr(kScheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find('/') != std::string_view::npos || rest.find('@') != std::string_view::npos) {
+    return makeError(ErrorCode::kInvalidArgument, quoted + ": no path or user info");
+  }
+  std::string_view host;
+  std::string_view port_text;
+  if (!rest.empty() && rest.front() == '[') {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) {
+      return makeError(ErrorCode::kInvalidArgument, quoted + ": unclosed [");
+    }
+    host = rest.substr(1, close - 1);
+    rest.remove_prefix(close + 1);
+    if (!rest.empty() && rest.front() != ':') {
+      return makeError(ErrorCode::kInvalidArgument, quoted + ": junk after ]");
+    }
+    if (!rest.empty()) port_text = rest.substr(1);
+  } else {
+    auto colon = rest.find(':');
+    host = rest.substr(0, colon);
+    if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
+  }
+  EtcdEndpoint endpoint;
+  boost::system::error_code error;
+  auto address = asio::ip::make_address(std::string(host), error);
+  if (error) {
+    return makeError(ErrorCode::kInvalidArgument, quoted + ": the host must be an IP address");
+  }
+  if (!address.is_loopback()) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     quoted +
+                         ": plain http only to a loopback address (TLS to etcd is not "
+                         "supported yet)");
+  }
+  endpoint.host = address.to_string();
+  if (!port_text.empty()) {
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+      return makeError(ErrorCode::kInvalidArgument, quoted + ": the port must be 1-65535");
+    }
+    endpoint.port = static_cast<uint16_t>(port);
+  }
+  return endpoint;
+}
+
+std::string etcdPrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(end.back());
+    if (last < 0xff) {
+      ++last;
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');  // every key: etcd's "\0" range end
+}
+
+Result<std::unique_ptr<EtcdClient>> EtcdClient::make(EtcdClientOptions options) {
+  if (options.endpoints.empty()) {
+    return makeError(ErrorCode::kInvalidArgument, "etcd: no endpoints");
+  }
+  if (options.timeout.count() <= 0) {
+    return makeError(ErrorCode::kInvalidArgument, "etcd: the timeout must be positive");
+  }
+  return std::unique_ptr<EtcdClient>(std::make_unique<BeastEtcdClient>(std::move(options)));
+}
+
+}  // namespace shadan::controller

@@ -1,0 +1,108 @@
+#pragma once
+
+// A client of etcd's v3 API through its JSON gateway (etcd 3.4: POST /v3/kv/range,
+// /v3/kv/txn, /v3/lease/grant), for the controller's store on etcd (controller/etcd_store.h).
+// Beast over one HTTP/1.1 keep-alive connection: no gRPC stack for a handful of calls.
+//
+// Contracts:
+//   - Blocking: a call returns when a member answered or `timeout` passed. It uses one
+//     connection to one member of `endpoints`; a member that cannot be reached, or whose
+//     connection fails, is dropped and the next one is tried.
+//   - A read (range) is tried on every member once before it fails. A txn is tried on the next
+//     member only when it was not sent: one that was sent and got no answer may have been
+//     applied, so it fails with kUnavailable ("may have been applied") and the caller decides.
+//     One exception: a call on a kept-alive connection that fails (the member closed it while
+//     idle, or restarted: etcd's gateway has no idle timeout, so mostly a killed member, which
+//     never read it) is sent once more on a new connection. If the member did apply it and died
+//     before answering, the repeat's compares fail ("conflict" for a txn that was applied), or
+//     for a txn without compares the same bytes are written again.
+//   - Plain http only: members on loopback addresses (127.0.0.0/8, ::1), i.e. an etcd on the
+//     controller's own host. Anything else is refused by parseEtcdEndpoint until the client
+//     speaks TLS 1.3 with a client certificate (docs/ha.md).
+//   - Keys and values are bytes (base64 on the wire); revisions are etcd's int64 revisions.
+//   - Errors: kUnavailable when no member answered, naming the last one and why; kState when a
+//     member answered with an error ("etcd 127.0.0.1:2379: <its message>"); kParse when the
+//     answer was not what the API documents. Keys and values never appear in messages.
+//   - Not thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace shadan::controller {
+
+struct EtcdEndpoint {
+  std::string host;  // a loopback IP address, without brackets
+  uint16_t port = 2379;
+
+  std::string text() const;  // "127.0.0.1:2379", "[::1]:2379"
+};
+
+// "http://127.0.0.1:2379" (optional trailing "/"). Refuses other schemes, names, non-loopback
+// addresses, paths, and ports outside 1-65535, saying which.
+Result<EtcdEndpoint> parseEtcdEndpoint(std::string_view url);
+
+// The smallest key after every key that starts with `prefix` (etcd's range_end for a prefix).
+std::string etcdPrefixEnd(std::string_view prefix);
+
+struct EtcdKeyValue {
+  std::string key;
+  std::string value;
+  int64_t create_revision = 0;
+  int64_t mod_revision = 0;
+  int64_t version = 0;
+};
+
+struct EtcdRangeRequest {
+  std::string key;
+  std::string range_end;  // "" for the one key
+  int64_t limit = 0;      // 0: all
+  enum class Sort { kKey, kCreateAscending, kCreateDescending } sort = Sort::kKey;
+  int64_t revision = 0;  // 0: the newest; else read as of that revision
+};
+
+struct EtcdRange {
+  std::vector<EtcdKeyValue> kvs;
+  int64_t revision = 0;  // the store's revision the answer was read at
+  bool more = false;     // more keys than `limit` matched
+};
+
+// One write of a txn.
+struct EtcdWrite {
+  std::string key;
+  std::optional<std::string> value;  // nullopt: delete the key
+};
+
+// A txn's condition: `key`'s mod_revision equals `mod_revision` (0: the key does not exist).
+struct EtcdCompare {
+  std::string key;
+  int64_t mod_revision = 0;
+};
+
+struct EtcdClientOptions {
+  std::vector<EtcdEndpoint> endpoints;
+  std::chrono::milliseconds timeout{5000};
+};
+
+class EtcdClient {
+ public:
+  // Does not connect: the first call does.
+  static Result<std::unique_ptr<EtcdClient>> make(EtcdClientOptions options);
+  virtual ~EtcdClient() = default;
+
+  virtual Result<EtcdRange> range(const EtcdRangeRequest& request) = 0;
+  // Applies every write at once when every compare holds. True when applied; false when a
+  // compare failed (nothing written).
+  virtual Result<bool> txn(const std::vector<EtcdCompare>& compares,
+                           const std::vector<EtcdWrite>& writes) = 0;
+  // The member it talks to now (or will try first), for messages.
+  virtual std::string currentEndpoint() const = 0;
+};
+
+}  // namespace shadan::controller

@@ -1,0 +1,445 @@
+#include "controller/etcd_store.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "controller/store_records.h"
+
+namespace shadan::controller {
+namespace {
+
+using json = nlohmann::json;
+using Sort = EtcdRangeRequest::Sort;
+
+// A write outside transaction() that lost a race with another writer is tried this many times.
+constexpr int kConflictRetries = 5;
+
+// Key parts are names and ids chosen elsewhere: '/' would split them and '%' is the escape.
+std::string part(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '%') {
+      out += "%25";
+    } else if (c == '/') {
+      out += "%2F";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+Error storeError(const Error& error) {
+  return error.withContext(error.code == ErrorCode::kUnavailable ? std::string(kStoreUnavailable)
+                                                                 : std::string("controller store"));
+}
+
+Result<std::string> encode(const json& doc) {
+  try {
+    return doc.dump();
+  } catch (const json::exception&) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "controller store: a record holds text that is not UTF-8");
+  }
+}
+
+template <typename Record>
+Result<Record> decode(const std::string& text, Result<Record> (*fromJson)(const json&)) {
+  return fromJson(json::parse(text, nullptr, /*allow_exceptions=*/false));
+}
+
+Result<int64_t> decodeCounter(const std::optional<std::string>& text, const std::string& key) {
+  if (!text) return int64_t{0};
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size() || value < 0) {
+    return makeError(ErrorCode::kState, "controller store: corrupt counter " + key);
+  }
+  return value;
+}
+
+class EtcdControllerStore : public ControllerStore {
+ public:
+  EtcdControllerStore(std::unique_ptr<EtcdClient> client, std::string prefix)
+      : client_(std::move(client)), prefix_(std::move(prefix)) {}
+
+  Status transaction(const std::function<Status()>& fn) override {
+    if (txn_) return makeError(ErrorCode::kInternal, "controller store: transactions do not nest");
+    txn_.emplace();
+    Status status = fn();
+    if (status.ok()) status = commit();
+    txn_.reset();
+    return status;
+  }
+
+  Result<std::optional<AgentRecord>> getAgent(const std::string& agent_id) override {
+    return getRecord(key("agents/", agent_id), agentFromJson);
+  }
+  Status putAgent(const AgentRecord& agent) override {
+    return putRecord(key("agents/", agent.agent_id), agentToJson(agent));
+  }
+  Result<std::vector<AgentRecord>> listAgents() override {
+    SHADAN_ASSIGN_OR_RETURN(auto agents,
+                            listRecords(prefix_ + "agents/", Sort::kKey, agentFromJson));
+    std::sort(agents.begin(), agents.end(),
+              [](const auto& a, const auto& b) { return a.agent_id < b.agent_id; });
+    return agents;
+  }
+
+  Result<int64_t> nextSeq(const std::string& agent_id) override {
+    return nextCounter(key("seq/", agent_id));
+  }
+
+  Result<int64_t> nextSegmentGen(const std::string& generation_key) override {
+    int64_t gen = 0;
+    SHADAN_RETURN_IF_ERROR(own([&]() -> Status {
+      const std::string k = key("segments/", generation_key);
+      SHADAN_ASSIGN_OR_RETURN(auto existing, getRecord(k, segmentFromJson));
+      SegmentRecord segment = existing.value_or(SegmentRecord{generation_key, 0, false, ""});
+      gen = ++segment.gen;
+      return write(k, segmentToJson(segment));
+    }));
+    return gen;
+  }
+  Status putSegment(const SegmentRecord& segment) override {
+    return putRecord(key("segments/", segment.segment), segmentToJson(segment));
+  }
+  Result<std::vector<SegmentRecord>> listSegments() override {
+    SHADAN_ASSIGN_OR_RETURN(auto segments,
+                            listRecords(prefix_ + "segments/", Sort::kKey, segmentFromJson));
+    std::sort(segments.begin(), segments.end(),
+              [](const auto& a, const auto& b) { return a.segment < b.segment; });
+    return segments;
+  }
+
+  Result<std::optional<OrderRecord>> getOrder(const std::string& command_id) override {
+    return getRecord(key("orders/", command_id), orderFromJson);
+  }
+  Status putOrder(const OrderRecord& order) override {
+    return putRecord(key("orders/", order.command_id), orderToJson(order));
+  }
+  Result<std::vector<OrderRecord>> listOrders(size_t limit) override {
+    if (limit == 0) return std::vector<OrderRecord>();
+    return listRecords(prefix_ + "orders/", Sort::kCreateDescending, orderFromJson,
+                       static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  }
+
+  Status putDispatch(const DispatchRecord& d) override {
+    return own([&]() -> Status {
+      SHADAN_ASSIGN_OR_RETURN(auto text, encode(dispatchToJson(d)));
+      put(key("dispatches/", d.command_id, d.agent_id), text);
+      const std::string pending = key("pending/", d.agent_id, d.command_id);
+      if (d.state == DispatchState::kPending) {
+        put(pending, text);
+      } else {
+        erase(pending);
+      }
+      if (d.seq > 0) put(key("byseq/", d.agent_id, std::to_string(d.seq)), d.command_id);
+      return okStatus();
+    });
+  }
+  Result<std::vector<DispatchRecord>> dispatchesForOrder(const std::string& command_id) override {
+    SHADAN_ASSIGN_OR_RETURN(auto dispatches, listRecords(key("dispatches/", command_id) + "/",
+                                                         Sort::kKey, dispatchFromJson));
+    std::sort(dispatches.begin(), dispatches.end(),
+              [](const auto& a, const auto& b) { return a.agent_id < b.agent_id; });
+    return dispatches;
+  }
+  Result<std::map<std::string, int64_t>> orderCounts() override {
+    SHADAN_ASSIGN_OR_RETURN(auto orders,
+                            listRecords(prefix_ + "orders/", Sort::kKey, orderFromJson));
+    std::map<std::string, int64_t> counts;
+    for (const auto& order : orders) ++counts[orderStateName(order.state)];
+    return counts;
+  }
+  Result<std::map<std::string, int64_t>> dispatchCounts() override {
+    SHADAN_ASSIGN_OR_RETURN(auto dispatches,
+                            listRecords(prefix_ + "dispatches/", Sort::kKey, dispatchFromJson));
+    std::map<std::string, int64_t> counts;
+    for (const auto& dispatch : dispatches) ++counts[dispatchStateName(dispatch.state)];
+    return counts;
+  }
+  Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) override {
+    return listRecords(key("pending/", agent_id) + "/", Sort::kCreateAscending, dispatchFromJson);
+  }
+  Result<std::vector<DispatchRecord>> allPendingDispatches() override {
+    return listRecords(prefix_ + "pending/", Sort::kCreateAscending, dispatchFromJson);
+  }
+  Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
+                                                      int64_t seq) override {
+    SHADAN_ASSIGN_OR_RETURN(auto command_id, get(key("byseq/", agent_id, std::to_string(seq))));
+    if (!command_id) return std::optional<DispatchRecord>();
+    SHADAN_ASSIGN_OR_RETURN(auto dispatch,
+                            getRecord(key("dispatches/", *command_id, agent_id), dispatchFromJson));
+    // A dispatch signed again under a newer seq is no longer the one of this seq.
+    if (dispatch && dispatch->seq != seq) return std::optional<DispatchRecord>();
+    return dispatch;
+  }
+
+  Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) override {
+    return getRecord(key("approvals/", approval_id), approvalFromJson);
+  }
+  Status putApproval(const ApprovalRecord& approval) override {
+    return putRecord(key("approvals/", approval.approval_id), approvalToJson(approval));
+  }
+  Result<std::vector<ApprovalRecord>> pendingApprovals() override {
+    SHADAN_ASSIGN_OR_RETURN(auto approvals,
+                            listRecords(prefix_ + "approvals/", Sort::kKey, approvalFromJson));
+    std::erase_if(approvals, [](const auto& a) { return a.state != ApprovalState::kPending; });
+    std::stable_sort(approvals.begin(), approvals.end(),
+                     [](const auto& a, const auto& b) { return a.created_ms < b.created_ms; });
+    return approvals;
+  }
+
+  Status putDocument(const StoredDocument& document) override {
+    return own([&]() -> Status {
+      const std::string k = key("documents/", document.kind, document.id);
+      SHADAN_ASSIGN_OR_RETURN(auto existing, getRecord(k, documentFromJson));
+      StoredDocument stored = document;
+      if (existing) stored.created_ms = existing->created_ms;  // the first put's
+      return write(k, documentToJson(stored));
+    });
+  }
+  Result<std::optional<StoredDocument>> getDocument(const std::string& kind,
+                                                    const std::string& id) override {
+    return getRecord(key("documents/", kind, id), documentFromJson);
+  }
+  Result<std::vector<StoredDocument>> openDocuments(const std::string& kind) override {
+    SHADAN_ASSIGN_OR_RETURN(
+        auto documents, listRecords(key("documents/", kind) + "/", Sort::kKey, documentFromJson));
+    std::erase_if(documents, [](const auto& d) { return !d.open; });
+    std::sort(documents.begin(), documents.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.created_ms, a.id) < std::tie(b.created_ms, b.id);
+    });
+    return documents;
+  }
+
+  // Reads the prefix once, so that an unreachable etcd fails the open.
+  Status probe() {
+    EtcdRangeRequest request;
+    request.key = prefix_;
+    request.range_end = etcdPrefixEnd(prefix_);
+    request.limit = 1;
+    auto range = client_->range(request);
+    return range.ok() ? okStatus() : storeError(range.error());
+  }
+
+ private:
+  struct Txn {
+    int64_t snapshot = 0;                 // the revision reads are served at; 0 before the first
+    std::map<std::string, int64_t> read;  // key → its mod_revision when read (0: absent)
+    std::map<std::string, std::optional<std::string>> writes;  // nullopt: delete
+  };
+
+  std::string key(const char* kind, std::string_view a) const { return prefix_ + kind + part(a); }
+  std::string key(const char* kind, std::string_view a, std::string_view b) const {
+    return prefix_ + kind + part(a) + "/" + part(b);
+  }
+
+  // fn as part of the caller's transaction, or as one of its own, run again when another
+  // writer changed what it read (fn has no effect beyond this store's buffers).
+  Status own(const std::function<Status()>& fn) {
+    if (txn_) return fn();
+    for (int attempt = 0;; ++attempt) {
+      txn_.emplace();
+      Status status = fn();
+      bool conflict = false;
+      if (status.ok()) status = commit(&conflict);
+      txn_.reset();
+      if (!conflict || attempt + 1 >= kConflictRetries) return status;
+    }
+  }
+
+  Status commit(bool* conflict = nullptr) {
+    if (txn_->writes.empty()) return okStatus();
+    std::vector<EtcdCompare> compares;
+    compares.reserve(txn_->read.size());
+    for (const auto& [k, revision] : txn_->read) compares.push_back(EtcdCompare{k, revision});
+    std::vector<EtcdWrite> writes;
+    writes.reserve(txn_->writes.size());
+    for (auto& [k, value] : txn_->writes) writes.push_back(EtcdWrite{k, std::move(value)});
+    auto applied = client_->txn(compares, writes);
+    if (!applied.ok()) return storeError(applied.error());
+    if (!*applied) {
+      if (conflict != nullptr) *conflict = true;
+      return makeError(ErrorCode::kState,
+                       "controller store: changed by another writer during this transaction; "
+                       "nothing was written");
+    }
+    return okStatus();
+  }
+
+  void put(const std::string& k, std::string value) { txn_->writes[k] = std::move(value); }
+  void erase(const std::string& k) { txn_->writes[k] = std::nullopt; }
+
+  Status write(const std::string& k, const json& doc) {
+    SHADAN_ASSIGN_OR_RETURN(auto text, encode(doc));
+    put(k, std::move(text));
+    return okStatus();
+  }
+
+  Status putRecord(const std::string& k, const json& doc) {
+    return own([&]() { return write(k, doc); });
+  }
+
+  Result<int64_t> nextCounter(const std::string& k) {
+    int64_t next = 0;
+    SHADAN_RETURN_IF_ERROR(own([&]() -> Status {
+      SHADAN_ASSIGN_OR_RETURN(auto text, get(k));
+      SHADAN_ASSIGN_OR_RETURN(auto last, decodeCounter(text, k));
+      next = last + 1;
+      put(k, std::to_string(next));
+      return okStatus();
+    }));
+    return next;
+  }
+
+  void noteSnapshot(int64_t revision) {
+    if (txn_ && txn_->snapshot == 0) txn_->snapshot = revision;
+  }
+
+  Result<std::optional<std::string>> get(const std::string& k) {
+    if (txn_) {
+      auto written = txn_->writes.find(k);
+      if (written != txn_->writes.end()) return written->second;
+    }
+    EtcdRangeRequest request;
+    request.key = k;
+    if (txn_) request.revision = txn_->snapshot;
+    auto range = client_->range(request);
+    if (!range.ok()) return storeError(range.error());
+    noteSnapshot(range->revision);
+    const bool found = !range->kvs.empty();
+    if (txn_) txn_->read.emplace(k, found ? range->kvs.front().mod_revision : 0);
+    if (!found) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(range->kvs.front().value));
+  }
+
+  // Every key under `prefix` in `sort` order, with this transaction's own writes laid over
+  // them (new keys count as created last). A range adds no compare: a key another writer
+  // creates under the prefix meanwhile does not fail the commit.
+  Result<std::vector<EtcdKeyValue>> list(const std::string& prefix, Sort sort, int64_t limit) {
+    EtcdRangeRequest request;
+    request.key = prefix;
+    request.range_end = etcdPrefixEnd(prefix);
+    request.sort = sort;
+    request.limit = limit;
+    if (txn_) request.revision = txn_->snapshot;
+    auto range = client_->range(request);
+    if (!range.ok()) return storeError(range.error());
+    noteSnapshot(range->revision);
+    std::vector<EtcdKeyValue> kvs = std::move(range->kvs);
+    if (!txn_) return kvs;
+    bool changed = false;
+    for (auto it = txn_->writes.lower_bound(prefix);
+         it != txn_->writes.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      changed = true;
+      auto existing = std::find_if(kvs.begin(), kvs.end(),
+                                   [&](const EtcdKeyValue& kv) { return kv.key == it->first; });
+      if (existing != kvs.end()) {
+        if (it->second) {
+          existing->value = *it->second;
+        } else {
+          kvs.erase(existing);
+        }
+      } else if (it->second) {
+        kvs.push_back(
+            EtcdKeyValue{it->first, *it->second, std::numeric_limits<int64_t>::max(), 0, 0});
+      }
+    }
+    if (!changed) return kvs;
+    std::stable_sort(kvs.begin(), kvs.end(), [sort](const auto& a, const auto& b) {
+      switch (sort) {
+        case Sort::kKey:
+          return a.key < b.key;
+        case Sort::kCreateAscending:
+          return a.create_revision < b.create_revision;
+        case Sort::kCreateDescending:
+          return a.create_revision > b.create_revision;
+      }
+      return false;
+    });
+    if (limit > 0 && kvs.size() > static_cast<size_t>(limit)) kvs.resize(limit);
+    return kvs;
+  }
+
+  template <typename Record>
+  Result<std::optional<Record>> getRecord(const std::string& k,
+                                          Result<Record> (*fromJson)(const json&)) {
+    SHADAN_ASSIGN_OR_RETURN(auto text, get(k));
+    if (!text) return std::optional<Record>();
+    SHADAN_ASSIGN_OR_RETURN(auto record, decode(*text, fromJson));
+    return std::optional<Record>(std::move(record));
+  }
+
+  template <typename Record>
+  Result<std::vector<Record>> listRecords(const std::string& prefix, Sort sort,
+                                          Result<Record> (*fromJson)(const json&),
+                                          int64_t limit = 0) {
+    SHADAN_ASSIGN_OR_RETURN(auto kvs, list(prefix, sort, limit));
+    std::vector<Record> records;
+    records.reserve(kvs.size());
+    for (const auto& kv : kvs) {
+      SHADAN_ASSIGN_OR_RETURN(auto record, decode(kv.value, fromJson));
+      records.push_back(std::move(record));
+    }
+    return records;
+  }
+
+  std::unique_ptr<EtcdClient> client_;
+  std::string prefix_;
+  std::optional<Txn> txn_;
+};
+
+}  // namespace
+
+Result<ControllerStorePtr> openEtcdControllerStore(std::unique_ptr<EtcdClient> client,
+                                                   std::string prefix) {
+  if (prefix.empty() || prefix.front() != '/' || prefix.back() != '/') {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "controller store: the etcd prefix must start and end with '/'");
+  }
+  auto store = std::make_unique<EtcdControllerStore>(std::move(client), std::move(prefix));
+  SHADAN_RETURN_IF_ERROR(store->probe());
+  return ControllerStorePtr(std::move(store));
+}
+
+Result<ControllerStorePtr> openEtcdControllerStore(const EtcdStoreOptions& options) {
+  SHADAN_ASSIGN_OR_RETURN(auto client,
+                          EtcdClient::make(EtcdClientOptions{options.endpoints, options.timeout}));
+  return openEtcdControllerStore(std::move(client), options.prefix);
+}
+
+Result<ControllerStorePtr> openConfiguredStore(const StoreConfig& store,
+                                               const std::filesystem::path& state_dir) {
+  if (store.kind == StoreConfig::Kind::kSqlite) {
+    return openSqliteControllerStore(state_dir.string());
+  }
+  // The audit log and the agents' shipped logs stay in the state directory.
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    return makeError(ErrorCode::kState,
+                     "cannot create state directory " + state_dir.string() + ": " + ec.message());
+  }
+  ::chmod(state_dir.c_str(), 0700);
+  EtcdStoreOptions options;
+  for (const auto& url : store.etcd_endpoints) {
+    SHADAN_ASSIGN_OR_RETURN(auto endpoint, parseEtcdEndpoint(url));
+    options.endpoints.push_back(endpoint);
+  }
+  options.prefix = store.etcd_prefix;
+  options.timeout = store.etcd_timeout;
+  return openEtcdControllerStore(options);
+}
+
+}  // namespace shadan::controller

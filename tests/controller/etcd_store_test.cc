@@ -1,0 +1,179 @@
+// The controller store on a real etcd (Debian's etcd-server, one member on loopback per test):
+// the store contract every store keeps (store_contract.h), then what only a shared store has to
+// answer for: two controllers writing the same records, members that go away, etcd's own
+// limits.
+
+#include "controller/etcd_store.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "controller/etcd_client.h"
+#include "tests/controller/controller_test_support.h"
+#include "tests/controller/store_contract.h"
+#include "tests/support/etcd_member.h"
+
+namespace shadan::controller {
+namespace {
+
+using ::shadan::testing::EtcdMember;
+using ::shadan::testing::TempDir;
+
+// Each test its own member and its own prefix (a second prefix on the same member must not see
+// the first's records).
+struct EtcdStoreMaker {
+  ControllerStorePtr open() {
+    return openEtcdControllerStore(EtcdStoreOptions{{member.endpoint()}, "/contract/"}).value();
+  }
+  TempDir dir;
+  EtcdMember member{dir.path()};
+};
+
+}  // namespace
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Etcd, StoreContractTest, EtcdStoreMaker);
+
+namespace {
+
+class EtcdStoreTest : public ::testing::Test {
+ protected:
+  ControllerStorePtr open(const std::string& prefix = "/shadan/") {
+    return openEtcdControllerStore(EtcdStoreOptions{{member_.endpoint()}, prefix}).value();
+  }
+  TempDir dir_;
+  EtcdMember member_{dir_.path()};
+};
+
+TEST_F(EtcdStoreTest, TwoControllersNeverHandOutTheSameSeq) {
+  auto first = open();
+  auto second = open();
+  std::set<int64_t> seen;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(seen.insert((i % 2 == 0 ? first : second)->nextSeq("core-gw").value()).second);
+  }
+  EXPECT_EQ(*seen.begin(), 1);
+  EXPECT_EQ(*seen.rbegin(), 20);
+}
+
+TEST_F(EtcdStoreTest, ATransactionThatLostARaceWritesNothing) {
+  auto first = open();
+  auto second = open();
+  ASSERT_EQ(first->nextSeq("core-gw").value(), 1);
+  Status status = first->transaction([&]() -> Status {
+    EXPECT_EQ(first->nextSeq("core-gw").value(), 2);  // read seq 1, will write 2
+    OrderRecord order;
+    order.command_id = "loser";
+    order.action = "isolate";
+    EXPECT_TRUE(first->putOrder(order).ok());
+    // Another controller takes seq 2 before this transaction commits.
+    EXPECT_EQ(second->nextSeq("core-gw").value(), 2);
+    return okStatus();
+  });
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kState);
+  EXPECT_NE(status.error().message.find("changed by another writer"), std::string::npos)
+      << status.error().message;
+  EXPECT_FALSE(second->getOrder("loser").value().has_value());  // nothing of it written
+  EXPECT_EQ(second->nextSeq("core-gw").value(), 3);
+}
+
+TEST_F(EtcdStoreTest, PrefixesAreSeparateStores) {
+  auto a = open("/site-a/");
+  auto b = open("/site-b/");
+  ASSERT_EQ(a->nextSeq("gw").value(), 1);
+  ASSERT_EQ(a->nextSeq("gw").value(), 2);
+  EXPECT_EQ(b->nextSeq("gw").value(), 1);
+  ASSERT_TRUE(
+      a->putAgent(AgentRecord{"gw", "k", std::nullopt, AgentStatus::kPending, 1, 1, ""}).ok());
+  EXPECT_EQ(a->listAgents().value().size(), 1u);
+  EXPECT_TRUE(b->listAgents().value().empty());
+}
+
+TEST_F(EtcdStoreTest, NamesWithSlashesStayInTheirOwnRecords) {
+  auto store = open();
+  ASSERT_TRUE(store
+                  ->putDispatch(DispatchRecord{"a/b", "cmd%1", 3, "", 0, DispatchState::kPending,
+                                               "", 1, 0, 1})
+                  .ok());
+  ASSERT_TRUE(store
+                  ->putDispatch(DispatchRecord{"a", "b/cmd%1", 4, "", 0, DispatchState::kPending,
+                                               "", 2, 0, 2})
+                  .ok());
+  EXPECT_EQ(store->pendingDispatches("a/b").value().size(), 1u);
+  EXPECT_EQ(store->pendingDispatches("a").value().size(), 1u);
+  EXPECT_EQ(store->dispatchesForOrder("cmd%1").value().size(), 1u);
+  EXPECT_EQ(store->dispatchBySeq("a/b", 3).value()->command_id, "cmd%1");
+  EXPECT_FALSE(store->dispatchBySeq("a", 3).value().has_value());
+}
+
+TEST_F(EtcdStoreTest, AnUnreachableEtcdIsUnavailableAndNamed) {
+  const EtcdEndpoint nobody{"127.0.0.1", ::shadan::testing::freeLoopbackPort()};
+  auto refused = openEtcdControllerStore(
+      EtcdStoreOptions{{nobody}, "/shadan/", std::chrono::milliseconds(1000)});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(refused.error().message.find(nobody.text()), std::string::npos)
+      << refused.error().message;
+
+  // The first member of the list is down: the store uses the next.
+  auto store = openEtcdControllerStore(EtcdStoreOptions{{nobody, member_.endpoint()},
+                                                        "/shadan/",
+                                                        std::chrono::milliseconds(1000)})
+                   .value();
+  EXPECT_EQ(store->nextSeq("gw").value(), 1);
+
+  // Every member gone: reads and writes fail, unavailable, and say where.
+  member_.stop();
+  auto read = store->getOrder("x");
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(read.error().message.find(member_.endpoint().text()), std::string::npos)
+      << read.error().message;
+  Status write =
+      store->putAgent(AgentRecord{"gw", "k", std::nullopt, AgentStatus::kPending, 1, 1, ""});
+  ASSERT_FALSE(write.ok());
+  EXPECT_EQ(write.error().code, ErrorCode::kUnavailable);
+}
+
+TEST_F(EtcdStoreTest, ATransactionOverEtcdsLimitIsRefusedWhole) {
+  // etcd's default --max-txn-ops is 128; a pending dispatch is two writes.
+  auto store = open();
+  Status status = store->transaction([&]() -> Status {
+    for (int i = 0; i < 100; ++i) {
+      SHADAN_RETURN_IF_ERROR(store->putDispatch(DispatchRecord{
+          "gw-" + std::to_string(i), "big", 0, "", 0, DispatchState::kPending, "", 1, 0, 1}));
+    }
+    return okStatus();
+  });
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kState);
+  EXPECT_NE(status.error().message.find("too many operations"), std::string::npos)
+      << status.error().message;
+  EXPECT_TRUE(store->dispatchesForOrder("big").value().empty());
+  EXPECT_TRUE(store->allPendingDispatches().value().empty());
+}
+
+TEST(EtcdEndpointTest, OnlyLoopbackOverPlainHttp) {
+  EXPECT_EQ(parseEtcdEndpoint("http://127.0.0.1:2379").value().text(), "127.0.0.1:2379");
+  EXPECT_EQ(parseEtcdEndpoint("http://127.0.0.2/").value().text(), "127.0.0.2:2379");
+  EXPECT_EQ(parseEtcdEndpoint("http://[::1]:23790").value().text(), "[::1]:23790");
+  for (const char* bad :
+       {"https://127.0.0.1:2379", "http://10.0.0.1:2379", "http://etcd:2379", "http://127.0.0.1:0",
+        "http://127.0.0.1:65536", "http://127.0.0.1:2379/v3", "127.0.0.1:2379", "http://[::1",
+        "http://user@127.0.0.1"}) {
+    auto parsed = parseEtcdEndpoint(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument) << bad;
+    EXPECT_NE(parsed.error().message.find("etcd endpoint"), std::string::npos) << bad;
+  }
+}
+
+TEST(EtcdEndpointTest, PrefixEndIsTheNextKey) {
+  EXPECT_EQ(etcdPrefixEnd("/a/"), "/a0");
+  EXPECT_EQ(etcdPrefixEnd(std::string("a\xff", 2)), "b");
+  EXPECT_EQ(etcdPrefixEnd(""), std::string(1, '\0'));
+}
+
+}  // namespace
+}  // namespace shadan::controller

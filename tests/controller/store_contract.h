@@ -1,0 +1,251 @@
+#pragma once
+
+// The ControllerStore contract (controller/store.h) as one typed test suite, run against every
+// store: store_test.cc instantiates it for SQLite, etcd_store_test.cc for etcd. A store maker
+// is a type with `ControllerStorePtr open()`, each call a new store object on the same data
+// (a reopen), and a default constructor that makes fresh, empty data.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "controller/store.h"
+#include "tests/controller/controller_test_support.h"
+
+namespace shadan::controller {
+
+template <typename Maker>
+class StoreContractTest : public ::testing::Test {
+ protected:
+  ControllerStorePtr open() { return maker_.open(); }
+  Maker maker_;
+};
+
+TYPED_TEST_SUITE_P(StoreContractTest);
+
+TYPED_TEST_P(StoreContractTest, EverythingSurvivesReopen) {
+  const auto key = ::shadan::testing::keyFromByte(9);
+  AgentRecord agent{"core-gw", key.keyId(), key.publicKey(),     AgentStatus::kApproved,
+                    10,        20,          R"({"isolated":[]})"};
+  OrderRecord order;
+  order.command_id = "00000000-0000-4000-8000-000000000001";
+  order.action = "restore";
+  order.segment = "lgwan";
+  order.profile = "full";
+  order.requested_by = "op:sato";
+  order.reason = "all clear";
+  order.ticket = "INC-1";
+  order.state = OrderState::kAwaitingApproval;
+  order.authz_payload = std::string("{\"v\":1}\0x", 9);  // bytes, not text
+  order.targets = {"core-gw", "edge-gw"};
+  order.expires_at_ms = 99;
+  order.created_ms = 5;
+  order.updated_ms = 6;
+  DispatchRecord dispatch{"core-gw",
+                          order.command_id,
+                          3,
+                          "{}",
+                          50,
+                          DispatchState::kApplied,
+                          R"({"result":"applied"})",
+                          1,
+                          2,
+                          3};
+  ApprovalRecord approval;
+  approval.approval_id = order.command_id;
+  approval.command_id = order.command_id;
+  approval.payload_type = "application/vnd.shadan.authz.v1+json";
+  approval.payload = order.authz_payload;
+  approval.rule = "restore";
+  approval.needed = 2;
+  approval.signatures = {DsseSignature{std::string(64, 'a'), std::vector<uint8_t>(64, 7)}};
+  approval.created_ms = 5;
+  approval.expires_ms = 99;
+  {
+    auto store = this->open();
+    ASSERT_TRUE(store->putAgent(agent).ok());
+    ASSERT_EQ(store->nextSeq("core-gw").value(), 1);
+    ASSERT_EQ(store->nextSeq("core-gw").value(), 2);
+    ASSERT_EQ(store->nextSeq("edge-gw").value(), 1);
+    ASSERT_EQ(store->nextSegmentGen("lgwan").value(), 1);
+    ASSERT_TRUE(store->putSegment(SegmentRecord{"lgwan", 1, true, "full"}).ok());
+    ASSERT_TRUE(store->putOrder(order).ok());
+    ASSERT_TRUE(store->putDispatch(dispatch).ok());
+    ASSERT_TRUE(store->putApproval(approval).ok());
+  }
+  auto store = this->open();
+  EXPECT_EQ(store->getAgent("core-gw").value(), agent);
+  EXPECT_FALSE(store->getAgent("nope").value().has_value());
+  EXPECT_EQ(store->nextSeq("core-gw").value(), 3);
+  EXPECT_EQ(store->nextSegmentGen("lgwan").value(), 2);
+  auto segments = store->listSegments().value();
+  ASSERT_EQ(segments.size(), 1u);
+  EXPECT_EQ(segments[0].gen, 2);
+  EXPECT_TRUE(segments[0].isolated);
+  EXPECT_EQ(store->getOrder(order.command_id).value(), order);
+  EXPECT_EQ(store->dispatchBySeq("core-gw", 3).value(), dispatch);
+  EXPECT_EQ(store->dispatchesForOrder(order.command_id).value().size(), 1u);
+  EXPECT_TRUE(store->pendingDispatches("core-gw").value().empty());
+  EXPECT_EQ(store->getApproval(order.command_id).value(), approval);
+  EXPECT_EQ(store->pendingApprovals().value().size(), 1u);
+}
+
+TYPED_TEST_P(StoreContractTest, FailedTransactionLeavesNothing) {
+  auto store = this->open();
+  Status status = store->transaction([&]() -> Status {
+    EXPECT_EQ(store->nextSeq("core-gw").value(), 1);
+    return makeError(ErrorCode::kInternal, "boom");
+  });
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(store->nextSeq("core-gw").value(), 1);
+  ASSERT_TRUE(store
+                  ->transaction([&]() -> Status {
+                    return store->nextSeq("core-gw").ok() ? okStatus()
+                                                          : makeError(ErrorCode::kState, "x");
+                  })
+                  .ok());
+  EXPECT_EQ(store->nextSeq("core-gw").value(), 3);
+}
+
+TYPED_TEST_P(StoreContractTest, PendingDispatchesComeInCreationOrder) {
+  auto store = this->open();
+  for (const char* id : {"c", "a", "b"}) {
+    ASSERT_TRUE(
+        store->putDispatch(DispatchRecord{"gw", id, 0, "", 0, DispatchState::kPending, "", 1, 0, 1})
+            .ok());
+  }
+  auto pending = store->pendingDispatches("gw").value();
+  ASSERT_EQ(pending.size(), 3u);
+  EXPECT_EQ(pending[0].command_id, "c");
+  EXPECT_EQ(pending[2].command_id, "b");
+}
+
+TYPED_TEST_P(StoreContractTest, OrdersComeNewestFirstAndDispatchesByGateway) {
+  auto store = this->open();
+  for (const char* id : {"o1", "o2", "o3"}) {
+    OrderRecord order;
+    order.command_id = id;
+    order.action = "isolate";
+    order.targets = {"b-gw", "a-gw"};
+    ASSERT_TRUE(store->putOrder(order).ok());
+  }
+  OrderRecord again = store->getOrder("o1").value().value();
+  again.state = OrderState::kDispatched;
+  ASSERT_TRUE(store->putOrder(again).ok());  // an update keeps its place
+  auto orders = store->listOrders(2).value();
+  ASSERT_EQ(orders.size(), 2u);
+  EXPECT_EQ(orders[0].command_id, "o3");
+  EXPECT_EQ(orders[1].command_id, "o2");
+  EXPECT_EQ(store->listOrders(10).value().back(), again);
+  EXPECT_EQ(store->orderCounts().value(),
+            (std::map<std::string, int64_t>{{"awaiting_approval", 2}, {"dispatched", 1}}));
+
+  for (const char* gw : {"b-gw", "a-gw"}) {
+    ASSERT_TRUE(
+        store->putDispatch(DispatchRecord{gw, "o1", 0, "", 0, DispatchState::kPending, "", 1, 0, 1})
+            .ok());
+  }
+  auto dispatches = store->dispatchesForOrder("o1").value();
+  ASSERT_EQ(dispatches.size(), 2u);
+  EXPECT_EQ(dispatches[0].agent_id, "a-gw");
+  EXPECT_EQ(dispatches[1].agent_id, "b-gw");
+  EXPECT_TRUE(store->dispatchesForOrder("o2").value().empty());
+  EXPECT_EQ(store->allPendingDispatches().value().size(), 2u);
+  EXPECT_EQ(store->dispatchCounts().value(), (std::map<std::string, int64_t>{{"pending", 2}}));
+
+  // Signed under seq 4, then again under seq 5: seq 4 names nothing any more.
+  DispatchRecord signed_once{"a-gw", "o1", 4, "{}", 9, DispatchState::kPending, "", 1, 2, 2};
+  ASSERT_TRUE(store->putDispatch(signed_once).ok());
+  EXPECT_EQ(store->dispatchBySeq("a-gw", 4).value(), signed_once);
+  DispatchRecord signed_twice = signed_once;
+  signed_twice.seq = 5;
+  ASSERT_TRUE(store->putDispatch(signed_twice).ok());
+  EXPECT_FALSE(store->dispatchBySeq("a-gw", 4).value().has_value());
+  EXPECT_EQ(store->dispatchBySeq("a-gw", 5).value(), signed_twice);
+  EXPECT_FALSE(store->dispatchBySeq("b-gw", 5).value().has_value());
+
+  // Acked: no longer pending anywhere.
+  DispatchRecord acked = signed_twice;
+  acked.state = DispatchState::kApplied;
+  acked.ack_json = R"({"result":"applied"})";
+  ASSERT_TRUE(store->putDispatch(acked).ok());
+  EXPECT_TRUE(store->pendingDispatches("a-gw").value().empty());
+  auto pending = store->allPendingDispatches().value();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].agent_id, "b-gw");
+  EXPECT_EQ(store->dispatchCounts().value(),
+            (std::map<std::string, int64_t>{{"applied", 1}, {"pending", 1}}));
+}
+
+TYPED_TEST_P(StoreContractTest, ReadsInATransactionSeeItsOwnWrites) {
+  auto store = this->open();
+  ASSERT_TRUE(store
+                  ->transaction([&]() -> Status {
+                    EXPECT_EQ(store->nextSeq("gw").value(), 1);
+                    EXPECT_EQ(store->nextSeq("gw").value(), 2);
+                    OrderRecord order;
+                    order.command_id = "in-txn";
+                    order.action = "isolate";
+                    EXPECT_TRUE(store->putOrder(order).ok());
+                    EXPECT_EQ(store->getOrder("in-txn").value()->command_id, "in-txn");
+                    EXPECT_EQ(store->listOrders(5).value().size(), 1u);
+                    EXPECT_TRUE(
+                        store
+                            ->putDispatch(DispatchRecord{"gw", "in-txn", 0, "", 0,
+                                                         DispatchState::kPending, "", 1, 0, 1})
+                            .ok());
+                    EXPECT_EQ(store->pendingDispatches("gw").value().size(), 1u);
+                    return okStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(store->nextSeq("gw").value(), 3);
+  EXPECT_EQ(store->pendingDispatches("gw").value().size(), 1u);
+}
+
+TYPED_TEST_P(StoreContractTest, SegmentsDocumentsAndApprovalsKeepTheirRules) {
+  auto store = this->open();
+  EXPECT_EQ(store->nextSegmentGen("host:lgwan").value(), 1);
+  EXPECT_EQ(store->listSegments().value(),
+            (std::vector<SegmentRecord>{{"host:lgwan", 1, false, ""}}));
+
+  ASSERT_TRUE(store->putDocument(StoredDocument{"auto", "b", R"({"n":1})", true, 20, 20}).ok());
+  ASSERT_TRUE(store->putDocument(StoredDocument{"auto", "a", R"({"n":2})", true, 20, 21}).ok());
+  ASSERT_TRUE(store->putDocument(StoredDocument{"auto", "c", "{}", true, 10, 10}).ok());
+  ASSERT_TRUE(store->putDocument(StoredDocument{"other", "x", "{}", true, 1, 1}).ok());
+  // A later put keeps the first created time and can close the document.
+  ASSERT_TRUE(
+      store->putDocument(StoredDocument{"auto", "c", R"({"closed":1})", false, 99, 30}).ok());
+  EXPECT_EQ(store->getDocument("auto", "c").value(),
+            (StoredDocument{"auto", "c", R"({"closed":1})", false, 10, 30}));
+  auto open_docs = store->openDocuments("auto").value();
+  ASSERT_EQ(open_docs.size(), 2u);
+  EXPECT_EQ(open_docs[0].id, "a");  // created at the same time: by id
+  EXPECT_EQ(open_docs[1].id, "b");
+  EXPECT_FALSE(store->getDocument("auto", "nope").value().has_value());
+
+  ApprovalRecord first;
+  first.approval_id = "ap-2";
+  first.command_id = "ap-2";
+  first.rule = "restore";
+  first.needed = 2;
+  first.created_ms = 2;
+  ApprovalRecord second = first;
+  second.approval_id = second.command_id = "ap-1";
+  second.created_ms = 5;
+  ApprovalRecord done = first;
+  done.approval_id = done.command_id = "ap-0";
+  done.state = ApprovalState::kComplete;
+  for (const auto& a : {first, second, done}) ASSERT_TRUE(store->putApproval(a).ok());
+  auto pending = store->pendingApprovals().value();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].approval_id, "ap-2");
+  EXPECT_EQ(pending[1].approval_id, "ap-1");
+}
+
+REGISTER_TYPED_TEST_SUITE_P(StoreContractTest, EverythingSurvivesReopen,
+                            FailedTransactionLeavesNothing, PendingDispatchesComeInCreationOrder,
+                            OrdersComeNewestFirstAndDispatchesByGateway,
+                            ReadsInATransactionSeeItsOwnWrites,
+                            SegmentsDocumentsAndApprovalsKeepTheirRules);
+
+}  // namespace shadan::controller
