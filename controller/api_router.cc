@@ -10,6 +10,7 @@
 #include "common/sha256.h"
 #include "common/strict_json.h"
 #include "controller/console.h"
+#include "controller/etcd_store.h"
 
 namespace shadan::controller {
 namespace {
@@ -80,6 +81,12 @@ ApiResponse fromError(const Error& error) {
   if (status == 500) {
     logger("api")->error("internal error: {}", error.message);
     return apiError(500, "internal", "internal error; see the controller's log");
+  }
+  if (error.code == ErrorCode::kUnavailable &&
+      error.message.find(kStoreUnavailable) != std::string::npos) {
+    // etcd is out of reach: the transaction was not committed, so nothing is recorded or sent.
+    logger("api")->error("event=store_unavailable error=\"{}\"", error.message);
+    return apiError(503, "store_unavailable", "store unreachable: nothing recorded or sent; retry");
   }
   if (status == 507) {
     // Nothing was stored: a full store, or an audit entry that found no room, rolls the

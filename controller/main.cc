@@ -50,6 +50,7 @@
 #include "controller/config_check.h"
 #include "controller/controller_cli.h"
 #include "controller/controller_metrics.h"
+#include "controller/etcd_store.h"
 #include "controller/openapi.h"
 #include "controller/orders_service.h"
 #include "controller/store.h"
@@ -137,7 +138,7 @@ Status wire(Controller& c) {
   c.policy = std::move(files.policy);
   c.trust = std::move(files.trust);
   c.signer = std::move(files.signer);
-  SHADAN_ASSIGN_OR_RETURN(auto store, openSqliteControllerStore(c.config.state_dir.string()));
+  SHADAN_ASSIGN_OR_RETURN(auto store, openConfiguredStore(c.config.store, c.config.state_dir));
   c.store = std::move(store);
   AuditLogOptions audit_options;
   audit_options.path = (c.config.state_dir / "audit.log").string();

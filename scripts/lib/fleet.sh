@@ -16,6 +16,9 @@
 #   op NAME ARGS...  shadanctl ARGS as operator NAME (sato or ito), from the controller host
 #   ns NODE          the namespace of a lab node
 # Every failure is counted in $failures through fail(); callers decide the exit status.
+# FLEET_STORE=etcd: the controller keeps its store on an etcd member started on ctl's loopback
+# (fleet_etcd_start / fleet_etcd_stop; its data in WORK/etcd) instead of SQLite in its state
+# directory (scripts/etcd-fleet.sh, docs/ha.md).
 # FLEET_TMP: where WORK (keys, state, audit logs) is made; default /tmp. A benchmark may point it
 # at a tmpfs to tell disk syncs from CPU (docs/benchmarks.md, "Alert storm").
 
@@ -39,6 +42,8 @@ done
 LAB="${FLEET_TAG:-f}$(($$ % 1000000))"
 WORK=$(mktemp -d "${FLEET_TMP:-/tmp}/shadan-fleet.XXXXXX")
 PIDS=()
+ETCD_PID=
+ETCD_URL=http://127.0.0.1:2379
 failures=0
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -85,8 +90,28 @@ fleet_stop() {
   return $rc
 }
 
+# fleet_etcd_start: one etcd member on ctl's loopback (data in WORK/etcd, log WORK/etcd.log),
+# waited for. fleet_etcd_stop: kill -9 it (the data stays: a start again is the same member).
+fleet_etcd_start() {
+  ip netns exec "$(ns ctl)" etcd --name ctl --data-dir "$WORK/etcd" \
+    --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster ctl=http://127.0.0.1:2380 --logger zap --log-level warn \
+    >>"$WORK/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  wait_for 20 "etcd on ctl" ip netns exec "$(ns ctl)" etcdctl --endpoints "$ETCD_URL" \
+    endpoint health
+}
+fleet_etcd_stop() {
+  [[ -n $ETCD_PID ]] || return 0
+  kill -KILL "$ETCD_PID" 2>/dev/null || true
+  wait "$ETCD_PID" 2>/dev/null || true
+  ETCD_PID=
+}
+
 fleet_cleanup() {
   fleet_stop 2>/dev/null || true
+  fleet_etcd_stop
   "$CTL" lab down --name "$LAB" --spec "$SPEC" >/dev/null 2>&1 || true
   if [[ -n ${SHADAN_DEMO_KEEP:-} ]]; then
     echo "kept $WORK (logs, keys, state)" >&2
@@ -132,6 +157,12 @@ fleet_init() {
       >/dev/null 2>&1
     cp "$WORK/ca/ca.crt" "$WORK/$gw/tls/ca.crt"
   done
+  local store=""
+  if [[ ${FLEET_STORE:-sqlite} == etcd ]]; then
+    fleet_etcd_start || return 1
+    store="
+ \"store\": {\"kind\": \"etcd\", \"endpoints\": [\"$ETCD_URL\"], \"timeout_ms\": 2000},"
+  fi
   cat >"$WORK/ctl/controller.json" <<JSON
 {"api": {"listen": "$CONTROLLER_IP:8443"},
  "agent_hub": {"listen": "$CONTROLLER_IP:8444", "heartbeat_s": 10},
@@ -142,7 +173,7 @@ fleet_init() {
    {"name": "sato", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/sato.token")"},
    {"name": "ito", "role": "operator", "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/ito.token")"},
    {"name": "suricata", "role": "detector", "segments": ["office"],
-    "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/suricata.token")"}$extra_tokens],
+    "sha256": "$("$CONTROLLER" hash-token <"$WORK/ops/suricata.token")"}$extra_tokens],$store
  "response": {
    "rules": [{"name": "eve-malware", "match": {"format": "eve", "signature_ids": [2024897]},
               "action": "quarantine-host", "host": "internal", "ttl_s": 3600}],
