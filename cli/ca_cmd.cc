@@ -316,8 +316,10 @@ Result<IssuedCertificate> CertificateIssuer::issue(const CertificateRequest& req
   X509V3_set_ctx(&ctx, ca_cert, x, nullptr, nullptr, 0);
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_key_usage, "critical,digitalSignature"));
-  SHADAN_RETURN_IF_ERROR(
-      addExtension(x, &ctx, NID_ext_key_usage, request.server ? "serverAuth" : "clientAuth"));
+  SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_ext_key_usage,
+                                      !request.server       ? "clientAuth"
+                                      : request.also_client ? "serverAuth,clientAuth"
+                                                            : "serverAuth"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_key_identifier, "hash"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_authority_key_identifier, "keyid:always"));
   SHADAN_RETURN_IF_ERROR(addExtension(x, &ctx, NID_subject_alt_name, alt_names));
@@ -401,7 +403,7 @@ const char* caUsage() {
       Creates the private CA of the agent channel: DIR/ca.key (ECDSA P-256, mode 0600) and
       DIR/ca.crt. DIR is created (0700) when missing. NAME: the CA's CN (default "Shadan CA").
       N: validity in days (default 3650).
-  ca issue --dir DIR --name CN (--server [--dns NAME]... [--ip ADDR]... | --client)
+  ca issue --dir DIR --name CN ([--server [--dns NAME]... [--ip ADDR]...] [--client])
            (--out PREFIX | --tls-dir TLSDIR) [--days N]
       Issues PREFIX.crt and PREFIX.key (0600) signed by the CA in DIR. --tls-dir instead
       fills TLSDIR (created 0700) with ca.crt (a copy of DIR/ca.crt) and agent.crt, agent.key
@@ -410,6 +412,8 @@ const char* caUsage() {
       --server: the controller's certificate (serverAuth; subjectAltName from --dns/--ip,
       default DNS:CN); prints the pin agents configure.
       --client: an agent's certificate (clientAuth); CN is the agent id.
+      --server --client: both usages, as an etcd member's certificate needs (docs/ha.md);
+      --out only.
       N: validity in days (default 397).
   ca pin CERT
       Prints the pin of CERT: lower-case hex SHA-256 of its DER SubjectPublicKeyInfo.
@@ -509,7 +513,10 @@ int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::o
 
   const bool server = options->has("--server");
   const bool client = options->has("--client");
-  if (server == client) return usage("'ca issue' needs exactly one of --server and --client");
+  if (!server && !client) return usage("'ca issue' needs --server, --client or both");
+  if (server && client && options->has("--tls-dir")) {
+    return usage("'ca issue --server --client' (an etcd member) takes --out, not --tls-dir");
+  }
   if (!options->has("--name")) return usage("'ca issue' needs --name CN");
   if (options->has("--out") == options->has("--tls-dir")) {
     return usage("'ca issue' needs exactly one of --out PREFIX and --tls-dir TLSDIR");
@@ -517,6 +524,7 @@ int runCaCommand(const std::vector<std::string>& args, std::ostream& out, std::o
   CertificateRequest request;
   request.common_name = value("--name");
   request.server = server;
+  request.also_client = server && client;
   request.dns_names = options->all("--dns");
   request.ip_addresses = options->all("--ip");
   request.days = days;

@@ -50,6 +50,9 @@ struct CertificateRequest {
   std::vector<std::string> dns_names;     // servers only
   std::vector<std::string> ip_addresses;  // servers only
   int days = kLeafDefaultDays;
+  // With `server`: clientAuth as well. An etcd member's certificate: etcd 3.4's JSON gateway
+  // dials the member's own gRPC with it when client certificates are required (docs/ha.md).
+  bool also_client = false;
 };
 
 struct IssuedCertificate {

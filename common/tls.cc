@@ -244,6 +244,15 @@ Result<TlsContextPtr> makeClientTlsContext(const std::string& ca_file, const std
   return context;
 }
 
+Result<TlsContextPtr> makeServiceClientTlsContext(const std::string& ca_file,
+                                                  const std::string& cert_file,
+                                                  const std::string& key_file) {
+  SHADAN_ASSIGN_OR_RETURN(auto context,
+                          makeContext(ssl::context::tls_client, ca_file, cert_file, key_file));
+  SSL_CTX_set_verify(context->native_handle(), SSL_VERIFY_PEER, nullptr);
+  return context;
+}
+
 std::string tlsHandshakeFailureReason(const boost::system::error_code& error, SSL* ssl) {
   if (ssl != nullptr) {
     const long result = SSL_get_verify_result(ssl);

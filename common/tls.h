@@ -49,6 +49,15 @@ Result<TlsContextPtr> makeClientTlsContext(const std::string& ca_file, const std
                                            const std::string& key_file,
                                            const std::string& controller_pin);
 
+// A context for dialling a service of the deployment's own other than the controller (the
+// controller's etcd members): TLS 1.3 only, the server's chain verified against `ca_file` alone,
+// and `cert_file` presented as the client certificate. The server's name or address is checked
+// per connection (X509_VERIFY_PARAM_set1_ip_asc / SSL_set1_host), as one context serves several
+// servers.
+Result<TlsContextPtr> makeServiceClientTlsContext(const std::string& ca_file,
+                                                  const std::string& cert_file,
+                                                  const std::string& key_file);
+
 // Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo of the first certificate in the PEM
 // file `cert_file`.
 Result<std::string> spkiPinOfCertificate(const std::string& cert_file);

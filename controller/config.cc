@@ -189,15 +189,18 @@ Result<StoreConfig> readStore(const StrictObjectReader& root) {
     return store;
   }
   if (kind != "etcd") return reader.error("kind", "must be sqlite or etcd");
-  SHADAN_RETURN_IF_ERROR(reader.checkMembers({"kind", "endpoints"}, {"prefix", "timeout_ms"}));
+  SHADAN_RETURN_IF_ERROR(
+      reader.checkMembers({"kind", "endpoints"}, {"prefix", "timeout_ms", "tls"}));
   store.kind = StoreConfig::Kind::kEtcd;
   SHADAN_ASSIGN_OR_RETURN(auto endpoints, reader.strings("endpoints"));
+  bool any_tls = false;
   if (endpoints.empty() || endpoints.size() > 7) {
     return reader.error("endpoints", "must list 1 to 7 etcd members");
   }
   for (const auto& endpoint : endpoints) {
     auto parsed = parseEtcdEndpoint(endpoint);
     if (!parsed.ok()) return reader.error("endpoints", parsed.error().message);
+    any_tls = any_tls || parsed->tls;
   }
   store.etcd_endpoints = std::move(endpoints);
   if (reader.has("prefix")) {
@@ -210,6 +213,18 @@ Result<StoreConfig> readStore(const StrictObjectReader& root) {
   if (reader.has("timeout_ms")) {
     SHADAN_ASSIGN_OR_RETURN(auto timeout, reader.integer("timeout_ms", 100, 60'000));
     store.etcd_timeout = std::chrono::milliseconds(timeout);
+  }
+  SHADAN_ASSIGN_OR_RETURN(auto tls_section, reader.optionalObject("tls"));
+  if (any_tls && !tls_section) return reader.error("tls", "is required with an https endpoint");
+  if (tls_section) {
+    const StrictObjectReader& tls = *tls_section;
+    SHADAN_RETURN_IF_ERROR(tls.checkMembers({"ca", "cert", "key"}, {}));
+    SHADAN_ASSIGN_OR_RETURN(auto ca, tls.string("ca", kNonEmptyString));
+    SHADAN_ASSIGN_OR_RETURN(auto cert, tls.string("cert", kNonEmptyString));
+    SHADAN_ASSIGN_OR_RETURN(auto key, tls.string("key", kNonEmptyString));
+    store.etcd_tls_ca = ca;
+    store.etcd_tls_cert = cert;
+    store.etcd_tls_key = key;
   }
   return store;
 }

@@ -18,8 +18,8 @@
 //               "dispatch_validity_s": 300},
 //    "log_level": "info", "audit_export": "off",
 //    "metrics_listen": "127.0.0.1:9464",
-//    "store": {"kind": "etcd", "endpoints": ["http://127.0.0.1:2379"], "prefix": "/shadan/",
-//              "timeout_ms": 5000},
+//    "store": {"kind": "etcd", "endpoints": ["https://10.0.0.5:2379"], "prefix": "/shadan/",
+//              "timeout_ms": 5000, "tls": {"ca": "...", "cert": "...", "key": "..."}},
 //    "response": {...}}                      (controller/alerts/response_config.h)
 //
 // Contracts:
@@ -30,7 +30,8 @@
 //     docs/security.md "Limits").
 //   - `store`: {"kind": "sqlite"} (the default: controller.db in state_dir) or {"kind": "etcd",
 //     "endpoints": [1-7 etcd client URLs, checked by parseEtcdEndpoint], "prefix" (starts and
-//     ends with "/"), "timeout_ms" (100-60000)} (docs/ha.md).
+//     ends with "/"), "timeout_ms" (100-60000), "tls" (required with an https endpoint)}
+//     (docs/ha.md).
 //   - Token names are unique, 1-64 of [a-z0-9_.-]; a token hash appears once (two names for one
 //     secret would make the caller's identity ambiguous).
 //   - Paths are taken as written; their contents are loaded (and checked) by main.cc.
@@ -114,6 +115,11 @@ struct StoreConfig {
   std::vector<std::string> etcd_endpoints;  // as written: "http://127.0.0.1:2379"
   std::string etcd_prefix = "/shadan/";
   std::chrono::milliseconds etcd_timeout{5000};
+  // PEM files for https members: the CA that signed their certificates, and this controller's
+  // client certificate and key (etcd's --client-cert-auth).
+  std::filesystem::path etcd_tls_ca;
+  std::filesystem::path etcd_tls_cert;
+  std::filesystem::path etcd_tls_key;
 };
 
 struct ControllerConfig {

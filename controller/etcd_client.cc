@@ -1,17 +1,20 @@
 #include "controller/etcd_client.h"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <utility>
 
 #include "common/ed25519.h"
+#include "common/tls.h"
 
 namespace shadan::controller {
 namespace {
@@ -60,7 +63,8 @@ bool boolField(const json& object, const char* name) {
 
 class BeastEtcdClient : public EtcdClient {
  public:
-  explicit BeastEtcdClient(EtcdClientOptions options) : options_(std::move(options)) {}
+  BeastEtcdClient(EtcdClientOptions options, TlsContextPtr tls)
+      : options_(std::move(options)), tls_(std::move(tls)) {}
 
   Result<EtcdRange> range(const EtcdRangeRequest& request) override {
     json body = {{"key", toBase64(request.key)}};
@@ -146,7 +150,7 @@ class BeastEtcdClient : public EtcdClient {
     std::string failures;
     for (size_t tried = 0; tried < options_.endpoints.size(); ++tried) {
       bool sent = false;
-      const bool reused = stream_.has_value();
+      const bool reused = connected();
       auto answer = attempt(path, text, sent);
       if (!answer.ok() && answer.error().code == ErrorCode::kUnavailable && reused) {
         // A kept-alive connection the member closed while idle (a restart, its idle timeout):
@@ -175,35 +179,80 @@ class BeastEtcdClient : public EtcdClient {
     ioc_.run();
   }
 
+  bool connected() const { return plain_.has_value() || secure_.has_value(); }
+
   Result<json> attempt(const char* path, const std::string& body, bool& sent) {
     const EtcdEndpoint& endpoint = options_.endpoints[current_];
     const std::string where = "etcd " + endpoint.text();
-    if (!stream_) {
-      boost::system::error_code address_error;
-      auto address = asio::ip::make_address(endpoint.host, address_error);
-      if (address_error) return makeError(ErrorCode::kUnavailable, where + ": bad address");
-      stream_.emplace(ioc_);
-      stream_->expires_after(options_.timeout);
-      boost::system::error_code connect_error;
-      stream_->async_connect(asio::ip::tcp::endpoint(address, endpoint.port),
-                             [&](boost::system::error_code ec) { connect_error = ec; });
-      runQueued();
-      if (connect_error) {
-        return makeError(ErrorCode::kUnavailable, where + ": connect: " + connect_error.message());
-      }
-      stream_->socket().set_option(asio::ip::tcp::no_delay(true));
-    }
+    if (!connected()) SHADAN_RETURN_IF_ERROR(connect(endpoint, where));
     http::request<http::string_body> request{http::verb::post, path, 11};
     request.set(http::field::host, endpoint.text());
     request.set(http::field::content_type, "application/json");
     request.keep_alive(true);
     request.body() = body;
     request.prepare_payload();
+    auto answer = secure_ ? exchange(*secure_, request, where, sent)
+                          : exchange(*plain_, request, where, sent);
+    if (!answer.ok()) return answer.error();
+    auto& response = *answer;
+    if (!response.keep_alive()) close();
+    json parsed = json::parse(response.body(), nullptr, /*allow_exceptions=*/false);
+    if (response.result() != http::status::ok) {
+      std::string message = "HTTP " + std::to_string(response.result_int());
+      if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) {
+        message = parsed["message"].get<std::string>();
+      }
+      return makeError(ErrorCode::kState, where + ": " + message);
+    }
+    if (parsed.is_discarded()) return makeError(ErrorCode::kParse, where + ": answer is not JSON");
+    return parsed;
+  }
 
-    stream_->expires_after(options_.timeout);
+  Status connect(const EtcdEndpoint& endpoint, const std::string& where) {
+    boost::system::error_code address_error;
+    auto address = asio::ip::make_address(endpoint.host, address_error);
+    if (address_error) return makeError(ErrorCode::kUnavailable, where + ": bad address");
+    beast::tcp_stream* tcp = nullptr;
+    if (endpoint.tls) {
+      secure_.emplace(ioc_, *tls_);
+      // The member's certificate must name the address dialled.
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(secure_->native_handle()),
+                                    endpoint.host.c_str());
+      tcp = &beast::get_lowest_layer(*secure_);
+    } else {
+      plain_.emplace(ioc_);
+      tcp = &*plain_;
+    }
+    tcp->expires_after(options_.timeout);
+    boost::system::error_code error;
+    tcp->async_connect(asio::ip::tcp::endpoint(address, endpoint.port),
+                       [&](boost::system::error_code ec) { error = ec; });
+    runQueued();
+    if (error) {
+      close();
+      return makeError(ErrorCode::kUnavailable, where + ": connect: " + error.message());
+    }
+    tcp->socket().set_option(asio::ip::tcp::no_delay(true));
+    if (!secure_) return okStatus();
+    secure_->async_handshake(asio::ssl::stream_base::client,
+                             [&](boost::system::error_code ec) { error = ec; });
+    runQueued();
+    if (error) {
+      std::string reason = tlsHandshakeFailureReason(error, secure_->native_handle());
+      close();
+      return makeError(ErrorCode::kUnavailable, where + ": TLS: " + reason);
+    }
+    return okStatus();
+  }
+
+  template <typename Stream>
+  Result<http::response<http::string_body>> exchange(Stream& stream,
+                                                     http::request<http::string_body>& request,
+                                                     const std::string& where, bool& sent) {
+    beast::get_lowest_layer(stream).expires_after(options_.timeout);
     boost::system::error_code write_error;
     size_t written = 0;
-    http::async_write(*stream_, request, [&](boost::system::error_code ec, size_t n) {
+    http::async_write(stream, request, [&](boost::system::error_code ec, size_t n) {
       write_error = ec;
       written = n;
     });
@@ -215,39 +264,36 @@ class BeastEtcdClient : public EtcdClient {
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxAnswerBytes);
     boost::system::error_code read_error;
-    http::async_read(*stream_, buffer_, parser,
+    http::async_read(stream, buffer_, parser,
                      [&](boost::system::error_code ec, size_t) { read_error = ec; });
     runQueued();
     if (read_error) {
       return makeError(ErrorCode::kUnavailable, where + ": answer: " + read_error.message());
     }
-    auto response = parser.release();
-    if (!response.keep_alive()) close();
-    json answer = json::parse(response.body(), nullptr, /*allow_exceptions=*/false);
-    if (response.result() != http::status::ok) {
-      std::string message = "HTTP " + std::to_string(response.result_int());
-      if (answer.is_object() && answer.contains("message") && answer["message"].is_string()) {
-        message = answer["message"].get<std::string>();
-      }
-      return makeError(ErrorCode::kState, where + ": " + message);
-    }
-    if (answer.is_discarded()) return makeError(ErrorCode::kParse, where + ": answer is not JSON");
-    return answer;
+    return parser.release();
   }
 
   void close() {
-    if (!stream_) return;
     boost::system::error_code ignored;
-    stream_->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    stream_->socket().close(ignored);
-    stream_.reset();
+    if (plain_) {
+      plain_->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      plain_->socket().close(ignored);
+      plain_.reset();
+    }
+    if (secure_) {
+      // No TLS close_notify: the connection is dropped, not ended in agreement.
+      beast::get_lowest_layer(*secure_).socket().close(ignored);
+      secure_.reset();
+    }
     buffer_.clear();
   }
 
   EtcdClientOptions options_;
+  TlsContextPtr tls_;  // set when an endpoint is https
   size_t current_ = 0;
   asio::io_context ioc_;
-  std::optional<beast::tcp_stream> stream_;
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure_;
   beast::flat_buffer buffer_;
 };
 
@@ -260,14 +306,16 @@ std::string EtcdEndpoint::text() const {
 
 Result<EtcdEndpoint> parseEtcdEndpoint(std::string_view url) {
   const std::string quoted = "etcd endpoint \"" + std::string(url.substr(0, 200)) + "\"";
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    return makeError(ErrorCode::kInvalidArgument,
-                     quoted +
-                         ": must start with http:// (TLS to etcd is not supported yet, so "
-                         "only an etcd on this host's loopback)");
+  bool tls = false;
+  std::string_view rest;
+  if (url.starts_with("https://")) {
+    tls = true;
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else {
+    return makeError(ErrorCode::kInvalidArgument, quoted + ": must start with https:// or http://");
   }
-  std::string_view rest = url.substr(kScheme.size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find('/') != std::string_view::npos || rest.find('@') != std::string_view::npos) {
     return makeError(ErrorCode::kInvalidArgument, quoted + ": no path or user info");
@@ -296,13 +344,12 @@ Result<EtcdEndpoint> parseEtcdEndpoint(std::string_view url) {
   if (error) {
     return makeError(ErrorCode::kInvalidArgument, quoted + ": the host must be an IP address");
   }
-  if (!address.is_loopback()) {
+  if (!tls && !address.is_loopback()) {
     return makeError(ErrorCode::kInvalidArgument,
-                     quoted +
-                         ": plain http only to a loopback address (TLS to etcd is not "
-                         "supported yet)");
+                     quoted + ": plain http only to a loopback address; use https://");
   }
   endpoint.host = address.to_string();
+  endpoint.tls = tls;
   if (!port_text.empty()) {
     unsigned port = 0;
     auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
@@ -335,7 +382,20 @@ Result<std::unique_ptr<EtcdClient>> EtcdClient::make(EtcdClientOptions options) 
   if (options.timeout.count() <= 0) {
     return makeError(ErrorCode::kInvalidArgument, "etcd: the timeout must be positive");
   }
-  return std::unique_ptr<EtcdClient>(std::make_unique<BeastEtcdClient>(std::move(options)));
+  const bool any_tls = std::any_of(options.endpoints.begin(), options.endpoints.end(),
+                                   [](const EtcdEndpoint& e) { return e.tls; });
+  TlsContextPtr tls;
+  if (any_tls) {
+    if (options.tls_ca.empty() || options.tls_cert.empty() || options.tls_key.empty()) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "etcd: https endpoints need a CA, a client certificate and its key");
+    }
+    auto context = makeServiceClientTlsContext(options.tls_ca, options.tls_cert, options.tls_key);
+    if (!context.ok()) return context.error().withContext("etcd TLS");
+    tls = std::move(*context);
+  }
+  return std::unique_ptr<EtcdClient>(
+      std::make_unique<BeastEtcdClient>(std::move(options), std::move(tls)));
 }
 
 }  // namespace shadan::controller

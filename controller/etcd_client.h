@@ -16,9 +16,10 @@
 //     never read it) is sent once more on a new connection. If the member did apply it and died
 //     before answering, the repeat's compares fail ("conflict" for a txn that was applied), or
 //     for a txn without compares the same bytes are written again.
-//   - Plain http only: members on loopback addresses (127.0.0.0/8, ::1), i.e. an etcd on the
-//     controller's own host. Anything else is refused by parseEtcdEndpoint until the client
-//     speaks TLS 1.3 with a client certificate (docs/ha.md).
+//   - https:// members are dialled over TLS 1.3 only, their certificate verified against the
+//     configured CA file alone and required to name the IP address dialled, with the
+//     configured client certificate presented (etcd's --client-cert-auth). Plain http:// only
+//     to loopback addresses (127.0.0.0/8, ::1): an etcd on the controller's own host.
 //   - Keys and values are bytes (base64 on the wire); revisions are etcd's int64 revisions.
 //   - Errors: kUnavailable when no member answered, naming the last one and why; kState when a
 //     member answered with an error ("etcd 127.0.0.1:2379: <its message>"); kParse when the
@@ -38,14 +39,16 @@
 namespace shadan::controller {
 
 struct EtcdEndpoint {
-  std::string host;  // a loopback IP address, without brackets
+  std::string host;  // an IP address, without brackets (a loopback one unless tls)
   uint16_t port = 2379;
+  bool tls = false;  // https://
 
   std::string text() const;  // "127.0.0.1:2379", "[::1]:2379"
 };
 
-// "http://127.0.0.1:2379" (optional trailing "/"). Refuses other schemes, names, non-loopback
-// addresses, paths, and ports outside 1-65535, saying which.
+// "https://10.0.0.5:2379" or "http://127.0.0.1:2379" (optional trailing "/"). Refuses other
+// schemes, host names, plain http to a non-loopback address, paths, and ports outside 1-65535,
+// saying which.
 Result<EtcdEndpoint> parseEtcdEndpoint(std::string_view url);
 
 // The smallest key after every key that starts with `prefix` (etcd's range_end for a prefix).
@@ -88,6 +91,10 @@ struct EtcdCompare {
 struct EtcdClientOptions {
   std::vector<EtcdEndpoint> endpoints;
   std::chrono::milliseconds timeout{5000};
+  // PEM files, required when an endpoint is https (the key's mode is checked as for every key).
+  std::string tls_ca{};
+  std::string tls_cert{};
+  std::string tls_key{};
 };
 
 class EtcdClient {

@@ -414,8 +414,9 @@ Result<ControllerStorePtr> openEtcdControllerStore(std::unique_ptr<EtcdClient> c
 }
 
 Result<ControllerStorePtr> openEtcdControllerStore(const EtcdStoreOptions& options) {
-  SHADAN_ASSIGN_OR_RETURN(auto client,
-                          EtcdClient::make(EtcdClientOptions{options.endpoints, options.timeout}));
+  SHADAN_ASSIGN_OR_RETURN(auto client, EtcdClient::make(EtcdClientOptions{
+                                           options.endpoints, options.timeout, options.tls_ca,
+                                           options.tls_cert, options.tls_key}));
   return openEtcdControllerStore(std::move(client), options.prefix);
 }
 
@@ -439,6 +440,9 @@ Result<ControllerStorePtr> openConfiguredStore(const StoreConfig& store,
   }
   options.prefix = store.etcd_prefix;
   options.timeout = store.etcd_timeout;
+  options.tls_ca = store.etcd_tls_ca;
+  options.tls_cert = store.etcd_tls_cert;
+  options.tls_key = store.etcd_tls_key;
   return openEtcdControllerStore(options);
 }
 

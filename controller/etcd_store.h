@@ -51,6 +51,10 @@ struct EtcdStoreOptions {
   std::vector<EtcdEndpoint> endpoints;
   std::string prefix = "/shadan/";
   std::chrono::milliseconds timeout{5000};
+  // For https members (EtcdClientOptions).
+  std::string tls_ca{};
+  std::string tls_cert{};
+  std::string tls_key{};
 };
 
 // Connects (one range of the prefix) so a wrong address fails at start, with kUnavailable.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The controller on etcd in the demo's fleet lab (docs/ha.md): a real etcd member on ctl, a real
+# The controller on etcd in the demo's fleet lab (docs/ha.md): a real etcd member on ctl (https,
+# client certificates required, certificates from `shadanctl ca issue`), a real
 # shadan-controller whose store is that etcd (FLEET_STORE=etcd), real agents on core-gw and
 # edge-gw, real nftables and real packets.
 #
@@ -34,10 +35,7 @@ FLEET_WHY="etcd fleet"
 # shellcheck source=lib/fleet-orders.sh
 source "$ROOT/scripts/lib/fleet-orders.sh"
 
-etcd_keys() {
-  ip netns exec "$(ns ctl)" etcdctl --endpoints "$ETCD_URL" get --prefix "/shadan/$1" --keys-only |
-    sed '/^$/d'
-}
+etcd_keys() { fleet_etcdctl get --prefix "/shadan/$1" --keys-only | sed '/^$/d'; }
 segment_isolated() { op sato status 2>/dev/null | grep -qE "^$1 +ISOLATED"; }
 
 say "The controller on etcd, lab $LAB"

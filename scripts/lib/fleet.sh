@@ -16,9 +16,9 @@
 #   op NAME ARGS...  shadanctl ARGS as operator NAME (sato or ito), from the controller host
 #   ns NODE          the namespace of a lab node
 # Every failure is counted in $failures through fail(); callers decide the exit status.
-# FLEET_STORE=etcd: the controller keeps its store on an etcd member started on ctl's loopback
-# (fleet_etcd_start / fleet_etcd_stop; its data in WORK/etcd) instead of SQLite in its state
-# directory (scripts/etcd-fleet.sh, docs/ha.md).
+# FLEET_STORE=etcd: the controller keeps its store on an etcd member started on ctl's loopback,
+# over TLS with client certificates (fleet_etcd_start / fleet_etcd_stop / fleet_etcdctl; its data
+# in WORK/etcd) instead of SQLite in its state directory (scripts/etcd-fleet.sh, docs/ha.md).
 # FLEET_TMP: where WORK (keys, state, audit logs) is made; default /tmp. A benchmark may point it
 # at a tmpfs to tell disk syncs from CPU (docs/benchmarks.md, "Alert storm").
 
@@ -43,7 +43,7 @@ LAB="${FLEET_TAG:-f}$(($$ % 1000000))"
 WORK=$(mktemp -d "${FLEET_TMP:-/tmp}/shadan-fleet.XXXXXX")
 PIDS=()
 ETCD_PID=
-ETCD_URL=http://127.0.0.1:2379
+ETCD_URL=https://127.0.0.1:2379
 failures=0
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -90,17 +90,32 @@ fleet_stop() {
   return $rc
 }
 
-# fleet_etcd_start: one etcd member on ctl's loopback (data in WORK/etcd, log WORK/etcd.log),
-# waited for. fleet_etcd_stop: kill -9 it (the data stays: a start again is the same member).
+# fleet_etcd_start: one etcd member on ctl's loopback, https with client certificates as
+# docs/ha.md deploys it (its certificate and the controller's from the fleet's CA, in
+# WORK/etcd-tls; data in WORK/etcd, log WORK/etcd.log), waited for. fleet_etcd_stop: kill -9 it
+# (the data stays: a start again is the same member).
 fleet_etcd_start() {
+  local tls=$WORK/etcd-tls
+  if [[ ! -f $tls/member.crt ]]; then
+    mkdir -p "$tls"
+    "$CTL" ca issue --dir "$WORK/ca" --name etcd-ctl --server --client --ip 127.0.0.1 \
+      --out "$tls/member" >/dev/null 2>&1
+    "$CTL" ca issue --dir "$WORK/ca" --name ctl --client --out "$tls/controller" >/dev/null 2>&1
+  fi
   ip netns exec "$(ns ctl)" etcd --name ctl --data-dir "$WORK/etcd" \
     --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+    --cert-file "$tls/member.crt" --key-file "$tls/member.key" --client-cert-auth \
+    --trusted-ca-file "$WORK/ca/ca.crt" \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster ctl=http://127.0.0.1:2380 --logger zap --log-level warn \
     >>"$WORK/etcd.log" 2>&1 &
   ETCD_PID=$!
-  wait_for 20 "etcd on ctl" ip netns exec "$(ns ctl)" etcdctl --endpoints "$ETCD_URL" \
-    endpoint health
+  wait_for 20 "etcd on ctl" fleet_etcdctl endpoint health
+}
+# fleet_etcdctl ARGS...: etcdctl against the fleet's etcd, as the controller (its certificate).
+fleet_etcdctl() {
+  ip netns exec "$(ns ctl)" etcdctl --endpoints "$ETCD_URL" --cacert "$WORK/ca/ca.crt" \
+    --cert "$WORK/etcd-tls/controller.crt" --key "$WORK/etcd-tls/controller.key" "$@"
 }
 fleet_etcd_stop() {
   [[ -n $ETCD_PID ]] || return 0
@@ -161,7 +176,9 @@ fleet_init() {
   if [[ ${FLEET_STORE:-sqlite} == etcd ]]; then
     fleet_etcd_start || return 1
     store="
- \"store\": {\"kind\": \"etcd\", \"endpoints\": [\"$ETCD_URL\"], \"timeout_ms\": 2000},"
+ \"store\": {\"kind\": \"etcd\", \"endpoints\": [\"$ETCD_URL\"], \"timeout_ms\": 2000,
+           \"tls\": {\"ca\": \"$WORK/ca/ca.crt\", \"cert\": \"$WORK/etcd-tls/controller.crt\",
+                   \"key\": \"$WORK/etcd-tls/controller.key\"}},"
   fi
   cat >"$WORK/ctl/controller.json" <<JSON
 {"api": {"listen": "$CONTROLLER_IP:8443"},

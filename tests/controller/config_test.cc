@@ -183,12 +183,26 @@ TEST(ControllerConfigTest, TheStoreIsSqliteUnlessAnEtcdIsNamed) {
   EXPECT_EQ(etcd->store.etcd_prefix, "/site-a/");
   EXPECT_EQ(etcd->store.etcd_timeout, std::chrono::milliseconds(2000));
 
+  doc["store"]["endpoints"] = {"https://10.1.2.3:2379", "https://10.1.2.4:2379"};
+  doc["store"]["tls"] = {{"ca", "/etc/shadan/etcd-ca.crt"},
+                         {"cert", "/etc/shadan/etcd-client.crt"},
+                         {"key", "/etc/shadan/etcd-client.key"}};
+  auto remote = parseControllerConfig(doc.dump(), "controller.json");
+  ASSERT_TRUE(remote.ok()) << remote.error().message;
+  EXPECT_EQ(remote->store.etcd_tls_key, "/etc/shadan/etcd-client.key");
+
   const std::vector<std::pair<json, std::string>> bad = {
       {{{"kind", "postgres"}}, "/store/kind: must be sqlite or etcd"},
       {{{"kind", "etcd"}}, "/store/endpoints: is required"},
       {{{"kind", "etcd"}, {"endpoints", json::array()}}, "/store/endpoints: must list 1 to 7"},
       {{{"kind", "etcd"}, {"endpoints", {"http://10.1.2.3:2379"}}},
        "/store/endpoints: etcd endpoint \"http://10.1.2.3:2379\": plain http only to a loopback"},
+      {{{"kind", "etcd"}, {"endpoints", {"https://10.1.2.3:2379"}}},
+       "/store/tls: is required with an https endpoint"},
+      {{{"kind", "etcd"},
+        {"endpoints", {"https://10.1.2.3:2379"}},
+        {"tls", {{"ca", "/ca.crt"}, {"cert", "/c.crt"}}}},
+       "/store/tls/key: is required"},
       {{{"kind", "etcd"}, {"endpoints", {"http://127.0.0.1:2379"}}, {"prefix", "shadan"}},
        "/store/prefix: must start and end"},
       {{{"kind", "etcd"}, {"endpoints", {"http://127.0.0.1:2379"}}, {"timeout_ms", 5}},

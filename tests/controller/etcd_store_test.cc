@@ -9,6 +9,7 @@
 
 #include <set>
 
+#include "cli/ca_cmd.h"
 #include "controller/etcd_client.h"
 #include "tests/controller/controller_test_support.h"
 #include "tests/controller/store_contract.h"
@@ -154,12 +155,98 @@ TEST_F(EtcdStoreTest, ATransactionOverEtcdsLimitIsRefusedWhole) {
   EXPECT_TRUE(store->allPendingDispatches().value().empty());
 }
 
-TEST(EtcdEndpointTest, OnlyLoopbackOverPlainHttp) {
+// A CA of the deployment, etcd's server certificate for 127.0.0.1, a controller's client
+// certificate; and the same from a stranger CA.
+struct EtcdPki {
+  explicit EtcdPki(const std::filesystem::path& dir) {
+    const std::string ca = (dir / "ca").string();
+    const std::string other = (dir / "other-ca").string();
+    EXPECT_TRUE(initCertificateAuthority(ca, "etcd CA").ok());
+    EXPECT_TRUE(initCertificateAuthority(other, "Other CA").ok());
+    ca_cert = caPaths(ca).cert;
+    auto issue = [](const std::string& in, const std::string& prefix, const char* name, bool server,
+                    std::string& cert, std::string& key) {
+      CertificateRequest request;
+      request.common_name = name;
+      request.server = server;
+      if (server) request.ip_addresses = {"127.0.0.1"};
+      request.also_client = server;  // an etcd member's (its gateway dials its own gRPC)
+      auto issued = issueCertificate(in, request, prefix);
+      ASSERT_TRUE(issued.ok()) << issued.error().message;
+      cert = issued->cert_path;
+      key = issued->key_path;
+    };
+    issue(ca, (dir / "member").string(), "etcd-1", true, member_cert, member_key);
+    issue(ca, (dir / "ctl").string(), "ctl-1", false, client_cert, client_key);
+    issue(other, (dir / "stranger").string(), "ctl-1", false, stranger_cert, stranger_key);
+  }
+  std::string ca_cert, member_cert, member_key, client_cert, client_key, stranger_cert,
+      stranger_key;
+};
+
+class EtcdTlsTest : public ::testing::Test {
+ protected:
+  Result<ControllerStorePtr> open(const std::string& cert, const std::string& key) {
+    EtcdStoreOptions options{{member_.endpoint()}, "/shadan/", std::chrono::milliseconds(2000)};
+    options.tls_ca = pki_.ca_cert;
+    options.tls_cert = cert;
+    options.tls_key = key;
+    return openEtcdControllerStore(options);
+  }
+  TempDir dir_;
+  EtcdPki pki_{dir_.path()};
+  EtcdMember member_{
+      dir_.path() / "etcd",
+      {},
+      ::shadan::testing::EtcdMemberTls{pki_.ca_cert, pki_.member_cert, pki_.member_key,
+                                       pki_.client_cert, pki_.client_key}};
+};
+
+TEST_F(EtcdTlsTest, AMemberBehindTlsServesTheControllerItsCaSigned) {
+  auto store = open(pki_.client_cert, pki_.client_key);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ((*store)->nextSeq("gw").value(), 1);
+  EXPECT_EQ((*store)->nextSeq("gw").value(), 2);
+}
+
+TEST_F(EtcdTlsTest, AClientCertificateOfAnotherCaIsRefusedByTheMember) {
+  auto store = open(pki_.stranger_cert, pki_.stranger_key);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(store.error().message.find(member_.endpoint().text()), std::string::npos)
+      << store.error().message;
+}
+
+TEST_F(EtcdTlsTest, AMemberWhoseCertificateIsNotOfTheCaIsRefusedByTheController) {
+  EtcdStoreOptions options{{member_.endpoint()}, "/shadan/", std::chrono::milliseconds(2000)};
+  options.tls_ca = pki_.stranger_cert;  // not the CA that signed the member
+  options.tls_cert = pki_.client_cert;
+  options.tls_key = pki_.client_key;
+  auto store = openEtcdControllerStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message.find("TLS"), std::string::npos) << store.error().message;
+
+  EtcdStoreOptions plain{{EtcdEndpoint{"127.0.0.1", member_.endpoint().port, false}},
+                         "/shadan/",
+                         std::chrono::milliseconds(2000)};
+  auto cleartext = openEtcdControllerStore(plain);  // http to an https member: no answer
+  EXPECT_FALSE(cleartext.ok());
+
+  EtcdStoreOptions no_files{{member_.endpoint()}, "/shadan/"};
+  auto refused = openEtcdControllerStore(no_files);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("need a CA"), std::string::npos);
+}
+
+TEST(EtcdEndpointTest, PlainHttpOnlyToLoopback) {
   EXPECT_EQ(parseEtcdEndpoint("http://127.0.0.1:2379").value().text(), "127.0.0.1:2379");
   EXPECT_EQ(parseEtcdEndpoint("http://127.0.0.2/").value().text(), "127.0.0.2:2379");
   EXPECT_EQ(parseEtcdEndpoint("http://[::1]:23790").value().text(), "[::1]:23790");
+  EXPECT_TRUE(parseEtcdEndpoint("https://10.0.0.1:2379").value().tls);
+  EXPECT_FALSE(parseEtcdEndpoint("http://127.0.0.1:2379").value().tls);
   for (const char* bad :
-       {"https://127.0.0.1:2379", "http://10.0.0.1:2379", "http://etcd:2379", "http://127.0.0.1:0",
+       {"ftp://127.0.0.1:2379", "http://10.0.0.1:2379", "https://etcd:2379", "http://127.0.0.1:0",
         "http://127.0.0.1:65536", "http://127.0.0.1:2379/v3", "127.0.0.1:2379", "http://[::1",
         "http://user@127.0.0.1"}) {
     auto parsed = parseEtcdEndpoint(bad);

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -41,12 +42,20 @@ inline uint16_t freeLoopbackPort() {
   return ntohs(address.sin_port);
 }
 
+// A member that speaks only https with client certificates (etcd's --client-cert-auth).
+struct EtcdMemberTls {
+  std::string ca;                       // trusted for client certificates
+  std::string cert, key;                // the member's, naming 127.0.0.1
+  std::string client_cert, client_key;  // for the readiness probe
+};
+
 class EtcdMember {
  public:
   // Starts a member with its data under `dir` and waits until it answers (up to 20 s). Throws
   // with etcd's log when it does not. `extra` flags are passed on (e.g. --max-txn-ops=...).
-  explicit EtcdMember(const std::filesystem::path& dir, std::vector<std::string> extra = {})
-      : dir_(dir), extra_(std::move(extra)) {
+  explicit EtcdMember(const std::filesystem::path& dir, std::vector<std::string> extra = {},
+                      std::optional<EtcdMemberTls> tls = std::nullopt)
+      : dir_(dir), extra_(std::move(extra)), tls_(std::move(tls)) {
     if (::access(kEtcdBinary, X_OK) != 0) {
       throw std::runtime_error(std::string(kEtcdBinary) +
                                " is not there: scripts/install-deps.sh installs etcd-server");
@@ -62,8 +71,12 @@ class EtcdMember {
   EtcdMember(const EtcdMember&) = delete;
   EtcdMember& operator=(const EtcdMember&) = delete;
 
-  controller::EtcdEndpoint endpoint() const { return {"127.0.0.1", client_port_}; }
-  std::string clientUrl() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  controller::EtcdEndpoint endpoint() const {
+    return {"127.0.0.1", client_port_, tls_.has_value()};
+  }
+  std::string clientUrl() const {
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(client_port_);
+  }
   pid_t pid() const { return pid_; }
 
   void stop() {
@@ -90,6 +103,10 @@ class EtcdMember {
                                      "--initial-cluster=m=" + peer,
                                      "--logger=zap",
                                      "--log-level=warn"};
+    if (tls_) {
+      args.insert(args.end(), {"--cert-file=" + tls_->cert, "--key-file=" + tls_->key,
+                               "--client-cert-auth", "--trusted-ca-file=" + tls_->ca});
+    }
     args.insert(args.end(), extra_.begin(), extra_.end());
     const std::string log = (dir_ / "etcd.log").string();
     pid_ = ::fork();
@@ -106,7 +123,13 @@ class EtcdMember {
       ::execv(kEtcdBinary, argv.data());
       ::_exit(127);
     }
-    auto client_or = controller::EtcdClient::make({{endpoint()}, std::chrono::milliseconds(500)});
+    controller::EtcdClientOptions probe_options{{endpoint()}, std::chrono::milliseconds(500)};
+    if (tls_) {
+      probe_options.tls_ca = tls_->ca;
+      probe_options.tls_cert = tls_->client_cert;
+      probe_options.tls_key = tls_->client_key;
+    }
+    auto client_or = controller::EtcdClient::make(probe_options);
     if (!client_or.ok()) return false;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -125,6 +148,7 @@ class EtcdMember {
 
   std::filesystem::path dir_;
   std::vector<std::string> extra_;
+  std::optional<EtcdMemberTls> tls_;
   uint16_t client_port_ = 0;
   pid_t pid_ = -1;
 };

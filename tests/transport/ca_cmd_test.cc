@@ -113,6 +113,22 @@ TEST_F(CaCmdTest, IssueServerPrintsPinThatOpensslAgreesWith) {
   EXPECT_EQ(as_client.find(": OK"), std::string::npos) << as_client;
 }
 
+TEST_F(CaCmdTest, IssueServerAndClientMakesAnEtcdMembersCertificate) {
+  ASSERT_EQ(run({"ca", "init", "--dir", file("ca")}), kExitOk);
+  ASSERT_EQ(run({"ca", "issue", "--dir", file("ca"), "--name", "etcd-1", "--server", "--client",
+                 "--ip", "10.0.0.5", "--out", file("etcd-1")}),
+            kExitOk)
+      << err_.str();
+  for (const char* purpose : {"sslserver", "sslclient"}) {
+    const std::string verify =
+        shell(std::string("openssl verify -purpose ") + purpose + " -CAfile " + file("ca/ca.crt") +
+              " " + file("etcd-1.crt") + " 2>&1");
+    EXPECT_NE(verify.find(": OK"), std::string::npos) << purpose << ": " << verify;
+  }
+  const std::string text = shell("openssl x509 -in " + file("etcd-1.crt") + " -noout -text");
+  EXPECT_NE(text.find("IP Address:10.0.0.5"), std::string::npos) << text;
+}
+
 TEST_F(CaCmdTest, IssueClientCarriesAgentIdAsCnAndUri) {
   ASSERT_EQ(run({"ca", "init", "--dir", file("ca")}), kExitOk);
   ASSERT_EQ(run({"ca", "issue", "--dir", file("ca"), "--name", "gw-7", "--client", "--out",
@@ -152,10 +168,11 @@ TEST_F(CaCmdTest, IssueRefusesOverwriteAndBadInput) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {{"ca", "issue", "--dir", file("ca"), "--name", "x", "--out", file("x")}, "exactly one"},
-      {{"ca", "issue", "--dir", file("ca"), "--name", "x", "--client", "--server", "--out",
+      {{"ca", "issue", "--dir", file("ca"), "--name", "x", "--out", file("x")},
+       "needs --server, --client or both"},
+      {{"ca", "issue", "--dir", file("ca"), "--name", "x", "--client", "--server", "--tls-dir",
         file("x")},
-       "exactly one"},
+       "takes --out, not --tls-dir"},
       {{"ca", "issue", "--dir", file("ca"), "--name", "bad name!", "--client", "--out", file("x")},
        "name must be"},
       {{"ca", "issue", "--dir", file("ca"), "--name", "x", "--client", "--dns", "a.b", "--out",
