@@ -9,7 +9,8 @@
 #   2. the controller killed -9 and started again: it reads the isolation back from etcd, the
 #      agents come back, the restore (two operators) reopens office
 #   3. etcd killed -9 (every member gone): an isolate is refused 503 store_unavailable with
-#      nothing recorded or sent, the gateways keep their cuts; etcd started again on its data:
+#      nothing recorded or sent, a controller started then exits naming the store, the gateways
+#      keep their cuts; etcd started again on its data:
 #      the same isolate is served, applied once on each gateway
 #   4. every audit chain verifies (the gateways', the controller's, its copies)
 #
@@ -91,6 +92,17 @@ if [[ $refused_rc != 0 ]] && grep -q store_unavailable <<<"$refused"; then
   echo "  [ok  ] the isolate is refused (exit $refused_rc): the store cannot be reached"
 else
   fail "an isolate with etcd gone was not refused as store_unavailable (exit $refused_rc)"
+fi
+# A controller started while etcd is gone (a standby, a restart) stops at once and says why.
+set +e
+standby=$(ip netns exec "$(ns ctl)" timeout 20 "$CONTROLLER" run --config "$WORK/ctl/controller.json" 2>&1)
+standby_rc=$?
+set -e
+if [[ $standby_rc != 0 && $standby_rc != 124 ]] && grep -q "controller store unavailable" <<<"$standby"; then
+  echo "  [ok  ] a controller started without etcd exits ($standby_rc) naming the store"
+else
+  fail "a controller started without etcd did not exit naming the store (exit $standby_rc)"
+  indent <<<"$standby"
 fi
 expect cut office1 servers # the gateways keep what they hold
 expect cut office2 inet
