@@ -6,7 +6,9 @@
 # dispatches to core-gw and edge-gw) and restores it (two operator signatures, then dispatch).
 # The time reported is the controller's own: from the first dispatch written to an agent to the
 # last verified ack stored (`shadanctl status --order`: "dispatch -> last ack"), so neither
-# shadanctl's start-up nor its polling is counted.
+# shadanctl's start-up nor its polling is counted. "isolate request" is the whole
+# `shadanctl isolate` process (start-up, TLS, the order's store transaction, the answer).
+# FLEET_STORE=etcd runs the controller on an etcd member (docs/ha.md).
 #
 #   usage: scripts/bench-fleet.sh [BUILD_DIR] [ROUNDS]      (root; default 50 rounds)
 set -euo pipefail
@@ -45,8 +47,11 @@ order_of() { sed -n 's/.*"order_id":"\([^"]*\)".*/\1/p'; }
 
 isolate_ms=()
 restore_ms=()
+request_ms=()
 for ((round = 1; round <= ROUNDS; round++)); do
+  start=$(date +%s%N)
   order=$(op sato isolate office --reason "bench round $round" --json | order_of)
+  request_ms+=("$((($(date +%s%N) - start) / 1000000))")
   isolate_ms+=("$(wait_ack_ms "$order")")
   order=$( (op sato restore office --reason "bench round $round" --json || true) | order_of)
   op sato approve "$order" --key "$WORK/ops/sato.key" --yes >/dev/null
@@ -67,4 +72,5 @@ summary() {
 }
 summary "isolate (2 gateways)" "${isolate_ms[@]}"
 summary "restore (2 gateways)" "${restore_ms[@]}"
+summary "isolate request (shadanctl)" "${request_ms[@]}"
 fleet_stop || true
