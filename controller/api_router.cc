@@ -3,14 +3,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include <charconv>
-
+#include "common/decimal.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/sha256.h"
 #include "common/strict_json.h"
 #include "controller/console.h"
-#include "controller/etcd_store.h"
+#include "controller/store.h"
 
 namespace shadan::controller {
 namespace {
@@ -81,6 +80,15 @@ ApiResponse fromError(const Error& error) {
   if (status == 500) {
     logger("api")->error("internal error: {}", error.message);
     return apiError(500, "internal", "internal error; see the controller's log");
+  }
+  if (error.code == ErrorCode::kUnavailable &&
+      error.message.find(kStoreOutcomeUnknown) != std::string::npos) {
+    // etcd stopped answering with a commit in flight: it may be recorded (and then sent), or
+    // not. The audit log says commit_unknown; the order's status tells once etcd is back.
+    logger("api")->error("event=store_outcome_unknown error=\"{}\"", error.message);
+    return apiError(503, "store_outcome_unknown",
+                    "store stopped answering during the write: it may have been recorded; check "
+                    "the status before retrying");
   }
   if (error.code == ErrorCode::kUnavailable &&
       error.message.find(kStoreUnavailable) != std::string::npos) {
@@ -531,6 +539,7 @@ ApiResponse ApiRouter::signApproval(const Call& call) {
 ApiResponse ApiRouter::status(const Call&) {
   auto status = orders_.status();
   if (status.ok()) (*status)["alarms"] = alarms_ ? alarms_() : json::array();
+  if (status.ok() && cluster_) (*status)["cluster"] = cluster_();
   if (status.ok()) {
     for (auto& [id, gateway] : (*status)["gateways"].items()) {
       gateway["last_repair"] = repairs_ ? repairs_(id) : json(nullptr);
@@ -597,12 +606,11 @@ ApiResponse ApiRouter::audit(const Call& call) {
 ApiResponse ApiRouter::recentAlerts(const Call& call) {
   size_t limit = 100;
   if (auto text = queryParameter(call.request.target, "limit")) {
-    size_t value = 0;
-    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size() || value < 1 || value > 1000) {
+    const auto value = parseWholeDecimal<size_t>(*text);
+    if (!value || *value < 1 || *value > 1000) {
       return apiError(400, "bad_request", "limit: must be 1..1000");
     }
-    limit = value;
+    limit = *value;
   }
   return ApiResponse{200, json{{"alerts", responder_->recentAlerts(limit)}}};
 }

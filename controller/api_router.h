@@ -93,6 +93,9 @@ class ApiRouter {
   // Standing alarms for GET /v1/status ("alarms": [...]), e.g. AuditMirror::alarms(); an
   // empty list when not set.
   void setAlarmSource(std::function<nlohmann::json()> alarms) { alarms_ = std::move(alarms); }
+  // This controller among several on one etcd, for GET /v1/status ("cluster": {"controller",
+  // "leading", "leader"}); unset (one controller on SQLite): no "cluster" member.
+  void setClusterSource(std::function<nlohmann::json()> cluster) { cluster_ = std::move(cluster); }
   // Per gateway in GET /v1/status, "last_repair": the newest time its own audit log says it
   // found its rules or routes tampered with and rebuilt them (AuditMirror::lastRepair), or
   // null; null for every gateway when not set.
@@ -153,6 +156,7 @@ class ApiRouter {
   const TokenTable& tokens_;
   OrdersService& orders_;
   std::function<nlohmann::json()> alarms_;
+  std::function<nlohmann::json()> cluster_;
   AlertResponder* responder_ = nullptr;
   std::function<std::string()> metrics_;
   std::string openapi_;

@@ -15,6 +15,7 @@
 
 #include "common/audit_verify.h"
 #include "common/clock.h"
+#include "common/decimal.h"
 #include "common/strict_json.h"
 
 namespace shadan::controller {
@@ -60,12 +61,9 @@ Result<std::string> decodeValue(std::string_view name, std::string_view text) {
 }
 
 Result<uint64_t> decimal(std::string_view name, const std::string& text) {
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-    return badQuery(name, "must be a non-negative integer");
-  }
-  return value;
+  const auto value = parseWholeDecimal<uint64_t>(text);
+  if (!value) return badQuery(name, "must be a non-negative integer");
+  return *value;
 }
 
 json findingJson(const AuditFinding& finding) {

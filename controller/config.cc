@@ -178,6 +178,9 @@ Result<std::vector<ApiToken>> readTokens(const StrictObjectReader& root) {
   return tokens;
 }
 
+// A controller's name among those on one etcd: logs, the leader key, `status`.
+constexpr StringRules kControllerName{.non_empty = true, .max_bytes = 64, .no_control = true};
+
 Result<StoreConfig> readStore(const StrictObjectReader& root) {
   StoreConfig store;
   SHADAN_ASSIGN_OR_RETURN(auto section, root.optionalObject("store"));
@@ -189,8 +192,8 @@ Result<StoreConfig> readStore(const StrictObjectReader& root) {
     return store;
   }
   if (kind != "etcd") return reader.error("kind", "must be sqlite or etcd");
-  SHADAN_RETURN_IF_ERROR(
-      reader.checkMembers({"kind", "endpoints"}, {"prefix", "timeout_ms", "tls"}));
+  SHADAN_RETURN_IF_ERROR(reader.checkMembers(
+      {"kind", "endpoints"}, {"prefix", "timeout_ms", "tls", "controller_name", "leader_ttl_s"}));
   store.kind = StoreConfig::Kind::kEtcd;
   SHADAN_ASSIGN_OR_RETURN(auto endpoints, reader.strings("endpoints"));
   bool any_tls = false;
@@ -201,18 +204,26 @@ Result<StoreConfig> readStore(const StrictObjectReader& root) {
     auto parsed = parseEtcdEndpoint(endpoint);
     if (!parsed.ok()) return reader.error("endpoints", parsed.error().message);
     any_tls = any_tls || parsed->tls;
+    store.etcd.endpoints.push_back(*parsed);
   }
-  store.etcd_endpoints = std::move(endpoints);
   if (reader.has("prefix")) {
     SHADAN_ASSIGN_OR_RETURN(auto prefix, reader.string("prefix", kNonEmptyString));
     if (prefix.size() < 2 || prefix.front() != '/' || prefix.back() != '/' || prefix.size() > 128) {
       return reader.error("prefix", "must start and end with \"/\" (at most 128 characters)");
     }
-    store.etcd_prefix = prefix;
+    store.etcd.prefix = prefix;
   }
   if (reader.has("timeout_ms")) {
     SHADAN_ASSIGN_OR_RETURN(auto timeout, reader.integer("timeout_ms", 100, 60'000));
-    store.etcd_timeout = std::chrono::milliseconds(timeout);
+    store.etcd.timeout = std::chrono::milliseconds(timeout);
+  }
+  if (reader.has("controller_name")) {
+    SHADAN_ASSIGN_OR_RETURN(store.controller_name,
+                            reader.string("controller_name", kControllerName));
+  }
+  if (reader.has("leader_ttl_s")) {
+    SHADAN_ASSIGN_OR_RETURN(auto ttl, reader.integer("leader_ttl_s", 2, 60));
+    store.leader_ttl = std::chrono::seconds(ttl);
   }
   SHADAN_ASSIGN_OR_RETURN(auto tls_section, reader.optionalObject("tls"));
   if (any_tls && !tls_section) return reader.error("tls", "is required with an https endpoint");
@@ -222,9 +233,9 @@ Result<StoreConfig> readStore(const StrictObjectReader& root) {
     SHADAN_ASSIGN_OR_RETURN(auto ca, tls.string("ca", kNonEmptyString));
     SHADAN_ASSIGN_OR_RETURN(auto cert, tls.string("cert", kNonEmptyString));
     SHADAN_ASSIGN_OR_RETURN(auto key, tls.string("key", kNonEmptyString));
-    store.etcd_tls_ca = ca;
-    store.etcd_tls_cert = cert;
-    store.etcd_tls_key = key;
+    store.etcd.tls_ca = ca;
+    store.etcd.tls_cert = cert;
+    store.etcd.tls_key = key;
   }
   return store;
 }

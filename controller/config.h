@@ -48,6 +48,7 @@
 #include "common/listen_address.h"
 #include "common/result.h"
 #include "controller/alerts/response_config.h"
+#include "controller/etcd_client.h"
 
 namespace shadan::controller {
 
@@ -109,17 +110,30 @@ struct OrderTimings {
 
 // Where the orders, dispatches, approvals and enrollments live (controller/store.h). The audit
 // log stays in state_dir whatever the store.
+// The etcd store's options (controller/etcd_store.h), as the config gives them.
+struct EtcdStoreOptions {
+  std::vector<EtcdEndpoint> endpoints;
+  std::string prefix = "/shadan/";
+  std::chrono::milliseconds timeout{5000};
+  // PEM files for https members: the CA that signed their certificates, and this controller's
+  // client certificate and key (etcd's --client-cert-auth).
+  std::string tls_ca{};
+  std::string tls_cert{};
+  std::string tls_key{};
+
+  EtcdClientOptions client() const {
+    return EtcdClientOptions{endpoints, timeout, tls_ca, tls_cert, tls_key};
+  }
+};
+
 struct StoreConfig {
   enum class Kind { kSqlite, kEtcd };
   Kind kind = Kind::kSqlite;
-  std::vector<std::string> etcd_endpoints;  // as written: "http://127.0.0.1:2379"
-  std::string etcd_prefix = "/shadan/";
-  std::chrono::milliseconds etcd_timeout{5000};
-  // PEM files for https members: the CA that signed their certificates, and this controller's
-  // client certificate and key (etcd's --client-cert-auth).
-  std::filesystem::path etcd_tls_ca;
-  std::filesystem::path etcd_tls_cert;
-  std::filesystem::path etcd_tls_key;
+  EtcdStoreOptions etcd{};  // kind kEtcd
+  // kind kEtcd: the controllers on one etcd elect a leader (controller/leadership.h). This
+  // controller's name there (default: the host name) and the leader's lease TTL.
+  std::string controller_name{};
+  std::chrono::seconds leader_ttl{3};
 };
 
 struct ControllerConfig {

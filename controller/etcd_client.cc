@@ -8,11 +8,11 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <utility>
 
+#include "common/decimal.h"
 #include "common/ed25519.h"
 #include "common/tls.h"
 
@@ -47,13 +47,9 @@ Result<int64_t> int64Field(const json& object, const char* name) {
   if (found->is_number_integer()) return found->get<int64_t>();
   if (!found->is_string())
     return makeError(ErrorCode::kParse, std::string(name) + " is not a number");
-  const auto& text = found->get_ref<const std::string&>();
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    return makeError(ErrorCode::kParse, std::string(name) + " is not a number");
-  }
-  return value;
+  const auto value = parseWholeDecimal<int64_t>(found->get_ref<const std::string&>());
+  if (!value) return makeError(ErrorCode::kParse, std::string(name) + " is not a number");
+  return *value;
 }
 
 bool boolField(const json& object, const char* name) {
@@ -83,8 +79,8 @@ class BeastEtcdClient : public EtcdClient {
     return range;
   }
 
-  Result<bool> txn(const std::vector<EtcdCompare>& compares,
-                   const std::vector<EtcdWrite>& writes) override {
+  Result<EtcdTxnResult> txn(const std::vector<EtcdCompare>& compares,
+                            const std::vector<EtcdWrite>& writes) override {
     json compare = json::array();
     for (const auto& c : compares) {
       compare.push_back({{"key", toBase64(c.key)},
@@ -95,19 +91,89 @@ class BeastEtcdClient : public EtcdClient {
     json success = json::array();
     for (const auto& w : writes) {
       if (w.value) {
-        success.push_back(
-            {{"request_put", {{"key", toBase64(w.key)}, {"value", toBase64(*w.value)}}}});
+        json put = {{"key", toBase64(w.key)}, {"value", toBase64(*w.value)}};
+        if (w.lease != 0) put["lease"] = std::to_string(w.lease);
+        success.push_back({{"request_put", std::move(put)}});
       } else {
         success.push_back({{"request_delete_range", {{"key", toBase64(w.key)}}}});
       }
     }
-    SHADAN_ASSIGN_OR_RETURN(
-        auto answer,
-        call("/v3/kv/txn", json{{"compare", compare}, {"success", success}}, /*repeatable=*/false));
-    if (!answer.is_object()) {
-      return makeError(ErrorCode::kParse, "etcd " + currentEndpoint() + " txn: not an object");
+    bool unanswered = false;
+    auto answer = call("/v3/kv/txn", json{{"compare", compare}, {"success", success}},
+                       /*repeatable=*/false, &unanswered);
+    EtcdTxnResult result;
+    if (!answer.ok()) {
+      if (!unanswered) return answer.error();
+      result.outcome = EtcdTxnResult::Outcome::kUnknown;
+      result.why = answer.error().message;
+      return result;
     }
-    return boolField(answer, "succeeded");
+    const std::string where = "etcd " + currentEndpoint() + " txn";
+    if (!answer->is_object()) return makeError(ErrorCode::kParse, where + ": not an object");
+    if (!boolField(*answer, "succeeded")) return result;
+    auto header = answer->find("header");
+    if (header == answer->end() || !header->is_object()) {
+      return makeError(ErrorCode::kParse, where + ": no header");
+    }
+    auto revision = int64Field(*header, "revision");
+    if (!revision.ok()) return revision.error().withContext(where);
+    result.outcome = EtcdTxnResult::Outcome::kApplied;
+    result.revision = *revision;
+    return result;
+  }
+
+  Result<EtcdLease> leaseGrant(std::chrono::seconds ttl) override {
+    SHADAN_ASSIGN_OR_RETURN(auto answer,
+                            call("/v3/lease/grant", json{{"TTL", std::to_string(ttl.count())}},
+                                 /*repeatable=*/false));
+    const std::string where = "etcd " + currentEndpoint() + " lease grant";
+    if (!answer.is_object()) return makeError(ErrorCode::kParse, where + ": not an object");
+    if (answer.contains("error") && answer["error"].is_string() &&
+        !answer["error"].get_ref<const std::string&>().empty()) {
+      return makeError(ErrorCode::kState, where + ": " + answer["error"].get<std::string>());
+    }
+    EtcdLease lease;
+    auto id = int64Field(answer, "ID");
+    auto granted = int64Field(answer, "TTL");
+    if (!id.ok() || !granted.ok() || *id == 0 || *granted <= 0) {
+      return makeError(ErrorCode::kParse, where + ": no lease id or TTL");
+    }
+    lease.id = *id;
+    lease.ttl_s = *granted;
+    return lease;
+  }
+
+  Result<int64_t> leaseKeepAlive(int64_t lease) override {
+    // A stream on the gateway: one request in, one {"result": ...} out, then the end.
+    SHADAN_ASSIGN_OR_RETURN(auto answer,
+                            call("/v3/lease/keepalive", json{{"ID", std::to_string(lease)}},
+                                 /*repeatable=*/true));
+    const std::string where = "etcd " + currentEndpoint() + " lease keepalive";
+    if (!answer.is_object()) return makeError(ErrorCode::kParse, where + ": not an object");
+    auto result = answer.find("result");
+    if (result == answer.end() || !result->is_object()) {
+      auto error = answer.find("error");
+      if (error != answer.end() && error->is_object() && error->contains("message") &&
+          (*error)["message"].is_string()) {
+        return makeError(ErrorCode::kState, where + ": " + (*error)["message"].get<std::string>());
+      }
+      return makeError(ErrorCode::kParse, where + ": no result");
+    }
+    auto left = int64Field(*result, "TTL");
+    if (!left.ok()) return left.error().withContext(where);
+    return std::max<int64_t>(*left, 0);
+  }
+
+  Status leaseRevoke(int64_t lease) override {
+    auto answer =
+        call("/v3/lease/revoke", json{{"ID", std::to_string(lease)}}, /*repeatable=*/true);
+    if (answer.ok()) return okStatus();
+    // "etcdserver: requested lease not found": ended already, which is what was asked.
+    if (answer.error().code == ErrorCode::kState &&
+        answer.error().message.find("lease not found") != std::string::npos) {
+      return okStatus();
+    }
+    return answer.error();
   }
 
   std::string currentEndpoint() const override {
@@ -135,14 +201,17 @@ class BeastEtcdClient : public EtcdClient {
       SHADAN_ASSIGN_OR_RETURN(out.create_revision, int64Field(kv, "create_revision"));
       SHADAN_ASSIGN_OR_RETURN(out.mod_revision, int64Field(kv, "mod_revision"));
       SHADAN_ASSIGN_OR_RETURN(out.version, int64Field(kv, "version"));
+      SHADAN_ASSIGN_OR_RETURN(out.lease, int64Field(kv, "lease"));
       range.kvs.push_back(std::move(out));
     }
     return okStatus();
   }
 
   // Posts `body` to `path` on the current member, moving on to the next member when this one
-  // cannot be reached (and, for a repeatable call, when it failed after sending).
-  Result<json> call(const char* path, const json& body, bool repeatable) {
+  // cannot be reached (and, for a repeatable call, when it failed after sending). A call that
+  // is not repeatable and was sent without an answer sets *unanswered.
+  Result<json> call(const char* path, const json& body, bool repeatable,
+                    bool* unanswered = nullptr) {
     if (options_.endpoints.empty()) {
       return makeError(ErrorCode::kUnavailable, "etcd: no endpoints configured");
     }
@@ -162,8 +231,9 @@ class BeastEtcdClient : public EtcdClient {
       if (answer.ok() || answer.error().code != ErrorCode::kUnavailable) return answer;
       close();
       if (sent && !repeatable) {
+        if (unanswered != nullptr) *unanswered = true;
         return makeError(ErrorCode::kUnavailable,
-                         answer.error().message + " (the write may have been applied)");
+                         answer.error().message + " (sent, no answer: it may have been applied)");
       }
       failures += (failures.empty() ? "" : "; ") + answer.error().message;
       current_ = (current_ + 1) % options_.endpoints.size();
@@ -351,13 +421,11 @@ Result<EtcdEndpoint> parseEtcdEndpoint(std::string_view url) {
   endpoint.host = address.to_string();
   endpoint.tls = tls;
   if (!port_text.empty()) {
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
+    const auto port = parseWholeDecimal<unsigned>(port_text);
+    if (!port || *port == 0 || *port > 65535) {
       return makeError(ErrorCode::kInvalidArgument, quoted + ": the port must be 1-65535");
     }
-    endpoint.port = static_cast<uint16_t>(port);
+    endpoint.port = static_cast<uint16_t>(*port);
   }
   return endpoint;
 }

@@ -1,7 +1,8 @@
 #pragma once
 
 // A client of etcd's v3 API through its JSON gateway (etcd 3.4: POST /v3/kv/range,
-// /v3/kv/txn, /v3/lease/grant), for the controller's store on etcd (controller/etcd_store.h).
+// /v3/kv/txn, /v3/lease/grant|keepalive|revoke), for the controller's store on etcd
+// (controller/etcd_store.h) and its leader election (controller/leadership.h).
 // Beast over one HTTP/1.1 keep-alive connection: no gRPC stack for a handful of calls.
 //
 // Contracts:
@@ -10,12 +11,13 @@
 //     connection fails, is dropped and the next one is tried.
 //   - A read (range) is tried on every member once before it fails. A txn is tried on the next
 //     member only when it was not sent: one that was sent and got no answer may have been
-//     applied, so it fails with kUnavailable ("may have been applied") and the caller decides.
-//     One exception: a call on a kept-alive connection that fails (the member closed it while
-//     idle, or restarted: etcd's gateway has no idle timeout, so mostly a killed member, which
-//     never read it) is sent once more on a new connection. If the member did apply it and died
-//     before answering, the repeat's compares fail ("conflict" for a txn that was applied), or
-//     for a txn without compares the same bytes are written again.
+//     applied, so its outcome is kUnknown and the caller finds out (EtcdControllerStore fences
+//     every txn with a key of its own for that). One exception: a call on a kept-alive
+//     connection that fails (the member closed it while idle, or restarted: etcd's gateway has
+//     no idle timeout, so mostly a killed member, which never read it) is sent once more on a
+//     new connection. If the member did apply it and died before answering, the repeat's
+//     compares fail (kNotApplied for a txn that was applied: the fence key tells), or for a txn
+//     without compares the same bytes are written again.
 //   - https:// members are dialled over TLS 1.3 only, their certificate verified against the
 //     configured CA file alone and required to name the IP address dialled, with the
 //     configured client certificate presented (etcd's --client-cert-auth). Plain http:// only
@@ -60,6 +62,7 @@ struct EtcdKeyValue {
   int64_t create_revision = 0;
   int64_t mod_revision = 0;
   int64_t version = 0;
+  int64_t lease = 0;  // the lease the key is attached to (0: none)
 };
 
 struct EtcdRangeRequest {
@@ -80,12 +83,28 @@ struct EtcdRange {
 struct EtcdWrite {
   std::string key;
   std::optional<std::string> value;  // nullopt: delete the key
+  int64_t lease = 0;                 // a put attached to this lease (deleted when it ends)
 };
 
 // A txn's condition: `key`'s mod_revision equals `mod_revision` (0: the key does not exist).
 struct EtcdCompare {
   std::string key;
   int64_t mod_revision = 0;
+};
+
+struct EtcdTxnResult {
+  enum class Outcome {
+    kApplied,     // every compare held; the writes are in, at `revision`
+    kNotApplied,  // a compare failed; nothing written
+    kUnknown,     // sent, no answer: it may or may not be (or later be) applied
+  } outcome = Outcome::kNotApplied;
+  int64_t revision = 0;  // kApplied: the store revision of the writes
+  std::string why{};     // kUnknown: the failure, naming the member
+};
+
+struct EtcdLease {
+  int64_t id = 0;
+  int64_t ttl_s = 0;
 };
 
 struct EtcdClientOptions {
@@ -104,10 +123,19 @@ class EtcdClient {
   virtual ~EtcdClient() = default;
 
   virtual Result<EtcdRange> range(const EtcdRangeRequest& request) = 0;
-  // Applies every write at once when every compare holds. True when applied; false when a
-  // compare failed (nothing written).
-  virtual Result<bool> txn(const std::vector<EtcdCompare>& compares,
-                           const std::vector<EtcdWrite>& writes) = 0;
+  // Applies every write at once when every compare holds. An error only when it was never
+  // sent (no member reachable) or a member refused it: nothing written either way.
+  virtual Result<EtcdTxnResult> txn(const std::vector<EtcdCompare>& compares,
+                                    const std::vector<EtcdWrite>& writes) = 0;
+  // A lease of `ttl` (etcd raises it to its minimum, about 2 s with default timings); its id
+  // and the TTL granted. A grant sent without an answer is not repeated elsewhere: a lease
+  // granted that way is never kept alive and ends after its TTL.
+  virtual Result<EtcdLease> leaseGrant(std::chrono::seconds ttl) = 0;
+  // Renews the lease; the seconds it has left, 0 when it has ended (expired or revoked).
+  virtual Result<int64_t> leaseKeepAlive(int64_t lease) = 0;
+  // Ends the lease now, deleting every key attached to it. A lease that has already ended is
+  // not an error.
+  virtual Status leaseRevoke(int64_t lease) = 0;
   // The member it talks to now (or will try first), for messages.
   virtual std::string currentEndpoint() const = 0;
 };

@@ -1,9 +1,6 @@
 #include "controller/etcd_store.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <charconv>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -11,6 +8,8 @@
 #include <tuple>
 #include <utility>
 
+#include "common/decimal.h"
+#include "controller/order_types.h"
 #include "controller/store_records.h"
 
 namespace shadan::controller {
@@ -59,18 +58,19 @@ Result<Record> decode(const std::string& text, Result<Record> (*fromJson)(const 
 
 Result<int64_t> decodeCounter(const std::optional<std::string>& text, const std::string& key) {
   if (!text) return int64_t{0};
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (ec != std::errc() || end != text->data() + text->size() || value < 0) {
+  const auto value = parseWholeDecimal<int64_t>(*text);
+  if (!value || *value < 0) {
     return makeError(ErrorCode::kState, "controller store: corrupt counter " + key);
   }
-  return value;
+  return *value;
 }
 
 class EtcdControllerStore : public ControllerStore {
  public:
   EtcdControllerStore(std::unique_ptr<EtcdClient> client, std::string prefix)
-      : client_(std::move(client)), prefix_(std::move(prefix)) {}
+      : client_(std::move(client)),
+        prefix_(std::move(prefix)),
+        fence_key_(prefix_ + "writers/" + randomUuid()) {}
 
   Status transaction(const std::function<Status()>& fn) override {
     if (txn_) return makeError(ErrorCode::kInternal, "controller store: transactions do not nest");
@@ -259,23 +259,111 @@ class EtcdControllerStore : public ControllerStore {
     }
   }
 
+  // One etcd txn: the compares of every key read, and this store's fence key (below) written
+  // with a fresh value and compared against the revision of its last write.
   Status commit(bool* conflict = nullptr) {
     if (txn_->writes.empty()) return okStatus();
+    if (!fence_known_) SHADAN_RETURN_IF_ERROR(learnFence());
     std::vector<EtcdCompare> compares;
-    compares.reserve(txn_->read.size());
+    compares.reserve(txn_->read.size() + 1);
     for (const auto& [k, revision] : txn_->read) compares.push_back(EtcdCompare{k, revision});
+    compares.push_back(EtcdCompare{fence_key_, fence_revision_});
     std::vector<EtcdWrite> writes;
-    writes.reserve(txn_->writes.size());
+    writes.reserve(txn_->writes.size() + 1);
     for (auto& [k, value] : txn_->writes) writes.push_back(EtcdWrite{k, std::move(value)});
-    auto applied = client_->txn(compares, writes);
-    if (!applied.ok()) return storeError(applied.error());
-    if (!*applied) {
-      if (conflict != nullptr) *conflict = true;
-      return makeError(ErrorCode::kState,
-                       "controller store: changed by another writer during this transaction; "
-                       "nothing was written");
+    const std::string mark = nextMark();
+    writes.push_back(EtcdWrite{fence_key_, mark});
+    auto result = client_->txn(compares, writes);
+    if (!result.ok()) return storeError(result.error());
+    Outcome outcome = Outcome::kApplied;
+    std::string why;
+    switch (result->outcome) {
+      case EtcdTxnResult::Outcome::kApplied:
+        fence_revision_ = result->revision;
+        return okStatus();
+      case EtcdTxnResult::Outcome::kNotApplied:
+        // A lost race, or this very txn applied by a send the client repeated: the mark says.
+        outcome = findOut(mark, /*fence=*/false, why);
+        break;
+      case EtcdTxnResult::Outcome::kUnknown:
+        why = result->why;
+        outcome = findOut(mark, /*fence=*/true, why);
+        break;
     }
+    switch (outcome) {
+      case Outcome::kApplied:
+        return okStatus();
+      case Outcome::kNotApplied:
+        if (result->outcome == EtcdTxnResult::Outcome::kUnknown) {
+          return makeError(ErrorCode::kUnavailable,
+                           std::string(kStoreUnavailable) + ": " + why +
+                               "; it was not applied, nothing was written");
+        }
+        if (conflict != nullptr) *conflict = true;
+        return makeError(ErrorCode::kState,
+                         "controller store: changed by another writer during this transaction; "
+                         "nothing was written");
+      case Outcome::kUnknown:
+        break;
+    }
+    return makeError(ErrorCode::kUnavailable,
+                     std::string(kStoreOutcomeUnknown) + ": " + why +
+                         "; whether this write took effect is not known until etcd answers");
+  }
+
+  // The fence: a key only this store writes, set to a new mark by every commit, whose compare
+  // makes a commit apply only over the fence's last known write. A commit sent without an
+  // answer is settled by reading the fence: its mark means applied; else writing the fence
+  // once more (over the revision just read) makes sure it never will be.
+  enum class Outcome { kApplied, kNotApplied, kUnknown };
+
+  std::string nextMark() { return std::to_string(++marks_); }
+
+  Status learnFence() {
+    EtcdRangeRequest request;
+    request.key = fence_key_;
+    auto range = client_->range(request);
+    if (!range.ok()) return storeError(range.error());
+    fence_revision_ = range->kvs.empty() ? 0 : range->kvs.front().mod_revision;
+    fence_known_ = true;
     return okStatus();
+  }
+
+  // Whether the commit that wrote `mark` took effect. With `fence`, one that did not is made
+  // never to; without, the answer may be read while it is still in flight (a compare failed, so
+  // it is not). `why` gets the reason when the answer stays unknown.
+  Outcome findOut(const std::string& mark, bool fence, std::string& why) {
+    for (int attempt = 0; attempt < kConflictRetries; ++attempt) {
+      EtcdRangeRequest request;
+      request.key = fence_key_;
+      auto range = client_->range(request);
+      if (!range.ok()) {
+        why += "; then " + range.error().message;
+        break;
+      }
+      const int64_t seen = range->kvs.empty() ? 0 : range->kvs.front().mod_revision;
+      if (!range->kvs.empty() && range->kvs.front().value == mark) {
+        fence_revision_ = seen;
+        return Outcome::kApplied;
+      }
+      if (!fence) {
+        fence_revision_ = seen;
+        return Outcome::kNotApplied;
+      }
+      auto fenced =
+          client_->txn({EtcdCompare{fence_key_, seen}}, {EtcdWrite{fence_key_, nextMark()}});
+      if (!fenced.ok()) {
+        why += "; then " + fenced.error().message;
+        break;
+      }
+      if (fenced->outcome == EtcdTxnResult::Outcome::kApplied) {
+        fence_revision_ = fenced->revision;
+        return Outcome::kNotApplied;
+      }
+      // The fence moved (the commit landed meanwhile) or its own answer was lost: read again.
+    }
+    fence_known_ = false;  // the next commit reads the fence first, and so fences this one
+    return Outcome::kUnknown;
   }
 
   void put(const std::string& k, std::string value) { txn_->writes[k] = std::move(value); }
@@ -398,6 +486,10 @@ class EtcdControllerStore : public ControllerStore {
   std::unique_ptr<EtcdClient> client_;
   std::string prefix_;
   std::optional<Txn> txn_;
+  const std::string fence_key_;  // writers/<random>: new for every store opened
+  int64_t fence_revision_ = 0;   // its mod_revision as last written (0: not yet written)
+  bool fence_known_ = true;      // false after a commit whose outcome stayed unknown
+  uint64_t marks_ = 0;
 };
 
 }  // namespace
@@ -414,9 +506,7 @@ Result<ControllerStorePtr> openEtcdControllerStore(std::unique_ptr<EtcdClient> c
 }
 
 Result<ControllerStorePtr> openEtcdControllerStore(const EtcdStoreOptions& options) {
-  SHADAN_ASSIGN_OR_RETURN(auto client, EtcdClient::make(EtcdClientOptions{
-                                           options.endpoints, options.timeout, options.tls_ca,
-                                           options.tls_cert, options.tls_key}));
+  SHADAN_ASSIGN_OR_RETURN(auto client, EtcdClient::make(options.client()));
   return openEtcdControllerStore(std::move(client), options.prefix);
 }
 
@@ -426,24 +516,8 @@ Result<ControllerStorePtr> openConfiguredStore(const StoreConfig& store,
     return openSqliteControllerStore(state_dir.string());
   }
   // The audit log and the agents' shipped logs stay in the state directory.
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  if (ec) {
-    return makeError(ErrorCode::kState,
-                     "cannot create state directory " + state_dir.string() + ": " + ec.message());
-  }
-  ::chmod(state_dir.c_str(), 0700);
-  EtcdStoreOptions options;
-  for (const auto& url : store.etcd_endpoints) {
-    SHADAN_ASSIGN_OR_RETURN(auto endpoint, parseEtcdEndpoint(url));
-    options.endpoints.push_back(endpoint);
-  }
-  options.prefix = store.etcd_prefix;
-  options.timeout = store.etcd_timeout;
-  options.tls_ca = store.etcd_tls_ca;
-  options.tls_cert = store.etcd_tls_cert;
-  options.tls_key = store.etcd_tls_key;
-  return openEtcdControllerStore(options);
+  SHADAN_RETURN_IF_ERROR(makeControllerStateDir(state_dir));
+  return openEtcdControllerStore(store.etcd);
 }
 
 }  // namespace shadan::controller

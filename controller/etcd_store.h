@@ -15,6 +15,7 @@
 //   byseq/<agent>/<seq>            command_id of the dispatch with that seq
 //   approvals/<approval_id>        ApprovalRecord
 //   documents/<kind>/<id>          StoredDocument
+//   writers/<random>               a fence per store opened: the mark of its last commit
 //
 // Contracts beyond store.h's:
 //   - transaction(fn) is optimistic: reads inside fn are served as of one etcd revision (the
@@ -22,6 +23,12 @@
 //     etcd txn whose compares say that no key fn read has changed since. When another writer got
 //     there first, nothing is written and transaction() fails with kState ("changed by another
 //     writer"); fn is not run again, because fn may have done more than store calls.
+//   - Every commit also writes this store's fence key (writers/<random>, new per store opened)
+//     with a new mark, compared against the revision of its last write. A commit sent without
+//     an answer is settled through it: the mark read back means applied (success); else the
+//     fence is written again, so the lost commit can never apply, and the error is
+//     kStoreUnavailable ("not applied"). With etcd silent even then, the error is
+//     kStoreOutcomeUnknown and the next commit reads the fence first (fencing the lost one).
 //   - A write outside transaction() is a transaction of its own; those (and nextSeq,
 //     nextSegmentGen) are retried a few times on such a conflict, having no other effects.
 //   - A fan-out's transaction writes two keys per gateway: etcd's --max-txn-ops (default 128)
@@ -43,21 +50,8 @@
 
 namespace shadan::controller {
 
-// Every error of an etcd store that could not reach etcd (code kUnavailable) starts with this;
-// the API answers those 503 store_unavailable (nothing recorded or sent, retry).
-inline constexpr std::string_view kStoreUnavailable = "controller store unavailable";
-
-struct EtcdStoreOptions {
-  std::vector<EtcdEndpoint> endpoints;
-  std::string prefix = "/shadan/";
-  std::chrono::milliseconds timeout{5000};
-  // For https members (EtcdClientOptions).
-  std::string tls_ca{};
-  std::string tls_cert{};
-  std::string tls_key{};
-};
-
 // Connects (one range of the prefix) so a wrong address fails at start, with kUnavailable.
+// EtcdStoreOptions is the config's store section (controller/config.h).
 Result<ControllerStorePtr> openEtcdControllerStore(const EtcdStoreOptions& options);
 // Over a client of the caller's (tests: a client that drops answers).
 Result<ControllerStorePtr> openEtcdControllerStore(std::unique_ptr<EtcdClient> client,

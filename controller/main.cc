@@ -51,7 +51,9 @@
 #include "controller/controller_cli.h"
 #include "controller/controller_metrics.h"
 #include "controller/etcd_store.h"
+#include "controller/leadership.h"
 #include "controller/openapi.h"
+#include "controller/orders_context.h"
 #include "controller/orders_service.h"
 #include "controller/store.h"
 
@@ -119,7 +121,13 @@ struct Controller {
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<ApiServer> api;
   std::unique_ptr<MetricsServer> metrics_server;
+  // On etcd: whether this controller leads the fleet-wide duties (the sweep). After io, which
+  // its on_change posts to: its thread is stopped before io goes. Null on SQLite (one
+  // controller, always leading).
+  std::unique_ptr<Leadership> leadership;
   std::atomic<bool> bell_rung{false};
+
+  bool leads() const { return !leadership || leadership->leading(); }
 
   // Tells the event streams that something changed: once per turn of the io loop, however
   // many entries and hellos that turn brought.
@@ -140,6 +148,18 @@ Status wire(Controller& c) {
   c.signer = std::move(files.signer);
   SHADAN_ASSIGN_OR_RETURN(auto store, openConfiguredStore(c.config.store, c.config.state_dir));
   c.store = std::move(store);
+  if (c.config.store.kind == StoreConfig::Kind::kEtcd) {
+    auto leadership = startConfiguredLeadership(c.config.store, [&c](bool leading) {
+      asio::post(c.io, [&c, leading] {
+        (void)c.sink->append(AuditEventBuilder("leadership")
+                                 .outcome(leading ? "acquired" : "lost")
+                                 .requestedBy("controller")
+                                 .build());
+      });
+    });
+    if (!leadership.ok()) return leadership.error().withContext("leader election");
+    c.leadership = std::move(*leadership);
+  }
   AuditLogOptions audit_options;
   audit_options.path = (c.config.state_dir / "audit.log").string();
   audit_options.log_id = "controller";
@@ -253,6 +273,18 @@ Status wire(Controller& c) {
                               .connected_agents = [&c] { return c.hub->connectedCount(); },
                               .audit_alarms = [&c] { return c.mirror->alarms().size(); },
                               .responder = c.responder.get()});
+  if (c.leadership) {
+    c.router->setClusterSource([&c] {
+      const std::string leader = c.leadership->leader();
+      return nlohmann::json{
+          {"controller", c.leadership->name()},
+          {"leading", c.leadership->leading()},
+          {"leader", leader.empty() ? nlohmann::json(nullptr) : nlohmann::json(leader)}};
+    });
+    c.metrics.gauge("shadan_controller_leading",
+                    "1 while this controller leads the controllers on its etcd, else 0.",
+                    [&c] { return c.leadership->leading() ? 1.0 : 0.0; });
+  }
   c.router->setMetricsSource([&c] { return c.metrics.render(); });
   c.router->setOpenApiDocument(std::string(openApiJson()));
   c.router->serveConsole(true);
@@ -289,11 +321,14 @@ void scheduleSweep(Controller& c, asio::steady_timer& timer) {
   timer.expires_after(kSweepInterval);
   timer.async_wait([&c, &timer](const boost::system::error_code& ec) {
     if (ec) return;
-    if (auto status = c.orders->sweep(); !status.ok()) {
-      logger("controller")->error("sweep failed: {}", status.error().message);
-    }
-    if (auto status = c.responder->sweep(); !status.ok()) {
-      logger("controller")->error("automatic actions sweep failed: {}", status.error().message);
+    // Expiries happen once for the fleet: on the leader (several controllers on etcd).
+    if (c.leads()) {
+      if (auto status = c.orders->sweep(); !status.ok()) {
+        logger("controller")->error("sweep failed: {}", status.error().message);
+      }
+      if (auto status = c.responder->sweep(); !status.ok()) {
+        logger("controller")->error("automatic actions sweep failed: {}", status.error().message);
+      }
     }
     // Agents approved while connected start shipping here.
     c.audit_sessions->startApproved();
@@ -337,6 +372,7 @@ int run(const std::string& config_path) {
     c.metrics_server.reset();
     c.hub->stop();
     sweep_timer.cancel();
+    if (c.leadership) c.leadership->stop();  // resigns: another leads within a look
     c.io.stop();
   });
   logger("controller")

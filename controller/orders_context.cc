@@ -57,10 +57,14 @@ Status OrdersContext::auditedTransaction(const std::function<Result<AuditEvent>(
     return okStatus();
   });
   if (stored.ok() || !appended) return stored;
-  // The entry is in the log but its change is not in the store.
-  AuditEventBuilder failed("commit_failed");
-  failed.outcome("not_recorded")
-      .reason(std::string(errorCodeName(stored.error().code)))
+  // The entry is in the log but its change is not in the store (commit_failed), or may not
+  // be: a store on the network that lost its answer mid-commit (commit_unknown).
+  const bool unknown = stored.error().code == ErrorCode::kUnavailable &&
+                       stored.error().message.find(kStoreOutcomeUnknown) != std::string::npos;
+  AuditEventBuilder failed(unknown ? "commit_unknown" : "commit_failed");
+  failed.outcome(unknown ? "unknown" : "not_recorded")
+      .reason(unknown ? std::string("store_outcome_unknown")
+                      : std::string(errorCodeName(stored.error().code)))
       .markDrill(appended->drill.value_or(false))
       .detail(json{{"event", appended->event}});
   if (appended->command_id) failed.command(*appended->command_id);

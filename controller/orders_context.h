@@ -59,7 +59,9 @@ struct OrdersContext {
   // transaction's last step, so nothing is stored that the audit log does not show: a failed
   // append (e.g. no_space) rolls the change back and is the answer. Should the commit itself
   // fail after the append, a `commit_failed` entry naming the same command follows it, so the
-  // trail says the change never took effect.
+  // trail says the change never took effect; or, when a store on the network could not say
+  // whether the commit took effect (kStoreOutcomeUnknown), a `commit_unknown` entry (outcome
+  // `unknown`): the order's status tells once the store answers again.
   Status auditedTransaction(const std::function<Result<AuditEvent>()>& fn);
   // options.defer, or at once when there is none.
   void defer(std::function<void()> work);

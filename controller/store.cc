@@ -593,14 +593,19 @@ class SqliteControllerStore : public ControllerStore {
   std::optional<SqliteTransactionStatements> transaction_statements_;
 };
 
-Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_dir) {
+Status makeControllerStateDir(const std::filesystem::path& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) {
     return makeError(ErrorCode::kState,
-                     "cannot create state directory " + state_dir + ": " + ec.message());
+                     "cannot create state directory " + state_dir.string() + ": " + ec.message());
   }
   ::chmod(state_dir.c_str(), 0700);
+  return okStatus();
+}
+
+Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_dir) {
+  SHADAN_RETURN_IF_ERROR(makeControllerStateDir(state_dir));
   const std::string path = (std::filesystem::path(state_dir) / "controller.db").string();
   auto db = openSqliteDb(path, std::chrono::milliseconds(5000));
   if (!db.ok()) return db.error().withContext("controller store");

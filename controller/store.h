@@ -9,13 +9,19 @@
 //     Transactions do not nest.
 //   - Not thread-safe: the controller calls it from its one io_context thread.
 //   - Times are Unix milliseconds.
+//   - A store on the network (etcd) fails with kUnavailable and a message that starts with
+//     kStoreUnavailable when it could not reach its backend and nothing was written, and with
+//     kStoreOutcomeUnknown when a commit was sent and whether it took effect could not be
+//     learnt (the backend stopped answering mid-write). The API and the audit tell them apart.
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/dsse.h"
@@ -24,6 +30,9 @@
 #include "common/result.h"
 
 namespace shadan::controller {
+
+inline constexpr std::string_view kStoreUnavailable = "controller store unavailable";
+inline constexpr std::string_view kStoreOutcomeUnknown = "controller store outcome unknown";
 
 enum class AgentStatus { kPending, kApproved };
 const char* agentStatusName(AgentStatus status);
@@ -202,5 +211,8 @@ class OrderReader {
 // <state_dir>/controller.db, created (directory 0700) if missing.
 class SqliteControllerStore;
 Result<ControllerStorePtr> openSqliteControllerStore(const std::string& state_dir);
+// Creates the controller's state directory if missing and makes it 0700 (every store: the audit
+// log lives there whatever holds the records).
+Status makeControllerStateDir(const std::filesystem::path& state_dir);
 
 }  // namespace shadan::controller

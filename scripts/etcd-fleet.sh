@@ -5,9 +5,11 @@
 # edge-gw, real nftables and real packets.
 #
 #   1. enrollment and an isolate of office through the etcd store: applied on both gateways, the
-#      cut proved with packets; the records are in etcd (etcdctl), no controller.db exists
-#   2. the controller killed -9 and started again: it reads the isolation back from etcd, the
-#      agents come back, the restore (two operators) reopens office
+#      cut proved with packets; the records are in etcd (etcdctl), no controller.db exists; the
+#      controller leads (status, /shadan/leader)
+#   2. the controller killed -9 and started again: it leads once the killed one's lease ran
+#      out, reads the isolation back from etcd, the agents come back, the restore (two
+#      operators) reopens office
 #   3. etcd killed -9 (every member gone): an isolate is refused 503 store_unavailable with
 #      nothing recorded or sent, a controller started then exits naming the store, the gateways
 #      keep their cuts; etcd started again on its data:
@@ -37,6 +39,7 @@ FLEET_WHY="etcd fleet"
 source "$ROOT/scripts/lib/fleet-orders.sh"
 
 etcd_keys() { fleet_etcdctl get --prefix "/shadan/$1" --keys-only | sed '/^$/d'; }
+leading() { FLEET_QUIET=1 op sato status --json 2>/dev/null | jq -e '.cluster.leading == true' >/dev/null; }
 segment_isolated() { op sato status 2>/dev/null | grep -qE "^$1 +ISOLATED"; }
 
 say "The controller on etcd, lab $LAB"
@@ -56,6 +59,12 @@ once_everywhere "$order"
 if [[ -e $WORK/ctl/state/controller.db ]]; then
   fail "the controller made a SQLite store although its config names etcd"
 fi
+wait_for 10 "the controller to lead" leading
+if [[ $(fleet_etcdctl get /shadan/leader --print-value-only) == ctl ]]; then
+  echo "  [ok  ] it leads: /shadan/leader names it"
+else
+  fail "/shadan/leader does not name the controller"
+fi
 agents=$(etcd_keys agents/)
 orders=$(etcd_keys orders/)
 indent <<<"$agents"
@@ -68,6 +77,8 @@ fi
 say "2. The controller killed -9 and started again on the same etcd"
 kill9 0
 fleet_controller_start || fail "the controller did not start again"
+# The killed one's lease runs out (leader_ttl_s, 3 s) before the new process can lead.
+wait_for 15 "the restarted controller to lead" leading
 if segment_isolated office; then
   echo "  [ok  ] the restarted controller reads office's isolation back from etcd"
 else

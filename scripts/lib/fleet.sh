@@ -176,7 +176,7 @@ fleet_init() {
   if [[ ${FLEET_STORE:-sqlite} == etcd ]]; then
     fleet_etcd_start || return 1
     store="
- \"store\": {\"kind\": \"etcd\", \"endpoints\": [\"$ETCD_URL\"], \"timeout_ms\": 2000,
+ \"store\": {\"kind\": \"etcd\", \"endpoints\": [\"$ETCD_URL\"], \"timeout_ms\": 2000, \"controller_name\": \"ctl\",
            \"tls\": {\"ca\": \"$WORK/ca/ca.crt\", \"cert\": \"$WORK/etcd-tls/controller.crt\",
                    \"key\": \"$WORK/etcd-tls/controller.key\"}},"
   fi

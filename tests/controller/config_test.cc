@@ -179,9 +179,10 @@ TEST(ControllerConfigTest, TheStoreIsSqliteUnlessAnEtcdIsNamed) {
   auto etcd = parseControllerConfig(doc.dump(), "controller.json");
   ASSERT_TRUE(etcd.ok()) << etcd.error().message;
   EXPECT_EQ(etcd->store.kind, StoreConfig::Kind::kEtcd);
-  EXPECT_EQ(etcd->store.etcd_endpoints.size(), 2u);
-  EXPECT_EQ(etcd->store.etcd_prefix, "/site-a/");
-  EXPECT_EQ(etcd->store.etcd_timeout, std::chrono::milliseconds(2000));
+  ASSERT_EQ(etcd->store.etcd.endpoints.size(), 2u);
+  EXPECT_EQ(etcd->store.etcd.endpoints[1].text(), "[::1]:22379");
+  EXPECT_EQ(etcd->store.etcd.prefix, "/site-a/");
+  EXPECT_EQ(etcd->store.etcd.timeout, std::chrono::milliseconds(2000));
 
   doc["store"]["endpoints"] = {"https://10.1.2.3:2379", "https://10.1.2.4:2379"};
   doc["store"]["tls"] = {{"ca", "/etc/shadan/etcd-ca.crt"},
@@ -189,7 +190,16 @@ TEST(ControllerConfigTest, TheStoreIsSqliteUnlessAnEtcdIsNamed) {
                          {"key", "/etc/shadan/etcd-client.key"}};
   auto remote = parseControllerConfig(doc.dump(), "controller.json");
   ASSERT_TRUE(remote.ok()) << remote.error().message;
-  EXPECT_EQ(remote->store.etcd_tls_key, "/etc/shadan/etcd-client.key");
+  EXPECT_EQ(remote->store.etcd.tls_key, "/etc/shadan/etcd-client.key");
+  EXPECT_TRUE(remote->store.etcd.endpoints[0].tls);
+  EXPECT_EQ(remote->store.controller_name, "");  // the host name, when the election starts
+  EXPECT_EQ(remote->store.leader_ttl, std::chrono::seconds(3));
+  doc["store"]["controller_name"] = "ctl-a";
+  doc["store"]["leader_ttl_s"] = 5;
+  auto named = parseControllerConfig(doc.dump(), "controller.json");
+  ASSERT_TRUE(named.ok()) << named.error().message;
+  EXPECT_EQ(named->store.controller_name, "ctl-a");
+  EXPECT_EQ(named->store.leader_ttl, std::chrono::seconds(5));
 
   const std::vector<std::pair<json, std::string>> bad = {
       {{{"kind", "postgres"}}, "/store/kind: must be sqlite or etcd"},
@@ -209,6 +219,14 @@ TEST(ControllerConfigTest, TheStoreIsSqliteUnlessAnEtcdIsNamed) {
        "/store/timeout_ms"},
       {{{"kind", "sqlite"}, {"endpoints", {"http://127.0.0.1:2379"}}},
        "/store/endpoints: unknown field"},
+      {{{"kind", "etcd"}, {"endpoints", {"http://127.0.0.1:2379"}}, {"leader_ttl_s", 1}},
+       "/store/leader_ttl_s"},
+      {{{"kind", "etcd"}, {"endpoints", {"http://127.0.0.1:2379"}}, {"controller_name", ""}},
+       "/store/controller_name: must not be empty"},
+      {{{"kind", "etcd"},
+        {"endpoints", {"http://127.0.0.1:2379"}},
+        {"controller_name", "ctl\nforged"}},
+       "/store/controller_name: contains a control character"},
   };
   for (const auto& [store, expected] : bad) {
     json with = validConfig();

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <utility>
 
 #include "cli/ca_cmd.h"
 #include "controller/etcd_client.h"
@@ -153,6 +154,110 @@ TEST_F(EtcdStoreTest, ATransactionOverEtcdsLimitIsRefusedWhole) {
       << status.error().message;
   EXPECT_TRUE(store->dispatchesForOrder("big").value().empty());
   EXPECT_TRUE(store->allPendingDispatches().value().empty());
+}
+
+// A client whose txn answers can be lost: the member applied it and died before answering
+// (kApplyThenLose), or it never got there but may yet (kHold: kept for replay()). With
+// reads_fail, etcd stays silent afterwards as well.
+class LossyEtcdClient : public EtcdClient {
+ public:
+  enum class Mode { kPass, kApplyThenLose, kHold };
+  explicit LossyEtcdClient(std::unique_ptr<EtcdClient> inner) : inner_(std::move(inner)) {}
+
+  Mode mode = Mode::kPass;
+  bool reads_fail = false;
+
+  Result<EtcdRange> range(const EtcdRangeRequest& request) override {
+    if (reads_fail) return makeError(ErrorCode::kUnavailable, "etcd 127.0.0.1:1: connect: gone");
+    return inner_->range(request);
+  }
+  Result<EtcdTxnResult> txn(const std::vector<EtcdCompare>& compares,
+                            const std::vector<EtcdWrite>& writes) override {
+    const Mode now = std::exchange(mode, Mode::kPass);  // one answer lost, not the fence's
+    if (now == Mode::kPass) {
+      if (reads_fail) return makeError(ErrorCode::kUnavailable, "etcd 127.0.0.1:1: connect: gone");
+      return inner_->txn(compares, writes);
+    }
+    if (now == Mode::kApplyThenLose) {
+      EXPECT_EQ(inner_->txn(compares, writes).value().outcome, EtcdTxnResult::Outcome::kApplied);
+    } else {
+      held_compares_ = compares;
+      held_writes_ = writes;
+    }
+    EtcdTxnResult lost;
+    lost.outcome = EtcdTxnResult::Outcome::kUnknown;
+    lost.why = "etcd 127.0.0.1:2379: answer: end of stream";
+    return lost;
+  }
+  Result<EtcdLease> leaseGrant(std::chrono::seconds ttl) override {
+    return inner_->leaseGrant(ttl);
+  }
+  Result<int64_t> leaseKeepAlive(int64_t lease) override { return inner_->leaseKeepAlive(lease); }
+  Status leaseRevoke(int64_t lease) override { return inner_->leaseRevoke(lease); }
+  std::string currentEndpoint() const override { return inner_->currentEndpoint(); }
+
+  // The held txn arrives after all.
+  EtcdTxnResult::Outcome replay() {
+    return inner_->txn(held_compares_, held_writes_).value().outcome;
+  }
+
+ private:
+  std::unique_ptr<EtcdClient> inner_;
+  std::vector<EtcdCompare> held_compares_;
+  std::vector<EtcdWrite> held_writes_;
+};
+
+class EtcdLostAnswerTest : public EtcdStoreTest {
+ protected:
+  EtcdLostAnswerTest() {
+    auto lossy = std::make_unique<LossyEtcdClient>(
+        EtcdClient::make(EtcdClientOptions{{member_.endpoint()}}).value());
+    lossy_ = lossy.get();
+    store_ = openEtcdControllerStore(std::move(lossy), "/shadan/").value();
+  }
+  static AgentRecord agent(const std::string& id) {
+    return AgentRecord{id, "k", std::nullopt, AgentStatus::kPending, 1, 1, ""};
+  }
+  LossyEtcdClient* lossy_ = nullptr;
+  ControllerStorePtr store_;
+};
+
+TEST_F(EtcdLostAnswerTest, AWriteAppliedWhoseAnswerWasLostIsReportedDone) {
+  lossy_->mode = LossyEtcdClient::Mode::kApplyThenLose;
+  Status status = store_->putAgent(agent("gw-1"));
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  EXPECT_TRUE(open()->getAgent("gw-1").value().has_value());
+  ASSERT_TRUE(store_->putAgent(agent("gw-2")).ok());  // the fence's revision was learnt
+}
+
+TEST_F(EtcdLostAnswerTest, AWriteThatHadNotArrivedIsFencedOffAndReportedNotWritten) {
+  lossy_->mode = LossyEtcdClient::Mode::kHold;
+  Status status = store_->putAgent(agent("gw-1"));
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(status.error().message.rfind(kStoreUnavailable, 0), 0u) << status.error().message;
+  EXPECT_NE(status.error().message.find("not applied"), std::string::npos)
+      << status.error().message;
+  // It arrives late: the fence already moved, so it cannot apply.
+  EXPECT_EQ(lossy_->replay(), EtcdTxnResult::Outcome::kNotApplied);
+  EXPECT_FALSE(open()->getAgent("gw-1").value().has_value());
+  ASSERT_TRUE(store_->putAgent(agent("gw-2")).ok());
+}
+
+TEST_F(EtcdLostAnswerTest, WhenEtcdStaysSilentTheOutcomeIsUnknownUntilTheNextWriteFencesIt) {
+  lossy_->mode = LossyEtcdClient::Mode::kHold;
+  lossy_->reads_fail = true;
+  Status status = store_->putAgent(agent("gw-1"));
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(status.error().message.rfind(kStoreOutcomeUnknown, 0), 0u) << status.error().message;
+  // etcd answers again: the next write reads the fence first and moves it, so the lost one can
+  // no longer apply.
+  lossy_->reads_fail = false;
+  ASSERT_TRUE(store_->putAgent(agent("gw-2")).ok());
+  EXPECT_EQ(lossy_->replay(), EtcdTxnResult::Outcome::kNotApplied);
+  EXPECT_FALSE(open()->getAgent("gw-1").value().has_value());
+  EXPECT_TRUE(open()->getAgent("gw-2").value().has_value());
 }
 
 // A CA of the deployment, etcd's server certificate for 127.0.0.1, a controller's client

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "common/sha256.h"
+#include "controller/api_router.h"
 #include "tests/controller/orders_service_fixture.h"
 
 namespace shadan::controller {
@@ -530,11 +532,12 @@ class CommitFailingStore : public ControllerStore {
  public:
   explicit CommitFailingStore(ControllerStore& inner) : inner_(inner) {}
   bool fail_commits = false;
+  Error failure{ErrorCode::kNoSpace, "commit: database or disk is full"};
 
   Status transaction(const std::function<Status()>& fn) override {
     return inner_.transaction([&]() -> Status {
       SHADAN_RETURN_IF_ERROR(fn());
-      if (fail_commits) return makeError(ErrorCode::kNoSpace, "commit: database or disk is full");
+      if (fail_commits) return failure;
       return okStatus();
     });
   }
@@ -659,6 +662,48 @@ TEST_F(OrdersServiceTest, ACommitThatFailsAfterItsAuditEntryIsMarkedInTheTrail) 
   EXPECT_EQ(failed.reason, "no_space");
   EXPECT_EQ(failed.command_id, requested.command_id);
   EXPECT_EQ(failed.detail.value()["event"], "order_requested");
+  service_.reset();  // before `failing`, which it holds
+}
+
+// etcd stopped answering with the commit in flight (EtcdControllerStore could not find out):
+// the trail and the API say "unknown", not "not recorded"; a store that was not reached at all
+// says nothing was recorded.
+TEST_F(OrdersServiceTest, ACommitOfUnknownOutcomeIsSaidSoInTheTrailAndTheApi) {
+  CommitFailingStore failing(*store_);
+  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, failing, hub_,
+                                             audit_, clock_, OrdersServiceOptions{});
+  TokenTable tokens(
+      std::vector<ApiToken>{{"sato", ApiRole::kOperator, sha256Hex("operator-token")}});
+  ApiRouter router(tokens, *service_);
+  const ApiRequest isolate{"POST", "/v1/isolate", "Bearer operator-token",
+                           R"({"segment":"lgwan","reason":"worm"})"};
+  enroll("core-gw", keys_.core_gw);
+  failing.fail_commits = true;
+
+  failing.failure = makeError(ErrorCode::kUnavailable, std::string(kStoreOutcomeUnknown) +
+                                                           ": etcd 127.0.0.1:2379: answer: "
+                                                           "end of stream");
+  ApiResponse unknown = router.handle(isolate);
+  EXPECT_EQ(unknown.status, 503) << unknown.body.dump();
+  EXPECT_EQ(unknown.body["error"]["code"], "store_outcome_unknown");
+  const std::string said = unknown.body["error"]["message"].get<std::string>();
+  EXPECT_EQ(said.find("nothing recorded"), std::string::npos) << said;
+  ASSERT_GE(audit_.events.size(), 2u);
+  EXPECT_EQ(audit_.events[audit_.events.size() - 2].event, "order_requested");
+  EXPECT_EQ(audit_.events.back().event, "commit_unknown");
+  EXPECT_EQ(audit_.events.back().outcome, "unknown");
+  EXPECT_EQ(audit_.events.back().reason, "store_outcome_unknown");
+  EXPECT_EQ(audit_.events.back().command_id, audit_.events[audit_.events.size() - 2].command_id);
+
+  failing.failure = makeError(ErrorCode::kUnavailable, std::string(kStoreUnavailable) +
+                                                           ": etcd 127.0.0.1:2379: connect: "
+                                                           "connection refused");
+  ApiResponse unreachable = router.handle(isolate);
+  EXPECT_EQ(unreachable.status, 503) << unreachable.body.dump();
+  EXPECT_EQ(unreachable.body["error"]["code"], "store_unavailable");
+  EXPECT_EQ(audit_.events.back().event, "commit_failed");
+  EXPECT_EQ(audit_.events.back().outcome, "not_recorded");
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
   service_.reset();  // before `failing`, which it holds
 }
 
