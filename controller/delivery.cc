@@ -140,6 +140,25 @@ Status Delivery::recordDispatch(OrderRecord order, const DsseEnvelope& authz_env
   return ctx_.store.putSegment(segment);
 }
 
+Status Delivery::deliverCreatedElsewhere() {
+  SHADAN_ASSIGN_OR_RETURN(auto created, ctx_.store.pendingCreatedSince(created_cursor_));
+  created_cursor_ = created.cursor;
+  std::vector<std::string> targets;
+  std::set<std::string> chosen;
+  for (const auto& [agent_id, command_id] : created.dispatches) {
+    if (!ctx_.channel.connected(agent_id)) continue;
+    const auto sent = sent_on_session_.find(agent_id);
+    if (sent != sent_on_session_.end() && sent->second.count(command_id) != 0) continue;
+    if (!chosen.insert(agent_id).second) continue;
+    // Not all of its pending dispatches are with it now: no order goes to it directly until
+    // deliverPending has sent them in creation order.
+    caught_up_.erase(agent_id);
+    targets.push_back(agent_id);
+  }
+  if (!targets.empty()) deliverToTargets(targets);
+  return okStatus();
+}
+
 Status Delivery::deliverPending(const std::string& agent_id) {
   SHADAN_ASSIGN_OR_RETURN(auto agent, deliverable(agent_id));
   if (!agent.has_value()) return okStatus();

@@ -46,6 +46,11 @@ class Delivery {
   void deliverOrder(const std::string& command_id, const std::vector<std::string>& targets);
   // Sends the agent's pending dispatches, in creation order, if it is connected and approved.
   Status deliverPending(const std::string& agent_id);
+  // With a store several controllers share: delivers to this controller's connected agents the
+  // pending dispatches created since the last call (by another controller; those this one
+  // created and already sent are skipped without a read). The first call only notes where to
+  // start (an agent's hello delivers what was pending before).
+  Status deliverCreatedElsewhere();
   // Marks pending dispatches whose authz has lapsed by `now` (Unix ms) as expired (part of
   // OrdersService::sweep).
   Status expireLapsed(int64_t now);
@@ -121,6 +126,7 @@ class Delivery {
   // Agents whose hello or disconnect came since the last flushHellos: last seen (ms), and
   // whether their pending dispatches are to be delivered.
   std::map<std::string, std::pair<int64_t, bool>> seen_;
+  int64_t created_cursor_ = 0;  // deliverCreatedElsewhere's place in the store
   // isDrillOrder's memory; an order's flag never changes.
   std::map<std::string, bool> drill_orders_;
   Histogram ack_latency_{latencyBucketsSeconds()};

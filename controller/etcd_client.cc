@@ -67,6 +67,10 @@ class BeastEtcdClient : public EtcdClient {
     if (!request.range_end.empty()) body["range_end"] = toBase64(request.range_end);
     if (request.limit > 0) body["limit"] = std::to_string(request.limit);
     if (request.revision > 0) body["revision"] = std::to_string(request.revision);
+    if (request.min_create_revision > 0) {
+      body["min_create_revision"] = std::to_string(request.min_create_revision);
+    }
+    if (request.keys_only) body["keys_only"] = true;
     if (request.sort != EtcdRangeRequest::Sort::kKey) {
       body["sort_target"] = "CREATE";
       body["sort_order"] =

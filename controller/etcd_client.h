@@ -70,7 +70,9 @@ struct EtcdRangeRequest {
   std::string range_end;  // "" for the one key
   int64_t limit = 0;      // 0: all
   enum class Sort { kKey, kCreateAscending, kCreateDescending } sort = Sort::kKey;
-  int64_t revision = 0;  // 0: the newest; else read as of that revision
+  int64_t revision = 0;             // 0: the newest; else read as of that revision
+  int64_t min_create_revision = 0;  // only keys created at or after it (0: any)
+  bool keys_only = false;           // values left out (empty)
 };
 
 struct EtcdRange {

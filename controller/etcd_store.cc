@@ -37,6 +37,29 @@ std::string part(std::string_view text) {
   return out;
 }
 
+// part() undone; nullopt for text part() cannot have made.
+std::optional<std::string> unpart(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '/') return std::nullopt;
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    const std::string_view code = text.substr(i, 3);
+    if (code == "%25") {
+      out += '%';
+    } else if (code == "%2F") {
+      out += '/';
+    } else {
+      return std::nullopt;
+    }
+    i += 2;
+  }
+  return out;
+}
+
 Error storeError(const Error& error) {
   return error.withContext(error.code == ErrorCode::kUnavailable ? std::string(kStoreUnavailable)
                                                                  : std::string("controller store"));
@@ -153,6 +176,35 @@ class EtcdControllerStore : public ControllerStore {
     std::sort(dispatches.begin(), dispatches.end(),
               [](const auto& a, const auto& b) { return a.agent_id < b.agent_id; });
     return dispatches;
+  }
+  Result<PendingCreated> pendingCreatedSince(int64_t cursor) override {
+    EtcdRangeRequest request;
+    request.key = prefix_ + "pending/";
+    request.range_end = etcdPrefixEnd(request.key);
+    request.keys_only = true;
+    request.sort = Sort::kCreateAscending;
+    if (cursor > 0) {
+      request.min_create_revision = cursor + 1;
+    } else {
+      request.limit = 1;  // only the revision of now
+    }
+    auto range = client_->range(request);
+    if (!range.ok()) return storeError(range.error());
+    PendingCreated out;
+    out.cursor = range->revision;
+    if (cursor == 0) return out;
+    for (const auto& kv : range->kvs) {
+      const std::string_view rest = std::string_view(kv.key).substr(request.key.size());
+      const size_t slash = rest.find('/');
+      auto agent = unpart(rest.substr(0, slash));
+      auto command =
+          slash == std::string_view::npos ? std::nullopt : unpart(rest.substr(slash + 1));
+      if (!agent || !command) {
+        return makeError(ErrorCode::kState, "controller store: corrupt pending key " + kv.key);
+      }
+      out.dispatches.emplace_back(std::move(*agent), std::move(*command));
+    }
+    return out;
   }
   Result<std::map<std::string, int64_t>> orderCounts() override {
     SHADAN_ASSIGN_OR_RETURN(auto orders,

@@ -147,7 +147,9 @@ void Leadership::renew() {
     }
     noteLeader(*held ? (*held)->value : "");
   }
-  logger("controller")->warn("event=leader_key_lost name={}", options_.name);
+  logger("controller")
+      ->warn("event={} name={}", *left > 0 ? "leader_key_lost" : "leader_lease_ended",
+             options_.name);
   (void)client_->leaseRevoke(lease_);
   lease_ = 0;
   setLeading(false);

@@ -63,6 +63,9 @@ namespace {
 namespace asio = boost::asio;
 
 constexpr auto kSweepInterval = std::chrono::seconds(5);
+// On etcd: how often a controller looks for dispatches another controller created for the
+// agents connected here (one keys-only range of pending/ since the last look).
+constexpr auto kFollowInterval = std::chrono::milliseconds(200);
 
 // Every address of this host's interfaces (getifaddrs): an alert naming one of them must not
 // make the controller cut itself off.
@@ -126,6 +129,8 @@ struct Controller {
   // controller, always leading).
   std::unique_ptr<Leadership> leadership;
   std::atomic<bool> bell_rung{false};
+
+  bool follow_failing = false;  // the last deliverCreatedElsewhere failed (said once)
 
   bool leads() const { return !leadership || leadership->leading(); }
 
@@ -241,6 +246,12 @@ Status wire(Controller& c) {
   options.defer = defer;
   c.orders = std::make_unique<OrdersService>(c.policy, c.trust, *c.signer, *c.store, *c.hub,
                                              *c.sink, c.clock, std::move(options));
+  if (c.leadership) {
+    // Where following the store starts: before io runs, so no hello comes before it.
+    if (auto started = c.orders->deliverCreatedElsewhere(); !started.ok()) {
+      return started.error().withContext("store");
+    }
+  }
   c.responder = std::make_unique<AlertResponder>(c.config.response, c.config.tokens, c.policy,
                                                  *c.orders, *c.store, *c.sink, c.clock);
   SHADAN_RETURN_IF_ERROR(c.responder->load());
@@ -339,6 +350,19 @@ void scheduleSweep(Controller& c, asio::steady_timer& timer) {
   });
 }
 
+void scheduleFollow(Controller& c, asio::steady_timer& timer) {
+  timer.expires_after(kFollowInterval);
+  timer.async_wait([&c, &timer](const boost::system::error_code& ec) {
+    if (ec) return;
+    const Status status = c.orders->deliverCreatedElsewhere();
+    if (!status.ok() && !c.follow_failing) {
+      logger("controller")->error("event=follow_failed error=\"{}\"", status.error().message);
+    }
+    c.follow_failing = !status.ok();
+    scheduleFollow(c, timer);
+  });
+}
+
 int run(const std::string& config_path) {
   auto controller = std::make_unique<Controller>();
   Controller& c = *controller;
@@ -352,6 +376,8 @@ int run(const std::string& config_path) {
   c.api->start();
   asio::steady_timer sweep_timer(c.io);
   scheduleSweep(c, sweep_timer);
+  asio::steady_timer follow_timer(c.io);
+  if (c.leadership) scheduleFollow(c, follow_timer);  // on etcd: other controllers' orders
   asio::signal_set signals(c.io, SIGTERM, SIGINT);
   // WatchdogSec= in the unit: pings from the core loop, each waiting for the API's and the
   // hub's network threads to answer, so a stuck loop of any of them is restarted.
@@ -372,6 +398,7 @@ int run(const std::string& config_path) {
     c.metrics_server.reset();
     c.hub->stop();
     sweep_timer.cancel();
+    follow_timer.cancel();
     if (c.leadership) c.leadership->stop();  // resigns: another leads within a look
     c.io.stop();
   });

@@ -75,6 +75,8 @@ Status OrdersService::onAck(const std::string& agent_id, const nlohmann::json& e
 
 void OrdersService::onDisconnect(const std::string& agent_id) { delivery_.onDisconnect(agent_id); }
 
+Status OrdersService::deliverCreatedElsewhere() { return delivery_.deliverCreatedElsewhere(); }
+
 Status OrdersService::sweep() {
   // One instant for both: an approval and a dispatch lapsing together are treated alike.
   const int64_t now = context_.nowMs();

@@ -101,6 +101,9 @@ class OrdersService {
   // Expires approvals and dispatches whose authz has lapsed. Called by a timer and before
   // status answers.
   Status sweep();
+  // Several controllers on one store: delivers to this one's connected agents what another
+  // controller created since the last call (Delivery::deliverCreatedElsewhere). By a timer.
+  Status deliverCreatedElsewhere();
 
   // Seconds from sending a dispatch to storing its verified ack (Delivery::ackLatency).
   const Histogram& ackLatency() const { return delivery_.ackLatency(); }

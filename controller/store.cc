@@ -593,6 +593,10 @@ class SqliteControllerStore : public ControllerStore {
   std::optional<SqliteTransactionStatements> transaction_statements_;
 };
 
+Result<ControllerStore::PendingCreated> ControllerStore::pendingCreatedSince(int64_t) {
+  return PendingCreated{};
+}
+
 Status makeControllerStateDir(const std::filesystem::path& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);

@@ -173,6 +173,16 @@ class ControllerStore {
   virtual Result<std::vector<DispatchRecord>> allPendingDispatches() = 0;
   virtual Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
                                                               int64_t seq) = 0;
+  // Pending dispatches created after `cursor`, in creation order, as (agent_id, command_id),
+  // and the cursor to pass next time; cursor 0: none, only where to start. For a store that
+  // several controllers share (etcd): each delivers to its own connected agents what another
+  // created. A store of one controller (SQLite) answers none: that controller delivers what it
+  // creates itself.
+  struct PendingCreated {
+    std::vector<std::pair<std::string, std::string>> dispatches;
+    int64_t cursor = 0;
+  };
+  virtual Result<PendingCreated> pendingCreatedSince(int64_t cursor);
 
   virtual Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) = 0;
   virtual Status putApproval(const ApprovalRecord& approval) = 0;

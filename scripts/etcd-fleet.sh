@@ -10,11 +10,13 @@
 #   2. the controller killed -9 and started again: it leads once the killed one's lease ran
 #      out, reads the isolation back from etcd, the agents come back, the restore (two
 #      operators) reopens office
-#   3. etcd killed -9 (every member gone): an isolate is refused 503 store_unavailable with
+#   3. a second controller (ctl2) on the same etcd: it follows (ctl leads), and an isolate made
+#      on its API reaches the gateways connected to ctl, applied once each (packets)
+#   4. etcd killed -9 (every member gone): an isolate is refused 503 store_unavailable with
 #      nothing recorded or sent, a controller started then exits naming the store, the gateways
 #      keep their cuts; etcd started again on its data:
 #      the same isolate is served, applied once on each gateway
-#   4. every audit chain verifies (the gateways', the controller's, its copies)
+#   5. every audit chain verifies (the gateways', the controllers', the copies)
 #
 #   usage: scripts/etcd-fleet.sh [BUILD_DIR]      (root; exit 77 when not root)
 set -euo pipefail
@@ -30,7 +32,8 @@ FLEET_TAG=e
 FLEET_STORE=etcd
 # shellcheck source=lib/fleet.sh
 source "$ROOT/scripts/lib/fleet.sh"
-trap fleet_cleanup EXIT
+CTL2_PID=
+trap '[[ -z $CTL2_PID ]] || kill -KILL "$CTL2_PID" 2>/dev/null; fleet_cleanup' EXIT
 trap 'exit 130' INT TERM
 # shellcheck source=lib/expect.sh
 source "$ROOT/scripts/lib/expect.sh"
@@ -39,6 +42,16 @@ FLEET_WHY="etcd fleet"
 source "$ROOT/scripts/lib/fleet-orders.sh"
 
 etcd_keys() { fleet_etcdctl get --prefix "/shadan/$1" --keys-only | sed '/^$/d'; }
+# office_cut ORDER WHERE: the isolate of office ORDER (made WHERE) applied on both gateways,
+# once each, and the cut proved with packets.
+office_cut() {
+  [[ -n $1 ]] || fail "isolate $2: no order id"
+  wait_for 15 "core-gw's ack" applied_on "$1" core-gw
+  wait_for 15 "edge-gw's ack" applied_on "$1" edge-gw
+  expect cut office1 servers
+  expect cut office2 inet
+  once_everywhere "$1"
+}
 leading() { FLEET_QUIET=1 op sato status --json 2>/dev/null | jq -e '.cluster.leading == true' >/dev/null; }
 segment_isolated() { op sato status 2>/dev/null | grep -qE "^$1 +ISOLATED"; }
 
@@ -50,12 +63,7 @@ expect reachable office2 inet
 
 say "1. Enrollment and an isolate through the etcd store"
 order=$(isolate_office "etcd store")
-[[ -n $order ]] || fail "isolate: no order id"
-wait_for 15 "core-gw's ack" applied_on "$order" core-gw
-wait_for 15 "edge-gw's ack" applied_on "$order" edge-gw
-expect cut office1 servers
-expect cut office2 inet
-once_everywhere "$order"
+office_cut "$order" "through the etcd store"
 if [[ -e $WORK/ctl/state/controller.db ]]; then
   fail "the controller made a SQLite store although its config names etcd"
 fi
@@ -88,7 +96,37 @@ for gw in "${GATEWAYS[@]}"; do wait_for 30 "$gw to connect again" agent_connecte
 expect cut office1 servers
 restore_office "after the controller's restart"
 
-say "3. etcd lost: orders refused, cuts kept; etcd back: orders served"
+say "3. A second controller on the same etcd; an order made on it reaches ctl's gateways"
+mkdir -p "$WORK/ctl2"
+sed -e 's/:8443"/:8445"/' -e 's/:8444"/:8446"/' -e "s|$WORK/ctl/state|$WORK/ctl2/state|" \
+  -e 's/"controller_name": "ctl"/"controller_name": "ctl2"/' \
+  "$WORK/ctl/controller.json" >"$WORK/ctl2/controller.json"
+ip netns exec "$(ns ctl)" "$CONTROLLER" run --config "$WORK/ctl2/controller.json" \
+  >>"$WORK/ctl2/log" 2>&1 &
+CTL2_PID=$!
+op2() {
+  local name=$1
+  shift
+  echo "  $name\$ shadanctl $* (on ctl2)" >&2
+  ip netns exec "$(ns ctl)" "$CTL" "$@" --controller "https://$CONTROLLER_IP:8445" \
+    --ca "$WORK/ca/ca.crt" --token-file "$WORK/ops/$name.token"
+}
+wait_for 10 "ctl2's API" op2 sato status 2>/dev/null
+if op2 sato status --json 2>/dev/null |
+  jq -e '.cluster == {"controller": "ctl2", "leading": false, "leader": "ctl"}' >/dev/null; then
+  echo "  [ok  ] ctl2 follows: ctl leads"
+else
+  fail "ctl2's status does not say ctl leads and ctl2 follows"
+fi
+# The gateways are connected to ctl: ctl delivers what ctl2 recorded.
+office_cut "$(op2 sato isolate office --reason "$FLEET_WHY: made on ctl2" --ticket FAULT \
+  --json 2>/dev/null | order_id_of)" "on ctl2"
+restore_office "ordered on ctl2"
+kill -TERM "$CTL2_PID"
+wait "$CTL2_PID" || fail "ctl2 did not stop cleanly"
+CTL2_PID=
+
+say "4. etcd lost: orders refused, cuts kept; etcd back: orders served"
 order=$(isolate_office "before etcd is lost")
 wait_for 15 "core-gw's ack" applied_on "$order" core-gw
 wait_for 15 "edge-gw's ack" applied_on "$order" edge-gw
@@ -137,9 +175,11 @@ restore_segment servers "etcd back"
 restore_office "etcd back"
 expect reachable inet servers
 
-say "Audit: every chain verifies"
+say "5. Audit: every chain verifies"
 fleet_stop || fail "a daemon did not stop cleanly"
 verify_every_chain
+"$CTL" audit verify "$WORK/ctl2/state/audit.log" --key "$WORK/ctl/signing.pub" | indent ||
+  fail "ctl2's audit log does not verify"
 
 fleet_cleanup
 trap - EXIT

@@ -109,6 +109,33 @@ TEST_F(EtcdStoreTest, NamesWithSlashesStayInTheirOwnRecords) {
   EXPECT_FALSE(store->dispatchBySeq("a", 3).value().has_value());
 }
 
+TEST_F(EtcdStoreTest, PendingDispatchesCreatedSinceACursorAreNamedOnce) {
+  auto store = open();
+  auto pending = [](const std::string& agent, const std::string& command, int64_t seq) {
+    return DispatchRecord{agent, command, seq, "", 0, DispatchState::kPending, "", 1, 0, 1};
+  };
+  ASSERT_TRUE(store->putDispatch(pending("old-gw", "before", 0)).ok());
+  const auto start = store->pendingCreatedSince(0).value();
+  EXPECT_TRUE(start.dispatches.empty());  // only where to start
+  EXPECT_GT(start.cursor, 0);
+
+  ASSERT_TRUE(store->putDispatch(pending("a/b", "cmd%1", 0)).ok());
+  ASSERT_TRUE(store->putDispatch(pending("core-gw", "cmd-2", 0)).ok());
+  const auto first = store->pendingCreatedSince(start.cursor).value();
+  using Created = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(first.dispatches, (Created{{"a/b", "cmd%1"}, {"core-gw", "cmd-2"}}));
+  // Sent (a seq now, still pending) and acked: neither is a new pending dispatch.
+  ASSERT_TRUE(store->putDispatch(pending("a/b", "cmd%1", 4)).ok());
+  DispatchRecord applied = pending("core-gw", "cmd-2", 1);
+  applied.state = DispatchState::kApplied;
+  ASSERT_TRUE(store->putDispatch(applied).ok());
+  const auto second = store->pendingCreatedSince(first.cursor).value();
+  EXPECT_TRUE(second.dispatches.empty());
+  ASSERT_TRUE(store->putDispatch(pending("core-gw", "cmd-3", 0)).ok());
+  EXPECT_EQ(store->pendingCreatedSince(second.cursor).value().dispatches,
+            (Created{{"core-gw", "cmd-3"}}));
+}
+
 TEST_F(EtcdStoreTest, AnUnreachableEtcdIsUnavailableAndNamed) {
   const EtcdEndpoint nobody{"127.0.0.1", ::shadan::testing::freeLoopbackPort()};
   auto refused = openEtcdControllerStore(
