@@ -568,7 +568,7 @@ class Command {
           (endpoint.tls_dir / "ca.crt").string(), (endpoint.tls_dir / "agent.crt").string(),
           (endpoint.tls_dir / "agent.key").string(), endpoint.pin, context->gateway);
       if (!tls.ok()) return invalid(tls.error());
-      checked["controller"] = {{"address", endpoint.host + ":" + std::to_string(endpoint.port)},
+      checked["controller"] = {{"address", endpoint.text()},
                                {"tls_dir", endpoint.tls_dir.string()}};
     }
     std::error_code ec;

@@ -60,7 +60,8 @@ options (an installed gateway needs none of the first four):
   --version          print the version
 
 run and check-config only:
-  --controller HOST:PORT    dial the controller (mutual TLS 1.3, WebSocket); standalone without
+  --controller HOST:PORT    dial the controller (mutual TLS 1.3, WebSocket); standalone without;
+                            HOST:PORT,HOST:PORT,...: several controllers, dialled in turn
   --tls-dir DIR             ca.crt, agent.crt, agent.key for that channel
   --controller-pin HEX      SHA-256 of the controller certificate's public key (shadanctl ca pin)
   --controller-grace DUR    how long the controller may be gone before policy
@@ -122,7 +123,8 @@ const std::vector<CommandHelp>& commandHelps() {
         kStateDirOption,
         {"--trust FILE", "the trust file (keys, roles, thresholds) for signed orders"},
         {"--controller HOST:PORT",
-         "dial the controller (mutual TLS 1.3, WebSocket); standalone without"},
+         "dial the controller (mutual TLS 1.3, WebSocket); standalone without;\n"
+         "HOST:PORT,HOST:PORT,...: several controllers, dialled in turn"},
         {"--tls-dir DIR", "ca.crt, agent.crt, agent.key for that channel"},
         {"--controller-pin HEX",
          "SHA-256 of the controller certificate's public key (shadanctl ca pin)"},

@@ -2,11 +2,17 @@
 
 #include <fstream>
 #include <set>
+#include <string_view>
+#include <vector>
 
 #include "common/duration.h"
 #include "common/listen_address.h"
 
 namespace shadan::agent {
+namespace {
+// Controllers one agent may be given: a deployment runs three (docs/ha.md); more is a typo.
+constexpr size_t kMaxControllers = 7;
+}  // namespace
 
 std::optional<std::string> gatewayFromEnvFile(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -91,28 +97,41 @@ Result<DaemonOptions> daemonOptionsFrom(const AgentCliOptions& options) {
   daemon_options.gateway = *options.gateway;
   daemon_options.state_dir = *options.state_dir;
   if (options.controller) {
-    const std::string& address = *options.controller;
-    const auto colon = address.rfind(':');
-    int port = 0;
-    if (colon != std::string::npos) {
-      const std::string digits = address.substr(colon + 1);
-      if (!digits.empty() && digits.size() <= 5 &&
-          digits.find_first_not_of("0123456789") == std::string::npos) {
-        port = std::stoi(digits);
+    // HOST:PORT, or several controllers of one deployment: HOST:PORT,HOST:PORT,...
+    std::vector<ControllerAddress> addresses;
+    std::string_view rest = *options.controller;
+    while (true) {
+      const size_t comma = rest.find(',');
+      const std::string address(rest.substr(0, comma));
+      const auto colon = address.rfind(':');
+      int port = 0;
+      if (colon != std::string::npos) {
+        const std::string digits = address.substr(colon + 1);
+        if (!digits.empty() && digits.size() <= 5 &&
+            digits.find_first_not_of("0123456789") == std::string::npos) {
+          port = std::stoi(digits);
+        }
       }
+      if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {
+        return bad("--controller must be HOST:PORT[,HOST:PORT...], got \"" + address + "\"");
+      }
+      std::string host = address.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+      }
+      addresses.push_back(ControllerAddress{host, static_cast<uint16_t>(port)});
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
     }
-    if (colon == std::string::npos || colon == 0 || port < 1 || port > 65535) {
-      return bad("--controller must be HOST:PORT, got \"" + address + "\"");
+    if (addresses.size() > kMaxControllers) {
+      return bad("--controller: at most " + std::to_string(kMaxControllers) + " controllers");
     }
     if (!options.tls_dir || !options.controller_pin) {
       return bad("--controller needs --tls-dir and --controller-pin");
     }
-    std::string host = address.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
-    daemon_options.controller = ControllerEndpoint{host, static_cast<uint16_t>(port),
-                                                   *options.tls_dir, *options.controller_pin};
+    daemon_options.controller = ControllerEndpoint{
+        addresses.front().host, addresses.front().port, *options.tls_dir, *options.controller_pin,
+        std::vector<ControllerAddress>(addresses.begin() + 1, addresses.end())};
   } else if (options.tls_dir || options.controller_pin) {
     return bad("--tls-dir and --controller-pin go with --controller");
   }

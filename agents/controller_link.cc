@@ -67,6 +67,10 @@ class ControllerLink::Impl : public std::enable_shared_from_this<ControllerLink:
   }
   uint64_t attempts() const { return attempts_; }
   const std::string& lastError() const { return last_error_; }
+  ControllerAddress controller() const {
+    if (addresses_.empty()) return ControllerAddress{options_.host, options_.port};
+    return addresses_[current_];
+  }
 
   // Called by the current connection (on the io_context thread).
   void connectionOpened(const Connection* connection);
@@ -102,6 +106,8 @@ class ControllerLink::Impl : public std::enable_shared_from_this<ControllerLink:
   std::optional<std::chrono::system_clock::time_point> disconnected_since_;
   SteadyClock::time_point opened_at_{};
   std::string last_error_;
+  std::vector<ControllerAddress> addresses_;  // host:port, then more_controllers
+  size_t current_ = 0;                        // the one the current attempt dials
   unsigned backoff_attempt_ = 0;
   uint64_t attempts_ = 0;
   bool started_ = false;
@@ -254,6 +260,12 @@ Status ControllerLink::Impl::start() {
   if (o.host.empty() || o.port == 0) {
     return makeError(ErrorCode::kInvalidArgument, "controller link: host and port are required");
   }
+  for (const ControllerAddress& other : o.more_controllers) {
+    if (other.host.empty() || other.port == 0) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "controller link: every controller needs a host and a port");
+    }
+  }
   if (o.agent_id.empty()) {
     return makeError(ErrorCode::kInvalidArgument, "controller link: agent_id is required");
   }
@@ -273,6 +285,8 @@ Status ControllerLink::Impl::start() {
   SHADAN_ASSIGN_OR_RETURN(
       tls_, loadLinkTls(o.ca_file, o.cert_file, o.key_file, o.controller_pin, o.agent_id));
   started_ = true;
+  addresses_.push_back(ControllerAddress{o.host, o.port});
+  addresses_.insert(addresses_.end(), o.more_controllers.begin(), o.more_controllers.end());
   disconnected_since_ = clock_.now();
   connect();
   return okStatus();
@@ -296,9 +310,11 @@ Result<TlsContextPtr> loadLinkTls(const std::string& ca_file, const std::string&
 void ControllerLink::Impl::connect() {
   if (stopped_) return;
   ++attempts_;
-  log_->debug("event=connecting host={} port={} attempt={}", options_.host, options_.port,
-              attempts_);
-  connection_ = std::make_shared<Connection>(io_, weak_from_this(), *tls_, options_);
+  LinkOptions dial = options_;
+  dial.host = addresses_[current_].host;
+  dial.port = addresses_[current_].port;
+  log_->debug("event=connecting host={} port={} attempt={}", dial.host, dial.port, attempts_);
+  connection_ = std::make_shared<Connection>(io_, weak_from_this(), *tls_, std::move(dial));
   connection_->start();
 }
 
@@ -313,8 +329,8 @@ void ControllerLink::Impl::connectionOpened(const Connection* connection) {
   if (stopped_ || connection != connection_.get()) return;
   opened_at_ = SteadyClock::now();
   disconnected_since_.reset();
-  log_->info("event=connected host={} port={} agent={}", options_.host, options_.port,
-             options_.agent_id);
+  log_->info("event=connected host={} port={} agent={}", addresses_[current_].host,
+             addresses_[current_].port, options_.agent_id);
   if (callbacks_.on_connected) callbacks_.on_connected();
 }
 
@@ -328,11 +344,15 @@ void ControllerLink::Impl::connectionLost(const Connection* connection, const st
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const auto delay = backoffDelay(options_, backoff_attempt_, unit(rng_));
   backoff_attempt_ = std::min(backoff_attempt_ + 1, kMaxBackoffExponent);
+  const std::string from = addresses_[current_].text();
+  current_ = (current_ + 1) % addresses_.size();  // the next controller, if there are several
   if (was_open) {
     disconnected_since_ = clock_.now();
-    log_->warn("event=disconnected reason=\"{}\" retry_ms={}", reason, delay.count());
+    log_->warn("event=disconnected controller={} reason=\"{}\" retry_ms={} next={}", from, reason,
+               delay.count(), addresses_[current_].text());
   } else {
-    log_->warn("event=connect_failed reason=\"{}\" retry_ms={}", reason, delay.count());
+    log_->warn("event=connect_failed controller={} reason=\"{}\" retry_ms={} next={}", from, reason,
+               delay.count(), addresses_[current_].text());
   }
   last_error_ = reason;
   retry_timer_.expires_after(delay);
@@ -368,5 +388,6 @@ std::optional<std::chrono::system_clock::time_point> ControllerLink::disconnecte
 }
 uint64_t ControllerLink::attempts() const { return impl_->attempts(); }
 std::string ControllerLink::lastError() const { return impl_->lastError(); }
+ControllerAddress ControllerLink::controller() const { return impl_->controller(); }
 
 }  // namespace shadan::agent

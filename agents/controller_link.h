@@ -14,7 +14,8 @@
 //     messages are common/channel.h.
 //   - connected() turns true once the hello is queued (on_connected runs then); a failure at
 //     any point closes the connection, runs on_disconnected(reason) if on_connected had run,
-//     and schedules the next attempt after a jittered exponential backoff (backoffDelay).
+//     and schedules the next attempt after a jittered exponential backoff (backoffDelay), to
+//     the next of the controllers' addresses when there are several (more_controllers).
 //   - send() queues a message only while connected (kUnavailable otherwise). Nothing is kept
 //     across connections: the caller keeps its outbox of unacknowledged acks and sends it again
 //     from on_connected. Messages on one connection are written in order, one at a time.
@@ -40,7 +41,9 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "agents/controller_address.h"
 #include "agents/orders_channel.h"
 #include "common/channel.h"
 #include "common/clock.h"
@@ -52,6 +55,10 @@ namespace shadan::agent {
 struct LinkOptions {
   std::string host;
   uint16_t port = 0;
+  // Other controllers of the same deployment (several on one etcd, docs/ha.md), dialled in
+  // turn: after a failed attempt or a lost connection the next attempt goes to the next
+  // address (host:port first, then these, round and round). Same CA and pin for all.
+  std::vector<ControllerAddress> more_controllers{};
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
@@ -117,6 +124,8 @@ class ControllerLink : public OrdersChannel {
   std::optional<std::chrono::system_clock::time_point> disconnectedSince() const;
   // Attempts made so far (successful or not); for tests and status.
   uint64_t attempts() const;
+  // The controller the current (or next) attempt dials.
+  ControllerAddress controller() const;
   // Why the last attempt or connection ended ("" before any failure), e.g.
   // "TLS handshake: controller certificate does not match the pinned key".
   std::string lastError() const;

@@ -104,6 +104,7 @@ class Daemon {
     LinkOptions link_options;
     link_options.host = endpoint.host;
     link_options.port = endpoint.port;
+    link_options.more_controllers = endpoint.more;
     link_options.ca_file = (endpoint.tls_dir / "ca.crt").string();
     link_options.cert_file = (endpoint.tls_dir / "agent.crt").string();
     link_options.key_file = (endpoint.tls_dir / "agent.key").string();
@@ -623,6 +624,12 @@ int runDaemon(const DaemonOptions& options, std::ostream& err) {
   }
   log->info("event=stopped");
   return 0;
+}
+
+std::string ControllerEndpoint::text() const {
+  std::string out = ControllerAddress{host, port}.text();
+  for (const ControllerAddress& other : more) out += "," + other.text();
+  return out;
 }
 
 }  // namespace shadan::agent

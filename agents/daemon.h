@@ -24,7 +24,9 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
+#include "agents/controller_address.h"
 #include "common/listen_address.h"
 
 namespace shadan::agent {
@@ -35,6 +37,10 @@ struct ControllerEndpoint {
   uint16_t port = 0;
   std::filesystem::path tls_dir;  // ca.crt, agent.crt, agent.key (shadanctl ca issue --client)
   std::string pin;                // hex SHA-256 of the controller certificate's public key
+  // Further controllers of the deployment, dialled in turn (LinkOptions::more_controllers).
+  std::vector<ControllerAddress> more{};
+
+  std::string text() const;  // "host:port" or "host:port,host:port,..."
 };
 
 struct DaemonOptions {

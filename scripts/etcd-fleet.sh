@@ -11,7 +11,9 @@
 #      out, reads the isolation back from etcd, the agents come back, the restore (two
 #      operators) reopens office
 #   3. a second controller (ctl2) on the same etcd: it follows (ctl leads), and an isolate made
-#      on its API reaches the gateways connected to ctl, applied once each (packets)
+#      on its API reaches the gateways connected to ctl, applied once each (packets); ctl
+#      killed -9: the agents (given both controllers) move to ctl2, which leads and serves an
+#      isolate and its restore; ctl back and ctl2 stopped: they move back
 #   4. etcd killed -9 (every member gone): an isolate is refused 503 store_unavailable with
 #      nothing recorded or sent, a controller started then exits naming the store, the gateways
 #      keep their cuts; etcd started again on its data:
@@ -32,6 +34,9 @@ FLEET_TAG=e
 FLEET_STORE=etcd
 # shellcheck source=lib/fleet.sh
 source "$ROOT/scripts/lib/fleet.sh"
+# Every agent knows both controllers of step 3 (ctl's hub :8444, ctl2's :8446): it dials ctl
+# first and moves to the other when the one it is connected to goes away.
+FLEET_CONTROLLERS="$CONTROLLER_IP:8444,$CONTROLLER_IP:8446"
 CTL2_PID=
 trap '[[ -z $CTL2_PID ]] || kill -KILL "$CTL2_PID" 2>/dev/null; fleet_cleanup' EXIT
 trap 'exit 130' INT TERM
@@ -122,9 +127,26 @@ fi
 office_cut "$(op2 sato isolate office --reason "$FLEET_WHY: made on ctl2" --ticket FAULT \
   --json 2>/dev/null | order_id_of)" "on ctl2"
 restore_office "ordered on ctl2"
+
+# ctl goes away: the agents move to ctl2, which leads once ctl's lease has run out.
+kill9 0
+killed_at=$(date +%s%N)
+FLEET_API_PORT=8445
+for gw in "${GATEWAYS[@]}"; do wait_for 15 "$gw to move to ctl2" agent_connected "$gw"; done
+moved_ms=$((($(date +%s%N) - killed_at) / 1000000))
+echo "  [ok  ] ctl killed -9: both gateways connected to ctl2 after ${moved_ms} ms"
+wait_for 15 "ctl2 to lead" leading
+order=$(isolate_office "ctl gone, on ctl2")
+office_cut "$order" "on ctl2 with ctl gone"
+restore_office "ctl gone, on ctl2"
+# ctl back, ctl2 stopped: the agents move back.
+FLEET_API_PORT=8443
+fleet_controller_start || fail "ctl did not start again"
 kill -TERM "$CTL2_PID"
 wait "$CTL2_PID" || fail "ctl2 did not stop cleanly"
 CTL2_PID=
+for gw in "${GATEWAYS[@]}"; do wait_for 30 "$gw to move back to ctl" agent_connected "$gw"; done
+wait_for 15 "ctl to lead again" leading
 
 say "4. etcd lost: orders refused, cuts kept; etcd back: orders served"
 order=$(isolate_office "before etcd is lost")

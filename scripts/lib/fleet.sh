@@ -19,6 +19,8 @@
 # FLEET_STORE=etcd: the controller keeps its store on an etcd member started on ctl's loopback,
 # over TLS with client certificates (fleet_etcd_start / fleet_etcd_stop / fleet_etcdctl; its data
 # in WORK/etcd) instead of SQLite in its state directory (scripts/etcd-fleet.sh, docs/ha.md).
+# FLEET_CONTROLLERS: the agents' --controller (default CONTROLLER_IP:8444; a list of several
+# for a second controller, scripts/etcd-fleet.sh). FLEET_API_PORT: the API op() talks to.
 # FLEET_TMP: where WORK (keys, state, audit logs) is made; default /tmp. A benchmark may point it
 # at a tmpfs to tell disk syncs from CPU (docs/benchmarks.md, "Alert storm").
 
@@ -54,11 +56,13 @@ fail() {
   failures=$((failures + 1))
 }
 
+# op NAME ARGS...: shadanctl as operator NAME, against the controller's API (FLEET_API_PORT: a
+# second controller's, default 8443).
 op() {
   local name=$1
   shift
   [[ -n ${FLEET_QUIET:-} ]] || echo "  $name\$ shadanctl $*" >&2
-  ip netns exec "$(ns ctl)" "$CTL" "$@" --controller "https://$CONTROLLER_IP:8443" \
+  ip netns exec "$(ns ctl)" "$CTL" "$@" --controller "https://$CONTROLLER_IP:${FLEET_API_PORT:-8443}" \
     --ca "$WORK/ca/ca.crt" --token-file "$WORK/ops/$name.token"
 }
 
@@ -217,7 +221,7 @@ fleet_agent_start() {
   for i in "${!GATEWAYS[@]}"; do [[ ${GATEWAYS[i]} == "$gw" ]] && break; done
   ip netns exec "$(ns "$gw")" env "${@:2}" "$AGENT" run --policy "$POLICY" --gateway "$gw" \
     --state-dir "$WORK/$gw/state" --trust "$WORK/trust.json" \
-    --controller "$CONTROLLER_IP:8444" --tls-dir "$WORK/$gw/tls" --controller-pin "$PIN" \
+    --controller "${FLEET_CONTROLLERS:-$CONTROLLER_IP:8444}" --tls-dir "$WORK/$gw/tls" --controller-pin "$PIN" \
     --log-level info >>"$WORK/$gw/log" 2>&1 &
   PIDS[i + 1]=$!
 }

@@ -126,8 +126,27 @@ TEST(AgentSetupCliTest, RunFlagsBecomeDaemonOptionsOrAUsageError) {
   ASSERT_TRUE(translated.ok()) << translated.error().message;
   EXPECT_EQ(translated->controller->host, "fd00::10");
   EXPECT_EQ(translated->controller->port, 8444);
+  EXPECT_TRUE(translated->controller->more.empty());
   options.controller = "ctl:99999";
   EXPECT_FALSE(daemonOptionsFrom(options).ok());
+
+  // Several controllers of one deployment, dialled in turn.
+  options.controller = "ctl-a:8444,[fd00::11]:8444,ctl-c:9444";
+  translated = daemonOptionsFrom(options);
+  ASSERT_TRUE(translated.ok()) << translated.error().message;
+  EXPECT_EQ(translated->controller->host, "ctl-a");
+  ASSERT_EQ(translated->controller->more.size(), 2u);
+  EXPECT_EQ(translated->controller->more[0].host, "fd00::11");
+  EXPECT_EQ(translated->controller->more[1].port, 9444);
+  EXPECT_EQ(translated->controller->text(), "ctl-a:8444,[fd00::11]:8444,ctl-c:9444");
+  for (const char* bad :
+       {"ctl-a:8444,", "ctl-a:8444,ctl-b", ",ctl-a:8444", "a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1"}) {
+    options.controller = bad;
+    auto refused = daemonOptionsFrom(options);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.error().message.find("--controller"), std::string::npos)
+        << refused.error().message;
+  }
 }
 
 }  // namespace

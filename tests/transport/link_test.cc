@@ -332,6 +332,50 @@ TEST_F(LinkTest, HelloDispatchAndAckFlowBothWays) {
   EXPECT_TRUE(hub_disconnects_.empty());
 }
 
+// Several controllers (on one etcd): when the one the agent is connected to goes away, the
+// next attempt dials the next address, and a dead first address does not keep it from the
+// others.
+TEST_F(LinkTest, ALinkMovesToTheNextControllerWhenItsOwnGoesAway) {
+  ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
+  std::vector<std::string> second_hellos;
+  AgentHubCallbacks callbacks;
+  callbacks.on_hello = [&](uint64_t, const std::string& agent, const HelloMessage&) {
+    second_hellos.push_back(agent);
+    return true;
+  };
+  auto second = WebSocketAgentHub::create(io_, hubOptions(), std::move(callbacks));
+  ASSERT_TRUE(second.ok()) << second.error().message;
+
+  LinkOptions options = linkOptions();
+  options.more_controllers = {{"127.0.0.1", (*second)->port()}};
+  LinkEvents events;
+  ControllerLink& link = startLink(options, events);
+  ASSERT_TRUE(runUntil(io_, [&] { return hellos_.size() == 1; }));
+  EXPECT_EQ(link.controller().port, hub_->port());
+  EXPECT_TRUE(second_hellos.empty());
+
+  hub_->stop();  // the first controller goes away
+  ASSERT_TRUE(runUntil(io_, [&] { return second_hellos.size() == 1 && link.connected(); }));
+  EXPECT_EQ(link.controller().port, (*second)->port());
+  EXPECT_EQ(events.connects, 2);
+  EXPECT_EQ(events.disconnects.size(), 1u);
+
+  // A link whose first address answers nobody reaches the second.
+  LinkOptions dead_first = linkOptions();
+  {
+    tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    dead_first.port = probe.local_endpoint().port();  // closed again: nobody listens there
+  }
+  dead_first.more_controllers = {{"127.0.0.1", (*second)->port()}};
+  LinkEvents other_events;
+  links_.clear();  // one session per agent: the first link goes
+  second_hellos.clear();
+  ControllerLink& other = startLink(dead_first, other_events);
+  ASSERT_TRUE(runUntil(io_, [&] { return second_hellos.size() == 1 && other.connected(); }));
+  EXPECT_GE(other.attempts(), 2u);
+  (*second)->stop();
+}
+
 TEST_F(LinkTest, AckSignaturesAreCheckedOnTheNetworkThreadWithTheHelloKey) {
   ASSERT_NO_FATAL_FAILURE(startHub(hubOptions()));
   const Ed25519Signer agent_key(Ed25519KeyPair::generate());
