@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/dsse.h"
 #include "common/orders.h"
+#include "controller/etcd_client.h"
 
 namespace shadan::loadgen {
 namespace {
@@ -152,6 +153,7 @@ FleetRun::~FleetRun() {
   for (auto& thread : threads_) thread.join();
   agents_.clear();
   if (controller_) (void)controller_->stop(SIGTERM, std::chrono::seconds(30));
+  if (etcd_) (void)etcd_->stop(SIGTERM, std::chrono::seconds(10));
   if (!options_.keep && !fleet_.dir.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(fleet_.dir, ignored);
@@ -188,7 +190,12 @@ Status FleetRun::setUp() {
   request.agents = options_.agents;
   request.threads = std::max(1u, std::thread::hardware_concurrency());
   request.controller_log_level = options_.controller_log_level;
+  if (options_.store != "sqlite" && options_.store != "etcd") {
+    return makeError(ErrorCode::kInvalidArgument, "--store must be sqlite or etcd");
+  }
+  request.etcd = options_.store == "etcd";
   SHADAN_ASSIGN_OR_RETURN(fleet_, makeFleet(request));
+  if (fleet_.etcd) SHADAN_RETURN_IF_ERROR(startEtcd());
   SHADAN_RETURN_IF_ERROR(enrollFleet(fleet_));
   SHADAN_RETURN_IF_ERROR(startController());
 
@@ -224,6 +231,33 @@ Status FleetRun::setUp() {
   }
   set_up_ = true;
   return okStatus();
+}
+
+// The run's etcd member, waited for until it answers a read (up to 20 s).
+Status FleetRun::startEtcd() {
+  std::filesystem::create_directories(fleet_.etcd_dir);
+  DaemonChildOptions child;
+  child.argv = etcdArgv(fleet_, options_.etcd_bin);
+  child.log_path = fleet_.etcd_dir + "/log";
+  SHADAN_ASSIGN_OR_RETURN(etcd_, DaemonChild::start(child));
+  auto client = controller::EtcdClient::make(controller::EtcdClientOptions{
+      {controller::EtcdEndpoint{"127.0.0.1", fleet_.etcd_client_port, false}},
+      std::chrono::milliseconds(1000)});
+  if (!client.ok()) return client.error();
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
+  std::string last = "no answer yet";
+  while (SteadyClock::now() < deadline) {
+    if (!etcd_->running()) {
+      return makeError(ErrorCode::kUnavailable, "etcd exited; see " + child.log_path.string());
+    }
+    controller::EtcdRangeRequest probe;
+    probe.key = "/";
+    auto answer = (*client)->range(probe);
+    if (answer.ok()) return okStatus();
+    last = answer.error().message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return makeError(ErrorCode::kUnavailable, "etcd did not answer within 20 s: " + last);
 }
 
 Status FleetRun::startController() {

@@ -39,6 +39,10 @@ struct RunOptions {
   std::string work_root = "/tmp";  // the run's private directory is made in here
   std::string controller_bin;      // shadan-controller
   std::string controller_log_level = "info";
+  // "sqlite" (the default) or "etcd": the controller's store on one etcd member the run starts
+  // (etcd_bin) on loopback (docs/ha.md), to set the store's cost beside SQLite's.
+  std::string store = "sqlite";
+  std::string etcd_bin = "/usr/bin/etcd";
   bool keep = false;  // keep the run's directory (logs, state, credentials)
   std::chrono::seconds phase_timeout{120};
 };
@@ -118,6 +122,9 @@ class FleetRun {
 
   RunOptions options_;
   Fleet fleet_;
+  Status startEtcd();
+
+  std::unique_ptr<DaemonChild> etcd_;  // with store "etcd"; stopped after the controller
   std::unique_ptr<DaemonChild> controller_;
   std::unique_ptr<Observer> observer_;
   std::vector<std::unique_ptr<boost::asio::io_context>> ios_;

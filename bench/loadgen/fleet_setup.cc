@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/sha256.h"
 #include "controller/config.h"
+#include "controller/etcd_store.h"
 #include "controller/store.h"
 
 namespace shadan::loadgen {
@@ -147,6 +148,17 @@ Result<Fleet> makeFleet(const FleetRequest& request) {
   }
   SHADAN_ASSIGN_OR_RETURN(fleet.api_port, freeLoopbackPort());
   SHADAN_ASSIGN_OR_RETURN(fleet.hub_port, freeLoopbackPort());
+  if (request.etcd) {
+    fleet.etcd = true;
+    SHADAN_ASSIGN_OR_RETURN(fleet.etcd_client_port, freeLoopbackPort());
+    SHADAN_ASSIGN_OR_RETURN(fleet.etcd_peer_port, freeLoopbackPort());
+    fleet.etcd_dir = fleet.dir + "/etcd";
+    // A fan-out's record is two keys per gateway and its delivery four, in one txn per order or
+    // per delivery chunk of up to 256; a signed dispatch is about 11 kB on the gateway's wire
+    // (two keys, base64): docs/ha.md sizing.
+    fleet.etcd_max_txn_ops = std::max<size_t>(4 * request.agents + 64, 128);
+    fleet.etcd_max_request_bytes = std::max<size_t>(16384 * request.agents, 10 << 20);
+  }
 
   const std::string ca_dir = fleet.dir + "/ca";
   SHADAN_RETURN_IF_ERROR(initCertificateAuthority(ca_dir, "shadan-loadgen CA", 2));
@@ -189,7 +201,7 @@ Result<Fleet> makeFleet(const FleetRequest& request) {
   fleet.controller_state_dir = fleet.dir + "/controller/state";
   fleet.controller_config = fleet.dir + "/controller/controller.json";
   fleet.controller_log = fleet.dir + "/controller/log";
-  const Json config = {
+  Json config = {
       {"api", {{"listen", "127.0.0.1:" + std::to_string(fleet.api_port)}}},
       // Every simulated gateway dials from 127.0.0.1, where a real fleet has an address each: the
       // per-address handshake limit is lifted to the overall one (its default), or most of the
@@ -209,6 +221,12 @@ Result<Fleet> makeFleet(const FleetRequest& request) {
       {"state_dir", fleet.controller_state_dir},
       {"log_level", request.controller_log_level},
       {"tokens", std::move(tokens)}};
+  if (fleet.etcd) {
+    config["store"] = {
+        {"kind", "etcd"},
+        {"endpoints", {"http://127.0.0.1:" + std::to_string(fleet.etcd_client_port)}},
+        {"controller_name", "lg-controller"}};
+  }
   SHADAN_RETURN_IF_ERROR(
       writeFileAtomically(fleet.controller_config, config.dump(2), 0600, ExistingFile::kRefuse));
 
@@ -234,9 +252,27 @@ Policy agentPolicy(const Fleet& fleet, const std::string& id) {
   return policy;
 }
 
+std::vector<std::string> etcdArgv(const Fleet& fleet, const std::string& etcd_bin) {
+  const std::string client = "http://127.0.0.1:" + std::to_string(fleet.etcd_client_port);
+  const std::string peer = "http://127.0.0.1:" + std::to_string(fleet.etcd_peer_port);
+  return {etcd_bin,
+          "--name=lg",
+          "--data-dir=" + fleet.etcd_dir + "/data",
+          "--listen-client-urls=" + client,
+          "--advertise-client-urls=" + client,
+          "--listen-peer-urls=" + peer,
+          "--initial-advertise-peer-urls=" + peer,
+          "--initial-cluster=lg=" + peer,
+          "--max-txn-ops=" + std::to_string(fleet.etcd_max_txn_ops),
+          "--max-request-bytes=" + std::to_string(fleet.etcd_max_request_bytes),
+          "--logger=zap",
+          "--log-level=warn"};
+}
+
 Status enrollFleet(const Fleet& fleet) {
+  SHADAN_ASSIGN_OR_RETURN(auto config, controller::loadControllerConfig(fleet.controller_config));
   SHADAN_ASSIGN_OR_RETURN(auto store,
-                          controller::openSqliteControllerStore(fleet.controller_state_dir));
+                          controller::openConfiguredStore(config.store, config.state_dir));
   const int64_t now = toUnixMillis(std::chrono::system_clock::now());
   return store->transaction([&]() -> Status {
     for (const SimAgentSetup& agent : fleet.agents) {

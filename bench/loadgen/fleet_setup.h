@@ -13,6 +13,7 @@
 //   controller/signing.key          the controller's Ed25519 key
 //   controller/state/               the controller's state dir (0700)
 //   controller/controller.json      its config; controller/log its output
+//   etcd/                           with an etcd store: the member's data; etcd/log its output
 //   policy.json, trust.json
 //   agents/<id>.crt, <id>.key       one client certificate per simulated agent
 
@@ -40,6 +41,7 @@ struct FleetRequest {
   size_t agents = 100;
   unsigned threads = 2;  // for making keys and certificates
   std::string controller_log_level = "info";
+  bool etcd = false;  // the controller's store on one etcd member of the run's (else SQLite)
 };
 
 struct Operator {
@@ -55,6 +57,14 @@ struct Fleet {
   std::string controller_log;
   uint16_t api_port = 0;
   uint16_t hub_port = 0;
+  // With an etcd store: the member's client and peer ports (plain http on loopback), its data
+  // directory and log, and the --max-txn-ops / --max-request-bytes sized for the fleet.
+  bool etcd = false;
+  uint16_t etcd_client_port = 0;
+  uint16_t etcd_peer_port = 0;
+  std::string etcd_dir;
+  size_t etcd_max_txn_ops = 0;
+  size_t etcd_max_request_bytes = 0;
   SimEndpoint endpoint;               // where agents dial, with the CA and the pin
   std::vector<Operator> operators;    // two: one isolates, both sign a restore
   std::vector<SimAgentSetup> agents;  // index i is lg-<i+1>
@@ -71,8 +81,12 @@ Result<Fleet> makeFleet(const FleetRequest& request);
 // an agent's verifier and planner read only its own entry.)
 Policy agentPolicy(const Fleet& fleet, const std::string& id);
 
-// Enrolls every agent (approved, with its public key) in the controller's store, in one
-// transaction, before the controller starts: what an operator's approval of each would do,
+// The etcd member's command line (etcd_bin first) for a fleet with an etcd store.
+std::vector<std::string> etcdArgv(const Fleet& fleet, const std::string& etcd_bin);
+
+// Enrolls every agent (approved, with its public key) in the controller's store (the one its
+// config names: SQLite, or the run's etcd, which must be up), in one transaction, before the
+// controller starts: what an operator's approval of each would do,
 // without one API call per agent (not what a run measures). No audit entry is written for it.
 Status enrollFleet(const Fleet& fleet);
 

@@ -43,6 +43,8 @@ Options:
   --work-dir DIR     where the run's private directory is made (default $TMPDIR or /tmp)
   --controller PATH  shadan-controller to start (default: the one beside this build)
   --controller-log-level LEVEL   its log level (default info, as deployed)
+  --store KIND       the controller's store: sqlite (default) or etcd (one etcd member started
+                     on loopback for the run, /usr/bin/etcd; docs/ha.md)
   --keep             keep the run's directory (controller log, state, credentials)
   -h, --help         this text
 
@@ -196,6 +198,11 @@ int runLoadgen(const std::vector<std::string>& args, std::ostream& out, std::ost
       if (!value(options.run.work_root)) return usage(err, "--work-dir needs a directory");
     } else if (word == "--controller") {
       if (!value(options.run.controller_bin)) return usage(err, "--controller needs a path");
+    } else if (word == "--store") {
+      if (!value(options.run.store) ||
+          (options.run.store != "sqlite" && options.run.store != "etcd")) {
+        return usage(err, "--store needs sqlite or etcd");
+      }
     } else if (word == "--controller-log-level") {
       if (!value(options.run.controller_log_level)) {
         return usage(err, "--controller-log-level needs a level");
@@ -207,6 +214,11 @@ int runLoadgen(const std::vector<std::string>& args, std::ostream& out, std::ost
   if (::access(options.run.controller_bin.c_str(), X_OK) != 0) {
     err << "shadan-loadgen: " << options.run.controller_bin
         << " is not an executable shadan-controller (build it, or give --controller PATH)\n";
+    return 3;
+  }
+  if (options.run.store == "etcd" && ::access(options.run.etcd_bin.c_str(), X_OK) != 0) {
+    err << "shadan-loadgen: --store etcd needs " << options.run.etcd_bin
+        << " (scripts/install-deps.sh installs etcd-server)\n";
     return 3;
   }
   // Thousands of agents would each log their orders; the report is what counts here.

@@ -31,6 +31,7 @@ Json baseReport(const std::string& name, const FleetRun& run) {
   return {{"scenario", name},
           {"agents", run.options().agents},
           {"io_threads", run.options().io_threads},
+          {"store", run.options().store},
           {"machine", machine()},
           {"setup", {{"credentials_ms", run.credentialsMs()}}}};
 }

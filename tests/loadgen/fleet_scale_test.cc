@@ -1,6 +1,7 @@
 // 200 simulated gateways (the agent's own session and channel code) against the real
 // controller: every agent gets every order exactly once, every ack is verified, a controller
-// killed under a connected fleet loses nothing, churn loses nothing. Counts and states only.
+// killed under a connected fleet loses nothing, churn loses nothing; the fan-out also on an etcd
+// store. Counts and states only.
 #include <gtest/gtest.h>
 
 #include "bench/loadgen/scenarios.h"
@@ -41,6 +42,20 @@ TEST(FleetScaleTest, FanoutReachesEveryAgentExactlyOnce) {
   EXPECT_EQ((*report)["phases"]["restore"]["redelivered"], 0);
   EXPECT_EQ((*report)["agents"], kAgents);
   EXPECT_GT((*report)["controller_rss_anon_kb"].get<int64_t>(), 0);
+  EXPECT_TRUE(reportComplete(*report));
+}
+
+// The same fan-out with the controller's store on etcd (a member the run starts on loopback):
+// one transaction per order and per delivery chunk, sized by the run.
+TEST(FleetScaleTest, FanoutOnAnEtcdStoreReachesEveryAgentExactlyOnce) {
+  ScenarioOptions on_etcd = options();
+  on_etcd.run.store = "etcd";
+  auto report = runScenario("fanout", on_etcd);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_EQ((*report)["store"], "etcd");
+  expectEveryAgentOnce(*report, "isolate");
+  expectEveryAgentOnce(*report, "restore");
+  EXPECT_EQ((*report)["phases"]["isolate"]["redelivered"], 0);
   EXPECT_TRUE(reportComplete(*report));
 }
 
