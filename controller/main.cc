@@ -64,8 +64,11 @@ namespace asio = boost::asio;
 
 constexpr auto kSweepInterval = std::chrono::seconds(5);
 // On etcd: how often a controller looks for dispatches another controller created for the
-// agents connected here (one keys-only range of pending/ since the last look).
+// agents connected here (one keys-only range of pending/ since the last look); after a failed
+// look, less often: an etcd out of reach can hold each look for the store's timeout, and the
+// core thread has the API and the agents to serve meanwhile.
 constexpr auto kFollowInterval = std::chrono::milliseconds(200);
+constexpr auto kFollowRetryInterval = std::chrono::seconds(5);
 
 // Every address of this host's interfaces (getifaddrs): an alert naming one of them must not
 // make the controller cut itself off.
@@ -351,7 +354,7 @@ void scheduleSweep(Controller& c, asio::steady_timer& timer) {
 }
 
 void scheduleFollow(Controller& c, asio::steady_timer& timer) {
-  timer.expires_after(kFollowInterval);
+  timer.expires_after(c.follow_failing ? kFollowRetryInterval : kFollowInterval);
   timer.async_wait([&c, &timer](const boost::system::error_code& ec) {
     if (ec) return;
     const Status status = c.orders->deliverCreatedElsewhere();
