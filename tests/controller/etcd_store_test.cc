@@ -186,27 +186,27 @@ TEST_F(EtcdStoreTest, ATransactionOverEtcdsLimitIsRefusedWhole) {
 // A client whose txn answers can be lost: the member applied it and died before answering
 // (kApplyThenLose), or it never got there but may yet (kHold: kept for replay()). With
 // reads_fail, etcd stays silent afterwards as well.
-class LossyEtcdClient : public EtcdClient {
+class LossyEtcdClient : public ::shadan::testing::ForwardingEtcdClient {
  public:
   enum class Mode { kPass, kApplyThenLose, kHold };
-  explicit LossyEtcdClient(std::unique_ptr<EtcdClient> inner) : inner_(std::move(inner)) {}
+  using ForwardingEtcdClient::ForwardingEtcdClient;
 
   Mode mode = Mode::kPass;
   bool reads_fail = false;
 
   Result<EtcdRange> range(const EtcdRangeRequest& request) override {
     if (reads_fail) return makeError(ErrorCode::kUnavailable, "etcd 127.0.0.1:1: connect: gone");
-    return inner_->range(request);
+    return ForwardingEtcdClient::range(request);
   }
   Result<EtcdTxnResult> txn(const std::vector<EtcdCompare>& compares,
                             const std::vector<EtcdWrite>& writes) override {
     const Mode now = std::exchange(mode, Mode::kPass);  // one answer lost, not the fence's
     if (now == Mode::kPass) {
       if (reads_fail) return makeError(ErrorCode::kUnavailable, "etcd 127.0.0.1:1: connect: gone");
-      return inner_->txn(compares, writes);
+      return ForwardingEtcdClient::txn(compares, writes);
     }
     if (now == Mode::kApplyThenLose) {
-      EXPECT_EQ(inner_->txn(compares, writes).value().outcome, EtcdTxnResult::Outcome::kApplied);
+      EXPECT_EQ(inner().txn(compares, writes).value().outcome, EtcdTxnResult::Outcome::kApplied);
     } else {
       held_compares_ = compares;
       held_writes_ = writes;
@@ -216,20 +216,13 @@ class LossyEtcdClient : public EtcdClient {
     lost.why = "etcd 127.0.0.1:2379: answer: end of stream";
     return lost;
   }
-  Result<EtcdLease> leaseGrant(std::chrono::seconds ttl) override {
-    return inner_->leaseGrant(ttl);
-  }
-  Result<int64_t> leaseKeepAlive(int64_t lease) override { return inner_->leaseKeepAlive(lease); }
-  Status leaseRevoke(int64_t lease) override { return inner_->leaseRevoke(lease); }
-  std::string currentEndpoint() const override { return inner_->currentEndpoint(); }
 
   // The held txn arrives after all.
   EtcdTxnResult::Outcome replay() {
-    return inner_->txn(held_compares_, held_writes_).value().outcome;
+    return inner().txn(held_compares_, held_writes_).value().outcome;
   }
 
  private:
-  std::unique_ptr<EtcdClient> inner_;
   std::vector<EtcdCompare> held_compares_;
   std::vector<EtcdWrite> held_writes_;
 };

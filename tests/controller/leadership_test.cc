@@ -22,37 +22,35 @@ using ::shadan::testing::TempDir;
 using namespace std::chrono_literals;
 
 // A client whose every call fails while `cut` is set: a controller partitioned from etcd.
-class CuttableEtcdClient : public EtcdClient {
+class CuttableEtcdClient : public ::shadan::testing::ForwardingEtcdClient {
  public:
-  explicit CuttableEtcdClient(std::unique_ptr<EtcdClient> inner) : inner_(std::move(inner)) {}
+  using ForwardingEtcdClient::ForwardingEtcdClient;
   std::atomic<bool> cut{false};
 
   Result<EtcdRange> range(const EtcdRangeRequest& request) override {
     if (cut) return gone();
-    return inner_->range(request);
+    return ForwardingEtcdClient::range(request);
   }
   Result<EtcdTxnResult> txn(const std::vector<EtcdCompare>& compares,
                             const std::vector<EtcdWrite>& writes) override {
     if (cut) return gone();
-    return inner_->txn(compares, writes);
+    return ForwardingEtcdClient::txn(compares, writes);
   }
   Result<EtcdLease> leaseGrant(std::chrono::seconds ttl) override {
     if (cut) return gone();
-    return inner_->leaseGrant(ttl);
+    return ForwardingEtcdClient::leaseGrant(ttl);
   }
   Result<int64_t> leaseKeepAlive(int64_t lease) override {
     if (cut) return gone();
-    return inner_->leaseKeepAlive(lease);
+    return ForwardingEtcdClient::leaseKeepAlive(lease);
   }
   Status leaseRevoke(int64_t lease) override {
     if (cut) return gone();
-    return inner_->leaseRevoke(lease);
+    return ForwardingEtcdClient::leaseRevoke(lease);
   }
-  std::string currentEndpoint() const override { return inner_->currentEndpoint(); }
 
  private:
   static Error gone() { return makeError(ErrorCode::kUnavailable, "etcd: connect: timed out"); }
-  std::unique_ptr<EtcdClient> inner_;
 };
 
 class LeadershipTest : public ::testing::Test {

@@ -42,6 +42,34 @@ inline uint16_t freeLoopbackPort() {
   return ntohs(address.sin_port);
 }
 
+// An EtcdClient that passes every call to `inner`: the base of the tests' faulty clients (a
+// lost answer, a partition), which override only what they change.
+class ForwardingEtcdClient : public controller::EtcdClient {
+ public:
+  explicit ForwardingEtcdClient(std::unique_ptr<controller::EtcdClient> inner)
+      : inner_(std::move(inner)) {}
+
+  Result<controller::EtcdRange> range(const controller::EtcdRangeRequest& request) override {
+    return inner_->range(request);
+  }
+  Result<controller::EtcdTxnResult> txn(const std::vector<controller::EtcdCompare>& compares,
+                                        const std::vector<controller::EtcdWrite>& writes) override {
+    return inner_->txn(compares, writes);
+  }
+  Result<controller::EtcdLease> leaseGrant(std::chrono::seconds ttl) override {
+    return inner_->leaseGrant(ttl);
+  }
+  Result<int64_t> leaseKeepAlive(int64_t lease) override { return inner_->leaseKeepAlive(lease); }
+  Status leaseRevoke(int64_t lease) override { return inner_->leaseRevoke(lease); }
+  std::string currentEndpoint() const override { return inner_->currentEndpoint(); }
+
+ protected:
+  controller::EtcdClient& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<controller::EtcdClient> inner_;
+};
+
 // A member that speaks only https with client certificates (etcd's --client-cert-auth).
 struct EtcdMemberTls {
   std::string ca;                       // trusted for client certificates
