@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <unordered_map>
@@ -33,6 +34,16 @@ const Json& gatewaysOf(const Json& view) {
   return found != view.end() && found->is_object() ? *found : kNone;
 }
 
+// A child's last words: the run's directory (and so its log) goes away with the run.
+std::string lastLine(const std::string& log) {
+  std::ifstream in(log);
+  std::string line, last = "(no output)";
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last.size() > 400 ? last.substr(0, 400) + "..." : last;
+}
+
 bool isAcked(const std::string& state) {
   return state == "applied" || state == "already_applied" || state == "rejected" ||
          state == "failed";
@@ -44,9 +55,10 @@ bool isAcked(const std::string& state) {
 
 class FleetRun::Observer final : public SimObserver {
  public:
-  explicit Observer(size_t agents) : connected_at_(agents), up_(agents) {}
+  explicit Observer(size_t agents) : connected_at_(agents), up_(agents), port_(agents) {}
 
-  void onConnected(size_t index) override {
+  void onConnected(size_t index, uint16_t controller) override {
+    port_[index].store(controller);
     connected_at_[index].store(nowMs());
     if (!up_[index].exchange(true)) ++connected_;
   }
@@ -54,42 +66,71 @@ class FleetRun::Observer final : public SimObserver {
     if (up_[index].exchange(false)) --connected_;
   }
   void onOutcome(size_t index, const agent::OrderOutcome& outcome) override {
+    ++outcomes_;
     if (!outcome.ack.command_id) return;  // a dispatch refused before it named its order
     const bool applied = outcome.ack.result == AckResult::kApplied ||
                          outcome.ack.result == AckResult::kAlreadyApplied;
+    const int64_t now = nowMs();
     std::lock_guard lock(mutex_);
     Tally& tally = commands_[*outcome.ack.command_id];
-    if (tally.times.empty()) tally.times.assign(connected_at_.size(), 0);
-    if (tally.times[index]++ == 0) ++tally.handled;
-    if (applied) ++tally.applied;
+    if (tally.times.empty()) {
+      tally.times.assign(connected_at_.size(), 0);
+      tally.applied_times.assign(connected_at_.size(), 0);
+      tally.first_ms.assign(connected_at_.size(), 0);
+    }
+    if (tally.times[index]++ == 0) {
+      ++tally.handled;
+      tally.first_ms[index] = now;
+    }
+    if (applied) {
+      ++tally.applied;
+      ++tally.applied_times[index];
+    }
   }
 
   size_t connected() const { return connected_.load(); }
   int64_t connectedAt(size_t index) const { return connected_at_[index].load(); }
-  // (agents that handled it, handled-and-applied, extra deliveries)
+  bool up(size_t index) const { return up_[index].load(); }
+  uint16_t controllerOf(size_t index) const { return port_[index].load(); }
+  size_t outcomes() const { return outcomes_.load(); }
+  // (agents that handled it, handled-and-applied, extra deliveries, extra applications)
   struct Counts {
     size_t handled = 0;
     size_t applied = 0;
     size_t redelivered = 0;
+    size_t duplicates = 0;
+    std::vector<uint32_t> applied_times;  // per agent
   };
   Counts counts(const std::string& command_id) const {
     std::lock_guard lock(mutex_);
     const auto found = commands_.find(command_id);
     if (found == commands_.end()) return {};
-    Counts counts{found->second.handled, found->second.applied, 0};
-    for (const uint32_t n : found->second.times) counts.redelivered += n > 1 ? n - 1 : 0;
+    const Tally& tally = found->second;
+    Counts counts{tally.handled, tally.applied, 0, 0, tally.applied_times};
+    for (const uint32_t n : tally.times) counts.redelivered += n > 1 ? n - 1 : 0;
+    for (const uint32_t n : tally.applied_times) counts.duplicates += n > 1 ? n - 1 : 0;
     return counts;
+  }
+  std::vector<int64_t> firstHandled(const std::string& command_id) const {
+    std::lock_guard lock(mutex_);
+    const auto found = commands_.find(command_id);
+    if (found == commands_.end()) return std::vector<int64_t>(connected_at_.size(), 0);
+    return found->second.first_ms;
   }
 
  private:
   struct Tally {
-    std::vector<uint32_t> times;  // per agent: how often it handled this order's dispatch
+    std::vector<uint32_t> times;          // per agent: how often it handled this order's dispatch
+    std::vector<uint32_t> applied_times;  // ... and applied it (already_applied included)
+    std::vector<int64_t> first_ms;        // ... when it first handled it
     size_t handled = 0;
     size_t applied = 0;
   };
   std::vector<std::atomic<int64_t>> connected_at_;
   std::vector<std::atomic<bool>> up_;
+  std::vector<std::atomic<uint16_t>> port_;  // the controller (hub port) it last connected to
   std::atomic<size_t> connected_{0};
+  std::atomic<size_t> outcomes_{0};
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Tally> commands_;
 };
@@ -128,6 +169,7 @@ Json OrderRun::toJson() const {
   out["agents_handled"] = handled;
   out["agents_applied"] = applied;
   out["redelivered"] = redelivered;
+  out["duplicates"] = duplicates;
   return out;
 }
 
@@ -152,8 +194,12 @@ FleetRun::~FleetRun() {
   for (auto& io : ios_) io->stop();
   for (auto& thread : threads_) thread.join();
   agents_.clear();
-  if (controller_) (void)controller_->stop(SIGTERM, std::chrono::seconds(30));
-  if (etcd_) (void)etcd_->stop(SIGTERM, std::chrono::seconds(10));
+  for (auto& controller : controllers_) {
+    if (controller) (void)controller->stop(SIGTERM, std::chrono::seconds(30));
+  }
+  for (auto& member : etcd_) {
+    if (member) (void)member->stop(SIGTERM, std::chrono::seconds(10));
+  }
   if (!options_.keep && !fleet_.dir.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(fleet_.dir, ignored);
@@ -194,7 +240,9 @@ Status FleetRun::setUp() {
     return makeError(ErrorCode::kInvalidArgument, "--store must be sqlite or etcd");
   }
   request.etcd = options_.store == "etcd";
+  request.controllers = options_.controllers;
   SHADAN_ASSIGN_OR_RETURN(fleet_, makeFleet(request));
+  controllers_.resize(fleet_.controllers.size());
   if (fleet_.etcd) SHADAN_RETURN_IF_ERROR(startEtcd());
   SHADAN_RETURN_IF_ERROR(enrollFleet(fleet_));
   SHADAN_RETURN_IF_ERROR(startController());
@@ -207,9 +255,9 @@ Status FleetRun::setUp() {
   agents_.resize(options_.agents);
   std::vector<std::promise<Status>> started(options_.agents);
   for (size_t i = 0; i < options_.agents; ++i) {
-    agents_[i] = std::make_unique<SimAgent>(*ios_[i % threads], fleet_.endpoint, fleet_.agents[i],
-                                            agentPolicy(fleet_, fleet_.agents[i].id), fleet_.trust,
-                                            *observer_);
+    agents_[i] = std::make_unique<SimAgent>(
+        *ios_[i % threads], agentEndpoint(fleet_, i), fleet_.agents[i],
+        agentPolicy(fleet_, fleet_.agents[i].id), fleet_.trust, *observer_);
     onAgentThread(i, [this, i, &started] { started[i].set_value(agents_[i]->start()); });
   }
   for (auto& io : ios_) {
@@ -227,66 +275,149 @@ Status FleetRun::setUp() {
                      std::to_string(connected()) + " of " + std::to_string(options_.agents) +
                          " agents connected within " +
                          std::to_string(options_.phase_timeout.count()) +
-                         " s (controller log: " + fleet_.controller_log + ")");
+                         " s (controller log: " + fleet_.controllers[0].log + ")");
   }
   set_up_ = true;
   return okStatus();
 }
 
-// The run's etcd member, waited for until it answers a read (up to 20 s).
+// The run's etcd members, waited for until each answers a read (up to 20 s): a member of a
+// cluster answers once the cluster has a leader.
 Status FleetRun::startEtcd() {
-  std::filesystem::create_directories(fleet_.etcd_dir);
-  DaemonChildOptions child;
-  child.argv = etcdArgv(fleet_, options_.etcd_bin);
-  child.log_path = fleet_.etcd_dir + "/log";
-  SHADAN_ASSIGN_OR_RETURN(etcd_, DaemonChild::start(child));
-  auto client = controller::EtcdClient::make(controller::EtcdClientOptions{
-      {controller::EtcdEndpoint{"127.0.0.1", fleet_.etcd_client_port, false}},
-      std::chrono::milliseconds(1000)});
-  if (!client.ok()) return client.error();
-  const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
-  std::string last = "no answer yet";
-  while (SteadyClock::now() < deadline) {
-    if (!etcd_->running()) {
-      return makeError(ErrorCode::kUnavailable, "etcd exited; see " + child.log_path.string());
-    }
-    controller::EtcdRangeRequest probe;
-    probe.key = "/";
-    auto answer = (*client)->range(probe);
-    if (answer.ok()) return okStatus();
-    last = answer.error().message;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (size_t k = 0; k < fleet_.etcd_members.size(); ++k) {
+    const FleetEtcdMember& member = fleet_.etcd_members[k];
+    std::filesystem::create_directories(member.dir);
+    DaemonChildOptions child;
+    child.argv = etcdArgv(fleet_, k, options_.etcd_bin);
+    child.log_path = member.dir + "/log";
+    SHADAN_ASSIGN_OR_RETURN(auto started, DaemonChild::start(child));
+    etcd_.push_back(std::move(started));
   }
-  return makeError(ErrorCode::kUnavailable, "etcd did not answer within 20 s: " + last);
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
+  for (size_t k = 0; k < fleet_.etcd_members.size(); ++k) {
+    const FleetEtcdMember& member = fleet_.etcd_members[k];
+    auto client = controller::EtcdClient::make(controller::EtcdClientOptions{
+        {controller::EtcdEndpoint{"127.0.0.1", member.client_port, false}},
+        std::chrono::milliseconds(1000)});
+    if (!client.ok()) return client.error();
+    std::string last = "no answer yet";
+    for (;;) {
+      if (!etcd_[k]->running()) {
+        return makeError(ErrorCode::kUnavailable, "etcd member " + member.name +
+                                                      " exited: " + lastLine(member.dir + "/log"));
+      }
+      controller::EtcdRangeRequest probe;
+      probe.key = "/";
+      auto answer = (*client)->range(probe);
+      if (answer.ok()) break;
+      last = answer.error().message;
+      if (SteadyClock::now() >= deadline) {
+        return makeError(ErrorCode::kUnavailable,
+                         "etcd member " + member.name + " did not answer within 20 s: " + last);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return okStatus();
 }
 
 Status FleetRun::startController() {
+  for (size_t k = 0; k < controllers_.size(); ++k) {
+    if (!controllers_[k]) SHADAN_RETURN_IF_ERROR(startController(k));
+  }
+  return okStatus();
+}
+
+Status FleetRun::startController(size_t index) {
+  const FleetController& setup = fleet_.controllers.at(index);
   DaemonChildOptions child;
-  child.argv = {options_.controller_bin, "run", "--config", fleet_.controller_config};
-  child.log_path = fleet_.controller_log;
-  SHADAN_ASSIGN_OR_RETURN(controller_, DaemonChild::start(child));
-  return waitControllerReady(std::chrono::seconds(30));
+  child.argv = {options_.controller_bin, "run", "--config", setup.config};
+  child.log_path = setup.log;
+  SHADAN_ASSIGN_OR_RETURN(controllers_.at(index), DaemonChild::start(child));
+  return waitControllerReady(index, std::chrono::seconds(30));
 }
 
 Status FleetRun::stopController(int signal) {
-  if (!controller_) return okStatus();
-  auto stopped = controller_->stop(signal, std::chrono::seconds(30));
-  controller_.reset();
+  Status result = okStatus();
+  for (size_t k = 0; k < controllers_.size(); ++k) {
+    if (Status stopped = stopController(k, signal); !stopped.ok() && result.ok()) result = stopped;
+  }
+  return result;
+}
+
+Status FleetRun::stopController(size_t index, int signal) {
+  auto& controller = controllers_.at(index);
+  if (!controller) return okStatus();
+  auto stopped = controller->stop(signal, std::chrono::seconds(30));
+  controller.reset();
   if (!stopped.ok()) return stopped.error();
   return okStatus();
 }
 
-Status FleetRun::waitControllerReady(std::chrono::milliseconds timeout) {
+bool FleetRun::controllerRunning(size_t index) const {
+  return index < controllers_.size() && controllers_[index] && controllers_[index]->running();
+}
+
+Result<size_t> FleetRun::leader(std::chrono::milliseconds timeout) const {
+  if (controllers_.size() == 1) return size_t{0};
+  const auto deadline = SteadyClock::now() + timeout;
+  std::string last = "no controller answered";
+  for (;;) {
+    for (size_t k = 0; k < controllers_.size(); ++k) {
+      if (!controllerRunning(k)) continue;
+      auto status = apiOn(k, 0, "GET", "/v1/status");
+      if (!status.ok()) {
+        last = status.error().message;
+        continue;
+      }
+      const Json cluster = status->value("cluster", Json::object());
+      if (!cluster.value("leading", false)) {
+        last = "no controller leads yet";
+        continue;
+      }
+      if (cluster.value("controller", "") != fleet_.controllers[k].name) {
+        return makeError(ErrorCode::kInternal, "controller " + fleet_.controllers[k].name +
+                                                   " calls itself " +
+                                                   cluster.value("controller", ""));
+      }
+      return k;
+    }
+    if (SteadyClock::now() >= deadline) {
+      return makeError(ErrorCode::kUnavailable, "no controller leads: " + last);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::vector<size_t> FleetRun::agentsOn(size_t index) const {
+  std::vector<size_t> out;
+  const uint16_t port = fleet_.controllers.at(index).hub_port;
+  for (size_t i = 0; i < options_.agents; ++i) {
+    if (observer_->up(i) && observer_->controllerOf(i) == port) out.push_back(i);
+  }
+  return out;
+}
+
+int64_t FleetRun::connectedAt(size_t index) const { return observer_->connectedAt(index); }
+
+size_t FleetRun::outcomes() const { return observer_ ? observer_->outcomes() : 0; }
+
+std::vector<int64_t> FleetRun::firstHandled(const std::string& command_id) const {
+  return observer_->firstHandled(command_id);
+}
+
+Status FleetRun::waitControllerReady(size_t index, std::chrono::milliseconds timeout) {
   const auto deadline = SteadyClock::now() + timeout;
   std::string last = "no answer yet";
+  DaemonChild& controller = *controllers_.at(index);
   while (SteadyClock::now() < deadline) {
-    if (!controller_->running()) {
+    if (!controller.running()) {
       return makeError(ErrorCode::kUnavailable,
-                       "shadan-controller exited (" +
-                           std::to_string(controller_->exitCode().value_or(-1)) + "); see " +
-                           fleet_.controller_log);
+                       "shadan-controller " + fleet_.controllers[index].name + " exited (" +
+                           std::to_string(controller.exitCode().value_or(-1)) +
+                           "): " + lastLine(fleet_.controllers[index].log));
     }
-    auto answer = api(0, "GET", "/v1/status");
+    auto answer = apiOn(index, 0, "GET", "/v1/status");
     if (answer.ok()) return okStatus();
     last = answer.error().message;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -296,8 +427,13 @@ Status FleetRun::waitControllerReady(std::chrono::milliseconds timeout) {
 
 Result<Json> FleetRun::api(size_t op, const std::string& method, const std::string& path,
                            const std::optional<Json>& body) const {
+  return apiOn(api_controller_, op, method, path, body);
+}
+
+Result<Json> FleetRun::apiOn(size_t controller, size_t op, const std::string& method,
+                             const std::string& path, const std::optional<Json>& body) const {
   ApiClientOptions client;
-  client.url = ControllerUrl{"127.0.0.1", fleet_.api_port, true};
+  client.url = ControllerUrl{"127.0.0.1", fleet_.controllers.at(controller).api_port, true};
   client.ca_file = fleet_.endpoint.ca_file;
   client.token = fleet_.operators.at(op).token;
   client.timeout = std::chrono::seconds(60);
@@ -337,22 +473,35 @@ void FleetRun::startAgent(size_t index) {
   onAgentThread(index, [agent = agents_[index].get()] { (void)agent->connect(); });
 }
 
-Result<ProcStats> FleetRun::controllerStats() const {
-  if (!controller_) return makeError(ErrorCode::kUnavailable, "the controller is not running");
-  return readProcStats(controller_->pid());
+Result<ProcStats> FleetRun::controllerStats(size_t index) const {
+  if (!controllerRunning(index)) {
+    return makeError(ErrorCode::kUnavailable, "the controller is not running");
+  }
+  return readProcStats(controllers_[index]->pid());
+}
+
+Result<double> FleetRun::controllersCpuS() const {
+  double total = 0;
+  for (size_t k = 0; k < controllers_.size(); ++k) {
+    if (!controllerRunning(k)) continue;
+    SHADAN_ASSIGN_OR_RETURN(const ProcStats stats, controllerStats(k));
+    total += stats.cpu_s;
+  }
+  return total;
 }
 
 Result<int64_t> FleetRun::settle(std::chrono::milliseconds timeout) const {
   constexpr auto kWindow = std::chrono::milliseconds(300);
   constexpr double kQuietShare = 0.05;
   const auto started = SteadyClock::now();
-  SHADAN_ASSIGN_OR_RETURN(ProcStats before, controllerStats());
+  SHADAN_ASSIGN_OR_RETURN(double before, controllersCpuS());
   int quiet_windows = 0;  // in a row: one quiet window can fall between two bursts
+  const double quiet = kQuietShare * 0.3 * static_cast<double>(controllers_.size());
   for (;;) {
     std::this_thread::sleep_for(kWindow);
-    SHADAN_ASSIGN_OR_RETURN(ProcStats after, controllerStats());
+    SHADAN_ASSIGN_OR_RETURN(double after, controllersCpuS());
     const auto waited = SteadyClock::now() - started;
-    quiet_windows = after.cpu_s - before.cpu_s < kQuietShare * 0.3 ? quiet_windows + 1 : 0;
+    quiet_windows = after - before < quiet ? quiet_windows + 1 : 0;
     if (quiet_windows == 2 || waited >= timeout) {
       return std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
     }
@@ -449,6 +598,15 @@ Result<OrderRun> FleetRun::waitOrder(const std::string& order_id, int64_t reques
   run.handled = counts.handled;
   run.applied = counts.applied;
   run.redelivered = counts.redelivered;
+  run.duplicates = counts.duplicates;
+  run.once.assign(options_.agents, false);
+  for (size_t i = 0; i < options_.agents; ++i) {
+    const auto entry = gatewaysOf(view).find(fleet_.agents[i].id);
+    const bool acked =
+        entry != gatewaysOf(view).end() &&
+        (entry->value("state", "") == "applied" || entry->value("state", "") == "already_applied");
+    run.once[i] = acked && i < counts.applied_times.size() && counts.applied_times[i] == 1;
+  }
   return run;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 
 // One load-generator run: the fleet's credentials (fleet_setup.h), a real shadan-controller
-// started from the same build on loopback, N simulated agents (sim_agent.h) spread over a few
-// io threads, and the operator's side of an order through the real HTTPS API. Scenarios
+// started from the same build on loopback (or several on a three-member etcd cluster the run
+// starts), N simulated agents (sim_agent.h) spread over a few io threads and over the
+// controllers, and the operator's side of an order through the real HTTPS API. Scenarios
 // (scenarios.h) are sequences of these steps; every time they report comes from here.
 //
 // Times: an order's "ack time" for a gateway is the controller's own record of when it stored
@@ -43,6 +44,9 @@ struct RunOptions {
   // (etcd_bin) on loopback (docs/ha.md), to set the store's cost beside SQLite's.
   std::string store = "sqlite";
   std::string etcd_bin = "/usr/bin/etcd";
+  // Controllers sharing the store; more than one needs store "etcd" and runs three etcd
+  // members. Agent i starts at controller i % controllers and moves on to the next.
+  size_t controllers = 1;
   bool keep = false;  // keep the run's directory (logs, state, credentials)
   std::chrono::seconds phase_timeout{120};
 };
@@ -65,6 +69,10 @@ struct OrderRun {
   size_t handled = 0;                    // agents that handled the dispatch (any outcome)
   size_t applied = 0;                    // ... whose outcome was applied or already_applied
   size_t redelivered = 0;                // dispatches an agent handled more than once
+  size_t duplicates = 0;                 // ... applied more than once (never, if all is well)
+  // Per agent index: the controller holds its verified ack and it applied the order exactly
+  // once (a redelivery it refused as a replay does not count against it).
+  std::vector<bool> once;
   nlohmann::json toJson() const;
 };
 
@@ -89,9 +97,27 @@ class FleetRun {
   Result<std::pair<std::string, int64_t>> requestRestore(const std::string& reason);
   Result<OrderRun> waitOrder(const std::string& order_id, int64_t requested_ms);
 
-  // The controller: SIGTERM and wait, or SIGKILL; started again with the same config and state.
+  // The controllers (all, or the index-th): SIGTERM and wait, or SIGKILL; started again with the
+  // same config and state.
   Status stopController(int signal);
+  Status stopController(size_t index, int signal);
   Status startController();
+  Status startController(size_t index);
+  bool controllerRunning(size_t index) const;
+  // The operator's requests go to this controller (default 0).
+  void useController(size_t index) { api_controller_ = index; }
+  size_t apiController() const { return api_controller_; }
+  // The leading controller's index, as the controllers' status says (several on etcd); waits up
+  // to `timeout` for one to lead.
+  Result<size_t> leader(std::chrono::milliseconds timeout) const;
+  // When agent `index` last (re)connected (wall-clock ms).
+  int64_t connectedAt(size_t index) const;
+  // Agents now connected to controller `index`.
+  std::vector<size_t> agentsOn(size_t index) const;
+  // Dispatch outcomes the agents have had so far, all orders together.
+  size_t outcomes() const;
+  // Per agent index: when it first handled `command_id`'s dispatch (wall-clock ms), 0 if not yet.
+  std::vector<int64_t> firstHandled(const std::string& command_id) const;
   // Every agent connected (after a restart, say); false at timeout.
   bool waitConnected(std::chrono::milliseconds timeout);
   size_t connected() const;
@@ -101,7 +127,8 @@ class FleetRun {
   void stopAgent(size_t index);
   void startAgent(size_t index);
 
-  Result<ProcStats> controllerStats() const;
+  // Controller `index`'s process (0: the first; for a single controller, the one).
+  Result<ProcStats> controllerStats(size_t index = 0) const;
   // Waits until the controller is quiet (under 5% of a core in two 300 ms windows in a row: the
   // connect burst's hellos and first audit shipping done), so an order is measured against a
   // settled fleet as in production, not against its own start-up. Milliseconds waited; at most
@@ -116,7 +143,12 @@ class FleetRun {
  private:
   Result<nlohmann::json> api(size_t op, const std::string& method, const std::string& path,
                              const std::optional<nlohmann::json>& body = std::nullopt) const;
-  Status waitControllerReady(std::chrono::milliseconds timeout);
+  Result<nlohmann::json> apiOn(size_t controller, size_t op, const std::string& method,
+                               const std::string& path,
+                               const std::optional<nlohmann::json>& body = std::nullopt) const;
+  Status waitControllerReady(size_t index, std::chrono::milliseconds timeout);
+  // The running controllers' CPU seconds together.
+  Result<double> controllersCpuS() const;
   Status signApproval(const std::string& approval_id, size_t op);
   void onAgentThread(size_t index, std::function<void()> work);
 
@@ -124,8 +156,9 @@ class FleetRun {
   Fleet fleet_;
   Status startEtcd();
 
-  std::unique_ptr<DaemonChild> etcd_;  // with store "etcd"; stopped after the controller
-  std::unique_ptr<DaemonChild> controller_;
+  std::vector<std::unique_ptr<DaemonChild>> etcd_;  // with store "etcd"; stopped after controllers
+  std::vector<std::unique_ptr<DaemonChild>> controllers_;  // null: stopped
+  size_t api_controller_ = 0;
   std::unique_ptr<Observer> observer_;
   std::vector<std::unique_ptr<boost::asio::io_context>> ios_;
   std::vector<std::thread> threads_;

@@ -60,10 +60,23 @@ std::string agentId(size_t index) {
 
 std::string newToken() { return hexEncode(Ed25519KeyPair::generate().seed()); }
 
-Json policyDoc(const std::vector<std::string>& gateways, uint16_t api_port, uint16_t hub_port) {
+// `controllers`: each one's (hub, API) ports, allowed as management.
+Json policyDoc(const std::vector<std::string>& gateways,
+               const std::vector<std::pair<uint16_t, uint16_t>>& controllers) {
   Json borders = Json::object();
   for (const std::string& id : gateways) {
     borders[id] = {{"borders", Json::array({kFleetSegment, "internet"})}};
+  }
+  Json allow = Json::array();
+  for (const auto& [hub_port, api_port] : controllers) {
+    allow.push_back({{"description", "agent channel to a controller"},
+                     {"prefix", "127.0.0.1/32"},
+                     {"proto", "tcp"},
+                     {"port", hub_port}});
+    allow.push_back({{"description", "operator API of a controller"},
+                     {"prefix", "127.0.0.1/32"},
+                     {"proto", "tcp"},
+                     {"port", api_port}});
   }
   return {{"shadan_policy", kPolicyFormatVersion},
           {"name", "loadgen"},
@@ -73,15 +86,7 @@ Json policyDoc(const std::vector<std::string>& gateways, uint16_t api_port, uint
               {"prefixes", Json::array({"10.64.0.0/12"})}}},
             {"internet", {{"description", "everything else"}, {"default", true}}}}},
           {"gateways", std::move(borders)},
-          {"management",
-           {{"always_allow", Json::array({{{"description", "agent channel to the controller"},
-                                           {"prefix", "127.0.0.1/32"},
-                                           {"proto", "tcp"},
-                                           {"port", hub_port}},
-                                          {{"description", "operator API of the controller"},
-                                           {"prefix", "127.0.0.1/32"},
-                                           {"proto", "tcp"},
-                                           {"port", api_port}}})}}},
+          {"management", {{"always_allow", std::move(allow)}}},
           {"profiles", {{"full", {{"description", "cut from everything except management"}}}}}};
 }
 
@@ -140,19 +145,46 @@ Result<Fleet> makeFleet(const FleetRequest& request) {
     return makeError(ErrorCode::kInvalidArgument,
                      "--agents must be 1.." + std::to_string(kMaxAgents));
   }
+  if (request.controllers == 0 || request.controllers > kMaxControllers) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--controllers must be 1.." + std::to_string(kMaxControllers));
+  }
+  if (request.controllers > 1 && !request.etcd) {
+    return makeError(ErrorCode::kInvalidArgument, "several controllers need the etcd store");
+  }
   Fleet fleet;
   fleet.dir = request.dir;
   SHADAN_RETURN_IF_ERROR(makePrivateDir(fleet.dir));
-  for (const char* sub : {"/ca", "/controller", "/controller/state", "/agents"}) {
+  for (const char* sub : {"/ca", "/controller", "/agents"}) {
     SHADAN_RETURN_IF_ERROR(makePrivateDir(fleet.dir + sub));
   }
-  SHADAN_ASSIGN_OR_RETURN(fleet.api_port, freeLoopbackPort());
-  SHADAN_ASSIGN_OR_RETURN(fleet.hub_port, freeLoopbackPort());
+  for (size_t k = 1; k <= request.controllers; ++k) {
+    const bool one = request.controllers == 1;
+    FleetController controller;
+    controller.name = one ? "lg-controller" : "lg-controller-" + std::to_string(k);
+    const std::string dir =
+        one ? fleet.dir + "/controller" : fleet.dir + "/controller-" + std::to_string(k);
+    if (!one) SHADAN_RETURN_IF_ERROR(makePrivateDir(dir));
+    controller.state_dir = dir + "/state";
+    SHADAN_RETURN_IF_ERROR(makePrivateDir(controller.state_dir));
+    controller.config = dir + "/controller.json";
+    controller.log = dir + "/log";
+    SHADAN_ASSIGN_OR_RETURN(controller.api_port, freeLoopbackPort());
+    SHADAN_ASSIGN_OR_RETURN(controller.hub_port, freeLoopbackPort());
+    fleet.controllers.push_back(std::move(controller));
+  }
   if (request.etcd) {
     fleet.etcd = true;
-    SHADAN_ASSIGN_OR_RETURN(fleet.etcd_client_port, freeLoopbackPort());
-    SHADAN_ASSIGN_OR_RETURN(fleet.etcd_peer_port, freeLoopbackPort());
-    fleet.etcd_dir = fleet.dir + "/etcd";
+    // Three members for several controllers: the cluster that survives losing one (docs/ha.md).
+    const size_t members = request.controllers > 1 ? 3 : 1;
+    for (size_t k = 1; k <= members; ++k) {
+      FleetEtcdMember member;
+      member.name = members == 1 ? "lg" : "lg-" + std::to_string(k);
+      member.dir = members == 1 ? fleet.dir + "/etcd" : fleet.dir + "/etcd-" + std::to_string(k);
+      SHADAN_ASSIGN_OR_RETURN(member.client_port, freeLoopbackPort());
+      SHADAN_ASSIGN_OR_RETURN(member.peer_port, freeLoopbackPort());
+      fleet.etcd_members.push_back(std::move(member));
+    }
     // A fan-out's record is two keys per gateway and its delivery four, in one txn per order or
     // per delivery chunk of up to 256; a signed dispatch is about 11 kB on the gateway's wire
     // (two keys, base64): docs/ha.md sizing.
@@ -169,7 +201,13 @@ Result<Fleet> makeFleet(const FleetRequest& request) {
   server.ip_addresses = {"127.0.0.1"};
   server.days = 2;
   SHADAN_ASSIGN_OR_RETURN(auto tls, issuer.issue(server, fleet.dir + "/controller/tls"));
-  fleet.endpoint = SimEndpoint{"127.0.0.1", fleet.hub_port, caPaths(ca_dir).cert, tls.spki_pin};
+  fleet.endpoint.host = "127.0.0.1";
+  fleet.endpoint.port = fleet.controllers[0].hub_port;
+  for (size_t k = 1; k < fleet.controllers.size(); ++k) {
+    fleet.endpoint.more.push_back({"127.0.0.1", fleet.controllers[k].hub_port});
+  }
+  fleet.endpoint.ca_file = caPaths(ca_dir).cert;
+  fleet.endpoint.controller_pin = tls.spki_pin;
 
   const Ed25519KeyPair controller_key = Ed25519KeyPair::generate();
   const std::string signing_key = fleet.dir + "/controller/signing.key";
@@ -186,49 +224,53 @@ Result<Fleet> makeFleet(const FleetRequest& request) {
   std::vector<std::string> ids;
   for (size_t i = 0; i < request.agents; ++i) ids.push_back(agentId(i));
   const std::string policy_file = fleet.dir + "/policy.json";
-  const std::string policy_text = policyDoc(ids, fleet.api_port, fleet.hub_port).dump(1);
+  std::vector<std::pair<uint16_t, uint16_t>> ports;
+  for (const FleetController& controller : fleet.controllers) {
+    ports.emplace_back(controller.hub_port, controller.api_port);
+  }
+  const std::string policy_text = policyDoc(ids, ports).dump(1);
   SHADAN_RETURN_IF_ERROR(parsePolicy(policy_text, policy_file));  // the controller loads it
   SHADAN_RETURN_IF_ERROR(
       writeFileAtomically(policy_file, policy_text, 0644, ExistingFile::kRefuse));
-  SHADAN_ASSIGN_OR_RETURN(
-      auto one, parsePolicy(policyDoc({ids[0]}, fleet.api_port, fleet.hub_port).dump(), "policy"));
+  SHADAN_ASSIGN_OR_RETURN(auto one, parsePolicy(policyDoc({ids[0]}, ports).dump(), "policy"));
   fleet.agent_policy = std::move(one.policy);
 
   Json tokens = Json::array();
   for (const Operator& op : fleet.operators) {
     tokens.push_back({{"name", op.name}, {"role", "operator"}, {"sha256", sha256Hex(op.token)}});
   }
-  fleet.controller_state_dir = fleet.dir + "/controller/state";
-  fleet.controller_config = fleet.dir + "/controller/controller.json";
-  fleet.controller_log = fleet.dir + "/controller/log";
-  Json config = {
-      {"api", {{"listen", "127.0.0.1:" + std::to_string(fleet.api_port)}}},
-      // Every simulated gateway dials from 127.0.0.1, where a real fleet has an address each: the
-      // per-address handshake limit is lifted to the overall one (its default), or most of the
-      // fleet would be refused and dial again at every connect; and the address's bucket of
-      // failures to one per gateway a minute, or a few thousand handshakes timing out in a
-      // reconnect storm would lock the whole fleet out together.
-      {"agent_hub",
-       {{"listen", "127.0.0.1:" + std::to_string(fleet.hub_port)},
-        {"limits",
-         {{"max_handshakes_per_peer", controller::HubLimits{}.max_handshakes},
-          {"peer_failures_burst", std::max<size_t>(request.agents, 20)},
-          {"peer_failures_per_min", std::max<size_t>(request.agents, 60)}}}}},
-      {"tls", {{"ca", caPaths(ca_dir).cert}, {"cert", tls.cert_path}, {"key", tls.key_path}}},
-      {"policy", policy_file},
-      {"trust", trust_file},
-      {"signing_key", signing_key},
-      {"state_dir", fleet.controller_state_dir},
-      {"log_level", request.controller_log_level},
-      {"tokens", std::move(tokens)}};
-  if (fleet.etcd) {
-    config["store"] = {
-        {"kind", "etcd"},
-        {"endpoints", {"http://127.0.0.1:" + std::to_string(fleet.etcd_client_port)}},
-        {"controller_name", "lg-controller"}};
+  Json endpoints = Json::array();
+  for (const FleetEtcdMember& member : fleet.etcd_members) {
+    endpoints.push_back("http://127.0.0.1:" + std::to_string(member.client_port));
   }
-  SHADAN_RETURN_IF_ERROR(
-      writeFileAtomically(fleet.controller_config, config.dump(2), 0600, ExistingFile::kRefuse));
+  for (const FleetController& controller : fleet.controllers) {
+    Json config = {
+        {"api", {{"listen", "127.0.0.1:" + std::to_string(controller.api_port)}}},
+        // Every simulated gateway dials from 127.0.0.1, where a real fleet has an address each:
+        // the per-address handshake limit is lifted to the overall one (its default), or most of
+        // the fleet would be refused and dial again at every connect; and the address's bucket
+        // of failures to one per gateway a minute, or a few thousand handshakes timing out in a
+        // reconnect storm would lock the whole fleet out together.
+        {"agent_hub",
+         {{"listen", "127.0.0.1:" + std::to_string(controller.hub_port)},
+          {"limits",
+           {{"max_handshakes_per_peer", controller::HubLimits{}.max_handshakes},
+            {"peer_failures_burst", std::max<size_t>(request.agents, 20)},
+            {"peer_failures_per_min", std::max<size_t>(request.agents, 60)}}}}},
+        {"tls", {{"ca", caPaths(ca_dir).cert}, {"cert", tls.cert_path}, {"key", tls.key_path}}},
+        {"policy", policy_file},
+        {"trust", trust_file},
+        {"signing_key", signing_key},
+        {"state_dir", controller.state_dir},
+        {"log_level", request.controller_log_level},
+        {"tokens", tokens}};
+    if (fleet.etcd) {
+      config["store"] = {
+          {"kind", "etcd"}, {"endpoints", endpoints}, {"controller_name", controller.name}};
+    }
+    SHADAN_RETURN_IF_ERROR(
+        writeFileAtomically(controller.config, config.dump(2), 0600, ExistingFile::kRefuse));
+  }
 
   fleet.agents.resize(request.agents);
   for (size_t i = 0; i < request.agents; ++i) {
@@ -252,17 +294,40 @@ Policy agentPolicy(const Fleet& fleet, const std::string& id) {
   return policy;
 }
 
-std::vector<std::string> etcdArgv(const Fleet& fleet, const std::string& etcd_bin) {
-  const std::string client = "http://127.0.0.1:" + std::to_string(fleet.etcd_client_port);
-  const std::string peer = "http://127.0.0.1:" + std::to_string(fleet.etcd_peer_port);
+SimEndpoint agentEndpoint(const Fleet& fleet, size_t index) {
+  SimEndpoint endpoint = fleet.endpoint;
+  const size_t n = fleet.controllers.size();
+  endpoint.more.clear();
+  for (size_t k = 0; k < n; ++k) {
+    const FleetController& controller = fleet.controllers[(index + k) % n];
+    if (k == 0) {
+      endpoint.port = controller.hub_port;
+    } else {
+      endpoint.more.push_back({"127.0.0.1", controller.hub_port});
+    }
+  }
+  return endpoint;
+}
+
+std::vector<std::string> etcdArgv(const Fleet& fleet, size_t member, const std::string& etcd_bin) {
+  const auto peerUrl = [](const FleetEtcdMember& m) {
+    return "http://127.0.0.1:" + std::to_string(m.peer_port);
+  };
+  const FleetEtcdMember& self = fleet.etcd_members.at(member);
+  const std::string client = "http://127.0.0.1:" + std::to_string(self.client_port);
+  std::string cluster;
+  for (const FleetEtcdMember& m : fleet.etcd_members) {
+    cluster += (cluster.empty() ? "" : ",") + m.name + "=" + peerUrl(m);
+  }
   return {etcd_bin,
-          "--name=lg",
-          "--data-dir=" + fleet.etcd_dir + "/data",
+          "--name=" + self.name,
+          "--data-dir=" + self.dir + "/data",
           "--listen-client-urls=" + client,
           "--advertise-client-urls=" + client,
-          "--listen-peer-urls=" + peer,
-          "--initial-advertise-peer-urls=" + peer,
-          "--initial-cluster=lg=" + peer,
+          "--listen-peer-urls=" + peerUrl(self),
+          "--initial-advertise-peer-urls=" + peerUrl(self),
+          "--initial-cluster=" + cluster,
+          "--initial-cluster-token=" + fleet.dir,
           "--max-txn-ops=" + std::to_string(fleet.etcd_max_txn_ops),
           "--max-request-bytes=" + std::to_string(fleet.etcd_max_request_bytes),
           "--logger=zap",
@@ -270,7 +335,8 @@ std::vector<std::string> etcdArgv(const Fleet& fleet, const std::string& etcd_bi
 }
 
 Status enrollFleet(const Fleet& fleet) {
-  SHADAN_ASSIGN_OR_RETURN(auto config, controller::loadControllerConfig(fleet.controller_config));
+  SHADAN_ASSIGN_OR_RETURN(auto config,
+                          controller::loadControllerConfig(fleet.controllers.at(0).config));
   SHADAN_ASSIGN_OR_RETURN(auto store,
                           controller::openConfiguredStore(config.store, config.state_dir));
   const int64_t now = toUnixMillis(std::chrono::system_clock::now());

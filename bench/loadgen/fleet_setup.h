@@ -9,11 +9,13 @@
 //
 // Layout under `dir`:
 //   ca/ca.crt, ca/ca.key            the run's CA
-//   controller/tls.crt, tls.key     server certificate for 127.0.0.1
-//   controller/signing.key          the controller's Ed25519 key
-//   controller/state/               the controller's state dir (0700)
-//   controller/controller.json      its config; controller/log its output
+//   controller/tls.crt, tls.key     server certificate for 127.0.0.1 (every controller's)
+//   controller/signing.key          the controller key (shared by every controller: docs/ha.md)
+//   controller/state/               the controller's state dir (0700); with several
+//                                   controllers controller-<k>/state/ for the k-th (1-based)
+//   controller/controller.json      its config; controller/log its output (controller-<k>/...)
 //   etcd/                           with an etcd store: the member's data; etcd/log its output
+//                                   (a cluster: etcd-<k>/ per member)
 //   policy.json, trust.json
 //   agents/<id>.crt, <id>.key       one client certificate per simulated agent
 
@@ -42,7 +44,29 @@ struct FleetRequest {
   unsigned threads = 2;  // for making keys and certificates
   std::string controller_log_level = "info";
   bool etcd = false;  // the controller's store on one etcd member of the run's (else SQLite)
+  // Controllers sharing one store (more than one: on a three-member etcd cluster, docs/ha.md).
+  size_t controllers = 1;
 };
+
+// One shadan-controller of the run.
+struct FleetController {
+  std::string name;  // store.controller_name: lg-controller, or lg-controller-<k>
+  std::string config;
+  std::string state_dir;
+  std::string log;
+  uint16_t api_port = 0;
+  uint16_t hub_port = 0;
+};
+
+// One etcd member of the run (plain http on loopback).
+struct FleetEtcdMember {
+  std::string name;
+  uint16_t client_port = 0;
+  uint16_t peer_port = 0;
+  std::string dir;  // data in dir/data, output in dir/log
+};
+
+inline constexpr size_t kMaxControllers = 7;  // an agent takes at most 7 controller addresses
 
 struct Operator {
   std::string name;   // "lg-alice": identity op:<name>, API token name <name>
@@ -52,20 +76,16 @@ struct Operator {
 
 struct Fleet {
   std::string dir;
-  std::string controller_config;
-  std::string controller_state_dir;
-  std::string controller_log;
-  uint16_t api_port = 0;
-  uint16_t hub_port = 0;
-  // With an etcd store: the member's client and peer ports (plain http on loopback), its data
-  // directory and log, and the --max-txn-ops / --max-request-bytes sized for the fleet.
+  std::vector<FleetController> controllers;  // at least one; all share the store
+  // With an etcd store: its members (one, or three for several controllers), and the
+  // --max-txn-ops / --max-request-bytes sized for the fleet.
   bool etcd = false;
-  uint16_t etcd_client_port = 0;
-  uint16_t etcd_peer_port = 0;
-  std::string etcd_dir;
+  std::vector<FleetEtcdMember> etcd_members;
   size_t etcd_max_txn_ops = 0;
   size_t etcd_max_request_bytes = 0;
-  SimEndpoint endpoint;               // where agents dial, with the CA and the pin
+  // Where agents dial, with the CA and the pin: the first controller, the others in `more`
+  // (agentEndpoint() turns the list for each agent).
+  SimEndpoint endpoint;
   std::vector<Operator> operators;    // two: one isolates, both sign a restore
   std::vector<SimAgentSetup> agents;  // index i is lg-<i+1>
   Policy agent_policy;                // the fleet's policy with one gateway: agentPolicy()
@@ -81,8 +101,12 @@ Result<Fleet> makeFleet(const FleetRequest& request);
 // an agent's verifier and planner read only its own entry.)
 Policy agentPolicy(const Fleet& fleet, const std::string& id);
 
-// The etcd member's command line (etcd_bin first) for a fleet with an etcd store.
-std::vector<std::string> etcdArgv(const Fleet& fleet, const std::string& etcd_bin);
+// Agent `index`'s controllers: all of them, starting at controller index % controllers, so the
+// fleet is spread evenly and each agent moves on to the next when its own goes away.
+SimEndpoint agentEndpoint(const Fleet& fleet, size_t index);
+
+// Etcd member `member`'s command line (etcd_bin first) for a fleet with an etcd store.
+std::vector<std::string> etcdArgv(const Fleet& fleet, size_t member, const std::string& etcd_bin);
 
 // Enrolls every agent (approved, with its public key) in the controller's store (the one its
 // config names: SQLite, or the run's etcd, which must be up), in one transaction, before the

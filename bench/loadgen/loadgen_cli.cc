@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iomanip>
 
+#include "bench/loadgen/fleet_setup.h"
 #include "bench/loadgen/scenarios.h"
 #include "common/logging.h"
 
@@ -45,15 +46,27 @@ Options:
   --controller-log-level LEVEL   its log level (default info, as deployed)
   --store KIND       the controller's store: sqlite (default) or etcd (one etcd member started
                      on loopback for the run, /usr/bin/etcd; docs/ha.md)
+  --controllers N    fanout: N controllers (1-7, default 1) on one store; more than one runs a
+                     three-member etcd cluster on loopback (--store etcd implied), and agent i
+                     dials controller i mod N first, then the others in turn
+  --kill-leader      fanout with several controllers: the isolate is requested on a follower and
+                     the leading controller gets SIGKILL the moment the first agent has handled
+                     it; its agents move on to the others. failover_ms: the kill -> the first of
+                     them that still lacked the order handling it (failover_basis "dispatch"),
+                     or, when the leader had delivered to all of its agents before it died, the
+                     kill -> the first one's reconnect ("reconnect")
   --keep             keep the run's directory (controller log, state, credentials)
   -h, --help         this text
 
 Enrollment is written into the controller's store before it starts (approved agents with
 their public keys), not done by one operator API call per agent; no audit entry records it.
-Report (--json): scenario, agents, acked, p50_ms, p95_ms, p99_ms, max_ms (the headline order),
+Report (--json): scenario, agents, controllers, acked, duplicates, p50_ms, p95_ms, p99_ms,
+max_ms (the headline order: the isolate), failover_ms (null without --kill-leader),
 controller_rss_anon_kb, complete, phases{...}, controller{rss_anon_kb, vm_rss_kb, pss_kb,
-cpu_s}. Exit 0: complete; 1: an order did not reach every agent exactly once; 2: usage; 3: the
-run failed.
+cpu_s}. fanout's acked: agents whose every order (isolate and restore) the controllers hold a
+verified ack for and which applied each exactly once; duplicates: orders applied more than once
+by an agent (other scenarios: the headline order's acks). Exit 0: complete; 1: an order did not
+reach every agent exactly once; 2: usage; 3: the run failed.
 )";
 
 int usage(std::ostream& err, const std::string& message) {
@@ -103,6 +116,24 @@ void printSummary(std::ostream& out, const Json& report) {
       << " ms\n";
   if (const auto phases = report.find("phases"); phases != report.end()) {
     for (const auto& [name, phase] : phases->items()) printPhase(out, name, phase);
+  }
+  if (report.value("controllers", 1) > 1) {
+    out << "  " << report.value("controllers", 1) << " controllers on a three-member etcd cluster";
+    if (report.contains("leader")) {
+      out << "; leader " << report.value("leader", "") << " killed "
+          << report.value("killed_after_ms", 0) << " ms after the request ("
+          << report.value("orphans", 0) << " agents on it, " << report.value("orphans_pending", 0)
+          << " still without the order); failover "
+          << (report["failover_ms"].is_null()
+                  ? std::string("none seen")
+                  : std::to_string(report["failover_ms"].get<int64_t>()) + " ms (" +
+                        report.value("failover_basis", "") + ")");
+      if (!report["leader_after"].is_null()) {
+        out << "; " << report.value("leader_after", "") << " leads now";
+      }
+    }
+    out << "\n  agents with every order acked exactly once: " << report.value("acked", 0)
+        << ", orders applied twice: " << report.value("duplicates", 0) << "\n";
   }
   if (report.contains("settle_ms")) {
     out << "  settled (controller quiet) " << report.value("settle_ms", 0) << " ms after connect\n";
@@ -160,6 +191,7 @@ int runLoadgen(const std::vector<std::string>& args, std::ostream& out, std::ost
     options.run.work_root = tmp;
   }
   bool json = false;
+  bool store_given = false;
   for (size_t i = 1; i < args.size(); ++i) {
     const std::string& word = args[i];
     auto value = [&](std::string& into) {
@@ -198,7 +230,16 @@ int runLoadgen(const std::vector<std::string>& args, std::ostream& out, std::ost
       if (!value(options.run.work_root)) return usage(err, "--work-dir needs a directory");
     } else if (word == "--controller") {
       if (!value(options.run.controller_bin)) return usage(err, "--controller needs a path");
+    } else if (word == "--kill-leader") {
+      options.kill_leader = true;
+    } else if (word == "--controllers") {
+      if (!number(1, static_cast<double>(kMaxControllers), n) || n != static_cast<size_t>(n)) {
+        return usage(err,
+                     "--controllers needs a whole number 1.." + std::to_string(kMaxControllers));
+      }
+      options.run.controllers = static_cast<size_t>(n);
     } else if (word == "--store") {
+      store_given = true;
       if (!value(options.run.store) ||
           (options.run.store != "sqlite" && options.run.store != "etcd")) {
         return usage(err, "--store needs sqlite or etcd");
@@ -211,13 +252,23 @@ int runLoadgen(const std::vector<std::string>& args, std::ostream& out, std::ost
       return usage(err, "unknown option \"" + word + "\"");
     }
   }
+  if (options.run.controllers > 1) {
+    if (scenario != "fanout") return usage(err, "--controllers is for the fanout scenario");
+    if (store_given && options.run.store != "etcd") {
+      return usage(err, "several controllers share an etcd store (--store etcd)");
+    }
+    options.run.store = "etcd";
+  }
+  if (options.kill_leader && options.run.controllers < 2) {
+    return usage(err, "--kill-leader needs --controllers 2 or more");
+  }
   if (::access(options.run.controller_bin.c_str(), X_OK) != 0) {
     err << "shadan-loadgen: " << options.run.controller_bin
         << " is not an executable shadan-controller (build it, or give --controller PATH)\n";
     return 3;
   }
   if (options.run.store == "etcd" && ::access(options.run.etcd_bin.c_str(), X_OK) != 0) {
-    err << "shadan-loadgen: --store etcd needs " << options.run.etcd_bin
+    err << "shadan-loadgen: the etcd store needs " << options.run.etcd_bin
         << " (scripts/install-deps.sh installs etcd-server)\n";
     return 3;
   }

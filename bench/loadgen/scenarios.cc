@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -30,6 +31,7 @@ Json machine() { return {{"cpus", std::thread::hardware_concurrency()}, {"cpu", 
 Json baseReport(const std::string& name, const FleetRun& run) {
   return {{"scenario", name},
           {"agents", run.options().agents},
+          {"controllers", run.options().controllers},
           {"io_threads", run.options().io_threads},
           {"store", run.options().store},
           {"machine", machine()},
@@ -42,10 +44,28 @@ bool orderComplete(const OrderRun& order, size_t agents) {
          order.redelivered == 0;
 }
 
+// Agents whose every one of `orders` the controller holds an ack for and which each applied once.
+size_t ackedOnce(const std::vector<const OrderRun*>& orders, size_t agents) {
+  size_t count = 0;
+  for (size_t i = 0; i < agents; ++i) {
+    bool all = true;
+    for (const OrderRun* order : orders) all = all && i < order->once.size() && order->once[i];
+    count += all ? 1 : 0;
+  }
+  return count;
+}
+
+// The first running controller's process ("controller"); with several, each in "controllers".
 void addController(Json& report, const FleetRun& run) {
-  if (auto stats = run.controllerStats(); stats.ok()) {
-    report["controller"] = stats->toJson();
-    report["controller_rss_anon_kb"] = stats->rss_anon_kb;
+  const size_t n = run.options().controllers;
+  for (size_t k = 0; k < n; ++k) {
+    auto stats = run.controllerStats(k);
+    if (!stats.ok()) continue;
+    if (!report.contains("controller")) {
+      report["controller"] = stats->toJson();
+      report["controller_rss_anon_kb"] = stats->rss_anon_kb;
+    }
+    if (n > 1) report["controller_procs"][run.fleet().controllers[k].name] = stats->toJson();
   }
 }
 
@@ -53,26 +73,113 @@ void addController(Json& report, const FleetRun& run) {
 void headline(Json& report, const OrderRun& order) {
   const Percentiles p = Percentiles::of(order.ack_ms);
   report["acked"] = order.acked;
+  report["duplicates"] = order.duplicates;
   report["p50_ms"] = p.p50;
   report["p95_ms"] = p.p95;
   report["p99_ms"] = p.p99;
   report["max_ms"] = p.max;
 }
 
+// The leader is killed the moment the first agent has handled the isolate, which is requested
+// on a follower; returns the isolate (waited for on that follower) and fills the report's
+// failover fields.
+Result<OrderRun> isolateKillingTheLeader(FleetRun& run, const ScenarioOptions& options,
+                                         Json& report) {
+  const size_t controllers = run.options().controllers;
+  SHADAN_ASSIGN_OR_RETURN(const size_t leader, run.leader(options.run.phase_timeout));
+  run.useController((leader + 1) % controllers);
+  report["leader"] = run.fleet().controllers[leader].name;
+  report["requested_on"] = run.fleet().controllers[run.apiController()].name;
+  const size_t outcomes_before = run.outcomes();
+  const int64_t requested = nowMs();
+  // The request runs beside: a follower answers once its own agents' chunk is sent, by which
+  // time the fan-out is under way on every controller.
+  auto request = std::async(std::launch::async,
+                            [&run] { return run.requestIsolate("shadan-loadgen fanout"); });
+  const auto deadline = SteadyClock::now() + options.run.phase_timeout;
+  while (run.outcomes() == outcomes_before && SteadyClock::now() < deadline &&
+         request.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  while (run.outcomes() == outcomes_before && SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  const std::vector<size_t> orphans = run.agentsOn(leader);
+  const int64_t killed = nowMs();
+  SHADAN_RETURN_IF_ERROR(run.stopController(leader, SIGKILL));
+  SHADAN_ASSIGN_OR_RETURN(const std::string order_id, request.get());
+  // Which of the leader's agents still lacked the order when it died: theirs is the failover.
+  const std::vector<int64_t> first = run.firstHandled(order_id);
+  std::vector<size_t> pending;
+  for (const size_t i : orphans) {
+    if (first[i] == 0 || first[i] > killed) pending.push_back(i);
+  }
+  SHADAN_ASSIGN_OR_RETURN(const OrderRun isolate, run.waitOrder(order_id, requested));
+  const std::vector<int64_t> handled = run.firstHandled(order_id);
+  std::vector<double> failover;
+  for (const size_t i : pending) {
+    if (handled[i] != 0) failover.push_back(static_cast<double>(handled[i] - killed));
+  }
+  const Percentiles p = Percentiles::of(failover);
+  report["killed_after_ms"] = killed - requested;
+  report["orphans"] = orphans.size();
+  report["orphans_pending"] = pending.size();
+  // Killed -> orders flowing again: the first orphan that lacked the order has it. When the
+  // leader had delivered to all of its agents before it died, nothing of the order waited on
+  // the failover; it is then measured to the first orphan's reconnect to another controller
+  // (from where its next order would come), and the basis says so.
+  if (!failover.empty()) {
+    report["failover_basis"] = "dispatch";
+    report["failover_ms"] = p.min;
+    report["failover_all_ms"] = p.max;
+  } else if (pending.empty() && !orphans.empty()) {
+    std::vector<double> back;
+    for (const size_t i : orphans) {
+      if (run.connectedAt(i) > killed) back.push_back(double(run.connectedAt(i) - killed));
+    }
+    report["failover_basis"] = "reconnect";
+    const Percentiles r = Percentiles::of(back);
+    report["failover_ms"] = back.empty() ? Json(nullptr) : Json(r.min);
+    report["failover_all_ms"] = back.size() == orphans.size() ? Json(r.max) : Json(nullptr);
+  }
+  report["leader_after"] = nullptr;
+  if (auto next = run.leader(options.run.phase_timeout); next.ok()) {
+    report["leader_after"] = run.fleet().controllers[*next].name;
+  }
+  return isolate;
+}
+
 Result<Json> fanout(const ScenarioOptions& options) {
+  if (options.kill_leader && options.run.controllers < 2) {
+    return makeError(ErrorCode::kInvalidArgument, "--kill-leader needs several controllers");
+  }
   FleetRun run(options.run);
   const int64_t started = nowMs();
   SHADAN_RETURN_IF_ERROR(run.setUp());
   Json report = baseReport("fanout", run);
   report["phases"]["connect"] = Percentiles::of(run.connectTimesSince(started)).toJson();
   SHADAN_ASSIGN_OR_RETURN(report["settle_ms"], run.settle(options.run.phase_timeout));
-  SHADAN_ASSIGN_OR_RETURN(const OrderRun isolate, run.isolate("shadan-loadgen fanout"));
+  report["failover_ms"] = nullptr;
+  Result<OrderRun> isolated = options.kill_leader ? isolateKillingTheLeader(run, options, report)
+                                                  : run.isolate("shadan-loadgen fanout");
+  if (!isolated.ok()) return isolated.error();
+  const OrderRun& isolate = *isolated;
   SHADAN_ASSIGN_OR_RETURN(const OrderRun restore, run.restore("shadan-loadgen fanout done"));
   report["phases"]["isolate"] = isolate.toJson();
   report["phases"]["restore"] = restore.toJson();
   headline(report, isolate);
-  report["complete"] =
-      orderComplete(isolate, run.options().agents) && orderComplete(restore, run.options().agents);
+  const size_t agents = run.options().agents;
+  // Agents whose every order was acknowledged and applied exactly once; orders applied more
+  // than once anywhere.
+  report["acked"] = ackedOnce({&isolate, &restore}, agents);
+  report["duplicates"] = isolate.duplicates + restore.duplicates;
+  // A killed controller's agents may be sent a dispatch again by the next (its ack died with
+  // it): they refuse the replayed seq and apply nothing twice, so "exactly once" is one
+  // application per agent and order.
+  report["complete"] = options.kill_leader
+                           ? report["acked"] == agents && report["duplicates"] == 0 &&
+                                 !report["failover_ms"].is_null()
+                           : orderComplete(isolate, agents) && orderComplete(restore, agents);
   addController(report, run);
   return report;
 }

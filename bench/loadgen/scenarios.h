@@ -5,6 +5,11 @@
 //
 //   fanout  one isolate of the segment every agent borders, then its restore (two operators
 //           sign): request -> each verified ack. The top-level p50/p99/max are the isolate's.
+//           With several controllers (on a three-member etcd cluster) the agents are spread
+//           over them; with kill_leader the isolate is requested on a follower and the leading
+//           controller is killed (SIGKILL) the moment the first agent has handled it: its
+//           agents move to the others, and failover_ms is the kill -> the first of them that
+//           still lacked the order handling it (the restore then goes to a survivor).
 //   storm   the controller is killed (SIGKILL) and started again while every agent is
 //           connected; an isolate is requested the moment its API answers, while the agents
 //           are still dialling back: time until all are back, and until every agent acked that
@@ -26,6 +31,7 @@ struct ScenarioOptions {
   RunOptions run;
   std::chrono::seconds duration{60};  // soak, churn
   double churn_per_s = 20;            // churn: agents dropped per second
+  bool kill_leader = false;           // fanout with several controllers
 };
 
 inline constexpr const char* kScenarioNames[] = {"fanout", "storm", "churn", "soak"};

@@ -50,6 +50,7 @@ Status SimAgent::connect() {
   agent::LinkOptions link;
   link.host = endpoint_.host;
   link.port = endpoint_.port;
+  link.more_controllers = endpoint_.more;
   link.ca_file = endpoint_.ca_file;
   link.cert_file = setup_.cert_file;
   link.key_file = setup_.key_file;
@@ -65,7 +66,7 @@ Status SimAgent::connect() {
   };
   callbacks.on_connected = [this] {
     session_->onConnected();
-    observer_.onConnected(setup_.index);
+    observer_.onConnected(setup_.index, link_ ? link_->controller().port : 0);
   };
   callbacks.on_disconnected = [this](const std::string& reason) {
     session_->onDisconnected(reason);

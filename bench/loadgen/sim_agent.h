@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "agents/agent_core.h"
 #include "agents/controller_link.h"
@@ -34,16 +35,18 @@ namespace shadan::loadgen {
 class SimObserver {
  public:
   virtual ~SimObserver() = default;
-  virtual void onConnected(size_t index) = 0;
+  // `controller`: the port of the controller it is connected to (all are on 127.0.0.1).
+  virtual void onConnected(size_t index, uint16_t controller) = 0;
   virtual void onDisconnected(size_t index) = 0;
   // After the agent handled a dispatch; the signed ack is sent or queued.
   virtual void onOutcome(size_t index, const agent::OrderOutcome& outcome) = 0;
 };
 
-// Where the controller is and how to reach it; shared by every agent.
+// Where the controller is and how to reach it.
 struct SimEndpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
+  std::vector<agent::ControllerAddress> more{};  // the other controllers, tried in turn
   std::string ca_file;
   std::string controller_pin;
 };

@@ -1,9 +1,12 @@
 // 200 simulated gateways (the agent's own session and channel code) against the real
 // controller: every agent gets every order exactly once, every ack is verified, a controller
 // killed under a connected fleet loses nothing, churn loses nothing; the fan-out also on an etcd
-// store. Counts and states only.
+// store, and on three controllers with the leader killed mid-fan-out. Counts and states only.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
+#include "bench/loadgen/loadgen_cli.h"
 #include "bench/loadgen/scenarios.h"
 
 namespace shadan::loadgen {
@@ -79,6 +82,70 @@ TEST(FleetScaleTest, ChurnLosesNoOrder) {
   expectEveryAgentOnce(*report, "isolate");
   expectEveryAgentOnce(*report, "restore");
   EXPECT_TRUE(reportComplete(*report));
+}
+
+// Three controllers on a three-member etcd cluster, the agents spread over them; the leader is
+// killed (SIGKILL) while the isolate fans out: its agents move to the others, and every agent
+// applies every order exactly once, the restore included (requested on a survivor).
+TEST(FleetScaleTest, LeaderKilledMidFanoutLosesAndRepeatsNothing) {
+  ScenarioOptions cluster = options();
+  cluster.run.store = "etcd";
+  cluster.run.controllers = 3;
+  cluster.kill_leader = true;
+  auto report = runScenario("fanout", cluster);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  SCOPED_TRACE(report->dump());
+  const json& r = *report;
+  EXPECT_EQ(r["controllers"], 3);
+  EXPECT_NE(r["leader"], r["requested_on"]);
+  EXPECT_NE(r["leader_after"], r["leader"]);  // another took over the sweeps
+  EXPECT_GT(r["orphans"].get<size_t>(), 0u);  // the leader had agents when it died
+  EXPECT_FALSE(r["failover_ms"].is_null());
+  EXPECT_EQ(r["acked"], kAgents);
+  EXPECT_EQ(r["duplicates"], 0);
+  expectEveryAgentOnce(r, "isolate");
+  expectEveryAgentOnce(r, "restore");
+  EXPECT_TRUE(reportComplete(r));
+}
+
+// The same cluster with nothing killed: the fan-out reaches every agent through whichever
+// controller it is connected to.
+TEST(FleetScaleTest, ThreeControllersReachEveryAgentExactlyOnce) {
+  ScenarioOptions cluster = options();
+  cluster.run.store = "etcd";
+  cluster.run.controllers = 3;
+  auto report = runScenario("fanout", cluster);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  SCOPED_TRACE(report->dump());
+  EXPECT_EQ((*report)["acked"], kAgents);
+  EXPECT_EQ((*report)["duplicates"], 0);
+  EXPECT_TRUE((*report)["failover_ms"].is_null());
+  EXPECT_EQ((*report)["controller_procs"].size(), 3u);  // all three still running
+  expectEveryAgentOnce(*report, "isolate");
+  expectEveryAgentOnce(*report, "restore");
+  EXPECT_EQ((*report)["phases"]["isolate"]["redelivered"], 0);
+  EXPECT_TRUE(reportComplete(*report));
+}
+
+// The command line refuses what cannot run, naming it, before anything starts.
+TEST(LoadgenCliTest, SeveralControllersAndTheLeaderKillAreCheckedBeforeAnythingStarts) {
+  const auto run = [](std::vector<std::string> args) {
+    std::ostringstream out, err;
+    const int code = runLoadgen(args, out, err);
+    return std::make_pair(code, err.str());
+  };
+  auto [code, err] = run({"fanout", "--kill-leader"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("--kill-leader needs --controllers"), std::string::npos) << err;
+  std::tie(code, err) = run({"fanout", "--controllers", "3", "--store", "sqlite"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("etcd"), std::string::npos) << err;
+  std::tie(code, err) = run({"fanout", "--controllers", "8"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("--controllers needs a whole number 1..7"), std::string::npos) << err;
+  std::tie(code, err) = run({"storm", "--controllers", "3"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("fanout"), std::string::npos) << err;
 }
 
 }  // namespace
