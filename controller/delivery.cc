@@ -43,14 +43,20 @@ Result<std::optional<AgentRecord>> Delivery::deliverable(const std::string& agen
 }
 
 void Delivery::deliverToTargets(const std::vector<std::string>& targets) {
-  std::vector<AgentRecord> agents;
+  std::vector<std::string> connected;
   for (const auto& target : targets) {
-    auto agent = deliverable(target);
-    if (!agent.ok()) {
-      logger("controller")
-          ->warn("delivery failed agent_id={} error={}", target, agent.error().message);
-    } else if (agent->has_value()) {
-      agents.push_back(std::move(**agent));
+    if (ctx_.channel.connected(target)) connected.push_back(target);
+  }
+  std::vector<AgentRecord> agents;
+  auto records = ctx_.store.getAgents(connected);
+  if (!records.ok()) {
+    logger("controller")
+        ->warn("delivery failed agents={} error={}", connected.size(), records.error().message);
+    return;
+  }
+  for (auto& record : *records) {
+    if (record.has_value() && record->status == AgentStatus::kApproved) {
+      agents.push_back(std::move(*record));
     }
   }
   if (Status status = deliverPendingOf(agents); !status.ok()) {
@@ -73,18 +79,22 @@ void Delivery::deliverOrder(const std::string& command_id,
     SHADAN_ASSIGN_OR_RETURN(auto order, ctx_.store.getOrder(command_id));
     if (!order.has_value()) return makeError(ErrorCode::kInternal, "order not stored");
     SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(command_id));
+    std::erase_if(dispatches, [&](const DispatchRecord& dispatch) {
+      return dispatch.state != DispatchState::kPending ||
+             caught_up_.count(dispatch.agent_id) == 0 || !ctx_.channel.connected(dispatch.agent_id);
+    });
+    std::vector<std::string> ids;
+    ids.reserve(dispatches.size());
+    for (const auto& dispatch : dispatches) ids.push_back(dispatch.agent_id);
+    SHADAN_ASSIGN_OR_RETURN(auto records, ctx_.store.getAgents(ids));
     std::vector<AgentRecord> agents;
     agents.reserve(dispatches.size());  // Outgoing points into it: no reallocation
     std::vector<Outgoing> batch;
-    for (auto& dispatch : dispatches) {
-      if (dispatch.state != DispatchState::kPending || caught_up_.count(dispatch.agent_id) == 0 ||
-          !ctx_.channel.connected(dispatch.agent_id)) {
-        continue;
-      }
-      SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(dispatch.agent_id));
+    for (size_t i = 0; i < dispatches.size(); ++i) {
+      auto& agent = records[i];
       if (!agent.has_value() || agent->status != AgentStatus::kApproved) continue;
       agents.push_back(std::move(*agent));
-      batch.push_back(Outgoing{std::move(dispatch), &agents.back(), &*order});
+      batch.push_back(Outgoing{std::move(dispatches[i]), &agents.back(), &*order});
     }
     const Status sent = deliverBatch(batch);
     for (const Outgoing& item : batch) {
@@ -227,6 +237,13 @@ Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
   for (size_t begin = 0; begin < batch.size(); begin += chunk) {
     const size_t end = std::min(batch.size(), begin + chunk);
     SHADAN_RETURN_IF_ERROR_TX(ctx_.store.transaction([&]() -> Status {
+      // The chunk's new seqs, read and counted on together.
+      std::vector<std::string> unnumbered;
+      for (size_t i = begin; i < end; ++i) {
+        if (batch[i].dispatch.seq == 0) unnumbered.push_back(batch[i].agent->agent_id);
+      }
+      SHADAN_ASSIGN_OR_RETURN(const auto seqs, ctx_.store.nextSeqs(unnumbered));
+      size_t next_seq = 0;
       for (size_t i = begin; i < end; ++i) {
         DispatchRecord& dispatch = batch[i].dispatch;
         const AgentRecord& agent = *batch[i].agent;
@@ -237,10 +254,7 @@ Status Delivery::deliverBatch(std::vector<Outgoing>& batch) {
                                   parseDsseEnvelope(order.authz_envelope, "stored authz"));
           parsed = authz.emplace(order.command_id, std::move(envelope)).first;
         }
-        if (dispatch.seq == 0) {
-          SHADAN_ASSIGN_OR_RETURN(auto seq, ctx_.store.nextSeq(agent.agent_id));
-          dispatch.seq = seq;
-        }
+        if (dispatch.seq == 0) dispatch.seq = seqs.at(next_seq++);
         Dispatch body;
         body.agent_id = agent.agent_id;
         body.agent_key = agent.keyid;
@@ -410,8 +424,13 @@ void Delivery::flushHellos() {
   std::vector<AgentRecord> agents;
   agents.reserve(seen.size());  // collectPending keeps pointers into it
   const Status stored = ctx_.store.transaction([&]() -> Status {
+    std::vector<std::string> ids;
+    ids.reserve(seen.size());
+    for (const auto& entry : seen) ids.push_back(entry.first);
+    SHADAN_ASSIGN_OR_RETURN(auto records, ctx_.store.getAgents(ids));
+    size_t index = 0;
     for (const auto& [agent_id, entry] : seen) {
-      SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
+      auto& agent = records[index++];
       if (!agent.has_value()) continue;
       agent->last_seen_ms = std::max(agent->last_seen_ms, entry.first);
       SHADAN_RETURN_IF_ERROR(ctx_.store.putAgent(*agent));
@@ -443,7 +462,16 @@ Status Delivery::onAck(const std::string& agent_id, const json& envelope_json,
   };
   auto envelope = dsseEnvelopeFromJson(envelope_json, "ack", "/envelope");
   if (!envelope.ok()) return refuse(envelope.error());
-  SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
+  // The seq and command the ack claims, taken before its signature is checked only to read the
+  // agent and its dispatch together; nothing is decided on them until it verifies.
+  auto ack = parseAck(envelope->payload);
+  ControllerStore::AckSubject subject;
+  if (ack.ok()) {
+    SHADAN_ASSIGN_OR_RETURN(subject, ctx_.store.ackSubject(agent_id, ack->seq, ack->command_id));
+  } else {
+    SHADAN_ASSIGN_OR_RETURN(subject.agent, ctx_.store.getAgent(agent_id));
+  }
+  std::optional<AgentRecord>& agent = subject.agent;
   if (!agent.has_value() || agent->status != AgentStatus::kApproved || !agent->public_key) {
     return refuse(forbidden("ack from agent " + agent_id + " which is not approved"));
   }
@@ -466,13 +494,12 @@ Status Delivery::onAck(const std::string& agent_id, const json& envelope_json,
           forbidden("ack signature does not verify with the enrolled key of " + agent_id));
     }
   }
-  auto ack = parseAck(envelope->payload);
   if (!ack.ok()) return refuse(ack.error());
   if (ack->agent_id != agent_id) {
     return refuse(forbidden("ack names agent " + quoteForMessage(ack->agent_id) +
                             " on the session of " + agent_id));
   }
-  SHADAN_ASSIGN_OR_RETURN(auto found, ctx_.store.dispatchBySeq(agent_id, ack->seq));
+  std::optional<DispatchRecord>& found = subject.dispatch;
   if (!found.has_value() || ack->seq == 0) {
     return refuse(makeError(ErrorCode::kNotFound,
                             "ack for unknown seq " + std::to_string(ack->seq) + " of " + agent_id));

@@ -63,6 +63,59 @@ class BeastEtcdClient : public EtcdClient {
       : options_(std::move(options)), tls_(std::move(tls)) {}
 
   Result<EtcdRange> range(const EtcdRangeRequest& request) override {
+    SHADAN_ASSIGN_OR_RETURN(auto answer, call("/v3/kv/range", rangeBody(request),
+                                              /*repeatable=*/true));
+    EtcdRange range;
+    auto parsed = parseRange(answer, range);
+    if (!parsed.ok()) return parsed.error().withContext("etcd " + currentEndpoint() + " range");
+    return range;
+  }
+
+  // A txn of nothing but reads: no compare, every range in "success"; etcd serves it as one
+  // linearizable read, all at the header's revision.
+  Result<std::vector<EtcdRange>> rangeMany(const std::vector<EtcdRangeRequest>& requests) override {
+    if (requests.size() > kEtcdRangesPerCall) {
+      return makeError(ErrorCode::kInvalidArgument,
+                       "etcd: at most " + std::to_string(kEtcdRangesPerCall) + " ranges at once");
+    }
+    std::vector<EtcdRange> out;
+    if (requests.empty()) return out;
+    json success = json::array();
+    for (const auto& request : requests) {
+      success.push_back({{"request_range", rangeBody(request)}});
+    }
+    SHADAN_ASSIGN_OR_RETURN(auto answer, call("/v3/kv/txn", json{{"success", success}},
+                                              /*repeatable=*/true));
+    const std::string where = "etcd " + currentEndpoint() + " txn of ranges";
+    if (!answer.is_object()) return makeError(ErrorCode::kParse, where + ": not an object");
+    auto header = answer.find("header");
+    if (header == answer.end() || !header->is_object()) {
+      return makeError(ErrorCode::kParse, where + ": no header");
+    }
+    auto revision = int64Field(*header, "revision");
+    if (!revision.ok()) return revision.error().withContext(where);
+    auto responses = answer.find("responses");
+    if (responses == answer.end() || !responses->is_array() ||
+        responses->size() != requests.size()) {
+      return makeError(ErrorCode::kParse, where + ": not one response per range");
+    }
+    out.reserve(requests.size());
+    for (const auto& response : *responses) {
+      const auto body = response.is_object() ? response.find("response_range") : response.end();
+      if (body == response.end() || !body->is_object()) {
+        return makeError(ErrorCode::kParse, where + ": a response is not a range");
+      }
+      EtcdRange range;
+      range.revision = *revision;
+      auto parsed = parseKvs(*body, range);
+      if (!parsed.ok()) return parsed.error().withContext(where);
+      out.push_back(std::move(range));
+    }
+    return out;
+  }
+
+ private:
+  static json rangeBody(const EtcdRangeRequest& request) {
     json body = {{"key", toBase64(request.key)}};
     if (!request.range_end.empty()) body["range_end"] = toBase64(request.range_end);
     if (request.limit > 0) body["limit"] = std::to_string(request.limit);
@@ -76,13 +129,10 @@ class BeastEtcdClient : public EtcdClient {
       body["sort_order"] =
           request.sort == EtcdRangeRequest::Sort::kCreateAscending ? "ASCEND" : "DESCEND";
     }
-    SHADAN_ASSIGN_OR_RETURN(auto answer, call("/v3/kv/range", body, /*repeatable=*/true));
-    EtcdRange range;
-    auto parsed = parseRange(answer, range);
-    if (!parsed.ok()) return parsed.error().withContext("etcd " + currentEndpoint() + " range");
-    return range;
+    return body;
   }
 
+ public:
   Result<EtcdTxnResult> txn(const std::vector<EtcdCompare>& compares,
                             const std::vector<EtcdWrite>& writes) override {
     json compare = json::array();
@@ -192,6 +242,11 @@ class BeastEtcdClient : public EtcdClient {
       return makeError(ErrorCode::kParse, "no header");
     }
     SHADAN_ASSIGN_OR_RETURN(range.revision, int64Field(*header, "revision"));
+    return parseKvs(answer, range);
+  }
+
+  // A range answer's kvs and more (its revision is the caller's).
+  static Status parseKvs(const json& answer, EtcdRange& range) {
     range.more = boolField(answer, "more");
     auto kvs = answer.find("kvs");
     if (kvs == answer.end() || kvs->is_null()) return okStatus();
@@ -432,6 +487,17 @@ Result<EtcdEndpoint> parseEtcdEndpoint(std::string_view url) {
     endpoint.port = static_cast<uint16_t>(*port);
   }
   return endpoint;
+}
+
+Result<std::vector<EtcdRange>> EtcdClient::rangeMany(
+    const std::vector<EtcdRangeRequest>& requests) {
+  std::vector<EtcdRange> out;
+  out.reserve(requests.size());
+  for (const auto& request : requests) {
+    SHADAN_ASSIGN_OR_RETURN(auto range, this->range(request));
+    out.push_back(std::move(range));
+  }
+  return out;
 }
 
 std::string etcdPrefixEnd(std::string_view prefix) {

@@ -118,6 +118,8 @@ struct EtcdClientOptions {
   std::string tls_key{};
 };
 
+inline constexpr size_t kEtcdRangesPerCall = 64;
+
 class EtcdClient {
  public:
   // Does not connect: the first call does.
@@ -125,6 +127,11 @@ class EtcdClient {
   virtual ~EtcdClient() = default;
 
   virtual Result<EtcdRange> range(const EtcdRangeRequest& request) = 0;
+  // Several ranges read together, each answer at one and the same revision: one read-only txn
+  // (one round trip) on the real client; up to kEtcdRangesPerCall at a time (etcd's default
+  // --max-txn-ops is 128). This default asks range() for each, one after another (each at its
+  // own revision).
+  virtual Result<std::vector<EtcdRange>> rangeMany(const std::vector<EtcdRangeRequest>& requests);
   // Applies every write at once when every compare holds. An error only when it was never
   // sent (no member reachable) or a member refused it: nothing written either way.
   virtual Result<EtcdTxnResult> txn(const std::vector<EtcdCompare>& compares,

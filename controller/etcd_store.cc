@@ -118,8 +118,49 @@ class EtcdControllerStore : public ControllerStore {
     return agents;
   }
 
+  Result<std::vector<std::optional<AgentRecord>>> getAgents(
+      const std::vector<std::string>& agent_ids) override {
+    std::vector<std::string> keys;
+    keys.reserve(agent_ids.size());
+    for (const std::string& agent_id : agent_ids) keys.push_back(key("agents/", agent_id));
+    SHADAN_ASSIGN_OR_RETURN(auto texts, getMany(keys));
+    std::vector<std::optional<AgentRecord>> out;
+    out.reserve(texts.size());
+    for (const auto& text : texts) {
+      if (!text) {
+        out.emplace_back();
+        continue;
+      }
+      SHADAN_ASSIGN_OR_RETURN(auto agent, decode(*text, agentFromJson));
+      out.emplace_back(std::move(agent));
+    }
+    return out;
+  }
+
   Result<int64_t> nextSeq(const std::string& agent_id) override {
     return nextCounter(key("seq/", agent_id));
+  }
+  Result<std::vector<int64_t>> nextSeqs(const std::vector<std::string>& agent_ids) override {
+    std::vector<int64_t> out;
+    SHADAN_RETURN_IF_ERROR(own([&]() -> Status {
+      out.clear();
+      std::vector<std::string> keys;
+      keys.reserve(agent_ids.size());
+      for (const std::string& agent_id : agent_ids) keys.push_back(key("seq/", agent_id));
+      SHADAN_ASSIGN_OR_RETURN(auto texts, getMany(keys));
+      std::map<std::string, int64_t> last;  // an agent named twice counts on from its first
+      for (size_t i = 0; i < keys.size(); ++i) {
+        auto found = last.find(keys[i]);
+        if (found == last.end()) {
+          SHADAN_ASSIGN_OR_RETURN(const int64_t stored, decodeCounter(texts[i], keys[i]));
+          found = last.emplace(keys[i], stored).first;
+        }
+        out.push_back(++found->second);
+        put(keys[i], std::to_string(found->second));
+      }
+      return okStatus();
+    }));
+    return out;
   }
 
   Result<int64_t> nextSegmentGen(const std::string& generation_key) override {
@@ -235,6 +276,30 @@ class EtcdControllerStore : public ControllerStore {
     // A dispatch signed again under a newer seq is no longer the one of this seq.
     if (dispatch && dispatch->seq != seq) return std::optional<DispatchRecord>();
     return dispatch;
+  }
+
+  // The agent and, when the ack names its command, the dispatch in one read; the seq index
+  // only when it does not (or names another than the seq's).
+  Result<AckSubject> ackSubject(const std::string& agent_id, int64_t seq,
+                                const std::optional<std::string>& command_id) override {
+    AckSubject subject;
+    std::vector<std::string> keys = {key("agents/", agent_id)};
+    if (command_id && seq > 0) keys.push_back(key("dispatches/", *command_id, agent_id));
+    SHADAN_ASSIGN_OR_RETURN(auto texts, getMany(keys));
+    if (texts[0]) {
+      SHADAN_ASSIGN_OR_RETURN(subject.agent, decode(*texts[0], agentFromJson));
+    }
+    if (keys.size() > 1 && texts[1]) {
+      SHADAN_ASSIGN_OR_RETURN(auto dispatch, decode(*texts[1], dispatchFromJson));
+      // Seqs are never reused for an agent: the dispatch holding this seq is the seq's.
+      if (dispatch.seq == seq) {
+        subject.dispatch = std::move(dispatch);
+        return subject;
+      }
+    }
+    if (seq <= 0) return subject;  // no dispatch has a seq before it is sent
+    SHADAN_ASSIGN_OR_RETURN(subject.dispatch, dispatchBySeq(agent_id, seq));
+    return subject;
   }
 
   Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) override {
@@ -462,6 +527,41 @@ class EtcdControllerStore : public ControllerStore {
     if (txn_) txn_->read.emplace(k, found ? range->kvs.front().mod_revision : 0);
     if (!found) return std::optional<std::string>();
     return std::optional<std::string>(std::move(range->kvs.front().value));
+  }
+
+  // get() of each key, read kEtcdRangesPerCall at a time in one round trip each.
+  Result<std::vector<std::optional<std::string>>> getMany(const std::vector<std::string>& keys) {
+    std::vector<std::optional<std::string>> out(keys.size());
+    std::vector<size_t> unread;  // not written by this transaction
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (txn_) {
+        const auto written = txn_->writes.find(keys[i]);
+        if (written != txn_->writes.end()) {
+          out[i] = written->second;
+          continue;
+        }
+      }
+      unread.push_back(i);
+    }
+    for (size_t begin = 0; begin < unread.size(); begin += kEtcdRangesPerCall) {
+      const size_t end = std::min(unread.size(), begin + kEtcdRangesPerCall);
+      std::vector<EtcdRangeRequest> requests(end - begin);
+      for (size_t j = begin; j < end; ++j) {
+        requests[j - begin].key = keys[unread[j]];
+        if (txn_) requests[j - begin].revision = txn_->snapshot;
+      }
+      auto ranges = client_->rangeMany(requests);
+      if (!ranges.ok()) return storeError(ranges.error());
+      for (size_t j = begin; j < end; ++j) {
+        EtcdRange& range = (*ranges)[j - begin];
+        noteSnapshot(range.revision);
+        const std::string& k = keys[unread[j]];
+        const bool found = !range.kvs.empty();
+        if (txn_) txn_->read.emplace(k, found ? range.kvs.front().mod_revision : 0);
+        if (found) out[unread[j]] = std::move(range.kvs.front().value);
+      }
+    }
+    return out;
   }
 
   // Every key under `prefix` in `sort` order, with this transaction's own writes laid over

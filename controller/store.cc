@@ -593,6 +593,36 @@ class SqliteControllerStore : public ControllerStore {
   std::optional<SqliteTransactionStatements> transaction_statements_;
 };
 
+Result<std::vector<std::optional<AgentRecord>>> ControllerStore::getAgents(
+    const std::vector<std::string>& agent_ids) {
+  std::vector<std::optional<AgentRecord>> out;
+  out.reserve(agent_ids.size());
+  for (const std::string& agent_id : agent_ids) {
+    SHADAN_ASSIGN_OR_RETURN(auto agent, getAgent(agent_id));
+    out.push_back(std::move(agent));
+  }
+  return out;
+}
+
+Result<ControllerStore::AckSubject> ControllerStore::ackSubject(
+    const std::string& agent_id, int64_t seq, const std::optional<std::string>& /*command_id*/) {
+  AckSubject subject;
+  SHADAN_ASSIGN_OR_RETURN(subject.agent, getAgent(agent_id));
+  if (seq <= 0) return subject;  // no dispatch has a seq before it is sent
+  SHADAN_ASSIGN_OR_RETURN(subject.dispatch, dispatchBySeq(agent_id, seq));
+  return subject;
+}
+
+Result<std::vector<int64_t>> ControllerStore::nextSeqs(const std::vector<std::string>& agent_ids) {
+  std::vector<int64_t> out;
+  out.reserve(agent_ids.size());
+  for (const std::string& agent_id : agent_ids) {
+    SHADAN_ASSIGN_OR_RETURN(const int64_t seq, nextSeq(agent_id));
+    out.push_back(seq);
+  }
+  return out;
+}
+
 Result<ControllerStore::PendingCreated> ControllerStore::pendingCreatedSince(int64_t) {
   return PendingCreated{};
 }

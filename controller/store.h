@@ -147,9 +147,15 @@ class ControllerStore {
   virtual Result<std::optional<AgentRecord>> getAgent(const std::string& agent_id) = 0;
   virtual Status putAgent(const AgentRecord& agent) = 0;
   virtual Result<std::vector<AgentRecord>> listAgents() = 0;
+  // getAgent() of each (nullopt for one not enrolled), in the order asked: a fan-out's reads
+  // together (on etcd a round trip per few dozen agents, not one per agent).
+  virtual Result<std::vector<std::optional<AgentRecord>>> getAgents(
+      const std::vector<std::string>& agent_ids);
 
   // The next seq for `agent_id` (1, 2, ...), persisted before it is returned.
   virtual Result<int64_t> nextSeq(const std::string& agent_id) = 0;
+  // nextSeq() of each in turn (an agent named twice gets two seqs), read together.
+  virtual Result<std::vector<int64_t>> nextSeqs(const std::vector<std::string>& agent_ids);
 
   // The next generation of `key` (1, 2, ...), persisted before it is returned. `key` is a
   // generationKey() (common/isolation_scope.h); for a segment order, the segment's name.
@@ -173,6 +179,15 @@ class ControllerStore {
   virtual Result<std::vector<DispatchRecord>> allPendingDispatches() = 0;
   virtual Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
                                                               int64_t seq) = 0;
+  // What an ack of `seq` from `agent_id` is checked against: getAgent(agent_id) and
+  // dispatchBySeq(agent_id, seq). `command_id`, when the ack names one, lets a store read both
+  // in one round trip (etcd); the answer is the same either way.
+  struct AckSubject {
+    std::optional<AgentRecord> agent;
+    std::optional<DispatchRecord> dispatch;
+  };
+  virtual Result<AckSubject> ackSubject(const std::string& agent_id, int64_t seq,
+                                        const std::optional<std::string>& command_id);
   // Pending dispatches created after `cursor`, in creation order, as (agent_id, command_id),
   // and the cursor to pass next time; cursor 0: none, only where to start. For a store that
   // several controllers share (etcd): each delivers to its own connected agents what another

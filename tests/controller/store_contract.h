@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "controller/store.h"
 #include "tests/controller/controller_test_support.h"
@@ -242,10 +244,92 @@ TYPED_TEST_P(StoreContractTest, SegmentsDocumentsAndApprovalsKeepTheirRules) {
   EXPECT_EQ(pending[1].approval_id, "ap-1");
 }
 
+// The reads of many at once (a fan-out's) answer exactly what the one-by-one reads would: in
+// the order asked, nullopt for the unknown, more than one round trip's worth (etcd reads a few
+// dozen keys per trip), seqs counted on per agent, inside a transaction its own writes.
+TYPED_TEST_P(StoreContractTest, ReadsOfManyAnswerAsReadsOfOne) {
+  auto store = this->open();
+  const auto key = ::shadan::testing::keyFromByte(4);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 150; ++i) {
+    const std::string id = "gw-" + std::to_string(i);
+    ids.push_back(id);
+    if (i % 3 == 0) continue;  // every third is not enrolled
+    ASSERT_TRUE(store
+                    ->putAgent(AgentRecord{id, key.keyId(), key.publicKey(), AgentStatus::kApproved,
+                                           i, i, ""})
+                    .ok());
+  }
+  ids.push_back("gw-1");  // asked twice
+  auto agents = store->getAgents(ids).value();
+  ASSERT_EQ(agents.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(agents[i], store->getAgent(ids[i]).value()) << ids[i];
+  }
+  EXPECT_FALSE(agents[0].has_value());
+  EXPECT_EQ(agents[1]->first_seen_ms, 1);
+  EXPECT_TRUE(store->getAgents({}).value().empty());
+
+  ASSERT_EQ(store->nextSeq("gw-1").value(), 1);
+  std::vector<std::string> seq_ids(ids.begin(), ids.begin() + 100);
+  seq_ids.push_back("gw-1");
+  auto seqs = store->nextSeqs(seq_ids).value();
+  ASSERT_EQ(seqs.size(), seq_ids.size());
+  EXPECT_EQ(seqs[0], 1);
+  EXPECT_EQ(seqs[1], 2);    // gw-1 had 1
+  EXPECT_EQ(seqs[99], 1);   // gw-99
+  EXPECT_EQ(seqs[100], 3);  // gw-1 again
+  EXPECT_EQ(store->nextSeq("gw-1").value(), 4);
+  // In a transaction: its own counts; a failed one leaves the counters as they were.
+  ASSERT_TRUE(
+      store
+          ->transaction([&]() -> Status {
+            EXPECT_EQ(store->nextSeq("gw-2").value(), 2);
+            EXPECT_EQ(store->nextSeqs({"gw-2", "gw-new"}).value(), (std::vector<int64_t>{3, 1}));
+            return okStatus();
+          })
+          .ok());
+  EXPECT_FALSE(store
+                   ->transaction([&]() -> Status {
+                     EXPECT_EQ(store->nextSeqs({"gw-2"}).value(), (std::vector<int64_t>{4}));
+                     return makeError(ErrorCode::kInternal, "rolled back");
+                   })
+                   .ok());
+  EXPECT_EQ(store->nextSeqs({"gw-2"}).value(), (std::vector<int64_t>{4}));
+
+  // What an ack is checked against: the same with or without the command it names.
+  DispatchRecord sent{"gw-1", "order-a", 7, "{}", 0, DispatchState::kPending, "", 1, 2, 2};
+  ASSERT_TRUE(store->putDispatch(sent).ok());
+  ASSERT_TRUE(store
+                  ->putDispatch(DispatchRecord{"gw-1", "order-b", 0, "", 0, DispatchState::kPending,
+                                               "", 3, 0, 3})
+                  .ok());
+  for (const std::optional<std::string>& named :
+       {std::optional<std::string>("order-a"), std::optional<std::string>(),
+        std::optional<std::string>("order-b"), std::optional<std::string>("nope")}) {
+    SCOPED_TRACE(named.value_or("(no command)"));
+    auto subject = store->ackSubject("gw-1", 7, named).value();
+    EXPECT_EQ(subject.agent, store->getAgent("gw-1").value());
+    EXPECT_EQ(subject.dispatch, sent);  // the seq's, whatever the ack names
+    EXPECT_FALSE(store->ackSubject("gw-1", 8, named).value().dispatch.has_value());
+    // order-b has no seq yet: seq 0 is no dispatch's
+    EXPECT_FALSE(store->ackSubject("gw-1", 0, named).value().dispatch.has_value());
+  }
+  auto unknown = store->ackSubject("gw-0", 7, std::string("order-a")).value();
+  EXPECT_FALSE(unknown.agent.has_value());
+  EXPECT_FALSE(unknown.dispatch.has_value());
+  // Signed again under a newer seq: the old seq is no longer its.
+  sent.seq = 9;
+  ASSERT_TRUE(store->putDispatch(sent).ok());
+  EXPECT_FALSE(store->ackSubject("gw-1", 7, std::string("order-a")).value().dispatch.has_value());
+  EXPECT_EQ(store->ackSubject("gw-1", 9, std::string("order-a")).value().dispatch, sent);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContractTest, EverythingSurvivesReopen,
                             FailedTransactionLeavesNothing, PendingDispatchesComeInCreationOrder,
                             OrdersComeNewestFirstAndDispatchesByGateway,
                             ReadsInATransactionSeeItsOwnWrites,
-                            SegmentsDocumentsAndApprovalsKeepTheirRules);
+                            SegmentsDocumentsAndApprovalsKeepTheirRules,
+                            ReadsOfManyAnswerAsReadsOfOne);
 
 }  // namespace shadan::controller
