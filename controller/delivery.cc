@@ -1,6 +1,7 @@
 #include "controller/delivery.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/logging.h"
 #include "common/strict_json.h"
@@ -451,26 +452,66 @@ void Delivery::flushHellos() {
 
 Status Delivery::onAck(const std::string& agent_id, const json& envelope_json,
                        const std::optional<Ed25519PublicKey>& verified_with) {
-  auto refuse = [&](Error error) -> Status {
-    (void)ctx_.audit(AuditEventBuilder("ack_refused")
-                         .outcome("rejected")
-                         .reason(error.message)
-                         .agent(agent_id)
-                         .build());
-    logger("controller")->warn("ack refused agent_id={} error={}", agent_id, error.message);
-    return error;
-  };
-  auto envelope = dsseEnvelopeFromJson(envelope_json, "ack", "/envelope");
-  if (!envelope.ok()) return refuse(envelope.error());
-  // The seq and command the ack claims, taken before its signature is checked only to read the
-  // agent and its dispatch together; nothing is decided on them until it verifies.
-  auto ack = parseAck(envelope->payload);
-  ControllerStore::AckSubject subject;
-  if (ack.ok()) {
-    SHADAN_ASSIGN_OR_RETURN(subject, ctx_.store.ackSubject(agent_id, ack->seq, ack->command_id));
-  } else {
-    SHADAN_ASSIGN_OR_RETURN(subject.agent, ctx_.store.getAgent(agent_id));
+  IncomingAck incoming{agent_id, envelope_json, verified_with};
+  if (!ctx_.options.defer) return checkAcks({std::move(incoming)}).front();
+  incoming_acks_.push_back(std::move(incoming));
+  if (incoming_acks_.size() == 1) {
+    ctx_.defer([this] { (void)checkAcks(std::exchange(incoming_acks_, {})); });
   }
+  return okStatus();
+}
+
+std::vector<Status> Delivery::checkAcks(const std::vector<IncomingAck>& acks) {
+  std::vector<Status> out(acks.size(), okStatus());
+  std::vector<std::optional<DsseEnvelope>> envelopes(acks.size());
+  std::vector<std::optional<Result<Ack>>> payloads(acks.size());
+  std::vector<ControllerStore::AckQuery> queries;
+  std::vector<size_t> queried;  // index in `acks` of each query
+  for (size_t i = 0; i < acks.size(); ++i) {
+    auto envelope = dsseEnvelopeFromJson(acks[i].envelope, "ack", "/envelope");
+    if (!envelope.ok()) {
+      out[i] = refuseAck(acks[i].agent_id, envelope.error());
+      continue;
+    }
+    // The seq and command the ack claims, taken before its signature is checked only to read
+    // the agent and its dispatch together; nothing is decided on them until it verifies.
+    payloads[i] = parseAck(envelope->payload);
+    ControllerStore::AckQuery query{acks[i].agent_id, 0, std::nullopt};
+    if (payloads[i]->ok()) {
+      query.seq = (*payloads[i])->seq;
+      query.command_id = (*payloads[i])->command_id;
+    }
+    envelopes[i] = std::move(*envelope);
+    queries.push_back(std::move(query));
+    queried.push_back(i);
+  }
+  auto subjects = ctx_.store.ackSubjects(queries);
+  for (size_t q = 0; q < queried.size(); ++q) {
+    const size_t i = queried[q];
+    out[i] = subjects.ok()
+                 ? checkAck(acks[i], *envelopes[i], *payloads[i], std::move((*subjects)[q]))
+                 : Status(subjects.error());
+  }
+  if (!staged_acks_.empty()) flushAcks();
+  return out;
+}
+
+Status Delivery::refuseAck(const std::string& agent_id, Error error) {
+  (void)ctx_.audit(AuditEventBuilder("ack_refused")
+                       .outcome("rejected")
+                       .reason(error.message)
+                       .agent(agent_id)
+                       .build());
+  logger("controller")->warn("ack refused agent_id={} error={}", agent_id, error.message);
+  return error;
+}
+
+Status Delivery::checkAck(const IncomingAck& incoming, const DsseEnvelope& envelope_in,
+                          const Result<Ack>& ack, ControllerStore::AckSubject subject) {
+  const std::string& agent_id = incoming.agent_id;
+  const std::optional<Ed25519PublicKey>& verified_with = incoming.verified_with;
+  const DsseEnvelope* envelope = &envelope_in;
+  auto refuse = [&](Error error) -> Status { return refuseAck(agent_id, std::move(error)); };
   std::optional<AgentRecord>& agent = subject.agent;
   if (!agent.has_value() || agent->status != AgentStatus::kApproved || !agent->public_key) {
     return refuse(forbidden("ack from agent " + agent_id + " which is not approved"));
@@ -538,7 +579,6 @@ Status Delivery::onAck(const std::string& agent_id, const json& envelope_json,
                                       {"agent_entry_hash", ack->audit.entry_hash}})
                          .build();
   staged_acks_.push_back(StagedAck{std::move(dispatch), std::move(record), std::move(audit)});
-  if (staged_acks_.size() == 1) ctx_.defer([this] { flushAcks(); });
   return okStatus();
 }
 

@@ -59,11 +59,14 @@ class Delivery {
   // dispatches are batched with the other hellos of the moment (ctx.defer): a reconnect storm
   // of N agents writes a few transactions, not N.
   void onHello(const AgentHello& hello);
-  // Verifies the ack now (a refusal is audited and returned at once); the dispatch's new state
-  // and the ack_received entry are written with the other acks of the moment, in one
-  // transaction and one audit sync. Until then a second copy of the same ack is ignored.
-  // `verified_with`: the key the hub already verified every signature with
-  // (AgentHubCallbacks::on_ack); it spares the check here only when it is the enrolled key.
+  // Without ctx.defer: verifies the ack now (a refusal is audited and returned) and stores it.
+  // With it (the controller's io_context): the acks of the moment are verified together, their
+  // agents and dispatches read together (on etcd a round trip per few dozen acks, not per
+  // ack), and a refusal is audited then (the answer here is only "taken"); the dispatches'
+  // new states and the ack_received entries are written in one transaction and one audit
+  // sync. Until then a second copy of the same ack is ignored. `verified_with`: the key the
+  // hub already verified every signature with (AgentHubCallbacks::on_ack); it spares the
+  // check here only when it is the enrolled key.
   Status onAck(const std::string& agent_id, const nlohmann::json& envelope,
                const std::optional<Ed25519PublicKey>& verified_with = std::nullopt);
   void onDisconnect(const std::string& agent_id);
@@ -78,6 +81,12 @@ class Delivery {
     DispatchRecord dispatch;
     const AgentRecord* agent = nullptr;
     const OrderRecord* order = nullptr;
+  };
+  // An ack as it came, waiting for the moment's other acks.
+  struct IncomingAck {
+    std::string agent_id;
+    nlohmann::json envelope;
+    std::optional<Ed25519PublicKey> verified_with;
   };
   // An ack verified and waiting for the batch's transaction.
   struct StagedAck {
@@ -103,6 +112,14 @@ class Delivery {
   // (their orders kept alive in `orders`); expires those whose authz lapsed.
   Status collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
                         OrderReader& orders);
+  // Verifies `acks` (their store reads together) and stages those that hold, then stores the
+  // staged ones; each one's answer, in order.
+  std::vector<Status> checkAcks(const std::vector<IncomingAck>& acks);
+  // The checks of one ack against what the store holds (`subject`); stages it when they hold.
+  Status checkAck(const IncomingAck& incoming, const DsseEnvelope& envelope, const Result<Ack>& ack,
+                  ControllerStore::AckSubject subject);
+  // Audits and logs the refusal of an ack; returns `error`.
+  Status refuseAck(const std::string& agent_id, Error error);
   void flushAcks();
   void flushHellos();
   Status expireDispatch(DispatchRecord dispatch, const std::string& why);
@@ -121,6 +138,7 @@ class Delivery {
   // Agents whose every pending dispatch was sent on their current session (set by a complete
   // deliverPending(), cleared by a new session, a disconnect or a failed send).
   std::set<std::string> caught_up_;
+  std::vector<IncomingAck> incoming_acks_;
   std::vector<StagedAck> staged_acks_;
   std::set<std::pair<std::string, int64_t>> staged_seqs_;  // (agent, seq) of staged_acks_
   // Agents whose hello or disconnect came since the last flushHellos: last seen (ms), and

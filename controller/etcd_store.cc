@@ -280,26 +280,39 @@ class EtcdControllerStore : public ControllerStore {
 
   // The agent and, when the ack names its command, the dispatch in one read; the seq index
   // only when it does not (or names another than the seq's).
-  Result<AckSubject> ackSubject(const std::string& agent_id, int64_t seq,
-                                const std::optional<std::string>& command_id) override {
-    AckSubject subject;
-    std::vector<std::string> keys = {key("agents/", agent_id)};
-    if (command_id && seq > 0) keys.push_back(key("dispatches/", *command_id, agent_id));
-    SHADAN_ASSIGN_OR_RETURN(auto texts, getMany(keys));
-    if (texts[0]) {
-      SHADAN_ASSIGN_OR_RETURN(subject.agent, decode(*texts[0], agentFromJson));
-    }
-    if (keys.size() > 1 && texts[1]) {
-      SHADAN_ASSIGN_OR_RETURN(auto dispatch, decode(*texts[1], dispatchFromJson));
-      // Seqs are never reused for an agent: the dispatch holding this seq is the seq's.
-      if (dispatch.seq == seq) {
-        subject.dispatch = std::move(dispatch);
-        return subject;
+  Result<std::vector<AckSubject>> ackSubjects(const std::vector<AckQuery>& queries) override {
+    // Each query's agent key, then its dispatch's key when the ack names its command.
+    std::vector<std::string> keys;
+    std::vector<std::optional<size_t>> dispatch_at(queries.size());
+    for (size_t i = 0; i < queries.size(); ++i) {
+      keys.push_back(key("agents/", queries[i].agent_id));
+      if (queries[i].command_id && queries[i].seq > 0) {
+        dispatch_at[i] = keys.size();
+        keys.push_back(key("dispatches/", *queries[i].command_id, queries[i].agent_id));
       }
     }
-    if (seq <= 0) return subject;  // no dispatch has a seq before it is sent
-    SHADAN_ASSIGN_OR_RETURN(subject.dispatch, dispatchBySeq(agent_id, seq));
-    return subject;
+    SHADAN_ASSIGN_OR_RETURN(auto texts, getMany(keys));
+    std::vector<AckSubject> out(queries.size());
+    size_t at = 0;
+    for (size_t i = 0; i < queries.size(); ++i) {
+      const AckQuery& query = queries[i];
+      if (texts[at]) {
+        SHADAN_ASSIGN_OR_RETURN(out[i].agent, decode(*texts[at], agentFromJson));
+      }
+      at += dispatch_at[i] ? 2 : 1;
+      if (query.seq <= 0) continue;  // no dispatch has a seq before it is sent
+      if (dispatch_at[i] && texts[*dispatch_at[i]]) {
+        SHADAN_ASSIGN_OR_RETURN(auto dispatch, decode(*texts[*dispatch_at[i]], dispatchFromJson));
+        // Seqs are never reused for an agent: the dispatch holding this seq is the seq's.
+        if (dispatch.seq == query.seq) {
+          out[i].dispatch = std::move(dispatch);
+          continue;
+        }
+      }
+      // No command named, or another than the seq's: the seq index says.
+      SHADAN_ASSIGN_OR_RETURN(out[i].dispatch, dispatchBySeq(query.agent_id, query.seq));
+    }
+    return out;
   }
 
   Result<std::optional<ApprovalRecord>> getApproval(const std::string& approval_id) override {

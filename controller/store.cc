@@ -604,13 +604,15 @@ Result<std::vector<std::optional<AgentRecord>>> ControllerStore::getAgents(
   return out;
 }
 
-Result<ControllerStore::AckSubject> ControllerStore::ackSubject(
-    const std::string& agent_id, int64_t seq, const std::optional<std::string>& /*command_id*/) {
-  AckSubject subject;
-  SHADAN_ASSIGN_OR_RETURN(subject.agent, getAgent(agent_id));
-  if (seq <= 0) return subject;  // no dispatch has a seq before it is sent
-  SHADAN_ASSIGN_OR_RETURN(subject.dispatch, dispatchBySeq(agent_id, seq));
-  return subject;
+Result<std::vector<ControllerStore::AckSubject>> ControllerStore::ackSubjects(
+    const std::vector<AckQuery>& queries) {
+  std::vector<AckSubject> out(queries.size());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    SHADAN_ASSIGN_OR_RETURN(out[i].agent, getAgent(queries[i].agent_id));
+    if (queries[i].seq <= 0) continue;  // no dispatch has a seq before it is sent
+    SHADAN_ASSIGN_OR_RETURN(out[i].dispatch, dispatchBySeq(queries[i].agent_id, queries[i].seq));
+  }
+  return out;
 }
 
 Result<std::vector<int64_t>> ControllerStore::nextSeqs(const std::vector<std::string>& agent_ids) {

@@ -180,14 +180,19 @@ class ControllerStore {
   virtual Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
                                                               int64_t seq) = 0;
   // What an ack of `seq` from `agent_id` is checked against: getAgent(agent_id) and
-  // dispatchBySeq(agent_id, seq). `command_id`, when the ack names one, lets a store read both
-  // in one round trip (etcd); the answer is the same either way.
+  // dispatchBySeq(agent_id, seq) (none for seq 0). `command_id`, when the ack names one, lets a
+  // store read both with the other acks' in a round trip (etcd); the answer is the same
+  // either way. One subject per query, in order.
+  struct AckQuery {
+    std::string agent_id;
+    int64_t seq = 0;
+    std::optional<std::string> command_id;
+  };
   struct AckSubject {
     std::optional<AgentRecord> agent;
     std::optional<DispatchRecord> dispatch;
   };
-  virtual Result<AckSubject> ackSubject(const std::string& agent_id, int64_t seq,
-                                        const std::optional<std::string>& command_id);
+  virtual Result<std::vector<AckSubject>> ackSubjects(const std::vector<AckQuery>& queries);
   // Pending dispatches created after `cursor`, in creation order, as (agent_id, command_id),
   // and the cursor to pass next time; cursor 0: none, only where to start. For a store that
   // several controllers share (etcd): each delivers to its own connected agents what another

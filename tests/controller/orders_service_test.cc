@@ -331,10 +331,56 @@ TEST_F(OrdersServiceTest, KeyCarriedInTheHelloIsEnrolledOnlyByAnOperator) {
   EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "applied");
 }
 
+TEST_F(OrdersServiceTest, AcksOfAMomentAreCheckedTogetherAndEachRefusalIsAudited) {
+  // With a deferring loop, the acks of the moment are taken at once and checked together (their
+  // store reads in one go); a forged, an unknown and a mismatched one among them are refused and
+  // audited each, and change nothing; the good ones are stored.
+  useDeferringService();
+  enroll("core-gw", keys_.core_gw);
+  enroll("edge-gw", keys_.edge_gw);
+  runDeferred();
+  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  ASSERT_TRUE(order.ok());
+  const int64_t core_seq = dispatchOf(hub_.sent["core-gw"].at(0)).seq;
+  const int64_t edge_seq = dispatchOf(hub_.sent["edge-gw"].at(0)).seq;
+  const auto refusals = [&] {
+    return std::count_if(audit_.events.begin(), audit_.events.end(),
+                         [](const AuditEvent& e) { return e.event == "ack_refused"; });
+  };
+  const auto before = refusals();
+  EXPECT_TRUE(
+      service_->onAck("core-gw", ackEnvelope(keys_.edge_gw, "core-gw", core_seq, order->order_id))
+          .ok());  // forged: taken, refused when checked
+  EXPECT_TRUE(
+      service_
+          ->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", core_seq + 7, order->order_id))
+          .ok());  // unknown seq
+  EXPECT_TRUE(service_
+                  ->onAck("edge-gw", ackEnvelope(keys_.edge_gw, "edge-gw", edge_seq,
+                                                 "00000000-0000-4000-8000-000000000099"))
+                  .ok());  // the right seq, another command
+  EXPECT_TRUE(service_->onAck("edge-gw", json{{"payload", 7}}).ok());  // not an envelope
+  EXPECT_TRUE(
+      service_->onAck("core-gw", ackEnvelope(keys_.core_gw, "core-gw", core_seq, order->order_id))
+          .ok());
+  EXPECT_EQ(refusals(), before);  // nothing checked yet
+  EXPECT_EQ(later_.size(), 1u);   // one check for the lot
+  runDeferred();
+  EXPECT_EQ(refusals(), before + 4);
+  EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "applied");
+  EXPECT_EQ(dispatchState(order->order_id, "edge-gw"), "pending");
+  EXPECT_TRUE(
+      service_->onAck("edge-gw", ackEnvelope(keys_.edge_gw, "edge-gw", edge_seq, order->order_id))
+          .ok());
+  runDeferred();
+  EXPECT_EQ(dispatchState(order->order_id, "edge-gw"), "applied");
+  EXPECT_EQ(refusals(), before + 4);
+}
+
 TEST_F(OrdersServiceTest, AcksAndHellosThatArriveTogetherAreWrittenTogether) {
-  // With a deferring loop (the controller's io_context), the acks of a fan-out are verified as
-  // they come but stored in one transaction and audited with one sync, and hellos deliver
-  // their pending dispatches in one batch.
+  // With a deferring loop (the controller's io_context), the acks of a fan-out are checked
+  // together, stored in one transaction and audited with one sync, and hellos deliver their
+  // pending dispatches in one batch.
   useDeferringService();
   enroll("core-gw", keys_.core_gw);
   enroll("edge-gw", keys_.edge_gw);

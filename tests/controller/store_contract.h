@@ -304,25 +304,43 @@ TYPED_TEST_P(StoreContractTest, ReadsOfManyAnswerAsReadsOfOne) {
                   ->putDispatch(DispatchRecord{"gw-1", "order-b", 0, "", 0, DispatchState::kPending,
                                                "", 3, 0, 3})
                   .ok());
+  using Query = ControllerStore::AckQuery;
+  const auto subject = [&](int64_t seq, std::optional<std::string> named,
+                           const std::string& agent = "gw-1") {
+    return store->ackSubjects({Query{agent, seq, std::move(named)}}).value().at(0);
+  };
   for (const std::optional<std::string>& named :
        {std::optional<std::string>("order-a"), std::optional<std::string>(),
         std::optional<std::string>("order-b"), std::optional<std::string>("nope")}) {
     SCOPED_TRACE(named.value_or("(no command)"));
-    auto subject = store->ackSubject("gw-1", 7, named).value();
-    EXPECT_EQ(subject.agent, store->getAgent("gw-1").value());
-    EXPECT_EQ(subject.dispatch, sent);  // the seq's, whatever the ack names
-    EXPECT_FALSE(store->ackSubject("gw-1", 8, named).value().dispatch.has_value());
+    const auto found = subject(7, named);
+    EXPECT_EQ(found.agent, store->getAgent("gw-1").value());
+    EXPECT_EQ(found.dispatch, sent);  // the seq's, whatever the ack names
+    EXPECT_FALSE(subject(8, named).dispatch.has_value());
     // order-b has no seq yet: seq 0 is no dispatch's
-    EXPECT_FALSE(store->ackSubject("gw-1", 0, named).value().dispatch.has_value());
+    EXPECT_FALSE(subject(0, named).dispatch.has_value());
   }
-  auto unknown = store->ackSubject("gw-0", 7, std::string("order-a")).value();
+  const auto unknown = subject(7, std::string("order-a"), "gw-0");
   EXPECT_FALSE(unknown.agent.has_value());
   EXPECT_FALSE(unknown.dispatch.has_value());
+  // Many at once (more than one round trip's worth): each answered as alone, in order.
+  std::vector<Query> many;
+  for (int i = 0; i < 80; ++i) {
+    many.push_back(i % 2 == 0 ? Query{"gw-1", 7, std::string("order-a")}
+                              : Query{"gw-" + std::to_string(60 + i), 7, std::nullopt});
+  }
+  const auto answers = store->ackSubjects(many).value();
+  ASSERT_EQ(answers.size(), many.size());
+  for (size_t i = 0; i < many.size(); ++i) {
+    EXPECT_EQ(answers[i].agent, store->getAgent(many[i].agent_id).value()) << i;
+    EXPECT_EQ(answers[i].dispatch.has_value(), i % 2 == 0) << i;
+  }
+  EXPECT_TRUE(store->ackSubjects({}).value().empty());
   // Signed again under a newer seq: the old seq is no longer its.
   sent.seq = 9;
   ASSERT_TRUE(store->putDispatch(sent).ok());
-  EXPECT_FALSE(store->ackSubject("gw-1", 7, std::string("order-a")).value().dispatch.has_value());
-  EXPECT_EQ(store->ackSubject("gw-1", 9, std::string("order-a")).value().dispatch, sent);
+  EXPECT_FALSE(subject(7, std::string("order-a")).dispatch.has_value());
+  EXPECT_EQ(subject(9, std::string("order-a")).dispatch, sent);
 }
 
 REGISTER_TYPED_TEST_SUITE_P(StoreContractTest, EverythingSurvivesReopen,
