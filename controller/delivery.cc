@@ -53,6 +53,7 @@ void Delivery::deliverToTargets(const std::vector<std::string>& targets) {
   if (!records.ok()) {
     logger("controller")
         ->warn("delivery failed agents={} error={}", connected.size(), records.error().message);
+    behind_.insert(connected.begin(), connected.end());
     return;
   }
   for (auto& record : *records) {
@@ -167,6 +168,17 @@ Status Delivery::deliverCreatedElsewhere() {
     targets.push_back(agent_id);
   }
   if (!targets.empty()) deliverToTargets(targets);
+  if (!retry_acks_.empty()) {
+    const std::vector<IncomingAck> again = std::exchange(retry_acks_, {});
+    logger("controller")->info("acks checked again acks={}", again.size());
+    (void)checkAcks(again);  // those that still cannot be stored come back to retry_acks_
+  }
+  if (!behind_.empty()) {
+    const std::vector<std::string> again(behind_.begin(), behind_.end());
+    behind_.clear();  // deliverPendingOf puts back those it still cannot serve
+    logger("controller")->info("delivery retried agents={}", again.size());
+    deliverToTargets(again);
+  }
   return okStatus();
 }
 
@@ -199,7 +211,12 @@ Status Delivery::deliverPendingOf(const std::vector<AgentRecord>& agents) {
   }
   // Every pending dispatch is with these agents now: later orders may go to them directly.
   for (const AgentRecord& agent : agents) {
-    if (incomplete.count(agent.agent_id) == 0) caught_up_.insert(agent.agent_id);
+    if (incomplete.count(agent.agent_id) == 0) {
+      caught_up_.insert(agent.agent_id);
+      behind_.erase(agent.agent_id);
+    } else if (ctx_.channel.connected(agent.agent_id)) {
+      behind_.insert(agent.agent_id);
+    }
   }
   return result;
 }
@@ -410,6 +427,7 @@ void Delivery::onHello(const AgentHello& hello) {
 
 void Delivery::onDisconnect(const std::string& agent_id) {
   last_seq_.erase(agent_id);
+  behind_.erase(agent_id);
   sent_on_session_.erase(agent_id);
   caught_up_.erase(agent_id);
   const bool first = seen_.empty();
@@ -486,6 +504,13 @@ std::vector<Status> Delivery::checkAcks(const std::vector<IncomingAck>& acks) {
     queried.push_back(i);
   }
   auto subjects = ctx_.store.ackSubjects(queries);
+  if (!subjects.ok()) {
+    // Not refused, only not checked: the agent stays connected and will not send them again
+    // by itself, so they are checked again at the next follow tick (or its next connection).
+    logger("controller")
+        ->warn("acks not checked acks={} error={}", queried.size(), subjects.error().message);
+    for (const size_t i : queried) retry_acks_.push_back(acks[i]);
+  }
   for (size_t q = 0; q < queried.size(); ++q) {
     const size_t i = queried[q];
     out[i] = subjects.ok()
@@ -578,7 +603,8 @@ Status Delivery::checkAck(const IncomingAck& incoming, const DsseEnvelope& envel
                          .detail(json{{"agent_log_seq", ack->audit.log_seq},
                                       {"agent_entry_hash", ack->audit.entry_hash}})
                          .build();
-  staged_acks_.push_back(StagedAck{std::move(dispatch), std::move(record), std::move(audit)});
+  staged_acks_.push_back(
+      StagedAck{std::move(dispatch), std::move(record), std::move(audit), incoming});
   return okStatus();
 }
 
@@ -597,10 +623,13 @@ void Delivery::flushAcks() {
     return okStatus();
   });
   if (!stored.ok()) {
-    // The dispatches stay pending: the agent's kept acks come again with its next connection,
-    // and the sweep expires what never does (a late ack is still taken).
+    // The dispatches stay pending. The acks are checked again (from the store, as new) at the
+    // next follow tick, on a store several controllers share; else, or should the agent go
+    // first, its kept acks come again with its next connection. The sweep expires what never
+    // comes (a late ack is still taken).
     logger("controller")
         ->error("acks not stored acks={} error={}", acks.size(), stored.error().message);
+    for (StagedAck& ack : acks) retry_acks_.push_back(std::move(ack.incoming));
     return;
   }
   for (size_t i = 0; i < acks.size(); ++i) {

@@ -49,7 +49,9 @@ class Delivery {
   // With a store several controllers share: delivers to this controller's connected agents the
   // pending dispatches created since the last call (by another controller; those this one
   // created and already sent are skipped without a read). The first call only notes where to
-  // start (an agent's hello delivers what was pending before).
+  // start (an agent's hello delivers what was pending before). Then tries again what a store
+  // that did not answer (on etcd: a lost member) left undone and would otherwise wait for the
+  // agents' next hello: acks whose write failed, and deliveries to connected agents.
   Status deliverCreatedElsewhere();
   // Marks pending dispatches whose authz has lapsed by `now` (Unix ms) as expired (part of
   // OrdersService::sweep).
@@ -93,6 +95,7 @@ class Delivery {
     DispatchRecord dispatch;
     AgentRecord agent;
     AuditEvent audit;
+    IncomingAck incoming;  // as it came: checked again should its write fail
   };
   // Signs every dispatch of `batch` (a seq allocated where it has none) and stores them, then
   // audits each and sends each, in chunks of options.delivery_chunk: ONE transaction and one audit
@@ -145,6 +148,12 @@ class Delivery {
   // whether their pending dispatches are to be delivered.
   std::map<std::string, std::pair<int64_t, bool>> seen_;
   int64_t created_cursor_ = 0;  // deliverCreatedElsewhere's place in the store
+  // Connected agents not all of whose pending dispatches could be sent (a failed delivery);
+  // deliverCreatedElsewhere tries them again.
+  std::set<std::string> behind_;
+  // Acks whose write failed, to be checked again (deliverCreatedElsewhere): the agent keeps its
+  // connection and so does not send them again by itself.
+  std::vector<IncomingAck> retry_acks_;
   // isDrillOrder's memory; an order's flag never changes.
   std::map<std::string, bool> drill_orders_;
   Histogram ack_latency_{latencyBucketsSeconds()};

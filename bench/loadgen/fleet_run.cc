@@ -354,6 +354,14 @@ Status FleetRun::stopController(size_t index, int signal) {
   return okStatus();
 }
 
+Status FleetRun::stopEtcdMember(size_t index, int signal) {
+  if (index >= etcd_.size() || !etcd_[index]) return okStatus();
+  auto stopped = etcd_[index]->stop(signal, std::chrono::seconds(10));
+  etcd_[index].reset();
+  if (!stopped.ok()) return stopped.error();
+  return okStatus();
+}
+
 bool FleetRun::controllerRunning(size_t index) const {
   return index < controllers_.size() && controllers_[index] && controllers_[index]->running();
 }

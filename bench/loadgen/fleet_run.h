@@ -104,6 +104,8 @@ class FleetRun {
   Status startController();
   Status startController(size_t index);
   bool controllerRunning(size_t index) const;
+  // Etcd member `index` (SIGKILL: lost as a machine is); the others carry on as a quorum.
+  Status stopEtcdMember(size_t index, int signal);
   // The operator's requests go to this controller (default 0).
   void useController(size_t index) { api_controller_ = index; }
   size_t apiController() const { return api_controller_; }

@@ -55,6 +55,9 @@ Options:
                      them that still lacked the order handling it (failover_basis "dispatch"),
                      or, when the leader had delivered to all of its agents before it died, the
                      kill -> the first one's reconnect ("reconnect")
+  --kill-etcd-member fanout with several controllers: the etcd member every controller talks
+                     to first gets SIGKILL the moment the first agent has handled the isolate;
+                     the other two carry the rest and the restore
   --keep             keep the run's directory (controller log, state, credentials)
   -h, --help         this text
 
@@ -119,6 +122,10 @@ void printSummary(std::ostream& out, const Json& report) {
   }
   if (report.value("controllers", 1) > 1) {
     out << "  " << report.value("controllers", 1) << " controllers on a three-member etcd cluster";
+    if (report.contains("etcd_member_killed")) {
+      out << "; etcd member " << report.value("etcd_member_killed", "") << " killed "
+          << report.value("killed_after_ms", 0) << " ms after the request";
+    }
     if (report.contains("leader")) {
       out << "; leader " << report.value("leader", "") << " killed "
           << report.value("killed_after_ms", 0) << " ms after the request ("
@@ -232,6 +239,8 @@ int runLoadgen(const std::vector<std::string>& args, std::ostream& out, std::ost
       if (!value(options.run.controller_bin)) return usage(err, "--controller needs a path");
     } else if (word == "--kill-leader") {
       options.kill_leader = true;
+    } else if (word == "--kill-etcd-member") {
+      options.kill_etcd_member = true;
     } else if (word == "--controllers") {
       if (!number(1, static_cast<double>(kMaxControllers), n) || n != static_cast<size_t>(n)) {
         return usage(err,
@@ -261,6 +270,12 @@ int runLoadgen(const std::vector<std::string>& args, std::ostream& out, std::ost
   }
   if (options.kill_leader && options.run.controllers < 2) {
     return usage(err, "--kill-leader needs --controllers 2 or more");
+  }
+  if (options.kill_etcd_member && options.run.controllers < 2) {
+    return usage(err, "--kill-etcd-member needs --controllers 2 or more (a three-member cluster)");
+  }
+  if (options.kill_leader && options.kill_etcd_member) {
+    return usage(err, "--kill-leader and --kill-etcd-member are separate runs");
   }
   if (::access(options.run.controller_bin.c_str(), X_OK) != 0) {
     err << "shadan-loadgen: " << options.run.controller_bin

@@ -149,9 +149,34 @@ Result<OrderRun> isolateKillingTheLeader(FleetRun& run, const ScenarioOptions& o
   return isolate;
 }
 
+// The etcd member every controller talks to first is killed the moment the first agent has
+// handled the isolate: a quorum of two carries the rest of the fan-out.
+Result<OrderRun> isolateKillingAnEtcdMember(FleetRun& run, const ScenarioOptions& options,
+                                            Json& report) {
+  const size_t outcomes_before = run.outcomes();
+  const int64_t requested = nowMs();
+  auto request = std::async(std::launch::async,
+                            [&run] { return run.requestIsolate("shadan-loadgen fanout"); });
+  const auto deadline = SteadyClock::now() + options.run.phase_timeout;
+  while (run.outcomes() == outcomes_before && SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  const int64_t killed = nowMs();
+  SHADAN_RETURN_IF_ERROR(run.stopEtcdMember(0, SIGKILL));
+  report["etcd_member_killed"] = run.fleet().etcd_members[0].name;
+  report["killed_after_ms"] = killed - requested;
+  SHADAN_ASSIGN_OR_RETURN(const std::string order_id, request.get());
+  return run.waitOrder(order_id, requested);
+}
+
 Result<Json> fanout(const ScenarioOptions& options) {
-  if (options.kill_leader && options.run.controllers < 2) {
-    return makeError(ErrorCode::kInvalidArgument, "--kill-leader needs several controllers");
+  if ((options.kill_leader || options.kill_etcd_member) && options.run.controllers < 2) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--kill-leader and --kill-etcd-member need several controllers");
+  }
+  if (options.kill_leader && options.kill_etcd_member) {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "--kill-leader and --kill-etcd-member are separate runs");
   }
   FleetRun run(options.run);
   const int64_t started = nowMs();
@@ -161,7 +186,9 @@ Result<Json> fanout(const ScenarioOptions& options) {
   SHADAN_ASSIGN_OR_RETURN(report["settle_ms"], run.settle(options.run.phase_timeout));
   report["failover_ms"] = nullptr;
   Result<OrderRun> isolated = options.kill_leader ? isolateKillingTheLeader(run, options, report)
-                                                  : run.isolate("shadan-loadgen fanout");
+                              : options.kill_etcd_member
+                                  ? isolateKillingAnEtcdMember(run, options, report)
+                                  : run.isolate("shadan-loadgen fanout");
   if (!isolated.ok()) return isolated.error();
   const OrderRun& isolate = *isolated;
   SHADAN_ASSIGN_OR_RETURN(const OrderRun restore, run.restore("shadan-loadgen fanout done"));
@@ -176,10 +203,11 @@ Result<Json> fanout(const ScenarioOptions& options) {
   // A killed controller's agents may be sent a dispatch again by the next (its ack died with
   // it): they refuse the replayed seq and apply nothing twice, so "exactly once" is one
   // application per agent and order.
-  report["complete"] = options.kill_leader
-                           ? report["acked"] == agents && report["duplicates"] == 0 &&
-                                 !report["failover_ms"].is_null()
-                           : orderComplete(isolate, agents) && orderComplete(restore, agents);
+  report["complete"] =
+      options.kill_etcd_member ? report["acked"] == agents && report["duplicates"] == 0
+      : options.kill_leader    ? report["acked"] == agents && report["duplicates"] == 0 &&
+                                  !report["failover_ms"].is_null()
+                            : orderComplete(isolate, agents) && orderComplete(restore, agents);
   addController(report, run);
   return report;
 }

@@ -9,7 +9,9 @@
 //           over them; with kill_leader the isolate is requested on a follower and the leading
 //           controller is killed (SIGKILL) the moment the first agent has handled it: its
 //           agents move to the others, and failover_ms is the kill -> the first of them that
-//           still lacked the order handling it (the restore then goes to a survivor).
+//           still lacked the order handling it (the restore then goes to a survivor). With
+//           kill_etcd_member the first etcd member (every controller's first endpoint) is
+//           killed at that moment instead: the two others carry the fan-out and the restore.
 //   storm   the controller is killed (SIGKILL) and started again while every agent is
 //           connected; an isolate is requested the moment its API answers, while the agents
 //           are still dialling back: time until all are back, and until every agent acked that
@@ -32,6 +34,7 @@ struct ScenarioOptions {
   std::chrono::seconds duration{60};  // soak, churn
   double churn_per_s = 20;            // churn: agents dropped per second
   bool kill_leader = false;           // fanout with several controllers
+  bool kill_etcd_member = false;      // ... the etcd member every controller talks to first
 };
 
 inline constexpr const char* kScenarioNames[] = {"fanout", "storm", "churn", "soak"};

@@ -578,12 +578,17 @@ class CommitFailingStore : public ControllerStore {
  public:
   explicit CommitFailingStore(ControllerStore& inner) : inner_(inner) {}
   bool fail_commits = false;
+  int commits_before_failing = -1;  // >= 0: that many transactions commit, the next fail
   Error failure{ErrorCode::kNoSpace, "commit: database or disk is full"};
 
   Status transaction(const std::function<Status()>& fn) override {
     return inner_.transaction([&]() -> Status {
       SHADAN_RETURN_IF_ERROR(fn());
-      if (fail_commits) return failure;
+      if (commits_before_failing > 0) {
+        --commits_before_failing;
+      } else if (fail_commits || commits_before_failing == 0) {
+        return failure;
+      }
       return okStatus();
     });
   }
@@ -750,6 +755,53 @@ TEST_F(OrdersServiceTest, ACommitOfUnknownOutcomeIsSaidSoInTheTrailAndTheApi) {
   EXPECT_EQ(audit_.events.back().event, "commit_failed");
   EXPECT_EQ(audit_.events.back().outcome, "not_recorded");
   EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  service_.reset();  // before `failing`, which it holds
+}
+
+// The store failed the delivery's commit (on etcd: the member died with it in flight) after the
+// order was recorded: the gateway stays connected with its dispatch pending, and the next
+// follow tick sends it, once, instead of leaving it to the gateway's next hello; the same for
+// an ack whose write failed.
+TEST_F(OrdersServiceTest, ADeliveryOrAnAckTheStoreFailedIsTriedAgainAtTheNextTick) {
+  CommitFailingStore failing(*store_);
+  service_ = std::make_unique<OrdersService>(policy_, trust_, keys_.controller, failing, hub_,
+                                             audit_, clock_, OrdersServiceOptions{});
+  enroll("core-gw", keys_.core_gw);
+  failing.failure = makeError(ErrorCode::kUnavailable, std::string(kStoreUnavailable) +
+                                                           ": etcd 127.0.0.1:2379: answer: "
+                                                           "connection reset by peer");
+  failing.commits_before_failing = 1;  // the order's commit, then the delivery's fails
+  auto order =
+      service_->isolate(sato_, IsolateRequest{"lgwan", "full", "IDS alert 42", {}, {}, false});
+  ASSERT_TRUE(order.ok()) << order.error().message;
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "pending");
+  // Still failing: nothing sent, and it is tried again after.
+  failing.commits_before_failing = 0;
+  ASSERT_TRUE(service_->deliverCreatedElsewhere().ok());
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  failing.commits_before_failing = -1;
+  ASSERT_TRUE(service_->deliverCreatedElsewhere().ok());
+  ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
+  EXPECT_EQ(dispatchOf(hub_.sent["core-gw"][0]).agent_id, "core-gw");
+  ASSERT_TRUE(service_->deliverCreatedElsewhere().ok());
+  EXPECT_EQ(hub_.sent["core-gw"].size(), 1u);  // once
+
+  // Its ack's write fails as well: the agent stays connected and will not send it again by
+  // itself, so the next tick checks it again and stores it, once.
+  const json ack = ackEnvelope(keys_.core_gw, "core-gw", dispatchOf(hub_.sent["core-gw"][0]).seq,
+                               order->order_id);
+  failing.commits_before_failing = 0;
+  EXPECT_TRUE(service_->onAck("core-gw", ack).ok());
+  EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "pending");
+  EXPECT_FALSE(audit_.has("ack_received"));
+  failing.commits_before_failing = -1;
+  ASSERT_TRUE(service_->deliverCreatedElsewhere().ok());
+  EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "applied");
+  ASSERT_TRUE(service_->deliverCreatedElsewhere().ok());
+  EXPECT_EQ(std::count_if(audit_.events.begin(), audit_.events.end(),
+                          [](const AuditEvent& e) { return e.event == "ack_received"; }),
+            1);
   service_.reset();  // before `failing`, which it holds
 }
 

@@ -1,7 +1,8 @@
 // 200 simulated gateways (the agent's own session and channel code) against the real
 // controller: every agent gets every order exactly once, every ack is verified, a controller
 // killed under a connected fleet loses nothing, churn loses nothing; the fan-out also on an etcd
-// store, and on three controllers with the leader killed mid-fan-out. Counts and states only.
+// store, and on three controllers with the leader or an etcd member killed mid-fan-out. Counts
+// and states only.
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -127,6 +128,25 @@ TEST(FleetScaleTest, ThreeControllersReachEveryAgentExactlyOnce) {
   EXPECT_TRUE(reportComplete(*report));
 }
 
+// The etcd member every controller talks to first is killed (SIGKILL) while the isolate fans
+// out: the two others are a quorum, every controller moves on to the next endpoint, a delivery
+// whose commit died with the member is tried again, and every agent applies both orders once.
+TEST(FleetScaleTest, EtcdMemberLostMidFanoutTwoOfThreeCarryOn) {
+  ScenarioOptions cluster = options();
+  cluster.run.agents = 60;  // few enough that the kill lands inside a delivery's commit
+  cluster.run.store = "etcd";
+  cluster.run.controllers = 3;
+  cluster.kill_etcd_member = true;
+  auto report = runScenario("fanout", cluster);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  SCOPED_TRACE(report->dump());
+  EXPECT_EQ((*report)["etcd_member_killed"], "lg-1");
+  EXPECT_EQ((*report)["acked"], 60);
+  EXPECT_EQ((*report)["duplicates"], 0);
+  EXPECT_EQ((*report)["phases"]["restore"]["acked"], 60);
+  EXPECT_TRUE(reportComplete(*report));
+}
+
 // The command line refuses what cannot run, naming it, before anything starts.
 TEST(LoadgenCliTest, SeveralControllersAndTheLeaderKillAreCheckedBeforeAnythingStarts) {
   const auto run = [](std::vector<std::string> args) {
@@ -143,6 +163,13 @@ TEST(LoadgenCliTest, SeveralControllersAndTheLeaderKillAreCheckedBeforeAnythingS
   std::tie(code, err) = run({"fanout", "--controllers", "8"});
   EXPECT_EQ(code, 2);
   EXPECT_NE(err.find("--controllers needs a whole number 1..7"), std::string::npos) << err;
+  std::tie(code, err) = run({"fanout", "--kill-etcd-member"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("--kill-etcd-member needs --controllers"), std::string::npos) << err;
+  std::tie(code, err) =
+      run({"fanout", "--controllers", "3", "--kill-leader", "--kill-etcd-member"});
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("separate runs"), std::string::npos) << err;
   std::tie(code, err) = run({"storm", "--controllers", "3"});
   EXPECT_EQ(code, 2);
   EXPECT_NE(err.find("fanout"), std::string::npos) << err;
