@@ -11,6 +11,10 @@ namespace {
 
 using nlohmann::json;
 
+// Trying again what a store failure left undone: after this, doubling, up to that.
+constexpr int64_t kRetryFirstMs = 1000;
+constexpr int64_t kRetryMostMs = 30'000;
+
 DispatchState stateOfAck(AckResult result) {
   switch (result) {
     case AckResult::kApplied:
@@ -168,6 +172,14 @@ Status Delivery::deliverCreatedElsewhere() {
     targets.push_back(agent_id);
   }
   if (!targets.empty()) deliverToTargets(targets);
+  retryLeftUndone();
+  return okStatus();
+}
+
+void Delivery::retryLeftUndone() {
+  if (retry_acks_.empty() && behind_.empty()) return;
+  const int64_t now = ctx_.nowMs();
+  if (now < retry_at_ms_) return;
   if (!retry_acks_.empty()) {
     const std::vector<IncomingAck> again = std::exchange(retry_acks_, {});
     logger("controller")->info("acks checked again acks={}", again.size());
@@ -179,7 +191,15 @@ Status Delivery::deliverCreatedElsewhere() {
     logger("controller")->info("delivery retried agents={}", again.size());
     deliverToTargets(again);
   }
-  return okStatus();
+  // What fails again (a chunk etcd refuses as too large, say) is not sent five times a second:
+  // the next try after 1 s, 2 s, ... 30 s, back to the next tick once all is done.
+  if (retry_acks_.empty() && behind_.empty()) {
+    retry_delay_ms_ = 0;
+    retry_at_ms_ = 0;
+  } else {
+    retry_delay_ms_ = std::clamp<int64_t>(retry_delay_ms_ * 2, kRetryFirstMs, kRetryMostMs);
+    retry_at_ms_ = now + retry_delay_ms_;
+  }
 }
 
 Status Delivery::deliverPending(const std::string& agent_id) {

@@ -124,6 +124,8 @@ class Delivery {
   // Audits and logs the refusal of an ack; returns `error`.
   Status refuseAck(const std::string& agent_id, Error error);
   void flushAcks();
+  // deliverCreatedElsewhere's second part: retry_acks_ and behind_, backing off while it fails.
+  void retryLeftUndone();
   void flushHellos();
   Status expireDispatch(DispatchRecord dispatch, const std::string& why);
   // Whether the order `command_id` is a drill, for its audit entries (false when unknown).
@@ -154,6 +156,8 @@ class Delivery {
   // Acks whose write failed, to be checked again (deliverCreatedElsewhere): the agent keeps its
   // connection and so does not send them again by itself.
   std::vector<IncomingAck> retry_acks_;
+  int64_t retry_at_ms_ = 0;     // not before (0: at the next look)
+  int64_t retry_delay_ms_ = 0;  // the last wait, doubled while tries fail
   // isDrillOrder's memory; an order's flag never changes.
   std::map<std::string, bool> drill_orders_;
   Histogram ack_latency_{latencyBucketsSeconds()};

@@ -60,6 +60,15 @@ class OrdersServiceTest : public ::testing::Test {
   void runDeferred() {
     for (auto& work : std::exchange(later_, {})) work();
   }
+  // A deferring service with core-gw and edge-gw enrolled and connected, and an isolate of
+  // lgwan (whose borders they are) sent to both.
+  auto isolateBothOnADeferringService() {
+    useDeferringService();
+    enroll("core-gw", keys_.core_gw);
+    enroll("edge-gw", keys_.edge_gw);
+    runDeferred();
+    return service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  }
 
   void connect(const std::string& agent_id, const Ed25519Signer& key, int64_t last_seq = 0) {
     hub_.online.insert(agent_id);

@@ -335,11 +335,7 @@ TEST_F(OrdersServiceTest, AcksOfAMomentAreCheckedTogetherAndEachRefusalIsAudited
   // With a deferring loop, the acks of the moment are taken at once and checked together (their
   // store reads in one go); a forged, an unknown and a mismatched one among them are refused and
   // audited each, and change nothing; the good ones are stored.
-  useDeferringService();
-  enroll("core-gw", keys_.core_gw);
-  enroll("edge-gw", keys_.edge_gw);
-  runDeferred();
-  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  auto order = isolateBothOnADeferringService();
   ASSERT_TRUE(order.ok());
   const int64_t core_seq = dispatchOf(hub_.sent["core-gw"].at(0)).seq;
   const int64_t edge_seq = dispatchOf(hub_.sent["edge-gw"].at(0)).seq;
@@ -381,11 +377,7 @@ TEST_F(OrdersServiceTest, AcksAndHellosThatArriveTogetherAreWrittenTogether) {
   // With a deferring loop (the controller's io_context), the acks of a fan-out are checked
   // together, stored in one transaction and audited with one sync, and hellos deliver their
   // pending dispatches in one batch.
-  useDeferringService();
-  enroll("core-gw", keys_.core_gw);
-  enroll("edge-gw", keys_.edge_gw);
-  runDeferred();
-  auto order = service_->isolate(sato_, IsolateRequest{"lgwan", "full", "alert", {}, {}, false});
+  auto order = isolateBothOnADeferringService();
   ASSERT_TRUE(order.ok());
   ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
   ASSERT_EQ(hub_.sent["edge-gw"].size(), 1u);
@@ -776,11 +768,14 @@ TEST_F(OrdersServiceTest, ADeliveryOrAnAckTheStoreFailedIsTriedAgainAtTheNextTic
   ASSERT_TRUE(order.ok()) << order.error().message;
   EXPECT_TRUE(hub_.sent["core-gw"].empty());
   EXPECT_EQ(dispatchState(order->order_id, "core-gw"), "pending");
-  // Still failing: nothing sent, and it is tried again after.
+  // Still failing: nothing sent, and it is tried again after a second, not at every look.
   failing.commits_before_failing = 0;
   ASSERT_TRUE(service_->deliverCreatedElsewhere().ok());
   EXPECT_TRUE(hub_.sent["core-gw"].empty());
   failing.commits_before_failing = -1;
+  ASSERT_TRUE(service_->deliverCreatedElsewhere().ok());
+  EXPECT_TRUE(hub_.sent["core-gw"].empty());
+  clock_.advance(std::chrono::seconds(1));
   ASSERT_TRUE(service_->deliverCreatedElsewhere().ok());
   ASSERT_EQ(hub_.sent["core-gw"].size(), 1u);
   EXPECT_EQ(dispatchOf(hub_.sent["core-gw"][0]).agent_id, "core-gw");
