@@ -38,36 +38,37 @@ std::string dispatchMessageText(const std::string& envelope_json) {
 
 }  // namespace
 
-Result<std::optional<AgentRecord>> Delivery::deliverable(const std::string& agent_id) {
-  if (!ctx_.channel.connected(agent_id)) return std::optional<AgentRecord>();
-  SHADAN_ASSIGN_OR_RETURN(auto agent, ctx_.store.getAgent(agent_id));
-  if (!agent.has_value() || agent->status != AgentStatus::kApproved) {
-    return std::optional<AgentRecord>();
-  }
-  return agent;
-}
-
-void Delivery::deliverToTargets(const std::vector<std::string>& targets) {
+Result<std::vector<AgentRecord>> Delivery::deliverable(const std::vector<std::string>& agent_ids) {
   std::vector<std::string> connected;
-  for (const auto& target : targets) {
-    if (ctx_.channel.connected(target)) connected.push_back(target);
+  for (const auto& agent_id : agent_ids) {
+    if (ctx_.channel.connected(agent_id)) connected.push_back(agent_id);
   }
+  SHADAN_ASSIGN_OR_RETURN(auto records, ctx_.store.getAgents(connected));
   std::vector<AgentRecord> agents;
-  auto records = ctx_.store.getAgents(connected);
-  if (!records.ok()) {
-    logger("controller")
-        ->warn("delivery failed agents={} error={}", connected.size(), records.error().message);
-    behind_.insert(connected.begin(), connected.end());
-    return;
-  }
-  for (auto& record : *records) {
+  for (auto& record : records) {
     if (record.has_value() && record->status == AgentStatus::kApproved) {
       agents.push_back(std::move(*record));
     }
   }
-  if (Status status = deliverPendingOf(agents); !status.ok()) {
+  return agents;
+}
+
+void Delivery::deliverToTargets(const std::vector<std::string>& targets) {
+  auto agents = deliverable(targets);
+  if (!agents.ok()) {
+    size_t connected = 0;
+    for (const auto& target : targets) {  // connected and not served: tried again
+      if (!ctx_.channel.connected(target)) continue;
+      behind_.insert(target);
+      ++connected;
+    }
     logger("controller")
-        ->warn("delivery failed agents={} error={}", agents.size(), status.error().message);
+        ->warn("delivery failed agents={} error={}", connected, agents.error().message);
+    return;
+  }
+  if (Status status = deliverPendingOf(*agents); !status.ok()) {
+    logger("controller")
+        ->warn("delivery failed agents={} error={}", agents->size(), status.error().message);
   }
 }
 
@@ -203,9 +204,8 @@ void Delivery::retryLeftUndone() {
 }
 
 Status Delivery::deliverPending(const std::string& agent_id) {
-  SHADAN_ASSIGN_OR_RETURN(auto agent, deliverable(agent_id));
-  if (!agent.has_value()) return okStatus();
-  return deliverPendingOf({std::move(*agent)});
+  SHADAN_ASSIGN_OR_RETURN(const auto agents, deliverable({agent_id}));
+  return deliverPendingOf(agents);
 }
 
 Status Delivery::deliverPendingOf(const std::vector<AgentRecord>& agents) {
@@ -551,11 +551,10 @@ Status Delivery::refuseAck(const std::string& agent_id, Error error) {
   return error;
 }
 
-Status Delivery::checkAck(const IncomingAck& incoming, const DsseEnvelope& envelope_in,
+Status Delivery::checkAck(const IncomingAck& incoming, const DsseEnvelope& envelope,
                           const Result<Ack>& ack, ControllerStore::AckSubject subject) {
   const std::string& agent_id = incoming.agent_id;
   const std::optional<Ed25519PublicKey>& verified_with = incoming.verified_with;
-  const DsseEnvelope* envelope = &envelope_in;
   auto refuse = [&](Error error) -> Status { return refuseAck(agent_id, std::move(error)); };
   std::optional<AgentRecord>& agent = subject.agent;
   if (!agent.has_value() || agent->status != AgentStatus::kApproved || !agent->public_key) {
@@ -569,7 +568,7 @@ Status Delivery::checkAck(const IncomingAck& incoming, const DsseEnvelope& envel
   const bool verified_on_network = verified_with.has_value() && *verified_with == public_key &&
                                    ed25519KeyId(public_key) == keyid;
   if (!verified_on_network) {
-    auto verification = verifyDsse(*envelope, kAckPayloadType,
+    auto verification = verifyDsse(envelope, kAckPayloadType,
                                    [&](std::string_view id) -> std::optional<Ed25519PublicKey> {
                                      if (id == keyid) return public_key;
                                      return std::nullopt;
@@ -605,7 +604,7 @@ Status Delivery::checkAck(const IncomingAck& incoming, const DsseEnvelope& envel
   if (!staged_seqs_.emplace(agent_id, ack->seq).second) return okStatus();  // staged already
   const int64_t now = ctx_.nowMs();
   dispatch.state = stateOfAck(ack->result);
-  dispatch.ack_json = envelope->payload;
+  dispatch.ack_json = envelope.payload;
   dispatch.updated_ms = now;
   record.last_seen_ms = now;
   record.last_state_json = json{

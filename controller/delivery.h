@@ -108,9 +108,9 @@ class Delivery {
   // The pending dispatches of `agents` (connected and approved, as loaded by the caller) in one
   // batch; each agent all of whose dispatches were sent is caught up. The first error.
   Status deliverPendingOf(const std::vector<AgentRecord>& agents);
-  // The agent, if it is connected and approved (delivery to others waits for their hello or
-  // their approval); nullopt otherwise.
-  Result<std::optional<AgentRecord>> deliverable(const std::string& agent_id);
+  // Those of `agent_ids` that are connected and approved (delivery to others waits for their
+  // hello or their approval), their records read together.
+  Result<std::vector<AgentRecord>> deliverable(const std::vector<std::string>& agent_ids);
   // The pending dispatches of `agent` that deliverPending would send, appended to `batch`
   // (their orders kept alive in `orders`); expires those whose authz lapsed.
   Status collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,

@@ -80,6 +80,11 @@ class BeastEtcdClient : public EtcdClient {
     }
     std::vector<EtcdRange> out;
     if (requests.empty()) return out;
+    if (requests.size() == 1) {  // one key: a plain range
+      SHADAN_ASSIGN_OR_RETURN(auto range, this->range(requests.front()));
+      out.push_back(std::move(range));
+      return out;
+    }
     json success = json::array();
     for (const auto& request : requests) {
       success.push_back({{"request_range", rangeBody(request)}});

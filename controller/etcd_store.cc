@@ -526,23 +526,13 @@ class EtcdControllerStore : public ControllerStore {
   }
 
   Result<std::optional<std::string>> get(const std::string& k) {
-    if (txn_) {
-      auto written = txn_->writes.find(k);
-      if (written != txn_->writes.end()) return written->second;
-    }
-    EtcdRangeRequest request;
-    request.key = k;
-    if (txn_) request.revision = txn_->snapshot;
-    auto range = client_->range(request);
-    if (!range.ok()) return storeError(range.error());
-    noteSnapshot(range->revision);
-    const bool found = !range->kvs.empty();
-    if (txn_) txn_->read.emplace(k, found ? range->kvs.front().mod_revision : 0);
-    if (!found) return std::optional<std::string>();
-    return std::optional<std::string>(std::move(range->kvs.front().value));
+    SHADAN_ASSIGN_OR_RETURN(auto values, getMany({k}));
+    return std::move(values.front());
   }
 
-  // get() of each key, read kEtcdRangesPerCall at a time in one round trip each.
+  // Each key's value (nullopt: absent): this transaction's own write, else read (at its
+  // snapshot, and noted for its commit's compares), kEtcdRangesPerCall at a time in one round
+  // trip each.
   Result<std::vector<std::optional<std::string>>> getMany(const std::vector<std::string>& keys) {
     std::vector<std::optional<std::string>> out(keys.size());
     std::vector<size_t> unread;  // not written by this transaction

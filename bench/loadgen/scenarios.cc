@@ -80,6 +80,26 @@ void headline(Json& report, const OrderRun& order) {
   report["max_ms"] = p.max;
 }
 
+// An isolate requested beside (the API answers once the answering controller's own agents
+// have it, by which time the fan-out is under way everywhere), returned the moment the first
+// agent has handled it (or the phase timeout passed): the request, and when it was sent.
+struct IsolateUnderWay {
+  std::future<Result<std::string>> order_id;
+  int64_t requested_ms = 0;
+};
+IsolateUnderWay isolateUntilTheFirstAgentHasIt(FleetRun& run, const ScenarioOptions& options) {
+  const size_t outcomes_before = run.outcomes();
+  IsolateUnderWay out;
+  out.requested_ms = nowMs();
+  out.order_id = std::async(std::launch::async,
+                            [&run] { return run.requestIsolate("shadan-loadgen fanout"); });
+  const auto deadline = SteadyClock::now() + options.run.phase_timeout;
+  while (run.outcomes() == outcomes_before && SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return out;
+}
+
 // The leader is killed the moment the first agent has handled the isolate, which is requested
 // on a follower; returns the isolate (waited for on that follower) and fills the report's
 // failover fields.
@@ -90,24 +110,12 @@ Result<OrderRun> isolateKillingTheLeader(FleetRun& run, const ScenarioOptions& o
   run.useController((leader + 1) % controllers);
   report["leader"] = run.fleet().controllers[leader].name;
   report["requested_on"] = run.fleet().controllers[run.apiController()].name;
-  const size_t outcomes_before = run.outcomes();
-  const int64_t requested = nowMs();
-  // The request runs beside: a follower answers once its own agents' chunk is sent, by which
-  // time the fan-out is under way on every controller.
-  auto request = std::async(std::launch::async,
-                            [&run] { return run.requestIsolate("shadan-loadgen fanout"); });
-  const auto deadline = SteadyClock::now() + options.run.phase_timeout;
-  while (run.outcomes() == outcomes_before && SteadyClock::now() < deadline &&
-         request.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  while (run.outcomes() == outcomes_before && SteadyClock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
+  IsolateUnderWay isolating = isolateUntilTheFirstAgentHasIt(run, options);
+  const int64_t requested = isolating.requested_ms;
   const std::vector<size_t> orphans = run.agentsOn(leader);
   const int64_t killed = nowMs();
   SHADAN_RETURN_IF_ERROR(run.stopController(leader, SIGKILL));
-  SHADAN_ASSIGN_OR_RETURN(const std::string order_id, request.get());
+  SHADAN_ASSIGN_OR_RETURN(const std::string order_id, isolating.order_id.get());
   // Which of the leader's agents still lacked the order when it died: theirs is the failover.
   const std::vector<int64_t> first = run.firstHandled(order_id);
   std::vector<size_t> pending;
@@ -153,20 +161,13 @@ Result<OrderRun> isolateKillingTheLeader(FleetRun& run, const ScenarioOptions& o
 // handled the isolate: a quorum of two carries the rest of the fan-out.
 Result<OrderRun> isolateKillingAnEtcdMember(FleetRun& run, const ScenarioOptions& options,
                                             Json& report) {
-  const size_t outcomes_before = run.outcomes();
-  const int64_t requested = nowMs();
-  auto request = std::async(std::launch::async,
-                            [&run] { return run.requestIsolate("shadan-loadgen fanout"); });
-  const auto deadline = SteadyClock::now() + options.run.phase_timeout;
-  while (run.outcomes() == outcomes_before && SteadyClock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
+  IsolateUnderWay isolating = isolateUntilTheFirstAgentHasIt(run, options);
   const int64_t killed = nowMs();
   SHADAN_RETURN_IF_ERROR(run.stopEtcdMember(0, SIGKILL));
   report["etcd_member_killed"] = run.fleet().etcd_members[0].name;
-  report["killed_after_ms"] = killed - requested;
-  SHADAN_ASSIGN_OR_RETURN(const std::string order_id, request.get());
-  return run.waitOrder(order_id, requested);
+  report["killed_after_ms"] = killed - isolating.requested_ms;
+  SHADAN_ASSIGN_OR_RETURN(const std::string order_id, isolating.order_id.get());
+  return run.waitOrder(order_id, isolating.requested_ms);
 }
 
 Result<Json> fanout(const ScenarioOptions& options) {

@@ -27,6 +27,14 @@ ScenarioOptions options() {
   return out;
 }
 
+// Three controllers on a three-member etcd cluster.
+ScenarioOptions clusterOptions() {
+  ScenarioOptions out = options();
+  out.run.store = "etcd";
+  out.run.controllers = 3;
+  return out;
+}
+
 // Every gateway acked `phase`'s order with a verified ack, and handled it exactly once.
 void expectEveryAgentOnce(const json& report, const std::string& phase) {
   SCOPED_TRACE(phase + ": " + report["phases"][phase].dump());
@@ -89,9 +97,7 @@ TEST(FleetScaleTest, ChurnLosesNoOrder) {
 // killed (SIGKILL) while the isolate fans out: its agents move to the others, and every agent
 // applies every order exactly once, the restore included (requested on a survivor).
 TEST(FleetScaleTest, LeaderKilledMidFanoutLosesAndRepeatsNothing) {
-  ScenarioOptions cluster = options();
-  cluster.run.store = "etcd";
-  cluster.run.controllers = 3;
+  ScenarioOptions cluster = clusterOptions();
   cluster.kill_leader = true;
   auto report = runScenario("fanout", cluster);
   ASSERT_TRUE(report.ok()) << report.error().message;
@@ -112,9 +118,7 @@ TEST(FleetScaleTest, LeaderKilledMidFanoutLosesAndRepeatsNothing) {
 // The same cluster with nothing killed: the fan-out reaches every agent through whichever
 // controller it is connected to.
 TEST(FleetScaleTest, ThreeControllersReachEveryAgentExactlyOnce) {
-  ScenarioOptions cluster = options();
-  cluster.run.store = "etcd";
-  cluster.run.controllers = 3;
+  ScenarioOptions cluster = clusterOptions();
   auto report = runScenario("fanout", cluster);
   ASSERT_TRUE(report.ok()) << report.error().message;
   SCOPED_TRACE(report->dump());
@@ -132,10 +136,8 @@ TEST(FleetScaleTest, ThreeControllersReachEveryAgentExactlyOnce) {
 // out: the two others are a quorum, every controller moves on to the next endpoint, a delivery
 // whose commit died with the member is tried again, and every agent applies both orders once.
 TEST(FleetScaleTest, EtcdMemberLostMidFanoutTwoOfThreeCarryOn) {
-  ScenarioOptions cluster = options();
+  ScenarioOptions cluster = clusterOptions();
   cluster.run.agents = 60;  // few enough that the kill lands inside a delivery's commit
-  cluster.run.store = "etcd";
-  cluster.run.controllers = 3;
   cluster.kill_etcd_member = true;
   auto report = runScenario("fanout", cluster);
   ASSERT_TRUE(report.ok()) << report.error().message;
