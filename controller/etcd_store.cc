@@ -200,10 +200,10 @@ class EtcdControllerStore : public ControllerStore {
   Status putDispatch(const DispatchRecord& d) override {
     return own([&]() -> Status {
       SHADAN_ASSIGN_OR_RETURN(auto text, encode(dispatchToJson(d)));
-      put(key("dispatches/", d.command_id, d.agent_id), text);
+      put(key("dispatches/", d.command_id, d.agent_id), std::move(text));
       const std::string pending = key("pending/", d.agent_id, d.command_id);
       if (d.state == DispatchState::kPending) {
-        put(pending, text);
+        put(pending, "");  // an index: the record is written once, through Raft once
       } else {
         erase(pending);
       }
@@ -235,15 +235,8 @@ class EtcdControllerStore : public ControllerStore {
     out.cursor = range->revision;
     if (cursor == 0) return out;
     for (const auto& kv : range->kvs) {
-      const std::string_view rest = std::string_view(kv.key).substr(request.key.size());
-      const size_t slash = rest.find('/');
-      auto agent = unpart(rest.substr(0, slash));
-      auto command =
-          slash == std::string_view::npos ? std::nullopt : unpart(rest.substr(slash + 1));
-      if (!agent || !command) {
-        return makeError(ErrorCode::kState, "controller store: corrupt pending key " + kv.key);
-      }
-      out.dispatches.emplace_back(std::move(*agent), std::move(*command));
+      SHADAN_ASSIGN_OR_RETURN(auto ids, pendingIds(kv.key));
+      out.dispatches.push_back(std::move(ids));
     }
     return out;
   }
@@ -262,10 +255,10 @@ class EtcdControllerStore : public ControllerStore {
     return counts;
   }
   Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) override {
-    return listRecords(key("pending/", agent_id) + "/", Sort::kCreateAscending, dispatchFromJson);
+    return pendingUnder(key("pending/", agent_id) + "/");
   }
   Result<std::vector<DispatchRecord>> allPendingDispatches() override {
-    return listRecords(prefix_ + "pending/", Sort::kCreateAscending, dispatchFromJson);
+    return pendingUnder(prefix_ + "pending/");
   }
   Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
                                                       int64_t seq) override {
@@ -371,6 +364,45 @@ class EtcdControllerStore : public ControllerStore {
   };
 
   std::string key(const char* kind, std::string_view a) const { return prefix_ + kind + part(a); }
+  // (agent, command_id) of a key pending/<agent>/<command_id>.
+  Result<std::pair<std::string, std::string>> pendingIds(std::string_view k) const {
+    const std::string head = prefix_ + "pending/";
+    const std::string_view rest = k.substr(std::min(k.size(), head.size()));
+    const size_t slash = rest.find('/');
+    auto agent = unpart(rest.substr(0, slash));
+    auto command = slash == std::string_view::npos ? std::nullopt : unpart(rest.substr(slash + 1));
+    if (!k.starts_with(head) || !agent || !command) {
+      return makeError(ErrorCode::kState,
+                       "controller store: corrupt pending key " + std::string(k));
+    }
+    return std::make_pair(std::move(*agent), std::move(*command));
+  }
+
+  // The dispatches whose pending/ keys are under `prefix`, in creation order. The keys are an
+  // index: each record is read from dispatches/, as of the revision the keys were listed at.
+  Result<std::vector<DispatchRecord>> pendingUnder(const std::string& prefix) {
+    int64_t revision = 0;
+    SHADAN_ASSIGN_OR_RETURN(auto kvs,
+                            list(prefix, Sort::kCreateAscending, 0, /*keys_only=*/true, &revision));
+    std::vector<std::string> keys;
+    keys.reserve(kvs.size());
+    for (const auto& kv : kvs) {
+      SHADAN_ASSIGN_OR_RETURN(auto ids, pendingIds(kv.key));
+      keys.push_back(key("dispatches/", ids.second, ids.first));
+    }
+    SHADAN_ASSIGN_OR_RETURN(auto texts, getMany(keys, revision));
+    std::vector<DispatchRecord> records;
+    records.reserve(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (!texts[i]) {
+        return makeError(ErrorCode::kState,
+                         "controller store: " + kvs[i].key + " has no dispatch record");
+      }
+      SHADAN_ASSIGN_OR_RETURN(auto record, decode(*texts[i], dispatchFromJson));
+      records.push_back(std::move(record));
+    }
+    return records;
+  }
   std::string key(const char* kind, std::string_view a, std::string_view b) const {
     return prefix_ + kind + part(a) + "/" + part(b);
   }
@@ -531,9 +563,10 @@ class EtcdControllerStore : public ControllerStore {
   }
 
   // Each key's value (nullopt: absent): this transaction's own write, else read (at its
-  // snapshot, and noted for its commit's compares), kEtcdRangesPerCall at a time in one round
-  // trip each.
-  Result<std::vector<std::optional<std::string>>> getMany(const std::vector<std::string>& keys) {
+  // snapshot, and noted for its commit's compares; outside a transaction at `revision` when
+  // not 0), kEtcdRangesPerCall at a time in one round trip each.
+  Result<std::vector<std::optional<std::string>>> getMany(const std::vector<std::string>& keys,
+                                                          int64_t revision = 0) {
     std::vector<std::optional<std::string>> out(keys.size());
     std::vector<size_t> unread;  // not written by this transaction
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -551,7 +584,7 @@ class EtcdControllerStore : public ControllerStore {
       std::vector<EtcdRangeRequest> requests(end - begin);
       for (size_t j = begin; j < end; ++j) {
         requests[j - begin].key = keys[unread[j]];
-        if (txn_) requests[j - begin].revision = txn_->snapshot;
+        requests[j - begin].revision = txn_ ? txn_->snapshot : revision;
       }
       auto ranges = client_->rangeMany(requests);
       if (!ranges.ok()) return storeError(ranges.error());
@@ -568,18 +601,22 @@ class EtcdControllerStore : public ControllerStore {
   }
 
   // Every key under `prefix` in `sort` order, with this transaction's own writes laid over
-  // them (new keys count as created last). A range adds no compare: a key another writer
-  // creates under the prefix meanwhile does not fail the commit.
-  Result<std::vector<EtcdKeyValue>> list(const std::string& prefix, Sort sort, int64_t limit) {
+  // them (new keys count as created last); `revision` gets the revision read at. A range adds
+  // no compare: a key another writer creates under the prefix meanwhile does not fail the
+  // commit.
+  Result<std::vector<EtcdKeyValue>> list(const std::string& prefix, Sort sort, int64_t limit,
+                                         bool keys_only = false, int64_t* revision = nullptr) {
     EtcdRangeRequest request;
     request.key = prefix;
     request.range_end = etcdPrefixEnd(prefix);
     request.sort = sort;
     request.limit = limit;
+    request.keys_only = keys_only;
     if (txn_) request.revision = txn_->snapshot;
     auto range = client_->range(request);
     if (!range.ok()) return storeError(range.error());
     noteSnapshot(range->revision);
+    if (revision != nullptr) *revision = range->revision;
     std::vector<EtcdKeyValue> kvs = std::move(range->kvs);
     if (!txn_) return kvs;
     bool changed = false;

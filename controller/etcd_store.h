@@ -10,8 +10,10 @@
 //   segments/<generation key>      SegmentRecord (gen included)
 //   orders/<command_id>            OrderRecord; listOrders() is newest-created first
 //   dispatches/<command_id>/<agent> DispatchRecord
-//   pending/<agent>/<command_id>   the same record while it is pending: pendingDispatches()
-//                                  reads these in creation order (etcd's create revision)
+//   pending/<agent>/<command_id>   "" while the dispatch is pending: an index, the record
+//                                  itself is only in dispatches/ (written through Raft once);
+//                                  pendingDispatches() lists these in creation order (etcd's
+//                                  create revision) and reads the records as of that revision
 //   byseq/<agent>/<seq>            command_id of the dispatch with that seq
 //   approvals/<approval_id>        ApprovalRecord
 //   documents/<kind>/<id>          StoredDocument
