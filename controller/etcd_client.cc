@@ -272,8 +272,11 @@ class BeastEtcdClient : public EtcdClient {
   }
 
   // Posts `body` to `path` on the current member, moving on to the next member when this one
-  // cannot be reached (and, for a repeatable call, when it failed after sending). A call that
-  // is not repeatable and was sent without an answer sets *unanswered.
+  // cannot be reached or answers that it cannot serve now (etcd's "leader changed", "no
+  // leader", "request timed out": gRPC UNAVAILABLE), and, for a repeatable call, when it failed
+  // after sending. A call that is not repeatable and was sent without an answer, or answered
+  // so, sets *unanswered: etcd may still apply a write it timed out ("request timed out"), so
+  // its outcome is not known.
   Result<json> call(const char* path, const json& body, bool repeatable,
                     bool* unanswered = nullptr) {
     if (options_.endpoints.empty()) {
@@ -283,21 +286,25 @@ class BeastEtcdClient : public EtcdClient {
     std::string failures;
     for (size_t tried = 0; tried < options_.endpoints.size(); ++tried) {
       bool sent = false;
+      bool refused = false;  // the member answered that it cannot serve now
       const bool reused = connected();
-      auto answer = attempt(path, text, sent);
-      if (!answer.ok() && answer.error().code == ErrorCode::kUnavailable && reused) {
+      auto answer = attempt(path, text, sent, refused);
+      if (!answer.ok() && answer.error().code == ErrorCode::kUnavailable && reused && !refused) {
         // A kept-alive connection the member closed while idle (a restart, its idle timeout):
         // once more on a new one.
         close();
         sent = false;
-        answer = attempt(path, text, sent);
+        answer = attempt(path, text, sent, refused);
       }
       if (answer.ok() || answer.error().code != ErrorCode::kUnavailable) return answer;
       close();
       if (sent && !repeatable) {
         if (unanswered != nullptr) *unanswered = true;
-        return makeError(ErrorCode::kUnavailable,
-                         answer.error().message + " (sent, no answer: it may have been applied)");
+        if (refused) current_ = (current_ + 1) % options_.endpoints.size();
+        return makeError(
+            ErrorCode::kUnavailable,
+            answer.error().message + (refused ? " (sent; it may still be applied)"
+                                              : " (sent, no answer: it may have been applied)"));
       }
       failures += (failures.empty() ? "" : "; ") + answer.error().message;
       current_ = (current_ + 1) % options_.endpoints.size();
@@ -315,7 +322,7 @@ class BeastEtcdClient : public EtcdClient {
 
   bool connected() const { return plain_.has_value() || secure_.has_value(); }
 
-  Result<json> attempt(const char* path, const std::string& body, bool& sent) {
+  Result<json> attempt(const char* path, const std::string& body, bool& sent, bool& refused) {
     const EtcdEndpoint& endpoint = options_.endpoints[current_];
     const std::string where = "etcd " + endpoint.text();
     if (!connected()) SHADAN_RETURN_IF_ERROR(connect(endpoint, where));
@@ -335,6 +342,17 @@ class BeastEtcdClient : public EtcdClient {
       std::string message = "HTTP " + std::to_string(response.result_int());
       if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) {
         message = parsed["message"].get<std::string>();
+      }
+      // The gateway maps gRPC UNAVAILABLE (code 14) to 503: an election, a member cut off
+      // from its peers, a proposal that timed out. Another member may serve it.
+      constexpr int kGrpcUnavailable = 14;
+      const bool unavailable =
+          response.result() == http::status::service_unavailable ||
+          (parsed.is_object() && parsed.contains("code") && parsed["code"].is_number_integer() &&
+           parsed["code"].get<int>() == kGrpcUnavailable);
+      if (unavailable) {
+        refused = true;
+        return makeError(ErrorCode::kUnavailable, where + ": " + message);
       }
       return makeError(ErrorCode::kState, where + ": " + message);
     }

@@ -7,7 +7,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "cli/ca_cmd.h"
@@ -134,6 +139,171 @@ TEST_F(EtcdStoreTest, PendingDispatchesCreatedSinceACursorAreNamedOnce) {
   ASSERT_TRUE(store->putDispatch(pending("core-gw", "cmd-3", 0)).ok());
   EXPECT_EQ(store->pendingCreatedSince(second.cursor).value().dispatches,
             (Created{{"core-gw", "cmd-3"}}));
+}
+
+// A fan-out writes a signed envelope per gateway: it goes through Raft once, in dispatches/;
+// pending/ is an index of empty values that pendingDispatches() follows.
+TEST_F(EtcdStoreTest, APendingDispatchIsWrittenOnceAndFoundThroughItsIndex) {
+  auto store = open();
+  const std::string envelope(2000, 'e');
+  DispatchRecord sent{"core-gw", "cmd-1", 7, envelope, 99, DispatchState::kPending, "", 1, 2, 3};
+  ASSERT_TRUE(store->putDispatch(sent).ok());
+  auto client = EtcdClient::make(EtcdClientOptions{{member_.endpoint()}}).value();
+  auto raw = [&](const std::string& k) {
+    EtcdRangeRequest request;
+    request.key = k;
+    auto range = client->range(request).value();
+    EXPECT_EQ(range.kvs.size(), 1u) << k;
+    return range.kvs.empty() ? std::string("<absent>") : range.kvs.front().value;
+  };
+  EXPECT_EQ(raw("/shadan/pending/core-gw/cmd-1"), "");
+  EXPECT_NE(raw("/shadan/dispatches/cmd-1/core-gw").find(envelope), std::string::npos);
+  EXPECT_EQ(store->pendingDispatches("core-gw").value(), std::vector<DispatchRecord>{sent});
+  EXPECT_EQ(store->allPendingDispatches().value(), std::vector<DispatchRecord>{sent});
+
+  // In a transaction the index and the records it has written itself are read together.
+  DispatchRecord next{"core-gw", "cmd-2", 0, "", 0, DispatchState::kPending, "", 4, 0, 4};
+  ASSERT_TRUE(store
+                  ->transaction([&]() -> Status {
+                    SHADAN_RETURN_IF_ERROR(store->putDispatch(next));
+                    EXPECT_EQ(store->pendingDispatches("core-gw").value(),
+                              (std::vector<DispatchRecord>{sent, next}));
+                    return okStatus();
+                  })
+                  .ok());
+
+  // An index key whose record is gone is named, not skipped.
+  ASSERT_EQ(
+      client->txn({}, {EtcdWrite{"/shadan/pending/lost-gw/cmd-9", std::string()}}).value().outcome,
+      EtcdTxnResult::Outcome::kApplied);
+  auto lost = store->allPendingDispatches();
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.error().code, ErrorCode::kState);
+  EXPECT_NE(lost.error().message.find("/shadan/pending/lost-gw/cmd-9 has no dispatch record"),
+            std::string::npos)
+      << lost.error().message;
+}
+
+// A member that passes requests on to a real one until its election starts; from then on it
+// answers every request as etcd's gateway does during one ("etcdserver: leader changed", gRPC
+// UNAVAILABLE as HTTP 503), and counts those.
+class ElectingMember {
+ public:
+  explicit ElectingMember(EtcdEndpoint upstream, bool electing = true)
+      : upstream_(std::move(upstream)), electing_(electing) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ElectingMember() {
+    stop_ = true;
+    boost::asio::ip::tcp::socket wake(ioc_);  // unblocks the accept
+    boost::system::error_code ignored;
+    wake.connect(acceptor_.local_endpoint(), ignored);
+    thread_.join();
+  }
+  EtcdEndpoint endpoint() const {
+    return EtcdEndpoint{"127.0.0.1", acceptor_.local_endpoint().port()};
+  }
+  int requests() const { return requests_; }
+  void elect() { electing_ = true; }
+
+ private:
+  void serve() {
+    namespace http = boost::beast::http;
+    while (!stop_) {
+      boost::asio::ip::tcp::socket socket(ioc_);
+      boost::system::error_code error;
+      acceptor_.accept(socket, error);
+      if (error || stop_) return;  // stop_: the destructor's wake-up connection
+      boost::beast::flat_buffer buffer;
+      for (;;) {
+        http::request<http::string_body> request;
+        http::read(socket, buffer, request, error);
+        if (error) break;
+        if (!electing_) {
+          if (!forward(request, socket)) break;
+          continue;
+        }
+        ++requests_;
+        http::response<http::string_body> response{http::status::service_unavailable, 11};
+        response.set(http::field::content_type, "application/json");
+        response.keep_alive(request.keep_alive());
+        response.body() =
+            R"({"error":"etcdserver: leader changed","code":14,"message":"etcdserver: leader changed"})";
+        response.prepare_payload();
+        http::write(socket, response, error);
+        if (error) break;
+      }
+    }
+  }
+
+  bool forward(const boost::beast::http::request<boost::beast::http::string_body>& request,
+               boost::asio::ip::tcp::socket& client) {
+    namespace http = boost::beast::http;
+    boost::asio::ip::tcp::socket up(ioc_);
+    boost::system::error_code error;
+    up.connect({boost::asio::ip::make_address(upstream_.host), upstream_.port}, error);
+    if (!error) http::write(up, request, error);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    if (!error) http::read(up, buffer, response, error);
+    response.keep_alive(request.keep_alive());
+    if (!error) http::write(client, response, error);
+    return !error;
+  }
+
+  const EtcdEndpoint upstream_;
+  std::atomic<bool> electing_;
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_{ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  std::atomic<bool> stop_ = false;
+  std::atomic<int> requests_ = 0;
+  std::thread thread_;
+};
+
+// etcd's "leader changed" (or "no leader", "request timed out") is the member's, not the
+// cluster's: a read moves on to the next member; a write's outcome is not known (etcd may
+// still apply a proposal it timed out), so it is settled through the fence, never refused as if
+// nothing had happened.
+TEST_F(EtcdStoreTest, AMemberInAnElectionSendsReadsOnAndSettlesWritesThroughTheFence) {
+  ElectingMember electing(member_.endpoint());
+  auto client =
+      EtcdClient::make(EtcdClientOptions{{electing.endpoint(), member_.endpoint()}}).value();
+  EtcdRangeRequest request;
+  request.key = "/anything";
+  auto read = client->range(request);
+  ASSERT_TRUE(read.ok()) << read.error().message;  // served by the second member
+  EXPECT_EQ(electing.requests(), 1);
+  EXPECT_EQ(client->currentEndpoint(), member_.endpoint().text());
+
+  auto alone = EtcdClient::make(EtcdClientOptions{{electing.endpoint()}}).value();
+  auto refused = alone->range(request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(refused.error().message.find("leader changed"), std::string::npos)
+      << refused.error().message;
+  auto write = alone->txn({}, {EtcdWrite{"/k", std::string("v")}});
+  ASSERT_TRUE(write.ok()) << write.error().message;
+  EXPECT_EQ(write->outcome, EtcdTxnResult::Outcome::kUnknown);
+  EXPECT_NE(write->why.find("leader changed"), std::string::npos) << write->why;
+
+  // Through the store: the election starts while it talks to the first member; the commit that
+  // member refused is fenced on the other, so it can never apply, and reported as not written.
+  ElectingMember later(member_.endpoint(), /*electing=*/false);
+  auto both = openEtcdControllerStore(
+      EtcdClient::make(EtcdClientOptions{{later.endpoint(), member_.endpoint()}}).value(),
+      "/shadan/");
+  ASSERT_TRUE(both.ok()) << both.error().message;
+  ASSERT_EQ((*both)->nextSeq("core-gw").value(), 1);  // through the first member
+  later.elect();
+  Status put = (*both)->putOrder(OrderRecord{});
+  EXPECT_EQ(later.requests(), 1);
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(put.error().message.find("not applied, nothing was written"), std::string::npos)
+      << put.error().message;
+  auto store = open();
+  EXPECT_TRUE(store->listOrders(10).value().empty());
+  EXPECT_EQ(store->nextSeq("core-gw").value(), 2);
 }
 
 TEST_F(EtcdStoreTest, AnUnreachableEtcdIsUnavailableAndNamed) {
