@@ -284,41 +284,52 @@ Status FleetRun::setUp() {
 // The run's etcd members, waited for until each answers a read (up to 20 s): a member of a
 // cluster answers once the cluster has a leader.
 Status FleetRun::startEtcd() {
+  etcd_.resize(fleet_.etcd_members.size());
   for (size_t k = 0; k < fleet_.etcd_members.size(); ++k) {
-    const FleetEtcdMember& member = fleet_.etcd_members[k];
-    std::filesystem::create_directories(member.dir);
-    DaemonChildOptions child;
-    child.argv = etcdArgv(fleet_, k, options_.etcd_bin);
-    child.log_path = member.dir + "/log";
-    SHADAN_ASSIGN_OR_RETURN(auto started, DaemonChild::start(child));
-    etcd_.push_back(std::move(started));
+    SHADAN_RETURN_IF_ERROR(startEtcdMember(k, /*wait=*/false));
   }
   const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
   for (size_t k = 0; k < fleet_.etcd_members.size(); ++k) {
-    const FleetEtcdMember& member = fleet_.etcd_members[k];
-    auto client = controller::EtcdClient::make(controller::EtcdClientOptions{
-        {controller::EtcdEndpoint{"127.0.0.1", member.client_port, false}},
-        std::chrono::milliseconds(1000)});
-    if (!client.ok()) return client.error();
-    std::string last = "no answer yet";
-    for (;;) {
-      if (!etcd_[k]->running()) {
-        return makeError(ErrorCode::kUnavailable, "etcd member " + member.name +
-                                                      " exited: " + lastLine(member.dir + "/log"));
-      }
-      controller::EtcdRangeRequest probe;
-      probe.key = "/";
-      auto answer = (*client)->range(probe);
-      if (answer.ok()) break;
-      last = answer.error().message;
-      if (SteadyClock::now() >= deadline) {
-        return makeError(ErrorCode::kUnavailable,
-                         "etcd member " + member.name + " did not answer within 20 s: " + last);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    SHADAN_RETURN_IF_ERROR(waitEtcdMember(k, deadline));
   }
   return okStatus();
+}
+
+Status FleetRun::startEtcdMember(size_t index, bool wait) {
+  const FleetEtcdMember& member = fleet_.etcd_members.at(index);
+  if (etcd_.at(index)) return okStatus();
+  std::filesystem::create_directories(member.dir);
+  DaemonChildOptions child;
+  child.argv = etcdArgv(fleet_, index, options_.etcd_bin);
+  child.log_path = member.dir + "/log";
+  SHADAN_ASSIGN_OR_RETURN(etcd_[index], DaemonChild::start(child));
+  if (!wait) return okStatus();
+  return waitEtcdMember(index, SteadyClock::now() + std::chrono::seconds(20));
+}
+
+Status FleetRun::waitEtcdMember(size_t index, SteadyClock::time_point deadline) {
+  const FleetEtcdMember& member = fleet_.etcd_members.at(index);
+  auto client = controller::EtcdClient::make(controller::EtcdClientOptions{
+      {controller::EtcdEndpoint{"127.0.0.1", member.client_port, false}},
+      std::chrono::milliseconds(1000)});
+  if (!client.ok()) return client.error();
+  std::string last = "no answer yet";
+  for (;;) {
+    if (!etcd_[index]->running()) {
+      return makeError(ErrorCode::kUnavailable,
+                       "etcd member " + member.name + " exited: " + lastLine(member.dir + "/log"));
+    }
+    controller::EtcdRangeRequest probe;
+    probe.key = "/";
+    auto answer = (*client)->range(probe);
+    if (answer.ok()) return okStatus();
+    last = answer.error().message;
+    if (SteadyClock::now() >= deadline) {
+      return makeError(ErrorCode::kUnavailable,
+                       "etcd member " + member.name + " did not answer within 20 s: " + last);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 Status FleetRun::startController() {
@@ -360,6 +371,19 @@ Status FleetRun::stopEtcdMember(size_t index, int signal) {
   etcd_[index].reset();
   if (!stopped.ok()) return stopped.error();
   return okStatus();
+}
+
+size_t FleetRun::agentsHolding(const std::string& segment) {
+  std::vector<std::promise<bool>> holds(agents_.size());
+  for (size_t i = 0; i < agents_.size(); ++i) {
+    onAgentThread(i, [this, i, &segment, &holds] {
+      const auto segments = agents_[i]->isolatedSegments();
+      holds[i].set_value(std::find(segments.begin(), segments.end(), segment) != segments.end());
+    });
+  }
+  size_t count = 0;
+  for (auto& held : holds) count += held.get_future().get() ? 1 : 0;
+  return count;
 }
 
 bool FleetRun::controllerRunning(size_t index) const {

@@ -106,6 +106,9 @@ class FleetRun {
   bool controllerRunning(size_t index) const;
   // Etcd member `index` (SIGKILL: lost as a machine is); the others carry on as a quorum.
   Status stopEtcdMember(size_t index, int signal);
+  // Starts a stopped member again on its data directory; returns once it answers a read (once
+  // the cluster has a quorum and a leader: start the others without waiting for it to answer).
+  Status startEtcdMember(size_t index, bool wait = true);
   // The operator's requests go to this controller (default 0).
   void useController(size_t index) { api_controller_ = index; }
   size_t apiController() const { return api_controller_; }
@@ -118,6 +121,10 @@ class FleetRun {
   std::vector<size_t> agentsOn(size_t index) const;
   // Dispatch outcomes the agents have had so far, all orders together.
   size_t outcomes() const;
+  // Agents whose own state holds `segment` isolated now.
+  size_t agentsHolding(const std::string& segment);
+  // GET /v1/status on the operator's controller (segments, gateways, the recent orders).
+  Result<nlohmann::json> status() const { return api(0, "GET", "/v1/status"); }
   // Per agent index: when it first handled `command_id`'s dispatch (wall-clock ms), 0 if not yet.
   std::vector<int64_t> firstHandled(const std::string& command_id) const;
   // Every agent connected (after a restart, say); false at timeout.
@@ -157,6 +164,7 @@ class FleetRun {
   RunOptions options_;
   Fleet fleet_;
   Status startEtcd();
+  Status waitEtcdMember(size_t index, std::chrono::steady_clock::time_point deadline);
 
   std::vector<std::unique_ptr<DaemonChild>> etcd_;  // with store "etcd"; stopped after controllers
   std::vector<std::unique_ptr<DaemonChild>> controllers_;  // null: stopped

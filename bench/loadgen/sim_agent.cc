@@ -24,6 +24,13 @@ SimAgent::SimAgent(boost::asio::io_context& io, const SimEndpoint& endpoint, Sim
 
 SimAgent::~SimAgent() = default;
 
+std::vector<std::string> SimAgent::isolatedSegments() const {
+  std::vector<std::string> out;
+  if (!core_) return out;
+  for (const auto& entry : core_->desired().isolations) out.push_back(entry.isolation.segment);
+  return out;
+}
+
 Status SimAgent::start() {
   AuditLogOptions log_options;
   log_options.path = kAuditPath;

@@ -83,6 +83,9 @@ class SimAgent {
   // On the io thread.
   bool connected() const { return link_ && link_->connected(); }
   size_t outboxSize() const { return session_ ? session_->outboxSize() : 0; }
+  // On the io thread: the segments its desired state holds isolated (what it enforces, with or
+  // without a controller).
+  std::vector<std::string> isolatedSegments() const;
 
  private:
   void armTick();

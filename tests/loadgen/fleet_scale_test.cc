@@ -5,8 +5,11 @@
 // and states only.
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <set>
 #include <sstream>
 
+#include "bench/loadgen/fleet_run.h"
 #include "bench/loadgen/loadgen_cli.h"
 #include "bench/loadgen/scenarios.h"
 
@@ -147,6 +150,48 @@ TEST(FleetScaleTest, EtcdMemberLostMidFanoutTwoOfThreeCarryOn) {
   EXPECT_EQ((*report)["duplicates"], 0);
   EXPECT_EQ((*report)["phases"]["restore"]["acked"], 60);
   EXPECT_TRUE(reportComplete(*report));
+}
+
+// Every etcd member lost under three controllers: each refuses a new order with a clear error
+// and records nothing of it; every gateway keeps the isolation it holds (its own state); with
+// the members back, the order is served, and the store holds only the orders it accepted.
+TEST(FleetScaleTest, EtcdLostWholeOrdersAreRefusedAndEveryGatewayKeepsItsCut) {
+  constexpr size_t kFew = 30;
+  RunOptions setup = clusterOptions().run;
+  setup.agents = kFew;
+  FleetRun run(setup);
+  ASSERT_TRUE(run.setUp().ok());
+  auto isolated = run.isolate("before etcd is lost");
+  ASSERT_TRUE(isolated.ok()) << isolated.error().message;
+  ASSERT_EQ(isolated->acked, kFew);
+  ASSERT_EQ(run.agentsHolding(kFleetSegment), kFew);
+
+  for (size_t k = 0; k < 3; ++k) ASSERT_TRUE(run.stopEtcdMember(k, SIGKILL).ok());
+  for (size_t k = 0; k < 3; ++k) {
+    run.useController(k);
+    auto refused = run.requestRestore("while etcd is gone");
+    ASSERT_FALSE(refused.ok()) << "controller " << k << " took an order without its store";
+    EXPECT_NE(refused.error().message.find("HTTP 503 \"store_unavailable\""), std::string::npos)
+        << refused.error().message;
+  }
+  EXPECT_EQ(run.agentsHolding(kFleetSegment), kFew);
+
+  // Two members make a quorum again; the third joins them.
+  ASSERT_TRUE(run.startEtcdMember(0, /*wait=*/false).ok());
+  ASSERT_TRUE(run.startEtcdMember(1).ok());
+  ASSERT_TRUE(run.startEtcdMember(2).ok());
+  run.useController(1);
+  auto restored = run.restore("etcd is back");
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  EXPECT_EQ(restored->acked, kFew);
+  EXPECT_EQ(restored->duplicates, 0u);
+  EXPECT_EQ(run.agentsHolding(kFleetSegment), 0u);
+
+  auto status = run.status();
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  std::multiset<std::string> reasons;
+  for (const auto& order : (*status)["orders"]) reasons.insert(order.value("reason", ""));
+  EXPECT_EQ(reasons, (std::multiset<std::string>{"before etcd is lost", "etcd is back"}));
 }
 
 // The command line refuses what cannot run, naming it, before anything starts.
