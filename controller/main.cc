@@ -380,7 +380,9 @@ int run(const std::string& config_path) {
   asio::steady_timer sweep_timer(c.io);
   scheduleSweep(c, sweep_timer);
   asio::steady_timer follow_timer(c.io);
-  if (c.leadership) scheduleFollow(c, follow_timer);  // on etcd: other controllers' orders
+  // On etcd: other controllers' orders. On both stores: what a failed store write left undone
+  // (a delivery, an ack) is tried again without waiting for the gateway's next hello.
+  scheduleFollow(c, follow_timer);
   asio::signal_set signals(c.io, SIGTERM, SIGINT);
   // WatchdogSec= in the unit: pings from the core loop, each waiting for the API's and the
   // hub's network threads to answer, so a stuck loop of any of them is restarted.
