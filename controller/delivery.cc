@@ -213,8 +213,22 @@ Status Delivery::deliverPendingOf(const std::vector<AgentRecord>& agents) {
   OrderReader orders(ctx_.store);    // each order read once for the whole batch
   std::set<std::string> incomplete;  // agents not all of whose dispatches are sent
   Status result = okStatus();
-  for (const AgentRecord& agent : agents) {
-    if (Status collected = collectPending(agent, batch, orders); !collected.ok()) {
+  std::vector<std::string> ids;
+  ids.reserve(agents.size());
+  for (const AgentRecord& agent : agents) ids.push_back(agent.agent_id);
+  // Every agent's pending list read together: on etcd a few round trips for the whole batch,
+  // not two per agent (the look that delivers other controllers' orders serves hundreds).
+  auto pending = ctx_.store.pendingDispatchesOf(ids);
+  if (!pending.ok()) {
+    logger("controller")
+        ->warn("delivery failed agents={} error={}", agents.size(), pending.error().message);
+    result = pending.error();
+    incomplete.insert(ids.begin(), ids.end());
+  }
+  for (size_t i = 0; pending.ok() && i < agents.size(); ++i) {
+    const AgentRecord& agent = agents[i];
+    if (Status collected = collectPending(agent, std::move((*pending)[i]), batch, orders);
+        !collected.ok()) {
       logger("controller")
           ->warn("delivery failed agent_id={} error={}", agent.agent_id, collected.error().message);
       incomplete.insert(agent.agent_id);
@@ -241,9 +255,8 @@ Status Delivery::deliverPendingOf(const std::vector<AgentRecord>& agents) {
   return result;
 }
 
-Status Delivery::collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
-                                OrderReader& orders) {
-  SHADAN_ASSIGN_OR_RETURN(auto pending, ctx_.store.pendingDispatches(agent.agent_id));
+Status Delivery::collectPending(const AgentRecord& agent, std::vector<DispatchRecord> pending,
+                                std::vector<Outgoing>& batch, OrderReader& orders) {
   const auto last_seq = last_seq_.find(agent.agent_id);
   const std::set<std::string>& sent = sent_on_session_[agent.agent_id];
   for (auto& dispatch : pending) {

@@ -111,10 +111,11 @@ class Delivery {
   // Those of `agent_ids` that are connected and approved (delivery to others waits for their
   // hello or their approval), their records read together.
   Result<std::vector<AgentRecord>> deliverable(const std::vector<std::string>& agent_ids);
-  // The pending dispatches of `agent` that deliverPending would send, appended to `batch`
-  // (their orders kept alive in `orders`); expires those whose authz lapsed.
-  Status collectPending(const AgentRecord& agent, std::vector<Outgoing>& batch,
-                        OrderReader& orders);
+  // Of `pending` (the agent's pending dispatches, as the store lists them), those that
+  // deliverPending would send to `agent`, appended to `batch` (their orders kept alive in
+  // `orders`); expires those whose authz lapsed.
+  Status collectPending(const AgentRecord& agent, std::vector<DispatchRecord> pending,
+                        std::vector<Outgoing>& batch, OrderReader& orders);
   // Verifies `acks` (their store reads together) and stages those that hold, then stores the
   // staged ones; each one's answer, in order.
   std::vector<Status> checkAcks(const std::vector<IncomingAck>& acks);

@@ -257,6 +257,52 @@ class EtcdControllerStore : public ControllerStore {
   Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) override {
     return pendingUnder(key("pending/", agent_id) + "/");
   }
+  // Each chunk of agents: one read-only txn listing their pending/ keys (all at one revision),
+  // then their records kEtcdRangesPerCall at a time as of that revision. Inside a transaction
+  // (none of the callers' today) each is read as pendingDispatches() would, its own writes
+  // laid over.
+  Result<std::vector<std::vector<DispatchRecord>>> pendingDispatchesOf(
+      const std::vector<std::string>& agent_ids) override {
+    if (txn_) return ControllerStore::pendingDispatchesOf(agent_ids);
+    std::vector<std::vector<DispatchRecord>> out(agent_ids.size());
+    for (size_t begin = 0; begin < agent_ids.size(); begin += kEtcdRangesPerCall) {
+      const size_t end = std::min(agent_ids.size(), begin + kEtcdRangesPerCall);
+      std::vector<EtcdRangeRequest> requests(end - begin);
+      for (size_t i = begin; i < end; ++i) {
+        EtcdRangeRequest& request = requests[i - begin];
+        request.key = key("pending/", agent_ids[i]) + "/";
+        request.range_end = etcdPrefixEnd(request.key);
+        request.sort = Sort::kCreateAscending;
+        request.keys_only = true;
+      }
+      auto ranges = client_->rangeMany(requests);
+      if (!ranges.ok()) return storeError(ranges.error());
+      std::vector<std::string> keys;     // the records to read, agent after agent
+      std::vector<std::string> indexes;  // the pending/ key each was found under
+      std::vector<size_t> owner;         // the index in agent_ids each belongs to
+      int64_t revision = 0;
+      for (size_t i = begin; i < end; ++i) {
+        const EtcdRange& range = (*ranges)[i - begin];
+        revision = range.revision;
+        for (const auto& kv : range.kvs) {
+          SHADAN_ASSIGN_OR_RETURN(auto ids, pendingIds(kv.key));
+          keys.push_back(key("dispatches/", ids.second, ids.first));
+          indexes.push_back(kv.key);
+          owner.push_back(i);
+        }
+      }
+      SHADAN_ASSIGN_OR_RETURN(auto texts, getMany(keys, revision));
+      for (size_t k = 0; k < texts.size(); ++k) {
+        if (!texts[k]) {
+          return makeError(ErrorCode::kState,
+                           "controller store: " + indexes[k] + " has no dispatch record");
+        }
+        SHADAN_ASSIGN_OR_RETURN(auto record, decode(*texts[k], dispatchFromJson));
+        out[owner[k]].push_back(std::move(record));
+      }
+    }
+    return out;
+  }
   Result<std::vector<DispatchRecord>> allPendingDispatches() override {
     return pendingUnder(prefix_ + "pending/");
   }

@@ -394,8 +394,12 @@ Result<json> OrderViews::status() {
   SHADAN_ASSIGN_OR_RETURN(auto link_down, uplinkLinkDown(ctx_, recent));
   OrderReader pending_orders(ctx_.store);  // once per order, not once per gateway
   const AgentIndex index(agents);
+  std::vector<std::string> ids;
+  for (const auto& [id, entry] : gateways.items()) ids.push_back(id);
+  SHADAN_ASSIGN_OR_RETURN(auto all_waiting, ctx_.store.pendingDispatchesOf(ids));
+  size_t next = 0;
   for (auto& [id, entry] : gateways.items()) {
-    SHADAN_ASSIGN_OR_RETURN(auto waiting, ctx_.store.pendingDispatches(id));
+    const std::vector<DispatchRecord>& waiting = all_waiting[next++];
     entry["unacked"] = waiting.size();
     const AgentRecord* agent = index.find(id);
     GatewayLadder ladder = ladderFromLastState(agent == nullptr ? "" : agent->last_state_json);

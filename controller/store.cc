@@ -615,6 +615,17 @@ Result<std::vector<ControllerStore::AckSubject>> ControllerStore::ackSubjects(
   return out;
 }
 
+Result<std::vector<std::vector<DispatchRecord>>> ControllerStore::pendingDispatchesOf(
+    const std::vector<std::string>& agent_ids) {
+  std::vector<std::vector<DispatchRecord>> out;
+  out.reserve(agent_ids.size());
+  for (const std::string& agent_id : agent_ids) {
+    SHADAN_ASSIGN_OR_RETURN(auto pending, pendingDispatches(agent_id));
+    out.push_back(std::move(pending));
+  }
+  return out;
+}
+
 Result<std::vector<int64_t>> ControllerStore::nextSeqs(const std::vector<std::string>& agent_ids) {
   std::vector<int64_t> out;
   out.reserve(agent_ids.size());

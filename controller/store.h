@@ -177,6 +177,12 @@ class ControllerStore {
   // Pending dispatches of one agent in creation order (the order they must be delivered in).
   virtual Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) = 0;
   virtual Result<std::vector<DispatchRecord>> allPendingDispatches() = 0;
+  // pendingDispatches() of each of `agent_ids`, one list per id, in order. A store that can
+  // read many agents' lists in a round trip (etcd) overrides this default, which asks
+  // pendingDispatches() for each: what makes a delivery to hundreds of agents, or the status
+  // of a fleet, cost a few round trips instead of two per agent.
+  virtual Result<std::vector<std::vector<DispatchRecord>>> pendingDispatchesOf(
+      const std::vector<std::string>& agent_ids);
   virtual Result<std::optional<DispatchRecord>> dispatchBySeq(const std::string& agent_id,
                                                               int64_t seq) = 0;
   // What an ack of `seq` from `agent_id` is checked against: getAgent(agent_id) and

@@ -182,6 +182,12 @@ TEST_F(EtcdStoreTest, APendingDispatchIsWrittenOnceAndFoundThroughItsIndex) {
   EXPECT_NE(lost.error().message.find("/shadan/pending/lost-gw/cmd-9 has no dispatch record"),
             std::string::npos)
       << lost.error().message;
+  // Read with other agents' lists, the same.
+  auto lost_of_many = store->pendingDispatchesOf({"core-gw", "lost-gw"});
+  ASSERT_FALSE(lost_of_many.ok());
+  EXPECT_NE(lost_of_many.error().message.find("/shadan/pending/lost-gw/cmd-9 has no dispatch"),
+            std::string::npos)
+      << lost_of_many.error().message;
 }
 
 // A member that passes requests on to a real one until its election starts; from then on it

@@ -343,11 +343,65 @@ TYPED_TEST_P(StoreContractTest, ReadsOfManyAnswerAsReadsOfOne) {
   EXPECT_EQ(subject(9, std::string("order-a")).dispatch, sent);
 }
 
+TYPED_TEST_P(StoreContractTest, PendingListsOfManyAgentsAnswerAsEachAlone) {
+  auto store = this->open();
+  // 150 agents (more than one etcd round trip's worth): agent i has i % 4 pending dispatches,
+  // created interleaved with the others' so creation order is not key order; every fifth
+  // agent also has one already applied, which is not pending.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 150; ++i) ids.push_back("gw-" + std::to_string(i));
+  for (int round = 3; round >= 1; --round) {
+    for (int i = 0; i < 150; ++i) {
+      if (i % 4 < round) continue;
+      const std::string command = "order-" + std::to_string(round) + "-" + std::to_string(i);
+      ASSERT_TRUE(store
+                      ->putDispatch(DispatchRecord{ids[i], command, 0, "", 0,
+                                                   DispatchState::kPending, "", 1, 0, 1})
+                      .ok());
+    }
+  }
+  for (int i = 0; i < 150; i += 5) {
+    ASSERT_TRUE(store
+                    ->putDispatch(DispatchRecord{ids[i], "done", 3, "{}", 0,
+                                                 DispatchState::kApplied, "", 1, 2, 2})
+                    .ok());
+  }
+  std::vector<std::string> asked = ids;
+  asked.push_back("gw-3");     // asked twice
+  asked.push_back("unknown");  // never seen: an empty list
+  const auto lists = store->pendingDispatchesOf(asked).value();
+  ASSERT_EQ(lists.size(), asked.size());
+  for (size_t i = 0; i < asked.size(); ++i) {
+    EXPECT_EQ(lists[i], store->pendingDispatches(asked[i]).value()) << asked[i];
+  }
+  EXPECT_EQ(lists[3].size(), 3u);
+  EXPECT_EQ(lists[3].front().command_id, "order-3-3");  // created first
+  EXPECT_EQ(lists[3].back().command_id, "order-1-3");
+  EXPECT_TRUE(lists[4].empty());
+  EXPECT_TRUE(lists.back().empty());
+  EXPECT_TRUE(store->pendingDispatchesOf({}).value().empty());
+  // In a transaction: its own writes count.
+  ASSERT_TRUE(store
+                  ->transaction([&]() -> Status {
+                    EXPECT_TRUE(
+                        store
+                            ->putDispatch(DispatchRecord{"gw-4", "in-txn", 0, "", 0,
+                                                         DispatchState::kPending, "", 1, 0, 1})
+                            .ok());
+                    const auto seen = store->pendingDispatchesOf({"gw-4", "gw-1"}).value();
+                    EXPECT_EQ(seen.at(0).size(), 1u);
+                    EXPECT_EQ(seen.at(1).size(), 1u);
+                    return okStatus();
+                  })
+                  .ok());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContractTest, EverythingSurvivesReopen,
                             FailedTransactionLeavesNothing, PendingDispatchesComeInCreationOrder,
                             OrdersComeNewestFirstAndDispatchesByGateway,
                             ReadsInATransactionSeeItsOwnWrites,
                             SegmentsDocumentsAndApprovalsKeepTheirRules,
-                            ReadsOfManyAnswerAsReadsOfOne);
+                            ReadsOfManyAnswerAsReadsOfOne,
+                            PendingListsOfManyAgentsAnswerAsEachAlone);
 
 }  // namespace shadan::controller
