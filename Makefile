@@ -32,14 +32,16 @@ build-demo: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
 
 # The whole suite: formatting, unit tests (no root), integration tests (root, network namespaces).
+# --timeout: the cap of a test that sets none of its own (ctest's default, 1500 s, would let one
+# hang eat half of CI; the suites set theirs in tests/**/CMakeLists.txt).
 test: build format-check
-	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
 
 unit: build
-	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 600 -j $(JOBS) -L unit
 
 integration: build
-	@ctest --test-dir $(BUILD_DIR) --output-on-failure -L integration
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 600 -L integration
 
 demo: build-demo
 	@bash scripts/demo.sh $(BUILD_DIR)
