@@ -1,10 +1,12 @@
 #include "controller/etcd_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <tuple>
 #include <utility>
 
@@ -88,12 +90,74 @@ Result<int64_t> decodeCounter(const std::optional<std::string>& text, const std:
   return *value;
 }
 
+// One transaction's reads and buffered writes. At namespace scope: clang rejects
+// std::optional<T>::emplace() of a nested T with default member initializers inside its
+// enclosing class (T is not constructible until that class is complete).
+struct EtcdTxn {
+  int64_t snapshot = 0;                 // the revision reads are served at; 0 before the first
+  std::map<std::string, int64_t> read;  // key → its mod_revision when read (0: absent)
+  std::map<std::string, std::optional<std::string>> writes;  // nullopt: delete
+};
+
 class EtcdControllerStore : public ControllerStore {
  public:
-  EtcdControllerStore(std::unique_ptr<EtcdClient> client, std::string prefix)
+  EtcdControllerStore(std::unique_ptr<EtcdClient> client, std::string prefix, std::string name)
       : client_(std::move(client)),
         prefix_(std::move(prefix)),
-        fence_key_(prefix_ + "writers/" + randomUuid()) {}
+        fence_key_(prefix_ + "writers/" + randomUuid()),
+        name_(std::move(name)) {}
+  // A clean stop takes this controller's presence records with it at once, not after the TTL.
+  ~EtcdControllerStore() override {
+    if (presence_lease_ != 0) (void)client_->leaseRevoke(presence_lease_);
+  }
+  EtcdControllerStore(const EtcdControllerStore&) = delete;
+  EtcdControllerStore& operator=(const EtcdControllerStore&) = delete;
+
+  Status notePresence(const std::vector<std::string>& connected,
+                      const std::vector<std::string>& gone) override {
+    if (name_.empty()) return okStatus();
+    for (const auto& agent_id : gone) present_.erase(agent_id);
+    present_.insert(connected.begin(), connected.end());
+    Status result = okStatus();
+    if (presence_lease_ == 0) {
+      result = renewPresence();  // a lease, and every record again
+    } else if (Status put = putPresence(connected); !put.ok()) {
+      result = put;
+    }
+    for (const auto& agent_id : gone) {
+      if (present_.count(agent_id) != 0) continue;  // gone and back in one batch
+      if (Status dropped = dropPresence(agent_id); !dropped.ok() && result.ok()) result = dropped;
+    }
+    return result;
+  }
+
+  Status keepPresence() override {
+    if (name_.empty() || (presence_lease_ == 0 && present_.empty())) return okStatus();
+    const auto now = std::chrono::steady_clock::now();
+    if (presence_lease_ != 0 && now - presence_renewed_ < kPresenceTtl / 3) return okStatus();
+    if (presence_lease_ != 0) {
+      auto left = client_->leaseKeepAlive(presence_lease_);
+      if (!left.ok()) return storeError(left.error());
+      if (*left > 0) {
+        presence_renewed_ = now;
+        return okStatus();
+      }
+      presence_lease_ = 0;  // ended (etcd out of reach longer than the TTL): its records went
+    }
+    return renewPresence();
+  }
+
+  Result<std::map<std::string, std::string>> presence() override {
+    const std::string head = prefix_ + "presence/";
+    SHADAN_ASSIGN_OR_RETURN(auto kvs, list(head, Sort::kKey, 0));
+    std::map<std::string, std::string> out;
+    for (const auto& kv : kvs) {
+      auto agent = unpart(std::string_view(kv.key).substr(head.size()));
+      if (!agent) return makeError(ErrorCode::kState, "controller store: corrupt key " + kv.key);
+      out[*agent] = kv.value;
+    }
+    return out;
+  }
 
   Status transaction(const std::function<Status()>& fn) override {
     if (txn_) return makeError(ErrorCode::kInternal, "controller store: transactions do not nest");
@@ -403,12 +467,6 @@ class EtcdControllerStore : public ControllerStore {
   }
 
  private:
-  struct Txn {
-    int64_t snapshot = 0;                 // the revision reads are served at; 0 before the first
-    std::map<std::string, int64_t> read;  // key → its mod_revision when read (0: absent)
-    std::map<std::string, std::optional<std::string>> writes;  // nullopt: delete
-  };
-
   std::string key(const char* kind, std::string_view a) const { return prefix_ + kind + part(a); }
   // (agent, command_id) of a key pending/<agent>/<command_id>.
   Result<std::pair<std::string, std::string>> pendingIds(std::string_view k) const {
@@ -721,31 +779,82 @@ class EtcdControllerStore : public ControllerStore {
     return records;
   }
 
+  // A new lease, and every agent of present_ written again under it.
+  Status renewPresence() {
+    auto lease = client_->leaseGrant(kPresenceTtl);
+    if (!lease.ok()) return storeError(lease.error());
+    presence_lease_ = lease->id;
+    presence_renewed_ = std::chrono::steady_clock::now();
+    return putPresence(std::vector<std::string>(present_.begin(), present_.end()));
+  }
+
+  // presence/<agent> = this controller's name, under its lease, kEtcdRangesPerCall to a txn.
+  // Outside the store's transactions: a record of who holds a session, compared by no one.
+  Status putPresence(const std::vector<std::string>& agent_ids) {
+    for (size_t begin = 0; begin < agent_ids.size(); begin += kEtcdRangesPerCall) {
+      const size_t end = std::min(agent_ids.size(), begin + kEtcdRangesPerCall);
+      std::vector<EtcdWrite> writes;
+      for (size_t i = begin; i < end; ++i) {
+        writes.push_back(EtcdWrite{key("presence/", agent_ids[i]), name_, presence_lease_});
+      }
+      auto written = client_->txn({}, writes);
+      if (!written.ok()) return storeError(written.error());
+      if (written->outcome == EtcdTxnResult::Outcome::kUnknown) {
+        return makeError(
+            ErrorCode::kUnavailable,
+            std::string(kStoreUnavailable) + ": presence not known to be written: " + written->why);
+      }
+    }
+    return okStatus();
+  }
+
+  // Deletes presence/<agent> if it is still this controller's: the agent may have said hello
+  // to another controller before this one saw its session end.
+  Status dropPresence(const std::string& agent_id) {
+    EtcdRangeRequest request;
+    request.key = key("presence/", agent_id);
+    auto range = client_->range(request);
+    if (!range.ok()) return storeError(range.error());
+    if (range->kvs.empty() || range->kvs.front().value != name_) return okStatus();
+    auto deleted = client_->txn({EtcdCompare{request.key, range->kvs.front().mod_revision}},
+                                {EtcdWrite{request.key, std::nullopt}});
+    if (!deleted.ok()) return storeError(deleted.error());
+    return okStatus();  // not applied: another controller wrote it meanwhile, and keeps it
+  }
+
+  static constexpr std::chrono::seconds kPresenceTtl{10};
+
   std::unique_ptr<EtcdClient> client_;
   std::string prefix_;
-  std::optional<Txn> txn_;
+  std::optional<EtcdTxn> txn_;
   const std::string fence_key_;  // writers/<random>: new for every store opened
   int64_t fence_revision_ = 0;   // its mod_revision as last written (0: not yet written)
   bool fence_known_ = true;      // false after a commit whose outcome stayed unknown
   uint64_t marks_ = 0;
+  const std::string name_;         // this controller's, in presence records ("": none kept)
+  std::set<std::string> present_;  // agents with a session here, as last noted
+  int64_t presence_lease_ = 0;     // the lease they are written under (0: none now)
+  std::chrono::steady_clock::time_point presence_renewed_{};
 };
 
 }  // namespace
 
 Result<ControllerStorePtr> openEtcdControllerStore(std::unique_ptr<EtcdClient> client,
-                                                   std::string prefix) {
+                                                   std::string prefix,
+                                                   std::string controller_name) {
   if (prefix.empty() || prefix.front() != '/' || prefix.back() != '/') {
     return makeError(ErrorCode::kInvalidArgument,
                      "controller store: the etcd prefix must start and end with '/'");
   }
-  auto store = std::make_unique<EtcdControllerStore>(std::move(client), std::move(prefix));
+  auto store = std::make_unique<EtcdControllerStore>(std::move(client), std::move(prefix),
+                                                     std::move(controller_name));
   SHADAN_RETURN_IF_ERROR(store->probe());
   return ControllerStorePtr(std::move(store));
 }
 
 Result<ControllerStorePtr> openEtcdControllerStore(const EtcdStoreOptions& options) {
   SHADAN_ASSIGN_OR_RETURN(auto client, EtcdClient::make(options.client()));
-  return openEtcdControllerStore(std::move(client), options.prefix);
+  return openEtcdControllerStore(std::move(client), options.prefix, options.controller_name);
 }
 
 Result<ControllerStorePtr> openConfiguredStore(const StoreConfig& store,
@@ -755,7 +864,9 @@ Result<ControllerStorePtr> openConfiguredStore(const StoreConfig& store,
   }
   // The audit log and the agents' shipped logs stay in the state directory.
   SHADAN_RETURN_IF_ERROR(makeControllerStateDir(state_dir));
-  return openEtcdControllerStore(store.etcd);
+  EtcdStoreOptions options = store.etcd;
+  SHADAN_ASSIGN_OR_RETURN(options.controller_name, controllerNameOf(store));
+  return openEtcdControllerStore(options);
 }
 
 }  // namespace shadan::controller
