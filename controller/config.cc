@@ -1,5 +1,7 @@
 #include "controller/config.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -365,6 +367,16 @@ Result<ControllerConfig> parseControllerConfig(std::string_view json_text,
     config.response = std::move(parsed_response);
   }
   return config;
+}
+
+Result<std::string> controllerNameOf(const StoreConfig& store) {
+  if (!store.controller_name.empty()) return store.controller_name;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    return makeError(ErrorCode::kInvalidArgument,
+                     "store: no controller_name and no host name to use instead");
+  }
+  return std::string(host);
 }
 
 Result<ControllerConfig> loadControllerConfig(const std::filesystem::path& path) {

@@ -120,6 +120,9 @@ struct EtcdStoreOptions {
   std::string tls_ca{};
   std::string tls_cert{};
   std::string tls_key{};
+  // This controller's name in the presence records (StoreConfig::controller_name, resolved);
+  // empty: it records none.
+  std::string controller_name{};
 
   EtcdClientOptions client() const {
     return EtcdClientOptions{endpoints, timeout, tls_ca, tls_cert, tls_key};
@@ -135,6 +138,9 @@ struct StoreConfig {
   std::string controller_name{};
   std::chrono::seconds leader_ttl{3};
 };
+
+// StoreConfig::controller_name, or the host name when it is empty.
+Result<std::string> controllerNameOf(const StoreConfig& store);
 
 struct ControllerConfig {
   ListenAddress api_listen;

@@ -174,6 +174,15 @@ Status Delivery::deliverCreatedElsewhere() {
   }
   if (!targets.empty()) deliverToTargets(targets);
   retryLeftUndone();
+  // Said once while it fails: the look runs five times a second.
+  if (Status kept = ctx_.store.keepPresence(); !kept.ok()) {
+    if (!presence_failing_) {
+      logger("controller")->warn("presence not kept alive error={}", kept.error().message);
+    }
+    presence_failing_ = true;
+  } else {
+    presence_failing_ = false;
+  }
   return okStatus();
 }
 
@@ -451,8 +460,8 @@ void Delivery::onHello(const AgentHello& hello) {
                          .agent(hello.agent_id, hello.version)
                          .detail(json{{"key_in_trust_file", public_key.has_value()}})
                          .build());
-    return;
   }
+  // Batched with the moment's other hellos: last_seen, presence, and (approved) delivery.
   const bool first = seen_.empty();
   seen_[hello.agent_id] = {now, agent.status == AgentStatus::kApproved};
   if (first) ctx_.defer([this] { flushHellos(); });
@@ -494,6 +503,15 @@ void Delivery::flushHellos() {
     return okStatus();
   });
   if (!stored.ok()) log->error("agents' last_seen not stored error={}", stored.error().message);
+  // Which of them hold a session here now, for the status of every controller (store.h).
+  std::vector<std::string> connected;
+  std::vector<std::string> gone;
+  for (const auto& entry : seen) {
+    (ctx_.channel.connected(entry.first) ? connected : gone).push_back(entry.first);
+  }
+  if (Status noted = ctx_.store.notePresence(connected, gone); !noted.ok()) {
+    log->warn("presence not recorded agents={} error={}", seen.size(), noted.error().message);
+  }
   // The pending dispatches of every agent that said hello, signed and stored together.
   if (Status sent = deliverPendingOf(agents); !sent.ok()) {
     log->warn("delivery failed after hello agents={} error={}", agents.size(),

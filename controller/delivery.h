@@ -137,6 +137,7 @@ class Delivery {
                                                     const std::string& keyid) const;
 
   OrdersContext& ctx_;
+  bool presence_failing_ = false;            // keepPresence failing, said once
   std::map<std::string, int64_t> last_seq_;  // from each agent's latest hello
   // Command ids already sent on each agent's current session (not sent twice on one session;
   // sent again after a reconnect).

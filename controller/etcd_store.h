@@ -18,6 +18,10 @@
 //   approvals/<approval_id>        ApprovalRecord
 //   documents/<kind>/<id>          StoredDocument
 //   writers/<random>               a fence per store opened: the mark of its last commit
+//   presence/<agent>               the name of the controller the agent's session is on,
+//                                  under that controller's lease (TTL 10 s, renewed by
+//                                  keepPresence): not a record of the store's contract, a
+//                                  view for status; written outside transactions
 //
 // Contracts beyond store.h's:
 //   - transaction(fn) is optimistic: reads inside fn are served as of one etcd revision (the
@@ -57,7 +61,8 @@ namespace shadan::controller {
 Result<ControllerStorePtr> openEtcdControllerStore(const EtcdStoreOptions& options);
 // Over a client of the caller's (tests: a client that drops answers).
 Result<ControllerStorePtr> openEtcdControllerStore(std::unique_ptr<EtcdClient> client,
-                                                   std::string prefix);
+                                                   std::string prefix,
+                                                   std::string controller_name = "");
 
 // The store a controller's config names: SQLite in `state_dir` (the default), or etcd.
 Result<ControllerStorePtr> openConfiguredStore(const StoreConfig& store,

@@ -181,15 +181,7 @@ Result<std::unique_ptr<Leadership>> startConfiguredLeadership(
     const StoreConfig& store, std::function<void(bool leading)> on_change) {
   LeadershipOptions options;
   options.key = store.etcd.prefix + "leader";
-  options.name = store.controller_name;
-  if (options.name.empty()) {
-    char host[256] = {};
-    if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
-      return makeError(ErrorCode::kInvalidArgument,
-                       "store: no controller_name and no host name to use instead");
-    }
-    options.name = host;
-  }
+  SHADAN_ASSIGN_OR_RETURN(options.name, controllerNameOf(store));
   options.ttl = store.leader_ttl;
   options.interval = std::min<std::chrono::milliseconds>(
       std::chrono::milliseconds(500),

@@ -163,6 +163,29 @@ std::string segmentState(const std::string& action, const std::string& outcome) 
   return "failed";  // failed or expired: no gateway applied it and none will
 }
 
+}  // namespace
+
+// Where each gateway's session is: on this controller (its channel) or, with several
+// controllers on one store, on another (the store's presence records, store.h).
+struct Sessions {
+  OrdersContext& ctx;
+  std::map<std::string, std::string> presence;  // agent → the controller its session is on
+  bool connected(const std::string& id) const {
+    return ctx.channel.connected(id) || presence.count(id) != 0;
+  }
+  json connectedTo(const std::string& id) const {
+    const auto found = presence.find(id);
+    return found == presence.end() ? json(nullptr) : json(found->second);
+  }
+};
+
+namespace {
+
+Result<Sessions> readSessions(OrdersContext& ctx) {
+  SHADAN_ASSIGN_OR_RETURN(auto presence, ctx.store.presence());
+  return Sessions{ctx, std::move(presence)};
+}
+
 // One order's facts: per gateway, and counted.
 struct OrderFacts {
   std::optional<Authz> authz;  // the order's authz, when its stored bytes parse
@@ -178,7 +201,7 @@ namespace {
 // The facts of `order`, whose dispatches are `dispatches`, as of now.
 OrderFacts orderFacts(OrdersContext& ctx, const OrderRecord& order,
                       const std::vector<DispatchRecord>& dispatches,
-                      const std::vector<AgentRecord>& agents) {
+                      const std::vector<AgentRecord>& agents, const Sessions& sessions) {
   OrderFacts facts;
   std::optional<int64_t> ttl_s;
   if (auto authz = parseAuthz(order.authz_payload); authz.ok()) {
@@ -200,7 +223,7 @@ OrderFacts orderFacts(OrdersContext& ctx, const OrderRecord& order,
     const auto dispatch = facts.dispatches.find(id);
     GatewayFact fact =
         gatewayFact(order, dispatch == facts.dispatches.end() ? nullptr : dispatch->second,
-                    index.find(id), ctx.channel.connected(id), ttl_s, now);
+                    index.find(id), sessions.connected(id), ttl_s, now);
     facts.tally.add(fact);
     facts.gateways[id] = std::move(fact);
   }
@@ -250,9 +273,10 @@ Result<std::map<std::string, bool>> uplinkLinkDown(OrdersContext& ctx,
 }  // namespace
 
 Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks,
-                                   const std::vector<AgentRecord>& agents) {
+                                   const std::vector<AgentRecord>& agents,
+                                   const Sessions& sessions) {
   SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(order.command_id));
-  const OrderFacts facts = orderFacts(ctx_, order, dispatches, agents);
+  const OrderFacts facts = orderFacts(ctx_, order, dispatches, agents, sessions);
   json gateways = json::object();
   for (const auto& [id, fact] : facts.gateways) {
     json entry;
@@ -309,6 +333,7 @@ Result<json> OrderViews::orderJson(const OrderRecord& order, bool with_acks,
 
 Result<json> OrderViews::status() {
   SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
+  SHADAN_ASSIGN_OR_RETURN(const Sessions sessions, readSessions(ctx_));
   json segments = json::object();
   for (const auto& [name, segment] : ctx_.policy.segments) {
     json bordered_by = json::array();
@@ -361,7 +386,7 @@ Result<json> OrderViews::status() {
     }
     const OrderRecord& order = *found->second;
     SHADAN_ASSIGN_OR_RETURN(auto dispatches, ctx_.store.dispatchesForOrder(order.command_id));
-    const OrderFacts facts = orderFacts(ctx_, order, dispatches, agents);
+    const OrderFacts facts = orderFacts(ctx_, order, dispatches, agents, sessions);
     json by_gateway = json::object();
     for (const auto& [id, fact] : facts.gateways) by_gateway[id] = fact.delivery;
     segment["state"] = segmentState(order.action, facts.tally.outcome());
@@ -376,7 +401,8 @@ Result<json> OrderViews::status() {
   }
   json gateways = json::object();
   for (const auto& [id, gateway] : ctx_.policy.gateways) {
-    gateways[id] = {{"connected", ctx_.channel.connected(id)},
+    gateways[id] = {{"connected", sessions.connected(id)},
+                    {"connected_to", sessions.connectedTo(id)},
                     {"last_seen", nullptr},
                     {"enrollment", "unknown"},
                     {"state", json::object()},
@@ -384,7 +410,8 @@ Result<json> OrderViews::status() {
   }
   for (const auto& agent : agents) {
     json& entry = gateways[agent.agent_id];
-    entry["connected"] = ctx_.channel.connected(agent.agent_id);
+    entry["connected"] = sessions.connected(agent.agent_id);
+    entry["connected_to"] = sessions.connectedTo(agent.agent_id);
     entry["last_seen"] = timeOrNull(agent.last_seen_ms);
     entry["enrollment"] = agentStatusName(agent.status);
     entry["state"] = agent.last_state_json.empty()
@@ -416,7 +443,7 @@ Result<json> OrderViews::status() {
   }
   json orders = json::array();
   for (size_t i = 0; i < recent.size() && i < ctx_.options.status_orders; ++i) {
-    SHADAN_ASSIGN_OR_RETURN(auto entry, orderJson(recent[i], false, agents));
+    SHADAN_ASSIGN_OR_RETURN(auto entry, orderJson(recent[i], false, agents, sessions));
     orders.push_back(std::move(entry));
   }
   return json{{"segments", std::move(segments)},
@@ -430,7 +457,8 @@ Result<json> OrderViews::order(const std::string& order_id) {
     return makeError(ErrorCode::kNotFound, "no order " + quoteForMessage(order_id));
   }
   SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
-  return orderJson(*order, true, agents);
+  SHADAN_ASSIGN_OR_RETURN(const Sessions sessions, readSessions(ctx_));
+  return orderJson(*order, true, agents, sessions);
 }
 
 Result<json> OrderViews::pendingApprovals() {
@@ -466,13 +494,15 @@ Result<json> OrderViews::pendingApprovals() {
 
 Result<json> OrderViews::agents() {
   SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
+  SHADAN_ASSIGN_OR_RETURN(const Sessions sessions, readSessions(ctx_));
   json out = json::array();
   for (const auto& agent : agents) {
     out.push_back({{"agent_id", agent.agent_id},
                    {"keyid", agent.keyid},
                    {"status", agentStatusName(agent.status)},
                    {"key_known", agent.public_key.has_value()},
-                   {"connected", ctx_.channel.connected(agent.agent_id)},
+                   {"connected", sessions.connected(agent.agent_id)},
+                   {"connected_to", sessions.connectedTo(agent.agent_id)},
                    {"first_seen", timeOrNull(agent.first_seen_ms)},
                    {"last_seen", timeOrNull(agent.last_seen_ms)}});
   }
@@ -503,12 +533,13 @@ Result<json> OrderViews::preview(const OrderPlan& plan) {
   }
 
   SHADAN_ASSIGN_OR_RETURN(auto agents, ctx_.store.listAgents());
+  SHADAN_ASSIGN_OR_RETURN(const Sessions sessions, readSessions(ctx_));
   const AgentIndex index(agents);
   json gateways = json::array();
   size_t offline = 0;
   for (const std::string& id : target.gateways) {
     const AgentRecord* agent = index.find(id);
-    const bool connected = ctx_.channel.connected(id);
+    const bool connected = sessions.connected(id);
     const bool approved = agent != nullptr && agent->status == AgentStatus::kApproved;
     if (!connected || !approved) ++offline;
     json gateway = {{"gateway_id", id},

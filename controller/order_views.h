@@ -37,6 +37,8 @@
 
 namespace shadan::controller {
 
+struct Sessions;  // where each gateway's session is (order_views.cc)
+
 class OrderViews {
  public:
   // `context` must outlive the OrderViews.
@@ -59,7 +61,8 @@ class OrderViews {
 
  private:
   Result<nlohmann::json> orderJson(const OrderRecord& order, bool with_acks,
-                                   const std::vector<AgentRecord>& agents);
+                                   const std::vector<AgentRecord>& agents,
+                                   const Sessions& sessions);
 
   OrdersContext& ctx_;
 };

@@ -615,6 +615,17 @@ Result<std::vector<ControllerStore::AckSubject>> ControllerStore::ackSubjects(
   return out;
 }
 
+Status ControllerStore::notePresence(const std::vector<std::string>&,
+                                     const std::vector<std::string>&) {
+  return okStatus();
+}
+
+Status ControllerStore::keepPresence() { return okStatus(); }
+
+Result<std::map<std::string, std::string>> ControllerStore::presence() {
+  return std::map<std::string, std::string>{};
+}
+
 Result<std::vector<std::vector<DispatchRecord>>> ControllerStore::pendingDispatchesOf(
     const std::vector<std::string>& agent_ids) {
   std::vector<std::vector<DispatchRecord>> out;

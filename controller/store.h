@@ -177,6 +177,19 @@ class ControllerStore {
   // Pending dispatches of one agent in creation order (the order they must be delivered in).
   virtual Result<std::vector<DispatchRecord>> pendingDispatches(const std::string& agent_id) = 0;
   virtual Result<std::vector<DispatchRecord>> allPendingDispatches() = 0;
+  // Presence: which controller each agent's session is on, so that `status` on any controller
+  // of a cluster shows the whole fleet connected. notePresence() records this controller's
+  // sessions (agents connected here now, agents whose session here ended: a record another
+  // controller has written since is left alone); keepPresence() keeps its records alive and
+  // is called often (the 200 ms look): on etcd they live under a lease of this store's, so a
+  // controller that dies or loses etcd takes its records with it within the lease's TTL, and
+  // they are written again once it has a lease again. presence() answers every controller's
+  // records, agent → controller name. These defaults keep none and answer none: a store of one
+  // controller (SQLite), whose own sessions are the whole truth.
+  virtual Status notePresence(const std::vector<std::string>& connected,
+                              const std::vector<std::string>& gone);
+  virtual Status keepPresence();
+  virtual Result<std::map<std::string, std::string>> presence();
   // pendingDispatches() of each of `agent_ids`, one list per id, in order. A store that can
   // read many agents' lists in a round trip (etcd) overrides this default, which asks
   // pendingDispatches() for each: what makes a delivery to hundreds of agents, or the status

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "controller/etcd_store.h"
 #include "controller/orders_service.h"
@@ -24,8 +26,11 @@ using ::shadan::testing::TestKeys;
 // One controller: its own store connection, hub (its agents), audit log and service.
 struct ControllerUnderTest {
   ControllerUnderTest(const EtcdMember& member, const Policy& policy, const Trust& trust,
-                      const TestKeys& keys, const FakeClock& clock)
-      : store(openEtcdControllerStore(EtcdStoreOptions{{member.endpoint()}, "/shadan/"}).value()),
+                      const TestKeys& keys, const FakeClock& clock, const std::string& name)
+      : store(
+            openEtcdControllerStore(
+                EtcdClient::make(EtcdClientOptions{{member.endpoint()}}).value(), "/shadan/", name)
+                .value()),
         service(policy, trust, keys.controller, *store, hub, audit, clock, OrdersServiceOptions{}) {
   }
   ControllerStorePtr store;
@@ -39,8 +44,8 @@ class TwoControllersTest : public ::testing::Test {
   TwoControllersTest() {
     policy_ = parsePolicy(testing::kTestPolicy, "policy.json").value().policy;
     trust_ = parseTrust(keys_.trustDoc().dump(), "trust.json").value();
-    a_ = std::make_unique<ControllerUnderTest>(member_, policy_, trust_, keys_, clock_);
-    b_ = std::make_unique<ControllerUnderTest>(member_, policy_, trust_, keys_, clock_);
+    a_ = std::make_unique<ControllerUnderTest>(member_, policy_, trust_, keys_, clock_, "ctl-a");
+    b_ = std::make_unique<ControllerUnderTest>(member_, policy_, trust_, keys_, clock_, "ctl-b");
     // Each starts following the store before its agents say hello, as the controller does.
     EXPECT_TRUE(a_->service.deliverCreatedElsewhere().ok());
     EXPECT_TRUE(b_->service.deliverCreatedElsewhere().ok());
@@ -105,6 +110,59 @@ TEST_F(TwoControllersTest, AGatewayNotConnectedAnywhereGetsItsOrderAtItsHello) {
   EXPECT_EQ(a_->hub.sent["core-gw"].size(), 1u);
   ASSERT_TRUE(a_->service.deliverCreatedElsewhere().ok());
   EXPECT_EQ(a_->hub.sent["core-gw"].size(), 1u);
+}
+
+// status on either controller shows every gateway connected, and where: the presence records
+// each writes under a lease of its own.
+TEST_F(TwoControllersTest, StatusOnEitherShowsWhereEachGatewayIsConnected) {
+  enroll(*a_, "edge-gw", keys_.edge_gw);
+  enroll(*b_, "core-gw", keys_.core_gw);
+  const auto gateway = [](ControllerUnderTest& on, const std::string& id) {
+    auto status = on.service.status();
+    EXPECT_TRUE(status.ok()) << status.error().message;
+    return status.ok() ? (*status)["gateways"][id] : nlohmann::json();
+  };
+  for (ControllerUnderTest* on : {a_.get(), b_.get()}) {
+    EXPECT_EQ(gateway(*on, "edge-gw")["connected"], true);
+    EXPECT_EQ(gateway(*on, "edge-gw")["connected_to"], "ctl-a");
+    EXPECT_EQ(gateway(*on, "core-gw")["connected"], true);
+    EXPECT_EQ(gateway(*on, "core-gw")["connected_to"], "ctl-b");
+  }
+  const auto agents = b_->service.agents().value()["agents"];
+  ASSERT_EQ(agents.size(), 2u);
+  for (const auto& agent : agents) EXPECT_EQ(agent["connected"], true) << agent.dump();
+
+  // edge-gw moves to b before a sees its session end: a's late disconnect leaves b's record.
+  b_->hub.online.insert("edge-gw");
+  b_->service.onHello(AgentHello{"edge-gw", keys_.edge_gw.keyId(), 0, "0.1.0", std::nullopt});
+  a_->hub.online.erase("edge-gw");
+  a_->service.onDisconnect("edge-gw");
+  EXPECT_EQ(gateway(*a_, "edge-gw")["connected"], true);
+  EXPECT_EQ(gateway(*a_, "edge-gw")["connected_to"], "ctl-b");
+
+  // Gone from b too: connected nowhere.
+  b_->hub.online.erase("edge-gw");
+  b_->service.onDisconnect("edge-gw");
+  EXPECT_EQ(gateway(*a_, "edge-gw")["connected"], false);
+  EXPECT_EQ(gateway(*a_, "edge-gw")["connected_to"], nullptr);
+
+  // b's lease ends (etcd lost it, or b was out of reach longer than its TTL): its records go
+  // with it; b's look notices within a third of the TTL and writes them again.
+  auto client = EtcdClient::make(EtcdClientOptions{{member_.endpoint()}}).value();
+  EtcdRangeRequest request;
+  request.key = "/shadan/presence/core-gw";
+  const auto record = client->range(request).value();
+  ASSERT_EQ(record.kvs.size(), 1u);
+  ASSERT_NE(record.kvs.front().lease, 0);
+  ASSERT_TRUE(client->leaseRevoke(record.kvs.front().lease).ok());
+  EXPECT_EQ(gateway(*a_, "core-gw")["connected"], false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  ASSERT_TRUE(b_->service.deliverCreatedElsewhere().ok());
+  EXPECT_EQ(gateway(*a_, "core-gw")["connected_to"], "ctl-b");
+
+  // A controller that stops takes its records with it at once.
+  b_.reset();
+  EXPECT_EQ(gateway(*a_, "core-gw")["connected"], false);
 }
 
 }  // namespace
