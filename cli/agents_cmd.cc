@@ -38,7 +38,8 @@ int runAgentsCommand(const CommandOptions& options, ControllerContext& ctx) {
         const std::string keyid = jsonText(agent, "keyid");
         table.push_back({jsonText(agent, "agent_id"), jsonText(agent, "status"),
                          keyid.size() > 16 ? keyid.substr(0, 16) : keyid,
-                         jsonText(agent, "connected"), jsonText(agent, "last_seen")});
+                         jsonText(agent, "connected") + connectedOn(agent),
+                         jsonText(agent, "last_seen")});
       }
     }
     printTable(ctx.out(), table);

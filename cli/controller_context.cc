@@ -165,6 +165,11 @@ std::string jsonText(const Json& object, const char* key) {
   return value.dump();
 }
 
+std::string connectedOn(const Json& object) {
+  const std::string on = jsonText(object, "connected_to");
+  return on == "-" ? "" : " (on " + on + ")";
+}
+
 std::string firstJsonText(const Json& object, std::initializer_list<const char*> keys) {
   for (const char* key : keys) {
     if (std::string value = jsonText(object, key); value != "-") return value;

@@ -61,6 +61,9 @@ Result<uint64_t> parseCount(const std::string& option, const std::string& value,
 
 // A JSON member as display text: "-" when missing or null, strings unquoted, others dumped.
 std::string jsonText(const nlohmann::json& object, const char* key);
+// On a cluster, " (on NAME)": the controller a gateway's or agent's session is on
+// ("connected_to"); "" when the answer names none (one controller, or not connected).
+std::string connectedOn(const nlohmann::json& object);
 // The first of `keys` that jsonText shows as something other than "-".
 std::string firstJsonText(const nlohmann::json& object, std::initializer_list<const char*> keys);
 

@@ -133,7 +133,7 @@ int runStatusCommand(const CommandOptions& options, ControllerContext& ctx) {
     std::vector<std::vector<std::string>> table = {
         {"GATEWAY", "CONNECTED", "LAST_SEEN", "ENROLLMENT", "UNACKED", "LAST_ACK_ISOLATIONS"}};
     for (const auto& [name, gateway] : body["gateways"].items()) {
-      table.push_back({name, isTrue(gateway, "connected") ? "yes" : "NO",
+      table.push_back({name, (isTrue(gateway, "connected") ? "yes" : "NO") + connectedOn(gateway),
                        jsonText(gateway, "last_seen"), jsonText(gateway, "enrollment"),
                        jsonText(gateway, "unacked"), ackedIsolations(gateway)});
     }

@@ -716,8 +716,9 @@ TEST_F(ControllerCmdTest, StatusPrintsSegmentsGatewaysAndOrders) {
         {{"lgwan", {{"isolated", true}, {"profile", "full"}, {"gen", 57}, {"state", "isolated"}}},
          {"dmz", {{"isolated", false}, {"profile", nullptr}, {"gen", 3}, {"state", "open"}}}}},
        {"gateways",
-        {{"core-gw", {{"connected", true}, {"last_seen", "2026-11-26T10:00:00Z"}}},
-         {"inet-gw", {{"connected", false}, {"last_seen", nullptr}}}}},
+        {{"core-gw",
+          {{"connected", true}, {"connected_to", "ctl-b"}, {"last_seen", "2026-11-26T10:00:00Z"}}},
+         {"inet-gw", {{"connected", false}, {"connected_to", nullptr}, {"last_seen", nullptr}}}}},
        {"orders",
         {{{"order_id", "o-9"},
           {"action", "isolate"},
@@ -726,7 +727,8 @@ TEST_F(ControllerCmdTest, StatusPrintsSegmentsGatewaysAndOrders) {
   EXPECT_EQ(run({"status"}), kExitOk) << err_.str();
   EXPECT_EQ(fake_.calls[0].path, "/v1/status");
   EXPECT_TRUE(outSays("lgwan    ISOLATED  full     57")) << out_.str();
-  EXPECT_TRUE(outSays("inet-gw  NO")) << out_.str();
+  EXPECT_TRUE(outSays("inet-gw  NO ")) << out_.str();
+  EXPECT_TRUE(outSays("core-gw  yes (on ctl-b)  2026-11-26T10:00:00Z")) << out_.str();
   EXPECT_TRUE(outSays("o-9  isolate lgwan  -  core-gw=applied")) << out_.str();
 
   fake_.answer(200, orderAnswer("failed", "pending"));
@@ -1044,10 +1046,11 @@ TEST_F(ControllerCmdTest, AgentsListsAndApproves) {
                         {"keyid", std::string(64, 'b')},
                         {"status", "pending"},
                         {"connected", true},
+                        {"connected_to", "ctl-a"},
                         {"last_seen", "2026-11-26T10:00:00Z"}}}}});
   EXPECT_EQ(run({"agents"}), kExitOk) << err_.str();
   EXPECT_EQ(fake_.calls[0].path, "/v1/agents");
-  EXPECT_TRUE(outSays("core-gw  pending  bbbbbbbbbbbbbbbb  true")) << out_.str();
+  EXPECT_TRUE(outSays("core-gw  pending  bbbbbbbbbbbbbbbb  true (on ctl-a)")) << out_.str();
   EXPECT_EQ(run({"agents", "approve", "core-gw"}), kExitUsage);
   EXPECT_TRUE(errSays("needs --reason"));
   EXPECT_EQ(run({"agents", "bless", "core-gw"}), kExitUsage);
