@@ -466,6 +466,22 @@ class EtcdControllerStore : public ControllerStore {
     return range.ok() ? okStatus() : storeError(range.error());
   }
 
+  // At open: presence records under this controller's name are a previous run's (killed, its
+  // lease not yet run out); this one holds no session yet, so they go now instead of saying
+  // for up to a TTL that its gateways are connected before they are back.
+  Status dropEarlierPresence() {
+    if (name_.empty()) return okStatus();
+    const std::string head = prefix_ + "presence/";
+    SHADAN_ASSIGN_OR_RETURN(auto kvs, list(head, Sort::kKey, 0));
+    for (const auto& kv : kvs) {
+      if (kv.value != name_) continue;
+      auto deleted =
+          client_->txn({EtcdCompare{kv.key, kv.mod_revision}}, {EtcdWrite{kv.key, std::nullopt}});
+      if (!deleted.ok()) return storeError(deleted.error());
+    }
+    return okStatus();
+  }
+
  private:
   std::string key(const char* kind, std::string_view a) const { return prefix_ + kind + part(a); }
   // (agent, command_id) of a key pending/<agent>/<command_id>.
@@ -849,6 +865,7 @@ Result<ControllerStorePtr> openEtcdControllerStore(std::unique_ptr<EtcdClient> c
   auto store = std::make_unique<EtcdControllerStore>(std::move(client), std::move(prefix),
                                                      std::move(controller_name));
   SHADAN_RETURN_IF_ERROR(store->probe());
+  SHADAN_RETURN_IF_ERROR(store->dropEarlierPresence());
   return ControllerStorePtr(std::move(store));
 }
 

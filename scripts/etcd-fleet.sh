@@ -97,7 +97,7 @@ if segment_isolated office; then
 else
   fail "the restarted controller does not know office is isolated"
 fi
-for gw in "${GATEWAYS[@]}"; do wait_for 30 "$gw to connect again" agent_connected "$gw"; done
+for gw in "${GATEWAYS[@]}"; do wait_for 30 "$gw to connect again" agent_connected "$gw" ctl; done
 expect cut office1 servers
 restore_office "after the controller's restart"
 
@@ -132,7 +132,7 @@ restore_office "ordered on ctl2"
 kill9 0
 killed_at=$(date +%s%N)
 FLEET_API_PORT=8445
-for gw in "${GATEWAYS[@]}"; do wait_for 15 "$gw to move to ctl2" agent_connected "$gw"; done
+for gw in "${GATEWAYS[@]}"; do wait_for 15 "$gw to move to ctl2" agent_connected "$gw" ctl2; done
 moved_ms=$((($(date +%s%N) - killed_at) / 1000000))
 echo "  [ok  ] ctl killed -9: both gateways connected to ctl2 after ${moved_ms} ms"
 wait_for 15 "ctl2 to lead" leading
@@ -145,7 +145,7 @@ fleet_controller_start || fail "ctl did not start again"
 kill -TERM "$CTL2_PID"
 wait "$CTL2_PID" || fail "ctl2 did not stop cleanly"
 CTL2_PID=
-for gw in "${GATEWAYS[@]}"; do wait_for 30 "$gw to move back to ctl" agent_connected "$gw"; done
+for gw in "${GATEWAYS[@]}"; do wait_for 30 "$gw to move back to ctl" agent_connected "$gw" ctl; done
 wait_for 15 "ctl to lead again" leading
 
 say "4. etcd lost: orders refused, cuts kept; etcd back: orders served"

@@ -20,7 +20,10 @@ answered_by() {
   grep -F "\"command_id\":\"$1\"" "$WORK/ctl/state/audit.log" |
     grep '"event":"ack_received"' | grep -q "\"agent_id\":\"$2\""
 }
-agent_connected() { op sato agents 2>/dev/null | grep -qE "^$1 +approved +[0-9a-f]+ +true"; }
+# agent_connected GW [CTL]: GW is connected (to the controller named CTL: several on one etcd).
+agent_connected() {
+  op sato agents 2>/dev/null | grep -qE "^$1 +approved +[0-9a-f]+ +true${2:+ \(on $2\)}"
+}
 # applies_in_log GW ORDER: how many times GW's own audit log records ORDER applied.
 applies_in_log() {
   grep -F "\"command_id\":\"$2\"" "$WORK/$1/state/audit.log" | grep -c '"event":"applied"' || true

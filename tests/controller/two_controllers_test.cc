@@ -163,6 +163,18 @@ TEST_F(TwoControllersTest, StatusOnEitherShowsWhereEachGatewayIsConnected) {
   // A controller that stops takes its records with it at once.
   b_.reset();
   EXPECT_EQ(gateway(*a_, "core-gw")["connected"], false);
+
+  // One killed -9 leaves its records until its lease runs out (here: written as it would have);
+  // started again under the same name, it drops them at once: none of its gateways is back.
+  const auto lease = client->leaseGrant(std::chrono::seconds(60)).value();
+  ASSERT_EQ(
+      client->txn({}, {EtcdWrite{"/shadan/presence/core-gw", "ctl-c", lease.id}}).value().outcome,
+      EtcdTxnResult::Outcome::kApplied);
+  EXPECT_EQ(gateway(*a_, "core-gw")["connected_to"], "ctl-c");
+  auto restarted = openEtcdControllerStore(
+      EtcdClient::make(EtcdClientOptions{{member_.endpoint()}}).value(), "/shadan/", "ctl-c");
+  ASSERT_TRUE(restarted.ok()) << restarted.error().message;
+  EXPECT_EQ(gateway(*a_, "core-gw")["connected"], false);
 }
 
 }  // namespace
