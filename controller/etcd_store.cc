@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -341,29 +342,17 @@ class EtcdControllerStore : public ControllerStore {
       }
       auto ranges = client_->rangeMany(requests);
       if (!ranges.ok()) return storeError(ranges.error());
-      std::vector<std::string> keys;     // the records to read, agent after agent
-      std::vector<std::string> indexes;  // the pending/ key each was found under
-      std::vector<size_t> owner;         // the index in agent_ids each belongs to
+      std::vector<EtcdKeyValue> index;  // every agent's pending/ keys, agent after agent
+      std::vector<size_t> owner;        // the index in agent_ids each belongs to
       int64_t revision = 0;
       for (size_t i = begin; i < end; ++i) {
-        const EtcdRange& range = (*ranges)[i - begin];
+        EtcdRange& range = (*ranges)[i - begin];
         revision = range.revision;
-        for (const auto& kv : range.kvs) {
-          SHADAN_ASSIGN_OR_RETURN(auto ids, pendingIds(kv.key));
-          keys.push_back(key("dispatches/", ids.second, ids.first));
-          indexes.push_back(kv.key);
-          owner.push_back(i);
-        }
+        owner.insert(owner.end(), range.kvs.size(), i);
+        std::move(range.kvs.begin(), range.kvs.end(), std::back_inserter(index));
       }
-      SHADAN_ASSIGN_OR_RETURN(auto texts, getMany(keys, revision));
-      for (size_t k = 0; k < texts.size(); ++k) {
-        if (!texts[k]) {
-          return makeError(ErrorCode::kState,
-                           "controller store: " + indexes[k] + " has no dispatch record");
-        }
-        SHADAN_ASSIGN_OR_RETURN(auto record, decode(*texts[k], dispatchFromJson));
-        out[owner[k]].push_back(std::move(record));
-      }
+      SHADAN_ASSIGN_OR_RETURN(auto records, indexedDispatches(index, revision));
+      for (size_t k = 0; k < records.size(); ++k) out[owner[k]].push_back(std::move(records[k]));
     }
     return out;
   }
@@ -504,9 +493,15 @@ class EtcdControllerStore : public ControllerStore {
     int64_t revision = 0;
     SHADAN_ASSIGN_OR_RETURN(auto kvs,
                             list(prefix, Sort::kCreateAscending, 0, /*keys_only=*/true, &revision));
+    return indexedDispatches(kvs, revision);
+  }
+  // The records that pending/ keys `index` name, read from dispatches/ as of `revision`, in
+  // the keys' order; a key without its record is named as corrupt.
+  Result<std::vector<DispatchRecord>> indexedDispatches(const std::vector<EtcdKeyValue>& index,
+                                                        int64_t revision) {
     std::vector<std::string> keys;
-    keys.reserve(kvs.size());
-    for (const auto& kv : kvs) {
+    keys.reserve(index.size());
+    for (const auto& kv : index) {
       SHADAN_ASSIGN_OR_RETURN(auto ids, pendingIds(kv.key));
       keys.push_back(key("dispatches/", ids.second, ids.first));
     }
@@ -516,7 +511,7 @@ class EtcdControllerStore : public ControllerStore {
     for (size_t i = 0; i < texts.size(); ++i) {
       if (!texts[i]) {
         return makeError(ErrorCode::kState,
-                         "controller store: " + kvs[i].key + " has no dispatch record");
+                         "controller store: " + index[i].key + " has no dispatch record");
       }
       SHADAN_ASSIGN_OR_RETURN(auto record, decode(*texts[i], dispatchFromJson));
       records.push_back(std::move(record));
